@@ -1,0 +1,286 @@
+/*
+ * moestream: run Mixture-of-Experts language models whose weights do not fit in memory.
+ *
+ * This header is the library's one public contract. It is plain C (C99 and later).
+ *
+ * Conventions
+ * - Objects are opaque handles with create/free pairs; every *_free accepts NULL.
+ * - Every fallible call returns an mst_status. On failure, mst_last_error() returns a
+ *   thread-local message naming the file, tensor or expert involved. The values of
+ *   mst_status never change between versions.
+ * - Params structs begin with struct_size, are filled by *_default_params() and only
+ *   grow at the end, so a program built against an older header keeps working.
+ * - Strings passed in are borrowed for the duration of the call only.
+ * - The library never aborts or exits on bad input, I/O errors or allocation failure.
+ */
+#ifndef MOESTREAM_H
+#define MOESTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define MST_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define MST_API __attribute__((visibility("default")))
+#else
+#define MST_API
+#endif
+
+/* ---- version ------------------------------------------------------------------ */
+
+#define MST_VERSION_MAJOR 0
+#define MST_VERSION_MINOR 1
+#define MST_VERSION_PATCH 0
+#define MST_VERSION_NUMBER (MST_VERSION_MAJOR * 10000 + MST_VERSION_MINOR * 100 + MST_VERSION_PATCH)
+
+/* The version of the library actually linked: MAJOR * 10000 + MINOR * 100 + PATCH. */
+MST_API uint32_t mst_version_number(void);
+/* The same as "MAJOR.MINOR.PATCH"; a static string. */
+MST_API const char *mst_version_string(void);
+
+/* ---- status and errors --------------------------------------------------------- */
+
+typedef enum mst_status {
+    MST_OK = 0,
+    MST_ERR_INVALID_ARGUMENT = 1, /* a NULL handle, an out-of-range value, a bad option */
+    MST_ERR_IO = 2,               /* open/read/stat failed; the message has path and errno */
+    MST_ERR_BAD_FORMAT = 3,       /* a file is malformed: truncated, bad JSON, bad offsets */
+    MST_ERR_UNSUPPORTED = 4,      /* valid but not supported: a dtype, a model_type */
+    MST_ERR_OUT_OF_MEMORY = 5,    /* an allocation failed */
+    MST_ERR_CHECKSUM = 6,         /* stored data does not match its checksum */
+    MST_ERR_BACKEND = 7,          /* the compute backend failed or is unavailable */
+    MST_ERR_BUFFER_TOO_SMALL = 8, /* an output buffer is too small; the needed size is reported */
+    MST_ERR_CONTEXT_FULL = 9,     /* evaluating would exceed the session's n_ctx */
+    MST_ERR_CANCELLED = 10,       /* a callback asked to stop */
+    MST_ERR_INTERNAL = 11         /* a bug in moestream; please report the message */
+} mst_status;
+
+/* A static, human-readable name for a status ("invalid argument", ...). */
+MST_API const char *mst_status_string(mst_status status);
+
+/* The message of the last failure on this thread, or "" if none. Valid until the next
+ * failing call on the same thread. */
+MST_API const char *mst_last_error(void);
+
+/* ---- logging --------------------------------------------------------------------- */
+
+typedef enum mst_log_level {
+    MST_LOG_ERROR = 0,
+    MST_LOG_WARN = 1,
+    MST_LOG_INFO = 2,
+    MST_LOG_DEBUG = 3
+} mst_log_level;
+
+typedef void (*mst_log_callback)(mst_log_level level, const char *message, void *user_data);
+
+/* Route library log lines to `callback` (NULL restores the default: WARN and ERROR to
+ * stderr). Messages above `max_level` are dropped. Process-wide; thread-safe. */
+MST_API void mst_log_set(mst_log_callback callback, mst_log_level max_level, void *user_data);
+
+/* ---- model ----------------------------------------------------------------------- */
+
+typedef struct mst_model mst_model;
+
+typedef struct mst_model_params {
+    uint32_t struct_size;        /* sizeof(mst_model_params), set by mst_model_default_params */
+    const char *backend;         /* "auto" (default) | "cpu" */
+    const char *storage;         /* "auto" (default) | "pread" */
+    uint64_t expert_cache_bytes; /* byte budget of the expert cache; default 1 GiB. Experts
+                                    that a single layer step needs are always held, so the
+                                    real peak is max(budget, one step's working set). */
+    int32_t experts_per_token;   /* 0 = the model's own top-k; else 1..n_experts */
+    int32_t n_threads;           /* compute threads; 0 = all cores */
+    int32_t n_io_threads;        /* expert read threads; 0 = default (4) */
+} mst_model_params;
+
+MST_API void mst_model_default_params(mst_model_params *params);
+
+/* Load a model from `path`: a Hugging Face checkpoint directory (config.json,
+ * *.safetensors with optional model.safetensors.index.json, tokenizer.json).
+ * Only the non-expert weights are read now; experts stream from disk on demand.
+ * `params` may be NULL for the defaults. On success *out owns the model; free it with
+ * mst_model_free after every session created from it has been freed. */
+MST_API mst_status mst_model_load(const char *path, const mst_model_params *params,
+                                  mst_model **out);
+MST_API void mst_model_free(mst_model *model);
+
+typedef struct mst_model_info {
+    uint32_t struct_size;          /* set by the caller to sizeof(mst_model_info) */
+    const char *architecture;      /* e.g. "qwen3_moe"; owned by the model */
+    const char *backend;           /* the backend in use, e.g. "cpu"; owned by the model */
+    const char *storage;           /* the storage tier in use, e.g. "pread"; owned by the model */
+    int32_t n_layers;
+    int32_t n_moe_layers;
+    int32_t hidden_size;
+    int32_t n_vocab;
+    int32_t n_experts;             /* routed experts per MoE layer */
+    int32_t experts_per_token;     /* the top-k in effect */
+    int32_t model_experts_per_token; /* the model's own top-k */
+    int32_t max_position_embeddings;
+    int32_t eos_token_id;          /* -1 if none */
+    uint64_t n_params_total;       /* all parameters */
+    uint64_t n_params_active;      /* parameters used per token at the top-k in effect */
+    uint64_t resident_bytes;       /* non-expert weights held in memory */
+    uint64_t expert_bytes_total;   /* all routed expert weights, on disk */
+    uint64_t expert_bytes_each;    /* one expert's weights (gate + up + down) */
+    uint64_t expert_bytes_per_token; /* experts_per_token * n_moe_layers * expert_bytes_each */
+    uint64_t expert_cache_bytes;   /* the expert cache budget */
+} mst_model_info;
+
+/* Fill `info` (whose struct_size the caller sets). Strings are owned by the model. */
+MST_API mst_status mst_model_get_info(const mst_model *model, mst_model_info *info);
+
+/* ---- tokenizer ------------------------------------------------------------------- */
+
+/* Encode `len` bytes of UTF-8 `text` into token ids. Special tokens written in the text
+ * (e.g. "<|im_end|>") are recognised, as Hugging Face tokenizers do by default.
+ * The count is always written to *n_out; if it exceeds `capacity`, nothing past
+ * `capacity` is written and MST_ERR_BUFFER_TOO_SMALL is returned (`out` may be NULL
+ * with capacity 0 to query the count). */
+MST_API mst_status mst_tokenize(const mst_model *model, const char *text, size_t len,
+                                int32_t *out, size_t capacity, size_t *n_out);
+
+/* Decode ids into UTF-8 bytes (not NUL-terminated; a NUL is added if room remains).
+ * The byte count is always written to *n_bytes; MST_ERR_BUFFER_TOO_SMALL if it exceeds
+ * `capacity`. An id outside the vocabulary is MST_ERR_INVALID_ARGUMENT. */
+MST_API mst_status mst_detokenize(const mst_model *model, const int32_t *tokens, size_t n,
+                                  char *out, size_t capacity, size_t *n_bytes);
+
+/* The text of one token id (owned by the model), or NULL if out of range. */
+MST_API const char *mst_token_text(const mst_model *model, int32_t token);
+
+/* ---- session --------------------------------------------------------------------- */
+
+typedef struct mst_session mst_session;
+
+typedef struct mst_session_params {
+    uint32_t struct_size; /* sizeof(mst_session_params) */
+    uint32_t n_ctx;       /* context length in tokens; 0 = min(model maximum, 4096) */
+    uint64_t seed;        /* sampling seed */
+    uint32_t all_logits;  /* nonzero: keep the logits of every evaluated position
+                             (see mst_session_all_logits); default 0, last position only */
+    uint32_t n_batch;     /* tokens per forward pass in prefill; 0 = 512 */
+} mst_session_params;
+
+MST_API void mst_session_default_params(mst_session_params *params);
+
+/* Create a session (its own KV cache and statistics) over `model`. Sessions of one
+ * model share its weights and expert cache; one session must not be used by two
+ * threads at once. */
+MST_API mst_status mst_session_create(mst_model *model, const mst_session_params *params,
+                                      mst_session **out);
+MST_API void mst_session_free(mst_session *session);
+
+/* Append n tokens to the context and run the model over them (many tokens at once is
+ * a prefill). Fails with MST_ERR_CONTEXT_FULL past n_ctx and MST_ERR_INVALID_ARGUMENT
+ * for an id outside the vocabulary, leaving the context as it was. */
+MST_API mst_status mst_session_eval(mst_session *session, const int32_t *tokens, size_t n);
+
+/* The logits after the last evaluated token. Valid until the next call on the session. */
+MST_API mst_status mst_session_logits(mst_session *session, const float **logits,
+                                      size_t *n_vocab);
+
+/* With all_logits set: the logits of every position of the last mst_session_eval call,
+ * row-major [n_rows][n_vocab]. Valid until the next call on the session. */
+MST_API mst_status mst_session_all_logits(mst_session *session, const float **logits,
+                                          size_t *n_rows, size_t *n_vocab);
+
+/* Number of tokens in the context. */
+MST_API size_t mst_session_n_past(const mst_session *session);
+
+/* Forget the context (keeps the statistics). */
+MST_API void mst_session_reset(mst_session *session);
+
+/* ---- sampling and generation ----------------------------------------------------- */
+
+typedef struct mst_sampler_params {
+    uint32_t struct_size;     /* sizeof(mst_sampler_params) */
+    float temperature;        /* <= 0: greedy (argmax). Default 0.8 */
+    int32_t top_k;            /* keep the k most likely; <= 0 disables. Default 40 */
+    float top_p;              /* nucleus: keep the smallest set with mass >= p; 1 disables. Default 0.95 */
+    float min_p;              /* drop tokens below min_p * p(max); 0 disables. Default 0.05 */
+    float repetition_penalty; /* > 1 discourages tokens already in the context; 1 disables. Default 1 */
+    int32_t repetition_last_n;/* how many recent tokens the penalty looks at; default 64 */
+} mst_sampler_params;
+
+MST_API void mst_sampler_default_params(mst_sampler_params *params);
+
+/* Sample the next token from the session's current logits, using the session's
+ * random generator (seeded by mst_session_params.seed). Does not evaluate it. */
+MST_API mst_status mst_session_sample(mst_session *session, const mst_sampler_params *params,
+                                      int32_t *token);
+
+/* Called once per generated token with its id and decoded UTF-8 piece (not
+ * NUL-terminated; a multi-byte character split across tokens arrives whole with the
+ * token that completes it). Return nonzero to stop generation. */
+typedef int (*mst_token_callback)(int32_t token, const char *piece, size_t piece_len,
+                                  void *user_data);
+
+typedef struct mst_generate_params {
+    uint32_t struct_size;        /* sizeof(mst_generate_params) */
+    int32_t max_tokens;          /* at most this many new tokens; default 256 */
+    mst_sampler_params sampler;  /* filled with mst_sampler_default_params */
+    const char *const *stop;     /* NULL or an array of n_stop stop strings */
+    size_t n_stop;
+    uint32_t ignore_eos;         /* nonzero: do not stop at the end-of-sequence token */
+} mst_generate_params;
+
+MST_API void mst_generate_default_params(mst_generate_params *params);
+
+typedef enum mst_stop_reason {
+    MST_STOP_NONE = 0,
+    MST_STOP_EOS = 1,
+    MST_STOP_MAX_TOKENS = 2,
+    MST_STOP_STRING = 3,
+    MST_STOP_CALLBACK = 4,
+    MST_STOP_CONTEXT_FULL = 5
+} mst_stop_reason;
+
+/* Evaluate the prompt tokens (may be n_prompt = 0 to continue), then sample and
+ * evaluate up to max_tokens tokens, calling `callback` (may be NULL) for each. Text
+ * matching a stop string is not passed to the callback. *reason (may be NULL) says why
+ * it stopped. */
+MST_API mst_status mst_generate(mst_session *session, const int32_t *prompt, size_t n_prompt,
+                                const mst_generate_params *params, mst_token_callback callback,
+                                void *user_data, mst_stop_reason *reason);
+
+/* ---- statistics ------------------------------------------------------------------ */
+
+typedef struct mst_session_stats {
+    uint32_t struct_size;        /* set by the caller to sizeof(mst_session_stats) */
+    uint64_t n_prompt_tokens;    /* tokens evaluated in batches of more than one */
+    uint64_t n_decode_tokens;    /* tokens evaluated one at a time */
+    double prompt_seconds;
+    double decode_seconds;
+    double prompt_tokens_per_second;
+    double decode_tokens_per_second;
+    uint64_t expert_bytes_read;  /* bytes read from storage for this session's experts */
+    uint64_t expert_cache_hits;  /* expert lookups served from the cache */
+    uint64_t expert_cache_misses;/* expert lookups that read storage */
+    double expert_read_seconds;  /* wall time spent waiting for expert reads */
+} mst_session_stats;
+
+MST_API mst_status mst_session_get_stats(const mst_session *session, mst_session_stats *stats);
+
+typedef struct mst_memory_stats {
+    uint32_t struct_size;           /* set by the caller to sizeof(mst_memory_stats) */
+    uint64_t resident_weight_bytes; /* non-expert weights held */
+    uint64_t expert_cache_bytes;    /* expert bytes held now */
+    uint64_t expert_cache_peak_bytes;
+    uint64_t expert_cache_budget;
+    uint64_t process_rss_bytes;     /* current resident set of the process (0 if unknown) */
+    uint64_t process_peak_rss_bytes;/* peak resident set of the process (0 if unknown) */
+} mst_memory_stats;
+
+MST_API mst_status mst_model_get_memory_stats(const mst_model *model, mst_memory_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOESTREAM_H */

@@ -1,0 +1,105 @@
+#include "core/dtype.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace mst {
+
+size_t dtype_size(DType t) {
+    switch (t) {
+        case DType::F64: case DType::I64: return 8;
+        case DType::F32: case DType::I32: return 4;
+        case DType::F16: case DType::BF16: case DType::I16: return 2;
+        case DType::I8: case DType::U8: case DType::BOOL: return 1;
+    }
+    return 0;
+}
+
+std::string_view dtype_name(DType t) {
+    switch (t) {
+        case DType::F32: return "F32";
+        case DType::F16: return "F16";
+        case DType::BF16: return "BF16";
+        case DType::I32: return "I32";
+        case DType::I64: return "I64";
+        case DType::I16: return "I16";
+        case DType::I8: return "I8";
+        case DType::U8: return "U8";
+        case DType::BOOL: return "BOOL";
+        case DType::F64: return "F64";
+    }
+    return "?";
+}
+
+std::optional<DType> dtype_from_safetensors(std::string_view name) {
+    static constexpr struct { std::string_view name; DType type; } kTable[] = {
+        {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}, {"I32", DType::I32},
+        {"I64", DType::I64}, {"I16", DType::I16}, {"I8", DType::I8},     {"U8", DType::U8},
+        {"BOOL", DType::BOOL}, {"F64", DType::F64},
+    };
+    for (const auto &entry : kTable)
+        if (entry.name == name) return entry.type;
+    return std::nullopt;
+}
+
+float f16_to_f32(uint16_t h) {
+    const uint32_t sign = uint32_t(h >> 15) << 31;
+    const uint32_t exponent = (h >> 10) & 0x1f;
+    const uint32_t mantissa = h & 0x3ff;
+    float magnitude;
+    if (exponent == 0) {
+        magnitude = std::ldexp(float(mantissa), -24);  // zero or subnormal
+    } else if (exponent == 31) {
+        magnitude = mantissa ? NAN : INFINITY;
+    } else {
+        magnitude = std::ldexp(float(mantissa | 0x400), int(exponent) - 25);
+    }
+    uint32_t bits;
+    std::memcpy(&bits, &magnitude, sizeof bits);
+    bits |= sign;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+uint16_t f32_to_f16(float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    const uint16_t sign = uint16_t((bits >> 16) & 0x8000);
+    const float a = std::fabs(f);
+    if (std::isnan(f)) return sign | 0x7e00;
+    if (a >= 65520.0f) return sign | 0x7c00;          // rounds to infinity
+    if (a < 6.103515625e-05f) {                        // subnormal range: units of 2^-24
+        return sign | uint16_t(std::nearbyint(a * 16777216.0f));
+    }
+    int exponent;
+    const float m = std::frexp(a, &exponent);          // a = m * 2^exponent, m in [0.5, 1)
+    uint32_t mantissa = uint32_t(std::nearbyint((m * 2.0f - 1.0f) * 1024.0f));
+    int e = exponent - 1 + 15;
+    if (mantissa == 1024) { mantissa = 0; ++e; }
+    if (e >= 31) return sign | 0x7c00;
+    return sign | uint16_t(e << 10) | uint16_t(mantissa);
+}
+
+void convert_to_f32(DType t, const void *src, float *dst, size_t n) {
+    switch (t) {
+        case DType::F32:
+            std::memcpy(dst, src, n * sizeof(float));
+            return;
+        case DType::BF16: {
+            const auto *s = static_cast<const uint16_t *>(src);
+            for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+            return;
+        }
+        case DType::F16: {
+            const auto *s = static_cast<const uint16_t *>(src);
+            for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+            return;
+        }
+        default:
+            fail(MST_ERR_UNSUPPORTED, "cannot convert {} to float32", dtype_name(t));
+    }
+}
+
+}  // namespace mst

@@ -1,0 +1,44 @@
+// Element types of stored tensors and their conversions to float32.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string_view>
+
+namespace mst {
+
+enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16 };
+
+// Bytes per element.
+size_t dtype_size(DType t);
+// The safetensors spelling ("BF16", ...).
+std::string_view dtype_name(DType t);
+// Parse a safetensors dtype string; nullopt for one moestream does not know.
+std::optional<DType> dtype_from_safetensors(std::string_view name);
+// Float types a weight may be stored in (F32, F16, BF16).
+inline bool dtype_is_float_weight(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+
+inline float bf16_to_f32(uint16_t h) {
+    uint32_t bits = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+// Round-to-nearest-even, as PyTorch does when casting to bfloat16.
+inline uint16_t f32_to_bf16(float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);  // quiet NaN
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return uint16_t(bits >> 16);
+}
+
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+
+// Convert n elements of a float weight type to float32.
+void convert_to_f32(DType t, const void *src, float *dst, size_t n);
+
+}  // namespace mst
