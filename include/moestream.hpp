@@ -1,0 +1,156 @@
+// moestream C++ API: header-only RAII wrappers over the C ABI in moestream.h.
+// Failures throw mst::Exception carrying the status and mst_last_error()'s message.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "moestream.h"
+
+namespace mst {
+
+class Exception : public std::runtime_error {
+public:
+    Exception(mst_status status, const std::string &message)
+        : std::runtime_error(std::string(mst_status_string(status)) + ": " + message), status_(status) {}
+    mst_status status() const noexcept { return status_; }
+
+private:
+    mst_status status_;
+};
+
+inline void check(mst_status status) {
+    if (status != MST_OK) throw Exception(status, mst_last_error());
+}
+
+inline mst_model_params model_params() {
+    mst_model_params p;
+    mst_model_default_params(&p);
+    return p;
+}
+inline mst_session_params session_params() {
+    mst_session_params p;
+    mst_session_default_params(&p);
+    return p;
+}
+inline mst_sampler_params sampler_params() {
+    mst_sampler_params p;
+    mst_sampler_default_params(&p);
+    return p;
+}
+inline mst_generate_params generate_params() {
+    mst_generate_params p;
+    mst_generate_default_params(&p);
+    return p;
+}
+
+class ModelHandle {
+public:
+    explicit ModelHandle(const std::string &path, const mst_model_params &params = model_params()) {
+        mst_model *raw = nullptr;
+        check(mst_model_load(path.c_str(), &params, &raw));
+        model_.reset(raw);
+    }
+
+    mst_model *get() const { return model_.get(); }
+
+    mst_model_info info() const {
+        mst_model_info i{};
+        i.struct_size = sizeof i;
+        check(mst_model_get_info(model_.get(), &i));
+        return i;
+    }
+
+    mst_memory_stats memory() const {
+        mst_memory_stats m{};
+        m.struct_size = sizeof m;
+        check(mst_model_get_memory_stats(model_.get(), &m));
+        return m;
+    }
+
+    std::vector<int32_t> tokenize(std::string_view text) const {
+        size_t n = 0;
+        mst_status s = mst_tokenize(model_.get(), text.data(), text.size(), nullptr, 0, &n);
+        if (s != MST_OK && s != MST_ERR_BUFFER_TOO_SMALL) check(s);
+        std::vector<int32_t> ids(n);
+        check(mst_tokenize(model_.get(), text.data(), text.size(), ids.data(), ids.size(), &n));
+        return ids;
+    }
+
+    std::string detokenize(const std::vector<int32_t> &ids) const {
+        size_t n = 0;
+        mst_status s = mst_detokenize(model_.get(), ids.data(), ids.size(), nullptr, 0, &n);
+        if (s != MST_OK && s != MST_ERR_BUFFER_TOO_SMALL) check(s);
+        std::string text(n, '\0');
+        check(mst_detokenize(model_.get(), ids.data(), ids.size(), text.data(), text.size(), &n));
+        return text;
+    }
+
+private:
+    struct Free {
+        void operator()(mst_model *m) const { mst_model_free(m); }
+    };
+    std::unique_ptr<mst_model, Free> model_;
+};
+
+class SessionHandle {
+public:
+    explicit SessionHandle(const ModelHandle &model, const mst_session_params &params = session_params()) {
+        mst_session *raw = nullptr;
+        check(mst_session_create(model.get(), &params, &raw));
+        session_.reset(raw);
+    }
+
+    mst_session *get() const { return session_.get(); }
+
+    void eval(const std::vector<int32_t> &tokens) { check(mst_session_eval(session_.get(), tokens.data(), tokens.size())); }
+
+    std::vector<float> logits() const {
+        const float *data = nullptr;
+        size_t n = 0;
+        check(mst_session_logits(session_.get(), &data, &n));
+        return std::vector<float>(data, data + n);
+    }
+
+    int32_t sample(const mst_sampler_params &params = sampler_params()) {
+        int32_t token = -1;
+        check(mst_session_sample(session_.get(), &params, &token));
+        return token;
+    }
+
+    // on_token(token, piece) returns true to stop.
+    using OnToken = std::function<bool(int32_t, std::string_view)>;
+    mst_stop_reason generate(const std::vector<int32_t> &prompt, const mst_generate_params &params,
+                             const OnToken &on_token) {
+        mst_stop_reason reason = MST_STOP_NONE;
+        auto trampoline = [](int32_t token, const char *piece, size_t len, void *user) -> int {
+            return (*static_cast<const OnToken *>(user))(token, std::string_view(piece, len)) ? 1 : 0;
+        };
+        check(mst_generate(session_.get(), prompt.data(), prompt.size(), &params,
+                           on_token ? +trampoline : nullptr, const_cast<OnToken *>(&on_token), &reason));
+        return reason;
+    }
+
+    mst_session_stats stats() const {
+        mst_session_stats s{};
+        s.struct_size = sizeof s;
+        check(mst_session_get_stats(session_.get(), &s));
+        return s;
+    }
+
+    size_t n_past() const { return mst_session_n_past(session_.get()); }
+    void reset() { mst_session_reset(session_.get()); }
+
+private:
+    struct Free {
+        void operator()(mst_session *s) const { mst_session_free(s); }
+    };
+    std::unique_ptr<mst_session, Free> session_;
+};
+
+}  // namespace mst

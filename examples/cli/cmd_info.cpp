@@ -1,0 +1,45 @@
+// `moestream info`: architecture, sizes and what streaming one token costs.
+#include <fmt/format.h>
+
+#include "cli_args.h"
+#include "commands.h"
+#include "human.h"
+#include "model_options.h"
+#include "moestream.hpp"
+
+namespace mst::cli {
+
+int cmd_info(const std::vector<std::string> &argv) {
+    const Args args(argv, {"help"}, {{"-m", "--model"}, {"-h", "--help"}});
+    if (args.flag("help")) {
+        fmt::print("usage: moestream info -m PATH [options]\nPrint a model's architecture, sizes and the expert "
+                   "bytes each token streams.\n{}", kModelOptionsHelp);
+        return 0;
+    }
+    std::vector<std::string> known = model_option_names();
+    known.push_back("help");
+    args.reject_unknown(known);
+    std::string backend, storage;
+    mst_model_params params = model_params_from(args, backend, storage);
+    const ModelHandle model(args.require("model"), params);
+    const mst_model_info i = model.info();
+    fmt::print("architecture:        {}\n", i.architecture);
+    fmt::print("layers:              {} ({} with routed experts)\n", i.n_layers, i.n_moe_layers);
+    fmt::print("hidden size:         {}\n", i.hidden_size);
+    fmt::print("vocabulary:          {}\n", i.n_vocab);
+    fmt::print("max positions:       {}\n", i.max_position_embeddings);
+    fmt::print("experts:             {} per layer, {} per token (model default {})\n", i.n_experts,
+               i.experts_per_token, i.model_experts_per_token);
+    fmt::print("parameters:          {} total, {} active per token\n", count_str(i.n_params_total),
+               count_str(i.n_params_active));
+    fmt::print("resident weights:    {} (held in memory)\n", bytes_str(i.resident_bytes));
+    fmt::print("expert weights:      {} on disk, {} each\n", bytes_str(i.expert_bytes_total),
+               bytes_str(i.expert_bytes_each));
+    fmt::print("expert bytes/token:  {} ({} experts x {} layers, before cache hits)\n",
+               bytes_str(i.expert_bytes_per_token), i.experts_per_token, i.n_moe_layers);
+    fmt::print("expert cache budget: {}\n", bytes_str(i.expert_cache_bytes));
+    fmt::print("backend / storage:   {} / {}\n", i.backend, i.storage);
+    return 0;
+}
+
+}  // namespace mst::cli

@@ -1,0 +1,52 @@
+// moestream: the command-line tool.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "cli_args.h"
+#include "commands.h"
+#include "moestream.hpp"
+
+namespace {
+
+const char *const kUsage =
+    "moestream {} - run Mixture-of-Experts models with experts streamed from disk\n"
+    "usage: moestream COMMAND [options]   (moestream COMMAND --help for its options)\n"
+    "commands:\n"
+    "  run       generate text from a prompt\n"
+    "  info      print a model's architecture, sizes and per-token expert bytes\n"
+    "  version   print the library version\n";
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fmt::print(stderr, kUsage, mst_version_string());
+        return 2;
+    }
+    const std::string command = argv[1];
+    const std::vector<std::string> rest(argv + 2, argv + argc);
+    try {
+        if (command == "run") return mst::cli::cmd_run(rest);
+        if (command == "info") return mst::cli::cmd_info(rest);
+        if (command == "version" || command == "--version") {
+            fmt::print("moestream {}\n", mst_version_string());
+            return 0;
+        }
+        if (command == "help" || command == "--help" || command == "-h") {
+            fmt::print(kUsage, mst_version_string());
+            return 0;
+        }
+        fmt::print(stderr, "moestream: unknown command '{}'\n", command);
+        fmt::print(stderr, kUsage, mst_version_string());
+        return 2;
+    } catch (const mst::cli::UsageError &e) {
+        fmt::print(stderr, "moestream {}: {}\n", command, e.what());
+        return 2;
+    } catch (const mst::Exception &e) {
+        fmt::print(stderr, "moestream {}: {}\n", command, e.what());
+        return 1;
+    }
+}

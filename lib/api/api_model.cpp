@@ -1,0 +1,104 @@
+// mst_model_*: loading, information and memory statistics.
+#include "api/guard.h"
+#include "api/handles.h"
+#include "core/process_memory.h"
+
+using namespace mst;
+using namespace mst::api;
+
+namespace {
+
+mst_model_params default_model_params() {
+    mst_model_params p{};
+    p.struct_size = sizeof(mst_model_params);
+    p.backend = "auto";
+    p.storage = "auto";
+    p.expert_cache_bytes = 1ull << 30;
+    p.experts_per_token = 0;
+    p.n_threads = 0;
+    p.n_io_threads = 0;
+    return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+void mst_model_default_params(mst_model_params *params) {
+    if (params) *params = default_model_params();
+}
+
+mst_status mst_model_load(const char *path, const mst_model_params *params, mst_model **out) {
+    return guard([&] {
+        require_arg(out, "out");
+        *out = nullptr;
+        require_arg(path, "path");
+        const mst_model_params p = read_params(params, default_model_params(), "mst_model_params");
+        if (p.n_threads < 0) fail(MST_ERR_INVALID_ARGUMENT, "n_threads must not be negative, got {}", p.n_threads);
+        if (p.n_io_threads < 0) fail(MST_ERR_INVALID_ARGUMENT, "n_io_threads must not be negative, got {}", p.n_io_threads);
+        LoadOptions options;
+        options.backend = p.backend ? p.backend : "auto";
+        options.storage = p.storage ? p.storage : "auto";
+        options.expert_cache_bytes = p.expert_cache_bytes;
+        options.experts_per_token = p.experts_per_token;
+        options.n_threads = p.n_threads;
+        options.n_io_threads = p.n_io_threads ? p.n_io_threads : 4;
+        auto model = std::make_unique<mst_model>();
+        model->impl = load_model(path, options);
+        *out = model.release();
+    });
+}
+
+void mst_model_free(mst_model *model) { delete model; }
+
+mst_status mst_model_get_info(const mst_model *model, mst_model_info *info) {
+    return guard([&] {
+        require_arg(model, "model");
+        require_arg(info, "info");
+        const mst_model_info defaults{sizeof(mst_model_info)};
+        mst_model_info out = read_params(info, defaults, "mst_model_info");
+        const LoadedModel &m = *model->impl;
+        const ModelConfig &c = m.config;
+        const ModelSizes s = m.model->sizes();
+        out.architecture = c.model_type.c_str();
+        out.backend = m.backend->name();
+        out.storage = m.storage_name.c_str();
+        out.n_layers = int32_t(c.n_layers);
+        out.n_moe_layers = s.n_moe_layers;
+        out.hidden_size = int32_t(c.hidden_size);
+        out.n_vocab = int32_t(c.vocab_size);
+        out.n_experts = int32_t(c.n_experts);
+        out.experts_per_token = m.experts_per_token;
+        out.model_experts_per_token = int32_t(c.n_experts_per_tok);
+        out.max_position_embeddings = int32_t(c.max_position_embeddings);
+        out.eos_token_id = m.tokenizer->eos_id();
+        out.n_params_total = s.n_params_total;
+        out.n_params_active = s.n_params_dense + uint64_t(s.n_moe_layers) * uint64_t(m.experts_per_token) * s.n_params_per_expert;
+        out.resident_bytes = s.resident_bytes;
+        out.expert_bytes_total = s.expert_bytes_total;
+        out.expert_bytes_each = s.expert_bytes_each;
+        out.expert_bytes_per_token = uint64_t(m.experts_per_token) * uint64_t(s.n_moe_layers) * s.expert_bytes_each;
+        out.expert_cache_bytes = m.model->experts().cache_budget();
+        std::memcpy(info, &out, info->struct_size);
+    });
+}
+
+mst_status mst_model_get_memory_stats(const mst_model *model, mst_memory_stats *stats) {
+    return guard([&] {
+        require_arg(model, "model");
+        require_arg(stats, "stats");
+        const mst_memory_stats defaults{sizeof(mst_memory_stats)};
+        mst_memory_stats out = read_params(stats, defaults, "mst_memory_stats");
+        const ExpertStore &store = model->impl->model->experts();
+        const ProcessMemory pm = read_process_memory();
+        out.resident_weight_bytes = model->impl->model->sizes().resident_bytes;
+        out.expert_cache_bytes = store.cache_stats().bytes_held;
+        out.expert_cache_peak_bytes = store.peak_expert_bytes();
+        out.expert_cache_budget = store.cache_budget();
+        out.process_rss_bytes = pm.rss_bytes;
+        out.process_peak_rss_bytes = pm.peak_rss_bytes;
+        std::memcpy(stats, &out, stats->struct_size);
+    });
+}
+
+}  // extern "C"

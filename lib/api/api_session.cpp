@@ -1,0 +1,187 @@
+// mst_session_*: contexts, evaluation, logits, sampling, generation and statistics.
+#include <algorithm>
+
+#include "api/guard.h"
+#include "api/handles.h"
+#include "session/generate.h"
+
+using namespace mst;
+using namespace mst::api;
+
+namespace {
+
+mst_session_params default_session_params() {
+    mst_session_params p{};
+    p.struct_size = sizeof(mst_session_params);
+    p.n_ctx = 0;
+    p.seed = 0x5eed;
+    p.all_logits = 0;
+    p.n_batch = 0;
+    return p;
+}
+
+mst_sampler_params default_sampler_params() {
+    const SamplerOptions d;
+    mst_sampler_params p{};
+    p.struct_size = sizeof(mst_sampler_params);
+    p.temperature = d.temperature;
+    p.top_k = d.top_k;
+    p.top_p = d.top_p;
+    p.min_p = d.min_p;
+    p.repetition_penalty = d.repetition_penalty;
+    p.repetition_last_n = d.repetition_last_n;
+    return p;
+}
+
+mst_generate_params default_generate_params() {
+    mst_generate_params p{};
+    p.struct_size = sizeof(mst_generate_params);
+    p.max_tokens = 256;
+    p.sampler = default_sampler_params();
+    p.stop = nullptr;
+    p.n_stop = 0;
+    p.ignore_eos = 0;
+    return p;
+}
+
+SamplerOptions to_sampler_options(const mst_sampler_params &given) {
+    const mst_sampler_params p = read_params(&given, default_sampler_params(), "mst_sampler_params");
+    SamplerOptions o;
+    o.temperature = p.temperature;
+    o.top_k = p.top_k;
+    o.top_p = p.top_p;
+    o.min_p = p.min_p;
+    o.repetition_penalty = p.repetition_penalty;
+    o.repetition_last_n = p.repetition_last_n;
+    return o;
+}
+
+}  // namespace
+
+extern "C" {
+
+void mst_session_default_params(mst_session_params *params) {
+    if (params) *params = default_session_params();
+}
+void mst_sampler_default_params(mst_sampler_params *params) {
+    if (params) *params = default_sampler_params();
+}
+void mst_generate_default_params(mst_generate_params *params) {
+    if (params) *params = default_generate_params();
+}
+
+mst_status mst_session_create(mst_model *model, const mst_session_params *params, mst_session **out) {
+    return guard([&] {
+        require_arg(out, "out");
+        *out = nullptr;
+        require_arg(model, "model");
+        const mst_session_params p = read_params(params, default_session_params(), "mst_session_params");
+        if (p.n_ctx > uint32_t(INT32_MAX) || p.n_batch > uint32_t(INT32_MAX))
+            fail(MST_ERR_INVALID_ARGUMENT, "n_ctx / n_batch out of range");
+        SessionOptions o;
+        o.n_ctx = int32_t(p.n_ctx);
+        o.seed = p.seed;
+        o.all_logits = p.all_logits != 0;
+        o.n_batch = int32_t(p.n_batch);
+        auto session = std::make_unique<mst_session>();
+        session->impl = std::make_unique<Session>(*model->impl, o);
+        session->model = model;
+        *out = session.release();
+    });
+}
+
+void mst_session_free(mst_session *session) { delete session; }
+
+mst_status mst_session_eval(mst_session *session, const int32_t *tokens, size_t n) {
+    return guard([&] {
+        require_arg(session, "session");
+        require_arg(tokens, "tokens");
+        session->impl->eval(std::span<const int32_t>(tokens, n));
+    });
+}
+
+mst_status mst_session_logits(mst_session *session, const float **logits, size_t *n_vocab) {
+    return guard([&] {
+        require_arg(session, "session");
+        require_arg(logits, "logits");
+        require_arg(n_vocab, "n_vocab");
+        const std::span<const float> row = session->impl->last_logits();
+        *logits = row.data();
+        *n_vocab = row.size();
+    });
+}
+
+mst_status mst_session_all_logits(mst_session *session, const float **logits, size_t *n_rows, size_t *n_vocab) {
+    return guard([&] {
+        require_arg(session, "session");
+        require_arg(logits, "logits");
+        require_arg(n_rows, "n_rows");
+        require_arg(n_vocab, "n_vocab");
+        const std::span<const float> all = session->impl->all_logits(n_rows);
+        *logits = all.data();
+        *n_vocab = size_t(session->impl->n_vocab());
+    });
+}
+
+size_t mst_session_n_past(const mst_session *session) { return session ? size_t(session->impl->n_past()) : 0; }
+
+void mst_session_reset(mst_session *session) {
+    if (session) session->impl->reset();
+}
+
+mst_status mst_session_sample(mst_session *session, const mst_sampler_params *params, int32_t *token) {
+    return guard([&] {
+        require_arg(session, "session");
+        require_arg(token, "token");
+        const SamplerOptions o = params ? to_sampler_options(*params) : SamplerOptions{};
+        Session &s = *session->impl;
+        *token = sample_token(s.last_logits(), s.history(), o, s.rng());
+    });
+}
+
+mst_status mst_generate(mst_session *session, const int32_t *prompt, size_t n_prompt, const mst_generate_params *params,
+                        mst_token_callback callback, void *user_data, mst_stop_reason *reason) {
+    if (reason) *reason = MST_STOP_NONE;
+    return guard([&] {
+        require_arg(session, "session");
+        if (!prompt && n_prompt) fail(MST_ERR_INVALID_ARGUMENT, "prompt is NULL but n_prompt is {}", n_prompt);
+        const mst_generate_params p = read_params(params, default_generate_params(), "mst_generate_params");
+        if (!p.stop && p.n_stop) fail(MST_ERR_INVALID_ARGUMENT, "stop is NULL but n_stop is {}", p.n_stop);
+        GenerateOptions o;
+        o.max_tokens = p.max_tokens;
+        o.sampler = to_sampler_options(p.sampler);
+        for (size_t i = 0; i < p.n_stop; ++i)
+            if (p.stop[i]) o.stop.emplace_back(p.stop[i]);
+        o.ignore_eos = p.ignore_eos != 0;
+        TokenSink sink;
+        if (callback)
+            sink = [&](int32_t token, std::string_view piece) {
+                return callback(token, piece.data(), piece.size(), user_data) != 0;
+            };
+        const mst_stop_reason why = generate(*session->impl, std::span<const int32_t>(prompt, n_prompt), o, sink);
+        if (reason) *reason = why;
+    });
+}
+
+mst_status mst_session_get_stats(const mst_session *session, mst_session_stats *stats) {
+    return guard([&] {
+        require_arg(session, "session");
+        require_arg(stats, "stats");
+        const mst_session_stats defaults{sizeof(mst_session_stats)};
+        mst_session_stats out = read_params(stats, defaults, "mst_session_stats");
+        const SessionStats &s = session->impl->stats();
+        out.n_prompt_tokens = s.n_prompt_tokens;
+        out.n_decode_tokens = s.n_decode_tokens;
+        out.prompt_seconds = s.prompt_seconds;
+        out.decode_seconds = s.decode_seconds;
+        out.prompt_tokens_per_second = s.prompt_seconds > 0 ? double(s.n_prompt_tokens) / s.prompt_seconds : 0.0;
+        out.decode_tokens_per_second = s.decode_seconds > 0 ? double(s.n_decode_tokens) / s.decode_seconds : 0.0;
+        out.expert_bytes_read = s.io.bytes_read;
+        out.expert_cache_hits = s.io.hits;
+        out.expert_cache_misses = s.io.misses;
+        out.expert_read_seconds = s.io.read_seconds;
+        std::memcpy(stats, &out, stats->struct_size);
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,51 @@
+// mst_tokenize / mst_detokenize / mst_token_text.
+#include <algorithm>
+#include <cstring>
+
+#include "api/guard.h"
+#include "api/handles.h"
+
+using namespace mst;
+using namespace mst::api;
+
+extern "C" {
+
+mst_status mst_tokenize(const mst_model *model, const char *text, size_t len, int32_t *out, size_t capacity,
+                        size_t *n_out) {
+    return guard([&] {
+        require_arg(model, "model");
+        require_arg(n_out, "n_out");
+        if (!text && len) fail(MST_ERR_INVALID_ARGUMENT, "text is NULL but len is {}", len);
+        if (!out && capacity) fail(MST_ERR_INVALID_ARGUMENT, "out is NULL but capacity is {}", capacity);
+        const std::vector<int32_t> ids = model->impl->tokenizer->encode(std::string_view(text ? text : "", len));
+        *n_out = ids.size();
+        std::copy_n(ids.begin(), std::min(capacity, ids.size()), out);
+        if (ids.size() > capacity)
+            fail(MST_ERR_BUFFER_TOO_SMALL, "the text is {} tokens, but the buffer holds {}", ids.size(), capacity);
+    });
+}
+
+mst_status mst_detokenize(const mst_model *model, const int32_t *tokens, size_t n, char *out, size_t capacity,
+                          size_t *n_bytes) {
+    return guard([&] {
+        require_arg(model, "model");
+        require_arg(n_bytes, "n_bytes");
+        if (!tokens && n) fail(MST_ERR_INVALID_ARGUMENT, "tokens is NULL but n is {}", n);
+        if (!out && capacity) fail(MST_ERR_INVALID_ARGUMENT, "out is NULL but capacity is {}", capacity);
+        const std::string text = model->impl->tokenizer->decode(std::span<const int32_t>(tokens, n));
+        *n_bytes = text.size();
+        std::memcpy(out, text.data(), std::min(capacity, text.size()));
+        if (text.size() < capacity) out[text.size()] = '\0';
+        if (text.size() > capacity)
+            fail(MST_ERR_BUFFER_TOO_SMALL, "the text is {} bytes, but the buffer holds {}", text.size(), capacity);
+    });
+}
+
+const char *mst_token_text(const mst_model *model, int32_t token) {
+    if (!model || token < 0 || token >= model->impl->tokenizer->vocab_size()) return nullptr;
+    const char *text = nullptr;
+    if (guard([&] { text = model->impl->tokenizer->token_text(token).c_str(); }) != MST_OK) return nullptr;
+    return text;
+}
+
+}  // extern "C"

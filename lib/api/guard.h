@@ -1,0 +1,55 @@
+// The C boundary: every exported function runs its body through guard(), which turns
+// mst::Error, std::bad_alloc and anything else into a status and a thread-local message.
+#pragma once
+
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "core/error.h"
+
+namespace mst::api {
+
+void set_last_error(const std::string &message);
+void clear_last_error();
+
+template <typename Body>
+mst_status guard(Body &&body) noexcept {
+    try {
+        body();
+        return MST_OK;
+    } catch (const Error &e) {
+        set_last_error(e.what());
+        return e.code();
+    } catch (const std::bad_alloc &) {
+        set_last_error("out of memory");
+        return MST_ERR_OUT_OF_MEMORY;
+    } catch (const std::exception &e) {
+        set_last_error(std::string("internal error: ") + e.what());
+        return MST_ERR_INTERNAL;
+    } catch (...) {
+        set_last_error("internal error: unknown exception");
+        return MST_ERR_INTERNAL;
+    }
+}
+
+// Copy a caller's params struct over the defaults, honouring its struct_size so that a
+// program built against an older, shorter struct keeps working.
+template <typename Params>
+Params read_params(const Params *given, const Params &defaults, const char *what) {
+    Params out = defaults;
+    if (!given) return out;
+    if (given->struct_size < sizeof(uint32_t) || given->struct_size > sizeof(Params))
+        fail(MST_ERR_INVALID_ARGUMENT, "{}.struct_size is {}, expected at most {} (fill it with the *_default_params function)",
+             what, given->struct_size, sizeof(Params));
+    std::memcpy(&out, given, given->struct_size);
+    out.struct_size = sizeof(Params);
+    return out;
+}
+
+template <typename T>
+void require_arg(const T *pointer, const char *name) {
+    if (!pointer) fail(MST_ERR_INVALID_ARGUMENT, "argument '{}' must not be NULL", name);
+}
+
+}  // namespace mst::api

@@ -1,0 +1,55 @@
+// The expert store: the one way a model gets routed-expert weights. Ask for a layer's
+// experts, get ready buffers; misses are read from storage in one batch (one read per
+// contiguous byte range) and offered to the budgeted cache.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "experts/expert_cache.h"
+#include "experts/expert_layout.h"
+#include "storage/storage_tier.h"
+
+namespace mst {
+
+// What one caller's fetches cost; sessions keep one each.
+struct ExpertIoStats {
+    uint64_t hits = 0;
+    uint64_t misses = 0;
+    uint64_t bytes_read = 0;
+    double read_seconds = 0.0;
+};
+
+class ExpertStore {
+public:
+    // layouts[layer] holds that layer's experts (empty for a layer without routed experts).
+    ExpertStore(std::unique_ptr<StorageTier> storage, std::vector<std::vector<ExpertLayout>> layouts,
+                uint64_t cache_budget_bytes);
+
+    int n_layers() const { return int(layouts_.size()); }
+    int n_experts(int layer) const { return int(layouts_.at(size_t(layer)).size()); }
+    const ExpertLayout &layout(int layer, int expert) const { return layouts_.at(size_t(layer)).at(size_t(expert)); }
+    const StorageTier &storage() const { return *storage_; }
+
+    // The weights of `experts` of `layer`, in the same order. Throws mst::Error (I/O,
+    // bad format) naming the layer and expert; the store stays usable afterwards.
+    std::vector<ExpertHandle> fetch(int layer, std::span<const int32_t> experts, ExpertIoStats &stats);
+
+    ExpertCacheStats cache_stats() const { return cache_.stats(); }
+    uint64_t cache_budget() const { return cache_.budget(); }
+    uint64_t live_expert_bytes() const { return memory_->live_bytes.load(); }
+    uint64_t peak_expert_bytes() const { return memory_->peak_bytes.load(); }
+
+private:
+    // Allocate one expert's buffer and append the reads that fill it.
+    ExpertHandle prepare_read(int layer, int expert, std::vector<ReadRequest> &reads);
+
+    std::unique_ptr<StorageTier> storage_;
+    std::vector<std::vector<ExpertLayout>> layouts_;
+    ExpertCache cache_;
+    std::shared_ptr<ExpertMemoryCounter> memory_ = std::make_shared<ExpertMemoryCounter>();
+};
+
+}  // namespace mst

@@ -1,0 +1,49 @@
+#include "model/expert_tensors.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace mst {
+namespace {
+
+ExpertMatrix matrix_of(const TensorInfo &t, uint64_t byte_offset, int64_t rows, int64_t cols) {
+    if (!dtype_is_float_weight(t.dtype))
+        fail(MST_ERR_UNSUPPORTED, "expert tensor '{}' has dtype {}; experts must be F32, F16 or BF16", t.name,
+             dtype_name(t.dtype));
+    return ExpertMatrix{t.file_index, t.offset + byte_offset, t.dtype, rows, cols};
+}
+
+std::vector<ExpertLayout> locate_fused(const Checkpoint &ck, const std::string &prefix, int64_t n_experts,
+                                       int64_t hidden, int64_t inter) {
+    const TensorInfo &gate_up = ck.require(prefix + ".gate_up_proj", {n_experts, 2 * inter, hidden});
+    const TensorInfo &down = ck.require(prefix + ".down_proj", {n_experts, hidden, inter});
+    const uint64_t gu_es = dtype_size(gate_up.dtype), d_es = dtype_size(down.dtype);
+    std::vector<ExpertLayout> layouts(size_t(n_experts));
+    for (int64_t e = 0; e < n_experts; ++e) {
+        const uint64_t gu_base = uint64_t(e) * uint64_t(2 * inter * hidden) * gu_es;
+        layouts[size_t(e)].gate = matrix_of(gate_up, gu_base, inter, hidden);
+        layouts[size_t(e)].up = matrix_of(gate_up, gu_base + uint64_t(inter * hidden) * gu_es, inter, hidden);
+        layouts[size_t(e)].down = matrix_of(down, uint64_t(e) * uint64_t(hidden * inter) * d_es, hidden, inter);
+    }
+    return layouts;
+}
+
+}  // namespace
+
+std::vector<ExpertLayout> locate_experts(const Checkpoint &ck, const std::string &prefix, int64_t n_experts,
+                                         int64_t hidden, int64_t inter, const ExpertTensorNames &names) {
+    if (ck.find(prefix + ".gate_up_proj")) return locate_fused(ck, prefix, n_experts, hidden, inter);
+    std::vector<ExpertLayout> layouts(size_t(n_experts));
+    for (int64_t e = 0; e < n_experts; ++e) {
+        const std::string base = fmt::format("{}.{}.", prefix, e);
+        const TensorInfo &gate = ck.require(base + names.gate + ".weight", {inter, hidden});
+        const TensorInfo &up = ck.require(base + names.up + ".weight", {inter, hidden});
+        const TensorInfo &down = ck.require(base + names.down + ".weight", {hidden, inter});
+        layouts[size_t(e)] = ExpertLayout{matrix_of(gate, 0, inter, hidden), matrix_of(up, 0, inter, hidden),
+                                          matrix_of(down, 0, hidden, inter)};
+    }
+    return layouts;
+}
+
+}  // namespace mst

@@ -1,0 +1,68 @@
+#include "model/ffn.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace mst {
+
+void swiglu_mlp(Backend &backend, const SwigluWeights &w, const float *h, int64_t n_tokens, float *out) {
+    const int64_t inter = w.gate.rows;
+    std::vector<float> gate(size_t(n_tokens * inter)), up(size_t(n_tokens * inter));
+    backend.matmul(w.gate, h, gate.data(), n_tokens);
+    backend.matmul(w.up, h, up.data(), n_tokens);
+    backend.silu_mul(gate.data(), up.data(), gate.data(), n_tokens * inter);
+    backend.matmul(w.down, gate.data(), out, n_tokens);
+}
+
+void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
+                    const Routing &routing, float *out, ExpertIoStats &io) {
+    // Invert the routing: for each expert, the (token, weight) pairs that use it.
+    struct Use {
+        int64_t token;
+        float weight;
+    };
+    std::vector<std::vector<Use>> uses(size_t(store.n_experts(layer)));
+    for (int64_t t = 0; t < routing.n_tokens; ++t)
+        for (int32_t j = 0; j < routing.k; ++j) {
+            const int64_t slot = t * routing.k + j;
+            uses[size_t(routing.ids[slot])].push_back(Use{t, routing.weights[slot]});
+        }
+    std::vector<int32_t> active;
+    for (size_t e = 0; e < uses.size(); ++e)
+        if (!uses[e].empty()) active.push_back(int32_t(e));
+    if (active.empty()) return;
+
+    const uint64_t expert_bytes = store.layout(layer, active.front()).nbytes();
+    const size_t budget_experts = expert_bytes ? size_t(store.cache_budget() / expert_bytes) : 0;
+    const size_t group = std::max<size_t>(size_t(routing.k), budget_experts);
+
+    std::vector<float> x, gate, up, down;
+    for (size_t first = 0; first < active.size(); first += group) {
+        const size_t n_group = std::min(group, active.size() - first);
+        const std::vector<ExpertHandle> weights =
+            store.fetch(layer, std::span<const int32_t>(active.data() + first, n_group), io);
+        for (size_t g = 0; g < n_group; ++g) {
+            const ExpertWeights &ew = *weights[g];
+            const std::vector<Use> &u = uses[size_t(active[first + g])];
+            const int64_t m = int64_t(u.size()), inter = ew.gate.rows;
+            x.resize(size_t(m * hidden));
+            for (int64_t i = 0; i < m; ++i)
+                std::copy_n(h + u[size_t(i)].token * hidden, hidden, x.data() + i * hidden);
+            gate.resize(size_t(m * inter));
+            up.resize(size_t(m * inter));
+            down.resize(size_t(m * hidden));
+            backend.matmul(ew.gate, x.data(), gate.data(), m);
+            backend.matmul(ew.up, x.data(), up.data(), m);
+            backend.silu_mul(gate.data(), up.data(), gate.data(), m * inter);
+            backend.matmul(ew.down, gate.data(), down.data(), m);
+            for (int64_t i = 0; i < m; ++i) {
+                float *dst = out + u[size_t(i)].token * hidden;
+                const float *src = down.data() + i * hidden;
+                const float w = u[size_t(i)].weight;
+                for (int64_t c = 0; c < hidden; ++c) dst[c] += w * src[c];
+            }
+        }
+    }
+}
+
+}  // namespace mst

@@ -1,0 +1,35 @@
+// Feed-forward pieces shared by the architectures: the SwiGLU MLP (dense layers, shared
+// experts) and the routed-expert step that streams experts through the expert store.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "backends/backend.h"
+#include "experts/expert_store.h"
+
+namespace mst {
+
+struct SwigluWeights {
+    WeightView gate, up, down;  // gate, up: [I][H]; down: [H][I]
+};
+
+// out[t] = down(silu(gate h[t]) * up h[t]) for n_tokens rows of h [n][H]; out [n][H].
+void swiglu_mlp(Backend &backend, const SwigluWeights &w, const float *h, int64_t n_tokens, float *out);
+
+// Routing decisions of a batch: ids and weights are [n_tokens][k].
+struct Routing {
+    int64_t n_tokens = 0;
+    int32_t k = 0;
+    const int32_t *ids = nullptr;
+    const float *weights = nullptr;
+};
+
+// out[t] += sum_j weights[t][j] * expert_{ids[t][j]}(h[t]). Experts are processed in
+// ascending id (the reference's summation order), fetched in groups of at most
+// max(k, cache budget / expert size) so a prefill that touches every expert of a layer
+// never holds much more than the cache budget.
+void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
+                    const Routing &routing, float *out, ExpertIoStats &io);
+
+}  // namespace mst

@@ -1,0 +1,53 @@
+#include "model/gqa_attention.h"
+
+#include <cmath>
+#include <numeric>
+
+namespace mst {
+namespace {
+
+void add_bias(float *x, const std::vector<float> &bias, int64_t n_rows) {
+    if (bias.empty()) return;
+    const int64_t dim = int64_t(bias.size());
+    for (int64_t r = 0; r < n_rows; ++r)
+        for (int64_t c = 0; c < dim; ++c) x[r * dim + c] += bias[size_t(c)];
+}
+
+}  // namespace
+
+void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, const RopeTable &rope, KvCache &cache,
+                   int32_t layer, const float *h, int64_t n, int32_t pos0, float *out) {
+    const int64_t q_dim = int64_t(s.n_heads) * s.head_dim, kv_dim = int64_t(s.n_kv_heads) * s.head_dim;
+    std::vector<float> q(size_t(n * q_dim)), k(size_t(n * kv_dim)), v(size_t(n * kv_dim));
+    backend.matmul(w.q, h, q.data(), n);
+    backend.matmul(w.k, h, k.data(), n);
+    backend.matmul(w.v, h, v.data(), n);
+    add_bias(q.data(), w.q_bias, n);
+    add_bias(k.data(), w.k_bias, n);
+    add_bias(v.data(), w.v_bias, n);
+    if (w.q_norm.data) backend.rms_norm(q.data(), w.q_norm, s.norm_weight_offset, s.norm_eps, q.data(), n * s.n_heads, s.head_dim);
+    if (w.k_norm.data) backend.rms_norm(k.data(), w.k_norm, s.norm_weight_offset, s.norm_eps, k.data(), n * s.n_kv_heads, s.head_dim);
+
+    std::vector<int32_t> positions(size_t(n));
+    std::iota(positions.begin(), positions.end(), pos0);
+    const RopeParams rp = rope.params();
+    backend.rope(q.data(), n, s.n_heads, s.head_dim, positions.data(), rp);
+    backend.rope(k.data(), n, s.n_kv_heads, s.head_dim, positions.data(), rp);
+    cache.store(layer, pos0, int32_t(n), k.data(), v.data());
+
+    AttentionParams ap;
+    ap.n_tokens = int32_t(n);
+    ap.n_heads = s.n_heads;
+    ap.n_kv_heads = s.n_kv_heads;
+    ap.head_dim = s.head_dim;
+    ap.v_head_dim = s.head_dim;
+    ap.pos0 = pos0;
+    ap.kv_stride = cache.k_stride();
+    ap.scale = 1.0f / std::sqrt(float(s.head_dim));
+    std::vector<float> attn(size_t(n * q_dim));
+    backend.attention(q.data(), cache.keys(layer), cache.values(layer), attn.data(), ap);
+    backend.matmul(w.o, attn.data(), out, n);
+    add_bias(out, w.o_bias, n);
+}
+
+}  // namespace mst

@@ -1,0 +1,33 @@
+// Grouped-query attention with optional per-head q/k RMSNorm and projection biases:
+// the attention of Qwen3-MoE, Mixtral and (with sinks and windows) gpt-oss.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backends/backend.h"
+#include "model/kv_cache.h"
+#include "model/rope_frequencies.h"
+
+namespace mst {
+
+struct GqaWeights {
+    WeightView q, k, v, o;                          // q: [heads*hd][H], k/v: [kv*hd][H], o: [H][heads*hd]
+    std::vector<float> q_bias, k_bias, v_bias, o_bias;  // empty when the model has none
+    WeightView q_norm, k_norm;                      // [hd] per-head RMSNorm; data == nullptr when absent
+};
+
+struct GqaShape {
+    int32_t n_heads = 0;
+    int32_t n_kv_heads = 0;
+    int32_t head_dim = 0;
+    float norm_eps = 1e-6f;
+    float norm_weight_offset = 0.0f;  // 1 for (1 + w) norms
+};
+
+// out [n][hidden] = o_proj(attention(h [n][hidden])) for tokens at positions pos0...,
+// storing their keys and values in `cache` for `layer`.
+void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &shape, const RopeTable &rope,
+                   KvCache &cache, int32_t layer, const float *h, int64_t n_tokens, int32_t pos0, float *out);
+
+}  // namespace mst

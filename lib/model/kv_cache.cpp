@@ -1,0 +1,35 @@
+#include "model/kv_cache.h"
+
+#include <algorithm>
+
+namespace mst {
+
+KvCache::KvCache(int32_t n_layers, int32_t n_ctx, int32_t n_kv_heads, int32_t head_dim, int32_t v_head_dim)
+    : n_ctx_(n_ctx), n_kv_heads_(n_kv_heads), head_dim_(head_dim), v_head_dim_(v_head_dim) {
+    k_.resize(size_t(n_layers));
+    v_.resize(size_t(n_layers));
+    for (int32_t l = 0; l < n_layers; ++l) {
+        k_[size_t(l)].assign(size_t(n_kv_heads) * size_t(n_ctx) * size_t(head_dim), 0.0f);
+        v_[size_t(l)].assign(size_t(n_kv_heads) * size_t(n_ctx) * size_t(v_head_dim), 0.0f);
+    }
+}
+
+uint64_t KvCache::bytes() const {
+    return uint64_t(k_.size()) * uint64_t(n_kv_heads_) * uint64_t(n_ctx_) * uint64_t(head_dim_ + v_head_dim_) *
+           sizeof(float);
+}
+
+void KvCache::store(int32_t layer, int32_t pos0, int32_t n_tokens, const float *k, const float *v) {
+    float *kc = keys(layer);
+    float *vc = values(layer);
+    for (int32_t t = 0; t < n_tokens; ++t) {
+        for (int32_t h = 0; h < n_kv_heads_; ++h) {
+            const float *ks = k + (int64_t(t) * n_kv_heads_ + h) * head_dim_;
+            const float *vs = v + (int64_t(t) * n_kv_heads_ + h) * v_head_dim_;
+            std::copy(ks, ks + head_dim_, kc + h * k_stride() + int64_t(pos0 + t) * head_dim_);
+            std::copy(vs, vs + v_head_dim_, vc + h * v_stride() + int64_t(pos0 + t) * v_head_dim_);
+        }
+    }
+}
+
+}  // namespace mst

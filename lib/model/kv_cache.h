@@ -1,0 +1,29 @@
+// Keys and values of every past position, per layer: [kv_head][n_ctx][head_dim] float32,
+// the layout Backend::attention reads (kv_stride = n_ctx * head_dim).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace mst {
+
+class KvCache {
+public:
+    KvCache(int32_t n_layers, int32_t n_ctx, int32_t n_kv_heads, int32_t head_dim, int32_t v_head_dim);
+
+    int32_t n_ctx() const { return n_ctx_; }
+    float *keys(int32_t layer) { return k_[size_t(layer)].data(); }
+    float *values(int32_t layer) { return v_[size_t(layer)].data(); }
+    int64_t k_stride() const { return int64_t(n_ctx_) * head_dim_; }
+    int64_t v_stride() const { return int64_t(n_ctx_) * v_head_dim_; }
+    uint64_t bytes() const;
+
+    // Copy n_tokens rows of k [n][n_kv_heads][head_dim] and v into positions pos0...
+    void store(int32_t layer, int32_t pos0, int32_t n_tokens, const float *k, const float *v);
+
+private:
+    int32_t n_ctx_, n_kv_heads_, head_dim_, v_head_dim_;
+    std::vector<std::vector<float>> k_, v_;
+};
+
+}  // namespace mst

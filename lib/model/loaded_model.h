@@ -1,0 +1,39 @@
+// Everything a loaded model is made of: its config, tokenizer, backend, the checkpoint
+// files and the architecture with its expert store. The C handle mst_model wraps this.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "backends/backend.h"
+#include "format/checkpoint.h"
+#include "format/model_config.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace mst {
+
+struct LoadOptions {
+    std::string backend = "auto";
+    std::string storage = "auto";
+    uint64_t expert_cache_bytes = 1ull << 30;
+    int32_t experts_per_token = 0;  // 0 = the model's own
+    int32_t n_threads = 0;
+    int32_t n_io_threads = 4;
+};
+
+struct LoadedModel {
+    std::string path;
+    ModelConfig config;
+    std::unique_ptr<Tokenizer> tokenizer;
+    std::unique_ptr<Backend> backend;
+    std::unique_ptr<Checkpoint> checkpoint;
+    std::unique_ptr<Model> model;
+    int32_t experts_per_token = 0;  // in effect
+    std::string storage_name;
+};
+
+// Load a Hugging Face checkpoint directory. Throws mst::Error naming what is wrong.
+std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptions &options);
+
+}  // namespace mst

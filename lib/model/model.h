@@ -1,0 +1,49 @@
+// The architecture interface. One implementation per architecture (lib/model/<arch>.cpp),
+// built from the shared layer pieces; the registry picks it by config model_type.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "experts/expert_store.h"
+
+namespace mst {
+
+// Per-session state that outlives one forward call (KV cache, recurrent state).
+class ModelState {
+public:
+    virtual ~ModelState() = default;
+    virtual uint64_t bytes() const = 0;
+};
+
+struct ForwardOptions {
+    int32_t experts_per_token = 0;  // the routed top-k to use (1..n_experts)
+    bool all_logits = false;        // logits of every token, else only of the last
+};
+
+// Parameter and byte counts, for `moestream info` and mst_model_info.
+struct ModelSizes {
+    uint64_t n_params_total = 0;
+    uint64_t n_params_dense = 0;     // everything but routed experts
+    uint64_t n_params_per_expert = 0;
+    int32_t n_moe_layers = 0;
+    uint64_t resident_bytes = 0;     // non-expert weights in memory
+    uint64_t expert_bytes_total = 0; // routed expert weights on disk
+    uint64_t expert_bytes_each = 0;  // one expert (largest, if they differ)
+};
+
+class Model {
+public:
+    virtual ~Model() = default;
+    virtual std::unique_ptr<ModelState> create_state(int32_t n_ctx) const = 0;
+    // Run `tokens` at positions n_past, n_past + 1, ... and write logits: [n][vocab] with
+    // options.all_logits, else [1][vocab] for the last token.
+    virtual void forward(ModelState &state, int32_t n_past, std::span<const int32_t> tokens,
+                         const ForwardOptions &options, float *logits, ExpertIoStats &io) = 0;
+    virtual ModelSizes sizes() const = 0;
+    virtual const ExpertStore &experts() const = 0;
+};
+
+}  // namespace mst

@@ -1,0 +1,19 @@
+#include "model/model_registry.h"
+
+#include <fmt/ranges.h>
+
+#include "core/error.h"
+#include "model/qwen3_moe.h"
+
+namespace mst {
+
+std::vector<std::string> supported_model_types() { return {"qwen3_moe"}; }
+
+std::unique_ptr<Model> build_model(const ModelBuildContext &ctx) {
+    const std::string &type = ctx.config.model_type;
+    if (type == "qwen3_moe") return std::make_unique<Qwen3Moe>(ctx);
+    fail(MST_ERR_UNSUPPORTED, "model_type '{}' is not supported; supported: {}", type,
+         fmt::join(supported_model_types(), ", "));
+}
+
+}  // namespace mst

@@ -1,0 +1,35 @@
+// The non-expert weights, read once at load time and held in memory in their stored
+// type (the kernels compute on bf16 / f16 directly).
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "core/aligned_buffer.h"
+#include "format/checkpoint.h"
+
+namespace mst {
+
+class ResidentWeights {
+public:
+    explicit ResidentWeights(const Checkpoint &checkpoint) : checkpoint_(checkpoint) {}
+
+    // Read tensor `name` (which must have `shape`, given as [rows, cols] or [n]) and
+    // return a view of it. Throws BAD_FORMAT for a missing tensor or wrong shape and
+    // UNSUPPORTED for a non-float dtype, naming the tensor.
+    WeightView load(const std::string &name, std::initializer_list<int64_t> shape);
+    // Like load, for small vectors (biases) that are used as float32.
+    std::vector<float> load_f32(const std::string &name, std::initializer_list<int64_t> shape);
+    bool has(const std::string &name) const { return checkpoint_.find(name) != nullptr; }
+
+    uint64_t bytes() const { return bytes_; }
+
+private:
+    const Checkpoint &checkpoint_;
+    std::vector<AlignedBuffer> buffers_;
+    uint64_t bytes_ = 0;
+};
+
+}  // namespace mst

@@ -1,0 +1,71 @@
+#include "session/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <unordered_set>
+#include <vector>
+
+#include "core/error.h"
+
+namespace mst {
+
+void validate_sampler_options(const SamplerOptions &o) {
+    if (!std::isfinite(o.temperature)) fail(MST_ERR_INVALID_ARGUMENT, "temperature must be finite");
+    if (!(o.top_p >= 0.0f && o.top_p <= 1.0f)) fail(MST_ERR_INVALID_ARGUMENT, "top_p must be in [0, 1], got {}", o.top_p);
+    if (!(o.min_p >= 0.0f && o.min_p <= 1.0f)) fail(MST_ERR_INVALID_ARGUMENT, "min_p must be in [0, 1], got {}", o.min_p);
+    if (!(o.repetition_penalty > 0.0f) || !std::isfinite(o.repetition_penalty))
+        fail(MST_ERR_INVALID_ARGUMENT, "repetition_penalty must be positive, got {}", o.repetition_penalty);
+}
+
+int32_t sample_token(std::span<const float> logits, std::span<const int32_t> history, const SamplerOptions &o,
+                     std::mt19937_64 &rng) {
+    validate_sampler_options(o);
+    const int32_t n_vocab = int32_t(logits.size());
+    if (n_vocab == 0) fail(MST_ERR_INVALID_ARGUMENT, "cannot sample from empty logits");
+    std::vector<float> z(logits.begin(), logits.end());
+
+    if (o.repetition_penalty != 1.0f) {
+        // As in the CTRL paper and HF: shrink a seen token's logit toward "less likely".
+        const size_t window = o.repetition_last_n < 0 ? history.size()
+                                                      : std::min(history.size(), size_t(o.repetition_last_n));
+        std::unordered_set<int32_t> seen(history.end() - ptrdiff_t(window), history.end());
+        for (int32_t t : seen) {
+            if (t < 0 || t >= n_vocab) continue;
+            z[size_t(t)] = z[size_t(t)] > 0 ? z[size_t(t)] / o.repetition_penalty : z[size_t(t)] * o.repetition_penalty;
+        }
+    }
+    if (o.temperature <= 0.0f)
+        return int32_t(std::max_element(z.begin(), z.end()) - z.begin());
+
+    // Candidates sorted by logit, highest first; each filter keeps a prefix.
+    std::vector<int32_t> ids(size_t(n_vocab));
+    std::iota(ids.begin(), ids.end(), 0);
+    size_t keep = ids.size();
+    if (o.top_k > 0 && size_t(o.top_k) < keep) keep = size_t(o.top_k);
+    std::partial_sort(ids.begin(), ids.begin() + ptrdiff_t(keep), ids.end(),
+                      [&](int32_t a, int32_t b) { return z[size_t(a)] != z[size_t(b)] ? z[size_t(a)] > z[size_t(b)] : a < b; });
+
+    std::vector<double> p(keep);
+    const double max_z = z[size_t(ids[0])] / o.temperature;
+    double sum = 0.0;
+    for (size_t i = 0; i < keep; ++i) sum += p[i] = std::exp(z[size_t(ids[i])] / o.temperature - max_z);
+    for (double &v : p) v /= sum;
+
+    if (o.top_p < 1.0f) {
+        double mass = 0.0;
+        size_t n = 0;
+        while (n < keep && mass < o.top_p) mass += p[n++];
+        keep = std::max<size_t>(n, 1);
+    }
+    if (o.min_p > 0.0f) {
+        const double floor = o.min_p * p[0];
+        size_t n = 1;
+        while (n < keep && p[n] >= floor) ++n;
+        keep = n;
+    }
+    std::discrete_distribution<size_t> draw(p.begin(), p.begin() + ptrdiff_t(keep));
+    return ids[draw(rng)];
+}
+
+}  // namespace mst

@@ -1,0 +1,68 @@
+// A session: one conversation's context (KV cache) over a shared model, its logits,
+// random generator and statistics. Not thread-safe; sessions of a model may run on
+// different threads (the expert cache they share is thread-safe).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "experts/expert_store.h"
+#include "model/loaded_model.h"
+
+namespace mst {
+
+struct SessionOptions {
+    int32_t n_ctx = 0;  // 0 = min(model maximum, 4096)
+    uint64_t seed = 0;
+    bool all_logits = false;
+    int32_t n_batch = 512;
+};
+
+struct SessionStats {
+    uint64_t n_prompt_tokens = 0, n_decode_tokens = 0;
+    double prompt_seconds = 0.0, decode_seconds = 0.0;
+    ExpertIoStats io;
+};
+
+class Session {
+public:
+    Session(LoadedModel &model, const SessionOptions &options);
+
+    // Append tokens and run the model. Throws INVALID_ARGUMENT (bad id) or CONTEXT_FULL
+    // before touching the context; on a failure midway the context is left as it was.
+    void eval(std::span<const int32_t> tokens);
+
+    std::span<const float> last_logits() const;
+    // All rows of the last eval (all_logits sessions only).
+    std::span<const float> all_logits(size_t *n_rows) const;
+    int32_t n_vocab() const { return int32_t(model_.config.vocab_size); }
+    int32_t n_ctx() const { return n_ctx_; }
+    int32_t n_past() const { return int32_t(history_.size()); }
+    const std::vector<int32_t> &history() const { return history_; }
+    void reset() { history_.clear(); n_logit_rows_ = 0; }
+
+    int32_t experts_per_token() const { return experts_per_token_; }
+    void set_experts_per_token(int32_t k);
+
+    std::mt19937_64 &rng() { return rng_; }
+    const SessionStats &stats() const { return stats_; }
+    LoadedModel &model() { return model_; }
+
+private:
+    LoadedModel &model_;
+    std::unique_ptr<ModelState> state_;
+    int32_t n_ctx_ = 0;
+    int32_t n_batch_ = 512;
+    bool all_logits_ = false;
+    int32_t experts_per_token_ = 0;
+    std::vector<int32_t> history_;
+    std::vector<float> logits_;  // last eval: [n_logit_rows_][n_vocab]
+    size_t n_logit_rows_ = 0;
+    std::mt19937_64 rng_;
+    SessionStats stats_;
+};
+
+}  // namespace mst
