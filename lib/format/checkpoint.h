@@ -1,0 +1,72 @@
+// A Hugging Face checkpoint directory: one or more safetensors files whose headers
+// are read once into a table of every tensor. The files stay open so that tensors
+// (and, through file(), experts) can be read by offset for the checkpoint's life.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/file_io.h"
+#include "format/safetensors.h"
+
+namespace mst {
+
+class Checkpoint {
+public:
+    // Name of the shard index a sharded checkpoint carries beside its shards.
+    static constexpr const char *kIndexName = "model.safetensors.index.json";
+    // Largest index file read; DeepSeek-V3's index (about 91k tensors) is under 10 MiB.
+    static constexpr size_t kMaxIndexBytes = size_t(64) << 20;
+
+    // Opens `dir`, which holds model.safetensors, or model.safetensors.index.json
+    // ("weight_map": tensor -> shard file), or otherwise every *.safetensors in it
+    // (taken in sorted order). Errors: missing dir -> MST_ERR_IO; no safetensors ->
+    // MST_ERR_BAD_FORMAT; an index naming a missing shard -> MST_ERR_IO naming it; a
+    // tensor in the index that its shard lacks, or one tensor in two shards ->
+    // MST_ERR_BAD_FORMAT; plus every error of read_safetensors_header.
+    static std::unique_ptr<Checkpoint> open(const std::string &dir);
+
+    const std::string &dir() const { return dir_; }
+    // Shard paths, indexed by TensorInfo::file_index.
+    const std::vector<std::string> &files() const { return paths_; }
+    // The open shard `index`; MST_ERR_INVALID_ARGUMENT when out of range.
+    const File &file(uint32_t index) const;
+    // Every tensor, sorted by name.
+    const std::vector<TensorInfo> &tensors() const { return tensors_; }
+
+    // The tensor called `name`, or nullptr. The pointer lives as long as the checkpoint.
+    const TensorInfo *find(std::string_view name) const;
+    // As find, but MST_ERR_BAD_FORMAT "tensor 'x' not found in checkpoint 'dir'".
+    const TensorInfo &require(std::string_view name) const;
+    // As require, and MST_ERR_BAD_FORMAT "tensor 'x' has shape [a, b], expected [c, d]"
+    // when the shape differs.
+    const TensorInfo &require(std::string_view name, std::initializer_list<int64_t> shape) const;
+    // Every tensor name, sorted.
+    std::vector<std::string> names() const;
+
+    // Reads the tensor's bytes (t.nbytes of them) into dst.
+    void read(const TensorInfo &t, void *dst) const;
+    // Reads an F32/F16/BF16 tensor converted to float32; MST_ERR_UNSUPPORTED naming
+    // the tensor for other dtypes.
+    std::vector<float> read_f32(const TensorInfo &t) const;
+    // Sum of every tensor's bytes.
+    uint64_t total_bytes() const;
+
+private:
+    Checkpoint() = default;
+    void add_file(const std::string &path);
+
+    std::string dir_;
+    std::vector<std::string> paths_;
+    std::vector<File> files_;
+    std::vector<TensorInfo> tensors_;
+    std::map<std::string, size_t, std::less<>> by_name_;  // name -> index in tensors_
+};
+
+}  // namespace mst
