@@ -21,7 +21,7 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::run_all(size_t n, const std::function<void(size_t)> &task) {
     if (n == 0) return;
-    std::latch done(std::ptrdiff_t(n));
+    std::latch done(static_cast<std::ptrdiff_t>(n));
     {
         std::lock_guard lock(mutex_);
         for (size_t i = 0; i < n; ++i)

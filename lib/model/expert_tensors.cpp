@@ -19,7 +19,7 @@ std::vector<ExpertLayout> locate_fused(const Checkpoint &ck, const std::string &
     const TensorInfo &gate_up = ck.require(prefix + ".gate_up_proj", {n_experts, 2 * inter, hidden});
     const TensorInfo &down = ck.require(prefix + ".down_proj", {n_experts, hidden, inter});
     const uint64_t gu_es = dtype_size(gate_up.dtype), d_es = dtype_size(down.dtype);
-    std::vector<ExpertLayout> layouts(size_t(n_experts));
+    std::vector<ExpertLayout> layouts(static_cast<size_t>(n_experts));
     for (int64_t e = 0; e < n_experts; ++e) {
         const uint64_t gu_base = uint64_t(e) * uint64_t(2 * inter * hidden) * gu_es;
         layouts[size_t(e)].gate = matrix_of(gate_up, gu_base, inter, hidden);
@@ -34,7 +34,7 @@ std::vector<ExpertLayout> locate_fused(const Checkpoint &ck, const std::string &
 std::vector<ExpertLayout> locate_experts(const Checkpoint &ck, const std::string &prefix, int64_t n_experts,
                                          int64_t hidden, int64_t inter, const ExpertTensorNames &names) {
     if (ck.find(prefix + ".gate_up_proj")) return locate_fused(ck, prefix, n_experts, hidden, inter);
-    std::vector<ExpertLayout> layouts(size_t(n_experts));
+    std::vector<ExpertLayout> layouts(static_cast<size_t>(n_experts));
     for (int64_t e = 0; e < n_experts; ++e) {
         const std::string base = fmt::format("{}.{}.", prefix, e);
         const TensorInfo &gate = ck.require(base + names.gate + ".weight", {inter, hidden});

@@ -28,7 +28,7 @@ void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, con
     if (w.q_norm.data) backend.rms_norm(q.data(), w.q_norm, s.norm_weight_offset, s.norm_eps, q.data(), n * s.n_heads, s.head_dim);
     if (w.k_norm.data) backend.rms_norm(k.data(), w.k_norm, s.norm_weight_offset, s.norm_eps, k.data(), n * s.n_kv_heads, s.head_dim);
 
-    std::vector<int32_t> positions(size_t(n));
+    std::vector<int32_t> positions(static_cast<size_t>(n));
     std::iota(positions.begin(), positions.end(), pos0);
     const RopeParams rp = rope.params();
     backend.rope(q.data(), n, s.n_heads, s.head_dim, positions.data(), rp);

@@ -2,6 +2,7 @@
 // the layout Backend::attention reads (kv_stride = n_ctx * head_dim).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

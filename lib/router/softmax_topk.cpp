@@ -9,8 +9,8 @@ namespace mst {
 
 void route_softmax_topk(const float *logits, int64_t n_tokens, int32_t n_experts, int32_t k, bool renormalize,
                         int32_t *ids, float *weights) {
-    std::vector<float> probs(size_t(n_experts));
-    std::vector<int32_t> order(size_t(n_experts));
+    std::vector<float> probs(static_cast<size_t>(n_experts));
+    std::vector<int32_t> order(static_cast<size_t>(n_experts));
     for (int64_t t = 0; t < n_tokens; ++t) {
         const float *row = logits + t * n_experts;
         const float max_logit = *std::max_element(row, row + n_experts);

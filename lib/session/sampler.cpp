@@ -39,7 +39,7 @@ int32_t sample_token(std::span<const float> logits, std::span<const int32_t> his
         return int32_t(std::max_element(z.begin(), z.end()) - z.begin());
 
     // Candidates sorted by logit, highest first; each filter keeps a prefix.
-    std::vector<int32_t> ids(size_t(n_vocab));
+    std::vector<int32_t> ids(static_cast<size_t>(n_vocab));
     std::iota(ids.begin(), ids.end(), 0);
     size_t keep = ids.size();
     if (o.top_k > 0 && size_t(o.top_k) < keep) keep = size_t(o.top_k);

@@ -1,6 +1,7 @@
 #include "session/text_stream.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace mst {
 
