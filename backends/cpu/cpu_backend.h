@@ -1,0 +1,42 @@
+// The CPU backend: OpenMP threads over SIMD kernels chosen at run time (cpu_isa.h).
+// The ops are spread over cpu_backend.cpp (matmul, silu_mul), norm_rope.cpp and
+// attention.cpp.
+#pragma once
+
+#include "backends/backend.h"
+#include "backends/cpu/cpu_isa.h"
+#include "backends/cpu/cpu_kernels.h"
+
+namespace mst {
+
+class CpuBackend final : public Backend {
+public:
+    // n_threads >= 1 compute threads; `isa` must be supported by this CPU (checked:
+    // MST_ERR_UNSUPPORTED otherwise, MST_ERR_INVALID_ARGUMENT for n_threads < 1). The
+    // registry creates it with cpu_isa_from_env(); tests create one per ISA directly.
+    CpuBackend(int n_threads, CpuIsa isa);
+
+    const char *name() const override { return "cpu"; }
+    int n_threads() const override { return n_threads_; }
+    CpuIsa isa() const { return isa_; }
+
+    void matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) override;
+    void rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y, int64_t n_rows,
+                  int64_t dim) override;
+    void rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const int32_t *positions,
+              const RopeParams &p) override;
+    void attention(const float *q, const float *k_cache, const float *v_cache, float *out,
+                   const AttentionParams &p) override;
+    void silu_mul(const float *gate, const float *up, float *out, int64_t n) override;
+
+private:
+    // Threads for an op of `work` elementary steps: 1 when a parallel region would cost
+    // more than the op itself.
+    int threads_for(int64_t work) const;
+
+    int n_threads_;
+    CpuIsa isa_;
+    const CpuKernels &kernels_;
+};
+
+}  // namespace mst

@@ -1,0 +1,83 @@
+// RMSNorm and rotary position embedding. Both are light next to matmul and attention, so
+// they are plain loops parallelised over rows / tokens.
+#include <cmath>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "core/error.h"
+
+namespace mst {
+
+void CpuBackend::rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y,
+                          int64_t n_rows, int64_t dim) {
+    if (n_rows < 0 || dim <= 0) fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: bad size (n_rows {}, dim {})", n_rows, dim);
+    if (!dtype_is_float_weight(w.dtype))
+        fail(MST_ERR_UNSUPPORTED, "rms_norm: weight dtype {} is not supported (F32, F16, BF16)", dtype_name(w.dtype));
+    if (w.rows * w.cols != dim)
+        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: weight has {}x{} elements, expected {}", w.rows, w.cols, dim);
+    if (n_rows == 0) return;
+    if (x == nullptr || y == nullptr || w.data == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: null pointer");
+
+    std::vector<float> scale(static_cast<size_t>(dim));
+    convert_to_f32(w.dtype, w.data, scale.data(), scale.size());
+    for (float &s : scale) s += weight_offset;
+
+    const int threads = threads_for(n_rows * dim);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const float *xr = x + r * dim;
+        float *yr = y + r * dim;
+        // The sum of squares in double: it is a small part of the op and removes the only
+        // long float reduction, so the norm is as exact as its float32 output allows.
+        double sum = 0.0;
+        for (int64_t i = 0; i < dim; ++i) sum += double(xr[i]) * double(xr[i]);
+        const float inv_rms = float(1.0 / std::sqrt(sum / double(dim) + double(eps)));
+        // Elementwise after the sum, so y may equal x.
+        for (int64_t i = 0; i < dim; ++i) yr[i] = xr[i] * inv_rms * scale[size_t(i)];
+    }
+}
+
+void CpuBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const int32_t *positions,
+                      const RopeParams &p) {
+    if (n_tokens < 0 || n_heads < 0 || head_dim <= 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "rope: bad size (n_tokens {}, n_heads {}, head_dim {})", n_tokens, n_heads,
+             head_dim);
+    if (p.rotary_dim < 0 || p.rotary_dim % 2 != 0 || p.rotary_dim > head_dim)
+        fail(MST_ERR_INVALID_ARGUMENT, "rope: rotary_dim {} must be even and in [0, head_dim {}]", p.rotary_dim,
+             head_dim);
+    if (n_tokens == 0 || n_heads == 0 || p.rotary_dim == 0) return;
+    if (x == nullptr || positions == nullptr || p.inv_freq == nullptr)
+        fail(MST_ERR_INVALID_ARGUMENT, "rope: null pointer");
+
+    const int64_t half = p.rotary_dim / 2;
+    const int threads = threads_for(n_tokens * n_heads * p.rotary_dim);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        std::vector<float> cos_t(size_t(half), 0.0f), sin_t(size_t(half), 0.0f);
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            // The angle is the float32 product, as the reference implementations compute
+            // it; its cosine and sine are then taken exactly and rounded once.
+            const float pos = float(positions[t]);
+            for (int64_t i = 0; i < half; ++i) {
+                const double theta = double(pos * p.inv_freq[i]);
+                cos_t[size_t(i)] = float(std::cos(theta)) * p.attention_factor;
+                sin_t[size_t(i)] = float(std::sin(theta)) * p.attention_factor;
+            }
+            for (int64_t h = 0; h < n_heads; ++h) {
+                float *v = x + (t * n_heads + h) * head_dim;
+                // Interleaved rotates pairs (2i, 2i+1); otherwise pairs (i, i + half).
+                const int64_t stride = p.interleaved ? 1 : half;
+                for (int64_t i = 0; i < half; ++i) {
+                    float *a = p.interleaved ? v + 2 * i : v + i;
+                    float *b = a + stride;
+                    const float x0 = *a, x1 = *b, c = cos_t[size_t(i)], s = sin_t[size_t(i)];
+                    *a = x0 * c - x1 * s;
+                    *b = x1 * c + x0 * s;
+                }
+            }
+        }
+    }
+}
+
+}  // namespace mst
