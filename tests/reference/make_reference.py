@@ -452,9 +452,11 @@ def intermediates(model, prompt_ids):
 
     hidden_states [L+2, T, H]: 0 = token embeddings, i = output of decoder layer i-1
     (residual stream, before any norm), L+1 = after the final RMSNorm (input of lm_head).
-    For each MoE layer N: router_logits_layerN [T, E] (x @ gate.weight^T, before softmax),
-    router_topk_ids_layerN [T, k] (int32, in torch.topk order: descending probability),
-    router_topk_weights_layerN [T, k] (after softmax over all E, top-k and renormalisation).
+    Router tensors are stacked over the MoE layers listed in router_layers (int32 [M]):
+    router_logits [M, T, E] (x @ gate.weight^T, before softmax), router_topk_ids [M, T, k]
+    (int32, torch.topk order: descending probability), router_topk_weights [M, T, k] (after
+    softmax over all E, top-k and renormalisation).  Everything extra is 1-D or 3-D so that
+    a loader keyed on 2-D float32 [rows, vocab] matrices never mistakes it for logits.
     """
     from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeTopKRouter
     rec, hooks = {}, []
@@ -485,9 +487,10 @@ def intermediates(model, prompt_ids):
     L = len(m.layers)
     out = {"hidden_states": torch.stack([rec["h0"]] + [rec[f"h{i + 1}"] for i in range(L)]
                                         + [rec["hn"]]).contiguous()}
-    for k, v in rec.items():
-        if k.startswith("router_"):
-            out[k] = v.contiguous()
+    moe = [i for i in range(L) if f"router_logits_layer{i}" in rec]
+    out["router_layers"] = torch.tensor(moe, dtype=torch.int32)
+    for name in ("router_logits", "router_topk_ids", "router_topk_weights"):
+        out[name] = torch.stack([rec[f"{name}_layer{i}"] for i in moe]).contiguous()
     return out
 
 

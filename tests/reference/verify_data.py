@@ -258,12 +258,20 @@ def check_model(d, tok_prompt_ids, ntok, per_expert_ref=None):
     close("logits (numpy float64 model)", logits, G["logits"], 2e-3)
     if "hidden_states" in G:
         close("hidden_states", np.stack(tr["hidden"]), G["hidden_states"], 2e-3)
-        for k in G:
-            if k.startswith("router_topk_ids"):
-                if not np.array_equal(tr[k], G[k]):
+        moe = G["router_layers"].tolist()
+        if moe != [i for i in range(cfg.L) if cfg.is_moe(i)]:
+            fail(f"router_layers {moe}")
+        for k in ("router_logits", "router_topk_ids", "router_topk_weights"):
+            mine = np.stack([tr[f"{k}_layer{i}"] for i in moe])
+            if k == "router_topk_ids":
+                if not np.array_equal(mine, G[k]):
                     fail(f"{k} differs")
-            elif k.startswith("router_"):
-                close(k, tr[k], G[k], 2e-3)
+                print(f"   {k:<34} equal")
+            else:
+                close(k, mine, G[k], 2e-3)
+    for k, v in G.items():  # only logits-like matrices may be 2-D float32
+        if v.ndim == 2 and k not in ("logits", "logits_topk2", "logits_decode"):
+            fail(f"unexpected 2-D tensor {k} in golden")
     if "logits_topk2" in G:
         close("logits_topk2", forward(cfg, W, ids, top_k=2), G["logits_topk2"], 2e-3)
         rel = np.linalg.norm(G["logits"] - G["logits_topk2"]) / np.linalg.norm(G["logits"])
