@@ -15,15 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string format_shape(const std::vector<int64_t> &shape) {
-    std::string text = "[";
-    for (size_t i = 0; i < shape.size(); ++i) {
-        if (i) text += ", ";
-        text += std::to_string(shape[i]);
-    }
-    return text + "]";
-}
-
 bool is_file(const fs::path &path) {
     std::error_code ec;
     return fs::is_regular_file(path, ec);
@@ -111,7 +102,10 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir) {
     const fs::path index_path = base / kIndexName;
     const fs::path single_path = base / "model.safetensors";
 
-    if (is_file(index_path)) {
+    // transformers prefers a single model.safetensors over an index; so do we.
+    if (is_file(single_path)) {
+        checkpoint->add_file(single_path.string());
+    } else if (is_file(index_path)) {
         const std::map<std::string, std::string> weight_map = read_weight_map(index_path.string());
         std::set<std::string> shard_names;
         for (const auto &entry : weight_map) shard_names.insert(entry.second);
@@ -129,8 +123,6 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir) {
                      index_path.string(), tensor, shard);
             }
         }
-    } else if (is_file(single_path)) {
-        checkpoint->add_file(single_path.string());
     } else {
         const std::vector<std::string> shards = list_safetensors(dir);
         if (shards.empty()) fail(MST_ERR_BAD_FORMAT, "checkpoint directory '{}' holds no .safetensors file", dir);
@@ -166,7 +158,7 @@ const TensorInfo &Checkpoint::require(std::string_view name, std::initializer_li
     const TensorInfo &info = require(name);
     if (!std::equal(info.shape.begin(), info.shape.end(), shape.begin(), shape.end())) {
         fail(MST_ERR_BAD_FORMAT, "tensor '{}' has shape {}, expected {} (checkpoint '{}')", name,
-             format_shape(info.shape), format_shape(std::vector<int64_t>(shape)), dir_);
+             shape_to_string(info.shape), shape_to_string(std::vector<int64_t>(shape)), dir_);
     }
     return info;
 }
@@ -197,7 +189,7 @@ std::vector<float> Checkpoint::read_f32(const TensorInfo &t) const {
     const size_t n = size_t(t.nbytes / dtype_size(t.dtype));
     if (n * dtype_size(t.dtype) != t.nbytes || int64_t(n) != t.numel()) {
         fail(MST_ERR_INVALID_ARGUMENT, "tensor '{}': {} bytes do not match shape {} of {}", t.name, t.nbytes,
-             format_shape(t.shape), dtype_name(t.dtype));
+             shape_to_string(t.shape), dtype_name(t.dtype));
     }
     std::vector<float> values(n);
     if (t.dtype == DType::F32) {

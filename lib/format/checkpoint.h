@@ -26,7 +26,9 @@ public:
 
     // Opens `dir`, which holds model.safetensors, or model.safetensors.index.json
     // ("weight_map": tensor -> shard file), or otherwise every *.safetensors in it
-    // (taken in sorted order). Errors: missing dir -> MST_ERR_IO; no safetensors ->
+    // (taken in sorted order); the first of these present wins, as in transformers.
+    // With an index, every tensor of every shard it names is in the table (files()
+    // in sorted shard-name order). Errors: missing dir -> MST_ERR_IO; no safetensors ->
     // MST_ERR_BAD_FORMAT; an index naming a missing shard -> MST_ERR_IO naming it; a
     // tensor in the index that its shard lacks, or one tensor in two shards ->
     // MST_ERR_BAD_FORMAT; plus every error of read_safetensors_header.

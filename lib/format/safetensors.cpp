@@ -25,15 +25,6 @@ uint64_t json_to_u64(const json &value, const std::string &path, const std::stri
     fail(MST_ERR_BAD_FORMAT, "{}: tensor '{}' has a {} that is not an integer", path, tensor, what);
 }
 
-std::string format_shape(const std::vector<int64_t> &shape) {
-    std::string text = "[";
-    for (size_t i = 0; i < shape.size(); ++i) {
-        if (i) text += ", ";
-        text += std::to_string(shape[i]);
-    }
-    return text + "]";
-}
-
 std::map<std::string, std::string> parse_metadata(const json &value, const std::string &path) {
     if (!value.is_object()) fail(MST_ERR_BAD_FORMAT, "{}: '__metadata__' is not a JSON object", path);
     std::map<std::string, std::string> metadata;
@@ -97,7 +88,7 @@ TensorInfo parse_tensor(const std::string &name, const json &entry, uint64_t dat
     const bool too_large = __builtin_mul_overflow(numel, uint64_t(dtype_size(info.dtype)), &expected);
     if (too_large || expected != end - begin) {
         fail(MST_ERR_BAD_FORMAT, "{}: tensor '{}' holds {} bytes, but dtype {} and shape {} need {}", path, name,
-             end - begin, dtype_name(info.dtype), format_shape(info.shape),
+             end - begin, dtype_name(info.dtype), shape_to_string(info.shape),
              too_large ? std::string("more than 2^64") : std::to_string(expected));
     }
     info.offset = data_start + begin;
@@ -106,6 +97,15 @@ TensorInfo parse_tensor(const std::string &name, const json &entry, uint64_t dat
 }
 
 }  // namespace
+
+std::string shape_to_string(const std::vector<int64_t> &shape) {
+    std::string text = "[";
+    for (size_t i = 0; i < shape.size(); ++i) {
+        if (i) text += ", ";
+        text += std::to_string(shape[i]);
+    }
+    return text + "]";
+}
 
 int64_t TensorInfo::numel() const {
     int64_t n = 1;

@@ -26,6 +26,9 @@ struct TensorInfo {
     int64_t numel() const;
 };
 
+// "[2, 3]" ("[]" for a 0-d tensor), the form every shape appears in error messages.
+std::string shape_to_string(const std::vector<int64_t> &shape);
+
 struct SafetensorsHeader {
     std::vector<TensorInfo> tensors;  // sorted by name; file_index 0
     std::map<std::string, std::string> metadata;  // the "__metadata__" entry

@@ -178,6 +178,15 @@ TEST_F(CheckpointTest, ShardedWithIndex) {
     EXPECT_EQ(second, 4.0f);
 }
 
+TEST_F(CheckpointTest, SingleFileWinsOverAnIndex) {
+    const std::string dir = sub("both");
+    single_file_writer().write(dir + "/model.safetensors");
+    write_text(dir + "/" + Checkpoint::kIndexName, "{\"weight_map\": {\"x\": \"gone.safetensors\"}}");
+    const auto ckpt = Checkpoint::open(dir);
+    EXPECT_EQ(ckpt->files(), std::vector<std::string>{dir + "/model.safetensors"});
+    EXPECT_NE(ckpt->find("model.ids"), nullptr);
+}
+
 TEST_F(CheckpointTest, ShardsWithoutIndexAreTakenInSortedOrder) {
     const std::string dir = sub("bare");
     write_two_shards(dir, "b.safetensors", "a.safetensors");

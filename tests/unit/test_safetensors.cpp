@@ -7,9 +7,12 @@
 
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/file_io.h"
@@ -311,6 +314,50 @@ TEST_F(SafetensorsTest, MutatedHeadersOnlyEverThrowMstError) {
         }
     }
     // Both outcomes occur, so the mutations neither all break nor all miss the parser.
+    EXPECT_GT(parsed, 0);
+    EXPECT_GT(rejected, 0);
+}
+
+// Mutations that keep the JSON valid and replace one value of one entry, so that
+// the checks behind the JSON parser (types, shapes, offsets, sizes) are what is hit.
+TEST_F(SafetensorsTest, MutatedHeaderValuesOnlyEverThrowMstError) {
+    const SafetensorsWriter w = sample_writer();
+    const nlohmann::json original = nlohmann::json::parse(w.header_json());
+    const uint64_t data_size = w.data_section().size();
+    const nlohmann::json kValues[] = {
+        -1, 0, 1, 3, 1.5, "F16", "BF16", "I64", "F8_E4M3", "", nullptr, true, nlohmann::json::array(),
+        nlohmann::json::object(), {0, 0}, {0, 4}, {8, 4}, {0, 18446744073709551615ull}, {1, 2, 3},
+        {4294967296, 4294967296}, {-1}, {2, 2}, {0}, 9223372036854775807, 18446744073709551615ull, {"a"},
+    };
+    const char *const kFields[] = {"dtype", "shape", "data_offsets", "extra"};
+    std::mt19937_64 rng(99);
+    int parsed = 0, rejected = 0;
+    for (int i = 0; i < 4000; ++i) {
+        nlohmann::json header = original;
+        const int n = 1 + int(rng() % 2);
+        for (int m = 0; m < n; ++m) {
+            auto it = header.begin();
+            std::advance(it, long(rng() % header.size()));
+            const nlohmann::json &value = kValues[rng() % (sizeof kValues / sizeof *kValues)];
+            if (it->is_object() && rng() % 8 != 0) {
+                (*it)[kFields[rng() % 4]] = value;
+            } else {
+                *it = value;  // the whole entry (or metadata) becomes something else
+            }
+        }
+        const std::string text = header.dump();
+        try {
+            const SafetensorsHeader h = parse(text, data_size);
+            check_invariants(h, 8 + text.size() + data_size);
+            ++parsed;
+        } catch (const mst::Error &) {
+            ++rejected;
+        } catch (const std::exception &e) {
+            FAIL() << "iteration " << i << ": non-mst exception: " << e.what() << " for " << text;
+        } catch (...) {
+            FAIL() << "iteration " << i << ": non-std exception";
+        }
+    }
     EXPECT_GT(parsed, 0);
     EXPECT_GT(rejected, 0);
 }
