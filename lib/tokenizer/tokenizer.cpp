@@ -5,10 +5,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "core/error.h"
 #include "tokenizer/bpe_model.h"
@@ -24,12 +25,23 @@ namespace mst {
 namespace {
 
 std::string read_file(const std::string &path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(MST_ERR_IO, "{}: cannot open: {}", path, std::strerror(errno));
-    std::ostringstream content;
-    content << in.rdbuf();
-    if (in.bad() || content.bad()) fail(MST_ERR_IO, "{}: read failed: {}", path, std::strerror(errno));
-    return std::move(content).str();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(MST_ERR_IO, "{}: cannot open: {}", path, std::strerror(errno));
+    std::string content;
+    char buffer[1 << 16];
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n == 0) break;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const int error = errno;
+            ::close(fd);
+            fail(MST_ERR_IO, "{}: read failed: {}", path, std::strerror(error));
+        }
+        content.append(buffer, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return content;
 }
 
 nlohmann::json parse_json(std::string_view text, const std::string &origin) {

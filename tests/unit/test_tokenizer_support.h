@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -55,7 +57,7 @@ struct HandMade {
     nlohmann::json doc;
 
     // merges are raw text pairs; each one's result gets the next free id.
-    explicit HandMade(const std::vector<std::pair<std::string, std::string>> &merges = {}) {
+    explicit HandMade(std::initializer_list<std::pair<std::string, std::string>> merges = {}) {
         nlohmann::json vocab = nlohmann::json::object();
         for (int b = 0; b < 256; ++b) vocab[byte_spelling(std::string(1, static_cast<char>(b)))] = b;
         nlohmann::json merge_list = nlohmann::json::array();
