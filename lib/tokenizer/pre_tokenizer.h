@@ -1,0 +1,48 @@
+// The tokenizer.json "pre_tokenizer": splits a normalized piece of text into the words that
+// the model encodes one by one. Supported: Split (Regex or String pattern, every behavior,
+// invert), ByteLevel (add_prefix_space, use_regex with the GPT-2 pattern), Digits, and a
+// Sequence of those; null leaves each piece whole. Others are MST_ERR_UNSUPPORTED.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tokenizer/onig_regex.h"
+
+namespace mst {
+
+class PreTokenizer {
+public:
+    // spec is the "pre_tokenizer" value (null allowed).
+    static std::unique_ptr<PreTokenizer> from_json(const nlohmann::json &spec, const std::string &origin);
+    ~PreTokenizer();
+
+    // Appends the words of piece (valid UTF-8) to words; empty words are dropped.
+    void split(std::string_view piece, std::vector<std::string> &words) const;
+
+    // True when a ByteLevel step maps the words into the byte-level alphabet.
+    bool byte_level() const { return byte_level_; }
+
+    enum class Behavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
+    enum class Kind { Split, ByteLevel, Digits };
+    struct Step {
+        Kind kind = Kind::Split;
+        std::unique_ptr<OnigRegex> regex;  // Split, and ByteLevel with use_regex
+        Behavior behavior = Behavior::Isolated;
+        bool invert = false;
+        bool add_prefix_space = false;
+    };
+
+private:
+    void add_steps(const nlohmann::json &spec, const std::string &origin, const std::string &where);
+    void apply(const Step &step, std::string_view piece, std::vector<std::string> &out) const;
+
+    std::vector<Step> steps_;
+    bool byte_level_ = false;
+};
+
+}  // namespace mst
