@@ -17,8 +17,7 @@
 namespace mst {
 namespace {
 
-// Tokens that share one load of a weight: 4 x 2 accumulators plus the weights and a
-// temporary fit the 16 ymm registers.
+// Tokens that share one load of a weight (see dot_rows_tile for the register budget).
 constexpr int kMaxTokens = 4;
 
 inline float hsum(__m256 v) {
@@ -54,45 +53,65 @@ struct F16 {
     static float load1(const uint16_t *p) { return _cvtsh_ss(*p); }
 };
 
+// NR rows x NT tokens: each weight vector loaded serves NT tokens and each activation
+// vector NR rows, with U independent accumulators per pair to hide the FMA latency.
+template <typename L, int NR, int NT, int U>
+inline void dot_block(const typename L::T *w, int64_t cols, const float *x, int64_t ldx, float *y, int64_t ldy) {
+    __m256 acc[NR][NT][U];
+#pragma GCC unroll 2
+    for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+            for (int u = 0; u < U; ++u) acc[r][t][u] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 * U <= cols; c += 8 * U) {
+#pragma GCC unroll 4
+        for (int u = 0; u < U; ++u) {
+            __m256 wv[NR];
+#pragma GCC unroll 2
+            for (int r = 0; r < NR; ++r) wv[r] = L::load8(w + r * cols + c + 8 * u);
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; ++t) {
+                const __m256 xv = _mm256_loadu_ps(x + t * ldx + c + 8 * u);
+#pragma GCC unroll 2
+                for (int r = 0; r < NR; ++r) acc[r][t][u] = _mm256_fmadd_ps(wv[r], xv, acc[r][t][u]);
+            }
+        }
+    }
+    for (; c + 8 <= cols; c += 8) {
+#pragma GCC unroll 2
+        for (int r = 0; r < NR; ++r) {
+            const __m256 wv = L::load8(w + r * cols + c);
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; ++t)
+                acc[r][t][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * ldx + c), acc[r][t][0]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; ++t) {
+            __m256 s = acc[r][t][0];
+#pragma GCC unroll 4
+            for (int u = 1; u < U; ++u) s = _mm256_add_ps(s, acc[r][t][u]);
+            float sum = hsum(s);
+            for (int64_t k = c; k < cols; ++k) sum += L::load1(w + r * cols + k) * x[t * ldx + k];
+            y[t * ldy + r] = sum;
+        }
+}
+
 template <typename L, int NT>
 void dot_rows_tile(const typename L::T *w, int64_t n_rows, int64_t cols, const float *x, int64_t ldx,
                    float *y, int64_t ldy) {
-    // Independent accumulators per token hide the FMA latency; with few tokens each needs
-    // more of them, with many the tokens themselves are independent chains.
-    constexpr int U = NT <= 2 ? 4 : 2;
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const typename L::T *row = w + r * cols;
-        __m256 acc[NT][U];
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t)
-#pragma GCC unroll 4
-            for (int u = 0; u < U; ++u) acc[t][u] = _mm256_setzero_ps();
-        int64_t c = 0;
-        for (; c + 8 * U <= cols; c += 8 * U) {
-#pragma GCC unroll 4
-            for (int u = 0; u < U; ++u) {
-                const __m256 wv = L::load8(row + c + 8 * u);
-#pragma GCC unroll 8
-                for (int t = 0; t < NT; ++t)
-                    acc[t][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * ldx + c + 8 * u), acc[t][u]);
-            }
-        }
-        for (; c + 8 <= cols; c += 8) {
-            const __m256 wv = L::load8(row + c);
-#pragma GCC unroll 8
-            for (int t = 0; t < NT; ++t)
-                acc[t][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * ldx + c), acc[t][0]);
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) {
-            __m256 s = acc[t][0];
-#pragma GCC unroll 4
-            for (int u = 1; u < U; ++u) s = _mm256_add_ps(s, acc[t][u]);
-            float sum = hsum(s);
-            for (int64_t k = c; k < cols; ++k) sum += L::load1(row + k) * x[t * ldx + k];
-            y[t * ldy + r] = sum;
-        }
-    }
+    // One token (decode) is bound by memory: one row at a time, 4 accumulators. Several
+    // tokens are bound by loads and FMAs: 2 rows share each activation load. Registers:
+    // NR * NT * U accumulators + NR weights + 1 activation <= 16.
+    constexpr int NR = NT == 1 ? 1 : 2;
+    constexpr int U = NT == 1 ? 4 : NT == 2 ? 2 : 1;
+    int64_t r = 0;
+    for (; r + NR <= n_rows; r += NR) dot_block<L, NR, NT, U>(w + r * cols, cols, x, ldx, y + r, ldy);
+    for (; r < n_rows; ++r) dot_block<L, 1, NT, U>(w + r * cols, cols, x, ldx, y + r, ldy);
 }
 
 template <typename L>

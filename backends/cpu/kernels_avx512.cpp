@@ -4,7 +4,15 @@
 // masked loads instead of a scalar loop.
 #if defined(__x86_64__)
 
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() values as the unused merge
+// operand, which -Wuninitialized reports once they are inlined (GCC bug 105593, fixed in
+// 13). The warnings point into the header, so silencing them there leaves this file's
+// own code checked.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include <cstdint>
 
@@ -16,7 +24,7 @@
 namespace mst {
 namespace {
 
-// 8 tokens x 2 accumulators plus the weights fit the 32 zmm registers.
+// Tokens that share one load of a weight (see dot_rows_tile for the register budget).
 constexpr int kMaxTokens = 8;
 
 inline __mmask16 tail_mask(int64_t rem) { return __mmask16((1u << rem) - 1u); }
@@ -43,48 +51,70 @@ struct F16 {
     static __m512 load16(const uint16_t *p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
 };
 
-template <typename L, int NT>
-void dot_rows_tile(const typename L::T *w, int64_t n_rows, int64_t cols, const float *x, int64_t ldx,
-                   float *y, int64_t ldy) {
-    constexpr int U = NT <= 2 ? 4 : 2;
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const typename L::T *row = w + r * cols;
-        __m512 acc[NT][U];
+// NR rows x NT tokens, as in kernels_avx2.cpp; the column tail is one masked step.
+template <typename L, int NR, int NT, int U>
+inline void dot_block(const typename L::T *w, int64_t cols, const float *x, int64_t ldx, float *y, int64_t ldy) {
+    __m512 acc[NR][NT][U];
+#pragma GCC unroll 2
+    for (int r = 0; r < NR; ++r)
 #pragma GCC unroll 8
         for (int t = 0; t < NT; ++t)
 #pragma GCC unroll 4
-            for (int u = 0; u < U; ++u) acc[t][u] = _mm512_setzero_ps();
-        int64_t c = 0;
-        for (; c + 16 * U <= cols; c += 16 * U) {
+            for (int u = 0; u < U; ++u) acc[r][t][u] = _mm512_setzero_ps();
+    int64_t c = 0;
+    for (; c + 16 * U <= cols; c += 16 * U) {
 #pragma GCC unroll 4
-            for (int u = 0; u < U; ++u) {
-                const __m512 wv = L::load16(row + c + 16 * u);
+        for (int u = 0; u < U; ++u) {
+            __m512 wv[NR];
+#pragma GCC unroll 2
+            for (int r = 0; r < NR; ++r) wv[r] = L::load16(w + r * cols + c + 16 * u);
 #pragma GCC unroll 8
-                for (int t = 0; t < NT; ++t)
-                    acc[t][u] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * ldx + c + 16 * u), acc[t][u]);
+            for (int t = 0; t < NT; ++t) {
+                const __m512 xv = _mm512_loadu_ps(x + t * ldx + c + 16 * u);
+#pragma GCC unroll 2
+                for (int r = 0; r < NR; ++r) acc[r][t][u] = _mm512_fmadd_ps(wv[r], xv, acc[r][t][u]);
             }
         }
-        for (; c + 16 <= cols; c += 16) {
-            const __m512 wv = L::load16(row + c);
+    }
+    for (; c + 16 <= cols; c += 16) {
+#pragma GCC unroll 2
+        for (int r = 0; r < NR; ++r) {
+            const __m512 wv = L::load16(w + r * cols + c);
 #pragma GCC unroll 8
             for (int t = 0; t < NT; ++t)
-                acc[t][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * ldx + c), acc[t][0]);
-        }
-        if (c < cols) {
-            const __mmask16 m = tail_mask(cols - c);
-            const __m512 wv = L::load16(row + c, m);
-#pragma GCC unroll 8
-            for (int t = 0; t < NT; ++t)
-                acc[t][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + t * ldx + c), acc[t][0]);
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) {
-            __m512 s = acc[t][0];
-#pragma GCC unroll 4
-            for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[t][u]);
-            y[t * ldy + r] = _mm512_reduce_add_ps(s);
+                acc[r][t][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * ldx + c), acc[r][t][0]);
         }
     }
+    if (c < cols) {
+        const __mmask16 m = tail_mask(cols - c);
+#pragma GCC unroll 2
+        for (int r = 0; r < NR; ++r) {
+            const __m512 wv = L::load16(w + r * cols + c, m);
+#pragma GCC unroll 8
+            for (int t = 0; t < NT; ++t)
+                acc[r][t][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + t * ldx + c), acc[r][t][0]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) {
+            __m512 s = acc[r][t][0];
+#pragma GCC unroll 4
+            for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[r][t][u]);
+            y[t * ldy + r] = _mm512_reduce_add_ps(s);
+        }
+}
+
+template <typename L, int NT>
+void dot_rows_tile(const typename L::T *w, int64_t n_rows, int64_t cols, const float *x, int64_t ldx,
+                   float *y, int64_t ldy) {
+    // As in kernels_avx2.cpp: NR * NT * U accumulators + NR weights + 1 activation <= 32.
+    constexpr int NR = NT == 1 ? 1 : 2;
+    constexpr int U = NT == 1 ? 4 : NT == 2 ? 2 : 1;
+    int64_t r = 0;
+    for (; r + NR <= n_rows; r += NR) dot_block<L, NR, NT, U>(w + r * cols, cols, x, ldx, y + r, ldy);
+    for (; r < n_rows; ++r) dot_block<L, 1, NT, U>(w + r * cols, cols, x, ldx, y + r, ldy);
 }
 
 template <typename L>
