@@ -23,5 +23,6 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/moestreamConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/moestreamConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/moestream)
 
+file(RELATIVE_PATH MST_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 configure_file(cmake/moestream.pc.in ${CMAKE_CURRENT_BINARY_DIR}/moestream.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/moestream.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

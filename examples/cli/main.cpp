@@ -11,7 +11,7 @@
 
 namespace {
 
-const char *const kUsage =
+constexpr char kUsage[] =
     "moestream {} - run Mixture-of-Experts models with experts streamed from disk\n"
     "usage: moestream COMMAND [options]   (moestream COMMAND --help for its options)\n"
     "commands:\n"

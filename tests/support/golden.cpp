@@ -30,18 +30,22 @@ Golden load_golden(const std::string &path) {
     return g;
 }
 
+double relative_error(const float *a, const float *b, int64_t n) {
+    double diff = 0.0, norm = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const double d = double(a[i]) - double(b[i]);
+        diff += d * d;
+        norm += double(b[i]) * double(b[i]);
+    }
+    return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
+}
+
 double max_row_relative_error(const float *a, const float *b, int64_t rows, int64_t cols) {
     double worst = 0.0;
-    for (int64_t r = 0; r < rows; ++r) {
-        double diff = 0.0, norm = 0.0;
-        for (int64_t c = 0; c < cols; ++c) {
-            const double d = double(a[r * cols + c]) - double(b[r * cols + c]);
-            diff += d * d;
-            norm += double(b[r * cols + c]) * double(b[r * cols + c]);
-        }
-        worst = std::max(worst, std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30));
-    }
+    for (int64_t r = 0; r < rows; ++r)
+        worst = std::max(worst, relative_error(a + r * cols, b + r * cols, cols));
     return worst;
 }
+
 
 }  // namespace mst::test

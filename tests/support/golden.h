@@ -19,6 +19,9 @@ struct Golden {
 
 Golden load_golden(const std::string &path);
 
+// ||a - b|| / ||b|| over n elements (relative Frobenius error).
+double relative_error(const float *a, const float *b, int64_t n);
+
 // max over rows of ||a_r - b_r|| / ||b_r|| for row-major [rows][cols] matrices.
 double max_row_relative_error(const float *a, const float *b, int64_t rows, int64_t cols);
 
