@@ -253,8 +253,8 @@ MST_API mst_status mst_generate(mst_session *session, const int32_t *prompt, siz
 
 typedef struct mst_session_stats {
     uint32_t struct_size;        /* set by the caller to sizeof(mst_session_stats) */
-    uint64_t n_prompt_tokens;    /* tokens evaluated in batches of more than one */
-    uint64_t n_decode_tokens;    /* tokens evaluated one at a time */
+    uint64_t n_prompt_tokens;    /* prompt tokens: mst_generate prompts, and mst_session_eval batches of more than one */
+    uint64_t n_decode_tokens;    /* generated tokens, and single-token mst_session_eval calls */
     double prompt_seconds;
     double decode_seconds;
     double prompt_tokens_per_second;

@@ -9,7 +9,7 @@ mst_stop_reason generate(Session &session, std::span<const int32_t> prompt, cons
                          const TokenSink &sink) {
     if (options.max_tokens < 0) fail(MST_ERR_INVALID_ARGUMENT, "max_tokens must not be negative, got {}", options.max_tokens);
     validate_sampler_options(options.sampler);
-    if (!prompt.empty()) session.eval(prompt);
+    if (!prompt.empty()) session.eval(prompt, EvalKind::Prompt);
     if (session.n_past() == 0) fail(MST_ERR_INVALID_ARGUMENT, "generate needs a prompt or an existing context");
 
     const Tokenizer &tokenizer = *session.model().tokenizer;
@@ -35,7 +35,7 @@ mst_stop_reason generate(Session &session, std::span<const int32_t> prompt, cons
         if (sink && sink(token, piece)) return MST_STOP_CALLBACK;
         if (session.n_past() >= session.n_ctx()) return MST_STOP_CONTEXT_FULL;
         const int32_t one[1] = {token};
-        session.eval(one);
+        session.eval(one, EvalKind::Decode);
     }
 }
 

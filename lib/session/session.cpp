@@ -26,7 +26,7 @@ void Session::set_experts_per_token(int32_t k) {
     experts_per_token_ = k ? k : int32_t(model_.config.n_experts_per_tok);
 }
 
-void Session::eval(std::span<const int32_t> tokens) {
+void Session::eval(std::span<const int32_t> tokens, EvalKind kind) {
     if (tokens.empty()) fail(MST_ERR_INVALID_ARGUMENT, "eval needs at least one token");
     for (size_t i = 0; i < tokens.size(); ++i)
         if (tokens[i] < 0 || tokens[i] >= n_vocab())
@@ -52,7 +52,8 @@ void Session::eval(std::span<const int32_t> tokens) {
     history_.insert(history_.end(), tokens.begin(), tokens.end());
     logits_ = std::move(new_logits);
     n_logit_rows_ = all_logits_ ? tokens.size() : 1;
-    if (tokens.size() > 1) {
+    const bool is_prompt = kind == EvalKind::Prompt || (kind == EvalKind::Auto && tokens.size() > 1);
+    if (is_prompt) {
         stats_.n_prompt_tokens += tokens.size();
         stats_.prompt_seconds += seconds;
     } else {

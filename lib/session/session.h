@@ -21,6 +21,10 @@ struct SessionOptions {
     int32_t n_batch = 512;
 };
 
+// How an evaluation counts in the statistics: a prompt (prefill) or one decode step.
+// Auto counts a batch of more than one token as prompt.
+enum class EvalKind { Auto, Prompt, Decode };
+
 struct SessionStats {
     uint64_t n_prompt_tokens = 0, n_decode_tokens = 0;
     double prompt_seconds = 0.0, decode_seconds = 0.0;
@@ -33,7 +37,7 @@ public:
 
     // Append tokens and run the model. Throws INVALID_ARGUMENT (bad id) or CONTEXT_FULL
     // before touching the context; on a failure midway the context is left as it was.
-    void eval(std::span<const int32_t> tokens);
+    void eval(std::span<const int32_t> tokens, EvalKind kind = EvalKind::Auto);
 
     std::span<const float> last_logits() const;
     // All rows of the last eval (all_logits sessions only).
