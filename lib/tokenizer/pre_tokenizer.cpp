@@ -127,7 +127,7 @@ void PreTokenizer::add_steps(const nlohmann::json &spec, const std::string &orig
     } else if (type == "Digits") {
         step.kind = Kind::Digits;
         step.behavior = tokjson::optional_bool(spec, "individual_digits", false, origin, where) ? Behavior::Isolated
-                                                                                                  : Behavior::Contiguous;
+                                                                                                : Behavior::Contiguous;
     } else {
         fail(MST_ERR_UNSUPPORTED, "{}: pre-tokenizer type \"{}\" ({}) is not supported", origin, type, where);
     }

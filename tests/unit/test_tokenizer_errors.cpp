@@ -30,7 +30,8 @@ void expect_error(F &&f, mst_status code, std::vector<std::string> parts) {
     } catch (const mst::Error &e) {
         EXPECT_EQ(e.code(), code) << e.what();
         for (const std::string &part : parts)
-            EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << "\"" << e.what() << "\" lacks \"" << part << "\"";
+            EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
+                << "\"" << e.what() << "\" lacks \"" << part << "\"";
     }
 }
 
@@ -136,7 +137,8 @@ TEST(TokenizerErrors, UnsupportedComponents) {
     expect_load_error(post, MST_ERR_UNSUPPORTED, {"SomethingNew"});
 
     HandMade regex;
-    regex.doc["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "[a-z&&[^aeiou]]+"}}}, {"behavior", "Isolated"}};
+    regex.doc["pre_tokenizer"] = {
+        {"type", "Split"}, {"pattern", {{"Regex", "[a-z&&[^aeiou]]+"}}}, {"behavior", "Isolated"}};
     expect_load_error(regex, MST_ERR_UNSUPPORTED, {"[a-z&&[^aeiou]]+"});
 }
 
