@@ -183,8 +183,9 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t> &symb
             continue;
         }
         if (!missing_unk_.empty())
-            fail(MST_ERR_BAD_FORMAT, "{}: model.unk_token \"{}\" is needed for a character of \"{}\" but is not in model.vocab",
-                 origin_, missing_unk_, word);
+            fail(MST_ERR_BAD_FORMAT,
+                 "{}: model.unk_token \"{}\" is needed for a character of \"{}\" but is not in model.vocab", origin_,
+                 missing_unk_, word);
         // Without an unk token the reference drops the character.
         if (!unk_id_) continue;
         if (pending_unk && !fuse_unk_) symbols.push_back(*unk_id_);
@@ -270,7 +271,9 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t> &ids) const 
     const size_t first = ids.size();
     merge_word(word, ids);
     std::lock_guard lock(cache_mutex_);
-    if (cache_.size() < kCacheCapacity) cache_.emplace(std::string(word), std::vector<int32_t>(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end()));
+    if (cache_.size() < kCacheCapacity)
+        cache_.emplace(std::string(word),
+                       std::vector<int32_t>(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end()));
 }
 
 }  // namespace mst

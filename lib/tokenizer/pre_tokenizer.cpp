@@ -124,11 +124,10 @@ void PreTokenizer::add_steps(const nlohmann::json &spec, const std::string &orig
         step.add_prefix_space = tokjson::optional_bool(spec, "add_prefix_space", true, origin, where);
         if (tokjson::optional_bool(spec, "use_regex", true, origin, where))
             step.regex = std::make_unique<OnigRegex>(kGpt2Pattern, false, origin);
-        byte_level_ = true;
     } else if (type == "Digits") {
         step.kind = Kind::Digits;
         step.behavior = tokjson::optional_bool(spec, "individual_digits", false, origin, where) ? Behavior::Isolated
-                                                                                                  : Behavior::Contiguous;
+                                                                                                : Behavior::Contiguous;
     } else {
         fail(MST_ERR_UNSUPPORTED, "{}: pre-tokenizer type \"{}\" ({}) is not supported", origin, type, where);
     }

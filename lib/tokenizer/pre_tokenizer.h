@@ -24,9 +24,6 @@ public:
     // Appends the words of piece (valid UTF-8) to words; empty words are dropped.
     void split(std::string_view piece, std::vector<std::string> &words) const;
 
-    // True when a ByteLevel step maps the words into the byte-level alphabet.
-    bool byte_level() const { return byte_level_; }
-
     enum class Behavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
     enum class Kind { Split, ByteLevel, Digits };
     struct Step {
@@ -42,7 +39,6 @@ private:
     void apply(const Step &step, std::string_view piece, std::vector<std::string> &out) const;
 
     std::vector<Step> steps_;
-    bool byte_level_ = false;
 };
 
 }  // namespace mst

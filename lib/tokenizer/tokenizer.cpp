@@ -1,13 +1,13 @@
 #include "tokenizer/tokenizer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <limits>
 
@@ -24,23 +24,27 @@ namespace mst {
 
 namespace {
 
+constexpr int64_t kMaxTokenId = int64_t{1} << 24;
+
 std::string read_file(const std::string &path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(MST_ERR_IO, "{}: cannot open: {}", path, std::strerror(errno));
+    struct Descriptor {
+        int fd;
+        ~Descriptor() {
+            if (fd >= 0) ::close(fd);
+        }
+    } file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (file.fd < 0) fail(MST_ERR_IO, "{}: cannot open: {}", path, std::strerror(errno));
     std::string content;
     char buffer[1 << 16];
     for (;;) {
-        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        const ssize_t n = ::read(file.fd, buffer, sizeof buffer);
         if (n == 0) break;
         if (n < 0) {
             if (errno == EINTR) continue;
-            const int error = errno;
-            ::close(fd);
-            fail(MST_ERR_IO, "{}: read failed: {}", path, std::strerror(error));
+            fail(MST_ERR_IO, "{}: read failed: {}", path, std::strerror(errno));
         }
         content.append(buffer, static_cast<size_t>(n));
     }
-    ::close(fd);
     return content;
 }
 
@@ -187,6 +191,9 @@ void Tokenizer::build_id_tables() {
     int64_t max_id = -1;
     model_->for_each_token([&](const std::string &, int32_t id) { max_id = std::max<int64_t>(max_id, id); });
     for (const AddedToken &token : added_) max_id = std::max<int64_t>(max_id, token.id);
+    // Tables are indexed by id, so one absurd id in a damaged file would allocate gigabytes.
+    if (max_id >= kMaxTokenId)
+        fail(MST_ERR_BAD_FORMAT, "{}: token id {} is implausibly large (limit {})", origin_, max_id, kMaxTokenId - 1);
     const auto size = static_cast<size_t>(max_id + 1);
     texts_.assign(size, std::string());
     bytes_.assign(size, std::string());

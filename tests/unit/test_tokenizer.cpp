@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -85,7 +86,8 @@ std::vector<std::string> random_texts(unsigned seed, int count) {
             } else if (kind == 1) {
                 // Mostly the BMP, sometimes the supplementary planes; never a surrogate.
                 do {
-                    cp = static_cast<char32_t>(std::uniform_int_distribution<int>(1, rng() % 4 ? 0xFFFF : 0x10FFFF)(rng));
+                    cp = static_cast<char32_t>(
+                        std::uniform_int_distribution<int>(1, rng() % 4 ? 0xFFFF : 0x10FFFF)(rng));
                 } while (cp >= 0xD800 && cp <= 0xDFFF);
             } else {
                 cp = rng() % 3 ? spaces[rng() % std::size(spaces)]
@@ -158,6 +160,27 @@ TEST(TokenizerRoundTrip, TokenBytesConcatenate) {
         for (int32_t id : tok->encode(s)) bytes += tok->token_bytes(id);
         ASSERT_EQ(bytes, nfc(s));
     }
+}
+
+TEST(TokenizerThreads, ConcurrentEncodesAgree) {
+    // encode shares a word cache and per-thread regex state: results may not depend on
+    // what other threads do.
+    const auto tok = Tokenizer::load(project_dir() + "/tokenizer.json", "");
+    const std::vector<std::string> texts = random_texts(29, 300);
+    std::vector<std::vector<int32_t>> expected;
+    for (const std::string &s : texts) expected.push_back(tok->encode(s));
+    const auto fresh = Tokenizer::load(project_dir() + "/tokenizer.json", "");
+    std::vector<int> mismatches(4, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (int round = 0; round < 3; ++round)
+                for (size_t i = static_cast<size_t>(t); i < texts.size(); i += 2)
+                    if (fresh->encode(texts[i]) != expected[i]) ++mismatches[static_cast<size_t>(t)];
+        });
+    }
+    for (std::thread &thread : threads) thread.join();
+    for (int m : mismatches) EXPECT_EQ(m, 0);
 }
 
 double seconds_to_encode(const Tokenizer &tok, const std::string &text, size_t *count) {

@@ -1,7 +1,11 @@
 // Every way loading or using a tokenizer can fail: the status code and a message that
 // names the file and the problem. Nothing here may crash.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
+#include <fstream>
+#include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -26,7 +30,8 @@ void expect_error(F &&f, mst_status code, std::vector<std::string> parts) {
     } catch (const mst::Error &e) {
         EXPECT_EQ(e.code(), code) << e.what();
         for (const std::string &part : parts)
-            EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << "\"" << e.what() << "\" lacks \"" << part << "\"";
+            EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
+                << "\"" << e.what() << "\" lacks \"" << part << "\"";
     }
 }
 
@@ -61,6 +66,10 @@ TEST(TokenizerErrors, MalformedModelFields) {
     HandMade negative;
     negative.doc["model"]["vocab"]["x"] = -3;
     expect_load_error(negative, MST_ERR_BAD_FORMAT, {"-3"});
+
+    HandMade huge_id;
+    huge_id.doc["model"]["vocab"]["x"] = 2000000000;
+    expect_load_error(huge_id, MST_ERR_BAD_FORMAT, {"2000000000"});
 
     HandMade merge_unknown({{"a", "b"}});
     merge_unknown.doc["model"]["merges"].push_back({"a", "zz"});
@@ -128,7 +137,8 @@ TEST(TokenizerErrors, UnsupportedComponents) {
     expect_load_error(post, MST_ERR_UNSUPPORTED, {"SomethingNew"});
 
     HandMade regex;
-    regex.doc["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "[a-z&&[^aeiou]]+"}}}, {"behavior", "Isolated"}};
+    regex.doc["pre_tokenizer"] = {
+        {"type", "Split"}, {"pattern", {{"Regex", "[a-z&&[^aeiou]]+"}}}, {"behavior", "Isolated"}};
     expect_load_error(regex, MST_ERR_UNSUPPORTED, {"[a-z&&[^aeiou]]+"});
 }
 
@@ -193,6 +203,76 @@ TEST(TokenizerErrors, MissingUnkTokenFailsWhenNeeded) {
     const auto tok = Tokenizer::from_strings(h.str(), "", kOrigin);
     EXPECT_EQ(tok->encode("aa"), (std::vector<int32_t>{0, 0}));
     expect_error([&] { tok->encode("ab"); }, MST_ERR_BAD_FORMAT, {kOrigin, "<unk>"});
+}
+
+}  // namespace
+
+namespace {
+
+// Every JSON pointer in doc, skipping the bulk of vocab and merges so that the other
+// fields get most of the damage.
+void collect_pointers(const nlohmann::json &value, const nlohmann::json::json_pointer &at,
+                      std::vector<nlohmann::json::json_pointer> &out) {
+    out.push_back(at);
+    size_t seen = 0;
+    if (value.is_object()) {
+        for (const auto &[key, child] : value.items())
+            if (seen++ < 8) collect_pointers(child, at / key, out);
+    } else if (value.is_array()) {
+        for (size_t i = 0; i < value.size() && i < 8; ++i) collect_pointers(value[i], at / i, out);
+    }
+}
+
+TEST(TokenizerErrors, DamagedFilesNeverCrash) {
+    std::ifstream in(mst::test::data_path("tokenizer/tokenizer.json"), std::ios::binary);
+    ASSERT_TRUE(in.good());
+    std::ostringstream text;
+    text << in.rdbuf();
+    const nlohmann::json original = nlohmann::json::parse(text.str());
+    std::vector<nlohmann::json::json_pointer> pointers;
+    collect_pointers(original, nlohmann::json::json_pointer(), pointers);
+    const nlohmann::json replacements[] = {nullptr, 0, -1, 3.5, "", "x", true, nlohmann::json::array(),
+                                           nlohmann::json::object(), nlohmann::json::array({1, "a"}),
+                                           nlohmann::json::object({{"type", "Split"}})};
+    std::mt19937 rng(17);
+    int loaded = 0, refused = 0;
+    for (int round = 0; round < 400; ++round) {
+        nlohmann::json damaged = original;
+        const auto &where = pointers[rng() % pointers.size()];
+        const nlohmann::json &with = replacements[rng() % std::size(replacements)];
+        if (where.empty()) damaged = with;
+        else damaged[where] = with;
+        std::string serialized = damaged.dump();
+        if (round % 4 == 3) serialized.resize(rng() % serialized.size());  // a truncated file too
+        try {
+            const auto tok = Tokenizer::from_strings(serialized, "", kOrigin);
+            const std::vector<int32_t> ids = tok->encode("Hello <|im_start|> wörld 123\n");
+            tok->decode(ids);
+            ++loaded;
+        } catch (const mst::Error &e) {
+            EXPECT_NE(std::string(e.what()).find(kOrigin), std::string::npos) << e.what();
+            ++refused;
+        } catch (const std::exception &e) {
+            ADD_FAILURE() << "a damaged file escaped as a non-mst exception: " << e.what() << " at "
+                          << where.to_string();
+        }
+    }
+    EXPECT_GT(refused, 0);
+    EXPECT_GT(loaded, 0);
+}
+
+TEST(TokenizerErrors, RandomBytesEncodeWithoutCrashing) {
+    const auto tok = Tokenizer::load(mst::test::data_path("tokenizer/tokenizer.json"), "");
+    std::mt19937 rng(23);
+    for (int round = 0; round < 300; ++round) {
+        std::string bytes(rng() % 200, '\0');
+        for (char &c : bytes) c = static_cast<char>(rng() % 256);
+        const std::vector<int32_t> ids = tok->encode(bytes);
+        // The decoded text is the repaired, normalized input: encoding it again changes nothing.
+        const std::string back = tok->decode(ids);
+        EXPECT_EQ(tok->encode(back), ids);
+        EXPECT_EQ(back.empty(), bytes.empty());
+    }
 }
 
 }  // namespace

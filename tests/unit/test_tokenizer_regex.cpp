@@ -31,7 +31,8 @@ bool whole_match(const std::string &pattern, const std::string &text) {
     return s.size() == 1 && s[0] == std::make_pair(size_t{0}, text.size());
 }
 
-const char *kQwen = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+const char *kQwen =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 TEST(TokenizerRegex, WhitespaceIsTheUnicodeProperty) {
     for (const char *space : {" ", "\t", "\x0B", "\xC2\x85", "\xC2\xA0", "\xE1\x9A\x80", "\xE2\x80\x80", "\xE2\x80\xA8",
@@ -73,6 +74,22 @@ TEST(TokenizerRegex, QwenPatternSplits) {
     EXPECT_EQ(pieces(kQwen, "Hello   world\n\n"), (std::vector<std::string>{"Hello", "  ", " world", "\n\n"}));
     EXPECT_EQ(pieces(kQwen, "I'M 123!?\n"), (std::vector<std::string>{"I", "'M", " ", "1", "2", "3", "!?\n"}));
     EXPECT_EQ(pieces(kQwen, "a\xC2\xA0" "b"), (std::vector<std::string>{"a", "\xC2\xA0" "b"}));
+}
+
+TEST(TokenizerRegex, OtherCheckpointPatterns) {
+    // DeepSeek-V3's digit and CJK splits and the o200k (gpt-oss) word pattern.
+    EXPECT_EQ(pieces(R"(\p{N}{1,3})", "1234567"), (std::vector<std::string>{"123", "456", "7"}));
+    EXPECT_EQ(pieces("[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F]+", "ab\xE4\xBD\xA0\xE3\x81\x82" "c"),
+              (std::vector<std::string>{"\xE4\xBD\xA0\xE3\x81\x82"}));
+    const char *o200k =
+        R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|)"
+        R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|)"
+        R"(\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    EXPECT_EQ(pieces(o200k, "Hello World's HTTPServer 2024!\n"),
+              (std::vector<std::string>{"Hello", " World's", " HTTPServer", " ", "202", "4", "!\n"}));
+    const char *deepseek = R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|)"
+                           R"( ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    EXPECT_EQ(pieces(deepseek, "a.b [x] \\y"), (std::vector<std::string>{"a", ".b", " [", "x", "]", " \\", "y"}));
 }
 
 TEST(TokenizerRegex, LiteralPatterns) {
