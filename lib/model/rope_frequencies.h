@@ -17,7 +17,7 @@ struct RopeTable {
     bool interleaved = false;
 };
 
-// Frequencies for `rotary_dim` dims. Supports rope types "default" and "linear";
+// Frequencies for `rotary_dim` dims. Supports rope types "default", "linear" and "yarn";
 // others are MST_ERR_UNSUPPORTED naming the type.
 RopeTable make_rope_table(const ModelConfig &config, int32_t rotary_dim);
 
