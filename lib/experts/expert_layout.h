@@ -2,7 +2,9 @@
 // time from its checkpoint's tensor names; the expert store only ever sees byte ranges.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -17,10 +19,21 @@ struct ExpertMatrix {
     uint64_t nbytes() const { return uint64_t(rows) * uint64_t(cols) * dtype_size(dtype); }
 };
 
-// SwiGLU expert: out = down( silu(gate x) * (up x) ); gate, up: [I][H], down: [H][I].
+// The stored pieces of one expert (matrices, biases), in an order the architecture
+// defines: the store reads them without knowing what they mean.
 struct ExpertLayout {
-    ExpertMatrix gate, up, down;
-    uint64_t nbytes() const { return gate.nbytes() + up.nbytes() + down.nbytes(); }
+    std::vector<ExpertMatrix> parts;
+    uint64_t nbytes() const {
+        uint64_t n = 0;
+        for (const ExpertMatrix &m : parts) n += m.nbytes();
+        return n;
+    }
 };
+
+// The part order of a SwiGLU expert, out = down(silu(gate x) * (up x)), with gate and
+// up [I][H] and down [H][I] (Qwen3-MoE, Mixtral, DeepSeek-V3).
+namespace swiglu_part {
+constexpr size_t kGate = 0, kUp = 1, kDown = 2;
+}
 
 }  // namespace mst

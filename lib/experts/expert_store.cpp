@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 
 #include "core/error.h"
@@ -16,17 +15,21 @@ ExpertStore::ExpertStore(std::unique_ptr<StorageTier> storage, std::vector<std::
 
 ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRequest> &reads) {
     const ExpertLayout &layout = this->layout(layer, expert);
-    // Lay the three matrices out in file order, so that matrices adjacent on disk (the
-    // usual case: one expert's tensors are written together) become one read.
-    std::array<const ExpertMatrix *, 3> parts = {&layout.gate, &layout.up, &layout.down};
-    std::sort(parts.begin(), parts.end(), [](const ExpertMatrix *a, const ExpertMatrix *b) {
-        return a->file != b->file ? a->file < b->file : a->offset < b->offset;
+    // Lay the parts out in file order, so that parts adjacent on disk (the usual case:
+    // one expert's tensors are written together) become one read.
+    std::vector<size_t> order(layout.parts.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        const ExpertMatrix &x = layout.parts[a], &y = layout.parts[b];
+        return x.file != y.file ? x.file < y.file : x.offset < y.offset;
     });
     auto weights = std::make_shared<ExpertWeights>(layout.nbytes(), memory_);
+    weights->parts.resize(layout.parts.size());
     uint8_t *base = weights->buffer.data();
     uint64_t pos = 0;
     const std::string what = fmt::format("layer {} expert {}", layer, expert);
-    for (const ExpertMatrix *m : parts) {
+    for (size_t index : order) {
+        const ExpertMatrix *m = &layout.parts[index];
         const uint64_t n = m->nbytes();
         ReadRequest *last = reads.empty() ? nullptr : &reads.back();
         // Contiguous both on disk and in memory: one read serves both.
@@ -37,10 +40,7 @@ ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRe
         } else {
             reads.push_back(ReadRequest{m->file, m->offset, n, base + pos, what});
         }
-        WeightView view{m->dtype, base + pos, m->rows, m->cols};
-        if (m == &layout.gate) weights->gate = view;
-        else if (m == &layout.up) weights->up = view;
-        else weights->down = view;
+        weights->parts[index] = WeightView{m->dtype, base + pos, m->rows, m->cols};
         pos += n;
     }
     return weights;

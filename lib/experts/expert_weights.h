@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "backends/backend.h"
 #include "core/aligned_buffer.h"
@@ -27,7 +28,7 @@ struct ExpertWeights {
     ExpertWeights &operator=(const ExpertWeights &) = delete;
 
     AlignedBuffer buffer;
-    WeightView gate, up, down;
+    std::vector<WeightView> parts;  // views into buffer, in ExpertLayout::parts order
     std::shared_ptr<ExpertMemoryCounter> counter;
 };
 

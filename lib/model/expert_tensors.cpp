@@ -22,9 +22,10 @@ std::vector<ExpertLayout> locate_fused(const Checkpoint &ck, const std::string &
     std::vector<ExpertLayout> layouts(static_cast<size_t>(n_experts));
     for (int64_t e = 0; e < n_experts; ++e) {
         const uint64_t gu_base = uint64_t(e) * uint64_t(2 * inter * hidden) * gu_es;
-        layouts[size_t(e)].gate = matrix_of(gate_up, gu_base, inter, hidden);
-        layouts[size_t(e)].up = matrix_of(gate_up, gu_base + uint64_t(inter * hidden) * gu_es, inter, hidden);
-        layouts[size_t(e)].down = matrix_of(down, uint64_t(e) * uint64_t(hidden * inter) * d_es, hidden, inter);
+        layouts[size_t(e)].parts = {
+            matrix_of(gate_up, gu_base, inter, hidden),
+            matrix_of(gate_up, gu_base + uint64_t(inter * hidden) * gu_es, inter, hidden),
+            matrix_of(down, uint64_t(e) * uint64_t(hidden * inter) * d_es, hidden, inter)};
     }
     return layouts;
 }
@@ -40,8 +41,8 @@ std::vector<ExpertLayout> locate_experts(const Checkpoint &ck, const std::string
         const TensorInfo &gate = ck.require(base + names.gate + ".weight", {inter, hidden});
         const TensorInfo &up = ck.require(base + names.up + ".weight", {inter, hidden});
         const TensorInfo &down = ck.require(base + names.down + ".weight", {hidden, inter});
-        layouts[size_t(e)] = ExpertLayout{matrix_of(gate, 0, inter, hidden), matrix_of(up, 0, inter, hidden),
-                                          matrix_of(down, 0, hidden, inter)};
+        layouts[size_t(e)].parts = {matrix_of(gate, 0, inter, hidden), matrix_of(up, 0, inter, hidden),
+                                    matrix_of(down, 0, hidden, inter)};
     }
     return layouts;
 }

@@ -1,4 +1,5 @@
-// Finds the routed experts of one layer in a checkpoint, stored either per expert
+// Finds the routed SwiGLU experts (parts in swiglu_part order) of one layer in a
+// checkpoint, stored either per expert
 // (<prefix>.<e>.<gate>.weight ...) or fused per layer as transformers 5 holds them
 // (<prefix>.gate_up_proj [E][2I][H], gate rows first, and <prefix>.down_proj [E][H][I]).
 #pragma once

@@ -14,8 +14,14 @@ void swiglu_mlp(Backend &backend, const SwigluWeights &w, const float *h, int64_
     backend.matmul(w.down, gate.data(), out, n_tokens);
 }
 
+void swiglu_expert(Backend &backend, const ExpertWeights &expert, const float *x, int64_t m, float *y) {
+    swiglu_mlp(backend, SwigluWeights{expert.parts[swiglu_part::kGate], expert.parts[swiglu_part::kUp],
+                                      expert.parts[swiglu_part::kDown]},
+               x, m, y);
+}
+
 void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
-                    const Routing &routing, float *out, ExpertIoStats &io) {
+                    const Routing &routing, float *out, ExpertIoStats &io, const ExpertFn &expert_fn) {
     // Invert the routing: for each expert, the (token, weight) pairs that use it.
     struct Use {
         int64_t token;
@@ -36,28 +42,22 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
     const size_t budget_experts = expert_bytes ? size_t(store.cache_budget() / expert_bytes) : 0;
     const size_t group = std::max<size_t>(size_t(routing.k), budget_experts);
 
-    std::vector<float> x, gate, up, down;
+    std::vector<float> x, y;
     for (size_t first = 0; first < active.size(); first += group) {
         const size_t n_group = std::min(group, active.size() - first);
         const std::vector<ExpertHandle> weights =
             store.fetch(layer, std::span<const int32_t>(active.data() + first, n_group), io);
         for (size_t g = 0; g < n_group; ++g) {
-            const ExpertWeights &ew = *weights[g];
             const std::vector<Use> &u = uses[size_t(active[first + g])];
-            const int64_t m = int64_t(u.size()), inter = ew.gate.rows;
+            const int64_t m = int64_t(u.size());
             x.resize(size_t(m * hidden));
             for (int64_t i = 0; i < m; ++i)
                 std::copy_n(h + u[size_t(i)].token * hidden, hidden, x.data() + i * hidden);
-            gate.resize(size_t(m * inter));
-            up.resize(size_t(m * inter));
-            down.resize(size_t(m * hidden));
-            backend.matmul(ew.gate, x.data(), gate.data(), m);
-            backend.matmul(ew.up, x.data(), up.data(), m);
-            backend.silu_mul(gate.data(), up.data(), gate.data(), m * inter);
-            backend.matmul(ew.down, gate.data(), down.data(), m);
+            y.resize(size_t(m * hidden));
+            expert_fn(backend, *weights[g], x.data(), m, y.data());
             for (int64_t i = 0; i < m; ++i) {
                 float *dst = out + u[size_t(i)].token * hidden;
-                const float *src = down.data() + i * hidden;
+                const float *src = y.data() + i * hidden;
                 const float w = u[size_t(i)].weight;
                 for (int64_t c = 0; c < hidden; ++c) dst[c] += w * src[c];
             }

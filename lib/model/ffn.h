@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "backends/backend.h"
@@ -25,11 +26,17 @@ struct Routing {
     const float *weights = nullptr;
 };
 
+// One expert's computation: y [m][H] = expert(x [m][H]) for m tokens.
+using ExpertFn = std::function<void(Backend &backend, const ExpertWeights &expert, const float *x, int64_t m, float *y)>;
+
+// The SwiGLU expert (parts in swiglu_part order).
+void swiglu_expert(Backend &backend, const ExpertWeights &expert, const float *x, int64_t m, float *y);
+
 // out[t] += sum_j weights[t][j] * expert_{ids[t][j]}(h[t]). Experts are processed in
 // ascending id (the reference's summation order), fetched in groups of at most
 // max(k, cache budget / expert size) so a prefill that touches every expert of a layer
 // never holds much more than the cache budget.
 void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
-                    const Routing &routing, float *out, ExpertIoStats &io);
+                    const Routing &routing, float *out, ExpertIoStats &io, const ExpertFn &expert_fn = swiglu_expert);
 
 }  // namespace mst

@@ -81,7 +81,7 @@ Qwen3Moe::Qwen3Moe(const ModelBuildContext &ctx)
         for (const ExpertLayout &e : layer) {
             sizes_.expert_bytes_total += e.nbytes();
             sizes_.expert_bytes_each = std::max(sizes_.expert_bytes_each, e.nbytes());
-            sizes_.n_params_total += uint64_t(e.gate.rows * e.gate.cols + e.up.rows * e.up.cols + e.down.rows * e.down.cols);
+            for (const ExpertMatrix &m : e.parts) sizes_.n_params_total += uint64_t(m.rows * m.cols);
         }
     }
     sizes_.n_params_per_expert = uint64_t(3 * c.moe_intermediate_size * H);
