@@ -80,6 +80,8 @@ std::vector<BackendInfo> available_backends();
 
 // Create a backend by name ("cpu", or "auto" for the best available). n_threads 0 = all cores.
 // Throws mst::Error(MST_ERR_BACKEND / MST_ERR_INVALID_ARGUMENT) naming what is missing.
+// The CPU backend's SIMD path is the best the CPU has unless the environment variable
+// MST_CPU_ISA names one (scalar | avx2 | avx512 | auto; see backends/cpu/cpu_isa.h).
 std::unique_ptr<Backend> create_backend(const std::string &name, int n_threads);
 
 }  // namespace mst

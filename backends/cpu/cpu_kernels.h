@@ -10,6 +10,9 @@
 namespace mst {
 
 struct CpuKernels {
+    // The largest max_tokens of any table, for callers' fixed-size arrays.
+    static constexpr int kMaxTokensAny = 8;
+
     // For each row r < n_rows of the row-major weight block w (`cols` elements per row, in
     // the dtype the function is named for) and each token t < n_tok:
     //   y[t * ldy + r] = sum_c w[r][c] * x[t * ldx + c]

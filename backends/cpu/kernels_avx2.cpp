@@ -19,6 +19,7 @@ namespace {
 
 // Tokens that share one load of a weight (see dot_rows_tile for the register budget).
 constexpr int kMaxTokens = 4;
+static_assert(kMaxTokens <= CpuKernels::kMaxTokensAny);
 
 inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

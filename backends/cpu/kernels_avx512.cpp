@@ -26,6 +26,7 @@ namespace {
 
 // Tokens that share one load of a weight (see dot_rows_tile for the register budget).
 constexpr int kMaxTokens = 8;
+static_assert(kMaxTokens <= CpuKernels::kMaxTokensAny);
 
 inline __mmask16 tail_mask(int64_t rem) { return __mmask16((1u << rem) - 1u); }
 

@@ -10,6 +10,7 @@ namespace mst {
 namespace {
 
 constexpr int kMaxTokens = 4;
+static_assert(kMaxTokens <= CpuKernels::kMaxTokensAny);
 
 inline float load_f32(const float *p, int64_t i) { return p[i]; }
 

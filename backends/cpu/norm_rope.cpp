@@ -27,11 +27,12 @@ void CpuBackend::rms_norm(const float *x, const WeightView &w, float weight_offs
     for (int64_t r = 0; r < n_rows; ++r) {
         const float *xr = x + r * dim;
         float *yr = y + r * dim;
-        // The sum of squares in double: it is a small part of the op and removes the only
-        // long float reduction, so the norm is as exact as its float32 output allows.
-        double sum = 0.0;
-        for (int64_t i = 0; i < dim; ++i) sum += double(xr[i]) * double(xr[i]);
-        const float inv_rms = float(1.0 / std::sqrt(sum / double(dim) + double(eps)));
+        // The sum of squares by the SIMD row kernel: a plain loop is one long chain of
+        // dependent adds, slower than the rest of the op together. All terms are
+        // positive, so float32 accumulation over its many lanes loses little.
+        float sum = 0.0f;
+        kernels_.dot_rows_f32(xr, 1, dim, xr, 0, 1, &sum, 1);
+        const float inv_rms = float(1.0 / std::sqrt(double(sum) / double(dim) + double(eps)));
         // Elementwise after the sum, so y may equal x.
         for (int64_t i = 0; i < dim; ++i) yr[i] = xr[i] * inv_rms * scale[size_t(i)];
     }
