@@ -33,11 +33,21 @@ public:
     virtual void read_batch(std::span<const ReadRequest> requests) = 0;
     // Advise the OS about a coming or finished access; a tier may ignore it.
     virtual void hint(uint32_t file, uint64_t offset, uint64_t length, AccessHint hint) = 0;
+
+    // The alignment that read_batch needs of offsets, lengths and destinations (1 for
+    // buffered tiers, the logical block size for O_DIRECT). Callers widen their reads.
+    virtual size_t alignment() const { return 1; }
+    // Tiers that map their files return the address of [offset, offset + length) of
+    // `file`, valid for the tier's life, and the data is used in place; others nullptr.
+    virtual const void *map(uint32_t file, uint64_t offset, uint64_t length) { return nullptr; }
 };
 
 struct StorageOptions {
-    std::string tier = "auto";  // "auto" | "pread"
-    int n_io_threads = 4;       // parallel reads in flight
+    std::string tier = "auto";       // "auto" | "pread" | ... (available_storage_tiers())
+    int n_io_threads = 4;            // parallel reads in flight
+    bool fadvise_random = true;      // buffered tiers: POSIX_FADV_RANDOM at open (no read-ahead)
+    bool drop_after_read = false;    // buffered tiers: POSIX_FADV_DONTNEED after each read, so
+                                     // the expert cache is the only cache (measures it honestly)
 };
 
 // The tier names this build offers.
