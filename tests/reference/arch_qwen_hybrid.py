@@ -126,7 +126,7 @@ def build(variant, name, out, work, tok_dir, prompt_ids, ntok, seed0, n_seeds):
     shutil.copy(os.path.join(src, "config.json"), d)
     if os.path.exists(os.path.join(src, "generation_config.json")):
         shutil.copy(os.path.join(src, "generation_config.json"), d)
-    spi = save_pretrained_check(src, cls, canon, os.path.join(d, "model.safetensors"))
+    spi = save_pretrained_check(src, cls, canon, d)
     if not os.path.exists(os.path.join(d, "model.safetensors")):
         shutil.copy(os.path.join(src, "model.safetensors"), d)
     copy_tok(tok_dir, d)

@@ -260,7 +260,7 @@ def golden_extras(model, ids):
 # Golden + quality
 # ----------------------------------------------------------------------------------------
 
-def quality(full, greedy, full2, dec, ntok, st1, st2, extra_req=None):
+def quality(full, greedy, full2, dec, ntok, st1, st2, extra_req=None, min_margin=2e-3):
     rel = float((full - full2).norm() / full.norm())
     counts = np.bincount(np.array(greedy), minlength=1)
     p = torch.softmax(full, -1).max(-1).values
@@ -274,7 +274,7 @@ def quality(full, greedy, full2, dec, ntok, st1, st2, extra_req=None):
     for k, v in st1.items():
         if k != "margin":
             q[k] = v
-    ok = (q["router_margin_topk"] >= 2e-3 and q["router_margin_topk_reduced"] >= 2e-3
+    ok = (q["router_margin_topk"] >= min_margin and q["router_margin_topk_reduced"] >= min_margin
           and q["greedy_logit_margin"] >= 0.02 and q["distinct_greedy"] >= 4
           and q["max_repeat"] <= 6 and rel >= 0.1 and q["greedy_all_in_tokenizer"]
           and 3.0 <= q["max_abs_logit"] <= 60.0 and q["mean_top1_prob"] >= 0.02
@@ -285,22 +285,53 @@ def quality(full, greedy, full2, dec, ntok, st1, st2, extra_req=None):
     return q
 
 
-def evaluate(model_dir, cls, prompt_ids, ntok, k, k2, kind, extra_req=None, load_kw=None):
-    """Golden + quality of one checkpoint directory (float32, eager)."""
+def evaluate(model_dir, cls, prompt_ids, ntok, k, k2, kind, extra_req=None, load_kw=None,
+             load_kw2=None):
+    """Golden + quality of one checkpoint directory (float32, eager).  load_kw2 (if given)
+    loads the reduced-top-k model (e.g. an explicit config with num_experts_per_tok = k2)."""
     load_kw = load_kw or {}
     model = load_lm(model_dir, cls, **load_kw)
+    assert model.config.num_experts_per_tok == k, model.config.num_experts_per_tok
     full, greedy, dec, chk = run_golden(model, prompt_ids)
-    model2 = load_lm(model_dir, cls, num_experts_per_tok=k2, **load_kw)
+    if load_kw2 is not None:
+        model2 = load_lm(model_dir, cls, **load_kw2)
+    else:
+        model2 = load_lm(model_dir, cls, num_experts_per_tok=k2, **load_kw)
     assert model2.config.num_experts_per_tok == k2, model2.config.num_experts_per_tok
     with torch.no_grad():
         full2 = model2(input_ids=torch.tensor([prompt_ids]), use_cache=False).logits[0].float()
     seq = prompt_ids + greedy[:-1]
     st1 = router_stats(kind, model, seq, k)
     st2 = router_stats(kind, model2, seq, k2)
-    q = quality(full, greedy, full2, dec, ntok, st1, st2, extra_req)
+    # margins are in logit space, except DeepSeek's (sigmoid score + bias, in (0, 1) + bias)
+    q = quality(full, greedy, full2, dec, ntok, st1, st2, extra_req,
+                min_margin=2e-4 if kind == "deepseek" else 2e-3)
     chk["inv_freq_dtypes"] = inv_freq_dtypes(model)
     return {"model": model, "full": full, "greedy": greedy, "dec": dec, "full2": full2,
             "chk": chk, "q": q, "k2": k2}
+
+
+def sort_safetensors_metadata(path):
+    """safetensors writes the __metadata__ map in arbitrary (hash) order, so two runs can give
+    files that differ only there.  Rewrite the header in place with the metadata keys sorted
+    (same length, same compact JSON as safetensors writes) so regenerated files are identical."""
+    import struct
+    from collections import OrderedDict
+    with open(path, "r+b") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        raw = f.read(n)
+        text = raw.decode("utf-8")
+        body = text.rstrip(" ")
+        h = json.loads(body, object_pairs_hook=OrderedDict)
+        if "__metadata__" not in h:
+            return
+        h["__metadata__"] = OrderedDict(sorted(h["__metadata__"].items()))
+        h.move_to_end("__metadata__", last=False)
+        new = json.dumps(h, separators=(",", ":"), ensure_ascii=False)
+        if len(new.encode("utf-8")) != len(body.encode("utf-8")):
+            raise RuntimeError(f"{path}: header re-serialisation changed its length")
+        f.seek(8)
+        f.write((new + text[len(body):]).encode("utf-8"))
 
 
 def write_golden(path, prompt_ids, res, with_decode=True, extras=None):
@@ -313,6 +344,7 @@ def write_golden(path, prompt_ids, res, with_decode=True, extras=None):
     if extras:
         t.update(extras)
     save_st(t, path, {"format": "pt", "prompt": PROMPT})
+    sort_safetensors_metadata(path)
 
 
 def finish_golden(model_dir, prompt_ids, res, with_decode=True):
@@ -323,9 +355,11 @@ def finish_golden(model_dir, prompt_ids, res, with_decode=True):
     write_golden(os.path.join(model_dir, "golden.safetensors"), prompt_ids, res, with_decode, ex)
 
 
-def save_pretrained_check(src_dir, cls, canon, out_file, load_kw=None, allow_unexpected=()):
+def save_pretrained_check(src_dir, cls, canon, dst_dir, load_kw=None, allow_unexpected=()):
     """Load src_dir in bf16 (a fresh instance: no float32 model is ever cast) and save_pretrained;
-    compare names/dtypes/values with the hand-written tensors; copy the file if identical."""
+    compare names/dtypes/values with the hand-written tensors; copy the file into dst_dir if
+    identical (and generation_config.json in any case)."""
+    out_file = os.path.join(dst_dir, "model.safetensors")
     import tempfile
     tmp = tempfile.mkdtemp()
     m = load_lm(src_dir, cls, dtype=torch.bfloat16, allow_unexpected=allow_unexpected, **(load_kw or {}))
@@ -341,6 +375,8 @@ def save_pretrained_check(src_dir, cls, canon, out_file, load_kw=None, allow_une
     info["same_dtypes"] = info["same_names"] and all(sd[k].dtype == canon[k].dtype for k in canon)
     info["same_values"] = info["same_dtypes"] and all(torch.equal(sd[k], canon[k]) for k in canon)
     info["dtypes"] = sorted({str(v.dtype) for v in sd.values()})
+    if "generation_config.json" in files:
+        shutil.copy(os.path.join(tmp, "generation_config.json"), dst_dir)
     if info["same_values"] and files.count("model.safetensors") == 1:
         shutil.copy(os.path.join(tmp, "model.safetensors"), out_file)
         info["dataset_file"] = "written by save_pretrained"

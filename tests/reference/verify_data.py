@@ -7,7 +7,9 @@
 * checks config.json / index.json / tokenizer files for the fields the C++ side relies on;
 * checks that the legacy fused experts hold the same numbers as the per-expert tensors;
 * re-computes every golden with an independent numpy float64 implementation of Qwen3-MoE
-  (the same maths an implementer must reproduce) and compares.
+  (the same maths an implementer must reproduce) and compares;
+* does the same for Qwen3.5-MoE, Qwen3-Next, DeepSeek-V3 (bf16 and FP8), Kimi K2, Mixtral
+  and gpt-oss (bf16 and MXFP4) through verify_archs.py.
 
 Exits non-zero on the first failure.  Needs no torch, transformers or safetensors.
 """
@@ -20,7 +22,25 @@ import sys
 import numpy as np
 
 DTYPES = {"BF16": 2, "F16": 2, "F32": 4, "F64": 8, "I32": 4, "I64": 8, "U8": 1, "I8": 1,
-          "BOOL": 1, "U16": 2, "I16": 2}
+          "BOOL": 1, "U16": 2, "I16": 2, "F8_E4M3": 1}
+
+
+def _e4m3fn_table():
+    """float8_e4m3fn: 1 sign, 4 exponent (bias 7), 3 mantissa bits; no inf; S.1111.111 is NaN."""
+    t = np.zeros(256)
+    for b in range(256):
+        s = -1.0 if b & 0x80 else 1.0
+        e, m = (b >> 3) & 0xF, b & 7
+        if e == 15 and m == 7:
+            t[b] = np.nan
+        elif e == 0:
+            t[b] = s * (m / 8.0) * 2.0 ** -6
+        else:
+            t[b] = s * (1.0 + m / 8.0) * 2.0 ** (e - 7)
+    return t
+
+
+E4M3FN = _e4m3fn_table()
 
 
 def fail(msg):
@@ -58,6 +78,10 @@ def read_safetensors(path):
             arr = np.frombuffer(buf, "<i4")
         elif dt == "I64":
             arr = np.frombuffer(buf, "<i8")
+        elif dt == "U8":
+            arr = np.frombuffer(buf, np.uint8)
+        elif dt == "F8_E4M3":
+            arr = E4M3FN[np.frombuffer(buf, np.uint8)]
         else:
             fail(f"{path}:{name}: dtype {dt} not expected here")
         arr = arr.reshape(shape)
@@ -339,6 +363,10 @@ def main():
         if dt != want:
             fail(f"mixed: {k} is {dt}, expected {want}")
     check_model(mix, prompt_ids, ntok)
+    # the other architectures (make_reference_archs.py); independent numpy models in verify_archs.py
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import verify_archs
+    verify_archs.check_all(root, prompt_ids, ntok)
     print("ALL OK")
 
 
