@@ -96,6 +96,13 @@ typedef struct mst_model_params {
     int32_t experts_per_token;   /* 0 = the model's own top-k; else 1..n_experts */
     int32_t n_threads;           /* compute threads; 0 = all cores */
     int32_t n_io_threads;        /* expert read threads; 0 = default (4) */
+    const char *cache_policy;    /* expert cache eviction: "lru" (default) | "lfu" (frequency with
+                                    aging) | "arc" (adaptive recency/frequency) | "none" (keep
+                                    nothing; only the OS page cache) */
+    int32_t prefetch;            /* nonzero: predict the next layer's experts by applying its router
+                                    to the current hidden state and read them while this layer
+                                    computes (decode only). Default 0: on a saturated disk it can
+                                    lose; measure with `moestream bench` first */
 } mst_model_params;
 
 MST_API void mst_model_default_params(mst_model_params *params);
@@ -278,6 +285,25 @@ typedef struct mst_memory_stats {
 } mst_memory_stats;
 
 MST_API mst_status mst_model_get_memory_stats(const mst_model *model, mst_memory_stats *stats);
+
+typedef struct mst_cache_stats {
+    uint32_t struct_size;   /* set by the caller to sizeof(mst_cache_stats) */
+    uint64_t hits;          /* expert lookups served from the expert cache */
+    uint64_t misses;        /* expert lookups that read storage */
+    uint64_t evictions;     /* experts dropped to stay within the budget */
+    uint64_t bytes_read;    /* expert bytes read from storage */
+    uint64_t bytes_held;    /* expert bytes in the cache now (whole cache only; 0 per layer) */
+    uint64_t entries;       /* experts in the cache now (whole cache only; 0 per layer) */
+    uint64_t prefetch_predicted; /* experts the prefetcher read ahead */
+    uint64_t prefetch_used;      /* of those, the ones the router then chose */
+    uint64_t prefetch_needed;    /* experts chosen in steps the prefetcher predicted for */
+    uint64_t prefetch_wasted_bytes; /* bytes read ahead for experts that were not chosen */
+} mst_cache_stats;
+
+/* Expert-cache statistics of the model (all sessions together): of one layer, or of the
+ * whole model with layer = -1. Prefetch precision = used / predicted, recall = used /
+ * needed. */
+MST_API mst_status mst_model_get_cache_stats(const mst_model *model, int32_t layer, mst_cache_stats *stats);
 
 #ifdef __cplusplus
 }

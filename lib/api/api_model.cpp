@@ -17,6 +17,8 @@ mst_model_params default_model_params() {
     p.experts_per_token = 0;
     p.n_threads = 0;
     p.n_io_threads = 0;
+    p.cache_policy = "lru";
+    p.prefetch = 0;
     return p;
 }
 
@@ -43,6 +45,8 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         options.experts_per_token = p.experts_per_token;
         options.n_threads = p.n_threads;
         options.n_io_threads = p.n_io_threads ? p.n_io_threads : 4;
+        options.cache_policy = p.cache_policy ? p.cache_policy : "lru";
+        options.prefetch = p.prefetch != 0;
         auto model = std::make_unique<mst_model>();
         model->impl = load_model(path, options);
         *out = model.release();

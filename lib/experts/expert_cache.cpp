@@ -1,44 +1,75 @@
 #include "experts/expert_cache.h"
 
+#include <algorithm>
+
 namespace mst {
+
+ExpertCache::ExpertCache(uint64_t budget_bytes, const std::string &policy, int n_layers)
+    : budget_(policy == "none" ? 0 : budget_bytes), policy_name_(policy),
+      policy_(policy == "none" ? nullptr : make_eviction_policy(policy)), per_layer_(size_t(std::max(n_layers, 0))) {}
+
+void ExpertCache::set_evict_hook(std::function<void(const ExpertKey &, const ExpertWeights &)> hook) {
+    std::lock_guard lock(mutex_);
+    evict_hook_ = std::move(hook);
+}
 
 ExpertHandle ExpertCache::find(const ExpertKey &key) {
     std::lock_guard lock(mutex_);
-    auto it = index_.find(key);
-    if (it == index_.end()) {
-        ++stats_.misses;
+    ExpertCacheStats &layer = per_layer_.at(size_t(key.layer));
+    auto it = entries_.find(key);
+    if (it == entries_.end()) {
+        ++total_.misses;
+        ++layer.misses;
+        if (policy_) policy_->on_miss(key);
         return nullptr;
     }
-    ++stats_.hits;
-    lru_.splice(lru_.begin(), lru_, it->second);
-    return it->second->weights;
+    ++total_.hits;
+    ++layer.hits;
+    policy_->on_hit(key);
+    return it->second;
 }
 
 void ExpertCache::insert(const ExpertKey &key, ExpertHandle weights) {
-    const uint64_t bytes = weights->buffer.size();
+    const uint64_t bytes = weights->bytes();
     std::lock_guard lock(mutex_);
-    if (bytes > budget_ || index_.count(key)) return;
-    evict_until_fits(bytes);
-    lru_.push_front(Entry{key, std::move(weights)});
-    index_[key] = lru_.begin();
-    stats_.bytes_held += bytes;
-    stats_.entries = index_.size();
+    total_.bytes_read += bytes;
+    per_layer_.at(size_t(key.layer)).bytes_read += bytes;
+    if (!policy_ || bytes > budget_ || entries_.count(key)) return;
+    if (!capacity_set_) {
+        policy_->set_capacity(size_t(budget_ / std::max<uint64_t>(bytes, 1)));
+        capacity_set_ = true;
+    }
+    while (!entries_.empty() && total_.bytes_held + bytes > budget_) {
+        const ExpertKey victim = policy_->victim(key);
+        auto it = entries_.find(victim);
+        const uint64_t victim_bytes = it->second->bytes();
+        if (evict_hook_) evict_hook_(victim, *it->second);
+        entries_.erase(it);
+        policy_->on_evict(victim);
+        total_.bytes_held -= victim_bytes;
+        ++total_.evictions;
+        ++per_layer_.at(size_t(victim.layer)).evictions;
+    }
+    entries_.emplace(key, std::move(weights));
+    policy_->on_insert(key);
+    total_.bytes_held += bytes;
 }
 
-void ExpertCache::evict_until_fits(uint64_t incoming) {
-    while (!lru_.empty() && stats_.bytes_held + incoming > budget_) {
-        Entry &victim = lru_.back();
-        stats_.bytes_held -= victim.weights->buffer.size();
-        index_.erase(victim.key);
-        lru_.pop_back();
-        ++stats_.evictions;
-    }
-    stats_.entries = index_.size();
+bool ExpertCache::contains(const ExpertKey &key) const {
+    std::lock_guard lock(mutex_);
+    return entries_.count(key) > 0;
 }
 
 ExpertCacheStats ExpertCache::stats() const {
     std::lock_guard lock(mutex_);
-    return stats_;
+    ExpertCacheStats s = total_;
+    s.entries = entries_.size();
+    return s;
+}
+
+ExpertCacheStats ExpertCache::layer_stats(int layer) const {
+    std::lock_guard lock(mutex_);
+    return per_layer_.at(size_t(layer));
 }
 
 }  // namespace mst

@@ -1,60 +1,62 @@
-// The budgeted expert cache: least-recently-used experts are evicted once the bytes held
-// would pass the budget. Shared by every session of a model, so it is thread-safe.
-// A budget of 0 keeps nothing (only the OS page cache helps then).
+// The budgeted expert cache: experts stay in memory until the bytes held would pass the
+// budget, and the eviction policy picks what goes. Shared by every session of a model,
+// so it is thread-safe. Policy "none" (or a budget of 0) keeps nothing: only the OS
+// page cache helps then.
 #pragma once
 
 #include <cstdint>
-#include <list>
+#include <functional>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "experts/eviction_policy.h"
+#include "experts/expert_key.h"
 #include "experts/expert_weights.h"
 
 namespace mst {
-
-struct ExpertKey {
-    int32_t layer = 0;
-    int32_t expert = 0;
-    bool operator==(const ExpertKey &) const = default;
-};
-
-struct ExpertKeyHash {
-    size_t operator()(const ExpertKey &k) const { return (size_t(uint32_t(k.layer)) << 32) ^ size_t(uint32_t(k.expert)); }
-};
 
 struct ExpertCacheStats {
     uint64_t hits = 0;
     uint64_t misses = 0;
     uint64_t evictions = 0;
-    uint64_t bytes_held = 0;
-    uint64_t entries = 0;
+    uint64_t bytes_read = 0;   // read from storage for misses
+    uint64_t bytes_held = 0;   // now (whole cache only)
+    uint64_t entries = 0;      // now (whole cache only)
 };
 
 class ExpertCache {
 public:
-    explicit ExpertCache(uint64_t budget_bytes) : budget_(budget_bytes) {}
+    ExpertCache(uint64_t budget_bytes, const std::string &policy, int n_layers);
 
     uint64_t budget() const { return budget_; }
-    // The expert if cached (and marks it most recently used), else nullptr.
+    const std::string &policy_name() const { return policy_name_; }
+
+    // The expert if cached (a hit for the policy), else nullptr (a miss).
     ExpertHandle find(const ExpertKey &key);
-    // Keep `weights`, evicting the least recently used until it fits. An expert larger
+    // Whether `key` is cached, without counting a hit or miss.
+    bool contains(const ExpertKey &key) const;
+    // Keep `weights` (just read for a miss), evicting until it fits. An expert larger
     // than the whole budget is not kept.
     void insert(const ExpertKey &key, ExpertHandle weights);
+    // Called for every expert dropped, e.g. to tell the OS its pages are cold.
+    void set_evict_hook(std::function<void(const ExpertKey &, const ExpertWeights &)> hook);
+
     ExpertCacheStats stats() const;
+    ExpertCacheStats layer_stats(int layer) const;
 
 private:
-    struct Entry {
-        ExpertKey key;
-        ExpertHandle weights;
-    };
-    void evict_until_fits(uint64_t incoming);
-
     const uint64_t budget_;
+    const std::string policy_name_;
+    std::unique_ptr<EvictionPolicy> policy_;  // null for "none"
     mutable std::mutex mutex_;
-    std::list<Entry> lru_;  // front = most recently used
-    std::unordered_map<ExpertKey, std::list<Entry>::iterator, ExpertKeyHash> index_;
-    ExpertCacheStats stats_;
+    std::unordered_map<ExpertKey, ExpertHandle, ExpertKeyHash> entries_;
+    std::function<void(const ExpertKey &, const ExpertWeights &)> evict_hook_;
+    bool capacity_set_ = false;
+    ExpertCacheStats total_;
+    std::vector<ExpertCacheStats> per_layer_;
 };
 
 }  // namespace mst

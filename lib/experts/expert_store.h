@@ -10,6 +10,7 @@
 
 #include "experts/expert_cache.h"
 #include "experts/expert_layout.h"
+#include "experts/expert_prefetcher.h"
 #include "storage/storage_tier.h"
 
 namespace mst {
@@ -25,8 +26,9 @@ struct ExpertIoStats {
 class ExpertStore {
 public:
     // layouts[layer] holds that layer's experts (empty for a layer without routed experts).
+    // cache_policy: one of cache_policy_names() ("none", "lru", "lfu", "arc").
     ExpertStore(std::unique_ptr<StorageTier> storage, std::vector<std::vector<ExpertLayout>> layouts,
-                uint64_t cache_budget_bytes);
+                uint64_t cache_budget_bytes, const std::string &cache_policy = "lru");
 
     int n_layers() const { return int(layouts_.size()); }
     int n_experts(int layer) const { return int(layouts_.at(size_t(layer)).size()); }
@@ -37,7 +39,15 @@ public:
     // bad format) naming the layer and expert; the store stays usable afterwards.
     std::vector<ExpertHandle> fetch(int layer, std::span<const int32_t> experts, ExpertIoStats &stats);
 
+    // Prefetch: read predicted experts ahead on a background thread (see expert_prefetcher.h).
+    void set_prefetch(bool enabled);
+    bool prefetch_enabled() const { return prefetcher_ != nullptr; }
+    void prefetch(int layer, std::span<const int32_t> experts);
+    PrefetchStats prefetch_stats() const { return prefetcher_ ? prefetcher_->stats() : PrefetchStats{}; }
+
     ExpertCacheStats cache_stats() const { return cache_.stats(); }
+    ExpertCacheStats layer_cache_stats(int layer) const { return cache_.layer_stats(layer); }
+    const std::string &cache_policy() const { return cache_.policy_name(); }
     uint64_t cache_budget() const { return cache_.budget(); }
     uint64_t live_expert_bytes() const { return memory_->live_bytes.load(); }
     uint64_t peak_expert_bytes() const { return memory_->peak_bytes.load(); }
@@ -45,11 +55,14 @@ public:
 private:
     // Allocate one expert's buffer and append the reads that fill it.
     ExpertHandle prepare_read(int layer, int expert, std::vector<ReadRequest> &reads);
+    // Read distinct experts of a layer in one batch and offer them to the cache.
+    std::vector<ExpertHandle> read_experts(int layer, std::span<const int32_t> experts);
 
     std::unique_ptr<StorageTier> storage_;
     std::vector<std::vector<ExpertLayout>> layouts_;
     ExpertCache cache_;
     std::shared_ptr<ExpertMemoryCounter> memory_ = std::make_shared<ExpertMemoryCounter>();
+    std::unique_ptr<ExpertPrefetcher> prefetcher_;  // last: its thread calls read_experts
 };
 
 }  // namespace mst

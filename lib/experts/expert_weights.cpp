@@ -10,7 +10,7 @@ void ExpertMemoryCounter::add(uint64_t bytes) {
 }
 
 ExpertWeights::ExpertWeights(uint64_t bytes, std::shared_ptr<ExpertMemoryCounter> memory_counter)
-    : buffer(bytes, "expert weights"), counter(std::move(memory_counter)) {
+    : logical_bytes(bytes), buffer(bytes, "expert weights"), counter(std::move(memory_counter)) {
     if (counter) counter->add(buffer.size());
 }
 

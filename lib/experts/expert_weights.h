@@ -27,6 +27,10 @@ struct ExpertWeights {
     ExpertWeights(const ExpertWeights &) = delete;
     ExpertWeights &operator=(const ExpertWeights &) = delete;
 
+    // The expert's logical size (the sum of its parts): what it costs the cache budget.
+    uint64_t bytes() const { return logical_bytes; }
+
+    uint64_t logical_bytes = 0;
     AlignedBuffer buffer;
     std::vector<WeightView> parts;  // views into buffer, in ExpertLayout::parts order
     std::shared_ptr<ExpertMemoryCounter> counter;

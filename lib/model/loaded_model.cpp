@@ -40,7 +40,10 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     auto make_store = [&](std::vector<std::vector<ExpertLayout>> layouts) {
         auto tier = open_storage(m->checkpoint->files(), storage);
         m->storage_name = tier->name();
-        return std::make_unique<ExpertStore>(std::move(tier), std::move(layouts), options.expert_cache_bytes);
+        auto store = std::make_unique<ExpertStore>(std::move(tier), std::move(layouts), options.expert_cache_bytes,
+                                                   options.cache_policy);
+        store->set_prefetch(options.prefetch);
+        return store;
     };
     m->model = build_model(ModelBuildContext{c, *m->checkpoint, *m->backend, make_store});
     log(MST_LOG_INFO, "loaded {} ({}): {} resident bytes, backend {}, storage {}", path, c.model_type,

@@ -20,6 +20,8 @@ struct LoadOptions {
     int32_t experts_per_token = 0;  // 0 = the model's own
     int32_t n_threads = 0;
     int32_t n_io_threads = 4;
+    std::string cache_policy = "lru";
+    bool prefetch = false;
 };
 
 struct LoadedModel {

@@ -1,0 +1,14 @@
+// The policy implementations behind make_eviction_policy (one file each).
+#pragma once
+
+#include <memory>
+
+#include "experts/eviction_policy.h"
+
+namespace mst {
+
+std::unique_ptr<EvictionPolicy> make_lru_policy();
+std::unique_ptr<EvictionPolicy> make_lfu_policy();
+std::unique_ptr<EvictionPolicy> make_arc_policy();
+
+}  // namespace mst

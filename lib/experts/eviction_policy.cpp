@@ -1,0 +1,18 @@
+#include <fmt/ranges.h>
+
+#include "core/error.h"
+#include "experts/eviction_policies.h"
+
+namespace mst {
+
+std::vector<std::string> cache_policy_names() { return {"none", "lru", "lfu", "arc"}; }
+
+std::unique_ptr<EvictionPolicy> make_eviction_policy(const std::string &name) {
+    if (name == "lru") return make_lru_policy();
+    if (name == "lfu") return make_lfu_policy();
+    if (name == "arc") return make_arc_policy();
+    fail(MST_ERR_INVALID_ARGUMENT, "unknown expert cache policy '{}'; known: {}", name,
+         fmt::join(cache_policy_names(), ", "));
+}
+
+}  // namespace mst
