@@ -10,7 +10,9 @@
 namespace mst::cli {
 
 int cmd_info(const std::vector<std::string> &argv) {
-    const Args args(argv, {"help"}, {{"-m", "--model"}, {"-h", "--help"}});
+    std::vector<std::string> flags = model_option_flags();
+    flags.push_back("help");
+    const Args args(argv, flags, {{"-m", "--model"}, {"-h", "--help"}});
     if (args.flag("help")) {
         fmt::print("usage: moestream info -m PATH [options]\nPrint a model's architecture, sizes and the expert "
                    "bytes each token streams.\n{}", kModelOptionsHelp);
@@ -19,8 +21,8 @@ int cmd_info(const std::vector<std::string> &argv) {
     std::vector<std::string> known = model_option_names();
     known.push_back("help");
     args.reject_unknown(known);
-    std::string backend, storage;
-    mst_model_params params = model_params_from(args, backend, storage);
+    std::string backend, storage, cache_policy;
+    mst_model_params params = model_params_from(args, backend, storage, cache_policy);
     const ModelHandle model(args.require("model"), params);
     const mst_model_info i = model.info();
     fmt::print("architecture:        {}\n", i.architecture);

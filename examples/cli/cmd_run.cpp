@@ -30,7 +30,8 @@ const char *const kRunHelp =
     "  --ignore-eos              keep going past the end-of-sequence token\n"
     "  --ctx N                   context length (default min(model maximum, 4096))\n";
 
-void print_report(const ModelHandle &model, const SessionHandle &session, mst_stop_reason reason) {
+void print_report(const ModelHandle &model, const SessionHandle &session, mst_stop_reason reason,
+                  const std::string &cache_policy_name) {
     const mst_model_info info = model.info();
     const mst_session_stats s = session.stats();
     const mst_memory_stats mem = model.memory();
@@ -52,13 +53,24 @@ void print_report(const ModelHandle &model, const SessionHandle &session, mst_st
                bytes_str(mem.resident_weight_bytes), bytes_str(mem.expert_cache_bytes),
                bytes_str(mem.expert_cache_budget), bytes_str(mem.expert_cache_peak_bytes),
                bytes_str(mem.process_rss_bytes), bytes_str(mem.process_peak_rss_bytes));
+    mst_cache_stats cache{};
+    cache.struct_size = sizeof cache;
+    check(mst_model_get_cache_stats(model.get(), -1, &cache));
+    if (cache.prefetch_predicted > 0)
+        fmt::print(stderr, "prefetch: {} predicted, precision {:.1f}%, recall {:.1f}%, {} read for nothing\n",
+                   cache.prefetch_predicted, 100.0 * double(cache.prefetch_used) / double(cache.prefetch_predicted),
+                   cache.prefetch_needed ? 100.0 * double(cache.prefetch_used) / double(cache.prefetch_needed) : 0.0,
+                   bytes_str(cache.prefetch_wasted_bytes));
+    fmt::print(stderr, "cache:   policy {}, {} evictions\n", cache_policy_name, cache.evictions);
     fmt::print(stderr, "stopped: {}\n", reasons[reason <= MST_STOP_CONTEXT_FULL ? reason : 0]);
 }
 
 }  // namespace
 
 int cmd_run(const std::vector<std::string> &argv) {
-    const Args args(argv, {"ignore-eos", "help"}, {{"-m", "--model"}, {"-p", "--prompt"}, {"-n", "--max-tokens"}, {"-h", "--help"}});
+    std::vector<std::string> flags = model_option_flags();
+    flags.insert(flags.end(), {"ignore-eos", "help"});
+    const Args args(argv, flags, {{"-m", "--model"}, {"-p", "--prompt"}, {"-n", "--max-tokens"}, {"-h", "--help"}});
     if (args.flag("help")) {
         fmt::print("{}{}", kRunHelp, kModelOptionsHelp);
         return 0;
@@ -70,8 +82,8 @@ int cmd_run(const std::vector<std::string> &argv) {
     const std::string path = args.require("model");
     const std::string prompt = args.require("prompt");
 
-    std::string backend, storage;
-    const ModelHandle model(path, model_params_from(args, backend, storage));
+    std::string backend, storage, cache_policy;
+    const ModelHandle model(path, model_params_from(args, backend, storage, cache_policy));
     mst_session_params sp = session_params();
     sp.n_ctx = uint32_t(args.int_or("ctx", 0));
     sp.seed = uint64_t(args.int_or("seed", 24301));
@@ -98,7 +110,7 @@ int cmd_run(const std::vector<std::string> &argv) {
         std::fflush(stdout);
         return false;
     });
-    print_report(model, session, reason);
+    print_report(model, session, reason, cache_policy);
     return 0;
 }
 

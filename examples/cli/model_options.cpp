@@ -11,13 +11,17 @@ const char *const kModelOptionsHelp =
     "  --cache-mb N              expert cache budget in MiB (default 1024)\n"
     "  --experts-per-token K     routed experts per token (default: the model's own)\n"
     "  --threads N               compute threads (default: all cores)\n"
-    "  --io-threads N            parallel expert reads (default 4)\n";
+    "  --io-threads N            parallel expert reads (default 4)\n"
+    "  --cache-policy NAME       lru | lfu | arc | none (default lru)\n"
+    "  --prefetch                read the next layer's predicted experts ahead (default off)\n";
 
 std::vector<std::string> model_option_names() {
-    return {"model", "backend", "storage", "cache-mb", "experts-per-token", "threads", "io-threads"};
+    return {"model", "backend", "storage", "cache-mb", "experts-per-token", "threads", "io-threads", "cache-policy",
+            "prefetch"};
 }
 
-mst_model_params model_params_from(const Args &args, std::string &backend, std::string &storage) {
+mst_model_params model_params_from(const Args &args, std::string &backend, std::string &storage,
+                                   std::string &cache_policy) {
     mst_model_params p;
     mst_model_default_params(&p);
     backend = args.get_or("backend", "auto");
@@ -30,6 +34,9 @@ mst_model_params model_params_from(const Args &args, std::string &backend, std::
     p.experts_per_token = int32_t(args.int_or("experts-per-token", 0));
     p.n_threads = int32_t(args.int_or("threads", 0));
     p.n_io_threads = int32_t(args.int_or("io-threads", 0));
+    cache_policy = args.get_or("cache-policy", "lru");
+    p.cache_policy = cache_policy.c_str();
+    p.prefetch = args.flag("prefetch") ? 1 : 0;
     return p;
 }
 

@@ -105,4 +105,31 @@ mst_status mst_model_get_memory_stats(const mst_model *model, mst_memory_stats *
     });
 }
 
+mst_status mst_model_get_cache_stats(const mst_model *model, int32_t layer, mst_cache_stats *stats) {
+    return guard([&] {
+        require_arg(model, "model");
+        require_arg(stats, "stats");
+        const mst_cache_stats defaults{sizeof(mst_cache_stats)};
+        mst_cache_stats out = read_params(stats, defaults, "mst_cache_stats");
+        const ExpertStore &store = model->impl->model->experts();
+        if (layer < -1 || layer >= store.n_layers())
+            fail(MST_ERR_INVALID_ARGUMENT, "layer {} is outside -1..{}", layer, store.n_layers() - 1);
+        const ExpertCacheStats s = layer < 0 ? store.cache_stats() : store.layer_cache_stats(layer);
+        out.hits = s.hits;
+        out.misses = s.misses;
+        out.evictions = s.evictions;
+        out.bytes_read = s.bytes_read;
+        out.bytes_held = s.bytes_held;
+        out.entries = s.entries;
+        if (layer < 0) {
+            const PrefetchStats p = store.prefetch_stats();
+            out.prefetch_predicted = p.predicted;
+            out.prefetch_used = p.used;
+            out.prefetch_needed = p.needed;
+            out.prefetch_wasted_bytes = p.wasted_bytes;
+        }
+        std::memcpy(stats, &out, stats->struct_size);
+    });
+}
+
 }  // extern "C"

@@ -127,6 +127,14 @@ void Qwen3Moe::forward(ModelState &state, int32_t n_past, std::span<const int32_
             expert_ids.resize(size_t(n * k));
             expert_weights.resize(size_t(n * k));
             route_softmax_topk(router_logits.data(), n, E, k, c.norm_topk_prob, expert_ids.data(), expert_weights.data());
+            // Decode: guess the next MoE layer's experts now, so their reads overlap this
+            // layer's expert compute.
+            if (n == 1 && experts_->prefetch_enabled())
+                for (size_t next = size_t(l) + 1; next < layers_.size(); ++next)
+                    if (layers_[next].sparse) {
+                        prefetch_softmax_topk(backend_, *experts_, int32_t(next), layers_[next].router, h.data(), k);
+                        break;
+                    }
             std::fill(y.begin(), y.end(), 0.0f);
             routed_experts(backend_, *experts_, int32_t(l), h.data(), H,
                            Routing{n, k, expert_ids.data(), expert_weights.data()}, y.data(), io);

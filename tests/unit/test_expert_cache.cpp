@@ -1,0 +1,176 @@
+// The expert cache and its eviction policies: each policy's ordering on hand-made access
+// patterns, the byte budget, per-layer statistics, and (on the reference checkpoints)
+// logits bitwise identical under every policy, budget and with prefetch.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "experts/expert_cache.h"
+#include "moestream.hpp"
+#include "test_paths.h"
+
+namespace {
+
+using mst::ExpertCache;
+using mst::ExpertKey;
+
+constexpr uint64_t kExpertBytes = 4096;
+
+mst::ExpertHandle make_expert() { return std::make_shared<mst::ExpertWeights>(kExpertBytes, nullptr); }
+
+// Look `key` up; on a miss, insert it as a read would. Returns whether it hit.
+bool access(ExpertCache &cache, ExpertKey key) {
+    if (cache.find(key)) return true;
+    cache.insert(key, make_expert());
+    return false;
+}
+
+bool cached(ExpertCache &cache, ExpertKey key) { return cache.contains(key); }
+
+TEST(ExpertCachePolicy, LruEvictsLeastRecentlyUsed) {
+    ExpertCache cache(3 * kExpertBytes, "lru", 1);
+    for (int e : {0, 1, 2}) access(cache, {0, e});
+    access(cache, {0, 0});  // 0 becomes most recent; 1 is now least recent
+    access(cache, {0, 3});
+    EXPECT_TRUE(cached(cache, {0, 0}));
+    EXPECT_FALSE(cached(cache, {0, 1}));
+    EXPECT_TRUE(cached(cache, {0, 2}));
+    EXPECT_TRUE(cached(cache, {0, 3}));
+    EXPECT_EQ(cache.stats().evictions, 1u);
+}
+
+TEST(ExpertCachePolicy, LfuKeepsFrequentExperts) {
+    ExpertCache cache(3 * kExpertBytes, "lfu", 1);
+    for (int i = 0; i < 5; ++i) access(cache, {0, 0});
+    for (int i = 0; i < 3; ++i) access(cache, {0, 1});
+    access(cache, {0, 2});
+    access(cache, {0, 3});  // evicts 2, the least frequent (LRU would also have kept 2)
+    access(cache, {0, 4});  // evicts 3
+    EXPECT_TRUE(cached(cache, {0, 0}));
+    EXPECT_TRUE(cached(cache, {0, 1}));
+    EXPECT_FALSE(cached(cache, {0, 2}));
+    EXPECT_FALSE(cached(cache, {0, 3}));
+    EXPECT_TRUE(cached(cache, {0, 4}));
+}
+
+TEST(ExpertCachePolicy, LfuAgingLetsOldFavouritesGo) {
+    ExpertCache cache(2 * kExpertBytes, "lfu", 1);  // capacity 2: aging every 64 accesses
+    for (int i = 0; i < 20; ++i) access(cache, {0, 0});
+    // A long new phase: experts 1 and 2 alternate; halving makes 0's old count fade.
+    for (int i = 0; i < 200; ++i) access(cache, {0, 1 + i % 2});
+    EXPECT_FALSE(cached(cache, {0, 0}));
+    EXPECT_TRUE(cached(cache, {0, 1}));
+    EXPECT_TRUE(cached(cache, {0, 2}));
+}
+
+TEST(ExpertCachePolicy, ArcResistsAScan) {
+    // A hot set used twice (so it lives in T2), then a long one-time scan: ARC evicts the
+    // scan's experts (T1) and keeps the hot ones; LRU loses them all.
+    auto run = [](const char *policy) {
+        ExpertCache cache(4 * kExpertBytes, policy, 1);
+        for (int round = 0; round < 2; ++round)
+            for (int e : {0, 1}) access(cache, {0, e});
+        for (int e = 100; e < 120; ++e) access(cache, {0, e});
+        return int(cached(cache, {0, 0})) + int(cached(cache, {0, 1}));
+    };
+    EXPECT_EQ(run("arc"), 2);
+    EXPECT_EQ(run("lru"), 0);
+}
+
+TEST(ExpertCachePolicy, NoneKeepsNothing) {
+    ExpertCache cache(1ull << 30, "none", 2);
+    EXPECT_FALSE(access(cache, {1, 3}));
+    EXPECT_FALSE(access(cache, {1, 3}));
+    EXPECT_EQ(cache.stats().bytes_held, 0u);
+    EXPECT_EQ(cache.budget(), 0u);
+}
+
+TEST(ExpertCachePolicy, BudgetAndPerLayerStatistics) {
+    for (const char *policy : {"lru", "lfu", "arc"}) {
+        ExpertCache cache(5 * kExpertBytes + 100, policy, 3);
+        uint64_t state = 7;
+        for (int i = 0; i < 500; ++i) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            access(cache, {int32_t((state >> 33) % 3), int32_t((state >> 40) % 6)});
+            ASSERT_LE(cache.stats().bytes_held, cache.budget()) << policy;
+        }
+        const mst::ExpertCacheStats total = cache.stats();
+        uint64_t hits = 0, misses = 0, evictions = 0, bytes = 0;
+        for (int layer = 0; layer < 3; ++layer) {
+            const mst::ExpertCacheStats s = cache.layer_stats(layer);
+            hits += s.hits;
+            misses += s.misses;
+            evictions += s.evictions;
+            bytes += s.bytes_read;
+        }
+        EXPECT_EQ(hits, total.hits) << policy;
+        EXPECT_EQ(misses, total.misses) << policy;
+        EXPECT_EQ(evictions, total.evictions) << policy;
+        EXPECT_EQ(bytes, total.bytes_read) << policy;
+        EXPECT_EQ(total.hits + total.misses, 500u) << policy;
+        EXPECT_EQ(total.entries, 5u) << policy;
+    }
+}
+
+TEST(ExpertCachePolicy, UnknownPolicyIsRejected) {
+    mst_model_params p = mst::model_params();
+    p.cache_policy = "mru";
+    mst_model *model = nullptr;
+    EXPECT_EQ(mst_model_load(mst::test::data_path("qwen3_moe_tiny").c_str(), &p, &model), MST_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(mst_last_error()).find("mru"), std::string::npos);
+}
+
+// The same logits, bit for bit, whatever the policy, budget or prefetch.
+struct Setting {
+    const char *policy;
+    uint64_t budget;
+    bool prefetch;
+};
+
+std::vector<float> generate_logits(const std::string &dir, const Setting &s, mst_cache_stats *stats_out) {
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    p.cache_policy = s.policy;
+    p.expert_cache_bytes = s.budget;
+    p.prefetch = s.prefetch ? 1 : 0;
+    const mst::ModelHandle model(dir, p);
+    mst::SessionHandle session(model);
+    std::vector<float> all;
+    session.eval({1, 87, 85, 259, 201, 39, 408, 262, 413});
+    for (int step = 0; step < 12; ++step) {
+        const std::vector<float> logits = session.logits();
+        all.insert(all.end(), logits.begin(), logits.end());
+        mst_sampler_params greedy = mst::sampler_params();
+        greedy.temperature = 0;
+        session.eval({session.sample(greedy)});
+    }
+    stats_out->struct_size = sizeof *stats_out;
+    mst::check(mst_model_get_cache_stats(model.get(), -1, stats_out));
+    return all;
+}
+
+TEST(ExpertCacheBitwise, LogitsIdenticalAcrossPoliciesBudgetsAndPrefetch) {
+    for (const char *dataset : {"qwen3_moe_tiny", "qwen3_moe_sharded_legacy"}) {
+        const std::string dir = mst::test::data_path(dataset);
+        mst_cache_stats base_stats{};
+        const std::vector<float> expected = generate_logits(dir, {"lru", 1ull << 30, false}, &base_stats);
+        for (const Setting &s : std::vector<Setting>{{"none", 0, false}, {"lru", 20000, false}, {"lfu", 20000, false},
+                                                     {"arc", 20000, false}, {"lru", 0, true}, {"arc", 40000, true}}) {
+            mst_cache_stats stats{};
+            EXPECT_EQ(generate_logits(dir, s, &stats), expected)
+                << dataset << " policy " << s.policy << " budget " << s.budget << " prefetch " << s.prefetch;
+            EXPECT_LE(stats.bytes_held, s.budget);
+            if (s.prefetch) {
+                EXPECT_GT(stats.prefetch_predicted, 0u);
+                EXPECT_LE(stats.prefetch_used, stats.prefetch_predicted);
+                EXPECT_LE(stats.prefetch_used, stats.prefetch_needed);
+            } else {
+                EXPECT_EQ(stats.prefetch_predicted, 0u);
+            }
+        }
+    }
+}
+
+}  // namespace
