@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "experts/expert_store.h"
+#include "router/budget_policy.h"
 
 namespace mst {
 
@@ -18,12 +19,16 @@ struct SwigluWeights {
 // out[t] = down(silu(gate h[t]) * up h[t]) for n_tokens rows of h [n][H]; out [n][H].
 void swiglu_mlp(Backend &backend, const SwigluWeights &w, const float *h, int64_t n_tokens, float *out);
 
-// Routing decisions of a batch: ids and weights are [n_tokens][k].
+// Routing decisions of a batch: ids and weights are [n_tokens][k]; an id of -1 is an
+// empty slot. The budget policy, when set, is applied before any expert is fetched.
 struct Routing {
     int64_t n_tokens = 0;
     int32_t k = 0;
     const int32_t *ids = nullptr;
     const float *weights = nullptr;
+    bool renormalized = false;              // the model renormalises its top-k weights
+    const BudgetPolicy *budget = nullptr;   // from ForwardOptions; null = none
+    BudgetStats *budget_stats = nullptr;
 };
 
 // One expert's computation: y [m][H] = expert(x [m][H]) for m tokens.

@@ -137,7 +137,9 @@ void Qwen3Moe::forward(ModelState &state, int32_t n_past, std::span<const int32_
                     }
             std::fill(y.begin(), y.end(), 0.0f);
             routed_experts(backend_, *experts_, int32_t(l), h.data(), H,
-                           Routing{n, k, expert_ids.data(), expert_weights.data()}, y.data(), io);
+                           Routing{n, k, expert_ids.data(), expert_weights.data(), c.norm_topk_prob, &options.budget,
+                                   options.budget_stats},
+                           y.data(), io);
         } else {
             swiglu_mlp(backend_, L.mlp, h.data(), n, y.data());
         }
