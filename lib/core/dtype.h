@@ -8,9 +8,13 @@
 
 namespace mst {
 
-enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16 };
+// MXFP4 (OCP microscaling FP4) is a compute type, not a safetensors one: checkpoints store
+// its blocks and scales as U8 tensors, and a WeightView of it points at both (see
+// core/mxfp4.h for the encoding).
+enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4 };
 
-// Bytes per element.
+// Bytes per element; 0 for MXFP4, whose elements take half a byte plus a shared scale
+// (mxfp4_row_bytes in core/mxfp4.h gives its sizes).
 size_t dtype_size(DType t);
 // The safetensors spelling ("BF16", ...).
 std::string_view dtype_name(DType t);

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "router/softmax_topk.h"
-
 namespace mst {
 
 void swiglu_mlp(Backend &backend, const SwigluWeights &w, const float *h, int64_t n_tokens, float *out) {
@@ -20,17 +18,6 @@ void swiglu_expert(Backend &backend, const ExpertWeights &expert, const float *x
     swiglu_mlp(backend, SwigluWeights{expert.parts[swiglu_part::kGate], expert.parts[swiglu_part::kUp],
                                       expert.parts[swiglu_part::kDown]},
                x, m, y);
-}
-
-void prefetch_softmax_topk(Backend &backend, ExpertStore &store, int32_t next_layer, const WeightView &next_router,
-                           const float *h, int32_t k) {
-    if (!store.prefetch_enabled()) return;
-    std::vector<float> logits(size_t(next_router.rows));
-    backend.matmul(next_router, h, logits.data(), 1);
-    std::vector<int32_t> ids(static_cast<size_t>(k));
-    std::vector<float> weights(static_cast<size_t>(k));
-    route_softmax_topk(logits.data(), 1, int32_t(next_router.rows), k, false, ids.data(), weights.data());
-    store.prefetch(next_layer, ids);
 }
 
 void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,

@@ -44,10 +44,4 @@ void swiglu_expert(Backend &backend, const ExpertWeights &expert, const float *x
 void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
                     const Routing &routing, float *out, ExpertIoStats &io, const ExpertFn &expert_fn = swiglu_expert);
 
-// Prefetch for softmax top-k routers: apply the next MoE layer's router to this layer's
-// hidden state h [1][H] and ask the store to read its predicted experts ahead. A no-op
-// unless the store's prefetch is on.
-void prefetch_softmax_topk(Backend &backend, ExpertStore &store, int32_t next_layer, const WeightView &next_router,
-                           const float *h, int32_t k);
-
 }  // namespace mst
