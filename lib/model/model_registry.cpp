@@ -3,15 +3,21 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "model/qwen3_5_moe.h"
 #include "model/qwen3_moe.h"
 
 namespace mst {
 
-std::vector<std::string> supported_model_types() { return {"qwen3_moe"}; }
+std::vector<std::string> supported_model_types() {
+    return {"qwen3_moe", "qwen3_5_moe", "qwen3_5_moe_text", "qwen3_next"};
+}
 
 std::unique_ptr<Model> build_model(const ModelBuildContext &ctx) {
     const std::string &type = ctx.config.model_type;
     if (type == "qwen3_moe") return std::make_unique<Qwen3Moe>(ctx);
+    if (type == "qwen3_5_moe" || type == "qwen3_5_moe_text")
+        return std::make_unique<Qwen35Moe>(ctx, Qwen35Moe::Flavor::Qwen3_5);
+    if (type == "qwen3_next") return std::make_unique<Qwen35Moe>(ctx, Qwen35Moe::Flavor::Qwen3Next);
     fail(MST_ERR_UNSUPPORTED, "model_type '{}' is not supported; supported: {}", type,
          fmt::join(supported_model_types(), ", "));
 }
