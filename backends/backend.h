@@ -87,6 +87,50 @@ public:
     // out must not overlap gate_up.
     virtual void clamped_swiglu(const float *gate_up, float *out, int64_t n_rows, int64_t n_inter, float alpha,
                                 float limit) = 0;
+
+    // ---- Linear attention and gating (Gated DeltaNet: Qwen3.5, Qwen3-Next) ----
+
+    // Causal depthwise 1-D convolution over time that carries its history between calls.
+    // x, y: [n_tokens][channels]; w: [channels][kernel] (kernel = w.cols >= 1, w.rows = channels).
+    // state_in, state_out: [kernel - 1][channels], the inputs at the kernel - 1 positions just
+    // before x, oldest first; state_in nullptr means zeros (the start of a sequence).
+    //   y[t][c] = act(sum_j w[c][j] * in[t - kernel + 1 + j][c]), in[-1] = state_in[kernel - 2], ...
+    // act is SiLU when `silu`, else identity. state_out receives the last kernel - 1 inputs
+    // (state and x together); it may equal state_in. y must not overlap x or the states.
+    virtual void causal_conv1d(const float *x, const WeightView &w, const float *state_in, float *state_out,
+                               float *y, int64_t n_tokens, int64_t channels, bool silu) = 0;
+
+    // In place, for n_rows rows of `dim`: x = x / sqrt(sum(x^2) + eps).
+    virtual void l2_norm(float *x, int64_t n_rows, int64_t dim, float eps) = 0;
+
+    struct DeltaRuleShape {
+        int64_t n_tokens = 0;
+        int64_t n_heads = 0;    // value heads: state, v, g, beta and out are per value head
+        int64_t n_k_heads = 0;  // query/key heads; value head h reads key head h / (n_heads / n_k_heads)
+        int64_t k_dim = 0;
+        int64_t v_dim = 0;
+        float scale = 1.0f;     // multiplies q (usually 1 / sqrt(k_dim))
+    };
+
+    // The gated delta rule, token after token, for every value head h:
+    //   S = exp(g[t][h]) * S;  S += k_t (beta[t][h] * (v_t - S^T k_t))^T;  out_t = S^T (scale * q_t)
+    // q, k: [n_tokens][n_k_heads][k_dim] (L2-normalised by the caller); v: [n_tokens][n_heads][v_dim];
+    // g (log decay, <= 0), beta: [n_tokens][n_heads]; out: [n_tokens][n_heads][v_dim].
+    // state_in, state_out: S as [n_heads][k_dim][v_dim]; state_in nullptr means zeros;
+    // state_out may equal state_in. One call covers the whole batch of tokens.
+    virtual void gated_delta_rule(const float *q, const float *k, const float *v, const float *g,
+                                  const float *beta, const float *state_in, float *state_out, float *out,
+                                  const DeltaRuleShape &shape) = 0;
+
+    // For each of n_rows rows of `dim`: y = x / sqrt(mean(x^2) + eps) * w * silu(gate), with
+    // gate [n_rows][dim] (the gated RMSNorm of Gated DeltaNet; plain w, no offset). y may equal x.
+    virtual void rms_norm_gated(const float *x, const float *gate, const WeightView &w, float eps, float *y,
+                                int64_t n_rows, int64_t dim) = 0;
+
+    // In place, x[r][i] *= sigmoid(gate[r][i / (dim / gate_dim)]) for x [n_rows][dim] and
+    // gate [n_rows][gate_dim]; gate_dim divides dim: dim for an elementwise gate (gated
+    // attention), 1 for one gate per row (a gated shared expert).
+    virtual void sigmoid_mul(float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim) = 0;
 };
 
 // The registry: backends by name, chosen at run time.

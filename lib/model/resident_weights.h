@@ -23,6 +23,11 @@ public:
     // Like load, for small vectors (biases) that are used as float32.
     std::vector<float> load_f32(const std::string &name, std::initializer_list<int64_t> shape);
     bool has(const std::string &name) const { return checkpoint_.find(name) != nullptr; }
+    // Like load for a [rows, cols] tensor, with its rows reordered: row i of the view is row
+    // row_order[i] of the tensor (a permutation of 0..rows-1). For fused projections whose
+    // row grouping differs from the one the computation wants (Qwen3-Next's in_proj_qkvz).
+    WeightView load_rows(const std::string &name, std::initializer_list<int64_t> shape,
+                         const std::vector<int64_t> &row_order);
 
     uint64_t bytes() const { return bytes_; }
 
