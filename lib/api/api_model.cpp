@@ -55,7 +55,8 @@ mst_status mst_model_get_info(const mst_model *model, mst_model_info *info) {
     return guard([&] {
         require_arg(model, "model");
         require_arg(info, "info");
-        const mst_model_info defaults{sizeof(mst_model_info)};
+        mst_model_info defaults{};
+        defaults.struct_size = sizeof(mst_model_info);
         mst_model_info out = read_params(info, defaults, "mst_model_info");
         const LoadedModel &m = *model->impl;
         const ModelConfig &c = m.config;
@@ -79,6 +80,8 @@ mst_status mst_model_get_info(const mst_model *model, mst_model_info *info) {
         out.expert_bytes_each = s.expert_bytes_each;
         out.expert_bytes_per_token = uint64_t(m.experts_per_token) * uint64_t(s.n_moe_layers) * s.expert_bytes_each;
         out.expert_cache_bytes = m.model->experts().cache_budget();
+        out.kv_cache_bytes_per_token = s.kv_cache_bytes_per_token;
+        out.kv_cache_full_bytes_per_token = s.kv_cache_full_bytes_per_token;
         std::memcpy(info, &out, info->struct_size);
     });
 }
@@ -87,7 +90,8 @@ mst_status mst_model_get_memory_stats(const mst_model *model, mst_memory_stats *
     return guard([&] {
         require_arg(model, "model");
         require_arg(stats, "stats");
-        const mst_memory_stats defaults{sizeof(mst_memory_stats)};
+        mst_memory_stats defaults{};
+        defaults.struct_size = sizeof(mst_memory_stats);
         mst_memory_stats out = read_params(stats, defaults, "mst_memory_stats");
         const ExpertStore &store = model->impl->model->experts();
         const ProcessMemory pm = read_process_memory();

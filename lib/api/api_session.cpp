@@ -167,7 +167,8 @@ mst_status mst_session_get_stats(const mst_session *session, mst_session_stats *
     return guard([&] {
         require_arg(session, "session");
         require_arg(stats, "stats");
-        const mst_session_stats defaults{sizeof(mst_session_stats)};
+        mst_session_stats defaults{};
+        defaults.struct_size = sizeof(mst_session_stats);
         mst_session_stats out = read_params(stats, defaults, "mst_session_stats");
         const SessionStats &s = session->impl->stats();
         out.n_prompt_tokens = s.n_prompt_tokens;

@@ -3,15 +3,17 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "model/deepseek_v3.h"
 #include "model/qwen3_moe.h"
 
 namespace mst {
 
-std::vector<std::string> supported_model_types() { return {"qwen3_moe"}; }
+std::vector<std::string> supported_model_types() { return {"qwen3_moe", "deepseek_v3", "kimi_k2"}; }
 
 std::unique_ptr<Model> build_model(const ModelBuildContext &ctx) {
     const std::string &type = ctx.config.model_type;
     if (type == "qwen3_moe") return std::make_unique<Qwen3Moe>(ctx);
+    if (type == "deepseek_v3" || type == "kimi_k2") return std::make_unique<DeepseekV3>(ctx);
     fail(MST_ERR_UNSUPPORTED, "model_type '{}' is not supported; supported: {}", type,
          fmt::join(supported_model_types(), ", "));
 }

@@ -89,6 +89,8 @@ Qwen3Moe::Qwen3Moe(const ModelBuildContext &ctx)
         if (name.find(".mlp.experts.") == std::string::npos) sizes_.n_params_dense += uint64_t(ctx.checkpoint.require(name).numel());
     sizes_.n_params_total += sizes_.n_params_dense;
     sizes_.resident_bytes = weights_.bytes();
+    sizes_.kv_cache_bytes_per_token = uint64_t(2 * c.n_kv_heads * hd) * sizeof(float) * uint64_t(c.n_layers);
+    sizes_.kv_cache_full_bytes_per_token = sizes_.kv_cache_bytes_per_token;
     experts_ = ctx.make_expert_store(std::move(expert_layouts));
 }
 
