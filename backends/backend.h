@@ -43,6 +43,17 @@ struct AttentionParams {
     const float *sinks = nullptr;// optional per-head sink logits (gpt-oss), joins the softmax denominator
 };
 
+// Attention over one shared cache of latent rows: the absorbed form of multi-head latent
+// attention (DeepSeek-V2/V3), where every head's keys and values are the same cached rows.
+struct LatentAttentionParams {
+    int32_t n_tokens = 0;    // queries in this call
+    int32_t n_heads = 0;     // query heads, all reading the same rows
+    int32_t latent_dim = 0;  // leading dims of a row: part of the key, and the whole value
+    int32_t rope_dim = 0;    // trailing dims of a row: the rest of the key
+    int32_t pos0 = 0;        // position of the first query; query t sits at pos0 + t
+    float scale = 1.0f;      // score multiplier
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -131,6 +142,27 @@ public:
     // gate [n_rows][gate_dim]; gate_dim divides dim: dim for an elementwise gate (gated
     // attention), 1 for one gate per row (a gated shared expert).
     virtual void sigmoid_mul(float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim) = 0;
+
+    // y[t][c] = sum_r w[r][c] * x[t][r] for t < n_tokens: the product with the transpose of
+    // w, without a transposed copy (MLA folds kv_b_proj's key rows into the query this way).
+    // x: [n_tokens][w.rows], y: [n_tokens][w.cols]; F32, F16 or BF16 weights.
+    virtual void matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n_tokens) = 0;
+
+    // y = W x as matmul, for FP8 E4M3 weights with one float32 scale per block of
+    // block_rows x block_cols weights (DeepSeek-V3's `weight_scale_inv`):
+    // W[r][c] = fp8(w[r][c]) * scale_inv[r / block_rows][c / block_cols]. w: F8_E4M3
+    // [rows][cols]; scale_inv: F32 [ceil(rows / block_rows)][ceil(cols / block_cols)],
+    // its data need not be aligned. x: [n_tokens][cols], y: [n_tokens][rows].
+    virtual void matmul_block_fp8(const WeightView &w, const WeightView &scale_inv, int32_t block_rows,
+                                  int32_t block_cols, const float *x, float *y, int64_t n_tokens) = 0;
+
+    // Causal softmax attention of p.n_heads heads over one latent cache. q:
+    // [n_tokens][n_heads][latent_dim + rope_dim]; position j's row is
+    // cache[j * (latent_dim + rope_dim)], the key of every head, and its first latent_dim
+    // values are the value; positions 0 .. pos0 + n_tokens - 1 must be in the cache.
+    // out: [n_tokens][n_heads][latent_dim].
+    virtual void latent_attention(const float *q, const float *cache, float *out,
+                                  const LatentAttentionParams &p) = 0;
 };
 
 // The registry: backends by name, chosen at run time.

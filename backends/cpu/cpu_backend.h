@@ -54,6 +54,15 @@ private:
     int n_threads_;
     CpuIsa isa_;
     const CpuKernels &kernels_;
+
+public:
+    // op_matmul_transposed.cpp
+    void matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n_tokens) override;
+    // op_matmul_block_fp8.cpp
+    void matmul_block_fp8(const WeightView &w, const WeightView &scale_inv, int32_t block_rows, int32_t block_cols,
+                          const float *x, float *y, int64_t n_tokens) override;
+    // op_latent_attention.cpp
+    void latent_attention(const float *q, const float *cache, float *out, const LatentAttentionParams &p) override;
 };
 
 }  // namespace mst

@@ -11,7 +11,7 @@ namespace mst {
 // MXFP4 (OCP microscaling FP4) is a compute type, not a safetensors one: checkpoints store
 // its blocks and scales as U8 tensors, and a WeightView of it points at both (see
 // core/mxfp4.h for the encoding).
-enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4 };
+enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4, F8_E4M3 };
 
 // Bytes per element; 0 for MXFP4, whose elements take half a byte plus a shared scale
 // (mxfp4_row_bytes in core/mxfp4.h gives its sizes).
@@ -40,9 +40,13 @@ inline uint16_t f32_to_bf16(float f) {
 }
 
 float f16_to_f32(uint16_t h);
+
+// FP8 E4M3 ("e4m3fn": bias 7, no infinities, 0x7f / 0xff are NaN, largest finite 448),
+// the weight type of DeepSeek-V3 and Kimi K2 checkpoints. Exact.
+float fp8_e4m3_to_f32(uint8_t b);
 uint16_t f32_to_f16(float f);
 
-// Convert n elements of a float weight type to float32.
+// Convert n elements of a float weight type (or F8_E4M3, without any block scale) to float32.
 void convert_to_f32(DType t, const void *src, float *dst, size_t n);
 
 }  // namespace mst

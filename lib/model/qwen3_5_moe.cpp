@@ -162,6 +162,10 @@ Qwen35Moe::Qwen35Moe(const ModelBuildContext &ctx, Flavor flavor)
     }
     sizes_.n_params_total += sizes_.n_params_dense;
     sizes_.resident_bytes = weights_.bytes();
+    // Only the full-attention layers keep per-token keys and values; the linear layers'
+    // state has a fixed size whatever the context.
+    sizes_.kv_cache_bytes_per_token = uint64_t(2 * c.n_kv_heads * c.head_dim) * sizeof(float) * uint64_t(n_full_);
+    sizes_.kv_cache_full_bytes_per_token = sizes_.kv_cache_bytes_per_token;
     experts_ = ctx.make_expert_store(std::move(expert_layouts));
 }
 

@@ -5,25 +5,64 @@
 #include "core/error.h"
 
 namespace mst {
+namespace {
 
-WeightView ResidentWeights::load(const std::string &name, std::initializer_list<int64_t> shape) {
+int64_t rows_of(std::initializer_list<int64_t> shape) { return shape.size() == 2 ? *shape.begin() : 1; }
+int64_t cols_of(std::initializer_list<int64_t> shape) { return *(shape.end() - 1); }
+
+}  // namespace
+
+const TensorInfo &ResidentWeights::require(const std::string &name, std::initializer_list<int64_t> shape) {
     const TensorInfo &info = checkpoint_.require(name, shape);
-    if (!dtype_is_float_weight(info.dtype))
-        fail(MST_ERR_UNSUPPORTED, "tensor '{}' has dtype {}; weights must be F32, F16 or BF16", name,
+    if (!dtype_is_float_weight(info.dtype) && info.dtype != DType::F8_E4M3)
+        fail(MST_ERR_UNSUPPORTED, "tensor '{}' has dtype {}; weights must be F32, F16, BF16 or F8_E4M3", name,
              dtype_name(info.dtype));
-    AlignedBuffer buffer(info.nbytes, name.c_str());
+    n_params_ += uint64_t(info.numel());
+    return info;
+}
+
+WeightView ResidentWeights::keep(const TensorInfo &info, int64_t rows, int64_t cols) {
+    AlignedBuffer buffer(info.nbytes, info.name.c_str());
     checkpoint_.read(info, buffer.data());
-    const int64_t rows = shape.size() == 2 ? *shape.begin() : 1;
-    const int64_t cols = *(shape.end() - 1);
     WeightView view{info.dtype, buffer.data(), rows, cols};
     bytes_ += info.nbytes;
     buffers_.push_back(std::move(buffer));
     return view;
 }
 
+WeightView ResidentWeights::load(const std::string &name, std::initializer_list<int64_t> shape) {
+    const TensorInfo &info = require(name, shape);
+    const int64_t rows = rows_of(shape), cols = cols_of(shape);
+    if (info.dtype != DType::F8_E4M3) return keep(info, rows, cols);
+    const TensorInfo &scale_info = require_fp8_scale(checkpoint_, info, 1, rows, cols, fp8_block_);
+    const std::vector<float> scales = checkpoint_.read_f32(scale_info);
+    AlignedBuffer fp8(info.nbytes, name.c_str());
+    checkpoint_.read(info, fp8.data());
+    AlignedBuffer buffer(uint64_t(rows * cols) * sizeof(float), name.c_str());
+    auto *values = reinterpret_cast<float *>(buffer.data());
+    dequantize_block_fp8(fp8.data(), scales.data(), rows, cols, fp8_block_, values);
+    WeightView view{DType::F32, values, rows, cols};
+    bytes_ += buffer.size();
+    buffers_.push_back(std::move(buffer));
+    return view;
+}
+
+Linear ResidentWeights::load_linear(const std::string &name, std::initializer_list<int64_t> shape) {
+    const TensorInfo &info = require(name, shape);
+    const int64_t rows = rows_of(shape), cols = cols_of(shape);
+    Linear linear;
+    linear.weight = keep(info, rows, cols);
+    if (info.dtype != DType::F8_E4M3) return linear;
+    const TensorInfo &scale_info = require_fp8_scale(checkpoint_, info, 1, rows, cols, fp8_block_);
+    linear.scale_inv = keep(scale_info, scale_info.shape[0], scale_info.shape[1]);
+    linear.block = fp8_block_;
+    return linear;
+}
+
 std::vector<float> ResidentWeights::load_f32(const std::string &name, std::initializer_list<int64_t> shape) {
     const TensorInfo &info = checkpoint_.require(name, shape);
     bytes_ += info.numel() * sizeof(float);
+    n_params_ += uint64_t(info.numel());
     return checkpoint_.read_f32(info);
 }
 
