@@ -236,9 +236,27 @@ void DeepseekV3::forward(ModelState &state, int32_t n_past, std::span<const int3
             route_sigmoid_group_topk(router_logits.data(),
                                      L.correction_bias.empty() ? nullptr : L.correction_bias.data(), n, routing,
                                      expert_ids.data(), expert_weights.data());
+            // Decode: guess the next MoE layer's experts now, so that their reads overlap
+            // this layer's expert compute.
+            if (n == 1 && experts_->prefetch_enabled())
+                for (size_t next = size_t(l) + 1; next < layers_.size(); ++next) {
+                    const Layer &N = layers_[next];
+                    if (!N.sparse) continue;
+                    std::vector<float> next_logits(static_cast<size_t>(routing.n_experts));
+                    std::vector<int32_t> next_ids(static_cast<size_t>(routing.k));
+                    std::vector<float> next_weights(static_cast<size_t>(routing.k));
+                    backend_.matmul(N.router, h.data(), next_logits.data(), 1);
+                    route_sigmoid_group_topk(next_logits.data(),
+                                             N.correction_bias.empty() ? nullptr : N.correction_bias.data(), 1,
+                                             routing, next_ids.data(), next_weights.data());
+                    experts_->prefetch(int32_t(next), next_ids);
+                    break;
+                }
             std::fill(y.begin(), y.end(), 0.0f);
             routed_experts(backend_, *experts_, int32_t(l), h.data(), H,
-                           Routing{n, routing.k, expert_ids.data(), expert_weights.data()}, y.data(), io, expert_fn_);
+                           Routing{n, routing.k, expert_ids.data(), expert_weights.data(), routing.normalize,
+                                   &options.budget, options.budget_stats},
+                           y.data(), io, expert_fn_);
             // The reference adds the shared experts' output to the routed experts' sum.
             if (L.has_mlp) {
                 swiglu_linear(backend_, L.mlp, h.data(), n, shared.data());
