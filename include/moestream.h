@@ -103,6 +103,11 @@ typedef struct mst_model_params {
                                     to the current hidden state and read them while this layer
                                     computes (decode only). Default 0: on a saturated disk it can
                                     lose; measure with `moestream bench` first */
+    int32_t rope_bf16_frequencies; /* nonzero: round the RoPE inverse frequencies to bf16, as
+                                    transformers does when it holds a model in bf16 (its buffer
+                                    is cast with the weights). Reproduces references computed that
+                                    way; the default 0 keeps them in float32, which is more accurate
+                                    at long contexts */
 } mst_model_params;
 
 MST_API void mst_model_default_params(mst_model_params *params);

@@ -37,6 +37,7 @@ struct ModelConfig {
     bool norm_topk_prob = false;
     double rms_norm_eps = 1e-6;
     double rope_theta = 10000.0;
+    bool rope_bf16_frequencies = false;  // a load option, not in config.json: see mst_model_params
     double partial_rotary_factor = 1.0;  // top-level or inside rope_parameters
     RopeScaling rope_scaling;
     int64_t max_position_embeddings = 0;

@@ -21,6 +21,7 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     auto m = std::make_unique<LoadedModel>();
     m->path = path;
     m->config = parse_model_config_file((fs::path(path) / "config.json").string());
+    m->config.rope_bf16_frequencies = options.rope_bf16_frequencies;
     const ModelConfig &c = m->config;
     if (options.experts_per_token < 0 || (c.n_experts > 0 && options.experts_per_token > c.n_experts))
         fail(MST_ERR_INVALID_ARGUMENT, "experts_per_token {} is outside 0..{} (0 = the model's own {})",

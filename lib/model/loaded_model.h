@@ -22,6 +22,7 @@ struct LoadOptions {
     int32_t n_io_threads = 4;
     std::string cache_policy = "lru";
     bool prefetch = false;
+    bool rope_bf16_frequencies = false;
 };
 
 struct LoadedModel {

@@ -76,6 +76,8 @@ RopeTable make_rope_table(const ModelConfig &config, int32_t rotary_dim) {
     if (type == "linear")
         for (float &f : table.inv_freq) f /= float(config.rope_scaling.factor);
     if (type == "yarn") apply_yarn(config, table);
+    if (config.rope_bf16_frequencies)
+        for (float &f : table.inv_freq) f = bf16_to_f32(f32_to_bf16(f));
     return table;
 }
 
