@@ -7,15 +7,45 @@ namespace mst::cli {
 const char *const kModelOptionsHelp =
     "  -m, --model PATH          Hugging Face checkpoint directory (required)\n"
     "  --backend NAME            auto | cpu (default auto)\n"
-    "  --storage NAME            auto | pread (default auto)\n"
+    "  --storage NAME            auto | mmap | pread | direct | uring: how expert bytes are read\n"
+    "                            (default auto: uring where io_uring works, else pread)\n"
     "  --cache-mb N              expert cache budget in MiB (default 1024)\n"
     "  --experts-per-token K     routed experts per token (default: the model's own)\n"
     "  --threads N               compute threads (default: all cores)\n"
-    "  --io-threads N            parallel expert reads (default 4)\n";
+    "  --io-threads N            pread / direct: parallel expert reads (default 4)\n"
+    "  --storage-queue-depth N   uring: reads in flight (default 64)\n"
+    "  --storage-direct-io 0|1   read with O_DIRECT, bypassing the page cache (pread, uring; default 0)\n"
+    "  --storage-fadvise-random 0|1  advise RANDOM at open: no read-ahead into neighbouring experts\n"
+    "                            (buffered tiers and mmap; default 1)\n"
+    "  --storage-willneed 0|1    advise WILLNEED before use: mmap per expert, pread per batch (default 1)\n"
+    "  --storage-drop-after-read 0|1  drop expert pages from the page cache after reading (mmap: after\n"
+    "                            release), so the expert cache is the only cache (default 0)\n";
 
 std::vector<std::string> model_option_names() {
-    return {"model", "backend", "storage", "cache-mb", "experts-per-token", "threads", "io-threads"};
+    return {"model",
+            "backend",
+            "storage",
+            "cache-mb",
+            "experts-per-token",
+            "threads",
+            "io-threads",
+            "storage-queue-depth",
+            "storage-direct-io",
+            "storage-fadvise-random",
+            "storage-willneed",
+            "storage-drop-after-read"};
 }
+
+namespace {
+
+// An on/off option given as 0 or 1.
+uint32_t switch_or(const Args &args, const std::string &name, uint32_t fallback) {
+    const int64_t value = args.int_or(name, fallback);
+    if (value != 0 && value != 1) throw UsageError("option --" + name + " takes 0 or 1, got " + std::to_string(value));
+    return uint32_t(value);
+}
+
+}  // namespace
 
 mst_model_params model_params_from(const Args &args, std::string &backend, std::string &storage) {
     mst_model_params p;
@@ -30,6 +60,13 @@ mst_model_params model_params_from(const Args &args, std::string &backend, std::
     p.experts_per_token = int32_t(args.int_or("experts-per-token", 0));
     p.n_threads = int32_t(args.int_or("threads", 0));
     p.n_io_threads = int32_t(args.int_or("io-threads", 0));
+    const int64_t depth = args.int_or("storage-queue-depth", 0);
+    if (depth < 0 || depth > 4096) throw UsageError("--storage-queue-depth must be in 1..4096");
+    p.storage_queue_depth = int32_t(depth);
+    p.storage_direct_io = switch_or(args, "storage-direct-io", p.storage_direct_io);
+    p.storage_fadvise_random = switch_or(args, "storage-fadvise-random", p.storage_fadvise_random);
+    p.storage_willneed = switch_or(args, "storage-willneed", p.storage_willneed);
+    p.storage_drop_after_read = switch_or(args, "storage-drop-after-read", p.storage_drop_after_read);
     return p;
 }
 

@@ -1,4 +1,6 @@
 // mst_model_*: loading, information and memory statistics.
+#include <cstddef>
+
 #include "api/guard.h"
 #include "api/handles.h"
 #include "core/process_memory.h"
@@ -7,6 +9,10 @@ using namespace mst;
 using namespace mst::api;
 
 namespace {
+
+// A caller built against the first, 48-byte layout passes its tail padding; no field
+// may live there.
+static_assert(offsetof(mst_model_params, storage_queue_depth) >= 48);
 
 mst_model_params default_model_params() {
     mst_model_params p{};
@@ -17,6 +23,11 @@ mst_model_params default_model_params() {
     p.experts_per_token = 0;
     p.n_threads = 0;
     p.n_io_threads = 0;
+    p.storage_queue_depth = 0;
+    p.storage_direct_io = 0;
+    p.storage_fadvise_random = 1;
+    p.storage_willneed = 1;
+    p.storage_drop_after_read = 0;
     return p;
 }
 
@@ -43,6 +54,13 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         options.experts_per_token = p.experts_per_token;
         options.n_threads = p.n_threads;
         options.n_io_threads = p.n_io_threads ? p.n_io_threads : 4;
+        if (p.storage_queue_depth < 0)
+            fail(MST_ERR_INVALID_ARGUMENT, "storage_queue_depth must not be negative, got {}", p.storage_queue_depth);
+        options.storage_queue_depth = p.storage_queue_depth ? p.storage_queue_depth : 64;
+        options.storage_direct_io = p.storage_direct_io != 0;
+        options.storage_fadvise_random = p.storage_fadvise_random != 0;
+        options.storage_willneed = p.storage_willneed != 0;
+        options.storage_drop_after_read = p.storage_drop_after_read != 0;
         auto model = std::make_unique<mst_model>();
         model->impl = load_model(path, options);
         *out = model.release();

@@ -15,7 +15,7 @@ ExpertHandle ExpertCache::find(const ExpertKey &key) {
 }
 
 void ExpertCache::insert(const ExpertKey &key, ExpertHandle weights) {
-    const uint64_t bytes = weights->buffer.size();
+    const uint64_t bytes = weights->nbytes;
     std::lock_guard lock(mutex_);
     if (bytes > budget_ || index_.count(key)) return;
     evict_until_fits(bytes);
@@ -28,7 +28,7 @@ void ExpertCache::insert(const ExpertKey &key, ExpertHandle weights) {
 void ExpertCache::evict_until_fits(uint64_t incoming) {
     while (!lru_.empty() && stats_.bytes_held + incoming > budget_) {
         Entry &victim = lru_.back();
-        stats_.bytes_held -= victim.weights->buffer.size();
+        stats_.bytes_held -= victim.weights->nbytes;
         index_.erase(victim.key);
         lru_.pop_back();
         ++stats_.evictions;

@@ -20,6 +20,12 @@ struct LoadOptions {
     int32_t experts_per_token = 0;  // 0 = the model's own
     int32_t n_threads = 0;
     int32_t n_io_threads = 4;
+    // Storage tier options (StorageOptions in storage/storage_tier.h).
+    int32_t storage_queue_depth = 64;
+    bool storage_direct_io = false;
+    bool storage_fadvise_random = true;
+    bool storage_willneed = true;
+    bool storage_drop_after_read = false;
 };
 
 struct LoadedModel {
