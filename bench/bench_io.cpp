@@ -5,7 +5,7 @@
 // most once per cold cell, the way a layer's experts are scattered over a checkpoint.
 //
 //   build/bench/bench_io [--dir DIR] [--size-gib N] [--volume-mib N] [--max-seconds S]
-//                        [--rows a,b,...] [--keep] [--drop-caches]
+//                        [--repeat N] [--rows a,b,...] [--keep] [--drop-caches]
 //
 // The test file goes in DIR (default: the working directory; it must be on the device
 // to measure, not tmpfs) and is removed afterwards unless --keep; a file of the right
@@ -48,8 +48,9 @@ constexpr uint64_t kSlotAlign = 4096;
 struct Config {
     std::string dir = ".";
     uint64_t size = 4ull << 30;
-    uint64_t volume = 1ull << 30;  // bytes per cell (at least 4 batches)
-    double max_seconds = 3.0;      // per cell
+    uint64_t volume = 512ull << 20;  // bytes per measurement (at least 4 batches)
+    double max_seconds = 2.0;      // per measurement
+    int repeat = 3;                // measurements per cell; the table shows their median
     std::vector<std::string> rows;
     bool keep = false;
     bool drop_caches = false;
@@ -57,7 +58,7 @@ struct Config {
 
 [[noreturn]] void usage(const char *why) {
     std::fprintf(stderr, "bench_io: %s\nusage: bench_io [--dir DIR] [--size-gib N] [--volume-mib N] "
-                         "[--max-seconds S] [--rows a,b,...] [--keep] [--drop-caches]\n", why);
+                         "[--max-seconds S] [--repeat N] [--rows a,b,...] [--keep] [--drop-caches]\n", why);
     std::exit(2);
 }
 
@@ -85,6 +86,7 @@ Config parse(int argc, char **argv) {
         else if (a == "--size-gib") c.size = uint64_t(std::stod(value()) * double(1ull << 30));
         else if (a == "--volume-mib") c.volume = std::stoull(value()) * kMiB;
         else if (a == "--max-seconds") c.max_seconds = std::stod(value());
+        else if (a == "--repeat") c.repeat = std::max(1, std::stoi(value()));
         else if (a == "--rows") c.rows = split(value());
         else if (a == "--keep") c.keep = true;
         else if (a == "--drop-caches") c.drop_caches = true;
@@ -159,12 +161,18 @@ bool evict(const std::string &path, uint64_t size, bool drop_caches) {
     return resident_fraction(path, size) < 0.01;
 }
 
-bool warm_up(const std::string &path, uint64_t size) {
-    if (resident_fraction(path, size) > 0.99) return true;
-    const File f = File::open_read(path);
-    AlignedBuffer chunk(16 * kMiB, "warm-up chunk");
-    for (uint64_t off = 0; off < size; off += chunk.size()) f.pread_exact(chunk.data(), chunk.size(), off);
-    return resident_fraction(path, size) > 0.99;
+// Reads the file until (nearly) all of it is cached; returns the cached fraction. A
+// percent or two can stay out even with memory to spare (the kernel's workingset
+// accounting), so 95% counts as warm.
+double warm_up(const std::string &path, uint64_t size) {
+    double cached = resident_fraction(path, size);
+    for (int pass = 0; pass < 3 && cached < 0.95; ++pass) {
+        const File f = File::open_read(path);
+        AlignedBuffer chunk(16 * kMiB, "warm-up chunk");
+        for (uint64_t off = 0; off < size; off += chunk.size()) f.pread_exact(chunk.data(), chunk.size(), off);
+        cached = resident_fraction(path, size);
+    }
+    return cached;
 }
 
 // ---- measurement ------------------------------------------------------------------
@@ -208,6 +216,7 @@ Result run_cell(const std::vector<uint64_t> &offsets, uint64_t size, size_t dept
         if (elapsed > max_seconds) break;
     }
     const double cpu = cpu_seconds() - cpu0;
+    if (bytes == 0) fail(MST_ERR_INVALID_ARGUMENT, "the file has fewer than {} slots of {} bytes", depth, size);
     return Result{double(bytes) / elapsed / 1e6, cpu / (double(bytes) / 1e9)};
 }
 
@@ -345,10 +354,15 @@ std::vector<Row> make_rows(const std::string &path) {
     };
     StorageOptions o;
     o.tier = "mmap";
+    o.fadvise_random = false;
     o.willneed = false;
-    tier("mmap", "mmap, page faults only (MADV_RANDOM)", o, false, true);
+    tier("mmap-plain", "mmap without advice: page faults with the kernel's fault read-around", o, false, true);
+    o.fadvise_random = true;
+    tier("mmap", "mmap, page faults only (MADV_RANDOM: no read-around)", o, false, true);
     o.willneed = true;
-    tier("mmap+willneed", "mmap, MADV_WILLNEED on each expert before touching it", o, false, true);
+    tier("mmap+willneed", "mmap, MADV_RANDOM, MADV_WILLNEED on each expert before touching it", o, false, true);
+    o.fadvise_random = false;
+    tier("mmap+willneed-norandom", "mmap, MADV_WILLNEED on each expert, fault read-around left on", o, false, true);
     o = {};
     o.tier = "pread";
     o.willneed = false;
@@ -375,20 +389,26 @@ std::vector<Row> make_rows(const std::string &path) {
     return rows;
 }
 
+// Prints the sequential bandwidth for a few read sizes and depths; returns the best.
+double sequential_table(const std::string &path, const Config &cfg) {
+    double best = 0;
+    const std::pair<uint64_t, int> configs[] = {{4 * kMiB, 1}, {16 * kMiB, 1}, {4 * kMiB, 8}, {16 * kMiB, 4}, {16 * kMiB, 8}};
+    for (auto [chunk, threads] : configs) {
+        const double mbs = sequential_mb_per_s(path, cfg.size, chunk, threads, cfg.max_seconds);
+        std::printf("  %3llu MiB reads x %d in flight: %7.0f MB/s\n", (unsigned long long)(chunk / kMiB), threads, mbs);
+        best = std::max(best, mbs);
+    }
+    return best;
+}
+
 int run(const Config &cfg) {
     const std::string path = cfg.dir + "/bench_io.dat";
     write_test_file(path, cfg.size);
     if (!evict(path, cfg.size, cfg.drop_caches))
         std::printf("warning: the file stays in the page cache after POSIX_FADV_DONTNEED; cold numbers are warm\n");
 
-    std::printf("\nsequential O_DIRECT reads (device bandwidth):\n");
-    double seq = 0;
-    const std::pair<uint64_t, int> configs[] = {{4 * kMiB, 1}, {16 * kMiB, 1}, {16 * kMiB, 4}, {64 * kMiB, 4}};
-    for (auto [chunk, threads] : configs) {
-        const double mbs = sequential_mb_per_s(path, cfg.size, chunk, threads, cfg.max_seconds);
-        std::printf("  %3llu MiB reads x %d in flight: %7.0f MB/s\n", (unsigned long long)(chunk / kMiB), threads, mbs);
-        seq = std::max(seq, mbs);
-    }
+    std::printf("\nsequential O_DIRECT reads (device bandwidth), at the start:\n");
+    const double seq = sequential_table(path, cfg);
     std::printf("  reference (best): %.0f MB/s\n\n", seq);
 
     const uint64_t sizes[] = {1 * kMiB, 4 * kMiB, 8 * kMiB, 32 * kMiB};
@@ -405,23 +425,29 @@ int run(const Config &cfg) {
         };
         std::vector<Line> lines;
         uint32_t seed = 1;
+        // The median of cfg.repeat measurements, each on fresh slots (and, cold, after
+        // evicting the file again): the device and the CPUs are shared and noisy.
+        auto median = [&](uint64_t size, size_t depth, bool cold) {
+            std::vector<Result> runs;
+            for (int r = 0; r < cfg.repeat; ++r) {
+                const std::vector<uint64_t> offsets = slots(cfg.size, size, depth, cfg.volume, seed++);
+                if (cold && !evict(path, cfg.size, cfg.drop_caches))
+                    std::printf("(warning: eviction incomplete) ");
+                runs.push_back(row.measure(Cell{size, depth, &offsets, cfg.max_seconds}));
+            }
+            std::sort(runs.begin(), runs.end(), [](const Result &a, const Result &b) { return a.mb_per_s < b.mb_per_s; });
+            return runs[runs.size() / 2];
+        };
         try {
             for (uint64_t size : sizes)
-                for (size_t depth : depths) {
-                    const std::vector<uint64_t> offsets = slots(cfg.size, size, depth, cfg.volume, seed++);
-                    Line line{size, depth, {}, {}};
-                    if (!evict(path, cfg.size, cfg.drop_caches)) std::fprintf(stderr, "warning: eviction incomplete\n");
-                    line.cold = row.measure(Cell{size, depth, &offsets, cfg.max_seconds});
-                    lines.push_back(line);
-                }
-            if (!row.direct && !warm_up(path, cfg.size))
-                std::fprintf(stderr, "warning: the file does not fit in the page cache; warm numbers are partly cold\n");
+                for (size_t depth : depths) lines.push_back(Line{size, depth, median(size, depth, true), {}});
+            if (!row.direct) {
+                const double cached = warm_up(path, cfg.size);
+                if (cached < 0.95) std::printf("(warning: only %.0f%% of the file stays cached) ", 100 * cached);
+            }
             size_t k = 0;
             for (uint64_t size : sizes)
-                for (size_t depth : depths) {
-                    const std::vector<uint64_t> offsets = slots(cfg.size, size, depth, cfg.volume, 1000 + seed++);
-                    lines[k++].warm = row.measure(Cell{size, depth, &offsets, cfg.max_seconds});
-                }
+                for (size_t depth : depths) lines[k++].warm = median(size, depth, false);
         } catch (const Error &e) {
             std::printf("| %s | %s |\n", row.name.c_str(), e.what());
             continue;
@@ -432,6 +458,8 @@ int run(const Config &cfg) {
                         l.warm.mb_per_s, l.warm.mb_per_s / seq, l.cold.cpu_s_per_gb, l.warm.cpu_s_per_gb);
         std::fflush(stdout);
     }
+    std::printf("\nsequential O_DIRECT reads again, at the end (drift of the device over the run):\n");
+    std::printf("  best: %.0f MB/s\n", sequential_table(path, cfg));
     std::printf("\nrows:\n");
     for (const Row &row : rows) std::printf("  %-18s %s\n", row.name.c_str(), row.description.c_str());
     if (!cfg.keep) ::unlink(path.c_str());

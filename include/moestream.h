@@ -110,9 +110,10 @@ typedef struct mst_model_params {
     uint32_t storage_fadvise_random; /* nonzero (default 1): buffered tiers advise POSIX_FADV_RANDOM
                                     at open and mmap advises MADV_RANDOM, so that no read-ahead
                                     pulls neighbouring experts in */
-    uint32_t storage_willneed;   /* nonzero (default 1): mmap advises MADV_WILLNEED on each expert
-                                    as it is mapped; pread advises POSIX_FADV_WILLNEED on every
-                                    read of a batch before its threads start */
+    int32_t storage_willneed;    /* 1: mmap advises MADV_WILLNEED on each expert as it is mapped;
+                                    pread advises POSIX_FADV_WILLNEED on every read of a batch
+                                    before its threads start. 0: neither. -1 (default): the tier's
+                                    own choice, on for mmap and off for pread */
     uint32_t storage_drop_after_read; /* nonzero: buffered tiers advise POSIX_FADV_DONTNEED after each
                                     read and mmap drops released experts from the page cache, so
                                     the expert cache is the only cache. Default 0 */

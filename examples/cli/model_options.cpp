@@ -17,7 +17,8 @@ const char *const kModelOptionsHelp =
     "  --storage-direct-io 0|1   read with O_DIRECT, bypassing the page cache (pread, uring; default 0)\n"
     "  --storage-fadvise-random 0|1  advise RANDOM at open: no read-ahead into neighbouring experts\n"
     "                            (buffered tiers and mmap; default 1)\n"
-    "  --storage-willneed 0|1    advise WILLNEED before use: mmap per expert, pread per batch (default 1)\n"
+    "  --storage-willneed 0|1    advise WILLNEED before use: mmap per expert, pread per batch\n"
+    "                            (default: on for mmap, off for pread)\n"
     "  --storage-drop-after-read 0|1  drop expert pages from the page cache after reading (mmap: after\n"
     "                            release), so the expert cache is the only cache (default 0)\n";
 
@@ -65,7 +66,7 @@ mst_model_params model_params_from(const Args &args, std::string &backend, std::
     p.storage_queue_depth = int32_t(depth);
     p.storage_direct_io = switch_or(args, "storage-direct-io", p.storage_direct_io);
     p.storage_fadvise_random = switch_or(args, "storage-fadvise-random", p.storage_fadvise_random);
-    p.storage_willneed = switch_or(args, "storage-willneed", p.storage_willneed);
+    if (args.get("storage-willneed")) p.storage_willneed = int32_t(switch_or(args, "storage-willneed", 0));
     p.storage_drop_after_read = switch_or(args, "storage-drop-after-read", p.storage_drop_after_read);
     return p;
 }

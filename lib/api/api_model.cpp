@@ -26,7 +26,7 @@ mst_model_params default_model_params() {
     p.storage_queue_depth = 0;
     p.storage_direct_io = 0;
     p.storage_fadvise_random = 1;
-    p.storage_willneed = 1;
+    p.storage_willneed = -1;
     p.storage_drop_after_read = 0;
     return p;
 }
@@ -59,7 +59,9 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         options.storage_queue_depth = p.storage_queue_depth ? p.storage_queue_depth : 64;
         options.storage_direct_io = p.storage_direct_io != 0;
         options.storage_fadvise_random = p.storage_fadvise_random != 0;
-        options.storage_willneed = p.storage_willneed != 0;
+        if (p.storage_willneed < -1 || p.storage_willneed > 1)
+            fail(MST_ERR_INVALID_ARGUMENT, "storage_willneed must be -1, 0 or 1, got {}", p.storage_willneed);
+        if (p.storage_willneed >= 0) options.storage_willneed = p.storage_willneed == 1;
         options.storage_drop_after_read = p.storage_drop_after_read != 0;
         auto model = std::make_unique<mst_model>();
         model->impl = load_model(path, options);

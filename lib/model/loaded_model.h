@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "backends/backend.h"
@@ -24,7 +25,7 @@ struct LoadOptions {
     int32_t storage_queue_depth = 64;
     bool storage_direct_io = false;
     bool storage_fadvise_random = true;
-    bool storage_willneed = true;
+    std::optional<bool> storage_willneed;  // unset: the tier's default
     bool storage_drop_after_read = false;
 };
 

@@ -15,7 +15,7 @@
 namespace mst {
 
 MmapTier::MmapTier(const std::vector<std::string> &paths, const StorageOptions &options)
-    : pool_(options.n_io_threads), willneed_(options.willneed), drop_after_release_(options.drop_after_read) {
+    : pool_(options.n_io_threads), willneed_(options.willneed.value_or(true)), drop_after_release_(options.drop_after_read) {
     maps_.reserve(paths.size());
     try {
         for (const auto &path : paths) {
@@ -68,7 +68,10 @@ void MmapTier::advise(const Mapping &m, uint64_t offset, uint64_t length, int ad
     if (drops && end == m.size) last = (end + page - 1) / page * page;  // the file's last page is nobody else's
     if (last <= first) return;
     // Advice only changes speed and memory, never the bytes: its failure is not an error.
-    (void)::madvise(const_cast<uint8_t *>(m.base) + first, size_t(last - first), advice);
+    // WILLNEED goes in pieces the kernel reads ahead whole (see kWillNeedChunk).
+    const uint64_t piece = advice == MADV_WILLNEED ? kWillNeedChunk : last - first;
+    for (uint64_t at = first; at < last; at += piece)
+        (void)::madvise(const_cast<uint8_t *>(m.base) + at, size_t(std::min(piece, last - at)), advice);
 }
 
 const void *MmapTier::map(uint32_t file, uint64_t offset, uint64_t length) {

@@ -22,7 +22,7 @@ PreadTier::PreadTier(const std::vector<std::string> &paths, const StorageOptions
                      const char *name)
     : pool_(options.n_io_threads),
       syscall_([](int fd, void *buf, size_t count, off_t offset) { return ::pread(fd, buf, count, offset); }),
-      name_(name), direct_((open_flags & O_DIRECT) != 0), willneed_(options.willneed && !direct_),
+      name_(name), direct_((open_flags & O_DIRECT) != 0), willneed_(options.willneed.value_or(false) && !direct_),
       drop_after_read_(options.drop_after_read && !direct_) {
     files_.reserve(paths.size());
     for (const auto &path : paths) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -63,9 +64,11 @@ struct StorageOptions {
     bool direct_io = false;          // uring: open the files with O_DIRECT (pread + direct_io = "direct")
     bool fadvise_random = true;      // buffered tiers: POSIX_FADV_RANDOM at open (no read-ahead);
                                      // mmap: MADV_RANDOM (no fault-around read-ahead)
-    bool willneed = true;            // mmap: MADV_WILLNEED on each expert when it is mapped, so its
-                                     // pages are read ahead of the faults that use them; buffered
-                                     // tiers: POSIX_FADV_WILLNEED on every read of a batch first
+    // mmap: MADV_WILLNEED on each expert when it is mapped, so its pages are read ahead of
+    // the faults that use them; pread: POSIX_FADV_WILLNEED on every read of a batch before
+    // its threads start. Unset: the tier's default, on for mmap (20x faster cold) and off
+    // for pread (no gain on the benchmark device; bench/README.md).
+    std::optional<bool> willneed;
     bool drop_after_read = false;    // buffered tiers: POSIX_FADV_DONTNEED after each read, so the
                                      // expert cache is the only cache (measures it honestly); mmap:
                                      // also drop released experts from the page cache

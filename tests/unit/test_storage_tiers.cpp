@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -47,6 +48,9 @@ std::vector<TierCase> tier_cases() {
 }
 
 std::string tier_label(const ::testing::TestParamInfo<TierCase> &param) { return param.param.label; }
+
+// How GoogleTest (and so ctest's test names) show a tier case.
+void PrintTo(const TierCase &c, std::ostream *os) { *os << c.label; }
 
 // Test files live under the working directory (the build tree): the system temp dir
 // may be tmpfs, where O_DIRECT is refused or means nothing.
