@@ -89,13 +89,34 @@ typedef struct mst_model mst_model;
 typedef struct mst_model_params {
     uint32_t struct_size;        /* sizeof(mst_model_params), set by mst_model_default_params */
     const char *backend;         /* "auto" (default) | "cpu" */
-    const char *storage;         /* "auto" (default) | "pread" */
+    const char *storage;         /* "auto" (default) | "mmap" | "pread" | "direct" | "uring":
+                                    how expert bytes are read (README "Storage tiers") */
     uint64_t expert_cache_bytes; /* byte budget of the expert cache; default 1 GiB. Experts
                                     that a single layer step needs are always held, so the
                                     real peak is max(budget, one step's working set). */
     int32_t experts_per_token;   /* 0 = the model's own top-k; else 1..n_experts */
     int32_t n_threads;           /* compute threads; 0 = all cores */
     int32_t n_io_threads;        /* expert read threads; 0 = default (4) */
+    /* Fields below were added after the first layout (48 bytes, its last 4 of padding):
+     * a caller built against that one passes struct_size 48, whose padding must not be
+     * taken for a field. */
+    int32_t reserved0;           /* unused; keep 0 */
+    /* Storage tier options (README "Storage tiers"). "Buffered tiers" are pread and
+     * uring without storage_direct_io: they read through the OS page cache. */
+    int32_t storage_queue_depth; /* uring: reads in flight (ring entries), 1..4096; 0 = default (64) */
+    uint32_t storage_direct_io;  /* nonzero: read with O_DIRECT, bypassing the page cache; pread
+                                    then works as the "direct" tier, uring reads O_DIRECT too.
+                                    Default 0 */
+    uint32_t storage_fadvise_random; /* nonzero (default 1): buffered tiers advise POSIX_FADV_RANDOM
+                                    at open and mmap advises MADV_RANDOM, so that no read-ahead
+                                    pulls neighbouring experts in */
+    int32_t storage_willneed;    /* 1: mmap advises MADV_WILLNEED on each expert as it is mapped;
+                                    pread advises POSIX_FADV_WILLNEED on every read of a batch
+                                    before its threads start. 0: neither. -1 (default): the tier's
+                                    own choice, on for mmap and off for pread */
+    uint32_t storage_drop_after_read; /* nonzero: buffered tiers advise POSIX_FADV_DONTNEED after each
+                                    read and mmap drops released experts from the page cache, so
+                                    the expert cache is the only cache. Default 0 */
     const char *cache_policy;    /* expert cache eviction: "lru" (default) | "lfu" (frequency with
                                     aging) | "arc" (adaptive recency/frequency) | "none" (keep
                                     nothing; only the OS page cache) */

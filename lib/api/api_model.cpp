@@ -1,4 +1,6 @@
 // mst_model_*: loading, information and memory statistics.
+#include <cstddef>
+
 #include "api/guard.h"
 #include "api/handles.h"
 #include "core/process_memory.h"
@@ -7,6 +9,10 @@ using namespace mst;
 using namespace mst::api;
 
 namespace {
+
+// A caller built against the first, 48-byte layout passes its tail padding; no field
+// may live there.
+static_assert(offsetof(mst_model_params, storage_queue_depth) >= 48);
 
 mst_model_params default_model_params() {
     mst_model_params p{};
@@ -20,6 +26,12 @@ mst_model_params default_model_params() {
     p.cache_policy = "lru";
     p.prefetch = 0;
     p.rope_bf16_frequencies = 0;
+
+    p.storage_queue_depth = 0;
+    p.storage_direct_io = 0;
+    p.storage_fadvise_random = 1;
+    p.storage_willneed = -1;
+    p.storage_drop_after_read = 0;
     return p;
 }
 
@@ -49,6 +61,16 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         options.cache_policy = p.cache_policy ? p.cache_policy : "lru";
         options.prefetch = p.prefetch != 0;
         options.rope_bf16_frequencies = p.rope_bf16_frequencies != 0;
+
+        if (p.storage_queue_depth < 0)
+            fail(MST_ERR_INVALID_ARGUMENT, "storage_queue_depth must not be negative, got {}", p.storage_queue_depth);
+        options.storage_queue_depth = p.storage_queue_depth ? p.storage_queue_depth : 64;
+        options.storage_direct_io = p.storage_direct_io != 0;
+        options.storage_fadvise_random = p.storage_fadvise_random != 0;
+        if (p.storage_willneed < -1 || p.storage_willneed > 1)
+            fail(MST_ERR_INVALID_ARGUMENT, "storage_willneed must be -1, 0 or 1, got {}", p.storage_willneed);
+        if (p.storage_willneed >= 0) options.storage_willneed = p.storage_willneed == 1;
+        options.storage_drop_after_read = p.storage_drop_after_read != 0;
         auto model = std::make_unique<mst_model>();
         model->impl = load_model(path, options);
         *out = model.release();

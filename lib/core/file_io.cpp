@@ -46,13 +46,17 @@ File &File::operator=(File &&other) noexcept {
     return *this;
 }
 
-File File::open_read(const std::string &path) {
+File File::open_read(const std::string &path, int extra_flags) {
     int fd;
     do {
-        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | extra_flags);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         const int err = errno;
+        // open(2) answers EINVAL for O_DIRECT on a file system without direct I/O.
+        if (err == EINVAL && (extra_flags & O_DIRECT))
+            fail(MST_ERR_UNSUPPORTED, "cannot open '{}' with O_DIRECT: its file system does not support direct I/O ({})",
+                 path, errno_text(err));
         fail(MST_ERR_IO, "cannot open '{}': {}", path, errno_text(err));
     }
     File file;

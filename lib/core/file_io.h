@@ -23,9 +23,11 @@ public:
     File(const File &) = delete;
     File &operator=(const File &) = delete;
 
-    // Opens `path` for reading. Throws MST_ERR_IO naming the path and the system's
-    // reason when it cannot be opened or is not a regular file.
-    static File open_read(const std::string &path);
+    // Opens `path` for reading, with `extra_flags` (e.g. O_DIRECT) added to O_RDONLY.
+    // Throws MST_ERR_IO naming the path and the system's reason when it cannot be opened
+    // or is not a regular file, and MST_ERR_UNSUPPORTED when the file system refuses
+    // O_DIRECT.
+    static File open_read(const std::string &path, int extra_flags = 0);
 
     bool is_open() const { return fd_ >= 0; }
     int fd() const { return fd_; }

@@ -30,7 +30,7 @@ ExpertHandle ExpertCache::find(const ExpertKey &key) {
 }
 
 void ExpertCache::insert(const ExpertKey &key, ExpertHandle weights) {
-    const uint64_t bytes = weights->bytes();
+    const uint64_t bytes = weights->nbytes;
     std::lock_guard lock(mutex_);
     total_.bytes_read += bytes;
     per_layer_.at(size_t(key.layer)).bytes_read += bytes;
@@ -42,7 +42,7 @@ void ExpertCache::insert(const ExpertKey &key, ExpertHandle weights) {
     while (!entries_.empty() && total_.bytes_held + bytes > budget_) {
         const ExpertKey victim = policy_->victim(key);
         auto it = entries_.find(victim);
-        const uint64_t victim_bytes = it->second->bytes();
+        const uint64_t victim_bytes = it->second->nbytes;
         if (evict_hook_) evict_hook_(victim, *it->second);
         entries_.erase(it);
         policy_->on_evict(victim);

@@ -14,35 +14,113 @@ ExpertStore::ExpertStore(std::unique_ptr<StorageTier> storage, std::vector<std::
     : storage_(std::move(storage)), layouts_(std::move(layouts)),
       cache_(cache_budget_bytes, cache_policy, int(layouts_.size())) {}
 
-ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRequest> &reads) {
-    const ExpertLayout &layout = this->layout(layer, expert);
-    // Lay the parts out in file order, so that parts adjacent on disk (the usual case:
-    // one expert's tensors are written together) become one read.
+namespace {
+
+// A byte range of one file that one read (or one mapping) serves: an expert's parts that
+// touch or overlap on disk, widened to the storage tier's alignment.
+struct Run {
+    uint32_t file = 0;
+    uint64_t begin = 0;     // first part's offset, aligned down
+    uint64_t end = 0;       // last part's end, aligned up
+    uint64_t data_end = 0;  // last part's end: [data_end, end) is only alignment padding
+};
+
+// The runs covering `layout`'s parts in file order, and in run_of the run of each part.
+// Parts adjacent on disk (the usual case: one expert's tensors are written together)
+// share a run, and so do parts whose widened ranges meet: reading a gap smaller than
+// the alignment costs less than a second read.
+std::vector<Run> cover_parts(const ExpertLayout &layout, uint64_t alignment, std::vector<size_t> &run_of) {
     std::vector<size_t> order(layout.parts.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
         const ExpertMatrix &x = layout.parts[a], &y = layout.parts[b];
         return x.file != y.file ? x.file < y.file : x.offset < y.offset;
     });
-    auto weights = std::make_shared<ExpertWeights>(layout.nbytes(), memory_);
-    weights->parts.resize(layout.parts.size());
-    uint8_t *base = weights->buffer.data();
-    uint64_t pos = 0;
-    const std::string what = fmt::format("layer {} expert {}", layer, expert);
+    std::vector<Run> runs;
+    run_of.assign(layout.parts.size(), 0);
     for (size_t index : order) {
-        const ExpertMatrix *m = &layout.parts[index];
-        const uint64_t n = m->nbytes();
-        ReadRequest *last = reads.empty() ? nullptr : &reads.back();
-        // Contiguous both on disk and in memory: one read serves both.
-        const bool extends_last = last && last->file == m->file && last->offset + last->length == m->offset &&
-                                  static_cast<uint8_t *>(last->dst) + last->length == base + pos;
-        if (extends_last) {
-            last->length += n;
+        const ExpertMatrix &m = layout.parts[index];
+        const uint64_t data_end = m.offset + m.nbytes();
+        const uint64_t begin = m.offset / alignment * alignment;
+        const uint64_t end = (data_end + alignment - 1) / alignment * alignment;
+        Run *last = runs.empty() ? nullptr : &runs.back();
+        if (last && last->file == m.file && begin <= last->end) {
+            last->end = std::max(last->end, end);
+            last->data_end = std::max(last->data_end, data_end);
         } else {
-            reads.push_back(ReadRequest{m->file, m->offset, n, base + pos, what});
+            runs.push_back(Run{m.file, begin, end, data_end});
         }
-        weights->parts[index] = WeightView{m->dtype, base + pos, m->rows, m->cols};
-        pos += n;
+        run_of[index] = runs.size() - 1;
+    }
+    return runs;
+}
+
+// For a tier that maps its files: weights whose views point into the mapping, which
+// give the pages back to the tier when the last user lets go. nullptr when the tier
+// does not map (it then reads into buffers).
+ExpertHandle map_in_place(const std::shared_ptr<StorageTier> &storage, const ExpertLayout &layout,
+                          const std::vector<Run> &runs, const std::vector<size_t> &run_of, const std::string &what) {
+    std::vector<const uint8_t *> run_data(runs.size());
+    uint64_t mapped = 0;
+    for (size_t k = 0; k < runs.size(); ++k) {
+        const void *data = nullptr;
+        try {
+            data = storage->map(runs[k].file, runs[k].begin, runs[k].end - runs[k].begin);
+        } catch (const Error &e) {
+            fail(e.code(), "{}: {}", what, e.what());
+        }
+        if (!data) {
+            if (k == 0) return nullptr;
+            fail(MST_ERR_INTERNAL, "storage tier '{}' mapped only part of {}", storage->name(), what);
+        }
+        run_data[k] = static_cast<const uint8_t *>(data);
+        mapped += runs[k].end - runs[k].begin;
+    }
+    if (runs.empty()) return nullptr;
+    // The release callback holds the tier, so the mapping outlives every view into it.
+    auto weights = std::make_shared<ExpertWeights>(ExpertWeights::Mapped{}, mapped, [storage, runs] {
+        for (const Run &r : runs) storage->release(r.file, r.begin, r.end - r.begin);
+    });
+    weights->parts.resize(layout.parts.size());
+    for (size_t i = 0; i < layout.parts.size(); ++i) {
+        const ExpertMatrix &m = layout.parts[i];
+        const Run &run = runs[run_of[i]];
+        weights->parts[i] = WeightView{m.dtype, run_data[run_of[i]] + (m.offset - run.begin), m.rows, m.cols};
+    }
+    return weights;
+}
+
+}  // namespace
+
+ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRequest> &reads) {
+    const ExpertLayout &layout = this->layout(layer, expert);
+    const std::string what = fmt::format("layer {} expert {}", layer, expert);
+    const uint64_t alignment = storage_->alignment();
+    // Expert buffers start on a 4 KiB boundary and widened runs are multiples of the
+    // alignment, so every run's destination is aligned too.
+    if (alignment == 0 || AlignedBuffer::kAlignment % alignment != 0)
+        fail(MST_ERR_UNSUPPORTED, "storage tier '{}' needs {}-byte alignment; expert buffers are aligned to {}",
+             storage_->name(), alignment, AlignedBuffer::kAlignment);
+    std::vector<size_t> run_of;
+    const std::vector<Run> runs = cover_parts(layout, alignment, run_of);
+    if (ExpertHandle mapped = map_in_place(storage_, layout, runs, run_of, what)) return mapped;
+
+    uint64_t total = 0;
+    for (const Run &run : runs) total += run.end - run.begin;
+    auto weights = std::make_shared<ExpertWeights>(total, memory_);
+    weights->parts.resize(layout.parts.size());
+    std::vector<uint8_t *> run_dst(runs.size());
+    uint8_t *dst = weights->buffer.data();
+    for (size_t k = 0; k < runs.size(); ++k) {
+        const Run &run = runs[k];
+        run_dst[k] = dst;
+        reads.push_back(ReadRequest{run.file, run.begin, run.end - run.begin, dst, what, run.end - run.data_end});
+        dst += run.end - run.begin;
+    }
+    // Each part's view starts where its bytes land inside its run's widened read.
+    for (size_t i = 0; i < layout.parts.size(); ++i) {
+        const ExpertMatrix &m = layout.parts[i];
+        weights->parts[i] = WeightView{m.dtype, run_dst[run_of[i]] + (m.offset - runs[run_of[i]].begin), m.rows, m.cols};
     }
     return weights;
 }
@@ -52,7 +130,7 @@ std::vector<ExpertHandle> ExpertStore::read_experts(int layer, std::span<const i
     std::vector<ReadRequest> reads;
     handles.reserve(experts.size());
     for (int32_t e : experts) handles.push_back(prepare_read(layer, e, reads));
-    storage_->read_batch(reads);
+    if (!reads.empty()) storage_->read_batch(reads);  // mapped experts need no reads
     for (size_t i = 0; i < experts.size(); ++i) cache_.insert(ExpertKey{layer, experts[i]}, handles[i]);
     return handles;
 }
@@ -93,7 +171,7 @@ std::vector<ExpertHandle> ExpertStore::fetch(int layer, std::span<const int32_t>
         }
         if (prefetcher_ && (result[i] = prefetcher_->take(key, stats.read_seconds))) {
             ++stats.misses;  // read from storage, but ahead of time
-            stats.bytes_read += result[i]->bytes();
+            stats.bytes_read += result[i]->nbytes;
             continue;
         }
         // The same expert asked for twice in one call is read once.
@@ -108,7 +186,7 @@ std::vector<ExpertHandle> ExpertStore::fetch(int layer, std::span<const int32_t>
         for (size_t j = 0; j < read.size(); ++j) {
             result[read_slot[j]] = read[j];
             ++stats.misses;
-            stats.bytes_read += read[j]->bytes();
+            stats.bytes_read += read[j]->nbytes;
         }
         for (size_t i = 0; i < experts.size(); ++i)  // duplicates share the first copy
             if (!result[i]) result[i] = result[read_slot[size_t(std::find(to_read.begin(), to_read.end(), experts[i]) - to_read.begin())]];

@@ -54,12 +54,15 @@ public:
     uint64_t peak_expert_bytes() const { return memory_->peak_bytes.load(); }
 
 private:
-    // Allocate one expert's buffer and append the reads that fill it.
+    // Allocate one expert's buffer and append the reads that fill it, widened to the
+    // tier's alignment; for a mapping tier, point the weights into the mapping instead
+    // (no reads).
     ExpertHandle prepare_read(int layer, int expert, std::vector<ReadRequest> &reads);
     // Read distinct experts of a layer in one batch and offer them to the cache.
     std::vector<ExpertHandle> read_experts(int layer, std::span<const int32_t> experts);
 
-    std::unique_ptr<StorageTier> storage_;
+    // Shared with mapped weights, whose views point into the tier's mapping.
+    std::shared_ptr<StorageTier> storage_;
     std::vector<std::vector<ExpertLayout>> layouts_;
     ExpertCache cache_;
     std::shared_ptr<ExpertMemoryCounter> memory_ = std::make_shared<ExpertMemoryCounter>();

@@ -10,12 +10,16 @@ void ExpertMemoryCounter::add(uint64_t bytes) {
 }
 
 ExpertWeights::ExpertWeights(uint64_t bytes, std::shared_ptr<ExpertMemoryCounter> memory_counter)
-    : logical_bytes(bytes), buffer(bytes, "expert weights"), counter(std::move(memory_counter)) {
+    : buffer(bytes, "expert weights"), counter(std::move(memory_counter)), nbytes(bytes) {
     if (counter) counter->add(buffer.size());
 }
 
+ExpertWeights::ExpertWeights(Mapped, uint64_t mapped_bytes, std::function<void()> release)
+    : nbytes(mapped_bytes), on_release(std::move(release)) {}
+
 ExpertWeights::~ExpertWeights() {
     if (counter) counter->remove(buffer.size());
+    if (on_release) on_release();
 }
 
 }  // namespace mst

@@ -1,10 +1,11 @@
-// One expert's weights in memory, as read from storage. Shared (via shared_ptr) between
-// the cache and the layer step that uses it, so an expert evicted while in use stays
-// valid until that step lets go of it.
+// One expert's weights in memory, as read from storage or mapped in place. Shared (via
+// shared_ptr) between the cache and the layer step that uses it, so an expert evicted
+// while in use stays valid until that step lets go of it.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -22,18 +23,24 @@ struct ExpertMemoryCounter {
 };
 
 struct ExpertWeights {
+    // Weights read into a buffer of their own (`bytes` may include alignment slack).
     ExpertWeights(uint64_t bytes, std::shared_ptr<ExpertMemoryCounter> counter);
+    // Weights used in place in a storage tier's mapping: nothing is allocated and nothing
+    // counted as allocated; `on_release` runs when the last user lets go (the cache
+    // evicted the expert and no layer step holds it), so the tier can drop its pages.
+    struct Mapped {};
+    ExpertWeights(Mapped, uint64_t mapped_bytes, std::function<void()> on_release);
     ~ExpertWeights();
     ExpertWeights(const ExpertWeights &) = delete;
     ExpertWeights &operator=(const ExpertWeights &) = delete;
 
-    // The expert's logical size (the sum of its parts): what it costs the cache budget.
-    uint64_t bytes() const { return logical_bytes; }
-
-    uint64_t logical_bytes = 0;
-    AlignedBuffer buffer;
-    std::vector<WeightView> parts;  // views into buffer, in ExpertLayout::parts order
+    AlignedBuffer buffer;           // empty for mapped weights
+    std::vector<WeightView> parts;  // views into buffer or the mapping, in ExpertLayout::parts order
     std::shared_ptr<ExpertMemoryCounter> counter;
+    // The memory this expert occupies, whether its own buffer or mapped file pages: what
+    // the expert cache charges against its budget.
+    uint64_t nbytes = 0;
+    std::function<void()> on_release;
 };
 
 using ExpertHandle = std::shared_ptr<const ExpertWeights>;

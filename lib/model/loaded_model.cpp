@@ -38,6 +38,11 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     StorageOptions storage;
     storage.tier = options.storage;
     storage.n_io_threads = options.n_io_threads;
+    storage.queue_depth = options.storage_queue_depth;
+    storage.direct_io = options.storage_direct_io;
+    storage.fadvise_random = options.storage_fadvise_random;
+    storage.willneed = options.storage_willneed;
+    storage.drop_after_read = options.storage_drop_after_read;
     auto make_store = [&](std::vector<std::vector<ExpertLayout>> layouts) {
         auto tier = open_storage(m->checkpoint->files(), storage);
         m->storage_name = tier->name();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "backends/backend.h"
@@ -23,6 +24,13 @@ struct LoadOptions {
     std::string cache_policy = "lru";
     bool prefetch = false;
     bool rope_bf16_frequencies = false;
+
+    // Storage tier options (StorageOptions in storage/storage_tier.h).
+    int32_t storage_queue_depth = 64;
+    bool storage_direct_io = false;
+    bool storage_fadvise_random = true;
+    std::optional<bool> storage_willneed;  // unset: the tier's default
+    bool storage_drop_after_read = false;
 };
 
 struct LoadedModel {

@@ -8,19 +8,27 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "storage/page_cache_advice.h"
 
 namespace mst {
 
 PreadTier::PreadTier(const std::vector<std::string> &paths, const StorageOptions &options, PreadSyscall syscall,
                      const char *name)
-    : pool_(options.n_io_threads), syscall_(std::move(syscall)), name_(name),
-      drop_after_read_(options.drop_after_read) {
-    if (!syscall_) syscall_ = [](int fd, void *buf, size_t count, off_t offset) { return ::pread(fd, buf, count, offset); };
+    : PreadTier(paths, options, 0, name) {
+    if (syscall) syscall_ = std::move(syscall);
+}
+
+PreadTier::PreadTier(const std::vector<std::string> &paths, const StorageOptions &options, int open_flags,
+                     const char *name)
+    : pool_(options.n_io_threads),
+      syscall_([](int fd, void *buf, size_t count, off_t offset) { return ::pread(fd, buf, count, offset); }),
+      name_(name), direct_((open_flags & O_DIRECT) != 0), willneed_(options.willneed.value_or(false) && !direct_),
+      drop_after_read_(options.drop_after_read && !direct_) {
     files_.reserve(paths.size());
     for (const auto &path : paths) {
-        files_.push_back(File::open_read(path));
+        files_.push_back(File::open_read(path, open_flags));
         // Expert reads are scattered; read-ahead past an expert would only waste bandwidth.
-        if (options.fadvise_random) posix_fadvise(files_.back().fd(), 0, 0, POSIX_FADV_RANDOM);
+        if (options.fadvise_random && !direct_) advise_page_cache(files_.back().fd(), 0, 0, AccessHint::Random);
     }
 }
 
@@ -36,22 +44,36 @@ void PreadTier::read_fully(const ReadRequest &r) const {
     auto *dst = static_cast<unsigned char *>(r.dst);
     uint64_t done = 0;
     while (done < r.length) {
+        // Only alignment padding is left and it lies past the end of the file. Asking
+        // for it anyway would fail under O_DIRECT: the offset there is not aligned.
+        if (r.offset + done >= file.size() && r.length - done <= r.padding) break;
         const size_t chunk = size_t(std::min<uint64_t>(r.length - done, 1ull << 30));
         const ssize_t got = syscall_(file.fd(), dst + done, chunk, off_t(r.offset + done));
         if (got < 0) {
-            if (errno == EINTR) continue;
+            const int err = errno;
+            if (err == EINTR) continue;
             fail(MST_ERR_IO, "reading {} from '{}' ({} bytes at offset {}) failed at offset {}: {}", r.what,
-                 file.path(), r.length, r.offset, r.offset + done, errno_text(errno));
+                 file.path(), r.length, r.offset, r.offset + done, errno_text(err));
         }
-        if (got == 0)
-            fail(MST_ERR_BAD_FORMAT, "reading {} from '{}': file ends at offset {}, before the {} bytes at offset {}",
-                 r.what, file.path(), r.offset + done, r.length, r.offset);
         done += uint64_t(got);
+        // Nothing read, or (under O_DIRECT, which stops short only at the end of the
+        // file) a read that ends off the alignment: the file ends here.
+        const bool at_end = got == 0 || (done < r.length && (r.offset + done) % alignment_ != 0);
+        if (at_end) {
+            if (r.length - done <= r.padding) break;
+            fail(MST_ERR_BAD_FORMAT, "reading {} from '{}': file ends at offset {}, before the {} bytes at offset {}",
+                 r.what, file.path(), r.offset + done, r.length - r.padding, r.offset);
+        }
     }
-    if (drop_after_read_) posix_fadvise(file.fd(), off_t(r.offset), off_t(r.length), POSIX_FADV_DONTNEED);
+    if (drop_after_read_) advise_page_cache(file.fd(), r.offset, r.length, AccessHint::DontNeed);
 }
 
 void PreadTier::read_batch(std::span<const ReadRequest> requests) {
+    // Tell the kernel about every read of the batch before the threads start, so the
+    // device queue holds the whole batch even when there are fewer threads than reads.
+    if (willneed_ && requests.size() > 1)
+        for (const ReadRequest &r : requests)
+            if (r.file < files_.size()) advise_page_cache(files_[r.file].fd(), r.offset, r.length, AccessHint::WillNeed);
     std::mutex error_mutex;
     std::exception_ptr first_error;
     auto read_one = [&](size_t i) {
@@ -71,14 +93,8 @@ void PreadTier::read_batch(std::span<const ReadRequest> requests) {
 }
 
 void PreadTier::hint(uint32_t file, uint64_t offset, uint64_t length, AccessHint hint) {
-    if (file >= files_.size()) return;
-    int advice = POSIX_FADV_NORMAL;
-    switch (hint) {
-        case AccessHint::Random: advice = POSIX_FADV_RANDOM; break;
-        case AccessHint::WillNeed: advice = POSIX_FADV_WILLNEED; break;
-        case AccessHint::DontNeed: advice = POSIX_FADV_DONTNEED; break;
-    }
-    posix_fadvise(files_[file].fd(), off_t(offset), off_t(length), advice);
+    if (file >= files_.size() || direct_) return;
+    advise_page_cache(files_[file].fd(), offset, length, hint);
 }
 
 }  // namespace mst

@@ -1,174 +1,24 @@
-// Qwen3-MoE against reference logits from Hugging Face transformers: the project's own
-// datasets (tests/data, made by tests/reference/make_reference.py) and, when present,
-// the independent shared fixture. Every storage / cache setting must give the same logits.
-//
-// The shared fixture was computed with RoPE frequencies rounded to bf16 (what a model cast
-// to bf16 holds in its inv_freq buffer); moestream keeps them in float32, as the project's
-// own references do. That costs the fixture about 5e-4 relative error, growing with
-// position, against about 1e-6 on the project's data.
-#include <gtest/gtest.h>
-
-#include <string>
-#include <vector>
-
-#include "golden.h"
-#include "moestream.hpp"
-#include "test_paths.h"
+// Qwen3-MoE against reference logits from Hugging Face transformers (golden_model_suite.h):
+// the project's own datasets (tests/data, made by tests/reference/make_reference.py: one
+// file, sharded with fused experts and an older config, mixed F16/F32/BF16) and the
+// independent shared fixture, whose `logits` and `greedy_ids` were made with bf16-rounded
+// RoPE frequencies and are loaded to match (with float32 frequencies they are 5e-4 away).
+#include "golden_model_suite.h"
 
 namespace {
 
-using mst::test::Golden;
+using golden_suite::GoldenDataset;
+using golden_suite::GoldenModel;
 
-// Relative Frobenius error of the logits of all positions, as the fixtures' README asks,
-// and a per-position bound that catches one bad position hiding in the average.
-constexpr double kLogitTolerance = 1e-3;
-constexpr double kRowTolerance = 5e-3;
-
-struct Dataset {
-    std::string name;
-    std::string dir;  // "" when absent (shared fixture without ../shared)
-};
-
-std::vector<Dataset> datasets() {
+std::vector<GoldenDataset> datasets() {
     return {
         {"tiny", mst::test::data_path("qwen3_moe_tiny")},
         {"sharded_legacy_fused", mst::test::data_path("qwen3_moe_sharded_legacy")},
         {"mixed_dtype", mst::test::data_path("qwen3_moe_mixed_dtype")},
-        {"shared_fixture", mst::test::shared_path("fixtures/qwen3_moe")},
+        {"shared_fixture", mst::test::shared_path("fixtures/qwen3_moe"), golden_suite::kLogitTolerance, true},
     };
 }
 
-class GoldenQwen3Moe : public ::testing::TestWithParam<Dataset> {
-protected:
-    void SetUp() override {
-        if (GetParam().dir.empty()) GTEST_SKIP() << "../shared/fixtures/qwen3_moe is absent";
-        golden_ = mst::test::load_golden(GetParam().dir + "/golden.safetensors");
-        ASSERT_FALSE(golden_.input_ids.empty());
-    }
-
-    mst::ModelHandle load(uint64_t cache_bytes = 1ull << 30, int32_t experts_per_token = 0) {
-        mst_model_params p = mst::model_params();
-        p.backend = "cpu";
-        p.expert_cache_bytes = cache_bytes;
-        p.experts_per_token = experts_per_token;
-        return mst::ModelHandle(GetParam().dir, p);
-    }
-
-    // Prefill the prompt in batches of n_batch and return the logits of every position.
-    std::vector<float> prefill_logits(const mst::ModelHandle &model, uint32_t n_batch) {
-        mst_session_params sp = mst::session_params();
-        sp.all_logits = 1;
-        sp.n_batch = n_batch;
-        mst::SessionHandle session(model, sp);
-        session.eval(golden_.input_ids);
-        const float *logits = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
-        EXPECT_EQ(rows, golden_.input_ids.size());
-        EXPECT_EQ(int64_t(vocab), golden_.vocab);
-        return std::vector<float>(logits, logits + rows * vocab);
-    }
-
-    void expect_matches(const std::vector<float> &got, const std::vector<float> &want) {
-        ASSERT_EQ(got.size(), want.size());
-        const int64_t rows = int64_t(want.size()) / golden_.vocab;
-        const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
-        const double row_err = mst::test::max_row_relative_error(got.data(), want.data(), rows, golden_.vocab);
-        EXPECT_LT(err, kLogitTolerance) << GetParam().name;
-        EXPECT_LT(row_err, kRowTolerance) << GetParam().name;
-        RecordProperty("relative_error", std::to_string(err));
-        RecordProperty("max_row_relative_error", std::to_string(row_err));
-    }
-
-    Golden golden_;
-};
-
-TEST_P(GoldenQwen3Moe, PrefillLogitsMatchReference) {
-    const mst::ModelHandle model = load();
-    expect_matches(prefill_logits(model, 0), golden_.logits());
-}
-
-TEST_P(GoldenQwen3Moe, TokenByTokenDecodeMatchesReference) {
-    // n_batch 1 runs every position through the single-token decode path.
-    const mst::ModelHandle model = load();
-    expect_matches(prefill_logits(model, 1), golden_.logits());
-}
-
-TEST_P(GoldenQwen3Moe, UnevenBatchesMatchReference) {
-    const mst::ModelHandle model = load();
-    expect_matches(prefill_logits(model, 5), golden_.logits());
-}
-
-TEST_P(GoldenQwen3Moe, GreedyIdsMatchReference) {
-    const mst::ModelHandle model = load();
-    mst::SessionHandle session(model);
-    mst_generate_params gp = mst::generate_params();
-    gp.max_tokens = int32_t(golden_.greedy_ids.size());
-    gp.sampler.temperature = 0.0f;
-    gp.ignore_eos = 1;
-    std::vector<int32_t> ids;
-    const mst_stop_reason reason = session.generate(golden_.input_ids, gp, [&](int32_t token, std::string_view) {
-        if (token >= 0) ids.push_back(token);
-        return false;
-    });
-    EXPECT_EQ(reason, MST_STOP_MAX_TOKENS);
-    EXPECT_EQ(ids, golden_.greedy_ids);
-}
-
-TEST_P(GoldenQwen3Moe, DecodeLogitsMatchReference) {
-    auto it = golden_.matrices.find("logits_decode");
-    if (it == golden_.matrices.end()) GTEST_SKIP() << "dataset has no logits_decode";
-    const mst::ModelHandle model = load();
-    mst::SessionHandle session(model);
-    session.eval(golden_.input_ids);
-    std::vector<float> got;
-    for (size_t i = 0; i < golden_.greedy_ids.size(); ++i) {
-        const std::vector<float> row = session.logits();
-        got.insert(got.end(), row.begin(), row.end());
-        session.eval({golden_.greedy_ids[i]});
-    }
-    expect_matches(got, it->second);
-}
-
-TEST_P(GoldenQwen3Moe, StreamingWithTinyCacheGivesSameLogits) {
-    // A zero budget keeps no expert: every expert of every token is read from disk.
-    const mst::ModelHandle uncached = load(0);
-    expect_matches(prefill_logits(uncached, 0), golden_.logits());
-    mst::SessionHandle session(uncached);
-    session.eval(golden_.input_ids);
-    const mst_session_stats stats = session.stats();
-    EXPECT_GT(stats.expert_bytes_read, 0u);
-    EXPECT_EQ(stats.expert_cache_hits, 0u);
-    EXPECT_EQ(uncached.memory().expert_cache_bytes, 0u);
-}
-
-TEST_P(GoldenQwen3Moe, CacheServesRepeatedExperts) {
-    const mst::ModelHandle model = load();
-    mst::SessionHandle first(model);
-    first.eval(golden_.input_ids);
-    const uint64_t read_first = first.stats().expert_bytes_read;
-    mst::SessionHandle second(model);  // sessions share the model's expert cache
-    second.eval(golden_.input_ids);
-    EXPECT_GT(read_first, 0u);
-    EXPECT_EQ(second.stats().expert_bytes_read, 0u);
-    EXPECT_GT(second.stats().expert_cache_hits, 0u);
-}
-
-TEST_P(GoldenQwen3Moe, LowerExpertBudgetMatchesReference) {
-    auto it = golden_.matrices.find("logits_topk2");
-    if (it == golden_.matrices.end()) GTEST_SKIP() << "dataset has no logits_topk2";
-    const mst::ModelHandle model = load(1ull << 30, 2);
-    EXPECT_EQ(model.info().experts_per_token, 2);
-    expect_matches(prefill_logits(model, 0), it->second);
-}
-
-TEST_P(GoldenQwen3Moe, TokenizerReproducesPromptIds) {
-    const mst::ModelHandle model = load();
-    const std::string prompt = model.detokenize(golden_.input_ids);
-    EXPECT_EQ(model.tokenize(prompt), golden_.input_ids);
-}
-
-INSTANTIATE_TEST_SUITE_P(Datasets, GoldenQwen3Moe, ::testing::ValuesIn(datasets()),
-                         [](const auto &param_info) { return param_info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Qwen3Moe, GoldenModel, ::testing::ValuesIn(datasets()), golden_suite::golden_dataset_name);
 
 }  // namespace

@@ -1,0 +1,51 @@
+// The mmap tier: each file is mapped once, read-only, and experts are used in place:
+// the expert store builds its weight views straight into the mapping, so no expert
+// buffer is allocated and no byte is copied. Pages arrive by page faults, which the
+// kernel serves one miss at a time; madvise hints make up part of that (WILLNEED reads
+// an expert's pages ahead of the faults, RANDOM stops fault read-ahead from pulling in
+// the neighbouring experts, COLD and DONTNEED give released experts back).
+//
+// A file truncated while it is mapped makes the next touch of a lost page raise SIGBUS;
+// that cannot be turned into an error, which is one reason mmap is never "auto".
+#pragma once
+
+#include "core/file_io.h"
+#include "core/thread_pool.h"
+#include "storage/storage_tier.h"
+
+namespace mst {
+
+class MmapTier : public StorageTier {
+public:
+    MmapTier(const std::vector<std::string> &paths, const StorageOptions &options);
+    ~MmapTier() override;
+    MmapTier(const MmapTier &) = delete;
+    MmapTier &operator=(const MmapTier &) = delete;
+
+    const char *name() const override { return "mmap"; }
+    // Copies out of the mapping (for callers that want their own buffer), the requests
+    // spread over the tier's threads so that their page faults overlap.
+    void read_batch(std::span<const ReadRequest> requests) override;
+    void hint(uint32_t file, uint64_t offset, uint64_t length, AccessHint hint) override;
+    const void *map(uint32_t file, uint64_t offset, uint64_t length) override;
+    void release(uint32_t file, uint64_t offset, uint64_t length) override;
+
+private:
+    struct Mapping {
+        File file;
+        const uint8_t *base = nullptr;  // nullptr for an empty file (nothing to map)
+        uint64_t size = 0;
+    };
+    // The mapping of `file` after checking that [offset, offset + length) lies inside it.
+    const Mapping &checked(uint32_t file, uint64_t offset, uint64_t length, const std::string &what) const;
+    // madvise on the pages of a range: rounded outward for advice that brings pages in,
+    // inward for advice that drops them (a page shared with a neighbour stays).
+    void advise(const Mapping &m, uint64_t offset, uint64_t length, int advice) const;
+
+    std::vector<Mapping> maps_;
+    ThreadPool pool_;
+    bool willneed_;
+    bool drop_after_release_;
+};
+
+}  // namespace mst
