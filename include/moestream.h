@@ -167,6 +167,8 @@ typedef struct mst_model_info {
     uint64_t kv_cache_full_bytes_per_token; /* the same if full per-head keys and values were
                                                cached; larger than kv_cache_bytes_per_token only
                                                for models that cache a compressed form (MLA) */
+    uint64_t recurrent_state_bytes; /* per session, fixed whatever the context: the conv and
+                                       recurrent state of linear-attention layers (0 if none) */
 } mst_model_info;
 
 /* Fill `info` (whose struct_size the caller sets). Strings are owned by the model. */

@@ -52,6 +52,9 @@ int cmd_info(const std::vector<std::string> &argv) {
                    bytes_str(i.kv_cache_full_bytes_per_token), bytes_str(i.kv_cache_full_bytes_per_token * ctx), ctx,
                    bytes_str((i.kv_cache_full_bytes_per_token - i.kv_cache_bytes_per_token) * ctx),
                    double(i.kv_cache_full_bytes_per_token) / double(i.kv_cache_bytes_per_token));
+    if (i.recurrent_state_bytes > 0)
+        fmt::print("recurrent state:     {} per session, whatever the context (linear-attention layers)\n",
+                   bytes_str(i.recurrent_state_bytes));
     fmt::print("backend / storage:   {} / {}\n", i.backend, i.storage);
     return 0;
 }

@@ -110,6 +110,7 @@ mst_status mst_model_get_info(const mst_model *model, mst_model_info *info) {
         out.expert_cache_bytes = m.model->experts().cache_budget();
         out.kv_cache_bytes_per_token = s.kv_cache_bytes_per_token;
         out.kv_cache_full_bytes_per_token = s.kv_cache_full_bytes_per_token;
+        out.recurrent_state_bytes = s.recurrent_state_bytes;
         std::memcpy(info, &out, info->struct_size);
     });
 }

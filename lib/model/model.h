@@ -40,6 +40,7 @@ struct ModelSizes {
     // cache a compressed form, like MLA's latents).
     uint64_t kv_cache_bytes_per_token = 0;
     uint64_t kv_cache_full_bytes_per_token = 0;
+    uint64_t recurrent_state_bytes = 0;  // per session, whatever the context (linear attention)
 };
 
 class Model {

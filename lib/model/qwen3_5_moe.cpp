@@ -166,6 +166,10 @@ Qwen35Moe::Qwen35Moe(const ModelBuildContext &ctx, Flavor flavor)
     // state has a fixed size whatever the context.
     sizes_.kv_cache_bytes_per_token = uint64_t(2 * c.n_kv_heads * c.head_dim) * sizeof(float) * uint64_t(n_full_);
     sizes_.kv_cache_full_bytes_per_token = sizes_.kv_cache_bytes_per_token;
+    // Double-buffered (see linear_attention_state.h), so twice the state itself.
+    sizes_.recurrent_state_bytes = 2 * uint64_t(n_linear_) *
+                                   uint64_t(deltanet_shape_.conv_state_elements() + deltanet_shape_.recurrent_state_elements()) *
+                                   sizeof(float);
     experts_ = ctx.make_expert_store(std::move(expert_layouts));
 }
 
