@@ -22,6 +22,8 @@ struct LoadOptions {
     int32_t n_io_threads = 4;
     std::string cache_policy = "lru";
     bool prefetch = false;
+    // Packed files: check the resident section at load and each expert blob when read.
+    bool verify_checksums = true;
 };
 
 struct LoadedModel {
@@ -35,7 +37,8 @@ struct LoadedModel {
     std::string storage_name;
 };
 
-// Load a Hugging Face checkpoint directory. Throws mst::Error naming what is wrong.
+// Load a Hugging Face checkpoint directory or a moestream packed file (.mst). Throws
+// mst::Error naming what is wrong.
 std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptions &options);
 
 }  // namespace mst

@@ -28,7 +28,7 @@ bool layer_is_sparse(const ModelConfig &c, int64_t layer) {
 }  // namespace
 
 Qwen3Moe::Qwen3Moe(const ModelBuildContext &ctx)
-    : config_(ctx.config), backend_(ctx.backend), weights_(ctx.checkpoint) {
+    : config_(ctx.config), backend_(ctx.backend), weights_(ctx.checkpoint, ctx.record_weight_use) {
     const ModelConfig &c = config_;
     const int64_t H = c.hidden_size, V = c.vocab_size, hd = c.head_dim;
     const int64_t q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd;
@@ -61,9 +61,13 @@ Qwen3Moe::Qwen3Moe(const ModelBuildContext &ctx)
 
         L.sparse = layer_is_sparse(c, l);
         if (L.sparse) {
-            L.router = weights_.load(p + "mlp.gate.weight", {c.n_experts, H});
-            expert_layouts[size_t(l)] =
-                locate_experts(ctx.checkpoint, p + "mlp.experts", c.n_experts, H, c.moe_intermediate_size);
+            // The router decides which experts run: kept at full precision.
+            L.router = weights_.load(p + "mlp.gate.weight", {c.n_experts, H}, WeightUse::KeepStored);
+            expert_layouts[size_t(l)] = ctx.expert_layouts(l, [&] {
+                return locate_experts(ctx.checkpoint, p + "mlp.experts", c.n_experts, H, c.moe_intermediate_size);
+            });
+            check_swiglu_experts(expert_layouts[size_t(l)], c.n_experts, H, c.moe_intermediate_size,
+                                 ctx.checkpoint.dir(), l);
         } else {
             const int64_t I = c.intermediate_size;
             L.mlp.gate = weights_.load(p + "mlp.gate_proj.weight", {I, H});
@@ -104,7 +108,7 @@ void Qwen3Moe::forward(ModelState &state, int32_t n_past, std::span<const int32_
     const int32_t k = options.experts_per_token;
 
     std::vector<float> x(size_t(n * H)), h(size_t(n * H)), y(size_t(n * H));
-    const size_t row_bytes = size_t(H) * dtype_size(embed_.dtype);
+    const size_t row_bytes = size_t(dtype_row_bytes(embed_.dtype, H));
     for (int64_t t = 0; t < n; ++t)
         convert_to_f32(embed_.dtype, static_cast<const uint8_t *>(embed_.data) + size_t(tokens[size_t(t)]) * row_bytes,
                        x.data() + t * H, size_t(H));
