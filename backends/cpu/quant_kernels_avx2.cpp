@@ -3,11 +3,10 @@
 // linkage and calls only intrinsics (no inline function from a header, whose AVX2 copy
 // the linker could keep for callers on CPUs without AVX2).
 //
-// A weight block meets an activation block in one 32-lane byte product: maddubs
-// multiplies unsigned by signed bytes and adds pairs into 16 bits, madd adds those into
-// eight 32-bit sums. Q4 codes are unsigned already; for Q8 the sign of each weight moves
-// onto its activation (|w| * (x * sign w)). No pair sum can saturate: 2 * 127 * 127
-// and 2 * 15 * 127 are below 32767, and neither quantizer emits -128.
+// A weight block meets an activation block as sixteen-bit products: the 32 weight codes
+// widen to two vectors of 16-bit lanes, and madd multiplies them with the 16-bit
+// activations and adds pairs into eight 32-bit sums. No sum can overflow: 32 products of
+// at most 127 (or 15) x 32767 stay below 2^31.
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -50,17 +49,16 @@ inline void quantize_activation_block(const float *x, QuantizedActivation &out) 
         sum = _mm256_add_ps(sum, v[k]);
     }
     const float m = hmax(amax);
-    out.d = m / 127.0f;
+    out.d = m / 32767.0f;
     out.sum = hsum(sum);
-    const __m256 inv = _mm256_set1_ps(m > 0.0f ? 127.0f / m : 0.0f);
+    const __m256 inv = _mm256_set1_ps(m > 0.0f ? 32767.0f / m : 0.0f);
     // cvtps rounds to nearest even, as the scalar kernel's nearbyint does.
     __m256i i[4];
     for (int k = 0; k < 4; ++k) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
-    // The two packs interleave 128-bit lanes; the permute puts the 4-byte groups back in order.
-    const __m256i p16a = _mm256_packs_epi32(i[0], i[1]), p16b = _mm256_packs_epi32(i[2], i[3]);
-    const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
-    _mm256_storeu_si256(reinterpret_cast<__m256i *>(out.q),
-                        _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    // packs works within 128-bit lanes; the permute puts the 64-bit groups back in order.
+    for (int k = 0; k < 2; ++k)
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(out.q + 16 * k),
+                            _mm256_permute4x64_epi64(_mm256_packs_epi32(i[2 * k], i[2 * k + 1]), 0xd8));
 }
 
 void quantize_activation(const float *x, int64_t cols, QuantizedActivation *out) {
@@ -73,12 +71,18 @@ void quantize_activation(const float *x, int64_t cols, QuantizedActivation *out)
     }
 }
 
+// A block's 32 codes as two vectors of sixteen 16-bit lanes (elements 0..15, 16..31).
+struct Codes {
+    __m256i lo, hi;
+};
+
 struct Q8 {
     using Block = BlockQ8;
     static constexpr bool kHasMin = false;
-    static __m256i codes(const BlockQ8 &b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.q)); }
-    static __m256i products(__m256i w, __m256i x) {
-        return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    static Codes codes(const BlockQ8 &b) {
+        const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.q));
+        const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.q + 16));
+        return {_mm256_cvtepi8_epi16(lo), _mm256_cvtepi8_epi16(hi)};
     }
     static float min(const BlockQ8 &) { return 0.0f; }
 };
@@ -86,23 +90,22 @@ struct Q8 {
 struct Q4 {
     using Block = BlockQ4;
     static constexpr bool kHasMin = true;
-    static __m256i codes(const BlockQ4 &b) {
+    static Codes codes(const BlockQ4 &b) {
         const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.q));
         const __m128i mask = _mm_set1_epi8(0x0f);
         const __m128i lo = _mm_and_si128(packed, mask);
         const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
-        return _mm256_set_m128i(hi, lo);  // elements 0..15, then 16..31
+        return {_mm256_cvtepu8_epi16(lo), _mm256_cvtepu8_epi16(hi)};
     }
-    static __m256i products(__m256i w, __m256i x) { return _mm256_maddubs_epi16(w, x); }
     static float min(const BlockQ4 &b) { return _cvtsh_ss(b.m); }
 };
 
+// NR rows x NT tokens: each weight block decoded once serves NT tokens.
 // NR rows x NT tokens: each weight block decoded once serves NT tokens.
 template <typename K, int NR, int NT>
 inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, const QuantizedActivation *x,
                      int64_t ldx, float *y, int64_t ldy) {
     using Block = typename K::Block;
-    const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[NR][NT];
     float min_acc[NR][NT];
     for (int r = 0; r < NR; ++r)
@@ -111,7 +114,7 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, cons
             min_acc[r][t] = 0.0f;
         }
     for (int64_t b = 0; b < n_blocks; ++b) {
-        __m256i wv[NR];
+        Codes wv[NR];
         float wd[NR], wm[NR];
         for (int r = 0; r < NR; ++r) {
             const Block &blk = reinterpret_cast<const Block *>(w + r * row_bytes)[b];
@@ -121,10 +124,11 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, cons
         }
         for (int t = 0; t < NT; ++t) {
             const QuantizedActivation &a = x[t * ldx + b];
-            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.q));
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.q));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.q + 16));
             for (int r = 0; r < NR; ++r) {
-                const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(K::products(wv[r], xv), ones));
-                acc[r][t] = _mm256_fmadd_ps(dot, _mm256_set1_ps(wd[r] * a.d), acc[r][t]);
+                const __m256i sums = _mm256_add_epi32(_mm256_madd_epi16(wv[r].lo, x0), _mm256_madd_epi16(wv[r].hi, x1));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(wd[r] * a.d), acc[r][t]);
                 if constexpr (K::kHasMin) min_acc[r][t] += wm[r] * a.sum;
             }
         }
@@ -136,7 +140,7 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, cons
 template <typename K, int NT>
 void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks,
                    const QuantizedActivation *x, int64_t ldx, float *y, int64_t ldy) {
-    // Registers: 2 * NT accumulators + 2 weight blocks + temporaries <= 16.
+    // Registers: 2 * NT accumulators + 2 weight blocks (4 vectors) + 2 activations <= 16.
     int64_t r = 0;
     for (; r + 2 <= n_rows; r += 2) dot_tile<K, 2, NT>(w + r * row_bytes, row_bytes, n_blocks, x, ldx, y + r, ldy);
     for (; r < n_rows; ++r) dot_tile<K, 1, NT>(w + r * row_bytes, row_bytes, n_blocks, x, ldx, y + r, ldy);

@@ -20,11 +20,11 @@ void quantize_activation(const float *x, int64_t cols, QuantizedActivation *out)
             sum += x[c0 + i];
         }
         QuantizedActivation &a = out[b];
-        a.d = amax / 127.0f;
+        a.d = amax / 32767.0f;
         a.sum = sum;
-        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        const float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
         for (int64_t i = 0; i < kQuantBlock; ++i)
-            a.q[i] = i < n ? int8_t(std::clamp(std::nearbyint(x[c0 + i] * inv), -127.0f, 127.0f)) : int8_t(0);
+            a.q[i] = i < n ? int16_t(std::clamp(std::nearbyint(x[c0 + i] * inv), -32767.0f, 32767.0f)) : int16_t(0);
     }
 }
 

@@ -17,6 +17,7 @@ constexpr char kUsage[] =
     "commands:\n"
     "  run       generate text from a prompt\n"
     "  info      print a model's architecture, sizes and per-token expert bytes\n"
+    "  convert   write a checkpoint directory as one packed file (.mst) for streaming\n"
     "  version   print the library version\n";
 
 }  // namespace
@@ -31,6 +32,7 @@ int main(int argc, char **argv) {
     try {
         if (command == "run") return mst::cli::cmd_run(rest);
         if (command == "info") return mst::cli::cmd_info(rest);
+        if (command == "convert") return mst::cli::cmd_convert(rest);
         if (command == "version" || command == "--version") {
             fmt::print("moestream {}\n", mst_version_string());
             return 0;

@@ -5,7 +5,7 @@
 namespace mst::cli {
 
 const char *const kModelOptionsHelp =
-    "  -m, --model PATH          Hugging Face checkpoint directory (required)\n"
+    "  -m, --model PATH          Hugging Face checkpoint directory or packed .mst file (required)\n"
     "  --backend NAME            auto | cpu (default auto)\n"
     "  --storage NAME            auto | pread (default auto)\n"
     "  --cache-mb N              expert cache budget in MiB (default 1024)\n"
@@ -13,11 +13,13 @@ const char *const kModelOptionsHelp =
     "  --threads N               compute threads (default: all cores)\n"
     "  --io-threads N            parallel expert reads (default 4)\n"
     "  --cache-policy NAME       lru | lfu | arc | none (default lru)\n"
-    "  --prefetch                read the next layer's predicted experts ahead (default off)\n";
+    "  --prefetch                read the next layer's predicted experts ahead (default off)\n"
+    "  --no-verify               packed files: skip the xxHash64 checks of resident weights and\n"
+    "                            expert blobs (header and index are always checked)\n";
 
 std::vector<std::string> model_option_names() {
     return {"model", "backend", "storage", "cache-mb", "experts-per-token", "threads", "io-threads", "cache-policy",
-            "prefetch"};
+            "prefetch", "no-verify"};
 }
 
 mst_model_params model_params_from(const Args &args, std::string &backend, std::string &storage,
@@ -37,6 +39,7 @@ mst_model_params model_params_from(const Args &args, std::string &backend, std::
     cache_policy = args.get_or("cache-policy", "lru");
     p.cache_policy = cache_policy.c_str();
     p.prefetch = args.flag("prefetch") ? 1 : 0;
+    p.verify_checksums = args.flag("no-verify") ? 0 : 1;
     return p;
 }
 

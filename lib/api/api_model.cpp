@@ -19,6 +19,7 @@ mst_model_params default_model_params() {
     p.n_io_threads = 0;
     p.cache_policy = "lru";
     p.prefetch = 0;
+    p.verify_checksums = 1;
     return p;
 }
 
@@ -47,6 +48,7 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         options.n_io_threads = p.n_io_threads ? p.n_io_threads : 4;
         options.cache_policy = p.cache_policy ? p.cache_policy : "lru";
         options.prefetch = p.prefetch != 0;
+        options.verify_checksums = p.verify_checksums != 0;
         auto model = std::make_unique<mst_model>();
         model->impl = load_model(path, options);
         *out = model.release();

@@ -146,7 +146,9 @@ const File &Checkpoint::file(uint32_t index) const {
 
 const TensorInfo *Checkpoint::find(std::string_view name) const {
     const auto it = by_name_.find(name);
-    return it == by_name_.end() ? nullptr : &tensors_[it->second];
+    if (it == by_name_.end()) return nullptr;
+    if (observer_) observer_(tensors_[it->second]);
+    return &tensors_[it->second];
 }
 
 const TensorInfo &Checkpoint::require(std::string_view name) const {
@@ -172,6 +174,7 @@ std::vector<std::string> Checkpoint::names() const {
 }
 
 void Checkpoint::read(const TensorInfo &t, void *dst) const {
+    if (observer_) observer_(t);
     file(t.file_index).pread_exact(dst, size_t(t.nbytes), t.offset);
 }
 

@@ -65,6 +65,9 @@ public:
     const TensorInfo &require(std::string_view name, std::initializer_list<int64_t> shape) const;
     // Every tensor name, sorted.
     std::vector<std::string> names() const;
+    // Called with every tensor found (find, require) or read from now on: the converter
+    // learns from it which tensors an architecture uses.
+    void set_lookup_observer(std::function<void(const TensorInfo &)> observer) { observer_ = std::move(observer); }
 
     // Reads the tensor's bytes (t.nbytes of them) into dst.
     void read(const TensorInfo &t, void *dst) const;
@@ -85,6 +88,7 @@ private:
     std::vector<TensorInfo> tensors_;
     std::map<std::string, size_t, std::less<>> by_name_;  // name -> index in tensors_
     std::shared_ptr<const PackedContents> packed_;
+    std::function<void(const TensorInfo &)> observer_;
 };
 
 }  // namespace mst

@@ -89,8 +89,8 @@ Qwen3Moe::Qwen3Moe(const ModelBuildContext &ctx)
         }
     }
     sizes_.n_params_per_expert = uint64_t(3 * c.moe_intermediate_size * H);
-    for (const std::string &name : ctx.checkpoint.names())
-        if (name.find(".mlp.experts.") == std::string::npos) sizes_.n_params_dense += uint64_t(ctx.checkpoint.require(name).numel());
+    for (const TensorInfo &t : ctx.checkpoint.tensors())
+        if (t.name.find(".mlp.experts.") == std::string::npos) sizes_.n_params_dense += uint64_t(t.numel());
     sizes_.n_params_total += sizes_.n_params_dense;
     sizes_.resident_bytes = weights_.bytes();
     experts_ = ctx.make_expert_store(std::move(expert_layouts));
