@@ -43,7 +43,8 @@ PackedBlobBytes pack_expert(const Checkpoint &source, const ExpertLayout &source
         std::vector<uint8_t> bytes(size_t(in.nbytes()));
         source.file(in.file).pread_exact(bytes.data(), bytes.size(), in.offset);
         const std::vector<uint8_t> converted = convert_tensor(bytes, in.dtype, out.dtype, in.rows, in.cols,
-                                                              fmt::format("layer {} expert {} part {}", layer, expert, p));
+                                                              fmt::format("{}: layer {} expert {} part {}", source.dir(),
+                                                                          layer, expert, p));
         std::memcpy(raw.data() + out.offset, converted.data(), converted.size());
     }
     if (zstd_level > 0 && !raw.empty()) {
