@@ -34,6 +34,8 @@ struct Dataset {
     std::string name;
 };
 
+void PrintTo(const Dataset &d, std::ostream *os) { *os << d.name; }
+
 std::vector<Dataset> datasets() {
     return {{"qwen3_moe_tiny"},   {"qwen3_moe_sharded_legacy"}, {"qwen3_moe_mixed_dtype"},
             {"qwen3_5_moe_tiny"}, {"qwen3_5_moe_wrapped"},      {"qwen3_next_tiny"},
