@@ -18,6 +18,9 @@ struct WeightView {
     const void *data = nullptr;
     int64_t rows = 0;
     int64_t cols = 0;
+    // MXFP4 only (core/mxfp4.h): data holds the blocks [rows][cols / 2] and this the
+    // e8m0 scales [rows][cols / 32].
+    const uint8_t *scales = nullptr;
 };
 
 struct RopeParams {
@@ -47,6 +50,8 @@ public:
     virtual int n_threads() const = 0;
 
     // y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens. x: [n_tokens][w.cols], y: [n_tokens][w.rows].
+    // Weights F32, F16, BF16, or MXFP4 (w.cols a multiple of 32, w.scales set), computed
+    // on the stored type.
     virtual void matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) = 0;
 
     // For each of n_rows rows of `dim`: y = x / sqrt(mean(x^2) + eps) * (weight_offset + w).
@@ -69,6 +74,19 @@ public:
 
     // out[i] = silu(gate[i]) * up[i]. out may equal gate or up.
     virtual void silu_mul(const float *gate, const float *up, float *out, int64_t n) = 0;
+
+    // y[t][c] = sum_r x[t][r] * w[r][c] for t < n_tokens: the product x W with W stored
+    // [in][out] (rows = inputs, cols = outputs), the orientation gpt-oss keeps its expert
+    // matrices in, computed without transposing them. x: [n_tokens][w.rows],
+    // y: [n_tokens][w.cols]; they must not overlap. Weights F32, F16, BF16.
+    virtual void matmul_xw(const WeightView &w, const float *x, float *y, int64_t n_tokens) = 0;
+
+    // gpt-oss's clamped SwiGLU over n_rows rows of interleaved gate/up pairs. gate_up:
+    // [n_rows][2 * n_inter] with gate_i at column 2i and up_i at 2i + 1; out: [n_rows][n_inter]:
+    //   g = min(gate_i, limit), u = clamp(up_i, -limit, limit), out_i = (u + 1) * g * sigmoid(alpha * g).
+    // out must not overlap gate_up.
+    virtual void clamped_swiglu(const float *gate_up, float *out, int64_t n_rows, int64_t n_inter, float alpha,
+                                float limit) = 0;
 };
 
 // The registry: backends by name, chosen at run time.

@@ -209,6 +209,32 @@ MST_API size_t mst_session_n_past(const mst_session *session);
 /* Forget the context (keeps the statistics). */
 MST_API void mst_session_reset(mst_session *session);
 
+/* ---- the expert budget ----------------------------------------------------------- */
+
+/* How many routed experts each token runs, and further rules that drop more of them.
+ * experts_per_token overrides the router's top-k, following each architecture's own rule
+ * for the kept weights: softmax top-k routers (Qwen3-MoE, Mixtral) take the softmax over
+ * all experts, keep the k largest, and renormalise them when the model does
+ * (norm_topk_prob; Mixtral always). The further rules judge each kept expert by its
+ * weight normalised over the token's top-k, always keep the top one, and rescale the
+ * survivors to the top-k's sum when the model renormalises:
+ *   min_weight        drop experts whose normalised weight is below it (0 = off);
+ *   mass              keep the fewest experts whose normalised weights reach it (1 = off);
+ *   cache_skip_below  skip an expert that is not in memory when its normalised weight is
+ *                     below it; the weight mass skipped is in mst_session_stats (0 = off). */
+typedef struct mst_expert_budget {
+    uint32_t struct_size;      /* sizeof(mst_expert_budget) */
+    int32_t experts_per_token; /* 0 = the model's setting (mst_model_params.experts_per_token) */
+    float min_weight;
+    float mass;
+    float cache_skip_below;
+} mst_expert_budget;
+
+MST_API void mst_expert_budget_default(mst_expert_budget *budget);
+/* Set the budget of one session; applies from its next evaluation. */
+MST_API mst_status mst_session_set_expert_budget(mst_session *session, const mst_expert_budget *budget);
+MST_API mst_status mst_session_get_expert_budget(const mst_session *session, mst_expert_budget *budget);
+
 /* ---- sampling and generation ----------------------------------------------------- */
 
 typedef struct mst_sampler_params {
@@ -276,6 +302,10 @@ typedef struct mst_session_stats {
     uint64_t expert_cache_hits;  /* expert lookups served from the cache */
     uint64_t expert_cache_misses;/* expert lookups that read storage */
     double expert_read_seconds;  /* wall time spent waiting for expert reads */
+    uint64_t experts_chosen;     /* routed-expert slots the routers filled (tokens x top-k x layers) */
+    uint64_t experts_skipped;    /* of those, dropped by the budget rules */
+    double skipped_weight_mass;  /* sum of the normalised weights dropped (divide by tokens x
+                                    MoE layers for the mean mass lost per token and layer) */
 } mst_session_stats;
 
 MST_API mst_status mst_session_get_stats(const mst_session *session, mst_session_stats *stats);

@@ -27,6 +27,7 @@ CpuBackend::CpuBackend(int n_threads, CpuIsa isa) : n_threads_(n_threads), isa_(
 int CpuBackend::threads_for(int64_t work) const { return work >= kMinParallelWork ? n_threads_ : 1; }
 
 void CpuBackend::matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
+    if (w.dtype == DType::MXFP4) return matmul_mxfp4(w, x, y, n_tokens);
     cpu_matmul(kernels_, n_threads_, w, x, y, n_tokens);
 }
 

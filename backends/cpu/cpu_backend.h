@@ -28,8 +28,14 @@ public:
     void attention(const float *q, const float *k_cache, const float *v_cache, float *out,
                    const AttentionParams &p) override;
     void silu_mul(const float *gate, const float *up, float *out, int64_t n) override;
+    void matmul_xw(const WeightView &w, const float *x, float *y, int64_t n_tokens) override;  // op_matmul_xw.cpp
+    void clamped_swiglu(const float *gate_up, float *out, int64_t n_rows, int64_t n_inter, float alpha,
+                        float limit) override;  // op_clamped_swiglu.cpp
 
 private:
+    // matmul on MXFP4 weights (op_matmul_mxfp4.cpp).
+    void matmul_mxfp4(const WeightView &w, const float *x, float *y, int64_t n_tokens);
+
     // Threads for an op of `work` elementary steps: 1 when a parallel region would cost
     // more than the op itself.
     int threads_for(int64_t work) const;

@@ -18,6 +18,8 @@ constexpr char kUsage[] =
     "  run       generate text from a prompt\n"
     "  info      print a model's architecture, sizes and per-token expert bytes\n"
     "  convert   write a checkpoint directory as one packed file (.mst) for streaming\n"
+    "  eval      perplexity, KL divergence and speed of expert budgets on a text\n"
+    "  bench     speed against the device's limits: TTFT, tok/s, stalls, roofline\n"
     "  version   print the library version\n";
 
 }  // namespace
@@ -33,6 +35,8 @@ int main(int argc, char **argv) {
         if (command == "run") return mst::cli::cmd_run(rest);
         if (command == "info") return mst::cli::cmd_info(rest);
         if (command == "convert") return mst::cli::cmd_convert(rest);
+        if (command == "eval") return mst::cli::cmd_eval(rest);
+        if (command == "bench") return mst::cli::cmd_bench(rest);
         if (command == "version" || command == "--version") {
             fmt::print("moestream {}\n", mst_version_string());
             return 0;

@@ -61,7 +61,8 @@ mst_status mst_model_get_info(const mst_model *model, mst_model_info *info) {
     return guard([&] {
         require_arg(model, "model");
         require_arg(info, "info");
-        const mst_model_info defaults{sizeof(mst_model_info)};
+        mst_model_info defaults{};
+        defaults.struct_size = sizeof(mst_model_info);
         mst_model_info out = read_params(info, defaults, "mst_model_info");
         const LoadedModel &m = *model->impl;
         const ModelConfig &c = m.config;
@@ -93,7 +94,8 @@ mst_status mst_model_get_memory_stats(const mst_model *model, mst_memory_stats *
     return guard([&] {
         require_arg(model, "model");
         require_arg(stats, "stats");
-        const mst_memory_stats defaults{sizeof(mst_memory_stats)};
+        mst_memory_stats defaults{};
+        defaults.struct_size = sizeof(mst_memory_stats);
         mst_memory_stats out = read_params(stats, defaults, "mst_memory_stats");
         const ExpertStore &store = model->impl->model->experts();
         const ProcessMemory pm = read_process_memory();
@@ -111,7 +113,8 @@ mst_status mst_model_get_cache_stats(const mst_model *model, int32_t layer, mst_
     return guard([&] {
         require_arg(model, "model");
         require_arg(stats, "stats");
-        const mst_cache_stats defaults{sizeof(mst_cache_stats)};
+        mst_cache_stats defaults{};
+        defaults.struct_size = sizeof(mst_cache_stats);
         mst_cache_stats out = read_params(stats, defaults, "mst_cache_stats");
         const ExpertStore &store = model->impl->model->experts();
         if (layer < -1 || layer >= store.n_layers())

@@ -1,5 +1,6 @@
 // mst_session_*: contexts, evaluation, logits, sampling, generation and statistics.
 #include <algorithm>
+#include <cstring>
 
 #include "api/guard.h"
 #include "api/handles.h"
@@ -129,6 +130,45 @@ void mst_session_reset(mst_session *session) {
     if (session) session->impl->reset();
 }
 
+void mst_expert_budget_default(mst_expert_budget *budget) {
+    if (!budget) return;
+    const BudgetPolicy d;
+    *budget = mst_expert_budget{sizeof(mst_expert_budget), 0, d.min_weight, d.mass, d.cache_skip_below};
+}
+
+mst_status mst_session_set_expert_budget(mst_session *session, const mst_expert_budget *budget) {
+    return guard([&] {
+        require_arg(session, "session");
+        require_arg(budget, "budget");
+        mst_expert_budget defaults;
+        mst_expert_budget_default(&defaults);
+        const mst_expert_budget b = read_params(budget, defaults, "mst_expert_budget");
+        BudgetPolicy policy;
+        policy.min_weight = b.min_weight;
+        policy.mass = b.mass;
+        policy.cache_skip_below = b.cache_skip_below;
+        validate_budget_policy(policy);
+        session->impl->set_experts_per_token(b.experts_per_token);
+        session->impl->set_budget_policy(policy);
+    });
+}
+
+mst_status mst_session_get_expert_budget(const mst_session *session, mst_expert_budget *budget) {
+    return guard([&] {
+        require_arg(session, "session");
+        require_arg(budget, "budget");
+        mst_expert_budget defaults;
+        mst_expert_budget_default(&defaults);
+        mst_expert_budget out = read_params(budget, defaults, "mst_expert_budget");
+        const BudgetPolicy &p = session->impl->budget_policy();
+        out.experts_per_token = session->impl->experts_per_token();
+        out.min_weight = p.min_weight;
+        out.mass = p.mass;
+        out.cache_skip_below = p.cache_skip_below;
+        std::memcpy(budget, &out, budget->struct_size);
+    });
+}
+
 mst_status mst_session_sample(mst_session *session, const mst_sampler_params *params, int32_t *token) {
     return guard([&] {
         require_arg(session, "session");
@@ -167,7 +207,8 @@ mst_status mst_session_get_stats(const mst_session *session, mst_session_stats *
     return guard([&] {
         require_arg(session, "session");
         require_arg(stats, "stats");
-        const mst_session_stats defaults{sizeof(mst_session_stats)};
+        mst_session_stats defaults{};
+        defaults.struct_size = sizeof(mst_session_stats);
         mst_session_stats out = read_params(stats, defaults, "mst_session_stats");
         const SessionStats &s = session->impl->stats();
         out.n_prompt_tokens = s.n_prompt_tokens;
@@ -180,6 +221,9 @@ mst_status mst_session_get_stats(const mst_session *session, mst_session_stats *
         out.expert_cache_hits = s.io.hits;
         out.expert_cache_misses = s.io.misses;
         out.expert_read_seconds = s.io.read_seconds;
+        out.experts_chosen = s.budget.experts_chosen;
+        out.experts_skipped = s.budget.experts_skipped;
+        out.skipped_weight_mass = s.budget.skipped_mass;
         std::memcpy(stats, &out, stats->struct_size);
     });
 }

@@ -13,6 +13,7 @@ size_t dtype_size(DType t) {
         case DType::F32: case DType::I32: return 4;
         case DType::F16: case DType::BF16: case DType::I16: return 2;
         case DType::I8: case DType::U8: case DType::BOOL: return 1;
+        case DType::MXFP4: return 0;
         case DType::Q8: return sizeof(BlockQ8);
         case DType::Q4: return sizeof(BlockQ4);
     }
@@ -38,6 +39,7 @@ std::string_view dtype_name(DType t) {
         case DType::U8: return "U8";
         case DType::BOOL: return "BOOL";
         case DType::F64: return "F64";
+        case DType::MXFP4: return "MXFP4";
         case DType::Q8: return "Q8";
         case DType::Q4: return "Q4";
     }

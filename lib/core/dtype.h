@@ -8,11 +8,16 @@
 
 namespace mst {
 
-// Q8 and Q4 are moestream's own block-quantized types (core/quant.h), found only in
-// packed files: a row is cut into blocks of 32 elements, each stored with its scale.
-enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, Q8, Q4 };
+// MXFP4 (OCP microscaling FP4) is a compute type, not a safetensors one: checkpoints store
+// its blocks and scales as U8 tensors, and a WeightView of it points at both (see
+// core/mxfp4.h for the encoding). Q8 and Q4 are moestream's own block-quantized types
+// (core/quant.h), found only in packed files: a row is cut into blocks of 32 elements,
+// each stored with its scale.
+enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4, Q8, Q4 };
 
-// Bytes per element; for a block-quantized type, bytes per block of dtype_block_elems.
+// Bytes per element; for a block-quantized type, bytes per block of dtype_block_elems;
+// 0 for MXFP4, whose elements take half a byte plus a shared scale (mxfp4_row_bytes in
+// core/mxfp4.h gives its sizes).
 size_t dtype_size(DType t);
 // Elements per block: 32 for the block-quantized types, 1 for the others.
 size_t dtype_block_elems(DType t);

@@ -49,6 +49,7 @@ public:
     void prefetch(int layer, std::span<const int32_t> experts);
     PrefetchStats prefetch_stats() const { return prefetcher_ ? prefetcher_->stats() : PrefetchStats{}; }
 
+    bool is_cached(int layer, int expert) const { return cache_.contains(ExpertKey{layer, expert}); }
     ExpertCacheStats cache_stats() const { return cache_.stats(); }
     ExpertCacheStats layer_cache_stats(int layer) const { return cache_.layer_stats(layer); }
     const std::string &cache_policy() const { return cache_.policy_name(); }

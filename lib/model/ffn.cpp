@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "router/softmax_topk.h"
-
 namespace mst {
 
 void swiglu_mlp(Backend &backend, const SwigluWeights &w, const float *h, int64_t n_tokens, float *out) {
@@ -22,17 +20,6 @@ void swiglu_expert(Backend &backend, const ExpertWeights &expert, const float *x
                x, m, y);
 }
 
-void prefetch_softmax_topk(Backend &backend, ExpertStore &store, int32_t next_layer, const WeightView &next_router,
-                           const float *h, int32_t k) {
-    if (!store.prefetch_enabled()) return;
-    std::vector<float> logits(size_t(next_router.rows));
-    backend.matmul(next_router, h, logits.data(), 1);
-    std::vector<int32_t> ids(static_cast<size_t>(k));
-    std::vector<float> weights(static_cast<size_t>(k));
-    route_softmax_topk(logits.data(), 1, int32_t(next_router.rows), k, false, ids.data(), weights.data());
-    store.prefetch(next_layer, ids);
-}
-
 void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
                     const Routing &routing, float *out, ExpertIoStats &io, const ExpertFn &expert_fn) {
     // Invert the routing: for each expert, the (token, weight) pairs that use it.
@@ -40,12 +27,16 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
         int64_t token;
         float weight;
     };
+    const size_t slots = size_t(routing.n_tokens) * size_t(routing.k);
+    std::vector<int32_t> ids(routing.ids, routing.ids + slots);
+    std::vector<float> weights_of(routing.weights, routing.weights + slots);
+    if (routing.budget && routing.budget_stats)
+        apply_budget_policy(*routing.budget, routing.n_tokens, routing.k, ids.data(), weights_of.data(),
+                            routing.renormalized, [&](int32_t e) { return store.is_cached(layer, e); },
+                            *routing.budget_stats);
     std::vector<std::vector<Use>> uses(size_t(store.n_experts(layer)));
-    for (int64_t t = 0; t < routing.n_tokens; ++t)
-        for (int32_t j = 0; j < routing.k; ++j) {
-            const int64_t slot = t * routing.k + j;
-            uses[size_t(routing.ids[slot])].push_back(Use{t, routing.weights[slot]});
-        }
+    for (size_t slot = 0; slot < slots; ++slot)
+        if (ids[slot] >= 0) uses[size_t(ids[slot])].push_back(Use{int64_t(slot) / routing.k, weights_of[slot]});
     std::vector<int32_t> active;
     for (size_t e = 0; e < uses.size(); ++e)
         if (!uses[e].empty()) active.push_back(int32_t(e));

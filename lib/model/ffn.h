@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "experts/expert_store.h"
+#include "router/budget_policy.h"
 
 namespace mst {
 
@@ -18,12 +19,16 @@ struct SwigluWeights {
 // out[t] = down(silu(gate h[t]) * up h[t]) for n_tokens rows of h [n][H]; out [n][H].
 void swiglu_mlp(Backend &backend, const SwigluWeights &w, const float *h, int64_t n_tokens, float *out);
 
-// Routing decisions of a batch: ids and weights are [n_tokens][k].
+// Routing decisions of a batch: ids and weights are [n_tokens][k]; an id of -1 is an
+// empty slot. The budget policy, when set, is applied before any expert is fetched.
 struct Routing {
     int64_t n_tokens = 0;
     int32_t k = 0;
     const int32_t *ids = nullptr;
     const float *weights = nullptr;
+    bool renormalized = false;              // the model renormalises its top-k weights
+    const BudgetPolicy *budget = nullptr;   // from ForwardOptions; null = none
+    BudgetStats *budget_stats = nullptr;
 };
 
 // One expert's computation: y [m][H] = expert(x [m][H]) for m tokens.
@@ -38,11 +43,5 @@ void swiglu_expert(Backend &backend, const ExpertWeights &expert, const float *x
 // never holds much more than the cache budget.
 void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
                     const Routing &routing, float *out, ExpertIoStats &io, const ExpertFn &expert_fn = swiglu_expert);
-
-// Prefetch for softmax top-k routers: apply the next MoE layer's router to this layer's
-// hidden state h [1][H] and ask the store to read its predicted experts ahead. A no-op
-// unless the store's prefetch is on.
-void prefetch_softmax_topk(Backend &backend, ExpertStore &store, int32_t next_layer, const WeightView &next_router,
-                           const float *h, int32_t k);
 
 }  // namespace mst

@@ -44,6 +44,8 @@ void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, con
     ap.pos0 = pos0;
     ap.kv_stride = cache.k_stride();
     ap.scale = 1.0f / std::sqrt(float(s.head_dim));
+    ap.sliding_window = s.sliding_window;
+    ap.sinks = w.sinks.empty() ? nullptr : w.sinks.data();
     std::vector<float> attn(size_t(n * q_dim));
     backend.attention(q.data(), cache.keys(layer), cache.values(layer), attn.data(), ap);
     backend.matmul(w.o, attn.data(), out, n);

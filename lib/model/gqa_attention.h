@@ -15,6 +15,7 @@ struct GqaWeights {
     WeightView q, k, v, o;                          // q: [heads*hd][H], k/v: [kv*hd][H], o: [H][heads*hd]
     std::vector<float> q_bias, k_bias, v_bias, o_bias;  // empty when the model has none
     WeightView q_norm, k_norm;                      // [hd] per-head RMSNorm; data == nullptr when absent
+    std::vector<float> sinks;                       // [heads] attention sink logits (gpt-oss); empty when none
 };
 
 struct GqaShape {
@@ -23,6 +24,7 @@ struct GqaShape {
     int32_t head_dim = 0;
     float norm_eps = 1e-6f;
     float norm_weight_offset = 0.0f;  // 1 for (1 + w) norms
+    int32_t sliding_window = 0;       // > 0: a query sees only the last sliding_window positions
 };
 
 // out [n][hidden] = o_proj(attention(h [n][hidden])) for tokens at positions pos0...,

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "experts/expert_store.h"
+#include "router/budget_policy.h"
 
 namespace mst {
 
@@ -21,6 +22,8 @@ public:
 struct ForwardOptions {
     int32_t experts_per_token = 0;  // the routed top-k to use (1..n_experts)
     bool all_logits = false;        // logits of every token, else only of the last
+    BudgetPolicy budget;            // further expert-budget rules (off by default)
+    BudgetStats *budget_stats = nullptr;  // where the policy's skips are counted
 };
 
 // Parameter and byte counts, for `moestream info` and mst_model_info.

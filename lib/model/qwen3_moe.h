@@ -3,43 +3,13 @@
 // mlp_only_layers (or off the decoder_sparse_step grid) use a dense MLP.
 #pragma once
 
-#include <memory>
-#include <vector>
-
-#include "model/ffn.h"
-#include "model/gqa_attention.h"
-#include "model/model_registry.h"
-#include "model/resident_weights.h"
+#include "model/moe_decoder.h"
 
 namespace mst {
 
-class Qwen3Moe final : public Model {
+class Qwen3Moe final : public MoeDecoder {
 public:
     explicit Qwen3Moe(const ModelBuildContext &ctx);
-    std::unique_ptr<ModelState> create_state(int32_t n_ctx) const override;
-    void forward(ModelState &state, int32_t n_past, std::span<const int32_t> tokens, const ForwardOptions &options,
-                 float *logits, ExpertIoStats &io) override;
-    ModelSizes sizes() const override { return sizes_; }
-    const ExpertStore &experts() const override { return *experts_; }
-
-private:
-    struct Layer {
-        WeightView input_norm, post_attention_norm;
-        GqaWeights attention;
-        bool sparse = false;
-        WeightView router;  // [E][H], sparse layers
-        SwigluWeights mlp;  // dense layers
-    };
-
-    const ModelConfig config_;
-    Backend &backend_;
-    ResidentWeights weights_;
-    WeightView embed_, final_norm_, lm_head_;
-    std::vector<Layer> layers_;
-    RopeTable rope_;
-    GqaShape attention_shape_;
-    std::unique_ptr<ExpertStore> experts_;
-    ModelSizes sizes_;
 };
 
 }  // namespace mst

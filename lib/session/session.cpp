@@ -23,7 +23,12 @@ void Session::set_experts_per_token(int32_t k) {
     const int32_t n_experts = int32_t(model_.config.n_experts);
     if (k < 0 || k > n_experts)
         fail(MST_ERR_INVALID_ARGUMENT, "experts_per_token {} is outside 0..{}", k, n_experts);
-    experts_per_token_ = k ? k : int32_t(model_.config.n_experts_per_tok);
+    experts_per_token_ = k ? k : model_.experts_per_token;
+}
+
+void Session::set_budget_policy(const BudgetPolicy &policy) {
+    validate_budget_policy(policy);
+    budget_ = policy;
 }
 
 void Session::eval(std::span<const int32_t> tokens, EvalKind kind) {
@@ -42,6 +47,8 @@ void Session::eval(std::span<const int32_t> tokens, EvalKind kind) {
     ForwardOptions fo;
     fo.experts_per_token = experts_per_token_;
     fo.all_logits = all_logits_;
+    fo.budget = budget_;
+    fo.budget_stats = &stats_.budget;
     for (size_t first = 0; first < tokens.size(); first += size_t(n_batch_)) {
         const size_t n = std::min(size_t(n_batch_), tokens.size() - first);
         float *out = all_logits_ ? new_logits.data() + first * V : new_logits.data();

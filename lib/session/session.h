@@ -29,6 +29,7 @@ struct SessionStats {
     uint64_t n_prompt_tokens = 0, n_decode_tokens = 0;
     double prompt_seconds = 0.0, decode_seconds = 0.0;
     ExpertIoStats io;
+    BudgetStats budget;
 };
 
 class Session {
@@ -50,6 +51,8 @@ public:
 
     int32_t experts_per_token() const { return experts_per_token_; }
     void set_experts_per_token(int32_t k);
+    const BudgetPolicy &budget_policy() const { return budget_; }
+    void set_budget_policy(const BudgetPolicy &policy);
 
     std::mt19937_64 &rng() { return rng_; }
     const SessionStats &stats() const { return stats_; }
@@ -62,6 +65,7 @@ private:
     int32_t n_batch_ = 512;
     bool all_logits_ = false;
     int32_t experts_per_token_ = 0;
+    BudgetPolicy budget_;
     std::vector<int32_t> history_;
     std::vector<float> logits_;  // last eval: [n_logit_rows_][n_vocab]
     size_t n_logit_rows_ = 0;

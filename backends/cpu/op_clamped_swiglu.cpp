@@ -1,0 +1,31 @@
+// gpt-oss's clamped SwiGLU (Backend::clamped_swiglu). Elementwise, so a plain loop
+// parallelised over rows; it is a small part of an expert next to its two matmuls.
+#include <algorithm>
+#include <cmath>
+
+#include "backends/cpu/cpu_backend.h"
+#include "core/error.h"
+
+namespace mst {
+
+void CpuBackend::clamped_swiglu(const float *gate_up, float *out, int64_t n_rows, int64_t n_inter, float alpha,
+                                float limit) {
+    if (n_rows < 0 || n_inter < 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "clamped_swiglu: negative size (n_rows {}, n_inter {})", n_rows, n_inter);
+    if (n_rows == 0 || n_inter == 0) return;
+    if (gate_up == nullptr || out == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "clamped_swiglu: null pointer");
+    const int threads = threads_for(n_rows * n_inter);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const float *in = gate_up + r * 2 * n_inter;
+        float *o = out + r * n_inter;
+        for (int64_t i = 0; i < n_inter; ++i) {
+            // std::min / std::clamp keep a NaN input, as torch.clamp does.
+            const float g = std::min(in[2 * i], limit);
+            const float u = std::clamp(in[2 * i + 1], -limit, limit);
+            o[i] = (u + 1.0f) * (g / (1.0f + std::exp(-alpha * g)));
+        }
+    }
+}
+
+}  // namespace mst

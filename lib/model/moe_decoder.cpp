@@ -1,0 +1,144 @@
+#include "model/moe_decoder.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "model/model_sizes.h"
+
+namespace mst {
+namespace {
+
+class KvState final : public ModelState {
+public:
+    KvState(const ModelConfig &c, int32_t n_ctx)
+        : cache(int32_t(c.n_layers), n_ctx, int32_t(c.n_kv_heads), int32_t(c.head_dim), int32_t(c.head_dim)) {}
+    uint64_t bytes() const override { return cache.bytes(); }
+    KvCache cache;
+};
+
+void add_in_place(std::vector<float> &x, const std::vector<float> &y) {
+    for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+}
+
+}  // namespace
+
+MoeDecoder::MoeDecoder(const ModelBuildContext &ctx)
+    : config_(ctx.config), backend_(ctx.backend), weights_(ctx.checkpoint, ctx.record_weight_use) {
+    const ModelConfig &c = config_;
+    const int64_t H = c.hidden_size, V = c.vocab_size;
+    embed_ = weights_.load("model.embed_tokens.weight", {V, H});
+    final_norm_ = weights_.load("model.norm.weight", {H});
+    lm_head_ = c.tie_word_embeddings ? embed_ : weights_.load("lm_head.weight", {V, H});
+    layers_.resize(size_t(c.n_layers));
+    rope_ = make_rope_table(c, int32_t(c.head_dim));
+    attention_shape_ = GqaShape{int32_t(c.n_heads), int32_t(c.n_kv_heads), int32_t(c.head_dim), float(c.rms_norm_eps)};
+}
+
+GqaWeights MoeDecoder::load_attention(const std::string &p, bool qk_norm, bool sinks) {
+    const ModelConfig &c = config_;
+    const int64_t H = c.hidden_size, hd = c.head_dim;
+    const int64_t q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd;
+    GqaWeights a;
+    a.q = weights_.load(p + "q_proj.weight", {q_dim, H});
+    a.k = weights_.load(p + "k_proj.weight", {kv_dim, H});
+    a.v = weights_.load(p + "v_proj.weight", {kv_dim, H});
+    a.o = weights_.load(p + "o_proj.weight", {H, q_dim});
+    if (c.attention_bias) {
+        a.q_bias = weights_.load_f32(p + "q_proj.bias", {q_dim});
+        a.k_bias = weights_.load_f32(p + "k_proj.bias", {kv_dim});
+        a.v_bias = weights_.load_f32(p + "v_proj.bias", {kv_dim});
+        a.o_bias = weights_.load_f32(p + "o_proj.bias", {H});
+    }
+    if (qk_norm) {
+        a.q_norm = weights_.load(p + "q_norm.weight", {hd});
+        a.k_norm = weights_.load(p + "k_norm.weight", {hd});
+    }
+    if (sinks) a.sinks = weights_.load_f32(p + "sinks", {c.n_heads});
+    return a;
+}
+
+void MoeDecoder::finish(const ModelBuildContext &ctx, std::vector<std::vector<ExpertLayout>> expert_layouts,
+                        uint64_t params_per_expert) {
+    if (!route_) fail(MST_ERR_INTERNAL, "{}: no routing function set", config_.model_type);
+    sizes_ = count_model_sizes(ctx.checkpoint, expert_layouts, params_per_expert, weights_.bytes());
+    experts_ = ctx.make_expert_store(std::move(expert_layouts));
+}
+
+std::unique_ptr<ModelState> MoeDecoder::create_state(int32_t n_ctx) const {
+    return std::make_unique<KvState>(config_, n_ctx);
+}
+
+void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int32_t> tokens,
+                         const ForwardOptions &options, float *logits, ExpertIoStats &io) {
+    const ModelConfig &c = config_;
+    KvCache &cache = static_cast<KvState &>(state).cache;
+    const int64_t n = int64_t(tokens.size()), H = c.hidden_size;
+    const int32_t E = int32_t(c.n_experts), k = options.experts_per_token;
+    if (E > 0 && (k < 1 || k > E))
+        fail(MST_ERR_INVALID_ARGUMENT, "experts_per_token {} is outside 1..{}", k, E);
+    const float eps = float(c.rms_norm_eps);
+
+    std::vector<float> x(size_t(n * H)), h(size_t(n * H)), y(size_t(n * H));
+    const size_t row_bytes = size_t(dtype_row_bytes(embed_.dtype, H));
+    for (int64_t t = 0; t < n; ++t)
+        convert_to_f32(embed_.dtype, static_cast<const uint8_t *>(embed_.data) + size_t(tokens[size_t(t)]) * row_bytes,
+                       x.data() + t * H, size_t(H));
+
+    std::vector<float> router_logits;
+    std::vector<int32_t> expert_ids;
+    std::vector<float> expert_weights;
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+        const Layer &L = layers_[size_t(l)];
+        backend_.rms_norm(x.data(), L.input_norm, 0.0f, eps, h.data(), n, H);
+        GqaShape shape = attention_shape_;
+        shape.sliding_window = L.sliding_window;
+        gqa_attention(backend_, L.attention, shape, rope_, cache, int32_t(l), h.data(), n, n_past, y.data());
+        add_in_place(x, y);
+
+        backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
+        if (L.sparse) {
+            router_logits.resize(size_t(n * E));
+            backend_.matmul(L.router, h.data(), router_logits.data(), n);
+            if (!L.router_bias.empty())
+                for (int64_t t = 0; t < n; ++t)
+                    for (int32_t e = 0; e < E; ++e) router_logits[size_t(t * E + e)] += L.router_bias[size_t(e)];
+            expert_ids.resize(size_t(n * k));
+            expert_weights.resize(size_t(n * k));
+            route_(router_logits.data(), n, E, k, expert_ids.data(), expert_weights.data());
+            // Decode: guess the next MoE layer's experts now, so that their reads overlap
+            // this layer's expert compute.
+            if (n == 1 && experts_->prefetch_enabled()) prefetch_next_layer(int32_t(l), h.data(), k);
+            std::fill(y.begin(), y.end(), 0.0f);
+            routed_experts(backend_, *experts_, int32_t(l), h.data(), H,
+                           Routing{n, k, expert_ids.data(), expert_weights.data(), routing_renormalized_,
+                                   &options.budget, options.budget_stats},
+                           y.data(), io, expert_fn_);
+        } else {
+            swiglu_mlp(backend_, L.mlp, h.data(), n, y.data());
+        }
+        add_in_place(x, y);
+    }
+
+    const int64_t first_row = options.all_logits ? 0 : n - 1;
+    const int64_t n_rows = n - first_row;
+    backend_.rms_norm(x.data() + first_row * H, final_norm_, 0.0f, eps, h.data(), n_rows, H);
+    backend_.matmul(lm_head_, h.data(), logits, n_rows);
+}
+
+void MoeDecoder::prefetch_next_layer(int32_t layer, const float *h, int32_t k) {
+    for (size_t next = size_t(layer) + 1; next < layers_.size(); ++next) {
+        const Layer &N = layers_[next];
+        if (!N.sparse) continue;
+        const int32_t E = int32_t(N.router.rows);
+        std::vector<float> logits(static_cast<size_t>(E));
+        backend_.matmul(N.router, h, logits.data(), 1);
+        for (size_t e = 0; e < N.router_bias.size(); ++e) logits[e] += N.router_bias[e];
+        std::vector<int32_t> ids(static_cast<size_t>(k));
+        std::vector<float> weights(static_cast<size_t>(k));
+        route_(logits.data(), 1, E, k, ids.data(), weights.data());
+        experts_->prefetch(int32_t(next), ids);
+        return;
+    }
+}
+
+}  // namespace mst

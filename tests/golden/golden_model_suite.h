@@ -1,0 +1,217 @@
+// The golden test suite every architecture runs on its datasets: logits against reference
+// logits from Hugging Face transformers (the project's own tests/data sets and the
+// independent ../shared fixtures), through batched prefill, token-by-token decode and
+// uneven batches; greedy ids; decode-step logits; each lowered expert budget the dataset
+// has (logits_topk{k}); a zero-byte expert cache; the cache shared across sessions; the
+// tokenizer; and the sizes mst_model_info reports.
+//
+// A test file includes this header once, lists its datasets and instantiates the suite:
+//   INSTANTIATE_TEST_SUITE_P(Datasets, GoldenModel, ::testing::ValuesIn(datasets()), golden_dataset_name);
+// A dataset with an empty dir (a shared fixture that is absent) is skipped; a project
+// dataset names its dir whether or not it exists, so a missing one fails.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "format/checkpoint.h"
+#include "golden.h"
+#include "moestream.hpp"
+#include "test_paths.h"
+
+namespace golden_suite {
+
+// Relative Frobenius error of the logits of all positions, and a per-position bound that
+// catches one bad position hiding in the average.
+constexpr double kLogitTolerance = 1e-3;
+constexpr double kRowTolerance = 5e-3;
+
+struct GoldenDataset {
+    std::string name;
+    std::string dir;  // "" when absent (a shared fixture without ../shared)
+    // Bound on the relative error of all logits; a dataset whose reference departs from
+    // float32 arithmetic may need more (its test file says why).
+    double logit_tolerance = kLogitTolerance;
+};
+
+// GoogleTest prints a parameter with this (found by argument-dependent lookup).
+inline void PrintTo(const GoldenDataset &d, std::ostream *os) { *os << d.name << " (" << d.dir << ")"; }
+
+inline std::string golden_dataset_name(const ::testing::TestParamInfo<GoldenDataset> &info) { return info.param.name; }
+
+class GoldenModel : public ::testing::TestWithParam<GoldenDataset> {
+protected:
+    void SetUp() override {
+        if (GetParam().dir.empty()) GTEST_SKIP() << "shared fixture " << GetParam().name << " is absent";
+        golden_ = mst::test::load_golden(GetParam().dir + "/golden.safetensors");
+        ASSERT_FALSE(golden_.input_ids.empty());
+    }
+
+    mst::ModelHandle load(uint64_t cache_bytes = 1ull << 30, int32_t experts_per_token = 0) {
+        mst_model_params p = mst::model_params();
+        p.backend = "cpu";
+        p.expert_cache_bytes = cache_bytes;
+        p.experts_per_token = experts_per_token;
+        return mst::ModelHandle(GetParam().dir, p);
+    }
+
+    // Prefill the prompt in batches of n_batch and return the logits of every position.
+    std::vector<float> prefill_logits(const mst::ModelHandle &model, uint32_t n_batch) {
+        mst_session_params sp = mst::session_params();
+        sp.all_logits = 1;
+        sp.n_batch = n_batch;
+        mst::SessionHandle session(model, sp);
+        session.eval(golden_.input_ids);
+        const float *logits = nullptr;
+        size_t rows = 0, vocab = 0;
+        mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
+        EXPECT_EQ(rows, golden_.input_ids.size());
+        EXPECT_EQ(int64_t(vocab), golden_.vocab);
+        return std::vector<float>(logits, logits + rows * vocab);
+    }
+
+    void expect_matches(const std::vector<float> &got, const std::vector<float> &want, const std::string &what) {
+        ASSERT_EQ(got.size(), want.size());
+        const int64_t rows = int64_t(want.size()) / golden_.vocab;
+        const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
+        const double row_err = mst::test::max_row_relative_error(got.data(), want.data(), rows, golden_.vocab);
+        EXPECT_LT(err, GetParam().logit_tolerance) << GetParam().name << " " << what;
+        EXPECT_LT(row_err, kRowTolerance) << GetParam().name << " " << what;
+        RecordProperty(what + "_relative_error", std::to_string(err));
+        RecordProperty(what + "_max_row_relative_error", std::to_string(row_err));
+    }
+
+    mst::test::Golden golden_;
+};
+
+TEST_P(GoldenModel, PrefillLogitsMatchReference) {
+    const mst::ModelHandle model = load();
+    expect_matches(prefill_logits(model, 0), golden_.logits(), "prefill");
+}
+
+TEST_P(GoldenModel, TokenByTokenDecodeMatchesReference) {
+    // n_batch 1 runs every position through the single-token decode path.
+    const mst::ModelHandle model = load();
+    expect_matches(prefill_logits(model, 1), golden_.logits(), "decode");
+}
+
+TEST_P(GoldenModel, UnevenBatchesMatchReference) {
+    const mst::ModelHandle model = load();
+    expect_matches(prefill_logits(model, 5), golden_.logits(), "batch5");
+}
+
+TEST_P(GoldenModel, GreedyIdsMatchReference) {
+    const mst::ModelHandle model = load();
+    mst::SessionHandle session(model);
+    mst_generate_params gp = mst::generate_params();
+    gp.max_tokens = int32_t(golden_.greedy_ids.size());
+    gp.sampler.temperature = 0.0f;
+    gp.ignore_eos = 1;
+    std::vector<int32_t> ids;
+    const mst_stop_reason reason = session.generate(golden_.input_ids, gp, [&](int32_t token, std::string_view) {
+        if (token >= 0) ids.push_back(token);
+        return false;
+    });
+    EXPECT_EQ(reason, MST_STOP_MAX_TOKENS);
+    EXPECT_EQ(ids, golden_.greedy_ids);
+}
+
+TEST_P(GoldenModel, DecodeLogitsMatchReference) {
+    auto it = golden_.matrices.find("logits_decode");
+    if (it == golden_.matrices.end()) GTEST_SKIP() << "dataset has no logits_decode";
+    const mst::ModelHandle model = load();
+    mst::SessionHandle session(model);
+    session.eval(golden_.input_ids);
+    std::vector<float> got;
+    for (size_t i = 0; i < golden_.greedy_ids.size(); ++i) {
+        const std::vector<float> row = session.logits();
+        got.insert(got.end(), row.begin(), row.end());
+        session.eval({golden_.greedy_ids[i]});
+    }
+    expect_matches(got, it->second, "decode_steps");
+}
+
+TEST_P(GoldenModel, LowerExpertBudgetsMatchReference) {
+    int n_budgets = 0;
+    for (const auto &[name, matrix] : golden_.matrices) {
+        const std::string prefix = "logits_topk";
+        if (name.rfind(prefix, 0) != 0) continue;
+        const int32_t k = std::stoi(name.substr(prefix.size()));
+        const mst::ModelHandle model = load(1ull << 30, k);
+        EXPECT_EQ(model.info().experts_per_token, k);
+        expect_matches(prefill_logits(model, 0), matrix, name);
+        ++n_budgets;
+    }
+    if (n_budgets == 0) GTEST_SKIP() << "dataset has no logits_topk{k}";
+}
+
+TEST_P(GoldenModel, StreamingWithZeroCacheGivesSameLogits) {
+    // A zero budget keeps no expert: every expert of every token is read from disk.
+    const mst::ModelHandle uncached = load(0);
+    expect_matches(prefill_logits(uncached, 0), golden_.logits(), "uncached");
+    mst::SessionHandle session(uncached);
+    session.eval(golden_.input_ids);
+    const mst_session_stats stats = session.stats();
+    EXPECT_GT(stats.expert_bytes_read, 0u);
+    EXPECT_EQ(stats.expert_cache_hits, 0u);
+    EXPECT_EQ(uncached.memory().expert_cache_bytes, 0u);
+}
+
+TEST_P(GoldenModel, CacheServesRepeatedExperts) {
+    const mst::ModelHandle model = load();
+    mst::SessionHandle first(model);
+    first.eval(golden_.input_ids);
+    const uint64_t read_first = first.stats().expert_bytes_read;
+    mst::SessionHandle second(model);  // sessions share the model's expert cache
+    second.eval(golden_.input_ids);
+    EXPECT_GT(read_first, 0u);
+    EXPECT_EQ(second.stats().expert_bytes_read, 0u);
+    EXPECT_GT(second.stats().expert_cache_hits, 0u);
+}
+
+TEST_P(GoldenModel, TokenizerReproducesPromptIds) {
+    const mst::ModelHandle model = load();
+    const std::string prompt = model.detokenize(golden_.input_ids);
+    EXPECT_EQ(model.tokenize(prompt), golden_.input_ids);
+}
+
+TEST_P(GoldenModel, InfoCountsParametersAndExpertBytes) {
+    // Expected values from the checkpoint's tensor table by the Hugging Face naming: every
+    // tensor under ".experts." is a routed expert; an MXFP4 `_blocks` byte holds two
+    // parameters and its `_scales` none.
+    const auto checkpoint = mst::Checkpoint::open(GetParam().dir);
+    uint64_t params = 0, expert_params = 0, expert_bytes = 0, vector_bytes = 0;
+    for (const mst::TensorInfo &t : checkpoint->tensors()) {
+        const bool blocks = t.name.ends_with("_blocks"), scales = t.name.ends_with("_scales");
+        const uint64_t n = scales ? 0 : uint64_t(t.numel()) * (blocks ? 2 : 1);
+        params += n;
+        if (t.name.find(".experts.") != std::string::npos) {
+            expert_params += n;
+            expert_bytes += t.nbytes;
+        } else if (t.shape.size() == 1) {
+            vector_bytes += t.nbytes;
+        }
+    }
+    const mst::ModelHandle model = load();
+    const mst_model_info info = model.info();
+    ASSERT_GT(info.n_moe_layers, 0);
+    const uint64_t n_experts = uint64_t(info.n_moe_layers) * uint64_t(info.n_experts);
+    EXPECT_EQ(info.n_params_total, params);
+    EXPECT_EQ(info.expert_bytes_total, expert_bytes);
+    EXPECT_EQ(info.expert_bytes_each * n_experts, expert_bytes);
+    EXPECT_EQ(info.expert_bytes_per_token,
+              uint64_t(info.experts_per_token) * uint64_t(info.n_moe_layers) * info.expert_bytes_each);
+    EXPECT_EQ(info.n_params_active, params - expert_params + (expert_params / n_experts) *
+                                                                 uint64_t(info.n_moe_layers) *
+                                                                 uint64_t(info.experts_per_token));
+    // Resident weights stay in their stored type, except vectors a model may widen to
+    // float32 (biases, sinks): at most twice their bytes on disk.
+    const uint64_t dense_bytes = checkpoint->total_bytes() - expert_bytes;
+    EXPECT_GE(info.resident_bytes, dense_bytes);
+    EXPECT_LE(info.resident_bytes, dense_bytes + vector_bytes);
+}
+
+}  // namespace golden_suite
