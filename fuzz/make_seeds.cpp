@@ -1,5 +1,7 @@
 // Writes the fuzz targets' seed corpora from the test data: OUT/<target>/ for each of
-// safetensors_header, model_config, tokenizer and packed. Usage: mst_fuzz_seeds OUT
+// safetensors_header, model_config, tokenizer and packed (a small packed file written
+// here; scripts/fuzz.sh adds converted reference models when a regular build exists).
+// Usage: mst_fuzz_seeds OUT
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -8,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "convert/converter.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "format/packed_writer.h"
@@ -80,13 +81,6 @@ int main(int argc, char **argv) {
             if (p.filename() == "tokenizer.json" && tokenizers.insert(read_file(p)).second)
                 write_file(out / "tokenizer" / (stem + ".json"), read_file(p));
         }
-        mst::ConvertOptions options;
-        options.force = true;
-        mst::convert_checkpoint((data / "qwen3_moe_tiny").string(), (out / "packed" / "tiny_q4.mst").string(), options);
-        options.experts.reset();
-        options.zstd_level = 3;
-        mst::convert_checkpoint((data / "qwen3_moe_tiny").string(), (out / "packed" / "tiny_bf16_zstd.mst").string(),
-                                options);
         write_small_packed(out / "packed" / "small.mst");
     } catch (const std::exception &e) {
         std::fprintf(stderr, "mst_fuzz_seeds: %s\n", e.what());

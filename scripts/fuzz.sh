@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets (fuzz/) with clang, AddressSanitizer and UBSan into
 # build-fuzz/, write their seed corpora from tests/data, and run each for a bounded time.
+# When the regular build's CLI exists (build/bin/moestream, as after scripts/test.sh's
+# build), reference models converted by it join the packed seeds.
 #   MST_FUZZ_SECONDS   seconds per target (default 20)
 #   MST_FUZZ_JOBS      build jobs (default: all cores)
 # A crash leaves its input in build-fuzz/artifacts/ and fails the script.
@@ -19,6 +21,11 @@ cmake --build build-fuzz -j"$jobs" --target fuzz_safetensors_header fuzz_model_c
 rm -rf build-fuzz/seeds && mkdir -p build-fuzz/corpus build-fuzz/artifacts
 # The seeds come from a sanitized build too, so writing them is one more test.
 ASAN_OPTIONS=detect_leaks=1 ./build-fuzz/fuzz/mst_fuzz_seeds build-fuzz/seeds
+if [ -x build/bin/moestream ]; then
+  ./build/bin/moestream convert tests/data/qwen3_moe_tiny build-fuzz/seeds/packed/tiny_q4.mst --experts q4 --dense q8 2> /dev/null
+  ./build/bin/moestream convert tests/data/gpt_oss_mxfp4 build-fuzz/seeds/packed/gpt_oss_zstd.mst --experts bf16 \
+    --zstd 3 2> /dev/null || true
+fi
 status=0
 for target in safetensors_header model_config tokenizer packed; do
   mkdir -p "build-fuzz/corpus/$target"
