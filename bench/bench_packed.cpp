@@ -3,6 +3,8 @@
 //   Convert/...      converter rate (source bytes per second) per expert type and zstd
 //   ReadExperts/...  expert blobs through the expert store (no cache), checksums on or
 //                    off, from the page cache (warm) or with it dropped after each read
+//   Decode/...       tokens per second of a session over the packed model with no expert
+//                    cache (every expert read every token), checksums on or off
 //   Matmul/...       the quantized kernels against bf16 on a 4096 x 4096 matrix, decode
 //                    (1 token) and prefill (64 tokens), weight bytes per second
 //
@@ -10,9 +12,12 @@
 // The synthetic checkpoint (random bf16, 2 layers x 32 experts of 3 x 1024 x 768) is
 // written once under $TMPDIR and removed at exit.
 #include <benchmark/benchmark.h>
+#include <omp.h>
 #include <xxhash.h>
 
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <memory>
 #include <random>
 #include <string>
@@ -24,6 +29,7 @@
 #include "experts/expert_store.h"
 #include "format/checkpoint.h"
 #include "format/packed_format.h"
+#include "moestream.hpp"
 #include "storage/storage_tier.h"
 #include "synthetic_checkpoint.h"
 #include "test_paths.h"
@@ -81,7 +87,7 @@ void Xxh64(benchmark::State &state) {
     for (auto _ : state) benchmark::DoNotOptimize(XXH64(data.data(), data.size(), 0));
     state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(data.size()));
 }
-BENCHMARK(Xxh64)->Unit(benchmark::kMillisecond);
+BENCHMARK(Xxh64)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Arg 0: 0 bf16, 8 q8, 4 q4; arg 1: zstd level.
 void Convert(benchmark::State &state) {
@@ -110,7 +116,7 @@ BENCHMARK(Convert)
     ->Args({4, 0})
     ->Args({0, 3})
     ->Args({4, 3})
-    ->Unit(benchmark::kMillisecond)
+    ->Unit(benchmark::kMillisecond)->UseRealTime()
     ->Iterations(1);
 
 // Arg 0: verify checksums; arg 1: drop the page cache after each read (cold reads);
@@ -142,8 +148,29 @@ void ReadExperts(benchmark::State &state) {
 BENCHMARK(ReadExperts)
     ->ArgNames({"verify", "cold", "experts"})
     ->ArgsProduct({{0, 1}, {0, 1}, {0, 4}})
-    ->Unit(benchmark::kMillisecond)
+    ->Unit(benchmark::kMillisecond)->UseRealTime()
     ->MinTime(0.5);
+
+// Arg 0: verify checksums; arg 1: expert type as in Convert.
+void Decode(benchmark::State &state) {
+    Fixture &f = Fixture::get();
+    const std::optional<DType> type = state.range(1) == 4 ? std::optional<DType>(DType::Q4) : std::nullopt;
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    p.expert_cache_bytes = 0;
+    p.verify_checksums = int32_t(state.range(0));
+    const mst::ModelHandle model(f.packed(type, 0), p);
+    mst::SessionHandle session(model);
+    int32_t token = 1;
+    for (auto _ : state) {
+        if (session.n_past() > 200) session.reset();
+        session.eval({token});
+        token = token * 7 % 1000 + 1;
+    }
+    state.counters["tokens_per_s"] = benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
+    state.SetBytesProcessed(int64_t(session.stats().expert_bytes_read));
+}
+BENCHMARK(Decode)->ArgNames({"verify", "experts"})->ArgsProduct({{0, 1}, {0, 4}})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 // Arg 0: 0 bf16, 8 q8, 4 q4; arg 1: tokens.
 void Matmul(benchmark::State &state) {
@@ -172,7 +199,7 @@ void Matmul(benchmark::State &state) {
     state.counters["tokens_per_s"] =
         benchmark::Counter(double(state.iterations() * tokens), benchmark::Counter::kIsRate);
 }
-BENCHMARK(Matmul)->ArgNames({"type", "tokens"})->ArgsProduct({{0, 8, 4}, {1, 64}})->Unit(benchmark::kMillisecond);
+BENCHMARK(Matmul)->ArgNames({"type", "tokens"})->ArgsProduct({{0, 8, 4}, {1, 64}})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace mst

@@ -59,6 +59,10 @@ inline float half_to_float(uint16_t h) {
     return f;
 }
 
+// float to f16 bits, rounding to nearest even: the same results as core/dtype's
+// f32_to_f16, by bit manipulation, fast enough for the quantizers' inner loops.
+uint16_t float_to_half(float f);
+
 // Quantize the n values of one row into ceil(n / 32) blocks at dst (dtype_row_bytes
 // bytes). Throws MST_ERR_UNSUPPORTED when a value is not finite or a block's scale or
 // minimum does not fit an f16 (|x| beyond about 65000): the caller names the tensor.

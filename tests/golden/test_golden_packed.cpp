@@ -44,16 +44,16 @@ struct Dataset {
 void PrintTo(const Dataset &d, std::ostream *os) { *os << d.name; }
 
 std::vector<Dataset> datasets() {
-    return {{"qwen3_moe_tiny", {0.16, 0.045, 0.045, 0.003}},
-            {"qwen3_moe_sharded_legacy", {0.16, 0.045, 0.045, 0.003}},
-            {"qwen3_moe_mixed_dtype", {0.12, 0.03, 0.03, 0.0015}},
+    return {{"qwen3_moe_tiny", {0.18, 0.054, 0.045, 0.003}},
+            {"qwen3_moe_sharded_legacy", {0.18, 0.054, 0.045, 0.003}},
+            {"qwen3_moe_mixed_dtype", {0.14, 0.035, 0.03, 0.0015}},
             {"qwen3_5_moe_tiny"},
             {"qwen3_5_moe_wrapped"},
             {"qwen3_next_tiny"},
             {"deepseek_v3_tiny"},
             {"deepseek_v3_fp8"},
             {"kimi_k2_tiny"},
-            {"mixtral_tiny", {0.28, 0.15, 0.15, 0.032}},
+            {"mixtral_tiny", {0.26, 0.12, 0.15, 0.032}},
             // gpt-oss experts are multiplied transposed (or are MXFP4): none is quantized.
             {"gpt_oss_tiny", {1e-5, 1e-9, 0.11, 0.018}},
             {"gpt_oss_mxfp4", {1e-5, 1e-9, 0.1, 0.016}}};
