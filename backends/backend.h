@@ -43,6 +43,17 @@ struct AttentionParams {
     const float *sinks = nullptr;// optional per-head sink logits (gpt-oss), joins the softmax denominator
 };
 
+// Attention over one shared cache of latent rows: the absorbed form of multi-head latent
+// attention (DeepSeek-V2/V3), where every head's keys and values are the same cached rows.
+struct LatentAttentionParams {
+    int32_t n_tokens = 0;    // queries in this call
+    int32_t n_heads = 0;     // query heads, all reading the same rows
+    int32_t latent_dim = 0;  // leading dims of a row: part of the key, and the whole value
+    int32_t rope_dim = 0;    // trailing dims of a row: the rest of the key
+    int32_t pos0 = 0;        // position of the first query; query t sits at pos0 + t
+    float scale = 1.0f;      // score multiplier
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -87,6 +98,71 @@ public:
     // out must not overlap gate_up.
     virtual void clamped_swiglu(const float *gate_up, float *out, int64_t n_rows, int64_t n_inter, float alpha,
                                 float limit) = 0;
+
+    // ---- Linear attention and gating (Gated DeltaNet: Qwen3.5, Qwen3-Next) ----
+
+    // Causal depthwise 1-D convolution over time that carries its history between calls.
+    // x, y: [n_tokens][channels]; w: [channels][kernel] (kernel = w.cols >= 1, w.rows = channels).
+    // state_in, state_out: [kernel - 1][channels], the inputs at the kernel - 1 positions just
+    // before x, oldest first; state_in nullptr means zeros (the start of a sequence).
+    //   y[t][c] = act(sum_j w[c][j] * in[t - kernel + 1 + j][c]), in[-1] = state_in[kernel - 2], ...
+    // act is SiLU when `silu`, else identity. state_out receives the last kernel - 1 inputs
+    // (state and x together); it may equal state_in. y must not overlap x or the states.
+    virtual void causal_conv1d(const float *x, const WeightView &w, const float *state_in, float *state_out,
+                               float *y, int64_t n_tokens, int64_t channels, bool silu) = 0;
+
+    // In place, for n_rows rows of `dim`: x = x / sqrt(sum(x^2) + eps).
+    virtual void l2_norm(float *x, int64_t n_rows, int64_t dim, float eps) = 0;
+
+    struct DeltaRuleShape {
+        int64_t n_tokens = 0;
+        int64_t n_heads = 0;    // value heads: state, v, g, beta and out are per value head
+        int64_t n_k_heads = 0;  // query/key heads; value head h reads key head h / (n_heads / n_k_heads)
+        int64_t k_dim = 0;
+        int64_t v_dim = 0;
+        float scale = 1.0f;     // multiplies q (usually 1 / sqrt(k_dim))
+    };
+
+    // The gated delta rule, token after token, for every value head h:
+    //   S = exp(g[t][h]) * S;  S += k_t (beta[t][h] * (v_t - S^T k_t))^T;  out_t = S^T (scale * q_t)
+    // q, k: [n_tokens][n_k_heads][k_dim] (L2-normalised by the caller); v: [n_tokens][n_heads][v_dim];
+    // g (log decay, <= 0), beta: [n_tokens][n_heads]; out: [n_tokens][n_heads][v_dim].
+    // state_in, state_out: S as [n_heads][k_dim][v_dim]; state_in nullptr means zeros;
+    // state_out may equal state_in. One call covers the whole batch of tokens.
+    virtual void gated_delta_rule(const float *q, const float *k, const float *v, const float *g,
+                                  const float *beta, const float *state_in, float *state_out, float *out,
+                                  const DeltaRuleShape &shape) = 0;
+
+    // For each of n_rows rows of `dim`: y = x / sqrt(mean(x^2) + eps) * w * silu(gate), with
+    // gate [n_rows][dim] (the gated RMSNorm of Gated DeltaNet; plain w, no offset). y may equal x.
+    virtual void rms_norm_gated(const float *x, const float *gate, const WeightView &w, float eps, float *y,
+                                int64_t n_rows, int64_t dim) = 0;
+
+    // In place, x[r][i] *= sigmoid(gate[r][i / (dim / gate_dim)]) for x [n_rows][dim] and
+    // gate [n_rows][gate_dim]; gate_dim divides dim: dim for an elementwise gate (gated
+    // attention), 1 for one gate per row (a gated shared expert).
+    virtual void sigmoid_mul(float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim) = 0;
+
+    // y[t][c] = sum_r w[r][c] * x[t][r] for t < n_tokens: the product with the transpose of
+    // w, without a transposed copy (MLA folds kv_b_proj's key rows into the query this way).
+    // x: [n_tokens][w.rows], y: [n_tokens][w.cols]; F32, F16 or BF16 weights.
+    virtual void matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n_tokens) = 0;
+
+    // y = W x as matmul, for FP8 E4M3 weights with one float32 scale per block of
+    // block_rows x block_cols weights (DeepSeek-V3's `weight_scale_inv`):
+    // W[r][c] = fp8(w[r][c]) * scale_inv[r / block_rows][c / block_cols]. w: F8_E4M3
+    // [rows][cols]; scale_inv: F32 [ceil(rows / block_rows)][ceil(cols / block_cols)],
+    // its data need not be aligned. x: [n_tokens][cols], y: [n_tokens][rows].
+    virtual void matmul_block_fp8(const WeightView &w, const WeightView &scale_inv, int32_t block_rows,
+                                  int32_t block_cols, const float *x, float *y, int64_t n_tokens) = 0;
+
+    // Causal softmax attention of p.n_heads heads over one latent cache. q:
+    // [n_tokens][n_heads][latent_dim + rope_dim]; position j's row is
+    // cache[j * (latent_dim + rope_dim)], the key of every head, and its first latent_dim
+    // values are the value; positions 0 .. pos0 + n_tokens - 1 must be in the cache.
+    // out: [n_tokens][n_heads][latent_dim].
+    virtual void latent_attention(const float *q, const float *cache, float *out,
+                                  const LatentAttentionParams &p) = 0;
 };
 
 // The registry: backends by name, chosen at run time.

@@ -143,6 +143,10 @@ typedef struct mst_model_info {
     uint64_t expert_bytes_each;    /* one expert's weights (gate + up + down) */
     uint64_t expert_bytes_per_token; /* experts_per_token * n_moe_layers * expert_bytes_each */
     uint64_t expert_cache_bytes;   /* the expert cache budget */
+    uint64_t kv_cache_bytes_per_token;      /* KV cache bytes one context token takes, all layers */
+    uint64_t kv_cache_full_bytes_per_token; /* the same if full per-head keys and values were
+                                               cached; larger than kv_cache_bytes_per_token only
+                                               for models that cache a compressed form (MLA) */
 } mst_model_info;
 
 /* Fill `info` (whose struct_size the caller sets). Strings are owned by the model. */

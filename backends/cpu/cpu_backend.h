@@ -32,6 +32,17 @@ public:
     void clamped_swiglu(const float *gate_up, float *out, int64_t n_rows, int64_t n_inter, float alpha,
                         float limit) override;  // op_clamped_swiglu.cpp
 
+    // Linear attention and gating, one file each: op_causal_conv1d.cpp, op_l2_norm.cpp,
+    // op_gated_delta_rule.cpp, op_rms_norm_gated.cpp, op_sigmoid_mul.cpp.
+    void causal_conv1d(const float *x, const WeightView &w, const float *state_in, float *state_out, float *y,
+                       int64_t n_tokens, int64_t channels, bool silu) override;
+    void l2_norm(float *x, int64_t n_rows, int64_t dim, float eps) override;
+    void gated_delta_rule(const float *q, const float *k, const float *v, const float *g, const float *beta,
+                          const float *state_in, float *state_out, float *out, const DeltaRuleShape &shape) override;
+    void rms_norm_gated(const float *x, const float *gate, const WeightView &w, float eps, float *y, int64_t n_rows,
+                        int64_t dim) override;
+    void sigmoid_mul(float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim) override;
+
 private:
     // matmul on MXFP4 weights (op_matmul_mxfp4.cpp).
     void matmul_mxfp4(const WeightView &w, const float *x, float *y, int64_t n_tokens);
@@ -43,6 +54,15 @@ private:
     int n_threads_;
     CpuIsa isa_;
     const CpuKernels &kernels_;
+
+public:
+    // op_matmul_transposed.cpp
+    void matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n_tokens) override;
+    // op_matmul_block_fp8.cpp
+    void matmul_block_fp8(const WeightView &w, const WeightView &scale_inv, int32_t block_rows, int32_t block_cols,
+                          const float *x, float *y, int64_t n_tokens) override;
+    // op_latent_attention.cpp
+    void latent_attention(const float *q, const float *cache, float *out, const LatentAttentionParams &p) override;
 };
 
 }  // namespace mst

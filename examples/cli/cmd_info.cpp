@@ -40,6 +40,18 @@ int cmd_info(const std::vector<std::string> &argv) {
     fmt::print("expert bytes/token:  {} ({} experts x {} layers, before cache hits)\n",
                bytes_str(i.expert_bytes_per_token), i.experts_per_token, i.n_moe_layers);
     fmt::print("expert cache budget: {}\n", bytes_str(i.expert_cache_bytes));
+    // Per token, and for a context of the session default (4096 positions or the model's
+    // maximum, if smaller).
+    const uint64_t ctx = i.max_position_embeddings > 0 && i.max_position_embeddings < 4096
+                             ? uint64_t(i.max_position_embeddings) : 4096;
+    const bool compressed = i.kv_cache_full_bytes_per_token > i.kv_cache_bytes_per_token;
+    fmt::print("KV cache:            {}/token, {} per {} tokens{}\n", bytes_str(i.kv_cache_bytes_per_token),
+               bytes_str(i.kv_cache_bytes_per_token * ctx), ctx, compressed ? " (compressed)" : "");
+    if (compressed)
+        fmt::print("  uncompressed:      {}/token, {} per {} tokens; saved {} ({:.1f}x smaller)\n",
+                   bytes_str(i.kv_cache_full_bytes_per_token), bytes_str(i.kv_cache_full_bytes_per_token * ctx), ctx,
+                   bytes_str((i.kv_cache_full_bytes_per_token - i.kv_cache_bytes_per_token) * ctx),
+                   double(i.kv_cache_full_bytes_per_token) / double(i.kv_cache_bytes_per_token));
     fmt::print("backend / storage:   {} / {}\n", i.backend, i.storage);
     return 0;
 }

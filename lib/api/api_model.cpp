@@ -86,6 +86,8 @@ mst_status mst_model_get_info(const mst_model *model, mst_model_info *info) {
         out.expert_bytes_each = s.expert_bytes_each;
         out.expert_bytes_per_token = uint64_t(m.experts_per_token) * uint64_t(s.n_moe_layers) * s.expert_bytes_each;
         out.expert_cache_bytes = m.model->experts().cache_budget();
+        out.kv_cache_bytes_per_token = s.kv_cache_bytes_per_token;
+        out.kv_cache_full_bytes_per_token = s.kv_cache_full_bytes_per_token;
         std::memcpy(info, &out, info->struct_size);
     });
 }

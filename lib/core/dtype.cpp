@@ -12,7 +12,7 @@ size_t dtype_size(DType t) {
         case DType::F64: case DType::I64: return 8;
         case DType::F32: case DType::I32: return 4;
         case DType::F16: case DType::BF16: case DType::I16: return 2;
-        case DType::I8: case DType::U8: case DType::BOOL: return 1;
+        case DType::I8: case DType::U8: case DType::BOOL: case DType::F8_E4M3: return 1;
         case DType::MXFP4: return 0;
         case DType::Q8: return sizeof(BlockQ8);
         case DType::Q4: return sizeof(BlockQ4);
@@ -40,6 +40,7 @@ std::string_view dtype_name(DType t) {
         case DType::BOOL: return "BOOL";
         case DType::F64: return "F64";
         case DType::MXFP4: return "MXFP4";
+        case DType::F8_E4M3: return "F8_E4M3";
         case DType::Q8: return "Q8";
         case DType::Q4: return "Q4";
     }
@@ -56,7 +57,7 @@ std::optional<DType> dtype_from_safetensors(std::string_view name) {
     static constexpr struct { std::string_view name; DType type; } kTable[] = {
         {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}, {"I32", DType::I32},
         {"I64", DType::I64}, {"I16", DType::I16}, {"I8", DType::I8},     {"U8", DType::U8},
-        {"BOOL", DType::BOOL}, {"F64", DType::F64},
+        {"BOOL", DType::BOOL}, {"F64", DType::F64}, {"F8_E4M3", DType::F8_E4M3},
     };
     for (const auto &entry : kTable)
         if (entry.name == name) return entry.type;
@@ -81,6 +82,20 @@ float f16_to_f32(uint16_t h) {
     float f;
     std::memcpy(&f, &bits, sizeof f);
     return f;
+}
+
+float fp8_e4m3_to_f32(uint8_t b) {
+    const int exponent = (b >> 3) & 0xf;
+    const int mantissa = b & 0x7;
+    float magnitude;
+    if (exponent == 0xf && mantissa == 0x7) {
+        magnitude = NAN;
+    } else if (exponent == 0) {
+        magnitude = std::ldexp(float(mantissa), -9);  // subnormal: mantissa/8 * 2^-6
+    } else {
+        magnitude = std::ldexp(float(mantissa | 0x8), exponent - 10);  // (1 + m/8) * 2^(e-7)
+    }
+    return (b & 0x80) ? -magnitude : magnitude;
 }
 
 uint16_t f32_to_f16(float f) {
@@ -115,6 +130,11 @@ void convert_to_f32(DType t, const void *src, float *dst, size_t n) {
         case DType::F16: {
             const auto *s = static_cast<const uint16_t *>(src);
             for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+            return;
+        }
+        case DType::F8_E4M3: {
+            const auto *s = static_cast<const uint8_t *>(src);
+            for (size_t i = 0; i < n; ++i) dst[i] = fp8_e4m3_to_f32(s[i]);
             return;
         }
         case DType::Q8:

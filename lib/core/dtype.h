@@ -13,7 +13,7 @@ namespace mst {
 // core/mxfp4.h for the encoding). Q8 and Q4 are moestream's own block-quantized types
 // (core/quant.h), found only in packed files: a row is cut into blocks of 32 elements,
 // each stored with its scale.
-enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4, Q8, Q4 };
+enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4, F8_E4M3, Q8, Q4 };
 
 // Bytes per element; for a block-quantized type, bytes per block of dtype_block_elems;
 // 0 for MXFP4, whose elements take half a byte plus a shared scale (mxfp4_row_bytes in
@@ -51,10 +51,15 @@ inline uint16_t f32_to_bf16(float f) {
 }
 
 float f16_to_f32(uint16_t h);
+
+// FP8 E4M3 ("e4m3fn": bias 7, no infinities, 0x7f / 0xff are NaN, largest finite 448),
+// the weight type of DeepSeek-V3 and Kimi K2 checkpoints. Exact.
+float fp8_e4m3_to_f32(uint8_t b);
 uint16_t f32_to_f16(float f);
 
-// Convert n elements of a float weight type to float32. For a block-quantized type src
-// starts on a block (e.g. a row) and the first n elements are decoded.
+// Convert n elements of a float weight type (or F8_E4M3, without any block scale) to
+// float32. For a block-quantized type src starts on a block (e.g. a row) and the first n
+// elements are decoded.
 void convert_to_f32(DType t, const void *src, float *dst, size_t n);
 
 }  // namespace mst

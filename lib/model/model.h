@@ -35,6 +35,11 @@ struct ModelSizes {
     uint64_t resident_bytes = 0;     // non-expert weights in memory
     uint64_t expert_bytes_total = 0; // routed expert weights on disk
     uint64_t expert_bytes_each = 0;  // one expert (largest, if they differ)
+    // KV cache bytes per context token over all layers, as this model keeps it, and as
+    // full per-head float32 keys and values would take (larger only for models that
+    // cache a compressed form, like MLA's latents).
+    uint64_t kv_cache_bytes_per_token = 0;
+    uint64_t kv_cache_full_bytes_per_token = 0;
 };
 
 class Model {

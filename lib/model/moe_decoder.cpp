@@ -61,6 +61,9 @@ void MoeDecoder::finish(const ModelBuildContext &ctx, std::vector<std::vector<Ex
                         uint64_t params_per_expert) {
     if (!route_) fail(MST_ERR_INTERNAL, "{}: no routing function set", config_.model_type);
     sizes_ = count_model_sizes(ctx.checkpoint, expert_layouts, params_per_expert, weights_.bytes());
+    const ModelConfig &c = config_;
+    sizes_.kv_cache_bytes_per_token = uint64_t(2 * c.n_kv_heads * c.head_dim) * sizeof(float) * uint64_t(c.n_layers);
+    sizes_.kv_cache_full_bytes_per_token = sizes_.kv_cache_bytes_per_token;
     experts_ = ctx.make_expert_store(std::move(expert_layouts));
 }
 

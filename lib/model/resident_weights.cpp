@@ -1,29 +1,96 @@
 #include "model/resident_weights.h"
 
+#include <cstring>
+
 #include "core/error.h"
 
 namespace mst {
+namespace {
 
-WeightView ResidentWeights::load(const std::string &name, std::initializer_list<int64_t> shape, WeightUse use) {
+int64_t rows_of(std::initializer_list<int64_t> shape) { return shape.size() == 2 ? *shape.begin() : 1; }
+int64_t cols_of(std::initializer_list<int64_t> shape) { return *(shape.end() - 1); }
+
+}  // namespace
+
+const TensorInfo &ResidentWeights::require(const std::string &name, std::initializer_list<int64_t> shape) {
     const TensorInfo &info = checkpoint_.require(name, shape);
-    if (!dtype_is_float_weight(info.dtype) && !dtype_is_quantized(info.dtype))
-        fail(MST_ERR_UNSUPPORTED, "tensor '{}' has dtype {}; weights must be F32, F16, BF16, Q8 or Q4", name,
+    if (!dtype_is_float_weight(info.dtype) && !dtype_is_quantized(info.dtype) && info.dtype != DType::F8_E4M3)
+        fail(MST_ERR_UNSUPPORTED, "tensor '{}' has dtype {}; weights must be F32, F16, BF16, Q8, Q4 or F8_E4M3", name,
              dtype_name(info.dtype));
-    if (recorder_ && shape.size() == 2) recorder_(name, use);
-    AlignedBuffer buffer(info.nbytes, name.c_str());
+    n_params_ += uint64_t(info.numel());
+    return info;
+}
+
+WeightView ResidentWeights::keep(const TensorInfo &info, int64_t rows, int64_t cols) {
+    AlignedBuffer buffer(info.nbytes, info.name.c_str());
     checkpoint_.read(info, buffer.data());
-    const int64_t rows = shape.size() == 2 ? *shape.begin() : 1;
-    const int64_t cols = *(shape.end() - 1);
     WeightView view{info.dtype, buffer.data(), rows, cols};
     bytes_ += info.nbytes;
     buffers_.push_back(std::move(buffer));
     return view;
 }
 
+WeightView ResidentWeights::load(const std::string &name, std::initializer_list<int64_t> shape, WeightUse use) {
+    const TensorInfo &info = require(name, shape);
+    if (recorder_ && shape.size() == 2) recorder_(name, use);
+    const int64_t rows = rows_of(shape), cols = cols_of(shape);
+    if (info.dtype != DType::F8_E4M3) return keep(info, rows, cols);
+    const TensorInfo &scale_info = require_fp8_scale(checkpoint_, info, 1, rows, cols, fp8_block_);
+    const std::vector<float> scales = checkpoint_.read_f32(scale_info);
+    AlignedBuffer fp8(info.nbytes, name.c_str());
+    checkpoint_.read(info, fp8.data());
+    AlignedBuffer buffer(uint64_t(rows * cols) * sizeof(float), name.c_str());
+    auto *values = reinterpret_cast<float *>(buffer.data());
+    dequantize_block_fp8(fp8.data(), scales.data(), rows, cols, fp8_block_, values);
+    WeightView view{DType::F32, values, rows, cols};
+    bytes_ += buffer.size();
+    buffers_.push_back(std::move(buffer));
+    return view;
+}
+
+Linear ResidentWeights::load_linear(const std::string &name, std::initializer_list<int64_t> shape) {
+    const TensorInfo &info = require(name, shape);
+    if (recorder_ && shape.size() == 2) recorder_(name, WeightUse::Matrix);
+    const int64_t rows = rows_of(shape), cols = cols_of(shape);
+    Linear linear;
+    linear.weight = keep(info, rows, cols);
+    if (info.dtype != DType::F8_E4M3) return linear;
+    const TensorInfo &scale_info = require_fp8_scale(checkpoint_, info, 1, rows, cols, fp8_block_);
+    linear.scale_inv = keep(scale_info, scale_info.shape[0], scale_info.shape[1]);
+    linear.block = fp8_block_;
+    return linear;
+}
+
 std::vector<float> ResidentWeights::load_f32(const std::string &name, std::initializer_list<int64_t> shape) {
     const TensorInfo &info = checkpoint_.require(name, shape);
     bytes_ += info.numel() * sizeof(float);
+    n_params_ += uint64_t(info.numel());
     return checkpoint_.read_f32(info);
+}
+
+WeightView ResidentWeights::load_rows(const std::string &name, std::initializer_list<int64_t> shape,
+                                      const std::vector<int64_t> &row_order) {
+    if (shape.size() != 2) fail(MST_ERR_INVALID_ARGUMENT, "load_rows '{}': shape must be [rows, cols]", name);
+    const int64_t rows = *shape.begin();
+    std::vector<bool> seen(static_cast<size_t>(rows), false);
+    bool permutation = int64_t(row_order.size()) == rows;
+    for (size_t i = 0; permutation && i < row_order.size(); ++i) {
+        const int64_t r = row_order[i];
+        permutation = r >= 0 && r < rows && !seen[size_t(r)];
+        if (permutation) seen[size_t(r)] = true;
+    }
+    if (!permutation)
+        fail(MST_ERR_INVALID_ARGUMENT, "load_rows '{}': row order is not a permutation of {} rows", name, rows);
+
+    const WeightView stored = load(name, shape);
+    const size_t row_bytes = size_t(dtype_row_bytes(stored.dtype, stored.cols));
+    // Through a copy of the stored bytes, then into the buffer that load() owns.
+    AlignedBuffer &buffer = buffers_.back();
+    std::vector<uint8_t> original(buffer.data(), buffer.data() + size_t(rows) * row_bytes);
+    for (int64_t i = 0; i < rows; ++i)
+        std::memcpy(buffer.data() + size_t(i) * row_bytes, original.data() + size_t(row_order[size_t(i)]) * row_bytes,
+                    row_bytes);
+    return stored;
 }
 
 }  // namespace mst

@@ -20,18 +20,21 @@ namespace {
 
 using mst::test::Golden;
 
-// Lossless packs and q8 experts: the same bound on every dataset.
+// Lossless packs: the same bound on every dataset.
 constexpr double kBf16Tolerance = 1e-5;
+// q8 experts: the bound, met on every dataset but qwen3_next_tiny (below).
 constexpr double kQ8Tolerance = 2e-2;
 
-// q4 experts and q8 dense weights: relative error and mean KL (nats) against the
-// directory's logits, bounded per dataset at about 1.6x what was measured. These
+// q4 experts (alone and with q8 dense weights) and q8 dense weights: relative error and
+// mean KL (nats) against the directory's logits, bounded per dataset at about 1.6x what
+// was measured (README "The packed format and quantized weights" has the table). These
 // random-weight models are harsh: no weight is redundant, and routers choose between
 // near-equal experts, so a small perturbation can switch a token's experts and move that
 // position's logits by 30-50% (mixtral_tiny, position 3); those switches, not the
 // weights' own error, set the worst cases. The median position's error shows the rest.
 struct Bounds {
     double q4_err, q4_kl, dense_err, dense_kl;
+    double q8_err = kQ8Tolerance;
 };
 // Datasets whose architecture landed before its bounds were measured here.
 constexpr Bounds kUnmeasured{0.3, 0.15, 0.15, 0.05};
@@ -46,13 +49,20 @@ void PrintTo(const Dataset &d, std::ostream *os) { *os << d.name; }
 std::vector<Dataset> datasets() {
     return {{"qwen3_moe_tiny", {0.18, 0.054, 0.045, 0.003}},
             {"qwen3_moe_sharded_legacy", {0.18, 0.054, 0.045, 0.003}},
-            {"qwen3_moe_mixed_dtype", {0.14, 0.035, 0.03, 0.0015}},
-            {"qwen3_5_moe_tiny"},
-            {"qwen3_5_moe_wrapped"},
-            {"qwen3_next_tiny"},
-            {"deepseek_v3_tiny"},
-            {"deepseek_v3_fp8"},
-            {"kimi_k2_tiny"},
+            {"qwen3_moe_mixed_dtype", {0.14, 0.037, 0.03, 0.0015}},
+            {"qwen3_5_moe_tiny", {0.41, 0.3, 0.2, 0.085}},
+            {"qwen3_5_moe_wrapped", {0.41, 0.3, 0.2, 0.085}},
+            // q8 experts: 2.85e-2. Four MoE layers of top-4 routing between near-equal
+            // random experts: adding uniform noise of +-half a q8 step (amax / 254 per
+            // block of 32) to its bf16 experts, with no quantization, moved its logits by
+            // 1.8% RMS over the positions (a quarter step: 0.6%), so no 8-bit code with a
+            // per-32 scale meets 2e-2 on it; searching q8 scales for the least error
+            // gained 0.4%.
+            {"qwen3_next_tiny", {0.37, 0.24, 0.17, 0.052, 0.045}},
+            {"deepseek_v3_tiny", {0.16, 0.052, 0.056, 0.006}},
+            // FP8 experts are kept as stored: only the dense weights change.
+            {"deepseek_v3_fp8", {1e-5, 1e-9, 0.036, 0.0022}},
+            {"kimi_k2_tiny", {0.096, 0.017, 0.054, 0.0049}},
             {"mixtral_tiny", {0.26, 0.12, 0.15, 0.032}},
             // gpt-oss experts are multiplied transposed (or are MXFP4): none is quantized.
             {"gpt_oss_tiny", {1e-5, 1e-9, 0.11, 0.018}},
@@ -133,7 +143,7 @@ TEST_P(GoldenPacked, Bf16PackMatchesDirectory) {
 }
 
 TEST_P(GoldenPacked, Q8ExpertsWithinBound) {
-    EXPECT_LT(measure("q8", "bf16").err, kQ8Tolerance);
+    EXPECT_LT(measure("q8", "bf16").err, GetParam().bounds.q8_err);
 }
 
 TEST_P(GoldenPacked, Q4ExpertsWithinBound) {

@@ -1,0 +1,50 @@
+// y = W^T x. Threads own disjoint column ranges of y, so each weight element is read
+// once per call and no partial sums need merging; within a range the rows of W are
+// widened to float32 once and added into every token's output.
+#include <algorithm>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "core/error.h"
+
+namespace mst {
+
+void CpuBackend::matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
+    if (w.rows < 0 || w.cols < 0 || n_tokens < 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "matmul_transposed: negative size (rows {}, cols {}, n_tokens {})", w.rows,
+             w.cols, n_tokens);
+    if (!dtype_is_float_weight(w.dtype))
+        fail(MST_ERR_UNSUPPORTED, "matmul_transposed: weight dtype {} is not supported (F32, F16, BF16)",
+             dtype_name(w.dtype));
+    const int64_t rows = w.rows, cols = w.cols;
+    if (cols == 0 || n_tokens == 0) return;
+    if (y == nullptr || (rows > 0 && (x == nullptr || w.data == nullptr)))
+        fail(MST_ERR_INVALID_ARGUMENT, "matmul_transposed: null pointer (w {}, x {}, y {})", w.data != nullptr,
+             x != nullptr, y != nullptr);
+    std::fill(y, y + n_tokens * cols, 0.0f);
+    if (rows == 0) return;
+
+    const int threads = threads_for(rows * cols * n_tokens);
+    // Ranges of whole cache lines, at least 64 columns so a row segment is worth a call.
+    const int64_t per_thread = (cols + threads - 1) / threads;
+    const int64_t chunk = std::max<int64_t>(64, (per_thread + 15) / 16 * 16);
+    const int64_t n_chunks = (cols + chunk - 1) / chunk;
+    const size_t elem = dtype_size(w.dtype);
+    const auto *wbytes = static_cast<const unsigned char *>(w.data);
+    const CpuKernels &k = kernels_;
+
+#pragma omp parallel num_threads(int(std::min <int64_t>(threads, n_chunks))) if (threads > 1 && n_chunks > 1)
+    {
+        std::vector<float> row(static_cast<size_t>(chunk));
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < n_chunks; ++b) {
+            const int64_t c0 = b * chunk, n = std::min(chunk, cols - c0);
+            for (int64_t r = 0; r < rows; ++r) {
+                convert_to_f32(w.dtype, wbytes + (size_t(r) * size_t(cols) + size_t(c0)) * elem, row.data(), size_t(n));
+                for (int64_t t = 0; t < n_tokens; ++t) k.axpy(n, x[t * rows + r], row.data(), y + t * cols + c0);
+            }
+        }
+    }
+}
+
+}  // namespace mst

@@ -1,0 +1,45 @@
+// The gated RMSNorm that closes a Gated DeltaNet layer: normalise each head's output,
+// scale by the weight, multiply by silu of the gate projection.
+#include <cmath>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "core/error.h"
+
+namespace mst {
+
+void CpuBackend::rms_norm_gated(const float *x, const float *gate, const WeightView &w, float eps, float *y,
+                                int64_t n_rows, int64_t dim) {
+    if (n_rows < 0 || dim <= 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: bad size (n_rows {}, dim {})", n_rows, dim);
+    if (!dtype_is_float_weight(w.dtype))
+        fail(MST_ERR_UNSUPPORTED, "rms_norm_gated: weight dtype {} is not supported (F32, F16, BF16)",
+             dtype_name(w.dtype));
+    if (w.rows * w.cols != dim)
+        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: weight has {}x{} elements, expected {}", w.rows, w.cols, dim);
+    if (n_rows == 0) return;
+    if (x == nullptr || gate == nullptr || y == nullptr || w.data == nullptr)
+        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: null pointer");
+
+    std::vector<float> scale(static_cast<size_t>(dim));
+    convert_to_f32(w.dtype, w.data, scale.data(), scale.size());
+
+    const int threads = threads_for(n_rows * dim);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const float *xr = x + r * dim;
+        const float *gr = gate + r * dim;
+        float *yr = y + r * dim;
+        double sum = 0.0;
+        for (int64_t i = 0; i < dim; ++i) sum += double(xr[i]) * double(xr[i]);
+        const float inv_rms = float(1.0 / std::sqrt(sum / double(dim) + double(eps)));
+        // Elementwise after the sum, so y may equal x. The reference's order: the normalised
+        // value times the weight, then times silu(gate).
+        for (int64_t i = 0; i < dim; ++i) {
+            const float g = gr[i];
+            yr[i] = scale[size_t(i)] * (xr[i] * inv_rms) * (g / (1.0f + std::exp(-g)));
+        }
+    }
+}
+
+}  // namespace mst

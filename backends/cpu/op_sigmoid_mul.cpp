@@ -1,0 +1,31 @@
+// Sigmoid gating: the output gate of gated attention (one gate per element) and the
+// gate of a shared expert (one per token).
+#include <cmath>
+
+#include "backends/cpu/cpu_backend.h"
+#include "core/error.h"
+
+namespace mst {
+
+void CpuBackend::sigmoid_mul(float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim) {
+    if (n_rows < 0 || dim <= 0 || gate_dim <= 0 || dim % gate_dim != 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "sigmoid_mul: bad size (n_rows {}, dim {}, gate_dim {}: it must divide dim)",
+             n_rows, dim, gate_dim);
+    if (n_rows == 0) return;
+    if (x == nullptr || gate == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "sigmoid_mul: null pointer");
+
+    const int64_t span = dim / gate_dim;  // elements sharing one gate
+    const int threads = threads_for(n_rows * dim);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int64_t r = 0; r < n_rows; ++r) {
+        float *xr = x + r * dim;
+        const float *gr = gate + r * gate_dim;
+        for (int64_t g = 0; g < gate_dim; ++g) {
+            // 1 / (1 + exp(-g)) is 0, not NaN, when exp overflows.
+            const float s = 1.0f / (1.0f + std::exp(-gr[g]));
+            for (int64_t i = g * span; i < (g + 1) * span; ++i) xr[i] *= s;
+        }
+    }
+}
+
+}  // namespace mst

@@ -1,0 +1,69 @@
+// Shared pieces of the CPU op tests (tests/unit/test_cpu_op_*.cpp): a fixture that runs
+// each test for every ISA this machine supports (others skipped) at 1 and 2 threads,
+// random inputs, and the error measure the op tests bound.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <ostream>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+
+namespace mst {
+
+// Names the ISA in GoogleTest's messages.
+inline void PrintTo(CpuIsa isa, std::ostream *os) { *os << cpu_isa_name(isa); }
+
+namespace test {
+
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> v(n);
+    for (float &f : v) f = dist(rng);
+    return v;
+}
+
+// max |y - ref| / max |ref| over the first ref.size() elements; a NaN in y makes it infinite.
+inline double normalized_error(const std::vector<float> &y, const std::vector<double> &ref) {
+    double max_err = 0.0, max_ref = 0.0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        if (std::isnan(double(y[i]))) return INFINITY;
+        max_err = std::max(max_err, std::abs(double(y[i]) - ref[i]));
+        max_ref = std::max(max_ref, std::abs(ref[i]));
+    }
+    return max_ref > 0.0 ? max_err / max_ref : max_err;
+}
+
+using CpuOpParam = std::tuple<CpuIsa, int>;
+
+class CpuOpTest : public ::testing::TestWithParam<CpuOpParam> {
+protected:
+    void SetUp() override {
+        const auto [isa, threads] = GetParam();
+        if (!cpu_isa_supported(isa)) GTEST_SKIP() << "this CPU has no " << cpu_isa_name(isa);
+        backend_ = std::make_unique<CpuBackend>(threads, isa);
+    }
+    std::unique_ptr<CpuBackend> backend_;
+};
+
+inline std::string cpu_op_param_name(const ::testing::TestParamInfo<CpuOpParam> &info) {
+    return std::string(cpu_isa_name(std::get<0>(info.param))) + "_t" + std::to_string(std::get<1>(info.param));
+}
+
+}  // namespace test
+}  // namespace mst
+
+#define MST_INSTANTIATE_CPU_OP(suite)                                                                      \
+    INSTANTIATE_TEST_SUITE_P(                                                                              \
+        Isa, suite,                                                                                        \
+        ::testing::Combine(::testing::Values(mst::CpuIsa::Scalar, mst::CpuIsa::Avx2, mst::CpuIsa::Avx512), \
+                           ::testing::Values(1, 2)),                                                       \
+        mst::test::cpu_op_param_name)

@@ -1,0 +1,95 @@
+// Shared pieces of the tests of single CPU backend ops (test_cpu_op_*.cpp): one backend
+// per (ISA, thread count), random inputs, and an error measure against double-precision
+// references. ISAs this CPU lacks are skipped.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <ostream>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+
+namespace mst {
+
+// Names the ISA in GoogleTest's messages.
+inline void PrintTo(CpuIsa isa, std::ostream *os) { *os << cpu_isa_name(isa); }
+
+namespace test {
+
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> v(n);
+    for (float &f : v) f = dist(rng);
+    return v;
+}
+
+// max |y - ref| / max |ref| over n elements; a NaN anywhere in y makes it infinite.
+inline double normalized_error(const float *y, const std::vector<double> &ref) {
+    double max_err = 0.0, max_ref = 0.0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        if (std::isnan(y[i])) return INFINITY;
+        max_err = std::max(max_err, std::abs(double(y[i]) - ref[i]));
+        max_ref = std::max(max_ref, std::abs(ref[i]));
+    }
+    return max_ref > 0.0 ? max_err / max_ref : max_err;
+}
+
+// A weight matrix stored as float32 or bfloat16, with the values it holds as doubles
+// (so that rounding to the dtype is no part of a measured error).
+struct OpWeight {
+    DType dtype;
+    int64_t rows, cols;
+    std::vector<float> f32;
+    std::vector<uint16_t> bf16;
+    std::vector<double> value;
+
+    OpWeight(DType t, int64_t r, int64_t c, uint32_t seed, float lo = -1.0f, float hi = 1.0f)
+        : dtype(t), rows(r), cols(c) {
+        f32 = random_floats(size_t(r * c), seed, lo, hi);
+        value.assign(f32.begin(), f32.end());
+        if (t == DType::BF16) {
+            bf16.resize(f32.size());
+            for (size_t i = 0; i < f32.size(); ++i) {
+                bf16[i] = f32_to_bf16(f32[i]);
+                value[i] = bf16_to_f32(bf16[i]);
+            }
+        }
+    }
+    WeightView view() const {
+        return {dtype, dtype == DType::BF16 ? static_cast<const void *>(bf16.data()) : f32.data(), rows, cols};
+    }
+};
+
+using OpParam = std::tuple<CpuIsa, int>;
+
+class CpuOpTest : public ::testing::TestWithParam<OpParam> {
+protected:
+    void SetUp() override {
+        const auto [isa, threads] = GetParam();
+        if (!cpu_isa_supported(isa)) GTEST_SKIP() << "this CPU has no " << cpu_isa_name(isa);
+        backend_ = std::make_unique<CpuBackend>(threads, isa);
+    }
+    std::unique_ptr<CpuBackend> backend_;
+};
+
+inline std::string op_param_name(const ::testing::TestParamInfo<OpParam> &info) {
+    return std::string(cpu_isa_name(std::get<0>(info.param))) + "_t" + std::to_string(std::get<1>(info.param));
+}
+
+}  // namespace test
+}  // namespace mst
+
+#define MST_INSTANTIATE_CPU_OP(suite)                                                                            \
+    INSTANTIATE_TEST_SUITE_P(                                                                                    \
+        Isa, suite,                                                                                              \
+        ::testing::Combine(::testing::Values(::mst::CpuIsa::Scalar, ::mst::CpuIsa::Avx2, ::mst::CpuIsa::Avx512), \
+                           ::testing::Values(1, 2)),                                                             \
+        ::mst::test::op_param_name)
