@@ -12,6 +12,7 @@
 
 #include "convert/convert_plan.h"
 #include "core/error.h"
+#include "core/output_file.h"
 #include "expect_error.h"
 #include "format/checkpoint.h"
 #include "format/model_config.h"
@@ -251,6 +252,11 @@ TEST_F(Convert, PlannedSizeBoundsTheFile) {
         EXPECT_LE(r.file_bytes, plan.max_output_bytes + 64 * 1024) << experts;  // + the metadata
         EXPECT_EQ(plan.source_bytes, r.source_bytes) << experts;
     }
+}
+
+TEST_F(Convert, FreeSpaceIsQueriedWhereTheFileGoes) {
+    EXPECT_GT(free_disk_bytes(tmp_), 0u);
+    test::expect_error([&] { free_disk_bytes(tmp_ + "/missing/dir"); }, MST_ERR_IO, {"missing/dir", "free space"});
 }
 
 TEST_F(Convert, ZstdBlobsDecodeToTheSameModel) {
