@@ -90,7 +90,7 @@ ConvertReport convert_checkpoint(const std::string &source, const std::string &d
     if (!fs::is_directory(source, ec))
         fail(MST_ERR_INVALID_ARGUMENT, "convert: source '{}' is not a checkpoint directory", source);
     if (fs::exists(destination, ec)) {
-        if (!options.force) fail(MST_ERR_IO, "'{}' exists; pass --force (force) to replace it", destination);
+        if (!options.force) fail(MST_ERR_IO, "'{}' exists; pass --force (mst_convert_params.force) to replace it", destination);
         if (fs::is_directory(destination, ec)) fail(MST_ERR_IO, "'{}' is a directory", destination);
     }
 

@@ -122,7 +122,7 @@ void OutputFile::commit(bool replace) {
             const int err = errno;
             std::error_code ec;
             if (err == EEXIST || std::filesystem::exists(destination_, ec))
-                fail(MST_ERR_IO, "'{}' exists; pass --force (force) to replace it", destination_);
+                fail(MST_ERR_IO, "'{}' exists; pass --force (mst_convert_params.force) to replace it", destination_);
             // File systems without hard links: check, then rename.
             if (::rename(temp_path_.c_str(), destination_.c_str()) != 0) {
                 const int rename_err = errno;
