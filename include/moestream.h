@@ -129,12 +129,19 @@ typedef struct mst_model_params {
                                     is cast with the weights). Reproduces references computed that
                                     way; the default 0 keeps them in float32, which is more accurate
                                     at long contexts */
+
+    int32_t verify_checksums;    /* packed files: nonzero (default) checks the resident section's
+                                    xxHash64 at load and each expert blob's when it is read
+                                    (MST_ERR_CHECKSUM naming layer, expert, file and offset).
+                                    0 skips both (bench/README.md measures the cost); the header
+                                    and index are checked always */
 } mst_model_params;
 
 MST_API void mst_model_default_params(mst_model_params *params);
 
 /* Load a model from `path`: a Hugging Face checkpoint directory (config.json,
- * *.safetensors with optional model.safetensors.index.json, tokenizer.json).
+ * *.safetensors with optional model.safetensors.index.json, tokenizer.json) or a
+ * moestream packed file written by mst_convert (docs/packed_format.md).
  * Only the non-expert weights are read now; experts stream from disk on demand.
  * `params` may be NULL for the defaults. On success *out owns the model; free it with
  * mst_model_free after every session created from it has been freed. */
@@ -366,6 +373,52 @@ typedef struct mst_cache_stats {
  * whole model with layer = -1. Prefetch precision = used / predicted, recall = used /
  * needed. */
 MST_API mst_status mst_model_get_cache_stats(const mst_model *model, int32_t layer, mst_cache_stats *stats);
+
+/* ---- conversion to the packed format --------------------------------------------- */
+
+/* Called as a conversion proceeds with the source bytes processed and their total.
+ * Return nonzero to cancel (mst_convert then returns MST_ERR_CANCELLED). */
+typedef int (*mst_convert_progress_callback)(uint64_t done_bytes, uint64_t total_bytes, void *user_data);
+
+typedef struct mst_convert_params {
+    uint32_t struct_size;      /* sizeof(mst_convert_params) */
+    const char *experts;       /* routed experts: "q4" (default, 5.0 bits per weight) | "q8" (8.5) |
+                                  "bf16" (kept as stored) */
+    const char *dense;         /* attention, embeddings, shared experts, dense MLPs: "bf16" (default,
+                                  kept as stored) | "q8". Routers and norms are never quantized */
+    int32_t zstd_level;        /* 0 (default): no compression; 1..19: zstd per expert blob, kept
+                                  only where it makes the blob smaller */
+    int32_t force;             /* nonzero: replace an existing output file */
+    int32_t n_threads;         /* quantization threads; 0 = all cores */
+    mst_convert_progress_callback progress; /* may be NULL */
+    void *progress_user_data;
+} mst_convert_params;
+
+MST_API void mst_convert_default_params(mst_convert_params *params);
+
+typedef struct mst_convert_report {
+    uint32_t struct_size;          /* set by the caller to sizeof(mst_convert_report) */
+    uint64_t file_bytes;           /* the packed file */
+    uint64_t source_bytes;         /* tensors read from the checkpoint */
+    uint64_t resident_bytes;       /* non-expert tensors written */
+    uint64_t resident_tensors;
+    uint64_t quantized_tensors;    /* of those, stored as q8 */
+    uint64_t dropped_tensors;      /* checkpoint tensors the architecture never reads (left out) */
+    uint64_t expert_blobs;
+    uint64_t expert_raw_bytes;     /* experts as decoded */
+    uint64_t expert_stored_bytes;  /* experts on disk */
+    uint64_t compressed_blobs;     /* blobs stored zstd-compressed */
+    double seconds;
+} mst_convert_report;
+
+/* Convert the Hugging Face checkpoint directory `src` into the packed file `dst`: one
+ * file with the config, tokenizer, every non-expert weight and one 4 KiB-aligned blob per
+ * expert, each with an xxHash64. It is written under a temporary name beside `dst` and
+ * renamed only when complete; an existing `dst` is an error (MST_ERR_IO) unless
+ * params->force is set, and so is a disk without room for the file (checked first).
+ * `params` may be NULL for the defaults; `report` may be NULL. */
+MST_API mst_status mst_convert(const char *src, const char *dst, const mst_convert_params *params,
+                               mst_convert_report *report);
 
 #ifdef __cplusplus
 }

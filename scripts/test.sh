@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The test command: configure, build and run every test (about a minute on 2 cores).
+# The test command: configure, build and run every test, then fuzz each parser for a
+# short while (scripts/fuzz.sh: a clang build of the parsers, about 2-3 minutes on 2
+# cores with 10 s per target). MST_SKIP_FUZZ=1 leaves the fuzzing out; MST_FUZZ_SECONDS
+# sets its time per target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j"$(nproc)"
+if [ "${MST_SKIP_FUZZ:-0}" != 1 ]; then
+  MST_FUZZ_SECONDS="${MST_FUZZ_SECONDS:-10}" bash scripts/fuzz.sh
+fi

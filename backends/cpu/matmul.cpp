@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "backends/cpu/matmul_quant.h"
 #include "core/error.h"
 
 namespace mst {
@@ -31,6 +32,8 @@ CpuKernels::DotRowsFn select_kernel(const CpuKernels &k, DType t) {
 
 void cpu_matmul(const CpuKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
                 int64_t n_tokens) {
+    if (dtype_is_quantized(w.dtype))
+        return cpu_matmul_quant(quant_kernels_for(kernels), n_threads, w, x, y, n_tokens);
     if (w.rows < 0 || w.cols < 0 || n_tokens < 0)
         fail(MST_ERR_INVALID_ARGUMENT, "matmul: negative size (rows {}, cols {}, n_tokens {})", w.rows, w.cols,
              n_tokens);

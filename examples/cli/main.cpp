@@ -17,6 +17,7 @@ constexpr char kUsage[] =
     "commands:\n"
     "  run       generate text from a prompt\n"
     "  info      print a model's architecture, sizes and per-token expert bytes\n"
+    "  convert   write a checkpoint directory as one packed file (.mst) for streaming\n"
     "  eval      perplexity, KL divergence and speed of expert budgets on a text\n"
     "  bench     speed against the device's limits: TTFT, tok/s, stalls, roofline\n"
     "  version   print the library version\n";
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
     try {
         if (command == "run") return mst::cli::cmd_run(rest);
         if (command == "info") return mst::cli::cmd_info(rest);
+        if (command == "convert") return mst::cli::cmd_convert(rest);
         if (command == "eval") return mst::cli::cmd_eval(rest);
         if (command == "bench") return mst::cli::cmd_bench(rest);
         if (command == "version" || command == "--version") {

@@ -5,7 +5,7 @@
 namespace mst::cli {
 
 const char *const kModelOptionsHelp =
-    "  -m, --model PATH          Hugging Face checkpoint directory (required)\n"
+    "  -m, --model PATH          Hugging Face checkpoint directory or packed .mst file (required)\n"
     "  --backend NAME            auto | cpu (default auto)\n"
     "  --storage NAME            auto | mmap | pread | direct | uring: how expert bytes are read\n"
     "                            (default auto: uring where io_uring works, else pread)\n"
@@ -24,7 +24,9 @@ const char *const kModelOptionsHelp =
     "  --storage-willneed 0|1    advise WILLNEED before use: mmap per expert, pread per batch\n"
     "                            (default: on for mmap, off for pread)\n"
     "  --storage-drop-after-read 0|1  drop expert pages from the page cache after reading (mmap: after\n"
-    "                            release), so the expert cache is the only cache (default 0)\n";
+    "                            release), so the expert cache is the only cache (default 0)\n"
+    "  --no-verify               packed files: skip the xxHash64 checks of resident weights and\n"
+    "                            expert blobs (header and index are always checked)\n";
 
 std::vector<std::string> model_option_names() {
     return {"model",
@@ -41,7 +43,8 @@ std::vector<std::string> model_option_names() {
             "storage-drop-after-read",
             "cache-policy",
             "prefetch",
-            "rope-bf16"};
+            "rope-bf16",
+            "no-verify"};
 }
 
 namespace {
@@ -80,6 +83,7 @@ mst_model_params model_params_from(const Args &args, std::string &backend, std::
     p.cache_policy = cache_policy.c_str();
     p.prefetch = args.flag("prefetch") ? 1 : 0;
     p.rope_bf16_frequencies = args.flag("rope-bf16") ? 1 : 0;
+    p.verify_checksums = args.flag("no-verify") ? 0 : 1;
     return p;
 }
 

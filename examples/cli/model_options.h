@@ -15,6 +15,6 @@ std::vector<std::string> model_option_names();
 mst_model_params model_params_from(const Args &args, std::string &backend, std::string &storage,
                                    std::string &cache_policy);
 // Flags (options without a value) among the model options.
-inline std::vector<std::string> model_option_flags() { return {"prefetch", "rope-bf16"}; }
+inline std::vector<std::string> model_option_flags() { return {"prefetch", "rope-bf16", "no-verify"}; }
 
 }  // namespace mst::cli

@@ -32,6 +32,8 @@ mst_model_params default_model_params() {
     p.storage_fadvise_random = 1;
     p.storage_willneed = -1;
     p.storage_drop_after_read = 0;
+
+    p.verify_checksums = 1;
     return p;
 }
 
@@ -71,6 +73,8 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
             fail(MST_ERR_INVALID_ARGUMENT, "storage_willneed must be -1, 0 or 1, got {}", p.storage_willneed);
         if (p.storage_willneed >= 0) options.storage_willneed = p.storage_willneed == 1;
         options.storage_drop_after_read = p.storage_drop_after_read != 0;
+
+        options.verify_checksums = p.verify_checksums != 0;
         auto model = std::make_unique<mst_model>();
         model->impl = load_model(path, options);
         *out = model.release();

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/quant.h"
 
 namespace mst {
 
@@ -13,8 +14,17 @@ size_t dtype_size(DType t) {
         case DType::F16: case DType::BF16: case DType::I16: return 2;
         case DType::I8: case DType::U8: case DType::BOOL: case DType::F8_E4M3: return 1;
         case DType::MXFP4: return 0;
+        case DType::Q8: return sizeof(BlockQ8);
+        case DType::Q4: return sizeof(BlockQ4);
     }
     return 0;
+}
+
+size_t dtype_block_elems(DType t) { return dtype_is_quantized(t) ? size_t(kQuantBlock) : 1; }
+
+uint64_t dtype_row_bytes(DType t, int64_t cols) {
+    const uint64_t block = dtype_block_elems(t);
+    return (uint64_t(cols) + block - 1) / block * dtype_size(t);
 }
 
 std::string_view dtype_name(DType t) {
@@ -31,8 +41,16 @@ std::string_view dtype_name(DType t) {
         case DType::F64: return "F64";
         case DType::MXFP4: return "MXFP4";
         case DType::F8_E4M3: return "F8_E4M3";
+        case DType::Q8: return "Q8";
+        case DType::Q4: return "Q4";
     }
     return "?";
+}
+
+std::optional<DType> dtype_from_name(std::string_view name) {
+    if (name == "Q8") return DType::Q8;
+    if (name == "Q4") return DType::Q4;
+    return dtype_from_safetensors(name);
 }
 
 std::optional<DType> dtype_from_safetensors(std::string_view name) {
@@ -119,6 +137,10 @@ void convert_to_f32(DType t, const void *src, float *dst, size_t n) {
             for (size_t i = 0; i < n; ++i) dst[i] = fp8_e4m3_to_f32(s[i]);
             return;
         }
+        case DType::Q8:
+        case DType::Q4:
+            dequantize_row(t, src, dst, int64_t(n));
+            return;
         default:
             fail(MST_ERR_UNSUPPORTED, "cannot convert {} to float32", dtype_name(t));
     }

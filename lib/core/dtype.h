@@ -10,16 +10,27 @@ namespace mst {
 
 // MXFP4 (OCP microscaling FP4) is a compute type, not a safetensors one: checkpoints store
 // its blocks and scales as U8 tensors, and a WeightView of it points at both (see
-// core/mxfp4.h for the encoding).
-enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4, F8_E4M3 };
+// core/mxfp4.h for the encoding). Q8 and Q4 are moestream's own block-quantized types
+// (core/quant.h), found only in packed files: a row is cut into blocks of 32 elements,
+// each stored with its scale.
+enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4, F8_E4M3, Q8, Q4 };
 
-// Bytes per element; 0 for MXFP4, whose elements take half a byte plus a shared scale
-// (mxfp4_row_bytes in core/mxfp4.h gives its sizes).
+// Bytes per element; for a block-quantized type, bytes per block of dtype_block_elems;
+// 0 for MXFP4, whose elements take half a byte plus a shared scale (mxfp4_row_bytes in
+// core/mxfp4.h gives its sizes).
 size_t dtype_size(DType t);
-// The safetensors spelling ("BF16", ...).
+// Elements per block: 32 for the block-quantized types, 1 for the others.
+size_t dtype_block_elems(DType t);
+inline bool dtype_is_quantized(DType t) { return t == DType::Q8 || t == DType::Q4; }
+// Bytes of one row of `cols` elements. A block type stores ceil(cols / 32) blocks per
+// row, the last one padded with zeros, so that every row starts on a block.
+uint64_t dtype_row_bytes(DType t, int64_t cols);
+// The safetensors spelling ("BF16", ...); "Q8" / "Q4" for the quantized types.
 std::string_view dtype_name(DType t);
 // Parse a safetensors dtype string; nullopt for one moestream does not know.
 std::optional<DType> dtype_from_safetensors(std::string_view name);
+// dtype_name's inverse over every type, the quantized ones included (packed files).
+std::optional<DType> dtype_from_name(std::string_view name);
 // Float types a weight may be stored in (F32, F16, BF16).
 inline bool dtype_is_float_weight(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
@@ -46,7 +57,9 @@ float f16_to_f32(uint16_t h);
 float fp8_e4m3_to_f32(uint8_t b);
 uint16_t f32_to_f16(float f);
 
-// Convert n elements of a float weight type (or F8_E4M3, without any block scale) to float32.
+// Convert n elements of a float weight type (or F8_E4M3, without any block scale) to
+// float32. For a block-quantized type src starts on a block (e.g. a row) and the first n
+// elements are decoded.
 void convert_to_f32(DType t, const void *src, float *dst, size_t n);
 
 }  // namespace mst

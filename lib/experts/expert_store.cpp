@@ -128,9 +128,16 @@ ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRe
 std::vector<ExpertHandle> ExpertStore::read_experts(int layer, std::span<const int32_t> experts) {
     std::vector<ExpertHandle> handles;
     std::vector<ReadRequest> reads;
+    std::vector<PendingBlob> blobs;
     handles.reserve(experts.size());
-    for (int32_t e : experts) handles.push_back(prepare_read(layer, e, reads));
+    for (int32_t e : experts) {
+        const ExpertLayout &l = layout(layer, e);
+        handles.push_back(l.blob ? prepare_blob_read(l, layer, e, storage_->alignment(), memory_, reads, blobs)
+                                 : prepare_read(layer, e, reads));
+    }
     if (!reads.empty()) storage_->read_batch(reads);  // mapped experts need no reads
+    // Checked and decoded before the cache sees them: a bad blob is never cached.
+    finish_blob_reads(blobs, blob_options_);
     for (size_t i = 0; i < experts.size(); ++i) cache_.insert(ExpertKey{layer, experts[i]}, handles[i]);
     return handles;
 }

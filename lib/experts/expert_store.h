@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "experts/expert_blob.h"
 #include "experts/expert_cache.h"
 #include "experts/expert_layout.h"
 #include "experts/expert_prefetcher.h"
@@ -39,6 +40,9 @@ public:
     // bad format) naming the layer and expert; the store stays usable afterwards.
     std::vector<ExpertHandle> fetch(int layer, std::span<const int32_t> experts, ExpertIoStats &stats);
 
+    // How experts stored as packed-file blobs are read (checksums on by default).
+    void set_blob_reads(BlobReadOptions options) { blob_options_ = std::move(options); }
+
     // Prefetch: read predicted experts ahead on a background thread (see expert_prefetcher.h).
     void set_prefetch(bool enabled);
     bool prefetch_enabled() const { return prefetcher_ != nullptr; }
@@ -64,6 +68,7 @@ private:
     // Shared with mapped weights, whose views point into the tier's mapping.
     std::shared_ptr<StorageTier> storage_;
     std::vector<std::vector<ExpertLayout>> layouts_;
+    BlobReadOptions blob_options_;
     ExpertCache cache_;
     std::shared_ptr<ExpertMemoryCounter> memory_ = std::make_shared<ExpertMemoryCounter>();
     std::unique_ptr<ExpertPrefetcher> prefetcher_;  // last: its thread calls read_experts

@@ -94,6 +94,7 @@ void Checkpoint::add_file(const std::string &path) {
 std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir) {
     std::error_code ec;
     if (!fs::exists(dir, ec)) fail(MST_ERR_IO, "checkpoint directory '{}' does not exist", dir);
+    if (is_file(dir)) return open_packed(dir, File::open_read(dir));
     if (!fs::is_directory(dir, ec)) fail(MST_ERR_IO, "checkpoint path '{}' is not a directory", dir);
 
     std::unique_ptr<Checkpoint> checkpoint(new Checkpoint());
@@ -145,7 +146,9 @@ const File &Checkpoint::file(uint32_t index) const {
 
 const TensorInfo *Checkpoint::find(std::string_view name) const {
     const auto it = by_name_.find(name);
-    return it == by_name_.end() ? nullptr : &tensors_[it->second];
+    if (it == by_name_.end()) return nullptr;
+    if (observer_) observer_(tensors_[it->second]);
+    return &tensors_[it->second];
 }
 
 const TensorInfo &Checkpoint::require(std::string_view name) const {
@@ -171,11 +174,12 @@ std::vector<std::string> Checkpoint::names() const {
 }
 
 void Checkpoint::read(const TensorInfo &t, void *dst) const {
+    if (observer_) observer_(t);
     file(t.file_index).pread_exact(dst, size_t(t.nbytes), t.offset);
 }
 
 std::vector<float> Checkpoint::read_f32(const TensorInfo &t) const {
-    if (!dtype_is_float_weight(t.dtype)) {
+    if (!dtype_is_float_weight(t.dtype) && !dtype_is_quantized(t.dtype)) {
         fail(MST_ERR_UNSUPPORTED, "tensor '{}' in checkpoint '{}' has dtype {}, which cannot be read as float32",
              t.name, dir_, dtype_name(t.dtype));
     }
@@ -186,19 +190,23 @@ std::vector<float> Checkpoint::read_f32(const TensorInfo &t) const {
         fail(MST_ERR_INVALID_ARGUMENT, "tensor '{}': bytes [{}, +{}) lie outside {} ({} bytes)", t.name, t.offset,
              t.nbytes, f.path(), f.size());
     }
-    const size_t n = size_t(t.nbytes / dtype_size(t.dtype));
-    if (n * dtype_size(t.dtype) != t.nbytes || int64_t(n) != t.numel()) {
+    // Rows of the last dimension: a block-quantized row holds whole blocks.
+    const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+    const uint64_t row_bytes = dtype_row_bytes(t.dtype, cols);
+    const uint64_t n_rows = row_bytes ? t.nbytes / row_bytes : 0;
+    if (n_rows * row_bytes != t.nbytes || int64_t(n_rows) * cols != t.numel()) {
         fail(MST_ERR_INVALID_ARGUMENT, "tensor '{}': {} bytes do not match shape {} of {}", t.name, t.nbytes,
              shape_to_string(t.shape), dtype_name(t.dtype));
     }
-    std::vector<float> values(n);
+    std::vector<float> values(size_t(t.numel()));
     if (t.dtype == DType::F32) {
         read(t, values.data());
         return values;
     }
-    std::vector<uint16_t> raw(n);
+    std::vector<uint8_t> raw(t.nbytes);
     read(t, raw.data());
-    convert_to_f32(t.dtype, raw.data(), values.data(), n);
+    for (uint64_t r = 0; r < n_rows; ++r)
+        convert_to_f32(t.dtype, raw.data() + r * row_bytes, values.data() + r * uint64_t(cols), size_t(cols));
     return values;
 }
 

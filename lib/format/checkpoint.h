@@ -1,6 +1,9 @@
 // A Hugging Face checkpoint directory: one or more safetensors files whose headers
 // are read once into a table of every tensor. The files stay open so that tensors
 // (and, through file(), experts) can be read by offset for the checkpoint's life.
+// A moestream packed file (.mst, format/packed_format.h) opens through the same class:
+// its resident tensors, under their Hugging Face names, make the table (file 0), and
+// packed() gives its metadata and expert index.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +20,8 @@
 
 namespace mst {
 
+struct PackedContents;
+
 class Checkpoint {
 public:
     // Name of the shard index a sharded checkpoint carries beside its shards.
@@ -32,9 +37,18 @@ public:
     // MST_ERR_BAD_FORMAT; an index naming a missing shard -> MST_ERR_IO naming it; a
     // tensor in the index that its shard lacks, or one tensor in two shards ->
     // MST_ERR_BAD_FORMAT; plus every error of read_safetensors_header.
+    // `dir` may also be a packed file, recognised by its magic: then the header, metadata
+    // and index are read and their checksums verified (see read_packed_contents); a
+    // regular file without the magic is MST_ERR_IO ("not a directory").
     static std::unique_ptr<Checkpoint> open(const std::string &dir);
 
+    // The directory, or the packed file's path.
     const std::string &dir() const { return dir_; }
+    // The packed file's contents (metadata, expert index); nullptr for a directory.
+    const PackedContents *packed() const { return packed_.get(); }
+    // For a packed file, read its resident section and check its xxHash64
+    // (MST_ERR_CHECKSUM naming the file); nothing to check for a directory.
+    void verify_resident() const;
     // Shard paths, indexed by TensorInfo::file_index.
     const std::vector<std::string> &files() const { return paths_; }
     // The open shard `index`; MST_ERR_INVALID_ARGUMENT when out of range.
@@ -51,6 +65,9 @@ public:
     const TensorInfo &require(std::string_view name, std::initializer_list<int64_t> shape) const;
     // Every tensor name, sorted.
     std::vector<std::string> names() const;
+    // Called with every tensor found (find, require) or read from now on: the converter
+    // learns from it which tensors an architecture uses.
+    void set_lookup_observer(std::function<void(const TensorInfo &)> observer) { observer_ = std::move(observer); }
 
     // Reads the tensor's bytes (t.nbytes of them) into dst.
     void read(const TensorInfo &t, void *dst) const;
@@ -63,12 +80,15 @@ public:
 private:
     Checkpoint() = default;
     void add_file(const std::string &path);
+    static std::unique_ptr<Checkpoint> open_packed(const std::string &path, File file);
 
     std::string dir_;
     std::vector<std::string> paths_;
     std::vector<File> files_;
     std::vector<TensorInfo> tensors_;
     std::map<std::string, size_t, std::less<>> by_name_;  // name -> index in tensors_
+    std::shared_ptr<const PackedContents> packed_;
+    std::function<void(const TensorInfo &)> observer_;
 };
 
 }  // namespace mst

@@ -26,6 +26,7 @@ void add_projection(const Checkpoint &ck, const TensorInfo &t, int64_t index, in
     const int64_t srows = scale.shape[scale.shape.size() - 2], scols = scale.shape.back();
     const uint64_t scale_bytes = uint64_t(srows * scols) * sizeof(float);
     layout.parts.push_back(part_of(scale, uint64_t(index) * scale_bytes, srows, scols));
+    layout.parts.back().quantizable = false;  // scales, not a matrix to multiply
 }
 
 }  // namespace
@@ -58,6 +59,49 @@ std::vector<ExpertLayout> locate_block_fp8_experts(const Checkpoint &ck, const s
         add_projection(ck, ck.require(base + "down_proj.weight", {hidden, inter}), 0, 1, hidden, inter, block, layout);
     }
     return layouts;
+}
+
+void check_block_fp8_experts(const std::vector<ExpertLayout> &layouts, int64_t n_experts, int64_t hidden,
+                             int64_t inter, Fp8BlockSize block, const std::string &where, int64_t layer) {
+    if (int64_t(layouts.size()) != n_experts)
+        fail(MST_ERR_BAD_FORMAT, "{}: layer {} has {} experts, the config says {}", where, layer, layouts.size(),
+             n_experts);
+    for (size_t e = 0; e < layouts.size(); ++e) {
+        // The projections in order, each a weight and, for FP8, its scales.
+        std::vector<std::pair<const ExpertMatrix *, const ExpertMatrix *>> projections;
+        const std::vector<ExpertMatrix> &parts = layouts[e].parts;
+        for (size_t i = 0; i < parts.size(); ++i) {
+            const ExpertMatrix &w = parts[i];
+            if (w.dtype == DType::F8_E4M3) {
+                if (i + 1 == parts.size())
+                    fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {}: an FP8 projection without its scales", where,
+                         layer, e);
+                projections.emplace_back(&w, &parts[++i]);
+            } else if (dtype_is_float_weight(w.dtype) || dtype_is_quantized(w.dtype)) {
+                projections.emplace_back(&w, nullptr);
+            } else {
+                fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} part {} has dtype {}", where, layer, e, i,
+                     dtype_name(w.dtype));
+            }
+        }
+        std::vector<std::pair<int64_t, int64_t>> shapes;
+        if (projections.size() == 3) shapes = {{inter, hidden}, {inter, hidden}, {hidden, inter}};
+        else if (projections.size() == 2) shapes = {{2 * inter, hidden}, {hidden, inter}};
+        else
+            fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} has {} projections; expected 2 or 3", where, layer, e,
+                 projections.size());
+        for (size_t p = 0; p < shapes.size(); ++p) {
+            const auto [w, scale] = projections[p];
+            if (w->rows != shapes[p].first || w->cols != shapes[p].second)
+                fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} projection {} is [{}, {}], expected [{}, {}]", where,
+                     layer, e, p, w->rows, w->cols, shapes[p].first, shapes[p].second);
+            if (!scale) continue;
+            const int64_t srows = (w->rows + block.rows - 1) / block.rows, scols = (w->cols + block.cols - 1) / block.cols;
+            if (scale->dtype != DType::F32 || scale->rows != srows || scale->cols != scols)
+                fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} projection {} has scales {} [{}, {}], expected F32 "
+                     "[{}, {}]", where, layer, e, p, dtype_name(scale->dtype), scale->rows, scale->cols, srows, scols);
+        }
+    }
 }
 
 ExpertFn block_fp8_swiglu_expert(Fp8BlockSize block) {

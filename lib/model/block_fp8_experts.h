@@ -25,6 +25,13 @@ std::vector<ExpertLayout> locate_block_fp8_experts(const Checkpoint &checkpoint,
                                                    int64_t n_experts, int64_t hidden, int64_t intermediate,
                                                    Fp8BlockSize block);
 
+// Checks layouts from wherever they came (a packed index is only as good as its file):
+// n_experts experts, each gate, up, down ([I][H], [I][H], [H][I]) or gate_up [2I][H] and
+// down, each in a type the matmul takes (F32, F16, BF16, Q8, Q4) or F8_E4M3 followed by
+// its F32 block scales. Throws BAD_FORMAT naming `where`, the layer, expert and part.
+void check_block_fp8_experts(const std::vector<ExpertLayout> &layouts, int64_t n_experts, int64_t hidden,
+                             int64_t intermediate, Fp8BlockSize block, const std::string &where, int64_t layer);
+
 // The ExpertFn computing such experts.
 ExpertFn block_fp8_swiglu_expert(Fp8BlockSize block);
 

@@ -127,7 +127,7 @@ DeepseekV3::DeepseekV3(const ModelBuildContext &ctx)
     : config_(ctx.config),
       settings_(deepseek_v3_settings(ctx.config)),
       backend_(ctx.backend),
-      weights_(ctx.checkpoint, settings_.fp8_block) {
+      weights_(ctx.checkpoint, ctx.record_weight_use, settings_.fp8_block) {
     const ModelConfig &c = config_;
     const MlaShape &m = settings_.mla;
     const int64_t H = c.hidden_size, V = c.vocab_size, heads = m.n_heads;
@@ -156,7 +156,9 @@ DeepseekV3::DeepseekV3(const ModelBuildContext &ctx)
         a.kv_a = weights_.load_linear(p + "self_attn.kv_a_proj_with_mqa.weight", {latent + rope, H});
         if (c.attention_bias) a.kv_a.bias = weights_.load_f32(p + "self_attn.kv_a_proj_with_mqa.bias", {latent + rope});
         a.kv_a_norm = weights_.load(p + "self_attn.kv_a_layernorm.weight", {latent});
-        a.kv_b = weights_.load(p + "self_attn.kv_b_proj.weight", {heads * (m.qk_nope_dim + m.v_head_dim), latent});
+        // Also multiplied transposed (matmul_transposed, absorbed into the query): kept as stored.
+        a.kv_b = weights_.load(p + "self_attn.kv_b_proj.weight", {heads * (m.qk_nope_dim + m.v_head_dim), latent},
+                               WeightUse::KeepStored);
         a.o = weights_.load_linear(p + "self_attn.o_proj.weight", {H, heads * m.v_head_dim});
         if (c.attention_bias) a.o.bias = weights_.load_f32(p + "self_attn.o_proj.bias", {H});
 
@@ -170,11 +172,16 @@ DeepseekV3::DeepseekV3(const ModelBuildContext &ctx)
             L.mlp.down = weights_.load_linear(mlp + "down_proj.weight", {H, I});
         }
         if (L.sparse) {
-            L.router = weights_.load(p + "mlp.gate.weight", {c.n_experts, H});
+            // The router decides which experts run: kept at full precision.
+            L.router = weights_.load(p + "mlp.gate.weight", {c.n_experts, H}, WeightUse::KeepStored);
             if (weights_.has(p + "mlp.gate.e_score_correction_bias"))
                 L.correction_bias = weights_.load_f32(p + "mlp.gate.e_score_correction_bias", {c.n_experts});
-            expert_layouts[size_t(l)] = locate_block_fp8_experts(ctx.checkpoint, p + "mlp.experts", c.n_experts, H,
-                                                                 c.moe_intermediate_size, settings_.fp8_block);
+            expert_layouts[size_t(l)] = ctx.expert_layouts(l, [&] {
+                return locate_block_fp8_experts(ctx.checkpoint, p + "mlp.experts", c.n_experts, H,
+                                                c.moe_intermediate_size, settings_.fp8_block);
+            });
+            check_block_fp8_experts(expert_layouts[size_t(l)], c.n_experts, H, c.moe_intermediate_size,
+                                    settings_.fp8_block, ctx.checkpoint.dir(), l);
         }
     }
     rope_ = make_rope_table(c, int32_t(rope));
@@ -213,7 +220,7 @@ void DeepseekV3::forward(ModelState &state, int32_t n_past, std::span<const int3
     routing.k = options.experts_per_token;
 
     std::vector<float> x(size_t(n * H)), h(size_t(n * H)), y(size_t(n * H)), shared(size_t(n * H));
-    const size_t row_bytes = size_t(H) * dtype_size(embed_.dtype);
+    const size_t row_bytes = size_t(dtype_row_bytes(embed_.dtype, H));
     for (int64_t t = 0; t < n; ++t)
         convert_to_f32(embed_.dtype, static_cast<const uint8_t *>(embed_.data) + size_t(tokens[size_t(t)]) * row_bytes,
                        x.data() + t * H, size_t(H));

@@ -47,4 +47,28 @@ std::vector<ExpertLayout> locate_experts(const Checkpoint &ck, const std::string
     return layouts;
 }
 
+void check_swiglu_experts(const std::vector<ExpertLayout> &layouts, int64_t n_experts, int64_t hidden,
+                          int64_t inter, const std::string &where, int64_t layer) {
+    if (int64_t(layouts.size()) != n_experts)
+        fail(MST_ERR_BAD_FORMAT, "{}: layer {} has {} experts, the config says {}", where, layer, layouts.size(),
+             n_experts);
+    static constexpr const char *kNames[] = {"gate", "up", "down"};
+    for (size_t e = 0; e < layouts.size(); ++e) {
+        const std::vector<ExpertMatrix> &parts = layouts[e].parts;
+        if (parts.size() != 3)
+            fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} has {} parts, a SwiGLU expert has 3", where, layer, e,
+                 parts.size());
+        const int64_t shapes[3][2] = {{inter, hidden}, {inter, hidden}, {hidden, inter}};
+        for (size_t p = 0; p < 3; ++p) {
+            const ExpertMatrix &m = parts[p];
+            if (m.rows != shapes[p][0] || m.cols != shapes[p][1])
+                fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} {} is [{}, {}], expected [{}, {}]", where, layer, e,
+                     kNames[p], m.rows, m.cols, shapes[p][0], shapes[p][1]);
+            if (!dtype_is_float_weight(m.dtype) && !dtype_is_quantized(m.dtype))
+                fail(MST_ERR_UNSUPPORTED, "{}: layer {} expert {} {} has dtype {}, which the matmul does not take",
+                     where, layer, e, kNames[p], dtype_name(m.dtype));
+        }
+    }
+}
+
 }  // namespace mst

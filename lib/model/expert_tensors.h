@@ -22,4 +22,11 @@ struct ExpertTensorNames {
 std::vector<ExpertLayout> locate_experts(const Checkpoint &checkpoint, const std::string &prefix, int64_t n_experts,
                                          int64_t hidden, int64_t intermediate, const ExpertTensorNames &names = {});
 
+// Checks layouts from wherever they came (a packed index is only as good as its file):
+// n_experts experts of three parts, gate and up [intermediate][hidden] and down
+// [hidden][intermediate], each in a type the matmul takes (F32, F16, BF16, Q8, Q4).
+// Throws BAD_FORMAT naming `where`, the layer, the expert and the part.
+void check_swiglu_experts(const std::vector<ExpertLayout> &layouts, int64_t n_experts, int64_t hidden,
+                          int64_t intermediate, const std::string &where, int64_t layer);
+
 }  // namespace mst

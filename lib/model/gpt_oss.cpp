@@ -57,16 +57,20 @@ GptOss::GptOss(const ModelBuildContext &ctx) : MoeDecoder(ctx) {
             L.sliding_window = int32_t(c.sliding_window);
         }
         L.sparse = true;
-        L.router = weights_.load(p + "mlp.router.weight", {E, H});
+        // The router decides which experts run: kept at full precision.
+        L.router = weights_.load(p + "mlp.router.weight", {E, H}, WeightUse::KeepStored);
         L.router_bias = weights_.load_f32(p + "mlp.router.bias", {E});
-        GptOssExperts experts = locate_gpt_oss_experts(ctx.checkpoint, p + "mlp.experts", E, H, I);
+        expert_layouts[size_t(l)] = ctx.expert_layouts(
+            l, [&] { return locate_gpt_oss_experts(ctx.checkpoint, p + "mlp.experts", E, H, I).layouts; });
+        // The parts say the format, wherever they came from (a packed file has no names).
+        const GptOssExpertFormat layer_format =
+            check_gpt_oss_experts(expert_layouts[size_t(l)], E, H, I, ctx.checkpoint.dir(), l);
         // One expert function serves every layer, so one layer in another format is an error.
-        if (l > 0 && experts.format != format)
+        if (l > 0 && layer_format != format)
             fail(MST_ERR_BAD_FORMAT, "gpt_oss layer {} stores its experts as {} but layer 0 as {}", l,
-                 experts.format == GptOssExpertFormat::Mxfp4 ? "MXFP4" : "float",
+                 layer_format == GptOssExpertFormat::Mxfp4 ? "MXFP4" : "float",
                  format == GptOssExpertFormat::Mxfp4 ? "MXFP4" : "float");
-        format = experts.format;
-        expert_layouts[size_t(l)] = std::move(experts.layouts);
+        format = layer_format;
     }
     route_ = route_topk_softmax;
     routing_renormalized_ = true;  // the softmax over the kept logits sums to one

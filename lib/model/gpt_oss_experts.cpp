@@ -16,10 +16,30 @@ constexpr size_t kGateUpBlocks = 0, kGateUpScales = 1, kGateUpBias = 2, kDownBlo
 }
 
 // Expert e's slice of a per-layer tensor whose leading dimension is the expert, viewed
-// as [rows][cols] elements of its dtype.
+// as [rows][cols] elements of its dtype. None is quantizable: the float matrices are
+// multiplied transposed (matmul_xw), biases are read as floats, MXFP4 is quantized already.
 ExpertMatrix slice(const TensorInfo &t, int64_t e, int64_t rows, int64_t cols) {
     const uint64_t bytes = uint64_t(rows) * uint64_t(cols) * dtype_size(t.dtype);
-    return ExpertMatrix{t.file_index, t.offset + uint64_t(e) * bytes, t.dtype, rows, cols};
+    return ExpertMatrix{t.file_index, t.offset + uint64_t(e) * bytes, t.dtype, rows, cols, false};
+}
+
+struct PartSpec {
+    const char *name;
+    int64_t rows, cols;
+    bool u8;  // MXFP4 blocks or scales; else a float type
+};
+
+void check_parts(const ExpertLayout &layout, const std::vector<PartSpec> &spec, const std::string &where,
+                 int64_t layer, size_t expert) {
+    for (size_t p = 0; p < spec.size(); ++p) {
+        const ExpertMatrix &m = layout.parts[p];
+        if (m.rows != spec[p].rows || m.cols != spec[p].cols)
+            fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} {} is [{}, {}], expected [{}, {}]", where, layer, expert,
+                 spec[p].name, m.rows, m.cols, spec[p].rows, spec[p].cols);
+        if (spec[p].u8 ? m.dtype != DType::U8 : !dtype_is_float_weight(m.dtype))
+            fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} {} has dtype {}, expected {}", where, layer, expert,
+                 spec[p].name, dtype_name(m.dtype), spec[p].u8 ? "U8" : "F32, F16 or BF16");
+    }
 }
 
 const TensorInfo &require_float(const Checkpoint &ck, const std::string &name, std::initializer_list<int64_t> shape) {
@@ -112,6 +132,41 @@ GptOssExperts locate_gpt_oss_experts(const Checkpoint &ck, const std::string &pr
         out.layouts[size_t(e)].parts = {slice(gate_up, e, H, 2 * I), slice(gu_bias, e, 1, 2 * I),
                                         slice(down, e, I, H), slice(down_bias, e, 1, H)};
     return out;
+}
+
+GptOssExpertFormat check_gpt_oss_experts(const std::vector<ExpertLayout> &layouts, int64_t n_experts, int64_t hidden,
+                                         int64_t inter, const std::string &where, int64_t layer) {
+    const int64_t H = hidden, I = inter;
+    if (int64_t(layouts.size()) != n_experts)
+        fail(MST_ERR_BAD_FORMAT, "{}: layer {} has {} experts, the config says {}", where, layer, layouts.size(),
+             n_experts);
+    const size_t n_parts = layouts.empty() ? 0 : layouts[0].parts.size();
+    if (n_parts != 4 && n_parts != 6)
+        fail(MST_ERR_BAD_FORMAT, "{}: layer {} experts have {} parts; gpt_oss experts have 4 (float) or 6 (MXFP4)",
+             where, layer, n_parts);
+    const GptOssExpertFormat format = n_parts == 6 ? GptOssExpertFormat::Mxfp4 : GptOssExpertFormat::Float;
+    std::vector<PartSpec> spec;
+    if (format == GptOssExpertFormat::Float) {
+        spec = {{"gate_up_proj", H, 2 * I, false}, {"gate_up_proj_bias", 1, 2 * I, false},
+                {"down_proj", I, H, false},        {"down_proj_bias", 1, H, false}};
+    } else {
+        if (H % kMxfp4BlockSize != 0 || I % kMxfp4BlockSize != 0)
+            fail(MST_ERR_BAD_FORMAT, "{}: MXFP4 experts need hidden size {} and intermediate size {} divisible by {}",
+                 where, H, I, kMxfp4BlockSize);
+        spec = {{"gate_up_proj_blocks", 2 * I, mxfp4_row_bytes(H), true},
+                {"gate_up_proj_scales", 2 * I, H / kMxfp4BlockSize, true},
+                {"gate_up_proj_bias", 1, 2 * I, false},
+                {"down_proj_blocks", H, mxfp4_row_bytes(I), true},
+                {"down_proj_scales", H, I / kMxfp4BlockSize, true},
+                {"down_proj_bias", 1, H, false}};
+    }
+    for (size_t e = 0; e < layouts.size(); ++e) {
+        if (layouts[e].parts.size() != n_parts)
+            fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} has {} parts, expert 0 has {}", where, layer, e,
+                 layouts[e].parts.size(), n_parts);
+        check_parts(layouts[e], spec, where, layer, e);
+    }
+    return format;
 }
 
 ExpertFn gpt_oss_expert_fn(GptOssExpertFormat format, float alpha, float limit) {

@@ -32,6 +32,12 @@ struct GptOssExperts {
 GptOssExperts locate_gpt_oss_experts(const Checkpoint &checkpoint, const std::string &prefix, int64_t n_experts,
                                      int64_t hidden, int64_t intermediate);
 
+// Checks one layer's layouts, from the checkpoint or a packed file: n_experts experts of
+// the float form's 4 or the MXFP4 form's 6 parts with the shapes and dtypes above, and
+// returns the form. Throws BAD_FORMAT naming `where`, the layer, expert and part.
+GptOssExpertFormat check_gpt_oss_experts(const std::vector<ExpertLayout> &layouts, int64_t n_experts, int64_t hidden,
+                                         int64_t intermediate, const std::string &where, int64_t layer);
+
 // The expert function for `format`, with the SwiGLU's alpha and clamp limit.
 ExpertFn gpt_oss_expert_fn(GptOssExpertFormat format, float alpha, float limit);
 

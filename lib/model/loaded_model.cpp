@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "model/model_files.h"
 #include "model/model_registry.h"
 #include "storage/storage_tier.h"
 
@@ -14,27 +15,22 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     namespace fs = std::filesystem;
     std::error_code ec;
     if (!fs::exists(path, ec)) fail(MST_ERR_IO, "model path '{}' does not exist", path);
-    if (!fs::is_directory(path, ec))
-        fail(MST_ERR_UNSUPPORTED, "model path '{}' is not a directory; expected a Hugging Face checkpoint directory",
-             path);
 
     auto m = std::make_unique<LoadedModel>();
     m->path = path;
-    m->config = parse_model_config_file((fs::path(path) / "config.json").string());
+    // A directory, or a packed file with the config and tokenizer inside.
+    m->checkpoint = Checkpoint::open(path);
+    m->config = read_model_config(*m->checkpoint);
     m->config.rope_bf16_frequencies = options.rope_bf16_frequencies;
     const ModelConfig &c = m->config;
     if (options.experts_per_token < 0 || (c.n_experts > 0 && options.experts_per_token > c.n_experts))
         fail(MST_ERR_INVALID_ARGUMENT, "experts_per_token {} is outside 0..{} (0 = the model's own {})",
              options.experts_per_token, c.n_experts, c.n_experts_per_tok);
     m->experts_per_token = options.experts_per_token ? options.experts_per_token : int32_t(c.n_experts_per_tok);
-
-    const fs::path tokenizer_json = fs::path(path) / "tokenizer.json";
-    if (!fs::exists(tokenizer_json, ec)) fail(MST_ERR_IO, "'{}' is missing; moestream needs the tokenizer", tokenizer_json.string());
-    m->tokenizer = Tokenizer::load(tokenizer_json.string(), (fs::path(path) / "tokenizer_config.json").string());
+    m->tokenizer = read_model_tokenizer(*m->checkpoint);
+    if (options.verify_checksums) m->checkpoint->verify_resident();
 
     m->backend = create_backend(options.backend, options.n_threads);
-    m->checkpoint = Checkpoint::open(path);
-
     StorageOptions storage;
     storage.tier = options.storage;
     storage.n_io_threads = options.n_io_threads;
@@ -49,6 +45,7 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
         auto store = std::make_unique<ExpertStore>(std::move(tier), std::move(layouts), options.expert_cache_bytes,
                                                    options.cache_policy);
         store->set_prefetch(options.prefetch);
+        store->set_blob_reads(BlobReadOptions{options.verify_checksums, m->checkpoint->files()});
         return store;
     };
     m->model = build_model(ModelBuildContext{c, *m->checkpoint, *m->backend, make_store});

@@ -31,6 +31,9 @@ struct LoadOptions {
     bool storage_fadvise_random = true;
     std::optional<bool> storage_willneed;  // unset: the tier's default
     bool storage_drop_after_read = false;
+
+    // Packed files: check the resident section at load and each expert blob when read.
+    bool verify_checksums = true;
 };
 
 struct LoadedModel {
@@ -44,7 +47,8 @@ struct LoadedModel {
     std::string storage_name;
 };
 
-// Load a Hugging Face checkpoint directory. Throws mst::Error naming what is wrong.
+// Load a Hugging Face checkpoint directory or a moestream packed file (.mst). Throws
+// mst::Error naming what is wrong.
 std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptions &options);
 
 }  // namespace mst

@@ -27,9 +27,12 @@ Mixtral::Mixtral(const ModelBuildContext &ctx) : MoeDecoder(ctx) {
         // Published checkpoints keep the Mixtral names; transformers 5 renames the block
         // to `mlp` when it converts them, and may save it so.
         const std::string moe = weights_.has(p + "block_sparse_moe.gate.weight") ? p + "block_sparse_moe" : p + "mlp";
-        L.router = weights_.load(moe + ".gate.weight", {E, H});
-        expert_layouts[size_t(l)] =
-            locate_experts(ctx.checkpoint, moe + ".experts", E, H, I, ExpertTensorNames{"w1", "w3", "w2"});
+        // The router decides which experts run: kept at full precision.
+        L.router = weights_.load(moe + ".gate.weight", {E, H}, WeightUse::KeepStored);
+        expert_layouts[size_t(l)] = ctx.expert_layouts(l, [&] {
+            return locate_experts(ctx.checkpoint, moe + ".experts", E, H, I, ExpertTensorNames{"w1", "w3", "w2"});
+        });
+        check_swiglu_experts(expert_layouts[size_t(l)], E, H, I, ctx.checkpoint.dir(), l);
     }
     routing_renormalized_ = true;
     route_ = [](const float *logits, int64_t n, int32_t n_experts, int32_t k, int32_t *ids, float *weights) {

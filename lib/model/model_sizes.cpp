@@ -23,7 +23,11 @@ ModelSizes count_model_sizes(const Checkpoint &checkpoint, const std::vector<std
             s.expert_bytes_total += e.nbytes();
             s.expert_bytes_each = std::max(s.expert_bytes_each, e.nbytes());
             s.n_params_total += params_per_expert;
-            for (const ExpertMatrix &m : e.parts) ranges.push_back(Range{m.file, m.offset, m.offset + m.nbytes()});
+            // A packed file's parts lie inside their blob, whose range is what the file holds.
+            if (e.blob)
+                ranges.push_back(Range{e.blob->file, e.blob->offset, e.blob->offset + e.blob->stored_bytes});
+            else
+                for (const ExpertMatrix &m : e.parts) ranges.push_back(Range{m.file, m.offset, m.offset + m.nbytes()});
         }
     }
     std::sort(ranges.begin(), ranges.end(),

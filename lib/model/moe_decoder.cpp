@@ -23,7 +23,7 @@ void add_in_place(std::vector<float> &x, const std::vector<float> &y) {
 }  // namespace
 
 MoeDecoder::MoeDecoder(const ModelBuildContext &ctx)
-    : config_(ctx.config), backend_(ctx.backend), weights_(ctx.checkpoint) {
+    : config_(ctx.config), backend_(ctx.backend), weights_(ctx.checkpoint, ctx.record_weight_use) {
     const ModelConfig &c = config_;
     const int64_t H = c.hidden_size, V = c.vocab_size;
     embed_ = weights_.load("model.embed_tokens.weight", {V, H});
@@ -82,7 +82,7 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
     const float eps = float(c.rms_norm_eps);
 
     std::vector<float> x(size_t(n * H)), h(size_t(n * H)), y(size_t(n * H));
-    const size_t row_bytes = size_t(H) * dtype_size(embed_.dtype);
+    const size_t row_bytes = size_t(dtype_row_bytes(embed_.dtype, H));
     for (int64_t t = 0; t < n; ++t)
         convert_to_f32(embed_.dtype, static_cast<const uint8_t *>(embed_.data) + size_t(tokens[size_t(t)]) * row_bytes,
                        x.data() + t * H, size_t(H));

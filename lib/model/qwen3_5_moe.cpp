@@ -79,7 +79,7 @@ bool layer_is_sparse(const ModelConfig &c, Qwen35Moe::Flavor flavor, int64_t lay
 }  // namespace
 
 Qwen35Moe::Qwen35Moe(const ModelBuildContext &ctx, Flavor flavor)
-    : config_(ctx.config), flavor_(flavor), backend_(ctx.backend), weights_(ctx.checkpoint) {
+    : config_(ctx.config), flavor_(flavor), backend_(ctx.backend), weights_(ctx.checkpoint, ctx.record_weight_use) {
     const ModelConfig &c = config_;
     const int64_t H = c.hidden_size, V = c.vocab_size, hd = c.head_dim;
     if (const auto act = c.raw.find("hidden_act"); act != c.raw.end() && act->is_string() && *act != "silu")
@@ -121,14 +121,19 @@ Qwen35Moe::Qwen35Moe(const ModelBuildContext &ctx, Flavor flavor)
             if (c.n_experts < 1 || c.n_experts_per_tok < 1 || c.moe_intermediate_size < 1)
                 fail(MST_ERR_BAD_FORMAT,
                      "{} config needs num_experts, num_experts_per_tok and moe_intermediate_size >= 1", c.model_type);
-            L.router = weights_.load(p + "mlp.gate.weight", {c.n_experts, H});
-            expert_layouts[size_t(l)] =
-                locate_experts(ctx.checkpoint, p + "mlp.experts", c.n_experts, H, c.moe_intermediate_size);
+            // The router decides which experts run: kept at full precision.
+            L.router = weights_.load(p + "mlp.gate.weight", {c.n_experts, H}, WeightUse::KeepStored);
+            expert_layouts[size_t(l)] = ctx.expert_layouts(l, [&] {
+                return locate_experts(ctx.checkpoint, p + "mlp.experts", c.n_experts, H, c.moe_intermediate_size);
+            });
+            check_swiglu_experts(expert_layouts[size_t(l)], c.n_experts, H, c.moe_intermediate_size,
+                                 ctx.checkpoint.dir(), l);
             if (const int64_t I = c.shared_expert_intermediate_size; I > 0) {
                 L.shared.gate = weights_.load(p + "mlp.shared_expert.gate_proj.weight", {I, H});
                 L.shared.up = weights_.load(p + "mlp.shared_expert.up_proj.weight", {I, H});
                 L.shared.down = weights_.load(p + "mlp.shared_expert.down_proj.weight", {H, I});
-                L.shared_gate = weights_.load(p + "mlp.shared_expert_gate.weight", {1, H});
+                // One row scaling the whole shared expert: kept at full precision.
+                L.shared_gate = weights_.load(p + "mlp.shared_expert_gate.weight", {1, H}, WeightUse::KeepStored);
             }
         } else {
             const int64_t I = c.intermediate_size;
@@ -226,7 +231,7 @@ void Qwen35Moe::forward(ModelState &state, int32_t n_past, std::span<const int32
     const float eps = float(c.rms_norm_eps);
 
     std::vector<float> x(size_t(n * H)), h(size_t(n * H)), y(size_t(n * H));
-    const size_t row_bytes = size_t(H) * dtype_size(embed_.dtype);
+    const size_t row_bytes = size_t(dtype_row_bytes(embed_.dtype, H));
     for (int64_t t = 0; t < n; ++t)
         convert_to_f32(embed_.dtype, static_cast<const uint8_t *>(embed_.data) + size_t(tokens[size_t(t)]) * row_bytes,
                        x.data() + t * H, size_t(H));

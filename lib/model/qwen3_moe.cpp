@@ -35,9 +35,13 @@ Qwen3Moe::Qwen3Moe(const ModelBuildContext &ctx) : MoeDecoder(ctx) {
         L.sliding_window = int32_t(c.sliding_window);
         L.sparse = layer_is_sparse(c, l);
         if (L.sparse) {
-            L.router = weights_.load(p + "mlp.gate.weight", {c.n_experts, H});
-            expert_layouts[size_t(l)] =
-                locate_experts(ctx.checkpoint, p + "mlp.experts", c.n_experts, H, c.moe_intermediate_size);
+            // The router decides which experts run: kept at full precision.
+            L.router = weights_.load(p + "mlp.gate.weight", {c.n_experts, H}, WeightUse::KeepStored);
+            expert_layouts[size_t(l)] = ctx.expert_layouts(l, [&] {
+                return locate_experts(ctx.checkpoint, p + "mlp.experts", c.n_experts, H, c.moe_intermediate_size);
+            });
+            check_swiglu_experts(expert_layouts[size_t(l)], c.n_experts, H, c.moe_intermediate_size,
+                                 ctx.checkpoint.dir(), l);
         } else {
             const int64_t I = c.intermediate_size;
             L.mlp.gate = weights_.load(p + "mlp.gate_proj.weight", {I, H});

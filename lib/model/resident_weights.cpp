@@ -14,8 +14,8 @@ int64_t cols_of(std::initializer_list<int64_t> shape) { return *(shape.end() - 1
 
 const TensorInfo &ResidentWeights::require(const std::string &name, std::initializer_list<int64_t> shape) {
     const TensorInfo &info = checkpoint_.require(name, shape);
-    if (!dtype_is_float_weight(info.dtype) && info.dtype != DType::F8_E4M3)
-        fail(MST_ERR_UNSUPPORTED, "tensor '{}' has dtype {}; weights must be F32, F16, BF16 or F8_E4M3", name,
+    if (!dtype_is_float_weight(info.dtype) && !dtype_is_quantized(info.dtype) && info.dtype != DType::F8_E4M3)
+        fail(MST_ERR_UNSUPPORTED, "tensor '{}' has dtype {}; weights must be F32, F16, BF16, Q8, Q4 or F8_E4M3", name,
              dtype_name(info.dtype));
     n_params_ += uint64_t(info.numel());
     return info;
@@ -30,8 +30,9 @@ WeightView ResidentWeights::keep(const TensorInfo &info, int64_t rows, int64_t c
     return view;
 }
 
-WeightView ResidentWeights::load(const std::string &name, std::initializer_list<int64_t> shape) {
+WeightView ResidentWeights::load(const std::string &name, std::initializer_list<int64_t> shape, WeightUse use) {
     const TensorInfo &info = require(name, shape);
+    if (recorder_ && shape.size() == 2) recorder_(name, use);
     const int64_t rows = rows_of(shape), cols = cols_of(shape);
     if (info.dtype != DType::F8_E4M3) return keep(info, rows, cols);
     const TensorInfo &scale_info = require_fp8_scale(checkpoint_, info, 1, rows, cols, fp8_block_);
@@ -49,6 +50,7 @@ WeightView ResidentWeights::load(const std::string &name, std::initializer_list<
 
 Linear ResidentWeights::load_linear(const std::string &name, std::initializer_list<int64_t> shape) {
     const TensorInfo &info = require(name, shape);
+    if (recorder_ && shape.size() == 2) recorder_(name, WeightUse::Matrix);
     const int64_t rows = rows_of(shape), cols = cols_of(shape);
     Linear linear;
     linear.weight = keep(info, rows, cols);
@@ -81,7 +83,7 @@ WeightView ResidentWeights::load_rows(const std::string &name, std::initializer_
         fail(MST_ERR_INVALID_ARGUMENT, "load_rows '{}': row order is not a permutation of {} rows", name, rows);
 
     const WeightView stored = load(name, shape);
-    const size_t row_bytes = size_t(stored.cols) * dtype_size(stored.dtype);
+    const size_t row_bytes = size_t(dtype_row_bytes(stored.dtype, stored.cols));
     // Through a copy of the stored bytes, then into the buffer that load() owns.
     AlignedBuffer &buffer = buffers_.back();
     std::vector<uint8_t> original(buffer.data(), buffer.data() + size_t(rows) * row_bytes);

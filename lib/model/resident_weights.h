@@ -3,6 +3,7 @@
 // load_linear).
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -14,19 +15,39 @@
 
 namespace mst {
 
+// How an architecture uses a 2-D weight it loads; `moestream convert --dense q8` stores
+// only Matrix weights quantized, so the architecture's word is what makes that safe.
+enum class WeightUse {
+    // Used only through Backend::matmul (run_linear) or as a table of rows (an embedding
+    // lookup through dtype_row_bytes and convert_to_f32): may come back as Q8 from a
+    // packed file.
+    Matrix,
+    // Anything else (transposed, sliced by columns, read as floats), or a weight whose
+    // precision matters more than its size (a router): always kept as stored.
+    KeepStored,
+};
+// Told the name and use of every 2-D weight an architecture loads (the converter's hook).
+using WeightUseRecorder = std::function<void(const std::string &name, WeightUse use)>;
+
 class ResidentWeights {
 public:
     // fp8_block: the block size of FP8 weights' scales (see fp8_block_size()).
     explicit ResidentWeights(const Checkpoint &checkpoint, Fp8BlockSize fp8_block = {})
         : checkpoint_(checkpoint), fp8_block_(fp8_block) {}
+    // recorder: ModelBuildContext::record_weight_use, told each 2-D weight's use.
+    ResidentWeights(const Checkpoint &checkpoint, WeightUseRecorder recorder, Fp8BlockSize fp8_block = {})
+        : checkpoint_(checkpoint), fp8_block_(fp8_block), recorder_(std::move(recorder)) {}
 
     // Read tensor `name` (which must have `shape`, given as [rows, cols] or [n]) and
-    // return a view of it. An FP8 E4M3 tensor is dequantised with its block scales to
-    // float32, exactly. Throws BAD_FORMAT for a missing tensor or wrong shape (or missing
-    // FP8 scales) and UNSUPPORTED for a non-float dtype, naming the tensor.
-    WeightView load(const std::string &name, std::initializer_list<int64_t> shape);
-    // Like load, for a projection's weight: FP8 E4M3 stays FP8 with its block scales
-    // (half the memory of bf16, computed by Backend::matmul_block_fp8).
+    // return a view of it in its stored type: F32, F16, BF16, or Q8 / Q4 from a packed
+    // file. An FP8 E4M3 tensor is dequantised with its block scales to float32, exactly.
+    // Throws BAD_FORMAT for a missing tensor or wrong shape (or missing FP8 scales) and
+    // UNSUPPORTED for another dtype, naming the tensor. A 2-D weight's `use` goes to the
+    // recorder.
+    WeightView load(const std::string &name, std::initializer_list<int64_t> shape, WeightUse use = WeightUse::Matrix);
+    // Like load, for a projection's weight run by run_linear (a Matrix): FP8 E4M3 stays
+    // FP8 with its block scales (half the memory of bf16, computed by
+    // Backend::matmul_block_fp8).
     Linear load_linear(const std::string &name, std::initializer_list<int64_t> shape);
     // Like load, for small vectors (biases) that are used as float32.
     std::vector<float> load_f32(const std::string &name, std::initializer_list<int64_t> shape);
@@ -34,6 +55,7 @@ public:
     // Like load for a [rows, cols] tensor, with its rows reordered: row i of the view is row
     // row_order[i] of the tensor (a permutation of 0..rows-1). For fused projections whose
     // row grouping differs from the one the computation wants (Qwen3-Next's in_proj_qkvz).
+    // Rows move whole, so a Q8 matrix is reordered as well as a bf16 one.
     WeightView load_rows(const std::string &name, std::initializer_list<int64_t> shape,
                          const std::vector<int64_t> &row_order);
 
@@ -47,6 +69,7 @@ private:
 
     const Checkpoint &checkpoint_;
     Fp8BlockSize fp8_block_;
+    WeightUseRecorder recorder_;
     std::vector<AlignedBuffer> buffers_;
     uint64_t bytes_ = 0;
     uint64_t n_params_ = 0;

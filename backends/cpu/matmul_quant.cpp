@@ -1,0 +1,73 @@
+#include "backends/cpu/matmul_quant.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/error.h"
+#include "core/quant.h"
+
+namespace mst {
+namespace {
+
+// The float matmul's blocking constants (matmul.cpp), for the same reasons: a row block
+// stays in L2 while every token tile passes over it, and small products stay serial.
+constexpr int64_t kRowBlockBytes = 64 * 1024;
+constexpr int64_t kBlocksPerThread = 8;
+constexpr int64_t kMinParallelMacs = 64 * 1024;
+// Rows of activations quantized per thread at least before quantizing in parallel.
+constexpr int64_t kMinParallelTokens = 8;
+
+QuantKernels::DotRowsFn select_kernel(const QuantKernels &k, DType t) {
+    switch (t) {
+        case DType::Q8: return k.dot_rows_q8;
+        case DType::Q4: return k.dot_rows_q4;
+        default: fail(MST_ERR_UNSUPPORTED, "quantized matmul: weight dtype {} is not Q8 or Q4", dtype_name(t));
+    }
+}
+
+}  // namespace
+
+void cpu_matmul_quant(const QuantKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
+                      int64_t n_tokens) {
+    if (w.rows < 0 || w.cols < 0 || n_tokens < 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "matmul: negative size (rows {}, cols {}, n_tokens {})", w.rows, w.cols,
+             n_tokens);
+    const QuantKernels::DotRowsFn kernel = select_kernel(kernels, w.dtype);
+    const int64_t rows = w.rows, cols = w.cols;
+    if (rows == 0 || n_tokens == 0) return;
+    if (y == nullptr || (cols > 0 && (x == nullptr || w.data == nullptr)))
+        fail(MST_ERR_INVALID_ARGUMENT, "matmul: null pointer (w {}, x {}, y {})", w.data != nullptr, x != nullptr,
+             y != nullptr);
+    if (cols == 0) {
+        std::fill(y, y + rows * n_tokens, 0.0f);
+        return;
+    }
+
+    const int64_t n_blocks = (cols + kQuantBlock - 1) / kQuantBlock;
+    std::vector<QuantizedActivation> xq(size_t(n_tokens * n_blocks));
+    const int quant_threads = int(std::clamp<int64_t>(n_tokens / kMinParallelTokens, 1, std::max(1, n_threads)));
+#pragma omp parallel for num_threads(quant_threads) if (quant_threads > 1) schedule(static)
+    for (int64_t t = 0; t < n_tokens; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
+
+    const int64_t row_bytes = int64_t(dtype_row_bytes(w.dtype, cols));
+    const int64_t tile = kernels.max_tokens;
+    const int64_t threads = rows * cols * n_tokens >= kMinParallelMacs ? std::max(1, n_threads) : 1;
+    const int64_t rows_per_block = std::clamp(
+        std::min(kRowBlockBytes / row_bytes, (rows + threads * kBlocksPerThread - 1) / (threads * kBlocksPerThread)),
+        int64_t(1), rows);
+    const int64_t n_row_blocks = (rows + rows_per_block - 1) / rows_per_block;
+    const auto *wbytes = static_cast<const unsigned char *>(w.data);
+
+    // Each thread keeps its row block while every token tile passes over it.
+#pragma omp parallel for num_threads(int(std::min(threads, n_row_blocks))) if (threads > 1 && n_row_blocks > 1) \
+    schedule(static)
+    for (int64_t b = 0; b < n_row_blocks; ++b) {
+        const int64_t r0 = b * rows_per_block;
+        const int64_t nr = std::min(rows_per_block, rows - r0);
+        for (int64_t t = 0; t < n_tokens; t += tile)
+            kernel(wbytes + r0 * row_bytes, row_bytes, nr, n_blocks, xq.data() + t * n_blocks, n_blocks,
+                   int(std::min(tile, n_tokens - t)), y + t * rows + r0, rows);
+    }
+}
+
+}  // namespace mst

@@ -1,0 +1,19 @@
+// The CPU matmul over block-quantized weights (Q8, Q4): quantize the activations once,
+// then the same row blocking and threading as the float matmul around the quantized
+// kernels. cpu_matmul dispatches here by the weight's dtype.
+#pragma once
+
+#include <cstdint>
+
+#include "backends/backend.h"
+#include "backends/cpu/quant_kernels.h"
+
+namespace mst {
+
+// y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens, w of dtype Q8 or Q4 (rows of
+// dtype_row_bytes(w.dtype, w.cols) bytes). Throws MST_ERR_INVALID_ARGUMENT for negative
+// sizes or missing data and MST_ERR_UNSUPPORTED for another dtype.
+void cpu_matmul_quant(const QuantKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
+                      int64_t n_tokens);
+
+}  // namespace mst

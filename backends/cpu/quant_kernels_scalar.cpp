@@ -1,0 +1,75 @@
+// Portable quantized kernels: the fallback without AVX2 and the reference the SIMD ones
+// are tested against. Integer dot products per block, scaled in float.
+#include <algorithm>
+#include <cmath>
+
+#include "backends/cpu/quant_kernels.h"
+#include "core/quant.h"
+
+namespace mst {
+namespace {
+
+constexpr int kMaxTokens = 4;
+
+void quantize_activation(const float *x, int64_t cols, QuantizedActivation *out) {
+    for (int64_t c0 = 0, b = 0; c0 < cols; c0 += kQuantBlock, ++b) {
+        const int64_t n = std::min(kQuantBlock, cols - c0);
+        float amax = 0.0f, sum = 0.0f;
+        for (int64_t i = 0; i < n; ++i) {
+            amax = std::max(amax, std::fabs(x[c0 + i]));
+            sum += x[c0 + i];
+        }
+        QuantizedActivation &a = out[b];
+        a.d = amax / 32767.0f;
+        a.sum = sum;
+        const float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
+        for (int64_t i = 0; i < kQuantBlock; ++i)
+            a.q[i] = i < n ? int16_t(std::clamp(std::nearbyint(x[c0 + i] * inv), -32767.0f, 32767.0f)) : int16_t(0);
+    }
+}
+
+inline float block_dot(const BlockQ8 &w, const QuantizedActivation &x) {
+    int32_t acc = 0;
+    for (int i = 0; i < 32; ++i) acc += int32_t(w.q[i]) * int32_t(x.q[i]);
+    return half_to_float(w.d) * x.d * float(acc);
+}
+
+inline float block_dot(const BlockQ4 &w, const QuantizedActivation &x) {
+    int32_t acc = 0;
+    for (int i = 0; i < 16; ++i) acc += int32_t(w.q[i] & 0x0f) * x.q[i] + int32_t(w.q[i] >> 4) * x.q[i + 16];
+    return half_to_float(w.d) * x.d * float(acc) + half_to_float(w.m) * x.sum;
+}
+
+template <typename Block>
+void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks, const QuantizedActivation *x,
+              int64_t ldx, int n_tok, float *y, int64_t ldy) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const auto *row = reinterpret_cast<const Block *>(static_cast<const uint8_t *>(w) + r * row_bytes);
+        for (int t = 0; t < n_tok; ++t) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < n_blocks; ++b) acc += block_dot(row[b], x[t * ldx + b]);
+            y[t * ldy + r] = acc;
+        }
+    }
+}
+
+constexpr QuantKernels kScalar{
+    .quantize_activation = quantize_activation,
+    .dot_rows_q8 = dot_rows<BlockQ8>,
+    .dot_rows_q4 = dot_rows<BlockQ4>,
+    .max_tokens = kMaxTokens,
+};
+
+}  // namespace
+
+const QuantKernels &quant_kernels_scalar() { return kScalar; }
+
+const QuantKernels &quant_kernels_for(const CpuKernels &kernels) {
+#if defined(__x86_64__)
+    if (&kernels == &cpu_kernels_avx2() || &kernels == &cpu_kernels_avx512()) return quant_kernels_avx2();
+#endif
+    (void)kernels;
+    return kScalar;
+}
+
+}  // namespace mst

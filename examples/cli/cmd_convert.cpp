@@ -1,0 +1,113 @@
+// `moestream convert`: a Hugging Face checkpoint directory to a packed file (.mst),
+// with a progress line (bytes, rate, ETA) when stderr is a terminal. Ctrl-C cancels
+// cleanly: the temporary file is removed and nothing appears under the output name.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "cli_args.h"
+#include "commands.h"
+#include "human.h"
+#include "moestream.h"
+
+namespace mst::cli {
+namespace {
+
+const char *const kConvertHelp =
+    "usage: moestream convert SRC OUT.mst [options]\n"
+    "Convert the Hugging Face checkpoint directory SRC into one packed file for streaming.\n"
+    "  --experts q4|q8|bf16      routed experts' matrices: q4 (default, 5.0 bits/weight), q8 (8.5),\n"
+    "                            or bf16 = kept as stored\n"
+    "  --dense q8|bf16           attention, embeddings, shared experts, dense MLPs: bf16 = kept as\n"
+    "                            stored (default), or q8. Routers and norms are never quantized\n"
+    "  --zstd LEVEL              compress each expert blob with zstd at LEVEL (1..19; default off)\n"
+    "  --force                   replace OUT.mst if it exists\n"
+    "  --threads N               quantization threads (default: all cores)\n";
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+struct ProgressLine {
+    bool tty = false;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last{};
+};
+
+std::string duration_str(double seconds) {
+    const auto s = uint64_t(seconds + 0.5);
+    if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, s / 60 % 60);
+    if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
+    return fmt::format("{}s", s);
+}
+
+int on_progress(uint64_t done, uint64_t total, void *user_data) {
+    auto &line = *static_cast<ProgressLine *>(user_data);
+    if (g_interrupted.load()) return 1;
+    if (!line.tty) return 0;
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total && now - line.last < std::chrono::milliseconds(200)) return 0;
+    line.last = now;
+    const double elapsed = std::chrono::duration<double>(now - line.start).count();
+    const double rate = elapsed > 0 ? double(done) / elapsed : 0.0;
+    const std::string eta = rate > 0 && done < total ? duration_str(double(total - done) / rate) : "-";
+    fmt::print(stderr, "\r{} / {}  {}/s  ETA {}   ", bytes_str(done), bytes_str(total), bytes_str(uint64_t(rate)), eta);
+    if (done >= total) fmt::print(stderr, "\n");
+    std::fflush(stderr);
+    return 0;
+}
+
+}  // namespace
+
+int cmd_convert(const std::vector<std::string> &argv) {
+    const Args args(argv, {"force", "help"}, {{"-h", "--help"}});
+    if (args.flag("help")) {
+        fmt::print("{}", kConvertHelp);
+        return 0;
+    }
+    args.reject_unknown({"experts", "dense", "zstd", "force", "threads", "help"});
+    if (args.positional().size() != 2) throw UsageError("expected SRC and OUT.mst (see moestream convert --help)");
+    const std::string experts = args.get_or("experts", "q4"), dense = args.get_or("dense", "bf16");
+    mst_convert_params params;
+    mst_convert_default_params(&params);
+    params.experts = experts.c_str();
+    params.dense = dense.c_str();
+    params.zstd_level = int32_t(args.int_or("zstd", 0));
+    params.force = args.flag("force") ? 1 : 0;
+    params.n_threads = int32_t(args.int_or("threads", 0));
+    ProgressLine line;
+    line.tty = isatty(STDERR_FILENO) != 0;
+    params.progress = on_progress;
+    params.progress_user_data = &line;
+
+    mst_convert_report report{};
+    report.struct_size = sizeof report;
+    g_interrupted.store(false);
+    const auto previous = std::signal(SIGINT, on_sigint);
+    const mst_status status = mst_convert(args.positional()[0].c_str(), args.positional()[1].c_str(), &params, &report);
+    std::signal(SIGINT, previous);
+    if (status != MST_OK) {
+        if (line.tty) fmt::print(stderr, "\n");
+        fmt::print(stderr, "moestream convert: {}: {}\n", mst_status_string(status), mst_last_error());
+        return status == MST_ERR_CANCELLED ? 130 : 1;
+    }
+    fmt::print(stderr, "wrote {} ({}) in {}\n", args.positional()[1], bytes_str(report.file_bytes),
+               duration_str(report.seconds));
+    fmt::print(stderr, "  resident: {} tensors, {} ({} quantized to q8)\n", report.resident_tensors,
+               bytes_str(report.resident_bytes), report.quantized_tensors);
+    fmt::print(stderr, "  experts:  {} blobs, {} decoded, {} on disk ({} compressed)\n", report.expert_blobs,
+               bytes_str(report.expert_raw_bytes), bytes_str(report.expert_stored_bytes), report.compressed_blobs);
+    if (report.dropped_tensors)
+        fmt::print(stderr, "  left out: {} tensors the architecture never reads\n", report.dropped_tensors);
+    fmt::print(stderr, "  rate:     {}/s of source\n",
+               bytes_str(report.seconds > 0 ? uint64_t(double(report.source_bytes) / report.seconds) : 0));
+    return 0;
+}
+
+}  // namespace mst::cli

@@ -1,0 +1,90 @@
+// Writes the fuzz targets' seed corpora from the test data: OUT/<target>/ for each of
+// safetensors_header, model_config, tokenizer and packed (a small packed file written
+// here; scripts/fuzz.sh adds converted reference models when a regular build exists).
+// Usage: mst_fuzz_seeds OUT
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "format/packed_writer.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_file(const fs::path &path, const std::string &bytes) {
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes.data(), std::streamsize(bytes.size()));
+    if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string read_file(const fs::path &path) { return mst::read_text_file(path.string(), size_t(1) << 30); }
+
+// The JSON header of a safetensors file (after its 8-byte length).
+std::string safetensors_header(const fs::path &path) {
+    const std::string bytes = read_file(path);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | uint8_t(bytes.at(size_t(i)));
+    return bytes.substr(8, size_t(n));
+}
+
+// A small packed file: one resident tensor, one layer of two experts (one compressed),
+// so the fuzzer has a cheap input that reaches every part of the index.
+void write_small_packed(const fs::path &path) {
+    mst::PackedWriter w(path.string());
+    w.write_metadata({{"config.json", "{\"model_type\": \"qwen3_moe\"}"}, {"tokenizer.json", "{}"}});
+    w.begin_resident();
+    const std::vector<uint8_t> norm(128, 0x3f);
+    mst::TensorInfo t;
+    t.name = "model.norm.weight";
+    t.dtype = mst::DType::BF16;
+    t.shape = {64};
+    t.nbytes = norm.size();
+    t.offset = w.add_resident(norm.data(), norm.size());
+    w.end_resident();
+    w.begin_experts();
+    std::vector<std::vector<mst::ExpertLayout>> experts(1);
+    for (int e = 0; e < 2; ++e) {
+        mst::ExpertLayout x;
+        x.parts = {mst::ExpertMatrix{0, 0, mst::DType::Q4, 2, 32, true}, mst::ExpertMatrix{0, 64, mst::DType::BF16, 1, 8, true}};
+        const std::vector<uint8_t> raw(80, uint8_t(e));
+        x.blob = w.add_blob(raw.data(), raw.size(), raw.size(), mst::BlobCodec::None, 0);
+        experts[0].push_back(x);
+    }
+    w.end_experts();
+    w.finish({t}, experts, true);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: mst_fuzz_seeds OUT\n");
+        return 2;
+    }
+    const fs::path out = argv[1], data = MST_TEST_DATA_DIR;
+    try {
+        for (const char *target : {"safetensors_header", "model_config", "tokenizer", "packed"})
+            fs::create_directories(out / target);
+        std::set<std::string> tokenizers;  // datasets share tokenizers; keep each once
+        for (const auto &entry : fs::recursive_directory_iterator(data)) {
+            const fs::path &p = entry.path();
+            const std::string stem = p.parent_path().filename().string() + "_" + p.stem().string();
+            if (p.extension() == ".safetensors") write_file(out / "safetensors_header" / (stem + ".json"), safetensors_header(p));
+            if (p.filename() == "config.json") write_file(out / "model_config" / (stem + ".json"), read_file(p));
+            if (p.filename() == "tokenizer.json" && tokenizers.insert(read_file(p)).second)
+                write_file(out / "tokenizer" / (stem + ".json"), read_file(p));
+        }
+        write_small_packed(out / "packed" / "small.mst");
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "mst_fuzz_seeds: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,80 @@
+// mst_convert: a checkpoint directory to a packed file.
+#include <cstring>
+#include <optional>
+#include <string_view>
+
+#include "api/guard.h"
+#include "convert/converter.h"
+
+using namespace mst;
+using namespace mst::api;
+
+namespace {
+
+mst_convert_params default_convert_params() {
+    mst_convert_params p{};
+    p.struct_size = sizeof(mst_convert_params);
+    p.experts = "q4";
+    p.dense = "bf16";
+    p.zstd_level = 0;
+    p.force = 0;
+    p.n_threads = 0;
+    p.progress = nullptr;
+    p.progress_user_data = nullptr;
+    return p;
+}
+
+// "q8" | "q4" (where allowed) | "bf16" (nullopt: kept as stored).
+std::optional<DType> parse_type(const char *name, const char *what, bool allow_q4) {
+    const std::string_view n = name ? name : "";
+    if (n == "bf16") return std::nullopt;
+    if (n == "q8") return DType::Q8;
+    if (n == "q4" && allow_q4) return DType::Q4;
+    fail(MST_ERR_INVALID_ARGUMENT, "{} type '{}' is not one of {}", what, n, allow_q4 ? "q4, q8, bf16" : "q8, bf16");
+}
+
+}  // namespace
+
+extern "C" {
+
+void mst_convert_default_params(mst_convert_params *params) {
+    if (params) *params = default_convert_params();
+}
+
+mst_status mst_convert(const char *src, const char *dst, const mst_convert_params *params, mst_convert_report *report) {
+    return guard([&] {
+        require_arg(src, "src");
+        require_arg(dst, "dst");
+        const mst_convert_params p = read_params(params, default_convert_params(), "mst_convert_params");
+        mst_convert_report out{};
+        out.struct_size = sizeof(mst_convert_report);
+        if (report) out = read_params(report, out, "mst_convert_report");
+        ConvertOptions options;
+        options.experts = parse_type(p.experts, "experts", true);
+        options.dense = parse_type(p.dense, "dense", false);
+        options.zstd_level = p.zstd_level;
+        options.force = p.force != 0;
+        options.n_threads = p.n_threads;
+        ConvertProgressFn progress;
+        if (p.progress)
+            progress = [&p](const ConvertProgress &pr) {
+                return p.progress(pr.done_bytes, pr.total_bytes, p.progress_user_data) == 0;
+            };
+        const ConvertReport r = convert_checkpoint(src, dst, options, progress);
+        if (!report) return;
+        out.file_bytes = r.file_bytes;
+        out.source_bytes = r.source_bytes;
+        out.resident_bytes = r.resident_bytes;
+        out.resident_tensors = r.resident_tensors;
+        out.quantized_tensors = r.quantized_tensors;
+        out.dropped_tensors = r.dropped_tensors;
+        out.expert_blobs = r.experts;
+        out.expert_raw_bytes = r.expert_raw_bytes;
+        out.expert_stored_bytes = r.expert_stored_bytes;
+        out.compressed_blobs = r.compressed_experts;
+        out.seconds = r.seconds;
+        std::memcpy(report, &out, report->struct_size);
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,131 @@
+#include "convert/convert_plan.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "core/error.h"
+#include "format/packed_format.h"
+#include "model/model_registry.h"
+#include "storage/storage_tier.h"
+
+namespace mst {
+namespace {
+
+uint64_t align_up(uint64_t n, uint64_t alignment) { return (n + alignment - 1) / alignment * alignment; }
+
+struct Interval {
+    uint64_t begin, end;
+};
+
+// The bytes of each source file that belong to some expert part, merged and sorted.
+std::map<uint32_t, std::vector<Interval>> expert_bytes(const std::vector<std::vector<ExpertLayout>> &experts) {
+    std::map<uint32_t, std::vector<Interval>> by_file;
+    for (const auto &layer : experts)
+        for (const ExpertLayout &e : layer)
+            for (const ExpertMatrix &m : e.parts) by_file[m.file].push_back({m.offset, m.offset + m.nbytes()});
+    for (auto &[file, intervals] : by_file) {
+        std::sort(intervals.begin(), intervals.end(), [](const Interval &a, const Interval &b) { return a.begin < b.begin; });
+        std::vector<Interval> merged;
+        for (const Interval &i : intervals) {
+            if (!merged.empty() && i.begin <= merged.back().end)
+                merged.back().end = std::max(merged.back().end, i.end);
+            else
+                merged.push_back(i);
+        }
+        intervals = std::move(merged);
+    }
+    return by_file;
+}
+
+uint64_t covered_bytes(const std::vector<Interval> &intervals, uint64_t begin, uint64_t end) {
+    uint64_t covered = 0;
+    auto it = std::upper_bound(intervals.begin(), intervals.end(), begin,
+                               [](uint64_t v, const Interval &i) { return v < i.begin; });
+    if (it != intervals.begin()) --it;
+    for (; it != intervals.end() && it->begin < end; ++it)
+        if (it->end > begin) covered += std::min(end, it->end) - std::max(begin, it->begin);
+    return covered;
+}
+
+ExpertLayout plan_expert(const ExpertLayout &source, const ConvertOptions &options) {
+    ExpertLayout out;
+    uint64_t pos = 0;
+    for (const ExpertMatrix &m : source.parts) {
+        ExpertMatrix p = m;
+        if (options.experts && m.quantizable && dtype_is_float_weight(m.dtype)) p.dtype = *options.experts;
+        p.file = 0;
+        p.offset = align_up(pos, packed::kTensorAlignment);
+        pos = p.offset + p.nbytes();
+        out.parts.push_back(p);
+    }
+    ExpertBlob blob;
+    blob.raw_bytes = pos;
+    blob.stored_bytes = pos;
+    out.blob = blob;
+    return out;
+}
+
+}  // namespace
+
+ConvertPlan plan_conversion(Checkpoint &source, const ModelConfig &config, const ConvertOptions &options) {
+    ConvertPlan plan;
+    std::set<std::string> looked_up;
+    std::map<std::string, WeightUse> uses;
+    source.set_lookup_observer([&](const TensorInfo &t) { looked_up.insert(t.name); });
+    {
+        const std::unique_ptr<Backend> backend = create_backend("cpu", 1);
+        ExpertStoreFactory capture = [&](std::vector<std::vector<ExpertLayout>> layouts) {
+            plan.source_experts = layouts;
+            return std::make_unique<ExpertStore>(open_storage(source.files(), StorageOptions{}), std::move(layouts), 0,
+                                                 "none");
+        };
+        WeightUseRecorder record = [&](const std::string &name, WeightUse use) {
+            const auto [it, inserted] = uses.emplace(name, use);
+            if (!inserted && use == WeightUse::KeepStored) it->second = WeightUse::KeepStored;
+        };
+        ModelBuildContext ctx{config, source, *backend, capture, record};
+        const std::unique_ptr<Model> model = build_model(ctx);  // reads the resident weights once
+    }
+    source.set_lookup_observer({});
+
+    const auto experts_by_file = expert_bytes(plan.source_experts);
+    uint64_t output = packed::kAlignment;  // header
+    for (const TensorInfo &t : source.tensors()) {
+        const auto it = experts_by_file.find(t.file_index);
+        const uint64_t covered =
+            it == experts_by_file.end() ? 0 : covered_bytes(it->second, t.offset, t.offset + t.nbytes);
+        if (covered == t.nbytes && t.nbytes > 0) continue;  // an expert's: goes into its blob
+        if (!looked_up.count(t.name)) {
+            plan.dropped.push_back(t);
+            continue;
+        }
+        ResidentPlan r{t, t.dtype, t.nbytes};
+        const auto use = uses.find(t.name);
+        if (options.dense && use != uses.end() && use->second == WeightUse::Matrix && t.shape.size() == 2 &&
+            dtype_is_float_weight(t.dtype)) {
+            r.dtype = *options.dense;
+            r.nbytes = uint64_t(t.shape[0]) * dtype_row_bytes(r.dtype, t.shape[1]);
+        }
+        plan.source_bytes += t.nbytes;
+        output += align_up(r.nbytes, packed::kTensorAlignment);
+        plan.resident.push_back(std::move(r));
+    }
+    output = align_up(output, packed::kAlignment);
+
+    plan.packed_experts.resize(plan.source_experts.size());
+    for (size_t l = 0; l < plan.source_experts.size(); ++l)
+        for (const ExpertLayout &e : plan.source_experts[l]) {
+            plan.packed_experts[l].push_back(plan_expert(e, options));
+            for (const ExpertMatrix &m : e.parts) plan.source_bytes += m.nbytes();
+            output += align_up(plan.packed_experts[l].back().blob->raw_bytes, packed::kAlignment);
+        }
+    // The index's size does not depend on the values in it.
+    std::vector<TensorInfo> tensors;
+    for (const ResidentPlan &r : plan.resident) tensors.push_back(r.source);
+    output += align_up(encode_packed_index(tensors, plan.packed_experts).size(), packed::kAlignment);
+    plan.max_output_bytes = output;
+    return plan;
+}
+
+}  // namespace mst

@@ -1,0 +1,194 @@
+#include "convert/converter.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "convert/convert_plan.h"
+#include "convert/tensor_packing.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/log.h"
+#include "format/packed_writer.h"
+#include "model/model_files.h"
+#include "moestream.h"
+
+namespace mst {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Source bytes of experts converted in parallel before their blobs are written.
+constexpr uint64_t kGroupBytes = uint64_t(256) << 20;
+constexpr size_t kMaxConfigFileBytes = size_t(64) << 20;
+constexpr size_t kMaxTokenizerFileBytes = size_t(1) << 30;
+
+void check_options(const ConvertOptions &o) {
+    if (o.experts && !dtype_is_quantized(*o.experts))
+        fail(MST_ERR_INVALID_ARGUMENT, "experts type {} is not Q8 or Q4", dtype_name(*o.experts));
+    if (o.dense && *o.dense != DType::Q8)
+        fail(MST_ERR_INVALID_ARGUMENT, "dense type {} is not Q8", dtype_name(*o.dense));
+    if (o.zstd_level < 0 || o.zstd_level > 19)
+        fail(MST_ERR_INVALID_ARGUMENT, "zstd level {} is outside 0..19 (0 = no compression)", o.zstd_level);
+    if (o.n_threads < 0) fail(MST_ERR_INVALID_ARGUMENT, "n_threads must not be negative, got {}", o.n_threads);
+}
+
+std::string type_name(const std::optional<DType> &t) {
+    return t ? (*t == DType::Q8 ? "q8" : "q4") : "bf16 (as stored)";
+}
+
+// config.json, the tokenizer files and generation_config.json, verbatim, and how the
+// file was made.
+std::map<std::string, std::string> source_metadata(const std::string &source, const ConvertOptions &o) {
+    std::map<std::string, std::string> metadata;
+    const auto add = [&](const char *name, size_t limit, bool required) {
+        const fs::path path = fs::path(source) / name;
+        std::error_code ec;
+        if (!required && !fs::exists(path, ec)) return;
+        metadata[name] = read_text_file(path.string(), limit);
+    };
+    add(packed::kConfigKey, kMaxConfigFileBytes, true);
+    add(packed::kTokenizerKey, kMaxTokenizerFileBytes, true);
+    add(packed::kTokenizerConfigKey, kMaxConfigFileBytes, false);
+    add("generation_config.json", kMaxConfigFileBytes, false);
+    nlohmann::json info = {{"writer", std::string("moestream ") + mst_version_string()},
+                           {"source", fs::path(source).filename().string()},
+                           {"experts", type_name(o.experts)},
+                           {"dense", type_name(o.dense)},
+                           {"zstd_level", o.zstd_level}};
+    metadata[packed::kConversionKey] = info.dump(2);
+    return metadata;
+}
+
+class Progress {
+public:
+    Progress(const ConvertProgressFn &fn, uint64_t total) : fn_(fn), total_(total) {}
+    void add(uint64_t bytes) {
+        done_ += bytes;
+        if (fn_ && !fn_(ConvertProgress{done_, total_, seconds()}))
+            fail(MST_ERR_CANCELLED, "conversion cancelled after {} of {} bytes", done_, total_);
+    }
+    double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+private:
+    const ConvertProgressFn &fn_;
+    uint64_t total_, done_ = 0;
+    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+ConvertReport convert_checkpoint(const std::string &source, const std::string &destination,
+                                 const ConvertOptions &options, const ConvertProgressFn &progress_fn) {
+    check_options(options);
+    std::error_code ec;
+    if (!fs::is_directory(source, ec))
+        fail(MST_ERR_INVALID_ARGUMENT, "convert: source '{}' is not a checkpoint directory", source);
+    if (fs::exists(destination, ec)) {
+        if (!options.force) fail(MST_ERR_IO, "'{}' exists; pass --force (mst_convert_params.force) to replace it", destination);
+        if (fs::is_directory(destination, ec)) fail(MST_ERR_IO, "'{}' is a directory", destination);
+    }
+
+    std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(source);
+    const ModelConfig config = read_model_config(*checkpoint);
+    read_model_tokenizer(*checkpoint);  // a tokenizer that cannot load fails now, not at every load
+    const std::map<std::string, std::string> metadata = source_metadata(source, options);
+    const ConvertPlan plan = plan_conversion(*checkpoint, config, options);
+
+    uint64_t metadata_bytes = 0;
+    for (const auto &[key, value] : metadata) metadata_bytes += key.size() + value.size() + 12;
+    const uint64_t needed = plan.max_output_bytes + metadata_bytes + packed::kAlignment;
+    const std::string out_dir = fs::path(destination).parent_path().empty() ? "." : fs::path(destination).parent_path().string();
+    const uint64_t available = free_disk_bytes(out_dir);
+    if (available < needed)
+        fail(MST_ERR_IO, "not enough free space in '{}' for '{}': the file may need {} bytes, {} are available", out_dir,
+             destination, needed, available);
+
+    ConvertReport report;
+    report.source_bytes = plan.source_bytes;
+    for (const TensorInfo &t : plan.dropped) {
+        ++report.dropped_tensors;
+        report.dropped_bytes += t.nbytes;
+    }
+    if (!plan.dropped.empty())
+        log(MST_LOG_INFO, "convert: leaving out {} tensors ({} bytes) the architecture never reads, e.g. '{}'",
+            plan.dropped.size(), report.dropped_bytes, plan.dropped.front().name);
+
+    Progress progress(progress_fn, plan.source_bytes);
+    PackedWriter writer(destination);
+    writer.write_metadata(metadata);
+
+    writer.begin_resident();
+    std::vector<TensorInfo> tensors;
+    for (const ResidentPlan &r : plan.resident) {
+        std::vector<uint8_t> bytes(size_t(r.source.nbytes));
+        checkpoint->read(r.source, bytes.data());
+        if (r.dtype != r.source.dtype) {
+            bytes = convert_tensor(bytes, r.source.dtype, r.dtype, r.source.shape[0], r.source.shape[1],
+                                   "tensor '" + r.source.name + "'");
+            ++report.quantized_tensors;
+        }
+        TensorInfo t = r.source;
+        t.dtype = r.dtype;
+        t.nbytes = bytes.size();
+        t.file_index = 0;
+        t.offset = writer.add_resident(bytes.data(), bytes.size());
+        tensors.push_back(std::move(t));
+        progress.add(r.source.nbytes);
+    }
+    writer.end_resident();
+    report.resident_tensors = tensors.size();
+
+    const int threads = options.n_threads > 0 ? options.n_threads : omp_get_max_threads();
+    std::vector<std::vector<ExpertLayout>> experts = plan.packed_experts;
+    writer.begin_experts();
+    for (size_t l = 0; l < experts.size(); ++l) {
+        const int n = int(experts[l].size());
+        for (int first = 0; first < n;) {
+            // A group of experts small enough to hold, large enough to keep every thread busy.
+            int last = first;
+            uint64_t group_bytes = 0;
+            while (last < n && (last == first || group_bytes < kGroupBytes)) {
+                group_bytes += plan.source_experts[l][size_t(last)].nbytes();
+                ++last;
+            }
+            std::vector<PackedBlobBytes> blobs(size_t(last - first));
+            std::exception_ptr error;
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+            for (int e = first; e < last; ++e) {
+                try {
+                    blobs[size_t(e - first)] = pack_expert(*checkpoint, plan.source_experts[l][size_t(e)],
+                                                           experts[l][size_t(e)], options.zstd_level, int(l), e);
+                } catch (...) {
+#pragma omp critical(mst_convert_error)
+                    if (!error) error = std::current_exception();
+                }
+            }
+            if (error) std::rethrow_exception(error);
+            for (int e = first; e < last; ++e) {
+                const PackedBlobBytes &b = blobs[size_t(e - first)];
+                experts[l][size_t(e)].blob =
+                    writer.add_blob(b.stored.data(), b.stored.size(), b.raw_bytes, b.codec, b.xxh64);
+                ++report.experts;
+                report.expert_raw_bytes += b.raw_bytes;
+                report.expert_stored_bytes += b.stored.size();
+                if (b.codec == BlobCodec::Zstd) ++report.compressed_experts;
+            }
+            progress.add(group_bytes);
+            first = last;
+        }
+    }
+    writer.end_experts();
+    for (const TensorInfo &t : tensors) report.resident_bytes += t.nbytes;
+    writer.finish(tensors, experts, options.force);
+    report.file_bytes = writer.bytes_written();
+    report.seconds = progress.seconds();
+    return report;
+}
+
+}  // namespace mst

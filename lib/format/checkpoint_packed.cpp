@@ -1,0 +1,32 @@
+// Checkpoint over a packed file: the resident tensors form the table, file 0 is the
+// packed file itself (the storage tier reads expert blobs from it too).
+#include <array>
+
+#include "core/error.h"
+#include "format/checkpoint.h"
+#include "format/packed_format.h"
+
+namespace mst {
+
+std::unique_ptr<Checkpoint> Checkpoint::open_packed(const std::string &path, File file) {
+    std::array<uint8_t, sizeof packed::kMagic> magic{};
+    if (file.size() >= magic.size()) file.pread_exact(magic.data(), magic.size(), 0);
+    if (!has_packed_magic(magic))
+        fail(MST_ERR_IO, "checkpoint path '{}' is not a directory nor a moestream packed file (no packed magic)",
+             path);
+    auto contents = std::make_shared<PackedContents>(read_packed_contents(file));
+    std::unique_ptr<Checkpoint> checkpoint(new Checkpoint());
+    checkpoint->dir_ = path;
+    checkpoint->tensors_ = contents->tensors;
+    for (size_t i = 0; i < checkpoint->tensors_.size(); ++i) checkpoint->by_name_[checkpoint->tensors_[i].name] = i;
+    checkpoint->paths_.push_back(path);
+    checkpoint->files_.push_back(std::move(file));
+    checkpoint->packed_ = std::move(contents);
+    return checkpoint;
+}
+
+void Checkpoint::verify_resident() const {
+    if (packed_) verify_packed_resident(files_.at(0), packed_->header);
+}
+
+}  // namespace mst

@@ -1,0 +1,44 @@
+#include "model/model_files.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "core/error.h"
+#include "format/packed_format.h"
+
+namespace mst {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string &require_metadata(const PackedContents &packed, const Checkpoint &checkpoint, const char *key) {
+    const std::string *value = packed.find_metadata(key);
+    if (!value) fail(MST_ERR_BAD_FORMAT, "{}: the packed file has no '{}' entry", checkpoint.dir(), key);
+    return *value;
+}
+
+}  // namespace
+
+ModelConfig read_model_config(const Checkpoint &checkpoint) {
+    if (const PackedContents *packed = checkpoint.packed())
+        return parse_model_config(require_metadata(*packed, checkpoint, packed::kConfigKey),
+                                  checkpoint.dir() + ": " + packed::kConfigKey);
+    return parse_model_config_file((fs::path(checkpoint.dir()) / "config.json").string());
+}
+
+std::unique_ptr<Tokenizer> read_model_tokenizer(const Checkpoint &checkpoint) {
+    if (const PackedContents *packed = checkpoint.packed()) {
+        const std::string *config = packed->find_metadata(packed::kTokenizerConfigKey);
+        return Tokenizer::from_strings(require_metadata(*packed, checkpoint, packed::kTokenizerKey),
+                                       config ? *config : std::string(),
+                                       checkpoint.dir() + ": " + packed::kTokenizerKey);
+    }
+    const fs::path dir(checkpoint.dir());
+    const fs::path tokenizer_json = dir / "tokenizer.json";
+    std::error_code ec;
+    if (!fs::exists(tokenizer_json, ec))
+        fail(MST_ERR_IO, "'{}' is missing; moestream needs the tokenizer", tokenizer_json.string());
+    return Tokenizer::load(tokenizer_json.string(), (dir / "tokenizer_config.json").string());
+}
+
+}  // namespace mst
