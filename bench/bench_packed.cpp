@@ -140,7 +140,7 @@ void ReadExperts(benchmark::State &state) {
             for (int32_t first = 0; first + 8 <= store.n_experts(layer); first += 8) {
                 std::vector<int32_t> ids(8);
                 for (int32_t k = 0; k < 8; ++k) ids[size_t(k)] = first + k;
-                for (const ExpertHandle &h : store.fetch(layer, ids, io)) bytes += h->bytes();
+                for (const ExpertHandle &h : store.fetch(layer, ids, io)) bytes += h->nbytes;
             }
     }
     state.SetBytesProcessed(int64_t(bytes));
