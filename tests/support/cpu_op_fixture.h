@@ -1,6 +1,7 @@
 // Shared pieces of the CPU op tests (tests/unit/test_cpu_op_*.cpp): a fixture that runs
 // each test for every ISA this machine supports (others skipped) at 1 and 2 threads,
-// random inputs, and the error measure the op tests bound.
+// random inputs and weights, and the error measure (against double-precision references)
+// the op tests bound.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -31,8 +32,8 @@ inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0
     return v;
 }
 
-// max |y - ref| / max |ref| over the first ref.size() elements; a NaN in y makes it infinite.
-inline double normalized_error(const std::vector<float> &y, const std::vector<double> &ref) {
+// max |y - ref| / max |ref| over the ref.size() elements of y; a NaN in y makes it infinite.
+inline double normalized_error(const float *y, const std::vector<double> &ref) {
     double max_err = 0.0, max_ref = 0.0;
     for (size_t i = 0; i < ref.size(); ++i) {
         if (std::isnan(double(y[i]))) return INFINITY;
@@ -41,6 +42,35 @@ inline double normalized_error(const std::vector<float> &y, const std::vector<do
     }
     return max_ref > 0.0 ? max_err / max_ref : max_err;
 }
+inline double normalized_error(const std::vector<float> &y, const std::vector<double> &ref) {
+    return normalized_error(y.data(), ref);
+}
+
+// A weight matrix stored as float32 or bfloat16, with the values it holds as doubles
+// (so that rounding to the dtype is no part of a measured error).
+struct OpWeight {
+    DType dtype;
+    int64_t rows, cols;
+    std::vector<float> f32;
+    std::vector<uint16_t> bf16;
+    std::vector<double> value;
+
+    OpWeight(DType t, int64_t r, int64_t c, uint32_t seed, float lo = -1.0f, float hi = 1.0f)
+        : dtype(t), rows(r), cols(c) {
+        f32 = random_floats(size_t(r * c), seed, lo, hi);
+        value.assign(f32.begin(), f32.end());
+        if (t == DType::BF16) {
+            bf16.resize(f32.size());
+            for (size_t i = 0; i < f32.size(); ++i) {
+                bf16[i] = f32_to_bf16(f32[i]);
+                value[i] = bf16_to_f32(bf16[i]);
+            }
+        }
+    }
+    WeightView view() const {
+        return {dtype, dtype == DType::BF16 ? static_cast<const void *>(bf16.data()) : f32.data(), rows, cols};
+    }
+};
 
 using CpuOpParam = std::tuple<CpuIsa, int>;
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "cpu_op_test.h"
+#include "cpu_op_fixture.h"
 #include "expect_error.h"
 
 namespace mst {
