@@ -225,9 +225,19 @@ void DeepseekV3::forward(ModelState &state, int32_t n_past, std::span<const int3
         convert_to_f32(embed_.dtype, static_cast<const uint8_t *>(embed_.data) + size_t(tokens[size_t(t)]) * row_bytes,
                        x.data() + t * H, size_t(H));
 
-    std::vector<float> router_logits;
-    std::vector<int32_t> expert_ids;
-    std::vector<float> expert_weights;
+    LayerRouting layer_routing;
+    layer_routing.n_layers = layers_.size();
+    layer_routing.is_sparse = [this](size_t l) { return layers_[l].sparse; };
+    layer_routing.route = [&](size_t l, const float *rows_h, int64_t rows, int32_t k, int32_t *ids, float *weights) {
+        const Layer &L = layers_[l];
+        std::vector<float> logits(size_t(rows * routing.n_experts));
+        backend_.matmul(L.router, rows_h, logits.data(), rows);
+        GroupTopkParams p = routing;
+        p.k = k;
+        route_sigmoid_group_topk(logits.data(), L.correction_bias.empty() ? nullptr : L.correction_bias.data(), rows,
+                                 p, ids, weights);
+    };
+    layer_routing.renormalized = routing.normalize;
     for (int64_t l = 0; l < c.n_layers; ++l) {
         const Layer &L = layers_[size_t(l)];
         backend_.rms_norm(x.data(), L.input_norm, 0.0f, eps, h.data(), n, H);
@@ -236,34 +246,8 @@ void DeepseekV3::forward(ModelState &state, int32_t n_past, std::span<const int3
 
         backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
         if (L.sparse) {
-            router_logits.resize(size_t(n * routing.n_experts));
-            backend_.matmul(L.router, h.data(), router_logits.data(), n);
-            expert_ids.resize(size_t(n * routing.k));
-            expert_weights.resize(size_t(n * routing.k));
-            route_sigmoid_group_topk(router_logits.data(),
-                                     L.correction_bias.empty() ? nullptr : L.correction_bias.data(), n, routing,
-                                     expert_ids.data(), expert_weights.data());
-            // Decode: guess the next MoE layer's experts now, so that their reads overlap
-            // this layer's expert compute.
-            if (n == 1 && experts_->prefetch_enabled())
-                for (size_t next = size_t(l) + 1; next < layers_.size(); ++next) {
-                    const Layer &N = layers_[next];
-                    if (!N.sparse) continue;
-                    std::vector<float> next_logits(static_cast<size_t>(routing.n_experts));
-                    std::vector<int32_t> next_ids(static_cast<size_t>(routing.k));
-                    std::vector<float> next_weights(static_cast<size_t>(routing.k));
-                    backend_.matmul(N.router, h.data(), next_logits.data(), 1);
-                    route_sigmoid_group_topk(next_logits.data(),
-                                             N.correction_bias.empty() ? nullptr : N.correction_bias.data(), 1,
-                                             routing, next_ids.data(), next_weights.data());
-                    experts_->prefetch(int32_t(next), next_ids);
-                    break;
-                }
-            std::fill(y.begin(), y.end(), 0.0f);
-            routed_experts(backend_, *experts_, int32_t(l), h.data(), H,
-                           Routing{n, routing.k, expert_ids.data(), expert_weights.data(), routing.normalize,
-                                   &options.budget, options.budget_stats},
-                           y.data(), io, expert_fn_);
+            sparse_feed_forward(backend_, *experts_, layer_routing, size_t(l), h.data(), n, H, routing.k,
+                                &options.budget, options.budget_stats, y.data(), io, expert_fn_);
             // The reference adds the shared experts' output to the routed experts' sum.
             if (L.has_mlp) {
                 swiglu_linear(backend_, L.mlp, h.data(), n, shared.data());

@@ -69,4 +69,25 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
     }
 }
 
+void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
+                         const float *h, int64_t n, int64_t hidden, int32_t k, const BudgetPolicy *budget,
+                         BudgetStats *budget_stats, float *out, ExpertIoStats &io, const ExpertFn &expert_fn) {
+    std::vector<int32_t> ids(size_t(n * k));
+    std::vector<float> weights(size_t(n * k));
+    routing.route(layer, h, n, k, ids.data(), weights.data());
+    if (n == 1 && store.prefetch_enabled())
+        for (size_t next = layer + 1; next < routing.n_layers; ++next) {
+            if (!routing.is_sparse(next)) continue;
+            std::vector<int32_t> next_ids(static_cast<size_t>(k));
+            std::vector<float> next_weights(static_cast<size_t>(k));
+            routing.route(next, h, 1, k, next_ids.data(), next_weights.data());
+            store.prefetch(int32_t(next), next_ids);
+            break;
+        }
+    std::fill(out, out + n * hidden, 0.0f);
+    routed_experts(backend, store, int32_t(layer), h, hidden,
+                   Routing{n, k, ids.data(), weights.data(), routing.renormalized, budget, budget_stats}, out, io,
+                   expert_fn);
+}
+
 }  // namespace mst

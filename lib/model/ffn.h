@@ -44,4 +44,23 @@ void swiglu_expert(Backend &backend, const ExpertWeights &expert, const float *x
 void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
                     const Routing &routing, float *out, ExpertIoStats &io, const ExpertFn &expert_fn = swiglu_expert);
 
+// How an architecture routes: which of its layers are sparse, and a layer's routing of n
+// rows of hidden state into ids and weights [n][k] (its router product, bias and top-k rule).
+struct LayerRouting {
+    size_t n_layers = 0;
+    std::function<bool(size_t layer)> is_sparse;
+    std::function<void(size_t layer, const float *h, int64_t n, int32_t k, int32_t *ids, float *weights)> route;
+    bool renormalized = false;  // route renormalises the kept weights (the budget rules need to know)
+};
+
+// The sparse feed-forward of `layer` for n rows of h [n][hidden]: routes them and, when
+// decoding one token with the store's prefetch on, applies the next sparse layer's router to
+// this same h and starts reading the experts it picks, so that those reads overlap this
+// layer's expert compute (the residual stream changes little between layers, which makes
+// the guess good). out [n][hidden] is overwritten with the weighted sum of routed experts.
+void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
+                         const float *h, int64_t n, int64_t hidden, int32_t k, const BudgetPolicy *budget,
+                         BudgetStats *budget_stats, float *out, ExpertIoStats &io,
+                         const ExpertFn &expert_fn = swiglu_expert);
+
 }  // namespace mst

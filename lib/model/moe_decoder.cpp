@@ -87,9 +87,7 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
         convert_to_f32(embed_.dtype, static_cast<const uint8_t *>(embed_.data) + size_t(tokens[size_t(t)]) * row_bytes,
                        x.data() + t * H, size_t(H));
 
-    std::vector<float> router_logits;
-    std::vector<int32_t> expert_ids;
-    std::vector<float> expert_weights;
+    const LayerRouting routing = layer_routing();
     for (int64_t l = 0; l < c.n_layers; ++l) {
         const Layer &L = layers_[size_t(l)];
         backend_.rms_norm(x.data(), L.input_norm, 0.0f, eps, h.data(), n, H);
@@ -100,22 +98,8 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
 
         backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
         if (L.sparse) {
-            router_logits.resize(size_t(n * E));
-            backend_.matmul(L.router, h.data(), router_logits.data(), n);
-            if (!L.router_bias.empty())
-                for (int64_t t = 0; t < n; ++t)
-                    for (int32_t e = 0; e < E; ++e) router_logits[size_t(t * E + e)] += L.router_bias[size_t(e)];
-            expert_ids.resize(size_t(n * k));
-            expert_weights.resize(size_t(n * k));
-            route_(router_logits.data(), n, E, k, expert_ids.data(), expert_weights.data());
-            // Decode: guess the next MoE layer's experts now, so that their reads overlap
-            // this layer's expert compute.
-            if (n == 1 && experts_->prefetch_enabled()) prefetch_next_layer(int32_t(l), h.data(), k);
-            std::fill(y.begin(), y.end(), 0.0f);
-            routed_experts(backend_, *experts_, int32_t(l), h.data(), H,
-                           Routing{n, k, expert_ids.data(), expert_weights.data(), routing_renormalized_,
-                                   &options.budget, options.budget_stats},
-                           y.data(), io, expert_fn_);
+            sparse_feed_forward(backend_, *experts_, routing, size_t(l), h.data(), n, H, k, &options.budget,
+                                options.budget_stats, y.data(), io, expert_fn_);
         } else {
             swiglu_mlp(backend_, L.mlp, h.data(), n, y.data());
         }
@@ -128,20 +112,22 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
     backend_.matmul(lm_head_, h.data(), logits, n_rows);
 }
 
-void MoeDecoder::prefetch_next_layer(int32_t layer, const float *h, int32_t k) {
-    for (size_t next = size_t(layer) + 1; next < layers_.size(); ++next) {
-        const Layer &N = layers_[next];
-        if (!N.sparse) continue;
-        const int32_t E = int32_t(N.router.rows);
-        std::vector<float> logits(static_cast<size_t>(E));
-        backend_.matmul(N.router, h, logits.data(), 1);
-        for (size_t e = 0; e < N.router_bias.size(); ++e) logits[e] += N.router_bias[e];
-        std::vector<int32_t> ids(static_cast<size_t>(k));
-        std::vector<float> weights(static_cast<size_t>(k));
-        route_(logits.data(), 1, E, k, ids.data(), weights.data());
-        experts_->prefetch(int32_t(next), ids);
-        return;
-    }
+LayerRouting MoeDecoder::layer_routing() {
+    LayerRouting r;
+    r.n_layers = layers_.size();
+    r.is_sparse = [this](size_t l) { return layers_[l].sparse; };
+    r.route = [this](size_t l, const float *h, int64_t n, int32_t k, int32_t *ids, float *weights) {
+        const Layer &L = layers_[l];
+        const int32_t E = int32_t(L.router.rows);
+        std::vector<float> logits(size_t(n * E));
+        backend_.matmul(L.router, h, logits.data(), n);
+        if (!L.router_bias.empty())
+            for (int64_t t = 0; t < n; ++t)
+                for (int32_t e = 0; e < E; ++e) logits[size_t(t * E + e)] += L.router_bias[size_t(e)];
+        route_(logits.data(), n, E, k, ids, weights);
+    };
+    r.renormalized = routing_renormalized_;
+    return r;
 }
 
 }  // namespace mst

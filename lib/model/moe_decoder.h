@@ -66,9 +66,8 @@ protected:
     ExpertFn expert_fn_ = swiglu_expert;
 
 private:
-    // Apply the next MoE layer's router to this layer's hidden state h [1][H] and read
-    // its predicted experts ahead (the store's prefetch is on).
-    void prefetch_next_layer(int32_t layer, const float *h, int32_t k);
+    // The layers' routing (router product, optional bias, route_) for sparse_feed_forward.
+    LayerRouting layer_routing();
 
     WeightView embed_, final_norm_, lm_head_;
     RopeTable rope_;

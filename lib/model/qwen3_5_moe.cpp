@@ -190,29 +190,18 @@ void Qwen35Moe::feed_forward(const Layer &L, int32_t index, const float *h, int6
         swiglu_mlp(backend_, L.mlp, h, n, y);
         return;
     }
-    const int32_t E = int32_t(config_.n_experts);
-    std::vector<float> router_logits(size_t(n * E)), expert_weights(size_t(n * k));
-    std::vector<int32_t> expert_ids(size_t(n * k));
-    backend_.matmul(L.router, h, router_logits.data(), n);
-    route_softmax_topk(router_logits.data(), n, E, k, renormalize_, expert_ids.data(), expert_weights.data());
-    // Decode: guess the next MoE layer's experts now, so that their reads overlap this
-    // layer's expert compute.
-    if (n == 1 && experts_->prefetch_enabled())
-        for (size_t next = size_t(index) + 1; next < layers_.size(); ++next) {
-            if (!layers_[next].sparse) continue;
-            std::vector<float> next_logits(static_cast<size_t>(E));
-            std::vector<int32_t> next_ids(static_cast<size_t>(k));
-            std::vector<float> next_weights(static_cast<size_t>(k));
-            backend_.matmul(layers_[next].router, h, next_logits.data(), 1);
-            route_softmax_topk(next_logits.data(), 1, E, k, renormalize_, next_ids.data(), next_weights.data());
-            experts_->prefetch(int32_t(next), next_ids);
-            break;
-        }
-    std::fill(y, y + n * H, 0.0f);
-    routed_experts(backend_, *experts_, index, h, H,
-                   Routing{n, k, expert_ids.data(), expert_weights.data(), renormalize_, &options.budget,
-                           options.budget_stats},
-                   y, io);
+    LayerRouting routing;
+    routing.n_layers = layers_.size();
+    routing.is_sparse = [this](size_t l) { return layers_[l].sparse; };
+    routing.route = [this](size_t l, const float *x, int64_t rows, int32_t top_k, int32_t *ids, float *weights) {
+        const int32_t E = int32_t(config_.n_experts);
+        std::vector<float> logits(size_t(rows * E));
+        backend_.matmul(layers_[l].router, x, logits.data(), rows);
+        route_softmax_topk(logits.data(), rows, E, top_k, renormalize_, ids, weights);
+    };
+    routing.renormalized = renormalize_;
+    sparse_feed_forward(backend_, *experts_, routing, size_t(index), h, n, H, k, &options.budget,
+                        options.budget_stats, y, io);
     if (L.shared.gate.data == nullptr) return;
 
     std::vector<float> shared(size_t(n * H)), gate(static_cast<size_t>(n));
