@@ -31,7 +31,7 @@ void write_text(const fs::path &path, const std::string &text) {
 }
 
 // gnuplot's double-quoted strings: backslash and quote escaped.
-std::string quoted(const std::string &s) {
+std::string gp_string(const std::string &s) {
     std::string out = "\"";
     for (char c : s) {
         if (c == '"' || c == '\\') out += '\\';
@@ -99,17 +99,16 @@ void write_plot(const std::string &plot_path, const std::vector<PlotPoint> &poin
         "set grid\n"
         "set key left top\n"
         "plot ",
-        script.filename().string(), terminal, quoted(plot.filename().string()));
+        script.filename().string(), terminal, gp_string(plot.filename().string()));
     for (size_t i = 0; i < series.size(); ++i)
         gp += fmt::format("{}{} index {} using 1:2 with linespoints title {}", i ? ", \\\n     " : "",
-                          quoted(data.filename().string()), i, quoted(series[i]));
+                          gp_string(data.filename().string()), i, gp_string(series[i]));
     gp += "\n";
     write_text(script, gp);
 
     // gnuplot runs in the plot's directory, so the script's file names are relative and
     // the three files can move together.
     const std::string dir = plot.parent_path().empty() ? "." : plot.parent_path().string();
-    const std::string script_name = script.filename().string();
     const std::string script_name = script.filename().string();
     const char *argv[] = {gnuplot.c_str(), script_name.c_str(), nullptr};
     posix_spawn_file_actions_t actions;

@@ -12,6 +12,11 @@ SynthConfig prepare_synth_config(const std::string &config_text, const std::stri
     // Every required field is checked, and named, by the loader's own parser first.
     const ModelConfig source = parse_model_config(config_text, origin);
     out.source_layers = source.n_layers;
+    // The loader reads a config without routed experts as a dense model; a synthesized
+    // model is for measuring expert streaming, so that is a missing field here.
+    if (source.n_experts <= 0)
+        fail(MST_ERR_BAD_FORMAT, "{}: no routed experts: num_experts (or num_local_experts, n_routed_experts) is "
+             "missing or 0", origin);
     if (layers < 0 || layers > source.n_layers)
         fail(MST_ERR_INVALID_ARGUMENT, "{}: --layers {} is outside 1..{} (num_hidden_layers)", origin, layers,
              source.n_layers);

@@ -25,7 +25,8 @@ struct SynthConfig {
 // quantization_config is removed (synthesized weights are BF16 / Q8 / Q4 whatever the
 // source shipped) and "moestream_synthetic" records the source depth, the seed and what
 // was removed. Throws MST_ERR_BAD_FORMAT naming `origin` and the field for invalid JSON
-// or a missing or bad field (as parse_model_config), MST_ERR_INVALID_ARGUMENT for a
+// or a missing or bad field (as parse_model_config; also no routed experts),
+// MST_ERR_INVALID_ARGUMENT for a
 // `layers` outside the range.
 SynthConfig prepare_synth_config(const std::string &config_text, const std::string &origin, int64_t layers,
                                  uint64_t seed);

@@ -187,9 +187,12 @@ TEST_F(Synthesize, ExpertTypesAndDenseQ8) {
         const PackedContents c = read_packed_contents(File::open_read(out));
         EXPECT_EQ(c.experts[0][0].parts[0].dtype, std::string(type) == "q8" ? DType::Q8 : DType::BF16);
         for (const TensorInfo &t : c.tensors) {
-            if (t.name.find("norm") != std::string::npos || t.name.find("mlp.gate.weight") != std::string::npos)
+            if (t.name.find("norm") != std::string::npos || t.name.find("mlp.gate.weight") != std::string::npos) {
                 EXPECT_EQ(t.dtype, DType::BF16) << t.name << ": norms and routers stay as they are";
-            if (t.name.find("q_proj") != std::string::npos) EXPECT_EQ(t.dtype, DType::Q8) << t.name;
+            }
+            if (t.name.find("q_proj") != std::string::npos) {
+                EXPECT_EQ(t.dtype, DType::Q8) << t.name;
+            }
         }
         expect_finite_generation(out, 2);
     }
@@ -269,6 +272,10 @@ TEST_F(Synthesize, BadConfigsNameWhatIsWrong) {
     no_experts.erase("num_experts");
     test::expect_error([&] { synthesize_model(write_config(no_experts), tmp_ + "/e.mst", SynthOptions{}); },
                        MST_ERR_BAD_FORMAT, {"num_experts"});
+    nlohmann::json deepseek = nlohmann::json::parse(read_all(test::data_path("deepseek_v3_tiny/config.json")));
+    deepseek.erase("kv_lora_rank");
+    test::expect_error([&] { synthesize_model(write_config(deepseek), tmp_ + "/k.mst", SynthOptions{}); },
+                       MST_ERR_BAD_FORMAT, {"kv_lora_rank"});
     std::ofstream(tmp_ + "/broken.json") << "{\"model_type\": ";
     test::expect_error([&] { synthesize_model(tmp_ + "/broken.json", tmp_ + "/b.mst", SynthOptions{}); },
                        MST_ERR_BAD_FORMAT, {"broken.json"});
@@ -354,7 +361,7 @@ TEST(SynthWeights, DeviationAndMeanAsAsked) {
         std::vector<uint8_t> bytes(size_t(rows) * dtype_row_bytes(t, cols));
         fill_weight_rows(t, {WeightFill::Uniform, 0.0f, 0.05f}, 42, 0, rows, cols, bytes.data());
         double sum = 0, sq = 0;
-        std::vector<float> row(size_t(cols));
+        std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = 0; r < rows; ++r) {
             const uint8_t *src = bytes.data() + uint64_t(r) * dtype_row_bytes(t, cols);
             if (t == DType::BF16)
