@@ -97,7 +97,7 @@ void write_plot(const std::string &plot_path, const std::vector<PlotPoint> &poin
         "set ylabel 'decode tok/s'\n"
         "set yrange [0:*]\n"
         "set grid\n"
-        "set key left top\n"
+        "set key below\n"
         "plot ",
         script.filename().string(), terminal, gp_string(plot.filename().string()));
     for (size_t i = 0; i < series.size(); ++i)

@@ -163,8 +163,12 @@ int cmd_demo(const std::vector<std::string> &argv) {
                bytes_str(info.expert_bytes_total), bytes_str(info.expert_bytes_each),
                bytes_str(info.expert_bytes_per_token), info.experts_per_token, bytes_str(mp.expert_cache_bytes),
                info.expert_bytes_total ? 100.0 * double(mp.expert_cache_bytes) / double(info.expert_bytes_total) : 0.0);
-    fmt::print(stderr, "device:   {:.0f} MB/s sequential read ({})\n", seq.bytes_per_second / 1e6,
-               seq.direct ? "O_DIRECT" : "buffered, page cache dropped");
+    if (seq.bytes_per_second > 0)
+        fmt::print(stderr, "device:   {:.0f} MB/s sequential read ({}, {} of the model's file)\n",
+                   seq.bytes_per_second / 1e6, seq.direct ? "O_DIRECT" : "buffered, page cache dropped",
+                   bytes_str(seq.bytes_read));
+    else
+        fmt::print(stderr, "device:   sequential read not measured (the file is smaller than one 8 MiB read)\n");
 
     mst_session_params sp = session_params();
     sp.seed = uint64_t(args.int_or("seed", 1));
@@ -199,7 +203,9 @@ int cmd_demo(const std::vector<std::string> &argv) {
     fmt::print(stderr, "decode:   {:.0f} tokens at {:.2f} tok/s\n", decode_tokens, decode_tps);
     fmt::print(stderr, "streamed: {} of experts per token, cache hit rate {:.1f}%\n", bytes_str(uint64_t(bytes_per_token)),
                100.0 * hits);
-    if (std::isfinite(ceiling))
+    if (seq.bytes_per_second <= 0)
+        fmt::print(stderr, "limit:    unknown (the device's bandwidth was not measured)\n");
+    else if (std::isfinite(ceiling))
         fmt::print(stderr, "limit:    the device allows {:.2f} tok/s at {} per token; decode reached {:.0f}% of it\n",
                    ceiling, bytes_str(uint64_t(bytes_per_token)), 100.0 * roofline_fraction(decode_tps, ceiling, 0));
     else

@@ -65,7 +65,9 @@ SynthTokenizer make_synth_tokenizer(const ModelConfig &config) {
              "config.json: vocab_size {} cannot hold the 256 byte tokens and {} special tokens", vocab,
              special.size());
 
-    nlohmann::ordered_json vocab_json = nlohmann::ordered_json::object();
+    // A std::map-backed object: ordered_json's lookups are linear, which made a
+    // 150k-token vocabulary take a minute.
+    nlohmann::json vocab_json = nlohmann::json::object();
     int64_t id = 0;
     const auto next_free = [&] {
         while (special.count(id)) ++id;
