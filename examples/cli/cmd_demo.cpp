@@ -189,6 +189,7 @@ int cmd_demo(const std::vector<std::string> &argv) {
         session.eval({token});
     }
     fmt::print("\n");
+    std::fflush(stdout);
     const mst_session_stats s = session.stats();
 
     const double decode_tokens = double(s.n_decode_tokens - after_prompt.n_decode_tokens);

@@ -57,8 +57,8 @@ struct ResidentJob {
 // The scale of a resident tensor (see synthesize.h): RMS norms pass the normalised
 // activations through (1); other vectors (biases, attention sinks, Gated DeltaNet's
 // A_log and dt_bias) are 0; matrices and convolutions keep an output's deviation that
-// of its input (1 / sqrt(fan_in), the last dimension); a router's logits stay small so
-// that routing spreads over the experts.
+// of its input (1 / sqrt(fan_in), the last dimension); embeddings are at deviation 1;
+// a router's logits stay small so that routing spreads over the experts.
 WeightFill resident_fill(const DiscoveredTensor &t, const ModelConfig &config) {
     const TensorInfo &info = t.info;
     if (info.shape.size() <= 1) {
@@ -66,6 +66,14 @@ WeightFill resident_fill(const DiscoveredTensor &t, const ModelConfig &config) {
         return {WeightFill::Constant, norm ? 1.0f : 0.0f, 0.0f};
     }
     const float fan_in = float(info.shape.back());
+    if (info.name.find("embed") != std::string::npos) {
+        // Token embeddings at unit deviation, so that a token's identity is as strong in
+        // the residual stream as what each layer adds; at 1 / sqrt(hidden) attention's
+        // average over the context drowns it, every token routes to the same experts,
+        // and the expert cache hits as no real model lets it. Tied to the output head,
+        // hidden^-1/4 keeps both roles moderate.
+        return {WeightFill::Uniform, 0.0f, config.tie_word_embeddings ? 1.0f / std::sqrt(std::sqrt(fan_in)) : 1.0f};
+    }
     const bool router = info.shape.size() == 2 && info.shape[0] == config.n_experts && t.use == WeightUse::KeepStored;
     return {WeightFill::Uniform, 0.0f, (router ? 0.5f : 1.0f) / std::sqrt(fan_in)};
 }

@@ -3,7 +3,8 @@
 // (or has not downloaded yet). Weights are written directly as BF16 values or Q8 / Q4
 // blocks, on every core, straight into the PackedWriter; they are scaled so that
 // activations stay finite through every layer (matrices: deviation 1 / sqrt(fan_in);
-// routers: half that; norms 1; other vectors 0), so generation runs and its speed,
+// routers: half that; token embeddings 1; norms 1; other vectors 0), so generation
+// runs and its speed,
 // expert traffic and cache behaviour are those of the real shape. The text is noise.
 #pragma once
 

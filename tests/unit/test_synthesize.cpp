@@ -7,6 +7,8 @@
 #include <xxhash.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -351,6 +353,35 @@ TEST_F(Synthesize, RealDepthsStayFinite) {
         const std::string out = tmp_ + "/" + d.data + ".mst";
         synthesize_model(write_config(config, std::string(d.data) + ".json"), out, SynthOptions{});
         expect_finite_generation(out, 2);
+        fs::remove(out);
+    }
+}
+
+// Real shapes, on request (they take GBs of disk and minutes): MST_SYNTH_REAL_CONFIGS is a
+// comma-separated list of CONFIG.json[:LAYERS] (no LAYERS: the full depth), synthesized
+// into MST_SYNTH_REAL_DIR (default: the test's temporary directory), loaded, run for a
+// few tokens with every logit checked, and deleted. bench/README.md lists what was run.
+TEST_F(Synthesize, RealShapesOnRequest) {
+    const char *list = std::getenv("MST_SYNTH_REAL_CONFIGS");
+    if (!list || !*list) GTEST_SKIP() << "set MST_SYNTH_REAL_CONFIGS=config.json[:layers],... to run";
+    const char *dir = std::getenv("MST_SYNTH_REAL_DIR");
+    std::stringstream items(list);
+    for (std::string item; std::getline(items, item, ',');) {
+        SCOPED_TRACE(item);
+        const size_t colon = item.rfind(':');
+        SynthOptions options;
+        std::string config = item;
+        if (colon != std::string::npos) {
+            config = item.substr(0, colon);
+            options.layers = std::stoll(item.substr(colon + 1));
+        }
+        const std::string out = std::string(dir && *dir ? dir : tmp_.c_str()) + "/real.mst";
+        options.force = true;
+        const SynthReport r = synthesize_model(config, out, options);
+        std::printf("%s: %lld of %lld layers, %.2f GiB in %.1f s (%.0f MiB/s)\n", config.c_str(), (long long)r.layers,
+                    (long long)r.source_layers, double(r.file_bytes) / double(1ull << 30), r.seconds,
+                    double(r.file_bytes) / double(1 << 20) / r.seconds);
+        expect_finite_generation(out, 3);
         fs::remove(out);
     }
 }
