@@ -261,6 +261,31 @@ TEST_F(Synthesize, RefusesToOverwriteWithoutForce) {
         EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << entry.path();
 }
 
+TEST_F(Synthesize, ProgressCountsToTheEndAndCancelLeavesNothing) {
+    const std::string config = write_config(tiny_qwen3_moe()), out = tmp_ + "/p.mst";
+    uint64_t last = 0, total = 0;
+    int calls = 0;
+    const SynthReport r = synthesize_model(config, out, SynthOptions{}, [&](const ConvertProgress &p) {
+        EXPECT_GE(p.done_bytes, last);
+        last = p.done_bytes;
+        total = p.total_bytes;
+        ++calls;
+        return true;
+    });
+    EXPECT_GT(calls, 1);
+    EXPECT_EQ(last, total);
+    EXPECT_GE(total, r.file_bytes);
+
+    const std::string cancelled = tmp_ + "/cancelled.mst";
+    int seen = 0;
+    test::expect_error(
+        [&] { synthesize_model(config, cancelled, SynthOptions{}, [&](const ConvertProgress &) { return ++seen < 3; }); },
+        MST_ERR_CANCELLED, {"cancelled"});
+    EXPECT_FALSE(fs::exists(cancelled));
+    for (const auto &entry : fs::directory_iterator(tmp_))
+        EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << entry.path();
+}
+
 TEST_F(Synthesize, BadConfigsNameWhatIsWrong) {
     nlohmann::json unknown = tiny_qwen3_moe();
     unknown["model_type"] = "olmoe";
