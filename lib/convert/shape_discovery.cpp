@@ -58,12 +58,6 @@ struct Range {
 
 }  // namespace
 
-uint64_t DiscoveredShapes::resident_bytes() const {
-    uint64_t n = 0;
-    for (const DiscoveredTensor &t : resident) n += t.info.nbytes;
-    return n;
-}
-
 DiscoveredShapes discover_shapes(const ModelConfig &config) {
     InventingCheckpoint checkpoint;
     DiscoveredShapes shapes;
@@ -79,7 +73,7 @@ DiscoveredShapes discover_shapes(const ModelConfig &config) {
             if (!inserted && use == WeightUse::KeepStored) it->second = WeightUse::KeepStored;
         };
         ModelBuildContext ctx{config, checkpoint, *backend, capture, record};
-        build_model(ctx);
+        build_model(ctx);  // built only to see what it asks for, and dropped
     }
 
     // Tensors whose bytes hold expert parts belong to the expert section.

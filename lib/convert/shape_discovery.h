@@ -28,7 +28,6 @@ struct DiscoveredTensor {
 struct DiscoveredShapes {
     std::vector<DiscoveredTensor> resident;               // every non-expert tensor
     std::vector<std::vector<ExpertLayout>> experts;       // [layer][expert]: parts, BF16
-    uint64_t resident_bytes() const;
 };
 
 // Builds `config`'s architecture through the model registry over an inventing
