@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <set>
 
 #include "core/error.h"
 #include "model/model_registry.h"
@@ -10,50 +11,73 @@
 namespace mst {
 namespace {
 
-// A checkpoint with no bytes: require(name, shape) creates the tensor on first use, at
-// its own place in an address space of its own (so expert parts, which are byte ranges,
-// can be told from resident tensors afterwards); find() knows only what was required.
+// A checkpoint with no bytes. find() answers every name: an architecture asks find()
+// whether an optional tensor or a form it prefers is there (DeepSeek's
+// e_score_correction_bias, gpt-oss's MXFP4 experts, fused experts), and a synthesized
+// model should have what the published checkpoints have. The answer is a tensor without
+// a shape until require(name, shape) gives it one (and its place in an address space of
+// its own, so that expert parts, which are byte ranges, can be told from resident
+// tensors afterwards); one that is never required is not part of the model.
 class InventingCheckpoint final : public Checkpoint {
 public:
     const TensorInfo *find(std::string_view name) const override {
-        const auto it = by_name_.find(name);
-        return it == by_name_.end() ? nullptr : &tensors_[it->second];
+        if (const auto it = by_name_.find(name); it != by_name_.end()) return &tensors_[it->second];
+        TensorInfo t;
+        t.name = std::string(name);
+        t.dtype = invented_dtype(name);
+        return &add(std::move(t));
     }
 
     const TensorInfo &require(std::string_view name, std::initializer_list<int64_t> shape) const override {
-        if (const TensorInfo *known = find(name)) {
-            if (!std::equal(known->shape.begin(), known->shape.end(), shape.begin(), shape.end()))
+        TensorInfo &t = const_cast<TensorInfo &>(*find(name));
+        if (shaped_.count(t.name)) {
+            if (!std::equal(t.shape.begin(), t.shape.end(), shape.begin(), shape.end()))
                 fail(MST_ERR_INTERNAL, "the architecture asked for tensor '{}' as {} and as {}", name,
-                     shape_to_string(known->shape), shape_to_string(std::vector<int64_t>(shape)));
-            return *known;
+                     shape_to_string(t.shape), shape_to_string(std::vector<int64_t>(shape)));
+            return t;
         }
-        TensorInfo t;
-        t.name = std::string(name);
-        t.dtype = DType::BF16;
         t.shape.assign(shape.begin(), shape.end());
         t.file_index = 0;
         t.offset = next_offset_;
-        t.nbytes = uint64_t(t.numel()) * dtype_size(DType::BF16);
+        t.nbytes = uint64_t(t.numel()) * dtype_size(t.dtype);
         next_offset_ += t.nbytes;
-        by_name_.emplace(t.name, tensors_.size());
-        tensors_.push_back(std::move(t));  // a deque: references handed out stay valid
-        return tensors_.back();
+        shaped_.insert(t.name);
+        return t;
     }
 
     // The buffers stay unwritten: nothing is computed while a model is built.
     void read(const TensorInfo &, void *) const override {}
     std::vector<float> read_f32(const TensorInfo &t) const override { return std::vector<float>(size_t(t.numel()), 0.0f); }
 
-    const std::deque<TensorInfo> &invented() const { return tensors_; }
+    // The tensors the architecture required, in the order it did.
+    std::vector<TensorInfo> required() const {
+        std::vector<TensorInfo> out;
+        for (const TensorInfo &t : tensors_)
+            if (shaped_.count(t.name)) out.push_back(t);
+        std::sort(out.begin(), out.end(), [](const TensorInfo &a, const TensorInfo &b) { return a.offset < b.offset; });
+        return out;
+    }
 
 private:
+    // MXFP4 blocks and scales are bytes, as gpt-oss publishes them (core/mxfp4.h);
+    // everything else is BF16, which every architecture takes.
+    static DType invented_dtype(std::string_view name) {
+        const auto ends_with = [&](std::string_view suffix) {
+            return name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
+        };
+        return ends_with("_blocks") || ends_with("_scales") ? DType::U8 : DType::BF16;
+    }
+
+    const TensorInfo &add(TensorInfo t) const {
+        by_name_.emplace(t.name, tensors_.size());
+        tensors_.push_back(std::move(t));  // a deque: references handed out stay valid
+        return tensors_.back();
+    }
+
     mutable std::deque<TensorInfo> tensors_;
     mutable std::map<std::string, size_t, std::less<>> by_name_;
+    mutable std::set<std::string, std::less<>> shaped_;
     mutable uint64_t next_offset_ = 0;
-};
-
-struct Range {
-    uint64_t begin, end;
 };
 
 }  // namespace
@@ -76,21 +100,27 @@ DiscoveredShapes discover_shapes(const ModelConfig &config) {
         build_model(ctx);  // built only to see what it asks for, and dropped
     }
 
-    // Tensors whose bytes hold expert parts belong to the expert section.
-    std::vector<Range> parts;
-    for (const auto &layer : shapes.experts)
-        for (const ExpertLayout &e : layer)
-            for (const ExpertMatrix &m : e.parts) parts.push_back({m.offset, m.offset + m.nbytes()});
-    std::sort(parts.begin(), parts.end(), [](const Range &a, const Range &b) { return a.begin < b.begin; });
-    const auto holds_expert = [&](const TensorInfo &t) {
-        // The first part ending after the tensor's start; tensors never overlap each other.
-        auto it = std::lower_bound(parts.begin(), parts.end(), t.offset,
-                                   [](const Range &r, uint64_t v) { return r.begin < v; });
-        if (it != parts.begin() && std::prev(it)->end > t.offset) return true;
-        return it != parts.end() && it->begin < t.offset + t.nbytes;
+    // Tensors whose bytes hold expert parts belong to the expert section; each part is
+    // named after the tensor it lies in.
+    const std::vector<TensorInfo> tensors = checkpoint.required();
+    const auto tensor_at = [&](uint64_t offset) -> const TensorInfo * {
+        auto it = std::upper_bound(tensors.begin(), tensors.end(), offset,
+                                   [](uint64_t v, const TensorInfo &t) { return v < t.offset; });
+        if (it == tensors.begin()) return nullptr;
+        --it;
+        return offset < it->offset + it->nbytes ? &*it : nullptr;
     };
-    for (const TensorInfo &t : checkpoint.invented()) {
-        if (t.nbytes > 0 && holds_expert(t)) continue;
+    std::set<std::string> expert_tensors;
+    shapes.part_tensors.resize(shapes.experts.size());
+    for (size_t l = 0; l < shapes.experts.size(); ++l)
+        for (size_t e = 0; e < shapes.experts[l].size(); ++e)
+            for (const ExpertMatrix &m : shapes.experts[l][e].parts) {
+                const TensorInfo *t = m.nbytes() ? tensor_at(m.offset) : nullptr;
+                if (t) expert_tensors.insert(t->name);
+                if (e == 0) shapes.part_tensors[l].push_back(t ? t->name : std::string());
+            }
+    for (const TensorInfo &t : tensors) {
+        if (expert_tensors.count(t.name)) continue;
         DiscoveredTensor d{t, std::nullopt};
         if (const auto it = uses.find(t.name); it != uses.end()) d.use = it->second;
         shapes.resident.push_back(std::move(d));

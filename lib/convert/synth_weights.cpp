@@ -2,10 +2,12 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/error.h"
+#include "core/mxfp4.h"
 #include "core/quant.h"
 
 namespace mst {
@@ -114,7 +116,27 @@ void fill_q4(const WeightFill &fill, uint64_t stream, int64_t first_row, int64_t
     }
 }
 
+void fill_bytes(const WeightFill &fill, uint64_t stream, int64_t first_row, int64_t rows, int64_t cols, void *dst) {
+    auto *out = static_cast<uint8_t *>(dst);
+    if (fill.kind == WeightFill::Constant) {
+        std::memset(out, int(fill.value), size_t(rows * cols));
+        return;
+    }
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c0 = 0; c0 < cols; c0 += 8) {
+            const uint64_t bits = random_at(stream, uint64_t(first_row + r) * uint64_t((cols + 7) / 8) + uint64_t(c0 / 8));
+            std::memcpy(out + r * cols + c0, &bits, size_t(std::min<int64_t>(8, cols - c0)));
+        }
+}
+
 }  // namespace
+
+uint8_t mxfp4_scale_for_std(float std) {
+    double mean_square = 0;
+    for (float v : kFp4Values) mean_square += double(v) * v / 16.0;
+    const double e = 127.0 + std::round(std::log2(double(std) / std::sqrt(mean_square)));
+    return uint8_t(std::clamp(e, 1.0, 254.0));
+}
 
 uint64_t weight_stream(uint64_t seed, std::string_view name) { return XXH64(name.data(), name.size(), seed); }
 
@@ -133,6 +155,9 @@ void fill_weight_rows(DType dtype, const WeightFill &fill, uint64_t stream, int6
                 fill_q8(fill, stream, first_row, rows, cols, dst);
             else
                 fill_q4(fill, stream, first_row, rows, cols, dst);
+            return;
+        case DType::U8:
+            fill_bytes(fill, stream, first_row, rows, cols, dst);
             return;
         default:
             fail(MST_ERR_INVALID_ARGUMENT, "cannot write random weights of type {}", dtype_name(dtype));

@@ -22,8 +22,13 @@ struct WeightFill {
 // A stream key for `name` under `seed`: distinct names give independent streams.
 uint64_t weight_stream(uint64_t seed, std::string_view name);
 
+// The e8m0 scale byte that gives MXFP4 blocks of uniformly random codes (the nibbles'
+// values 0, +-0.5 .. +-6 equally likely) the deviation `std`, to the nearest power of 2.
+uint8_t mxfp4_scale_for_std(float std);
+
 // Writes rows [first_row, first_row + rows) of a [.., cols] tensor of `dtype` (BF16, F32,
-// Q8 or Q4; Constant only for BF16 and F32) to dst, which receives
+// Q8 or Q4; Constant only for BF16 and F32; or U8, bytes: Uniform = random bytes such as
+// MXFP4 codes, Constant = the byte `value`) to dst, which receives
 // rows * dtype_row_bytes(dtype, cols) bytes. Q8 / Q4 blocks get one scale per tensor,
 // chosen so that their codes, uniform over the type's range, have the asked deviation
 // (Q8: d = std sqrt(3) / 127; Q4: d = std / sqrt(255 / 12), m = -7.5 d). Throws

@@ -78,10 +78,19 @@ WeightFill resident_fill(const DiscoveredTensor &t, const ModelConfig &config) {
     return {WeightFill::Uniform, 0.0f, (router ? 0.5f : 1.0f) / std::sqrt(fan_in)};
 }
 
-// An expert part's scale: a row-major [out][in] matrix (quantizable) has fan_in = cols;
-// the other parts are transposed [in][out] matrices (gpt-oss: fan_in = rows) or, with
-// one row, biases (0).
-WeightFill expert_fill(const ExpertMatrix &m) {
+bool ends_with(const std::string &s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// An expert part's scale, by the tensor it comes from: MXFP4 blocks are random codes and
+// their scales the one byte that gives them deviation 1 / sqrt(fan_in) (fan_in = 32 per
+// scale byte); a row-major [out][in] matrix (quantizable) has fan_in = cols; the other
+// float parts are transposed [in][out] matrices (gpt-oss: fan_in = rows) or, with one
+// row, biases (0).
+WeightFill expert_fill(const ExpertMatrix &m, const std::string &tensor) {
+    if (m.dtype == DType::U8 && ends_with(tensor, "_scales"))
+        return {WeightFill::Constant, float(mxfp4_scale_for_std(1.0f / std::sqrt(float(32 * m.cols)))), 0.0f};
+    if (m.dtype == DType::U8) return {WeightFill::Uniform, 0.0f, 0.0f};
     if (m.quantizable) return {WeightFill::Uniform, 0.0f, 1.0f / std::sqrt(float(m.cols))};
     if (m.rows == 1) return {WeightFill::Constant, 0.0f, 0.0f};
     return {WeightFill::Uniform, 0.0f, 1.0f / std::sqrt(float(m.rows))};
@@ -106,12 +115,14 @@ void fill_parallel(DType dtype, const WeightFill &fill, uint64_t stream, int64_t
     if (error) std::rethrow_exception(error);
 }
 
-std::vector<uint8_t> expert_blob(const ExpertLayout &layout, uint64_t seed, size_t layer, size_t expert) {
+std::vector<uint8_t> expert_blob(const ExpertLayout &layout, const std::vector<std::string> &tensors, uint64_t seed,
+                                 size_t layer, size_t expert) {
     std::vector<uint8_t> raw(size_t(layout.blob->raw_bytes), 0);
     for (size_t p = 0; p < layout.parts.size(); ++p) {
         const ExpertMatrix &m = layout.parts[p];
         const uint64_t stream = weight_stream(seed, fmt::format("layer {} expert {} part {}", layer, expert, p));
-        fill_weight_rows(m.dtype, expert_fill(m), stream, 0, m.rows, m.cols, raw.data() + m.offset);
+        fill_weight_rows(m.dtype, expert_fill(m, p < tensors.size() ? tensors[p] : std::string()), stream, 0, m.rows,
+                         m.cols, raw.data() + m.offset);
     }
     return raw;
 }
@@ -263,7 +274,8 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
             for (int64_t e = int64_t(first); e < int64_t(last); ++e) {
                 try {
-                    std::vector<uint8_t> raw = expert_blob(experts[l][size_t(e)], options.seed, l, size_t(e));
+                    std::vector<uint8_t> raw =
+                        expert_blob(experts[l][size_t(e)], shapes.part_tensors[l], options.seed, l, size_t(e));
                     (*hashes)[size_t(e) - first] = XXH64(raw.data(), raw.size(), 0);
                     (*blobs)[size_t(e) - first] = std::move(raw);
                 } catch (...) {

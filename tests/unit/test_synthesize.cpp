@@ -338,6 +338,42 @@ TEST_F(Synthesize, CApiReportsAndRefuses) {
     EXPECT_NE(std::string(mst_last_error()).find("q3"), std::string::npos);
 }
 
+// Optional tensors and preferred forms are there, as in the published checkpoints:
+// gpt-oss's experts in MXFP4 (6 parts: blocks, scales, bias for each projection),
+// DeepSeek's router correction bias.
+TEST_F(Synthesize, PublishedFormsAreChosen) {
+    const std::string gpt = tmp_ + "/gpt.mst", deepseek = tmp_ + "/ds.mst";
+    synthesize_model(test::data_path("gpt_oss_tiny/config.json"), gpt, SynthOptions{});
+    const PackedContents g = read_packed_contents(File::open_read(gpt));
+    ASSERT_FALSE(g.experts.empty());
+    ASSERT_FALSE(g.experts[0].empty());
+    const ExpertLayout &e = g.experts[0][0];
+    ASSERT_EQ(e.parts.size(), 6u);
+    EXPECT_EQ(e.parts[0].dtype, DType::U8);
+    EXPECT_EQ(e.parts[1].dtype, DType::U8);
+    // The scales make the decoded weights' deviation about 1 / sqrt(hidden).
+    const File file = File::open_read(gpt);
+    std::vector<uint8_t> blob(size_t(e.blob->raw_bytes));
+    file.pread_exact(blob.data(), blob.size(), e.blob->offset);
+    const uint8_t scale = blob[size_t(e.parts[1].offset)];
+    EXPECT_EQ(scale, mxfp4_scale_for_std(1.0f / std::sqrt(float(32 * e.parts[1].cols))));
+    expect_finite_generation(gpt, 2);
+
+    synthesize_model(test::data_path("deepseek_v3_tiny/config.json"), deepseek, SynthOptions{});
+    const PackedContents d = read_packed_contents(File::open_read(deepseek));
+    bool bias = false;
+    for (const TensorInfo &t : d.tensors) bias |= t.name.find("e_score_correction_bias") != std::string::npos;
+    EXPECT_TRUE(bias);
+}
+
+TEST(SynthWeights, Mxfp4ScaleMatchesTheDeviation) {
+    // Uniform e2m1 codes have a deviation of sqrt(8.5625) = 2.93; 2^-7 * 2.93 = 0.0229.
+    EXPECT_EQ(mxfp4_scale_for_std(0.0229f), 127 - 7);
+    EXPECT_EQ(mxfp4_scale_for_std(2.93f), 127);
+    EXPECT_EQ(mxfp4_scale_for_std(1e-30f), 127 - 101);  // log2(1e-30 / 2.93) = -101.2
+    EXPECT_EQ(mxfp4_scale_for_std(0.0f), 1);  // clamped: 0 would mean 2^-127
+}
+
 // Every architecture of tests/data: synthesized from its config alone, loaded, run.
 class SynthesizeArchitecture : public Synthesize, public ::testing::WithParamInterface<const char *> {};
 
