@@ -420,6 +420,47 @@ typedef struct mst_convert_report {
 MST_API mst_status mst_convert(const char *src, const char *dst, const mst_convert_params *params,
                                mst_convert_report *report);
 
+/* ---- synthesized models ---------------------------------------------------------- */
+
+typedef struct mst_synthesize_params {
+    uint32_t struct_size;      /* sizeof(mst_synthesize_params) */
+    int32_t layers;            /* 0 (default): the config's num_hidden_layers; else its first N layers */
+    const char *experts;       /* routed experts: "q4" (default) | "q8" | "bf16" */
+    const char *dense;         /* attention, embeddings, shared experts: "bf16" (default) | "q8" */
+    uint64_t seed;             /* same seed, same config, same options: the same file, byte for byte */
+    int32_t force;             /* nonzero: replace an existing output file */
+    int32_t n_threads;         /* generation threads; 0 = all cores */
+    mst_convert_progress_callback progress; /* bytes of the file written; may be NULL */
+    void *progress_user_data;
+} mst_synthesize_params;
+
+MST_API void mst_synthesize_default_params(mst_synthesize_params *params);
+
+typedef struct mst_synthesize_report {
+    uint32_t struct_size;          /* set by the caller to sizeof(mst_synthesize_report) */
+    uint64_t file_bytes;
+    uint64_t resident_bytes;
+    uint64_t resident_tensors;
+    uint64_t quantized_tensors;    /* resident tensors stored as q8 */
+    uint64_t expert_blobs;
+    uint64_t expert_bytes;
+    int32_t layers;                /* layers written */
+    int32_t source_layers;         /* num_hidden_layers of the config given */
+    double seconds;
+} mst_synthesize_report;
+
+/* Write a packed file `dst` with the shapes of the Hugging Face config.json at
+ * `config_path` (any architecture mst_model_load supports) and random weights scaled so
+ * that activations stay finite through every layer, plus a byte-level tokenizer (256
+ * byte tokens, the config's special tokens, filler words up to vocab_size). The text it
+ * generates is noise; its speed, expert traffic and cache behaviour are the real
+ * shape's. Written under a temporary name and renamed when complete; an existing `dst`
+ * needs params->force; the free space is checked first (MST_ERR_IO naming both sizes).
+ * A config with a missing or bad field is MST_ERR_BAD_FORMAT naming the field, an
+ * unknown model_type MST_ERR_UNSUPPORTED. `params` and `report` may be NULL. */
+MST_API mst_status mst_synthesize(const char *config_path, const char *dst, const mst_synthesize_params *params,
+                                  mst_synthesize_report *report);
+
 #ifdef __cplusplus
 }
 #endif

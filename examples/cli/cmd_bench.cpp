@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <cmath>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -20,6 +21,8 @@
 #include "human.h"
 #include "model_options.h"
 #include "moestream.hpp"
+#include "bench_plot.h"
+#include "session/bench_stats.h"
 #include "storage/sequential_bandwidth.h"
 
 namespace mst::cli {
@@ -37,7 +40,10 @@ const char *const kBenchHelp =
     "  --sweep-storage T1,...    settings: storage tiers\n"
     "  --sweep-policy P1,...     settings: cache policies\n"
     "  --sweep-cache-mb M1,...   settings: expert cache budgets\n"
-    "  --json FILE               write every measurement as JSON\n";
+    "  --json FILE               write every measurement as JSON\n"
+    "  --plot FILE.svg|FILE.png  plot decode tok/s against the expert cache budget (one line per\n"
+    "                            other swept setting) with gnuplot, which must be on PATH; FILE.dat\n"
+    "                            and FILE.gp are written beside it (re-make: gnuplot FILE.gp)\n";
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -60,12 +66,6 @@ std::vector<std::string> model_files(const std::string &path) {
     return files;
 }
 
-double percentile(std::vector<double> v, double q) {
-    if (v.empty()) return 0.0;
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1, size_t(q * double(v.size() - 1) + 0.5))];
-}
-
 struct Setting {
     std::string label;
     std::string storage, policy;
@@ -85,6 +85,12 @@ std::vector<int32_t> synthetic_prompt(int32_t n, int32_t vocab) {
     std::vector<int32_t> ids;
     for (int32_t i = 0; i < n; ++i) ids.push_back(int32_t((uint64_t(i) * 7919u + 13u) % uint64_t(vocab)));
     return ids;
+}
+
+// A setting's name without its cache budget: the plot's series.
+std::string series_label(const Setting &s) {
+    return fmt::format("k={} {} {}", s.experts_per_token ? std::to_string(s.experts_per_token) : std::string("model"),
+                       s.storage, s.policy);
 }
 
 Run run_setting(const std::string &path, mst_model_params params, int32_t prompt_tokens, int32_t gen_tokens) {
@@ -157,7 +163,7 @@ int cmd_bench(const std::vector<std::string> &argv) {
     }
     std::vector<std::string> known = model_option_names();
     known.insert(known.end(), {"prompt-tokens", "gen-tokens", "cold", "no-ceilings", "sweep-experts", "sweep-storage",
-                               "sweep-policy", "sweep-cache-mb", "json", "help"});
+                               "sweep-policy", "sweep-cache-mb", "json", "plot", "help"});
     args.reject_unknown(known);
     const std::string path = args.require("model");
     const int32_t prompt_tokens = int32_t(args.int_or("prompt-tokens", 64));
@@ -180,6 +186,13 @@ int cmd_bench(const std::vector<std::string> &argv) {
     vary("sweep-policy", [](Setting s, const std::string &v) { s.policy = v; return s; });
     vary("sweep-cache-mb", [](Setting s, const std::string &v) { s.cache_bytes = std::stoull(v) << 20; return s; });
 
+    // Fail before measuring anything when the plot cannot be made.
+    std::string gnuplot;
+    if (args.get("plot")) {
+        plot_terminal(*args.get("plot"));
+        gnuplot = find_gnuplot();
+    }
+
     const std::vector<std::string> files = model_files(path);
     const SequentialBandwidth seq = measure_sequential_bandwidth(files, 2ull << 30);
     fmt::print("device sequential read: {:.0f} MB/s ({} in {} reads{})\n", seq.bytes_per_second / 1e6,
@@ -190,6 +203,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
                "TTFT s", "pre t/s", "dec t/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "bytes/tok", "hit%",
                "read MB/s", "io ceil", "cpu ceil", "roofline");
     nlohmann::json results = nlohmann::json::array();
+    std::vector<std::string> notes;
+    std::vector<PlotPoint> plot_points;
     for (const Setting &s : settings) {
         mst_model_params p = base;
         p.storage = s.storage.c_str();
@@ -202,35 +217,40 @@ int cmd_bench(const std::vector<std::string> &argv) {
         if (args.flag("cold")) evict_from_page_cache(files);
         const Run r = run_setting(path, p, prompt_tokens, gen_tokens);
         const double bytes_per_token = double(r.decode_bytes) / double(gen_tokens);
-        const double io_ceiling = bytes_per_token > 0 ? seq.bytes_per_second / bytes_per_token
-                                                      : std::numeric_limits<double>::infinity();
+        const double io_ceiling = io_ceiling_tps(seq.bytes_per_second, bytes_per_token);
         double cpu_ceiling = 0;
         uint64_t ceiling_misses = 0;
         if (!args.flag("no-ceilings")) std::tie(cpu_ceiling, ceiling_misses) = compute_ceiling(path, p, r, prompt_tokens);
-        const double ceiling = cpu_ceiling > 0 ? std::min(io_ceiling, cpu_ceiling) : io_ceiling;
-        const double roofline = ceiling > 0 && std::isfinite(ceiling) ? r.decode_tps / ceiling : 0.0;
-        const uint64_t lookups = r.hits + r.misses;
+        const double roofline = roofline_fraction(r.decode_tps, io_ceiling, cpu_ceiling);
+        const double hits = hit_rate(r.hits, r.misses);
+        const double read_bps = per_second(double(r.decode_bytes), r.read_s);
+        const double p50 = percentile(r.latencies, 0.5), p90 = percentile(r.latencies, 0.9),
+                     p99 = percentile(r.latencies, 0.99), pmax = percentile(r.latencies, 1.0);
         fmt::print("{:<34} {:>7.3f} {:>8.1f} {:>8.2f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>11} {:>5.1f}% {:>9.0f} "
                    "{:>9.2f} {:>9.2f} {:>7.1f}%\n",
-                   label, r.ttft_s, r.prefill_tps, r.decode_tps, 1e3 * percentile(r.latencies, 0.5),
-                   1e3 * percentile(r.latencies, 0.9), 1e3 * percentile(r.latencies, 0.99),
-                   1e3 * percentile(r.latencies, 1.0), bytes_str(uint64_t(bytes_per_token)),
-                   lookups ? 100.0 * double(r.hits) / double(lookups) : 0.0,
-                   r.read_s > 0 ? double(r.decode_bytes) / r.read_s / 1e6 : 0.0, io_ceiling, cpu_ceiling,
+                   label, r.ttft_s, r.prefill_tps, r.decode_tps, 1e3 * p50, 1e3 * p90, 1e3 * p99, 1e3 * pmax,
+                   bytes_str(uint64_t(bytes_per_token)), 100.0 * hits, read_bps / 1e6, io_ceiling, cpu_ceiling,
                    100.0 * roofline);
+        std::fflush(stdout);
+        // Notes wait until the table is complete, so that a sweep prints one table.
         if (ceiling_misses)
-            fmt::print("  (compute ceiling had {} cache misses: the cache could not hold every expert)\n",
-                       ceiling_misses);
+            notes.push_back(fmt::format("{}: the compute ceiling had {} cache misses (the cache could not hold "
+                                        "every expert)",
+                                        label, ceiling_misses));
+        plot_points.push_back({series_label(s), double(s.cache_bytes) / double(1 << 20), r.decode_tps});
         results.push_back({{"setting", label}, {"storage", s.storage}, {"cache_policy", s.policy},
                            {"experts_per_token", s.experts_per_token}, {"cache_bytes", s.cache_bytes},
                            {"load_seconds", r.load_s}, {"ttft_seconds", r.ttft_s}, {"prefill_tps", r.prefill_tps},
-                           {"decode_tps", r.decode_tps}, {"latency_p50", percentile(r.latencies, 0.5)},
-                           {"latency_p90", percentile(r.latencies, 0.9)}, {"latency_p99", percentile(r.latencies, 0.99)},
-                           {"latency_max", percentile(r.latencies, 1.0)}, {"expert_bytes_per_token", bytes_per_token},
-                           {"hit_rate", lookups ? double(r.hits) / double(lookups) : 0.0},
-                           {"read_bytes_per_second", r.read_s > 0 ? double(r.decode_bytes) / r.read_s : 0.0},
+                           {"decode_tps", r.decode_tps}, {"latency_p50", p50}, {"latency_p90", p90},
+                           {"latency_p99", p99}, {"latency_max", pmax}, {"expert_bytes_per_token", bytes_per_token},
+                           {"hit_rate", hits}, {"read_bytes_per_second", read_bps},
                            {"io_ceiling_tps", std::isfinite(io_ceiling) ? io_ceiling : -1.0},
                            {"compute_ceiling_tps", cpu_ceiling}, {"roofline_fraction", roofline}});
+    }
+    for (const std::string &note : notes) fmt::print("  {}\n", note);
+    if (auto plot_path = args.get("plot")) {
+        write_plot(*plot_path, plot_points, gnuplot);
+        fmt::print("plot: {} (data and gnuplot script beside it)\n", *plot_path);
     }
     if (auto json_path = args.get("json")) {
         std::ofstream out(*json_path);

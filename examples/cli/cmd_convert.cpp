@@ -3,9 +3,6 @@
 // cleanly: the temporary file is removed and nothing appears under the output name.
 #include <unistd.h>
 
-#include <atomic>
-#include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <string>
 
@@ -15,6 +12,7 @@
 #include "commands.h"
 #include "human.h"
 #include "moestream.h"
+#include "progress_line.h"
 
 namespace mst::cli {
 namespace {
@@ -29,39 +27,6 @@ const char *const kConvertHelp =
     "  --zstd LEVEL              compress each expert blob with zstd at LEVEL (1..19; default off)\n"
     "  --force                   replace OUT.mst if it exists\n"
     "  --threads N               quantization threads (default: all cores)\n";
-
-std::atomic<bool> g_interrupted{false};
-
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
-
-struct ProgressLine {
-    bool tty = false;
-    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-    std::chrono::steady_clock::time_point last{};
-};
-
-std::string duration_str(double seconds) {
-    const auto s = uint64_t(seconds + 0.5);
-    if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, s / 60 % 60);
-    if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
-    return fmt::format("{}s", s);
-}
-
-int on_progress(uint64_t done, uint64_t total, void *user_data) {
-    auto &line = *static_cast<ProgressLine *>(user_data);
-    if (g_interrupted.load()) return 1;
-    if (!line.tty) return 0;
-    const auto now = std::chrono::steady_clock::now();
-    if (done < total && now - line.last < std::chrono::milliseconds(200)) return 0;
-    line.last = now;
-    const double elapsed = std::chrono::duration<double>(now - line.start).count();
-    const double rate = elapsed > 0 ? double(done) / elapsed : 0.0;
-    const std::string eta = rate > 0 && done < total ? duration_str(double(total - done) / rate) : "-";
-    fmt::print(stderr, "\r{} / {}  {}/s  ETA {}   ", bytes_str(done), bytes_str(total), bytes_str(uint64_t(rate)), eta);
-    if (done >= total) fmt::print(stderr, "\n");
-    std::fflush(stderr);
-    return 0;
-}
 
 }  // namespace
 
@@ -83,15 +48,16 @@ int cmd_convert(const std::vector<std::string> &argv) {
     params.n_threads = int32_t(args.int_or("threads", 0));
     ProgressLine line;
     line.tty = isatty(STDERR_FILENO) != 0;
-    params.progress = on_progress;
+    params.progress = progress_line_callback;
     params.progress_user_data = &line;
 
     mst_convert_report report{};
     report.struct_size = sizeof report;
-    g_interrupted.store(false);
-    const auto previous = std::signal(SIGINT, on_sigint);
-    const mst_status status = mst_convert(args.positional()[0].c_str(), args.positional()[1].c_str(), &params, &report);
-    std::signal(SIGINT, previous);
+    mst_status status;
+    {
+        const InterruptGuard interrupt;
+        status = mst_convert(args.positional()[0].c_str(), args.positional()[1].c_str(), &params, &report);
+    }
     if (status != MST_OK) {
         if (line.tty) fmt::print(stderr, "\n");
         fmt::print(stderr, "moestream convert: {}: {}\n", mst_status_string(status), mst_last_error());

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "moestream.h"
+
 namespace mst::cli {
 
 int cmd_run(const std::vector<std::string> &args);
@@ -11,6 +13,11 @@ int cmd_info(const std::vector<std::string> &args);
 int cmd_convert(const std::vector<std::string> &args);
 int cmd_eval(const std::vector<std::string> &args);
 int cmd_bench(const std::vector<std::string> &args);
+int cmd_synth(const std::vector<std::string> &args);
+int cmd_demo(const std::vector<std::string> &args);
+
+// The summary synth and demo print after writing a synthesized model (stderr).
+void print_synth_report(const std::string &path, const mst_synthesize_report &report);
 
 // Model options shared by the subcommands that load a model.
 extern const char *const kModelOptionsHelp;

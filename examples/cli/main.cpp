@@ -1,5 +1,7 @@
 // moestream: the command-line tool.
 #include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -20,11 +22,22 @@ constexpr char kUsage[] =
     "  convert   write a checkpoint directory as one packed file (.mst) for streaming\n"
     "  eval      perplexity, KL divergence and speed of expert budgets on a text\n"
     "  bench     speed against the device's limits: TTFT, tok/s, stalls, roofline\n"
+    "  synth     write a model with a config.json's real shapes and random weights\n"
+    "  demo      synthesize a Qwen3-30B-A3B-shaped model (once) and stream it under a small cache\n"
     "  version   print the library version\n";
 
 }  // namespace
 
 int main(int argc, char **argv) {
+    // OpenMP's default spin-waiting after each parallel region takes the cores the
+    // expert-read threads need (5-15x slower decode on 2 cores). libgomp reads
+    // OMP_WAIT_POLICY once, when it is loaded, before main runs, so setting it here is
+    // not enough: set it and start this program again, only when the user has not
+    // chosen. Should the exec fail, run on as we are.
+    if (!std::getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv);
+    }
     if (argc < 2) {
         fmt::print(stderr, kUsage, mst_version_string());
         return 2;
@@ -37,6 +50,8 @@ int main(int argc, char **argv) {
         if (command == "convert") return mst::cli::cmd_convert(rest);
         if (command == "eval") return mst::cli::cmd_eval(rest);
         if (command == "bench") return mst::cli::cmd_bench(rest);
+        if (command == "synth") return mst::cli::cmd_synth(rest);
+        if (command == "demo") return mst::cli::cmd_demo(rest);
         if (command == "version" || command == "--version") {
             fmt::print("moestream {}\n", mst_version_string());
             return 0;

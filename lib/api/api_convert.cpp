@@ -1,10 +1,12 @@
-// mst_convert: a checkpoint directory to a packed file.
+// mst_convert: a checkpoint directory to a packed file; mst_synthesize: a config.json to a
+// packed file of random weights.
 #include <cstring>
 #include <optional>
 #include <string_view>
 
 #include "api/guard.h"
 #include "convert/converter.h"
+#include "convert/synthesize.h"
 
 using namespace mst;
 using namespace mst::api;
@@ -33,6 +35,27 @@ std::optional<DType> parse_type(const char *name, const char *what, bool allow_q
     fail(MST_ERR_INVALID_ARGUMENT, "{} type '{}' is not one of {}", what, n, allow_q4 ? "q4, q8, bf16" : "q8, bf16");
 }
 
+mst_synthesize_params default_synthesize_params() {
+    mst_synthesize_params p{};
+    p.struct_size = sizeof(mst_synthesize_params);
+    p.layers = 0;
+    p.experts = "q4";
+    p.dense = "bf16";
+    p.seed = 0;
+    p.force = 0;
+    p.n_threads = 0;
+    p.progress = nullptr;
+    p.progress_user_data = nullptr;
+    return p;
+}
+
+ConvertProgressFn progress_fn(mst_convert_progress_callback callback, void *user_data) {
+    if (!callback) return {};
+    return [callback, user_data](const ConvertProgress &pr) {
+        return callback(pr.done_bytes, pr.total_bytes, user_data) == 0;
+    };
+}
+
 }  // namespace
 
 extern "C" {
@@ -55,12 +78,7 @@ mst_status mst_convert(const char *src, const char *dst, const mst_convert_param
         options.zstd_level = p.zstd_level;
         options.force = p.force != 0;
         options.n_threads = p.n_threads;
-        ConvertProgressFn progress;
-        if (p.progress)
-            progress = [&p](const ConvertProgress &pr) {
-                return p.progress(pr.done_bytes, pr.total_bytes, p.progress_user_data) == 0;
-            };
-        const ConvertReport r = convert_checkpoint(src, dst, options, progress);
+        const ConvertReport r = convert_checkpoint(src, dst, options, progress_fn(p.progress, p.progress_user_data));
         if (!report) return;
         out.file_bytes = r.file_bytes;
         out.source_bytes = r.source_bytes;
@@ -72,6 +90,41 @@ mst_status mst_convert(const char *src, const char *dst, const mst_convert_param
         out.expert_raw_bytes = r.expert_raw_bytes;
         out.expert_stored_bytes = r.expert_stored_bytes;
         out.compressed_blobs = r.compressed_experts;
+        out.seconds = r.seconds;
+        std::memcpy(report, &out, report->struct_size);
+    });
+}
+
+void mst_synthesize_default_params(mst_synthesize_params *params) {
+    if (params) *params = default_synthesize_params();
+}
+
+mst_status mst_synthesize(const char *config_path, const char *dst, const mst_synthesize_params *params,
+                          mst_synthesize_report *report) {
+    return guard([&] {
+        require_arg(config_path, "config_path");
+        require_arg(dst, "dst");
+        const mst_synthesize_params p = read_params(params, default_synthesize_params(), "mst_synthesize_params");
+        mst_synthesize_report out{};
+        out.struct_size = sizeof(mst_synthesize_report);
+        if (report) out = read_params(report, out, "mst_synthesize_report");
+        SynthOptions options;
+        options.layers = p.layers;
+        options.experts = parse_type(p.experts, "experts", true);
+        options.dense = parse_type(p.dense, "dense", false);
+        options.seed = p.seed;
+        options.force = p.force != 0;
+        options.n_threads = p.n_threads;
+        const SynthReport r = synthesize_model(config_path, dst, options, progress_fn(p.progress, p.progress_user_data));
+        if (!report) return;
+        out.file_bytes = r.file_bytes;
+        out.resident_bytes = r.resident_bytes;
+        out.resident_tensors = r.resident_tensors;
+        out.quantized_tensors = r.quantized_tensors;
+        out.expert_blobs = r.experts;
+        out.expert_bytes = r.expert_bytes;
+        out.layers = int32_t(r.layers);
+        out.source_layers = int32_t(r.source_layers);
         out.seconds = r.seconds;
         std::memcpy(report, &out, report->struct_size);
     });

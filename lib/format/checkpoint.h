@@ -24,6 +24,8 @@ struct PackedContents;
 
 class Checkpoint {
 public:
+    virtual ~Checkpoint() = default;
+
     // Name of the shard index a sharded checkpoint carries beside its shards.
     static constexpr const char *kIndexName = "model.safetensors.index.json";
     // Largest index file read; DeepSeek-V3's index (about 91k tensors) is under 10 MiB.
@@ -57,12 +59,12 @@ public:
     const std::vector<TensorInfo> &tensors() const { return tensors_; }
 
     // The tensor called `name`, or nullptr. The pointer lives as long as the checkpoint.
-    const TensorInfo *find(std::string_view name) const;
+    virtual const TensorInfo *find(std::string_view name) const;
     // As find, but MST_ERR_BAD_FORMAT "tensor 'x' not found in checkpoint 'dir'".
     const TensorInfo &require(std::string_view name) const;
     // As require, and MST_ERR_BAD_FORMAT "tensor 'x' has shape [a, b], expected [c, d]"
     // when the shape differs.
-    const TensorInfo &require(std::string_view name, std::initializer_list<int64_t> shape) const;
+    virtual const TensorInfo &require(std::string_view name, std::initializer_list<int64_t> shape) const;
     // Every tensor name, sorted.
     std::vector<std::string> names() const;
     // Called with every tensor found (find, require) or read from now on: the converter
@@ -70,15 +72,21 @@ public:
     void set_lookup_observer(std::function<void(const TensorInfo &)> observer) { observer_ = std::move(observer); }
 
     // Reads the tensor's bytes (t.nbytes of them) into dst.
-    void read(const TensorInfo &t, void *dst) const;
+    virtual void read(const TensorInfo &t, void *dst) const;
     // Reads an F32/F16/BF16 tensor converted to float32; MST_ERR_UNSUPPORTED naming
     // the tensor for other dtypes.
-    std::vector<float> read_f32(const TensorInfo &t) const;
+    virtual std::vector<float> read_f32(const TensorInfo &t) const;
     // Sum of every tensor's bytes.
     uint64_t total_bytes() const;
 
-private:
+protected:
+    // Lookups and reads are virtual for one reason: `moestream synth` builds an
+    // architecture over a checkpoint that invents each tensor the architecture asks for
+    // (convert/shape_discovery.h), which is how it learns every architecture's tensors
+    // and expert parts without a list of its own.
     Checkpoint() = default;
+
+private:
     void add_file(const std::string &path);
     static std::unique_ptr<Checkpoint> open_packed(const std::string &path, File file);
 

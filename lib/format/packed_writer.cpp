@@ -42,11 +42,15 @@ void PackedWriter::begin_resident() {
     XXH64_reset(resident_hash_, 0);
 }
 
-uint64_t PackedWriter::add_resident(const void *data, size_t n) {
+uint64_t PackedWriter::begin_resident_tensor() {
     const uint64_t pad = (packed::kTensorAlignment - out_.position() % packed::kTensorAlignment) % packed::kTensorAlignment;
     static const uint8_t kZeros[packed::kTensorAlignment] = {};
     append(kZeros, size_t(pad));
-    const uint64_t offset = out_.position();
+    return out_.position();
+}
+
+uint64_t PackedWriter::add_resident(const void *data, size_t n) {
+    const uint64_t offset = begin_resident_tensor();
     append(data, n);
     return offset;
 }

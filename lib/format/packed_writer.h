@@ -29,6 +29,11 @@ public:
     // Resident tensors: each 64-byte aligned; returns its absolute offset.
     void begin_resident();
     uint64_t add_resident(const void *data, size_t n);
+    // The same in pieces, for a tensor too large to hold at once: begin_resident_tensor
+    // pads to the tensor alignment and returns the tensor's offset; append_resident
+    // adds its bytes.
+    uint64_t begin_resident_tensor();
+    void append_resident(const void *data, size_t n) { append(data, n); }
     void end_resident();
 
     // Expert blobs: each 4 KiB aligned; returns the blob's descriptor (file 0).
