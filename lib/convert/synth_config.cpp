@@ -38,6 +38,10 @@ SynthConfig prepare_synth_config(const std::string &config_text, const std::stri
     }
     nlohmann::json removed = nlohmann::json::array();
     for (nlohmann::json *scope : {&root, &text}) {
+        // MXFP4's stays: gpt-oss experts are synthesized in MXFP4, so it still says what
+        // the file holds. FP8 and INT4 weights are written as BF16 / Q8 / Q4 instead.
+        const auto q = scope->find("quantization_config");
+        if (q != scope->end() && q->is_object() && q->value("quant_method", "") == "mxfp4") continue;
         if (scope->contains("quantization_config")) {
             scope->erase("quantization_config");
             removed.push_back(scope == &root ? "quantization_config" : "text_config.quantization_config");

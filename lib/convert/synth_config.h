@@ -21,13 +21,13 @@ struct SynthConfig {
 // source's depth; otherwise 1..num_hidden_layers. The text model's scope is
 // `text_config` when the config has one. In that scope num_hidden_layers becomes
 // `layers`, every list with one entry per layer (layer_types, ...) keeps its first
-// `layers` entries and mlp_only_layers keeps the indices below `layers`;
+// `layers` entries and mlp_only_layers keeps the indices below `layers`.
 // quantization_config is removed (synthesized weights are BF16 / Q8 / Q4 whatever the
-// source shipped) and "moestream_synthetic" records the source depth, the seed and what
-// was removed. Throws MST_ERR_BAD_FORMAT naming `origin` and the field for invalid JSON
-// or a missing or bad field (as parse_model_config; also no routed experts),
-// MST_ERR_INVALID_ARGUMENT for a
-// `layers` outside the range.
+// source shipped; gpt-oss's MXFP4 one stays, its experts being synthesized in MXFP4),
+// and "moestream_synthetic" records the source depth, the seed and what was removed.
+// Throws MST_ERR_BAD_FORMAT naming `origin` and the field for invalid JSON or a missing
+// or bad field (as parse_model_config; also no routed experts), and
+// MST_ERR_INVALID_ARGUMENT for `layers` outside the range.
 SynthConfig prepare_synth_config(const std::string &config_text, const std::string &origin, int64_t layers,
                                  uint64_t seed);
 

@@ -366,6 +366,24 @@ TEST_F(Synthesize, PublishedFormsAreChosen) {
     EXPECT_TRUE(bias);
 }
 
+// The stored config says what the file holds: FP8's quantization_config goes (the
+// weights are BF16 / Q4), gpt-oss's MXFP4 one stays (its experts are MXFP4).
+TEST_F(Synthesize, QuantizationConfigFollowsWhatIsWritten) {
+    const auto stored_config = [&](const std::string &data) {
+        const std::string out = tmp_ + "/" + data + ".mst";
+        synthesize_model(test::data_path(data + "/config.json"), out, SynthOptions{});
+        const PackedContents c = read_packed_contents(File::open_read(out));
+        return nlohmann::json::parse(*c.find_metadata(packed::kConfigKey));
+    };
+    const nlohmann::json fp8 = stored_config("deepseek_v3_fp8");
+    EXPECT_FALSE(fp8.contains("quantization_config"));
+    EXPECT_EQ(fp8["moestream_synthetic"]["removed"], nlohmann::json::array({"quantization_config"}));
+    const nlohmann::json mxfp4 = stored_config("gpt_oss_mxfp4");
+    ASSERT_TRUE(mxfp4.contains("quantization_config"));
+    EXPECT_EQ(mxfp4["quantization_config"]["quant_method"], "mxfp4");
+    EXPECT_TRUE(mxfp4["moestream_synthetic"]["removed"].empty());
+}
+
 TEST(SynthWeights, Mxfp4ScaleMatchesTheDeviation) {
     // Uniform e2m1 codes have a deviation of sqrt(8.5625) = 2.93; 2^-7 * 2.93 = 0.0229.
     EXPECT_EQ(mxfp4_scale_for_std(0.0229f), 127 - 7);
