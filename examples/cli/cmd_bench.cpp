@@ -3,6 +3,8 @@
 // close decode came to the lower of two ceilings measured in the same run: the I/O
 // ceiling (the device's sequential bandwidth / expert bytes read per token) and the
 // compute ceiling (decode with every expert it needs already in memory).
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -23,6 +25,7 @@
 #include "moestream.hpp"
 #include "bench_plot.h"
 #include "session/bench_stats.h"
+#include "core/process_memory.h"
 #include "storage/sequential_bandwidth.h"
 
 namespace mst::cli {
@@ -79,6 +82,7 @@ struct Run {
     uint64_t decode_bytes = 0, hits = 0, misses = 0;
     double read_s = 0;
     std::vector<int32_t> tokens;  // the decoded sequence, replayed for the compute ceiling
+    uint64_t expert_bytes_per_token = 0, resident_bytes = 0;  // from the model's info
 };
 
 std::vector<int32_t> synthetic_prompt(int32_t n, int32_t vocab) {
@@ -93,62 +97,101 @@ std::string series_label(const Setting &s) {
                        s.storage, s.policy);
 }
 
+uint64_t prefetch_wasted_bytes(const ModelHandle &model) {
+    mst_cache_stats cache{};
+    cache.struct_size = sizeof cache;
+    check(mst_model_get_cache_stats(model.get(), -1, &cache));
+    return cache.prefetch_wasted_bytes;
+}
+
 Run run_setting(const std::string &path, mst_model_params params, int32_t prompt_tokens, int32_t gen_tokens) {
     Run r;
     auto t0 = Clock::now();
     const ModelHandle model(path, params);
     r.load_s = since(t0);
+    r.expert_bytes_per_token = model.info().expert_bytes_per_token;
+    r.resident_bytes = model.info().resident_bytes;
     mst_session_params sp = session_params();
     sp.n_ctx = uint32_t(prompt_tokens + gen_tokens + 1);
     SessionHandle session(model, sp);
-    mst_sampler_params greedy = sampler_params();
-    greedy.temperature = 0;
+    // Decode samples the whole distribution (temperature 1, the session's fixed seed), as
+    // a chat does: greedy decoding of a random-weight model repeats one token, whose
+    // experts then all hit in the cache and flatter every streaming figure.
+    mst_sampler_params sampling = sampler_params();
+    sampling.temperature = 1.0f;
+    sampling.top_k = 0;
+    sampling.top_p = 1.0f;
+    sampling.min_p = 0.0f;
     const std::vector<int32_t> prompt = synthetic_prompt(prompt_tokens, model.info().n_vocab);
     t0 = Clock::now();
     session.eval(prompt);
-    int32_t token = session.sample(greedy);
+    int32_t token = session.sample(sampling);
     r.ttft_s = since(t0);
     const mst_session_stats after_prompt = session.stats();
+    const uint64_t wasted_after_prompt = prefetch_wasted_bytes(model);
     r.prefill_tps = after_prompt.prompt_tokens_per_second;
     for (int32_t i = 0; i < gen_tokens; ++i) {
         r.tokens.push_back(token);
         t0 = Clock::now();
         session.eval({token});
-        token = session.sample(greedy);
+        token = session.sample(sampling);
         r.latencies.push_back(since(t0));
     }
     const mst_session_stats s = session.stats();
     r.decode_tps = s.decode_tokens_per_second;
-    r.decode_bytes = s.expert_bytes_read - after_prompt.expert_bytes_read;
+    // Bytes the device delivered: experts used, and those read ahead but not chosen.
+    r.decode_bytes =
+        s.expert_bytes_read - after_prompt.expert_bytes_read + prefetch_wasted_bytes(model) - wasted_after_prompt;
     r.hits = s.expert_cache_hits - after_prompt.expert_cache_hits;
     r.misses = s.expert_cache_misses - after_prompt.expert_cache_misses;
     r.read_s = s.expert_read_seconds - after_prompt.expert_read_seconds;
     return r;
 }
 
-// Decode tok/s with the experts in memory: the same prompt and tokens twice on a model
-// whose cache holds every expert; the second pass is timed. Misses left mean the cache
-// could not hold what the sequence touched, and are reported.
-std::pair<double, uint64_t> compute_ceiling(const std::string &path, mst_model_params params, const Run &run,
-                                            int32_t prompt_tokens) {
-    params.expert_cache_bytes = std::numeric_limits<uint64_t>::max() / 2;
+// Decode tok/s with the experts in memory: decoded tokens replayed twice on a model whose
+// cache holds every expert they touch, the second pass timed. The replay starts from a
+// one-token prompt (a long prompt would touch every expert of every layer) and replays as
+// many of the decoded tokens as the memory left, under a cgroup limit too, can hold the
+// experts of, so that measuring the ceiling never pushes the process out of memory.
+// Misses left in the timed pass mean the cache could not hold what the tokens touched.
+struct Ceiling {
+    double tps = 0;
+    uint64_t misses = 0;
+    size_t tokens = 0;  // decoded tokens replayed (0: not even one token's experts fit)
+};
+
+Ceiling compute_ceiling(const std::string &path, mst_model_params params, const Run &run) {
+    constexpr uint64_t kSlack = 512ull << 20;  // KV cache, activations, allocator
+    const uint64_t per_token = std::max<uint64_t>(run.expert_bytes_per_token, 1);
+#ifdef __GLIBC__
+    malloc_trim(0);  // hand the measured run's freed expert cache back, or it counts as in use
+#endif
+    const double headroom = 0.8 * double(memory_headroom());
+    const double for_experts = headroom - double(run.resident_bytes) - double(kSlack);
+    // The prompt token's experts count as one more token's worth.
+    const size_t fit = for_experts > 0 ? size_t(for_experts / double(per_token)) : 0;
+    Ceiling c;
+    c.tokens = std::min(run.tokens.size(), fit > 0 ? fit - 1 : 0);
+    if (c.tokens == 0) return c;
+
+    params.expert_cache_bytes = uint64_t(c.tokens + 1) * per_token;
     params.prefetch = 0;
     const ModelHandle model(path, params);
     mst_session_params sp = session_params();
-    sp.n_ctx = uint32_t(prompt_tokens + int32_t(run.tokens.size()) + 1);
-    const std::vector<int32_t> prompt = synthetic_prompt(prompt_tokens, model.info().n_vocab);
+    sp.n_ctx = uint32_t(c.tokens + 2);
+    const std::vector<int32_t> prompt = synthetic_prompt(1, model.info().n_vocab);
     double seconds = 0;
-    uint64_t misses = 0;
     for (int pass = 0; pass < 2; ++pass) {
         SessionHandle session(model, sp);
         session.eval(prompt);
         const mst_session_stats before = session.stats();
-        for (int32_t token : run.tokens) session.eval({token});
+        for (size_t i = 0; i < c.tokens; ++i) session.eval({run.tokens[i]});
         const mst_session_stats after = session.stats();
         seconds = after.decode_seconds - before.decode_seconds;
-        misses = after.expert_cache_misses - before.expert_cache_misses;
+        c.misses = after.expert_cache_misses - before.expert_cache_misses;
     }
-    return {seconds > 0 ? double(run.tokens.size()) / seconds : 0.0, misses};
+    c.tps = seconds > 0 ? double(c.tokens) / seconds : 0.0;
+    return c;
 }
 
 }  // namespace
@@ -218,12 +261,14 @@ int cmd_bench(const std::vector<std::string> &argv) {
         const Run r = run_setting(path, p, prompt_tokens, gen_tokens);
         const double bytes_per_token = double(r.decode_bytes) / double(gen_tokens);
         const double io_ceiling = io_ceiling_tps(seq.bytes_per_second, bytes_per_token);
-        double cpu_ceiling = 0;
-        uint64_t ceiling_misses = 0;
-        if (!args.flag("no-ceilings")) std::tie(cpu_ceiling, ceiling_misses) = compute_ceiling(path, p, r, prompt_tokens);
+        Ceiling ceiling;
+        if (!args.flag("no-ceilings")) ceiling = compute_ceiling(path, p, r);
+        const double cpu_ceiling = ceiling.tps;
         const double roofline = roofline_fraction(r.decode_tps, io_ceiling, cpu_ceiling);
         const double hits = hit_rate(r.hits, r.misses);
-        const double read_bps = per_second(double(r.decode_bytes), r.read_s);
+        // Over the decode wall time: with prefetch, reads overlap compute and the time spent
+        // waiting for them says little about the rate the device delivered.
+        const double read_bps = per_second(double(r.decode_bytes), r.decode_tps > 0 ? gen_tokens / r.decode_tps : 0.0);
         const double p50 = percentile(r.latencies, 0.5), p90 = percentile(r.latencies, 0.9),
                      p99 = percentile(r.latencies, 0.99), pmax = percentile(r.latencies, 1.0);
         fmt::print("{:<34} {:>7.3f} {:>8.1f} {:>8.2f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>11} {:>5.1f}% {:>9.0f} "
@@ -233,10 +278,17 @@ int cmd_bench(const std::vector<std::string> &argv) {
                    100.0 * roofline);
         std::fflush(stdout);
         // Notes wait until the table is complete, so that a sweep prints one table.
-        if (ceiling_misses)
+        if (!args.flag("no-ceilings") && ceiling.tokens == 0)
+            notes.push_back(fmt::format("{}: no compute ceiling: the memory left cannot hold one token's experts",
+                                        label));
+        else if (ceiling.tokens < r.tokens.size())
+            notes.push_back(fmt::format("{}: the compute ceiling replayed {} of the {} decoded tokens (as many as "
+                                        "the memory left holds the experts of)",
+                                        label, ceiling.tokens, r.tokens.size()));
+        if (ceiling.misses)
             notes.push_back(fmt::format("{}: the compute ceiling had {} cache misses (the cache could not hold "
                                         "every expert)",
-                                        label, ceiling_misses));
+                                        label, ceiling.misses));
         plot_points.push_back({series_label(s), double(s.cache_bytes) / double(1 << 20), r.decode_tps});
         results.push_back({{"setting", label}, {"storage", s.storage}, {"cache_policy", s.policy},
                            {"experts_per_token", s.experts_per_token}, {"cache_bytes", s.cache_bytes},
@@ -245,7 +297,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
                            {"latency_p99", p99}, {"latency_max", pmax}, {"expert_bytes_per_token", bytes_per_token},
                            {"hit_rate", hits}, {"read_bytes_per_second", read_bps},
                            {"io_ceiling_tps", std::isfinite(io_ceiling) ? io_ceiling : -1.0},
-                           {"compute_ceiling_tps", cpu_ceiling}, {"roofline_fraction", roofline}});
+                           {"compute_ceiling_tps", cpu_ceiling}, {"compute_ceiling_tokens", ceiling.tokens},
+                           {"roofline_fraction", roofline}});
     }
     for (const std::string &note : notes) fmt::print("  {}\n", note);
     if (auto plot_path = args.get("plot")) {
