@@ -262,7 +262,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
         const double bytes_per_token = double(r.decode_bytes) / double(gen_tokens);
         const double io_ceiling = io_ceiling_tps(seq.bytes_per_second, bytes_per_token);
         Ceiling ceiling;
-        if (!args.flag("no-ceilings")) ceiling = compute_ceiling(path, p, r);
+        const bool measure_ceilings = !args.flag("no-ceilings");
+        if (measure_ceilings) ceiling = compute_ceiling(path, p, r);
         const double cpu_ceiling = ceiling.tps;
         const double roofline = roofline_fraction(r.decode_tps, io_ceiling, cpu_ceiling);
         const double hits = hit_rate(r.hits, r.misses);
@@ -278,10 +279,10 @@ int cmd_bench(const std::vector<std::string> &argv) {
                    100.0 * roofline);
         std::fflush(stdout);
         // Notes wait until the table is complete, so that a sweep prints one table.
-        if (!args.flag("no-ceilings") && ceiling.tokens == 0)
+        if (measure_ceilings && ceiling.tokens == 0)
             notes.push_back(fmt::format("{}: no compute ceiling: the memory left cannot hold one token's experts",
                                         label));
-        else if (ceiling.tokens < r.tokens.size())
+        else if (measure_ceilings && ceiling.tokens < r.tokens.size())
             notes.push_back(fmt::format("{}: the compute ceiling replayed {} of the {} decoded tokens (as many as "
                                         "the memory left holds the experts of)",
                                         label, ceiling.tokens, r.tokens.size()));
