@@ -42,6 +42,7 @@ void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, con
     ap.head_dim = s.head_dim;
     ap.v_head_dim = s.head_dim;
     ap.pos0 = pos0;
+    ap.cache_id = cache.id(layer);
     ap.kv_stride = cache.k_stride();
     ap.scale = 1.0f / std::sqrt(float(s.head_dim));
     ap.sliding_window = s.sliding_window;

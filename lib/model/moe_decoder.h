@@ -63,7 +63,7 @@ protected:
     GqaShape attention_shape_;
     RouterFn route_;
     bool routing_renormalized_ = false;  // route_ normalises the kept weights (for budget rules)
-    ExpertFn expert_fn_ = swiglu_expert;
+    ExpertFn expert_fn_;  // empty: SwiGLU experts through Backend::routed_swiglu
 
 private:
     // Apply the next MoE layer's router to this layer's hidden state h [1][H] and read

@@ -1,0 +1,254 @@
+#include "backends/vulkan/command_stream.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.h"
+
+namespace mst {
+namespace {
+
+constexpr VkDeviceSize kHostScratchBlock = VkDeviceSize(64) << 20;
+constexpr VkDeviceSize kDeviceScratchBlock = VkDeviceSize(64) << 20;
+constexpr VkDeviceSize kStagingBytes = VkDeviceSize(128) << 20;
+constexpr uint32_t kSetsPerPool = 1024;
+
+}  // namespace
+
+CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
+    : ctx_(ctx), pipelines_(pipelines), host_(ctx, MemoryKind::Host, kHostScratchBlock),
+      device_(ctx, MemoryKind::Device, kDeviceScratchBlock),
+      ring_(ctx, ctx.unified_memory() ? VkDeviceSize(1) << 20 : kStagingBytes),
+      // A GPU finishes a decode op in microseconds; sleeping in the driver's wait adds
+      // tens of them. A CPU implementation needs the cores itself, so it is waited on.
+      spin_wait_(ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU) {
+    const VkDevice d = ctx_.device();
+    VkCommandPoolCreateInfo cpci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    cpci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    cpci.queueFamilyIndex = ctx_.queue_family();
+    vk_check(vkCreateCommandPool(d, &cpci, nullptr, &pool_), "vkCreateCommandPool");
+    VkCommandBufferAllocateInfo cbai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    cbai.commandPool = pool_;
+    cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    cbai.commandBufferCount = 1;
+    vk_check(vkAllocateCommandBuffers(d, &cbai, &cmd_), "vkAllocateCommandBuffers");
+    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    vk_check(vkCreateFence(d, &fci, nullptr, &fence_), "vkCreateFence");
+}
+
+CommandStream::~CommandStream() {
+    const VkDevice d = ctx_.device();
+    vkDeviceWaitIdle(d);
+    for (VkDescriptorPool p : descriptor_pools_) vkDestroyDescriptorPool(d, p, nullptr);
+    vkDestroyFence(d, fence_, nullptr);
+    vkDestroyCommandPool(d, pool_, nullptr);
+}
+
+void CommandStream::begin_if_needed() {
+    if (recording_) return;
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    vk_check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+    recording_ = true;
+    dirty_ = false;
+}
+
+void CommandStream::barrier() {
+    if (!dirty_) return;
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                       VK_ACCESS_TRANSFER_WRITE_BIT;
+    const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(cmd_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    dirty_ = false;
+}
+
+BufferSlice CommandStream::input(const void *data, VkDeviceSize bytes) {
+    BufferSlice s = host_.allocate(bytes);
+    if (bytes) std::memcpy(s.mapped, data, size_t(bytes));
+    return s;
+}
+
+void CommandStream::output(const BufferSlice &src, void *dst, VkDeviceSize bytes) {
+    outputs_.push_back(Output{src, dst, bytes});
+}
+
+void CommandStream::upload(const void *data, VkDeviceSize bytes, const BufferSlice &dst) {
+    upload_pieces({Piece{data, 0, bytes}}, dst);
+}
+
+void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const BufferSlice &dst) {
+    if (dst.mapped) {
+        // Unified memory: the device reads what the host writes, no copy command. The
+        // destination may be in use by recorded work only if it was uploaded in this very
+        // recording, which callers avoid.
+        for (const Piece &p : pieces) std::memcpy(dst.mapped + p.dst_offset, p.data, size_t(p.bytes));
+        return;
+    }
+    std::vector<VkBufferCopy> regions;
+    VkBuffer ring_buffer = VK_NULL_HANDLE;
+    auto emit = [&] {
+        if (regions.empty()) return;
+        begin_if_needed();
+        barrier();
+        vkCmdCopyBuffer(cmd_, ring_buffer, dst.buffer, uint32_t(regions.size()), regions.data());
+        dirty_ = true;
+        regions.clear();
+    };
+    for (const Piece &p : pieces) {
+        VkDeviceSize done = 0;
+        while (done < p.bytes) {
+            // Pieces larger than the ring go in ring-sized parts.
+            const VkDeviceSize n = std::min(p.bytes - done, ring_.capacity());
+            BufferSlice s = ring_.reserve(n);
+            if (s.size == 0) {
+                emit();
+                flush(false);
+                s = ring_.reserve(n);
+            }
+            std::memcpy(s.mapped, static_cast<const uint8_t *>(p.data) + done, size_t(n));
+            ring_buffer = s.buffer;
+            regions.push_back(VkBufferCopy{s.offset, dst.offset + p.dst_offset + done, n});
+            done += n;
+        }
+    }
+    emit();
+}
+
+VkDescriptorSet CommandStream::allocate_set(const VulkanPipeline &p) {
+    const VkDevice d = ctx_.device();
+    for (;;) {
+        if (current_pool_ == descriptor_pools_.size()) {
+            VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * 8};
+            VkDescriptorPoolCreateInfo dpci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+            dpci.maxSets = kSetsPerPool;
+            dpci.poolSizeCount = 1;
+            dpci.pPoolSizes = &size;
+            VkDescriptorPool pool;
+            vk_check(vkCreateDescriptorPool(d, &dpci, nullptr, &pool), "vkCreateDescriptorPool");
+            descriptor_pools_.push_back(pool);
+        }
+        VkDescriptorSetAllocateInfo dsai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+        dsai.descriptorPool = descriptor_pools_[current_pool_];
+        dsai.descriptorSetCount = 1;
+        dsai.pSetLayouts = &p.set_layout;
+        VkDescriptorSet set;
+        const VkResult r = vkAllocateDescriptorSets(d, &dsai, &set);
+        if (r == VK_SUCCESS) return set;
+        if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) vk_check(r, "vkAllocateDescriptorSets");
+        ++current_pool_;
+    }
+}
+
+void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<BufferSlice> bindings, const void *push,
+                             size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz) {
+    if (bindings.size() != p.n_bindings)
+        fail(MST_ERR_INTERNAL, "vulkan: dispatch with {} buffers for a pipeline of {}", bindings.size(), p.n_bindings);
+    if (push_bytes > PipelineCache::kPushBytes) fail(MST_ERR_INTERNAL, "vulkan: {} bytes of push constants", push_bytes);
+    if (gx == 0 || gy == 0 || gz == 0) return;
+    begin_if_needed();
+    if (!in_group_) barrier();
+    const VkDescriptorSet set = allocate_set(p);
+    VkDescriptorBufferInfo infos[16];
+    VkWriteDescriptorSet writes[16];
+    uint32_t i = 0;
+    for (const BufferSlice &b : bindings) {
+        infos[i] = VkDescriptorBufferInfo{b.buffer, b.offset, std::max<VkDeviceSize>(b.size, 4)};
+        writes[i] = VkWriteDescriptorSet{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+        writes[i].dstSet = set;
+        writes[i].dstBinding = i;
+        writes[i].descriptorCount = 1;
+        writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        writes[i].pBufferInfo = &infos[i];
+        ++i;
+    }
+    vkUpdateDescriptorSets(ctx_.device(), i, writes, 0, nullptr);
+    vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
+    vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
+    if (push_bytes) vkCmdPushConstants(cmd_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_bytes), push);
+    vkCmdDispatch(cmd_, gx, gy, gz);
+    if (!in_group_) dirty_ = true;
+}
+
+void CommandStream::begin_group() {
+    begin_if_needed();
+    barrier();
+    in_group_ = true;
+}
+
+void CommandStream::end_group() {
+    in_group_ = false;
+    dirty_ = true;
+}
+
+void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes) {
+    if (!bytes) return;
+    begin_if_needed();
+    barrier();
+    VkBufferCopy region{src.offset, dst.offset, bytes};
+    vkCmdCopyBuffer(cmd_, src.buffer, dst.buffer, 1, &region);
+    dirty_ = true;
+}
+
+void CommandStream::fill_zero(const BufferSlice &dst) {
+    begin_if_needed();
+    barrier();
+    vkCmdFillBuffer(cmd_, dst.buffer, dst.offset, (dst.size + 3) / 4 * 4, 0);
+    dirty_ = true;
+}
+
+void CommandStream::flush(bool reset_scratch) {
+    if (recording_) {
+        // Device writes become visible to host reads once the fence signals.
+        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+        mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+        vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                             VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+        vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+        recording_ = false;
+        VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+        si.commandBufferCount = 1;
+        si.pCommandBuffers = &cmd_;
+        vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, fence_), "vkQueueSubmit");
+        ++submissions_;
+        VkResult r = VK_NOT_READY;
+        if (spin_wait_) {
+            const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
+            while ((r = vkGetFenceStatus(ctx_.device(), fence_)) == VK_NOT_READY &&
+                   std::chrono::steady_clock::now() < until) {
+            }
+        }
+        if (r == VK_NOT_READY) r = vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX);
+        vk_check(r, "vkWaitForFences");
+        vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
+        vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
+    }
+    ring_.reset();
+    if (reset_scratch) {
+        for (size_t i = 0; i <= current_pool_ && i < descriptor_pools_.size(); ++i)
+            vkResetDescriptorPool(ctx_.device(), descriptor_pools_[i], 0);
+        current_pool_ = 0;
+        host_.reset();
+        device_.reset();
+    }
+}
+
+void CommandStream::submit() {
+    try {
+        flush(false);
+    } catch (...) {
+        outputs_.clear();
+        recording_ = false;
+        flush(true);
+        throw;
+    }
+    for (const Output &o : outputs_)
+        if (o.bytes) std::memcpy(o.dst, o.src.mapped, size_t(o.bytes));
+    outputs_.clear();
+    flush(true);
+}
+
+}  // namespace mst
+

@@ -1,0 +1,96 @@
+// Records the work of one or more ops into a command buffer and runs it: inputs are
+// copied into host-visible scratch memory, intermediates live in device-local scratch,
+// uploads go through the staging ring, and outputs are copied back to the host once the
+// device is done. Each op ends with submit(), which waits for the device: the Backend
+// interface hands results back in host memory.
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "backends/vulkan/pipelines.h"
+#include "backends/vulkan/staging_ring.h"
+#include "backends/vulkan/vulkan_buffers.h"
+
+namespace mst {
+
+class CommandStream {
+public:
+    CommandStream(const VulkanContext &ctx, PipelineCache &pipelines);
+    ~CommandStream();
+    CommandStream(const CommandStream &) = delete;
+    CommandStream &operator=(const CommandStream &) = delete;
+
+    const VulkanContext &context() const { return ctx_; }
+    PipelineCache &pipelines() { return pipelines_; }
+
+    // Host-visible scratch, valid until submit() returns.
+    BufferSlice host_scratch(VkDeviceSize bytes) { return host_.allocate(bytes); }
+    // A copy of host bytes in host-visible scratch.
+    BufferSlice input(const void *data, VkDeviceSize bytes);
+    // Device-local scratch, valid until submit() returns.
+    BufferSlice device_scratch(VkDeviceSize bytes) { return device_.allocate(bytes); }
+    // After the device is done, copy `bytes` of `src` (host-visible) to `dst`.
+    void output(const BufferSlice &src, void *dst, VkDeviceSize bytes);
+
+    // Copy host bytes into `dst` (device memory): directly when dst is host-visible
+    // (unified memory), else through the staging ring.
+    void upload(const void *data, VkDeviceSize bytes, const BufferSlice &dst);
+    // Several (host source, destination offset, bytes) pieces into one destination.
+    struct Piece {
+        const void *data;
+        VkDeviceSize dst_offset;
+        VkDeviceSize bytes;
+    };
+    void upload_pieces(const std::vector<Piece> &pieces, const BufferSlice &dst);
+
+    // Record a dispatch. Bindings in order; `push` (up to 128 bytes) as push constants.
+    // A barrier orders it after everything recorded before.
+    void dispatch(const VulkanPipeline &p, std::initializer_list<BufferSlice> bindings, const void *push,
+                  size_t push_bytes, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
+    void copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes);
+    // Dispatches between begin_group and end_group are independent of each other: one
+    // barrier before the first, none between them, so the device may overlap them. No
+    // upload or copy may be recorded inside a group.
+    void begin_group();
+    void end_group();
+    void fill_zero(const BufferSlice &dst);
+
+    // Run what was recorded, wait, deliver outputs, and reset the scratch memory.
+    void submit();
+
+    uint64_t submissions() const { return submissions_; }
+
+private:
+    void begin_if_needed();
+    void barrier();
+    // Submit and wait without resetting scratch (the ring is full mid-op).
+    void flush(bool reset_scratch);
+    VkDescriptorSet allocate_set(const VulkanPipeline &p);
+
+    const VulkanContext &ctx_;
+    PipelineCache &pipelines_;
+    VkCommandPool pool_ = VK_NULL_HANDLE;
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    VkFence fence_ = VK_NULL_HANDLE;
+    std::vector<VkDescriptorPool> descriptor_pools_;
+    size_t current_pool_ = 0;
+    BufferArena host_, device_;
+    StagingRing ring_;
+    struct Output {
+        BufferSlice src;
+        void *dst;
+        VkDeviceSize bytes;
+    };
+    std::vector<Output> outputs_;
+    bool recording_ = false;
+    bool dirty_ = false;  // commands recorded since the last barrier
+    bool in_group_ = false;
+    bool spin_wait_;
+    uint64_t submissions_ = 0;
+};
+
+}  // namespace mst
