@@ -154,7 +154,9 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
     VkWriteDescriptorSet writes[16];
     uint32_t i = 0;
     for (const BufferSlice &b : bindings) {
-        infos[i] = VkDescriptorBufferInfo{b.buffer, b.offset, std::max<VkDeviceSize>(b.size, 4)};
+        // Whole words: shaders read weights as 32-bit words, and every allocation is padded
+        // to a multiple of 4, so the last partial word is in range.
+        infos[i] = VkDescriptorBufferInfo{b.buffer, b.offset, std::max<VkDeviceSize>((b.size + 3) / 4 * 4, 4)};
         writes[i] = VkWriteDescriptorSet{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
         writes[i].dstSet = set;
         writes[i].dstBinding = i;

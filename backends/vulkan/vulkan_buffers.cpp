@@ -8,7 +8,7 @@
 namespace mst {
 
 VulkanBuffer::VulkanBuffer(const VulkanContext &ctx, VkDeviceSize size, MemoryKind kind) : device_(ctx.device()) {
-    size_ = std::max<VkDeviceSize>(size, 16);
+    size_ = std::max<VkDeviceSize>((size + 15) / 16 * 16, 16);
     VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bci.size = size_;
     bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
