@@ -32,6 +32,7 @@ public:
     const std::string &device_name() const { return ctx_->info().name; }
     const ExpertCacheStats &expert_cache_stats() const { return residency_->expert_stats(); }
     uint64_t submissions() const { return stream_->submissions(); }
+    CommandStream &stream() { return *stream_; }  // for measurements (vulkan_bandwidth.h)
 
     void matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) override;
     void rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y, int64_t n_rows,
