@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -199,6 +200,37 @@ public:
     // uses); a device backend overrides it to run the whole group in one submission.
     virtual void routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
                                const SwigluExpertUse *experts, size_t n_experts);
+
+    // A batch of ops a device backend may run in one submission. Between begin_batch and
+    // end_batch the caller must not touch, on the host, memory that an op of the batch
+    // writes, nor change memory that one reads; the results are all in place once
+    // end_batch returns. An op may read what an earlier op of the batch wrote (the device
+    // keeps it). Batches do not nest. The CPU backend runs each op at once (no-ops here).
+    virtual void begin_batch() {}
+    virtual void end_batch() {}
+};
+
+// begin_batch / end_batch for a scope.
+class BackendBatch {
+public:
+    explicit BackendBatch(Backend &b) : b_(b), uncaught_(std::uncaught_exceptions()) { b_.begin_batch(); }
+    // An op's error propagates from end_batch, unless another is already on its way.
+    ~BackendBatch() noexcept(false) {
+        if (std::uncaught_exceptions() == uncaught_) {
+            b_.end_batch();
+            return;
+        }
+        try {
+            b_.end_batch();
+        } catch (...) {
+        }
+    }
+    BackendBatch(const BackendBatch &) = delete;
+    BackendBatch &operator=(const BackendBatch &) = delete;
+
+private:
+    Backend &b_;
+    int uncaught_;
 };
 
 // Which backend and how it is set up (create_backend).

@@ -21,6 +21,7 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
       ring_(ctx, ctx.unified_memory() ? VkDeviceSize(1) << 20 : kStagingBytes),
       // A GPU finishes a decode op in microseconds; sleeping in the driver's wait adds
       // tens of them. A CPU implementation needs the cores itself, so it is waited on.
+      offset_alignment_(std::max<VkDeviceSize>(4, ctx.properties().limits.minStorageBufferOffsetAlignment)),
       spin_wait_(ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU) {
     const VkDevice d = ctx_.device();
     VkCommandPoolCreateInfo cpci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
@@ -64,14 +65,76 @@ void CommandStream::barrier() {
     dirty_ = false;
 }
 
+namespace {
+
+bool contains(const void *outer, VkDeviceSize outer_bytes, const void *inner, VkDeviceSize inner_bytes) {
+    const auto o = reinterpret_cast<uintptr_t>(outer), i = reinterpret_cast<uintptr_t>(inner);
+    return i >= o && i + inner_bytes <= o + outer_bytes;
+}
+
+bool overlaps(const void *a, VkDeviceSize a_bytes, const void *b, VkDeviceSize b_bytes) {
+    const auto x = reinterpret_cast<uintptr_t>(a), y = reinterpret_cast<uintptr_t>(b);
+    return x < y + b_bytes && y < x + a_bytes;
+}
+
+}  // namespace
+
 BufferSlice CommandStream::input(const void *data, VkDeviceSize bytes) {
+    if (in_batch_ && bytes) {
+        for (auto it = outputs_.rbegin(); it != outputs_.rend(); ++it) {
+            if (contains(it->dst, it->bytes, data, bytes)) {
+                const VkDeviceSize at = VkDeviceSize(static_cast<const uint8_t *>(data) - static_cast<uint8_t *>(it->dst));
+                const BufferSlice &d = it->device;
+                if ((d.offset + at) % offset_alignment_ == 0)
+                    return BufferSlice{d.buffer, d.offset + at, bytes, d.mapped ? d.mapped + at : nullptr};
+                BufferSlice copy = ctx_.unified_memory() ? host_.allocate(bytes) : device_.allocate(bytes);
+                this->copy(BufferSlice{d.buffer, d.offset + at, bytes, nullptr}, copy, bytes);
+                return copy;
+            }
+            if (overlaps(it->dst, it->bytes, data, bytes)) {
+                run();  // part of it is pending: finish the batch so far, then read the host's
+                break;
+            }
+        }
+    }
     BufferSlice s = host_.allocate(bytes);
     if (bytes) std::memcpy(s.mapped, data, size_t(bytes));
-    return s;
+    return to_device(s);
+}
+
+BufferSlice CommandStream::to_device(const BufferSlice &host) {
+    if (ctx_.unified_memory() || host.size == 0) return host;
+    BufferSlice d = device_.allocate(host.size);
+    copy(host, d, host.size);
+    return d;
+}
+
+BufferSlice CommandStream::output_buffer(VkDeviceSize bytes) {
+    return ctx_.unified_memory() ? host_.allocate(bytes) : device_.allocate(bytes);
 }
 
 void CommandStream::output(const BufferSlice &src, void *dst, VkDeviceSize bytes) {
-    outputs_.push_back(Output{src, dst, bytes});
+    if (src.mapped) {
+        outputs_.push_back(Output{src, src, dst, bytes});
+        return;
+    }
+    const BufferSlice h = host_.allocate(bytes);
+    copy(src, h, bytes);
+    outputs_.push_back(Output{h, src, dst, bytes});
+}
+
+void CommandStream::host_access(const void *ptr, VkDeviceSize bytes) {
+    if (!in_batch_) return;
+    for (const Output &o : outputs_)
+        if (overlaps(o.dst, o.bytes, ptr, bytes)) {
+            run();
+            return;
+        }
+}
+
+void CommandStream::end_batch() {
+    in_batch_ = false;
+    run();
 }
 
 void CommandStream::upload(const void *data, VkDeviceSize bytes, const BufferSlice &dst) {
@@ -107,7 +170,14 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
                 flush(false);
                 s = ring_.reserve(n);
             }
-            std::memcpy(s.mapped, static_cast<const uint8_t *>(p.data) + done, size_t(n));
+            // Streamed experts are megabytes: one core's memcpy would hold the bus idle.
+            const uint8_t *from = static_cast<const uint8_t *>(p.data) + done;
+            constexpr VkDeviceSize kChunk = VkDeviceSize(1) << 20;
+            const int64_t chunks = int64_t((n + kChunk - 1) / kChunk);
+#pragma omp parallel for num_threads(int(std::min<int64_t>(chunks, 8))) if (chunks > 1) schedule(static)
+            for (int64_t c = 0; c < chunks; ++c)
+                std::memcpy(s.mapped + c * kChunk, from + c * kChunk,
+                            size_t(std::min<VkDeviceSize>(kChunk, n - VkDeviceSize(c) * kChunk)));
             ring_buffer = s.buffer;
             regions.push_back(VkBufferCopy{s.offset, dst.offset + p.dst_offset + done, n});
             done += n;
@@ -228,6 +298,7 @@ void CommandStream::flush(bool reset_scratch) {
         vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
     }
     ring_.reset();
+    graveyard_.clear();
     if (reset_scratch) {
         for (size_t i = 0; i <= current_pool_ && i < descriptor_pools_.size(); ++i)
             vkResetDescriptorPool(ctx_.device(), descriptor_pools_[i], 0);
@@ -238,6 +309,10 @@ void CommandStream::flush(bool reset_scratch) {
 }
 
 void CommandStream::submit() {
+    if (!in_batch_) run();
+}
+
+void CommandStream::run() {
     try {
         flush(false);
     } catch (...) {
@@ -250,6 +325,7 @@ void CommandStream::submit() {
         if (o.bytes) std::memcpy(o.dst, o.src.mapped, size_t(o.bytes));
     outputs_.clear();
     flush(true);
+    if (after_submit_) after_submit_();
 }
 
 }  // namespace mst

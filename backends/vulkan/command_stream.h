@@ -29,12 +29,33 @@ public:
 
     // Host-visible scratch, valid until submit() returns.
     BufferSlice host_scratch(VkDeviceSize bytes) { return host_.allocate(bytes); }
-    // A copy of host bytes in host-visible scratch.
-    BufferSlice input(const void *data, VkDeviceSize bytes);
     // Device-local scratch, valid until submit() returns.
     BufferSlice device_scratch(VkDeviceSize bytes) { return device_.allocate(bytes); }
-    // After the device is done, copy `bytes` of `src` (host-visible) to `dst`.
+    // Host bytes as the device reads them best: copied into host-visible scratch and, on a
+    // discrete GPU, on into device memory (a shader reading host memory across the bus,
+    // once per workgroup, is many times slower). Inside a batch, bytes a pending op of
+    // the batch writes are taken from that op's device result instead.
+    BufferSlice input(const void *data, VkDeviceSize bytes);
+    // A host-scratch slice the host has filled, made device-resident likewise.
+    BufferSlice to_device(const BufferSlice &host);
+    // Where an op writes a result the host will get back: device memory (host-visible
+    // memory on unified-memory devices).
+    BufferSlice output_buffer(VkDeviceSize bytes);
+    // After the device is done, `bytes` of `src` land at host address `dst`.
     void output(const BufferSlice &src, void *dst, VkDeviceSize bytes);
+    // Host code is about to read or write [ptr, ptr + bytes) itself: when a pending op of
+    // the batch writes there, the batch runs first.
+    void host_access(const void *ptr, VkDeviceSize bytes);
+
+    // A batch: ops recorded between begin_batch and end_batch are submitted once, at the
+    // end (Backend::begin_batch states the caller's side of it). Not nested.
+    void begin_batch() { in_batch_ = true; }
+    void end_batch();
+    bool in_batch() const { return in_batch_; }
+    // Run after every submission the device has finished (the ops' results delivered).
+    void set_after_submit(std::function<void()> f) { after_submit_ = std::move(f); }
+    // Destroy `b` once the work recorded so far is done.
+    void release_later(VulkanBuffer &&b) { graveyard_.push_back(std::move(b)); }
 
     // Copy host bytes into `dst` (device memory): directly when dst is host-visible
     // (unified memory), else through the staging ring.
@@ -59,7 +80,8 @@ public:
     void end_group();
     void fill_zero(const BufferSlice &dst);
 
-    // Run what was recorded, wait, deliver outputs, and reset the scratch memory.
+    // Run what was recorded, wait, deliver outputs, and reset the scratch memory; inside
+    // a batch nothing happens until end_batch.
     void submit();
 
     uint64_t submissions() const { return submissions_; }
@@ -80,11 +102,17 @@ private:
     size_t current_pool_ = 0;
     BufferArena host_, device_;
     StagingRing ring_;
+    void run();  // submit() regardless of batches
     struct Output {
-        BufferSlice src;
+        BufferSlice src;     // host-visible: what is copied to dst
+        BufferSlice device;  // where the result was computed (for inputs of later ops)
         void *dst;
         VkDeviceSize bytes;
     };
+    bool in_batch_ = false;
+    std::function<void()> after_submit_;
+    std::vector<VulkanBuffer> graveyard_;
+    VkDeviceSize offset_alignment_;
     std::vector<Output> outputs_;
     bool recording_ = false;
     bool dirty_ = false;  // commands recorded since the last barrier

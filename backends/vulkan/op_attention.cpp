@@ -30,8 +30,11 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
     KvMirror &m = kv_[p.cache_id];
     m.last_use = ++kv_clock_;
     if (n_ctx > m.capacity) {
-        // Grow (a fresh copy from position 0), making room under the budget first.
+        // Grow (a fresh copy from position 0), making room under the budget first. The old
+        // copy may still be read by work recorded in this batch.
         kv_bytes_ -= m.bytes;
+        stream_->release_later(std::move(m.k));
+        stream_->release_later(std::move(m.v));
         m = KvMirror{};
         m.last_use = kv_clock_;
         m.capacity = std::max<int64_t>({n_ctx, 256, int64_t(1) << (64 - __builtin_clzll(uint64_t(n_ctx - 1)))});
@@ -43,6 +46,8 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
                     oldest = it;
             if (oldest == kv_.end()) break;
             kv_bytes_ -= oldest->second.bytes;
+            stream_->release_later(std::move(oldest->second.k));
+            stream_->release_later(std::move(oldest->second.v));
             kv_.erase(oldest);
         }
         KvMirror &fresh = kv_[p.cache_id];
@@ -88,10 +93,14 @@ void VulkanBackend::attention(const float *q, const float *k_cache, const float 
     if (p.n_tokens == 0) return;
 
     const BufferSlice qs = stream_->input(q, uint64_t(p.n_tokens) * p.n_heads * p.head_dim * sizeof(float));
-    const BufferSlice os = stream_->host_scratch(uint64_t(p.n_tokens) * p.n_heads * p.v_head_dim * sizeof(float));
+    const BufferSlice os = stream_->output_buffer(uint64_t(p.n_tokens) * p.n_heads * p.v_head_dim * sizeof(float));
     const BufferSlice sinks = p.sinks ? stream_->input(p.sinks, uint64_t(p.n_heads) * sizeof(float)) : dummy();
     BufferSlice ks, vs;
     int64_t capacity = n_ctx;
+    // The caches are read on the host (into the mirror or scratch): pending writes first.
+    const uint64_t span = uint64_t((p.n_kv_heads - 1) * p.kv_stride + n_ctx * std::max(p.head_dim, p.v_head_dim)) * 4;
+    stream_->host_access(k_cache, span);
+    stream_->host_access(v_cache, span);
     if (p.cache_id != 0) {
         KvMirror &m = kv_mirror(k_cache, v_cache, p);
         ks = whole(m.k);
@@ -105,6 +114,8 @@ void VulkanBackend::attention(const float *q, const float *k_cache, const float 
             std::memcpy(vs.mapped + h * n_ctx * p.v_head_dim * 4, v_cache + h * p.kv_stride,
                         size_t(n_ctx * p.v_head_dim) * 4);
         }
+        ks = stream_->to_device(ks);
+        vs = stream_->to_device(vs);
     }
     AttentionShape s{uint32_t(p.n_tokens), uint32_t(p.n_heads), uint32_t(p.n_heads / p.n_kv_heads),
                      uint32_t(p.head_dim), uint32_t(p.v_head_dim), uint32_t(p.pos0),
@@ -126,7 +137,7 @@ void VulkanBackend::latent_attention(const float *q, const float *cache, float *
     const int64_t row = int64_t(p.latent_dim) + p.rope_dim, n_ctx = int64_t(p.pos0) + p.n_tokens;
     const BufferSlice qs = stream_->input(q, uint64_t(p.n_tokens) * p.n_heads * row * sizeof(float));
     const BufferSlice cs = stream_->input(cache, uint64_t(n_ctx * row) * sizeof(float));
-    const BufferSlice os = stream_->host_scratch(uint64_t(p.n_tokens) * p.n_heads * p.latent_dim * sizeof(float));
+    const BufferSlice os = stream_->output_buffer(uint64_t(p.n_tokens) * p.n_heads * p.latent_dim * sizeof(float));
     AttentionShape s{uint32_t(p.n_tokens), uint32_t(p.n_heads), uint32_t(p.n_heads), uint32_t(row),
                      uint32_t(p.latent_dim), uint32_t(p.pos0), 0, 0, uint32_t(row), uint32_t(row), p.scale, 0, false};
     record_attention(s, qs, cs, cs, dummy(), os);

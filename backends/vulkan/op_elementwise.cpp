@@ -26,7 +26,7 @@ void VulkanBackend::silu_mul(const float *gate, const float *up, float *out, int
     if (n == 0) return;
     const uint64_t bytes = uint64_t(n) * sizeof(float);
     const BufferSlice a = stream_->input(gate, bytes), b = stream_->input(up, bytes);
-    const BufferSlice o = stream_->host_scratch(bytes);
+    const BufferSlice o = stream_->output_buffer(bytes);
     record_silu_mul(a, b, o, n);
     stream_->output(o, out, bytes);
     submit();
@@ -41,7 +41,7 @@ void VulkanBackend::sigmoid_mul(float *x, const float *gate, int64_t n_rows, int
     const int64_t n = n_rows * dim;
     const BufferSlice a = stream_->input(x, uint64_t(n) * sizeof(float));
     const BufferSlice g = stream_->input(gate, uint64_t(n_rows * gate_dim) * sizeof(float));
-    const BufferSlice o = stream_->host_scratch(uint64_t(n) * sizeof(float));
+    const BufferSlice o = stream_->output_buffer(uint64_t(n) * sizeof(float));
     ElementwisePush push{uint32_t(n), 1, uint32_t(dim), uint32_t(dim / gate_dim), 0.0f, 0.0f};
     uint32_t gx, gy;
     groups_for(n, 256, gx, gy);
@@ -58,7 +58,7 @@ void VulkanBackend::clamped_swiglu(const float *gate_up, float *out, int64_t n_r
     if (gate_up == nullptr || out == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "clamped_swiglu: null pointer");
     const int64_t n = n_rows * n_inter;
     const BufferSlice a = stream_->input(gate_up, uint64_t(2 * n) * sizeof(float));
-    const BufferSlice o = stream_->host_scratch(uint64_t(n) * sizeof(float));
+    const BufferSlice o = stream_->output_buffer(uint64_t(n) * sizeof(float));
     ElementwisePush push{uint32_t(n), 2, uint32_t(n_inter), 1, alpha, limit};
     uint32_t gx, gy;
     groups_for(n, 256, gx, gy);

@@ -33,6 +33,7 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
     if (total == 0) return;
     if (h == nullptr || out == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu: null pointer");
 
+    stream_->host_access(h, uint64_t(n_tokens * hidden) * sizeof(float));  // gathered on the host
     // Weights first: their uploads must precede the group of independent products.
     struct Plan {
         DeviceWeight gate, up, down;
@@ -54,6 +55,7 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         p.x = stream_->host_scratch(uint64_t(u.n * hidden) * sizeof(float));
         for (int64_t i = 0; i < u.n; ++i)
             std::memcpy(p.x.mapped + i * hidden * 4, h + u.tokens[i] * hidden, size_t(hidden) * 4);
+        p.x = stream_->to_device(p.x);
         p.g = stream_->device_scratch(uint64_t(u.n * inter) * sizeof(float));
         p.u = stream_->device_scratch(uint64_t(u.n * inter) * sizeof(float));
     }

@@ -76,7 +76,7 @@ void VulkanBackend::matmul(const WeightView &w, const float *x, float *y, int64_
     }
     const DeviceWeight dw = residency_->get(*stream_, w);
     const BufferSlice xs = stream_->input(x, uint64_t(n_tokens * w.cols) * sizeof(float));
-    const BufferSlice ys = stream_->host_scratch(uint64_t(n_tokens * w.rows) * sizeof(float));
+    const BufferSlice ys = stream_->output_buffer(uint64_t(n_tokens * w.rows) * sizeof(float));
     record_matmul(w, dw, xs, ys, n_tokens);
     stream_->output(ys, y, ys.size);
     submit();
@@ -107,7 +107,7 @@ void VulkanBackend::matmul_block_fp8(const WeightView &w, const WeightView &scal
     // The scales need not be aligned on the host; the device copy is.
     const DeviceWeight ds = residency_->get(*stream_, scale_inv);
     const BufferSlice xs = stream_->input(x, uint64_t(n_tokens * w.cols) * sizeof(float));
-    const BufferSlice ys = stream_->host_scratch(uint64_t(n_tokens * w.rows) * sizeof(float));
+    const BufferSlice ys = stream_->output_buffer(uint64_t(n_tokens * w.rows) * sizeof(float));
     record_matmul(w, dw, xs, ys, n_tokens, &ds, block_rows, block_cols);
     stream_->output(ys, y, ys.size);
     submit();
@@ -143,7 +143,7 @@ void VulkanBackend::xw_product(const char *op, const WeightView &w, const float 
         }
         const DeviceWeight dw = b.residency_->get(*b.stream_, w);
         const BufferSlice xs = b.stream_->input(x, uint64_t(n_tokens * w.rows) * sizeof(float));
-        const BufferSlice ys = b.stream_->host_scratch(uint64_t(n_tokens * w.cols) * sizeof(float));
+        const BufferSlice ys = b.stream_->output_buffer(uint64_t(n_tokens * w.cols) * sizeof(float));
         const uint32_t push[3] = {uint32_t(w.rows), uint32_t(w.cols), uint32_t(n_tokens)};
         const uint32_t gx = uint32_t((w.cols + 63) / 64), gy = uint32_t((n_tokens + 3) / 4);
         if (gx > 65535 || gy > 65535) fail(MST_ERR_UNSUPPORTED, "{}: {} columns x {} tokens exceed one dispatch", op, w.cols, n_tokens);

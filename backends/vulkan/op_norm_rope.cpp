@@ -13,7 +13,7 @@ void VulkanBackend::norm(int mode, const float *x, const float *gate, const Weig
     const BufferSlice xs = stream_->input(x, bytes);
     const BufferSlice ws = w ? residency_->get(*stream_, *w, true).data : dummy();
     const BufferSlice gs = gate ? stream_->input(gate, bytes) : dummy();
-    const BufferSlice ys = stream_->host_scratch(bytes);
+    const BufferSlice ys = stream_->output_buffer(bytes);
     struct {
         uint32_t dim, mode;
         float eps, offset;
@@ -84,6 +84,7 @@ void VulkanBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t he
             cs[(t * half + i) * 2 + 1] = float(std::sin(theta)) * p.attention_factor;
         }
     }
+    table = stream_->to_device(table);
     const uint64_t bytes = uint64_t(n_tokens * n_heads * head_dim) * sizeof(float);
     const BufferSlice xs = stream_->input(x, bytes);
     const uint32_t push[5] = {uint32_t(n_tokens), uint32_t(n_heads), uint32_t(head_dim), uint32_t(half),

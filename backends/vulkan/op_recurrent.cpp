@@ -21,6 +21,8 @@ void VulkanBackend::causal_conv1d(const float *x, const WeightView &w, const flo
     if (w.data == nullptr || (n_tokens > 0 && (x == nullptr || y == nullptr)) || (hist > 0 && state_out == nullptr))
         fail(MST_ERR_INVALID_ARGUMENT, "causal_conv1d: null pointer");
     if (n_tokens == 0) {
+        stream_->host_access(state_in, uint64_t(hist * channels) * sizeof(float));
+        stream_->host_access(state_out, uint64_t(hist * channels) * sizeof(float));
         if (hist > 0 && state_out != state_in)
             for (int64_t i = 0; i < hist * channels; ++i) state_out[i] = state_in ? state_in[i] : 0.0f;
         return;
@@ -29,8 +31,8 @@ void VulkanBackend::causal_conv1d(const float *x, const WeightView &w, const flo
     const BufferSlice ws = residency_->get(*stream_, w, true).data;
     const uint64_t state_bytes = uint64_t(hist * channels) * sizeof(float);
     const BufferSlice si = state_in && hist > 0 ? stream_->input(state_in, state_bytes) : dummy();
-    const BufferSlice ys = stream_->host_scratch(uint64_t(n_tokens * channels) * sizeof(float));
-    const BufferSlice so = hist > 0 ? stream_->host_scratch(state_bytes) : dummy();
+    const BufferSlice ys = stream_->output_buffer(uint64_t(n_tokens * channels) * sizeof(float));
+    const BufferSlice so = hist > 0 ? stream_->output_buffer(state_bytes) : dummy();
     const uint32_t push[5] = {uint32_t(n_tokens), uint32_t(channels), uint32_t(kernel), state_in ? 1u : 0u,
                               silu ? 1u : 0u};
     uint32_t gx, gy;
@@ -54,6 +56,8 @@ void VulkanBackend::gated_delta_rule(const float *q, const float *k, const float
         fail(MST_ERR_INVALID_ARGUMENT, "gated_delta_rule: null pointer");
     if (s.k_dim > 512) fail(MST_ERR_UNSUPPORTED, "gated_delta_rule: k_dim {} above 512", s.k_dim);
     const uint64_t state_bytes = uint64_t(s.n_heads * s.k_dim * s.v_dim) * sizeof(float);
+    stream_->host_access(state_in, state_bytes);
+    stream_->host_access(state_out, state_bytes);
     if (s.n_tokens == 0) {
         if (state_out != state_in) {
             if (state_in) std::copy_n(state_in, state_bytes / sizeof(float), state_out);
@@ -69,7 +73,7 @@ void VulkanBackend::gated_delta_rule(const float *q, const float *k, const float
     BufferSlice st = stream_->host_scratch(state_bytes);
     if (state_in) std::copy_n(state_in, state_bytes / sizeof(float), reinterpret_cast<float *>(st.mapped));
     else std::fill_n(reinterpret_cast<float *>(st.mapped), state_bytes / sizeof(float), 0.0f);
-    const BufferSlice os = stream_->host_scratch(v_bytes);
+    const BufferSlice os = stream_->output_buffer(v_bytes);
     // The state is read and written once per token: in device memory, not across the bus.
     const BufferSlice sd = stream_->device_scratch(state_bytes);
     stream_->copy(st, sd, state_bytes);

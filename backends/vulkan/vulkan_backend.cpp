@@ -13,6 +13,8 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
     ctx_ = std::make_unique<VulkanContext>(options.device, gpu_only);
     pipelines_ = std::make_unique<PipelineCache>(*ctx_);
     stream_ = std::make_unique<CommandStream>(*ctx_, *pipelines_);
+    // Experts a submission used may be evicted once it has run.
+    stream_->set_after_submit([this] { residency_->end_submission(); });
     const uint64_t device_bytes = ctx_->info().device_local_bytes;
     // Unified memory: the expert cache would only duplicate the host's copy, so it is small
     // unless asked for; discrete: a quarter of the device memory.
@@ -31,15 +33,11 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
 
 VulkanBackend::~VulkanBackend() = default;
 
-void VulkanBackend::submit() {
-    try {
-        stream_->submit();
-    } catch (...) {
-        residency_->end_submission();
-        throw;
-    }
-    residency_->end_submission();
-}
+void VulkanBackend::submit() { stream_->submit(); }
+
+void VulkanBackend::begin_batch() { stream_->begin_batch(); }
+
+void VulkanBackend::end_batch() { stream_->end_batch(); }
 
 void VulkanBackend::groups_for(int64_t n, uint32_t per_group, uint32_t &gx, uint32_t &gy) {
     const int64_t groups = (n + per_group - 1) / per_group;

@@ -59,6 +59,8 @@ public:
     void latent_attention(const float *q, const float *cache, float *out, const LatentAttentionParams &p) override;
     void routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden, const SwigluExpertUse *experts,
                        size_t n_experts) override;
+    void begin_batch() override;
+    void end_batch() override;
 
     // Record y = W x (any matmul weight type) into the stream without submitting; x, y
     // device-visible slices. FP8 needs the scales and block shape.

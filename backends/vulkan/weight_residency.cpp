@@ -1,5 +1,6 @@
 #include "backends/vulkan/weight_residency.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/error.h"
@@ -9,6 +10,8 @@ namespace mst {
 namespace {
 
 constexpr VkDeviceSize kArenaBlock = VkDeviceSize(256) << 20;
+// Expert slots come in buffers of about this size (at most 64 slots each).
+constexpr uint64_t kSlotBlockBytes = uint64_t(256) << 20;
 
 }  // namespace
 
@@ -61,16 +64,33 @@ DeviceWeight WeightResidency::get(CommandStream &stream, const WeightView &w, bo
     return d;
 }
 
+WeightResidency::Slot WeightResidency::take_slot(uint64_t bytes) {
+    SlotPool &pool = pools_[bytes];
+    if (pool.free.empty()) {
+        const uint64_t slot = (bytes + 255) / 256 * 256;
+        pool.slot_bytes = slot;
+        pool.slots_per_block = uint32_t(std::clamp<uint64_t>(kSlotBlockBytes / slot, 1, 64));
+        const uint32_t block = uint32_t(pool.blocks.size());
+        pool.blocks.emplace_back(ctx_, slot * pool.slots_per_block, MemoryKind::Device);
+        const VulkanBuffer &b = pool.blocks.back();
+        for (uint32_t i = pool.slots_per_block; i-- > 0;)
+            pool.free.push_back(Slot{BufferSlice{b.buffer(), slot * i, bytes, b.mapped() ? b.mapped() + slot * i : nullptr},
+                                     block, i});
+    }
+    const Slot s = pool.free.back();
+    pool.free.pop_back();
+    return s;
+}
+
 DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w) {
     const uint64_t bytes = data_bytes(w), sbytes = scale_bytes(w);
     const uint64_t scale_offset = (bytes + 255) / 256 * 256;
     const uint64_t total = scale_offset + sbytes;
     auto slices = [&](const CachedExpert &e) {
+        const BufferSlice &s = e.slot.slice;
         DeviceWeight d;
-        d.data = BufferSlice{e.buffer.buffer(), 0, bytes, e.buffer.mapped()};
-        if (sbytes)
-            d.scales = BufferSlice{e.buffer.buffer(), scale_offset, sbytes,
-                                   e.buffer.mapped() ? e.buffer.mapped() + scale_offset : nullptr};
+        d.data = BufferSlice{s.buffer, s.offset, bytes, s.mapped};
+        if (sbytes) d.scales = BufferSlice{s.buffer, s.offset + scale_offset, sbytes, s.mapped ? s.mapped + scale_offset : nullptr};
         return d;
     };
     if (auto it = experts_.find(w.expert_key); it != experts_.end()) {
@@ -83,6 +103,7 @@ DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w)
         }
         // A different size under one key: the model changed shape; start over.
         stats_.bytes_used -= e.bytes;
+        give_back(e.bytes, e.slot);
         lru_.erase(e.lru);
         experts_.erase(it);
     }
@@ -94,6 +115,7 @@ DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w)
         if (found->second.epoch == epoch_) continue;
         stats_.bytes_used -= found->second.bytes;
         ++stats_.evictions;
+        give_back(found->second.bytes, found->second.slot);
         experts_.erase(found);
         it = lru_.erase(it);
     }
@@ -110,7 +132,7 @@ DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w)
         return d;
     }
     CachedExpert e;
-    e.buffer = VulkanBuffer(ctx_, total, MemoryKind::Device);
+    e.slot = take_slot(total);
     e.bytes = total;
     e.epoch = epoch_;
     lru_.push_front(w.expert_key);

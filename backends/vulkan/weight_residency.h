@@ -48,13 +48,30 @@ public:
     static uint64_t scale_bytes(const WeightView &w);
 
 private:
+    // Expert parts of one size live in slots of large buffers, so that a miss costs no
+    // allocation (vkAllocateMemory takes a millisecond on some drivers) and an eviction
+    // frees none: the slot goes back to its pool.
+    struct Slot {
+        BufferSlice slice;
+        uint32_t block = 0, index = 0;
+    };
+    struct SlotPool {
+        uint64_t slot_bytes = 0;
+        uint32_t slots_per_block = 1;
+        std::vector<VulkanBuffer> blocks;
+        std::vector<Slot> free;
+    };
+    Slot take_slot(uint64_t bytes);
+    void give_back(uint64_t bytes, const Slot &slot) { pools_[bytes].free.push_back(slot); }
+
     struct CachedExpert {
-        VulkanBuffer buffer;
+        Slot slot;
         uint64_t bytes = 0;
         uint64_t epoch = 0;  // last submission that used it
         std::list<uint64_t>::iterator lru;
     };
     DeviceWeight expert(CommandStream &stream, const WeightView &w);
+    std::map<uint64_t, SlotPool> pools_;
 
     const VulkanContext &ctx_;
     BufferArena arena_;

@@ -19,20 +19,35 @@ void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, con
                    int32_t layer, const float *h, int64_t n, int32_t pos0, float *out) {
     const int64_t q_dim = int64_t(s.n_heads) * s.head_dim, kv_dim = int64_t(s.n_kv_heads) * s.head_dim;
     std::vector<float> q(size_t(n * q_dim)), k(size_t(n * kv_dim)), v(size_t(n * kv_dim));
-    backend.matmul(w.q, h, q.data(), n);
-    backend.matmul(w.k, h, k.data(), n);
-    backend.matmul(w.v, h, v.data(), n);
-    add_bias(q.data(), w.q_bias, n);
-    add_bias(k.data(), w.k_bias, n);
-    add_bias(v.data(), w.v_bias, n);
-    if (w.q_norm.data) backend.rms_norm(q.data(), w.q_norm, s.norm_weight_offset, s.norm_eps, q.data(), n * s.n_heads, s.head_dim);
-    if (w.k_norm.data) backend.rms_norm(k.data(), w.k_norm, s.norm_weight_offset, s.norm_eps, k.data(), n * s.n_kv_heads, s.head_dim);
-
     std::vector<int32_t> positions(static_cast<size_t>(n));
     std::iota(positions.begin(), positions.end(), pos0);
     const RopeParams rp = rope.params();
-    backend.rope(q.data(), n, s.n_heads, s.head_dim, positions.data(), rp);
-    backend.rope(k.data(), n, s.n_kv_heads, s.head_dim, positions.data(), rp);
+    const bool biases = !w.q_bias.empty() || !w.k_bias.empty() || !w.v_bias.empty();
+    auto project = [&] {
+        backend.matmul(w.q, h, q.data(), n);
+        backend.matmul(w.k, h, k.data(), n);
+        backend.matmul(w.v, h, v.data(), n);
+    };
+    auto norm_rope = [&] {
+        if (w.q_norm.data) backend.rms_norm(q.data(), w.q_norm, s.norm_weight_offset, s.norm_eps, q.data(), n * s.n_heads, s.head_dim);
+        if (w.k_norm.data) backend.rms_norm(k.data(), w.k_norm, s.norm_weight_offset, s.norm_eps, k.data(), n * s.n_kv_heads, s.head_dim);
+        backend.rope(q.data(), n, s.n_heads, s.head_dim, positions.data(), rp);
+        backend.rope(k.data(), n, s.n_kv_heads, s.head_dim, positions.data(), rp);
+    };
+    if (biases) {
+        // The biases are added on the host between the products and the rotations.
+        project();
+        add_bias(q.data(), w.q_bias, n);
+        add_bias(k.data(), w.k_bias, n);
+        add_bias(v.data(), w.v_bias, n);
+        BackendBatch batch(backend);
+        norm_rope();
+    } else {
+        // One submission on a device backend: the products, norms and rotations.
+        BackendBatch batch(backend);
+        project();
+        norm_rope();
+    }
     cache.store(layer, pos0, int32_t(n), k.data(), v.data());
 
     AttentionParams ap;
@@ -48,8 +63,11 @@ void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, con
     ap.sliding_window = s.sliding_window;
     ap.sinks = w.sinks.empty() ? nullptr : w.sinks.data();
     std::vector<float> attn(size_t(n * q_dim));
-    backend.attention(q.data(), cache.keys(layer), cache.values(layer), attn.data(), ap);
-    backend.matmul(w.o, attn.data(), out, n);
+    {
+        BackendBatch batch(backend);
+        backend.attention(q.data(), cache.keys(layer), cache.values(layer), attn.data(), ap);
+        backend.matmul(w.o, attn.data(), out, n);
+    }
     add_bias(out, w.o_bias, n);
 }
 

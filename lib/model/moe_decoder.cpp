@@ -98,10 +98,13 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
         gqa_attention(backend_, L.attention, shape, rope_, cache, int32_t(l), h.data(), n, n_past, y.data());
         add_in_place(x, y);
 
-        backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
         if (L.sparse) {
             router_logits.resize(size_t(n * E));
-            backend_.matmul(L.router, h.data(), router_logits.data(), n);
+            {
+                BackendBatch batch(backend_);  // one submission on a device backend
+                backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
+                backend_.matmul(L.router, h.data(), router_logits.data(), n);
+            }
             if (!L.router_bias.empty())
                 for (int64_t t = 0; t < n; ++t)
                     for (int32_t e = 0; e < E; ++e) router_logits[size_t(t * E + e)] += L.router_bias[size_t(e)];
@@ -117,6 +120,7 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
                                    &options.budget, options.budget_stats},
                            y.data(), io, expert_fn_);
         } else {
+            backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
             swiglu_mlp(backend_, L.mlp, h.data(), n, y.data());
         }
         add_in_place(x, y);

@@ -466,6 +466,47 @@ TEST_F(VulkanOps, RoutedSwigluGroupMatchesPerExpertOps) {
     }
 }
 
+TEST_F(VulkanOps, BatchesChainResultsOnTheDevice) {
+    // Ops in a batch read what earlier ops of the batch wrote: whole results, results
+    // changed in place, a slice at an odd offset, and a range spanning two results
+    // (which runs the batch so far first). All must equal the CPU running op by op.
+    const int64_t H = 70, R = 40;
+    const TestWeight w(DType::BF16, R, H, 401), w2(DType::F32, 2 * R, R, 402), norm(DType::F32, 1, 8, 403);
+    const std::vector<float> x = random_floats(size_t(2 * H), 404);
+    std::vector<float> inv_freq = {1.0f, 0.1f, 0.01f, 0.001f};
+    RopeParams rp;
+    rp.rotary_dim = 8;
+    rp.inv_freq = inv_freq.data();
+    const int32_t positions[2] = {3, 4};
+    auto run = [&](Backend &b, bool batch) {
+        std::vector<float> y(size_t(2 * R)), z(size_t(4 * R)), pair(size_t(2 * R));
+        if (batch) b.begin_batch();
+        b.matmul(w.view, x.data(), y.data(), 2);                         // y [2][40]
+        b.rms_norm(y.data(), norm.view, 1.0f, 1e-6f, y.data(), 10, 8);    // in place, rows of 8
+        b.rope(y.data(), 2, 5, 8, positions, rp);                       // in place
+        b.matmul(w2.view, y.data() + 1, z.data(), 1);                     // a slice at an odd offset
+        b.matmul(w2.view, y.data() + R, z.data() + 2 * R, 1);            // the second row
+        b.silu_mul(z.data() + R - 5, z.data() + 2 * R, pair.data(), 10); // spans two results
+        if (batch) b.end_batch();
+        std::vector<float> out = y;
+        out.insert(out.end(), z.begin(), z.end());
+        out.insert(out.end(), pair.begin(), pair.begin() + 10);
+        return out;
+    };
+    const std::vector<float> want = run(cpu_, false);
+    const std::vector<float> got = run(gpu(), true);
+    EXPECT_LT(normalized_error(got, want), kFloatBound);
+    // The same with BackendBatch, and the default (CPU) batch is a no-op.
+    std::vector<float> y(size_t(2 * R), NAN);
+    {
+        BackendBatch batch(gpu());
+        gpu().matmul(w.view, x.data(), y.data(), 2);
+    }
+    std::vector<float> y_cpu(y.size());
+    cpu_.matmul(w.view, x.data(), y_cpu.data(), 2);
+    EXPECT_LT(normalized_error(y, y_cpu), kFloatBound);
+}
+
 TEST_F(VulkanOps, ErrorsNameTheProblem) {
     const TestWeight w(DType::F32, 4, 4, 1);
     std::vector<float> x(4), y(4);
