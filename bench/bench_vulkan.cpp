@@ -30,6 +30,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -174,8 +175,11 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
         b.rms_norm(x.data(), L.in_norm_view, 0.0f, 1e-6f, h.data(), n, H);
         gqa_attention(b, L.attention, shape, m.rope, cache, l, h.data(), n, pos0, y.data());
         for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
-        b.rms_norm(x.data(), L.post_norm_view, 0.0f, 1e-6f, h.data(), n, H);
-        b.matmul(L.router_view, h.data(), router.data(), n);
+        {
+            BackendBatch batch(b);  // as MoeDecoder::forward
+            b.rms_norm(x.data(), L.post_norm_view, 0.0f, 1e-6f, h.data(), n, H);
+            b.matmul(L.router_view, h.data(), router.data(), n);
+        }
         route_softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(), weights.data());
         // Invert the routing as ffn.cpp does: experts in ascending id, their tokens.
         std::vector<std::vector<int64_t>> tok(static_cast<size_t>(kExperts));
@@ -206,6 +210,84 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
     b.rms_norm(x.data() + (n - 1) * H, m.final_norm_view, 0.0f, 1e-6f, h.data(), 1, H);
     b.matmul(m.lm_head_view, h.data(), logits, 1);
 }
+
+// Wall time per op (synchronous ops: host work, submission and device time together; a
+// batch's ops are charged to end_batch), to see what a decode step is made of.
+class ProfilingBackend final : public Backend {
+public:
+    explicit ProfilingBackend(Backend &inner) : b_(inner), vk_(dynamic_cast<VulkanBackend *>(&inner)) {}
+    struct Stat {
+        uint64_t calls = 0, submissions = 0;
+        double seconds = 0;
+    };
+    std::map<std::string, Stat> stats;
+
+    const char *name() const override { return b_.name(); }
+    int n_threads() const override { return b_.n_threads(); }
+#define MST_PROFILED(label, call)            \
+    do {                                     \
+        const auto t0_ = Clock::now();       \
+        const uint64_t n0_ = vk_ ? vk_->submissions() : 0; \
+        call;                                \
+        Stat &s_ = stats[label];             \
+        ++s_.calls;                          \
+        s_.submissions += vk_ ? vk_->submissions() - n0_ : 0; \
+        s_.seconds += seconds_since(t0_);    \
+    } while (0)
+    void matmul(const WeightView &w, const float *x, float *y, int64_t n) override {
+        MST_PROFILED(w.rows == kVocab ? "matmul lm_head" : "matmul " + std::string(dtype_name(w.dtype)), b_.matmul(w, x, y, n));
+    }
+    void rms_norm(const float *x, const WeightView &w, float o, float e, float *y, int64_t r, int64_t d) override {
+        MST_PROFILED("rms_norm", b_.rms_norm(x, w, o, e, y, r, d));
+    }
+    void rope(float *x, int64_t n, int64_t h, int64_t d, const int32_t *p, const RopeParams &r) override {
+        MST_PROFILED("rope", b_.rope(x, n, h, d, p, r));
+    }
+    void attention(const float *q, const float *k, const float *v, float *o, const AttentionParams &p) override {
+        MST_PROFILED("attention", b_.attention(q, k, v, o, p));
+    }
+    void silu_mul(const float *g, const float *u, float *o, int64_t n) override { MST_PROFILED("silu_mul", b_.silu_mul(g, u, o, n)); }
+    void matmul_xw(const WeightView &w, const float *x, float *y, int64_t n) override { MST_PROFILED("matmul_xw", b_.matmul_xw(w, x, y, n)); }
+    void clamped_swiglu(const float *g, float *o, int64_t r, int64_t n, float a, float l) override {
+        MST_PROFILED("clamped_swiglu", b_.clamped_swiglu(g, o, r, n, a, l));
+    }
+    void causal_conv1d(const float *x, const WeightView &w, const float *si, float *so, float *y, int64_t n, int64_t c,
+                       bool s) override {
+        MST_PROFILED("causal_conv1d", b_.causal_conv1d(x, w, si, so, y, n, c, s));
+    }
+    void l2_norm(float *x, int64_t r, int64_t d, float e) override { MST_PROFILED("l2_norm", b_.l2_norm(x, r, d, e)); }
+    void gated_delta_rule(const float *q, const float *k, const float *v, const float *g, const float *beta,
+                          const float *si, float *so, float *o, const DeltaRuleShape &s) override {
+        MST_PROFILED("gated_delta_rule", b_.gated_delta_rule(q, k, v, g, beta, si, so, o, s));
+    }
+    void rms_norm_gated(const float *x, const float *g, const WeightView &w, float e, float *y, int64_t r,
+                        int64_t d) override {
+        MST_PROFILED("rms_norm_gated", b_.rms_norm_gated(x, g, w, e, y, r, d));
+    }
+    void sigmoid_mul(float *x, const float *g, int64_t r, int64_t d, int64_t gd) override {
+        MST_PROFILED("sigmoid_mul", b_.sigmoid_mul(x, g, r, d, gd));
+    }
+    void matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n) override {
+        MST_PROFILED("matmul_transposed", b_.matmul_transposed(w, x, y, n));
+    }
+    void matmul_block_fp8(const WeightView &w, const WeightView &s, int32_t br, int32_t bc, const float *x, float *y,
+                          int64_t n) override {
+        MST_PROFILED("matmul_block_fp8", b_.matmul_block_fp8(w, s, br, bc, x, y, n));
+    }
+    void latent_attention(const float *q, const float *c, float *o, const LatentAttentionParams &p) override {
+        MST_PROFILED("latent_attention", b_.latent_attention(q, c, o, p));
+    }
+    void routed_swiglu(const float *h, float *out, int64_t n, int64_t hd, const SwigluExpertUse *e, size_t ne) override {
+        MST_PROFILED("routed_swiglu", b_.routed_swiglu(h, out, n, hd, e, ne));
+    }
+    void begin_batch() override { MST_PROFILED("begin_batch", b_.begin_batch()); }
+    void end_batch() override { MST_PROFILED("end_batch (runs the batch)", b_.end_batch()); }
+#undef MST_PROFILED
+
+private:
+    Backend &b_;
+    VulkanBackend *vk_;
+};
 
 struct Result {
     double decode_tok_s = 0, prefill_tok_s = 0, decode_ms_layers = 0, decode_ms_head = 0;
@@ -337,6 +419,25 @@ int main(int argc, char **argv) try {
                 "at %d layers), roofline %.0f tok/s (%.1f%%); prefill %d tokens %.1f tok/s\n",
                 res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token, layers,
                 roof_res, 100.0 * res.decode_tok_s / roof_res, n_prefill, res.prefill_tok_s);
+    if (has_flag(argc, argv, "--profile")) {
+        // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time).
+        ProfilingBackend prof(*gpu);
+        KvCache cache(m.layers, 300, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
+        std::vector<float> tok(static_cast<size_t>(kHidden), 0.5f), logits(static_cast<size_t>(kVocab));
+        for (int t = 0; t < 2; ++t) forward(prof, m, cache, tok.data(), 1, t, logits.data());
+        prof.stats.clear();
+        const double gpu0 = gpu->gpu_seconds();
+        const int steps = 8;
+        const auto t0 = Clock::now();
+        for (int t = 0; t < steps; ++t) forward(prof, m, cache, tok.data(), 1, 2 + t, logits.data());
+        const double wall = seconds_since(t0) / steps;
+        std::printf("profile of a resident decode step (%d layers): %.2f ms wall, %.2f ms device time\n", layers,
+                    wall * 1e3, (gpu->gpu_seconds() - gpu0) / steps * 1e3);
+        for (const auto &[name, st] : prof.stats)
+            std::printf("  %-28s %6.1f calls %6.1f submissions %8.3f ms  %7.1f us/call\n", name.c_str(),
+                        double(st.calls) / steps, double(st.submissions) / steps, st.seconds / steps * 1e3,
+                        st.seconds / double(st.calls) * 1e6);
+    }
     gpu.reset();
 
     o.gpu_expert_cache_bytes = uint64_t(kExperts * layers / 4) * expert;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #include "core/error.h"
 
@@ -35,12 +36,21 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
     vk_check(vkAllocateCommandBuffers(d, &cbai, &cmd_), "vkAllocateCommandBuffers");
     VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     vk_check(vkCreateFence(d, &fci, nullptr, &fence_), "vkCreateFence");
+    if (const char *env = std::getenv("MST_VULKAN_PROFILE"); env && *env == '1' &&
+        ctx_.properties().limits.timestampComputeAndGraphics) {
+        VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+        qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
+        qci.queryCount = 2;
+        vk_check(vkCreateQueryPool(d, &qci, nullptr, &timestamps_), "vkCreateQueryPool");
+        timestamp_period_ns_ = ctx_.properties().limits.timestampPeriod;
+    }
 }
 
 CommandStream::~CommandStream() {
     const VkDevice d = ctx_.device();
     vkDeviceWaitIdle(d);
     for (VkDescriptorPool p : descriptor_pools_) vkDestroyDescriptorPool(d, p, nullptr);
+    if (timestamps_) vkDestroyQueryPool(d, timestamps_, nullptr);
     vkDestroyFence(d, fence_, nullptr);
     vkDestroyCommandPool(d, pool_, nullptr);
 }
@@ -50,6 +60,10 @@ void CommandStream::begin_if_needed() {
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     vk_check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+    if (timestamps_) {
+        vkCmdResetQueryPool(cmd_, timestamps_, 0, 2);
+        vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestamps_, 0);
+    }
     recording_ = true;
     dirty_ = false;
 }
@@ -278,6 +292,7 @@ void CommandStream::flush(bool reset_scratch) {
         mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
         vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                              VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+        if (timestamps_) vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, 1);
         vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
         recording_ = false;
         VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
@@ -295,6 +310,12 @@ void CommandStream::flush(bool reset_scratch) {
         if (r == VK_NOT_READY) r = vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX);
         vk_check(r, "vkWaitForFences");
         vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
+        if (timestamps_) {
+            uint64_t t[2] = {0, 0};
+            if (vkGetQueryPoolResults(ctx_.device(), timestamps_, 0, 2, sizeof t, t, sizeof(uint64_t),
+                                      VK_QUERY_RESULT_64_BIT) == VK_SUCCESS && t[1] > t[0])
+                gpu_seconds_ += double(t[1] - t[0]) * timestamp_period_ns_ * 1e-9;
+        }
         vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
     }
     ring_.reset();

@@ -85,6 +85,9 @@ public:
     void submit();
 
     uint64_t submissions() const { return submissions_; }
+    // With MST_VULKAN_PROFILE=1: device time of all submissions so far (timestamps at the
+    // start and end of each command buffer), else 0.
+    double gpu_seconds() const { return gpu_seconds_; }
 
 private:
     void begin_if_needed();
@@ -119,6 +122,8 @@ private:
     bool in_group_ = false;
     bool spin_wait_;
     uint64_t submissions_ = 0;
+    VkQueryPool timestamps_ = VK_NULL_HANDLE;
+    double gpu_seconds_ = 0, timestamp_period_ns_ = 0;
 };
 
 }  // namespace mst

@@ -41,8 +41,12 @@ void VulkanBackend::record_matmul(const WeightView &w, const DeviceWeight &dw, c
                                   int32_t block_rows, int32_t block_cols) {
     const char *shader = matmul_shader(w.dtype);
     if (!shader) fail(MST_ERR_UNSUPPORTED, "matmul: weight dtype {} is not supported", dtype_name(w.dtype));
-    const std::string name = use_subgroup_ ? std::string(shader) + "_sg" : std::string(shader);
-    const VulkanPipeline &p = pipelines_->get(name, 4, {lanes_, rows_per_group_});
+    // Looked up once per type: this runs for every product of a decode step.
+    const VulkanPipeline *&cached = matmul_pipelines_[size_t(w.dtype)];
+    if (!cached)
+        cached = &pipelines_->get(use_subgroup_ ? std::string(shader) + "_sg" : std::string(shader), 4,
+                                  {lanes_, rows_per_group_});
+    const VulkanPipeline &p = *cached;
     MatmulPush push{uint32_t(w.rows), uint32_t(w.cols), uint32_t(n_tokens), 1, 1, 1};
     BufferSlice aux = dummy();
     if (w.dtype == DType::MXFP4) aux = dw.scales;

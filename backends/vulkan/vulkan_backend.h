@@ -33,6 +33,7 @@ public:
     const ExpertCacheStats &expert_cache_stats() const { return residency_->expert_stats(); }
     uint64_t submissions() const { return stream_->submissions(); }
     CommandStream &stream() { return *stream_; }  // for measurements (vulkan_bandwidth.h)
+    double gpu_seconds() const { return stream_->gpu_seconds(); }
 
     void matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) override;
     void rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y, int64_t n_rows,
@@ -108,6 +109,7 @@ private:
     std::unique_ptr<VulkanBuffer> dummy_;
     std::unordered_map<uint64_t, KvMirror> kv_;
     uint64_t kv_bytes_ = 0, kv_budget_ = 0, kv_clock_ = 0;
+    const VulkanPipeline *matmul_pipelines_[32] = {};  // by DType
     bool use_subgroup_ = false;
     uint32_t lanes_ = 32, rows_per_group_ = 4;
 };
