@@ -66,9 +66,33 @@ void CommandStream::begin_if_needed() {
     }
     recording_ = true;
     dirty_ = false;
+    read_.clear();
+    written_.clear();
+}
+
+namespace {
+
+bool hits(const std::vector<CommandStream::Range> &set, const CommandStream::Range &r) {
+    for (const auto &x : set)
+        if (x.buffer == r.buffer && x.begin < r.end && r.begin < x.end) return true;
+    return false;
+}
+
+}  // namespace
+
+void CommandStream::hazard(const Range *reads, size_t n_reads, const Range *writes, size_t n_writes) {
+    bool needed = false;
+    for (size_t i = 0; i < n_reads && !needed; ++i) needed = hits(written_, reads[i]);
+    for (size_t i = 0; i < n_writes && !needed; ++i) needed = hits(written_, writes[i]) || hits(read_, writes[i]);
+    if (needed) barrier();
+    read_.insert(read_.end(), reads, reads + n_reads);
+    written_.insert(written_.end(), writes, writes + n_writes);
+    dirty_ = true;
 }
 
 void CommandStream::barrier() {
+    read_.clear();
+    written_.clear();
     if (!dirty_) return;
     VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
@@ -168,9 +192,13 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
     auto emit = [&] {
         if (regions.empty()) return;
         begin_if_needed();
-        barrier();
+        std::vector<Range> reads, writes;
+        for (const VkBufferCopy &r : regions) {
+            reads.push_back(Range{ring_buffer, r.srcOffset, r.srcOffset + r.size});
+            writes.push_back(Range{dst.buffer, r.dstOffset, r.dstOffset + r.size});
+        }
+        hazard(reads.data(), reads.size(), writes.data(), writes.size());
         vkCmdCopyBuffer(cmd_, ring_buffer, dst.buffer, uint32_t(regions.size()), regions.data());
-        dirty_ = true;
         regions.clear();
     };
     for (const Piece &p : pieces) {
@@ -232,7 +260,18 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
     if (push_bytes > PipelineCache::kPushBytes) fail(MST_ERR_INTERNAL, "vulkan: {} bytes of push constants", push_bytes);
     if (gx == 0 || gy == 0 || gz == 0) return;
     begin_if_needed();
-    if (!in_group_) barrier();
+    Range read_ranges[16], write_ranges[16];
+    size_t n_reads = 0, n_writes = 0;
+    {
+        uint32_t i = 0;
+        for (const BufferSlice &b : bindings) {
+            const Range r{b.buffer, b.offset, b.offset + std::max<VkDeviceSize>((b.size + 3) / 4 * 4, 4)};
+            if (p.write_mask & (1u << i)) write_ranges[n_writes++] = r;
+            else read_ranges[n_reads++] = r;
+            ++i;
+        }
+    }
+    hazard(read_ranges, n_reads, write_ranges, n_writes);
     const VkDescriptorSet set = allocate_set(p);
     VkDescriptorBufferInfo infos[16];
     VkWriteDescriptorSet writes[16];
@@ -254,34 +293,22 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
     vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
     if (push_bytes) vkCmdPushConstants(cmd_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_bytes), push);
     vkCmdDispatch(cmd_, gx, gy, gz);
-    if (!in_group_) dirty_ = true;
-}
-
-void CommandStream::begin_group() {
-    begin_if_needed();
-    barrier();
-    in_group_ = true;
-}
-
-void CommandStream::end_group() {
-    in_group_ = false;
-    dirty_ = true;
 }
 
 void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes) {
     if (!bytes) return;
     begin_if_needed();
-    barrier();
+    const Range r{src.buffer, src.offset, src.offset + bytes}, w{dst.buffer, dst.offset, dst.offset + bytes};
+    hazard(&r, 1, &w, 1);
     VkBufferCopy region{src.offset, dst.offset, bytes};
     vkCmdCopyBuffer(cmd_, src.buffer, dst.buffer, 1, &region);
-    dirty_ = true;
 }
 
 void CommandStream::fill_zero(const BufferSlice &dst) {
     begin_if_needed();
-    barrier();
+    const Range w{dst.buffer, dst.offset, dst.offset + (dst.size + 3) / 4 * 4};
+    hazard(nullptr, 0, &w, 1);
     vkCmdFillBuffer(cmd_, dst.buffer, dst.offset, (dst.size + 3) / 4 * 4, 0);
-    dirty_ = true;
 }
 
 void CommandStream::flush(bool reset_scratch) {

@@ -69,15 +69,13 @@ public:
     void upload_pieces(const std::vector<Piece> &pieces, const BufferSlice &dst);
 
     // Record a dispatch. Bindings in order; `push` (up to 128 bytes) as push constants.
-    // A barrier orders it after everything recorded before.
+    // The pipeline's write_mask says which bindings it writes; a barrier is recorded only
+    // when this command reads or writes what an earlier command since the last barrier
+    // wrote, or writes what one read, so independent commands (the q, k and v products,
+    // every expert's gate and up products) overlap on the device.
     void dispatch(const VulkanPipeline &p, std::initializer_list<BufferSlice> bindings, const void *push,
                   size_t push_bytes, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
     void copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes);
-    // Dispatches between begin_group and end_group are independent of each other: one
-    // barrier before the first, none between them, so the device may overlap them. No
-    // upload or copy may be recorded inside a group.
-    void begin_group();
-    void end_group();
     void fill_zero(const BufferSlice &dst);
 
     // Run what was recorded, wait, deliver outputs, and reset the scratch memory; inside
@@ -85,13 +83,20 @@ public:
     void submit();
 
     uint64_t submissions() const { return submissions_; }
+    struct Range {
+        VkBuffer buffer;
+        VkDeviceSize begin, end;
+    };
     // With MST_VULKAN_PROFILE=1: device time of all submissions so far (timestamps at the
     // start and end of each command buffer), else 0.
     double gpu_seconds() const { return gpu_seconds_; }
 
 private:
     void begin_if_needed();
+    // Order the next command after the earlier ones when it depends on them.
+    void hazard(const Range *reads, size_t n_reads, const Range *writes, size_t n_writes);
     void barrier();
+    std::vector<Range> read_, written_;  // since the last barrier
     // Submit and wait without resetting scratch (the ring is full mid-op).
     void flush(bool reset_scratch);
     VkDescriptorSet allocate_set(const VulkanPipeline &p);
@@ -119,7 +124,6 @@ private:
     std::vector<Output> outputs_;
     bool recording_ = false;
     bool dirty_ = false;  // commands recorded since the last barrier
-    bool in_group_ = false;
     bool spin_wait_;
     uint64_t submissions_ = 0;
     VkQueryPool timestamps_ = VK_NULL_HANDLE;

@@ -73,19 +73,14 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
             p.y = BufferSlice{};
     }
 
-    stream_->begin_group();
     for (size_t e = 0; e < n_experts; ++e) {
         if (experts[e].n == 0) continue;
         record_matmul(experts[e].gate, plans[e].gate, plans[e].x, plans[e].g, experts[e].n);
         record_matmul(experts[e].up, plans[e].up, plans[e].x, plans[e].u, experts[e].n);
     }
-    stream_->end_group();
-    stream_->begin_group();
     for (size_t e = 0; e < n_experts; ++e)
         if (experts[e].n) record_silu_mul(plans[e].g, plans[e].u, plans[e].g, experts[e].n * experts[e].gate.rows);
-    stream_->end_group();
     std::vector<size_t> unaligned;
-    stream_->begin_group();
     for (size_t e = 0; e < n_experts; ++e) {
         if (experts[e].n == 0) continue;
         if (plans[e].y.buffer == VK_NULL_HANDLE) {
@@ -94,7 +89,6 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         }
         record_matmul(experts[e].down, plans[e].down, plans[e].g, plans[e].y, experts[e].n);
     }
-    stream_->end_group();
     for (size_t e : unaligned)
         stream_->copy(plans[e].y, BufferSlice{y.buffer, y.offset + uint64_t(plans[e].row0 * hidden) * 4, 0, nullptr},
                       uint64_t(experts[e].n * hidden) * 4);

@@ -4,6 +4,25 @@
 #include "core/error.h"
 
 namespace mst {
+namespace {
+
+// The bindings each shader writes (the `writeonly` and read-write buffers of
+// shaders/*.comp); everything else it binds it only reads.
+uint32_t shader_write_mask(const std::string &name) {
+    auto starts = [&](const char *prefix) { return name.rfind(prefix, 0) == 0; };
+    if (starts("matmul")) return 1u << 2;  // matmul_* and matmul_xw_*: y
+    if (starts("norm")) return 1u << 3;
+    if (starts("rope")) return 1u << 0;
+    if (starts("attention")) return (1u << 3) | (1u << 4);
+    if (starts("elementwise")) return 1u << 2;
+    if (starts("causal_conv1d")) return (1u << 3) | (1u << 4);
+    if (starts("delta_rule")) return (1u << 5) | (1u << 6);
+    if (starts("combine")) return 1u << 3;
+    if (starts("copy")) return 1u << 1;
+    return ~0u;  // unknown: every binding, so every hazard is seen
+}
+
+}  // namespace
 
 PipelineCache::~PipelineCache() {
     const VkDevice d = ctx_.device();
@@ -31,6 +50,7 @@ const VulkanPipeline &PipelineCache::get(const std::string &name, uint32_t n_bin
 
     VulkanPipeline p;
     p.n_bindings = n_bindings;
+    p.write_mask = shader_write_mask(name);
     std::vector<VkDescriptorSetLayoutBinding> bindings(n_bindings);
     for (uint32_t i = 0; i < n_bindings; ++i)
         bindings[i] = VkDescriptorSetLayoutBinding{i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};

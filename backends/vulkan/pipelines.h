@@ -19,6 +19,7 @@ struct VulkanPipeline {
     VkPipelineLayout layout = VK_NULL_HANDLE;
     VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
     uint32_t n_bindings = 0;
+    uint32_t write_mask = 0;  // bit i: the shader writes binding i (command_stream.cpp's barriers)
 };
 
 class PipelineCache {

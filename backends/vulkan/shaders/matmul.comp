@@ -33,6 +33,11 @@ layout(local_size_x_id = 0, local_size_y_id = 1) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint w[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
+// The same buffers as 16-byte vectors, for rows whose length keeps them 16-byte aligned:
+// one load brings a lane 8 f16/bf16 or 4 f32 weights, so a subgroup reads 512 contiguous
+// bytes at a time.
+layout(std430, binding = 0) readonly buffer Weights4 { uvec4 w4[]; };
+layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 // MXFP4: the e8m0 scale bytes [rows][cols / 32]. FP8: float32 scales [rows / br][cols / bc].
 layout(std430, binding = 3) readonly buffer Aux { uint aux[]; };
@@ -62,7 +67,48 @@ void main() {
     for (uint t = 0; t < NT; ++t) acc[t] = 0.0;
     const uint cols = pc.cols;
 
-    if (r < pc.rows) {
+#if defined(W_F16) || defined(W_BF16)
+    const bool vec_path = cols % 8u == 0u;
+    if (r < pc.rows && vec_path) {
+        const uint n_units = cols / 8u, base = r * n_units;
+        for (uint u = lane; u < n_units; u += LANES) {
+            const uvec4 q = w4[base + u];
+            float wv[8];
+            for (uint k = 0; k < 4u; ++k) {
+                const uint word = q[k];
+#if defined(W_F16)
+                const vec2 h = unpackHalf2x16(word);
+                wv[2u * k] = h.x;
+                wv[2u * k + 1u] = h.y;
+#else
+                wv[2u * k] = uintBitsToFloat(word << 16);
+                wv[2u * k + 1u] = uintBitsToFloat(word & 0xffff0000u);
+#endif
+            }
+            for (uint t = 0; t < NT; ++t) {
+                if (t >= nt) break;
+                const uint xb = ((t0 + t) * cols) / 4u + 2u * u;
+                const vec4 a = x4[xb], b = x4[xb + 1u];
+                acc[t] += dot(vec4(wv[0], wv[1], wv[2], wv[3]), a) + dot(vec4(wv[4], wv[5], wv[6], wv[7]), b);
+            }
+        }
+    }
+#elif defined(W_F32)
+    const bool vec_path = cols % 4u == 0u;
+    if (r < pc.rows && vec_path) {
+        const uint n_units = cols / 4u, base = r * n_units;
+        for (uint u = lane; u < n_units; u += LANES) {
+            const vec4 wv = uintBitsToFloat(w4[base + u]);
+            for (uint t = 0; t < NT; ++t) {
+                if (t >= nt) break;
+                acc[t] += dot(wv, x4[((t0 + t) * cols) / 4u + u]);
+            }
+        }
+    }
+#else
+    const bool vec_path = false;
+#endif
+    if (r < pc.rows && !vec_path) {
 #if defined(W_F32) || defined(W_F16) || defined(W_BF16) || defined(W_FP8)
         const uint n_units = (cols + 3u) / 4u;
         const uint base = r * cols;
