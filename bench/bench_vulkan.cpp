@@ -218,7 +218,7 @@ public:
     explicit ProfilingBackend(Backend &inner) : b_(inner), vk_(dynamic_cast<VulkanBackend *>(&inner)) {}
     struct Stat {
         uint64_t calls = 0, submissions = 0;
-        double seconds = 0;
+        double seconds = 0, device_seconds = 0;
     };
     std::map<std::string, Stat> stats;
 
@@ -228,10 +228,12 @@ public:
     do {                                     \
         const auto t0_ = Clock::now();       \
         const uint64_t n0_ = vk_ ? vk_->submissions() : 0; \
+        const double g0_ = vk_ ? vk_->gpu_seconds() : 0; \
         call;                                \
         Stat &s_ = stats[label];             \
         ++s_.calls;                          \
         s_.submissions += vk_ ? vk_->submissions() - n0_ : 0; \
+        s_.device_seconds += vk_ ? vk_->gpu_seconds() - g0_ : 0; \
         s_.seconds += seconds_since(t0_);    \
     } while (0)
     void matmul(const WeightView &w, const float *x, float *y, int64_t n) override {
@@ -434,9 +436,9 @@ int main(int argc, char **argv) try {
         std::printf("profile of a resident decode step (%d layers): %.2f ms wall, %.2f ms device time\n", layers,
                     wall * 1e3, (gpu->gpu_seconds() - gpu0) / steps * 1e3);
         for (const auto &[name, st] : prof.stats)
-            std::printf("  %-28s %6.1f calls %6.1f submissions %8.3f ms  %7.1f us/call\n", name.c_str(),
-                        double(st.calls) / steps, double(st.submissions) / steps, st.seconds / steps * 1e3,
-                        st.seconds / double(st.calls) * 1e6);
+            std::printf("  %-28s %6.1f calls %6.1f submissions %8.3f ms (device %7.3f ms)  %7.1f us/call\n",
+                        name.c_str(), double(st.calls) / steps, double(st.submissions) / steps,
+                        st.seconds / steps * 1e3, st.device_seconds / steps * 1e3, st.seconds / double(st.calls) * 1e6);
     }
     gpu.reset();
 

@@ -105,6 +105,32 @@ void main() {
             }
         }
     }
+#elif defined(W_Q4)
+    // Rows of whole blocks: four lanes share a block, each taking 8 of its weights (lane
+    // part p: elements 8p..8p+7, the low nibbles of bytes 8p.. for p < 2, the high
+    // nibbles of bytes 8(p - 2).. above), so a subgroup reads whole blocks and 32 * 8
+    // consecutive activations at once instead of one element per lane 128 bytes apart.
+    const bool vec_path = cols % 32u == 0u;
+    if (r < pc.rows && vec_path) {
+        const uint n_blocks = cols / 32u, part = lane & 3u, shift = (part >> 1) * 4u;
+        const uint row_words = n_blocks * 5u;
+        for (uint b = lane >> 2; b < n_blocks; b += LANES / 4u) {
+            const uint wb = r * row_words + b * 5u;
+            const uint dm = w[wb];
+            const uint q0 = w[wb + 1u + 2u * (part & 1u)], q1 = w[wb + 2u + 2u * (part & 1u)];
+            const vec4 wa = vec4(float((q0 >> shift) & 15u), float((q0 >> (shift + 8u)) & 15u),
+                                 float((q0 >> (shift + 16u)) & 15u), float((q0 >> (shift + 24u)) & 15u));
+            const vec4 wc = vec4(float((q1 >> shift) & 15u), float((q1 >> (shift + 8u)) & 15u),
+                                 float((q1 >> (shift + 16u)) & 15u), float((q1 >> (shift + 24u)) & 15u));
+            const float d = f16_bits_to_f32(dm & 0xffffu), m = f16_bits_to_f32(dm >> 16);
+            for (uint t = 0; t < NT; ++t) {
+                if (t >= nt) break;
+                const uint xb = ((t0 + t) * cols + b * 32u + part * 8u) / 4u;
+                const vec4 a = x4[xb], c = x4[xb + 1u];
+                acc[t] += d * (dot(wa, a) + dot(wc, c)) + m * (dot(a, vec4(1.0)) + dot(c, vec4(1.0)));
+            }
+        }
+    }
 #else
     const bool vec_path = false;
 #endif
