@@ -13,6 +13,7 @@ constexpr VkDeviceSize kHostScratchBlock = VkDeviceSize(64) << 20;
 constexpr VkDeviceSize kDeviceScratchBlock = VkDeviceSize(64) << 20;
 constexpr VkDeviceSize kStagingBytes = VkDeviceSize(128) << 20;
 constexpr uint32_t kSetsPerPool = 1024;
+constexpr VkDeviceSize kShaderCopyBytes = VkDeviceSize(1) << 20;
 
 }  // namespace
 
@@ -272,7 +273,8 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
         }
     }
     hazard(read_ranges, n_reads, write_ranges, n_writes);
-    const VkDescriptorSet set = allocate_set(p);
+    const PFN_vkCmdPushDescriptorSetKHR push_set = ctx_.push_descriptor();
+    const VkDescriptorSet set = push_set ? VK_NULL_HANDLE : allocate_set(p);
     VkDescriptorBufferInfo infos[16];
     VkWriteDescriptorSet writes[16];
     uint32_t i = 0;
@@ -288,15 +290,31 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
         writes[i].pBufferInfo = &infos[i];
         ++i;
     }
-    vkUpdateDescriptorSets(ctx_.device(), i, writes, 0, nullptr);
     vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
-    vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
+    if (push_set) {
+        push_set(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, i, writes);
+    } else {
+        vkUpdateDescriptorSets(ctx_.device(), i, writes, 0, nullptr);
+        vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
+    }
     if (push_bytes) vkCmdPushConstants(cmd_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_bytes), push);
     vkCmdDispatch(cmd_, gx, gy, gz);
 }
 
 void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes) {
     if (!bytes) return;
+    // Small copies (activations to and from host memory) by a shader: a transfer command
+    // waits on the copy engine, whose start costs more than the bytes.
+    if (bytes <= kShaderCopyBytes && bytes % 4 == 0 && src.offset % offset_alignment_ == 0 &&
+        dst.offset % offset_alignment_ == 0) {
+        const uint32_t words = uint32_t(bytes / 4);
+        const uint32_t groups = std::min<uint32_t>((words + 255) / 256, 1024);
+        const uint32_t push[2] = {words, groups * 256};
+        dispatch(pipelines_.get("copy_words", 2), {BufferSlice{src.buffer, src.offset, bytes, nullptr},
+                                                   BufferSlice{dst.buffer, dst.offset, bytes, nullptr}},
+                 push, sizeof push, groups);
+        return;
+    }
     begin_if_needed();
     const Range r{src.buffer, src.offset, src.offset + bytes}, w{dst.buffer, dst.offset, dst.offset + bytes};
     hazard(&r, 1, &w, 1);

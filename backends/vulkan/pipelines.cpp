@@ -18,7 +18,7 @@ uint32_t shader_write_mask(const std::string &name) {
     if (starts("causal_conv1d")) return (1u << 3) | (1u << 4);
     if (starts("delta_rule")) return (1u << 5) | (1u << 6);
     if (starts("combine")) return 1u << 3;
-    if (starts("copy")) return 1u << 1;
+    if (starts("copy")) return 1u << 1;  // copy, copy_words
     return ~0u;  // unknown: every binding, so every hazard is seen
 }
 
@@ -56,6 +56,7 @@ const VulkanPipeline &PipelineCache::get(const std::string &name, uint32_t n_bin
         bindings[i] = VkDescriptorSetLayoutBinding{i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
     VkDescriptorSetLayoutCreateInfo dslci{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
     dslci.bindingCount = n_bindings;
+    if (ctx_.push_descriptor()) dslci.flags = VK_DESCRIPTOR_SET_LAYOUT_CREATE_PUSH_DESCRIPTOR_BIT_KHR;
     dslci.pBindings = bindings.data();
     vk_check(vkCreateDescriptorSetLayout(d, &dslci, nullptr, &p.set_layout), "vkCreateDescriptorSetLayout");
     VkPushConstantRange range{VK_SHADER_STAGE_COMPUTE_BIT, 0, kPushBytes};

@@ -213,10 +213,23 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
         qci.queueFamilyIndex = queue_family_;
         qci.queueCount = 1;
         qci.pQueuePriorities = &priority;
+        uint32_t n_ext = 0;
+        vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, nullptr);
+        std::vector<VkExtensionProperties> exts(n_ext);
+        vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, exts.data());
+        const bool has_push = std::any_of(exts.begin(), exts.end(), [](const VkExtensionProperties &e) {
+            return std::string(e.extensionName) == VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+        }) && !std::getenv("MST_VULKAN_NO_PUSH_DESCRIPTOR");
+        const char *ext_names[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
         VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
         dci.queueCreateInfoCount = 1;
         dci.pQueueCreateInfos = &qci;
+        dci.enabledExtensionCount = has_push ? 1 : 0;
+        dci.ppEnabledExtensionNames = ext_names;
         vk_check(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
+        if (has_push)
+            push_descriptor_ = reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(
+                vkGetDeviceProcAddr(device_, "vkCmdPushDescriptorSetKHR"));
         vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
         log(MST_LOG_INFO, "vulkan: device {} '{}' ({}), {} MiB device-local, subgroup {}{}, {}", info_.index,
             info_.name, vk_device_type_name(info_.type), info_.device_local_bytes >> 20, subgroup_size_,

@@ -51,6 +51,9 @@ public:
     // The device shares memory with the host (integrated GPUs, CPU implementations):
     // device-local memory is host-visible and buffers the host writes are used as they are.
     bool unified_memory() const { return unified_memory_; }
+    // vkCmdPushDescriptorSetKHR when the device has VK_KHR_push_descriptor (binding
+    // buffers per dispatch without allocating descriptor sets), else nullptr.
+    PFN_vkCmdPushDescriptorSetKHR push_descriptor() const { return push_descriptor_; }
 
     // A memory type index with all of `required` (and as many of `preferred` as possible),
     // allowed by type_bits; -1 when none.
@@ -68,6 +71,7 @@ private:
     bool subgroup_arithmetic_ = false;
     uint32_t subgroup_size_ = 1;
     bool unified_memory_ = false;
+    PFN_vkCmdPushDescriptorSetKHR push_descriptor_ = nullptr;
 };
 
 // Every physical device and whether it is usable (for listings and error messages).
