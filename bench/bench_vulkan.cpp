@@ -172,8 +172,8 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
     const GqaShape shape{int32_t(kHeads), int32_t(kKvHeads), int32_t(kHeadDim), 1e-6f, 0.0f, 0};
     for (int l = 0; l < m.layers; ++l) {
         const Layer &L = m.layer[size_t(l)];
-        b.rms_norm(x.data(), L.in_norm_view, 0.0f, 1e-6f, h.data(), n, H);
-        gqa_attention(b, L.attention, shape, m.rope, cache, l, h.data(), n, pos0, y.data());
+        gqa_attention_normed(b, L.attention, shape, m.rope, cache, l, x.data(), L.in_norm_view, 1e-6f, h.data(), n,
+                             pos0, y.data());
         for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
         {
             BackendBatch batch(b);  // as MoeDecoder::forward

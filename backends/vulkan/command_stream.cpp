@@ -153,13 +153,9 @@ BufferSlice CommandStream::output_buffer(VkDeviceSize bytes) {
 }
 
 void CommandStream::output(const BufferSlice &src, void *dst, VkDeviceSize bytes) {
-    if (src.mapped) {
-        outputs_.push_back(Output{src, src, dst, bytes});
-        return;
-    }
-    const BufferSlice h = host_.allocate(bytes);
-    copy(src, h, bytes);
-    outputs_.push_back(Output{h, src, dst, bytes});
+    // The copy to host memory is recorded when the work runs (run()), so that a result a
+    // later op of the batch replaces is never copied.
+    outputs_.push_back(Output{src, src, dst, bytes});
 }
 
 void CommandStream::host_access(const void *ptr, VkDeviceSize bytes) {
@@ -379,6 +375,22 @@ void CommandStream::submit() {
 }
 
 void CommandStream::run() {
+    // Results a later one covers entirely are not delivered; the rest are copied to host
+    // memory, all after the work (each copy waits only for what wrote its source).
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+        Output &o = outputs_[i];
+        bool covered = false;
+        for (size_t j = i + 1; j < outputs_.size() && !covered; ++j)
+            covered = contains(outputs_[j].dst, outputs_[j].bytes, o.dst, o.bytes);
+        if (covered) {
+            o.bytes = 0;
+            continue;
+        }
+        if (!o.device.mapped) {
+            o.src = host_.allocate(o.bytes);
+            copy(o.device, o.src, o.bytes);
+        }
+    }
     try {
         flush(false);
     } catch (...) {

@@ -112,7 +112,7 @@ private:
     StagingRing ring_;
     void run();  // submit() regardless of batches
     struct Output {
-        BufferSlice src;     // host-visible: what is copied to dst
+        BufferSlice src;     // host-visible: what is copied to dst (set by run() unless device is)
         BufferSlice device;  // where the result was computed (for inputs of later ops)
         void *dst;
         VkDeviceSize bytes;

@@ -41,6 +41,7 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         int64_t row0;
     };
     std::vector<Plan> plans(n_experts);
+    BufferSlice whole_h;
     int64_t row = 0;
     for (size_t e = 0; e < n_experts; ++e) {
         const SwigluExpertUse &u = experts[e];
@@ -52,10 +53,19 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         p.up = residency_->get(*stream_, u.up);
         p.down = residency_->get(*stream_, u.down);
         const int64_t inter = u.gate.rows;
-        p.x = stream_->host_scratch(uint64_t(u.n * hidden) * sizeof(float));
-        for (int64_t i = 0; i < u.n; ++i)
-            std::memcpy(p.x.mapped + i * hidden * 4, h + u.tokens[i] * hidden, size_t(hidden) * 4);
-        p.x = stream_->to_device(p.x);
+        // An expert that every token uses in order (each expert of a decode step) reads h
+        // itself, sent once; others get their rows gathered.
+        bool all_tokens = u.n == n_tokens;
+        for (int64_t i = 0; i < u.n && all_tokens; ++i) all_tokens = u.tokens[i] == i;
+        if (all_tokens) {
+            if (whole_h.buffer == VK_NULL_HANDLE) whole_h = stream_->input(h, uint64_t(n_tokens * hidden) * sizeof(float));
+            p.x = whole_h;
+        } else {
+            p.x = stream_->host_scratch(uint64_t(u.n * hidden) * sizeof(float));
+            for (int64_t i = 0; i < u.n; ++i)
+                std::memcpy(p.x.mapped + i * hidden * 4, h + u.tokens[i] * hidden, size_t(hidden) * 4);
+            p.x = stream_->to_device(p.x);
+        }
         p.g = stream_->device_scratch(uint64_t(u.n * inter) * sizeof(float));
         p.u = stream_->device_scratch(uint64_t(u.n * inter) * sizeof(float));
     }

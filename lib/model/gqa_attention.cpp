@@ -15,8 +15,18 @@ void add_bias(float *x, const std::vector<float> &bias, int64_t n_rows) {
 
 }  // namespace
 
-void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, const RopeTable &rope, KvCache &cache,
-                   int32_t layer, const float *h, int64_t n, int32_t pos0, float *out) {
+namespace {
+
+// The attention of both entry points; with `norm`, h = rms_norm(x) first (x, h given).
+struct InputNorm {
+    const float *x;
+    const WeightView *weight;
+    float eps;
+    float *h;  // receives the normalised x; the h the attention reads
+};
+
+void attention_impl(Backend &backend, const GqaWeights &w, const GqaShape &s, const RopeTable &rope, KvCache &cache,
+                    int32_t layer, const InputNorm *norm, const float *h, int64_t n, int32_t pos0, float *out) {
     const int64_t q_dim = int64_t(s.n_heads) * s.head_dim, kv_dim = int64_t(s.n_kv_heads) * s.head_dim;
     std::vector<float> q(size_t(n * q_dim)), k(size_t(n * kv_dim)), v(size_t(n * kv_dim));
     std::vector<int32_t> positions(static_cast<size_t>(n));
@@ -24,6 +34,7 @@ void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, con
     const RopeParams rp = rope.params();
     const bool biases = !w.q_bias.empty() || !w.k_bias.empty() || !w.v_bias.empty();
     auto project = [&] {
+        if (norm) backend.rms_norm(norm->x, *norm->weight, 0.0f, norm->eps, norm->h, n, norm->weight->rows * norm->weight->cols);
         backend.matmul(w.q, h, q.data(), n);
         backend.matmul(w.k, h, k.data(), n);
         backend.matmul(w.v, h, v.data(), n);
@@ -36,7 +47,10 @@ void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, con
     };
     if (biases) {
         // The biases are added on the host between the products and the rotations.
-        project();
+        {
+            BackendBatch batch(backend);
+            project();
+        }
         add_bias(q.data(), w.q_bias, n);
         add_bias(k.data(), w.k_bias, n);
         add_bias(v.data(), w.v_bias, n);
@@ -69,6 +83,20 @@ void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, con
         backend.matmul(w.o, attn.data(), out, n);
     }
     add_bias(out, w.o_bias, n);
+}
+
+}  // namespace
+
+void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, const RopeTable &rope, KvCache &cache,
+                   int32_t layer, const float *h, int64_t n, int32_t pos0, float *out) {
+    attention_impl(backend, w, s, rope, cache, layer, nullptr, h, n, pos0, out);
+}
+
+void gqa_attention_normed(Backend &backend, const GqaWeights &w, const GqaShape &s, const RopeTable &rope,
+                          KvCache &cache, int32_t layer, const float *x, const WeightView &input_norm, float eps,
+                          float *h, int64_t n, int32_t pos0, float *out) {
+    const InputNorm norm{x, &input_norm, eps, h};
+    attention_impl(backend, w, s, rope, cache, layer, &norm, h, n, pos0, out);
 }
 
 }  // namespace mst
