@@ -144,9 +144,10 @@ typedef struct mst_model_params {
                                     MST_VULKAN_DEVICE environment variable, else the best device
                                     (discrete, then integrated, then CPU implementations) */
     uint64_t gpu_expert_cache_bytes; /* vulkan: byte budget of the experts kept in GPU memory
-                                    (least recently used evicted first); 0 (default) = a quarter
-                                    of the device memory on discrete GPUs; integrated GPUs use
-                                    experts where they lie */
+                                    (least recently used evicted first), apart from the
+                                    expert_cache_bytes of host memory; 0 (default) = a quarter of
+                                    the device memory on discrete GPUs, 256 MiB on unified-memory
+                                    devices */
 } mst_model_params;
 
 MST_API void mst_model_default_params(mst_model_params *params);
