@@ -75,6 +75,7 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
 
 void VulkanBackend::attention(const float *q, const float *k_cache, const float *v_cache, float *out,
                               const AttentionParams &p) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (p.n_tokens < 0 || p.n_heads <= 0 || p.n_kv_heads <= 0 || p.head_dim <= 0 || p.v_head_dim <= 0 || p.pos0 < 0 ||
         p.sliding_window < 0)
         fail(MST_ERR_INVALID_ARGUMENT,
@@ -127,6 +128,7 @@ void VulkanBackend::attention(const float *q, const float *k_cache, const float 
 }
 
 void VulkanBackend::latent_attention(const float *q, const float *cache, float *out, const LatentAttentionParams &p) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (p.n_tokens < 0 || p.n_heads <= 0 || p.latent_dim <= 0 || p.rope_dim < 0 || p.pos0 < 0)
         fail(MST_ERR_INVALID_ARGUMENT,
              "latent_attention: bad parameters (n_tokens {}, n_heads {}, latent_dim {}, rope_dim {}, pos0 {})",

@@ -20,6 +20,7 @@ void VulkanBackend::record_silu_mul(const BufferSlice &a, const BufferSlice &b, 
 }
 
 void VulkanBackend::silu_mul(const float *gate, const float *up, float *out, int64_t n) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (n < 0) fail(MST_ERR_INVALID_ARGUMENT, "silu_mul: negative size {}", n);
     if (n > 0 && (gate == nullptr || up == nullptr || out == nullptr))
         fail(MST_ERR_INVALID_ARGUMENT, "silu_mul: null pointer");
@@ -33,6 +34,7 @@ void VulkanBackend::silu_mul(const float *gate, const float *up, float *out, int
 }
 
 void VulkanBackend::sigmoid_mul(float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (n_rows < 0 || dim <= 0 || gate_dim <= 0 || dim % gate_dim != 0)
         fail(MST_ERR_INVALID_ARGUMENT, "sigmoid_mul: bad size (n_rows {}, dim {}, gate_dim {}: it must divide dim)",
              n_rows, dim, gate_dim);
@@ -52,6 +54,7 @@ void VulkanBackend::sigmoid_mul(float *x, const float *gate, int64_t n_rows, int
 
 void VulkanBackend::clamped_swiglu(const float *gate_up, float *out, int64_t n_rows, int64_t n_inter, float alpha,
                                    float limit) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (n_rows < 0 || n_inter < 0)
         fail(MST_ERR_INVALID_ARGUMENT, "clamped_swiglu: negative size (n_rows {}, n_inter {})", n_rows, n_inter);
     if (n_rows == 0 || n_inter == 0) return;

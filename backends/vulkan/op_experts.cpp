@@ -12,6 +12,7 @@ namespace mst {
 
 void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
                                   const SwigluExpertUse *experts, size_t n_experts) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (n_tokens < 0 || hidden <= 0)
         fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu: bad size (n_tokens {}, hidden {})", n_tokens, hidden);
     int64_t total = 0;

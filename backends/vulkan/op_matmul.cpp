@@ -64,6 +64,7 @@ void VulkanBackend::record_matmul(const WeightView &w, const DeviceWeight &dw, c
 }
 
 void VulkanBackend::matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     check_sizes("matmul", w, n_tokens);
     if (!matmul_shader(w.dtype) || w.dtype == DType::F8_E4M3)
         fail(MST_ERR_UNSUPPORTED, "matmul: weight dtype {} is not supported (F32, F16, BF16, Q8, Q4, MXFP4)",
@@ -88,6 +89,7 @@ void VulkanBackend::matmul(const WeightView &w, const float *x, float *y, int64_
 
 void VulkanBackend::matmul_block_fp8(const WeightView &w, const WeightView &scale_inv, int32_t block_rows,
                                      int32_t block_cols, const float *x, float *y, int64_t n_tokens) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (w.dtype != DType::F8_E4M3 || scale_inv.dtype != DType::F32)
         fail(MST_ERR_UNSUPPORTED, "matmul_block_fp8: needs F8_E4M3 weights and F32 scales, got {} and {}",
              dtype_name(w.dtype), dtype_name(scale_inv.dtype));
@@ -158,10 +160,12 @@ void VulkanBackend::xw_product(const char *op, const WeightView &w, const float 
 }
 
 void VulkanBackend::matmul_xw(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     xw_product("matmul_xw", w, x, y, n_tokens);
 }
 
 void VulkanBackend::matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     xw_product("matmul_transposed", w, x, y, n_tokens);
 }
 

@@ -27,6 +27,7 @@ void VulkanBackend::norm(int mode, const float *x, const float *gate, const Weig
 
 void VulkanBackend::rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y,
                              int64_t n_rows, int64_t dim) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (n_rows < 0 || dim <= 0) fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: bad size (n_rows {}, dim {})", n_rows, dim);
     if (!dtype_is_float_weight(w.dtype))
         fail(MST_ERR_UNSUPPORTED, "rms_norm: weight dtype {} is not supported (F32, F16, BF16)", dtype_name(w.dtype));
@@ -39,6 +40,7 @@ void VulkanBackend::rms_norm(const float *x, const WeightView &w, float weight_o
 
 void VulkanBackend::rms_norm_gated(const float *x, const float *gate, const WeightView &w, float eps, float *y,
                                    int64_t n_rows, int64_t dim) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (n_rows < 0 || dim <= 0)
         fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: bad size (n_rows {}, dim {})", n_rows, dim);
     if (!dtype_is_float_weight(w.dtype))
@@ -53,6 +55,7 @@ void VulkanBackend::rms_norm_gated(const float *x, const float *gate, const Weig
 }
 
 void VulkanBackend::l2_norm(float *x, int64_t n_rows, int64_t dim, float eps) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (n_rows < 0 || dim <= 0) fail(MST_ERR_INVALID_ARGUMENT, "l2_norm: bad size (n_rows {}, dim {})", n_rows, dim);
     if (!(eps >= 0.0f)) fail(MST_ERR_INVALID_ARGUMENT, "l2_norm: eps must be >= 0, got {}", eps);
     if (n_rows == 0) return;
@@ -62,6 +65,7 @@ void VulkanBackend::l2_norm(float *x, int64_t n_rows, int64_t dim, float eps) {
 
 void VulkanBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const int32_t *positions,
                          const RopeParams &p) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (n_tokens < 0 || n_heads < 0 || head_dim <= 0)
         fail(MST_ERR_INVALID_ARGUMENT, "rope: bad size (n_tokens {}, n_heads {}, head_dim {})", n_tokens, n_heads,
              head_dim);

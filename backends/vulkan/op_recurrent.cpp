@@ -9,6 +9,7 @@ namespace mst {
 
 void VulkanBackend::causal_conv1d(const float *x, const WeightView &w, const float *state_in, float *state_out,
                                   float *y, int64_t n_tokens, int64_t channels, bool silu) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (n_tokens < 0 || channels <= 0)
         fail(MST_ERR_INVALID_ARGUMENT, "causal_conv1d: bad size (n_tokens {}, channels {})", n_tokens, channels);
     if (!dtype_is_float_weight(w.dtype))
@@ -45,6 +46,7 @@ void VulkanBackend::causal_conv1d(const float *x, const WeightView &w, const flo
 
 void VulkanBackend::gated_delta_rule(const float *q, const float *k, const float *v, const float *g, const float *beta,
                                      const float *state_in, float *state_out, float *out, const DeltaRuleShape &s) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (s.n_tokens < 0 || s.n_heads <= 0 || s.n_k_heads <= 0 || s.k_dim <= 0 || s.v_dim <= 0)
         fail(MST_ERR_INVALID_ARGUMENT,
              "gated_delta_rule: bad shape (n_tokens {}, n_heads {}, n_k_heads {}, k_dim {}, v_dim {})", s.n_tokens,

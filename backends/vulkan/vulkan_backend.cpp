@@ -35,9 +35,15 @@ VulkanBackend::~VulkanBackend() = default;
 
 void VulkanBackend::submit() { stream_->submit(); }
 
-void VulkanBackend::begin_batch() { stream_->begin_batch(); }
+void VulkanBackend::begin_batch() {
+    mutex_.lock();  // released by end_batch
+    stream_->begin_batch();
+}
 
-void VulkanBackend::end_batch() { stream_->end_batch(); }
+void VulkanBackend::end_batch() {
+    const std::lock_guard<std::recursive_mutex> release(mutex_, std::adopt_lock);
+    stream_->end_batch();
+}
 
 void VulkanBackend::groups_for(int64_t n, uint32_t per_group, uint32_t &gx, uint32_t &gy) {
     const int64_t groups = (n + per_group - 1) / per_group;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -102,6 +103,9 @@ private:
     // The device copy of the caches for p, valid for positions < pos0 + n_tokens.
     KvMirror &kv_mirror(const float *k_cache, const float *v_cache, const AttentionParams &p);
 
+    // Sessions of one model share its backend from their own threads: every op holds
+    // this, and a batch holds it from begin_batch to end_batch.
+    std::recursive_mutex mutex_;
     std::unique_ptr<VulkanContext> ctx_;
     std::unique_ptr<PipelineCache> pipelines_;
     std::unique_ptr<CommandStream> stream_;

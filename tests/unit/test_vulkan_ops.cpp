@@ -14,6 +14,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backends/backend.h"
@@ -505,6 +506,34 @@ TEST_F(VulkanOps, BatchesChainResultsOnTheDevice) {
     std::vector<float> y_cpu(y.size());
     cpu_.matmul(w.view, x.data(), y_cpu.data(), 2);
     EXPECT_LT(normalized_error(y, y_cpu), kFloatBound);
+}
+
+TEST_F(VulkanOps, ThreadsShareOneBackend) {
+    // Sessions of one model call its backend from their own threads: ops and batches
+    // from two threads at once must each give their own results.
+    const TestWeight w(DType::BF16, 48, 64, 501);
+    auto work = [&](uint32_t seed, double &worst) {
+        CpuBackend cpu(1, cpu_isa_best());
+        for (int i = 0; i < 20; ++i) {
+            const std::vector<float> x = random_floats(64 * 2, seed + uint32_t(i));
+            std::vector<float> want(96), got(96, NAN), normed(96, NAN);
+            cpu.matmul(w.view, x.data(), want.data(), 2);
+            if (i % 2) {
+                BackendBatch batch(gpu());
+                gpu().matmul(w.view, x.data(), got.data(), 2);
+                gpu().silu_mul(got.data(), got.data(), normed.data(), 96);
+            } else {
+                gpu().matmul(w.view, x.data(), got.data(), 2);
+            }
+            worst = std::max(worst, normalized_error(got, want));
+        }
+    };
+    double worst_a = 0, worst_b = 0;
+    std::thread a(work, 1000u, std::ref(worst_a)), b(work, 2000u, std::ref(worst_b));
+    a.join();
+    b.join();
+    EXPECT_LT(worst_a, kFloatBound);
+    EXPECT_LT(worst_b, kFloatBound);
 }
 
 TEST_F(VulkanOps, ErrorsNameTheProblem) {
