@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,7 +22,21 @@ struct WeightView {
     // MXFP4 only (core/mxfp4.h): data holds the blocks [rows][cols / 2] and this the
     // e8m0 scales [rows][cols / 32].
     const uint8_t *scales = nullptr;
+    // What a device backend may keep a copy of; the CPU backend ignores both. `stable`:
+    // these bytes (and `scales`) do not change while the model lives, so a copy may be
+    // cached by (data, size). A view that slices a stable tensor is itself stable: it has
+    // its own pointer and size, hence its own copy. `expert_key` (nonzero): the identity
+    // of a streamed expert part (layer, expert, part); the bytes for one key never change,
+    // though the host memory holding them is reused for other experts. A view with
+    // neither is copied to the device at every use.
+    bool stable = false;
+    uint64_t expert_key = 0;
 };
+
+// The expert_key of part `part` of expert `expert` in `layer` (never 0).
+inline uint64_t make_expert_key(int64_t layer, int64_t expert, int64_t part) {
+    return (uint64_t(layer + 1) << 40) | (uint64_t(expert) << 8) | uint64_t(part + 1);
+}
 
 struct RopeParams {
     int32_t rotary_dim = 0;          // leading dims of each head that rotate (even, <= head_dim)
@@ -41,6 +56,11 @@ struct AttentionParams {
     float scale = 1.0f;          // score multiplier, usually 1/sqrt(head_dim)
     int32_t sliding_window = 0;  // > 0: query at p sees keys in (p - window, p]
     const float *sinks = nullptr;// optional per-head sink logits (gpt-oss), joins the softmax denominator
+    // Nonzero: the identity of these caches (one per cache and layer, never reused), and a
+    // promise that positions before pos0 hold what they held at the previous call with
+    // this id, so a device backend may keep a copy and send only the new positions. 0:
+    // no promise; every position is read anew.
+    uint64_t cache_id = 0;
 };
 
 // Attention over one shared cache of latent rows: the absorbed form of multi-head latent
@@ -52,6 +72,15 @@ struct LatentAttentionParams {
     int32_t rope_dim = 0;    // trailing dims of a row: the rest of the key
     int32_t pos0 = 0;        // position of the first query; query t sits at pos0 + t
     float scale = 1.0f;      // score multiplier
+    uint64_t cache_id = 0;   // as AttentionParams::cache_id
+};
+
+// One routed expert of a SwiGLU MoE layer and the tokens it serves (Backend::routed_swiglu).
+struct SwigluExpertUse {
+    WeightView gate, up, down;          // gate, up: [I][H]; down: [H][I]
+    const int64_t *tokens = nullptr;    // n token indices into h / out
+    const float *weights = nullptr;     // n routing weights
+    int64_t n = 0;
 };
 
 class Backend {
@@ -163,6 +192,52 @@ public:
     // out: [n_tokens][n_heads][latent_dim].
     virtual void latent_attention(const float *q, const float *cache, float *out,
                                   const LatentAttentionParams &p) = 0;
+
+    // A group of routed SwiGLU experts in one call: for each expert in order, for each of
+    // its tokens i, out[tokens[i]] += weights[i] * down(silu(gate x) * up x), x = h[tokens[i]].
+    // h, out: [n_tokens][hidden]. Additions into a token's row happen in expert order.
+    // The base implementation runs matmul and silu_mul per expert (what the CPU backend
+    // uses); a device backend overrides it to run the whole group in one submission.
+    virtual void routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
+                               const SwigluExpertUse *experts, size_t n_experts);
+
+    // A batch of ops a device backend may run in one submission. Between begin_batch and
+    // end_batch the caller must not touch, on the host, memory that an op of the batch
+    // writes, nor change memory that one reads; the results are all in place once
+    // end_batch returns. An op may read what an earlier op of the batch wrote (the device
+    // keeps it). Batches do not nest. The CPU backend runs each op at once (no-ops here).
+    virtual void begin_batch() {}
+    virtual void end_batch() {}
+};
+
+// begin_batch / end_batch for a scope.
+class BackendBatch {
+public:
+    explicit BackendBatch(Backend &b) : b_(b), uncaught_(std::uncaught_exceptions()) { b_.begin_batch(); }
+    // An op's error propagates from end_batch, unless another is already on its way.
+    ~BackendBatch() noexcept(false) {
+        if (std::uncaught_exceptions() == uncaught_) {
+            b_.end_batch();
+            return;
+        }
+        try {
+            b_.end_batch();
+        } catch (...) {
+        }
+    }
+    BackendBatch(const BackendBatch &) = delete;
+    BackendBatch &operator=(const BackendBatch &) = delete;
+
+private:
+    Backend &b_;
+    int uncaught_;
+};
+
+// Which backend and how it is set up (create_backend).
+struct BackendOptions {
+    int n_threads = 0;                  // CPU threads; 0 = all cores
+    std::string device;                 // vulkan: device index or name substring; "" = MST_VULKAN_DEVICE or the best
+    uint64_t gpu_expert_cache_bytes = 0;// vulkan: byte budget of the device's expert cache; 0 = a default
 };
 
 // The registry: backends by name, chosen at run time.
@@ -172,10 +247,12 @@ struct BackendInfo {
 };
 std::vector<BackendInfo> available_backends();
 
-// Create a backend by name ("cpu", or "auto" for the best available). n_threads 0 = all cores.
+// Create a backend by name ("cpu", "vulkan", or "auto": Vulkan when a GPU is usable,
+// else the CPU; it logs its choice). n_threads 0 = all cores.
 // Throws mst::Error(MST_ERR_BACKEND / MST_ERR_INVALID_ARGUMENT) naming what is missing.
 // The CPU backend's SIMD path is the best the CPU has unless the environment variable
 // MST_CPU_ISA names one (scalar | avx2 | avx512 | auto; see backends/cpu/cpu_isa.h).
 std::unique_ptr<Backend> create_backend(const std::string &name, int n_threads);
+std::unique_ptr<Backend> create_backend(const std::string &name, const BackendOptions &options);
 
 }  // namespace mst

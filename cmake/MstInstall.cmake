@@ -23,6 +23,11 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/moestreamConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/moestreamConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/moestream)
 
+# A build with the Vulkan backend links the Vulkan loader.
+set(MST_PC_VULKAN "")
+if(MST_HAVE_VULKAN)
+  set(MST_PC_VULKAN "-lvulkan ")
+endif()
 file(RELATIVE_PATH MST_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 configure_file(cmake/moestream.pc.in ${CMAKE_CURRENT_BINARY_DIR}/moestream.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/moestream.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -88,7 +88,11 @@ typedef struct mst_model mst_model;
 
 typedef struct mst_model_params {
     uint32_t struct_size;        /* sizeof(mst_model_params), set by mst_model_default_params */
-    const char *backend;         /* "auto" (default) | "cpu" */
+    const char *backend;         /* "auto" (default): Vulkan when a GPU is usable, else the CPU
+                                    (the choice is logged; a Vulkan CPU implementation such as
+                                    lavapipe is never chosen by "auto") | "cpu" | "vulkan": fails
+                                    with MST_ERR_BACKEND naming why when no device is usable or
+                                    the library was built without Vulkan (README "Backends") */
     const char *storage;         /* "auto" (default) | "mmap" | "pread" | "direct" | "uring":
                                     how expert bytes are read (README "Storage tiers") */
     uint64_t expert_cache_bytes; /* byte budget of the expert cache; default 1 GiB. Experts
@@ -135,6 +139,15 @@ typedef struct mst_model_params {
                                     (MST_ERR_CHECKSUM naming layer, expert, file and offset).
                                     0 skips both (bench/README.md measures the cost); the header
                                     and index are checked always */
+    const char *vulkan_device;   /* vulkan: the device by index (as `moestream info` lists them) or
+                                    a case-insensitive part of its name; NULL or "" (default): the
+                                    MST_VULKAN_DEVICE environment variable, else the best device
+                                    (discrete, then integrated, then CPU implementations) */
+    uint64_t gpu_expert_cache_bytes; /* vulkan: byte budget of the experts kept in GPU memory
+                                    (least recently used evicted first), apart from the
+                                    expert_cache_bytes of host memory; 0 (default) = a quarter of
+                                    the device memory on discrete GPUs, 256 MiB on unified-memory
+                                    devices */
 } mst_model_params;
 
 MST_API void mst_model_default_params(mst_model_params *params);

@@ -175,6 +175,7 @@ Ceiling compute_ceiling(const std::string &path, mst_model_params params, const 
     if (c.tokens == 0) return c;
 
     params.expert_cache_bytes = uint64_t(c.tokens + 1) * per_token;
+    params.cache_policy = "lru";  // whatever the measured setting used: "none" would hold nothing
     params.prefetch = 0;
     const ModelHandle model(path, params);
     mst_session_params sp = session_params();

@@ -75,6 +75,8 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         options.storage_drop_after_read = p.storage_drop_after_read != 0;
 
         options.verify_checksums = p.verify_checksums != 0;
+        options.vulkan_device = p.vulkan_device ? p.vulkan_device : "";
+        options.gpu_expert_cache_bytes = p.gpu_expert_cache_bytes;
         auto model = std::make_unique<mst_model>();
         model->impl = load_model(path, options);
         *out = model.release();

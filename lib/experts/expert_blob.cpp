@@ -82,6 +82,7 @@ void finish_one(PendingBlob &p, const BlobReadOptions &options) {
     for (size_t i = 0; i < parts.size(); ++i)  // inside raw_bytes: checked by the index parser
         p.weights->parts[i] = WeightView{parts[i].dtype, p.weights->buffer.data() + parts[i].offset, parts[i].rows,
                                          parts[i].cols};
+    for (size_t i = 0; i < parts.size(); ++i) p.weights->parts[i].expert_key = make_expert_key(p.layer, p.expert, int64_t(i));
 }
 
 }  // namespace

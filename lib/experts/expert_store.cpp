@@ -59,7 +59,8 @@ std::vector<Run> cover_parts(const ExpertLayout &layout, uint64_t alignment, std
 // give the pages back to the tier when the last user lets go. nullptr when the tier
 // does not map (it then reads into buffers).
 ExpertHandle map_in_place(const std::shared_ptr<StorageTier> &storage, const ExpertLayout &layout,
-                          const std::vector<Run> &runs, const std::vector<size_t> &run_of, const std::string &what) {
+                          const std::vector<Run> &runs, const std::vector<size_t> &run_of, const std::string &what,
+                          int layer, int expert) {
     std::vector<const uint8_t *> run_data(runs.size());
     uint64_t mapped = 0;
     for (size_t k = 0; k < runs.size(); ++k) {
@@ -86,6 +87,7 @@ ExpertHandle map_in_place(const std::shared_ptr<StorageTier> &storage, const Exp
         const ExpertMatrix &m = layout.parts[i];
         const Run &run = runs[run_of[i]];
         weights->parts[i] = WeightView{m.dtype, run_data[run_of[i]] + (m.offset - run.begin), m.rows, m.cols};
+        weights->parts[i].expert_key = make_expert_key(layer, expert, int64_t(i));
     }
     return weights;
 }
@@ -103,7 +105,7 @@ ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRe
              storage_->name(), alignment, AlignedBuffer::kAlignment);
     std::vector<size_t> run_of;
     const std::vector<Run> runs = cover_parts(layout, alignment, run_of);
-    if (ExpertHandle mapped = map_in_place(storage_, layout, runs, run_of, what)) return mapped;
+    if (ExpertHandle mapped = map_in_place(storage_, layout, runs, run_of, what, layer, expert)) return mapped;
 
     uint64_t total = 0;
     for (const Run &run : runs) total += run.end - run.begin;
@@ -121,6 +123,7 @@ ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRe
     for (size_t i = 0; i < layout.parts.size(); ++i) {
         const ExpertMatrix &m = layout.parts[i];
         weights->parts[i] = WeightView{m.dtype, run_dst[run_of[i]] + (m.offset - runs[run_of[i]].begin), m.rows, m.cols};
+        weights->parts[i].expert_key = make_expert_key(layer, expert, int64_t(i));
     }
     return weights;
 }

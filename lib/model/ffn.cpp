@@ -47,10 +47,34 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
     const size_t group = std::max<size_t>(size_t(routing.k), budget_experts);
 
     std::vector<float> x, y;
+    std::vector<SwigluExpertUse> batch;
+    std::vector<std::vector<int64_t>> tokens;
+    std::vector<std::vector<float>> token_weights;
     for (size_t first = 0; first < active.size(); first += group) {
         const size_t n_group = std::min(group, active.size() - first);
         const std::vector<ExpertHandle> weights =
             store.fetch(layer, std::span<const int32_t>(active.data() + first, n_group), io);
+        if (!expert_fn) {
+            // The whole group in one backend call (a device backend submits it at once).
+            batch.resize(n_group);
+            tokens.resize(n_group);
+            token_weights.resize(n_group);
+            for (size_t g = 0; g < n_group; ++g) {
+                const std::vector<Use> &u = uses[size_t(active[first + g])];
+                tokens[g].resize(u.size());
+                token_weights[g].resize(u.size());
+                for (size_t i = 0; i < u.size(); ++i) {
+                    tokens[g][i] = u[i].token;
+                    token_weights[g][i] = u[i].weight;
+                }
+                const ExpertWeights &e = *weights[g];
+                batch[g] = SwigluExpertUse{e.parts[swiglu_part::kGate], e.parts[swiglu_part::kUp],
+                                           e.parts[swiglu_part::kDown], tokens[g].data(), token_weights[g].data(),
+                                           int64_t(u.size())};
+            }
+            backend.routed_swiglu(h, out, routing.n_tokens, hidden, batch.data(), n_group);
+            continue;
+        }
         for (size_t g = 0; g < n_group; ++g) {
             const std::vector<Use> &u = uses[size_t(active[first + g])];
             const int64_t m = int64_t(u.size());

@@ -37,12 +37,13 @@ using ExpertFn = std::function<void(Backend &backend, const ExpertWeights &exper
 // The SwiGLU expert (parts in swiglu_part order).
 void swiglu_expert(Backend &backend, const ExpertWeights &expert, const float *x, int64_t m, float *y);
 
-// out[t] += sum_j weights[t][j] * expert_{ids[t][j]}(h[t]). Experts are processed in
+// out[t] += sum_j weights[t][j] * expert_{ids[t][j]}(h[t]); an empty expert_fn means the
+// SwiGLU expert, run a fetched group at a time through Backend::routed_swiglu. Experts are processed in
 // ascending id (the reference's summation order), fetched in groups of at most
 // max(k, cache budget / expert size) so a prefill that touches every expert of a layer
 // never holds much more than the cache budget.
 void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
-                    const Routing &routing, float *out, ExpertIoStats &io, const ExpertFn &expert_fn = swiglu_expert);
+                    const Routing &routing, float *out, ExpertIoStats &io, const ExpertFn &expert_fn = {});
 
 // How an architecture routes: which of its layers are sparse, and a layer's routing of n
 // rows of hidden state into ids and weights [n][k] (its router product, bias and top-k rule).
@@ -61,6 +62,6 @@ struct LayerRouting {
 void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
                          const float *h, int64_t n, int64_t hidden, int32_t k, const BudgetPolicy *budget,
                          BudgetStats *budget_stats, float *out, ExpertIoStats &io,
-                         const ExpertFn &expert_fn = swiglu_expert);
+                         const ExpertFn &expert_fn = {});
 
 }  // namespace mst

@@ -69,6 +69,7 @@ void gated_attention(Backend &backend, const GatedAttentionWeights &w, const Gqa
     ap.head_dim = s.head_dim;
     ap.v_head_dim = s.head_dim;
     ap.pos0 = pos0;
+    ap.cache_id = cache.id(cache_layer);
     ap.kv_stride = cache.k_stride();
     ap.scale = 1.0f / std::sqrt(float(hd));
     std::vector<float> attn(size_t(n * q_dim));

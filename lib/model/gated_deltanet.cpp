@@ -51,7 +51,9 @@ std::vector<int64_t> ba_row_order(const GatedDeltaNetShape &s) {
 // Rows [first, first + rows) of a loaded matrix, as a view into the same memory.
 WeightView row_range(const WeightView &w, int64_t first, int64_t rows) {
     const size_t row_bytes = size_t(dtype_row_bytes(w.dtype, w.cols));
-    return WeightView{w.dtype, static_cast<const uint8_t *>(w.data) + size_t(first) * row_bytes, rows, w.cols};
+    WeightView v{w.dtype, static_cast<const uint8_t *>(w.data) + size_t(first) * row_bytes, rows, w.cols};
+    v.stable = w.stable;  // its own pointer and size, so its own device copy
+    return v;
 }
 
 // torch.nn.functional.softplus with its default threshold: linear above 20.

@@ -80,6 +80,7 @@ void float_expert(Backend &backend, const ExpertWeights &e, const float *x, int6
 WeightView mxfp4_view(const WeightView &blocks, const WeightView &scales) {
     WeightView w{DType::MXFP4, blocks.data, blocks.rows, blocks.cols * 2};
     w.scales = static_cast<const uint8_t *>(scales.data);
+    w.expert_key = blocks.expert_key;  // the blocks' key names the pair: both belong to one expert
     return w;
 }
 

@@ -15,24 +15,53 @@ void add_bias(float *x, const std::vector<float> &bias, int64_t n_rows) {
 
 }  // namespace
 
-void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, const RopeTable &rope, KvCache &cache,
-                   int32_t layer, const float *h, int64_t n, int32_t pos0, float *out) {
+namespace {
+
+// The attention of both entry points; with `norm`, h = rms_norm(x) first (x, h given).
+struct InputNorm {
+    const float *x;
+    const WeightView *weight;
+    float eps;
+    float *h;  // receives the normalised x; the h the attention reads
+};
+
+void attention_impl(Backend &backend, const GqaWeights &w, const GqaShape &s, const RopeTable &rope, KvCache &cache,
+                    int32_t layer, const InputNorm *norm, const float *h, int64_t n, int32_t pos0, float *out) {
     const int64_t q_dim = int64_t(s.n_heads) * s.head_dim, kv_dim = int64_t(s.n_kv_heads) * s.head_dim;
     std::vector<float> q(size_t(n * q_dim)), k(size_t(n * kv_dim)), v(size_t(n * kv_dim));
-    backend.matmul(w.q, h, q.data(), n);
-    backend.matmul(w.k, h, k.data(), n);
-    backend.matmul(w.v, h, v.data(), n);
-    add_bias(q.data(), w.q_bias, n);
-    add_bias(k.data(), w.k_bias, n);
-    add_bias(v.data(), w.v_bias, n);
-    if (w.q_norm.data) backend.rms_norm(q.data(), w.q_norm, s.norm_weight_offset, s.norm_eps, q.data(), n * s.n_heads, s.head_dim);
-    if (w.k_norm.data) backend.rms_norm(k.data(), w.k_norm, s.norm_weight_offset, s.norm_eps, k.data(), n * s.n_kv_heads, s.head_dim);
-
     std::vector<int32_t> positions(static_cast<size_t>(n));
     std::iota(positions.begin(), positions.end(), pos0);
     const RopeParams rp = rope.params();
-    backend.rope(q.data(), n, s.n_heads, s.head_dim, positions.data(), rp);
-    backend.rope(k.data(), n, s.n_kv_heads, s.head_dim, positions.data(), rp);
+    const bool biases = !w.q_bias.empty() || !w.k_bias.empty() || !w.v_bias.empty();
+    auto project = [&] {
+        if (norm) backend.rms_norm(norm->x, *norm->weight, 0.0f, norm->eps, norm->h, n, norm->weight->rows * norm->weight->cols);
+        backend.matmul(w.q, h, q.data(), n);
+        backend.matmul(w.k, h, k.data(), n);
+        backend.matmul(w.v, h, v.data(), n);
+    };
+    auto norm_rope = [&] {
+        if (w.q_norm.data) backend.rms_norm(q.data(), w.q_norm, s.norm_weight_offset, s.norm_eps, q.data(), n * s.n_heads, s.head_dim);
+        if (w.k_norm.data) backend.rms_norm(k.data(), w.k_norm, s.norm_weight_offset, s.norm_eps, k.data(), n * s.n_kv_heads, s.head_dim);
+        backend.rope(q.data(), n, s.n_heads, s.head_dim, positions.data(), rp);
+        backend.rope(k.data(), n, s.n_kv_heads, s.head_dim, positions.data(), rp);
+    };
+    if (biases) {
+        // The biases are added on the host between the products and the rotations.
+        {
+            BackendBatch batch(backend);
+            project();
+        }
+        add_bias(q.data(), w.q_bias, n);
+        add_bias(k.data(), w.k_bias, n);
+        add_bias(v.data(), w.v_bias, n);
+        BackendBatch batch(backend);
+        norm_rope();
+    } else {
+        // One submission on a device backend: the products, norms and rotations.
+        BackendBatch batch(backend);
+        project();
+        norm_rope();
+    }
     cache.store(layer, pos0, int32_t(n), k.data(), v.data());
 
     AttentionParams ap;
@@ -42,14 +71,32 @@ void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, con
     ap.head_dim = s.head_dim;
     ap.v_head_dim = s.head_dim;
     ap.pos0 = pos0;
+    ap.cache_id = cache.id(layer);
     ap.kv_stride = cache.k_stride();
     ap.scale = 1.0f / std::sqrt(float(s.head_dim));
     ap.sliding_window = s.sliding_window;
     ap.sinks = w.sinks.empty() ? nullptr : w.sinks.data();
     std::vector<float> attn(size_t(n * q_dim));
-    backend.attention(q.data(), cache.keys(layer), cache.values(layer), attn.data(), ap);
-    backend.matmul(w.o, attn.data(), out, n);
+    {
+        BackendBatch batch(backend);
+        backend.attention(q.data(), cache.keys(layer), cache.values(layer), attn.data(), ap);
+        backend.matmul(w.o, attn.data(), out, n);
+    }
     add_bias(out, w.o_bias, n);
+}
+
+}  // namespace
+
+void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &s, const RopeTable &rope, KvCache &cache,
+                   int32_t layer, const float *h, int64_t n, int32_t pos0, float *out) {
+    attention_impl(backend, w, s, rope, cache, layer, nullptr, h, n, pos0, out);
+}
+
+void gqa_attention_normed(Backend &backend, const GqaWeights &w, const GqaShape &s, const RopeTable &rope,
+                          KvCache &cache, int32_t layer, const float *x, const WeightView &input_norm, float eps,
+                          float *h, int64_t n, int32_t pos0, float *out) {
+    const InputNorm norm{x, &input_norm, eps, h};
+    attention_impl(backend, w, s, rope, cache, layer, &norm, h, n, pos0, out);
 }
 
 }  // namespace mst

@@ -32,4 +32,10 @@ struct GqaShape {
 void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &shape, const RopeTable &rope,
                    KvCache &cache, int32_t layer, const float *h, int64_t n_tokens, int32_t pos0, float *out);
 
+// The same with the layer's input RMSNorm first: h = rms_norm(x, input_norm, eps) (h, [n][hidden],
+// is scratch the caller provides), in the same backend batch as the projections.
+void gqa_attention_normed(Backend &backend, const GqaWeights &w, const GqaShape &shape, const RopeTable &rope,
+                          KvCache &cache, int32_t layer, const float *x, const WeightView &input_norm, float eps,
+                          float *h, int64_t n_tokens, int32_t pos0, float *out);
+
 }  // namespace mst

@@ -1,11 +1,16 @@
 #include "model/kv_cache.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace mst {
+namespace {
+std::atomic<uint64_t> next_cache_id{1};
+}  // namespace
 
 KvCache::KvCache(int32_t n_layers, int32_t n_ctx, int32_t n_kv_heads, int32_t head_dim, int32_t v_head_dim)
-    : n_ctx_(n_ctx), n_kv_heads_(n_kv_heads), head_dim_(head_dim), v_head_dim_(v_head_dim) {
+    : n_ctx_(n_ctx), n_kv_heads_(n_kv_heads), head_dim_(head_dim), v_head_dim_(v_head_dim),
+      first_id_(next_cache_id.fetch_add(uint64_t(n_layers > 0 ? n_layers : 1))) {
     k_.resize(size_t(n_layers));
     v_.resize(size_t(n_layers));
     for (int32_t l = 0; l < n_layers; ++l) {

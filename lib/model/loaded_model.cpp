@@ -30,7 +30,11 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     m->tokenizer = read_model_tokenizer(*m->checkpoint);
     if (options.verify_checksums) m->checkpoint->verify_resident();
 
-    m->backend = create_backend(options.backend, options.n_threads);
+    BackendOptions backend_options;
+    backend_options.n_threads = options.n_threads;
+    backend_options.device = options.vulkan_device;
+    backend_options.gpu_expert_cache_bytes = options.gpu_expert_cache_bytes;
+    m->backend = create_backend(options.backend, backend_options);
     StorageOptions storage;
     storage.tier = options.storage;
     storage.n_io_threads = options.n_io_threads;

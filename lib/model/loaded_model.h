@@ -34,6 +34,9 @@ struct LoadOptions {
 
     // Packed files: check the resident section at load and each expert blob when read.
     bool verify_checksums = true;
+
+    std::string vulkan_device;            // BackendOptions::device
+    uint64_t gpu_expert_cache_bytes = 0;  // BackendOptions::gpu_expert_cache_bytes
 };
 
 struct LoadedModel {

@@ -16,7 +16,9 @@ constexpr int64_t kExpandedBytes = int64_t(64) << 20;
 // Rows [first, first + count) of a row-major float weight.
 WeightView row_slice(const WeightView &w, int64_t first, int64_t count) {
     const auto *bytes = static_cast<const uint8_t *>(w.data);
-    return WeightView{w.dtype, bytes + size_t(first * w.cols) * dtype_size(w.dtype), count, w.cols};
+    WeightView v{w.dtype, bytes + size_t(first * w.cols) * dtype_size(w.dtype), count, w.cols};
+    v.stable = w.stable;  // its own pointer and size, so its own device copy
+    return v;
 }
 
 struct Dims {

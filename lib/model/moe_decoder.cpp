@@ -90,17 +90,19 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
     const LayerRouting routing = layer_routing();
     for (int64_t l = 0; l < c.n_layers; ++l) {
         const Layer &L = layers_[size_t(l)];
-        backend_.rms_norm(x.data(), L.input_norm, 0.0f, eps, h.data(), n, H);
         GqaShape shape = attention_shape_;
         shape.sliding_window = L.sliding_window;
-        gqa_attention(backend_, L.attention, shape, rope_, cache, int32_t(l), h.data(), n, n_past, y.data());
+        // The input norm joins the projections' batch (one submission on a device backend).
+        gqa_attention_normed(backend_, L.attention, shape, rope_, cache, int32_t(l), x.data(), L.input_norm, eps,
+                             h.data(), n, n_past, y.data());
         add_in_place(x, y);
 
-        backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
         if (L.sparse) {
+            backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
             sparse_feed_forward(backend_, *experts_, routing, size_t(l), h.data(), n, H, k, &options.budget,
                                 options.budget_stats, y.data(), io, expert_fn_);
         } else {
+            backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
             swiglu_mlp(backend_, L.mlp, h.data(), n, y.data());
         }
         add_in_place(x, y);

@@ -63,7 +63,7 @@ protected:
     GqaShape attention_shape_;
     RouterFn route_;
     bool routing_renormalized_ = false;  // route_ normalises the kept weights (for budget rules)
-    ExpertFn expert_fn_ = swiglu_expert;
+    ExpertFn expert_fn_;  // empty: SwiGLU experts through Backend::routed_swiglu
 
 private:
     // The layers' routing (router product, optional bias, route_) for sparse_feed_forward.

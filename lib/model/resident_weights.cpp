@@ -25,6 +25,7 @@ WeightView ResidentWeights::keep(const TensorInfo &info, int64_t rows, int64_t c
     AlignedBuffer buffer(info.nbytes, info.name.c_str());
     checkpoint_.read(info, buffer.data());
     WeightView view{info.dtype, buffer.data(), rows, cols};
+    view.stable = true;  // resident: unchanged while the model lives
     bytes_ += info.nbytes;
     buffers_.push_back(std::move(buffer));
     return view;
@@ -43,6 +44,7 @@ WeightView ResidentWeights::load(const std::string &name, std::initializer_list<
     auto *values = reinterpret_cast<float *>(buffer.data());
     dequantize_block_fp8(fp8.data(), scales.data(), rows, cols, fp8_block_, values);
     WeightView view{DType::F32, values, rows, cols};
+    view.stable = true;
     bytes_ += buffer.size();
     buffers_.push_back(std::move(buffer));
     return view;

@@ -13,9 +13,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include "golden_backends.h"
 
 #include "format/checkpoint.h"
 #include "golden.h"
@@ -39,6 +42,7 @@ struct GoldenDataset {
     // bf16 (the shared fixtures: transformers holding the model in bf16); its
     // `logits_topk*` with float32 ones. Loaded to match through rope_bf16_frequencies.
     bool bf16_rope_reference = false;
+    std::string backend = "cpu";  // set by with_backends
 };
 
 // GoogleTest prints a parameter with this (found by argument-dependent lookup).
@@ -50,13 +54,14 @@ class GoldenModel : public ::testing::TestWithParam<GoldenDataset> {
 protected:
     void SetUp() override {
         if (GetParam().dir.empty()) GTEST_SKIP() << "shared fixture " << GetParam().name << " is absent";
+        if (const std::string why = backend_unavailable(GetParam().backend); !why.empty()) GTEST_SKIP() << why;
         golden_ = mst::test::load_golden(GetParam().dir + "/golden.safetensors");
         ASSERT_FALSE(golden_.input_ids.empty());
     }
 
     mst::ModelHandle load(uint64_t cache_bytes = 1ull << 30, int32_t experts_per_token = 0, bool bf16_rope = true) {
         mst_model_params p = mst::model_params();
-        p.backend = "cpu";
+        p.backend = GetParam().backend.c_str();
         p.expert_cache_bytes = cache_bytes;
         p.experts_per_token = experts_per_token;
         p.rope_bf16_frequencies = bf16_rope && GetParam().bf16_rope_reference;
@@ -83,7 +88,7 @@ protected:
         const int64_t rows = int64_t(want.size()) / golden_.vocab;
         const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
         const double row_err = mst::test::max_row_relative_error(got.data(), want.data(), rows, golden_.vocab);
-        EXPECT_LT(err, GetParam().logit_tolerance) << GetParam().name << " " << what;
+        EXPECT_LT(err, backend_tolerance(GetParam().backend, GetParam().logit_tolerance)) << GetParam().name << " " << what;
         EXPECT_LT(row_err, kRowTolerance) << GetParam().name << " " << what;
         RecordProperty(what + "_relative_error", std::to_string(err));
         RecordProperty(what + "_max_row_relative_error", std::to_string(row_err));

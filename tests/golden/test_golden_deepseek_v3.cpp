@@ -20,6 +20,7 @@
 
 #include "format/model_config.h"
 #include "golden.h"
+#include "golden_backends.h"
 #include "moestream.hpp"
 #include "test_paths.h"
 
@@ -34,6 +35,7 @@ struct Dataset {
     std::string name;
     std::string dir;                   // "" for an absent shared fixture; the project's own data must exist
     bool bf16_rope_reference = false;  // logits and greedy_ids made with bf16-rounded RoPE frequencies
+    std::string backend = "cpu";       // golden_suite::with_backends
 };
 
 std::vector<Dataset> datasets() {
@@ -50,6 +52,7 @@ class GoldenDeepseekV3 : public ::testing::TestWithParam<Dataset> {
 protected:
     void SetUp() override {
         if (GetParam().dir.empty()) GTEST_SKIP() << GetParam().name << " is absent";
+        if (const std::string why = golden_suite::backend_unavailable(GetParam().backend); !why.empty()) GTEST_SKIP() << why;
         ASSERT_TRUE(std::filesystem::exists(GetParam().dir + "/golden.safetensors"))
             << GetParam().dir << " is missing: the project's own data must be present";
         golden_ = mst::test::load_golden(GetParam().dir + "/golden.safetensors");
@@ -59,7 +62,7 @@ protected:
     // bf16_rope: load as the reference's `logits` were made (see the top of this file).
     mst::ModelHandle load(uint64_t cache_bytes = 1ull << 30, int32_t experts_per_token = 0, bool bf16_rope = true) {
         mst_model_params p = mst::model_params();
-        p.backend = "cpu";
+        p.backend = GetParam().backend.c_str();
         p.expert_cache_bytes = cache_bytes;
         p.experts_per_token = experts_per_token;
         p.rope_bf16_frequencies = bf16_rope && GetParam().bf16_rope_reference;
@@ -85,7 +88,7 @@ protected:
         const int64_t rows = int64_t(want.size()) / golden_.vocab;
         const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
         const double row_err = mst::test::max_row_relative_error(got.data(), want.data(), rows, golden_.vocab);
-        EXPECT_LT(err, kLogitTolerance) << GetParam().name;
+        EXPECT_LT(err, golden_suite::backend_tolerance(GetParam().backend, kLogitTolerance)) << GetParam().name;
         EXPECT_LT(row_err, kRowTolerance) << GetParam().name;
         RecordProperty("relative_error", fmt::format("{:.3g}", err));
         RecordProperty("max_row_relative_error", fmt::format("{:.3g}", row_err));
@@ -174,7 +177,7 @@ TEST_P(GoldenDeepseekV3, TokenizerReproducesPromptIds) {
     EXPECT_EQ(model.tokenize(model.detokenize(golden_.input_ids)), golden_.input_ids);
 }
 
-INSTANTIATE_TEST_SUITE_P(Datasets, GoldenDeepseekV3, ::testing::ValuesIn(datasets()),
+INSTANTIATE_TEST_SUITE_P(Datasets, GoldenDeepseekV3, ::testing::ValuesIn(golden_suite::with_backends(datasets())),
                          [](const auto &param_info) { return param_info.param.name; });
 
 }  // namespace

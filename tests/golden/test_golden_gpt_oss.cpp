@@ -22,6 +22,6 @@ std::vector<GoldenDataset> datasets() {
     };
 }
 
-INSTANTIATE_TEST_SUITE_P(GptOss, GoldenModel, ::testing::ValuesIn(datasets()), golden_suite::golden_dataset_name);
+INSTANTIATE_TEST_SUITE_P(GptOss, GoldenModel, ::testing::ValuesIn(golden_suite::with_backends(datasets())), golden_suite::golden_dataset_name);
 
 }  // namespace

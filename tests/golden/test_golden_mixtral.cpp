@@ -18,6 +18,6 @@ std::vector<GoldenDataset> datasets() {
     };
 }
 
-INSTANTIATE_TEST_SUITE_P(Mixtral, GoldenModel, ::testing::ValuesIn(datasets()), golden_suite::golden_dataset_name);
+INSTANTIATE_TEST_SUITE_P(Mixtral, GoldenModel, ::testing::ValuesIn(golden_suite::with_backends(datasets())), golden_suite::golden_dataset_name);
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "golden.h"
+#include "golden_backends.h"
 #include "moestream.hpp"
 #include "test_paths.h"
 
@@ -30,6 +31,7 @@ struct Dataset {
     std::string name;
     std::string dir;  // "" when an optional dataset is absent
     bool optional;    // the shared fixture may be absent; the project's data may not
+    std::string backend = "cpu";  // golden_suite::with_backends
 };
 
 std::vector<Dataset> datasets() {
@@ -45,6 +47,7 @@ class GoldenQwen35 : public ::testing::TestWithParam<Dataset> {
 protected:
     void SetUp() override {
         if (GetParam().dir.empty()) GTEST_SKIP() << "../shared/fixtures/qwen3_5_moe is absent";
+        if (const std::string why = golden_suite::backend_unavailable(GetParam().backend); !why.empty()) GTEST_SKIP() << why;
         golden_ = mst::test::load_golden(GetParam().dir + "/golden.safetensors");
         ASSERT_FALSE(golden_.input_ids.empty()) << GetParam().dir;
     }
@@ -53,7 +56,7 @@ protected:
     // frequencies (its `logits_topk2` with float32 ones): loaded to match.
     mst::ModelHandle load(uint64_t cache_bytes = 1ull << 30, int32_t experts_per_token = 0, bool bf16_rope = true) {
         mst_model_params p = mst::model_params();
-        p.backend = "cpu";
+        p.backend = GetParam().backend.c_str();
         p.expert_cache_bytes = cache_bytes;
         p.experts_per_token = experts_per_token;
         p.rope_bf16_frequencies = bf16_rope && GetParam().optional;
@@ -83,7 +86,7 @@ protected:
         const int64_t rows = int64_t(want.size()) / golden_.vocab;
         const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
         const double row_err = mst::test::max_row_relative_error(got.data(), want.data(), rows, golden_.vocab);
-        EXPECT_LT(err, kLogitTolerance) << GetParam().name;
+        EXPECT_LT(err, golden_suite::backend_tolerance(GetParam().backend, kLogitTolerance)) << GetParam().name;
         EXPECT_LT(row_err, kRowTolerance) << GetParam().name;
         RecordProperty("relative_error", std::to_string(err));
         RecordProperty("max_row_relative_error", std::to_string(row_err));
@@ -185,7 +188,7 @@ TEST_P(GoldenQwen35, TokenizerReproducesPromptIds) {
     EXPECT_EQ(model.tokenize(prompt), golden_.input_ids);
 }
 
-INSTANTIATE_TEST_SUITE_P(Datasets, GoldenQwen35, ::testing::ValuesIn(datasets()),
+INSTANTIATE_TEST_SUITE_P(Datasets, GoldenQwen35, ::testing::ValuesIn(golden_suite::with_backends(datasets())),
                          [](const auto &param_info) { return param_info.param.name; });
 
 }  // namespace

@@ -19,6 +19,6 @@ std::vector<GoldenDataset> datasets() {
     };
 }
 
-INSTANTIATE_TEST_SUITE_P(Qwen3Moe, GoldenModel, ::testing::ValuesIn(datasets()), golden_suite::golden_dataset_name);
+INSTANTIATE_TEST_SUITE_P(Qwen3Moe, GoldenModel, ::testing::ValuesIn(golden_suite::with_backends(datasets())), golden_suite::golden_dataset_name);
 
 }  // namespace

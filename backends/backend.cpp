@@ -1,0 +1,35 @@
+// Default implementations of the Backend ops that are compositions of other ops.
+#include <algorithm>
+#include <vector>
+
+#include "backends/backend.h"
+
+namespace mst {
+
+void Backend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
+                            const SwigluExpertUse *experts, size_t n_experts) {
+    (void)n_tokens;
+    std::vector<float> x, gate, up, y;
+    for (size_t e = 0; e < n_experts; ++e) {
+        const SwigluExpertUse &u = experts[e];
+        const int64_t m = u.n, inter = u.gate.rows;
+        if (m == 0) continue;
+        x.resize(size_t(m * hidden));
+        for (int64_t i = 0; i < m; ++i) std::copy_n(h + u.tokens[i] * hidden, hidden, x.data() + i * hidden);
+        gate.resize(size_t(m * inter));
+        up.resize(size_t(m * inter));
+        y.resize(size_t(m * hidden));
+        matmul(u.gate, x.data(), gate.data(), m);
+        matmul(u.up, x.data(), up.data(), m);
+        silu_mul(gate.data(), up.data(), gate.data(), m * inter);
+        matmul(u.down, gate.data(), y.data(), m);
+        for (int64_t i = 0; i < m; ++i) {
+            float *dst = out + u.tokens[i] * hidden;
+            const float *src = y.data() + i * hidden;
+            const float w = u.weights[i];
+            for (int64_t c = 0; c < hidden; ++c) dst[c] += w * src[c];
+        }
+    }
+}
+
+}  // namespace mst

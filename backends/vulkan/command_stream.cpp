@@ -1,0 +1,410 @@
+#include "backends/vulkan/command_stream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace mst {
+namespace {
+
+constexpr VkDeviceSize kHostScratchBlock = VkDeviceSize(64) << 20;
+constexpr VkDeviceSize kDeviceScratchBlock = VkDeviceSize(64) << 20;
+constexpr VkDeviceSize kStagingBytes = VkDeviceSize(128) << 20;
+constexpr uint32_t kSetsPerPool = 1024;
+constexpr VkDeviceSize kShaderCopyBytes = VkDeviceSize(1) << 20;
+
+}  // namespace
+
+CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
+    : ctx_(ctx), pipelines_(pipelines), host_(ctx, MemoryKind::Host, kHostScratchBlock),
+      device_(ctx, MemoryKind::Device, kDeviceScratchBlock),
+      ring_(ctx, ctx.unified_memory() ? VkDeviceSize(1) << 20 : kStagingBytes),
+      // A GPU finishes a decode op in microseconds; sleeping in the driver's wait adds
+      // tens of them. A CPU implementation needs the cores itself, so it is waited on.
+      offset_alignment_(std::max<VkDeviceSize>(4, ctx.properties().limits.minStorageBufferOffsetAlignment)),
+      spin_wait_(ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU) {
+    const VkDevice d = ctx_.device();
+    VkCommandPoolCreateInfo cpci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    cpci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    cpci.queueFamilyIndex = ctx_.queue_family();
+    vk_check(vkCreateCommandPool(d, &cpci, nullptr, &pool_), "vkCreateCommandPool");
+    VkCommandBufferAllocateInfo cbai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    cbai.commandPool = pool_;
+    cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    cbai.commandBufferCount = 1;
+    vk_check(vkAllocateCommandBuffers(d, &cbai, &cmd_), "vkAllocateCommandBuffers");
+    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    vk_check(vkCreateFence(d, &fci, nullptr, &fence_), "vkCreateFence");
+    if (const char *env = std::getenv("MST_VULKAN_PROFILE"); env && *env == '1' &&
+        ctx_.properties().limits.timestampComputeAndGraphics) {
+        VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+        qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
+        qci.queryCount = 2;
+        vk_check(vkCreateQueryPool(d, &qci, nullptr, &timestamps_), "vkCreateQueryPool");
+        timestamp_period_ns_ = ctx_.properties().limits.timestampPeriod;
+    }
+}
+
+CommandStream::~CommandStream() {
+    const VkDevice d = ctx_.device();
+    vkDeviceWaitIdle(d);
+    for (VkDescriptorPool p : descriptor_pools_) vkDestroyDescriptorPool(d, p, nullptr);
+    if (timestamps_) vkDestroyQueryPool(d, timestamps_, nullptr);
+    vkDestroyFence(d, fence_, nullptr);
+    vkDestroyCommandPool(d, pool_, nullptr);
+}
+
+void CommandStream::begin_if_needed() {
+    if (recording_) return;
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    vk_check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+    if (timestamps_) {
+        vkCmdResetQueryPool(cmd_, timestamps_, 0, 2);
+        vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestamps_, 0);
+    }
+    recording_ = true;
+    dirty_ = false;
+    read_.clear();
+    written_.clear();
+}
+
+namespace {
+
+bool hits(const std::vector<CommandStream::Range> &set, const CommandStream::Range &r) {
+    for (const auto &x : set)
+        if (x.buffer == r.buffer && x.begin < r.end && r.begin < x.end) return true;
+    return false;
+}
+
+}  // namespace
+
+void CommandStream::hazard(const Range *reads, size_t n_reads, const Range *writes, size_t n_writes) {
+    bool needed = false;
+    for (size_t i = 0; i < n_reads && !needed; ++i) needed = hits(written_, reads[i]);
+    for (size_t i = 0; i < n_writes && !needed; ++i) needed = hits(written_, writes[i]) || hits(read_, writes[i]);
+    if (needed) barrier();
+    read_.insert(read_.end(), reads, reads + n_reads);
+    written_.insert(written_.end(), writes, writes + n_writes);
+    dirty_ = true;
+}
+
+void CommandStream::barrier() {
+    read_.clear();
+    written_.clear();
+    if (!dirty_) return;
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                       VK_ACCESS_TRANSFER_WRITE_BIT;
+    const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(cmd_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    dirty_ = false;
+}
+
+namespace {
+
+bool contains(const void *outer, VkDeviceSize outer_bytes, const void *inner, VkDeviceSize inner_bytes) {
+    const auto o = reinterpret_cast<uintptr_t>(outer), i = reinterpret_cast<uintptr_t>(inner);
+    return i >= o && i + inner_bytes <= o + outer_bytes;
+}
+
+bool overlaps(const void *a, VkDeviceSize a_bytes, const void *b, VkDeviceSize b_bytes) {
+    const auto x = reinterpret_cast<uintptr_t>(a), y = reinterpret_cast<uintptr_t>(b);
+    return x < y + b_bytes && y < x + a_bytes;
+}
+
+}  // namespace
+
+BufferSlice CommandStream::input(const void *data, VkDeviceSize bytes) {
+    if (in_batch_ && bytes) {
+        for (auto it = outputs_.rbegin(); it != outputs_.rend(); ++it) {
+            if (contains(it->dst, it->bytes, data, bytes)) {
+                const VkDeviceSize at = VkDeviceSize(static_cast<const uint8_t *>(data) - static_cast<uint8_t *>(it->dst));
+                const BufferSlice &d = it->device;
+                if ((d.offset + at) % offset_alignment_ == 0)
+                    return BufferSlice{d.buffer, d.offset + at, bytes, d.mapped ? d.mapped + at : nullptr};
+                BufferSlice copy = ctx_.unified_memory() ? host_.allocate(bytes) : device_.allocate(bytes);
+                this->copy(BufferSlice{d.buffer, d.offset + at, bytes, nullptr}, copy, bytes);
+                return copy;
+            }
+            if (overlaps(it->dst, it->bytes, data, bytes)) {
+                run();  // part of it is pending: finish the batch so far, then read the host's
+                break;
+            }
+        }
+    }
+    BufferSlice s = host_.allocate(bytes);
+    if (bytes) std::memcpy(s.mapped, data, size_t(bytes));
+    return to_device(s);
+}
+
+BufferSlice CommandStream::to_device(const BufferSlice &host) {
+    if (ctx_.unified_memory() || host.size == 0) return host;
+    BufferSlice d = device_.allocate(host.size);
+    copy(host, d, host.size);
+    return d;
+}
+
+BufferSlice CommandStream::output_buffer(VkDeviceSize bytes) {
+    return ctx_.unified_memory() ? host_.allocate(bytes) : device_.allocate(bytes);
+}
+
+void CommandStream::output(const BufferSlice &src, void *dst, VkDeviceSize bytes) {
+    // The copy to host memory is recorded when the work runs (run()), so that a result a
+    // later op of the batch replaces is never copied.
+    outputs_.push_back(Output{src, src, dst, bytes});
+}
+
+void CommandStream::host_access(const void *ptr, VkDeviceSize bytes) {
+    if (!in_batch_) return;
+    for (const Output &o : outputs_)
+        if (overlaps(o.dst, o.bytes, ptr, bytes)) {
+            run();
+            return;
+        }
+}
+
+void CommandStream::end_batch() {
+    in_batch_ = false;
+    run();
+}
+
+void CommandStream::upload(const void *data, VkDeviceSize bytes, const BufferSlice &dst) {
+    upload_pieces({Piece{data, 0, bytes}}, dst);
+}
+
+void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const BufferSlice &dst) {
+    if (dst.mapped) {
+        // Unified memory: the device reads what the host writes, no copy command. The
+        // destination may be in use by recorded work only if it was uploaded in this very
+        // recording, which callers avoid.
+        for (const Piece &p : pieces) std::memcpy(dst.mapped + p.dst_offset, p.data, size_t(p.bytes));
+        return;
+    }
+    std::vector<VkBufferCopy> regions;
+    VkBuffer ring_buffer = VK_NULL_HANDLE;
+    auto emit = [&] {
+        if (regions.empty()) return;
+        begin_if_needed();
+        std::vector<Range> reads, writes;
+        for (const VkBufferCopy &r : regions) {
+            reads.push_back(Range{ring_buffer, r.srcOffset, r.srcOffset + r.size});
+            writes.push_back(Range{dst.buffer, r.dstOffset, r.dstOffset + r.size});
+        }
+        hazard(reads.data(), reads.size(), writes.data(), writes.size());
+        vkCmdCopyBuffer(cmd_, ring_buffer, dst.buffer, uint32_t(regions.size()), regions.data());
+        regions.clear();
+    };
+    for (const Piece &p : pieces) {
+        VkDeviceSize done = 0;
+        while (done < p.bytes) {
+            // Pieces larger than the ring go in ring-sized parts.
+            const VkDeviceSize n = std::min(p.bytes - done, ring_.capacity());
+            BufferSlice s = ring_.reserve(n);
+            if (s.size == 0) {
+                emit();
+                flush(false);
+                s = ring_.reserve(n);
+            }
+            // Streamed experts are megabytes: one core's memcpy would hold the bus idle.
+            const uint8_t *from = static_cast<const uint8_t *>(p.data) + done;
+            constexpr VkDeviceSize kChunk = VkDeviceSize(1) << 20;
+            const int64_t chunks = int64_t((n + kChunk - 1) / kChunk);
+#pragma omp parallel for num_threads(int(std::min<int64_t>(chunks, 8))) if (chunks > 1) schedule(static)
+            for (int64_t c = 0; c < chunks; ++c)
+                std::memcpy(s.mapped + c * kChunk, from + c * kChunk,
+                            size_t(std::min<VkDeviceSize>(kChunk, n - VkDeviceSize(c) * kChunk)));
+            ring_buffer = s.buffer;
+            regions.push_back(VkBufferCopy{s.offset, dst.offset + p.dst_offset + done, n});
+            done += n;
+        }
+    }
+    emit();
+}
+
+VkDescriptorSet CommandStream::allocate_set(const VulkanPipeline &p) {
+    const VkDevice d = ctx_.device();
+    for (;;) {
+        if (current_pool_ == descriptor_pools_.size()) {
+            VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * 8};
+            VkDescriptorPoolCreateInfo dpci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+            dpci.maxSets = kSetsPerPool;
+            dpci.poolSizeCount = 1;
+            dpci.pPoolSizes = &size;
+            VkDescriptorPool pool;
+            vk_check(vkCreateDescriptorPool(d, &dpci, nullptr, &pool), "vkCreateDescriptorPool");
+            descriptor_pools_.push_back(pool);
+        }
+        VkDescriptorSetAllocateInfo dsai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+        dsai.descriptorPool = descriptor_pools_[current_pool_];
+        dsai.descriptorSetCount = 1;
+        dsai.pSetLayouts = &p.set_layout;
+        VkDescriptorSet set;
+        const VkResult r = vkAllocateDescriptorSets(d, &dsai, &set);
+        if (r == VK_SUCCESS) return set;
+        if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) vk_check(r, "vkAllocateDescriptorSets");
+        ++current_pool_;
+    }
+}
+
+void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<BufferSlice> bindings, const void *push,
+                             size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz) {
+    if (bindings.size() != p.n_bindings)
+        fail(MST_ERR_INTERNAL, "vulkan: dispatch with {} buffers for a pipeline of {}", bindings.size(), p.n_bindings);
+    if (push_bytes > PipelineCache::kPushBytes) fail(MST_ERR_INTERNAL, "vulkan: {} bytes of push constants", push_bytes);
+    if (gx == 0 || gy == 0 || gz == 0) return;
+    begin_if_needed();
+    Range read_ranges[16], write_ranges[16];
+    size_t n_reads = 0, n_writes = 0;
+    {
+        uint32_t i = 0;
+        for (const BufferSlice &b : bindings) {
+            const Range r{b.buffer, b.offset, b.offset + std::max<VkDeviceSize>((b.size + 3) / 4 * 4, 4)};
+            if (p.write_mask & (1u << i)) write_ranges[n_writes++] = r;
+            else read_ranges[n_reads++] = r;
+            ++i;
+        }
+    }
+    hazard(read_ranges, n_reads, write_ranges, n_writes);
+    const PFN_vkCmdPushDescriptorSetKHR push_set = ctx_.push_descriptor();
+    const VkDescriptorSet set = push_set ? VK_NULL_HANDLE : allocate_set(p);
+    VkDescriptorBufferInfo infos[16];
+    VkWriteDescriptorSet writes[16];
+    uint32_t i = 0;
+    for (const BufferSlice &b : bindings) {
+        // Whole words: shaders read weights as 32-bit words, and every allocation is padded
+        // to a multiple of 4, so the last partial word is in range.
+        infos[i] = VkDescriptorBufferInfo{b.buffer, b.offset, std::max<VkDeviceSize>((b.size + 3) / 4 * 4, 4)};
+        writes[i] = VkWriteDescriptorSet{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+        writes[i].dstSet = set;
+        writes[i].dstBinding = i;
+        writes[i].descriptorCount = 1;
+        writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        writes[i].pBufferInfo = &infos[i];
+        ++i;
+    }
+    vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
+    if (push_set) {
+        push_set(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, i, writes);
+    } else {
+        vkUpdateDescriptorSets(ctx_.device(), i, writes, 0, nullptr);
+        vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
+    }
+    if (push_bytes) vkCmdPushConstants(cmd_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_bytes), push);
+    vkCmdDispatch(cmd_, gx, gy, gz);
+}
+
+void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes) {
+    if (!bytes) return;
+    // Small copies (activations to and from host memory) by a shader: a transfer command
+    // waits on the copy engine, whose start costs more than the bytes.
+    if (bytes <= kShaderCopyBytes && bytes % 4 == 0 && src.offset % offset_alignment_ == 0 &&
+        dst.offset % offset_alignment_ == 0) {
+        const uint32_t words = uint32_t(bytes / 4);
+        const uint32_t groups = std::min<uint32_t>((words + 255) / 256, 1024);
+        const uint32_t push[2] = {words, groups * 256};
+        dispatch(pipelines_.get("copy_words", 2), {BufferSlice{src.buffer, src.offset, bytes, nullptr},
+                                                   BufferSlice{dst.buffer, dst.offset, bytes, nullptr}},
+                 push, sizeof push, groups);
+        return;
+    }
+    begin_if_needed();
+    const Range r{src.buffer, src.offset, src.offset + bytes}, w{dst.buffer, dst.offset, dst.offset + bytes};
+    hazard(&r, 1, &w, 1);
+    VkBufferCopy region{src.offset, dst.offset, bytes};
+    vkCmdCopyBuffer(cmd_, src.buffer, dst.buffer, 1, &region);
+}
+
+void CommandStream::fill_zero(const BufferSlice &dst) {
+    begin_if_needed();
+    const Range w{dst.buffer, dst.offset, dst.offset + (dst.size + 3) / 4 * 4};
+    hazard(nullptr, 0, &w, 1);
+    vkCmdFillBuffer(cmd_, dst.buffer, dst.offset, (dst.size + 3) / 4 * 4, 0);
+}
+
+void CommandStream::flush(bool reset_scratch) {
+    if (recording_) {
+        // Device writes become visible to host reads once the fence signals.
+        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+        mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+        vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                             VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+        if (timestamps_) vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, 1);
+        vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+        recording_ = false;
+        VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+        si.commandBufferCount = 1;
+        si.pCommandBuffers = &cmd_;
+        vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, fence_), "vkQueueSubmit");
+        ++submissions_;
+        VkResult r = VK_NOT_READY;
+        if (spin_wait_) {
+            const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
+            while ((r = vkGetFenceStatus(ctx_.device(), fence_)) == VK_NOT_READY &&
+                   std::chrono::steady_clock::now() < until) {
+            }
+        }
+        if (r == VK_NOT_READY) r = vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX);
+        vk_check(r, "vkWaitForFences");
+        vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
+        if (timestamps_) {
+            uint64_t t[2] = {0, 0};
+            if (vkGetQueryPoolResults(ctx_.device(), timestamps_, 0, 2, sizeof t, t, sizeof(uint64_t),
+                                      VK_QUERY_RESULT_64_BIT) == VK_SUCCESS && t[1] > t[0])
+                gpu_seconds_ += double(t[1] - t[0]) * timestamp_period_ns_ * 1e-9;
+        }
+        vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
+    }
+    ring_.reset();
+    graveyard_.clear();
+    if (reset_scratch) {
+        for (size_t i = 0; i <= current_pool_ && i < descriptor_pools_.size(); ++i)
+            vkResetDescriptorPool(ctx_.device(), descriptor_pools_[i], 0);
+        current_pool_ = 0;
+        host_.reset();
+        device_.reset();
+    }
+}
+
+void CommandStream::submit() {
+    if (!in_batch_) run();
+}
+
+void CommandStream::run() {
+    // Results a later one covers entirely are not delivered; the rest are copied to host
+    // memory, all after the work (each copy waits only for what wrote its source).
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+        Output &o = outputs_[i];
+        bool covered = false;
+        for (size_t j = i + 1; j < outputs_.size() && !covered; ++j)
+            covered = contains(outputs_[j].dst, outputs_[j].bytes, o.dst, o.bytes);
+        if (covered) {
+            o.bytes = 0;
+            continue;
+        }
+        if (!o.device.mapped) {
+            o.src = host_.allocate(o.bytes);
+            copy(o.device, o.src, o.bytes);
+        }
+    }
+    try {
+        flush(false);
+    } catch (...) {
+        outputs_.clear();
+        recording_ = false;
+        flush(true);
+        throw;
+    }
+    for (const Output &o : outputs_)
+        if (o.bytes) std::memcpy(o.dst, o.src.mapped, size_t(o.bytes));
+    outputs_.clear();
+    flush(true);
+    if (after_submit_) after_submit_();
+}
+
+}  // namespace mst
+

@@ -1,0 +1,133 @@
+// Records the work of one or more ops into a command buffer and runs it: inputs are
+// copied into host-visible scratch memory, intermediates live in device-local scratch,
+// uploads go through the staging ring, and outputs are copied back to the host once the
+// device is done. Each op ends with submit(), which waits for the device: the Backend
+// interface hands results back in host memory.
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "backends/vulkan/pipelines.h"
+#include "backends/vulkan/staging_ring.h"
+#include "backends/vulkan/vulkan_buffers.h"
+
+namespace mst {
+
+class CommandStream {
+public:
+    CommandStream(const VulkanContext &ctx, PipelineCache &pipelines);
+    ~CommandStream();
+    CommandStream(const CommandStream &) = delete;
+    CommandStream &operator=(const CommandStream &) = delete;
+
+    const VulkanContext &context() const { return ctx_; }
+    PipelineCache &pipelines() { return pipelines_; }
+
+    // Host-visible scratch, valid until submit() returns.
+    BufferSlice host_scratch(VkDeviceSize bytes) { return host_.allocate(bytes); }
+    // Device-local scratch, valid until submit() returns.
+    BufferSlice device_scratch(VkDeviceSize bytes) { return device_.allocate(bytes); }
+    // Host bytes as the device reads them best: copied into host-visible scratch and, on a
+    // discrete GPU, on into device memory (a shader reading host memory across the bus,
+    // once per workgroup, is many times slower). Inside a batch, bytes a pending op of
+    // the batch writes are taken from that op's device result instead.
+    BufferSlice input(const void *data, VkDeviceSize bytes);
+    // A host-scratch slice the host has filled, made device-resident likewise.
+    BufferSlice to_device(const BufferSlice &host);
+    // Where an op writes a result the host will get back: device memory (host-visible
+    // memory on unified-memory devices).
+    BufferSlice output_buffer(VkDeviceSize bytes);
+    // After the device is done, `bytes` of `src` land at host address `dst`.
+    void output(const BufferSlice &src, void *dst, VkDeviceSize bytes);
+    // Host code is about to read or write [ptr, ptr + bytes) itself: when a pending op of
+    // the batch writes there, the batch runs first.
+    void host_access(const void *ptr, VkDeviceSize bytes);
+
+    // A batch: ops recorded between begin_batch and end_batch are submitted once, at the
+    // end (Backend::begin_batch states the caller's side of it). Not nested.
+    void begin_batch() { in_batch_ = true; }
+    void end_batch();
+    bool in_batch() const { return in_batch_; }
+    // Run after every submission the device has finished (the ops' results delivered).
+    void set_after_submit(std::function<void()> f) { after_submit_ = std::move(f); }
+    // Destroy `b` once the work recorded so far is done.
+    void release_later(VulkanBuffer &&b) { graveyard_.push_back(std::move(b)); }
+
+    // Copy host bytes into `dst` (device memory): directly when dst is host-visible
+    // (unified memory), else through the staging ring.
+    void upload(const void *data, VkDeviceSize bytes, const BufferSlice &dst);
+    // Several (host source, destination offset, bytes) pieces into one destination.
+    struct Piece {
+        const void *data;
+        VkDeviceSize dst_offset;
+        VkDeviceSize bytes;
+    };
+    void upload_pieces(const std::vector<Piece> &pieces, const BufferSlice &dst);
+
+    // Record a dispatch. Bindings in order; `push` (up to 128 bytes) as push constants.
+    // The pipeline's write_mask says which bindings it writes; a barrier is recorded only
+    // when this command reads or writes what an earlier command since the last barrier
+    // wrote, or writes what one read, so independent commands (the q, k and v products,
+    // every expert's gate and up products) overlap on the device.
+    void dispatch(const VulkanPipeline &p, std::initializer_list<BufferSlice> bindings, const void *push,
+                  size_t push_bytes, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
+    void copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes);
+    void fill_zero(const BufferSlice &dst);
+
+    // Run what was recorded, wait, deliver outputs, and reset the scratch memory; inside
+    // a batch nothing happens until end_batch.
+    void submit();
+
+    uint64_t submissions() const { return submissions_; }
+    struct Range {
+        VkBuffer buffer;
+        VkDeviceSize begin, end;
+    };
+    // With MST_VULKAN_PROFILE=1: device time of all submissions so far (timestamps at the
+    // start and end of each command buffer), else 0.
+    double gpu_seconds() const { return gpu_seconds_; }
+
+private:
+    void begin_if_needed();
+    // Order the next command after the earlier ones when it depends on them.
+    void hazard(const Range *reads, size_t n_reads, const Range *writes, size_t n_writes);
+    void barrier();
+    std::vector<Range> read_, written_;  // since the last barrier
+    // Submit and wait without resetting scratch (the ring is full mid-op).
+    void flush(bool reset_scratch);
+    VkDescriptorSet allocate_set(const VulkanPipeline &p);
+
+    const VulkanContext &ctx_;
+    PipelineCache &pipelines_;
+    VkCommandPool pool_ = VK_NULL_HANDLE;
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    VkFence fence_ = VK_NULL_HANDLE;
+    std::vector<VkDescriptorPool> descriptor_pools_;
+    size_t current_pool_ = 0;
+    BufferArena host_, device_;
+    StagingRing ring_;
+    void run();  // submit() regardless of batches
+    struct Output {
+        BufferSlice src;     // host-visible: what is copied to dst (set by run() unless device is)
+        BufferSlice device;  // where the result was computed (for inputs of later ops)
+        void *dst;
+        VkDeviceSize bytes;
+    };
+    bool in_batch_ = false;
+    std::function<void()> after_submit_;
+    std::vector<VulkanBuffer> graveyard_;
+    VkDeviceSize offset_alignment_;
+    std::vector<Output> outputs_;
+    bool recording_ = false;
+    bool dirty_ = false;  // commands recorded since the last barrier
+    bool spin_wait_;
+    uint64_t submissions_ = 0;
+    VkQueryPool timestamps_ = VK_NULL_HANDLE;
+    double gpu_seconds_ = 0, timestamp_period_ns_ = 0;
+};
+
+}  // namespace mst

@@ -1,0 +1,150 @@
+// Attention (GQA with windows and sinks) and latent attention (MLA), both through
+// shaders/attention.comp. Caches that promise append-only use (cache_id) are mirrored in
+// device memory and only their new positions sent; others are sent whole at every call.
+#include <algorithm>
+#include <cstring>
+
+#include "backends/vulkan/vulkan_backend.h"
+#include "core/error.h"
+
+namespace mst {
+
+void VulkanBackend::record_attention(const AttentionShape &s, const BufferSlice &q, const BufferSlice &k,
+                                     const BufferSlice &v, const BufferSlice &sinks, const BufferSlice &out) {
+    if (s.head_dim > 1024) fail(MST_ERR_UNSUPPORTED, "attention: head size {} above 1024", s.head_dim);
+    if (s.n_tokens > 65535) fail(MST_ERR_UNSUPPORTED, "attention: {} queries in one call (at most 65535)", s.n_tokens);
+    const uint32_t n_ctx = s.pos0 + s.n_tokens;
+    const BufferSlice scores = stream_->device_scratch(uint64_t(s.n_tokens) * s.n_heads * n_ctx * sizeof(float));
+    struct {
+        uint32_t n_tokens, n_heads, group, head_dim, v_dim, pos0, k_head, v_head, k_row, v_row;
+        float scale;
+        uint32_t window, has_sinks, n_ctx;
+    } push{s.n_tokens, s.n_heads, s.group, s.head_dim, s.v_dim, s.pos0, s.k_head, s.v_head, s.k_row, s.v_row,
+           s.scale, s.window, s.sinks ? 1u : 0u, n_ctx};
+    stream_->dispatch(pipelines_->get("attention", 6), {q, k, v, out, scores, sinks}, &push, sizeof push, s.n_heads,
+                      s.n_tokens);
+}
+
+VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const float *v_cache, const AttentionParams &p) {
+    const int64_t n_ctx = int64_t(p.pos0) + p.n_tokens;
+    KvMirror &m = kv_[p.cache_id];
+    m.last_use = ++kv_clock_;
+    if (n_ctx > m.capacity) {
+        // Grow (a fresh copy from position 0), making room under the budget first. The old
+        // copy may still be read by work recorded in this batch.
+        kv_bytes_ -= m.bytes;
+        stream_->release_later(std::move(m.k));
+        stream_->release_later(std::move(m.v));
+        m = KvMirror{};
+        m.last_use = kv_clock_;
+        m.capacity = std::max<int64_t>({n_ctx, 256, int64_t(1) << (64 - __builtin_clzll(uint64_t(n_ctx - 1)))});
+        m.bytes = uint64_t(p.n_kv_heads) * uint64_t(m.capacity) * uint64_t(p.head_dim + p.v_head_dim) * sizeof(float);
+        while (kv_bytes_ + m.bytes > kv_budget_) {
+            auto oldest = kv_.end();
+            for (auto it = kv_.begin(); it != kv_.end(); ++it)
+                if (it->first != p.cache_id && (oldest == kv_.end() || it->second.last_use < oldest->second.last_use))
+                    oldest = it;
+            if (oldest == kv_.end()) break;
+            kv_bytes_ -= oldest->second.bytes;
+            stream_->release_later(std::move(oldest->second.k));
+            stream_->release_later(std::move(oldest->second.v));
+            kv_.erase(oldest);
+        }
+        KvMirror &fresh = kv_[p.cache_id];
+        fresh.k = VulkanBuffer(*ctx_, uint64_t(p.n_kv_heads) * uint64_t(m.capacity) * uint64_t(p.head_dim) * sizeof(float),
+                               MemoryKind::Device);
+        fresh.v = VulkanBuffer(*ctx_, uint64_t(p.n_kv_heads) * uint64_t(m.capacity) * uint64_t(p.v_head_dim) * sizeof(float),
+                               MemoryKind::Device);
+        kv_bytes_ += m.bytes;
+    }
+    KvMirror &mirror = kv_[p.cache_id];
+    // Positions from pos0 on are new; any before it that this copy has not seen too.
+    const int64_t lo = std::min<int64_t>(mirror.valid, p.pos0);
+    std::vector<CommandStream::Piece> kp, vp;
+    for (int64_t h = 0; h < p.n_kv_heads; ++h) {
+        kp.push_back({k_cache + h * p.kv_stride + lo * p.head_dim, uint64_t((h * mirror.capacity + lo) * p.head_dim) * 4,
+                      uint64_t((n_ctx - lo) * p.head_dim) * 4});
+        vp.push_back({v_cache + h * p.kv_stride + lo * p.v_head_dim,
+                      uint64_t((h * mirror.capacity + lo) * p.v_head_dim) * 4, uint64_t((n_ctx - lo) * p.v_head_dim) * 4});
+    }
+    stream_->upload_pieces(kp, whole(mirror.k));
+    stream_->upload_pieces(vp, whole(mirror.v));
+    mirror.valid = n_ctx;
+    return mirror;
+}
+
+void VulkanBackend::attention(const float *q, const float *k_cache, const float *v_cache, float *out,
+                              const AttentionParams &p) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (p.n_tokens < 0 || p.n_heads <= 0 || p.n_kv_heads <= 0 || p.head_dim <= 0 || p.v_head_dim <= 0 || p.pos0 < 0 ||
+        p.sliding_window < 0)
+        fail(MST_ERR_INVALID_ARGUMENT,
+             "attention: bad parameters (n_tokens {}, n_heads {}, n_kv_heads {}, head_dim {}, v_head_dim {}, "
+             "pos0 {}, sliding_window {})",
+             p.n_tokens, p.n_heads, p.n_kv_heads, p.head_dim, p.v_head_dim, p.pos0, p.sliding_window);
+    if (p.n_heads % p.n_kv_heads != 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "attention: n_heads {} is not a multiple of n_kv_heads {}", p.n_heads,
+             p.n_kv_heads);
+    const int64_t n_ctx = int64_t(p.pos0) + p.n_tokens;
+    if (p.n_kv_heads > 1 && p.kv_stride < n_ctx * std::max(p.head_dim, p.v_head_dim))
+        fail(MST_ERR_INVALID_ARGUMENT, "attention: kv_stride {} is below {} positions x {} dims", p.kv_stride, n_ctx,
+             std::max(p.head_dim, p.v_head_dim));
+    if (p.n_tokens > 0 && (q == nullptr || k_cache == nullptr || v_cache == nullptr || out == nullptr))
+        fail(MST_ERR_INVALID_ARGUMENT, "attention: null pointer");
+    if (p.n_tokens == 0) return;
+
+    const BufferSlice qs = stream_->input(q, uint64_t(p.n_tokens) * p.n_heads * p.head_dim * sizeof(float));
+    const BufferSlice os = stream_->output_buffer(uint64_t(p.n_tokens) * p.n_heads * p.v_head_dim * sizeof(float));
+    const BufferSlice sinks = p.sinks ? stream_->input(p.sinks, uint64_t(p.n_heads) * sizeof(float)) : dummy();
+    BufferSlice ks, vs;
+    int64_t capacity = n_ctx;
+    // The caches are read on the host (into the mirror or scratch): pending writes first.
+    const uint64_t span = uint64_t((p.n_kv_heads - 1) * p.kv_stride + n_ctx * std::max(p.head_dim, p.v_head_dim)) * 4;
+    stream_->host_access(k_cache, span);
+    stream_->host_access(v_cache, span);
+    if (p.cache_id != 0) {
+        KvMirror &m = kv_mirror(k_cache, v_cache, p);
+        ks = whole(m.k);
+        vs = whole(m.v);
+        capacity = m.capacity;
+    } else {
+        ks = stream_->host_scratch(uint64_t(p.n_kv_heads * n_ctx * p.head_dim) * sizeof(float));
+        vs = stream_->host_scratch(uint64_t(p.n_kv_heads * n_ctx * p.v_head_dim) * sizeof(float));
+        for (int64_t h = 0; h < p.n_kv_heads; ++h) {
+            std::memcpy(ks.mapped + h * n_ctx * p.head_dim * 4, k_cache + h * p.kv_stride, size_t(n_ctx * p.head_dim) * 4);
+            std::memcpy(vs.mapped + h * n_ctx * p.v_head_dim * 4, v_cache + h * p.kv_stride,
+                        size_t(n_ctx * p.v_head_dim) * 4);
+        }
+        ks = stream_->to_device(ks);
+        vs = stream_->to_device(vs);
+    }
+    AttentionShape s{uint32_t(p.n_tokens), uint32_t(p.n_heads), uint32_t(p.n_heads / p.n_kv_heads),
+                     uint32_t(p.head_dim), uint32_t(p.v_head_dim), uint32_t(p.pos0),
+                     uint32_t(capacity * p.head_dim), uint32_t(capacity * p.v_head_dim), uint32_t(p.head_dim),
+                     uint32_t(p.v_head_dim), p.scale, uint32_t(p.sliding_window), p.sinks != nullptr};
+    record_attention(s, qs, ks, vs, sinks, os);
+    stream_->output(os, out, os.size);
+    submit();
+}
+
+void VulkanBackend::latent_attention(const float *q, const float *cache, float *out, const LatentAttentionParams &p) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (p.n_tokens < 0 || p.n_heads <= 0 || p.latent_dim <= 0 || p.rope_dim < 0 || p.pos0 < 0)
+        fail(MST_ERR_INVALID_ARGUMENT,
+             "latent_attention: bad parameters (n_tokens {}, n_heads {}, latent_dim {}, rope_dim {}, pos0 {})",
+             p.n_tokens, p.n_heads, p.latent_dim, p.rope_dim, p.pos0);
+    if (p.n_tokens == 0) return;
+    if (q == nullptr || cache == nullptr || out == nullptr)
+        fail(MST_ERR_INVALID_ARGUMENT, "latent_attention: null pointer");
+    const int64_t row = int64_t(p.latent_dim) + p.rope_dim, n_ctx = int64_t(p.pos0) + p.n_tokens;
+    const BufferSlice qs = stream_->input(q, uint64_t(p.n_tokens) * p.n_heads * row * sizeof(float));
+    const BufferSlice cs = stream_->input(cache, uint64_t(n_ctx * row) * sizeof(float));
+    const BufferSlice os = stream_->output_buffer(uint64_t(p.n_tokens) * p.n_heads * p.latent_dim * sizeof(float));
+    AttentionShape s{uint32_t(p.n_tokens), uint32_t(p.n_heads), uint32_t(p.n_heads), uint32_t(row),
+                     uint32_t(p.latent_dim), uint32_t(p.pos0), 0, 0, uint32_t(row), uint32_t(row), p.scale, 0, false};
+    record_attention(s, qs, cs, cs, dummy(), os);
+    stream_->output(os, out, os.size);
+    submit();
+}
+
+}  // namespace mst

@@ -1,0 +1,73 @@
+// Elementwise gates: silu_mul, sigmoid_mul and clamped_swiglu (shaders/elementwise.comp).
+#include "backends/vulkan/vulkan_backend.h"
+#include "core/error.h"
+
+namespace mst {
+namespace {
+
+struct ElementwisePush {
+    uint32_t n, mode, dim, span;
+    float alpha, limit;
+};
+
+}  // namespace
+
+void VulkanBackend::record_silu_mul(const BufferSlice &a, const BufferSlice &b, const BufferSlice &out, int64_t n) {
+    ElementwisePush push{uint32_t(n), 0, 1, 1, 0.0f, 0.0f};
+    uint32_t gx, gy;
+    groups_for(n, 256, gx, gy);
+    stream_->dispatch(pipelines_->get("elementwise", 3), {a, b, out}, &push, sizeof push, gx, gy);
+}
+
+void VulkanBackend::silu_mul(const float *gate, const float *up, float *out, int64_t n) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (n < 0) fail(MST_ERR_INVALID_ARGUMENT, "silu_mul: negative size {}", n);
+    if (n > 0 && (gate == nullptr || up == nullptr || out == nullptr))
+        fail(MST_ERR_INVALID_ARGUMENT, "silu_mul: null pointer");
+    if (n == 0) return;
+    const uint64_t bytes = uint64_t(n) * sizeof(float);
+    const BufferSlice a = stream_->input(gate, bytes), b = stream_->input(up, bytes);
+    const BufferSlice o = stream_->output_buffer(bytes);
+    record_silu_mul(a, b, o, n);
+    stream_->output(o, out, bytes);
+    submit();
+}
+
+void VulkanBackend::sigmoid_mul(float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (n_rows < 0 || dim <= 0 || gate_dim <= 0 || dim % gate_dim != 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "sigmoid_mul: bad size (n_rows {}, dim {}, gate_dim {}: it must divide dim)",
+             n_rows, dim, gate_dim);
+    if (n_rows == 0) return;
+    if (x == nullptr || gate == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "sigmoid_mul: null pointer");
+    const int64_t n = n_rows * dim;
+    const BufferSlice a = stream_->input(x, uint64_t(n) * sizeof(float));
+    const BufferSlice g = stream_->input(gate, uint64_t(n_rows * gate_dim) * sizeof(float));
+    const BufferSlice o = stream_->output_buffer(uint64_t(n) * sizeof(float));
+    ElementwisePush push{uint32_t(n), 1, uint32_t(dim), uint32_t(dim / gate_dim), 0.0f, 0.0f};
+    uint32_t gx, gy;
+    groups_for(n, 256, gx, gy);
+    stream_->dispatch(pipelines_->get("elementwise", 3), {a, g, o}, &push, sizeof push, gx, gy);
+    stream_->output(o, x, o.size);
+    submit();
+}
+
+void VulkanBackend::clamped_swiglu(const float *gate_up, float *out, int64_t n_rows, int64_t n_inter, float alpha,
+                                   float limit) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (n_rows < 0 || n_inter < 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "clamped_swiglu: negative size (n_rows {}, n_inter {})", n_rows, n_inter);
+    if (n_rows == 0 || n_inter == 0) return;
+    if (gate_up == nullptr || out == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "clamped_swiglu: null pointer");
+    const int64_t n = n_rows * n_inter;
+    const BufferSlice a = stream_->input(gate_up, uint64_t(2 * n) * sizeof(float));
+    const BufferSlice o = stream_->output_buffer(uint64_t(n) * sizeof(float));
+    ElementwisePush push{uint32_t(n), 2, uint32_t(n_inter), 1, alpha, limit};
+    uint32_t gx, gy;
+    groups_for(n, 256, gx, gy);
+    stream_->dispatch(pipelines_->get("elementwise", 3), {a, dummy(), o}, &push, sizeof push, gx, gy);
+    stream_->output(o, out, o.size);
+    submit();
+}
+
+}  // namespace mst

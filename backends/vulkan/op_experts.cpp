@@ -1,0 +1,130 @@
+// A group of routed SwiGLU experts in one submission: every expert's gate and up
+// products side by side, then every silu_mul, then every down product, then one pass that
+// adds the weighted outputs into each token's row in expert order (shaders/combine.comp),
+// the order the CPU backend adds them in.
+#include <cstring>
+#include <vector>
+
+#include "backends/vulkan/vulkan_backend.h"
+#include "core/error.h"
+
+namespace mst {
+
+void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
+                                  const SwigluExpertUse *experts, size_t n_experts) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (n_tokens < 0 || hidden <= 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu: bad size (n_tokens {}, hidden {})", n_tokens, hidden);
+    int64_t total = 0;
+    for (size_t e = 0; e < n_experts; ++e) {
+        const SwigluExpertUse &u = experts[e];
+        const int64_t inter = u.gate.rows;
+        if (u.gate.cols != hidden || u.up.rows != inter || u.up.cols != hidden || u.down.rows != hidden ||
+            u.down.cols != inter)
+            fail(MST_ERR_INVALID_ARGUMENT,
+                 "routed_swiglu: expert {} has gate {}x{}, up {}x{}, down {}x{} for hidden {}", e, u.gate.rows,
+                 u.gate.cols, u.up.rows, u.up.cols, u.down.rows, u.down.cols, hidden);
+        if (u.n < 0 || (u.n > 0 && (u.tokens == nullptr || u.weights == nullptr)))
+            fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu: expert {} has {} uses without tokens or weights", e, u.n);
+        for (int64_t i = 0; i < u.n; ++i)
+            if (u.tokens[i] < 0 || u.tokens[i] >= n_tokens)
+                fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu: token {} outside 0..{}", u.tokens[i], n_tokens - 1);
+        total += u.n;
+    }
+    if (total == 0) return;
+    if (h == nullptr || out == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu: null pointer");
+
+    stream_->host_access(h, uint64_t(n_tokens * hidden) * sizeof(float));  // gathered on the host
+    // Weights first: their uploads must precede the group of independent products.
+    struct Plan {
+        DeviceWeight gate, up, down;
+        BufferSlice x, g, u, y;
+        int64_t row0;
+    };
+    std::vector<Plan> plans(n_experts);
+    BufferSlice whole_h;
+    int64_t row = 0;
+    for (size_t e = 0; e < n_experts; ++e) {
+        const SwigluExpertUse &u = experts[e];
+        Plan &p = plans[e];
+        p.row0 = row;
+        row += u.n;
+        if (u.n == 0) continue;
+        p.gate = residency_->get(*stream_, u.gate);
+        p.up = residency_->get(*stream_, u.up);
+        p.down = residency_->get(*stream_, u.down);
+        const int64_t inter = u.gate.rows;
+        // An expert that every token uses in order (each expert of a decode step) reads h
+        // itself, sent once; others get their rows gathered.
+        bool all_tokens = u.n == n_tokens;
+        for (int64_t i = 0; i < u.n && all_tokens; ++i) all_tokens = u.tokens[i] == i;
+        if (all_tokens) {
+            if (whole_h.buffer == VK_NULL_HANDLE) whole_h = stream_->input(h, uint64_t(n_tokens * hidden) * sizeof(float));
+            p.x = whole_h;
+        } else {
+            p.x = stream_->host_scratch(uint64_t(u.n * hidden) * sizeof(float));
+            for (int64_t i = 0; i < u.n; ++i)
+                std::memcpy(p.x.mapped + i * hidden * 4, h + u.tokens[i] * hidden, size_t(hidden) * 4);
+            p.x = stream_->to_device(p.x);
+        }
+        p.g = stream_->device_scratch(uint64_t(u.n * inter) * sizeof(float));
+        p.u = stream_->device_scratch(uint64_t(u.n * inter) * sizeof(float));
+    }
+    // Every expert's y rows in one buffer, row r of it at r * hidden.
+    const BufferSlice y = stream_->device_scratch(uint64_t(total * hidden) * sizeof(float));
+    for (size_t e = 0; e < n_experts; ++e) {
+        Plan &p = plans[e];
+        if (experts[e].n == 0) continue;
+        // A slice per expert when its offset suits the device; else its own buffer.
+        const uint64_t offset = uint64_t(p.row0 * hidden) * sizeof(float);
+        const uint64_t align = context().properties().limits.minStorageBufferOffsetAlignment;
+        if (offset % std::max<uint64_t>(align, 1) == 0)
+            p.y = BufferSlice{y.buffer, y.offset + offset, uint64_t(experts[e].n * hidden) * sizeof(float), nullptr};
+        else
+            p.y = BufferSlice{};
+    }
+
+    for (size_t e = 0; e < n_experts; ++e) {
+        if (experts[e].n == 0) continue;
+        record_matmul(experts[e].gate, plans[e].gate, plans[e].x, plans[e].g, experts[e].n);
+        record_matmul(experts[e].up, plans[e].up, plans[e].x, plans[e].u, experts[e].n);
+    }
+    for (size_t e = 0; e < n_experts; ++e)
+        if (experts[e].n) record_silu_mul(plans[e].g, plans[e].u, plans[e].g, experts[e].n * experts[e].gate.rows);
+    std::vector<size_t> unaligned;
+    for (size_t e = 0; e < n_experts; ++e) {
+        if (experts[e].n == 0) continue;
+        if (plans[e].y.buffer == VK_NULL_HANDLE) {
+            plans[e].y = stream_->device_scratch(uint64_t(experts[e].n * hidden) * sizeof(float));
+            unaligned.push_back(e);
+        }
+        record_matmul(experts[e].down, plans[e].down, plans[e].g, plans[e].y, experts[e].n);
+    }
+    for (size_t e : unaligned)
+        stream_->copy(plans[e].y, BufferSlice{y.buffer, y.offset + uint64_t(plans[e].row0 * hidden) * 4, 0, nullptr},
+                      uint64_t(experts[e].n * hidden) * 4);
+
+    // Each token's uses in expert order: (row of y, weight bits), grouped by token.
+    std::vector<uint32_t> offsets(size_t(n_tokens) + 1, 0);
+    for (size_t e = 0; e < n_experts; ++e)
+        for (int64_t i = 0; i < experts[e].n; ++i) ++offsets[size_t(experts[e].tokens[i]) + 1];
+    for (size_t t = 0; t < size_t(n_tokens); ++t) offsets[t + 1] += offsets[t];
+    std::vector<uint32_t> uses(size_t(total) * 2), fill(offsets.begin(), offsets.end() - 1);
+    for (size_t e = 0; e < n_experts; ++e)
+        for (int64_t i = 0; i < experts[e].n; ++i) {
+            const uint32_t slot = fill[size_t(experts[e].tokens[i])]++;
+            uses[2 * slot] = uint32_t(plans[e].row0 + i);
+            std::memcpy(&uses[2 * slot + 1], &experts[e].weights[i], 4);
+        }
+    const BufferSlice us = stream_->input(uses.data(), uses.size() * 4);
+    const BufferSlice offs = stream_->input(offsets.data(), offsets.size() * 4);
+    const BufferSlice os = stream_->input(out, uint64_t(n_tokens * hidden) * sizeof(float));
+    const uint32_t push[2] = {uint32_t(n_tokens), uint32_t(hidden)};
+    if (n_tokens > 65535) fail(MST_ERR_UNSUPPORTED, "routed_swiglu: {} tokens in one call (at most 65535)", n_tokens);
+    stream_->dispatch(pipelines_->get("combine", 4), {y, us, offs, os}, push, sizeof push,
+                      uint32_t((hidden + 255) / 256), uint32_t(n_tokens));
+    stream_->output(os, out, os.size);
+    submit();
+}
+
+}  // namespace mst

@@ -1,0 +1,172 @@
+// The matrix products: matmul (every stored weight type), matmul_block_fp8, and
+// matmul_xw / matmul_transposed, which are one product y = x W (shaders/matmul.comp,
+// shaders/matmul_xw.comp).
+#include <algorithm>
+#include <cstring>
+
+#include "backends/vulkan/vulkan_backend.h"
+#include "core/error.h"
+
+namespace mst {
+namespace {
+
+const char *matmul_shader(DType t) {
+    switch (t) {
+        case DType::F32: return "matmul_f32";
+        case DType::F16: return "matmul_f16";
+        case DType::BF16: return "matmul_bf16";
+        case DType::Q8: return "matmul_q8";
+        case DType::Q4: return "matmul_q4";
+        case DType::MXFP4: return "matmul_mxfp4";
+        case DType::F8_E4M3: return "matmul_fp8";
+        default: return nullptr;
+    }
+}
+
+struct MatmulPush {
+    uint32_t rows, cols, n_tokens, block_rows, block_cols, scale_cols;
+};
+
+void check_sizes(const char *op, const WeightView &w, int64_t n_tokens) {
+    if (w.rows < 0 || w.cols < 0 || n_tokens < 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "{}: negative size (rows {}, cols {}, n_tokens {})", op, w.rows, w.cols, n_tokens);
+    if (w.rows > INT32_MAX || w.cols > INT32_MAX || n_tokens > INT32_MAX)
+        fail(MST_ERR_UNSUPPORTED, "{}: sizes beyond 2^31 (rows {}, cols {}, n_tokens {})", op, w.rows, w.cols, n_tokens);
+}
+
+}  // namespace
+
+void VulkanBackend::record_matmul(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,
+                                  const BufferSlice &y, int64_t n_tokens, const DeviceWeight *fp8_scales,
+                                  int32_t block_rows, int32_t block_cols) {
+    const char *shader = matmul_shader(w.dtype);
+    if (!shader) fail(MST_ERR_UNSUPPORTED, "matmul: weight dtype {} is not supported", dtype_name(w.dtype));
+    // Looked up once per type: this runs for every product of a decode step.
+    const VulkanPipeline *&cached = matmul_pipelines_[size_t(w.dtype)];
+    if (!cached)
+        cached = &pipelines_->get(use_subgroup_ ? std::string(shader) + "_sg" : std::string(shader), 4,
+                                  {lanes_, rows_per_group_});
+    const VulkanPipeline &p = *cached;
+    MatmulPush push{uint32_t(w.rows), uint32_t(w.cols), uint32_t(n_tokens), 1, 1, 1};
+    BufferSlice aux = dummy();
+    if (w.dtype == DType::MXFP4) aux = dw.scales;
+    if (w.dtype == DType::F8_E4M3) {
+        aux = fp8_scales->data;
+        push.block_rows = uint32_t(block_rows);
+        push.block_cols = uint32_t(block_cols);
+        push.scale_cols = uint32_t((w.cols + block_cols - 1) / block_cols);
+    }
+    const uint32_t gx = uint32_t((w.rows + rows_per_group_ - 1) / rows_per_group_);
+    const uint32_t gy = uint32_t((n_tokens + 3) / 4);
+    if (gx > 65535 || gy > 65535)
+        fail(MST_ERR_UNSUPPORTED, "matmul: {} rows x {} tokens exceed one dispatch", w.rows, n_tokens);
+    stream_->dispatch(p, {dw.data, x, y, aux}, &push, sizeof push, gx, gy);
+}
+
+void VulkanBackend::matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    check_sizes("matmul", w, n_tokens);
+    if (!matmul_shader(w.dtype) || w.dtype == DType::F8_E4M3)
+        fail(MST_ERR_UNSUPPORTED, "matmul: weight dtype {} is not supported (F32, F16, BF16, Q8, Q4, MXFP4)",
+             dtype_name(w.dtype));
+    if (w.dtype == DType::MXFP4 && w.cols % 32 != 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "matmul: MXFP4 weight has {} columns, not a multiple of 32", w.cols);
+    if (w.rows == 0 || n_tokens == 0) return;
+    if (y == nullptr || (w.cols > 0 && (x == nullptr || w.data == nullptr)))
+        fail(MST_ERR_INVALID_ARGUMENT, "matmul: null pointer (w {}, x {}, y {})", w.data != nullptr, x != nullptr,
+             y != nullptr);
+    if (w.cols == 0) {
+        std::fill(y, y + w.rows * n_tokens, 0.0f);
+        return;
+    }
+    const DeviceWeight dw = residency_->get(*stream_, w);
+    const BufferSlice xs = stream_->input(x, uint64_t(n_tokens * w.cols) * sizeof(float));
+    const BufferSlice ys = stream_->output_buffer(uint64_t(n_tokens * w.rows) * sizeof(float));
+    record_matmul(w, dw, xs, ys, n_tokens);
+    stream_->output(ys, y, ys.size);
+    submit();
+}
+
+void VulkanBackend::matmul_block_fp8(const WeightView &w, const WeightView &scale_inv, int32_t block_rows,
+                                     int32_t block_cols, const float *x, float *y, int64_t n_tokens) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (w.dtype != DType::F8_E4M3 || scale_inv.dtype != DType::F32)
+        fail(MST_ERR_UNSUPPORTED, "matmul_block_fp8: needs F8_E4M3 weights and F32 scales, got {} and {}",
+             dtype_name(w.dtype), dtype_name(scale_inv.dtype));
+    if (w.rows < 0 || w.cols < 0 || n_tokens < 0 || block_rows < 1 || block_cols < 1)
+        fail(MST_ERR_INVALID_ARGUMENT, "matmul_block_fp8: bad size (rows {}, cols {}, n_tokens {}, block {}x{})",
+             w.rows, w.cols, n_tokens, block_rows, block_cols);
+    check_sizes("matmul_block_fp8", w, n_tokens);
+    const int64_t scale_rows = (w.rows + block_rows - 1) / block_rows, scale_cols = (w.cols + block_cols - 1) / block_cols;
+    if (scale_inv.rows != scale_rows || scale_inv.cols != scale_cols)
+        fail(MST_ERR_INVALID_ARGUMENT,
+             "matmul_block_fp8: {}x{} scales for a {}x{} weight in {}x{} blocks; expected {}x{}", scale_inv.rows,
+             scale_inv.cols, w.rows, w.cols, block_rows, block_cols, scale_rows, scale_cols);
+    if (w.rows == 0 || n_tokens == 0) return;
+    if (y == nullptr || (w.cols > 0 && (x == nullptr || w.data == nullptr || scale_inv.data == nullptr)))
+        fail(MST_ERR_INVALID_ARGUMENT, "matmul_block_fp8: null pointer");
+    if (w.cols == 0) {
+        std::fill(y, y + w.rows * n_tokens, 0.0f);
+        return;
+    }
+    const DeviceWeight dw = residency_->get(*stream_, w);
+    // The scales need not be aligned on the host; the device copy is.
+    const DeviceWeight ds = residency_->get(*stream_, scale_inv);
+    const BufferSlice xs = stream_->input(x, uint64_t(n_tokens * w.cols) * sizeof(float));
+    const BufferSlice ys = stream_->output_buffer(uint64_t(n_tokens * w.rows) * sizeof(float));
+    record_matmul(w, dw, xs, ys, n_tokens, &ds, block_rows, block_cols);
+    stream_->output(ys, y, ys.size);
+    submit();
+}
+
+namespace {
+
+const char *xw_shader(DType t) {
+    switch (t) {
+        case DType::F32: return "matmul_xw_f32";
+        case DType::F16: return "matmul_xw_f16";
+        case DType::BF16: return "matmul_xw_bf16";
+        default: return nullptr;
+    }
+}
+
+}  // namespace
+
+void VulkanBackend::xw_product(const char *op, const WeightView &w, const float *x, float *y, int64_t n_tokens) {
+    VulkanBackend &b = *this;
+    {
+        check_sizes(op, w, n_tokens);
+        const char *shader = xw_shader(w.dtype);
+        if (!shader)
+            fail(MST_ERR_UNSUPPORTED, "{}: weight dtype {} is not supported (F32, F16, BF16)", op, dtype_name(w.dtype));
+        if (w.cols == 0 || n_tokens == 0) return;
+        if (y == nullptr || (w.rows > 0 && (x == nullptr || w.data == nullptr)))
+            fail(MST_ERR_INVALID_ARGUMENT, "{}: null pointer (w {}, x {}, y {})", op, w.data != nullptr, x != nullptr,
+                 y != nullptr);
+        if (w.rows == 0) {
+            std::fill(y, y + n_tokens * w.cols, 0.0f);
+            return;
+        }
+        const DeviceWeight dw = b.residency_->get(*b.stream_, w);
+        const BufferSlice xs = b.stream_->input(x, uint64_t(n_tokens * w.rows) * sizeof(float));
+        const BufferSlice ys = b.stream_->output_buffer(uint64_t(n_tokens * w.cols) * sizeof(float));
+        const uint32_t push[3] = {uint32_t(w.rows), uint32_t(w.cols), uint32_t(n_tokens)};
+        const uint32_t gx = uint32_t((w.cols + 63) / 64), gy = uint32_t((n_tokens + 3) / 4);
+        if (gx > 65535 || gy > 65535) fail(MST_ERR_UNSUPPORTED, "{}: {} columns x {} tokens exceed one dispatch", op, w.cols, n_tokens);
+        b.stream_->dispatch(b.pipelines_->get(shader, 3), {dw.data, xs, ys}, push, sizeof push, gx, gy);
+        b.stream_->output(ys, y, ys.size);
+        b.submit();
+    }
+}
+
+void VulkanBackend::matmul_xw(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    xw_product("matmul_xw", w, x, y, n_tokens);
+}
+
+void VulkanBackend::matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    xw_product("matmul_transposed", w, x, y, n_tokens);
+}
+
+}  // namespace mst

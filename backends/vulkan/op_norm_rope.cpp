@@ -1,0 +1,104 @@
+// Row normalisations (shaders/norm.comp) and rotary embedding (shaders/rope.comp).
+#include <cmath>
+#include <vector>
+
+#include "backends/vulkan/vulkan_backend.h"
+#include "core/error.h"
+
+namespace mst {
+
+void VulkanBackend::norm(int mode, const float *x, const float *gate, const WeightView *w, float offset, float eps,
+                         float *y, int64_t n_rows, int64_t dim) {
+    const uint64_t bytes = uint64_t(n_rows * dim) * sizeof(float);
+    const BufferSlice xs = stream_->input(x, bytes);
+    const BufferSlice ws = w ? residency_->get(*stream_, *w, true).data : dummy();
+    const BufferSlice gs = gate ? stream_->input(gate, bytes) : dummy();
+    const BufferSlice ys = stream_->output_buffer(bytes);
+    struct {
+        uint32_t dim, mode;
+        float eps, offset;
+    } push{uint32_t(dim), uint32_t(mode), eps, offset};
+    uint32_t gx, gy;
+    groups_for(n_rows, 1, gx, gy);
+    stream_->dispatch(pipelines_->get("norm", 4), {xs, ws, gs, ys}, &push, sizeof push, gx, gy);
+    stream_->output(ys, y, bytes);
+    submit();
+}
+
+void VulkanBackend::rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y,
+                             int64_t n_rows, int64_t dim) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (n_rows < 0 || dim <= 0) fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: bad size (n_rows {}, dim {})", n_rows, dim);
+    if (!dtype_is_float_weight(w.dtype))
+        fail(MST_ERR_UNSUPPORTED, "rms_norm: weight dtype {} is not supported (F32, F16, BF16)", dtype_name(w.dtype));
+    if (w.rows * w.cols != dim)
+        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: weight has {}x{} elements, expected {}", w.rows, w.cols, dim);
+    if (n_rows == 0) return;
+    if (x == nullptr || y == nullptr || w.data == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: null pointer");
+    norm(0, x, nullptr, &w, weight_offset, eps, y, n_rows, dim);
+}
+
+void VulkanBackend::rms_norm_gated(const float *x, const float *gate, const WeightView &w, float eps, float *y,
+                                   int64_t n_rows, int64_t dim) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (n_rows < 0 || dim <= 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: bad size (n_rows {}, dim {})", n_rows, dim);
+    if (!dtype_is_float_weight(w.dtype))
+        fail(MST_ERR_UNSUPPORTED, "rms_norm_gated: weight dtype {} is not supported (F32, F16, BF16)",
+             dtype_name(w.dtype));
+    if (w.rows * w.cols != dim)
+        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: weight has {}x{} elements, expected {}", w.rows, w.cols, dim);
+    if (n_rows == 0) return;
+    if (x == nullptr || gate == nullptr || y == nullptr || w.data == nullptr)
+        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: null pointer");
+    norm(1, x, gate, &w, 0.0f, eps, y, n_rows, dim);
+}
+
+void VulkanBackend::l2_norm(float *x, int64_t n_rows, int64_t dim, float eps) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (n_rows < 0 || dim <= 0) fail(MST_ERR_INVALID_ARGUMENT, "l2_norm: bad size (n_rows {}, dim {})", n_rows, dim);
+    if (!(eps >= 0.0f)) fail(MST_ERR_INVALID_ARGUMENT, "l2_norm: eps must be >= 0, got {}", eps);
+    if (n_rows == 0) return;
+    if (x == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "l2_norm: null pointer");
+    norm(2, x, nullptr, nullptr, 0.0f, eps, x, n_rows, dim);
+}
+
+void VulkanBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const int32_t *positions,
+                         const RopeParams &p) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (n_tokens < 0 || n_heads < 0 || head_dim <= 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "rope: bad size (n_tokens {}, n_heads {}, head_dim {})", n_tokens, n_heads,
+             head_dim);
+    if (p.rotary_dim < 0 || p.rotary_dim % 2 != 0 || p.rotary_dim > head_dim)
+        fail(MST_ERR_INVALID_ARGUMENT, "rope: rotary_dim {} must be even and in [0, head_dim {}]", p.rotary_dim,
+             head_dim);
+    if (n_tokens == 0 || n_heads == 0 || p.rotary_dim == 0) return;
+    if (x == nullptr || positions == nullptr || p.inv_freq == nullptr)
+        fail(MST_ERR_INVALID_ARGUMENT, "rope: null pointer");
+    const int64_t half = p.rotary_dim / 2;
+    // The angles as the CPU backend takes them: the float32 product, then cos and sin in
+    // double, rounded once.
+    BufferSlice table = stream_->host_scratch(uint64_t(n_tokens * half * 2) * sizeof(float));
+    float *cs = reinterpret_cast<float *>(table.mapped);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const float pos = float(positions[t]);
+        for (int64_t i = 0; i < half; ++i) {
+            const double theta = double(pos * p.inv_freq[i]);
+            cs[(t * half + i) * 2] = float(std::cos(theta)) * p.attention_factor;
+            cs[(t * half + i) * 2 + 1] = float(std::sin(theta)) * p.attention_factor;
+        }
+    }
+    table = stream_->to_device(table);
+    const uint64_t bytes = uint64_t(n_tokens * n_heads * head_dim) * sizeof(float);
+    const BufferSlice xs = stream_->input(x, bytes);
+    const uint32_t push[5] = {uint32_t(n_tokens), uint32_t(n_heads), uint32_t(head_dim), uint32_t(half),
+                              p.interleaved ? 1u : 0u};
+    const int64_t rows = n_tokens * n_heads;
+    const uint32_t gx = uint32_t((half + 63) / 64);
+    const uint32_t gy = uint32_t(std::min<int64_t>(rows, 65535)), gz = uint32_t((rows + 65534) / 65535);
+    stream_->dispatch(pipelines_->get("rope", 2), {xs, table}, push, sizeof push, gx, gy, gz);
+    stream_->output(xs, x, bytes);
+    submit();
+}
+
+}  // namespace mst

@@ -1,0 +1,77 @@
+#include "backends/vulkan/vulkan_backend.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace mst {
+
+VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
+    ctx_ = std::make_unique<VulkanContext>(options.device, gpu_only);
+    pipelines_ = std::make_unique<PipelineCache>(*ctx_);
+    stream_ = std::make_unique<CommandStream>(*ctx_, *pipelines_);
+    // Experts a submission used may be evicted once it has run.
+    stream_->set_after_submit([this] { residency_->end_submission(); });
+    const uint64_t device_bytes = ctx_->info().device_local_bytes;
+    // Unified memory: the expert cache would only duplicate the host's copy, so it is small
+    // unless asked for; discrete: a quarter of the device memory.
+    uint64_t budget = options.gpu_expert_cache_bytes;
+    if (budget == 0) budget = ctx_->unified_memory() ? (uint64_t(256) << 20) : device_bytes / 4;
+    residency_ = std::make_unique<WeightResidency>(*ctx_, budget);
+    dummy_ = std::make_unique<VulkanBuffer>(*ctx_, 16, MemoryKind::Device);
+    kv_budget_ = std::max<uint64_t>(device_bytes / 4, uint64_t(256) << 20);
+    const uint32_t sg = ctx_->subgroup_size();
+    use_subgroup_ = ctx_->subgroup_arithmetic() && sg >= 8 && sg <= 128 && (sg & (sg - 1)) == 0;
+    lanes_ = use_subgroup_ ? sg : 32;
+    rows_per_group_ = std::max<uint32_t>(1, 128 / lanes_);
+    log(MST_LOG_INFO, "vulkan: backend on '{}': GPU expert cache {} MiB, matmul {} lanes x {} rows{}",
+        ctx_->info().name, budget >> 20, lanes_, rows_per_group_, use_subgroup_ ? " (subgroupAdd)" : "");
+}
+
+VulkanBackend::~VulkanBackend() = default;
+
+void VulkanBackend::submit() { stream_->submit(); }
+
+void VulkanBackend::begin_batch() {
+    mutex_.lock();  // released by end_batch
+    stream_->begin_batch();
+}
+
+void VulkanBackend::end_batch() {
+    const std::lock_guard<std::recursive_mutex> release(mutex_, std::adopt_lock);
+    stream_->end_batch();
+}
+
+void VulkanBackend::groups_for(int64_t n, uint32_t per_group, uint32_t &gx, uint32_t &gy) {
+    const int64_t groups = (n + per_group - 1) / per_group;
+    gx = uint32_t(std::min<int64_t>(groups, 65535));
+    gy = uint32_t((groups + 65534) / 65535);
+    if (groups == 0) gx = gy = 0;
+}
+
+std::unique_ptr<Backend> create_vulkan_backend(const BackendOptions &options) {
+    return std::make_unique<VulkanBackend>(options, false);
+}
+
+std::unique_ptr<Backend> try_create_vulkan_gpu(const BackendOptions &options, std::string &why) {
+    try {
+        return std::make_unique<VulkanBackend>(options, true);
+    } catch (const Error &e) {
+        why = e.what();
+        return nullptr;
+    }
+}
+
+std::vector<std::string> vulkan_device_descriptions() {
+    std::vector<std::string> out;
+    for (const VulkanDeviceInfo &d : vk_list_devices())
+        out.push_back(fmt::format("Vulkan device {}: {} ({}, {} MiB){}{}", d.index, d.name,
+                                  vk_device_type_name(d.type), d.device_local_bytes >> 20,
+                                  d.usable ? "" : ", unusable: ", d.why_not));
+    return out;
+}
+
+}  // namespace mst

@@ -1,0 +1,128 @@
+// The Vulkan backend: every Backend op as compute shaders on one device. Activations come
+// and go in host memory (the Backend interface), so an op copies its inputs into
+// host-visible memory, records its dispatches, submits once and waits; weights stay on
+// the device (weight_residency.h), and so do KV caches that promise append-only use
+// (AttentionParams::cache_id). routed_swiglu runs a whole group of experts in one
+// submission. The ops are spread over op_*.cpp by family.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/vulkan/command_stream.h"
+#include "backends/vulkan/pipelines.h"
+#include "backends/vulkan/vulkan_context.h"
+#include "backends/vulkan/weight_residency.h"
+
+namespace mst {
+
+class VulkanBackend final : public Backend {
+public:
+    // Opens the device BackendOptions::device names (see VulkanContext); gpu_only skips
+    // CPU implementations when ranking. Throws MST_ERR_BACKEND naming why.
+    VulkanBackend(const BackendOptions &options, bool gpu_only);
+    ~VulkanBackend() override;
+
+    const char *name() const override { return "vulkan"; }
+    int n_threads() const override { return 1; }
+    const VulkanContext &context() const { return *ctx_; }
+    const std::string &device_name() const { return ctx_->info().name; }
+    const ExpertCacheStats &expert_cache_stats() const { return residency_->expert_stats(); }
+    uint64_t submissions() const { return stream_->submissions(); }
+    CommandStream &stream() { return *stream_; }  // for measurements (vulkan_bandwidth.h)
+    double gpu_seconds() const { return stream_->gpu_seconds(); }
+
+    void matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) override;
+    void rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y, int64_t n_rows,
+                  int64_t dim) override;
+    void rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const int32_t *positions,
+              const RopeParams &p) override;
+    void attention(const float *q, const float *k_cache, const float *v_cache, float *out,
+                   const AttentionParams &p) override;
+    void silu_mul(const float *gate, const float *up, float *out, int64_t n) override;
+    void matmul_xw(const WeightView &w, const float *x, float *y, int64_t n_tokens) override;
+    void clamped_swiglu(const float *gate_up, float *out, int64_t n_rows, int64_t n_inter, float alpha,
+                        float limit) override;
+    void causal_conv1d(const float *x, const WeightView &w, const float *state_in, float *state_out, float *y,
+                       int64_t n_tokens, int64_t channels, bool silu) override;
+    void l2_norm(float *x, int64_t n_rows, int64_t dim, float eps) override;
+    void gated_delta_rule(const float *q, const float *k, const float *v, const float *g, const float *beta,
+                          const float *state_in, float *state_out, float *out, const DeltaRuleShape &shape) override;
+    void rms_norm_gated(const float *x, const float *gate, const WeightView &w, float eps, float *y, int64_t n_rows,
+                        int64_t dim) override;
+    void sigmoid_mul(float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim) override;
+    void matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n_tokens) override;
+    void matmul_block_fp8(const WeightView &w, const WeightView &scale_inv, int32_t block_rows, int32_t block_cols,
+                          const float *x, float *y, int64_t n_tokens) override;
+    void latent_attention(const float *q, const float *cache, float *out, const LatentAttentionParams &p) override;
+    void routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden, const SwigluExpertUse *experts,
+                       size_t n_experts) override;
+    void begin_batch() override;
+    void end_batch() override;
+
+    // Record y = W x (any matmul weight type) into the stream without submitting; x, y
+    // device-visible slices. FP8 needs the scales and block shape.
+    void record_matmul(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x, const BufferSlice &y,
+                       int64_t n_tokens, const DeviceWeight *fp8_scales = nullptr, int32_t block_rows = 0,
+                       int32_t block_cols = 0);
+    // Record out = silu(a) * b over n elements.
+    void record_silu_mul(const BufferSlice &a, const BufferSlice &b, const BufferSlice &out, int64_t n);
+
+private:
+    // y[t][c] = sum_r x[t][r] w[r][c]: matmul_xw and matmul_transposed.
+    void xw_product(const char *op, const WeightView &w, const float *x, float *y, int64_t n_tokens);
+    // rms_norm (mode 0), rms_norm_gated (1), l2_norm (2): shaders/norm.comp.
+    void norm(int mode, const float *x, const float *gate, const WeightView *w, float offset, float eps, float *y,
+              int64_t n_rows, int64_t dim);
+    // Attention of both kinds (shaders/attention.comp); k, v, sinks already on the device.
+    struct AttentionShape {
+        uint32_t n_tokens, n_heads, group, head_dim, v_dim, pos0, k_head, v_head, k_row, v_row;
+        float scale;
+        uint32_t window;
+        bool sinks;
+    };
+    void record_attention(const AttentionShape &s, const BufferSlice &q, const BufferSlice &k, const BufferSlice &v,
+                          const BufferSlice &sinks, const BufferSlice &out);
+    void submit();
+    // A 4-byte placeholder for unused bindings.
+    BufferSlice dummy() const { return whole(*dummy_); }
+    // The (x groups, y groups) covering n work items of `per_group` each (x <= 65535).
+    static void groups_for(int64_t n, uint32_t per_group, uint32_t &gx, uint32_t &gy);
+
+    struct KvMirror {
+        VulkanBuffer k, v;
+        int64_t capacity = 0;  // positions per kv head
+        int64_t valid = 0;     // positions [0, valid) hold the host's values
+        uint64_t last_use = 0;
+        uint64_t bytes = 0;
+    };
+    // The device copy of the caches for p, valid for positions < pos0 + n_tokens.
+    KvMirror &kv_mirror(const float *k_cache, const float *v_cache, const AttentionParams &p);
+
+    // Sessions of one model share its backend from their own threads: every op holds
+    // this, and a batch holds it from begin_batch to end_batch.
+    std::recursive_mutex mutex_;
+    std::unique_ptr<VulkanContext> ctx_;
+    std::unique_ptr<PipelineCache> pipelines_;
+    std::unique_ptr<CommandStream> stream_;
+    std::unique_ptr<WeightResidency> residency_;
+    std::unique_ptr<VulkanBuffer> dummy_;
+    std::unordered_map<uint64_t, KvMirror> kv_;
+    uint64_t kv_bytes_ = 0, kv_budget_ = 0, kv_clock_ = 0;
+    const VulkanPipeline *matmul_pipelines_[32] = {};  // by DType
+    bool use_subgroup_ = false;
+    uint32_t lanes_ = 32, rows_per_group_ = 4;
+};
+
+// For the registry: the backend "vulkan" names (throws MST_ERR_BACKEND when no device),
+// and the GPU "auto" would use (nullptr, with `why`, when there is none).
+std::unique_ptr<Backend> create_vulkan_backend(const BackendOptions &options);
+std::unique_ptr<Backend> try_create_vulkan_gpu(const BackendOptions &options, std::string &why);
+// One line per Vulkan device, for listings.
+std::vector<std::string> vulkan_device_descriptions();
+
+}  // namespace mst

@@ -1,0 +1,267 @@
+#include "backends/vulkan/vulkan_context.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace mst {
+
+const char *vk_result_name(VkResult r) {
+    switch (r) {
+        case VK_SUCCESS: return "VK_SUCCESS";
+        case VK_NOT_READY: return "VK_NOT_READY";
+        case VK_TIMEOUT: return "VK_TIMEOUT";
+        case VK_INCOMPLETE: return "VK_INCOMPLETE";
+        case VK_ERROR_OUT_OF_HOST_MEMORY: return "VK_ERROR_OUT_OF_HOST_MEMORY";
+        case VK_ERROR_OUT_OF_DEVICE_MEMORY: return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
+        case VK_ERROR_INITIALIZATION_FAILED: return "VK_ERROR_INITIALIZATION_FAILED";
+        case VK_ERROR_DEVICE_LOST: return "VK_ERROR_DEVICE_LOST";
+        case VK_ERROR_MEMORY_MAP_FAILED: return "VK_ERROR_MEMORY_MAP_FAILED";
+        case VK_ERROR_LAYER_NOT_PRESENT: return "VK_ERROR_LAYER_NOT_PRESENT";
+        case VK_ERROR_EXTENSION_NOT_PRESENT: return "VK_ERROR_EXTENSION_NOT_PRESENT";
+        case VK_ERROR_FEATURE_NOT_PRESENT: return "VK_ERROR_FEATURE_NOT_PRESENT";
+        case VK_ERROR_INCOMPATIBLE_DRIVER: return "VK_ERROR_INCOMPATIBLE_DRIVER";
+        case VK_ERROR_TOO_MANY_OBJECTS: return "VK_ERROR_TOO_MANY_OBJECTS";
+        case VK_ERROR_FORMAT_NOT_SUPPORTED: return "VK_ERROR_FORMAT_NOT_SUPPORTED";
+        case VK_ERROR_FRAGMENTED_POOL: return "VK_ERROR_FRAGMENTED_POOL";
+        case VK_ERROR_OUT_OF_POOL_MEMORY: return "VK_ERROR_OUT_OF_POOL_MEMORY";
+        default: return "VkResult(other)";
+    }
+}
+
+void vk_check(VkResult r, const char *call) {
+    if (r != VK_SUCCESS) fail(MST_ERR_BACKEND, "vulkan: {} failed: {} ({})", call, vk_result_name(r), int(r));
+}
+
+const char *vk_device_type_name(VkPhysicalDeviceType t) {
+    switch (t) {
+        case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
+        case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
+        case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
+        case VK_PHYSICAL_DEVICE_TYPE_CPU: return "CPU implementation";
+        default: return "other";
+    }
+}
+
+namespace {
+
+// Lower is better: the ranking the issue and DESIGN.md ask for.
+int type_rank(VkPhysicalDeviceType t) {
+    switch (t) {
+        case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
+        case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
+        case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+        case VK_PHYSICAL_DEVICE_TYPE_CPU: return 3;
+        default: return 4;
+    }
+}
+
+VkInstance create_instance() {
+    VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+    app.pApplicationName = "moestream";
+    app.pEngineName = "moestream";
+    app.apiVersion = VK_API_VERSION_1_1;
+    VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    ci.pApplicationInfo = &app;
+    VkInstance instance = VK_NULL_HANDLE;
+    const VkResult r = vkCreateInstance(&ci, nullptr, &instance);
+    if (r != VK_SUCCESS)
+        fail(MST_ERR_BACKEND, "vulkan: no Vulkan driver is usable (vkCreateInstance failed: {}); install one "
+             "(e.g. mesa-vulkan-drivers) or use backend \"cpu\"", vk_result_name(r));
+    return instance;
+}
+
+std::vector<VkPhysicalDevice> physical_devices(VkInstance instance) {
+    uint32_t n = 0;
+    vk_check(vkEnumeratePhysicalDevices(instance, &n, nullptr), "vkEnumeratePhysicalDevices");
+    std::vector<VkPhysicalDevice> out(n);
+    if (n) vk_check(vkEnumeratePhysicalDevices(instance, &n, out.data()), "vkEnumeratePhysicalDevices");
+    out.resize(n);
+    return out;
+}
+
+int32_t compute_queue_family(VkPhysicalDevice d) {
+    uint32_t n = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(d, &n, nullptr);
+    std::vector<VkQueueFamilyProperties> families(n);
+    vkGetPhysicalDeviceQueueFamilyProperties(d, &n, families.data());
+    // A compute family without graphics first: on discrete GPUs it is the async compute
+    // queue, which nothing else uses.
+    for (uint32_t i = 0; i < n; ++i)
+        if ((families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(families[i].queueFlags & VK_QUEUE_GRAPHICS_BIT))
+            return int32_t(i);
+    for (uint32_t i = 0; i < n; ++i)
+        if (families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) return int32_t(i);
+    return -1;
+}
+
+VulkanDeviceInfo describe(VkPhysicalDevice d, uint32_t index) {
+    VkPhysicalDeviceProperties p;
+    vkGetPhysicalDeviceProperties(d, &p);
+    VkPhysicalDeviceMemoryProperties m;
+    vkGetPhysicalDeviceMemoryProperties(d, &m);
+    VulkanDeviceInfo info;
+    info.index = index;
+    info.name = p.deviceName;
+    info.type = p.deviceType;
+    for (uint32_t h = 0; h < m.memoryHeapCount; ++h)
+        if (m.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+            info.device_local_bytes = std::max<uint64_t>(info.device_local_bytes, m.memoryHeaps[h].size);
+    if (p.apiVersion < VK_API_VERSION_1_1)
+        info.why_not = "it supports only Vulkan 1.0 (1.1 is needed)";
+    else if (compute_queue_family(d) < 0)
+        info.why_not = "it has no compute queue";
+    info.usable = info.why_not.empty();
+    return info;
+}
+
+std::string lower(std::string s) {
+    for (char &c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+}  // namespace
+
+std::vector<VulkanDeviceInfo> vk_list_devices() {
+    VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+    app.apiVersion = VK_API_VERSION_1_1;
+    VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    ci.pApplicationInfo = &app;
+    VkInstance instance = VK_NULL_HANDLE;
+    if (vkCreateInstance(&ci, nullptr, &instance) != VK_SUCCESS) return {};
+    std::vector<VulkanDeviceInfo> out;
+    uint32_t n = 0;
+    if (vkEnumeratePhysicalDevices(instance, &n, nullptr) == VK_SUCCESS && n > 0) {
+        std::vector<VkPhysicalDevice> devices(n);
+        if (vkEnumeratePhysicalDevices(instance, &n, devices.data()) == VK_SUCCESS)
+            for (uint32_t i = 0; i < n; ++i) out.push_back(describe(devices[i], i));
+    }
+    vkDestroyInstance(instance, nullptr);
+    return out;
+}
+
+VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
+    instance_ = create_instance();
+    try {
+        const std::vector<VkPhysicalDevice> devices = physical_devices(instance_);
+        std::vector<VulkanDeviceInfo> infos;
+        for (uint32_t i = 0; i < devices.size(); ++i) infos.push_back(describe(devices[i], i));
+        if (infos.empty()) fail(MST_ERR_BACKEND, "vulkan: the Vulkan loader found no device");
+
+        std::string selector = selector_in;
+        std::string source = "the device option";
+        if (selector.empty()) {
+            const char *env = std::getenv("MST_VULKAN_DEVICE");
+            if (env && *env) {
+                selector = env;
+                source = "MST_VULKAN_DEVICE";
+            }
+        }
+        std::string listing;
+        for (const VulkanDeviceInfo &d : infos)
+            listing += fmt::format("{}{}: {} ({}{}{})", listing.empty() ? "" : "; ", d.index, d.name,
+                                   vk_device_type_name(d.type), d.usable ? "" : ", unusable: ", d.why_not);
+
+        int32_t chosen = -1;
+        if (!selector.empty()) {
+            const bool numeric = std::all_of(selector.begin(), selector.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+            for (const VulkanDeviceInfo &d : infos)
+                if (numeric ? d.index == uint32_t(std::stoul(selector)) : lower(d.name).find(lower(selector)) != std::string::npos) {
+                    chosen = int32_t(d.index);
+                    break;
+                }
+            if (chosen < 0)
+                fail(MST_ERR_BACKEND, "vulkan: {} '{}' names no device (devices: {})", source, selector, listing);
+            if (!infos[size_t(chosen)].usable)
+                fail(MST_ERR_BACKEND, "vulkan: device {} ({}) is not usable: {}", chosen, infos[size_t(chosen)].name,
+                     infos[size_t(chosen)].why_not);
+        } else {
+            for (const VulkanDeviceInfo &d : infos) {
+                if (!d.usable || (gpu_only && d.type == VK_PHYSICAL_DEVICE_TYPE_CPU)) continue;
+                if (chosen < 0 || type_rank(d.type) < type_rank(infos[size_t(chosen)].type) ||
+                    (type_rank(d.type) == type_rank(infos[size_t(chosen)].type) &&
+                     d.device_local_bytes > infos[size_t(chosen)].device_local_bytes))
+                    chosen = int32_t(d.index);
+            }
+            if (chosen < 0)
+                fail(MST_ERR_BACKEND, "vulkan: no usable {}device (devices: {})", gpu_only ? "GPU " : "", listing);
+        }
+        info_ = infos[size_t(chosen)];
+        physical_ = devices[size_t(chosen)];
+        vkGetPhysicalDeviceProperties(physical_, &props_);
+        vkGetPhysicalDeviceMemoryProperties(physical_, &mem_props_);
+
+        VkPhysicalDeviceSubgroupProperties sub{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+        VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+        p2.pNext = &sub;
+        vkGetPhysicalDeviceProperties2(physical_, &p2);
+        subgroup_size_ = std::max(1u, sub.subgroupSize);
+        subgroup_arithmetic_ = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                               (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+                               (sub.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT);
+        if (const char *env = std::getenv("MST_VULKAN_NO_SUBGROUP"); env && *env && *env != '0')
+            subgroup_arithmetic_ = false;  // to test the fallback shaders on a device that has them
+        // Unified when every device-local heap's memory can also be mapped by the host.
+        unified_memory_ = info_.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU || info_.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+
+        queue_family_ = uint32_t(compute_queue_family(physical_));
+        const float priority = 1.0f;
+        VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+        qci.queueFamilyIndex = queue_family_;
+        qci.queueCount = 1;
+        qci.pQueuePriorities = &priority;
+        uint32_t n_ext = 0;
+        vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, nullptr);
+        std::vector<VkExtensionProperties> exts(n_ext);
+        vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, exts.data());
+        const bool has_push = std::any_of(exts.begin(), exts.end(), [](const VkExtensionProperties &e) {
+            return std::string(e.extensionName) == VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+        }) && !std::getenv("MST_VULKAN_NO_PUSH_DESCRIPTOR");
+        const char *ext_names[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+        VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+        dci.queueCreateInfoCount = 1;
+        dci.pQueueCreateInfos = &qci;
+        dci.enabledExtensionCount = has_push ? 1 : 0;
+        dci.ppEnabledExtensionNames = ext_names;
+        vk_check(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
+        if (has_push)
+            push_descriptor_ = reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(
+                vkGetDeviceProcAddr(device_, "vkCmdPushDescriptorSetKHR"));
+        vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
+        log(MST_LOG_INFO, "vulkan: device {} '{}' ({}), {} MiB device-local, subgroup {}{}, {}", info_.index,
+            info_.name, vk_device_type_name(info_.type), info_.device_local_bytes >> 20, subgroup_size_,
+            subgroup_arithmetic_ ? " with arithmetic" : " (no arithmetic: shared-memory reductions)",
+            unified_memory_ ? "unified memory" : "separate memory");
+    } catch (...) {
+        if (device_) vkDestroyDevice(device_, nullptr);
+        vkDestroyInstance(instance_, nullptr);
+        throw;
+    }
+}
+
+VulkanContext::~VulkanContext() {
+    if (device_) vkDestroyDevice(device_, nullptr);
+    if (instance_) vkDestroyInstance(instance_, nullptr);
+}
+
+int32_t VulkanContext::find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
+                                        VkMemoryPropertyFlags preferred) const {
+    int32_t best = -1;
+    int best_score = -1;
+    for (uint32_t i = 0; i < mem_props_.memoryTypeCount; ++i) {
+        if (!(type_bits & (1u << i))) continue;
+        const VkMemoryPropertyFlags f = mem_props_.memoryTypes[i].propertyFlags;
+        if ((f & required) != required) continue;
+        const int score = __builtin_popcount(f & preferred);
+        if (score > best_score) {
+            best = int32_t(i);
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+}  // namespace mst

@@ -1,0 +1,149 @@
+#include "backends/vulkan/weight_residency.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace mst {
+namespace {
+
+constexpr VkDeviceSize kArenaBlock = VkDeviceSize(256) << 20;
+// Expert slots come in buffers of about this size (at most 64 slots each).
+constexpr uint64_t kSlotBlockBytes = uint64_t(256) << 20;
+
+}  // namespace
+
+WeightResidency::WeightResidency(const VulkanContext &ctx, uint64_t expert_budget)
+    : ctx_(ctx), arena_(ctx, MemoryKind::Device, kArenaBlock) {
+    stats_.budget = expert_budget;
+}
+
+uint64_t WeightResidency::data_bytes(const WeightView &w) {
+    if (w.dtype == DType::MXFP4) return uint64_t(w.rows) * uint64_t(w.cols / 2);
+    if (w.dtype == DType::F8_E4M3) return uint64_t(w.rows) * uint64_t(w.cols);
+    return uint64_t(w.rows) * uint64_t(dtype_row_bytes(w.dtype, w.cols));
+}
+
+uint64_t WeightResidency::scale_bytes(const WeightView &w) {
+    return w.dtype == DType::MXFP4 ? uint64_t(w.rows) * uint64_t(w.cols / 32) : 0;
+}
+
+DeviceWeight WeightResidency::get(CommandStream &stream, const WeightView &w, bool as_f32) {
+    if (w.data == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "vulkan: weight without data");
+    const uint64_t bytes = data_bytes(w), sbytes = scale_bytes(w);
+    if (w.dtype == DType::MXFP4 && w.scales == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "vulkan: MXFP4 weight without scales");
+    std::vector<float> widened;
+    const void *src = w.data;
+    uint64_t src_bytes = bytes;
+    if (as_f32 && w.dtype != DType::F32) {
+        widened.resize(size_t(w.rows * w.cols));
+        convert_to_f32(w.dtype, w.data, widened.data(), widened.size());
+        src = widened.data();
+        src_bytes = widened.size() * sizeof(float);
+    }
+
+    if (w.stable) {
+        const auto key = std::make_tuple(w.data, bytes, as_f32);
+        if (auto it = stable_.find(key); it != stable_.end()) return it->second;
+        DeviceWeight d;
+        d.data = arena_.allocate(src_bytes);
+        stream.upload(src, src_bytes, d.data);
+        if (sbytes) {
+            d.scales = arena_.allocate(sbytes);
+            stream.upload(w.scales, sbytes, d.scales);
+        }
+        return stable_.emplace(key, d).first->second;
+    }
+    if (w.expert_key != 0 && !as_f32) return expert(stream, w);
+
+    DeviceWeight d;
+    d.data = stream.input(src, src_bytes);
+    if (sbytes) d.scales = stream.input(w.scales, sbytes);
+    return d;
+}
+
+WeightResidency::Slot WeightResidency::take_slot(uint64_t bytes) {
+    SlotPool &pool = pools_[bytes];
+    if (pool.free.empty()) {
+        const uint64_t slot = (bytes + 255) / 256 * 256;
+        pool.slot_bytes = slot;
+        pool.slots_per_block = uint32_t(std::clamp<uint64_t>(kSlotBlockBytes / slot, 1, 64));
+        const uint32_t block = uint32_t(pool.blocks.size());
+        pool.blocks.emplace_back(ctx_, slot * pool.slots_per_block, MemoryKind::Device);
+        const VulkanBuffer &b = pool.blocks.back();
+        for (uint32_t i = pool.slots_per_block; i-- > 0;)
+            pool.free.push_back(Slot{BufferSlice{b.buffer(), slot * i, bytes, b.mapped() ? b.mapped() + slot * i : nullptr},
+                                     block, i});
+    }
+    const Slot s = pool.free.back();
+    pool.free.pop_back();
+    return s;
+}
+
+DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w) {
+    const uint64_t bytes = data_bytes(w), sbytes = scale_bytes(w);
+    const uint64_t scale_offset = (bytes + 255) / 256 * 256;
+    const uint64_t total = scale_offset + sbytes;
+    auto slices = [&](const CachedExpert &e) {
+        const BufferSlice &s = e.slot.slice;
+        DeviceWeight d;
+        d.data = BufferSlice{s.buffer, s.offset, bytes, s.mapped};
+        if (sbytes) d.scales = BufferSlice{s.buffer, s.offset + scale_offset, sbytes, s.mapped ? s.mapped + scale_offset : nullptr};
+        return d;
+    };
+    if (auto it = experts_.find(w.expert_key); it != experts_.end()) {
+        CachedExpert &e = it->second;
+        if (e.bytes == total) {
+            ++stats_.hits;
+            e.epoch = epoch_;
+            lru_.splice(lru_.begin(), lru_, e.lru);
+            return slices(e);
+        }
+        // A different size under one key: the model changed shape; start over.
+        stats_.bytes_used -= e.bytes;
+        give_back(e.bytes, e.slot);
+        lru_.erase(e.lru);
+        experts_.erase(it);
+    }
+    ++stats_.misses;
+    // Make room: least recently used first, never one this submission uses.
+    for (auto it = lru_.end(); stats_.bytes_used + total > stats_.budget && it != lru_.begin();) {
+        --it;
+        auto found = experts_.find(*it);
+        if (found->second.epoch == epoch_) continue;
+        stats_.bytes_used -= found->second.bytes;
+        ++stats_.evictions;
+        give_back(found->second.bytes, found->second.slot);
+        experts_.erase(found);
+        it = lru_.erase(it);
+    }
+    if (stats_.bytes_used + total > stats_.budget) {
+        // Over budget with what this submission holds: use it without caching.
+        DeviceWeight d;
+        d.data = stream.device_scratch(bytes);
+        stream.upload(w.data, bytes, d.data);
+        if (sbytes) {
+            d.scales = stream.device_scratch(sbytes);
+            stream.upload(w.scales, sbytes, d.scales);
+        }
+        stats_.bytes_uploaded += total;
+        return d;
+    }
+    CachedExpert e;
+    e.slot = take_slot(total);
+    e.bytes = total;
+    e.epoch = epoch_;
+    lru_.push_front(w.expert_key);
+    e.lru = lru_.begin();
+    const DeviceWeight d = slices(e);
+    stream.upload(w.data, bytes, d.data);
+    if (sbytes) stream.upload(w.scales, sbytes, d.scales);
+    stats_.bytes_used += total;
+    stats_.bytes_uploaded += total;
+    experts_.emplace(w.expert_key, std::move(e));
+    return d;
+}
+
+}  // namespace mst

@@ -1,0 +1,85 @@
+// Device copies of weights. Stable views (resident tensors) are copied once, on first
+// use, into an arena and kept by (data, size) for the backend's life. Streamed expert
+// parts (WeightView::expert_key) are kept in the GPU expert cache: its own byte budget,
+// least recently used evicted first, never an expert the current submission uses. Views
+// with neither are copied into host-visible scratch at every use. On unified-memory
+// devices the arena and cache are host-visible device memory filled by memcpy, with no
+// staging copy.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+
+#include "backends/backend.h"
+#include "backends/vulkan/command_stream.h"
+
+namespace mst {
+
+struct DeviceWeight {
+    BufferSlice data;
+    BufferSlice scales;  // MXFP4 only
+};
+
+struct ExpertCacheStats {
+    uint64_t hits = 0, misses = 0, evictions = 0, bytes_uploaded = 0;
+    uint64_t bytes_used = 0, budget = 0;
+};
+
+class WeightResidency {
+public:
+    WeightResidency(const VulkanContext &ctx, uint64_t expert_budget);
+
+    // The device copy of w's bytes (and its MXFP4 scales), uploading through `stream`
+    // when needed. `as_f32`: float weights widened to float32 first (vectors the
+    // elementwise kernels read).
+    DeviceWeight get(CommandStream &stream, const WeightView &w, bool as_f32 = false);
+
+    // Call after each submission: experts used by it may be evicted again.
+    void end_submission() { ++epoch_; }
+
+    const ExpertCacheStats &expert_stats() const { return stats_; }
+    uint64_t resident_bytes() const { return arena_.allocated_bytes(); }
+
+    // Bytes of w's data and of its scales.
+    static uint64_t data_bytes(const WeightView &w);
+    static uint64_t scale_bytes(const WeightView &w);
+
+private:
+    // Expert parts of one size live in slots of large buffers, so that a miss costs no
+    // allocation (vkAllocateMemory takes a millisecond on some drivers) and an eviction
+    // frees none: the slot goes back to its pool.
+    struct Slot {
+        BufferSlice slice;
+        uint32_t block = 0, index = 0;
+    };
+    struct SlotPool {
+        uint64_t slot_bytes = 0;
+        uint32_t slots_per_block = 1;
+        std::vector<VulkanBuffer> blocks;
+        std::vector<Slot> free;
+    };
+    Slot take_slot(uint64_t bytes);
+    void give_back(uint64_t bytes, const Slot &slot) { pools_[bytes].free.push_back(slot); }
+
+    struct CachedExpert {
+        Slot slot;
+        uint64_t bytes = 0;
+        uint64_t epoch = 0;  // last submission that used it
+        std::list<uint64_t>::iterator lru;
+    };
+    DeviceWeight expert(CommandStream &stream, const WeightView &w);
+    std::map<uint64_t, SlotPool> pools_;
+
+    const VulkanContext &ctx_;
+    BufferArena arena_;
+    std::map<std::tuple<const void *, uint64_t, bool>, DeviceWeight> stable_;
+    std::unordered_map<uint64_t, CachedExpert> experts_;
+    std::list<uint64_t> lru_;  // front = most recent
+    ExpertCacheStats stats_;
+    uint64_t epoch_ = 1;
+};
+
+}  // namespace mst

@@ -1,0 +1,472 @@
+// Decode and prefill speed of a Qwen3-30B-A3B-shaped MoE model (the real shapes: hidden
+// 2048, 32 query / 4 KV heads of 128, 128 experts of 768, top-8, vocab 151936; random
+// weights: bf16 dense weights, q4 experts) on the Vulkan backend and on the CPU backend,
+// each against its roofline.
+//
+// The model is built in memory at the block level and runs the same Backend calls in the
+// same order as lib/model's Qwen3-MoE forward pass: gqa_attention (the library's own),
+// the router product, softmax top-k on the host (lib/router), and the routed experts as
+// one Backend::routed_swiglu per layer, as lib/model/ffn.cpp calls it when every expert
+// of the step is in the expert cache. Expert bytes come from host memory (the host-side
+// expert cache, as if it held every expert), never from disk: this measures compute and
+// the host-to-GPU path, not the SSD.
+//
+// Scenarios:
+//   resident: every weight on the GPU (a GPU expert budget that holds all experts), warm.
+//   streamed: a GPU expert budget of a quarter of the experts; misses are uploaded from
+//             host memory through the staging ring.
+//   cpu:      the CPU backend, all cores.
+// Rooflines: resident = bytes read per token / device-memory bandwidth (measured here by
+// a device-to-device copy); streamed adds the expert bytes missed per token / host-to-
+// device bandwidth (measured here through a host-visible buffer); cpu = bytes per token /
+// host memory bandwidth (measured here by a multi-threaded read).
+//
+// With --layers L < 48 the per-token time of the layers is scaled by 48 / L (the
+// lm_head is counted once), and the output says so.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/vulkan/vulkan_backend.h"
+#include "backends/vulkan/vulkan_bandwidth.h"
+#include "core/dtype.h"
+#include "core/quant.h"
+#include "model/gqa_attention.h"
+#include "model/kv_cache.h"
+#include "router/softmax_topk.h"
+
+namespace {
+
+using namespace mst;
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kHidden = 2048, kHeads = 32, kKvHeads = 4, kHeadDim = 128, kExperts = 128, kTopK = 8,
+                  kInter = 768, kVocab = 151936, kModelLayers = 48;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::vector<uint16_t> random_bf16(size_t n, uint32_t seed, float scale) {
+    std::vector<uint16_t> v(n);
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (auto &x : v) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        const float f = (float(s >> 40) / float(1 << 24) * 2.0f - 1.0f) * scale;
+        x = f32_to_bf16(f);
+    }
+    return v;
+}
+
+// Q4 bytes of a [rows][cols] matrix: random codes, scale and minimum chosen so that the
+// values are about +-scale.
+std::vector<uint8_t> random_q4(int64_t rows, int64_t cols, uint32_t seed, float scale) {
+    const int64_t blocks = rows * (cols / 32);
+    std::vector<uint8_t> out(size_t(blocks) * sizeof(BlockQ4));
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 7;
+    auto *b = reinterpret_cast<BlockQ4 *>(out.data());
+    const uint16_t d = float_to_half(scale / 7.5f), m = float_to_half(-scale);
+    for (int64_t i = 0; i < blocks; ++i) {
+        b[i].d = d;
+        b[i].m = m;
+        for (int j = 0; j < 16; j += 8) {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            std::memcpy(b[i].q + j, &s, 8);
+        }
+    }
+    return out;
+}
+
+struct Layer {
+    std::vector<uint16_t> q, k, v, o, router, q_norm, k_norm, in_norm, post_norm;
+    GqaWeights attention;
+    WeightView router_view, in_norm_view, post_norm_view;
+};
+
+// The experts of one layer; the layers share these bytes (keys differ per layer, so a
+// GPU holds a copy per layer, as it would for a real model).
+struct ExpertBytes {
+    std::vector<std::vector<uint8_t>> gate, up, down;
+};
+
+WeightView bf16_view(const std::vector<uint16_t> &v, int64_t rows, int64_t cols) {
+    WeightView w{DType::BF16, v.data(), rows, cols};
+    w.stable = true;
+    return w;
+}
+
+struct Model {
+    int layers = 0;
+    std::vector<Layer> layer;
+    ExpertBytes experts;
+    std::vector<uint16_t> lm_head, final_norm;
+    WeightView lm_head_view, final_norm_view;
+    RopeTable rope;
+
+    uint64_t dense_bytes_per_layer() const {
+        return uint64_t((2 * kHeads * kHeadDim + 2 * kKvHeads * kHeadDim) * kHidden + kExperts * kHidden) * 2;
+    }
+    static uint64_t expert_bytes() { return uint64_t(3 * kInter * kHidden / 32) * sizeof(BlockQ4); }
+};
+
+void build(Model &m, int layers) {
+    m.layers = layers;
+    m.layer.resize(size_t(layers));
+    const float dense_scale = 1.0f / std::sqrt(float(kHidden));
+    for (int l = 0; l < layers; ++l) {
+        Layer &L = m.layer[size_t(l)];
+        const uint32_t s = uint32_t(l * 16);
+        L.q = random_bf16(size_t(kHeads * kHeadDim * kHidden), s + 1, dense_scale);
+        L.k = random_bf16(size_t(kKvHeads * kHeadDim * kHidden), s + 2, dense_scale);
+        L.v = random_bf16(size_t(kKvHeads * kHeadDim * kHidden), s + 3, dense_scale);
+        L.o = random_bf16(size_t(kHidden * kHeads * kHeadDim), s + 4, dense_scale);
+        L.router = random_bf16(size_t(kExperts * kHidden), s + 5, 4.0f * dense_scale);
+        L.q_norm = random_bf16(size_t(kHeadDim), s + 6, 1.0f);
+        L.k_norm = random_bf16(size_t(kHeadDim), s + 7, 1.0f);
+        L.in_norm = random_bf16(size_t(kHidden), s + 8, 1.0f);
+        L.post_norm = random_bf16(size_t(kHidden), s + 9, 1.0f);
+        L.attention.q = bf16_view(L.q, kHeads * kHeadDim, kHidden);
+        L.attention.k = bf16_view(L.k, kKvHeads * kHeadDim, kHidden);
+        L.attention.v = bf16_view(L.v, kKvHeads * kHeadDim, kHidden);
+        L.attention.o = bf16_view(L.o, kHidden, kHeads * kHeadDim);
+        L.attention.q_norm = bf16_view(L.q_norm, 1, kHeadDim);
+        L.attention.k_norm = bf16_view(L.k_norm, 1, kHeadDim);
+        L.router_view = bf16_view(L.router, kExperts, kHidden);
+        L.in_norm_view = bf16_view(L.in_norm, 1, kHidden);
+        L.post_norm_view = bf16_view(L.post_norm, 1, kHidden);
+    }
+    const float es = 1.0f / std::sqrt(float(kHidden));
+    for (int64_t e = 0; e < kExperts; ++e) {
+        m.experts.gate.push_back(random_q4(kInter, kHidden, uint32_t(1000 + 3 * e), es));
+        m.experts.up.push_back(random_q4(kInter, kHidden, uint32_t(1001 + 3 * e), es));
+        m.experts.down.push_back(random_q4(kHidden, kInter, uint32_t(1002 + 3 * e), 1.0f / std::sqrt(float(kInter))));
+    }
+    m.lm_head = random_bf16(size_t(kVocab * kHidden), 99, dense_scale);
+    m.final_norm = random_bf16(size_t(kHidden), 98, 1.0f);
+    m.lm_head_view = bf16_view(m.lm_head, kVocab, kHidden);
+    m.final_norm_view = bf16_view(m.final_norm, 1, kHidden);
+    m.rope.rotary_dim = int32_t(kHeadDim);
+    for (int64_t i = 0; i < kHeadDim / 2; ++i)
+        m.rope.inv_freq.push_back(float(1.0 / std::pow(1e6, double(2 * i) / double(kHeadDim))));
+}
+
+// One forward pass of n tokens at pos0 (Qwen3-MoE: MoeDecoder::forward's calls).
+void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int64_t n, int32_t pos0, float *logits) {
+    const int64_t H = kHidden;
+    std::vector<float> x(x_in, x_in + n * H), h(size_t(n * H)), y(size_t(n * H)), router(size_t(n * kExperts));
+    std::vector<int32_t> ids(size_t(n * kTopK));
+    std::vector<float> weights(size_t(n * kTopK));
+    const GqaShape shape{int32_t(kHeads), int32_t(kKvHeads), int32_t(kHeadDim), 1e-6f, 0.0f, 0};
+    for (int l = 0; l < m.layers; ++l) {
+        const Layer &L = m.layer[size_t(l)];
+        gqa_attention_normed(b, L.attention, shape, m.rope, cache, l, x.data(), L.in_norm_view, 1e-6f, h.data(), n,
+                             pos0, y.data());
+        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+        {
+            BackendBatch batch(b);  // as MoeDecoder::forward
+            b.rms_norm(x.data(), L.post_norm_view, 0.0f, 1e-6f, h.data(), n, H);
+            b.matmul(L.router_view, h.data(), router.data(), n);
+        }
+        route_softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(), weights.data());
+        // Invert the routing as ffn.cpp does: experts in ascending id, their tokens.
+        std::vector<std::vector<int64_t>> tok(static_cast<size_t>(kExperts));
+        std::vector<std::vector<float>> wt(static_cast<size_t>(kExperts));
+        for (int64_t s = 0; s < n * kTopK; ++s) {
+            tok[size_t(ids[size_t(s)])].push_back(s / kTopK);
+            wt[size_t(ids[size_t(s)])].push_back(weights[size_t(s)]);
+        }
+        std::vector<SwigluExpertUse> uses;
+        for (int64_t e = 0; e < kExperts; ++e) {
+            if (tok[size_t(e)].empty()) continue;
+            SwigluExpertUse u;
+            u.gate = WeightView{DType::Q4, m.experts.gate[size_t(e)].data(), kInter, kHidden};
+            u.up = WeightView{DType::Q4, m.experts.up[size_t(e)].data(), kInter, kHidden};
+            u.down = WeightView{DType::Q4, m.experts.down[size_t(e)].data(), kHidden, kInter};
+            u.gate.expert_key = make_expert_key(l, e, 0);
+            u.up.expert_key = make_expert_key(l, e, 1);
+            u.down.expert_key = make_expert_key(l, e, 2);
+            u.tokens = tok[size_t(e)].data();
+            u.weights = wt[size_t(e)].data();
+            u.n = int64_t(tok[size_t(e)].size());
+            uses.push_back(u);
+        }
+        std::fill(y.begin(), y.end(), 0.0f);
+        b.routed_swiglu(h.data(), y.data(), n, H, uses.data(), uses.size());
+        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+    }
+    b.rms_norm(x.data() + (n - 1) * H, m.final_norm_view, 0.0f, 1e-6f, h.data(), 1, H);
+    b.matmul(m.lm_head_view, h.data(), logits, 1);
+}
+
+// Wall time per op (synchronous ops: host work, submission and device time together; a
+// batch's ops are charged to end_batch), to see what a decode step is made of.
+class ProfilingBackend final : public Backend {
+public:
+    explicit ProfilingBackend(Backend &inner) : b_(inner), vk_(dynamic_cast<VulkanBackend *>(&inner)) {}
+    struct Stat {
+        uint64_t calls = 0, submissions = 0;
+        double seconds = 0, device_seconds = 0;
+    };
+    std::map<std::string, Stat> stats;
+
+    const char *name() const override { return b_.name(); }
+    int n_threads() const override { return b_.n_threads(); }
+#define MST_PROFILED(label, call)            \
+    do {                                     \
+        const auto t0_ = Clock::now();       \
+        const uint64_t n0_ = vk_ ? vk_->submissions() : 0; \
+        const double g0_ = vk_ ? vk_->gpu_seconds() : 0; \
+        call;                                \
+        Stat &s_ = stats[label];             \
+        ++s_.calls;                          \
+        s_.submissions += vk_ ? vk_->submissions() - n0_ : 0; \
+        s_.device_seconds += vk_ ? vk_->gpu_seconds() - g0_ : 0; \
+        s_.seconds += seconds_since(t0_);    \
+    } while (0)
+    void matmul(const WeightView &w, const float *x, float *y, int64_t n) override {
+        MST_PROFILED(w.rows == kVocab ? "matmul lm_head" : "matmul " + std::string(dtype_name(w.dtype)), b_.matmul(w, x, y, n));
+    }
+    void rms_norm(const float *x, const WeightView &w, float o, float e, float *y, int64_t r, int64_t d) override {
+        MST_PROFILED("rms_norm", b_.rms_norm(x, w, o, e, y, r, d));
+    }
+    void rope(float *x, int64_t n, int64_t h, int64_t d, const int32_t *p, const RopeParams &r) override {
+        MST_PROFILED("rope", b_.rope(x, n, h, d, p, r));
+    }
+    void attention(const float *q, const float *k, const float *v, float *o, const AttentionParams &p) override {
+        MST_PROFILED("attention", b_.attention(q, k, v, o, p));
+    }
+    void silu_mul(const float *g, const float *u, float *o, int64_t n) override { MST_PROFILED("silu_mul", b_.silu_mul(g, u, o, n)); }
+    void matmul_xw(const WeightView &w, const float *x, float *y, int64_t n) override { MST_PROFILED("matmul_xw", b_.matmul_xw(w, x, y, n)); }
+    void clamped_swiglu(const float *g, float *o, int64_t r, int64_t n, float a, float l) override {
+        MST_PROFILED("clamped_swiglu", b_.clamped_swiglu(g, o, r, n, a, l));
+    }
+    void causal_conv1d(const float *x, const WeightView &w, const float *si, float *so, float *y, int64_t n, int64_t c,
+                       bool s) override {
+        MST_PROFILED("causal_conv1d", b_.causal_conv1d(x, w, si, so, y, n, c, s));
+    }
+    void l2_norm(float *x, int64_t r, int64_t d, float e) override { MST_PROFILED("l2_norm", b_.l2_norm(x, r, d, e)); }
+    void gated_delta_rule(const float *q, const float *k, const float *v, const float *g, const float *beta,
+                          const float *si, float *so, float *o, const DeltaRuleShape &s) override {
+        MST_PROFILED("gated_delta_rule", b_.gated_delta_rule(q, k, v, g, beta, si, so, o, s));
+    }
+    void rms_norm_gated(const float *x, const float *g, const WeightView &w, float e, float *y, int64_t r,
+                        int64_t d) override {
+        MST_PROFILED("rms_norm_gated", b_.rms_norm_gated(x, g, w, e, y, r, d));
+    }
+    void sigmoid_mul(float *x, const float *g, int64_t r, int64_t d, int64_t gd) override {
+        MST_PROFILED("sigmoid_mul", b_.sigmoid_mul(x, g, r, d, gd));
+    }
+    void matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n) override {
+        MST_PROFILED("matmul_transposed", b_.matmul_transposed(w, x, y, n));
+    }
+    void matmul_block_fp8(const WeightView &w, const WeightView &s, int32_t br, int32_t bc, const float *x, float *y,
+                          int64_t n) override {
+        MST_PROFILED("matmul_block_fp8", b_.matmul_block_fp8(w, s, br, bc, x, y, n));
+    }
+    void latent_attention(const float *q, const float *c, float *o, const LatentAttentionParams &p) override {
+        MST_PROFILED("latent_attention", b_.latent_attention(q, c, o, p));
+    }
+    void routed_swiglu(const float *h, float *out, int64_t n, int64_t hd, const SwigluExpertUse *e, size_t ne) override {
+        MST_PROFILED("routed_swiglu", b_.routed_swiglu(h, out, n, hd, e, ne));
+    }
+    void begin_batch() override { MST_PROFILED("begin_batch", b_.begin_batch()); }
+    void end_batch() override { MST_PROFILED("end_batch (runs the batch)", b_.end_batch()); }
+#undef MST_PROFILED
+
+private:
+    Backend &b_;
+    VulkanBackend *vk_;
+};
+
+struct Result {
+    double decode_tok_s = 0, prefill_tok_s = 0, decode_ms_layers = 0, decode_ms_head = 0;
+    double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0;
+};
+
+// Decode n_decode tokens after a prompt of n_prefill, timing both; the lm_head's share
+// is timed apart so that the layer time can be scaled to 48 layers.
+Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_tokens) {
+    Result r;
+    KvCache cache(m.layers, n_prefill + n_decode + warmup_tokens + 8, int32_t(kKvHeads), int32_t(kHeadDim),
+                  int32_t(kHeadDim));
+    std::mt19937 rng(5);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> prompt(size_t(n_prefill) * kHidden), logits(static_cast<size_t>(kVocab)), tok(static_cast<size_t>(kHidden));
+    for (float &f : prompt) f = dist(rng);
+    auto *vk = dynamic_cast<VulkanBackend *>(&b);
+
+    // Warm-up: pipelines and first uploads. A prefill touches nearly every expert, so in
+    // the resident case everything is on the GPU afterwards.
+    {
+        KvCache warm(m.layers, n_prefill + warmup_tokens + 8, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
+        forward(b, m, warm, prompt.data(), n_prefill, 0, logits.data());
+        for (int t = 0; t < warmup_tokens; ++t) {
+            for (float &f : tok) f = dist(rng);
+            forward(b, m, warm, tok.data(), 1, n_prefill + t, logits.data());
+        }
+    }
+    auto t0 = Clock::now();
+    forward(b, m, cache, prompt.data(), n_prefill, 0, logits.data());
+    r.prefill_tok_s = n_prefill / seconds_since(t0);
+
+    const uint64_t subs0 = vk ? vk->submissions() : 0;
+    const uint64_t hits0 = vk ? vk->expert_cache_stats().hits : 0, misses0 = vk ? vk->expert_cache_stats().misses : 0;
+    t0 = Clock::now();
+    for (int t = 0; t < n_decode; ++t) {
+        for (float &f : tok) f = dist(rng);
+        forward(b, m, cache, tok.data(), 1, n_prefill + t, logits.data());
+    }
+    const double decode_s = seconds_since(t0) / n_decode;
+    // The head alone: final norm and the vocab product.
+    std::vector<float> h(static_cast<size_t>(kHidden));
+    t0 = Clock::now();
+    for (int i = 0; i < 5; ++i) {
+        b.rms_norm(tok.data(), m.final_norm_view, 0.0f, 1e-6f, h.data(), 1, kHidden);
+        b.matmul(m.lm_head_view, h.data(), logits.data(), 1);
+    }
+    r.decode_ms_head = seconds_since(t0) / 5 * 1e3;
+    r.decode_ms_layers = decode_s * 1e3 - r.decode_ms_head;
+    if (vk) {
+        const uint64_t hits = vk->expert_cache_stats().hits - hits0, misses = vk->expert_cache_stats().misses - misses0;
+        r.hit_rate = hits + misses ? double(hits) / double(hits + misses) : 0.0;
+        r.miss_bytes_per_token = double(misses) / n_decode * double(Model::expert_bytes()) / 3.0;
+        r.submissions_per_token = double(vk->submissions() - subs0) / n_decode;
+    }
+    const double scaled_ms = r.decode_ms_layers * double(kModelLayers) / m.layers + r.decode_ms_head;
+    r.decode_tok_s = 1e3 / scaled_ms;
+    return r;
+}
+
+// Host memory bandwidth as the CPU backend sees it: every core reading its own part of a
+// 2 GiB buffer with 64-bit loads (bytes read per second, the best of three).
+double host_read_bandwidth() {
+    const size_t n = size_t(1) << 28;  // 2 GiB of uint64
+    std::vector<uint64_t> a(n);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; ++i) a[i] = i;
+    double best = 0;
+    for (int rep = 0; rep < 3; ++rep) {
+        const auto t0 = Clock::now();
+        uint64_t x = 0;
+#pragma omp parallel for reduction(^ : x) schedule(static)
+        for (size_t i = 0; i < n; ++i) x ^= a[i];
+        const double s = seconds_since(t0);
+        if (x == 42) std::printf(" ");
+        best = std::max(best, double(n) * 8 / s);
+    }
+    return best;
+}
+
+int arg_int(int argc, char **argv, const char *name, int def) {
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
+    return def;
+}
+bool has_flag(int argc, char **argv, const char *name) {
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], name) == 0) return true;
+    return false;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) try {
+    const int layers = arg_int(argc, argv, "--layers", 48);
+    const int n_prefill = arg_int(argc, argv, "--prefill", 128);
+    const int n_decode = arg_int(argc, argv, "--decode", 32);
+    const int cpu_decode = arg_int(argc, argv, "--cpu-decode", 4);
+    const int cpu_prefill = arg_int(argc, argv, "--cpu-prefill", 32);
+    const bool skip_cpu = has_flag(argc, argv, "--no-cpu");
+    Model m;
+    auto t0 = Clock::now();
+    build(m, layers);
+    const double scale = double(kModelLayers) / layers;
+    const uint64_t expert = Model::expert_bytes();
+    // Bytes a decode step reads: dense weights and the top-k experts of every layer, the
+    // lm_head once (norm vectors and the KV cache are small at these lengths).
+    const double layer_bytes = double(m.dense_bytes_per_layer()) + double(kTopK) * double(expert);
+    const double token_bytes = layer_bytes * kModelLayers + double(kVocab * kHidden * 2);
+    std::printf("Qwen3-30B-A3B shapes, %d of %lld layers built (%.1f s); per-token times of the layers scaled by "
+                "%.2f to 48 layers\n",
+                layers, (long long)kModelLayers, seconds_since(t0), scale);
+    std::printf("bytes per decode token (48 layers): %.2f GB (dense %.1f MB/layer, experts %d x %.2f MB/layer, "
+                "lm_head %.0f MB)\n",
+                token_bytes / 1e9, m.dense_bytes_per_layer() / 1e6, int(kTopK), expert / 1e6,
+                kVocab * kHidden * 2 / 1e6);
+
+    BackendOptions o;
+    o.gpu_expert_cache_bytes = uint64_t(kExperts * layers) * expert + (64ull << 20);
+    auto gpu = std::make_unique<VulkanBackend>(o, false);
+    const VulkanBandwidth bw = vulkan_measure_bandwidth(*gpu);
+    std::printf("device: %s; device-memory bandwidth %.0f GB/s (shader copy, read + write), host-to-device %.1f GB/s, submit+wait %.1f us\n",
+                gpu->device_name().c_str(), bw.device_bytes_per_s / 1e9, bw.host_to_device_bytes_per_s / 1e9,
+                bw.submit_wait_us);
+
+    const Result res = run(*gpu, m, n_prefill, n_decode, 4);
+    const double roof_res = bw.device_bytes_per_s / token_bytes;
+    std::printf("vulkan resident : decode %.1f tok/s (%.2f ms layers x%.2f + %.2f ms head; %.0f submissions/token "
+                "at %d layers), roofline %.0f tok/s (%.1f%%); prefill %d tokens %.1f tok/s\n",
+                res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token, layers,
+                roof_res, 100.0 * res.decode_tok_s / roof_res, n_prefill, res.prefill_tok_s);
+    if (has_flag(argc, argv, "--profile")) {
+        // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time).
+        ProfilingBackend prof(*gpu);
+        KvCache cache(m.layers, 300, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
+        std::vector<float> tok(static_cast<size_t>(kHidden), 0.5f), logits(static_cast<size_t>(kVocab));
+        for (int t = 0; t < 2; ++t) forward(prof, m, cache, tok.data(), 1, t, logits.data());
+        prof.stats.clear();
+        const double gpu0 = gpu->gpu_seconds();
+        const int steps = 8;
+        const auto t0 = Clock::now();
+        for (int t = 0; t < steps; ++t) forward(prof, m, cache, tok.data(), 1, 2 + t, logits.data());
+        const double wall = seconds_since(t0) / steps;
+        std::printf("profile of a resident decode step (%d layers): %.2f ms wall, %.2f ms device time\n", layers,
+                    wall * 1e3, (gpu->gpu_seconds() - gpu0) / steps * 1e3);
+        for (const auto &[name, st] : prof.stats)
+            std::printf("  %-28s %6.1f calls %6.1f submissions %8.3f ms (device %7.3f ms)  %7.1f us/call\n",
+                        name.c_str(), double(st.calls) / steps, double(st.submissions) / steps,
+                        st.seconds / steps * 1e3, st.device_seconds / steps * 1e3, st.seconds / double(st.calls) * 1e6);
+    }
+    gpu.reset();
+
+    o.gpu_expert_cache_bytes = uint64_t(kExperts * layers / 4) * expert;
+    auto streamed = std::make_unique<VulkanBackend>(o, false);
+    const Result st = run(*streamed, m, n_prefill, n_decode, 4);
+    const double miss_bytes = st.miss_bytes_per_token * kModelLayers / layers;
+    const double roof_st = 1.0 / (token_bytes / bw.device_bytes_per_s + miss_bytes / bw.host_to_device_bytes_per_s);
+    std::printf("vulkan streamed : GPU expert budget %d of %lld experts/layer; hit rate %.1f%%, %.2f GB/token from "
+                "host; decode %.1f tok/s, roofline %.1f tok/s (%.1f%%); prefill %.1f tok/s\n",
+                int(kExperts / 4), (long long)kExperts, 100 * st.hit_rate, miss_bytes / 1e9, st.decode_tok_s, roof_st,
+                100.0 * st.decode_tok_s / roof_st, st.prefill_tok_s);
+    streamed.reset();
+
+    if (!skip_cpu) {
+        const double host_bw = host_read_bandwidth();
+        const std::unique_ptr<Backend> cpu = create_backend("cpu", 0);
+        const Result c = run(*cpu, m, cpu_prefill, cpu_decode, 1);
+        const double roof_cpu = host_bw / token_bytes;
+        std::printf("cpu (%d threads): host read bandwidth %.0f GB/s; decode %.2f tok/s, roofline %.1f tok/s (%.1f%%); "
+                    "prefill %d tokens %.1f tok/s\n",
+                    cpu->n_threads(), host_bw / 1e9, c.decode_tok_s, roof_cpu, 100.0 * c.decode_tok_s / roof_cpu,
+                    cpu_prefill, c.prefill_tok_s);
+        std::printf("vulkan / cpu: decode %.1fx, prefill %.1fx\n", res.decode_tok_s / c.decode_tok_s,
+                    res.prefill_tok_s / c.prefill_tok_s);
+    }
+    return 0;
+} catch (const std::exception &e) {
+    std::fprintf(stderr, "bench_vulkan: %s\n", e.what());
+    return 1;
+}

@@ -1,0 +1,589 @@
+// Op conformance of the Vulkan backend: every Backend op against the CPU backend on
+// random inputs, with a stated bound on the normalised error (max |vulkan - cpu| / max
+// |cpu|) per op and weight type, at odd sizes (columns that no workgroup size divides,
+// one token and several, GQA ratios, sliding windows, sinks). The error is measured
+// against the CPU backend, itself tested against double-precision references
+// (test_cpu_op_*.cpp). Without a Vulkan device every test is skipped, saying so.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cpu/cpu_backend.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/quant.h"
+
+#ifdef MST_HAVE_VULKAN
+#include "backends/vulkan/vulkan_backend.h"
+#endif
+
+namespace mst {
+namespace {
+
+// Bounds. Float weights: both sides sum float32 products, in different orders. Q8/Q4:
+// the CPU rounds activations to 16-bit integers per block, the GPU does not. Transcendental
+// functions on a GPU are accurate to a few ulp.
+constexpr double kFloatBound = 2e-5;
+constexpr double kQuantBound = 3e-4;
+constexpr double kElementwiseBound = 2e-5;
+constexpr double kRecurrentBound = 1e-4;
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> v(n);
+    for (float &f : v) f = dist(rng);
+    return v;
+}
+
+double normalized_error(const std::vector<float> &got, const std::vector<float> &want) {
+    EXPECT_EQ(got.size(), want.size());
+    double max_err = 0.0, max_ref = 0.0;
+    for (size_t i = 0; i < want.size() && i < got.size(); ++i) {
+        if (std::isnan(got[i]) != std::isnan(want[i])) return INFINITY;
+        max_err = std::max(max_err, std::abs(double(got[i]) - double(want[i])));
+        max_ref = std::max(max_ref, std::abs(double(want[i])));
+    }
+    return max_ref > 0.0 ? max_err / max_ref : max_err;
+}
+
+// A weight of any matmul type, random, with its bytes kept alive.
+struct TestWeight {
+    std::vector<uint8_t> bytes, scales;
+    WeightView view;
+
+    TestWeight(DType t, int64_t rows, int64_t cols, uint32_t seed) {
+        const std::vector<float> f = random_floats(size_t(rows * cols), seed);
+        view.dtype = t;
+        view.rows = rows;
+        view.cols = cols;
+        if (t == DType::MXFP4) {
+            std::mt19937 rng(seed);
+            bytes.resize(size_t(rows * cols / 2));
+            scales.resize(size_t(rows * cols / 32));
+            for (uint8_t &b : bytes) b = uint8_t(rng());
+            for (uint8_t &s : scales) s = uint8_t(120 + rng() % 10);
+            view.scales = scales.data();
+        } else if (t == DType::F8_E4M3) {
+            std::mt19937 rng(seed);
+            bytes.resize(size_t(rows * cols));
+            for (uint8_t &b : bytes) {
+                b = uint8_t(rng());
+                if ((b & 0x7f) == 0x7f) b &= 0xfe;  // no NaN codes
+            }
+        } else if (dtype_is_quantized(t)) {
+            const uint64_t row_bytes = dtype_row_bytes(t, cols);
+            bytes.resize(size_t(row_bytes * uint64_t(rows)));
+            for (int64_t r = 0; r < rows; ++r) quantize_row(t, f.data() + r * cols, cols, bytes.data() + r * row_bytes);
+        } else {
+            bytes.resize(size_t(rows * cols) * dtype_size(t));
+            for (size_t i = 0; i < f.size(); ++i) {
+                if (t == DType::F32) std::memcpy(bytes.data() + 4 * i, &f[i], 4);
+                if (t == DType::F16 || t == DType::BF16) {
+                    const uint16_t h = t == DType::F16 ? f32_to_f16(f[i]) : f32_to_bf16(f[i]);
+                    std::memcpy(bytes.data() + 2 * i, &h, 2);
+                }
+            }
+        }
+        view.data = bytes.data();
+    }
+};
+
+class VulkanOps : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+#ifdef MST_HAVE_VULKAN
+        try {
+            BackendOptions o;
+            o.gpu_expert_cache_bytes = 64ull << 20;
+            vulkan_ = new VulkanBackend(o, false);
+        } catch (const Error &e) {
+            why_ = e.what();
+        }
+#else
+        why_ = "this build has no Vulkan backend (MST_VULKAN=OFF or no Vulkan headers / glslangValidator)";
+#endif
+    }
+    static void TearDownTestSuite() {
+        delete vulkan_;
+        vulkan_ = nullptr;
+    }
+    void SetUp() override {
+        if (!vulkan_) GTEST_SKIP() << "no Vulkan device found: " << why_;
+    }
+
+    Backend &gpu() { return *vulkan_; }
+    CpuBackend cpu_{2, cpu_isa_best()};
+    static inline Backend *vulkan_ = nullptr;
+    static inline std::string why_;
+};
+
+struct MatmulCase {
+    int64_t rows, cols, n_tokens;
+};
+
+TEST_F(VulkanOps, MatmulEveryWeightType) {
+    const MatmulCase cases[] = {{1, 1, 1}, {7, 33, 1}, {67, 100, 3}, {130, 257, 5}, {64, 512, 9}, {300, 70, 2}};
+    const MatmulCase mx_cases[] = {{1, 32, 1}, {7, 64, 1}, {67, 96, 3}, {130, 288, 5}, {33, 2880, 2}};
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8, DType::Q4, DType::MXFP4}) {
+        const bool mx = t == DType::MXFP4;
+        const size_t n_cases = mx ? std::size(mx_cases) : std::size(cases);
+        for (size_t i = 0; i < n_cases; ++i) {
+            const MatmulCase c = mx ? mx_cases[i] : cases[i];
+            const TestWeight w(t, c.rows, c.cols, uint32_t(100 + i));
+            const std::vector<float> x = random_floats(size_t(c.n_tokens * c.cols), uint32_t(7 + i));
+            std::vector<float> want(size_t(c.n_tokens * c.rows)), got(want.size(), NAN);
+            cpu_.matmul(w.view, x.data(), want.data(), c.n_tokens);
+            gpu().matmul(w.view, x.data(), got.data(), c.n_tokens);
+            const double bound = dtype_is_quantized(t) ? kQuantBound : kFloatBound;
+            EXPECT_LT(normalized_error(got, want), bound)
+                << dtype_name(t) << " " << c.rows << "x" << c.cols << " n_tokens " << c.n_tokens;
+        }
+    }
+}
+
+TEST_F(VulkanOps, MatmulStableAndStreamedWeightsStayCorrect) {
+    // A stable weight is uploaded once; an expert part by its key; either must give the
+    // same product on every call, and a transient view must follow its bytes.
+    TestWeight w(DType::Q4, 40, 96, 5);
+    const std::vector<float> x = random_floats(96 * 2, 6);
+    std::vector<float> want(80), got(80);
+    cpu_.matmul(w.view, x.data(), want.data(), 2);
+    for (int pass = 0; pass < 2; ++pass) {
+        WeightView v = w.view;
+        v.stable = pass == 0;
+        v.expert_key = pass == 1 ? make_expert_key(3, 4, 0) : 0;
+        for (int call = 0; call < 3; ++call) {
+            std::fill(got.begin(), got.end(), NAN);
+            gpu().matmul(v, x.data(), got.data(), 2);
+            EXPECT_LT(normalized_error(got, want), kQuantBound) << "pass " << pass << " call " << call;
+        }
+    }
+    TestWeight other(DType::Q4, 40, 96, 9);
+    std::memcpy(w.bytes.data(), other.bytes.data(), w.bytes.size());  // a transient view's bytes change
+    cpu_.matmul(w.view, x.data(), want.data(), 2);
+    gpu().matmul(w.view, x.data(), got.data(), 2);
+    EXPECT_LT(normalized_error(got, want), kQuantBound);
+}
+
+TEST_F(VulkanOps, MatmulBlockFp8) {
+    struct Case {
+        int64_t rows, cols, n_tokens;
+        int32_t br, bc;
+    };
+    for (const Case c : {Case{13, 37, 1, 8, 16}, Case{64, 256, 3, 128, 128}, Case{130, 300, 5, 32, 64}}) {
+        const TestWeight w(DType::F8_E4M3, c.rows, c.cols, 11);
+        const int64_t sr = (c.rows + c.br - 1) / c.br, sc = (c.cols + c.bc - 1) / c.bc;
+        const std::vector<float> scales = random_floats(size_t(sr * sc), 12, 0.001f, 0.01f);
+        const WeightView s{DType::F32, scales.data(), sr, sc};
+        const std::vector<float> x = random_floats(size_t(c.n_tokens * c.cols), 13);
+        std::vector<float> want(size_t(c.n_tokens * c.rows)), got(want.size(), NAN);
+        cpu_.matmul_block_fp8(w.view, s, c.br, c.bc, x.data(), want.data(), c.n_tokens);
+        gpu().matmul_block_fp8(w.view, s, c.br, c.bc, x.data(), got.data(), c.n_tokens);
+        EXPECT_LT(normalized_error(got, want), kFloatBound) << c.rows << "x" << c.cols << " block " << c.br << "x" << c.bc;
+    }
+}
+
+TEST_F(VulkanOps, MatmulXwAndTransposed) {
+    for (DType t : {DType::F32, DType::F16, DType::BF16})
+        for (const MatmulCase c : {MatmulCase{1, 1, 1}, MatmulCase{33, 70, 1}, MatmulCase{100, 129, 5}}) {
+            const TestWeight w(t, c.rows, c.cols, 21);
+            const std::vector<float> x = random_floats(size_t(c.n_tokens * c.rows), 22);
+            std::vector<float> want(size_t(c.n_tokens * c.cols)), got(want.size(), NAN);
+            cpu_.matmul_xw(w.view, x.data(), want.data(), c.n_tokens);
+            gpu().matmul_xw(w.view, x.data(), got.data(), c.n_tokens);
+            EXPECT_LT(normalized_error(got, want), kFloatBound) << "xw " << dtype_name(t) << " " << c.rows << "x" << c.cols;
+            std::fill(got.begin(), got.end(), NAN);
+            cpu_.matmul_transposed(w.view, x.data(), want.data(), c.n_tokens);
+            gpu().matmul_transposed(w.view, x.data(), got.data(), c.n_tokens);
+            EXPECT_LT(normalized_error(got, want), kFloatBound) << "transposed " << dtype_name(t);
+        }
+}
+
+TEST_F(VulkanOps, Norms) {
+    for (DType t : {DType::F32, DType::BF16})
+        for (int64_t dim : {7, 128, 300})
+            for (int64_t rows : {1, 5}) {
+                const TestWeight w(t, 1, dim, 31);
+                const std::vector<float> x = random_floats(size_t(rows * dim), 32, -3.0f, 3.0f);
+                const std::vector<float> gate = random_floats(size_t(rows * dim), 33, -4.0f, 4.0f);
+                for (float offset : {0.0f, 1.0f}) {
+                    std::vector<float> want(x.size()), got(x.size(), NAN);
+                    cpu_.rms_norm(x.data(), w.view, offset, 1e-6f, want.data(), rows, dim);
+                    gpu().rms_norm(x.data(), w.view, offset, 1e-6f, got.data(), rows, dim);
+                    EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "rms_norm dim " << dim << " offset " << offset;
+                }
+                std::vector<float> want(x.size()), got(x.size(), NAN);
+                cpu_.rms_norm_gated(x.data(), gate.data(), w.view, 1e-6f, want.data(), rows, dim);
+                gpu().rms_norm_gated(x.data(), gate.data(), w.view, 1e-6f, got.data(), rows, dim);
+                EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "rms_norm_gated dim " << dim;
+                want = x;
+                got = x;
+                cpu_.l2_norm(want.data(), rows, dim, 1e-6f);
+                gpu().l2_norm(got.data(), rows, dim, 1e-6f);
+                EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "l2_norm dim " << dim;
+            }
+}
+
+TEST_F(VulkanOps, RopeVariants) {
+    struct Case {
+        int64_t n_tokens, n_heads, head_dim;
+        int32_t rotary_dim;
+        bool interleaved;
+        float factor;
+        int32_t pos0;
+    };
+    for (const Case c : {Case{1, 4, 16, 16, false, 1.0f, 0}, Case{5, 3, 64, 32, false, 1.0f, 4000},
+                         Case{3, 2, 64, 64, true, 1.2f, 17}, Case{2, 5, 24, 8, true, 1.0f, 100000}}) {
+        std::vector<float> inv_freq(size_t(c.rotary_dim / 2));
+        for (size_t i = 0; i < inv_freq.size(); ++i) inv_freq[i] = std::pow(10000.0f, -2.0f * float(i) / float(c.rotary_dim));
+        RopeParams p;
+        p.rotary_dim = c.rotary_dim;
+        p.inv_freq = inv_freq.data();
+        p.attention_factor = c.factor;
+        p.interleaved = c.interleaved;
+        std::vector<int32_t> positions(size_t(c.n_tokens));
+        std::iota(positions.begin(), positions.end(), c.pos0);
+        const std::vector<float> x = random_floats(size_t(c.n_tokens * c.n_heads * c.head_dim), 41);
+        std::vector<float> want = x, got = x;
+        cpu_.rope(want.data(), c.n_tokens, c.n_heads, c.head_dim, positions.data(), p);
+        gpu().rope(got.data(), c.n_tokens, c.n_heads, c.head_dim, positions.data(), p);
+        EXPECT_LT(normalized_error(got, want), kElementwiseBound)
+            << "rope head_dim " << c.head_dim << " rotary " << c.rotary_dim << " interleaved " << c.interleaved;
+    }
+}
+
+struct AttentionCase {
+    int32_t n_tokens, n_heads, n_kv_heads, head_dim, v_head_dim, pos0, window;
+    bool sinks;
+    int64_t extra_stride;
+};
+
+void run_attention(Backend &cpu, Backend &gpu, const AttentionCase &c, uint64_t cache_id) {
+    const int64_t n_ctx = int64_t(c.pos0) + c.n_tokens;
+    const int64_t stride = n_ctx * std::max(c.head_dim, c.v_head_dim) + c.extra_stride;
+    const std::vector<float> q = random_floats(size_t(c.n_tokens * c.n_heads * c.head_dim), 51);
+    const std::vector<float> k = random_floats(size_t(c.n_kv_heads * stride), 52, -2.0f, 2.0f);
+    const std::vector<float> v = random_floats(size_t(c.n_kv_heads * stride), 53);
+    const std::vector<float> sinks = random_floats(size_t(c.n_heads), 54, -1.0f, 2.0f);
+    AttentionParams p;
+    p.n_tokens = c.n_tokens;
+    p.n_heads = c.n_heads;
+    p.n_kv_heads = c.n_kv_heads;
+    p.head_dim = c.head_dim;
+    p.v_head_dim = c.v_head_dim;
+    p.pos0 = c.pos0;
+    p.kv_stride = stride;
+    p.scale = 1.0f / std::sqrt(float(c.head_dim));
+    p.sliding_window = c.window;
+    p.sinks = c.sinks ? sinks.data() : nullptr;
+    p.cache_id = cache_id;
+    std::vector<float> want(size_t(c.n_tokens * c.n_heads * c.v_head_dim)), got(want.size(), NAN);
+    cpu.attention(q.data(), k.data(), v.data(), want.data(), p);
+    gpu.attention(q.data(), k.data(), v.data(), got.data(), p);
+    EXPECT_LT(normalized_error(got, want), kFloatBound)
+        << "n_tokens " << c.n_tokens << " heads " << c.n_heads << "/" << c.n_kv_heads << " pos0 " << c.pos0
+        << " window " << c.window << " sinks " << c.sinks << " cache_id " << cache_id;
+}
+
+TEST_F(VulkanOps, AttentionGqaWindowsSinks) {
+    const AttentionCase cases[] = {
+        {1, 4, 2, 16, 16, 5, 0, false, 0},   {7, 6, 3, 24, 24, 3, 4, false, 0}, {3, 8, 1, 64, 64, 40, 0, true, 0},
+        {1, 8, 8, 33, 20, 300, 0, false, 7}, {9, 4, 2, 128, 128, 0, 3, true, 5}, {2, 16, 4, 64, 64, 500, 128, false, 0},
+    };
+    for (const AttentionCase &c : cases) run_attention(cpu_, gpu(), c, 0);
+}
+
+TEST_F(VulkanOps, AttentionMirroredCacheFollowsAppends) {
+    // A cache with an id is kept on the device; each call appends positions, as a model
+    // stores then attends. Every step must match the CPU reading the host cache.
+    const int32_t n_ctx = 40, heads = 4, kv = 2, hd = 16;
+    const int64_t stride = int64_t(n_ctx) * hd;
+    std::vector<float> k(size_t(kv * stride), 0.0f), v(size_t(kv * stride), 0.0f);
+    const std::vector<float> fresh_k = random_floats(k.size(), 61), fresh_v = random_floats(v.size(), 62);
+    const uint64_t id = 0x7654321;
+    int32_t pos = 0;
+    for (int32_t n : {5, 1, 1, 7, 1}) {
+        for (int32_t h = 0; h < kv; ++h)
+            for (int32_t j = pos; j < pos + n; ++j)
+                for (int32_t d = 0; d < hd; ++d) {
+                    const size_t i = size_t(h * stride + j * hd + d);
+                    k[i] = fresh_k[i];
+                    v[i] = fresh_v[i];
+                }
+        const std::vector<float> q = random_floats(size_t(n * heads * hd), uint32_t(63 + pos));
+        AttentionParams p;
+        p.n_tokens = n;
+        p.n_heads = heads;
+        p.n_kv_heads = kv;
+        p.head_dim = hd;
+        p.v_head_dim = hd;
+        p.pos0 = pos;
+        p.kv_stride = stride;
+        p.scale = 0.25f;
+        p.cache_id = id;
+        std::vector<float> want(size_t(n * heads * hd)), got(want.size(), NAN);
+        cpu_.attention(q.data(), k.data(), v.data(), want.data(), p);
+        gpu().attention(q.data(), k.data(), v.data(), got.data(), p);
+        EXPECT_LT(normalized_error(got, want), kFloatBound) << "pos0 " << pos;
+        pos += n;
+    }
+}
+
+TEST_F(VulkanOps, LatentAttention) {
+    for (int32_t n_tokens : {1, 4})
+        for (int32_t pos0 : {0, 6, 100}) {
+            LatentAttentionParams p;
+            p.n_tokens = n_tokens;
+            p.n_heads = 5;
+            p.latent_dim = 32;
+            p.rope_dim = 8;
+            p.pos0 = pos0;
+            p.scale = 0.15f;
+            const int64_t row = p.latent_dim + p.rope_dim, n_ctx = pos0 + n_tokens;
+            const std::vector<float> q = random_floats(size_t(n_tokens * p.n_heads * row), 71);
+            const std::vector<float> cache = random_floats(size_t(n_ctx * row), 72);
+            std::vector<float> want(size_t(n_tokens * p.n_heads * p.latent_dim)), got(want.size(), NAN);
+            cpu_.latent_attention(q.data(), cache.data(), want.data(), p);
+            gpu().latent_attention(q.data(), cache.data(), got.data(), p);
+            EXPECT_LT(normalized_error(got, want), kFloatBound) << "n_tokens " << n_tokens << " pos0 " << pos0;
+        }
+}
+
+TEST_F(VulkanOps, ElementwiseGates) {
+    for (int64_t n : {1, 255, 1000}) {
+        const std::vector<float> a = random_floats(size_t(n), 81, -6.0f, 6.0f), b = random_floats(size_t(n), 82);
+        std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n), NAN);
+        cpu_.silu_mul(a.data(), b.data(), want.data(), n);
+        gpu().silu_mul(a.data(), b.data(), got.data(), n);
+        EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "silu_mul " << n;
+    }
+    for (int64_t gate_dim : {1, 4, 24}) {
+        const int64_t rows = 3, dim = 24;
+        const std::vector<float> x = random_floats(size_t(rows * dim), 83);
+        const std::vector<float> g = random_floats(size_t(rows * gate_dim), 84, -5.0f, 5.0f);
+        std::vector<float> want = x, got = x;
+        cpu_.sigmoid_mul(want.data(), g.data(), rows, dim, gate_dim);
+        gpu().sigmoid_mul(got.data(), g.data(), rows, dim, gate_dim);
+        EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "sigmoid_mul gate_dim " << gate_dim;
+    }
+    for (int64_t rows : {1, 5}) {
+        const int64_t inter = 37;
+        const std::vector<float> gu = random_floats(size_t(rows * 2 * inter), 85, -9.0f, 9.0f);
+        std::vector<float> want(size_t(rows * inter)), got(want.size(), NAN);
+        cpu_.clamped_swiglu(gu.data(), want.data(), rows, inter, 1.702f, 7.0f);
+        gpu().clamped_swiglu(gu.data(), got.data(), rows, inter, 1.702f, 7.0f);
+        EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "clamped_swiglu rows " << rows;
+    }
+}
+
+TEST_F(VulkanOps, CausalConv1d) {
+    for (int64_t kernel : {1, 4})
+        for (int64_t n_tokens : {1, 5})
+            for (bool with_state : {false, true})
+                for (bool silu : {false, true}) {
+                    const int64_t channels = 37, hist = kernel - 1;
+                    const TestWeight w(DType::BF16, channels, kernel, 91);
+                    const std::vector<float> x = random_floats(size_t(n_tokens * channels), 92);
+                    const std::vector<float> state = random_floats(size_t(std::max<int64_t>(hist, 1) * channels), 93);
+                    std::vector<float> want(size_t(n_tokens * channels)), got(want.size(), NAN);
+                    std::vector<float> want_state(size_t(std::max<int64_t>(hist, 1) * channels)), got_state(want_state.size());
+                    cpu_.causal_conv1d(x.data(), w.view, with_state ? state.data() : nullptr, want_state.data(), want.data(),
+                                       n_tokens, channels, silu);
+                    gpu().causal_conv1d(x.data(), w.view, with_state ? state.data() : nullptr, got_state.data(), got.data(),
+                                        n_tokens, channels, silu);
+                    EXPECT_LT(normalized_error(got, want), kElementwiseBound)
+                        << "kernel " << kernel << " n_tokens " << n_tokens << " state " << with_state;
+                    if (hist > 0) EXPECT_EQ(got_state, want_state) << "state out, kernel " << kernel;
+                }
+}
+
+TEST_F(VulkanOps, GatedDeltaRule) {
+    for (int64_t n_tokens : {1, 4})
+        for (bool with_state : {false, true}) {
+            Backend::DeltaRuleShape s;
+            s.n_tokens = n_tokens;
+            s.n_heads = 4;
+            s.n_k_heads = 2;
+            s.k_dim = 16;
+            s.v_dim = 20;
+            s.scale = 0.25f;
+            const size_t qk = size_t(n_tokens * s.n_k_heads * s.k_dim), vn = size_t(n_tokens * s.n_heads * s.v_dim);
+            std::vector<float> q = random_floats(qk, 101), k = random_floats(qk, 102);
+            cpu_.l2_norm(q.data(), n_tokens * s.n_k_heads, s.k_dim, 1e-6f);
+            cpu_.l2_norm(k.data(), n_tokens * s.n_k_heads, s.k_dim, 1e-6f);
+            const std::vector<float> v = random_floats(vn, 103);
+            const std::vector<float> g = random_floats(size_t(n_tokens * s.n_heads), 104, -2.0f, 0.0f);
+            const std::vector<float> beta = random_floats(size_t(n_tokens * s.n_heads), 105, 0.0f, 1.0f);
+            const std::vector<float> state = random_floats(size_t(s.n_heads * s.k_dim * s.v_dim), 106);
+            std::vector<float> want(vn), got(vn, NAN), want_state(state.size()), got_state(state.size());
+            cpu_.gated_delta_rule(q.data(), k.data(), v.data(), g.data(), beta.data(), with_state ? state.data() : nullptr,
+                                  want_state.data(), want.data(), s);
+            gpu().gated_delta_rule(q.data(), k.data(), v.data(), g.data(), beta.data(), with_state ? state.data() : nullptr,
+                                   got_state.data(), got.data(), s);
+            EXPECT_LT(normalized_error(got, want), kRecurrentBound) << "n_tokens " << n_tokens << " state " << with_state;
+            EXPECT_LT(normalized_error(got_state, want_state), kRecurrentBound) << "state out";
+        }
+}
+
+TEST_F(VulkanOps, RoutedSwigluGroupMatchesPerExpertOps) {
+    // Five tokens, four experts with uneven uses (one expert unused), Q4 and BF16 parts,
+    // streamed (expert keys) so that the GPU expert cache serves the second call.
+    const int64_t hidden = 96, inter = 40, n_tokens = 5;
+    for (DType t : {DType::Q4, DType::BF16}) {
+        std::vector<std::unique_ptr<TestWeight>> parts;
+        std::vector<SwigluExpertUse> uses(4);
+        const std::vector<std::vector<int64_t>> tokens = {{0, 2, 4}, {}, {1}, {0, 1, 2, 3, 4}};
+        std::vector<std::vector<float>> weights;
+        for (size_t e = 0; e < 4; ++e) {
+            for (int p = 0; p < 3; ++p)
+                parts.push_back(std::make_unique<TestWeight>(t, p < 2 ? inter : hidden, p < 2 ? hidden : inter,
+                                                             uint32_t(200 + 3 * e + size_t(p))));
+            for (int p = 0; p < 3; ++p) parts[parts.size() - 3 + size_t(p)]->view.expert_key = make_expert_key(1, int64_t(e), p);
+            weights.push_back(random_floats(tokens[e].size(), uint32_t(300 + e), 0.1f, 1.0f));
+            uses[e] = SwigluExpertUse{parts[3 * e]->view, parts[3 * e + 1]->view, parts[3 * e + 2]->view,
+                                      tokens[e].data(), weights[e].data(), int64_t(tokens[e].size())};
+        }
+        const std::vector<float> h = random_floats(size_t(n_tokens * hidden), 107);
+        const std::vector<float> start = random_floats(size_t(n_tokens * hidden), 108);
+        std::vector<float> want = start;
+        cpu_.routed_swiglu(h.data(), want.data(), n_tokens, hidden, uses.data(), uses.size());
+        for (int call = 0; call < 2; ++call) {
+            std::vector<float> got = start;
+            gpu().routed_swiglu(h.data(), got.data(), n_tokens, hidden, uses.data(), uses.size());
+            EXPECT_LT(normalized_error(got, want), dtype_is_quantized(t) ? kQuantBound : kFloatBound)
+                << dtype_name(t) << " call " << call;
+        }
+    }
+}
+
+TEST_F(VulkanOps, BatchesChainResultsOnTheDevice) {
+    // Ops in a batch read what earlier ops of the batch wrote: whole results, results
+    // changed in place, a slice at an odd offset, and a range spanning two results
+    // (which runs the batch so far first). All must equal the CPU running op by op.
+    const int64_t H = 70, R = 40;
+    const TestWeight w(DType::BF16, R, H, 401), w2(DType::F32, 2 * R, R, 402), norm(DType::F32, 1, 8, 403);
+    const std::vector<float> x = random_floats(size_t(2 * H), 404);
+    std::vector<float> inv_freq = {1.0f, 0.1f, 0.01f, 0.001f};
+    RopeParams rp;
+    rp.rotary_dim = 8;
+    rp.inv_freq = inv_freq.data();
+    const int32_t positions[2] = {3, 4};
+    auto run = [&](Backend &b, bool batch) {
+        std::vector<float> y(size_t(2 * R)), z(size_t(4 * R)), pair(size_t(2 * R));
+        if (batch) b.begin_batch();
+        b.matmul(w.view, x.data(), y.data(), 2);                         // y [2][40]
+        b.rms_norm(y.data(), norm.view, 1.0f, 1e-6f, y.data(), 10, 8);    // in place, rows of 8
+        b.rope(y.data(), 2, 5, 8, positions, rp);                       // in place
+        b.matmul(w2.view, y.data() + 1, z.data(), 1);                     // a slice at an odd offset
+        b.matmul(w2.view, y.data() + R, z.data() + 2 * R, 1);            // the second row
+        b.silu_mul(z.data() + R - 5, z.data() + 2 * R, pair.data(), 10); // spans two results
+        if (batch) b.end_batch();
+        std::vector<float> out = y;
+        out.insert(out.end(), z.begin(), z.end());
+        out.insert(out.end(), pair.begin(), pair.begin() + 10);
+        return out;
+    };
+    const std::vector<float> want = run(cpu_, false);
+    const std::vector<float> got = run(gpu(), true);
+    EXPECT_LT(normalized_error(got, want), kFloatBound);
+    // The same with BackendBatch, and the default (CPU) batch is a no-op.
+    std::vector<float> y(size_t(2 * R), NAN);
+    {
+        BackendBatch batch(gpu());
+        gpu().matmul(w.view, x.data(), y.data(), 2);
+    }
+    std::vector<float> y_cpu(y.size());
+    cpu_.matmul(w.view, x.data(), y_cpu.data(), 2);
+    EXPECT_LT(normalized_error(y, y_cpu), kFloatBound);
+}
+
+TEST_F(VulkanOps, ThreadsShareOneBackend) {
+    // Sessions of one model call its backend from their own threads: ops and batches
+    // from two threads at once must each give their own results.
+    const TestWeight w(DType::BF16, 48, 64, 501);
+    auto work = [&](uint32_t seed, double &worst) {
+        CpuBackend cpu(1, cpu_isa_best());
+        for (int i = 0; i < 20; ++i) {
+            const std::vector<float> x = random_floats(64 * 2, seed + uint32_t(i));
+            std::vector<float> want(96), got(96, NAN), normed(96, NAN);
+            cpu.matmul(w.view, x.data(), want.data(), 2);
+            if (i % 2) {
+                BackendBatch batch(gpu());
+                gpu().matmul(w.view, x.data(), got.data(), 2);
+                gpu().silu_mul(got.data(), got.data(), normed.data(), 96);
+            } else {
+                gpu().matmul(w.view, x.data(), got.data(), 2);
+            }
+            worst = std::max(worst, normalized_error(got, want));
+        }
+    };
+    double worst_a = 0, worst_b = 0;
+    std::thread a(work, 1000u, std::ref(worst_a)), b(work, 2000u, std::ref(worst_b));
+    a.join();
+    b.join();
+    EXPECT_LT(worst_a, kFloatBound);
+    EXPECT_LT(worst_b, kFloatBound);
+}
+
+TEST_F(VulkanOps, ErrorsNameTheProblem) {
+    const TestWeight w(DType::F32, 4, 4, 1);
+    std::vector<float> x(4), y(4);
+    WeightView bad = w.view;
+    bad.dtype = DType::I32;
+    try {
+        gpu().matmul(bad, x.data(), y.data(), 1);
+        ADD_FAILURE() << "no error for an I32 weight";
+    } catch (const Error &e) {
+        EXPECT_EQ(e.code(), MST_ERR_UNSUPPORTED);
+    }
+    try {
+        gpu().matmul(w.view, nullptr, y.data(), 1);
+        ADD_FAILURE() << "no error for a null x";
+    } catch (const Error &e) {
+        EXPECT_EQ(e.code(), MST_ERR_INVALID_ARGUMENT);
+    }
+}
+
+#ifdef MST_HAVE_VULKAN
+TEST_F(VulkanOps, DeviceSelectionByEnvironmentAndName) {
+    EXPECT_STREQ(gpu().name(), "vulkan");
+    const std::string name = static_cast<VulkanBackend &>(gpu()).device_name();
+    BackendOptions o;
+    o.device = "0";
+    EXPECT_NO_THROW(create_backend("vulkan", o));
+    o.device = "no such device name";
+    try {
+        create_backend("vulkan", o);
+        ADD_FAILURE() << "a device name that matches nothing was accepted";
+    } catch (const Error &e) {
+        EXPECT_EQ(e.code(), MST_ERR_BACKEND);
+        EXPECT_NE(std::string(e.what()).find("no such device name"), std::string::npos) << e.what();
+    }
+    ::setenv("MST_VULKAN_DEVICE", "999", 1);
+    try {
+        create_backend("vulkan", BackendOptions{});
+        ADD_FAILURE() << "MST_VULKAN_DEVICE=999 was accepted";
+    } catch (const Error &e) {
+        EXPECT_EQ(e.code(), MST_ERR_BACKEND);
+        EXPECT_NE(std::string(e.what()).find("MST_VULKAN_DEVICE"), std::string::npos) << e.what();
+    }
+    ::unsetenv("MST_VULKAN_DEVICE");
+    // "auto" never fails: a GPU or the CPU.
+    const std::unique_ptr<Backend> any = create_backend("auto", BackendOptions{});
+    EXPECT_TRUE(std::string(any->name()) == "vulkan" || std::string(any->name()) == "cpu");
+}
+#endif
+
+}  // namespace
+}  // namespace mst
