@@ -240,6 +240,11 @@ struct BackendOptions {
     uint64_t gpu_expert_cache_bytes = 0;// vulkan: byte budget of the device's expert cache; 0 = a default
 };
 
+// Throws mst::Error(MST_ERR_INVALID_ARGUMENT) naming what is wrong with an attention
+// call's parameters or pointers; every backend checks its attention calls with it.
+void check_attention_params(const float *q, const float *k_cache, const float *v_cache, const float *out,
+                            const AttentionParams &p);
+
 // The registry: backends by name, chosen at run time.
 struct BackendInfo {
     std::string name;

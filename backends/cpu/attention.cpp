@@ -13,25 +13,6 @@
 namespace mst {
 namespace {
 
-void check_attention_params(const float *q, const float *k_cache, const float *v_cache, const float *out,
-                            const AttentionParams &p) {
-    if (p.n_tokens < 0 || p.n_heads <= 0 || p.n_kv_heads <= 0 || p.head_dim <= 0 || p.v_head_dim <= 0 ||
-        p.pos0 < 0 || p.sliding_window < 0)
-        fail(MST_ERR_INVALID_ARGUMENT,
-             "attention: bad parameters (n_tokens {}, n_heads {}, n_kv_heads {}, head_dim {}, v_head_dim {}, "
-             "pos0 {}, sliding_window {})",
-             p.n_tokens, p.n_heads, p.n_kv_heads, p.head_dim, p.v_head_dim, p.pos0, p.sliding_window);
-    if (p.n_heads % p.n_kv_heads != 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "attention: n_heads {} is not a multiple of n_kv_heads {}", p.n_heads,
-             p.n_kv_heads);
-    const int64_t n_ctx = int64_t(p.pos0) + p.n_tokens;
-    if (p.n_kv_heads > 1 && p.kv_stride < n_ctx * std::max(p.head_dim, p.v_head_dim))
-        fail(MST_ERR_INVALID_ARGUMENT, "attention: kv_stride {} is below {} positions x {} dims", p.kv_stride, n_ctx,
-             std::max(p.head_dim, p.v_head_dim));
-    if (p.n_tokens > 0 && (q == nullptr || k_cache == nullptr || v_cache == nullptr || out == nullptr))
-        fail(MST_ERR_INVALID_ARGUMENT, "attention: null pointer");
-}
-
 // Query heads per work item: heads of one kv group that share each key and value row
 // as it is read (the row kernels take up to max_tokens vectors at once). Fewer when that
 // would leave threads idle: at least 4 items per thread, or one head per item.
