@@ -25,12 +25,7 @@ void Backend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_
         matmul(u.up, x.data(), up.data(), m);
         silu_mul(gate.data(), up.data(), gate.data(), m * inter);
         matmul(u.down, gate.data(), y.data(), m);
-        for (int64_t i = 0; i < m; ++i) {
-            float *dst = out + u.tokens[i] * hidden;
-            const float *src = y.data() + i * hidden;
-            const float w = u.weights[i];
-            for (int64_t c = 0; c < hidden; ++c) dst[c] += w * src[c];
-        }
+        for (int64_t i = 0; i < m; ++i) add_scaled(out + u.tokens[i] * hidden, u.weights[i], y.data() + i * hidden, hidden);
     }
 }
 

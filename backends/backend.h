@@ -75,6 +75,12 @@ struct LatentAttentionParams {
     uint64_t cache_id = 0;   // as AttentionParams::cache_id
 };
 
+// dst[c] += w * src[c] for c < n: how a routed expert's output joins a token's row. Every
+// host path adds through this one function, so their sums agree bit for bit.
+inline void add_scaled(float *dst, float w, const float *src, int64_t n) {
+    for (int64_t c = 0; c < n; ++c) dst[c] += w * src[c];
+}
+
 // One routed expert of a SwiGLU MoE layer and the tokens it serves (Backend::routed_swiglu).
 struct SwigluExpertUse {
     WeightView gate, up, down;          // gate, up: [I][H]; down: [H][I]

@@ -1,74 +1,34 @@
 #include "experts/expert_prefetcher.h"
 
-#include <chrono>
-
 namespace mst {
 
-ExpertPrefetcher::ExpertPrefetcher(ReadFn read, SizeFn size_of)
-    : read_(std::move(read)), size_of_(std::move(size_of)), worker_([this] { worker_loop(); }) {}
-
-ExpertPrefetcher::~ExpertPrefetcher() {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
-    work_ready_.notify_all();
-    worker_.join();
-}
+ExpertPrefetcher::ExpertPrefetcher(SubmitFn submit, SizeFn size_of)
+    : submit_(std::move(submit)), size_of_(std::move(size_of)) {}
 
 void ExpertPrefetcher::predict(int32_t layer, std::span<const int32_t> experts,
                                const std::function<bool(const ExpertKey &)> &resident) {
-    Job job{layer, {}, {}};
-    {
-        std::lock_guard lock(mutex_);
-        auto &predicted = predictions_[layer];
-        for (int32_t e : experts) {
-            if (!predicted.insert(e).second) continue;
-            ++stats_.predicted;
-            const ExpertKey key{layer, e};
-            if (staged_.count(key) || resident(key)) continue;
-            job.experts.push_back(e);
-            job.promises.emplace_back();
-            staged_[key] = job.promises.back().get_future().share();
-        }
-        if (job.experts.empty()) return;
-        queue_.push_back(std::move(job));
+    std::lock_guard lock(mutex_);
+    auto &predicted = predictions_[layer];
+    std::vector<int32_t> to_read;
+    for (int32_t e : experts) {
+        if (!predicted.insert(e).second) continue;
+        ++stats_.predicted;
+        const ExpertKey key{layer, e};
+        if (staged_.count(key) || resident(key)) continue;
+        to_read.push_back(e);
     }
-    work_ready_.notify_one();
+    if (to_read.empty()) return;
+    const std::vector<std::shared_future<ExpertHandle>> futures = submit_(layer, to_read);
+    for (size_t i = 0; i < to_read.size(); ++i) staged_[ExpertKey{layer, to_read[i]}] = futures[i];
 }
 
-void ExpertPrefetcher::worker_loop() {
-    for (;;) {
-        Job job;
-        {
-            std::unique_lock lock(mutex_);
-            work_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-            if (queue_.empty()) return;
-            job = std::move(queue_.front());
-            queue_.pop_front();
-        }
-        try {
-            std::vector<ExpertHandle> handles = read_(job.layer, job.experts);
-            for (size_t i = 0; i < handles.size(); ++i) job.promises[i].set_value(std::move(handles[i]));
-        } catch (...) {
-            for (auto &p : job.promises) p.set_value(nullptr);  // the consumer reads it itself
-        }
-    }
-}
-
-ExpertHandle ExpertPrefetcher::take(const ExpertKey &key, double &wait_seconds) {
-    std::shared_future<ExpertHandle> future;
-    {
-        std::lock_guard lock(mutex_);
-        auto it = staged_.find(key);
-        if (it == staged_.end()) return nullptr;
-        future = it->second;
-        staged_.erase(it);
-    }
-    const auto start = std::chrono::steady_clock::now();
-    ExpertHandle handle = future.get();
-    wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return handle;
+std::optional<std::shared_future<ExpertHandle>> ExpertPrefetcher::take(const ExpertKey &key) {
+    std::lock_guard lock(mutex_);
+    auto it = staged_.find(key);
+    if (it == staged_.end()) return std::nullopt;
+    std::shared_future<ExpertHandle> future = std::move(it->second);
+    staged_.erase(it);
+    return future;
 }
 
 void ExpertPrefetcher::settle(int32_t layer, std::span<const int32_t> chosen) {

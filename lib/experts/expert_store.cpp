@@ -12,7 +12,9 @@ namespace mst {
 ExpertStore::ExpertStore(std::unique_ptr<StorageTier> storage, std::vector<std::vector<ExpertLayout>> layouts,
                          uint64_t cache_budget_bytes, const std::string &cache_policy)
     : storage_(std::move(storage)), layouts_(std::move(layouts)),
-      cache_(cache_budget_bytes, cache_policy, int(layouts_.size())) {}
+      cache_(cache_budget_bytes, cache_policy, int(layouts_.size())),
+      reads_(std::make_unique<ExpertReadQueue>(
+          [this](int32_t layer, std::span<const int32_t> experts) { return read_experts(layer, experts); })) {}
 
 namespace {
 
@@ -152,7 +154,9 @@ void ExpertStore::set_prefetch(bool enabled) {
     }
     if (prefetcher_) return;
     prefetcher_ = std::make_unique<ExpertPrefetcher>(
-        [this](int32_t layer, std::span<const int32_t> experts) { return read_experts(layer, experts); },
+        [this](int32_t layer, std::vector<int32_t> experts) {
+            return reads_->submit(layer, std::move(experts), ExpertReadQueue::Priority::kAhead);
+        },
         [this](const ExpertKey &key) { return layout(key.layer, key.expert).nbytes(); });
 }
 
@@ -164,45 +168,87 @@ void ExpertStore::prefetch(int layer, std::span<const int32_t> experts) {
     prefetcher_->predict(layer, experts, [this](const ExpertKey &key) { return cache_.contains(key); });
 }
 
-std::vector<ExpertHandle> ExpertStore::fetch(int layer, std::span<const int32_t> experts, ExpertIoStats &stats) {
+std::vector<PendingExpert> ExpertStore::fetch_async(int layer, std::span<const int32_t> experts,
+                                                    ExpertIoStats &stats) {
     if (layer < 0 || layer >= n_layers() || layouts_[size_t(layer)].empty())
         fail(MST_ERR_INTERNAL, "expert fetch for layer {}, which has no routed experts", layer);
-    std::vector<ExpertHandle> result(experts.size());
+    std::vector<PendingExpert> result(experts.size());
     std::vector<int32_t> to_read;
     std::vector<size_t> read_slot;  // result index of each expert in to_read
     for (size_t i = 0; i < experts.size(); ++i) {
         const int32_t e = experts[i];
         if (e < 0 || e >= n_experts(layer))
             fail(MST_ERR_INTERNAL, "expert {} requested for layer {}, which has {} experts", e, layer, n_experts(layer));
+        PendingExpert &p = result[i];
+        p.store_ = this;
+        p.layer_ = layer;
+        p.expert_ = e;
         const ExpertKey key{layer, e};
-        if ((result[i] = cache_.find(key))) {
+        if ((p.handle_ = cache_.find(key))) {
             ++stats.hits;
             continue;
         }
-        if (prefetcher_ && (result[i] = prefetcher_->take(key, stats.read_seconds))) {
-            ++stats.misses;  // read from storage, but ahead of time
-            stats.bytes_read += result[i]->nbytes;
-            continue;
-        }
+        if (prefetcher_)
+            if (std::optional<std::shared_future<ExpertHandle>> staged = prefetcher_->take(key)) {
+                p.future_ = std::move(*staged);
+                p.prefetched_ = true;
+                continue;
+            }
         // The same expert asked for twice in one call is read once.
         if (std::find(to_read.begin(), to_read.end(), e) != to_read.end()) continue;
         to_read.push_back(e);
         read_slot.push_back(i);
     }
     if (!to_read.empty()) {
-        const auto start = std::chrono::steady_clock::now();
-        const std::vector<ExpertHandle> read = read_experts(layer, to_read);
-        stats.read_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        for (size_t j = 0; j < read.size(); ++j) {
-            result[read_slot[j]] = read[j];
-            ++stats.misses;
-            stats.bytes_read += read[j]->nbytes;
-        }
-        for (size_t i = 0; i < experts.size(); ++i)  // duplicates share the first copy
-            if (!result[i]) result[i] = result[read_slot[size_t(std::find(to_read.begin(), to_read.end(), experts[i]) - to_read.begin())]];
+        const std::vector<std::shared_future<ExpertHandle>> futures =
+            reads_->submit(layer, to_read, ExpertReadQueue::Priority::kDemand);
+        for (size_t j = 0; j < futures.size(); ++j) result[read_slot[j]].future_ = futures[j];
+        for (size_t i = 0; i < experts.size(); ++i)  // duplicates share the first copy, counted once
+            if (!result[i].handle_ && !result[i].future_.valid()) {
+                const size_t first = size_t(std::find(to_read.begin(), to_read.end(), experts[i]) - to_read.begin());
+                result[i].future_ = futures[first];
+                result[i].counted_ = true;
+            }
     }
     if (prefetcher_) prefetcher_->settle(layer, experts);
     return result;
+}
+
+std::vector<ExpertHandle> ExpertStore::fetch(int layer, std::span<const int32_t> experts, ExpertIoStats &stats) {
+    std::vector<PendingExpert> pending = fetch_async(layer, experts, stats);
+    std::vector<ExpertHandle> result;
+    result.reserve(pending.size());
+    for (PendingExpert &p : pending) result.push_back(p.get(stats));
+    return result;
+}
+
+bool PendingExpert::ready() const {
+    return handle_ || future_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+
+ExpertHandle PendingExpert::get(ExpertIoStats &stats) {
+    if (handle_) return handle_;
+    const auto start = std::chrono::steady_clock::now();
+    ExpertHandle handle;
+    try {
+        handle = future_.get();
+    } catch (...) {
+        if (!prefetched_) throw;
+    }
+    stats.read_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!handle) {
+        // A read ahead of need that failed: read it again now, which throws the error if
+        // it persists (and counts the read itself).
+        handle_ = store_->fetch(layer_, std::span<const int32_t>(&expert_, 1), stats).front();
+        return handle_;
+    }
+    if (!counted_) {
+        ++stats.misses;
+        stats.bytes_read += handle->nbytes;
+        counted_ = true;
+    }
+    handle_ = std::move(handle);
+    return handle_;
 }
 
 }  // namespace mst

@@ -1,6 +1,7 @@
 // The expert store: the one way a model gets routed-expert weights. Ask for a layer's
-// experts, get ready buffers; misses are read from storage in one batch (one read per
-// contiguous byte range) and offered to the budgeted cache.
+// experts, get ready buffers or pending ones; misses are read from storage in one batch
+// (one read per contiguous byte range) on the store's I/O threads and offered to the
+// budgeted cache.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "experts/expert_cache.h"
 #include "experts/expert_layout.h"
 #include "experts/expert_prefetcher.h"
+#include "experts/expert_read_queue.h"
 #include "storage/storage_tier.h"
 
 namespace mst {
@@ -22,6 +24,31 @@ struct ExpertIoStats {
     uint64_t misses = 0;
     uint64_t bytes_read = 0;
     double read_seconds = 0.0;
+};
+
+class ExpertStore;
+
+// One expert of a fetch: ready at once (a cache hit) or when its read lands.
+class PendingExpert {
+public:
+    PendingExpert() = default;
+    // Whether get() would return without waiting.
+    bool ready() const;
+    // The weights, waiting for the read if needed (the wait counts in stats.read_seconds,
+    // the read in stats.misses and bytes_read, once). Throws mst::Error as
+    // ExpertStore::fetch does; a failed read ahead of need is read again here first.
+    ExpertHandle get(ExpertIoStats &stats);
+    // Read ahead of need (its read was queued before the fetch asked for it).
+    bool read_ahead() const { return prefetched_; }
+
+private:
+    friend class ExpertStore;
+    ExpertHandle handle_;                      // set once known
+    std::shared_future<ExpertHandle> future_;  // the read, when not known yet
+    ExpertStore *store_ = nullptr;             // for reading again a failed prefetch
+    int32_t layer_ = 0, expert_ = 0;
+    bool prefetched_ = false;  // read ahead: a failure is retried, not thrown
+    bool counted_ = false;     // stats already hold this read (or it is a duplicate)
 };
 
 class ExpertStore {
@@ -39,11 +66,15 @@ public:
     // The weights of `experts` of `layer`, in the same order. Throws mst::Error (I/O,
     // bad format) naming the layer and expert; the store stays usable afterwards.
     std::vector<ExpertHandle> fetch(int layer, std::span<const int32_t> experts, ExpertIoStats &stats);
+    // The same, without waiting: the reads are started and each expert is handed back
+    // pending, so the caller can compute the ready ones while the rest land. Errors in
+    // the arguments throw here; read errors throw from PendingExpert::get.
+    std::vector<PendingExpert> fetch_async(int layer, std::span<const int32_t> experts, ExpertIoStats &stats);
 
     // How experts stored as packed-file blobs are read (checksums on by default).
     void set_blob_reads(BlobReadOptions options) { blob_options_ = std::move(options); }
 
-    // Prefetch: read predicted experts ahead on a background thread (see expert_prefetcher.h).
+    // Prefetch: read predicted experts ahead on the I/O threads (see expert_prefetcher.h).
     void set_prefetch(bool enabled);
     bool prefetch_enabled() const { return prefetcher_ != nullptr; }
     void prefetch(int layer, std::span<const int32_t> experts);
@@ -71,7 +102,8 @@ private:
     BlobReadOptions blob_options_;
     ExpertCache cache_;
     std::shared_ptr<ExpertMemoryCounter> memory_ = std::make_shared<ExpertMemoryCounter>();
-    std::unique_ptr<ExpertPrefetcher> prefetcher_;  // last: its thread calls read_experts
+    std::unique_ptr<ExpertPrefetcher> prefetcher_;
+    std::unique_ptr<ExpertReadQueue> reads_;  // last: its threads call read_experts
 };
 
 }  // namespace mst

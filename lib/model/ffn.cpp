@@ -20,6 +20,68 @@ void swiglu_expert(Backend &backend, const ExpertWeights &expert, const float *x
                x, m, y);
 }
 
+namespace {
+
+// Decode: one token's experts, each computed as soon as its weights are in memory (hits at
+// once, reads as they land), so the compute of some overlaps the reads of the others.
+// Each expert's output goes to a row of its own, and the rows are added in ascending
+// expert id afterwards: the same additions in the same order as the group path, so the
+// result is the same bit for bit whatever order the reads land in.
+void one_token_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
+                       const std::vector<int32_t> &active, const std::vector<std::vector<float>> &weight_of, float *out,
+                       ExpertIoStats &io, const ExpertFn &expert_fn) {
+    std::vector<PendingExpert> pending = store.fetch_async(layer, active, io);
+    const size_t n = active.size();
+    const size_t row = size_t(hidden);
+    std::vector<float> rows(n * row, 0.0f);
+    // routed_swiglu reads token i of h and adds into row i of out: one copy of h per
+    // expert lets each write a row of its own, with weight 1 (exact) until the sum.
+    std::vector<float> h_rows;
+    if (!expert_fn)
+        for (size_t i = 0; i < n; ++i) h_rows.insert(h_rows.end(), h, h + row);
+    std::vector<int64_t> token_of(n);
+    const std::vector<float> unit(n, 1.0f);
+    for (size_t i = 0; i < n; ++i) token_of[i] = int64_t(i);
+
+    std::vector<bool> done(n, false);
+    std::vector<size_t> ready;
+    std::vector<ExpertHandle> weights(n);
+    std::vector<SwigluExpertUse> batch;
+    for (size_t n_done = 0; n_done < n; n_done += ready.size()) {
+        ready.clear();
+        for (size_t i = 0; i < n; ++i)
+            if (!done[i] && pending[i].ready()) ready.push_back(i);
+        if (ready.empty()) {
+            // Wait for the read that started first: reads ahead of need were queued before
+            // this layer's own.
+            size_t first = n;
+            for (size_t i = 0; i < n; ++i)
+                if (!done[i] && (first == n || (pending[i].read_ahead() && !pending[first].read_ahead()))) first = i;
+            ready.push_back(first);
+        }
+        for (size_t i : ready) {
+            weights[i] = pending[i].get(io);
+            done[i] = true;
+        }
+        if (expert_fn) {
+            for (size_t i : ready) expert_fn(backend, *weights[i], h, 1, rows.data() + i * row);
+        } else {
+            batch.clear();
+            for (size_t i : ready) {
+                const ExpertWeights &e = *weights[i];
+                batch.push_back(SwigluExpertUse{e.parts[swiglu_part::kGate], e.parts[swiglu_part::kUp],
+                                                e.parts[swiglu_part::kDown], &token_of[i], &unit[i], 1});
+            }
+            backend.routed_swiglu(h_rows.data(), rows.data(), int64_t(n), hidden, batch.data(), batch.size());
+        }
+        for (size_t i : ready) weights[i].reset();  // an evicted expert's memory goes back now
+    }
+    for (size_t i = 0; i < n; ++i)
+        for (float w : weight_of[i]) add_scaled(out, w, rows.data() + i * row, hidden);
+}
+
+}  // namespace
+
 void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
                     const Routing &routing, float *out, ExpertIoStats &io, const ExpertFn &expert_fn) {
     // Invert the routing: for each expert, the (token, weight) pairs that use it.
@@ -41,6 +103,13 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
     for (size_t e = 0; e < uses.size(); ++e)
         if (!uses[e].empty()) active.push_back(int32_t(e));
     if (active.empty()) return;
+    if (routing.n_tokens == 1) {
+        std::vector<std::vector<float>> weight_of(active.size());
+        for (size_t i = 0; i < active.size(); ++i)
+            for (const Use &u : uses[size_t(active[i])]) weight_of[i].push_back(u.weight);
+        one_token_experts(backend, store, layer, h, hidden, active, weight_of, out, io, expert_fn);
+        return;
+    }
 
     const uint64_t expert_bytes = store.layout(layer, active.front()).nbytes();
     const size_t budget_experts = expert_bytes ? size_t(store.cache_budget() / expert_bytes) : 0;
@@ -83,12 +152,8 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
                 std::copy_n(h + u[size_t(i)].token * hidden, hidden, x.data() + i * hidden);
             y.resize(size_t(m * hidden));
             expert_fn(backend, *weights[g], x.data(), m, y.data());
-            for (int64_t i = 0; i < m; ++i) {
-                float *dst = out + u[size_t(i)].token * hidden;
-                const float *src = y.data() + i * hidden;
-                const float w = u[size_t(i)].weight;
-                for (int64_t c = 0; c < hidden; ++c) dst[c] += w * src[c];
-            }
+            for (int64_t i = 0; i < m; ++i)
+                add_scaled(out + u[size_t(i)].token * hidden, u[size_t(i)].weight, y.data() + i * hidden, hidden);
         }
     }
 }

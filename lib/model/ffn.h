@@ -41,7 +41,8 @@ void swiglu_expert(Backend &backend, const ExpertWeights &expert, const float *x
 // SwiGLU expert, run a fetched group at a time through Backend::routed_swiglu. Experts are processed in
 // ascending id (the reference's summation order), fetched in groups of at most
 // max(k, cache budget / expert size) so a prefill that touches every expert of a layer
-// never holds much more than the cache budget.
+// never holds much more than the cache budget. One token (decode) is computed expert by
+// expert as reads land, with the same sums in the same order (bitwise equal).
 void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const float *h, int64_t hidden,
                     const Routing &routing, float *out, ExpertIoStats &io, const ExpertFn &expert_fn = {});
 
