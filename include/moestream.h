@@ -114,8 +114,9 @@ typedef struct mst_model_params {
     uint32_t storage_fadvise_random; /* nonzero (default 1): buffered tiers advise POSIX_FADV_RANDOM
                                     at open and mmap advises MADV_RANDOM, so that no read-ahead
                                     pulls neighbouring experts in */
-    int32_t storage_willneed;    /* 1: mmap advises MADV_WILLNEED on each expert as it is mapped;
-                                    pread advises POSIX_FADV_WILLNEED on every read of a batch
+    int32_t storage_willneed;    /* 1: mmap advises MADV_WILLNEED on each expert as it is mapped
+                                    and an I/O thread waits for its pages (MADV_POPULATE_READ),
+                                    so compute does not fault; pread advises POSIX_FADV_WILLNEED on every read of a batch
                                     before its threads start. 0: neither. -1 (default): the tier's
                                     own choice, on for mmap and off for pread */
     uint32_t storage_drop_after_read; /* nonzero: buffered tiers advise POSIX_FADV_DONTNEED after each

@@ -148,8 +148,8 @@ Run run_setting(const std::string &path, mst_model_params params, int32_t prompt
     return r;
 }
 
-// Decode tok/s with the experts in memory: decoded tokens replayed twice on a model whose
-// cache holds every expert they touch, the second pass timed. The replay starts from a
+// Decode tok/s with the experts in memory: decoded tokens replayed on a model whose cache
+// holds every expert they touch, every pass after the first timed. The replay starts from a
 // one-token prompt (a long prompt would touch every expert of every layer) and replays as
 // many of the decoded tokens as the memory left, under a cgroup limit too, can hold the
 // experts of, so that measuring the ceiling never pushes the process out of memory.
@@ -158,6 +158,7 @@ struct Ceiling {
     double tps = 0;
     uint64_t misses = 0;
     size_t tokens = 0;  // decoded tokens replayed (0: not even one token's experts fit)
+    size_t passes = 0;  // timed replays of them
 };
 
 Ceiling compute_ceiling(const std::string &path, mst_model_params params, const Run &run) {
@@ -181,17 +182,23 @@ Ceiling compute_ceiling(const std::string &path, mst_model_params params, const 
     mst_session_params sp = session_params();
     sp.n_ctx = uint32_t(c.tokens + 2);
     const std::vector<int32_t> prompt = synthetic_prompt(1, model.info().n_vocab);
+    // One untimed pass fills the cache; the timed passes then add up to at least
+    // kTimedTokens tokens, so that a ceiling of one token is not one noisy sample.
+    constexpr size_t kTimedTokens = 8;
+    const size_t timed_passes = (kTimedTokens + c.tokens - 1) / c.tokens;
+    c.passes = timed_passes;
     double seconds = 0;
-    for (int pass = 0; pass < 2; ++pass) {
+    for (size_t pass = 0; pass <= timed_passes; ++pass) {
         SessionHandle session(model, sp);
         session.eval(prompt);
         const mst_session_stats before = session.stats();
         for (size_t i = 0; i < c.tokens; ++i) session.eval({run.tokens[i]});
         const mst_session_stats after = session.stats();
-        seconds = after.decode_seconds - before.decode_seconds;
-        c.misses = after.expert_cache_misses - before.expert_cache_misses;
+        if (pass == 0) continue;
+        seconds += after.decode_seconds - before.decode_seconds;
+        c.misses += after.expert_cache_misses - before.expert_cache_misses;
     }
-    c.tps = seconds > 0 ? double(c.tokens) / seconds : 0.0;
+    c.tps = seconds > 0 ? double(c.tokens * timed_passes) / seconds : 0.0;
     return c;
 }
 
@@ -285,8 +292,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
                                         label));
         else if (measure_ceilings && ceiling.tokens < r.tokens.size())
             notes.push_back(fmt::format("{}: the compute ceiling replayed {} of the {} decoded tokens (as many as "
-                                        "the memory left holds the experts of)",
-                                        label, ceiling.tokens, r.tokens.size()));
+                                        "the memory left holds the experts of), {} times",
+                                        label, ceiling.tokens, r.tokens.size(), ceiling.passes));
         if (ceiling.misses)
             notes.push_back(fmt::format("{}: the compute ceiling had {} cache misses (the cache could not hold "
                                         "every expert)",
@@ -300,6 +307,7 @@ int cmd_bench(const std::vector<std::string> &argv) {
                            {"hit_rate", hits}, {"read_bytes_per_second", read_bps},
                            {"io_ceiling_tps", std::isfinite(io_ceiling) ? io_ceiling : -1.0},
                            {"compute_ceiling_tps", cpu_ceiling}, {"compute_ceiling_tokens", ceiling.tokens},
+                           {"compute_ceiling_passes", ceiling.passes},
                            {"roofline_fraction", roofline}});
     }
     for (const std::string &note : notes) fmt::print("  {}\n", note);

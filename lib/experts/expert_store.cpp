@@ -62,7 +62,7 @@ std::vector<Run> cover_parts(const ExpertLayout &layout, uint64_t alignment, std
 // does not map (it then reads into buffers).
 ExpertHandle map_in_place(const std::shared_ptr<StorageTier> &storage, const ExpertLayout &layout,
                           const std::vector<Run> &runs, const std::vector<size_t> &run_of, const std::string &what,
-                          int layer, int expert) {
+                          int layer, int expert, std::vector<FileRange> &to_populate) {
     std::vector<const uint8_t *> run_data(runs.size());
     uint64_t mapped = 0;
     for (size_t k = 0; k < runs.size(); ++k) {
@@ -81,6 +81,7 @@ ExpertHandle map_in_place(const std::shared_ptr<StorageTier> &storage, const Exp
     }
     if (runs.empty()) return nullptr;
     // The release callback holds the tier, so the mapping outlives every view into it.
+    for (const Run &r : runs) to_populate.push_back(FileRange{r.file, r.begin, r.end - r.begin});
     auto weights = std::make_shared<ExpertWeights>(ExpertWeights::Mapped{}, mapped, [storage, runs] {
         for (const Run &r : runs) storage->release(r.file, r.begin, r.end - r.begin);
     });
@@ -96,7 +97,8 @@ ExpertHandle map_in_place(const std::shared_ptr<StorageTier> &storage, const Exp
 
 }  // namespace
 
-ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRequest> &reads) {
+ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRequest> &reads,
+                                       std::vector<FileRange> &to_populate) {
     const ExpertLayout &layout = this->layout(layer, expert);
     const std::string what = fmt::format("layer {} expert {}", layer, expert);
     const uint64_t alignment = storage_->alignment();
@@ -107,7 +109,7 @@ ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRe
              storage_->name(), alignment, AlignedBuffer::kAlignment);
     std::vector<size_t> run_of;
     const std::vector<Run> runs = cover_parts(layout, alignment, run_of);
-    if (ExpertHandle mapped = map_in_place(storage_, layout, runs, run_of, what, layer, expert)) return mapped;
+    if (ExpertHandle mapped = map_in_place(storage_, layout, runs, run_of, what, layer, expert, to_populate)) return mapped;
 
     uint64_t total = 0;
     for (const Run &run : runs) total += run.end - run.begin;
@@ -134,13 +136,17 @@ std::vector<ExpertHandle> ExpertStore::read_experts(int layer, std::span<const i
     std::vector<ExpertHandle> handles;
     std::vector<ReadRequest> reads;
     std::vector<PendingBlob> blobs;
+    std::vector<FileRange> mapped;
     handles.reserve(experts.size());
     for (int32_t e : experts) {
         const ExpertLayout &l = layout(layer, e);
         handles.push_back(l.blob ? prepare_blob_read(l, layer, e, storage_->alignment(), memory_, reads, blobs)
-                                 : prepare_read(layer, e, reads));
+                                 : prepare_read(layer, e, reads, mapped));
     }
-    if (!reads.empty()) storage_->read_batch(reads);  // mapped experts need no reads
+    if (!reads.empty()) storage_->read_batch(reads);
+    // Mapped experts need no reads; their pages come in here, after every expert of the
+    // batch was mapped (and advised), so those reads were all in flight together.
+    for (const FileRange &r : mapped) storage_->populate(r.file, r.offset, r.length);
     // Checked and decoded before the cache sees them: a bad blob is never cached.
     finish_blob_reads(blobs, blob_options_);
     for (size_t i = 0; i < experts.size(); ++i) cache_.insert(ExpertKey{layer, experts[i]}, handles[i]);

@@ -91,8 +91,9 @@ public:
 private:
     // Allocate one expert's buffer and append the reads that fill it, widened to the
     // tier's alignment; for a mapping tier, point the weights into the mapping instead
-    // (no reads).
-    ExpertHandle prepare_read(int layer, int expert, std::vector<ReadRequest> &reads);
+    // (no reads) and append the mapped ranges to populate.
+    ExpertHandle prepare_read(int layer, int expert, std::vector<ReadRequest> &reads,
+                              std::vector<FileRange> &to_populate);
     // Read distinct experts of a layer in one batch and offer them to the cache.
     std::vector<ExpertHandle> read_experts(int layer, std::span<const int32_t> experts);
 

@@ -14,6 +14,15 @@
 
 namespace mst {
 
+namespace {
+// MADV_POPULATE_READ (Linux 5.14), spelled out for older headers.
+#ifdef MADV_POPULATE_READ
+constexpr int kMadvPopulateRead = MADV_POPULATE_READ;
+#else
+constexpr int kMadvPopulateRead = 22;
+#endif
+}  // namespace
+
 MmapTier::MmapTier(const std::vector<std::string> &paths, const StorageOptions &options)
     : pool_(options.n_io_threads), willneed_(options.willneed.value_or(true)), drop_after_release_(options.drop_after_read) {
     maps_.reserve(paths.size());
@@ -78,6 +87,20 @@ const void *MmapTier::map(uint32_t file, uint64_t offset, uint64_t length) {
     const Mapping &m = checked(file, offset, length, "expert data");
     if (willneed_) advise(m, offset, length, MADV_WILLNEED);
     return m.base ? m.base + offset : m.base;
+}
+
+void MmapTier::populate(uint32_t file, uint64_t offset, uint64_t length) {
+    if (!willneed_ || file >= maps_.size()) return;
+    const Mapping &m = maps_[file];
+    if (!m.base || offset >= m.size) return;
+    const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+    const uint64_t first = offset / page * page;
+    const uint64_t last = std::min((offset + length + page - 1) / page * page, (m.size + page - 1) / page * page);
+    if (::madvise(const_cast<uint8_t *>(m.base) + first, size_t(last - first), kMadvPopulateRead) == 0) return;
+    if (errno != EINVAL) return;  // speed only: a failure here shows up as a fault later
+    // A kernel without POPULATE_READ: fault each page in here instead.
+    volatile uint8_t sink = 0;
+    for (uint64_t at = first; at < std::min(last, m.size); at += page) sink = sink + m.base[at];
 }
 
 void MmapTier::release(uint32_t file, uint64_t offset, uint64_t length) {

@@ -2,8 +2,9 @@
 // the expert store builds its weight views straight into the mapping, so no expert
 // buffer is allocated and no byte is copied. Pages arrive by page faults, which the
 // kernel serves one miss at a time; madvise hints make up part of that (WILLNEED reads
-// an expert's pages ahead of the faults, RANDOM stops fault read-ahead from pulling in
-// the neighbouring experts, COLD and DONTNEED give released experts back).
+// an expert's pages ahead of the faults and POPULATE_READ waits for them on the store's
+// I/O thread, RANDOM stops fault read-ahead from pulling in the neighbouring experts,
+// COLD and DONTNEED give released experts back).
 //
 // A file truncated while it is mapped makes the next touch of a lost page raise SIGBUS;
 // that cannot be turned into an error, which is one reason mmap is never "auto".
@@ -28,6 +29,8 @@ public:
     void read_batch(std::span<const ReadRequest> requests) override;
     void hint(uint32_t file, uint64_t offset, uint64_t length, AccessHint hint) override;
     const void *map(uint32_t file, uint64_t offset, uint64_t length) override;
+    // MADV_POPULATE_READ (touching each page on kernels before 5.14); only with willneed.
+    void populate(uint32_t file, uint64_t offset, uint64_t length) override;
     void release(uint32_t file, uint64_t offset, uint64_t length) override;
 
 private:

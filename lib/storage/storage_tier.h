@@ -28,6 +28,13 @@ struct ReadRequest {
 
 enum class AccessHint { Random, WillNeed, DontNeed };
 
+// A byte range of one of a tier's files.
+struct FileRange {
+    uint32_t file = 0;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+};
+
 class StorageTier {
 public:
     virtual ~StorageTier() = default;
@@ -50,6 +57,11 @@ public:
         (void)file, (void)offset, (void)length;
         return nullptr;
     }
+    // Bring the mapped [offset, offset + length) of `file` into memory, returning once it
+    // is there (the store calls it on its I/O threads, so the compute that follows does
+    // not fault); tiers that do not map have nothing to do, and a mapping tier may decline
+    // (mmap with storage_willneed off: plain page faults).
+    virtual void populate(uint32_t file, uint64_t offset, uint64_t length) { (void)file, (void)offset, (void)length; }
     // Nobody holds [offset, offset + length) of `file` any more (the expert cache let
     // go of a mapped expert): a mapping tier lets the OS take those pages back. Buffered
     // tiers have nothing to give back (drop_after_read already did, if asked).
