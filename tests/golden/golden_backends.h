@@ -1,5 +1,6 @@
-// The backends the golden tests run on (golden_model_suite.h and the architectures with
-// fixtures of their own): helpers to instantiate a suite over them.
+// The backends the golden tests run on (golden_model_suite.h, and the fixtures that
+// architectures derive from it for tests of their own): helpers to instantiate a suite
+// over them.
 #pragma once
 
 #include <algorithm>

@@ -8,12 +8,15 @@
 // A test file includes this header once, lists its datasets and instantiates the suite:
 //   INSTANTIATE_TEST_SUITE_P(Datasets, GoldenModel, ::testing::ValuesIn(datasets()), golden_dataset_name);
 // A dataset with an empty dir (a shared fixture that is absent) is skipped; a project
-// dataset names its dir whether or not it exists, so a missing one fails.
+// dataset names its dir whether or not it exists, so a missing one fails. A file with
+// tests of its own for an architecture derives a fixture from GoldenModel (load,
+// prefill_logits, all_logits, expect_matches) and instantiates it over the same datasets.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -43,6 +46,16 @@ struct GoldenDataset {
     // `logits_topk*` with float32 ones. Loaded to match through rope_bf16_frequencies.
     bool bf16_rope_reference = false;
     std::string backend = "cpu";  // set by with_backends
+    // Reference matrices (logits_decode, logits_topk{k}) the dataset must hold: without
+    // one, its tests fail instead of skipping the comparisons that need it.
+    std::vector<std::string> required_matrices = {};
+    // Checkpoint tensors the architecture does not read, by name prefix (a vision tower, a
+    // multi-token-prediction head): neither parameters nor resident weights.
+    std::vector<std::string> unread_tensor_prefixes = {};
+    // FP8 weights the architecture holds dequantised to float32 (ones not multiplied
+    // through matmul_block_fp8, such as DeepSeek-V3's kv_b_proj), by name suffix: resident
+    // as 4 bytes an element, their block scales not kept. Other FP8 weights stay FP8.
+    std::vector<std::string> fp8_dequantized_suffixes = {};
 };
 
 // GoogleTest prints a parameter with this (found by argument-dependent lookup).
@@ -55,8 +68,12 @@ protected:
     void SetUp() override {
         if (GetParam().dir.empty()) GTEST_SKIP() << "shared fixture " << GetParam().name << " is absent";
         if (const std::string why = backend_unavailable(GetParam().backend); !why.empty()) GTEST_SKIP() << why;
+        ASSERT_TRUE(std::filesystem::exists(GetParam().dir + "/golden.safetensors"))
+            << GetParam().dir << " is missing: the project's own data must be present";
         golden_ = mst::test::load_golden(GetParam().dir + "/golden.safetensors");
-        ASSERT_FALSE(golden_.input_ids.empty());
+        ASSERT_FALSE(golden_.input_ids.empty()) << GetParam().dir;
+        for (const std::string &name : GetParam().required_matrices)
+            ASSERT_TRUE(golden_.matrices.contains(name)) << GetParam().dir << " lacks " << name;
     }
 
     mst::ModelHandle load(uint64_t cache_bytes = 1ull << 30, int32_t experts_per_token = 0, bool bf16_rope = true) {
@@ -75,6 +92,11 @@ protected:
         sp.n_batch = n_batch;
         mst::SessionHandle session(model, sp);
         session.eval(golden_.input_ids);
+        return all_logits(session);
+    }
+
+    // The logits of every position of the session's prompt (made with all_logits = 1).
+    std::vector<float> all_logits(const mst::SessionHandle &session) {
         const float *logits = nullptr;
         size_t rows = 0, vocab = 0;
         mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
@@ -191,18 +213,37 @@ TEST_P(GoldenModel, TokenizerReproducesPromptIds) {
 TEST_P(GoldenModel, InfoCountsParametersAndExpertBytes) {
     // Expected values from the checkpoint's tensor table by the Hugging Face naming: every
     // tensor under ".experts." is a routed expert; an MXFP4 `_blocks` byte holds two
-    // parameters and its `_scales` none.
-    const auto checkpoint = mst::Checkpoint::open(GetParam().dir);
-    uint64_t params = 0, expert_params = 0, expert_bytes = 0, vector_bytes = 0;
+    // parameters and its `_scales` none; an FP8 weight's block scales (`_scale_inv`) are
+    // no parameters either, but are bytes of the expert or resident weight they scale.
+    // Tensors the dataset says the architecture does not read count for nothing.
+    const GoldenDataset &d = GetParam();
+    auto any_prefix = [](const std::string &name, const std::vector<std::string> &prefixes) {
+        return std::ranges::any_of(prefixes, [&](const std::string &p) { return name.starts_with(p); });
+    };
+    auto any_suffix = [](const std::string &name, const std::vector<std::string> &suffixes) {
+        return std::ranges::any_of(suffixes, [&](const std::string &s) { return name.ends_with(s); });
+    };
+    const auto checkpoint = mst::Checkpoint::open(d.dir);
+    uint64_t params = 0, expert_params = 0, expert_bytes = 0, dense_bytes = 0, vector_bytes = 0;
+    // An FP8 weight held dequantised: resident as float32, without its scales.
+    uint64_t fp8_widening = 0;
     for (const mst::TensorInfo &t : checkpoint->tensors()) {
-        const bool blocks = t.name.ends_with("_blocks"), scales = t.name.ends_with("_scales");
+        if (any_prefix(t.name, d.unread_tensor_prefixes)) continue;
+        const bool blocks = t.name.ends_with("_blocks");
+        const bool scales = t.name.ends_with("_scales") || t.name.ends_with("_scale_inv");
         const uint64_t n = scales ? 0 : uint64_t(t.numel()) * (blocks ? 2 : 1);
         params += n;
         if (t.name.find(".experts.") != std::string::npos) {
             expert_params += n;
             expert_bytes += t.nbytes;
-        } else if (t.shape.size() == 1) {
-            vector_bytes += t.nbytes;
+            continue;
+        }
+        dense_bytes += t.nbytes;
+        if (t.shape.size() == 1) vector_bytes += t.nbytes;
+        if (t.dtype == mst::DType::F8_E4M3 && any_suffix(t.name, d.fp8_dequantized_suffixes)) {
+            const mst::TensorInfo *scale = checkpoint->find(t.name + "_scale_inv");
+            ASSERT_NE(scale, nullptr) << t.name << " has no block scales";
+            fp8_widening += uint64_t(t.numel()) * sizeof(float) - t.nbytes - scale->nbytes;
         }
     }
     const mst::ModelHandle model = load();
@@ -217,11 +258,11 @@ TEST_P(GoldenModel, InfoCountsParametersAndExpertBytes) {
     EXPECT_EQ(info.n_params_active, params - expert_params + (expert_params / n_experts) *
                                                                  uint64_t(info.n_moe_layers) *
                                                                  uint64_t(info.experts_per_token));
-    // Resident weights stay in their stored type, except vectors a model may widen to
-    // float32 (biases, sinks): at most twice their bytes on disk.
-    const uint64_t dense_bytes = checkpoint->total_bytes() - expert_bytes;
-    EXPECT_GE(info.resident_bytes, dense_bytes);
-    EXPECT_LE(info.resident_bytes, dense_bytes + vector_bytes);
+    // Resident weights stay in their stored type (FP8 with its scales), except the FP8
+    // weights above and vectors a model may widen to float32 (biases, sinks): at most
+    // twice their bytes on disk.
+    EXPECT_GE(info.resident_bytes, dense_bytes + fp8_widening);
+    EXPECT_LE(info.resident_bytes, dense_bytes + fp8_widening + vector_bytes);
 }
 
 }  // namespace golden_suite
