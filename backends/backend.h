@@ -246,10 +246,53 @@ struct BackendOptions {
     uint64_t gpu_expert_cache_bytes = 0;// vulkan: byte budget of the device's expert cache; 0 = a default
 };
 
-// Throws mst::Error(MST_ERR_INVALID_ARGUMENT) naming what is wrong with an attention
-// call's parameters or pointers; every backend checks its attention calls with it.
+// ---- Argument checks (backends/op_checks.cpp) ----
+// The preconditions of each op, the same whatever backend runs it: every backend calls
+// the op's check first and adds only limits of its own. Each throws mst::Error naming the
+// op and what is wrong: MST_ERR_UNSUPPORTED for a weight type the op does not take,
+// MST_ERR_INVALID_ARGUMENT for a bad size, shape or null pointer (pointers are checked
+// only when the call has work to do).
+
+// matmul: sizes, weight type (F32, F16, BF16, Q8, Q4, MXFP4), MXFP4 columns and scales, pointers.
+void check_matmul_params(const WeightView &w, const float *x, const float *y, int64_t n_tokens);
+// matmul_xw: sizes, weight type (F32, F16, BF16), pointers.
+void check_matmul_xw_params(const WeightView &w, const float *x, const float *y, int64_t n_tokens);
+// matmul_transposed: sizes, weight type (F32, F16, BF16), pointers.
+void check_matmul_transposed_params(const WeightView &w, const float *x, const float *y, int64_t n_tokens);
+// matmul_block_fp8: weight and scale types, sizes and blocks, the scales' shape, pointers.
+void check_matmul_block_fp8_params(const WeightView &w, const WeightView &scale_inv, int32_t block_rows,
+                                   int32_t block_cols, const float *x, const float *y, int64_t n_tokens);
+// rms_norm: sizes, a float weight of dim elements, pointers.
+void check_rms_norm_params(const float *x, const WeightView &w, const float *y, int64_t n_rows, int64_t dim);
+// rms_norm_gated: sizes, a float weight of dim elements, pointers.
+void check_rms_norm_gated_params(const float *x, const float *gate, const WeightView &w, const float *y,
+                                 int64_t n_rows, int64_t dim);
+// l2_norm: sizes, eps >= 0, the pointer.
+void check_l2_norm_params(const float *x, int64_t n_rows, int64_t dim, float eps);
+// rope: sizes, an even rotary_dim within head_dim, pointers.
+void check_rope_params(const float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim,
+                       const int32_t *positions, const RopeParams &p);
+// attention: the parameters (heads, dims, positions, window, kv_stride) and pointers.
 void check_attention_params(const float *q, const float *k_cache, const float *v_cache, const float *out,
                             const AttentionParams &p);
+// latent_attention: the parameters (heads, dims, positions) and pointers.
+void check_latent_attention_params(const float *q, const float *cache, const float *out,
+                                   const LatentAttentionParams &p);
+// silu_mul: the size and pointers.
+void check_silu_mul_params(const float *gate, const float *up, const float *out, int64_t n);
+// sigmoid_mul: sizes (gate_dim divides dim) and pointers.
+void check_sigmoid_mul_params(const float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim);
+// clamped_swiglu: sizes and pointers.
+void check_clamped_swiglu_params(const float *gate_up, const float *out, int64_t n_rows, int64_t n_inter);
+// causal_conv1d: sizes, a float [channels][kernel >= 1] weight, pointers (state_out when kernel > 1).
+void check_causal_conv1d_params(const float *x, const WeightView &w, const float *state_out, const float *y,
+                                int64_t n_tokens, int64_t channels);
+// gated_delta_rule: the shape (n_heads a multiple of n_k_heads) and pointers.
+void check_gated_delta_rule_params(const float *q, const float *k, const float *v, const float *g, const float *beta,
+                                   const float *state_out, const float *out, const Backend::DeltaRuleShape &s);
+// routed_swiglu: sizes, each expert's matrices and token uses, pointers; returns the uses of all experts.
+int64_t check_routed_swiglu_params(const float *h, const float *out, int64_t n_tokens, int64_t hidden,
+                                   const SwigluExpertUse *experts, size_t n_experts);
 
 // The registry: backends by name, chosen at run time.
 struct BackendInfo {

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
-#include "core/error.h"
 
 namespace mst {
 namespace {

@@ -27,14 +27,13 @@ CpuBackend::CpuBackend(int n_threads, CpuIsa isa) : n_threads_(n_threads), isa_(
 int CpuBackend::threads_for(int64_t work) const { return work >= kMinParallelWork ? n_threads_ : 1; }
 
 void CpuBackend::matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
+    check_matmul_params(w, x, y, n_tokens);
     if (w.dtype == DType::MXFP4) return matmul_mxfp4(w, x, y, n_tokens);
     cpu_matmul(kernels_, n_threads_, w, x, y, n_tokens);
 }
 
 void CpuBackend::silu_mul(const float *gate, const float *up, float *out, int64_t n) {
-    if (n < 0) fail(MST_ERR_INVALID_ARGUMENT, "silu_mul: negative size {}", n);
-    if (n > 0 && (gate == nullptr || up == nullptr || out == nullptr))
-        fail(MST_ERR_INVALID_ARGUMENT, "silu_mul: null pointer");
+    check_silu_mul_params(gate, up, out, n);
     // Element by element, so out may alias gate or up.
 #pragma omp parallel for num_threads(threads_for(n)) if (threads_for(n) > 1) schedule(static)
     for (int64_t i = 0; i < n; ++i) {

@@ -44,7 +44,7 @@ public:
     void sigmoid_mul(float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim) override;
 
 private:
-    // matmul on MXFP4 weights (op_matmul_mxfp4.cpp).
+    // matmul on MXFP4 weights (op_matmul_mxfp4.cpp), its arguments checked by matmul.
     void matmul_mxfp4(const WeightView &w, const float *x, float *y, int64_t n_tokens);
 
     // Threads for an op of `work` elementary steps: 1 when a parallel region would cost

@@ -10,9 +10,9 @@ namespace mst {
 
 // y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens (see Backend::matmul) on up to
 // n_threads OpenMP threads. x and y must not overlap. Q8 and Q4 weights go to
-// cpu_matmul_quant (matmul_quant.h). Throws MST_ERR_UNSUPPORTED for a weight dtype other
-// than F32, F16, BF16, Q8 and Q4 and MST_ERR_INVALID_ARGUMENT for negative sizes or
-// missing data.
+// cpu_matmul_quant (matmul_quant.h). The caller has checked the arguments
+// (check_matmul_params, backend.h); a weight dtype other than F32, F16, BF16, Q8 and Q4
+// throws MST_ERR_UNSUPPORTED.
 void cpu_matmul(const CpuKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
                 int64_t n_tokens);
 

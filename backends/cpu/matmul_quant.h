@@ -11,8 +11,8 @@
 namespace mst {
 
 // y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens, w of dtype Q8 or Q4 (rows of
-// dtype_row_bytes(w.dtype, w.cols) bytes). Throws MST_ERR_INVALID_ARGUMENT for negative
-// sizes or missing data and MST_ERR_UNSUPPORTED for another dtype.
+// dtype_row_bytes(w.dtype, w.cols) bytes). The caller has checked the arguments
+// (check_matmul_params, backend.h); another dtype throws MST_ERR_UNSUPPORTED.
 void cpu_matmul_quant(const QuantKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
                       int64_t n_tokens);
 

@@ -4,19 +4,13 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
-#include "core/error.h"
 
 namespace mst {
 
 void CpuBackend::rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y,
                           int64_t n_rows, int64_t dim) {
-    if (n_rows < 0 || dim <= 0) fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: bad size (n_rows {}, dim {})", n_rows, dim);
-    if (!dtype_is_float_weight(w.dtype))
-        fail(MST_ERR_UNSUPPORTED, "rms_norm: weight dtype {} is not supported (F32, F16, BF16)", dtype_name(w.dtype));
-    if (w.rows * w.cols != dim)
-        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: weight has {}x{} elements, expected {}", w.rows, w.cols, dim);
+    check_rms_norm_params(x, w, y, n_rows, dim);
     if (n_rows == 0) return;
-    if (x == nullptr || y == nullptr || w.data == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: null pointer");
 
     std::vector<float> scale(static_cast<size_t>(dim));
     convert_to_f32(w.dtype, w.data, scale.data(), scale.size());
@@ -40,15 +34,8 @@ void CpuBackend::rms_norm(const float *x, const WeightView &w, float weight_offs
 
 void CpuBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const int32_t *positions,
                       const RopeParams &p) {
-    if (n_tokens < 0 || n_heads < 0 || head_dim <= 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "rope: bad size (n_tokens {}, n_heads {}, head_dim {})", n_tokens, n_heads,
-             head_dim);
-    if (p.rotary_dim < 0 || p.rotary_dim % 2 != 0 || p.rotary_dim > head_dim)
-        fail(MST_ERR_INVALID_ARGUMENT, "rope: rotary_dim {} must be even and in [0, head_dim {}]", p.rotary_dim,
-             head_dim);
+    check_rope_params(x, n_tokens, n_heads, head_dim, positions, p);
     if (n_tokens == 0 || n_heads == 0 || p.rotary_dim == 0) return;
-    if (x == nullptr || positions == nullptr || p.inv_freq == nullptr)
-        fail(MST_ERR_INVALID_ARGUMENT, "rope: null pointer");
 
     const int64_t half = p.rotary_dim / 2;
     const int threads = threads_for(n_tokens * n_heads * p.rotary_dim);

@@ -5,23 +5,13 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
-#include "core/error.h"
 
 namespace mst {
 
 void CpuBackend::causal_conv1d(const float *x, const WeightView &w, const float *state_in, float *state_out, float *y,
                                int64_t n_tokens, int64_t channels, bool silu) {
-    if (n_tokens < 0 || channels <= 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "causal_conv1d: bad size (n_tokens {}, channels {})", n_tokens, channels);
-    if (!dtype_is_float_weight(w.dtype))
-        fail(MST_ERR_UNSUPPORTED, "causal_conv1d: weight dtype {} is not supported (F32, F16, BF16)",
-             dtype_name(w.dtype));
-    if (w.rows != channels || w.cols < 1)
-        fail(MST_ERR_INVALID_ARGUMENT, "causal_conv1d: weight is {}x{}, expected {} channels x kernel >= 1", w.rows,
-             w.cols, channels);
+    check_causal_conv1d_params(x, w, state_out, y, n_tokens, channels);
     const int64_t kernel = w.cols, hist = kernel - 1;
-    if (w.data == nullptr || (n_tokens > 0 && (x == nullptr || y == nullptr)) || (hist > 0 && state_out == nullptr))
-        fail(MST_ERR_INVALID_ARGUMENT, "causal_conv1d: null pointer");
     if (n_tokens == 0) {
         if (hist > 0 && state_out != state_in) {
             for (int64_t i = 0; i < hist * channels; ++i) state_out[i] = state_in ? state_in[i] : 0.0f;

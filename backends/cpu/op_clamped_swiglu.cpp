@@ -4,16 +4,13 @@
 #include <cmath>
 
 #include "backends/cpu/cpu_backend.h"
-#include "core/error.h"
 
 namespace mst {
 
 void CpuBackend::clamped_swiglu(const float *gate_up, float *out, int64_t n_rows, int64_t n_inter, float alpha,
                                 float limit) {
-    if (n_rows < 0 || n_inter < 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "clamped_swiglu: negative size (n_rows {}, n_inter {})", n_rows, n_inter);
+    check_clamped_swiglu_params(gate_up, out, n_rows, n_inter);
     if (n_rows == 0 || n_inter == 0) return;
-    if (gate_up == nullptr || out == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "clamped_swiglu: null pointer");
     const int threads = threads_for(n_rows * n_inter);
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
     for (int64_t r = 0; r < n_rows; ++r) {

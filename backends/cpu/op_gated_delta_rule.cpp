@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
-#include "core/error.h"
 
 namespace mst {
 namespace {
@@ -199,24 +198,11 @@ TileFn tile_for(CpuIsa isa) {
     return tile_scalar;
 }
 
-void check_shape(const float *q, const float *k, const float *v, const float *g, const float *beta,
-                 const float *state_out, const float *out, const Backend::DeltaRuleShape &s) {
-    if (s.n_tokens < 0 || s.n_heads <= 0 || s.n_k_heads <= 0 || s.k_dim <= 0 || s.v_dim <= 0)
-        fail(MST_ERR_INVALID_ARGUMENT,
-             "gated_delta_rule: bad shape (n_tokens {}, n_heads {}, n_k_heads {}, k_dim {}, v_dim {})", s.n_tokens,
-             s.n_heads, s.n_k_heads, s.k_dim, s.v_dim);
-    if (s.n_heads % s.n_k_heads != 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "gated_delta_rule: n_heads {} is not a multiple of n_k_heads {}", s.n_heads,
-             s.n_k_heads);
-    if (state_out == nullptr || (s.n_tokens > 0 && (!q || !k || !v || !g || !beta || !out)))
-        fail(MST_ERR_INVALID_ARGUMENT, "gated_delta_rule: null pointer");
-}
-
 }  // namespace
 
 void CpuBackend::gated_delta_rule(const float *q, const float *k, const float *v, const float *g, const float *beta,
                                   const float *state_in, float *state_out, float *out, const DeltaRuleShape &shape) {
-    check_shape(q, k, v, g, beta, state_out, out, shape);
+    check_gated_delta_rule_params(q, k, v, g, beta, state_out, out, shape);
     // exp of the log decay once per (token, head), outside the per-ISA code.
     std::vector<float> decay(size_t(shape.n_tokens * shape.n_heads));
     for (size_t i = 0; i < decay.size(); ++i) decay[i] = std::exp(g[i]);

@@ -3,15 +3,12 @@
 #include <cmath>
 
 #include "backends/cpu/cpu_backend.h"
-#include "core/error.h"
 
 namespace mst {
 
 void CpuBackend::l2_norm(float *x, int64_t n_rows, int64_t dim, float eps) {
-    if (n_rows < 0 || dim <= 0) fail(MST_ERR_INVALID_ARGUMENT, "l2_norm: bad size (n_rows {}, dim {})", n_rows, dim);
-    if (!(eps >= 0.0f)) fail(MST_ERR_INVALID_ARGUMENT, "l2_norm: eps must be >= 0, got {}", eps);
+    check_l2_norm_params(x, n_rows, dim, eps);
     if (n_rows == 0) return;
-    if (x == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "l2_norm: null pointer");
 
     const int threads = threads_for(n_rows * dim);
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)

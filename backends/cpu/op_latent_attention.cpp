@@ -8,18 +8,12 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
-#include "core/error.h"
 
 namespace mst {
 
 void CpuBackend::latent_attention(const float *q, const float *cache, float *out, const LatentAttentionParams &p) {
-    if (p.n_tokens < 0 || p.n_heads <= 0 || p.latent_dim <= 0 || p.rope_dim < 0 || p.pos0 < 0)
-        fail(MST_ERR_INVALID_ARGUMENT,
-             "latent_attention: bad parameters (n_tokens {}, n_heads {}, latent_dim {}, rope_dim {}, pos0 {})",
-             p.n_tokens, p.n_heads, p.latent_dim, p.rope_dim, p.pos0);
+    check_latent_attention_params(q, cache, out, p);
     if (p.n_tokens == 0) return;
-    if (q == nullptr || cache == nullptr || out == nullptr)
-        fail(MST_ERR_INVALID_ARGUMENT, "latent_attention: null pointer");
 
     const CpuKernels &k = kernels_;
     const int64_t row = int64_t(p.latent_dim) + p.rope_dim;

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
-#include "core/error.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -142,21 +141,9 @@ namespace mst {
 
 void CpuBackend::matmul_block_fp8(const WeightView &w, const WeightView &scale_inv, int32_t block_rows,
                                   int32_t block_cols, const float *x, float *y, int64_t n_tokens) {
-    if (w.dtype != DType::F8_E4M3 || scale_inv.dtype != DType::F32)
-        fail(MST_ERR_UNSUPPORTED, "matmul_block_fp8: needs F8_E4M3 weights and F32 scales, got {} and {}",
-             dtype_name(w.dtype), dtype_name(scale_inv.dtype));
-    if (w.rows < 0 || w.cols < 0 || n_tokens < 0 || block_rows < 1 || block_cols < 1)
-        fail(MST_ERR_INVALID_ARGUMENT, "matmul_block_fp8: bad size (rows {}, cols {}, n_tokens {}, block {}x{})",
-             w.rows, w.cols, n_tokens, block_rows, block_cols);
-    const int64_t rows = w.rows, cols = w.cols;
-    const int64_t scale_rows = (rows + block_rows - 1) / block_rows, scale_cols = (cols + block_cols - 1) / block_cols;
-    if (scale_inv.rows != scale_rows || scale_inv.cols != scale_cols)
-        fail(MST_ERR_INVALID_ARGUMENT,
-             "matmul_block_fp8: {}x{} scales for a {}x{} weight in {}x{} blocks; expected {}x{}", scale_inv.rows,
-             scale_inv.cols, rows, cols, block_rows, block_cols, scale_rows, scale_cols);
+    check_matmul_block_fp8_params(w, scale_inv, block_rows, block_cols, x, y, n_tokens);
+    const int64_t rows = w.rows, cols = w.cols, scale_cols = scale_inv.cols;
     if (rows == 0 || n_tokens == 0) return;
-    if (y == nullptr || (cols > 0 && (x == nullptr || w.data == nullptr || scale_inv.data == nullptr)))
-        fail(MST_ERR_INVALID_ARGUMENT, "matmul_block_fp8: null pointer");
     if (cols == 0) {
         std::fill(y, y + rows * n_tokens, 0.0f);
         return;

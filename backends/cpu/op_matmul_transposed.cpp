@@ -5,22 +5,13 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
-#include "core/error.h"
 
 namespace mst {
 
 void CpuBackend::matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
-    if (w.rows < 0 || w.cols < 0 || n_tokens < 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "matmul_transposed: negative size (rows {}, cols {}, n_tokens {})", w.rows,
-             w.cols, n_tokens);
-    if (!dtype_is_float_weight(w.dtype))
-        fail(MST_ERR_UNSUPPORTED, "matmul_transposed: weight dtype {} is not supported (F32, F16, BF16)",
-             dtype_name(w.dtype));
+    check_matmul_transposed_params(w, x, y, n_tokens);
     const int64_t rows = w.rows, cols = w.cols;
     if (cols == 0 || n_tokens == 0) return;
-    if (y == nullptr || (rows > 0 && (x == nullptr || w.data == nullptr)))
-        fail(MST_ERR_INVALID_ARGUMENT, "matmul_transposed: null pointer (w {}, x {}, y {})", w.data != nullptr,
-             x != nullptr, y != nullptr);
     std::fill(y, y + n_tokens * cols, 0.0f);
     if (rows == 0) return;
 

@@ -146,15 +146,10 @@ XwTileFn select_tile(CpuIsa isa, DType t) {
 }  // namespace
 
 void CpuBackend::matmul_xw(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
-    if (w.rows < 0 || w.cols < 0 || n_tokens < 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "matmul_xw: negative size (rows {}, cols {}, n_tokens {})", w.rows, w.cols,
-             n_tokens);
+    check_matmul_xw_params(w, x, y, n_tokens);
     const XwTileFn tile = select_tile(isa_, w.dtype);
     const int64_t rows = w.rows, cols = w.cols;
     if (cols == 0 || n_tokens == 0) return;
-    if (y == nullptr || (rows > 0 && (x == nullptr || w.data == nullptr)))
-        fail(MST_ERR_INVALID_ARGUMENT, "matmul_xw: null pointer (w {}, x {}, y {})", w.data != nullptr, x != nullptr,
-             y != nullptr);
 
     const size_t elem = dtype_size(w.dtype);
     const auto *wbytes = static_cast<const unsigned char *>(w.data);

@@ -4,22 +4,13 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
-#include "core/error.h"
 
 namespace mst {
 
 void CpuBackend::rms_norm_gated(const float *x, const float *gate, const WeightView &w, float eps, float *y,
                                 int64_t n_rows, int64_t dim) {
-    if (n_rows < 0 || dim <= 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: bad size (n_rows {}, dim {})", n_rows, dim);
-    if (!dtype_is_float_weight(w.dtype))
-        fail(MST_ERR_UNSUPPORTED, "rms_norm_gated: weight dtype {} is not supported (F32, F16, BF16)",
-             dtype_name(w.dtype));
-    if (w.rows * w.cols != dim)
-        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: weight has {}x{} elements, expected {}", w.rows, w.cols, dim);
+    check_rms_norm_gated_params(x, gate, w, y, n_rows, dim);
     if (n_rows == 0) return;
-    if (x == nullptr || gate == nullptr || y == nullptr || w.data == nullptr)
-        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: null pointer");
 
     std::vector<float> scale(static_cast<size_t>(dim));
     convert_to_f32(w.dtype, w.data, scale.data(), scale.size());

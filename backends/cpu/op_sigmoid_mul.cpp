@@ -3,16 +3,12 @@
 #include <cmath>
 
 #include "backends/cpu/cpu_backend.h"
-#include "core/error.h"
 
 namespace mst {
 
 void CpuBackend::sigmoid_mul(float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim) {
-    if (n_rows < 0 || dim <= 0 || gate_dim <= 0 || dim % gate_dim != 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "sigmoid_mul: bad size (n_rows {}, dim {}, gate_dim {}: it must divide dim)",
-             n_rows, dim, gate_dim);
+    check_sigmoid_mul_params(x, gate, n_rows, dim, gate_dim);
     if (n_rows == 0) return;
-    if (x == nullptr || gate == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "sigmoid_mul: null pointer");
 
     const int64_t span = dim / gate_dim;  // elements sharing one gate
     const int threads = threads_for(n_rows * dim);

@@ -116,13 +116,8 @@ void VulkanBackend::attention(const float *q, const float *k_cache, const float 
 
 void VulkanBackend::latent_attention(const float *q, const float *cache, float *out, const LatentAttentionParams &p) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (p.n_tokens < 0 || p.n_heads <= 0 || p.latent_dim <= 0 || p.rope_dim < 0 || p.pos0 < 0)
-        fail(MST_ERR_INVALID_ARGUMENT,
-             "latent_attention: bad parameters (n_tokens {}, n_heads {}, latent_dim {}, rope_dim {}, pos0 {})",
-             p.n_tokens, p.n_heads, p.latent_dim, p.rope_dim, p.pos0);
+    check_latent_attention_params(q, cache, out, p);
     if (p.n_tokens == 0) return;
-    if (q == nullptr || cache == nullptr || out == nullptr)
-        fail(MST_ERR_INVALID_ARGUMENT, "latent_attention: null pointer");
     const int64_t row = int64_t(p.latent_dim) + p.rope_dim, n_ctx = int64_t(p.pos0) + p.n_tokens;
     const BufferSlice qs = stream_->input(q, uint64_t(p.n_tokens) * p.n_heads * row * sizeof(float));
     const BufferSlice cs = stream_->input(cache, uint64_t(n_ctx * row) * sizeof(float));

@@ -1,6 +1,5 @@
 // Elementwise gates: silu_mul, sigmoid_mul and clamped_swiglu (shaders/elementwise.comp).
 #include "backends/vulkan/vulkan_backend.h"
-#include "core/error.h"
 
 namespace mst {
 namespace {
@@ -21,9 +20,7 @@ void VulkanBackend::record_silu_mul(const BufferSlice &a, const BufferSlice &b, 
 
 void VulkanBackend::silu_mul(const float *gate, const float *up, float *out, int64_t n) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (n < 0) fail(MST_ERR_INVALID_ARGUMENT, "silu_mul: negative size {}", n);
-    if (n > 0 && (gate == nullptr || up == nullptr || out == nullptr))
-        fail(MST_ERR_INVALID_ARGUMENT, "silu_mul: null pointer");
+    check_silu_mul_params(gate, up, out, n);
     if (n == 0) return;
     const uint64_t bytes = uint64_t(n) * sizeof(float);
     const BufferSlice a = stream_->input(gate, bytes), b = stream_->input(up, bytes);
@@ -35,11 +32,8 @@ void VulkanBackend::silu_mul(const float *gate, const float *up, float *out, int
 
 void VulkanBackend::sigmoid_mul(float *x, const float *gate, int64_t n_rows, int64_t dim, int64_t gate_dim) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (n_rows < 0 || dim <= 0 || gate_dim <= 0 || dim % gate_dim != 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "sigmoid_mul: bad size (n_rows {}, dim {}, gate_dim {}: it must divide dim)",
-             n_rows, dim, gate_dim);
+    check_sigmoid_mul_params(x, gate, n_rows, dim, gate_dim);
     if (n_rows == 0) return;
-    if (x == nullptr || gate == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "sigmoid_mul: null pointer");
     const int64_t n = n_rows * dim;
     const BufferSlice a = stream_->input(x, uint64_t(n) * sizeof(float));
     const BufferSlice g = stream_->input(gate, uint64_t(n_rows * gate_dim) * sizeof(float));
@@ -55,10 +49,8 @@ void VulkanBackend::sigmoid_mul(float *x, const float *gate, int64_t n_rows, int
 void VulkanBackend::clamped_swiglu(const float *gate_up, float *out, int64_t n_rows, int64_t n_inter, float alpha,
                                    float limit) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (n_rows < 0 || n_inter < 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "clamped_swiglu: negative size (n_rows {}, n_inter {})", n_rows, n_inter);
+    check_clamped_swiglu_params(gate_up, out, n_rows, n_inter);
     if (n_rows == 0 || n_inter == 0) return;
-    if (gate_up == nullptr || out == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "clamped_swiglu: null pointer");
     const int64_t n = n_rows * n_inter;
     const BufferSlice a = stream_->input(gate_up, uint64_t(2 * n) * sizeof(float));
     const BufferSlice o = stream_->output_buffer(uint64_t(n) * sizeof(float));

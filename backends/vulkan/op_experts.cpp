@@ -13,26 +13,8 @@ namespace mst {
 void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
                                   const SwigluExpertUse *experts, size_t n_experts) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (n_tokens < 0 || hidden <= 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu: bad size (n_tokens {}, hidden {})", n_tokens, hidden);
-    int64_t total = 0;
-    for (size_t e = 0; e < n_experts; ++e) {
-        const SwigluExpertUse &u = experts[e];
-        const int64_t inter = u.gate.rows;
-        if (u.gate.cols != hidden || u.up.rows != inter || u.up.cols != hidden || u.down.rows != hidden ||
-            u.down.cols != inter)
-            fail(MST_ERR_INVALID_ARGUMENT,
-                 "routed_swiglu: expert {} has gate {}x{}, up {}x{}, down {}x{} for hidden {}", e, u.gate.rows,
-                 u.gate.cols, u.up.rows, u.up.cols, u.down.rows, u.down.cols, hidden);
-        if (u.n < 0 || (u.n > 0 && (u.tokens == nullptr || u.weights == nullptr)))
-            fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu: expert {} has {} uses without tokens or weights", e, u.n);
-        for (int64_t i = 0; i < u.n; ++i)
-            if (u.tokens[i] < 0 || u.tokens[i] >= n_tokens)
-                fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu: token {} outside 0..{}", u.tokens[i], n_tokens - 1);
-        total += u.n;
-    }
+    const int64_t total = check_routed_swiglu_params(h, out, n_tokens, hidden, experts, n_experts);
     if (total == 0) return;
-    if (h == nullptr || out == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu: null pointer");
 
     stream_->host_access(h, uint64_t(n_tokens * hidden) * sizeof(float));  // gathered on the host
     // Weights first: their uploads must precede the group of independent products.

@@ -27,9 +27,8 @@ struct MatmulPush {
     uint32_t rows, cols, n_tokens, block_rows, block_cols, scale_cols;
 };
 
-void check_sizes(const char *op, const WeightView &w, int64_t n_tokens) {
-    if (w.rows < 0 || w.cols < 0 || n_tokens < 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "{}: negative size (rows {}, cols {}, n_tokens {})", op, w.rows, w.cols, n_tokens);
+// The shaders' limit, past the op's own checks (backend.h): 32-bit sizes.
+void check_device_sizes(const char *op, const WeightView &w, int64_t n_tokens) {
     if (w.rows > INT32_MAX || w.cols > INT32_MAX || n_tokens > INT32_MAX)
         fail(MST_ERR_UNSUPPORTED, "{}: sizes beyond 2^31 (rows {}, cols {}, n_tokens {})", op, w.rows, w.cols, n_tokens);
 }
@@ -65,16 +64,9 @@ void VulkanBackend::record_matmul(const WeightView &w, const DeviceWeight &dw, c
 
 void VulkanBackend::matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    check_sizes("matmul", w, n_tokens);
-    if (!matmul_shader(w.dtype) || w.dtype == DType::F8_E4M3)
-        fail(MST_ERR_UNSUPPORTED, "matmul: weight dtype {} is not supported (F32, F16, BF16, Q8, Q4, MXFP4)",
-             dtype_name(w.dtype));
-    if (w.dtype == DType::MXFP4 && w.cols % 32 != 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "matmul: MXFP4 weight has {} columns, not a multiple of 32", w.cols);
+    check_matmul_params(w, x, y, n_tokens);
+    check_device_sizes("matmul", w, n_tokens);
     if (w.rows == 0 || n_tokens == 0) return;
-    if (y == nullptr || (w.cols > 0 && (x == nullptr || w.data == nullptr)))
-        fail(MST_ERR_INVALID_ARGUMENT, "matmul: null pointer (w {}, x {}, y {})", w.data != nullptr, x != nullptr,
-             y != nullptr);
     if (w.cols == 0) {
         std::fill(y, y + w.rows * n_tokens, 0.0f);
         return;
@@ -90,21 +82,9 @@ void VulkanBackend::matmul(const WeightView &w, const float *x, float *y, int64_
 void VulkanBackend::matmul_block_fp8(const WeightView &w, const WeightView &scale_inv, int32_t block_rows,
                                      int32_t block_cols, const float *x, float *y, int64_t n_tokens) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (w.dtype != DType::F8_E4M3 || scale_inv.dtype != DType::F32)
-        fail(MST_ERR_UNSUPPORTED, "matmul_block_fp8: needs F8_E4M3 weights and F32 scales, got {} and {}",
-             dtype_name(w.dtype), dtype_name(scale_inv.dtype));
-    if (w.rows < 0 || w.cols < 0 || n_tokens < 0 || block_rows < 1 || block_cols < 1)
-        fail(MST_ERR_INVALID_ARGUMENT, "matmul_block_fp8: bad size (rows {}, cols {}, n_tokens {}, block {}x{})",
-             w.rows, w.cols, n_tokens, block_rows, block_cols);
-    check_sizes("matmul_block_fp8", w, n_tokens);
-    const int64_t scale_rows = (w.rows + block_rows - 1) / block_rows, scale_cols = (w.cols + block_cols - 1) / block_cols;
-    if (scale_inv.rows != scale_rows || scale_inv.cols != scale_cols)
-        fail(MST_ERR_INVALID_ARGUMENT,
-             "matmul_block_fp8: {}x{} scales for a {}x{} weight in {}x{} blocks; expected {}x{}", scale_inv.rows,
-             scale_inv.cols, w.rows, w.cols, block_rows, block_cols, scale_rows, scale_cols);
+    check_matmul_block_fp8_params(w, scale_inv, block_rows, block_cols, x, y, n_tokens);
+    check_device_sizes("matmul_block_fp8", w, n_tokens);
     if (w.rows == 0 || n_tokens == 0) return;
-    if (y == nullptr || (w.cols > 0 && (x == nullptr || w.data == nullptr || scale_inv.data == nullptr)))
-        fail(MST_ERR_INVALID_ARGUMENT, "matmul_block_fp8: null pointer");
     if (w.cols == 0) {
         std::fill(y, y + w.rows * n_tokens, 0.0f);
         return;
@@ -135,14 +115,9 @@ const char *xw_shader(DType t) {
 void VulkanBackend::xw_product(const char *op, const WeightView &w, const float *x, float *y, int64_t n_tokens) {
     VulkanBackend &b = *this;
     {
-        check_sizes(op, w, n_tokens);
+        check_device_sizes(op, w, n_tokens);
         const char *shader = xw_shader(w.dtype);
-        if (!shader)
-            fail(MST_ERR_UNSUPPORTED, "{}: weight dtype {} is not supported (F32, F16, BF16)", op, dtype_name(w.dtype));
         if (w.cols == 0 || n_tokens == 0) return;
-        if (y == nullptr || (w.rows > 0 && (x == nullptr || w.data == nullptr)))
-            fail(MST_ERR_INVALID_ARGUMENT, "{}: null pointer (w {}, x {}, y {})", op, w.data != nullptr, x != nullptr,
-                 y != nullptr);
         if (w.rows == 0) {
             std::fill(y, y + n_tokens * w.cols, 0.0f);
             return;
@@ -161,11 +136,13 @@ void VulkanBackend::xw_product(const char *op, const WeightView &w, const float 
 
 void VulkanBackend::matmul_xw(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    check_matmul_xw_params(w, x, y, n_tokens);
     xw_product("matmul_xw", w, x, y, n_tokens);
 }
 
 void VulkanBackend::matmul_transposed(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    check_matmul_transposed_params(w, x, y, n_tokens);
     xw_product("matmul_transposed", w, x, y, n_tokens);
 }
 

@@ -3,7 +3,6 @@
 #include <vector>
 
 #include "backends/vulkan/vulkan_backend.h"
-#include "core/error.h"
 
 namespace mst {
 
@@ -28,53 +27,31 @@ void VulkanBackend::norm(int mode, const float *x, const float *gate, const Weig
 void VulkanBackend::rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y,
                              int64_t n_rows, int64_t dim) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (n_rows < 0 || dim <= 0) fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: bad size (n_rows {}, dim {})", n_rows, dim);
-    if (!dtype_is_float_weight(w.dtype))
-        fail(MST_ERR_UNSUPPORTED, "rms_norm: weight dtype {} is not supported (F32, F16, BF16)", dtype_name(w.dtype));
-    if (w.rows * w.cols != dim)
-        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: weight has {}x{} elements, expected {}", w.rows, w.cols, dim);
+    check_rms_norm_params(x, w, y, n_rows, dim);
     if (n_rows == 0) return;
-    if (x == nullptr || y == nullptr || w.data == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "rms_norm: null pointer");
     norm(0, x, nullptr, &w, weight_offset, eps, y, n_rows, dim);
 }
 
 void VulkanBackend::rms_norm_gated(const float *x, const float *gate, const WeightView &w, float eps, float *y,
                                    int64_t n_rows, int64_t dim) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (n_rows < 0 || dim <= 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: bad size (n_rows {}, dim {})", n_rows, dim);
-    if (!dtype_is_float_weight(w.dtype))
-        fail(MST_ERR_UNSUPPORTED, "rms_norm_gated: weight dtype {} is not supported (F32, F16, BF16)",
-             dtype_name(w.dtype));
-    if (w.rows * w.cols != dim)
-        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: weight has {}x{} elements, expected {}", w.rows, w.cols, dim);
+    check_rms_norm_gated_params(x, gate, w, y, n_rows, dim);
     if (n_rows == 0) return;
-    if (x == nullptr || gate == nullptr || y == nullptr || w.data == nullptr)
-        fail(MST_ERR_INVALID_ARGUMENT, "rms_norm_gated: null pointer");
     norm(1, x, gate, &w, 0.0f, eps, y, n_rows, dim);
 }
 
 void VulkanBackend::l2_norm(float *x, int64_t n_rows, int64_t dim, float eps) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (n_rows < 0 || dim <= 0) fail(MST_ERR_INVALID_ARGUMENT, "l2_norm: bad size (n_rows {}, dim {})", n_rows, dim);
-    if (!(eps >= 0.0f)) fail(MST_ERR_INVALID_ARGUMENT, "l2_norm: eps must be >= 0, got {}", eps);
+    check_l2_norm_params(x, n_rows, dim, eps);
     if (n_rows == 0) return;
-    if (x == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "l2_norm: null pointer");
     norm(2, x, nullptr, nullptr, 0.0f, eps, x, n_rows, dim);
 }
 
 void VulkanBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const int32_t *positions,
                          const RopeParams &p) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (n_tokens < 0 || n_heads < 0 || head_dim <= 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "rope: bad size (n_tokens {}, n_heads {}, head_dim {})", n_tokens, n_heads,
-             head_dim);
-    if (p.rotary_dim < 0 || p.rotary_dim % 2 != 0 || p.rotary_dim > head_dim)
-        fail(MST_ERR_INVALID_ARGUMENT, "rope: rotary_dim {} must be even and in [0, head_dim {}]", p.rotary_dim,
-             head_dim);
+    check_rope_params(x, n_tokens, n_heads, head_dim, positions, p);
     if (n_tokens == 0 || n_heads == 0 || p.rotary_dim == 0) return;
-    if (x == nullptr || positions == nullptr || p.inv_freq == nullptr)
-        fail(MST_ERR_INVALID_ARGUMENT, "rope: null pointer");
     const int64_t half = p.rotary_dim / 2;
     // The angles as the CPU backend takes them: the float32 product, then cos and sin in
     // double, rounded once.

@@ -10,17 +10,8 @@ namespace mst {
 void VulkanBackend::causal_conv1d(const float *x, const WeightView &w, const float *state_in, float *state_out,
                                   float *y, int64_t n_tokens, int64_t channels, bool silu) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (n_tokens < 0 || channels <= 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "causal_conv1d: bad size (n_tokens {}, channels {})", n_tokens, channels);
-    if (!dtype_is_float_weight(w.dtype))
-        fail(MST_ERR_UNSUPPORTED, "causal_conv1d: weight dtype {} is not supported (F32, F16, BF16)",
-             dtype_name(w.dtype));
-    if (w.rows != channels || w.cols < 1)
-        fail(MST_ERR_INVALID_ARGUMENT, "causal_conv1d: weight is {}x{}, expected {} channels x kernel >= 1", w.rows,
-             w.cols, channels);
+    check_causal_conv1d_params(x, w, state_out, y, n_tokens, channels);
     const int64_t kernel = w.cols, hist = kernel - 1;
-    if (w.data == nullptr || (n_tokens > 0 && (x == nullptr || y == nullptr)) || (hist > 0 && state_out == nullptr))
-        fail(MST_ERR_INVALID_ARGUMENT, "causal_conv1d: null pointer");
     if (n_tokens == 0) {
         stream_->host_access(state_in, uint64_t(hist * channels) * sizeof(float));
         stream_->host_access(state_out, uint64_t(hist * channels) * sizeof(float));
@@ -47,15 +38,7 @@ void VulkanBackend::causal_conv1d(const float *x, const WeightView &w, const flo
 void VulkanBackend::gated_delta_rule(const float *q, const float *k, const float *v, const float *g, const float *beta,
                                      const float *state_in, float *state_out, float *out, const DeltaRuleShape &s) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (s.n_tokens < 0 || s.n_heads <= 0 || s.n_k_heads <= 0 || s.k_dim <= 0 || s.v_dim <= 0)
-        fail(MST_ERR_INVALID_ARGUMENT,
-             "gated_delta_rule: bad shape (n_tokens {}, n_heads {}, n_k_heads {}, k_dim {}, v_dim {})", s.n_tokens,
-             s.n_heads, s.n_k_heads, s.k_dim, s.v_dim);
-    if (s.n_heads % s.n_k_heads != 0)
-        fail(MST_ERR_INVALID_ARGUMENT, "gated_delta_rule: n_heads {} is not a multiple of n_k_heads {}", s.n_heads,
-             s.n_k_heads);
-    if (state_out == nullptr || (s.n_tokens > 0 && (!q || !k || !v || !g || !beta || !out)))
-        fail(MST_ERR_INVALID_ARGUMENT, "gated_delta_rule: null pointer");
+    check_gated_delta_rule_params(q, k, v, g, beta, state_out, out, s);
     if (s.k_dim > 512) fail(MST_ERR_UNSUPPORTED, "gated_delta_rule: k_dim {} above 512", s.k_dim);
     const uint64_t state_bytes = uint64_t(s.n_heads * s.k_dim * s.v_dim) * sizeof(float);
     stream_->host_access(state_in, state_bytes);

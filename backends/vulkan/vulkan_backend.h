@@ -73,7 +73,7 @@ public:
     void record_silu_mul(const BufferSlice &a, const BufferSlice &b, const BufferSlice &out, int64_t n);
 
 private:
-    // y[t][c] = sum_r x[t][r] w[r][c]: matmul_xw and matmul_transposed.
+    // y[t][c] = sum_r x[t][r] w[r][c]: matmul_xw and matmul_transposed, their arguments checked.
     void xw_product(const char *op, const WeightView &w, const float *x, float *y, int64_t n_tokens);
     // rms_norm (mode 0), rms_norm_gated (1), l2_norm (2): shaders/norm.comp.
     void norm(int mode, const float *x, const float *gate, const WeightView *w, float offset, float eps, float *y,

@@ -10,11 +10,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "backends/backend.h"
@@ -552,6 +554,79 @@ TEST_F(VulkanOps, ErrorsNameTheProblem) {
         ADD_FAILURE() << "no error for a null x";
     } catch (const Error &e) {
         EXPECT_EQ(e.code(), MST_ERR_INVALID_ARGUMENT);
+    }
+}
+
+// Both backends check their arguments with the same functions (backend.h): one bad
+// argument per op gives the same status and message on each.
+TEST_F(VulkanOps, BadArgumentsFailAlikeOnBothBackends) {
+    const TestWeight w(DType::F32, 4, 8, 1), down(DType::F32, 8, 4, 2), fp8(DType::F8_E4M3, 8, 8, 3);
+    const TestWeight mx(DType::MXFP4, 2, 64, 4);
+    std::vector<float> a(256, 0.5f), b(256, 0.5f);
+    const int32_t positions[2] = {0, 1};
+    const float inv_freq[4] = {1.0f, 0.5f, 0.25f, 0.125f};
+    WeightView i32 = w.view, i8 = w.view, no_scales = mx.view;
+    i32.dtype = DType::I32;
+    i8.dtype = DType::I8;
+    no_scales.scales = nullptr;
+    const WeightView fp8_scales{DType::F32, b.data(), 2, 2};  // blocks 4x8 want 2x1
+    RopeParams rope;
+    rope.rotary_dim = 3;
+    rope.inv_freq = inv_freq;
+    AttentionParams att;
+    att.n_tokens = 1;
+    att.n_heads = 3;
+    att.n_kv_heads = 2;
+    att.head_dim = att.v_head_dim = 4;
+    LatentAttentionParams lat;
+    lat.n_tokens = 1;
+    lat.latent_dim = 4;
+    const Backend::DeltaRuleShape delta{1, 2, 2, 4, 4, 0.5f};
+    const int64_t token = 5;
+    const float weight = 1.0f;
+    const SwigluExpertUse use{w.view, w.view, down.view, &token, &weight, 1};
+
+    struct Case {
+        const char *what;
+        std::function<void(Backend &)> call;
+    };
+    const Case cases[] = {
+        {"matmul I32", [&](Backend &k) { k.matmul(i32, a.data(), b.data(), 1); }},
+        {"matmul MXFP4 without scales", [&](Backend &k) { k.matmul(no_scales, a.data(), b.data(), 1); }},
+        {"matmul_xw n_tokens -1", [&](Backend &k) { k.matmul_xw(w.view, a.data(), b.data(), -1); }},
+        {"matmul_transposed I8", [&](Backend &k) { k.matmul_transposed(i8, a.data(), b.data(), 1); }},
+        {"matmul_block_fp8 scales",
+         [&](Backend &k) { k.matmul_block_fp8(fp8.view, fp8_scales, 4, 8, a.data(), b.data(), 1); }},
+        {"rms_norm weight size", [&](Backend &k) { k.rms_norm(a.data(), w.view, 0.0f, 1e-6f, b.data(), 1, 16); }},
+        {"rms_norm_gated null gate",
+         [&](Backend &k) { k.rms_norm_gated(a.data(), nullptr, w.view, 1e-6f, b.data(), 1, 32); }},
+        {"l2_norm eps", [&](Backend &k) { k.l2_norm(a.data(), 1, 8, -1.0f); }},
+        {"rope odd rotary_dim", [&](Backend &k) { k.rope(a.data(), 2, 1, 8, positions, rope); }},
+        {"attention heads", [&](Backend &k) { k.attention(a.data(), a.data(), a.data(), b.data(), att); }},
+        {"latent_attention n_heads 0", [&](Backend &k) { k.latent_attention(a.data(), a.data(), b.data(), lat); }},
+        {"silu_mul n -1", [&](Backend &k) { k.silu_mul(a.data(), a.data(), b.data(), -1); }},
+        {"sigmoid_mul gate_dim", [&](Backend &k) { k.sigmoid_mul(a.data(), b.data(), 1, 10, 3); }},
+        {"clamped_swiglu null", [&](Backend &k) { k.clamped_swiglu(nullptr, b.data(), 1, 2, 1.0f, 7.0f); }},
+        {"causal_conv1d weight shape",
+         [&](Backend &k) { k.causal_conv1d(a.data(), w.view, nullptr, b.data(), b.data(), 1, 6, true); }},
+        {"gated_delta_rule null state",
+         [&](Backend &k) {
+             k.gated_delta_rule(a.data(), a.data(), a.data(), a.data(), a.data(), nullptr, nullptr, b.data(), delta);
+         }},
+        {"routed_swiglu token", [&](Backend &k) { k.routed_swiglu(a.data(), b.data(), 2, 8, &use, 1); }},
+    };
+    auto error_of = [](const std::function<void(Backend &)> &call, Backend &k) -> std::pair<int, std::string> {
+        try {
+            call(k);
+        } catch (const Error &e) {
+            return {int(e.code()), e.what()};
+        }
+        return {int(MST_OK), "no error"};
+    };
+    for (const Case &c : cases) {
+        const auto on_cpu = error_of(c.call, cpu_), on_gpu = error_of(c.call, gpu());
+        EXPECT_NE(on_cpu.first, int(MST_OK)) << c.what << ": the CPU backend accepted it";
+        EXPECT_EQ(on_cpu, on_gpu) << c.what;
     }
 }
 
