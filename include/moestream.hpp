@@ -73,6 +73,14 @@ public:
         return m;
     }
 
+    // The expert cache's counters for one layer, or for the whole model (layer -1).
+    mst_cache_stats cache_stats(int32_t layer = -1) const {
+        mst_cache_stats c{};
+        c.struct_size = sizeof c;
+        check(mst_model_get_cache_stats(model_.get(), layer, &c));
+        return c;
+    }
+
     std::vector<int32_t> tokenize(std::string_view text) const {
         size_t n = 0;
         mst_status s = mst_tokenize(model_.get(), text.data(), text.size(), nullptr, 0, &n);

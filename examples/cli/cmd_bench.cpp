@@ -80,6 +80,7 @@ struct Run {
     double load_s = 0, ttft_s = 0, prefill_tps = 0, decode_tps = 0;
     std::vector<double> latencies;
     uint64_t decode_bytes = 0, hits = 0, misses = 0;
+    uint64_t prefetch_predicted = 0, prefetch_used = 0;  // experts predicted, and of those chosen
     double read_s = 0;
     std::vector<int32_t> tokens;  // the decoded sequence, replayed for the compute ceiling
     uint64_t expert_bytes_per_token = 0, resident_bytes = 0;  // from the model's info
@@ -95,13 +96,6 @@ std::vector<int32_t> synthetic_prompt(int32_t n, int32_t vocab) {
 std::string series_label(const Setting &s) {
     return fmt::format("k={} {} {}", s.experts_per_token ? std::to_string(s.experts_per_token) : std::string("model"),
                        s.storage, s.policy);
-}
-
-uint64_t prefetch_wasted_bytes(const ModelHandle &model) {
-    mst_cache_stats cache{};
-    cache.struct_size = sizeof cache;
-    check(mst_model_get_cache_stats(model.get(), -1, &cache));
-    return cache.prefetch_wasted_bytes;
 }
 
 Run run_setting(const std::string &path, mst_model_params params, int32_t prompt_tokens, int32_t gen_tokens) {
@@ -128,7 +122,7 @@ Run run_setting(const std::string &path, mst_model_params params, int32_t prompt
     int32_t token = session.sample(sampling);
     r.ttft_s = since(t0);
     const mst_session_stats after_prompt = session.stats();
-    const uint64_t wasted_after_prompt = prefetch_wasted_bytes(model);
+    const mst_cache_stats cache_after_prompt = model.cache_stats();
     r.prefill_tps = after_prompt.prompt_tokens_per_second;
     for (int32_t i = 0; i < gen_tokens; ++i) {
         r.tokens.push_back(token);
@@ -140,8 +134,11 @@ Run run_setting(const std::string &path, mst_model_params params, int32_t prompt
     const mst_session_stats s = session.stats();
     r.decode_tps = s.decode_tokens_per_second;
     // Bytes the device delivered: experts used, and those read ahead but not chosen.
-    r.decode_bytes =
-        s.expert_bytes_read - after_prompt.expert_bytes_read + prefetch_wasted_bytes(model) - wasted_after_prompt;
+    const mst_cache_stats cache = model.cache_stats();
+    r.decode_bytes = s.expert_bytes_read - after_prompt.expert_bytes_read + cache.prefetch_wasted_bytes -
+                     cache_after_prompt.prefetch_wasted_bytes;
+    r.prefetch_predicted = cache.prefetch_predicted - cache_after_prompt.prefetch_predicted;
+    r.prefetch_used = cache.prefetch_used - cache_after_prompt.prefetch_used;
     r.hits = s.expert_cache_hits - after_prompt.expert_cache_hits;
     r.misses = s.expert_cache_misses - after_prompt.expert_cache_misses;
     r.read_s = s.expert_read_seconds - after_prompt.expert_read_seconds;
@@ -294,6 +291,15 @@ int cmd_bench(const std::vector<std::string> &argv) {
             notes.push_back(fmt::format("{}: the compute ceiling replayed {} of the {} decoded tokens (as many as "
                                         "the memory left holds the experts of), {} times",
                                         label, ceiling.tokens, r.tokens.size(), ceiling.passes));
+        const double wait_per_token = r.read_s / double(gen_tokens);
+        if (r.prefetch_predicted)
+            notes.push_back(fmt::format("{}: prefetch predicted {} experts, {} of them then chosen ({:.0f}%); decode "
+                                        "waited {:.0f} ms per token for reads",
+                                        label, r.prefetch_used, r.prefetch_predicted,
+                                        100.0 * double(r.prefetch_used) / double(r.prefetch_predicted),
+                                        1e3 * wait_per_token));
+        else
+            notes.push_back(fmt::format("{}: decode waited {:.0f} ms per token for reads", label, 1e3 * wait_per_token));
         if (ceiling.misses)
             notes.push_back(fmt::format("{}: the compute ceiling had {} cache misses (the cache could not hold "
                                         "every expert)",
@@ -308,6 +314,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
                            {"io_ceiling_tps", std::isfinite(io_ceiling) ? io_ceiling : -1.0},
                            {"compute_ceiling_tps", cpu_ceiling}, {"compute_ceiling_tokens", ceiling.tokens},
                            {"compute_ceiling_passes", ceiling.passes},
+                           {"read_wait_seconds_per_token", wait_per_token},
+                           {"prefetch_predicted", r.prefetch_predicted}, {"prefetch_used", r.prefetch_used},
                            {"roofline_fraction", roofline}});
     }
     for (const std::string &note : notes) fmt::print("  {}\n", note);

@@ -53,9 +53,7 @@ void print_report(const ModelHandle &model, const SessionHandle &session, mst_st
                bytes_str(mem.resident_weight_bytes), bytes_str(mem.expert_cache_bytes),
                bytes_str(mem.expert_cache_budget), bytes_str(mem.expert_cache_peak_bytes),
                bytes_str(mem.process_rss_bytes), bytes_str(mem.process_peak_rss_bytes));
-    mst_cache_stats cache{};
-    cache.struct_size = sizeof cache;
-    check(mst_model_get_cache_stats(model.get(), -1, &cache));
+    const mst_cache_stats cache = model.cache_stats();
     if (cache.prefetch_predicted > 0)
         fmt::print(stderr, "prefetch: {} predicted, precision {:.1f}%, recall {:.1f}%, {} read for nothing\n",
                    cache.prefetch_predicted, 100.0 * double(cache.prefetch_used) / double(cache.prefetch_predicted),

@@ -190,16 +190,18 @@ std::vector<PendingExpert> ExpertStore::fetch_async(int layer, std::span<const i
         p.layer_ = layer;
         p.expert_ = e;
         const ExpertKey key{layer, e};
-        if ((p.handle_ = cache_.find(key))) {
-            ++stats.hits;
-            continue;
-        }
+        // A staged read comes first, even when it already landed in the cache: it is a miss
+        // served ahead of time, and taking it keeps no stale read behind for a later step.
         if (prefetcher_)
             if (std::optional<std::shared_future<ExpertHandle>> staged = prefetcher_->take(key)) {
                 p.future_ = std::move(*staged);
                 p.prefetched_ = true;
                 continue;
             }
+        if ((p.handle_ = cache_.find(key))) {
+            ++stats.hits;
+            continue;
+        }
         // The same expert asked for twice in one call is read once.
         if (std::find(to_read.begin(), to_read.end(), e) != to_read.end()) continue;
         to_read.push_back(e);
