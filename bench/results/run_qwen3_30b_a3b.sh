@@ -2,7 +2,8 @@
 # Makes the measurements bench/RESULTS.md records: a Qwen3-30B-A3B-shaped model (all 48
 # layers, q4 experts, q8 dense weights, random weights from `moestream synth`) decoding
 # inside a 6 GiB memory limit (page cache included), every storage tier cold and warm,
-# every cache policy, and a sweep of expert-cache budgets with its plot.
+# plain page-faulting mmap, every cache policy, and a sweep of expert-cache budgets with
+# its plot.
 #
 #   bench/results/run_qwen3_30b_a3b.sh [MODEL.mst]
 #
@@ -32,6 +33,9 @@ run() {  # run NAME ARGS...: one bench invocation in the memory limit, table to 
 }
 
 run tiers_cold --cold --cache-mb 2048 --sweep-storage mmap,pread,direct,uring
+# What an engine that leaves I/O to page faults gets: the mmap tier without WILLNEED (and
+# so without populating on the I/O threads); prefetch then only maps, it reads nothing.
+run mmap_plain_cold --cold --cache-mb 2048 --storage mmap --storage-willneed 0
 run tiers_warm --cache-mb 2048 --sweep-storage mmap,pread,direct,uring
 run policies_cold --cold --storage uring --cache-mb 2048 --sweep-policy lru,lfu,arc,none
 run budgets_cold --cold --sweep-storage mmap,uring --sweep-cache-mb 256,1024,2048,2560 \

@@ -295,7 +295,7 @@ int cmd_bench(const std::vector<std::string> &argv) {
         if (r.prefetch_predicted)
             notes.push_back(fmt::format("{}: prefetch predicted {} experts, {} of them then chosen ({:.0f}%); decode "
                                         "waited {:.0f} ms per token for reads",
-                                        label, r.prefetch_used, r.prefetch_predicted,
+                                        label, r.prefetch_predicted, r.prefetch_used,
                                         100.0 * double(r.prefetch_used) / double(r.prefetch_predicted),
                                         1e3 * wait_per_token));
         else
