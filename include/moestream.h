@@ -125,10 +125,12 @@ typedef struct mst_model_params {
     const char *cache_policy;    /* expert cache eviction: "lru" (default) | "lfu" (frequency with
                                     aging) | "arc" (adaptive recency/frequency) | "none" (keep
                                     nothing; only the OS page cache) */
-    int32_t prefetch;            /* nonzero: predict the next layer's experts by applying its router
-                                    to the current hidden state and read them while this layer
-                                    computes (decode only). Default 0: on a saturated disk it can
-                                    lose; measure with `moestream bench` first */
+    int32_t prefetch;            /* N > 0: predict the experts of the next N MoE layers by applying
+                                    their routers to the current hidden state and read them while
+                                    this layer computes (decode only); 1 is the next layer only,
+                                    deeper guesses are less precise but give the reads more time.
+                                    Default 0: on a saturated disk it can lose; measure with
+                                    `moestream bench` first. Negative: MST_ERR_INVALID_ARGUMENT */
     int32_t rope_bf16_frequencies; /* nonzero: round the RoPE inverse frequencies to bf16, as
                                     transformers does when it holds a model in bf16 (its buffer
                                     is cast with the weights). Reproduces references computed that

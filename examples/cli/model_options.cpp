@@ -15,6 +15,7 @@ const char *const kModelOptionsHelp =
     "  --io-threads N            pread / direct: parallel expert reads (default 4)\n"
     "  --cache-policy NAME       lru | lfu | arc | none (default lru)\n"
     "  --prefetch                read the next layer's predicted experts ahead (default off)\n"
+    "  --prefetch-layers N       with --prefetch: predict and read N MoE layers ahead (default 1)\n"
     "  --rope-bf16               round RoPE frequencies to bf16, as transformers does for a model\n"
     "                            held in bf16 (default: float32)\n"
     "  --storage-queue-depth N   uring: reads in flight (default 64)\n"
@@ -43,6 +44,7 @@ std::vector<std::string> model_option_names() {
             "storage-drop-after-read",
             "cache-policy",
             "prefetch",
+            "prefetch-layers",
             "rope-bf16",
             "no-verify"};
 }
@@ -81,7 +83,10 @@ mst_model_params model_params_from(const Args &args, std::string &backend, std::
     p.storage_drop_after_read = switch_or(args, "storage-drop-after-read", p.storage_drop_after_read);
     cache_policy = args.get_or("cache-policy", "lru");
     p.cache_policy = cache_policy.c_str();
-    p.prefetch = args.flag("prefetch") ? 1 : 0;
+    const int64_t prefetch_layers = args.int_or("prefetch-layers", 1);
+    if (prefetch_layers < 1) throw UsageError("--prefetch-layers must be at least 1");
+    if (args.get("prefetch-layers") && !args.flag("prefetch")) throw UsageError("--prefetch-layers needs --prefetch");
+    p.prefetch = args.flag("prefetch") ? int32_t(prefetch_layers) : 0;
     p.rope_bf16_frequencies = args.flag("rope-bf16") ? 1 : 0;
     p.verify_checksums = args.flag("no-verify") ? 0 : 1;
     return p;

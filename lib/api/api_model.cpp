@@ -61,7 +61,8 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         options.n_threads = p.n_threads;
         options.n_io_threads = p.n_io_threads ? p.n_io_threads : 4;
         options.cache_policy = p.cache_policy ? p.cache_policy : "lru";
-        options.prefetch = p.prefetch != 0;
+        if (p.prefetch < 0) fail(MST_ERR_INVALID_ARGUMENT, "prefetch must not be negative, got {}", p.prefetch);
+        options.prefetch_layers = p.prefetch;
         options.rope_bf16_frequencies = p.rope_bf16_frequencies != 0;
 
         if (p.storage_queue_depth < 0)

@@ -153,8 +153,9 @@ std::vector<ExpertHandle> ExpertStore::read_experts(int layer, std::span<const i
     return handles;
 }
 
-void ExpertStore::set_prefetch(bool enabled) {
-    if (!enabled) {
+void ExpertStore::set_prefetch(int layers_ahead) {
+    prefetch_layers_ = std::max(layers_ahead, 0);
+    if (prefetch_layers_ == 0) {
         prefetcher_.reset();
         return;
     }

@@ -74,9 +74,11 @@ public:
     // How experts stored as packed-file blobs are read (checksums on by default).
     void set_blob_reads(BlobReadOptions options) { blob_options_ = std::move(options); }
 
-    // Prefetch: read predicted experts ahead on the I/O threads (see expert_prefetcher.h).
-    void set_prefetch(bool enabled);
+    // Prefetch: read predicted experts ahead on the I/O threads (see expert_prefetcher.h),
+    // for the next `layers_ahead` MoE layers (0 = off).
+    void set_prefetch(int layers_ahead);
     bool prefetch_enabled() const { return prefetcher_ != nullptr; }
+    int prefetch_layers() const { return prefetch_layers_; }
     void prefetch(int layer, std::span<const int32_t> experts);
     PrefetchStats prefetch_stats() const { return prefetcher_ ? prefetcher_->stats() : PrefetchStats{}; }
 
@@ -104,6 +106,7 @@ private:
     ExpertCache cache_;
     std::shared_ptr<ExpertMemoryCounter> memory_ = std::make_shared<ExpertMemoryCounter>();
     std::unique_ptr<ExpertPrefetcher> prefetcher_;
+    int prefetch_layers_ = 0;
     std::unique_ptr<ExpertReadQueue> reads_;  // last: its threads call read_experts
 };
 

@@ -164,15 +164,18 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
     std::vector<int32_t> ids(size_t(n * k));
     std::vector<float> weights(size_t(n * k));
     routing.route(layer, h, n, k, ids.data(), weights.data());
-    if (n == 1 && store.prefetch_enabled())
-        for (size_t next = layer + 1; next < routing.n_layers; ++next) {
+    if (n == 1 && store.prefetch_enabled()) {
+        // The nearest layer first: the I/O threads read predictions in the order they come.
+        int ahead = 0;
+        std::vector<int32_t> next_ids(static_cast<size_t>(k));
+        std::vector<float> next_weights(static_cast<size_t>(k));
+        for (size_t next = layer + 1; next < routing.n_layers && ahead < store.prefetch_layers(); ++next) {
             if (!routing.is_sparse(next)) continue;
-            std::vector<int32_t> next_ids(static_cast<size_t>(k));
-            std::vector<float> next_weights(static_cast<size_t>(k));
             routing.route(next, h, 1, k, next_ids.data(), next_weights.data());
             store.prefetch(int32_t(next), next_ids);
-            break;
+            ++ahead;
         }
+    }
     std::fill(out, out + n * hidden, 0.0f);
     routed_experts(backend, store, int32_t(layer), h, hidden,
                    Routing{n, k, ids.data(), weights.data(), routing.renormalized, budget, budget_stats}, out, io,

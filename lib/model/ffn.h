@@ -56,9 +56,9 @@ struct LayerRouting {
 };
 
 // The sparse feed-forward of `layer` for n rows of h [n][hidden]: routes them and, when
-// decoding one token with the store's prefetch on, applies the next sparse layer's router to
-// this same h and starts reading the experts it picks, so that those reads overlap this
-// layer's expert compute (the residual stream changes little between layers, which makes
+// decoding one token with the store's prefetch on, applies the next sparse layers' routers
+// (as many as store.prefetch_layers()) to this same h and starts reading the experts they
+// pick, so that those reads overlap this layer's expert compute (the residual stream changes little between layers, which makes
 // the guess good). out [n][hidden] is overwritten with the weighted sum of routed experts.
 void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
                          const float *h, int64_t n, int64_t hidden, int32_t k, const BudgetPolicy *budget,

@@ -48,7 +48,7 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
         m->storage_name = tier->name();
         auto store = std::make_unique<ExpertStore>(std::move(tier), std::move(layouts), options.expert_cache_bytes,
                                                    options.cache_policy);
-        store->set_prefetch(options.prefetch);
+        store->set_prefetch(options.prefetch_layers);
         store->set_blob_reads(BlobReadOptions{options.verify_checksums, m->checkpoint->files()});
         return store;
     };

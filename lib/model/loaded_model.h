@@ -22,7 +22,7 @@ struct LoadOptions {
     int32_t n_threads = 0;
     int32_t n_io_threads = 4;
     std::string cache_policy = "lru";
-    bool prefetch = false;
+    int prefetch_layers = 0;  // MoE layers ahead whose experts are predicted and read; 0 = off
     bool rope_bf16_frequencies = false;
 
     // Storage tier options (StorageOptions in storage/storage_tier.h).

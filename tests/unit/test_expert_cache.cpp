@@ -126,7 +126,7 @@ TEST(ExpertCachePolicy, UnknownPolicyIsRejected) {
 struct Setting {
     const char *policy;
     uint64_t budget;
-    bool prefetch;
+    int prefetch;  // MoE layers read ahead; 0 = off
 };
 
 std::vector<float> generate_logits(const std::string &dir, const Setting &s, mst_cache_stats *stats_out) {
@@ -134,7 +134,7 @@ std::vector<float> generate_logits(const std::string &dir, const Setting &s, mst
     p.backend = "cpu";
     p.cache_policy = s.policy;
     p.expert_cache_bytes = s.budget;
-    p.prefetch = s.prefetch ? 1 : 0;
+    p.prefetch = s.prefetch;
     const mst::ModelHandle model(dir, p);
     mst::SessionHandle session(model);
     std::vector<float> all;
@@ -157,11 +157,12 @@ TEST(ExpertCacheBitwise, LogitsIdenticalAcrossPoliciesBudgetsAndPrefetch) {
           "deepseek_v3_tiny", "deepseek_v3_fp8", "kimi_k2_tiny", "mixtral_tiny", "gpt_oss_tiny", "gpt_oss_mxfp4"}) {
         const std::string dir = mst::test::data_path(dataset);
         mst_cache_stats base_stats{};
-        const std::vector<float> expected = generate_logits(dir, {"lru", 1ull << 30, false}, &base_stats);
+        const std::vector<float> expected = generate_logits(dir, {"lru", 1ull << 30, 0}, &base_stats);
         // With one MoE layer there is no next layer to predict.
         const bool can_predict = mst::ModelHandle(dir).info().n_moe_layers > 1;
-        for (const Setting &s : std::vector<Setting>{{"none", 0, false}, {"lru", 20000, false}, {"lfu", 20000, false},
-                                                     {"arc", 20000, false}, {"lru", 0, true}, {"arc", 40000, true}}) {
+        for (const Setting &s : std::vector<Setting>{{"none", 0, 0}, {"lru", 20000, 0}, {"lfu", 20000, 0},
+                                                     {"arc", 20000, 0}, {"lru", 0, 1}, {"arc", 40000, 1},
+                                                     {"lfu", 20000, 3}}) {
             mst_cache_stats stats{};
             EXPECT_EQ(generate_logits(dir, s, &stats), expected)
                 << dataset << " policy " << s.policy << " budget " << s.budget << " prefetch " << s.prefetch;
@@ -175,6 +176,15 @@ TEST(ExpertCacheBitwise, LogitsIdenticalAcrossPoliciesBudgetsAndPrefetch) {
             }
         }
     }
+}
+
+TEST(ExpertCachePrefetch, NegativeDepthIsRejected) {
+    mst_model_params p = mst::model_params();
+    p.prefetch = -1;
+    mst_model *model = nullptr;
+    EXPECT_EQ(mst_model_load(mst::test::data_path("qwen3_moe_tiny").c_str(), &p, &model), MST_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(model, nullptr);
+    EXPECT_NE(std::string(mst_last_error()).find("prefetch"), std::string::npos) << mst_last_error();
 }
 
 }  // namespace
