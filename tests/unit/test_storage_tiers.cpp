@@ -368,6 +368,7 @@ TEST(MmapTier, ReleasedExpertsLeaveTheResidentSet) {
         experts[e].parts = {mst::ExpertMatrix{0, uint64_t(e) << 23, mst::DType::BF16, 2048, 2048}};
     mst::StorageOptions o;
     o.tier = "mmap";
+    o.willneed = false;  // plain faults: a fetch alone does not bring the second expert in
     mst::ExpertStore store(mst::open_storage({path}, o), {experts}, 12 << 20);  // room for one expert
 
     auto touch = [](const mst::ExpertHandle &h) {
@@ -397,6 +398,36 @@ TEST(MmapTier, ReleasedExpertsLeaveTheResidentSet) {
     EXPECT_EQ(cache.evictions, 1u);
     EXPECT_EQ(cache.bytes_held, 8u << 20);
     EXPECT_EQ(store.live_expert_bytes(), 0u);
+}
+
+// With WILLNEED (the default) the store's I/O thread faults a mapped expert in before
+// the fetch returns, so compute does not; without it, the fetch leaves the pages alone.
+TEST(MmapTier, WillneedFetchBringsTheExpertIn) {
+    ScratchDir scratch;
+    ASSERT_FALSE(scratch.path().empty());
+    std::vector<uint8_t> bytes;
+    const std::string path = scratch.write_random("experts.bin", 16 << 20, 5, bytes);
+    std::vector<mst::ExpertLayout> experts(2);
+    for (size_t e = 0; e < experts.size(); ++e)  // 8 MiB each: 2048 x 2048 bf16
+        experts[e].parts = {mst::ExpertMatrix{0, uint64_t(e) << 23, mst::DType::BF16, 2048, 2048}};
+    for (bool willneed : {true, false}) {
+        mst::StorageOptions o;
+        o.tier = "mmap";
+        o.willneed = willneed;
+        mst::ExpertStore store(mst::open_storage({path}, o), {experts}, 0);
+        const int32_t expert = willneed ? 0 : 1;
+        mst::ExpertIoStats io;
+        const uint64_t before = mst::read_process_memory().rss_bytes;
+        const auto h = store.fetch(0, std::span(&expert, 1), io);
+        const uint64_t after = mst::read_process_memory().rss_bytes;
+        if (before == 0) GTEST_SKIP() << "the resident set size is not readable here";
+        if (willneed) {
+            EXPECT_GE(after, before + (6u << 20)) << "the fetch should have faulted the 8 MiB expert in";
+        } else {
+            EXPECT_LT(after, before + (2u << 20)) << "without WILLNEED the fetch should not touch the pages";
+        }
+        EXPECT_EQ(std::memcmp(h[0]->parts[0].data, bytes.data() + (uint64_t(expert) << 23), 8u << 20), 0);
+    }
 }
 
 // The logits of every tier and cache budget are bitwise those of pread with a large
