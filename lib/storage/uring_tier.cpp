@@ -59,31 +59,45 @@ UringTier::UringTier(const std::vector<std::string> &paths, const StorageOptions
         if (direct_) alignment_ = std::max(alignment_, direct_io_alignment(files_.back()));
         else if (options.fadvise_random) advise_page_cache(files_.back().fd(), 0, 0, AccessHint::Random);
     }
-    set_up_ring();
+    set_up_ring(rings_[0]);  // fails here, not at the first read, where io_uring cannot serve these files
 }
 
-UringTier::~UringTier() { tear_down_ring(); }
+UringTier::~UringTier() {
+    for (Ring &ring : rings_) tear_down_ring(ring);
+}
 
-void UringTier::set_up_ring() {
-    int ret = io_uring_queue_init(depth_, &ring_, 0);
+void UringTier::set_up_ring(Ring &r) {
+    int ret = io_uring_queue_init(depth_, &r.ring, 0);
     if (ret < 0)
         fail(MST_ERR_UNSUPPORTED, "io_uring_queue_init with {} entries failed: {}", depth_, errno_text(-ret));
     if (!files_.empty()) {
         std::vector<int> fds;
         for (const File &f : files_) fds.push_back(f.fd());
-        ret = io_uring_register_files(&ring_, fds.data(), unsigned(fds.size()));
+        ret = io_uring_register_files(&r.ring, fds.data(), unsigned(fds.size()));
         if (ret < 0) {
-            io_uring_queue_exit(&ring_);
+            io_uring_queue_exit(&r.ring);
             fail(MST_ERR_IO, "registering {} files (first '{}') with io_uring failed: {}", fds.size(),
                  files_.front().path(), errno_text(-ret));
         }
     }
-    ring_ready_ = true;
+    r.ready = true;
 }
 
-void UringTier::tear_down_ring() {
-    if (ring_ready_) io_uring_queue_exit(&ring_);
-    ring_ready_ = false;
+void UringTier::tear_down_ring(Ring &r) {
+    if (r.ready) io_uring_queue_exit(&r.ring);
+    r.ready = false;
+}
+
+UringTier::Ring &UringTier::acquire_ring(std::unique_lock<std::mutex> &lock) {
+    for (Ring &r : rings_) {
+        std::unique_lock<std::mutex> attempt(r.mutex, std::try_to_lock);
+        if (attempt.owns_lock()) {
+            lock = std::move(attempt);
+            return r;
+        }
+    }
+    lock = std::unique_lock<std::mutex>(rings_[0].mutex);
+    return rings_[0];
 }
 
 void UringTier::read_batch(std::span<const ReadRequest> requests) {
@@ -91,8 +105,10 @@ void UringTier::read_batch(std::span<const ReadRequest> requests) {
         if (r.file >= files_.size())
             fail(MST_ERR_INVALID_ARGUMENT, "read of {} names file #{}, but the tier has {} files", r.what, r.file,
                  files_.size());
-    std::lock_guard lock(mutex_);
-    if (!ring_ready_) set_up_ring();
+    std::unique_lock<std::mutex> lock;
+    Ring &ring = acquire_ring(lock);
+    if (!ring.ready) set_up_ring(ring);
+    struct io_uring &uring = ring.ring;
 
     std::vector<uint64_t> done(requests.size(), 0);
     std::vector<int> retries(requests.size(), 0);
@@ -124,7 +140,7 @@ void UringTier::read_batch(std::span<const ReadRequest> requests) {
                 ready.pop_front();
                 continue;
             }
-            struct io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&uring);
             if (!sqe) break;
             ready.pop_front();
             const ReadRequest &r = requests[i];
@@ -136,7 +152,7 @@ void UringTier::read_batch(std::span<const ReadRequest> requests) {
             ++queued;
         }
         if (queued > 0) {
-            const int ret = io_uring_submit(&ring_);
+            const int ret = io_uring_submit(&uring);
             if (ret >= 0) {
                 queued -= unsigned(ret);
                 in_kernel += unsigned(ret);
@@ -156,7 +172,7 @@ void UringTier::read_batch(std::span<const ReadRequest> requests) {
             break;
         }
         struct io_uring_cqe *cqe = nullptr;
-        const int ret = io_uring_wait_cqe(&ring_, &cqe);
+        const int ret = io_uring_wait_cqe(&uring, &cqe);
         if (ret == -EINTR || ret == -EAGAIN) continue;
         if (ret < 0) {
             // Without completions the reads' state is unknown; closing the ring is the
@@ -167,7 +183,7 @@ void UringTier::read_batch(std::span<const ReadRequest> requests) {
         }
         unsigned head;
         unsigned seen = 0;
-        io_uring_for_each_cqe(&ring_, head, cqe) {
+        io_uring_for_each_cqe(&uring, head, cqe) {
             ++seen;
             --in_kernel;
             const size_t i = size_t(io_uring_cqe_get_data64(cqe));
@@ -202,9 +218,9 @@ void UringTier::read_batch(std::span<const ReadRequest> requests) {
                 }
             }
         }
-        io_uring_cq_advance(&ring_, seen);
+        io_uring_cq_advance(&uring, seen);
     }
-    if (queued > 0) tear_down_ring();  // set up afresh by the next batch
+    if (queued > 0) tear_down_ring(ring);  // set up afresh by the next batch
     if (error.code != MST_OK) throw Error(error.code, error.message);
 }
 

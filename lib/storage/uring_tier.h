@@ -5,13 +5,15 @@
 // and reference count per read. With direct_io the files are opened with O_DIRECT and
 // reads must be aligned like the direct tier's.
 //
-// One ring serves the tier; a mutex gives it to one batch at a time. Sessions that read
-// at the same moment queue behind each other, which costs nothing while one batch
-// already keeps the device busy.
+// Two rings serve the tier, each given to one batch at a time: the expert store reads
+// on two I/O threads (a layer's own reads and reads ahead of need), and with one ring a
+// layer's reads waited behind a prefetch batch in flight. More batches at once queue
+// for a ring, which costs nothing while the batches in flight keep the device busy.
 #pragma once
 
 #include <liburing.h>
 
+#include <array>
 #include <mutex>
 #include <string>
 
@@ -39,14 +41,19 @@ public:
     size_t alignment() const override { return alignment_; }
 
 private:
+    struct Ring {
+        std::mutex mutex;  // held by the batch using the ring
+        struct io_uring ring {};
+        bool ready = false;
+    };
     // Create the ring and register the files (again, after a failure left it unusable).
-    void set_up_ring();
-    void tear_down_ring();
+    void set_up_ring(Ring &ring);
+    static void tear_down_ring(Ring &ring);
+    // A ring no batch is using, else the first once it is free; returned locked.
+    Ring &acquire_ring(std::unique_lock<std::mutex> &lock);
 
     std::vector<File> files_;
-    std::mutex mutex_;
-    struct io_uring ring_ {};
-    bool ring_ready_ = false;
+    std::array<Ring, 2> rings_;
     unsigned depth_;
     size_t alignment_ = 1;
     bool direct_;
