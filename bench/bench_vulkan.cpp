@@ -430,9 +430,9 @@ int main(int argc, char **argv) try {
         prof.stats.clear();
         const double gpu0 = gpu->gpu_seconds();
         const int steps = 8;
-        const auto t0 = Clock::now();
+        const auto profile_start = Clock::now();
         for (int t = 0; t < steps; ++t) forward(prof, m, cache, tok.data(), 1, 2 + t, logits.data());
-        const double wall = seconds_since(t0) / steps;
+        const double wall = seconds_since(profile_start) / steps;
         std::printf("profile of a resident decode step (%d layers): %.2f ms wall, %.2f ms device time\n", layers,
                     wall * 1e3, (gpu->gpu_seconds() - gpu0) / steps * 1e3);
         for (const auto &[name, st] : prof.stats)

@@ -230,11 +230,11 @@ void DeepseekV3::forward(ModelState &state, int32_t n_past, std::span<const int3
     layer_routing.is_sparse = [this](size_t l) { return layers_[l].sparse; };
     layer_routing.route = [&](size_t l, const float *rows_h, int64_t rows, int32_t k, int32_t *ids, float *weights) {
         const Layer &L = layers_[l];
-        std::vector<float> logits(size_t(rows * routing.n_experts));
-        backend_.matmul(L.router, rows_h, logits.data(), rows);
+        std::vector<float> router_logits(size_t(rows * routing.n_experts));
+        backend_.matmul(L.router, rows_h, router_logits.data(), rows);
         GroupTopkParams p = routing;
         p.k = k;
-        route_sigmoid_group_topk(logits.data(), L.correction_bias.empty() ? nullptr : L.correction_bias.data(), rows,
+        route_sigmoid_group_topk(router_logits.data(), L.correction_bias.empty() ? nullptr : L.correction_bias.data(), rows,
                                  p, ids, weights);
     };
     layer_routing.renormalized = routing.normalize;

@@ -168,7 +168,9 @@ TEST(ExpertCacheBitwise, LogitsIdenticalAcrossPoliciesBudgetsAndPrefetch) {
                 << dataset << " policy " << s.policy << " budget " << s.budget << " prefetch " << s.prefetch;
             EXPECT_LE(stats.bytes_held, s.budget);
             if (s.prefetch) {
-                if (can_predict) EXPECT_GT(stats.prefetch_predicted, 0u) << dataset;
+                if (can_predict) {
+                    EXPECT_GT(stats.prefetch_predicted, 0u) << dataset;
+                }
                 EXPECT_LE(stats.prefetch_used, stats.prefetch_predicted);
                 EXPECT_LE(stats.prefetch_used, stats.prefetch_needed);
             } else {

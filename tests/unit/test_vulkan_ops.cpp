@@ -406,7 +406,9 @@ TEST_F(VulkanOps, CausalConv1d) {
                                         n_tokens, channels, silu);
                     EXPECT_LT(normalized_error(got, want), kElementwiseBound)
                         << "kernel " << kernel << " n_tokens " << n_tokens << " state " << with_state;
-                    if (hist > 0) EXPECT_EQ(got_state, want_state) << "state out, kernel " << kernel;
+                    if (hist > 0) {
+                        EXPECT_EQ(got_state, want_state) << "state out, kernel " << kernel;
+                    }
                 }
 }
 
