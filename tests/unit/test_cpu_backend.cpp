@@ -24,6 +24,7 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
+#include "cpu_op_fixture.h"
 #include "core/error.h"
 
 namespace mst {
@@ -35,13 +36,7 @@ constexpr double kRopeBound = 5e-7;
 constexpr double kAttentionBound = 1e-5;
 constexpr double kSiluBound = 5e-7;
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(lo, hi);
-    std::vector<float> v(n);
-    for (float &f : v) f = dist(rng);
-    return v;
-}
+using test::random_floats;
 
 // max |y - ref| / max |ref|; a NaN anywhere in y makes it infinite.
 template <typename Y>
@@ -86,13 +81,6 @@ struct TestWeight {
 // ---- fixture: one backend per (ISA, threads) ----------------------------------------
 
 using BackendParam = std::tuple<CpuIsa, int>;
-
-}  // namespace
-
-// Names the ISA in GoogleTest's messages.
-void PrintTo(CpuIsa isa, std::ostream *os) { *os << cpu_isa_name(isa); }
-
-namespace {
 
 class CpuBackendTest : public ::testing::TestWithParam<BackendParam> {
 protected:

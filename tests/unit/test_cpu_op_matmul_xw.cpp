@@ -5,13 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "cpu_op_fixture.h"
 #include "expect_error.h"
 
 namespace mst {
@@ -19,13 +19,7 @@ namespace {
 
 constexpr double kBound = 1e-5;
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    std::vector<float> v(n);
-    for (float &f : v) f = dist(rng);
-    return v;
-}
+using test::random_floats;
 
 // A [rows][cols] matrix in `dtype` and the exact values it holds.
 struct Matrix {

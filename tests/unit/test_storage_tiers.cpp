@@ -356,6 +356,14 @@ TEST(StorageRegistry, RejectsBadOptions) {
                             {"/nonexistent/model.safetensors", "No such file"});
 }
 
+// n experts of 8 MiB each (one 2048 x 2048 bf16 matrix), back to back in file 0.
+std::vector<mst::ExpertLayout> eight_mib_experts(size_t n) {
+    std::vector<mst::ExpertLayout> experts(n);
+    for (size_t e = 0; e < n; ++e)
+        experts[e].parts = {mst::ExpertMatrix{0, uint64_t(e) << 23, mst::DType::BF16, 2048, 2048}};
+    return experts;
+}
+
 // A mapped expert counts against the cache budget by its size, and once the cache lets
 // go of it the tier gives its pages back: the process's resident set falls again.
 TEST(MmapTier, ReleasedExpertsLeaveTheResidentSet) {
@@ -363,9 +371,7 @@ TEST(MmapTier, ReleasedExpertsLeaveTheResidentSet) {
     ASSERT_FALSE(scratch.path().empty());
     std::vector<uint8_t> bytes;
     const std::string path = scratch.write_random("experts.bin", 32 << 20, 3, bytes);
-    std::vector<mst::ExpertLayout> experts(4);
-    for (size_t e = 0; e < experts.size(); ++e)  // 8 MiB each: 2048 x 2048 bf16
-        experts[e].parts = {mst::ExpertMatrix{0, uint64_t(e) << 23, mst::DType::BF16, 2048, 2048}};
+    const std::vector<mst::ExpertLayout> experts = eight_mib_experts(4);
     mst::StorageOptions o;
     o.tier = "mmap";
     o.willneed = false;  // plain faults: a fetch alone does not bring the second expert in
@@ -407,9 +413,7 @@ TEST(MmapTier, WillneedFetchBringsTheExpertIn) {
     ASSERT_FALSE(scratch.path().empty());
     std::vector<uint8_t> bytes;
     const std::string path = scratch.write_random("experts.bin", 16 << 20, 5, bytes);
-    std::vector<mst::ExpertLayout> experts(2);
-    for (size_t e = 0; e < experts.size(); ++e)  // 8 MiB each: 2048 x 2048 bf16
-        experts[e].parts = {mst::ExpertMatrix{0, uint64_t(e) << 23, mst::DType::BF16, 2048, 2048}};
+    const std::vector<mst::ExpertLayout> experts = eight_mib_experts(2);
     for (bool willneed : {true, false}) {
         mst::StorageOptions o;
         o.tier = "mmap";

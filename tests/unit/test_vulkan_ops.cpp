@@ -21,6 +21,7 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
+#include "cpu_op_fixture.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/quant.h"
@@ -40,13 +41,7 @@ constexpr double kQuantBound = 3e-4;
 constexpr double kElementwiseBound = 2e-5;
 constexpr double kRecurrentBound = 1e-4;
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(lo, hi);
-    std::vector<float> v(n);
-    for (float &f : v) f = dist(rng);
-    return v;
-}
+using test::random_floats;
 
 double normalized_error(const std::vector<float> &got, const std::vector<float> &want) {
     EXPECT_EQ(got.size(), want.size());
