@@ -80,8 +80,8 @@ ExpertHandle map_in_place(const std::shared_ptr<StorageTier> &storage, const Exp
         mapped += runs[k].end - runs[k].begin;
     }
     if (runs.empty()) return nullptr;
-    // The release callback holds the tier, so the mapping outlives every view into it.
     for (const Run &r : runs) to_populate.push_back(FileRange{r.file, r.begin, r.end - r.begin});
+    // The release callback holds the tier, so the mapping outlives every view into it.
     auto weights = std::make_shared<ExpertWeights>(ExpertWeights::Mapped{}, mapped, [storage, runs] {
         for (const Run &r : runs) storage->release(r.file, r.begin, r.end - r.begin);
     });

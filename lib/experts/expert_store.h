@@ -77,7 +77,7 @@ public:
     // Prefetch: read predicted experts ahead on the I/O threads (see expert_prefetcher.h),
     // for the next `layers_ahead` MoE layers (0 = off).
     void set_prefetch(int layers_ahead);
-    bool prefetch_enabled() const { return prefetcher_ != nullptr; }
+    bool prefetch_enabled() const { return prefetch_layers_ > 0; }
     int prefetch_layers() const { return prefetch_layers_; }
     void prefetch(int layer, std::span<const int32_t> experts);
     PrefetchStats prefetch_stats() const { return prefetcher_ ? prefetcher_->stats() : PrefetchStats{}; }

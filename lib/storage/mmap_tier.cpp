@@ -67,20 +67,22 @@ const MmapTier::Mapping &MmapTier::checked(uint32_t file, uint64_t offset, uint6
     return m;
 }
 
-void MmapTier::advise(const Mapping &m, uint64_t offset, uint64_t length, int advice) const {
-    if (!m.base || length == 0) return;
+bool MmapTier::advise(const Mapping &m, uint64_t offset, uint64_t length, int advice) const {
+    if (!m.base || length == 0) return true;
     const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
     const bool drops = advice == MADV_DONTNEED || advice == MADV_COLD;
     const uint64_t end = std::min(offset + length, m.size);
     uint64_t first = drops ? (offset + page - 1) / page * page : offset / page * page;
     uint64_t last = drops ? end / page * page : (end + page - 1) / page * page;
     if (drops && end == m.size) last = (end + page - 1) / page * page;  // the file's last page is nobody else's
-    if (last <= first) return;
+    if (last <= first) return true;
     // Advice only changes speed and memory, never the bytes: its failure is not an error.
     // WILLNEED goes in pieces the kernel reads ahead whole (see kWillNeedChunk).
     const uint64_t piece = advice == MADV_WILLNEED ? kWillNeedChunk : last - first;
+    bool taken = true;
     for (uint64_t at = first; at < last; at += piece)
-        (void)::madvise(const_cast<uint8_t *>(m.base) + at, size_t(std::min(piece, last - at)), advice);
+        if (::madvise(const_cast<uint8_t *>(m.base) + at, size_t(std::min(piece, last - at)), advice) != 0) taken = false;
+    return taken;
 }
 
 const void *MmapTier::map(uint32_t file, uint64_t offset, uint64_t length) {
@@ -92,15 +94,12 @@ const void *MmapTier::map(uint32_t file, uint64_t offset, uint64_t length) {
 void MmapTier::populate(uint32_t file, uint64_t offset, uint64_t length) {
     if (!willneed_ || file >= maps_.size()) return;
     const Mapping &m = maps_[file];
-    if (!m.base || offset >= m.size) return;
-    const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
-    const uint64_t first = offset / page * page;
-    const uint64_t last = std::min((offset + length + page - 1) / page * page, (m.size + page - 1) / page * page);
-    if (::madvise(const_cast<uint8_t *>(m.base) + first, size_t(last - first), kMadvPopulateRead) == 0) return;
-    if (errno != EINVAL) return;  // speed only: a failure here shows up as a fault later
+    // Speed only: any failure but a kernel without POPULATE_READ shows up as a fault later.
+    if (advise(m, offset, length, kMadvPopulateRead) || errno != EINVAL) return;
     // A kernel without POPULATE_READ: fault each page in here instead.
+    const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
     volatile uint8_t sink = 0;
-    for (uint64_t at = first; at < std::min(last, m.size); at += page) sink = sink + m.base[at];
+    for (uint64_t at = offset / page * page; at < std::min(offset + length, m.size); at += page) sink = sink + m.base[at];
 }
 
 void MmapTier::release(uint32_t file, uint64_t offset, uint64_t length) {

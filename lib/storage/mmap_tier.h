@@ -42,8 +42,9 @@ private:
     // The mapping of `file` after checking that [offset, offset + length) lies inside it.
     const Mapping &checked(uint32_t file, uint64_t offset, uint64_t length, const std::string &what) const;
     // madvise on the pages of a range: rounded outward for advice that brings pages in,
-    // inward for advice that drops them (a page shared with a neighbour stays).
-    void advise(const Mapping &m, uint64_t offset, uint64_t length, int advice) const;
+    // inward for advice that drops them (a page shared with a neighbour stays). Whether
+    // the kernel took it (when not, errno says why).
+    bool advise(const Mapping &m, uint64_t offset, uint64_t length, int advice) const;
 
     std::vector<Mapping> maps_;
     ThreadPool pool_;
