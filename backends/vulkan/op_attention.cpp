@@ -82,7 +82,7 @@ void VulkanBackend::attention(const float *q, const float *k_cache, const float 
 
     const BufferSlice qs = stream_->input(q, uint64_t(p.n_tokens) * p.n_heads * p.head_dim * sizeof(float));
     const BufferSlice os = stream_->output_buffer(uint64_t(p.n_tokens) * p.n_heads * p.v_head_dim * sizeof(float));
-    const BufferSlice sinks = p.sinks ? stream_->input(p.sinks, uint64_t(p.n_heads) * sizeof(float)) : dummy();
+    const BufferSlice sinks = p.sinks ? stream_->input(p.sinks, uint64_t(p.n_heads) * sizeof(float)) : unused_binding();
     BufferSlice ks, vs;
     int64_t capacity = n_ctx;
     // The caches are read on the host (into the mirror or scratch): pending writes first.
@@ -124,7 +124,7 @@ void VulkanBackend::latent_attention(const float *q, const float *cache, float *
     const BufferSlice os = stream_->output_buffer(uint64_t(p.n_tokens) * p.n_heads * p.latent_dim * sizeof(float));
     AttentionShape s{uint32_t(p.n_tokens), uint32_t(p.n_heads), uint32_t(p.n_heads), uint32_t(row),
                      uint32_t(p.latent_dim), uint32_t(p.pos0), 0, 0, uint32_t(row), uint32_t(row), p.scale, 0, false};
-    record_attention(s, qs, cs, cs, dummy(), os);
+    record_attention(s, qs, cs, cs, unused_binding(), os);
     stream_->output(os, out, os.size);
     submit();
 }

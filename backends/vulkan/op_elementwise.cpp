@@ -57,7 +57,7 @@ void VulkanBackend::clamped_swiglu(const float *gate_up, float *out, int64_t n_r
     ElementwisePush push{uint32_t(n), 2, uint32_t(n_inter), 1, alpha, limit};
     uint32_t gx, gy;
     groups_for(n, 256, gx, gy);
-    stream_->dispatch(pipelines_->get("elementwise", 3), {a, dummy(), o}, &push, sizeof push, gx, gy);
+    stream_->dispatch(pipelines_->get("elementwise", 3), {a, unused_binding(), o}, &push, sizeof push, gx, gy);
     stream_->output(o, out, o.size);
     submit();
 }

@@ -47,7 +47,7 @@ void VulkanBackend::record_matmul(const WeightView &w, const DeviceWeight &dw, c
                                   {lanes_, rows_per_group_});
     const VulkanPipeline &p = *cached;
     MatmulPush push{uint32_t(w.rows), uint32_t(w.cols), uint32_t(n_tokens), 1, 1, 1};
-    BufferSlice aux = dummy();
+    BufferSlice aux = unused_binding();
     if (w.dtype == DType::MXFP4) aux = dw.scales;
     if (w.dtype == DType::F8_E4M3) {
         aux = fp8_scales->data;

@@ -10,8 +10,8 @@ void VulkanBackend::norm(int mode, const float *x, const float *gate, const Weig
                          float *y, int64_t n_rows, int64_t dim) {
     const uint64_t bytes = uint64_t(n_rows * dim) * sizeof(float);
     const BufferSlice xs = stream_->input(x, bytes);
-    const BufferSlice ws = w ? residency_->get(*stream_, *w, true).data : dummy();
-    const BufferSlice gs = gate ? stream_->input(gate, bytes) : dummy();
+    const BufferSlice ws = w ? residency_->get(*stream_, *w, true).data : unused_binding();
+    const BufferSlice gs = gate ? stream_->input(gate, bytes) : unused_binding();
     const BufferSlice ys = stream_->output_buffer(bytes);
     struct {
         uint32_t dim, mode;

@@ -22,9 +22,9 @@ void VulkanBackend::causal_conv1d(const float *x, const WeightView &w, const flo
     const BufferSlice xs = stream_->input(x, uint64_t(n_tokens * channels) * sizeof(float));
     const BufferSlice ws = residency_->get(*stream_, w, true).data;
     const uint64_t state_bytes = uint64_t(hist * channels) * sizeof(float);
-    const BufferSlice si = state_in && hist > 0 ? stream_->input(state_in, state_bytes) : dummy();
+    const BufferSlice si = state_in && hist > 0 ? stream_->input(state_in, state_bytes) : unused_binding();
     const BufferSlice ys = stream_->output_buffer(uint64_t(n_tokens * channels) * sizeof(float));
-    const BufferSlice so = hist > 0 ? stream_->output_buffer(state_bytes) : dummy();
+    const BufferSlice so = hist > 0 ? stream_->output_buffer(state_bytes) : unused_binding();
     const uint32_t push[5] = {uint32_t(n_tokens), uint32_t(channels), uint32_t(kernel), state_in ? 1u : 0u,
                               silu ? 1u : 0u};
     uint32_t gx, gy;

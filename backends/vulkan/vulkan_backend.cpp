@@ -21,7 +21,7 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
     uint64_t budget = options.gpu_expert_cache_bytes;
     if (budget == 0) budget = ctx_->unified_memory() ? (uint64_t(256) << 20) : device_bytes / 4;
     residency_ = std::make_unique<WeightResidency>(*ctx_, budget);
-    dummy_ = std::make_unique<VulkanBuffer>(*ctx_, 16, MemoryKind::Device);
+    unused_binding_ = std::make_unique<VulkanBuffer>(*ctx_, 16, MemoryKind::Device);
     kv_budget_ = std::max<uint64_t>(device_bytes / 4, uint64_t(256) << 20);
     const uint32_t sg = ctx_->subgroup_size();
     use_subgroup_ = ctx_->subgroup_arithmetic() && sg >= 8 && sg <= 128 && (sg & (sg - 1)) == 0;

@@ -88,8 +88,9 @@ private:
     void record_attention(const AttentionShape &s, const BufferSlice &q, const BufferSlice &k, const BufferSlice &v,
                           const BufferSlice &sinks, const BufferSlice &out);
     void submit();
-    // A 4-byte placeholder for unused bindings.
-    BufferSlice dummy() const { return whole(*dummy_); }
+    // A 16-byte device buffer bound in the slots an op leaves unused (a pipeline's every
+    // binding must name a buffer; the shader does not read it then).
+    BufferSlice unused_binding() const { return whole(*unused_binding_); }
     // The (x groups, y groups) covering n work items of `per_group` each (x <= 65535).
     static void groups_for(int64_t n, uint32_t per_group, uint32_t &gx, uint32_t &gy);
 
@@ -110,7 +111,7 @@ private:
     std::unique_ptr<PipelineCache> pipelines_;
     std::unique_ptr<CommandStream> stream_;
     std::unique_ptr<WeightResidency> residency_;
-    std::unique_ptr<VulkanBuffer> dummy_;
+    std::unique_ptr<VulkanBuffer> unused_binding_;
     std::unordered_map<uint64_t, KvMirror> kv_;
     uint64_t kv_bytes_ = 0, kv_budget_ = 0, kv_clock_ = 0;
     const VulkanPipeline *matmul_pipelines_[32] = {};  // by DType
