@@ -155,7 +155,7 @@ class Generation(Iterator[str]):
             name="moestream-generate",
             daemon=True,
         )
-        self._finalizer = weakref.finalize(self, self._channel.stop)
+        self._finalizer = weakref.finalize(self, _stop_and_wait, self._channel, self._thread)
         self._thread.start()
 
     def __iter__(self) -> "Generation":
@@ -190,8 +190,7 @@ class Generation(Iterator[str]):
         """Stop generating (if still running) and wait until the session is free again."""
         if self._finished:
             return
-        self._channel.stop()
-        self._thread.join()
+        self._finalizer()  # stops the worker and waits for it
         self._finished = True
         # What the worker reported after the stop: its reason, or an error nobody reads
         # any more (the caller asked to stop).
@@ -209,6 +208,17 @@ class Generation(Iterator[str]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stop_and_wait(channel: _Channel, thread: threading.Thread) -> None:
+    """Finalizer of a dropped Generation: stop its worker and wait until the session is free.
+
+    Waiting makes the session usable as soon as the generation is gone; it lasts at most
+    the one token being evaluated.
+    """
+    channel.stop()
+    if thread is not threading.current_thread() and thread.is_alive():
+        thread.join()
 
 
 def _run(channel: _Channel, session: "Session", handle: "Handle", prompt: Any, n_prompt: int, params: Any,
