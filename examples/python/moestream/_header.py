@@ -69,6 +69,8 @@ class _Preprocessor:
                             lambda m: "1" if (m.group(1) or m.group(2)) in self.macros else "0",
                             expression)
         expression = self.expand(expression)
+        if re.search(r"[A-Za-z_]\w*\s*\(", expression):
+            raise HeaderError(f"line {line_no}: function-like macro in #if {expression!r}")
         # An identifier left after expansion is an undefined macro, which C reads as 0.
         expression = _IDENT.sub("0", expression)
         expression = _INT_LITERAL.sub(lambda m: str(int(m.group(1), 0)), expression)
