@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -53,7 +54,9 @@ class Session(HandleOwner):
             raise
         super().__init__(Handle(out[0], lib.mst_session_free, parent=model_handle), exclusive=True)
         self._generation_lock = threading.Lock()
-        self._generation: Generation | None = None
+        # A weak reference: a generation the caller drops must be collectable, so that its
+        # finalizer stops it and frees the session.
+        self._generation: weakref.ref[Generation] | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"n_past={self.n_past}"
@@ -62,7 +65,7 @@ class Session(HandleOwner):
     def close(self) -> None:
         """Stop a running generation, then release the session; idempotent."""
         with self._generation_lock:
-            generation = self._generation
+            generation = self._generation() if self._generation is not None else None
         if generation is not None and threading.current_thread() is not generation._thread:
             generation.close()
         super().close()
@@ -163,7 +166,7 @@ class Session(HandleOwner):
             raise
         with self._generation_lock:
             generation = Generation(self, handle, ids, n, params, keep, _close_session)
-            self._generation = generation
+            self._generation = weakref.ref(generation)
         return generation
 
     def _end_generation(self) -> None:
