@@ -5,6 +5,8 @@ Which library is loaded (the first that exists wins):
 1. the ``MOESTREAM_LIBRARY`` environment variable: a path to ``libmoestream.so``;
 2. the location recorded when the package was built or installed
    (``moestream/_build_config.py``, written by ``setup.py`` or the CMake install);
+   a source checkout records nothing and uses its CMake build directory instead
+   (``build/lib/libmoestream.so.0`` beside ``examples/``), when it exists;
 3. the system loader: ``libmoestream.so.0`` through the usual search path
    (``LD_LIBRARY_PATH``, ``/etc/ld.so.conf``), e.g. after ``cmake --install``.
 
@@ -30,6 +32,7 @@ __all__ = ["ffi", "lib", "library_path", "header_path", "load", "loaded_paths"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _CHECKOUT_HEADER = _PACKAGE_DIR.parents[2] / "include" / "moestream.h"
+_CHECKOUT_LIBRARY = _PACKAGE_DIR.parents[2] / "build" / "lib" / "libmoestream.so.0"
 _SONAME = "libmoestream.so.0"
 
 _lock = threading.Lock()
@@ -61,9 +64,12 @@ def library_path() -> str:
     override = os.environ.get("MOESTREAM_LIBRARY")
     if override:
         return override
-    recorded = _build_config().get("library")
+    config = _build_config()
+    recorded = config.get("library")
     if recorded and Path(recorded).exists():
         return recorded
+    if not config and _CHECKOUT_LIBRARY.exists():
+        return str(_CHECKOUT_LIBRARY)
     # find_library searches the loader cache; dlopen of the bare soname then asks the
     # loader itself, which also honours LD_LIBRARY_PATH.
     return ctypes.util.find_library("moestream") or _SONAME

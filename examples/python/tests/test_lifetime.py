@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import moestream
+from conftest import child_env
 
 
 def test_session_outlives_a_closed_model(tiny_path: Path) -> None:
@@ -105,17 +106,7 @@ def test_unclosed_objects_at_exit_do_not_crash(tmp_path: Path, tiny_path: Path) 
         "print('done')\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                            env=_child_env())
+                            env=child_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "done"
 
-
-def _child_env() -> dict[str, str]:
-    """The environment for a child Python that imports the same moestream as this one."""
-    import os
-
-    env = dict(os.environ)
-    package_root = str(Path(moestream.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join([package_root, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.setdefault("MOESTREAM_LIBRARY", moestream.library_path())
-    return env
