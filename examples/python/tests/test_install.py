@@ -27,7 +27,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not built.exists():
         pytest.skip(f"{built} not built")
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-               "--no-index", "--target", str(target), str(PACKAGE_ROOT)]
+               "--no-index", "--root-user-action=ignore", "--disable-pip-version-check",
+               "--target", str(target), str(PACKAGE_ROOT)]
     env = child_env(MOESTREAM_LIBRARY=None, PIP_NO_CACHE_DIR="1")
     subprocess.run(command, check=True, env=env, timeout=300)
     return target
