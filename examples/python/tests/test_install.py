@@ -88,3 +88,31 @@ def test_example_program_generates() -> None:
 def test_version() -> None:
     assert moestream.library_version().count(".") == 2
     assert moestream.version() == moestream.__version__
+
+
+def test_cmake_install_records_the_installed_library(tmp_path: Path) -> None:
+    build = CHECKOUT / "build"
+    cache = build / "CMakeCache.txt"
+    if not cache.exists() or "MST_INSTALL_PYTHON:BOOL=ON" not in cache.read_text():
+        pytest.skip("the build is not configured with MST_INSTALL_PYTHON (examples/python/CMakeLists.txt)")
+    prefix = tmp_path / "prefix"
+    subprocess.run(["cmake", "--install", str(build), "--prefix", str(prefix), "--component", "python"],
+                   check=True, capture_output=True, timeout=120)
+    configs = list(prefix.rglob("moestream/_build_config.py"))
+    assert len(configs) == 1
+    package = configs[0].parent
+    assert (package / "moestream.h").is_file() and (package / "session.py").is_file()
+    recorded = Path(configs[0].read_text().split("LIBRARY = ")[1].strip().strip("'"))
+    assert recorded.parent.parent == prefix and recorded.name == "libmoestream.so.0"
+    # The library itself is installed by the default component; put the built one there.
+    recorded.parent.mkdir(parents=True, exist_ok=True)
+    recorded.write_bytes((build / "lib" / "libmoestream.so.0").read_bytes())
+    env = child_env(MOESTREAM_LIBRARY=None)
+    env["PYTHONPATH"] = str(package.parent)
+    code = (f"import moestream; print(moestream.library_path()); "
+            f"print(moestream.Model({str(TINY)!r}, backend='cpu').tokenize('Hello world'))")
+    result = run_python(code, env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    library, ids = result.stdout.splitlines()
+    assert Path(library) == recorded
+    assert ids == str(moestream.Model(TINY, backend="cpu").tokenize("Hello world"))
