@@ -128,7 +128,7 @@ class Model(HandleOwner):
 
         owned = Session(self, **(session or {}))
         try:
-            return owned.generate(prompt, _close_session=True, **options)
+            return owned._start_generation(prompt, options, close_session=True)
         except BaseException:
             owned.close()
             raise

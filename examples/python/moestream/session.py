@@ -141,8 +141,7 @@ class Session(HandleOwner):
             check(lib.mst_session_sample(session, params, token), "mst_session_sample")
         return int(token[0])
 
-    def generate(self, prompt: str | Sequence[int] | np.ndarray = (), *, _close_session: bool = False,
-                 **options: Any) -> Generation:
+    def generate(self, prompt: str | Sequence[int] | np.ndarray = (), **options: Any) -> Generation:
         """Evaluate ``prompt`` and generate; iterate the result for text pieces.
 
         Args:
@@ -153,6 +152,11 @@ class Session(HandleOwner):
 
         The session is busy until the generation ends or is closed.
         """
+        return self._start_generation(prompt, options, close_session=False)
+
+    def _start_generation(self, prompt: str | Sequence[int] | np.ndarray, options: dict[str, Any],
+                          close_session: bool) -> Generation:
+        """Start a :class:`Generation`; with ``close_session`` it closes this session when done."""
         if isinstance(prompt, (str, bytes)):
             prompt = self.tokenize(prompt)
         ids, n = _text.token_array(prompt)
@@ -165,7 +169,12 @@ class Session(HandleOwner):
             self._unlock_busy()
             raise
         with self._generation_lock:
-            generation = Generation(self, handle, ids, n, params, keep, _close_session)
+            try:
+                generation = Generation(self, handle, ids, n, params, keep, close_session)
+            except BaseException:  # no worker started: give back what it would have released
+                handle.release()
+                self._unlock_busy()
+                raise
             self._generation = weakref.ref(generation)
         return generation
 

@@ -75,6 +75,13 @@ def test_context_full(tiny_model: moestream.Model) -> None:
         assert session.n_past == 8
 
 
+def test_no_logits_before_an_evaluation(tiny_model: moestream.Model) -> None:
+    with tiny_model.session(all_logits=True) as session:
+        for call in (session.logits, session.all_logits, session.sample):
+            with pytest.raises(moestream.InvalidArgumentError, match="evaluate"):
+                call()
+
+
 def test_all_logits_needs_the_option(tiny_model: moestream.Model) -> None:
     with tiny_model.session() as session:
         session.eval([5, 6])
