@@ -32,6 +32,7 @@ from .errors import (
     UnsupportedError,
 )
 from .generation import Generation
+from .logs import log_to_python, log_to_stderr
 from .model import Model
 from .session import Session
 
@@ -54,6 +55,8 @@ __all__ = [
     "CancelledError",
     "BusyError",
     "ClosedError",
+    "log_to_python",
+    "log_to_stderr",
     "version",
     "library_version",
     "library_path",
