@@ -16,6 +16,7 @@ library loads unless it is already set (the README's "Python" section says why).
 from __future__ import annotations
 
 from ._library import ffi, lib, loaded_paths
+from .convert import convert, synthesize
 from .enums import LogLevel, Status, StopReason
 from .errors import (
     BackendError,
@@ -55,6 +56,8 @@ __all__ = [
     "CancelledError",
     "BusyError",
     "ClosedError",
+    "convert",
+    "synthesize",
     "log_to_python",
     "log_to_stderr",
     "version",
