@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeVar
 
 from ._handle import Handle
 from ._library import lib
 from .errors import BusyError, ClosedError, busy_status
 
 __all__ = ["HandleOwner"]
+
+_Owner = TypeVar("_Owner", bound="HandleOwner")
 
 
 class HandleOwner:
@@ -42,7 +44,7 @@ class HandleOwner:
         """Release this object's handle; idempotent."""
         self._finalizer()
 
-    def __enter__(self) -> "HandleOwner":
+    def __enter__(self: _Owner) -> _Owner:
         return self
 
     def __exit__(self, *exc: object) -> None:

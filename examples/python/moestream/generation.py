@@ -73,6 +73,7 @@ class _Channel:
                 item = self._items.popleft()
                 self._cond.notify_all()
                 return item
+            assert self._final is not None
             return self._final
 
     def stop(self) -> None:
@@ -145,7 +146,7 @@ class Generation(Iterator[str]):
         """Start generating; ``handle`` is a reference to the session's handle and the
         session's busy lock is held, both for the worker to release."""
         self.tokens: list[int] = []
-        self.stop_reason: StopReason | None = None
+        self.stop_reason: Any = None  # a StopReason member once ended
         self._session = session
         self._channel = _Channel()
         self._finished = False

@@ -40,8 +40,9 @@ def _on_log(level: int, message: Any, user_data: Any) -> None:
         pass
 
 
-def log_to_python(max_level: LogLevel = LogLevel.INFO, logger: logging.Logger | None = None) -> None:
-    """Send library log lines up to ``max_level`` to ``logger`` (default: ``moestream``)."""
+def log_to_python(max_level: int = LogLevel.INFO, logger: logging.Logger | None = None) -> None:
+    """Send library log lines up to ``max_level`` (a :class:`LogLevel`) to ``logger``
+    (default: the ``moestream`` logger)."""
     global _logger
     with _lock:
         _logger = logger or logging.getLogger("moestream")

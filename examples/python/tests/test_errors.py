@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -77,7 +78,8 @@ def test_context_full(tiny_model: moestream.Model) -> None:
 
 def test_no_logits_before_an_evaluation(tiny_model: moestream.Model) -> None:
     with tiny_model.session(all_logits=True) as session:
-        for call in (session.logits, session.all_logits, session.sample):
+        calls: list[Callable[[], object]] = [session.logits, session.all_logits, session.sample]
+        for call in calls:
             with pytest.raises(moestream.InvalidArgumentError, match="evaluate"):
                 call()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from moestream import StopReason
 PROMPT = "<|im_start|>user\nExplain mixture of experts to a five year old.<|im_end|>\n<|im_start|>assistant\n"
 
 
-def greedy(model: moestream.Model, **options: object) -> moestream.Generation:
+def greedy(model: moestream.Model, **options: Any) -> moestream.Generation:
     generation = model.generate(PROMPT, temperature=0, ignore_eos=True, **options)
     generation.pieces = list(generation)  # type: ignore[attr-defined]
     return generation
