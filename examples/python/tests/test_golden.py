@@ -25,7 +25,7 @@ ROW_TOLERANCE = 5e-3
 def relative_error(got: np.ndarray, want: np.ndarray) -> float:
     """||got - want|| / ||want|| in float64, as tests/support/golden.cpp computes it."""
     got64, want64 = got.astype(np.float64), want.astype(np.float64)
-    return float(np.linalg.norm(got64 - want64) / max(np.linalg.norm(want64), 1e-30))
+    return float(np.linalg.norm(got64 - want64)) / max(float(np.linalg.norm(want64)), 1e-30)
 
 
 def assert_matches(got: np.ndarray, want: np.ndarray, what: str) -> None:
