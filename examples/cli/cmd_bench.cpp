@@ -320,9 +320,13 @@ int cmd_bench(const std::vector<std::string> &argv) {
     SequentialBandwidth seq;
     if (measure_ceilings) {
         seq = measure_sequential_bandwidth(files, 2ull << 30);
-        fmt::print("device sequential read: {:.0f} MB/s ({} in 8 MiB reads, 16 in flight, {})\n",
-                   seq.bytes_per_second / 1e6, bytes_str(seq.bytes_read),
-                   seq.direct ? "O_DIRECT" : "buffered, cache dropped; the filesystem refused O_DIRECT");
+        if (seq.bytes_per_second > 0)
+            fmt::print("device sequential read: {:.0f} MB/s ({} in 8 MiB reads, 16 in flight, {})\n",
+                       seq.bytes_per_second / 1e6, bytes_str(seq.bytes_read),
+                       seq.direct ? "O_DIRECT" : "buffered, cache dropped; the filesystem refused O_DIRECT");
+        else
+            fmt::print("device sequential read: not measured (the model's files are smaller than one 8 MiB read); "
+                       "no I/O ceiling\n");
     }
 
     fmt::print("{} run(s) per setting; TTFT, pre t/s and dec t/s are medians (spread below), the rest over all runs\n",
@@ -423,7 +427,7 @@ int cmd_bench(const std::vector<std::string> &argv) {
         }
         results.push_back(std::move(result));
     }
-    fmt::print("\nspread over {} run(s): min / median / max\n{:<34} {:^25}   {:^26}   {:^26}\n", repeat, "setting",
+    fmt::print("\nspread over {} run(s): min / median / max\n{:<34} {:^23}   {:^26}   {:^26}\n", repeat, "setting",
                "TTFT s", "prefill tok/s", "decode tok/s");
     for (const std::string &line : spreads) fmt::print("{}\n", line);
     for (const std::string &note : notes) fmt::print("  {}\n", note);

@@ -101,10 +101,17 @@ int cmd_eval(const std::vector<std::string> &argv) {
     const std::vector<int64_t> sweep = args.int_list("sweep", 0, kInt32Max);
     const int64_t limit = args.int_in("max-tokens", 0, 0, std::numeric_limits<int64_t>::max());
     const int64_t window = args.int_in("ctx", 256, 2, kInt32Max);
+    std::vector<Setting> settings;
+    auto add_setting = [&](int32_t k) {
+        Setting s;
+        s.budget = budget_from(args, k);
+        settings.push_back(std::move(s));
+    };
+    if (sweep.empty()) add_setting(single_k);
+    for (int64_t k : sweep) add_setting(int32_t(k));
     const std::string model_path = args.require("model");
     const std::string text = read_text(args.require("text"));
 
-    std::vector<Setting> settings;
     std::vector<int32_t> tokens;
     mst_session_params sp = session_params();
     sp.all_logits = 1;
@@ -114,14 +121,10 @@ int cmd_eval(const std::vector<std::string> &argv) {
         std::unique_ptr<ModelHandle> reference_model;
         if (auto ref = args.get("reference")) reference_model = std::make_unique<ModelHandle>(*ref, params);
         const ModelHandle &reference = reference_model ? *reference_model : model;
-        auto add_setting = [&](int32_t k) {
-            Setting s;
-            s.budget = budget_from(args, k);
+        for (Setting &s : settings) {
+            const int32_t k = s.budget.experts_per_token;
             s.label = fmt::format("k={}", k ? k : model.info().model_experts_per_token) + budget_rules_str(s.budget);
-            settings.push_back(std::move(s));
-        };
-        if (sweep.empty()) add_setting(single_k);
-        for (int64_t k : sweep) add_setting(int32_t(k));
+        }
 
         tokens = model.tokenize(text);
         if (limit > 0 && size_t(limit) < tokens.size()) tokens.resize(size_t(limit));

@@ -34,6 +34,7 @@ const char *const kRunHelp =
     "                            recognised)\n"
     "  -f, --file FILE           read the prompt from FILE, as it is\n"
     "  -e, --escape              in -p TEXT, turn \\n \\t \\r \\\\ \\\" \\' \\xHH into the characters\n"
+    "  --verbose-prompt          print the prompt's tokens (id and text) on stderr before generating\n"
     "  -n, --max-tokens N        at most N new tokens, -1 = until the end of sequence or a full\n"
     "                            context (default 128; also --n-predict)\n"
     "  --temp T                  temperature, 0..100; 0 = greedy (default 0.8)\n"
@@ -58,11 +59,29 @@ void draw_prefill_progress(size_t done, size_t total, double seconds) {
     std::fflush(stderr);
 }
 
+// As llama.cpp's --verbose-prompt: what the tokenizer made of the prompt, one token a line,
+// its bytes with control characters written as escapes so that each token stays on its line.
+void print_prompt_tokens(const ModelHandle &model, const std::vector<int32_t> &ids) {
+    fmt::print(stderr, "prompt: {} tokens\n", ids.size());
+    for (int32_t id : ids) {
+        std::string shown;
+        for (char c : model.detokenize({id})) {
+            if (c == '\\') shown += "\\\\";
+            else if (c == '\n') shown += "\\n";
+            else if (c == '\t') shown += "\\t";
+            else if (c == '\r') shown += "\\r";
+            else if (static_cast<unsigned char>(c) < 0x20) shown += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+            else shown += c;
+        }
+        fmt::print(stderr, "{:>8} -> '{}'\n", id, shown);
+    }
+}
+
 }  // namespace
 
 int cmd_run(const std::vector<std::string> &argv) {
     std::vector<std::string> flags = model_option_flags();
-    flags.insert(flags.end(), {"ignore-eos", "escape", "help"});
+    flags.insert(flags.end(), {"ignore-eos", "escape", "verbose-prompt", "help"});
     std::map<std::string, std::string> aliases = model_option_aliases();
     aliases.insert({{"-p", "--prompt"}, {"-f", "--file"}, {"-e", "--escape"}, {"-n", "--max-tokens"},
                     {"--n-predict", "--max-tokens"}, {"-s", "--seed"}, {"-c", "--ctx"}, {"--ctx-size", "--ctx"},
@@ -73,7 +92,7 @@ int cmd_run(const std::vector<std::string> &argv) {
         return 0;
     }
     std::vector<std::string> known = model_option_names();
-    known.insert(known.end(), {"prompt", "file", "escape", "max-tokens", "temp", "top-k", "top-p", "min-p",
+    known.insert(known.end(), {"prompt", "file", "escape", "verbose-prompt", "max-tokens", "temp", "top-k", "top-p", "min-p",
                                "repeat-penalty", "repeat-last-n", "seed", "stop", "ignore-eos", "ctx", "batch",
                                "help"});
     for (const std::string &name : budget_option_names()) known.push_back(name);
@@ -115,6 +134,7 @@ int cmd_run(const std::vector<std::string> &argv) {
 
     const std::vector<int32_t> prompt_ids = model.tokenize(prompt);
     run.prompt_tokens = prompt_ids.size();
+    if (args.flag("verbose-prompt")) print_prompt_tokens(model, prompt_ids);
     const InterruptGuard interrupt;
     // All but the last batch here, between which progress shows and Ctrl-C is seen; the
     // last goes to generate as its prompt. Batches of one token would count as decoding.
