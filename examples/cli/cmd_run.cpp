@@ -92,9 +92,9 @@ int cmd_run(const std::vector<std::string> &argv) {
         return 0;
     }
     std::vector<std::string> known = model_option_names();
-    known.insert(known.end(), {"prompt", "file", "escape", "verbose-prompt", "max-tokens", "temp", "top-k", "top-p", "min-p",
-                               "repeat-penalty", "repeat-last-n", "seed", "stop", "ignore-eos", "ctx", "batch",
-                               "help"});
+    known.insert(known.end(), {"prompt", "file", "escape", "verbose-prompt", "max-tokens", "temp", "top-k", "top-p",
+                               "min-p", "repeat-penalty", "repeat-last-n", "seed", "stop", "ignore-eos", "ctx",
+                               "batch", "help"});
     for (const std::string &name : budget_option_names()) known.push_back(name);
     args.reject_unknown(known);
     args.reject_positional();
@@ -125,11 +125,11 @@ int cmd_run(const std::vector<std::string> &argv) {
     for (const auto &s : stops) stop_ptrs.push_back(s.c_str());
     gp.stop = stop_ptrs.data();
     gp.n_stop = stop_ptrs.size();
+    RunOutcome run;
+    run.budget = budget_from(args, mp.experts_per_token);
 
     const ModelHandle model(path, mp);
     SessionHandle session(model, sp);
-    RunOutcome run;
-    run.budget = budget_from(args, mp.experts_per_token);
     check(mst_session_set_expert_budget(session.get(), &run.budget));
 
     const std::vector<int32_t> prompt_ids = model.tokenize(prompt);
@@ -158,9 +158,10 @@ int cmd_run(const std::vector<std::string> &argv) {
                 if (progress_shown) fmt::print(stderr, "\r\033[K");
                 progress_shown = false;
             }
+            if (interrupted()) return true;  // stop before showing the token Ctrl-C came during
             std::fwrite(piece.data(), 1, piece.size(), stdout);
             std::fflush(stdout);
-            return interrupted();
+            return false;
         });
     }
     if (progress_shown) fmt::print(stderr, "\n");
