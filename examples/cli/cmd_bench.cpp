@@ -329,7 +329,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
                        "no I/O ceiling\n");
     }
 
-    fmt::print("{} run(s) per setting; TTFT, pre t/s and dec t/s are medians (spread below), the rest over all runs\n",
+    fmt::print("{} run(s) per setting: TTFT, prefill and decode speed are medians (min / median / max below), the "
+               "rest over all runs\n",
                repeat);
     fmt::print("{:<34} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>11} {:>6} {:>9} {:>9} {:>9} {:>8}\n", "setting",
                "TTFT s", "pre t/s", "dec t/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "bytes/tok", "hit%",
