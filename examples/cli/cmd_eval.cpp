@@ -174,7 +174,7 @@ int cmd_eval(const std::vector<std::string> &argv) {
             s.tokens += chunk.size();
         }
         const mst_session_stats st = session.stats();
-        s.seconds = st.prompt_seconds + st.decode_seconds;  // a last window of one token counts as decode
+        s.seconds = st.prompt_seconds;  // windows have at least two tokens: each is a prompt
         s.expert_bytes = st.expert_bytes_read;
     }
 
