@@ -287,25 +287,21 @@ int cmd_bench(const std::vector<std::string> &argv) {
     const mst_model_params base = model_params_from(args, backend, storage, cache_policy);
     const mst_expert_budget budget = budget_from(args, 0);
     std::vector<Setting> settings{{storage, cache_policy, base.experts_per_token, base.expert_cache_bytes}};
-    auto vary = [&](const std::vector<std::string> &values, auto apply) {
+    // Each swept option multiplies the settings by its values.
+    auto vary = [&](const auto &values, auto apply) {
         if (values.empty()) return;
         std::vector<Setting> next;
         for (const Setting &s : settings)
-            for (const std::string &v : values) next.push_back(apply(s, v));
+            for (const auto &v : values) next.push_back(apply(s, v));
         settings = std::move(next);
     };
-    auto as_text = [](const std::vector<int64_t> &numbers) {
-        std::vector<std::string> out;
-        for (int64_t n : numbers) out.push_back(std::to_string(n));
-        return out;
-    };
     constexpr int64_t kMaxMib = int64_t(std::numeric_limits<uint64_t>::max() >> 20);
-    vary(as_text(args.int_list("sweep-experts", 0, std::numeric_limits<int32_t>::max())),
-         [](Setting s, const std::string &v) { s.experts_per_token = int32_t(std::stol(v)); return s; });
+    vary(args.int_list("sweep-experts", 0, std::numeric_limits<int32_t>::max()),
+         [](Setting s, int64_t k) { s.experts_per_token = int32_t(k); return s; });
     vary(split(args.get_or("sweep-storage", "")), [](Setting s, const std::string &v) { s.storage = v; return s; });
     vary(split(args.get_or("sweep-policy", "")), [](Setting s, const std::string &v) { s.policy = v; return s; });
-    vary(as_text(args.int_list("sweep-cache-mb", 0, kMaxMib)),
-         [](Setting s, const std::string &v) { s.cache_bytes = uint64_t(std::stoull(v)) << 20; return s; });
+    vary(args.int_list("sweep-cache-mb", 0, kMaxMib),
+         [](Setting s, int64_t mib) { s.cache_bytes = uint64_t(mib) << 20; return s; });
 
     // Fail before measuring anything when the plot cannot be made.
     std::string gnuplot;
@@ -376,8 +372,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
                    bytes_str(uint64_t(bytes_per_token)), 100.0 * hits, read_bps / 1e6, cell(io_ceiling, "{:.2f}"),
                    cell(cpu_ceiling, "{:.2f}"), cell(100.0 * roofline, "{:.1f}%"));
         std::fflush(stdout);
-        spreads.push_back(fmt::format("{:<34} {:>7.3f} {:>7.3f} {:>7.3f}   {:>8.1f} {:>8.1f} {:>8.1f}   {:>8.2f} {:>8.2f} "
-                                      "{:>8.2f}",
+        spreads.push_back(fmt::format("{:<34} {:>7.3f} {:>7.3f} {:>7.3f}   {:>8.1f} {:>8.1f} {:>8.1f}   "
+                                      "{:>8.2f} {:>8.2f} {:>8.2f}",
                                       label, ttft.min, ttft.median, ttft.max, prefill.min, prefill.median, prefill.max,
                                       decode.min, decode.median, decode.max));
         // Notes wait until the table is complete, so that a sweep prints one table.
@@ -389,7 +385,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
                                         "the memory left holds the experts of), {} times",
                                         label, ceiling.tokens, first.tokens.size(), ceiling.passes));
         if (roofline > 1.0)
-            notes.push_back(above_roofline_note(label, roofline, io_ceiling, cpu_ceiling, read_bps, seq.bytes_per_second));
+            notes.push_back(
+                above_roofline_note(label, roofline, io_ceiling, cpu_ceiling, read_bps, seq.bytes_per_second));
         if (measure_ceilings && !std::isfinite(io_ceiling))
             notes.push_back(fmt::format("{}: no I/O ceiling: decode read no expert from storage", label));
         const double wait_per_token = sum.read_s / double(sum.tokens);
@@ -400,7 +397,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
                                         100.0 * double(sum.prefetch_used) / double(sum.prefetch_predicted),
                                         1e3 * wait_per_token));
         else
-            notes.push_back(fmt::format("{}: decode waited {:.0f} ms per token for reads", label, 1e3 * wait_per_token));
+            notes.push_back(
+                fmt::format("{}: decode waited {:.0f} ms per token for reads", label, 1e3 * wait_per_token));
         if (ceiling.misses)
             notes.push_back(fmt::format("{}: the compute ceiling had {} cache misses (the cache could not hold "
                                         "every expert)",

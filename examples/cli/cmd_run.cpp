@@ -66,11 +66,12 @@ void print_prompt_tokens(const ModelHandle &model, const std::vector<int32_t> &i
     for (int32_t id : ids) {
         std::string shown;
         for (char c : model.detokenize({id})) {
+            const auto byte = static_cast<unsigned char>(c);
             if (c == '\\') shown += "\\\\";
             else if (c == '\n') shown += "\\n";
             else if (c == '\t') shown += "\\t";
             else if (c == '\r') shown += "\\r";
-            else if (static_cast<unsigned char>(c) < 0x20) shown += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+            else if (byte < 0x20) shown += fmt::format("\\x{:02x}", byte);
             else shown += c;
         }
         fmt::print(stderr, "{:>8} -> '{}'\n", id, shown);

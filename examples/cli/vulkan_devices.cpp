@@ -19,8 +19,8 @@ void print_vulkan_devices() {
     }
     fmt::print("Vulkan devices:      (pick one with --vulkan-device INDEX or MST_VULKAN_DEVICE)\n");
     for (const VulkanDeviceInfo &d : devices)
-        fmt::print("  {}: {} ({}, {}){}\n", d.index, d.name, vk_device_type_name(d.type), bytes_str(d.device_local_bytes),
-                   d.usable ? "" : " not usable: " + d.why_not);
+        fmt::print("  {}: {} ({}, {}){}\n", d.index, d.name, vk_device_type_name(d.type),
+                   bytes_str(d.device_local_bytes), d.usable ? "" : " not usable: " + d.why_not);
 #else
     fmt::print("Vulkan devices:      none (this build has no Vulkan backend)\n");
 #endif

@@ -126,7 +126,8 @@ TEST_F(CliTools, BenchPlotsDecodeSpeedAgainstTheCacheBudget) {
     // One table: the header once, then a row per setting (the spread over repeats follows
     // as a table of its own, with other column names).
     size_t headers = 0;
-    for (size_t at = r.output.find("pre t/s"); at != std::string::npos; at = r.output.find("pre t/s", at + 1)) ++headers;
+    for (size_t at = r.output.find("pre t/s"); at != std::string::npos; at = r.output.find("pre t/s", at + 1))
+        ++headers;
     EXPECT_EQ(headers, 1u) << r.output;
     EXPECT_TRUE(fs::exists(plot));
     ASSERT_TRUE(fs::exists(tmp_ + "/plot.dat"));
