@@ -219,25 +219,18 @@ std::string py_capitalize(std::string_view s) {
 }
 
 std::string normalize_newlines(std::string_view source) {
-    const std::vector<char32_t> cps = decode_utf8(source);
     std::string out;
     out.reserve(source.size());
-    bool ended_with_newline = false;
-    for (size_t i = 0; i < cps.size(); ++i) {
-        const char32_t c = cps[i];
-        const bool newline = c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == 0x1C || c == 0x1D || c == 0x1E ||
-                             c == 0x85 || c == 0x2028 || c == 0x2029;
-        if (newline) {
-            if (c == '\r' && i + 1 < cps.size() && cps[i + 1] == '\n') ++i;
+    for (size_t i = 0; i < source.size(); ++i) {
+        if (source[i] == '\r') {
+            if (i + 1 < source.size() && source[i + 1] == '\n') ++i;
             out.push_back('\n');
-            ended_with_newline = true;
         } else {
-            append_utf8(out, c);
-            ended_with_newline = false;
+            out.push_back(source[i]);
         }
     }
-    // "\n".join(source.splitlines()) loses the last line break.
-    if (ended_with_newline) out.pop_back();
+    // "\n".join(lines) after dropping one empty last line: one trailing newline goes.
+    if (!out.empty() && out.back() == '\n') out.pop_back();
     return out;
 }
 

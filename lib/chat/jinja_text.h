@@ -1,6 +1,5 @@
 // Text helpers with Python's semantics over UTF-8: lengths and indices count code
-// points, whitespace is what str.isspace() accepts, and the source is split into lines
-// as str.splitlines() does (jinja2 normalises a template's newlines that way).
+// points and whitespace is what str.isspace() accepts.
 #pragma once
 
 #include <cstddef>
@@ -33,8 +32,8 @@ std::string py_lower(std::string_view s);
 std::string py_title(std::string_view s);
 std::string py_capitalize(std::string_view s);
 
-// jinja2's lexer: newlines as str.splitlines() finds them become "\n", and one trailing
-// newline is dropped (keep_trailing_newline=False, as transformers leaves it).
+// jinja2's lexer: "\r\n" and "\r" become "\n" (other Unicode line breaks stay), and one
+// trailing newline is dropped (keep_trailing_newline=False, as transformers leaves it).
 std::string normalize_newlines(std::string_view source);
 
 }  // namespace mst::jinja
