@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "chat/jinja.h"
+#include "chat/jinja_text.h"
 #include "core/error.h"
 #include "format/checkpoint.h"
 #include "format/packed_format.h"
@@ -27,12 +28,7 @@ std::optional<std::string> read_text(const fs::path &path) {
     return text.str();
 }
 
-}  // namespace
-
-std::string apply_chat_template(std::string_view template_text, const ChatInputs &inputs) {
-    if (!inputs.messages.is_array()) fail(MST_ERR_INVALID_ARGUMENT, "the messages must be a JSON array");
-    if (!inputs.variables.is_object()) fail(MST_ERR_INVALID_ARGUMENT, "the template variables must be a JSON object");
-    const jinja::Template tmpl = jinja::Template::parse(template_text);
+std::string render_with(const jinja::Template &tmpl, const ChatInputs &inputs) {
     // The variables transformers' apply_chat_template passes: messages, tools (None if
     // absent), documents (None), add_generation_prompt, then special tokens and kwargs.
     jinja::Value context = jinja::Value::new_dict();
@@ -44,6 +40,19 @@ std::string apply_chat_template(std::string_view template_text, const ChatInputs
     jinja::RenderOptions options;
     options.now = inputs.now;
     return tmpl.render(context, options);
+}
+
+}  // namespace
+
+std::string apply_chat_template(std::string_view template_text, const ChatInputs &inputs) {
+    if (!inputs.messages.is_array()) fail(MST_ERR_INVALID_ARGUMENT, "the messages must be a JSON array");
+    if (!inputs.variables.is_object()) fail(MST_ERR_INVALID_ARGUMENT, "the template variables must be a JSON object");
+    const jinja::Template tmpl = jinja::Template::parse(template_text);
+    try {
+        return render_with(tmpl, inputs);
+    } catch (const jinja::Failure &f) {  // from_json: input nested too deeply
+        fail(MST_ERR_INVALID_ARGUMENT, "chat template input: {}", f.what());
+    }
 }
 
 std::optional<std::string> template_from_tokenizer_config(const nlohmann::json &config, const std::string &name,

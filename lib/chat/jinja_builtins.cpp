@@ -288,6 +288,8 @@ void add_globals(Scope &scope, const RenderOptions &options) {
         for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
             // Each element costs a step, so a range of 10^12 fails on the step limit.
             ev.step();
+            if (out.size() >= ev.options().max_items)
+                throw Failure("range() of more than " + std::to_string(ev.options().max_items) + " items");
             out.push_back(Value::from_int(i));
             if (__builtin_add_overflow(i, step, &i)) break;
             i -= step;

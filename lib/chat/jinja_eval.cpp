@@ -511,7 +511,10 @@ Value Evaluator::binary(const std::string &op, const Value &a, const Value &b) {
         if ((seq->is_string() || seq->is_list()) && is_intlike(*count)) {
             const int64_t times = std::max<int64_t>(0, int_of(*count));
             const size_t unit = seq->is_string() ? seq->text.size() : seq->list->size();
-            if (unit && static_cast<uint64_t>(times) > options_.max_output_bytes / unit) check_size(options_.max_output_bytes + 1);
+            const size_t limit = seq->is_string() ? options_.max_output_bytes : options_.max_items;
+            if (unit && static_cast<uint64_t>(times) > limit / unit)
+                throw Failure(seq->is_string() ? "the repeated string would pass the limit of " + std::to_string(limit) + " bytes"
+                                               : "the repeated list would pass the limit of " + std::to_string(limit) + " items");
             if (seq->is_string()) {
                 std::string s;
                 for (int64_t i = 0; i < times; ++i) s += seq->text;

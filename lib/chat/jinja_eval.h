@@ -18,6 +18,7 @@ struct RenderOptions {
     int max_depth = 200;                    // nested macro calls, and tojson/repr nesting
     size_t max_output_bytes = 64u << 20;    // the rendered text, and any string built on the way
     uint64_t max_steps = 50'000'000;        // statements + expressions evaluated
+    size_t max_items = 1'000'000;           // elements of one list built by range() or [..] * n
     std::time_t now = 0;                    // strftime_now's clock; 0 = the current time
 };
 

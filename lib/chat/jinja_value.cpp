@@ -254,7 +254,8 @@ std::string to_str(const Value &v) {
     return "";
 }
 
-Value from_json(const nlohmann::ordered_json &j) {
+Value from_json(const nlohmann::ordered_json &j, int depth_limit) {
+    if (depth_limit < 0) throw Failure("the JSON input is nested too deeply");
     switch (j.type()) {
     case nlohmann::ordered_json::value_t::null: return Value::none();
     case nlohmann::ordered_json::value_t::boolean: return Value::from_bool(j.get<bool>());
@@ -269,7 +270,7 @@ Value from_json(const nlohmann::ordered_json &j) {
     case nlohmann::ordered_json::value_t::array: {
         ValueList items;
         items.reserve(j.size());
-        for (const auto &item : j) items.push_back(from_json(item));
+        for (const auto &item : j) items.push_back(from_json(item, depth_limit - 1));
         return Value::new_list(std::move(items));
     }
     case nlohmann::ordered_json::value_t::object: {
@@ -280,10 +281,10 @@ Value from_json(const nlohmann::ordered_json &j) {
             bool replaced = false;
             for (auto &existing : items)
                 if (existing.first == k) {
-                    existing.second = from_json(item);
+                    existing.second = from_json(item, depth_limit - 1);
                     replaced = true;
                 }
-            if (!replaced) items.emplace_back(k, from_json(item));
+            if (!replaced) items.emplace_back(k, from_json(item, depth_limit - 1));
         }
         return Value::new_dict(std::move(items));
     }

@@ -83,8 +83,9 @@ std::string to_repr(const Value &v);
 // A Python float as repr() writes it: shortest round-trip digits, "1.0", "1e+16".
 std::string format_float(double d);
 
-// JSON in, with object key order kept.
-Value from_json(const nlohmann::ordered_json &j);
+// JSON in, with object key order kept. Throws Failure past `depth_limit` levels of
+// nesting rather than recursing without bound.
+Value from_json(const nlohmann::ordered_json &j, int depth_limit = 512);
 
 // json.dumps(v, ensure_ascii, indent, separators, sort_keys) as transformers' tojson
 // filter calls it. indent < 0 means None; an empty indent_text with indent >= 0 means
