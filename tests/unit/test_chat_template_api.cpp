@@ -128,7 +128,7 @@ protected:
         fs::copy(mst::test::data_path("qwen3_moe_tiny"), dir_, fs::copy_options::recursive);
         std::ifstream in(fs::path(dir_) / "tokenizer_config.json");
         config_ = nlohmann::json::parse(in);
-        config_["bos_token"] = "<B>";
+        config_["bos_token"] = "<|endoftext|>";
         config_["eos_token"] = {{"content", "<|im_end|>"}, {"lstrip", false}};
     }
     void TearDown() override {
@@ -158,7 +158,7 @@ TEST_F(ModelChatTemplate, FromTokenizerConfigStringWithSpecialTokens) {
     mst_status s = MST_OK;
     EXPECT_EQ(template_of(m, nullptr, &s), config_["chat_template"].get<std::string>());
     EXPECT_EQ(s, MST_OK);
-    EXPECT_EQ(mst::apply_chat_template(m, {{"user", "hi", false, "", "", "", ""}}), "<B>hi<|im_end|>");
+    EXPECT_EQ(mst::apply_chat_template(m, {{"user", "hi", false, "", "", "", ""}}), "<|endoftext|>hi<|im_end|>");
     // The caller's variables override the model's tokens.
     mst_chat_template_params p = mst::chat_template_params();
     p.variables_json = R"({"bos_token": "[bos]"})";
