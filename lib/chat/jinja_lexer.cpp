@@ -104,7 +104,9 @@ private:
             if (depth == 0) {
                 const char *end = is_var ? "}}" : "%}";
                 for (const char mod : {'-', '+', '\0'}) {
-                    const std::string want = mod ? std::string(1, mod) + end : std::string(end);
+                    std::string want;
+                    if (mod) want.push_back(mod);
+                    want += end;
                     if (mod == '+' && is_var) continue;
                     if (rest.substr(0, want.size()) == want) {
                         pos_ += want.size();

@@ -168,16 +168,23 @@ std::string format_float(double d) {
     std::string out = negative ? "-" : "";
     if (exponent >= -4 && exponent < 16) {
         if (exponent < 0) {
-            out += "0." + std::string(static_cast<size_t>(-exponent - 1), '0') + digits;
+            out += "0.";
+            out.append(static_cast<size_t>(-exponent - 1), '0');
+            out += digits;
         } else if (static_cast<int>(digits.size()) <= exponent + 1) {
             out += digits + std::string(static_cast<size_t>(exponent + 1 - static_cast<int>(digits.size())), '0') + ".0";
         } else {
-            out += digits.substr(0, static_cast<size_t>(exponent + 1)) + "." + digits.substr(static_cast<size_t>(exponent + 1));
+            out.append(digits, 0, static_cast<size_t>(exponent + 1));
+            out.push_back('.');
+            out.append(digits, static_cast<size_t>(exponent + 1), std::string::npos);
         }
         return out;
     }
     out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    if (digits.size() > 1) {
+        out.push_back('.');
+        out.append(digits, 1, std::string::npos);
+    }
     char exp[16];
     std::snprintf(exp, sizeof exp, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
     return out + exp;
