@@ -137,6 +137,38 @@ Value sort_values(Evaluator &ev, const Value &v, CallArgs &args) {
 
 double round_half_even(double x) { return std::nearbyint(x); }
 
+// The format filter: Python's printf-style "%s" % args for %s, %r, %d, %i and %%.
+std::string percent_format(const std::string &fmt, const CallArgs &args) {
+    std::string out;
+    size_t next = 0;
+    for (size_t i = 0; i < fmt.size(); ++i) {
+        if (fmt[i] != '%') {
+            out.push_back(fmt[i]);
+            continue;
+        }
+        if (i + 1 >= fmt.size()) throw Failure("format filter: incomplete format");
+        const char spec = fmt[++i];
+        if (spec == '%') {
+            out.push_back('%');
+            continue;
+        }
+        if (next >= args.positional.size()) throw Failure("format filter: not enough arguments for format string");
+        const Value &v = args.positional[next++];
+        if (spec == 's') {
+            out += to_str(v);
+        } else if (spec == 'r') {
+            out += to_repr(v);
+        } else if (spec == 'd' || spec == 'i') {
+            if (!v.is_number()) throw Failure("format filter: %" + std::string(1, spec) + " format: a real number is required, not " + type_name(v));
+            out += std::to_string(v.kind == Kind::Float ? static_cast<int64_t>(v.number) : v.kind == Kind::Bool ? v.boolean : v.integer);
+        } else {
+            throw Failure(std::string("format filter: unsupported format character '") + spec + "'");
+        }
+    }
+    if (next < args.positional.size()) throw Failure("format filter: not all arguments converted during string formatting");
+    return out;
+}
+
 }  // namespace
 
 bool has_filter(const std::string &name) {
@@ -144,7 +176,7 @@ bool has_filter(const std::string &name) {
                                         "capitalize", "title", "replace", "string", "int", "float", "default", "d",
                                         "first", "last", "selectattr", "rejectattr", "select", "reject", "map", "abs",
                                         "round", "sum", "min", "max", "unique", "reverse", "sort", "dictsort", "indent",
-                                        "safe", "wordcount", "batch", "e", "escape"};
+                                        "safe", "wordcount", "batch", "e", "escape", "format"};
     for (const char *n : names)
         if (name == n) return true;
     return false;
@@ -361,6 +393,11 @@ Value apply_filter(Evaluator &ev, const std::string &name, const Value &v, CallA
             ev.check_size(out.size());
         }
         if (trailing) out += "\n";
+        return Value::from_string(std::move(out));
+    }
+    if (name == "format") {
+        std::string out = percent_format(as_text(v), args);
+        ev.check_size(out.size());
         return Value::from_string(std::move(out));
     }
     if (name == "wordcount") return Value::from_int(static_cast<int64_t>(py_split(as_text(v), nullptr, -1, false).size()));
