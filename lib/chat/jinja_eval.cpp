@@ -34,6 +34,17 @@ void CallArgs::check(const char *what, size_t max_positional, std::initializer_l
     }
 }
 
+int64_t int_arg(const Value &v, const char *what) {
+    if (v.kind == Kind::Int) return v.integer;
+    if (v.kind == Kind::Bool) return v.boolean;
+    throw Failure(std::string(what) + " needs an integer, not " + type_name(v));
+}
+
+std::string str_arg(const Value &v, const char *what) {
+    if (!v.is_string()) throw Failure(std::string(what) + " needs a string, not " + type_name(v));
+    return v.text;
+}
+
 const Value *Scope::lookup(const std::string &name) const {
     for (const Scope *s = this; s; s = s->parent_.get()) {
         const auto it = s->vars_.find(name);

@@ -89,7 +89,11 @@ std::string type_name(const Value &v);
 // Python's a < b for the types templates compare (numbers, strings, sequences).
 bool less_than(const Value &a, const Value &b);
 
-// filters.cpp, tests.cpp, methods.cpp, globals.cpp
+// An argument as an integer (bool counts) or a string; Failure naming `what` otherwise.
+int64_t int_arg(const Value &v, const char *what);
+std::string str_arg(const Value &v, const char *what);
+
+// jinja_filters.cpp, jinja_tests.cpp, jinja_methods.cpp, jinja_globals.cpp
 Value apply_filter(Evaluator &ev, const std::string &name, const Value &subject, CallArgs &args);
 bool has_filter(const std::string &name);
 bool has_test(const std::string &name);

@@ -1,30 +1,12 @@
-// jinja2's tests ("x is defined"), the Python str/dict methods templates call, and the
-// globals transformers provides (raise_exception, strftime_now) next to jinja2's own
-// (range, namespace, dict).
+// The Python str and dict methods chat templates call on values: "x".startswith(...),
+// "a,b".split(","), d.get("k", default), d.items() and the like.
 #include <algorithm>
-#include <ctime>
 
 #include "chat/jinja_eval.h"
 #include "chat/jinja_text.h"
 
 namespace mst::jinja {
 namespace {
-
-const char *const kTests[] = {"defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number",
-                              "string", "mapping", "iterable", "sequence", "callable", "sameas", "in", "eq", "equalto",
-                              "==", "ne", "!=", "lt", "lessthan", "<", "le", "<=", "gt", "greaterthan", ">", "ge", ">=",
-                              "odd", "even", "divisibleby", "lower", "upper", "filter", "test", "escaped"};
-
-int64_t int_arg(const Value &v, const char *what) {
-    if (v.kind == Kind::Int) return v.integer;
-    if (v.kind == Kind::Bool) return v.boolean;
-    throw Failure(std::string(what) + " needs an integer, not " + type_name(v));
-}
-
-std::string str_arg(const Value &v, const char *what) {
-    if (!v.is_string()) throw Failure(std::string(what) + " needs a string, not " + type_name(v));
-    return v.text;
-}
 
 // str.format with "{}", "{0}" and "{name}" fields (no format specs), "{{" and "}}".
 std::string py_format(const std::string &fmt, const CallArgs &args) {
@@ -209,125 +191,6 @@ Value bound_method(const Value &obj, const std::string &name) {
     if (obj.is_string()) return string_method(obj.text, name);
     if (obj.kind == Kind::Dict) return dict_method(obj, name);
     return Value::undefined();
-}
-
-bool has_test(const std::string &name) {
-    for (const char *t : kTests)
-        if (name == t) return true;
-    return false;
-}
-
-bool apply_test(Evaluator &ev, const std::string &name, const Value &v, CallArgs &args) {
-    const Value arg = args.get(0, nullptr);
-    if (name == "defined") return !v.is_undefined();
-    if (name == "undefined") return v.is_undefined();
-    if (name == "none") return v.is_none();
-    if (name == "boolean") return v.kind == Kind::Bool;
-    if (name == "false") return v.kind == Kind::Bool && !v.boolean;
-    if (name == "true") return v.kind == Kind::Bool && v.boolean;
-    if (name == "integer") return v.kind == Kind::Int;
-    if (name == "float") return v.kind == Kind::Float;
-    if (name == "number") return v.is_number();
-    if (name == "string") return v.is_string();
-    if (name == "mapping") return v.kind == Kind::Dict;
-    // jinja2's Undefined is iterable (as an empty sequence) and has a length.
-    if (name == "iterable") return v.is_undefined() || v.is_string() || v.is_list() || v.kind == Kind::Dict;
-    if (name == "sequence") return v.is_undefined() || v.is_string() || v.is_list() || v.kind == Kind::Dict;
-    if (name == "callable") return v.kind == Kind::Function;
-    if (name == "sameas") {
-        if (v.kind != arg.kind) return false;
-        if (v.is_list()) return v.list == arg.list;
-        if (v.is_mapping()) return v.dict == arg.dict;
-        return equals(v, arg) && (v.kind == Kind::None || v.kind == Kind::Bool || v.kind == Kind::Undefined);
-    }
-    if (name == "in") {
-        CallArgs none;
-        if (arg.is_string()) return v.is_string() && arg.text.find(v.text) != std::string::npos;
-        for (const Value &item : ev.iterate(arg))
-            if (equals(v, item)) return true;
-        return false;
-    }
-    if (name == "eq" || name == "equalto" || name == "==") return equals(v, arg);
-    if (name == "ne" || name == "!=") return !equals(v, arg);
-    if (name == "lt" || name == "lessthan" || name == "<") return less_than(v, arg);
-    if (name == "le" || name == "<=") return less_than(v, arg) || equals(v, arg);
-    if (name == "gt" || name == "greaterthan" || name == ">") return less_than(arg, v);
-    if (name == "ge" || name == ">=") return less_than(arg, v) || equals(v, arg);
-    if (name == "odd" || name == "even" || name == "divisibleby") {
-        if (v.is_undefined()) throw Failure(v.text.empty() ? "a value is undefined" : v.text);
-        const int64_t x = int_arg(v, name.c_str());
-        if (name == "odd") return x % 2 != 0;
-        if (name == "even") return x % 2 == 0;
-        const int64_t d = int_arg(arg, "divisibleby");
-        if (d == 0) throw Failure("divisibleby: division by zero");
-        return d == -1 || x % d == 0;
-    }
-    if (name == "lower") return v.is_string() && py_lower(v.text) == v.text;
-    if (name == "upper") return v.is_string() && py_upper(v.text) == v.text;
-    if (name == "filter") return v.is_string() && has_filter(v.text);
-    if (name == "test") return v.is_string() && has_test(v.text);
-    if (name == "escaped") return false;
-    throw Failure("no test named '" + name + "'");
-}
-
-void add_globals(Scope &scope, const RenderOptions &options) {
-    scope.set("range", Value::new_function([](Evaluator &ev, CallArgs &a) {
-        a.check("range", 3, {});
-        int64_t start = 0, stop = 0, step = 1;
-        if (a.positional.size() == 1) {
-            stop = int_arg(a.positional[0], "range");
-        } else if (a.positional.size() >= 2) {
-            start = int_arg(a.positional[0], "range");
-            stop = int_arg(a.positional[1], "range");
-            if (a.positional.size() == 3) step = int_arg(a.positional[2], "range");
-        } else {
-            throw Failure("range expected at least 1 argument, got 0");
-        }
-        if (step == 0) throw Failure("range() arg 3 must not be zero");
-        ValueList out;
-        for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-            // Each element costs a step, so a range of 10^12 fails on the step limit.
-            ev.step();
-            if (out.size() >= ev.options().max_items)
-                throw Failure("range() of more than " + std::to_string(ev.options().max_items) + " items");
-            out.push_back(Value::from_int(i));
-            if (__builtin_add_overflow(i, step, &i)) break;
-            i -= step;
-        }
-        return Value::new_list(std::move(out));
-    }));
-    scope.set("namespace", Value::new_function([](Evaluator &, CallArgs &a) {
-        Value ns = Value::new_namespace();
-        for (const Value &p : a.positional) {
-            if (p.kind != Kind::Dict) throw Failure("namespace() takes mappings or keyword arguments");
-            for (const auto &[k, v] : *p.dict) ns.set(k, v);
-        }
-        for (const auto &[k, v] : a.named) ns.set(k, v);
-        return ns;
-    }));
-    scope.set("dict", Value::new_function([](Evaluator &, CallArgs &a) {
-        Value d = Value::new_dict();
-        for (const Value &p : a.positional) {
-            if (p.kind != Kind::Dict) throw Failure("dict() takes a mapping or keyword arguments");
-            for (const auto &[k, v] : *p.dict) d.set(k, v);
-        }
-        for (const auto &[k, v] : a.named) d.set(k, v);
-        return d;
-    }));
-    scope.set("raise_exception", Value::new_function([](Evaluator &, CallArgs &a) -> Value {
-        throw Failure("the template raised an exception: " + to_str(a.get(0, "message")));
-    }));
-    const std::time_t now = options.now;
-    scope.set("strftime_now", Value::new_function([now](Evaluator &, CallArgs &a) {
-        const std::string fmt = str_arg(a.get(0, "format"), "strftime_now");
-        const std::time_t t = now ? now : std::time(nullptr);
-        std::tm tm{};
-        localtime_r(&t, &tm);
-        char buf[512];
-        const size_t n = fmt.empty() ? 0 : std::strftime(buf, sizeof buf, fmt.c_str(), &tm);
-        if (n == 0 && !fmt.empty()) throw Failure("strftime_now: the format is empty or its result too long");
-        return Value::from_string(std::string(buf, n));
-    }));
 }
 
 }  // namespace mst::jinja
