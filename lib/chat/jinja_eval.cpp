@@ -115,6 +115,27 @@ struct NestingGuard {
 Evaluator::Evaluator(const RenderOptions &options, std::shared_ptr<Scope> globals)
     : options_(options), scope_(std::move(globals)) {}
 
+Evaluator::~Evaluator() {
+    // `set ns.self = ns` makes a namespace own itself; emptying every namespace still
+    // alive breaks such cycles once nothing else can reach them.
+    for (const auto &weak : namespaces_)
+        if (auto dict = weak.lock()) {
+            ValueDict doomed;
+            doomed.swap(*dict);
+        }
+}
+
+Value Evaluator::new_namespace(ValueDict items) {
+    Value ns = Value::new_namespace(std::move(items));
+    // Most namespaces (every loop's `loop`) die young: drop their entries as the list grows.
+    if (namespaces_.size() >= prune_at_) {
+        std::erase_if(namespaces_, [](const std::weak_ptr<ValueDict> &w) { return w.expired(); });
+        prune_at_ = std::max<size_t>(64, 2 * namespaces_.size());
+    }
+    namespaces_.push_back(ns.dict);
+    return ns;
+}
+
 void Evaluator::step() {
     if (++steps_ > options_.max_steps)
         throw Failure("the template ran more than " + std::to_string(options_.max_steps) + " steps (a runaway loop?)");
@@ -175,11 +196,13 @@ Evaluator::Flow Evaluator::exec_stmt(const Stmt &s, std::string &out) {
         CallArgs args;
         for (const auto &arg : call_expr.items) args.positional.push_back(eval(*arg));
         for (const auto &[k, v] : call_expr.kwargs) args.named.emplace_back(k, eval(*v));
-        auto defined_in = scope_;
+        std::weak_ptr<Scope> defined_in = scope_;
         const Stmt *block = &s;
         args.named.emplace_back("caller", Value::new_function([defined_in, block](Evaluator &ev, CallArgs &a) {
+            auto parent = defined_in.lock();
+            if (!parent) throw Failure("caller() used after the block that defined it ended");
             auto saved = ev.scope_;
-            ev.scope_ = std::make_shared<Scope>(defined_in);
+            ev.scope_ = std::make_shared<Scope>(parent);
             for (size_t i = 0; i < block->params.size(); ++i) {
                 const MacroParam &p = block->params[i];
                 Value v = a.get(i, p.name.c_str());
@@ -273,7 +296,7 @@ void Evaluator::exec_for(const Stmt &s, std::string &out) {
     try {
         for (int64_t i = 0; i < n; ++i) {
             scope_ = std::make_shared<Scope>(outer);
-            Value loop = Value::new_namespace();
+            Value loop = new_namespace();
             loop.set("index0", Value::from_int(i));
             loop.set("index", Value::from_int(i + 1));
             loop.set("revindex0", Value::from_int(n - i - 1));
@@ -301,9 +324,13 @@ void Evaluator::exec_for(const Stmt &s, std::string &out) {
 }
 
 Value Evaluator::make_macro(const Stmt &s) {
-    auto defined_in = scope_;
+    // The macro is stored in the scope it closes over; holding that scope weakly keeps
+    // the two from owning each other (a reference cycle would leak both).
+    std::weak_ptr<Scope> defined_in = scope_;
     const Stmt *macro = &s;
     return Value::new_function([defined_in, macro](Evaluator &ev, CallArgs &args) {
+        auto parent = defined_in.lock();
+        if (!parent) throw Failure("macro '" + macro->text + "' called after the block that defined it ended");
         if (args.positional.size() > macro->params.size())
             throw Failure("macro '" + macro->text + "' takes " + std::to_string(macro->params.size()) + " arguments, " +
                           std::to_string(args.positional.size()) + " given");
@@ -316,7 +343,7 @@ Value Evaluator::make_macro(const Stmt &s) {
         const int saved_line = ev.line_;
         std::string text;
         try {
-            ev.scope_ = std::make_shared<Scope>(defined_in);
+            ev.scope_ = std::make_shared<Scope>(parent);
             for (size_t i = 0; i < macro->params.size(); ++i) {
                 const MacroParam &p = macro->params[i];
                 Value v = args.get(i, p.name.c_str());

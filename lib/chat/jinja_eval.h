@@ -48,6 +48,12 @@ private:
 class Evaluator {
 public:
     Evaluator(const RenderOptions &options, std::shared_ptr<Scope> globals);
+    ~Evaluator();
+    Evaluator(const Evaluator &) = delete;
+    Evaluator &operator=(const Evaluator &) = delete;
+
+    // namespace(): a namespace the evaluator empties when it ends (see ~Evaluator).
+    Value new_namespace(ValueDict items = {});
 
     // Throws Failure; Template::render turns it into mst::Error with the line.
     void run(const Body &body, std::string &out);
@@ -79,9 +85,10 @@ private:
     int line_ = 0;
     int call_depth_ = 0;
     int nesting_ = 0;
+    std::vector<std::weak_ptr<ValueDict>> namespaces_;
+    size_t prune_at_ = 64;
     static constexpr int kMaxNesting = 1500;
     uint64_t steps_ = 0;
-    size_t out_bytes_ = 0;
 };
 
 // Python's type name of a value, for error messages ("int", "str", "dict", ...).

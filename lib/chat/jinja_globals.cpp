@@ -33,8 +33,8 @@ void add_globals(Scope &scope, const RenderOptions &options) {
         }
         return Value::new_list(std::move(out));
     }));
-    scope.set("namespace", Value::new_function([](Evaluator &, CallArgs &a) {
-        Value ns = Value::new_namespace();
+    scope.set("namespace", Value::new_function([](Evaluator &ev, CallArgs &a) {
+        Value ns = ev.new_namespace();
         for (const Value &p : a.positional) {
             if (p.kind != Kind::Dict) throw Failure("namespace() takes mappings or keyword arguments");
             for (const auto &[k, v] : *p.dict) ns.set(k, v);

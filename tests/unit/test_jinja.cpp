@@ -142,6 +142,10 @@ TEST(Jinja, NamespacesAreSharedAndLoopScopesAreNot) {
                      "{% endfor %}{{ ns.n }}"),
               "3");
     EXPECT_EQ(render("{% set x = 'outer' %}{% for i in [1] %}{% set x = 'inner' %}{% endfor %}{{ x }}"), "outer");
+    // A namespace holding itself (a reference cycle, emptied when rendering ends; fuzz_jinja
+    // checks for leaks under LeakSanitizer) and a recursive macro render as jinja2 does.
+    EXPECT_EQ(render("{% set ns = namespace(n=1) %}{% set ns.self = ns %}{{ ns.self.self.n }}{{ ns.self is sameas ns }}"),
+              "1True");
     EXPECT_EQ(render("{% macro m() %}{% set x = 'in macro' %}{% endmacro %}{% set x = 'top' %}{{ m() }}{{ x }}"), "top");
 }
 
