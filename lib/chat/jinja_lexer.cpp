@@ -42,6 +42,8 @@ public:
             const int tag_line = line_of(tag);
             if (kind == '#') {
                 lex_comment(tag_line);
+            } else if (kind == '%' && lex_raw(tag_line)) {
+                // {% raw %}...{% endraw %}: the text between is output as written.
             } else {
                 tokens_.push_back({kind == '{' ? Tok::VarBegin : Tok::BlockBegin, "", tag_line});
                 lex_tag(kind == '{', tag_line);
@@ -81,6 +83,42 @@ private:
         } else if (is_block && !plus && options_.trim_blocks && pos_ < src_.size() && src_[pos_] == '\n') {
             ++pos_;
         }
+    }
+
+    // At pos_ just after "{%" (and its modifier): if the tag is "raw", emit everything up
+    // to "{% endraw %}" as text and return true.
+    bool lex_raw(int line) {
+        size_t p = pos_;
+        while (p < src_.size() && is_ws(src_[p])) ++p;
+        if (src_.compare(p, 3, "raw") != 0) return false;
+        p += 3;
+        while (p < src_.size() && is_ws(src_[p])) ++p;
+        const bool minus_open = src_.compare(p, 3, "-%}") == 0;
+        if (!minus_open && src_.compare(p, 2, "%}") != 0) return false;
+        p += minus_open ? 3 : 2;
+        if (minus_open)
+            while (p < src_.size() && is_ws(src_[p])) ++p;
+        // Find "{%[-+]? endraw [-+]?%}".
+        for (size_t at = src_.find("{%", p); at != npos; at = src_.find("{%", at + 2)) {
+            size_t q = at + 2;
+            const char mod = q < src_.size() && (src_[q] == '-' || src_[q] == '+') ? src_[q] : '\0';
+            if (mod) ++q;
+            while (q < src_.size() && is_ws(src_[q])) ++q;
+            if (src_.compare(q, 6, "endraw") != 0) continue;
+            q += 6;
+            while (q < src_.size() && is_ws(src_[q])) ++q;
+            const char end_mod = q < src_.size() && (src_[q] == '-' || src_[q] == '+') ? src_[q] : '\0';
+            if (end_mod) ++q;
+            if (src_.compare(q, 2, "%}") != 0) continue;
+            std::string text(src_.substr(p, at - p));
+            if (mod == '-')
+                while (!text.empty() && is_ws(text.back())) text.pop_back();
+            push_text(std::move(text), line);
+            pos_ = q + 2;
+            after_end(end_mod == '-', end_mod == '+', true);
+            return true;
+        }
+        fail(MST_ERR_BAD_FORMAT, "chat template line {}: 'raw' is never closed with '{{% endraw %}}'", line);
     }
 
     void lex_comment(int line) {
