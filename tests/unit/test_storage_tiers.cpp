@@ -23,7 +23,6 @@
 #include "golden.h"
 #include "moestream.hpp"
 #include "storage/storage_tier.h"
-#include "storage/uring_tier.h"
 #include "test_paths.h"
 
 namespace {
@@ -335,6 +334,37 @@ TEST(StorageRegistry, ListsUringExactlyWhenItWorks) {
         EXPECT_NE(std::find(tiers.begin(), tiers.end(), always), tiers.end()) << always;
     const std::string chosen = mst::auto_storage_tier();
     EXPECT_NE(std::find(tiers.begin(), tiers.end(), chosen), tiers.end()) << chosen;
+}
+
+// The uring tier and `auto`'s choice of it, on a build with liburing; a build without
+// it has no uring cases above, so this says so instead of passing in silence.
+TEST(StorageRegistry, UringTierWhereBuilt) {
+#ifndef MST_HAVE_URING
+    GTEST_SKIP() << "the uring storage tier is not built (configured without liburing)";
+#else
+    std::string why;
+    if (!mst::io_uring_available(&why)) GTEST_SKIP() << "io_uring does not work here: " << why;
+    EXPECT_EQ(mst::auto_storage_tier(), "uring");
+#endif
+}
+
+// Without liburing, `uring` is an unsupported tier that says why, and `auto` reads with pread.
+TEST(StorageRegistry, NoUringTierWithoutLiburing) {
+#ifdef MST_HAVE_URING
+    GTEST_SKIP() << "this build has the uring tier (liburing found)";
+#else
+    std::string why;
+    EXPECT_FALSE(mst::io_uring_available(&why));
+    EXPECT_NE(why.find("liburing"), std::string::npos) << why;
+    EXPECT_EQ(mst::auto_storage_tier(), "pread");
+    const auto tiers = mst::available_storage_tiers();
+    EXPECT_EQ(std::find(tiers.begin(), tiers.end(), "uring"), tiers.end());
+    mst::StorageOptions o;
+    o.tier = "uring";
+    mst::test::expect_error(
+        [&] { mst::open_storage({mst::test::data_path("qwen3_moe_tiny/model.safetensors")}, o); },
+        MST_ERR_UNSUPPORTED, {"uring", "liburing"});
+#endif
 }
 
 TEST(StorageRegistry, RejectsBadOptions) {
