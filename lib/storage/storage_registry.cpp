@@ -12,6 +12,14 @@
 
 namespace mst {
 
+bool uring_tier_built() {
+#ifdef MST_HAVE_URING
+    return true;
+#else
+    return false;
+#endif
+}
+
 #ifndef MST_HAVE_URING
 namespace {
 constexpr const char *kUringNotBuilt =
