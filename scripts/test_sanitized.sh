@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The test suite once more under AddressSanitizer + UndefinedBehaviorSanitizer
 # (-DMST_SANITIZE=ON) in build-asan/: any invalid access, leak or undefined behaviour
-# fails the test that caused it. The benchmarks are not built. Leaks that are not ours
-# (OpenMP's runtime, the Vulkan driver) are suppressed one by one in
-# scripts/sanitizer/lsan.supp, each with the reason.
+# fails the test that caused it. The benchmarks are not built. A leak of a library that
+# is not ours (OpenMP's runtime, the Vulkan driver) is suppressed in
+# scripts/sanitizer/lsan.supp, one by one with the reason.
 #   MST_JOBS   build and test jobs (default: all cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
