@@ -13,7 +13,9 @@
 // (no root needed) and check with mincore that it left; --drop-caches also writes
 // /proc/sys/vm/drop_caches (root), which drops every file's cache on the machine.
 #include <fcntl.h>
+#ifdef MST_HAVE_URING
 #include <liburing.h>
+#endif
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -36,7 +38,6 @@
 #include "core/file_io.h"
 #include "core/thread_pool.h"
 #include "storage/storage_tier.h"
-#include "storage/uring_tier.h"
 
 namespace mst {
 namespace {
@@ -265,6 +266,7 @@ Result mmap_cell(const std::string &path, const StorageOptions &options, const C
     return r;
 }
 
+#ifdef MST_HAVE_URING
 // io_uring with O_DIRECT, written here rather than through the tier so that plain,
 // fixed (registered once) and per-batch registered buffers differ in nothing else.
 enum class Buffers { Plain, RegisteredOnce, RegisteredPerBatch };
@@ -307,6 +309,7 @@ Result uring_buffers_cell(const std::string &path, Buffers mode, const Cell &c) 
     io_uring_queue_exit(&ring);
     return r;
 }
+#endif
 
 // The device's sequential bandwidth: O_DIRECT reads of `chunk` bytes, `threads` at a
 // time, walking the file in order.
@@ -374,6 +377,7 @@ std::vector<Row> make_rows(const std::string &path) {
     o = {};
     o.tier = "direct";
     tier("direct", "O_DIRECT pread, one I/O thread per read in flight", o, true, true);
+#ifdef MST_HAVE_URING  // a build without liburing has no uring rows
     o = {};
     o.tier = "uring";
     tier("uring", "io_uring, the batch in one submission, registered file", o, false, false);
@@ -386,6 +390,7 @@ std::vector<Row> make_rows(const std::string &path) {
     rows.push_back({"ud-regbatch", "io_uring O_DIRECT, buffers registered and unregistered per batch",
                     [path](const Cell &c) { return uring_buffers_cell(path, Buffers::RegisteredPerBatch, c); },
                     true});
+#endif
     return rows;
 }
 

@@ -8,4 +8,17 @@ pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)
-pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing)
+# liburing is optional: without it the `uring` storage tier is not built and `auto` reads
+# with `pread`. MST_URING=OFF leaves it out even where it is installed (CI builds that
+# way to check that everything else still builds and links).
+set(MST_HAVE_URING OFF)
+if(NOT MST_URING STREQUAL "OFF")
+  pkg_check_modules(URING QUIET IMPORTED_TARGET liburing)
+  if(URING_FOUND)
+    set(MST_HAVE_URING ON)
+  elseif(MST_URING STREQUAL "ON")
+    message(FATAL_ERROR "MST_URING=ON but liburing was not found (Debian: liburing-dev)")
+  else()
+    message(STATUS "io_uring storage tier not built: liburing not found (Debian: liburing-dev)")
+  endif()
+endif()

@@ -23,10 +23,13 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/moestreamConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/moestreamConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/moestream)
 
-# A build with the Vulkan backend links the Vulkan loader.
-set(MST_PC_VULKAN "")
+# The optional dependencies a static consumer links: the Vulkan loader, liburing.
+set(MST_PC_OPTIONAL "")
 if(MST_HAVE_VULKAN)
-  set(MST_PC_VULKAN "-lvulkan ")
+  string(APPEND MST_PC_OPTIONAL "-lvulkan ")
+endif()
+if(MST_HAVE_URING)
+  string(APPEND MST_PC_OPTIONAL "-luring ")
 endif()
 file(RELATIVE_PATH MST_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 configure_file(cmake/moestream.pc.in ${CMAKE_CURRENT_BINARY_DIR}/moestream.pc @ONLY)

@@ -2,6 +2,7 @@
 // shaders/attention.comp. Caches that promise append-only use (cache_id) are mirrored in
 // device memory and only their new positions sent; others are sent whole at every call.
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "backends/vulkan/vulkan_backend.h"
@@ -37,7 +38,8 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
         stream_->release_later(std::move(m.v));
         m = KvMirror{};
         m.last_use = kv_clock_;
-        m.capacity = std::max<int64_t>({n_ctx, 256, int64_t(1) << (64 - __builtin_clzll(uint64_t(n_ctx - 1)))});
+        // bit_ceil, not 1 << (64 - clz(n_ctx - 1)): clz(0) at n_ctx = 1 is undefined (UBSan).
+        m.capacity = std::max<int64_t>(256, int64_t(std::bit_ceil(uint64_t(n_ctx))));
         m.bytes = uint64_t(p.n_kv_heads) * uint64_t(m.capacity) * uint64_t(p.head_dim + p.v_head_dim) * sizeof(float);
         while (kv_bytes_ + m.bytes > kv_budget_) {
             auto oldest = kv_.end();

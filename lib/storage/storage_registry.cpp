@@ -6,9 +6,32 @@
 #include "storage/mmap_tier.h"
 #include "storage/pread_tier.h"
 #include "storage/storage_tier.h"
+#ifdef MST_HAVE_URING
 #include "storage/uring_tier.h"
+#endif
 
 namespace mst {
+
+bool uring_tier_built() {
+#ifdef MST_HAVE_URING
+    return true;
+#else
+    return false;
+#endif
+}
+
+#ifndef MST_HAVE_URING
+namespace {
+constexpr const char *kUringNotBuilt =
+    "this build of moestream has no io_uring tier (configured without liburing: not found, or MST_URING=OFF; "
+    "Debian: liburing-dev)";
+}  // namespace
+
+bool io_uring_available(std::string *why) {
+    if (why) *why = kUringNotBuilt;
+    return false;
+}
+#endif
 
 std::vector<std::string> available_storage_tiers() {
     std::vector<std::string> tiers = {"auto", "mmap", "pread", "direct"};
@@ -40,7 +63,13 @@ std::unique_ptr<StorageTier> open_storage(const std::vector<std::string> &paths,
         return std::make_unique<PreadTier>(paths, options);
     }
     if (tier == "direct") return std::make_unique<DirectTier>(paths, options);
-    if (tier == "uring") return std::make_unique<UringTier>(paths, options);
+    if (tier == "uring") {
+#ifdef MST_HAVE_URING
+        return std::make_unique<UringTier>(paths, options);
+#else
+        fail(MST_ERR_UNSUPPORTED, "storage tier 'uring' is not available here: {}", kUringNotBuilt);
+#endif
+    }
     if (tier == "mmap") return std::make_unique<MmapTier>(paths, options);
     if (tier == "fault") {
         // Tests only: pread through the current FaultPlan (see fault_injection.h).

@@ -89,6 +89,14 @@ struct StorageOptions {
 // The tier names this build and machine offer ("uring" only where io_uring works).
 std::vector<std::string> available_storage_tiers();
 
+// Whether this build has the uring tier (liburing was found when it was configured).
+bool uring_tier_built();
+
+// Whether the uring tier can run: built (liburing found at configure time) and io_uring
+// working here (kernel >= 5.6 with IORING_OP_READ, not disabled by sysctl or a seccomp
+// filter). Probed once per process; `why` gets the reason when not.
+bool io_uring_available(std::string *why = nullptr);
+
 // The tier "auto" opens here (see storage_registry.cpp for the rule and its numbers).
 std::string auto_storage_tier();
 

@@ -9,6 +9,8 @@
 // on two I/O threads (a layer's own reads and reads ahead of need), and with one ring a
 // layer's reads waited behind a prefetch batch in flight. More batches at once queue
 // for a ring, which costs nothing while the batches in flight keep the device busy.
+//
+// Built only with liburing (MST_HAVE_URING); io_uring_available() is in storage_tier.h.
 #pragma once
 
 #include <liburing.h>
@@ -21,10 +23,6 @@
 #include "storage/storage_tier.h"
 
 namespace mst {
-
-// Whether io_uring works here (kernel >= 5.6 with IORING_OP_READ, not disabled by
-// sysctl or a seccomp filter). Probed once per process; `why` gets the reason when not.
-bool io_uring_available(std::string *why = nullptr);
 
 class UringTier : public StorageTier {
 public:

@@ -4,8 +4,11 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <system_error>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -168,6 +171,15 @@ TEST(SessionBudget, SkippedMassIsReported) {
 TEST(EvalTool, PerplexityIsExpOfMeanNll) {
     const std::string dir = mst::test::data_path("qwen3_moe_tiny");
     const std::string tmp = mst::test::make_temp_dir("mst_eval_");
+    ASSERT_FALSE(tmp.empty());
+    // Removed however the test ends, a failed ASSERT included.
+    struct RemoveOnExit {
+        std::string path;
+        ~RemoveOnExit() {
+            std::error_code ec;
+            std::filesystem::remove_all(path, ec);
+        }
+    } const cleanup{tmp};
     const std::string text_path = tmp + "/text.txt", json_path = tmp + "/out.json";
     const std::string text = "Experts are small networks. The router sends each token to a few of them, "
                              "and their outputs are mixed by the router's weights.";

@@ -100,9 +100,11 @@ TEST_F(DeepseekV3Model, MixedFp8AndBf16Tensors) {
 
 TEST_F(DeepseekV3Model, SizesCountParametersNotScales) {
     SyntheticDeepseek o;
-    const mst_model_info f32 = load(write("f32", o)).info();
+    // The models outlive their infos: the strings in an info are owned by its model.
+    const mst::ModelHandle f32_model = load(write("f32", o));
     o.fp8 = true;
-    const mst_model_info fp8 = load(write("fp8", o)).info();
+    const mst::ModelHandle fp8_model = load(write("fp8", o));
+    const mst_model_info f32 = f32_model.info(), fp8 = fp8_model.info();
 
     const uint64_t per_expert = 3 * S::kExpertFfn * S::kHidden;
     const uint64_t qk = S::kNope + S::kRope;

@@ -201,7 +201,9 @@ TEST_F(GptOssMxfp4, StreamsWithZeroCache) {
 }
 
 TEST_F(GptOssMxfp4, InfoCountsPackedParametersAndBytes) {
-    const mst_model_info q = load("mxfp4").info(), f = load("float").info();
+    // The models outlive their infos: the strings in an info are owned by its model.
+    const mst::ModelHandle mxfp4 = load("mxfp4"), dense = load("float");
+    const mst_model_info q = mxfp4.info(), f = dense.info();
     // The same parameters, whatever their storage.
     EXPECT_EQ(q.n_params_total, f.n_params_total);
     EXPECT_EQ(q.n_params_active, f.n_params_active);
