@@ -1,8 +1,9 @@
 // Qwen3-MoE against reference logits from Hugging Face transformers (golden_model_suite.h):
 // the project's own datasets (tests/data, made by tests/reference/make_reference.py: one
-// file, sharded with fused experts and an older config, mixed F16/F32/BF16, and a trained model: tests/reference/train_moe.py) and the
-// independent shared fixture, whose `logits` and `greedy_ids` were made with bf16-rounded
-// RoPE frequencies and are loaded to match (with float32 frequencies they are 5e-4 away).
+// file, sharded with fused experts and an older config, mixed F16/F32/BF16; and a trained
+// model, made by tests/reference/train_moe.py) and the independent shared fixture, whose
+// `logits` and `greedy_ids` were made with bf16-rounded RoPE frequencies and are loaded to
+// match (with float32 frequencies they are 5e-4 away).
 #include "golden_model_suite.h"
 
 namespace {
