@@ -238,6 +238,7 @@ void DeepseekV3::forward(ModelState &state, int32_t n_past, std::span<const int3
                                  p, ids, weights);
     };
     layer_routing.renormalized = routing.normalize;
+    layer_routing.trace = options.route_trace;
     for (int64_t l = 0; l < c.n_layers; ++l) {
         const Layer &L = layers_[size_t(l)];
         backend_.rms_norm(x.data(), L.input_norm, 0.0f, eps, h.data(), n, H);

@@ -164,6 +164,7 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
     std::vector<int32_t> ids(size_t(n * k));
     std::vector<float> weights(size_t(n * k));
     routing.route(layer, h, n, k, ids.data(), weights.data());
+    if (routing.trace) routing.trace(layer, n, k, ids.data());
     if (n == 1 && store.prefetch_enabled()) {
         // The nearest layer first: the I/O threads read predictions in the order they come.
         int ahead = 0;

@@ -9,6 +9,7 @@
 #include "backends/backend.h"
 #include "experts/expert_store.h"
 #include "router/budget_policy.h"
+#include "router/route_trace.h"
 
 namespace mst {
 
@@ -53,6 +54,7 @@ struct LayerRouting {
     std::function<bool(size_t layer)> is_sparse;
     std::function<void(size_t layer, const float *h, int64_t n, int32_t k, int32_t *ids, float *weights)> route;
     bool renormalized = false;  // route renormalises the kept weights (the budget rules need to know)
+    RouteTrace trace;           // told each layer's routing of the batch (ForwardOptions::route_trace)
 };
 
 // The sparse feed-forward of `layer` for n rows of h [n][hidden]: routes them and, when

@@ -9,6 +9,7 @@
 
 #include "experts/expert_store.h"
 #include "router/budget_policy.h"
+#include "router/route_trace.h"
 
 namespace mst {
 
@@ -24,6 +25,7 @@ struct ForwardOptions {
     bool all_logits = false;        // logits of every token, else only of the last
     BudgetPolicy budget;            // further expert-budget rules (off by default)
     BudgetStats *budget_stats = nullptr;  // where the policy's skips are counted
+    RouteTrace route_trace;         // sees every sparse layer's routing (empty: none)
 };
 
 // Parameter and byte counts, for `moestream info` and mst_model_info.

@@ -87,7 +87,8 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
         convert_to_f32(embed_.dtype, static_cast<const uint8_t *>(embed_.data) + size_t(tokens[size_t(t)]) * row_bytes,
                        x.data() + t * H, size_t(H));
 
-    const LayerRouting routing = layer_routing();
+    LayerRouting routing = layer_routing();
+    routing.trace = options.route_trace;
     for (int64_t l = 0; l < c.n_layers; ++l) {
         const Layer &L = layers_[size_t(l)];
         GqaShape shape = attention_shape_;

@@ -200,6 +200,7 @@ void Qwen35Moe::feed_forward(const Layer &L, int32_t index, const float *h, int6
         route_softmax_topk(logits.data(), rows, E, top_k, renormalize_, ids, weights);
     };
     routing.renormalized = renormalize_;
+    routing.trace = options.route_trace;
     sparse_feed_forward(backend_, *experts_, routing, size_t(index), h, n, H, k, &options.budget,
                         options.budget_stats, y, io);
     if (L.shared.gate.data == nullptr) return;
