@@ -15,21 +15,23 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tokenizer/token_model.h"
+
 namespace mst {
 
-class BpeModel {
+class BpeModel final : public TokenModel {
 public:
     // spec is the "model" value. Fails with MST_ERR_BAD_FORMAT for a malformed model and
     // MST_ERR_UNSUPPORTED for BPE options it does not implement (byte_fallback, dropout).
     static std::unique_ptr<BpeModel> from_json(const nlohmann::json &spec, const std::string &origin);
 
     // Appends the ids of one pre-tokenized word.
-    void tokenize(std::string_view word, std::vector<int32_t> &ids) const;
+    void tokenize(std::string_view word, std::vector<int32_t> &ids) const override;
 
-    std::optional<int32_t> id_of(std::string_view token) const;
+    std::optional<int32_t> id_of(std::string_view token) const override;
 
     // Every (token, id) of the vocabulary.
-    void for_each_token(const std::function<void(const std::string &, int32_t)> &visit) const;
+    void for_each_token(const std::function<void(const std::string &, int32_t)> &visit) const override;
 
 private:
     struct StringHash {

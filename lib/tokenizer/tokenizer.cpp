@@ -1,13 +1,8 @@
 #include "tokenizer/tokenizer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <limits>
 
@@ -18,6 +13,7 @@
 #include "tokenizer/normalizer.h"
 #include "tokenizer/post_processor.h"
 #include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/read_file.h"
 #include "tokenizer/utf8.h"
 
 namespace mst {
@@ -25,28 +21,6 @@ namespace mst {
 namespace {
 
 constexpr int64_t kMaxTokenId = int64_t{1} << 24;
-
-std::string read_file(const std::string &path) {
-    struct Descriptor {
-        int fd;
-        ~Descriptor() {
-            if (fd >= 0) ::close(fd);
-        }
-    } file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (file.fd < 0) fail(MST_ERR_IO, "{}: cannot open: {}", path, std::strerror(errno));
-    std::string content;
-    char buffer[1 << 16];
-    for (;;) {
-        const ssize_t n = ::read(file.fd, buffer, sizeof buffer);
-        if (n == 0) break;
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            fail(MST_ERR_IO, "{}: read failed: {}", path, std::strerror(errno));
-        }
-        content.append(buffer, static_cast<size_t>(n));
-    }
-    return content;
-}
 
 nlohmann::json parse_json(std::string_view text, const std::string &origin) {
     try {
@@ -72,12 +46,12 @@ Tokenizer::~Tokenizer() = default;
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string &tokenizer_json_path,
                                            const std::string &tokenizer_config_path) {
-    const std::string json_text = read_file(tokenizer_json_path);
+    const std::string json_text = read_tokenizer_file(tokenizer_json_path);
     std::string config_text;
     bool has_config = false;
     std::error_code ec;
     if (!tokenizer_config_path.empty() && std::filesystem::exists(tokenizer_config_path, ec)) {
-        config_text = read_file(tokenizer_config_path);
+        config_text = read_tokenizer_file(tokenizer_config_path);
         has_config = true;
     }
     auto tokenizer = std::unique_ptr<Tokenizer>(new Tokenizer());
@@ -117,6 +91,10 @@ void Tokenizer::build(std::string_view tokenizer_json, std::string_view config_j
         // A field of an unexpected JSON type that no explicit check caught.
         fail(MST_ERR_BAD_FORMAT, "{}: unexpected content: {}", origin_, e.what());
     }
+    read_optional_config(config_json, has_config);
+}
+
+void Tokenizer::read_optional_config(std::string_view config_json, bool has_config) {
     if (!has_config) return;
     try {
         read_config(config_json);
@@ -148,8 +126,7 @@ void Tokenizer::build_decoder(const nlohmann::json &decoder) {
 
 void Tokenizer::parse_added_tokens(const nlohmann::json &tokens) {
     if (tokens.is_null()) {
-        raw_matcher_ = std::make_unique<AddedTokenMatcher>(std::vector<AddedTokenMatcher::Entry>{});
-        normalized_matcher_ = std::make_unique<AddedTokenMatcher>(std::vector<AddedTokenMatcher::Entry>{});
+        build_added_matchers();
         return;
     }
     tokjson::require_array(tokens, origin_, "added_tokens");
@@ -173,6 +150,10 @@ void Tokenizer::parse_added_tokens(const nlohmann::json &tokens) {
         if (token.content.empty()) continue;
         added_.push_back(std::move(token));
     }
+    build_added_matchers();
+}
+
+void Tokenizer::build_added_matchers() {
     // The reference looks special tokens up first, then the others.
     std::vector<AddedTokenMatcher::Entry> raw, normalized;
     for (int pass = 0; pass < 2; ++pass) {
@@ -214,6 +195,9 @@ void Tokenizer::build_id_tables() {
         // The ByteLevel decoder keeps a token with a character outside its alphabet as is.
         if (!byte_level::decode_append(texts_[id], bytes_[id])) bytes_[id] = texts_[id];
     }
+    // tiktoken writes its special tokens out as they are; only its ranks are byte-spelled.
+    if (kind_ == TokenizerKind::Tiktoken)
+        for (const AddedToken &token : added_) bytes_[static_cast<size_t>(token.id)] = token.content;
 }
 
 void Tokenizer::read_config(std::string_view config_json) {
