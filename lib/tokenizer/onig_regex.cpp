@@ -137,11 +137,20 @@ std::string translate_intersection(std::string_view pattern, size_t open, size_t
                  whole);
         // An operand that is one nested class stands for itself; loose members form a class.
         const bool nested = operand.front() == '[' && class_end(operand, 0) == operand.size() - 1;
-        classes.push_back(onig_to_pcre2(nested ? std::string(operand) : "[" + std::string(operand) + "]", origin));
+        std::string as_class;
+        if (!nested) as_class.push_back('[');
+        as_class.append(operand);
+        if (!nested) as_class.push_back(']');
+        classes.push_back(onig_to_pcre2(as_class, origin));
     }
     std::string intersection = "(?:";
-    for (size_t k = 1; k < classes.size(); ++k) intersection += "(?=" + classes[k] + ")";
-    intersection += classes[0] + ")";
+    for (size_t k = 1; k < classes.size(); ++k) {
+        intersection += "(?=";
+        intersection += classes[k];
+        intersection += ')';
+    }
+    intersection += classes[0];
+    intersection += ')';
     if (!negate) return intersection;
     std::string complement = "(?:(?!";
     complement += intersection;
