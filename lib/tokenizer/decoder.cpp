@@ -100,7 +100,8 @@ void Decoder::add(const nlohmann::json &spec, const std::string &origin, const s
         concatenates_ = false;
     } else if (type == "Metaspace") {
         step.kind = Kind::Metaspace;
-        step.text = one_character(spec, "replacement", origin, where);
+        step.text = tokjson::find(spec, "replacement") ? one_character(spec, "replacement", origin, where)
+                                                        : std::string("\xE2\x96\x81");  // "▁", the default
         // Older files say add_prefix_space; newer ones prepend_scheme, which wins.
         step.strip_first = tokjson::optional_bool(spec, "add_prefix_space", true, origin, where);
         const std::string scheme = tokjson::optional_string(spec, "prepend_scheme", origin, where);
