@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "expect_error.h"
+#include "moestream.h"
 #include "test_paths.h"
 #include "tokenizer/base64.h"
 #include "tokenizer/tiktoken_ranks.h"
@@ -24,6 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using mst::Tokenizer;
 using mst::test::expect_error;
+using Ids = std::vector<int32_t>;
 
 // Base64 written here on its own, so rank files are not made by the code under test.
 std::string encode64(const std::string &bytes) {
@@ -278,6 +280,31 @@ TEST(TokenizerDir, RecognisesTiktokenModelWithItsConfig) {
     expect_error([&] { Tokenizer::load_dir(empty.string()); }, MST_ERR_IO,
                  {empty.string(), "neither tokenizer.json nor tiktoken.model"});
     fs::remove_all(empty);
+}
+
+// Kimi K2 as Moonshot ships it: the tiny Kimi checkpoint's weights and config with
+// tiktoken.model and tokenizer_config.json instead of tokenizer.json, through the C API.
+TEST(TokenizerDir, KimiCheckpointLoadsThroughTheCApi) {
+    const fs::path dir = mst::test::make_temp_dir("kimi_tiktoken_model");
+    for (const char *file : {"config.json", "model.safetensors"})
+        fs::copy_file(fs::path(mst::test::data_path("kimi_k2_tiny")) / file, dir / file);
+    KimiFiles files;
+    write(dir / "tiktoken.model", files.ranks);
+    write(dir / "tokenizer_config.json", files.config.dump());
+    mst_model *model = nullptr;
+    ASSERT_EQ(mst_model_load(dir.string().c_str(), nullptr, &model), MST_OK) << mst_last_error();
+    const std::string text = "hello<|im_end|>";
+    int32_t ids[16];
+    size_t n = 0;
+    ASSERT_EQ(mst_tokenize(model, text.data(), text.size(), ids, 16, &n), MST_OK) << mst_last_error();
+    EXPECT_EQ(Ids(ids, ids + n), (Ids{259, 263}));
+    char out[64];
+    size_t bytes = 0;
+    ASSERT_EQ(mst_detokenize(model, ids, n, out, sizeof out, &bytes), MST_OK) << mst_last_error();
+    EXPECT_EQ(std::string(out, bytes), text);
+    EXPECT_STREQ(mst_token_text(model, 260), "[BOS]");
+    mst_model_free(model);
+    fs::remove_all(dir);
 }
 
 TEST(TokenizerDir, TokenizerJsonWinsAndIsByteLevel) {
