@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "expect_error.h"
+#include "test_paths.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -209,6 +210,19 @@ TEST(SentencePiece, NormalizersInOrder) {
     nlohmann::json &nfkc_list = nfkc.doc["normalizer"]["normalizers"];
     nfkc_list = nlohmann::json::array({nlohmann::json{{"type", "NFKC"}}, nfkc_list[0], nfkc_list[1]});
     EXPECT_EQ(nfkc.load()->encode("\xEF\xAC\x81"), cat(Ids{kMeta}, bytes_of("fi")));
+}
+
+// The hand-written file that seeds the fuzzer: Prepend/Replace normalizers and a Metaspace
+// pre-tokenizer that splits, a template adding <s>, every SentencePiece decoder in one chain.
+TEST(SentencePiece, CombinedSeedFile) {
+    const auto t = Tokenizer::load_dir(mst::test::data_path("tokenizer_sentencepiece"));
+    EXPECT_EQ(t->kind(), mst::TokenizerKind::SentencePieceBpe);
+    // "▁hello": h+e, ▁+he, l+l, ll+o by rank; ▁he+llo is no merge, so "▁hello" never forms.
+    const int32_t he = *t->token_id(kSpace + "he"), llo = *t->token_id("llo");
+    EXPECT_EQ(t->encode("hello ab"), (Ids{kBos, he, llo, kMetaAB}));
+    EXPECT_EQ(t->encode("hello ab", false), (Ids{he, llo, kMetaAB}));
+    EXPECT_EQ(t->decode(t->encode("hello ab", false)), "hello ab");
+    EXPECT_EQ(t->decode(t->encode("hello ab")), "<s> hello ab");
 }
 
 TEST(SentencePiece, MalformedComponentsAreNamed) {

@@ -303,6 +303,8 @@ TEST(TokenizerDir, KimiCheckpointLoadsThroughTheCApi) {
     ASSERT_EQ(mst_detokenize(model, ids, n, out, sizeof out, &bytes), MST_OK) << mst_last_error();
     EXPECT_EQ(std::string(out, bytes), text);
     EXPECT_STREQ(mst_token_text(model, 260), "[BOS]");
+    EXPECT_STREQ(mst_tokenizer_kind(model), "tiktoken");
+    EXPECT_EQ(mst_tokenizer_kind(nullptr), nullptr);
     mst_model_free(model);
     fs::remove_all(dir);
 }
