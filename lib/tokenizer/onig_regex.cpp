@@ -60,11 +60,15 @@ MatchState &match_state() {
     return state;
 }
 
+// Classes nested deeper than this are refused (as unterminated), so that a hostile
+// pattern cannot recurse the stack away; real patterns nest one or two levels.
+constexpr int kMaxClassDepth = 16;
 
 // The index of the ']' that closes the class opened at pattern[open], or npos. Escapes,
 // POSIX classes ([:alpha:]) and nested classes are skipped whole; a ']' right after '['
 // or '[^' is a member, not the end.
-size_t class_end(std::string_view pattern, size_t open) {
+size_t class_end(std::string_view pattern, size_t open, int depth = 0) {
+    if (depth > kMaxClassDepth) return std::string_view::npos;
     size_t i = open + 1;
     if (i < pattern.size() && pattern[i] == '^') ++i;
     if (i < pattern.size() && pattern[i] == ']') ++i;
@@ -82,7 +86,7 @@ size_t class_end(std::string_view pattern, size_t open) {
                 i = close + 2;
                 continue;
             }
-            const size_t inner = class_end(pattern, i);
+            const size_t inner = class_end(pattern, i, depth + 1);
             if (inner == std::string_view::npos) return inner;
             i = inner + 1;
             continue;
@@ -125,8 +129,8 @@ std::vector<std::string_view> intersection_operands(std::string_view members) {
 // none), matches one character that is in every operand. PCRE2 can say the same with
 // lookaheads that test the character before a class consumes it: (?:(?=B)(?=C)A).
 // A negated one, [^A&&B], is one character that is not in the intersection.
-std::string translate_intersection(std::string_view pattern, size_t open, size_t close,
-                                          const std::string &origin, const std::string &whole) {
+std::string translate_intersection(std::string_view pattern, size_t open, size_t close, const std::string &origin,
+                                   const std::string &whole) {
     const bool negate = pattern[open + 1] == '^';
     const std::string_view members = pattern.substr(open + (negate ? 2 : 1), close - open - (negate ? 2 : 1));
     const std::vector<std::string_view> operands = intersection_operands(members);
@@ -157,6 +161,7 @@ std::string translate_intersection(std::string_view pattern, size_t open, size_t
     complement += ")(?s:.))";
     return complement;
 }
+
 }  // namespace
 
 std::string onig_to_pcre2(std::string_view pattern, const std::string &origin) {

@@ -109,6 +109,11 @@ TEST(TokenizerRegex, UnsupportedConstructsAreReported) {
         }
     }
     EXPECT_NO_THROW(mst::OnigRegex("[[:alpha:]]+", false, "file.json"));
+    // Deep nesting is refused, not recursed into.
+    const std::string deep = std::string(5000, '[') + "a" + std::string(5000, ']');
+    EXPECT_THROW(mst::OnigRegex(deep, false, "file.json"), mst::Error);
+    const std::string deep_and = "[a&&" + std::string(5000, '[') + "a" + std::string(5001, ']');
+    EXPECT_THROW(mst::OnigRegex(deep_and, false, "file.json"), mst::Error);
     // Intersections are translated (test_tokenizer_kimi_pattern checks them against ICU).
     EXPECT_NO_THROW(mst::OnigRegex("[a-z&&[^b]]", false, "file.json"));
 }
