@@ -1,6 +1,7 @@
 // Writes the fuzz targets' seed corpora from the test data: OUT/<target>/ for each of
-// safetensors_header, model_config, tokenizer and packed (a small packed file written
-// here; scripts/fuzz.sh adds converted reference models when a regular build exists).
+// safetensors_header, model_config, tokenizer, tiktoken (a small rank file written here)
+// and packed (a small packed file written here; scripts/fuzz.sh adds converted reference
+// models when a regular build exists).
 // Usage: mst_fuzz_seeds OUT
 #include <cstdio>
 #include <filesystem>
@@ -61,6 +62,30 @@ void write_small_packed(const fs::path &path) {
     w.finish({t}, experts, true);
 }
 
+// A tiktoken rank file: the 256 bytes and a few merges, each "<base64> <rank>".
+std::string small_rank_file() {
+    static const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::vector<std::string> tokens;
+    for (int b = 0; b < 256; ++b) tokens.emplace_back(1, char(b));
+    for (const char *merged : {"he", "ll", "llo", "hello", " w", "or", " wor", "ld", "\xE4\xB8", "\xE4\xB8\xAD"})
+        tokens.emplace_back(merged);
+    std::string out;
+    for (size_t r = 0; r < tokens.size(); ++r) {
+        const std::string &t = tokens[r];
+        for (size_t i = 0; i < t.size(); i += 3) {
+            uint32_t g = uint32_t(uint8_t(t[i])) << 16;
+            if (i + 1 < t.size()) g |= uint32_t(uint8_t(t[i + 1])) << 8;
+            if (i + 2 < t.size()) g |= uint8_t(t[i + 2]);
+            out += alphabet[(g >> 18) & 63];
+            out += alphabet[(g >> 12) & 63];
+            out += i + 1 < t.size() ? alphabet[(g >> 6) & 63] : '=';
+            out += i + 2 < t.size() ? alphabet[g & 63] : '=';
+        }
+        out += " " + std::to_string(r) + "\n";
+    }
+    return out;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -70,7 +95,7 @@ int main(int argc, char **argv) {
     }
     const fs::path out = argv[1], data = MST_TEST_DATA_DIR;
     try {
-        for (const char *target : {"safetensors_header", "model_config", "tokenizer", "packed", "jinja"})
+        for (const char *target : {"safetensors_header", "model_config", "tokenizer", "tiktoken", "packed", "jinja"})
             fs::create_directories(out / target);
         std::set<std::string> tokenizers;  // datasets share tokenizers; keep each once
         for (const auto &entry : fs::recursive_directory_iterator(data)) {
@@ -83,6 +108,11 @@ int main(int argc, char **argv) {
             if (p.extension() == ".jinja") write_file(out / "jinja" / (stem + ".jinja"), read_file(p));
         }
         write_small_packed(out / "packed" / "small.mst");
+        const std::string ranks = small_rank_file();
+        write_file(out / "tiktoken" / "small.tiktoken", ranks);
+        write_file(out / "tiktoken" / "small_with_config.bin",
+                   std::string(R"({"added_tokens_decoder": {"300": {"content": "<|im_end|>", "special": true}},)"
+                               R"( "bos_token": "<|im_end|>"})") + '\0' + ranks);
     } catch (const std::exception &e) {
         std::fprintf(stderr, "mst_fuzz_seeds: %s\n", e.what());
         return 1;

@@ -216,6 +216,12 @@ MST_API mst_status mst_detokenize(const mst_model *model, const int32_t *tokens,
 /* The text of one token id (owned by the model), or NULL if out of range. */
 MST_API const char *mst_token_text(const mst_model *model, int32_t token);
 
+/* The kind of tokenizer the model came with: "byte-level BPE" (tokenizer.json, as Qwen,
+ * DeepSeek and gpt-oss ship it), "SentencePiece BPE" (tokenizer.json with byte fallback or
+ * "▁" spaces: Llama 2, Mistral, Mixtral) or "tiktoken" (tiktoken.model: Kimi K2). A static
+ * string; NULL if model is NULL. */
+MST_API const char *mst_tokenizer_kind(const mst_model *model);
+
 /* ---- session --------------------------------------------------------------------- */
 
 typedef struct mst_session mst_session;

@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j"$(nproc)"
+# Reference ids from real tokenizer files (npm: js-tiktoken, @lenml/tokenizers) for
+# test_tokenizer_reference; without node/npm or the registry its tests skip, saying why.
+bash tests/reference/tokenizers/fetch.sh || echo "test.sh: tokenizer references not fetched (see above); test_tokenizer_reference will skip" >&2
 ctest --test-dir build --output-on-failure -j"$(nproc)"
 if [ "${MST_SKIP_FUZZ:-0}" != 1 ]; then
   MST_FUZZ_SECONDS="${MST_FUZZ_SECONDS:-10}" bash scripts/fuzz.sh

@@ -33,12 +33,8 @@ std::unique_ptr<Tokenizer> read_model_tokenizer(const Checkpoint &checkpoint) {
                                        config ? *config : std::string(),
                                        checkpoint.dir() + ": " + packed::kTokenizerKey);
     }
-    const fs::path dir(checkpoint.dir());
-    const fs::path tokenizer_json = dir / "tokenizer.json";
-    std::error_code ec;
-    if (!fs::exists(tokenizer_json, ec))
-        fail(MST_ERR_IO, "'{}' is missing; moestream needs the tokenizer", tokenizer_json.string());
-    return Tokenizer::load(tokenizer_json.string(), (dir / "tokenizer_config.json").string());
+    // tokenizer.json, or tiktoken.model with tokenizer_config.json (Kimi K2).
+    return Tokenizer::load_dir(checkpoint.dir());
 }
 
 }  // namespace mst

@@ -52,8 +52,6 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json &spec, const 
         fail(MST_ERR_BAD_FORMAT, "{}: model has no \"type\" and no \"merges\"", origin);
     if (!type.empty() && type != "BPE")
         fail(MST_ERR_UNSUPPORTED, "{}: model type \"{}\" is not supported (only BPE)", origin, type);
-    if (tokjson::optional_bool(spec, "byte_fallback", false, origin, "model"))
-        fail(MST_ERR_UNSUPPORTED, "{}: BPE with byte_fallback is not supported", origin);
     if (const nlohmann::json *dropout = tokjson::find(spec, "dropout")) {
         if (!dropout->is_number()) fail(MST_ERR_BAD_FORMAT, "{}: model.dropout is not a number", origin);
         if (dropout->get<double>() != 0.0)
@@ -64,6 +62,7 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json &spec, const 
     auto model = std::unique_ptr<BpeModel>(new BpeModel());
     model->origin_ = origin;
     model->fuse_unk_ = tokjson::optional_bool(spec, "fuse_unk", false, origin, "model");
+    model->byte_fallback_ = tokjson::optional_bool(spec, "byte_fallback", false, origin, "model");
     model->ignore_merges_ = tokjson::optional_bool(spec, "ignore_merges", false, origin, "model");
     model->continuing_subword_prefix_ = tokjson::optional_string(spec, "continuing_subword_prefix", origin, "model");
     model->end_of_word_suffix_ = tokjson::optional_string(spec, "end_of_word_suffix", origin, "model");
@@ -86,6 +85,10 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json &spec, const 
     }
 
     model->parse_merges(tokjson::require(spec, "merges", origin, "model"), origin);
+    for (int b = 0; b < 256; ++b) {
+        const auto it = model->vocab_.find(fmt::format("<0x{:02X}>", b));
+        model->byte_ids_[b] = it == model->vocab_.end() ? -1 : it->second;
+    }
 
     if (model->continuing_subword_prefix_.empty() && model->end_of_word_suffix_.empty()) {
         model->char_ids_.assign(kFastCharLimit, -1);
@@ -174,6 +177,18 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t> &symb
             scratch.append(word.substr(pos, length));
             if (last) scratch += end_of_word_suffix_;
             id = id_of(scratch);
+        }
+        if (!id && byte_fallback_) {
+            // Only when every byte has its token; the reference adds them without first
+            // emitting a pending unk, so neither does this.
+            const std::string_view character = word.substr(pos, length);
+            bool all = true;
+            for (char c : character) all = all && byte_ids_[static_cast<unsigned char>(c)] >= 0;
+            if (all) {
+                for (char c : character) symbols.push_back(byte_ids_[static_cast<unsigned char>(c)]);
+                pos += length;
+                continue;
+            }
         }
         pos += length;
         if (id) {

@@ -15,21 +15,28 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tokenizer/token_model.h"
+
 namespace mst {
 
-class BpeModel {
+class BpeModel final : public TokenModel {
 public:
     // spec is the "model" value. Fails with MST_ERR_BAD_FORMAT for a malformed model and
-    // MST_ERR_UNSUPPORTED for BPE options it does not implement (byte_fallback, dropout).
+    // MST_ERR_UNSUPPORTED for BPE options it does not implement (dropout). With
+    // byte_fallback (SentencePiece-style files), a character missing from the vocabulary
+    // becomes the "<0xNN>" tokens of its UTF-8 bytes, and the unk token only when one of
+    // those is missing too.
     static std::unique_ptr<BpeModel> from_json(const nlohmann::json &spec, const std::string &origin);
 
-    // Appends the ids of one pre-tokenized word.
-    void tokenize(std::string_view word, std::vector<int32_t> &ids) const;
+    bool byte_fallback() const { return byte_fallback_; }
 
-    std::optional<int32_t> id_of(std::string_view token) const;
+    // Appends the ids of one pre-tokenized word.
+    void tokenize(std::string_view word, std::vector<int32_t> &ids) const override;
+
+    std::optional<int32_t> id_of(std::string_view token) const override;
 
     // Every (token, id) of the vocabulary.
-    void for_each_token(const std::function<void(const std::string &, int32_t)> &visit) const;
+    void for_each_token(const std::function<void(const std::string &, int32_t)> &visit) const override;
 
 private:
     struct StringHash {
@@ -58,6 +65,8 @@ private:
     std::optional<int32_t> unk_id_;
     std::string missing_unk_;  // an unk_token that model.vocab lacks
     bool fuse_unk_ = false;
+    bool byte_fallback_ = false;
+    int32_t byte_ids_[256] = {};  // the id of "<0xNN>" for byte NN, or -1
     bool ignore_merges_ = false;
     std::string continuing_subword_prefix_;
     std::string end_of_word_suffix_;

@@ -60,6 +60,108 @@ MatchState &match_state() {
     return state;
 }
 
+// Classes nested deeper than this are refused (as unterminated), so that a hostile
+// pattern cannot recurse the stack away; real patterns nest one or two levels.
+constexpr int kMaxClassDepth = 16;
+
+// The index of the ']' that closes the class opened at pattern[open], or npos. Escapes,
+// POSIX classes ([:alpha:]) and nested classes are skipped whole; a ']' right after '['
+// or '[^' is a member, not the end.
+size_t class_end(std::string_view pattern, size_t open, int depth = 0) {
+    if (depth > kMaxClassDepth) return std::string_view::npos;
+    size_t i = open + 1;
+    if (i < pattern.size() && pattern[i] == '^') ++i;
+    if (i < pattern.size() && pattern[i] == ']') ++i;
+    while (i < pattern.size()) {
+        const char c = pattern[i];
+        if (c == '\\') {
+            i += 2;
+            continue;
+        }
+        if (c == ']') return i;
+        if (c == '[') {
+            if (i + 1 < pattern.size() && pattern[i + 1] == ':') {
+                const size_t close = pattern.find(":]", i + 2);
+                if (close == std::string_view::npos) return std::string_view::npos;
+                i = close + 2;
+                continue;
+            }
+            const size_t inner = class_end(pattern, i, depth + 1);
+            if (inner == std::string_view::npos) return inner;
+            i = inner + 1;
+            continue;
+        }
+        ++i;
+    }
+    return std::string_view::npos;
+}
+
+// Splits the members of a class (the text between its brackets) at its top-level "&&";
+// returns one part when there is none.
+std::vector<std::string_view> intersection_operands(std::string_view members) {
+    std::vector<std::string_view> parts;
+    size_t start = 0;
+    size_t i = 0;
+    while (i < members.size()) {
+        const char c = members[i];
+        if (c == '\\') {
+            i += 2;
+            continue;
+        }
+        if (c == '[') {
+            const size_t inner = class_end(members, i);
+            i = inner == std::string_view::npos ? members.size() : inner + 1;
+            continue;
+        }
+        if (c == '&' && i + 1 < members.size() && members[i + 1] == '&') {
+            parts.push_back(members.substr(start, i - start));
+            i += 2;
+            start = i;
+            continue;
+        }
+        ++i;
+    }
+    parts.push_back(members.substr(start));
+    return parts;
+}
+
+// A class with an intersection, [A&&B&&C] (Oniguruma and the Rust regex crate; PCRE2 has
+// none), matches one character that is in every operand. PCRE2 can say the same with
+// lookaheads that test the character before a class consumes it: (?:(?=B)(?=C)A).
+// A negated one, [^A&&B], is one character that is not in the intersection.
+std::string translate_intersection(std::string_view pattern, size_t open, size_t close, const std::string &origin,
+                                   const std::string &whole) {
+    const bool negate = pattern[open + 1] == '^';
+    const std::string_view members = pattern.substr(open + (negate ? 2 : 1), close - open - (negate ? 2 : 1));
+    const std::vector<std::string_view> operands = intersection_operands(members);
+    std::vector<std::string> classes;
+    for (std::string_view operand : operands) {
+        if (operand.empty())
+            fail(MST_ERR_UNSUPPORTED, "{}: regex /{}/ has an empty operand of a character class intersection", origin,
+                 whole);
+        // An operand that is one nested class stands for itself; loose members form a class.
+        const bool nested = operand.front() == '[' && class_end(operand, 0) == operand.size() - 1;
+        std::string as_class;
+        if (!nested) as_class.push_back('[');
+        as_class.append(operand);
+        if (!nested) as_class.push_back(']');
+        classes.push_back(onig_to_pcre2(as_class, origin));
+    }
+    std::string intersection = "(?:";
+    for (size_t k = 1; k < classes.size(); ++k) {
+        intersection += "(?=";
+        intersection += classes[k];
+        intersection += ')';
+    }
+    intersection += classes[0];
+    intersection += ')';
+    if (!negate) return intersection;
+    std::string complement = "(?:(?!";
+    complement += intersection;
+    complement += ")(?s:.))";
+    return complement;
+}
+
 }  // namespace
 
 std::string onig_to_pcre2(std::string_view pattern, const std::string &origin) {
@@ -137,6 +239,13 @@ std::string onig_to_pcre2(std::string_view pattern, const std::string &origin) {
             continue;
         }
         if (c == '[') {
+            const size_t close = class_end(pattern, i);
+            if (close != std::string_view::npos &&
+                intersection_operands(pattern.substr(i + 1, close - i - 1)).size() > 1) {
+                out += translate_intersection(pattern, i, close, origin, std::string(pattern));
+                i = close + 1;
+                continue;
+            }
             in_class = true;
             out.push_back(c);
             ++i;

@@ -14,9 +14,11 @@ namespace mst {
 
 // Rewrites an Oniguruma-syntax pattern into PCRE2 syntax with the same meaning:
 // \s \S follow the Unicode White_Space property (PCRE2 also counts U+180E), \w \W follow
-// Oniguruma's Unicode word class, \h \H are hex digits, and the inline flag m (dot matches
-// newline in Oniguruma) becomes s. Constructs PCRE2 cannot express the same way (nested
-// or intersected character classes, unknown inline flags) are MST_ERR_UNSUPPORTED.
+// Oniguruma's Unicode word class, \h \H are hex digits, the inline flag m (dot matches
+// newline in Oniguruma) becomes s, and a class intersection [A&&B] (which PCRE2 lacks)
+// becomes (?:(?=B)A). Constructs PCRE2 cannot express the same way (other nested classes,
+// unknown inline flags) are MST_ERR_UNSUPPORTED. The Rust regex crate's syntax (tiktoken
+// patterns) means the same as Oniguruma's for every construct translated here.
 std::string onig_to_pcre2(std::string_view pattern, const std::string &origin);
 
 class OnigRegex {

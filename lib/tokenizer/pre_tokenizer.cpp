@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/json_fields.h"
+#include "tokenizer/utf8.h"
 
 namespace mst {
 
@@ -128,13 +129,32 @@ void PreTokenizer::add_steps(const nlohmann::json &spec, const std::string &orig
         step.kind = Kind::Digits;
         step.behavior = tokjson::optional_bool(spec, "individual_digits", false, origin, where) ? Behavior::Isolated
                                                                                                 : Behavior::Contiguous;
+    } else if (type == "Metaspace") {
+        step.kind = Kind::Metaspace;
+        step.replacement = tokjson::optional_string(spec, "replacement", origin, where);
+        if (step.replacement.empty()) step.replacement = "\xE2\x96\x81";  // "▁", the reference's default
+        if (!utf8::is_valid(step.replacement) || utf8::decode_at(step.replacement, 0).length != step.replacement.size())
+            fail(MST_ERR_BAD_FORMAT, "{}: {}.replacement is not one character", origin, where);
+        // Older files say add_prefix_space; newer ones prepend_scheme, which wins.
+        step.prepend = tokjson::optional_bool(spec, "add_prefix_space", true, origin, where) ? Prepend::Always
+                                                                                              : Prepend::Never;
+        const std::string scheme = tokjson::optional_string(spec, "prepend_scheme", origin, where);
+        if (scheme == "always") step.prepend = Prepend::Always;
+        else if (scheme == "first") step.prepend = Prepend::First;
+        else if (scheme == "never") step.prepend = Prepend::Never;
+        else if (!scheme.empty())
+            fail(MST_ERR_BAD_FORMAT, "{}: {}.prepend_scheme \"{}\" is not always, first or never", origin, where, scheme);
+        if (tokjson::optional_bool(spec, "split", true, origin, where)) {
+            step.regex = std::make_unique<OnigRegex>(step.replacement, true, origin);
+            step.behavior = Behavior::MergedWithNext;
+        }
     } else {
         fail(MST_ERR_UNSUPPORTED, "{}: pre-tokenizer type \"{}\" ({}) is not supported", origin, type, where);
     }
     steps_.push_back(std::move(step));
 }
 
-void PreTokenizer::apply(const Step &step, std::string_view piece, std::vector<std::string> &out) const {
+void PreTokenizer::apply(const Step &step, std::string_view piece, bool at_start, std::vector<std::string> &out) const {
     std::vector<std::pair<size_t, size_t>> matches;
     std::vector<Range> ranges;
     switch (step.kind) {
@@ -154,6 +174,28 @@ void PreTokenizer::apply(const Step &step, std::string_view piece, std::vector<s
         for (const Range &r : ranges)
             if (r.end > r.begin) out.emplace_back(piece.substr(r.begin, r.end - r.begin));
         return;
+    case Kind::Metaspace: {
+        std::string replaced;
+        replaced.reserve(piece.size() + step.replacement.size());
+        const bool starts = piece.substr(0, step.replacement.size()) == step.replacement;
+        if (!starts && (step.prepend == Prepend::Always || (step.prepend == Prepend::First && at_start)))
+            replaced += step.replacement;
+        for (char c : piece) {
+            if (c == ' ') replaced += step.replacement;
+            else replaced.push_back(c);
+        }
+        if (!step.regex) {
+            out.push_back(std::move(replaced));
+            return;
+        }
+        // Each "▁" starts a word: split on it, merged with what follows.
+        step.regex->find_all(replaced, matches);
+        cover(replaced.size(), matches, false, ranges);
+        apply_behavior(step.behavior, ranges);
+        for (const Range &r : ranges)
+            if (r.end > r.begin) out.emplace_back(replaced.substr(r.begin, r.end - r.begin));
+        return;
+    }
     case Kind::ByteLevel: {
         std::string prefixed;
         if (step.add_prefix_space && piece.front() != ' ') {
@@ -179,7 +221,11 @@ void PreTokenizer::apply(const Step &step, std::string_view piece, std::vector<s
     }
 }
 
-void PreTokenizer::split(std::string_view piece, std::vector<std::string> &words) const {
+bool PreTokenizer::has_metaspace() const {
+    return std::any_of(steps_.begin(), steps_.end(), [](const Step &s) { return s.kind == Kind::Metaspace; });
+}
+
+void PreTokenizer::split(std::string_view piece, std::vector<std::string> &words, bool at_start) const {
     if (piece.empty()) return;
     if (steps_.empty()) {
         words.emplace_back(piece);
@@ -189,7 +235,8 @@ void PreTokenizer::split(std::string_view piece, std::vector<std::string> &words
     std::vector<std::string> next;
     for (size_t s = 0; s < steps_.size(); ++s) {
         std::vector<std::string> &target = s + 1 == steps_.size() ? words : next;
-        for (const std::string &p : current) apply(steps_[s], p, target);
+        // Only the first piece of the first step's output can still begin the text.
+        for (size_t k = 0; k < current.size(); ++k) apply(steps_[s], current[k], at_start && k == 0, target);
         if (s + 1 < steps_.size()) {
             current.swap(next);
             next.clear();

@@ -1,23 +1,20 @@
 #include "tokenizer/tokenizer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <limits>
 
 #include "core/error.h"
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/decoder.h"
 #include "tokenizer/json_fields.h"
 #include "tokenizer/normalizer.h"
 #include "tokenizer/post_processor.h"
 #include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/read_file.h"
 #include "tokenizer/utf8.h"
 
 namespace mst {
@@ -25,28 +22,6 @@ namespace mst {
 namespace {
 
 constexpr int64_t kMaxTokenId = int64_t{1} << 24;
-
-std::string read_file(const std::string &path) {
-    struct Descriptor {
-        int fd;
-        ~Descriptor() {
-            if (fd >= 0) ::close(fd);
-        }
-    } file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (file.fd < 0) fail(MST_ERR_IO, "{}: cannot open: {}", path, std::strerror(errno));
-    std::string content;
-    char buffer[1 << 16];
-    for (;;) {
-        const ssize_t n = ::read(file.fd, buffer, sizeof buffer);
-        if (n == 0) break;
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            fail(MST_ERR_IO, "{}: read failed: {}", path, std::strerror(errno));
-        }
-        content.append(buffer, static_cast<size_t>(n));
-    }
-    return content;
-}
 
 nlohmann::json parse_json(std::string_view text, const std::string &origin) {
     try {
@@ -72,12 +47,12 @@ Tokenizer::~Tokenizer() = default;
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string &tokenizer_json_path,
                                            const std::string &tokenizer_config_path) {
-    const std::string json_text = read_file(tokenizer_json_path);
+    const std::string json_text = read_tokenizer_file(tokenizer_json_path);
     std::string config_text;
     bool has_config = false;
     std::error_code ec;
     if (!tokenizer_config_path.empty() && std::filesystem::exists(tokenizer_config_path, ec)) {
-        config_text = read_file(tokenizer_config_path);
+        config_text = read_tokenizer_file(tokenizer_config_path);
         has_config = true;
     }
     auto tokenizer = std::unique_ptr<Tokenizer>(new Tokenizer());
@@ -110,13 +85,20 @@ void Tokenizer::build(std::string_view tokenizer_json, std::string_view config_j
         normalizer_ = Normalizer::from_json(member("normalizer"), origin_);
         pre_tokenizer_ = PreTokenizer::from_json(member("pre_tokenizer"), origin_);
         post_processor_ = PostProcessor::from_json(member("post_processor"), origin_);
-        build_decoder(member("decoder"));
+        decoder_ = Decoder::from_json(member("decoder"), origin_);
         parse_added_tokens(member("added_tokens"));
+        const auto *bpe = static_cast<const BpeModel *>(model_.get());
+        if (bpe->byte_fallback() || decoder_->sentencepiece() || pre_tokenizer_->has_metaspace())
+            kind_ = TokenizerKind::SentencePieceBpe;
         build_id_tables();
     } catch (const nlohmann::json::exception &e) {
         // A field of an unexpected JSON type that no explicit check caught.
         fail(MST_ERR_BAD_FORMAT, "{}: unexpected content: {}", origin_, e.what());
     }
+    read_optional_config(config_json, has_config);
+}
+
+void Tokenizer::read_optional_config(std::string_view config_json, bool has_config) {
     if (!has_config) return;
     try {
         read_config(config_json);
@@ -125,31 +107,9 @@ void Tokenizer::build(std::string_view tokenizer_json, std::string_view config_j
     }
 }
 
-void Tokenizer::build_decoder(const nlohmann::json &decoder) {
-    // Token bytes are computed with the ByteLevel decoder's rule; any other decoder would
-    // change what a token means, so it is refused rather than decoded wrongly.
-    if (decoder.is_null())
-        fail(MST_ERR_UNSUPPORTED, "{}: a tokenizer without a decoder is not supported (ByteLevel expected)", origin_);
-    const std::string type = tokjson::type_of(decoder, origin_, "decoder");
-    if (type == "ByteLevel") return;
-    if (type == "Sequence") {
-        const nlohmann::json &items = tokjson::require(decoder, "decoders", origin_, "decoder");
-        tokjson::require_array(items, origin_, "decoder.decoders");
-        for (size_t i = 0; i < items.size(); ++i) {
-            const std::string where = fmt::format("decoder.decoders[{}]", i);
-            const std::string inner = tokjson::type_of(items[i], origin_, where);
-            if (inner != "ByteLevel")
-                fail(MST_ERR_UNSUPPORTED, "{}: decoder type \"{}\" ({}) is not supported", origin_, inner, where);
-        }
-        return;
-    }
-    fail(MST_ERR_UNSUPPORTED, "{}: decoder type \"{}\" is not supported (ByteLevel expected)", origin_, type);
-}
-
 void Tokenizer::parse_added_tokens(const nlohmann::json &tokens) {
     if (tokens.is_null()) {
-        raw_matcher_ = std::make_unique<AddedTokenMatcher>(std::vector<AddedTokenMatcher::Entry>{});
-        normalized_matcher_ = std::make_unique<AddedTokenMatcher>(std::vector<AddedTokenMatcher::Entry>{});
+        build_added_matchers();
         return;
     }
     tokjson::require_array(tokens, origin_, "added_tokens");
@@ -173,6 +133,10 @@ void Tokenizer::parse_added_tokens(const nlohmann::json &tokens) {
         if (token.content.empty()) continue;
         added_.push_back(std::move(token));
     }
+    build_added_matchers();
+}
+
+void Tokenizer::build_added_matchers() {
     // The reference looks special tokens up first, then the others.
     std::vector<AddedTokenMatcher::Entry> raw, normalized;
     for (int pass = 0; pass < 2; ++pass) {
@@ -211,9 +175,16 @@ void Tokenizer::build_id_tables() {
     }
     for (size_t id = 0; id < size; ++id) {
         if (!known_[id]) continue;
-        // The ByteLevel decoder keeps a token with a character outside its alphabet as is.
+        if (decoder_) {
+            bytes_[id] = decoder_->token_bytes(texts_[id]);
+            continue;
+        }
+        // tiktoken's ranks are spelled in the byte-level alphabet.
         if (!byte_level::decode_append(texts_[id], bytes_[id])) bytes_[id] = texts_[id];
     }
+    // tiktoken writes its special tokens out as they are; only its ranks are byte-spelled.
+    if (kind_ == TokenizerKind::Tiktoken)
+        for (const AddedToken &token : added_) bytes_[static_cast<size_t>(token.id)] = token.content;
 }
 
 void Tokenizer::read_config(std::string_view config_json) {
@@ -248,14 +219,15 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
             continue;
         }
         const std::string_view piece = text.substr(segment.begin, segment.end - segment.begin);
-        if (normalizer_) encode_normalized(normalizer_->apply(piece), ids);
-        else encode_normalized(piece, ids);
+        const bool at_start = segment.begin == 0;
+        if (normalizer_) encode_normalized(normalizer_->apply(piece), at_start, ids);
+        else encode_normalized(piece, at_start, ids);
     }
     if (add_special_tokens) return post_processor_->apply(std::move(ids));
     return ids;
 }
 
-void Tokenizer::encode_normalized(std::string_view piece, std::vector<int32_t> &ids) const {
+void Tokenizer::encode_normalized(std::string_view piece, bool at_start, std::vector<int32_t> &ids) const {
     std::vector<AddedTokenMatcher::Segment> segments;
     normalized_matcher_->split(piece, segments);
     std::vector<std::string> words;
@@ -265,7 +237,8 @@ void Tokenizer::encode_normalized(std::string_view piece, std::vector<int32_t> &
             continue;
         }
         words.clear();
-        pre_tokenizer_->split(piece.substr(segment.begin, segment.end - segment.begin), words);
+        pre_tokenizer_->split(piece.substr(segment.begin, segment.end - segment.begin), words,
+                              at_start && segment.begin == 0);
         for (const std::string &word : words) model_->tokenize(word, ids);
     }
 }
@@ -280,9 +253,20 @@ void Tokenizer::check_id(int32_t id) const {
 
 std::string Tokenizer::decode(std::span<const int32_t> ids) const {
     std::string bytes;
-    for (int32_t id : ids) {
-        check_id(id);
-        bytes += bytes_[static_cast<size_t>(id)];
+    if (decoder_ && !decoder_->concatenates()) {
+        // Decoders like Strip and Metaspace depend on a token's place, so the whole chain runs.
+        std::vector<std::string> tokens;
+        tokens.reserve(ids.size());
+        for (int32_t id : ids) {
+            check_id(id);
+            tokens.push_back(texts_[static_cast<size_t>(id)]);
+        }
+        bytes = decoder_->decode(std::move(tokens));
+    } else {
+        for (int32_t id : ids) {
+            check_id(id);
+            bytes += bytes_[static_cast<size_t>(id)];
+        }
     }
     if (utf8::is_valid(bytes)) return bytes;
     return utf8::to_valid(bytes);

@@ -1,6 +1,7 @@
 // A Hugging Face tokenizer.json tokenizer (byte-level BPE as Qwen, DeepSeek, gpt-oss and
-// similar checkpoints ship it) that produces the same ids as the reference `tokenizers`
-// library. Immutable after loading; encode and decode may run on several threads at once.
+// similar checkpoints ship it; SentencePiece-style BPE with byte fallback as Llama 2,
+// Mistral and Mixtral ship it) or a tiktoken rank file (Kimi K2), producing the same ids as
+// the reference implementations (`tokenizers`, tiktoken). Immutable after loading; encode and decode may run on several threads at once.
 //
 // Invalid UTF-8 given to encode is first repaired: each maximal invalid subpart becomes
 // U+FFFD (the reference only accepts valid text, so there is nothing to agree with).
@@ -21,13 +22,44 @@
 
 namespace mst {
 
-class BpeModel;
+class TokenModel;
+class Decoder;
 class Normalizer;
 class PreTokenizer;
 class PostProcessor;
 
+// Which kind of tokenizer a checkpoint ships, for reports (`moestream info`).
+enum class TokenizerKind {
+    ByteLevelBpe,      // tokenizer.json BPE over the GPT-2 byte alphabet (Qwen, DeepSeek, gpt-oss)
+    SentencePieceBpe,  // tokenizer.json BPE with byte_fallback / "▁" spaces (Llama 2, Mistral, Mixtral)
+    Tiktoken,          // a tiktoken rank file (Kimi K2's tiktoken.model)
+};
+
+// "byte-level BPE", "SentencePiece BPE" or "tiktoken".
+const char *tokenizer_kind_name(TokenizerKind kind);
+
 class Tokenizer {
 public:
+    // The tokenizer of a Hugging Face checkpoint directory: tokenizer.json (with the optional
+    // tokenizer_config.json) when present; otherwise tiktoken.model with tokenizer_config.json,
+    // as Kimi K2 ships it (load_kimi_tiktoken). MST_ERR_IO naming the directory when neither is.
+    static std::unique_ptr<Tokenizer> load_dir(const std::string &dir);
+
+    // A tiktoken checkpoint in Moonshot's Kimi layout: the rank file, the split pattern of
+    // tokenization_kimi.py, and the special tokens that tokenizer_config.json names (see
+    // tiktoken_specials.h); eos/bos from the same config. Errors as for load, naming the file.
+    static std::unique_ptr<Tokenizer> load_kimi_tiktoken(const std::string &rank_file_path,
+                                                         const std::string &tokenizer_config_path);
+    static std::unique_ptr<Tokenizer> kimi_tiktoken_from_strings(std::string_view rank_file,
+                                                                 std::string_view tokenizer_config_json,
+                                                                 const std::string &origin_for_errors);
+    // Any tiktoken encoding: its rank file, its split pattern (Rust regex syntax) and its
+    // special tokens (ids after the ranks). tokenizer_config_json may be "" (no eos/bos).
+    static std::unique_ptr<Tokenizer> tiktoken_from_strings(std::string_view rank_file, std::string_view pattern,
+                                                            std::vector<AddedToken> special_tokens,
+                                                            std::string_view tokenizer_config_json,
+                                                            const std::string &origin_for_errors);
+
     // tokenizer_config_path may be "" or name a missing file (then no eos/bos).
     // Throws mst::Error: MST_ERR_IO (cannot read, names path), MST_ERR_BAD_FORMAT (bad JSON /
     // missing fields, names path and what), MST_ERR_UNSUPPORTED (a model type /
@@ -65,23 +97,29 @@ public:
     int32_t bos_id() const { return bos_id_; }
     std::optional<int32_t> token_id(std::string_view token) const;
     bool is_special(int32_t id) const;
+    TokenizerKind kind() const { return kind_; }
 
 private:
     Tokenizer();
     void build(std::string_view tokenizer_json, std::string_view config_json, bool has_config);
+    void build_tiktoken(std::vector<std::string> by_rank, std::string_view pattern,
+                        std::vector<AddedToken> special_tokens, std::string_view config_json, bool has_config);
     void parse_added_tokens(const nlohmann::json &tokens);
-    void build_decoder(const nlohmann::json &decoder);
+    void build_added_matchers();
+    void read_optional_config(std::string_view config_json, bool has_config);
     void build_id_tables();
     void read_config(std::string_view config_json);
     void check_id(int32_t id) const;
-    void encode_normalized(std::string_view piece, std::vector<int32_t> &ids) const;
+    void encode_normalized(std::string_view piece, bool at_start, std::vector<int32_t> &ids) const;
 
     std::string origin_;
     std::string config_origin_;
-    std::unique_ptr<BpeModel> model_;
+    TokenizerKind kind_ = TokenizerKind::ByteLevelBpe;
+    std::unique_ptr<TokenModel> model_;
     std::unique_ptr<Normalizer> normalizer_;
     std::unique_ptr<PreTokenizer> pre_tokenizer_;
     std::unique_ptr<PostProcessor> post_processor_;
+    std::unique_ptr<Decoder> decoder_;  // null for tiktoken, whose tokens are byte-spelled
     std::vector<AddedToken> added_;
     std::unordered_map<std::string, int32_t> added_by_content_;
     std::unique_ptr<AddedTokenMatcher> raw_matcher_;         // tokens with normalized=false

@@ -99,7 +99,7 @@ TEST(TokenizerRegex, LiteralPatterns) {
 }
 
 TEST(TokenizerRegex, UnsupportedConstructsAreReported) {
-    for (const char *pattern : {"[a-z&&[^b]]", "[[a]b]", "[\\W_]", "(?y:x)"}) {
+    for (const char *pattern : {"[[a]b]", "[a&&[[b]c]]", "[a&&]", "[\\W_]", "(?y:x)"}) {
         try {
             mst::OnigRegex regex(pattern, false, "file.json");
             ADD_FAILURE() << "accepted " << pattern;
@@ -109,6 +109,13 @@ TEST(TokenizerRegex, UnsupportedConstructsAreReported) {
         }
     }
     EXPECT_NO_THROW(mst::OnigRegex("[[:alpha:]]+", false, "file.json"));
+    // Deep nesting is refused, not recursed into.
+    const std::string deep = std::string(5000, '[') + "a" + std::string(5000, ']');
+    EXPECT_THROW(mst::OnigRegex(deep, false, "file.json"), mst::Error);
+    const std::string deep_and = "[a&&" + std::string(5000, '[') + "a" + std::string(5001, ']');
+    EXPECT_THROW(mst::OnigRegex(deep_and, false, "file.json"), mst::Error);
+    // Intersections are translated (test_tokenizer_kimi_pattern checks them against ICU).
+    EXPECT_NO_THROW(mst::OnigRegex("[a-z&&[^b]]", false, "file.json"));
 }
 
 }  // namespace
