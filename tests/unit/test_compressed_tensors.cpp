@@ -1,0 +1,227 @@
+// compressed-tensors quantization configs (format/compressed_tensors.h) and the tensors of
+// a pack-quantized Linear: the published Kimi K2.5 config's scheme and ignore list, every
+// refused scheme named, and bad checkpoints (a group size that does not divide the row, a
+// wrong weight_shape, wrong dtypes) named by tensor. Then the same through mst_model_load
+// on copies of tests/data/kimi_k25_int4 with a changed config.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "expect_error.h"
+#include "format/compressed_tensors.h"
+#include "moestream.h"
+#include "safetensors_writer.h"
+#include "test_paths.h"
+
+namespace mst {
+namespace {
+
+using nlohmann::json;
+using test::expect_error;
+
+// A tiny config whose quantization_config is `q` (in text_config, as Kimi K2.5 has it).
+ModelConfig config_with(const json &q) {
+    json c = {{"model_type", "kimi_k25"},
+              {"text_config",
+               {{"model_type", "kimi_k2"}, {"vocab_size", 64}, {"hidden_size", 64}, {"num_hidden_layers", 2},
+                {"num_attention_heads", 4}, {"quantization_config", q}}}};
+    return parse_model_config(c.dump(), "test");
+}
+
+json kimi_quantization() {
+    return json::parse(R"({
+      "config_groups": {"group_0": {"input_activations": null, "output_activations": null, "targets": ["Linear"],
+        "weights": {"actorder": null, "block_structure": null, "dynamic": false, "group_size": 32, "num_bits": 4,
+                    "observer": "minmax", "observer_kwargs": {}, "strategy": "group", "symmetric": true,
+                    "type": "int"}}},
+      "format": "pack-quantized",
+      "ignore": ["lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"],
+      "kv_cache_scheme": null, "quant_method": "compressed-tensors", "quantization_status": "compressed"})");
+}
+
+TEST(CompressedTensorsConfig, KimiK25SchemeAppliesToRoutedExpertsOnly) {
+    const auto ct = compressed_tensors_config(config_with(kimi_quantization()));
+    ASSERT_TRUE(ct.has_value());
+    for (const char *expert : {"model.layers.1.mlp.experts.0.gate_proj", "model.layers.60.mlp.experts.383.down_proj",
+                               "model.layers.3.mlp.experts.17.up_proj"}) {
+        const auto s = ct->scheme_for(expert);
+        ASSERT_TRUE(s.has_value()) << expert;
+        EXPECT_EQ(s->bits, 4);
+        EXPECT_EQ(s->group_size, 32);
+    }
+    for (const char *ignored : {"lm_head", "model.layers.1.self_attn.q_a_proj", "model.layers.1.self_attn.kv_b_proj",
+                                "model.layers.1.mlp.shared_experts.down_proj", "model.layers.0.mlp.gate_proj",
+                                "model.layers.0.mlp.down_proj"})
+        EXPECT_FALSE(ct->scheme_for(ignored).has_value()) << ignored;
+}
+
+TEST(CompressedTensorsConfig, ThePublishedConfigParses) {
+    const std::string path = test::shared_path("configs/kimi-k2.5.json");
+    if (path.empty() || !std::filesystem::exists(path)) GTEST_SKIP() << "../shared is absent";
+    const ModelConfig c = parse_model_config_file(path);
+    EXPECT_EQ(c.outer_model_type, "kimi_k25");
+    EXPECT_EQ(c.model_type, "kimi_k2");
+    const auto ct = compressed_tensors_config(c);
+    ASSERT_TRUE(ct.has_value());
+    EXPECT_EQ(ct->scheme_for("model.layers.5.mlp.experts.100.gate_proj"), (PackedIntScheme{4, 32}));
+    EXPECT_FALSE(ct->scheme_for("model.layers.5.self_attn.o_proj").has_value());
+}
+
+TEST(CompressedTensorsConfig, RegexMatchesFromTheStartAndExactNamesExactly) {
+    json q = kimi_quantization();
+    q["ignore"] = {"re:model\\.layers\\.0\\..*", "model.layers.1.mlp.experts.0.gate_proj"};
+    q["config_groups"]["group_0"]["targets"] = {"re:.*experts.*"};
+    const auto ct = compressed_tensors_config(config_with(q));
+    ASSERT_TRUE(ct.has_value());
+    EXPECT_FALSE(ct->scheme_for("model.layers.0.mlp.experts.3.gate_proj").has_value());
+    EXPECT_FALSE(ct->scheme_for("model.layers.1.mlp.experts.0.gate_proj").has_value());
+    EXPECT_TRUE(ct->scheme_for("model.layers.1.mlp.experts.0.up_proj").has_value());
+    EXPECT_TRUE(ct->scheme_for("model.layers.10.mlp.experts.0.up_proj").has_value());  // "re:model\.layers\.0\." anchored
+    EXPECT_FALSE(ct->scheme_for("model.layers.1.self_attn.o_proj").has_value());        // not a target
+}
+
+TEST(CompressedTensorsConfig, Int8ChannelSchemesAreAccepted) {
+    json q = kimi_quantization();
+    q["config_groups"]["group_0"]["weights"]["num_bits"] = 8;
+    q["config_groups"]["group_0"]["weights"]["strategy"] = "channel";
+    q["config_groups"]["group_0"]["weights"]["group_size"] = nullptr;
+    const auto ct = compressed_tensors_config(config_with(q));
+    ASSERT_TRUE(ct.has_value());
+    EXPECT_EQ(ct->scheme_for("model.layers.1.mlp.experts.0.gate_proj"), (PackedIntScheme{8, 0}));
+}
+
+TEST(CompressedTensorsConfig, OtherMethodsAreNotItsBusiness) {
+    EXPECT_FALSE(compressed_tensors_config(config_with(json{{"quant_method", "fp8"}, {"fmt", "e4m3"}})).has_value());
+    json c = {{"model_type", "kimi_k2"}, {"vocab_size", 64}, {"hidden_size", 64}, {"num_hidden_layers", 2},
+              {"num_attention_heads", 4}};
+    EXPECT_FALSE(compressed_tensors_config(parse_model_config(c.dump(), "test")).has_value());
+}
+
+TEST(CompressedTensorsConfig, RefusesEverySchemeItCannotComputeNamingIt) {
+    const auto refused = [](const std::function<void(json &)> &change, mst_status code,
+                            std::initializer_list<std::string_view> parts) {
+        json q = kimi_quantization();
+        change(q);
+        expect_error([&] { compressed_tensors_config(config_with(q)); }, code, parts);
+    };
+    auto &&w = [](json &q) -> json & { return q["config_groups"]["group_0"]["weights"]; };
+    refused([](json &q) { q["format"] = "marlin-24"; }, MST_ERR_UNSUPPORTED, {"format", "marlin-24"});
+    refused([](json &q) { q["format"] = "float-quantized"; }, MST_ERR_UNSUPPORTED, {"float-quantized"});
+    refused([&](json &q) { w(q)["num_bits"] = 2; }, MST_ERR_UNSUPPORTED, {"num_bits 2", "group_0"});
+    refused([&](json &q) { w(q)["symmetric"] = false; }, MST_ERR_UNSUPPORTED, {"symmetric false"});
+    refused([&](json &q) { w(q)["type"] = "float"; }, MST_ERR_UNSUPPORTED, {"type 'float'"});
+    refused([&](json &q) { w(q)["strategy"] = "tensor"; }, MST_ERR_UNSUPPORTED, {"strategy 'tensor'"});
+    refused([&](json &q) { w(q)["dynamic"] = true; }, MST_ERR_UNSUPPORTED, {"dynamic true"});
+    refused([&](json &q) { w(q)["group_size"] = 0; }, MST_ERR_BAD_FORMAT, {"group_size", "0"});
+    refused([](json &q) { q["config_groups"]["group_0"]["input_activations"] = {{"num_bits", 8}}; },
+            MST_ERR_UNSUPPORTED, {"input_activations"});
+    refused([](json &q) { q["ignore"] = {"re:(unclosed"}; }, MST_ERR_BAD_FORMAT, {"re:(unclosed", "ignore"});
+}
+
+// A checkpoint holding one INT4 Linear "m" of [rows][cols] with a chosen weight_shape.
+std::unique_ptr<Checkpoint> one_linear(const std::string &dir, int64_t rows, int64_t cols, int64_t group,
+                                       std::vector<int64_t> weight_shape, const std::string &scale_dtype = "BF16") {
+    std::filesystem::create_directories(dir);
+    const int64_t words = (cols + 7) / 8;
+    std::vector<int32_t> packed(size_t(rows * words), 0x76543210);
+    std::vector<uint16_t> scales(size_t(rows * (cols / group)), 0x3c00);
+    test::SafetensorsWriter w;
+    w.add("m.weight_packed", DType::I32, {rows, words}, packed);
+    w.add_raw("m.weight_scale", scale_dtype, {rows, cols / group}, scales.data(), scales.size() * 2);
+    w.add("m.weight_shape", DType::I64, {2}, weight_shape);
+    w.write(dir + "/model.safetensors");
+    return Checkpoint::open(dir);
+}
+
+TEST(PackedIntTensors, FindsAndChecksALinear) {
+    const std::string dir = test::make_temp_dir("mst_ct_");
+    const auto ck = one_linear(dir + "/ok", 6, 96, 32, {6, 96});
+    const PackedIntTensors t = require_packed_int(*ck, "m", 6, 96, PackedIntScheme{4, 32});
+    EXPECT_EQ(t.packed->name, "m.weight_packed");
+    EXPECT_EQ(t.scale->name, "m.weight_scale");
+
+    const auto wrong_shape = one_linear(dir + "/shape", 6, 96, 32, {6, 128});
+    expect_error([&] { require_packed_int(*wrong_shape, "m", 6, 96, PackedIntScheme{4, 32}); }, MST_ERR_BAD_FORMAT,
+                 {"m.weight_shape", "[6, 128]", "[6, 96]"});
+    // The config's group size against the row: 96 inputs are not groups of 64.
+    expect_error([&] { require_packed_int(*ck, "m", 6, 96, PackedIntScheme{4, 64}); }, MST_ERR_BAD_FORMAT,
+                 {"'m'", "group size 64", "96 inputs"});
+    // A scale per 16 is not what the tensors hold.
+    expect_error([&] { require_packed_int(*ck, "m", 6, 96, PackedIntScheme{4, 16}); }, MST_ERR_BAD_FORMAT,
+                 {"m.weight_scale"});
+    // INT8 rows take twice the words.
+    expect_error([&] { require_packed_int(*ck, "m", 6, 96, PackedIntScheme{8, 32}); }, MST_ERR_BAD_FORMAT,
+                 {"m.weight_packed"});
+    const auto f16_scales = one_linear(dir + "/f16", 6, 96, 32, {6, 96}, "F16");
+    expect_error([&] { require_packed_int(*f16_scales, "m", 6, 96, PackedIntScheme{4, 32}); }, MST_ERR_UNSUPPORTED,
+                 {"m.weight_scale", "F16"});
+    expect_error([&] { require_packed_int(*ck, "n", 6, 96, PackedIntScheme{4, 32}); }, MST_ERR_BAD_FORMAT,
+                 {"n.weight_packed"});
+    std::filesystem::remove_all(dir);
+}
+
+// mst_model_load on a copy of the Kimi K2.5 dataset whose config is changed by `change`
+// and whose files `patch` may change in place.
+std::pair<mst_status, std::string> load_changed(const std::function<void(json &)> &change,
+                                                const std::function<void(const std::string &dir)> &patch = {}) {
+    const std::string src = test::data_path("kimi_k25_int4");
+    const std::string dir = test::make_temp_dir("mst_k25_");
+    for (const auto &entry : std::filesystem::directory_iterator(src))
+        std::filesystem::copy_file(entry.path(), dir + "/" + entry.path().filename().string());
+    json config = json::parse(std::ifstream(src + "/config.json"));
+    change(config);
+    std::ofstream(dir + "/config.json", std::ios::trunc) << config.dump(2);
+    if (patch) patch(dir);
+    mst_model_params params;
+    mst_model_default_params(&params);
+    mst_model *model = nullptr;
+    const mst_status status = mst_model_load(dir.c_str(), &params, &model);
+    const std::string error = status == MST_OK ? "" : mst_last_error();
+    mst_model_free(model);
+    std::filesystem::remove_all(dir);
+    return {status, error};
+}
+
+TEST(KimiK25Load, NamesAnUnknownFormat) {
+    const auto [status, error] = load_changed([](json &c) { c["text_config"]["quantization_config"]["format"] = "nvfp4-pack-quantized"; });
+    EXPECT_EQ(status, MST_ERR_UNSUPPORTED);
+    EXPECT_NE(error.find("nvfp4-pack-quantized"), std::string::npos) << error;
+}
+
+TEST(KimiK25Load, NamesAGroupSizeThatDoesNotDivideTheRow) {
+    const auto [status, error] = load_changed([](json &c) {
+        c["text_config"]["quantization_config"]["config_groups"]["group_0"]["weights"]["group_size"] = 48;
+    });
+    EXPECT_EQ(status, MST_ERR_BAD_FORMAT);
+    EXPECT_NE(error.find("group size 48"), std::string::npos) << error;
+    EXPECT_NE(error.find("experts.0.gate_proj"), std::string::npos) << error;
+}
+
+TEST(KimiK25Load, NamesAWrongWeightShape) {
+    // Layer 1 expert 3's down_proj says [64, 65]: its packed words and scales still fit a
+    // [64, 96] weight, so only weight_shape is wrong.
+    const std::string name = "language_model.model.layers.1.mlp.experts.3.down_proj.weight_shape";
+    const auto [status, error] = load_changed([](json &) {}, [&](const std::string &dir) {
+        const auto ck = Checkpoint::open(dir);
+        const TensorInfo &t = ck->require(name);
+        ASSERT_EQ(t.dtype, DType::I64);
+        const int64_t wrong[2] = {64, 65};
+        std::fstream f(dir + "/model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(std::streamoff(t.offset));
+        f.write(reinterpret_cast<const char *>(wrong), sizeof wrong);
+    });
+    EXPECT_EQ(status, MST_ERR_BAD_FORMAT);
+    EXPECT_NE(error.find(name), std::string::npos) << error;
+    EXPECT_NE(error.find("[64, 65]"), std::string::npos) << error;
+}
+
+TEST(KimiK25Load, LoadsUnchanged) {
+    const auto [status, error] = load_changed([](json &) {});
+    EXPECT_EQ(status, MST_OK) << error;
+}
+
+}  // namespace
+}  // namespace mst
