@@ -12,7 +12,9 @@
 #include "core/error.h"
 #include "expect_error.h"
 #include "format/compressed_tensors.h"
+#include "format/packed_format.h"
 #include "moestream.h"
+#include "packed_test_support.h"
 #include "safetensors_writer.h"
 #include "test_paths.h"
 
@@ -221,6 +223,43 @@ TEST(KimiK25Load, NamesAWrongWeightShape) {
 TEST(KimiK25Load, LoadsUnchanged) {
     const auto [status, error] = load_changed([](json &) {});
     EXPECT_EQ(status, MST_OK) << error;
+}
+
+// convert keeps INT4 experts as they are, even when asked for q4 experts (they are not
+// float matrices to quantize): each expert's blob holds its projections' words and bf16
+// scales, 4.5 bits a weight. weight_shape (checked at load time, the index records the
+// shape) and the vision tower are left out of the resident section.
+TEST(KimiK25Convert, KeepsInt4ExpertsAndLeavesOutShapesAndVision) {
+    const std::string src = test::data_path("kimi_k25_int4");
+    const std::string dir = test::make_temp_dir("mst_k25_convert_");
+    const mst_convert_report report = test::convert_checkpoint_for_test(src, dir + "/k25.mst", "q4", "bf16");
+    const auto source = Checkpoint::open(src);
+    uint64_t vision = 0, packed_bytes = 0, n_packed = 0;
+    for (const TensorInfo &t : source->tensors()) {
+        if (t.name.starts_with("vision_tower.") || t.name.starts_with("mm_projector.")) ++vision;
+        if (t.name.ends_with(".weight_packed") || t.name.ends_with(".weight_scale")) {
+            packed_bytes += t.nbytes;
+            ++n_packed;
+        }
+    }
+    EXPECT_EQ(report.dropped_tensors, vision);
+    EXPECT_EQ(report.expert_raw_bytes, packed_bytes);  // parts back to back: no padding at these sizes
+    const auto packed = Checkpoint::open(dir + "/k25.mst");
+    ASSERT_NE(packed->packed(), nullptr);
+    for (const TensorInfo &t : packed->tensors()) {
+        EXPECT_FALSE(t.name.ends_with(".weight_shape")) << t.name;
+        EXPECT_TRUE(t.name.starts_with("language_model.")) << t.name;
+    }
+    const auto &layers = packed->packed()->experts;
+    size_t n_parts = 0;
+    for (const auto &layer : layers)
+        for (const ExpertLayout &e : layer) {
+            ASSERT_EQ(e.parts.size(), 6u);
+            for (size_t p = 0; p < 6; ++p) EXPECT_EQ(e.parts[p].dtype, p % 2 == 0 ? DType::I32 : DType::BF16);
+            n_parts += e.parts.size();
+        }
+    EXPECT_EQ(n_parts, n_packed);
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
