@@ -152,6 +152,9 @@ DeepseekV3::DeepseekV3(const ModelBuildContext &ctx)
     // "language_model.". Decided by the config, not by probing names, so that a
     // synthesized checkpoint (which answers every name) gets the published layout.
     const std::string tp = c.outer_model_type == "kimi_k25" ? "language_model." : "";
+    // Projections a compressed-tensors config does not ignore may be packed too (lm_head
+    // included, where a config quantizes it).
+    if (settings_.compressed) weights_.set_compressed_tensors(&*settings_.compressed, tp);
     embed_ = weights_.load(tp + "model.embed_tokens.weight", {V, H});
     final_norm_ = weights_.load(tp + "model.norm.weight", {H});
     lm_head_ =

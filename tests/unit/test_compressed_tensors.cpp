@@ -5,15 +5,18 @@
 // on copies of tests/data/kimi_k25_int4 with a changed config.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/error.h"
 #include "expect_error.h"
 #include "format/compressed_tensors.h"
 #include "format/packed_format.h"
-#include "moestream.h"
+#include "golden.h"
+#include "moestream.hpp"
 #include "packed_test_support.h"
 #include "safetensors_writer.h"
 #include "test_paths.h"
@@ -260,6 +263,126 @@ TEST(KimiK25Convert, KeepsInt4ExpertsAndLeavesOutShapesAndVision) {
         }
     EXPECT_EQ(n_parts, n_packed);
     std::filesystem::remove_all(dir);
+}
+
+// Projections a compressed-tensors config does not ignore may be packed too (as
+// llm-compressor's W4A16 checkpoints pack attention and dense MLPs): two copies of the
+// Kimi K2.5 dataset, one with layer 1's o_proj, layer 0's dense down_proj (5 groups of 32)
+// and layer 1's kv_b_proj (multiplied transposed: held dequantised) stored as INT4 with
+// power-of-two scales, the other with the same values in bf16 (exact there). Their logits
+// must agree to float rounding on every backend there is.
+struct Int4Copy {
+    std::vector<uint32_t> words;
+    std::vector<uint16_t> scales;  // bf16
+    std::vector<float> values;     // q * scale
+};
+
+Int4Copy quantize_pow2(const std::vector<float> &w, int64_t rows, int64_t cols) {
+    Int4Copy out;
+    out.words.assign(size_t(rows * cols / 8), 0u);
+    out.values.resize(w.size());
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t g = 0; g < cols / 32; ++g) {
+            float amax = 1e-6f;
+            for (int64_t c = g * 32; c < g * 32 + 32; ++c) amax = std::max(amax, std::fabs(w[size_t(r * cols + c)]));
+            const float scale = std::ldexp(1.0f, int(std::ceil(std::log2(amax / 7.0f))));
+            out.scales.push_back(f32_to_bf16(scale));
+            for (int64_t c = g * 32; c < g * 32 + 32; ++c) {
+                const int q = std::clamp(int(std::lround(w[size_t(r * cols + c)] / scale)), -8, 7);
+                out.words[size_t((r * cols + c) / 8)] |= uint32_t(q + 8) << (4 * (c % 8));
+                out.values[size_t(r * cols + c)] = float(q) * scale;
+            }
+        }
+    return out;
+}
+
+std::string write_variant(const std::string &dir, bool packed) {
+    const std::string src = test::data_path("kimi_k25_int4");
+    std::filesystem::create_directories(dir);
+    for (const char *f : {"tokenizer.json", "tokenizer_config.json"})
+        std::filesystem::copy_file(src + "/" + f, dir + "/" + f);
+    json config = json::parse(std::ifstream(src + "/config.json"));
+    config["text_config"]["quantization_config"]["ignore"] = {
+        "lm_head", "re:.*self_attn\\.(q_a_proj|q_b_proj|kv_a_proj_with_mqa)$", "re:.*shared_experts.*",
+        "re:.*mlp\\.(gate|up)_proj$"};
+    std::ofstream(dir + "/config.json") << config.dump(2);
+    const std::set<std::string> targets = {"language_model.model.layers.1.self_attn.o_proj.weight",
+                                           "language_model.model.layers.0.mlp.down_proj.weight",
+                                           "language_model.model.layers.1.self_attn.kv_b_proj.weight"};
+    const auto ck = Checkpoint::open(src);
+    test::SafetensorsWriter w;
+    for (const TensorInfo &t : ck->tensors()) {
+        if (!targets.count(t.name)) {
+            std::vector<uint8_t> bytes(t.nbytes);
+            ck->read(t, bytes.data());
+            w.add_raw(t.name, std::string(dtype_name(t.dtype)), t.shape, bytes.data(), bytes.size());
+            continue;
+        }
+        const int64_t rows = t.shape[0], cols = t.shape[1];
+        const Int4Copy q = quantize_pow2(ck->read_f32(t), rows, cols);
+        if (!packed) {
+            w.add_bf16(t.name, t.shape, q.values);
+            continue;
+        }
+        const std::string base = t.name.substr(0, t.name.size() - 7);
+        w.add(base + ".weight_packed", DType::I32, {rows, cols / 8}, q.words);
+        w.add(base + ".weight_scale", DType::BF16, {rows, cols / 32}, q.scales);
+        w.add(base + ".weight_shape", DType::I64, {2}, std::vector<int64_t>{rows, cols});
+    }
+    w.write(dir + "/model.safetensors");
+    return dir;
+}
+
+std::vector<float> prompt_logits(const std::string &dir, const char *backend, const std::vector<int32_t> &ids) {
+    mst_model_params p = mst::model_params();
+    p.backend = backend;
+    const mst::ModelHandle model(dir, p);
+    mst_session_params sp = mst::session_params();
+    sp.all_logits = 1;
+    mst::SessionHandle session(model, sp);
+    session.eval(ids);
+    const float *logits = nullptr;
+    size_t rows = 0, vocab = 0;
+    mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
+    return std::vector<float>(logits, logits + rows * vocab);
+}
+
+TEST(KimiK25Load, PackedProjectionsOutsideTheExpertsComputeAsTheirFloatValues) {
+    const std::string tmp = test::make_temp_dir("mst_k25_dense_");
+    const std::string packed = write_variant(tmp + "/packed", true), plain = write_variant(tmp + "/plain", false);
+    const std::vector<int32_t> ids = test::load_golden(test::data_path("kimi_k25_int4") + "/golden.safetensors").input_ids;
+    const std::vector<float> want = prompt_logits(plain, "cpu", ids);
+    for (const char *backend : {"cpu", "vulkan"}) {
+        mst_model_params p = mst::model_params();
+        p.backend = backend;
+        mst_model *probe = nullptr;
+        if (mst_model_load(packed.c_str(), &p, &probe) == MST_ERR_BACKEND) continue;  // no Vulkan device here
+        mst_model_free(probe);
+        const std::vector<float> got = prompt_logits(packed, backend, ids);
+        EXPECT_LT(test::relative_error(got.data(), want.data(), int64_t(want.size())), 1e-5) << backend;
+    }
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    const mst_model_info a = mst::ModelHandle(packed, p).info(), b = mst::ModelHandle(plain, p).info();
+    EXPECT_EQ(a.n_params_total, b.n_params_total);
+    EXPECT_LT(a.resident_bytes, b.resident_bytes);  // o_proj and down_proj stay INT4
+    std::filesystem::remove_all(tmp);
+}
+
+TEST(KimiK25Load, NamesAPackedTensorTheConfigIgnores) {
+    const std::string tmp = test::make_temp_dir("mst_k25_ignored_");
+    const std::string packed = write_variant(tmp + "/packed", true);
+    json config = json::parse(std::ifstream(packed + "/config.json"));
+    config["text_config"]["quantization_config"]["ignore"].push_back("re:.*o_proj$");
+    std::ofstream(packed + "/config.json", std::ios::trunc) << config.dump(2);
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    mst_model *model = nullptr;
+    EXPECT_EQ(mst_model_load(packed.c_str(), &p, &model), MST_ERR_BAD_FORMAT);
+    const std::string error = mst_last_error();
+    EXPECT_NE(error.find("layers.1.self_attn.o_proj.weight_packed"), std::string::npos) << error;
+    mst_model_free(model);
+    std::filesystem::remove_all(tmp);
 }
 
 }  // namespace
