@@ -24,7 +24,8 @@ WeightResidency::WeightResidency(const VulkanContext &ctx, uint64_t expert_budge
 uint64_t WeightResidency::data_bytes(const WeightView &w) {
     if (w.dtype == DType::MXFP4) return uint64_t(w.rows) * uint64_t(w.cols / 2);
     if (w.dtype == DType::F8_E4M3) return uint64_t(w.rows) * uint64_t(w.cols);
-    if (dtype_is_packed_int(w.dtype)) return uint64_t(w.rows) * uint64_t(packed_int_row_words(w.cols, packed_int_bits(w.dtype))) * 4;
+    if (dtype_is_packed_int(w.dtype))
+        return uint64_t(w.rows) * uint64_t(packed_int_row_words(w.cols, packed_int_bits(w.dtype))) * 4;
     return uint64_t(w.rows) * uint64_t(dtype_row_bytes(w.dtype, w.cols));
 }
 

@@ -80,7 +80,8 @@ std::vector<std::string> string_list(const json &object, const char *key, const 
     if (v == nullptr) return out;
     if (!v->is_array()) fail(MST_ERR_BAD_FORMAT, "{}.{} must be a list of strings, not {}", where, key, v->dump());
     for (const json &item : *v) {
-        if (!item.is_string()) fail(MST_ERR_BAD_FORMAT, "{}.{} must be a list of strings, not {}", where, key, v->dump());
+        if (!item.is_string())
+            fail(MST_ERR_BAD_FORMAT, "{}.{} must be a list of strings, not {}", where, key, v->dump());
         out.push_back(item.get<std::string>());
     }
     return out;

@@ -74,7 +74,8 @@ ExpertFn packed_int_swiglu_expert(const PackedIntScheme &scheme, int64_t hidden,
     const DType type = scheme.bits == 4 ? DType::PACKED_I4 : DType::PACKED_I8;
     return [type, scheme, hidden, inter](Backend &backend, const ExpertWeights &expert, const float *x, int64_t m,
                                          float *y) {
-        if (expert.parts.size() != 6) fail(MST_ERR_INTERNAL, "INT expert has {} parts; expected 6", expert.parts.size());
+        if (expert.parts.size() != 6)
+            fail(MST_ERR_INTERNAL, "INT expert has {} parts; expected 6", expert.parts.size());
         Linear projections[3];
         for (size_t p = 0; p < 3; ++p) {
             const auto [rows, cols] = projection_shape(p, hidden, inter);

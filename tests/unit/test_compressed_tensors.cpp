@@ -77,14 +77,16 @@ TEST(CompressedTensorsConfig, ThePublishedConfigParses) {
 
 TEST(CompressedTensorsConfig, RegexMatchesFromTheStartAndExactNamesExactly) {
     json q = kimi_quantization();
-    q["ignore"] = {"re:model\\.layers\\.0\\..*", "model.layers.1.mlp.experts.0.gate_proj"};
+    // "re:layers\.1\..*" would be found inside "model.layers.1...", but re.match anchors it at
+    // the start of the name, so it ignores nothing here.
+    q["ignore"] = {"re:model\\.layers\\.0\\..*", "model.layers.1.mlp.experts.0.gate_proj", "re:layers\\.1\\..*"};
     q["config_groups"]["group_0"]["targets"] = {"re:.*experts.*"};
     const auto ct = compressed_tensors_config(config_with(q));
     ASSERT_TRUE(ct.has_value());
     EXPECT_FALSE(ct->scheme_for("model.layers.0.mlp.experts.3.gate_proj").has_value());
     EXPECT_FALSE(ct->scheme_for("model.layers.1.mlp.experts.0.gate_proj").has_value());
     EXPECT_TRUE(ct->scheme_for("model.layers.1.mlp.experts.0.up_proj").has_value());
-    EXPECT_TRUE(ct->scheme_for("model.layers.10.mlp.experts.0.up_proj").has_value());  // "re:model\.layers\.0\." anchored
+    EXPECT_TRUE(ct->scheme_for("model.layers.10.mlp.experts.0.up_proj").has_value());
     EXPECT_FALSE(ct->scheme_for("model.layers.1.self_attn.o_proj").has_value());        // not a target
 }
 
@@ -191,7 +193,8 @@ std::pair<mst_status, std::string> load_changed(const std::function<void(json &)
 }
 
 TEST(KimiK25Load, NamesAnUnknownFormat) {
-    const auto [status, error] = load_changed([](json &c) { c["text_config"]["quantization_config"]["format"] = "nvfp4-pack-quantized"; });
+    const auto [status, error] =
+        load_changed([](json &c) { c["text_config"]["quantization_config"]["format"] = "nvfp4-pack-quantized"; });
     EXPECT_EQ(status, MST_ERR_UNSUPPORTED);
     EXPECT_NE(error.find("nvfp4-pack-quantized"), std::string::npos) << error;
 }
@@ -350,7 +353,8 @@ std::vector<float> prompt_logits(const std::string &dir, const char *backend, co
 TEST(KimiK25Load, PackedProjectionsOutsideTheExpertsComputeAsTheirFloatValues) {
     const std::string tmp = test::make_temp_dir("mst_k25_dense_");
     const std::string packed = write_variant(tmp + "/packed", true), plain = write_variant(tmp + "/plain", false);
-    const std::vector<int32_t> ids = test::load_golden(test::data_path("kimi_k25_int4") + "/golden.safetensors").input_ids;
+    const std::vector<int32_t> ids =
+        test::load_golden(test::data_path("kimi_k25_int4") + "/golden.safetensors").input_ids;
     const std::vector<float> want = prompt_logits(plain, "cpu", ids);
     for (const char *backend : {"cpu", "vulkan"}) {
         mst_model_params p = mst::model_params();
