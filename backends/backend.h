@@ -31,6 +31,10 @@ struct WeightView {
     // neither is copied to the device at every use.
     bool stable = false;
     uint64_t expert_key = 0;
+    // PACKED_I4 / PACKED_I8 only (core/packed_int.h): data holds the I32 words
+    // [rows][packed_int_row_words(cols)], `scales` the bf16 scales [rows][cols / group_size],
+    // and group_size the inputs sharing one scale (cols for one scale per row).
+    int64_t group_size = 0;
 };
 
 // The expert_key of part `part` of expert `expert` in `layer` (never 0).
@@ -96,8 +100,9 @@ public:
     virtual int n_threads() const = 0;
 
     // y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens. x: [n_tokens][w.cols], y: [n_tokens][w.rows].
-    // Weights F32, F16, BF16, or MXFP4 (w.cols a multiple of 32, w.scales set), computed
-    // on the stored type.
+    // Weights F32, F16, BF16, Q8, Q4, MXFP4 (w.cols a multiple of 32, w.scales set), or
+    // PACKED_I4 / PACKED_I8 (w.group_size dividing w.cols, w.scales set), computed on the
+    // stored type.
     virtual void matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) = 0;
 
     // For each of n_rows rows of `dim`: y = x / sqrt(mean(x^2) + eps) * (weight_offset + w).
@@ -253,7 +258,8 @@ struct BackendOptions {
 // MST_ERR_INVALID_ARGUMENT for a bad size, shape or null pointer (pointers are checked
 // only when the call has work to do).
 
-// matmul: sizes, weight type (F32, F16, BF16, Q8, Q4, MXFP4), MXFP4 columns and scales, pointers.
+// matmul: sizes, weight type (F32, F16, BF16, Q8, Q4, MXFP4, PACKED_I4, PACKED_I8), MXFP4
+// columns, packed integers' group size, scales, pointers.
 void check_matmul_params(const WeightView &w, const float *x, const float *y, int64_t n_tokens);
 // matmul_xw: sizes, weight type (F32, F16, BF16), pointers.
 void check_matmul_xw_params(const WeightView &w, const float *x, const float *y, int64_t n_tokens);

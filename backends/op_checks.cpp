@@ -9,6 +9,7 @@
 #include "backends/backend.h"
 #include "core/error.h"
 #include "core/mxfp4.h"
+#include "core/packed_int.h"
 
 namespace mst {
 namespace {
@@ -40,16 +41,22 @@ void check_matmul_params(const WeightView &w, const float *x, const float *y, in
     if (w.rows < 0 || w.cols < 0 || n_tokens < 0)
         fail(MST_ERR_INVALID_ARGUMENT, "matmul: negative size (rows {}, cols {}, n_tokens {})", w.rows, w.cols,
              n_tokens);
+    const bool packed = dtype_is_packed_int(w.dtype);
     const bool mxfp4 = w.dtype == DType::MXFP4;
-    if (!dtype_is_float_weight(w.dtype) && !dtype_is_quantized(w.dtype) && !mxfp4)
-        fail(MST_ERR_UNSUPPORTED, "matmul: weight dtype {} is not supported (F32, F16, BF16, Q8, Q4, MXFP4)",
+    if (!dtype_is_float_weight(w.dtype) && !dtype_is_quantized(w.dtype) && !mxfp4 && !packed)
+        fail(MST_ERR_UNSUPPORTED,
+             "matmul: weight dtype {} is not supported (F32, F16, BF16, Q8, Q4, MXFP4, PACKED_I4, PACKED_I8)",
              dtype_name(w.dtype));
     if (mxfp4 && w.cols % kMxfp4BlockSize != 0)
         fail(MST_ERR_INVALID_ARGUMENT, "matmul: MXFP4 weight has {} columns, not a multiple of {}", w.cols,
              kMxfp4BlockSize);
+    if (packed && w.cols > 0 && (w.group_size < 1 || w.cols % w.group_size != 0))
+        fail(MST_ERR_INVALID_ARGUMENT, "matmul: {} weight has group size {}, which does not divide its {} columns",
+             dtype_name(w.dtype), w.group_size, w.cols);
     if (w.rows == 0 || n_tokens == 0) return;
-    if (y == nullptr || (w.cols > 0 && (x == nullptr || w.data == nullptr || (mxfp4 && w.scales == nullptr)))) {
-        if (mxfp4)
+    const bool scaled = mxfp4 || packed;
+    if (y == nullptr || (w.cols > 0 && (x == nullptr || w.data == nullptr || (scaled && w.scales == nullptr)))) {
+        if (scaled)
             fail(MST_ERR_INVALID_ARGUMENT, "matmul: null pointer (w {}, scales {}, x {}, y {})", w.data != nullptr,
                  w.scales != nullptr, x != nullptr, y != nullptr);
         fail(MST_ERR_INVALID_ARGUMENT, "matmul: null pointer (w {}, x {}, y {})", w.data != nullptr, x != nullptr,

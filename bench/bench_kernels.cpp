@@ -149,6 +149,41 @@ void BM_MatmulBf16(benchmark::State &state) {
     state.SetLabel(std::string(cpu_isa_name(backend->isa())));
 }
 
+// args: rows, cols, n_tokens, threads. compressed-tensors INT4 weights (Kimi K2.5's
+// experts: eight 4-bit values per int32, a bf16 scale per 32 inputs); the bytes streamed
+// are the words and the scales, 4.5 bits a weight.
+void BM_MatmulInt4(benchmark::State &state) {
+    const int64_t rows = state.range(0), cols = state.range(1), n_tokens = state.range(2), group = 32;
+    const int threads = int(state.range(3));
+    const size_t word_bytes = size_t(rows * cols / 2), scale_bytes = size_t(rows * (cols / group)) * 2;
+    const size_t weight_bytes = word_bytes + scale_bytes;
+    const size_t copies = std::max<size_t>(1, (kWeightPoolBytes + weight_bytes - 1) / weight_bytes);
+    std::vector<uint32_t> words(word_bytes / 4 * copies);
+    for (size_t i = 0; i < words.size(); ++i) words[i] = uint32_t(i * 2654435761u);
+    std::vector<uint16_t> scales(scale_bytes / 2 * copies, 0x3c00);  // the values do not affect speed
+    std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
+    const std::unique_ptr<CpuBackend> backend = make_backend(threads);
+
+    size_t next = 0;
+    double seconds = 0.0;
+    for (auto _ : state) {
+        WeightView w{DType::PACKED_I4, words.data() + next * word_bytes / 4, rows, cols};
+        w.scales = reinterpret_cast<const uint8_t *>(scales.data() + next * scale_bytes / 2);
+        w.group_size = group;
+        next = (next + 1) % copies;
+        const auto t0 = Clock::now();
+        backend->matmul(w, x.data(), y.data(), n_tokens);
+        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+        benchmark::DoNotOptimize(y.data());
+    }
+    const double streamed = double(weight_bytes) * double(state.iterations());
+    state.SetBytesProcessed(int64_t(streamed));
+    state.counters["weight_GB/s"] = streamed / seconds / 1e9;
+    state.counters["frac_mem_bw"] = streamed / seconds / g_read_bandwidth[threads];
+    state.counters["GFLOP/s"] = 2.0 * double(rows * cols * n_tokens) * double(state.iterations()) / seconds / 1e9;
+    state.SetLabel(std::string(cpu_isa_name(backend->isa())));
+}
+
 // args: dim, threads. One row (decode), BF16 weight with the (1 + w) offset.
 void BM_RmsNorm(benchmark::State &state) {
     const int64_t dim = state.range(0);
@@ -201,6 +236,14 @@ void register_benchmarks() {
         for (int64_t n_tokens : {1, 32})
             for (int t : thread_counts())
                 benchmark::RegisterBenchmark("MatmulBf16", BM_MatmulBf16)
+                    ->Args({rows, cols, n_tokens, t})
+                    ->ArgNames({"rows", "cols", "tokens", "threads"})
+                    ->UseRealTime();
+    // Kimi K2.5's INT4 experts: gate/up (2048 x 7168) and down (7168 x 2048).
+    for (const auto &[rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{2048, 7168}, {7168, 2048}})
+        for (int64_t n_tokens : {1, 32})
+            for (int t : thread_counts())
+                benchmark::RegisterBenchmark("MatmulInt4", BM_MatmulInt4)
                     ->Args({rows, cols, n_tokens, t})
                     ->ArgNames({"rows", "cols", "tokens", "threads"})
                     ->UseRealTime();

@@ -29,6 +29,7 @@ int CpuBackend::threads_for(int64_t work) const { return work >= kMinParallelWor
 void CpuBackend::matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
     check_matmul_params(w, x, y, n_tokens);
     if (w.dtype == DType::MXFP4) return matmul_mxfp4(w, x, y, n_tokens);
+    if (w.dtype == DType::PACKED_I4 || w.dtype == DType::PACKED_I8) return matmul_packed_int(w, x, y, n_tokens);
     cpu_matmul(kernels_, n_threads_, w, x, y, n_tokens);
 }
 

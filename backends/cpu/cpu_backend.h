@@ -46,6 +46,8 @@ public:
 private:
     // matmul on MXFP4 weights (op_matmul_mxfp4.cpp), its arguments checked by matmul.
     void matmul_mxfp4(const WeightView &w, const float *x, float *y, int64_t n_tokens);
+    // matmul on PACKED_I4 / PACKED_I8 weights (op_matmul_packed_int.cpp), checked by matmul.
+    void matmul_packed_int(const WeightView &w, const float *x, float *y, int64_t n_tokens);
 
     // Threads for an op of `work` elementary steps: 1 when a parallel region would cost
     // more than the op itself.

@@ -19,6 +19,8 @@ const char *matmul_shader(DType t) {
         case DType::Q4: return "matmul_q4";
         case DType::MXFP4: return "matmul_mxfp4";
         case DType::F8_E4M3: return "matmul_fp8";
+        case DType::PACKED_I4: return "matmul_i4";
+        case DType::PACKED_I8: return "matmul_i8";
         default: return nullptr;
     }
 }
@@ -49,6 +51,11 @@ void VulkanBackend::record_matmul(const WeightView &w, const DeviceWeight &dw, c
     MatmulPush push{uint32_t(w.rows), uint32_t(w.cols), uint32_t(n_tokens), 1, 1, 1};
     BufferSlice aux = unused_binding();
     if (w.dtype == DType::MXFP4) aux = dw.scales;
+    if (w.dtype == DType::PACKED_I4 || w.dtype == DType::PACKED_I8) {
+        aux = dw.scales;
+        push.block_cols = uint32_t(w.group_size);
+        push.scale_cols = uint32_t(w.cols / w.group_size);
+    }
     if (w.dtype == DType::F8_E4M3) {
         aux = fp8_scales->data;
         push.block_rows = uint32_t(block_rows);

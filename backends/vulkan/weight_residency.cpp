@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/packed_int.h"
 
 namespace mst {
 namespace {
@@ -23,17 +24,21 @@ WeightResidency::WeightResidency(const VulkanContext &ctx, uint64_t expert_budge
 uint64_t WeightResidency::data_bytes(const WeightView &w) {
     if (w.dtype == DType::MXFP4) return uint64_t(w.rows) * uint64_t(w.cols / 2);
     if (w.dtype == DType::F8_E4M3) return uint64_t(w.rows) * uint64_t(w.cols);
+    if (dtype_is_packed_int(w.dtype))
+        return uint64_t(w.rows) * uint64_t(packed_int_row_words(w.cols, packed_int_bits(w.dtype))) * 4;
     return uint64_t(w.rows) * uint64_t(dtype_row_bytes(w.dtype, w.cols));
 }
 
 uint64_t WeightResidency::scale_bytes(const WeightView &w) {
+    if (dtype_is_packed_int(w.dtype) && w.group_size > 0) return uint64_t(w.rows) * uint64_t(w.cols / w.group_size) * 2;
     return w.dtype == DType::MXFP4 ? uint64_t(w.rows) * uint64_t(w.cols / 32) : 0;
 }
 
 DeviceWeight WeightResidency::get(CommandStream &stream, const WeightView &w, bool as_f32) {
     if (w.data == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "vulkan: weight without data");
     const uint64_t bytes = data_bytes(w), sbytes = scale_bytes(w);
-    if (w.dtype == DType::MXFP4 && w.scales == nullptr) fail(MST_ERR_INVALID_ARGUMENT, "vulkan: MXFP4 weight without scales");
+    if ((w.dtype == DType::MXFP4 || dtype_is_packed_int(w.dtype)) && w.scales == nullptr)
+        fail(MST_ERR_INVALID_ARGUMENT, "vulkan: {} weight without scales", dtype_name(w.dtype));
     std::vector<float> widened;
     const void *src = w.data;
     uint64_t src_bytes = bytes;

@@ -48,6 +48,20 @@ uint64_t covered_bytes(const std::vector<Interval> &intervals, uint64_t begin, u
     return covered;
 }
 
+// compressed-tensors' `<proj>.weight_shape` beside a `<proj>.weight_packed` that went into
+// an expert's blob: the architecture reads it only to check the shape at load time, which
+// the packed index records, so it is neither kept nor reported as dropped.
+bool is_packed_expert_shape(const Checkpoint &source, const TensorInfo &t,
+                            const std::map<uint32_t, std::vector<Interval>> &experts_by_file) {
+    constexpr std::string_view kSuffix = ".weight_shape";
+    if (!t.name.ends_with(kSuffix)) return false;
+    const TensorInfo *packed = source.find(t.name.substr(0, t.name.size() - kSuffix.size()) + ".weight_packed");
+    if (packed == nullptr || packed->nbytes == 0) return false;
+    const auto it = experts_by_file.find(packed->file_index);
+    return it != experts_by_file.end() &&
+           covered_bytes(it->second, packed->offset, packed->offset + packed->nbytes) == packed->nbytes;
+}
+
 ExpertLayout plan_expert(const ExpertLayout &source, const ConvertOptions &options) {
     ExpertLayout out;
     uint64_t pos = 0;
@@ -96,6 +110,7 @@ ConvertPlan plan_conversion(Checkpoint &source, const ModelConfig &config, const
         const uint64_t covered =
             it == experts_by_file.end() ? 0 : covered_bytes(it->second, t.offset, t.offset + t.nbytes);
         if (covered == t.nbytes && t.nbytes > 0) continue;  // an expert's: goes into its blob
+        if (is_packed_expert_shape(source, t, experts_by_file)) continue;
         if (!looked_up.count(t.name)) {
             plan.dropped.push_back(t);
             continue;

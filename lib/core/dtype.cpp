@@ -13,7 +13,7 @@ size_t dtype_size(DType t) {
         case DType::F32: case DType::I32: return 4;
         case DType::F16: case DType::BF16: case DType::I16: return 2;
         case DType::I8: case DType::U8: case DType::BOOL: case DType::F8_E4M3: return 1;
-        case DType::MXFP4: return 0;
+        case DType::MXFP4: case DType::PACKED_I4: case DType::PACKED_I8: return 0;
         case DType::Q8: return sizeof(BlockQ8);
         case DType::Q4: return sizeof(BlockQ4);
     }
@@ -43,6 +43,8 @@ std::string_view dtype_name(DType t) {
         case DType::F8_E4M3: return "F8_E4M3";
         case DType::Q8: return "Q8";
         case DType::Q4: return "Q4";
+        case DType::PACKED_I4: return "PACKED_I4";
+        case DType::PACKED_I8: return "PACKED_I8";
     }
     return "?";
 }

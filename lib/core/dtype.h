@@ -12,12 +12,15 @@ namespace mst {
 // its blocks and scales as U8 tensors, and a WeightView of it points at both (see
 // core/mxfp4.h for the encoding). Q8 and Q4 are moestream's own block-quantized types
 // (core/quant.h), found only in packed files: a row is cut into blocks of 32 elements,
-// each stored with its scale.
-enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4, F8_E4M3, Q8, Q4 };
+// each stored with its scale. PACKED_I4 and PACKED_I8 are compute types like MXFP4:
+// compressed-tensors "pack-quantized" integers (core/packed_int.h), stored as I32 words
+// with a separate tensor of bf16 scales, which a WeightView of them points at.
+enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4, F8_E4M3, Q8, Q4, PACKED_I4,
+                             PACKED_I8 };
 
 // Bytes per element; for a block-quantized type, bytes per block of dtype_block_elems;
-// 0 for MXFP4, whose elements take half a byte plus a shared scale (mxfp4_row_bytes in
-// core/mxfp4.h gives its sizes).
+// 0 for MXFP4, PACKED_I4 and PACKED_I8, whose elements take part of a byte or word plus
+// shared scales (core/mxfp4.h and core/packed_int.h give their sizes).
 size_t dtype_size(DType t);
 // Elements per block: 32 for the block-quantized types, 1 for the others.
 size_t dtype_block_elems(DType t);

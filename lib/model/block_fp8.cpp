@@ -23,6 +23,8 @@ Fp8BlockSize fp8_block_size(const ModelConfig &config) {
     if (!q->is_object()) fail(MST_ERR_BAD_FORMAT, "config.json field 'quantization_config' must be an object");
     const auto method = q->find("quant_method");
     const std::string name = method != q->end() && method->is_string() ? method->get<std::string>() : "(none)";
+    // compressed-tensors checkpoints (Kimi K2.5) are judged by format/compressed_tensors.h.
+    if (name == "compressed-tensors") return block;
     if (name != "fp8")
         fail(MST_ERR_UNSUPPORTED, "quantization '{}' is not supported for {} (supported: fp8 e4m3 with block scales)",
              name, config.model_type);

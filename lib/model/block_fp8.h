@@ -19,9 +19,9 @@ struct Fp8BlockSize {
 
 // The block size a config declares: quantization_config (in the text config or the
 // top level) with quant_method "fp8", fmt "e4m3" and weight_block_size [br, bc];
-// 128 x 128 when there is no quantization_config. MST_ERR_UNSUPPORTED naming the method
-// for any other quantization (e.g. compressed-tensors INT4); MST_ERR_BAD_FORMAT for
-// a malformed block size.
+// 128 x 128 when there is no quantization_config or a compressed-tensors one (which
+// format/compressed_tensors.h reads). MST_ERR_UNSUPPORTED naming the method for any other
+// quantization; MST_ERR_BAD_FORMAT for a malformed block size.
 Fp8BlockSize fp8_block_size(const ModelConfig &config);
 
 // The scale tensor's name: "x.weight" -> "x.weight_scale_inv", a fused "x" -> "x_scale_inv".

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "model/block_fp8_experts.h"
+#include "model/packed_int_experts.h"
 
 namespace mst {
 namespace {
@@ -72,6 +73,19 @@ private:
 
 constexpr int64_t kMaxDim = int64_t(1) << 20;
 
+// The compressed-tensors scheme of layer l's routed experts, or nullopt when they are not
+// quantized that way. gate, up and down must agree (one expert function computes them).
+std::optional<PackedIntScheme> routed_expert_scheme(const DeepseekV3Settings &s, int64_t l) {
+    if (!s.compressed) return std::nullopt;
+    const auto module = [l](const char *proj) { return fmt::format("model.layers.{}.mlp.experts.0.{}", l, proj); };
+    const std::optional<PackedIntScheme> gate = s.compressed->scheme_for(module("gate_proj"));
+    for (const char *proj : {"up_proj", "down_proj"})
+        if (s.compressed->scheme_for(module(proj)) != gate)
+            fail(MST_ERR_UNSUPPORTED, "compressed-tensors: '{}' is quantized differently from '{}'; moestream needs "
+                 "one scheme for a routed expert's projections", module(proj), module("gate_proj"));
+    return gate;
+}
+
 }  // namespace
 
 uint64_t DeepseekV3Settings::latent_kv_bytes_per_token(int64_t n_layers) const {
@@ -120,6 +134,7 @@ DeepseekV3Settings deepseek_v3_settings(const ModelConfig &c) {
     r.normalize = raw.boolean("norm_topk_prob", true);
     r.scaling = float(raw.number("routed_scaling_factor", 2.5));
     s.fp8_block = fp8_block_size(c);
+    s.compressed = compressed_tensors_config(c);
     return s;
 }
 
@@ -133,15 +148,24 @@ DeepseekV3::DeepseekV3(const ModelBuildContext &ctx)
     const int64_t H = c.hidden_size, V = c.vocab_size, heads = m.n_heads;
     const int64_t qk = m.qk_head_dim(), latent = m.kv_lora_rank, rope = m.qk_rope_dim;
 
-    embed_ = weights_.load("model.embed_tokens.weight", {V, H});
-    final_norm_ = weights_.load("model.norm.weight", {H});
-    lm_head_ = c.tie_word_embeddings ? Linear{embed_, {}, {}, {}} : weights_.load_linear("lm_head.weight", {V, H});
+    // Kimi K2.5's wrapper (KimiK25ForConditionalGeneration) keeps the text model under
+    // "language_model.". Decided by the config, not by probing names, so that a
+    // synthesized checkpoint (which answers every name) gets the published layout.
+    const std::string tp = c.outer_model_type == "kimi_k25" ? "language_model." : "";
+    // Projections a compressed-tensors config does not ignore may be packed too (lm_head
+    // included, where a config quantizes it).
+    if (settings_.compressed) weights_.set_compressed_tensors(&*settings_.compressed, tp);
+    embed_ = weights_.load(tp + "model.embed_tokens.weight", {V, H});
+    final_norm_ = weights_.load(tp + "model.norm.weight", {H});
+    lm_head_ =
+        c.tie_word_embeddings ? Linear{embed_, {}, {}, {}} : weights_.load_linear(tp + "lm_head.weight", {V, H});
+    std::optional<PackedIntScheme> packed_scheme;  // of the routed experts, once a layer has shown them
 
     std::vector<std::vector<ExpertLayout>> expert_layouts(size_t(c.n_layers));
     layers_.resize(size_t(c.n_layers));
     for (int64_t l = 0; l < c.n_layers; ++l) {
         Layer &L = layers_[size_t(l)];
-        const std::string p = fmt::format("model.layers.{}.", l);
+        const std::string p = fmt::format("{}model.layers.{}.", tp, l);
         L.input_norm = weights_.load(p + "input_layernorm.weight", {H});
         L.post_attention_norm = weights_.load(p + "post_attention_layernorm.weight", {H});
         MlaWeights &a = L.attention;
@@ -176,17 +200,40 @@ DeepseekV3::DeepseekV3(const ModelBuildContext &ctx)
             L.router = weights_.load(p + "mlp.gate.weight", {c.n_experts, H}, WeightUse::KeepStored);
             if (weights_.has(p + "mlp.gate.e_score_correction_bias"))
                 L.correction_bias = weights_.load_f32(p + "mlp.gate.e_score_correction_bias", {c.n_experts});
-            expert_layouts[size_t(l)] = ctx.expert_layouts(l, [&] {
+            const std::optional<PackedIntScheme> scheme = routed_expert_scheme(settings_, l);
+            std::vector<ExpertLayout> &layouts = expert_layouts[size_t(l)];
+            layouts = ctx.expert_layouts(l, [&] {
+                if (scheme)
+                    return locate_packed_int_experts(ctx.checkpoint, p + "mlp.experts", c.n_experts, H,
+                                                     c.moe_intermediate_size, *scheme);
                 return locate_block_fp8_experts(ctx.checkpoint, p + "mlp.experts", c.n_experts, H,
                                                 c.moe_intermediate_size, settings_.fp8_block);
             });
-            check_block_fp8_experts(expert_layouts[size_t(l)], c.n_experts, H, c.moe_intermediate_size,
-                                    settings_.fp8_block, ctx.checkpoint.dir(), l);
+            // A packed file holds the experts as the converter left them: INT words and
+            // scales, or moestream's own Q8 / Q4 (which the block FP8 path computes).
+            if (layouts_are_packed_int(layouts)) {
+                if (!scheme)
+                    fail(MST_ERR_BAD_FORMAT, "{}: layer {} experts are packed integers, but the config has no "
+                         "compressed-tensors scheme for them", ctx.checkpoint.dir(), l);
+                check_packed_int_experts(layouts, c.n_experts, H, c.moe_intermediate_size, *scheme,
+                                         ctx.checkpoint.dir(), l);
+                if (packed_scheme && !(*packed_scheme == *scheme))
+                    fail(MST_ERR_UNSUPPORTED, "{}: routed experts of layer {} use another compressed-tensors scheme "
+                         "than the layers before", ctx.checkpoint.dir(), l);
+                packed_scheme = scheme;
+            } else {
+                if (packed_scheme)
+                    fail(MST_ERR_UNSUPPORTED, "{}: layer {} experts are not packed integers, but earlier layers' are",
+                         ctx.checkpoint.dir(), l);
+                check_block_fp8_experts(layouts, c.n_experts, H, c.moe_intermediate_size, settings_.fp8_block,
+                                        ctx.checkpoint.dir(), l);
+            }
         }
     }
     rope_ = make_rope_table(c, int32_t(rope));
     rope_.interleaved = settings_.rope_interleave;
-    expert_fn_ = block_fp8_swiglu_expert(settings_.fp8_block);
+    expert_fn_ = packed_scheme ? packed_int_swiglu_expert(*packed_scheme, H, c.moe_intermediate_size)
+                               : block_fp8_swiglu_expert(settings_.fp8_block);
 
     for (const auto &layer : expert_layouts) {
         if (layer.empty()) continue;

@@ -3,7 +3,11 @@
 // RoPE with its softmax-scale correction, the first first_k_dense_replace layers dense,
 // then MoE layers with sigmoid group-limited routing (sigmoid_group_topk.h) over streamed
 // experts plus always-on shared experts. Weights may be bf16 or FP8 E4M3 with 128x128
-// block scales; FP8 projections stay FP8 in memory, resident and streamed alike.
+// block scales; FP8 projections stay FP8 in memory, resident and streamed alike. Routed
+// experts may also be compressed-tensors pack-quantized INT4 / INT8 (Kimi K2.5:
+// packed_int_experts.h), streamed and computed on as stored. Kimi K2.5's multimodal
+// wrapper (model_type kimi_k25) keeps this model under "language_model." beside its
+// vision tower, which is not read.
 //
 // Config fields read from raw (transformers' DeepseekV3Config defaults when absent):
 // q_lora_rank (null: plain q_proj), kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim,
@@ -15,6 +19,7 @@
 #include <memory>
 #include <vector>
 
+#include "format/compressed_tensors.h"
 #include "model/ffn.h"
 #include "model/latent_kv_cache.h"
 #include "model/linear.h"
@@ -34,6 +39,7 @@ struct DeepseekV3Settings {
     bool rope_interleave = true;
     GroupTopkParams routing;  // k is the model's own top-k
     Fp8BlockSize fp8_block;
+    std::optional<CompressedTensorsConfig> compressed;  // a compressed-tensors quantization_config
 
     // KV cache bytes per token over all layers: the latent cache this model keeps, and
     // what full per-head float32 keys and values would take.

@@ -12,7 +12,8 @@
 namespace mst {
 
 std::vector<std::string> supported_model_types() {
-    return {"qwen3_moe", "qwen3_5_moe", "qwen3_5_moe_text", "qwen3_next", "deepseek_v3", "kimi_k2", "mixtral", "gpt_oss"};
+    return {"qwen3_moe", "qwen3_5_moe", "qwen3_5_moe_text", "qwen3_next", "deepseek_v3", "kimi_k2", "kimi_k25",
+            "mixtral", "gpt_oss"};
 }
 
 std::unique_ptr<Model> build_model(const ModelBuildContext &ctx) {
@@ -23,7 +24,8 @@ std::unique_ptr<Model> build_model(const ModelBuildContext &ctx) {
     if (type == "qwen3_5_moe" || type == "qwen3_5_moe_text")
         return std::make_unique<Qwen35Moe>(ctx, Qwen35Moe::Flavor::Qwen3_5);
     if (type == "qwen3_next") return std::make_unique<Qwen35Moe>(ctx, Qwen35Moe::Flavor::Qwen3Next);
-    if (type == "deepseek_v3" || type == "kimi_k2") return std::make_unique<DeepseekV3>(ctx);
+    // kimi_k25: Kimi K2.5's wrapper, when its text_config does not name its own type.
+    if (type == "deepseek_v3" || type == "kimi_k2" || type == "kimi_k25") return std::make_unique<DeepseekV3>(ctx);
     fail(MST_ERR_UNSUPPORTED, "model_type '{}' is not supported; supported: {}", type,
          fmt::join(supported_model_types(), ", "));
 }

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/packed_int.h"
 
 namespace mst {
 namespace {
@@ -31,7 +32,60 @@ WeightView ResidentWeights::keep(const TensorInfo &info, int64_t rows, int64_t c
     return view;
 }
 
+std::optional<PackedIntScheme> ResidentWeights::packed_scheme(const std::string &name) const {
+    constexpr std::string_view kWeight = ".weight";
+    if (compressed_ == nullptr || !name.ends_with(kWeight) || checkpoint_.find(name) != nullptr) return std::nullopt;
+    const std::string base = name.substr(0, name.size() - kWeight.size());
+    if (checkpoint_.find(base + ".weight_packed") == nullptr) return std::nullopt;
+    const std::string_view module = std::string_view(base).substr(
+        base.starts_with(compressed_prefix_) ? compressed_prefix_.size() : 0);
+    const std::optional<PackedIntScheme> scheme = compressed_->scheme_for(module);
+    if (!scheme)
+        fail(MST_ERR_BAD_FORMAT, "tensor '{}.weight_packed' is pack-quantized, but the config's quantization_config "
+             "does not quantize module '{}'", base, module);
+    return scheme;
+}
+
+WeightView ResidentWeights::keep_packed(const std::string &name, int64_t rows, int64_t cols,
+                                        const PackedIntScheme &scheme, WeightUse use) {
+    const std::string base = name.substr(0, name.size() - std::string_view(".weight").size());
+    const PackedIntTensors t = require_packed_int(checkpoint_, base, rows, cols, scheme);
+    // Words and scales: what the stored form holds, whatever its use (neither is a float matrix).
+    if (recorder_) recorder_(t.packed->name, use == WeightUse::Matrix ? WeightUse::KeepStored : use);
+    const WeightView words = keep(*t.packed, rows, t.packed->shape[1]);
+    const WeightView scales = keep(*t.scale, rows, t.scale->shape[1]);
+    n_params_ += uint64_t(rows * cols);
+    WeightView view{scheme.bits == 4 ? DType::PACKED_I4 : DType::PACKED_I8, words.data, rows, cols};
+    view.scales = static_cast<const uint8_t *>(scales.data);
+    view.group_size = scheme.group_for(cols);
+    view.stable = true;
+    return view;
+}
+
 WeightView ResidentWeights::load(const std::string &name, std::initializer_list<int64_t> shape, WeightUse use) {
+    if (const std::optional<PackedIntScheme> scheme = packed_scheme(name); scheme && shape.size() == 2) {
+        // Used otherwise than through matmul: dequantised to float32, exactly.
+        const int64_t rows = rows_of(shape), cols = cols_of(shape);
+        const uint64_t bytes_before = bytes_;
+        const WeightView packed = keep_packed(name, rows, cols, *scheme, WeightUse::KeepStored);
+        AlignedBuffer buffer(uint64_t(rows * cols) * sizeof(float), name.c_str());
+        auto *values = reinterpret_cast<float *>(buffer.data());
+        const uint64_t row_bytes = uint64_t(packed_int_row_words(cols, scheme->bits)) * 4;
+        const uint64_t scale_row_bytes = uint64_t(cols / packed.group_size) * 2;
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < cols; ++c)
+                values[r * cols + c] = packed_int_element(static_cast<const uint8_t *>(packed.data) + r * row_bytes,
+                                                          packed.scales + r * scale_row_bytes, packed.group_size, c,
+                                                          scheme->bits);
+        // The packed copy is not needed: only the float32 one stays.
+        buffers_.pop_back();
+        buffers_.pop_back();
+        WeightView view{DType::F32, values, rows, cols};
+        view.stable = true;
+        bytes_ = bytes_before + buffer.size();
+        buffers_.push_back(std::move(buffer));
+        return view;
+    }
     const TensorInfo &info = require(name, shape);
     if (recorder_ && shape.size() == 2) recorder_(name, use);
     const int64_t rows = rows_of(shape), cols = cols_of(shape);
@@ -51,6 +105,11 @@ WeightView ResidentWeights::load(const std::string &name, std::initializer_list<
 }
 
 Linear ResidentWeights::load_linear(const std::string &name, std::initializer_list<int64_t> shape) {
+    if (const std::optional<PackedIntScheme> scheme = packed_scheme(name); scheme && shape.size() == 2) {
+        Linear linear;
+        linear.weight = keep_packed(name, rows_of(shape), cols_of(shape), *scheme, WeightUse::Matrix);
+        return linear;
+    }
     const TensorInfo &info = require(name, shape);
     if (recorder_ && shape.size() == 2) recorder_(name, WeightUse::Matrix);
     const int64_t rows = rows_of(shape), cols = cols_of(shape);

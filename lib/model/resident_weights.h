@@ -11,6 +11,7 @@
 #include "backends/backend.h"
 #include "core/aligned_buffer.h"
 #include "format/checkpoint.h"
+#include "format/compressed_tensors.h"
 #include "model/linear.h"
 
 namespace mst {
@@ -52,6 +53,16 @@ public:
     // Like load, for small vectors (biases) that are used as float32.
     std::vector<float> load_f32(const std::string &name, std::initializer_list<int64_t> shape);
     bool has(const std::string &name) const { return checkpoint_.find(name) != nullptr; }
+    // Lets load and load_linear take a weight `x.weight` stored as compressed-tensors
+    // pack-quantized `x.weight_packed` / `x.weight_scale` / `x.weight_shape`, under the
+    // config's scheme for module x (its name without `name_prefix`, a wrapper's prefix).
+    // load_linear keeps it packed (Backend::matmul computes on it); load dequantizes it to
+    // float32. A packed weight whose module the config does not quantize is BAD_FORMAT.
+    // `config` must outlive this object.
+    void set_compressed_tensors(const CompressedTensorsConfig *config, std::string name_prefix) {
+        compressed_ = config;
+        compressed_prefix_ = std::move(name_prefix);
+    }
     // Like load for a [rows, cols] tensor, with its rows reordered: row i of the view is row
     // row_order[i] of the tensor (a permutation of 0..rows-1). For fused projections whose
     // row grouping differs from the one the computation wants (Qwen3-Next's in_proj_qkvz).
@@ -66,6 +77,10 @@ public:
 private:
     const TensorInfo &require(const std::string &name, std::initializer_list<int64_t> shape);
     WeightView keep(const TensorInfo &info, int64_t rows, int64_t cols);
+    // The scheme of `name` (".weight") when it is stored pack-quantized, else nullopt.
+    std::optional<PackedIntScheme> packed_scheme(const std::string &name) const;
+    WeightView keep_packed(const std::string &name, int64_t rows, int64_t cols, const PackedIntScheme &scheme,
+                           WeightUse use);
 
     const Checkpoint &checkpoint_;
     Fp8BlockSize fp8_block_;
@@ -73,6 +88,8 @@ private:
     std::vector<AlignedBuffer> buffers_;
     uint64_t bytes_ = 0;
     uint64_t n_params_ = 0;
+    const CompressedTensorsConfig *compressed_ = nullptr;
+    std::string compressed_prefix_;
 };
 
 }  // namespace mst

@@ -215,7 +215,10 @@ TEST_P(GoldenModel, InfoCountsParametersAndExpertBytes) {
     // tensor under ".experts." is a routed expert; an MXFP4 `_blocks` byte holds two
     // parameters and its `_scales` none; an FP8 weight's block scales (`_scale_inv`) are
     // no parameters either, but are bytes of the expert or resident weight they scale.
-    // Tensors the dataset says the architecture does not read count for nothing.
+    // compressed-tensors' `weight_packed` holds the parameters its `weight_shape` gives and
+    // its `weight_scale` none (bytes, like FP8 scales); `weight_shape` itself is read at
+    // load time and held nowhere. Tensors the dataset says the architecture does not read
+    // count for nothing.
     const GoldenDataset &d = GetParam();
     auto any_prefix = [](const std::string &name, const std::vector<std::string> &prefixes) {
         return std::ranges::any_of(prefixes, [&](const std::string &p) { return name.starts_with(p); });
@@ -228,10 +231,19 @@ TEST_P(GoldenModel, InfoCountsParametersAndExpertBytes) {
     // An FP8 weight held dequantised: resident as float32, without its scales.
     uint64_t fp8_widening = 0;
     for (const mst::TensorInfo &t : checkpoint->tensors()) {
-        if (any_prefix(t.name, d.unread_tensor_prefixes)) continue;
+        if (any_prefix(t.name, d.unread_tensor_prefixes) || t.name.ends_with(".weight_shape")) continue;
         const bool blocks = t.name.ends_with("_blocks");
-        const bool scales = t.name.ends_with("_scales") || t.name.ends_with("_scale_inv");
-        const uint64_t n = scales ? 0 : uint64_t(t.numel()) * (blocks ? 2 : 1);
+        const bool scales =
+            t.name.ends_with("_scales") || t.name.ends_with("_scale_inv") || t.name.ends_with(".weight_scale");
+        uint64_t n = scales ? 0 : uint64_t(t.numel()) * (blocks ? 2 : 1);
+        if (t.name.ends_with(".weight_packed")) {
+            const std::string shape_name = t.name.substr(0, t.name.size() - 6) + "shape";
+            const mst::TensorInfo *shape = checkpoint->find(shape_name);
+            ASSERT_TRUE(shape != nullptr && shape->dtype == mst::DType::I64 && shape->numel() == 2) << shape_name;
+            int64_t dims[2];
+            checkpoint->read(*shape, dims);
+            n = uint64_t(dims[0] * dims[1]);
+        }
         params += n;
         if (t.name.find(".experts.") != std::string::npos) {
             expert_params += n;

@@ -1,7 +1,7 @@
-// DeepSeek-V3 and Kimi K2 against reference logits from Hugging Face transformers
+// DeepSeek-V3, Kimi K2 and Kimi K2.5 against reference logits from Hugging Face transformers
 // (golden_model_suite.h): the project's own datasets (tests/data: bf16 DeepSeek-V3, its
 // FP8 form with 128x128 block scales whose reference ran on the dequantised float32
-// weights, and Kimi K2), and the independent shared fixtures (skipped when ../shared is
+// weights, Kimi K2, and Kimi K2.5 with INT4 experts), and the independent shared fixtures (skipped when ../shared is
 // absent). Batched prefill takes the expanded MLA path and token-by-token decode the
 // absorbed one, so the suite's prefill and decode tests check both against the reference.
 //
@@ -26,6 +26,11 @@ std::vector<GoldenDataset> datasets() {
         {"deepseek_v3_tiny", mst::test::data_path("deepseek_v3_tiny")},
         {"deepseek_v3_fp8", mst::test::data_path("deepseek_v3_fp8")},
         {"kimi_k2_tiny", mst::test::data_path("kimi_k2_tiny")},
+        // Kimi K2.5's layout: the wrapper's "language_model." prefix, a vision tower that is
+        // not read, compressed-tensors INT4 experts (group 32) computed on as stored. Its
+        // reference ran on the dequantised experts (q * scale, exact in float32).
+        {"kimi_k25_int4", mst::test::data_path("kimi_k25_int4"), golden_suite::kLogitTolerance, false, "cpu", {},
+         {"vision_tower.", "mm_projector."}},
         {"shared_deepseek_v3", mst::test::shared_path("fixtures/deepseek_v3"), golden_suite::kLogitTolerance, true},
         {"shared_kimi_k2", mst::test::shared_path("fixtures/kimi_k2"), golden_suite::kLogitTolerance, true},
     };

@@ -63,6 +63,8 @@ std::vector<Dataset> datasets() {
             // FP8 experts are kept as stored: only the dense weights change.
             {"deepseek_v3_fp8", {1e-5, 1e-9, 0.036, 0.0022}},
             {"kimi_k2_tiny", {0.096, 0.017, 0.054, 0.0049}},
+            // compressed-tensors INT4 experts are kept as stored: only the dense weights change.
+            {"kimi_k25_int4", {1e-5, 1e-9, 0.056, 0.005}},
             {"mixtral_tiny", {0.26, 0.12, 0.15, 0.032}},
             // gpt-oss experts are multiplied transposed (or are MXFP4): none is quantized.
             {"gpt_oss_tiny", {1e-5, 1e-9, 0.11, 0.018}},

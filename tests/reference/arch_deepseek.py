@@ -35,7 +35,7 @@ KIMI = dict(name="kimi_k2_tiny", layers=2, E=16, k=4, k2=2, n_group=1, topk_grou
             max_pos=131072)
 
 
-def spec(L, E):
+def spec(L, E, moe_i=MOE_I):
     s = {"model.embed_tokens.weight": ((VOCAB, H), 1.0, 0.0),
          "lm_head.weight": ((VOCAB, H), 0.3, 0.0),
          "model.norm.weight": ((H,), 0.2, 1.0)}
@@ -60,18 +60,18 @@ def spec(L, E):
             s[m + "gate.weight"] = ((E, H), 0.35, 0.0)
             s[m + "gate.e_score_correction_bias"] = ((E,), 0.15, 0.0, torch.float32)
             for e in range(E):
-                s[m + f"experts.{e}.gate_proj.weight"] = ((MOE_I, H), 0.2, 0.0)
-                s[m + f"experts.{e}.up_proj.weight"] = ((MOE_I, H), 0.2, 0.0)
-                s[m + f"experts.{e}.down_proj.weight"] = ((H, MOE_I), 0.2, 0.0)
-            s[m + "shared_experts.gate_proj.weight"] = ((MOE_I * N_SHARED, H), 0.2, 0.0)
-            s[m + "shared_experts.up_proj.weight"] = ((MOE_I * N_SHARED, H), 0.2, 0.0)
-            s[m + "shared_experts.down_proj.weight"] = ((H, MOE_I * N_SHARED), 0.2, 0.0)
+                s[m + f"experts.{e}.gate_proj.weight"] = ((moe_i, H), 0.2, 0.0)
+                s[m + f"experts.{e}.up_proj.weight"] = ((moe_i, H), 0.2, 0.0)
+                s[m + f"experts.{e}.down_proj.weight"] = ((H, moe_i), 0.2, 0.0)
+            s[m + "shared_experts.gate_proj.weight"] = ((moe_i * N_SHARED, H), 0.2, 0.0)
+            s[m + "shared_experts.up_proj.weight"] = ((moe_i * N_SHARED, H), 0.2, 0.0)
+            s[m + "shared_experts.down_proj.weight"] = ((H, moe_i * N_SHARED), 0.2, 0.0)
     return s
 
 
 def common_kwargs(p):
     return dict(vocab_size=VOCAB, hidden_size=H, intermediate_size=DENSE_I,
-                moe_intermediate_size=MOE_I, num_hidden_layers=p["layers"], num_attention_heads=NH,
+                moe_intermediate_size=p.get("moe_i", MOE_I), num_hidden_layers=p["layers"], num_attention_heads=NH,
                 num_key_value_heads=NH, n_shared_experts=N_SHARED, n_routed_experts=p["E"],
                 routed_scaling_factor=p["scaling"], kv_lora_rank=KVL, q_lora_rank=QL,
                 qk_rope_head_dim=ROPE, v_head_dim=VH, qk_nope_head_dim=NOPE, n_group=p["n_group"],
@@ -93,13 +93,13 @@ def ds_config():
         return transformers.DeepseekV3Config(rope_parameters=dict(DS["rope"]), rope_interleave=True, **kw)
 
 
-def kimi_legacy_config():
+def kimi_legacy_config(p=KIMI):
     """config.json in the form of the published Kimi K2 (legacy keys, model_type kimi_k2)."""
-    kw = common_kwargs(KIMI)
+    kw = common_kwargs(p)
     c = {"architectures": ["DeepseekV3ForCausalLM"], "aux_loss_alpha": 0.001, "ep_size": 1,
          "model_type": "kimi_k2", "moe_layer_freq": 1, "num_nextn_predict_layers": 0,
-         "pretraining_tp": 1, "rope_theta": KIMI["rope_theta"],
-         "rope_scaling": dict(KIMI["rope_scaling"]), "scoring_func": "sigmoid", "seq_aux": True,
+         "pretraining_tp": 1, "rope_theta": p["rope_theta"],
+         "rope_scaling": dict(p["rope_scaling"]), "scoring_func": "sigmoid", "seq_aux": True,
          "topk_method": "noaux_tc", "torch_dtype": "bfloat16", "transformers_version": "4.48.3"}
     c.update(kw)
     return dict(sorted(c.items()))

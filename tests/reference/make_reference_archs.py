@@ -5,7 +5,7 @@ Run (needs torch, transformers >= 5, tokenizers, safetensors, numpy):
 
     python3 tests/reference/make_reference_archs.py --out DIR [--only GROUP,...]
 
-(groups: qwen3_5 qwen3_next deepseek kimi mixtral gpt_oss; they are independent, so they
+(groups: qwen3_5 qwen3_next deepseek kimi kimi_k25 mixtral gpt_oss; they are independent, so they
 can also run in parallel into separate directories and be combined with
 `make_reference_archs.py --merge DIR SRC_DIR...`)
 
@@ -18,6 +18,7 @@ writes into DIR, one folder per dataset:
     deepseek_v3_tiny/      DeepseekV3ForCausalLM, bf16
     deepseek_v3_fp8/       same weights stored as DeepSeek-V3 block FP8
     kimi_k2_tiny/          DeepseekV3ForCausalLM with Kimi K2 settings, Kimi's legacy config.json
+    kimi_k25_int4/         Kimi K2.5's wrapper layout, compressed-tensors INT4 experts (arch_kimi_k25.py)
     mixtral_tiny/          MixtralForCausalLM
     gpt_oss_tiny/          GptOssForCausalLM, bf16
     gpt_oss_mxfp4/         same weights with the experts stored as MXFP4
@@ -43,9 +44,9 @@ import torch  # noqa: E402
 
 from make_reference import PROMPT, file_sizes  # noqa: E402  (also sets deterministic torch)
 
-GROUPS = ["qwen3_5", "qwen3_next", "deepseek", "kimi", "mixtral", "gpt_oss"]
-SEEDS = {"qwen3_5": 3000, "qwen3_next": 4000, "deepseek": 5000, "kimi": 6000, "mixtral": 7000,
-         "gpt_oss": 8000}
+GROUPS = ["qwen3_5", "qwen3_next", "deepseek", "kimi", "kimi_k25", "mixtral", "gpt_oss"]
+SEEDS = {"qwen3_5": 3000, "qwen3_next": 4000, "deepseek": 5000, "kimi": 6000, "kimi_k25": 6500,
+         "mixtral": 7000, "gpt_oss": 8000}
 
 
 def merge(dst, srcs):
@@ -100,6 +101,7 @@ def main():
 
     import arch_classic
     import arch_deepseek
+    import arch_kimi_k25
     import arch_qwen_hybrid
 
     out = os.path.abspath(args.out)
@@ -132,6 +134,8 @@ def main():
                                                          SEEDS["deepseek"], n),
         "kimi": lambda: arch_deepseek.build_kimi(out, work, tok_dir, prompt_ids, ntok,
                                                  SEEDS["kimi"], n),
+        "kimi_k25": lambda: arch_kimi_k25.build_kimi_k25(out, work, tok_dir, prompt_ids, ntok,
+                                                         SEEDS["kimi_k25"], n),
         "mixtral": lambda: arch_classic.build_mixtral(out, work, tok_dir, prompt_ids, ntok,
                                                       SEEDS["mixtral"], n),
         "gpt_oss": lambda: arch_classic.build_gpt_oss(out, work, tok_dir, prompt_ids, ntok,

@@ -149,6 +149,44 @@ TEST_F(VulkanOps, MatmulEveryWeightType) {
     }
 }
 
+// compressed-tensors pack-quantized INT4 / INT8 (core/packed_int.h): random words and bf16
+// scales, against the CPU (whose kernels are checked against dequantise-then-multiply in
+// test_cpu_op_matmul_packed_int). Odd counts of groups of 32, a group the words do not
+// divide (12), one scale per row (a channel of 100, its last word padded), and an expert
+// part (by key) computed twice.
+TEST_F(VulkanOps, MatmulPackedIntegers) {
+    struct Case {
+        int bits;
+        int64_t rows, cols, group, n_tokens;
+    };
+    const Case cases[] = {{4, 1, 96, 32, 1},   {4, 67, 160, 32, 3},  {4, 130, 224, 32, 5}, {4, 33, 7168, 32, 2},
+                          {4, 5, 36, 12, 2},   {4, 3, 100, 100, 1},  {8, 7, 96, 32, 4},    {8, 9, 224, 224, 6},
+                          {8, 4, 36, 12, 1}};
+    uint32_t seed = 300;
+    for (const Case &c : cases) {
+        std::mt19937 rng(seed++);
+        const int64_t words = (c.cols * c.bits + 31) / 32;
+        std::vector<uint32_t> packed(size_t(c.rows * words));
+        for (uint32_t &w : packed) w = uint32_t(rng());
+        std::vector<uint16_t> scales(size_t(c.rows * (c.cols / c.group)));
+        for (uint16_t &s : scales) s = f32_to_bf16(0.001f + float(rng() % 1000) * 1e-5f);
+        WeightView w{c.bits == 4 ? DType::PACKED_I4 : DType::PACKED_I8, packed.data(), c.rows, c.cols};
+        w.scales = reinterpret_cast<const uint8_t *>(scales.data());
+        w.group_size = c.group;
+        const std::vector<float> x = random_floats(size_t(c.n_tokens * c.cols), seed++);
+        std::vector<float> want(size_t(c.n_tokens * c.rows)), got(want.size(), NAN);
+        cpu_.matmul(w, x.data(), want.data(), c.n_tokens);
+        for (int call = 0; call < 2; ++call) {
+            WeightView v = w;
+            v.expert_key = call == 1 ? make_expert_key(2, int64_t(seed), 0) : 0;
+            std::fill(got.begin(), got.end(), NAN);
+            gpu().matmul(v, x.data(), got.data(), c.n_tokens);
+            EXPECT_LT(normalized_error(got, want), kFloatBound)
+                << "INT" << c.bits << " " << c.rows << "x" << c.cols << " group " << c.group << " call " << call;
+        }
+    }
+}
+
 TEST_F(VulkanOps, MatmulStableAndStreamedWeightsStayCorrect) {
     // A stable weight is uploaded once; an expert part by its key; either must give the
     // same product on every call, and a transient view must follow its bytes.

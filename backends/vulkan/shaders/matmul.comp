@@ -12,6 +12,8 @@
 //! variant matmul_q4 -DW_Q4
 //! variant matmul_mxfp4 -DW_MXFP4
 //! variant matmul_fp8 -DW_FP8
+//! variant matmul_i4 -DW_I4
+//! variant matmul_i8 -DW_I8
 //! variant matmul_f32_sg -DW_F32 -DUSE_SUBGROUP
 //! variant matmul_f16_sg -DW_F16 -DUSE_SUBGROUP
 //! variant matmul_bf16_sg -DW_BF16 -DUSE_SUBGROUP
@@ -19,6 +21,8 @@
 //! variant matmul_q4_sg -DW_Q4 -DUSE_SUBGROUP
 //! variant matmul_mxfp4_sg -DW_MXFP4 -DUSE_SUBGROUP
 //! variant matmul_fp8_sg -DW_FP8 -DUSE_SUBGROUP
+//! variant matmul_i4_sg -DW_I4 -DUSE_SUBGROUP
+//! variant matmul_i8_sg -DW_I8 -DUSE_SUBGROUP
 #extension GL_GOOGLE_include_directive : require
 #ifdef USE_SUBGROUP
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -40,11 +44,12 @@ layout(std430, binding = 0) readonly buffer Weights4 { uvec4 w4[]; };
 layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 // MXFP4: the e8m0 scale bytes [rows][cols / 32]. FP8: float32 scales [rows / br][cols / bc].
+// I4 / I8 (compressed-tensors pack-quantized, core/packed_int.h): bf16 scales [rows][groups].
 layout(std430, binding = 3) readonly buffer Aux { uint aux[]; };
 
 layout(push_constant) uniform Push {
     uint rows, cols, n_tokens;
-    uint block_rows, block_cols, scale_cols;  // FP8
+    uint block_rows, block_cols, scale_cols;  // FP8; I4 / I8: block_cols = group size, scale_cols = groups
 } pc;
 
 #ifndef USE_SUBGROUP
@@ -235,6 +240,44 @@ void main() {
                 for (uint j = 0; j < 8u; ++j) {
                     const float wv = fp4[(q >> (4u * j)) & 15u];
                     const uint c = b * 32u + 8u * k + j;
+                    for (uint t = 0; t < NT; ++t)
+                        if (t < nt) s[t] += wv * x[(t0 + t) * cols + c];
+                }
+            }
+            for (uint t = 0; t < NT; ++t) acc[t] += scale * s[t];
+        }
+#elif defined(W_I4) || defined(W_I8)
+        // A lane takes whole groups: their integer dot products summed, then scaled once.
+        // Value c of a row is in word c / PER_WORD at bits BITS * (c % PER_WORD), stored
+        // as q + 2^(BITS - 1); rows are padded to whole words.
+#if defined(W_I4)
+        const uint BITS = 4u;
+#else
+        const uint BITS = 8u;
+#endif
+        const uint PER_WORD = 32u / BITS, MASK = (1u << BITS) - 1u;
+        const int OFFSET = int(1u << (BITS - 1u));
+        const uint row_words = (cols + PER_WORD - 1u) / PER_WORD;
+        const uint group = pc.block_cols, groups = pc.scale_cols;
+        for (uint g = lane; g < groups; g += LANES) {
+            const float scale = bf16_bits_to_f32(READ_U16(aux, 2u * (r * groups + g)));
+            float s[NT];
+            for (uint t = 0; t < NT; ++t) s[t] = 0.0;
+            const uint c0 = g * group;
+            if (group % PER_WORD == 0u) {
+                for (uint wi = c0 / PER_WORD; wi < (c0 + group) / PER_WORD; ++wi) {
+                    const uint q = w[r * row_words + wi];
+                    for (uint j = 0; j < PER_WORD; ++j) {
+                        const float wv = float(int((q >> (BITS * j)) & MASK) - OFFSET);
+                        const uint c = wi * PER_WORD + j;
+                        for (uint t = 0; t < NT; ++t)
+                            if (t < nt) s[t] += wv * x[(t0 + t) * cols + c];
+                    }
+                }
+            } else {
+                for (uint c = c0; c < c0 + group; ++c) {
+                    const uint q = w[r * row_words + c / PER_WORD];
+                    const float wv = float(int((q >> (BITS * (c % PER_WORD))) & MASK) - OFFSET);
                     for (uint t = 0; t < NT; ++t)
                         if (t < nt) s[t] += wv * x[(t0 + t) * cols + c];
                 }

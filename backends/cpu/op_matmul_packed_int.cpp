@@ -1,0 +1,238 @@
+// matmul on compressed-tensors pack-quantized integers (PACKED_I4, PACKED_I8; the layout
+// is in core/packed_int.h): y[t][r] = sum_c q[r][c] * scale[r][c / group] * x[t][c].
+// The words are decoded in registers, a chunk at a time, and used for every token of a
+// tile; no float copy of the matrix is made, so a streamed INT4 expert is read at 4.5 bits
+// per weight (with its bf16 scale per 32) and computed on as it is.
+//
+// Each group's integer dot product is summed in float and scaled once, so the scale
+// multiplies a sum of group-size products rather than each weight. Chunks are 16 values
+// (AVX-512) or 8 (AVX2); a group size that is not a multiple of the chunk takes the
+// narrower path, or the scalar one.
+#if defined(__x86_64__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#endif
+
+#include <algorithm>
+
+#include "backends/cpu/cpu_backend.h"
+#include "core/packed_int.h"
+
+namespace mst {
+namespace {
+
+constexpr int64_t kRowBlock = 64;
+constexpr int kTokenTile = 4;
+constexpr int64_t kMinParallelMacs = 64 * 1024;
+
+// One matrix as the row kernels see it.
+struct PackedRows {
+    const uint8_t *words;   // row 0's words
+    const uint8_t *scales;  // row 0's bf16 scales
+    int64_t cols, group, row_bytes, scale_row_bytes;
+};
+
+// For rows r < n_rows and tokens t < n_tok: y[t * ldy + r] = sum_c w[r][c] * x[t * ldx + c].
+using PackedRowsFn = void (*)(const PackedRows &m, int64_t n_rows, const float *x, int64_t ldx, int n_tok, float *y,
+                              int64_t ldy);
+
+template <int Bits>
+void rows_scalar(const PackedRows &m, int64_t n_rows, const float *x, int64_t ldx, int n_tok, float *y, int64_t ldy) {
+    const int64_t groups = m.cols / m.group;
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const uint8_t *rw = m.words + r * m.row_bytes, *rs = m.scales + r * m.scale_row_bytes;
+        float acc[kTokenTile] = {};
+        for (int64_t g = 0; g < groups; ++g) {
+            float part[kTokenTile] = {};
+            for (int64_t c = g * m.group; c < (g + 1) * m.group; ++c) {
+                const float q = float(packed_int_code(rw, c, Bits));
+                for (int t = 0; t < n_tok; ++t) part[t] += q * x[t * ldx + c];
+            }
+            const float s = packed_int_scale(rs, g);
+            for (int t = 0; t < n_tok; ++t) acc[t] += part[t] * s;
+        }
+        for (int t = 0; t < n_tok; ++t) y[t * ldy + r] = acc[t];
+    }
+}
+
+}  // namespace
+}  // namespace mst
+
+#if defined(__x86_64__)
+// Everything in the target regions has internal linkage and calls no inline function from
+// a standard header (see kernels_avx2.cpp for why).
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+namespace mst {
+namespace {
+
+inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Values c .. c + 7 of a row, p pointing at value c's byte.
+template <int Bits>
+inline __m256 decode8(const uint8_t *p) {
+    if constexpr (Bits == 4) {
+        int word;
+        __builtin_memcpy(&word, p, sizeof word);
+        const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+        const __m256i nibbles = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(word), shifts),
+                                                 _mm256_set1_epi32(0x0f));
+        return _mm256_cvtepi32_ps(_mm256_sub_epi32(nibbles, _mm256_set1_epi32(8)));
+    } else {
+        const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)));
+        return _mm256_cvtepi32_ps(_mm256_sub_epi32(bytes, _mm256_set1_epi32(128)));
+    }
+}
+
+template <int Bits, int NT>
+void rows_avx2_tile(const PackedRows &m, int64_t n_rows, const float *x, int64_t ldx, float *y, int64_t ldy) {
+    const int64_t groups = m.cols / m.group;
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const uint8_t *rw = m.words + r * m.row_bytes, *rs = m.scales + r * m.scale_row_bytes;
+        __m256 acc[NT];
+        for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+        for (int64_t g = 0; g < groups; ++g) {
+            __m256 part[NT];
+            for (int t = 0; t < NT; ++t) part[t] = _mm256_setzero_ps();
+            for (int64_t c = g * m.group; c < (g + 1) * m.group; c += 8) {
+                const __m256 w = decode8<Bits>(rw + c * Bits / 8);
+                for (int t = 0; t < NT; ++t) part[t] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + t * ldx + c), part[t]);
+            }
+            const __m256 s = _mm256_set1_ps(packed_int_scale(rs, g));
+            for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(part[t], s, acc[t]);
+        }
+        for (int t = 0; t < NT; ++t) y[t * ldy + r] = hsum8(acc[t]);
+    }
+}
+
+template <int Bits>
+void rows_avx2(const PackedRows &m, int64_t n_rows, const float *x, int64_t ldx, int n_tok, float *y, int64_t ldy) {
+    switch (n_tok) {
+        case 1: rows_avx2_tile<Bits, 1>(m, n_rows, x, ldx, y, ldy); break;
+        case 2: rows_avx2_tile<Bits, 2>(m, n_rows, x, ldx, y, ldy); break;
+        case 3: rows_avx2_tile<Bits, 3>(m, n_rows, x, ldx, y, ldy); break;
+        default: rows_avx2_tile<Bits, kTokenTile>(m, n_rows, x, ldx, y, ldy); break;
+    }
+}
+
+}  // namespace
+}  // namespace mst
+
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")
+
+namespace mst {
+namespace {
+
+// Values c .. c + 15 of a row, p pointing at value c's byte.
+template <int Bits>
+inline __m512 decode16(const uint8_t *p) {
+    if constexpr (Bits == 4) {
+        long long words;
+        __builtin_memcpy(&words, p, sizeof words);
+        // Lanes 0..7 take the first word, 8..15 the second, each shifted to its nibble.
+        const __m512i which = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+        const __m512i shifts = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+        const __m512i spread = _mm512_permutexvar_epi32(which, _mm512_set1_epi64(words));
+        const __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi32(spread, shifts), _mm512_set1_epi32(0x0f));
+        return _mm512_cvtepi32_ps(_mm512_sub_epi32(nibbles, _mm512_set1_epi32(8)));
+    } else {
+        const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+        return _mm512_cvtepi32_ps(_mm512_sub_epi32(bytes, _mm512_set1_epi32(128)));
+    }
+}
+
+template <int Bits, int NT>
+void rows_avx512_tile(const PackedRows &m, int64_t n_rows, const float *x, int64_t ldx, float *y, int64_t ldy) {
+    const int64_t groups = m.cols / m.group;
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const uint8_t *rw = m.words + r * m.row_bytes, *rs = m.scales + r * m.scale_row_bytes;
+        __m512 acc[NT];
+        for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+        for (int64_t g = 0; g < groups; ++g) {
+            __m512 part[NT];
+            for (int t = 0; t < NT; ++t) part[t] = _mm512_setzero_ps();
+            for (int64_t c = g * m.group; c < (g + 1) * m.group; c += 16) {
+                const __m512 w = decode16<Bits>(rw + c * Bits / 8);
+                for (int t = 0; t < NT; ++t) part[t] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + t * ldx + c), part[t]);
+            }
+            const __m512 s = _mm512_set1_ps(packed_int_scale(rs, g));
+            for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(part[t], s, acc[t]);
+        }
+        for (int t = 0; t < NT; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[t]);
+    }
+}
+
+template <int Bits>
+void rows_avx512(const PackedRows &m, int64_t n_rows, const float *x, int64_t ldx, int n_tok, float *y, int64_t ldy) {
+    switch (n_tok) {
+        case 1: rows_avx512_tile<Bits, 1>(m, n_rows, x, ldx, y, ldy); break;
+        case 2: rows_avx512_tile<Bits, 2>(m, n_rows, x, ldx, y, ldy); break;
+        case 3: rows_avx512_tile<Bits, 3>(m, n_rows, x, ldx, y, ldy); break;
+        default: rows_avx512_tile<Bits, kTokenTile>(m, n_rows, x, ldx, y, ldy); break;
+    }
+}
+
+}  // namespace
+}  // namespace mst
+
+#pragma GCC pop_options
+#endif  // __x86_64__
+
+namespace mst {
+namespace {
+
+PackedRowsFn pick_rows_fn(CpuIsa isa, int bits, int64_t group) {
+#if defined(__x86_64__)
+    if (isa == CpuIsa::Avx512 && group % 16 == 0) return bits == 4 ? rows_avx512<4> : rows_avx512<8>;
+    if (isa != CpuIsa::Scalar && group % 8 == 0) return bits == 4 ? rows_avx2<4> : rows_avx2<8>;
+#else
+    (void)isa;
+    (void)group;
+#endif
+    return bits == 4 ? rows_scalar<4> : rows_scalar<8>;
+}
+
+}  // namespace
+
+void CpuBackend::matmul_packed_int(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
+    const int64_t rows = w.rows, cols = w.cols;
+    if (rows == 0 || n_tokens == 0) return;
+    if (cols == 0) {
+        std::fill(y, y + rows * n_tokens, 0.0f);
+        return;
+    }
+    const int bits = packed_int_bits(w.dtype);
+    const PackedRows m{static_cast<const uint8_t *>(w.data), w.scales, cols, w.group_size,
+                       packed_int_row_words(cols, bits) * 4, cols / w.group_size * 2};
+    const PackedRowsFn rows_fn = pick_rows_fn(isa_, bits, w.group_size);
+    const int64_t threads = rows * cols * n_tokens >= kMinParallelMacs ? n_threads_ : 1;
+    // At least a few row blocks per thread so that uneven ones still balance.
+    const int64_t rows_per_block = std::clamp<int64_t>((rows + threads * 4 - 1) / (threads * 4), 1, kRowBlock);
+    const int64_t n_blocks = (rows + rows_per_block - 1) / rows_per_block;
+    const int n_par = int(std::min(threads, n_blocks));
+
+#pragma omp parallel for num_threads(n_par) if (n_par > 1) schedule(static)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const int64_t r0 = b * rows_per_block, nr = std::min(rows_per_block, rows - r0);
+        PackedRows block = m;
+        block.words += r0 * m.row_bytes;
+        block.scales += r0 * m.scale_row_bytes;
+        for (int64_t t = 0; t < n_tokens; t += kTokenTile)
+            rows_fn(block, nr, x + t * cols, cols, int(std::min<int64_t>(kTokenTile, n_tokens - t)), y + t * rows + r0,
+                    rows);
+    }
+}
+
+}  // namespace mst
