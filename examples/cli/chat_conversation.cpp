@@ -56,7 +56,12 @@ void Conversation::commit(const std::string &user_text, const TurnPlan &plan, co
     }
     tokens_.insert(tokens_.end(), plan.tokens.begin(), plan.tokens.end());
     text_ = pending_render_;
-    const std::string answer_text = model_.detokenize(answer);
+    // A model's vocabulary may be larger than its tokenizer's (padding rows); such ids have
+    // no text, and a template can only be given text.
+    std::vector<int32_t> with_text;
+    for (int32_t id : answer)
+        if (mst_token_text(model_.get(), id)) with_text.push_back(id);
+    const std::string answer_text = model_.detokenize(with_text);
     tokens_.insert(tokens_.end(), answer.begin(), answer.end());
     text_ += answer_text;
     if (end_of_turn) {

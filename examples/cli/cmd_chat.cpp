@@ -156,7 +156,14 @@ void chat_turn(const ModelHandle &model, SessionHandle &session, Conversation &c
             // A full context: the next turn's prompt will not fit either and says so.
         }
     }
-    conversation.commit(user_text, plan, answer, end_of_turn);
+    try {
+        conversation.commit(user_text, plan, answer, end_of_turn);
+    } catch (const Exception &e) {  // the answer's text is unknown: the next turn starts afresh
+        fmt::print(stderr, "{}\n", e.what());
+        session.reset();
+        conversation.session_cleared(true);
+        return;
+    }
     if (reason == MST_STOP_CONTEXT_FULL) fmt::print(stderr, "[the context is full; /reset starts a new conversation]\n");
     if (interrupts.pending()) fmt::print(stderr, "[interrupted]\n");
     if (options.verbose)
