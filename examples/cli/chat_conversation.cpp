@@ -16,13 +16,23 @@ ChatMessage message(std::string role, std::string content) {
 }  // namespace
 
 Conversation::Conversation(const ModelHandle &model, const mst_chat_template_params &params, std::string system)
-    : model_(model), params_(params) {
+    : model_(model), params_(params), added_(model.tokenize("")) {
     params_.add_generation_prompt = 1;
     if (!system.empty()) messages_.push_back(message("system", std::move(system)));
 }
 
 std::string Conversation::render(const std::vector<ChatMessage> &messages) const {
     return apply_chat_template(model_, messages, params_);
+}
+
+std::vector<int32_t> Conversation::encode(std::string_view text) const {
+    // As transformers' apply_chat_template(tokenize=True): the template writes the special
+    // tokens it wants (bos_token), so those the tokenizer's post-processor adds to any text
+    // (what it makes of "") would double them, or put a BOS in the middle of a conversation.
+    std::vector<int32_t> ids = model_.tokenize(text);
+    if (!added_.empty() && ids.size() >= added_.size() && std::equal(added_.begin(), added_.end(), ids.begin()))
+        ids.erase(ids.begin(), ids.begin() + ptrdiff_t(added_.size()));
+    return ids;
 }
 
 size_t Conversation::turns() const {
@@ -37,11 +47,11 @@ TurnPlan Conversation::plan(const std::string &user_text) {
     if (pending_render_.starts_with(text_)) {
         // Tokenizing only the new text keeps the session's tokens (the answers as sampled,
         // which need not be the tokenizer's own split of their text) as they are.
-        plan.tokens = model_.tokenize(std::string_view(pending_render_).substr(text_.size()));
+        plan.tokens = encode(std::string_view(pending_render_).substr(text_.size()));
         return plan;
     }
     plan.restart = true;
-    plan.tokens = model_.tokenize(pending_render_);
+    plan.tokens = encode(pending_render_);
     const auto mismatch = std::mismatch(tokens_.begin(), tokens_.end(), plan.tokens.begin(), plan.tokens.end());
     plan.common_tokens = size_t(mismatch.first - tokens_.begin());
     return plan;

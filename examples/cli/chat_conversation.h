@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "moestream.hpp"
@@ -40,9 +41,11 @@ public:
 
 private:
     std::string render(const std::vector<ChatMessage> &messages) const;
+    std::vector<int32_t> encode(std::string_view text) const;
 
     const ModelHandle &model_;
     mst_chat_template_params params_;
+    std::vector<int32_t> added_;  // what the tokenizer's post-processor adds to every text
     std::vector<ChatMessage> messages_;
     std::vector<int32_t> tokens_;  // what the session holds
     std::string text_;             // the text of tokens_, as the template and the answers gave it
