@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -140,6 +141,28 @@ TEST(CliChat, CtrlCStopsTheAnswerNotTheChat) {
     EXPECT_LT(t[0].answer_tokens, 2000u) << r.err;
     EXPECT_EQ(t[1].answer_tokens, 2000u) << r.err;
     EXPECT_EQ(t[1].context, t[0].context + t[1].prompt_tokens + t[1].answer_tokens) << r.err;
+}
+
+// Every --option chat's help lists is one it accepts, and its help names its commands.
+TEST(CliChat, HelpListsOnlyOptionsItAccepts) {
+    const CliResult help = mst::test::run_cli(MST_CLI_PATH, {"chat", "--help"});
+    ASSERT_EQ(help.status, 0) << help.err;
+    for (const char *promised : {"/reset", "/stats", "/exit", "--system", "--template-var", "--no-think", "--verbose"})
+        EXPECT_TRUE(contains(help.out, promised)) << promised;
+    const std::regex option_re("--[a-z][a-z0-9-]*");
+    std::set<std::string> options;
+    for (std::sregex_iterator it(help.out.begin(), help.out.end(), option_re), end; it != end; ++it)
+        options.insert(it->str());
+    EXPECT_GT(options.size(), 20u);
+    for (const std::string &option : options) {
+        if (option == "--help") continue;
+        const CliResult r = chat({option}, "");
+        EXPECT_NE(r.status, 0) << option;  // no model given
+        EXPECT_FALSE(contains(r.err, "unknown option")) << option << ": " << r.err;
+    }
+    const CliResult unknown = chat({"-m", tiny(), "--prompt", "x"}, "");
+    EXPECT_EQ(unknown.status, 2) << unknown.err;
+    EXPECT_TRUE(contains(unknown.err, "--prompt")) << unknown.err;
 }
 
 }  // namespace
