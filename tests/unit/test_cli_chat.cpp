@@ -118,6 +118,32 @@ TEST(CliChat, ModelWithoutTemplateIsAClearError) {
     EXPECT_TRUE(r.out.empty()) << r.out;
 }
 
+// A template that rewrites earlier turns (here: a count of messages written after them, as
+// Qwen3 drops earlier thinking) breaks the prefix: the session starts over and says so.
+TEST(CliChat, RewrittenHistoryIsEvaluatedAgain) {
+    const fs::path dir = fs::temp_directory_path() / ("mst_chat_rewrite_" + std::to_string(getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    for (const fs::directory_entry &e : fs::directory_iterator(tiny())) fs::create_symlink(e.path(), dir / e.path().filename());
+    std::ofstream(dir / "chat_template.jinja")
+        << "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+           "[{{ messages|length }} messages]{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+    const CliResult r = chat({"-m", dir.string(), "--temp", "0", "-n", "4", "--verbose"}, "Hello there\nAgain\n");
+    fs::remove_all(dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(rewrote earlier turns: (\d+) of (\d+) context tokens still match)")))
+        << r.err;
+    const std::vector<Turn> t = turns(r.err);
+    ASSERT_EQ(t.size(), 2u) << r.err;
+    EXPECT_GT(std::stoul(m[1]), 0u) << r.err;  // the first user turn is common to both
+    EXPECT_LT(std::stoul(m[1]), t[0].context) << r.err;
+    EXPECT_EQ(std::stoul(m[2]), t[0].context) << r.err;
+    // The whole conversation evaluated again, nothing kept from turn 1.
+    EXPECT_EQ(t[1].context, t[1].prompt_tokens + t[1].answer_tokens) << r.err;
+    EXPECT_GT(t[1].prompt_tokens, t[0].prompt_tokens) << r.err;
+}
+
 TEST(CliChat, BadTemplateVariableFailsBeforeTheConversation) {
     const CliResult r = chat({"-m", tiny(), "--template-var", "enable_thinking=fals"}, "Hello\n");
     EXPECT_EQ(r.status, 1) << r.err;
