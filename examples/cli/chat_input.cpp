@@ -12,7 +12,14 @@ namespace {
 
 std::atomic<bool> g_chat_interrupted{false};
 
-extern "C" void on_chat_sigint(int) { g_chat_interrupted.store(true); }
+// A second Ctrl-C before the first was dealt with (an answer whose prompt takes long to
+// evaluate) ends the process as SIGINT would.
+extern "C" void on_chat_sigint(int) {
+    if (g_chat_interrupted.exchange(true)) {
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);
+    }
+}
 
 }  // namespace
 
