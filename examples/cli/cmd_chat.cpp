@@ -33,7 +33,8 @@ const char *const kChatHelp =
     "stream to stdout. Reads stdin, so a conversation can be piped in. Commands:\n"
     "  /reset   forget the conversation (the system message stays) and the session's context\n"
     "  /stats   the session's tokens, speed, expert bytes read and expert-cache hits (stderr)\n"
-    "  /exit    end (as does end of input)\n"
+    "  /exit    end (as does end of input; also /quit)\n"
+    "A message of your own that starts with / is written with two: //etc/hosts sends /etc/hosts.\n"
     "Ctrl-C stops the answer being written and returns to the prompt (a second one before it\n"
     "stops ends at once); Ctrl-C at the prompt ends (exit status 130).\n"
     "Only the tokens a turn adds are evaluated; a template that rewrites earlier turns makes the\n"
@@ -252,9 +253,11 @@ int cmd_chat(const std::vector<std::string> &argv) {
             return kInterruptedExit;
         }
         if (message.status == InputStatus::End) return 0;
-        const std::string &text = message.text;
+        std::string text = message.text;
         if (text.find_first_not_of(" \t\n") == std::string::npos) continue;
-        if (text.front() == '/') {
+        if (text.starts_with("//")) {
+            text.erase(0, 1);
+        } else if (text.front() == '/') {
             const std::string command = text.substr(0, text.find_last_not_of(" \t") + 1);
             if (command == "/exit" || command == "/quit") return 0;
             if (command == "/reset") {

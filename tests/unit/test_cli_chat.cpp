@@ -98,6 +98,26 @@ TEST(CliChat, UnknownCommandIsReportedAndTheChatGoesOn) {
     EXPECT_EQ(turns(r.err).size(), 1u) << r.err;  // Hello answered; nothing after /exit
 }
 
+TEST(CliChat, DoubleSlashSendsAMessageStartingWithASlash) {
+    const CliResult r = chat({"-m", tiny(), "--temp", "0", "-n", "2", "--verbose"}, "//etc/hosts\n/quit\n");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_FALSE(contains(r.err, "unknown command")) << r.err;
+    EXPECT_EQ(turns(r.err).size(), 1u) << r.err;
+}
+
+// A full context ends the answer; the next turn that does not fit is refused, the chat goes on.
+TEST(CliChat, FullContextIsReportedAndTheChatGoesOn) {
+    const CliResult r = chat({"-m", tiny(), "-c", "40", "--ignore-eos", "-n", "100", "--verbose"},
+                             "Hello there\nAnd more\n/stats\n/reset\nHi\n");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(contains(r.err, "the context is full")) << r.err;
+    EXPECT_TRUE(contains(r.err, "context full")) << r.err;  // the second turn's prompt did not fit
+    EXPECT_TRUE(contains(r.err, "context: 40 tokens, 1 turns")) << r.err;
+    const std::vector<Turn> t = turns(r.err);
+    ASSERT_EQ(t.size(), 2u) << r.err;  // the first turn, and the one after /reset
+    EXPECT_EQ(t[0].context, 40u) << r.err;
+}
+
 TEST(CliChat, ModelWithoutTemplateIsAClearError) {
     const fs::path dir = fs::temp_directory_path() / ("mst_chat_no_template_" + std::to_string(getpid()));
     fs::remove_all(dir);
