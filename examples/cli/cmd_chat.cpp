@@ -133,7 +133,8 @@ void chat_turn(const ModelHandle &model, SessionHandle &session, Conversation &c
             return false;
         });
     } catch (const Exception &e) {
-        fmt::print(stderr, "\n{}\n", e.what());
+        if (!answer.empty()) std::fputs("\n", stdout);  // end the answer's line
+        fmt::print(stderr, "{}\n", e.what());
         if (session.n_past() != before) {  // not the prompt's own failure: start the next turn afresh
             session.reset();
             conversation.session_cleared(true);
