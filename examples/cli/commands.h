@@ -9,6 +9,7 @@
 namespace mst::cli {
 
 int cmd_run(const std::vector<std::string> &args);
+int cmd_chat(const std::vector<std::string> &args);
 int cmd_info(const std::vector<std::string> &args);
 int cmd_convert(const std::vector<std::string> &args);
 int cmd_eval(const std::vector<std::string> &args);

@@ -18,6 +18,7 @@ constexpr char kUsage[] =
     "usage: moestream COMMAND [options]   (moestream COMMAND --help for its options)\n"
     "commands:\n"
     "  run       generate text from a prompt\n"
+    "  chat      a conversation through the model's chat template, the context kept between turns\n"
     "  info      print a model's architecture, sizes and per-token expert bytes; the Vulkan devices\n"
     "  convert   write a checkpoint directory as one packed file (.mst) for streaming\n"
     "  eval      perplexity, KL divergence and speed of expert budgets on a text\n"
@@ -46,6 +47,7 @@ int main(int argc, char **argv) {
     const std::vector<std::string> rest(argv + 2, argv + argc);
     try {
         if (command == "run") return mst::cli::cmd_run(rest);
+        if (command == "chat") return mst::cli::cmd_chat(rest);
         if (command == "info") return mst::cli::cmd_info(rest);
         if (command == "convert") return mst::cli::cmd_convert(rest);
         if (command == "eval") return mst::cli::cmd_eval(rest);

@@ -41,11 +41,18 @@ CliResult run_cli(const std::string &binary, const std::vector<std::string> &arg
         err_child = err_pipe[1];
     }
     if (err_child < 0) return result;
+    int in_pipe[2] = {-1, -1};
+    if (options.stdin_text && (options.stdin_text->size() > 65536 || pipe(in_pipe) != 0)) return result;
 
     const pid_t pid = fork();
     if (pid == 0) {
         dup2(out_pipe[1], STDOUT_FILENO);
         dup2(err_child, STDERR_FILENO);
+        if (in_pipe[0] >= 0) {
+            dup2(in_pipe[0], STDIN_FILENO);
+            close(in_pipe[0]);
+            close(in_pipe[1]);
+        }
         close(out_pipe[0]);
         close(err_read);
         std::vector<char *> argv;
@@ -58,6 +65,23 @@ CliResult run_cli(const std::string &binary, const std::vector<std::string> &arg
     }
     close(out_pipe[1]);
     close(err_child);
+    if (in_pipe[0] >= 0) {
+        close(in_pipe[0]);
+        if (pid > 0) {
+            // A pipe holds 64 KiB, so this does not wait for the child to read; a child
+            // that already ended must not end the test with SIGPIPE.
+            void (*previous)(int) = signal(SIGPIPE, SIG_IGN);
+            const std::string &text = *options.stdin_text;
+            for (size_t done = 0; done < text.size();) {
+                const ssize_t n = ::write(in_pipe[1], text.data() + done, text.size() - done);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                done += size_t(n);
+            }
+            signal(SIGPIPE, previous);
+        }
+        close(in_pipe[1]);
+    }
     if (pid < 0) {
         close(out_pipe[0]);
         close(err_read);

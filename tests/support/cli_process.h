@@ -4,6 +4,7 @@
 // terminal on stderr (a pseudo-terminal) as a user's shell would.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct CliRunOptions {
     size_t interrupt_after_stdout_bytes = 0;
     // Give the child a pseudo-terminal as its stderr.
     bool stderr_on_terminal = false;
+    // When set, the child's stdin is a pipe carrying this text, then its end (at most a
+    // pipe's buffer, 64 KiB, as it is written before the child's output is read).
+    std::optional<std::string> stdin_text;
 };
 
 CliResult run_cli(const std::string &binary, const std::vector<std::string> &args,

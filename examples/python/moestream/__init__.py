@@ -16,6 +16,7 @@ library loads unless it is already set (the README's "Python" section says why).
 from __future__ import annotations
 
 from ._library import ffi, lib, loaded_paths
+from .chat import apply_chat_template
 from .convert import convert, synthesize
 from .enums import LogLevel, Status, StopReason
 from .errors import (
@@ -56,6 +57,7 @@ __all__ = [
     "CancelledError",
     "BusyError",
     "ClosedError",
+    "apply_chat_template",
     "convert",
     "synthesize",
     "log_to_python",

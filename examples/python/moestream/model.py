@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import _text
+from . import _text, chat as _chat
 from ._handle import Handle
 from ._library import ffi, lib
 from ._owner import HandleOwner
@@ -132,6 +132,69 @@ class Model(HandleOwner):
         except BaseException:
             owned.close()
             raise
+
+    # ---- chat templates ----------------------------------------------------------------
+
+    def chat_template(self, name: str | None = None) -> str:
+        """The model's chat template text (chat_template.jinja, else tokenizer_config.json's
+        ``chat_template``; ``name`` picks one of a list of named templates).
+
+        Raises:
+            UnsupportedError: the model has no chat template (or none of that name).
+        """
+        keep: list[Any] = []
+        c_name = ffi.NULL if name is None else _chat._c_string(name, keep)
+        with self._call() as model:
+            return _chat.render(lambda out, capacity, n_bytes: lib.mst_model_chat_template(model, c_name, out, capacity,
+                                                                                          n_bytes),
+                                "mst_model_chat_template")
+
+    def apply_chat_template(self, messages: Iterable[Mapping[str, Any]], add_generation_prompt: bool = True,
+                            tools: Iterable[Any] | None = None, *, template_name: str | None = None,
+                            now_unix: int | None = None, **variables: Any) -> str:
+        """Render ``messages`` with the model's own chat template and special tokens.
+
+        Args:
+            messages: dicts with ``role`` and ``content`` (and ``tool_calls``,
+                ``tool_call_id``, ``name``, ``reasoning_content``, ...).
+            add_generation_prompt: end with the opening of the assistant's turn.
+            tools: tool definitions, or None.
+            template_name: one of the model's named templates (None: the default, or
+                ``tool_use`` when tools are given and the model names one).
+            now_unix: the time ``strftime_now()`` sees (None: now).
+            **variables: template variables (``enable_thinking=False``, ...); they override
+                the model's special tokens.
+
+        Raises:
+            UnsupportedError: the model has no chat template; InvalidArgumentError: the
+                template failed while rendering (its message names the line).
+        """
+        keep: list[Any] = []
+        array, n = _chat.messages_array(messages, keep)
+        params = _chat.template_params(keep, add_generation_prompt, tools, variables, now_unix, template_name)
+        with self._call() as model:
+            return _chat.render(lambda out, capacity, n_bytes: lib.mst_model_apply_chat_template(
+                model, array, n, params, out, capacity, n_bytes), "mst_model_apply_chat_template")
+
+    def chat(self, messages: Iterable[Mapping[str, Any]], *, tools: Iterable[Any] | None = None,
+             template_variables: Mapping[str, Any] | None = None, session: dict[str, Any] | None = None,
+             **options: Any) -> "Generation":
+        """The assistant's answer to ``messages``, in a fresh session: an iterator of text
+        pieces, as :meth:`generate` gives.
+
+        The conversation is rendered with :meth:`apply_chat_template` (with the generation
+        prompt, ``tools`` and ``template_variables``) and tokenized as transformers'
+        ``apply_chat_template(tokenize=True)`` does: the template writes the special tokens
+        it wants, so those the tokenizer adds to every text are left out.
+        ``session`` and ``**options`` are as for :meth:`generate` (``max_tokens``,
+        ``temperature``, ``stop``, ...). Generation ends at the end-of-turn token.
+        """
+        text = self.apply_chat_template(messages, True, tools, **dict(template_variables or {}))
+        ids = self.tokenize(text)
+        added = self.tokenize("")
+        if added and ids[:len(added)] == added:
+            ids = ids[len(added):]
+        return self.generate(ids, session=session, **options)
 
     def _handle_for_session(self) -> Handle:
         """The handle a new session hangs on (ClosedError once the model is closed)."""
