@@ -3,6 +3,7 @@
 
 #include "api/guard.h"
 #include "api/handles.h"
+#include "core/compute_threads.h"
 #include "core/process_memory.h"
 
 using namespace mst;
@@ -51,14 +52,13 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         *out = nullptr;
         require_arg(path, "path");
         const mst_model_params p = read_params(params, default_model_params(), "mst_model_params");
-        if (p.n_threads < 0) fail(MST_ERR_INVALID_ARGUMENT, "n_threads must not be negative, got {}", p.n_threads);
         if (p.n_io_threads < 0) fail(MST_ERR_INVALID_ARGUMENT, "n_io_threads must not be negative, got {}", p.n_io_threads);
         LoadOptions options;
         options.backend = p.backend ? p.backend : "auto";
         options.storage = p.storage ? p.storage : "auto";
         options.expert_cache_bytes = p.expert_cache_bytes;
         options.experts_per_token = p.experts_per_token;
-        options.n_threads = p.n_threads;
+        options.n_threads = resolve_compute_threads(p.n_threads, "n_threads");
         options.n_io_threads = p.n_io_threads ? p.n_io_threads : 4;
         options.cache_policy = p.cache_policy ? p.cache_policy : "lru";
         if (p.prefetch < 0) fail(MST_ERR_INVALID_ARGUMENT, "prefetch must not be negative, got {}", p.prefetch);

@@ -1,15 +1,34 @@
 #include "model/loaded_model.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "model/eos_tokens.h"
 #include "model/model_files.h"
 #include "model/model_registry.h"
 #include "storage/storage_tier.h"
 
 namespace mst {
+namespace {
+
+// A token id past the model's rows would index outside its embedding and output
+// matrices; such a tokenizer belongs to another model.
+void check_tokenizer_fits(const LoadedModel &m) {
+    if (m.tokenizer->vocab_size() <= m.config.vocab_size) return;
+    const std::string tokenizer_name = m.checkpoint->packed()
+                                           ? m.path + ": tokenizer.json"
+                                           : (std::filesystem::path(m.path) / "tokenizer.json").string();
+    fail(MST_ERR_BAD_FORMAT, "{} has token ids up to {}, but the model's vocab_size (config.json) is {}: the "
+         "tokenizer does not belong to these weights", tokenizer_name, m.tokenizer->vocab_size() - 1,
+         m.config.vocab_size);
+}
+
+}  // namespace
+
+bool LoadedModel::is_eos(int32_t token) const { return std::binary_search(eos_ids.begin(), eos_ids.end(), token); }
 
 std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptions &options) {
     namespace fs = std::filesystem;
@@ -28,6 +47,8 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
              options.experts_per_token, c.n_experts, c.n_experts_per_tok);
     m->experts_per_token = options.experts_per_token ? options.experts_per_token : int32_t(c.n_experts_per_tok);
     m->tokenizer = read_model_tokenizer(*m->checkpoint);
+    check_tokenizer_fits(*m);
+    m->eos_ids = collect_eos_ids(*m->checkpoint, c, *m->tokenizer);
     if (options.verify_checksums) m->checkpoint->verify_resident();
 
     BackendOptions backend_options;

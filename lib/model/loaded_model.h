@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "backends/backend.h"
 #include "format/checkpoint.h"
@@ -48,6 +49,9 @@ struct LoadedModel {
     std::unique_ptr<Model> model;
     int32_t experts_per_token = 0;  // in effect
     std::string storage_name;
+    std::vector<int32_t> eos_ids;   // every end-of-sequence id, sorted (model/eos_tokens.h)
+
+    bool is_eos(int32_t token) const;
 };
 
 // Load a Hugging Face checkpoint directory or a moestream packed file (.mst). Throws
