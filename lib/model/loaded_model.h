@@ -18,7 +18,7 @@ namespace mst {
 struct LoadOptions {
     std::string backend = "auto";
     std::string storage = "auto";
-    uint64_t expert_cache_bytes = 1ull << 30;
+    std::optional<uint64_t> expert_cache_bytes;  // unset: from the memory free (experts/cache_budget.h)
     int32_t experts_per_token = 0;  // 0 = the model's own
     int32_t n_threads = 0;
     int32_t n_io_threads = 4;
