@@ -89,9 +89,6 @@ struct StorageOptions {
 // The tier names this build and machine offer ("uring" only where io_uring works).
 std::vector<std::string> available_storage_tiers();
 
-// The tier "auto" opens here (see storage_registry.cpp for the rule and its numbers).
-std::string auto_storage_tier();
-
 // Open `paths` (indexed by ReadRequest::file) with the named tier. Throws
 // MST_ERR_INVALID_ARGUMENT for an unknown tier (listing the known ones) or a bad option,
 // MST_ERR_UNSUPPORTED for a tier this machine or file system cannot run (io_uring

@@ -218,4 +218,22 @@ TEST_F(Trust, NonFiniteLogitsAreReportedNotSampledAsTokenZero) {
     }
 }
 
+TEST_F(Trust, NamesFromFilesAreEscapedNotCutAtANul) {
+    const fs::path weights = fs::path(dir_) / "model.safetensors";
+    const std::string bytes = read_file(weights);
+    uint64_t n = 0;
+    std::memcpy(&n, bytes.data(), 8);
+    nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
+    header[std::string("evil\0name\x1b[2J", 13)] = {{"dtype", "X9"}, {"shape", {1}}, {"data_offsets", {0, 1}}};
+    const std::string text = header.dump();
+    std::string length(8, '\0');
+    const uint64_t new_n = text.size();
+    std::memcpy(length.data(), &new_n, 8);
+    write_file(weights, length + text + bytes.substr(8 + n));
+    EXPECT_EQ(load(), MST_ERR_UNSUPPORTED);
+    const std::string message = mst_last_error();
+    EXPECT_NE(message.find("evil\\x00name\\x1b[2J"), std::string::npos) << message;
+    EXPECT_NE(message.find("X9"), std::string::npos) << message;  // the message goes on past the name
+}
+
 }  // namespace
