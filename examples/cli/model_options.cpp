@@ -8,8 +8,10 @@ const char *const kModelOptionsHelp =
     "  -m, --model PATH          Hugging Face checkpoint directory or packed .mst file (required)\n"
     "  --backend NAME            auto | cpu (default auto)\n"
     "  --storage NAME            auto | mmap | pread | direct | uring: how expert bytes are read\n"
-    "                            (default auto: uring where io_uring works, else pread)\n"
-    "  --cache-mb N              expert cache budget in MiB (default 1024)\n"
+    "                            (default auto: pread when the page cache holds the experts,\n"
+    "                            else direct where O_DIRECT works, else pread)\n"
+    "  --cache-mb N              expert cache budget in MiB (default: the memory free less the\n"
+    "                            resident weights and a margin, at least one token's experts)\n"
     "  --experts-per-token K     routed experts per token (default: the model's own)\n"
     "  --threads N               compute threads (default: all cores)\n"
     "  --io-threads N            pread / direct: parallel expert reads (default 4)\n"
@@ -68,9 +70,11 @@ mst_model_params model_params_from(const Args &args, std::string &backend, std::
     storage = args.get_or("storage", "auto");
     p.backend = backend.c_str();
     p.storage = storage.c_str();
-    const int64_t cache_mb = args.int_or("cache-mb", 1024);
-    if (cache_mb < 0) throw UsageError("--cache-mb must not be negative");
-    p.expert_cache_bytes = uint64_t(cache_mb) << 20;
+    if (args.get("cache-mb")) {  // else the library sizes it (MST_EXPERT_CACHE_AUTO)
+        const int64_t cache_mb = args.int_or("cache-mb", 0);
+        if (cache_mb < 0) throw UsageError("--cache-mb must not be negative");
+        p.expert_cache_bytes = uint64_t(cache_mb) << 20;
+    }
     p.experts_per_token = int32_t(args.int_or("experts-per-token", 0));
     p.n_threads = int32_t(args.int_or("threads", 0));
     p.n_io_threads = int32_t(args.int_or("io-threads", 0));

@@ -30,6 +30,7 @@ TEST(SessionLifetime, ModelFreedFirstLivesUntilItsLastSession) {
     mst_generate_params gp;
     mst_generate_default_params(&gp);
     gp.max_tokens = 3;
+    gp.ignore_eos = 1;
     mst_stop_reason reason = MST_STOP_NONE;
     EXPECT_EQ(mst_generate(b, tokens, 3, &gp, nullptr, nullptr, &reason), MST_OK) << mst_last_error();
     EXPECT_EQ(reason, MST_STOP_MAX_TOKENS);
@@ -43,6 +44,7 @@ TEST(SessionLifetime, CppModelHandleDestroyedBeforeItsSessionHandle) {
     model.reset();
     mst_generate_params gp = mst::generate_params();
     gp.max_tokens = 2;
+    gp.ignore_eos = 1;
     int pieces = 0;
     EXPECT_EQ(session.generate(prompt, gp, [&](int32_t, std::string_view) { return ++pieces, false; }),
               MST_STOP_MAX_TOKENS);
