@@ -3,14 +3,13 @@
 
 #include "api/guard.h"
 #include "core/log.h"
-#include "core/printable.h"
 #include "moestream.h"
 
 namespace mst::api {
 namespace {
 thread_local std::string last_error;
 }
-void set_last_error(const std::string &message) { last_error = printable(message); }
+void set_last_error(const std::string &message) { last_error = message; }
 void clear_last_error() { last_error.clear(); }
 }  // namespace mst::api
 

@@ -1,6 +1,6 @@
 // Messages carry names read from files (tensor names, dtypes, model types), which a
 // damaged or hostile file can fill with NUL bytes (that would cut a C string short) or
-// terminal control sequences. Messages leave the library through this.
+// terminal control sequences. Every mst::Error message and log line passes through this.
 #pragma once
 
 #include <string>
