@@ -57,7 +57,9 @@ typedef enum mst_status {
     MST_ERR_BUFFER_TOO_SMALL = 8, /* an output buffer is too small; the needed size is reported */
     MST_ERR_CONTEXT_FULL = 9,     /* evaluating would exceed the session's n_ctx */
     MST_ERR_CANCELLED = 10,       /* a callback asked to stop */
-    MST_ERR_INTERNAL = 11         /* a bug in moestream; please report the message */
+    MST_ERR_INTERNAL = 11,        /* a bug in moestream; please report the message */
+    MST_ERR_BUSY = 12             /* the session is in a call on another thread (or, for a call
+                                     that changes it, inside an mst_generate callback) */
 } mst_status;
 
 /* A static, human-readable name for a status ("invalid argument", ...). */
@@ -86,6 +88,9 @@ MST_API void mst_log_set(mst_log_callback callback, mst_log_level max_level, voi
 
 typedef struct mst_model mst_model;
 
+/* mst_model_params.expert_cache_bytes: let the library size the expert cache. */
+#define MST_EXPERT_CACHE_AUTO UINT64_MAX
+
 typedef struct mst_model_params {
     uint32_t struct_size;        /* sizeof(mst_model_params), set by mst_model_default_params */
     const char *backend;         /* "auto" (default): Vulkan when a GPU is usable, else the CPU
@@ -94,12 +99,26 @@ typedef struct mst_model_params {
                                     with MST_ERR_BACKEND naming why when no device is usable or
                                     the library was built without Vulkan (README "Backends") */
     const char *storage;         /* "auto" (default) | "mmap" | "pread" | "direct" | "uring":
-                                    how expert bytes are read (README "Storage tiers") */
-    uint64_t expert_cache_bytes; /* byte budget of the expert cache; default 1 GiB. Experts
-                                    that a single layer step needs are always held, so the
-                                    real peak is max(budget, one step's working set). */
+                                    how expert bytes are read (README "Storage tiers"). "auto"
+                                    samples how much of the experts' bytes the page cache holds:
+                                    mostly held, pread; else direct where the file system takes
+                                    O_DIRECT, else pread (the choice and why are logged) */
+    uint64_t expert_cache_bytes; /* byte budget of the expert cache. Default MST_EXPERT_CACHE_AUTO:
+                                    the memory the process may use when loading starts (the lower
+                                    of MemAvailable and its cgroup's memory limit less its resident
+                                    size) minus the resident weights minus a margin of an eighth
+                                    (at least 256 MiB), never below one token's experts
+                                    (mst_model_info.expert_bytes_per_token) nor above all of them;
+                                    1 GiB under those bounds where the memory cannot be read. The
+                                    result is logged and in mst_model_info.expert_cache_bytes. A
+                                    budget below one token's experts is logged as a warning: every
+                                    token then reads its experts again. Experts that a single
+                                    layer step needs are always held, so the real peak is
+                                    max(budget, one step's working set). */
     int32_t experts_per_token;   /* 0 = the model's own top-k; else 1..n_experts */
-    int32_t n_threads;           /* compute threads; 0 = all cores */
+    int32_t n_threads;           /* compute threads; 0 = all cores. More than the CPUs this
+                                    process may run on is clamped to them, with a warning
+                                    logged; negative is MST_ERR_INVALID_ARGUMENT */
     int32_t n_io_threads;        /* expert read threads; 0 = default (4) */
     /* Fields below were added after the first layout (48 bytes, its last 4 of padding):
      * a caller built against that one passes struct_size 48, whose padding must not be
@@ -160,9 +179,13 @@ MST_API void mst_model_default_params(mst_model_params *params);
  * moestream packed file written by mst_convert (docs/packed_format.md).
  * Only the non-expert weights are read now; experts stream from disk on demand.
  * `params` may be NULL for the defaults. On success *out owns the model; free it with
- * mst_model_free after every session created from it has been freed. */
+ * mst_model_free. An empty or unrecognised file is MST_ERR_BAD_FORMAT; a FIFO, device or
+ * socket is MST_ERR_IO naming what it is; a tokenizer with more ids than config.json's
+ * vocab_size is MST_ERR_BAD_FORMAT naming tokenizer.json. */
 MST_API mst_status mst_model_load(const char *path, const mst_model_params *params,
                                   mst_model **out);
+/* Give up the caller's handle. Sessions still open keep the model alive, and it is
+ * released with the last of them. */
 MST_API void mst_model_free(mst_model *model);
 
 typedef struct mst_model_info {
@@ -178,7 +201,8 @@ typedef struct mst_model_info {
     int32_t experts_per_token;     /* the top-k in effect */
     int32_t model_experts_per_token; /* the model's own top-k */
     int32_t max_position_embeddings;
-    int32_t eos_token_id;          /* -1 if none */
+    int32_t eos_token_id;          /* the tokenizer's end-of-sequence id, -1 if none; generation
+                                      stops at every id of mst_model_eos_tokens */
     uint64_t n_params_total;       /* all parameters */
     uint64_t n_params_active;      /* parameters used per token at the top-k in effect */
     uint64_t resident_bytes;       /* non-expert weights held in memory */
@@ -197,6 +221,12 @@ typedef struct mst_model_info {
 /* Fill `info` (whose struct_size the caller sets). Strings are owned by the model. */
 MST_API mst_status mst_model_get_info(const mst_model *model, mst_model_info *info);
 
+/* Every end-of-sequence id of the model, sorted and without repeats: the tokenizer's eos
+ * token and each eos_token_id of config.json and generation_config.json (gpt-oss and Kimi
+ * list several there). mst_generate stops at any of them. *ids is owned by the model
+ * (NULL when *n is 0). */
+MST_API mst_status mst_model_eos_tokens(const mst_model *model, const int32_t **ids, size_t *n);
+
 /* ---- tokenizer ------------------------------------------------------------------- */
 
 /* Encode `len` bytes of UTF-8 `text` into token ids. Special tokens written in the text
@@ -209,11 +239,15 @@ MST_API mst_status mst_tokenize(const mst_model *model, const char *text, size_t
 
 /* Decode ids into UTF-8 bytes (not NUL-terminated; a NUL is added if room remains).
  * The byte count is always written to *n_bytes; MST_ERR_BUFFER_TOO_SMALL if it exceeds
- * `capacity`. An id outside the vocabulary is MST_ERR_INVALID_ARGUMENT. */
+ * `capacity` (`out` may be NULL with capacity 0 to query the count). Every id below
+ * mst_model_info.n_vocab is accepted: rows past the tokenizer's ids (a vocabulary padded
+ * to a round size) decode to nothing. An id outside 0..n_vocab-1 is
+ * MST_ERR_INVALID_ARGUMENT. */
 MST_API mst_status mst_detokenize(const mst_model *model, const int32_t *tokens, size_t n,
                                   char *out, size_t capacity, size_t *n_bytes);
 
-/* The text of one token id (owned by the model), or NULL if out of range. */
+/* The text of one token id (owned by the model): "" for a row without a token, NULL
+ * outside 0..n_vocab-1. */
 MST_API const char *mst_token_text(const mst_model *model, int32_t token);
 
 /* The kind of tokenizer the model came with: "byte-level BPE" (tokenizer.json, as Qwen,
@@ -238,8 +272,12 @@ typedef struct mst_session_params {
 MST_API void mst_session_default_params(mst_session_params *params);
 
 /* Create a session (its own KV cache and statistics) over `model`. Sessions of one
- * model share its weights and expert cache; one session must not be used by two
- * threads at once. */
+ * model share its weights and expert cache, and keep the model alive after mst_model_free.
+ * Sessions may run on different threads; one session serves one call at a time: a call
+ * made while another thread is inside the session fails with MST_ERR_BUSY, as does a call
+ * that would change the session from inside its own mst_generate callback (reading it
+ * there, e.g. mst_session_logits, is allowed). mst_session_n_past may be called at any
+ * time. Freeing a session while another thread is inside it is still the caller's bug. */
 MST_API mst_status mst_session_create(mst_model *model, const mst_session_params *params,
                                       mst_session **out);
 MST_API void mst_session_free(mst_session *session);
@@ -261,7 +299,8 @@ MST_API mst_status mst_session_all_logits(mst_session *session, const float **lo
 /* Number of tokens in the context. */
 MST_API size_t mst_session_n_past(const mst_session *session);
 
-/* Forget the context (keeps the statistics). */
+/* Forget the context (keeps the statistics). While the session is busy (see
+ * mst_session_create) nothing happens: a warning is logged and mst_last_error says so. */
 MST_API void mst_session_reset(mst_session *session);
 
 /* ---- the expert budget ----------------------------------------------------------- */
@@ -309,9 +348,12 @@ MST_API void mst_sampler_default_params(mst_sampler_params *params);
 MST_API mst_status mst_session_sample(mst_session *session, const mst_sampler_params *params,
                                       int32_t *token);
 
-/* Called once per generated token with its id and decoded UTF-8 piece (not
- * NUL-terminated; a multi-byte character split across tokens arrives whole with the
- * token that completes it). Return nonzero to stop generation. */
+/* Called once per generated token with its id (always a real token id, never -1) and
+ * decoded UTF-8 piece (not NUL-terminated; a multi-byte character split across tokens
+ * arrives whole with the token that completes it; text held back as a possible start of a
+ * stop string arrives with a later token, at the latest the last one). The
+ * end-of-sequence token is passed too, with whatever text was still held back and none
+ * of its own. Return nonzero to stop generation. */
 typedef int (*mst_token_callback)(int32_t token, const char *piece, size_t piece_len,
                                   void *user_data);
 
@@ -338,7 +380,12 @@ typedef enum mst_stop_reason {
 /* Evaluate the prompt tokens (may be n_prompt = 0 to continue), then sample and
  * evaluate up to max_tokens tokens, calling `callback` (may be NULL) for each. Text
  * matching a stop string is not passed to the callback. *reason (may be NULL) says why
- * it stopped. */
+ * it stopped. Every token passed to the callback is in the context afterwards, whatever
+ * stopped generation (the end-of-sequence token, the tokens of a stop string, the token
+ * whose callback asked to stop), so a continued conversation sees them; generation
+ * stops at any id of mst_model_eos_tokens unless ignore_eos, and with
+ * MST_STOP_CONTEXT_FULL before sampling a token the context has no room for. Logits that
+ * are NaN or infinite are MST_ERR_BACKEND (also from mst_session_sample), never a token. */
 MST_API mst_status mst_generate(mst_session *session, const int32_t *prompt, size_t n_prompt,
                                 const mst_generate_params *params, mst_token_callback callback,
                                 void *user_data, mst_stop_reason *reason);

@@ -106,6 +106,9 @@ private:
     std::unique_ptr<mst_model, Free> model_;
 };
 
+// A session keeps its model alive, so a ModelHandle may be destroyed first. One session
+// serves one call at a time: a call while another thread is inside it throws with
+// MST_ERR_BUSY.
 class SessionHandle {
 public:
     explicit SessionHandle(const ModelHandle &model, const mst_session_params &params = session_params()) {

@@ -19,8 +19,10 @@ const char *const kModelOptionsHelp =
     "  --backend NAME            auto | cpu (default auto; this build has no Vulkan backend)\n"
 #endif
     "  --storage NAME            auto | mmap | pread | direct | uring: how expert bytes are read\n"
-    "                            (default auto: uring where io_uring works, else pread)\n"
-    "  --cache-mb N              expert cache budget in MiB (default 1024)\n"
+    "                            (default auto: pread when the page cache holds the experts,\n"
+    "                            else direct where O_DIRECT works, else pread)\n"
+    "  --cache-mb N              expert cache budget in MiB (default: the memory free less the\n"
+    "                            resident weights and a margin, at least one token's experts)\n"
     "  --experts-per-token K     routed experts per token, 1..the model's experts (default: the model's own)\n"
     "  -t, --threads N           compute threads (default: all cores; more than the cores this process\n"
     "                            can run on is lowered to them, with a warning)\n"
@@ -93,7 +95,7 @@ mst_model_params model_params_from(const Args &args, std::string &backend, std::
     storage = args.get_or("storage", "auto");
     p.backend = backend.c_str();
     p.storage = storage.c_str();
-    p.expert_cache_bytes = mib_option(args, "cache-mb", 1024);
+    if (args.get("cache-mb")) p.expert_cache_bytes = mib_option(args, "cache-mb", 0);  // else the library sizes it (MST_EXPERT_CACHE_AUTO)
     // 0 means the model's own; the library checks the upper bound against the model.
     p.experts_per_token = int32_t(args.int_in("experts-per-token", 0, 0, std::numeric_limits<int32_t>::max()));
     p.n_threads = thread_count_from(args);

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "api/guard.h"
+#include "core/compute_threads.h"
 #include "convert/converter.h"
 #include "convert/synthesize.h"
 
@@ -77,7 +78,7 @@ mst_status mst_convert(const char *src, const char *dst, const mst_convert_param
         options.dense = parse_type(p.dense, "dense", false);
         options.zstd_level = p.zstd_level;
         options.force = p.force != 0;
-        options.n_threads = p.n_threads;
+        options.n_threads = resolve_compute_threads(p.n_threads, "n_threads");
         const ConvertReport r = convert_checkpoint(src, dst, options, progress_fn(p.progress, p.progress_user_data));
         if (!report) return;
         out.file_bytes = r.file_bytes;
@@ -114,7 +115,7 @@ mst_status mst_synthesize(const char *config_path, const char *dst, const mst_sy
         options.dense = parse_type(p.dense, "dense", false);
         options.seed = p.seed;
         options.force = p.force != 0;
-        options.n_threads = p.n_threads;
+        options.n_threads = resolve_compute_threads(p.n_threads, "n_threads");
         const SynthReport r = synthesize_model(config_path, dst, options, progress_fn(p.progress, p.progress_user_data));
         if (!report) return;
         out.file_bytes = r.file_bytes;

@@ -3,6 +3,7 @@
 
 #include "api/guard.h"
 #include "api/handles.h"
+#include "core/compute_threads.h"
 #include "core/process_memory.h"
 
 using namespace mst;
@@ -19,7 +20,7 @@ mst_model_params default_model_params() {
     p.struct_size = sizeof(mst_model_params);
     p.backend = "auto";
     p.storage = "auto";
-    p.expert_cache_bytes = 1ull << 30;
+    p.expert_cache_bytes = MST_EXPERT_CACHE_AUTO;
     p.experts_per_token = 0;
     p.n_threads = 0;
     p.n_io_threads = 0;
@@ -51,14 +52,13 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         *out = nullptr;
         require_arg(path, "path");
         const mst_model_params p = read_params(params, default_model_params(), "mst_model_params");
-        if (p.n_threads < 0) fail(MST_ERR_INVALID_ARGUMENT, "n_threads must not be negative, got {}", p.n_threads);
         if (p.n_io_threads < 0) fail(MST_ERR_INVALID_ARGUMENT, "n_io_threads must not be negative, got {}", p.n_io_threads);
         LoadOptions options;
         options.backend = p.backend ? p.backend : "auto";
         options.storage = p.storage ? p.storage : "auto";
-        options.expert_cache_bytes = p.expert_cache_bytes;
+        if (p.expert_cache_bytes != MST_EXPERT_CACHE_AUTO) options.expert_cache_bytes = p.expert_cache_bytes;
         options.experts_per_token = p.experts_per_token;
-        options.n_threads = p.n_threads;
+        options.n_threads = resolve_compute_threads(p.n_threads, "n_threads");
         options.n_io_threads = p.n_io_threads ? p.n_io_threads : 4;
         options.cache_policy = p.cache_policy ? p.cache_policy : "lru";
         if (p.prefetch < 0) fail(MST_ERR_INVALID_ARGUMENT, "prefetch must not be negative, got {}", p.prefetch);
@@ -79,7 +79,7 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         options.vulkan_device = p.vulkan_device ? p.vulkan_device : "";
         options.gpu_expert_cache_bytes = p.gpu_expert_cache_bytes;
         auto model = std::make_unique<mst_model>();
-        model->impl = load_model(path, options);
+        model->impl = std::shared_ptr<LoadedModel>(load_model(path, options));
         *out = model.release();
     });
 }
@@ -119,6 +119,17 @@ mst_status mst_model_get_info(const mst_model *model, mst_model_info *info) {
         out.kv_cache_full_bytes_per_token = s.kv_cache_full_bytes_per_token;
         out.recurrent_state_bytes = s.recurrent_state_bytes;
         std::memcpy(info, &out, info->struct_size);
+    });
+}
+
+mst_status mst_model_eos_tokens(const mst_model *model, const int32_t **ids, size_t *n) {
+    return guard([&] {
+        require_arg(model, "model");
+        require_arg(ids, "ids");
+        require_arg(n, "n");
+        const std::vector<int32_t> &eos = model->impl->eos_ids;
+        *ids = eos.empty() ? nullptr : eos.data();
+        *n = eos.size();
     });
 }
 

@@ -4,6 +4,8 @@
 
 #include "api/guard.h"
 #include "api/handles.h"
+#include "api/session_entry.h"
+#include "core/log.h"
 #include "session/generate.h"
 
 using namespace mst;
@@ -85,8 +87,8 @@ mst_status mst_session_create(mst_model *model, const mst_session_params *params
         o.all_logits = p.all_logits != 0;
         o.n_batch = int32_t(p.n_batch);
         auto session = std::make_unique<mst_session>();
-        session->impl = std::make_unique<Session>(*model->impl, o);
-        session->model = model;
+        session->model = model->impl;
+        session->impl = std::make_unique<Session>(*session->model, o);
         *out = session.release();
     });
 }
@@ -97,6 +99,7 @@ mst_status mst_session_eval(mst_session *session, const int32_t *tokens, size_t 
     return guard([&] {
         require_arg(session, "session");
         require_arg(tokens, "tokens");
+        const SessionEntry entry(*session, SessionAccess::Write);
         session->impl->eval(std::span<const int32_t>(tokens, n));
     });
 }
@@ -106,6 +109,7 @@ mst_status mst_session_logits(mst_session *session, const float **logits, size_t
         require_arg(session, "session");
         require_arg(logits, "logits");
         require_arg(n_vocab, "n_vocab");
+        const SessionEntry entry(*session, SessionAccess::Read);
         const std::span<const float> row = session->impl->last_logits();
         *logits = row.data();
         *n_vocab = row.size();
@@ -118,6 +122,7 @@ mst_status mst_session_all_logits(mst_session *session, const float **logits, si
         require_arg(logits, "logits");
         require_arg(n_rows, "n_rows");
         require_arg(n_vocab, "n_vocab");
+        const SessionEntry entry(*session, SessionAccess::Read);
         const std::span<const float> all = session->impl->all_logits(n_rows);
         *logits = all.data();
         *n_vocab = size_t(session->impl->n_vocab());
@@ -127,7 +132,12 @@ mst_status mst_session_all_logits(mst_session *session, const float **logits, si
 size_t mst_session_n_past(const mst_session *session) { return session ? size_t(session->impl->n_past()) : 0; }
 
 void mst_session_reset(mst_session *session) {
-    if (session) session->impl->reset();
+    if (!session) return;
+    const mst_status status = guard([&] {
+        const SessionEntry entry(*session, SessionAccess::Write);
+        session->impl->reset();
+    });
+    if (status != MST_OK) log(MST_LOG_WARN, "mst_session_reset did nothing: {}", mst_last_error());
 }
 
 void mst_expert_budget_default(mst_expert_budget *budget) {
@@ -148,6 +158,7 @@ mst_status mst_session_set_expert_budget(mst_session *session, const mst_expert_
         policy.mass = b.mass;
         policy.cache_skip_below = b.cache_skip_below;
         validate_budget_policy(policy);
+        const SessionEntry entry(*session, SessionAccess::Write);
         session->impl->set_experts_per_token(b.experts_per_token);
         session->impl->set_budget_policy(policy);
     });
@@ -160,6 +171,7 @@ mst_status mst_session_get_expert_budget(const mst_session *session, mst_expert_
         mst_expert_budget defaults;
         mst_expert_budget_default(&defaults);
         mst_expert_budget out = read_params(budget, defaults, "mst_expert_budget");
+        const SessionEntry entry(*session, SessionAccess::Read);
         const BudgetPolicy &p = session->impl->budget_policy();
         out.experts_per_token = session->impl->experts_per_token();
         out.min_weight = p.min_weight;
@@ -174,6 +186,7 @@ mst_status mst_session_sample(mst_session *session, const mst_sampler_params *pa
         require_arg(session, "session");
         require_arg(token, "token");
         const SamplerOptions o = params ? to_sampler_options(*params) : SamplerOptions{};
+        const SessionEntry entry(*session, SessionAccess::Write);  // advances the random generator
         Session &s = *session->impl;
         *token = sample_token(s.last_logits(), s.history(), o, s.rng());
     });
@@ -198,6 +211,7 @@ mst_status mst_generate(mst_session *session, const int32_t *prompt, size_t n_pr
             sink = [&](int32_t token, std::string_view piece) {
                 return callback(token, piece.data(), piece.size(), user_data) != 0;
             };
+        const SessionEntry entry(*session, SessionAccess::Write);
         const mst_stop_reason why = generate(*session->impl, std::span<const int32_t>(prompt, n_prompt), o, sink);
         if (reason) *reason = why;
     });
@@ -210,6 +224,7 @@ mst_status mst_session_get_stats(const mst_session *session, mst_session_stats *
         mst_session_stats defaults{};
         defaults.struct_size = sizeof(mst_session_stats);
         mst_session_stats out = read_params(stats, defaults, "mst_session_stats");
+        const SessionEntry entry(*session, SessionAccess::Read);
         const SessionStats &s = session->impl->stats();
         out.n_prompt_tokens = s.n_prompt_tokens;
         out.n_decode_tokens = s.n_decode_tokens;

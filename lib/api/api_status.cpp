@@ -39,6 +39,7 @@ const char *mst_status_string(mst_status status) {
         case MST_ERR_CONTEXT_FULL: return "context full";
         case MST_ERR_CANCELLED: return "cancelled";
         case MST_ERR_INTERNAL: return "internal error";
+        case MST_ERR_BUSY: return "busy";
     }
     return "unknown status";
 }

@@ -1,12 +1,36 @@
 // mst_tokenize / mst_detokenize / mst_token_text.
 #include <algorithm>
 #include <cstring>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "api/guard.h"
 #include "api/handles.h"
 
 using namespace mst;
 using namespace mst::api;
+
+namespace {
+
+// The model's output rows can outnumber the tokenizer's ids (a vocabulary padded to a
+// round size); the model may generate any row, and those without a token decode to
+// nothing. Ids outside the rows are an error naming them.
+std::string decode_model_ids(const LoadedModel &m, std::span<const int32_t> ids) {
+    const int64_t n_rows = int64_t(m.config.vocab_size);
+    const int32_t n_tokens = m.tokenizer->vocab_size();
+    std::vector<int32_t> known;
+    known.reserve(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+        if (ids[i] < 0 || ids[i] >= n_rows)
+            fail(MST_ERR_INVALID_ARGUMENT, "token id {} at index {} is outside the model's vocabulary (0..{})", ids[i],
+                 i, n_rows - 1);
+        if (ids[i] < n_tokens) known.push_back(ids[i]);
+    }
+    return m.tokenizer->decode(known);
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -32,9 +56,11 @@ mst_status mst_detokenize(const mst_model *model, const int32_t *tokens, size_t 
         require_arg(n_bytes, "n_bytes");
         if (!tokens && n) fail(MST_ERR_INVALID_ARGUMENT, "tokens is NULL but n is {}", n);
         if (!out && capacity) fail(MST_ERR_INVALID_ARGUMENT, "out is NULL but capacity is {}", capacity);
-        const std::string text = model->impl->tokenizer->decode(std::span<const int32_t>(tokens, n));
+        const std::string text = decode_model_ids(*model->impl, std::span<const int32_t>(tokens, n));
         *n_bytes = text.size();
-        std::memcpy(out, text.data(), std::min(capacity, text.size()));
+        // With out NULL and capacity 0 (a size query) there is nothing to copy, and
+        // memcpy must not be given a NULL pointer even for 0 bytes.
+        if (capacity) std::memcpy(out, text.data(), std::min(capacity, text.size()));
         if (text.size() < capacity) out[text.size()] = '\0';
         if (text.size() > capacity)
             fail(MST_ERR_BUFFER_TOO_SMALL, "the text is {} bytes, but the buffer holds {}", text.size(), capacity);
@@ -42,7 +68,8 @@ mst_status mst_detokenize(const mst_model *model, const int32_t *tokens, size_t 
 }
 
 const char *mst_token_text(const mst_model *model, int32_t token) {
-    if (!model || token < 0 || token >= model->impl->tokenizer->vocab_size()) return nullptr;
+    if (!model || token < 0 || token >= int32_t(model->impl->config.vocab_size)) return nullptr;
+    if (token >= model->impl->tokenizer->vocab_size()) return "";  // a row without a token
     const char *text = nullptr;
     if (guard([&] { text = model->impl->tokenizer->token_text(token).c_str(); }) != MST_OK) return nullptr;
     return text;

@@ -9,14 +9,16 @@
 #include <string>
 #include <utility>
 
+#include "core/printable.h"
 #include "moestream.h"
 
 namespace mst {
 
 class Error : public std::runtime_error {
 public:
-    Error(mst_status code, std::string message)
-        : std::runtime_error(std::move(message)), code_(code) {}
+    // Escaped here (core/printable.h), before what() turns the message into a C string
+    // that a NUL from a file's name would cut short.
+    Error(mst_status code, const std::string &message) : std::runtime_error(printable(message)), code_(code) {}
     mst_status code() const noexcept { return code_; }
 
 private:

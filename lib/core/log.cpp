@@ -5,6 +5,8 @@
 #include <mutex>
 #include <string>
 
+#include "core/printable.h"
+
 namespace mst {
 namespace {
 
@@ -45,12 +47,9 @@ bool log_enabled(mst_log_level level) { return int(level) <= sink().max_level.lo
 void log_write(mst_log_level level, std::string_view message) {
     LogSink &s = sink();
     std::lock_guard lock(s.mutex);
-    if (s.callback) {
-        const std::string text(message);
-        s.callback(level, text.c_str(), s.user_data);
-    } else {
-        std::fprintf(stderr, "moestream %s: %.*s\n", level_name(level), int(message.size()), message.data());
-    }
+    const std::string text = printable(message);
+    if (s.callback) s.callback(level, text.c_str(), s.user_data);
+    else std::fprintf(stderr, "moestream %s: %s\n", level_name(level), text.c_str());
 }
 
 }  // namespace mst

@@ -2,11 +2,25 @@
 
 #include <algorithm>
 
+#include "core/error.h"
+
 namespace mst {
 
 ExpertCache::ExpertCache(uint64_t budget_bytes, const std::string &policy, int n_layers)
     : budget_(policy == "none" ? 0 : budget_bytes), policy_name_(policy),
       policy_(policy == "none" ? nullptr : make_eviction_policy(policy)), per_layer_(size_t(std::max(n_layers, 0))) {}
+
+uint64_t ExpertCache::budget() const {
+    std::lock_guard lock(mutex_);
+    return budget_;
+}
+
+void ExpertCache::set_budget(uint64_t budget_bytes) {
+    std::lock_guard lock(mutex_);
+    if (!entries_.empty()) fail(MST_ERR_INTERNAL, "the expert cache budget was changed after the cache was used");
+    budget_ = policy_ ? budget_bytes : 0;
+    capacity_set_ = false;
+}
 
 void ExpertCache::set_evict_hook(std::function<void(const ExpertKey &, const ExpertWeights &)> hook) {
     std::lock_guard lock(mutex_);

@@ -31,7 +31,10 @@ class ExpertCache {
 public:
     ExpertCache(uint64_t budget_bytes, const std::string &policy, int n_layers);
 
-    uint64_t budget() const { return budget_; }
+    uint64_t budget() const;
+    // Change the budget before the cache is first used (the loader sets the default budget
+    // once the model's sizes are known); MST_ERR_INTERNAL once it holds experts.
+    void set_budget(uint64_t budget_bytes);
     const std::string &policy_name() const { return policy_name_; }
 
     // The expert if cached (a hit for the policy), else nullptr (a miss).
@@ -48,7 +51,7 @@ public:
     ExpertCacheStats layer_stats(int layer) const;
 
 private:
-    const uint64_t budget_;
+    uint64_t budget_;  // guarded by mutex_
     const std::string policy_name_;
     std::unique_ptr<EvictionPolicy> policy_;  // null for "none"
     mutable std::mutex mutex_;

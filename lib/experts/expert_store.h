@@ -87,6 +87,8 @@ public:
     ExpertCacheStats layer_cache_stats(int layer) const { return cache_.layer_stats(layer); }
     const std::string &cache_policy() const { return cache_.policy_name(); }
     uint64_t cache_budget() const { return cache_.budget(); }
+    // Before the store is first used: see ExpertCache::set_budget.
+    void set_cache_budget(uint64_t bytes) { cache_.set_budget(bytes); }
     uint64_t live_expert_bytes() const { return memory_->live_bytes.load(); }
     uint64_t peak_expert_bytes() const { return memory_->peak_bytes.load(); }
 

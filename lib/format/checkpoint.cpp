@@ -20,6 +20,17 @@ bool is_file(const fs::path &path) {
     return fs::is_regular_file(path, ec);
 }
 
+// For messages about a path that is neither a file nor a directory.
+const char *file_type_name(fs::file_type type) {
+    switch (type) {
+        case fs::file_type::fifo: return "a FIFO (named pipe)";
+        case fs::file_type::character: return "a character device";
+        case fs::file_type::block: return "a block device";
+        case fs::file_type::socket: return "a socket";
+        default: return "not a regular file";
+    }
+}
+
 // A shard named by an index must be a plain file name in the checkpoint directory:
 // an index is untrusted input and must not point the loader elsewhere.
 bool is_plain_file_name(const std::string &name) {
@@ -95,7 +106,10 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir) {
     std::error_code ec;
     if (!fs::exists(dir, ec)) fail(MST_ERR_IO, "checkpoint directory '{}' does not exist", dir);
     if (is_file(dir)) return open_packed(dir, File::open_read(dir));
-    if (!fs::is_directory(dir, ec)) fail(MST_ERR_IO, "checkpoint path '{}' is not a directory", dir);
+    // Opening a FIFO would block until a writer came, and a device is never a model.
+    if (!fs::is_directory(dir, ec))
+        fail(MST_ERR_IO, "checkpoint path '{}' is {}, not a directory or a moestream packed file", dir,
+             file_type_name(fs::status(dir, ec).type()));
 
     std::unique_ptr<Checkpoint> checkpoint(new Checkpoint());
     checkpoint->dir_ = dir;

@@ -41,7 +41,8 @@ public:
     // MST_ERR_BAD_FORMAT; plus every error of read_safetensors_header.
     // `dir` may also be a packed file, recognised by its magic: then the header, metadata
     // and index are read and their checksums verified (see read_packed_contents); a
-    // regular file without the magic is MST_ERR_IO ("not a directory").
+    // regular file without the magic (empty or not) is MST_ERR_BAD_FORMAT, and a FIFO,
+    // device or socket MST_ERR_IO naming what it is.
     static std::unique_ptr<Checkpoint> open(const std::string &dir);
 
     // The directory, or the packed file's path.

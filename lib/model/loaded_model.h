@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "backends/backend.h"
 #include "format/checkpoint.h"
@@ -17,7 +18,7 @@ namespace mst {
 struct LoadOptions {
     std::string backend = "auto";
     std::string storage = "auto";
-    uint64_t expert_cache_bytes = 1ull << 30;
+    std::optional<uint64_t> expert_cache_bytes;  // unset: from the memory free (experts/cache_budget.h)
     int32_t experts_per_token = 0;  // 0 = the model's own
     int32_t n_threads = 0;
     int32_t n_io_threads = 4;
@@ -48,6 +49,9 @@ struct LoadedModel {
     std::unique_ptr<Model> model;
     int32_t experts_per_token = 0;  // in effect
     std::string storage_name;
+    std::vector<int32_t> eos_ids;   // every end-of-sequence id, sorted (model/eos_tokens.h)
+
+    bool is_eos(int32_t token) const;
 };
 
 // Load a Hugging Face checkpoint directory or a moestream packed file (.mst). Throws

@@ -13,30 +13,28 @@ mst_stop_reason generate(Session &session, std::span<const int32_t> prompt, cons
     if (session.n_past() == 0) fail(MST_ERR_INVALID_ARGUMENT, "generate needs a prompt or an existing context");
 
     const Tokenizer &tokenizer = *session.model().tokenizer;
-    const int32_t eos = tokenizer.eos_id();
     TextStream text(options.stop);
-    for (int32_t produced = 0;; ++produced) {
-        if (produced == options.max_tokens) {
-            const std::string rest = text.flush();
-            if (!rest.empty() && sink) sink(-1, rest);
-            return MST_STOP_MAX_TOKENS;
-        }
-        const int32_t token = sample_token(session.last_logits(), session.history(), options.sampler, session.rng());
-        if (token == eos && !options.ignore_eos) {
-            const std::string rest = text.flush();
-            if (!rest.empty() && sink) sink(-1, rest);
-            return MST_STOP_EOS;
-        }
-        const std::string piece = token < tokenizer.vocab_size() ? text.push(tokenizer.token_bytes(token)) : std::string();
-        if (text.stopped()) {
-            if (!piece.empty() && sink) sink(token, piece);
-            return MST_STOP_STRING;
-        }
-        if (sink && sink(token, piece)) return MST_STOP_CALLBACK;
+    for (int32_t produced = 0; produced < options.max_tokens; ++produced) {
+        // Room first: every token shown to the caller is evaluated into the context, so a
+        // continued conversation sees exactly what was generated.
         if (session.n_past() >= session.n_ctx()) return MST_STOP_CONTEXT_FULL;
+        const int32_t token = sample_token(session.last_logits(), session.history(), options.sampler, session.rng());
+        const bool eos = !options.ignore_eos && session.model().is_eos(token);
+        // Rows past the tokenizer's ids (a padded vocabulary) have no text.
+        std::string piece = !eos && token < tokenizer.vocab_size() ? text.push(tokenizer.token_bytes(token)) : "";
+        // The last token carries whatever text is still held back, so none is lost and no
+        // callback needs an id that is not a token.
+        const bool last = eos || produced + 1 == options.max_tokens || session.n_past() + 1 >= session.n_ctx();
+        if (last) piece += text.flush();
+        const bool stop_string = text.stopped();
+        const bool stop_asked = sink && sink(token, piece);
         const int32_t one[1] = {token};
         session.eval(one, EvalKind::Decode);
+        if (eos) return MST_STOP_EOS;
+        if (stop_string) return MST_STOP_STRING;
+        if (stop_asked) return MST_STOP_CALLBACK;
     }
+    return MST_STOP_MAX_TOKENS;
 }
 
 }  // namespace mst

@@ -25,8 +25,11 @@ struct GenerateOptions {
 // Return true to stop.
 using TokenSink = std::function<bool(int32_t token, std::string_view piece)>;
 
-// Every emitted token is evaluated, so the context holds the whole exchange afterwards;
-// EOS and the token that completes a stop string are not added.
+// Every sampled token is shown to the sink once and evaluated, so the context holds the
+// whole exchange afterwards: the end-of-sequence token (shown with the text still held
+// back, never its own), the tokens of a stop string (their text up to the stop string
+// shown) and the token whose sink call asked to stop. Text held back when the sink asks to
+// stop (a possible start of a stop string, part of a UTF-8 character) is not shown.
 mst_stop_reason generate(Session &session, std::span<const int32_t> prompt, const GenerateOptions &options,
                          const TokenSink &sink);
 

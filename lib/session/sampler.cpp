@@ -18,11 +18,31 @@ void validate_sampler_options(const SamplerOptions &o) {
         fail(MST_ERR_INVALID_ARGUMENT, "repetition_penalty must be positive, got {}", o.repetition_penalty);
 }
 
+namespace {
+
+// NaN compares false with everything, so argmax and the sort would quietly return token 0
+// (or any token) from broken logits; they are reported instead.
+void require_finite(std::span<const float> logits) {
+    size_t n_nan = 0, n_inf = 0, first = logits.size();
+    for (size_t i = 0; i < logits.size(); ++i) {
+        if (std::isfinite(logits[i])) continue;
+        (std::isnan(logits[i]) ? n_nan : n_inf) += 1;
+        first = std::min(first, i);
+    }
+    if (n_nan + n_inf == 0) return;
+    fail(MST_ERR_BACKEND, "the model's logits are not finite ({} NaN and {} infinite of {}, the first at id {}, "
+         "which is {}): the weights or the backend's arithmetic overflowed, so no token can be sampled",
+         n_nan, n_inf, logits.size(), first, logits[first]);
+}
+
+}  // namespace
+
 int32_t sample_token(std::span<const float> logits, std::span<const int32_t> history, const SamplerOptions &o,
                      std::mt19937_64 &rng) {
     validate_sampler_options(o);
     const int32_t n_vocab = int32_t(logits.size());
     if (n_vocab == 0) fail(MST_ERR_INVALID_ARGUMENT, "cannot sample from empty logits");
+    require_finite(logits);
     std::vector<float> z(logits.begin(), logits.end());
 
     if (o.repetition_penalty != 1.0f) {

@@ -21,6 +21,7 @@ struct SamplerOptions {
 void validate_sampler_options(const SamplerOptions &options);
 
 // Pick a token from `logits` given the context `history` (for the repetition penalty).
+// Logits that are NaN or infinite are MST_ERR_BACKEND naming how many and where.
 int32_t sample_token(std::span<const float> logits, std::span<const int32_t> history, const SamplerOptions &options,
                      std::mt19937_64 &rng);
 

@@ -38,7 +38,7 @@ void Session::eval(std::span<const int32_t> tokens, EvalKind kind) {
             fail(MST_ERR_INVALID_ARGUMENT, "token id {} at index {} is outside the vocabulary (0..{})", tokens[i], i,
                  n_vocab() - 1);
     if (history_.size() + tokens.size() > size_t(n_ctx_))
-        fail(MST_ERR_CONTEXT_FULL, "context full: {} tokens in context + {} new exceed n_ctx {}", history_.size(),
+        fail(MST_ERR_CONTEXT_FULL, "{} tokens in context + {} new exceed n_ctx {}", history_.size(),
              tokens.size(), n_ctx_);
 
     const size_t V = size_t(n_vocab());
@@ -57,6 +57,7 @@ void Session::eval(std::span<const int32_t> tokens, EvalKind kind) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     history_.insert(history_.end(), tokens.begin(), tokens.end());
+    n_past_.store(int32_t(history_.size()), std::memory_order_relaxed);
     logits_ = std::move(new_logits);
     n_logit_rows_ = all_logits_ ? tokens.size() : 1;
     const bool is_prompt = kind == EvalKind::Prompt || (kind == EvalKind::Auto && tokens.size() > 1);
@@ -67,6 +68,12 @@ void Session::eval(std::span<const int32_t> tokens, EvalKind kind) {
         stats_.n_decode_tokens += 1;
         stats_.decode_seconds += seconds;
     }
+}
+
+void Session::reset() {
+    history_.clear();
+    n_past_.store(0, std::memory_order_relaxed);
+    n_logit_rows_ = 0;
 }
 
 std::span<const float> Session::last_logits() const {

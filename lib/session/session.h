@@ -3,6 +3,7 @@
 // different threads (the expert cache they share is thread-safe).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -45,9 +46,10 @@ public:
     std::span<const float> all_logits(size_t *n_rows) const;
     int32_t n_vocab() const { return int32_t(model_.config.vocab_size); }
     int32_t n_ctx() const { return n_ctx_; }
-    int32_t n_past() const { return int32_t(history_.size()); }
+    // Safe to call while another thread evaluates (it reads a counter, not the history).
+    int32_t n_past() const { return n_past_.load(std::memory_order_relaxed); }
     const std::vector<int32_t> &history() const { return history_; }
-    void reset() { history_.clear(); n_logit_rows_ = 0; }
+    void reset();
 
     int32_t experts_per_token() const { return experts_per_token_; }
     void set_experts_per_token(int32_t k);
@@ -67,6 +69,7 @@ private:
     int32_t experts_per_token_ = 0;
     BudgetPolicy budget_;
     std::vector<int32_t> history_;
+    std::atomic<int32_t> n_past_{0};  // history_.size()
     std::vector<float> logits_;  // last eval: [n_logit_rows_][n_vocab]
     size_t n_logit_rows_ = 0;
     std::mt19937_64 rng_;

@@ -1,6 +1,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "storage/auto_tier.h"
 #include "storage/direct_tier.h"
 #include "storage/fault_injection.h"
 #include "storage/mmap_tier.h"
@@ -40,21 +41,13 @@ std::vector<std::string> available_storage_tiers() {
     return tiers;
 }
 
-// "auto": uring where io_uring works, else pread. From bench/bench_io (bench/README.md,
-// "Storage tiers"): cold, every explicit tier reached 36-110% of the device's sequential
-// bandwidth while mmap page faults reached 2-19% (40-113% with chunked WILLNEED, still
-// behind uring in most cells, and a truncated file is SIGBUS rather than an error);
-// O_DIRECT was the most even cold but gives up the page cache, which served warm reads
-// 4-10x faster than the device; uring and pread were level cold and uring was about twice
-// as fast warm, with one system call per batch instead of a thread hand-off per read.
-std::string auto_storage_tier() { return io_uring_available() ? "uring" : "pread"; }
-
 std::unique_ptr<StorageTier> open_storage(const std::vector<std::string> &paths, const StorageOptions &options) {
     if (options.n_io_threads < 1 || options.n_io_threads > 256)
         fail(MST_ERR_INVALID_ARGUMENT, "n_io_threads must be in 1..256, got {}", options.n_io_threads);
     if (options.queue_depth < 1 || options.queue_depth > 4096)
         fail(MST_ERR_INVALID_ARGUMENT, "storage queue depth must be in 1..4096, got {}", options.queue_depth);
-    const std::string tier = options.tier == "auto" ? auto_storage_tier() : options.tier;
+    if (options.tier == "auto") return open_auto_storage(paths, options);  // storage/auto_tier.h
+    const std::string &tier = options.tier;
     if (options.direct_io && tier != "pread" && tier != "direct" && tier != "uring")
         fail(MST_ERR_INVALID_ARGUMENT, "storage tier '{}' cannot read with O_DIRECT (direct_io); pread, direct and "
              "uring can", tier);

@@ -97,9 +97,6 @@ bool uring_tier_built();
 // filter). Probed once per process; `why` gets the reason when not.
 bool io_uring_available(std::string *why = nullptr);
 
-// The tier "auto" opens here (see storage_registry.cpp for the rule and its numbers).
-std::string auto_storage_tier();
-
 // Open `paths` (indexed by ReadRequest::file) with the named tier. Throws
 // MST_ERR_INVALID_ARGUMENT for an unknown tier (listing the known ones) or a bad option,
 // MST_ERR_UNSUPPORTED for a tier this machine or file system cannot run (io_uring

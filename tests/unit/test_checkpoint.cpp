@@ -1,6 +1,7 @@
 // Checkpoint directories: the three layouts (single file, index + shards, bare shards),
 // the errors for broken ones, and exact values read back through read / read_f32.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <cstring>
@@ -210,7 +211,19 @@ TEST_F(CheckpointTest, MissingOrEmptyDirectory) {
     expect_error([&] { Checkpoint::open(empty); }, MST_ERR_BAD_FORMAT, {empty, "no .safetensors"});
     const std::string file_path = dir_ + "/plain_file";
     write_text(file_path, "x");
-    expect_error([&] { Checkpoint::open(file_path); }, MST_ERR_IO, {file_path, "not a directory"});
+    expect_error([&] { Checkpoint::open(file_path); }, MST_ERR_BAD_FORMAT,
+                 {file_path, "neither a checkpoint directory nor a moestream packed file"});
+    const std::string empty_file = dir_ + "/empty_file";
+    write_text(empty_file, "");
+    expect_error([&] { Checkpoint::open(empty_file); }, MST_ERR_BAD_FORMAT, {empty_file, "it is empty"});
+}
+
+TEST_F(CheckpointTest, FifoIsNamedAndNeverOpened) {
+    // Opening a FIFO for reading would block until a writer came; it is refused by type.
+    const std::string fifo = dir_ + "/model.fifo";
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    expect_error([&] { Checkpoint::open(fifo); }, MST_ERR_IO, {fifo, "a FIFO"});
+    expect_error([&] { Checkpoint::open("/dev/null"); }, MST_ERR_IO, {"/dev/null", "a character device"});
 }
 
 TEST_F(CheckpointTest, IndexNamingAMissingShard) {
