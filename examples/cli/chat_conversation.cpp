@@ -58,7 +58,7 @@ TurnPlan Conversation::plan(const std::string &user_text) {
 }
 
 void Conversation::commit(const std::string &user_text, const TurnPlan &plan, const std::vector<int32_t> &answer,
-                          bool end_of_turn) {
+                          int32_t end_of_turn) {
     messages_.push_back(message("user", user_text));
     if (plan.restart) {
         tokens_.clear();
@@ -74,10 +74,9 @@ void Conversation::commit(const std::string &user_text, const TurnPlan &plan, co
     const std::string answer_text = model_.detokenize(with_text);
     tokens_.insert(tokens_.end(), answer.begin(), answer.end());
     text_ += answer_text;
-    if (end_of_turn) {
-        const int32_t eos = model_.info().eos_token_id;
-        tokens_.push_back(eos);
-        text_ += model_.detokenize({eos});
+    if (end_of_turn >= 0) {
+        tokens_.push_back(end_of_turn);
+        text_ += model_.detokenize({end_of_turn});
     }
     messages_.push_back(message("assistant", answer_text));
 }

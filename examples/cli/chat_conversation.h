@@ -29,9 +29,10 @@ public:
     // evaluation. Nothing changes until commit(); a template error throws mst::Exception.
     TurnPlan plan(const std::string &user_text);
     // The plan was evaluated (after a reset when it said so) and `answer` generated and
-    // evaluated after it; `end_of_turn` is whether the end-of-sequence token was too.
+    // evaluated after it; `end_of_turn` is the end-of-sequence token evaluated after the
+    // answer, -1 when the answer ended otherwise.
     void commit(const std::string &user_text, const TurnPlan &plan, const std::vector<int32_t> &answer,
-                bool end_of_turn);
+                int32_t end_of_turn);
     // The session was reset (/reset, or a failure that left it unknown): forget what it
     // held; with `keep_messages` false forget the conversation too.
     void session_cleared(bool keep_messages);

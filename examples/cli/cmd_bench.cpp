@@ -91,6 +91,7 @@ struct Run {
     uint64_t expert_bytes_per_token = 0, resident_bytes = 0;  // from the model's info
     std::string storage;          // the tier that ran ("auto" resolved)
     int32_t experts_per_token = 0;  // the top-k that ran (0 resolved to the model's own)
+    uint64_t cache_bytes = 0;       // the expert cache budget that ran (the automatic one resolved)
 };
 
 std::vector<int32_t> synthetic_prompt(int32_t n, int32_t vocab) {
@@ -115,6 +116,7 @@ Run run_setting(const std::string &path, mst_model_params params, const mst_expe
     r.resident_bytes = info.resident_bytes;
     r.storage = info.storage;
     r.experts_per_token = info.experts_per_token;
+    r.cache_bytes = info.expert_cache_bytes;
     mst_session_params sp = session_params();
     sp.n_ctx = uint32_t(prompt_tokens + gen_tokens + 1);
     SessionHandle session(model, sp);
@@ -348,9 +350,9 @@ int cmd_bench(const std::vector<std::string> &argv) {
             sum.add(r);
             if (i == 0) first = std::move(r);
         }
-        // Named as it ran: the tier "auto" chose and the top-k in effect.
+        // Named as it ran: the tier "auto" chose, the top-k and the cache budget in effect.
         const std::string label = fmt::format("k={} {} {} {}{}", first.experts_per_token, first.storage, s.policy,
-                                              bytes_str(s.cache_bytes), budget_rules_str(budget));
+                                              bytes_str(first.cache_bytes), budget_rules_str(budget));
         const Spread ttft = spread_of(sum.ttft), prefill = spread_of(sum.prefill), decode = spread_of(sum.decode);
         const double bytes_per_token = double(sum.bytes) / double(sum.tokens);
         const double io_ceiling = measure_ceilings ? io_ceiling_tps(seq.bytes_per_second, bytes_per_token) : 0.0;
@@ -403,12 +405,12 @@ int cmd_bench(const std::vector<std::string> &argv) {
             notes.push_back(fmt::format("{}: the compute ceiling had {} cache misses (the cache could not hold "
                                         "every expert)",
                                         label, ceiling.misses));
-        plot_points.push_back({series_label(first, s, budget), double(s.cache_bytes) / double(1 << 20), decode.median});
+        plot_points.push_back({series_label(first, s, budget), double(first.cache_bytes) / double(1 << 20), decode.median});
         nlohmann::json result = {
             {"setting", label}, {"storage", first.storage}, {"storage_requested", s.storage},
             {"cache_policy", s.policy}, {"experts_per_token", first.experts_per_token},
             {"experts_per_token_requested", s.experts_per_token}, {"min_weight", budget.min_weight},
-            {"mass", budget.mass}, {"cache_skip_below", budget.cache_skip_below}, {"cache_bytes", s.cache_bytes},
+            {"mass", budget.mass}, {"cache_skip_below", budget.cache_skip_below}, {"cache_bytes", first.cache_bytes},
             {"runs", repeat}, {"ttft_seconds", spread_json(ttft)}, {"prefill_tps", spread_json(prefill)},
             {"decode_tps", spread_json(decode)}, {"ttft_seconds_runs", sum.ttft}, {"prefill_tps_runs", sum.prefill},
             {"decode_tps_runs", sum.decode}, {"load_seconds_first_run", first.load_s}, {"latency_p50", p50},

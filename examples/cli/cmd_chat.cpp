@@ -126,11 +126,11 @@ void chat_turn(const ModelHandle &model, SessionHandle &session, Conversation &c
     mst_stop_reason reason = MST_STOP_NONE;
     try {
         reason = session.generate(plan.tokens, options.generate, [&](int32_t token, std::string_view piece) {
-            if (interrupts.pending()) return true;  // this token is not evaluated: not shown either
-            if (token >= 0) answer.push_back(token);
+            // Every token shown here is in the session afterwards, the one that stops it too.
+            answer.push_back(token);
             std::fwrite(piece.data(), 1, piece.size(), stdout);
             std::fflush(stdout);
-            return false;
+            return interrupts.pending();
         });
     } catch (const Exception &e) {
         if (!answer.empty()) std::fputs("\n", stdout);  // end the answer's line
@@ -144,20 +144,12 @@ void chat_turn(const ModelHandle &model, SessionHandle &session, Conversation &c
     }
     std::fputs("\n", stdout);
     std::fflush(stdout);
-    // The last token handed over is not evaluated when the callback or a full context stopped it.
-    const size_t evaluated = session.n_past() - before - plan.tokens.size();
-    if (answer.size() > evaluated) answer.resize(evaluated);
-    // The end-of-turn token is sampled but not evaluated by generate; the next turn's
-    // rendering follows it, so it goes into the context here.
-    bool end_of_turn = false;
-    const int32_t eos = model.info().eos_token_id;
-    if (reason == MST_STOP_EOS && eos >= 0) {
-        try {
-            session.eval({eos});
-            end_of_turn = true;
-        } catch (const Exception &) {
-            // A full context: the next turn's prompt will not fit either and says so.
-        }
+    // generate evaluated the end-of-turn token too (any of the model's end-of-sequence ids);
+    // it is the template's end marker, not part of the answer's text.
+    int32_t end_of_turn = -1;
+    if (reason == MST_STOP_EOS && !answer.empty()) {
+        end_of_turn = answer.back();
+        answer.pop_back();
     }
     try {
         conversation.commit(user_text, plan, answer, end_of_turn);
