@@ -425,6 +425,10 @@ typedef struct mst_convert_report {
     uint64_t expert_stored_bytes;  /* experts on disk */
     uint64_t compressed_blobs;     /* blobs stored zstd-compressed */
     double seconds;
+    uint64_t requantized_fp8_tensors; /* resident FP8 (block-scaled E4M3) tensors written as q8 */
+    const char *notes;             /* what the options asked for but could not change, one line
+                                      each ("" if nothing); owned by the library, valid until the
+                                      next mst_convert or mst_synthesize on this thread */
 } mst_convert_report;
 
 /* Convert the Hugging Face checkpoint directory `src` into the packed file `dst`: one
@@ -463,6 +467,10 @@ typedef struct mst_synthesize_report {
     int32_t layers;                /* layers written */
     int32_t source_layers;         /* num_hidden_layers of the config given */
     double seconds;
+    const char *notes;             /* how the written weights differ from the config's published
+                                      form (e.g. FP8 written as q4), one line each ("" if none);
+                                      valid until the next mst_convert or mst_synthesize on this
+                                      thread */
 } mst_synthesize_report;
 
 /* Write a packed file `dst` with the shapes of the Hugging Face config.json at

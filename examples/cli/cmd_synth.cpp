@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -87,6 +88,18 @@ void print_synth_report(const std::string &path, const mst_synthesize_report &re
     fmt::print(stderr, "  experts:  {} blobs, {}\n", report.expert_blobs, bytes_str(report.expert_bytes));
     fmt::print(stderr, "  rate:     {}/s written (including the final fsync)\n",
                bytes_str(report.seconds > 0 ? uint64_t(double(report.file_bytes) / report.seconds) : 0));
+    print_notes(report.notes);
+}
+
+void print_notes(const char *notes) {
+    if (notes == nullptr) return;
+    std::string_view rest = notes;
+    while (!rest.empty()) {
+        const size_t end = rest.find('\n');
+        const std::string_view line = rest.substr(0, end);
+        if (!line.empty()) fmt::print(stderr, "  note:     {}\n", line);
+        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    }
 }
 
 }  // namespace mst::cli
