@@ -12,7 +12,7 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
+extern "C" void on_interrupt(int) { g_interrupted.store(true); }
 
 }  // namespace
 
@@ -41,9 +41,11 @@ int progress_line_callback(uint64_t done, uint64_t total, void *user_data) {
 
 InterruptGuard::InterruptGuard() {
     g_interrupted.store(false);
-    previous_ = std::signal(SIGINT, on_sigint);
+    for (size_t i = 0; i < kSignals.size(); ++i) previous_[i] = std::signal(kSignals[i], on_interrupt);
 }
 
-InterruptGuard::~InterruptGuard() { std::signal(SIGINT, previous_); }
+InterruptGuard::~InterruptGuard() {
+    for (size_t i = 0; i < kSignals.size(); ++i) std::signal(kSignals[i], previous_[i]);
+}
 
 }  // namespace mst::cli

@@ -11,6 +11,7 @@
 
 #include "convert/convert_plan.h"
 #include "convert/fp8_requantize.h"
+#include "convert/output_room.h"
 #include "convert/tensor_packing.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -104,11 +105,7 @@ ConvertReport convert_checkpoint(const std::string &source, const std::string &d
     uint64_t metadata_bytes = 0;
     for (const auto &[key, value] : metadata) metadata_bytes += key.size() + value.size() + 12;
     const uint64_t needed = plan.max_output_bytes + metadata_bytes + packed::kAlignment;
-    const std::string out_dir = fs::path(destination).parent_path().empty() ? "." : fs::path(destination).parent_path().string();
-    const uint64_t available = free_disk_bytes(out_dir);
-    if (available < needed)
-        fail(MST_ERR_IO, "not enough free space in '{}' for '{}': the file may need {} bytes, {} are available", out_dir,
-             destination, needed, available);
+    ensure_room_for(destination, needed);
 
     ConvertReport report;
     report.source_bytes = plan.source_bytes;
