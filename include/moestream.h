@@ -192,10 +192,27 @@ typedef struct mst_model_info {
                                                for models that cache a compressed form (MLA) */
     uint64_t recurrent_state_bytes; /* per session, fixed whatever the context: the conv and
                                        recurrent state of linear-attention layers (0 if none) */
+    const char *tokenizer_kind;    /* e.g. "byte-level BPE (tokenizer.json)"; owned by the model */
+    int32_t n_eos_ids;             /* distinct end-of-sequence ids: the tokenizer's eos_token and
+                                      config.json's eos_token_id (an integer or a list) */
+    int32_t n_weight_types;        /* entries for mst_model_get_weight_type */
 } mst_model_info;
 
 /* Fill `info` (whose struct_size the caller sets). Strings are owned by the model. */
 MST_API mst_status mst_model_get_info(const mst_model *model, mst_model_info *info);
+
+typedef struct mst_weight_type {
+    uint32_t struct_size;          /* set by the caller to sizeof(mst_weight_type) */
+    const char *dtype;             /* "BF16", "F32", "F8_E4M3", "Q8", "Q4", "U8" (MXFP4), ...; static */
+    int32_t experts;               /* 1: routed expert parts (FP8 block scales among them);
+                                      0: the other weights the architecture reads */
+    uint64_t tensors;              /* tensors (expert parts) stored in this type */
+    uint64_t bytes;                /* their bytes as stored */
+} mst_weight_type;
+
+/* Entry `index` (0 .. mst_model_info.n_weight_types - 1) of the types the model's weights
+ * are stored in, non-expert types first. MST_ERR_INVALID_ARGUMENT for an index past the end. */
+MST_API mst_status mst_model_get_weight_type(const mst_model *model, int32_t index, mst_weight_type *type);
 
 /* ---- tokenizer ------------------------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 #include "format/checkpoint.h"
 #include "format/model_config.h"
 #include "model/model.h"
+#include "model/model_description.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mst {
@@ -48,6 +49,7 @@ struct LoadedModel {
     std::unique_ptr<Model> model;
     int32_t experts_per_token = 0;  // in effect
     std::string storage_name;
+    ModelDescription description;  // tokenizer kind, EOS ids, weight types (moestream info)
 };
 
 // Load a Hugging Face checkpoint directory or a moestream packed file (.mst). Throws
