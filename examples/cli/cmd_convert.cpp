@@ -1,6 +1,7 @@
 // `moestream convert`: a Hugging Face checkpoint directory to a packed file (.mst),
-// with a progress line (bytes, rate, ETA) when stderr is a terminal. Ctrl-C cancels
-// cleanly: the temporary file is removed and nothing appears under the output name.
+// with a progress line (bytes, rate, ETA) when stderr is a terminal. Ctrl-C, SIGTERM and
+// SIGHUP cancel cleanly: the temporary file is removed and nothing appears under the
+// output name.
 #include <unistd.h>
 
 #include <cstdio>

@@ -128,6 +128,25 @@ std::vector<uint8_t> expert_blob(const ExpertLayout &layout, const std::vector<s
     return raw;
 }
 
+// How the file differs from what `moestream convert` would make of the published
+// checkpoint: its FP8 weights are what convert keeps when an option says "as stored".
+std::vector<std::string> published_form_notes(const std::string &method, const SynthOptions &o) {
+    if (method.empty()) return {};
+    if (method != "fp8")
+        return {fmt::format("config.json's quantization ({}) is not synthesized: weights written as q4 / q8 / bf16 "
+                            "as the options say", method)};
+    std::vector<std::string> notes;
+    notes.push_back(o.experts ? fmt::format("FP8 experts written as {}, as `convert --experts {}` requantizes them",
+                                            type_name(o.experts), type_name(o.experts))
+                              : "FP8 experts written as bf16, where `convert --experts bf16` keeps FP8 (half these "
+                                "expert bytes)");
+    notes.push_back(o.dense ? "FP8 dense weights written as q8, as `convert --dense q8` requantizes them (weights "
+                              "convert keeps as stored, such as kv_b_proj, are bf16 here, FP8 there)"
+                            : "FP8 dense weights written as bf16, where `convert --dense bf16` keeps FP8 (about half "
+                              "those bytes)");
+    return notes;
+}
+
 class Progress {
 public:
     Progress(const ConvertProgressFn &fn, uint64_t total) : fn_(fn), total_(total) {}
@@ -169,6 +188,7 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
     SynthReport report;
     report.layers = config.n_layers;
     report.source_layers = sc.source_layers;
+    report.notes = published_form_notes(sc.removed_quantization, options);
 
     // The plan: every tensor's stored type and size, every blob's parts.
     std::vector<ResidentJob> resident;
