@@ -11,3 +11,4 @@ ctest --test-dir build --output-on-failure -j"$(nproc)"
 if [ "${MST_SKIP_FUZZ:-0}" != 1 ]; then
   MST_FUZZ_SECONDS="${MST_FUZZ_SECONDS:-10}" bash scripts/fuzz.sh
 fi
+bash scripts/test_python.sh

@@ -12,7 +12,14 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 
-extern "C" void on_interrupt(int) { g_interrupted.store(true); }
+// A second signal ends the process as that signal would, for when the step in progress
+// takes too long to reach a cancel.
+extern "C" void on_interrupt(int sig) {
+    if (g_interrupted.exchange(true)) {
+        std::signal(sig, SIG_DFL);
+        std::raise(sig);
+    }
+}
 
 }  // namespace
 
@@ -38,6 +45,8 @@ int progress_line_callback(uint64_t done, uint64_t total, void *user_data) {
     std::fflush(stderr);
     return 0;
 }
+
+bool interrupted() { return g_interrupted.load(); }
 
 InterruptGuard::InterruptGuard() {
     g_interrupted.store(false);

@@ -26,8 +26,13 @@ struct ProgressLine {
 // after SIGINT, SIGTERM or SIGHUP while an InterruptGuard is alive.
 int progress_line_callback(uint64_t done, uint64_t total, void *user_data);
 
+// Whether SIGINT, SIGTERM or SIGHUP arrived while an InterruptGuard was alive (for loops
+// that stop between steps, as `run` does between prompt batches and tokens).
+bool interrupted();
+
 // While alive, SIGINT, SIGTERM and SIGHUP set a flag that progress_line_callback turns
-// into a cancel.
+// into a cancel. A second one ends the process as that signal would, for when the step in
+// progress takes too long.
 class InterruptGuard {
 public:
     InterruptGuard();
