@@ -216,6 +216,10 @@ typedef struct mst_model_info {
                                                for models that cache a compressed form (MLA) */
     uint64_t recurrent_state_bytes; /* per session, fixed whatever the context: the conv and
                                        recurrent state of linear-attention layers (0 if none) */
+    const char *tokenizer_kind;    /* e.g. "byte-level BPE (tokenizer.json)"; owned by the model */
+    int32_t n_eos_ids;             /* distinct end-of-sequence ids: the tokenizer's eos_token and
+                                      config.json's eos_token_id (an integer or a list) */
+    int32_t n_weight_types;        /* entries for mst_model_get_weight_type */
 } mst_model_info;
 
 /* Fill `info` (whose struct_size the caller sets). Strings are owned by the model. */
@@ -226,6 +230,19 @@ MST_API mst_status mst_model_get_info(const mst_model *model, mst_model_info *in
  * list several there). mst_generate stops at any of them. *ids is owned by the model
  * (NULL when *n is 0). */
 MST_API mst_status mst_model_eos_tokens(const mst_model *model, const int32_t **ids, size_t *n);
+
+typedef struct mst_weight_type {
+    uint32_t struct_size;          /* set by the caller to sizeof(mst_weight_type) */
+    const char *dtype;             /* "BF16", "F32", "F8_E4M3", "Q8", "Q4", "U8" (MXFP4), ...; static */
+    int32_t experts;               /* 1: routed expert parts (FP8 block scales among them);
+                                      0: the other weights the architecture reads */
+    uint64_t tensors;              /* tensors (expert parts) stored in this type */
+    uint64_t bytes;                /* their bytes as stored */
+} mst_weight_type;
+
+/* Entry `index` (0 .. mst_model_info.n_weight_types - 1) of the types the model's weights
+ * are stored in, non-expert types first. MST_ERR_INVALID_ARGUMENT for an index past the end. */
+MST_API mst_status mst_model_get_weight_type(const mst_model *model, int32_t index, mst_weight_type *type);
 
 /* ---- tokenizer ------------------------------------------------------------------- */
 
@@ -478,6 +495,10 @@ typedef struct mst_convert_report {
     uint64_t expert_stored_bytes;  /* experts on disk */
     uint64_t compressed_blobs;     /* blobs stored zstd-compressed */
     double seconds;
+    uint64_t requantized_fp8_tensors; /* resident FP8 (block-scaled E4M3) tensors written as q8 */
+    const char *notes;             /* what the options asked for but could not change, one line
+                                      each ("" if nothing); owned by the library, valid until the
+                                      next mst_convert or mst_synthesize on this thread */
 } mst_convert_report;
 
 /* Convert the Hugging Face checkpoint directory `src` into the packed file `dst`: one
@@ -516,6 +537,10 @@ typedef struct mst_synthesize_report {
     int32_t layers;                /* layers written */
     int32_t source_layers;         /* num_hidden_layers of the config given */
     double seconds;
+    const char *notes;             /* how the written weights differ from the config's published
+                                      form (e.g. FP8 written as q4), one line each ("" if none);
+                                      valid until the next mst_convert or mst_synthesize on this
+                                      thread */
 } mst_synthesize_report;
 
 /* Write a packed file `dst` with the shapes of the Hugging Face config.json at

@@ -66,6 +66,16 @@ public:
         return i;
     }
 
+    // The types the weights are stored in (mst_model_get_weight_type), non-expert first.
+    std::vector<mst_weight_type> weight_types() const {
+        std::vector<mst_weight_type> types(size_t(info().n_weight_types));
+        for (size_t i = 0; i < types.size(); ++i) {
+            types[i].struct_size = sizeof types[i];
+            check(mst_model_get_weight_type(model_.get(), int32_t(i), &types[i]));
+        }
+        return types;
+    }
+
     mst_memory_stats memory() const {
         mst_memory_stats m{};
         m.struct_size = sizeof m;

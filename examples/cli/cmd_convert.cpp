@@ -1,6 +1,7 @@
 // `moestream convert`: a Hugging Face checkpoint directory to a packed file (.mst),
-// with a progress line (bytes, rate, ETA) when stderr is a terminal. Ctrl-C cancels
-// cleanly: the temporary file is removed and nothing appears under the output name.
+// with a progress line (bytes, rate, ETA) when stderr is a terminal. Ctrl-C, SIGTERM and
+// SIGHUP cancel cleanly: the temporary file is removed and nothing appears under the
+// output name.
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,9 +23,12 @@ const char *const kConvertHelp =
     "usage: moestream convert SRC OUT.mst [options]\n"
     "Convert the Hugging Face checkpoint directory SRC into one packed file for streaming.\n"
     "  --experts q4|q8|bf16      routed experts' matrices: q4 (default, 5.0 bits/weight), q8 (8.5),\n"
-    "                            or bf16 = kept as stored\n"
+    "                            or bf16 = kept as stored. FP8 (block-scaled E4M3) experts are\n"
+    "                            requantized from their dequantized values by q4 / q8\n"
     "  --dense q8|bf16           attention, embeddings, shared experts, dense MLPs: bf16 = kept as\n"
-    "                            stored (default), or q8. Routers and norms are never quantized\n"
+    "                            stored (default; FP8 stays FP8), or q8 (FP8 requantized too).\n"
+    "                            Routers and norms are never quantized. What an option cannot\n"
+    "                            change is printed as a note at the end\n"
     "  --zstd LEVEL              compress each expert blob with zstd at LEVEL (1..19; default off)\n"
     "  --force                   replace OUT.mst if it exists\n"
     "  --threads N               quantization threads (default: all cores)\n";
@@ -66,14 +70,17 @@ int cmd_convert(const std::vector<std::string> &argv) {
     }
     fmt::print(stderr, "wrote {} ({}) in {}\n", args.positional()[1], bytes_str(report.file_bytes),
                duration_str(report.seconds));
-    fmt::print(stderr, "  resident: {} tensors, {} ({} quantized to q8)\n", report.resident_tensors,
-               bytes_str(report.resident_bytes), report.quantized_tensors);
+    fmt::print(stderr, "  resident: {} tensors, {} ({} quantized to q8{})\n", report.resident_tensors,
+               bytes_str(report.resident_bytes), report.quantized_tensors,
+               report.requantized_fp8_tensors ? fmt::format(", {} of them from FP8", report.requantized_fp8_tensors)
+                                              : std::string());
     fmt::print(stderr, "  experts:  {} blobs, {} decoded, {} on disk ({} compressed)\n", report.expert_blobs,
                bytes_str(report.expert_raw_bytes), bytes_str(report.expert_stored_bytes), report.compressed_blobs);
     if (report.dropped_tensors)
         fmt::print(stderr, "  left out: {} tensors the architecture never reads\n", report.dropped_tensors);
     fmt::print(stderr, "  rate:     {}/s of source\n",
                bytes_str(report.seconds > 0 ? uint64_t(double(report.source_bytes) / report.seconds) : 0));
+    print_notes(report.notes);
     return 0;
 }
 

@@ -62,6 +62,11 @@ int cmd_info(const std::vector<std::string> &argv) {
     if (i.recurrent_state_bytes > 0)
         fmt::print("recurrent state:     {} per session, whatever the context (linear-attention layers)\n",
                    bytes_str(i.recurrent_state_bytes));
+    fmt::print("tokenizer:           {}, {} end-of-sequence id{}\n", i.tokenizer_kind, i.n_eos_ids,
+               i.n_eos_ids == 1 ? "" : "s");
+    for (const mst_weight_type &t : model.weight_types())
+        fmt::print("{:<21}{} x {} ({})\n", t.experts ? "expert weights as:" : "weights as:", t.dtype, t.tensors,
+                   bytes_str(t.bytes));
     fmt::print("backend / storage:   {} / {}\n", i.backend, i.storage);
     print_vulkan_devices();
     return 0;

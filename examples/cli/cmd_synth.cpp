@@ -1,10 +1,11 @@
 // `moestream synth`: a packed model with the real shapes of a config.json and random
 // weights, with a progress line (bytes, rate, ETA) when stderr is a terminal and the
-// write rate at the end. Ctrl-C cancels cleanly, as for convert.
+// write rate at the end. Ctrl-C, SIGTERM and SIGHUP cancel cleanly, as for convert.
 #include <unistd.h>
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -30,7 +31,9 @@ const char *const kSynthHelp =
     "  --experts q4|q8|bf16      routed experts' matrices (default q4); experts whose published\n"
     "                            form is MXFP4 (gpt-oss) stay MXFP4, as convert keeps them\n"
     "  --dense q8|bf16           attention, embeddings, shared experts, dense MLPs (default bf16);\n"
-    "                            routers and norms stay bf16\n"
+    "                            routers and norms stay bf16. An FP8 config's weights are written in\n"
+    "                            the types asked for; a note at the end says where that differs from\n"
+    "                            what convert makes of the FP8 checkpoint (which keeps FP8 for bf16)\n"
     "  --seed S                  random seed (default 0); the same seed gives the same file\n"
     "  --force                   replace OUT.mst if it exists\n"
     "  --threads N               generation threads (default: all cores)\n";
@@ -86,6 +89,18 @@ void print_synth_report(const std::string &path, const mst_synthesize_report &re
     fmt::print(stderr, "  experts:  {} blobs, {}\n", report.expert_blobs, bytes_str(report.expert_bytes));
     fmt::print(stderr, "  rate:     {}/s written (including the final fsync)\n",
                bytes_str(report.seconds > 0 ? uint64_t(double(report.file_bytes) / report.seconds) : 0));
+    print_notes(report.notes);
+}
+
+void print_notes(const char *notes) {
+    if (notes == nullptr) return;
+    std::string_view rest = notes;
+    while (!rest.empty()) {
+        const size_t end = rest.find('\n');
+        const std::string_view line = rest.substr(0, end);
+        if (!line.empty()) fmt::print(stderr, "  note:     {}\n", line);
+        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    }
 }
 
 }  // namespace mst::cli

@@ -19,6 +19,8 @@ int cmd_demo(const std::vector<std::string> &args);
 
 // The summary synth and demo print after writing a synthesized model (stderr).
 void print_synth_report(const std::string &path, const mst_synthesize_report &report);
+// A report's notes (lines ending in '\n'; NULL or "" for none), each as "  note: ..." on stderr.
+void print_notes(const char *notes);
 
 // Model options shared by the subcommands that load a model.
 extern const char *const kModelOptionsHelp;

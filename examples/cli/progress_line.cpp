@@ -12,10 +12,12 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 
-extern "C" void on_sigint(int) {
+// A second signal ends the process as that signal would, for when the step in progress
+// takes too long to reach a cancel.
+extern "C" void on_interrupt(int sig) {
     if (g_interrupted.exchange(true)) {
-        std::signal(SIGINT, SIG_DFL);
-        std::raise(SIGINT);
+        std::signal(sig, SIG_DFL);
+        std::raise(sig);
     }
 }
 
@@ -48,9 +50,11 @@ bool interrupted() { return g_interrupted.load(); }
 
 InterruptGuard::InterruptGuard() {
     g_interrupted.store(false);
-    previous_ = std::signal(SIGINT, on_sigint);
+    for (size_t i = 0; i < kSignals.size(); ++i) previous_[i] = std::signal(kSignals[i], on_interrupt);
 }
 
-InterruptGuard::~InterruptGuard() { std::signal(SIGINT, previous_); }
+InterruptGuard::~InterruptGuard() {
+    for (size_t i = 0; i < kSignals.size(); ++i) std::signal(kSignals[i], previous_[i]);
+}
 
 }  // namespace mst::cli

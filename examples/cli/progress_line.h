@@ -1,9 +1,11 @@
 // The progress line of the commands that write large files (convert, synth, demo):
 // bytes done and total, rate and ETA on one line of stderr, redrawn at most five times a
-// second, and only on a terminal. Ctrl-C while one is active asks the library to cancel
-// (the progress callback returns nonzero), so the temporary file is removed cleanly.
+// second, and only on a terminal. Ctrl-C (SIGINT), SIGTERM or SIGHUP (a closed terminal)
+// while one is active asks the library to cancel (the progress callback returns nonzero),
+// so the temporary file is removed cleanly.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -21,15 +23,16 @@ struct ProgressLine {
 };
 
 // An mst_convert_progress_callback: user_data is a ProgressLine. Returns 1 (cancel)
-// after SIGINT while an InterruptGuard is alive.
+// after SIGINT, SIGTERM or SIGHUP while an InterruptGuard is alive.
 int progress_line_callback(uint64_t done, uint64_t total, void *user_data);
 
-// Whether SIGINT arrived while an InterruptGuard was alive (for loops that stop between
-// steps, as `run` does between prompt batches and tokens).
+// Whether SIGINT, SIGTERM or SIGHUP arrived while an InterruptGuard was alive (for loops
+// that stop between steps, as `run` does between prompt batches and tokens).
 bool interrupted();
 
-// While alive, SIGINT sets a flag that progress_line_callback turns into a cancel. A second
-// SIGINT ends the process as SIGINT would, for when the step in progress takes too long.
+// While alive, SIGINT, SIGTERM and SIGHUP set a flag that progress_line_callback turns
+// into a cancel. A second one ends the process as that signal would, for when the step in
+// progress takes too long.
 class InterruptGuard {
 public:
     InterruptGuard();
@@ -38,7 +41,8 @@ public:
     InterruptGuard &operator=(const InterruptGuard &) = delete;
 
 private:
-    void (*previous_)(int);
+    static constexpr std::array<int, 3> kSignals = {SIGINT, SIGTERM, SIGHUP};
+    std::array<void (*)(int), 3> previous_{};
 };
 
 }  // namespace mst::cli

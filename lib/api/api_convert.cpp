@@ -2,7 +2,9 @@
 // packed file of random weights.
 #include <cstring>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/guard.h"
 #include "core/compute_threads.h"
@@ -50,6 +52,15 @@ mst_synthesize_params default_synthesize_params() {
     return p;
 }
 
+// The notes of this thread's last conversion or synthesis (the reports point here).
+thread_local std::string t_notes;
+
+const char *keep_notes(const std::vector<std::string> &notes) {
+    t_notes.clear();
+    for (const std::string &n : notes) t_notes += n + "\n";
+    return t_notes.c_str();
+}
+
 ConvertProgressFn progress_fn(mst_convert_progress_callback callback, void *user_data) {
     if (!callback) return {};
     return [callback, user_data](const ConvertProgress &pr) {
@@ -92,6 +103,8 @@ mst_status mst_convert(const char *src, const char *dst, const mst_convert_param
         out.expert_stored_bytes = r.expert_stored_bytes;
         out.compressed_blobs = r.compressed_experts;
         out.seconds = r.seconds;
+        out.requantized_fp8_tensors = r.requantized_fp8_tensors;
+        out.notes = keep_notes(r.notes);
         std::memcpy(report, &out, report->struct_size);
     });
 }
@@ -127,6 +140,7 @@ mst_status mst_synthesize(const char *config_path, const char *dst, const mst_sy
         out.layers = int32_t(r.layers);
         out.source_layers = int32_t(r.source_layers);
         out.seconds = r.seconds;
+        out.notes = keep_notes(r.notes);
         std::memcpy(report, &out, report->struct_size);
     });
 }

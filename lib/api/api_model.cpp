@@ -118,6 +118,9 @@ mst_status mst_model_get_info(const mst_model *model, mst_model_info *info) {
         out.kv_cache_bytes_per_token = s.kv_cache_bytes_per_token;
         out.kv_cache_full_bytes_per_token = s.kv_cache_full_bytes_per_token;
         out.recurrent_state_bytes = s.recurrent_state_bytes;
+        out.tokenizer_kind = m.description.tokenizer_kind.c_str();
+        out.n_eos_ids = int32_t(m.description.eos_ids.size());
+        out.n_weight_types = int32_t(m.description.weight_types.size());
         std::memcpy(info, &out, info->struct_size);
     });
 }
@@ -130,6 +133,25 @@ mst_status mst_model_eos_tokens(const mst_model *model, const int32_t **ids, siz
         const std::vector<int32_t> &eos = model->impl->eos_ids;
         *ids = eos.empty() ? nullptr : eos.data();
         *n = eos.size();
+    });
+}
+
+mst_status mst_model_get_weight_type(const mst_model *model, int32_t index, mst_weight_type *type) {
+    return guard([&] {
+        require_arg(model, "model");
+        require_arg(type, "type");
+        mst_weight_type defaults{};
+        defaults.struct_size = sizeof(mst_weight_type);
+        mst_weight_type out = read_params(type, defaults, "mst_weight_type");
+        const std::vector<WeightTypeCount> &types = model->impl->description.weight_types;
+        if (index < 0 || size_t(index) >= types.size())
+            fail(MST_ERR_INVALID_ARGUMENT, "weight type index {} is outside 0..{}", index, int64_t(types.size()) - 1);
+        const WeightTypeCount &t = types[size_t(index)];
+        out.dtype = dtype_name(t.dtype).data();  // the names are string literals
+        out.experts = t.experts ? 1 : 0;
+        out.tensors = t.tensors;
+        out.bytes = t.bytes;
+        std::memcpy(type, &out, type->struct_size);
     });
 }
 

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -36,12 +38,15 @@ struct ConvertReport {
     uint64_t resident_bytes = 0;        // resident section
     uint64_t resident_tensors = 0;
     uint64_t quantized_tensors = 0;     // resident tensors stored as Q8
+    uint64_t requantized_fp8_tensors = 0;  // of those, F8_E4M3 ones (dequantized, then quantized)
     uint64_t dropped_tensors = 0;       // source tensors the architecture never reads
     uint64_t dropped_bytes = 0;
     uint64_t experts = 0;
     uint64_t expert_raw_bytes = 0;      // decoded blob bytes
     uint64_t expert_stored_bytes = 0;   // on disk
     uint64_t compressed_experts = 0;    // blobs zstd made smaller (stored compressed)
+    // What the options asked for but could not change, one line each (see ConvertPlan).
+    std::vector<std::string> notes;
     double seconds = 0.0;
 };
 

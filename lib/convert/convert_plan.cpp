@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 #include "format/packed_format.h"
 #include "model/model_registry.h"
@@ -62,12 +64,30 @@ bool is_packed_expert_shape(const Checkpoint &source, const TensorInfo &t,
            covered_bytes(it->second, packed->offset, packed->offset + packed->nbytes) == packed->nbytes;
 }
 
-ExpertLayout plan_expert(const ExpertLayout &source, const ConvertOptions &options) {
+// What the options could not change, counted by the note that tells it.
+using KeptCounts = std::map<std::string, uint64_t>;
+
+// An FP8 weight's parts are the codes and, next, their block scales; requantized, the
+// scales are folded into the Q8 / Q4 blocks and leave the layout.
+ExpertLayout plan_expert(const ExpertLayout &source, const ConvertOptions &options, KeptCounts &kept) {
     ExpertLayout out;
     uint64_t pos = 0;
-    for (const ExpertMatrix &m : source.parts) {
+    const std::string asked = options.experts ? (*options.experts == DType::Q8 ? "q8" : "q4") : "bf16";
+    for (size_t i = 0; i < source.parts.size(); ++i) {
+        const ExpertMatrix &m = source.parts[i];
         ExpertMatrix p = m;
-        if (options.experts && m.quantizable && dtype_is_float_weight(m.dtype)) p.dtype = *options.experts;
+        const bool fp8 = m.dtype == DType::F8_E4M3 && i + 1 < source.parts.size();
+        if (options.experts && m.quantizable && (dtype_is_float_weight(m.dtype) || fp8)) {
+            p.dtype = *options.experts;
+            if (fp8) ++i;
+        } else if (options.experts) {
+            ++kept[fmt::format("--experts {}: {{}} expert parts of dtype {} kept as stored ({})", asked,
+                               dtype_name(m.dtype),
+                               m.quantizable ? "only float and FP8 matrices are requantized"
+                                             : "not plain row-major matrices: transposed, biases or block scales")];
+        } else if (fp8) {
+            ++kept["--experts bf16: {} FP8 expert matrices kept as stored, F8_E4M3 with their block scales"];
+        }
         p.file = 0;
         p.offset = align_up(pos, packed::kTensorAlignment);
         pos = p.offset + p.nbytes();
@@ -78,6 +98,12 @@ ExpertLayout plan_expert(const ExpertLayout &source, const ConvertOptions &optio
     blob.stored_bytes = pos;
     out.blob = blob;
     return out;
+}
+
+std::vector<std::string> notes_of(const KeptCounts &kept) {
+    std::vector<std::string> notes;
+    for (const auto &[format, count] : kept) notes.push_back(fmt::format(fmt::runtime(format), count));
+    return notes;
 }
 
 }  // namespace
@@ -104,23 +130,53 @@ ConvertPlan plan_conversion(Checkpoint &source, const ModelConfig &config, const
     source.set_lookup_observer({});
 
     const auto experts_by_file = expert_bytes(plan.source_experts);
-    uint64_t output = packed::kAlignment;  // header
-    for (const TensorInfo &t : source.tensors()) {
+    const auto is_expert = [&](const TensorInfo &t) {
         const auto it = experts_by_file.find(t.file_index);
         const uint64_t covered =
             it == experts_by_file.end() ? 0 : covered_bytes(it->second, t.offset, t.offset + t.nbytes);
-        if (covered == t.nbytes && t.nbytes > 0) continue;  // an expert's: goes into its blob
+        return covered == t.nbytes && t.nbytes > 0;  // an expert's: goes into its blob
+    };
+    const std::vector<TensorInfo> &all = source.tensors();
+    if (std::any_of(all.begin(), all.end(), [](const TensorInfo &t) { return t.dtype == DType::F8_E4M3; }))
+        plan.fp8_block = fp8_block_size(config);
+    KeptCounts kept;
+    // FP8 weights requantized to Q8: their scales are folded in and not written.
+    std::set<std::string> folded_scales;
+    for (const TensorInfo &t : all) {
+        if (is_expert(t) || !looked_up.count(t.name)) continue;
+        const auto use = uses.find(t.name);
+        const bool matrix = use != uses.end() && use->second == WeightUse::Matrix && t.shape.size() == 2;
+        const bool fp8 = t.dtype == DType::F8_E4M3;
+        if (options.dense && matrix && fp8) folded_scales.insert(fp8_scale_name(t.name));
+        if (options.dense && !matrix && use != uses.end() && (fp8 || dtype_is_float_weight(t.dtype)))
+            ++kept["--dense q8: {} 2-D weights kept as stored: the architecture does not use them as plain matrices "
+                   "(routers, gates, weights multiplied transposed)"];
+        if (!options.dense && fp8)
+            ++kept["--dense bf16: {} FP8 dense weights kept as stored, F8_E4M3 with their block scales"];
+    }
+
+    uint64_t output = packed::kAlignment;  // header
+    for (const TensorInfo &t : all) {
+        if (is_expert(t) || folded_scales.count(t.name)) continue;
         if (is_packed_expert_shape(source, t, experts_by_file)) continue;
         if (!looked_up.count(t.name)) {
             plan.dropped.push_back(t);
             continue;
         }
-        ResidentPlan r{t, t.dtype, t.nbytes};
+        ResidentPlan r{t, t.dtype, t.nbytes, std::nullopt};
         const auto use = uses.find(t.name);
-        if (options.dense && use != uses.end() && use->second == WeightUse::Matrix && t.shape.size() == 2 &&
-            dtype_is_float_weight(t.dtype)) {
+        const bool matrix = use != uses.end() && use->second == WeightUse::Matrix && t.shape.size() == 2;
+        if (options.dense && matrix && (dtype_is_float_weight(t.dtype) || t.dtype == DType::F8_E4M3)) {
             r.dtype = *options.dense;
             r.nbytes = uint64_t(t.shape[0]) * dtype_row_bytes(r.dtype, t.shape[1]);
+            if (t.dtype == DType::F8_E4M3) {
+                const TensorInfo *scale = source.find(fp8_scale_name(t.name));
+                if (scale == nullptr)
+                    fail(MST_ERR_BAD_FORMAT, "FP8 tensor '{}' has no block scales '{}' in checkpoint '{}'", t.name,
+                         fp8_scale_name(t.name), source.dir());
+                r.fp8_scale = *scale;
+                plan.source_bytes += scale->nbytes;
+            }
         }
         plan.source_bytes += t.nbytes;
         output += align_up(r.nbytes, packed::kTensorAlignment);
@@ -131,7 +187,7 @@ ConvertPlan plan_conversion(Checkpoint &source, const ModelConfig &config, const
     plan.packed_experts.resize(plan.source_experts.size());
     for (size_t l = 0; l < plan.source_experts.size(); ++l)
         for (const ExpertLayout &e : plan.source_experts[l]) {
-            plan.packed_experts[l].push_back(plan_expert(e, options));
+            plan.packed_experts[l].push_back(plan_expert(e, options, kept));
             for (const ExpertMatrix &m : e.parts) plan.source_bytes += m.nbytes();
             output += align_up(plan.packed_experts[l].back().blob->raw_bytes, packed::kAlignment);
         }
@@ -140,6 +196,7 @@ ConvertPlan plan_conversion(Checkpoint &source, const ModelConfig &config, const
     for (const ResidentPlan &r : plan.resident) tensors.push_back(r.source);
     output += align_up(encode_packed_index(tensors, plan.packed_experts).size(), packed::kAlignment);
     plan.max_output_bytes = output;
+    plan.notes = notes_of(kept);
     return plan;
 }
 

@@ -5,6 +5,7 @@
 // which tensors the architecture looks at (the checkpoint's lookup observer).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "experts/expert_layout.h"
 #include "format/checkpoint.h"
 #include "format/model_config.h"
+#include "model/block_fp8.h"
 
 namespace mst {
 
@@ -19,6 +21,9 @@ struct ResidentPlan {
     TensorInfo source;
     DType dtype;      // as written
     uint64_t nbytes;  // as written
+    // An F8_E4M3 source written as Q8: its block scales, read to dequantize it (and not
+    // written themselves).
+    std::optional<TensorInfo> fp8_scale;
 };
 
 struct ConvertPlan {
@@ -28,6 +33,10 @@ struct ConvertPlan {
     // The same experts as written: parts in the same order with their output dtype and
     // offset inside the raw blob (64-byte aligned), blob.raw_bytes set.
     std::vector<std::vector<ExpertLayout>> packed_experts;
+    Fp8BlockSize fp8_block;         // of the source's FP8 weights (quantization_config)
+    // What the options asked for but could not change, one line each ("12 expert parts
+    // of dtype U8 (MXFP4 blocks) kept as stored"), for the user to be told.
+    std::vector<std::string> notes;
     uint64_t source_bytes = 0;      // resident + expert bytes to read
     uint64_t max_output_bytes = 0;  // the file's size if no blob compresses
 };

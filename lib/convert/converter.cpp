@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "convert/convert_plan.h"
+#include "convert/fp8_requantize.h"
+#include "convert/output_room.h"
 #include "convert/tensor_packing.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -103,11 +105,7 @@ ConvertReport convert_checkpoint(const std::string &source, const std::string &d
     uint64_t metadata_bytes = 0;
     for (const auto &[key, value] : metadata) metadata_bytes += key.size() + value.size() + 12;
     const uint64_t needed = plan.max_output_bytes + metadata_bytes + packed::kAlignment;
-    const std::string out_dir = fs::path(destination).parent_path().empty() ? "." : fs::path(destination).parent_path().string();
-    const uint64_t available = free_disk_bytes(out_dir);
-    if (available < needed)
-        fail(MST_ERR_IO, "not enough free space in '{}' for '{}': the file may need {} bytes, {} are available", out_dir,
-             destination, needed, available);
+    ensure_room_for(destination, needed);
 
     ConvertReport report;
     report.source_bytes = plan.source_bytes;
@@ -119,6 +117,8 @@ ConvertReport convert_checkpoint(const std::string &source, const std::string &d
         log(MST_LOG_INFO, "convert: leaving out {} tensors ({} bytes) the architecture never reads, e.g. '{}'",
             plan.dropped.size(), report.dropped_bytes, plan.dropped.front().name);
 
+    report.notes = plan.notes;
+    for (const std::string &note : plan.notes) log(MST_LOG_INFO, "convert: {}", note);
     Progress progress(progress_fn, plan.source_bytes);
     PackedWriter writer(destination);
     writer.write_metadata(metadata);
@@ -128,7 +128,14 @@ ConvertReport convert_checkpoint(const std::string &source, const std::string &d
     for (const ResidentPlan &r : plan.resident) {
         std::vector<uint8_t> bytes(size_t(r.source.nbytes));
         checkpoint->read(r.source, bytes.data());
-        if (r.dtype != r.source.dtype) {
+        if (r.fp8_scale) {
+            std::vector<uint8_t> scales(size_t(r.fp8_scale->nbytes));
+            checkpoint->read(*r.fp8_scale, scales.data());
+            bytes = requantize_block_fp8(bytes, scales, r.fp8_scale->dtype, r.source.shape[0], r.source.shape[1],
+                                         plan.fp8_block, r.dtype, "tensor '" + r.source.name + "'");
+            ++report.quantized_tensors;
+            ++report.requantized_fp8_tensors;
+        } else if (r.dtype != r.source.dtype) {
             bytes = convert_tensor(bytes, r.source.dtype, r.dtype, r.source.shape[0], r.source.shape[1],
                                    "tensor '" + r.source.name + "'");
             ++report.quantized_tensors;
@@ -139,7 +146,7 @@ ConvertReport convert_checkpoint(const std::string &source, const std::string &d
         t.file_index = 0;
         t.offset = writer.add_resident(bytes.data(), bytes.size());
         tensors.push_back(std::move(t));
-        progress.add(r.source.nbytes);
+        progress.add(r.source.nbytes + (r.fp8_scale ? r.fp8_scale->nbytes : 0));
     }
     writer.end_resident();
     report.resident_tensors = tensors.size();
@@ -163,7 +170,8 @@ ConvertReport convert_checkpoint(const std::string &source, const std::string &d
             for (int e = first; e < last; ++e) {
                 try {
                     blobs[size_t(e - first)] = pack_expert(*checkpoint, plan.source_experts[l][size_t(e)],
-                                                           experts[l][size_t(e)], options.zstd_level, int(l), e);
+                                                           experts[l][size_t(e)], plan.fp8_block, options.zstd_level,
+                                                           int(l), e);
                 } catch (...) {
 #pragma omp critical(mst_convert_error)
                     if (!error) error = std::current_exception();

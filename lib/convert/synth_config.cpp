@@ -43,6 +43,7 @@ SynthConfig prepare_synth_config(const std::string &config_text, const std::stri
         const auto q = scope->find("quantization_config");
         if (q != scope->end() && q->is_object() && q->value("quant_method", "") == "mxfp4") continue;
         if (scope->contains("quantization_config")) {
+            if (q->is_object()) out.removed_quantization = q->value("quant_method", "(unnamed)");
             scope->erase("quantization_config");
             removed.push_back(scope == &root ? "quantization_config" : "text_config.quantization_config");
         }

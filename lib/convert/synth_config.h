@@ -15,6 +15,9 @@ struct SynthConfig {
     std::string json_text;      // the config.json written into the file
     ModelConfig config;         // parsed from json_text
     int64_t source_layers = 0;  // num_hidden_layers of the source config
+    // quant_method of the quantization_config removed ("fp8", "compressed-tensors", ...);
+    // empty when none was.
+    std::string removed_quantization;
 };
 
 // Prepares `config_text` (read from `origin`, named in errors). layers = 0 keeps the

@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "convert/output_room.h"
 #include "convert/serial_worker.h"
 #include "convert/shape_discovery.h"
 #include "convert/synth_config.h"
@@ -127,6 +128,25 @@ std::vector<uint8_t> expert_blob(const ExpertLayout &layout, const std::vector<s
     return raw;
 }
 
+// How the file differs from what `moestream convert` would make of the published
+// checkpoint: its FP8 weights are what convert keeps when an option says "as stored".
+std::vector<std::string> published_form_notes(const std::string &method, const SynthOptions &o) {
+    if (method.empty()) return {};
+    if (method != "fp8")
+        return {fmt::format("config.json's quantization ({}) is not synthesized: weights written as q4 / q8 / bf16 "
+                            "as the options say", method)};
+    std::vector<std::string> notes;
+    notes.push_back(o.experts ? fmt::format("FP8 experts written as {}, as `convert --experts {}` requantizes them",
+                                            type_name(o.experts), type_name(o.experts))
+                              : "FP8 experts written as bf16, where `convert --experts bf16` keeps FP8 (half these "
+                                "expert bytes)");
+    notes.push_back(o.dense ? "FP8 dense weights written as q8, as `convert --dense q8` requantizes them (weights "
+                              "convert keeps as stored, such as kv_b_proj, are bf16 here, FP8 there)"
+                            : "FP8 dense weights written as bf16, where `convert --dense bf16` keeps FP8 (about half "
+                              "those bytes)");
+    return notes;
+}
+
 class Progress {
 public:
     Progress(const ConvertProgressFn &fn, uint64_t total) : fn_(fn), total_(total) {}
@@ -163,27 +183,12 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
     const SynthConfig sc =
         prepare_synth_config(read_text_file(config_path, kMaxConfigBytes), config_path, options.layers, options.seed);
     const ModelConfig &config = sc.config;
-    const SynthTokenizer tokenizer = make_synth_tokenizer(config);
-    // What the loader will parse, parsed now: a tokenizer it refuses fails here.
-    Tokenizer::from_strings(tokenizer.tokenizer_json, tokenizer.tokenizer_config_json, "synthesized tokenizer.json");
     const DiscoveredShapes shapes = discover_shapes(config);
-
-    std::map<std::string, std::string> metadata;
-    metadata[packed::kConfigKey] = sc.json_text;
-    metadata[packed::kTokenizerKey] = tokenizer.tokenizer_json;
-    metadata[packed::kTokenizerConfigKey] = tokenizer.tokenizer_config_json;
-    metadata[packed::kConversionKey] = nlohmann::json{{"writer", std::string("moestream ") + mst_version_string()},
-                                                      {"source", fs::path(config_path).filename().string()},
-                                                      {"synthetic", true},
-                                                      {"seed", options.seed},
-                                                      {"experts", type_name(options.experts)},
-                                                      {"dense", type_name(options.dense)},
-                                                      {"zstd_level", 0}}
-                                           .dump(2);
 
     SynthReport report;
     report.layers = config.n_layers;
     report.source_layers = sc.source_layers;
+    report.notes = published_form_notes(sc.removed_quantization, options);
 
     // The plan: every tensor's stored type and size, every blob's parts.
     std::vector<ResidentJob> resident;
@@ -218,19 +223,32 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
             e.blob = blob;
             total += align_up(pos, packed::kAlignment);
         }
-    uint64_t metadata_bytes = 0;
-    for (const auto &[key, value] : metadata) metadata_bytes += key.size() + value.size() + 12;
     std::vector<TensorInfo> index_tensors;
     for (const ResidentJob &r : resident) index_tensors.push_back(r.info);
-    const uint64_t needed = total + align_up(metadata_bytes, packed::kAlignment) +
-                            align_up(encode_packed_index(index_tensors, experts).size(), packed::kAlignment) +
-                            3 * packed::kAlignment;
-    const std::string out_dir =
-        fs::path(destination).parent_path().empty() ? "." : fs::path(destination).parent_path().string();
-    const uint64_t available = free_disk_bytes(out_dir);
-    if (available < needed)
-        fail(MST_ERR_IO, "not enough free space in '{}' for '{}': the file needs {} bytes, {} are available", out_dir,
-             destination, needed, available);
+    total += align_up(encode_packed_index(index_tensors, experts).size(), packed::kAlignment) + 3 * packed::kAlignment;
+    // The weights alone must fit before the tokenizer is made: for a large vocabulary that
+    // takes most of a minute and a gigabyte of memory.
+    ensure_room_for(destination, total + align_up(sc.json_text.size(), packed::kAlignment));
+
+    const SynthTokenizer tokenizer = make_synth_tokenizer(config);
+    // What the loader will parse, parsed now: a tokenizer it refuses fails here.
+    Tokenizer::from_strings(tokenizer.tokenizer_json, tokenizer.tokenizer_config_json, "synthesized tokenizer.json");
+    std::map<std::string, std::string> metadata;
+    metadata[packed::kConfigKey] = sc.json_text;
+    metadata[packed::kTokenizerKey] = tokenizer.tokenizer_json;
+    metadata[packed::kTokenizerConfigKey] = tokenizer.tokenizer_config_json;
+    metadata[packed::kConversionKey] = nlohmann::json{{"writer", std::string("moestream ") + mst_version_string()},
+                                                      {"source", fs::path(config_path).filename().string()},
+                                                      {"synthetic", true},
+                                                      {"seed", options.seed},
+                                                      {"experts", type_name(options.experts)},
+                                                      {"dense", type_name(options.dense)},
+                                                      {"zstd_level", 0}}
+                                           .dump(2);
+    uint64_t metadata_bytes = 0;
+    for (const auto &[key, value] : metadata) metadata_bytes += key.size() + value.size() + 12;
+    const uint64_t needed = total + align_up(metadata_bytes, packed::kAlignment);
+    ensure_room_for(destination, needed);
 
     const int threads = options.n_threads > 0 ? options.n_threads : omp_get_max_threads();
     Progress progress(progress_fn, needed);

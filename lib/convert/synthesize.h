@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "convert/convert_options.h"
 #include "core/dtype.h"
@@ -35,6 +36,8 @@ struct SynthReport {
     uint64_t expert_bytes = 0;
     int64_t layers = 0, source_layers = 0;
     double seconds = 0.0;            // from the first byte written to the file in place
+    // How the weights written differ from the config's published form, one line each.
+    std::vector<std::string> notes;
 };
 
 // Synthesizes the model of the config.json at `config_path` into `destination`.

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 
+#include "convert/fp8_requantize.h"
 #include "core/error.h"
 #include "core/quant.h"
 
@@ -34,17 +35,32 @@ std::vector<uint8_t> convert_tensor(const std::vector<uint8_t> &source, DType so
 }
 
 PackedBlobBytes pack_expert(const Checkpoint &source, const ExpertLayout &source_layout, const ExpertLayout &packed,
-                            int zstd_level, int layer, int expert) {
+                            Fp8BlockSize fp8_block, int zstd_level, int layer, int expert) {
     PackedBlobBytes result;
     result.raw_bytes = packed.blob->raw_bytes;
     std::vector<uint8_t> raw(size_t(result.raw_bytes), 0);
-    for (size_t p = 0; p < packed.parts.size(); ++p) {
-        const ExpertMatrix &in = source_layout.parts[p], &out = packed.parts[p];
-        std::vector<uint8_t> bytes(size_t(in.nbytes()));
-        source.file(in.file).pread_exact(bytes.data(), bytes.size(), in.offset);
-        const std::vector<uint8_t> converted = convert_tensor(bytes, in.dtype, out.dtype, in.rows, in.cols,
-                                                              fmt::format("{}: layer {} expert {} part {}", source.dir(),
-                                                                          layer, expert, p));
+    const auto read_part = [&](const ExpertMatrix &m) {
+        std::vector<uint8_t> bytes(size_t(m.nbytes()));
+        source.file(m.file).pread_exact(bytes.data(), bytes.size(), m.offset);
+        return bytes;
+    };
+    // Packed parts follow the source's, less the block scales of FP8 weights requantized.
+    size_t i = 0;
+    for (size_t p = 0; p < packed.parts.size(); ++p, ++i) {
+        if (i >= source_layout.parts.size())
+            fail(MST_ERR_INTERNAL, "layer {} expert {}: packed part {} has no source part", layer, expert, p);
+        const ExpertMatrix &in = source_layout.parts[i], &out = packed.parts[p];
+        const std::string name = fmt::format("{}: layer {} expert {} part {}", source.dir(), layer, expert, i);
+        std::vector<uint8_t> converted;
+        if (in.dtype == DType::F8_E4M3 && out.dtype != DType::F8_E4M3) {
+            if (i + 1 >= source_layout.parts.size())
+                fail(MST_ERR_BAD_FORMAT, "{}: an FP8 matrix without its block scales", name);
+            const ExpertMatrix &scale = source_layout.parts[++i];
+            converted = requantize_block_fp8(read_part(in), read_part(scale), scale.dtype, in.rows, in.cols, fp8_block,
+                                             out.dtype, name);
+        } else {
+            converted = convert_tensor(read_part(in), in.dtype, out.dtype, in.rows, in.cols, name);
+        }
         std::memcpy(raw.data() + out.offset, converted.data(), converted.size());
     }
     if (zstd_level > 0 && !raw.empty()) {

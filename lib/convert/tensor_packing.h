@@ -9,6 +9,7 @@
 
 #include "experts/expert_layout.h"
 #include "format/checkpoint.h"
+#include "model/block_fp8.h"
 
 namespace mst {
 
@@ -26,9 +27,11 @@ struct PackedBlobBytes {
 };
 
 // One expert's blob: each source part read from the checkpoint and converted to its
-// packed part's dtype at its packed offset; compressed when zstd_level > 0 and that
-// makes it smaller. Errors name the layer, expert and part.
+// packed part's dtype at its packed offset (an F8_E4M3 part packed as Q8 / Q4 is
+// dequantized with the next source part, its block scales in `fp8_block` blocks, which
+// the packed layout leaves out); compressed when zstd_level > 0 and that makes it
+// smaller. Errors name the layer, expert and part.
 PackedBlobBytes pack_expert(const Checkpoint &source, const ExpertLayout &source_layout, const ExpertLayout &packed,
-                            int zstd_level, int layer, int expert);
+                            Fp8BlockSize fp8_block, int zstd_level, int layer, int expert);
 
 }  // namespace mst

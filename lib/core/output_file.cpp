@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -60,6 +61,8 @@ OutputFile::OutputFile(std::string destination) : destination_(std::move(destina
         fail(MST_ERR_IO, "cannot create a temporary file next to '{}': {}", destination_, errno_text(err));
     }
     temp_path_ = name;
+    // Marks the file as in use for clear_stale_temp_files; the fresh file is ours alone.
+    ::flock(fd_, LOCK_EX | LOCK_NB);
     // mkostemp creates the file private (0600); the result is an ordinary file.
     ::fchmod(fd_, 0666 & ~current_umask());
 }
@@ -132,6 +135,38 @@ void OutputFile::commit(bool replace) {
     }
     committed_ = true;
     fsync_dir(parent_dir(destination_));
+}
+
+StaleTempFiles clear_stale_temp_files(const std::string &destination) {
+    namespace fs = std::filesystem;
+    StaleTempFiles out;
+    const std::string prefix = fs::path(destination).filename().string() + ".tmp.";
+    std::error_code ec;
+    fs::directory_iterator it(parent_dir(destination), ec);
+    if (ec) return out;
+    for (const fs::directory_entry &entry : it) {
+        const std::string name = entry.path().filename().string();
+        // mkostemp's six characters after the prefix, nothing else.
+        if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) continue;
+        if (!entry.is_regular_file(ec)) continue;
+        const std::string path = entry.path().string();
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) continue;
+        struct stat st{};
+        const uint64_t bytes = ::fstat(fd, &st) == 0 ? uint64_t(st.st_size) : 0;
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            // Unlinked while locked, so a writer starting now cannot be holding it.
+            if (::unlink(path.c_str()) == 0) {
+                out.removed.push_back(path);
+                out.removed_bytes += bytes;
+            }
+        } else {
+            out.busy.push_back(path);
+            out.busy_bytes += bytes;
+        }
+        ::close(fd);
+    }
+    return out;
 }
 
 uint64_t free_disk_bytes(const std::string &path) {

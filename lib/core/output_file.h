@@ -7,13 +7,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mst {
 
 class OutputFile {
 public:
-    // Creates "<destination>.tmp.XXXXXX" (a fresh unique name). Throws MST_ERR_IO naming
-    // the path and the system's reason.
+    // Creates "<destination>.tmp.XXXXXX" (a fresh unique name) and holds an exclusive
+    // flock on it while writing, which the kernel drops when the process dies however it
+    // dies: a temporary file nobody holds is a leftover (see clear_stale_temp_files).
+    // Throws MST_ERR_IO naming the path and the system's reason.
     explicit OutputFile(std::string destination);
     ~OutputFile();
     OutputFile(const OutputFile &) = delete;
@@ -45,6 +48,19 @@ private:
     uint64_t position_ = 0;
     bool committed_ = false;
 };
+
+// Temporary files of earlier writes to `destination` ("<destination>.tmp.XXXXXX").
+struct StaleTempFiles {
+    std::vector<std::string> removed;  // left by a writer that died (SIGKILL, power loss): removed
+    uint64_t removed_bytes = 0;
+    std::vector<std::string> busy;     // still being written by a live process: left alone
+    uint64_t busy_bytes = 0;
+};
+// Removes the temporary files of `destination` that no process holds (the OutputFile
+// flock is free), so that an interrupted run's leftover neither fills the disk nor fails
+// the next run's free-space check; reports those that another live writer still holds.
+// Best effort: a directory that cannot be listed gives an empty result.
+StaleTempFiles clear_stale_temp_files(const std::string &destination);
 
 // Bytes available to an unprivileged writer on the file system holding `path` (a file
 // or directory that exists). Throws MST_ERR_IO when it cannot be queried.

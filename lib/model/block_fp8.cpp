@@ -44,6 +44,8 @@ Fp8BlockSize fp8_block_size(const ModelConfig &config) {
     return block;
 }
 
+bool fp8_scale_dtype_ok(DType dtype) { return dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F16; }
+
 std::string fp8_scale_name(const std::string &weight_name) { return weight_name + "_scale_inv"; }
 
 const TensorInfo &require_fp8_scale(const Checkpoint &checkpoint, const TensorInfo &weight, int64_t count, int64_t rows,
@@ -53,8 +55,9 @@ const TensorInfo &require_fp8_scale(const Checkpoint &checkpoint, const TensorIn
     if (scale == nullptr)
         fail(MST_ERR_BAD_FORMAT, "FP8 tensor '{}' has no block scales '{}' in checkpoint '{}'", weight.name, name,
              checkpoint.dir());
-    if (scale->dtype != DType::F32)
-        fail(MST_ERR_UNSUPPORTED, "FP8 block scales '{}' have dtype {}; expected F32", name, dtype_name(scale->dtype));
+    if (!fp8_scale_dtype_ok(scale->dtype))
+        fail(MST_ERR_UNSUPPORTED, "FP8 block scales '{}' have dtype {}; expected F32, BF16 or F16", name,
+             dtype_name(scale->dtype));
     const int64_t srows = (rows + block.rows - 1) / block.rows, scols = (cols + block.cols - 1) / block.cols;
     const std::vector<int64_t> expected =
         weight.shape.size() == 3 ? std::vector<int64_t>{count, srows, scols} : std::vector<int64_t>{srows, scols};

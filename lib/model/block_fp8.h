@@ -27,8 +27,12 @@ Fp8BlockSize fp8_block_size(const ModelConfig &config);
 // The scale tensor's name: "x.weight" -> "x.weight_scale_inv", a fused "x" -> "x_scale_inv".
 std::string fp8_scale_name(const std::string &weight_name);
 
+// Block scales come as F32 (DeepSeek, Kimi) or BF16 / F16 (the Qwen FP8 releases); the
+// kernels take F32, so other types are widened when loaded.
+bool fp8_scale_dtype_ok(DType dtype);
+
 // The scale tensor of FP8 weight `weight` (which holds `count` matrices of rows x cols:
-// 1, or the experts of a fused tensor), checked: F32 and shaped
+// 1, or the experts of a fused tensor), checked: F32, BF16 or F16 and shaped
 // [count?][ceil(rows / br)][ceil(cols / bc)]. MST_ERR_BAD_FORMAT naming the tensor otherwise.
 const TensorInfo &require_fp8_scale(const Checkpoint &checkpoint, const TensorInfo &weight, int64_t count, int64_t rows,
                                     int64_t cols, Fp8BlockSize block);

@@ -97,9 +97,10 @@ void check_block_fp8_experts(const std::vector<ExpertLayout> &layouts, int64_t n
                      layer, e, p, w->rows, w->cols, shapes[p].first, shapes[p].second);
             if (!scale) continue;
             const int64_t srows = (w->rows + block.rows - 1) / block.rows, scols = (w->cols + block.cols - 1) / block.cols;
-            if (scale->dtype != DType::F32 || scale->rows != srows || scale->cols != scols)
-                fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} projection {} has scales {} [{}, {}], expected F32 "
-                     "[{}, {}]", where, layer, e, p, dtype_name(scale->dtype), scale->rows, scale->cols, srows, scols);
+            if (!fp8_scale_dtype_ok(scale->dtype) || scale->rows != srows || scale->cols != scols)
+                fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} projection {} has scales {} [{}, {}], expected F32, "
+                     "BF16 or F16 [{}, {}]", where, layer, e, p, dtype_name(scale->dtype), scale->rows, scale->cols,
+                     srows, scols);
         }
     }
 }
@@ -107,6 +108,7 @@ void check_block_fp8_experts(const std::vector<ExpertLayout> &layouts, int64_t n
 ExpertFn block_fp8_swiglu_expert(Fp8BlockSize block) {
     return [block](Backend &backend, const ExpertWeights &expert, const float *x, int64_t m, float *y) {
         Linear projections[3];
+        std::vector<float> widened[3];  // BF16 / F16 scales as F32, which the kernels take
         size_t n = 0;
         for (size_t i = 0; i < expert.parts.size(); ++i) {
             if (n == 3) fail(MST_ERR_INTERNAL, "expert has more than three projections");
@@ -116,6 +118,12 @@ ExpertFn block_fp8_swiglu_expert(Fp8BlockSize block) {
             if (i + 1 == expert.parts.size()) fail(MST_ERR_INTERNAL, "FP8 expert projection without its scales");
             p.scale_inv = expert.parts[++i];
             p.block = block;
+            if (p.scale_inv.dtype != DType::F32) {
+                std::vector<float> &f = widened[n - 1];
+                f.resize(size_t(p.scale_inv.rows * p.scale_inv.cols));
+                convert_to_f32(p.scale_inv.dtype, static_cast<const uint8_t *>(p.scale_inv.data), f.data(), f.size());
+                p.scale_inv = WeightView{DType::F32, f.data(), p.scale_inv.rows, p.scale_inv.cols};
+            }
         }
         if (n == 3)
             return swiglu_linear(backend, SwigluLinear{projections[0], projections[1], projections[2]}, x, m, y);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include "core/error.h"
@@ -96,8 +97,12 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
         store->set_blob_reads(BlobReadOptions{options.verify_checksums, m->checkpoint->files()});
         return store;
     };
+    std::set<std::string> read;  // the tensors the architecture looks at, for the description
+    m->checkpoint->set_lookup_observer([&read](const TensorInfo &t) { read.insert(t.name); });
     m->model = build_model(ModelBuildContext{c, *m->checkpoint, *m->backend, make_store});
     if (store_made) set_expert_cache_budget(*m, *store_made, options, headroom);
+    m->checkpoint->set_lookup_observer({});
+    m->description = describe_model(*m->checkpoint, *m->tokenizer, m->eos_ids, m->model->experts(), read);
     log(MST_LOG_INFO, "loaded {} ({}): {} resident bytes, backend {}, storage {}", path, c.model_type,
         m->model->sizes().resident_bytes, m->backend->name(), m->storage_name);
     return m;

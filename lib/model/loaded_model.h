@@ -11,6 +11,7 @@
 #include "format/checkpoint.h"
 #include "format/model_config.h"
 #include "model/model.h"
+#include "model/model_description.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mst {
@@ -50,6 +51,7 @@ struct LoadedModel {
     int32_t experts_per_token = 0;  // in effect
     std::string storage_name;
     std::vector<int32_t> eos_ids;   // every end-of-sequence id, sorted (model/eos_tokens.h)
+    ModelDescription description;  // tokenizer kind, EOS ids, weight types (moestream info)
 
     bool is_eos(int32_t token) const;
 };

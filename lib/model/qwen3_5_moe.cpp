@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "model/block_fp8_experts.h"
 #include "model/expert_tensors.h"
 #include "model/kv_cache.h"
 #include "model/linear_attention_state.h"
@@ -69,6 +70,21 @@ bool renormalizes(const ModelConfig &c, Qwen35Moe::Flavor flavor) {
     return it == c.raw.end() || it->is_null() ? true : c.norm_topk_prob;
 }
 
+// Qwen's FP8 releases store each expert's projections as F8_E4M3 (with block scales).
+bool stores_fp8_experts(const Checkpoint &checkpoint, const std::string &prefix) {
+    for (const char *name : {".0.gate_proj.weight", ".gate_up_proj"})
+        if (const TensorInfo *t = checkpoint.find(prefix + name); t != nullptr && t->dtype == DType::F8_E4M3)
+            return true;
+    return false;
+}
+
+bool has_fp8_part(const std::vector<ExpertLayout> &layer) {
+    for (const ExpertLayout &e : layer)
+        for (const ExpertMatrix &m : e.parts)
+            if (m.dtype == DType::F8_E4M3) return true;
+    return false;
+}
+
 bool layer_is_sparse(const ModelConfig &c, Qwen35Moe::Flavor flavor, int64_t layer) {
     if (flavor == Qwen35Moe::Flavor::Qwen3_5) return true;  // every Qwen3.5 layer is MoE
     const bool dense_listed =
@@ -79,7 +95,11 @@ bool layer_is_sparse(const ModelConfig &c, Qwen35Moe::Flavor flavor, int64_t lay
 }  // namespace
 
 Qwen35Moe::Qwen35Moe(const ModelBuildContext &ctx, Flavor flavor)
-    : config_(ctx.config), flavor_(flavor), backend_(ctx.backend), weights_(ctx.checkpoint, ctx.record_weight_use) {
+    : config_(ctx.config),
+      flavor_(flavor),
+      backend_(ctx.backend),
+      fp8_block_(fp8_block_size(ctx.config)),
+      weights_(ctx.checkpoint, ctx.record_weight_use, fp8_block_) {
     const ModelConfig &c = config_;
     const int64_t H = c.hidden_size, V = c.vocab_size, hd = c.head_dim;
     if (const auto act = c.raw.find("hidden_act"); act != c.raw.end() && act->is_string() && *act != "silu")
@@ -124,10 +144,20 @@ Qwen35Moe::Qwen35Moe(const ModelBuildContext &ctx, Flavor flavor)
             // The router decides which experts run: kept at full precision.
             L.router = weights_.load(p + "mlp.gate.weight", {c.n_experts, H}, WeightUse::KeepStored);
             expert_layouts[size_t(l)] = ctx.expert_layouts(l, [&] {
-                return locate_experts(ctx.checkpoint, p + "mlp.experts", c.n_experts, H, c.moe_intermediate_size);
+                const std::string prefix = p + "mlp.experts";
+                return stores_fp8_experts(ctx.checkpoint, prefix)
+                           ? locate_block_fp8_experts(ctx.checkpoint, prefix, c.n_experts, H, c.moe_intermediate_size,
+                                                      fp8_block_)
+                           : locate_experts(ctx.checkpoint, prefix, c.n_experts, H, c.moe_intermediate_size);
             });
-            check_swiglu_experts(expert_layouts[size_t(l)], c.n_experts, H, c.moe_intermediate_size,
-                                 ctx.checkpoint.dir(), l);
+            if (has_fp8_part(expert_layouts[size_t(l)])) {
+                check_block_fp8_experts(expert_layouts[size_t(l)], c.n_experts, H, c.moe_intermediate_size,
+                                        fp8_block_, ctx.checkpoint.dir(), l);
+                expert_fn_ = block_fp8_swiglu_expert(fp8_block_);
+            } else {
+                check_swiglu_experts(expert_layouts[size_t(l)], c.n_experts, H, c.moe_intermediate_size,
+                                     ctx.checkpoint.dir(), l);
+            }
             if (const int64_t I = c.shared_expert_intermediate_size; I > 0) {
                 L.shared.gate = weights_.load(p + "mlp.shared_expert.gate_proj.weight", {I, H});
                 L.shared.up = weights_.load(p + "mlp.shared_expert.up_proj.weight", {I, H});
@@ -155,14 +185,16 @@ Qwen35Moe::Qwen35Moe(const ModelBuildContext &ctx, Flavor flavor)
         for (const ExpertLayout &e : layer) {
             sizes_.expert_bytes_total += e.nbytes();
             sizes_.expert_bytes_each = std::max(sizes_.expert_bytes_each, e.nbytes());
-            for (const ExpertMatrix &m : e.parts) sizes_.n_params_total += uint64_t(m.rows * m.cols);
+            for (const ExpertMatrix &m : e.parts)
+                if (m.quantizable) sizes_.n_params_total += uint64_t(m.rows * m.cols);  // not FP8 scales
         }
     }
     sizes_.n_params_per_expert = uint64_t(3 * c.moe_intermediate_size * H);
     for (const TensorInfo &t : ctx.checkpoint.tensors()) {
         const bool text = t.name.rfind(root, 0) == 0 && t.name.rfind("model.visual.", 0) != 0;
         const bool head = t.name == "lm_head.weight" && !c.tie_word_embeddings;
-        if ((text || head) && t.name.find(".mlp.experts.") == std::string::npos)
+        const bool scales = t.name.size() > 10 && t.name.compare(t.name.size() - 10, 10, "_scale_inv") == 0;
+        if ((text || head) && !scales && t.name.find(".mlp.experts.") == std::string::npos)
             sizes_.n_params_dense += uint64_t(t.numel());
     }
     sizes_.n_params_total += sizes_.n_params_dense;
@@ -202,7 +234,7 @@ void Qwen35Moe::feed_forward(const Layer &L, int32_t index, const float *h, int6
     routing.renormalized = renormalize_;
     routing.trace = options.route_trace;
     sparse_feed_forward(backend_, *experts_, routing, size_t(index), h, n, H, k, &options.budget,
-                        options.budget_stats, y, io);
+                        options.budget_stats, y, io, expert_fn_);
     if (L.shared.gate.data == nullptr) return;
 
     std::vector<float> shared(size_t(n * H)), gate(static_cast<size_t>(n));

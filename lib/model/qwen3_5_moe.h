@@ -4,13 +4,17 @@
 // routed experts plus a shared expert behind a sigmoid gate. The two differ only in how
 // checkpoints store the linear-attention input projections, in Qwen3-Next's optional
 // dense layers and norm_topk_prob, and in Qwen3.5's multimodal wrapper (text weights under
-// model.language_model., vision weights ignored); one class serves both.
+// model.language_model., vision weights ignored); one class serves both. Qwen's FP8
+// releases (quantization_config fp8, 128x128 weight_block_size, BF16 weight_scale_inv)
+// load too: FP8 experts stay FP8 and are computed on directly, FP8 dense projections are
+// dequantized to float32 when loaded.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "model/block_fp8.h"
 #include "model/ffn.h"
 #include "model/gated_attention.h"
 #include "model/gated_deltanet.h"
@@ -53,7 +57,10 @@ private:
     const ModelConfig config_;
     const Flavor flavor_;
     Backend &backend_;
+    // Qwen's FP8 releases: projections and experts F8_E4M3 with block scales.
+    const Fp8BlockSize fp8_block_;
     ResidentWeights weights_;
+    ExpertFn expert_fn_;  // the block-FP8 expert when some layer's experts are FP8; else empty (SwiGLU)
     WeightView embed_, final_norm_, lm_head_;
     std::vector<Layer> layers_;
     int32_t n_linear_ = 0, n_full_ = 0;

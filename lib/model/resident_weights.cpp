@@ -117,7 +117,18 @@ Linear ResidentWeights::load_linear(const std::string &name, std::initializer_li
     linear.weight = keep(info, rows, cols);
     if (info.dtype != DType::F8_E4M3) return linear;
     const TensorInfo &scale_info = require_fp8_scale(checkpoint_, info, 1, rows, cols, fp8_block_);
-    linear.scale_inv = keep(scale_info, scale_info.shape[0], scale_info.shape[1]);
+    if (scale_info.dtype == DType::F32) {
+        linear.scale_inv = keep(scale_info, scale_info.shape[0], scale_info.shape[1]);
+    } else {
+        // BF16 / F16 scales widened: the kernels take F32.
+        const std::vector<float> scales = checkpoint_.read_f32(scale_info);
+        AlignedBuffer buffer(scales.size() * sizeof(float), scale_info.name.c_str());
+        std::memcpy(buffer.data(), scales.data(), buffer.size());
+        linear.scale_inv = WeightView{DType::F32, buffer.data(), scale_info.shape[0], scale_info.shape[1]};
+        linear.scale_inv.stable = true;
+        bytes_ += buffer.size();
+        buffers_.push_back(std::move(buffer));
+    }
     linear.block = fp8_block_;
     return linear;
 }

@@ -60,8 +60,11 @@ std::vector<Dataset> datasets() {
             // gained 0.4%.
             {"qwen3_next_tiny", {0.37, 0.24, 0.17, 0.052, 0.045}},
             {"deepseek_v3_tiny", {0.16, 0.052, 0.056, 0.006}},
-            // FP8 experts are kept as stored: only the dense weights change.
-            {"deepseek_v3_fp8", {1e-5, 1e-9, 0.036, 0.0022}},
+            // FP8 requantized from its dequantized values: held to deepseek_v3_tiny's
+            // bounds from bf16 for q4 / q8 experts (measured 0.058 / 4.6e-3). q8 dense
+            // weights (FP8 ones too) measured 0.085, median position 0.036 as
+            // deepseek_v3_tiny's 0.032: one position's experts switch.
+            {"deepseek_v3_fp8", {0.16, 0.052, 0.14, 0.027}},
             {"kimi_k2_tiny", {0.096, 0.017, 0.054, 0.0049}},
             // compressed-tensors INT4 experts are kept as stored: only the dense weights change.
             {"kimi_k25_int4", {1e-5, 1e-9, 0.056, 0.005}},

@@ -286,5 +286,40 @@ TEST_F(Convert, PackedModelReportsItsSizes) {
     EXPECT_EQ(packed.tokenize("Hello world"), dir.tokenize("Hello world"));
 }
 
+// FP8 checkpoints shrink as bf16 ones do: q4 / q8 experts and q8 dense weights are
+// requantized from the FP8 values (their scales folded in and not written), and what
+// an option leaves as stored is said in the report's notes.
+TEST_F(Convert, Fp8WeightsAreRequantizedAndWhatStaysIsSaid) {
+    const std::string src = test::data_path("deepseek_v3_fp8"), out = tmp_ + "/m.mst";
+    const auto dir = Checkpoint::open(src);
+    const mst_convert_report r = test::convert_checkpoint_for_test(src, out, "q4", "q8");
+    const auto ck = Checkpoint::open(out);
+    ASSERT_NE(ck->packed(), nullptr);
+    for (const auto &layer : ck->packed()->experts)
+        for (const ExpertLayout &e : layer) {
+            ASSERT_EQ(e.parts.size(), 3u);  // gate, up, down: no scales left
+            for (const ExpertMatrix &m : e.parts) EXPECT_EQ(m.dtype, DType::Q4);
+        }
+    const std::string q = "model.layers.1.self_attn.q_b_proj.weight";
+    ASSERT_EQ(dir->require(q).dtype, DType::F8_E4M3);
+    EXPECT_EQ(ck->require(q).dtype, DType::Q8);
+    EXPECT_EQ(ck->find(q + "_scale_inv"), nullptr);
+    EXPECT_GT(r.requantized_fp8_tensors, 0u);
+    // kv_b_proj is also multiplied transposed: it stays FP8, with its scales, and is named.
+    const std::string kv_b = "model.layers.1.self_attn.kv_b_proj.weight";
+    EXPECT_EQ(ck->require(kv_b).dtype, DType::F8_E4M3);
+    EXPECT_NE(ck->find(kv_b + "_scale_inv"), nullptr);
+    ASSERT_NE(r.notes, nullptr);
+    EXPECT_NE(std::string(r.notes).find("--dense q8"), std::string::npos) << r.notes;
+    EXPECT_LT(r.expert_raw_bytes * 3, dir->total_bytes());
+
+    // --experts bf16 keeps FP8 experts as stored, and says so.
+    const mst_convert_report kept = test::convert_checkpoint_for_test(src, out, "bf16", "bf16");
+    const std::string notes = kept.notes ? kept.notes : "";
+    EXPECT_NE(notes.find("--experts bf16: 96 FP8 expert matrices kept as stored"), std::string::npos) << notes;
+    EXPECT_NE(notes.find("FP8 dense weights kept as stored"), std::string::npos) << notes;
+    EXPECT_EQ(Checkpoint::open(out)->packed()->experts.at(1).at(0).parts.at(0).dtype, DType::F8_E4M3);
+}
+
 }  // namespace
 }  // namespace mst

@@ -384,6 +384,33 @@ TEST_F(Synthesize, QuantizationConfigFollowsWhatIsWritten) {
     EXPECT_TRUE(mxfp4["moestream_synthetic"]["removed"].empty());
 }
 
+// An FP8 config is written in the types asked for, and the report says how that
+// compares with what `convert` makes of the published FP8 checkpoint.
+TEST_F(Synthesize, Fp8ConfigSaysWhatItWritesInstead) {
+    const std::string config = test::data_path("deepseek_v3_fp8/config.json"), out = tmp_ + "/fp8.mst";
+    const SynthReport q4 = synthesize_model(config, out, SynthOptions{});
+    ASSERT_EQ(q4.notes.size(), 2u);
+    EXPECT_NE(q4.notes[0].find("FP8 experts written as q4, as `convert --experts q4` requantizes them"),
+              std::string::npos) << q4.notes[0];
+    EXPECT_NE(q4.notes[1].find("FP8 dense weights written as bf16, where `convert --dense bf16` keeps FP8"),
+              std::string::npos) << q4.notes[1];
+    SynthOptions kept;
+    kept.experts = std::nullopt;
+    kept.dense = DType::Q8;
+    kept.force = true;
+    const SynthReport bf16 = synthesize_model(config, out, kept);
+    ASSERT_EQ(bf16.notes.size(), 2u);
+    EXPECT_NE(bf16.notes[0].find("where `convert --experts bf16` keeps FP8"), std::string::npos) << bf16.notes[0];
+    EXPECT_NE(bf16.notes[1].find("as `convert --dense q8` requantizes them"), std::string::npos) << bf16.notes[1];
+    // Through the C ABI; a config without quantization has nothing to say.
+    mst_synthesize_report r{};
+    r.struct_size = sizeof r;
+    ASSERT_EQ(mst_synthesize(config.c_str(), (tmp_ + "/c.mst").c_str(), nullptr, &r), MST_OK) << mst_last_error();
+    EXPECT_NE(std::string(r.notes).find("FP8 experts written as q4"), std::string::npos);
+    EXPECT_TRUE(synthesize_model(test::data_path("deepseek_v3_tiny/config.json"), tmp_ + "/t.mst", SynthOptions{})
+                    .notes.empty());
+}
+
 TEST(SynthWeights, Mxfp4ScaleMatchesTheDeviation) {
     // Uniform e2m1 codes have a deviation of sqrt(8.5625) = 2.93; 2^-7 * 2.93 = 0.0229.
     EXPECT_EQ(mxfp4_scale_for_std(0.0229f), 127 - 7);
