@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "human.h"
 #include "model_options.h"
+#include "sampling_options.h"
 #include "moestream.hpp"
 
 namespace mst::cli {
@@ -48,12 +49,6 @@ const char *const kChatHelp =
     "                            template rewrote history\n"
     "  -n, --max-tokens N        at most N tokens per answer, -1 = until the end of the turn or a\n"
     "                            full context (default -1; also --n-predict)\n"
-    "  --temp T                  temperature, 0..100; 0 = greedy (default 0.8)\n"
-    "  --top-k K                 keep the K most likely tokens; 0 = off (default 40)\n"
-    "  --top-p P                 nucleus sampling mass, 0..1; 1 = off (default 0.95)\n"
-    "  --min-p P                 drop tokens below P x the top probability, 0..1; 0 = off (default 0.05)\n"
-    "  --repeat-penalty R        penalise recent tokens, above 0; 1 = off (default 1)\n"
-    "  --repeat-last-n N         how many recent tokens the penalty sees (default 64)\n"
     "  -s, --seed S              sampling seed (default 24301)\n"
     "  --ignore-eos              do not end an answer at the end-of-turn token (answers then end at -n)\n"
     "  -c, --ctx N               context length (default min(model maximum, 4096); also --ctx-size)\n"
@@ -177,14 +172,14 @@ int cmd_chat(const std::vector<std::string> &argv) {
                     {"--ctx-size", "--ctx"}, {"-b", "--batch"}, {"--batch-size", "--batch"}});
     const Args args(argv, flags, aliases);
     if (args.flag("help")) {
-        fmt::print("{}{}model options:\n{}", kChatHelp, kBudgetOptionsHelp, kModelOptionsHelp);
+        fmt::print("{}sampling:\n{}{}model options:\n{}", kChatHelp, kSamplingOptionsHelp, kBudgetOptionsHelp, kModelOptionsHelp);
         return 0;
     }
     std::vector<std::string> known = model_option_names();
-    known.insert(known.end(), {"system", "think", "no-think", "template-var", "verbose", "max-tokens", "temp", "top-k",
-                               "top-p", "min-p", "repeat-penalty", "repeat-last-n", "seed", "ignore-eos", "ctx",
+    known.insert(known.end(), {"system", "think", "no-think", "template-var", "verbose", "max-tokens", "seed", "ignore-eos", "ctx",
                                "batch", "help"});
     for (const std::string &name : budget_option_names()) known.push_back(name);
+    for (const std::string &name : sampling_option_names()) known.push_back(name);
     args.reject_unknown(known);
     args.reject_positional();
     const std::string path = args.require("model");
@@ -202,13 +197,7 @@ int cmd_chat(const std::vector<std::string> &argv) {
     gp = generate_params();
     const int64_t max_tokens = args.int_in("max-tokens", -1, -1, kInt32Max);
     gp.max_tokens = max_tokens < 0 ? int32_t(kInt32Max) : int32_t(max_tokens);
-    gp.sampler.temperature = float(args.float_in("temp", gp.sampler.temperature, 0.0, 100.0));
-    gp.sampler.top_k = int32_t(args.int_in("top-k", gp.sampler.top_k, 0, kInt32Max));
-    gp.sampler.top_p = float(args.float_in("top-p", gp.sampler.top_p, 0.0, 1.0));
-    gp.sampler.min_p = float(args.float_in("min-p", gp.sampler.min_p, 0.0, 1.0));
-    gp.sampler.repetition_penalty = float(args.float_in("repeat-penalty", gp.sampler.repetition_penalty, 0.0, 100.0));
-    if (gp.sampler.repetition_penalty <= 0) throw UsageError("option --repeat-penalty must be above 0");
-    gp.sampler.repetition_last_n = int32_t(args.int_in("repeat-last-n", gp.sampler.repetition_last_n, 0, kInt32Max));
+    sampler_params_from(args, gp.sampler);
     gp.ignore_eos = args.flag("ignore-eos") ? 1 : 0;
     const std::string variables = template_variables(args);
     mst_chat_template_params tp = chat_template_params();

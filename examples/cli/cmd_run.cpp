@@ -15,6 +15,7 @@
 #include "cli_args.h"
 #include "commands.h"
 #include "model_options.h"
+#include "sampling_options.h"
 #include "moestream.hpp"
 #include "progress_line.h"
 #include "prompt_text.h"
@@ -37,12 +38,6 @@ const char *const kRunHelp =
     "  --verbose-prompt          print the prompt's tokens (id and text) on stderr before generating\n"
     "  -n, --max-tokens N        at most N new tokens, -1 = until the end of sequence or a full\n"
     "                            context (default 128; also --n-predict)\n"
-    "  --temp T                  temperature, 0..100; 0 = greedy (default 0.8)\n"
-    "  --top-k K                 keep the K most likely tokens; 0 = off (default 40)\n"
-    "  --top-p P                 nucleus sampling mass, 0..1; 1 = off (default 0.95)\n"
-    "  --min-p P                 drop tokens below P x the top probability, 0..1; 0 = off (default 0.05)\n"
-    "  --repeat-penalty R        penalise recent tokens, above 0; 1 = off (default 1)\n"
-    "  --repeat-last-n N         how many recent tokens the penalty sees (default 64)\n"
     "  -s, --seed S              sampling seed (default 24301)\n"
     "  --stop TEXT               stop when TEXT appears (repeatable)\n"
     "  --ignore-eos              keep going past the end-of-sequence token\n"
@@ -89,14 +84,14 @@ int cmd_run(const std::vector<std::string> &argv) {
                     {"-b", "--batch"}, {"--batch-size", "--batch"}});
     const Args args(argv, flags, aliases);
     if (args.flag("help")) {
-        fmt::print("{}{}model options:\n{}", kRunHelp, kBudgetOptionsHelp, kModelOptionsHelp);
+        fmt::print("{}sampling:\n{}{}model options:\n{}", kRunHelp, kSamplingOptionsHelp, kBudgetOptionsHelp, kModelOptionsHelp);
         return 0;
     }
     std::vector<std::string> known = model_option_names();
-    known.insert(known.end(), {"prompt", "file", "escape", "verbose-prompt", "max-tokens", "temp", "top-k", "top-p",
-                               "min-p", "repeat-penalty", "repeat-last-n", "seed", "stop", "ignore-eos", "ctx",
+    known.insert(known.end(), {"prompt", "file", "escape", "verbose-prompt", "max-tokens", "seed", "stop", "ignore-eos", "ctx",
                                "batch", "help"});
     for (const std::string &name : budget_option_names()) known.push_back(name);
+    for (const std::string &name : sampling_option_names()) known.push_back(name);
     args.reject_unknown(known);
     args.reject_positional();
     const std::string path = args.require("model");
@@ -113,13 +108,7 @@ int cmd_run(const std::vector<std::string> &argv) {
     mst_generate_params gp = generate_params();
     const int64_t max_tokens = args.int_in("max-tokens", 128, -1, kInt32Max);
     gp.max_tokens = max_tokens < 0 ? int32_t(kInt32Max) : int32_t(max_tokens);  // a full context stops it first
-    gp.sampler.temperature = float(args.float_in("temp", gp.sampler.temperature, 0.0, 100.0));
-    gp.sampler.top_k = int32_t(args.int_in("top-k", gp.sampler.top_k, 0, kInt32Max));
-    gp.sampler.top_p = float(args.float_in("top-p", gp.sampler.top_p, 0.0, 1.0));
-    gp.sampler.min_p = float(args.float_in("min-p", gp.sampler.min_p, 0.0, 1.0));
-    gp.sampler.repetition_penalty = float(args.float_in("repeat-penalty", gp.sampler.repetition_penalty, 0.0, 100.0));
-    if (gp.sampler.repetition_penalty <= 0) throw UsageError("option --repeat-penalty must be above 0");
-    gp.sampler.repetition_last_n = int32_t(args.int_in("repeat-last-n", gp.sampler.repetition_last_n, 0, kInt32Max));
+    sampler_params_from(args, gp.sampler);
     gp.ignore_eos = args.flag("ignore-eos") ? 1 : 0;
     const std::vector<std::string> stops = args.all("stop");
     std::vector<const char *> stop_ptrs;

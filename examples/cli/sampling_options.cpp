@@ -1,0 +1,31 @@
+#include "sampling_options.h"
+
+#include <cstdint>
+#include <limits>
+
+namespace mst::cli {
+
+const char *const kSamplingOptionsHelp =
+    "  --temp T                  temperature, 0..100; 0 = greedy (default 0.8)\n"
+    "  --top-k K                 keep the K most likely tokens; 0 = off (default 40)\n"
+    "  --top-p P                 nucleus sampling mass, 0..1; 1 = off (default 0.95)\n"
+    "  --min-p P                 drop tokens below P x the top probability, 0..1; 0 = off (default 0.05)\n"
+    "  --repeat-penalty R        penalise recent tokens, above 0; 1 = off (default 1)\n"
+    "  --repeat-last-n N         how many recent tokens the penalty sees (default 64)\n";
+
+std::vector<std::string> sampling_option_names() {
+    return {"temp", "top-k", "top-p", "min-p", "repeat-penalty", "repeat-last-n"};
+}
+
+void sampler_params_from(const Args &args, mst_sampler_params &sampler) {
+    constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+    sampler.temperature = float(args.float_in("temp", sampler.temperature, 0.0, 100.0));
+    sampler.top_k = int32_t(args.int_in("top-k", sampler.top_k, 0, kInt32Max));
+    sampler.top_p = float(args.float_in("top-p", sampler.top_p, 0.0, 1.0));
+    sampler.min_p = float(args.float_in("min-p", sampler.min_p, 0.0, 1.0));
+    sampler.repetition_penalty = float(args.float_in("repeat-penalty", sampler.repetition_penalty, 0.0, 100.0));
+    if (sampler.repetition_penalty <= 0) throw UsageError("option --repeat-penalty must be above 0");
+    sampler.repetition_last_n = int32_t(args.int_in("repeat-last-n", sampler.repetition_last_n, 0, kInt32Max));
+}
+
+}  // namespace mst::cli
