@@ -10,7 +10,7 @@ namespace {
 // Indexed by type number; a null name marks a number ggml does not (or no longer) use.
 // Block sizes as ggml defines them (ggml.c's type_traits): a K-quant block is 256
 // elements, the others 32.
-constexpr std::array<GgmlTypeInfo, 40> kGgmlTypes = {{
+constexpr std::array<GgmlTypeInfo, 43> kGgmlTypes = {{
     {"F32", 1, 4},        {"F16", 1, 2},       {"Q4_0", 32, 18},     {"Q4_1", 32, 20},    {nullptr, 0, 0},
     {nullptr, 0, 0},      {"Q5_0", 32, 22},    {"Q5_1", 32, 24},     {"Q8_0", 32, 34},    {"Q8_1", 32, 36},
     {"Q2_K", 256, 84},    {"Q3_K", 256, 110},  {"Q4_K", 256, 144},   {"Q5_K", 256, 176},  {"Q6_K", 256, 210},
@@ -19,6 +19,7 @@ constexpr std::array<GgmlTypeInfo, 40> kGgmlTypes = {{
     {"I16", 1, 2},        {"I32", 1, 4},       {"I64", 1, 8},        {"F64", 1, 8},       {"IQ1_M", 256, 56},
     {"BF16", 1, 2},       {nullptr, 0, 0},     {nullptr, 0, 0},      {nullptr, 0, 0},     {"TQ1_0", 256, 54},
     {"TQ2_0", 256, 66},   {nullptr, 0, 0},     {nullptr, 0, 0},      {nullptr, 0, 0},     {"MXFP4", 32, 17},
+    {"NVFP4", 64, 36},    {"Q1_0", 128, 18},   {"Q2_0", 64, 18},
 }};
 
 constexpr std::array<const char *, kGgufValueTypeCount> kValueTypeNames = {
