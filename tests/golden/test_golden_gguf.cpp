@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -172,6 +173,28 @@ TEST(GgufTokenizer, MatchesTheCheckpointTokenizer) {
         const std::vector<int32_t> want = hf.tokenize(text);
         EXPECT_EQ(gguf.tokenize(text), want) << text;
         EXPECT_EQ(gguf.detokenize(want), hf.detokenize(want)) << text;
+    }
+    fs::remove_all(dir);
+}
+
+// llama.cpp's gguf-py reads each file the writer makes with the names, keys and values
+// llama.cpp expects (tests/reference/check_gguf_with_gguf_py.py): run where
+// MST_GGUF_PY names a gguf-py directory (llama.cpp/gguf-py); MST_GGUF_PYTHON (default
+// python3) names a Python with numpy.
+TEST(GgufWriter, GgufPyReadsWhatItWrites) {
+    const char *gguf_py = std::getenv("MST_GGUF_PY");
+    if (!gguf_py || !*gguf_py) GTEST_SKIP() << "MST_GGUF_PY (a llama.cpp gguf-py directory) is not set";
+    const char *python_env = std::getenv("MST_GGUF_PYTHON");
+    const std::string python = python_env && *python_env ? python_env : "python3";
+    const std::string data = mst::test::data_path("qwen3_moe_tiny");
+    const std::string dir = mst::test::make_temp_dir("gguf_py_check");
+    const std::string script = fs::path(MST_TEST_DATA_DIR).parent_path() / "reference/check_gguf_with_gguf_py.py";
+    for (const auto &[type, name] : {std::pair{GgufWeightType::F32, "F32"}, {GgufWeightType::F16, "F16"},
+                                     {GgufWeightType::BF16, "BF16"}, {GgufWeightType::Q8_0, "Q8_0"}}) {
+        const std::string path = dir + "/tiny_" + name + ".gguf";
+        mst::test::write_qwen3moe_gguf(data, path, type);
+        const std::string command = python + " '" + script + "' '" + path + "' '" + data + "' '" + gguf_py + "'";
+        EXPECT_EQ(std::system(command.c_str()), 0) << command;
     }
     fs::remove_all(dir);
 }
