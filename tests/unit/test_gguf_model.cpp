@@ -3,6 +3,7 @@
 // tokenizer made from its metadata, and each thing moestream refuses, named.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -13,6 +14,8 @@
 #include "expect_error.h"
 #include "format/checkpoint.h"
 #include "format/gguf_file.h"
+#include "format/gguf_summary.h"
+#include "moestream.hpp"
 #include "gguf_builder.h"
 #include "gguf_model_writer.h"
 #include "model/model_files.h"
@@ -218,6 +221,45 @@ TEST_F(GgufModel, UnsupportedOrBrokenTokenizersAreNamed) {
         a["tokenizer.ggml.tokens"] = [](GgufBuilder &b) { b.add_string_array("tokenizer.ggml.tokens", {"a", "a"}); };
     });
     expect_error([&] { tokenizer_of(dup); }, MST_ERR_BAD_FORMAT, {"tokens[1] 'a' is already token 0"});
+}
+
+// The file's own summary: types per tensor group and the expert bytes one token reads,
+// the same as the loaded model reports; `moestream info` prints both.
+TEST_F(GgufModel, SummaryListsTypesPerGroupAndExpertBytesPerToken) {
+    const std::string path = write_tiny(GgufWeightType::Q8_0);
+    const mst::GgufSummary s = mst::summarize_gguf(*mst::Checkpoint::open(path)->gguf());
+    EXPECT_EQ(s.architecture, "qwen3moe");
+    EXPECT_EQ(s.n_moe_layers, 2);  // layer 1 is dense
+    EXPECT_EQ(s.n_experts, 8);
+    EXPECT_EQ(s.experts_per_token, 4);
+    const uint64_t expert_bytes = 3 * (32 * 64 / 32 * 34);
+    EXPECT_EQ(s.expert_bytes_per_token, 4 * 2 * expert_bytes);
+    EXPECT_EQ(s.expert_bytes_total, 8 * 2 * expert_bytes);
+    std::map<std::string, mst::GgufTensorGroup> groups;
+    for (const mst::GgufTensorGroup &g : s.groups) groups[g.name] = g;
+    EXPECT_EQ(groups.at("ffn_up_exps.weight").types, (std::map<std::string, uint64_t>{{"Q8_0", 2}}));
+    EXPECT_TRUE(groups.at("ffn_up_exps.weight").routed_experts);
+    EXPECT_EQ(groups.at("ffn_gate_inp.weight").types, (std::map<std::string, uint64_t>{{"F32", 2}}));
+    EXPECT_FALSE(groups.at("ffn_gate_inp.weight").routed_experts);
+    EXPECT_EQ(groups.at("attn_norm.weight").types, (std::map<std::string, uint64_t>{{"F32", 3}}));
+    EXPECT_EQ(groups.at("token_embd.weight").types, (std::map<std::string, uint64_t>{{"Q8_0", 1}}));
+
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    const mst::ModelHandle model(path, p);
+    EXPECT_EQ(model.info().expert_bytes_per_token, s.expert_bytes_per_token);
+    EXPECT_EQ(model.info().expert_bytes_each, expert_bytes);
+
+    const std::string command = std::string(MST_CLI_PATH) + " info -m '" + path + "' 2>&1";
+    FILE *pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string out;
+    char buffer[4096];
+    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+    EXPECT_EQ(::pclose(pipe), 0) << out;
+    for (const char *part : {"architecture 'qwen3moe'", "ffn_down_exps.weight", "Q8_0 x2", "(routed experts, streamed)",
+                             "8 per layer in 2 layers", "architecture:        qwen3_moe"})
+        EXPECT_NE(out.find(part), std::string::npos) << "'" << part << "' is missing from:\n" << out;
 }
 
 }  // namespace
