@@ -257,6 +257,7 @@ TEST_F(GgufModel, SummaryListsTypesPerGroupAndExpertBytesPerToken) {
     char buffer[4096];
     while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
     EXPECT_EQ(::pclose(pipe), 0) << out;
+    std::fputs(out.c_str(), stdout);  // the listing, for the test log
     for (const char *part : {"architecture 'qwen3moe'", "ffn_down_exps.weight", "Q8_0 x2", "(routed experts, streamed)",
                              "8 per layer in 2 layers", "architecture:        qwen3_moe"})
         EXPECT_NE(out.find(part), std::string::npos) << "'" << part << "' is missing from:\n" << out;
