@@ -12,7 +12,9 @@ std::unique_ptr<Checkpoint> Checkpoint::open_packed(const std::string &path, Fil
     std::array<uint8_t, sizeof packed::kMagic> magic{};
     if (file.size() >= magic.size()) file.pread_exact(magic.data(), magic.size(), 0);
     if (!has_packed_magic(magic))
-        fail(MST_ERR_IO, "checkpoint path '{}' is not a directory nor a moestream packed file (no packed magic)",
+        fail(MST_ERR_IO,
+             "checkpoint path '{}' is not a directory, a moestream packed file nor a GGUF file (no packed or GGUF "
+             "magic)",
              path);
     auto contents = std::make_shared<PackedContents>(read_packed_contents(file));
     std::unique_ptr<Checkpoint> checkpoint(new Checkpoint());
