@@ -173,14 +173,18 @@ private:
         if (v.count > cur_.remaining() / min_size)
             fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}' at offset {} claims {} elements of {}, past the end of the file",
                  origin(), key, at, v.count, gguf_value_type_name(v.element_type));
+        // Strings and nested arrays grow as they parse rather than by the count: an element
+        // in memory is larger than its smallest form in the file, so reserving by a forged
+        // count could ask for several times the file's size up front.
         if (v.element_type == GgufValueType::String) {
-            v.strings.reserve(size_t(v.count));
+            v.strings.reserve(size_t(std::min<uint64_t>(v.count, uint64_t(1) << 16)));
             for (uint64_t i = 0; i < v.count; ++i) v.strings.push_back(cur_.read_string("string element", key));
         } else if (v.element_type == GgufValueType::Array) {
-            v.arrays.resize(size_t(v.count));
-            for (GgufValue &inner : v.arrays) {
+            for (uint64_t i = 0; i < v.count; ++i) {
+                GgufValue inner;
                 inner.type = GgufValueType::Array;
                 read_array(inner, key, depth + 1);
+                v.arrays.push_back(std::move(inner));
             }
         } else {
             v.fixed.resize(size_t(v.count * min_size));
