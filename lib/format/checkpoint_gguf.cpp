@@ -5,6 +5,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstring>
+#include <map>
 
 #include "core/error.h"
 #include "format/checkpoint.h"
@@ -24,6 +26,32 @@ DType tensor_dtype(const GgufFile &g, const GgufTensor &t) {
     return *dtype;
 }
 
+// A GGUF checkpoint whose reads put llama.cpp's interleaved attn_q / attn_k rows back
+// in transformers' order (GgufArchitecture::interleaved_qk_rows). Only reads change:
+// the table, files and sizes are the base class's.
+class GgufCheckpoint final : public Checkpoint {
+public:
+    // Tensor name -> its number of heads, for the tensors whose rows are interleaved.
+    std::map<std::string, int64_t, std::less<>> interleaved_heads;
+
+    void read(const TensorInfo &t, void *dst) const override {
+        Checkpoint::read(t, dst);
+        const auto it = interleaved_heads.find(t.name);
+        if (it == interleaved_heads.end()) return;
+        // Within each head of d rows, llama.cpp stored row 2i + j at transformers' row
+        // j * d/2 + i (i < d/2, j < 2): the inverse of its convert script's permute().
+        const int64_t rows = t.shape.front(), heads = it->second, d = rows / heads;
+        const size_t row_bytes = size_t(t.nbytes / uint64_t(rows));
+        std::vector<uint8_t> stored(static_cast<const uint8_t *>(dst), static_cast<const uint8_t *>(dst) + t.nbytes);
+        auto *out = static_cast<uint8_t *>(dst);
+        for (int64_t h = 0; h < heads; ++h)
+            for (int64_t i = 0; i < d / 2; ++i)
+                for (int64_t j = 0; j < 2; ++j)
+                    std::memcpy(out + size_t(h * d + j * (d / 2) + i) * row_bytes,
+                                stored.data() + size_t(h * d + 2 * i + j) * row_bytes, row_bytes);
+    }
+};
+
 std::vector<std::string> architecture_names() {
     std::vector<std::string> names;
     for (const GgufArchitecture &a : gguf_architectures()) names.push_back(a.gguf_name);
@@ -40,8 +68,24 @@ std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File 
         fail(MST_ERR_UNSUPPORTED, "{}: GGUF architecture '{}' is not supported; supported: {}", path, arch_name,
              fmt::join(architecture_names(), ", "));
 
-    std::unique_ptr<Checkpoint> checkpoint(new Checkpoint());
+    auto *gguf_checkpoint = new GgufCheckpoint();
+    std::unique_ptr<Checkpoint> checkpoint(gguf_checkpoint);
     checkpoint->dir_ = path;
+    if (arch->interleaved_qk_rows) {
+        const std::string p = arch->gguf_name + ".attention.";
+        const auto n_heads = int64_t(gguf->require_uint(p + "head_count"));
+        const auto n_kv_heads = int64_t(gguf->find_uint(p + "head_count_kv").value_or(uint64_t(n_heads)));
+        for (const GgufTensor &t : gguf->tensors) {
+            const auto hf = gguf_to_hf_name(*arch, t.name);
+            if (!hf || (!hf->ends_with("self_attn.q_proj.weight") && !hf->ends_with("self_attn.k_proj.weight"))) continue;
+            const int64_t heads = hf->ends_with("q_proj.weight") ? n_heads : n_kv_heads;
+            const int64_t rows = t.ne.size() == 2 ? int64_t(t.ne[1]) : 0;
+            if (heads < 1 || rows % heads != 0 || (rows / heads) % 2 != 0)
+                fail(MST_ERR_BAD_FORMAT, "{}: tensor '{}' has {} rows, not {} heads of an even size", path, t.name,
+                     rows, heads);
+            gguf_checkpoint->interleaved_heads[*hf] = heads;
+        }
+    }
     std::vector<TensorInfo> &table = checkpoint->tensors_;
     for (const GgufTensor &t : gguf->tensors) {
         if (const auto stacked = gguf_stacked_experts(*arch, t.name)) {

@@ -8,8 +8,10 @@ namespace {
 
 // Per-block names (after "blk.N."), llama.cpp's LLM_TENSOR_* spellings (gguf-py's
 // constants.py TENSOR_NAMES) against the transformers module paths.
-const std::map<std::string, std::string, std::less<>> &qwen3moe_block_names() {
-    static const std::map<std::string, std::string, std::less<>> names = {
+using NameMap = std::map<std::string, std::string, std::less<>>;
+
+const NameMap &qwen3moe_block_names() {
+    static const NameMap names = {
         {"attn_norm.weight", "input_layernorm.weight"},
         {"ffn_norm.weight", "post_attention_layernorm.weight"},
         {"attn_q.weight", "self_attn.q_proj.weight"},
@@ -27,14 +29,40 @@ const std::map<std::string, std::string, std::less<>> &qwen3moe_block_names() {
     return names;
 }
 
-const std::map<std::string, std::string, std::less<>> &qwen3moe_expert_parts() {
-    static const std::map<std::string, std::string, std::less<>> parts = {
+const NameMap &qwen3moe_expert_parts() {
+    static const NameMap parts = {
         {"ffn_gate_exps.weight", ".gate_proj.weight"},
         {"ffn_up_exps.weight", ".up_proj.weight"},
         {"ffn_down_exps.weight", ".down_proj.weight"},
     };
     return parts;
 }
+
+// `llama` with experts is how llama.cpp stores Mixtral: its block names, the router and
+// experts under Mixtral's block_sparse_moe (w1 gate, w3 up, w2 down).
+const NameMap &mixtral_block_names() {
+    static const NameMap names = {
+        {"attn_norm.weight", "input_layernorm.weight"},
+        {"ffn_norm.weight", "post_attention_layernorm.weight"},
+        {"attn_q.weight", "self_attn.q_proj.weight"},
+        {"attn_k.weight", "self_attn.k_proj.weight"},
+        {"attn_v.weight", "self_attn.v_proj.weight"},
+        {"attn_output.weight", "self_attn.o_proj.weight"},
+        {"ffn_gate_inp.weight", "block_sparse_moe.gate.weight"},
+    };
+    return names;
+}
+
+const NameMap &mixtral_expert_parts() {
+    static const NameMap parts = {
+        {"ffn_gate_exps.weight", ".w1.weight"},
+        {"ffn_up_exps.weight", ".w3.weight"},
+        {"ffn_down_exps.weight", ".w2.weight"},
+    };
+    return parts;
+}
+
+bool is_llama(const GgufArchitecture &arch) { return arch.gguf_name == "llama"; }
 
 // "blk.N.rest" -> (N, rest).
 std::optional<std::pair<int64_t, std::string_view>> split_block(std::string_view name) {
@@ -52,7 +80,7 @@ std::optional<std::pair<int64_t, std::string_view>> split_block(std::string_view
 }  // namespace
 
 const std::vector<GgufArchitecture> &gguf_architectures() {
-    static const std::vector<GgufArchitecture> archs = {{"qwen3moe", "qwen3_moe"}};
+    static const std::vector<GgufArchitecture> archs = {{"qwen3moe", "qwen3_moe", false}, {"llama", "mixtral", true}};
     return archs;
 }
 
@@ -62,26 +90,26 @@ const GgufArchitecture *find_gguf_architecture(std::string_view name) {
     return nullptr;
 }
 
-std::optional<std::string> gguf_to_hf_name(const GgufArchitecture &, std::string_view name) {
+std::optional<std::string> gguf_to_hf_name(const GgufArchitecture &arch, std::string_view name) {
     if (name == "token_embd.weight") return "model.embed_tokens.weight";
     if (name == "output_norm.weight") return "model.norm.weight";
     if (name == "output.weight") return "lm_head.weight";
     const auto block = split_block(name);
     if (!block) return std::nullopt;
-    const auto &names = qwen3moe_block_names();
+    const auto &names = is_llama(arch) ? mixtral_block_names() : qwen3moe_block_names();
     const auto it = names.find(block->second);
     if (it == names.end()) return std::nullopt;
     return "model.layers." + std::to_string(block->first) + "." + it->second;
 }
 
-std::optional<GgufStackedExperts> gguf_stacked_experts(const GgufArchitecture &, std::string_view name) {
+std::optional<GgufStackedExperts> gguf_stacked_experts(const GgufArchitecture &arch, std::string_view name) {
     const auto block = split_block(name);
     if (!block) return std::nullopt;
-    const auto &parts = qwen3moe_expert_parts();
+    const auto &parts = is_llama(arch) ? mixtral_expert_parts() : qwen3moe_expert_parts();
     const auto it = parts.find(block->second);
     if (it == parts.end()) return std::nullopt;
-    return GgufStackedExperts{block->first, "model.layers." + std::to_string(block->first) + ".mlp.experts.",
-                              it->second};
+    const char *experts = is_llama(arch) ? ".block_sparse_moe.experts." : ".mlp.experts.";
+    return GgufStackedExperts{block->first, "model.layers." + std::to_string(block->first) + experts, it->second};
 }
 
 }  // namespace mst

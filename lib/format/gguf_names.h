@@ -16,6 +16,10 @@ namespace mst {
 struct GgufArchitecture {
     std::string gguf_name;   // general.architecture, e.g. "qwen3moe"
     std::string model_type;  // the config.json model_type it runs as, e.g. "qwen3_moe"
+    // llama.cpp's converter reorders the rows of attn_q / attn_k of `llama` models within
+    // each head (from transformers' rotate-half RoPE layout to ggml's interleaved one);
+    // moestream computes in the transformers layout, so the rows are put back when read.
+    bool interleaved_qk_rows = false;
 };
 
 // The GGUF architectures moestream runs.

@@ -40,6 +40,11 @@ std::string gguf_config_json(const GgufFile &g) {
     const GgufArchitecture *arch = find_gguf_architecture(arch_name);
     if (!arch) fail(MST_ERR_UNSUPPORTED, "{}: GGUF architecture '{}' is not supported", g.path, arch_name);
     const std::string p = arch_name + ".";
+    if (arch->gguf_name == "llama" && !g.find(p + "expert_count"))
+        fail(MST_ERR_UNSUPPORTED,
+             "{}: a GGUF 'llama' without experts (llama.expert_count) is a dense model; moestream runs 'llama' with "
+             "experts (Mixtral)",
+             g.path);
     nlohmann::json c;
     c["model_type"] = arch->model_type;
     const int64_t n_layers = require_positive(g, p + "block_count");
@@ -56,17 +61,23 @@ std::string gguf_config_json(const GgufFile &g) {
     const int64_t n_experts = require_positive(g, p + "expert_count");
     c["num_experts"] = n_experts;
     c["num_experts_per_tok"] = require_positive(g, p + "expert_used_count");
-    const int64_t expert_ff = require_positive(g, p + "expert_feed_forward_length");
-    c["moe_intermediate_size"] = expert_ff;
-    c["intermediate_size"] = g.find_uint(p + "feed_forward_length").value_or(uint64_t(expert_ff));
-    // llama.cpp's qwen3moe always renormalizes the top-k weights (Qwen3-MoE's norm_topk_prob).
-    c["norm_topk_prob"] = true;
-    // Qwen3-MoE's mlp_only_layers: llama.cpp has no key for them; a layer without a router
-    // is dense.
-    nlohmann::json dense = nlohmann::json::array();
-    for (int64_t l = 0; l < n_layers; ++l)
-        if (!g.find_tensor(fmt::format("blk.{}.ffn_gate_inp.weight", l))) dense.push_back(l);
-    c["mlp_only_layers"] = dense;
+    if (arch->gguf_name == "llama") {
+        // Mixtral: feed_forward_length is each expert's; every layer is sparse.
+        c["intermediate_size"] = require_positive(g, p + "feed_forward_length");
+    } else {
+        const int64_t expert_ff = require_positive(g, p + "expert_feed_forward_length");
+        c["moe_intermediate_size"] = expert_ff;
+        c["intermediate_size"] = g.find_uint(p + "feed_forward_length").value_or(uint64_t(expert_ff));
+        // llama.cpp's qwen3moe always renormalizes the top-k weights (Qwen3-MoE's
+        // norm_topk_prob).
+        c["norm_topk_prob"] = true;
+        // Qwen3-MoE's mlp_only_layers: llama.cpp has no key for them; a layer without a
+        // router is dense.
+        nlohmann::json dense = nlohmann::json::array();
+        for (int64_t l = 0; l < n_layers; ++l)
+            if (!g.find_tensor(fmt::format("blk.{}.ffn_gate_inp.weight", l))) dense.push_back(l);
+        c["mlp_only_layers"] = dense;
+    }
     const GgufTensor *embd = g.find_tensor("token_embd.weight");
     if (!embd || embd->ne.size() != 2)
         fail(MST_ERR_BAD_FORMAT, "{}: the GGUF file has no 2-D tensor 'token_embd.weight'", g.path);

@@ -29,6 +29,8 @@ constexpr double kFloatTolerance = 1e-3, kFloatRowTolerance = 5e-3;
 // Q8_0 quantizes the embedding, attention and lm_head as well as the experts: the packed
 // format's bound for q8 dense weights on this dataset (test_golden_packed.cpp), which is
 // looser than its bound for q8 experts alone (2e-2); the worst row at about 1.5x measured.
+// Mixtral with every matrix in Q8_0: the packed format's bound for its q8 dense weights.
+constexpr double kMixtralQ8Tolerance = 0.15;  // measured: 0.094
 constexpr double kQ8Tolerance = 0.045, kQ8RowTolerance = 0.08;  // measured: 0.028 and 0.054
 
 struct Case {
@@ -177,6 +179,61 @@ TEST(GgufTokenizer, MatchesTheCheckpointTokenizer) {
     fs::remove_all(dir);
 }
 
+// Mixtral as llama.cpp stores it (architecture `llama` with experts, attn_q / attn_k rows
+// interleaved per head, which the loader puts back): its reference logits and greedy ids,
+// experts streamed with a zero-byte cache.
+class GoldenGgufMixtral : public ::testing::TestWithParam<std::pair<GgufWeightType, std::string>> {};
+
+TEST_P(GoldenGgufMixtral, LogitsAndGreedyIdsMatchReference) {
+    const std::string data = mst::test::data_path("mixtral_tiny");
+    const mst::test::Golden golden = mst::test::load_golden(data + "/golden.safetensors");
+    const std::string dir = mst::test::make_temp_dir("gguf_mixtral");
+    const std::string path = dir + "/mixtral_" + GetParam().second + ".gguf";
+    mst::test::write_mixtral_gguf(data, path, GetParam().first);
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    p.expert_cache_bytes = 0;
+    const mst::ModelHandle model(path, p);
+    EXPECT_STREQ(model.info().architecture, "mixtral");
+    mst_session_params sp = mst::session_params();
+    sp.all_logits = 1;
+    std::vector<float> got;
+    {
+        mst::SessionHandle session(model, sp);
+        session.eval(golden.input_ids);
+        const float *logits = nullptr;
+        size_t rows = 0, vocab = 0;
+        mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
+        got.assign(logits, logits + rows * vocab);
+    }
+    const std::vector<float> &want = golden.logits();
+    ASSERT_EQ(got.size(), want.size());
+    const bool q8 = GetParam().first == GgufWeightType::Q8_0;
+    const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
+    std::printf("mixtral %s: relative error %.3g\n", GetParam().second.c_str(), err);
+    EXPECT_LT(err, q8 ? kMixtralQ8Tolerance : kFloatTolerance);
+    if (!q8) {
+        mst::SessionHandle session(model);
+        mst_generate_params gp = mst::generate_params();
+        gp.max_tokens = int32_t(golden.greedy_ids.size());
+        gp.sampler.temperature = 0.0f;
+        gp.ignore_eos = 1;
+        std::vector<int32_t> ids;
+        session.generate(golden.input_ids, gp, [&](int32_t token, std::string_view) {
+            if (token >= 0) ids.push_back(token);
+            return false;
+        });
+        EXPECT_EQ(ids, golden.greedy_ids);
+    }
+    fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(MixtralTiny, GoldenGgufMixtral,
+                         ::testing::Values(std::pair{GgufWeightType::F32, std::string("F32")},
+                                           std::pair{GgufWeightType::BF16, std::string("BF16")},
+                                           std::pair{GgufWeightType::Q8_0, std::string("Q8_0")}),
+                         [](const auto &param_info) { return param_info.param.second; });
+
 // llama.cpp's gguf-py reads each file the writer makes with the names, keys and values
 // llama.cpp expects (tests/reference/check_gguf_with_gguf_py.py): run where
 // MST_GGUF_PY names a gguf-py directory (llama.cpp/gguf-py); MST_GGUF_PYTHON (default
@@ -195,6 +252,12 @@ TEST(GgufWriter, GgufPyReadsWhatItWrites) {
         mst::test::write_qwen3moe_gguf(data, path, type);
         const std::string command = python + " '" + script + "' '" + path + "' '" + data + "' '" + gguf_py + "'";
         EXPECT_EQ(std::system(command.c_str()), 0) << command;
+        const std::string mixtral_data = mst::test::data_path("mixtral_tiny");
+        const std::string mixtral = dir + "/mixtral_" + name + ".gguf";
+        mst::test::write_mixtral_gguf(mixtral_data, mixtral, type);
+        const std::string mixtral_command =
+            python + " '" + script + "' '" + mixtral + "' '" + mixtral_data + "' '" + gguf_py + "'";
+        EXPECT_EQ(std::system(mixtral_command.c_str()), 0) << mixtral_command;
     }
     fs::remove_all(dir);
 }

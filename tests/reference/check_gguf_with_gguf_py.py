@@ -4,8 +4,9 @@ Python package (gguf-py: GGUFReader, the qwen3moe tensor-name map and dequantize
 an independent check of the writer that moestream's GGUF tests rely on:
 
   - every tensor's name is the one gguf-py's TensorNameMap gives the Hugging Face name,
-    and is a qwen3moe tensor (but a dense layer's ffn_{gate,up,down}, which llama.cpp's
-    qwen3moe does not have: moestream's test model has one);
+    and is a tensor of the architecture (qwen3moe, or llama for Mixtral; but a dense
+    layer's ffn_{gate,up,down}, which llama.cpp's qwen3moe does not have: moestream's test
+    model has one); llama's attn_q / attn_k rows permuted as convert_hf_to_gguf.py does;
   - the hyperparameter keys gguf-py's Keys name are present with the config's values;
   - each tensor dequantized by gguf-py equals the checkpoint's weights: exactly for
     F32 / BF16, rounded to f16 for F16, within half a Q8_0 step for Q8_0;
@@ -62,8 +63,9 @@ def main():
         return f.contents()
 
     arch = field(gguf.Keys.General.ARCHITECTURE)
-    if arch != "qwen3moe":
-        problems.append(f"general.architecture is {arch!r}")
+    model_arch = {"qwen3moe": gguf.MODEL_ARCH.QWEN3MOE, "llama": gguf.MODEL_ARCH.LLAMA}.get(arch)
+    if model_arch is None:
+        raise SystemExit(f"general.architecture is {arch!r}, not qwen3moe or llama")
     n_layers = config["num_hidden_layers"]
     K = gguf.Keys.LLM
     A = gguf.Keys.Attention
@@ -72,7 +74,6 @@ def main():
         K.CONTEXT_LENGTH: config["max_position_embeddings"],
         K.EMBEDDING_LENGTH: config["hidden_size"],
         K.FEED_FORWARD_LENGTH: config["intermediate_size"],
-        K.EXPERT_FEED_FORWARD_LENGTH: config["moe_intermediate_size"],
         K.EXPERT_COUNT: config.get("num_experts", config.get("num_local_experts")),
         K.EXPERT_USED_COUNT: config["num_experts_per_tok"],
         A.HEAD_COUNT: config["num_attention_heads"],
@@ -81,15 +82,17 @@ def main():
         gguf.Keys.Rope.FREQ_BASE: config.get("rope_parameters", {}).get("rope_theta", config.get("rope_theta")),
         A.LAYERNORM_RMS_EPS: config["rms_norm_eps"],
     }
+    if "moe_intermediate_size" in config:
+        expect[K.EXPERT_FEED_FORWARD_LENGTH] = config["moe_intermediate_size"]
     for key, want in expect.items():
-        got = field(key.format(arch="qwen3moe"))
+        got = field(key.format(arch=arch))
         if got is not None and not np.isclose(float(got), float(want), rtol=1e-6):
             problems.append(f"{key}: {got} != {want}")
 
-    name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN3MOE, n_layers)
+    name_map = gguf.get_tensor_name_map(model_arch, n_layers)
     dense_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN3, n_layers)
     allowed = set()
-    for t in gguf.MODEL_TENSORS[gguf.MODEL_ARCH.QWEN3MOE]:
+    for t in gguf.MODEL_TENSORS[model_arch]:
         for bid in range(n_layers):
             allowed.add(gguf.TENSOR_NAMES[t].format(bid=bid) + ".weight")
     tensors = {t.name: t for t in reader.tensors}
@@ -98,7 +101,7 @@ def main():
     for name in tensors:
         if name not in allowed and not any(name == d.format(bid=b) + ".weight" for d in dense_names
                                            for b in range(n_layers)):
-            problems.append(f"{name} is not a qwen3moe tensor name")
+            problems.append(f"{name} is not a {arch} tensor name")
 
     q8_worst = 0.0
     n_checked = 0
@@ -111,6 +114,11 @@ def main():
             head, tail = hf_name.split(".mlp.experts.")
             expert, part = tail.split(".", 1)
             hf_name = f"{head}.mlp.experts.{part}"
+        elif ".block_sparse_moe.experts." in hf_name:
+            # Mixtral's stacked name is layers.N.feed_forward.experts.w1.weight.
+            head, tail = hf_name.split(".block_sparse_moe.experts.")
+            expert, part = tail.split(".", 1)
+            hf_name = f"layers.{head.split('.')[-1]}.feed_forward.experts.{part}"
         gname = name_map.get_name(hf_name, try_suffixes=(".weight",))
         if gname is None:
             # A dense layer: llama.cpp's qwen3moe has none, so its names come from qwen3's.
@@ -125,6 +133,10 @@ def main():
             problems.append(f"{gname} (from {hf_name}) is missing")
             continue
         t = tensors[gname]
+        if arch == "llama" and gname.split(".")[-2] in ("attn_q", "attn_k"):
+            # convert_hf_to_gguf.py's LlamaModel.permute, for ggml's interleaved RoPE.
+            heads = config["num_attention_heads"] if gname.split(".")[-2] == "attn_q" else config["num_key_value_heads"]
+            w = w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
         got = dequantize(t.data, t.tensor_type).reshape(w.shape)
         q8_worst = max(q8_worst, compare(gname, t, got, w, problems))
         n_checked += 1

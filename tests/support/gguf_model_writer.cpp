@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -130,27 +131,50 @@ std::string quantize_q8_0(const float *x, size_t n) {
     return out;
 }
 
-void write_qwen3moe_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+namespace {
+
+struct ArchSpec {
+    std::string arch;                    // general.architecture
+    std::string model_type;              // the config.json's
+    std::string experts;                 // "mlp.experts" | "block_sparse_moe.experts"
+    std::vector<std::pair<std::string, std::string>> parts;  // gguf stacked part, HF part
+    std::string router;                  // HF name of the router within a layer
+    bool permute_qk = false;
+};
+
+// convert_hf_to_gguf.py's LlamaModel.permute: within each head of d rows, row j * d/2 + i
+// moves to 2i + j.
+std::vector<float> permute_rows(const std::vector<float> &w, int64_t rows, int64_t cols, int64_t heads) {
+    std::vector<float> out(w.size());
+    const int64_t d = rows / heads;
+    for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < d / 2; ++i)
+            for (int64_t j = 0; j < 2; ++j)
+                std::copy_n(w.begin() + (h * d + j * (d / 2) + i) * cols, cols, out.begin() + (h * d + 2 * i + j) * cols);
+    return out;
+}
+
+void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
     const nlohmann::json config = read_json(dir + "/config.json");
-    if (config.at("model_type") != "qwen3_moe") throw std::runtime_error(dir + " is not a qwen3_moe checkpoint");
+    if (config.at("model_type") != spec.model_type) throw std::runtime_error(dir + " is not a " + spec.model_type + " checkpoint");
     const auto ckpt = Checkpoint::open(dir);
     const int64_t n_layers = config.at("num_hidden_layers"), hidden = config.at("hidden_size");
-    const int64_t n_heads = config.at("num_attention_heads");
+    const int64_t n_heads = config.at("num_attention_heads"), n_kv_heads = config.at("num_key_value_heads");
     const int64_t n_experts = config.contains("num_experts") ? config.at("num_experts").get<int64_t>()
                                                              : config.at("num_local_experts").get<int64_t>();
     const double theta = config.contains("rope_parameters") ? config["rope_parameters"].at("rope_theta").get<double>()
                                                             : config.value("rope_theta", 10000.0);
 
     GgufBuilder b;
-    const std::string a = "qwen3moe.";
-    b.add_string("general.architecture", "qwen3moe");
+    const std::string a = spec.arch + ".";
+    b.add_string("general.architecture", spec.arch);
     b.add_string("general.name", "moestream test model");
     b.add_u32(a + "block_count", uint32_t(n_layers));
     b.add_u32(a + "context_length", config.at("max_position_embeddings").get<uint32_t>());
     b.add_u32(a + "embedding_length", uint32_t(hidden));
     b.add_u32(a + "feed_forward_length", config.at("intermediate_size").get<uint32_t>());
     b.add_u32(a + "attention.head_count", uint32_t(n_heads));
-    b.add_u32(a + "attention.head_count_kv", config.at("num_key_value_heads").get<uint32_t>());
+    b.add_u32(a + "attention.head_count_kv", uint32_t(n_kv_heads));
     b.add_f32(a + "rope.freq_base", float(theta));
     b.add_f32(a + "attention.layer_norm_rms_epsilon", config.at("rms_norm_eps").get<float>());
     b.add_u32(a + "expert_count", uint32_t(n_experts));
@@ -158,28 +182,36 @@ void write_qwen3moe_gguf(const std::string &dir, const std::string &gguf_path, G
     const int64_t head_dim = config.value("head_dim", hidden / n_heads);
     b.add_u32(a + "attention.key_length", uint32_t(head_dim));
     b.add_u32(a + "attention.value_length", uint32_t(head_dim));
-    b.add_u32(a + "expert_feed_forward_length", config.at("moe_intermediate_size").get<uint32_t>());
+    b.add_u32(a + "rope.dimension_count", uint32_t(head_dim));
+    if (config.contains("moe_intermediate_size"))
+        b.add_u32(a + "expert_feed_forward_length", config.at("moe_intermediate_size").get<uint32_t>());
     b.add_u32("general.file_type", ggml_of(type));
     add_vocabulary(b, dir, config.at("vocab_size").get<int64_t>());
 
     // One tensor: 1-D ones and the router in F32, as llama.cpp keeps them.
-    const auto add = [&](const std::string &gguf_name, const TensorInfo &t, bool keep_f32) {
+    const auto add = [&](const std::string &gguf_name, const TensorInfo &t, bool keep_f32, int64_t permute_heads = 0) {
         const GgufWeightType wt = keep_f32 || t.shape.size() < 2 ? GgufWeightType::F32 : type;
         std::vector<uint64_t> ne(t.shape.rbegin(), t.shape.rend());
-        b.add_tensor(gguf_name, ggml_of(wt), ne, encode(ckpt->read_f32(t), wt));
+        std::vector<float> values = ckpt->read_f32(t);
+        if (permute_heads > 0) values = permute_rows(values, t.shape[0], t.shape[1], permute_heads);
+        b.add_tensor(gguf_name, ggml_of(wt), ne, encode(values, wt));
     };
     add("token_embd.weight", ckpt->require("model.embed_tokens.weight"), false);
     for (int64_t l = 0; l < n_layers; ++l) {
         const std::string hf = fmt::format("model.layers.{}.", l), gg = fmt::format("blk.{}.", l);
-        for (const auto &[hf_name, gguf_name] : kBlockNames)
-            if (const TensorInfo *t = ckpt->find(hf + hf_name))
-                add(gg + gguf_name, *t, gguf_name == "ffn_gate_inp.weight");
-        if (!ckpt->find(hf + "mlp.experts.0.gate_proj.weight")) continue;
-        for (const char *part : {"gate", "up", "down"}) {
+        for (const auto &[hf_name, gguf_name] : kBlockNames) {
+            const std::string name = hf_name == "mlp.gate.weight" ? spec.router : hf_name;
+            int64_t heads = 0;
+            if (spec.permute_qk && gguf_name == "attn_q.weight") heads = n_heads;
+            if (spec.permute_qk && gguf_name == "attn_k.weight") heads = n_kv_heads;
+            if (const TensorInfo *t = ckpt->find(hf + name)) add(gg + gguf_name, *t, gguf_name == "ffn_gate_inp.weight", heads);
+        }
+        if (!ckpt->find(fmt::format("{}{}.0.{}.weight", hf, spec.experts, spec.parts[0].second))) continue;
+        for (const auto &[part, hf_part] : spec.parts) {
             std::vector<float> stacked;
             std::vector<int64_t> shape;
             for (int64_t e = 0; e < n_experts; ++e) {
-                const TensorInfo &t = ckpt->require(fmt::format("{}mlp.experts.{}.{}_proj.weight", hf, e, part));
+                const TensorInfo &t = ckpt->require(fmt::format("{}{}.{}.{}.weight", hf, spec.experts, e, hf_part));
                 const std::vector<float> v = ckpt->read_f32(t);
                 stacked.insert(stacked.end(), v.begin(), v.end());
                 shape = t.shape;
@@ -191,6 +223,20 @@ void write_qwen3moe_gguf(const std::string &dir, const std::string &gguf_path, G
     add("output_norm.weight", ckpt->require("model.norm.weight"), true);
     if (const TensorInfo *lm = ckpt->find("lm_head.weight")) add("output.weight", *lm, false);
     b.write(gguf_path);
+}
+
+}  // namespace
+
+void write_qwen3moe_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_gguf({"qwen3moe", "qwen3_moe", "mlp.experts", {{"gate", "gate_proj"}, {"up", "up_proj"}, {"down", "down_proj"}},
+                "mlp.gate.weight", false},
+               dir, gguf_path, type);
+}
+
+void write_mixtral_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_gguf({"llama", "mixtral", "block_sparse_moe.experts", {{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}},
+                "block_sparse_moe.gate.weight", true},
+               dir, gguf_path, type);
 }
 
 }  // namespace mst::test

@@ -18,6 +18,10 @@ enum class GgufWeightType { F32, F16, BF16, Q8_0 };
 
 // Throws std::runtime_error (or mst::Error from reading the checkpoint) on failure.
 void write_qwen3moe_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
+// A Mixtral checkpoint as llama.cpp stores one: architecture `llama` with experts, the
+// rows of attn_q / attn_k permuted within each head as convert_hf_to_gguf.py's
+// LlamaModel.permute does (for ggml's interleaved RoPE).
+void write_mixtral_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
 
 // Q8_0 as ggml's reference quantizer defines it: per block of 32, d = max|x| / 127,
 // q = round(x / d), stored as the f16 d then 32 int8. n must be a multiple of 32.

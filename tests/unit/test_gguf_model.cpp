@@ -149,15 +149,26 @@ TEST_F(GgufModel, ConfigAndTokenizerComeFromTheMetadata) {
 }
 
 TEST_F(GgufModel, UnsupportedArchitecturesAndTypesAreNamed) {
-    const std::string llama = write_minimal([](Adders &a) {
-        a["general.architecture"] = [](GgufBuilder &b) { b.add_string("general.architecture", "llama"); };
+    const std::string deepseek = write_minimal([](Adders &a) {
+        a["general.architecture"] = [](GgufBuilder &b) { b.add_string("general.architecture", "deepseek2"); };
     });
-    expect_error([&] { mst::Checkpoint::open(llama); }, MST_ERR_UNSUPPORTED,
-                 {"GGUF architecture 'llama' is not supported", "qwen3moe"});
+    expect_error([&] { mst::Checkpoint::open(deepseek); }, MST_ERR_UNSUPPORTED,
+                 {"GGUF architecture 'deepseek2' is not supported", "qwen3moe, llama"});
     // Through the C API too, with the status and the message.
     mst_model *model = nullptr;
-    EXPECT_EQ(mst_model_load(llama.c_str(), nullptr, &model), MST_ERR_UNSUPPORTED);
-    EXPECT_NE(std::string(mst_last_error()).find("'llama'"), std::string::npos) << mst_last_error();
+    EXPECT_EQ(mst_model_load(deepseek.c_str(), nullptr, &model), MST_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(mst_last_error()).find("'deepseek2'"), std::string::npos) << mst_last_error();
+
+    // `llama` runs as Mixtral; one without experts is a dense Llama, refused as such.
+    GgufBuilder dense;
+    dense.add_string("general.architecture", "llama");
+    dense.add_u32("llama.attention.head_count", 2);
+    dense.add_u32("llama.block_count", 1);
+    dense.add_u32("llama.embedding_length", 32);
+    dense.add_tensor("token_embd.weight", mst::ggml_type::F32, {32, 2}, std::string(256, '\0'));
+    dense.write(dir_ + "/dense_llama.gguf");
+    expect_error([&] { mst::read_model_config(*mst::Checkpoint::open(dir_ + "/dense_llama.gguf")); },
+                 MST_ERR_UNSUPPORTED, {"'llama' without experts", "dense model"});
 
     GgufBuilder b;
     b.add_string("general.architecture", "qwen3moe");
