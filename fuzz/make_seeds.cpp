@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
     }
     const fs::path out = argv[1], data = MST_TEST_DATA_DIR;
     try {
-        for (const char *target : {"safetensors_header", "model_config", "tokenizer", "packed", "gguf"})
+        for (const char *target : {"safetensors_header", "model_config", "tokenizer", "packed", "jinja", "gguf"})
             fs::create_directories(out / target);
         std::set<std::string> tokenizers;  // datasets share tokenizers; keep each once
         for (const auto &entry : fs::recursive_directory_iterator(data)) {
@@ -109,6 +109,7 @@ int main(int argc, char **argv) {
             if (p.filename() == "config.json") write_file(out / "model_config" / (stem + ".json"), read_file(p));
             if (p.filename() == "tokenizer.json" && tokenizers.insert(read_file(p)).second)
                 write_file(out / "tokenizer" / (stem + ".json"), read_file(p));
+            if (p.extension() == ".jinja") write_file(out / "jinja" / (stem + ".jinja"), read_file(p));
         }
         write_small_packed(out / "packed" / "small.mst");
         write_small_ggufs(out / "gguf");

@@ -477,6 +477,64 @@ typedef struct mst_synthesize_report {
 MST_API mst_status mst_synthesize(const char *config_path, const char *dst, const mst_synthesize_params *params,
                                   mst_synthesize_report *report);
 
+/* ---- chat templates -------------------------------------------------------------- */
+
+/* One message of a conversation. Strings are UTF-8, NUL-terminated, and only read
+ * during the call. */
+typedef struct mst_chat_message {
+    const char *role;            /* "system", "user", "assistant", "tool", "developer", ... */
+    const char *content;         /* the text; NULL = None (an assistant turn with only tool calls) */
+    const char *tool_calls_json; /* NULL, or a JSON array such as
+                                    [{"id": "call_1", "type": "function",
+                                      "function": {"name": "f", "arguments": {"x": 1}}}] */
+    const char *tool_call_id;    /* NULL, or the call a "tool" message answers */
+    const char *name;            /* NULL, or the tool's name in a "tool" message */
+    const char *extra_json;      /* NULL, or a JSON object whose fields join the message:
+                                    {"reasoning_content": "..."}, {"thinking": "..."}, or
+                                    {"content": [{"type": "text", "text": "..."}]} */
+} mst_chat_message;
+
+typedef struct mst_chat_template_params {
+    uint32_t struct_size;          /* set by mst_chat_template_default_params */
+    int32_t add_generation_prompt; /* 1 (default): end with the opening of the assistant's turn */
+    const char *tools_json;        /* NULL, or a JSON array of tool definitions
+                                      ({"type": "function", "function": {...}}) */
+    const char *variables_json;    /* NULL, or a JSON object of more template variables:
+                                      {"enable_thinking": false}, {"reasoning_effort": "high"},
+                                      "bos_token", ...; they override the model's special tokens */
+    int64_t now_unix;              /* the time strftime_now() sees, in seconds since 1970;
+                                      0 (default) = the current time */
+    const char *template_name;     /* model calls: NULL = the default template, or "tool_use"
+                                      when tools are given and the model names one */
+} mst_chat_template_params;
+
+MST_API void mst_chat_template_default_params(mst_chat_template_params *params);
+
+/* Render a Jinja chat template (the text of a model's chat_template) with `messages` as
+ * transformers' apply_chat_template(tokenize=False) does: the template sees messages,
+ * tools (None if absent), add_generation_prompt and the variables. The result, `*n_bytes`
+ * bytes, is written to `out` and NUL-terminated when `capacity` leaves room; a smaller
+ * `capacity` (0 with out NULL to ask) gives MST_ERR_BUFFER_TOO_SMALL with `*n_bytes` set.
+ * A template that does not parse is MST_ERR_BAD_FORMAT; one that fails while rendering
+ * (its own raise_exception, an undefined value used, a limit on depth, steps or output
+ * size passed) is MST_ERR_INVALID_ARGUMENT; both messages name the template line. */
+MST_API mst_status mst_chat_apply_template(const char *template_text, const mst_chat_message *messages,
+                                           size_t n_messages, const mst_chat_template_params *params,
+                                           char *out, size_t capacity, size_t *n_bytes);
+
+/* The model's chat template: chat_template.jinja in its directory (or packed metadata),
+ * else tokenizer_config.json's "chat_template" (a string, or a list of named templates:
+ * `name` picks one, NULL the default). MST_ERR_UNSUPPORTED if the model has none. Output
+ * as for mst_chat_apply_template. */
+MST_API mst_status mst_model_chat_template(const mst_model *model, const char *name, char *out,
+                                           size_t capacity, size_t *n_bytes);
+
+/* mst_chat_apply_template with the model's own template and special tokens (bos_token,
+ * eos_token, ... from its tokenizer_config.json). */
+MST_API mst_status mst_model_apply_chat_template(const mst_model *model, const mst_chat_message *messages,
+                                                 size_t n_messages, const mst_chat_template_params *params,
+                                                 char *out, size_t capacity, size_t *n_bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -161,4 +161,63 @@ private:
     std::unique_ptr<mst_session, Free> session_;
 };
 
+
+// ---- chat templates ----------------------------------------------------------------
+// A message for apply_chat_template; empty optional strings are left out (NULL).
+struct ChatMessage {
+    std::string role;
+    std::string content;
+    bool content_is_null = false;  // None content (an assistant turn with only tool calls)
+    std::string tool_calls_json;
+    std::string tool_call_id;
+    std::string name;
+    std::string extra_json;
+};
+
+inline mst_chat_template_params chat_template_params() {
+    mst_chat_template_params p;
+    mst_chat_template_default_params(&p);
+    return p;
+}
+
+namespace detail {
+inline std::vector<mst_chat_message> chat_messages(const std::vector<ChatMessage> &messages) {
+    auto opt = [](const std::string &s) { return s.empty() ? nullptr : s.c_str(); };
+    std::vector<mst_chat_message> out;
+    for (const ChatMessage &m : messages)
+        out.push_back({m.role.c_str(), m.content_is_null ? nullptr : m.content.c_str(), opt(m.tool_calls_json),
+                       opt(m.tool_call_id), opt(m.name), opt(m.extra_json)});
+    return out;
+}
+
+template <typename Call>
+std::string text_from(Call call) {
+    size_t n = 0;
+    const mst_status s = call(nullptr, 0, &n);
+    if (s != MST_OK && s != MST_ERR_BUFFER_TOO_SMALL) check(s);
+    std::string text(n + 1, '\0');
+    check(call(text.data(), text.size(), &n));
+    text.resize(n);
+    return text;
+}
+}  // namespace detail
+
+// Render a chat template's text (mst_chat_apply_template).
+inline std::string apply_chat_template(const std::string &template_text, const std::vector<ChatMessage> &messages,
+                                       const mst_chat_template_params &params = chat_template_params()) {
+    const std::vector<mst_chat_message> m = detail::chat_messages(messages);
+    return detail::text_from([&](char *out, size_t capacity, size_t *n) {
+        return mst_chat_apply_template(template_text.c_str(), m.data(), m.size(), &params, out, capacity, n);
+    });
+}
+
+// Render the model's own chat template (mst_model_apply_chat_template).
+inline std::string apply_chat_template(const ModelHandle &model, const std::vector<ChatMessage> &messages,
+                                       const mst_chat_template_params &params = chat_template_params()) {
+    const std::vector<mst_chat_message> m = detail::chat_messages(messages);
+    return detail::text_from([&](char *out, size_t capacity, size_t *n) {
+        return mst_model_apply_chat_template(model.get(), m.data(), m.size(), &params, out, capacity, n);
+    });
+}
+
 }  // namespace mst

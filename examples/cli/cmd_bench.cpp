@@ -18,6 +18,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bench_environment.h"
+#include "budget_options.h"
 #include "cli_args.h"
 #include "commands.h"
 #include "human.h"
@@ -34,12 +36,16 @@ namespace {
 const char *const kBenchHelp =
     "usage: moestream bench -m PATH [options] [model options]\n"
     "Measure streaming speed against the device's limits.\n"
-    "  --prompt-tokens N         prompt length (default 64)\n"
-    "  --gen-tokens N            decode steps timed (default 32)\n"
+    "  --prompt-tokens N         prompt length, 1..1000000 (default 64)\n"
+    "  --gen-tokens N            decode steps timed, 1..1000000 (default 32)\n"
+    "  --repeat N                runs of each setting, each on the model loaded afresh, 1..1000\n"
+    "                            (default 3); TTFT, prefill and decode speed are given as min /\n"
+    "                            median / max, the other columns over all runs\n"
     "  --cold                    start every setting from an empty page cache (the model's files\n"
     "                            are dropped with posix_fadvise; reads then come from the device)\n"
-    "  --no-ceilings             skip measuring the I/O and compute ceilings\n"
-    "  --sweep-experts K1,...    settings: experts per token\n"
+    "  --no-ceilings             skip measuring the device's bandwidth and the compute ceiling (no\n"
+    "                            ceiling or roofline columns)\n"
+    "  --sweep-experts K1,...    settings: experts per token (0 = the model's own)\n"
     "  --sweep-storage T1,...    settings: storage tiers\n"
     "  --sweep-policy P1,...     settings: cache policies\n"
     "  --sweep-cache-mb M1,...   settings: expert cache budgets\n"
@@ -70,7 +76,6 @@ std::vector<std::string> model_files(const std::string &path) {
 }
 
 struct Setting {
-    std::string label;
     std::string storage, policy;
     int32_t experts_per_token = 0;
     uint64_t cache_bytes = 0;
@@ -84,6 +89,8 @@ struct Run {
     double read_s = 0;
     std::vector<int32_t> tokens;  // the decoded sequence, replayed for the compute ceiling
     uint64_t expert_bytes_per_token = 0, resident_bytes = 0;  // from the model's info
+    std::string storage;          // the tier that ran ("auto" resolved)
+    int32_t experts_per_token = 0;  // the top-k that ran (0 resolved to the model's own)
 };
 
 std::vector<int32_t> synthetic_prompt(int32_t n, int32_t vocab) {
@@ -92,22 +99,26 @@ std::vector<int32_t> synthetic_prompt(int32_t n, int32_t vocab) {
     return ids;
 }
 
-// A setting's name without its cache budget: the plot's series.
-std::string series_label(const Setting &s) {
-    return fmt::format("k={} {} {}", s.experts_per_token ? std::to_string(s.experts_per_token) : std::string("model"),
-                       s.storage, s.policy);
+// A setting's name without its cache budget, as it ran: the plot's series.
+std::string series_label(const Run &r, const Setting &s, const mst_expert_budget &budget) {
+    return fmt::format("k={} {} {}{}", r.experts_per_token, r.storage, s.policy, budget_rules_str(budget));
 }
 
-Run run_setting(const std::string &path, mst_model_params params, int32_t prompt_tokens, int32_t gen_tokens) {
+Run run_setting(const std::string &path, mst_model_params params, const mst_expert_budget &budget,
+                int32_t prompt_tokens, int32_t gen_tokens) {
     Run r;
     auto t0 = Clock::now();
     const ModelHandle model(path, params);
     r.load_s = since(t0);
-    r.expert_bytes_per_token = model.info().expert_bytes_per_token;
-    r.resident_bytes = model.info().resident_bytes;
+    const mst_model_info info = model.info();
+    r.expert_bytes_per_token = info.expert_bytes_per_token;
+    r.resident_bytes = info.resident_bytes;
+    r.storage = info.storage;
+    r.experts_per_token = info.experts_per_token;
     mst_session_params sp = session_params();
     sp.n_ctx = uint32_t(prompt_tokens + gen_tokens + 1);
     SessionHandle session(model, sp);
+    check(mst_session_set_expert_budget(session.get(), &budget));
     // Decode samples the whole distribution (temperature 1, the session's fixed seed), as
     // a chat does: greedy decoding of a random-weight model repeats one token, whose
     // experts then all hit in the cache and flatter every streaming figure.
@@ -158,7 +169,8 @@ struct Ceiling {
     size_t passes = 0;  // timed replays of them
 };
 
-Ceiling compute_ceiling(const std::string &path, mst_model_params params, const Run &run) {
+Ceiling compute_ceiling(const std::string &path, mst_model_params params, const mst_expert_budget &budget,
+                        const Run &run) {
     constexpr uint64_t kSlack = 512ull << 20;  // KV cache, activations, allocator
     const uint64_t per_token = std::max<uint64_t>(run.expert_bytes_per_token, 1);
 #ifdef __GLIBC__
@@ -187,6 +199,7 @@ Ceiling compute_ceiling(const std::string &path, mst_model_params params, const 
     double seconds = 0;
     for (size_t pass = 0; pass <= timed_passes; ++pass) {
         SessionHandle session(model, sp);
+        check(mst_session_set_expert_budget(session.get(), &budget));
         session.eval(prompt);
         const mst_session_stats before = session.stats();
         for (size_t i = 0; i < c.tokens; ++i) session.eval({run.tokens[i]});
@@ -199,40 +212,96 @@ Ceiling compute_ceiling(const std::string &path, mst_model_params params, const 
     return c;
 }
 
+// The runs of one setting: speeds as min / median / max, the rest pooled over all runs.
+struct Summary {
+    std::vector<double> ttft, prefill, decode, latencies;
+    uint64_t bytes = 0, hits = 0, misses = 0, prefetch_predicted = 0, prefetch_used = 0;
+    double read_s = 0;
+    size_t tokens = 0;  // decoded, in all runs
+
+    void add(const Run &r) {
+        ttft.push_back(r.ttft_s);
+        prefill.push_back(r.prefill_tps);
+        decode.push_back(r.decode_tps);
+        latencies.insert(latencies.end(), r.latencies.begin(), r.latencies.end());
+        bytes += r.decode_bytes;
+        hits += r.hits;
+        misses += r.misses;
+        prefetch_predicted += r.prefetch_predicted;
+        prefetch_used += r.prefetch_used;
+        read_s += r.read_s;
+        tokens += r.latencies.size();
+    }
+};
+
+struct Spread {
+    double min = 0, median = 0, max = 0;
+};
+
+Spread spread_of(const std::vector<double> &v) { return {percentile(v, 0.0), percentile(v, 0.5), percentile(v, 1.0)}; }
+
+nlohmann::json spread_json(const Spread &s) { return {{"min", s.min}, {"median", s.median}, {"max", s.max}}; }
+
+// A ceiling or roofline cell: "-" when it was not measured or there is none.
+std::string cell(double value, const char *format) {
+    return value > 0 && std::isfinite(value) ? fmt::format(fmt::runtime(format), value) : std::string("-");
+}
+
+// Why decode may beat the lower ceiling: each ceiling is an estimate made apart from the run.
+std::string above_roofline_note(const std::string &label, double roofline, double io_ceiling, double cpu_ceiling,
+                                double read_bps, double probe_bps) {
+    if (cpu_ceiling > 0 && cpu_ceiling < io_ceiling)
+        return fmt::format("{}: decode reached {:.0f}% of the compute ceiling: that ceiling is a separate replay of "
+                           "the decoded tokens, and its timing varies from run to run as this one does",
+                           label, 100.0 * roofline);
+    return fmt::format("{}: decode reached {:.0f}% of the I/O ceiling: the ceiling assumes every expert byte comes "
+                       "from the device at the probe's {:.0f} MB/s (8 MiB O_DIRECT reads, 16 in flight), but decode "
+                       "got its experts at {:.0f} MB/s: the page cache served some (buffered tiers), or the tier's "
+                       "parallel reads outran the probe",
+                       label, 100.0 * roofline, probe_bps / 1e6, read_bps / 1e6);
+}
+
 }  // namespace
 
 int cmd_bench(const std::vector<std::string> &argv) {
     std::vector<std::string> flags = model_option_flags();
     flags.insert(flags.end(), {"cold", "no-ceilings", "help"});
-    const Args args(argv, flags, {{"-m", "--model"}, {"-h", "--help"}});
+    const Args args(argv, flags, model_option_aliases());
     if (args.flag("help")) {
-        fmt::print("{}{}", kBenchHelp, kModelOptionsHelp);
+        fmt::print("{}{}model options:\n{}", kBenchHelp, kBudgetOptionsHelp, kModelOptionsHelp);
         return 0;
     }
     std::vector<std::string> known = model_option_names();
-    known.insert(known.end(), {"prompt-tokens", "gen-tokens", "cold", "no-ceilings", "sweep-experts", "sweep-storage",
-                               "sweep-policy", "sweep-cache-mb", "json", "plot", "help"});
+    known.insert(known.end(), {"prompt-tokens", "gen-tokens", "repeat", "cold", "no-ceilings", "sweep-experts",
+                               "sweep-storage", "sweep-policy", "sweep-cache-mb", "json", "plot", "help"});
+    for (const std::string &name : budget_option_names()) known.push_back(name);
     args.reject_unknown(known);
+    args.reject_positional();
     const std::string path = args.require("model");
-    const int32_t prompt_tokens = int32_t(args.int_or("prompt-tokens", 64));
-    const int32_t gen_tokens = int32_t(args.int_or("gen-tokens", 32));
-    if (prompt_tokens < 1 || gen_tokens < 1) throw UsageError("--prompt-tokens and --gen-tokens must be positive");
+    const int32_t prompt_tokens = int32_t(args.int_in("prompt-tokens", 64, 1, 1000000));
+    const int32_t gen_tokens = int32_t(args.int_in("gen-tokens", 32, 1, 1000000));
+    const int64_t repeat = args.int_in("repeat", 3, 1, 1000);
+    const bool measure_ceilings = !args.flag("no-ceilings");
 
     std::string backend, storage, cache_policy;
     const mst_model_params base = model_params_from(args, backend, storage, cache_policy);
-    std::vector<Setting> settings{{"", storage, cache_policy, base.experts_per_token, base.expert_cache_bytes}};
-    auto vary = [&](const char *option, auto apply) {
-        auto values = args.get(option);
-        if (!values) return;
+    const mst_expert_budget budget = budget_from(args, 0);
+    std::vector<Setting> settings{{storage, cache_policy, base.experts_per_token, base.expert_cache_bytes}};
+    // Each swept option multiplies the settings by its values.
+    auto vary = [&](const auto &values, auto apply) {
+        if (values.empty()) return;
         std::vector<Setting> next;
         for (const Setting &s : settings)
-            for (const std::string &v : split(*values)) next.push_back(apply(s, v));
+            for (const auto &v : values) next.push_back(apply(s, v));
         settings = std::move(next);
     };
-    vary("sweep-experts", [](Setting s, const std::string &v) { s.experts_per_token = std::stoi(v); return s; });
-    vary("sweep-storage", [](Setting s, const std::string &v) { s.storage = v; return s; });
-    vary("sweep-policy", [](Setting s, const std::string &v) { s.policy = v; return s; });
-    vary("sweep-cache-mb", [](Setting s, const std::string &v) { s.cache_bytes = std::stoull(v) << 20; return s; });
+    constexpr int64_t kMaxMib = int64_t(std::numeric_limits<uint64_t>::max() >> 20);
+    vary(args.int_list("sweep-experts", 0, std::numeric_limits<int32_t>::max()),
+         [](Setting s, int64_t k) { s.experts_per_token = int32_t(k); return s; });
+    vary(split(args.get_or("sweep-storage", "")), [](Setting s, const std::string &v) { s.storage = v; return s; });
+    vary(split(args.get_or("sweep-policy", "")), [](Setting s, const std::string &v) { s.policy = v; return s; });
+    vary(args.int_list("sweep-cache-mb", 0, kMaxMib),
+         [](Setting s, int64_t mib) { s.cache_bytes = uint64_t(mib) << 20; return s; });
 
     // Fail before measuring anything when the plot cannot be made.
     std::string gnuplot;
@@ -241,17 +310,29 @@ int cmd_bench(const std::vector<std::string> &argv) {
         gnuplot = find_gnuplot();
     }
 
+    const BenchEnvironment env = bench_environment(base.n_threads);
+    fmt::print("{}\n", environment_line(env));
     const std::vector<std::string> files = model_files(path);
-    const SequentialBandwidth seq = measure_sequential_bandwidth(files, 2ull << 30);
-    fmt::print("device sequential read: {:.0f} MB/s ({} in {} reads{})\n", seq.bytes_per_second / 1e6,
-               bytes_str(seq.bytes_read), seq.direct ? "O_DIRECT" : "buffered, cache dropped",
-               seq.direct ? "" : "; the filesystem refused O_DIRECT");
+    SequentialBandwidth seq;
+    if (measure_ceilings) {
+        seq = measure_sequential_bandwidth(files, 2ull << 30);
+        if (seq.bytes_per_second > 0)
+            fmt::print("device sequential read: {:.0f} MB/s ({} in 8 MiB reads, 16 in flight, {})\n",
+                       seq.bytes_per_second / 1e6, bytes_str(seq.bytes_read),
+                       seq.direct ? "O_DIRECT" : "buffered, cache dropped; the filesystem refused O_DIRECT");
+        else
+            fmt::print("device sequential read: not measured (the model's files are smaller than one 8 MiB read); "
+                       "no I/O ceiling\n");
+    }
 
+    fmt::print("{} run(s) per setting: TTFT, prefill and decode speed are medians (min / median / max below), the "
+               "rest over all runs\n",
+               repeat);
     fmt::print("{:<34} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>11} {:>6} {:>9} {:>9} {:>9} {:>8}\n", "setting",
                "TTFT s", "pre t/s", "dec t/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "bytes/tok", "hit%",
                "read MB/s", "io ceil", "cpu ceil", "roofline");
     nlohmann::json results = nlohmann::json::array();
-    std::vector<std::string> notes;
+    std::vector<std::string> notes, spreads;
     std::vector<PlotPoint> plot_points;
     for (const Setting &s : settings) {
         mst_model_params p = base;
@@ -259,80 +340,114 @@ int cmd_bench(const std::vector<std::string> &argv) {
         p.cache_policy = s.policy.c_str();
         p.experts_per_token = s.experts_per_token;
         p.expert_cache_bytes = s.cache_bytes;
-        const std::string label = fmt::format("k={} {} {} {}", s.experts_per_token ? std::to_string(s.experts_per_token)
-                                                                                   : std::string("model"),
-                                              s.storage, s.policy, bytes_str(s.cache_bytes));
-        if (args.flag("cold")) evict_from_page_cache(files);
-        const Run r = run_setting(path, p, prompt_tokens, gen_tokens);
-        const double bytes_per_token = double(r.decode_bytes) / double(gen_tokens);
-        const double io_ceiling = io_ceiling_tps(seq.bytes_per_second, bytes_per_token);
+        Summary sum;
+        Run first;
+        for (int64_t i = 0; i < repeat; ++i) {
+            if (args.flag("cold")) evict_from_page_cache(files);
+            Run r = run_setting(path, p, budget, prompt_tokens, gen_tokens);
+            sum.add(r);
+            if (i == 0) first = std::move(r);
+        }
+        // Named as it ran: the tier "auto" chose and the top-k in effect.
+        const std::string label = fmt::format("k={} {} {} {}{}", first.experts_per_token, first.storage, s.policy,
+                                              bytes_str(s.cache_bytes), budget_rules_str(budget));
+        const Spread ttft = spread_of(sum.ttft), prefill = spread_of(sum.prefill), decode = spread_of(sum.decode);
+        const double bytes_per_token = double(sum.bytes) / double(sum.tokens);
+        const double io_ceiling = measure_ceilings ? io_ceiling_tps(seq.bytes_per_second, bytes_per_token) : 0.0;
         Ceiling ceiling;
-        const bool measure_ceilings = !args.flag("no-ceilings");
-        if (measure_ceilings) ceiling = compute_ceiling(path, p, r);
+        if (measure_ceilings) ceiling = compute_ceiling(path, p, budget, first);
         const double cpu_ceiling = ceiling.tps;
-        const double roofline = roofline_fraction(r.decode_tps, io_ceiling, cpu_ceiling);
-        const double hits = hit_rate(r.hits, r.misses);
+        const double roofline = measure_ceilings ? roofline_fraction(decode.median, io_ceiling, cpu_ceiling) : 0.0;
+        const double hits = hit_rate(sum.hits, sum.misses);
         // Over the decode wall time: with prefetch, reads overlap compute and the time spent
         // waiting for them says little about the rate the device delivered.
-        const double read_bps = per_second(double(r.decode_bytes), r.decode_tps > 0 ? gen_tokens / r.decode_tps : 0.0);
-        const double p50 = percentile(r.latencies, 0.5), p90 = percentile(r.latencies, 0.9),
-                     p99 = percentile(r.latencies, 0.99), pmax = percentile(r.latencies, 1.0);
+        double decode_seconds = 0;
+        for (double l : sum.latencies) decode_seconds += l;
+        const double read_bps = per_second(double(sum.bytes), decode_seconds);
+        const double p50 = percentile(sum.latencies, 0.5), p90 = percentile(sum.latencies, 0.9),
+                     p99 = percentile(sum.latencies, 0.99), pmax = percentile(sum.latencies, 1.0);
         fmt::print("{:<34} {:>7.3f} {:>8.1f} {:>8.2f} {:>8.1f} {:>8.1f} {:>8.1f} {:>8.1f} {:>11} {:>5.1f}% {:>9.0f} "
-                   "{:>9.2f} {:>9.2f} {:>7.1f}%\n",
-                   label, r.ttft_s, r.prefill_tps, r.decode_tps, 1e3 * p50, 1e3 * p90, 1e3 * p99, 1e3 * pmax,
-                   bytes_str(uint64_t(bytes_per_token)), 100.0 * hits, read_bps / 1e6, io_ceiling, cpu_ceiling,
-                   100.0 * roofline);
+                   "{:>9} {:>9} {:>8}\n",
+                   label, ttft.median, prefill.median, decode.median, 1e3 * p50, 1e3 * p90, 1e3 * p99, 1e3 * pmax,
+                   bytes_str(uint64_t(bytes_per_token)), 100.0 * hits, read_bps / 1e6, cell(io_ceiling, "{:.2f}"),
+                   cell(cpu_ceiling, "{:.2f}"), cell(100.0 * roofline, "{:.1f}%"));
         std::fflush(stdout);
+        spreads.push_back(fmt::format("{:<34} {:>7.3f} {:>7.3f} {:>7.3f}   {:>8.1f} {:>8.1f} {:>8.1f}   "
+                                      "{:>8.2f} {:>8.2f} {:>8.2f}",
+                                      label, ttft.min, ttft.median, ttft.max, prefill.min, prefill.median, prefill.max,
+                                      decode.min, decode.median, decode.max));
         // Notes wait until the table is complete, so that a sweep prints one table.
         if (measure_ceilings && ceiling.tokens == 0)
             notes.push_back(fmt::format("{}: no compute ceiling: the memory left cannot hold one token's experts",
                                         label));
-        else if (measure_ceilings && ceiling.tokens < r.tokens.size())
+        else if (measure_ceilings && ceiling.tokens < first.tokens.size())
             notes.push_back(fmt::format("{}: the compute ceiling replayed {} of the {} decoded tokens (as many as "
                                         "the memory left holds the experts of), {} times",
-                                        label, ceiling.tokens, r.tokens.size(), ceiling.passes));
-        const double wait_per_token = r.read_s / double(gen_tokens);
-        if (r.prefetch_predicted)
+                                        label, ceiling.tokens, first.tokens.size(), ceiling.passes));
+        if (roofline > 1.0)
+            notes.push_back(
+                above_roofline_note(label, roofline, io_ceiling, cpu_ceiling, read_bps, seq.bytes_per_second));
+        if (measure_ceilings && !std::isfinite(io_ceiling))
+            notes.push_back(fmt::format("{}: no I/O ceiling: decode read no expert from storage", label));
+        const double wait_per_token = sum.read_s / double(sum.tokens);
+        if (sum.prefetch_predicted)
             notes.push_back(fmt::format("{}: prefetch predicted {} experts, {} of them then chosen ({:.0f}%); decode "
                                         "waited {:.0f} ms per token for reads",
-                                        label, r.prefetch_predicted, r.prefetch_used,
-                                        100.0 * double(r.prefetch_used) / double(r.prefetch_predicted),
+                                        label, sum.prefetch_predicted, sum.prefetch_used,
+                                        100.0 * double(sum.prefetch_used) / double(sum.prefetch_predicted),
                                         1e3 * wait_per_token));
         else
-            notes.push_back(fmt::format("{}: decode waited {:.0f} ms per token for reads", label, 1e3 * wait_per_token));
+            notes.push_back(
+                fmt::format("{}: decode waited {:.0f} ms per token for reads", label, 1e3 * wait_per_token));
         if (ceiling.misses)
             notes.push_back(fmt::format("{}: the compute ceiling had {} cache misses (the cache could not hold "
                                         "every expert)",
                                         label, ceiling.misses));
-        plot_points.push_back({series_label(s), double(s.cache_bytes) / double(1 << 20), r.decode_tps});
-        results.push_back({{"setting", label}, {"storage", s.storage}, {"cache_policy", s.policy},
-                           {"experts_per_token", s.experts_per_token}, {"cache_bytes", s.cache_bytes},
-                           {"load_seconds", r.load_s}, {"ttft_seconds", r.ttft_s}, {"prefill_tps", r.prefill_tps},
-                           {"decode_tps", r.decode_tps}, {"latency_p50", p50}, {"latency_p90", p90},
-                           {"latency_p99", p99}, {"latency_max", pmax}, {"expert_bytes_per_token", bytes_per_token},
-                           {"hit_rate", hits}, {"read_bytes_per_second", read_bps},
-                           {"io_ceiling_tps", std::isfinite(io_ceiling) ? io_ceiling : -1.0},
-                           {"compute_ceiling_tps", cpu_ceiling}, {"compute_ceiling_tokens", ceiling.tokens},
-                           {"compute_ceiling_passes", ceiling.passes},
-                           {"read_wait_seconds_per_token", wait_per_token},
-                           {"prefetch_predicted", r.prefetch_predicted}, {"prefetch_used", r.prefetch_used},
-                           {"roofline_fraction", roofline}});
+        plot_points.push_back({series_label(first, s, budget), double(s.cache_bytes) / double(1 << 20), decode.median});
+        nlohmann::json result = {
+            {"setting", label}, {"storage", first.storage}, {"storage_requested", s.storage},
+            {"cache_policy", s.policy}, {"experts_per_token", first.experts_per_token},
+            {"experts_per_token_requested", s.experts_per_token}, {"min_weight", budget.min_weight},
+            {"mass", budget.mass}, {"cache_skip_below", budget.cache_skip_below}, {"cache_bytes", s.cache_bytes},
+            {"runs", repeat}, {"ttft_seconds", spread_json(ttft)}, {"prefill_tps", spread_json(prefill)},
+            {"decode_tps", spread_json(decode)}, {"ttft_seconds_runs", sum.ttft}, {"prefill_tps_runs", sum.prefill},
+            {"decode_tps_runs", sum.decode}, {"load_seconds_first_run", first.load_s}, {"latency_p50", p50},
+            {"latency_p90", p90}, {"latency_p99", p99}, {"latency_max", pmax},
+            {"expert_bytes_per_token", bytes_per_token}, {"hit_rate", hits}, {"read_bytes_per_second", read_bps},
+            {"read_wait_seconds_per_token", wait_per_token}, {"prefetch_predicted", sum.prefetch_predicted},
+            {"prefetch_used", sum.prefetch_used}};
+        if (measure_ceilings) {
+            // No ceiling (a decode that read nothing) is null, not infinity, which JSON lacks.
+            result["io_ceiling_tps"] = std::isfinite(io_ceiling) ? nlohmann::json(io_ceiling) : nlohmann::json();
+            result["compute_ceiling_tps"] = cpu_ceiling;
+            result["compute_ceiling_tokens"] = ceiling.tokens;
+            result["compute_ceiling_passes"] = ceiling.passes;
+            result["roofline_fraction"] = roofline;
+        }
+        results.push_back(std::move(result));
     }
+    fmt::print("\nspread over {} run(s): min / median / max\n{:<34} {:^23}   {:^26}   {:^26}\n", repeat, "setting",
+               "TTFT s", "prefill tok/s", "decode tok/s");
+    for (const std::string &line : spreads) fmt::print("{}\n", line);
     for (const std::string &note : notes) fmt::print("  {}\n", note);
     if (auto plot_path = args.get("plot")) {
         write_plot(*plot_path, plot_points, gnuplot);
         fmt::print("plot: {} (data and gnuplot script beside it)\n", *plot_path);
     }
     if (auto json_path = args.get("json")) {
-        std::ofstream out(*json_path);
-        out << nlohmann::json{{"model", path},
-                              {"sequential_bytes_per_second", seq.bytes_per_second},
-                              {"sequential_direct", seq.direct},
+        nlohmann::json doc = {{"model", path},
+                              {"environment", environment_json(env)},
                               {"cold", args.flag("cold")},
                               {"prompt_tokens", prompt_tokens},
                               {"gen_tokens", gen_tokens},
-                              {"results", results}}
-                   .dump(2);
+                              {"repeat", repeat},
+                              {"results", results}};
+        if (measure_ceilings)
+            doc["disk_probe"] = {{"bytes_per_second", seq.bytes_per_second}, {"bytes_read", seq.bytes_read},
+                                 {"direct", seq.direct}, {"read_bytes", 8 << 20}, {"reads_in_flight", 16},
+                                 {"files", files}};
+        std::ofstream out(*json_path);
+        out << doc.dump(2);
         if (!out) throw UsageError("cannot write --json file '" + *json_path + "'");
     }
     return 0;

@@ -13,6 +13,7 @@
 #include "human.h"
 #include "moestream.h"
 #include "progress_line.h"
+#include "thread_count.h"
 
 namespace mst::cli {
 namespace {
@@ -43,9 +44,9 @@ int cmd_convert(const std::vector<std::string> &argv) {
     mst_convert_default_params(&params);
     params.experts = experts.c_str();
     params.dense = dense.c_str();
-    params.zstd_level = int32_t(args.int_or("zstd", 0));
+    params.zstd_level = int32_t(args.int_in("zstd", 0, 0, 19));
     params.force = args.flag("force") ? 1 : 0;
-    params.n_threads = int32_t(args.int_or("threads", 0));
+    params.n_threads = thread_count_from(args);
     ProgressLine line;
     line.tty = isatty(STDERR_FILENO) != 0;
     params.progress = progress_line_callback;

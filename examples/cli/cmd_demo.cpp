@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,7 @@
 #include "human.h"
 #include "moestream.hpp"
 #include "progress_line.h"
+#include "thread_count.h"
 #include "session/bench_stats.h"
 #include "storage/sequential_bandwidth.h"
 
@@ -104,10 +106,11 @@ int cmd_demo(const std::vector<std::string> &argv) {
     }
     // --config is for tests and experiments: another config.json instead of Qwen3-30B-A3B.
     args.reject_unknown({"layers", "cache-mb", "tokens", "prompt", "model-dir", "threads", "seed", "config", "help"});
-    const int64_t cache_mb = args.int_or("cache-mb", kDefaultCacheMb);
-    const int64_t tokens = args.int_or("tokens", kDefaultTokens);
-    if (cache_mb < 0) throw UsageError("--cache-mb must not be negative");
-    if (tokens < 1) throw UsageError("--tokens must be positive");
+    args.reject_positional();
+    const int64_t cache_mb = args.int_in("cache-mb", kDefaultCacheMb, 0, int64_t(UINT64_MAX >> 20));
+    const int64_t tokens = args.int_in("tokens", kDefaultTokens, 1, 1000000);
+    const int32_t threads = thread_count_from(args);
+    const int64_t seed = args.int_in("seed", 1, 0, INT64_MAX);
     const std::string prompt = args.get_or("prompt", kDefaultPrompt);
     const fs::path dir = args.get("model-dir") ? fs::path(*args.get("model-dir")) : default_model_dir();
     std::error_code ec;
@@ -125,8 +128,7 @@ int cmd_demo(const std::vector<std::string> &argv) {
         if (!fs::exists(config) || read_file(config) != kQwen3_30bA3bConfig) write_file(config, kQwen3_30bA3bConfig);
         shape = "qwen3-30b-a3b";
     }
-    const int64_t layers = args.int_or("layers", args.get("config") ? 0 : kDefaultLayers);
-    if (layers < 0) throw UsageError("--layers must be positive");
+    const int64_t layers = args.int_in("layers", args.get("config") ? 0 : kDefaultLayers, 0, INT32_MAX);
     const fs::path model_path = dir / fmt::format("{}-{}-q4.mst", shape, layers ? fmt::format("{}L", layers) : "all");
 
     fmt::print(stderr, "demo: the shape of {} ({}), {} layers, q4 experts, random weights\n",
@@ -146,7 +148,7 @@ int cmd_demo(const std::vector<std::string> &argv) {
 
     mst_model_params mp = model_params();
     mp.expert_cache_bytes = uint64_t(cache_mb) << 20;
-    mp.n_threads = int32_t(args.int_or("threads", 0));
+    mp.n_threads = threads;
     std::unique_ptr<ModelHandle> model;
     try {
         model = std::make_unique<ModelHandle>(model_path.string(), mp);
@@ -171,7 +173,7 @@ int cmd_demo(const std::vector<std::string> &argv) {
         fmt::print(stderr, "device:   sequential read not measured (the file is smaller than one 8 MiB read)\n");
 
     mst_session_params sp = session_params();
-    sp.seed = uint64_t(args.int_or("seed", 1));
+    sp.seed = uint64_t(seed);
     const std::vector<int32_t> prompt_ids = model->tokenize(prompt);
     sp.n_ctx = uint32_t(prompt_ids.size() + size_t(tokens) + 1);
     SessionHandle session(*model, sp);

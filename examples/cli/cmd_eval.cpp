@@ -2,7 +2,9 @@
 // reference (the same model at its full budget, or another model file) the mean and
 // 99th-percentile KL divergence and top-1 agreement per token, with tokens/s and expert
 // bytes read per token, one line per budget setting.
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -12,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "budget_options.h"
 #include "cli_args.h"
 #include "commands.h"
 #include "human.h"
@@ -26,37 +29,34 @@ const char *const kEvalHelp =
     "usage: moestream eval -m PATH --text FILE [budget options] [--reference PATH] [--sweep K1,K2,...]\n"
     "Measure perplexity, and KL divergence / top-1 agreement against a reference, per expert budget.\n"
     "  --text FILE               the text to score (UTF-8)\n"
-    "  --ctx N                   tokens per evaluation window (default 256)\n"
-    "  --max-tokens N            score at most N tokens of the text (default: all)\n"
-    "  --min-weight W            budget: drop experts whose normalised weight is below W\n"
-    "  --mass P                  budget: keep the fewest experts whose weights reach P\n"
-    "  --cache-skip W            budget: skip experts not in memory with normalised weight below W\n"
+    "  -c, --ctx N               tokens per evaluation window, at least 2 (default 256)\n"
+    "  -n, --max-tokens N        score at most N tokens of the text (default 0: all)\n"
     "  --reference PATH          reference model (default: this model at its full budget)\n"
-    "  --sweep K1,K2,...         one line per experts-per-token value\n"
+    "  --sweep K1,K2,...         one line per experts-per-token value (0 = the model's own)\n"
     "  --json FILE               also write the results as JSON\n"
-    "  (--experts-per-token K sets the budget of the single setting when there is no --sweep)\n";
+    "  (--experts-per-token K sets the budget of the single setting when there is no --sweep)\n"
+    "The quality columns come from one pass in which each budget and the reference see each window\n"
+    "in turn. The speed columns (prefill t/s, experts/tok) come from a second pass per budget, on the\n"
+    "model loaded afresh: its expert cache starts empty and holds only that budget's experts, not\n"
+    "those the reference or another budget read (the OS page cache may still hold the files).\n";
 
 struct Setting {
     std::string label;
     mst_expert_budget budget;
     QualityAccumulator quality;
-    double seconds = 0.0;
+    double seconds = 0.0;  // the speed pass's prefill time
     uint64_t tokens = 0;
     uint64_t expert_bytes = 0;
     uint64_t chosen = 0, skipped = 0;
     double skipped_mass = 0.0;
 };
 
-std::vector<int32_t> parse_list(const std::string &text) {
-    std::vector<int32_t> out;
-    std::stringstream ss(text);
-    for (std::string item; std::getline(ss, item, ',');) {
-        try {
-            out.push_back(int32_t(std::stoi(item)));
-        } catch (const std::exception &) {
-            throw UsageError("--sweep needs comma-separated integers, got '" + text + "'");
-        }
-    }
+// The text in windows of `window` tokens (the last one shorter).
+std::vector<std::vector<int32_t>> windows_of(const std::vector<int32_t> &tokens, size_t window) {
+    std::vector<std::vector<int32_t>> out;
+    for (size_t first = 0; first + 1 < tokens.size(); first += window)
+        out.emplace_back(tokens.begin() + ptrdiff_t(first),
+                         tokens.begin() + ptrdiff_t(std::min(tokens.size(), first + window)));
     return out;
 }
 
@@ -80,99 +80,111 @@ std::vector<float> all_logits(SessionHandle &session) {
 int cmd_eval(const std::vector<std::string> &argv) {
     std::vector<std::string> flags = model_option_flags();
     flags.push_back("help");
-    const Args args(argv, flags, {{"-m", "--model"}, {"-h", "--help"}});
+    std::map<std::string, std::string> aliases = model_option_aliases();
+    aliases.insert({{"-c", "--ctx"}, {"-n", "--max-tokens"}});
+    const Args args(argv, flags, aliases);
     if (args.flag("help")) {
-        fmt::print("{}{}", kEvalHelp, kModelOptionsHelp);
+        fmt::print("{}{}model options:\n{}", kEvalHelp, kBudgetOptionsHelp, kModelOptionsHelp);
         return 0;
     }
     std::vector<std::string> known = model_option_names();
-    known.insert(known.end(), {"text", "ctx", "max-tokens", "min-weight", "mass", "cache-skip", "reference", "sweep",
-                               "json", "help"});
+    known.insert(known.end(), {"text", "ctx", "max-tokens", "reference", "sweep", "json", "help"});
+    for (const std::string &name : budget_option_names()) known.push_back(name);
     args.reject_unknown(known);
+    args.reject_positional();
+    constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 
     std::string backend, storage, cache_policy;
     mst_model_params params = model_params_from(args, backend, storage, cache_policy);
     const int32_t single_k = params.experts_per_token;
     params.experts_per_token = 0;  // the model loads at its own top-k; settings lower it per session
-    const ModelHandle model(args.require("model"), params);
-    std::unique_ptr<ModelHandle> reference_model;
-    if (auto ref = args.get("reference")) reference_model = std::make_unique<ModelHandle>(*ref, params);
-    const ModelHandle &reference = reference_model ? *reference_model : model;
-
+    const std::vector<int64_t> sweep = args.int_list("sweep", 0, kInt32Max);
+    const int64_t limit = args.int_in("max-tokens", 0, 0, std::numeric_limits<int64_t>::max());
+    const int64_t window = args.int_in("ctx", 256, 2, kInt32Max);
     std::vector<Setting> settings;
     auto add_setting = [&](int32_t k) {
         Setting s;
-        mst_expert_budget_default(&s.budget);
-        s.budget.experts_per_token = k;
-        s.budget.min_weight = float(args.float_or("min-weight", 0.0));
-        s.budget.mass = float(args.float_or("mass", 1.0));
-        s.budget.cache_skip_below = float(args.float_or("cache-skip", 0.0));
-        s.label = fmt::format("k={}", k ? k : model.info().model_experts_per_token);
-        if (s.budget.min_weight > 0) s.label += fmt::format(" min-w={}", s.budget.min_weight);
-        if (s.budget.mass < 1) s.label += fmt::format(" mass={}", s.budget.mass);
-        if (s.budget.cache_skip_below > 0) s.label += fmt::format(" cache-skip={}", s.budget.cache_skip_below);
+        s.budget = budget_from(args, k);
         settings.push_back(std::move(s));
     };
-    if (auto sweep = args.get("sweep")) {
-        for (int32_t k : parse_list(*sweep)) add_setting(k);
-    } else {
-        add_setting(single_k);
-    }
+    if (sweep.empty()) add_setting(single_k);
+    for (int64_t k : sweep) add_setting(int32_t(k));
+    const std::string model_path = args.require("model");
+    const std::string text = read_text(args.require("text"));
 
-    std::vector<int32_t> tokens = model.tokenize(read_text(args.require("text")));
-    const int64_t limit = args.int_or("max-tokens", 0);
-    if (limit > 0 && size_t(limit) < tokens.size()) tokens.resize(size_t(limit));
-    const int64_t window = args.int_or("ctx", 256);
-    if (window < 2) throw UsageError("--ctx must be at least 2");
-    if (tokens.size() < 2) throw UsageError("the text must be at least two tokens long");
-
+    std::vector<int32_t> tokens;
     mst_session_params sp = session_params();
     sp.all_logits = 1;
     sp.n_ctx = uint32_t(window);
-    SessionHandle ref_session(reference, sp);
-    std::vector<std::unique_ptr<SessionHandle>> sessions;
-    for (Setting &s : settings) {
-        sessions.push_back(std::make_unique<SessionHandle>(model, sp));
-        check(mst_session_set_expert_budget(sessions.back()->get(), &s.budget));
-    }
+    {  // the quality pass; its models are freed before the speed pass loads its own
+        const ModelHandle model(model_path, params);
+        std::unique_ptr<ModelHandle> reference_model;
+        if (auto ref = args.get("reference")) reference_model = std::make_unique<ModelHandle>(*ref, params);
+        const ModelHandle &reference = reference_model ? *reference_model : model;
+        for (Setting &s : settings) {
+            const int32_t k = s.budget.experts_per_token;
+            s.label = fmt::format("k={}", k ? k : model.info().model_experts_per_token) + budget_rules_str(s.budget);
+        }
 
-    const int32_t vocab = model.info().n_vocab;
-    for (size_t first = 0; first + 1 < tokens.size(); first += size_t(window)) {
-        const std::vector<int32_t> chunk(tokens.begin() + ptrdiff_t(first),
-                                         tokens.begin() + ptrdiff_t(std::min(tokens.size(), first + size_t(window))));
-        ref_session.reset();
-        ref_session.eval(chunk);
-        const std::vector<float> ref_logits = all_logits(ref_session);
-        for (size_t i = 0; i < settings.size(); ++i) {
-            Setting &s = settings[i];
-            SessionHandle &session = *sessions[i];
-            const mst_session_stats before = session.stats();
-            session.reset();
-            session.eval(chunk);
-            const mst_session_stats after = session.stats();
-            s.seconds += after.prompt_seconds - before.prompt_seconds;
-            s.tokens += chunk.size();
-            s.expert_bytes += after.expert_bytes_read - before.expert_bytes_read;
-            s.chosen = after.experts_chosen;
-            s.skipped = after.experts_skipped;
-            s.skipped_mass = after.skipped_weight_mass;
-            const std::vector<float> logits = all_logits(session);
-            for (size_t t = 0; t + 1 < chunk.size(); ++t) {
-                const std::span<const float> row(logits.data() + t * size_t(vocab), size_t(vocab));
-                const std::span<const float> ref_row(ref_logits.data() + t * size_t(vocab), size_t(vocab));
-                s.quality.add_nll(negative_log_likelihood(row, chunk[t + 1]));
-                s.quality.add_comparison(kl_divergence(ref_row, row), argmax(ref_row) == argmax(row));
+        tokens = model.tokenize(text);
+        if (limit > 0 && size_t(limit) < tokens.size()) tokens.resize(size_t(limit));
+        if (tokens.size() < 2) throw UsageError("the text must be at least two tokens long");
+
+        SessionHandle ref_session(reference, sp);
+        std::vector<std::unique_ptr<SessionHandle>> sessions;
+        for (Setting &s : settings) {
+            sessions.push_back(std::make_unique<SessionHandle>(model, sp));
+            check(mst_session_set_expert_budget(sessions.back()->get(), &s.budget));
+        }
+        const int32_t vocab = model.info().n_vocab;
+        for (const std::vector<int32_t> &chunk : windows_of(tokens, size_t(window))) {
+            ref_session.reset();
+            ref_session.eval(chunk);
+            const std::vector<float> ref_logits = all_logits(ref_session);
+            for (size_t i = 0; i < settings.size(); ++i) {
+                Setting &s = settings[i];
+                SessionHandle &session = *sessions[i];
+                session.reset();
+                session.eval(chunk);
+                const mst_session_stats after = session.stats();
+                s.chosen = after.experts_chosen;
+                s.skipped = after.experts_skipped;
+                s.skipped_mass = after.skipped_weight_mass;
+                const std::vector<float> logits = all_logits(session);
+                for (size_t t = 0; t + 1 < chunk.size(); ++t) {
+                    const std::span<const float> row(logits.data() + t * size_t(vocab), size_t(vocab));
+                    const std::span<const float> ref_row(ref_logits.data() + t * size_t(vocab), size_t(vocab));
+                    s.quality.add_nll(negative_log_likelihood(row, chunk[t + 1]));
+                    s.quality.add_comparison(kl_divergence(ref_row, row), argmax(ref_row) == argmax(row));
+                }
             }
         }
     }
+    // The speed pass: each budget alone on a model of its own, so that its expert cache
+    // holds only what this budget read.
+    mst_session_params speed_sp = sp;
+    speed_sp.all_logits = 0;
+    for (Setting &s : settings) {
+        const ModelHandle model(model_path, params);
+        SessionHandle session(model, speed_sp);
+        check(mst_session_set_expert_budget(session.get(), &s.budget));
+        for (const std::vector<int32_t> &chunk : windows_of(tokens, size_t(window))) {
+            session.reset();
+            session.eval(chunk);
+            s.tokens += chunk.size();
+        }
+        const mst_session_stats st = session.stats();
+        s.seconds = st.prompt_seconds;  // windows have at least two tokens: each is a prompt
+        s.expert_bytes = st.expert_bytes_read;
+    }
 
-    fmt::print("{:<28} {:>10} {:>10} {:>10} {:>7} {:>9} {:>13} {:>8}\n", "budget", "perplexity", "KL mean",
-               "KL p99", "top-1", "tok/s", "experts/tok", "skipped");
+    fmt::print("{:<28} {:>10} {:>10} {:>10} {:>7} {:>11} {:>13} {:>8}\n", "budget", "perplexity", "KL mean",
+               "KL p99", "top-1", "prefill t/s", "experts/tok", "skipped");
     nlohmann::json results = nlohmann::json::array();
     for (const Setting &s : settings) {
         const double tok_s = s.seconds > 0 ? double(s.tokens) / s.seconds : 0.0;
         const double skipped = s.chosen ? double(s.skipped) / double(s.chosen) : 0.0;
-        fmt::print("{:<28} {:>10.4f} {:>10.6f} {:>10.6f} {:>6.1f}% {:>9.1f} {:>13} {:>7.1f}%\n", s.label,
+        fmt::print("{:<28} {:>10.4f} {:>10.6f} {:>10.6f} {:>6.1f}% {:>11.1f} {:>13} {:>7.1f}%\n", s.label,
                    s.quality.perplexity(), s.quality.mean_kl(), s.quality.kl_percentile(0.99),
                    100.0 * s.quality.top1_agreement(), tok_s, bytes_str(s.tokens ? s.expert_bytes / s.tokens : 0),
                    100.0 * skipped);
@@ -185,9 +197,13 @@ int cmd_eval(const std::vector<std::string> &argv) {
                            {"expert_bytes_per_token", s.tokens ? double(s.expert_bytes) / double(s.tokens) : 0.0},
                            {"experts_skipped_fraction", skipped}, {"skipped_weight_mass", s.skipped_mass}});
     }
+    fmt::print("prefill t/s and experts/tok: the text evaluated in windows of {} tokens by each budget alone, on the\n"
+               "model loaded afresh (an empty expert cache; the OS page cache may hold the model's files)\n",
+               window);
     if (auto path = args.get("json")) {
         std::ofstream out(*path);
-        out << nlohmann::json{{"model", args.require("model")}, {"tokens", tokens.size()}, {"window", window},
+        out << nlohmann::json{{"model", model_path}, {"tokens", tokens.size()}, {"window", window},
+                              {"speed", "prefill of the text in windows, each budget alone on a freshly loaded model"},
                               {"results", results}}
                    .dump(2);
         if (!out) throw UsageError("cannot write --json file '" + *path + "'");

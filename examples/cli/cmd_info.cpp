@@ -7,21 +7,28 @@
 #include "human.h"
 #include "model_options.h"
 #include "moestream.hpp"
+#include "vulkan_devices.h"
 
 namespace mst::cli {
 
 int cmd_info(const std::vector<std::string> &argv) {
     std::vector<std::string> flags = model_option_flags();
     flags.push_back("help");
-    const Args args(argv, flags, {{"-m", "--model"}, {"-h", "--help"}});
+    const Args args(argv, flags, model_option_aliases());
     if (args.flag("help")) {
-        fmt::print("usage: moestream info -m PATH [options]\nPrint a model's architecture, sizes and the expert "
-                   "bytes each token streams.\n{}", kModelOptionsHelp);
+        fmt::print("usage: moestream info [-m PATH] [options]\nPrint a model's architecture, sizes and the expert "
+                   "bytes each token streams, then the Vulkan devices (without -m, only those).\n{}",
+                   kModelOptionsHelp);
         return 0;
     }
     std::vector<std::string> known = model_option_names();
     known.push_back("help");
     args.reject_unknown(known);
+    args.reject_positional();
+    if (!args.get("model")) {
+        print_vulkan_devices();
+        return 0;
+    }
     std::string backend, storage, cache_policy;
     mst_model_params params = model_params_from(args, backend, storage, cache_policy);
     print_gguf_info(args.require("model"));  // a GGUF file's own summary, before loading it
@@ -58,6 +65,7 @@ int cmd_info(const std::vector<std::string> &argv) {
         fmt::print("recurrent state:     {} per session, whatever the context (linear-attention layers)\n",
                    bytes_str(i.recurrent_state_bytes));
     fmt::print("backend / storage:   {} / {}\n", i.backend, i.storage);
+    print_vulkan_devices();
     return 0;
 }
 

@@ -1,115 +1,176 @@
 // `moestream run`: generate text from a prompt, streaming tokens to stdout, then report
-// speed, expert streaming and memory on stderr.
+// speed, expert streaming and memory on stderr. A long prompt is evaluated in batches, with
+// a progress line on a terminal; Ctrl-C stops between batches or tokens and still reports.
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <limits>
+#include <span>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "budget_options.h"
 #include "cli_args.h"
 #include "commands.h"
-#include "human.h"
 #include "model_options.h"
 #include "moestream.hpp"
+#include "progress_line.h"
+#include "prompt_text.h"
+#include "run_report.h"
 
 namespace mst::cli {
 namespace {
 
+constexpr int kInterruptedExit = 130;  // 128 + SIGINT, as a shell reports a process Ctrl-C ended
+
 const char *const kRunHelp =
-    "usage: moestream run -m PATH -p TEXT [options]\n"
-    "Generate text, streaming it to stdout; statistics go to stderr.\n"
-    "  -p, --prompt TEXT         the prompt (special tokens like <|im_start|> are recognised)\n"
-    "  -n, --max-tokens N        at most N new tokens (default 128)\n"
-    "  --temp T                  temperature; 0 = greedy (default 0.8)\n"
+    "usage: moestream run -m PATH (-p TEXT | -f FILE) [options]\n"
+    "Generate text, streaming it to stdout; statistics go to stderr. Ctrl-C stops after the\n"
+    "prompt batch or token in progress and still prints the statistics (exit status 130);\n"
+    "a second Ctrl-C ends at once. Short options as in llama.cpp.\n"
+    "  -p, --prompt TEXT         the prompt, taken as typed (special tokens like <|im_start|> are\n"
+    "                            recognised)\n"
+    "  -f, --file FILE           read the prompt from FILE, as it is\n"
+    "  -e, --escape              in -p TEXT, turn \\n \\t \\r \\\\ \\\" \\' \\xHH into the characters\n"
+    "  --verbose-prompt          print the prompt's tokens (id and text) on stderr before generating\n"
+    "  -n, --max-tokens N        at most N new tokens, -1 = until the end of sequence or a full\n"
+    "                            context (default 128; also --n-predict)\n"
+    "  --temp T                  temperature, 0..100; 0 = greedy (default 0.8)\n"
     "  --top-k K                 keep the K most likely tokens; 0 = off (default 40)\n"
-    "  --top-p P                 nucleus sampling mass; 1 = off (default 0.95)\n"
-    "  --min-p P                 drop tokens below P x the top probability; 0 = off (default 0.05)\n"
-    "  --repeat-penalty R        penalise recent tokens; 1 = off (default 1)\n"
+    "  --top-p P                 nucleus sampling mass, 0..1; 1 = off (default 0.95)\n"
+    "  --min-p P                 drop tokens below P x the top probability, 0..1; 0 = off (default 0.05)\n"
+    "  --repeat-penalty R        penalise recent tokens, above 0; 1 = off (default 1)\n"
     "  --repeat-last-n N         how many recent tokens the penalty sees (default 64)\n"
-    "  --seed S                  sampling seed (default 24301)\n"
+    "  -s, --seed S              sampling seed (default 24301)\n"
     "  --stop TEXT               stop when TEXT appears (repeatable)\n"
     "  --ignore-eos              keep going past the end-of-sequence token\n"
-    "  --ctx N                   context length (default min(model maximum, 4096))\n";
+    "  -c, --ctx N               context length (default min(model maximum, 4096); also --ctx-size)\n"
+    "  -b, --batch N             prompt tokens per forward pass, 1..65536 (default 512; also\n"
+    "                            --batch-size); a terminal shows the prompt's progress per batch\n";
 
-void print_report(const ModelHandle &model, const SessionHandle &session, mst_stop_reason reason,
-                  const std::string &cache_policy_name) {
-    const mst_model_info info = model.info();
-    const mst_session_stats s = session.stats();
-    const mst_memory_stats mem = model.memory();
-    const uint64_t tokens = s.n_prompt_tokens + s.n_decode_tokens;
-    const uint64_t lookups = s.expert_cache_hits + s.expert_cache_misses;
-    static const char *reasons[] = {"none", "end of sequence", "max tokens", "stop string", "callback", "context full"};
-    fmt::print(stderr, "\n--- moestream: {}, backend {}, storage {}, {} of {} experts per token\n", info.architecture,
-               info.backend, info.storage, info.experts_per_token, info.n_experts);
-    fmt::print(stderr, "prompt:  {} tokens in {:.3f} s ({:.1f} tok/s)\n", s.n_prompt_tokens, s.prompt_seconds,
-               s.prompt_tokens_per_second);
-    fmt::print(stderr, "decode:  {} tokens in {:.3f} s ({:.2f} tok/s)\n", s.n_decode_tokens, s.decode_seconds,
-               s.decode_tokens_per_second);
-    fmt::print(stderr, "experts: {} read ({} per token), cache hits {} / misses {} ({:.1f}% hit), read wait {:.3f} s\n",
-               bytes_str(s.expert_bytes_read), bytes_str(tokens ? s.expert_bytes_read / tokens : 0),
-               s.expert_cache_hits, s.expert_cache_misses,
-               lookups ? 100.0 * double(s.expert_cache_hits) / double(lookups) : 0.0, s.expert_read_seconds);
-    fmt::print(stderr, "memory:  resident weights {}, expert cache {} held of {} budget (expert peak {}), "
-               "process RSS {} (peak {})\n",
-               bytes_str(mem.resident_weight_bytes), bytes_str(mem.expert_cache_bytes),
-               bytes_str(mem.expert_cache_budget), bytes_str(mem.expert_cache_peak_bytes),
-               bytes_str(mem.process_rss_bytes), bytes_str(mem.process_peak_rss_bytes));
-    const mst_cache_stats cache = model.cache_stats();
-    if (cache.prefetch_predicted > 0)
-        fmt::print(stderr, "prefetch: {} predicted, precision {:.1f}%, recall {:.1f}%, {} read for nothing\n",
-                   cache.prefetch_predicted, 100.0 * double(cache.prefetch_used) / double(cache.prefetch_predicted),
-                   cache.prefetch_needed ? 100.0 * double(cache.prefetch_used) / double(cache.prefetch_needed) : 0.0,
-                   bytes_str(cache.prefetch_wasted_bytes));
-    fmt::print(stderr, "cache:   policy {}, {} evictions\n", cache_policy_name, cache.evictions);
-    fmt::print(stderr, "stopped: {}\n", reasons[reason <= MST_STOP_CONTEXT_FULL ? reason : 0]);
+// One line on stderr, redrawn after each prompt batch, only on a terminal.
+void draw_prefill_progress(size_t done, size_t total, double seconds) {
+    const double rate = seconds > 0 ? double(done) / seconds : 0.0;
+    const std::string eta = rate > 0 ? duration_str(double(total - done) / rate) : "-";
+    fmt::print(stderr, "\rprompt: {} / {} tokens ({:.0f}%), {:.1f} tok/s, ETA {}   ", done, total,
+               100.0 * double(done) / double(total), rate, eta);
+    std::fflush(stderr);
+}
+
+// As llama.cpp's --verbose-prompt: what the tokenizer made of the prompt, one token a line,
+// its bytes with control characters written as escapes so that each token stays on its line.
+void print_prompt_tokens(const ModelHandle &model, const std::vector<int32_t> &ids) {
+    fmt::print(stderr, "prompt: {} tokens\n", ids.size());
+    for (int32_t id : ids) {
+        std::string shown;
+        for (char c : model.detokenize({id})) {
+            const auto byte = static_cast<unsigned char>(c);
+            if (c == '\\') shown += "\\\\";
+            else if (c == '\n') shown += "\\n";
+            else if (c == '\t') shown += "\\t";
+            else if (c == '\r') shown += "\\r";
+            else if (byte < 0x20) shown += fmt::format("\\x{:02x}", byte);
+            else shown += c;
+        }
+        fmt::print(stderr, "{:>8} -> '{}'\n", id, shown);
+    }
 }
 
 }  // namespace
 
 int cmd_run(const std::vector<std::string> &argv) {
     std::vector<std::string> flags = model_option_flags();
-    flags.insert(flags.end(), {"ignore-eos", "help"});
-    const Args args(argv, flags, {{"-m", "--model"}, {"-p", "--prompt"}, {"-n", "--max-tokens"}, {"-h", "--help"}});
+    flags.insert(flags.end(), {"ignore-eos", "escape", "verbose-prompt", "help"});
+    std::map<std::string, std::string> aliases = model_option_aliases();
+    aliases.insert({{"-p", "--prompt"}, {"-f", "--file"}, {"-e", "--escape"}, {"-n", "--max-tokens"},
+                    {"--n-predict", "--max-tokens"}, {"-s", "--seed"}, {"-c", "--ctx"}, {"--ctx-size", "--ctx"},
+                    {"-b", "--batch"}, {"--batch-size", "--batch"}});
+    const Args args(argv, flags, aliases);
     if (args.flag("help")) {
-        fmt::print("{}{}", kRunHelp, kModelOptionsHelp);
+        fmt::print("{}{}model options:\n{}", kRunHelp, kBudgetOptionsHelp, kModelOptionsHelp);
         return 0;
     }
     std::vector<std::string> known = model_option_names();
-    known.insert(known.end(), {"prompt", "max-tokens", "temp", "top-k", "top-p", "min-p", "repeat-penalty",
-                               "repeat-last-n", "seed", "stop", "ignore-eos", "ctx", "help"});
+    known.insert(known.end(), {"prompt", "file", "escape", "verbose-prompt", "max-tokens", "temp", "top-k", "top-p",
+                               "min-p", "repeat-penalty", "repeat-last-n", "seed", "stop", "ignore-eos", "ctx",
+                               "batch", "help"});
+    for (const std::string &name : budget_option_names()) known.push_back(name);
     args.reject_unknown(known);
+    args.reject_positional();
     const std::string path = args.require("model");
-    const std::string prompt = args.require("prompt");
+    const std::string prompt = prompt_from(args);
+    constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 
+    // Every option is read before the model loads, so that a mistake costs no loading time.
     std::string backend, storage, cache_policy;
-    const ModelHandle model(path, model_params_from(args, backend, storage, cache_policy));
+    const mst_model_params mp = model_params_from(args, backend, storage, cache_policy);
     mst_session_params sp = session_params();
-    sp.n_ctx = uint32_t(args.int_or("ctx", 0));
-    sp.seed = uint64_t(args.int_or("seed", 24301));
-    SessionHandle session(model, sp);
-
+    sp.n_ctx = uint32_t(args.int_in("ctx", 0, 0, kInt32Max));
+    sp.seed = uint64_t(args.int_in("seed", 24301, 0, std::numeric_limits<int64_t>::max()));
+    sp.n_batch = uint32_t(args.int_in("batch", 512, 1, 65536));
     mst_generate_params gp = generate_params();
-    gp.max_tokens = int32_t(args.int_or("max-tokens", 128));
-    gp.sampler.temperature = float(args.float_or("temp", gp.sampler.temperature));
-    gp.sampler.top_k = int32_t(args.int_or("top-k", gp.sampler.top_k));
-    gp.sampler.top_p = float(args.float_or("top-p", gp.sampler.top_p));
-    gp.sampler.min_p = float(args.float_or("min-p", gp.sampler.min_p));
-    gp.sampler.repetition_penalty = float(args.float_or("repeat-penalty", gp.sampler.repetition_penalty));
-    gp.sampler.repetition_last_n = int32_t(args.int_or("repeat-last-n", gp.sampler.repetition_last_n));
+    const int64_t max_tokens = args.int_in("max-tokens", 128, -1, kInt32Max);
+    gp.max_tokens = max_tokens < 0 ? int32_t(kInt32Max) : int32_t(max_tokens);  // a full context stops it first
+    gp.sampler.temperature = float(args.float_in("temp", gp.sampler.temperature, 0.0, 100.0));
+    gp.sampler.top_k = int32_t(args.int_in("top-k", gp.sampler.top_k, 0, kInt32Max));
+    gp.sampler.top_p = float(args.float_in("top-p", gp.sampler.top_p, 0.0, 1.0));
+    gp.sampler.min_p = float(args.float_in("min-p", gp.sampler.min_p, 0.0, 1.0));
+    gp.sampler.repetition_penalty = float(args.float_in("repeat-penalty", gp.sampler.repetition_penalty, 0.0, 100.0));
+    if (gp.sampler.repetition_penalty <= 0) throw UsageError("option --repeat-penalty must be above 0");
+    gp.sampler.repetition_last_n = int32_t(args.int_in("repeat-last-n", gp.sampler.repetition_last_n, 0, kInt32Max));
     gp.ignore_eos = args.flag("ignore-eos") ? 1 : 0;
     const std::vector<std::string> stops = args.all("stop");
     std::vector<const char *> stop_ptrs;
     for (const auto &s : stops) stop_ptrs.push_back(s.c_str());
     gp.stop = stop_ptrs.data();
     gp.n_stop = stop_ptrs.size();
+    RunOutcome run;
+    run.budget = budget_from(args, mp.experts_per_token);
+
+    const ModelHandle model(path, mp);
+    SessionHandle session(model, sp);
+    check(mst_session_set_expert_budget(session.get(), &run.budget));
 
     const std::vector<int32_t> prompt_ids = model.tokenize(prompt);
-    const mst_stop_reason reason = session.generate(prompt_ids, gp, [](int32_t, std::string_view piece) {
-        std::fwrite(piece.data(), 1, piece.size(), stdout);
-        std::fflush(stdout);
-        return false;
-    });
-    print_report(model, session, reason, cache_policy);
-    return 0;
+    run.prompt_tokens = prompt_ids.size();
+    if (args.flag("verbose-prompt")) print_prompt_tokens(model, prompt_ids);
+    const InterruptGuard interrupt;
+    // All but the last batch here, between which progress shows and Ctrl-C is seen; the
+    // last goes to generate as its prompt. Batches of one token would count as decoding.
+    const size_t batch = std::max<size_t>(sp.n_batch, 2);
+    const bool tty = isatty(STDERR_FILENO) != 0;
+    size_t done = 0;
+    while (prompt_ids.size() - done > batch && !interrupted()) {
+        session.eval(std::vector<int32_t>(prompt_ids.begin() + ptrdiff_t(done),
+                                          prompt_ids.begin() + ptrdiff_t(done + batch)));
+        done += batch;
+        if (tty) draw_prefill_progress(done, prompt_ids.size(), session.stats().prompt_seconds);
+    }
+    bool progress_shown = tty && done > 0;
+    bool prompt_done = false;
+    if (!interrupted()) {
+        const std::vector<int32_t> last(prompt_ids.begin() + ptrdiff_t(done), prompt_ids.end());
+        run.reason = session.generate(last, gp, [&](int32_t, std::string_view piece) {
+            if (!prompt_done) {  // the first token: the prompt is evaluated, nothing generated yet
+                run.after_prompt = session.stats();
+                prompt_done = true;
+                if (progress_shown) fmt::print(stderr, "\r\033[K");
+                progress_shown = false;
+            }
+            if (interrupted()) return true;  // stop before showing the token Ctrl-C came during
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+            std::fflush(stdout);
+            return false;
+        });
+    }
+    if (progress_shown) fmt::print(stderr, "\n");
+    run.end = session.stats();
+    if (!prompt_done) run.after_prompt = run.end;  // stopped before a first token: all of it was prompt
+    run.interrupted = interrupted();
+    print_run_report(model, run, cache_policy);
+    return run.interrupted ? kInterruptedExit : 0;
 }
 
 }  // namespace mst::cli

@@ -13,6 +13,7 @@
 #include "human.h"
 #include "moestream.h"
 #include "progress_line.h"
+#include "thread_count.h"
 
 namespace mst::cli {
 namespace {
@@ -46,9 +47,7 @@ int cmd_synth(const std::vector<std::string> &argv) {
     if (args.positional().size() != 1) throw UsageError("expected one OUT.mst (see moestream synth --help)");
     const std::string config = args.require("config");
     const std::string experts = args.get_or("experts", "q4"), dense = args.get_or("dense", "bf16");
-    const int64_t layers = args.int_or("layers", 0), seed = args.int_or("seed", 0);
-    if (layers < 0) throw UsageError("--layers must be positive");
-    if (seed < 0) throw UsageError("--seed must not be negative");
+    const int64_t layers = args.int_in("layers", 0, 0, INT32_MAX), seed = args.int_in("seed", 0, 0, INT64_MAX);
     mst_synthesize_params params;
     mst_synthesize_default_params(&params);
     params.layers = int32_t(layers);
@@ -56,7 +55,7 @@ int cmd_synth(const std::vector<std::string> &argv) {
     params.dense = dense.c_str();
     params.seed = uint64_t(seed);
     params.force = args.flag("force") ? 1 : 0;
-    params.n_threads = int32_t(args.int_or("threads", 0));
+    params.n_threads = thread_count_from(args);
     ProgressLine line;
     line.tty = isatty(STDERR_FILENO) != 0;
     params.progress = progress_line_callback;

@@ -18,7 +18,7 @@ constexpr char kUsage[] =
     "usage: moestream COMMAND [options]   (moestream COMMAND --help for its options)\n"
     "commands:\n"
     "  run       generate text from a prompt\n"
-    "  info      print a model's architecture, sizes and per-token expert bytes\n"
+    "  info      print a model's architecture, sizes and per-token expert bytes; the Vulkan devices\n"
     "  convert   write a checkpoint directory as one packed file (.mst) for streaming\n"
     "  eval      perplexity, KL divergence and speed of expert budgets on a text\n"
     "  bench     speed against the device's limits: TTFT, tok/s, stalls, roofline\n"

@@ -12,7 +12,12 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
+extern "C" void on_sigint(int) {
+    if (g_interrupted.exchange(true)) {
+        std::signal(SIGINT, SIG_DFL);
+        std::raise(SIGINT);
+    }
+}
 
 }  // namespace
 
@@ -38,6 +43,8 @@ int progress_line_callback(uint64_t done, uint64_t total, void *user_data) {
     std::fflush(stderr);
     return 0;
 }
+
+bool interrupted() { return g_interrupted.load(); }
 
 InterruptGuard::InterruptGuard() {
     g_interrupted.store(false);

@@ -24,7 +24,12 @@ struct ProgressLine {
 // after SIGINT while an InterruptGuard is alive.
 int progress_line_callback(uint64_t done, uint64_t total, void *user_data);
 
-// While alive, SIGINT sets a flag that progress_line_callback turns into a cancel.
+// Whether SIGINT arrived while an InterruptGuard was alive (for loops that stop between
+// steps, as `run` does between prompt batches and tokens).
+bool interrupted();
+
+// While alive, SIGINT sets a flag that progress_line_callback turns into a cancel. A second
+// SIGINT ends the process as SIGINT would, for when the step in progress takes too long.
 class InterruptGuard {
 public:
     InterruptGuard();

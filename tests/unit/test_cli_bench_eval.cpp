@@ -1,0 +1,97 @@
+// `moestream bench` and `eval` on the tiny checkpoint: bench names the tier and top-k that
+// ran, repeats each setting and gives min / median / max, records what it ran on, accepts
+// the budget rules and prints no "inf"; eval's speed columns are not taken on an expert
+// cache the reference pass warmed.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_process.h"
+#include "test_paths.h"
+
+namespace {
+
+using mst::test::CliResult;
+
+CliResult cli(const std::vector<std::string> &args) { return mst::test::run_cli(MST_CLI_PATH, args); }
+
+bool contains(const std::string &s, const std::string &part) { return s.find(part) != std::string::npos; }
+
+std::string tiny() { return mst::test::data_path("qwen3_moe_tiny"); }
+
+class CliBenchEval : public ::testing::Test {
+protected:
+    void SetUp() override { dir_ = mst::test::make_temp_dir("mst_cli_bench_"); }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+    std::string dir_;
+};
+
+TEST_F(CliBenchEval, BenchNamesWhatRanRepeatsAndRecordsTheMachine) {
+    const std::string json_path = dir_ + "/bench.json";
+    const CliResult r = cli({"bench", "-m", tiny(), "--prompt-tokens", "4", "--gen-tokens", "2", "--repeat", "2",
+                             "--no-ceilings", "--mass", "0.9", "--json", json_path});
+    ASSERT_EQ(r.status, 0) << r.err << r.out;
+    // The tiny model's own top-k is 4; "auto" is resolved to the tier it chose.
+    EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(k=4 (uring|pread|mmap|direct) lru 1\.00 GiB mass=0\.9)")))
+        << r.out;
+    EXPECT_FALSE(contains(r.out, "k=model")) << r.out;
+    EXPECT_FALSE(contains(r.out, " auto ")) << r.out;
+    EXPECT_FALSE(contains(r.out, "inf")) << r.out;
+    EXPECT_TRUE(contains(r.out, "spread over 2 run(s): min / median / max")) << r.out;
+
+    std::ifstream in(json_path);
+    const nlohmann::json doc = nlohmann::json::parse(in);
+    const nlohmann::json &env = doc.at("environment");
+    for (const char *key : {"moestream_version", "build_type", "cpu_model", "kernel"})
+        EXPECT_FALSE(env.at(key).get<std::string>().empty()) << key;
+    EXPECT_GT(env.at("threads").get<int>(), 0);
+    EXPECT_EQ(doc.at("repeat"), 2);
+    EXPECT_FALSE(doc.contains("disk_probe"));  // --no-ceilings: no probe was made
+    const nlohmann::json &result = doc.at("results").at(0);
+    EXPECT_EQ(result.at("experts_per_token"), 4);
+    EXPECT_NE(result.at("storage"), "auto");
+    EXPECT_EQ(result.at("decode_tps_runs").size(), 2u);
+    const nlohmann::json &decode = result.at("decode_tps");
+    EXPECT_LE(decode.at("min").get<double>(), decode.at("median").get<double>());
+    EXPECT_LE(decode.at("median").get<double>(), decode.at("max").get<double>());
+    EXPECT_FALSE(result.contains("roofline_fraction"));
+}
+
+TEST_F(CliBenchEval, BenchWithCeilingsRecordsTheDiskProbe) {
+    const std::string json_path = dir_ + "/bench.json";
+    const CliResult r = cli({"bench", "-m", tiny(), "--prompt-tokens", "4", "--gen-tokens", "2", "--repeat", "1",
+                             "--sweep-experts", "2,0", "--json", json_path});
+    ASSERT_EQ(r.status, 0) << r.err << r.out;
+    EXPECT_FALSE(contains(r.out, "inf")) << r.out;
+    std::ifstream in(json_path);
+    const nlohmann::json doc = nlohmann::json::parse(in);
+    ASSERT_TRUE(doc.contains("disk_probe"));
+    EXPECT_TRUE(doc.at("disk_probe").contains("bytes_per_second"));
+    ASSERT_EQ(doc.at("results").size(), 2u);
+    EXPECT_EQ(doc.at("results").at(0).at("experts_per_token"), 2);
+    EXPECT_EQ(doc.at("results").at(1).at("experts_per_token"), 4);  // 0: the model's own, named as it ran
+}
+
+// The reference pass and the budget share one model before the fix: the budget then found
+// every expert the reference had just read in the cache and read nothing.
+TEST_F(CliBenchEval, EvalSpeedIsNotTakenOnACacheTheReferenceWarmed) {
+    const std::string text = dir_ + "/text.txt";
+    std::ofstream(text) << "The quick brown fox jumps over the lazy dog. A second sentence follows, then a third.";
+    const CliResult r = cli({"eval", "-m", tiny(), "--text", text, "--ctx", "16", "--experts-per-token", "4"});
+    ASSERT_EQ(r.status, 0) << r.err << r.out;
+    EXPECT_TRUE(contains(r.out, "prefill t/s")) << r.out;
+    EXPECT_TRUE(contains(r.out, "loaded afresh")) << r.out;
+    std::smatch m;
+    // budget, perplexity, KL mean, KL p99, top-1, prefill t/s, then experts/tok ("60.00 KiB")
+    const std::regex row_re(R"(\nk=4 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+% +[0-9.]+ +(\S+ \S+))");
+    ASSERT_TRUE(std::regex_search(r.out, m, row_re)) << r.out;
+    EXPECT_NE(m[1].str(), "0 B") << r.out;
+}
+
+}  // namespace
