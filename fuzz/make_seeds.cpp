@@ -1,7 +1,7 @@
 // Writes the fuzz targets' seed corpora from the test data: OUT/<target>/ for each of
-// safetensors_header, model_config, tokenizer, tiktoken (a small rank file written here)
-// and packed (a small packed file written here; scripts/fuzz.sh adds converted reference
-// models when a regular build exists).
+// safetensors_header, model_config, tokenizer, tiktoken (a small rank file written here),
+// packed (a small packed file written here; scripts/fuzz.sh adds converted reference
+// models when a regular build exists), jinja and gguf (small GGUF files written here).
 // Usage: mst_fuzz_seeds OUT
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "format/packed_writer.h"
+#include "gguf_builder.h"
 
 namespace fs = std::filesystem;
 
@@ -86,6 +87,33 @@ std::string small_rank_file() {
     return out;
 }
 
+// Small GGUF files: every metadata value type, a nested array, float and Q8_0 tensors
+// and a non-default alignment, so the fuzzer starts from inputs that reach every branch.
+void write_small_ggufs(const fs::path &dir) {
+    mst::test::GgufBuilder b;
+    b.add_string("general.architecture", "qwen3moe");
+    b.add_u32("qwen3moe.block_count", 1);
+    b.add_f32("qwen3moe.rope.freq_base", 1e6f);
+    b.add_bool("tokenizer.ggml.add_bos_token", false);
+    b.add_u64("big", 1);
+    b.add_string_array("tokenizer.ggml.tokens", {"a", "b", "Ġc"});
+    b.add_i32_array("tokenizer.ggml.token_type", {1, 1, 3});
+    b.add_f32_array("tokenizer.ggml.scores", {0.0f, -1.0f, -2.0f});
+    std::string nested;
+    mst::test::put_u32(nested, uint32_t(mst::GgufValueType::Array));
+    mst::test::put_u64(nested, 1);
+    mst::test::put_u32(nested, uint32_t(mst::GgufValueType::Int16));
+    mst::test::put_u64(nested, 2);
+    nested += std::string("\x01\x00\xff\xff", 4);
+    b.add_raw("nested", mst::GgufValueType::Array, nested);
+    b.add_tensor("token_embd.weight", mst::ggml_type::F16, {4, 2}, std::string(16, '\x3c'));
+    b.add_tensor("blk.0.ffn_gate_exps.weight", mst::ggml_type::Q8_0, {32, 1, 2}, std::string(68, '\x01'));
+    write_file(dir / "small_v3.gguf", b.build());
+    b.version = 2;
+    b.set_alignment(64);
+    write_file(dir / "small_v2_align64.gguf", b.build());
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -95,7 +123,7 @@ int main(int argc, char **argv) {
     }
     const fs::path out = argv[1], data = MST_TEST_DATA_DIR;
     try {
-        for (const char *target : {"safetensors_header", "model_config", "tokenizer", "tiktoken", "packed", "jinja"})
+        for (const char *target : {"safetensors_header", "model_config", "tokenizer", "tiktoken", "packed", "jinja", "gguf"})
             fs::create_directories(out / target);
         std::set<std::string> tokenizers;  // datasets share tokenizers; keep each once
         for (const auto &entry : fs::recursive_directory_iterator(data)) {
@@ -113,6 +141,9 @@ int main(int argc, char **argv) {
         write_file(out / "tiktoken" / "small_with_config.bin",
                    std::string(R"({"added_tokens_decoder": {"300": {"content": "<|im_end|>", "special": true}},)"
                                R"( "bos_token": "<|im_end|>"})") + '\0' + ranks);
+}
+
+        write_small_ggufs(out / "gguf");
     } catch (const std::exception &e) {
         std::fprintf(stderr, "mst_fuzz_seeds: %s\n", e.what());
         return 1;

@@ -17,7 +17,7 @@ fi
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMST_BUILD_FUZZERS=ON \
   -DMST_BUILD_TESTS=OFF -DMST_BUILD_EXAMPLES=OFF -DMST_BUILD_BENCH=OFF > /dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzz_safetensors_header fuzz_model_config fuzz_tokenizer fuzz_tiktoken fuzz_packed fuzz_jinja \
-  mst_fuzz_seeds
+  fuzz_gguf mst_fuzz_seeds
 rm -rf build-fuzz/seeds && mkdir -p build-fuzz/corpus build-fuzz/artifacts
 # The seeds come from a sanitized build too, so writing them is one more test.
 ASAN_OPTIONS=detect_leaks=1 ./build-fuzz/fuzz/mst_fuzz_seeds build-fuzz/seeds
@@ -27,7 +27,7 @@ if [ -x build/bin/moestream ]; then
     --zstd 3 2> /dev/null || true
 fi
 status=0
-for target in safetensors_header model_config tokenizer tiktoken packed jinja; do
+for target in safetensors_header model_config tokenizer tiktoken packed jinja gguf; do
   mkdir -p "build-fuzz/corpus/$target"
   echo "fuzz_$target: ${seconds}s"
   # New inputs go to corpus/ (kept between runs); seeds/ is only read.

@@ -3,6 +3,7 @@
 
 #include "cli_args.h"
 #include "commands.h"
+#include "gguf_info.h"
 #include "human.h"
 #include "model_options.h"
 #include "moestream.hpp"
@@ -30,6 +31,7 @@ int cmd_info(const std::vector<std::string> &argv) {
     }
     std::string backend, storage, cache_policy;
     mst_model_params params = model_params_from(args, backend, storage, cache_policy);
+    print_gguf_info(args.require("model"));  // a GGUF file's own summary, before loading it
     const ModelHandle model(args.require("model"), params);
     const mst_model_info i = model.info();
     fmt::print("architecture:        {}\n", i.architecture);

@@ -1,6 +1,7 @@
 #include "format/checkpoint.h"
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <set>
 #include <system_error>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "format/gguf_file.h"
 
 namespace mst {
 
@@ -105,10 +107,16 @@ void Checkpoint::add_file(const std::string &path) {
 std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir) {
     std::error_code ec;
     if (!fs::exists(dir, ec)) fail(MST_ERR_IO, "checkpoint directory '{}' does not exist", dir);
-    if (is_file(dir)) return open_packed(dir, File::open_read(dir));
+    if (is_file(dir)) {
+        File file = File::open_read(dir);
+        std::array<uint8_t, 4> magic{};
+        if (file.size() >= magic.size()) file.pread_exact(magic.data(), magic.size(), 0);
+        if (has_gguf_magic(magic)) return open_gguf(dir, std::move(file));
+        return open_packed(dir, std::move(file));
+    }
     // Opening a FIFO would block until a writer came, and a device is never a model.
     if (!fs::is_directory(dir, ec))
-        fail(MST_ERR_IO, "checkpoint path '{}' is {}, not a directory or a moestream packed file", dir,
+        fail(MST_ERR_IO, "checkpoint path '{}' is {}, not a directory, a moestream packed file or a GGUF file", dir,
              file_type_name(fs::status(dir, ec).type()));
 
     std::unique_ptr<Checkpoint> checkpoint(new Checkpoint());

@@ -21,6 +21,7 @@
 namespace mst {
 
 struct PackedContents;
+struct GgufFile;
 
 class Checkpoint {
 public:
@@ -45,10 +46,15 @@ public:
     // device or socket MST_ERR_IO naming what it is.
     static std::unique_ptr<Checkpoint> open(const std::string &dir);
 
-    // The directory, or the packed file's path.
+    // A GGUF file (llama.cpp's format, recognised by its magic) opens as well: its tensors
+    // under Hugging Face names and its stacked experts cut into per-expert views
+    // (format/gguf_names.h); gguf() gives its metadata.
+    // The directory, or the packed (or GGUF) file's path.
     const std::string &dir() const { return dir_; }
     // The packed file's contents (metadata, expert index); nullptr for a directory.
     const PackedContents *packed() const { return packed_.get(); }
+    // The GGUF file's header and metadata; nullptr unless the checkpoint is a GGUF file.
+    const GgufFile *gguf() const { return gguf_.get(); }
     // For a packed file, read its resident section and check its xxHash64
     // (MST_ERR_CHECKSUM naming the file); nothing to check for a directory.
     void verify_resident() const;
@@ -90,6 +96,7 @@ protected:
 private:
     void add_file(const std::string &path);
     static std::unique_ptr<Checkpoint> open_packed(const std::string &path, File file);
+    static std::unique_ptr<Checkpoint> open_gguf(const std::string &path, File file);
 
     std::string dir_;
     std::vector<std::string> paths_;
@@ -97,6 +104,7 @@ private:
     std::vector<TensorInfo> tensors_;
     std::map<std::string, size_t, std::less<>> by_name_;  // name -> index in tensors_
     std::shared_ptr<const PackedContents> packed_;
+    std::shared_ptr<const GgufFile> gguf_;
     std::function<void(const TensorInfo &)> observer_;
 };
 

@@ -13,11 +13,13 @@ std::unique_ptr<Checkpoint> Checkpoint::open_packed(const std::string &path, Fil
     if (file.size() >= magic.size()) file.pread_exact(magic.data(), magic.size(), 0);
     // The file was read; its content is what is wrong.
     if (file.size() == 0)
-        fail(MST_ERR_BAD_FORMAT, "'{}' is neither a checkpoint directory nor a moestream packed file: it is empty",
+        fail(MST_ERR_BAD_FORMAT,
+             "'{}' is neither a checkpoint directory, a moestream packed file nor a GGUF file: it is empty",
              path);
     if (!has_packed_magic(magic))
-        fail(MST_ERR_BAD_FORMAT, "'{}' is neither a checkpoint directory nor a moestream packed file: its {} bytes "
-             "do not start with the packed magic", path, file.size());
+        fail(MST_ERR_BAD_FORMAT,
+             "'{}' is neither a checkpoint directory, a moestream packed file nor a GGUF file: its {} bytes "
+             "do not start with the packed or the GGUF magic", path, file.size());
     auto contents = std::make_shared<PackedContents>(read_packed_contents(file));
     std::unique_ptr<Checkpoint> checkpoint(new Checkpoint());
     checkpoint->dir_ = path;

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "format/packed_format.h"
+#include "model/gguf_model_files.h"
 
 namespace mst {
 namespace {
@@ -20,6 +21,7 @@ const std::string &require_metadata(const PackedContents &packed, const Checkpoi
 }  // namespace
 
 ModelConfig read_model_config(const Checkpoint &checkpoint) {
+    if (const GgufFile *gguf = checkpoint.gguf()) return read_gguf_model_config(*gguf);
     if (const PackedContents *packed = checkpoint.packed())
         return parse_model_config(require_metadata(*packed, checkpoint, packed::kConfigKey),
                                   checkpoint.dir() + ": " + packed::kConfigKey);
@@ -27,6 +29,7 @@ ModelConfig read_model_config(const Checkpoint &checkpoint) {
 }
 
 std::unique_ptr<Tokenizer> read_model_tokenizer(const Checkpoint &checkpoint) {
+    if (const GgufFile *gguf = checkpoint.gguf()) return read_gguf_tokenizer(*gguf);
     if (const PackedContents *packed = checkpoint.packed()) {
         const std::string *config = packed->find_metadata(packed::kTokenizerConfigKey);
         return Tokenizer::from_strings(require_metadata(*packed, checkpoint, packed::kTokenizerKey),

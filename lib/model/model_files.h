@@ -1,5 +1,6 @@
 // A model's config and tokenizer: config.json, tokenizer.json and tokenizer_config.json
-// beside the safetensors of a checkpoint directory, or inside a packed file's metadata.
+// beside the safetensors of a checkpoint directory, inside a packed file's metadata, or
+// made from a GGUF file's metadata (model/gguf_model_files.h).
 #pragma once
 
 #include <memory>

@@ -212,7 +212,7 @@ TEST_F(CheckpointTest, MissingOrEmptyDirectory) {
     const std::string file_path = dir_ + "/plain_file";
     write_text(file_path, "x");
     expect_error([&] { Checkpoint::open(file_path); }, MST_ERR_BAD_FORMAT,
-                 {file_path, "neither a checkpoint directory nor a moestream packed file"});
+                 {file_path, "neither a checkpoint directory, a moestream packed file nor a GGUF file"});
     const std::string empty_file = dir_ + "/empty_file";
     write_text(empty_file, "");
     expect_error([&] { Checkpoint::open(empty_file); }, MST_ERR_BAD_FORMAT, {empty_file, "it is empty"});

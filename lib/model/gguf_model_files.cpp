@@ -1,0 +1,173 @@
+#include "model/gguf_model_files.h"
+
+#include <fmt/ranges.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "format/gguf_names.h"
+
+namespace mst {
+namespace {
+
+// llama.cpp's token types (tokenizer.ggml.token_type).
+enum TokenType : int64_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
+
+// Pre-tokenizers by tokenizer.ggml.pre: the split pattern (the tokenizer.json regex the
+// model was trained with) and whether the model's tokenizer.json normalizes to NFC.
+struct GgufPreTokenizer {
+    const char *name;
+    const char *regex;
+    bool nfc;
+};
+constexpr GgufPreTokenizer kPreTokenizers[] = {
+    {"qwen2",
+     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+     "\\s+(?!\\S)|\\s+",
+     true},
+};
+
+int64_t require_positive(const GgufFile &g, const std::string &key) {
+    const uint64_t v = g.require_uint(key);
+    if (v == 0 || v > uint64_t(INT32_MAX)) fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}' is {}, out of range", g.path, key, v);
+    return int64_t(v);
+}
+
+}  // namespace
+
+std::string gguf_config_json(const GgufFile &g) {
+    const std::string arch_name = g.require_string("general.architecture");
+    const GgufArchitecture *arch = find_gguf_architecture(arch_name);
+    if (!arch) fail(MST_ERR_UNSUPPORTED, "{}: GGUF architecture '{}' is not supported", g.path, arch_name);
+    const std::string p = arch_name + ".";
+    if (arch->gguf_name == "llama" && !g.find(p + "expert_count"))
+        fail(MST_ERR_UNSUPPORTED,
+             "{}: a GGUF 'llama' without experts (llama.expert_count) is a dense model; moestream runs 'llama' with "
+             "experts (Mixtral)",
+             g.path);
+    nlohmann::json c;
+    c["model_type"] = arch->model_type;
+    const int64_t n_layers = require_positive(g, p + "block_count");
+    const int64_t hidden = require_positive(g, p + "embedding_length");
+    const int64_t n_heads = require_positive(g, p + "attention.head_count");
+    c["num_hidden_layers"] = n_layers;
+    c["hidden_size"] = hidden;
+    c["num_attention_heads"] = n_heads;
+    c["num_key_value_heads"] = g.find_uint(p + "attention.head_count_kv").value_or(uint64_t(n_heads));
+    c["head_dim"] = g.find_uint(p + "attention.key_length").value_or(uint64_t(hidden / n_heads));
+    c["rms_norm_eps"] = g.require_float(p + "attention.layer_norm_rms_epsilon");
+    c["rope_theta"] = g.find_float(p + "rope.freq_base").value_or(10000.0);
+    if (const auto n = g.find_uint(p + "context_length")) c["max_position_embeddings"] = *n;
+    const int64_t n_experts = require_positive(g, p + "expert_count");
+    c["num_experts"] = n_experts;
+    c["num_experts_per_tok"] = require_positive(g, p + "expert_used_count");
+    if (arch->gguf_name == "llama") {
+        // Mixtral: feed_forward_length is each expert's; every layer is sparse.
+        c["intermediate_size"] = require_positive(g, p + "feed_forward_length");
+    } else {
+        const int64_t expert_ff = require_positive(g, p + "expert_feed_forward_length");
+        c["moe_intermediate_size"] = expert_ff;
+        c["intermediate_size"] = g.find_uint(p + "feed_forward_length").value_or(uint64_t(expert_ff));
+        // llama.cpp's qwen3moe always renormalizes the top-k weights (Qwen3-MoE's
+        // norm_topk_prob).
+        c["norm_topk_prob"] = true;
+        // Qwen3-MoE's mlp_only_layers: llama.cpp has no key for them; a layer without a
+        // router is dense.
+        nlohmann::json dense = nlohmann::json::array();
+        for (int64_t l = 0; l < n_layers; ++l)
+            if (!g.find_tensor(fmt::format("blk.{}.ffn_gate_inp.weight", l))) dense.push_back(l);
+        c["mlp_only_layers"] = dense;
+    }
+    const GgufTensor *embd = g.find_tensor("token_embd.weight");
+    if (!embd || embd->ne.size() != 2)
+        fail(MST_ERR_BAD_FORMAT, "{}: the GGUF file has no 2-D tensor 'token_embd.weight'", g.path);
+    c["vocab_size"] = embd->ne[1];
+    c["tie_word_embeddings"] = g.find_tensor("output.weight") == nullptr;
+    if (const auto eos = g.find_uint("tokenizer.ggml.eos_token_id")) c["eos_token_id"] = *eos;
+    if (const auto bos = g.find_uint("tokenizer.ggml.bos_token_id")) c["bos_token_id"] = *bos;
+    return c.dump();
+}
+
+ModelConfig read_gguf_model_config(const GgufFile &g) {
+    return parse_model_config(gguf_config_json(g), g.path + " (GGUF metadata)");
+}
+
+GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
+    const std::string model = g.require_string("tokenizer.ggml.model");
+    if (model != "gpt2")
+        fail(MST_ERR_UNSUPPORTED,
+             "{}: tokenizer.ggml.model '{}' is not supported (moestream reads byte-level BPE 'gpt2' tokenizers)",
+             g.path, model);
+    const std::string pre_name = g.find_string("tokenizer.ggml.pre").value_or("default");
+    const GgufPreTokenizer *pre = nullptr;
+    for (const GgufPreTokenizer &candidate : kPreTokenizers)
+        if (pre_name == candidate.name) pre = &candidate;
+    if (!pre) {
+        std::vector<std::string> known;
+        for (const GgufPreTokenizer &candidate : kPreTokenizers) known.push_back(candidate.name);
+        fail(MST_ERR_UNSUPPORTED, "{}: tokenizer.ggml.pre '{}' is not supported; supported: {}", g.path, pre_name,
+             fmt::join(known, ", "));
+    }
+    const std::vector<std::string> &tokens = g.require_string_array("tokenizer.ggml.tokens");
+    std::vector<int64_t> types = g.find_int_array("tokenizer.ggml.token_type");
+    if (types.empty()) types.assign(tokens.size(), kNormal);
+    if (types.size() != tokens.size())
+        fail(MST_ERR_BAD_FORMAT, "{}: tokenizer.ggml.token_type has {} entries, tokenizer.ggml.tokens {}", g.path,
+             types.size(), tokens.size());
+    if (tokens.size() > size_t(INT32_MAX)) fail(MST_ERR_BAD_FORMAT, "{}: too many tokens", g.path);
+
+    nlohmann::json vocab = nlohmann::json::object(), added = nlohmann::json::array();
+    for (size_t id = 0; id < tokens.size(); ++id) {
+        const int64_t type = types[id];
+        if (type < kNormal || type > kByte)
+            fail(MST_ERR_BAD_FORMAT, "{}: tokenizer.ggml.token_type[{}] is {}, not a llama.cpp token type (1..6)",
+                 g.path, id, type);
+        if (type == kUnused) continue;  // padding of the vocabulary up to the embedding's rows
+        if (type == kControl || type == kUserDefined)
+            added.push_back({{"id", id}, {"content", tokens[id]}, {"single_word", false}, {"lstrip", false},
+                             {"rstrip", false}, {"normalized", type != kControl}, {"special", type == kControl}});
+        if (type == kUserDefined) continue;  // as transformers holds them: added tokens only
+        if (vocab.contains(tokens[id]))
+            fail(MST_ERR_BAD_FORMAT, "{}: tokenizer.ggml.tokens[{}] '{}' is already token {}", g.path, id, tokens[id],
+                 vocab[tokens[id]].get<int64_t>());
+        vocab[tokens[id]] = id;
+    }
+    const nlohmann::json byte_level = {
+        {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+    nlohmann::json t;
+    t["version"] = "1.0";
+    t["added_tokens"] = added;
+    t["normalizer"] = pre->nfc ? nlohmann::json{{"type", "NFC"}} : nlohmann::json(nullptr);
+    t["pre_tokenizer"] = {{"type", "Sequence"},
+                          {"pretokenizers",
+                           {{{"type", "Split"},
+                             {"pattern", {{"Regex", pre->regex}}},
+                             {"behavior", "Isolated"},
+                             {"invert", false}},
+                            byte_level}}};
+    t["post_processor"] = byte_level;
+    t["decoder"] = byte_level;
+    t["model"] = {{"type", "BPE"},          {"dropout", nullptr},        {"unk_token", nullptr},
+                  {"continuing_subword_prefix", ""}, {"end_of_word_suffix", ""}, {"fuse_unk", false},
+                  {"byte_fallback", false}, {"ignore_merges", false},    {"vocab", vocab},
+                  {"merges", g.require_string_array("tokenizer.ggml.merges")}};
+
+    nlohmann::json config = nlohmann::json::object();
+    const auto token_of = [&](const char *key) -> nlohmann::json {
+        const auto id = g.find_uint(key);
+        if (!id) return nullptr;
+        if (*id >= tokens.size())
+            fail(MST_ERR_BAD_FORMAT, "{}: {} is {}, past the {} tokens", g.path, key, *id, tokens.size());
+        return tokens[size_t(*id)];
+    };
+    config["eos_token"] = token_of("tokenizer.ggml.eos_token_id");
+    config["bos_token"] = token_of("tokenizer.ggml.bos_token_id");
+    return {t.dump(), config.dump()};
+}
+
+std::unique_ptr<Tokenizer> read_gguf_tokenizer(const GgufFile &g) {
+    const GgufTokenizerJson json = gguf_tokenizer_json(g);
+    return Tokenizer::from_strings(json.tokenizer, json.config, g.path + " (tokenizer.ggml.*)");
+}
+
+}  // namespace mst

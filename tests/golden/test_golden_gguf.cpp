@@ -1,0 +1,265 @@
+// GGUF files made from qwen3_moe_tiny by tests/support/gguf_model_writer (llama.cpp's
+// qwen3moe names, stacked experts, tokenizer.ggml.*) load through mst_model_load and
+// compute the reference logits of golden.safetensors: F32 / BF16 (the checkpoint's
+// bf16 weights, exactly) and F16 within the float bound of the golden suite, Q8_0 (every
+// matrix but the router) within the q8 bounds, with experts streamed out of the GGUF
+// file through every storage tier and a zero-byte expert cache, and greedy ids equal.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "golden.h"
+#include "gguf_model_writer.h"
+#include "moestream.hpp"
+#include "storage/storage_tier.h"
+#include "test_paths.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using mst::test::GgufWeightType;
+
+// The golden suite's float bounds (golden_model_suite.h).
+constexpr double kFloatTolerance = 1e-3, kFloatRowTolerance = 5e-3;
+// Q8_0 quantizes the embedding, attention and lm_head as well as the experts: the packed
+// format's bound for q8 dense weights on this dataset (test_golden_packed.cpp), which is
+// looser than its bound for q8 experts alone (2e-2); the worst row at about 1.5x measured.
+// Mixtral with every matrix in Q8_0: the packed format's bound for its q8 dense weights.
+constexpr double kMixtralQ8Tolerance = 0.15;  // measured: 0.094
+constexpr double kQ8Tolerance = 0.045, kQ8RowTolerance = 0.08;  // measured: 0.028 and 0.054
+
+struct Case {
+    GgufWeightType type;
+    std::string type_name;
+    std::string tier;
+    bool direct_io = false;
+};
+
+std::string label(const Case &c) { return c.type_name + "_" + c.tier + (c.direct_io ? "_direct" : ""); }
+void PrintTo(const Case &c, std::ostream *os) { *os << label(c); }
+
+std::vector<Case> cases() {
+    const std::vector<std::pair<GgufWeightType, std::string>> types = {
+        {GgufWeightType::F32, "F32"}, {GgufWeightType::F16, "F16"}, {GgufWeightType::BF16, "BF16"},
+        {GgufWeightType::Q8_0, "Q8_0"}};
+    std::vector<Case> out;
+    for (const auto &[type, name] : types)
+        for (const std::string &tier : mst::available_storage_tiers()) {
+            if (tier == "auto" || tier == "fault") continue;
+            out.push_back({type, name, tier, false});
+            if (tier == "uring" || tier == "pread") out.push_back({type, name, tier, true});
+        }
+    return out;
+}
+
+class GoldenGguf : public ::testing::TestWithParam<Case> {
+protected:
+    void SetUp() override {
+        const std::string data = mst::test::data_path("qwen3_moe_tiny");
+        golden_ = mst::test::load_golden(data + "/golden.safetensors");
+        // Under the build tree (tmpfs refuses O_DIRECT), one directory per process: ctest
+        // runs the cases in parallel.
+        dir_ = (fs::current_path() / ("gguf_golden_" + std::to_string(::getpid()))).string();
+        fs::create_directories(dir_);
+        path_ = dir_ + "/tiny_" + GetParam().type_name + ".gguf";
+        mst::test::write_qwen3moe_gguf(data, path_, GetParam().type);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    mst_model_params params(uint64_t cache_bytes) const {
+        mst_model_params p = mst::model_params();
+        p.backend = "cpu";
+        p.storage = GetParam().tier.c_str();
+        p.storage_direct_io = GetParam().direct_io ? 1 : 0;
+        p.expert_cache_bytes = cache_bytes;
+        return p;
+    }
+
+    // Loads the GGUF, or skips where O_DIRECT is refused (tmpfs, some file systems).
+    std::unique_ptr<mst::ModelHandle> load(uint64_t cache_bytes) {
+        const mst_model_params p = params(cache_bytes);
+        try {
+            return std::make_unique<mst::ModelHandle>(path_, p);
+        } catch (const mst::Exception &e) {
+            if (GetParam().direct_io) return nullptr;
+            throw;
+        }
+    }
+
+    std::vector<float> prefill(const mst::ModelHandle &model, uint32_t n_batch) {
+        mst_session_params sp = mst::session_params();
+        sp.all_logits = 1;
+        sp.n_batch = n_batch;
+        mst::SessionHandle session(model, sp);
+        session.eval(golden_.input_ids);
+        const float *logits = nullptr;
+        size_t rows = 0, vocab = 0;
+        mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
+        EXPECT_EQ(rows, golden_.input_ids.size());
+        EXPECT_EQ(int64_t(vocab), golden_.vocab);
+        const mst_session_stats stats = session.stats();
+        EXPECT_GT(stats.expert_bytes_read, 0u) << "experts must stream from the GGUF file";
+        return std::vector<float>(logits, logits + rows * vocab);
+    }
+
+    void expect_matches(const std::vector<float> &got, const std::string &what) {
+        const std::vector<float> &want = golden_.logits();
+        ASSERT_EQ(got.size(), want.size());
+        const bool q8 = GetParam().type == GgufWeightType::Q8_0;
+        const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
+        const double row = mst::test::max_row_relative_error(got.data(), want.data(),
+                                                             int64_t(want.size()) / golden_.vocab, golden_.vocab);
+        EXPECT_LT(err, q8 ? kQ8Tolerance : kFloatTolerance) << label(GetParam()) << " " << what;
+        EXPECT_LT(row, q8 ? kQ8RowTolerance : kFloatRowTolerance) << label(GetParam()) << " " << what;
+        RecordProperty(what + "_relative_error", std::to_string(err));
+        RecordProperty(what + "_max_row_relative_error", std::to_string(row));
+        std::printf("%s %s: relative error %.3g, worst row %.3g\n", label(GetParam()).c_str(), what.c_str(), err, row);
+    }
+
+    mst::test::Golden golden_;
+    std::string dir_, path_;
+};
+
+TEST_P(GoldenGguf, LogitsMatchReferenceStreamingEveryExpert) {
+    const auto model = load(0);  // a zero-byte cache: every expert read from the file every time
+    if (!model) GTEST_SKIP() << "O_DIRECT is refused here: " << mst_last_error();
+    const mst_model_info info = model->info();
+    EXPECT_STREQ(info.architecture, "qwen3_moe");
+    // An expert is its three matrices of 32 x 64 in the file's type.
+    const uint64_t elems = 3 * 32 * 64;
+    const uint64_t want_each = GetParam().type == GgufWeightType::F32    ? elems * 4
+                               : GetParam().type == GgufWeightType::Q8_0 ? elems / 32 * 34
+                                                                          : elems * 2;
+    EXPECT_EQ(info.expert_bytes_each, want_each);
+    expect_matches(prefill(*model, 0), "prefill");
+    expect_matches(prefill(*model, 1), "decode");
+}
+
+TEST_P(GoldenGguf, GreedyIdsMatchReference) {
+    const auto model = load(1ull << 30);
+    if (!model) GTEST_SKIP() << "O_DIRECT is refused here: " << mst_last_error();
+    mst::SessionHandle session(*model);
+    mst_generate_params gp = mst::generate_params();
+    gp.max_tokens = int32_t(golden_.greedy_ids.size());
+    gp.sampler.temperature = 0.0f;
+    gp.ignore_eos = 1;
+    std::vector<int32_t> ids;
+    session.generate(golden_.input_ids, gp, [&](int32_t token, std::string_view) {
+        if (token >= 0) ids.push_back(token);
+        return false;
+    });
+    EXPECT_EQ(ids, golden_.greedy_ids) << label(GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Qwen3MoeTiny, GoldenGguf, ::testing::ValuesIn(cases()),
+                         [](const auto &param_info) { return label(param_info.param); });
+
+// The tokenizer made from tokenizer.ggml.* encodes and decodes as the checkpoint's
+// tokenizer.json does, special and added tokens included.
+TEST(GgufTokenizer, MatchesTheCheckpointTokenizer) {
+    const std::string data = mst::test::data_path("qwen3_moe_tiny");
+    const std::string dir = mst::test::make_temp_dir("gguf_tokenizer");
+    const std::string path = dir + "/tiny.gguf";
+    mst::test::write_qwen3moe_gguf(data, path, GgufWeightType::BF16);
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    const mst::ModelHandle gguf(path, p), hf(data, p);
+    for (const std::string text :
+         {"Hello, world!", "<|im_start|>user\nWhat's 2+2?<|im_end|>\n", "<think>ok</think>  spaces\t\ttabs\n\n",
+          "naïve café 東京 123456 don't I'LL", ""}) {
+        const std::vector<int32_t> want = hf.tokenize(text);
+        EXPECT_EQ(gguf.tokenize(text), want) << text;
+        EXPECT_EQ(gguf.detokenize(want), hf.detokenize(want)) << text;
+    }
+    fs::remove_all(dir);
+}
+
+// Mixtral as llama.cpp stores it (architecture `llama` with experts, attn_q / attn_k rows
+// interleaved per head, which the loader puts back): its reference logits and greedy ids,
+// experts streamed with a zero-byte cache.
+class GoldenGgufMixtral : public ::testing::TestWithParam<std::pair<GgufWeightType, std::string>> {};
+
+TEST_P(GoldenGgufMixtral, LogitsAndGreedyIdsMatchReference) {
+    const std::string data = mst::test::data_path("mixtral_tiny");
+    const mst::test::Golden golden = mst::test::load_golden(data + "/golden.safetensors");
+    const std::string dir = mst::test::make_temp_dir("gguf_mixtral");
+    const std::string path = dir + "/mixtral_" + GetParam().second + ".gguf";
+    mst::test::write_mixtral_gguf(data, path, GetParam().first);
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    p.expert_cache_bytes = 0;
+    const mst::ModelHandle model(path, p);
+    EXPECT_STREQ(model.info().architecture, "mixtral");
+    mst_session_params sp = mst::session_params();
+    sp.all_logits = 1;
+    std::vector<float> got;
+    {
+        mst::SessionHandle session(model, sp);
+        session.eval(golden.input_ids);
+        const float *logits = nullptr;
+        size_t rows = 0, vocab = 0;
+        mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
+        got.assign(logits, logits + rows * vocab);
+    }
+    const std::vector<float> &want = golden.logits();
+    ASSERT_EQ(got.size(), want.size());
+    const bool q8 = GetParam().first == GgufWeightType::Q8_0;
+    const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
+    std::printf("mixtral %s: relative error %.3g\n", GetParam().second.c_str(), err);
+    EXPECT_LT(err, q8 ? kMixtralQ8Tolerance : kFloatTolerance);
+    if (!q8) {
+        mst::SessionHandle session(model);
+        mst_generate_params gp = mst::generate_params();
+        gp.max_tokens = int32_t(golden.greedy_ids.size());
+        gp.sampler.temperature = 0.0f;
+        gp.ignore_eos = 1;
+        std::vector<int32_t> ids;
+        session.generate(golden.input_ids, gp, [&](int32_t token, std::string_view) {
+            if (token >= 0) ids.push_back(token);
+            return false;
+        });
+        EXPECT_EQ(ids, golden.greedy_ids);
+    }
+    fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(MixtralTiny, GoldenGgufMixtral,
+                         ::testing::Values(std::pair{GgufWeightType::F32, std::string("F32")},
+                                           std::pair{GgufWeightType::BF16, std::string("BF16")},
+                                           std::pair{GgufWeightType::Q8_0, std::string("Q8_0")}),
+                         [](const auto &param_info) { return param_info.param.second; });
+
+// llama.cpp's gguf-py reads each file the writer makes with the names, keys and values
+// llama.cpp expects (tests/reference/check_gguf_with_gguf_py.py): run where
+// MST_GGUF_PY names a gguf-py directory (llama.cpp/gguf-py); MST_GGUF_PYTHON (default
+// python3) names a Python with numpy.
+TEST(GgufWriter, GgufPyReadsWhatItWrites) {
+    const char *gguf_py = std::getenv("MST_GGUF_PY");
+    if (!gguf_py || !*gguf_py) GTEST_SKIP() << "MST_GGUF_PY (a llama.cpp gguf-py directory) is not set";
+    const char *python_env = std::getenv("MST_GGUF_PYTHON");
+    const std::string python = python_env && *python_env ? python_env : "python3";
+    const std::string data = mst::test::data_path("qwen3_moe_tiny");
+    const std::string dir = mst::test::make_temp_dir("gguf_py_check");
+    const std::string script = fs::path(MST_TEST_DATA_DIR).parent_path() / "reference/check_gguf_with_gguf_py.py";
+    for (const auto &[type, name] : {std::pair{GgufWeightType::F32, "F32"}, {GgufWeightType::F16, "F16"},
+                                     {GgufWeightType::BF16, "BF16"}, {GgufWeightType::Q8_0, "Q8_0"}}) {
+        const std::string path = dir + "/tiny_" + name + ".gguf";
+        mst::test::write_qwen3moe_gguf(data, path, type);
+        const std::string command = python + " '" + script + "' '" + path + "' '" + data + "' '" + gguf_py + "'";
+        EXPECT_EQ(std::system(command.c_str()), 0) << command;
+        const std::string mixtral_data = mst::test::data_path("mixtral_tiny");
+        const std::string mixtral = dir + "/mixtral_" + name + ".gguf";
+        mst::test::write_mixtral_gguf(mixtral_data, mixtral, type);
+        const std::string mixtral_command =
+            python + " '" + script + "' '" + mixtral + "' '" + mixtral_data + "' '" + gguf_py + "'";
+        EXPECT_EQ(std::system(mixtral_command.c_str()), 0) << mixtral_command;
+    }
+    fs::remove_all(dir);
+}
+
+}  // namespace

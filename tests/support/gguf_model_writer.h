@@ -1,0 +1,30 @@
+// Test tool: writes a Hugging Face Qwen3-MoE checkpoint directory (config.json,
+// tokenizer.json, tokenizer_config.json, safetensors) as a GGUF file the way llama.cpp's
+// convert_hf_to_gguf.py lays one out for the `qwen3moe` architecture: its tensor names,
+// the experts of a layer stacked into blk.N.ffn_{gate,up,down}_exps [E][rows][cols], its
+// metadata keys, and a "gpt2" byte-level BPE vocabulary under tokenizer.ggml.*. Norms and
+// the router stay F32, as llama.cpp keeps them; the other matrices take `type`.
+//
+// Written from the GGUF specification and gguf-py's name tables, independently of
+// moestream's GGUF reader, so that a model loaded through the reader can be checked
+// against the checkpoint's reference logits.
+#pragma once
+
+#include <string>
+
+namespace mst::test {
+
+enum class GgufWeightType { F32, F16, BF16, Q8_0 };
+
+// Throws std::runtime_error (or mst::Error from reading the checkpoint) on failure.
+void write_qwen3moe_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
+// A Mixtral checkpoint as llama.cpp stores one: architecture `llama` with experts, the
+// rows of attn_q / attn_k permuted within each head as convert_hf_to_gguf.py's
+// LlamaModel.permute does (for ggml's interleaved RoPE).
+void write_mixtral_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
+
+// Q8_0 as ggml's reference quantizer defines it: per block of 32, d = max|x| / 127,
+// q = round(x / d), stored as the f16 d then 32 int8. n must be a multiple of 32.
+std::string quantize_q8_0(const float *x, size_t n);
+
+}  // namespace mst::test

@@ -1,0 +1,277 @@
+// A GGUF file as a model: the checkpoint it opens as (Hugging Face names, per-expert
+// views into the stacked expert tensors, Q8_0 read as moestream's Q8), the config and
+// tokenizer made from its metadata, and each thing moestream refuses, named.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "core/quant.h"
+#include "expect_error.h"
+#include "format/checkpoint.h"
+#include "format/gguf_file.h"
+#include "format/gguf_summary.h"
+#include "moestream.hpp"
+#include "gguf_builder.h"
+#include "gguf_model_writer.h"
+#include "model/model_files.h"
+#include "moestream.h"
+#include "test_paths.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using mst::test::expect_error;
+using mst::test::GgufBuilder;
+using mst::test::GgufWeightType;
+
+class GgufModel : public ::testing::Test {
+protected:
+    void SetUp() override { dir_ = mst::test::make_temp_dir("gguf_model"); }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    std::string write_tiny(GgufWeightType type) {
+        const std::string path = dir_ + "/tiny.gguf";
+        mst::test::write_qwen3moe_gguf(mst::test::data_path("qwen3_moe_tiny"), path, type);
+        return path;
+    }
+
+    // A qwen3moe header with every hyperparameter and a two-token vocabulary, and one
+    // embedding: enough to reach the config and tokenizer. `edit` changes the metadata:
+    // it is given each key's default adder and may skip or replace it.
+    using Adders = std::map<std::string, std::function<void(GgufBuilder &)>>;
+    std::string write_minimal(const std::function<void(Adders &)> &edit) {
+        Adders adders;
+        const auto u32 = [&](const std::string &key, uint32_t v) {
+            adders[key] = [key, v](GgufBuilder &b) { b.add_u32(key, v); };
+        };
+        adders["general.architecture"] = [](GgufBuilder &b) { b.add_string("general.architecture", "qwen3moe"); };
+        u32("qwen3moe.block_count", 1);
+        u32("qwen3moe.embedding_length", 32);
+        u32("qwen3moe.attention.head_count", 2);
+        u32("qwen3moe.attention.head_count_kv", 1);
+        u32("qwen3moe.expert_count", 2);
+        u32("qwen3moe.expert_used_count", 1);
+        u32("qwen3moe.expert_feed_forward_length", 32);
+        adders["qwen3moe.attention.layer_norm_rms_epsilon"] = [](GgufBuilder &b) {
+            b.add_f32("qwen3moe.attention.layer_norm_rms_epsilon", 1e-6f);
+        };
+        adders["tokenizer.ggml.model"] = [](GgufBuilder &b) { b.add_string("tokenizer.ggml.model", "gpt2"); };
+        adders["tokenizer.ggml.pre"] = [](GgufBuilder &b) { b.add_string("tokenizer.ggml.pre", "qwen2"); };
+        adders["tokenizer.ggml.tokens"] = [](GgufBuilder &b) { b.add_string_array("tokenizer.ggml.tokens", {"a", "b"}); };
+        adders["tokenizer.ggml.token_type"] = [](GgufBuilder &b) { b.add_i32_array("tokenizer.ggml.token_type", {1, 1}); };
+        adders["tokenizer.ggml.merges"] = [](GgufBuilder &b) { b.add_string_array("tokenizer.ggml.merges", {}); };
+        edit(adders);
+        GgufBuilder b;
+        for (const auto &[key, add] : adders) add(b);
+        b.add_tensor("token_embd.weight", mst::ggml_type::F32, {32, 2}, std::string(256, '\0'));
+        const std::string path = dir_ + "/minimal.gguf";
+        b.write(path);
+        return path;
+    }
+
+    std::string dir_;
+};
+
+TEST_F(GgufModel, StackedExpertsOpenAsPerExpertViews) {
+    const std::string path = write_tiny(GgufWeightType::F32);
+    const auto gguf = mst::Checkpoint::open(path);
+    const auto hf = mst::Checkpoint::open(mst::test::data_path("qwen3_moe_tiny"));
+    ASSERT_NE(gguf->gguf(), nullptr);
+    const mst::GgufTensor *stacked = gguf->gguf()->find_tensor("blk.2.ffn_up_exps.weight");
+    ASSERT_NE(stacked, nullptr);
+    EXPECT_EQ(stacked->shape(), (std::vector<int64_t>{8, 32, 64}));
+    for (int e : {0, 3, 7}) {
+        const std::string name = "model.layers.2.mlp.experts." + std::to_string(e) + ".up_proj.weight";
+        const mst::TensorInfo &view = gguf->require(name, {32, 64});
+        EXPECT_EQ(view.offset, stacked->offset + uint64_t(e) * 32 * 64 * 4) << name;
+        EXPECT_EQ(view.nbytes, 32u * 64 * 4);
+        EXPECT_EQ(gguf->read_f32(view), hf->read_f32(hf->require(name))) << name;
+    }
+    // Every tensor the checkpoint has, the GGUF has under the same name and shape.
+    for (const mst::TensorInfo &t : hf->tensors()) {
+        const mst::TensorInfo *g = gguf->find(t.name);
+        ASSERT_NE(g, nullptr) << t.name;
+        EXPECT_EQ(g->shape, t.shape) << t.name;
+    }
+    EXPECT_EQ(gguf->tensors().size(), hf->tensors().size());
+}
+
+// GGUF's Q8_0 block (an f16 scale, then 32 int8) is moestream's Q8 block: the views are
+// Q8 and decode, through moestream's own dequantizer, to the values the writer encoded.
+TEST_F(GgufModel, Q8_0IsReadAsMoestreamQ8) {
+    const std::string path = write_tiny(GgufWeightType::Q8_0);
+    const auto gguf = mst::Checkpoint::open(path);
+    const auto hf = mst::Checkpoint::open(mst::test::data_path("qwen3_moe_tiny"));
+    const std::string name = "model.layers.0.mlp.experts.5.down_proj.weight";
+    const mst::TensorInfo &view = gguf->require(name, {64, 32});
+    EXPECT_EQ(view.dtype, mst::DType::Q8);
+    const std::vector<float> want = hf->read_f32(hf->require(name));
+    const std::string blocks = mst::test::quantize_q8_0(want.data(), want.size());
+    ASSERT_EQ(blocks.size(), view.nbytes);
+    std::vector<float> decoded(want.size());
+    for (size_t b = 0; b < want.size() / 32; ++b) {
+        mst::BlockQ8 block;
+        std::memcpy(&block, blocks.data() + b * 34, 34);
+        for (int j = 0; j < 32; ++j) decoded[b * 32 + size_t(j)] = mst::half_to_float(block.d) * float(block.q[j]);
+    }
+    EXPECT_EQ(gguf->read_f32(view), decoded);
+}
+
+TEST_F(GgufModel, ConfigAndTokenizerComeFromTheMetadata) {
+    const auto gguf = mst::Checkpoint::open(write_tiny(GgufWeightType::BF16));
+    const mst::ModelConfig c = mst::read_model_config(*gguf);
+    const mst::ModelConfig want = mst::read_model_config(*mst::Checkpoint::open(mst::test::data_path("qwen3_moe_tiny")));
+    EXPECT_EQ(c.model_type, "qwen3_moe");
+    EXPECT_EQ(c.hidden_size, want.hidden_size);
+    EXPECT_EQ(c.n_layers, want.n_layers);
+    EXPECT_EQ(c.n_heads, want.n_heads);
+    EXPECT_EQ(c.n_kv_heads, want.n_kv_heads);
+    EXPECT_EQ(c.head_dim, want.head_dim);
+    EXPECT_EQ(c.intermediate_size, want.intermediate_size);
+    EXPECT_EQ(c.moe_intermediate_size, want.moe_intermediate_size);
+    EXPECT_EQ(c.n_experts, want.n_experts);
+    EXPECT_EQ(c.n_experts_per_tok, want.n_experts_per_tok);
+    EXPECT_EQ(c.norm_topk_prob, want.norm_topk_prob);
+    EXPECT_EQ(c.mlp_only_layers, want.mlp_only_layers);  // [1]: the layer without ffn_gate_inp
+    EXPECT_FLOAT_EQ(float(c.rms_norm_eps), float(want.rms_norm_eps));
+    EXPECT_DOUBLE_EQ(c.rope_theta, want.rope_theta);
+    EXPECT_EQ(c.vocab_size, want.vocab_size);
+    EXPECT_EQ(c.tie_word_embeddings, false);
+    const auto tokenizer = mst::read_model_tokenizer(*gguf);
+    EXPECT_EQ(tokenizer->token_text(tokenizer->eos_id()), "<|im_end|>");
+    EXPECT_TRUE(tokenizer->is_special(0));
+    EXPECT_FALSE(tokenizer->is_special(1000));  // <think>: a USER_DEFINED token
+}
+
+TEST_F(GgufModel, UnsupportedArchitecturesAndTypesAreNamed) {
+    const std::string deepseek = write_minimal([](Adders &a) {
+        a["general.architecture"] = [](GgufBuilder &b) { b.add_string("general.architecture", "deepseek2"); };
+    });
+    expect_error([&] { mst::Checkpoint::open(deepseek); }, MST_ERR_UNSUPPORTED,
+                 {"GGUF architecture 'deepseek2' is not supported", "qwen3moe, llama"});
+    // Through the C API too, with the status and the message.
+    mst_model *model = nullptr;
+    EXPECT_EQ(mst_model_load(deepseek.c_str(), nullptr, &model), MST_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(mst_last_error()).find("'deepseek2'"), std::string::npos) << mst_last_error();
+
+    // `llama` runs as Mixtral; one without experts is a dense Llama, refused as such.
+    GgufBuilder dense;
+    dense.add_string("general.architecture", "llama");
+    dense.add_u32("llama.attention.head_count", 2);
+    dense.add_u32("llama.block_count", 1);
+    dense.add_u32("llama.embedding_length", 32);
+    dense.add_tensor("token_embd.weight", mst::ggml_type::F32, {32, 2}, std::string(256, '\0'));
+    dense.write(dir_ + "/dense_llama.gguf");
+    expect_error([&] { mst::read_model_config(*mst::Checkpoint::open(dir_ + "/dense_llama.gguf")); },
+                 MST_ERR_UNSUPPORTED, {"'llama' without experts", "dense model"});
+
+    GgufBuilder b;
+    b.add_string("general.architecture", "qwen3moe");
+    b.add_tensor("blk.0.ffn_gate_exps.weight", mst::ggml_type::Q4_K, {256, 1, 2}, std::string(288, '\0'));
+    b.write(dir_ + "/q4k.gguf");
+    expect_error([&] { mst::Checkpoint::open(dir_ + "/q4k.gguf"); }, MST_ERR_UNSUPPORTED,
+                 {"tensor 'blk.0.ffn_gate_exps.weight'", "ggml type Q4_K", "cannot compute on"});
+
+    GgufBuilder flat;
+    flat.add_string("general.architecture", "qwen3moe");
+    flat.add_tensor("blk.0.ffn_up_exps.weight", mst::ggml_type::F32, {8, 2}, std::string(64, '\0'));
+    flat.write(dir_ + "/flat.gguf");
+    expect_error([&] { mst::Checkpoint::open(dir_ + "/flat.gguf"); }, MST_ERR_BAD_FORMAT,
+                 {"'blk.0.ffn_up_exps.weight'", "[2, 8]", "[experts, rows, cols]"});
+}
+
+TEST_F(GgufModel, MissingOrMistypedMetadataIsNamed) {
+    const auto config_of = [](const std::string &path) { mst::read_model_config(*mst::Checkpoint::open(path)); };
+    const std::string missing = write_minimal([](Adders &a) { a.erase("qwen3moe.expert_count"); });
+    expect_error([&] { config_of(missing); }, MST_ERR_BAD_FORMAT, {"minimal.gguf", "lacks 'qwen3moe.expert_count'"});
+    const std::string mistyped = write_minimal([](Adders &a) {
+        a["qwen3moe.block_count"] = [](GgufBuilder &b) { b.add_string("qwen3moe.block_count", "three"); };
+    });
+    expect_error([&] { config_of(mistyped); }, MST_ERR_BAD_FORMAT, {"'qwen3moe.block_count' is STRING"});
+    const std::string eps = write_minimal([](Adders &a) {
+        a["qwen3moe.attention.layer_norm_rms_epsilon"] = [](GgufBuilder &b) {
+            b.add_u32("qwen3moe.attention.layer_norm_rms_epsilon", 1);
+        };
+    });
+    expect_error([&] { config_of(eps); }, MST_ERR_BAD_FORMAT, {"'qwen3moe.attention.layer_norm_rms_epsilon' is UINT32"});
+    const std::string zero = write_minimal([](Adders &a) {
+        a["qwen3moe.expert_count"] = [](GgufBuilder &b) { b.add_u32("qwen3moe.expert_count", 0); };
+    });
+    expect_error([&] { config_of(zero); }, MST_ERR_BAD_FORMAT, {"'qwen3moe.expert_count' is 0"});
+    // The minimal file itself is a valid config.
+    EXPECT_EQ(mst::read_model_config(*mst::Checkpoint::open(write_minimal([](Adders &) {}))).n_experts, 2);
+}
+
+TEST_F(GgufModel, UnsupportedOrBrokenTokenizersAreNamed) {
+    const auto tokenizer_of = [](const std::string &path) { mst::read_model_tokenizer(*mst::Checkpoint::open(path)); };
+    EXPECT_NO_THROW(tokenizer_of(write_minimal([](Adders &) {})));
+    const std::string spm = write_minimal([](Adders &a) {
+        a["tokenizer.ggml.model"] = [](GgufBuilder &b) { b.add_string("tokenizer.ggml.model", "llama"); };
+    });
+    expect_error([&] { tokenizer_of(spm); }, MST_ERR_UNSUPPORTED, {"tokenizer.ggml.model 'llama'"});
+    const std::string pre = write_minimal([](Adders &a) {
+        a["tokenizer.ggml.pre"] = [](GgufBuilder &b) { b.add_string("tokenizer.ggml.pre", "mystery"); };
+    });
+    expect_error([&] { tokenizer_of(pre); }, MST_ERR_UNSUPPORTED, {"tokenizer.ggml.pre 'mystery'", "qwen2"});
+    const std::string types = write_minimal([](Adders &a) {
+        a["tokenizer.ggml.token_type"] = [](GgufBuilder &b) { b.add_i32_array("tokenizer.ggml.token_type", {1}); };
+    });
+    expect_error([&] { tokenizer_of(types); }, MST_ERR_BAD_FORMAT, {"token_type has 1 entries", "tokens 2"});
+    const std::string no_tokens = write_minimal([](Adders &a) { a.erase("tokenizer.ggml.tokens"); });
+    expect_error([&] { tokenizer_of(no_tokens); }, MST_ERR_BAD_FORMAT, {"lacks 'tokenizer.ggml.tokens'"});
+    const std::string eos = write_minimal([](Adders &a) {
+        a["tokenizer.ggml.eos_token_id"] = [](GgufBuilder &b) { b.add_u32("tokenizer.ggml.eos_token_id", 9); };
+    });
+    expect_error([&] { tokenizer_of(eos); }, MST_ERR_BAD_FORMAT, {"tokenizer.ggml.eos_token_id is 9", "2 tokens"});
+    const std::string dup = write_minimal([](Adders &a) {
+        a["tokenizer.ggml.tokens"] = [](GgufBuilder &b) { b.add_string_array("tokenizer.ggml.tokens", {"a", "a"}); };
+    });
+    expect_error([&] { tokenizer_of(dup); }, MST_ERR_BAD_FORMAT, {"tokens[1] 'a' is already token 0"});
+}
+
+// The file's own summary: types per tensor group and the expert bytes one token reads,
+// the same as the loaded model reports; `moestream info` prints both.
+TEST_F(GgufModel, SummaryListsTypesPerGroupAndExpertBytesPerToken) {
+    const std::string path = write_tiny(GgufWeightType::Q8_0);
+    const mst::GgufSummary s = mst::summarize_gguf(*mst::Checkpoint::open(path)->gguf());
+    EXPECT_EQ(s.architecture, "qwen3moe");
+    EXPECT_EQ(s.n_moe_layers, 2);  // layer 1 is dense
+    EXPECT_EQ(s.n_experts, 8);
+    EXPECT_EQ(s.experts_per_token, 4);
+    const uint64_t expert_bytes = 3 * (32 * 64 / 32 * 34);
+    EXPECT_EQ(s.expert_bytes_per_token, 4 * 2 * expert_bytes);
+    EXPECT_EQ(s.expert_bytes_total, 8 * 2 * expert_bytes);
+    std::map<std::string, mst::GgufTensorGroup> groups;
+    for (const mst::GgufTensorGroup &g : s.groups) groups[g.name] = g;
+    EXPECT_EQ(groups.at("ffn_up_exps.weight").types, (std::map<std::string, uint64_t>{{"Q8_0", 2}}));
+    EXPECT_TRUE(groups.at("ffn_up_exps.weight").routed_experts);
+    EXPECT_EQ(groups.at("ffn_gate_inp.weight").types, (std::map<std::string, uint64_t>{{"F32", 2}}));
+    EXPECT_FALSE(groups.at("ffn_gate_inp.weight").routed_experts);
+    EXPECT_EQ(groups.at("attn_norm.weight").types, (std::map<std::string, uint64_t>{{"F32", 3}}));
+    EXPECT_EQ(groups.at("token_embd.weight").types, (std::map<std::string, uint64_t>{{"Q8_0", 1}}));
+
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    const mst::ModelHandle model(path, p);
+    EXPECT_EQ(model.info().expert_bytes_per_token, s.expert_bytes_per_token);
+    EXPECT_EQ(model.info().expert_bytes_each, expert_bytes);
+
+    const std::string command = std::string(MST_CLI_PATH) + " info -m '" + path + "' 2>&1";
+    FILE *pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string out;
+    char buffer[4096];
+    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+    EXPECT_EQ(::pclose(pipe), 0) << out;
+    std::fputs(out.c_str(), stdout);  // the listing, for the test log
+    for (const char *part : {"architecture 'qwen3moe'", "ffn_down_exps.weight", "Q8_0 x2", "(routed experts, streamed)",
+                             "8 per layer in 2 layers", "architecture:        qwen3_moe"})
+        EXPECT_NE(out.find(part), std::string::npos) << "'" << part << "' is missing from:\n" << out;
+}
+
+}  // namespace
