@@ -158,7 +158,7 @@ void chat_turn(const ModelHandle &model, SessionHandle &session, Conversation &c
     if (interrupts.pending()) fmt::print(stderr, "[interrupted]\n");
     if (options.verbose)
         fmt::print(stderr, "[turn {}: evaluated {} prompt tokens and {} answer tokens; context {} tokens]\n",
-                   conversation.turns(), plan.tokens.size(), answer.size() + (end_of_turn ? 1 : 0), session.n_past());
+                   conversation.turns(), plan.tokens.size(), answer.size() + (end_of_turn >= 0 ? 1 : 0), session.n_past());
     interrupts.clear();
 }
 
