@@ -141,8 +141,6 @@ int main(int argc, char **argv) {
         write_file(out / "tiktoken" / "small_with_config.bin",
                    std::string(R"({"added_tokens_decoder": {"300": {"content": "<|im_end|>", "special": true}},)"
                                R"( "bos_token": "<|im_end|>"})") + '\0' + ranks);
-}
-
         write_small_ggufs(out / "gguf");
     } catch (const std::exception &e) {
         std::fprintf(stderr, "mst_fuzz_seeds: %s\n", e.what());
