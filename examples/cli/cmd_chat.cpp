@@ -168,8 +168,7 @@ int cmd_chat(const std::vector<std::string> &argv) {
     std::vector<std::string> flags = model_option_flags();
     flags.insert(flags.end(), {"ignore-eos", "think", "no-think", "verbose", "help"});
     std::map<std::string, std::string> aliases = model_option_aliases();
-    aliases.insert({{"-n", "--max-tokens"}, {"--n-predict", "--max-tokens"}, {"-s", "--seed"}, {"-c", "--ctx"},
-                    {"--ctx-size", "--ctx"}, {"-b", "--batch"}, {"--batch-size", "--batch"}});
+    aliases.merge(generation_option_aliases());
     const Args args(argv, flags, aliases);
     if (args.flag("help")) {
         fmt::print("{}sampling:\n{}{}model options:\n{}", kChatHelp, kSamplingOptionsHelp, kBudgetOptionsHelp, kModelOptionsHelp);
@@ -187,10 +186,7 @@ int cmd_chat(const std::vector<std::string> &argv) {
 
     std::string backend, storage, cache_policy;
     const mst_model_params mp = model_params_from(args, backend, storage, cache_policy);
-    mst_session_params sp = session_params();
-    sp.n_ctx = uint32_t(args.int_in("ctx", 0, 0, kInt32Max));
-    sp.seed = uint64_t(args.int_in("seed", 24301, 0, std::numeric_limits<int64_t>::max()));
-    sp.n_batch = uint32_t(args.int_in("batch", 512, 1, 65536));
+    const mst_session_params sp = session_params_from(args);
     ChatOptions options;
     options.verbose = args.flag("verbose");
     mst_generate_params &gp = options.generate;

@@ -79,9 +79,8 @@ int cmd_run(const std::vector<std::string> &argv) {
     std::vector<std::string> flags = model_option_flags();
     flags.insert(flags.end(), {"ignore-eos", "escape", "verbose-prompt", "help"});
     std::map<std::string, std::string> aliases = model_option_aliases();
-    aliases.insert({{"-p", "--prompt"}, {"-f", "--file"}, {"-e", "--escape"}, {"-n", "--max-tokens"},
-                    {"--n-predict", "--max-tokens"}, {"-s", "--seed"}, {"-c", "--ctx"}, {"--ctx-size", "--ctx"},
-                    {"-b", "--batch"}, {"--batch-size", "--batch"}});
+    aliases.insert({{"-p", "--prompt"}, {"-f", "--file"}, {"-e", "--escape"}});
+    aliases.merge(generation_option_aliases());
     const Args args(argv, flags, aliases);
     if (args.flag("help")) {
         fmt::print("{}sampling:\n{}{}model options:\n{}", kRunHelp, kSamplingOptionsHelp, kBudgetOptionsHelp, kModelOptionsHelp);
@@ -101,10 +100,7 @@ int cmd_run(const std::vector<std::string> &argv) {
     // Every option is read before the model loads, so that a mistake costs no loading time.
     std::string backend, storage, cache_policy;
     const mst_model_params mp = model_params_from(args, backend, storage, cache_policy);
-    mst_session_params sp = session_params();
-    sp.n_ctx = uint32_t(args.int_in("ctx", 0, 0, kInt32Max));
-    sp.seed = uint64_t(args.int_in("seed", 24301, 0, std::numeric_limits<int64_t>::max()));
-    sp.n_batch = uint32_t(args.int_in("batch", 512, 1, 65536));
+    const mst_session_params sp = session_params_from(args);
     mst_generate_params gp = generate_params();
     const int64_t max_tokens = args.int_in("max-tokens", 128, -1, kInt32Max);
     gp.max_tokens = max_tokens < 0 ? int32_t(kInt32Max) : int32_t(max_tokens);  // a full context stops it first

@@ -28,4 +28,17 @@ void sampler_params_from(const Args &args, mst_sampler_params &sampler) {
     sampler.repetition_last_n = int32_t(args.int_in("repeat-last-n", sampler.repetition_last_n, 0, kInt32Max));
 }
 
+std::map<std::string, std::string> generation_option_aliases() {
+    return {{"-n", "--max-tokens"}, {"--n-predict", "--max-tokens"}, {"-s", "--seed"}, {"-c", "--ctx"},
+            {"--ctx-size", "--ctx"}, {"-b", "--batch"}, {"--batch-size", "--batch"}};
+}
+
+mst_session_params session_params_from(const Args &args) {
+    mst_session_params sp = session_params();
+    sp.n_ctx = uint32_t(args.int_in("ctx", 0, 0, std::numeric_limits<int32_t>::max()));
+    sp.seed = uint64_t(args.int_in("seed", 24301, 0, std::numeric_limits<int64_t>::max()));
+    sp.n_batch = uint32_t(args.int_in("batch", 512, 1, 65536));
+    return sp;
+}
+
 }  // namespace mst::cli

@@ -1,12 +1,14 @@
-// The sampling options `run` and `chat` share: their help lines, their names, and how they
-// fill mst_sampler_params, so the two commands cannot drift apart.
+// The generation options `run` and `chat` share: the sampler's (help lines, names, how they
+// fill mst_sampler_params) and the session's (--ctx, --seed, --batch and their llama.cpp
+// aliases), so the two commands cannot drift apart.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "cli_args.h"
-#include "moestream.h"
+#include "moestream.hpp"
 
 namespace mst::cli {
 
@@ -18,5 +20,11 @@ std::vector<std::string> sampling_option_names();
 // Reads --temp, --top-k, --top-p, --min-p, --repeat-penalty and --repeat-last-n into
 // `sampler` (its defaults stay where an option is absent); out of range is a UsageError.
 void sampler_params_from(const Args &args, mst_sampler_params &sampler);
+
+// llama.cpp's short and long names of the options both commands take (-n, -s, -c, -b, ...).
+std::map<std::string, std::string> generation_option_aliases();
+
+// Reads --ctx, --seed and --batch into a session's parameters.
+mst_session_params session_params_from(const Args &args);
 
 }  // namespace mst::cli
