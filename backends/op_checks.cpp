@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "core/ggml_legacy_quants.h"
 #include "core/mxfp4.h"
 #include "core/packed_int.h"
 
@@ -45,8 +46,13 @@ void check_matmul_params(const WeightView &w, const float *x, const float *y, in
     const bool mxfp4 = w.dtype == DType::MXFP4;
     if (!dtype_is_float_weight(w.dtype) && !dtype_is_quantized(w.dtype) && !mxfp4 && !packed)
         fail(MST_ERR_UNSUPPORTED,
-             "matmul: weight dtype {} is not supported (F32, F16, BF16, Q8, Q4, MXFP4, PACKED_I4, PACKED_I8)",
+             "matmul: weight dtype {} is not supported (F32, F16, BF16, Q8, Q4, MXFP4, PACKED_I4, PACKED_I8, "
+             "GGML_Q4_0, GGML_Q5_0, GGML_Q5_1, GGML_IQ4_NL, GGML_IQ4_XS, GGML_MXFP4)",
              dtype_name(w.dtype));
+    // moestream's Q8 / Q4 pad a row's last block; a GGML type's rows are whole blocks.
+    if (dtype_is_ggml_legacy(w.dtype) && w.cols % int64_t(dtype_block_elems(w.dtype)) != 0)
+        fail(MST_ERR_INVALID_ARGUMENT, "matmul: {} weight has {} columns, not a multiple of its {}-element block",
+             dtype_name(w.dtype), w.cols, dtype_block_elems(w.dtype));
     if (mxfp4 && w.cols % kMxfp4BlockSize != 0)
         fail(MST_ERR_INVALID_ARGUMENT, "matmul: MXFP4 weight has {} columns, not a multiple of {}", w.cols,
              kMxfp4BlockSize);

@@ -33,7 +33,7 @@ CpuKernels::DotRowsFn select_kernel(const CpuKernels &k, DType t) {
 void cpu_matmul(const CpuKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
                 int64_t n_tokens) {
     if (dtype_is_quantized(w.dtype))
-        return cpu_matmul_quant(quant_kernels_for(kernels), n_threads, w, x, y, n_tokens);
+        return cpu_matmul_quant(kernels, n_threads, w, x, y, n_tokens);
     const CpuKernels::DotRowsFn kernel = select_kernel(kernels, w.dtype);
     const int64_t rows = w.rows, cols = w.cols;
     if (rows == 0 || n_tokens == 0) return;

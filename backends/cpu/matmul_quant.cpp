@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "backends/cpu/quant_kernels_ggml_legacy.h"
 #include "core/error.h"
 #include "core/quant.h"
 
@@ -17,19 +18,29 @@ constexpr int64_t kMinParallelMacs = 64 * 1024;
 // Rows of activations quantized per thread at least before quantizing in parallel.
 constexpr int64_t kMinParallelTokens = 8;
 
-QuantKernels::DotRowsFn select_kernel(const QuantKernels &k, DType t) {
+// The kernel for the weight's dtype and the most tokens it takes per call.
+struct SelectedKernel {
+    QuantKernels::DotRowsFn fn;
+    int max_tokens;
+};
+
+SelectedKernel select_kernel(const CpuKernels &float_kernels, const QuantKernels &k, DType t) {
     switch (t) {
-        case DType::Q8: return k.dot_rows_q8;
-        case DType::Q4: return k.dot_rows_q4;
-        default: fail(MST_ERR_UNSUPPORTED, "quantized matmul: weight dtype {} is not Q8 or Q4", dtype_name(t));
+        case DType::Q8: return {k.dot_rows_q8, k.max_tokens};
+        case DType::Q4: return {k.dot_rows_q4, k.max_tokens};
+        default: break;
     }
+    const GgmlLegacyKernels &legacy = ggml_legacy_kernels_for(float_kernels);
+    if (const QuantKernels::DotRowsFn fn = ggml_legacy_kernel(legacy, t)) return {fn, legacy.max_tokens};
+    fail(MST_ERR_UNSUPPORTED, "quantized matmul: weight dtype {} is not a block-quantized type", dtype_name(t));
 }
 
 }  // namespace
 
-void cpu_matmul_quant(const QuantKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
+void cpu_matmul_quant(const CpuKernels &float_kernels, int n_threads, const WeightView &w, const float *x, float *y,
                       int64_t n_tokens) {
-    const QuantKernels::DotRowsFn kernel = select_kernel(kernels, w.dtype);
+    const QuantKernels &kernels = quant_kernels_for(float_kernels);
+    const SelectedKernel kernel = select_kernel(float_kernels, kernels, w.dtype);
     const int64_t rows = w.rows, cols = w.cols;
     if (rows == 0 || n_tokens == 0) return;
     if (cols == 0) {
@@ -44,7 +55,7 @@ void cpu_matmul_quant(const QuantKernels &kernels, int n_threads, const WeightVi
     for (int64_t t = 0; t < n_tokens; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
 
     const int64_t row_bytes = int64_t(dtype_row_bytes(w.dtype, cols));
-    const int64_t tile = kernels.max_tokens;
+    const int64_t tile = std::min(kernels.max_tokens, kernel.max_tokens);
     const int64_t threads = rows * cols * n_tokens >= kMinParallelMacs ? std::max(1, n_threads) : 1;
     const int64_t rows_per_block = std::clamp(
         std::min(kRowBlockBytes / row_bytes, (rows + threads * kBlocksPerThread - 1) / (threads * kBlocksPerThread)),
@@ -59,7 +70,7 @@ void cpu_matmul_quant(const QuantKernels &kernels, int n_threads, const WeightVi
         const int64_t r0 = b * rows_per_block;
         const int64_t nr = std::min(rows_per_block, rows - r0);
         for (int64_t t = 0; t < n_tokens; t += tile)
-            kernel(wbytes + r0 * row_bytes, row_bytes, nr, n_blocks, xq.data() + t * n_blocks, n_blocks,
+            kernel.fn(wbytes + r0 * row_bytes, row_bytes, nr, n_blocks, xq.data() + t * n_blocks, n_blocks,
                    int(std::min(tile, n_tokens - t)), y + t * rows + r0, rows);
     }
 }

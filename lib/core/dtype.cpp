@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/ggml_legacy_quants.h"
 #include "core/quant.h"
 
 namespace mst {
@@ -16,11 +17,20 @@ size_t dtype_size(DType t) {
         case DType::MXFP4: case DType::PACKED_I4: case DType::PACKED_I8: return 0;
         case DType::Q8: return sizeof(BlockQ8);
         case DType::Q4: return sizeof(BlockQ4);
+        case DType::GGML_Q4_0: return sizeof(BlockGgmlQ4_0);
+        case DType::GGML_Q5_0: return sizeof(BlockGgmlQ5_0);
+        case DType::GGML_Q5_1: return sizeof(BlockGgmlQ5_1);
+        case DType::GGML_IQ4_NL: return sizeof(BlockGgmlIq4Nl);
+        case DType::GGML_IQ4_XS: return sizeof(BlockGgmlIq4Xs);
+        case DType::GGML_MXFP4: return sizeof(BlockGgmlMxfp4);
     }
     return 0;
 }
 
-size_t dtype_block_elems(DType t) { return dtype_is_quantized(t) ? size_t(kQuantBlock) : 1; }
+size_t dtype_block_elems(DType t) {
+    if (t == DType::GGML_IQ4_XS) return size_t(kGgmlIq4XsBlock);
+    return dtype_is_quantized(t) ? size_t(kQuantBlock) : 1;
+}
 
 uint64_t dtype_row_bytes(DType t, int64_t cols) {
     const uint64_t block = dtype_block_elems(t);
@@ -45,13 +55,20 @@ std::string_view dtype_name(DType t) {
         case DType::Q4: return "Q4";
         case DType::PACKED_I4: return "PACKED_I4";
         case DType::PACKED_I8: return "PACKED_I8";
+        case DType::GGML_Q4_0: return "GGML_Q4_0";
+        case DType::GGML_Q5_0: return "GGML_Q5_0";
+        case DType::GGML_Q5_1: return "GGML_Q5_1";
+        case DType::GGML_IQ4_NL: return "GGML_IQ4_NL";
+        case DType::GGML_IQ4_XS: return "GGML_IQ4_XS";
+        case DType::GGML_MXFP4: return "GGML_MXFP4";
     }
     return "?";
 }
 
 std::optional<DType> dtype_from_name(std::string_view name) {
-    if (name == "Q8") return DType::Q8;
-    if (name == "Q4") return DType::Q4;
+    for (DType t : {DType::Q8, DType::Q4, DType::GGML_Q4_0, DType::GGML_Q5_0, DType::GGML_Q5_1, DType::GGML_IQ4_NL,
+                    DType::GGML_IQ4_XS, DType::GGML_MXFP4})
+        if (name == dtype_name(t)) return t;
     return dtype_from_safetensors(name);
 }
 
@@ -141,6 +158,8 @@ void convert_to_f32(DType t, const void *src, float *dst, size_t n) {
         }
         case DType::Q8:
         case DType::Q4:
+        case DType::GGML_Q4_0: case DType::GGML_Q5_0: case DType::GGML_Q5_1: case DType::GGML_IQ4_NL:
+        case DType::GGML_IQ4_XS: case DType::GGML_MXFP4:
             dequantize_row(t, src, dst, int64_t(n));
             return;
         default:

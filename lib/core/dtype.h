@@ -14,21 +14,30 @@ namespace mst {
 // (core/quant.h), found only in packed files: a row is cut into blocks of 32 elements,
 // each stored with its scale. PACKED_I4 and PACKED_I8 are compute types like MXFP4:
 // compressed-tensors "pack-quantized" integers (core/packed_int.h), stored as I32 words
-// with a separate tensor of bf16 scales, which a WeightView of them points at.
+// with a separate tensor of bf16 scales, which a WeightView of them points at. The GGML_
+// types are llama.cpp's legacy block types, as GGUF files store them
+// (core/ggml_legacy_quants.h); GGML_MXFP4 carries its scale inside each block.
 enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4, F8_E4M3, Q8, Q4, PACKED_I4,
-                             PACKED_I8 };
+                             PACKED_I8, GGML_Q4_0, GGML_Q5_0, GGML_Q5_1, GGML_IQ4_NL, GGML_IQ4_XS, GGML_MXFP4 };
 
 // Bytes per element; for a block-quantized type, bytes per block of dtype_block_elems;
 // 0 for MXFP4, PACKED_I4 and PACKED_I8, whose elements take part of a byte or word plus
 // shared scales (core/mxfp4.h and core/packed_int.h give their sizes).
 size_t dtype_size(DType t);
-// Elements per block: 32 for the block-quantized types, 1 for the others.
+// Elements per block: 32 for the block-quantized types (256 for GGML_IQ4_XS), 1 for the
+// others.
 size_t dtype_block_elems(DType t);
-inline bool dtype_is_quantized(DType t) { return t == DType::Q8 || t == DType::Q4; }
-// Bytes of one row of `cols` elements. A block type stores ceil(cols / 32) blocks per
-// row, the last one padded with zeros, so that every row starts on a block.
+// Block-quantized weight types the matmul computes on: moestream's Q8 / Q4 and the GGML
+// legacy types.
+inline bool dtype_is_quantized(DType t) {
+    return t == DType::Q8 || t == DType::Q4 || (t >= DType::GGML_Q4_0 && t <= DType::GGML_MXFP4);
+}
+// Bytes of one row of `cols` elements. A block type stores ceil(cols / block) blocks per
+// row, the last one padded with zeros, so that every row starts on a block (GGML types
+// come from GGUF files, whose rows are whole blocks).
 uint64_t dtype_row_bytes(DType t, int64_t cols);
-// The safetensors spelling ("BF16", ...); "Q8" / "Q4" for the quantized types.
+// The safetensors spelling ("BF16", ...); "Q8" / "Q4" for the quantized types and the
+// enum's spelling for the GGML ones ("GGML_Q4_0", ..., "GGML_MXFP4").
 std::string_view dtype_name(DType t);
 // Parse a safetensors dtype string; nullopt for one moestream does not know.
 std::optional<DType> dtype_from_safetensors(std::string_view name);

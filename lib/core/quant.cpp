@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/ggml_legacy_quants.h"
 
 namespace mst {
 namespace {
@@ -163,6 +164,7 @@ void quantize_row_q4_minmax(const float *src, int64_t n, BlockQ4 *dst) {
 }
 
 void quantize_row(DType t, const float *src, int64_t n, void *dst) {
+    if (dtype_is_ggml_legacy(t)) return ggml_legacy_quantize_row(t, src, n, dst);
     switch (t) {
         case DType::Q8: return quantize_row_q8(src, n, static_cast<BlockQ8 *>(dst));
         case DType::Q4: return quantize_row_q4(src, n, static_cast<BlockQ4 *>(dst));
@@ -171,6 +173,7 @@ void quantize_row(DType t, const float *src, int64_t n, void *dst) {
 }
 
 void dequantize_row(DType t, const void *src, float *dst, int64_t n) {
+    if (dtype_is_ggml_legacy(t)) return ggml_legacy_dequantize_row(t, src, dst, n);
     if (t == DType::Q8) {
         const auto *blocks = static_cast<const BlockQ8 *>(src);
         for (int64_t i = 0; i < n; ++i) {

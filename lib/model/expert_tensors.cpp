@@ -8,9 +8,9 @@ namespace mst {
 namespace {
 
 ExpertMatrix matrix_of(const TensorInfo &t, uint64_t byte_offset, int64_t rows, int64_t cols) {
-    // Q8 / Q4 come only from a GGUF file's Q8_0 experts (safetensors has no such dtype).
+    // Q8 / Q4 / GGML_* come only from GGUF (or packed) files; safetensors has no such dtype.
     if (!dtype_is_float_weight(t.dtype) && !dtype_is_quantized(t.dtype))
-        fail(MST_ERR_UNSUPPORTED, "expert tensor '{}' has dtype {}; experts must be F32, F16, BF16 or Q8", t.name,
+        fail(MST_ERR_UNSUPPORTED, "expert tensor '{}' has dtype {}; experts must be F32, F16, BF16 or block-quantized", t.name,
              dtype_name(t.dtype));
     return ExpertMatrix{t.file_index, t.offset + byte_offset, t.dtype, rows, cols};
 }
