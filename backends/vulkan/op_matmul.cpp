@@ -1,6 +1,6 @@
 // The matrix products: matmul (every stored weight type), matmul_block_fp8, and
 // matmul_xw / matmul_transposed, which are one product y = x W (shaders/matmul.comp,
-// shaders/matmul_xw.comp).
+// shaders/matmul_ggml.comp for the GGML legacy types, shaders/matmul_xw.comp).
 #include <algorithm>
 #include <cstring>
 
@@ -21,6 +21,12 @@ const char *matmul_shader(DType t) {
         case DType::F8_E4M3: return "matmul_fp8";
         case DType::PACKED_I4: return "matmul_i4";
         case DType::PACKED_I8: return "matmul_i8";
+        case DType::GGML_Q4_0: return "matmul_ggml_q4_0";  // shaders/matmul_ggml.comp
+        case DType::GGML_Q5_0: return "matmul_ggml_q5_0";
+        case DType::GGML_Q5_1: return "matmul_ggml_q5_1";
+        case DType::GGML_IQ4_NL: return "matmul_ggml_iq4_nl";
+        case DType::GGML_IQ4_XS: return "matmul_ggml_iq4_xs";
+        case DType::GGML_MXFP4: return "matmul_ggml_mxfp4";
         default: return nullptr;
     }
 }

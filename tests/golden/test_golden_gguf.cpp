@@ -234,6 +234,83 @@ INSTANTIATE_TEST_SUITE_P(MixtralTiny, GoldenGgufMixtral,
                                            std::pair{GgufWeightType::Q8_0, std::string("Q8_0")}),
                          [](const auto &param_info) { return param_info.param.second; });
 
+// The legacy GGML block types (core/ggml_legacy_quants.h) computed on as they are, every
+// matrix but the router and the norms in the type (MXFP4: the experts, the rest Q8_0;
+// IQ4_XS: no matrix of this model has rows of 256, so IQ4_XS files hold IQ4_NL, as
+// llama.cpp writes them, and the kernel tests cover IQ4_XS). Experts stream from the file
+// with a zero-byte cache, prefill and decode. Two checks:
+//  - against the reference logits. The q8 file's error (0.028) grows with the weights'
+//    step, about 2^(8.5 - bits per weight) for these round-to-nearest quantizers, and so
+//    do these: measured Q4_0 0.406 (4.5 bits; scaling predicts 0.45), Q4_1 0.312 (5 bits;
+//    0.32), Q5_0 0.198 (5.5; 0.22), Q5_1 0.179 (6; 0.16), IQ4_NL 0.368 (4.5; 0.45),
+//    MXFP4 experts 0.183. Each bound is about 1.25x its measurement.
+//  - against the same model with every weight stored as the F32 values its blocks decode
+//    to (write_qwen3moe_gguf_decoded): the same rounding computed in float, so what is
+//    left is the kernels' own error, the 16-bit rounding of the activations (2^-16 of a
+//    block's largest value) carried through three layers: measured at most 2.3e-4, bound 1e-3.
+struct LegacyCase {
+    GgufWeightType type;
+    std::string name;
+    double bound;  // relative error of all logits against the reference
+};
+
+class GoldenGgufLegacy : public ::testing::TestWithParam<LegacyCase> {
+protected:
+    // All logits of the golden prompt, prefill (n_batch 0) or one token at a time (1).
+    std::vector<float> logits(const std::string &path, const mst::test::Golden &golden, uint32_t n_batch) {
+        mst_model_params p = mst::model_params();
+        p.backend = "cpu";
+        p.expert_cache_bytes = 0;
+        const mst::ModelHandle model(path, p);
+        mst_session_params sp = mst::session_params();
+        sp.all_logits = 1;
+        sp.n_batch = n_batch;
+        mst::SessionHandle session(model, sp);
+        session.eval(golden.input_ids);
+        const float *out = nullptr;
+        size_t rows = 0, vocab = 0;
+        mst::check(mst_session_all_logits(session.get(), &out, &rows, &vocab));
+        EXPECT_GT(session.stats().expert_bytes_read, 0u) << "experts must stream from the GGUF file";
+        return std::vector<float>(out, out + rows * vocab);
+    }
+};
+
+TEST_P(GoldenGgufLegacy, LogitsMatchReferenceAndTheDecodedModel) {
+    constexpr double kDecodedBound = 1e-3;
+    const std::string data = mst::test::data_path("qwen3_moe_tiny");
+    const mst::test::Golden golden = mst::test::load_golden(data + "/golden.safetensors");
+    const std::string dir = mst::test::make_temp_dir("gguf_legacy");
+    const std::string path = dir + "/tiny_" + GetParam().name + ".gguf", decoded = dir + "/decoded.gguf";
+    mst::test::write_qwen3moe_gguf(data, path, GetParam().type);
+    mst::test::write_qwen3moe_gguf_decoded(data, decoded, GetParam().type);
+    const std::vector<float> &want = golden.logits();
+    const std::vector<float> in_float = logits(decoded, golden, 0);
+    for (const uint32_t n_batch : {0u, 1u}) {
+        const std::string what = n_batch == 1 ? "decode" : "prefill";
+        const std::vector<float> got = logits(path, golden, n_batch);
+        ASSERT_EQ(got.size(), want.size());
+        const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
+        const double err_decoded = mst::test::relative_error(got.data(), in_float.data(), int64_t(want.size()));
+        std::printf("%s %s: relative error %.3g, against the decoded model %.3g\n", GetParam().name.c_str(),
+                    what.c_str(), err, err_decoded);
+        RecordProperty(what + "_relative_error", std::to_string(err));
+        RecordProperty(what + "_relative_error_decoded", std::to_string(err_decoded));
+        EXPECT_LT(err, GetParam().bound) << GetParam().name << " " << what;
+        EXPECT_LT(err_decoded, kDecodedBound) << GetParam().name << " " << what;
+    }
+    fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Qwen3MoeTiny, GoldenGgufLegacy,
+                         ::testing::Values(LegacyCase{GgufWeightType::Q4_0, "Q4_0", 0.5},
+                                           LegacyCase{GgufWeightType::Q4_1, "Q4_1", 0.39},
+                                           LegacyCase{GgufWeightType::Q5_0, "Q5_0", 0.25},
+                                           LegacyCase{GgufWeightType::Q5_1, "Q5_1", 0.225},
+                                           LegacyCase{GgufWeightType::IQ4_NL, "IQ4_NL", 0.46},
+                                           LegacyCase{GgufWeightType::IQ4_XS, "IQ4_XS", 0.46},
+                                           LegacyCase{GgufWeightType::MXFP4, "MXFP4", 0.23}),
+                         [](const auto &param_info) { return param_info.param.name; });
+
 // llama.cpp's gguf-py reads each file the writer makes with the names, keys and values
 // llama.cpp expects (tests/reference/check_gguf_with_gguf_py.py): run where
 // MST_GGUF_PY names a gguf-py directory (llama.cpp/gguf-py); MST_GGUF_PYTHON (default

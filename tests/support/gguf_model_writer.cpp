@@ -7,11 +7,13 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 
 #include "core/dtype.h"
+#include "core/quant.h"
 #include "format/checkpoint.h"
 #include "gguf_builder.h"
 
@@ -24,8 +26,34 @@ nlohmann::json read_json(const std::string &path) {
     return nlohmann::json::parse(f);
 }
 
+// The moestream type with the same bytes as a block type's; nullopt for the float ones.
+std::optional<DType> block_dtype(GgufWeightType type) {
+    switch (type) {
+        case GgufWeightType::Q4_0: return DType::GGML_Q4_0;
+        case GgufWeightType::Q4_1: return DType::Q4;
+        case GgufWeightType::Q5_0: return DType::GGML_Q5_0;
+        case GgufWeightType::Q5_1: return DType::GGML_Q5_1;
+        case GgufWeightType::IQ4_NL: return DType::GGML_IQ4_NL;
+        case GgufWeightType::IQ4_XS: return DType::GGML_IQ4_XS;
+        case GgufWeightType::MXFP4: return DType::GGML_MXFP4;
+        default: return std::nullopt;
+    }
+}
+
+// The type a matrix of rows of `cols` is stored in, for a file of `type` (see the header).
+GgufWeightType matrix_type(GgufWeightType type, int64_t cols, bool expert) {
+    if (type == GgufWeightType::MXFP4 && !expert) return GgufWeightType::Q8_0;
+    if (type == GgufWeightType::IQ4_XS && cols % 256 != 0) return GgufWeightType::IQ4_NL;
+    return type;
+}
+
 std::string encode(const std::vector<float> &values, GgufWeightType type) {
     std::string out;
+    if (const auto dtype = block_dtype(type)) {
+        out.resize(size_t(dtype_row_bytes(*dtype, int64_t(values.size()))));
+        quantize_row(*dtype, values.data(), int64_t(values.size()), out.data());
+        return out;
+    }
     switch (type) {
         case GgufWeightType::F32:
             out.resize(values.size() * 4);
@@ -42,6 +70,8 @@ std::string encode(const std::vector<float> &values, GgufWeightType type) {
         case GgufWeightType::Q8_0:
             out = quantize_q8_0(values.data(), values.size());
             break;
+        default:
+            throw std::logic_error("encode: unhandled GGUF weight type");
     }
     return out;
 }
@@ -52,6 +82,13 @@ uint32_t ggml_of(GgufWeightType type) {
         case GgufWeightType::F16: return ggml_type::F16;
         case GgufWeightType::BF16: return ggml_type::BF16;
         case GgufWeightType::Q8_0: return ggml_type::Q8_0;
+        case GgufWeightType::Q4_0: return ggml_type::Q4_0;
+        case GgufWeightType::Q4_1: return ggml_type::Q4_1;
+        case GgufWeightType::Q5_0: return ggml_type::Q5_0;
+        case GgufWeightType::Q5_1: return ggml_type::Q5_1;
+        case GgufWeightType::IQ4_NL: return ggml_type::IQ4_NL;
+        case GgufWeightType::IQ4_XS: return ggml_type::IQ4_XS;
+        case GgufWeightType::MXFP4: return ggml_type::MXFP4;
     }
     return ggml_type::F32;
 }
@@ -154,7 +191,26 @@ std::vector<float> permute_rows(const std::vector<float> &w, int64_t rows, int64
     return out;
 }
 
-void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+// A matrix stored in `type` and what it is written as: the type itself, or (decoded) F32
+// values that the type's encoding decodes to.
+void add_matrix(GgufBuilder &b, const std::string &name, GgufWeightType type, bool decoded, std::vector<uint64_t> ne,
+                std::vector<float> values) {
+    if (decoded && type != GgufWeightType::F32) {
+        const std::string bytes = encode(values, type);
+        const int64_t cols = int64_t(ne[0]);
+        const std::optional<DType> dtype =
+            type == GgufWeightType::F16 ? DType::F16 : type == GgufWeightType::BF16 ? DType::BF16
+            : type == GgufWeightType::Q8_0 ? DType::Q8 : block_dtype(type);
+        const uint64_t row_bytes = dtype_row_bytes(*dtype, cols);
+        for (size_t r = 0; r < values.size() / size_t(cols); ++r)
+            convert_to_f32(*dtype, bytes.data() + r * row_bytes, values.data() + r * size_t(cols), size_t(cols));
+        type = GgufWeightType::F32;
+    }
+    b.add_tensor(name, ggml_of(type), std::move(ne), encode(values, type));
+}
+
+void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string &gguf_path, GgufWeightType type,
+                bool decoded = false) {
     const nlohmann::json config = read_json(dir + "/config.json");
     if (config.at("model_type") != spec.model_type) throw std::runtime_error(dir + " is not a " + spec.model_type + " checkpoint");
     const auto ckpt = Checkpoint::open(dir);
@@ -190,11 +246,12 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
 
     // One tensor: 1-D ones and the router in F32, as llama.cpp keeps them.
     const auto add = [&](const std::string &gguf_name, const TensorInfo &t, bool keep_f32, int64_t permute_heads = 0) {
-        const GgufWeightType wt = keep_f32 || t.shape.size() < 2 ? GgufWeightType::F32 : type;
+        const GgufWeightType wt =
+            keep_f32 || t.shape.size() < 2 ? GgufWeightType::F32 : matrix_type(type, t.shape.back(), false);
         std::vector<uint64_t> ne(t.shape.rbegin(), t.shape.rend());
         std::vector<float> values = ckpt->read_f32(t);
         if (permute_heads > 0) values = permute_rows(values, t.shape[0], t.shape[1], permute_heads);
-        b.add_tensor(gguf_name, ggml_of(wt), ne, encode(values, wt));
+        add_matrix(b, gguf_name, wt, decoded, ne, std::move(values));
     };
     add("token_embd.weight", ckpt->require("model.embed_tokens.weight"), false);
     for (int64_t l = 0; l < n_layers; ++l) {
@@ -216,8 +273,9 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
                 stacked.insert(stacked.end(), v.begin(), v.end());
                 shape = t.shape;
             }
-            b.add_tensor(fmt::format("{}ffn_{}_exps.weight", gg, part), ggml_of(type),
-                         {uint64_t(shape[1]), uint64_t(shape[0]), uint64_t(n_experts)}, encode(stacked, type));
+            const GgufWeightType wt = matrix_type(type, shape[1], true);
+            add_matrix(b, fmt::format("{}ffn_{}_exps.weight", gg, part), wt, decoded,
+                       {uint64_t(shape[1]), uint64_t(shape[0]), uint64_t(n_experts)}, std::move(stacked));
         }
     }
     add("output_norm.weight", ckpt->require("model.norm.weight"), true);
@@ -227,10 +285,15 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
 
 }  // namespace
 
+const ArchSpec kQwen3Moe{"qwen3moe", "qwen3_moe", "mlp.experts", {{"gate", "gate_proj"}, {"up", "up_proj"}, {"down", "down_proj"}},
+                         "mlp.gate.weight", false};
+
 void write_qwen3moe_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
-    write_gguf({"qwen3moe", "qwen3_moe", "mlp.experts", {{"gate", "gate_proj"}, {"up", "up_proj"}, {"down", "down_proj"}},
-                "mlp.gate.weight", false},
-               dir, gguf_path, type);
+    write_gguf(kQwen3Moe, dir, gguf_path, type);
+}
+
+void write_qwen3moe_gguf_decoded(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_gguf(kQwen3Moe, dir, gguf_path, type, true);
 }
 
 void write_mixtral_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {

@@ -3,7 +3,11 @@
 // convert_hf_to_gguf.py lays one out for the `qwen3moe` architecture: its tensor names,
 // the experts of a layer stacked into blk.N.ffn_{gate,up,down}_exps [E][rows][cols], its
 // metadata keys, and a "gpt2" byte-level BPE vocabulary under tokenizer.ggml.*. Norms and
-// the router stay F32, as llama.cpp keeps them; the other matrices take `type`.
+// the router stay F32, as llama.cpp keeps them; the other matrices take `type`, except
+// where llama.cpp's quantizer puts another: MXFP4 is for experts only (the other matrices
+// Q8_0, as its MXFP4_MOE file type does), and IQ4_XS falls back to IQ4_NL for rows that
+// are not whole 256-element blocks. The block types are quantized by moestream's
+// round-to-nearest quantizers (core/ggml_legacy_quants.h), Q4_1 by its Q4 one.
 //
 // Written from the GGUF specification and gguf-py's name tables, independently of
 // moestream's GGUF reader, so that a model loaded through the reader can be checked
@@ -14,10 +18,15 @@
 
 namespace mst::test {
 
-enum class GgufWeightType { F32, F16, BF16, Q8_0 };
+enum class GgufWeightType { F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, MXFP4 };
 
 // Throws std::runtime_error (or mst::Error from reading the checkpoint) on failure.
 void write_qwen3moe_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
+// The same file as write_qwen3moe_gguf(type), but every tensor stored as F32 holding the
+// values that type's blocks decode to (quantized, then dequantized): the same model with
+// the same rounding, computed in float, to check the block kernels against at the scale
+// of a whole model.
+void write_qwen3moe_gguf_decoded(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
 // A Mixtral checkpoint as llama.cpp stores one: architecture `llama` with experts, the
 // rows of attn_q / attn_k permuted within each head as convert_hf_to_gguf.py's
 // LlamaModel.permute does (for ggml's interleaved RoPE).

@@ -149,6 +149,38 @@ TEST_F(VulkanOps, MatmulEveryWeightType) {
     }
 }
 
+// The GGML legacy block types (shaders/matmul_ggml.comp) against dequantize-then-multiply
+// in double precision: the shader multiplies float activations by the decoded weights
+// exactly as stored, so only float32 summation separates it from the reference. Rows not
+// a multiple of the workgroup's, 1 to 9 blocks per row, token counts that leave a partial
+// tile (NT = 4) and several tiles. Bound: max |vulkan - ref| / max |ref|.
+TEST_F(VulkanOps, MatmulGgmlLegacyTypesMatchDequantizedReference) {
+    constexpr double kBound = 2e-5;
+    const struct { int64_t rows, blocks, n_tokens; } cases[] = {{1, 1, 1}, {5, 3, 3}, {67, 2, 17}, {130, 9, 5}, {33, 4, 2}};
+    for (DType t : {DType::GGML_Q4_0, DType::GGML_Q5_0, DType::GGML_Q5_1, DType::GGML_IQ4_NL, DType::GGML_IQ4_XS,
+                    DType::GGML_MXFP4}) {
+        uint32_t seed = 500;
+        for (const auto &c : cases) {
+            const int64_t cols = c.blocks * int64_t(dtype_block_elems(t));
+            const TestWeight w(t, c.rows, cols, seed++);
+            std::vector<float> wd(size_t(c.rows * cols));
+            for (int64_t r = 0; r < c.rows; ++r)
+                dequantize_row(t, w.bytes.data() + uint64_t(r) * dtype_row_bytes(t, cols), wd.data() + r * cols, cols);
+            const std::vector<float> x = random_floats(size_t(c.n_tokens * cols), seed++);
+            std::vector<float> want(size_t(c.n_tokens * c.rows)), got(want.size(), NAN);
+            for (int64_t tok = 0; tok < c.n_tokens; ++tok)
+                for (int64_t r = 0; r < c.rows; ++r) {
+                    double sum = 0.0;
+                    for (int64_t k = 0; k < cols; ++k) sum += double(wd[size_t(r * cols + k)]) * x[size_t(tok * cols + k)];
+                    want[size_t(tok * c.rows + r)] = float(sum);
+                }
+            gpu().matmul(w.view, x.data(), got.data(), c.n_tokens);
+            EXPECT_LT(normalized_error(got, want), kBound)
+                << dtype_name(t) << " " << c.rows << "x" << cols << " n_tokens " << c.n_tokens;
+        }
+    }
+}
+
 // compressed-tensors pack-quantized INT4 / INT8 (core/packed_int.h): random words and bf16
 // scales, against the CPU (whose kernels are checked against dequantise-then-multiply in
 // test_cpu_op_matmul_packed_int). Odd counts of groups of 32, a group the words do not
