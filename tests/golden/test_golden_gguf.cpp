@@ -11,9 +11,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "golden.h"
+#include "golden_backends.h"
 #include "gguf_model_writer.h"
 #include "moestream.hpp"
 #include "storage/storage_tier.h"
@@ -238,7 +240,7 @@ INSTANTIATE_TEST_SUITE_P(MixtralTiny, GoldenGgufMixtral,
 // matrix but the router and the norms in the type (MXFP4: the experts, the rest Q8_0;
 // IQ4_XS: no matrix of this model has rows of 256, so IQ4_XS files hold IQ4_NL, as
 // llama.cpp writes them, and the kernel tests cover IQ4_XS). Experts stream from the file
-// with a zero-byte cache, prefill and decode. Two checks:
+// with a zero-byte cache, prefill and decode, on every backend. Two checks:
 //  - against the reference logits. The q8 file's error (0.028) grows with the weights'
 //    step, about 2^(8.5 - bits per weight) for these round-to-nearest quantizers, and so
 //    do these: measured Q4_0 0.406 (4.5 bits; scaling predicts 0.45), Q4_1 0.312 (5 bits;
@@ -254,12 +256,20 @@ struct LegacyCase {
     double bound;  // relative error of all logits against the reference
 };
 
-class GoldenGgufLegacy : public ::testing::TestWithParam<LegacyCase> {
+class GoldenGgufLegacy : public ::testing::TestWithParam<std::tuple<LegacyCase, std::string>> {
 protected:
-    // All logits of the golden prompt, prefill (n_batch 0) or one token at a time (1).
-    std::vector<float> logits(const std::string &path, const mst::test::Golden &golden, uint32_t n_batch) {
+    void SetUp() override {
+        if (const std::string why = golden_suite::backend_unavailable(backend()); !why.empty()) GTEST_SKIP() << why;
+    }
+    const LegacyCase &legacy() const { return std::get<0>(GetParam()); }
+    const std::string &backend() const { return std::get<1>(GetParam()); }
+
+    // All logits of the golden prompt, prefill (n_batch 0) or one token at a time (1), on
+    // this case's backend (the decoded model always on the CPU).
+    std::vector<float> logits(const std::string &path, const mst::test::Golden &golden, uint32_t n_batch,
+                              const std::string &backend) {
         mst_model_params p = mst::model_params();
-        p.backend = "cpu";
+        p.backend = backend.c_str();
         p.expert_cache_bytes = 0;
         const mst::ModelHandle model(path, p);
         mst_session_params sp = mst::session_params();
@@ -280,36 +290,39 @@ TEST_P(GoldenGgufLegacy, LogitsMatchReferenceAndTheDecodedModel) {
     const std::string data = mst::test::data_path("qwen3_moe_tiny");
     const mst::test::Golden golden = mst::test::load_golden(data + "/golden.safetensors");
     const std::string dir = mst::test::make_temp_dir("gguf_legacy");
-    const std::string path = dir + "/tiny_" + GetParam().name + ".gguf", decoded = dir + "/decoded.gguf";
-    mst::test::write_qwen3moe_gguf(data, path, GetParam().type);
-    mst::test::write_qwen3moe_gguf_decoded(data, decoded, GetParam().type);
+    const std::string path = dir + "/tiny_" + legacy().name + ".gguf", decoded = dir + "/decoded.gguf";
+    mst::test::write_qwen3moe_gguf(data, path, legacy().type);
+    mst::test::write_qwen3moe_gguf_decoded(data, decoded, legacy().type);
     const std::vector<float> &want = golden.logits();
-    const std::vector<float> in_float = logits(decoded, golden, 0);
+    const std::vector<float> in_float = logits(decoded, golden, 0, "cpu");
     for (const uint32_t n_batch : {0u, 1u}) {
-        const std::string what = n_batch == 1 ? "decode" : "prefill";
-        const std::vector<float> got = logits(path, golden, n_batch);
+        const std::string what = backend() + " " + (n_batch == 1 ? "decode" : "prefill");
+        const std::vector<float> got = logits(path, golden, n_batch, backend());
         ASSERT_EQ(got.size(), want.size());
         const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
         const double err_decoded = mst::test::relative_error(got.data(), in_float.data(), int64_t(want.size()));
-        std::printf("%s %s: relative error %.3g, against the decoded model %.3g\n", GetParam().name.c_str(),
+        std::printf("%s %s: relative error %.3g, against the decoded model %.3g\n", legacy().name.c_str(),
                     what.c_str(), err, err_decoded);
         RecordProperty(what + "_relative_error", std::to_string(err));
         RecordProperty(what + "_relative_error_decoded", std::to_string(err_decoded));
-        EXPECT_LT(err, GetParam().bound) << GetParam().name << " " << what;
-        EXPECT_LT(err_decoded, kDecodedBound) << GetParam().name << " " << what;
+        EXPECT_LT(err, legacy().bound) << legacy().name << " " << what;
+        EXPECT_LT(err_decoded, kDecodedBound) << legacy().name << " " << what;
     }
     fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Qwen3MoeTiny, GoldenGgufLegacy,
-                         ::testing::Values(LegacyCase{GgufWeightType::Q4_0, "Q4_0", 0.5},
+                         ::testing::Combine(::testing::Values(LegacyCase{GgufWeightType::Q4_0, "Q4_0", 0.5},
                                            LegacyCase{GgufWeightType::Q4_1, "Q4_1", 0.39},
                                            LegacyCase{GgufWeightType::Q5_0, "Q5_0", 0.25},
                                            LegacyCase{GgufWeightType::Q5_1, "Q5_1", 0.225},
                                            LegacyCase{GgufWeightType::IQ4_NL, "IQ4_NL", 0.46},
                                            LegacyCase{GgufWeightType::IQ4_XS, "IQ4_XS", 0.46},
                                            LegacyCase{GgufWeightType::MXFP4, "MXFP4", 0.23}),
-                         [](const auto &param_info) { return param_info.param.name; });
+                                            ::testing::ValuesIn(golden_suite::golden_backends())),
+                         [](const auto &param_info) {
+                             return std::get<0>(param_info.param).name + "_" + std::get<1>(param_info.param);
+                         });
 
 // llama.cpp's gguf-py reads each file the writer makes with the names, keys and values
 // llama.cpp expects (tests/reference/check_gguf_with_gguf_py.py): run where
