@@ -14,11 +14,14 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <iterator>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "core/quant.h"
 
 namespace mst {
 namespace {
@@ -119,6 +122,18 @@ std::unique_ptr<CpuBackend> make_backend(int threads) {
     return std::make_unique<CpuBackend>(threads, cpu_isa_from_env());
 }
 
+// The counters of a matmul benchmark: weight bytes streamed per second, as a fraction of
+// the memory read bandwidth at the same thread count, and the arithmetic rate.
+void report_matmul(benchmark::State &state, size_t weight_bytes, double seconds, int64_t macs, int threads,
+                   const CpuBackend &backend) {
+    const double streamed = double(weight_bytes) * double(state.iterations());
+    state.SetBytesProcessed(int64_t(streamed));
+    state.counters["weight_GB/s"] = streamed / seconds / 1e9;
+    state.counters["frac_mem_bw"] = streamed / seconds / g_read_bandwidth[threads];
+    state.counters["GFLOP/s"] = 2.0 * double(macs) * double(state.iterations()) / seconds / 1e9;
+    state.SetLabel(std::string(cpu_isa_name(backend.isa())));
+}
+
 // args: rows, cols, n_tokens, threads. BF16 weights.
 void BM_MatmulBf16(benchmark::State &state) {
     const int64_t rows = state.range(0), cols = state.range(1), n_tokens = state.range(2);
@@ -141,12 +156,7 @@ void BM_MatmulBf16(benchmark::State &state) {
         seconds += std::chrono::duration<double>(Clock::now() - t0).count();
         benchmark::DoNotOptimize(y.data());
     }
-    const double streamed = double(weight_bytes) * double(state.iterations());
-    state.SetBytesProcessed(int64_t(streamed));
-    state.counters["weight_GB/s"] = streamed / seconds / 1e9;
-    state.counters["frac_mem_bw"] = streamed / seconds / g_read_bandwidth[threads];
-    state.counters["GFLOP/s"] = 2.0 * double(rows * cols * n_tokens) * double(state.iterations()) / seconds / 1e9;
-    state.SetLabel(std::string(cpu_isa_name(backend->isa())));
+    report_matmul(state, weight_bytes, seconds, rows * cols * n_tokens, threads, *backend);
 }
 
 // args: rows, cols, n_tokens, threads. compressed-tensors INT4 weights (Kimi K2.5's
@@ -176,12 +186,48 @@ void BM_MatmulInt4(benchmark::State &state) {
         seconds += std::chrono::duration<double>(Clock::now() - t0).count();
         benchmark::DoNotOptimize(y.data());
     }
-    const double streamed = double(weight_bytes) * double(state.iterations());
-    state.SetBytesProcessed(int64_t(streamed));
-    state.counters["weight_GB/s"] = streamed / seconds / 1e9;
-    state.counters["frac_mem_bw"] = streamed / seconds / g_read_bandwidth[threads];
-    state.counters["GFLOP/s"] = 2.0 * double(rows * cols * n_tokens) * double(state.iterations()) / seconds / 1e9;
-    state.SetLabel(std::string(cpu_isa_name(backend->isa())));
+    report_matmul(state, weight_bytes, seconds, rows * cols * n_tokens, threads, *backend);
+}
+
+// Block-quantized weight types, by the index BM_MatmulBlock takes: moestream's own and the
+// GGML legacy types of GGUF files.
+constexpr DType kBlockTypes[] = {DType::Q8,          DType::Q4,          DType::GGML_Q4_0, DType::GGML_Q5_0,
+                                 DType::GGML_Q5_1,   DType::GGML_IQ4_NL, DType::GGML_IQ4_XS, DType::GGML_MXFP4};
+
+// args: type index (kBlockTypes), rows, cols, n_tokens, threads. The bytes streamed are
+// the blocks, scales included. Weights quantized once from Gaussian values, then copied.
+void BM_MatmulBlock(benchmark::State &state) {
+    const DType t = kBlockTypes[state.range(0)];
+    const int64_t rows = state.range(1), cols = state.range(2), n_tokens = state.range(3);
+    const int threads = int(state.range(4));
+    const size_t row_bytes = size_t(dtype_row_bytes(t, cols)), weight_bytes = row_bytes * size_t(rows);
+    const size_t copies = std::max<size_t>(1, (kWeightPoolBytes + weight_bytes - 1) / weight_bytes);
+    std::vector<uint8_t> pool(weight_bytes * copies);
+    {
+        std::mt19937 rng(1);
+        std::normal_distribution<float> dist(0.0f, 0.02f);
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int64_t r = 0; r < rows; ++r) {
+            for (float &v : row) v = dist(rng);
+            quantize_row(t, row.data(), cols, pool.data() + size_t(r) * row_bytes);
+        }
+        for (size_t c = 1; c < copies; ++c) std::memcpy(pool.data() + c * weight_bytes, pool.data(), weight_bytes);
+    }
+    std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
+    const std::unique_ptr<CpuBackend> backend = make_backend(threads);
+
+    size_t next = 0;
+    double seconds = 0.0;
+    for (auto _ : state) {
+        const WeightView w{t, pool.data() + next * weight_bytes, rows, cols};
+        next = (next + 1) % copies;
+        const auto t0 = Clock::now();
+        backend->matmul(w, x.data(), y.data(), n_tokens);
+        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+        benchmark::DoNotOptimize(y.data());
+    }
+    report_matmul(state, weight_bytes, seconds, rows * cols * n_tokens, threads, *backend);
+    state.SetLabel(std::string(cpu_isa_name(backend->isa())) + " " + std::string(dtype_name(t)));
 }
 
 // args: dim, threads. One row (decode), BF16 weight with the (1 + w) offset.
@@ -247,6 +293,16 @@ void register_benchmarks() {
                     ->Args({rows, cols, n_tokens, t})
                     ->ArgNames({"rows", "cols", "tokens", "threads"})
                     ->UseRealTime();
+    // Block types on Qwen3-30B-A3B's expert shapes (rows of 768 and 2048: whole 256-element
+    // blocks for IQ4_XS).
+    for (int64_t type = 0; type < int64_t(std::size(kBlockTypes)); ++type)
+        for (const auto &[rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{2048, 768}, {768, 2048}})
+            for (int64_t n_tokens : {1, 32})
+                for (int t : thread_counts())
+                    benchmark::RegisterBenchmark("MatmulBlock", BM_MatmulBlock)
+                        ->Args({type, rows, cols, n_tokens, t})
+                        ->ArgNames({"type", "rows", "cols", "tokens", "threads"})
+                        ->UseRealTime();
     for (int t : thread_counts()) {
         benchmark::RegisterBenchmark("RmsNorm", BM_RmsNorm)->Args({4096, t})->ArgNames({"dim", "threads"})->UseRealTime();
         benchmark::RegisterBenchmark("AttentionDecode", BM_AttentionDecode)
