@@ -22,14 +22,9 @@
 namespace mst {
 namespace {
 
-constexpr int kMaxTokens = 4;
+#include "backends/cpu/quant_dot_tile_avx2.h"
 
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+constexpr int kMaxTokens = 4;
 
 inline float hmax(__m256 v) {
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -71,92 +66,29 @@ void quantize_activation(const float *x, int64_t cols, QuantizedActivation *out)
     }
 }
 
-// A block's 32 codes as two vectors of sixteen 16-bit lanes (elements 0..15, 16..31).
-struct Codes {
-    __m256i lo, hi;
-};
-
 struct Q8 {
-    using Block = BlockQ8;
     static constexpr bool kHasMin = false;
-    static Codes codes(const BlockQ8 &b) {
-        const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.q));
-        const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.q + 16));
-        return {_mm256_cvtepi8_epi16(lo), _mm256_cvtepi8_epi16(hi)};
+    static void decode(const uint8_t *row, int64_t b, DecodedBlock &out) {
+        const BlockQ8 &blk = reinterpret_cast<const BlockQ8 *>(row)[b];
+        out.lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk.q)));
+        out.hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk.q + 16)));
+        out.scale = _cvtsh_ss(blk.d);
+        out.min = 0.0f;
     }
-    static float min(const BlockQ8 &) { return 0.0f; }
 };
 
 struct Q4 {
-    using Block = BlockQ4;
     static constexpr bool kHasMin = true;
-    static Codes codes(const BlockQ4 &b) {
-        const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.q));
+    static void decode(const uint8_t *row, int64_t b, DecodedBlock &out) {
+        const BlockQ4 &blk = reinterpret_cast<const BlockQ4 *>(row)[b];
+        const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i *>(blk.q));
         const __m128i mask = _mm_set1_epi8(0x0f);
-        const __m128i lo = _mm_and_si128(packed, mask);
-        const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
-        return {_mm256_cvtepu8_epi16(lo), _mm256_cvtepu8_epi16(hi)};
+        out.lo = _mm256_cvtepu8_epi16(_mm_and_si128(packed, mask));
+        out.hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), mask));
+        out.scale = _cvtsh_ss(blk.d);
+        out.min = _cvtsh_ss(blk.m);
     }
-    static float min(const BlockQ4 &b) { return _cvtsh_ss(b.m); }
 };
-
-// NR rows x NT tokens: each weight block decoded once serves NT tokens.
-// NR rows x NT tokens: each weight block decoded once serves NT tokens.
-template <typename K, int NR, int NT>
-inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, const QuantizedActivation *x,
-                     int64_t ldx, float *y, int64_t ldy) {
-    using Block = typename K::Block;
-    __m256 acc[NR][NT];
-    float min_acc[NR][NT];
-    for (int r = 0; r < NR; ++r)
-        for (int t = 0; t < NT; ++t) {
-            acc[r][t] = _mm256_setzero_ps();
-            min_acc[r][t] = 0.0f;
-        }
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        Codes wv[NR];
-        float wd[NR], wm[NR];
-        for (int r = 0; r < NR; ++r) {
-            const Block &blk = reinterpret_cast<const Block *>(w + r * row_bytes)[b];
-            wv[r] = K::codes(blk);
-            wd[r] = _cvtsh_ss(blk.d);
-            wm[r] = K::min(blk);
-        }
-        for (int t = 0; t < NT; ++t) {
-            const QuantizedActivation &a = x[t * ldx + b];
-            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.q));
-            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.q + 16));
-            for (int r = 0; r < NR; ++r) {
-                const __m256i sums = _mm256_add_epi32(_mm256_madd_epi16(wv[r].lo, x0), _mm256_madd_epi16(wv[r].hi, x1));
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(wd[r] * a.d), acc[r][t]);
-                if constexpr (K::kHasMin) min_acc[r][t] += wm[r] * a.sum;
-            }
-        }
-    }
-    for (int r = 0; r < NR; ++r)
-        for (int t = 0; t < NT; ++t) y[t * ldy + r] = hsum(acc[r][t]) + min_acc[r][t];
-}
-
-template <typename K, int NT>
-void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks,
-                   const QuantizedActivation *x, int64_t ldx, float *y, int64_t ldy) {
-    // Registers: 2 * NT accumulators + 2 weight blocks (4 vectors) + 2 activations <= 16.
-    int64_t r = 0;
-    for (; r + 2 <= n_rows; r += 2) dot_tile<K, 2, NT>(w + r * row_bytes, row_bytes, n_blocks, x, ldx, y + r, ldy);
-    for (; r < n_rows; ++r) dot_tile<K, 1, NT>(w + r * row_bytes, row_bytes, n_blocks, x, ldx, y + r, ldy);
-}
-
-template <typename K>
-void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks, const QuantizedActivation *x,
-              int64_t ldx, int n_tok, float *y, int64_t ldy) {
-    const auto *wb = static_cast<const uint8_t *>(w);
-    switch (n_tok) {
-        case 1: return dot_rows_tile<K, 1>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 2: return dot_rows_tile<K, 2>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 3: return dot_rows_tile<K, 3>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        default: return dot_rows_tile<K, 4>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-    }
-}
 
 constexpr QuantKernels kAvx2{
     .quantize_activation = quantize_activation,

@@ -22,10 +22,12 @@
 #include "core/error.h"
 #include "core/ggml_legacy_quants.h"
 #include "core/quant.h"
+#include "cli_process.h"
 #include "expect_error.h"
 #include "format/checkpoint.h"
 #include "format/gguf_types.h"
 #include "gguf_builder.h"
+#include "gguf_model_writer.h"
 #include "test_paths.h"
 
 namespace mst {
@@ -347,6 +349,22 @@ TEST(GgmlLegacyGguf, UnsupportedAndUnknownTypesAreNamed) {
     }
     test::expect_error([&] { Checkpoint::open(dir + "/unknown.gguf"); }, MST_ERR_UNSUPPORTED,
                        {"blk.0.ffn_gate_exps.weight", "unknown ggml type 99"});
+    std::filesystem::remove_all(dir);
+}
+
+// `moestream info` names each group's ggml types, the legacy ones included, and the model
+// behind them loads (the experts of each of the two files are Q5_1, MXFP4).
+TEST(GgmlLegacyGguf, InfoNamesTheTypes) {
+    const std::string dir = test::make_temp_dir("ggml_legacy_info");
+    for (const auto &[type, name] : {std::pair{test::GgufWeightType::Q5_1, "Q5_1"}, {test::GgufWeightType::MXFP4, "MXFP4"}}) {
+        const std::string path = dir + "/tiny_" + name + ".gguf";
+        test::write_qwen3moe_gguf(test::data_path("qwen3_moe_tiny"), path, type);
+        const test::CliResult r = test::run_cli(MST_CLI_PATH, {"info", "-m", path});
+        ASSERT_EQ(r.status, 0) << r.err;
+        EXPECT_NE(r.out.find(std::string("ffn_gate_exps.weight")), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find(std::string(name) + " x"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("architecture:"), std::string::npos) << r.out;  // the model loaded
+    }
     std::filesystem::remove_all(dir);
 }
 
