@@ -134,6 +134,24 @@ void report_matmul(benchmark::State &state, size_t weight_bytes, double seconds,
     state.SetLabel(std::string(cpu_isa_name(backend.isa())));
 }
 
+// Runs the benchmark's iterations, each a matmul on view_of(i) for the next of `copies`
+// weight copies, and returns the seconds spent in the matmuls alone.
+template <typename ViewOf>
+double time_matmuls(benchmark::State &state, CpuBackend &backend, size_t copies, ViewOf view_of, const float *x,
+                    float *y, int64_t n_tokens) {
+    size_t next = 0;
+    double seconds = 0.0;
+    for (auto _ : state) {
+        const WeightView w = view_of(next);
+        next = (next + 1) % copies;
+        const auto t0 = Clock::now();
+        backend.matmul(w, x, y, n_tokens);
+        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+        benchmark::DoNotOptimize(y);
+    }
+    return seconds;
+}
+
 // args: rows, cols, n_tokens, threads. BF16 weights.
 void BM_MatmulBf16(benchmark::State &state) {
     const int64_t rows = state.range(0), cols = state.range(1), n_tokens = state.range(2);
@@ -146,16 +164,10 @@ void BM_MatmulBf16(benchmark::State &state) {
     std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
     const std::unique_ptr<CpuBackend> backend = make_backend(threads);
 
-    size_t next = 0;
-    double seconds = 0.0;
-    for (auto _ : state) {
-        const WeightView w{DType::BF16, pool.data() + next * weight_bytes / 2, rows, cols};
-        next = (next + 1) % copies;
-        const auto t0 = Clock::now();
-        backend->matmul(w, x.data(), y.data(), n_tokens);
-        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-        benchmark::DoNotOptimize(y.data());
-    }
+    const double seconds = time_matmuls(
+        state, *backend, copies,
+        [&](size_t i) { return WeightView{DType::BF16, pool.data() + i * weight_bytes / 2, rows, cols}; }, x.data(),
+        y.data(), n_tokens);
     report_matmul(state, weight_bytes, seconds, rows * cols * n_tokens, threads, *backend);
 }
 
@@ -174,18 +186,15 @@ void BM_MatmulInt4(benchmark::State &state) {
     std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
     const std::unique_ptr<CpuBackend> backend = make_backend(threads);
 
-    size_t next = 0;
-    double seconds = 0.0;
-    for (auto _ : state) {
-        WeightView w{DType::PACKED_I4, words.data() + next * word_bytes / 4, rows, cols};
-        w.scales = reinterpret_cast<const uint8_t *>(scales.data() + next * scale_bytes / 2);
-        w.group_size = group;
-        next = (next + 1) % copies;
-        const auto t0 = Clock::now();
-        backend->matmul(w, x.data(), y.data(), n_tokens);
-        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-        benchmark::DoNotOptimize(y.data());
-    }
+    const double seconds = time_matmuls(
+        state, *backend, copies,
+        [&](size_t i) {
+            WeightView w{DType::PACKED_I4, words.data() + i * word_bytes / 4, rows, cols};
+            w.scales = reinterpret_cast<const uint8_t *>(scales.data() + i * scale_bytes / 2);
+            w.group_size = group;
+            return w;
+        },
+        x.data(), y.data(), n_tokens);
     report_matmul(state, weight_bytes, seconds, rows * cols * n_tokens, threads, *backend);
 }
 
@@ -216,16 +225,9 @@ void BM_MatmulBlock(benchmark::State &state) {
     std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
     const std::unique_ptr<CpuBackend> backend = make_backend(threads);
 
-    size_t next = 0;
-    double seconds = 0.0;
-    for (auto _ : state) {
-        const WeightView w{t, pool.data() + next * weight_bytes, rows, cols};
-        next = (next + 1) % copies;
-        const auto t0 = Clock::now();
-        backend->matmul(w, x.data(), y.data(), n_tokens);
-        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-        benchmark::DoNotOptimize(y.data());
-    }
+    const double seconds = time_matmuls(
+        state, *backend, copies, [&](size_t i) { return WeightView{t, pool.data() + i * weight_bytes, rows, cols}; },
+        x.data(), y.data(), n_tokens);
     report_matmul(state, weight_bytes, seconds, rows * cols * n_tokens, threads, *backend);
     state.SetLabel(std::string(cpu_isa_name(backend->isa())) + " " + std::string(dtype_name(t)));
 }
