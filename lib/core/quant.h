@@ -74,9 +74,8 @@ void quantize_row_q4(const float *src, int64_t n, BlockQ4 *dst);
 // plain scheme, kept to measure what the fitted one gains.
 void quantize_row_q4_minmax(const float *src, int64_t n, BlockQ4 *dst);
 
-// quantize_row and dequantize_row also take the GGML legacy types, through
-// core/ggml_legacy_quants.h (whose rows must be whole blocks when quantized).
-// Decode the first n values of a row of Q8 or Q4 blocks.
+// Decode the first n values of a row of Q8 or Q4 blocks. Both quantize_row and this take
+// the GGML legacy types too (core/ggml_legacy_quants.h; quantized rows are whole blocks).
 void dequantize_row(DType t, const void *src, float *dst, int64_t n);
 
 }  // namespace mst

@@ -4,10 +4,8 @@
 // mapping, and the CPU kernels against dequantize-then-multiply in double precision at odd
 // sizes, for every ISA this machine runs.
 //
-// Kernel bound, per output, as in test_quant.cpp: the activations are quantized to 16
-// bits per block of 32, each moving by at most amax(block) / 65534, and each multiplies
-// the weight's code term scale * code (Q5_1's minimum meets the exact float sum):
-//   |y - ref| <= sum_c |scale code_c| * amax(block of c) / 65534 + kFloatSlack * sum_c |w_c x_c|
+// The kernels are held to the bound of tests/support/quant_matmul_check.h, as moestream's
+// Q8 / Q4 are.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -24,6 +22,7 @@
 #include "core/quant.h"
 #include "cli_process.h"
 #include "expect_error.h"
+#include "quant_matmul_check.h"
 #include "format/checkpoint.h"
 #include "format/gguf_types.h"
 #include "gguf_builder.h"
@@ -33,32 +32,12 @@
 namespace mst {
 namespace {
 
-constexpr double kFloatSlack = 1e-5;
 constexpr DType kTypes[] = {DType::GGML_Q4_0, DType::GGML_Q5_0,   DType::GGML_Q5_1,
                             DType::GGML_IQ4_NL, DType::GGML_IQ4_XS, DType::GGML_MXFP4};
 
-std::vector<float> gaussian(size_t n, uint32_t seed, float sigma = 1.0f, float mean = 0.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(mean, sigma);
-    std::vector<float> v(n);
-    for (float &f : v) f = dist(rng);
-    return v;
-}
-
-std::vector<uint8_t> quantize(DType t, const std::vector<float> &x, int64_t rows, int64_t cols) {
-    const uint64_t row_bytes = dtype_row_bytes(t, cols);
-    std::vector<uint8_t> q(size_t(uint64_t(rows) * row_bytes));
-    for (int64_t r = 0; r < rows; ++r) quantize_row(t, x.data() + r * cols, cols, q.data() + uint64_t(r) * row_bytes);
-    return q;
-}
-
-std::vector<float> dequantize(DType t, const std::vector<uint8_t> &q, int64_t rows, int64_t cols) {
-    const uint64_t row_bytes = dtype_row_bytes(t, cols);
-    std::vector<float> x(size_t(rows * cols));
-    for (int64_t r = 0; r < rows; ++r)
-        convert_to_f32(t, q.data() + uint64_t(r) * row_bytes, x.data() + r * cols, size_t(cols));
-    return x;
-}
+using test::dequantize;
+using test::gaussian;
+using test::quantize;
 
 // ---- an independent decoder, from ggml's dequantize_row_* definitions ----------------
 
@@ -240,41 +219,8 @@ protected:
         backend_ = std::make_unique<CpuBackend>(threads, isa);
     }
 
-    // The largest ratio of |y - ref| to the bound above (<= 1 passes).
     double matmul_error(int64_t rows, int64_t cols, int64_t n_tokens, uint32_t seed) {
-        const DType t = std::get<1>(GetParam());
-        const std::vector<float> w = gaussian(size_t(rows * cols), seed, 0.05f, 0.01f);
-        const std::vector<uint8_t> q = quantize(t, w, rows, cols);
-        const std::vector<float> wd = dequantize(t, q, rows, cols);
-        std::vector<float> x = gaussian(size_t(n_tokens * cols), seed + 1);
-        if (!x.empty()) x[0] = 9.0f;  // an outlier coarsens only its own block
-        constexpr size_t kGuard = 16;
-        std::vector<float> y(size_t(n_tokens * rows) + kGuard, -7.0f);
-        backend_->matmul(WeightView{t, q.data(), rows, cols}, x.data(), y.data(), n_tokens);
-        for (size_t i = 0; i < kGuard; ++i) EXPECT_EQ(y[y.size() - 1 - i], -7.0f) << "wrote past the output";
-        const uint64_t row_bytes = dtype_row_bytes(t, cols);
-        double worst = 0.0;
-        for (int64_t tok = 0; tok < n_tokens; ++tok) {
-            const float *xt = x.data() + tok * cols;
-            std::vector<double> block_amax(size_t(cols / 32), 0.0);
-            for (int64_t c = 0; c < cols; ++c)
-                block_amax[size_t(c / 32)] = std::max(block_amax[size_t(c / 32)], double(std::fabs(xt[c])));
-            for (int64_t r = 0; r < rows; ++r) {
-                double ref = 0.0, quant_bound = 0.0, magnitude = 0.0;
-                GgmlSubBlockCodes codes;
-                for (int64_t c = 0; c < cols; ++c) {
-                    if (c % 32 == 0) ggml_legacy_decode(t, q.data() + uint64_t(r) * row_bytes, c / 32, codes);
-                    const double wv = wd[size_t(r * cols + c)];
-                    ref += wv * xt[c];
-                    quant_bound += std::fabs(wv - codes.min) * block_amax[size_t(c / 32)] / 65534.0;
-                    magnitude += std::fabs(wv * xt[c]);
-                }
-                const double got = y[size_t(tok * rows + r)];
-                if (std::isnan(got)) return INFINITY;
-                worst = std::max(worst, std::fabs(got - ref) / (quant_bound + kFloatSlack * magnitude + 1e-30));
-            }
-        }
-        return worst;
+        return test::quant_matmul_error(*backend_, std::get<1>(GetParam()), rows, cols, n_tokens, seed);
     }
 
     std::unique_ptr<CpuBackend> backend_;

@@ -2,12 +2,8 @@
 // against the plain min/max one, and the CPU kernels against dequantize-then-multiply in
 // double precision at odd sizes, for every ISA this machine runs.
 //
-// Kernel bound, per output: the kernels quantize activations to 16 bits per block of 32,
-// so each activation moves by at most half a step, amax(block) / 32767 / 2, and it
-// multiplies the weight's code term d * q (Q4's minimum meets the exact float sum), so
-//   |y - ref| <= sum_c |d q_c| * amax(block of c) / 65534 + kFloatSlack * sum_c |w_c x_c|
-// where ref is the product with the dequantized weights in double and kFloatSlack covers
-// float32 accumulation and the products of scales. The test checks this exact bound (the
+// Kernel bound: tests/support/quant_matmul_check.h's, from the 16-bit rounding of the
+// activations per block of 32 and float32 accumulation. The test checks this exact bound (the
 // worst output seen reaches 0.34 of it, scalar and AVX2); one wrong block, scale or
 // nibble order breaks it by orders of magnitude.
 #include <gtest/gtest.h>
@@ -23,34 +19,14 @@
 #include "core/error.h"
 #include "core/quant.h"
 #include "expect_error.h"
+#include "quant_matmul_check.h"
 
 namespace mst {
 namespace {
 
-constexpr double kFloatSlack = 1e-5;
-
-std::vector<float> gaussian(size_t n, uint32_t seed, float sigma = 1.0f, float mean = 0.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(mean, sigma);
-    std::vector<float> v(n);
-    for (float &f : v) f = dist(rng);
-    return v;
-}
-
-std::vector<uint8_t> quantize(DType t, const std::vector<float> &x, int64_t rows, int64_t cols) {
-    const uint64_t row_bytes = dtype_row_bytes(t, cols);
-    std::vector<uint8_t> q(size_t(uint64_t(rows) * row_bytes));
-    for (int64_t r = 0; r < rows; ++r) quantize_row(t, x.data() + r * cols, cols, q.data() + uint64_t(r) * row_bytes);
-    return q;
-}
-
-std::vector<float> dequantize(DType t, const std::vector<uint8_t> &q, int64_t rows, int64_t cols) {
-    const uint64_t row_bytes = dtype_row_bytes(t, cols);
-    std::vector<float> x(size_t(rows * cols));
-    for (int64_t r = 0; r < rows; ++r)
-        convert_to_f32(t, q.data() + uint64_t(r) * row_bytes, x.data() + r * cols, size_t(cols));
-    return x;
-}
+using test::dequantize;
+using test::gaussian;
+using test::quantize;
 
 double rms_error(const float *a, const float *b, int64_t n) {
     double sum = 0.0;
@@ -167,42 +143,8 @@ protected:
         backend_ = std::make_unique<CpuBackend>(threads, isa);
     }
 
-    // The largest ratio of |y - ref| to the bound above over the outputs of one matmul
-    // (<= 1 passes), against the dequantized weights in double.
     double matmul_error(int64_t rows, int64_t cols, int64_t n_tokens, uint32_t seed) {
-        const DType t = std::get<1>(GetParam());
-        const std::vector<float> w = gaussian(size_t(rows * cols), seed, 0.05f, 0.01f);
-        const std::vector<uint8_t> q = quantize(t, w, rows, cols);
-        const std::vector<float> wd = dequantize(t, q, rows, cols);
-        std::vector<float> x = gaussian(size_t(n_tokens * cols), seed + 1);
-        if (!x.empty()) x[0] = 9.0f;  // an outlier coarsens only its own block
-        constexpr size_t kGuard = 16;
-        std::vector<float> y(size_t(n_tokens * rows) + kGuard, -7.0f);
-        backend_->matmul(WeightView{t, q.data(), rows, cols}, x.data(), y.data(), n_tokens);
-        for (size_t i = 0; i < kGuard; ++i) EXPECT_EQ(y[y.size() - 1 - i], -7.0f) << "wrote past the output";
-        double worst = 0.0;
-        for (int64_t tok = 0; tok < n_tokens; ++tok) {
-            const float *xt = x.data() + tok * cols;
-            std::vector<double> block_amax(size_t((cols + 31) / 32), 0.0);
-            for (int64_t c = 0; c < cols; ++c)
-                block_amax[size_t(c / 32)] = std::max(block_amax[size_t(c / 32)], double(std::fabs(xt[c])));
-            for (int64_t r = 0; r < rows; ++r) {
-                double ref = 0.0, quant_bound = 0.0, magnitude = 0.0;
-                const uint8_t *row = q.data() + uint64_t(r) * dtype_row_bytes(t, cols);
-                for (int64_t c = 0; c < cols; ++c) {
-                    const double wv = wd[size_t(r * cols + c)];
-                    const double code_term =
-                        t == DType::Q4 ? wv - half_to_float(reinterpret_cast<const BlockQ4 *>(row)[c / 32].m) : wv;
-                    ref += wv * xt[c];
-                    quant_bound += std::fabs(code_term) * block_amax[size_t(c / 32)] / 65534.0;
-                    magnitude += std::fabs(wv * xt[c]);
-                }
-                const double got = y[size_t(tok * rows + r)];
-                if (std::isnan(got)) return INFINITY;
-                worst = std::max(worst, std::fabs(got - ref) / (quant_bound + kFloatSlack * magnitude + 1e-30));
-            }
-        }
-        return worst;
+        return test::quant_matmul_error(*backend_, std::get<1>(GetParam()), rows, cols, n_tokens, seed);
     }
 
     std::unique_ptr<CpuBackend> backend_;

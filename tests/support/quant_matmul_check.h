@@ -1,0 +1,100 @@
+// Shared pieces of the block-quantized type tests (test_quant.cpp for moestream's Q8 / Q4,
+// test_ggml_legacy_quants.cpp for GGUF's legacy types): Gaussian data, row-wise
+// quantize / dequantize, and the CPU kernels' error against dequantize-then-multiply in
+// double precision, as a ratio to the kernels' bound.
+//
+// Kernel bound, per output: the kernels quantize activations to 16 bits per block of 32,
+// so each activation moves by at most half a step, amax(block) / 32767 / 2, and it
+// multiplies the weight's code term w - min (a block's minimum, for the types that have
+// one, meets the exact float sum of the activations):
+//   |y - ref| <= sum_c |w_c - min_c| * amax(block of c) / 65534 + kFloatSlack * sum_c |w_c x_c|
+// where ref is the product with the dequantized weights in double and kFloatSlack covers
+// float32 accumulation and the products of scales.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backends/backend.h"
+#include "core/ggml_legacy_quants.h"
+#include "core/quant.h"
+
+namespace mst::test {
+
+inline constexpr double kQuantFloatSlack = 1e-5;
+
+inline std::vector<float> gaussian(size_t n, uint32_t seed, float sigma = 1.0f, float mean = 0.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(mean, sigma);
+    std::vector<float> v(n);
+    for (float &f : v) f = dist(rng);
+    return v;
+}
+
+inline std::vector<uint8_t> quantize(DType t, const std::vector<float> &x, int64_t rows, int64_t cols) {
+    const uint64_t row_bytes = dtype_row_bytes(t, cols);
+    std::vector<uint8_t> q(size_t(uint64_t(rows) * row_bytes));
+    for (int64_t r = 0; r < rows; ++r) quantize_row(t, x.data() + r * cols, cols, q.data() + uint64_t(r) * row_bytes);
+    return q;
+}
+
+inline std::vector<float> dequantize(DType t, const std::vector<uint8_t> &q, int64_t rows, int64_t cols) {
+    const uint64_t row_bytes = dtype_row_bytes(t, cols);
+    std::vector<float> x(size_t(rows * cols));
+    for (int64_t r = 0; r < rows; ++r)
+        convert_to_f32(t, q.data() + uint64_t(r) * row_bytes, x.data() + r * cols, size_t(cols));
+    return x;
+}
+
+// The minimum of 32-element block `b` of a row of type t (0 for the types without one).
+inline double block_min(DType t, const uint8_t *row, int64_t b) {
+    if (t == DType::Q4) return half_to_float(reinterpret_cast<const BlockQ4 *>(row)[b].m);
+    if (!dtype_is_ggml_legacy(t)) return 0.0;
+    GgmlSubBlockCodes codes;
+    ggml_legacy_decode(t, row, b, codes);
+    return codes.min;
+}
+
+// The largest ratio of |y - ref| to the bound above (<= 1 passes) over the outputs of one
+// matmul of Gaussian weights of type t (an outlier in the activations' first block), and
+// that nothing was written past the output.
+inline double quant_matmul_error(Backend &backend, DType t, int64_t rows, int64_t cols, int64_t n_tokens,
+                                 uint32_t seed) {
+    const std::vector<float> w = gaussian(size_t(rows * cols), seed, 0.05f, 0.01f);
+    const std::vector<uint8_t> q = quantize(t, w, rows, cols);
+    const std::vector<float> wd = dequantize(t, q, rows, cols);
+    std::vector<float> x = gaussian(size_t(n_tokens * cols), seed + 1);
+    if (!x.empty()) x[0] = 9.0f;  // an outlier coarsens only its own block
+    constexpr size_t kGuard = 16;
+    std::vector<float> y(size_t(n_tokens * rows) + kGuard, -7.0f);
+    backend.matmul(WeightView{t, q.data(), rows, cols}, x.data(), y.data(), n_tokens);
+    for (size_t i = 0; i < kGuard; ++i) EXPECT_EQ(y[y.size() - 1 - i], -7.0f) << "wrote past the output";
+    const uint64_t row_bytes = dtype_row_bytes(t, cols);
+    double worst = 0.0;
+    for (int64_t tok = 0; tok < n_tokens; ++tok) {
+        const float *xt = x.data() + tok * cols;
+        std::vector<double> block_amax(size_t((cols + 31) / 32), 0.0);
+        for (int64_t c = 0; c < cols; ++c)
+            block_amax[size_t(c / 32)] = std::max(block_amax[size_t(c / 32)], double(std::fabs(xt[c])));
+        for (int64_t r = 0; r < rows; ++r) {
+            double ref = 0.0, quant_bound = 0.0, magnitude = 0.0, min = 0.0;
+            for (int64_t c = 0; c < cols; ++c) {
+                if (c % 32 == 0) min = block_min(t, q.data() + uint64_t(r) * row_bytes, c / 32);
+                const double wv = wd[size_t(r * cols + c)];
+                ref += wv * xt[c];
+                quant_bound += std::fabs(wv - min) * block_amax[size_t(c / 32)] / 65534.0;
+                magnitude += std::fabs(wv * xt[c]);
+            }
+            const double got = y[size_t(tok * rows + r)];
+            if (std::isnan(got)) return INFINITY;
+            worst = std::max(worst, std::fabs(got - ref) / (quant_bound + kQuantFloatSlack * magnitude + 1e-30));
+        }
+    }
+    return worst;
+}
+
+}  // namespace mst::test
