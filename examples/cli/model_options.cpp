@@ -27,7 +27,7 @@ const char *const kModelOptionsHelp =
     "  -t, --threads N           compute threads (default: all cores; more than the cores this process\n"
     "                            can run on is lowered to them, with a warning)\n"
     "  --io-threads N            pread / direct: parallel expert reads, at most 256 (default 4)\n"
-    "  --cache-policy NAME       lru | lfu | arc | none (default lru)\n"
+    "  --cache-policy NAME       lru | lrfu | lfu | arc | none (default lru)\n"
     "  --prefetch                read the next layer's predicted experts ahead (default off)\n"
     "  --prefetch-layers N       with --prefetch: predict and read N MoE layers ahead (default 1)\n"
     "  --rope-bf16               round RoPE frequencies to bf16, as transformers does for a model\n"

@@ -10,5 +10,7 @@ namespace mst {
 std::unique_ptr<EvictionPolicy> make_lru_policy();
 std::unique_ptr<EvictionPolicy> make_lfu_policy();
 std::unique_ptr<EvictionPolicy> make_arc_policy();
+// Scores halve every `half_life_per_capacity` x capacity accesses.
+std::unique_ptr<EvictionPolicy> make_lrfu_policy(double half_life_per_capacity);
 
 }  // namespace mst

@@ -1,5 +1,6 @@
 // Which cached expert to evict. The cache owns the bytes and the lock; a policy only
-// orders keys. Policies: "lru", "lfu" (with aging) and "arc" (adaptive replacement).
+// orders keys. Policies: "lru", "lfu" (with aging), "arc" (adaptive replacement) and
+// "lrfu" (frequency-weighted LRU: scores that decay with a half-life).
 #pragma once
 
 #include <memory>

@@ -158,13 +158,32 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
     }
 }
 
+namespace {
+
+// What the prefetcher would guess for every row of h, reported to the trace; the same
+// routers on the same hidden state as in sparse_feed_forward's prefetch below.
+void trace_predictions(const LayerRouting &routing, size_t layer, const float *h, int64_t n, int32_t k) {
+    std::vector<int32_t> ids(size_t(n * k));
+    std::vector<float> weights(size_t(n * k));
+    int ahead = 0;
+    for (size_t next = layer + 1; next < routing.n_layers && ahead < routing.trace.predict_layers; ++next) {
+        if (!routing.is_sparse(next)) continue;
+        routing.route(next, h, n, k, ids.data(), weights.data());
+        routing.trace.predicted(layer, next, n, k, ids.data());
+        ++ahead;
+    }
+}
+
+}  // namespace
+
 void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
                          const float *h, int64_t n, int64_t hidden, int32_t k, const BudgetPolicy *budget,
                          BudgetStats *budget_stats, float *out, ExpertIoStats &io, const ExpertFn &expert_fn) {
     std::vector<int32_t> ids(size_t(n * k));
     std::vector<float> weights(size_t(n * k));
     routing.route(layer, h, n, k, ids.data(), weights.data());
-    if (routing.trace) routing.trace(layer, n, k, ids.data());
+    if (routing.trace.chosen) routing.trace.chosen(layer, n, k, ids.data(), weights.data());
+    if (routing.trace.predicted) trace_predictions(routing, layer, h, n, k);
     if (n == 1 && store.prefetch_enabled()) {
         // The nearest layer first: the I/O threads read predictions in the order they come.
         int ahead = 0;

@@ -1,5 +1,6 @@
 // An observer of the routers' choices, for measuring routing itself (expert-usage entropy
-// of a trained model, traces for cache studies) without changing what a forward computes.
+// of a trained model, traces for cache and prefetch studies) without changing what a
+// forward computes.
 #pragma once
 
 #include <cstddef>
@@ -8,9 +9,20 @@
 
 namespace mst {
 
-// Called once per sparse layer and forward call with the router's top-k ids [n_tokens][k]
-// (-1: an empty slot), as the router chose them: before the budget rules drop any, and
-// not for the prefetcher's guesses at later layers.
-using RouteTrace = std::function<void(size_t layer, int64_t n_tokens, int32_t k, const int32_t *ids)>;
+struct RouteTrace {
+    // Called once per sparse layer and forward call with the router's top-k ids and
+    // weights [n_tokens][k] (-1: an empty slot), as the router chose them: before the
+    // budget rules drop any, and not for the prefetcher's guesses at later layers.
+    std::function<void(size_t layer, int64_t n_tokens, int32_t k, const int32_t *ids, const float *weights)> chosen;
+
+    // The prefetcher's guesses, for every token of the batch (the prefetcher itself
+    // guesses only when decoding one token): the routers of the next `predict_layers`
+    // sparse layers applied to the hidden state that enters sparse layer `source`'s
+    // router. `target` is the layer whose experts were guessed, ids [n_tokens][k].
+    int32_t predict_layers = 0;
+    std::function<void(size_t source, size_t target, int64_t n_tokens, int32_t k, const int32_t *ids)> predicted;
+
+    explicit operator bool() const { return bool(chosen) || (predicted && predict_layers > 0); }
+};
 
 }  // namespace mst

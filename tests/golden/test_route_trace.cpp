@@ -53,7 +53,7 @@ TEST_P(RouteTrace, ReportsTheReferenceRoutersChoices) {
     int calls = 0;
     ForwardOptions fo;
     fo.experts_per_token = model->experts_per_token;
-    fo.route_trace = [&](size_t layer, int64_t n_tokens, int32_t top_k, const int32_t *ids) {
+    fo.route_trace.chosen = [&](size_t layer, int64_t n_tokens, int32_t top_k, const int32_t *ids, const float *) {
         ++calls;
         EXPECT_EQ(n_tokens, T);
         EXPECT_EQ(top_k, k);

@@ -58,7 +58,7 @@ HeldOutPass run_held_out(const std::string &dir) {
     ForwardOptions fo;
     fo.experts_per_token = model->experts_per_token;
     fo.all_logits = true;
-    fo.route_trace = [&](size_t layer, int64_t n_tokens, int32_t k, const int32_t *ids) {
+    fo.route_trace.chosen = [&](size_t layer, int64_t n_tokens, int32_t k, const int32_t *ids, const float *) {
         for (int64_t i = 0; i < n_tokens * k; ++i)
             if (ids[i] >= 0) ++pass.counts[layer][size_t(ids[i])];
     };

@@ -65,6 +65,31 @@ TEST(ExpertCachePolicy, LfuAgingLetsOldFavouritesGo) {
     EXPECT_TRUE(cached(cache, {0, 2}));
 }
 
+TEST(ExpertCachePolicy, LrfuKeepsFrequentExperts) {
+    ExpertCache cache(3 * kExpertBytes, "lrfu", 1);
+    for (int i = 0; i < 5; ++i) access(cache, {0, 0});
+    for (int i = 0; i < 3; ++i) access(cache, {0, 1});
+    access(cache, {0, 2});
+    access(cache, {0, 3});  // evicts 2: used once, as 3 was, but longer ago
+    access(cache, {0, 4});  // evicts 3
+    EXPECT_TRUE(cached(cache, {0, 0}));
+    EXPECT_TRUE(cached(cache, {0, 1}));
+    EXPECT_FALSE(cached(cache, {0, 2}));
+    EXPECT_FALSE(cached(cache, {0, 3}));
+    EXPECT_TRUE(cached(cache, {0, 4}));
+}
+
+TEST(ExpertCachePolicy, LrfuScoresDecaySoOldFavouritesGo) {
+    ExpertCache cache(2 * kExpertBytes, "lrfu", 1);  // capacity 2: scores halve every 32 accesses
+    for (int i = 0; i < 20; ++i) access(cache, {0, 0});
+    // 1 and 2 alternate: at first the one not resident is evicted in turn (0 still scores
+    // higher), but their scores build up while 0's decays, and 0 goes.
+    for (int i = 0; i < 200; ++i) access(cache, {0, 1 + i % 2});
+    EXPECT_FALSE(cached(cache, {0, 0}));
+    EXPECT_TRUE(cached(cache, {0, 1}));
+    EXPECT_TRUE(cached(cache, {0, 2}));
+}
+
 TEST(ExpertCachePolicy, ArcResistsAScan) {
     // A hot set used twice (so it lives in T2), then a long one-time scan: ARC evicts the
     // scan's experts (T1) and keeps the hot ones; LRU loses them all.
@@ -88,7 +113,7 @@ TEST(ExpertCachePolicy, NoneKeepsNothing) {
 }
 
 TEST(ExpertCachePolicy, BudgetAndPerLayerStatistics) {
-    for (const char *policy : {"lru", "lfu", "arc"}) {
+    for (const char *policy : {"lru", "lfu", "arc", "lrfu"}) {
         ExpertCache cache(5 * kExpertBytes + 100, policy, 3);
         uint64_t state = 7;
         for (int i = 0; i < 500; ++i) {
@@ -162,7 +187,7 @@ TEST(ExpertCacheBitwise, LogitsIdenticalAcrossPoliciesBudgetsAndPrefetch) {
         const bool can_predict = mst::ModelHandle(dir).info().n_moe_layers > 1;
         for (const Setting &s : std::vector<Setting>{{"none", 0, 0}, {"lru", 20000, 0}, {"lfu", 20000, 0},
                                                      {"arc", 20000, 0}, {"lru", 0, 1}, {"arc", 40000, 1},
-                                                     {"lfu", 20000, 3}}) {
+                                                     {"lfu", 20000, 3}, {"lrfu", 20000, 1}}) {
             mst_cache_stats stats{};
             EXPECT_EQ(generate_logits(dir, s, &stats), expected)
                 << dataset << " policy " << s.policy << " budget " << s.budget << " prefetch " << s.prefetch;

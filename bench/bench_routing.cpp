@@ -1,0 +1,270 @@
+// bench_routing: routing, cache and prefetch numbers from a model's real routing.
+//
+//   bench_routing record -m MODEL --text FILE --out TRACE [--ctx N] [--predict A] [--max-tokens N] [-k K]
+//     runs the model over the text in windows of N tokens (fresh state each) and writes the
+//     routing trace (router/route_trace_file.h), with the prefetcher's guesses 1..A sparse
+//     layers ahead.
+//   bench_routing replay TRACE [--sizes P1,P2,...] [--policies a,b,...] [--per-layer]
+//     replays it against expert caches holding P% of all routed experts under each policy and
+//     Belady's offline optimum, and prints routing statistics and prefetch precision/recall.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "experts/cache_replay.h"
+#include "experts/eviction_policy.h"
+#include "model/loaded_model.h"
+#include "router/route_trace_file.h"
+#include "router/routing_stats.h"
+
+namespace mst {
+namespace {
+
+const char *const kUsage =
+    "usage:\n"
+    "  bench_routing record -m MODEL --text FILE --out TRACE [--ctx N] [--predict A] [--max-tokens N] [-k K]\n"
+    "      --ctx N         tokens per window, each run from a fresh state (default 1024)\n"
+    "      --predict A     record the prefetcher's guesses 1..A sparse layers ahead (default 2, 0 = none)\n"
+    "      --max-tokens N  use at most N tokens of the text (default 0: all)\n"
+    "      -k K            experts per token (default: the model's own)\n"
+    "  bench_routing replay TRACE [--sizes P1,P2,...] [--policies NAME,...] [--per-layer]\n"
+    "      --sizes         cache sizes in percent of all routed experts (default 5,10,12.5,15,20,25,30,37.5,40,50)\n"
+    "      --policies      eviction policies to replay (default: every policy moestream has)\n"
+    "      --per-layer     also replay with the budget split evenly over the layers, a cache each\n";
+
+[[noreturn]] void usage(const std::string &why) {
+    std::fprintf(stderr, "bench_routing: %s\n%s", why.c_str(), kUsage);
+    std::exit(2);
+}
+
+struct Args {
+    std::map<std::string, std::string> values;
+    std::vector<std::string> positional;
+    bool per_layer = false;
+
+    Args(int argc, char **argv, int first) {
+        for (int i = first; i < argc; ++i) {
+            std::string a = argv[i];
+            if (a == "--per-layer") {
+                per_layer = true;
+            } else if (a.starts_with("-")) {
+                if (i + 1 >= argc) usage("option " + a + " needs a value");
+                values[a] = argv[++i];
+            } else {
+                positional.push_back(a);
+            }
+        }
+    }
+    std::string get(const std::string &name, const std::string &fallback) const {
+        auto it = values.find(name);
+        return it == values.end() ? fallback : it->second;
+    }
+    long integer(const std::string &name, long fallback, long lo, long hi) const {
+        auto it = values.find(name);
+        if (it == values.end()) return fallback;
+        char *end = nullptr;
+        const long v = std::strtol(it->second.c_str(), &end, 10);
+        if (it->second.empty() || *end || v < lo || v > hi)
+            usage(fmt::format("{} must be an integer in {}..{}, not '{}'", name, lo, hi, it->second));
+        return v;
+    }
+    void only(std::initializer_list<const char *> known) const {
+        for (const auto &[name, value] : values) {
+            bool ok = false;
+            for (const char *k : known) ok = ok || name == k;
+            if (!ok) usage("unknown option " + name);
+        }
+    }
+};
+
+std::vector<std::string> split(const std::string &s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
+    return out;
+}
+
+std::string read_text(const std::string &path) {
+    FILE *f = std::fopen(path.c_str(), "rb");
+    if (!f) fail(MST_ERR_IO, "cannot read --text file {}", path);
+    std::string text;
+    char buf[65536];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+    std::fclose(f);
+    return text;
+}
+
+int record(const Args &args) {
+    args.only({"-m", "--text", "--out", "--ctx", "--predict", "--max-tokens", "-k"});
+    if (!args.positional.empty()) usage("record takes no positional arguments");
+    const std::string model_path = args.get("-m", ""), text_path = args.get("--text", ""), out = args.get("--out", "");
+    if (model_path.empty() || text_path.empty() || out.empty()) usage("record needs -m, --text and --out");
+    const long ctx = args.integer("--ctx", 1024, 2, 1 << 20);
+    const long ahead = args.integer("--predict", 2, 0, 16);
+    const long max_tokens = args.integer("--max-tokens", 0, 0, 1L << 40);
+    LoadOptions options;
+    options.backend = "cpu";
+    const auto model = load_model(model_path, options);
+    const long k = args.integer("-k", model->experts_per_token, 1, model->config.n_experts);
+    std::vector<int32_t> tokens = model->tokenizer->encode(read_text(text_path), false);
+    if (max_tokens > 0 && size_t(max_tokens) < tokens.size()) tokens.resize(size_t(max_tokens));
+    if (tokens.empty()) fail(MST_ERR_INVALID_ARGUMENT, "the text {} has no tokens", text_path);
+
+    // Gathered per model layer in token order, laid out into slots once the layers are known.
+    std::map<size_t, std::vector<int32_t>> ids;
+    std::map<size_t, std::vector<float>> weights;
+    std::map<std::pair<size_t, size_t>, std::vector<int32_t>> guesses;  // (source, target) -> [token][k]
+    ForwardOptions fo;
+    fo.experts_per_token = int32_t(k);
+    fo.route_trace.chosen = [&](size_t layer, int64_t n, int32_t kk, const int32_t *i, const float *w) {
+        ids[layer].insert(ids[layer].end(), i, i + n * kk);
+        weights[layer].insert(weights[layer].end(), w, w + n * kk);
+    };
+    fo.route_trace.predict_layers = int32_t(ahead);
+    fo.route_trace.predicted = [&](size_t source, size_t target, int64_t n, int32_t kk, const int32_t *i) {
+        auto &g = guesses[{source, target}];
+        g.insert(g.end(), i, i + n * kk);
+    };
+    std::vector<float> logits(size_t(model->config.vocab_size));
+    ExpertIoStats io;
+    for (size_t first = 0; first < tokens.size(); first += size_t(ctx)) {
+        const size_t n = std::min(tokens.size() - first, size_t(ctx));
+        const auto state = model->model->create_state(int32_t(n));
+        model->model->forward(*state, 0, std::span<const int32_t>(tokens.data() + first, n), fo, logits.data(), io);
+        std::fprintf(stderr, "\rrecorded %zu / %zu tokens", first + n, tokens.size());
+    }
+    std::fprintf(stderr, "\n");
+
+    std::vector<int32_t> layers;
+    for (const auto &[layer, v] : ids) layers.push_back(int32_t(layer));
+    RouteTraceData t = RouteTraceData::sized(model->config.n_experts, int32_t(k), int32_t(ahead),
+                                             int64_t(tokens.size()), layers);
+    for (size_t s = 0; s < layers.size(); ++s) {
+        const std::vector<int32_t> &li = ids[size_t(layers[s])];
+        const std::vector<float> &lw = weights[size_t(layers[s])];
+        for (int64_t tok = 0; tok < t.n_tokens; ++tok)
+            for (long j = 0; j < k; ++j) {
+                t.ids[t.at(tok, s) + size_t(j)] = li[size_t(tok * k + j)];
+                t.weights[t.at(tok, s) + size_t(j)] = lw[size_t(tok * k + j)];
+            }
+    }
+    for (const auto &[st, g] : guesses) {
+        const size_t from = size_t(std::ranges::find(layers, int32_t(st.first)) - layers.begin());
+        const size_t to = size_t(std::ranges::find(layers, int32_t(st.second)) - layers.begin());
+        for (int64_t tok = 0; tok < t.n_tokens; ++tok)
+            for (long j = 0; j < k; ++j)
+                t.guesses[t.guess_at(int32_t(to - from), tok, to) + size_t(j)] = g[size_t(tok * k + j)];
+    }
+    write_route_trace(out, t);
+    std::printf("wrote %s: %lld tokens, %zu sparse layers, %d experts, top-%ld, guesses up to %ld ahead\n",
+                out.c_str(), (long long)t.n_tokens, layers.size(), t.n_experts, k, ahead);
+    return 0;
+}
+
+void print_cache_table(const RouteTraceData &t, const std::vector<double> &sizes,
+                       const std::vector<std::string> &policies, bool per_layer) {
+    const auto groups = decode_accesses(t);
+    const size_t total = size_t(t.n_experts) * t.n_slots();
+    std::printf("\n%s cache, hit rate %% (decode order, %zu experts in all, %zu lookups)\n",
+                per_layer ? "per-layer" : "shared", total, [&] {
+                    size_t n = 0;
+                    for (const auto &g : groups) n += g.size();
+                    return n;
+                }());
+    std::printf("| cached %% | experts |");
+    for (const auto &p : policies) std::printf(" %s |", p.c_str());
+    std::printf(" belady | best - belady |\n|---:|---:|");
+    for (size_t i = 0; i <= policies.size() + 1; ++i) std::printf("---:|");
+    std::printf("\n");
+    for (double pct : sizes) {
+        ReplayOptions o;
+        o.capacity = size_t(double(total) * pct / 100.0 + 0.5);
+        o.per_layer = per_layer;
+        std::printf("| %g | %zu |", pct, o.capacity);
+        double best = 0.0;
+        for (const auto &p : policies) {
+            const double h = replay_policy(groups, p, o).hit_rate();
+            best = std::max(best, h);
+            std::printf(" %.1f |", 100.0 * h);
+        }
+        const double b = replay_belady(groups, o).hit_rate();
+        std::printf(" %.1f | %+.1f |\n", 100.0 * b, 100.0 * (best - b));
+    }
+}
+
+void print_routing_stats(const RouteTraceData &t) {
+    const RoutingStats s = routing_stats(t);
+    std::printf("\nper layer: usage entropy (bits, of log2 %d = %.2f), reuse from the previous token, and reuse "
+                "distance (share of choices last made N tokens earlier)\n",
+                t.n_experts, std::log2(double(t.n_experts)));
+    std::printf("| layer | entropy | max share | unused | reuse prev | reuse if independent | d=1 | 2 | 3-4 | 5-8 | "
+                "9-16 | 17-64 | >64 | first |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (const LayerRoutingStats &l : s.layers) {
+        std::printf("| %d | %.3f | %.3f | %d | %.1f%% | %.1f%% |", l.layer, l.entropy_bits, l.max_share, l.unused,
+                    100.0 * l.reuse_previous, 100.0 * l.reuse_independent);
+        for (double d : l.distance_share) std::printf(" %.1f |", 100.0 * d);
+        std::printf("\n");
+    }
+    std::printf("\nadjacent layers: mutual information of the experts one token chooses in both\n"
+                "| from | to | MI bits | H(to) bits |\n|---:|---:|---:|---:|\n");
+    for (const LayerPairStats &p : s.pairs)
+        std::printf("| %d | %d | %.3f | %.3f |\n", p.from, p.to, p.mutual_info_bits, p.to_entropy_bits);
+    if (s.predictions.empty()) return;
+    std::printf("\nprefetch guesses (the next layers' routers on the current hidden state) against the router's "
+                "choice\n| layers ahead | guessed | chosen | correct | precision | recall |\n|---:|---:|---:|---:|---:|---:|\n");
+    for (const PredictionStats &p : s.predictions)
+        std::printf("| %d | %llu | %llu | %llu | %.1f%% | %.1f%% |\n", p.ahead, (unsigned long long)p.guessed,
+                    (unsigned long long)p.chosen, (unsigned long long)p.correct, 100.0 * p.precision(),
+                    100.0 * p.recall());
+}
+
+int replay(const Args &args) {
+    args.only({"--sizes", "--policies"});
+    if (args.positional.size() != 1) usage("replay takes one trace file");
+    const RouteTraceData t = read_route_trace(args.positional[0]);
+    std::vector<double> sizes;
+    for (const std::string &s : split(args.get("--sizes", "5,10,12.5,15,20,25,30,37.5,40,50"))) {
+        char *end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || *end || !(v >= 0.0 && v <= 100.0)) usage("--sizes takes percentages 0..100, not '" + s + "'");
+        sizes.push_back(v);
+    }
+    std::vector<std::string> policies = cache_policy_names();
+    if (args.values.count("--policies")) policies = split(args.get("--policies", ""));
+    for (const std::string &p : policies)
+        if (p != "none") (void)make_eviction_policy(p);  // an unknown name fails here, listing the known ones
+    std::printf("trace %s: %lld tokens, %zu sparse layers, %d experts, top-%d\n", args.positional[0].c_str(),
+                (long long)t.n_tokens, t.n_slots(), t.n_experts, t.k);
+    print_cache_table(t, sizes, policies, false);
+    if (args.per_layer) print_cache_table(t, sizes, policies, true);
+    print_routing_stats(t);
+    return 0;
+}
+
+}  // namespace
+}  // namespace mst
+
+int main(int argc, char **argv) {
+    if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+        std::printf("%s", mst::kUsage);
+        return argc < 2 ? 2 : 0;
+    }
+    const std::string mode = argv[1];
+    const mst::Args args(argc, argv, 2);
+    try {
+        if (mode == "record") return mst::record(args);
+        if (mode == "replay") return mst::replay(args);
+        mst::usage("unknown mode '" + mode + "' (record or replay)");
+    } catch (const mst::Error &e) {
+        std::fprintf(stderr, "bench_routing: %s\n", e.what());
+        return 1;
+    }
+}

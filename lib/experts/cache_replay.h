@@ -1,0 +1,46 @@
+// Replays a routing trace against an expert cache of a given size, without the model or
+// the bytes: the hit rate an eviction policy would reach on that routing, next to the
+// offline-optimal bound (Belady's MIN, which knows every future access).
+//
+// The trace is replayed in decode order (token by token, sparse layer by sparse layer),
+// the way a streaming decode meets it; a token's experts in one layer are looked up first
+// and the misses inserted after, as ExpertStore::fetch does, through the same
+// EvictionPolicy objects the real ExpertCache uses.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "experts/expert_key.h"
+#include "router/route_trace_file.h"
+
+namespace mst {
+
+struct ReplayResult {
+    uint64_t hits = 0;
+    uint64_t misses = 0;
+    double hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0.0; }
+};
+
+// The accesses of a trace in decode order, grouped: group g is one token's experts of one
+// sparse layer (each expert once, -1 slots dropped). Keys carry the model's layer index.
+std::vector<std::vector<ExpertKey>> decode_accesses(const RouteTraceData &trace);
+
+// Per-layer budgets: `capacity` experts split evenly over the sparse layers (the first
+// capacity % layers get one more), each layer with a cache of its own; otherwise one cache
+// shared by all layers, like ExpertCache.
+struct ReplayOptions {
+    size_t capacity = 0;  // experts that fit
+    bool per_layer = false;
+};
+
+// `policy` is a make_eviction_policy name or "none" (caches nothing: every access misses).
+ReplayResult replay_policy(const std::vector<std::vector<ExpertKey>> &groups, const std::string &policy,
+                           const ReplayOptions &options);
+// Belady's MIN with bypass: on a miss in a full cache it drops, among the residents and
+// the incoming expert, the one used again furthest in the future (or never). No policy
+// that keeps at most `capacity` experts can hit more often on this access sequence.
+ReplayResult replay_belady(const std::vector<std::vector<ExpertKey>> &groups, const ReplayOptions &options);
+
+}  // namespace mst

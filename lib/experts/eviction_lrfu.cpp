@@ -1,0 +1,78 @@
+// LRFU (Lee et al., IEEE Trans. Computers 2001), a frequency-weighted LRU: every access
+// adds 1 to an expert's score and the score halves every `half_life` accesses, so an
+// expert ranks by how often it was used, counting recent uses most. Evicts the lowest
+// score. Routing of a trained model has both kinds of locality: some experts are chosen
+// far more than others (LFU's strength) and a token often reuses the previous tokens'
+// experts (LRU's); on the trained models' traces it comes closest to Belady's bound
+// (bench/RESULTS.md "Cache policies on trained routing").
+//
+// score(now) = crf * 2^(-(now - last) / H), and comparing two experts' scores at any one
+// `now` is comparing log2(crf) + last / H, which does not change as time passes: the
+// residents sit in one ordered set keyed by it, updated only when an expert is accessed.
+// Scores survive eviction (like LFU's counts), so a popular expert comes back ranked.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <unordered_map>
+
+#include "experts/eviction_policies.h"
+
+namespace mst {
+
+namespace {
+
+class LrfuPolicy final : public EvictionPolicy {
+public:
+    explicit LrfuPolicy(double half_life_per_capacity) : per_capacity_(half_life_per_capacity) {}
+    const char *name() const override { return "lrfu"; }
+    void set_capacity(size_t experts) override {
+        half_life_ = std::max(1.0, per_capacity_ * double(std::max<size_t>(experts, 1)));
+    }
+
+    void on_hit(const ExpertKey &key) override { touch(key); }
+    void on_miss(const ExpertKey &key) override { touch(key); }
+    void on_insert(const ExpertKey &key) override {
+        Score &s = scores_[key];
+        s.resident = true;
+        resident_.insert({s.rank, key});
+    }
+    ExpertKey victim(const ExpertKey &) override { return resident_.begin()->second; }
+    void on_evict(const ExpertKey &key) override {
+        Score &s = scores_.at(key);
+        resident_.erase({s.rank, key});
+        s.resident = false;
+    }
+
+private:
+    struct Score {
+        double crf = 0.0;   // the score at `last`
+        double last = 0.0;  // access count when last touched
+        double rank = -std::numeric_limits<double>::infinity();  // log2(crf) + last / H
+        bool resident = false;
+    };
+
+    void touch(const ExpertKey &key) {
+        Score &s = scores_[key];
+        if (s.resident) resident_.erase({s.rank, key});
+        now_ += 1.0;
+        s.crf = s.crf * std::exp2(-(now_ - s.last) / half_life_) + 1.0;
+        s.last = now_;
+        s.rank = std::log2(s.crf) + now_ / half_life_;
+        if (s.resident) resident_.insert({s.rank, key});
+    }
+
+    double per_capacity_;
+    double half_life_ = 64.0;
+    double now_ = 0.0;
+    std::unordered_map<ExpertKey, Score, ExpertKeyHash> scores_;
+    std::set<std::pair<double, ExpertKey>> resident_;
+};
+
+}  // namespace
+
+std::unique_ptr<EvictionPolicy> make_lrfu_policy(double half_life_per_capacity) {
+    return std::make_unique<LrfuPolicy>(half_life_per_capacity);
+}
+
+}  // namespace mst

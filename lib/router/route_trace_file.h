@@ -1,0 +1,52 @@
+// A recorded routing trace: per token and sparse layer, the experts the router chose with
+// their weights, and optionally what the prefetcher's predictor guessed for that layer 1..A
+// sparse layers earlier. Cache policies, prefetch and routing statistics are measured by
+// replaying it (experts/cache_replay.h, router/routing_stats.h) without running the model.
+//
+// File format (text, one record a line, fields separated by single spaces):
+//   moestream-route-trace 1
+//   experts E k K predict A tokens T
+//   layers L0 L1 ... Ln-1            the sparse layers' model indices, ascending
+//   c t s e:w e:w ...                token t, sparse layer slot s (0..n-1): K chosen expert
+//                                    ids (-1 = empty) and their router weights
+//   p t s a e e ...                  token t, slot s: the K experts guessed for it from the
+//                                    hidden state a (1..A) sparse layers earlier
+// Every (t, s) has exactly one c line; p lines are optional (absent: no guess). Lines may
+// come in any order; "#" starts a comment line.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mst {
+
+struct RouteTraceData {
+    int32_t n_experts = 0;
+    int32_t k = 0;
+    int32_t predict_ahead = 0;   // A: guesses recorded up to this many sparse layers ahead
+    int64_t n_tokens = 0;
+    std::vector<int32_t> layers; // model index of each sparse layer slot
+
+    std::vector<int32_t> ids;      // [token][slot][k], -1 = empty
+    std::vector<float> weights;    // [token][slot][k]
+    std::vector<int32_t> guesses;  // [a - 1][token][slot][k], -1 = no guess
+
+    size_t n_slots() const { return layers.size(); }
+    size_t at(int64_t token, size_t slot) const { return (size_t(token) * n_slots() + slot) * size_t(k); }
+    size_t guess_at(int32_t ahead, int64_t token, size_t slot) const {
+        return size_t(ahead - 1) * size_t(n_tokens) * n_slots() * size_t(k) + at(token, slot);
+    }
+
+    // An empty trace of this shape: every id and guess -1, every weight 0.
+    static RouteTraceData sized(int32_t n_experts, int32_t k, int32_t predict_ahead, int64_t n_tokens,
+                                std::vector<int32_t> layers);
+};
+
+// Throws MST_ERR_IO when the file cannot be written.
+void write_route_trace(const std::string &path, const RouteTraceData &trace);
+// Throws MST_ERR_IO when unreadable, MST_ERR_BAD_FORMAT naming the line for anything malformed
+// (an expert id out of range, a missing or repeated c line, a bad header).
+RouteTraceData read_route_trace(const std::string &path);
+
+}  // namespace mst
