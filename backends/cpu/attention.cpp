@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "core/op_profile.h"
 
 namespace mst {
 namespace {
@@ -27,6 +28,9 @@ void CpuBackend::attention(const float *q, const float *k_cache, const float *v_
                            const AttentionParams &p) {
     check_attention_params(q, k_cache, v_cache, out, p);
     if (p.n_tokens == 0) return;
+    // Bytes: the K and V rows of every kv head up to the last query's position.
+    const OpTimer timer("attention", uint64_t(p.n_kv_heads) * uint64_t(p.pos0 + p.n_tokens) *
+                                         uint64_t(p.head_dim + p.v_head_dim) * sizeof(float));
 
     const int64_t group = p.n_heads / p.n_kv_heads;
     const int64_t n_ctx = int64_t(p.pos0) + p.n_tokens;

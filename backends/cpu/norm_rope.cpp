@@ -4,12 +4,14 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "core/op_profile.h"
 
 namespace mst {
 
 void CpuBackend::rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y,
                           int64_t n_rows, int64_t dim) {
     check_rms_norm_params(x, w, y, n_rows, dim);
+    const OpTimer timer("rms_norm", 0);
     if (n_rows == 0) return;
 
     std::vector<float> scale(static_cast<size_t>(dim));
@@ -35,6 +37,7 @@ void CpuBackend::rms_norm(const float *x, const WeightView &w, float weight_offs
 void CpuBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const int32_t *positions,
                       const RopeParams &p) {
     check_rope_params(x, n_tokens, n_heads, head_dim, positions, p);
+    const OpTimer timer("rope", 0);
     if (n_tokens == 0 || n_heads == 0 || p.rotary_dim == 0) return;
 
     const int64_t half = p.rotary_dim / 2;
