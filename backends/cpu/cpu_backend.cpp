@@ -1,4 +1,5 @@
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 
 #include <cmath>
 
@@ -61,11 +62,12 @@ void CpuBackend::silu_mul(const float *gate, const float *up, float *out, int64_
     check_silu_mul_params(gate, up, out, n);
     const OpTimer timer("silu_mul", 0);
     // Element by element, so out may alias gate or up.
-#pragma omp parallel for num_threads(threads_for(n)) if (threads_for(n) > 1) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-        const float g = gate[i];
-        out[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
+    parallel_for(n, threads_for(n), [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+            const float g = gate[i];
+            out[i] = g / (1.0f + std::exp(-g)) * up[i];
+        }
+    });
 }
 
 }  // namespace mst

@@ -1,4 +1,5 @@
-// The CPU backend: OpenMP threads over SIMD kernels chosen at run time (cpu_isa.h).
+// The CPU backend: SIMD kernels chosen at run time (cpu_isa.h), run in parallel on the
+// worker pool of parallel_for.h.
 // The ops are spread over cpu_backend.cpp (matmul, silu_mul), norm_rope.cpp and
 // attention.cpp.
 #pragma once

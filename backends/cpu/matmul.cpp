@@ -1,4 +1,5 @@
 #include "backends/cpu/matmul.h"
+#include "backends/cpu/parallel_for.h"
 
 #include <algorithm>
 
@@ -53,20 +54,20 @@ void cpu_matmul(const CpuKernels &kernels, int n_threads, const WeightView &w, c
         n_tokens <= tile ? n_tokens : std::max(tile, kTokenBlockBytes / (cols * int64_t(sizeof(float))) / tile * tile);
     const auto *wbytes = static_cast<const unsigned char *>(w.data);
 
-#pragma omp parallel num_threads(int(std::min(threads, n_blocks))) if (threads > 1 && n_blocks > 1)
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += tokens_per_block) {
-        const int64_t t1 = std::min(n_tokens, t0 + tokens_per_block);
-        // The same static split for every token block keeps a thread on the same weights;
-        // no barrier is needed since threads write disjoint outputs.
-#pragma omp for schedule(static) nowait
-        for (int64_t b = 0; b < n_blocks; ++b) {
-            const int64_t r0 = b * rows_per_block;
-            const int64_t nr = std::min(rows_per_block, rows - r0);
-            for (int64_t t = t0; t < t1; t += tile)
-                kernel(wbytes + r0 * row_bytes, nr, cols, x + t * cols, cols, int(std::min(tile, t1 - t)),
-                       y + t * rows + r0, rows);
+    // Each thread keeps its row blocks for every token block (no barrier between token
+    // blocks: threads write disjoint outputs).
+    parallel_for(n_blocks, int(threads), [&](int64_t b0, int64_t b1) {
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += tokens_per_block) {
+            const int64_t t1 = std::min(n_tokens, t0 + tokens_per_block);
+            for (int64_t b = b0; b < b1; ++b) {
+                const int64_t r0 = b * rows_per_block;
+                const int64_t nr = std::min(rows_per_block, rows - r0);
+                for (int64_t t = t0; t < t1; t += tile)
+                    kernel(wbytes + r0 * row_bytes, nr, cols, x + t * cols, cols, int(std::min(tile, t1 - t)),
+                           y + t * rows + r0, rows);
+            }
         }
-    }
+    });
 }
 
 }  // namespace mst

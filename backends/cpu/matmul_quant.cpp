@@ -1,4 +1,5 @@
 #include "backends/cpu/matmul_quant.h"
+#include "backends/cpu/parallel_for.h"
 
 #include <algorithm>
 #include <vector>
@@ -40,8 +41,9 @@ void cpu_matmul_quant(const QuantKernels &kernels, int n_threads, const WeightVi
     const int64_t n_blocks = (cols + kQuantBlock - 1) / kQuantBlock;
     std::vector<QuantizedActivation> xq(size_t(n_tokens * n_blocks));
     const int quant_threads = int(std::clamp<int64_t>(n_tokens / kMinParallelTokens, 1, std::max(1, n_threads)));
-#pragma omp parallel for num_threads(quant_threads) if (quant_threads > 1) schedule(static)
-    for (int64_t t = 0; t < n_tokens; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
+    parallel_for(n_tokens, quant_threads, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
+    });
 
     const int64_t row_bytes = int64_t(dtype_row_bytes(w.dtype, cols));
     const int64_t tile = kernels.max_tokens;
@@ -53,15 +55,15 @@ void cpu_matmul_quant(const QuantKernels &kernels, int n_threads, const WeightVi
     const auto *wbytes = static_cast<const unsigned char *>(w.data);
 
     // Each thread keeps its row block while every token tile passes over it.
-#pragma omp parallel for num_threads(int(std::min(threads, n_row_blocks))) if (threads > 1 && n_row_blocks > 1) \
-    schedule(static)
-    for (int64_t b = 0; b < n_row_blocks; ++b) {
-        const int64_t r0 = b * rows_per_block;
-        const int64_t nr = std::min(rows_per_block, rows - r0);
-        for (int64_t t = 0; t < n_tokens; t += tile)
-            kernel(wbytes + r0 * row_bytes, row_bytes, nr, n_blocks, xq.data() + t * n_blocks, n_blocks,
-                   int(std::min(tile, n_tokens - t)), y + t * rows + r0, rows);
-    }
+    parallel_for(n_row_blocks, int(threads), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t r0 = b * rows_per_block;
+            const int64_t nr = std::min(rows_per_block, rows - r0);
+            for (int64_t t = 0; t < n_tokens; t += tile)
+                kernel(wbytes + r0 * row_bytes, row_bytes, nr, n_blocks, xq.data() + t * n_blocks, n_blocks,
+                       int(std::min(tile, n_tokens - t)), y + t * rows + r0, rows);
+        }
+    });
 }
 
 }  // namespace mst
