@@ -66,6 +66,10 @@ public:
                           const float *x, float *y, int64_t n_tokens) override;
     // op_latent_attention.cpp
     void latent_attention(const float *q, const float *cache, float *out, const LatentAttentionParams &p) override;
+    // op_routed_swiglu.cpp: decode-sized groups fused into two parallel regions; others
+    // take Backend::routed_swiglu.
+    void routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden, const SwigluExpertUse *experts,
+                       size_t n_experts) override;
 };
 
 }  // namespace mst

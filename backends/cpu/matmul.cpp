@@ -19,7 +19,9 @@ constexpr int64_t kBlocksPerThread = 8;
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr int64_t kMinParallelMacs = 64 * 1024;
 
-CpuKernels::DotRowsFn select_kernel(const CpuKernels &k, DType t) {
+}  // namespace
+
+CpuKernels::DotRowsFn float_dot_rows_kernel(const CpuKernels &k, DType t) {
     switch (t) {
         case DType::F32: return k.dot_rows_f32;
         case DType::F16: return k.dot_rows_f16;
@@ -29,13 +31,11 @@ CpuKernels::DotRowsFn select_kernel(const CpuKernels &k, DType t) {
     }
 }
 
-}  // namespace
-
 void cpu_matmul(const CpuKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
                 int64_t n_tokens) {
     if (dtype_is_quantized(w.dtype))
         return cpu_matmul_quant(quant_kernels_for(kernels), n_threads, w, x, y, n_tokens);
-    const CpuKernels::DotRowsFn kernel = select_kernel(kernels, w.dtype);
+    const CpuKernels::DotRowsFn kernel = float_dot_rows_kernel(kernels, w.dtype);
     const int64_t rows = w.rows, cols = w.cols;
     if (rows == 0 || n_tokens == 0) return;
     if (cols == 0) {

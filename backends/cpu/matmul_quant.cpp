@@ -18,7 +18,9 @@ constexpr int64_t kMinParallelMacs = 64 * 1024;
 // Rows of activations quantized per thread at least before quantizing in parallel.
 constexpr int64_t kMinParallelTokens = 8;
 
-QuantKernels::DotRowsFn select_kernel(const QuantKernels &k, DType t) {
+}  // namespace
+
+QuantKernels::DotRowsFn quant_dot_rows_kernel(const QuantKernels &k, DType t) {
     switch (t) {
         case DType::Q8: return k.dot_rows_q8;
         case DType::Q4: return k.dot_rows_q4;
@@ -26,11 +28,9 @@ QuantKernels::DotRowsFn select_kernel(const QuantKernels &k, DType t) {
     }
 }
 
-}  // namespace
-
 void cpu_matmul_quant(const QuantKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
                       int64_t n_tokens) {
-    const QuantKernels::DotRowsFn kernel = select_kernel(kernels, w.dtype);
+    const QuantKernels::DotRowsFn kernel = quant_dot_rows_kernel(kernels, w.dtype);
     const int64_t rows = w.rows, cols = w.cols;
     if (rows == 0 || n_tokens == 0) return;
     if (cols == 0) {
