@@ -10,6 +10,7 @@
 // (teacher-forced, a fixed pseudo-random token sequence), every expert a cache hit.
 // bench/README.md "Decode profile" records results.
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -31,6 +32,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// User + system CPU seconds of every thread of the process so far: on a shared machine
+// the work a token costs (spinning included), where wall time also counts the waits for
+// cores that other processes hold.
+double process_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 
 struct Options {
     std::string model;
@@ -115,15 +125,20 @@ std::vector<int32_t> token_sequence(int n, int32_t vocab, uint64_t salt) {
     return ids;
 }
 
-// Decodes `tokens` after `prompt` in a fresh session; returns the decode seconds.
-double decode_round(mst::LoadedModel &model, const std::vector<int32_t> &prompt, const std::vector<int32_t> &tokens) {
+struct RoundTime {
+    double wall = 0, cpu = 0;
+};
+
+// Decodes `tokens` after `prompt` in a fresh session; returns the decode's wall and CPU seconds.
+RoundTime decode_round(mst::LoadedModel &model, const std::vector<int32_t> &prompt, const std::vector<int32_t> &tokens) {
     mst::SessionOptions so;
     so.n_ctx = int32_t(prompt.size() + tokens.size() + 1);
     mst::Session session(model, so);
     session.eval(prompt, mst::EvalKind::Prompt);
     const auto t0 = Clock::now();
+    const double cpu0 = process_cpu_seconds();
     for (int32_t t : tokens) session.eval(std::span<const int32_t>(&t, 1), mst::EvalKind::Decode);
-    return seconds_since(t0);
+    return {seconds_since(t0), process_cpu_seconds() - cpu0};
 }
 
 void print_profile(const mst::OpProfileSnapshot &p, double wall, int n_tokens) {
@@ -169,8 +184,12 @@ int run(const Options &o) {
     const std::vector<int32_t> tokens = token_sequence(o.tokens, vocab, 1000);
 
     decode_round(*model, prompt, tokens);  // fills the expert cache
-    std::vector<double> tps;
-    for (int r = 0; r < o.rounds; ++r) tps.push_back(double(o.tokens) / decode_round(*model, prompt, tokens));
+    std::vector<double> tps, cpu_ms;
+    for (int r = 0; r < o.rounds; ++r) {
+        const RoundTime t = decode_round(*model, prompt, tokens);
+        tps.push_back(double(o.tokens) / t.wall);
+        cpu_ms.push_back(1e3 * t.cpu / o.tokens);
+    }
 
     // One more round with the profile on: the bytes a token reads, and the breakdown.
     mst::op_profile_reset();
@@ -192,6 +211,8 @@ int run(const Options &o) {
     const double med = mst::percentile(tps, 0.5);
     fmt::print("decode tok/s over {} rounds of {} tokens: min {:.2f} median {:.2f} max {:.2f}\n", o.rounds, o.tokens,
                mst::percentile(tps, 0.0), med, mst::percentile(tps, 1.0));
+    fmt::print("CPU time per token (all threads): min {:.1f} median {:.1f} max {:.1f} ms\n",
+               mst::percentile(cpu_ms, 0.0), mst::percentile(cpu_ms, 0.5), mst::percentile(cpu_ms, 1.0));
     fmt::print("bytes read per token: {:.1f} MB; at the median: {:.2f} GB/s = {:.0f}% of the read bandwidth\n",
                bytes_per_token / 1e6, bytes_per_token * med / 1e9, 100 * bytes_per_token * med / read_bw);
     if (o.profile) print_profile(p, profiled_wall, o.tokens);
