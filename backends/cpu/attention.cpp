@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
+#include "core/op_profile.h"
 
 namespace mst {
 namespace {
@@ -27,6 +29,9 @@ void CpuBackend::attention(const float *q, const float *k_cache, const float *v_
                            const AttentionParams &p) {
     check_attention_params(q, k_cache, v_cache, out, p);
     if (p.n_tokens == 0) return;
+    // Bytes: the K and V rows of every kv head up to the last query's position.
+    const OpTimer timer("attention", uint64_t(p.n_kv_heads) * uint64_t(p.pos0 + p.n_tokens) *
+                                         uint64_t(p.head_dim + p.v_head_dim) * sizeof(float));
 
     const int64_t group = p.n_heads / p.n_kv_heads;
     const int64_t n_ctx = int64_t(p.pos0) + p.n_tokens;
@@ -36,13 +41,13 @@ void CpuBackend::attention(const float *q, const float *k_cache, const float *v_
     const int64_t items_per_token = p.n_heads / hpi;
     const int64_t n_items = int64_t(p.n_tokens) * items_per_token;
 
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
+    // Items vary in length (causal, windowed), so they are handed out one by one; each
+    // thread keeps its scratch across the items it takes.
+    parallel_for_dynamic(n_items, threads, 1, [&](int64_t item0, int64_t item1) {
         // Row g holds the scores, then the probabilities, of head h0 + g.
-        std::vector<float> scores(static_cast<size_t>(hpi * n_ctx), 0.0f);
-        // Items vary in length (causal, windowed), so they are handed out one by one.
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t item = 0; item < n_items; ++item) {
+        thread_local std::vector<float> scores;
+        scores.resize(static_cast<size_t>(hpi * n_ctx));
+        for (int64_t item = item0; item < item1; ++item) {
             const int64_t t = item / items_per_token, h0 = item % items_per_token * hpi, kv = h0 / group;
             const int64_t pos = p.pos0 + t;
             const int64_t first = p.sliding_window > 0 ? std::max<int64_t>(0, pos - p.sliding_window + 1) : 0;
@@ -79,7 +84,7 @@ void CpuBackend::attention(const float *q, const float *k_cache, const float *v_
             for (int64_t g = 0; g < hpi; ++g)
                 for (int64_t d = 0; d < p.v_head_dim; ++d) o[g * p.v_head_dim + d] *= inv_denom[g];
         }
-    }
+    });
 }
 
 }  // namespace mst

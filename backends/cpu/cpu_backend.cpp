@@ -1,15 +1,39 @@
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 
 #include <cmath>
 
 #include "backends/cpu/matmul.h"
 #include "core/error.h"
+#include "core/op_profile.h"
 
 namespace mst {
 namespace {
 
 // Elementary steps below which an op stays on the calling thread.
 constexpr int64_t kMinParallelWork = 32 * 1024;
+
+// The profile's name for a matmul on weights of type t (a literal, as OpTimer needs).
+const char *matmul_kind(DType t) {
+    switch (t) {
+        case DType::F32: return "matmul f32";
+        case DType::F16: return "matmul f16";
+        case DType::BF16: return "matmul bf16";
+        case DType::Q8: return "matmul q8";
+        case DType::Q4: return "matmul q4";
+        case DType::MXFP4: return "matmul mxfp4";
+        default: return "matmul other";
+    }
+}
+
+// The bytes a matmul reads from w: its rows and, where it has them, its scales.
+uint64_t weight_bytes(const WeightView &w) {
+    uint64_t bytes = dtype_row_bytes(w.dtype, w.cols) * uint64_t(w.rows);
+    if (w.dtype == DType::MXFP4) bytes += uint64_t(w.rows) * uint64_t(w.cols / 32);
+    if ((w.dtype == DType::PACKED_I4 || w.dtype == DType::PACKED_I8) && w.group_size > 0)
+        bytes += uint64_t(w.rows) * uint64_t(w.cols / w.group_size) * 2;
+    return bytes;
+}
 
 const CpuKernels &checked_kernels(CpuIsa isa) {
     if (!cpu_isa_supported(isa))
@@ -28,6 +52,7 @@ int CpuBackend::threads_for(int64_t work) const { return work >= kMinParallelWor
 
 void CpuBackend::matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) {
     check_matmul_params(w, x, y, n_tokens);
+    const OpTimer timer(matmul_kind(w.dtype), op_profile_enabled() ? weight_bytes(w) : 0);
     if (w.dtype == DType::MXFP4) return matmul_mxfp4(w, x, y, n_tokens);
     if (w.dtype == DType::PACKED_I4 || w.dtype == DType::PACKED_I8) return matmul_packed_int(w, x, y, n_tokens);
     cpu_matmul(kernels_, n_threads_, w, x, y, n_tokens);
@@ -35,12 +60,14 @@ void CpuBackend::matmul(const WeightView &w, const float *x, float *y, int64_t n
 
 void CpuBackend::silu_mul(const float *gate, const float *up, float *out, int64_t n) {
     check_silu_mul_params(gate, up, out, n);
+    const OpTimer timer("silu_mul", 0);
     // Element by element, so out may alias gate or up.
-#pragma omp parallel for num_threads(threads_for(n)) if (threads_for(n) > 1) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-        const float g = gate[i];
-        out[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
+    parallel_for(n, threads_for(n), [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+            const float g = gate[i];
+            out[i] = g / (1.0f + std::exp(-g)) * up[i];
+        }
+    });
 }
 
 }  // namespace mst

@@ -1,4 +1,5 @@
-// The CPU backend: OpenMP threads over SIMD kernels chosen at run time (cpu_isa.h).
+// The CPU backend: SIMD kernels chosen at run time (cpu_isa.h), run in parallel on the
+// worker pool of parallel_for.h.
 // The ops are spread over cpu_backend.cpp (matmul, silu_mul), norm_rope.cpp and
 // attention.cpp.
 #pragma once
@@ -65,6 +66,10 @@ public:
                           const float *x, float *y, int64_t n_tokens) override;
     // op_latent_attention.cpp
     void latent_attention(const float *q, const float *cache, float *out, const LatentAttentionParams &p) override;
+    // op_routed_swiglu.cpp: decode-sized groups fused into two parallel regions; others
+    // take Backend::routed_swiglu.
+    void routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden, const SwigluExpertUse *experts,
+                       size_t n_experts) override;
 };
 
 }  // namespace mst

@@ -1,4 +1,5 @@
 #include "backends/cpu/matmul.h"
+#include "backends/cpu/parallel_for.h"
 
 #include <algorithm>
 
@@ -18,7 +19,9 @@ constexpr int64_t kBlocksPerThread = 8;
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr int64_t kMinParallelMacs = 64 * 1024;
 
-CpuKernels::DotRowsFn select_kernel(const CpuKernels &k, DType t) {
+}  // namespace
+
+CpuKernels::DotRowsFn float_dot_rows_kernel(const CpuKernels &k, DType t) {
     switch (t) {
         case DType::F32: return k.dot_rows_f32;
         case DType::F16: return k.dot_rows_f16;
@@ -28,13 +31,11 @@ CpuKernels::DotRowsFn select_kernel(const CpuKernels &k, DType t) {
     }
 }
 
-}  // namespace
-
 void cpu_matmul(const CpuKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
                 int64_t n_tokens) {
     if (dtype_is_quantized(w.dtype))
         return cpu_matmul_quant(kernels, n_threads, w, x, y, n_tokens);
-    const CpuKernels::DotRowsFn kernel = select_kernel(kernels, w.dtype);
+    const CpuKernels::DotRowsFn kernel = float_dot_rows_kernel(kernels, w.dtype);
     const int64_t rows = w.rows, cols = w.cols;
     if (rows == 0 || n_tokens == 0) return;
     if (cols == 0) {
@@ -53,20 +54,21 @@ void cpu_matmul(const CpuKernels &kernels, int n_threads, const WeightView &w, c
         n_tokens <= tile ? n_tokens : std::max(tile, kTokenBlockBytes / (cols * int64_t(sizeof(float))) / tile * tile);
     const auto *wbytes = static_cast<const unsigned char *>(w.data);
 
-#pragma omp parallel num_threads(int(std::min(threads, n_blocks))) if (threads > 1 && n_blocks > 1)
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += tokens_per_block) {
-        const int64_t t1 = std::min(n_tokens, t0 + tokens_per_block);
-        // The same static split for every token block keeps a thread on the same weights;
-        // no barrier is needed since threads write disjoint outputs.
-#pragma omp for schedule(static) nowait
-        for (int64_t b = 0; b < n_blocks; ++b) {
+    // Row blocks are handed out one at a time, so a thread that the system deschedules
+    // (a shared machine) holds up one block, not a static share. A row block stays in L2
+    // while every token block passes over it.
+    parallel_for_dynamic(n_blocks, int(threads), dynamic_grain(n_blocks, threads), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
             const int64_t r0 = b * rows_per_block;
             const int64_t nr = std::min(rows_per_block, rows - r0);
-            for (int64_t t = t0; t < t1; t += tile)
-                kernel(wbytes + r0 * row_bytes, nr, cols, x + t * cols, cols, int(std::min(tile, t1 - t)),
-                       y + t * rows + r0, rows);
+            for (int64_t t0 = 0; t0 < n_tokens; t0 += tokens_per_block) {
+                const int64_t t1 = std::min(n_tokens, t0 + tokens_per_block);
+                for (int64_t t = t0; t < t1; t += tile)
+                    kernel(wbytes + r0 * row_bytes, nr, cols, x + t * cols, cols, int(std::min(tile, t1 - t)),
+                           y + t * rows + r0, rows);
+            }
         }
-    }
+    });
 }
 
 }  // namespace mst

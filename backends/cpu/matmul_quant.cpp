@@ -1,4 +1,5 @@
 #include "backends/cpu/matmul_quant.h"
+#include "backends/cpu/parallel_for.h"
 
 #include <algorithm>
 #include <vector>
@@ -25,17 +26,21 @@ struct SelectedKernel {
 };
 
 SelectedKernel select_kernel(const CpuKernels &float_kernels, const QuantKernels &k, DType t) {
-    switch (t) {
-        case DType::Q8: return {k.dot_rows_q8, k.max_tokens};
-        case DType::Q4: return {k.dot_rows_q4, k.max_tokens};
-        default: break;
-    }
+    if (t == DType::Q8 || t == DType::Q4) return {quant_dot_rows_kernel(k, t), k.max_tokens};
     const GgmlLegacyKernels &legacy = ggml_legacy_kernels_for(float_kernels);
     if (const QuantKernels::DotRowsFn fn = ggml_legacy_kernel(legacy, t)) return {fn, legacy.max_tokens};
     fail(MST_ERR_UNSUPPORTED, "quantized matmul: weight dtype {} is not a block-quantized type", dtype_name(t));
 }
 
 }  // namespace
+
+QuantKernels::DotRowsFn quant_dot_rows_kernel(const QuantKernels &k, DType t) {
+    switch (t) {
+        case DType::Q8: return k.dot_rows_q8;
+        case DType::Q4: return k.dot_rows_q4;
+        default: fail(MST_ERR_UNSUPPORTED, "quantized matmul: weight dtype {} is not Q8 or Q4", dtype_name(t));
+    }
+}
 
 void cpu_matmul_quant(const CpuKernels &float_kernels, int n_threads, const WeightView &w, const float *x, float *y,
                       int64_t n_tokens) {
@@ -51,8 +56,9 @@ void cpu_matmul_quant(const CpuKernels &float_kernels, int n_threads, const Weig
     const int64_t n_blocks = (cols + kQuantBlock - 1) / kQuantBlock;
     std::vector<QuantizedActivation> xq(size_t(n_tokens * n_blocks));
     const int quant_threads = int(std::clamp<int64_t>(n_tokens / kMinParallelTokens, 1, std::max(1, n_threads)));
-#pragma omp parallel for num_threads(quant_threads) if (quant_threads > 1) schedule(static)
-    for (int64_t t = 0; t < n_tokens; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
+    parallel_for(n_tokens, quant_threads, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
+    });
 
     const int64_t row_bytes = int64_t(dtype_row_bytes(w.dtype, cols));
     const int64_t tile = std::min(kernels.max_tokens, kernel.max_tokens);
@@ -63,16 +69,17 @@ void cpu_matmul_quant(const CpuKernels &float_kernels, int n_threads, const Weig
     const int64_t n_row_blocks = (rows + rows_per_block - 1) / rows_per_block;
     const auto *wbytes = static_cast<const unsigned char *>(w.data);
 
-    // Each thread keeps its row block while every token tile passes over it.
-#pragma omp parallel for num_threads(int(std::min(threads, n_row_blocks))) if (threads > 1 && n_row_blocks > 1) \
-    schedule(static)
-    for (int64_t b = 0; b < n_row_blocks; ++b) {
-        const int64_t r0 = b * rows_per_block;
-        const int64_t nr = std::min(rows_per_block, rows - r0);
-        for (int64_t t = 0; t < n_tokens; t += tile)
-            kernel.fn(wbytes + r0 * row_bytes, row_bytes, nr, n_blocks, xq.data() + t * n_blocks, n_blocks,
-                   int(std::min(tile, n_tokens - t)), y + t * rows + r0, rows);
-    }
+    // One row block at a time, as in matmul.cpp, so a descheduled thread holds up one
+    // block; each row block stays in L2 while every token tile passes over it.
+    parallel_for_dynamic(n_row_blocks, int(threads), dynamic_grain(n_row_blocks, threads), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t r0 = b * rows_per_block;
+            const int64_t nr = std::min(rows_per_block, rows - r0);
+            for (int64_t t = 0; t < n_tokens; t += tile)
+                kernel.fn(wbytes + r0 * row_bytes, row_bytes, nr, n_blocks, xq.data() + t * n_blocks, n_blocks,
+                          int(std::min(tile, n_tokens - t)), y + t * rows + r0, rows);
+        }
+    });
 }
 
 }  // namespace mst

@@ -17,4 +17,7 @@ namespace mst {
 void cpu_matmul_quant(const CpuKernels &float_kernels, int n_threads, const WeightView &w, const float *x, float *y,
                       int64_t n_tokens);
 
+// The row kernel for Q8 or Q4 weights; another dtype throws MST_ERR_UNSUPPORTED.
+QuantKernels::DotRowsFn quant_dot_rows_kernel(const QuantKernels &kernels, DType t);
+
 }  // namespace mst

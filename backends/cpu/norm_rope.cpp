@@ -4,12 +4,15 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
+#include "core/op_profile.h"
 
 namespace mst {
 
 void CpuBackend::rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y,
                           int64_t n_rows, int64_t dim) {
     check_rms_norm_params(x, w, y, n_rows, dim);
+    const OpTimer timer("rms_norm", 0);
     if (n_rows == 0) return;
 
     std::vector<float> scale(static_cast<size_t>(dim));
@@ -17,33 +20,33 @@ void CpuBackend::rms_norm(const float *x, const WeightView &w, float weight_offs
     for (float &s : scale) s += weight_offset;
 
     const int threads = threads_for(n_rows * dim);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const float *xr = x + r * dim;
-        float *yr = y + r * dim;
-        // The sum of squares by the SIMD row kernel: a plain loop is one long chain of
-        // dependent adds, slower than the rest of the op together. All terms are
-        // positive, so float32 accumulation over its many lanes loses little.
-        float sum = 0.0f;
-        kernels_.dot_rows_f32(xr, 1, dim, xr, 0, 1, &sum, 1);
-        const float inv_rms = float(1.0 / std::sqrt(double(sum) / double(dim) + double(eps)));
-        // Elementwise after the sum, so y may equal x.
-        for (int64_t i = 0; i < dim; ++i) yr[i] = xr[i] * inv_rms * scale[size_t(i)];
-    }
+    parallel_for(n_rows, threads, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const float *xr = x + r * dim;
+            float *yr = y + r * dim;
+            // The sum of squares by the SIMD row kernel: a plain loop is one long chain of
+            // dependent adds, slower than the rest of the op together. All terms are
+            // positive, so float32 accumulation over its many lanes loses little.
+            float sum = 0.0f;
+            kernels_.dot_rows_f32(xr, 1, dim, xr, 0, 1, &sum, 1);
+            const float inv_rms = float(1.0 / std::sqrt(double(sum) / double(dim) + double(eps)));
+            // Elementwise after the sum, so y may equal x.
+            for (int64_t i = 0; i < dim; ++i) yr[i] = xr[i] * inv_rms * scale[size_t(i)];
+        }
+    });
 }
 
 void CpuBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const int32_t *positions,
                       const RopeParams &p) {
     check_rope_params(x, n_tokens, n_heads, head_dim, positions, p);
+    const OpTimer timer("rope", 0);
     if (n_tokens == 0 || n_heads == 0 || p.rotary_dim == 0) return;
 
     const int64_t half = p.rotary_dim / 2;
     const int threads = threads_for(n_tokens * n_heads * p.rotary_dim);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
+    parallel_for(n_tokens, threads, [&](int64_t t0, int64_t t1) {
         std::vector<float> cos_t(size_t(half), 0.0f), sin_t(size_t(half), 0.0f);
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < n_tokens; ++t) {
+        for (int64_t t = t0; t < t1; ++t) {
             // The angle is the float32 product, as the reference implementations compute
             // it; its cosine and sine are then taken exactly and rounded once.
             const float pos = float(positions[t]);
@@ -65,7 +68,7 @@ void CpuBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_
                 }
             }
         }
-    }
+    });
 }
 
 }  // namespace mst

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 
 namespace mst {
 
@@ -33,18 +34,19 @@ void CpuBackend::causal_conv1d(const float *x, const WeightView &w, const float 
     };
 
     const int threads = threads_for(n_tokens * channels * kernel);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t t = 0; t < n_tokens; ++t) {
-        float *yt = y + t * channels;
-        for (int64_t c = 0; c < channels; ++c) yt[c] = 0.0f;
-        for (int64_t j = 0; j < kernel; ++j) {
-            const float *in = input_row(t - hist + j);
-            const float *wj = wt.data() + j * channels;
-            for (int64_t c = 0; c < channels; ++c) yt[c] += wj[c] * in[c];
+    parallel_for(n_tokens, threads, [&](int64_t t_begin, int64_t t_end) {
+        for (int64_t t = t_begin; t < t_end; ++t) {
+            float *yt = y + t * channels;
+            for (int64_t c = 0; c < channels; ++c) yt[c] = 0.0f;
+            for (int64_t j = 0; j < kernel; ++j) {
+                const float *in = input_row(t - hist + j);
+                const float *wj = wt.data() + j * channels;
+                for (int64_t c = 0; c < channels; ++c) yt[c] += wj[c] * in[c];
+            }
+            if (silu)
+                for (int64_t c = 0; c < channels; ++c) yt[c] = yt[c] / (1.0f + std::exp(-yt[c]));
         }
-        if (silu)
-            for (int64_t c = 0; c < channels; ++c) yt[c] = yt[c] / (1.0f + std::exp(-yt[c]));
-    }
+    });
 
     // The new state is the last `hist` inputs. It is gathered first, because rows of it may
     // still come from state_in, which state_out may alias.

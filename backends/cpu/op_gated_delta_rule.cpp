@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 
 namespace mst {
 namespace {
@@ -226,15 +227,13 @@ void CpuBackend::gated_delta_rule(const float *q, const float *k, const float *v
     const int64_t n_tiles = (shape.v_dim + kColumns - 1) / kColumns;
     const int64_t n_items = shape.n_heads * n_tiles;
     const int threads = threads_for(std::max<int64_t>(shape.n_tokens, 1) * shape.n_heads * shape.k_dim * shape.v_dim);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
+    parallel_for(n_items, threads, [&](int64_t item_begin, int64_t item_end) {
         std::vector<float> scratch(size_t(shape.k_dim * kColumns));
-#pragma omp for schedule(static)
-        for (int64_t item = 0; item < n_items; ++item) {
+        for (int64_t item = item_begin; item < item_end; ++item) {
             const int64_t head = item / n_tiles, j0 = (item % n_tiles) * kColumns;
             tile(job, head, j0, std::min(kColumns, shape.v_dim - j0), scratch.data());
         }
-    }
+    });
 }
 
 }  // namespace mst

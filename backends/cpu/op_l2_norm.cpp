@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 
 namespace mst {
 
@@ -11,15 +12,16 @@ void CpuBackend::l2_norm(float *x, int64_t n_rows, int64_t dim, float eps) {
     if (n_rows == 0) return;
 
     const int threads = threads_for(n_rows * dim);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t r = 0; r < n_rows; ++r) {
-        float *xr = x + r * dim;
-        // In double, as rms_norm does: the norm is then exact to its float32 rounding.
-        double sum = 0.0;
-        for (int64_t i = 0; i < dim; ++i) sum += double(xr[i]) * double(xr[i]);
-        const float inv = float(1.0 / std::sqrt(sum + double(eps)));
-        for (int64_t i = 0; i < dim; ++i) xr[i] *= inv;
-    }
+    parallel_for(n_rows, threads, [&](int64_t r_begin, int64_t r_end) {
+        for (int64_t r = r_begin; r < r_end; ++r) {
+            float *xr = x + r * dim;
+            // In double, as rms_norm does: the norm is then exact to its float32 rounding.
+            double sum = 0.0;
+            for (int64_t i = 0; i < dim; ++i) sum += double(xr[i]) * double(xr[i]);
+            const float inv = float(1.0 / std::sqrt(sum + double(eps)));
+            for (int64_t i = 0; i < dim; ++i) xr[i] *= inv;
+        }
+    });
 }
 
 }  // namespace mst

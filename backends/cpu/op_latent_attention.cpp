@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 
 namespace mst {
 
@@ -23,12 +24,13 @@ void CpuBackend::latent_attention(const float *q, const float *cache, float *out
     const int64_t n_ctx = int64_t(p.pos0) + p.n_tokens;
     const int threads = threads_for(int64_t(p.n_tokens) * p.n_heads * n_ctx * (row + p.latent_dim));
 
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        std::vector<float> scores(static_cast<size_t>(group * n_ctx)), inv_denom(static_cast<size_t>(group));
-        // Causal items differ in length, so they are handed out one by one.
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t item = 0; item < n_items; ++item) {
+    // Causal items differ in length, so they are handed out one by one; each thread keeps
+    // its scratch across the items it takes.
+    parallel_for_dynamic(n_items, threads, 1, [&](int64_t item_begin, int64_t item_end) {
+        thread_local std::vector<float> scores, inv_denom;
+        scores.resize(static_cast<size_t>(group * n_ctx));
+        inv_denom.resize(static_cast<size_t>(group));
+        for (int64_t item = item_begin; item < item_end; ++item) {
             const int64_t t = item / groups_per_token, h0 = (item % groups_per_token) * group;
             const int64_t n_heads = std::min(group, int64_t(p.n_heads) - h0);
             const int64_t n_keys = p.pos0 + t + 1;
@@ -52,7 +54,7 @@ void CpuBackend::latent_attention(const float *q, const float *cache, float *out
             for (int64_t h = 0; h < n_heads; ++h)
                 for (int64_t d = 0; d < p.latent_dim; ++d) o[h * p.latent_dim + d] *= inv_denom[size_t(h)];
         }
-    }
+    });
 }
 
 }  // namespace mst

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -167,13 +168,11 @@ void CpuBackend::matmul_block_fp8(const WeightView &w, const WeightView &scale_i
     const auto *sbytes = static_cast<const unsigned char *>(scale_inv.data);
     const CpuKernels &k = kernels_;
 
-#pragma omp parallel num_threads(int(std::min <int64_t>(threads, n_chunks))) if (threads > 1 && n_chunks > 1)
-    {
+    parallel_for(n_chunks, threads, [&](int64_t b_begin, int64_t b_end) {
         std::vector<float> tile(static_cast<size_t>(direct ? 0 : rows_per_chunk * cols));
         std::vector<float> scales(static_cast<size_t>(scale_cols));
         int64_t scale_row = -1;
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < n_chunks; ++b) {
+        for (int64_t b = b_begin; b < b_end; ++b) {
             const int64_t r0 = b * rows_per_chunk, nr = std::min(rows_per_chunk, rows - r0);
             for (int64_t r = r0; r < r0 + nr; ++r) {
                 if (r / block_rows != scale_row) {
@@ -202,7 +201,7 @@ void CpuBackend::matmul_block_fp8(const WeightView &w, const WeightView &scale_i
                 k.dot_rows_f32(tile.data(), nr, cols, x + t * cols, cols, n_tok, y + t * rows + r0, rows);
             }
         }
-    }
+    });
 }
 
 }  // namespace mst

@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 #include "core/mxfp4.h"
 
 namespace mst {
@@ -168,14 +169,15 @@ void CpuBackend::matmul_mxfp4(const WeightView &w, const float *x, float *y, int
     const int64_t n_blocks = (rows + rows_per_block - 1) / rows_per_block;
     const int n_par = int(std::min(threads, n_blocks));
 
-#pragma omp parallel for num_threads(n_par) if (n_par > 1) schedule(static)
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const int64_t r0 = b * rows_per_block, nr = std::min(rows_per_block, rows - r0);
-        for (int64_t t = 0; t < n_tokens; t += kTokenTile)
-            rows_fn(blocks + r0 * mxfp4_row_bytes(cols), w.scales + r0 * mxfp4_row_scales(cols), nr, cols,
-                    x + t * cols, cols, int(std::min<int64_t>(kTokenTile, n_tokens - t)), y + t * rows + r0, rows,
-                    half_scale);
-    }
+    parallel_for(n_blocks, n_par, [&](int64_t b_begin, int64_t b_end) {
+        for (int64_t b = b_begin; b < b_end; ++b) {
+            const int64_t r0 = b * rows_per_block, nr = std::min(rows_per_block, rows - r0);
+            for (int64_t t = 0; t < n_tokens; t += kTokenTile)
+                rows_fn(blocks + r0 * mxfp4_row_bytes(cols), w.scales + r0 * mxfp4_row_scales(cols), nr, cols,
+                        x + t * cols, cols, int(std::min<int64_t>(kTokenTile, n_tokens - t)), y + t * rows + r0, rows,
+                        half_scale);
+        }
+    });
 }
 
 }  // namespace mst

@@ -19,6 +19,7 @@
 #include <algorithm>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 #include "core/packed_int.h"
 
 namespace mst {
@@ -223,16 +224,17 @@ void CpuBackend::matmul_packed_int(const WeightView &w, const float *x, float *y
     const int64_t n_blocks = (rows + rows_per_block - 1) / rows_per_block;
     const int n_par = int(std::min(threads, n_blocks));
 
-#pragma omp parallel for num_threads(n_par) if (n_par > 1) schedule(static)
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const int64_t r0 = b * rows_per_block, nr = std::min(rows_per_block, rows - r0);
-        PackedRows block = m;
-        block.words += r0 * m.row_bytes;
-        block.scales += r0 * m.scale_row_bytes;
-        for (int64_t t = 0; t < n_tokens; t += kTokenTile)
-            rows_fn(block, nr, x + t * cols, cols, int(std::min<int64_t>(kTokenTile, n_tokens - t)), y + t * rows + r0,
-                    rows);
-    }
+    parallel_for(n_blocks, n_par, [&](int64_t b_begin, int64_t b_end) {
+        for (int64_t b = b_begin; b < b_end; ++b) {
+            const int64_t r0 = b * rows_per_block, nr = std::min(rows_per_block, rows - r0);
+            PackedRows block = m;
+            block.words += r0 * m.row_bytes;
+            block.scales += r0 * m.scale_row_bytes;
+            for (int64_t t = 0; t < n_tokens; t += kTokenTile)
+                rows_fn(block, nr, x + t * cols, cols, int(std::min<int64_t>(kTokenTile, n_tokens - t)), y + t * rows + r0,
+                        rows);
+        }
+    });
 }
 
 }  // namespace mst

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 
 namespace mst {
 
@@ -24,18 +25,16 @@ void CpuBackend::matmul_transposed(const WeightView &w, const float *x, float *y
     const auto *wbytes = static_cast<const unsigned char *>(w.data);
     const CpuKernels &k = kernels_;
 
-#pragma omp parallel num_threads(int(std::min <int64_t>(threads, n_chunks))) if (threads > 1 && n_chunks > 1)
-    {
+    parallel_for(n_chunks, threads, [&](int64_t b_begin, int64_t b_end) {
         std::vector<float> row(static_cast<size_t>(chunk));
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < n_chunks; ++b) {
+        for (int64_t b = b_begin; b < b_end; ++b) {
             const int64_t c0 = b * chunk, n = std::min(chunk, cols - c0);
             for (int64_t r = 0; r < rows; ++r) {
                 convert_to_f32(w.dtype, wbytes + (size_t(r) * size_t(cols) + size_t(c0)) * elem, row.data(), size_t(n));
                 for (int64_t t = 0; t < n_tokens; ++t) k.axpy(n, x[t * rows + r], row.data(), y + t * cols + c0);
             }
         }
-    }
+    });
 }
 
 }  // namespace mst

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 #include "core/error.h"
 
 namespace mst {
@@ -162,18 +163,19 @@ void CpuBackend::matmul_xw(const WeightView &w, const float *x, float *y, int64_
     const int64_t n_strips = (cols + strip - 1) / strip;
     const int n_par = parallel ? int(std::min<int64_t>(n_threads_, n_strips)) : 1;
 
-#pragma omp parallel for num_threads(n_par) if (n_par > 1) schedule(static)
-    for (int64_t s = 0; s < n_strips; ++s) {
-        const int64_t c0 = s * strip, nc = std::min(strip, cols - c0);
-        for (int64_t t = 0; t < n_tokens; ++t) std::memset(y + t * cols + c0, 0, size_t(nc) * sizeof(float));
-        for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
-            const int64_t nr = std::min(kRowBlock, rows - r0);
-            const unsigned char *wb = wbytes + (size_t(r0) * size_t(cols) + size_t(c0)) * elem;
-            for (int64_t t = 0; t < n_tokens; t += kTokenTile)
-                tile(wb, cols, nr, nc, x + t * rows + r0, rows, int(std::min<int64_t>(kTokenTile, n_tokens - t)),
-                     y + t * cols + c0, cols);
+    parallel_for(n_strips, n_par, [&](int64_t s_begin, int64_t s_end) {
+        for (int64_t s = s_begin; s < s_end; ++s) {
+            const int64_t c0 = s * strip, nc = std::min(strip, cols - c0);
+            for (int64_t t = 0; t < n_tokens; ++t) std::memset(y + t * cols + c0, 0, size_t(nc) * sizeof(float));
+            for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
+                const int64_t nr = std::min(kRowBlock, rows - r0);
+                const unsigned char *wb = wbytes + (size_t(r0) * size_t(cols) + size_t(c0)) * elem;
+                for (int64_t t = 0; t < n_tokens; t += kTokenTile)
+                    tile(wb, cols, nr, nc, x + t * rows + r0, rows, int(std::min<int64_t>(kTokenTile, n_tokens - t)),
+                         y + t * cols + c0, cols);
+            }
         }
-    }
+    });
 }
 
 }  // namespace mst

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel_for.h"
 
 namespace mst {
 
@@ -16,21 +17,22 @@ void CpuBackend::rms_norm_gated(const float *x, const float *gate, const WeightV
     convert_to_f32(w.dtype, w.data, scale.data(), scale.size());
 
     const int threads = threads_for(n_rows * dim);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const float *xr = x + r * dim;
-        const float *gr = gate + r * dim;
-        float *yr = y + r * dim;
-        double sum = 0.0;
-        for (int64_t i = 0; i < dim; ++i) sum += double(xr[i]) * double(xr[i]);
-        const float inv_rms = float(1.0 / std::sqrt(sum / double(dim) + double(eps)));
-        // Elementwise after the sum, so y may equal x. The reference's order: the normalised
-        // value times the weight, then times silu(gate).
-        for (int64_t i = 0; i < dim; ++i) {
-            const float g = gr[i];
-            yr[i] = scale[size_t(i)] * (xr[i] * inv_rms) * (g / (1.0f + std::exp(-g)));
+    parallel_for(n_rows, threads, [&](int64_t r_begin, int64_t r_end) {
+        for (int64_t r = r_begin; r < r_end; ++r) {
+            const float *xr = x + r * dim;
+            const float *gr = gate + r * dim;
+            float *yr = y + r * dim;
+            double sum = 0.0;
+            for (int64_t i = 0; i < dim; ++i) sum += double(xr[i]) * double(xr[i]);
+            const float inv_rms = float(1.0 / std::sqrt(sum / double(dim) + double(eps)));
+            // Elementwise after the sum, so y may equal x. The reference's order: the normalised
+            // value times the weight, then times silu(gate).
+            for (int64_t i = 0; i < dim; ++i) {
+                const float g = gr[i];
+                yr[i] = scale[size_t(i)] * (xr[i] * inv_rms) * (g / (1.0f + std::exp(-g)));
+            }
         }
-    }
+    });
 }
 
 }  // namespace mst

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/op_profile.h"
 #include "model/model_sizes.h"
 
 namespace mst {
@@ -91,6 +92,7 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
     routing.trace = options.route_trace;
     for (int64_t l = 0; l < c.n_layers; ++l) {
         const Layer &L = layers_[size_t(l)];
+        op_profile_set_layer(int(l));
         GqaShape shape = attention_shape_;
         shape.sliding_window = L.sliding_window;
         // The input norm joins the projections' batch (one submission on a device backend).
@@ -109,6 +111,7 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
         add_in_place(x, y);
     }
 
+    op_profile_set_layer(-1);
     const int64_t first_row = options.all_logits ? 0 : n - 1;
     const int64_t n_rows = n - first_row;
     backend_.rms_norm(x.data() + first_row * H, final_norm_, 0.0f, eps, h.data(), n_rows, H);

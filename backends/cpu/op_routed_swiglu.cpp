@@ -1,0 +1,178 @@
+// CpuBackend::routed_swiglu for decode-sized groups (every expert serving at most
+// kMaxFusedTokens tokens): a layer's routed experts in two parallel regions instead of
+// Backend::routed_swiglu's seven per expert (quantize, gate, quantize, up, silu_mul,
+// quantize, down).
+//
+//   region 1: units of (expert, 64 intermediate rows): the gate and up rows, SwiGLU on
+//             them, and (for quantized down weights) their 32-blocks of the down input
+//             quantized at once;
+//   region 2: units of (expert, 64 output rows) of the down projections;
+//   then, on the caller, the outputs added into each token's row in expert order.
+//
+// Each token row of h is quantized once for all experts. The results are bitwise those of
+// Backend::routed_swiglu: every output element comes from the same kernel call shape
+// (the row kernels compute each row and token on its own, in the same token tiles), the
+// same SwiGLU expression as silu_mul, the same block quantization and the same order of
+// additions. Larger groups (prefill) and other weight types take Backend::routed_swiglu.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/matmul.h"
+#include "backends/cpu/matmul_quant.h"
+#include "backends/cpu/parallel_for.h"
+#include "core/op_profile.h"
+#include "core/quant.h"
+
+namespace mst {
+namespace {
+
+constexpr int64_t kMaxFusedTokens = 4;
+// Rows per unit: a multiple of the quantization block (32), so that a unit of the gate/up
+// region owns whole blocks of the down input; 64 rows of a 2048-wide q4 matrix are 72 KiB.
+constexpr int64_t kUnitRows = 64;
+
+bool fusable_dtype(DType t) {
+    return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8 || t == DType::Q4;
+}
+
+uint64_t bytes_of(const WeightView &w) { return dtype_row_bytes(w.dtype, w.cols) * uint64_t(w.rows); }
+
+// Rows [r0, r1) of y = w x for m tokens, as cpu_matmul computes them: x [m][w.cols] for
+// float weights, xq [m][blocks] for quantized ones; y [m][w.rows].
+struct RowProduct {
+    RowProduct(const CpuKernels &k, const QuantKernels &qk, const WeightView &weights)
+        : w(weights), quantized(dtype_is_quantized(w.dtype)), row_bytes(int64_t(dtype_row_bytes(w.dtype, w.cols))),
+          n_blocks((w.cols + kQuantBlock - 1) / kQuantBlock), tile(quantized ? qk.max_tokens : k.max_tokens) {
+        if (quantized) quant_kernel = quant_dot_rows_kernel(qk, w.dtype);
+        else float_kernel = float_dot_rows_kernel(k, w.dtype);
+    }
+
+    void run(const float *x, const QuantizedActivation *xq, int64_t m, int64_t r0, int64_t r1, float *y) const {
+        const auto *rows = static_cast<const unsigned char *>(w.data) + r0 * row_bytes;
+        for (int64_t t = 0; t < m; t += tile) {
+            const int n_tok = int(std::min(tile, m - t));
+            if (quantized)
+                quant_kernel(rows, row_bytes, r1 - r0, n_blocks, xq + t * n_blocks, n_blocks, n_tok, y + t * w.rows + r0,
+                             w.rows);
+            else
+                float_kernel(rows, r1 - r0, w.cols, x + t * w.cols, w.cols, n_tok, y + t * w.rows + r0, w.rows);
+        }
+    }
+
+    WeightView w;
+    bool quantized;
+    int64_t row_bytes, n_blocks, tile;
+    CpuKernels::DotRowsFn float_kernel = nullptr;
+    QuantKernels::DotRowsFn quant_kernel = nullptr;
+};
+
+// One expert's buffers: its inputs gathered, the SwiGLU activations and the down output.
+struct ExpertWork {
+    int64_t m = 0;
+    std::vector<float> x;                  // [m][hidden], when gate or up is a float type
+    std::vector<QuantizedActivation> xq;   // [m][hidden blocks], when gate or up is quantized
+    std::vector<float> gate, up;           // [m][inter]; gate then holds silu(gate) * up
+    std::vector<QuantizedActivation> aq;   // [m][inter blocks], when down is quantized
+    std::vector<float> y;                  // [m][hidden]
+};
+
+}  // namespace
+
+void CpuBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
+                               const SwigluExpertUse *experts, size_t n_experts) {
+    check_routed_swiglu_params(h, out, n_tokens, hidden, experts, n_experts);
+    bool fused = true;
+    uint64_t bytes = 0;
+    for (size_t e = 0; e < n_experts; ++e) {
+        const SwigluExpertUse &u = experts[e];
+        fused = fused && u.n <= kMaxFusedTokens && fusable_dtype(u.gate.dtype) && fusable_dtype(u.up.dtype) &&
+                fusable_dtype(u.down.dtype);
+        bytes += bytes_of(u.gate) + bytes_of(u.up) + bytes_of(u.down);
+    }
+    if (!fused) return Backend::routed_swiglu(h, out, n_tokens, hidden, experts, n_experts);
+    const OpTimer timer("routed_swiglu", bytes);
+
+    const QuantKernels &qk = quant_kernels_for(kernels_);
+    const int64_t h_blocks = (hidden + kQuantBlock - 1) / kQuantBlock;
+    // Each token row of h that an expert reads, quantized once for every expert.
+    std::vector<QuantizedActivation> hq;
+    std::vector<bool> quantized_row;
+    std::vector<ExpertWork> work(n_experts);
+    std::vector<RowProduct> gate, up, down;
+    std::vector<int64_t> first_unit_a{0}, first_unit_b{0};  // prefix sums of units per expert
+    for (size_t e = 0; e < n_experts; ++e) {
+        const SwigluExpertUse &u = experts[e];
+        ExpertWork &w = work[e];
+        gate.emplace_back(kernels_, qk, u.gate);
+        up.emplace_back(kernels_, qk, u.up);
+        down.emplace_back(kernels_, qk, u.down);
+        w.m = u.n;
+        const int64_t inter = u.gate.rows;
+        if (!gate.back().quantized || !up.back().quantized) {
+            w.x.resize(size_t(w.m * hidden));
+            for (int64_t i = 0; i < w.m; ++i) std::copy_n(h + u.tokens[i] * hidden, hidden, w.x.data() + i * hidden);
+        }
+        if (gate.back().quantized || up.back().quantized) {
+            if (hq.empty()) {
+                hq.resize(size_t(n_tokens * h_blocks));
+                quantized_row.assign(size_t(n_tokens), false);
+            }
+            w.xq.resize(size_t(w.m * h_blocks));
+            for (int64_t i = 0; i < w.m; ++i) {
+                const int64_t t = u.tokens[i];
+                QuantizedActivation *row = hq.data() + t * h_blocks;
+                if (!quantized_row[size_t(t)]) {
+                    qk.quantize_activation(h + t * hidden, hidden, row);
+                    quantized_row[size_t(t)] = true;
+                }
+                std::copy_n(row, h_blocks, w.xq.data() + i * h_blocks);
+            }
+        }
+        w.gate.resize(size_t(w.m * inter));
+        w.up.resize(size_t(w.m * inter));
+        if (down.back().quantized) w.aq.resize(size_t(w.m * down.back().n_blocks));
+        w.y.resize(size_t(w.m * hidden));
+        const int64_t units_a = w.m > 0 ? (inter + kUnitRows - 1) / kUnitRows : 0;
+        const int64_t units_b = w.m > 0 ? (hidden + kUnitRows - 1) / kUnitRows : 0;
+        first_unit_a.push_back(first_unit_a.back() + units_a);
+        first_unit_b.push_back(first_unit_b.back() + units_b);
+    }
+    // The expert a unit belongs to, and its first row.
+    auto locate = [](const std::vector<int64_t> &first, int64_t unit) {
+        const size_t e = size_t(std::upper_bound(first.begin(), first.end(), unit) - first.begin() - 1);
+        return std::pair<size_t, int64_t>(e, (unit - first[e]) * kUnitRows);
+    };
+
+    const int64_t inter_work = first_unit_a.back() * kUnitRows * hidden * 2;
+    parallel_for_dynamic(first_unit_a.back(), threads_for(inter_work), 1, [&](int64_t u0, int64_t u1) {
+        for (int64_t unit = u0; unit < u1; ++unit) {
+            const auto [e, r0] = locate(first_unit_a, unit);
+            ExpertWork &w = work[e];
+            const int64_t inter = experts[e].gate.rows, r1 = std::min(inter, r0 + kUnitRows);
+            gate[e].run(w.x.data(), w.xq.data(), w.m, r0, r1, w.gate.data());
+            up[e].run(w.x.data(), w.xq.data(), w.m, r0, r1, w.up.data());
+            for (int64_t t = 0; t < w.m; ++t) {
+                float *g = w.gate.data() + t * inter;
+                const float *u = w.up.data() + t * inter;
+                // The expression of CpuBackend::silu_mul, so the result is the same.
+                for (int64_t i = r0; i < r1; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+                if (down[e].quantized)
+                    qk.quantize_activation(g + r0, r1 - r0, w.aq.data() + t * down[e].n_blocks + r0 / kQuantBlock);
+            }
+        }
+    });
+    parallel_for_dynamic(first_unit_b.back(), threads_for(inter_work / 2), 1, [&](int64_t u0, int64_t u1) {
+        for (int64_t unit = u0; unit < u1; ++unit) {
+            const auto [e, r0] = locate(first_unit_b, unit);
+            ExpertWork &w = work[e];
+            down[e].run(w.gate.data(), w.aq.data(), w.m, r0, std::min(hidden, r0 + kUnitRows), w.y.data());
+        }
+    });
+    for (size_t e = 0; e < n_experts; ++e)
+        for (int64_t i = 0; i < work[e].m; ++i)
+            add_scaled(out + experts[e].tokens[i] * hidden, experts[e].weights[i], work[e].y.data() + i * hidden, hidden);
+}
+
+}  // namespace mst

@@ -1,0 +1,232 @@
+// Warm single-token decode on the CPU backend: tok/s over interleaved rounds, the weight
+// bytes a token reads and the rate it reads them at, against the memory read bandwidth
+// measured in the same run with the same thread count; with --profile, where a decode
+// step's time goes (per op kind, per layer, parallel regions, host work between ops).
+//
+//   bench_decode -m MODEL.mst [--threads N] [--prompt N] [--tokens N] [--rounds N] [--profile]
+//
+// "Warm": an untimed pass first decodes the same tokens so that the expert cache holds
+// every expert they route to; each timed round then decodes them again in a fresh session
+// (teacher-forced, a fixed pseudo-random token sequence), every expert a cache hit.
+// bench/README.md "Decode profile" records results.
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "core/op_profile.h"
+#include "model/loaded_model.h"
+#include "session/bench_stats.h"
+#include "session/session.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// User + system CPU seconds of every thread of the process so far: on a shared machine
+// the work a token costs (spinning included), where wall time also counts the waits for
+// cores that other processes hold.
+double process_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+struct Options {
+    std::string model;
+    int threads = 2;
+    int prompt = 8;
+    int tokens = 32;
+    int rounds = 3;
+    bool profile = false;
+};
+
+Options parse(int argc, char **argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> const char * {
+            if (i + 1 >= argc) {
+                fmt::print(stderr, "{} needs a value\n", a);
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        auto count = [&](int lo, int hi) {
+            const char *v = value();
+            char *end = nullptr;
+            const long n = std::strtol(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || n < lo || n > hi) {
+                fmt::print(stderr, "{} must be an integer in {}..{}, got '{}'\n", a, lo, hi, v);
+                std::exit(2);
+            }
+            return int(n);
+        };
+        if (a == "-m" || a == "--model") o.model = value();
+        else if (a == "--threads") o.threads = count(1, 1024);
+        else if (a == "--prompt") o.prompt = count(1, 100000);
+        else if (a == "--tokens") o.tokens = count(1, 100000);
+        else if (a == "--rounds") o.rounds = count(1, 1000);
+        else if (a == "--profile") o.profile = true;
+        else {
+            fmt::print(stderr, "unknown option '{}'\nusage: bench_decode -m MODEL.mst [--threads N] [--prompt N] "
+                               "[--tokens N] [--rounds N] [--profile]\n", a);
+            std::exit(2);
+        }
+    }
+    if (o.model.empty()) {
+        fmt::print(stderr, "bench_decode: -m MODEL.mst is required\n");
+        std::exit(2);
+    }
+    return o;
+}
+
+// The memory read bandwidth with `threads` threads: a read-sum of 1 GiB, best of 4 passes
+// (integer sums, which the compiler vectorises without reassociating floats).
+double memory_read_bandwidth(int threads) {
+    const size_t n = (size_t(1) << 30) / sizeof(uint64_t);
+    std::vector<uint64_t> buf(n);
+    for (size_t i = 0; i < n; ++i) buf[i] = i;
+    double best = 0;
+    for (int pass = 0; pass < 4; ++pass) {
+        std::vector<uint64_t> sums(static_cast<size_t>(threads));
+        std::vector<std::thread> pool;
+        const auto t0 = Clock::now();
+        for (int t = 0; t < threads; ++t)
+            pool.emplace_back([&, t] {
+                uint64_t s = 0;
+                for (size_t i = n * size_t(t) / size_t(threads); i < n * size_t(t + 1) / size_t(threads); ++i)
+                    s += buf[i];
+                sums[size_t(t)] = s;
+            });
+        for (std::thread &th : pool) th.join();
+        const double s = seconds_since(t0);
+        uint64_t total = 0;
+        for (uint64_t v : sums) total += v;
+        if (total != uint64_t(n) * (n - 1) / 2) fmt::print(stderr, "memory read: wrong sum\n");
+        best = std::max(best, double(n * sizeof(uint64_t)) / s);
+    }
+    return best;
+}
+
+std::vector<int32_t> token_sequence(int n, int32_t vocab, uint64_t salt) {
+    std::vector<int32_t> ids;
+    for (int i = 0; i < n; ++i) ids.push_back(int32_t((uint64_t(i) * 7919u + 13u + salt) % uint64_t(vocab)));
+    return ids;
+}
+
+struct RoundTime {
+    double wall = 0, cpu = 0;
+};
+
+// Decodes `tokens` after `prompt` in a fresh session; returns the decode's wall and CPU seconds.
+RoundTime decode_round(mst::LoadedModel &model, const std::vector<int32_t> &prompt, const std::vector<int32_t> &tokens) {
+    mst::SessionOptions so;
+    so.n_ctx = int32_t(prompt.size() + tokens.size() + 1);
+    mst::Session session(model, so);
+    session.eval(prompt, mst::EvalKind::Prompt);
+    const auto t0 = Clock::now();
+    const double cpu0 = process_cpu_seconds();
+    for (int32_t t : tokens) session.eval(std::span<const int32_t>(&t, 1), mst::EvalKind::Decode);
+    return {seconds_since(t0), process_cpu_seconds() - cpu0};
+}
+
+void print_profile(const mst::OpProfileSnapshot &p, double wall, int n_tokens) {
+    double op_seconds = 0;
+    for (const auto &[kind, t] : p.by_kind) op_seconds += t.seconds;
+    const double per = 1e3 / n_tokens;
+    fmt::print("\nper decode token ({} tokens, {:.2f} ms each):\n", n_tokens, wall * per);
+    fmt::print("{:<16} {:>7} {:>9} {:>6} {:>10} {:>8}\n", "op", "calls", "ms", "share", "MB", "GB/s");
+    for (const auto &[kind, t] : p.by_kind)
+        fmt::print("{:<16} {:>7.1f} {:>9.3f} {:>5.1f}% {:>10.2f} {:>8.2f}\n", kind, double(t.calls) / n_tokens,
+                   t.seconds * per, 100 * t.seconds / wall, double(t.bytes) / 1e6 / n_tokens,
+                   t.seconds > 0 ? double(t.bytes) / t.seconds / 1e9 : 0.0);
+    fmt::print("{:<16} {:>7} {:>9.3f} {:>5.1f}%   (wall minus the ops: routing, residual adds, expert lookups, "
+               "allocation)\n",
+               "host", "", (wall - op_seconds) * per, 100 * (wall - op_seconds) / wall);
+    fmt::print("\nper layer (-1: embeddings, final norm, LM head):\n{:<6} {:>9} {:>10} {:>8}\n", "layer", "ms", "MB",
+               "GB/s");
+    for (const auto &[layer, t] : p.by_layer)
+        fmt::print("{:<6} {:>9.3f} {:>10.2f} {:>8.2f}\n", layer, t.seconds * per, double(t.bytes) / 1e6 / n_tokens,
+                   t.seconds > 0 ? double(t.bytes) / t.seconds / 1e9 : 0.0);
+    const mst::RegionTotals &r = p.regions;
+    if (r.regions > 0)
+        fmt::print("\nparallel regions: {:.1f} per token, {:.1f} us each; threads busy {:.1f}% of the time they were "
+                   "held ({:.3f} of {:.3f} thread-ms per token), regions {:.1f}% of the wall time\n",
+                   double(r.regions) / n_tokens, 1e6 * r.wall_seconds / double(r.regions),
+                   100 * r.busy_seconds / r.thread_seconds, r.busy_seconds * per, r.thread_seconds * per,
+                   100 * r.wall_seconds / wall);
+}
+
+int run(const Options &o) {
+    const double read_bw = memory_read_bandwidth(o.threads);
+    fmt::print("memory read bandwidth ({} threads, 1 GiB read-sum, best of 4): {:.2f} GB/s\n", o.threads, read_bw / 1e9);
+
+    mst::LoadOptions lo;
+    lo.backend = "cpu";
+    lo.n_threads = o.threads;
+    lo.expert_cache_bytes = uint64_t(16) << 30;  // every expert the tokens touch stays
+    const auto t_load = Clock::now();
+    std::unique_ptr<mst::LoadedModel> model = mst::load_model(o.model, lo);
+    fmt::print("model {} loaded in {:.1f} s\n", o.model, seconds_since(t_load));
+    const int32_t vocab = int32_t(model->config.vocab_size);
+    const std::vector<int32_t> prompt = token_sequence(o.prompt, vocab, 0);
+    const std::vector<int32_t> tokens = token_sequence(o.tokens, vocab, 1000);
+
+    decode_round(*model, prompt, tokens);  // fills the expert cache
+    std::vector<double> tps, cpu_ms;
+    for (int r = 0; r < o.rounds; ++r) {
+        const RoundTime t = decode_round(*model, prompt, tokens);
+        tps.push_back(double(o.tokens) / t.wall);
+        cpu_ms.push_back(1e3 * t.cpu / o.tokens);
+    }
+
+    // One more round with the profile on: the bytes a token reads, and the breakdown.
+    mst::op_profile_reset();
+    mst::op_profile_enable(true);
+    mst::SessionOptions so;
+    so.n_ctx = int32_t(prompt.size() + tokens.size() + 1);
+    mst::Session session(*model, so);
+    session.eval(prompt, mst::EvalKind::Prompt);
+    mst::op_profile_reset();
+    const auto t0 = Clock::now();
+    for (int32_t t : tokens) session.eval(std::span<const int32_t>(&t, 1), mst::EvalKind::Decode);
+    const double profiled_wall = seconds_since(t0);
+    mst::op_profile_enable(false);
+    const mst::OpProfileSnapshot p = mst::op_profile_snapshot();
+    uint64_t bytes = 0;
+    for (const auto &[kind, t] : p.by_kind) bytes += t.bytes;
+    const double bytes_per_token = double(bytes) / o.tokens;
+
+    const double med = mst::percentile(tps, 0.5);
+    fmt::print("decode tok/s over {} rounds of {} tokens: min {:.2f} median {:.2f} max {:.2f}\n", o.rounds, o.tokens,
+               mst::percentile(tps, 0.0), med, mst::percentile(tps, 1.0));
+    fmt::print("CPU time per token (all threads): min {:.1f} median {:.1f} max {:.1f} ms\n",
+               mst::percentile(cpu_ms, 0.0), mst::percentile(cpu_ms, 0.5), mst::percentile(cpu_ms, 1.0));
+    fmt::print("bytes read per token: {:.1f} MB; at the median: {:.2f} GB/s = {:.0f}% of the read bandwidth\n",
+               bytes_per_token / 1e6, bytes_per_token * med / 1e9, 100 * bytes_per_token * med / read_bw);
+    if (o.profile) print_profile(p, profiled_wall, o.tokens);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    const Options o = parse(argc, argv);
+    try {
+        return run(o);
+    } catch (const std::exception &e) {
+        fmt::print(stderr, "bench_decode: {}\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,144 @@
+// parallel_for and parallel_for_dynamic (backends/cpu/parallel_for.h): every index runs
+// exactly once, static ranges are one contiguous range per thread in thread order,
+// exceptions reach the caller, nested calls and concurrent callers work, and regions
+// separated by pauses longer than the workers' spin (so they sleep) all complete.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "backends/cpu/parallel_for.h"
+
+namespace mst {
+namespace {
+
+// Runs parallel_for (grain 0) or parallel_for_dynamic and counts each index's visits.
+std::vector<int> visits(int64_t n, int threads, int64_t grain) {
+    std::vector<std::atomic<int>> count(static_cast<size_t>(n));
+    auto body = [&](int64_t begin, int64_t end) {
+        ASSERT_LE(0, begin);
+        ASSERT_LT(begin, end);
+        ASSERT_LE(end, n);
+        for (int64_t i = begin; i < end; ++i) count[size_t(i)].fetch_add(1);
+    };
+    if (grain == 0) parallel_for(n, threads, body);
+    else parallel_for_dynamic(n, threads, grain, body);
+    std::vector<int> out;
+    for (auto &c : count) out.push_back(c.load());
+    return out;
+}
+
+TEST(ParallelFor, EveryIndexExactlyOnce) {
+    for (int threads : {1, 2, 3, 8})
+        for (int64_t n : {0, 1, 2, 3, 7, 64, 1001})
+            for (int64_t grain : {0, 1, 5, 2000}) {
+                const std::vector<int> v = visits(n, threads, grain);
+                for (int64_t i = 0; i < n; ++i)
+                    ASSERT_EQ(v[size_t(i)], 1) << "n " << n << " threads " << threads << " grain " << grain << " i " << i;
+            }
+}
+
+TEST(ParallelFor, StaticRangesAreOnePerThreadInOrder) {
+    for (int threads : {1, 2, 4}) {
+        std::mutex m;
+        std::vector<std::pair<int64_t, int64_t>> ranges;
+        std::vector<std::thread::id> ids;
+        parallel_for(100, threads, [&](int64_t begin, int64_t end) {
+            std::lock_guard<std::mutex> lock(m);
+            ranges.emplace_back(begin, end);
+            ids.push_back(std::this_thread::get_id());
+        });
+        ASSERT_EQ(ranges.size(), size_t(threads));
+        std::sort(ranges.begin(), ranges.end());
+        for (int t = 0; t < threads; ++t) {
+            EXPECT_EQ(ranges[size_t(t)].first, 100 * t / threads);
+            EXPECT_EQ(ranges[size_t(t)].second, 100 * (t + 1) / threads);
+        }
+        std::sort(ids.begin(), ids.end());
+        EXPECT_EQ(std::unique(ids.begin(), ids.end()), ids.end()) << "two ranges ran on one thread";
+    }
+}
+
+TEST(ParallelFor, OneThreadRunsOnTheCaller) {
+    const std::thread::id caller = std::this_thread::get_id();
+    int calls = 0;
+    parallel_for(50, 1, [&](int64_t begin, int64_t end) {
+        EXPECT_EQ(std::this_thread::get_id(), caller);
+        EXPECT_EQ(begin, 0);
+        EXPECT_EQ(end, 50);
+        ++calls;
+    });
+    EXPECT_EQ(calls, 1);
+}
+
+TEST(ParallelFor, ExceptionReachesTheCaller) {
+    for (int64_t grain : {0, 1}) {
+        // From a worker's range (the last), then from the caller's (the first).
+        for (int64_t bad : {99, 0}) {
+            auto body = [&](int64_t begin, int64_t end) {
+                if (begin <= bad && bad < end) throw std::runtime_error("index " + std::to_string(bad));
+            };
+            try {
+                if (grain == 0) parallel_for(100, 2, body);
+                else parallel_for_dynamic(100, 2, grain, body);
+                FAIL() << "no exception";
+            } catch (const std::runtime_error &e) {
+                EXPECT_EQ(std::string(e.what()), "index " + std::to_string(bad));
+            }
+        }
+    }
+    // The pool still works afterwards.
+    const std::vector<int> v = visits(100, 2, 0);
+    for (int c : v) EXPECT_EQ(c, 1);
+}
+
+TEST(ParallelFor, NestedCallsCoverTheirIndices) {
+    std::vector<std::atomic<int>> count(20 * 30);
+    parallel_for(20, 2, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i)
+            parallel_for_dynamic(30, 2, 4, [&](int64_t b, int64_t e) {
+                for (int64_t j = b; j < e; ++j) count[size_t(i * 30 + j)].fetch_add(1);
+            });
+    });
+    for (auto &c : count) EXPECT_EQ(c.load(), 1);
+}
+
+TEST(ParallelFor, ConcurrentCallersBothComplete) {
+    constexpr int kRounds = 200;
+    std::vector<std::atomic<int64_t>> sums(2);
+    auto caller = [&](int who) {
+        for (int r = 0; r < kRounds; ++r)
+            parallel_for(1000, 2, [&](int64_t begin, int64_t end) {
+                int64_t s = 0;
+                for (int64_t i = begin; i < end; ++i) s += i;
+                sums[size_t(who)].fetch_add(s);
+            });
+    };
+    std::thread a(caller, 0), b(caller, 1);
+    a.join();
+    b.join();
+    for (auto &s : sums) EXPECT_EQ(s.load(), int64_t(kRounds) * 999 * 1000 / 2);
+}
+
+TEST(ParallelFor, RegionsAfterTheWorkersSleep) {
+    // Pauses longer than the spin send the workers to their futex; each region must still
+    // find them (a lost wake-up would hang here, which ctest's timeout reports).
+    const auto pause = std::chrono::microseconds(parallel_for_spin_micros() + 200);
+    for (int r = 0; r < 50; ++r) {
+        std::atomic<int64_t> covered{0};
+        parallel_for(64, 2, [&](int64_t begin, int64_t end) { covered.fetch_add(end - begin); });
+        ASSERT_EQ(covered.load(), 64);
+        if (r % 2) std::this_thread::sleep_for(pause);
+    }
+    // And many regions back to back, as a decode step runs them.
+    std::atomic<int64_t> total{0};
+    for (int r = 0; r < 2000; ++r) parallel_for(2, 2, [&](int64_t begin, int64_t end) { total.fetch_add(end - begin); });
+    EXPECT_EQ(total.load(), 4000);
+}
+
+}  // namespace
+}  // namespace mst
