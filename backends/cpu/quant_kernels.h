@@ -39,11 +39,12 @@ struct QuantKernels {
 const QuantKernels &quant_kernels_scalar();
 #if defined(__x86_64__)
 const QuantKernels &quant_kernels_avx2();
+const QuantKernels &quant_kernels_avx512();
 #endif
 
-// The quantized table that matches a float kernel table: the AVX2 one for the AVX2 and
-// AVX-512 tables (every AVX-512 CPU here has AVX2), else the scalar one. Keyed on the
-// table so that MST_CPU_ISA=scalar forces the scalar quantized kernels too.
+// The quantized table that matches a float kernel table: the AVX-512 one for the AVX-512
+// table, the AVX2 one for the AVX2 table, else the scalar one. Keyed on the table so
+// that MST_CPU_ISA=scalar (or avx2) forces those quantized kernels too.
 const QuantKernels &quant_kernels_for(const CpuKernels &kernels);
 
 }  // namespace mst

@@ -66,7 +66,8 @@ const QuantKernels &quant_kernels_scalar() { return kScalar; }
 
 const QuantKernels &quant_kernels_for(const CpuKernels &kernels) {
 #if defined(__x86_64__)
-    if (&kernels == &cpu_kernels_avx2() || &kernels == &cpu_kernels_avx512()) return quant_kernels_avx2();
+    if (&kernels == &cpu_kernels_avx512()) return quant_kernels_avx512();
+    if (&kernels == &cpu_kernels_avx2()) return quant_kernels_avx2();
 #endif
     (void)kernels;
     return kScalar;

@@ -21,12 +21,40 @@ std::string file_name(const BlobReadOptions &options, uint32_t file) {
     return file < options.file_names.size() ? options.file_names[file] : fmt::format("file {}", file);
 }
 
+// The blob's stored bytes in the tier's mapping, or nullptr for a tier that reads into
+// buffers.
+const void *map_blob(const std::shared_ptr<StorageTier> &storage, const ExpertBlob &blob, int layer, int expert) {
+    try {
+        return storage->map(blob.file, blob.offset, blob.stored_bytes);
+    } catch (const Error &e) {
+        fail(e.code(), "layer {} expert {}: {}", layer, expert, e.what());
+    }
+}
+
 }  // namespace
 
-ExpertHandle prepare_blob_read(const ExpertLayout &layout, int layer, int expert, uint64_t alignment,
+ExpertHandle prepare_blob_read(const ExpertLayout &layout, int layer, int expert,
+                               const std::shared_ptr<StorageTier> &storage,
                                const std::shared_ptr<ExpertMemoryCounter> &memory, std::vector<ReadRequest> &reads,
-                               std::vector<PendingBlob> &pending) {
+                               std::vector<FileRange> &to_populate, std::vector<PendingBlob> &pending) {
     const ExpertBlob &blob = *layout.blob;
+    if (blob.codec == BlobCodec::None && blob.stored_bytes > 0)
+        if (const void *in_place = map_blob(storage, blob, layer, expert)) {
+            PendingBlob p;
+            p.layout = &layout;
+            p.layer = layer;
+            p.expert = expert;
+            p.mapped = static_cast<const uint8_t *>(in_place);
+            // The release callback holds the tier, so the mapping outlives every view into it.
+            const FileRange range{blob.file, blob.offset, blob.stored_bytes};
+            p.weights = std::make_shared<ExpertWeights>(ExpertWeights::Mapped{}, blob.stored_bytes,
+                                                        [storage, range] { storage->release(range.file, range.offset, range.length); });
+            to_populate.push_back(range);
+            ExpertHandle handle = p.weights;
+            pending.push_back(std::move(p));
+            return handle;
+        }
+    const uint64_t alignment = storage->alignment();
     if (alignment == 0 || AlignedBuffer::kAlignment % alignment != 0 || blob.offset % alignment != 0)
         fail(MST_ERR_UNSUPPORTED, "layer {} expert {}: a blob at offset {} cannot be read with {}-byte alignment", layer,
              expert, blob.offset, alignment);
@@ -57,7 +85,9 @@ namespace {
 // Check and decode one blob; throws as finish_blob_reads documents.
 void finish_one(PendingBlob &p, const BlobReadOptions &options) {
     const ExpertBlob &blob = *p.layout->blob;
-    const uint8_t *stored = blob.codec == BlobCodec::None ? p.weights->buffer.data() : p.staging.data();
+    const uint8_t *stored = p.mapped                          ? p.mapped
+                            : blob.codec == BlobCodec::None ? p.weights->buffer.data()
+                                                            : p.staging.data();
     if (options.verify_checksums) {
         const uint64_t computed = XXH64(stored, size_t(blob.stored_bytes), 0);
         if (computed != blob.xxh64)
@@ -78,10 +108,10 @@ void finish_one(PendingBlob &p, const BlobReadOptions &options) {
         p.staging = AlignedBuffer();
     }
     const std::vector<ExpertMatrix> &parts = p.layout->parts;
+    const uint8_t *raw = p.mapped ? p.mapped : p.weights->buffer.data();
     p.weights->parts.resize(parts.size());
     for (size_t i = 0; i < parts.size(); ++i)  // inside raw_bytes: checked by the index parser
-        p.weights->parts[i] = WeightView{parts[i].dtype, p.weights->buffer.data() + parts[i].offset, parts[i].rows,
-                                         parts[i].cols};
+        p.weights->parts[i] = WeightView{parts[i].dtype, raw + parts[i].offset, parts[i].rows, parts[i].cols};
     for (size_t i = 0; i < parts.size(); ++i) p.weights->parts[i].expert_key = make_expert_key(p.layer, p.expert, int64_t(i));
 }
 

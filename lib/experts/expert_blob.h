@@ -22,10 +22,12 @@ struct BlobReadOptions {
 };
 
 // A blob read in flight: the weights it fills and, for a compressed blob, the buffer its
-// stored bytes land in first.
+// stored bytes land in first; or, for an uncompressed blob in a tier that maps its files,
+// the stored bytes in place in the mapping (nothing read or copied).
 struct PendingBlob {
     std::shared_ptr<ExpertWeights> weights;
     AlignedBuffer staging;
+    const uint8_t *mapped = nullptr;
     const ExpertLayout *layout = nullptr;
     int layer = 0;
     int expert = 0;
@@ -34,9 +36,15 @@ struct PendingBlob {
 // Allocate the expert's buffer, append the one read of its blob (widened to the tier's
 // `alignment`; blobs start on 4 KiB and the file ends on 4 KiB, so the widened read
 // stays inside it) and remember what finish_blob_reads must do once it has landed.
-ExpertHandle prepare_blob_read(const ExpertLayout &layout, int layer, int expert, uint64_t alignment,
+// An uncompressed blob in a tier that maps its files (StorageTier::map) is used in place
+// instead: no buffer, no read, no copy; its range joins `to_populate` (the caller
+// populates it before finish_blob_reads hashes it) and the weights give the mapping back
+// to the tier when the last user lets go. Its checksum is still verified, on the
+// mapped bytes, before anything can use them.
+ExpertHandle prepare_blob_read(const ExpertLayout &layout, int layer, int expert,
+                               const std::shared_ptr<StorageTier> &storage,
                                const std::shared_ptr<ExpertMemoryCounter> &memory, std::vector<ReadRequest> &reads,
-                               std::vector<PendingBlob> &pending);
+                               std::vector<FileRange> &to_populate, std::vector<PendingBlob> &pending);
 
 // Check and decode every pending blob and point its weights' parts into the decoded
 // bytes. Throws MST_ERR_CHECKSUM naming the layer, expert, file and offset when a blob's

@@ -140,7 +140,7 @@ std::vector<ExpertHandle> ExpertStore::read_experts(int layer, std::span<const i
     handles.reserve(experts.size());
     for (int32_t e : experts) {
         const ExpertLayout &l = layout(layer, e);
-        handles.push_back(l.blob ? prepare_blob_read(l, layer, e, storage_->alignment(), memory_, reads, blobs)
+        handles.push_back(l.blob ? prepare_blob_read(l, layer, e, storage_, memory_, reads, mapped, blobs)
                                  : prepare_read(layer, e, reads, mapped));
     }
     if (!reads.empty()) storage_->read_batch(reads);

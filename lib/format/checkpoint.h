@@ -22,6 +22,7 @@ namespace mst {
 
 struct PackedContents;
 struct GgufFile;
+class ResidentMapping;
 
 class Checkpoint {
 public:
@@ -55,9 +56,14 @@ public:
     const PackedContents *packed() const { return packed_.get(); }
     // The GGUF file's header and metadata; nullptr unless the checkpoint is a GGUF file.
     const GgufFile *gguf() const { return gguf_.get(); }
-    // For a packed file, read its resident section and check its xxHash64
-    // (MST_ERR_CHECKSUM naming the file); nothing to check for a directory.
-    void verify_resident() const;
+    // For a packed file, map its resident section (format/resident_mapping.h) and, with
+    // `verify`, check its xxHash64 (MST_ERR_CHECKSUM naming the file) before anything can
+    // use it; from then on resident_mapping() serves its tensors in place, and read()
+    // copies them from it. Nothing to do for a directory or a GGUF file.
+    void map_resident(bool verify);
+    // The mapping map_resident made; nullptr before it, or for a directory or GGUF file.
+    // Shared: whoever holds views into it (ResidentWeights) keeps it alive.
+    const std::shared_ptr<const ResidentMapping> &resident_mapping() const { return resident_mapping_; }
     // Shard paths, indexed by TensorInfo::file_index.
     const std::vector<std::string> &files() const { return paths_; }
     // The open shard `index`; MST_ERR_INVALID_ARGUMENT when out of range.
@@ -105,6 +111,7 @@ private:
     std::map<std::string, size_t, std::less<>> by_name_;  // name -> index in tensors_
     std::shared_ptr<const PackedContents> packed_;
     std::shared_ptr<const GgufFile> gguf_;
+    std::shared_ptr<const ResidentMapping> resident_mapping_;
     std::function<void(const TensorInfo &)> observer_;
 };
 

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "format/checkpoint.h"
 #include "format/packed_format.h"
+#include "format/resident_mapping.h"
 
 namespace mst {
 
@@ -31,8 +32,10 @@ std::unique_ptr<Checkpoint> Checkpoint::open_packed(const std::string &path, Fil
     return checkpoint;
 }
 
-void Checkpoint::verify_resident() const {
-    if (packed_) verify_packed_resident(files_.at(0), packed_->header);
+void Checkpoint::map_resident(bool verify) {
+    if (!packed_ || resident_mapping_) return;
+    const PackedSection &s = packed_->header.resident;
+    resident_mapping_ = std::make_shared<const ResidentMapping>(files_.at(0), s.offset, s.bytes, verify, s.xxh64);
 }
 
 }  // namespace mst

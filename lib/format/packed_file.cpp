@@ -12,9 +12,6 @@
 namespace mst {
 namespace {
 
-// Chunk for streaming the resident section through the hash.
-constexpr size_t kHashChunkBytes = size_t(16) << 20;
-
 void check_section_hash(std::span<const uint8_t> bytes, const PackedSection &s, const char *name,
                         const std::string &path) {
     const uint64_t computed = XXH64(bytes.data(), bytes.size(), 0);
@@ -66,24 +63,6 @@ PackedContents read_packed_contents(const File &file) {
     c.metadata = parse_packed_metadata(metadata, path);
     parse_packed_index(index, path, c);
     return c;
-}
-
-void verify_packed_resident(const File &file, const PackedHeader &header) {
-    const std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> state(XXH64_createState(), XXH64_freeState);
-    if (!state) fail(MST_ERR_OUT_OF_MEMORY, "cannot allocate an xxh64 state to verify {}", file.path());
-    XXH64_reset(state.get(), 0);
-    std::vector<uint8_t> chunk(std::min<uint64_t>(kHashChunkBytes, header.resident.bytes));
-    for (uint64_t done = 0; done < header.resident.bytes;) {
-        const size_t n = size_t(std::min<uint64_t>(chunk.size(), header.resident.bytes - done));
-        file.pread_exact(chunk.data(), n, header.resident.offset + done);
-        XXH64_update(state.get(), chunk.data(), n);
-        done += n;
-    }
-    const uint64_t computed = XXH64_digest(state.get());
-    if (computed != header.resident.xxh64)
-        fail(MST_ERR_CHECKSUM, "{}: resident section checksum mismatch at offset {} ({} bytes): stored xxh64 {:016x}, "
-             "computed {:016x}", file.path(), header.resident.offset, header.resident.bytes, header.resident.xxh64,
-             computed);
 }
 
 }  // namespace mst

@@ -96,7 +96,5 @@ PackedContents parse_packed_image(std::span<const uint8_t> image, bool verify_ch
 // their xxHash64s (MST_ERR_CHECKSUM naming the file and section).
 PackedContents read_packed_contents(const File &file);
 
-// Reads the whole resident section and checks its xxHash64.
-void verify_packed_resident(const File &file, const PackedHeader &header);
 
 }  // namespace mst

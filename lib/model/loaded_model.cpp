@@ -71,7 +71,7 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     m->tokenizer = read_model_tokenizer(*m->checkpoint);
     check_tokenizer_fits(*m);
     m->eos_ids = collect_eos_ids(*m->checkpoint, c, *m->tokenizer);
-    if (options.verify_checksums) m->checkpoint->verify_resident();
+    m->checkpoint->map_resident(options.verify_checksums);
 
     BackendOptions backend_options;
     backend_options.n_threads = options.n_threads;

@@ -23,6 +23,13 @@ const TensorInfo &ResidentWeights::require(const std::string &name, std::initial
 }
 
 WeightView ResidentWeights::keep(const TensorInfo &info, int64_t rows, int64_t cols) {
+    if (mapping_ && info.file_index == 0)
+        if (const uint8_t *mapped = mapping_->find(info.offset, info.nbytes)) {
+            WeightView view{info.dtype, mapped, rows, cols};
+            view.stable = true;  // resident: unchanged while the model lives
+            bytes_ += info.nbytes;
+            return view;
+        }
     AlignedBuffer buffer(info.nbytes, info.name.c_str());
     checkpoint_.read(info, buffer.data());
     WeightView view{info.dtype, buffer.data(), rows, cols};
@@ -156,13 +163,18 @@ WeightView ResidentWeights::load_rows(const std::string &name, std::initializer_
 
     const WeightView stored = load(name, shape);
     const size_t row_bytes = size_t(dtype_row_bytes(stored.dtype, stored.cols));
-    // Through a copy of the stored bytes, then into the buffer that load() owns.
-    AlignedBuffer &buffer = buffers_.back();
-    std::vector<uint8_t> original(buffer.data(), buffer.data() + size_t(rows) * row_bytes);
+    // Into a buffer of its own: the stored bytes may be the read-only resident mapping.
+    AlignedBuffer buffer(uint64_t(rows) * row_bytes, name.c_str());
+    const auto *original = static_cast<const uint8_t *>(stored.data);
     for (int64_t i = 0; i < rows; ++i)
-        std::memcpy(buffer.data() + size_t(i) * row_bytes, original.data() + size_t(row_order[size_t(i)]) * row_bytes,
+        std::memcpy(buffer.data() + size_t(i) * row_bytes, original + size_t(row_order[size_t(i)]) * row_bytes,
                     row_bytes);
-    return stored;
+    // A copy load() made is not needed any more (bytes_ already counts these rows once).
+    if (!buffers_.empty() && buffers_.back().data() == stored.data) buffers_.pop_back();
+    WeightView view = stored;
+    view.data = buffer.data();
+    buffers_.push_back(std::move(buffer));
+    return view;
 }
 
 }  // namespace mst

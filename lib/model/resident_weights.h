@@ -1,6 +1,7 @@
 // The non-expert weights, read once at load time and held in memory in their stored
 // type (the kernels compute on bf16 / f16 directly, and on FP8 with block scales through
-// load_linear).
+// load_linear). A packed file's tensors are used in place in its verified resident
+// mapping (Checkpoint::map_resident) when it has one, and copied otherwise.
 #pragma once
 
 #include <functional>
@@ -12,6 +13,7 @@
 #include "core/aligned_buffer.h"
 #include "format/checkpoint.h"
 #include "format/compressed_tensors.h"
+#include "format/resident_mapping.h"
 #include "model/linear.h"
 
 namespace mst {
@@ -86,6 +88,8 @@ private:
     Fp8BlockSize fp8_block_;
     WeightUseRecorder recorder_;
     std::vector<AlignedBuffer> buffers_;
+    // Keeps the mapping that views returned by keep() may point into.
+    std::shared_ptr<const ResidentMapping> mapping_ = checkpoint_.resident_mapping();
     uint64_t bytes_ = 0;
     uint64_t n_params_ = 0;
     const CompressedTensorsConfig *compressed_ = nullptr;

@@ -6,6 +6,7 @@
 // expected and the actual size.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "expect_error.h"
 #include "format/checkpoint.h"
 #include "format/packed_format.h"
+#include "format/resident_mapping.h"
 #include "moestream.hpp"
 #include "packed_test_support.h"
 #include "storage/storage_tier.h"
@@ -63,10 +65,14 @@ protected:
         EXPECT_NE(std::string(mst_last_error()).find(part), std::string::npos) << mst_last_error();
     }
 
-    // The store a loaded model would build, over the packed file's experts.
-    std::unique_ptr<ExpertStore> open_store(bool verify) {
+    // The store a loaded model would build, over the packed file's experts, reading them
+    // through `tier` (the mmap tier hashes blobs in place in its mapping, the others in
+    // the buffers they read into).
+    std::unique_ptr<ExpertStore> open_store(bool verify, const std::string &tier = "auto") {
         checkpoint_ = Checkpoint::open(path_);
-        auto store = std::make_unique<ExpertStore>(open_storage(checkpoint_->files(), StorageOptions{}),
+        StorageOptions storage;
+        storage.tier = tier;
+        auto store = std::make_unique<ExpertStore>(open_storage(checkpoint_->files(), storage),
                                                    checkpoint_->packed()->experts, uint64_t(1) << 20);
         store->set_blob_reads(BlobReadOptions{verify, checkpoint_->files()});
         return store;
@@ -80,20 +86,42 @@ protected:
 
 TEST_F(PackedCorruption, FlippedBlobByteFailsOnlyThatExpertWhenRead) {
     test::flip_byte(path_, blob_.offset + blob_.stored_bytes / 2);
-    std::unique_ptr<ExpertStore> store = open_store(true);  // loading reads no blob
+    for (const std::string tier : {"pread", "mmap"}) {
+        SCOPED_TRACE(tier);
+        std::unique_ptr<ExpertStore> store = open_store(true, tier);  // loading reads no blob
+        ExpertIoStats io;
+        const int32_t bad = kExpert, good = kExpert + 1;
+        for (int attempt = 0; attempt < 2; ++attempt)  // never cached, so checked again
+            test::expect_error([&] { store->fetch(kLayer, std::span<const int32_t>(&bad, 1), io); }, MST_ERR_CHECKSUM,
+                               {"layer 0 expert 3", path_, "offset " + std::to_string(blob_.offset),
+                                "checksum mismatch"});
+        EXPECT_EQ(store->fetch(kLayer, std::span<const int32_t>(&good, 1), io).size(), 1u);
+        const std::vector<int32_t> both = {good, bad};
+        test::expect_error([&] { store->fetch(kLayer, both, io); }, MST_ERR_CHECKSUM, {"layer 0 expert 3"});
+        EXPECT_EQ(store->fetch(kLayer, std::span<const int32_t>(&good, 1), io).size(), 1u);
+        EXPECT_EQ(store->cache_stats().entries, 1u);  // only the good expert was ever cached
+        // Checksums off: the damaged expert is read as it is.
+        std::unique_ptr<ExpertStore> trusting = open_store(false, tier);
+        EXPECT_EQ(trusting->fetch(kLayer, std::span<const int32_t>(&bad, 1), io).size(), 1u);
+    }
+}
+
+// Through the mmap tier the good experts' views point into the file's mapping (no copy)
+// and hold exactly the bytes the pread tier reads.
+TEST_F(PackedCorruption, MappedBlobsMatchReadBlobs) {
+    std::unique_ptr<ExpertStore> mapped = open_store(true, "mmap");
+    std::unique_ptr<ExpertStore> read = open_store(true, "pread");
     ExpertIoStats io;
-    const int32_t bad = kExpert, good = kExpert + 1;
-    for (int attempt = 0; attempt < 2; ++attempt)  // never cached, so checked again
-        test::expect_error([&] { store->fetch(kLayer, std::span<const int32_t>(&bad, 1), io); }, MST_ERR_CHECKSUM,
-                           {"layer 0 expert 3", path_, "offset " + std::to_string(blob_.offset), "checksum mismatch"});
-    EXPECT_EQ(store->fetch(kLayer, std::span<const int32_t>(&good, 1), io).size(), 1u);
-    const std::vector<int32_t> both = {good, bad};
-    test::expect_error([&] { store->fetch(kLayer, both, io); }, MST_ERR_CHECKSUM, {"layer 0 expert 3"});
-    EXPECT_EQ(store->fetch(kLayer, std::span<const int32_t>(&good, 1), io).size(), 1u);
-    EXPECT_EQ(store->cache_stats().entries, 1u);  // only the good expert was ever cached
-    // Checksums off: the damaged expert is read as it is.
-    std::unique_ptr<ExpertStore> trusting = open_store(false);
-    EXPECT_EQ(trusting->fetch(kLayer, std::span<const int32_t>(&bad, 1), io).size(), 1u);
+    const int32_t e = kExpert;
+    const ExpertHandle a = mapped->fetch(kLayer, std::span<const int32_t>(&e, 1), io).front();
+    const ExpertHandle b = read->fetch(kLayer, std::span<const int32_t>(&e, 1), io).front();
+    EXPECT_EQ(a->buffer.size(), 0u);  // nothing copied
+    ASSERT_EQ(a->parts.size(), b->parts.size());
+    for (size_t i = 0; i < a->parts.size(); ++i) {
+        const size_t bytes = size_t(dtype_row_bytes(a->parts[i].dtype, a->parts[i].cols) * a->parts[i].rows);
+        EXPECT_EQ(std::memcmp(a->parts[i].data, b->parts[i].data, bytes), 0) << "part " << i;
+        EXPECT_EQ(a->parts[i].expert_key, b->parts[i].expert_key);
+    }
 }
 
 TEST_F(PackedCorruption, FlippedBlobByteFailsTheSessionThatReadsIt) {
@@ -151,6 +179,41 @@ TEST_F(PackedCorruption, FlippedResidentByteFailsTheLoadUnlessUnchecked) {
     test::flip_byte(path_, header_.resident.offset + header_.resident.bytes / 2, 0x10);
     expect_load_fails({MST_ERR_CHECKSUM}, "resident section checksum mismatch");
     EXPECT_EQ(load_status(false), MST_OK) << mst_last_error();
+}
+
+// The resident section is used in place from its mapping, checked before the mapping is
+// handed out; the tensors read through it are the file's bytes.
+TEST_F(PackedCorruption, ResidentMappingIsCheckedAndServesTheFileBytes) {
+    {
+        const auto checkpoint = Checkpoint::open(path_);
+        const TensorInfo &t = checkpoint->tensors().front();
+        std::vector<uint8_t> direct(size_t(t.nbytes)), through_mapping(size_t(t.nbytes));
+        checkpoint->read(t, direct.data());
+        EXPECT_EQ(checkpoint->resident_mapping(), nullptr);
+        const File file = File::open_read(path_);
+        const ResidentMapping mapping(file, header_.resident.offset, header_.resident.bytes, true,
+                                      header_.resident.xxh64);
+        const uint8_t *mapped = mapping.find(t.offset, t.nbytes);
+        ASSERT_NE(mapped, nullptr);
+        EXPECT_EQ(std::memcmp(mapped, direct.data(), direct.size()), 0);
+        // Outside the section: not served.
+        EXPECT_EQ(mapping.find(header_.resident.offset + header_.resident.bytes, 1), nullptr);
+        EXPECT_EQ(mapping.find(header_.resident.offset, header_.resident.bytes + 1), nullptr);
+        EXPECT_EQ(mapping.find(header_.resident.offset - 1, 1), nullptr);
+        checkpoint->map_resident(true);
+        ASSERT_NE(checkpoint->resident_mapping(), nullptr);
+        checkpoint->read(t, through_mapping.data());
+        EXPECT_EQ(through_mapping, direct);
+    }
+    test::flip_byte(path_, header_.resident.offset + 1, 0x01);
+    const File file = File::open_read(path_);
+    test::expect_error([&] { ResidentMapping(file, header_.resident.offset, header_.resident.bytes, true,
+                                             header_.resident.xxh64); },
+                       MST_ERR_CHECKSUM, {path_, "resident section checksum mismatch",
+                                          "offset " + std::to_string(header_.resident.offset)});
+    const ResidentMapping unchecked(file, header_.resident.offset, header_.resident.bytes, false,
+                                    header_.resident.xxh64);
+    EXPECT_NE(unchecked.find(header_.resident.offset, 2), nullptr);
 }
 
 TEST_F(PackedCorruption, TruncatedFileNamesBothSizes) {

@@ -155,7 +155,7 @@ TEST_P(QuantKernels, MatchDequantizedReferenceAtOddSizes) {
     uint32_t seed = 1;
     for (int64_t rows : {1, 3, 17})
         for (int64_t cols : {1, 31, 32, 33, 95, 256})
-            for (int64_t tokens : {1, 2, 3, 4, 5, 9}) {
+            for (int64_t tokens : {1, 2, 3, 4, 5, 8, 9, 17, 65}) {
                 const double err = matmul_error(rows, cols, tokens, seed++);
                 EXPECT_LE(err, 1.0) << "rows " << rows << " cols " << cols << " tokens " << tokens;
                 worst = std::max(worst, err);
