@@ -54,10 +54,10 @@ void cpu_matmul(const CpuKernels &kernels, int n_threads, const WeightView &w, c
         n_tokens <= tile ? n_tokens : std::max(tile, kTokenBlockBytes / (cols * int64_t(sizeof(float))) / tile * tile);
     const auto *wbytes = static_cast<const unsigned char *>(w.data);
 
-    // Row blocks are handed out one at a time, so a thread that the system deschedules
-    // (a shared machine) holds up one block, not a static share. A row block stays in L2
-    // while every token block passes over it.
-    parallel_for_dynamic(n_blocks, int(threads), dynamic_grain(n_blocks, threads), [&](int64_t b0, int64_t b1) {
+    // A static split: handing row blocks out dynamically (so that a descheduled worker
+    // holds up less) measured slower on the shared 2-vCPU machine (bench/README.md
+    // "Decode profile"). A row block stays in L2 while every token block passes over it.
+    parallel_for(n_blocks, int(threads), [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
             const int64_t r0 = b * rows_per_block;
             const int64_t nr = std::min(rows_per_block, rows - r0);

@@ -69,9 +69,9 @@ void cpu_matmul_quant(const CpuKernels &float_kernels, int n_threads, const Weig
     const int64_t n_row_blocks = (rows + rows_per_block - 1) / rows_per_block;
     const auto *wbytes = static_cast<const unsigned char *>(w.data);
 
-    // One row block at a time, as in matmul.cpp, so a descheduled thread holds up one
-    // block; each row block stays in L2 while every token tile passes over it.
-    parallel_for_dynamic(n_row_blocks, int(threads), dynamic_grain(n_row_blocks, threads), [&](int64_t b0, int64_t b1) {
+    // A static split, as in matmul.cpp; each row block stays in L2 while every token tile
+    // passes over it.
+    parallel_for(n_row_blocks, int(threads), [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
             const int64_t r0 = b * rows_per_block;
             const int64_t nr = std::min(rows_per_block, rows - r0);

@@ -64,14 +64,6 @@ void parallel_for_dynamic(int64_t n, int max_threads, int64_t grain, Body &&body
                              const_cast<void *>(static_cast<const void *>(&body)));
 }
 
-// A grain for parallel_for_dynamic over n equal items: about 16 chunks per thread, so
-// that a thread the system deschedules (a shared machine) holds up a sixteenth of its
-// share while the others take the rest, at 16 atomic hand-outs per thread.
-inline int64_t dynamic_grain(int64_t n, int64_t threads) {
-    const int64_t chunks = 16 * (threads < 1 ? 1 : threads);
-    return n / chunks > 1 ? n / chunks : 1;
-}
-
 // The spin in effect (MST_CPU_SPIN_US when set to 0..1000000, else kDefaultSpinMicros).
 int parallel_for_spin_micros();
 
