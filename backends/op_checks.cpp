@@ -45,7 +45,7 @@ void check_matmul_params(const WeightView &w, const float *x, const float *y, in
     const bool mxfp4 = w.dtype == DType::MXFP4;
     if (!dtype_is_float_weight(w.dtype) && !dtype_is_quantized(w.dtype) && !mxfp4 && !packed)
         fail(MST_ERR_UNSUPPORTED,
-             "matmul: weight dtype {} is not supported (F32, F16, BF16, Q8, Q4, MXFP4, PACKED_I4, PACKED_I8)",
+             "matmul: weight dtype {} is not supported (F32, F16, BF16, Q8, Q4, Q2_K..Q6_K, MXFP4, PACKED_I4, PACKED_I8)",
              dtype_name(w.dtype));
     if (mxfp4 && w.cols % kMxfp4BlockSize != 0)
         fail(MST_ERR_INVALID_ARGUMENT, "matmul: MXFP4 weight has {} columns, not a multiple of {}", w.cols,

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/ggml_kquants.h"
 #include "core/quant.h"
 
 namespace mst {
@@ -16,11 +17,19 @@ size_t dtype_size(DType t) {
         case DType::MXFP4: case DType::PACKED_I4: case DType::PACKED_I8: return 0;
         case DType::Q8: return sizeof(BlockQ8);
         case DType::Q4: return sizeof(BlockQ4);
+        case DType::GGML_Q2_K: return sizeof(BlockQ2K);
+        case DType::GGML_Q3_K: return sizeof(BlockQ3K);
+        case DType::GGML_Q4_K: return sizeof(BlockQ4K);
+        case DType::GGML_Q5_K: return sizeof(BlockQ5K);
+        case DType::GGML_Q6_K: return sizeof(BlockQ6K);
     }
     return 0;
 }
 
-size_t dtype_block_elems(DType t) { return dtype_is_quantized(t) ? size_t(kQuantBlock) : 1; }
+size_t dtype_block_elems(DType t) {
+    if (dtype_is_kquant(t)) return size_t(kSuperBlock);
+    return dtype_is_quantized(t) ? size_t(kQuantBlock) : 1;
+}
 
 uint64_t dtype_row_bytes(DType t, int64_t cols) {
     const uint64_t block = dtype_block_elems(t);
@@ -45,6 +54,11 @@ std::string_view dtype_name(DType t) {
         case DType::Q4: return "Q4";
         case DType::PACKED_I4: return "PACKED_I4";
         case DType::PACKED_I8: return "PACKED_I8";
+        case DType::GGML_Q2_K: return "Q2_K";
+        case DType::GGML_Q3_K: return "Q3_K";
+        case DType::GGML_Q4_K: return "Q4_K";
+        case DType::GGML_Q5_K: return "Q5_K";
+        case DType::GGML_Q6_K: return "Q6_K";
     }
     return "?";
 }
@@ -52,6 +66,8 @@ std::string_view dtype_name(DType t) {
 std::optional<DType> dtype_from_name(std::string_view name) {
     if (name == "Q8") return DType::Q8;
     if (name == "Q4") return DType::Q4;
+    for (DType t : {DType::GGML_Q2_K, DType::GGML_Q3_K, DType::GGML_Q4_K, DType::GGML_Q5_K, DType::GGML_Q6_K})
+        if (name == dtype_name(t)) return t;
     return dtype_from_safetensors(name);
 }
 
@@ -141,6 +157,11 @@ void convert_to_f32(DType t, const void *src, float *dst, size_t n) {
         }
         case DType::Q8:
         case DType::Q4:
+        case DType::GGML_Q2_K:
+        case DType::GGML_Q3_K:
+        case DType::GGML_Q4_K:
+        case DType::GGML_Q5_K:
+        case DType::GGML_Q6_K:
             dequantize_row(t, src, dst, int64_t(n));
             return;
         default:
