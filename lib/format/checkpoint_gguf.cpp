@@ -20,8 +20,8 @@ DType tensor_dtype(const GgufFile &g, const GgufTensor &t) {
     const auto dtype = ggml_type_to_dtype(t.type);
     if (!dtype)
         fail(MST_ERR_UNSUPPORTED,
-             "{}: tensor '{}' has ggml type {}, which moestream cannot compute on (it runs F32, F16, BF16 and Q8_0 "
-             "GGUF tensors)",
+             "{}: tensor '{}' has ggml type {}, which moestream cannot compute on (it runs F32, F16, BF16, Q8_0 and "
+             "Q2_K..Q6_K GGUF tensors)",
              g.path, t.name, ggml_type_name(t.type));
     return *dtype;
 }
