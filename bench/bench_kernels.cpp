@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "core/quant.h"
 
 namespace mst {
 namespace {
@@ -184,6 +185,48 @@ void BM_MatmulInt4(benchmark::State &state) {
     state.SetLabel(std::string(cpu_isa_name(backend->isa())));
 }
 
+constexpr DType kKQuantTypes[] = {DType::GGML_Q2_K, DType::GGML_Q3_K, DType::GGML_Q4_K, DType::GGML_Q5_K,
+                                   DType::GGML_Q6_K};
+
+// args: type (index into kKQuantTypes), rows, cols, n_tokens, threads. GGML K-quant
+// weights: one matrix quantized from Gaussian values, copied to fill the pool.
+void BM_MatmulKQuant(benchmark::State &state) {
+    const DType t = kKQuantTypes[state.range(0)];
+    const int64_t rows = state.range(1), cols = state.range(2), n_tokens = state.range(3);
+    const int threads = int(state.range(4));
+    const size_t row_bytes = size_t(dtype_row_bytes(t, cols)), weight_bytes = size_t(rows) * row_bytes;
+    const size_t copies = std::max<size_t>(1, (kWeightPoolBytes + weight_bytes - 1) / weight_bytes);
+    std::vector<uint8_t> pool(weight_bytes * copies);
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c) row[size_t(c)] = 0.02f * std::sin(float(r * cols + c) * 0.37f);
+        quantize_row(t, row.data(), cols, pool.data() + size_t(r) * row_bytes);
+    }
+    for (size_t c = 1; c < copies; ++c) std::memcpy(pool.data() + c * weight_bytes, pool.data(), weight_bytes);
+    std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
+    const std::unique_ptr<CpuBackend> backend = make_backend(threads);
+
+    size_t next = 0;
+    double seconds = 0.0;
+    for (auto _ : state) {
+        const WeightView w{t, pool.data() + next * weight_bytes, rows, cols};
+        next = (next + 1) % copies;
+        const auto t0 = Clock::now();
+        backend->matmul(w, x.data(), y.data(), n_tokens);
+        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+        benchmark::DoNotOptimize(y.data());
+    }
+    const double streamed = double(weight_bytes) * double(state.iterations());
+    state.SetBytesProcessed(int64_t(streamed));
+    state.counters["weight_GB/s"] = streamed / seconds / 1e9;
+    state.counters["frac_mem_bw"] = streamed / seconds / g_read_bandwidth[threads];
+    state.counters["GFLOP/s"] = 2.0 * double(rows * cols * n_tokens) * double(state.iterations()) / seconds / 1e9;
+    state.SetLabel(std::string(dtype_name(t)) + " " + std::string(cpu_isa_name(backend->isa())));
+}
+
+double min_of(const std::vector<double> &v) { return *std::min_element(v.begin(), v.end()); }
+double max_of(const std::vector<double> &v) { return *std::max_element(v.begin(), v.end()); }
+
 // args: dim, threads. One row (decode), BF16 weight with the (1 + w) offset.
 void BM_RmsNorm(benchmark::State &state) {
     const int64_t dim = state.range(0);
@@ -247,6 +290,18 @@ void register_benchmarks() {
                     ->Args({rows, cols, n_tokens, t})
                     ->ArgNames({"rows", "cols", "tokens", "threads"})
                     ->UseRealTime();
+    // K-quant experts of the Qwen3-30B-A3B shapes; with --benchmark_repetitions=N the
+    // min and max of the repetitions are reported beside the median.
+    for (int64_t type = 0; type < int64_t(std::size(kKQuantTypes)); ++type)
+        for (const auto &[rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{2048, 768}, {768, 2048}})
+            for (int64_t n_tokens : {1, 32})
+                for (int t : thread_counts())
+                    benchmark::RegisterBenchmark("MatmulKQuant", BM_MatmulKQuant)
+                        ->Args({type, rows, cols, n_tokens, t})
+                        ->ArgNames({"type", "rows", "cols", "tokens", "threads"})
+                        ->ComputeStatistics("min", min_of)
+                        ->ComputeStatistics("max", max_of)
+                        ->UseRealTime();
     for (int t : thread_counts()) {
         benchmark::RegisterBenchmark("RmsNorm", BM_RmsNorm)->Args({4096, t})->ArgNames({"dim", "threads"})->UseRealTime();
         benchmark::RegisterBenchmark("AttentionDecode", BM_AttentionDecode)
