@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -120,22 +121,18 @@ std::unique_ptr<CpuBackend> make_backend(int threads) {
     return std::make_unique<CpuBackend>(threads, cpu_isa_from_env());
 }
 
-// args: rows, cols, n_tokens, threads. BF16 weights.
-void BM_MatmulBf16(benchmark::State &state) {
-    const int64_t rows = state.range(0), cols = state.range(1), n_tokens = state.range(2);
-    const int threads = int(state.range(3));
-    const size_t weight_bytes = size_t(rows * cols) * 2;
-    const size_t copies = std::max<size_t>(1, (kWeightPoolBytes + weight_bytes - 1) / weight_bytes);
-    std::vector<uint16_t> pool(weight_bytes / 2 * copies);
-    // Bits of small bfloat16 values of both signs; the values do not affect speed.
-    for (size_t i = 0; i < pool.size(); ++i) pool[i] = uint16_t(0x3c00u + (i * 2654435761u >> 20) % 0x300u) | uint16_t((i & 1u) << 15);
-    std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
+// Times the matmul over the weight copies (view(i) is copy i, each weight_bytes), cycling
+// through them as a decode step cycles through layers, and reports the weight bytes
+// streamed per second, that rate against the read bandwidth, and GFLOP/s.
+void time_matmul(benchmark::State &state, const std::function<WeightView(size_t)> &view, size_t copies,
+                 size_t weight_bytes, int64_t n_tokens, int threads, const std::string &label) {
+    const WeightView first = view(0);
+    std::vector<float> x(size_t(n_tokens * first.cols), 0.01f), y(size_t(n_tokens * first.rows));
     const std::unique_ptr<CpuBackend> backend = make_backend(threads);
-
     size_t next = 0;
     double seconds = 0.0;
     for (auto _ : state) {
-        const WeightView w{DType::BF16, pool.data() + next * weight_bytes / 2, rows, cols};
+        const WeightView w = view(next);
         next = (next + 1) % copies;
         const auto t0 = Clock::now();
         backend->matmul(w, x.data(), y.data(), n_tokens);
@@ -146,8 +143,23 @@ void BM_MatmulBf16(benchmark::State &state) {
     state.SetBytesProcessed(int64_t(streamed));
     state.counters["weight_GB/s"] = streamed / seconds / 1e9;
     state.counters["frac_mem_bw"] = streamed / seconds / g_read_bandwidth[threads];
-    state.counters["GFLOP/s"] = 2.0 * double(rows * cols * n_tokens) * double(state.iterations()) / seconds / 1e9;
-    state.SetLabel(std::string(cpu_isa_name(backend->isa())));
+    state.counters["GFLOP/s"] =
+        2.0 * double(first.rows * first.cols * n_tokens) * double(state.iterations()) / seconds / 1e9;
+    state.SetLabel(label + std::string(cpu_isa_name(backend->isa())));
+}
+
+// args: rows, cols, n_tokens, threads. BF16 weights.
+void BM_MatmulBf16(benchmark::State &state) {
+    const int64_t rows = state.range(0), cols = state.range(1), n_tokens = state.range(2);
+    const int threads = int(state.range(3));
+    const size_t weight_bytes = size_t(rows * cols) * 2;
+    const size_t copies = std::max<size_t>(1, (kWeightPoolBytes + weight_bytes - 1) / weight_bytes);
+    std::vector<uint16_t> pool(weight_bytes / 2 * copies);
+    // Bits of small bfloat16 values of both signs; the values do not affect speed.
+    for (size_t i = 0; i < pool.size(); ++i) pool[i] = uint16_t(0x3c00u + (i * 2654435761u >> 20) % 0x300u) | uint16_t((i & 1u) << 15);
+    time_matmul(
+        state, [&](size_t i) { return WeightView{DType::BF16, pool.data() + i * weight_bytes / 2, rows, cols}; },
+        copies, weight_bytes, n_tokens, threads, "");
 }
 
 // args: rows, cols, n_tokens, threads. compressed-tensors INT4 weights (Kimi K2.5's
@@ -162,27 +174,13 @@ void BM_MatmulInt4(benchmark::State &state) {
     std::vector<uint32_t> words(word_bytes / 4 * copies);
     for (size_t i = 0; i < words.size(); ++i) words[i] = uint32_t(i * 2654435761u);
     std::vector<uint16_t> scales(scale_bytes / 2 * copies, 0x3c00);  // the values do not affect speed
-    std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
-    const std::unique_ptr<CpuBackend> backend = make_backend(threads);
-
-    size_t next = 0;
-    double seconds = 0.0;
-    for (auto _ : state) {
-        WeightView w{DType::PACKED_I4, words.data() + next * word_bytes / 4, rows, cols};
-        w.scales = reinterpret_cast<const uint8_t *>(scales.data() + next * scale_bytes / 2);
+    const auto view = [&](size_t i) {
+        WeightView w{DType::PACKED_I4, words.data() + i * word_bytes / 4, rows, cols};
+        w.scales = reinterpret_cast<const uint8_t *>(scales.data() + i * scale_bytes / 2);
         w.group_size = group;
-        next = (next + 1) % copies;
-        const auto t0 = Clock::now();
-        backend->matmul(w, x.data(), y.data(), n_tokens);
-        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-        benchmark::DoNotOptimize(y.data());
-    }
-    const double streamed = double(weight_bytes) * double(state.iterations());
-    state.SetBytesProcessed(int64_t(streamed));
-    state.counters["weight_GB/s"] = streamed / seconds / 1e9;
-    state.counters["frac_mem_bw"] = streamed / seconds / g_read_bandwidth[threads];
-    state.counters["GFLOP/s"] = 2.0 * double(rows * cols * n_tokens) * double(state.iterations()) / seconds / 1e9;
-    state.SetLabel(std::string(cpu_isa_name(backend->isa())));
+        return w;
+    };
+    time_matmul(state, view, copies, weight_bytes, n_tokens, threads, "");
 }
 
 constexpr DType kKQuantTypes[] = {DType::GGML_Q2_K, DType::GGML_Q3_K, DType::GGML_Q4_K, DType::GGML_Q5_K,
@@ -203,25 +201,9 @@ void BM_MatmulKQuant(benchmark::State &state) {
         quantize_row(t, row.data(), cols, pool.data() + size_t(r) * row_bytes);
     }
     for (size_t c = 1; c < copies; ++c) std::memcpy(pool.data() + c * weight_bytes, pool.data(), weight_bytes);
-    std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
-    const std::unique_ptr<CpuBackend> backend = make_backend(threads);
-
-    size_t next = 0;
-    double seconds = 0.0;
-    for (auto _ : state) {
-        const WeightView w{t, pool.data() + next * weight_bytes, rows, cols};
-        next = (next + 1) % copies;
-        const auto t0 = Clock::now();
-        backend->matmul(w, x.data(), y.data(), n_tokens);
-        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-        benchmark::DoNotOptimize(y.data());
-    }
-    const double streamed = double(weight_bytes) * double(state.iterations());
-    state.SetBytesProcessed(int64_t(streamed));
-    state.counters["weight_GB/s"] = streamed / seconds / 1e9;
-    state.counters["frac_mem_bw"] = streamed / seconds / g_read_bandwidth[threads];
-    state.counters["GFLOP/s"] = 2.0 * double(rows * cols * n_tokens) * double(state.iterations()) / seconds / 1e9;
-    state.SetLabel(std::string(dtype_name(t)) + " " + std::string(cpu_isa_name(backend->isa())));
+    time_matmul(
+        state, [&](size_t i) { return WeightView{t, pool.data() + i * weight_bytes, rows, cols}; }, copies,
+        weight_bytes, n_tokens, threads, std::string(dtype_name(t)) + " ");
 }
 
 double min_of(const std::vector<double> &v) { return *std::min_element(v.begin(), v.end()); }
