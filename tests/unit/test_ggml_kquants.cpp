@@ -25,6 +25,7 @@
 #include "core/ggml_kquants.h"
 #include "core/quant.h"
 #include "expect_error.h"
+#include "quant_test_data.h"
 
 namespace mst {
 namespace {
@@ -33,13 +34,7 @@ constexpr DType kTypes[] = {DType::GGML_Q2_K, DType::GGML_Q3_K, DType::GGML_Q4_K
                             DType::GGML_Q6_K};
 constexpr double kFloatSlack = 1e-5;
 
-std::vector<float> gaussian(size_t n, uint32_t seed, float sigma = 1.0f, float mean = 0.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(mean, sigma);
-    std::vector<float> v(n);
-    for (float &f : v) f = dist(rng);
-    return v;
-}
+using test::gaussian;
 
 std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
     std::mt19937 rng(seed);
@@ -49,18 +44,10 @@ std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
 }
 
 std::vector<uint8_t> quantize(DType t, const std::vector<float> &x, int64_t rows, int64_t cols) {
-    const uint64_t row_bytes = dtype_row_bytes(t, cols);
-    std::vector<uint8_t> q(size_t(uint64_t(rows) * row_bytes));
-    for (int64_t r = 0; r < rows; ++r) quantize_row(t, x.data() + r * cols, cols, q.data() + uint64_t(r) * row_bytes);
-    return q;
+    return test::quantize_matrix(t, x, rows, cols);
 }
-
 std::vector<float> dequantize(DType t, const std::vector<uint8_t> &q, int64_t rows, int64_t cols) {
-    const uint64_t row_bytes = dtype_row_bytes(t, cols);
-    std::vector<float> x(size_t(rows * cols));
-    for (int64_t r = 0; r < rows; ++r)
-        convert_to_f32(t, q.data() + uint64_t(r) * row_bytes, x.data() + r * cols, size_t(cols));
-    return x;
+    return test::dequantize_matrix(t, q, rows, cols);
 }
 
 // ---- a second decoder, in the shape of GGML's loops ---------------------------------------
