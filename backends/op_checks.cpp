@@ -47,7 +47,7 @@ void check_matmul_params(const WeightView &w, const float *x, const float *y, in
     if (!dtype_is_float_weight(w.dtype) && !dtype_is_quantized(w.dtype) && !mxfp4 && !packed)
         fail(MST_ERR_UNSUPPORTED,
              "matmul: weight dtype {} is not supported (F32, F16, BF16, Q8, Q4, MXFP4, PACKED_I4, PACKED_I8, "
-             "GGML_Q4_0, GGML_Q5_0, GGML_Q5_1, GGML_IQ4_NL, GGML_IQ4_XS, GGML_MXFP4)",
+             "Q4_0, Q5_0, Q5_1, IQ4_NL, IQ4_XS, GGML_MXFP4, Q2_K..Q6_K)",
              dtype_name(w.dtype));
     // moestream's Q8 / Q4 pad a row's last block; a GGML type's rows are whole blocks.
     if (dtype_is_ggml_legacy(w.dtype) && w.cols % int64_t(dtype_block_elems(w.dtype)) != 0)

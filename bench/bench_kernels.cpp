@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <iterator>
 #include <memory>
@@ -122,34 +123,31 @@ std::unique_ptr<CpuBackend> make_backend(int threads) {
     return std::make_unique<CpuBackend>(threads, cpu_isa_from_env());
 }
 
-// The counters of a matmul benchmark: weight bytes streamed per second, as a fraction of
-// the memory read bandwidth at the same thread count, and the arithmetic rate.
-void report_matmul(benchmark::State &state, size_t weight_bytes, double seconds, int64_t macs, int threads,
-                   const CpuBackend &backend) {
+// Times the matmul over the weight copies (view(i) is copy i, each weight_bytes), cycling
+// through them as a decode step cycles through layers, and reports the weight bytes
+// streamed per second, that rate against the read bandwidth, and GFLOP/s.
+void time_matmul(benchmark::State &state, const std::function<WeightView(size_t)> &view, size_t copies,
+                 size_t weight_bytes, int64_t n_tokens, int threads, const std::string &label) {
+    const WeightView first = view(0);
+    std::vector<float> x(size_t(n_tokens * first.cols), 0.01f), y(size_t(n_tokens * first.rows));
+    const std::unique_ptr<CpuBackend> backend = make_backend(threads);
+    size_t next = 0;
+    double seconds = 0.0;
+    for (auto _ : state) {
+        const WeightView w = view(next);
+        next = (next + 1) % copies;
+        const auto t0 = Clock::now();
+        backend->matmul(w, x.data(), y.data(), n_tokens);
+        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+        benchmark::DoNotOptimize(y.data());
+    }
     const double streamed = double(weight_bytes) * double(state.iterations());
     state.SetBytesProcessed(int64_t(streamed));
     state.counters["weight_GB/s"] = streamed / seconds / 1e9;
     state.counters["frac_mem_bw"] = streamed / seconds / g_read_bandwidth[threads];
-    state.counters["GFLOP/s"] = 2.0 * double(macs) * double(state.iterations()) / seconds / 1e9;
-    state.SetLabel(std::string(cpu_isa_name(backend.isa())));
-}
-
-// Runs the benchmark's iterations, each a matmul on view_of(i) for the next of `copies`
-// weight copies, and returns the seconds spent in the matmuls alone.
-template <typename ViewOf>
-double time_matmuls(benchmark::State &state, CpuBackend &backend, size_t copies, ViewOf view_of, const float *x,
-                    float *y, int64_t n_tokens) {
-    size_t next = 0;
-    double seconds = 0.0;
-    for (auto _ : state) {
-        const WeightView w = view_of(next);
-        next = (next + 1) % copies;
-        const auto t0 = Clock::now();
-        backend.matmul(w, x, y, n_tokens);
-        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-        benchmark::DoNotOptimize(y);
-    }
-    return seconds;
+    state.counters["GFLOP/s"] =
+        2.0 * double(first.rows * first.cols * n_tokens) * double(state.iterations()) / seconds / 1e9;
+    state.SetLabel(label + std::string(cpu_isa_name(backend->isa())));
 }
 
 // args: rows, cols, n_tokens, threads. BF16 weights.
@@ -161,14 +159,9 @@ void BM_MatmulBf16(benchmark::State &state) {
     std::vector<uint16_t> pool(weight_bytes / 2 * copies);
     // Bits of small bfloat16 values of both signs; the values do not affect speed.
     for (size_t i = 0; i < pool.size(); ++i) pool[i] = uint16_t(0x3c00u + (i * 2654435761u >> 20) % 0x300u) | uint16_t((i & 1u) << 15);
-    std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
-    const std::unique_ptr<CpuBackend> backend = make_backend(threads);
-
-    const double seconds = time_matmuls(
-        state, *backend, copies,
-        [&](size_t i) { return WeightView{DType::BF16, pool.data() + i * weight_bytes / 2, rows, cols}; }, x.data(),
-        y.data(), n_tokens);
-    report_matmul(state, weight_bytes, seconds, rows * cols * n_tokens, threads, *backend);
+    time_matmul(
+        state, [&](size_t i) { return WeightView{DType::BF16, pool.data() + i * weight_bytes / 2, rows, cols}; },
+        copies, weight_bytes, n_tokens, threads, "");
 }
 
 // args: rows, cols, n_tokens, threads. compressed-tensors INT4 weights (Kimi K2.5's
@@ -183,25 +176,21 @@ void BM_MatmulInt4(benchmark::State &state) {
     std::vector<uint32_t> words(word_bytes / 4 * copies);
     for (size_t i = 0; i < words.size(); ++i) words[i] = uint32_t(i * 2654435761u);
     std::vector<uint16_t> scales(scale_bytes / 2 * copies, 0x3c00);  // the values do not affect speed
-    std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
-    const std::unique_ptr<CpuBackend> backend = make_backend(threads);
-
-    const double seconds = time_matmuls(
-        state, *backend, copies,
-        [&](size_t i) {
-            WeightView w{DType::PACKED_I4, words.data() + i * word_bytes / 4, rows, cols};
-            w.scales = reinterpret_cast<const uint8_t *>(scales.data() + i * scale_bytes / 2);
-            w.group_size = group;
-            return w;
-        },
-        x.data(), y.data(), n_tokens);
-    report_matmul(state, weight_bytes, seconds, rows * cols * n_tokens, threads, *backend);
+    const auto view = [&](size_t i) {
+        WeightView w{DType::PACKED_I4, words.data() + i * word_bytes / 4, rows, cols};
+        w.scales = reinterpret_cast<const uint8_t *>(scales.data() + i * scale_bytes / 2);
+        w.group_size = group;
+        return w;
+    };
+    time_matmul(state, view, copies, weight_bytes, n_tokens, threads, "");
 }
 
-// Block-quantized weight types, by the index BM_MatmulBlock takes: moestream's own and the
-// GGML legacy types of GGUF files.
+// Block-quantized weight types, by the index BM_MatmulBlock takes: moestream's own, the
+// GGML legacy types and the K-quants of GGUF files.
 constexpr DType kBlockTypes[] = {DType::Q8,          DType::Q4,          DType::GGML_Q4_0, DType::GGML_Q5_0,
-                                 DType::GGML_Q5_1,   DType::GGML_IQ4_NL, DType::GGML_IQ4_XS, DType::GGML_MXFP4};
+                                 DType::GGML_Q5_1,   DType::GGML_IQ4_NL, DType::GGML_IQ4_XS, DType::GGML_MXFP4,
+                                 DType::GGML_Q2_K,   DType::GGML_Q3_K,   DType::GGML_Q4_K, DType::GGML_Q5_K,
+                                 DType::GGML_Q6_K};
 
 // args: type index (kBlockTypes), rows, cols, n_tokens, threads. The bytes streamed are
 // the blocks, scales included. Weights quantized once from Gaussian values, then copied.
@@ -222,15 +211,13 @@ void BM_MatmulBlock(benchmark::State &state) {
         }
         for (size_t c = 1; c < copies; ++c) std::memcpy(pool.data() + c * weight_bytes, pool.data(), weight_bytes);
     }
-    std::vector<float> x(size_t(n_tokens * cols), 0.01f), y(size_t(n_tokens * rows));
-    const std::unique_ptr<CpuBackend> backend = make_backend(threads);
-
-    const double seconds = time_matmuls(
-        state, *backend, copies, [&](size_t i) { return WeightView{t, pool.data() + i * weight_bytes, rows, cols}; },
-        x.data(), y.data(), n_tokens);
-    report_matmul(state, weight_bytes, seconds, rows * cols * n_tokens, threads, *backend);
-    state.SetLabel(std::string(cpu_isa_name(backend->isa())) + " " + std::string(dtype_name(t)));
+    time_matmul(
+        state, [&](size_t i) { return WeightView{t, pool.data() + i * weight_bytes, rows, cols}; }, copies,
+        weight_bytes, n_tokens, threads, std::string(dtype_name(t)) + " ");
 }
+
+double min_of(const std::vector<double> &v) { return *std::min_element(v.begin(), v.end()); }
+double max_of(const std::vector<double> &v) { return *std::max_element(v.begin(), v.end()); }
 
 // args: dim, threads. One row (decode), BF16 weight with the (1 + w) offset.
 void BM_RmsNorm(benchmark::State &state) {
@@ -296,7 +283,8 @@ void register_benchmarks() {
                     ->ArgNames({"rows", "cols", "tokens", "threads"})
                     ->UseRealTime();
     // Block types on Qwen3-30B-A3B's expert shapes (rows of 768 and 2048: whole 256-element
-    // blocks for IQ4_XS).
+    // blocks for IQ4_XS and the K-quants); with --benchmark_repetitions=N the min and max
+    // of the repetitions are reported beside the median.
     for (int64_t type = 0; type < int64_t(std::size(kBlockTypes)); ++type)
         for (const auto &[rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{2048, 768}, {768, 2048}})
             for (int64_t n_tokens : {1, 32})
@@ -304,6 +292,8 @@ void register_benchmarks() {
                     benchmark::RegisterBenchmark("MatmulBlock", BM_MatmulBlock)
                         ->Args({type, rows, cols, n_tokens, t})
                         ->ArgNames({"type", "rows", "cols", "tokens", "threads"})
+                        ->ComputeStatistics("min", min_of)
+                        ->ComputeStatistics("max", max_of)
                         ->UseRealTime();
     for (int t : thread_counts()) {
         benchmark::RegisterBenchmark("RmsNorm", BM_RmsNorm)->Args({4096, t})->ArgNames({"dim", "threads"})->UseRealTime();

@@ -469,7 +469,8 @@ typedef int (*mst_convert_progress_callback)(uint64_t done_bytes, uint64_t total
 typedef struct mst_convert_params {
     uint32_t struct_size;      /* sizeof(mst_convert_params) */
     const char *experts;       /* routed experts: "q4" (default, 5.0 bits per weight) | "q8" (8.5) |
-                                  "bf16" (kept as stored) */
+                                  GGML's K-quants "q6k" (6.5625) | "q5k" (5.5) | "q4k" (4.5) |
+                                  "q3k" (3.4375) | "q2k" (2.625) | "bf16" (kept as stored) */
     const char *dense;         /* attention, embeddings, shared experts, dense MLPs: "bf16" (default,
                                   kept as stored) | "q8". Routers and norms are never quantized */
     int32_t zstd_level;        /* 0 (default): no compression; 1..19: zstd per expert blob, kept

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "backends/cpu/matmul_kquant.h"
 #include "backends/cpu/matmul_quant.h"
 #include "core/error.h"
 
@@ -33,6 +34,7 @@ CpuKernels::DotRowsFn float_dot_rows_kernel(const CpuKernels &k, DType t) {
 
 void cpu_matmul(const CpuKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
                 int64_t n_tokens) {
+    if (dtype_is_kquant(w.dtype)) return cpu_matmul_kquant(kquant_kernels_for(kernels), n_threads, w, x, y, n_tokens);
     if (dtype_is_quantized(w.dtype))
         return cpu_matmul_quant(kernels, n_threads, w, x, y, n_tokens);
     const CpuKernels::DotRowsFn kernel = float_dot_rows_kernel(kernels, w.dtype);

@@ -85,7 +85,7 @@ mst_status mst_convert(const char *src, const char *dst, const mst_convert_param
         out.struct_size = sizeof(mst_convert_report);
         if (report) out = read_params(report, out, "mst_convert_report");
         ConvertOptions options;
-        options.experts = parse_type(p.experts, "experts", true);
+        options.experts = parse_expert_type_name(p.experts ? p.experts : "", "experts");
         options.dense = parse_type(p.dense, "dense", false);
         options.zstd_level = p.zstd_level;
         options.force = p.force != 0;

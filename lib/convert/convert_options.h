@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/dtype.h"
@@ -13,7 +14,8 @@ namespace mst {
 
 struct ConvertOptions {
     // Routed experts' quantizable parts (2-D matrices the expert function multiplies):
-    // Q8 or Q4, or nullopt to keep them as stored ("bf16" on the command line).
+    // Q8, Q4 or a K-quant (GGML_Q2_K .. GGML_Q6_K), or nullopt to keep them as stored
+    // ("bf16" on the command line).
     std::optional<DType> experts = DType::Q4;
     // Dense 2-D weights the architecture declares as plain matrices (WeightUse::Matrix):
     // Q8, or nullopt to keep them as stored.
@@ -22,6 +24,13 @@ struct ConvertOptions {
     bool force = false;  // replace an existing output file
     int n_threads = 0;   // 0: all cores
 };
+
+// The command-line spelling of a conversion's type: "q8", "q4", "q2k" .. "q6k", or
+// "bf16" for nullopt (kept as stored).
+std::string convert_type_name(const std::optional<DType> &t);
+// Its inverse over the names `moestream convert --experts` accepts; throws
+// MST_ERR_INVALID_ARGUMENT naming `what` and the accepted names for any other.
+std::optional<DType> parse_expert_type_name(std::string_view name, std::string_view what);
 
 struct ConvertProgress {
     uint64_t done_bytes = 0;   // source bytes processed

@@ -72,7 +72,7 @@ using KeptCounts = std::map<std::string, uint64_t>;
 ExpertLayout plan_expert(const ExpertLayout &source, const ConvertOptions &options, KeptCounts &kept) {
     ExpertLayout out;
     uint64_t pos = 0;
-    const std::string asked = options.experts ? (*options.experts == DType::Q8 ? "q8" : "q4") : "bf16";
+    const std::string asked = convert_type_name(options.experts);
     for (size_t i = 0; i < source.parts.size(); ++i) {
         const ExpertMatrix &m = source.parts[i];
         ExpertMatrix p = m;

@@ -32,7 +32,7 @@ constexpr size_t kMaxTokenizerFileBytes = size_t(1) << 30;
 
 void check_options(const ConvertOptions &o) {
     if (o.experts && !dtype_is_quantized(*o.experts))
-        fail(MST_ERR_INVALID_ARGUMENT, "experts type {} is not Q8 or Q4", dtype_name(*o.experts));
+        fail(MST_ERR_INVALID_ARGUMENT, "experts type {} is not Q8, Q4 or a K-quant (Q2_K..Q6_K)", dtype_name(*o.experts));
     if (o.dense && *o.dense != DType::Q8)
         fail(MST_ERR_INVALID_ARGUMENT, "dense type {} is not Q8", dtype_name(*o.dense));
     if (o.zstd_level < 0 || o.zstd_level > 19)
@@ -40,9 +40,7 @@ void check_options(const ConvertOptions &o) {
     if (o.n_threads < 0) fail(MST_ERR_INVALID_ARGUMENT, "n_threads must not be negative, got {}", o.n_threads);
 }
 
-std::string type_name(const std::optional<DType> &t) {
-    return t ? (*t == DType::Q8 ? "q8" : "q4") : "bf16 (as stored)";
-}
+std::string type_name(const std::optional<DType> &t) { return t ? convert_type_name(t) : "bf16 (as stored)"; }
 
 // config.json, the tokenizer files and generation_config.json, verbatim, and how the
 // file was made.

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/ggml_kquants.h"
 #include "core/ggml_legacy_quants.h"
 #include "core/quant.h"
 
@@ -23,12 +24,18 @@ size_t dtype_size(DType t) {
         case DType::GGML_IQ4_NL: return sizeof(BlockGgmlIq4Nl);
         case DType::GGML_IQ4_XS: return sizeof(BlockGgmlIq4Xs);
         case DType::GGML_MXFP4: return sizeof(BlockGgmlMxfp4);
+        case DType::GGML_Q2_K: return sizeof(BlockQ2K);
+        case DType::GGML_Q3_K: return sizeof(BlockQ3K);
+        case DType::GGML_Q4_K: return sizeof(BlockQ4K);
+        case DType::GGML_Q5_K: return sizeof(BlockQ5K);
+        case DType::GGML_Q6_K: return sizeof(BlockQ6K);
     }
     return 0;
 }
 
 size_t dtype_block_elems(DType t) {
     if (t == DType::GGML_IQ4_XS) return size_t(kGgmlIq4XsBlock);
+    if (dtype_is_kquant(t)) return size_t(kSuperBlock);
     return dtype_is_quantized(t) ? size_t(kQuantBlock) : 1;
 }
 
@@ -55,19 +62,25 @@ std::string_view dtype_name(DType t) {
         case DType::Q4: return "Q4";
         case DType::PACKED_I4: return "PACKED_I4";
         case DType::PACKED_I8: return "PACKED_I8";
-        case DType::GGML_Q4_0: return "GGML_Q4_0";
-        case DType::GGML_Q5_0: return "GGML_Q5_0";
-        case DType::GGML_Q5_1: return "GGML_Q5_1";
-        case DType::GGML_IQ4_NL: return "GGML_IQ4_NL";
-        case DType::GGML_IQ4_XS: return "GGML_IQ4_XS";
+        case DType::GGML_Q4_0: return "Q4_0";
+        case DType::GGML_Q5_0: return "Q5_0";
+        case DType::GGML_Q5_1: return "Q5_1";
+        case DType::GGML_IQ4_NL: return "IQ4_NL";
+        case DType::GGML_IQ4_XS: return "IQ4_XS";
         case DType::GGML_MXFP4: return "GGML_MXFP4";
+        case DType::GGML_Q2_K: return "Q2_K";
+        case DType::GGML_Q3_K: return "Q3_K";
+        case DType::GGML_Q4_K: return "Q4_K";
+        case DType::GGML_Q5_K: return "Q5_K";
+        case DType::GGML_Q6_K: return "Q6_K";
     }
     return "?";
 }
 
 std::optional<DType> dtype_from_name(std::string_view name) {
     for (DType t : {DType::Q8, DType::Q4, DType::GGML_Q4_0, DType::GGML_Q5_0, DType::GGML_Q5_1, DType::GGML_IQ4_NL,
-                    DType::GGML_IQ4_XS, DType::GGML_MXFP4})
+                    DType::GGML_IQ4_XS, DType::GGML_MXFP4, DType::GGML_Q2_K, DType::GGML_Q3_K, DType::GGML_Q4_K,
+                    DType::GGML_Q5_K, DType::GGML_Q6_K})
         if (name == dtype_name(t)) return t;
     return dtype_from_safetensors(name);
 }
@@ -160,6 +173,8 @@ void convert_to_f32(DType t, const void *src, float *dst, size_t n) {
         case DType::Q4:
         case DType::GGML_Q4_0: case DType::GGML_Q5_0: case DType::GGML_Q5_1: case DType::GGML_IQ4_NL:
         case DType::GGML_IQ4_XS: case DType::GGML_MXFP4:
+        case DType::GGML_Q2_K: case DType::GGML_Q3_K: case DType::GGML_Q4_K: case DType::GGML_Q5_K:
+        case DType::GGML_Q6_K:
             dequantize_row(t, src, dst, int64_t(n));
             return;
         default:

@@ -15,29 +15,33 @@ namespace mst {
 // each stored with its scale. PACKED_I4 and PACKED_I8 are compute types like MXFP4:
 // compressed-tensors "pack-quantized" integers (core/packed_int.h), stored as I32 words
 // with a separate tensor of bf16 scales, which a WeightView of them points at. The GGML_
-// types are llama.cpp's legacy block types, as GGUF files store them
-// (core/ggml_legacy_quants.h); GGML_MXFP4 carries its scale inside each block.
+// types are llama.cpp's block types as GGUF files store them: the legacy ones
+// (core/ggml_legacy_quants.h; GGML_MXFP4 carries its scale inside each block) and the
+// K-quants GGML_Q2_K .. GGML_Q6_K (core/ggml_kquants.h, blocks of 256 elements), which
+// moestream's packed files hold too.
 enum class DType : uint8_t { F32, F16, BF16, I32, I64, I8, U8, BOOL, F64, I16, MXFP4, F8_E4M3, Q8, Q4, PACKED_I4,
-                             PACKED_I8, GGML_Q4_0, GGML_Q5_0, GGML_Q5_1, GGML_IQ4_NL, GGML_IQ4_XS, GGML_MXFP4 };
+                             PACKED_I8, GGML_Q4_0, GGML_Q5_0, GGML_Q5_1, GGML_IQ4_NL, GGML_IQ4_XS, GGML_MXFP4,
+                             GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K };
 
 // Bytes per element; for a block-quantized type, bytes per block of dtype_block_elems;
 // 0 for MXFP4, PACKED_I4 and PACKED_I8, whose elements take part of a byte or word plus
 // shared scales (core/mxfp4.h and core/packed_int.h give their sizes).
 size_t dtype_size(DType t);
-// Elements per block: 32 for the block-quantized types (256 for GGML_IQ4_XS), 1 for the
-// others.
+// Elements per block: 32 for Q8 / Q4 and the GGML legacy types, 256 for GGML_IQ4_XS and
+// the K-quants, 1 for the others.
 size_t dtype_block_elems(DType t);
 // Block-quantized weight types the matmul computes on: moestream's Q8 / Q4 and the GGML
-// legacy types.
+// types.
 inline bool dtype_is_quantized(DType t) {
-    return t == DType::Q8 || t == DType::Q4 || (t >= DType::GGML_Q4_0 && t <= DType::GGML_MXFP4);
+    return t == DType::Q8 || t == DType::Q4 || (t >= DType::GGML_Q4_0 && t <= DType::GGML_Q6_K);
 }
 // Bytes of one row of `cols` elements. A block type stores ceil(cols / block) blocks per
-// row, the last one padded with zeros, so that every row starts on a block (GGML types
-// come from GGUF files, whose rows are whole blocks).
+// row, the last one padded with zeros, so that every row starts on a block (GGUF rows are
+// whole blocks; packed files pad K-quant rows shorter than 256).
 uint64_t dtype_row_bytes(DType t, int64_t cols);
-// The safetensors spelling ("BF16", ...); "Q8" / "Q4" for the quantized types and the
-// enum's spelling for the GGML ones ("GGML_Q4_0", ..., "GGML_MXFP4").
+// The safetensors spelling ("BF16", ...); "Q8" / "Q4" for moestream's quantized types,
+// GGML's for the GGML ones ("Q4_0", "IQ4_XS", "Q2_K", ...) except "GGML_MXFP4", which
+// would otherwise read as moestream's MXFP4.
 std::string_view dtype_name(DType t);
 // Parse a safetensors dtype string; nullopt for one moestream does not know.
 std::optional<DType> dtype_from_safetensors(std::string_view name);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/ggml_kquants.h"
 #include "core/ggml_legacy_quants.h"
 
 namespace mst {
@@ -168,12 +169,15 @@ void quantize_row(DType t, const float *src, int64_t n, void *dst) {
     switch (t) {
         case DType::Q8: return quantize_row_q8(src, n, static_cast<BlockQ8 *>(dst));
         case DType::Q4: return quantize_row_q4(src, n, static_cast<BlockQ4 *>(dst));
+        case DType::GGML_Q2_K: case DType::GGML_Q3_K: case DType::GGML_Q4_K: case DType::GGML_Q5_K:
+        case DType::GGML_Q6_K: return quantize_row_kquant(t, src, n, dst);
         default: fail(MST_ERR_INVALID_ARGUMENT, "quantize_row: {} is not a quantized type", dtype_name(t));
     }
 }
 
 void dequantize_row(DType t, const void *src, float *dst, int64_t n) {
     if (dtype_is_ggml_legacy(t)) return ggml_legacy_dequantize_row(t, src, dst, n);
+    if (dtype_is_kquant(t)) return dequantize_row_kquant(t, src, dst, n);
     if (t == DType::Q8) {
         const auto *blocks = static_cast<const BlockQ8 *>(src);
         for (int64_t i = 0; i < n; ++i) {

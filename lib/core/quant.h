@@ -64,7 +64,7 @@ inline float half_to_float(uint16_t h) {
 uint16_t float_to_half(float f);
 
 // Quantize the n values of one row into ceil(n / 32) blocks at dst (dtype_row_bytes
-// bytes). Throws MST_ERR_UNSUPPORTED when a value is not finite or a block's scale or
+// bytes); a K-quant type (core/ggml_kquants.h) into ceil(n / 256) super-blocks. Throws MST_ERR_UNSUPPORTED when a value is not finite or a block's scale or
 // minimum does not fit an f16 (|x| beyond about 65000): the caller names the tensor.
 void quantize_row(DType t, const float *src, int64_t n, void *dst);
 void quantize_row_q8(const float *src, int64_t n, BlockQ8 *dst);
@@ -74,8 +74,9 @@ void quantize_row_q4(const float *src, int64_t n, BlockQ4 *dst);
 // plain scheme, kept to measure what the fitted one gains.
 void quantize_row_q4_minmax(const float *src, int64_t n, BlockQ4 *dst);
 
-// Decode the first n values of a row of Q8 or Q4 blocks. Both quantize_row and this take
-// the GGML legacy types too (core/ggml_legacy_quants.h; quantized rows are whole blocks).
+// Decode the first n values of a row of Q8, Q4 or K-quant blocks. Both quantize_row and
+// this take the GGML legacy types too (core/ggml_legacy_quants.h; quantized rows are
+// whole blocks).
 void dequantize_row(DType t, const void *src, float *dst, int64_t n);
 
 }  // namespace mst

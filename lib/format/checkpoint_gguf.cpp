@@ -21,7 +21,7 @@ DType tensor_dtype(const GgufFile &g, const GgufTensor &t) {
     if (!dtype)
         fail(MST_ERR_UNSUPPORTED,
              "{}: tensor '{}' has ggml type {}, which moestream cannot compute on (it runs F32, F16, BF16, Q8_0, "
-             "Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS and MXFP4 GGUF tensors)",
+             "Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, MXFP4 and Q2_K..Q6_K GGUF tensors)",
              g.path, t.name, ggml_type_name(t.type));
     return *dtype;
 }

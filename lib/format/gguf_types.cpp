@@ -77,6 +77,11 @@ std::optional<DType> ggml_type_to_dtype(uint32_t type) {
         case ggml_type::IQ4_NL: return DType::GGML_IQ4_NL;
         case ggml_type::IQ4_XS: return DType::GGML_IQ4_XS;
         case ggml_type::MXFP4: return DType::GGML_MXFP4;
+        case ggml_type::Q2_K: return DType::GGML_Q2_K;
+        case ggml_type::Q3_K: return DType::GGML_Q3_K;
+        case ggml_type::Q4_K: return DType::GGML_Q4_K;
+        case ggml_type::Q5_K: return DType::GGML_Q5_K;
+        case ggml_type::Q6_K: return DType::GGML_Q6_K;
         case ggml_type::I8: return DType::I8;
         case ggml_type::I16: return DType::I16;
         case ggml_type::I32: return DType::I32;

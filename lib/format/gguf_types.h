@@ -50,9 +50,10 @@ std::string ggml_type_name(uint32_t type);
 // The moestream type whose bytes are the same as this ggml type's: F32, F16, BF16, the
 // integer types; Q8_0, whose block (an f16 scale, then 32 int8 codes) is moestream's Q8
 // block, and Q4_1, whose block (f16 scale, f16 minimum, nibbles with element j low and
-// j + 16 high in byte j) is moestream's Q4 (core/quant.h); and the legacy block types
-// Q4_0, Q5_0, Q5_1, IQ4_NL, IQ4_XS and MXFP4 as the DType::GGML_* of the same name
-// (core/ggml_legacy_quants.h). nullopt for the others, which moestream cannot compute on.
+// j + 16 high in byte j) is moestream's Q4 (core/quant.h); the legacy block types Q4_0,
+// Q5_0, Q5_1, IQ4_NL, IQ4_XS and MXFP4 as the DType::GGML_* of the same name
+// (core/ggml_legacy_quants.h); and the K-quants Q2_K .. Q6_K (core/ggml_kquants.h).
+// nullopt for the others, which moestream cannot compute on.
 std::optional<DType> ggml_type_to_dtype(uint32_t type);
 // The inverse, for the writer of test files; nullopt for a moestream type GGUF lacks.
 std::optional<uint32_t> dtype_to_ggml_type(DType t);

@@ -98,19 +98,8 @@ protected:
         if (!tmp_.empty()) std::filesystem::remove_all(tmp_);
     }
 
-    // Prefill logits of every prompt position.
     std::vector<float> logits_of(const std::string &path) {
-        mst_model_params p = mst::model_params();
-        p.backend = "cpu";
-        const mst::ModelHandle model(path, p);
-        mst_session_params sp = mst::session_params();
-        sp.all_logits = 1;
-        mst::SessionHandle session(model, sp);
-        session.eval(golden_.input_ids);
-        const float *logits = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
-        return std::vector<float>(logits, logits + rows * vocab);
+        return mst::test::cpu_prefill_logits(path, golden_.input_ids);
     }
 
     // Converts, computes the logits and measures them against the directory's (the

@@ -4,16 +4,21 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "moestream.h"
 
 namespace mst::test {
 
-// mst_convert with the given types ("q4" | "q8" | "bf16"); throws std::runtime_error
+// mst_convert with the given types ("q4" | "q8" | "q6k" .. "q2k" | "bf16"); throws std::runtime_error
 // with mst_last_error() when it fails. Returns the report.
 mst_convert_report convert_checkpoint_for_test(const std::string &src, const std::string &dst,
                                                const char *experts = "bf16", const char *dense = "bf16",
                                                int zstd_level = 0);
+
+// Every position's logits ([tokens][vocab]) of one prefill of `ids` by the model at
+// `path` (directory or .mst) on the CPU backend.
+std::vector<float> cpu_prefill_logits(const std::string &path, const std::vector<int32_t> &ids);
 
 // Mean over rows of KL(softmax(reference_row) || softmax(other_row)), in nats.
 double mean_kl_divergence(const float *reference, const float *other, int64_t rows, int64_t vocab);

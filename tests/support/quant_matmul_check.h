@@ -16,38 +16,23 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "backends/backend.h"
 #include "core/ggml_legacy_quants.h"
 #include "core/quant.h"
+#include "quant_test_data.h"
 
 namespace mst::test {
 
 inline constexpr double kQuantFloatSlack = 1e-5;
 
-inline std::vector<float> gaussian(size_t n, uint32_t seed, float sigma = 1.0f, float mean = 0.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(mean, sigma);
-    std::vector<float> v(n);
-    for (float &f : v) f = dist(rng);
-    return v;
-}
-
 inline std::vector<uint8_t> quantize(DType t, const std::vector<float> &x, int64_t rows, int64_t cols) {
-    const uint64_t row_bytes = dtype_row_bytes(t, cols);
-    std::vector<uint8_t> q(size_t(uint64_t(rows) * row_bytes));
-    for (int64_t r = 0; r < rows; ++r) quantize_row(t, x.data() + r * cols, cols, q.data() + uint64_t(r) * row_bytes);
-    return q;
+    return quantize_matrix(t, x, rows, cols);
 }
 
 inline std::vector<float> dequantize(DType t, const std::vector<uint8_t> &q, int64_t rows, int64_t cols) {
-    const uint64_t row_bytes = dtype_row_bytes(t, cols);
-    std::vector<float> x(size_t(rows * cols));
-    for (int64_t r = 0; r < rows; ++r)
-        convert_to_f32(t, q.data() + uint64_t(r) * row_bytes, x.data() + r * cols, size_t(cols));
-    return x;
+    return dequantize_matrix(t, q, rows, cols);
 }
 
 // The minimum of 32-element block `b` of a row of type t (0 for the types without one).

@@ -122,6 +122,39 @@ TEST_F(GgufModel, Q8_0IsReadAsMoestreamQ8) {
     EXPECT_EQ(gguf->read_f32(view), decoded);
 }
 
+// GGML's K-quants are read as they are stored: each expert's view has the K-quant dtype
+// and decodes, through moestream's dequantizer, to what the blocks' writer encoded. (A row
+// that is not whole super-blocks is refused by the reader, test_gguf_reader.cpp.)
+TEST_F(GgufModel, KQuantExpertsAreReadAsStored) {
+    const std::pair<uint32_t, mst::DType> types[] = {
+        {mst::ggml_type::Q2_K, mst::DType::GGML_Q2_K}, {mst::ggml_type::Q3_K, mst::DType::GGML_Q3_K},
+        {mst::ggml_type::Q4_K, mst::DType::GGML_Q4_K}, {mst::ggml_type::Q5_K, mst::DType::GGML_Q5_K},
+        {mst::ggml_type::Q6_K, mst::DType::GGML_Q6_K}};
+    constexpr int64_t kRows = 3, kCols = 512, kExperts = 2;
+    for (const auto &[ggml, dtype] : types) {
+        std::vector<float> w(size_t(kExperts * kRows * kCols));
+        for (size_t i = 0; i < w.size(); ++i) w[i] = 0.01f * float(int(i * 37 % 101) - 50);
+        const uint64_t row_bytes = mst::dtype_row_bytes(dtype, kCols);
+        std::string bytes(size_t(row_bytes) * kExperts * kRows, '\0');
+        for (int64_t r = 0; r < kExperts * kRows; ++r)
+            mst::quantize_row(dtype, w.data() + r * kCols, kCols, bytes.data() + r * row_bytes);
+        GgufBuilder b;
+        b.add_string("general.architecture", "qwen3moe");
+        b.add_tensor("blk.0.ffn_gate_exps.weight", ggml, {kCols, kRows, kExperts}, bytes);
+        const std::string path = dir_ + "/kquant.gguf";
+        b.write(path);
+        const auto gguf = mst::Checkpoint::open(path);
+        const mst::TensorInfo &view = gguf->require("model.layers.0.mlp.experts.1.gate_proj.weight", {kRows, kCols});
+        EXPECT_EQ(view.dtype, dtype);
+        ASSERT_EQ(view.nbytes, row_bytes * kRows);
+        std::vector<float> want(size_t(kRows * kCols));
+        for (int64_t r = 0; r < kRows; ++r)
+            mst::dequantize_row(dtype, bytes.data() + (kRows + r) * row_bytes, want.data() + r * kCols, kCols);
+        EXPECT_EQ(gguf->read_f32(view), want) << mst::dtype_name(dtype);
+
+    }
+}
+
 TEST_F(GgufModel, ConfigAndTokenizerComeFromTheMetadata) {
     const auto gguf = mst::Checkpoint::open(write_tiny(GgufWeightType::BF16));
     const mst::ModelConfig c = mst::read_model_config(*gguf);
@@ -172,10 +205,10 @@ TEST_F(GgufModel, UnsupportedArchitecturesAndTypesAreNamed) {
 
     GgufBuilder b;
     b.add_string("general.architecture", "qwen3moe");
-    b.add_tensor("blk.0.ffn_gate_exps.weight", mst::ggml_type::Q4_K, {256, 1, 2}, std::string(288, '\0'));
-    b.write(dir_ + "/q4k.gguf");
-    expect_error([&] { mst::Checkpoint::open(dir_ + "/q4k.gguf"); }, MST_ERR_UNSUPPORTED,
-                 {"tensor 'blk.0.ffn_gate_exps.weight'", "ggml type Q4_K", "cannot compute on"});
+    b.add_tensor("blk.0.ffn_gate_exps.weight", mst::ggml_type::Q4_1, {32, 1, 2}, std::string(40, '\0'));
+    b.write(dir_ + "/q4_1.gguf");
+    expect_error([&] { mst::Checkpoint::open(dir_ + "/q4_1.gguf"); }, MST_ERR_UNSUPPORTED,
+                 {"tensor 'blk.0.ffn_gate_exps.weight'", "ggml type Q4_1", "cannot compute on"});
 
     GgufBuilder flat;
     flat.add_string("general.architecture", "qwen3moe");

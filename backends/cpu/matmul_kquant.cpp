@@ -1,0 +1,71 @@
+#include "backends/cpu/matmul_kquant.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/error.h"
+
+namespace mst {
+namespace {
+
+// The quantized matmul's constants (matmul_quant.cpp), for the same reasons: a row block
+// stays in L2 while every token tile passes over it, and small products stay serial.
+constexpr int64_t kRowBlockBytes = 64 * 1024;
+constexpr int64_t kBlocksPerThread = 8;
+constexpr int64_t kMinParallelMacs = 64 * 1024;
+constexpr int64_t kMinParallelTokens = 8;
+
+// One weight row against one tile of tokens: each super-block decoded once for the tile.
+void row_tile(const KQuantKernels &k, DType t, const unsigned char *row, int64_t block_bytes, int64_t n_blocks,
+              const BlockQ8K *x, int n_tok, float *y, int64_t ldy) {
+    float acc[64] = {};
+    KQuantCodes codes;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        k.unpack(t, row + b * block_bytes, codes);
+        k.dot(codes, x + b, n_blocks, n_tok, acc);
+    }
+    for (int j = 0; j < n_tok; ++j) y[j * ldy] = acc[j];
+}
+
+}  // namespace
+
+void cpu_matmul_kquant(const KQuantKernels &kernels, int n_threads, const WeightView &w, const float *x, float *y,
+                       int64_t n_tokens) {
+    if (!dtype_is_kquant(w.dtype))
+        fail(MST_ERR_UNSUPPORTED, "K-quant matmul: weight dtype {} is not Q2_K .. Q6_K", dtype_name(w.dtype));
+    const int64_t rows = w.rows, cols = w.cols;
+    if (rows == 0 || n_tokens == 0) return;
+    if (cols == 0) {
+        std::fill(y, y + rows * n_tokens, 0.0f);
+        return;
+    }
+
+    const int64_t n_blocks = (cols + kSuperBlock - 1) / kSuperBlock;
+    std::vector<BlockQ8K> xq(size_t(n_tokens * n_blocks));
+    const int quant_threads = int(std::clamp<int64_t>(n_tokens / kMinParallelTokens, 1, std::max(1, n_threads)));
+#pragma omp parallel for num_threads(quant_threads) if (quant_threads > 1) schedule(static)
+    for (int64_t t = 0; t < n_tokens; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
+
+    const int64_t block_bytes = int64_t(dtype_size(w.dtype));
+    const int64_t row_bytes = n_blocks * block_bytes;
+    const int64_t tile = std::min(kernels.max_tokens, 64);
+    const int64_t threads = rows * cols * n_tokens >= kMinParallelMacs ? std::max(1, n_threads) : 1;
+    const int64_t rows_per_block = std::clamp(
+        std::min(kRowBlockBytes / row_bytes, (rows + threads * kBlocksPerThread - 1) / (threads * kBlocksPerThread)),
+        int64_t(1), rows);
+    const int64_t n_row_blocks = (rows + rows_per_block - 1) / rows_per_block;
+    const auto *wbytes = static_cast<const unsigned char *>(w.data);
+
+    // Each thread keeps its row block while every token tile passes over it.
+#pragma omp parallel for num_threads(int(std::min(threads, n_row_blocks))) if (threads > 1 && n_row_blocks > 1) \
+    schedule(static)
+    for (int64_t b = 0; b < n_row_blocks; ++b) {
+        const int64_t r0 = b * rows_per_block, r1 = std::min(rows, r0 + rows_per_block);
+        for (int64_t t = 0; t < n_tokens; t += tile)
+            for (int64_t r = r0; r < r1; ++r)
+                row_tile(kernels, w.dtype, wbytes + r * row_bytes, block_bytes, n_blocks, xq.data() + t * n_blocks,
+                         int(std::min(tile, n_tokens - t)), y + t * rows + r, rows);
+    }
+}
+
+}  // namespace mst
