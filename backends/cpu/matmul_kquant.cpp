@@ -1,4 +1,5 @@
 #include "backends/cpu/matmul_kquant.h"
+#include "backends/cpu/parallel_for.h"
 
 #include <algorithm>
 #include <vector>
@@ -43,8 +44,9 @@ void cpu_matmul_kquant(const KQuantKernels &kernels, int n_threads, const Weight
     const int64_t n_blocks = (cols + kSuperBlock - 1) / kSuperBlock;
     std::vector<BlockQ8K> xq(size_t(n_tokens * n_blocks));
     const int quant_threads = int(std::clamp<int64_t>(n_tokens / kMinParallelTokens, 1, std::max(1, n_threads)));
-#pragma omp parallel for num_threads(quant_threads) if (quant_threads > 1) schedule(static)
-    for (int64_t t = 0; t < n_tokens; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
+    parallel_for(n_tokens, quant_threads, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
+    });
 
     const int64_t block_bytes = int64_t(dtype_size(w.dtype));
     const int64_t row_bytes = n_blocks * block_bytes;
@@ -56,16 +58,17 @@ void cpu_matmul_kquant(const KQuantKernels &kernels, int n_threads, const Weight
     const int64_t n_row_blocks = (rows + rows_per_block - 1) / rows_per_block;
     const auto *wbytes = static_cast<const unsigned char *>(w.data);
 
-    // Each thread keeps its row block while every token tile passes over it.
-#pragma omp parallel for num_threads(int(std::min(threads, n_row_blocks))) if (threads > 1 && n_row_blocks > 1) \
-    schedule(static)
-    for (int64_t b = 0; b < n_row_blocks; ++b) {
-        const int64_t r0 = b * rows_per_block, r1 = std::min(rows, r0 + rows_per_block);
-        for (int64_t t = 0; t < n_tokens; t += tile)
-            for (int64_t r = r0; r < r1; ++r)
-                row_tile(kernels, w.dtype, wbytes + r * row_bytes, block_bytes, n_blocks, xq.data() + t * n_blocks,
-                         int(std::min(tile, n_tokens - t)), y + t * rows + r, rows);
-    }
+    // A static split, as in matmul_quant.cpp; each row block stays in L2 while every token
+    // tile passes over it.
+    parallel_for(n_row_blocks, int(threads), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t r0 = b * rows_per_block, r1 = std::min(rows, r0 + rows_per_block);
+            for (int64_t t = 0; t < n_tokens; t += tile)
+                for (int64_t r = r0; r < r1; ++r)
+                    row_tile(kernels, w.dtype, wbytes + r * row_bytes, block_bytes, n_blocks, xq.data() + t * n_blocks,
+                             int(std::min(tile, n_tokens - t)), y + t * rows + r, rows);
+        }
+    });
 }
 
 }  // namespace mst
