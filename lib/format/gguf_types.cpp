@@ -70,6 +70,7 @@ std::optional<DType> ggml_type_to_dtype(uint32_t type) {
         case ggml_type::F16: return DType::F16;
         case ggml_type::BF16: return DType::BF16;
         case ggml_type::Q8_0: return DType::Q8;
+        case ggml_type::Q4_1: return DType::Q4;
         case ggml_type::I8: return DType::I8;
         case ggml_type::I16: return DType::I16;
         case ggml_type::I32: return DType::I32;

@@ -48,8 +48,11 @@ std::optional<GgmlTypeInfo> ggml_type_info(uint32_t type);
 // "Q4_K", or "type 77" for an unknown number (for error messages).
 std::string ggml_type_name(uint32_t type);
 // The moestream type whose bytes are the same as this ggml type's: F32, F16, BF16, the
-// integer types, and Q8_0, whose block (an f16 scale, then 32 int8 codes) is moestream's
-// Q8 block (core/quant.h). nullopt for the others, which moestream cannot compute on.
+// integer types, Q8_0, whose block (an f16 scale, then 32 int8 codes) is moestream's Q8
+// block, and Q4_1, whose block (f16 scale d, f16 minimum m, 16 bytes holding element j in
+// the low nibble of byte j and element j + 16 in its high nibble; x = d * q + m) is
+// moestream's Q4 block (core/quant.h). nullopt for the others, which moestream cannot
+// compute on.
 std::optional<DType> ggml_type_to_dtype(uint32_t type);
 // The inverse, for the writer of test files; nullopt for a moestream type GGUF lacks.
 std::optional<uint32_t> dtype_to_ggml_type(DType t);

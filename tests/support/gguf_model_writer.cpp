@@ -42,6 +42,9 @@ std::string encode(const std::vector<float> &values, GgufWeightType type) {
         case GgufWeightType::Q8_0:
             out = quantize_q8_0(values.data(), values.size());
             break;
+        case GgufWeightType::Q4_1:
+            out = quantize_q4_1(values.data(), values.size());
+            break;
     }
     return out;
 }
@@ -52,8 +55,22 @@ uint32_t ggml_of(GgufWeightType type) {
         case GgufWeightType::F16: return ggml_type::F16;
         case GgufWeightType::BF16: return ggml_type::BF16;
         case GgufWeightType::Q8_0: return ggml_type::Q8_0;
+        case GgufWeightType::Q4_1: return ggml_type::Q4_1;
     }
     return ggml_type::F32;
+}
+
+// general.file_type holds llama.cpp's llama_ftype (LLAMA_FTYPE_MOSTLY_*), whose numbers
+// differ from the ggml types'.
+uint32_t llama_ftype_of(GgufWeightType type) {
+    switch (type) {
+        case GgufWeightType::F32: return 0;
+        case GgufWeightType::F16: return 1;
+        case GgufWeightType::Q4_1: return 3;
+        case GgufWeightType::Q8_0: return 7;
+        case GgufWeightType::BF16: return 32;
+    }
+    return 0;
 }
 
 // llama.cpp's names (gguf-py TENSOR_NAMES) for the Hugging Face names of one block.
@@ -131,6 +148,27 @@ std::string quantize_q8_0(const float *x, size_t n) {
     return out;
 }
 
+std::string quantize_q4_1(const float *x, size_t n) {
+    if (n % 32 != 0) throw std::invalid_argument("quantize_q4_1: length is not a multiple of 32");
+    std::string out;
+    out.reserve(n / 32 * 20);
+    const auto put_f16 = [&](float v) {
+        const uint16_t h = f32_to_f16(v);
+        out.push_back(char(h & 0xff));
+        out.push_back(char(h >> 8));
+    };
+    for (size_t b = 0; b < n; b += 32) {
+        const auto [lo, hi] = std::minmax_element(x + b, x + b + 32);
+        const float d = (*hi - *lo) / 15.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        put_f16(d);
+        put_f16(*lo);
+        const auto code = [&](size_t j) { return std::min(15, int((x[b + j] - *lo) * id + 0.5f)); };
+        for (size_t j = 0; j < 16; ++j) out.push_back(char(code(j) | (code(j + 16) << 4)));
+    }
+    return out;
+}
+
 namespace {
 
 struct ArchSpec {
@@ -165,6 +203,7 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
     const double theta = config.contains("rope_parameters") ? config["rope_parameters"].at("rope_theta").get<double>()
                                                             : config.value("rope_theta", 10000.0);
 
+    const GgufWeightType dense_type = type == GgufWeightType::Q4_1 ? GgufWeightType::Q8_0 : type;
     GgufBuilder b;
     const std::string a = spec.arch + ".";
     b.add_string("general.architecture", spec.arch);
@@ -185,12 +224,12 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
     b.add_u32(a + "rope.dimension_count", uint32_t(head_dim));
     if (config.contains("moe_intermediate_size"))
         b.add_u32(a + "expert_feed_forward_length", config.at("moe_intermediate_size").get<uint32_t>());
-    b.add_u32("general.file_type", ggml_of(type));
+    b.add_u32("general.file_type", llama_ftype_of(type));
     add_vocabulary(b, dir, config.at("vocab_size").get<int64_t>());
 
     // One tensor: 1-D ones and the router in F32, as llama.cpp keeps them.
     const auto add = [&](const std::string &gguf_name, const TensorInfo &t, bool keep_f32, int64_t permute_heads = 0) {
-        const GgufWeightType wt = keep_f32 || t.shape.size() < 2 ? GgufWeightType::F32 : type;
+        const GgufWeightType wt = keep_f32 || t.shape.size() < 2 ? GgufWeightType::F32 : dense_type;
         std::vector<uint64_t> ne(t.shape.rbegin(), t.shape.rend());
         std::vector<float> values = ckpt->read_f32(t);
         if (permute_heads > 0) values = permute_rows(values, t.shape[0], t.shape[1], permute_heads);

@@ -14,7 +14,10 @@
 
 namespace mst::test {
 
-enum class GgufWeightType { F32, F16, BF16, Q8_0 };
+// Q4_1 stores the routed experts in Q4_1 and the other matrices in Q8_0, as a file made
+// with `llama-quantize` for a streamed model would (and as `moestream synth` pairs q4
+// experts with q8 dense weights).
+enum class GgufWeightType { F32, F16, BF16, Q8_0, Q4_1 };
 
 // Throws std::runtime_error (or mst::Error from reading the checkpoint) on failure.
 void write_qwen3moe_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
@@ -26,5 +29,9 @@ void write_mixtral_gguf(const std::string &checkpoint_dir, const std::string &gg
 // Q8_0 as ggml's reference quantizer defines it: per block of 32, d = max|x| / 127,
 // q = round(x / d), stored as the f16 d then 32 int8. n must be a multiple of 32.
 std::string quantize_q8_0(const float *x, size_t n);
+// Q4_1 as ggml's reference quantizer defines it: per block of 32, m = min x,
+// d = (max x - m) / 15, q = min(15, (int)((x - m) / d + 0.5)), stored as the f16 d, the f16
+// m, then 16 bytes of which byte j holds q[j] in its low nibble and q[j + 16] in its high.
+std::string quantize_q4_1(const float *x, size_t n);
 
 }  // namespace mst::test
