@@ -12,6 +12,13 @@ void put(std::string &out, T v) {
     for (size_t i = 0; i < sizeof v; ++i) out.push_back(char((uint64_t(v) >> (8 * i)) & 0xff));
 }
 
+template <typename T>
+std::string le(T v) {
+    std::string out;
+    put(out, v);
+    return out;
+}
+
 uint32_t f32_bits(float f) {
     uint32_t b;
     static_assert(sizeof b == sizeof f);
@@ -36,29 +43,10 @@ void GgufWriter::add_raw(std::string_view key, GgufValueType type, std::string e
     kvs_.push_back(std::move(kv));
 }
 
-void GgufWriter::add_u32(std::string_view key, uint32_t v) {
-    std::string s;
-    gguf_put_u32(s, v);
-    add_raw(key, GgufValueType::UInt32, s);
-}
-
-void GgufWriter::add_i32(std::string_view key, int32_t v) {
-    std::string s;
-    gguf_put_u32(s, uint32_t(v));
-    add_raw(key, GgufValueType::Int32, s);
-}
-
-void GgufWriter::add_u64(std::string_view key, uint64_t v) {
-    std::string s;
-    gguf_put_u64(s, v);
-    add_raw(key, GgufValueType::UInt64, s);
-}
-
-void GgufWriter::add_f32(std::string_view key, float v) {
-    std::string s;
-    gguf_put_u32(s, f32_bits(v));
-    add_raw(key, GgufValueType::Float32, s);
-}
+void GgufWriter::add_u32(std::string_view key, uint32_t v) { add_raw(key, GgufValueType::UInt32, le(v)); }
+void GgufWriter::add_i32(std::string_view key, int32_t v) { add_raw(key, GgufValueType::Int32, le(uint32_t(v))); }
+void GgufWriter::add_u64(std::string_view key, uint64_t v) { add_raw(key, GgufValueType::UInt64, le(v)); }
+void GgufWriter::add_f32(std::string_view key, float v) { add_raw(key, GgufValueType::Float32, le(f32_bits(v))); }
 
 void GgufWriter::add_bool(std::string_view key, bool v) { add_raw(key, GgufValueType::Bool, std::string(1, char(v))); }
 

@@ -15,6 +15,7 @@
 #include "format/checkpoint.h"
 #include "format/gguf_types.h"
 #include "golden.h"
+#include "prompt_logits.h"
 #include "moestream.hpp"
 #include "test_paths.h"
 
@@ -37,20 +38,6 @@ protected:
         const std::string src = mst::test::data_path(checkpoint);
         EXPECT_EQ(mst_convert(src.c_str(), out.c_str(), &p, nullptr), MST_OK) << mst_last_error();
         return out;
-    }
-
-    static std::vector<float> logits(const std::string &path, const std::vector<int32_t> &ids) {
-        mst_model_params p = mst::model_params();
-        p.backend = "cpu";
-        const mst::ModelHandle model(path, p);
-        mst_session_params sp = mst::session_params();
-        sp.all_logits = 1;
-        mst::SessionHandle session(model, sp);
-        session.eval(ids);
-        const float *out = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &out, &rows, &vocab));
-        return std::vector<float>(out, out + rows * vocab);
     }
 
     std::string dir_;
@@ -76,8 +63,8 @@ TEST_F(GgufExport, SameLogitsAsThePackedFileForEachStoredType) {
                                                              : mst::ggml_type::BF16;
         EXPECT_EQ(mst::dtype_to_ggml_type(gate.dtype), want);
 
-        const std::vector<float> from_packed = logits(mst_path, golden.input_ids);
-        const std::vector<float> from_gguf = logits(gguf, golden.input_ids);
+        const std::vector<float> from_packed = mst::test::prompt_logits(mst_path, golden.input_ids);
+        const std::vector<float> from_gguf = mst::test::prompt_logits(gguf, golden.input_ids);
         ASSERT_EQ(from_packed.size(), from_gguf.size());
         EXPECT_LT(mst::test::relative_error(from_gguf.data(), from_packed.data(), int64_t(from_packed.size())), 1e-6);
     }

@@ -35,6 +35,7 @@
 #include "golden.h"
 #include "gguf_model_writer.h"
 #include "moestream.hpp"
+#include "prompt_logits.h"
 #include "test_paths.h"
 
 namespace {
@@ -120,24 +121,6 @@ std::vector<int32_t> prompt_ids(const std::vector<int32_t> &golden, int64_t voca
     return ids;
 }
 
-std::vector<float> moestream_logits(const std::string &gguf, const std::vector<int32_t> &ids, int64_t vocab) {
-    mst_model_params p = mst::model_params();
-    p.backend = "cpu";
-    p.n_threads = 2;
-    const mst::ModelHandle model(gguf, p);
-    mst_session_params sp = mst::session_params();
-    sp.all_logits = 1;
-    sp.n_ctx = uint32_t(ids.size() + 1);
-    mst::SessionHandle session(model, sp);
-    session.eval(ids);
-    const float *logits = nullptr;
-    size_t rows = 0, n_vocab = 0;
-    mst::check(mst_session_all_logits(session.get(), &logits, &rows, &n_vocab));
-    EXPECT_EQ(rows, ids.size());
-    EXPECT_EQ(int64_t(n_vocab), vocab);
-    return std::vector<float>(logits, logits + rows * n_vocab);
-}
-
 // llama_runner --logits FILE: int32 positions, int32 vocab, then the rows as float32.
 std::vector<float> llama_cpp_logits(const std::string &gguf, const std::vector<int32_t> &ids, int64_t vocab,
                                     const std::string &dir) {
@@ -177,7 +160,8 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
     row.write(data, gguf, row.type);
 
     const std::vector<int32_t> ids = prompt_ids(golden.input_ids, golden.vocab);
-    const std::vector<float> ours = moestream_logits(gguf, ids, golden.vocab);
+    const std::vector<float> ours = mst::test::prompt_logits(gguf, ids, 2);
+    ASSERT_EQ(ours.size(), ids.size() * size_t(golden.vocab));
     const std::vector<float> theirs = llama_cpp_logits(gguf, ids, golden.vocab, dir);
     fs::remove_all(dir);
     ASSERT_FALSE(HasFailure());
