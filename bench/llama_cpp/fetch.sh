@@ -17,7 +17,9 @@
 # Without node/npm or without the registry it prints "skipped: <why>" and exits 0, so the
 # tests and benchmarks that need llama.cpp skip; any other failure exits non-zero.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+here=${BASH_SOURCE[0]%/*}  # no dirname: the skip must work on a bare PATH too
+[ "$here" = "${BASH_SOURCE[0]}" ] && here=.
+root="$(cd "$here/../.." && pwd)"
 dir="${MST_LLAMA_CPP_DIR:-$root/build/llama_cpp}"
 version="${MST_LLAMA_CPP_NPM_VERSION:-3.22.1}"
 
