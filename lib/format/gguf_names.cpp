@@ -102,6 +102,23 @@ std::optional<std::string> gguf_to_hf_name(const GgufArchitecture &arch, std::st
     return "model.layers." + std::to_string(block->first) + "." + it->second;
 }
 
+std::optional<std::string> hf_to_gguf_name(const GgufArchitecture &arch, std::string_view hf_name) {
+    static const std::pair<std::string_view, std::string_view> kTopLevel[] = {
+        {"model.embed_tokens.weight", "token_embd.weight"},
+        {"model.norm.weight", "output_norm.weight"},
+        {"lm_head.weight", "output.weight"}};
+    for (const auto &[hf, gguf] : kTopLevel)
+        if (hf_name == hf) return std::string(gguf);
+    static constexpr std::string_view kPrefix = "model.layers.";
+    if (hf_name.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+    const std::string as_block = "blk." + std::string(hf_name.substr(kPrefix.size()));
+    const auto block = split_block(as_block);  // views into as_block
+    if (!block) return std::nullopt;
+    for (const auto &[gguf, hf] : is_llama(arch) ? mixtral_block_names() : qwen3moe_block_names())
+        if (hf == block->second) return "blk." + std::to_string(block->first) + "." + gguf;
+    return std::nullopt;
+}
+
 std::optional<GgufStackedExperts> gguf_stacked_experts(const GgufArchitecture &arch, std::string_view name) {
     const auto block = split_block(name);
     if (!block) return std::nullopt;

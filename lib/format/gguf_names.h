@@ -37,6 +37,9 @@ struct GgufStackedExperts {
 // The Hugging Face name of GGUF tensor `name` for `arch`, or nullopt for a name the
 // architecture does not know (kept under its GGUF name; nothing looks it up).
 std::optional<std::string> gguf_to_hf_name(const GgufArchitecture &arch, std::string_view name);
+// The inverse: the GGUF name of Hugging Face tensor `hf_name` (a non-expert tensor), or
+// nullopt for one the architecture has no GGUF name for. For writing GGUF files.
+std::optional<std::string> hf_to_gguf_name(const GgufArchitecture &arch, std::string_view hf_name);
 // For a stacked expert tensor: where its per-expert views go; nullopt otherwise.
 std::optional<GgufStackedExperts> gguf_stacked_experts(const GgufArchitecture &arch, std::string_view name);
 

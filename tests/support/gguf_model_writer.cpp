@@ -15,6 +15,8 @@
 #include "core/dtype.h"
 #include "core/quant.h"
 #include "format/checkpoint.h"
+#include "convert/gguf_model_metadata.h"
+#include "format/gguf_names.h"
 #include "gguf_builder.h"
 
 namespace mst::test {
@@ -93,61 +95,25 @@ uint32_t ggml_of(GgufWeightType type) {
     return ggml_type::F32;
 }
 
-// llama.cpp's names (gguf-py TENSOR_NAMES) for the Hugging Face names of one block.
-const std::map<std::string, std::string> kBlockNames = {
-    {"input_layernorm.weight", "attn_norm.weight"},
-    {"post_attention_layernorm.weight", "ffn_norm.weight"},
-    {"self_attn.q_proj.weight", "attn_q.weight"},
-    {"self_attn.k_proj.weight", "attn_k.weight"},
-    {"self_attn.v_proj.weight", "attn_v.weight"},
-    {"self_attn.o_proj.weight", "attn_output.weight"},
-    {"self_attn.q_norm.weight", "attn_q_norm.weight"},
-    {"self_attn.k_norm.weight", "attn_k_norm.weight"},
-    {"mlp.gate.weight", "ffn_gate_inp.weight"},
-    {"mlp.gate_proj.weight", "ffn_gate.weight"},
-    {"mlp.up_proj.weight", "ffn_up.weight"},
-    {"mlp.down_proj.weight", "ffn_down.weight"},
-};
-
-void add_vocabulary(GgufBuilder &b, const std::string &dir, int64_t vocab_size) {
-    const nlohmann::json tok = read_json(dir + "/tokenizer.json");
-    std::vector<std::string> tokens(static_cast<size_t>(vocab_size));
-    std::vector<int32_t> types(static_cast<size_t>(vocab_size), 5);  // UNUSED until named
-    for (const auto &[text, id] : tok.at("model").at("vocab").items()) {
-        tokens.at(id.get<size_t>()) = text;
-        types.at(id.get<size_t>()) = 1;  // NORMAL
+// general.file_type holds llama.cpp's llama_ftype (LLAMA_FTYPE_MOSTLY_*), whose numbers
+// differ from the ggml types'.
+uint32_t llama_ftype_of(GgufWeightType type) {
+    switch (type) {
+        case GgufWeightType::F32: return llama_ftype::ALL_F32;
+        case GgufWeightType::F16: return llama_ftype::MOSTLY_F16;
+        case GgufWeightType::Q4_0: return llama_ftype::MOSTLY_Q4_0;
+        case GgufWeightType::Q4_1: return llama_ftype::MOSTLY_Q4_1;
+        case GgufWeightType::Q5_0: return llama_ftype::MOSTLY_Q5_0;
+        case GgufWeightType::Q5_1: return llama_ftype::MOSTLY_Q5_1;
+        case GgufWeightType::IQ4_NL: return llama_ftype::MOSTLY_IQ4_NL;
+        case GgufWeightType::IQ4_XS: return llama_ftype::MOSTLY_IQ4_XS;
+        case GgufWeightType::MXFP4: return llama_ftype::MOSTLY_MXFP4_MOE;
+        case GgufWeightType::Q8_0: return llama_ftype::MOSTLY_Q8_0;
+        case GgufWeightType::BF16: return llama_ftype::MOSTLY_BF16;
     }
-    for (const auto &added : tok.at("added_tokens")) {
-        const auto id = added.at("id").get<size_t>();
-        tokens.at(id) = added.at("content").get<std::string>();
-        types.at(id) = added.at("special").get<bool>() ? 3 : 4;  // CONTROL : USER_DEFINED
-    }
-    // As convert_hf_to_gguf.py pads a vocabulary smaller than the embedding.
-    for (size_t id = 0; id < tokens.size(); ++id)
-        if (types[id] == 5) tokens[id] = fmt::format("[PAD{}]", id);
-    std::vector<std::string> merges;
-    for (const auto &m : tok.at("model").at("merges"))
-        merges.push_back(m.is_string() ? m.get<std::string>() : m[0].get<std::string>() + " " + m[1].get<std::string>());
-    b.add_string("tokenizer.ggml.model", "gpt2");
-    b.add_string("tokenizer.ggml.pre", "qwen2");
-    b.add_string_array("tokenizer.ggml.tokens", tokens);
-    b.add_i32_array("tokenizer.ggml.token_type", types);
-    b.add_string_array("tokenizer.ggml.merges", merges);
-    const nlohmann::json tc = read_json(dir + "/tokenizer_config.json");
-    const auto id_of = [&](const nlohmann::json &v) -> int64_t {
-        if (!v.is_string()) return -1;
-        for (size_t id = 0; id < tokens.size(); ++id)
-            if (tokens[id] == v.get<std::string>()) return int64_t(id);
-        return -1;
-    };
-    if (const int64_t eos = id_of(tc.value("eos_token", nlohmann::json())); eos >= 0)
-        b.add_u32("tokenizer.ggml.eos_token_id", uint32_t(eos));
-    if (const int64_t bos = id_of(tc.value("bos_token", nlohmann::json())); bos >= 0)
-        b.add_u32("tokenizer.ggml.bos_token_id", uint32_t(bos));
-    if (const int64_t pad = id_of(tc.value("pad_token", nlohmann::json())); pad >= 0)
-        b.add_u32("tokenizer.ggml.padding_token_id", uint32_t(pad));
-    b.add_bool("tokenizer.ggml.add_bos_token", tc.value("add_bos_token", false));
+    return llama_ftype::ALL_F32;
 }
+
 
 }  // namespace
 
@@ -175,7 +141,6 @@ struct ArchSpec {
     std::string model_type;              // the config.json's
     std::string experts;                 // "mlp.experts" | "block_sparse_moe.experts"
     std::vector<std::pair<std::string, std::string>> parts;  // gguf stacked part, HF part
-    std::string router;                  // HF name of the router within a layer
     bool permute_qk = false;
 };
 
@@ -214,35 +179,16 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
     const nlohmann::json config = read_json(dir + "/config.json");
     if (config.at("model_type") != spec.model_type) throw std::runtime_error(dir + " is not a " + spec.model_type + " checkpoint");
     const auto ckpt = Checkpoint::open(dir);
-    const int64_t n_layers = config.at("num_hidden_layers"), hidden = config.at("hidden_size");
+    const int64_t n_layers = config.at("num_hidden_layers");
     const int64_t n_heads = config.at("num_attention_heads"), n_kv_heads = config.at("num_key_value_heads");
     const int64_t n_experts = config.contains("num_experts") ? config.at("num_experts").get<int64_t>()
                                                              : config.at("num_local_experts").get<int64_t>();
-    const double theta = config.contains("rope_parameters") ? config["rope_parameters"].at("rope_theta").get<double>()
-                                                            : config.value("rope_theta", 10000.0);
 
     GgufBuilder b;
-    const std::string a = spec.arch + ".";
-    b.add_string("general.architecture", spec.arch);
-    b.add_string("general.name", "moestream test model");
-    b.add_u32(a + "block_count", uint32_t(n_layers));
-    b.add_u32(a + "context_length", config.at("max_position_embeddings").get<uint32_t>());
-    b.add_u32(a + "embedding_length", uint32_t(hidden));
-    b.add_u32(a + "feed_forward_length", config.at("intermediate_size").get<uint32_t>());
-    b.add_u32(a + "attention.head_count", uint32_t(n_heads));
-    b.add_u32(a + "attention.head_count_kv", uint32_t(n_kv_heads));
-    b.add_f32(a + "rope.freq_base", float(theta));
-    b.add_f32(a + "attention.layer_norm_rms_epsilon", config.at("rms_norm_eps").get<float>());
-    b.add_u32(a + "expert_count", uint32_t(n_experts));
-    b.add_u32(a + "expert_used_count", config.at("num_experts_per_tok").get<uint32_t>());
-    const int64_t head_dim = config.value("head_dim", hidden / n_heads);
-    b.add_u32(a + "attention.key_length", uint32_t(head_dim));
-    b.add_u32(a + "attention.value_length", uint32_t(head_dim));
-    b.add_u32(a + "rope.dimension_count", uint32_t(head_dim));
-    if (config.contains("moe_intermediate_size"))
-        b.add_u32(a + "expert_feed_forward_length", config.at("moe_intermediate_size").get<uint32_t>());
-    b.add_u32("general.file_type", ggml_of(type));
-    add_vocabulary(b, dir, config.at("vocab_size").get<int64_t>());
+    const GgufArchitecture *arch = find_gguf_architecture(spec.arch);
+    if (!arch) throw std::runtime_error("no GGUF architecture " + spec.arch);
+    add_gguf_model_metadata(b, *arch, config, read_json(dir + "/tokenizer.json"),
+                            read_json(dir + "/tokenizer_config.json"), llama_ftype_of(type));
 
     // One tensor: 1-D ones and the router in F32, as llama.cpp keeps them.
     const auto add = [&](const std::string &gguf_name, const TensorInfo &t, bool keep_f32, int64_t permute_heads = 0) {
@@ -256,12 +202,14 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
     add("token_embd.weight", ckpt->require("model.embed_tokens.weight"), false);
     for (int64_t l = 0; l < n_layers; ++l) {
         const std::string hf = fmt::format("model.layers.{}.", l), gg = fmt::format("blk.{}.", l);
-        for (const auto &[hf_name, gguf_name] : kBlockNames) {
-            const std::string name = hf_name == "mlp.gate.weight" ? spec.router : hf_name;
+        for (const TensorInfo &t : ckpt->tensors()) {
+            if (t.name.rfind(hf, 0) != 0) continue;
+            const auto name = hf_to_gguf_name(*arch, t.name);
+            if (!name) continue;  // an expert's tensor: stacked below
             int64_t heads = 0;
-            if (spec.permute_qk && gguf_name == "attn_q.weight") heads = n_heads;
-            if (spec.permute_qk && gguf_name == "attn_k.weight") heads = n_kv_heads;
-            if (const TensorInfo *t = ckpt->find(hf + name)) add(gg + gguf_name, *t, gguf_name == "ffn_gate_inp.weight", heads);
+            if (spec.permute_qk && *name == gg + "attn_q.weight") heads = n_heads;
+            if (spec.permute_qk && *name == gg + "attn_k.weight") heads = n_kv_heads;
+            add(*name, t, *name == gg + "ffn_gate_inp.weight", heads);
         }
         if (!ckpt->find(fmt::format("{}{}.0.{}.weight", hf, spec.experts, spec.parts[0].second))) continue;
         for (const auto &[part, hf_part] : spec.parts) {
@@ -283,10 +231,10 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
     b.write(gguf_path);
 }
 
-}  // namespace
-
 const ArchSpec kQwen3Moe{"qwen3moe", "qwen3_moe", "mlp.experts", {{"gate", "gate_proj"}, {"up", "up_proj"}, {"down", "down_proj"}},
-                         "mlp.gate.weight", false};
+                         false};
+
+}  // namespace
 
 void write_qwen3moe_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
     write_gguf(kQwen3Moe, dir, gguf_path, type);
@@ -297,8 +245,7 @@ void write_qwen3moe_gguf_decoded(const std::string &dir, const std::string &gguf
 }
 
 void write_mixtral_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
-    write_gguf({"llama", "mixtral", "block_sparse_moe.experts", {{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}},
-                "block_sparse_moe.gate.weight", true},
+    write_gguf({"llama", "mixtral", "block_sparse_moe.experts", {{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}}, true},
                dir, gguf_path, type);
 }
 

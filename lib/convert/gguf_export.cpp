@@ -1,0 +1,173 @@
+#include "convert/gguf_export.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "convert/gguf_model_metadata.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/output_file.h"
+#include "experts/expert_layout.h"
+#include "format/checkpoint.h"
+#include "format/gguf_names.h"
+#include "format/gguf_writer.h"
+#include "format/packed_format.h"
+
+namespace mst {
+namespace {
+
+nlohmann::json metadata_json(const PackedContents &packed, const char *key, const std::string &source) {
+    const std::string *text = packed.find_metadata(key);
+    if (!text) fail(MST_ERR_BAD_FORMAT, "'{}' carries no {}, which the GGUF file needs", source, key);
+    try {
+        return nlohmann::json::parse(*text);
+    } catch (const nlohmann::json::exception &e) {
+        fail(MST_ERR_BAD_FORMAT, "'{}': its {} is not JSON: {}", source, key, e.what());
+    }
+}
+
+uint32_t ggml_type_of(DType dtype, const std::string &what) {
+    const auto type = dtype_to_ggml_type(dtype);
+    if (!type) fail(MST_ERR_UNSUPPORTED, "{} is {}, which GGUF has no type for", what, dtype_name(dtype));
+    return *type;
+}
+
+// A layer's experts as three stacked tensors; every expert must have the same parts.
+struct StackedPart {
+    std::string name;
+    uint32_t type;
+    std::vector<uint64_t> ne;  // cols, rows, experts
+    size_t part;               // index into ExpertLayout::parts
+};
+
+std::vector<StackedPart> stacked_parts(const std::vector<ExpertLayout> &experts, size_t layer) {
+    static const char *const kNames[] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+    std::vector<StackedPart> out;
+    for (size_t p = 0; p < 3; ++p) {
+        const ExpertMatrix &first = experts.front().parts.at(p);
+        for (size_t e = 0; e < experts.size(); ++e) {
+            const ExpertLayout &x = experts[e];
+            if (x.parts.size() != 3)
+                fail(MST_ERR_UNSUPPORTED, "layer {} expert {} has {} parts; a GGUF expert has gate, up and down", layer,
+                     e, x.parts.size());
+            if (!x.blob || x.blob->codec != BlobCodec::None)
+                fail(MST_ERR_UNSUPPORTED,
+                     "layer {} expert {} is zstd-compressed; GGUF stores experts plain (convert again without --zstd)",
+                     layer, e);
+            const ExpertMatrix &m = x.parts[p];
+            if (m.dtype != first.dtype || m.rows != first.rows || m.cols != first.cols)
+                fail(MST_ERR_UNSUPPORTED, "layer {} expert {}'s {} is {} [{}, {}] where expert 0's is {} [{}, {}]", layer,
+                     e, kNames[p], dtype_name(m.dtype), m.rows, m.cols, dtype_name(first.dtype), first.rows, first.cols);
+        }
+        out.push_back({fmt::format("blk.{}.{}.weight", layer, kNames[p]),
+                       ggml_type_of(first.dtype, fmt::format("layer {}'s {}", layer, kNames[p])),
+                       {uint64_t(first.cols), uint64_t(first.rows), uint64_t(experts.size())}, p});
+    }
+    return out;
+}
+
+}  // namespace
+
+GgufExportReport export_gguf(const std::string &source, const std::string &destination, bool force) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto ckpt = Checkpoint::open(source);
+    const PackedContents *packed = ckpt->packed();
+    if (!packed)
+        fail(MST_ERR_INVALID_ARGUMENT,
+             "'{}' is not a packed .mst file: the GGUF export reads one (moestream convert SRC OUT.mst makes it)", source);
+    if (!force && std::filesystem::exists(destination))
+        fail(MST_ERR_IO, "'{}' exists (--force replaces it)", destination);
+    const nlohmann::json config = metadata_json(*packed, packed::kConfigKey, source);
+    const std::string model_type = config.value("model_type", "");
+    const GgufArchitecture *arch = model_type == "qwen3_moe" ? find_gguf_architecture("qwen3moe") : nullptr;
+    if (!arch) fail(MST_ERR_UNSUPPORTED, "GGUF export writes qwen3_moe models; '{}' is {}", source, model_type);
+
+    GgufWriter w;
+    const DType expert_dtype = packed->experts.empty() || packed->experts.front().empty()
+                                   ? DType::BF16
+                                   : packed->experts.front().front().parts.at(0).dtype;
+    const uint32_t ftype = expert_dtype == DType::Q4   ? llama_ftype::MOSTLY_Q4_1
+                           : expert_dtype == DType::Q8 ? llama_ftype::MOSTLY_Q8_0
+                                                       : llama_ftype::MOSTLY_BF16;
+    add_gguf_model_metadata(w, *arch, config, metadata_json(*packed, packed::kTokenizerKey, source),
+                            metadata_json(*packed, packed::kTokenizerConfigKey, source), ftype);
+
+    // Declarations: the resident tensors under llama.cpp's names, then each layer's experts.
+    struct Resident {
+        const TensorInfo *tensor;
+        bool to_f32;
+    };
+    std::vector<Resident> resident;
+    GgufExportReport report;
+    uint64_t data_bytes = 0;
+    for (const TensorInfo &t : ckpt->tensors()) {
+        const auto name = hf_to_gguf_name(*arch, t.name);
+        if (!name) fail(MST_ERR_UNSUPPORTED, "tensor '{}' of '{}' has no name in llama.cpp's {}", t.name, source, arch->gguf_name);
+        const bool to_f32 = t.shape.size() < 2;
+        const uint32_t type = to_f32 ? ggml_type::F32 : ggml_type_of(t.dtype, "tensor '" + t.name + "'");
+        const uint64_t bytes = w.add_tensor(*name, type, std::vector<uint64_t>(t.shape.rbegin(), t.shape.rend()));
+        if (!to_f32 && bytes != t.nbytes)
+            fail(MST_ERR_BAD_FORMAT, "tensor '{}' holds {} bytes where GGUF's {} needs {}", t.name, t.nbytes,
+                 ggml_type_name(type), bytes);
+        data_bytes += bytes + w.padding(bytes);
+        resident.push_back({&t, to_f32});
+    }
+    const int64_t n_layers = config.value("num_hidden_layers", int64_t(0));
+    std::vector<std::vector<StackedPart>> layers(size_t(std::max<int64_t>(n_layers, 0)));
+    for (size_t l = 0; l < layers.size(); ++l) {
+        if (l >= packed->experts.size() || packed->experts[l].empty())
+            fail(MST_ERR_UNSUPPORTED, "layer {} of '{}' is dense, which llama.cpp's qwen3moe cannot load", l, source);
+        layers[l] = stacked_parts(packed->experts[l], l);
+        for (const StackedPart &p : layers[l]) {
+            const uint64_t bytes = w.add_tensor(p.name, p.type, p.ne);
+            data_bytes += bytes + w.padding(bytes);
+            report.expert_bytes += bytes;
+        }
+    }
+
+    const std::string header = w.header();
+    report.file_bytes = header.size() + data_bytes;
+    const std::filesystem::path parent = std::filesystem::absolute(destination).parent_path();
+    if (const uint64_t free = free_disk_bytes(parent.string()); free < report.file_bytes)
+        fail(MST_ERR_IO, "'{}' needs {} bytes but {} has {} free", destination, report.file_bytes, parent.string(), free);
+
+    OutputFile out(destination);
+    out.write(header.data(), header.size());
+    std::vector<uint8_t> buffer;
+    const auto put = [&](const void *data, uint64_t n) {
+        out.write(data, size_t(n));
+        out.pad_to(w.alignment());
+    };
+    for (const Resident &r : resident) {
+        if (r.to_f32) {
+            const std::vector<float> values = ckpt->read_f32(*r.tensor);
+            put(values.data(), values.size() * sizeof(float));
+        } else {
+            buffer.resize(size_t(r.tensor->nbytes));
+            ckpt->read(*r.tensor, buffer.data());
+            put(buffer.data(), buffer.size());
+        }
+        ++report.resident_tensors;
+    }
+    const File &file = ckpt->file(0);
+    for (size_t l = 0; l < layers.size(); ++l)
+        for (const StackedPart &p : layers[l]) {
+            for (const ExpertLayout &x : packed->experts[l]) {
+                const ExpertMatrix &m = x.parts[p.part];
+                buffer.resize(size_t(m.nbytes()));
+                file.pread_exact(buffer.data(), buffer.size(), x.blob->offset + m.offset);
+                out.write(buffer.data(), buffer.size());
+            }
+            out.pad_to(w.alignment());
+            ++report.expert_tensors;
+        }
+    out.commit(force);
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return report;
+}
+
+}  // namespace mst

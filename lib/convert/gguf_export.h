@@ -1,0 +1,35 @@
+// `moestream convert MODEL.mst OUT.gguf`: a packed model written as a GGUF file that
+// llama.cpp loads, so that the two engines can be run on the same weights, byte for byte.
+// Nothing is requantized: each tensor keeps its stored type, which GGUF has under another
+// name (moestream's Q4 block is ggml's Q4_1, Q8 is Q8_0; BF16, F16 and F32 are themselves);
+// only the 1-D tensors (norms) become F32, as llama.cpp keeps them. A layer's experts are
+// stacked into blk.N.ffn_{gate,up,down}_exps [E][rows][cols] as llama.cpp expects, and the
+// metadata is written as convert_hf_to_gguf.py does (convert/gguf_model_metadata.h) from
+// the config.json and tokenizer the packed file carries. The GGUF then loads in moestream
+// too (with the experts streamed out of it).
+//
+// Architectures: qwen3_moe with every layer MoE (llama.cpp's qwen3moe has no dense layers).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace mst {
+
+struct GgufExportReport {
+    uint64_t file_bytes = 0;
+    uint64_t resident_tensors = 0;  // written one for one
+    uint64_t expert_tensors = 0;    // stacked tensors (three per MoE layer)
+    uint64_t expert_bytes = 0;
+    double seconds = 0.0;
+};
+
+// Writes `source` (a packed .mst file) to `destination` under a temporary name, renamed
+// into place when complete. Throws mst::Error: MST_ERR_INVALID_ARGUMENT when `source` is
+// not a packed file, MST_ERR_UNSUPPORTED naming what GGUF or llama.cpp cannot take (an
+// architecture, a dense layer, a dtype, zstd-compressed experts), MST_ERR_BAD_FORMAT for
+// missing metadata, MST_ERR_IO when `destination` exists without `force`, the disk lacks
+// the space (naming both sizes) or a read or write fails.
+GgufExportReport export_gguf(const std::string &source, const std::string &destination, bool force);
+
+}  // namespace mst

@@ -1,0 +1,107 @@
+#include "convert/gguf_model_metadata.h"
+
+#include <fmt/format.h>
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace mst {
+namespace {
+
+// llama.cpp's token types (llama_token_type).
+constexpr int32_t kNormal = 1, kControl = 3, kUserDefined = 4, kUnused = 5;
+
+template <typename T>
+T field(const nlohmann::json &config, const char *key) {
+    if (!config.contains(key)) fail(MST_ERR_BAD_FORMAT, "config.json lacks '{}', which GGUF needs", key);
+    try {
+        return config.at(key).get<T>();
+    } catch (const nlohmann::json::exception &) {
+        fail(MST_ERR_BAD_FORMAT, "config.json's '{}' is not a number", key);
+    }
+}
+
+void add_hyperparameters(GgufWriter &w, const std::string &arch, const nlohmann::json &config) {
+    const std::string a = arch + ".";
+    const auto hidden = field<uint32_t>(config, "hidden_size");
+    const auto heads = field<uint32_t>(config, "num_attention_heads");
+    w.add_u32(a + "block_count", field<uint32_t>(config, "num_hidden_layers"));
+    w.add_u32(a + "context_length", field<uint32_t>(config, "max_position_embeddings"));
+    w.add_u32(a + "embedding_length", hidden);
+    w.add_u32(a + "feed_forward_length", field<uint32_t>(config, "intermediate_size"));
+    w.add_u32(a + "attention.head_count", heads);
+    w.add_u32(a + "attention.head_count_kv", field<uint32_t>(config, "num_key_value_heads"));
+    const double theta = config.contains("rope_parameters") ? field<double>(config["rope_parameters"], "rope_theta")
+                                                            : config.value("rope_theta", 10000.0);
+    w.add_f32(a + "rope.freq_base", float(theta));
+    w.add_f32(a + "attention.layer_norm_rms_epsilon", field<float>(config, "rms_norm_eps"));
+    w.add_u32(a + "expert_count", config.contains("num_experts") ? field<uint32_t>(config, "num_experts")
+                                                                 : field<uint32_t>(config, "num_local_experts"));
+    w.add_u32(a + "expert_used_count", field<uint32_t>(config, "num_experts_per_tok"));
+    const uint32_t head_dim = config.contains("head_dim") && !config["head_dim"].is_null()
+                                  ? field<uint32_t>(config, "head_dim")
+                                  : hidden / heads;
+    w.add_u32(a + "attention.key_length", head_dim);
+    w.add_u32(a + "attention.value_length", head_dim);
+    w.add_u32(a + "rope.dimension_count", head_dim);
+    if (config.contains("moe_intermediate_size"))
+        w.add_u32(a + "expert_feed_forward_length", field<uint32_t>(config, "moe_intermediate_size"));
+}
+
+void add_vocabulary(GgufWriter &w, const nlohmann::json &tok, const nlohmann::json &tc, size_t vocab_size) {
+    std::vector<std::string> tokens(vocab_size);
+    std::vector<int32_t> types(vocab_size, kUnused);
+    const auto put = [&](size_t id, std::string text, int32_t type) {
+        if (id >= vocab_size)
+            fail(MST_ERR_BAD_FORMAT, "tokenizer.json's token '{}' has id {}, outside the vocabulary of {}", text, id,
+                 vocab_size);
+        tokens[id] = std::move(text);
+        types[id] = type;
+    };
+    for (const auto &[text, id] : tok.at("model").at("vocab").items()) put(id.get<size_t>(), text, kNormal);
+    for (const auto &added : tok.at("added_tokens"))
+        put(added.at("id").get<size_t>(), added.at("content").get<std::string>(),
+            added.value("special", false) ? kControl : kUserDefined);
+    // As convert_hf_to_gguf.py pads a vocabulary smaller than the embedding.
+    for (size_t id = 0; id < vocab_size; ++id)
+        if (types[id] == kUnused) tokens[id] = fmt::format("[PAD{}]", id);
+    std::vector<std::string> merges;
+    for (const auto &m : tok.at("model").at("merges"))
+        merges.push_back(m.is_string() ? m.get<std::string>() : m[0].get<std::string>() + " " + m[1].get<std::string>());
+    w.add_string("tokenizer.ggml.model", "gpt2");
+    w.add_string("tokenizer.ggml.pre", "qwen2");
+    w.add_string_array("tokenizer.ggml.tokens", tokens);
+    w.add_i32_array("tokenizer.ggml.token_type", types);
+    w.add_string_array("tokenizer.ggml.merges", merges);
+    const auto id_of = [&](const char *key) -> int64_t {
+        const nlohmann::json v = tc.value(key, nlohmann::json());
+        if (!v.is_string()) return -1;
+        for (size_t id = 0; id < tokens.size(); ++id)
+            if (types[id] != kUnused && tokens[id] == v.get<std::string>()) return int64_t(id);
+        return -1;
+    };
+    if (const int64_t eos = id_of("eos_token"); eos >= 0) w.add_u32("tokenizer.ggml.eos_token_id", uint32_t(eos));
+    if (const int64_t bos = id_of("bos_token"); bos >= 0) w.add_u32("tokenizer.ggml.bos_token_id", uint32_t(bos));
+    if (const int64_t pad = id_of("pad_token"); pad >= 0) w.add_u32("tokenizer.ggml.padding_token_id", uint32_t(pad));
+    w.add_bool("tokenizer.ggml.add_bos_token", tc.value("add_bos_token", false));
+}
+
+}  // namespace
+
+void add_gguf_model_metadata(GgufWriter &w, const GgufArchitecture &arch, const nlohmann::json &config,
+                             const nlohmann::json &tokenizer, const nlohmann::json &tokenizer_config,
+                             uint32_t file_type) {
+    w.add_string("general.architecture", arch.gguf_name);
+    w.add_string("general.name", "moestream export");
+    add_hyperparameters(w, arch.gguf_name, config);
+    w.add_u32("general.file_type", file_type);
+    try {
+        add_vocabulary(w, tokenizer, tokenizer_config, field<size_t>(config, "vocab_size"));
+    } catch (const nlohmann::json::exception &e) {
+        fail(MST_ERR_BAD_FORMAT, "tokenizer.json cannot be written as tokenizer.ggml.*: {}", e.what());
+    }
+}
+
+}  // namespace mst

@@ -1,0 +1,30 @@
+// The metadata llama.cpp needs to load a model from a GGUF file, made from the Hugging Face
+// files moestream keeps (config.json, tokenizer.json, tokenizer_config.json) the way
+// llama.cpp's convert_hf_to_gguf.py writes them: general.*, the architecture's
+// hyperparameters (<arch>.block_count, .expert_count, ...) and the vocabulary under
+// tokenizer.ggml.* as a "gpt2" byte-level BPE with the "qwen2" pre-tokenizer. Used by the
+// GGUF export and by the tests' GGUF writer, so both write the same keys.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+
+#include "format/gguf_names.h"
+#include "format/gguf_writer.h"
+
+namespace mst {
+
+// llama.cpp's general.file_type values (llama_ftype, LLAMA_FTYPE_MOSTLY_*), which are
+// numbered apart from the ggml types.
+namespace llama_ftype {
+constexpr uint32_t ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2, MOSTLY_Q4_1 = 3, MOSTLY_Q8_0 = 7, MOSTLY_Q5_0 = 8,
+                   MOSTLY_Q5_1 = 9, MOSTLY_IQ4_NL = 25, MOSTLY_IQ4_XS = 30, MOSTLY_BF16 = 32, MOSTLY_MXFP4_MOE = 38;
+}
+
+// Adds the metadata. Throws MST_ERR_BAD_FORMAT naming the field when config.json lacks a
+// hyperparameter or the tokenizer's vocabulary has an id outside vocab_size.
+void add_gguf_model_metadata(GgufWriter &w, const GgufArchitecture &arch, const nlohmann::json &config,
+                             const nlohmann::json &tokenizer, const nlohmann::json &tokenizer_config,
+                             uint32_t file_type);
+
+}  // namespace mst

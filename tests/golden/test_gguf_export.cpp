@@ -1,0 +1,100 @@
+// `moestream convert MODEL.mst OUT.gguf` (convert/gguf_export.h): a packed file written as
+// GGUF keeps its bytes, so moestream computes the same logits from the GGUF as from the
+// packed file (q4 experts as Q4_1, q8 dense weights as Q8_0, bf16 as BF16), and what GGUF or
+// llama.cpp cannot take is refused naming it.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "convert/gguf_export.h"
+#include "core/error.h"
+#include "expect_error.h"
+#include "format/checkpoint.h"
+#include "format/gguf_types.h"
+#include "golden.h"
+#include "prompt_logits.h"
+#include "moestream.hpp"
+#include "test_paths.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+class GgufExport : public ::testing::Test {
+protected:
+    void SetUp() override { dir_ = mst::test::make_temp_dir("gguf_export"); }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    std::string packed(const std::string &checkpoint, const char *experts, const char *dense) {
+        const std::string out = dir_ + "/" + checkpoint + "_" + experts + "_" + dense + ".mst";
+        mst_convert_params p;
+        mst_convert_default_params(&p);
+        p.experts = experts;
+        p.dense = dense;
+        p.n_threads = 2;
+        const std::string src = mst::test::data_path(checkpoint);
+        EXPECT_EQ(mst_convert(src.c_str(), out.c_str(), &p, nullptr), MST_OK) << mst_last_error();
+        return out;
+    }
+
+    std::string dir_;
+};
+
+TEST_F(GgufExport, SameLogitsAsThePackedFileForEachStoredType) {
+    const std::string data = mst::test::data_path("qwen3_moe_trained");
+    const mst::test::Golden golden = mst::test::load_golden(data + "/golden.safetensors");
+    const std::pair<const char *, const char *> kinds[] = {{"q4", "q8"}, {"q8", "bf16"}, {"bf16", "bf16"}};
+    for (const auto &[experts, dense] : kinds) {
+        SCOPED_TRACE(std::string("experts ") + experts + ", dense " + dense);
+        const std::string mst_path = packed("qwen3_moe_trained", experts, dense);
+        const std::string gguf = mst_path + ".gguf";
+        const mst::GgufExportReport r = mst::export_gguf(mst_path, gguf, false);
+        EXPECT_EQ(r.file_bytes, fs::file_size(gguf));
+        EXPECT_EQ(r.expert_tensors, 18u);  // 6 layers x gate, up, down
+
+        // The stacked experts carry the packed type under its GGUF name.
+        const auto ckpt = mst::Checkpoint::open(gguf);
+        const mst::TensorInfo &gate = ckpt->require("model.layers.0.mlp.experts.3.gate_proj.weight");
+        const uint32_t want = std::string(experts) == "q4"   ? mst::ggml_type::Q4_1
+                              : std::string(experts) == "q8" ? mst::ggml_type::Q8_0
+                                                             : mst::ggml_type::BF16;
+        EXPECT_EQ(mst::dtype_to_ggml_type(gate.dtype), want);
+
+        const std::vector<float> from_packed = mst::test::prompt_logits(mst_path, golden.input_ids);
+        const std::vector<float> from_gguf = mst::test::prompt_logits(gguf, golden.input_ids);
+        ASSERT_EQ(from_packed.size(), from_gguf.size());
+        EXPECT_LT(mst::test::relative_error(from_gguf.data(), from_packed.data(), int64_t(from_packed.size())), 1e-6);
+    }
+}
+
+TEST_F(GgufExport, RefusesWhatGgufOrLlamaCppCannotTake) {
+    const std::string gguf = dir_ + "/out.gguf";
+    // Not a packed file: a checkpoint directory.
+    const std::string dir = mst::test::data_path("qwen3_moe_trained");
+    mst::test::expect_error([&] { mst::export_gguf(dir, gguf, false); }, MST_ERR_INVALID_ARGUMENT,
+                            {"not a packed .mst file"});
+    // An architecture the export does not write.
+    const std::string mixtral = packed("mixtral_tiny", "q8", "bf16");
+    mst::test::expect_error([&] { mst::export_gguf(mixtral, gguf, false); }, MST_ERR_UNSUPPORTED, {"mixtral"});
+    // A dense layer (qwen3_moe_tiny's mlp_only_layers), which llama.cpp's qwen3moe lacks.
+    const std::string dense = packed("qwen3_moe_tiny", "q8", "bf16");
+    mst::test::expect_error([&] { mst::export_gguf(dense, gguf, false); }, MST_ERR_UNSUPPORTED, {"layer 1", "dense"});
+    // zstd-compressed experts.
+    const std::string zstd = dir_ + "/zstd.mst";
+    mst_convert_params p;
+    mst_convert_default_params(&p);
+    p.zstd_level = 3;
+    const std::string src = mst::test::data_path("qwen3_moe_trained");
+    ASSERT_EQ(mst_convert(src.c_str(), zstd.c_str(), &p, nullptr), MST_OK) << mst_last_error();
+    mst::test::expect_error([&] { mst::export_gguf(zstd, gguf, false); }, MST_ERR_UNSUPPORTED, {"zstd"});
+    EXPECT_FALSE(fs::exists(gguf));
+    // An existing destination without force.
+    std::ofstream(gguf) << "x";
+    const std::string fine = packed("qwen3_moe_trained", "q8", "bf16");
+    mst::test::expect_error([&] { mst::export_gguf(fine, gguf, false); }, MST_ERR_IO, {"exists"});
+}
+
+}  // namespace

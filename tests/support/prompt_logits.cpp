@@ -1,0 +1,23 @@
+#include "prompt_logits.h"
+
+#include "moestream.hpp"
+
+namespace mst::test {
+
+std::vector<float> prompt_logits(const std::string &model_path, const std::vector<int32_t> &ids, int32_t n_threads) {
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    p.n_threads = n_threads;
+    const mst::ModelHandle model(model_path, p);
+    mst_session_params sp = mst::session_params();
+    sp.all_logits = 1;
+    sp.n_ctx = uint32_t(ids.size() + 1);
+    mst::SessionHandle session(model, sp);
+    session.eval(ids);
+    const float *logits = nullptr;
+    size_t rows = 0, vocab = 0;
+    mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
+    return std::vector<float>(logits, logits + rows * vocab);
+}
+
+}  // namespace mst::test

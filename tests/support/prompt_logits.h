@@ -1,0 +1,15 @@
+// Test helper: the logits of every position of a prompt, as the golden tests compare them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mst::test {
+
+// Loads `model_path` on the CPU backend (n_threads 0: the library's default), evaluates
+// `ids` as one prompt and returns the logits of every position, [ids.size()][vocab].
+// Throws mst::Exception when the model does not load or evaluate.
+std::vector<float> prompt_logits(const std::string &model_path, const std::vector<int32_t> &ids, int32_t n_threads = 0);
+
+}  // namespace mst::test
