@@ -101,8 +101,9 @@ public:
 
     // y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens. x: [n_tokens][w.cols], y: [n_tokens][w.rows].
     // Weights F32, F16, BF16, Q8, Q4, MXFP4 (w.cols a multiple of 32, w.scales set), or
-    // PACKED_I4 / PACKED_I8 (w.group_size dividing w.cols, w.scales set), computed on the
-    // stored type.
+    // PACKED_I4 / PACKED_I8 (w.group_size dividing w.cols, w.scales set), or a GGML legacy
+    // type (GGML_Q4_0 ... GGML_MXFP4, core/ggml_legacy_quants.h; rows of whole blocks),
+    // computed on the stored type.
     virtual void matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) = 0;
 
     // For each of n_rows rows of `dim`: y = x / sqrt(mean(x^2) + eps) * (weight_offset + w).
@@ -258,8 +259,9 @@ struct BackendOptions {
 // MST_ERR_INVALID_ARGUMENT for a bad size, shape or null pointer (pointers are checked
 // only when the call has work to do).
 
-// matmul: sizes, weight type (F32, F16, BF16, Q8, Q4, MXFP4, PACKED_I4, PACKED_I8), MXFP4
-// columns, packed integers' group size, scales, pointers.
+// matmul: sizes, weight type (F32, F16, BF16, Q8, Q4, MXFP4, PACKED_I4, PACKED_I8, the
+// GGML legacy types), MXFP4 columns, packed integers' group size, GGML types' whole
+// blocks per row, scales, pointers.
 void check_matmul_params(const WeightView &w, const float *x, const float *y, int64_t n_tokens);
 // matmul_xw: sizes, weight type (F32, F16, BF16), pointers.
 void check_matmul_xw_params(const WeightView &w, const float *x, const float *y, int64_t n_tokens);
