@@ -4,15 +4,7 @@
 // masked loads instead of a scalar loop.
 #if defined(__x86_64__)
 
-// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() values as the unused merge
-// operand, which -Wuninitialized reports once they are inlined (GCC bug 105593, fixed in
-// 13). The warnings point into the header, so silencing them there leaves this file's
-// own code checked.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "backends/cpu/avx512_intrinsics.h"
 
 #include <cstdint>
 

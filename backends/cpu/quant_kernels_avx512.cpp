@@ -13,12 +13,7 @@
 // so the integer part of every dot product is identical on all paths.
 #if defined(__x86_64__)
 
-// GCC 12's AVX-512 intrinsics warn from inside the header (see kernels_avx512.cpp).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "backends/cpu/avx512_intrinsics.h"
 
 #include <cstdint>
 

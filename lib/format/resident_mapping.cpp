@@ -7,19 +7,9 @@
 #include <cerrno>
 
 #include "core/error.h"
+#include "core/madvise_populate.h"
 
 namespace mst {
-namespace {
-
-// MADV_POPULATE_READ (Linux 5.14), spelled out for older headers.
-#ifdef MADV_POPULATE_READ
-constexpr int kMadvPopulateRead = MADV_POPULATE_READ;
-#else
-constexpr int kMadvPopulateRead = 22;
-#endif
-
-}  // namespace
-
 ResidentMapping::ResidentMapping(const File &file, uint64_t offset, uint64_t bytes, bool verify, uint64_t xxh64)
     : begin_(offset), end_(offset + bytes) {
     if (bytes == 0) {

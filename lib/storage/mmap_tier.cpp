@@ -10,18 +10,10 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/madvise_populate.h"
 #include "storage/page_cache_advice.h"
 
 namespace mst {
-
-namespace {
-// MADV_POPULATE_READ (Linux 5.14), spelled out for older headers.
-#ifdef MADV_POPULATE_READ
-constexpr int kMadvPopulateRead = MADV_POPULATE_READ;
-#else
-constexpr int kMadvPopulateRead = 22;
-#endif
-}  // namespace
 
 MmapTier::MmapTier(const std::vector<std::string> &paths, const StorageOptions &options)
     : pool_(options.n_io_threads), willneed_(options.willneed.value_or(true)), drop_after_release_(options.drop_after_read) {
