@@ -10,6 +10,9 @@ cmake --build build -j"$(nproc)"
 # Reference ids from real tokenizer files (npm: js-tiktoken, @lenml/tokenizers) for
 # test_tokenizer_reference; without node/npm or the registry its tests skip, saying why.
 bash tests/reference/tokenizers/fetch.sh || echo "test.sh: tokenizer references not fetched (see above); test_tokenizer_reference will skip" >&2
+# The official openai npm client for the server test; without node/npm or the registry
+# that test runs its curl part only, saying so.
+bash tests/server/fetch.sh || echo "test.sh: openai client not fetched (see above); Server.EndToEnd checks with curl only" >&2
 ctest --test-dir build --output-on-failure -j"$(nproc)"
 if [ "${MST_SKIP_FUZZ:-0}" != 1 ]; then
   MST_FUZZ_SECONDS="${MST_FUZZ_SECONDS:-10}" bash scripts/fuzz.sh
