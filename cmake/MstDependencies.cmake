@@ -8,6 +8,15 @@ pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)
+# cpp-httplib is optional: without it `moestream serve` is not built (the CLI says so).
+# Debian builds it as a library whose class layout depends on its feature macros, which
+# its pkg-config file carries.
+pkg_check_modules(HTTPLIB QUIET IMPORTED_TARGET cpp-httplib)
+if(HTTPLIB_FOUND)
+  message(STATUS "moestream serve: on (cpp-httplib ${HTTPLIB_VERSION})")
+else()
+  message(STATUS "moestream serve not built: cpp-httplib not found (Debian: libcpp-httplib-dev)")
+endif()
 # liburing is optional: without it the `uring` storage tier is not built and `auto` reads
 # with `pread`. MST_URING=OFF leaves it out even where it is installed (CI builds that
 # way to check that everything else still builds and links).

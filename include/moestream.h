@@ -320,6 +320,38 @@ MST_API size_t mst_session_n_past(const mst_session *session);
  * mst_session_create) nothing happens: a warning is logged and mst_last_error says so. */
 MST_API void mst_session_reset(mst_session *session);
 
+/* Reseed the session's random generator (as mst_session_params.seed does at creation), so
+ * that one session can serve requests that each ask for their own seed. */
+MST_API mst_status mst_session_set_seed(mst_session *session, uint64_t seed);
+
+/* Keep the first n_keep tokens of the context and forget the rest, so that a conversation
+ * can be rewound or a prompt prefix shared with the context reused: evaluating the rest
+ * afterwards gives what a fresh evaluation of the whole would. The logits are unavailable
+ * until the next evaluation. n_keep past mst_session_n_past is MST_ERR_INVALID_ARGUMENT;
+ * a model with a recurrent state (Qwen3.5's linear-attention layers) cannot be rewound:
+ * 0 < n_keep < n_past there is MST_ERR_UNSUPPORTED (keep 0, or restore a saved state). */
+MST_API mst_status mst_session_trim(mst_session *session, size_t n_keep);
+
+/* Save the session's state: its context (tokens and KV cache or recurrent state), its last
+ * logits and its random generator, as a versioned, checksummed byte string
+ * (lib/session/session_state.h). Statistics and the expert budget are not part of it.
+ * `*n_bytes` is always set to the size; with `capacity` below it (0 and out NULL to ask)
+ * nothing is written and MST_ERR_BUFFER_TOO_SMALL returned. */
+MST_API mst_status mst_session_state_save(mst_session *session, void *out, size_t capacity, size_t *n_bytes);
+
+/* Replace the session's state with one saved by mst_session_state_save from a session of
+ * the same model (its n_ctx may differ if the saved tokens fit). Checked before anything
+ * changes, each a named error: not a state or truncated, MST_ERR_BAD_FORMAT; altered,
+ * MST_ERR_CHECKSUM; another format version, MST_ERR_UNSUPPORTED; another model,
+ * MST_ERR_INVALID_ARGUMENT; more tokens than n_ctx, MST_ERR_CONTEXT_FULL. Generation
+ * afterwards continues exactly as the saved session would have (same logits, same samples). */
+MST_API mst_status mst_session_state_load(mst_session *session, const void *data, size_t n_bytes);
+
+/* The same through a file: written under a temporary name and renamed when complete
+ * (replacing an existing file); read back whole and checked as mst_session_state_load. */
+MST_API mst_status mst_session_state_save_file(mst_session *session, const char *path);
+MST_API mst_status mst_session_state_load_file(mst_session *session, const char *path);
+
 /* ---- the expert budget ----------------------------------------------------------- */
 
 /* How many routed experts each token runs, and further rules that drop more of them.

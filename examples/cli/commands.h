@@ -16,6 +16,7 @@ int cmd_eval(const std::vector<std::string> &args);
 int cmd_bench(const std::vector<std::string> &args);
 int cmd_synth(const std::vector<std::string> &args);
 int cmd_demo(const std::vector<std::string> &args);
+int cmd_serve(const std::vector<std::string> &args);
 
 // The summary synth and demo print after writing a synthesized model (stderr).
 void print_synth_report(const std::string &path, const mst_synthesize_report &report);

@@ -19,6 +19,7 @@ constexpr char kUsage[] =
     "commands:\n"
     "  run       generate text from a prompt\n"
     "  chat      a conversation through the model's chat template, the context kept between turns\n"
+    "  serve     an OpenAI-compatible HTTP server (chat, completions, tool calls, streaming)\n"
     "  info      print a model's architecture, sizes and per-token expert bytes; the Vulkan devices\n"
     "  convert   write a checkpoint directory as one packed file (.mst) for streaming\n"
     "  eval      perplexity, KL divergence and speed of expert budgets on a text\n"
@@ -48,6 +49,15 @@ int main(int argc, char **argv) {
     try {
         if (command == "run") return mst::cli::cmd_run(rest);
         if (command == "chat") return mst::cli::cmd_chat(rest);
+        if (command == "serve") {
+#ifdef MST_HAVE_HTTPLIB
+            return mst::cli::cmd_serve(rest);
+#else
+            fmt::print(stderr, "moestream serve: this build has no HTTP server: cpp-httplib was not found when it was "
+                               "configured (Debian: libcpp-httplib-dev)\n");
+            return 1;
+#endif
+        }
         if (command == "info") return mst::cli::cmd_info(rest);
         if (command == "convert") return mst::cli::cmd_convert(rest);
         if (command == "eval") return mst::cli::cmd_eval(rest);

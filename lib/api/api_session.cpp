@@ -5,7 +5,9 @@
 #include "api/guard.h"
 #include "api/handles.h"
 #include "api/session_entry.h"
+#include "core/file_io.h"
 #include "core/log.h"
+#include "core/output_file.h"
 #include "session/generate.h"
 
 using namespace mst;
@@ -138,6 +140,73 @@ void mst_session_reset(mst_session *session) {
         session->impl->reset();
     });
     if (status != MST_OK) log(MST_LOG_WARN, "mst_session_reset did nothing: {}", mst_last_error());
+}
+
+mst_status mst_session_set_seed(mst_session *session, uint64_t seed) {
+    return guard([&] {
+        require_arg(session, "session");
+        const SessionEntry entry(*session, SessionAccess::Write);
+        session->impl->rng().seed(seed);
+    });
+}
+
+mst_status mst_session_trim(mst_session *session, size_t n_keep) {
+    return guard([&] {
+        require_arg(session, "session");
+        const SessionEntry entry(*session, SessionAccess::Write);
+        if (n_keep > size_t(session->impl->n_past()))
+            fail(MST_ERR_INVALID_ARGUMENT, "cannot keep {} tokens: the context holds {}", n_keep,
+                 session->impl->n_past());
+        session->impl->trim(int32_t(n_keep));
+    });
+}
+
+mst_status mst_session_state_save(mst_session *session, void *out, size_t capacity, size_t *n_bytes) {
+    return guard([&] {
+        require_arg(session, "session");
+        require_arg(n_bytes, "n_bytes");
+        if (!out && capacity) fail(MST_ERR_INVALID_ARGUMENT, "out is NULL but capacity is {}", capacity);
+        const SessionEntry entry(*session, SessionAccess::Read);
+        const std::vector<uint8_t> state = session->impl->save_state();
+        *n_bytes = state.size();
+        if (capacity < state.size())
+            fail(MST_ERR_BUFFER_TOO_SMALL, "the session state takes {} bytes; the buffer holds {}", state.size(),
+                 capacity);
+        std::memcpy(out, state.data(), state.size());
+    });
+}
+
+mst_status mst_session_state_load(mst_session *session, const void *data, size_t n_bytes) {
+    return guard([&] {
+        require_arg(session, "session");
+        require_arg(data, "data");
+        const SessionEntry entry(*session, SessionAccess::Write);
+        session->impl->restore_state(std::span<const uint8_t>(static_cast<const uint8_t *>(data), n_bytes));
+    });
+}
+
+mst_status mst_session_state_save_file(mst_session *session, const char *path) {
+    return guard([&] {
+        require_arg(session, "session");
+        require_arg(path, "path");
+        const SessionEntry entry(*session, SessionAccess::Read);
+        const std::vector<uint8_t> state = session->impl->save_state();
+        OutputFile file(path);
+        file.write(state.data(), state.size());
+        file.commit(/*replace=*/true);
+    });
+}
+
+mst_status mst_session_state_load_file(mst_session *session, const char *path) {
+    return guard([&] {
+        require_arg(session, "session");
+        require_arg(path, "path");
+        const SessionEntry entry(*session, SessionAccess::Write);
+        // A state is the context's KV cache: bounded by what a file may reasonably hold.
+        const std::string bytes = read_text_file(path, size_t(1) << 40);
+        session->impl->restore_state(
+            std::span<const uint8_t>(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
+    });
 }
 
 void mst_expert_budget_default(mst_expert_budget *budget) {

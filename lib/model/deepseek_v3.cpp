@@ -17,6 +17,13 @@ public:
     DeepseekV3State(int32_t n_layers, int32_t n_ctx, const MlaShape &s)
         : cache(n_layers, n_ctx, s.kv_lora_rank, s.qk_rope_dim) {}
     uint64_t bytes() const override { return cache.bytes(); }
+    std::vector<std::span<float>> contents(int32_t n_past) override {
+        std::vector<std::span<float>> out;
+        cache.contents(n_past, out);
+        return out;
+    }
+    void restored(int32_t) override {}  // latent attention keeps no device copy (no cache_id)
+    bool rewindable() const override { return true; }
     LatentKvCache cache;
 };
 

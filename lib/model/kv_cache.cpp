@@ -6,11 +6,13 @@
 namespace mst {
 namespace {
 std::atomic<uint64_t> next_cache_id{1};
+
+uint64_t take_ids(int32_t n_layers) { return next_cache_id.fetch_add(uint64_t(n_layers > 0 ? n_layers : 1)); }
 }  // namespace
 
 KvCache::KvCache(int32_t n_layers, int32_t n_ctx, int32_t n_kv_heads, int32_t head_dim, int32_t v_head_dim)
     : n_ctx_(n_ctx), n_kv_heads_(n_kv_heads), head_dim_(head_dim), v_head_dim_(v_head_dim),
-      first_id_(next_cache_id.fetch_add(uint64_t(n_layers > 0 ? n_layers : 1))) {
+      n_layers_(n_layers), first_id_(take_ids(n_layers)) {
     k_.resize(size_t(n_layers));
     v_.resize(size_t(n_layers));
     for (int32_t l = 0; l < n_layers; ++l) {
@@ -36,5 +38,15 @@ void KvCache::store(int32_t layer, int32_t pos0, int32_t n_tokens, const float *
         }
     }
 }
+
+void KvCache::contents(int32_t n_past, std::vector<std::span<float>> &out) {
+    for (int32_t l = 0; l < n_layers_; ++l)
+        for (int32_t h = 0; h < n_kv_heads_; ++h) {
+            out.emplace_back(keys(l) + h * k_stride(), size_t(n_past) * size_t(head_dim_));
+            out.emplace_back(values(l) + h * v_stride(), size_t(n_past) * size_t(v_head_dim_));
+        }
+}
+
+void KvCache::renew_ids() { first_id_ = take_ids(n_layers_); }
 
 }  // namespace mst

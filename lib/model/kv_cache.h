@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace mst {
@@ -28,8 +29,16 @@ public:
     // Copy n_tokens rows of k [n][n_kv_heads][head_dim] and v into positions pos0...
     void store(int32_t layer, int32_t pos0, int32_t n_tokens, const float *k, const float *v);
 
+    // Appends the keys and values of positions 0..n_past-1 (per layer, per head, keys then
+    // values) to `out`.
+    void contents(int32_t n_past, std::vector<std::span<float>> &out);
+    // Takes fresh ids after positions were overwritten other than by store() (a restored
+    // session), so that no device copy of the old rows is taken for the new ones.
+    void renew_ids();
+
 private:
     int32_t n_ctx_, n_kv_heads_, head_dim_, v_head_dim_;
+    int32_t n_layers_;
     uint64_t first_id_;
     std::vector<std::vector<float>> k_, v_;
 };

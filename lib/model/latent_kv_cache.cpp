@@ -12,4 +12,8 @@ uint64_t LatentKvCache::bytes() const {
     return uint64_t(rows_.size()) * uint64_t(n_ctx_) * uint64_t(row_dim()) * sizeof(float);
 }
 
+void LatentKvCache::contents(int32_t n_past, std::vector<std::span<float>> &out) {
+    for (auto &layer : rows_) out.emplace_back(layer.data(), size_t(n_past) * size_t(row_dim()));
+}
+
 }  // namespace mst

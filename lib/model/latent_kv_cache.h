@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace mst {
@@ -24,6 +25,8 @@ public:
     float *rows(int32_t layer) { return rows_[size_t(layer)].data(); }
     const float *rows(int32_t layer) const { return rows_[size_t(layer)].data(); }
     uint64_t bytes() const;
+    // Appends the rows of positions 0..n_past-1 of every layer to `out`.
+    void contents(int32_t n_past, std::vector<std::span<float>> &out);
 
 private:
     int32_t n_ctx_, latent_dim_, rope_dim_;

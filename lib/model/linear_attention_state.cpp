@@ -26,6 +26,17 @@ void LinearAttentionState::commit(int32_t n_past, int32_t n_new) {
     n_tokens_ = n_past + n_new;
 }
 
+void LinearAttentionState::contents(int32_t n_past, std::vector<std::span<float>> &out) {
+    if (n_past == 0) return;
+    for (auto &layer : conv_[current_]) out.emplace_back(layer);
+    for (auto &layer : recurrent_[current_]) out.emplace_back(layer);
+}
+
+void LinearAttentionState::restored(int32_t n_past) {
+    fresh_ = n_past == 0;
+    n_tokens_ = n_past;
+}
+
 uint64_t LinearAttentionState::bytes() const {
     uint64_t n = 0;
     for (int b = 0; b < 2; ++b) {

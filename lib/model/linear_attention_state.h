@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace mst {
@@ -33,6 +34,11 @@ public:
     void commit(int32_t n_past, int32_t n_new);
 
     int32_t n_tokens() const { return n_tokens_; }
+    // Appends the state after n_past tokens (every layer's convolution history, then its
+    // recurrent state; nothing for 0) to `out`. Saving needs n_past == n_tokens().
+    void contents(int32_t n_past, std::vector<std::span<float>> &out);
+    // After a restore wrote contents(n_past): the state has absorbed n_past tokens.
+    void restored(int32_t n_past);
     uint64_t bytes() const;
 
 private:

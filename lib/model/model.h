@@ -6,6 +6,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "experts/expert_store.h"
 #include "router/budget_policy.h"
@@ -18,6 +19,14 @@ class ModelState {
 public:
     virtual ~ModelState() = default;
     virtual uint64_t bytes() const = 0;
+    // The float arrays holding what the first n_past positions left behind, in a fixed
+    // order and independent of n_ctx: what a saved session stores (session/session_state.h).
+    virtual std::vector<std::span<float>> contents(int32_t n_past) = 0;
+    // Called after a restore overwrote contents(n_past): the state now holds n_past positions.
+    virtual void restored(int32_t n_past) = 0;
+    // Whether a forward call may start before the position the state reached (a KV cache
+    // overwrites the positions; a recurrent state has absorbed them and cannot be rewound).
+    virtual bool rewindable() const = 0;
 };
 
 struct ForwardOptions {

@@ -14,6 +14,13 @@ public:
     KvState(const ModelConfig &c, int32_t n_ctx)
         : cache(int32_t(c.n_layers), n_ctx, int32_t(c.n_kv_heads), int32_t(c.head_dim), int32_t(c.head_dim)) {}
     uint64_t bytes() const override { return cache.bytes(); }
+    std::vector<std::span<float>> contents(int32_t n_past) override {
+        std::vector<std::span<float>> out;
+        cache.contents(n_past, out);
+        return out;
+    }
+    void restored(int32_t) override { cache.renew_ids(); }
+    bool rewindable() const override { return true; }
     KvCache cache;
 };
 

@@ -20,6 +20,17 @@ public:
         : cache(n_full, n_ctx, int32_t(c.n_kv_heads), int32_t(c.head_dim), int32_t(c.head_dim)),
           linear(n_linear, s.conv_state_elements(), s.recurrent_state_elements()) {}
     uint64_t bytes() const override { return cache.bytes() + linear.bytes(); }
+    std::vector<std::span<float>> contents(int32_t n_past) override {
+        std::vector<std::span<float>> out;
+        cache.contents(n_past, out);
+        linear.contents(n_past, out);
+        return out;
+    }
+    void restored(int32_t n_past) override {
+        cache.renew_ids();
+        linear.restored(n_past);
+    }
+    bool rewindable() const override { return false; }
     KvCache cache;
     LinearAttentionState linear;
 };

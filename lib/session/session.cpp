@@ -76,6 +76,25 @@ void Session::reset() {
     n_logit_rows_ = 0;
 }
 
+void Session::trim(int32_t n_keep) {
+    const int32_t n = n_past();
+    if (n_keep < 0 || n_keep > n)
+        fail(MST_ERR_INVALID_ARGUMENT, "cannot keep {} tokens: the context holds {}", n_keep, n);
+    if (n_keep == n) return;
+    if (n_keep == 0) {
+        reset();
+        return;
+    }
+    if (!state_->rewindable())
+        fail(MST_ERR_UNSUPPORTED,
+             "{} keeps a recurrent (linear-attention) state, which cannot be rewound to {} of {} tokens; keep 0 (reset) "
+             "or restore a saved state instead",
+             model_.config.model_type, n_keep, n);
+    history_.resize(size_t(n_keep));
+    n_past_.store(n_keep, std::memory_order_relaxed);
+    n_logit_rows_ = 0;
+}
+
 std::span<const float> Session::last_logits() const {
     if (n_logit_rows_ == 0) fail(MST_ERR_INVALID_ARGUMENT, "no logits yet: evaluate at least one token first");
     const size_t V = size_t(n_vocab());

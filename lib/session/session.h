@@ -50,6 +50,15 @@ public:
     int32_t n_past() const { return n_past_.load(std::memory_order_relaxed); }
     const std::vector<int32_t> &history() const { return history_; }
     void reset();
+    // Keep the first n_keep tokens and forget the rest, so that a conversation can be
+    // rewound or a shared prompt prefix reused; the logits are gone until the next eval.
+    // MST_ERR_INVALID_ARGUMENT past n_past; MST_ERR_UNSUPPORTED when the model's state is
+    // recurrent (it cannot be rewound) and 0 < n_keep < n_past.
+    void trim(int32_t n_keep);
+    // The session's context, last logits and random generator as bytes, and back
+    // (session/session_state.h has the format and the checks).
+    std::vector<uint8_t> save_state();
+    void restore_state(std::span<const uint8_t> bytes);
 
     int32_t experts_per_token() const { return experts_per_token_; }
     void set_experts_per_token(int32_t k);

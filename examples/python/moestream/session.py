@@ -124,6 +124,55 @@ class Session(HandleOwner):
         with self._call() as session:
             lib.mst_session_reset(session)
 
+    def trim(self, n_keep: int) -> None:
+        """Keep the first ``n_keep`` tokens of the context and forget the rest.
+
+        Raises:
+            InvalidArgumentError: past :attr:`n_past`; UnsupportedError: a model with a
+                recurrent state, which cannot be rewound (0 < n_keep < n_past).
+        """
+        with self._call() as session:
+            check(lib.mst_session_trim(session, n_keep), "mst_session_trim")
+
+    def set_seed(self, seed: int) -> None:
+        """Reseed the session's random generator."""
+        with self._call() as session:
+            check(lib.mst_session_set_seed(session, seed), "mst_session_set_seed")
+
+    # ---- state -------------------------------------------------------------------------
+
+    def save_state(self) -> bytes:
+        """The context, last logits and random generator as bytes (``mst_session_state_save``)."""
+        n = ffi.new("size_t *")
+        with self._call() as session:
+            status = lib.mst_session_state_save(session, ffi.NULL, 0, n)
+            if status != lib.MST_ERR_BUFFER_TOO_SMALL:
+                check(status, "mst_session_state_save")
+            out = ffi.new("char[]", n[0])
+            check(lib.mst_session_state_save(session, out, n[0], n), "mst_session_state_save")
+            return ffi.buffer(out, n[0])[:]
+
+    def load_state(self, state: bytes) -> None:
+        """Replace the context with a saved state of the same model.
+
+        Raises:
+            BadFormatError (truncated, not a state), ChecksumError (altered),
+            InvalidArgumentError (another model), ContextFullError (too long); the session
+            is left as it was.
+        """
+        with self._call() as session:
+            check(lib.mst_session_state_load(session, ffi.from_buffer(state), len(state)), "mst_session_state_load")
+
+    def save_state_file(self, path: str) -> None:
+        """:meth:`save_state` into a file (written whole or not at all)."""
+        with self._call() as session:
+            check(lib.mst_session_state_save_file(session, str(path).encode()), "mst_session_state_save_file")
+
+    def load_state_file(self, path: str) -> None:
+        """:meth:`load_state` from a file."""
+        with self._call() as session:
+            check(lib.mst_session_state_load_file(session, str(path).encode()), "mst_session_state_load_file")
+
     # ---- sampling, generation ----------------------------------------------------------
 
     def sample(self, **sampler: Any) -> int:
