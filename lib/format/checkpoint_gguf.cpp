@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "format/checkpoint.h"
 #include "format/gguf_file.h"
 #include "format/gguf_names.h"
+#include "format/safetensors.h"
 
 namespace mst {
 namespace {
@@ -26,15 +28,33 @@ DType tensor_dtype(const GgufFile &g, const GgufTensor &t) {
     return *dtype;
 }
 
+// MLA's kv_b_proj [heads * (nope + v)][latent] as newer llama.cpp conversions split it:
+// attn_k_b [heads][latent][nope] (each head's key rows transposed, for the absorbed
+// query) and attn_v_b [heads][v][latent].
+struct SplitKvB {
+    TensorInfo k_b, v_b;  // as stored in the file
+    int64_t heads = 0, nope = 0, v = 0, latent = 0;
+};
+
 // A GGUF checkpoint whose reads put llama.cpp's interleaved attn_q / attn_k rows back
-// in transformers' order (GgufArchitecture::interleaved_qk_rows). Only reads change:
-// the table, files and sizes are the base class's.
+// in transformers' order (GgufArchitecture::interleaved_qk_rows) and join a split
+// attn_k_b / attn_v_b back into kv_b_proj. Only reads change: the table, files and sizes
+// are the base class's.
 class GgufCheckpoint final : public Checkpoint {
 public:
     // Tensor name -> its number of heads, for the tensors whose rows are interleaved.
     std::map<std::string, int64_t, std::less<>> interleaved_heads;
+    // kv_b_proj name -> the two tensors it is joined from.
+    std::map<std::string, SplitKvB, std::less<>> split_kv_b;
 
     void read(const TensorInfo &t, void *dst) const override {
+        if (const auto joined = split_kv_b.find(t.name); joined != split_kv_b.end()) {
+            if (t.nbytes != joined_bytes(joined->second, t.dtype))
+                fail(MST_ERR_INVALID_ARGUMENT, "tensor '{}': {} bytes do not match its join of attn_k_b and attn_v_b",
+                     t.name, t.nbytes);
+            join_kv_b(joined->second, t.dtype, dst);
+            return;
+        }
         Checkpoint::read(t, dst);
         const auto it = interleaved_heads.find(t.name);
         if (it == interleaved_heads.end()) return;
@@ -50,7 +70,98 @@ public:
                     std::memcpy(out + size_t(h * d + j * (d / 2) + i) * row_bytes,
                                 stored.data() + size_t(h * d + 2 * i + j) * row_bytes, row_bytes);
     }
+
+    std::vector<float> read_f32(const TensorInfo &t) const override {
+        const auto joined = split_kv_b.find(t.name);
+        if (joined == split_kv_b.end()) return Checkpoint::read_f32(t);
+        std::vector<uint8_t> raw(joined_bytes(joined->second, t.dtype));
+        read(t, raw.data());
+        std::vector<float> values(size_t(t.numel()));
+        convert_to_f32(t.dtype, raw.data(), values.data(), values.size());
+        return values;
+    }
+
+    // The joined tensor keeps the stored type when it is one element per value (a plain
+    // transpose is exact); block-quantized halves are decoded to F32, since their blocks
+    // run along the rows that the join transposes.
+    static DType joined_dtype(const SplitKvB &s) {
+        const DType k = s.k_b.dtype;
+        return k == s.v_b.dtype && dtype_is_float_weight(k) ? k : DType::F32;
+    }
+    static uint64_t joined_bytes(const SplitKvB &s, DType dtype) {
+        return uint64_t(s.heads * (s.nope + s.v) * s.latent) * dtype_size(dtype);
+    }
+
+private:
+    // Element (row, col) of kv_b: row h * (nope + v) + n is head h's key row n, column l
+    // the latent; k_b holds it at [h][l][n], v_b at [h][n - nope][l].
+    void join_kv_b(const SplitKvB &s, DType dtype, void *dst) const {
+        const size_t es = dtype_size(dtype);
+        const auto source = [&](const TensorInfo &t) {
+            std::vector<uint8_t> bytes;
+            if (dtype == t.dtype) {
+                bytes.resize(t.nbytes);
+                Checkpoint::read(t, bytes.data());
+            } else {
+                const std::vector<float> values = Checkpoint::read_f32(t);
+                bytes.resize(values.size() * sizeof(float));
+                std::memcpy(bytes.data(), values.data(), bytes.size());
+            }
+            return bytes;
+        };
+        const std::vector<uint8_t> k = source(s.k_b), v = source(s.v_b);
+        auto *out = static_cast<uint8_t *>(dst);
+        const int64_t rows_per_head = s.nope + s.v;
+        for (int64_t h = 0; h < s.heads; ++h) {
+            for (int64_t n = 0; n < s.nope; ++n)
+                for (int64_t l = 0; l < s.latent; ++l)
+                    std::memcpy(out + size_t((h * rows_per_head + n) * s.latent + l) * es,
+                                k.data() + size_t((h * s.latent + l) * s.nope + n) * es, es);
+            std::memcpy(out + size_t((h * rows_per_head + s.nope) * s.latent) * es,
+                        v.data() + size_t(h * s.v * s.latent) * es, size_t(s.v * s.latent) * es);
+        }
+    }
 };
+
+// Collects blk.N.attn_k_b / attn_v_b pairs of a deepseek2 file into the kv_b_proj they
+// were split from, checking that their shapes agree ([heads][latent][nope] and
+// [heads][v][latent]). Returns the names of the tensors consumed.
+std::set<std::string, std::less<>> collect_split_kv_b(const GgufFile &g, GgufCheckpoint &checkpoint) {
+    std::set<std::string, std::less<>> consumed;
+    for (const GgufTensor &k_b : g.tensors) {
+        static constexpr std::string_view kSuffix = ".attn_k_b.weight";
+        if (!std::string_view(k_b.name).ends_with(kSuffix)) continue;
+        const std::string block = k_b.name.substr(0, k_b.name.size() - kSuffix.size());  // "blk.N"
+        const std::string v_name = block + ".attn_v_b.weight";
+        const GgufTensor *v_b = g.find_tensor(v_name);
+        if (!v_b) fail(MST_ERR_BAD_FORMAT, "{}: tensor '{}' has no '{}' beside it", g.path, k_b.name, v_name);
+        if (k_b.ne.size() != 3 || v_b->ne.size() != 3 || k_b.ne[1] != v_b->ne[0] || k_b.ne[2] != v_b->ne[2])
+            fail(MST_ERR_BAD_FORMAT,
+                 "{}: '{}' {} and '{}' {} are not [heads, latent, nope] and [heads, v, latent] of one attention",
+                 g.path, k_b.name, shape_to_string(k_b.shape()), v_name, shape_to_string(v_b->shape()));
+        const std::string layer = block.substr(4);
+        SplitKvB s;
+        s.heads = int64_t(k_b.ne[2]);
+        s.nope = int64_t(k_b.ne[0]);
+        s.latent = int64_t(k_b.ne[1]);
+        s.v = int64_t(v_b->ne[1]);
+        const auto info = [&](const GgufTensor &t) {
+            TensorInfo i;
+            i.name = t.name;
+            i.dtype = tensor_dtype(g, t);
+            i.shape = t.shape();
+            i.offset = t.offset;
+            i.nbytes = t.nbytes;
+            return i;
+        };
+        s.k_b = info(k_b);
+        s.v_b = info(*v_b);
+        checkpoint.split_kv_b["model.layers." + layer + ".self_attn.kv_b_proj.weight"] = s;
+        consumed.insert(k_b.name);
+        consumed.insert(v_name);
+    }
+    return consumed;
+}
 
 std::vector<std::string> architecture_names() {
     std::vector<std::string> names;
@@ -87,7 +198,19 @@ std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File 
         }
     }
     std::vector<TensorInfo> &table = checkpoint->tensors_;
+    const auto joined = collect_split_kv_b(*gguf, *gguf_checkpoint);
+    for (const auto &[name, split] : gguf_checkpoint->split_kv_b) {
+        // Listed at the key half's place in the file: nothing reads it from there.
+        TensorInfo info;
+        info.name = name;
+        info.dtype = GgufCheckpoint::joined_dtype(split);
+        info.shape = {split.heads * (split.nope + split.v), split.latent};
+        info.offset = split.k_b.offset;
+        info.nbytes = GgufCheckpoint::joined_bytes(split, info.dtype);
+        table.push_back(std::move(info));
+    }
     for (const GgufTensor &t : gguf->tensors) {
+        if (joined.contains(t.name)) continue;
         if (const auto stacked = gguf_stacked_experts(*arch, t.name)) {
             const DType dtype = tensor_dtype(*gguf, t);
             if (t.ne.size() != 3 || t.ne[2] == 0)

@@ -62,7 +62,41 @@ const NameMap &mixtral_expert_parts() {
     return parts;
 }
 
+// deepseek2 (DeepSeek-V2/V3, Kimi K2): MLA attention, leading dense layers, the shared
+// expert and the sigmoid router's correction bias. kv_b_proj comes either as attn_kv_b
+// (older conversions) or split into attn_k_b / attn_v_b, which the checkpoint joins back
+// (GgufCheckpoint) under the same name.
+const NameMap &deepseek2_block_names() {
+    static const NameMap names = {
+        {"attn_norm.weight", "input_layernorm.weight"},
+        {"ffn_norm.weight", "post_attention_layernorm.weight"},
+        {"attn_q.weight", "self_attn.q_proj.weight"},
+        {"attn_q_a.weight", "self_attn.q_a_proj.weight"},
+        {"attn_q_a_norm.weight", "self_attn.q_a_layernorm.weight"},
+        {"attn_q_b.weight", "self_attn.q_b_proj.weight"},
+        {"attn_kv_a_mqa.weight", "self_attn.kv_a_proj_with_mqa.weight"},
+        {"attn_kv_a_norm.weight", "self_attn.kv_a_layernorm.weight"},
+        {"attn_kv_b.weight", "self_attn.kv_b_proj.weight"},
+        {"attn_output.weight", "self_attn.o_proj.weight"},
+        {"ffn_gate_inp.weight", "mlp.gate.weight"},
+        {"exp_probs_b.bias", "mlp.gate.e_score_correction_bias"},
+        {"ffn_gate.weight", "mlp.gate_proj.weight"},
+        {"ffn_up.weight", "mlp.up_proj.weight"},
+        {"ffn_down.weight", "mlp.down_proj.weight"},
+        {"ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight"},
+        {"ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight"},
+        {"ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight"},
+    };
+    return names;
+}
+
 bool is_llama(const GgufArchitecture &arch) { return arch.gguf_name == "llama"; }
+
+const NameMap &block_names(const GgufArchitecture &arch) {
+    if (is_llama(arch)) return mixtral_block_names();
+    if (arch.gguf_name == "deepseek2") return deepseek2_block_names();
+    return qwen3moe_block_names();
+}
 
 // "blk.N.rest" -> (N, rest).
 std::optional<std::pair<int64_t, std::string_view>> split_block(std::string_view name) {
@@ -80,7 +114,8 @@ std::optional<std::pair<int64_t, std::string_view>> split_block(std::string_view
 }  // namespace
 
 const std::vector<GgufArchitecture> &gguf_architectures() {
-    static const std::vector<GgufArchitecture> archs = {{"qwen3moe", "qwen3_moe", false}, {"llama", "mixtral", true}};
+    static const std::vector<GgufArchitecture> archs = {
+        {"qwen3moe", "qwen3_moe", false}, {"llama", "mixtral", true}, {"deepseek2", "deepseek_v3", false}};
     return archs;
 }
 
@@ -96,7 +131,7 @@ std::optional<std::string> gguf_to_hf_name(const GgufArchitecture &arch, std::st
     if (name == "output.weight") return "lm_head.weight";
     const auto block = split_block(name);
     if (!block) return std::nullopt;
-    const auto &names = is_llama(arch) ? mixtral_block_names() : qwen3moe_block_names();
+    const auto &names = block_names(arch);
     const auto it = names.find(block->second);
     if (it == names.end()) return std::nullopt;
     return "model.layers." + std::to_string(block->first) + "." + it->second;

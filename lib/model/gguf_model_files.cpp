@@ -33,6 +33,71 @@ int64_t require_positive(const GgufFile &g, const std::string &key) {
     return int64_t(v);
 }
 
+// llama.cpp's expert_gating_func values (gguf-py ExpertGatingFuncType).
+constexpr uint64_t kGatingSoftmax = 1, kGatingSigmoid = 2;
+
+// deepseek2's hyperparameters as DeepSeek-V3's config.json names them. Newer conversions
+// store MLA as llama.cpp computes it (one KV head of kv_lora_rank + rope, with the true
+// head sizes under key_length_mla / value_length_mla); older ones as multi-head.
+void deepseek2_config(const GgufFile &g, const std::string &p, nlohmann::json &c) {
+    const int64_t n_heads = c["num_attention_heads"].get<int64_t>();
+    c["num_key_value_heads"] = n_heads;
+    const int64_t rope = require_positive(g, p + "rope.dimension_count");
+    c["qk_rope_head_dim"] = rope;
+    c["head_dim"] = rope;
+    c["kv_lora_rank"] = require_positive(g, p + "attention.kv_lora_rank");
+    c["q_lora_rank"] = g.find_uint(p + "attention.q_lora_rank").value_or(0);
+    const bool mla = g.find(p + "attention.key_length_mla") != nullptr;
+    const std::string k_key = p + (mla ? "attention.key_length_mla" : "attention.key_length");
+    const int64_t qk = require_positive(g, k_key);
+    if (qk <= rope)
+        fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}' = {} leaves no room beside the {} RoPE dimensions", g.path, k_key,
+             qk, rope);
+    c["qk_nope_head_dim"] = qk - rope;
+    c["v_head_dim"] = require_positive(g, p + (mla ? "attention.value_length_mla" : "attention.value_length"));
+    c["rope_interleave"] = true;  // llama.cpp runs deepseek2 with ggml's interleaved RoPE on the stored rows
+
+    c["n_routed_experts"] = c["num_experts"];
+    c["moe_intermediate_size"] = require_positive(g, p + "expert_feed_forward_length");
+    c["intermediate_size"] = g.find_uint(p + "feed_forward_length").value_or(0);
+    c["first_k_dense_replace"] = g.find_uint(p + "leading_dense_block_count").value_or(0);
+    c["n_shared_experts"] = g.require_uint(p + "expert_shared_count");
+    c["routed_scaling_factor"] = g.find_float(p + "expert_weights_scale").value_or(1.0);
+    c["norm_topk_prob"] = g.find_bool(p + "expert_weights_norm").value_or(false);
+    c["n_group"] = g.find_uint(p + "expert_group_count").value_or(1);
+    c["topk_group"] = g.find_uint(p + "expert_group_used_count").value_or(1);
+    // llama.cpp reads a file without the key as DeepSeek-V2's softmax router.
+    const uint64_t gating = g.find_uint(p + "expert_gating_func").value_or(kGatingSoftmax);
+    if (gating != kGatingSigmoid)
+        fail(MST_ERR_UNSUPPORTED,
+             "{}: {}expert_gating_func is {} ({}); moestream runs deepseek2 with the sigmoid router (2) of "
+             "DeepSeek-V3 and Kimi K2",
+             g.path, p, gating, gating == kGatingSoftmax ? "softmax, DeepSeek-V2's" : "unknown");
+    c["scoring_func"] = "sigmoid";
+    c["topk_method"] = "noaux_tc";
+
+    const std::string scaling = g.find_string(p + "rope.scaling.type").value_or("none");
+    if (scaling == "yarn") {
+        nlohmann::json r;
+        r["type"] = "yarn";
+        r["factor"] = g.require_float(p + "rope.scaling.factor");
+        r["original_max_position_embeddings"] = g.require_uint(p + "rope.scaling.original_context_length");
+        if (const auto v = g.find_float(p + "rope.scaling.yarn_beta_fast")) r["beta_fast"] = *v;
+        if (const auto v = g.find_float(p + "rope.scaling.yarn_beta_slow")) r["beta_slow"] = *v;
+        // convert_hf_to_gguf.py stores 0.1 * mscale_all_dim (llama.cpp divides it back out).
+        // It keeps no mscale: DeepSeek-V3 and Kimi K2 set both equal, so that the cos/sin
+        // factor cancels and only the softmax scale carries it.
+        if (const auto log_mul = g.find_float(p + "rope.scaling.yarn_log_multiplier")) {
+            r["mscale_all_dim"] = *log_mul / 0.1;
+            r["mscale"] = *log_mul / 0.1;
+        }
+        c["rope_scaling"] = r;
+    } else if (scaling != "none") {
+        fail(MST_ERR_UNSUPPORTED, "{}: {}rope.scaling.type '{}' is not supported for deepseek2 (none or yarn)", g.path,
+             p, scaling);
+    }
+}
+
 }  // namespace
 
 std::string gguf_config_json(const GgufFile &g) {
@@ -61,7 +126,9 @@ std::string gguf_config_json(const GgufFile &g) {
     const int64_t n_experts = require_positive(g, p + "expert_count");
     c["num_experts"] = n_experts;
     c["num_experts_per_tok"] = require_positive(g, p + "expert_used_count");
-    if (arch->gguf_name == "llama") {
+    if (arch->gguf_name == "deepseek2") {
+        deepseek2_config(g, p, c);
+    } else if (arch->gguf_name == "llama") {
         // Mixtral: feed_forward_length is each expert's; every layer is sparse.
         c["intermediate_size"] = require_positive(g, p + "feed_forward_length");
     } else {

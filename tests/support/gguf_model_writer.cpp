@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -133,13 +134,18 @@ std::string quantize_q8_0(const float *x, size_t n) {
 
 namespace {
 
+// How one architecture is written: its names, its own metadata keys, and what the
+// converter does to some tensors on the way.
 struct ArchSpec {
     std::string arch;                    // general.architecture
-    std::string model_type;              // the config.json's
+    std::vector<std::string> model_types;  // the config.json's it accepts
+    std::map<std::string, std::string> block_names;  // HF name in a layer -> GGUF name after "blk.N."
     std::string experts;                 // "mlp.experts" | "block_sparse_moe.experts"
     std::vector<std::pair<std::string, std::string>> parts;  // gguf stacked part, HF part
-    std::string router;                  // HF name of the router within a layer
+    std::vector<std::string> keep_f32;   // GGUF block names kept F32 whatever the type (routers)
     bool permute_qk = false;
+    bool split_kv_b = false;  // kv_b_proj written as attn_k_b / attn_v_b
+    std::function<void(GgufBuilder &, const nlohmann::json &, const std::string &)> metadata;
 };
 
 // convert_hf_to_gguf.py's LlamaModel.permute: within each head of d rows, row j * d/2 + i
@@ -154,57 +160,146 @@ std::vector<float> permute_rows(const std::vector<float> &w, int64_t rows, int64
     return out;
 }
 
+// The RoPE object of a config: transformers 5's rope_parameters or the older rope_scaling.
+nlohmann::json rope_object(const nlohmann::json &config) {
+    if (config.contains("rope_parameters")) return config["rope_parameters"];
+    if (config.contains("rope_scaling") && config["rope_scaling"].is_object()) return config["rope_scaling"];
+    return nlohmann::json::object();
+}
+
+void add_value(GgufBuilder &b, const std::string &key, const nlohmann::json &config, const char *field) {
+    b.add_u32(key, config.at(field).get<uint32_t>());
+}
+
+// Multi-head attention keys of qwen3moe and llama.
+void add_mha_metadata(GgufBuilder &b, const nlohmann::json &config, const std::string &a) {
+    const int64_t hidden = config.at("hidden_size"), n_heads = config.at("num_attention_heads");
+    add_value(b, a + "attention.head_count_kv", config, "num_key_value_heads");
+    const int64_t head_dim = config.value("head_dim", hidden / n_heads);
+    b.add_u32(a + "attention.key_length", uint32_t(head_dim));
+    b.add_u32(a + "attention.value_length", uint32_t(head_dim));
+    b.add_u32(a + "rope.dimension_count", uint32_t(head_dim));
+    if (config.contains("moe_intermediate_size")) add_value(b, a + "expert_feed_forward_length", config, "moe_intermediate_size");
+}
+
+// DeepseekV2Model.set_gguf_parameters: MLA as one KV head of kv_lora_rank + rope (the true
+// sizes under *_mla) when kv_b is split, as multi-head sizes otherwise (older files).
+void add_deepseek2_metadata(GgufBuilder &b, const nlohmann::json &config, const std::string &a, bool split_kv_b) {
+    const uint32_t rope = config.at("qk_rope_head_dim"), nope = config.at("qk_nope_head_dim");
+    const uint32_t v = config.at("v_head_dim"), latent = config.at("kv_lora_rank");
+    b.add_u32(a + "leading_dense_block_count", config.value("first_k_dense_replace", 0u));
+    add_value(b, a + "vocab_size", config, "vocab_size");
+    if (config.value("q_lora_rank", 0u) > 0) add_value(b, a + "attention.q_lora_rank", config, "q_lora_rank");
+    b.add_u32(a + "attention.kv_lora_rank", latent);
+    if (split_kv_b) {
+        b.add_u32(a + "attention.head_count_kv", 1);
+        b.add_u32(a + "attention.key_length", latent + rope);
+        b.add_u32(a + "attention.value_length", latent);
+        b.add_u32(a + "attention.key_length_mla", nope + rope);
+        b.add_u32(a + "attention.value_length_mla", v);
+    } else {
+        add_value(b, a + "attention.head_count_kv", config, "num_key_value_heads");
+        b.add_u32(a + "attention.key_length", nope + rope);
+        b.add_u32(a + "attention.value_length", v);
+    }
+    add_value(b, a + "expert_feed_forward_length", config, "moe_intermediate_size");
+    add_value(b, a + "expert_shared_count", config, "n_shared_experts");
+    b.add_f32(a + "expert_weights_scale", config.at("routed_scaling_factor").get<float>());
+    if (config.value("norm_topk_prob", false)) b.add_bool(a + "expert_weights_norm", true);
+    add_value(b, a + "expert_group_count", config, "n_group");
+    add_value(b, a + "expert_group_used_count", config, "topk_group");
+    b.add_u32(a + "expert_gating_func", 2);  // sigmoid
+    b.add_u32(a + "rope.dimension_count", rope);
+    const nlohmann::json rope_params = rope_object(config);
+    if (rope_params.value("rope_type", rope_params.value("type", "")) == "yarn") {
+        b.add_string(a + "rope.scaling.type", "yarn");
+        b.add_f32(a + "rope.scaling.factor", rope_params.at("factor").get<float>());
+        add_value(b, a + "rope.scaling.original_context_length", rope_params, "original_max_position_embeddings");
+        if (rope_params.contains("beta_fast")) b.add_f32(a + "rope.scaling.yarn_beta_fast", rope_params["beta_fast"].get<float>());
+        if (rope_params.contains("beta_slow")) b.add_f32(a + "rope.scaling.yarn_beta_slow", rope_params["beta_slow"].get<float>());
+        if (rope_params.contains("mscale_all_dim"))
+            b.add_f32(a + "rope.scaling.yarn_log_multiplier", 0.1f * rope_params["mscale_all_dim"].get<float>());
+    }
+}
+
+// Which type a matrix takes: `type`, but F32 for 1-D tensors and the kept ones, and F16
+// for Q8_0 rows that are not whole blocks (llama.cpp's fallback for such rows).
+GgufWeightType type_of(GgufWeightType type, const std::vector<int64_t> &shape, bool keep_f32) {
+    if (keep_f32 || shape.size() < 2) return GgufWeightType::F32;
+    if (type == GgufWeightType::Q8_0 && shape.back() % 32 != 0) return GgufWeightType::F16;
+    return type;
+}
+
 void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
     const nlohmann::json config = read_json(dir + "/config.json");
-    if (config.at("model_type") != spec.model_type) throw std::runtime_error(dir + " is not a " + spec.model_type + " checkpoint");
+    if (std::find(spec.model_types.begin(), spec.model_types.end(), config.at("model_type")) == spec.model_types.end())
+        throw std::runtime_error(dir + " is not a " + spec.model_types[0] + " checkpoint");
     const auto ckpt = Checkpoint::open(dir);
     const int64_t n_layers = config.at("num_hidden_layers"), hidden = config.at("hidden_size");
-    const int64_t n_heads = config.at("num_attention_heads"), n_kv_heads = config.at("num_key_value_heads");
-    const int64_t n_experts = config.contains("num_experts") ? config.at("num_experts").get<int64_t>()
-                                                             : config.at("num_local_experts").get<int64_t>();
-    const double theta = config.contains("rope_parameters") ? config["rope_parameters"].at("rope_theta").get<double>()
-                                                            : config.value("rope_theta", 10000.0);
+    const int64_t n_heads = config.at("num_attention_heads"), n_kv_heads = config.value("num_key_value_heads", n_heads);
+    int64_t n_experts = 0;
+    for (const char *key : {"num_experts", "num_local_experts", "n_routed_experts"})
+        if (config.contains(key)) n_experts = config.at(key).get<int64_t>();
+    const double theta = rope_object(config).value("rope_theta", config.value("rope_theta", 10000.0));
 
     GgufBuilder b;
     const std::string a = spec.arch + ".";
     b.add_string("general.architecture", spec.arch);
     b.add_string("general.name", "moestream test model");
     b.add_u32(a + "block_count", uint32_t(n_layers));
-    b.add_u32(a + "context_length", config.at("max_position_embeddings").get<uint32_t>());
+    add_value(b, a + "context_length", config, "max_position_embeddings");
     b.add_u32(a + "embedding_length", uint32_t(hidden));
-    b.add_u32(a + "feed_forward_length", config.at("intermediate_size").get<uint32_t>());
+    add_value(b, a + "feed_forward_length", config, "intermediate_size");
     b.add_u32(a + "attention.head_count", uint32_t(n_heads));
-    b.add_u32(a + "attention.head_count_kv", uint32_t(n_kv_heads));
     b.add_f32(a + "rope.freq_base", float(theta));
     b.add_f32(a + "attention.layer_norm_rms_epsilon", config.at("rms_norm_eps").get<float>());
     b.add_u32(a + "expert_count", uint32_t(n_experts));
-    b.add_u32(a + "expert_used_count", config.at("num_experts_per_tok").get<uint32_t>());
-    const int64_t head_dim = config.value("head_dim", hidden / n_heads);
-    b.add_u32(a + "attention.key_length", uint32_t(head_dim));
-    b.add_u32(a + "attention.value_length", uint32_t(head_dim));
-    b.add_u32(a + "rope.dimension_count", uint32_t(head_dim));
-    if (config.contains("moe_intermediate_size"))
-        b.add_u32(a + "expert_feed_forward_length", config.at("moe_intermediate_size").get<uint32_t>());
+    add_value(b, a + "expert_used_count", config, "num_experts_per_tok");
+    spec.metadata(b, config, a);
     b.add_u32("general.file_type", ggml_of(type));
     add_vocabulary(b, dir, config.at("vocab_size").get<int64_t>());
 
-    // One tensor: 1-D ones and the router in F32, as llama.cpp keeps them.
+    const auto add_values = [&](const std::string &gguf_name, std::vector<int64_t> shape, const std::vector<float> &values,
+                                bool keep_f32) {
+        const GgufWeightType wt = type_of(type, shape, keep_f32);
+        b.add_tensor(gguf_name, ggml_of(wt), std::vector<uint64_t>(shape.rbegin(), shape.rend()), encode(values, wt));
+    };
     const auto add = [&](const std::string &gguf_name, const TensorInfo &t, bool keep_f32, int64_t permute_heads = 0) {
-        const GgufWeightType wt = keep_f32 || t.shape.size() < 2 ? GgufWeightType::F32 : type;
-        std::vector<uint64_t> ne(t.shape.rbegin(), t.shape.rend());
         std::vector<float> values = ckpt->read_f32(t);
         if (permute_heads > 0) values = permute_rows(values, t.shape[0], t.shape[1], permute_heads);
-        b.add_tensor(gguf_name, ggml_of(wt), ne, encode(values, wt));
+        add_values(gguf_name, t.shape, values, keep_f32);
+    };
+    // DeepseekV2Model.modify_tensors: kv_b [heads][nope + v][latent] cut into k_b, each
+    // head's key rows transposed to [heads][latent][nope], and v_b [heads][v][latent].
+    const auto add_split_kv_b = [&](const std::string &gg, const TensorInfo &t) {
+        const int64_t nope = config.at("qk_nope_head_dim"), v = config.at("v_head_dim"), latent = t.shape[1];
+        const std::vector<float> w = ckpt->read_f32(t);
+        std::vector<float> k_b, v_b;
+        for (int64_t h = 0; h < n_heads; ++h) {
+            const float *head = w.data() + h * (nope + v) * latent;
+            for (int64_t l = 0; l < latent; ++l)
+                for (int64_t n = 0; n < nope; ++n) k_b.push_back(head[n * latent + l]);
+            v_b.insert(v_b.end(), head + nope * latent, head + (nope + v) * latent);
+        }
+        add_values(gg + "attn_k_b.weight", {n_heads, latent, nope}, k_b, false);
+        add_values(gg + "attn_v_b.weight", {n_heads, v, latent}, v_b, false);
     };
     add("token_embd.weight", ckpt->require("model.embed_tokens.weight"), false);
     for (int64_t l = 0; l < n_layers; ++l) {
         const std::string hf = fmt::format("model.layers.{}.", l), gg = fmt::format("blk.{}.", l);
-        for (const auto &[hf_name, gguf_name] : kBlockNames) {
-            const std::string name = hf_name == "mlp.gate.weight" ? spec.router : hf_name;
+        for (const auto &[hf_name, gguf_name] : spec.block_names) {
+            const TensorInfo *t = ckpt->find(hf + hf_name);
+            if (!t) continue;
+            if (spec.split_kv_b && gguf_name == "attn_kv_b.weight") {
+                add_split_kv_b(gg, *t);
+                continue;
+            }
             int64_t heads = 0;
             if (spec.permute_qk && gguf_name == "attn_q.weight") heads = n_heads;
             if (spec.permute_qk && gguf_name == "attn_k.weight") heads = n_kv_heads;
-            if (const TensorInfo *t = ckpt->find(hf + name)) add(gg + gguf_name, *t, gguf_name == "ffn_gate_inp.weight", heads);
+            const bool keep_f32 =
+                std::find(spec.keep_f32.begin(), spec.keep_f32.end(), gguf_name) != spec.keep_f32.end();
+            add(gg + gguf_name, *t, keep_f32, heads);
         }
         if (!ckpt->find(fmt::format("{}{}.0.{}.weight", hf, spec.experts, spec.parts[0].second))) continue;
         for (const auto &[part, hf_part] : spec.parts) {
@@ -216,8 +311,7 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
                 stacked.insert(stacked.end(), v.begin(), v.end());
                 shape = t.shape;
             }
-            b.add_tensor(fmt::format("{}ffn_{}_exps.weight", gg, part), ggml_of(type),
-                         {uint64_t(shape[1]), uint64_t(shape[0]), uint64_t(n_experts)}, encode(stacked, type));
+            add_values(fmt::format("{}ffn_{}_exps.weight", gg, part), {n_experts, shape[0], shape[1]}, stacked, false);
         }
     }
     add("output_norm.weight", ckpt->require("model.norm.weight"), true);
@@ -225,17 +319,53 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
     b.write(gguf_path);
 }
 
+const std::vector<std::pair<std::string, std::string>> kGateUpDown = {
+    {"gate", "gate_proj"}, {"up", "up_proj"}, {"down", "down_proj"}};
+
 }  // namespace
 
 void write_qwen3moe_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
-    write_gguf({"qwen3moe", "qwen3_moe", "mlp.experts", {{"gate", "gate_proj"}, {"up", "up_proj"}, {"down", "down_proj"}},
-                "mlp.gate.weight", false},
+    write_gguf({"qwen3moe", {"qwen3_moe"}, kBlockNames, "mlp.experts", kGateUpDown, {"ffn_gate_inp.weight"}, false,
+                false, add_mha_metadata},
                dir, gguf_path, type);
 }
 
 void write_mixtral_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
-    write_gguf({"llama", "mixtral", "block_sparse_moe.experts", {{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}},
-                "block_sparse_moe.gate.weight", true},
+    std::map<std::string, std::string> names = kBlockNames;
+    names.erase("mlp.gate.weight");
+    names["block_sparse_moe.gate.weight"] = "ffn_gate_inp.weight";
+    write_gguf({"llama", {"mixtral"}, names, "block_sparse_moe.experts", {{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}},
+                {"ffn_gate_inp.weight"}, true, false, add_mha_metadata},
+               dir, gguf_path, type);
+}
+
+void write_deepseek2_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type, bool split_kv_b) {
+    // gguf-py's TENSOR_NAMES for DeepSeek-V3's modules (tensor_mapping.py).
+    const std::map<std::string, std::string> names = {
+        {"input_layernorm.weight", "attn_norm.weight"},
+        {"post_attention_layernorm.weight", "ffn_norm.weight"},
+        {"self_attn.q_proj.weight", "attn_q.weight"},
+        {"self_attn.q_a_proj.weight", "attn_q_a.weight"},
+        {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
+        {"self_attn.q_b_proj.weight", "attn_q_b.weight"},
+        {"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight"},
+        {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight"},
+        {"self_attn.kv_b_proj.weight", "attn_kv_b.weight"},
+        {"self_attn.o_proj.weight", "attn_output.weight"},
+        {"mlp.gate.weight", "ffn_gate_inp.weight"},
+        {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},
+        {"mlp.gate_proj.weight", "ffn_gate.weight"},
+        {"mlp.up_proj.weight", "ffn_up.weight"},
+        {"mlp.down_proj.weight", "ffn_down.weight"},
+        {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},
+        {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
+        {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"},
+    };
+    write_gguf({"deepseek2", {"deepseek_v3", "kimi_k2"}, names, "mlp.experts", kGateUpDown, {"ffn_gate_inp.weight"},
+                false, split_kv_b,
+                [split_kv_b](GgufBuilder &b, const nlohmann::json &config, const std::string &a) {
+                    add_deepseek2_metadata(b, config, a, split_kv_b);
+                }},
                dir, gguf_path, type);
 }
 

@@ -22,6 +22,12 @@ void write_qwen3moe_gguf(const std::string &checkpoint_dir, const std::string &g
 // rows of attn_q / attn_k permuted within each head as convert_hf_to_gguf.py's
 // LlamaModel.permute does (for ggml's interleaved RoPE).
 void write_mixtral_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
+// DeepSeek-V3 or Kimi K2 as llama.cpp's `deepseek2`: MLA tensors, the shared expert,
+// exp_probs_b, the leading dense layers, YaRN keys; kv_b_proj split into attn_k_b /
+// attn_v_b as newer conversions write it, or kept as attn_kv_b as older ones did.
+// Q8_0 falls back to F16 for rows that are not whole blocks of 32, as llama.cpp does.
+void write_deepseek2_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type,
+                          bool split_kv_b);
 
 // Q8_0 as ggml's reference quantizer defines it: per block of 32, d = max|x| / 127,
 // q = round(x / d), stored as the f16 d then 32 int8. n must be a multiple of 32.
