@@ -213,15 +213,19 @@ std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File 
         if (joined.contains(t.name)) continue;
         if (const auto stacked = gguf_stacked_experts(*arch, t.name)) {
             const DType dtype = tensor_dtype(*gguf, t);
-            if (t.ne.size() != 3 || t.ne[2] == 0)
-                fail(MST_ERR_BAD_FORMAT, "{}: stacked expert tensor '{}' has shape {}, expected [experts, rows, cols]",
-                     path, t.name, shape_to_string(t.shape()));
-            const uint64_t n_experts = t.ne[2], per_expert = t.nbytes / n_experts;
+            // Matrices are [experts, rows, cols]; stacked biases (gpt-oss) [experts, rows].
+            const size_t dims = stacked->part_suffix.ends_with(".bias") ? 2 : 3;
+            if (t.ne.size() != dims || t.ne.back() == 0)
+                fail(MST_ERR_BAD_FORMAT, "{}: stacked expert tensor '{}' has shape {}, expected {}", path, t.name,
+                     shape_to_string(t.shape()), dims == 3 ? "[experts, rows, cols]" : "[experts, rows]");
+            const uint64_t n_experts = t.ne.back(), per_expert = t.nbytes / n_experts;
+            std::vector<int64_t> shape = t.shape();
+            shape.erase(shape.begin());
             for (uint64_t e = 0; e < n_experts; ++e) {
                 TensorInfo info;
                 info.name = stacked->part_prefix + std::to_string(e) + stacked->part_suffix;
                 info.dtype = dtype;
-                info.shape = {int64_t(t.ne[1]), int64_t(t.ne[0])};
+                info.shape = shape;
                 info.offset = t.offset + e * per_expert;
                 info.nbytes = per_expert;
                 table.push_back(std::move(info));

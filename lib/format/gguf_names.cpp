@@ -90,12 +90,50 @@ const NameMap &deepseek2_block_names() {
     return names;
 }
 
+// gpt-oss: attention with biases and sinks, the router with a bias. llama.cpp splits
+// the fused, interleaved gate_up_proj into gate and up experts (each [E][I][H] with its
+// own bias [E][I]) and transposes down_proj to [E][H][I].
+const NameMap &gpt_oss_block_names() {
+    static const NameMap names = {
+        {"attn_norm.weight", "input_layernorm.weight"},
+        {"post_attention_norm.weight", "post_attention_layernorm.weight"},
+        {"attn_q.weight", "self_attn.q_proj.weight"},
+        {"attn_q.bias", "self_attn.q_proj.bias"},
+        {"attn_k.weight", "self_attn.k_proj.weight"},
+        {"attn_k.bias", "self_attn.k_proj.bias"},
+        {"attn_v.weight", "self_attn.v_proj.weight"},
+        {"attn_v.bias", "self_attn.v_proj.bias"},
+        {"attn_output.weight", "self_attn.o_proj.weight"},
+        {"attn_output.bias", "self_attn.o_proj.bias"},
+        {"attn_sinks.weight", "self_attn.sinks"},
+        {"ffn_gate_inp.weight", "mlp.router.weight"},
+        {"ffn_gate_inp.bias", "mlp.router.bias"},
+    };
+    return names;
+}
+
+const NameMap &gpt_oss_expert_parts() {
+    static const NameMap parts = {
+        {"ffn_gate_exps.weight", ".gate_proj.weight"}, {"ffn_gate_exps.bias", ".gate_proj.bias"},
+        {"ffn_up_exps.weight", ".up_proj.weight"},     {"ffn_up_exps.bias", ".up_proj.bias"},
+        {"ffn_down_exps.weight", ".down_proj.weight"}, {"ffn_down_exps.bias", ".down_proj.bias"},
+    };
+    return parts;
+}
+
 bool is_llama(const GgufArchitecture &arch) { return arch.gguf_name == "llama"; }
 
 const NameMap &block_names(const GgufArchitecture &arch) {
     if (is_llama(arch)) return mixtral_block_names();
     if (arch.gguf_name == "deepseek2") return deepseek2_block_names();
+    if (arch.gguf_name == "gpt-oss") return gpt_oss_block_names();
     return qwen3moe_block_names();
+}
+
+const NameMap &expert_parts(const GgufArchitecture &arch) {
+    if (is_llama(arch)) return mixtral_expert_parts();
+    if (arch.gguf_name == "gpt-oss") return gpt_oss_expert_parts();
+    return qwen3moe_expert_parts();
 }
 
 // "blk.N.rest" -> (N, rest).
@@ -115,7 +153,8 @@ std::optional<std::pair<int64_t, std::string_view>> split_block(std::string_view
 
 const std::vector<GgufArchitecture> &gguf_architectures() {
     static const std::vector<GgufArchitecture> archs = {
-        {"qwen3moe", "qwen3_moe", false}, {"llama", "mixtral", true}, {"deepseek2", "deepseek_v3", false}};
+        {"qwen3moe", "qwen3_moe", false}, {"llama", "mixtral", true}, {"deepseek2", "deepseek_v3", false},
+        {"gpt-oss", "gpt_oss", false}};
     return archs;
 }
 
@@ -140,7 +179,7 @@ std::optional<std::string> gguf_to_hf_name(const GgufArchitecture &arch, std::st
 std::optional<GgufStackedExperts> gguf_stacked_experts(const GgufArchitecture &arch, std::string_view name) {
     const auto block = split_block(name);
     if (!block) return std::nullopt;
-    const auto &parts = is_llama(arch) ? mixtral_expert_parts() : qwen3moe_expert_parts();
+    const auto &parts = expert_parts(arch);
     const auto it = parts.find(block->second);
     if (it == parts.end()) return std::nullopt;
     const char *experts = is_llama(arch) ? ".block_sparse_moe.experts." : ".mlp.experts.";

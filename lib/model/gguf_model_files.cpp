@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/error.h"
 #include "format/gguf_names.h"
@@ -31,6 +32,22 @@ int64_t require_positive(const GgufFile &g, const std::string &key) {
     const uint64_t v = g.require_uint(key);
     if (v == 0 || v > uint64_t(INT32_MAX)) fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}' is {}, out of range", g.path, key, v);
     return int64_t(v);
+}
+
+// The rope_scaling object of {arch}.rope.scaling.* when it says YaRN; nullopt without
+// scaling; MST_ERR_UNSUPPORTED naming another scaling type.
+std::optional<nlohmann::json> yarn_rope_scaling(const GgufFile &g, const std::string &p) {
+    const std::string scaling = g.find_string(p + "rope.scaling.type").value_or("none");
+    if (scaling == "none") return std::nullopt;
+    if (scaling != "yarn")
+        fail(MST_ERR_UNSUPPORTED, "{}: {}rope.scaling.type '{}' is not supported (none or yarn)", g.path, p, scaling);
+    nlohmann::json r;
+    r["type"] = "yarn";
+    r["factor"] = g.require_float(p + "rope.scaling.factor");
+    r["original_max_position_embeddings"] = g.require_uint(p + "rope.scaling.original_context_length");
+    if (const auto v = g.find_float(p + "rope.scaling.yarn_beta_fast")) r["beta_fast"] = *v;
+    if (const auto v = g.find_float(p + "rope.scaling.yarn_beta_slow")) r["beta_slow"] = *v;
+    return r;
 }
 
 // llama.cpp's expert_gating_func values (gguf-py ExpertGatingFuncType).
@@ -76,25 +93,44 @@ void deepseek2_config(const GgufFile &g, const std::string &p, nlohmann::json &c
     c["scoring_func"] = "sigmoid";
     c["topk_method"] = "noaux_tc";
 
-    const std::string scaling = g.find_string(p + "rope.scaling.type").value_or("none");
-    if (scaling == "yarn") {
-        nlohmann::json r;
-        r["type"] = "yarn";
-        r["factor"] = g.require_float(p + "rope.scaling.factor");
-        r["original_max_position_embeddings"] = g.require_uint(p + "rope.scaling.original_context_length");
-        if (const auto v = g.find_float(p + "rope.scaling.yarn_beta_fast")) r["beta_fast"] = *v;
-        if (const auto v = g.find_float(p + "rope.scaling.yarn_beta_slow")) r["beta_slow"] = *v;
+    if (auto r = yarn_rope_scaling(g, p)) {
         // convert_hf_to_gguf.py stores 0.1 * mscale_all_dim (llama.cpp divides it back out).
         // It keeps no mscale: DeepSeek-V3 and Kimi K2 set both equal, so that the cos/sin
         // factor cancels and only the softmax scale carries it.
         if (const auto log_mul = g.find_float(p + "rope.scaling.yarn_log_multiplier")) {
-            r["mscale_all_dim"] = *log_mul / 0.1;
-            r["mscale"] = *log_mul / 0.1;
+            (*r)["mscale_all_dim"] = *log_mul / 0.1;
+            (*r)["mscale"] = *log_mul / 0.1;
         }
-        c["rope_scaling"] = r;
-    } else if (scaling != "none") {
-        fail(MST_ERR_UNSUPPORTED, "{}: {}rope.scaling.type '{}' is not supported for deepseek2 (none or yarn)", g.path,
-             p, scaling);
+        c["rope_scaling"] = *r;
+    }
+}
+
+// gpt-oss: every layer sparse, experts sized by expert_feed_forward_length, attention
+// with biases and sinks, sliding-window layers by sliding_window_pattern (an array of
+// booleans, or a period n whose first n - 1 layers slide; llama.cpp's default is 2).
+void gpt_oss_config(const GgufFile &g, const std::string &p, nlohmann::json &c) {
+    const int64_t n_layers = c["num_hidden_layers"].get<int64_t>();
+    c["intermediate_size"] = require_positive(g, p + "expert_feed_forward_length");
+    c["attention_bias"] = true;
+    c["sliding_window"] = require_positive(g, p + "attention.sliding_window");
+    const std::string pattern_key = p + "attention.sliding_window_pattern";
+    std::vector<bool> sliding(static_cast<size_t>(n_layers));
+    const GgufValue *pattern = g.find(pattern_key);
+    if (pattern && pattern->type == GgufValueType::Array) {
+        if (pattern->element_type != GgufValueType::Bool || pattern->count != uint64_t(n_layers))
+            fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}' must be {} booleans, one per layer", g.path, pattern_key,
+                 n_layers);
+        for (int64_t l = 0; l < n_layers; ++l) sliding[size_t(l)] = pattern->int_at(uint64_t(l)) != 0;
+    } else {
+        const uint64_t period = g.find_uint(pattern_key).value_or(2);
+        for (int64_t l = 0; l < n_layers; ++l) sliding[size_t(l)] = period > 0 && uint64_t(l) % period < period - 1;
+    }
+    nlohmann::json types = nlohmann::json::array();
+    for (const bool s : sliding) types.push_back(s ? "sliding_attention" : "full_attention");
+    c["layer_types"] = types;
+    if (auto r = yarn_rope_scaling(g, p)) {
+        (*r)["truncate"] = false;  // gpt-oss's YaRN keeps the fractional correction range
+        c["rope_scaling"] = *r;
     }
 }
 
@@ -128,6 +164,8 @@ std::string gguf_config_json(const GgufFile &g) {
     c["num_experts_per_tok"] = require_positive(g, p + "expert_used_count");
     if (arch->gguf_name == "deepseek2") {
         deepseek2_config(g, p, c);
+    } else if (arch->gguf_name == "gpt-oss") {
+        gpt_oss_config(g, p, c);
     } else if (arch->gguf_name == "llama") {
         // Mixtral: feed_forward_length is each expert's; every layer is sparse.
         c["intermediate_size"] = require_positive(g, p + "feed_forward_length");

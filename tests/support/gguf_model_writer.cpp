@@ -134,6 +134,10 @@ std::string quantize_q8_0(const float *x, size_t n) {
 
 namespace {
 
+// Adds one tensor of the given shape (outermost first) from float values, in the type
+// type_of picks.
+using AddValues = std::function<void(const std::string &, std::vector<int64_t>, const std::vector<float> &, bool)>;
+
 // How one architecture is written: its names, its own metadata keys, and what the
 // converter does to some tensors on the way.
 struct ArchSpec {
@@ -146,6 +150,10 @@ struct ArchSpec {
     bool permute_qk = false;
     bool split_kv_b = false;  // kv_b_proj written as attn_k_b / attn_v_b
     std::function<void(GgufBuilder &, const nlohmann::json &, const std::string &)> metadata;
+    // Tensors of a layer the tables do not cover (gpt-oss's fused experts); may be empty.
+    std::function<void(const Checkpoint &, const nlohmann::json &, const std::string &hf, const std::string &gg,
+                       const AddValues &)>
+        layer_tensors;
 };
 
 // convert_hf_to_gguf.py's LlamaModel.permute: within each head of d rows, row j * d/2 + i
@@ -182,6 +190,19 @@ void add_mha_metadata(GgufBuilder &b, const nlohmann::json &config, const std::s
     if (config.contains("moe_intermediate_size")) add_value(b, a + "expert_feed_forward_length", config, "moe_intermediate_size");
 }
 
+// The YaRN keys of the base converter (TextModel.set_gguf_parameters); true when the
+// config's RoPE is YaRN.
+bool add_yarn_metadata(GgufBuilder &b, const nlohmann::json &config, const std::string &a) {
+    const nlohmann::json rope_params = rope_object(config);
+    if (rope_params.value("rope_type", rope_params.value("type", "")) != "yarn") return false;
+    b.add_string(a + "rope.scaling.type", "yarn");
+    b.add_f32(a + "rope.scaling.factor", rope_params.at("factor").get<float>());
+    add_value(b, a + "rope.scaling.original_context_length", rope_params, "original_max_position_embeddings");
+    if (rope_params.contains("beta_fast")) b.add_f32(a + "rope.scaling.yarn_beta_fast", rope_params["beta_fast"].get<float>());
+    if (rope_params.contains("beta_slow")) b.add_f32(a + "rope.scaling.yarn_beta_slow", rope_params["beta_slow"].get<float>());
+    return true;
+}
+
 // DeepseekV2Model.set_gguf_parameters: MLA as one KV head of kv_lora_rank + rope (the true
 // sizes under *_mla) when kv_b is split, as multi-head sizes otherwise (older files).
 void add_deepseek2_metadata(GgufBuilder &b, const nlohmann::json &config, const std::string &a, bool split_kv_b) {
@@ -210,16 +231,50 @@ void add_deepseek2_metadata(GgufBuilder &b, const nlohmann::json &config, const 
     add_value(b, a + "expert_group_used_count", config, "topk_group");
     b.add_u32(a + "expert_gating_func", 2);  // sigmoid
     b.add_u32(a + "rope.dimension_count", rope);
-    const nlohmann::json rope_params = rope_object(config);
-    if (rope_params.value("rope_type", rope_params.value("type", "")) == "yarn") {
-        b.add_string(a + "rope.scaling.type", "yarn");
-        b.add_f32(a + "rope.scaling.factor", rope_params.at("factor").get<float>());
-        add_value(b, a + "rope.scaling.original_context_length", rope_params, "original_max_position_embeddings");
-        if (rope_params.contains("beta_fast")) b.add_f32(a + "rope.scaling.yarn_beta_fast", rope_params["beta_fast"].get<float>());
-        if (rope_params.contains("beta_slow")) b.add_f32(a + "rope.scaling.yarn_beta_slow", rope_params["beta_slow"].get<float>());
+    if (add_yarn_metadata(b, config, a)) {
+        const nlohmann::json rope_params = rope_object(config);
         if (rope_params.contains("mscale_all_dim"))
             b.add_f32(a + "rope.scaling.yarn_log_multiplier", 0.1f * rope_params["mscale_all_dim"].get<float>());
     }
+}
+
+// gpt-oss (GptOssModel.set_gguf_parameters): multi-head attention sizes, the sliding
+// window, experts sized by intermediate_size, YaRN.
+void add_gpt_oss_metadata(GgufBuilder &b, const nlohmann::json &config, const std::string &a) {
+    add_value(b, a + "attention.head_count_kv", config, "num_key_value_heads");
+    add_value(b, a + "attention.key_length", config, "head_dim");
+    add_value(b, a + "attention.value_length", config, "head_dim");
+    add_value(b, a + "rope.dimension_count", config, "head_dim");
+    add_value(b, a + "attention.sliding_window", config, "sliding_window");
+    add_value(b, a + "expert_feed_forward_length", config, "intermediate_size");
+    add_yarn_metadata(b, config, a);
+}
+
+// GptOssModel.modify_tensors for float experts: gate_up_proj [E][H][2I] transposed and
+// its interleaved rows cut into gate (even) and up (odd), [E][I][H] each, the bias
+// likewise; down_proj [E][I][H] transposed to [E][H][I].
+void add_gpt_oss_experts(const Checkpoint &ckpt, const nlohmann::json &config, const std::string &hf,
+                         const std::string &gg, const AddValues &add_values) {
+    const int64_t E = config.at("num_local_experts"), H = config.at("hidden_size"), I = config.at("intermediate_size");
+    const std::vector<float> gate_up = ckpt.read_f32(ckpt.require(hf + "mlp.experts.gate_up_proj"));
+    const std::vector<float> gate_up_bias = ckpt.read_f32(ckpt.require(hf + "mlp.experts.gate_up_proj_bias"));
+    const std::vector<float> down = ckpt.read_f32(ckpt.require(hf + "mlp.experts.down_proj"));
+    std::vector<float> gate, up, gate_bias, up_bias, down_t;
+    for (int64_t e = 0; e < E; ++e) {
+        for (int64_t i = 0; i < 2 * I; ++i) {
+            std::vector<float> &w = i % 2 == 0 ? gate : up;
+            for (int64_t h = 0; h < H; ++h) w.push_back(gate_up[size_t((e * H + h) * 2 * I + i)]);
+            (i % 2 == 0 ? gate_bias : up_bias).push_back(gate_up_bias[size_t(e * 2 * I + i)]);
+        }
+        for (int64_t h = 0; h < H; ++h)
+            for (int64_t i = 0; i < I; ++i) down_t.push_back(down[size_t((e * I + i) * H + h)]);
+    }
+    add_values(gg + "ffn_gate_exps.weight", {E, I, H}, gate, false);
+    add_values(gg + "ffn_gate_exps.bias", {E, I}, gate_bias, true);
+    add_values(gg + "ffn_up_exps.weight", {E, I, H}, up, false);
+    add_values(gg + "ffn_up_exps.bias", {E, I}, up_bias, true);
+    add_values(gg + "ffn_down_exps.weight", {E, H, I}, down_t, false);
+    add_values(gg + "ffn_down_exps.bias", {E, H}, ckpt.read_f32(ckpt.require(hf + "mlp.experts.down_proj_bias")), true);
 }
 
 // Which type a matrix takes: `type`, but F32 for 1-D tensors and the kept ones, and F16
@@ -249,7 +304,7 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
     b.add_u32(a + "block_count", uint32_t(n_layers));
     add_value(b, a + "context_length", config, "max_position_embeddings");
     b.add_u32(a + "embedding_length", uint32_t(hidden));
-    add_value(b, a + "feed_forward_length", config, "intermediate_size");
+    if (config.contains("intermediate_size")) add_value(b, a + "feed_forward_length", config, "intermediate_size");
     b.add_u32(a + "attention.head_count", uint32_t(n_heads));
     b.add_f32(a + "rope.freq_base", float(theta));
     b.add_f32(a + "attention.layer_norm_rms_epsilon", config.at("rms_norm_eps").get<float>());
@@ -301,6 +356,7 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
                 std::find(spec.keep_f32.begin(), spec.keep_f32.end(), gguf_name) != spec.keep_f32.end();
             add(gg + gguf_name, *t, keep_f32, heads);
         }
+        if (spec.layer_tensors) spec.layer_tensors(*ckpt, config, hf, gg, add_values);
         if (!ckpt->find(fmt::format("{}{}.0.{}.weight", hf, spec.experts, spec.parts[0].second))) continue;
         for (const auto &[part, hf_part] : spec.parts) {
             std::vector<float> stacked;
@@ -326,7 +382,7 @@ const std::vector<std::pair<std::string, std::string>> kGateUpDown = {
 
 void write_qwen3moe_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
     write_gguf({"qwen3moe", {"qwen3_moe"}, kBlockNames, "mlp.experts", kGateUpDown, {"ffn_gate_inp.weight"}, false,
-                false, add_mha_metadata},
+                false, add_mha_metadata, {}},
                dir, gguf_path, type);
 }
 
@@ -335,7 +391,7 @@ void write_mixtral_gguf(const std::string &dir, const std::string &gguf_path, Gg
     names.erase("mlp.gate.weight");
     names["block_sparse_moe.gate.weight"] = "ffn_gate_inp.weight";
     write_gguf({"llama", {"mixtral"}, names, "block_sparse_moe.experts", {{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}},
-                {"ffn_gate_inp.weight"}, true, false, add_mha_metadata},
+                {"ffn_gate_inp.weight"}, true, false, add_mha_metadata, {}},
                dir, gguf_path, type);
 }
 
@@ -365,7 +421,29 @@ void write_deepseek2_gguf(const std::string &dir, const std::string &gguf_path, 
                 false, split_kv_b,
                 [split_kv_b](GgufBuilder &b, const nlohmann::json &config, const std::string &a) {
                     add_deepseek2_metadata(b, config, a, split_kv_b);
-                }},
+                },
+                {}},
+               dir, gguf_path, type);
+}
+
+void write_gpt_oss_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    const std::map<std::string, std::string> names = {
+        {"input_layernorm.weight", "attn_norm.weight"},
+        {"post_attention_layernorm.weight", "post_attention_norm.weight"},
+        {"self_attn.q_proj.weight", "attn_q.weight"},
+        {"self_attn.q_proj.bias", "attn_q.bias"},
+        {"self_attn.k_proj.weight", "attn_k.weight"},
+        {"self_attn.k_proj.bias", "attn_k.bias"},
+        {"self_attn.v_proj.weight", "attn_v.weight"},
+        {"self_attn.v_proj.bias", "attn_v.bias"},
+        {"self_attn.o_proj.weight", "attn_output.weight"},
+        {"self_attn.o_proj.bias", "attn_output.bias"},
+        {"self_attn.sinks", "attn_sinks.weight"},
+        {"mlp.router.weight", "ffn_gate_inp.weight"},
+        {"mlp.router.bias", "ffn_gate_inp.bias"},
+    };
+    write_gguf({"gpt-oss", {"gpt_oss"}, names, "mlp.experts", kGateUpDown, {"ffn_gate_inp.weight"}, false, false,
+                add_gpt_oss_metadata, add_gpt_oss_experts},
                dir, gguf_path, type);
 }
 

@@ -28,6 +28,10 @@ void write_mixtral_gguf(const std::string &checkpoint_dir, const std::string &gg
 // Q8_0 falls back to F16 for rows that are not whole blocks of 32, as llama.cpp does.
 void write_deepseek2_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type,
                           bool split_kv_b);
+// gpt-oss from transformers' float save: the fused, interleaved gate_up_proj split into
+// ffn_gate_exps / ffn_up_exps [E][I][H] with their biases, down_proj transposed, attention
+// sinks, the router's bias, the sliding window and YaRN keys.
+void write_gpt_oss_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
 
 // Q8_0 as ggml's reference quantizer defines it: per block of 32, d = max|x| / 127,
 // q = round(x / d), stored as the f16 d then 32 int8. n must be a multiple of 32.
