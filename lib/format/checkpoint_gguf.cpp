@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
 #include "format/checkpoint.h"
+#include "format/gguf_derived_tensors.h"
 #include "format/gguf_file.h"
 #include "format/gguf_names.h"
 #include "format/safetensors.h"
@@ -46,6 +48,14 @@ public:
     std::map<std::string, int64_t, std::less<>> interleaved_heads;
     // kv_b_proj name -> the two tensors it is joined from.
     std::map<std::string, SplitKvB, std::less<>> split_kv_b;
+    // Name -> how it derives from its stored tensor (format/gguf_derived_tensors.h).
+    struct Derived {
+        GgufDerivedTensor how;
+        TensorInfo stored;
+        std::optional<TensorInfo> appended;
+        const TensorInfo *appended_ptr() const { return appended ? &*appended : nullptr; }
+    };
+    std::map<std::string, Derived, std::less<>> derived;
 
     void read(const TensorInfo &t, void *dst) const override {
         if (const auto joined = split_kv_b.find(t.name); joined != split_kv_b.end()) {
@@ -53,6 +63,15 @@ public:
                 fail(MST_ERR_INVALID_ARGUMENT, "tensor '{}': {} bytes do not match its join of attn_k_b and attn_v_b",
                      t.name, t.nbytes);
             join_kv_b(joined->second, t.dtype, dst);
+            return;
+        }
+        if (const auto d = derived.find(t.name); d != derived.end()) {
+            const Derived &x = d->second;
+            if (t.nbytes != derived_bytes(x.how, x.stored, x.appended_ptr()) ||
+                t.dtype != derived_dtype(x.how, x.stored, x.appended_ptr()))
+                fail(MST_ERR_INVALID_ARGUMENT, "tensor '{}': {} bytes of {} are not how it is derived from '{}'",
+                     t.name, t.nbytes, dtype_name(t.dtype), d->second.stored.name);
+            read_derived(d->second, dst);
             return;
         }
         Checkpoint::read(t, dst);
@@ -72,9 +91,8 @@ public:
     }
 
     std::vector<float> read_f32(const TensorInfo &t) const override {
-        const auto joined = split_kv_b.find(t.name);
-        if (joined == split_kv_b.end()) return Checkpoint::read_f32(t);
-        std::vector<uint8_t> raw(joined_bytes(joined->second, t.dtype));
+        if (!split_kv_b.contains(t.name) && !derived.contains(t.name)) return Checkpoint::read_f32(t);
+        std::vector<uint8_t> raw(t.nbytes);
         read(t, raw.data());
         std::vector<float> values(size_t(t.numel()));
         convert_to_f32(t.dtype, raw.data(), values.data(), values.size());
@@ -93,6 +111,73 @@ public:
     }
 
 private:
+    // A stored tensor as floats, read past the overrides (a derived tensor's stored
+    // tensor has the derived one's name).
+    std::vector<float> stored_f32(const TensorInfo &t) const {
+        std::vector<uint8_t> raw(t.nbytes);
+        Checkpoint::read(t, raw.data());
+        const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+        const uint64_t row_bytes = dtype_row_bytes(t.dtype, cols);
+        if (row_bytes == 0 || t.nbytes % row_bytes != 0)
+            fail(MST_ERR_UNSUPPORTED, "tensor '{}' of {} cannot be read as float32", t.name, dtype_name(t.dtype));
+        std::vector<float> values(size_t(t.numel()));
+        for (uint64_t r = 0; r < t.nbytes / row_bytes; ++r)
+            convert_to_f32(t.dtype, raw.data() + r * row_bytes, values.data() + r * uint64_t(cols), size_t(cols));
+        return values;
+    }
+
+    // Gathers rows, then column groups, of the stored tensor, viewed as [rows][cols] with
+    // cols the product of its inner dimensions (1 for a vector); as stored bytes when the
+    // type is kept, as floats otherwise.
+    void read_derived(const Derived &x, void *dst) const {
+        const GgufDerivedTensor &d = x.how;
+        const TensorInfo &s = x.stored;
+        const int64_t rows = s.shape.empty() ? 1 : s.shape.front();
+        const int64_t cols = rows > 0 ? s.numel() / rows : 0;
+        const int64_t all_rows = rows + (x.appended ? x.appended->numel() / std::max<int64_t>(cols, 1) : 0);
+        const auto row_of = [&](int64_t i) { return d.row_order.empty() ? i : d.row_order[size_t(i)]; };
+        const int64_t out_rows = d.row_order.empty() ? all_rows : int64_t(d.row_order.size());
+        const DType dtype = derived_dtype(d, s, x.appended_ptr());
+        if (!d.value && dtype == s.dtype) {
+            std::vector<uint8_t> raw(s.nbytes + (x.appended ? x.appended->nbytes : 0));
+            Checkpoint::read(s, raw.data());
+            if (x.appended) Checkpoint::read(*x.appended, raw.data() + s.nbytes);
+            const size_t row_bytes = size_t(s.nbytes / uint64_t(rows));
+            auto *out = static_cast<uint8_t *>(dst);
+            for (int64_t i = 0; i < out_rows; ++i) {
+                const uint8_t *src = raw.data() + size_t(row_of(i)) * row_bytes;
+                uint8_t *row = out + size_t(i) * row_bytes;
+                if (d.column_order.empty()) {
+                    std::memcpy(row, src, row_bytes);
+                    continue;
+                }
+                const size_t group_bytes = size_t(dtype_row_bytes(dtype, d.column_group));
+                for (size_t j = 0; j < d.column_order.size(); ++j)
+                    std::memcpy(row + j * group_bytes, src + size_t(d.column_order[j]) * group_bytes, group_bytes);
+            }
+            return;
+        }
+        std::vector<float> values = stored_f32(s);
+        if (x.appended) {
+            const std::vector<float> more = stored_f32(*x.appended);
+            values.insert(values.end(), more.begin(), more.end());
+        }
+        auto *out = static_cast<float *>(dst);
+        for (int64_t i = 0; i < out_rows; ++i) {
+            const float *src = values.data() + size_t(row_of(i) * cols);
+            float *row = out + size_t(i * cols);
+            if (d.column_order.empty()) {
+                std::copy_n(src, size_t(cols), row);
+            } else {
+                for (size_t j = 0; j < d.column_order.size(); ++j)
+                    std::copy_n(src + size_t(d.column_order[j] * d.column_group), size_t(d.column_group),
+                                row + j * size_t(d.column_group));
+            }
+            if (d.value)
+                for (int64_t c = 0; c < cols; ++c) row[c] = d.value(row[c]);
+        }
+    }
+
     // Element (row, col) of kv_b: row h * (nope + v) + n is head h's key row n, column l
     // the latent; k_b holds it at [h][l][n], v_b at [h][n - nope][l].
     void join_kv_b(const SplitKvB &s, DType dtype, void *dst) const {
@@ -103,7 +188,7 @@ private:
                 bytes.resize(t.nbytes);
                 Checkpoint::read(t, bytes.data());
             } else {
-                const std::vector<float> values = Checkpoint::read_f32(t);
+                const std::vector<float> values = stored_f32(t);
                 bytes.resize(values.size() * sizeof(float));
                 std::memcpy(bytes.data(), values.data(), bytes.size());
             }
@@ -161,6 +246,40 @@ std::set<std::string, std::less<>> collect_split_kv_b(const GgufFile &g, GgufChe
         consumed.insert(v_name);
     }
     return consumed;
+}
+
+int64_t numel_of_shape(const std::vector<int64_t> &shape) {
+    int64_t n = 1;
+    for (const int64_t d : shape) n *= d;
+    return n;
+}
+
+// Puts each derived tensor in the table in place of the stored tensor(s) it reads.
+void apply_derived(const std::map<std::string, GgufDerivedTensor, std::less<>> &derived, const std::string &path,
+                   GgufCheckpoint &checkpoint, std::vector<TensorInfo> &table) {
+    const auto take = [&](const std::string &name) {
+        const auto it = std::find_if(table.begin(), table.end(), [&](const TensorInfo &x) { return x.name == name; });
+        if (it == table.end()) fail(MST_ERR_BAD_FORMAT, "{}: tensor '{}' is missing", path, name);
+        TensorInfo t = std::move(*it);
+        table.erase(it);
+        return t;
+    };
+    for (const auto &[name, how] : derived) {
+        GgufCheckpoint::Derived x{how, take(how.source), std::nullopt};
+        if (!how.appended.empty()) x.appended = take(how.appended);
+        const int64_t stored = x.stored.numel() + (x.appended ? x.appended->numel() : 0);
+        if (numel_of_shape(how.shape) != stored ||
+            (x.appended && x.appended->shape.back() != x.stored.shape.back()))
+            fail(MST_ERR_BAD_FORMAT, "{}: tensor '{}' has shape {}, which does not make {}", path, x.stored.name,
+                 shape_to_string(x.stored.shape), shape_to_string(how.shape));
+        TensorInfo t = x.stored;
+        t.name = name;
+        t.dtype = derived_dtype(how, x.stored, x.appended_ptr());
+        t.nbytes = derived_bytes(how, x.stored, x.appended_ptr());
+        t.shape = how.shape;
+        checkpoint.derived[name] = std::move(x);
+        table.push_back(std::move(t));
+    }
 }
 
 std::vector<std::string> architecture_names() {
@@ -244,6 +363,8 @@ std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File 
         info.nbytes = t.nbytes;
         table.push_back(std::move(info));
     }
+    if (arch->gguf_name == "qwen35moe" || arch->gguf_name == "qwen3next")
+        apply_derived(qwen_hybrid_derived_tensors(*gguf, *arch, table), path, *gguf_checkpoint, table);
     std::sort(table.begin(), table.end(), [](const TensorInfo &a, const TensorInfo &b) { return a.name < b.name; });
     for (size_t i = 0; i < table.size(); ++i) {
         if (i > 0 && table[i].name == table[i - 1].name)

@@ -121,12 +121,50 @@ const NameMap &gpt_oss_expert_parts() {
     return parts;
 }
 
+// qwen35moe and qwen3next: Gated DeltaNet layers (ssm_*, attn_qkv / attn_gate), gated
+// full attention, a shared expert with a sigmoid gate. What llama.cpp's converter changed
+// in their values (A, norms, conv1d, value-head order) is undone in
+// format/gguf_derived_tensors.h.
+const NameMap &qwen_hybrid_block_names() {
+    static const NameMap names = {
+        {"attn_norm.weight", "input_layernorm.weight"},
+        {"post_attention_norm.weight", "post_attention_layernorm.weight"},
+        {"attn_q.weight", "self_attn.q_proj.weight"},
+        {"attn_k.weight", "self_attn.k_proj.weight"},
+        {"attn_v.weight", "self_attn.v_proj.weight"},
+        {"attn_output.weight", "self_attn.o_proj.weight"},
+        {"attn_q_norm.weight", "self_attn.q_norm.weight"},
+        {"attn_k_norm.weight", "self_attn.k_norm.weight"},
+        {"attn_qkv.weight", "linear_attn.in_proj_qkv.weight"},
+        {"attn_gate.weight", "linear_attn.in_proj_z.weight"},
+        {"ssm_in.weight", "linear_attn.in_proj_qkvz.weight"},  // older qwen3next conversions
+        {"ssm_ba.weight", "linear_attn.in_proj_ba.weight"},
+        {"ssm_beta.weight", "linear_attn.in_proj_b.weight"},
+        {"ssm_alpha.weight", "linear_attn.in_proj_a.weight"},
+        {"ssm_conv1d.weight", "linear_attn.conv1d.weight"},
+        {"ssm_dt.bias", "linear_attn.dt_bias"},
+        {"ssm_a", "linear_attn.A_log"},
+        {"ssm_norm.weight", "linear_attn.norm.weight"},
+        {"ssm_out.weight", "linear_attn.out_proj.weight"},
+        {"ffn_gate_inp.weight", "mlp.gate.weight"},
+        {"ffn_gate_inp_shexp.weight", "mlp.shared_expert_gate.weight"},
+        {"ffn_gate_shexp.weight", "mlp.shared_expert.gate_proj.weight"},
+        {"ffn_up_shexp.weight", "mlp.shared_expert.up_proj.weight"},
+        {"ffn_down_shexp.weight", "mlp.shared_expert.down_proj.weight"},
+        {"ffn_gate.weight", "mlp.gate_proj.weight"},
+        {"ffn_up.weight", "mlp.up_proj.weight"},
+        {"ffn_down.weight", "mlp.down_proj.weight"},
+    };
+    return names;
+}
+
 bool is_llama(const GgufArchitecture &arch) { return arch.gguf_name == "llama"; }
 
 const NameMap &block_names(const GgufArchitecture &arch) {
     if (is_llama(arch)) return mixtral_block_names();
     if (arch.gguf_name == "deepseek2") return deepseek2_block_names();
     if (arch.gguf_name == "gpt-oss") return gpt_oss_block_names();
+    if (arch.gguf_name == "qwen35moe" || arch.gguf_name == "qwen3next") return qwen_hybrid_block_names();
     return qwen3moe_block_names();
 }
 
@@ -154,7 +192,8 @@ std::optional<std::pair<int64_t, std::string_view>> split_block(std::string_view
 const std::vector<GgufArchitecture> &gguf_architectures() {
     static const std::vector<GgufArchitecture> archs = {
         {"qwen3moe", "qwen3_moe", false}, {"llama", "mixtral", true}, {"deepseek2", "deepseek_v3", false},
-        {"gpt-oss", "gpt_oss", false}};
+        {"gpt-oss", "gpt_oss", false}, {"qwen35moe", "qwen3_5_moe_text", false},
+        {"qwen3next", "qwen3_next", false}};
     return archs;
 }
 

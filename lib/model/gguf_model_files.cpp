@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <optional>
 
 #include "core/error.h"
@@ -134,6 +135,59 @@ void gpt_oss_config(const GgufFile &g, const std::string &p, nlohmann::json &c) 
     }
 }
 
+// qwen35moe / qwen3next: the Gated DeltaNet sizes under ssm.* (Qwen3NextModel's
+// set_gguf_parameters), the linear / full layer pattern, partial RoPE as the rotated
+// dimensions over the head size, the shared expert's size.
+void qwen_hybrid_config(const GgufFile &g, const std::string &p, nlohmann::json &c) {
+    const int64_t n_layers = c["num_hidden_layers"].get<int64_t>(), head_dim = c["head_dim"].get<int64_t>();
+    c["moe_intermediate_size"] = require_positive(g, p + "expert_feed_forward_length");
+    c["intermediate_size"] = g.find_uint(p + "feed_forward_length").value_or(0);
+    c["shared_expert_intermediate_size"] = g.find_uint(p + "expert_shared_feed_forward_length").value_or(0);
+    c["norm_topk_prob"] = true;  // llama.cpp renormalizes the top-k weights of both
+    c["linear_conv_kernel_dim"] = require_positive(g, p + "ssm.conv_kernel");
+    c["linear_key_head_dim"] = require_positive(g, p + "ssm.state_size");
+    c["linear_num_key_heads"] = require_positive(g, p + "ssm.group_count");
+    const int64_t n_v_heads = require_positive(g, p + "ssm.time_step_rank");
+    const int64_t inner = require_positive(g, p + "ssm.inner_size");
+    if (inner % n_v_heads != 0)
+        fail(MST_ERR_BAD_FORMAT, "{}: {}ssm.inner_size {} is not a multiple of {}ssm.time_step_rank {}", g.path, p,
+             inner, p, n_v_heads);
+    c["linear_num_value_heads"] = n_v_heads;
+    c["linear_value_head_dim"] = inner / n_v_heads;
+
+    const std::string recurrent_key = p + "attention.recurrent_layers";
+    nlohmann::json types = nlohmann::json::array();
+    if (const GgufValue *recurrent = g.find(recurrent_key)) {
+        if (recurrent->type != GgufValueType::Array || recurrent->element_type != GgufValueType::Bool ||
+            recurrent->count != uint64_t(n_layers))
+            fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}' must be {} booleans, one per layer", g.path, recurrent_key,
+                 n_layers);
+        for (int64_t l = 0; l < n_layers; ++l)
+            types.push_back(recurrent->int_at(uint64_t(l)) != 0 ? "linear_attention" : "full_attention");
+    } else {
+        const int64_t interval = int64_t(g.find_uint(p + "full_attention_interval").value_or(4));
+        if (interval < 1) fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}full_attention_interval' is 0", g.path, p);
+        for (int64_t l = 0; l < n_layers; ++l)
+            types.push_back((l + 1) % interval == 0 ? "full_attention" : "linear_attention");
+    }
+    c["layer_types"] = types;
+
+    const int64_t rotated = int64_t(g.find_uint(p + "rope.dimension_count").value_or(uint64_t(head_dim) / 4));
+    if (rotated < 2 || rotated > head_dim)
+        fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}rope.dimension_count' is {}, not within the head size {}", g.path, p,
+             rotated, head_dim);
+    nlohmann::json rope = {{"rope_type", "default"},
+                           {"rope_theta", c["rope_theta"]},
+                           {"partial_rotary_factor", double(rotated) / double(head_dim)}};
+    // Qwen3.5's interleaved MRoPE: with text only, every section sees the same position.
+    const std::vector<int64_t> sections = g.find_int_array(p + "rope.dimension_sections");
+    if (!sections.empty()) {
+        rope["mrope_interleaved"] = true;
+        rope["mrope_section"] = std::vector<int64_t>(sections.begin(), sections.begin() + std::min<size_t>(3, sections.size()));
+    }
+    c["rope_parameters"] = rope;
+}
+
 }  // namespace
 
 std::string gguf_config_json(const GgufFile &g) {
@@ -166,6 +220,8 @@ std::string gguf_config_json(const GgufFile &g) {
         deepseek2_config(g, p, c);
     } else if (arch->gguf_name == "gpt-oss") {
         gpt_oss_config(g, p, c);
+    } else if (arch->gguf_name == "qwen35moe" || arch->gguf_name == "qwen3next") {
+        qwen_hybrid_config(g, p, c);
     } else if (arch->gguf_name == "llama") {
         // Mixtral: feed_forward_length is each expert's; every layer is sparse.
         c["intermediate_size"] = require_positive(g, p + "feed_forward_length");

@@ -149,7 +149,9 @@ GptOssExperts locate_gpt_oss_experts(const Checkpoint &ck, const std::string &pr
     const int64_t E = n_experts, H = hidden, I = inter;
     GptOssExperts out;
     out.layouts.resize(size_t(E));
-    if (ck.find(prefix + ".0.gate_proj.weight")) {
+    // The published forms first: a synthesized checkpoint answers every name.
+    if (!ck.find(prefix + ".gate_up_proj_blocks") && !ck.find(prefix + ".gate_up_proj") &&
+        ck.find(prefix + ".0.gate_proj.weight")) {
         out.format = GptOssExpertFormat::SplitGateUp;
         for (int64_t e = 0; e < E; ++e) {
             const std::string base = prefix + "." + std::to_string(e) + ".";

@@ -7,7 +7,9 @@
 //   attn_k_b / attn_v_b of newer conversions and as the single attn_kv_b of older ones;
 //   gpt-oss from gpt_oss_tiny in F16, BF16 and Q8_0 (its experts split into gate and up
 //   with biases, attention sinks, the sliding-window pattern, YaRN). MXFP4 experts, the
-//   published gpt-oss form, need ggml's MXFP4 type, which this loader does not map yet.
+//   published gpt-oss form, need ggml's MXFP4 type, which this loader does not map yet;
+//   qwen35moe and qwen3next from qwen3_5_moe_tiny and qwen3_next_tiny (Gated DeltaNet
+//   tensors with llama.cpp's changes undone, tiled value heads, the shared expert's gate).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -104,5 +106,39 @@ INSTANTIATE_TEST_SUITE_P(Tiny, GoldenGgufGptOss,
                                            std::pair{GgufWeightType::BF16, std::string("BF16")},
                                            std::pair{GgufWeightType::Q8_0, std::string("Q8_0")}),
                          [](const auto &param_info) { return param_info.param.second; });
+
+struct HybridCase {
+    std::string checkpoint, architecture;
+    GgufWeightType type;
+    std::string type_name;
+};
+
+void PrintTo(const HybridCase &c, std::ostream *os) { *os << c.checkpoint << "_" << c.type_name; }
+
+class GoldenGgufQwenHybrid : public ::testing::TestWithParam<HybridCase> {};
+
+TEST_P(GoldenGgufQwenHybrid, LogitsAndGreedyIdsMatchReference) {
+    const HybridCase &c = GetParam();
+    const std::string data = mst::test::data_path(c.checkpoint);
+    const std::string dir = mst::test::make_temp_dir("gguf_qwen_hybrid");
+    const std::string path = dir + "/" + c.checkpoint + "_" + c.type_name + ".gguf";
+    mst::test::write_qwen_hybrid_gguf(data, path, c.type);
+    expect_reference(path, mst::test::load_golden(data + "/golden.safetensors"), c.architecture.c_str(),
+                     c.type == GgufWeightType::Q8_0, c.checkpoint + " " + c.type_name);
+    fs::remove_all(dir);
+}
+
+std::vector<HybridCase> hybrid_cases() {
+    std::vector<HybridCase> out;
+    for (const auto &[checkpoint, architecture] :
+         {std::pair{"qwen3_5_moe_tiny", "qwen3_5_moe_text"}, {"qwen3_next_tiny", "qwen3_next"}})
+        for (const auto &[type, name] : {std::pair{GgufWeightType::F32, "F32"}, {GgufWeightType::BF16, "BF16"},
+                                         {GgufWeightType::Q8_0, "Q8_0"}})
+            out.push_back({checkpoint, architecture, type, name});
+    return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiny, GoldenGgufQwenHybrid, ::testing::ValuesIn(hybrid_cases()),
+                         [](const auto &param_info) { return param_info.param.checkpoint + "_" + param_info.param.type_name; });
 
 }  // namespace

@@ -138,6 +138,9 @@ namespace {
 // type_of picks.
 using AddValues = std::function<void(const std::string &, std::vector<int64_t>, const std::vector<float> &, bool)>;
 
+using AddLayer = std::function<void(const Checkpoint &, const nlohmann::json &, const std::string &,
+                                    const std::string &, const AddValues &)>;
+
 // How one architecture is written: its names, its own metadata keys, and what the
 // converter does to some tensors on the way.
 struct ArchSpec {
@@ -151,9 +154,10 @@ struct ArchSpec {
     bool split_kv_b = false;  // kv_b_proj written as attn_k_b / attn_v_b
     std::function<void(GgufBuilder &, const nlohmann::json &, const std::string &)> metadata;
     // Tensors of a layer the tables do not cover (gpt-oss's fused experts); may be empty.
-    std::function<void(const Checkpoint &, const nlohmann::json &, const std::string &hf, const std::string &gg,
-                       const AddValues &)>
-        layer_tensors;
+    AddLayer layer_tensors;
+    // Changes the converter makes to a tensor's values or shape, by Hugging Face name
+    // (model.norm.weight included); may be empty.
+    std::function<void(const std::string &hf_name, std::vector<int64_t> &shape, std::vector<float> &values)> transform;
 };
 
 // convert_hf_to_gguf.py's LlamaModel.permute: within each head of d rows, row j * d/2 + i
@@ -321,8 +325,10 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
     };
     const auto add = [&](const std::string &gguf_name, const TensorInfo &t, bool keep_f32, int64_t permute_heads = 0) {
         std::vector<float> values = ckpt->read_f32(t);
+        std::vector<int64_t> shape = t.shape;
         if (permute_heads > 0) values = permute_rows(values, t.shape[0], t.shape[1], permute_heads);
-        add_values(gguf_name, t.shape, values, keep_f32);
+        if (spec.transform) spec.transform(t.name, shape, values);
+        add_values(gguf_name, shape, values, keep_f32);
     };
     // DeepseekV2Model.modify_tensors: kv_b [heads][nope + v][latent] cut into k_b, each
     // head's key rows transposed to [heads][latent][nope], and v_b [heads][v][latent].
@@ -375,6 +381,145 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
     b.write(gguf_path);
 }
 
+// The Gated DeltaNet sizes of a Qwen3.5 / Qwen3-Next config.
+struct LinearSizes {
+    int64_t n_k_heads, n_v_heads, k_dim, v_dim;
+    explicit LinearSizes(const nlohmann::json &c)
+        : n_k_heads(c.at("linear_num_key_heads")), n_v_heads(c.at("linear_num_value_heads")),
+          k_dim(c.at("linear_key_head_dim")), v_dim(c.at("linear_value_head_dim")) {}
+    int64_t r() const { return n_v_heads / n_k_heads; }
+};
+
+// Qwen3NextModel.set_gguf_parameters (and the base keys it builds on).
+void add_qwen_hybrid_metadata(GgufBuilder &b, const nlohmann::json &config, const std::string &a, bool sections) {
+    const LinearSizes s(config);
+    const int64_t head_dim = config.at("head_dim");
+    const nlohmann::json rope = rope_object(config);
+    const double partial = rope.value("partial_rotary_factor", config.value("partial_rotary_factor", 0.25));
+    add_value(b, a + "attention.head_count_kv", config, "num_key_value_heads");
+    b.add_u32(a + "attention.key_length", uint32_t(head_dim));
+    b.add_u32(a + "attention.value_length", uint32_t(head_dim));
+    b.add_u32(a + "rope.dimension_count", uint32_t(double(head_dim) * partial));
+    add_value(b, a + "expert_feed_forward_length", config, "moe_intermediate_size");
+    add_value(b, a + "expert_shared_feed_forward_length", config, "shared_expert_intermediate_size");
+    add_value(b, a + "ssm.conv_kernel", config, "linear_conv_kernel_dim");
+    b.add_u32(a + "ssm.state_size", uint32_t(s.k_dim));
+    b.add_u32(a + "ssm.group_count", uint32_t(s.n_k_heads));
+    b.add_u32(a + "ssm.time_step_rank", uint32_t(s.n_v_heads));
+    b.add_u32(a + "ssm.inner_size", uint32_t(s.v_dim * s.n_v_heads));
+    std::string recurrent;
+    const auto &types = config.at("layer_types");
+    put_u32(recurrent, uint32_t(GgufValueType::Bool));
+    put_u64(recurrent, types.size());
+    for (const auto &t : types) recurrent.push_back(t == "linear_attention" ? 1 : 0);
+    b.add_raw(a + "attention.recurrent_layers", GgufValueType::Array, recurrent);
+    b.add_u32(a + "full_attention_interval", config.value("full_attention_interval", 4u));
+    if (sections) {
+        std::vector<int32_t> mrope = rope.value("mrope_section", std::vector<int32_t>{11, 11, 10});
+        mrope.resize(4, 0);
+        b.add_i32_array(a + "rope.dimension_sections", mrope);
+    }
+}
+
+// Value heads from grouped by key head to tiled (_LinearAttentionVReorderBase): row block
+// of tiled position i * n_k + g takes grouped head g * r + i; rows [offset, offset +
+// heads * size) of a [rows][cols] matrix.
+std::vector<float> tile_heads(const std::vector<float> &w, int64_t cols, int64_t offset, const LinearSizes &s,
+                              int64_t size) {
+    std::vector<float> out = w;
+    for (int64_t g = 0; g < s.n_k_heads; ++g)
+        for (int64_t i = 0; i < s.r(); ++i)
+            std::copy_n(w.begin() + (offset + (g * s.r() + i) * size) * cols, size * cols,
+                        out.begin() + (offset + (i * s.n_k_heads + g) * size) * cols);
+    return out;
+}
+
+// Qwen3NextModel.modify_tensors (and, for qwen35moe with fewer key than value heads, the
+// value-head reorder): -exp(A_log), 1 + w for the RMSNorms but the DeltaNet's, conv1d
+// squeezed, shared_expert_gate as a vector.
+void transform_qwen_hybrid(const nlohmann::json &config, bool tiled, const std::string &name,
+                           std::vector<int64_t> &shape, std::vector<float> &v) {
+    const LinearSizes s(config);
+    const auto ends = [&](std::string_view suffix) { return std::string_view(name).ends_with(suffix); };
+    const int64_t qk_rows = 2 * s.n_k_heads * s.k_dim, cols = shape.size() > 1 ? shape.back() : 1;
+    tiled = tiled && s.r() > 1;
+    if (ends("linear_attn.A_log")) {
+        for (float &x : v) x = -std::exp(x);
+        if (tiled) v = tile_heads(v, 1, 0, s, 1);
+    } else if (ends("linear_attn.dt_bias") || ends("in_proj_a.weight") || ends("in_proj_b.weight")) {
+        if (tiled) v = tile_heads(v, cols, 0, s, 1);
+    } else if (ends("in_proj_z.weight")) {
+        if (tiled) v = tile_heads(v, cols, 0, s, s.v_dim);
+    } else if (ends("in_proj_qkv.weight")) {
+        if (tiled) v = tile_heads(v, cols, qk_rows, s, s.v_dim);
+    } else if (ends("conv1d.weight")) {
+        shape = {shape[0], shape[2]};
+        if (tiled) v = tile_heads(v, shape[1], qk_rows, s, s.v_dim);
+    } else if (ends("out_proj.weight")) {
+        if (!tiled) return;
+        // Columns: transpose, tile the rows, transpose back.
+        const int64_t rows = shape[0];
+        std::vector<float> t(v.size());
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j) t[size_t(j * rows + i)] = v[size_t(i * cols + j)];
+        t = tile_heads(t, rows, 0, s, s.v_dim);
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j) v[size_t(i * cols + j)] = t[size_t(j * rows + i)];
+    } else if (ends("shared_expert_gate.weight")) {
+        shape = {shape[1]};
+    } else if (ends("norm.weight") && !ends("linear_attn.norm.weight")) {
+        for (float &x : v) x += 1.0f;
+    }
+}
+
+// Qwen3-Next's in_proj_qkvz [per key head: q, k, v, z] cut into attn_qkv [all q, all k,
+// all v] and attn_gate [all z] (Qwen3NextModel.modify_tensors).
+void add_qwen3next_qkvz(const Checkpoint &ckpt, const nlohmann::json &config, const std::string &hf,
+                        const std::string &gg, const AddValues &add_values) {
+    const TensorInfo *t = ckpt.find(hf + "linear_attn.in_proj_qkvz.weight");
+    if (!t) return;
+    const LinearSizes s(config);
+    const int64_t cols = t->shape[1], rv = s.r() * s.v_dim, group = 2 * s.k_dim + 2 * rv;
+    const std::vector<float> w = ckpt.read_f32(*t);
+    std::vector<float> parts[4];
+    const int64_t offsets[4] = {0, s.k_dim, 2 * s.k_dim, 2 * s.k_dim + rv}, lengths[4] = {s.k_dim, s.k_dim, rv, rv};
+    for (int part = 0; part < 4; ++part)
+        for (int64_t g = 0; g < s.n_k_heads; ++g)
+            parts[part].insert(parts[part].end(), w.begin() + (g * group + offsets[part]) * cols,
+                               w.begin() + (g * group + offsets[part] + lengths[part]) * cols);
+    std::vector<float> qkv = parts[0];
+    qkv.insert(qkv.end(), parts[1].begin(), parts[1].end());
+    qkv.insert(qkv.end(), parts[2].begin(), parts[2].end());
+    add_values(gg + "attn_qkv.weight", {int64_t(qkv.size()) / cols, cols}, qkv, false);
+    add_values(gg + "attn_gate.weight", {int64_t(parts[3].size()) / cols, cols}, parts[3], false);
+}
+
+const std::map<std::string, std::string> kQwenHybridNames = {
+    {"input_layernorm.weight", "attn_norm.weight"},
+    {"post_attention_layernorm.weight", "post_attention_norm.weight"},
+    {"self_attn.q_proj.weight", "attn_q.weight"},
+    {"self_attn.k_proj.weight", "attn_k.weight"},
+    {"self_attn.v_proj.weight", "attn_v.weight"},
+    {"self_attn.o_proj.weight", "attn_output.weight"},
+    {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+    {"self_attn.k_norm.weight", "attn_k_norm.weight"},
+    {"linear_attn.in_proj_qkv.weight", "attn_qkv.weight"},
+    {"linear_attn.in_proj_z.weight", "attn_gate.weight"},
+    {"linear_attn.in_proj_ba.weight", "ssm_ba.weight"},
+    {"linear_attn.in_proj_b.weight", "ssm_beta.weight"},
+    {"linear_attn.in_proj_a.weight", "ssm_alpha.weight"},
+    {"linear_attn.conv1d.weight", "ssm_conv1d.weight"},
+    {"linear_attn.dt_bias", "ssm_dt.bias"},
+    {"linear_attn.A_log", "ssm_a"},
+    {"linear_attn.norm.weight", "ssm_norm.weight"},
+    {"linear_attn.out_proj.weight", "ssm_out.weight"},
+    {"mlp.gate.weight", "ffn_gate_inp.weight"},
+    {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight"},
+    {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"},
+    {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
+    {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
+};
+
 const std::vector<std::pair<std::string, std::string>> kGateUpDown = {
     {"gate", "gate_proj"}, {"up", "up_proj"}, {"down", "down_proj"}};
 
@@ -382,7 +527,7 @@ const std::vector<std::pair<std::string, std::string>> kGateUpDown = {
 
 void write_qwen3moe_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
     write_gguf({"qwen3moe", {"qwen3_moe"}, kBlockNames, "mlp.experts", kGateUpDown, {"ffn_gate_inp.weight"}, false,
-                false, add_mha_metadata, {}},
+                false, add_mha_metadata, {}, {}},
                dir, gguf_path, type);
 }
 
@@ -391,7 +536,7 @@ void write_mixtral_gguf(const std::string &dir, const std::string &gguf_path, Gg
     names.erase("mlp.gate.weight");
     names["block_sparse_moe.gate.weight"] = "ffn_gate_inp.weight";
     write_gguf({"llama", {"mixtral"}, names, "block_sparse_moe.experts", {{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}},
-                {"ffn_gate_inp.weight"}, true, false, add_mha_metadata, {}},
+                {"ffn_gate_inp.weight"}, true, false, add_mha_metadata, {}, {}},
                dir, gguf_path, type);
 }
 
@@ -422,7 +567,7 @@ void write_deepseek2_gguf(const std::string &dir, const std::string &gguf_path, 
                 [split_kv_b](GgufBuilder &b, const nlohmann::json &config, const std::string &a) {
                     add_deepseek2_metadata(b, config, a, split_kv_b);
                 },
-                {}},
+                {}, {}},
                dir, gguf_path, type);
 }
 
@@ -443,7 +588,22 @@ void write_gpt_oss_gguf(const std::string &dir, const std::string &gguf_path, Gg
         {"mlp.router.bias", "ffn_gate_inp.bias"},
     };
     write_gguf({"gpt-oss", {"gpt_oss"}, names, "mlp.experts", kGateUpDown, {"ffn_gate_inp.weight"}, false, false,
-                add_gpt_oss_metadata, add_gpt_oss_experts},
+                add_gpt_oss_metadata, add_gpt_oss_experts, {}},
+               dir, gguf_path, type);
+}
+
+void write_qwen_hybrid_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    const nlohmann::json config = read_json(dir + "/config.json");
+    const bool next = config.at("model_type") == "qwen3_next";
+    write_gguf({next ? "qwen3next" : "qwen35moe", {next ? "qwen3_next" : "qwen3_5_moe_text", "qwen3_5_moe"},
+                kQwenHybridNames, "mlp.experts", kGateUpDown, {"ffn_gate_inp.weight"}, false, false,
+                [next](GgufBuilder &b, const nlohmann::json &c, const std::string &a) {
+                    add_qwen_hybrid_metadata(b, c, a, !next);
+                },
+                next ? AddLayer(add_qwen3next_qkvz) : AddLayer(),
+                [config, next](const std::string &name, std::vector<int64_t> &shape, std::vector<float> &v) {
+                    transform_qwen_hybrid(config, !next, name, shape, v);
+                }},
                dir, gguf_path, type);
 }
 

@@ -32,6 +32,11 @@ void write_deepseek2_gguf(const std::string &checkpoint_dir, const std::string &
 // ffn_gate_exps / ffn_up_exps [E][I][H] with their biases, down_proj transposed, attention
 // sinks, the router's bias, the sliding window and YaRN keys.
 void write_gpt_oss_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
+// Qwen3.5-MoE (`qwen35moe`) or Qwen3-Next (`qwen3next`), by the checkpoint's model_type:
+// Gated DeltaNet tensors under ssm_* with the converter's changes (-exp(A_log), 1 + w
+// norms, conv1d squeezed, Qwen3-Next's in_proj_qkvz cut into attn_qkv / attn_gate,
+// Qwen3.5's value heads tiled), the shared expert and its gate, the ssm.* keys.
+void write_qwen_hybrid_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
 
 // Q8_0 as ggml's reference quantizer defines it: per block of 32, d = max|x| / 127,
 // q = round(x / d), stored as the f16 d then 32 int8. n must be a multiple of 32.
