@@ -15,6 +15,7 @@
 #include "format/gguf_derived_tensors.h"
 #include "format/gguf_file.h"
 #include "format/gguf_names.h"
+#include "format/gguf_split.h"
 #include "format/safetensors.h"
 
 namespace mst {
@@ -235,6 +236,7 @@ std::set<std::string, std::less<>> collect_split_kv_b(const GgufFile &g, GgufChe
             i.name = t.name;
             i.dtype = tensor_dtype(g, t);
             i.shape = t.shape();
+            i.file_index = t.file;
             i.offset = t.offset;
             i.nbytes = t.nbytes;
             return i;
@@ -292,6 +294,8 @@ std::vector<std::string> architecture_names() {
 
 std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File file) {
     auto gguf = std::make_shared<GgufFile>(read_gguf(file));
+    // A split model: the other shards' tensors join the first's (files 1..n-1).
+    std::vector<std::pair<std::string, File>> shards = open_gguf_shards(*gguf);
     const std::string arch_name = gguf->require_string("general.architecture");
     const GgufArchitecture *arch = find_gguf_architecture(arch_name);
     if (!arch)
@@ -324,6 +328,7 @@ std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File 
         info.name = name;
         info.dtype = GgufCheckpoint::joined_dtype(split);
         info.shape = {split.heads * (split.nope + split.v), split.latent};
+        info.file_index = split.k_b.file_index;
         info.offset = split.k_b.offset;
         info.nbytes = GgufCheckpoint::joined_bytes(split, info.dtype);
         table.push_back(std::move(info));
@@ -345,6 +350,7 @@ std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File 
                 info.name = stacked->part_prefix + std::to_string(e) + stacked->part_suffix;
                 info.dtype = dtype;
                 info.shape = shape;
+                info.file_index = t.file;
                 info.offset = t.offset + e * per_expert;
                 info.nbytes = per_expert;
                 table.push_back(std::move(info));
@@ -359,6 +365,7 @@ std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File 
         info.name = hf_name.value_or(t.name);
         info.dtype = tensor_dtype(*gguf, t);
         info.shape = t.shape();
+        info.file_index = t.file;
         info.offset = t.offset;
         info.nbytes = t.nbytes;
         table.push_back(std::move(info));
@@ -373,6 +380,10 @@ std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File 
     }
     checkpoint->paths_.push_back(path);
     checkpoint->files_.push_back(std::move(file));
+    for (auto &[shard_path, shard_file] : shards) {
+        checkpoint->paths_.push_back(shard_path);
+        checkpoint->files_.push_back(std::move(shard_file));
+    }
     checkpoint->gguf_ = std::move(gguf);
     return checkpoint;
 }

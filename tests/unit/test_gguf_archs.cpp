@@ -3,6 +3,7 @@
 // open as checkpoints that hold every tensor the model reads under its Hugging Face name,
 // with the shape and values the checkpoint has: the converter's splits, transposes,
 // reorders and value changes undone. Metadata errors of each architecture are named.
+// A model split by gguf-split opens from its first shard.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,6 +14,8 @@
 #include "expect_error.h"
 #include "format/checkpoint.h"
 #include "gguf_model_writer.h"
+#include "gguf_split_writer.h"
+#include "moestream.hpp"
 #include "test_paths.h"
 
 namespace {
@@ -82,5 +85,46 @@ TEST_P(GgufArchTensors, EveryCheckpointTensorReadsBackUnderItsName) {
 
 INSTANTIATE_TEST_SUITE_P(Tiny, GgufArchTensors, ::testing::ValuesIn(arch_cases()),
                          [](const auto &param_info) { return param_info.param.checkpoint; });
+
+// A model cut by gguf-split opens from its first shard and computes what the whole file
+// computes, bit for bit; a later shard, a missing one and a mismatched one are named.
+TEST(GgufSplit, ShardsOpenFromTheFirstAndMatchTheWholeFile) {
+    const std::string dir = mst::test::make_temp_dir("gguf_split");
+    const std::string whole = dir + "/whole.gguf";
+    mst::test::write_qwen3moe_gguf(mst::test::data_path("qwen3_moe_tiny"), whole, GgufWeightType::Q8_0);
+    const std::vector<std::string> shards = mst::test::split_gguf(whole, dir + "/tiny", 3);
+    ASSERT_EQ(shards.size(), 3u);
+    EXPECT_EQ(fs::path(shards[0]).filename(), "tiny-00001-of-00003.gguf");
+    EXPECT_EQ(mst::Checkpoint::open(shards[0])->files().size(), 3u);
+
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    p.expert_cache_bytes = 0;
+    const std::vector<int32_t> ids = {1, 17, 300, 5, 42, 9};
+    const auto logits = [&](const std::string &path) {
+        const mst::ModelHandle model(path, p);
+        mst_session_params sp = mst::session_params();
+        sp.all_logits = 1;
+        mst::SessionHandle session(model, sp);
+        session.eval(ids);
+        const float *out = nullptr;
+        size_t rows = 0, vocab = 0;
+        mst::check(mst_session_all_logits(session.get(), &out, &rows, &vocab));
+        return std::vector<float>(out, out + rows * vocab);
+    };
+    EXPECT_EQ(logits(shards[0]), logits(whole));
+
+    mst::test::expect_error([&] { mst::Checkpoint::open(shards[1]); }, MST_ERR_INVALID_ARGUMENT,
+                            {"shard 2 of 3", "pass the first one", "tiny-00001-of-00003.gguf"});
+    // Shard 3 in shard 2's place: its split.no says so.
+    fs::copy_file(shards[1], dir + "/shard2.keep");
+    fs::copy_file(shards[2], shards[1], fs::copy_options::overwrite_existing);
+    mst::test::expect_error([&] { mst::Checkpoint::open(shards[0]); }, MST_ERR_BAD_FORMAT,
+                            {"tiny-00002-of-00003.gguf", "shard 3 of 3, expected shard 2 of 3"});
+    fs::copy_file(dir + "/shard2.keep", shards[1], fs::copy_options::overwrite_existing);
+    fs::remove(shards[2]);
+    mst::test::expect_error([&] { mst::Checkpoint::open(shards[0]); }, MST_ERR_IO, {"tiny-00003-of-00003.gguf"});
+    fs::remove_all(dir);
+}
 
 }  // namespace
