@@ -1,4 +1,4 @@
-// `moestream convert`: a Hugging Face checkpoint directory to a packed file (.mst),
+// `moestream convert`: a Hugging Face checkpoint directory or a GGUF file to a packed file (.mst),
 // with a progress line (bytes, rate, ETA) when stderr is a terminal. Ctrl-C, SIGTERM and
 // SIGHUP cancel cleanly: the temporary file is removed and nothing appears under the
 // output name.
@@ -21,7 +21,9 @@ namespace {
 
 const char *const kConvertHelp =
     "usage: moestream convert SRC OUT.mst [options]\n"
-    "Convert the Hugging Face checkpoint directory SRC into one packed file for streaming.\n"
+    "Convert the Hugging Face checkpoint directory or GGUF file SRC (a split GGUF: its first\n"
+    "shard) into one packed file for streaming. A GGUF's config, tokenizer and chat template\n"
+    "come from its metadata; --experts bf16 keeps its expert types (Q8_0 included) as stored.\n"
     "  --experts q4|q8|bf16      routed experts' matrices: q4 (default, 5.0 bits/weight), q8 (8.5),\n"
     "                            or bf16 = kept as stored. FP8 (block-scaled E4M3) experts are\n"
     "                            requantized from their dequantized values by q4 / q8\n"

@@ -323,6 +323,18 @@ GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
     };
     config["eos_token"] = token_of("tokenizer.ggml.eos_token_id");
     config["bos_token"] = token_of("tokenizer.ggml.bos_token_id");
+    // tokenizer.chat_template, and tokenizer.chat_template.<name> for named ones, in the
+    // list form tokenizer_config.json uses for several.
+    const std::string template_key = "tokenizer.chat_template";
+    nlohmann::json templates = nlohmann::json::array();
+    if (const auto text = g.find_string(template_key)) templates.push_back({{"name", "default"}, {"template", *text}});
+    for (const auto &[key, value] : g.metadata)
+        if (key.starts_with(template_key + ".") && value.type == GgufValueType::String)
+            templates.push_back({{"name", key.substr(template_key.size() + 1)}, {"template", value.string}});
+    if (templates.size() == 1 && templates[0]["name"] == "default")
+        config["chat_template"] = templates[0]["template"];
+    else if (!templates.empty())
+        config["chat_template"] = templates;
     return {t.dump(), config.dump()};
 }
 

@@ -64,4 +64,20 @@ std::vector<std::string> split_gguf(const std::string &source, const std::string
     return paths;
 }
 
+void rewrite_gguf(const std::string &source, const std::string &destination,
+                  const std::function<void(GgufBuilder &)> &add) {
+    const File file = File::open_read(source);
+    const GgufFile g = read_gguf(file);
+    GgufBuilder b;
+    for (const auto &[key, value] : g.metadata)
+        if (key != "general.alignment") b.add_raw(key, value.type, encode(value));
+    add(b);
+    for (const GgufTensor &tensor : g.tensors) {
+        std::string bytes(tensor.nbytes, '\0');
+        file.pread_exact(bytes.data(), bytes.size(), tensor.offset);
+        b.add_tensor(tensor.name, tensor.type, tensor.ne, std::move(bytes));
+    }
+    b.write(destination);
+}
+
 }  // namespace mst::test

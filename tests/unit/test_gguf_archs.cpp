@@ -13,6 +13,7 @@
 
 #include "expect_error.h"
 #include "format/checkpoint.h"
+#include "gguf_builder.h"
 #include "gguf_model_writer.h"
 #include "gguf_split_writer.h"
 #include "moestream.hpp"
@@ -21,6 +22,7 @@
 namespace {
 
 namespace fs = std::filesystem;
+using mst::test::GgufBuilder;
 using mst::test::GgufWeightType;
 
 struct ArchCase {
@@ -124,6 +126,99 @@ TEST(GgufSplit, ShardsOpenFromTheFirstAndMatchTheWholeFile) {
     fs::copy_file(dir + "/shard2.keep", shards[1], fs::copy_options::overwrite_existing);
     fs::remove(shards[2]);
     mst::test::expect_error([&] { mst::Checkpoint::open(shards[0]); }, MST_ERR_IO, {"tiny-00003-of-00003.gguf"});
+    fs::remove_all(dir);
+}
+
+// The logits of every prompt position, from a fresh session of the model at `path`.
+std::vector<float> prompt_logits(const std::string &path, const std::vector<int32_t> &ids) {
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    p.expert_cache_bytes = 0;
+    const mst::ModelHandle model(path, p);
+    mst_session_params sp = mst::session_params();
+    sp.all_logits = 1;
+    mst::SessionHandle session(model, sp);
+    session.eval(ids);
+    const float *out = nullptr;
+    size_t rows = 0, vocab = 0;
+    mst::check(mst_session_all_logits(session.get(), &out, &rows, &vocab));
+    return std::vector<float>(out, out + rows * vocab);
+}
+
+// `moestream convert model.gguf out.mst`: the packed file computes what the GGUF file
+// computes, bit for bit with the experts kept as stored (derived and joined tensors
+// included), and carries its tokenizer and chat template; q8 experts are requantized.
+TEST(GgufConvert, PackedFileComputesWhatTheGgufComputes) {
+    const std::string dir = mst::test::make_temp_dir("gguf_convert");
+    const std::vector<int32_t> ids = {1, 17, 300, 5, 42, 9};
+    struct Source {
+        std::string name;
+        std::function<void(const std::string &)> write;
+    };
+    const std::vector<Source> sources = {
+        {"qwen3moe_q8_0",
+         [](const std::string &path) {
+             mst::test::write_qwen3moe_gguf(mst::test::data_path("qwen3_moe_tiny"), path, GgufWeightType::Q8_0);
+         }},
+        {"deepseek2_split_kv_b_q8_0",
+         [](const std::string &path) {
+             mst::test::write_deepseek2_gguf(mst::test::data_path("deepseek_v3_tiny"), path, GgufWeightType::Q8_0,
+                                             true);
+         }},
+        {"qwen35moe_bf16", [](const std::string &path) {
+             mst::test::write_qwen_hybrid_gguf(mst::test::data_path("qwen3_5_moe_tiny"), path, GgufWeightType::BF16);
+         }}};
+    for (const Source &source : sources) {
+        const std::string gguf = dir + "/" + source.name + ".gguf", packed = dir + "/" + source.name + ".mst";
+        source.write(gguf);
+        mst_convert_params params;
+        mst_convert_default_params(&params);
+        params.experts = "bf16";  // kept as stored
+        mst_convert_report report{};
+        report.struct_size = sizeof report;
+        ASSERT_EQ(mst_convert(gguf.c_str(), packed.c_str(), &params, &report), MST_OK) << mst_last_error();
+        EXPECT_GT(report.expert_blobs, 0u);
+        EXPECT_EQ(report.quantized_tensors, 0u) << source.name;
+        EXPECT_EQ(prompt_logits(packed, ids), prompt_logits(gguf, ids)) << source.name;
+
+        mst_model_params p = mst::model_params();
+        p.backend = "cpu";
+        const mst::ModelHandle from_gguf(gguf, p), from_packed(packed, p);
+        EXPECT_EQ(from_packed.tokenize("Hello, world! <|im_end|>"), from_gguf.tokenize("Hello, world! <|im_end|>"));
+        EXPECT_STREQ(from_packed.info().architecture, from_gguf.info().architecture);
+
+        const std::string q8 = dir + "/" + source.name + "_q8.mst";
+        params.experts = "q8";
+        ASSERT_EQ(mst_convert(gguf.c_str(), q8.c_str(), &params, &report), MST_OK) << mst_last_error();
+        EXPECT_EQ(prompt_logits(q8, ids).size(), prompt_logits(gguf, ids).size());
+    }
+    fs::remove_all(dir);
+}
+
+// A GGUF's tokenizer.chat_template is the model's chat template, and a packed file made
+// from it keeps it.
+TEST(GgufConvert, ChatTemplateComesFromTheMetadataAndIsCarriedOver) {
+    const std::string dir = mst::test::make_temp_dir("gguf_template");
+    const std::string whole = dir + "/tiny.gguf";
+    mst::test::write_qwen3moe_gguf(mst::test::data_path("qwen3_moe_tiny"), whole, GgufWeightType::BF16);
+    // The same file with a template added to its metadata.
+    const std::string with_template = dir + "/templated.gguf";
+    mst::test::rewrite_gguf(whole, with_template, [](GgufBuilder &b) {
+        b.add_string("tokenizer.chat_template", "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}");
+    });
+    const std::string packed = dir + "/templated.mst";
+    mst_convert_params params;
+    mst_convert_default_params(&params);
+    ASSERT_EQ(mst_convert(with_template.c_str(), packed.c_str(), &params, nullptr), MST_OK) << mst_last_error();
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    for (const std::string &path : {with_template, packed}) {
+        const mst::ModelHandle model(path, p);
+        char text[256];
+        size_t n = 0;
+        ASSERT_EQ(mst_model_chat_template(model.get(), nullptr, text, sizeof text, &n), MST_OK) << mst_last_error();
+        EXPECT_EQ(std::string(text, n), "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}") << path;
+    }
     fs::remove_all(dir);
 }
 
