@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "golden.h"
-#include "golden_gguf_support.h"
+#include "gguf_logits.h"
 #include "gguf_model_writer.h"
 #include "moestream.hpp"
 #include "storage/storage_tier.h"

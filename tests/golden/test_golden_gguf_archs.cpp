@@ -16,7 +16,7 @@
 #include <string>
 
 #include "golden.h"
-#include "golden_gguf_support.h"
+#include "gguf_logits.h"
 #include "gguf_model_writer.h"
 #include "moestream.hpp"
 #include "test_paths.h"

@@ -65,12 +65,12 @@ std::vector<std::string> split_gguf(const std::string &source, const std::string
 }
 
 void rewrite_gguf(const std::string &source, const std::string &destination,
-                  const std::function<void(GgufBuilder &)> &add) {
+                  const std::function<void(GgufBuilder &)> &add, const std::function<bool(const std::string &)> &keep) {
     const File file = File::open_read(source);
     const GgufFile g = read_gguf(file);
     GgufBuilder b;
     for (const auto &[key, value] : g.metadata)
-        if (key != "general.alignment") b.add_raw(key, value.type, encode(value));
+        if (key != "general.alignment" && (!keep || keep(key))) b.add_raw(key, value.type, encode(value));
     add(b);
     for (const GgufTensor &tensor : g.tensors) {
         std::string bytes(tensor.nbytes, '\0');

@@ -16,9 +16,11 @@ namespace mst::test {
 // Returns the shard paths. Throws std::runtime_error or mst::Error on failure.
 std::vector<std::string> split_gguf(const std::string &source, const std::string &prefix, int n_shards);
 
-// Copies `source` to `destination` with its metadata and tensors, calling `add` on the
-// builder after the metadata so that it can add keys (tests of metadata paths).
+// Copies `source` to `destination` with its tensors and the metadata keys `keep` accepts
+// (all when empty), calling `add` on the builder after them so that it can add keys
+// (tests of metadata paths).
 void rewrite_gguf(const std::string &source, const std::string &destination,
-                  const std::function<void(GgufBuilder &)> &add);
+                  const std::function<void(GgufBuilder &)> &add,
+                  const std::function<bool(const std::string &)> &keep = {});
 
 }  // namespace mst::test

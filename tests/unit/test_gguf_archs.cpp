@@ -13,7 +13,9 @@
 
 #include "expect_error.h"
 #include "format/checkpoint.h"
+#include "model/model_files.h"
 #include "gguf_builder.h"
+#include "gguf_logits.h"
 #include "gguf_model_writer.h"
 #include "gguf_split_writer.h"
 #include "moestream.hpp"
@@ -88,6 +90,15 @@ TEST_P(GgufArchTensors, EveryCheckpointTensorReadsBackUnderItsName) {
 INSTANTIATE_TEST_SUITE_P(Tiny, GgufArchTensors, ::testing::ValuesIn(arch_cases()),
                          [](const auto &param_info) { return param_info.param.checkpoint; });
 
+// The logits of every prompt position, from a fresh session of the model at `path`, its
+// experts streamed through a zero-byte cache.
+std::vector<float> prompt_logits(const std::string &path, const std::vector<int32_t> &ids) {
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    p.expert_cache_bytes = 0;
+    return mst::test::gguf_all_logits(mst::ModelHandle(path, p), ids);
+}
+
 // A model cut by gguf-split opens from its first shard and computes what the whole file
 // computes, bit for bit; a later shard, a missing one and a mismatched one are named.
 TEST(GgufSplit, ShardsOpenFromTheFirstAndMatchTheWholeFile) {
@@ -99,22 +110,8 @@ TEST(GgufSplit, ShardsOpenFromTheFirstAndMatchTheWholeFile) {
     EXPECT_EQ(fs::path(shards[0]).filename(), "tiny-00001-of-00003.gguf");
     EXPECT_EQ(mst::Checkpoint::open(shards[0])->files().size(), 3u);
 
-    mst_model_params p = mst::model_params();
-    p.backend = "cpu";
-    p.expert_cache_bytes = 0;
     const std::vector<int32_t> ids = {1, 17, 300, 5, 42, 9};
-    const auto logits = [&](const std::string &path) {
-        const mst::ModelHandle model(path, p);
-        mst_session_params sp = mst::session_params();
-        sp.all_logits = 1;
-        mst::SessionHandle session(model, sp);
-        session.eval(ids);
-        const float *out = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &out, &rows, &vocab));
-        return std::vector<float>(out, out + rows * vocab);
-    };
-    EXPECT_EQ(logits(shards[0]), logits(whole));
+    EXPECT_EQ(prompt_logits(shards[0], ids), prompt_logits(whole, ids));
 
     mst::test::expect_error([&] { mst::Checkpoint::open(shards[1]); }, MST_ERR_INVALID_ARGUMENT,
                             {"shard 2 of 3", "pass the first one", "tiny-00001-of-00003.gguf"});
@@ -129,20 +126,56 @@ TEST(GgufSplit, ShardsOpenFromTheFirstAndMatchTheWholeFile) {
     fs::remove_all(dir);
 }
 
-// The logits of every prompt position, from a fresh session of the model at `path`.
-std::vector<float> prompt_logits(const std::string &path, const std::vector<int32_t> &ids) {
-    mst_model_params p = mst::model_params();
-    p.backend = "cpu";
-    p.expert_cache_bytes = 0;
-    const mst::ModelHandle model(path, p);
-    mst_session_params sp = mst::session_params();
-    sp.all_logits = 1;
-    mst::SessionHandle session(model, sp);
-    session.eval(ids);
-    const float *out = nullptr;
-    size_t rows = 0, vocab = 0;
-    mst::check(mst_session_all_logits(session.get(), &out, &rows, &vocab));
-    return std::vector<float>(out, out + rows * vocab);
+// Each new architecture names a missing required key, a key of the wrong type, and what
+// it refuses (a softmax-routed deepseek2, i.e. DeepSeek-V2).
+TEST(GgufArchMetadata, MissingMistypedAndRefusedKeysAreNamed) {
+    const std::string dir = mst::test::make_temp_dir("gguf_arch_keys");
+    struct Case {
+        std::string name;
+        std::function<void(const std::string &)> write;
+        std::string required;
+    };
+    const std::vector<Case> cases = {
+        {"deepseek2",
+         [](const std::string &path) {
+             mst::test::write_deepseek2_gguf(mst::test::data_path("deepseek_v3_tiny"), path, GgufWeightType::F32, true);
+         },
+         "deepseek2.attention.kv_lora_rank"},
+        {"gpt-oss",
+         [](const std::string &path) {
+             mst::test::write_gpt_oss_gguf(mst::test::data_path("gpt_oss_tiny"), path, GgufWeightType::F32);
+         },
+         "gpt-oss.attention.sliding_window"},
+        {"qwen35moe",
+         [](const std::string &path) {
+             mst::test::write_qwen_hybrid_gguf(mst::test::data_path("qwen3_5_moe_tiny"), path, GgufWeightType::F32);
+         },
+         "qwen35moe.ssm.state_size"},
+        {"qwen3next", [](const std::string &path) {
+             mst::test::write_qwen_hybrid_gguf(mst::test::data_path("qwen3_next_tiny"), path, GgufWeightType::F32);
+         },
+         "qwen3next.ssm.group_count"}};
+    const auto load = [](const std::string &path) {
+        const auto checkpoint = mst::Checkpoint::open(path);
+        mst::read_model_config(*checkpoint);
+    };
+    for (const Case &c : cases) {
+        const std::string whole = dir + "/" + c.name + ".gguf", broken = dir + "/" + c.name + "_broken.gguf";
+        c.write(whole);
+        EXPECT_NO_THROW(load(whole)) << c.name;
+        mst::test::rewrite_gguf(whole, broken, [](GgufBuilder &) {}, [&](const std::string &key) { return key != c.required; });
+        mst::test::expect_error([&] { load(broken); }, MST_ERR_BAD_FORMAT, {"lacks '" + c.required + "'"});
+        mst::test::rewrite_gguf(
+            whole, broken, [&](GgufBuilder &b) { b.add_string(c.required, "many"); },
+            [&](const std::string &key) { return key != c.required; });
+        mst::test::expect_error([&] { load(broken); }, MST_ERR_BAD_FORMAT, {"'" + c.required + "' is STRING"});
+    }
+    mst::test::rewrite_gguf(
+        dir + "/deepseek2.gguf", dir + "/softmax.gguf", [](GgufBuilder &b) { b.add_u32("deepseek2.expert_gating_func", 1); },
+        [](const std::string &key) { return key != "deepseek2.expert_gating_func"; });
+    mst::test::expect_error([&] { load(dir + "/softmax.gguf"); }, MST_ERR_UNSUPPORTED,
+                            {"expert_gating_func is 1", "softmax", "sigmoid"});
+    fs::remove_all(dir);
 }
 
 // `moestream convert model.gguf out.mst`: the packed file computes what the GGUF file

@@ -1,5 +1,5 @@
-// Shared by the GGUF golden tests: a model's logits for every prompt position, and its
-// greedy continuation, each from a fresh session.
+// Shared by the GGUF tests: a model's logits for every prompt position, and its greedy
+// continuation, each from a fresh session.
 #pragma once
 
 #include <cstdint>
