@@ -534,10 +534,11 @@ typedef struct mst_convert_report {
                                       next mst_convert or mst_synthesize on this thread */
 } mst_convert_report;
 
-/* Convert the Hugging Face checkpoint directory `src` into the packed file `dst`: one
- * file with the config, tokenizer, every non-expert weight and one 4 KiB-aligned blob per
- * expert, each with an xxHash64. It is written under a temporary name beside `dst` and
- * renamed only when complete; an existing `dst` is an error (MST_ERR_IO) unless
+/* Convert the Hugging Face checkpoint directory, or the GGUF file (a split one's first
+ * shard; config, tokenizer and chat template from its metadata), `src` into the packed
+ * file `dst`: one file with the config, tokenizer, every non-expert weight and one
+ * 4 KiB-aligned blob per expert, each with an xxHash64. It is written under a temporary
+ * name beside `dst` and renamed only when complete; an existing `dst` is an error (MST_ERR_IO) unless
  * params->force is set, and so is a disk without room for the file (checked first).
  * `params` may be NULL for the defaults; `report` may be NULL. */
 MST_API mst_status mst_convert(const char *src, const char *dst, const mst_convert_params *params,

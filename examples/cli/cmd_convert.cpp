@@ -1,6 +1,7 @@
-// `moestream convert`: a Hugging Face checkpoint directory to a packed file (.mst),
-// with a progress line (bytes, rate, ETA) when stderr is a terminal; or a packed file to a
-// GGUF file (OUT ending in .gguf) that llama.cpp loads (convert/gguf_export.h). Ctrl-C, SIGTERM and
+// `moestream convert`: a Hugging Face checkpoint directory or a GGUF file to a packed file
+// (.mst), with a progress line (bytes, rate, ETA) when stderr is a terminal; or a packed
+// file to a GGUF file (OUT ending in .gguf) that llama.cpp loads (convert/gguf_export.h).
+// Ctrl-C, SIGTERM and
 // SIGHUP cancel cleanly: the temporary file is removed and nothing appears under the
 // output name.
 #include <unistd.h>
@@ -25,8 +26,10 @@ namespace {
 const char *const kConvertHelp =
     "usage: moestream convert SRC OUT.mst [options]\n"
     "       moestream convert MODEL.mst OUT.gguf [--force]\n"
-    "Convert the Hugging Face checkpoint directory SRC into one packed file for streaming;\n"
-    "or write a packed file as a GGUF file for llama.cpp (qwen3_moe, every layer MoE): each\n"
+    "Convert the Hugging Face checkpoint directory or GGUF file SRC (a split GGUF: its first\n"
+    "shard) into one packed file for streaming. A GGUF's config, tokenizer and chat template\n"
+    "come from its metadata; --experts bf16 keeps its expert types as stored.\n"
+    "Or write a packed file as a GGUF file for llama.cpp (qwen3_moe, every layer MoE): each\n"
     "tensor keeps its type (q4 is ggml's Q4_1 byte for byte, q8 is Q8_0), norms become F32, a\n"
     "layer's experts are stacked, the tokenizer goes under tokenizer.ggml.*.\n"
     "  --experts TYPE            routed experts' matrices: q4 (default, 5.0 bits/weight), q8 (8.5),\n"

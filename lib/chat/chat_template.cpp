@@ -8,7 +8,9 @@
 #include "chat/jinja_text.h"
 #include "core/error.h"
 #include "format/checkpoint.h"
+#include "format/gguf_file.h"
 #include "format/packed_format.h"
+#include "model/gguf_model_files.h"
 
 namespace mst::chat {
 namespace {
@@ -102,7 +104,10 @@ nlohmann::ordered_json special_tokens_from_tokenizer_config(const nlohmann::json
 nlohmann::json read_tokenizer_config(const Checkpoint &checkpoint) {
     std::string text;
     std::string origin;
-    if (const PackedContents *packed = checkpoint.packed()) {
+    if (const GgufFile *gguf = checkpoint.gguf()) {
+        text = gguf_tokenizer_json(*gguf).config;  // tokenizer.ggml.* and tokenizer.chat_template
+        origin = checkpoint.dir() + " (GGUF metadata)";
+    } else if (const PackedContents *packed = checkpoint.packed()) {
         const std::string *stored = packed->find_metadata(packed::kTokenizerConfigKey);
         if (!stored) return nlohmann::json::object();
         text = *stored;
@@ -120,7 +125,7 @@ nlohmann::json read_tokenizer_config(const Checkpoint &checkpoint) {
 
 std::string find_chat_template(const Checkpoint &checkpoint, const std::string &name, bool has_tools) {
     const bool want_named = !name.empty() && name != "default";
-    if (!want_named) {
+    if (!want_named && !checkpoint.gguf()) {
         if (const PackedContents *packed = checkpoint.packed()) {
             if (const std::string *text = packed->find_metadata(kTemplateFile)) return *text;
         } else if (std::optional<std::string> text = read_text(fs::path(checkpoint.dir()) / kTemplateFile)) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -16,7 +17,9 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/log.h"
+#include "format/gguf_file.h"
 #include "format/packed_writer.h"
+#include "model/gguf_model_files.h"
 #include "model/model_files.h"
 #include "moestream.h"
 
@@ -42,9 +45,11 @@ void check_options(const ConvertOptions &o) {
 
 std::string type_name(const std::optional<DType> &t) { return t ? convert_type_name(t) : "bf16 (as stored)"; }
 
-// config.json, the tokenizer files and generation_config.json, verbatim, and how the
-// file was made.
-std::map<std::string, std::string> source_metadata(const std::string &source, const ConvertOptions &o) {
+// config.json, the tokenizer files and generation_config.json, verbatim (for a GGUF
+// file: made from its metadata, the chat template inside tokenizer_config.json), and how
+// the file was made.
+std::map<std::string, std::string> source_metadata(const std::string &source, const Checkpoint &checkpoint,
+                                                   const ConvertOptions &o) {
     std::map<std::string, std::string> metadata;
     const auto add = [&](const char *name, size_t limit, bool required) {
         const fs::path path = fs::path(source) / name;
@@ -52,10 +57,17 @@ std::map<std::string, std::string> source_metadata(const std::string &source, co
         if (!required && !fs::exists(path, ec)) return;
         metadata[name] = read_text_file(path.string(), limit);
     };
-    add(packed::kConfigKey, kMaxConfigFileBytes, true);
-    add(packed::kTokenizerKey, kMaxTokenizerFileBytes, true);
-    add(packed::kTokenizerConfigKey, kMaxConfigFileBytes, false);
-    add("generation_config.json", kMaxConfigFileBytes, false);
+    if (const GgufFile *gguf = checkpoint.gguf()) {
+        metadata[packed::kConfigKey] = gguf_config_json(*gguf);
+        const GgufTokenizerJson tokenizer = gguf_tokenizer_json(*gguf);
+        metadata[packed::kTokenizerKey] = tokenizer.tokenizer;
+        metadata[packed::kTokenizerConfigKey] = tokenizer.config;
+    } else {
+        add(packed::kConfigKey, kMaxConfigFileBytes, true);
+        add(packed::kTokenizerKey, kMaxTokenizerFileBytes, true);
+        add(packed::kTokenizerConfigKey, kMaxConfigFileBytes, false);
+        add("generation_config.json", kMaxConfigFileBytes, false);
+    }
     nlohmann::json info = {{"writer", std::string("moestream ") + mst_version_string()},
                            {"source", fs::path(source).filename().string()},
                            {"experts", type_name(o.experts)},
@@ -63,6 +75,16 @@ std::map<std::string, std::string> source_metadata(const std::string &source, co
                            {"zstd_level", o.zstd_level}};
     metadata[packed::kConversionKey] = info.dump(2);
     return metadata;
+}
+
+// A regular file that starts with GGUF's magic (a split model's first shard included).
+bool is_gguf_file(const std::string &path) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return false;
+    std::ifstream f(path, std::ios::binary);
+    uint8_t magic[4] = {};
+    f.read(reinterpret_cast<char *>(magic), sizeof magic);
+    return f.gcount() == 4 && has_gguf_magic(magic);
 }
 
 class Progress {
@@ -87,8 +109,8 @@ ConvertReport convert_checkpoint(const std::string &source, const std::string &d
                                  const ConvertOptions &options, const ConvertProgressFn &progress_fn) {
     check_options(options);
     std::error_code ec;
-    if (!fs::is_directory(source, ec))
-        fail(MST_ERR_INVALID_ARGUMENT, "convert: source '{}' is not a checkpoint directory", source);
+    if (!fs::is_directory(source, ec) && !is_gguf_file(source))
+        fail(MST_ERR_INVALID_ARGUMENT, "convert: source '{}' is neither a checkpoint directory nor a GGUF file", source);
     if (fs::exists(destination, ec)) {
         if (!options.force) fail(MST_ERR_IO, "'{}' exists; pass --force (mst_convert_params.force) to replace it", destination);
         if (fs::is_directory(destination, ec)) fail(MST_ERR_IO, "'{}' is a directory", destination);
@@ -97,7 +119,7 @@ ConvertReport convert_checkpoint(const std::string &source, const std::string &d
     std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(source);
     const ModelConfig config = read_model_config(*checkpoint);
     read_model_tokenizer(*checkpoint);  // a tokenizer that cannot load fails now, not at every load
-    const std::map<std::string, std::string> metadata = source_metadata(source, options);
+    const std::map<std::string, std::string> metadata = source_metadata(source, *checkpoint, options);
     const ConvertPlan plan = plan_conversion(*checkpoint, config, options);
 
     uint64_t metadata_bytes = 0;

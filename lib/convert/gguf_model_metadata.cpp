@@ -50,7 +50,9 @@ void add_hyperparameters(GgufWriter &w, const std::string &arch, const nlohmann:
         w.add_u32(a + "expert_feed_forward_length", field<uint32_t>(config, "moe_intermediate_size"));
 }
 
-void add_vocabulary(GgufWriter &w, const nlohmann::json &tok, const nlohmann::json &tc, size_t vocab_size) {
+}  // namespace
+
+void add_gguf_vocabulary(GgufWriter &w, const nlohmann::json &tok, const nlohmann::json &tc, size_t vocab_size) {
     std::vector<std::string> tokens(vocab_size);
     std::vector<int32_t> types(vocab_size, kUnused);
     const auto put = [&](size_t id, std::string text, int32_t type) {
@@ -88,8 +90,6 @@ void add_vocabulary(GgufWriter &w, const nlohmann::json &tok, const nlohmann::js
     w.add_bool("tokenizer.ggml.add_bos_token", tc.value("add_bos_token", false));
 }
 
-}  // namespace
-
 void add_gguf_model_metadata(GgufWriter &w, const GgufArchitecture &arch, const nlohmann::json &config,
                              const nlohmann::json &tokenizer, const nlohmann::json &tokenizer_config,
                              uint32_t file_type) {
@@ -98,7 +98,7 @@ void add_gguf_model_metadata(GgufWriter &w, const GgufArchitecture &arch, const 
     add_hyperparameters(w, arch.gguf_name, config);
     w.add_u32("general.file_type", file_type);
     try {
-        add_vocabulary(w, tokenizer, tokenizer_config, field<size_t>(config, "vocab_size"));
+        add_gguf_vocabulary(w, tokenizer, tokenizer_config, field<size_t>(config, "vocab_size"));
     } catch (const nlohmann::json::exception &e) {
         fail(MST_ERR_BAD_FORMAT, "tokenizer.json cannot be written as tokenizer.ggml.*: {}", e.what());
     }

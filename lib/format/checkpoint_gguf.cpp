@@ -7,11 +7,16 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
+#include <set>
 
 #include "core/error.h"
 #include "format/checkpoint.h"
+#include "format/gguf_derived_tensors.h"
 #include "format/gguf_file.h"
 #include "format/gguf_names.h"
+#include "format/gguf_split.h"
+#include "format/safetensors.h"
 
 namespace mst {
 namespace {
@@ -26,15 +31,50 @@ DType tensor_dtype(const GgufFile &g, const GgufTensor &t) {
     return *dtype;
 }
 
+// MLA's kv_b_proj [heads * (nope + v)][latent] as newer llama.cpp conversions split it:
+// attn_k_b [heads][latent][nope] (each head's key rows transposed, for the absorbed
+// query) and attn_v_b [heads][v][latent].
+struct SplitKvB {
+    TensorInfo k_b, v_b;  // as stored in the file
+    int64_t heads = 0, nope = 0, v = 0, latent = 0;
+};
+
 // A GGUF checkpoint whose reads put llama.cpp's interleaved attn_q / attn_k rows back
-// in transformers' order (GgufArchitecture::interleaved_qk_rows). Only reads change:
-// the table, files and sizes are the base class's.
+// in transformers' order (GgufArchitecture::interleaved_qk_rows) and join a split
+// attn_k_b / attn_v_b back into kv_b_proj. Only reads change: the table, files and sizes
+// are the base class's.
 class GgufCheckpoint final : public Checkpoint {
 public:
     // Tensor name -> its number of heads, for the tensors whose rows are interleaved.
     std::map<std::string, int64_t, std::less<>> interleaved_heads;
+    // kv_b_proj name -> the two tensors it is joined from.
+    std::map<std::string, SplitKvB, std::less<>> split_kv_b;
+    // Name -> how it derives from its stored tensor (format/gguf_derived_tensors.h).
+    struct Derived {
+        GgufDerivedTensor how;
+        TensorInfo stored;
+        std::optional<TensorInfo> appended;
+        const TensorInfo *appended_ptr() const { return appended ? &*appended : nullptr; }
+    };
+    std::map<std::string, Derived, std::less<>> derived;
 
     void read(const TensorInfo &t, void *dst) const override {
+        if (const auto joined = split_kv_b.find(t.name); joined != split_kv_b.end()) {
+            if (t.nbytes != joined_bytes(joined->second, t.dtype))
+                fail(MST_ERR_INVALID_ARGUMENT, "tensor '{}': {} bytes do not match its join of attn_k_b and attn_v_b",
+                     t.name, t.nbytes);
+            join_kv_b(joined->second, t.dtype, dst);
+            return;
+        }
+        if (const auto d = derived.find(t.name); d != derived.end()) {
+            const Derived &x = d->second;
+            if (t.nbytes != derived_bytes(x.how, x.stored, x.appended_ptr()) ||
+                t.dtype != derived_dtype(x.how, x.stored, x.appended_ptr()))
+                fail(MST_ERR_INVALID_ARGUMENT, "tensor '{}': {} bytes of {} are not how it is derived from '{}'",
+                     t.name, t.nbytes, dtype_name(t.dtype), d->second.stored.name);
+            read_derived(d->second, dst);
+            return;
+        }
         Checkpoint::read(t, dst);
         const auto it = interleaved_heads.find(t.name);
         if (it == interleaved_heads.end()) return;
@@ -50,7 +90,199 @@ public:
                     std::memcpy(out + size_t(h * d + j * (d / 2) + i) * row_bytes,
                                 stored.data() + size_t(h * d + 2 * i + j) * row_bytes, row_bytes);
     }
+
+    std::vector<float> read_f32(const TensorInfo &t) const override {
+        if (!split_kv_b.contains(t.name) && !derived.contains(t.name)) return Checkpoint::read_f32(t);
+        std::vector<uint8_t> raw(t.nbytes);
+        read(t, raw.data());
+        std::vector<float> values(size_t(t.numel()));
+        convert_to_f32(t.dtype, raw.data(), values.data(), values.size());
+        return values;
+    }
+
+    // The joined tensor keeps the stored type when it is one element per value (a plain
+    // transpose is exact); block-quantized halves are decoded to F32, since their blocks
+    // run along the rows that the join transposes.
+    static DType joined_dtype(const SplitKvB &s) {
+        const DType k = s.k_b.dtype;
+        return k == s.v_b.dtype && dtype_is_float_weight(k) ? k : DType::F32;
+    }
+    static uint64_t joined_bytes(const SplitKvB &s, DType dtype) {
+        return uint64_t(s.heads * (s.nope + s.v) * s.latent) * dtype_size(dtype);
+    }
+
+private:
+    // A stored tensor as floats, read past the overrides (a derived tensor's stored
+    // tensor has the derived one's name).
+    std::vector<float> stored_f32(const TensorInfo &t) const {
+        std::vector<uint8_t> raw(t.nbytes);
+        Checkpoint::read(t, raw.data());
+        const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+        const uint64_t row_bytes = dtype_row_bytes(t.dtype, cols);
+        if (row_bytes == 0 || t.nbytes % row_bytes != 0)
+            fail(MST_ERR_UNSUPPORTED, "tensor '{}' of {} cannot be read as float32", t.name, dtype_name(t.dtype));
+        std::vector<float> values(size_t(t.numel()));
+        for (uint64_t r = 0; r < t.nbytes / row_bytes; ++r)
+            convert_to_f32(t.dtype, raw.data() + r * row_bytes, values.data() + r * uint64_t(cols), size_t(cols));
+        return values;
+    }
+
+    // Gathers rows, then column groups, of the stored tensor, viewed as [rows][cols] with
+    // cols the product of its inner dimensions (1 for a vector); as stored bytes when the
+    // type is kept, as floats otherwise.
+    void read_derived(const Derived &x, void *dst) const {
+        const GgufDerivedTensor &d = x.how;
+        const TensorInfo &s = x.stored;
+        const int64_t rows = s.shape.empty() ? 1 : s.shape.front();
+        const int64_t cols = rows > 0 ? s.numel() / rows : 0;
+        const int64_t all_rows = rows + (x.appended ? x.appended->numel() / std::max<int64_t>(cols, 1) : 0);
+        const auto row_of = [&](int64_t i) { return d.row_order.empty() ? i : d.row_order[size_t(i)]; };
+        const int64_t out_rows = d.row_order.empty() ? all_rows : int64_t(d.row_order.size());
+        const DType dtype = derived_dtype(d, s, x.appended_ptr());
+        if (!d.value && dtype == s.dtype) {
+            std::vector<uint8_t> raw(s.nbytes + (x.appended ? x.appended->nbytes : 0));
+            Checkpoint::read(s, raw.data());
+            if (x.appended) Checkpoint::read(*x.appended, raw.data() + s.nbytes);
+            const size_t row_bytes = size_t(s.nbytes / uint64_t(rows));
+            auto *out = static_cast<uint8_t *>(dst);
+            for (int64_t i = 0; i < out_rows; ++i) {
+                const uint8_t *src = raw.data() + size_t(row_of(i)) * row_bytes;
+                uint8_t *row = out + size_t(i) * row_bytes;
+                if (d.column_order.empty()) {
+                    std::memcpy(row, src, row_bytes);
+                    continue;
+                }
+                const size_t group_bytes = size_t(dtype_row_bytes(dtype, d.column_group));
+                for (size_t j = 0; j < d.column_order.size(); ++j)
+                    std::memcpy(row + j * group_bytes, src + size_t(d.column_order[j]) * group_bytes, group_bytes);
+            }
+            return;
+        }
+        std::vector<float> values = stored_f32(s);
+        if (x.appended) {
+            const std::vector<float> more = stored_f32(*x.appended);
+            values.insert(values.end(), more.begin(), more.end());
+        }
+        auto *out = static_cast<float *>(dst);
+        for (int64_t i = 0; i < out_rows; ++i) {
+            const float *src = values.data() + size_t(row_of(i) * cols);
+            float *row = out + size_t(i * cols);
+            if (d.column_order.empty()) {
+                std::copy_n(src, size_t(cols), row);
+            } else {
+                for (size_t j = 0; j < d.column_order.size(); ++j)
+                    std::copy_n(src + size_t(d.column_order[j] * d.column_group), size_t(d.column_group),
+                                row + j * size_t(d.column_group));
+            }
+            if (d.value)
+                for (int64_t c = 0; c < cols; ++c) row[c] = d.value(row[c]);
+        }
+    }
+
+    // Element (row, col) of kv_b: row h * (nope + v) + n is head h's key row n, column l
+    // the latent; k_b holds it at [h][l][n], v_b at [h][n - nope][l].
+    void join_kv_b(const SplitKvB &s, DType dtype, void *dst) const {
+        const size_t es = dtype_size(dtype);
+        const auto source = [&](const TensorInfo &t) {
+            std::vector<uint8_t> bytes;
+            if (dtype == t.dtype) {
+                bytes.resize(t.nbytes);
+                Checkpoint::read(t, bytes.data());
+            } else {
+                const std::vector<float> values = stored_f32(t);
+                bytes.resize(values.size() * sizeof(float));
+                std::memcpy(bytes.data(), values.data(), bytes.size());
+            }
+            return bytes;
+        };
+        const std::vector<uint8_t> k = source(s.k_b), v = source(s.v_b);
+        auto *out = static_cast<uint8_t *>(dst);
+        const int64_t rows_per_head = s.nope + s.v;
+        for (int64_t h = 0; h < s.heads; ++h) {
+            for (int64_t n = 0; n < s.nope; ++n)
+                for (int64_t l = 0; l < s.latent; ++l)
+                    std::memcpy(out + size_t((h * rows_per_head + n) * s.latent + l) * es,
+                                k.data() + size_t((h * s.latent + l) * s.nope + n) * es, es);
+            std::memcpy(out + size_t((h * rows_per_head + s.nope) * s.latent) * es,
+                        v.data() + size_t(h * s.v * s.latent) * es, size_t(s.v * s.latent) * es);
+        }
+    }
 };
+
+// Collects blk.N.attn_k_b / attn_v_b pairs of a deepseek2 file into the kv_b_proj they
+// were split from, checking that their shapes agree ([heads][latent][nope] and
+// [heads][v][latent]). Returns the names of the tensors consumed.
+std::set<std::string, std::less<>> collect_split_kv_b(const GgufFile &g, GgufCheckpoint &checkpoint) {
+    std::set<std::string, std::less<>> consumed;
+    for (const GgufTensor &k_b : g.tensors) {
+        static constexpr std::string_view kSuffix = ".attn_k_b.weight";
+        if (!std::string_view(k_b.name).ends_with(kSuffix)) continue;
+        const std::string block = k_b.name.substr(0, k_b.name.size() - kSuffix.size());  // "blk.N"
+        const std::string v_name = block + ".attn_v_b.weight";
+        const GgufTensor *v_b = g.find_tensor(v_name);
+        if (!v_b) fail(MST_ERR_BAD_FORMAT, "{}: tensor '{}' has no '{}' beside it", g.path, k_b.name, v_name);
+        if (k_b.ne.size() != 3 || v_b->ne.size() != 3 || k_b.ne[1] != v_b->ne[0] || k_b.ne[2] != v_b->ne[2])
+            fail(MST_ERR_BAD_FORMAT,
+                 "{}: '{}' {} and '{}' {} are not [heads, latent, nope] and [heads, v, latent] of one attention",
+                 g.path, k_b.name, shape_to_string(k_b.shape()), v_name, shape_to_string(v_b->shape()));
+        const std::string layer = block.substr(4);
+        SplitKvB s;
+        s.heads = int64_t(k_b.ne[2]);
+        s.nope = int64_t(k_b.ne[0]);
+        s.latent = int64_t(k_b.ne[1]);
+        s.v = int64_t(v_b->ne[1]);
+        const auto info = [&](const GgufTensor &t) {
+            TensorInfo i;
+            i.name = t.name;
+            i.dtype = tensor_dtype(g, t);
+            i.shape = t.shape();
+            i.file_index = t.file;
+            i.offset = t.offset;
+            i.nbytes = t.nbytes;
+            return i;
+        };
+        s.k_b = info(k_b);
+        s.v_b = info(*v_b);
+        checkpoint.split_kv_b["model.layers." + layer + ".self_attn.kv_b_proj.weight"] = s;
+        consumed.insert(k_b.name);
+        consumed.insert(v_name);
+    }
+    return consumed;
+}
+
+int64_t numel_of_shape(const std::vector<int64_t> &shape) {
+    int64_t n = 1;
+    for (const int64_t d : shape) n *= d;
+    return n;
+}
+
+// Puts each derived tensor in the table in place of the stored tensor(s) it reads.
+void apply_derived(const std::map<std::string, GgufDerivedTensor, std::less<>> &derived, const std::string &path,
+                   GgufCheckpoint &checkpoint, std::vector<TensorInfo> &table) {
+    const auto take = [&](const std::string &name) {
+        const auto it = std::find_if(table.begin(), table.end(), [&](const TensorInfo &x) { return x.name == name; });
+        if (it == table.end()) fail(MST_ERR_BAD_FORMAT, "{}: tensor '{}' is missing", path, name);
+        TensorInfo t = std::move(*it);
+        table.erase(it);
+        return t;
+    };
+    for (const auto &[name, how] : derived) {
+        GgufCheckpoint::Derived x{how, take(how.source), std::nullopt};
+        if (!how.appended.empty()) x.appended = take(how.appended);
+        const int64_t stored = x.stored.numel() + (x.appended ? x.appended->numel() : 0);
+        if (numel_of_shape(how.shape) != stored ||
+            (x.appended && x.appended->shape.back() != x.stored.shape.back()))
+            fail(MST_ERR_BAD_FORMAT, "{}: tensor '{}' has shape {}, which does not make {}", path, x.stored.name,
+                 shape_to_string(x.stored.shape), shape_to_string(how.shape));
+        TensorInfo t = x.stored;
+        t.name = name;
+        t.dtype = derived_dtype(how, x.stored, x.appended_ptr());
+        t.nbytes = derived_bytes(how, x.stored, x.appended_ptr());
+        t.shape = how.shape;
+        checkpoint.derived[name] = std::move(x);
+        table.push_back(std::move(t));
+    }
+}
 
 std::vector<std::string> architecture_names() {
     std::vector<std::string> names;
@@ -62,6 +294,8 @@ std::vector<std::string> architecture_names() {
 
 std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File file) {
     auto gguf = std::make_shared<GgufFile>(read_gguf(file));
+    // A split model: the other shards' tensors join the first's (files 1..n-1).
+    std::vector<std::pair<std::string, File>> shards = open_gguf_shards(*gguf);
     const std::string arch_name = gguf->require_string("general.architecture");
     const GgufArchitecture *arch = find_gguf_architecture(arch_name);
     if (!arch)
@@ -87,18 +321,36 @@ std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File 
         }
     }
     std::vector<TensorInfo> &table = checkpoint->tensors_;
+    const auto joined = collect_split_kv_b(*gguf, *gguf_checkpoint);
+    for (const auto &[name, split] : gguf_checkpoint->split_kv_b) {
+        // Listed at the key half's place in the file: nothing reads it from there.
+        TensorInfo info;
+        info.name = name;
+        info.dtype = GgufCheckpoint::joined_dtype(split);
+        info.shape = {split.heads * (split.nope + split.v), split.latent};
+        info.file_index = split.k_b.file_index;
+        info.offset = split.k_b.offset;
+        info.nbytes = GgufCheckpoint::joined_bytes(split, info.dtype);
+        table.push_back(std::move(info));
+    }
     for (const GgufTensor &t : gguf->tensors) {
+        if (joined.contains(t.name)) continue;
         if (const auto stacked = gguf_stacked_experts(*arch, t.name)) {
             const DType dtype = tensor_dtype(*gguf, t);
-            if (t.ne.size() != 3 || t.ne[2] == 0)
-                fail(MST_ERR_BAD_FORMAT, "{}: stacked expert tensor '{}' has shape {}, expected [experts, rows, cols]",
-                     path, t.name, shape_to_string(t.shape()));
-            const uint64_t n_experts = t.ne[2], per_expert = t.nbytes / n_experts;
+            // Matrices are [experts, rows, cols]; stacked biases (gpt-oss) [experts, rows].
+            const size_t dims = stacked->part_suffix.ends_with(".bias") ? 2 : 3;
+            if (t.ne.size() != dims || t.ne.back() == 0)
+                fail(MST_ERR_BAD_FORMAT, "{}: stacked expert tensor '{}' has shape {}, expected {}", path, t.name,
+                     shape_to_string(t.shape()), dims == 3 ? "[experts, rows, cols]" : "[experts, rows]");
+            const uint64_t n_experts = t.ne.back(), per_expert = t.nbytes / n_experts;
+            std::vector<int64_t> shape = t.shape();
+            shape.erase(shape.begin());
             for (uint64_t e = 0; e < n_experts; ++e) {
                 TensorInfo info;
                 info.name = stacked->part_prefix + std::to_string(e) + stacked->part_suffix;
                 info.dtype = dtype;
-                info.shape = {int64_t(t.ne[1]), int64_t(t.ne[0])};
+                info.shape = shape;
+                info.file_index = t.file;
                 info.offset = t.offset + e * per_expert;
                 info.nbytes = per_expert;
                 table.push_back(std::move(info));
@@ -113,10 +365,13 @@ std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File 
         info.name = hf_name.value_or(t.name);
         info.dtype = tensor_dtype(*gguf, t);
         info.shape = t.shape();
+        info.file_index = t.file;
         info.offset = t.offset;
         info.nbytes = t.nbytes;
         table.push_back(std::move(info));
     }
+    if (arch->gguf_name == "qwen35moe" || arch->gguf_name == "qwen3next")
+        apply_derived(qwen_hybrid_derived_tensors(*gguf, *arch, table), path, *gguf_checkpoint, table);
     std::sort(table.begin(), table.end(), [](const TensorInfo &a, const TensorInfo &b) { return a.name < b.name; });
     for (size_t i = 0; i < table.size(); ++i) {
         if (i > 0 && table[i].name == table[i - 1].name)
@@ -125,6 +380,10 @@ std::unique_ptr<Checkpoint> Checkpoint::open_gguf(const std::string &path, File 
     }
     checkpoint->paths_.push_back(path);
     checkpoint->files_.push_back(std::move(file));
+    for (auto &[shard_path, shard_file] : shards) {
+        checkpoint->paths_.push_back(shard_path);
+        checkpoint->files_.push_back(std::move(shard_file));
+    }
     checkpoint->gguf_ = std::move(gguf);
     return checkpoint;
 }

@@ -48,6 +48,7 @@ struct GgufTensor {
     std::vector<uint64_t> ne;   // dimensions, innermost (the row length) first, as ggml orders them
     uint64_t offset = 0;        // absolute byte offset in the file
     uint64_t nbytes = 0;
+    uint32_t file = 0;          // which shard of a split model holds it (gguf_split.h); 0 otherwise
     // The dimensions outermost first, as safetensors and moestream order them.
     std::vector<int64_t> shape() const;
 };

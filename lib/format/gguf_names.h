@@ -27,7 +27,8 @@ const std::vector<GgufArchitecture> &gguf_architectures();
 // The entry for general.architecture `name`, or nullptr.
 const GgufArchitecture *find_gguf_architecture(std::string_view name);
 
-// A stacked expert tensor of a layer: blk.N.ffn_{gate,up,down}_exps.weight.
+// A stacked expert tensor of a layer: blk.N.ffn_{gate,up,down}_exps.weight, [E][rows][cols],
+// or (gpt-oss) the stacked biases blk.N.ffn_{gate,up,down}_exps.bias, [E][rows].
 struct GgufStackedExperts {
     int64_t layer = 0;
     std::string part_prefix;  // "model.layers.N.mlp.experts." (an expert number follows)

@@ -9,9 +9,10 @@ namespace mst {
 namespace {
 
 ExpertMatrix part_of(const TensorInfo &t, uint64_t byte_offset, int64_t rows, int64_t cols) {
-    if (!dtype_is_float_weight(t.dtype) && t.dtype != DType::F8_E4M3)
-        fail(MST_ERR_UNSUPPORTED, "expert tensor '{}' has dtype {}; experts must be F32, F16, BF16 or F8_E4M3", t.name,
-             dtype_name(t.dtype));
+    // Block-quantized experts come from a GGUF file's quantized tensors (deepseek2).
+    if (!dtype_is_float_weight(t.dtype) && !dtype_is_quantized(t.dtype) && t.dtype != DType::F8_E4M3)
+        fail(MST_ERR_UNSUPPORTED, "expert tensor '{}' has dtype {}; experts must be F32, F16, BF16, Q8 or F8_E4M3",
+             t.name, dtype_name(t.dtype));
     return ExpertMatrix{t.file_index, t.offset + byte_offset, t.dtype, rows, cols};
 }
 
@@ -19,7 +20,7 @@ ExpertMatrix part_of(const TensorInfo &t, uint64_t byte_offset, int64_t rows, in
 // block scales when t is FP8.
 void add_projection(const Checkpoint &ck, const TensorInfo &t, int64_t index, int64_t count, int64_t rows, int64_t cols,
                     Fp8BlockSize block, ExpertLayout &layout) {
-    const uint64_t matrix_bytes = uint64_t(rows * cols) * dtype_size(t.dtype);
+    const uint64_t matrix_bytes = uint64_t(rows) * dtype_row_bytes(t.dtype, cols);
     layout.parts.push_back(part_of(t, uint64_t(index) * matrix_bytes, rows, cols));
     if (t.dtype != DType::F8_E4M3) return;
     const TensorInfo &scale = require_fp8_scale(ck, t, count, rows, cols, block);

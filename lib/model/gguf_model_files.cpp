@@ -3,6 +3,8 @@
 #include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
+#include <optional>
 
 #include "core/error.h"
 #include "format/gguf_names.h"
@@ -33,6 +35,159 @@ int64_t require_positive(const GgufFile &g, const std::string &key) {
     return int64_t(v);
 }
 
+// The rope_scaling object of {arch}.rope.scaling.* when it says YaRN; nullopt without
+// scaling; MST_ERR_UNSUPPORTED naming another scaling type.
+std::optional<nlohmann::json> yarn_rope_scaling(const GgufFile &g, const std::string &p) {
+    const std::string scaling = g.find_string(p + "rope.scaling.type").value_or("none");
+    if (scaling == "none") return std::nullopt;
+    if (scaling != "yarn")
+        fail(MST_ERR_UNSUPPORTED, "{}: {}rope.scaling.type '{}' is not supported (none or yarn)", g.path, p, scaling);
+    nlohmann::json r;
+    r["type"] = "yarn";
+    r["factor"] = g.require_float(p + "rope.scaling.factor");
+    r["original_max_position_embeddings"] = g.require_uint(p + "rope.scaling.original_context_length");
+    if (const auto v = g.find_float(p + "rope.scaling.yarn_beta_fast")) r["beta_fast"] = *v;
+    if (const auto v = g.find_float(p + "rope.scaling.yarn_beta_slow")) r["beta_slow"] = *v;
+    return r;
+}
+
+// llama.cpp's expert_gating_func values (gguf-py ExpertGatingFuncType).
+constexpr uint64_t kGatingSoftmax = 1, kGatingSigmoid = 2;
+
+// deepseek2's hyperparameters as DeepSeek-V3's config.json names them. Newer conversions
+// store MLA as llama.cpp computes it (one KV head of kv_lora_rank + rope, with the true
+// head sizes under key_length_mla / value_length_mla); older ones as multi-head.
+void deepseek2_config(const GgufFile &g, const std::string &p, nlohmann::json &c) {
+    const int64_t n_heads = c["num_attention_heads"].get<int64_t>();
+    c["num_key_value_heads"] = n_heads;
+    const int64_t rope = require_positive(g, p + "rope.dimension_count");
+    c["qk_rope_head_dim"] = rope;
+    c["head_dim"] = rope;
+    c["kv_lora_rank"] = require_positive(g, p + "attention.kv_lora_rank");
+    c["q_lora_rank"] = g.find_uint(p + "attention.q_lora_rank").value_or(0);
+    const bool mla = g.find(p + "attention.key_length_mla") != nullptr;
+    const std::string k_key = p + (mla ? "attention.key_length_mla" : "attention.key_length");
+    const int64_t qk = require_positive(g, k_key);
+    if (qk <= rope)
+        fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}' = {} leaves no room beside the {} RoPE dimensions", g.path, k_key,
+             qk, rope);
+    c["qk_nope_head_dim"] = qk - rope;
+    c["v_head_dim"] = require_positive(g, p + (mla ? "attention.value_length_mla" : "attention.value_length"));
+    c["rope_interleave"] = true;  // llama.cpp runs deepseek2 with ggml's interleaved RoPE on the stored rows
+
+    c["n_routed_experts"] = c["num_experts"];
+    c["moe_intermediate_size"] = require_positive(g, p + "expert_feed_forward_length");
+    c["intermediate_size"] = g.find_uint(p + "feed_forward_length").value_or(0);
+    c["first_k_dense_replace"] = g.find_uint(p + "leading_dense_block_count").value_or(0);
+    c["n_shared_experts"] = g.require_uint(p + "expert_shared_count");
+    c["routed_scaling_factor"] = g.find_float(p + "expert_weights_scale").value_or(1.0);
+    c["norm_topk_prob"] = g.find_bool(p + "expert_weights_norm").value_or(false);
+    c["n_group"] = g.find_uint(p + "expert_group_count").value_or(1);
+    c["topk_group"] = g.find_uint(p + "expert_group_used_count").value_or(1);
+    // llama.cpp reads a file without the key as DeepSeek-V2's softmax router.
+    const uint64_t gating = g.find_uint(p + "expert_gating_func").value_or(kGatingSoftmax);
+    if (gating != kGatingSigmoid)
+        fail(MST_ERR_UNSUPPORTED,
+             "{}: {}expert_gating_func is {} ({}); moestream runs deepseek2 with the sigmoid router (2) of "
+             "DeepSeek-V3 and Kimi K2",
+             g.path, p, gating, gating == kGatingSoftmax ? "softmax, DeepSeek-V2's" : "unknown");
+    c["scoring_func"] = "sigmoid";
+    c["topk_method"] = "noaux_tc";
+
+    if (auto r = yarn_rope_scaling(g, p)) {
+        // convert_hf_to_gguf.py stores 0.1 * mscale_all_dim (llama.cpp divides it back out).
+        // It keeps no mscale: DeepSeek-V3 and Kimi K2 set both equal, so that the cos/sin
+        // factor cancels and only the softmax scale carries it.
+        if (const auto log_mul = g.find_float(p + "rope.scaling.yarn_log_multiplier")) {
+            (*r)["mscale_all_dim"] = *log_mul / 0.1;
+            (*r)["mscale"] = *log_mul / 0.1;
+        }
+        c["rope_scaling"] = *r;
+    }
+}
+
+// gpt-oss: every layer sparse, experts sized by expert_feed_forward_length, attention
+// with biases and sinks, sliding-window layers by sliding_window_pattern (an array of
+// booleans, or a period n whose first n - 1 layers slide; llama.cpp's default is 2).
+void gpt_oss_config(const GgufFile &g, const std::string &p, nlohmann::json &c) {
+    const int64_t n_layers = c["num_hidden_layers"].get<int64_t>();
+    c["intermediate_size"] = require_positive(g, p + "expert_feed_forward_length");
+    c["attention_bias"] = true;
+    c["sliding_window"] = require_positive(g, p + "attention.sliding_window");
+    const std::string pattern_key = p + "attention.sliding_window_pattern";
+    std::vector<bool> sliding(static_cast<size_t>(n_layers));
+    const GgufValue *pattern = g.find(pattern_key);
+    if (pattern && pattern->type == GgufValueType::Array) {
+        if (pattern->element_type != GgufValueType::Bool || pattern->count != uint64_t(n_layers))
+            fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}' must be {} booleans, one per layer", g.path, pattern_key,
+                 n_layers);
+        for (int64_t l = 0; l < n_layers; ++l) sliding[size_t(l)] = pattern->int_at(uint64_t(l)) != 0;
+    } else {
+        const uint64_t period = g.find_uint(pattern_key).value_or(2);
+        for (int64_t l = 0; l < n_layers; ++l) sliding[size_t(l)] = period > 0 && uint64_t(l) % period < period - 1;
+    }
+    nlohmann::json types = nlohmann::json::array();
+    for (const bool s : sliding) types.push_back(s ? "sliding_attention" : "full_attention");
+    c["layer_types"] = types;
+    if (auto r = yarn_rope_scaling(g, p)) {
+        (*r)["truncate"] = false;  // gpt-oss's YaRN keeps the fractional correction range
+        c["rope_scaling"] = *r;
+    }
+}
+
+// qwen35moe / qwen3next: the Gated DeltaNet sizes under ssm.* (Qwen3NextModel's
+// set_gguf_parameters), the linear / full layer pattern, partial RoPE as the rotated
+// dimensions over the head size, the shared expert's size.
+void qwen_hybrid_config(const GgufFile &g, const std::string &p, nlohmann::json &c) {
+    const int64_t n_layers = c["num_hidden_layers"].get<int64_t>(), head_dim = c["head_dim"].get<int64_t>();
+    c["moe_intermediate_size"] = require_positive(g, p + "expert_feed_forward_length");
+    c["intermediate_size"] = g.find_uint(p + "feed_forward_length").value_or(0);
+    c["shared_expert_intermediate_size"] = g.find_uint(p + "expert_shared_feed_forward_length").value_or(0);
+    c["norm_topk_prob"] = true;  // llama.cpp renormalizes the top-k weights of both
+    c["linear_conv_kernel_dim"] = require_positive(g, p + "ssm.conv_kernel");
+    c["linear_key_head_dim"] = require_positive(g, p + "ssm.state_size");
+    c["linear_num_key_heads"] = require_positive(g, p + "ssm.group_count");
+    const int64_t n_v_heads = require_positive(g, p + "ssm.time_step_rank");
+    const int64_t inner = require_positive(g, p + "ssm.inner_size");
+    if (inner % n_v_heads != 0)
+        fail(MST_ERR_BAD_FORMAT, "{}: {}ssm.inner_size {} is not a multiple of {}ssm.time_step_rank {}", g.path, p,
+             inner, p, n_v_heads);
+    c["linear_num_value_heads"] = n_v_heads;
+    c["linear_value_head_dim"] = inner / n_v_heads;
+
+    const std::string recurrent_key = p + "attention.recurrent_layers";
+    nlohmann::json types = nlohmann::json::array();
+    if (const GgufValue *recurrent = g.find(recurrent_key)) {
+        if (recurrent->type != GgufValueType::Array || recurrent->element_type != GgufValueType::Bool ||
+            recurrent->count != uint64_t(n_layers))
+            fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}' must be {} booleans, one per layer", g.path, recurrent_key,
+                 n_layers);
+        for (int64_t l = 0; l < n_layers; ++l)
+            types.push_back(recurrent->int_at(uint64_t(l)) != 0 ? "linear_attention" : "full_attention");
+    } else {
+        const int64_t interval = int64_t(g.find_uint(p + "full_attention_interval").value_or(4));
+        if (interval < 1) fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}full_attention_interval' is 0", g.path, p);
+        for (int64_t l = 0; l < n_layers; ++l)
+            types.push_back((l + 1) % interval == 0 ? "full_attention" : "linear_attention");
+    }
+    c["layer_types"] = types;
+
+    const int64_t rotated = int64_t(g.find_uint(p + "rope.dimension_count").value_or(uint64_t(head_dim) / 4));
+    if (rotated < 2 || rotated > head_dim)
+        fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}rope.dimension_count' is {}, not within the head size {}", g.path, p,
+             rotated, head_dim);
+    nlohmann::json rope = {{"rope_type", "default"},
+                           {"rope_theta", c["rope_theta"]},
+                           {"partial_rotary_factor", double(rotated) / double(head_dim)}};
+    // Qwen3.5's interleaved MRoPE: with text only, every section sees the same position.
+    const std::vector<int64_t> sections = g.find_int_array(p + "rope.dimension_sections");
+    if (!sections.empty()) {
+        rope["mrope_interleaved"] = true;
+        rope["mrope_section"] = std::vector<int64_t>(sections.begin(), sections.begin() + std::min<size_t>(3, sections.size()));
+    }
+    c["rope_parameters"] = rope;
+}
+
 }  // namespace
 
 std::string gguf_config_json(const GgufFile &g) {
@@ -61,7 +216,13 @@ std::string gguf_config_json(const GgufFile &g) {
     const int64_t n_experts = require_positive(g, p + "expert_count");
     c["num_experts"] = n_experts;
     c["num_experts_per_tok"] = require_positive(g, p + "expert_used_count");
-    if (arch->gguf_name == "llama") {
+    if (arch->gguf_name == "deepseek2") {
+        deepseek2_config(g, p, c);
+    } else if (arch->gguf_name == "gpt-oss") {
+        gpt_oss_config(g, p, c);
+    } else if (arch->gguf_name == "qwen35moe" || arch->gguf_name == "qwen3next") {
+        qwen_hybrid_config(g, p, c);
+    } else if (arch->gguf_name == "llama") {
         // Mixtral: feed_forward_length is each expert's; every layer is sparse.
         c["intermediate_size"] = require_positive(g, p + "feed_forward_length");
     } else {
@@ -162,6 +323,18 @@ GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
     };
     config["eos_token"] = token_of("tokenizer.ggml.eos_token_id");
     config["bos_token"] = token_of("tokenizer.ggml.bos_token_id");
+    // tokenizer.chat_template, and tokenizer.chat_template.<name> for named ones, in the
+    // list form tokenizer_config.json uses for several.
+    const std::string template_key = "tokenizer.chat_template";
+    nlohmann::json templates = nlohmann::json::array();
+    if (const auto text = g.find_string(template_key)) templates.push_back({{"name", "default"}, {"template", *text}});
+    for (const auto &[key, value] : g.metadata)
+        if (key.starts_with(template_key + ".") && value.type == GgufValueType::String)
+            templates.push_back({{"name", key.substr(template_key.size() + 1)}, {"template", value.string}});
+    if (templates.size() == 1 && templates[0]["name"] == "default")
+        config["chat_template"] = templates[0]["template"];
+    else if (!templates.empty())
+        config["chat_template"] = templates;
     return {t.dump(), config.dump()};
 }
 

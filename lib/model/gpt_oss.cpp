@@ -22,6 +22,15 @@ double swiglu_limit(const ModelConfig &c) {
     return it->get<double>();
 }
 
+const char *format_name(GptOssExpertFormat f) {
+    switch (f) {
+        case GptOssExpertFormat::Float: return "float";
+        case GptOssExpertFormat::Mxfp4: return "MXFP4";
+        case GptOssExpertFormat::SplitGateUp: return "split gate/up";
+    }
+    return "";
+}
+
 // Without layer_types the reference alternates, starting with a sliding-window layer.
 bool layer_is_sliding(const ModelConfig &c, int64_t layer) {
     if (c.layer_types.empty()) return layer % 2 == 0;
@@ -68,8 +77,7 @@ GptOss::GptOss(const ModelBuildContext &ctx) : MoeDecoder(ctx) {
         // One expert function serves every layer, so one layer in another format is an error.
         if (l > 0 && layer_format != format)
             fail(MST_ERR_BAD_FORMAT, "gpt_oss layer {} stores its experts as {} but layer 0 as {}", l,
-                 layer_format == GptOssExpertFormat::Mxfp4 ? "MXFP4" : "float",
-                 format == GptOssExpertFormat::Mxfp4 ? "MXFP4" : "float");
+                 format_name(layer_format), format_name(format));
         format = layer_format;
     }
     route_ = route_topk_softmax;

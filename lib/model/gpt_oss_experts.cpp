@@ -10,6 +10,9 @@ namespace {
 namespace float_part {
 constexpr size_t kGateUp = 0, kGateUpBias = 1, kDown = 2, kDownBias = 3;
 }
+namespace split_part {
+constexpr size_t kGate = 0, kGateBias = 1, kUp = 2, kUpBias = 3, kDown = 4, kDownBias = 5;
+}
 namespace mxfp4_part {
 constexpr size_t kGateUpBlocks = 0, kGateUpScales = 1, kGateUpBias = 2, kDownBlocks = 3, kDownScales = 4,
                  kDownBias = 5;
@@ -23,11 +26,31 @@ ExpertMatrix slice(const TensorInfo &t, int64_t e, int64_t rows, int64_t cols) {
     return ExpertMatrix{t.file_index, t.offset + uint64_t(e) * bytes, t.dtype, rows, cols, false};
 }
 
+enum class PartKind { Float, U8, Matrix };  // a float type; MXFP4 blocks or scales; float or Q8
+
 struct PartSpec {
     const char *name;
     int64_t rows, cols;
-    bool u8;  // MXFP4 blocks or scales; else a float type
+    PartKind kind;
 };
+
+bool kind_accepts(PartKind kind, DType t) {
+    switch (kind) {
+        case PartKind::Float: return dtype_is_float_weight(t);
+        case PartKind::U8: return t == DType::U8;
+        case PartKind::Matrix: return dtype_is_float_weight(t) || dtype_is_quantized(t);
+    }
+    return false;
+}
+
+const char *kind_name(PartKind kind) {
+    switch (kind) {
+        case PartKind::Float: return "F32, F16 or BF16";
+        case PartKind::U8: return "U8";
+        case PartKind::Matrix: return "F32, F16, BF16 or Q8";
+    }
+    return "";
+}
 
 void check_parts(const ExpertLayout &layout, const std::vector<PartSpec> &spec, const std::string &where,
                  int64_t layer, size_t expert) {
@@ -36,9 +59,9 @@ void check_parts(const ExpertLayout &layout, const std::vector<PartSpec> &spec, 
         if (m.rows != spec[p].rows || m.cols != spec[p].cols)
             fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} {} is [{}, {}], expected [{}, {}]", where, layer, expert,
                  spec[p].name, m.rows, m.cols, spec[p].rows, spec[p].cols);
-        if (spec[p].u8 ? m.dtype != DType::U8 : !dtype_is_float_weight(m.dtype))
+        if (!kind_accepts(spec[p].kind, m.dtype))
             fail(MST_ERR_BAD_FORMAT, "{}: layer {} expert {} {} has dtype {}, expected {}", where, layer, expert,
-                 spec[p].name, dtype_name(m.dtype), spec[p].u8 ? "U8" : "F32, F16 or BF16");
+                 spec[p].name, dtype_name(m.dtype), kind_name(spec[p].kind));
     }
 }
 
@@ -84,6 +107,27 @@ WeightView mxfp4_view(const WeightView &blocks, const WeightView &scales) {
     return w;
 }
 
+// The split form: gate and up computed apart, then interleaved (gate_i, up_i at 2i,
+// 2i + 1) as the clamped SwiGLU reads them.
+void split_expert(Backend &backend, const ExpertWeights &e, const float *x, int64_t m, float *y, float alpha,
+                  float limit) {
+    using namespace split_part;
+    const int64_t inter = e.parts[kGate].rows;
+    std::vector<float> gate(size_t(m * inter)), up(size_t(m * inter)), gu(size_t(m * 2 * inter)),
+        act(size_t(m * inter));
+    backend.matmul(e.parts[kGate], x, gate.data(), m);
+    add_bias(e.parts[kGateBias], gate.data(), m);
+    backend.matmul(e.parts[kUp], x, up.data(), m);
+    add_bias(e.parts[kUpBias], up.data(), m);
+    for (size_t i = 0; i < gate.size(); ++i) {
+        gu[2 * i] = gate[i];
+        gu[2 * i + 1] = up[i];
+    }
+    backend.clamped_swiglu(gu.data(), act.data(), m, inter, alpha, limit);
+    backend.matmul(e.parts[kDown], act.data(), y, m);
+    add_bias(e.parts[kDownBias], y, m);
+}
+
 void mxfp4_expert(Backend &backend, const ExpertWeights &e, const float *x, int64_t m, float *y, float alpha,
                   float limit) {
     using namespace mxfp4_part;
@@ -105,6 +149,26 @@ GptOssExperts locate_gpt_oss_experts(const Checkpoint &ck, const std::string &pr
     const int64_t E = n_experts, H = hidden, I = inter;
     GptOssExperts out;
     out.layouts.resize(size_t(E));
+    // The published forms first: a synthesized checkpoint answers every name.
+    if (!ck.find(prefix + ".gate_up_proj_blocks") && !ck.find(prefix + ".gate_up_proj") &&
+        ck.find(prefix + ".0.gate_proj.weight")) {
+        out.format = GptOssExpertFormat::SplitGateUp;
+        for (int64_t e = 0; e < E; ++e) {
+            const std::string base = prefix + "." + std::to_string(e) + ".";
+            const auto matrix = [&](const char *name, int64_t rows, int64_t cols) {
+                const TensorInfo &t = ck.require(base + name, {rows, cols});
+                return ExpertMatrix{t.file_index, t.offset, t.dtype, rows, cols};
+            };
+            const auto bias = [&](const char *name, int64_t n) {
+                const TensorInfo &t = require_float(ck, base + name, {n});
+                return ExpertMatrix{t.file_index, t.offset, t.dtype, 1, n, false};
+            };
+            out.layouts[size_t(e)].parts = {matrix("gate_proj.weight", I, H), bias("gate_proj.bias", I),
+                                            matrix("up_proj.weight", I, H),   bias("up_proj.bias", I),
+                                            matrix("down_proj.weight", H, I), bias("down_proj.bias", H)};
+        }
+        return out;
+    }
     const TensorInfo &gu_bias = require_float(ck, prefix + ".gate_up_proj_bias", {E, 2 * I});
     const TensorInfo &down_bias = require_float(ck, prefix + ".down_proj_bias", {E, H});
 
@@ -143,23 +207,30 @@ GptOssExpertFormat check_gpt_oss_experts(const std::vector<ExpertLayout> &layout
              n_experts);
     const size_t n_parts = layouts.empty() ? 0 : layouts[0].parts.size();
     if (n_parts != 4 && n_parts != 6)
-        fail(MST_ERR_BAD_FORMAT, "{}: layer {} experts have {} parts; gpt_oss experts have 4 (float) or 6 (MXFP4)",
-             where, layer, n_parts);
-    const GptOssExpertFormat format = n_parts == 6 ? GptOssExpertFormat::Mxfp4 : GptOssExpertFormat::Float;
+        fail(MST_ERR_BAD_FORMAT,
+             "{}: layer {} experts have {} parts; gpt_oss experts have 4 (float) or 6 (MXFP4 or split gate/up)", where,
+             layer, n_parts);
+    const GptOssExpertFormat format = n_parts == 4                              ? GptOssExpertFormat::Float
+                                      : layouts[0].parts[0].dtype == DType::U8 ? GptOssExpertFormat::Mxfp4
+                                                                                : GptOssExpertFormat::SplitGateUp;
     std::vector<PartSpec> spec;
+    constexpr PartKind F = PartKind::Float, U = PartKind::U8, M = PartKind::Matrix;
     if (format == GptOssExpertFormat::Float) {
-        spec = {{"gate_up_proj", H, 2 * I, false}, {"gate_up_proj_bias", 1, 2 * I, false},
-                {"down_proj", I, H, false},        {"down_proj_bias", 1, H, false}};
+        spec = {{"gate_up_proj", H, 2 * I, F}, {"gate_up_proj_bias", 1, 2 * I, F},
+                {"down_proj", I, H, F},        {"down_proj_bias", 1, H, F}};
+    } else if (format == GptOssExpertFormat::SplitGateUp) {
+        spec = {{"gate_proj", I, H, M}, {"gate_proj_bias", 1, I, F}, {"up_proj", I, H, M},
+                {"up_proj_bias", 1, I, F}, {"down_proj", H, I, M},   {"down_proj_bias", 1, H, F}};
     } else {
         if (H % kMxfp4BlockSize != 0 || I % kMxfp4BlockSize != 0)
             fail(MST_ERR_BAD_FORMAT, "{}: MXFP4 experts need hidden size {} and intermediate size {} divisible by {}",
                  where, H, I, kMxfp4BlockSize);
-        spec = {{"gate_up_proj_blocks", 2 * I, mxfp4_row_bytes(H), true},
-                {"gate_up_proj_scales", 2 * I, H / kMxfp4BlockSize, true},
-                {"gate_up_proj_bias", 1, 2 * I, false},
-                {"down_proj_blocks", H, mxfp4_row_bytes(I), true},
-                {"down_proj_scales", H, I / kMxfp4BlockSize, true},
-                {"down_proj_bias", 1, H, false}};
+        spec = {{"gate_up_proj_blocks", 2 * I, mxfp4_row_bytes(H), U},
+                {"gate_up_proj_scales", 2 * I, H / kMxfp4BlockSize, U},
+                {"gate_up_proj_bias", 1, 2 * I, F},
+                {"down_proj_blocks", H, mxfp4_row_bytes(I), U},
+                {"down_proj_scales", H, I / kMxfp4BlockSize, U},
+                {"down_proj_bias", 1, H, F}};
     }
     for (size_t e = 0; e < layouts.size(); ++e) {
         if (layouts[e].parts.size() != n_parts)
@@ -174,6 +245,10 @@ ExpertFn gpt_oss_expert_fn(GptOssExpertFormat format, float alpha, float limit) 
     if (format == GptOssExpertFormat::Mxfp4)
         return [alpha, limit](Backend &b, const ExpertWeights &e, const float *x, int64_t m, float *y) {
             mxfp4_expert(b, e, x, m, y, alpha, limit);
+        };
+    if (format == GptOssExpertFormat::SplitGateUp)
+        return [alpha, limit](Backend &b, const ExpertWeights &e, const float *x, int64_t m, float *y) {
+            split_expert(b, e, x, m, y, alpha, limit);
         };
     return [alpha, limit](Backend &b, const ExpertWeights &e, const float *x, int64_t m, float *y) {
         float_expert(b, e, x, m, y, alpha, limit);

@@ -8,6 +8,10 @@
 //     down_proj_scales [E][H][I/32], held as W x (outputs along rows), computed with
 //     Backend::matmul on MXFP4.
 // Both keep gate_up_proj_bias [E][2I] and down_proj_bias [E][H] in a float type.
+// A third form is how llama.cpp's GGUF stores them (per expert, as format/gguf_names.h
+// names its views): gate_proj and up_proj [I][H] de-interleaved, each with its bias [I],
+// and down_proj [H][I] with its bias [H], held as W x in a float type or Q8, computed
+// with Backend::matmul.
 #pragma once
 
 #include <vector>
@@ -18,7 +22,7 @@
 
 namespace mst {
 
-enum class GptOssExpertFormat { Float, Mxfp4 };
+enum class GptOssExpertFormat { Float, Mxfp4, SplitGateUp };
 
 struct GptOssExperts {
     GptOssExpertFormat format = GptOssExpertFormat::Float;
@@ -26,14 +30,16 @@ struct GptOssExperts {
 };
 
 // Finds one layer's experts under `prefix` ("model.layers.N.mlp.experts"): MXFP4 when
-// <prefix>.gate_up_proj_blocks exists, float otherwise. Throws BAD_FORMAT naming the first
+// <prefix>.gate_up_proj_blocks exists, split when <prefix>.0.gate_proj.weight does, float
+// otherwise. Throws BAD_FORMAT naming the first
 // missing or misshapen tensor (or a size MXFP4 cannot hold), UNSUPPORTED for a weight
 // dtype the kernels lack.
 GptOssExperts locate_gpt_oss_experts(const Checkpoint &checkpoint, const std::string &prefix, int64_t n_experts,
                                      int64_t hidden, int64_t intermediate);
 
 // Checks one layer's layouts, from the checkpoint or a packed file: n_experts experts of
-// the float form's 4 or the MXFP4 form's 6 parts with the shapes and dtypes above, and
+// the float form's 4, or the MXFP4 or split form's 6 parts (told apart by the first part's
+// dtype) with the shapes and dtypes above, and
 // returns the form. Throws BAD_FORMAT naming `where`, the layer, expert and part.
 GptOssExpertFormat check_gpt_oss_experts(const std::vector<ExpertLayout> &layouts, int64_t n_experts, int64_t hidden,
                                          int64_t intermediate, const std::string &where, int64_t layer);

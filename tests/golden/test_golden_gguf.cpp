@@ -16,6 +16,7 @@
 
 #include "golden.h"
 #include "golden_backends.h"
+#include "gguf_logits.h"
 #include "gguf_model_writer.h"
 #include "moestream.hpp"
 #include "storage/storage_tier.h"
@@ -197,17 +198,7 @@ TEST_P(GoldenGgufMixtral, LogitsAndGreedyIdsMatchReference) {
     p.expert_cache_bytes = 0;
     const mst::ModelHandle model(path, p);
     EXPECT_STREQ(model.info().architecture, "mixtral");
-    mst_session_params sp = mst::session_params();
-    sp.all_logits = 1;
-    std::vector<float> got;
-    {
-        mst::SessionHandle session(model, sp);
-        session.eval(golden.input_ids);
-        const float *logits = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
-        got.assign(logits, logits + rows * vocab);
-    }
+    const std::vector<float> got = mst::test::gguf_all_logits(model, golden.input_ids);
     const std::vector<float> &want = golden.logits();
     ASSERT_EQ(got.size(), want.size());
     const bool q8 = GetParam().first == GgufWeightType::Q8_0;
@@ -215,17 +206,7 @@ TEST_P(GoldenGgufMixtral, LogitsAndGreedyIdsMatchReference) {
     std::printf("mixtral %s: relative error %.3g\n", GetParam().second.c_str(), err);
     EXPECT_LT(err, q8 ? kMixtralQ8Tolerance : kFloatTolerance);
     if (!q8) {
-        mst::SessionHandle session(model);
-        mst_generate_params gp = mst::generate_params();
-        gp.max_tokens = int32_t(golden.greedy_ids.size());
-        gp.sampler.temperature = 0.0f;
-        gp.ignore_eos = 1;
-        std::vector<int32_t> ids;
-        session.generate(golden.input_ids, gp, [&](int32_t token, std::string_view) {
-            if (token >= 0) ids.push_back(token);
-            return false;
-        });
-        EXPECT_EQ(ids, golden.greedy_ids);
+        EXPECT_EQ(mst::test::gguf_greedy_ids(model, golden.input_ids, golden.greedy_ids.size()), golden.greedy_ids);
     }
     fs::remove_all(dir);
 }

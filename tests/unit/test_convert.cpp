@@ -213,7 +213,7 @@ TEST_F(Convert, BadArgumentsAndSources) {
     // A packed file is not a source.
     test::convert_checkpoint_for_test(src_, out);
     EXPECT_EQ(convert(out, tmp_ + "/again.mst"), MST_ERR_INVALID_ARGUMENT);
-    EXPECT_NE(std::string(mst_last_error()).find("not a checkpoint directory"), std::string::npos);
+    EXPECT_NE(std::string(mst_last_error()).find("neither a checkpoint directory nor a GGUF file"), std::string::npos);
 
     // An architecture this build lacks.
     const std::string src = copy_source();

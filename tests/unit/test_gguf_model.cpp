@@ -182,15 +182,15 @@ TEST_F(GgufModel, ConfigAndTokenizerComeFromTheMetadata) {
 }
 
 TEST_F(GgufModel, UnsupportedArchitecturesAndTypesAreNamed) {
-    const std::string deepseek = write_minimal([](Adders &a) {
-        a["general.architecture"] = [](GgufBuilder &b) { b.add_string("general.architecture", "deepseek2"); };
+    const std::string glm = write_minimal([](Adders &a) {
+        a["general.architecture"] = [](GgufBuilder &b) { b.add_string("general.architecture", "glm4moe"); };
     });
-    expect_error([&] { mst::Checkpoint::open(deepseek); }, MST_ERR_UNSUPPORTED,
-                 {"GGUF architecture 'deepseek2' is not supported", "qwen3moe, llama"});
+    expect_error([&] { mst::Checkpoint::open(glm); }, MST_ERR_UNSUPPORTED,
+                 {"GGUF architecture 'glm4moe' is not supported", "qwen3moe, llama, deepseek2"});
     // Through the C API too, with the status and the message.
     mst_model *model = nullptr;
-    EXPECT_EQ(mst_model_load(deepseek.c_str(), nullptr, &model), MST_ERR_UNSUPPORTED);
-    EXPECT_NE(std::string(mst_last_error()).find("'deepseek2'"), std::string::npos) << mst_last_error();
+    EXPECT_EQ(mst_model_load(glm.c_str(), nullptr, &model), MST_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(mst_last_error()).find("'glm4moe'"), std::string::npos) << mst_last_error();
 
     // `llama` runs as Mixtral; one without experts is a dense Llama, refused as such.
     GgufBuilder dense;
