@@ -24,7 +24,7 @@ mst_model_params default_model_params() {
     p.experts_per_token = 0;
     p.n_threads = 0;
     p.n_io_threads = 0;
-    p.cache_policy = "lru";
+    p.cache_policy = "lrfu";
     p.prefetch = 0;
     p.rope_bf16_frequencies = 0;
 
@@ -60,7 +60,7 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         options.experts_per_token = p.experts_per_token;
         options.n_threads = resolve_compute_threads(p.n_threads, "n_threads");
         options.n_io_threads = p.n_io_threads ? p.n_io_threads : 4;
-        options.cache_policy = p.cache_policy ? p.cache_policy : "lru";
+        options.cache_policy = p.cache_policy ? p.cache_policy : "lrfu";
         if (p.prefetch < 0) fail(MST_ERR_INVALID_ARGUMENT, "prefetch must not be negative, got {}", p.prefetch);
         options.prefetch_layers = p.prefetch;
         options.rope_bf16_frequencies = p.rope_bf16_frequencies != 0;

@@ -54,9 +54,9 @@ private:
 class ExpertStore {
 public:
     // layouts[layer] holds that layer's experts (empty for a layer without routed experts).
-    // cache_policy: one of cache_policy_names() ("none", "lru", "lfu", "arc").
+    // cache_policy: one of cache_policy_names() ("none", "lru", "lrfu", "lfu", "arc").
     ExpertStore(std::unique_ptr<StorageTier> storage, std::vector<std::vector<ExpertLayout>> layouts,
-                uint64_t cache_budget_bytes, const std::string &cache_policy = "lru");
+                uint64_t cache_budget_bytes, const std::string &cache_policy = "lrfu");
 
     int n_layers() const { return int(layouts_.size()); }
     int n_experts(int layer) const { return int(layouts_.at(size_t(layer)).size()); }
