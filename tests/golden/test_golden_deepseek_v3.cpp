@@ -26,6 +26,9 @@ std::vector<GoldenDataset> datasets() {
         {"deepseek_v3_tiny", mst::test::data_path("deepseek_v3_tiny")},
         {"deepseek_v3_fp8", mst::test::data_path("deepseek_v3_fp8")},
         {"kimi_k2_tiny", mst::test::data_path("kimi_k2_tiny")},
+        // trained from scratch (tests/reference/train_moe.py --arch deepseek_v3): 128 experts
+        // in 8 groups, top-8 of 4 groups, bias from the auxiliary-loss-free balancing
+        {"deepseek_v3_trained", mst::test::data_path("deepseek_v3_trained")},
         // Kimi K2.5's layout: the wrapper's "language_model." prefix, a vision tower that is
         // not read, compressed-tensors INT4 experts (group 32) computed on as stored. Its
         // reference ran on the dequantised experts (q * scale, exact in float32).

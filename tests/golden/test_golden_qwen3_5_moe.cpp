@@ -38,6 +38,11 @@ std::vector<GoldenDataset> datasets() {
         {.name = "qwen3_next_tiny",
          .dir = mst::test::data_path("qwen3_next_tiny"),
          .required_matrices = kProjectMatrices},
+        // trained from scratch (tests/reference/train_moe.py --arch qwen3_5_moe): 8 layers,
+        // 128 experts top-8; its reduced-budget reference is top-4
+        {.name = "qwen3_5_moe_trained",
+         .dir = mst::test::data_path("qwen3_5_moe_trained"),
+         .required_matrices = {"logits_decode", "logits_topk4"}},
         {.name = "shared_fixture",
          .dir = mst::test::shared_path("fixtures/qwen3_5_moe"),
          .bf16_rope_reference = true,

@@ -80,7 +80,8 @@ TEST_P(RouteTrace, ReportsTheReferenceRoutersChoices) {
 
 INSTANTIATE_TEST_SUITE_P(Architectures, RouteTrace,
                          ::testing::Values("qwen3_moe_tiny", "qwen3_moe_trained", "qwen3_5_moe_tiny",
-                                           "qwen3_next_tiny", "deepseek_v3_tiny", "mixtral_tiny", "gpt_oss_tiny"));
+                                           "qwen3_next_tiny", "deepseek_v3_tiny", "mixtral_tiny", "gpt_oss_tiny",
+                                           "deepseek_v3_trained", "qwen3_5_moe_trained"));
 
 }  // namespace
 }  // namespace mst

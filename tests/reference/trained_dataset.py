@@ -16,7 +16,25 @@ import torch
 
 from make_reference import (PROMPT, intermediates, load_model, router_margin, run_golden,
                             save_st)
-from ref_common import sort_safetensors_metadata
+from ref_common import ROUTER_CLASSES, sort_safetensors_metadata
+
+# Router modules of the trained architectures; each returns (logits, weights, top-k ids).
+ROUTER_NAMES = ("Qwen3MoeTopKRouter",) + tuple(ROUTER_CLASSES)
+
+
+def router_out(mod, o):
+    """(logits [N, E], top-k ids [N, k]) of one router forward. The routers return (logits,
+    weights, ids); a DeepSeek-V3 router that returns only its logits gets the ids by the same
+    rule its MoE block applies (sigmoid + e_score_correction_bias, group-limited top-k)."""
+    if isinstance(o, (tuple, list)):
+        return o[0], o[2]
+    from ref_common import deepseek_select
+    c = mod.config
+    lg = o.reshape(-1, o.shape[-1])
+    with torch.no_grad():
+        sc = torch.sigmoid(lg.float()) + mod.e_score_correction_bias.float()
+        ids = deepseek_select(sc, c.n_group, c.topk_group, c.num_experts_per_tok)[0]
+    return lg, ids
 
 LOWER_BUDGETS = (4, 2)  # logits_topk{k}: half and a quarter of the trained top-8
 
@@ -32,13 +50,12 @@ def usage_entropy(counts):
 def route_counts(model, ids_batches, n_experts, autocast=None):
     """Per-MoE-layer counts of each expert's selection (top-k ids of the router) over
     batches of token ids [B, T]; also the mean cross-entropy of next-token prediction."""
-    from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeTopKRouter
-    routers = [m for m in model.modules() if isinstance(m, Qwen3MoeTopKRouter)]
+    routers = [m for m in model.modules() if type(m).__name__ in ROUTER_NAMES]
     counts = [torch.zeros(n_experts, dtype=torch.float64) for _ in routers]
     hooks = []
     for i, r in enumerate(routers):
         def h(mod, args, out, i=i):
-            idx = out[2].reshape(-1)
+            idx = router_out(mod, out)[1].reshape(-1)
             counts[i] += torch.bincount(idx.cpu(), minlength=n_experts).double()
         hooks.append(r.register_forward_hook(h))
     nll, n = 0.0, 0
@@ -141,6 +158,81 @@ def write_dataset(model, out_dir, tok_dir, heldout_text, heldout_ids, prompt_ids
 
     # --- the held-out file, as moestream's test reads it: one pass, float32 -------------
     counts, nll = route_counts(ref, [torch.tensor([heldout_ids])], ref.config.num_experts)
+    info["heldout_file"] = {"tokens": len(heldout_ids), "bytes": len(heldout_text.encode("utf-8")),
+                            "loss_f32": nll, "perplexity_f32": math.exp(nll),
+                            "usage_by_layer": entropy_report(counts),
+                            "counts_by_layer": [c.astype(int).tolist() for c in counts]}
+    log(f"[dataset] held-out file: loss {nll:.4f}, entropy by layer "
+        f"{[r['entropy_bits'] for r in info['heldout_file']['usage_by_layer']]}")
+    info["files"] = {f: os.path.getsize(os.path.join(out_dir, f)) for f in sorted(os.listdir(out_dir))}
+    return info
+
+
+def write_dataset_arch(model, out_dir, tok_dir, heldout_text, heldout_ids, prompt_ids, log,
+                       cls, kind, keep_f32, ntok):
+    """The DeepSeek-V3 / Qwen3.5-MoE trained models: the checkpoint as save_pretrained writes it
+    (bf16, with the tensors named in keep_f32 in float32 as the published checkpoints store
+    them) and golden.safetensors by the recipe of make_reference_archs.py (ref_common.evaluate
+    and finish_golden: float32 eager on the CPU from the written weights, full and half top-k,
+    intermediates). Returns the info dict."""
+    import copy
+
+    import ref_common
+    info = {}
+    os.makedirs(out_dir, exist_ok=True)
+    m = copy.deepcopy(model).to("cpu")
+    m.config.output_router_logits = False
+    m.config.use_cache = True
+    m.to(torch.bfloat16)
+    kept = []
+    with torch.no_grad():
+        src = dict(model.named_parameters())
+        src.update(dict(model.named_buffers()))
+        for name, t in list(m.named_parameters()) + list(m.named_buffers()):
+            if any(name.endswith(s) for s in keep_f32):
+                t.data = src[name].detach().to("cpu", torch.float32).clone()
+                kept.append(name)
+    info["kept_float32"] = len(kept)
+    m.save_pretrained(out_dir)
+    del m
+    cpath = os.path.join(out_dir, "config.json")
+    with open(cpath) as f:
+        cj = json.load(f)
+    cj["architectures"] = [cls.__name__]
+    cj["dtype"] = "bfloat16"
+    for k in ("_experts_implementation", "_attn_implementation", "experts_implementation"):
+        cj.pop(k, None)
+    with open(cpath, "w") as f:
+        json.dump(cj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(tok_dir, f), os.path.join(out_dir, f))
+    with open(os.path.join(out_dir, "heldout.txt"), "w", encoding="utf-8", newline="") as f:
+        f.write(heldout_text)
+    from safetensors import safe_open
+    with safe_open(os.path.join(out_dir, "model.safetensors"), "pt") as f:
+        names = sorted(f.keys())
+        info["dtypes"] = sorted({str(f.get_slice(n).get_dtype()) for n in names})
+    info["n_tensors"] = len(names)
+    info["files"] = {f: os.path.getsize(os.path.join(out_dir, f)) for f in sorted(os.listdir(out_dir))}
+    log(f"[dataset] wrote {info['files']}, {len(names)} tensors {info['dtypes']}, {len(kept)} kept f32")
+
+    torch.use_deterministic_algorithms(True)
+    k = model.config.num_experts_per_tok
+    res = ref_common.evaluate(out_dir, cls, prompt_ids, ntok, k, k // 2, kind)
+    ref_common.finish_golden(out_dir, prompt_ids, res)
+    info["golden"] = {"greedy_ids": res["greedy"], "checks": res["chk"], "quality": res["q"],
+                      "reduced_topk": k // 2}
+    try:
+        from transformers import AutoTokenizer
+        info["golden"]["greedy_text"] = AutoTokenizer.from_pretrained(out_dir).decode(res["greedy"])
+    except Exception as e:  # noqa: BLE001
+        info["golden"]["greedy_text_error"] = repr(e)[:300]
+    log(f"[dataset] golden: {json.dumps(info['golden'], default=str)[:1500]}")
+
+    ref = res["model"]
+    n_exp = getattr(ref.config, "n_routed_experts", None) or ref.config.num_experts
+    counts, nll = route_counts(ref, [torch.tensor([heldout_ids])], n_exp)
     info["heldout_file"] = {"tokens": len(heldout_ids), "bytes": len(heldout_text.encode("utf-8")),
                             "loss_f32": nll, "perplexity_f32": math.exp(nll),
                             "usage_by_layer": entropy_report(counts),
