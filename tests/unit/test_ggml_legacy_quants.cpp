@@ -111,7 +111,7 @@ TEST(GgmlLegacyTypes, SizesNamesAndGgufMapping) {
     EXPECT_EQ(dtype_name(DType::GGML_IQ4_XS), "IQ4_XS");
     EXPECT_NE(DType::GGML_MXFP4, DType::MXFP4);  // the gpt-oss form keeps its scales apart
     EXPECT_EQ(dtype_to_ggml_type(DType::MXFP4), std::nullopt);
-    EXPECT_EQ(ggml_type_to_dtype(ggml_type::Q4_K), std::nullopt);
+    EXPECT_EQ(ggml_type_to_dtype(ggml_type::IQ2_XXS), std::nullopt);
 }
 
 // Random bytes (with sane f16 scales) decode as ggml defines each type; for Q4_1 this is

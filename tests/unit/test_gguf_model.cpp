@@ -205,10 +205,10 @@ TEST_F(GgufModel, UnsupportedArchitecturesAndTypesAreNamed) {
 
     GgufBuilder b;
     b.add_string("general.architecture", "qwen3moe");
-    b.add_tensor("blk.0.ffn_gate_exps.weight", mst::ggml_type::Q4_1, {32, 1, 2}, std::string(40, '\0'));
-    b.write(dir_ + "/q4_1.gguf");
-    expect_error([&] { mst::Checkpoint::open(dir_ + "/q4_1.gguf"); }, MST_ERR_UNSUPPORTED,
-                 {"tensor 'blk.0.ffn_gate_exps.weight'", "ggml type Q4_1", "cannot compute on"});
+    b.add_tensor("blk.0.ffn_gate_exps.weight", mst::ggml_type::IQ2_XXS, {256, 1, 2}, std::string(132, '\0'));
+    b.write(dir_ + "/iq2_xxs.gguf");
+    expect_error([&] { mst::Checkpoint::open(dir_ + "/iq2_xxs.gguf"); }, MST_ERR_UNSUPPORTED,
+                 {"tensor 'blk.0.ffn_gate_exps.weight'", "ggml type IQ2_XXS", "cannot compute on"});
 
     GgufBuilder flat;
     flat.add_string("general.architecture", "qwen3moe");
