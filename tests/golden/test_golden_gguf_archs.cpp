@@ -40,7 +40,7 @@ void expect_reference(const std::string &path, const mst::test::Golden &golden, 
     p.expert_cache_bytes = 0;
     const mst::ModelHandle model(path, p);
     EXPECT_STREQ(model.info().architecture, architecture);
-    const std::vector<float> got = mst::test::gguf_all_logits(model, golden.input_ids);
+    const std::vector<float> got = mst::test::prompt_logits(model, golden.input_ids);
     const std::vector<float> &want = golden.logits();
     ASSERT_EQ(got.size(), want.size());
     const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));

@@ -1,24 +1,14 @@
-// Shared by the GGUF tests: a model's logits for every prompt position, and its greedy
-// continuation, each from a fresh session.
+// Shared by the GGUF tests: a model's greedy continuation from a fresh session (the logits
+// of every prompt position come from prompt_logits.h).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "moestream.hpp"
+#include "prompt_logits.h"
 
 namespace mst::test {
-
-inline std::vector<float> gguf_all_logits(const mst::ModelHandle &model, const std::vector<int32_t> &ids) {
-    mst_session_params sp = mst::session_params();
-    sp.all_logits = 1;
-    mst::SessionHandle session(model, sp);
-    session.eval(ids);
-    const float *logits = nullptr;
-    size_t rows = 0, vocab = 0;
-    mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
-    return std::vector<float>(logits, logits + rows * vocab);
-}
 
 inline std::vector<int32_t> gguf_greedy_ids(const mst::ModelHandle &model, const std::vector<int32_t> &prompt,
                                             size_t n) {

@@ -7,21 +7,14 @@
 #include <vector>
 
 #include "moestream.hpp"
+#include "prompt_logits.h"
 
 namespace mst::test {
 
 std::vector<float> cpu_prefill_logits(const std::string &path, const std::vector<int32_t> &ids) {
     mst_model_params p = mst::model_params();
     p.backend = "cpu";
-    const mst::ModelHandle model(path, p);
-    mst_session_params sp = mst::session_params();
-    sp.all_logits = 1;
-    mst::SessionHandle session(model, sp);
-    session.eval(ids);
-    const float *logits = nullptr;
-    size_t rows = 0, vocab = 0;
-    mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
-    return std::vector<float>(logits, logits + rows * vocab);
+    return prompt_logits(mst::ModelHandle(path, p), ids);
 }
 
 mst_convert_report convert_checkpoint_for_test(const std::string &src, const std::string &dst, const char *experts,

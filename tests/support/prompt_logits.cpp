@@ -1,17 +1,18 @@
 #include "prompt_logits.h"
 
-#include "moestream.hpp"
-
 namespace mst::test {
 
 std::vector<float> prompt_logits(const std::string &model_path, const std::vector<int32_t> &ids, int32_t n_threads) {
     mst_model_params p = mst::model_params();
     p.backend = "cpu";
     p.n_threads = n_threads;
-    const mst::ModelHandle model(model_path, p);
+    return prompt_logits(mst::ModelHandle(model_path, p), ids, uint32_t(ids.size() + 1));
+}
+
+std::vector<float> prompt_logits(const mst::ModelHandle &model, const std::vector<int32_t> &ids, uint32_t n_ctx) {
     mst_session_params sp = mst::session_params();
     sp.all_logits = 1;
-    sp.n_ctx = uint32_t(ids.size() + 1);
+    if (n_ctx > 0) sp.n_ctx = n_ctx;
     mst::SessionHandle session(model, sp);
     session.eval(ids);
     const float *logits = nullptr;

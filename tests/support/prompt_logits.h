@@ -5,11 +5,16 @@
 #include <string>
 #include <vector>
 
+#include "moestream.hpp"
+
 namespace mst::test {
 
 // Loads `model_path` on the CPU backend (n_threads 0: the library's default), evaluates
 // `ids` as one prompt and returns the logits of every position, [ids.size()][vocab].
 // Throws mst::Exception when the model does not load or evaluate.
 std::vector<float> prompt_logits(const std::string &model_path, const std::vector<int32_t> &ids, int32_t n_threads = 0);
+// The same for a loaded model, in a fresh session of n_ctx positions (0: the session
+// default).
+std::vector<float> prompt_logits(const mst::ModelHandle &model, const std::vector<int32_t> &ids, uint32_t n_ctx = 0);
 
 }  // namespace mst::test

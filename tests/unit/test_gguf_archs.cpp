@@ -96,7 +96,7 @@ std::vector<float> prompt_logits(const std::string &path, const std::vector<int3
     mst_model_params p = mst::model_params();
     p.backend = "cpu";
     p.expert_cache_bytes = 0;
-    return mst::test::gguf_all_logits(mst::ModelHandle(path, p), ids);
+    return mst::test::prompt_logits(mst::ModelHandle(path, p), ids);
 }
 
 // A model cut by gguf-split opens from its first shard and computes what the whole file
