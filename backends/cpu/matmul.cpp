@@ -20,7 +20,22 @@ constexpr int64_t kBlocksPerThread = 8;
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr int64_t kMinParallelMacs = 64 * 1024;
 
+// Rows of activations quantized per thread at least before quantizing in parallel.
+constexpr int64_t kMinParallelTokens = 8;
+
 }  // namespace
+
+RowBlocking row_blocking(int64_t rows, int64_t cols, int64_t n_tokens, int64_t row_bytes, int n_threads) {
+    const int64_t threads = rows * cols * n_tokens >= kMinParallelMacs ? std::max(1, n_threads) : 1;
+    const int64_t rows_per_block = std::clamp(
+        std::min(kRowBlockBytes / row_bytes, (rows + threads * kBlocksPerThread - 1) / (threads * kBlocksPerThread)),
+        int64_t(1), rows);
+    return {threads, rows_per_block, (rows + rows_per_block - 1) / rows_per_block};
+}
+
+int activation_quant_threads(int64_t n_tokens, int n_threads) {
+    return int(std::clamp<int64_t>(n_tokens / kMinParallelTokens, 1, std::max(1, n_threads)));
+}
 
 CpuKernels::DotRowsFn float_dot_rows_kernel(const CpuKernels &k, DType t) {
     switch (t) {
@@ -47,11 +62,7 @@ void cpu_matmul(const CpuKernels &kernels, int n_threads, const WeightView &w, c
 
     const int64_t row_bytes = cols * int64_t(dtype_size(w.dtype));
     const int64_t tile = kernels.max_tokens;
-    const int64_t threads = w.rows * cols * n_tokens >= kMinParallelMacs ? std::max(1, n_threads) : 1;
-    const int64_t rows_per_block = std::clamp(
-        std::min(kRowBlockBytes / row_bytes, (rows + threads * kBlocksPerThread - 1) / (threads * kBlocksPerThread)),
-        int64_t(1), rows);
-    const int64_t n_blocks = (rows + rows_per_block - 1) / rows_per_block;
+    const auto [threads, rows_per_block, n_blocks] = row_blocking(rows, cols, n_tokens, row_bytes, n_threads);
     const int64_t tokens_per_block =
         n_tokens <= tile ? n_tokens : std::max(tile, kTokenBlockBytes / (cols * int64_t(sizeof(float))) / tile * tile);
     const auto *wbytes = static_cast<const unsigned char *>(w.data);

@@ -19,4 +19,17 @@ void cpu_matmul(const CpuKernels &kernels, int n_threads, const WeightView &w, c
 // The row kernel for F32, F16 or BF16 weights; another dtype throws MST_ERR_UNSUPPORTED.
 CpuKernels::DotRowsFn float_dot_rows_kernel(const CpuKernels &kernels, DType t);
 
+// How every CPU matmul driver (this one, matmul_quant, matmul_kquant) cuts a weight's rows
+// among threads: blocks small enough to stay in L2 while every token tile passes over
+// them, several per thread so uneven blocks still balance, one thread for small products.
+struct RowBlocking {
+    int64_t threads;         // threads to run on (1: serial)
+    int64_t rows_per_block;
+    int64_t n_blocks;
+};
+RowBlocking row_blocking(int64_t rows, int64_t cols, int64_t n_tokens, int64_t row_bytes, int n_threads);
+
+// Threads for quantizing the activations of n_tokens rows: one per 8 rows at least.
+int activation_quant_threads(int64_t n_tokens, int n_threads);
+
 }  // namespace mst

@@ -1,4 +1,5 @@
 #include "backends/cpu/matmul_kquant.h"
+#include "backends/cpu/matmul.h"
 #include "backends/cpu/parallel_for.h"
 
 #include <algorithm>
@@ -8,13 +9,6 @@
 
 namespace mst {
 namespace {
-
-// The quantized matmul's constants (matmul_quant.cpp), for the same reasons: a row block
-// stays in L2 while every token tile passes over it, and small products stay serial.
-constexpr int64_t kRowBlockBytes = 64 * 1024;
-constexpr int64_t kBlocksPerThread = 8;
-constexpr int64_t kMinParallelMacs = 64 * 1024;
-constexpr int64_t kMinParallelTokens = 8;
 
 // One weight row against one tile of tokens: each super-block decoded once for the tile.
 void row_tile(const KQuantKernels &k, DType t, const unsigned char *row, int64_t block_bytes, int64_t n_blocks,
@@ -43,7 +37,7 @@ void cpu_matmul_kquant(const KQuantKernels &kernels, int n_threads, const Weight
 
     const int64_t n_blocks = (cols + kSuperBlock - 1) / kSuperBlock;
     std::vector<BlockQ8K> xq(size_t(n_tokens * n_blocks));
-    const int quant_threads = int(std::clamp<int64_t>(n_tokens / kMinParallelTokens, 1, std::max(1, n_threads)));
+    const int quant_threads = activation_quant_threads(n_tokens, n_threads);
     parallel_for(n_tokens, quant_threads, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
     });
@@ -51,11 +45,7 @@ void cpu_matmul_kquant(const KQuantKernels &kernels, int n_threads, const Weight
     const int64_t block_bytes = int64_t(dtype_size(w.dtype));
     const int64_t row_bytes = n_blocks * block_bytes;
     const int64_t tile = std::min(kernels.max_tokens, 64);
-    const int64_t threads = rows * cols * n_tokens >= kMinParallelMacs ? std::max(1, n_threads) : 1;
-    const int64_t rows_per_block = std::clamp(
-        std::min(kRowBlockBytes / row_bytes, (rows + threads * kBlocksPerThread - 1) / (threads * kBlocksPerThread)),
-        int64_t(1), rows);
-    const int64_t n_row_blocks = (rows + rows_per_block - 1) / rows_per_block;
+    const auto [threads, rows_per_block, n_row_blocks] = row_blocking(rows, cols, n_tokens, row_bytes, n_threads);
     const auto *wbytes = static_cast<const unsigned char *>(w.data);
 
     // A static split, as in matmul_quant.cpp; each row block stays in L2 while every token

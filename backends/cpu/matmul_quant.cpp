@@ -1,4 +1,5 @@
 #include "backends/cpu/matmul_quant.h"
+#include "backends/cpu/matmul.h"
 #include "backends/cpu/parallel_for.h"
 
 #include <algorithm>
@@ -10,14 +11,6 @@
 
 namespace mst {
 namespace {
-
-// The float matmul's blocking constants (matmul.cpp), for the same reasons: a row block
-// stays in L2 while every token tile passes over it, and small products stay serial.
-constexpr int64_t kRowBlockBytes = 64 * 1024;
-constexpr int64_t kBlocksPerThread = 8;
-constexpr int64_t kMinParallelMacs = 64 * 1024;
-// Rows of activations quantized per thread at least before quantizing in parallel.
-constexpr int64_t kMinParallelTokens = 8;
 
 // The kernel for the weight's dtype and the most tokens it takes per call.
 struct SelectedKernel {
@@ -55,18 +48,14 @@ void cpu_matmul_quant(const CpuKernels &float_kernels, int n_threads, const Weig
 
     const int64_t n_blocks = (cols + kQuantBlock - 1) / kQuantBlock;
     std::vector<QuantizedActivation> xq(size_t(n_tokens * n_blocks));
-    const int quant_threads = int(std::clamp<int64_t>(n_tokens / kMinParallelTokens, 1, std::max(1, n_threads)));
+    const int quant_threads = activation_quant_threads(n_tokens, n_threads);
     parallel_for(n_tokens, quant_threads, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
     });
 
     const int64_t row_bytes = int64_t(dtype_row_bytes(w.dtype, cols));
     const int64_t tile = std::min(kernels.max_tokens, kernel.max_tokens);
-    const int64_t threads = rows * cols * n_tokens >= kMinParallelMacs ? std::max(1, n_threads) : 1;
-    const int64_t rows_per_block = std::clamp(
-        std::min(kRowBlockBytes / row_bytes, (rows + threads * kBlocksPerThread - 1) / (threads * kBlocksPerThread)),
-        int64_t(1), rows);
-    const int64_t n_row_blocks = (rows + rows_per_block - 1) / rows_per_block;
+    const auto [threads, rows_per_block, n_row_blocks] = row_blocking(rows, cols, n_tokens, row_bytes, n_threads);
     const auto *wbytes = static_cast<const unsigned char *>(w.data);
 
     // A static split, as in matmul.cpp; each row block stays in L2 while every token tile
