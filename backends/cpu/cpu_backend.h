@@ -66,10 +66,16 @@ public:
                           const float *x, float *y, int64_t n_tokens) override;
     // op_latent_attention.cpp
     void latent_attention(const float *q, const float *cache, float *out, const LatentAttentionParams &p) override;
-    // op_routed_swiglu.cpp: decode-sized groups fused into two parallel regions; others
-    // take Backend::routed_swiglu.
+    // op_routed_swiglu.cpp: decode and prefill groups fused into two parallel regions per
+    // pass of up to a few thousand token rows; other weight types take
+    // Backend::routed_swiglu.
     void routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden, const SwigluExpertUse *experts,
                        size_t n_experts) override;
+
+private:
+    // One pass of routed_swiglu over experts whose dtypes are fusable.
+    void fused_routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
+                             const SwigluExpertUse *experts, size_t n_experts);
 };
 
 }  // namespace mst

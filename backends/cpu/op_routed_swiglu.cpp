@@ -1,7 +1,7 @@
-// CpuBackend::routed_swiglu for decode-sized groups (every expert serving at most
-// kMaxFusedTokens tokens): a layer's routed experts in two parallel regions instead of
+// CpuBackend::routed_swiglu: a layer's routed experts in two parallel regions instead of
 // Backend::routed_swiglu's seven per expert (quantize, gate, quantize, up, silu_mul,
-// quantize, down).
+// quantize, down), for decode (one token per expert) and prefill alike (the grouped GEMM:
+// each expert over all the tokens routed to it).
 //
 //   region 1: units of (expert, 64 intermediate rows): the gate and up rows, SwiGLU on
 //             them, and (for quantized down weights) their 32-blocks of the down input
@@ -9,11 +9,16 @@
 //   region 2: units of (expert, 64 output rows) of the down projections;
 //   then, on the caller, the outputs added into each token's row in expert order.
 //
+// A unit's weight rows (64 rows, 72 KiB of a 2048-wide q4 matrix) stay in L2 while every
+// token tile of the expert passes over them, so a prefill reads each expert's weights from
+// memory once per batch, and the whole batch pays two region wake-ups per pass instead of
+// seven per expert.
+//
 // Each token row of h is quantized once for all experts. The results are bitwise those of
 // Backend::routed_swiglu: every output element comes from the same kernel call shape
 // (the row kernels compute each row and token on its own, in the same token tiles), the
 // same SwiGLU expression as silu_mul, the same block quantization and the same order of
-// additions. Larger groups (prefill) and other weight types take Backend::routed_swiglu.
+// additions. Other weight types take Backend::routed_swiglu.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -28,7 +33,10 @@
 namespace mst {
 namespace {
 
-constexpr int64_t kMaxFusedTokens = 4;
+// Token rows (summed over experts) per fused pass: bounds the pass's buffers (about 14 KiB
+// per row at Qwen3-30B-A3B's sizes) on long prompts; passes go in expert order, so the
+// additions into `out` keep their order.
+constexpr int64_t kMaxRowsPerPass = 2048;
 // Rows per unit: a multiple of the quantization block (32), so that a unit of the gate/up
 // region owns whole blocks of the down input; 64 rows of a 2048-wide q4 matrix are 72 KiB.
 constexpr int64_t kUnitRows = 64;
@@ -83,15 +91,23 @@ struct ExpertWork {
 void CpuBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
                                const SwigluExpertUse *experts, size_t n_experts) {
     check_routed_swiglu_params(h, out, n_tokens, hidden, experts, n_experts);
-    bool fused = true;
-    uint64_t bytes = 0;
     for (size_t e = 0; e < n_experts; ++e) {
         const SwigluExpertUse &u = experts[e];
-        fused = fused && u.n <= kMaxFusedTokens && fusable_dtype(u.gate.dtype) && fusable_dtype(u.up.dtype) &&
-                fusable_dtype(u.down.dtype);
-        bytes += bytes_of(u.gate) + bytes_of(u.up) + bytes_of(u.down);
+        if (!fusable_dtype(u.gate.dtype) || !fusable_dtype(u.up.dtype) || !fusable_dtype(u.down.dtype))
+            return Backend::routed_swiglu(h, out, n_tokens, hidden, experts, n_experts);
     }
-    if (!fused) return Backend::routed_swiglu(h, out, n_tokens, hidden, experts, n_experts);
+    for (size_t first = 0, end; first < n_experts; first = end) {
+        int64_t rows = experts[first].n;
+        for (end = first + 1; end < n_experts && rows + experts[end].n <= kMaxRowsPerPass; ++end) rows += experts[end].n;
+        fused_routed_swiglu(h, out, n_tokens, hidden, experts + first, end - first);
+    }
+}
+
+void CpuBackend::fused_routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
+                                     const SwigluExpertUse *experts, size_t n_experts) {
+    uint64_t bytes = 0;
+    for (size_t e = 0; e < n_experts; ++e)
+        bytes += bytes_of(experts[e].gate) + bytes_of(experts[e].up) + bytes_of(experts[e].down);
     const OpTimer timer("routed_swiglu", bytes);
 
     const QuantKernels &qk = quant_kernels_for(kernels_);
@@ -102,6 +118,29 @@ void CpuBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int
     std::vector<ExpertWork> work(n_experts);
     std::vector<RowProduct> gate, up, down;
     std::vector<int64_t> first_unit_a{0}, first_unit_b{0};  // prefix sums of units per expert
+    // The rows of h some quantized gate or up reads, quantized first (in parallel when a
+    // prefill brings many).
+    std::vector<int64_t> rows_to_quantize;
+    for (size_t e = 0; e < n_experts; ++e) {
+        const SwigluExpertUse &u = experts[e];
+        if (!dtype_is_quantized(u.gate.dtype) && !dtype_is_quantized(u.up.dtype)) continue;
+        if (hq.empty()) {
+            hq.resize(size_t(n_tokens * h_blocks));
+            quantized_row.assign(size_t(n_tokens), false);
+        }
+        for (int64_t i = 0; i < u.n; ++i)
+            if (!quantized_row[size_t(u.tokens[i])]) {
+                quantized_row[size_t(u.tokens[i])] = true;
+                rows_to_quantize.push_back(u.tokens[i]);
+            }
+    }
+    parallel_for(int64_t(rows_to_quantize.size()),
+                 activation_quant_threads(int64_t(rows_to_quantize.size()), n_threads_), [&](int64_t i0, int64_t i1) {
+                     for (int64_t i = i0; i < i1; ++i) {
+                         const int64_t t = rows_to_quantize[size_t(i)];
+                         qk.quantize_activation(h + t * hidden, hidden, hq.data() + t * h_blocks);
+                     }
+                 });
     for (size_t e = 0; e < n_experts; ++e) {
         const SwigluExpertUse &u = experts[e];
         ExpertWork &w = work[e];
@@ -115,20 +154,9 @@ void CpuBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int
             for (int64_t i = 0; i < w.m; ++i) std::copy_n(h + u.tokens[i] * hidden, hidden, w.x.data() + i * hidden);
         }
         if (gate.back().quantized || up.back().quantized) {
-            if (hq.empty()) {
-                hq.resize(size_t(n_tokens * h_blocks));
-                quantized_row.assign(size_t(n_tokens), false);
-            }
             w.xq.resize(size_t(w.m * h_blocks));
-            for (int64_t i = 0; i < w.m; ++i) {
-                const int64_t t = u.tokens[i];
-                QuantizedActivation *row = hq.data() + t * h_blocks;
-                if (!quantized_row[size_t(t)]) {
-                    qk.quantize_activation(h + t * hidden, hidden, row);
-                    quantized_row[size_t(t)] = true;
-                }
-                std::copy_n(row, h_blocks, w.xq.data() + i * h_blocks);
-            }
+            for (int64_t i = 0; i < w.m; ++i)
+                std::copy_n(hq.data() + u.tokens[i] * h_blocks, h_blocks, w.xq.data() + i * h_blocks);
         }
         w.gate.resize(size_t(w.m * inter));
         w.up.resize(size_t(w.m * inter));

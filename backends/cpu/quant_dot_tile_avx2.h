@@ -20,6 +20,13 @@ struct DecodedBlock {
     float scale, min;
 };
 
+// m * s + acc with one rounding, spelled out: C++ lets GCC contract `acc += m * s` into an
+// FMA in some tile shapes and not others, which made an output's bits depend on how many
+// rows and tokens its kernel call took (and the fused expert path differ from the matmul).
+inline float fma_scalar(float m, float s, float acc) {
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(m), _mm_set_ss(s), _mm_set_ss(acc)));
+}
+
 inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -48,7 +55,7 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, cons
             for (int r = 0; r < NR; ++r) {
                 const __m256i sums = _mm256_add_epi32(_mm256_madd_epi16(wb[r].lo, x0), _mm256_madd_epi16(wb[r].hi, x1));
                 acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(wb[r].scale * a.d), acc[r][t]);
-                if constexpr (K::kHasMin) min_acc[r][t] += wb[r].min * a.sum;
+                if constexpr (K::kHasMin) min_acc[r][t] = fma_scalar(wb[r].min, a.sum, min_acc[r][t]);
             }
         }
     }

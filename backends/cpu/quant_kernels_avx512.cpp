@@ -79,7 +79,9 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, cons
             for (int r = 0; r < NR; ++r) {
                 const __m512i sums = _mm512_madd_epi16(wv[r], xv);
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_set1_ps(wd[r] * a.d), acc[r][t]);
-                if constexpr (K::kHasMin) min_acc[r][t] += wm[r] * a.sum;
+                // One rounding, as fma_scalar in quant_dot_tile_avx2.h says why.
+                if constexpr (K::kHasMin)
+                    min_acc[r][t] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(wm[r]), _mm_set_ss(a.sum), _mm_set_ss(min_acc[r][t])));
             }
         }
     }

@@ -2,12 +2,14 @@
 // Backend::routed_swiglu (matmul, silu_mul and matmul per expert), for every ISA at 1 and
 // 2 threads: bitwise equal, since the fused path keeps every operation and its order.
 // Q4, Q8, BF16 and F32 experts (mixed within one expert too), decode groups (one token per
-// expert, as the decoder calls it), shared tokens, and groups too large to fuse.
+// expert, as the decoder calls it), shared tokens, and prefill groups (the grouped GEMM:
+// many tokens per expert, odd counts, more token rows than one fused pass takes).
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <vector>
 
+#include "core/op_profile.h"
 #include "core/quant.h"
 #include "cpu_op_fixture.h"
 
@@ -101,11 +103,55 @@ TEST_P(CpuOpRoutedSwiglu, SharedTokensAndLargeGroups) {
     // Tokens served by several experts, up to 4 per expert (fused), in any order.
     expect_fused_equals_unfused(*backend_, {{q4, q4, q4}, {q4, q4, q4}, {bf, bf, bf}},
                                 {{2, 0, 1, 4}, {4, 2}, {3}}, 5, 96, 64, 5);
-    // An expert with 9 tokens: the group goes through the unfused path (still equal).
+    // An expert with 9 tokens.
     expect_fused_equals_unfused(*backend_, {{q4, q4, q4}, {q4, q4, q4}}, {{0, 1, 2, 3, 4, 5, 6, 7, 8}, {1}}, 9, 64,
                                 64, 6);
     // An expert with no tokens in the group.
     expect_fused_equals_unfused(*backend_, {{q4, q4, q4}, {q4, q4, q4}}, {{}, {0}}, 1, 64, 64, 7);
+}
+
+// The tokens 0, step, 2 step, ... below n_tokens.
+std::vector<int64_t> every(int64_t step, int64_t first, int64_t n_tokens) {
+    std::vector<int64_t> t;
+    for (int64_t i = first; i < n_tokens; i += step) t.push_back(i);
+    return t;
+}
+
+TEST_P(CpuOpRoutedSwiglu, PrefillGroupsAreFusedAndBitwiseTheUnfusedPath) {
+    const DType q4 = DType::Q4, q8 = DType::Q8, bf = DType::BF16;
+    // A 45-token prompt over 5 experts: 45, 23, 15, 9 and 7 tokens each (no multiple of
+    // any token tile), hidden and intermediate sizes no multiple of a unit.
+    const int64_t n = 45;
+    const std::vector<std::vector<int64_t>> tokens{every(1, 0, n), every(2, 0, n), every(3, 1, n), every(5, 2, n),
+                                                   every(7, 3, n)};
+    op_profile_reset();
+    op_profile_enable(true);
+    expect_fused_equals_unfused(*backend_, std::vector<std::array<DType, 3>>(5, {q4, q4, q4}), tokens, n, 160, 200,
+                                8);
+    op_profile_enable(false);
+    const OpProfileSnapshot p = op_profile_snapshot();
+    op_profile_reset();
+    // One fused call (the unfused reference runs the matmuls it is compared with).
+    ASSERT_TRUE(p.by_kind.count("routed_swiglu"));
+    EXPECT_EQ(p.by_kind.at("routed_swiglu").calls, 1u);
+    expect_fused_equals_unfused(*backend_, {{q8, q8, q8}, {bf, bf, bf}, {q4, bf, q8}}, {tokens[0], tokens[1], tokens[3]},
+                                n, 96, 64, 9);
+}
+
+TEST_P(CpuOpRoutedSwiglu, LongPromptsGoInSeveralPassesInExpertOrder) {
+    const DType q4 = DType::Q4;
+    // 3001 token rows: more than one pass takes, so the experts are split into passes
+    // whose additions must still come in expert order.
+    const int64_t n = 1500;
+    op_profile_reset();
+    op_profile_enable(true);
+    expect_fused_equals_unfused(*backend_, std::vector<std::array<DType, 3>>(3, {q4, q4, q4}),
+                                {every(1, 0, n), every(1, 0, n), {7}}, n, 64, 32, 10);
+    op_profile_enable(false);
+    const OpProfileSnapshot p = op_profile_snapshot();
+    op_profile_reset();
+    ASSERT_TRUE(p.by_kind.count("routed_swiglu"));
+    EXPECT_EQ(p.by_kind.at("routed_swiglu").calls, 2u);
 }
 
 MST_INSTANTIATE_CPU_OP(CpuOpRoutedSwiglu);
