@@ -11,8 +11,13 @@
 # (b) cold, under a memory limit that forces streaming (bench/limit_memory.sh, page cache
 #     included): the file evicted from the page cache before each run, then an 8-token
 #     prompt and decode tok/s.
+# (c) moestream's decode weight-read rate: build/bench/bench_decode on the same file (warm,
+#     GEN tokens after an 8-token prompt) measures the machine's memory read bandwidth at its
+#     start (1 GiB read-sum, THREADS threads) and the bytes a decode token reads, so the
+#     fraction of the bandwidth decode reaches comes from one run.
 # Each figure is min / median / max over ROUNDS rounds, with the 1-minute load average
 # read before each run beside it, and the ratio moestream / llama.cpp of the medians.
+# Last, every bar of issue 16 with its measured value and "met" or "NOT met".
 #
 # MODEL.gguf defaults to the Qwen3-30B-A3B shape cut to LAYERS layers (q4 experts = Q4_1,
 # q8 dense = Q8_0, random weights), made when missing with `moestream synth` and
@@ -41,6 +46,9 @@ if [[ $fetched == skipped:* ]]; then
   exit 0
 fi
 [ -x "$BIN" ] || { echo "compare_llama_cpp.sh: build $BIN first (cmake --build build --target moestream_cli)" >&2; exit 1; }
+DECODE_BENCH=./build/bench/bench_decode
+[ -x "$DECODE_BENCH" ] ||
+  { echo "compare_llama_cpp.sh: build $DECODE_BENCH first (cmake --build build --target bench_decode)" >&2; exit 1; }
 
 MODEL=${1:-models/qwen3-30b-a3b-${LAYERS}l-q4.gguf}
 if [ ! -f "$MODEL" ]; then
@@ -96,6 +104,19 @@ for key, value in (("load_s", r["load_seconds_first_run"]), ("ttft_s", r["ttft_s
 EOF
 }
 
+# moestream's decode weight-read rate against the read bandwidth measured in the same process.
+bandwidth_run() {
+  local load
+  load=$(load1)
+  "$DECODE_BENCH" -m "$MODEL" --threads "$THREADS" --tokens "$GEN" --rounds 1 > "$tmp/bw" 2>&1 ||
+    { cat "$tmp/bw" >&2; return 1; }
+  awk -v load="$load" '
+    /^memory read bandwidth/ { for (i = 1; i <= NF; ++i) if ($(i + 1) == "GB/s") print "moestream mem_read_GBps", $i, load }
+    /^bytes read per token/ { for (i = 1; i <= NF; ++i) if ($(i + 1) == "GB/s") print "moestream decode_read_GBps", $i, load
+                              for (i = 1; i <= NF; ++i) if ($(i + 1) == "of") { v = $i; sub("%", "", v); print "moestream decode_read_fraction", v / 100, load } }' \
+    "$tmp/bw" >> "$tmp/runs"
+}
+
 evict
 for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS" >&2
@@ -104,6 +125,7 @@ for round in $(seq "$ROUNDS"); do
   [ $((round % 2)) = 0 ] && order=(llama moestream)
   for engine in "${order[@]}"; do "${engine}_run" warm45 45; done
   for engine in "${order[@]}"; do "${engine}_run" warm512 512; done
+  bandwidth_run
   if [ "$COLD" = 1 ]; then
     for engine in "${order[@]}"; do
       evict
@@ -143,5 +165,30 @@ for key, title in rows:
     ratio = f"{mm / lm:.2f}" if mm is not None and lm else "-"
     print(f"{title:44} {m:38} {l:38} {ratio}")
 print("(a time ratio above 1 means moestream took longer; a tok/s ratio above 1 means moestream was faster)")
+for key, title in (("mem_read_GBps", "memory read bandwidth, bench_decode's start (GB/s)"),
+                   ("decode_read_GBps", "moestream decode weight reads (GB/s)"),
+                   ("decode_read_fraction", "  as a fraction of that bandwidth")):
+    print(f"{title:52} {cell(runs.get((key, 'moestream'), []))[0]}")
+
+def median(key, engine):
+    samples = runs.get((key, engine), [])
+    return statistics.median(s[0] for s in samples) if samples else None
+def ratio(key):
+    m, l = median(key, "moestream"), median(key, "llama.cpp")
+    return m / l if m is not None and l else None
+# Issue 16's bars: (what, measured value, test).
+bars = [("warm decode >= 1.2x llama.cpp", ratio("warm45_decode_tok_s"), lambda v: v >= 1.2),
+        ("prompt 45 tokens, first pass >= 1.0x", ratio("warm45_prompt_first_tok_s"), lambda v: v >= 1.0),
+        ("prompt 512 tokens, first pass >= 1.0x", ratio("warm512_prompt_first_tok_s"), lambda v: v >= 1.0),
+        ("time to first token no worse (ratio <= 1)", ratio("warm45_ttft_s"), lambda v: v <= 1.0),
+        ("load time no worse (ratio <= 1)", ratio("warm45_load_s"), lambda v: v <= 1.0),
+        ("decode reads >= 80% of the measured bandwidth", median("decode_read_fraction", "moestream"),
+         lambda v: v >= 0.8),
+        ("cold under the limit >= 3x llama.cpp", ratio("cold_decode_tok_s"), lambda v: v >= 3.0)]
+print("\nissue 16's bars (medians):")
+for what, value, test in bars:
+    verdict = "not measured" if value is None else ("met" if test(value) else "NOT met")
+    shown = "-" if value is None else f"{value:.2f}"
+    print(f"  {what:50} {shown:>6}  {verdict}")
 EOF
 } | tee "$OUT"
