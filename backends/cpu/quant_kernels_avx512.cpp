@@ -16,6 +16,8 @@
 #include "backends/cpu/avx512_intrinsics.h"
 
 #include <cstdint>
+#include <cstdlib>
+#include <string_view>
 
 #include "backends/cpu/quant_kernels.h"
 #include "core/quant.h"
@@ -116,12 +118,13 @@ void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks
 }
 
 // The activations are quantized by the AVX2 code (every AVX-512 CPU here has AVX2), so
-// they are bit for bit the blocks the AVX2 kernels see.
+// they are bit for bit the blocks the AVX2 kernels see. Q4 takes the VNNI kernel where the
+// CPU has it.
 const QuantKernels &avx512_table() {
     static const QuantKernels table{
         .quantize_activation = quant_kernels_avx2().quantize_activation,
         .dot_rows_q8 = dot_rows<Q8>,
-        .dot_rows_q4 = dot_rows<Q4>,
+        .dot_rows_q4 = cpu_use_avx512_vnni() ? quant_dot_rows_q4_avx512_vnni() : dot_rows<Q4>,
         .max_tokens = kMaxTokens,
     };
     return table;
@@ -134,6 +137,15 @@ const QuantKernels &avx512_table() {
 
 namespace mst {
 const QuantKernels &quant_kernels_avx512() { return avx512_table(); }
+
+bool cpu_use_avx512_vnni() {
+    // MST_CPU_VNNI=0 keeps the madd kernel, to measure one against the other.
+    static const bool use = [] {
+        const char *env = std::getenv("MST_CPU_VNNI");
+        return __builtin_cpu_supports("avx512vnni") && !(env && std::string_view(env) == "0");
+    }();
+    return use;
+}
 }  // namespace mst
 
 #endif  // __x86_64__

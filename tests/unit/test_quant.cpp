@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
 #include "core/quant.h"
 #include "expect_error.h"
@@ -169,6 +170,41 @@ TEST_P(QuantKernels, LargeMatmulIsThreadedAndCorrect) {
     EXPECT_LE(matmul_error(301, 512, 7, 99), 1.0);
     EXPECT_LE(matmul_error(1029, 256, 1, 98), 1.0);
 }
+
+TEST_P(QuantKernels, WideRowsAcrossKernelChunks) {
+    // The VNNI kernel splits the activations in chunks of 32 blocks: widths across one and
+    // two chunk boundaries, an odd number of blocks, a partial last block.
+    EXPECT_LE(matmul_error(5, 1057, 9, 97), 1.0);
+    EXPECT_LE(matmul_error(3, 2081, 3, 96), 1.0);
+    EXPECT_LE(matmul_error(9, 2048, 1, 95), 1.0);
+}
+
+#if defined(__x86_64__)
+// The VNNI Q4 kernel against the scalar one, called directly (the backend tests above reach
+// it only on a CPU with VNNI, through the AVX-512 table): the same integer sums, so the
+// outputs agree to float rounding.
+TEST(QuantKernelsVnni, Q4MatchesTheScalarKernel) {
+    if (!cpu_use_avx512_vnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI (or MST_CPU_VNNI=0)";
+    const mst::QuantKernels &scalar = quant_kernels_scalar();
+    const mst::QuantKernels::DotRowsFn vnni = quant_dot_rows_q4_avx512_vnni();
+    for (const int64_t cols : {32, 33, 95, 1024, 1057, 2081})
+        for (const int n_tok : {1, 2, 3, 5, 8}) {
+            const int64_t rows = 7, n_blocks = (cols + 31) / 32;
+            const std::vector<uint8_t> w = quantize(DType::Q4, gaussian(size_t(rows * cols), uint32_t(cols)), rows, cols);
+            const std::vector<float> x = gaussian(size_t(n_tok * cols), uint32_t(cols + n_tok));
+            std::vector<QuantizedActivation> xq(size_t(n_tok * n_blocks));
+            for (int t = 0; t < n_tok; ++t) scalar.quantize_activation(x.data() + t * cols, cols, xq.data() + t * n_blocks);
+            std::vector<float> ref(size_t(rows * n_tok)), got(ref.size(), NAN);
+            const int64_t row_bytes = int64_t(dtype_row_bytes(DType::Q4, cols));
+            scalar.dot_rows_q4(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, n_tok, ref.data(), rows);
+            vnni(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, n_tok, got.data(), rows);
+            double scale = 0.0;
+            for (float v : ref) scale = std::max(scale, double(std::fabs(v)));
+            for (size_t i = 0; i < ref.size(); ++i)
+                ASSERT_NEAR(got[i], ref[i], 1e-5 * scale + 1e-6) << "cols " << cols << " tokens " << n_tok << " at " << i;
+        }
+}
+#endif
 
 // Each output's bits may not depend on how many rows and tokens its kernel call took: the
 // fused expert path (op_routed_swiglu.cpp) cuts rows and tokens differently from the
