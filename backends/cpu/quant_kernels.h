@@ -40,8 +40,10 @@ const QuantKernels &quant_kernels_scalar();
 #if defined(__x86_64__)
 const QuantKernels &quant_kernels_avx2();
 const QuantKernels &quant_kernels_avx512();
-// The Q4 row kernel on AVX-512 VNNI (quant_kernels_avx512_vnni.cpp), exactly the integer sums
-// of the others; the AVX-512 table uses it when the CPU has VNNI and MST_CPU_VNNI is not 0.
+// The Q8 and Q4 row kernels on AVX-512 VNNI (quant_kernels_avx512_vnni.cpp), exactly the
+// integer sums of the others; the AVX-512 table uses them when the CPU has VNNI and
+// MST_CPU_VNNI is not 0.
+QuantKernels::DotRowsFn quant_dot_rows_q8_avx512_vnni();
 QuantKernels::DotRowsFn quant_dot_rows_q4_avx512_vnni();
 // Whether this CPU has AVX-512 VNNI and MST_CPU_VNNI (read once) does not turn it off.
 bool cpu_use_avx512_vnni();

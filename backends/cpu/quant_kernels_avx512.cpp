@@ -118,12 +118,12 @@ void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks
 }
 
 // The activations are quantized by the AVX2 code (every AVX-512 CPU here has AVX2), so
-// they are bit for bit the blocks the AVX2 kernels see. Q4 takes the VNNI kernel where the
-// CPU has it.
+// they are bit for bit the blocks the AVX2 kernels see. Q8 and Q4 take the VNNI kernels
+// where the CPU has them.
 const QuantKernels &avx512_table() {
     static const QuantKernels table{
         .quantize_activation = quant_kernels_avx2().quantize_activation,
-        .dot_rows_q8 = dot_rows<Q8>,
+        .dot_rows_q8 = cpu_use_avx512_vnni() ? quant_dot_rows_q8_avx512_vnni() : dot_rows<Q8>,
         .dot_rows_q4 = cpu_use_avx512_vnni() ? quant_dot_rows_q4_avx512_vnni() : dot_rows<Q4>,
         .max_tokens = kMaxTokens,
     };

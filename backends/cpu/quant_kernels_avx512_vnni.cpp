@@ -1,17 +1,18 @@
-// The Q4 row kernel for CPUs with AVX-512 VNNI (vpdpbusd: 64 byte products summed in fours
-// into sixteen 32-bit lanes and accumulated, in one instruction), where the plain AVX-512
-// kernel (quant_kernels_avx512.cpp) widens every code to 16 bits and needs one madd per
-// block. Used by the AVX-512 table when the CPU has VNNI.
+// The Q8 and Q4 row kernels for CPUs with AVX-512 VNNI (vpdpbusd: 64 byte products summed
+// in fours into sixteen 32-bit lanes and accumulated, in one instruction), where the plain
+// AVX-512 kernels (quant_kernels_avx512.cpp) widen every code to 16 bits and need one madd
+// per block. Used by the AVX-512 table when the CPU has VNNI.
 //
 // The activations stay the 16-bit blocks of every other path (QuantizedActivation), so no
 // accuracy is given up: each 16-bit value q is split into its high byte h = q >> 8
-// (signed) and its low byte l = q & 0xff (unsigned), q = 256 h + l, and a block's integer
-// dot product is 256 * dpbusd(codes, h) + dpbusd(l, codes), exactly the integer sum the
-// madd kernels compute (codes 0..15 serve as the unsigned operand of the first and the
-// signed operand of the second; no lane of four products can overflow).
+// (signed) and its low byte l = q & 0xff (unsigned), q = 256 h + l. vpdpbusd multiplies
+// unsigned bytes by signed ones, so the weight codes (signed: Q8's -127..127, Q4's 0..15)
+// meet l directly and h shifted to unsigned, h + 128, less 128 times the codes' sum:
+//   sum(c q) = 256 (dpbusd(h + 128, c) - 128 sum(c)) + dpbusd(l, c),
+// exactly the integer sum the madd kernels compute (no lane of four products overflows).
 //
 // A zmm holds two blocks (lanes 0-7 the first, 8-15 the second), scaled per lane by the
-// product of the two blocks' scales; the Q4 minimum term m * sum(x) enters the same
+// product of the two blocks' scales; Q4's minimum term m * sum(x) enters the same
 // accumulator as m * (sum / 8) in each of the block's 8 lanes (sum / 8 is exact).
 //
 // The split activations are made once per call for a chunk of blocks and every token of
@@ -44,7 +45,7 @@ constexpr int64_t kChunkPairs = kChunkBlocks / 2;
 
 // One token's activations for a pair of blocks, split for vpdpbusd.
 struct alignas(64) SplitPair {
-    int8_t hi[64];    // q >> 8 of both blocks' 64 values
+    uint8_t hi[64];   // (q >> 8) + 128 of both blocks' 64 values
     uint8_t lo[64];   // q & 0xff
     float scale[16];  // lanes 0-7: the first block's d, 8-15: the second's
     float sum8[16];   // the block's sum / 8, likewise
@@ -56,8 +57,9 @@ inline __m512 halves(float a, float b) { return _mm512_mask_blend_ps(0xff00, _mm
 inline void split_pair(const QuantizedActivation &a, const QuantizedActivation *b, SplitPair &out) {
     const __m512i qa = _mm512_loadu_si512(a.q);
     const __m512i qb = b ? _mm512_loadu_si512(b->q) : _mm512_setzero_si512();
-    const __m256i ha = _mm512_cvtepi16_epi8(_mm512_srai_epi16(qa, 8));
-    const __m256i hb = _mm512_cvtepi16_epi8(_mm512_srai_epi16(qb, 8));
+    // (q >> 8) + 128 is the high byte with its sign bit flipped.
+    const __m256i ha = _mm512_cvtepi16_epi8(_mm512_xor_si512(_mm512_srai_epi16(qa, 8), _mm512_set1_epi16(0x80)));
+    const __m256i hb = _mm512_cvtepi16_epi8(_mm512_xor_si512(_mm512_srai_epi16(qb, 8), _mm512_set1_epi16(0x80)));
     // vpmovwb truncates: the low byte of each value.
     const __m256i la = _mm512_cvtepi16_epi8(qa);
     const __m256i lb = _mm512_cvtepi16_epi8(qb);
@@ -67,31 +69,53 @@ inline void split_pair(const QuantizedActivation &a, const QuantizedActivation *
     _mm512_store_ps(out.sum8, halves(a.sum * 0.125f, b ? b->sum * 0.125f : 0.0f));
 }
 
-// A row's pair of blocks: the 64 codes in element order, the scales and minimums per lane.
+// A row's pair of blocks: the 64 codes in element order, -128 times their sums in fours
+// (the correction for h + 128), the scales and (Q4) minimums per lane.
 struct WeightPair {
-    __m512i codes;
+    __m512i codes, bias;
     __m512 d, m;
 };
 
-inline void load_pair(const BlockQ4 *row, int64_t b, bool has_second, WeightPair &out) {
-    const BlockQ4 &first = row[b];
-    // 128-bit lanes: first's packed codes twice, then the second's twice; the odd lanes
-    // take the high nibbles (elements 16..31), the even lanes the low ones (0..15).
-    const __m128i pa = _mm_loadu_si128(reinterpret_cast<const __m128i *>(first.q));
-    const __m128i pb = has_second ? _mm_loadu_si128(reinterpret_cast<const __m128i *>(row[b + 1].q)) : _mm_setzero_si128();
-    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(pa)),
-                                            _mm256_broadcastsi128_si256(pb), 1);
-    const __m512i shifts = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
-    out.codes = _mm512_and_si512(_mm512_srlv_epi64(both, shifts), _mm512_set1_epi8(0x0f));
-    const float da = _cvtsh_ss(first.d), ma = _cvtsh_ss(first.m);
-    const float db = has_second ? _cvtsh_ss(row[b + 1].d) : 0.0f, mb = has_second ? _cvtsh_ss(row[b + 1].m) : 0.0f;
-    out.d = halves(da, db);
-    out.m = halves(ma, mb);
+inline void finish_pair(WeightPair &out) {
+    const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), out.codes);
+    out.bias = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 7));
 }
+
+struct Q8 {
+    using Block = BlockQ8;
+    static constexpr bool kHasMin = false;
+    static void load_pair(const BlockQ8 *row, int64_t b, bool has_second, WeightPair &out) {
+        const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row[b].q));
+        const __m256i qb = has_second ? _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row[b + 1].q))
+                                      : _mm256_setzero_si256();
+        out.codes = _mm512_inserti64x4(_mm512_castsi256_si512(qa), qb, 1);
+        out.d = halves(_cvtsh_ss(row[b].d), has_second ? _cvtsh_ss(row[b + 1].d) : 0.0f);
+        finish_pair(out);
+    }
+};
+
+struct Q4 {
+    using Block = BlockQ4;
+    static constexpr bool kHasMin = true;
+    static void load_pair(const BlockQ4 *row, int64_t b, bool has_second, WeightPair &out) {
+        // 128-bit lanes: the first block's packed codes twice, then the second's twice; the
+        // odd lanes take the high nibbles (elements 16..31), the even lanes the low ones.
+        const __m128i pa = _mm_loadu_si128(reinterpret_cast<const __m128i *>(row[b].q));
+        const __m128i pb =
+            has_second ? _mm_loadu_si128(reinterpret_cast<const __m128i *>(row[b + 1].q)) : _mm_setzero_si128();
+        const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(pa)),
+                                                _mm256_broadcastsi128_si256(pb), 1);
+        const __m512i shifts = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
+        out.codes = _mm512_and_si512(_mm512_srlv_epi64(both, shifts), _mm512_set1_epi8(0x0f));
+        out.d = halves(_cvtsh_ss(row[b].d), has_second ? _cvtsh_ss(row[b + 1].d) : 0.0f);
+        out.m = halves(_cvtsh_ss(row[b].m), has_second ? _cvtsh_ss(row[b + 1].m) : 0.0f);
+        finish_pair(out);
+    }
+};
 
 // NR rows x NT tokens over pairs [p0, p1) of a chunk whose split activations are
 // `split[t * kChunkPairs + (p - p0)]`; adds into y unless `first_chunk`.
-template <int NR, int NT>
+template <typename K, int NR, int NT>
 inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int64_t p0, int64_t p1,
                      const SplitPair *split, bool first_chunk, float *y, int64_t ldy) {
     __m512 acc[NR][NT];
@@ -100,16 +124,17 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
     for (int64_t p = p0; p < p1; ++p) {
         WeightPair wp[NR];
         for (int r = 0; r < NR; ++r)
-            load_pair(reinterpret_cast<const BlockQ4 *>(w + r * row_bytes), 2 * p, 2 * p + 1 < n_blocks, wp[r]);
+            K::load_pair(reinterpret_cast<const typename K::Block *>(w + r * row_bytes), 2 * p, 2 * p + 1 < n_blocks,
+                         wp[r]);
         for (int t = 0; t < NT; ++t) {
             const SplitPair &s = split[t * kChunkPairs + (p - p0)];
             const __m512i hi = _mm512_load_si512(s.hi), lo = _mm512_load_si512(s.lo);
             const __m512 xd = _mm512_load_ps(s.scale), xs = _mm512_load_ps(s.sum8);
             for (int r = 0; r < NR; ++r) {
-                const __m512i high = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wp[r].codes, hi);
+                const __m512i high = _mm512_dpbusd_epi32(wp[r].bias, hi, wp[r].codes);
                 const __m512i sums = _mm512_dpbusd_epi32(_mm512_slli_epi32(high, 8), lo, wp[r].codes);
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wp[r].d, xd), acc[r][t]);
-                acc[r][t] = _mm512_fmadd_ps(wp[r].m, xs, acc[r][t]);
+                if constexpr (K::kHasMin) acc[r][t] = _mm512_fmadd_ps(wp[r].m, xs, acc[r][t]);
             }
         }
     }
@@ -120,10 +145,10 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
         }
 }
 
-template <int NT>
+template <typename K, int NT>
 void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks,
                    const QuantizedActivation *x, int64_t ldx, float *y, int64_t ldy) {
-    // Registers: NR * NT accumulators + 3 NR weight vectors + 4 activation vectors <= 32.
+    // Registers: NR * NT accumulators + 4 NR weight vectors + 4 activation vectors <= 32.
     constexpr int NR = NT <= 2 ? 4 : 2;
     const int64_t n_pairs = (n_blocks + 1) / 2;
     SplitPair split[kMaxTokens * kChunkPairs];
@@ -136,24 +161,25 @@ void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t 
             }
         int64_t r = 0;
         for (; r + NR <= n_rows; r += NR)
-            dot_tile<NR, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, p0 == 0, y + r, ldy);
+            dot_tile<K, NR, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, p0 == 0, y + r, ldy);
         for (; r < n_rows; ++r)
-            dot_tile<1, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, p0 == 0, y + r, ldy);
+            dot_tile<K, 1, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, p0 == 0, y + r, ldy);
     }
 }
 
-void dot_rows_q4(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks, const QuantizedActivation *x,
-                 int64_t ldx, int n_tok, float *y, int64_t ldy) {
+template <typename K>
+void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks, const QuantizedActivation *x,
+              int64_t ldx, int n_tok, float *y, int64_t ldy) {
     const auto *wb = static_cast<const uint8_t *>(w);
     switch (n_tok) {
-        case 1: return dot_rows_tile<1>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 2: return dot_rows_tile<2>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 3: return dot_rows_tile<3>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 4: return dot_rows_tile<4>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 5: return dot_rows_tile<5>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 6: return dot_rows_tile<6>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 7: return dot_rows_tile<7>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        default: return dot_rows_tile<8>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+        case 1: return dot_rows_tile<K, 1>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+        case 2: return dot_rows_tile<K, 2>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+        case 3: return dot_rows_tile<K, 3>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+        case 4: return dot_rows_tile<K, 4>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+        case 5: return dot_rows_tile<K, 5>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+        case 6: return dot_rows_tile<K, 6>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+        case 7: return dot_rows_tile<K, 7>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+        default: return dot_rows_tile<K, 8>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
     }
 }
 
@@ -163,7 +189,8 @@ void dot_rows_q4(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blo
 #pragma GCC pop_options
 
 namespace mst {
-QuantKernels::DotRowsFn quant_dot_rows_q4_avx512_vnni() { return dot_rows_q4; }
+QuantKernels::DotRowsFn quant_dot_rows_q8_avx512_vnni() { return dot_rows<Q8>; }
+QuantKernels::DotRowsFn quant_dot_rows_q4_avx512_vnni() { return dot_rows<Q4>; }
 }  // namespace mst
 
 #endif  // __x86_64__

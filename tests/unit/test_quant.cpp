@@ -180,29 +180,34 @@ TEST_P(QuantKernels, WideRowsAcrossKernelChunks) {
 }
 
 #if defined(__x86_64__)
-// The VNNI Q4 kernel against the scalar one, called directly (the backend tests above reach
-// it only on a CPU with VNNI, through the AVX-512 table): the same integer sums, so the
+// The VNNI kernels against the scalar ones, called directly (the backend tests above reach
+// them only on a CPU with VNNI, through the AVX-512 table): the same integer sums, so the
 // outputs agree to float rounding.
-TEST(QuantKernelsVnni, Q4MatchesTheScalarKernel) {
+TEST(QuantKernelsVnni, MatchTheScalarKernels) {
     if (!cpu_use_avx512_vnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI (or MST_CPU_VNNI=0)";
     const mst::QuantKernels &scalar = quant_kernels_scalar();
-    const mst::QuantKernels::DotRowsFn vnni = quant_dot_rows_q4_avx512_vnni();
-    for (const int64_t cols : {32, 33, 95, 1024, 1057, 2081})
-        for (const int n_tok : {1, 2, 3, 5, 8}) {
-            const int64_t rows = 7, n_blocks = (cols + 31) / 32;
-            const std::vector<uint8_t> w = quantize(DType::Q4, gaussian(size_t(rows * cols), uint32_t(cols)), rows, cols);
-            const std::vector<float> x = gaussian(size_t(n_tok * cols), uint32_t(cols + n_tok));
-            std::vector<QuantizedActivation> xq(size_t(n_tok * n_blocks));
-            for (int t = 0; t < n_tok; ++t) scalar.quantize_activation(x.data() + t * cols, cols, xq.data() + t * n_blocks);
-            std::vector<float> ref(size_t(rows * n_tok)), got(ref.size(), NAN);
-            const int64_t row_bytes = int64_t(dtype_row_bytes(DType::Q4, cols));
-            scalar.dot_rows_q4(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, n_tok, ref.data(), rows);
-            vnni(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, n_tok, got.data(), rows);
-            double scale = 0.0;
-            for (float v : ref) scale = std::max(scale, double(std::fabs(v)));
-            for (size_t i = 0; i < ref.size(); ++i)
-                ASSERT_NEAR(got[i], ref[i], 1e-5 * scale + 1e-6) << "cols " << cols << " tokens " << n_tok << " at " << i;
-        }
+    for (const DType t : {DType::Q8, DType::Q4})
+        for (const int64_t cols : {32, 33, 95, 1024, 1057, 2081})
+            for (const int n_tok : {1, 2, 3, 5, 8}) {
+                const int64_t rows = 7, n_blocks = (cols + 31) / 32;
+                const std::vector<uint8_t> w = quantize(t, gaussian(size_t(rows * cols), uint32_t(cols)), rows, cols);
+                // Each block is quantized to +-32767, so the high bytes take both signs.
+                const std::vector<float> x = gaussian(size_t(n_tok * cols), uint32_t(cols + n_tok));
+                std::vector<QuantizedActivation> xq(size_t(n_tok * n_blocks));
+                for (int k = 0; k < n_tok; ++k)
+                    scalar.quantize_activation(x.data() + k * cols, cols, xq.data() + k * n_blocks);
+                std::vector<float> ref(size_t(rows * n_tok)), got(ref.size(), NAN);
+                const int64_t row_bytes = int64_t(dtype_row_bytes(t, cols));
+                const auto ref_fn = t == DType::Q8 ? scalar.dot_rows_q8 : scalar.dot_rows_q4;
+                const auto vnni = t == DType::Q8 ? quant_dot_rows_q8_avx512_vnni() : quant_dot_rows_q4_avx512_vnni();
+                ref_fn(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, n_tok, ref.data(), rows);
+                vnni(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, n_tok, got.data(), rows);
+                double scale = 0.0;
+                for (float v : ref) scale = std::max(scale, double(std::fabs(v)));
+                for (size_t i = 0; i < ref.size(); ++i)
+                    ASSERT_NEAR(got[i], ref[i], 1e-5 * scale + 1e-6)
+                        << dtype_name(t) << " cols " << cols << " tokens " << n_tok << " at " << i;
+            }
 }
 #endif
 
