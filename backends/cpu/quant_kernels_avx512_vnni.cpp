@@ -6,10 +6,12 @@
 // The activations stay the 16-bit blocks of every other path (QuantizedActivation), so no
 // accuracy is given up: each 16-bit value q is split into its high byte h = q >> 8
 // (signed) and its low byte l = q & 0xff (unsigned), q = 256 h + l. vpdpbusd multiplies
-// unsigned bytes by signed ones, so the weight codes (signed: Q8's -127..127, Q4's 0..15)
-// meet l directly and h shifted to unsigned, h + 128, less 128 times the codes' sum:
-//   sum(c q) = 256 (dpbusd(h + 128, c) - 128 sum(c)) + dpbusd(l, c),
-// exactly the integer sum the madd kernels compute (no lane of four products overflows).
+// unsigned bytes by signed ones: the weight codes meet l as the signed operand, and h as
+// the unsigned one where they are unsigned (Q4's 0..15); Q8's signed codes meet h shifted
+// to unsigned, h + 128, less 128 times the codes' sum:
+//   Q4: sum(c q) = 256 dpbusd(c, h) + dpbusd(l, c)
+//   Q8: sum(c q) = 256 (dpbusd(h + 128, c) - 128 sum(c)) + dpbusd(l, c)
+// exactly the integer sums the madd kernels compute (no lane of four products overflows).
 //
 // A zmm holds two blocks (lanes 0-7 the first, 8-15 the second), scaled per lane by the
 // product of the two blocks' scales; Q4's minimum term m * sum(x) enters the same
@@ -45,7 +47,7 @@ constexpr int64_t kChunkPairs = kChunkBlocks / 2;
 
 // One token's activations for a pair of blocks, split for vpdpbusd.
 struct alignas(64) SplitPair {
-    uint8_t hi[64];   // (q >> 8) + 128 of both blocks' 64 values
+    uint8_t hi[64];   // q >> 8 of both blocks' 64 values (Q8: + 128)
     uint8_t lo[64];   // q & 0xff
     float scale[16];  // lanes 0-7: the first block's d, 8-15: the second's
     float sum8[16];   // the block's sum / 8, likewise
@@ -54,12 +56,14 @@ struct alignas(64) SplitPair {
 // Lanes 0-7 a, lanes 8-15 b.
 inline __m512 halves(float a, float b) { return _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(a), _mm512_set1_ps(b)); }
 
+template <typename K>
 inline void split_pair(const QuantizedActivation &a, const QuantizedActivation *b, SplitPair &out) {
     const __m512i qa = _mm512_loadu_si512(a.q);
     const __m512i qb = b ? _mm512_loadu_si512(b->q) : _mm512_setzero_si512();
     // (q >> 8) + 128 is the high byte with its sign bit flipped.
-    const __m256i ha = _mm512_cvtepi16_epi8(_mm512_xor_si512(_mm512_srai_epi16(qa, 8), _mm512_set1_epi16(0x80)));
-    const __m256i hb = _mm512_cvtepi16_epi8(_mm512_xor_si512(_mm512_srai_epi16(qb, 8), _mm512_set1_epi16(0x80)));
+    const __m512i flip = _mm512_set1_epi16(K::kSignedCodes ? 0x80 : 0);
+    const __m256i ha = _mm512_cvtepi16_epi8(_mm512_xor_si512(_mm512_srai_epi16(qa, 8), flip));
+    const __m256i hb = _mm512_cvtepi16_epi8(_mm512_xor_si512(_mm512_srai_epi16(qb, 8), flip));
     // vpmovwb truncates: the low byte of each value.
     const __m256i la = _mm512_cvtepi16_epi8(qa);
     const __m256i lb = _mm512_cvtepi16_epi8(qb);
@@ -69,8 +73,8 @@ inline void split_pair(const QuantizedActivation &a, const QuantizedActivation *
     _mm512_store_ps(out.sum8, halves(a.sum * 0.125f, b ? b->sum * 0.125f : 0.0f));
 }
 
-// A row's pair of blocks: the 64 codes in element order, -128 times their sums in fours
-// (the correction for h + 128), the scales and (Q4) minimums per lane.
+// A row's pair of blocks: the 64 codes in element order, (Q8) -128 times their sums in
+// fours (the correction for h + 128), the scales and (Q4) minimums per lane.
 struct WeightPair {
     __m512i codes, bias;
     __m512 d, m;
@@ -84,6 +88,7 @@ inline void finish_pair(WeightPair &out) {
 struct Q8 {
     using Block = BlockQ8;
     static constexpr bool kHasMin = false;
+    static constexpr bool kSignedCodes = true;
     static void load_pair(const BlockQ8 *row, int64_t b, bool has_second, WeightPair &out) {
         const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row[b].q));
         const __m256i qb = has_second ? _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row[b + 1].q))
@@ -97,6 +102,7 @@ struct Q8 {
 struct Q4 {
     using Block = BlockQ4;
     static constexpr bool kHasMin = true;
+    static constexpr bool kSignedCodes = false;
     static void load_pair(const BlockQ4 *row, int64_t b, bool has_second, WeightPair &out) {
         // 128-bit lanes: the first block's packed codes twice, then the second's twice; the
         // odd lanes take the high nibbles (elements 16..31), the even lanes the low ones.
@@ -109,7 +115,6 @@ struct Q4 {
         out.codes = _mm512_and_si512(_mm512_srlv_epi64(both, shifts), _mm512_set1_epi8(0x0f));
         out.d = halves(_cvtsh_ss(row[b].d), has_second ? _cvtsh_ss(row[b + 1].d) : 0.0f);
         out.m = halves(_cvtsh_ss(row[b].m), has_second ? _cvtsh_ss(row[b + 1].m) : 0.0f);
-        finish_pair(out);
     }
 };
 
@@ -131,7 +136,8 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
             const __m512i hi = _mm512_load_si512(s.hi), lo = _mm512_load_si512(s.lo);
             const __m512 xd = _mm512_load_ps(s.scale), xs = _mm512_load_ps(s.sum8);
             for (int r = 0; r < NR; ++r) {
-                const __m512i high = _mm512_dpbusd_epi32(wp[r].bias, hi, wp[r].codes);
+                const __m512i high = K::kSignedCodes ? _mm512_dpbusd_epi32(wp[r].bias, hi, wp[r].codes)
+                                                     : _mm512_dpbusd_epi32(_mm512_setzero_si512(), wp[r].codes, hi);
                 const __m512i sums = _mm512_dpbusd_epi32(_mm512_slli_epi32(high, 8), lo, wp[r].codes);
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wp[r].d, xd), acc[r][t]);
                 if constexpr (K::kHasMin) acc[r][t] = _mm512_fmadd_ps(wp[r].m, xs, acc[r][t]);
@@ -157,7 +163,7 @@ void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t 
         for (int t = 0; t < NT; ++t)
             for (int64_t p = p0; p < p1; ++p) {
                 const QuantizedActivation *a = x + t * ldx + 2 * p;
-                split_pair(a[0], 2 * p + 1 < n_blocks ? a + 1 : nullptr, split[t * kChunkPairs + (p - p0)]);
+                split_pair<K>(a[0], 2 * p + 1 < n_blocks ? a + 1 : nullptr, split[t * kChunkPairs + (p - p0)]);
             }
         int64_t r = 0;
         for (; r + NR <= n_rows; r += NR)
