@@ -7,10 +7,11 @@
 // accuracy is given up: each 16-bit value q is split into its high byte h = q >> 8
 // (signed) and its low byte l = q & 0xff (unsigned), q = 256 h + l. vpdpbusd multiplies
 // unsigned bytes by signed ones: the weight codes meet l as the signed operand, and h as
-// the unsigned one where they are unsigned (Q4's 0..15); Q8's signed codes meet h shifted
-// to unsigned, h + 128, less 128 times the codes' sum:
+// the unsigned one where they are unsigned (Q4's 0..15); Q8's signed codes are shifted to
+// unsigned, c + 128, and 128 times the activations' high bytes' sum taken off (a per-token
+// quantity, made once with the split, not once per row):
 //   Q4: sum(c q) = 256 dpbusd(c, h) + dpbusd(l, c)
-//   Q8: sum(c q) = 256 (dpbusd(h + 128, c) - 128 sum(c)) + dpbusd(l, c)
+//   Q8: sum(c q) = 256 (dpbusd(c + 128, h) - 128 sum(h)) + dpbusd(l, c)
 // exactly the integer sums the madd kernels compute (no lane of four products overflows).
 //
 // A zmm holds two blocks (lanes 0-7 the first, 8-15 the second), scaled per lane by the
@@ -41,16 +42,17 @@ namespace mst {
 namespace {
 
 constexpr int kMaxTokens = 8;
-// Blocks of the split activations held at once: 32 blocks x 8 tokens x 128 bytes = 32 KiB.
+// Blocks of the split activations held at once: 32 blocks x 8 tokens x 160 bytes = 40 KiB.
 constexpr int64_t kChunkBlocks = 32;
 constexpr int64_t kChunkPairs = kChunkBlocks / 2;
 
 // One token's activations for a pair of blocks, split for vpdpbusd.
 struct alignas(64) SplitPair {
-    uint8_t hi[64];   // q >> 8 of both blocks' 64 values (Q8: + 128)
-    uint8_t lo[64];   // q & 0xff
-    float scale[16];  // lanes 0-7: the first block's d, 8-15: the second's
-    float sum8[16];   // the block's sum / 8, likewise
+    int8_t hi[64];     // q >> 8 of both blocks' 64 values
+    uint8_t lo[64];    // q & 0xff
+    float scale[16];   // lanes 0-7: the first block's d, 8-15: the second's
+    float sum8[16];    // the block's sum / 8, likewise (Q4)
+    int32_t bias[16];  // -128 times the sum of each lane's four high bytes (Q8)
 };
 
 // Lanes 0-7 a, lanes 8-15 b.
@@ -60,30 +62,28 @@ template <typename K>
 inline void split_pair(const QuantizedActivation &a, const QuantizedActivation *b, SplitPair &out) {
     const __m512i qa = _mm512_loadu_si512(a.q);
     const __m512i qb = b ? _mm512_loadu_si512(b->q) : _mm512_setzero_si512();
-    // (q >> 8) + 128 is the high byte with its sign bit flipped.
-    const __m512i flip = _mm512_set1_epi16(K::kSignedCodes ? 0x80 : 0);
-    const __m256i ha = _mm512_cvtepi16_epi8(_mm512_xor_si512(_mm512_srai_epi16(qa, 8), flip));
-    const __m256i hb = _mm512_cvtepi16_epi8(_mm512_xor_si512(_mm512_srai_epi16(qb, 8), flip));
+    const __m256i ha = _mm512_cvtepi16_epi8(_mm512_srai_epi16(qa, 8));
+    const __m256i hb = _mm512_cvtepi16_epi8(_mm512_srai_epi16(qb, 8));
     // vpmovwb truncates: the low byte of each value.
     const __m256i la = _mm512_cvtepi16_epi8(qa);
     const __m256i lb = _mm512_cvtepi16_epi8(qb);
-    _mm512_store_si512(out.hi, _mm512_inserti64x4(_mm512_castsi256_si512(ha), hb, 1));
+    const __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(ha), hb, 1);
+    _mm512_store_si512(out.hi, hi);
+    if constexpr (K::kSignedCodes) {
+        const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), hi);
+        _mm512_store_si512(out.bias, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 7)));
+    }
     _mm512_store_si512(out.lo, _mm512_inserti64x4(_mm512_castsi256_si512(la), lb, 1));
     _mm512_store_ps(out.scale, halves(a.d, b ? b->d : 0.0f));
     _mm512_store_ps(out.sum8, halves(a.sum * 0.125f, b ? b->sum * 0.125f : 0.0f));
 }
 
-// A row's pair of blocks: the 64 codes in element order, (Q8) -128 times their sums in
-// fours (the correction for h + 128), the scales and (Q4) minimums per lane.
+// A row's pair of blocks: the 64 codes in element order (Q8: also shifted to unsigned),
+// the scales and (Q4) minimums per lane.
 struct WeightPair {
-    __m512i codes, bias;
+    __m512i codes, ucodes;
     __m512 d, m;
 };
-
-inline void finish_pair(WeightPair &out) {
-    const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), out.codes);
-    out.bias = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 7));
-}
 
 struct Q8 {
     using Block = BlockQ8;
@@ -94,8 +94,8 @@ struct Q8 {
         const __m256i qb = has_second ? _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row[b + 1].q))
                                       : _mm256_setzero_si256();
         out.codes = _mm512_inserti64x4(_mm512_castsi256_si512(qa), qb, 1);
+        out.ucodes = _mm512_xor_si512(out.codes, _mm512_set1_epi8(int8_t(0x80)));
         out.d = halves(_cvtsh_ss(row[b].d), has_second ? _cvtsh_ss(row[b + 1].d) : 0.0f);
-        finish_pair(out);
     }
 };
 
@@ -134,10 +134,10 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
         for (int t = 0; t < NT; ++t) {
             const SplitPair &s = split[t * kChunkPairs + (p - p0)];
             const __m512i hi = _mm512_load_si512(s.hi), lo = _mm512_load_si512(s.lo);
+            const __m512i bias = K::kSignedCodes ? _mm512_load_si512(s.bias) : _mm512_setzero_si512();
             const __m512 xd = _mm512_load_ps(s.scale), xs = _mm512_load_ps(s.sum8);
             for (int r = 0; r < NR; ++r) {
-                const __m512i high = K::kSignedCodes ? _mm512_dpbusd_epi32(wp[r].bias, hi, wp[r].codes)
-                                                     : _mm512_dpbusd_epi32(_mm512_setzero_si512(), wp[r].codes, hi);
+                const __m512i high = _mm512_dpbusd_epi32(bias, K::kSignedCodes ? wp[r].ucodes : wp[r].codes, hi);
                 const __m512i sums = _mm512_dpbusd_epi32(_mm512_slli_epi32(high, 8), lo, wp[r].codes);
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wp[r].d, xd), acc[r][t]);
                 if constexpr (K::kHasMin) acc[r][t] = _mm512_fmadd_ps(wp[r].m, xs, acc[r][t]);
@@ -154,7 +154,7 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
 template <typename K, int NT>
 void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks,
                    const QuantizedActivation *x, int64_t ldx, float *y, int64_t ldy) {
-    // Registers: NR * NT accumulators + 4 NR weight vectors + 4 activation vectors <= 32.
+    // Registers: NR * NT accumulators + 3 NR weight vectors + 5 activation vectors <= 32.
     constexpr int NR = NT <= 2 ? 4 : 2;
     const int64_t n_pairs = (n_blocks + 1) / 2;
     SplitPair split[kMaxTokens * kChunkPairs];
