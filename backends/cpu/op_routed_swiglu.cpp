@@ -33,7 +33,7 @@
 namespace mst {
 namespace {
 
-// Token rows (summed over experts) per fused pass: bounds the pass's buffers (about 14 KiB
+// Token rows (summed over experts) per fused pass: bounds the pass's buffers (about 20 KiB
 // per row at Qwen3-30B-A3B's sizes) on long prompts; passes go in expert order, so the
 // additions into `out` keep their order.
 constexpr int64_t kMaxRowsPerPass = 2048;
