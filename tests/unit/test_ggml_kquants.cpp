@@ -360,6 +360,49 @@ TEST_P(KQuantKernelTest, EmptyAndZeroColumnProducts) {
                        MST_ERR_INVALID_ARGUMENT, {"null"});
 }
 
+// The SIMD kernels compute the scalar kernel's integer sums and combine them with the same
+// out-of-line function in the same order, so their outputs are the scalar ones bit for bit.
+// Blocks of random bytes (finite super-scales) reach every bit of every code and scale,
+// which quantized Gaussian rows do not (negative Q6_K scales, Q3_K / Q4_K high scale bits);
+// rows of 1 to 3 super-blocks and one ending inside its last, token counts up to two tiles.
+TEST(KQuantSimdKernels, MatchTheScalarKernelBitForBitOnRandomBlocks) {
+    CpuBackend scalar(1, CpuIsa::Scalar);
+    // Where each type keeps its f16 super-scales (d, and dmin where it has one).
+    const auto scale_offsets = [](DType t) -> std::vector<size_t> {
+        switch (t) {
+            case DType::GGML_Q2_K: return {80, 82};
+            case DType::GGML_Q3_K: return {108};
+            case DType::GGML_Q6_K: return {208};
+            default: return {0, 2};
+        }
+    };
+    for (CpuIsa isa : {CpuIsa::Avx2, CpuIsa::Avx512}) {
+        if (!cpu_isa_supported(isa)) continue;
+        CpuBackend simd(1, isa);
+        uint32_t seed = 40;
+        for (DType t : kTypes)
+            for (int64_t cols : {256, 768, 300})
+                for (int64_t tokens : {1, 3, 17, 33}) {
+                    const int64_t rows = 5;
+                    const uint64_t row_bytes = dtype_row_bytes(t, cols);
+                    std::vector<uint8_t> w = random_bytes(size_t(row_bytes) * rows, seed++);
+                    for (size_t b = 0; b < w.size() / dtype_size(t); ++b)
+                        for (size_t off : scale_offsets(t)) {
+                            const uint16_t h = float_to_half(0.001f * float(1 + (b + off) % 7));
+                            std::memcpy(w.data() + b * dtype_size(t) + off, &h, 2);
+                        }
+                    const std::vector<float> x = gaussian(size_t(tokens * cols), seed++);
+                    std::vector<float> want(size_t(rows * tokens)), got(want.size(), NAN);
+                    const WeightView view{t, w.data(), rows, cols};
+                    scalar.matmul(view, x.data(), want.data(), tokens);
+                    simd.matmul(view, x.data(), got.data(), tokens);
+                    ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+                        << cpu_isa_name(isa) << " " << dtype_name(t) << " cols " << cols << " tokens " << tokens
+                        << ": first output " << got[0] << " vs scalar " << want[0];
+                }
+    }
+}
+
 std::string kernel_param_name(const ::testing::TestParamInfo<KernelParam> &info) {
     return std::string(cpu_isa_name(std::get<0>(info.param))) + "_" + std::string(dtype_name(std::get<1>(info.param))) +
            "_t" + std::to_string(std::get<2>(info.param));
