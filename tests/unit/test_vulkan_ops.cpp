@@ -22,6 +22,7 @@
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
 #include "cpu_op_fixture.h"
+#include "quant_test_data.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/quant.h"
@@ -155,11 +156,8 @@ struct DecodedWeight {
     std::vector<float> values;
     WeightView view;
 
-    explicit DecodedWeight(const TestWeight &q) : values(size_t(q.view.rows * q.view.cols)), view(q.view) {
-        const uint64_t row_bytes = dtype_row_bytes(q.view.dtype, q.view.cols);
-        for (int64_t r = 0; r < q.view.rows; ++r)
-            dequantize_row(q.view.dtype, q.bytes.data() + uint64_t(r) * row_bytes, values.data() + r * q.view.cols,
-                           q.view.cols);
+    explicit DecodedWeight(const TestWeight &q)
+        : values(test::dequantize_matrix(q.view.dtype, q.bytes, q.view.rows, q.view.cols)), view(q.view) {
         view.dtype = DType::F32;
         view.data = values.data();
         view.expert_key = 0;
