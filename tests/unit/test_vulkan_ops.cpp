@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -207,19 +208,23 @@ constexpr DType kKQuantTypes[] = {DType::GGML_Q2_K, DType::GGML_Q3_K, DType::GGM
 // The K-quants (shaders/matmul_kquant.comp) the same way: one to nine super-blocks per
 // row, rows ending inside a super-block (100, 300: moestream's packed files pad them, and
 // the shader must not read activations past the row), one token (decode) and several
-// tiles of tokens (prefill), rows no workgroup divides. Same bound as the legacy types:
-// the shader, too, multiplies float activations by the weights GGML's decoder gives.
+// tiles of tokens (prefill), rows no workgroup divides. The shader, too, multiplies float
+// activations by the weights GGML's decoder gives, so only float32 summation separates it
+// from the reference: measured 3.0e-7 to 4.1e-7 on lavapipe, bound at about 5x that.
 TEST_F(VulkanOps, MatmulKQuantsMatchDequantizedReference) {
-    constexpr double kBound = 2e-5;
+    constexpr double kBound = 2e-6;
     const struct { int64_t rows, cols, n_tokens; } cases[] = {{1, 256, 1},  {5, 768, 3},   {67, 512, 17},
                                                               {130, 2304, 1}, {33, 100, 2}, {7, 300, 5}};
     for (DType t : kKQuantTypes) {
         uint32_t seed = 700;
+        double worst = 0.0;
         for (const auto &c : cases) {
-            EXPECT_LT(gpu_error_against_dequantized(gpu(), t, c.rows, c.cols, c.n_tokens, seed), kBound)
-                << dtype_name(t) << " " << c.rows << "x" << c.cols << " n_tokens " << c.n_tokens;
+            const double err = gpu_error_against_dequantized(gpu(), t, c.rows, c.cols, c.n_tokens, seed);
+            EXPECT_LT(err, kBound) << dtype_name(t) << " " << c.rows << "x" << c.cols << " n_tokens " << c.n_tokens;
+            worst = std::max(worst, err);
             seed += 2;
         }
+        std::printf("%s: worst error %.2e (bound %.0e)\n", std::string(dtype_name(t)).c_str(), worst, kBound);
     }
 }
 
