@@ -72,25 +72,23 @@ inline double quant_matmul_error(Backend &backend, DType t, int64_t rows, int64_
                                  uint32_t seed) {
     QuantMatmulData d(t, rows, cols, n_tokens, seed);
     d.run(backend, t, rows, cols, n_tokens);
-    const std::vector<uint8_t> &q = d.q;
-    const std::vector<float> &wd = d.wd, &x = d.x, &y = d.y;
     const uint64_t row_bytes = dtype_row_bytes(t, cols);
     double worst = 0.0;
     for (int64_t tok = 0; tok < n_tokens; ++tok) {
-        const float *xt = x.data() + tok * cols;
+        const float *xt = d.x.data() + tok * cols;
         std::vector<double> block_amax(size_t((cols + 31) / 32), 0.0);
         for (int64_t c = 0; c < cols; ++c)
             block_amax[size_t(c / 32)] = std::max(block_amax[size_t(c / 32)], double(std::fabs(xt[c])));
         for (int64_t r = 0; r < rows; ++r) {
             double ref = 0.0, quant_bound = 0.0, magnitude = 0.0, min = 0.0;
             for (int64_t c = 0; c < cols; ++c) {
-                if (c % 32 == 0) min = block_min(t, q.data() + uint64_t(r) * row_bytes, c / 32);
-                const double wv = wd[size_t(r * cols + c)];
+                if (c % 32 == 0) min = block_min(t, d.q.data() + uint64_t(r) * row_bytes, c / 32);
+                const double wv = d.wd[size_t(r * cols + c)];
                 ref += wv * xt[c];
                 quant_bound += std::fabs(wv - min) * block_amax[size_t(c / 32)] / 65534.0;
                 magnitude += std::fabs(wv * xt[c]);
             }
-            const double got = y[size_t(tok * rows + r)];
+            const double got = d.y[size_t(tok * rows + r)];
             if (std::isnan(got)) return INFINITY;
             worst = std::max(worst, std::fabs(got - ref) / (quant_bound + kQuantFloatSlack * magnitude + 1e-30));
         }

@@ -29,7 +29,9 @@ namespace {
 constexpr DType kTypes[] = {DType::GGML_Q2_K, DType::GGML_Q3_K, DType::GGML_Q4_K, DType::GGML_Q5_K,
                             DType::GGML_Q6_K};
 
+using test::dequantize;
 using test::gaussian;
+using test::quantize;
 
 std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
     std::mt19937 rng(seed);
@@ -37,9 +39,6 @@ std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
     for (uint8_t &b : v) b = uint8_t(rng());
     return v;
 }
-
-using test::dequantize;
-using test::quantize;
 
 // ---- a second decoder, in the shape of GGML's loops ---------------------------------------
 
