@@ -37,10 +37,11 @@ struct KQuantKernels {
 const KQuantKernels &kquant_kernels_scalar();
 #if defined(__x86_64__)
 const KQuantKernels &kquant_kernels_avx2();
+const KQuantKernels &kquant_kernels_avx512();
 #endif
 
-// The table that matches a float kernel table (the AVX2 one for the AVX2 and AVX-512
-// tables, else scalar), so that MST_CPU_ISA=scalar forces the scalar K-quant kernels too.
+// The table that matches a float kernel table (AVX-512, AVX2, else scalar), so that
+// MST_CPU_ISA=scalar forces the scalar K-quant kernels too.
 const KQuantKernels &kquant_kernels_for(const CpuKernels &kernels);
 
 // The scalar activation quantizer, shared by every table (once per matmul, not hot).

@@ -58,7 +58,8 @@ const KQuantKernels &kquant_kernels_scalar() { return kScalar; }
 
 const KQuantKernels &kquant_kernels_for(const CpuKernels &kernels) {
 #if defined(__x86_64__)
-    if (&kernels == &cpu_kernels_avx2() || &kernels == &cpu_kernels_avx512()) return kquant_kernels_avx2();
+    if (&kernels == &cpu_kernels_avx512()) return kquant_kernels_avx512();
+    if (&kernels == &cpu_kernels_avx2()) return kquant_kernels_avx2();
 #endif
     (void)kernels;
     return kScalar;

@@ -24,10 +24,11 @@ struct GgmlLegacyKernels {
 const GgmlLegacyKernels &ggml_legacy_kernels_scalar();
 #if defined(__x86_64__)
 const GgmlLegacyKernels &ggml_legacy_kernels_avx2();
+const GgmlLegacyKernels &ggml_legacy_kernels_avx512();
 #endif
 
-// The table matching a float kernel table, as quant_kernels_for picks: AVX2 for the AVX2
-// and AVX-512 tables, else scalar.
+// The table matching a float kernel table, as quant_kernels_for picks: AVX-512 for the
+// AVX-512 table, AVX2 for the AVX2 one, else scalar.
 const GgmlLegacyKernels &ggml_legacy_kernels_for(const CpuKernels &kernels);
 
 // The table's kernel for one of the six types; null for any other dtype.

@@ -2,11 +2,8 @@
 // switched on for this file's own functions only, and everything inside the target region
 // has internal linkage and calls only intrinsics.
 //
-// A sub-block's 32 codes are built as signed bytes in two 16-byte halves (elements 0..15
-// from the low nibbles, 16..31 from the high ones): a nibble goes through a 16-entry
-// pshufb table (Q4_0's q - 8, IQ4's non-linear levels, e2m1 doubled), Q5's fifth bits are
-// spread from qh onto bytes by a shuffle and a compare. The bytes widen to 16-bit lanes
-// and madd with the 16-bit activations in the tiles moestream's Q8 / Q4 use
+// A sub-block's 32 codes are decoded to signed bytes (ggml_legacy_decode_simd.h), widen to
+// 16-bit lanes and madd with the 16-bit activations in the tiles moestream's Q8 / Q4 use
 // (quant_dot_tile_avx2.h).
 #if defined(__x86_64__)
 
@@ -27,136 +24,29 @@ namespace {
 
 constexpr int kMaxTokens = 4;
 
-inline uint16_t load_u16(const uint8_t *p) {
-    uint16_t v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
+#include "backends/cpu/ggml_legacy_decode_simd.h"
 
-inline uint32_t load_u32(const uint8_t *p) {
-    uint32_t v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-
-inline __m128i nibble_table(const int8_t *values) {
-    return _mm_loadu_si128(reinterpret_cast<const __m128i *>(values));
-}
-
-// The nibbles of 16 bytes as two vectors of 16 byte-sized indices.
-inline void split_nibbles(const uint8_t *qs, __m128i &lo, __m128i &hi) {
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i *>(qs));
-    const __m128i mask = _mm_set1_epi8(0x0f);
-    lo = _mm_and_si128(packed, mask);
-    hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
-}
-
-inline void widen(__m128i lo, __m128i hi, DecodedBlock &out) {
-    out.lo = _mm256_cvtepi8_epi16(lo);
-    out.hi = _mm256_cvtepi8_epi16(hi);
-}
-
-// Nibble-table types: codes = table[nibble].
-inline void decode_table(const uint8_t *qs, __m128i table, DecodedBlock &out) {
-    __m128i lo, hi;
-    split_nibbles(qs, lo, hi);
-    widen(_mm_shuffle_epi8(table, lo), _mm_shuffle_epi8(table, hi), out);
-}
-
-// 0x10 in byte j where bit j of the 16 bits `bits` is set.
-inline __m128i fifth_bits(uint32_t bits) {
-    const __m128i spread = _mm_shuffle_epi8(_mm_set1_epi16(int16_t(bits)),
-                                            _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
-    const __m128i select = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-    const __m128i set = _mm_cmpeq_epi8(_mm_and_si128(spread, select), select);
-    return _mm_and_si128(set, _mm_set1_epi8(0x10));
-}
-
-// Q5: nibble | fifth bit << 4, minus `offset` (16 for Q5_0, 0 for Q5_1).
-inline void decode_q5(const uint8_t *qh, const uint8_t *qs, int8_t offset, DecodedBlock &out) {
-    const uint32_t high = load_u32(qh);
-    __m128i lo, hi;
-    split_nibbles(qs, lo, hi);
-    const __m128i off = _mm_set1_epi8(offset);
-    lo = _mm_sub_epi8(_mm_or_si128(lo, fifth_bits(high & 0xffffu)), off);
-    hi = _mm_sub_epi8(_mm_or_si128(hi, fifth_bits(high >> 16)), off);
-    widen(lo, hi, out);
-}
-
-constexpr int8_t kQ4_0Values[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
-
-struct Q4_0 {
-    static constexpr bool kHasMin = false;
+// A legacy decoder K as the AVX2 tiles take it: its byte codes widened to 16-bit lanes.
+template <typename K>
+struct Widened {
+    static constexpr bool kHasMin = K::kHasMin;
     static void decode(const uint8_t *row, int64_t b, DecodedBlock &out) {
-        const uint8_t *block = row + b * 18;
-        decode_table(block + 2, nibble_table(kQ4_0Values), out);
-        out.scale = _cvtsh_ss(load_u16(block));
-        out.min = 0.0f;
-    }
-};
-
-struct Q5_0 {
-    static constexpr bool kHasMin = false;
-    static void decode(const uint8_t *row, int64_t b, DecodedBlock &out) {
-        const uint8_t *block = row + b * 22;
-        decode_q5(block + 2, block + 6, 16, out);
-        out.scale = _cvtsh_ss(load_u16(block));
-        out.min = 0.0f;
-    }
-};
-
-struct Q5_1 {
-    static constexpr bool kHasMin = true;
-    static void decode(const uint8_t *row, int64_t b, DecodedBlock &out) {
-        const uint8_t *block = row + b * 24;
-        decode_q5(block + 4, block + 8, 0, out);
-        out.scale = _cvtsh_ss(load_u16(block));
-        out.min = _cvtsh_ss(load_u16(block + 2));
-    }
-};
-
-struct Iq4Nl {
-    static constexpr bool kHasMin = false;
-    static void decode(const uint8_t *row, int64_t b, DecodedBlock &out) {
-        const uint8_t *block = row + b * 18;
-        decode_table(block + 2, nibble_table(kIq4NlValues), out);
-        out.scale = _cvtsh_ss(load_u16(block));
-        out.min = 0.0f;
-    }
-};
-
-struct Iq4Xs {
-    static constexpr bool kHasMin = false;
-    static void decode(const uint8_t *row, int64_t b, DecodedBlock &out) {
-        const uint8_t *block = row + (b / 8) * 136;
-        const int s = int(b % 8);
-        const int ls = ((block[4 + s / 2] >> (4 * (s % 2))) & 0x0f) | (((load_u16(block + 2) >> (2 * s)) & 3) << 4);
-        decode_table(block + 8 + 16 * s, nibble_table(kIq4NlValues), out);
-        out.scale = _cvtsh_ss(load_u16(block)) * float(ls - 32);
-        out.min = 0.0f;
-    }
-};
-
-struct Mxfp4 {
-    static constexpr bool kHasMin = false;
-    static void decode(const uint8_t *row, int64_t b, DecodedBlock &out) {
-        const uint8_t *block = row + b * 17;
-        decode_table(block + 1, nibble_table(kMxfp4DoubledValues), out);
-        // 2^(e - 128), as ggml_e8m0_half_to_float computes it (a header function, so not called here).
-        const uint32_t e = block[0];
-        const uint32_t bits = e >= 2 ? (e - 1) << 23 : 0x00200000u << e;
-        __builtin_memcpy(&out.scale, &bits, sizeof bits);
-        out.min = 0.0f;
+        LegacyBytes v;
+        K::decode(row, b, v);
+        out.lo = _mm256_cvtepi8_epi16(v.lo);
+        out.hi = _mm256_cvtepi8_epi16(v.hi);
+        out.scale = v.scale;
+        out.min = v.min;
     }
 };
 
 constexpr GgmlLegacyKernels kAvx2{
-    .q4_0 = dot_rows<Q4_0>,
-    .q5_0 = dot_rows<Q5_0>,
-    .q5_1 = dot_rows<Q5_1>,
-    .iq4_nl = dot_rows<Iq4Nl>,
-    .iq4_xs = dot_rows<Iq4Xs>,
-    .mxfp4 = dot_rows<Mxfp4>,
+    .q4_0 = dot_rows<Widened<Q4_0>>,
+    .q5_0 = dot_rows<Widened<Q5_0>>,
+    .q5_1 = dot_rows<Widened<Q5_1>>,
+    .iq4_nl = dot_rows<Widened<Iq4Nl>>,
+    .iq4_xs = dot_rows<Widened<Iq4Xs>>,
+    .mxfp4 = dot_rows<Widened<Mxfp4>>,
     .max_tokens = kMaxTokens,
 };
 

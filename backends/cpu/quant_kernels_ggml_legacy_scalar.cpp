@@ -46,7 +46,8 @@ const GgmlLegacyKernels &ggml_legacy_kernels_scalar() { return kScalar; }
 
 const GgmlLegacyKernels &ggml_legacy_kernels_for(const CpuKernels &kernels) {
 #if defined(__x86_64__)
-    if (&kernels == &cpu_kernels_avx2() || &kernels == &cpu_kernels_avx512()) return ggml_legacy_kernels_avx2();
+    if (&kernels == &cpu_kernels_avx512()) return ggml_legacy_kernels_avx512();
+    if (&kernels == &cpu_kernels_avx2()) return ggml_legacy_kernels_avx2();
 #endif
     (void)kernels;
     return kScalar;

@@ -1,6 +1,7 @@
 // The matrix products: matmul (every stored weight type), matmul_block_fp8, and
 // matmul_xw / matmul_transposed, which are one product y = x W (shaders/matmul.comp,
-// shaders/matmul_ggml.comp for the GGML legacy types, shaders/matmul_xw.comp).
+// shaders/matmul_ggml.comp for the GGML legacy types, shaders/matmul_kquant.comp for the
+// K-quants, shaders/matmul_xw.comp).
 #include <algorithm>
 #include <cstring>
 
@@ -27,6 +28,11 @@ const char *matmul_shader(DType t) {
         case DType::GGML_IQ4_NL: return "matmul_ggml_iq4_nl";
         case DType::GGML_IQ4_XS: return "matmul_ggml_iq4_xs";
         case DType::GGML_MXFP4: return "matmul_ggml_mxfp4";
+        case DType::GGML_Q2_K: return "matmul_kquant_q2_k";  // shaders/matmul_kquant.comp
+        case DType::GGML_Q3_K: return "matmul_kquant_q3_k";
+        case DType::GGML_Q4_K: return "matmul_kquant_q4_k";
+        case DType::GGML_Q5_K: return "matmul_kquant_q5_k";
+        case DType::GGML_Q6_K: return "matmul_kquant_q6_k";
         default: return nullptr;
     }
 }

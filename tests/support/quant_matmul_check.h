@@ -1,7 +1,7 @@
 // Shared pieces of the block-quantized type tests (test_quant.cpp for moestream's Q8 / Q4,
-// test_ggml_legacy_quants.cpp for GGUF's legacy types): Gaussian data, row-wise
-// quantize / dequantize, and the CPU kernels' error against dequantize-then-multiply in
-// double precision, as a ratio to the kernels' bound.
+// test_ggml_legacy_quants.cpp for GGUF's legacy types, test_ggml_kquants.cpp for the
+// K-quants): Gaussian data, row-wise quantize / dequantize, and the CPU kernels' error
+// against dequantize-then-multiply in double precision, as a ratio to the kernels' bound.
 //
 // Kernel bound, per output: the kernels quantize activations to 16 bits per block of 32,
 // so each activation moves by at most half a step, amax(block) / 32767 / 2, and it
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "core/ggml_kquants.h"
 #include "core/ggml_legacy_quants.h"
 #include "core/quant.h"
 #include "quant_test_data.h"
@@ -44,37 +45,92 @@ inline double block_min(DType t, const uint8_t *row, int64_t b) {
     return codes.min;
 }
 
+// Gaussian weights of type t, quantized and decoded, and activations with an outlier in
+// their first block (which coarsens only that block); y is filled with a guard value.
+struct QuantMatmulData {
+    std::vector<uint8_t> q;
+    std::vector<float> wd, x, y;
+    static constexpr size_t kGuard = 16;
+
+    QuantMatmulData(DType t, int64_t rows, int64_t cols, int64_t n_tokens, uint32_t seed)
+        : q(quantize(t, gaussian(size_t(rows * cols), seed, 0.05f, 0.01f), rows, cols)),
+          wd(dequantize(t, q, rows, cols)),
+          x(gaussian(size_t(n_tokens * cols), seed + 1)),
+          y(size_t(n_tokens * rows) + kGuard, -7.0f) {
+        if (!x.empty()) x[0] = 9.0f;
+    }
+    void run(Backend &backend, DType t, int64_t rows, int64_t cols, int64_t n_tokens) {
+        backend.matmul(WeightView{t, q.data(), rows, cols}, x.data(), y.data(), n_tokens);
+        for (size_t i = 0; i < kGuard; ++i) EXPECT_EQ(y[y.size() - 1 - i], -7.0f) << "wrote past the output";
+    }
+};
+
 // The largest ratio of |y - ref| to the bound above (<= 1 passes) over the outputs of one
 // matmul of Gaussian weights of type t (an outlier in the activations' first block), and
 // that nothing was written past the output.
 inline double quant_matmul_error(Backend &backend, DType t, int64_t rows, int64_t cols, int64_t n_tokens,
                                  uint32_t seed) {
-    const std::vector<float> w = gaussian(size_t(rows * cols), seed, 0.05f, 0.01f);
-    const std::vector<uint8_t> q = quantize(t, w, rows, cols);
-    const std::vector<float> wd = dequantize(t, q, rows, cols);
-    std::vector<float> x = gaussian(size_t(n_tokens * cols), seed + 1);
-    if (!x.empty()) x[0] = 9.0f;  // an outlier coarsens only its own block
-    constexpr size_t kGuard = 16;
-    std::vector<float> y(size_t(n_tokens * rows) + kGuard, -7.0f);
-    backend.matmul(WeightView{t, q.data(), rows, cols}, x.data(), y.data(), n_tokens);
-    for (size_t i = 0; i < kGuard; ++i) EXPECT_EQ(y[y.size() - 1 - i], -7.0f) << "wrote past the output";
+    QuantMatmulData d(t, rows, cols, n_tokens, seed);
+    d.run(backend, t, rows, cols, n_tokens);
     const uint64_t row_bytes = dtype_row_bytes(t, cols);
     double worst = 0.0;
     for (int64_t tok = 0; tok < n_tokens; ++tok) {
-        const float *xt = x.data() + tok * cols;
+        const float *xt = d.x.data() + tok * cols;
         std::vector<double> block_amax(size_t((cols + 31) / 32), 0.0);
         for (int64_t c = 0; c < cols; ++c)
             block_amax[size_t(c / 32)] = std::max(block_amax[size_t(c / 32)], double(std::fabs(xt[c])));
         for (int64_t r = 0; r < rows; ++r) {
             double ref = 0.0, quant_bound = 0.0, magnitude = 0.0, min = 0.0;
             for (int64_t c = 0; c < cols; ++c) {
-                if (c % 32 == 0) min = block_min(t, q.data() + uint64_t(r) * row_bytes, c / 32);
-                const double wv = wd[size_t(r * cols + c)];
+                if (c % 32 == 0) min = block_min(t, d.q.data() + uint64_t(r) * row_bytes, c / 32);
+                const double wv = d.wd[size_t(r * cols + c)];
                 ref += wv * xt[c];
                 quant_bound += std::fabs(wv - min) * block_amax[size_t(c / 32)] / 65534.0;
                 magnitude += std::fabs(wv * xt[c]);
             }
-            const double got = y[size_t(tok * rows + r)];
+            const double got = d.y[size_t(tok * rows + r)];
+            if (std::isnan(got)) return INFINITY;
+            worst = std::max(worst, std::fabs(got - ref) / (quant_bound + kQuantFloatSlack * magnitude + 1e-30));
+        }
+    }
+    return worst;
+}
+
+// The same for the K-quants, whose kernels quantize activations to int8 per super-block of
+// 256: each moves by at most half a step, amax(block) / 127 / 2, and meets the whole weight
+// (the minimum term uses the quantized block sums), so
+//   |y - ref| <= sum_c |w_c| * amax(block of c) / 254 + kQuantFloatSlack * sum_c (|w_c| + |m_c|) |x_c|
+// where m_c is the minimum term of w_c's sub-block (float32 cancels the code and minimum
+// sums against each other).
+inline double kquant_matmul_error(Backend &backend, DType t, int64_t rows, int64_t cols, int64_t n_tokens,
+                                  uint32_t seed) {
+    QuantMatmulData d(t, rows, cols, n_tokens, seed);
+    // The minimum term of each weight, for the float-cancellation part of the bound.
+    std::vector<double> mins(size_t(rows * cols));
+    const uint64_t row_bytes = dtype_row_bytes(t, cols);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t b = 0; b * kSuperBlock < cols; ++b) {
+            KQuantCodes c;
+            kquant_unpack(t, d.q.data() + r * row_bytes + b * dtype_size(t), c);
+            for (int64_t i = 0; i < kSuperBlock && b * kSuperBlock + i < cols; ++i)
+                mins[size_t(r * cols + b * kSuperBlock + i)] = std::fabs(double(c.dmin) * c.min[i / 16]);
+        }
+    d.run(backend, t, rows, cols, n_tokens);
+    double worst = 0.0;
+    for (int64_t tok = 0; tok < n_tokens; ++tok) {
+        const float *xt = d.x.data() + tok * cols;
+        std::vector<double> amax(size_t((cols + kSuperBlock - 1) / kSuperBlock), 0.0);
+        for (int64_t c = 0; c < cols; ++c)
+            amax[size_t(c / kSuperBlock)] = std::max(amax[size_t(c / kSuperBlock)], double(std::fabs(xt[c])));
+        for (int64_t r = 0; r < rows; ++r) {
+            double ref = 0.0, quant_bound = 0.0, magnitude = 0.0;
+            for (int64_t c = 0; c < cols; ++c) {
+                const double wv = d.wd[size_t(r * cols + c)];
+                ref += wv * xt[c];
+                quant_bound += std::fabs(wv) * amax[size_t(c / kSuperBlock)] / 254.0;
+                magnitude += (std::fabs(wv) + mins[size_t(r * cols + c)]) * std::fabs(xt[c]);
+            }
+            const double got = d.y[size_t(tok * rows + r)];
             if (std::isnan(got)) return INFINITY;
             worst = std::max(worst, std::fabs(got - ref) / (quant_bound + kQuantFloatSlack * magnitude + 1e-30));
         }

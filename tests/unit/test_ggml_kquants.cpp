@@ -4,13 +4,8 @@
 // the CPU kernels against dequantize-then-multiply in double precision at odd sizes, for
 // every ISA this machine runs.
 //
-// Kernel bound, per output: the kernels quantize activations to int8 per super-block of
-// 256, so each moves by at most half a step, amax(block) / 127 / 2, and meets the whole
-// weight (the minimum term uses the quantized block sums), so
-//   |y - ref| <= sum_c |w_c| * amax(block of c) / 254 + kFloatSlack * sum_c (|w_c| + |m_c|) |x_c|
-// where m_c is the minimum term of w_c's sub-block (float32 cancels the code and minimum
-// sums against each other) and ref is the product with the dequantized weights in double.
-// One wrong scale, code or bit order breaks it by orders of magnitude.
+// The kernels' bound against dequantize-then-multiply: quant_matmul_check.h
+// (kquant_matmul_error). One wrong scale, code or bit order breaks it by orders of magnitude.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,6 +20,7 @@
 #include "core/ggml_kquants.h"
 #include "core/quant.h"
 #include "expect_error.h"
+#include "quant_matmul_check.h"
 #include "quant_test_data.h"
 
 namespace mst {
@@ -32,22 +28,16 @@ namespace {
 
 constexpr DType kTypes[] = {DType::GGML_Q2_K, DType::GGML_Q3_K, DType::GGML_Q4_K, DType::GGML_Q5_K,
                             DType::GGML_Q6_K};
-constexpr double kFloatSlack = 1e-5;
 
+using test::dequantize;
 using test::gaussian;
+using test::quantize;
 
 std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
     std::mt19937 rng(seed);
     std::vector<uint8_t> v(n);
     for (uint8_t &b : v) b = uint8_t(rng());
     return v;
-}
-
-std::vector<uint8_t> quantize(DType t, const std::vector<float> &x, int64_t rows, int64_t cols) {
-    return test::quantize_matrix(t, x, rows, cols);
-}
-std::vector<float> dequantize(DType t, const std::vector<uint8_t> &q, int64_t rows, int64_t cols) {
-    return test::dequantize_matrix(t, q, rows, cols);
 }
 
 // ---- a second decoder, in the shape of GGML's loops ---------------------------------------
@@ -286,47 +276,8 @@ protected:
         backend_ = std::make_unique<CpuBackend>(threads, isa);
     }
 
-    // The largest ratio of |y - ref| to the bound above over the outputs of one matmul.
     double matmul_error(int64_t rows, int64_t cols, int64_t n_tokens, uint32_t seed) {
-        const DType t = std::get<1>(GetParam());
-        const std::vector<float> w = gaussian(size_t(rows * cols), seed, 0.05f, 0.01f);
-        const std::vector<uint8_t> q = quantize(t, w, rows, cols);
-        const std::vector<float> wd = dequantize(t, q, rows, cols);
-        // The minimum term of each weight, for the float-cancellation part of the bound.
-        std::vector<double> mins(size_t(rows * cols));
-        const uint64_t row_bytes = dtype_row_bytes(t, cols);
-        for (int64_t r = 0; r < rows; ++r)
-            for (int64_t b = 0; b * 256 < cols; ++b) {
-                KQuantCodes c;
-                kquant_unpack(t, q.data() + r * row_bytes + b * dtype_size(t), c);
-                for (int64_t i = 0; i < 256 && b * 256 + i < cols; ++i)
-                    mins[size_t(r * cols + b * 256 + i)] = std::fabs(double(c.dmin) * c.min[i / 16]);
-            }
-        std::vector<float> x = gaussian(size_t(n_tokens * cols), seed + 1);
-        if (!x.empty()) x[0] = 9.0f;  // an outlier coarsens only its own super-block
-        constexpr size_t kGuard = 16;
-        std::vector<float> y(size_t(n_tokens * rows) + kGuard, -7.0f);
-        backend_->matmul(WeightView{t, q.data(), rows, cols}, x.data(), y.data(), n_tokens);
-        for (size_t i = 0; i < kGuard; ++i) EXPECT_EQ(y[y.size() - 1 - i], -7.0f) << "wrote past the output";
-        double worst = 0.0;
-        for (int64_t tok = 0; tok < n_tokens; ++tok) {
-            const float *xt = x.data() + tok * cols;
-            std::vector<double> amax(size_t((cols + 255) / 256), 0.0);
-            for (int64_t c = 0; c < cols; ++c) amax[size_t(c / 256)] = std::max(amax[size_t(c / 256)], double(std::fabs(xt[c])));
-            for (int64_t r = 0; r < rows; ++r) {
-                double ref = 0.0, quant_bound = 0.0, magnitude = 0.0;
-                for (int64_t c = 0; c < cols; ++c) {
-                    const double wv = wd[size_t(r * cols + c)];
-                    ref += wv * xt[c];
-                    quant_bound += std::fabs(wv) * amax[size_t(c / 256)] / 254.0;
-                    magnitude += (std::fabs(wv) + mins[size_t(r * cols + c)]) * std::fabs(xt[c]);
-                }
-                const double got = y[size_t(tok * rows + r)];
-                if (std::isnan(got)) return INFINITY;
-                worst = std::max(worst, std::fabs(got - ref) / (quant_bound + kFloatSlack * magnitude + 1e-30));
-            }
-        }
-        return worst;
+        return test::kquant_matmul_error(*backend_, std::get<1>(GetParam()), rows, cols, n_tokens, seed);
     }
 
     std::unique_ptr<CpuBackend> backend_;
@@ -358,6 +309,49 @@ TEST_P(KQuantKernelTest, EmptyAndZeroColumnProducts) {
     backend_->matmul(WeightView{t, nullptr, 0, 256}, nullptr, y.data(), 2);
     test::expect_error([&] { backend_->matmul(WeightView{t, nullptr, 2, 256}, y.data(), y.data(), 1); },
                        MST_ERR_INVALID_ARGUMENT, {"null"});
+}
+
+// The SIMD kernels compute the scalar kernel's integer sums and combine them with the same
+// out-of-line function in the same order, so their outputs are the scalar ones bit for bit.
+// Blocks of random bytes (finite super-scales) reach every bit of every code and scale,
+// which quantized Gaussian rows do not (negative Q6_K scales, Q3_K / Q4_K high scale bits);
+// rows of 1 to 3 super-blocks and one ending inside its last, token counts up to two tiles.
+TEST(KQuantSimdKernels, MatchTheScalarKernelBitForBitOnRandomBlocks) {
+    CpuBackend scalar(1, CpuIsa::Scalar);
+    // Where each type keeps its f16 super-scales (d, and dmin where it has one).
+    const auto scale_offsets = [](DType t) -> std::vector<size_t> {
+        switch (t) {
+            case DType::GGML_Q2_K: return {80, 82};
+            case DType::GGML_Q3_K: return {108};
+            case DType::GGML_Q6_K: return {208};
+            default: return {0, 2};
+        }
+    };
+    for (CpuIsa isa : {CpuIsa::Avx2, CpuIsa::Avx512}) {
+        if (!cpu_isa_supported(isa)) continue;
+        CpuBackend simd(1, isa);
+        uint32_t seed = 40;
+        for (DType t : kTypes)
+            for (int64_t cols : {256, 768, 300})
+                for (int64_t tokens : {1, 3, 17, 33}) {
+                    const int64_t rows = 5;
+                    const uint64_t row_bytes = dtype_row_bytes(t, cols);
+                    std::vector<uint8_t> w = random_bytes(size_t(row_bytes) * rows, seed++);
+                    for (size_t b = 0; b < w.size() / dtype_size(t); ++b)
+                        for (size_t off : scale_offsets(t)) {
+                            const uint16_t h = float_to_half(0.001f * float(1 + (b + off) % 7));
+                            std::memcpy(w.data() + b * dtype_size(t) + off, &h, 2);
+                        }
+                    const std::vector<float> x = gaussian(size_t(tokens * cols), seed++);
+                    std::vector<float> want(size_t(rows * tokens)), got(want.size(), NAN);
+                    const WeightView view{t, w.data(), rows, cols};
+                    scalar.matmul(view, x.data(), want.data(), tokens);
+                    simd.matmul(view, x.data(), got.data(), tokens);
+                    ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+                        << cpu_isa_name(isa) << " " << dtype_name(t) << " cols " << cols << " tokens " << tokens
+                        << ": first output " << got[0] << " vs scalar " << want[0];
+                }
+    }
 }
 
 std::string kernel_param_name(const ::testing::TestParamInfo<KernelParam> &info) {

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/kquant_kernels.h"
+#include "backends/cpu/quant_kernels_ggml_legacy.h"
 #include "core/error.h"
 #include "core/ggml_legacy_quants.h"
 #include "core/quant.h"
@@ -259,6 +261,17 @@ TEST_P(GgmlLegacyKernels, RowsOffTheBlockAndNullPointersAreRefused) {
     backend_->matmul(WeightView{t, nullptr, 3, 0}, nullptr, y.data(), 2);
     EXPECT_EQ(std::vector<float>(y.begin(), y.begin() + 6), std::vector<float>(6, 0.0f));
 }
+
+#if defined(__x86_64__)
+// Each float kernel table brings its own GGML kernels, so that MST_CPU_ISA picks them all.
+TEST(GgmlKernelTables, FollowTheFloatKernelTable) {
+    EXPECT_EQ(&ggml_legacy_kernels_for(cpu_kernels_avx512()), &ggml_legacy_kernels_avx512());
+    EXPECT_EQ(&ggml_legacy_kernels_for(cpu_kernels_avx2()), &ggml_legacy_kernels_avx2());
+    EXPECT_EQ(&kquant_kernels_for(cpu_kernels_avx512()), &kquant_kernels_avx512());
+    EXPECT_EQ(&kquant_kernels_for(cpu_kernels_avx2()), &kquant_kernels_avx2());
+    EXPECT_EQ(&kquant_kernels_for(cpu_kernels_scalar()), &kquant_kernels_scalar());
+}
+#endif
 
 std::string kernel_param_name(const ::testing::TestParamInfo<KernelParam> &info) {
     return std::string(cpu_isa_name(std::get<0>(info.param))) + "_" + std::string(dtype_name(std::get<1>(info.param))) +
