@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "format/gguf_names.h"
+#include "tokenizer/tiktoken_specials.h"
 
 namespace mst {
 namespace {
@@ -15,19 +16,53 @@ namespace {
 // llama.cpp's token types (tokenizer.ggml.token_type).
 enum TokenType : int64_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
 
-// Pre-tokenizers by tokenizer.ggml.pre: the split pattern (the tokenizer.json regex the
-// model was trained with) and whether the model's tokenizer.json normalizes to NFC.
+// Pre-tokenizers by tokenizer.ggml.pre (the names llama.cpp's converter writes): the split
+// patterns of the model's own tokenizer, applied in order, each an isolating Split as in
+// its tokenizer.json; whether that tokenizer.json normalizes to NFC; and whether its BPE
+// takes a pre-token found whole in the vocabulary as it is (ignore_merges). The patterns
+// are the models' (tokenizer.json, or tokenization_kimi.py for Kimi K2), not llama.cpp's
+// hand-written rewrites of them, so that the GGUF gives the ids the model was trained on.
 struct GgufPreTokenizer {
     const char *name;
-    const char *regex;
-    bool nfc;
+    std::vector<std::string_view> splits;
+    bool nfc = false;
+    bool ignore_merges = false;
 };
-constexpr GgufPreTokenizer kPreTokenizers[] = {
-    {"qwen2",
-     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
-     "\\s+(?!\\S)|\\s+",
-     true},
+
+// Qwen2 and Qwen3 (Qwen3-MoE, Qwen3-Next).
+constexpr std::string_view kQwen2Split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+    "\\s+(?!\\S)|\\s+";
+// Qwen3.5: Qwen2's, with combining marks (\p{M}) kept inside words; and no NFC, so a
+// decomposed accent stays a token of its own.
+constexpr std::string_view kQwen35Split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// DeepSeek V3 (and R1): digits in threes, runs of CJK ideographs and kana, then the rest.
+constexpr std::string_view kDeepSeekV3Splits[] = {
+    "\\p{N}{1,3}",
+    "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
+    " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
 };
+// gpt-oss (o200k_harmony), which llama.cpp names after GPT-4o's o200k_base.
+constexpr std::string_view kGpt4oSplit =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+const std::vector<GgufPreTokenizer> &gguf_pre_tokenizers() {
+    static const std::vector<GgufPreTokenizer> table = {
+        {"qwen2", {kQwen2Split}, true, false},
+        {"qwen35", {kQwen35Split}, false, false},
+        {"deepseek-v3", {std::begin(kDeepSeekV3Splits), std::end(kDeepSeekV3Splits)}, false, false},
+        {"gpt-4o", {kGpt4oSplit}, false, true},
+        // Kimi K2 ships a tiktoken file; its GGUF carries the merges llama.cpp's converter
+        // derives from the ranks, and the split pattern is the tiktoken one.
+        {"kimi-k2", {kKimiSplitPattern}, false, false},
+    };
+    return table;
+}
 
 int64_t require_positive(const GgufFile &g, const std::string &key) {
     const uint64_t v = g.require_uint(key);
@@ -261,11 +296,11 @@ GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
              g.path, model);
     const std::string pre_name = g.find_string("tokenizer.ggml.pre").value_or("default");
     const GgufPreTokenizer *pre = nullptr;
-    for (const GgufPreTokenizer &candidate : kPreTokenizers)
+    for (const GgufPreTokenizer &candidate : gguf_pre_tokenizers())
         if (pre_name == candidate.name) pre = &candidate;
     if (!pre) {
         std::vector<std::string> known;
-        for (const GgufPreTokenizer &candidate : kPreTokenizers) known.push_back(candidate.name);
+        for (const GgufPreTokenizer &candidate : gguf_pre_tokenizers()) known.push_back(candidate.name);
         fail(MST_ERR_UNSUPPORTED, "{}: tokenizer.ggml.pre '{}' is not supported; supported: {}", g.path, pre_name,
              fmt::join(known, ", "));
     }
@@ -299,18 +334,19 @@ GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
     t["version"] = "1.0";
     t["added_tokens"] = added;
     t["normalizer"] = pre->nfc ? nlohmann::json{{"type", "NFC"}} : nlohmann::json(nullptr);
-    t["pre_tokenizer"] = {{"type", "Sequence"},
-                          {"pretokenizers",
-                           {{{"type", "Split"},
-                             {"pattern", {{"Regex", pre->regex}}},
-                             {"behavior", "Isolated"},
-                             {"invert", false}},
-                            byte_level}}};
+    nlohmann::json pre_tokenizers = nlohmann::json::array();
+    for (const std::string_view regex : pre->splits)
+        pre_tokenizers.push_back({{"type", "Split"},
+                                  {"pattern", {{"Regex", std::string(regex)}}},
+                                  {"behavior", "Isolated"},
+                                  {"invert", false}});
+    pre_tokenizers.push_back(byte_level);
+    t["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", pre_tokenizers}};
     t["post_processor"] = byte_level;
     t["decoder"] = byte_level;
     t["model"] = {{"type", "BPE"},          {"dropout", nullptr},        {"unk_token", nullptr},
                   {"continuing_subword_prefix", ""}, {"end_of_word_suffix", ""}, {"fuse_unk", false},
-                  {"byte_fallback", false}, {"ignore_merges", false},    {"vocab", vocab},
+                  {"byte_fallback", false}, {"ignore_merges", pre->ignore_merges},    {"vocab", vocab},
                   {"merges", g.require_string_array("tokenizer.ggml.merges")}};
 
     nlohmann::json config = nlohmann::json::object();

@@ -5,8 +5,9 @@
 // metadata keys, and a "gpt2" byte-level BPE vocabulary under tokenizer.ggml.*. Norms and
 // the router stay F32, as llama.cpp keeps them; the other matrices take `type`, except
 // where llama.cpp's quantizer puts another: MXFP4 is for experts only (the other matrices
-// Q8_0, as its MXFP4_MOE file type does), and IQ4_XS falls back to IQ4_NL for rows that
-// are not whole 256-element blocks. The block types are quantized by moestream's
+// Q8_0, as its MXFP4_MOE file type does), IQ4_XS falls back to IQ4_NL for rows that
+// are not whole 256-element blocks, and a block type to F16 for rows that are not whole
+// blocks of 32. The block types are quantized by moestream's
 // round-to-nearest quantizers (core/ggml_legacy_quants.h), Q4_1 by its Q4 one.
 //
 // Written from the GGUF specification and gguf-py's name tables, independently of
@@ -34,7 +35,7 @@ void write_mixtral_gguf(const std::string &checkpoint_dir, const std::string &gg
 // DeepSeek-V3 or Kimi K2 as llama.cpp's `deepseek2`: MLA tensors, the shared expert,
 // exp_probs_b, the leading dense layers, YaRN keys; kv_b_proj split into attn_k_b /
 // attn_v_b as newer conversions write it, or kept as attn_kv_b as older ones did.
-// Q8_0 falls back to F16 for rows that are not whole blocks of 32, as llama.cpp does.
+// A block type falls back to F16 for rows that are not whole blocks of 32, as llama.cpp does.
 void write_deepseek2_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type,
                           bool split_kv_b);
 // gpt-oss from transformers' float save: the fused, interleaved gate_up_proj split into
