@@ -578,16 +578,30 @@ void write_qwen3moe_gguf_decoded(const std::string &dir, const std::string &gguf
     write_gguf(qwen3moe_spec(), dir, gguf_path, type, true);
 }
 
-void write_mixtral_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+namespace {
+
+ArchSpec mixtral_spec() {
     std::map<std::string, std::string> names = kBlockNames;
     names.erase("mlp.gate.weight");
     names["block_sparse_moe.gate.weight"] = "ffn_gate_inp.weight";
-    write_gguf({"llama", {"mixtral"}, names, "block_sparse_moe.experts", {{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}},
-                {"ffn_gate_inp.weight"}, true, false, add_mha_metadata, {}, {}},
-               dir, gguf_path, type);
+    return {"llama", {"mixtral"}, names, "block_sparse_moe.experts", {{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}},
+            {"ffn_gate_inp.weight"}, true, false, add_mha_metadata, {}, {}};
 }
 
-void write_deepseek2_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type, bool split_kv_b) {
+}  // namespace
+
+void write_mixtral_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_gguf(mixtral_spec(), dir, gguf_path, type);
+}
+
+void write_mixtral_gguf_decoded(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_gguf(mixtral_spec(), dir, gguf_path, type, true);
+}
+
+namespace {
+
+void write_deepseek2(const std::string &dir, const std::string &gguf_path, GgufWeightType type, bool split_kv_b,
+                     bool decoded) {
     // gguf-py's TENSOR_NAMES for DeepSeek-V3's modules (tensor_mapping.py).
     const std::map<std::string, std::string> names = {
         {"input_layernorm.weight", "attn_norm.weight"},
@@ -615,7 +629,18 @@ void write_deepseek2_gguf(const std::string &dir, const std::string &gguf_path, 
                     add_deepseek2_metadata(b, config, a, split_kv_b);
                 },
                 {}, {}},
-               dir, gguf_path, type);
+               dir, gguf_path, type, decoded);
+}
+
+}  // namespace
+
+void write_deepseek2_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type, bool split_kv_b) {
+    write_deepseek2(dir, gguf_path, type, split_kv_b, false);
+}
+
+void write_deepseek2_gguf_decoded(const std::string &dir, const std::string &gguf_path, GgufWeightType type,
+                                  bool split_kv_b) {
+    write_deepseek2(dir, gguf_path, type, split_kv_b, true);
 }
 
 void write_gpt_oss_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
@@ -639,7 +664,9 @@ void write_gpt_oss_gguf(const std::string &dir, const std::string &gguf_path, Gg
                dir, gguf_path, type);
 }
 
-void write_qwen_hybrid_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+namespace {
+
+void write_qwen_hybrid(const std::string &dir, const std::string &gguf_path, GgufWeightType type, bool decoded) {
     const nlohmann::json config = read_json(dir + "/config.json");
     const bool next = config.at("model_type") == "qwen3_next";
     write_gguf({next ? "qwen3next" : "qwen35moe", {next ? "qwen3_next" : "qwen3_5_moe_text", "qwen3_5_moe"},
@@ -652,7 +679,17 @@ void write_qwen_hybrid_gguf(const std::string &dir, const std::string &gguf_path
                 [config, next](const std::string &name, std::vector<int64_t> &shape, std::vector<float> &v) {
                     transform_qwen_hybrid(config, !next, name, shape, v);
                 }},
-               dir, gguf_path, type);
+               dir, gguf_path, type, decoded);
+}
+
+}  // namespace
+
+void write_qwen_hybrid_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_qwen_hybrid(dir, gguf_path, type, false);
+}
+
+void write_qwen_hybrid_gguf_decoded(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_qwen_hybrid(dir, gguf_path, type, true);
 }
 
 }  // namespace mst::test
