@@ -7,11 +7,12 @@
 // that cannot), and the relative difference of the logits (||moestream - llama.cpp|| /
 // ||llama.cpp||, over all positions and for the worst one) must stay under the row's bound.
 // llama.cpp runs with an f32 KV cache (llama_runner --kv-type f32), as moestream keeps its
-// cache, so that the comparison measures the matrix products and not the cache's rounding.
-// Each row prints its line of the table:
+// cache (on these files its logits come out the same with its default f16 cache). Each row
+// prints its line of the table:
 //   | checkpoint | arch | type | positions | top-1 agreement | relative difference |
 //   worst position's | moestream vs HF reference | llama.cpp vs HF reference |
-// and a line on the flipped positions: how far apart each engine's two candidates were.
+// then each engine against the same file decoded to F32 (median position error, top-1), and
+// the flipped positions: how far apart each engine's two candidates were there.
 //
 // llama.cpp is the prebuilt one from npm, driven by bench/llama_cpp/llama_runner.c; both are
 // fetched and built by bench/llama_cpp/fetch.sh into $MST_LLAMA_CPP_DIR (default
@@ -98,15 +99,22 @@ struct Row {
     double min_top1 = kTop1Bar;
 };
 
-// Bounds: about 1.5-2x the difference measured (llama.cpp v0.5.0 from node-llama-cpp 3.22.1,
+// Bounds: about 1.6x the difference measured (llama.cpp v0.5.0 from node-llama-cpp 3.22.1,
 // x86-64 AVX2, 2 threads). The weights are the same bytes; what differs is that llama.cpp
-// rounds the activations to the weights' type before each matrix product (to f16 for F16
-// weights, bf16 for BF16, Q8 blocks for the block types), where moestream keeps them in f32.
-// The last two columns of the table show it: on the reference prompt moestream stays as
-// close to the Hugging Face logits as the weights allow (BF16: 3e-7) where llama.cpp is
-// 1e-3 away. That rounding flips the top token at near-ties, so the rows below 98% carry
-// their measured agreement (less a margin) as their bar, and every row checks that
-// moestream is no further from the reference than llama.cpp.
+// rounds the activations before each matrix product (to f16 for F16 weights, bf16 for BF16,
+// Q8 blocks of int8 for the block types), where moestream keeps them in float for the float
+// types and in int16 blocks for the block types. Against the same file decoded to F32 (the
+// exact answer for these weights) moestream's median position is 0 to 1.5e-4 off and its
+// top-1 agrees at >= 99.6% of the positions; llama.cpp's is 1e-4 to 3e-2 off, and its top-1
+// agrees with the exact answer about as often as with moestream: the flips are llama.cpp's
+// rounding, at near-ties and where a router's k-th and (k+1)-th experts nearly tie (one
+// expert switches and that position's logits jump, hence flips with gaps of 1-2 logits).
+// The rows of deepseek2 below 98% (Q5_1, IQ4_NL, IQ4_XS, MXFP4) carry their measured
+// agreement less about 0.7 points as their bar: there llama.cpp's top-1 matches the exact
+// answer at 96.5-98.8% of the positions (98.2-100% on the other models), moestream's at
+// 99.8-100%, so no change to moestream short of copying llama.cpp's rounding could close it.
+// Every row checks that moestream's own error is under a tenth of llama.cpp's and that its
+// top-1 matches the exact answer at >= 99% of the positions.
 // qwen3_moe_tiny is absent: its layer 1 is dense (mlp_only_layers), which llama.cpp's
 // qwen3moe refuses ("tensor 'blk.1.ffn_gate_inp.weight' not found").
 // Short names for the rows' writers.
@@ -328,7 +336,7 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
         // The same weights computed exactly: moestream's own rounding (int16 activation blocks
         // for the block types, none for the float ones) must stay far below llama.cpp's.
         EXPECT_LT(ours_exact, 0.1 * theirs_exact) << "moestream's arithmetic is not well below llama.cpp's";
-        EXPECT_GE(ours_top1_exact, row.min_top1) << "moestream's top-1 against the exact logits";
+        EXPECT_GE(ours_top1_exact, 0.99) << "moestream's top-1 against the exact logits";
         RecordProperty("moestream_vs_decoded_median_position", std::to_string(ours_exact));
         RecordProperty("llama_cpp_vs_decoded_median_position", std::to_string(theirs_exact));
     } else {
