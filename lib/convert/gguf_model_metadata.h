@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 #include "format/gguf_names.h"

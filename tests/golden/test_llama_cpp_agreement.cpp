@@ -122,6 +122,7 @@ constexpr WriteGguf kQwen3 = mst::test::write_qwen3moe_gguf, kQwen3Decoded = mst
 constexpr WriteGguf kQwen35 = mst::test::write_qwen_hybrid_gguf,
                     kQwen35Decoded = mst::test::write_qwen_hybrid_gguf_decoded;
 constexpr WriteGguf kMixtral = mst::test::write_mixtral_gguf, kMixtralDecoded = mst::test::write_mixtral_gguf_decoded;
+constexpr WriteGguf kDeepSeek = write_deepseek2, kDeepSeekDecoded = write_deepseek2_decoded;
 
 const Row kRows[] = {
     // Every matrix but the router in the type (MXFP4: experts only, the rest Q8_0). No IQ4_XS row:
@@ -139,18 +140,18 @@ const Row kRows[] = {
     {"qwen3_moe_trained", "qwen3moe", write_via_packed, nullptr, GgufWeightType::Q4_1, "Q4_1 via .mst", 0.018, 0.11},
     // The 40-wide expert rows of deepseek_v3_trained are F16 in every block type, as llama.cpp
     // writes rows that are not whole blocks. The rows below 98%: see the header comment.
-    {"deepseek_v3_trained", "deepseek2", write_deepseek2, write_deepseek2_decoded, GgufWeightType::F16, "F16", 0.014, 0.22},
-    {"deepseek_v3_trained", "deepseek2", write_deepseek2, write_deepseek2_decoded, GgufWeightType::BF16, "BF16", 0.024, 0.25},
+    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::F16, "F16", 0.014, 0.22},
+    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::BF16, "BF16", 0.024, 0.25},
     {"deepseek_v3_trained", "deepseek2", write_deepseek2_split_kv_b, write_deepseek2_split_kv_b_decoded,
      GgufWeightType::BF16, "BF16 attn_k_b", 0.016, 0.13},
-    {"deepseek_v3_trained", "deepseek2", write_deepseek2, write_deepseek2_decoded, GgufWeightType::Q8_0, "Q8_0", 0.032, 0.29},
-    {"deepseek_v3_trained", "deepseek2", write_deepseek2, write_deepseek2_decoded, GgufWeightType::Q4_0, "Q4_0", 0.032, 0.31},
-    {"deepseek_v3_trained", "deepseek2", write_deepseek2, write_deepseek2_decoded, GgufWeightType::Q4_1, "Q4_1", 0.03, 0.19},
-    {"deepseek_v3_trained", "deepseek2", write_deepseek2, write_deepseek2_decoded, GgufWeightType::Q5_0, "Q5_0", 0.03, 0.27},
-    {"deepseek_v3_trained", "deepseek2", write_deepseek2, write_deepseek2_decoded, GgufWeightType::Q5_1, "Q5_1", 0.032, 0.39, 0.97},  // 97.7%
-    {"deepseek_v3_trained", "deepseek2", write_deepseek2, write_deepseek2_decoded, GgufWeightType::IQ4_NL, "IQ4_NL", 0.035, 0.56, 0.965},  // 97.1%
-    {"deepseek_v3_trained", "deepseek2", write_deepseek2, write_deepseek2_decoded, GgufWeightType::IQ4_XS, "IQ4_XS", 0.04, 0.37, 0.955},  // 96.3%
-    {"deepseek_v3_trained", "deepseek2", write_deepseek2, write_deepseek2_decoded, GgufWeightType::MXFP4, "MXFP4", 0.033, 0.2, 0.965},  // 97.1%
+    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::Q8_0, "Q8_0", 0.032, 0.29},
+    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::Q4_0, "Q4_0", 0.032, 0.31},
+    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::Q4_1, "Q4_1", 0.03, 0.19},
+    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::Q5_0, "Q5_0", 0.03, 0.27},
+    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::Q5_1, "Q5_1", 0.032, 0.39, 0.97},  // 97.7%
+    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::IQ4_NL, "IQ4_NL", 0.035, 0.56, 0.965},  // 97.1%
+    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::IQ4_XS, "IQ4_XS", 0.04, 0.37, 0.955},  // 96.3%
+    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::MXFP4, "MXFP4", 0.033, 0.2, 0.965},  // 97.1%
     {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::F16, "F16", 5.3e-5, 0.00053},
     {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::BF16, "BF16", 0.0041, 0.042},
     {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::Q8_0, "Q8_0", 0.012, 0.11},
@@ -204,7 +205,8 @@ std::vector<float> llama_cpp_logits(const std::string &gguf, const std::vector<i
     for (int32_t id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
     const std::string out = dir + "/llama_cpp.logits";
     const mst::test::CliResult r = mst::test::run_cli(
-        runner_path(), {"-m", gguf, "-t", "2", "--ids", list, "-n", "0", "--passes", "1", "--kv-type", "f32", "--logits", out});
+        runner_path(),
+        {"-m", gguf, "-t", "2", "--ids", list, "-n", "0", "--passes", "1", "--kv-type", "f32", "--logits", out});
     if (r.status != 0) {
         ADD_FAILURE() << "llama_runner failed:\n" << r.err;
         return {};

@@ -168,7 +168,8 @@ void check_gguf_vocabulary(const std::string &name, const std::string &pre) {
     size_t vocab_size = 0;
     for (const auto &[text, id] : tok.at("model").at("vocab").items())
         vocab_size = std::max(vocab_size, id.get<size_t>() + 1);
-    for (const auto &added : tok.at("added_tokens")) vocab_size = std::max(vocab_size, added.at("id").get<size_t>() + 1);
+    for (const auto &added : tok.at("added_tokens"))
+        vocab_size = std::max(vocab_size, added.at("id").get<size_t>() + 1);
     mst::test::GgufBuilder b;
     b.add_string("general.architecture", "vocabulary-only");
     mst::add_gguf_vocabulary(b, tok, nlohmann::json::parse(slurp(dir / "tokenizer_config.json")), vocab_size, pre);
@@ -218,7 +219,8 @@ void check_llama_cpp_vocabulary(const std::string &name) {
     ASSERT_GE(texts.size(), 40u);
     ASSERT_EQ(texts.size(), expected.size());
     for (size_t i = 0; i < texts.size(); ++i)
-        EXPECT_EQ(tokenizer->encode(texts[i], false), expected[i]) << "text " << i << " " << nlohmann::json(texts[i]).dump();
+        EXPECT_EQ(tokenizer->encode(texts[i], false), expected[i])
+            << "text " << i << " " << nlohmann::json(texts[i]).dump();
 }
 
 TEST(TokenizerReference, GgufPreQwen2LlamaCppVocabulary) { check_llama_cpp_vocabulary("qwen2"); }
