@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <system_error>
 
+#include "core/error.h"
 #include "core/file_io.h"
 #include "format/gguf_split.h"
 #include "format/gguf_summary.h"
 #include "human.h"
+#include "moestream.hpp"
 
 namespace mst::cli {
 
@@ -23,9 +25,14 @@ bool print_gguf_info(const std::string &path) {
     if (file.size() < magic.size()) return false;
     file.pread_exact(magic.data(), magic.size(), 0);
     if (!has_gguf_magic(magic)) return false;
-    GgufFile gguf = read_gguf(file);
-    open_gguf_shards(gguf);  // a split model's other shards: their tensors join the first's
-    const GgufSummary s = summarize_gguf(gguf);
+    GgufSummary s;
+    try {
+        GgufFile gguf = read_gguf(file);
+        open_gguf_shards(gguf);  // a split model's other shards: their tensors join the first's
+        s = summarize_gguf(gguf);
+    } catch (const Error &e) {  // as the C API reports it: main prints it and exits 1
+        throw Exception(e.code(), e.what());
+    }
     fmt::print("GGUF file:           version {}, architecture '{}', {} tensors ({}), {} metadata keys{}\n", s.version,
                s.architecture, s.n_tensors, bytes_str(s.tensor_bytes), s.n_metadata,
                s.n_files > 1 ? fmt::format(", split in {} files", s.n_files) : "");

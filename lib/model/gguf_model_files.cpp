@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "format/gguf_names.h"
 #include "tokenizer/tiktoken_specials.h"
+#include "tokenizer/utf8.h"
 
 namespace mst {
 namespace {
@@ -62,6 +63,13 @@ const std::vector<GgufPreTokenizer> &gguf_pre_tokenizers() {
         {"kimi-k2", {kKimiSplitPattern}, false, false},
     };
     return table;
+}
+
+// GGUF strings are bytes; the tokenizer.json text made of them must be UTF-8.
+void require_utf8(const GgufFile &g, const std::vector<std::string> &strings, const std::string &key) {
+    for (size_t i = 0; i < strings.size(); ++i)
+        if (!utf8::is_valid(strings[i]))
+            fail(MST_ERR_BAD_FORMAT, "{}: {}[{}] is not valid UTF-8", g.path, key, i);
 }
 
 int64_t require_positive(const GgufFile &g, const std::string &key) {
@@ -305,6 +313,9 @@ GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
              fmt::join(known, ", "));
     }
     const std::vector<std::string> &tokens = g.require_string_array("tokenizer.ggml.tokens");
+    require_utf8(g, tokens, "tokenizer.ggml.tokens");
+    const std::vector<std::string> &merges = g.require_string_array("tokenizer.ggml.merges");
+    require_utf8(g, merges, "tokenizer.ggml.merges");
     std::vector<int64_t> types = g.find_int_array("tokenizer.ggml.token_type");
     if (types.empty()) types.assign(tokens.size(), kNormal);
     if (types.size() != tokens.size())
@@ -347,7 +358,7 @@ GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
     t["model"] = {{"type", "BPE"},          {"dropout", nullptr},        {"unk_token", nullptr},
                   {"continuing_subword_prefix", ""}, {"end_of_word_suffix", ""}, {"fuse_unk", false},
                   {"byte_fallback", false}, {"ignore_merges", pre->ignore_merges},    {"vocab", vocab},
-                  {"merges", g.require_string_array("tokenizer.ggml.merges")}};
+                  {"merges", merges}};
 
     nlohmann::json config = nlohmann::json::object();
     const auto token_of = [&](const char *key) -> nlohmann::json {
@@ -363,10 +374,15 @@ GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
     // list form tokenizer_config.json uses for several.
     const std::string template_key = "tokenizer.chat_template";
     nlohmann::json templates = nlohmann::json::array();
-    if (const auto text = g.find_string(template_key)) templates.push_back({{"name", "default"}, {"template", *text}});
+    const auto add_template = [&](const std::string &key, const std::string &name, const std::string &text) {
+        if (!utf8::is_valid(key) || !utf8::is_valid(text))
+            fail(MST_ERR_BAD_FORMAT, "{}: chat template '{}' is not valid UTF-8", g.path, utf8::to_valid(key));
+        templates.push_back({{"name", name}, {"template", text}});
+    };
+    if (const auto text = g.find_string(template_key)) add_template(template_key, "default", *text);
     for (const auto &[key, value] : g.metadata)
         if (key.starts_with(template_key + ".") && value.type == GgufValueType::String)
-            templates.push_back({{"name", key.substr(template_key.size() + 1)}, {"template", value.string}});
+            add_template(key, key.substr(template_key.size() + 1), value.string);
     if (templates.size() == 1 && templates[0]["name"] == "default")
         config["chat_template"] = templates[0]["template"];
     else if (!templates.empty())

@@ -3,6 +3,8 @@
 // tokenizer made from its metadata, and each thing moestream refuses, named.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -257,6 +259,19 @@ TEST_F(GgufModel, UnsupportedOrBrokenTokenizersAreNamed) {
         a["tokenizer.ggml.pre"] = [](GgufBuilder &b) { b.add_string("tokenizer.ggml.pre", "mystery"); };
     });
     expect_error([&] { tokenizer_of(pre); }, MST_ERR_UNSUPPORTED, {"tokenizer.ggml.pre 'mystery'", "qwen2"});
+    // Bytes that are not UTF-8 where tokenizer.json needs text (found by fuzz_gguf).
+    const std::string bad_token = write_minimal([](Adders &a) {
+        a["tokenizer.ggml.tokens"] = [](GgufBuilder &b) { b.add_string_array("tokenizer.ggml.tokens", {"a", "\xff"}); };
+    });
+    expect_error([&] { tokenizer_of(bad_token); }, MST_ERR_BAD_FORMAT, {"tokenizer.ggml.tokens[1] is not valid UTF-8"});
+    const std::string bad_merge = write_minimal([](Adders &a) {
+        a["tokenizer.ggml.merges"] = [](GgufBuilder &b) { b.add_string_array("tokenizer.ggml.merges", {"a \xc3"}); };
+    });
+    expect_error([&] { tokenizer_of(bad_merge); }, MST_ERR_BAD_FORMAT, {"tokenizer.ggml.merges[0] is not valid UTF-8"});
+    const std::string bad_template = write_minimal([](Adders &a) {
+        a["tokenizer.chat_template.x\xfe"] = [](GgufBuilder &b) { b.add_string("tokenizer.chat_template.x\xfe", "hi"); };
+    });
+    expect_error([&] { tokenizer_of(bad_template); }, MST_ERR_BAD_FORMAT, {"chat template 'tokenizer.chat_template.x"});
     const std::string types = write_minimal([](Adders &a) {
         a["tokenizer.ggml.token_type"] = [](GgufBuilder &b) { b.add_i32_array("tokenizer.ggml.token_type", {1}); };
     });
@@ -423,6 +438,17 @@ TEST_F(GgufModel, SummaryOfSplitFileCoversEveryShard) {
                                    std::string("routed experts                  6 tensors"),
                                    std::string("8 per layer in 2 layers")})
         EXPECT_NE(out.find(part), std::string::npos) << "'" << part << "' is missing from:\n" << out;
+
+    // A missing shard is an error naming it, with exit status 1 (not an abort).
+    fs::remove(shards[2]);
+    pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    out.clear();
+    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+    const int status = ::pclose(pipe);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status << "\n" << out;
+    EXPECT_NE(out.find("moestream info: I/O error"), std::string::npos) << out;
+    EXPECT_NE(out.find(shards[2]), std::string::npos) << out;
 }
 
 }  // namespace
