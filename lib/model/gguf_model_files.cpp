@@ -72,6 +72,10 @@ void require_utf8(const GgufFile &g, const std::vector<std::string> &strings, co
             fail(MST_ERR_BAD_FORMAT, "{}: {}[{}] is not valid UTF-8", g.path, key, i);
 }
 
+// parse_model_config's bound on num_hidden_layers (format/model_config.cpp), checked here
+// before the per-layer tables of the metadata are built.
+constexpr int64_t kMaxLayers = int64_t(1) << 16;
+
 int64_t require_positive(const GgufFile &g, const std::string &key) {
     const uint64_t v = g.require_uint(key);
     if (v == 0 || v > uint64_t(INT32_MAX)) fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}' is {}, out of range", g.path, key, v);
@@ -246,6 +250,9 @@ std::string gguf_config_json(const GgufFile &g) {
     nlohmann::json c;
     c["model_type"] = arch->model_type;
     const int64_t n_layers = require_positive(g, p + "block_count");
+    if (n_layers > kMaxLayers)  // before the per-layer loops below
+        fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}block_count' is {}, more than the {} layers a model may have", g.path,
+             p, n_layers, kMaxLayers);
     const int64_t hidden = require_positive(g, p + "embedding_length");
     const int64_t n_heads = require_positive(g, p + "attention.head_count");
     c["num_hidden_layers"] = n_layers;

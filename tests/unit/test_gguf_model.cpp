@@ -244,6 +244,11 @@ TEST_F(GgufModel, MissingOrMistypedMetadataIsNamed) {
         a["qwen3moe.expert_count"] = [](GgufBuilder &b) { b.add_u32("qwen3moe.expert_count", 0); };
     });
     expect_error([&] { config_of(zero); }, MST_ERR_BAD_FORMAT, {"'qwen3moe.expert_count' is 0"});
+    // Found by fuzz_gguf: a huge block_count ran the per-layer loops for minutes.
+    const std::string layers = write_minimal([](Adders &a) {
+        a["qwen3moe.block_count"] = [](GgufBuilder &b) { b.add_u32("qwen3moe.block_count", 1u << 30); };
+    });
+    expect_error([&] { config_of(layers); }, MST_ERR_BAD_FORMAT, {"'qwen3moe.block_count' is 1073741824, more than"});
     // The minimal file itself is a valid config.
     EXPECT_EQ(mst::read_model_config(*mst::Checkpoint::open(write_minimal([](Adders &) {}))).n_experts, 2);
 }
