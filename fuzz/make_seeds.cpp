@@ -1,7 +1,8 @@
 // Writes the fuzz targets' seed corpora from the test data: OUT/<target>/ for each of
 // safetensors_header, model_config, tokenizer, tiktoken (a small rank file written here),
 // packed (a small packed file written here; scripts/fuzz.sh adds converted reference
-// models when a regular build exists), jinja and gguf (small GGUF files written here).
+// models when a regular build exists), jinja and gguf (small GGUF files written here: one
+// of each value type, and one model's metadata per architecture moestream reads).
 // Usage: mst_fuzz_seeds OUT
 #include <cstdio>
 #include <filesystem>
@@ -114,6 +115,113 @@ void write_small_ggufs(const fs::path &dir) {
     write_file(dir / "small_v2_align64.gguf", b.build());
 }
 
+// One small model's metadata per architecture moestream reads from GGUF, with the keys its
+// config and tokenizer take (lib/model/gguf_model_files.cpp) and a token_embd.weight, so
+// that the fuzzer starts from files that pass gguf_config_json and the tokenizer and
+// mutates into every branch of them: qwen3moe, deepseek2 (MLA, shared expert, YaRN; with
+// the deepseek-v3 and kimi-k2 pre-tokenizers), gpt-oss (sliding window pattern), qwen35moe
+// (ssm.*, M-RoPE sections), llama with experts, and a first shard of a split file.
+void write_architecture_ggufs(const fs::path &dir) {
+    const auto base = [](const std::string &arch, const char *pre) {
+        mst::test::GgufBuilder b;
+        const std::string p = arch + ".";
+        b.add_string("general.architecture", arch);
+        b.add_u32(p + "block_count", 2);
+        b.add_u32(p + "context_length", 64);
+        b.add_u32(p + "embedding_length", 16);
+        b.add_u32(p + "attention.head_count", 2);
+        b.add_u32(p + "attention.head_count_kv", 1);
+        b.add_f32(p + "attention.layer_norm_rms_epsilon", 1e-6f);
+        b.add_f32(p + "rope.freq_base", 1e6f);
+        b.add_u32(p + "expert_count", 4);
+        b.add_u32(p + "expert_used_count", 2);
+        b.add_string("tokenizer.ggml.model", "gpt2");
+        b.add_string("tokenizer.ggml.pre", pre);
+        b.add_string_array("tokenizer.ggml.tokens", {"a", "b", "ab", "\xc4\xa0", "<|end|>"});
+        b.add_i32_array("tokenizer.ggml.token_type", {1, 1, 1, 1, 3});
+        b.add_string_array("tokenizer.ggml.merges", {"a b"});
+        b.add_u32("tokenizer.ggml.eos_token_id", 4);
+        b.add_string("tokenizer.chat_template", "{% for m in messages %}{{ m['content'] }}{% endfor %}");
+        return b;
+    };
+    const auto finish = [&](mst::test::GgufBuilder &b, const std::string &name) {
+        b.add_tensor("token_embd.weight", mst::ggml_type::F32, {16, 5}, std::string(16 * 5 * 4, '\0'));
+        write_file(dir / (name + ".gguf"), b.build());
+    };
+    const auto yarn = [](mst::test::GgufBuilder &b, const std::string &p) {
+        b.add_string(p + "rope.scaling.type", "yarn");
+        b.add_f32(p + "rope.scaling.factor", 4.0f);
+        b.add_u32(p + "rope.scaling.original_context_length", 16);
+        b.add_f32(p + "rope.scaling.yarn_beta_fast", 32.0f);
+        b.add_f32(p + "rope.scaling.yarn_beta_slow", 1.0f);
+    };
+
+    for (const bool split : {false, true}) {
+        mst::test::GgufBuilder b = base("qwen3moe", "qwen2");
+        b.add_u32("qwen3moe.expert_feed_forward_length", 8);
+        b.add_u32("qwen3moe.feed_forward_length", 32);
+        b.add_tensor("blk.0.ffn_gate_inp.weight", mst::ggml_type::F32, {16, 4}, std::string(16 * 4 * 4, '\0'));
+        if (split) {  // gguf-split's keys on the first of two shards
+            b.add_u32("split.no", 0);
+            b.add_u32("split.count", 2);
+            b.add_u32("split.tensors.count", 3);
+        }
+        finish(b, split ? "qwen3moe-00001-of-00002" : "qwen3moe");
+    }
+    for (const char *pre : {"deepseek-v3", "kimi-k2"}) {
+        mst::test::GgufBuilder b = base("deepseek2", pre);
+        const std::string p = "deepseek2.";
+        b.add_u32(p + "rope.dimension_count", 4);
+        b.add_u32(p + "attention.kv_lora_rank", 8);
+        b.add_u32(p + "attention.q_lora_rank", 8);
+        b.add_u32(p + "attention.key_length", 12);
+        b.add_u32(p + "attention.value_length", 8);
+        b.add_u32(p + "attention.key_length_mla", 12);
+        b.add_u32(p + "attention.value_length_mla", 8);
+        b.add_u32(p + "expert_feed_forward_length", 8);
+        b.add_u32(p + "feed_forward_length", 32);
+        b.add_u32(p + "leading_dense_block_count", 1);
+        b.add_u32(p + "expert_shared_count", 1);
+        b.add_f32(p + "expert_weights_scale", 2.5f);
+        b.add_bool(p + "expert_weights_norm", true);
+        b.add_u32(p + "expert_group_count", 2);
+        b.add_u32(p + "expert_group_used_count", 1);
+        b.add_u32(p + "expert_gating_func", 2);
+        yarn(b, p);
+        b.add_f32(p + "rope.scaling.yarn_log_multiplier", 0.1f);
+        finish(b, std::string("deepseek2_") + pre);
+    }
+    {
+        mst::test::GgufBuilder b = base("gpt-oss", "gpt-4o");
+        b.add_u32("gpt-oss.expert_feed_forward_length", 8);
+        b.add_u32("gpt-oss.attention.sliding_window", 8);
+        b.add_u32("gpt-oss.attention.sliding_window_pattern", 2);
+        yarn(b, "gpt-oss.");
+        finish(b, "gpt-oss");
+    }
+    {
+        mst::test::GgufBuilder b = base("qwen35moe", "qwen35");
+        const std::string p = "qwen35moe.";
+        b.add_u32(p + "attention.key_length", 8);
+        b.add_u32(p + "expert_feed_forward_length", 8);
+        b.add_u32(p + "expert_shared_feed_forward_length", 8);
+        b.add_u32(p + "ssm.conv_kernel", 4);
+        b.add_u32(p + "ssm.state_size", 4);
+        b.add_u32(p + "ssm.group_count", 2);
+        b.add_u32(p + "ssm.time_step_rank", 2);
+        b.add_u32(p + "ssm.inner_size", 8);
+        b.add_u32(p + "full_attention_interval", 2);
+        b.add_u32(p + "rope.dimension_count", 4);
+        b.add_i32_array(p + "rope.dimension_sections", {1, 1, 0, 0});
+        finish(b, "qwen35moe");
+    }
+    {
+        mst::test::GgufBuilder b = base("llama", "qwen2");
+        b.add_u32("llama.feed_forward_length", 32);
+        finish(b, "llama_experts");
+    }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -142,6 +250,7 @@ int main(int argc, char **argv) {
                    std::string(R"({"added_tokens_decoder": {"300": {"content": "<|im_end|>", "special": true}},)"
                                R"( "bos_token": "<|im_end|>"})") + '\0' + ranks);
         write_small_ggufs(out / "gguf");
+        write_architecture_ggufs(out / "gguf");
     } catch (const std::exception &e) {
         std::fprintf(stderr, "mst_fuzz_seeds: %s\n", e.what());
         return 1;

@@ -41,6 +41,8 @@ static const char *const kUsage =
     "  -b N                  prompt batch (llama.cpp's n_batch = n_ubatch), 1..65536 (default 512)\n"
     "  -c N                  context size (default: prompt + decode steps + 1)\n"
     "  -ngl N                layers offloaded to a GPU (default 0: CPU only)\n"
+    "  --kv-type T           the KV cache's type, f16 (llama.cpp's default) or f32: f32 takes\n"
+    "                        the cache's rounding out of a comparison of logits\n"
     "  --no-mmap             read the weights into memory instead of mapping the file\n"
     "  --logits FILE         write the logits of every prompt position of the first pass:\n"
     "                        int32 n_positions, int32 n_vocab, then n_positions rows of\n"
@@ -53,7 +55,7 @@ static const char *const kUsage =
     "decode_tok_s (n steps, each one llama_decode of one token and choosing the next).\n";
 
 typedef struct {
-    const char *model, *ids, *ids_file, *logits, *backends, *decode;
+    const char *model, *ids, *ids_file, *logits, *backends, *decode, *kv_type;
     int threads, synthetic, n_gen, passes, batch, ctx, ngl, mmap, verbose;
     uint64_t seed;
 } Options;
@@ -230,7 +232,8 @@ static void load_backends(const char *dir) {
 }
 
 static int parse_options(int argc, char **argv, Options *o) {
-    *o = (Options){.threads = 2, .n_gen = 16, .passes = 2, .batch = 512, .mmap = 1, .seed = 1, .decode = "sample"};
+    *o = (Options){.threads = 2, .n_gen = 16, .passes = 2, .batch = 512, .mmap = 1, .seed = 1, .decode = "sample",
+                   .kv_type = "f16"};
     for (int i = 1; i < argc; ++i) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -250,6 +253,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (!strcmp(a, "-c")) ok = parse_int(a, v, 1, 10000000, &o->ctx);
         else if (!strcmp(a, "-ngl")) ok = parse_int(a, v, 0, 100000, &o->ngl);
         else if (!strcmp(a, "--logits")) o->logits = v;
+        else if (!strcmp(a, "--kv-type")) o->kv_type = v;
         else if (!strcmp(a, "--backends")) o->backends = v;
         else if (!strcmp(a, "--seed")) {
             int s = 0;
@@ -265,6 +269,8 @@ static int parse_options(int argc, char **argv, Options *o) {
     if (!o->model) return fail("%s", "-m FILE.gguf is required (see --help)");
     if (strcmp(o->decode, "sample") && strcmp(o->decode, "greedy") && strcmp(o->decode, "forced"))
         return fail("--decode is sample, greedy or forced, not '%s'", o->decode);
+    if (strcmp(o->kv_type, "f16") && strcmp(o->kv_type, "f32"))
+        return fail("--kv-type is f16 or f32, not '%s'", o->kv_type);
     if ((o->ids != NULL) + (o->ids_file != NULL) + (o->synthetic != 0) > 1)
         return fail("%s", "give one of --ids, --ids-file and --synthetic-prompt");
     if (!o->ids && !o->ids_file && !o->synthetic) o->synthetic = 8;
@@ -309,6 +315,7 @@ int main(int argc, char **argv) {
     cp.n_ctx = o.ctx ? (uint32_t)o.ctx : (uint32_t)(n_prompt + o.n_gen + 1);
     cp.n_batch = cp.n_ubatch = (uint32_t)o.batch;
     cp.n_threads = cp.n_threads_batch = o.threads;
+    cp.type_k = cp.type_v = strcmp(o.kv_type, "f32") ? GGML_TYPE_F16 : GGML_TYPE_F32;
     cp.no_perf = 1;
     struct llama_context *ctx = llama_init_from_model(model, cp);
     const double load_s = now_s() - t_load;

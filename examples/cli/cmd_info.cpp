@@ -17,7 +17,9 @@ int cmd_info(const std::vector<std::string> &argv) {
     const Args args(argv, flags, model_option_aliases());
     if (args.flag("help")) {
         fmt::print("usage: moestream info [-m PATH] [options]\nPrint a model's architecture, sizes and the expert "
-                   "bytes each token streams, then the Vulkan devices (without -m, only those).\n{}",
+                   "bytes each token streams (for a GGUF file, or the first shard of a split one, first its ggml "
+                   "types, counts and bytes by role and by tensor name), then the Vulkan devices (without -m, only "
+                   "those).\n{}",
                    kModelOptionsHelp);
         return 0;
     }

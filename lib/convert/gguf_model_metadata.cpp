@@ -52,7 +52,8 @@ void add_hyperparameters(GgufWriter &w, const std::string &arch, const nlohmann:
 
 }  // namespace
 
-void add_gguf_vocabulary(GgufWriter &w, const nlohmann::json &tok, const nlohmann::json &tc, size_t vocab_size) {
+void add_gguf_vocabulary(GgufWriter &w, const nlohmann::json &tok, const nlohmann::json &tc, size_t vocab_size,
+                         std::string_view pre) {
     std::vector<std::string> tokens(vocab_size);
     std::vector<int32_t> types(vocab_size, kUnused);
     const auto put = [&](size_t id, std::string text, int32_t type) {
@@ -73,7 +74,7 @@ void add_gguf_vocabulary(GgufWriter &w, const nlohmann::json &tok, const nlohman
     for (const auto &m : tok.at("model").at("merges"))
         merges.push_back(m.is_string() ? m.get<std::string>() : m[0].get<std::string>() + " " + m[1].get<std::string>());
     w.add_string("tokenizer.ggml.model", "gpt2");
-    w.add_string("tokenizer.ggml.pre", "qwen2");
+    w.add_string("tokenizer.ggml.pre", pre);
     w.add_string_array("tokenizer.ggml.tokens", tokens);
     w.add_i32_array("tokenizer.ggml.token_type", types);
     w.add_string_array("tokenizer.ggml.merges", merges);

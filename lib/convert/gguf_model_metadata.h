@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 #include "format/gguf_names.h"
@@ -29,9 +30,10 @@ void add_gguf_model_metadata(GgufWriter &w, const GgufArchitecture &arch, const 
 
 // tokenizer.ggml.* from a byte-level BPE tokenizer.json and its tokenizer_config.json: the
 // vocabulary padded to vocab_size as convert_hf_to_gguf.py pads it, the token types, the
-// merges and the special token ids. Throws MST_ERR_BAD_FORMAT for an id outside
-// vocab_size (nlohmann::json's exceptions for a malformed tokenizer.json).
+// merges and the special token ids; `pre` is tokenizer.ggml.pre, the name of the split
+// pattern. Throws MST_ERR_BAD_FORMAT for an id outside vocab_size (nlohmann::json's
+// exceptions for a malformed tokenizer.json).
 void add_gguf_vocabulary(GgufWriter &w, const nlohmann::json &tokenizer, const nlohmann::json &tokenizer_config,
-                         size_t vocab_size);
+                         size_t vocab_size, std::string_view pre = "qwen2");
 
 }  // namespace mst

@@ -8,6 +8,8 @@
 
 #include "core/error.h"
 #include "format/gguf_names.h"
+#include "tokenizer/tiktoken_specials.h"
+#include "tokenizer/utf8.h"
 
 namespace mst {
 namespace {
@@ -15,19 +17,64 @@ namespace {
 // llama.cpp's token types (tokenizer.ggml.token_type).
 enum TokenType : int64_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
 
-// Pre-tokenizers by tokenizer.ggml.pre: the split pattern (the tokenizer.json regex the
-// model was trained with) and whether the model's tokenizer.json normalizes to NFC.
+// Pre-tokenizers by tokenizer.ggml.pre (the names llama.cpp's converter writes): the split
+// patterns of the model's own tokenizer, applied in order, each an isolating Split as in
+// its tokenizer.json; whether that tokenizer.json normalizes to NFC; and whether its BPE
+// takes a pre-token found whole in the vocabulary as it is (ignore_merges). The patterns
+// are the models' (tokenizer.json, or tokenization_kimi.py for Kimi K2), not llama.cpp's
+// hand-written rewrites of them, so that the GGUF gives the ids the model was trained on.
 struct GgufPreTokenizer {
     const char *name;
-    const char *regex;
-    bool nfc;
+    std::vector<std::string_view> splits;
+    bool nfc = false;
+    bool ignore_merges = false;
 };
-constexpr GgufPreTokenizer kPreTokenizers[] = {
-    {"qwen2",
-     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
-     "\\s+(?!\\S)|\\s+",
-     true},
+
+// Qwen2 and Qwen3 (Qwen3-MoE, Qwen3-Next).
+constexpr std::string_view kQwen2Split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+    "\\s+(?!\\S)|\\s+";
+// Qwen3.5: Qwen2's, with combining marks (\p{M}) kept inside words; and no NFC, so a
+// decomposed accent stays a token of its own.
+constexpr std::string_view kQwen35Split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// DeepSeek V3 (and R1): digits in threes, runs of CJK ideographs and kana, then the rest.
+constexpr std::string_view kDeepSeekV3Splits[] = {
+    "\\p{N}{1,3}",
+    "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
+    " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
 };
+// gpt-oss (o200k_harmony), which llama.cpp names after GPT-4o's o200k_base.
+constexpr std::string_view kGpt4oSplit =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+const std::vector<GgufPreTokenizer> &gguf_pre_tokenizers() {
+    static const std::vector<GgufPreTokenizer> table = {
+        {"qwen2", {kQwen2Split}, true, false},
+        {"qwen35", {kQwen35Split}, false, false},
+        {"deepseek-v3", {std::begin(kDeepSeekV3Splits), std::end(kDeepSeekV3Splits)}, false, false},
+        {"gpt-4o", {kGpt4oSplit}, false, true},
+        // Kimi K2 ships a tiktoken file; its GGUF carries the merges llama.cpp's converter
+        // derives from the ranks, and the split pattern is the tiktoken one.
+        {"kimi-k2", {kKimiSplitPattern}, false, false},
+    };
+    return table;
+}
+
+// GGUF strings are bytes; the tokenizer.json text made of them must be UTF-8.
+void require_utf8(const GgufFile &g, const std::vector<std::string> &strings, const std::string &key) {
+    for (size_t i = 0; i < strings.size(); ++i)
+        if (!utf8::is_valid(strings[i]))
+            fail(MST_ERR_BAD_FORMAT, "{}: {}[{}] is not valid UTF-8", g.path, key, i);
+}
+
+// parse_model_config's bound on num_hidden_layers (format/model_config.cpp), checked here
+// before the per-layer tables of the metadata are built.
+constexpr int64_t kMaxLayers = int64_t(1) << 16;
 
 int64_t require_positive(const GgufFile &g, const std::string &key) {
     const uint64_t v = g.require_uint(key);
@@ -203,6 +250,9 @@ std::string gguf_config_json(const GgufFile &g) {
     nlohmann::json c;
     c["model_type"] = arch->model_type;
     const int64_t n_layers = require_positive(g, p + "block_count");
+    if (n_layers > kMaxLayers)  // before the per-layer loops below
+        fail(MST_ERR_BAD_FORMAT, "{}: metadata '{}block_count' is {}, more than the {} layers a model may have", g.path,
+             p, n_layers, kMaxLayers);
     const int64_t hidden = require_positive(g, p + "embedding_length");
     const int64_t n_heads = require_positive(g, p + "attention.head_count");
     c["num_hidden_layers"] = n_layers;
@@ -261,15 +311,18 @@ GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
              g.path, model);
     const std::string pre_name = g.find_string("tokenizer.ggml.pre").value_or("default");
     const GgufPreTokenizer *pre = nullptr;
-    for (const GgufPreTokenizer &candidate : kPreTokenizers)
+    for (const GgufPreTokenizer &candidate : gguf_pre_tokenizers())
         if (pre_name == candidate.name) pre = &candidate;
     if (!pre) {
         std::vector<std::string> known;
-        for (const GgufPreTokenizer &candidate : kPreTokenizers) known.push_back(candidate.name);
+        for (const GgufPreTokenizer &candidate : gguf_pre_tokenizers()) known.push_back(candidate.name);
         fail(MST_ERR_UNSUPPORTED, "{}: tokenizer.ggml.pre '{}' is not supported; supported: {}", g.path, pre_name,
              fmt::join(known, ", "));
     }
     const std::vector<std::string> &tokens = g.require_string_array("tokenizer.ggml.tokens");
+    require_utf8(g, tokens, "tokenizer.ggml.tokens");
+    const std::vector<std::string> &merges = g.require_string_array("tokenizer.ggml.merges");
+    require_utf8(g, merges, "tokenizer.ggml.merges");
     std::vector<int64_t> types = g.find_int_array("tokenizer.ggml.token_type");
     if (types.empty()) types.assign(tokens.size(), kNormal);
     if (types.size() != tokens.size())
@@ -299,19 +352,20 @@ GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
     t["version"] = "1.0";
     t["added_tokens"] = added;
     t["normalizer"] = pre->nfc ? nlohmann::json{{"type", "NFC"}} : nlohmann::json(nullptr);
-    t["pre_tokenizer"] = {{"type", "Sequence"},
-                          {"pretokenizers",
-                           {{{"type", "Split"},
-                             {"pattern", {{"Regex", pre->regex}}},
-                             {"behavior", "Isolated"},
-                             {"invert", false}},
-                            byte_level}}};
+    nlohmann::json pre_tokenizers = nlohmann::json::array();
+    for (const std::string_view regex : pre->splits)
+        pre_tokenizers.push_back({{"type", "Split"},
+                                  {"pattern", {{"Regex", std::string(regex)}}},
+                                  {"behavior", "Isolated"},
+                                  {"invert", false}});
+    pre_tokenizers.push_back(byte_level);
+    t["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", pre_tokenizers}};
     t["post_processor"] = byte_level;
     t["decoder"] = byte_level;
     t["model"] = {{"type", "BPE"},          {"dropout", nullptr},        {"unk_token", nullptr},
                   {"continuing_subword_prefix", ""}, {"end_of_word_suffix", ""}, {"fuse_unk", false},
-                  {"byte_fallback", false}, {"ignore_merges", false},    {"vocab", vocab},
-                  {"merges", g.require_string_array("tokenizer.ggml.merges")}};
+                  {"byte_fallback", false}, {"ignore_merges", pre->ignore_merges},    {"vocab", vocab},
+                  {"merges", merges}};
 
     nlohmann::json config = nlohmann::json::object();
     const auto token_of = [&](const char *key) -> nlohmann::json {
@@ -327,10 +381,15 @@ GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
     // list form tokenizer_config.json uses for several.
     const std::string template_key = "tokenizer.chat_template";
     nlohmann::json templates = nlohmann::json::array();
-    if (const auto text = g.find_string(template_key)) templates.push_back({{"name", "default"}, {"template", *text}});
+    const auto add_template = [&](const std::string &key, const std::string &name, const std::string &text) {
+        if (!utf8::is_valid(key) || !utf8::is_valid(text))
+            fail(MST_ERR_BAD_FORMAT, "{}: chat template '{}' is not valid UTF-8", g.path, utf8::to_valid(key));
+        templates.push_back({{"name", name}, {"template", text}});
+    };
+    if (const auto text = g.find_string(template_key)) add_template(template_key, "default", *text);
     for (const auto &[key, value] : g.metadata)
         if (key.starts_with(template_key + ".") && value.type == GgufValueType::String)
-            templates.push_back({{"name", key.substr(template_key.size() + 1)}, {"template", value.string}});
+            add_template(key, key.substr(template_key.size() + 1), value.string);
     if (templates.size() == 1 && templates[0]["name"] == "default")
         config["chat_template"] = templates[0]["template"];
     else if (!templates.empty())

@@ -299,14 +299,15 @@ void add_gpt_oss_experts(const Checkpoint &ckpt, const nlohmann::json &config, c
 }
 
 // Which type a matrix takes: `type`, but F32 for 1-D tensors and the kept ones; where
-// llama.cpp's quantizer puts another: F16 for Q8_0 rows that are not whole blocks, Q8_0
-// for the non-expert matrices of an MXFP4 file (its MXFP4_MOE type), IQ4_NL for IQ4_XS rows
-// that are not whole 256-element blocks.
+// llama.cpp's quantizer puts another: Q8_0 for the non-expert matrices of an MXFP4 file (its
+// MXFP4_MOE type), IQ4_NL for IQ4_XS rows that are not whole 256-element blocks, and F16 for
+// rows that are still not whole blocks of the type (llama-quant.cpp's tensor_type_fallback).
 GgufWeightType type_of(GgufWeightType type, const std::vector<int64_t> &shape, bool keep_f32, bool expert) {
     if (keep_f32 || shape.size() < 2) return GgufWeightType::F32;
     if (type == GgufWeightType::MXFP4 && !expert) type = GgufWeightType::Q8_0;
-    if (type == GgufWeightType::Q8_0 && shape.back() % 32 != 0) return GgufWeightType::F16;
-    if (type == GgufWeightType::IQ4_XS && shape.back() % 256 != 0) return GgufWeightType::IQ4_NL;
+    if (type == GgufWeightType::IQ4_XS && shape.back() % 256 != 0) type = GgufWeightType::IQ4_NL;
+    const bool float_type = type == GgufWeightType::F32 || type == GgufWeightType::F16 || type == GgufWeightType::BF16;
+    if (!float_type && shape.back() % 32 != 0) return GgufWeightType::F16;
     return type;
 }
 
@@ -577,16 +578,30 @@ void write_qwen3moe_gguf_decoded(const std::string &dir, const std::string &gguf
     write_gguf(qwen3moe_spec(), dir, gguf_path, type, true);
 }
 
-void write_mixtral_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+namespace {
+
+ArchSpec mixtral_spec() {
     std::map<std::string, std::string> names = kBlockNames;
     names.erase("mlp.gate.weight");
     names["block_sparse_moe.gate.weight"] = "ffn_gate_inp.weight";
-    write_gguf({"llama", {"mixtral"}, names, "block_sparse_moe.experts", {{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}},
-                {"ffn_gate_inp.weight"}, true, false, add_mha_metadata, {}, {}},
-               dir, gguf_path, type);
+    return {"llama", {"mixtral"}, names, "block_sparse_moe.experts", {{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}},
+            {"ffn_gate_inp.weight"}, true, false, add_mha_metadata, {}, {}};
 }
 
-void write_deepseek2_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type, bool split_kv_b) {
+}  // namespace
+
+void write_mixtral_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_gguf(mixtral_spec(), dir, gguf_path, type);
+}
+
+void write_mixtral_gguf_decoded(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_gguf(mixtral_spec(), dir, gguf_path, type, true);
+}
+
+namespace {
+
+void write_deepseek2(const std::string &dir, const std::string &gguf_path, GgufWeightType type, bool split_kv_b,
+                     bool decoded) {
     // gguf-py's TENSOR_NAMES for DeepSeek-V3's modules (tensor_mapping.py).
     const std::map<std::string, std::string> names = {
         {"input_layernorm.weight", "attn_norm.weight"},
@@ -614,7 +629,18 @@ void write_deepseek2_gguf(const std::string &dir, const std::string &gguf_path, 
                     add_deepseek2_metadata(b, config, a, split_kv_b);
                 },
                 {}, {}},
-               dir, gguf_path, type);
+               dir, gguf_path, type, decoded);
+}
+
+}  // namespace
+
+void write_deepseek2_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type, bool split_kv_b) {
+    write_deepseek2(dir, gguf_path, type, split_kv_b, false);
+}
+
+void write_deepseek2_gguf_decoded(const std::string &dir, const std::string &gguf_path, GgufWeightType type,
+                                  bool split_kv_b) {
+    write_deepseek2(dir, gguf_path, type, split_kv_b, true);
 }
 
 void write_gpt_oss_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
@@ -638,19 +664,32 @@ void write_gpt_oss_gguf(const std::string &dir, const std::string &gguf_path, Gg
                dir, gguf_path, type);
 }
 
-void write_qwen_hybrid_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+namespace {
+
+void write_qwen_hybrid(const std::string &dir, const std::string &gguf_path, GgufWeightType type, bool decoded) {
     const nlohmann::json config = read_json(dir + "/config.json");
     const bool next = config.at("model_type") == "qwen3_next";
     write_gguf({next ? "qwen3next" : "qwen35moe", {next ? "qwen3_next" : "qwen3_5_moe_text", "qwen3_5_moe"},
-                kQwenHybridNames, "mlp.experts", kGateUpDown, {"ffn_gate_inp.weight"}, false, false,
-                [next](GgufBuilder &b, const nlohmann::json &c, const std::string &a) {
+                // conv1d stays F32, as convert_hf_to_gguf.py keeps it (ggml's ssm_conv takes f32 only).
+                kQwenHybridNames, "mlp.experts", kGateUpDown, {"ffn_gate_inp.weight", "ssm_conv1d.weight"}, false,
+                false, [next](GgufBuilder &b, const nlohmann::json &c, const std::string &a) {
                     add_qwen_hybrid_metadata(b, c, a, !next);
                 },
                 next ? AddLayer(add_qwen3next_qkvz) : AddLayer(),
                 [config, next](const std::string &name, std::vector<int64_t> &shape, std::vector<float> &v) {
                     transform_qwen_hybrid(config, !next, name, shape, v);
                 }},
-               dir, gguf_path, type);
+               dir, gguf_path, type, decoded);
+}
+
+}  // namespace
+
+void write_qwen_hybrid_gguf(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_qwen_hybrid(dir, gguf_path, type, false);
+}
+
+void write_qwen_hybrid_gguf_decoded(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_qwen_hybrid(dir, gguf_path, type, true);
 }
 
 }  // namespace mst::test

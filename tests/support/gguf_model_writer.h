@@ -5,8 +5,9 @@
 // metadata keys, and a "gpt2" byte-level BPE vocabulary under tokenizer.ggml.*. Norms and
 // the router stay F32, as llama.cpp keeps them; the other matrices take `type`, except
 // where llama.cpp's quantizer puts another: MXFP4 is for experts only (the other matrices
-// Q8_0, as its MXFP4_MOE file type does), and IQ4_XS falls back to IQ4_NL for rows that
-// are not whole 256-element blocks. The block types are quantized by moestream's
+// Q8_0, as its MXFP4_MOE file type does), IQ4_XS falls back to IQ4_NL for rows that
+// are not whole 256-element blocks, and a block type to F16 for rows that are not whole
+// blocks of 32. The block types are quantized by moestream's
 // round-to-nearest quantizers (core/ggml_legacy_quants.h), Q4_1 by its Q4 one.
 //
 // Written from the GGUF specification and gguf-py's name tables, independently of
@@ -31,12 +32,17 @@ void write_qwen3moe_gguf_decoded(const std::string &checkpoint_dir, const std::s
 // rows of attn_q / attn_k permuted within each head as convert_hf_to_gguf.py's
 // LlamaModel.permute does (for ggml's interleaved RoPE).
 void write_mixtral_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
+// As write_qwen3moe_gguf_decoded: the same file, every tensor F32 holding the decoded values.
+void write_mixtral_gguf_decoded(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
 // DeepSeek-V3 or Kimi K2 as llama.cpp's `deepseek2`: MLA tensors, the shared expert,
 // exp_probs_b, the leading dense layers, YaRN keys; kv_b_proj split into attn_k_b /
 // attn_v_b as newer conversions write it, or kept as attn_kv_b as older ones did.
-// Q8_0 falls back to F16 for rows that are not whole blocks of 32, as llama.cpp does.
+// A block type falls back to F16 for rows that are not whole blocks of 32, as llama.cpp does.
 void write_deepseek2_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type,
                           bool split_kv_b);
+// As write_qwen3moe_gguf_decoded: the same file, every tensor F32 holding the decoded values.
+void write_deepseek2_gguf_decoded(const std::string &checkpoint_dir, const std::string &gguf_path,
+                                  GgufWeightType type, bool split_kv_b);
 // gpt-oss from transformers' float save: the fused, interleaved gate_up_proj split into
 // ffn_gate_exps / ffn_up_exps [E][I][H] with their biases, down_proj transposed, attention
 // sinks, the router's bias, the sliding window and YaRN keys.
@@ -46,6 +52,9 @@ void write_gpt_oss_gguf(const std::string &checkpoint_dir, const std::string &gg
 // norms, conv1d squeezed, Qwen3-Next's in_proj_qkvz cut into attn_qkv / attn_gate,
 // Qwen3.5's value heads tiled), the shared expert and its gate, the ssm.* keys.
 void write_qwen_hybrid_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
+// As write_qwen3moe_gguf_decoded: the same file, every tensor F32 holding the decoded values.
+void write_qwen_hybrid_gguf_decoded(const std::string &checkpoint_dir, const std::string &gguf_path,
+                                    GgufWeightType type);
 
 // Q8_0 as ggml's reference quantizer defines it: per block of 32, d = max|x| / 127,
 // q = round(x / d), stored as the f16 d then 32 int8. n must be a multiple of 32.

