@@ -63,6 +63,10 @@ public:
                        size_t n_experts) override;
     void begin_batch() override;
     void end_batch() override;
+    void sync() override;
+    void drop_results(const void *ptr, size_t bytes) override;
+    void add(float *x, const float *y, int64_t n) override;
+    void copy_rows(const float *src, int64_t src_stride, float *dst, int64_t n_rows, int64_t row_len) override;
 
     // Record y = W x (any matmul weight type) into the stream without submitting; x, y
     // device-visible slices. FP8 needs the scales and block shape.
