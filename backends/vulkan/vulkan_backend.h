@@ -31,7 +31,7 @@ public:
     int n_threads() const override { return 1; }
     const VulkanContext &context() const { return *ctx_; }
     const std::string &device_name() const { return ctx_->info().name; }
-    const ExpertCacheStats &expert_cache_stats() const { return residency_->expert_stats(); }
+    const GpuExpertCacheStats &expert_cache_stats() const { return residency_->expert_stats(); }
     uint64_t submissions() const { return stream_->submissions(); }
     CommandStream &stream() { return *stream_; }  // for measurements (vulkan_bandwidth.h)
     double gpu_seconds() const { return stream_->gpu_seconds(); }

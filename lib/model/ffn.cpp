@@ -162,6 +162,9 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
                                            int64_t(u.size())};
             }
             backend.routed_swiglu(h, out, routing.n_tokens, hidden, batch.data(), n_group);
+            // A group per submission, as when each call ran alone: the GPU expert cache may
+            // evict a group's experts only after the submission that used them.
+            if (first + group < active.size()) backend.sync();
             continue;
         }
         for (size_t g = 0; g < n_group; ++g) {
