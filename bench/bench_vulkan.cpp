@@ -351,6 +351,8 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
         forward(b, m, cache, tok.data(), 1, n_prefill + t, logits.data());
     }
     const double decode_s = seconds_since(t0) / n_decode;
+    // Before the head's own timing below, whose submissions are not a decode step's.
+    const uint64_t decode_submissions = vk ? vk->submissions() - subs0 : 0;
     // The head alone: final norm and the vocab product.
     std::vector<float> h(static_cast<size_t>(kHidden));
     t0 = Clock::now();
@@ -364,7 +366,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
         const uint64_t hits = vk->expert_cache_stats().hits - hits0, misses = vk->expert_cache_stats().misses - misses0;
         r.hit_rate = hits + misses ? double(hits) / double(hits + misses) : 0.0;
         r.miss_bytes_per_token = double(misses) / n_decode * double(Model::expert_bytes()) / 3.0;
-        r.submissions_per_token = double(vk->submissions() - subs0) / n_decode;
+        r.submissions_per_token = double(decode_submissions) / n_decode;
     }
     const double scaled_ms = r.decode_ms_layers * double(kModelLayers) / m.layers + r.decode_ms_head;
     r.decode_tok_s = 1e3 / scaled_ms;
