@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "backends/device_routing.h"
 #include "core/error.h"
 #include "core/op_profile.h"
 #include "model/model_sizes.h"
@@ -143,6 +144,15 @@ LayerRouting MoeDecoder::layer_routing() {
         const int32_t E = int32_t(L.router.rows);
         std::vector<float> logits(size_t(n * E));
         backend_.matmul(L.router, h, logits.data(), n);
+        // Softmax top-k on the device when the backend routes: the host then reads k ids
+        // and weights instead of E logits (docs/device_graph.md). The sync stays: the
+        // expert store looks the ids up on the host.
+        DeviceRouting *device = device_routing(backend_);
+        if (device && softmax_topk_routing_ && L.router_bias.empty()) {
+            device->softmax_topk(logits.data(), n, E, k, routing_renormalized_, ids, weights);
+            backend_.sync();
+            return;
+        }
         backend_.sync();  // top-k runs on the host (forward may hold a batch open)
         if (!L.router_bias.empty())
             for (int64_t t = 0; t < n; ++t)
