@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/device_routing.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "backends/vulkan/vulkan_bandwidth.h"
 #include "core/dtype.h"
@@ -165,9 +166,10 @@ void build(Model &m, int layers) {
 }
 
 // Which execution the forward pass uses: `device` is MoeDecoder::forward's today (the
-// whole step one backend batch, residual adds and the KV append as backend ops, a wait
-// only for each layer's router logits; docs/device_graph.md); `host` is the one before
-// it (a batch per piece, residual adds on the host), kept to compare in the same run.
+// whole step one backend batch, residual adds, the KV append and the router's top-k as
+// backend ops, a wait only for each layer's expert ids; docs/device_graph.md); `host` is
+// the one before it (a batch per piece, residual adds and top-k on the host), kept to
+// compare in the same run.
 enum class Path { device, host };
 Path g_path = Path::device;
 
@@ -189,13 +191,20 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
         gqa_attention_normed(b, L.attention, shape, m.rope, cache, l, x.data(), L.in_norm_view, 1e-6f, h.data(), n,
                              pos0, y.data());
         residual_add();
+        // As MoeDecoder::forward: on the device path the top-k runs on the backend when it
+        // offers DeviceRouting (not under --profile, whose wrapper does not).
+        DeviceRouting *routing = device ? device_routing(b) : nullptr;
         {
-            BackendBatch batch(b);  // as MoeDecoder::forward
+            BackendBatch batch(b);
             b.rms_norm(x.data(), L.post_norm_view, 0.0f, 1e-6f, h.data(), n, H);
             b.matmul(L.router_view, h.data(), router.data(), n);
+            if (routing)
+                routing->softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(),
+                                      weights.data());
             b.sync();
         }
-        route_softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(), weights.data());
+        if (!routing)
+            route_softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(), weights.data());
         // Invert the routing as ffn.cpp does: experts in ascending id, their tokens.
         std::vector<std::vector<int64_t>> tok(static_cast<size_t>(kExperts));
         std::vector<std::vector<float>> wt(static_cast<size_t>(kExperts));
