@@ -1,6 +1,6 @@
 // MoeDecoder's device-resident step on Vulkan (docs/device_graph.md): a decode step of
 // Qwen3-MoE and Mixtral makes one submission per sparse layer (the wait for its router's
-// logits) and one for the head, not four or more per layer, and its logits equal the CPU
+// expert ids) and one for the head, not four or more per layer, and its logits equal the CPU
 // backend's within the golden tolerance with the same greedy id. Skipped without a Vulkan
 // device.
 #include <gtest/gtest.h>
