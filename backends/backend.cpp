@@ -28,4 +28,14 @@ void Backend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_
     }
 }
 
+void Backend::add(float *x, const float *y, int64_t n) {
+    check_add_params(x, y, n);
+    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void Backend::copy_rows(const float *src, int64_t src_stride, float *dst, int64_t n_rows, int64_t row_len) {
+    check_copy_rows_params(src, src_stride, dst, n_rows, row_len);
+    for (int64_t r = 0; r < n_rows; ++r) std::copy_n(src + r * src_stride, row_len, dst + r * row_len);
+}
+
 }  // namespace mst

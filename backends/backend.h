@@ -217,17 +217,43 @@ public:
     // end_batch the caller must not touch, on the host, memory that an op of the batch
     // writes, nor change memory that one reads; the results are all in place once
     // end_batch returns. An op may read what an earlier op of the batch wrote (the device
-    // keeps it). Batches do not nest. The CPU backend runs each op at once (no-ops here).
+    // keeps it): inside a batch a host address names the device's copy of a result.
+    // Batches nest: an inner pair is part of the outer batch, which runs at its own
+    // end_batch (a model may put a whole step in one batch around library pieces that
+    // batch their own ops). The CPU backend runs each op at once (no-ops here).
     virtual void begin_batch() {}
     virtual void end_batch() {}
+    // Inside a batch: run what is recorded so far and put its results in host memory, so
+    // that the host may read them (router logits before top-k) and write memory the batch
+    // used; the batch goes on. Outside a batch, and on the CPU backend, nothing to do.
+    virtual void sync() {}
+    // Host memory [ptr, ptr + bytes) is about to be freed or reused: results a pending op
+    // of the batch would deliver there are dropped, and later ops no longer take that
+    // address for the device's copy. Scratch vectors of a step say so as they go out of
+    // scope (BackendVector). Nothing to do outside a batch and on the CPU backend.
+    virtual void drop_results(const void *ptr, size_t bytes) { (void)ptr, (void)bytes; }
+
+    // ---- Ops that keep a step's host work inside a batch (docs/device_graph.md) ----
+
+    // x[i] += y[i] for i < n (the residual add). x and y must not overlap unless equal.
+    virtual void add(float *x, const float *y, int64_t n);
+    // Gather n_rows rows of row_len floats, row r at src + r * src_stride, into dst
+    // [n_rows][row_len] (contiguous): the KV append of a step's keys or values of one head.
+    // dst must not overlap the rows read.
+    virtual void copy_rows(const float *src, int64_t src_stride, float *dst, int64_t n_rows, int64_t row_len);
 };
 
 // begin_batch / end_batch for a scope.
 class BackendBatch {
 public:
-    explicit BackendBatch(Backend &b) : b_(b), uncaught_(std::uncaught_exceptions()) { b_.begin_batch(); }
+    // enabled false: no batch (for a caller that batches only on some paths).
+    explicit BackendBatch(Backend &b, bool enabled = true)
+        : b_(b), uncaught_(std::uncaught_exceptions()), enabled_(enabled) {
+        if (enabled_) b_.begin_batch();
+    }
     // An op's error propagates from end_batch, unless another is already on its way.
     ~BackendBatch() noexcept(false) {
+        if (!enabled_) return;
         if (std::uncaught_exceptions() == uncaught_) {
             b_.end_batch();
             return;
@@ -243,6 +269,25 @@ public:
 private:
     Backend &b_;
     int uncaught_;
+    bool enabled_;
+};
+
+// Scratch floats of a step's ops: a vector that, when it goes, tells the backend that its
+// memory no longer names a pending result (Backend::drop_results), so that a batch which
+// outlives it never writes into freed memory.
+class BackendVector {
+public:
+    BackendVector(Backend &b, size_t n) : b_(b), v_(n) {}
+    ~BackendVector() { b_.drop_results(v_.data(), v_.size() * sizeof(float)); }
+    BackendVector(const BackendVector &) = delete;
+    BackendVector &operator=(const BackendVector &) = delete;
+    float *data() { return v_.data(); }
+    const float *data() const { return v_.data(); }
+    size_t size() const { return v_.size(); }
+
+private:
+    Backend &b_;
+    std::vector<float> v_;
 };
 
 // Which backend and how it is set up (create_backend).
@@ -298,6 +343,10 @@ void check_causal_conv1d_params(const float *x, const WeightView &w, const float
 // gated_delta_rule: the shape (n_heads a multiple of n_k_heads) and pointers.
 void check_gated_delta_rule_params(const float *q, const float *k, const float *v, const float *g, const float *beta,
                                    const float *state_out, const float *out, const Backend::DeltaRuleShape &s);
+// add: the size and pointers.
+void check_add_params(const float *x, const float *y, int64_t n);
+// copy_rows: sizes (src_stride >= row_len) and pointers.
+void check_copy_rows_params(const float *src, int64_t src_stride, const float *dst, int64_t n_rows, int64_t row_len);
 // routed_swiglu: sizes, each expert's matrices and token uses, pointers; returns the uses of all experts.
 int64_t check_routed_swiglu_params(const float *h, const float *out, int64_t n_tokens, int64_t hidden,
                                    const SwigluExpertUse *experts, size_t n_experts);

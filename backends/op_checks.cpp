@@ -235,4 +235,17 @@ int64_t check_routed_swiglu_params(const float *h, const float *out, int64_t n_t
     return total;
 }
 
+void check_add_params(const float *x, const float *y, int64_t n) {
+    if (n < 0) fail(MST_ERR_INVALID_ARGUMENT, "add: bad size {}", n);
+    if (n > 0 && (x == nullptr || y == nullptr)) fail(MST_ERR_INVALID_ARGUMENT, "add: null pointer");
+}
+
+void check_copy_rows_params(const float *src, int64_t src_stride, const float *dst, int64_t n_rows, int64_t row_len) {
+    if (n_rows < 0 || row_len < 0 || src_stride < row_len)
+        fail(MST_ERR_INVALID_ARGUMENT, "copy_rows: bad size (n_rows {}, row_len {}, src_stride {})", n_rows, row_len,
+             src_stride);
+    if (n_rows > 0 && row_len > 0 && (src == nullptr || dst == nullptr))
+        fail(MST_ERR_INVALID_ARGUMENT, "copy_rows: null pointer");
+}
+
 }  // namespace mst

@@ -34,10 +34,12 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/device_routing.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "backends/vulkan/vulkan_bandwidth.h"
 #include "core/dtype.h"
@@ -163,6 +165,14 @@ void build(Model &m, int layers) {
         m.rope.inv_freq.push_back(float(1.0 / std::pow(1e6, double(2 * i) / double(kHeadDim))));
 }
 
+// Which execution the forward pass uses: `device` is MoeDecoder::forward's today (the
+// whole step one backend batch, residual adds, the KV append and the router's top-k as
+// backend ops, a wait only for each layer's expert ids; docs/device_graph.md); `host` is
+// the one before it (a batch per piece, residual adds and top-k on the host), kept to
+// compare in the same run.
+enum class Path { device, host };
+Path g_path = Path::device;
+
 // One forward pass of n tokens at pos0 (Qwen3-MoE: MoeDecoder::forward's calls).
 void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int64_t n, int32_t pos0, float *logits) {
     const int64_t H = kHidden;
@@ -170,17 +180,31 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
     std::vector<int32_t> ids(size_t(n * kTopK));
     std::vector<float> weights(size_t(n * kTopK));
     const GqaShape shape{int32_t(kHeads), int32_t(kKvHeads), int32_t(kHeadDim), 1e-6f, 0.0f, 0};
+    const bool device = g_path == Path::device;
+    BackendBatch step(b, device);
+    auto residual_add = [&] {
+        if (device) b.add(x.data(), y.data(), int64_t(x.size()));
+        else for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+    };
     for (int l = 0; l < m.layers; ++l) {
         const Layer &L = m.layer[size_t(l)];
         gqa_attention_normed(b, L.attention, shape, m.rope, cache, l, x.data(), L.in_norm_view, 1e-6f, h.data(), n,
                              pos0, y.data());
-        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+        residual_add();
+        // As MoeDecoder::forward: on the device path the top-k runs on the backend when it
+        // offers DeviceRouting (not under --profile, whose wrapper does not).
+        DeviceRouting *routing = device ? device_routing(b) : nullptr;
         {
-            BackendBatch batch(b);  // as MoeDecoder::forward
+            BackendBatch batch(b);
             b.rms_norm(x.data(), L.post_norm_view, 0.0f, 1e-6f, h.data(), n, H);
             b.matmul(L.router_view, h.data(), router.data(), n);
+            if (routing)
+                routing->softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(),
+                                      weights.data());
+            b.sync();
         }
-        route_softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(), weights.data());
+        if (!routing)
+            route_softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(), weights.data());
         // Invert the routing as ffn.cpp does: experts in ascending id, their tokens.
         std::vector<std::vector<int64_t>> tok(static_cast<size_t>(kExperts));
         std::vector<std::vector<float>> wt(static_cast<size_t>(kExperts));
@@ -205,7 +229,7 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
         }
         std::fill(y.begin(), y.end(), 0.0f);
         b.routed_swiglu(h.data(), y.data(), n, H, uses.data(), uses.size());
-        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+        residual_add();
     }
     b.rms_norm(x.data() + (n - 1) * H, m.final_norm_view, 0.0f, 1e-6f, h.data(), 1, H);
     b.matmul(m.lm_head_view, h.data(), logits, 1);
@@ -284,6 +308,12 @@ public:
     }
     void begin_batch() override { MST_PROFILED("begin_batch", b_.begin_batch()); }
     void end_batch() override { MST_PROFILED("end_batch (runs the batch)", b_.end_batch()); }
+    void sync() override { MST_PROFILED("sync (runs the batch so far)", b_.sync()); }
+    void drop_results(const void *p, size_t bytes) override { b_.drop_results(p, bytes); }
+    void add(float *x, const float *y, int64_t n) override { MST_PROFILED("add", b_.add(x, y, n)); }
+    void copy_rows(const float *s, int64_t ss, float *d, int64_t r, int64_t l) override {
+        MST_PROFILED("copy_rows", b_.copy_rows(s, ss, d, r, l));
+    }
 #undef MST_PROFILED
 
 private:
@@ -330,6 +360,8 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
         forward(b, m, cache, tok.data(), 1, n_prefill + t, logits.data());
     }
     const double decode_s = seconds_since(t0) / n_decode;
+    // Before the head's own timing below, whose submissions are not a decode step's.
+    const uint64_t decode_submissions = vk ? vk->submissions() - subs0 : 0;
     // The head alone: final norm and the vocab product.
     std::vector<float> h(static_cast<size_t>(kHidden));
     t0 = Clock::now();
@@ -343,7 +375,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
         const uint64_t hits = vk->expert_cache_stats().hits - hits0, misses = vk->expert_cache_stats().misses - misses0;
         r.hit_rate = hits + misses ? double(hits) / double(hits + misses) : 0.0;
         r.miss_bytes_per_token = double(misses) / n_decode * double(Model::expert_bytes()) / 3.0;
-        r.submissions_per_token = double(vk->submissions() - subs0) / n_decode;
+        r.submissions_per_token = double(decode_submissions) / n_decode;
     }
     const double scaled_ms = r.decode_ms_layers * double(kModelLayers) / m.layers + r.decode_ms_head;
     r.decode_tok_s = 1e3 / scaled_ms;
@@ -390,6 +422,18 @@ int main(int argc, char **argv) try {
     const int cpu_decode = arg_int(argc, argv, "--cpu-decode", 4);
     const int cpu_prefill = arg_int(argc, argv, "--cpu-prefill", 32);
     const bool skip_cpu = has_flag(argc, argv, "--no-cpu");
+    const bool profile = has_flag(argc, argv, "--profile");
+    // --path device|host|both: the forward pass's execution (see Path); both compares them
+    // in one run, the device path first.
+    std::vector<Path> paths{Path::device};
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::strcmp(argv[i], "--path") == 0) {
+            const std::string p = argv[i + 1];
+            if (p == "host") paths = {Path::host};
+            else if (p == "both") paths = {Path::device, Path::host};
+            else if (p != "device") throw std::runtime_error("--path must be device, host or both, not '" + p + "'");
+        }
+    auto path_name = [](Path p) { return p == Path::device ? "device" : "host"; };
     Model m;
     auto t0 = Clock::now();
     build(m, layers);
@@ -415,13 +459,16 @@ int main(int argc, char **argv) try {
                 gpu->device_name().c_str(), bw.device_bytes_per_s / 1e9, bw.host_to_device_bytes_per_s / 1e9,
                 bw.submit_wait_us);
 
-    const Result res = run(*gpu, m, n_prefill, n_decode, 4);
     const double roof_res = bw.device_bytes_per_s / token_bytes;
-    std::printf("vulkan resident : decode %.1f tok/s (%.2f ms layers x%.2f + %.2f ms head; %.0f submissions/token "
+    Result res;
+    for (const Path path : paths) {
+    g_path = path;
+    res = run(*gpu, m, n_prefill, n_decode, 4);
+    std::printf("vulkan resident (%s path): decode %.1f tok/s (%.2f ms layers x%.2f + %.2f ms head; %.0f submissions/token "
                 "at %d layers), roofline %.0f tok/s (%.1f%%); prefill %d tokens %.1f tok/s\n",
-                res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token, layers,
+                path_name(path), res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token, layers,
                 roof_res, 100.0 * res.decode_tok_s / roof_res, n_prefill, res.prefill_tok_s);
-    if (has_flag(argc, argv, "--profile")) {
+    if (profile) {
         // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time).
         ProfilingBackend prof(*gpu);
         KvCache cache(m.layers, 300, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
@@ -440,18 +487,22 @@ int main(int argc, char **argv) try {
                         name.c_str(), double(st.calls) / steps, double(st.submissions) / steps,
                         st.seconds / steps * 1e3, st.device_seconds / steps * 1e3, st.seconds / double(st.calls) * 1e6);
     }
+    }
     gpu.reset();
 
     o.gpu_expert_cache_bytes = uint64_t(kExperts * layers / 4) * expert;
+    for (const Path path : paths) {
+    g_path = path;
     auto streamed = std::make_unique<VulkanBackend>(o, false);
     const Result st = run(*streamed, m, n_prefill, n_decode, 4);
     const double miss_bytes = st.miss_bytes_per_token * kModelLayers / layers;
     const double roof_st = 1.0 / (token_bytes / bw.device_bytes_per_s + miss_bytes / bw.host_to_device_bytes_per_s);
-    std::printf("vulkan streamed : GPU expert budget %d of %lld experts/layer; hit rate %.1f%%, %.2f GB/token from "
+    std::printf("vulkan streamed (%s path): GPU expert budget %d of %lld experts/layer; hit rate %.1f%%, %.2f GB/token from "
                 "host; decode %.1f tok/s, roofline %.1f tok/s (%.1f%%); prefill %.1f tok/s\n",
-                int(kExperts / 4), (long long)kExperts, 100 * st.hit_rate, miss_bytes / 1e9, st.decode_tok_s, roof_st,
+                path_name(path), int(kExperts / 4), (long long)kExperts, 100 * st.hit_rate, miss_bytes / 1e9, st.decode_tok_s, roof_st,
                 100.0 * st.decode_tok_s / roof_st, st.prefill_tok_s);
-    streamed.reset();
+    }
+    g_path = Path::device;
 
     if (!skip_cpu) {
         const double host_bw = host_read_bandwidth();
@@ -462,7 +513,7 @@ int main(int argc, char **argv) try {
                     "prefill %d tokens %.1f tok/s\n",
                     cpu->n_threads(), host_bw / 1e9, c.decode_tok_s, roof_cpu, 100.0 * c.decode_tok_s / roof_cpu,
                     cpu_prefill, c.prefill_tok_s);
-        std::printf("vulkan / cpu: decode %.1fx, prefill %.1fx\n", res.decode_tok_s / c.decode_tok_s,
+        std::printf("vulkan (%s path) / cpu: decode %.1fx, prefill %.1fx\n", path_name(paths.back()), res.decode_tok_s / c.decode_tok_s,
                     res.prefill_tok_s / c.prefill_tok_s);
     }
     return 0;

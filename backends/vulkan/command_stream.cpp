@@ -167,7 +167,25 @@ void CommandStream::host_access(const void *ptr, VkDeviceSize bytes) {
         }
 }
 
+void CommandStream::drop_outputs(const void *ptr, VkDeviceSize bytes) {
+    if (!in_batch_ || bytes == 0) return;
+    for (const Output &o : outputs_)
+        if (overlaps(o.dst, o.bytes, ptr, bytes) && !contains(ptr, bytes, o.dst, o.bytes)) {
+            run();
+            return;
+        }
+    std::erase_if(outputs_, [&](const Output &o) { return contains(ptr, bytes, o.dst, o.bytes); });
+}
+
+bool CommandStream::pending(const void *ptr, VkDeviceSize bytes) const {
+    if (!in_batch_) return false;
+    for (const Output &o : outputs_)
+        if (overlaps(o.dst, o.bytes, ptr, bytes)) return true;
+    return false;
+}
+
 void CommandStream::end_batch() {
+    if (batch_depth_ > 0 && --batch_depth_ > 0) return;
     in_batch_ = false;
     run();
 }

@@ -46,12 +46,21 @@ public:
     // Host code is about to read or write [ptr, ptr + bytes) itself: when a pending op of
     // the batch writes there, the batch runs first.
     void host_access(const void *ptr, VkDeviceSize bytes);
+    // [ptr, ptr + bytes) is about to be freed: pending outputs inside it are dropped (one
+    // reaching outside it first runs the batch).
+    void drop_outputs(const void *ptr, VkDeviceSize bytes);
+    // Whether a pending op of the batch writes into [ptr, ptr + bytes).
+    bool pending(const void *ptr, VkDeviceSize bytes) const;
 
     // A batch: ops recorded between begin_batch and end_batch are submitted once, at the
-    // end (Backend::begin_batch states the caller's side of it). Not nested.
-    void begin_batch() { in_batch_ = true; }
+    // end of the outermost batch (Backend::begin_batch states the caller's side of it).
+    void begin_batch() { ++batch_depth_; in_batch_ = true; }
     void end_batch();
     bool in_batch() const { return in_batch_; }
+    // Inside a batch: run what is recorded so far and deliver its outputs (Backend::sync).
+    void sync() {
+        if (in_batch_) run();
+    }
     // Run after every submission the device has finished (the ops' results delivered).
     void set_after_submit(std::function<void()> f) { after_submit_ = std::move(f); }
     // Destroy `b` once the work recorded so far is done.
@@ -118,6 +127,7 @@ private:
         VkDeviceSize bytes;
     };
     bool in_batch_ = false;
+    int batch_depth_ = 0;
     std::function<void()> after_submit_;
     std::vector<VulkanBuffer> graveyard_;
     VkDeviceSize offset_alignment_;

@@ -63,11 +63,22 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
     // Positions from pos0 on are new; any before it that this copy has not seen too.
     const int64_t lo = std::min<int64_t>(mirror.valid, p.pos0);
     std::vector<CommandStream::Piece> kp, vp;
+    // A piece that an op of this batch writes (Backend::copy_rows: the step's KV append)
+    // is copied from that op's device result; the rest comes from host memory.
+    auto add_piece = [&](std::vector<CommandStream::Piece> &pieces, const VulkanBuffer &to, const float *from,
+                         uint64_t dst_offset, uint64_t bytes) {
+        if (!stream_->pending(from, bytes)) {
+            pieces.push_back({from, dst_offset, bytes});
+            return;
+        }
+        const BufferSlice src = stream_->input(from, bytes);
+        stream_->copy(src, BufferSlice{to.buffer(), dst_offset, bytes, nullptr}, bytes);
+    };
     for (int64_t h = 0; h < p.n_kv_heads; ++h) {
-        kp.push_back({k_cache + h * p.kv_stride + lo * p.head_dim, uint64_t((h * mirror.capacity + lo) * p.head_dim) * 4,
-                      uint64_t((n_ctx - lo) * p.head_dim) * 4});
-        vp.push_back({v_cache + h * p.kv_stride + lo * p.v_head_dim,
-                      uint64_t((h * mirror.capacity + lo) * p.v_head_dim) * 4, uint64_t((n_ctx - lo) * p.v_head_dim) * 4});
+        add_piece(kp, mirror.k, k_cache + h * p.kv_stride + lo * p.head_dim,
+                  uint64_t((h * mirror.capacity + lo) * p.head_dim) * 4, uint64_t((n_ctx - lo) * p.head_dim) * 4);
+        add_piece(vp, mirror.v, v_cache + h * p.kv_stride + lo * p.v_head_dim,
+                  uint64_t((h * mirror.capacity + lo) * p.v_head_dim) * 4, uint64_t((n_ctx - lo) * p.v_head_dim) * 4);
     }
     stream_->upload_pieces(kp, whole(mirror.k));
     stream_->upload_pieces(vp, whole(mirror.v));
@@ -87,16 +98,16 @@ void VulkanBackend::attention(const float *q, const float *k_cache, const float 
     const BufferSlice sinks = p.sinks ? stream_->input(p.sinks, uint64_t(p.n_heads) * sizeof(float)) : unused_binding();
     BufferSlice ks, vs;
     int64_t capacity = n_ctx;
-    // The caches are read on the host (into the mirror or scratch): pending writes first.
-    const uint64_t span = uint64_t((p.n_kv_heads - 1) * p.kv_stride + n_ctx * std::max(p.head_dim, p.v_head_dim)) * 4;
-    stream_->host_access(k_cache, span);
-    stream_->host_access(v_cache, span);
     if (p.cache_id != 0) {
         KvMirror &m = kv_mirror(k_cache, v_cache, p);
         ks = whole(m.k);
         vs = whole(m.v);
         capacity = m.capacity;
     } else {
+        // The caches are read on the host into scratch: pending writes first.
+        const uint64_t span = uint64_t((p.n_kv_heads - 1) * p.kv_stride + n_ctx * std::max(p.head_dim, p.v_head_dim)) * 4;
+        stream_->host_access(k_cache, span);
+        stream_->host_access(v_cache, span);
         ks = stream_->host_scratch(uint64_t(p.n_kv_heads * n_ctx * p.head_dim) * sizeof(float));
         vs = stream_->host_scratch(uint64_t(p.n_kv_heads * n_ctx * p.v_head_dim) * sizeof(float));
         for (int64_t h = 0; h < p.n_kv_heads; ++h) {

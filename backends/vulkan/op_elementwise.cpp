@@ -1,5 +1,7 @@
-// Elementwise gates: silu_mul, sigmoid_mul and clamped_swiglu (shaders/elementwise.comp).
+// Elementwise gates: silu_mul, sigmoid_mul and clamped_swiglu, and the residual add and
+// row gather that keep a step's host work on the device (shaders/elementwise.comp).
 #include "backends/vulkan/vulkan_backend.h"
+#include "core/error.h"
 
 namespace mst {
 namespace {
@@ -59,6 +61,38 @@ void VulkanBackend::clamped_swiglu(const float *gate_up, float *out, int64_t n_r
     groups_for(n, 256, gx, gy);
     stream_->dispatch(pipelines_->get("elementwise", 3), {a, unused_binding(), o}, &push, sizeof push, gx, gy);
     stream_->output(o, out, o.size);
+    submit();
+}
+
+void VulkanBackend::add(float *x, const float *y, int64_t n) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    check_add_params(x, y, n);
+    if (n == 0) return;
+    const uint64_t bytes = uint64_t(n) * sizeof(float);
+    const BufferSlice a = stream_->input(x, bytes), b = stream_->input(y, bytes);
+    const BufferSlice o = stream_->output_buffer(bytes);
+    ElementwisePush push{uint32_t(n), 3, 1, 1, 0.0f, 0.0f};
+    uint32_t gx, gy;
+    groups_for(n, 256, gx, gy);
+    stream_->dispatch(pipelines_->get("elementwise", 3), {a, b, o}, &push, sizeof push, gx, gy);
+    stream_->output(o, x, bytes);
+    submit();
+}
+
+void VulkanBackend::copy_rows(const float *src, int64_t src_stride, float *dst, int64_t n_rows, int64_t row_len) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    check_copy_rows_params(src, src_stride, dst, n_rows, row_len);
+    if (n_rows == 0 || row_len == 0) return;
+    const int64_t n = n_rows * row_len;
+    if (src_stride > int64_t(UINT32_MAX) || (n_rows - 1) * src_stride + row_len > int64_t(UINT32_MAX))
+        fail(MST_ERR_UNSUPPORTED, "copy_rows: source of {} rows at stride {} is beyond 2^32 floats", n_rows, src_stride);
+    const BufferSlice a = stream_->input(src, uint64_t((n_rows - 1) * src_stride + row_len) * sizeof(float));
+    const BufferSlice o = stream_->output_buffer(uint64_t(n) * sizeof(float));
+    ElementwisePush push{uint32_t(n), 4, uint32_t(row_len), uint32_t(src_stride), 0.0f, 0.0f};
+    uint32_t gx, gy;
+    groups_for(n, 256, gx, gy);
+    stream_->dispatch(pipelines_->get("elementwise", 3), {a, unused_binding(), o}, &push, sizeof push, gx, gy);
+    stream_->output(o, dst, o.size);
     submit();
 }
 

@@ -45,6 +45,16 @@ void VulkanBackend::end_batch() {
     stream_->end_batch();
 }
 
+void VulkanBackend::sync() {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    stream_->sync();
+}
+
+void VulkanBackend::drop_results(const void *ptr, size_t bytes) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    stream_->drop_outputs(ptr, bytes);
+}
+
 void VulkanBackend::groups_for(int64_t n, uint32_t per_group, uint32_t &gx, uint32_t &gy) {
     const int64_t groups = (n + per_group - 1) / per_group;
     gx = uint32_t(std::min<int64_t>(groups, 65535));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/device_routing.h"
 #include "backends/vulkan/command_stream.h"
 #include "backends/vulkan/pipelines.h"
 #include "backends/vulkan/vulkan_context.h"
@@ -20,7 +21,7 @@
 
 namespace mst {
 
-class VulkanBackend final : public Backend {
+class VulkanBackend final : public Backend, public DeviceRouting {
 public:
     // Opens the device BackendOptions::device names (see VulkanContext); gpu_only skips
     // CPU implementations when ranking. Throws MST_ERR_BACKEND naming why.
@@ -31,7 +32,7 @@ public:
     int n_threads() const override { return 1; }
     const VulkanContext &context() const { return *ctx_; }
     const std::string &device_name() const { return ctx_->info().name; }
-    const ExpertCacheStats &expert_cache_stats() const { return residency_->expert_stats(); }
+    const GpuExpertCacheStats &expert_cache_stats() const { return residency_->expert_stats(); }
     uint64_t submissions() const { return stream_->submissions(); }
     CommandStream &stream() { return *stream_; }  // for measurements (vulkan_bandwidth.h)
     double gpu_seconds() const { return stream_->gpu_seconds(); }
@@ -63,6 +64,12 @@ public:
                        size_t n_experts) override;
     void begin_batch() override;
     void end_batch() override;
+    void sync() override;
+    void drop_results(const void *ptr, size_t bytes) override;
+    void add(float *x, const float *y, int64_t n) override;
+    void copy_rows(const float *src, int64_t src_stride, float *dst, int64_t n_rows, int64_t row_len) override;
+    void softmax_topk(const float *logits, int64_t n_tokens, int32_t n_experts, int32_t k, bool renormalize,
+                      int32_t *ids, float *weights) override;
 
     // Record y = W x (any matmul weight type) into the stream without submitting; x, y
     // device-visible slices. FP8 needs the scales and block shape.

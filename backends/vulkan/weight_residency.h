@@ -23,7 +23,9 @@ struct DeviceWeight {
     BufferSlice scales;  // MXFP4 only
 };
 
-struct ExpertCacheStats {
+// Named apart from experts/expert_cache.h's ExpertCacheStats (the host cache's): one name
+// for two types would break the one-definition rule in a program that includes both.
+struct GpuExpertCacheStats {
     uint64_t hits = 0, misses = 0, evictions = 0, bytes_uploaded = 0;
     uint64_t bytes_used = 0, budget = 0;
 };
@@ -40,7 +42,7 @@ public:
     // Call after each submission: experts used by it may be evicted again.
     void end_submission() { ++epoch_; }
 
-    const ExpertCacheStats &expert_stats() const { return stats_; }
+    const GpuExpertCacheStats &expert_stats() const { return stats_; }
     uint64_t resident_bytes() const { return arena_.allocated_bytes(); }
 
     // Bytes of w's data and of its scales.
@@ -78,7 +80,7 @@ private:
     std::map<std::tuple<const void *, uint64_t, bool>, DeviceWeight> stable_;
     std::unordered_map<uint64_t, CachedExpert> experts_;
     std::list<uint64_t> lru_;  // front = most recent
-    ExpertCacheStats stats_;
+    GpuExpertCacheStats stats_;
     uint64_t epoch_ = 1;
 };
 

@@ -7,7 +7,7 @@ namespace mst {
 
 void swiglu_mlp(Backend &backend, const SwigluWeights &w, const float *h, int64_t n_tokens, float *out) {
     const int64_t inter = w.gate.rows;
-    std::vector<float> gate(size_t(n_tokens * inter)), up(size_t(n_tokens * inter));
+    BackendVector gate(backend, size_t(n_tokens * inter)), up(backend, size_t(n_tokens * inter));
     backend.matmul(w.gate, h, gate.data(), n_tokens);
     backend.matmul(w.up, h, up.data(), n_tokens);
     backend.silu_mul(gate.data(), up.data(), gate.data(), n_tokens * inter);
@@ -33,6 +33,25 @@ void one_token_experts(Backend &backend, ExpertStore &store, int32_t layer, cons
     std::vector<PendingExpert> pending = store.fetch_async(layer, active, io);
     const size_t n = active.size();
     const size_t row = size_t(hidden);
+    const bool all_ready = std::all_of(pending.begin(), pending.end(), [](const PendingExpert &p) { return p.ready(); });
+    const bool one_use_each =
+        std::all_of(weight_of.begin(), weight_of.end(), [](const std::vector<float> &w) { return w.size() == 1; });
+    if (!expert_fn && all_ready && one_use_each) {
+        // Every expert in memory already (the resident case): one group call that adds the
+        // weighted outputs itself, in ascending id as below (the same sums on the CPU), so
+        // that a device backend keeps h and out on the device inside the caller's batch.
+        std::vector<ExpertHandle> weights(n);
+        std::vector<SwigluExpertUse> group(n);
+        const int64_t token = 0;
+        for (size_t i = 0; i < n; ++i) {
+            weights[i] = pending[i].get(io);
+            const ExpertWeights &e = *weights[i];
+            group[i] = SwigluExpertUse{e.parts[swiglu_part::kGate], e.parts[swiglu_part::kUp],
+                                       e.parts[swiglu_part::kDown], &token, weight_of[i].data(), 1};
+        }
+        backend.routed_swiglu(h, out, 1, hidden, group.data(), n);
+        return;
+    }
     std::vector<float> rows(n * row, 0.0f);
     // routed_swiglu reads token i of h and adds into row i of out: one copy of h per
     // expert lets each write a row of its own, with weight 1 (exact) until the sum.
@@ -76,6 +95,7 @@ void one_token_experts(Backend &backend, ExpertStore &store, int32_t layer, cons
         }
         for (size_t i : ready) weights[i].reset();  // an evicted expert's memory goes back now
     }
+    backend.sync();  // the rows are read on the host (this may be part of a caller's batch)
     for (size_t i = 0; i < n; ++i)
         for (float w : weight_of[i]) add_scaled(out, w, rows.data() + i * row, hidden);
 }
@@ -142,6 +162,9 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
                                            int64_t(u.size())};
             }
             backend.routed_swiglu(h, out, routing.n_tokens, hidden, batch.data(), n_group);
+            // A group per submission, as when each call ran alone: the GPU expert cache may
+            // evict a group's experts only after the submission that used them.
+            if (first + group < active.size()) backend.sync();
             continue;
         }
         for (size_t g = 0; g < n_group; ++g) {

@@ -28,7 +28,8 @@ struct InputNorm {
 void attention_impl(Backend &backend, const GqaWeights &w, const GqaShape &s, const RopeTable &rope, KvCache &cache,
                     int32_t layer, const InputNorm *norm, const float *h, int64_t n, int32_t pos0, float *out) {
     const int64_t q_dim = int64_t(s.n_heads) * s.head_dim, kv_dim = int64_t(s.n_kv_heads) * s.head_dim;
-    std::vector<float> q(size_t(n * q_dim)), k(size_t(n * kv_dim)), v(size_t(n * kv_dim));
+    // BackendVector: this may be part of a caller's batch that runs after these are gone.
+    BackendVector q(backend, size_t(n * q_dim)), k(backend, size_t(n * kv_dim)), v(backend, size_t(n * kv_dim));
     std::vector<int32_t> positions(static_cast<size_t>(n));
     std::iota(positions.begin(), positions.end(), pos0);
     const RopeParams rp = rope.params();
@@ -46,23 +47,26 @@ void attention_impl(Backend &backend, const GqaWeights &w, const GqaShape &s, co
         backend.rope(k.data(), n, s.n_kv_heads, s.head_dim, positions.data(), rp);
     };
     if (biases) {
-        // The biases are added on the host between the products and the rotations.
+        // The biases are added on the host between the products and the rotations (sync:
+        // this may be part of a caller's larger batch).
         {
             BackendBatch batch(backend);
             project();
+            backend.sync();
         }
         add_bias(q.data(), w.q_bias, n);
         add_bias(k.data(), w.k_bias, n);
         add_bias(v.data(), w.v_bias, n);
         BackendBatch batch(backend);
         norm_rope();
+        cache.store(backend, layer, pos0, int32_t(n), k.data(), v.data());
     } else {
-        // One submission on a device backend: the products, norms and rotations.
+        // One submission on a device backend: the products, norms, rotations and the KV append.
         BackendBatch batch(backend);
         project();
         norm_rope();
+        cache.store(backend, layer, pos0, int32_t(n), k.data(), v.data());
     }
-    cache.store(layer, pos0, int32_t(n), k.data(), v.data());
 
     AttentionParams ap;
     ap.n_tokens = int32_t(n);
@@ -76,11 +80,12 @@ void attention_impl(Backend &backend, const GqaWeights &w, const GqaShape &s, co
     ap.scale = 1.0f / std::sqrt(float(s.head_dim));
     ap.sliding_window = s.sliding_window;
     ap.sinks = w.sinks.empty() ? nullptr : w.sinks.data();
-    std::vector<float> attn(size_t(n * q_dim));
+    BackendVector attn(backend, size_t(n * q_dim));
     {
         BackendBatch batch(backend);
         backend.attention(q.data(), cache.keys(layer), cache.values(layer), attn.data(), ap);
         backend.matmul(w.o, attn.data(), out, n);
+        if (!w.o_bias.empty()) backend.sync();
     }
     add_bias(out, w.o_bias, n);
 }

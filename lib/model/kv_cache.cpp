@@ -39,6 +39,15 @@ void KvCache::store(int32_t layer, int32_t pos0, int32_t n_tokens, const float *
     }
 }
 
+void KvCache::store(Backend &backend, int32_t layer, int32_t pos0, int32_t n_tokens, const float *k, const float *v) {
+    for (int32_t h = 0; h < n_kv_heads_; ++h) {
+        backend.copy_rows(k + int64_t(h) * head_dim_, int64_t(n_kv_heads_) * head_dim_,
+                          keys(layer) + h * k_stride() + int64_t(pos0) * head_dim_, n_tokens, head_dim_);
+        backend.copy_rows(v + int64_t(h) * v_head_dim_, int64_t(n_kv_heads_) * v_head_dim_,
+                          values(layer) + h * v_stride() + int64_t(pos0) * v_head_dim_, n_tokens, v_head_dim_);
+    }
+}
+
 void KvCache::contents(int32_t n_past, std::vector<std::span<float>> &out) {
     for (int32_t l = 0; l < n_layers_; ++l)
         for (int32_t h = 0; h < n_kv_heads_; ++h) {

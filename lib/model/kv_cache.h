@@ -7,6 +7,8 @@
 #include <span>
 #include <vector>
 
+#include "backends/backend.h"
+
 namespace mst {
 
 class KvCache {
@@ -28,6 +30,9 @@ public:
 
     // Copy n_tokens rows of k [n][n_kv_heads][head_dim] and v into positions pos0...
     void store(int32_t layer, int32_t pos0, int32_t n_tokens, const float *k, const float *v);
+    // The same through backend ops (Backend::copy_rows, one per head), so that inside a
+    // batch the rows go from the device's k and v to its copy of the cache without a wait.
+    void store(Backend &backend, int32_t layer, int32_t pos0, int32_t n_tokens, const float *k, const float *v);
 
     // Appends the keys and values of positions 0..n_past-1 (per layer, per head, keys then
     // values) to `out`.

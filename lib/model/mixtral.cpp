@@ -35,6 +35,7 @@ Mixtral::Mixtral(const ModelBuildContext &ctx) : MoeDecoder(ctx) {
         check_swiglu_experts(expert_layouts[size_t(l)], E, H, I, ctx.checkpoint.dir(), l);
     }
     routing_renormalized_ = true;
+    softmax_topk_routing_ = true;
     route_ = [](const float *logits, int64_t n, int32_t n_experts, int32_t k, int32_t *ids, float *weights) {
         route_softmax_topk(logits, n, n_experts, k, true, ids, weights);
     };

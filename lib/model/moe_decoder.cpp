@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "backends/device_routing.h"
 #include "core/error.h"
 #include "core/op_profile.h"
 #include "model/model_sizes.h"
@@ -97,6 +98,15 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
 
     LayerRouting routing = layer_routing();
     routing.trace = options.route_trace;
+    // SwiGLU experts: the whole step is one backend batch (docs/device_graph.md); a device
+    // backend waits only where the host reads results, once per sparse layer for the
+    // router's logits. Experts of another form (expert_fn_) keep a batch per piece.
+    const bool one_batch = !expert_fn_;
+    BackendBatch step(backend_, one_batch);
+    auto residual_add = [&](std::vector<float> &x, const std::vector<float> &y) {
+        if (one_batch) backend_.add(x.data(), y.data(), int64_t(x.size()));
+        else add_in_place(x, y);
+    };
     for (int64_t l = 0; l < c.n_layers; ++l) {
         const Layer &L = layers_[size_t(l)];
         op_profile_set_layer(int(l));
@@ -105,7 +115,7 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
         // The input norm joins the projections' batch (one submission on a device backend).
         gqa_attention_normed(backend_, L.attention, shape, rope_, cache, int32_t(l), x.data(), L.input_norm, eps,
                              h.data(), n, n_past, y.data());
-        add_in_place(x, y);
+        residual_add(x, y);
 
         if (L.sparse) {
             backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
@@ -115,7 +125,7 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
             backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
             swiglu_mlp(backend_, L.mlp, h.data(), n, y.data());
         }
-        add_in_place(x, y);
+        residual_add(x, y);
     }
 
     op_profile_set_layer(-1);
@@ -134,6 +144,16 @@ LayerRouting MoeDecoder::layer_routing() {
         const int32_t E = int32_t(L.router.rows);
         std::vector<float> logits(size_t(n * E));
         backend_.matmul(L.router, h, logits.data(), n);
+        // Softmax top-k on the device when the backend routes: the host then reads k ids
+        // and weights instead of E logits (docs/device_graph.md). The sync stays: the
+        // expert store looks the ids up on the host.
+        DeviceRouting *device = device_routing(backend_);
+        if (device && softmax_topk_routing_ && L.router_bias.empty()) {
+            device->softmax_topk(logits.data(), n, E, k, routing_renormalized_, ids, weights);
+            backend_.sync();
+            return;
+        }
+        backend_.sync();  // top-k runs on the host (forward may hold a batch open)
         if (!L.router_bias.empty())
             for (int64_t t = 0; t < n; ++t)
                 for (int32_t e = 0; e < E; ++e) logits[size_t(t * E + e)] += L.router_bias[size_t(e)];

@@ -63,6 +63,9 @@ protected:
     GqaShape attention_shape_;
     RouterFn route_;
     bool routing_renormalized_ = false;  // route_ normalises the kept weights (for budget rules)
+    // route_ is route_softmax_topk (renormalising as routing_renormalized_ says): a backend
+    // with DeviceRouting may run it in its place.
+    bool softmax_topk_routing_ = false;
     ExpertFn expert_fn_;  // empty: SwiGLU experts through Backend::routed_swiglu
 
 private:

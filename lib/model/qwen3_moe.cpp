@@ -50,6 +50,7 @@ Qwen3Moe::Qwen3Moe(const ModelBuildContext &ctx) : MoeDecoder(ctx) {
         }
     }
     routing_renormalized_ = c.norm_topk_prob;
+    softmax_topk_routing_ = true;
     route_ = [renormalize = c.norm_topk_prob](const float *logits, int64_t n, int32_t n_experts, int32_t k,
                                               int32_t *ids, float *weights) {
         route_softmax_topk(logits, n, n_experts, k, renormalize, ids, weights);

@@ -3,6 +3,8 @@
 //   0 silu_mul:        out[i] = silu(a[i]) * b[i]
 //   1 sigmoid_mul:     out[r][i] = a[r][i] * sigmoid(b[r][i / span])    (b is [rows][dim / span])
 //   2 clamped_swiglu:  a is [rows][2 n] interleaved gate/up; out[r][i] = (u + 1) g sigmoid(alpha g)
+//   3 add:             out[i] = a[i] + b[i]                               (the residual add)
+//   4 copy_rows:       out[r][c] = a[r * span + c] for c < dim            (the KV append; span = source stride)
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -23,6 +25,10 @@ void main() {
         const uint r = i / pc.dim, c = i % pc.dim;
         const float g = b[r * (pc.dim / pc.span) + c / pc.span];
         o[i] = a[i] * (1.0 / (1.0 + exp(-g)));
+    } else if (pc.mode == 3u) {
+        o[i] = a[i] + b[i];
+    } else if (pc.mode == 4u) {
+        o[i] = a[(i / pc.dim) * pc.span + i % pc.dim];
     } else {
         const uint r = i / pc.dim, c = i % pc.dim;
         const float g = min(a[r * 2u * pc.dim + 2u * c], pc.limit);

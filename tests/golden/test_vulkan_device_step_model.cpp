@@ -1,0 +1,92 @@
+// MoeDecoder's device-resident step on Vulkan (docs/device_graph.md): a decode step of
+// Qwen3-MoE and Mixtral makes one submission per sparse layer (the wait for its router's
+// expert ids) and one for the head, not four or more per layer, and its logits equal the CPU
+// backend's within the golden tolerance with the same greedy id. Skipped without a Vulkan
+// device.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "golden.h"
+#include "golden_backends.h"
+#include "model/loaded_model.h"
+#include "test_paths.h"
+
+#ifdef MST_HAVE_VULKAN
+#include "backends/vulkan/vulkan_backend.h"
+#endif
+
+namespace mst {
+namespace {
+
+class VulkanDeviceStepModel : public ::testing::TestWithParam<std::string> {};
+
+struct StepResult {
+    std::vector<float> prompt_logits, decode_logits;
+    uint64_t decode_submissions = 0;
+};
+
+StepResult run_steps(const std::string &dir, const std::string &backend, const std::vector<int32_t> &prompt) {
+    LoadOptions options;
+    options.backend = backend;
+    const auto model = load_model(dir, options);
+    ForwardOptions fo;
+    fo.experts_per_token = model->experts_per_token;
+    const auto state = model->model->create_state(int32_t(prompt.size()) + 2);
+    StepResult r;
+    r.prompt_logits.resize(size_t(model->config.vocab_size));
+    r.decode_logits.resize(size_t(model->config.vocab_size));
+    ExpertIoStats io;
+    model->model->forward(*state, 0, prompt, fo, r.prompt_logits.data(), io);
+    const int32_t next = int32_t(std::max_element(r.prompt_logits.begin(), r.prompt_logits.end()) - r.prompt_logits.begin());
+    uint64_t before = 0;
+#ifdef MST_HAVE_VULKAN
+    auto *vk = dynamic_cast<VulkanBackend *>(model->backend.get());
+    if (vk) before = vk->submissions();
+#endif
+    const std::vector<int32_t> one{next};
+    model->model->forward(*state, int32_t(prompt.size()), one, fo, r.decode_logits.data(), io);
+#ifdef MST_HAVE_VULKAN
+    if (vk) r.decode_submissions = vk->submissions() - before;
+#endif
+    return r;
+}
+
+// max |got - want| / max |want|, as the golden suites bound logits.
+double relative_error(const std::vector<float> &got, const std::vector<float> &want) {
+    double err = 0, ref = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+        err = std::max(err, std::abs(double(got[i]) - double(want[i])));
+        ref = std::max(ref, std::abs(double(want[i])));
+    }
+    return ref > 0 ? err / ref : err;
+}
+
+size_t argmax(const std::vector<float> &v) { return size_t(std::max_element(v.begin(), v.end()) - v.begin()); }
+
+TEST_P(VulkanDeviceStepModel, DecodeWaitsOncePerSparseLayer) {
+    if (const std::string why = golden_suite::backend_unavailable("vulkan"); !why.empty()) GTEST_SKIP() << why;
+    const std::string dir = test::data_path(GetParam());
+    const test::Golden golden = test::load_golden(dir + "/golden.safetensors");
+    const StepResult cpu = run_steps(dir, "cpu", golden.input_ids);
+    const StepResult gpu = run_steps(dir, "vulkan", golden.input_ids);
+    const auto model = load_model(dir, LoadOptions{.backend = "cpu"});
+    const int64_t layers = model->config.n_layers;
+    // Every layer of these fixtures is sparse: a wait for each router, one for the head.
+    EXPECT_LE(gpu.decode_submissions, uint64_t(layers + 1)) << layers << " layers";
+    EXPECT_GE(gpu.decode_submissions, 1u);
+    const double tol = golden_suite::backend_tolerance("vulkan", 2e-3);
+    EXPECT_LT(relative_error(gpu.prompt_logits, cpu.prompt_logits), tol);
+    EXPECT_LT(relative_error(gpu.decode_logits, cpu.decode_logits), tol);
+    EXPECT_EQ(argmax(gpu.prompt_logits), argmax(cpu.prompt_logits));
+    EXPECT_EQ(argmax(gpu.decode_logits), argmax(cpu.decode_logits));
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, VulkanDeviceStepModel, ::testing::Values("qwen3_moe_tiny", "mixtral_tiny"));
+
+}  // namespace
+}  // namespace mst

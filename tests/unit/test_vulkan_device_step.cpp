@@ -1,0 +1,218 @@
+// The device-resident step on the Vulkan backend (docs/device_graph.md): the ops that keep
+// a step's host work on the device (add, copy_rows) against the CPU backend, batches that
+// nest and run once, sync in the middle of a batch, scratch vectors dropped before the
+// batch runs, and the KV append feeding the attention without a wait. Without a Vulkan
+// device every test is skipped, saying so.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "cpu_op_fixture.h"
+#include "model/kv_cache.h"
+
+#ifdef MST_HAVE_VULKAN
+#include "backends/vulkan/vulkan_backend.h"
+#endif
+
+namespace mst {
+namespace {
+
+using test::random_floats;
+
+class VulkanDeviceStep : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+#ifdef MST_HAVE_VULKAN
+        try {
+            vulkan_ = new VulkanBackend(BackendOptions{}, false);
+        } catch (const Error &e) {
+            why_ = e.what();
+        }
+#else
+        why_ = "this build has no Vulkan backend (MST_VULKAN=OFF or no Vulkan headers / glslangValidator)";
+#endif
+    }
+    static void TearDownTestSuite() {
+#ifdef MST_HAVE_VULKAN
+        delete vulkan_;
+        vulkan_ = nullptr;
+#endif
+    }
+    void SetUp() override {
+#ifdef MST_HAVE_VULKAN
+        if (!vulkan_) GTEST_SKIP() << "no Vulkan device found: " << why_;
+#else
+        GTEST_SKIP() << why_;
+#endif
+    }
+
+#ifdef MST_HAVE_VULKAN
+    VulkanBackend &gpu() { return *vulkan_; }
+    uint64_t submissions() const { return vulkan_->submissions(); }
+    static inline VulkanBackend *vulkan_ = nullptr;
+#else
+    Backend &gpu() { return cpu_; }
+    uint64_t submissions() const { return 0; }
+#endif
+    CpuBackend cpu_{2, cpu_isa_best()};
+    static inline std::string why_;
+};
+
+float max_abs_diff(const std::vector<float> &a, const std::vector<float> &b) {
+    EXPECT_EQ(a.size(), b.size());
+    float d = 0;
+    for (size_t i = 0; i < a.size() && i < b.size(); ++i) d = std::max(d, std::abs(a[i] - b[i]));
+    return d;
+}
+
+// A weight the matmuls below use: F32 [rows][cols].
+struct F32Weight {
+    std::vector<float> data;
+    WeightView view;
+    F32Weight(int64_t rows, int64_t cols, uint32_t seed) : data(random_floats(size_t(rows * cols), seed)) {
+        view = WeightView{DType::F32, data.data(), rows, cols};
+    }
+};
+
+TEST_F(VulkanDeviceStep, AddAndCopyRowsEqualTheCpu) {
+    // A float add rounds once on both sides, and a copy is exact: equal bit for bit, alone
+    // and chained in a batch (a copy of an add's result, an add of a copy's result).
+    const int64_t n = 1001;  // no workgroup size divides it
+    const std::vector<float> x0 = random_floats(size_t(n), 11), y = random_floats(size_t(n), 12);
+    auto run = [&](Backend &b, bool batch) {
+        std::vector<float> x = x0, rows(size_t(7 * 13)), twice(static_cast<size_t>(n));
+        BackendBatch scope(b, batch);
+        b.add(x.data(), y.data(), n);
+        b.copy_rows(x.data() + 3, 17, rows.data(), 7, 13);  // 7 rows of 13 at stride 17
+        b.copy_rows(x.data(), n, twice.data(), 1, n);
+        b.add(twice.data(), x.data(), n);
+        b.sync();
+        std::vector<float> out = x;
+        out.insert(out.end(), rows.begin(), rows.end());
+        out.insert(out.end(), twice.begin(), twice.end());
+        return out;
+    };
+    const std::vector<float> want = run(cpu_, false);
+    EXPECT_EQ(max_abs_diff(run(gpu(), false), want), 0.0f);
+    EXPECT_EQ(max_abs_diff(run(gpu(), true), want), 0.0f);
+}
+
+TEST_F(VulkanDeviceStep, BadArgumentsAreErrors) {
+    std::vector<float> a(8), b(8);
+    for (Backend *be : {static_cast<Backend *>(&cpu_), static_cast<Backend *>(&gpu())}) {
+        EXPECT_THROW(be->add(a.data(), nullptr, 8), Error);
+        EXPECT_THROW(be->add(a.data(), b.data(), -1), Error);
+        EXPECT_THROW(be->copy_rows(a.data(), 2, b.data(), 2, 4), Error);  // stride below the row
+        EXPECT_THROW(be->copy_rows(nullptr, 4, b.data(), 2, 4), Error);
+    }
+}
+
+TEST_F(VulkanDeviceStep, NestedBatchesRunOnceAtTheOuterEnd) {
+    const F32Weight w(24, 40, 21);
+    const std::vector<float> x = random_floats(40, 22);
+    std::vector<float> y(24, NAN), z(24, NAN), want_y(24), want_z(24);
+    cpu_.matmul(w.view, x.data(), want_y.data(), 1);
+    cpu_.silu_mul(want_y.data(), want_y.data(), want_z.data(), 24);
+    const uint64_t before = submissions();
+    {
+        BackendBatch outer(gpu());
+        {
+            BackendBatch inner(gpu());
+            gpu().matmul(w.view, x.data(), y.data(), 1);
+        }
+        EXPECT_EQ(submissions(), before) << "an inner batch's end must not run the outer batch";
+        gpu().silu_mul(y.data(), y.data(), z.data(), 24);
+    }
+    EXPECT_EQ(submissions(), before + 1);
+    EXPECT_LT(max_abs_diff(y, want_y), 1e-5f);
+    EXPECT_LT(max_abs_diff(z, want_z), 1e-5f);
+}
+
+TEST_F(VulkanDeviceStep, SyncDeliversResultsAndTheBatchGoesOn) {
+    // The router's pattern: a product, a sync, the host reads and rewrites the result,
+    // and later ops of the same batch read what the host wrote.
+    const F32Weight w(16, 32, 31);
+    const std::vector<float> x = random_floats(32, 32);
+    std::vector<float> y(16, NAN), acc(16, 1.0f), want(16);
+    cpu_.matmul(w.view, x.data(), want.data(), 1);
+    BackendBatch step(gpu());
+    gpu().matmul(w.view, x.data(), y.data(), 1);
+    gpu().sync();
+    EXPECT_LT(max_abs_diff(y, want), 1e-5f);
+    for (float &v : y) v *= 2.0f;
+    const std::vector<float> written = y;
+    gpu().add(acc.data(), y.data(), 16);
+    gpu().sync();
+    for (size_t i = 0; i < 16; ++i) EXPECT_EQ(acc[i], 1.0f + written[i]) << i;
+}
+
+TEST_F(VulkanDeviceStep, DroppedScratchIsNeitherWrittenNorReadAgain) {
+    // A scratch vector that dies inside a batch: its pending result must not land in its
+    // (freed) memory, and memory at that address, rewritten by the host, is read anew.
+    const F32Weight w(16, 32, 41);
+    const std::vector<float> x = random_floats(32, 42);
+    std::vector<float> scratch(16, NAN), out(16, 0.0f);
+    BackendBatch step(gpu());
+    gpu().matmul(w.view, x.data(), scratch.data(), 1);
+    gpu().drop_results(scratch.data(), scratch.size() * sizeof(float));
+    std::fill(scratch.begin(), scratch.end(), 3.0f);  // the "new owner" of the address
+    gpu().add(out.data(), scratch.data(), 16);
+    gpu().sync();
+    for (size_t i = 0; i < 16; ++i) {
+        EXPECT_EQ(scratch[i], 3.0f) << i;
+        EXPECT_EQ(out[i], 3.0f) << i;
+    }
+}
+
+TEST_F(VulkanDeviceStep, KvAppendFeedsAttentionInOneSubmission) {
+    // A decode step's attention: k and v from products, appended to the cache by backend
+    // ops, attention over it, all in one batch: one submission, the CPU's result, and the
+    // host's cache holds the new rows once the batch has run.
+    const int32_t kv_heads = 2, heads = 4, hd = 8, hidden = 24, n_ctx = 6;
+    const F32Weight wk(kv_heads * hd, hidden, 51), wv(kv_heads * hd, hidden, 52), wq(heads * hd, hidden, 53);
+    KvCache cpu_cache(1, n_ctx, kv_heads, hd, hd), gpu_cache(1, n_ctx, kv_heads, hd, hd);
+    auto step = [&](Backend &b, KvCache &cache, int32_t pos, const std::vector<float> &x, bool batch) {
+        std::vector<float> q(size_t(heads * hd)), k(size_t(kv_heads * hd)), v(size_t(kv_heads * hd)),
+            out(size_t(heads * hd));
+        BackendBatch scope(b, batch);
+        b.matmul(wq.view, x.data(), q.data(), 1);
+        b.matmul(wk.view, x.data(), k.data(), 1);
+        b.matmul(wv.view, x.data(), v.data(), 1);
+        cache.store(b, 0, pos, 1, k.data(), v.data());
+        AttentionParams p;
+        p.n_tokens = 1;
+        p.n_heads = heads;
+        p.n_kv_heads = kv_heads;
+        p.head_dim = hd;
+        p.v_head_dim = hd;
+        p.pos0 = pos;
+        p.kv_stride = cache.k_stride();
+        p.scale = 0.35f;
+        p.cache_id = cache.id(0);
+        b.attention(q.data(), cache.keys(0), cache.values(0), out.data(), p);
+        b.sync();
+        return out;
+    };
+    for (int32_t pos = 0; pos < n_ctx; ++pos) {
+        const std::vector<float> x = random_floats(size_t(hidden), 60 + uint32_t(pos));
+        const std::vector<float> want = step(cpu_, cpu_cache, pos, x, false);
+        const uint64_t before = submissions();
+        const std::vector<float> got = step(gpu(), gpu_cache, pos, x, true);
+        EXPECT_EQ(submissions(), before + 1) << "position " << pos;
+        EXPECT_LT(max_abs_diff(got, want), 1e-5f) << "position " << pos;
+        for (int32_t h = 0; h < kv_heads; ++h)
+            for (int32_t d = 0; d < hd; ++d) {
+                const int64_t at = h * gpu_cache.k_stride() + int64_t(pos) * hd + d;
+                EXPECT_NEAR(gpu_cache.keys(0)[at], cpu_cache.keys(0)[at], 1e-5f);
+                EXPECT_NEAR(gpu_cache.values(0)[at], cpu_cache.values(0)[at], 1e-5f);
+            }
+    }
+}
+
+}  // namespace
+}  // namespace mst
