@@ -169,7 +169,7 @@ void trace_predictions(const LayerRouting &routing, size_t layer, const float *h
     for (size_t next = layer + 1; next < routing.n_layers && ahead < routing.trace.predict_layers; ++next) {
         if (!routing.is_sparse(next)) continue;
         routing.route(next, h, n, k, ids.data(), weights.data());
-        routing.trace.predicted(layer, next, n, k, ids.data());
+        routing.trace.predicted(layer, next, n, k, ids.data(), weights.data());
         ++ahead;
     }
 }
