@@ -192,7 +192,7 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
         for (size_t next = layer + 1; next < routing.n_layers && ahead < store.prefetch_layers(); ++next) {
             if (!routing.is_sparse(next)) continue;
             routing.route(next, h, 1, k, next_ids.data(), next_weights.data());
-            store.prefetch(int32_t(next), next_ids);
+            store.prefetch(int32_t(next), next_ids, next_weights);
             ++ahead;
         }
     }
