@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -38,10 +39,16 @@ const char *const kUsage =
     "      --predict A     record the prefetcher's guesses 1..A sparse layers ahead (default 2, 0 = none)\n"
     "      --max-tokens N  use at most N tokens of the text (default 0: all)\n"
     "      -k K            experts per token (default: the model's own)\n"
-    "  bench_routing replay TRACE [--sizes P1,P2,...] [--policies NAME,...] [--per-layer]\n"
+    "  bench_routing replay TRACE [--sizes P1,P2,...] [--policies NAME,...] [--per-layer] [--prefetch-hints S]\n"
     "      --sizes         cache sizes in percent of all routed experts (default 5,10,12.5,15,20,25,30,37.5,40,50)\n"
     "      --policies      eviction policies to replay (default: every policy moestream has)\n"
-    "      --per-layer     also replay with the budget split evenly over the layers, a cache each\n";
+    "      --per-layer     also replay with the budget split evenly over the layers, a cache each\n"
+    "      --prefetch-hints S  also replay each policy told, after each layer, the next layer's guesses\n"
+    "                      whose weight share is at least S (0 = all k): residents guessed are touched\n"
+    "  bench_routing prefetch TRACE [TRACE...]\n"
+    "      precision and recall of each prefetch rule 1..A layers ahead, on the first half of each\n"
+    "      trace (fit) and the second (held out); the rule chosen is the one with the highest mean\n"
+    "      recall one layer ahead whose precision is at least 85% on the fit half of every trace\n";
 
 [[noreturn]] void usage(const std::string &why) {
     std::fprintf(stderr, "bench_routing: %s\n%s", why.c_str(), kUsage);
@@ -180,7 +187,8 @@ int record(const Args &args) {
 }
 
 void print_cache_table(const RouteTraceData &t, const std::vector<double> &sizes,
-                       const std::vector<std::string> &policies, bool per_layer) {
+                       const std::vector<std::string> &policies, bool per_layer,
+                       const std::vector<std::vector<ExpertKey>> *hints) {
     const auto groups = decode_accesses(t);
     const size_t total = size_t(t.n_experts) * t.n_slots();
     std::printf("\n%s cache, hit rate %% (decode order, %zu experts in all, %zu lookups)\n",
@@ -191,8 +199,10 @@ void print_cache_table(const RouteTraceData &t, const std::vector<double> &sizes
                 }());
     std::printf("| cached %% | experts |");
     for (const auto &p : policies) std::printf(" %s |", p.c_str());
+    if (hints)
+        for (const auto &p : policies) std::printf(" %s+hints |", p.c_str());
     std::printf(" belady | best - belady |\n|---:|---:|");
-    for (size_t i = 0; i <= policies.size() + 1; ++i) std::printf("---:|");
+    for (size_t i = 0; i <= policies.size() * (hints ? 2 : 1) + 1; ++i) std::printf("---:|");
     std::printf("\n");
     for (double pct : sizes) {
         ReplayOptions o;
@@ -204,6 +214,15 @@ void print_cache_table(const RouteTraceData &t, const std::vector<double> &sizes
             const double h = replay_policy(groups, p, o).hit_rate();
             best = std::max(best, h);
             std::printf(" %.1f |", 100.0 * h);
+        }
+        if (hints) {
+            ReplayOptions hinted = o;
+            hinted.hints = hints;
+            for (const auto &p : policies) {
+                const double h = replay_policy(groups, p, hinted).hit_rate();
+                best = std::max(best, h);
+                std::printf(" %.1f |", 100.0 * h);
+            }
         }
         const double b = replay_belady(groups, o).hit_rate();
         std::printf(" %.1f | %+.1f |\n", 100.0 * b, 100.0 * (best - b));
@@ -237,7 +256,7 @@ void print_routing_stats(const RouteTraceData &t) {
 }
 
 int replay(const Args &args) {
-    args.only({"--sizes", "--policies"});
+    args.only({"--sizes", "--policies", "--prefetch-hints"});
     if (args.positional.size() != 1) usage("replay takes one trace file");
     const RouteTraceData t = read_route_trace(args.positional[0]);
     std::vector<double> sizes;
@@ -253,8 +272,16 @@ int replay(const Args &args) {
         if (p != "none") (void)make_eviction_policy(p);  // an unknown name fails here, listing the known ones
     std::printf("trace %s: %lld tokens, %zu sparse layers, %d experts, top-%d\n", args.positional[0].c_str(),
                 (long long)t.n_tokens, t.n_slots(), t.n_experts, t.k);
-    print_cache_table(t, sizes, policies, false);
-    if (args.per_layer) print_cache_table(t, sizes, policies, true);
+    std::optional<std::vector<std::vector<ExpertKey>>> hints;
+    if (args.values.count("--prefetch-hints")) {
+        const std::string v = args.get("--prefetch-hints", "");
+        char *end = nullptr;
+        const double share = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end || !(share >= 0.0 && share <= 1.0)) usage("--prefetch-hints takes a share 0..1, not '" + v + "'");
+        hints = decode_hints(t, PrefetchRule{float(share), float(share), 0});
+    }
+    print_cache_table(t, sizes, policies, false, hints ? &*hints : nullptr);
+    if (args.per_layer) print_cache_table(t, sizes, policies, true, hints ? &*hints : nullptr);
     print_routing_stats(t);
     return 0;
 }

@@ -171,6 +171,11 @@ typedef struct mst_model_params {
                                     expert_cache_bytes of host memory; 0 (default) = a quarter of
                                     the device memory on discrete GPUs, 256 MiB on unified-memory
                                     devices */
+    float prefetch_min_share;    /* with prefetch: read a guessed expert only when its share of the
+                                    guessed router weight is at least this, 0..1; 0 reads every
+                                    guess. Negative (default): the library's rule, 0.14, the
+                                    highest recall at 85% precision on trained routing
+                                    (bench/RESULTS.md "Prefetch: a confidence rule") */
 } mst_model_params;
 
 MST_API void mst_model_default_params(mst_model_params *params);

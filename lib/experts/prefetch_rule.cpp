@@ -5,7 +5,7 @@
 
 namespace mst {
 
-PrefetchRule default_prefetch_rule() { return PrefetchRule{}; }
+PrefetchRule default_prefetch_rule() { return PrefetchRule{0.14f, 0.14f, 0}; }
 
 void select_prefetch(const PrefetchRule &rule, std::span<const int32_t> ids, std::span<const float> weights,
                      std::span<const int32_t> previous, std::vector<int32_t> &out) {
