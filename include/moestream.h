@@ -142,9 +142,9 @@ typedef struct mst_model_params {
                                     read and mmap drops released experts from the page cache, so
                                     the expert cache is the only cache. Default 0 */
     const char *cache_policy;    /* expert cache eviction: "lrfu" (default; frequency-weighted
-                                    recency, the best on trained routing) | "lru" | "lfu"
-                                    (frequency with aging) | "arc" (adaptive recency/frequency) |
-                                    "none" (keep nothing; only the OS page cache) */
+                                    recency, the best on trained routing) | "lrfu-admit" (lrfu that
+                                    caches a miss only if it outscores its victim) | "lru" | "lfu"
+                                    (aging) | "arc" (adaptive) | "none" (only the OS page cache) */
     int32_t prefetch;            /* N > 0: predict the experts of the next N MoE layers by applying
                                     their routers to the current hidden state and read them while
                                     this layer computes (decode only); 1 is the next layer only,

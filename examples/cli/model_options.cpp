@@ -27,7 +27,7 @@ const char *const kModelOptionsHelp =
     "  -t, --threads N           compute threads (default: all cores; more than the cores this process\n"
     "                            can run on is lowered to them, with a warning)\n"
     "  --io-threads N            pread / direct: parallel expert reads, at most 256 (default 4)\n"
-    "  --cache-policy NAME       lrfu | lru | lfu | arc | none (default lrfu)\n"
+    "  --cache-policy NAME       lrfu | lrfu-admit | lru | lfu | arc | none (default lrfu)\n"
     "  --prefetch                read the next layer's predicted experts ahead (default off)\n"
     "  --prefetch-layers N       with --prefetch: predict and read N MoE layers ahead (default 1)\n"
     "  --prefetch-min-share S    with --prefetch: read a guessed expert only if its share of the guessed\n"
