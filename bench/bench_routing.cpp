@@ -7,11 +7,15 @@
 //   bench_routing replay TRACE [--sizes P1,P2,...] [--policies a,b,...] [--per-layer]
 //     replays it against expert caches holding P% of all routed experts under each policy and
 //     Belady's offline optimum, and prints routing statistics and prefetch precision/recall.
+//   bench_routing prefetch TRACE [TRACE...]
+//     the precision/recall trade-off of the prefetch rules (experts/prefetch_rule.h), fit on the
+//     first half of each trace's tokens and measured on the second, and the rule chosen.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -35,10 +39,16 @@ const char *const kUsage =
     "      --predict A     record the prefetcher's guesses 1..A sparse layers ahead (default 2, 0 = none)\n"
     "      --max-tokens N  use at most N tokens of the text (default 0: all)\n"
     "      -k K            experts per token (default: the model's own)\n"
-    "  bench_routing replay TRACE [--sizes P1,P2,...] [--policies NAME,...] [--per-layer]\n"
+    "  bench_routing replay TRACE [--sizes P1,P2,...] [--policies NAME,...] [--per-layer] [--prefetch-hints S]\n"
     "      --sizes         cache sizes in percent of all routed experts (default 5,10,12.5,15,20,25,30,37.5,40,50)\n"
     "      --policies      eviction policies to replay (default: every policy moestream has)\n"
-    "      --per-layer     also replay with the budget split evenly over the layers, a cache each\n";
+    "      --per-layer     also replay with the budget split evenly over the layers, a cache each\n"
+    "      --prefetch-hints S  also replay each policy told, after each layer, the next layer's guesses\n"
+    "                      whose weight share is at least S (0 = all k): residents guessed are touched\n"
+    "  bench_routing prefetch TRACE [TRACE...]\n"
+    "      precision and recall of each prefetch rule 1..A layers ahead, on the first half of each\n"
+    "      trace (fit) and the second (held out); the rule chosen is the one with the highest mean\n"
+    "      recall one layer ahead whose precision is at least 85% on the fit half of every trace\n";
 
 [[noreturn]] void usage(const std::string &why) {
     std::fprintf(stderr, "bench_routing: %s\n%s", why.c_str(), kUsage);
@@ -122,6 +132,7 @@ int record(const Args &args) {
     std::map<size_t, std::vector<int32_t>> ids;
     std::map<size_t, std::vector<float>> weights;
     std::map<std::pair<size_t, size_t>, std::vector<int32_t>> guesses;  // (source, target) -> [token][k]
+    std::map<std::pair<size_t, size_t>, std::vector<float>> guess_weights;
     ForwardOptions fo;
     fo.experts_per_token = int32_t(k);
     fo.route_trace.chosen = [&](size_t layer, int64_t n, int32_t kk, const int32_t *i, const float *w) {
@@ -129,9 +140,12 @@ int record(const Args &args) {
         weights[layer].insert(weights[layer].end(), w, w + n * kk);
     };
     fo.route_trace.predict_layers = int32_t(ahead);
-    fo.route_trace.predicted = [&](size_t source, size_t target, int64_t n, int32_t kk, const int32_t *i) {
+    fo.route_trace.predicted = [&](size_t source, size_t target, int64_t n, int32_t kk, const int32_t *i,
+                                   const float *w) {
         auto &g = guesses[{source, target}];
         g.insert(g.end(), i, i + n * kk);
+        auto &gw = guess_weights[{source, target}];
+        gw.insert(gw.end(), w, w + n * kk);
     };
     std::vector<float> logits(size_t(model->config.vocab_size));
     ExpertIoStats io;
@@ -159,9 +173,12 @@ int record(const Args &args) {
     for (const auto &[st, g] : guesses) {
         const size_t from = size_t(std::ranges::find(layers, int32_t(st.first)) - layers.begin());
         const size_t to = size_t(std::ranges::find(layers, int32_t(st.second)) - layers.begin());
+        const std::vector<float> &gw = guess_weights.at(st);
         for (int64_t tok = 0; tok < t.n_tokens; ++tok)
-            for (long j = 0; j < k; ++j)
+            for (long j = 0; j < k; ++j) {
                 t.guesses[t.guess_at(int32_t(to - from), tok, to) + size_t(j)] = g[size_t(tok * k + j)];
+                t.guess_weights[t.guess_at(int32_t(to - from), tok, to) + size_t(j)] = gw[size_t(tok * k + j)];
+            }
     }
     write_route_trace(out, t);
     std::printf("wrote %s: %lld tokens, %zu sparse layers, %d experts, top-%ld, guesses up to %ld ahead\n",
@@ -170,7 +187,8 @@ int record(const Args &args) {
 }
 
 void print_cache_table(const RouteTraceData &t, const std::vector<double> &sizes,
-                       const std::vector<std::string> &policies, bool per_layer) {
+                       const std::vector<std::string> &policies, bool per_layer,
+                       const std::vector<std::vector<ExpertKey>> *hints) {
     const auto groups = decode_accesses(t);
     const size_t total = size_t(t.n_experts) * t.n_slots();
     std::printf("\n%s cache, hit rate %% (decode order, %zu experts in all, %zu lookups)\n",
@@ -181,8 +199,10 @@ void print_cache_table(const RouteTraceData &t, const std::vector<double> &sizes
                 }());
     std::printf("| cached %% | experts |");
     for (const auto &p : policies) std::printf(" %s |", p.c_str());
+    if (hints)
+        for (const auto &p : policies) std::printf(" %s+hints |", p.c_str());
     std::printf(" belady | best - belady |\n|---:|---:|");
-    for (size_t i = 0; i <= policies.size() + 1; ++i) std::printf("---:|");
+    for (size_t i = 0; i <= policies.size() * (hints ? 2 : 1) + 1; ++i) std::printf("---:|");
     std::printf("\n");
     for (double pct : sizes) {
         ReplayOptions o;
@@ -194,6 +214,15 @@ void print_cache_table(const RouteTraceData &t, const std::vector<double> &sizes
             const double h = replay_policy(groups, p, o).hit_rate();
             best = std::max(best, h);
             std::printf(" %.1f |", 100.0 * h);
+        }
+        if (hints) {
+            ReplayOptions hinted = o;
+            hinted.hints = hints;
+            for (const auto &p : policies) {
+                const double h = replay_policy(groups, p, hinted).hit_rate();
+                best = std::max(best, h);
+                std::printf(" %.1f |", 100.0 * h);
+            }
         }
         const double b = replay_belady(groups, o).hit_rate();
         std::printf(" %.1f | %+.1f |\n", 100.0 * b, 100.0 * (best - b));
@@ -227,7 +256,7 @@ void print_routing_stats(const RouteTraceData &t) {
 }
 
 int replay(const Args &args) {
-    args.only({"--sizes", "--policies"});
+    args.only({"--sizes", "--policies", "--prefetch-hints"});
     if (args.positional.size() != 1) usage("replay takes one trace file");
     const RouteTraceData t = read_route_trace(args.positional[0]);
     std::vector<double> sizes;
@@ -243,9 +272,101 @@ int replay(const Args &args) {
         if (p != "none") (void)make_eviction_policy(p);  // an unknown name fails here, listing the known ones
     std::printf("trace %s: %lld tokens, %zu sparse layers, %d experts, top-%d\n", args.positional[0].c_str(),
                 (long long)t.n_tokens, t.n_slots(), t.n_experts, t.k);
-    print_cache_table(t, sizes, policies, false);
-    if (args.per_layer) print_cache_table(t, sizes, policies, true);
+    std::optional<std::vector<std::vector<ExpertKey>>> hints;
+    if (args.values.count("--prefetch-hints")) {
+        const std::string v = args.get("--prefetch-hints", "");
+        char *end = nullptr;
+        const double share = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end || !(share >= 0.0 && share <= 1.0)) usage("--prefetch-hints takes a share 0..1, not '" + v + "'");
+        hints = decode_hints(t, PrefetchRule{float(share), float(share), 0});
+    }
+    print_cache_table(t, sizes, policies, false, hints ? &*hints : nullptr);
+    if (args.per_layer) print_cache_table(t, sizes, policies, true, hints ? &*hints : nullptr);
     print_routing_stats(t);
+    return 0;
+}
+
+// The rules compared: every top-m cap, and confidence bars with and without a lower bar
+// for the previous token's experts.
+std::vector<PrefetchRule> candidate_rules(int32_t k) {
+    std::vector<PrefetchRule> rules;
+    for (int32_t m = k; m >= 1; --m) rules.push_back(PrefetchRule{0.0f, 0.0f, m});
+    for (float share : {0.06f, 0.08f, 0.10f, 0.12f, 0.14f, 0.16f, 0.18f, 0.20f, 0.25f, 0.30f})
+        for (float reuse : {1.0f, 0.75f, 0.5f, 0.25f, 0.0f})
+            rules.push_back(PrefetchRule{share, share * reuse, 0});
+    return rules;
+}
+
+std::string rule_name(const PrefetchRule &r) {
+    if (r.min_share == 0.0f) return r.max_experts ? fmt::format("top-{}", r.max_experts) : "all";
+    if (r.reuse_min_share == r.min_share) return fmt::format("share>={:g}", r.min_share);
+    return fmt::format("share>={:g}, reused>={:g}", r.min_share, r.reuse_min_share);
+}
+
+int prefetch(const Args &args) {
+    args.only({});
+    if (args.positional.empty()) usage("prefetch takes one or more trace files");
+    std::vector<RouteTraceData> traces;
+    for (const std::string &p : args.positional) traces.push_back(read_route_trace(p));
+    int32_t k = 0, ahead = 16;
+    for (const RouteTraceData &t : traces) {
+        k = std::max(k, t.k);
+        ahead = std::min(ahead, t.predict_ahead);
+    }
+    if (ahead < 1) usage("the traces hold no guesses (record them with --predict 1 or more)");
+    constexpr double kPrecisionBar = 0.85;
+    const std::vector<PrefetchRule> rules = candidate_rules(k);
+    // [rule][trace][ahead - 1]: fit half, held-out half
+    std::vector<std::vector<std::vector<std::pair<PredictionStats, PredictionStats>>>> results(rules.size());
+    for (size_t r = 0; r < rules.size(); ++r)
+        for (const RouteTraceData &t : traces) {
+            auto &per_ahead = results[r].emplace_back();
+            const int64_t half = t.n_tokens / 2;
+            for (int32_t a = 1; a <= ahead; ++a)
+                per_ahead.emplace_back(prediction_stats(t, a, rules[r], 0, half),
+                                       prediction_stats(t, a, rules[r], half, t.n_tokens));
+        }
+    std::printf("prefetch rules: precision / recall %% on the held-out half (second half of each trace)\n| rule |");
+    for (size_t i = 0; i < traces.size(); ++i)
+        for (int32_t a = 1; a <= ahead; ++a) std::printf(" %s %d ahead |", args.positional[i].c_str(), a);
+    std::printf("\n|---|");
+    for (size_t i = 0; i < traces.size() * size_t(ahead); ++i) std::printf("---:|");
+    std::printf("\n");
+    size_t best = rules.size();
+    double best_recall = -1.0;
+    for (size_t r = 0; r < rules.size(); ++r) {
+        std::printf("| %s |", rule_name(rules[r]).c_str());
+        bool meets = true;
+        double recall = 0.0;
+        for (size_t i = 0; i < traces.size(); ++i) {
+            for (int32_t a = 1; a <= ahead; ++a) {
+                const PredictionStats &held = results[r][i][size_t(a - 1)].second;
+                std::printf(" %.1f / %.1f |", 100.0 * held.precision(), 100.0 * held.recall());
+            }
+            const PredictionStats &fit = results[r][i][0].first;
+            meets = meets && fit.precision() >= kPrecisionBar;
+            recall += fit.recall() / double(traces.size());
+        }
+        std::printf("\n");
+        if (meets && recall > best_recall) {
+            best = r;
+            best_recall = recall;
+        }
+    }
+    if (best == rules.size()) {
+        std::printf("\nno rule reaches %.0f%% precision one layer ahead on the fit half of every trace\n", 100.0 * kPrecisionBar);
+        return 0;
+    }
+    std::printf("\nchosen (highest mean recall one layer ahead with precision >= %.0f%% on every fit half): %s\n",
+                100.0 * kPrecisionBar, rule_name(rules[best]).c_str());
+    std::printf("| trace | ahead | fit precision | fit recall | held-out precision | held-out recall |\n"
+                "|---|---:|---:|---:|---:|---:|\n");
+    for (size_t i = 0; i < traces.size(); ++i)
+        for (int32_t a = 1; a <= ahead; ++a) {
+            const auto &[fit, held] = results[best][i][size_t(a - 1)];
+            std::printf("| %s | %d | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", args.positional[i].c_str(), a,
+                        100.0 * fit.precision(), 100.0 * fit.recall(), 100.0 * held.precision(), 100.0 * held.recall());
+        }
     return 0;
 }
 
@@ -262,7 +383,8 @@ int main(int argc, char **argv) {
     try {
         if (mode == "record") return mst::record(args);
         if (mode == "replay") return mst::replay(args);
-        mst::usage("unknown mode '" + mode + "' (record or replay)");
+        if (mode == "prefetch") return mst::prefetch(args);
+        mst::usage("unknown mode '" + mode + "' (record, replay or prefetch)");
     } catch (const mst::Error &e) {
         std::fprintf(stderr, "bench_routing: %s\n", e.what());
         return 1;

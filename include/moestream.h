@@ -142,9 +142,9 @@ typedef struct mst_model_params {
                                     read and mmap drops released experts from the page cache, so
                                     the expert cache is the only cache. Default 0 */
     const char *cache_policy;    /* expert cache eviction: "lrfu" (default; frequency-weighted
-                                    recency, the best on trained routing) | "lru" | "lfu"
-                                    (frequency with aging) | "arc" (adaptive recency/frequency) |
-                                    "none" (keep nothing; only the OS page cache) */
+                                    recency, the best on trained routing) | "lrfu-admit" (lrfu that
+                                    caches a miss only if it outscores its victim) | "lru" | "lfu"
+                                    (aging) | "arc" (adaptive) | "none" (only the OS page cache) */
     int32_t prefetch;            /* N > 0: predict the experts of the next N MoE layers by applying
                                     their routers to the current hidden state and read them while
                                     this layer computes (decode only); 1 is the next layer only,
@@ -171,6 +171,11 @@ typedef struct mst_model_params {
                                     expert_cache_bytes of host memory; 0 (default) = a quarter of
                                     the device memory on discrete GPUs, 256 MiB on unified-memory
                                     devices */
+    float prefetch_min_share;    /* with prefetch: read a guessed expert only when its share of the
+                                    guessed router weight is at least this, 0..1; 0 reads every
+                                    guess. Negative (default): the library's rule, 0.14, the
+                                    highest recall at 85% precision on trained routing
+                                    (bench/RESULTS.md "Prefetch: a confidence rule") */
 } mst_model_params;
 
 MST_API void mst_model_default_params(mst_model_params *params);

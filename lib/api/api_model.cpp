@@ -26,6 +26,7 @@ mst_model_params default_model_params() {
     p.n_io_threads = 0;
     p.cache_policy = "lrfu";
     p.prefetch = 0;
+    p.prefetch_min_share = -1.0f;
     p.rope_bf16_frequencies = 0;
 
     p.storage_queue_depth = 0;
@@ -63,6 +64,13 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         options.cache_policy = p.cache_policy ? p.cache_policy : "lrfu";
         if (p.prefetch < 0) fail(MST_ERR_INVALID_ARGUMENT, "prefetch must not be negative, got {}", p.prefetch);
         options.prefetch_layers = p.prefetch;
+        if (!(p.prefetch_min_share <= 1.0f))  // NaN too
+            fail(MST_ERR_INVALID_ARGUMENT, "prefetch_min_share must be at most 1 (negative: the default), got {}",
+                 p.prefetch_min_share);
+        if (p.prefetch_min_share >= 0.0f) {
+            options.prefetch_rule.min_share = p.prefetch_min_share;
+            options.prefetch_rule.reuse_min_share = p.prefetch_min_share;
+        }
         options.rope_bf16_frequencies = p.rope_bf16_frequencies != 0;
 
         if (p.storage_queue_depth < 0)

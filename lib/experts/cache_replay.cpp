@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -23,6 +24,9 @@ public:
         : policy_(policy == "none" || capacity == 0 ? nullptr : make_eviction_policy(policy)), capacity_(capacity) {
         if (policy_) policy_->set_capacity(capacity);
     }
+    void hint(const ExpertKey &key) {
+        if (resident_.count(key)) policy_->on_hit(key);
+    }
     bool find(const ExpertKey &key) {
         if (!resident_.count(key)) {
             if (policy_) policy_->on_miss(key);
@@ -33,8 +37,9 @@ public:
     }
     void insert(const ExpertKey &key) {
         if (!policy_ || resident_.count(key)) return;
-        while (resident_.size() >= capacity_) {
+        for (bool first = true; resident_.size() >= capacity_; first = false) {
             const ExpertKey victim = policy_->victim(key);
+            if (first && !policy_->admit(key, victim)) return;
             resident_.erase(victim);
             policy_->on_evict(victim);
         }
@@ -83,6 +88,24 @@ std::vector<std::vector<ExpertKey>> decode_accesses(const RouteTraceData &t) {
     return groups;
 }
 
+std::vector<std::vector<ExpertKey>> decode_hints(const RouteTraceData &t, const PrefetchRule &rule) {
+    std::vector<std::vector<ExpertKey>> hints(size_t(t.n_tokens) * t.n_slots());
+    if (t.predict_ahead < 1) return hints;
+    std::vector<int32_t> kept;
+    for (int64_t tok = 0; tok < t.n_tokens; ++tok)
+        for (size_t s = 0; s + 1 < t.n_slots(); ++s) {
+            const size_t g = t.guess_at(1, tok, s + 1);
+            std::vector<int32_t> previous;
+            if (tok > 0)
+                for (int32_t j = 0; j < t.k; ++j) previous.push_back(t.ids[t.at(tok - 1, s + 1) + size_t(j)]);
+            kept.clear();
+            select_prefetch(rule, std::span(t.guesses).subspan(g, size_t(t.k)),
+                            std::span(t.guess_weights).subspan(g, size_t(t.k)), previous, kept);
+            for (int32_t e : kept) hints[size_t(tok) * t.n_slots() + s].push_back(ExpertKey{t.layers[s + 1], e});
+        }
+    return hints;
+}
+
 ReplayResult replay_policy(const std::vector<std::vector<ExpertKey>> &groups, const std::string &policy,
                            const ReplayOptions &options) {
     std::map<int32_t, PolicyCache> caches;
@@ -99,6 +122,10 @@ ReplayResult replay_policy(const std::vector<std::vector<ExpertKey>> &groups, co
                 missed.push_back(k);
             }
         }
+        // The guesses for the next layer are made when this layer routes, before its reads
+        // land and are inserted: the policy hears of them before it picks victims.
+        if (options.hints)
+            for (const ExpertKey &k : (*options.hints)[size_t(&g - groups.data())]) caches.at(cache_of(options, k)).hint(k);
         for (const ExpertKey &k : missed) caches.at(cache_of(options, k)).insert(k);
     }
     return r;

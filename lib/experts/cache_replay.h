@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "experts/expert_key.h"
+#include "experts/prefetch_rule.h"
 #include "router/route_trace_file.h"
 
 namespace mst {
@@ -27,12 +28,22 @@ struct ReplayResult {
 // sparse layer (each expert once, -1 slots dropped). Keys carry the model's layer index.
 std::vector<std::vector<ExpertKey>> decode_accesses(const RouteTraceData &trace);
 
+// The prefetcher's guesses one sparse layer ahead, in the same grouping: entry g holds what
+// was guessed, at group g's layer, for the next sparse layer of the same token (the guesses
+// `rule` keeps; empty where none was recorded).
+std::vector<std::vector<ExpertKey>> decode_hints(const RouteTraceData &trace, const PrefetchRule &rule);
+
 // Per-layer budgets: `capacity` experts split evenly over the sparse layers (the first
 // capacity % layers get one more), each layer with a cache of its own; otherwise one cache
 // shared by all layers, like ExpertCache.
 struct ReplayOptions {
     size_t capacity = 0;  // experts that fit
     bool per_layer = false;
+    // Prefetch-informed eviction: after group g's lookups and before its misses are inserted,
+    // the residents among hints[g] (decode_hints) are touched as if used, so the policy keeps
+    // what the next layer is predicted to need.
+    // The touches are not lookups: they count neither as hits nor as misses.
+    const std::vector<std::vector<ExpertKey>> *hints = nullptr;
 };
 
 // `policy` is a make_eviction_policy name or "none" (caches nothing: every access misses).

@@ -24,8 +24,9 @@ namespace {
 
 class LrfuPolicy final : public EvictionPolicy {
 public:
-    explicit LrfuPolicy(double half_life_per_capacity) : per_capacity_(half_life_per_capacity) {}
-    const char *name() const override { return "lrfu"; }
+    LrfuPolicy(double half_life_per_capacity, bool admission)
+        : per_capacity_(half_life_per_capacity), admission_(admission) {}
+    const char *name() const override { return admission_ ? "lrfu-admit" : "lrfu"; }
     void set_capacity(size_t experts) override {
         half_life_ = std::max(1.0, per_capacity_ * double(std::max<size_t>(experts, 1)));
     }
@@ -38,6 +39,10 @@ public:
         resident_.insert({s.rank, key});
     }
     ExpertKey victim(const ExpertKey &) override { return resident_.begin()->second; }
+    // Ranks compare scores at any one time; the incoming expert was scored by its miss.
+    bool admit(const ExpertKey &incoming, const ExpertKey &victim) override {
+        return !admission_ || scores_[incoming].rank > scores_.at(victim).rank;
+    }
     void on_evict(const ExpertKey &key) override {
         Score &s = scores_.at(key);
         resident_.erase({s.rank, key});
@@ -63,6 +68,7 @@ private:
     }
 
     double per_capacity_;
+    bool admission_;
     double half_life_ = 64.0;
     double now_ = 0.0;
     std::unordered_map<ExpertKey, Score, ExpertKeyHash> scores_;
@@ -71,8 +77,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<EvictionPolicy> make_lrfu_policy(double half_life_per_capacity) {
-    return std::make_unique<LrfuPolicy>(half_life_per_capacity);
+std::unique_ptr<EvictionPolicy> make_lrfu_policy(double half_life_per_capacity, bool admission) {
+    return std::make_unique<LrfuPolicy>(half_life_per_capacity, admission);
 }
 
 }  // namespace mst

@@ -10,7 +10,8 @@ namespace mst {
 std::unique_ptr<EvictionPolicy> make_lru_policy();
 std::unique_ptr<EvictionPolicy> make_lfu_policy();
 std::unique_ptr<EvictionPolicy> make_arc_policy();
-// Scores halve every `half_life_per_capacity` x capacity accesses.
-std::unique_ptr<EvictionPolicy> make_lrfu_policy(double half_life_per_capacity);
+// Scores halve every `half_life_per_capacity` x capacity accesses; with `admission`, a
+// missed expert is cached only when its score is above the victim's.
+std::unique_ptr<EvictionPolicy> make_lrfu_policy(double half_life_per_capacity, bool admission);
 
 }  // namespace mst

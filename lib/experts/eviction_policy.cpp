@@ -5,7 +5,7 @@
 
 namespace mst {
 
-std::vector<std::string> cache_policy_names() { return {"none", "lru", "lfu", "arc", "lrfu"}; }
+std::vector<std::string> cache_policy_names() { return {"none", "lru", "lfu", "arc", "lrfu", "lrfu-admit"}; }
 
 std::unique_ptr<EvictionPolicy> make_eviction_policy(const std::string &name) {
     if (name == "lru") return make_lru_policy();
@@ -13,7 +13,8 @@ std::unique_ptr<EvictionPolicy> make_eviction_policy(const std::string &name) {
     if (name == "arc") return make_arc_policy();
     // Half-life 16 x the capacity: the best of 0.25..64 on the trained model's routing at
     // every cache size from 5 to 50 % of the experts (bench/RESULTS.md).
-    if (name == "lrfu") return make_lrfu_policy(16.0);
+    if (name == "lrfu") return make_lrfu_policy(16.0, false);
+    if (name == "lrfu-admit") return make_lrfu_policy(16.0, true);
     fail(MST_ERR_INVALID_ARGUMENT, "unknown expert cache policy '{}'; known: {}", name,
          fmt::join(cache_policy_names(), ", "));
 }

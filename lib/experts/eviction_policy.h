@@ -1,6 +1,7 @@
 // Which cached expert to evict. The cache owns the bytes and the lock; a policy only
 // orders keys. Policies: "lru", "lfu" (with aging), "arc" (adaptive replacement) and
-// "lrfu" (frequency-weighted LRU: scores that decay with a half-life).
+// "lrfu" (frequency-weighted LRU: scores that decay with a half-life), and "lrfu-admit"
+// (lrfu that caches a missed expert only when its score beats the victim's).
 #pragma once
 
 #include <memory>
@@ -25,6 +26,14 @@ public:
     virtual ExpertKey victim(const ExpertKey &incoming) = 0;
     // `key` was evicted.
     virtual void on_evict(const ExpertKey &key) = 0;
+    // The cache is full and `victim` would go to make room for `incoming`: false keeps the
+    // victim and leaves `incoming` uncached (admission control: an expert used once should
+    // not push out one that keeps coming back). Called before any eviction for it.
+    virtual bool admit(const ExpertKey &incoming, const ExpertKey &victim) {
+        (void)incoming;
+        (void)victim;
+        return true;
+    }
     // The cache's capacity in experts (budget / expert size), for policies that size
     // their bookkeeping by it; called before the first insert.
     virtual void set_capacity(size_t experts) { (void)experts; }

@@ -53,8 +53,9 @@ void ExpertCache::insert(const ExpertKey &key, ExpertHandle weights) {
         policy_->set_capacity(size_t(budget_ / std::max<uint64_t>(bytes, 1)));
         capacity_set_ = true;
     }
-    while (!entries_.empty() && total_.bytes_held + bytes > budget_) {
+    for (bool first = true; !entries_.empty() && total_.bytes_held + bytes > budget_; first = false) {
         const ExpertKey victim = policy_->victim(key);
+        if (first && !policy_->admit(key, victim)) return;  // the policy keeps what it has
         auto it = entries_.find(victim);
         const uint64_t victim_bytes = it->second->nbytes;
         if (evict_hook_) evict_hook_(victim, *it->second);

@@ -2,15 +2,21 @@
 
 namespace mst {
 
-ExpertPrefetcher::ExpertPrefetcher(SubmitFn submit, SizeFn size_of)
-    : submit_(std::move(submit)), size_of_(std::move(size_of)) {}
+ExpertPrefetcher::ExpertPrefetcher(SubmitFn submit, SizeFn size_of, PrefetchRule rule)
+    : submit_(std::move(submit)), size_of_(std::move(size_of)), rule_(rule) {}
 
-void ExpertPrefetcher::predict(int32_t layer, std::span<const int32_t> experts,
+void ExpertPrefetcher::predict(int32_t layer, std::span<const int32_t> experts, std::span<const float> weights,
                                const std::function<bool(const ExpertKey &)> &resident) {
     std::lock_guard lock(mutex_);
+    const std::vector<float> equal(weights.empty() ? experts.size() : 0, 0.0f);
+    std::vector<int32_t> kept;
+    auto last = last_chosen_.find(layer);
+    select_prefetch(rule_, experts, weights.empty() ? std::span<const float>(equal) : weights,
+                    last == last_chosen_.end() ? std::span<const int32_t>() : std::span<const int32_t>(last->second),
+                    kept);
     auto &predicted = predictions_[layer];
     std::vector<int32_t> to_read;
-    for (int32_t e : experts) {
+    for (int32_t e : kept) {
         if (!predicted.insert(e).second) continue;
         ++stats_.predicted;
         const ExpertKey key{layer, e};
@@ -33,6 +39,7 @@ std::optional<std::shared_future<ExpertHandle>> ExpertPrefetcher::take(const Exp
 
 void ExpertPrefetcher::settle(int32_t layer, std::span<const int32_t> chosen) {
     std::lock_guard lock(mutex_);
+    last_chosen_[layer].assign(chosen.begin(), chosen.end());
     auto it = predictions_.find(layer);
     if (it == predictions_.end()) return;
     const std::unordered_set<int32_t> actual(chosen.begin(), chosen.end());

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "experts/expert_key.h"
+#include "experts/prefetch_rule.h"
 #include "experts/expert_weights.h"
 
 namespace mst {
@@ -33,10 +34,13 @@ public:
                                                                                  std::vector<int32_t> experts)>;
     using SizeFn = std::function<uint64_t(const ExpertKey &key)>;
 
-    ExpertPrefetcher(SubmitFn submit, SizeFn size_of);
+    ExpertPrefetcher(SubmitFn submit, SizeFn size_of, PrefetchRule rule = default_prefetch_rule());
 
-    // Predict that `experts` of `layer` come next; those not `resident` are read ahead.
-    void predict(int32_t layer, std::span<const int32_t> experts, const std::function<bool(const ExpertKey &)> &resident);
+    // The predictor guessed `experts` of `layer` with the router's `weights` (alike; empty:
+    // unknown, all equally sure); those the rule keeps (against the experts this layer chose
+    // last time) count as predicted, and those not `resident` are read ahead.
+    void predict(int32_t layer, std::span<const int32_t> experts, std::span<const float> weights,
+                 const std::function<bool(const ExpertKey &)> &resident);
     // The read of a staged expert, finished or in flight; nullopt if none is staged.
     // The caller owns it from here (its wait, and reading again if it failed).
     std::optional<std::shared_future<ExpertHandle>> take(const ExpertKey &key);
@@ -47,7 +51,11 @@ public:
 private:
     SubmitFn submit_;
     SizeFn size_of_;
+    PrefetchRule rule_;
     mutable std::mutex mutex_;
+    // The experts each layer chose last (the previous token's, when decoding): the rule's
+    // lower bar for a guess the previous token also chose.
+    std::unordered_map<int32_t, std::vector<int32_t>> last_chosen_;
     std::unordered_map<ExpertKey, std::shared_future<ExpertHandle>, ExpertKeyHash> staged_;
     std::unordered_map<int32_t, std::unordered_set<int32_t>> predictions_;  // layer -> predicted experts
     PrefetchStats stats_;

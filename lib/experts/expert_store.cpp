@@ -153,26 +153,27 @@ std::vector<ExpertHandle> ExpertStore::read_experts(int layer, std::span<const i
     return handles;
 }
 
-void ExpertStore::set_prefetch(int layers_ahead) {
+void ExpertStore::set_prefetch(int layers_ahead, PrefetchRule rule) {
     prefetch_layers_ = std::max(layers_ahead, 0);
     if (prefetch_layers_ == 0) {
         prefetcher_.reset();
         return;
     }
-    if (prefetcher_) return;
     prefetcher_ = std::make_unique<ExpertPrefetcher>(
         [this](int32_t layer, std::vector<int32_t> experts) {
             return reads_->submit(layer, std::move(experts), ExpertReadQueue::Priority::kAhead);
         },
-        [this](const ExpertKey &key) { return layout(key.layer, key.expert).nbytes(); });
+        [this](const ExpertKey &key) { return layout(key.layer, key.expert).nbytes(); }, rule);
 }
 
-void ExpertStore::prefetch(int layer, std::span<const int32_t> experts) {
+void ExpertStore::prefetch(int layer, std::span<const int32_t> experts, std::span<const float> weights) {
     if (!prefetcher_ || layer < 0 || layer >= n_layers() || layouts_[size_t(layer)].empty()) return;
     for (int32_t e : experts)
         if (e < 0 || e >= n_experts(layer))
             fail(MST_ERR_INTERNAL, "prefetch of expert {} for layer {}, which has {} experts", e, layer, n_experts(layer));
-    prefetcher_->predict(layer, experts, [this](const ExpertKey &key) { return cache_.contains(key); });
+    if (!weights.empty() && weights.size() != experts.size())
+        fail(MST_ERR_INTERNAL, "prefetch of {} experts with {} weights for layer {}", experts.size(), weights.size(), layer);
+    prefetcher_->predict(layer, experts, weights, [this](const ExpertKey &key) { return cache_.contains(key); });
 }
 
 std::vector<PendingExpert> ExpertStore::fetch_async(int layer, std::span<const int32_t> experts,
@@ -195,6 +196,8 @@ std::vector<PendingExpert> ExpertStore::fetch_async(int layer, std::span<const i
         // served ahead of time, and taking it keeps no stale read behind for a later step.
         if (prefetcher_)
             if (std::optional<std::shared_future<ExpertHandle>> staged = prefetcher_->take(key)) {
+                // Needed now: a read ahead still queued must not wait behind other reads ahead.
+                if (staged->wait_for(std::chrono::seconds(0)) != std::future_status::ready) reads_->promote(layer, e);
                 p.future_ = std::move(*staged);
                 p.prefetched_ = true;
                 continue;

@@ -75,11 +75,12 @@ public:
     void set_blob_reads(BlobReadOptions options) { blob_options_ = std::move(options); }
 
     // Prefetch: read predicted experts ahead on the I/O threads (see expert_prefetcher.h),
-    // for the next `layers_ahead` MoE layers (0 = off).
-    void set_prefetch(int layers_ahead);
+    // for the next `layers_ahead` MoE layers (0 = off), reading the guesses `rule` keeps.
+    void set_prefetch(int layers_ahead, PrefetchRule rule = default_prefetch_rule());
     bool prefetch_enabled() const { return prefetch_layers_ > 0; }
     int prefetch_layers() const { return prefetch_layers_; }
-    void prefetch(int layer, std::span<const int32_t> experts);
+    // The predictor's guesses for `layer` with the router's weights for them (empty: unknown).
+    void prefetch(int layer, std::span<const int32_t> experts, std::span<const float> weights = {});
     PrefetchStats prefetch_stats() const { return prefetcher_ ? prefetcher_->stats() : PrefetchStats{}; }
 
     bool is_cached(int layer, int expert) const { return cache_.contains(ExpertKey{layer, expert}); }

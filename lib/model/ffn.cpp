@@ -192,7 +192,7 @@ void trace_predictions(const LayerRouting &routing, size_t layer, const float *h
     for (size_t next = layer + 1; next < routing.n_layers && ahead < routing.trace.predict_layers; ++next) {
         if (!routing.is_sparse(next)) continue;
         routing.route(next, h, n, k, ids.data(), weights.data());
-        routing.trace.predicted(layer, next, n, k, ids.data());
+        routing.trace.predicted(layer, next, n, k, ids.data(), weights.data());
         ++ahead;
     }
 }
@@ -215,7 +215,7 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
         for (size_t next = layer + 1; next < routing.n_layers && ahead < store.prefetch_layers(); ++next) {
             if (!routing.is_sparse(next)) continue;
             routing.route(next, h, 1, k, next_ids.data(), next_weights.data());
-            store.prefetch(int32_t(next), next_ids);
+            store.prefetch(int32_t(next), next_ids, next_weights);
             ++ahead;
         }
     }

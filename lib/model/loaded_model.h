@@ -12,6 +12,7 @@
 #include "format/model_config.h"
 #include "model/model.h"
 #include "model/model_description.h"
+#include "experts/prefetch_rule.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mst {
@@ -25,6 +26,7 @@ struct LoadOptions {
     int32_t n_io_threads = 4;
     std::string cache_policy = "lrfu";
     int prefetch_layers = 0;  // MoE layers ahead whose experts are predicted and read; 0 = off
+    PrefetchRule prefetch_rule = default_prefetch_rule();  // which guesses are read
     bool rope_bf16_frequencies = false;
 
     // Storage tier options (StorageOptions in storage/storage_tier.h).

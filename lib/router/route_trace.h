@@ -18,9 +18,12 @@ struct RouteTrace {
     // The prefetcher's guesses, for every token of the batch (the prefetcher itself
     // guesses only when decoding one token): the routers of the next `predict_layers`
     // sparse layers applied to the hidden state that enters sparse layer `source`'s
-    // router. `target` is the layer whose experts were guessed, ids [n_tokens][k].
+    // router. `target` is the layer whose experts were guessed, ids and the router's weights
+    // for them [n_tokens][k] (what a confidence rule selects by, experts/prefetch_rule.h).
     int32_t predict_layers = 0;
-    std::function<void(size_t source, size_t target, int64_t n_tokens, int32_t k, const int32_t *ids)> predicted;
+    std::function<void(size_t source, size_t target, int64_t n_tokens, int32_t k, const int32_t *ids,
+                       const float *weights)>
+        predicted;
 
     explicit operator bool() const { return bool(chosen) || (predicted && predict_layers > 0); }
 };

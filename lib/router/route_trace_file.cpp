@@ -81,6 +81,7 @@ RouteTraceData RouteTraceData::sized(int32_t n_experts, int32_t k, int32_t predi
     t.ids.assign(n, -1);
     t.weights.assign(n, 0.0f);
     t.guesses.assign(n * size_t(predict_ahead), -1);
+    t.guess_weights.assign(n * size_t(predict_ahead), 0.0f);
     return t;
 }
 
@@ -104,7 +105,8 @@ void write_route_trace(const std::string &path, const RouteTraceData &t) {
                 const size_t g = t.guess_at(a, tok, s);
                 if (t.guesses[g] < 0) continue;
                 line = fmt::format("p {} {} {}", tok, s, a);
-                for (int32_t j = 0; j < t.k; ++j) line += fmt::format(" {}", t.guesses[g + size_t(j)]);
+                for (int32_t j = 0; j < t.k; ++j)
+                    line += fmt::format(" {}:{:.5g}", t.guesses[g + size_t(j)], t.guess_weights[g + size_t(j)]);
                 out << line << '\n';
             }
         }
@@ -176,8 +178,13 @@ RouteTraceData read_route_trace(const std::string &path) {
         } else {
             if (ahead == 0) r.error("a p line in a trace recorded with predict 0");
             const int32_t a = int32_t(r.integer(1, ahead, "layers ahead"));
-            for (int64_t j = 0; j < k; ++j)
-                t.guesses[t.guess_at(a, tok, slot) + size_t(j)] = int32_t(r.integer(-1, experts - 1, "expert"));
+            for (int64_t j = 0; j < k; ++j) {
+                const std::string_view w = r.word();
+                const size_t colon = w.find(':');
+                const size_t g = t.guess_at(a, tok, slot) + size_t(j);
+                t.guesses[g] = int32_t(r.parse_int(w.substr(0, colon), -1, experts - 1, "expert"));
+                if (colon != std::string_view::npos) t.guess_weights[g] = r.real(w.substr(colon + 1), "weight");
+            }
         }
         r.done();
     }

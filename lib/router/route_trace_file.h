@@ -9,8 +9,10 @@
 //   layers L0 L1 ... Ln-1            the sparse layers' model indices, ascending
 //   c t s e:w e:w ...                token t, sparse layer slot s (0..n-1): K chosen expert
 //                                    ids (-1 = empty) and their router weights
-//   p t s a e e ...                  token t, slot s: the K experts guessed for it from the
-//                                    hidden state a (1..A) sparse layers earlier
+//   p t s a e:w e:w ...              token t, slot s: the K experts guessed for it from the
+//                                    hidden state a (1..A) sparse layers earlier, with the
+//                                    router's weight for each (a bare e, as older traces
+//                                    wrote, reads as weight 0: unknown)
 // Every (t, s) has exactly one c line; p lines are optional (absent: no guess). Lines may
 // come in any order; "#" starts a comment line.
 #pragma once
@@ -31,6 +33,7 @@ struct RouteTraceData {
     std::vector<int32_t> ids;      // [token][slot][k], -1 = empty
     std::vector<float> weights;    // [token][slot][k]
     std::vector<int32_t> guesses;  // [a - 1][token][slot][k], -1 = no guess
+    std::vector<float> guess_weights;  // [a - 1][token][slot][k], the router's weight of each guess
 
     size_t n_slots() const { return layers.size(); }
     size_t at(int64_t token, size_t slot) const { return (size_t(token) * n_slots() + slot) * size_t(k); }

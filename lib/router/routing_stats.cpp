@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <span>
 
 namespace mst {
 
@@ -92,15 +93,22 @@ LayerPairStats pair_stats(const RouteTraceData &t, size_t from, size_t to) {
     return s;
 }
 
-PredictionStats prediction_stats(const RouteTraceData &t, int32_t ahead) {
+}  // namespace
+
+PredictionStats prediction_stats(const RouteTraceData &t, int32_t ahead, const PrefetchRule &rule,
+                                 int64_t first_token, int64_t end_token) {
     PredictionStats s;
     s.ahead = ahead;
-    for (int64_t tok = 0; tok < t.n_tokens; ++tok)
+    std::vector<int32_t> guess;
+    for (int64_t tok = std::max<int64_t>(first_token, 0); tok < std::min(end_token, t.n_tokens); ++tok)
         for (size_t slot = 0; slot < t.n_slots(); ++slot) {
             const size_t g = t.guess_at(ahead, tok, slot);
             if (t.guesses[g] < 0) continue;
-            std::vector<int32_t> guess(t.guesses.begin() + ptrdiff_t(g), t.guesses.begin() + ptrdiff_t(g + size_t(t.k)));
-            std::erase(guess, -1);
+            std::vector<int32_t> previous;
+            if (tok > 0) previous = chosen_set(t, tok - 1, slot);
+            guess.clear();
+            select_prefetch(rule, std::span(t.guesses).subspan(g, size_t(t.k)),
+                            std::span(t.guess_weights).subspan(g, size_t(t.k)), previous, guess);
             std::ranges::sort(guess);
             guess.erase(std::unique(guess.begin(), guess.end()), guess.end());
             const std::vector<int32_t> chosen = chosen_set(t, tok, slot);
@@ -112,13 +120,11 @@ PredictionStats prediction_stats(const RouteTraceData &t, int32_t ahead) {
     return s;
 }
 
-}  // namespace
-
 RoutingStats routing_stats(const RouteTraceData &t) {
     RoutingStats s;
     for (size_t slot = 0; slot < t.n_slots(); ++slot) s.layers.push_back(layer_stats(t, slot));
     for (size_t slot = 0; slot + 1 < t.n_slots(); ++slot) s.pairs.push_back(pair_stats(t, slot, slot + 1));
-    for (int32_t a = 1; a <= t.predict_ahead; ++a) s.predictions.push_back(prediction_stats(t, a));
+    for (int32_t a = 1; a <= t.predict_ahead; ++a) s.predictions.push_back(prediction_stats(t, a, PrefetchRule{}));
     return s;
 }
 

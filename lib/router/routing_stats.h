@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "experts/prefetch_rule.h"
 #include "router/route_trace_file.h"
 
 namespace mst {
@@ -50,6 +51,12 @@ struct RoutingStats {
     std::vector<PredictionStats> predictions;  // one per recorded distance ahead
 };
 
-RoutingStats routing_stats(const RouteTraceData &trace);
+RoutingStats routing_stats(const RouteTraceData &trace);  // predictions: every guess kept
+
+// The guesses `ahead` sparse layers ahead that `rule` keeps, for tokens [first_token,
+// end_token), scored against the router's choice; the previous token's choice (for the
+// rule's reuse bar) is the trace's own.
+PredictionStats prediction_stats(const RouteTraceData &trace, int32_t ahead, const PrefetchRule &rule,
+                                 int64_t first_token = 0, int64_t end_token = INT64_MAX);
 
 }  // namespace mst

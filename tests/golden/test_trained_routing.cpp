@@ -78,7 +78,8 @@ HeldOutPass run_held_out(const std::string &dir) {
         pass.chosen[layer].assign(ids, ids + n_tokens * k);
     };
     fo.route_trace.predict_layers = 1;
-    fo.route_trace.predicted = [&](size_t source, size_t target, int64_t n_tokens, int32_t k, const int32_t *ids) {
+    fo.route_trace.predicted = [&](size_t source, size_t target, int64_t n_tokens, int32_t k, const int32_t *ids,
+                                   const float *) {
         pass.guess_calls.emplace_back(source, target);
         pass.guessed[target].assign(ids, ids + n_tokens * k);
     };

@@ -23,6 +23,34 @@ ReplayOptions capacity(size_t n, bool per_layer = false) {
     return o;
 }
 
+// Two layers, one expert each per token: layer 0 a new expert every token, layer 1 experts
+// 0 and 1 in turn, in a shared cache of 3. LRU evicts the layer-1 expert needed next (3
+// others come between its uses); told layer 1's guess (right every time) when layer 0
+// routes, before layer 0's miss is inserted, it evicts the one-off expert instead.
+TEST(CacheReplay, PrefetchHintsKeepWhatTheNextLayerNeeds) {
+    const int64_t T = 30;
+    RouteTraceData t = RouteTraceData::sized(256, 1, 1, T, {0, 1});
+    for (int64_t tok = 0; tok < T; ++tok) {
+        t.ids[t.at(tok, 0)] = int32_t(100 + tok);
+        t.ids[t.at(tok, 1)] = int32_t(tok % 2);
+        t.guesses[t.guess_at(1, tok, 1)] = int32_t(tok % 2);
+        t.guess_weights[t.guess_at(1, tok, 1)] = 1.0f;
+    }
+    const auto groups = decode_accesses(t);
+    const auto hints = decode_hints(t, PrefetchRule{});
+    ASSERT_EQ(hints.size(), groups.size());
+    EXPECT_EQ(hints[0], (std::vector<ExpertKey>{{1, 0}}));  // at token 0's layer 0: layer 1's guess
+    EXPECT_TRUE(hints[1].empty());                          // nothing after the last layer
+    ReplayOptions o = capacity(3);
+    const ReplayResult plain = replay_policy(groups, "lru", o);
+    o.hints = &hints;
+    const ReplayResult hinted = replay_policy(groups, "lru", o);
+    EXPECT_EQ(hinted.hits + hinted.misses, plain.hits + plain.misses);  // hints are not lookups
+    EXPECT_EQ(plain.hits, 0u);
+    EXPECT_EQ(hinted.hits, uint64_t(T - 2));  // every layer-1 lookup after the first two
+    EXPECT_LE(hinted.hits, replay_belady(groups, capacity(3)).hits);
+}
+
 TEST(CacheReplay, BeladyOnTheTextbookSequence) {
     // 1 2 3 4 1 2 5 1 2 3 4 5 with three frames: the optimum faults 7 times; LRU faults 10.
     const auto groups = decode_accesses(single_layer({1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5}, 8));

@@ -90,6 +90,23 @@ TEST(ExpertCachePolicy, LrfuScoresDecaySoOldFavouritesGo) {
     EXPECT_TRUE(cached(cache, {0, 2}));
 }
 
+TEST(ExpertCachePolicy, LrfuAdmitKeepsFrequentExpertsFromOneOffs) {
+    for (const char *policy : {"lrfu", "lrfu-admit"}) {
+        ExpertCache cache(2 * kExpertBytes, policy, 1);
+        for (int i = 0; i < 3; ++i) {
+            access(cache, {0, 0});
+            access(cache, {0, 1});
+        }
+        // A stream of experts used once each: plain lrfu lets every one in (evicting 0 or 1),
+        // admission control keeps the two that keep coming back.
+        for (int e = 2; e < 6; ++e) access(cache, {0, e});
+        const bool admit = std::string(policy) == "lrfu-admit";
+        EXPECT_EQ(cached(cache, {0, 0}) && cached(cache, {0, 1}), admit) << policy;
+        EXPECT_EQ(cached(cache, {0, 5}), !admit) << policy;
+        EXPECT_EQ(access(cache, {0, 0}) && access(cache, {0, 1}), admit) << policy;
+    }
+}
+
 TEST(ExpertCachePolicy, ArcResistsAScan) {
     // A hot set used twice (so it lives in T2), then a long one-time scan: ARC evicts the
     // scan's experts (T1) and keeps the hot ones; LRU loses them all.
@@ -113,7 +130,7 @@ TEST(ExpertCachePolicy, NoneKeepsNothing) {
 }
 
 TEST(ExpertCachePolicy, BudgetAndPerLayerStatistics) {
-    for (const char *policy : {"lru", "lfu", "arc", "lrfu"}) {
+    for (const char *policy : {"lru", "lfu", "arc", "lrfu", "lrfu-admit"}) {
         ExpertCache cache(5 * kExpertBytes + 100, policy, 3);
         uint64_t state = 7;
         for (int i = 0; i < 500; ++i) {
@@ -187,7 +204,8 @@ TEST(ExpertCacheBitwise, LogitsIdenticalAcrossPoliciesBudgetsAndPrefetch) {
         const bool can_predict = mst::ModelHandle(dir).info().n_moe_layers > 1;
         for (const Setting &s : std::vector<Setting>{{"none", 0, 0}, {"lru", 20000, 0}, {"lfu", 20000, 0},
                                                      {"arc", 20000, 0}, {"lru", 0, 1}, {"arc", 40000, 1},
-                                                     {"lfu", 20000, 3}, {"lrfu", 20000, 1}}) {
+                                                     {"lfu", 20000, 3}, {"lrfu", 20000, 1},
+                                                     {"lrfu-admit", 20000, 1}}) {
             mst_cache_stats stats{};
             EXPECT_EQ(generate_logits(dir, s, &stats), expected)
                 << dataset << " policy " << s.policy << " budget " << s.budget << " prefetch " << s.prefetch;
@@ -212,6 +230,43 @@ TEST(ExpertCachePrefetch, NegativeDepthIsRejected) {
     EXPECT_EQ(mst_model_load(mst::test::data_path("qwen3_moe_tiny").c_str(), &p, &model), MST_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(model, nullptr);
     EXPECT_NE(std::string(mst_last_error()).find("prefetch"), std::string::npos) << mst_last_error();
+}
+
+TEST(ExpertCachePrefetch, MinShareAboveOneIsRejected) {
+    mst_model_params p = mst::model_params();
+    p.prefetch = 1;
+    p.prefetch_min_share = 1.5f;
+    mst_model *model = nullptr;
+    EXPECT_EQ(mst_model_load(mst::test::data_path("qwen3_moe_trained").c_str(), &p, &model), MST_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(model, nullptr);
+    EXPECT_NE(std::string(mst_last_error()).find("prefetch_min_share"), std::string::npos) << mst_last_error();
+}
+
+// The confidence bar reads fewer guesses than reading all k, and those it reads are chosen
+// more often (the trained model, whose router weights mean something).
+TEST(ExpertCachePrefetch, MinShareTradesRecallForPrecision) {
+    auto run = [](float min_share) {
+        mst_model_params p = mst::model_params();
+        p.backend = "cpu";
+        p.prefetch = 1;
+        p.prefetch_min_share = min_share;
+        const mst::ModelHandle model(mst::test::data_path("qwen3_moe_trained"), p);
+        mst::SessionHandle session(model);
+        session.eval({1, 87, 85, 259, 201, 39, 408, 262, 413});
+        mst_sampler_params greedy = mst::sampler_params();
+        greedy.temperature = 0;
+        for (int step = 0; step < 24; ++step) session.eval({session.sample(greedy)});
+        mst_cache_stats stats{};
+        stats.struct_size = sizeof stats;
+        mst::check(mst_model_get_cache_stats(model.get(), -1, &stats));
+        return stats;
+    };
+    const mst_cache_stats all = run(0.0f), sure = run(-1.0f);  // -1: the default rule
+    EXPECT_EQ(all.prefetch_predicted, 24u * 5u * 8u);  // 24 decode steps, 5 next layers, k = 8
+    EXPECT_GT(sure.prefetch_predicted, 0u);
+    EXPECT_LT(sure.prefetch_predicted, all.prefetch_predicted);
+    EXPECT_GT(double(sure.prefetch_used) / double(sure.prefetch_predicted),
+              double(all.prefetch_used) / double(all.prefetch_predicted));
 }
 
 }  // namespace

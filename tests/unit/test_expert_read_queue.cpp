@@ -1,5 +1,6 @@
 // The expert store's I/O queue: reads the caller waits for go before reads ahead of need,
-// a second thread serves a demand read while a read ahead is still running, a failed
+// a second thread serves a demand read while a read ahead is still running, reads ahead
+// never take every thread, a read ahead that a demand needs is promoted, a failed
 // read's error reaches every future of its job, and going away drops queued reads
 // without hanging.
 #include <gtest/gtest.h>
@@ -80,6 +81,40 @@ TEST(ExpertReadQueue, DemandReadDoesNotWaitForARunningReadAhead) {
     reads.release();
     EXPECT_NE(ahead[0].get(), nullptr);
     EXPECT_NE(demand[0].get(), nullptr);
+}
+
+// Prefetch uses idle disk time only: with two reads ahead queued, the second waits instead
+// of taking the thread a demand read needs.
+TEST(ExpertReadQueue, ReadsAheadLeaveOneThreadForDemand) {
+    ScriptedReads reads(/*blocked_layer=*/0);
+    ExpertReadQueue queue(reads.fn(), /*n_threads=*/2);
+    auto held = queue.submit(0, {1}, Priority::kAhead);
+    reads.wait_until_blocked();
+    auto second_ahead = queue.submit(1, {2}, Priority::kAhead);
+    std::this_thread::sleep_for(50ms);  // time for an idle thread to (wrongly) take it
+    auto demand = queue.submit(5, {7}, Priority::kDemand);
+    ASSERT_EQ(demand[0].wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(reads.order(), (std::vector<int32_t>{5}));  // layer 1's read ahead waited
+    reads.release();
+    EXPECT_NE(second_ahead[0].get(), nullptr);
+    EXPECT_NE(held[0].get(), nullptr);
+    EXPECT_EQ(reads.order(), (std::vector<int32_t>{5, 0, 1}));
+}
+
+TEST(ExpertReadQueue, PromotedReadAheadRunsAsDemand) {
+    ScriptedReads reads(/*blocked_layer=*/0);
+    ExpertReadQueue queue(reads.fn(), /*n_threads=*/2);
+    auto held = queue.submit(0, {1}, Priority::kAhead);
+    reads.wait_until_blocked();
+    auto queued = queue.submit(3, {4, 6}, Priority::kAhead);
+    queue.promote(3, 9);  // not queued: nothing moves
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(queued[0].wait_for(0s), std::future_status::timeout);
+    queue.promote(3, 6);  // a demand now needs it: it no longer waits for the read ahead held
+    ASSERT_EQ(queued[1].wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(reads.order(), (std::vector<int32_t>{3}));
+    reads.release();
+    EXPECT_NE(held[0].get(), nullptr);
 }
 
 TEST(ExpertReadQueue, ReadErrorReachesEveryFutureOfItsJob) {

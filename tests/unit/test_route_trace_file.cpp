@@ -33,6 +33,8 @@ TEST_F(RouteTraceFile, RoundTrips) {
     t.ids[3] = -1;
     t.guesses[t.guess_at(1, 2, 1)] = 4;
     t.guesses[t.guess_at(1, 2, 1) + 1] = 9;
+    t.guess_weights[t.guess_at(1, 2, 1)] = 0.75f;
+    t.guess_weights[t.guess_at(1, 2, 1) + 1] = 0.25f;
     t.guesses[t.guess_at(2, 1, 2)] = 15;
     t.guesses[t.guess_at(2, 1, 2) + 1] = -1;
     const std::string path = dir_ + "/rt.trace";
@@ -46,16 +48,19 @@ TEST_F(RouteTraceFile, RoundTrips) {
     EXPECT_EQ(r.ids, t.ids);
     EXPECT_EQ(r.weights, t.weights);
     EXPECT_EQ(r.guesses, t.guesses);
+    EXPECT_EQ(r.guess_weights, t.guess_weights);
 }
 
 TEST_F(RouteTraceFile, ReadsAHandWrittenTrace) {
     const RouteTraceData t = read_route_trace(write(
         "moestream-route-trace 1\n# a comment\nexperts 4 k 2 predict 1 tokens 2\nlayers 0 3\n"
-        "c 1 1 3:0.25 0:0.75\nc 0 0 1:0.5 2:0.5\nc 1 0 0:1 -1:0\nc 0 1 2:0.6 3:0.4\np 1 1 1 3 2\n"));
+        "c 1 1 3:0.25 0:0.75\nc 0 0 1:0.5 2:0.5\nc 1 0 0:1 -1:0\nc 0 1 2:0.6 3:0.4\np 1 1 1 3 2:0.125\n"));
     EXPECT_EQ(t.layers, (std::vector<int32_t>{0, 3}));
     EXPECT_EQ(t.ids, (std::vector<int32_t>{1, 2, 2, 3, 0, -1, 3, 0}));
     EXPECT_FLOAT_EQ(t.weights[t.at(1, 1) + 1], 0.75f);
     EXPECT_EQ(t.guesses, (std::vector<int32_t>{-1, -1, -1, -1, -1, -1, 3, 2}));
+    // A bare guess (as traces without guess weights wrote) reads as weight 0, unknown.
+    EXPECT_EQ(t.guess_weights, (std::vector<float>{0, 0, 0, 0, 0, 0, 0, 0.125f}));
 }
 
 TEST_F(RouteTraceFile, RefusesMalformedFiles) {
