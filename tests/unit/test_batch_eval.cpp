@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "moestream.h"
@@ -232,6 +233,57 @@ TEST_F(BatchEvalErrors, BadTokensAndArguments) {
     expect_untouched();
     EXPECT_EQ(call({a.get(), b.get()}, {few, few}), MST_OK);
     EXPECT_EQ(a.n_past(), 3u);
+}
+
+// mst_generate on three threads through one batcher: each generation's tokens are those it
+// gets alone, and the steps held several sequences.
+TEST(Batcher, ThreadsGenerateAsAlone) {
+    const mst::ModelHandle model(mst::test::data_path("qwen3_moe_tiny"));
+    const auto ps = prompts(model.info().n_vocab);
+    mst_generate_params gp = mst::generate_params();
+    gp.max_tokens = 12;
+    gp.ignore_eos = 1;
+    gp.sampler.temperature = 0.0f;
+    const auto run = [&](const std::vector<int32_t> &prompt, mst_batcher *batcher) {
+        mst::SessionHandle session(model, ctx(64));
+        mst_generate_params p = gp;
+        p.batcher = batcher;
+        std::vector<int32_t> out;
+        session.generate(prompt, p, [&](int32_t token, std::string_view) {
+            out.push_back(token);
+            return false;
+        });
+        return out;
+    };
+    std::vector<std::vector<int32_t>> alone, together(ps.size());
+    for (const auto &p : ps) alone.push_back(run(p, nullptr));
+
+    // A long gather wait: every step waits for all three generations.
+    const mst::BatcherHandle batcher(model, 2000000);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < ps.size(); ++i)
+        threads.emplace_back([&, i] { together[i] = run(ps[i], batcher.get()); });
+    for (std::thread &t : threads) t.join();
+    EXPECT_EQ(together, alone);
+    const mst_batcher_stats stats = batcher.stats();
+    EXPECT_GE(stats.max_sequences, 2u);
+    EXPECT_EQ(stats.tokens, ps[0].size() + ps[1].size() + ps[2].size() + 3 * 12u);
+    uint64_t by_size = 0;
+    for (const uint64_t n : stats.steps_by_size) by_size += n;
+    EXPECT_EQ(by_size, stats.steps);
+}
+
+TEST(Batcher, AnotherModelsSessionIsRefused) {
+    const mst::ModelHandle model(mst::test::data_path("qwen3_moe_tiny"));
+    const mst::ModelHandle other(mst::test::data_path("qwen3_moe_tiny"));
+    const mst::BatcherHandle batcher(other);
+    mst::SessionHandle session(model, ctx(16));
+    mst_generate_params gp = mst::generate_params();
+    gp.batcher = batcher.get();
+    const int32_t prompt[] = {1, 2};
+    EXPECT_EQ(mst_generate(session.get(), prompt, 2, &gp, nullptr, nullptr, nullptr), MST_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(mst_last_error()).find("another model"), std::string::npos) << mst_last_error();
+    EXPECT_EQ(session.n_past(), 0u);
 }
 
 }  // namespace
