@@ -23,12 +23,17 @@ BatchRows::BatchRows(std::span<const SequenceStep> s) : steps(s) {
     }
 }
 
+namespace {
+
+// x [n][hidden] = rows `tokens` of the embedding table, converted to float32.
 void embed_tokens(const WeightView &embed, int64_t hidden, std::span<const int32_t> tokens, float *x) {
     const size_t row_bytes = size_t(dtype_row_bytes(embed.dtype, hidden));
     for (size_t t = 0; t < tokens.size(); ++t)
         convert_to_f32(embed.dtype, static_cast<const uint8_t *>(embed.data) + size_t(tokens[t]) * row_bytes,
                        x + int64_t(t) * hidden, size_t(hidden));
 }
+
+}  // namespace
 
 void BatchRows::embed(const WeightView &table, int64_t hidden, float *x) const {
     for (size_t i = 0; i < steps.size(); ++i) embed_tokens(table, hidden, steps[i].tokens, x + row0[i] * hidden);

@@ -36,7 +36,4 @@ struct BatchRows {
     void logits(const float *x, int64_t hidden, int64_t vocab, const Head &head) const;
 };
 
-// x [n][hidden] = rows `tokens` of the embedding table, converted to float32.
-void embed_tokens(const WeightView &embed, int64_t hidden, std::span<const int32_t> tokens, float *x);
-
 }  // namespace mst
