@@ -358,6 +358,33 @@ MST_API mst_status mst_session_state_load(mst_session *session, const void *data
 MST_API mst_status mst_session_state_save_file(mst_session *session, const char *path);
 MST_API mst_status mst_session_state_load_file(mst_session *session, const char *path);
 
+/* Evaluate several sessions of one model together: tokens[i] (n_tokens[i] > 0 ids) is
+ * appended to sessions[i] as mst_session_eval would append it, but the sessions' rows go
+ * through each layer together, and each routed expert runs once over every row routed to
+ * it, so that an expert read from storage serves every session that chose it (the gain of
+ * decoding many conversations over one stream of experts). Architectures that batch:
+ * Qwen3-MoE, Mixtral, gpt-oss and DeepSeek-V3 / Kimi K2; the others evaluate the
+ * sessions in turn with the same results. A prompt longer than a session's n_batch goes
+ * n_batch tokens per round; sessions whose expert budget has another experts_per_token
+ * form a batch of their own.
+ *
+ * Each session's logits, context and samples afterwards are those mst_session_eval of its
+ * tokens gives, within float reassociation: a row's dense products, attention, experts
+ * and their weighted sum are the same operations in the same order as alone; only a
+ * kernel that blocks several rows differently may sum them in another order (relative
+ * error of the logits within a few 1e-6 of float32). Greedy choices agree.
+ *
+ * Checked before anything runs, naming the session by index: MST_ERR_INVALID_ARGUMENT for
+ * n_sessions 0, a NULL pointer, sessions of different models, a session twice, an empty
+ * token list or an id outside the vocabulary; MST_ERR_CONTEXT_FULL for a session whose
+ * tokens overflow its n_ctx; MST_ERR_BUSY for a session in use by another thread. On any
+ * failure every session is left as it was. Statistics: each session counts the call's
+ * wall time as mst_session_eval would (a prompt or one decode step), and the expert reads
+ * of a batched step in proportion to its tokens in it, so the sessions' counts add up to
+ * what was read. */
+MST_API mst_status mst_sessions_eval_batch(mst_session *const *sessions, const int32_t *const *tokens,
+                                           const size_t *n_tokens, size_t n_sessions);
+
 /* ---- the expert budget ----------------------------------------------------------- */
 
 /* How many routed experts each token runs, and further rules that drop more of them.
@@ -419,6 +446,10 @@ typedef struct mst_generate_params {
     const char *const *stop;     /* NULL or an array of n_stop stop strings */
     size_t n_stop;
     uint32_t ignore_eos;         /* nonzero: do not stop at the end-of-sequence token */
+    struct mst_batcher *batcher; /* NULL (default): evaluate alone. Else the prompt and every
+                                    sampled token are evaluated in the batcher's steps, together
+                                    with the other generations using it (see mst_batcher_create);
+                                    the session must be of the batcher's model */
 } mst_generate_params;
 
 MST_API void mst_generate_default_params(mst_generate_params *params);
@@ -444,6 +475,37 @@ typedef enum mst_stop_reason {
 MST_API mst_status mst_generate(mst_session *session, const int32_t *prompt, size_t n_prompt,
                                 const mst_generate_params *params, mst_token_callback callback,
                                 void *user_data, mst_stop_reason *reason);
+
+/* A batcher lets mst_generate calls on several threads (one session each, all of one
+ * model) decode as one batch: each generation hands its prompt and every sampled token to
+ * the batcher, and a step evaluates what all of them handed in with one
+ * mst_sessions_eval_batch, so that an expert read from storage serves every sequence
+ * routed to it. A step runs once every generation using the batcher has handed in its
+ * tokens, or gather_wait_us after the first did (a generation still in its callback,
+ * e.g. writing to a slow client, then joins the next step). Each generation's tokens,
+ * text and stop reason are what it gets alone (mst_sessions_eval_batch's bound). The
+ * batcher keeps its model alive; free it after the generations using it have returned. */
+typedef struct mst_batcher mst_batcher;
+
+typedef struct mst_batcher_params {
+    uint32_t struct_size;    /* sizeof(mst_batcher_params) */
+    uint32_t gather_wait_us; /* longest wait for generations not yet in a step; default 2000 */
+} mst_batcher_params;
+
+MST_API void mst_batcher_default_params(mst_batcher_params *params);
+MST_API mst_status mst_batcher_create(mst_model *model, const mst_batcher_params *params, mst_batcher **out);
+MST_API void mst_batcher_free(mst_batcher *batcher);
+
+typedef struct mst_batcher_stats {
+    uint32_t struct_size;       /* set by the caller to sizeof(mst_batcher_stats) */
+    uint64_t steps;             /* batched evaluations run */
+    uint64_t sequences;         /* sessions summed over the steps (mean batch = sequences / steps) */
+    uint64_t tokens;            /* tokens summed over the steps */
+    uint64_t max_sequences;     /* the largest step */
+    uint64_t steps_by_size[7];  /* steps of 1, 2, 3-4, 5-8, 9-16, 17-32 and more sessions */
+} mst_batcher_stats;
+
+MST_API mst_status mst_batcher_get_stats(const mst_batcher *batcher, mst_batcher_stats *stats);
 
 /* ---- statistics ------------------------------------------------------------------ */
 

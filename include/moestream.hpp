@@ -190,6 +190,50 @@ private:
     std::unique_ptr<mst_session, Free> session_;
 };
 
+// mst_sessions_eval_batch: tokens[i] appended to *sessions[i], the sessions of one model
+// evaluated together (one read of an expert serves every session routed to it).
+inline void eval_batch(const std::vector<SessionHandle *> &sessions, const std::vector<std::vector<int32_t>> &tokens) {
+    if (sessions.size() != tokens.size())
+        throw Exception(MST_ERR_INVALID_ARGUMENT, "eval_batch: " + std::to_string(sessions.size()) + " sessions but " +
+                                                      std::to_string(tokens.size()) + " token lists");
+    std::vector<mst_session *> raw;
+    std::vector<const int32_t *> lists;
+    std::vector<size_t> counts;
+    for (size_t i = 0; i < sessions.size(); ++i) {
+        raw.push_back(sessions[i] ? sessions[i]->get() : nullptr);
+        lists.push_back(tokens[i].data());
+        counts.push_back(tokens[i].size());
+    }
+    check(mst_sessions_eval_batch(raw.data(), lists.data(), counts.data(), raw.size()));
+}
+
+// mst_batcher: set generate_params().batcher = batcher.get() in the generations (one per
+// thread and session) that should decode as one batch.
+class BatcherHandle {
+public:
+    explicit BatcherHandle(const ModelHandle &model, uint32_t gather_wait_us = 2000) {
+        mst_batcher_params p;
+        mst_batcher_default_params(&p);
+        p.gather_wait_us = gather_wait_us;
+        mst_batcher *raw = nullptr;
+        check(mst_batcher_create(model.get(), &p, &raw));
+        batcher_.reset(raw);
+    }
+    mst_batcher *get() const { return batcher_.get(); }
+    mst_batcher_stats stats() const {
+        mst_batcher_stats s{};
+        s.struct_size = sizeof s;
+        check(mst_batcher_get_stats(batcher_.get(), &s));
+        return s;
+    }
+
+private:
+    struct Free {
+        void operator()(mst_batcher *b) const { mst_batcher_free(b); }
+    };
+    std::unique_ptr<mst_batcher, Free> batcher_;
+};
+
 
 // ---- chat templates ----------------------------------------------------------------
 // A message for apply_chat_template; empty optional strings are left out (NULL).

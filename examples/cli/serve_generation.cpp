@@ -146,6 +146,7 @@ AnswerOutcome generate_answer(ServeContext &ctx, SessionPool::Slot &slot, const 
     for (const std::string &s : request.stop) stop.push_back(s.c_str());
     gp.stop = stop.data();
     gp.n_stop = stop.size();
+    gp.batcher = ctx.batcher.get();
 
     SessionHandle &session = slot.session;
     try {
@@ -154,7 +155,6 @@ AnswerOutcome generate_answer(ServeContext &ctx, SessionPool::Slot &slot, const 
         const std::vector<int32_t> rest(prompt.begin() + ptrdiff_t(outcome.reused_tokens), prompt.end());
         std::vector<int32_t> generated;
         bool client_gone = false;
-        DecodeTurn turn(ctx.turns);
         const mst_stop_reason reason = session.generate(rest, gp, [&](int32_t token, std::string_view text) {
             generated.push_back(token);
             AnswerPiece piece;
@@ -169,7 +169,7 @@ AnswerOutcome generate_answer(ServeContext &ctx, SessionPool::Slot &slot, const 
             piece.reasoning = d.reasoning;
             piece.calls = d.calls;
             outcome.tool_calls = outcome.tool_calls || !d.calls.empty();
-            turn.step_others_during([&] { client_gone = !sink(piece); });
+            client_gone = !sink(piece);
             return client_gone || ctx.cancel.load();
         });
         slot.tokens = prompt;

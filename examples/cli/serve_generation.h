@@ -22,7 +22,8 @@ namespace mst::cli {
 // What every request of a server shares.
 struct ServeContext {
     ServeContext(const ModelHandle &served, std::string name, int32_t context, SessionPool &sessions)
-        : model(served), model_name(std::move(name)), n_ctx(context), added_tokens(served.tokenize("")), pool(sessions) {}
+        : model(served), model_name(std::move(name)), n_ctx(context), added_tokens(served.tokenize("")), pool(sessions),
+          batcher(served) {}
 
     const ModelHandle &model;
     std::string model_name;
@@ -31,7 +32,7 @@ struct ServeContext {
     bool arguments_as_objects = true;  // how the template wants past calls' arguments
     std::vector<int32_t> added_tokens; // what the tokenizer adds to any text (its BOS)
     SessionPool &pool;
-    DecodeTurns turns;
+    BatcherHandle batcher;  // the running requests' evaluations, one batch per step
     ServeMetrics metrics;
     std::atomic<bool> cancel{false};   // shutdown: stop every generation at its next token
 };

@@ -227,7 +227,8 @@ void install_routes(httplib::Server &server, ServeContext &ctx, const std::atomi
     });
     server.Get("/metrics", [&ctx](const httplib::Request &, httplib::Response &res) {
         ctx.metrics.count_request("/metrics", 200);
-        res.set_content(ctx.metrics.prometheus(ctx.model, ctx.pool.size(), ctx.pool.busy(), ctx.pool.waiting()),
+        res.set_content(ctx.metrics.prometheus(ctx.model, ctx.pool.size(), ctx.pool.busy(), ctx.pool.waiting(),
+                                               ctx.batcher.stats()),
                         "text/plain; version=0.0.4");
     });
     // Unknown paths and methods, and anything a handler let escape, in OpenAI's shape too.

@@ -18,7 +18,8 @@ void ServeMetrics::count_generation(uint64_t prompt_tokens, uint64_t reused_toke
     generation_seconds_ += seconds;
 }
 
-std::string ServeMetrics::prometheus(const ModelHandle &model, int sessions, int busy, int waiting) const {
+std::string ServeMetrics::prometheus(const ModelHandle &model, int sessions, int busy, int waiting,
+                                     const mst_batcher_stats &batches) const {
     std::string out;
     const auto header = [&](const char *name, const char *type, const char *help) {
         out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
@@ -47,6 +48,19 @@ std::string ServeMetrics::prometheus(const ModelHandle &model, int sessions, int
     one("moestream_sessions", "gauge", "sessions (--parallel)", sessions);
     one("moestream_sessions_busy", "gauge", "sessions answering a request", busy);
     one("moestream_requests_waiting", "gauge", "requests waiting for a session", waiting);
+    // Upper bounds of mst_batcher_stats.steps_by_size's buckets; the last is +Inf.
+    static const char *const kBatchBounds[] = {"1", "2", "4", "8", "16", "32", "+Inf"};
+    header("moestream_batch_sequences", "histogram", "sequences evaluated together per step (prompts and decode tokens)");
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < std::size(kBatchBounds); ++i) {
+        cumulative += batches.steps_by_size[i];
+        out += fmt::format("moestream_batch_sequences_bucket{{le=\"{}\"}} {}\n", kBatchBounds[i], cumulative);
+    }
+    out += fmt::format("moestream_batch_sequences_sum {}\nmoestream_batch_sequences_count {}\n", batches.sequences,
+                       batches.steps);
+    one("moestream_batch_sequences_max", "gauge", "the most sequences one step evaluated together",
+        batches.max_sequences);
+    one("moestream_batch_tokens_total", "counter", "tokens evaluated in batched steps", batches.tokens);
     return out;
 }
 

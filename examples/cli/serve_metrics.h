@@ -19,8 +19,9 @@ public:
     std::atomic<int> in_flight{0};  // completion requests being answered (waiting or running)
 
     // The page: requests by endpoint and status, tokens, decode speed, the model's expert
-    // bytes and cache hits, sessions busy and requests waiting.
-    std::string prometheus(const ModelHandle &model, int sessions, int busy, int waiting) const;
+    // bytes and cache hits, sessions busy, requests waiting and the sizes of batched steps.
+    std::string prometheus(const ModelHandle &model, int sessions, int busy, int waiting,
+                           const mst_batcher_stats &batches) const;
 
 private:
     mutable std::mutex mutex_;

@@ -68,18 +68,4 @@ int SessionPool::waiting() const {
     return waiting_;
 }
 
-void DecodeTurns::enter() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    const uint64_t ticket = next_ticket_++;
-    changed_.wait(lock, [&] { return serving_ == ticket; });
-}
-
-void DecodeTurns::leave() {
-    {
-        const std::lock_guard<std::mutex> lock(mutex_);
-        ++serving_;
-    }
-    changed_.notify_all();
-}
-
 }  // namespace mst::cli

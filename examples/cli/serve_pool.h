@@ -1,11 +1,10 @@
-// The sessions `moestream serve` decodes with, how requests wait for one, and the order in
-// which running requests take their decode steps.
+// The sessions `moestream serve` decodes with, and how requests wait for one.
 //
-// Scheduling: each running request owns one session (--parallel of them). Their forward
-// passes take turns through DecodeTurns, first come first served at every token, so N
-// streams advance round-robin one decode step each (a prompt's prefill is one turn).
-// A batched multi-sequence step would replace DecodeTurns: the sequences that hold a turn
-// now would be stepped together; the pool, the queue and the handlers stay as they are.
+// Scheduling: each running request owns one session (--parallel of them) and generates
+// through the server's mst_batcher (serve_generation.h): at every step the running
+// requests' next tokens (and a newly arrived prompt) are evaluated as one batch, so an
+// expert read from disk serves every sequence routed to it. Requests beyond --parallel
+// wait here for a session, up to --queue of them.
 #pragma once
 
 #include <condition_variable>
@@ -65,43 +64,6 @@ private:
     int max_waiting_;
     int waiting_ = 0;
     bool closed_ = false;
-};
-
-// First come, first served turns at the model: a holder leaves after each decode step and
-// queues again behind the others.
-class DecodeTurns {
-public:
-    void enter();
-    void leave();
-
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    uint64_t next_ticket_ = 0, serving_ = 0;
-};
-
-// Holds a turn for a scope; between steps, the others step while `work` (writing to the
-// client) runs without the turn.
-class DecodeTurn {
-public:
-    explicit DecodeTurn(DecodeTurns &turns) : turns_(turns) { turns_.enter(); }
-    ~DecodeTurn() { turns_.leave(); }
-    DecodeTurn(const DecodeTurn &) = delete;
-    DecodeTurn &operator=(const DecodeTurn &) = delete;
-    template <typename Work>
-    void step_others_during(Work work) {
-        turns_.leave();
-        try {
-            work();
-        } catch (...) {
-            turns_.enter();
-            throw;
-        }
-        turns_.enter();
-    }
-
-private:
-    DecodeTurns &turns_;
 };
 
 }  // namespace mst::cli

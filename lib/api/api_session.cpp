@@ -1,6 +1,10 @@
 // mst_session_*: contexts, evaluation, logits, sampling, generation and statistics.
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <memory>
+#include <span>
+#include <vector>
 
 #include "api/guard.h"
 #include "api/handles.h"
@@ -46,6 +50,7 @@ mst_generate_params default_generate_params() {
     p.stop = nullptr;
     p.n_stop = 0;
     p.ignore_eos = 0;
+    p.batcher = nullptr;
     return p;
 }
 
@@ -209,6 +214,34 @@ mst_status mst_session_state_load_file(mst_session *session, const char *path) {
     });
 }
 
+mst_status mst_sessions_eval_batch(mst_session *const *sessions, const int32_t *const *tokens, const size_t *n_tokens,
+                                   size_t n_sessions) {
+    return guard([&] {
+        require_arg(sessions, "sessions");
+        require_arg(tokens, "tokens");
+        require_arg(n_tokens, "n_tokens");
+        if (n_sessions == 0) fail(MST_ERR_INVALID_ARGUMENT, "n_sessions is 0: nothing to evaluate");
+        std::vector<Session *> impls(n_sessions);
+        std::vector<std::span<const int32_t>> lists(n_sessions);
+        for (size_t i = 0; i < n_sessions; ++i) {
+            if (!sessions[i]) fail(MST_ERR_INVALID_ARGUMENT, "sessions[{}] is NULL", i);
+            if (!tokens[i] && n_tokens[i]) fail(MST_ERR_INVALID_ARGUMENT, "tokens[{}] is NULL but n_tokens[{}] is {}", i, i, n_tokens[i]);
+            // Entering a session twice on this thread would read as BUSY: name the mistake.
+            for (size_t j = 0; j < i; ++j)
+                if (sessions[j] == sessions[i])
+                    fail(MST_ERR_INVALID_ARGUMENT, "sessions[{}] is sessions[{}] again: a session once per batch", i, j);
+            if (sessions[i]->model != sessions[0]->model)
+                fail(MST_ERR_INVALID_ARGUMENT, "sessions[{}] belongs to another model than sessions[0]", i);
+            impls[i] = sessions[i]->impl.get();
+            lists[i] = std::span<const int32_t>(tokens[i], n_tokens[i]);
+        }
+        std::vector<std::unique_ptr<SessionEntry>> entries;
+        for (size_t i = 0; i < n_sessions; ++i)
+            entries.push_back(std::make_unique<SessionEntry>(*sessions[i], SessionAccess::Write));
+        Session::eval_batch(impls, lists);
+    });
+}
+
 void mst_expert_budget_default(mst_expert_budget *budget) {
     if (!budget) return;
     const BudgetPolicy d;
@@ -275,6 +308,9 @@ mst_status mst_generate(mst_session *session, const int32_t *prompt, size_t n_pr
         for (size_t i = 0; i < p.n_stop; ++i)
             if (p.stop[i]) o.stop.emplace_back(p.stop[i]);
         o.ignore_eos = p.ignore_eos != 0;
+        if (p.batcher && p.batcher->model != session->model)
+            fail(MST_ERR_INVALID_ARGUMENT, "the batcher serves another model than the session's");
+        o.batcher = p.batcher ? p.batcher->impl.get() : nullptr;
         TokenSink sink;
         if (callback)
             sink = [&](int32_t token, std::string_view piece) {
@@ -283,6 +319,44 @@ mst_status mst_generate(mst_session *session, const int32_t *prompt, size_t n_pr
         const SessionEntry entry(*session, SessionAccess::Write);
         const mst_stop_reason why = generate(*session->impl, std::span<const int32_t>(prompt, n_prompt), o, sink);
         if (reason) *reason = why;
+    });
+}
+
+void mst_batcher_default_params(mst_batcher_params *params) {
+    if (params) *params = mst_batcher_params{sizeof(mst_batcher_params), 2000};
+}
+
+mst_status mst_batcher_create(mst_model *model, const mst_batcher_params *params, mst_batcher **out) {
+    return guard([&] {
+        require_arg(out, "out");
+        *out = nullptr;
+        require_arg(model, "model");
+        mst_batcher_params defaults;
+        mst_batcher_default_params(&defaults);
+        const mst_batcher_params p = read_params(params, defaults, "mst_batcher_params");
+        auto batcher = std::make_unique<mst_batcher>();
+        batcher->model = model->impl;
+        batcher->impl = std::make_unique<StepBatcher>(*batcher->model, std::chrono::microseconds(p.gather_wait_us));
+        *out = batcher.release();
+    });
+}
+
+void mst_batcher_free(mst_batcher *batcher) { delete batcher; }
+
+mst_status mst_batcher_get_stats(const mst_batcher *batcher, mst_batcher_stats *stats) {
+    return guard([&] {
+        require_arg(batcher, "batcher");
+        require_arg(stats, "stats");
+        mst_batcher_stats defaults{};
+        defaults.struct_size = sizeof(mst_batcher_stats);
+        mst_batcher_stats out = read_params(stats, defaults, "mst_batcher_stats");
+        const StepBatcherStats s = batcher->impl->stats();
+        out.steps = s.steps;
+        out.sequences = s.sequences;
+        out.tokens = s.tokens;
+        out.max_sequences = s.max_sequences;
+        std::copy(std::begin(s.steps_by_size), std::end(s.steps_by_size), out.steps_by_size);
+        std::memcpy(stats, &out, stats->struct_size);
     });
 }
 

@@ -8,6 +8,7 @@
 
 #include "model/loaded_model.h"
 #include "session/session.h"
+#include "session/step_batcher.h"
 
 struct mst_model {
     // Shared with every session of the model, so that mst_model_free before the last
@@ -20,4 +21,9 @@ struct mst_session {
     std::unique_ptr<mst::Session> impl;
     // The thread inside a call on this session (default id: none); see session_entry.h.
     std::atomic<std::thread::id> user{};
+};
+
+struct mst_batcher {
+    std::shared_ptr<mst::LoadedModel> model;  // declared first: outlives impl, which refers to it
+    std::unique_ptr<mst::StepBatcher> impl;
 };

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "model/batch_rows.h"
 #include "model/block_fp8_experts.h"
 #include "model/packed_int_experts.h"
 
@@ -266,43 +267,57 @@ std::unique_ptr<ModelState> DeepseekV3::create_state(int32_t n_ctx) const {
 
 void DeepseekV3::forward(ModelState &state, int32_t n_past, std::span<const int32_t> tokens,
                          const ForwardOptions &options, float *logits, ExpertIoStats &io) {
+    const SequenceStep step{&state, n_past, tokens, options.all_logits, options.budget, options.budget_stats, logits};
+    run({&step, 1}, options.experts_per_token, options.route_trace, io);
+}
+
+void DeepseekV3::forward_batch(std::span<const SequenceStep> steps, int32_t experts_per_token, ExpertIoStats &io) {
+    run(steps, experts_per_token, RouteTrace{}, io);
+}
+
+void DeepseekV3::run(std::span<const SequenceStep> steps, int32_t experts_per_token, const RouteTrace &trace,
+                     ExpertIoStats &io) {
     const ModelConfig &c = config_;
-    LatentKvCache &cache = static_cast<DeepseekV3State &>(state).cache;
-    const int64_t n = int64_t(tokens.size()), H = c.hidden_size;
+    const int64_t H = c.hidden_size;
     const float eps = float(c.rms_norm_eps);
     GroupTopkParams routing = settings_.routing;
-    routing.k = options.experts_per_token;
+    routing.k = experts_per_token;
+    const BatchRows rows(steps);
+    const int64_t n = rows.n_rows;
 
     std::vector<float> x(size_t(n * H)), h(size_t(n * H)), y(size_t(n * H)), shared(size_t(n * H));
-    const size_t row_bytes = size_t(dtype_row_bytes(embed_.dtype, H));
-    for (int64_t t = 0; t < n; ++t)
-        convert_to_f32(embed_.dtype, static_cast<const uint8_t *>(embed_.data) + size_t(tokens[size_t(t)]) * row_bytes,
-                       x.data() + t * H, size_t(H));
+    rows.embed(embed_, H, x.data());
+    std::vector<LatentSegment> segments;
+    for (size_t s = 0; s < steps.size(); ++s)
+        segments.push_back(LatentSegment{&static_cast<DeepseekV3State &>(*steps[s].state).cache, rows.row0[s],
+                                         int64_t(steps[s].tokens.size()), steps[s].n_past});
 
     LayerRouting layer_routing;
     layer_routing.n_layers = layers_.size();
     layer_routing.is_sparse = [this](size_t l) { return layers_[l].sparse; };
-    layer_routing.route = [&](size_t l, const float *rows_h, int64_t rows, int32_t k, int32_t *ids, float *weights) {
+    layer_routing.route = [&](size_t l, const float *rows_h, int64_t n_routed, int32_t k, int32_t *ids,
+                              float *weights) {
         const Layer &L = layers_[l];
-        std::vector<float> router_logits(size_t(rows * routing.n_experts));
-        backend_.matmul(L.router, rows_h, router_logits.data(), rows);
+        std::vector<float> router_logits(size_t(n_routed * routing.n_experts));
+        backend_.matmul(L.router, rows_h, router_logits.data(), n_routed);
         GroupTopkParams p = routing;
         p.k = k;
-        route_sigmoid_group_topk(router_logits.data(), L.correction_bias.empty() ? nullptr : L.correction_bias.data(), rows,
-                                 p, ids, weights);
+        route_sigmoid_group_topk(router_logits.data(), L.correction_bias.empty() ? nullptr : L.correction_bias.data(),
+                                 n_routed, p, ids, weights);
     };
     layer_routing.renormalized = routing.normalize;
-    layer_routing.trace = options.route_trace;
+    layer_routing.trace = trace;
     for (int64_t l = 0; l < c.n_layers; ++l) {
         const Layer &L = layers_[size_t(l)];
         backend_.rms_norm(x.data(), L.input_norm, 0.0f, eps, h.data(), n, H);
-        mla_attention(backend_, L.attention, settings_.mla, rope_, cache, int32_t(l), h.data(), n, n_past, y.data());
+        mla_attention_segments(backend_, L.attention, settings_.mla, rope_, segments, int32_t(l), h.data(), n,
+                               y.data());
         for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
 
         backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
         if (L.sparse) {
-            sparse_feed_forward(backend_, *experts_, layer_routing, size_t(l), h.data(), n, H, routing.k,
-                                &options.budget, options.budget_stats, y.data(), io, expert_fn_);
+            sparse_feed_forward(backend_, *experts_, layer_routing, size_t(l), h.data(), n, H, routing.k, rows.budgets,
+                                y.data(), io, expert_fn_);
             // The reference adds the shared experts' output to the routed experts' sum.
             if (L.has_mlp) {
                 swiglu_linear(backend_, L.mlp, h.data(), n, shared.data());
@@ -314,10 +329,11 @@ void DeepseekV3::forward(ModelState &state, int32_t n_past, std::span<const int3
         for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
     }
 
-    const int64_t first_row = options.all_logits ? 0 : n - 1;
-    const int64_t n_rows = n - first_row;
-    backend_.rms_norm(x.data() + first_row * H, final_norm_, 0.0f, eps, h.data(), n_rows, H);
-    run_linear(backend_, lm_head_, h.data(), logits, n_rows);
+    rows.logits(x.data(), H, c.vocab_size, [&](const float *final_rows, int64_t m, float *out) {
+        std::vector<float> normed(size_t(m * H));
+        backend_.rms_norm(final_rows, final_norm_, 0.0f, eps, normed.data(), m, H);
+        run_linear(backend_, lm_head_, normed.data(), out, m);
+    });
 }
 
 }  // namespace mst

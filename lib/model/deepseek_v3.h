@@ -54,6 +54,8 @@ public:
     std::unique_ptr<ModelState> create_state(int32_t n_ctx) const override;
     void forward(ModelState &state, int32_t n_past, std::span<const int32_t> tokens, const ForwardOptions &options,
                  float *logits, ExpertIoStats &io) override;
+    void forward_batch(std::span<const SequenceStep> steps, int32_t experts_per_token, ExpertIoStats &io) override;
+    bool batches_sequences() const override { return true; }
     ModelSizes sizes() const override { return sizes_; }
     const ExpertStore &experts() const override { return *experts_; }
 
@@ -67,6 +69,10 @@ private:
         SwigluLinear mlp;                    // dense layers; shared experts of sparse ones
         bool has_mlp = false;
     };
+
+    // The forward pass of forward and forward_batch: the steps' rows in order, one
+    // residual stream; `trace` sees every sparse layer's routing of all the rows.
+    void run(std::span<const SequenceStep> steps, int32_t experts_per_token, const RouteTrace &trace, ExpertIoStats &io);
 
     const ModelConfig config_;
     const DeepseekV3Settings settings_;

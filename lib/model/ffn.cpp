@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/error.h"
+
 namespace mst {
 
 void swiglu_mlp(Backend &backend, const SwigluWeights &w, const float *h, int64_t n_tokens, float *out) {
@@ -110,15 +112,10 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
         float weight;
     };
     const size_t slots = size_t(routing.n_tokens) * size_t(routing.k);
-    std::vector<int32_t> ids(routing.ids, routing.ids + slots);
-    std::vector<float> weights_of(routing.weights, routing.weights + slots);
-    if (routing.budget && routing.budget_stats)
-        apply_budget_policy(*routing.budget, routing.n_tokens, routing.k, ids.data(), weights_of.data(),
-                            routing.renormalized, [&](int32_t e) { return store.is_cached(layer, e); },
-                            *routing.budget_stats);
     std::vector<std::vector<Use>> uses(size_t(store.n_experts(layer)));
     for (size_t slot = 0; slot < slots; ++slot)
-        if (ids[slot] >= 0) uses[size_t(ids[slot])].push_back(Use{int64_t(slot) / routing.k, weights_of[slot]});
+        if (routing.ids[slot] >= 0)
+            uses[size_t(routing.ids[slot])].push_back(Use{int64_t(slot) / routing.k, routing.weights[slot]});
     std::vector<int32_t> active;
     for (size_t e = 0; e < uses.size(); ++e)
         if (!uses[e].empty()) active.push_back(int32_t(e));
@@ -202,6 +199,13 @@ void trace_predictions(const LayerRouting &routing, size_t layer, const float *h
 void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
                          const float *h, int64_t n, int64_t hidden, int32_t k, const BudgetPolicy *budget,
                          BudgetStats *budget_stats, float *out, ExpertIoStats &io, const ExpertFn &expert_fn) {
+    const RowsBudget all{n, budget, budget_stats};
+    sparse_feed_forward(backend, store, routing, layer, h, n, hidden, k, {&all, 1}, out, io, expert_fn);
+}
+
+void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
+                         const float *h, int64_t n, int64_t hidden, int32_t k, std::span<const RowsBudget> budgets,
+                         float *out, ExpertIoStats &io, const ExpertFn &expert_fn) {
     std::vector<int32_t> ids(size_t(n * k));
     std::vector<float> weights(size_t(n * k));
     routing.route(layer, h, n, k, ids.data(), weights.data());
@@ -219,9 +223,18 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
             ++ahead;
         }
     }
+    // Before any expert is fetched, so that a dropped expert is never read.
+    int64_t row0 = 0;
+    for (const RowsBudget &b : budgets) {
+        if (b.policy && b.stats)
+            apply_budget_policy(*b.policy, b.n_rows, k, ids.data() + row0 * k, weights.data() + row0 * k,
+                                routing.renormalized, [&](int32_t e) { return store.is_cached(int32_t(layer), e); },
+                                *b.stats);
+        row0 += b.n_rows;
+    }
+    if (row0 != n) fail(MST_ERR_INTERNAL, "layer {}: budgets cover {} of {} rows", layer, row0, n);
     std::fill(out, out + n * hidden, 0.0f);
-    routed_experts(backend, store, int32_t(layer), h, hidden,
-                   Routing{n, k, ids.data(), weights.data(), routing.renormalized, budget, budget_stats}, out, io,
+    routed_experts(backend, store, int32_t(layer), h, hidden, Routing{n, k, ids.data(), weights.data()}, out, io,
                    expert_fn);
 }
 

@@ -21,15 +21,12 @@ struct SwigluWeights {
 void swiglu_mlp(Backend &backend, const SwigluWeights &w, const float *h, int64_t n_tokens, float *out);
 
 // Routing decisions of a batch: ids and weights are [n_tokens][k]; an id of -1 is an
-// empty slot. The budget policy, when set, is applied before any expert is fetched.
+// empty slot (the budget rules, applied before, may have emptied it).
 struct Routing {
     int64_t n_tokens = 0;
     int32_t k = 0;
     const int32_t *ids = nullptr;
     const float *weights = nullptr;
-    bool renormalized = false;              // the model renormalises its top-k weights
-    const BudgetPolicy *budget = nullptr;   // from ForwardOptions; null = none
-    BudgetStats *budget_stats = nullptr;
 };
 
 // One expert's computation: y [m][H] = expert(x [m][H]) for m tokens.
@@ -57,11 +54,26 @@ struct LayerRouting {
     RouteTrace trace;           // told each layer's routing of the batch (ForwardOptions::route_trace)
 };
 
-// The sparse feed-forward of `layer` for n rows of h [n][hidden]: routes them and, when
-// decoding one token with the store's prefetch on, applies the next sparse layers' routers
-// (as many as store.prefetch_layers()) to this same h and starts reading the experts they
-// pick, so that those reads overlap this layer's expert compute (the residual stream changes little between layers, which makes
+// The budget rules of a run of consecutive rows (one sequence of a batched step): the
+// next n_rows rows after those of the runs before it. A null policy or stats: none.
+struct RowsBudget {
+    int64_t n_rows = 0;
+    const BudgetPolicy *policy = nullptr;
+    BudgetStats *stats = nullptr;
+};
+
+// The sparse feed-forward of `layer` for n rows of h [n][hidden]: routes them, applies
+// each run of rows' budget rules (`budgets` cover the n rows in order) and runs every
+// chosen expert once over all the rows routed to it, so that rows of several sequences
+// share each expert's read. When decoding one token with the store's prefetch on, it
+// also applies the next sparse layers' routers (as many as store.prefetch_layers()) to
+// this same h and starts reading the experts they pick, so that those reads overlap this
+// layer's expert compute (the residual stream changes little between layers, which makes
 // the guess good). out [n][hidden] is overwritten with the weighted sum of routed experts.
+void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
+                         const float *h, int64_t n, int64_t hidden, int32_t k, std::span<const RowsBudget> budgets,
+                         float *out, ExpertIoStats &io, const ExpertFn &expert_fn = {});
+// The same with one budget for all n rows.
 void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
                          const float *h, int64_t n, int64_t hidden, int32_t k, const BudgetPolicy *budget,
                          BudgetStats *budget_stats, float *out, ExpertIoStats &io,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "backends/backend.h"
@@ -37,5 +38,21 @@ void gqa_attention(Backend &backend, const GqaWeights &w, const GqaShape &shape,
 void gqa_attention_normed(Backend &backend, const GqaWeights &w, const GqaShape &shape, const RopeTable &rope,
                           KvCache &cache, int32_t layer, const float *x, const WeightView &input_norm, float eps,
                           float *h, int64_t n_tokens, int32_t pos0, float *out);
+
+// One sequence's rows in a batch of several: rows [row0, row0 + n_tokens) of h and out,
+// at positions pos0..., their keys and values kept in `cache`.
+struct AttentionSegment {
+    KvCache *cache = nullptr;
+    int64_t row0 = 0;
+    int64_t n_tokens = 0;
+    int32_t pos0 = 0;
+};
+
+// gqa_attention_normed over the rows of several sequences: the norm and the projections
+// run once over all n_rows rows (segments cover them in order), each segment attends over
+// its own cache. A row's result is what the one-sequence call gives it.
+void gqa_attention_segments(Backend &backend, const GqaWeights &w, const GqaShape &shape, const RopeTable &rope,
+                            std::span<const AttentionSegment> segments, int32_t layer, const float *x,
+                            const WeightView &input_norm, float eps, float *h, int64_t n_rows, float *out);
 
 }  // namespace mst

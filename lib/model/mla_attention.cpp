@@ -141,13 +141,16 @@ float mla_softmax_scale(const ModelConfig &config, int32_t qk_head_dim) {
     return float(scale);
 }
 
-void mla_attention(Backend &backend, const MlaWeights &w, const MlaShape &s, const RopeTable &rope,
-                   LatentKvCache &cache, int32_t layer, const float *h, int64_t n, int32_t pos0, float *out,
-                   MlaPath path) {
+namespace {
+
+void attention_impl(Backend &backend, const MlaWeights &w, const MlaShape &s, const RopeTable &rope,
+                    std::span<const LatentSegment> segments, int32_t layer, const float *h, int64_t n, float *out,
+                    MlaPath path) {
     const Dims d(s);
-    if (int64_t(pos0) + n > cache.n_ctx())
-        fail(MST_ERR_INTERNAL, "MLA layer {}: positions {}..{} exceed the cache's {}", layer, pos0, pos0 + n - 1,
-             cache.n_ctx());
+    for (const LatentSegment &seg : segments)
+        if (int64_t(seg.pos0) + seg.n_tokens > seg.cache->n_ctx())
+            fail(MST_ERR_INTERNAL, "MLA layer {}: positions {}..{} exceed the cache's {}", layer, seg.pos0,
+                 seg.pos0 + seg.n_tokens - 1, seg.cache->n_ctx());
     std::vector<float> q(size_t(n * d.heads * d.qk));
     if (s.q_lora_rank > 0) {
         std::vector<float> q_low(size_t(n * s.q_lora_rank));
@@ -170,29 +173,49 @@ void mla_attention(Backend &backend, const MlaWeights &w, const MlaShape &s, con
     }
     backend.rms_norm(latent.data(), w.kv_a_norm, 0.0f, s.norm_eps, latent.data(), n, d.latent);
     std::vector<int32_t> positions(static_cast<size_t>(n));
-    std::iota(positions.begin(), positions.end(), pos0);
+    for (const LatentSegment &seg : segments)
+        std::iota(positions.begin() + seg.row0, positions.begin() + seg.row0 + seg.n_tokens, seg.pos0);
     const RopeParams rp = rope.params();
     backend.rope(q_rope.data(), n, d.heads, d.rope, positions.data(), rp);
     backend.rope(k_rope.data(), n, 1, d.rope, positions.data(), rp);
 
-    float *rows = cache.rows(layer);
-    for (int64_t t = 0; t < n; ++t) {
+    for (int64_t t = 0; t < n; ++t)
         for (int64_t hd = 0; hd < d.heads; ++hd)
             std::copy_n(q_rope.data() + (t * d.heads + hd) * d.rope, d.rope,
                         q.data() + (t * d.heads + hd) * d.qk + d.nope);
-        float *row = rows + (pos0 + t) * d.row;
-        std::copy_n(latent.data() + t * d.latent, d.latent, row);
-        std::copy_n(k_rope.data() + t * d.rope, d.rope, row + d.latent);
-    }
-
     std::vector<float> attn(size_t(n * d.heads * d.v));
-    if (path == MlaPath::Automatic) path = choose_mla_path(s, n, pos0);
-    if (path == MlaPath::Absorbed) {
-        attend_absorbed(backend, w, s, rows, q.data(), n, pos0, attn.data());
-    } else {
-        attend_expanded(backend, w, s, rows, q.data(), n, pos0, attn.data());
+    for (const LatentSegment &seg : segments) {
+        float *rows = seg.cache->rows(layer);
+        for (int64_t t = seg.row0; t < seg.row0 + seg.n_tokens; ++t) {
+            float *row = rows + (seg.pos0 + t - seg.row0) * d.row;
+            std::copy_n(latent.data() + t * d.latent, d.latent, row);
+            std::copy_n(k_rope.data() + t * d.rope, d.rope, row + d.latent);
+        }
+        const float *q_seg = q.data() + seg.row0 * d.heads * d.qk;
+        float *attn_seg = attn.data() + seg.row0 * d.heads * d.v;
+        const MlaPath seg_path = path == MlaPath::Automatic ? choose_mla_path(s, seg.n_tokens, seg.pos0) : path;
+        if (seg_path == MlaPath::Absorbed) {
+            attend_absorbed(backend, w, s, rows, q_seg, seg.n_tokens, seg.pos0, attn_seg);
+        } else {
+            attend_expanded(backend, w, s, rows, q_seg, seg.n_tokens, seg.pos0, attn_seg);
+        }
     }
     run_linear(backend, w.o, attn.data(), out, n);
+}
+
+}  // namespace
+
+void mla_attention(Backend &backend, const MlaWeights &w, const MlaShape &s, const RopeTable &rope,
+                   LatentKvCache &cache, int32_t layer, const float *h, int64_t n, int32_t pos0, float *out,
+                   MlaPath path) {
+    const LatentSegment one{&cache, 0, n, pos0};
+    attention_impl(backend, w, s, rope, {&one, 1}, layer, h, n, out, path);
+}
+
+void mla_attention_segments(Backend &backend, const MlaWeights &w, const MlaShape &s, const RopeTable &rope,
+                            std::span<const LatentSegment> segments, int32_t layer, const float *h, int64_t n_rows,
+                            float *out) {
+    attention_impl(backend, w, s, rope, segments, layer, h, n_rows, out, MlaPath::Automatic);
 }
 
 }  // namespace mst

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "backends/backend.h"
 #include "format/model_config.h"
@@ -60,5 +61,21 @@ float mla_softmax_scale(const ModelConfig &config, int32_t qk_head_dim);
 void mla_attention(Backend &backend, const MlaWeights &w, const MlaShape &shape, const RopeTable &rope,
                    LatentKvCache &cache, int32_t layer, const float *h, int64_t n_tokens, int32_t pos0, float *out,
                    MlaPath path = MlaPath::Automatic);
+
+// One sequence's rows in a batch of several: rows [row0, row0 + n_tokens) of h and out,
+// at positions pos0..., their latents kept in `cache`.
+struct LatentSegment {
+    LatentKvCache *cache = nullptr;
+    int64_t row0 = 0;
+    int64_t n_tokens = 0;
+    int32_t pos0 = 0;
+};
+
+// mla_attention over the rows of several sequences: the projections run once over all
+// n_rows rows (segments cover them in order), each segment attends over its own cache by
+// the path Automatic picks for it. A row's result is what the one-sequence call gives it.
+void mla_attention_segments(Backend &backend, const MlaWeights &w, const MlaShape &shape, const RopeTable &rope,
+                            std::span<const LatentSegment> segments, int32_t layer, const float *h, int64_t n_rows,
+                            float *out);
 
 }  // namespace mst

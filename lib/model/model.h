@@ -54,6 +54,18 @@ struct ModelSizes {
     uint64_t recurrent_state_bytes = 0;  // per session, whatever the context (linear attention)
 };
 
+// One sequence's share of a batched step (Model::forward_batch): its own state and
+// position, its tokens, its budget rules and where its logits go.
+struct SequenceStep {
+    ModelState *state = nullptr;
+    int32_t n_past = 0;
+    std::span<const int32_t> tokens;
+    bool all_logits = false;              // logits of every token, else only of the last
+    BudgetPolicy budget;
+    BudgetStats *budget_stats = nullptr;  // where its budget rules count (null: none applied)
+    float *logits = nullptr;              // [n][vocab] with all_logits, else [1][vocab]
+};
+
 class Model {
 public:
     virtual ~Model() = default;
@@ -62,6 +74,15 @@ public:
     // options.all_logits, else [1][vocab] for the last token.
     virtual void forward(ModelState &state, int32_t n_past, std::span<const int32_t> tokens,
                          const ForwardOptions &options, float *logits, ExpertIoStats &io) = 0;
+    // Several sequences (distinct states) in one step, each getting the logits forward
+    // would give it alone, within float reassociation: an architecture that batches runs
+    // the dense products once over all rows, attention per sequence over its own state,
+    // and each routed expert once over every row routed to it, so that one read of an
+    // expert serves every sequence that chose it. experts_per_token is shared by the batch.
+    // The default (an architecture that does not batch) runs forward on each in turn.
+    virtual void forward_batch(std::span<const SequenceStep> steps, int32_t experts_per_token, ExpertIoStats &io);
+    // Whether forward_batch computes the sequences together (else in turn).
+    virtual bool batches_sequences() const { return false; }
     virtual ModelSizes sizes() const = 0;
     virtual const ExpertStore &experts() const = 0;
 };

@@ -5,6 +5,7 @@
 #include "backends/device_routing.h"
 #include "core/error.h"
 #include "core/op_profile.h"
+#include "model/batch_rows.h"
 #include "model/model_sizes.h"
 
 namespace mst {
@@ -82,22 +83,33 @@ std::unique_ptr<ModelState> MoeDecoder::create_state(int32_t n_ctx) const {
 
 void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int32_t> tokens,
                          const ForwardOptions &options, float *logits, ExpertIoStats &io) {
+    const SequenceStep step{&state, n_past, tokens, options.all_logits, options.budget, options.budget_stats, logits};
+    run({&step, 1}, options.experts_per_token, options.route_trace, io);
+}
+
+void MoeDecoder::forward_batch(std::span<const SequenceStep> steps, int32_t experts_per_token, ExpertIoStats &io) {
+    run(steps, experts_per_token, RouteTrace{}, io);
+}
+
+void MoeDecoder::run(std::span<const SequenceStep> steps, int32_t k, const RouteTrace &trace, ExpertIoStats &io) {
     const ModelConfig &c = config_;
-    KvCache &cache = static_cast<KvState &>(state).cache;
-    const int64_t n = int64_t(tokens.size()), H = c.hidden_size;
-    const int32_t E = int32_t(c.n_experts), k = options.experts_per_token;
+    const int64_t H = c.hidden_size;
+    const int32_t E = int32_t(c.n_experts);
     if (E > 0 && (k < 1 || k > E))
         fail(MST_ERR_INVALID_ARGUMENT, "experts_per_token {} is outside 1..{}", k, E);
     const float eps = float(c.rms_norm_eps);
+    const BatchRows rows(steps);
+    const int64_t n = rows.n_rows;
 
     std::vector<float> x(size_t(n * H)), h(size_t(n * H)), y(size_t(n * H));
-    const size_t row_bytes = size_t(dtype_row_bytes(embed_.dtype, H));
-    for (int64_t t = 0; t < n; ++t)
-        convert_to_f32(embed_.dtype, static_cast<const uint8_t *>(embed_.data) + size_t(tokens[size_t(t)]) * row_bytes,
-                       x.data() + t * H, size_t(H));
+    rows.embed(embed_, H, x.data());
+    std::vector<AttentionSegment> segments;
+    for (size_t s = 0; s < steps.size(); ++s)
+        segments.push_back(AttentionSegment{&static_cast<KvState &>(*steps[s].state).cache, rows.row0[s],
+                                            int64_t(steps[s].tokens.size()), steps[s].n_past});
 
     LayerRouting routing = layer_routing();
-    routing.trace = options.route_trace;
+    routing.trace = trace;
     // SwiGLU experts: the whole step is one backend batch (docs/device_graph.md); a device
     // backend waits only where the host reads results, once per sparse layer for the
     // router's logits. Experts of another form (expert_fn_) keep a batch per piece.
@@ -113,14 +125,14 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
         GqaShape shape = attention_shape_;
         shape.sliding_window = L.sliding_window;
         // The input norm joins the projections' batch (one submission on a device backend).
-        gqa_attention_normed(backend_, L.attention, shape, rope_, cache, int32_t(l), x.data(), L.input_norm, eps,
-                             h.data(), n, n_past, y.data());
+        gqa_attention_segments(backend_, L.attention, shape, rope_, segments, int32_t(l), x.data(), L.input_norm, eps,
+                               h.data(), n, y.data());
         residual_add(x, y);
 
         if (L.sparse) {
             backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
-            sparse_feed_forward(backend_, *experts_, routing, size_t(l), h.data(), n, H, k, &options.budget,
-                                options.budget_stats, y.data(), io, expert_fn_);
+            sparse_feed_forward(backend_, *experts_, routing, size_t(l), h.data(), n, H, k, rows.budgets, y.data(), io,
+                                expert_fn_);
         } else {
             backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
             swiglu_mlp(backend_, L.mlp, h.data(), n, y.data());
@@ -129,10 +141,16 @@ void MoeDecoder::forward(ModelState &state, int32_t n_past, std::span<const int3
     }
 
     op_profile_set_layer(-1);
-    const int64_t first_row = options.all_logits ? 0 : n - 1;
-    const int64_t n_rows = n - first_row;
-    backend_.rms_norm(x.data() + first_row * H, final_norm_, 0.0f, eps, h.data(), n_rows, H);
-    backend_.matmul(lm_head_, h.data(), logits, n_rows);
+    // Several sequences: their wanted rows are gathered and their logits handed out on the
+    // host, so a device backend's results are read first and the head's waited for.
+    const bool gathered = steps.size() > 1;
+    if (gathered) backend_.sync();
+    rows.logits(x.data(), H, c.vocab_size, [&](const float *final_rows, int64_t m, float *out) {
+        BackendVector normed(backend_, size_t(m * H));
+        backend_.rms_norm(final_rows, final_norm_, 0.0f, eps, normed.data(), m, H);
+        backend_.matmul(lm_head_, normed.data(), out, m);
+        if (gathered) backend_.sync();
+    });
 }
 
 LayerRouting MoeDecoder::layer_routing() {

@@ -23,6 +23,8 @@ public:
     std::unique_ptr<ModelState> create_state(int32_t n_ctx) const override;
     void forward(ModelState &state, int32_t n_past, std::span<const int32_t> tokens, const ForwardOptions &options,
                  float *logits, ExpertIoStats &io) override;
+    void forward_batch(std::span<const SequenceStep> steps, int32_t experts_per_token, ExpertIoStats &io) override;
+    bool batches_sequences() const override { return true; }
     ModelSizes sizes() const override { return sizes_; }
     const ExpertStore &experts() const override { return *experts_; }
 
@@ -69,6 +71,10 @@ protected:
     ExpertFn expert_fn_;  // empty: SwiGLU experts through Backend::routed_swiglu
 
 private:
+    // The forward pass of forward and forward_batch: the steps' rows in order, one
+    // residual stream; `trace` sees every sparse layer's routing of all the rows.
+    void run(std::span<const SequenceStep> steps, int32_t k, const RouteTrace &trace, ExpertIoStats &io);
+
     // The layers' routing (router product, optional bias, route_) for sparse_feed_forward.
     LayerRouting layer_routing();
 

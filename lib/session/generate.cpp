@@ -9,7 +9,14 @@ mst_stop_reason generate(Session &session, std::span<const int32_t> prompt, cons
                          const TokenSink &sink) {
     if (options.max_tokens < 0) fail(MST_ERR_INVALID_ARGUMENT, "max_tokens must not be negative, got {}", options.max_tokens);
     validate_sampler_options(options.sampler);
-    if (!prompt.empty()) session.eval(prompt, EvalKind::Prompt);
+    if (options.batcher && &options.batcher->model() != &session.model())
+        fail(MST_ERR_INVALID_ARGUMENT, "the batcher serves another model than the session's");
+    const StepBatcherMembership member(options.batcher);
+    const auto eval = [&](std::span<const int32_t> tokens, EvalKind kind) {
+        if (options.batcher) options.batcher->eval(session, tokens, kind);
+        else session.eval(tokens, kind);
+    };
+    if (!prompt.empty()) eval(prompt, EvalKind::Prompt);
     if (session.n_past() == 0) fail(MST_ERR_INVALID_ARGUMENT, "generate needs a prompt or an existing context");
 
     const Tokenizer &tokenizer = *session.model().tokenizer;
@@ -29,7 +36,7 @@ mst_stop_reason generate(Session &session, std::span<const int32_t> prompt, cons
         const bool stop_string = text.stopped();
         const bool stop_asked = sink && sink(token, piece);
         const int32_t one[1] = {token};
-        session.eval(one, EvalKind::Decode);
+        eval(one, EvalKind::Decode);
         if (eos) return MST_STOP_EOS;
         if (stop_string) return MST_STOP_STRING;
         if (stop_asked) return MST_STOP_CALLBACK;

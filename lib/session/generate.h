@@ -12,6 +12,7 @@
 #include "moestream.h"
 #include "session/sampler.h"
 #include "session/session.h"
+#include "session/step_batcher.h"
 
 namespace mst {
 
@@ -20,6 +21,9 @@ struct GenerateOptions {
     SamplerOptions sampler;
     std::vector<std::string> stop;
     bool ignore_eos = false;
+    // Not null: the prompt and every sampled token are evaluated in the batcher's steps,
+    // together with the other generations' (the session must be of the batcher's model).
+    StepBatcher *batcher = nullptr;
 };
 
 // Return true to stop.

@@ -31,7 +31,7 @@ void Session::set_budget_policy(const BudgetPolicy &policy) {
     budget_ = policy;
 }
 
-void Session::eval(std::span<const int32_t> tokens, EvalKind kind) {
+void Session::check_eval(std::span<const int32_t> tokens) const {
     if (tokens.empty()) fail(MST_ERR_INVALID_ARGUMENT, "eval needs at least one token");
     for (size_t i = 0; i < tokens.size(); ++i)
         if (tokens[i] < 0 || tokens[i] >= n_vocab())
@@ -40,22 +40,33 @@ void Session::eval(std::span<const int32_t> tokens, EvalKind kind) {
     if (history_.size() + tokens.size() > size_t(n_ctx_))
         fail(MST_ERR_CONTEXT_FULL, "{} tokens in context + {} new exceed n_ctx {}", history_.size(),
              tokens.size(), n_ctx_);
+}
 
-    const size_t V = size_t(n_vocab());
-    const auto start = std::chrono::steady_clock::now();
-    std::vector<float> new_logits(all_logits_ ? tokens.size() * V : V);
+ForwardOptions Session::forward_options() {
     ForwardOptions fo;
     fo.experts_per_token = experts_per_token_;
     fo.all_logits = all_logits_;
     fo.budget = budget_;
     fo.budget_stats = &stats_.budget;
+    return fo;
+}
+
+void Session::eval(std::span<const int32_t> tokens, EvalKind kind) {
+    check_eval(tokens);
+    const size_t V = size_t(n_vocab());
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<float> new_logits(all_logits_ ? tokens.size() * V : V);
+    const ForwardOptions fo = forward_options();
     for (size_t first = 0; first < tokens.size(); first += size_t(n_batch_)) {
         const size_t n = std::min(size_t(n_batch_), tokens.size() - first);
         float *out = all_logits_ ? new_logits.data() + first * V : new_logits.data();
         model_.model->forward(*state_, int32_t(history_.size() + first), tokens.subspan(first, n), fo, out, stats_.io);
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    commit(tokens, std::move(new_logits), seconds, kind);
+}
 
+void Session::commit(std::span<const int32_t> tokens, std::vector<float> new_logits, double seconds, EvalKind kind) {
     history_.insert(history_.end(), tokens.begin(), tokens.end());
     n_past_.store(int32_t(history_.size()), std::memory_order_relaxed);
     logits_ = std::move(new_logits);

@@ -41,6 +41,20 @@ public:
     // before touching the context; on a failure midway the context is left as it was.
     void eval(std::span<const int32_t> tokens, EvalKind kind = EvalKind::Auto);
 
+    // Evaluate several sessions of one model together: tokens[i] is appended to
+    // sessions[i], and every round of the batch (each session's next n_batch tokens) is
+    // one Model::forward_batch, so that an expert read for one sequence serves all that
+    // route to it. Sessions with another experts_per_token run in batches of their own.
+    // Each session ends as eval(tokens[i]) would leave it, within float reassociation (the
+    // same rows summed in another order where a kernel blocks rows differently). Everything
+    // is checked before anything runs (INVALID_ARGUMENT for sessions of another model, a
+    // session twice, an empty list or a bad id; CONTEXT_FULL naming the session that
+    // overflows); on a failure midway every context is left as it was. The expert reads
+    // of a step are counted to its sessions in proportion to their tokens.
+    // kinds[i] (empty: Auto) says how session i counts the evaluation in its statistics.
+    static void eval_batch(std::span<Session *const> sessions, std::span<const std::span<const int32_t>> tokens,
+                           std::span<const EvalKind> kinds = {});
+
     std::span<const float> last_logits() const;
     // All rows of the last eval (all_logits sessions only).
     std::span<const float> all_logits(size_t *n_rows) const;
@@ -70,6 +84,13 @@ public:
     LoadedModel &model() { return model_; }
 
 private:
+    // eval's checks of tokens, before anything changes.
+    void check_eval(std::span<const int32_t> tokens) const;
+    // What an eval leaves once its forward passes are done: the tokens in the history,
+    // the new logits, the statistics.
+    void commit(std::span<const int32_t> tokens, std::vector<float> new_logits, double seconds, EvalKind kind);
+    ForwardOptions forward_options();
+
     LoadedModel &model_;
     std::unique_ptr<ModelState> state_;
     int32_t n_ctx_ = 0;

@@ -3,7 +3,7 @@
 # could install it) the official openai npm client. Chat and completions, streamed and not;
 # tools reaching the template; errors for malformed JSON, an unknown model, an oversized
 # prompt and too many requests at once; 8 concurrent streams for a few seconds, every one
-# complete and the server's memory bounded; SIGTERM during a stream exits 0.
+# complete, stepped together in batches (/metrics) and the server's memory bounded; SIGTERM during a stream exits 0.
 # Usage: serve_test.sh MOESTREAM MODEL_DIR TEMPLATE.jinja
 set -euo pipefail
 bin="$1" model_src="$2" template="$3"
@@ -192,6 +192,12 @@ echo "serve_test.sh: $total load streams, VmRSS $rss_warm -> $rss_end KiB"
 curl -s "$base/metrics" > "$work/metrics"
 grep -q '^moestream_completion_tokens_total [1-9]' "$work/metrics" || fail "metrics count no tokens"
 grep -q '^moestream_expert_cache_hits_total ' "$work/metrics" || fail "metrics lack cache hits"
+# 8 streams on 4 sessions: running requests step together, so some step held several.
+max_batch="$(sed -n 's/^moestream_batch_sequences_max //p' "$work/metrics")"
+[[ -n "$max_batch" ]] || fail "metrics lack moestream_batch_sequences_max"
+(( max_batch >= 2 )) || fail "no step batched two or more sequences under load (max $max_batch)"
+grep -q '^moestream_batch_sequences_bucket{le="+Inf"} [1-9]' "$work/metrics" || fail "metrics lack the batch histogram"
+echo "serve_test.sh: largest batched step $max_batch sequences"
 
 # The official client, where fetch.sh could install it.
 if [[ -d "$here/node_modules/openai" ]]; then

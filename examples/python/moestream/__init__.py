@@ -36,11 +36,12 @@ from .errors import (
 from .generation import Generation
 from .logs import log_to_python, log_to_stderr
 from .model import Model
-from .session import Session
+from .session import Session, eval_batch
 
 __all__ = [
     "Model",
     "Session",
+    "eval_batch",
     "Generation",
     "Status",
     "StopReason",

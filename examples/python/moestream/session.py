@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Sequence
@@ -19,7 +20,7 @@ from .generation import Generation, generate_params
 if TYPE_CHECKING:
     from .model import Model
 
-__all__ = ["Session"]
+__all__ = ["Session", "eval_batch"]
 
 
 class Session(HandleOwner):
@@ -272,3 +273,32 @@ class Session(HandleOwner):
         with self._call() as session:
             check(lib.mst_session_get_stats(session, stats), "mst_session_get_stats")
         return to_dict(stats, "mst_session_stats")
+
+
+def eval_batch(sessions: Sequence[Session], tokens: Sequence[Sequence[int] | np.ndarray]) -> None:
+    """Append ``tokens[i]`` to ``sessions[i]`` for every i, evaluated together
+    (``mst_sessions_eval_batch``): the sessions' rows share each layer's products, and each
+    routed expert runs once over every row routed to it, so one read of an expert serves
+    all of them. Each session ends as ``sessions[i].eval(tokens[i])`` would leave it
+    (within float reassociation).
+
+    Raises:
+        InvalidArgumentError: sessions of different models, a session twice, an empty or
+            bad token list; ContextFullError: a session whose tokens overflow its n_ctx.
+            The message names the session by index; every session is left as it was.
+    """
+    if len(sessions) != len(tokens):
+        raise ValueError(f"{len(sessions)} sessions but {len(tokens)} token lists")
+    arrays = [_text.token_array(t) for t in tokens]
+    with contextlib.ExitStack() as held:
+        # A session listed twice is entered once, so that the library names the mistake.
+        entered: dict[int, Any] = {}
+        pointers = []
+        for s in sessions:
+            if id(s) not in entered:
+                entered[id(s)] = held.enter_context(s._call())
+            pointers.append(entered[id(s)])
+        c_sessions = ffi.new("mst_session *[]", pointers)
+        c_tokens = ffi.new("const int32_t *[]", [a for a, _ in arrays])
+        c_counts = ffi.new("size_t[]", [n for _, n in arrays])
+        check(lib.mst_sessions_eval_batch(c_sessions, c_tokens, c_counts, len(sessions)), "mst_sessions_eval_batch")
