@@ -14,53 +14,23 @@
 #include "core/error.h"
 #include "cpu_op_fixture.h"
 #include "model/kv_cache.h"
-
-#ifdef MST_HAVE_VULKAN
-#include "backends/vulkan/vulkan_backend.h"
-#endif
+#include "vulkan_suite.h"
 
 namespace mst {
 namespace {
 
 using test::random_floats;
 
-class VulkanDeviceStep : public ::testing::Test {
+class VulkanDeviceStep : public test::VulkanSuite {
 protected:
-    static void SetUpTestSuite() {
-#ifdef MST_HAVE_VULKAN
-        try {
-            vulkan_ = new VulkanBackend(BackendOptions{}, false);
-        } catch (const Error &e) {
-            why_ = e.what();
-        }
-#else
-        why_ = "this build has no Vulkan backend (MST_VULKAN=OFF or no Vulkan headers / glslangValidator)";
-#endif
-    }
-    static void TearDownTestSuite() {
-#ifdef MST_HAVE_VULKAN
-        delete vulkan_;
-        vulkan_ = nullptr;
-#endif
-    }
-    void SetUp() override {
-#ifdef MST_HAVE_VULKAN
-        if (!vulkan_) GTEST_SKIP() << "no Vulkan device found: " << why_;
-#else
-        GTEST_SKIP() << why_;
-#endif
-    }
-
 #ifdef MST_HAVE_VULKAN
     VulkanBackend &gpu() { return *vulkan_; }
     uint64_t submissions() const { return vulkan_->submissions(); }
-    static inline VulkanBackend *vulkan_ = nullptr;
 #else
     Backend &gpu() { return cpu_; }
     uint64_t submissions() const { return 0; }
 #endif
     CpuBackend cpu_{2, cpu_isa_best()};
-    static inline std::string why_;
 };
 
 float max_abs_diff(const std::vector<float> &a, const std::vector<float> &b) {

@@ -15,42 +15,21 @@
 #include "core/error.h"
 #include "cpu_op_fixture.h"
 #include "router/softmax_topk.h"
-
-#ifdef MST_HAVE_VULKAN
-#include "backends/vulkan/vulkan_backend.h"
-#endif
+#include "vulkan_suite.h"
 
 namespace mst {
 namespace {
 
 using test::random_floats;
 
-class VulkanSoftmaxTopk : public ::testing::Test {
+class VulkanSoftmaxTopk : public test::VulkanSuite {
 protected:
-    static void SetUpTestSuite() {
-#ifdef MST_HAVE_VULKAN
-        try {
-            vulkan_ = new VulkanBackend(BackendOptions{}, false);
-        } catch (const Error &e) {
-            why_ = e.what();
-        }
-#else
-        why_ = "this build has no Vulkan backend (MST_VULKAN=OFF or no Vulkan headers / glslangValidator)";
-#endif
-    }
-    static void TearDownTestSuite() {
-#ifdef MST_HAVE_VULKAN
-        delete vulkan_;
-        vulkan_ = nullptr;
-#endif
-    }
     void SetUp() override {
+        VulkanSuite::SetUp();
+        if (IsSkipped()) return;
 #ifdef MST_HAVE_VULKAN
-        if (!vulkan_) GTEST_SKIP() << "no Vulkan device found: " << why_;
         device_ = device_routing(*vulkan_);
         ASSERT_NE(device_, nullptr) << "the Vulkan backend must offer DeviceRouting";
-#else
-        GTEST_SKIP() << why_;
 #endif
     }
 
@@ -68,10 +47,6 @@ protected:
 
     CpuBackend cpu_{2, cpu_isa_best()};
     DeviceRouting *device_ = nullptr;
-#ifdef MST_HAVE_VULKAN
-    static inline VulkanBackend *vulkan_ = nullptr;
-#endif
-    static inline std::string why_;
 };
 
 TEST_F(VulkanSoftmaxTopk, MatchesTheHostForEveryKAndOddExpertCounts) {
