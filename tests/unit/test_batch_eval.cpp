@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <string>
 #include <thread>
@@ -274,12 +275,20 @@ TEST(Batcher, ThreadsGenerateAsAlone) {
     gp.max_tokens = 12;
     gp.ignore_eos = 1;
     gp.sampler.temperature = 0.0f;
+    // Batched generations meet at their first token: each waits in its callback until all
+    // three are there, so every later step finds the three registered with the batcher
+    // (without this a generation that starts first may finish alone on a loaded machine).
+    std::atomic<int> at_first_token{0};
     const auto run = [&](const std::vector<int32_t> &prompt, mst_batcher *batcher) {
         mst::SessionHandle session(model, ctx(64));
         mst_generate_params p = gp;
         p.batcher = batcher;
         std::vector<int32_t> out;
         session.generate(prompt, p, [&](int32_t token, std::string_view) {
+            if (batcher && out.empty()) {
+                at_first_token.fetch_add(1);
+                while (at_first_token.load() < int(ps.size())) std::this_thread::yield();
+            }
             out.push_back(token);
             return false;
         });
@@ -288,8 +297,9 @@ TEST(Batcher, ThreadsGenerateAsAlone) {
     std::vector<std::vector<int32_t>> alone, together(ps.size());
     for (const auto &p : ps) alone.push_back(run(p, nullptr));
 
-    // A long gather wait: every step waits for all three generations.
-    const mst::BatcherHandle batcher(model, 2000000);
+    // A gather wait long enough for all three generations to hand in after the meeting,
+    // short enough that a step waiting on one still in its callback costs little.
+    const mst::BatcherHandle batcher(model, 200000);
     std::vector<std::thread> threads;
     for (size_t i = 0; i < ps.size(); ++i)
         threads.emplace_back([&, i] { together[i] = run(ps[i], batcher.get()); });
