@@ -63,11 +63,32 @@ std::vector<StackedPart> stacked_parts(const std::vector<ExpertLayout> &experts,
                 fail(MST_ERR_UNSUPPORTED, "layer {} expert {}'s {} is {} [{}, {}] where expert 0's is {} [{}, {}]", layer,
                      e, kNames[p], dtype_name(m.dtype), m.rows, m.cols, dtype_name(first.dtype), first.rows, first.cols);
         }
-        out.push_back({fmt::format("blk.{}.{}.weight", layer, kNames[p]),
-                       ggml_type_of(first.dtype, fmt::format("layer {}'s {}", layer, kNames[p])),
+        const uint32_t type = ggml_type_of(first.dtype, fmt::format("layer {}'s {}", layer, kNames[p]));
+        // A packed file pads a row that is not whole blocks (a K-quant's 256-element
+        // super-blocks, mostly) with zeros; a GGUF tensor holds whole blocks only.
+        if (const uint32_t block = ggml_type_info(type)->block_elems; first.cols % block != 0)
+            fail(MST_ERR_UNSUPPORTED,
+                 "layer {}'s {} is {} with rows of {} elements, not whole {}-element blocks, which GGUF cannot hold "
+                 "(convert the experts to q4 or q8 instead)",
+                 layer, kNames[p], dtype_name(first.dtype), first.cols, block);
+        out.push_back({fmt::format("blk.{}.{}.weight", layer, kNames[p]), type,
                        {uint64_t(first.cols), uint64_t(first.rows), uint64_t(experts.size())}, p});
     }
     return out;
+}
+
+// general.file_type by the experts' type, which is most of the file's bytes.
+uint32_t llama_ftype_of(DType experts) {
+    switch (experts) {
+        case DType::Q4: return llama_ftype::MOSTLY_Q4_1;
+        case DType::Q8: return llama_ftype::MOSTLY_Q8_0;
+        case DType::GGML_Q2_K: return llama_ftype::MOSTLY_Q2_K;
+        case DType::GGML_Q3_K: return llama_ftype::MOSTLY_Q3_K_S;
+        case DType::GGML_Q4_K: return llama_ftype::MOSTLY_Q4_K_S;
+        case DType::GGML_Q5_K: return llama_ftype::MOSTLY_Q5_K_S;
+        case DType::GGML_Q6_K: return llama_ftype::MOSTLY_Q6_K;
+        default: return llama_ftype::MOSTLY_BF16;
+    }
 }
 
 }  // namespace
@@ -90,11 +111,8 @@ GgufExportReport export_gguf(const std::string &source, const std::string &desti
     const DType expert_dtype = packed->experts.empty() || packed->experts.front().empty()
                                    ? DType::BF16
                                    : packed->experts.front().front().parts.at(0).dtype;
-    const uint32_t ftype = expert_dtype == DType::Q4   ? llama_ftype::MOSTLY_Q4_1
-                           : expert_dtype == DType::Q8 ? llama_ftype::MOSTLY_Q8_0
-                                                       : llama_ftype::MOSTLY_BF16;
     add_gguf_model_metadata(w, *arch, config, metadata_json(*packed, packed::kTokenizerKey, source),
-                            metadata_json(*packed, packed::kTokenizerConfigKey, source), ftype);
+                            metadata_json(*packed, packed::kTokenizerConfigKey, source), llama_ftype_of(expert_dtype));
 
     // Declarations: the resident tensors under llama.cpp's names, then each layer's experts.
     struct Resident {

@@ -1,7 +1,9 @@
 // `moestream convert MODEL.mst OUT.gguf`: a packed model written as a GGUF file that
 // llama.cpp loads, so that the two engines can be run on the same weights, byte for byte.
 // Nothing is requantized: each tensor keeps its stored type, which GGUF has under another
-// name (moestream's Q4 block is ggml's Q4_1, Q8 is Q8_0; BF16, F16 and F32 are themselves);
+// name (moestream's Q4 block is ggml's Q4_1, Q8 is Q8_0, the K-quant experts of `convert
+// --experts q2k..q6k` are Q2_K..Q6_K, whose rows must then be whole 256-element super-blocks
+// since a packed file pads the others and GGUF cannot; BF16, F16 and F32 are themselves);
 // only the 1-D tensors (norms) become F32, as llama.cpp keeps them. A layer's experts are
 // stacked into blk.N.ffn_{gate,up,down}_exps [E][rows][cols] as llama.cpp expects, and the
 // metadata is written as convert_hf_to_gguf.py does (convert/gguf_model_metadata.h) from

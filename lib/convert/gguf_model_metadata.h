@@ -20,6 +20,8 @@ namespace mst {
 namespace llama_ftype {
 constexpr uint32_t ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2, MOSTLY_Q4_1 = 3, MOSTLY_Q8_0 = 7, MOSTLY_Q5_0 = 8,
                    MOSTLY_Q5_1 = 9, MOSTLY_IQ4_NL = 25, MOSTLY_IQ4_XS = 30, MOSTLY_BF16 = 32, MOSTLY_MXFP4_MOE = 38;
+// The K-quant file types whose main type is the one named (the _S mixes for Q3_K .. Q5_K).
+constexpr uint32_t MOSTLY_Q2_K = 10, MOSTLY_Q3_K_S = 11, MOSTLY_Q4_K_S = 14, MOSTLY_Q5_K_S = 16, MOSTLY_Q6_K = 18;
 }
 
 // Adds the metadata. Throws MST_ERR_BAD_FORMAT naming the field when config.json lacks a

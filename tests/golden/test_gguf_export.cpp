@@ -16,6 +16,7 @@
 #include "format/gguf_types.h"
 #include "golden.h"
 #include "prompt_logits.h"
+#include "synthetic_checkpoint.h"
 #include "moestream.hpp"
 #include "test_paths.h"
 
@@ -70,6 +71,38 @@ TEST_F(GgufExport, SameLogitsAsThePackedFileForEachStoredType) {
     }
 }
 
+// K-quant experts (convert --experts q2k..q6k) on rows of whole super-blocks (a synthetic
+// Qwen3-MoE of hidden size 256 and expert rows of 256) keep their type and bytes. Their
+// logits against the transformers reference: tests/golden/test_golden_trained256.cpp.
+TEST_F(GgufExport, KQuantExpertsKeepTheirTypeAndLogits) {
+    mst::test::SyntheticShape shape;
+    shape.experts = 8;
+    shape.expert_ffn = 256;
+    const std::string src = dir_ + "/synthetic256";
+    fs::create_directories(src);
+    mst::test::write_synthetic_qwen3_moe(src, shape);
+    const std::vector<int32_t> ids = {1, 87, 85, 259, 201, 39, 408, 262, 413};
+    for (const char *experts : {"q2k", "q3k", "q4k", "q5k", "q6k"}) {
+        SCOPED_TRACE(std::string("experts ") + experts);
+        const std::string mst_path = dir_ + "/" + experts + ".mst", gguf = mst_path + ".gguf";
+        mst_convert_params p;
+        mst_convert_default_params(&p);
+        p.experts = experts;
+        p.dense = "q8";
+        p.n_threads = 2;
+        ASSERT_EQ(mst_convert(src.c_str(), mst_path.c_str(), &p, nullptr), MST_OK) << mst_last_error();
+        const mst::GgufExportReport r = mst::export_gguf(mst_path, gguf, false);
+        EXPECT_EQ(r.file_bytes, fs::file_size(gguf));
+        const auto ckpt = mst::Checkpoint::open(gguf);
+        EXPECT_EQ(mst::dtype_name(ckpt->require("model.layers.1.mlp.experts.6.down_proj.weight").dtype),
+                  std::string("Q") + experts[1] + "_K");
+        const std::vector<float> from_packed = mst::test::prompt_logits(mst_path, ids);
+        const std::vector<float> from_gguf = mst::test::prompt_logits(gguf, ids);
+        ASSERT_EQ(from_packed.size(), from_gguf.size());
+        EXPECT_LT(mst::test::relative_error(from_gguf.data(), from_packed.data(), int64_t(from_packed.size())), 1e-6);
+    }
+}
+
 TEST_F(GgufExport, RefusesWhatGgufOrLlamaCppCannotTake) {
     const std::string gguf = dir_ + "/out.gguf";
     // Not a packed file: a checkpoint directory.
@@ -90,6 +123,12 @@ TEST_F(GgufExport, RefusesWhatGgufOrLlamaCppCannotTake) {
     const std::string src = mst::test::data_path("qwen3_moe_trained");
     ASSERT_EQ(mst_convert(src.c_str(), zstd.c_str(), &p, nullptr), MST_OK) << mst_last_error();
     mst::test::expect_error([&] { mst::export_gguf(zstd, gguf, false); }, MST_ERR_UNSUPPORTED, {"zstd"});
+    EXPECT_FALSE(fs::exists(gguf));
+    // K-quant experts whose rows (128 wide) the packed file padded to one 256-element
+    // super-block, which a GGUF tensor cannot hold.
+    const std::string padded = packed("qwen3_moe_trained", "q4k", "bf16");
+    mst::test::expect_error([&] { mst::export_gguf(padded, gguf, false); }, MST_ERR_UNSUPPORTED,
+                            {"layer 0", "Q4_K", "rows of 128 elements", "256-element"});
     EXPECT_FALSE(fs::exists(gguf));
     // An existing destination without force.
     std::ofstream(gguf) << "x";

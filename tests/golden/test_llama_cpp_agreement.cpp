@@ -52,13 +52,27 @@ using mst::test::GgufWeightType;
 
 using WriteGguf = void (*)(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
 
-// moestream's own path to a GGUF: `convert` to a packed file (Q4_1: q4 experts and q8 dense
-// weights; Q8_0: q8 both), then `convert MODEL.mst OUT.gguf` (convert/gguf_export.h).
+// The `convert --experts` name of a type's experts: q4 (Q4_1's block), a K-quant, else q8.
+const char *convert_experts_name(GgufWeightType type) {
+    switch (type) {
+        case GgufWeightType::Q4_1: return "q4";
+        case GgufWeightType::Q2_K: return "q2k";
+        case GgufWeightType::Q3_K: return "q3k";
+        case GgufWeightType::Q4_K: return "q4k";
+        case GgufWeightType::Q5_K: return "q5k";
+        case GgufWeightType::Q6_K: return "q6k";
+        default: return "q8";
+    }
+}
+
+// moestream's own path to a GGUF: `convert` to a packed file (experts in the type, Q4_1 as
+// q4 and the K-quants as q2k..q6k, else q8; dense weights q8), then `convert MODEL.mst
+// OUT.gguf` (convert/gguf_export.h).
 void write_via_packed(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type) {
     const std::string packed = gguf_path + ".mst";
     mst_convert_params p;
     mst_convert_default_params(&p);
-    p.experts = type == GgufWeightType::Q4_1 ? "q4" : "q8";
+    p.experts = convert_experts_name(type);
     p.dense = "q8";
     p.n_threads = 2;
     mst::check(mst_convert(checkpoint_dir.c_str(), packed.c_str(), &p, nullptr));
@@ -86,6 +100,13 @@ void write_deepseek2_split_kv_b_decoded(const std::string &checkpoint_dir, const
 }
 
 constexpr double kTop1Bar = 0.98;
+
+// moestream's K-quant kernels quantize the activations to 8-bit blocks as llama.cpp's do
+// (backends/cpu/kquant_kernels.h); its other block kernels keep 16 bits.
+bool kquant(GgufWeightType t) {
+    return t == GgufWeightType::Q2_K || t == GgufWeightType::Q3_K || t == GgufWeightType::Q4_K ||
+           t == GgufWeightType::Q5_K || t == GgufWeightType::Q6_K;
+}
 
 struct Row {
     const char *checkpoint;  // under tests/data
@@ -167,6 +188,37 @@ const Row kRows[] = {
     {"mixtral_tiny", "llama", kMixtral, kMixtralDecoded, GgufWeightType::BF16, "BF16", 0.046, 0.79, 0.975},  // 98.0%
     {"mixtral_tiny", "llama", kMixtral, kMixtralDecoded, GgufWeightType::Q8_0, "Q8_0", 0.15, 1.7, 0.91},  // 92.2%
     {"mixtral_tiny", "llama", kMixtral, kMixtralDecoded, GgufWeightType::Q4_1, "Q4_1", 0.14, 1.8, 0.915},  // 92.8%
+};
+
+// The trained Qwen3-MoE with 256-wide rows (tests/support/test_paths.h: too large to commit,
+// skipped where absent): every matrix a whole number of 256-element super-blocks, so each
+// K-quant file is that type throughout, as llama.cpp's quantizer would write it, and IQ4_XS is
+// itself. Bounds as above, about 1.6x the measured difference. Q4_1 (97.9%) is llama.cpp's
+// rounding as on deepseek2: its top-1 matches the exact answer at 97.9% of the positions,
+// moestream's at 100%. The K-quant rows hold moestream to llama.cpp's own error instead of a
+// tenth of it: for the K-quants both engines round the activations to 8-bit blocks of 256
+// (GGML's Q8_K; backends/cpu/kquant_kernels.h), and measured against the exact answer the
+// two are 8.5e-3 .. 1.1e-2 off alike.
+constexpr const char *kTrained256 = "qwen3_moe_trained_256";
+const Row kTrained256Rows[] = {
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::F16, "F16", 0.006, 0.12},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::BF16, "BF16", 0.011, 0.14},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q8_0, "Q8_0", 0.023, 0.19},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q4_0, "Q4_0", 0.022, 0.14},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q4_1, "Q4_1", 0.024, 0.15, 0.972},  // 97.9%
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q5_0, "Q5_0", 0.028, 0.25},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q5_1, "Q5_1", 0.028, 0.52},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::IQ4_NL, "IQ4_NL", 0.03, 0.34},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::IQ4_XS, "IQ4_XS", 0.039, 0.24},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::MXFP4, "MXFP4", 0.025, 0.22},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q2_K, "Q2_K", 0.026, 0.17},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q3_K, "Q3_K", 0.033, 0.22},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q4_K, "Q4_K", 0.042, 0.29},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q5_K, "Q5_K", 0.028, 0.2},
+    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q6_K, "Q6_K", 0.033, 0.22},
+    // Exported by moestream from `convert --experts q4k` / `q2k` (dense weights q8: Q8_0).
+    {kTrained256, "qwen3moe", write_via_packed, nullptr, GgufWeightType::Q4_K, "Q4_K via .mst", 0.018, 0.16},
+    {kTrained256, "qwen3moe", write_via_packed, nullptr, GgufWeightType::Q2_K, "Q2_K via .mst", 0.024, 0.21},
 };
 
 constexpr size_t kPositions = 512;  // the golden prompt, then held-out text up to this many
@@ -274,7 +326,9 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
         GTEST_SKIP() << "llama.cpp not fetched: " << runner_path()
                      << " is missing (bash bench/llama_cpp/fetch.sh fetches it from npm and builds it)";
     const Row &row = GetParam();
-    const std::string data = mst::test::data_path(row.checkpoint);
+    const bool trained256 = std::string(row.checkpoint) == kTrained256;
+    const std::string data = trained256 ? mst::test::trained256_path() : mst::test::data_path(row.checkpoint);
+    if (data.empty()) GTEST_SKIP() << mst::test::trained256_recipe();
     const mst::test::Golden golden = mst::test::load_golden(data + "/golden.safetensors");
     const std::string dir = mst::test::make_temp_dir("llama_cpp_agreement");
     const std::string gguf = dir + "/" + row_name(row) + ".gguf";
@@ -337,8 +391,14 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
     if (!exact.empty()) {
         // The same weights computed exactly: moestream's own rounding (int16 activation blocks
         // for the block types, none for the float ones) must stay far below llama.cpp's.
-        EXPECT_LT(ours_exact, 0.1 * theirs_exact) << "moestream's arithmetic is not well below llama.cpp's";
-        EXPECT_GE(ours_top1_exact, 0.99) << "moestream's top-1 against the exact logits";
+        if (kquant(row.type)) {
+            // Both round the activations to Q8_K: measured 0.95-1.13x llama.cpp's error, top-1 >= 97.5%.
+            EXPECT_LT(ours_exact, 1.3 * theirs_exact) << "moestream's arithmetic is not level with llama.cpp's";
+            EXPECT_GE(ours_top1_exact, 0.97) << "moestream's top-1 against the exact logits";
+        } else {
+            EXPECT_LT(ours_exact, 0.1 * theirs_exact) << "moestream's arithmetic is not well below llama.cpp's";
+            EXPECT_GE(ours_top1_exact, 0.99) << "moestream's top-1 against the exact logits";
+        }
         RecordProperty("moestream_vs_decoded_median_position", std::to_string(ours_exact));
         RecordProperty("llama_cpp_vs_decoded_median_position", std::to_string(theirs_exact));
     } else {
@@ -347,6 +407,8 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rows, LlamaCppAgreement, ::testing::ValuesIn(kRows),
+                         [](const ::testing::TestParamInfo<Row> &p) { return row_name(p.param); });
+INSTANTIATE_TEST_SUITE_P(Trained256, LlamaCppAgreement, ::testing::ValuesIn(kTrained256Rows),
                          [](const ::testing::TestParamInfo<Row> &p) { return row_name(p.param); });
 
 }  // namespace

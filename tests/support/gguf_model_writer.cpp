@@ -38,6 +38,11 @@ std::optional<DType> block_dtype(GgufWeightType type) {
         case GgufWeightType::IQ4_NL: return DType::GGML_IQ4_NL;
         case GgufWeightType::IQ4_XS: return DType::GGML_IQ4_XS;
         case GgufWeightType::MXFP4: return DType::GGML_MXFP4;
+        case GgufWeightType::Q2_K: return DType::GGML_Q2_K;
+        case GgufWeightType::Q3_K: return DType::GGML_Q3_K;
+        case GgufWeightType::Q4_K: return DType::GGML_Q4_K;
+        case GgufWeightType::Q5_K: return DType::GGML_Q5_K;
+        case GgufWeightType::Q6_K: return DType::GGML_Q6_K;
         default: return std::nullopt;
     }
 }
@@ -84,6 +89,11 @@ uint32_t ggml_of(GgufWeightType type) {
         case GgufWeightType::IQ4_NL: return ggml_type::IQ4_NL;
         case GgufWeightType::IQ4_XS: return ggml_type::IQ4_XS;
         case GgufWeightType::MXFP4: return ggml_type::MXFP4;
+        case GgufWeightType::Q2_K: return ggml_type::Q2_K;
+        case GgufWeightType::Q3_K: return ggml_type::Q3_K;
+        case GgufWeightType::Q4_K: return ggml_type::Q4_K;
+        case GgufWeightType::Q5_K: return ggml_type::Q5_K;
+        case GgufWeightType::Q6_K: return ggml_type::Q6_K;
     }
     return ggml_type::F32;
 }
@@ -103,6 +113,11 @@ uint32_t llama_ftype_of(GgufWeightType type) {
         case GgufWeightType::MXFP4: return llama_ftype::MOSTLY_MXFP4_MOE;
         case GgufWeightType::Q8_0: return llama_ftype::MOSTLY_Q8_0;
         case GgufWeightType::BF16: return llama_ftype::MOSTLY_BF16;
+        case GgufWeightType::Q2_K: return llama_ftype::MOSTLY_Q2_K;
+        case GgufWeightType::Q3_K: return llama_ftype::MOSTLY_Q3_K_S;
+        case GgufWeightType::Q4_K: return llama_ftype::MOSTLY_Q4_K_S;
+        case GgufWeightType::Q5_K: return llama_ftype::MOSTLY_Q5_K_S;
+        case GgufWeightType::Q6_K: return llama_ftype::MOSTLY_Q6_K;
     }
     return llama_ftype::ALL_F32;
 }
@@ -298,14 +313,26 @@ void add_gpt_oss_experts(const Checkpoint &ckpt, const nlohmann::json &config, c
     add_values(gg + "ffn_down_exps.bias", {E, H}, ckpt.read_f32(ckpt.require(hf + "mlp.experts.down_proj_bias")), true);
 }
 
+// The type llama-quant.cpp's tensor_type_fallback puts in place of IQ4_XS or a K-quant for
+// rows that are not whole 256-element super-blocks.
+GgufWeightType super_block_fallback(GgufWeightType type) {
+    switch (type) {
+        case GgufWeightType::IQ4_XS: case GgufWeightType::Q2_K: case GgufWeightType::Q3_K: return GgufWeightType::IQ4_NL;
+        case GgufWeightType::Q4_K: return GgufWeightType::Q5_0;
+        case GgufWeightType::Q5_K: return GgufWeightType::Q5_1;
+        case GgufWeightType::Q6_K: return GgufWeightType::Q8_0;
+        default: return type;
+    }
+}
+
 // Which type a matrix takes: `type`, but F32 for 1-D tensors and the kept ones; where
 // llama.cpp's quantizer puts another: Q8_0 for the non-expert matrices of an MXFP4 file (its
-// MXFP4_MOE type), IQ4_NL for IQ4_XS rows that are not whole 256-element blocks, and F16 for
-// rows that are still not whole blocks of the type (llama-quant.cpp's tensor_type_fallback).
+// MXFP4_MOE type), super_block_fallback for rows that are not whole super-blocks, and F16 for
+// rows that are still not whole blocks of the type.
 GgufWeightType type_of(GgufWeightType type, const std::vector<int64_t> &shape, bool keep_f32, bool expert) {
     if (keep_f32 || shape.size() < 2) return GgufWeightType::F32;
     if (type == GgufWeightType::MXFP4 && !expert) type = GgufWeightType::Q8_0;
-    if (type == GgufWeightType::IQ4_XS && shape.back() % 256 != 0) type = GgufWeightType::IQ4_NL;
+    if (shape.back() % 256 != 0) type = super_block_fallback(type);
     const bool float_type = type == GgufWeightType::F32 || type == GgufWeightType::F16 || type == GgufWeightType::BF16;
     if (!float_type && shape.back() % 32 != 0) return GgufWeightType::F16;
     return type;

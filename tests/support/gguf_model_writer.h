@@ -7,8 +7,11 @@
 // where llama.cpp's quantizer puts another: MXFP4 is for experts only (the other matrices
 // Q8_0, as its MXFP4_MOE file type does), IQ4_XS falls back to IQ4_NL for rows that
 // are not whole 256-element blocks, and a block type to F16 for rows that are not whole
-// blocks of 32. The block types are quantized by moestream's
-// round-to-nearest quantizers (core/ggml_legacy_quants.h), Q4_1 by its Q4 one.
+// blocks of 32; a K-quant (Q2_K .. Q6_K) falls back as llama.cpp's tensor_type_fallback
+// does for rows that are not whole 256-element super-blocks (Q2_K, Q3_K to IQ4_NL, Q4_K to
+// Q5_0, Q5_K to Q5_1, Q6_K to Q8_0). The block types are quantized by moestream's
+// round-to-nearest quantizers (core/ggml_legacy_quants.h), Q4_1 by its Q4 one, the
+// K-quants by its K-quant quantizer (core/ggml_kquants.h, what `convert --experts q4k` uses).
 //
 // Written from the GGUF specification and gguf-py's name tables, independently of
 // moestream's GGUF reader, so that a model loaded through the reader can be checked
@@ -19,7 +22,7 @@
 
 namespace mst::test {
 
-enum class GgufWeightType { F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, MXFP4 };
+enum class GgufWeightType { F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, MXFP4, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K };
 
 // Throws std::runtime_error (or mst::Error from reading the checkpoint) on failure.
 void write_qwen3moe_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
