@@ -104,8 +104,13 @@ GgufExportReport export_gguf(const std::string &source, const std::string &desti
         fail(MST_ERR_IO, "'{}' exists (--force replaces it)", destination);
     const nlohmann::json config = metadata_json(*packed, packed::kConfigKey, source);
     const std::string model_type = config.value("model_type", "");
-    const GgufArchitecture *arch = model_type == "qwen3_moe" ? find_gguf_architecture("qwen3moe") : nullptr;
-    if (!arch) fail(MST_ERR_UNSUPPORTED, "GGUF export writes qwen3_moe models; '{}' is {}", source, model_type);
+    const GgufArchitecture *arch = model_type == "qwen3_moe"     ? find_gguf_architecture("qwen3moe")
+                                   : model_type == "deepseek_v3" ? find_gguf_architecture("deepseek2")
+                                                                 : nullptr;
+    if (!arch)
+        fail(MST_ERR_UNSUPPORTED, "GGUF export writes qwen3_moe and deepseek_v3 models; '{}' is {}", source, model_type);
+    // deepseek2's first layers are dense (first_k_dense_replace); qwen3moe has none.
+    const int64_t leading_dense = arch->gguf_name == "deepseek2" ? config.value("first_k_dense_replace", int64_t(0)) : 0;
 
     GgufWriter w;
     const DType expert_dtype = packed->experts.empty() || packed->experts.front().empty()
@@ -137,8 +142,14 @@ GgufExportReport export_gguf(const std::string &source, const std::string &desti
     const int64_t n_layers = config.value("num_hidden_layers", int64_t(0));
     std::vector<std::vector<StackedPart>> layers(size_t(std::max<int64_t>(n_layers, 0)));
     for (size_t l = 0; l < layers.size(); ++l) {
-        if (l >= packed->experts.size() || packed->experts[l].empty())
-            fail(MST_ERR_UNSUPPORTED, "layer {} of '{}' is dense, which llama.cpp's qwen3moe cannot load", l, source);
+        const bool dense = l >= packed->experts.size() || packed->experts[l].empty();
+        if (dense && int64_t(l) < leading_dense) continue;
+        if (dense)
+            fail(MST_ERR_UNSUPPORTED, "layer {} of '{}' is dense, which llama.cpp's {} cannot load{}", l, source,
+                 arch->gguf_name, leading_dense > 0 ? fmt::format(" after its {} leading dense layers", leading_dense) : "");
+        if (int64_t(l) < leading_dense)
+            fail(MST_ERR_BAD_FORMAT, "layer {} of '{}' has experts, but config.json's first_k_dense_replace is {}", l,
+                 source, leading_dense);
         layers[l] = stacked_parts(packed->experts[l], l);
         for (const StackedPart &p : layers[l]) {
             const uint64_t bytes = w.add_tensor(p.name, p.type, p.ne);

@@ -10,7 +10,11 @@
 // the config.json and tokenizer the packed file carries. The GGUF then loads in moestream
 // too (with the experts streamed out of it).
 //
-// Architectures: qwen3_moe with every layer MoE (llama.cpp's qwen3moe has no dense layers).
+// Architectures: qwen3_moe with every layer MoE (llama.cpp's qwen3moe has no dense layers),
+// and deepseek_v3 as llama.cpp's deepseek2 (its first_k_dense_replace leading layers dense,
+// MLA's kv_b_proj kept whole as attn_kv_b as older conversions write it, the sigmoid router's
+// correction bias as exp_probs_b). The vocabulary is written with the "qwen2" pre-tokenizer
+// name, as for the test models' tokenizer; another tokenizer's name is not derived.
 #pragma once
 
 #include <cstdint>

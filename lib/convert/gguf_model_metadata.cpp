@@ -23,31 +23,83 @@ T field(const nlohmann::json &config, const char *key) {
     }
 }
 
-void add_hyperparameters(GgufWriter &w, const std::string &arch, const nlohmann::json &config) {
-    const std::string a = arch + ".";
-    const auto hidden = field<uint32_t>(config, "hidden_size");
-    const auto heads = field<uint32_t>(config, "num_attention_heads");
-    w.add_u32(a + "block_count", field<uint32_t>(config, "num_hidden_layers"));
-    w.add_u32(a + "context_length", field<uint32_t>(config, "max_position_embeddings"));
-    w.add_u32(a + "embedding_length", hidden);
-    w.add_u32(a + "feed_forward_length", field<uint32_t>(config, "intermediate_size"));
-    w.add_u32(a + "attention.head_count", heads);
+// The RoPE object of a config: transformers 5's rope_parameters or the older rope_scaling.
+nlohmann::json rope_object(const nlohmann::json &config) {
+    if (config.contains("rope_parameters") && config["rope_parameters"].is_object()) return config["rope_parameters"];
+    if (config.contains("rope_scaling") && config["rope_scaling"].is_object()) return config["rope_scaling"];
+    return nlohmann::json::object();
+}
+
+// Multi-head attention sizes (qwen3moe): one head_dim for keys, values and RoPE.
+void add_mha_hyperparameters(GgufWriter &w, const std::string &a, const nlohmann::json &config) {
+    const auto hidden = field<uint32_t>(config, "hidden_size"), heads = field<uint32_t>(config, "num_attention_heads");
     w.add_u32(a + "attention.head_count_kv", field<uint32_t>(config, "num_key_value_heads"));
-    const double theta = config.contains("rope_parameters") ? field<double>(config["rope_parameters"], "rope_theta")
-                                                            : config.value("rope_theta", 10000.0);
-    w.add_f32(a + "rope.freq_base", float(theta));
-    w.add_f32(a + "attention.layer_norm_rms_epsilon", field<float>(config, "rms_norm_eps"));
-    w.add_u32(a + "expert_count", config.contains("num_experts") ? field<uint32_t>(config, "num_experts")
-                                                                 : field<uint32_t>(config, "num_local_experts"));
-    w.add_u32(a + "expert_used_count", field<uint32_t>(config, "num_experts_per_tok"));
     const uint32_t head_dim = config.contains("head_dim") && !config["head_dim"].is_null()
                                   ? field<uint32_t>(config, "head_dim")
                                   : hidden / heads;
     w.add_u32(a + "attention.key_length", head_dim);
     w.add_u32(a + "attention.value_length", head_dim);
     w.add_u32(a + "rope.dimension_count", head_dim);
+}
+
+// DeepseekV2Model.set_gguf_parameters with kv_b_proj kept whole (attn_kv_b, as the export
+// writes it): multi-head key / value sizes, the MLA ranks, the leading dense layers, the
+// shared experts and the sigmoid router with its groups, YaRN where the config has it.
+void add_deepseek2_hyperparameters(GgufWriter &w, const std::string &a, const nlohmann::json &config) {
+    if (config.value("scoring_func", "sigmoid") != "sigmoid")
+        fail(MST_ERR_UNSUPPORTED, "a deepseek2 GGUF is written for the sigmoid router; config.json's scoring_func is {}",
+             config["scoring_func"].dump());
+    const auto rope = field<uint32_t>(config, "qk_rope_head_dim"), nope = field<uint32_t>(config, "qk_nope_head_dim");
+    w.add_u32(a + "leading_dense_block_count", config.value("first_k_dense_replace", 0u));
+    w.add_u32(a + "vocab_size", field<uint32_t>(config, "vocab_size"));
+    if (config.value("q_lora_rank", nlohmann::json()).is_number() && config["q_lora_rank"].get<uint32_t>() > 0)
+        w.add_u32(a + "attention.q_lora_rank", field<uint32_t>(config, "q_lora_rank"));
+    w.add_u32(a + "attention.kv_lora_rank", field<uint32_t>(config, "kv_lora_rank"));
+    w.add_u32(a + "attention.head_count_kv", field<uint32_t>(config, "num_key_value_heads"));
+    w.add_u32(a + "attention.key_length", nope + rope);
+    w.add_u32(a + "attention.value_length", field<uint32_t>(config, "v_head_dim"));
+    w.add_u32(a + "expert_shared_count", field<uint32_t>(config, "n_shared_experts"));
+    w.add_f32(a + "expert_weights_scale", field<float>(config, "routed_scaling_factor"));
+    if (config.value("norm_topk_prob", false)) w.add_bool(a + "expert_weights_norm", true);
+    w.add_u32(a + "expert_group_count", config.value("n_group", 1u));
+    w.add_u32(a + "expert_group_used_count", config.value("topk_group", 1u));
+    w.add_u32(a + "expert_gating_func", 2);  // llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE_SIGMOID
+    w.add_u32(a + "rope.dimension_count", rope);
+    const nlohmann::json rope_params = rope_object(config);
+    if (rope_params.value("rope_type", rope_params.value("type", "")) == "yarn") {
+        w.add_string(a + "rope.scaling.type", "yarn");
+        w.add_f32(a + "rope.scaling.factor", field<float>(rope_params, "factor"));
+        w.add_u32(a + "rope.scaling.original_context_length",
+                  field<uint32_t>(rope_params, "original_max_position_embeddings"));
+        if (rope_params.contains("beta_fast")) w.add_f32(a + "rope.scaling.yarn_beta_fast", field<float>(rope_params, "beta_fast"));
+        if (rope_params.contains("beta_slow")) w.add_f32(a + "rope.scaling.yarn_beta_slow", field<float>(rope_params, "beta_slow"));
+        if (rope_params.contains("mscale_all_dim"))
+            w.add_f32(a + "rope.scaling.yarn_log_multiplier", 0.1f * field<float>(rope_params, "mscale_all_dim"));
+    }
+}
+
+void add_hyperparameters(GgufWriter &w, const std::string &arch, const nlohmann::json &config) {
+    const std::string a = arch + ".";
+    w.add_u32(a + "block_count", field<uint32_t>(config, "num_hidden_layers"));
+    w.add_u32(a + "context_length", field<uint32_t>(config, "max_position_embeddings"));
+    w.add_u32(a + "embedding_length", field<uint32_t>(config, "hidden_size"));
+    w.add_u32(a + "feed_forward_length", field<uint32_t>(config, "intermediate_size"));
+    w.add_u32(a + "attention.head_count", field<uint32_t>(config, "num_attention_heads"));
+    const nlohmann::json rope = rope_object(config);
+    const double theta = rope.contains("rope_theta") ? field<double>(rope, "rope_theta") : config.value("rope_theta", 10000.0);
+    w.add_f32(a + "rope.freq_base", float(theta));
+    w.add_f32(a + "attention.layer_norm_rms_epsilon", field<float>(config, "rms_norm_eps"));
+    const char *experts = config.contains("num_experts")         ? "num_experts"
+                          : config.contains("n_routed_experts") ? "n_routed_experts"
+                                                                : "num_local_experts";
+    w.add_u32(a + "expert_count", field<uint32_t>(config, experts));
+    w.add_u32(a + "expert_used_count", field<uint32_t>(config, "num_experts_per_tok"));
     if (config.contains("moe_intermediate_size"))
         w.add_u32(a + "expert_feed_forward_length", field<uint32_t>(config, "moe_intermediate_size"));
+    if (arch == "deepseek2")
+        add_deepseek2_hyperparameters(w, a, config);
+    else
+        add_mha_hyperparameters(w, a, config);
 }
 
 }  // namespace

@@ -227,7 +227,7 @@ std::optional<std::string> hf_to_gguf_name(const GgufArchitecture &arch, std::st
     const std::string as_block = "blk." + std::string(hf_name.substr(kPrefix.size()));
     const auto block = split_block(as_block);  // views into as_block
     if (!block) return std::nullopt;
-    for (const auto &[gguf, hf] : is_llama(arch) ? mixtral_block_names() : qwen3moe_block_names())
+    for (const auto &[gguf, hf] : block_names(arch))
         if (hf == block->second) return "blk." + std::to_string(block->first) + "." + gguf;
     return std::nullopt;
 }

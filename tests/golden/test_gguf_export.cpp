@@ -71,6 +71,33 @@ TEST_F(GgufExport, SameLogitsAsThePackedFileForEachStoredType) {
     }
 }
 
+// deepseek_v3 as llama.cpp's deepseek2 (kv_b_proj kept whole as attn_kv_b, which llama.cpp
+// v0.5.0 runs): the leading dense layer, MLA, the shared expert and the router's correction
+// bias come through, and the GGUF gives the packed file's logits, which are the transformers
+// reference's (bf16 kept: float arithmetic on the same weights).
+TEST_F(GgufExport, DeepSeekV3AsDeepseek2) {
+    const std::string data = mst::test::data_path("deepseek_v3_trained");
+    const mst::test::Golden golden = mst::test::load_golden(data + "/golden.safetensors");
+    const std::string mst_path = packed("deepseek_v3_trained", "bf16", "bf16");
+    const std::string gguf = mst_path + ".gguf";
+    const mst::GgufExportReport r = mst::export_gguf(mst_path, gguf, false);
+    EXPECT_EQ(r.expert_tensors, 15u);  // layers 1-5 x gate, up, down; layer 0 is dense
+    EXPECT_EQ(r.file_bytes, fs::file_size(gguf));
+    const auto ckpt = mst::Checkpoint::open(gguf);
+    EXPECT_NE(ckpt->find("model.layers.0.mlp.gate_proj.weight"), nullptr);
+    EXPECT_NE(ckpt->find("model.layers.1.mlp.shared_experts.down_proj.weight"), nullptr);
+    EXPECT_NE(ckpt->find("model.layers.5.mlp.gate.e_score_correction_bias"), nullptr);
+    EXPECT_NE(ckpt->find("model.layers.2.self_attn.kv_b_proj.weight"), nullptr);
+
+    const std::vector<float> from_packed = mst::test::prompt_logits(mst_path, golden.input_ids);
+    const std::vector<float> from_gguf = mst::test::prompt_logits(gguf, golden.input_ids);
+    ASSERT_EQ(from_packed.size(), from_gguf.size());
+    ASSERT_EQ(from_gguf.size(), golden.logits().size());
+    EXPECT_LT(mst::test::relative_error(from_gguf.data(), from_packed.data(), int64_t(from_packed.size())), 1e-6);
+    // measured 2.3e-7, as the checkpoint directory itself
+    EXPECT_LT(mst::test::relative_error(from_gguf.data(), golden.logits().data(), int64_t(from_gguf.size())), 2e-6);
+}
+
 // K-quant experts (convert --experts q2k..q6k) on rows of whole super-blocks (a synthetic
 // Qwen3-MoE of hidden size 256 and expert rows of 256) keep their type and bytes. Their
 // logits against the transformers reference: tests/golden/test_golden_trained256.cpp.

@@ -55,6 +55,7 @@ using WriteGguf = void (*)(const std::string &checkpoint_dir, const std::string 
 // The `convert --experts` name of a type's experts: q4 (Q4_1's block), a K-quant, else q8.
 const char *convert_experts_name(GgufWeightType type) {
     switch (type) {
+        case GgufWeightType::BF16: return "bf16";
         case GgufWeightType::Q4_1: return "q4";
         case GgufWeightType::Q2_K: return "q2k";
         case GgufWeightType::Q3_K: return "q3k";
@@ -66,14 +67,14 @@ const char *convert_experts_name(GgufWeightType type) {
 }
 
 // moestream's own path to a GGUF: `convert` to a packed file (experts in the type, Q4_1 as
-// q4 and the K-quants as q2k..q6k, else q8; dense weights q8), then `convert MODEL.mst
-// OUT.gguf` (convert/gguf_export.h).
+// q4, the K-quants as q2k..q6k, BF16 kept, else q8; dense weights q8, BF16 kept), then
+// `convert MODEL.mst OUT.gguf` (convert/gguf_export.h).
 void write_via_packed(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type) {
     const std::string packed = gguf_path + ".mst";
     mst_convert_params p;
     mst_convert_default_params(&p);
     p.experts = convert_experts_name(type);
-    p.dense = "q8";
+    p.dense = type == GgufWeightType::BF16 ? "bf16" : "q8";
     p.n_threads = 2;
     mst::check(mst_convert(checkpoint_dir.c_str(), packed.c_str(), &p, nullptr));
     mst::export_gguf(packed, gguf_path, false);
@@ -173,6 +174,8 @@ const Row kRows[] = {
     {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::IQ4_NL, "IQ4_NL", 0.035, 0.56, 0.965},  // 97.1%
     {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::IQ4_XS, "IQ4_XS", 0.04, 0.37, 0.955},  // 96.3%
     {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::MXFP4, "MXFP4", 0.033, 0.2, 0.965},  // 97.1%
+    // Exported by moestream (`convert --experts bf16 --dense bf16`, then `convert X.mst X.gguf`).
+    {"deepseek_v3_trained", "deepseek2", write_via_packed, nullptr, GgufWeightType::BF16, "BF16 via .mst", 1.0, 1.0},
     {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::F16, "F16", 5.3e-5, 0.00053},
     {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::BF16, "BF16", 0.0041, 0.042},
     {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::Q8_0, "Q8_0", 0.012, 0.11},
