@@ -175,7 +175,7 @@ const Row kRows[] = {
     {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::IQ4_XS, "IQ4_XS", 0.04, 0.37, 0.955},  // 96.3%
     {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::MXFP4, "MXFP4", 0.033, 0.2, 0.965},  // 97.1%
     // Exported by moestream (`convert --experts bf16 --dense bf16`, then `convert X.mst X.gguf`).
-    {"deepseek_v3_trained", "deepseek2", write_via_packed, nullptr, GgufWeightType::BF16, "BF16 via .mst", 1.0, 1.0},
+    {"deepseek_v3_trained", "deepseek2", write_via_packed, nullptr, GgufWeightType::BF16, "BF16 via .mst", 0.025, 0.25},
     {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::F16, "F16", 5.3e-5, 0.00053},
     {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::BF16, "BF16", 0.0041, 0.042},
     {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::Q8_0, "Q8_0", 0.012, 0.11},
