@@ -7,7 +7,8 @@
 // COLD and DONTNEED give released experts back).
 //
 // A file truncated while it is mapped makes the next touch of a lost page raise SIGBUS;
-// that cannot be turned into an error, which is one reason mmap is never "auto".
+// that cannot be turned into an error, which is one reason "auto" maps only when the page
+// cache already holds the files (storage/auto_tier.h), never to read from the device.
 #pragma once
 
 #include "core/file_io.h"
