@@ -132,6 +132,10 @@ void print_pass(const char *title, const Pass &p, int n_tokens) {
     const double host = p.wall - op_seconds;
     fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}%   (wall minus the ops: expert reads waited for, routing, "
                "residual adds, allocation)\n", "host", "", 1e3 * host, 100 * host / p.wall);
+    const mst::RegionTotals &r = p.profile.regions;
+    if (r.regions > 0)
+        fmt::print("parallel regions: {}, {:.0f} us each; threads busy {:.1f}% of the time they were held\n", r.regions,
+                   1e6 * r.wall_seconds / double(r.regions), 100 * r.busy_seconds / r.thread_seconds);
 }
 
 int run(const Options &o) {
