@@ -2,15 +2,15 @@
 # moestream against llama.cpp on the same GGUF file, the same token ids and the same
 # threads, the two engines interleaved run by run, each run in a fresh process:
 #
-#   bench/compare_llama_cpp.sh [MODEL.gguf]
+#   bench/compare_llama_cpp.sh [MODEL.gguf [COLD_MODEL.gguf]]
 #
 # (a) warm (the file in the page cache, no memory limit): load time, time to first token
 #     and decode tok/s after a 45-token prompt, prompt processing of 45 and 512 tokens
 #     (first pass: the model just loaded; llama.cpp's second pass on the same context is
 #     given too);
 # (b) cold, under a memory limit that forces streaming (bench/limit_memory.sh, page cache
-#     included): the file evicted from the page cache before each run, then an 8-token
-#     prompt and decode tok/s.
+#     included), on COLD_MODEL.gguf: the file evicted from the page cache before each run,
+#     then an 8-token prompt and decode tok/s.
 # (c) moestream's decode weight-read rate: build/bench/bench_decode on the same file (warm,
 #     GEN tokens after an 8-token prompt) measures the machine's memory read bandwidth at its
 #     start (1 GiB read-sum, THREADS threads) and the bytes a decode token reads, so the
@@ -21,7 +21,9 @@
 #
 # MODEL.gguf defaults to the Qwen3-30B-A3B shape cut to LAYERS layers (q4 experts = Q4_1,
 # q8 dense = Q8_0, random weights), made when missing with `moestream synth` and
-# `moestream convert MODEL.mst MODEL.gguf` under models/. llama.cpp comes from npm
+# `moestream convert MODEL.mst MODEL.gguf` under models/. COLD_MODEL.gguf defaults to the
+# same shape with bf16 dense weights (issue 16's cold setting: 1.44 GiB resident, so the
+# limit leaves the experts little room), made the same way; the warm rows keep MODEL.gguf. llama.cpp comes from npm
 # (bench/llama_cpp/fetch.sh); without it the script says why and exits 0.
 #
 # Environment: THREADS (2), ROUNDS (3), GEN (decode steps timed, 32), LAYERS (8), LIMIT (3G),
@@ -50,22 +52,27 @@ DECODE_BENCH=./build/bench/bench_decode
 [ -x "$DECODE_BENCH" ] ||
   { echo "compare_llama_cpp.sh: build $DECODE_BENCH first (cmake --build build --target bench_decode)" >&2; exit 1; }
 
-MODEL=${1:-models/qwen3-30b-a3b-${LAYERS}l-q4.gguf}
-if [ ! -f "$MODEL" ]; then
-  mkdir -p "$(dirname "$MODEL")"
-  mst=${MODEL%.gguf}.mst
+# make_gguf FILE DENSE: the synthesized Qwen3-30B-A3B shape as a GGUF, unless FILE exists.
+make_gguf() {
+  local gguf=$1 dense=$2 mst=${1%.gguf}.mst
+  [ -f "$gguf" ] && return
+  mkdir -p "$(dirname "$gguf")"
   [ -f "$mst" ] || "$BIN" synth --config ../shared/configs/qwen3-30b-a3b.json --layers "$LAYERS" --experts q4 \
-    --dense q8 --seed 1 "$mst"
-  "$BIN" convert "$mst" "$MODEL"
-fi
+    --dense "$dense" --seed 1 "$mst"
+  "$BIN" convert "$mst" "$gguf"
+}
+MODEL=${1:-models/qwen3-30b-a3b-${LAYERS}l-q4.gguf}
+COLD_MODEL=${2:-models/qwen3-30b-a3b-${LAYERS}l-q4-bf16.gguf}
+make_gguf "$MODEL" q8
+[ "$COLD" != 1 ] || make_gguf "$COLD_MODEL" bf16
 name=$(basename "$MODEL" .gguf)
 OUT=${OUT:-bench/results/llama_cpp_$name.txt}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
-# Drops MODEL's pages from the page cache (what `moestream bench --cold` does to its files).
-evict() { python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$MODEL"; }
+# Drops a file's pages from the page cache (what `moestream bench --cold` does to its files).
+evict() { python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$1"; }
 # Every expert of the file fits the warm runs' expert cache.
 cache_mb=$(( $(stat -c %s "$MODEL") / 1048576 + 64 ))
 
@@ -74,7 +81,7 @@ llama_run() {  # llama_run LABEL PROMPT [limit]
   local label=$1 prompt=$2 limited=${3:-} load out
   load=$(load1)
   if [ -n "$limited" ]; then
-    out=$(bash bench/limit_memory.sh "$LIMIT" "$RUNNER" -m "$MODEL" -t "$THREADS" --synthetic-prompt "$prompt" \
+    out=$(bash bench/limit_memory.sh "$LIMIT" "$RUNNER" -m "$COLD_MODEL" -t "$THREADS" --synthetic-prompt "$prompt" \
           -n "$GEN" --passes 1 2> "$tmp/err") || { cat "$tmp/err" >&2; return 1; }
   else
     out=$("$RUNNER" -m "$MODEL" -t "$THREADS" --synthetic-prompt "$prompt" -n "$GEN" --passes 2 2> "$tmp/err") ||
@@ -85,9 +92,10 @@ llama_run() {  # llama_run LABEL PROMPT [limit]
     <<< "$out" >> "$tmp/runs"
 }
 moestream_run() {  # moestream_run LABEL PROMPT [limit]
-  local label=$1 prompt=$2 limited=${3:-} load
+  local label=$1 prompt=$2 limited=${3:-} load model=$MODEL
+  [ -z "$limited" ] || model=$COLD_MODEL
   load=$(load1)
-  local args=(bench -m "$MODEL" -t "$THREADS" --prompt-tokens "$prompt" --gen-tokens "$GEN" --repeat 1 --no-ceilings
+  local args=(bench -m "$model" -t "$THREADS" --prompt-tokens "$prompt" --gen-tokens "$GEN" --repeat 1 --no-ceilings
               --json "$tmp/m.json")
   if [ -n "$limited" ]; then
     bash bench/limit_memory.sh "$LIMIT" "$BIN" "${args[@]}" --cold > "$tmp/out" 2>&1 || { cat "$tmp/out" >&2; return 1; }
@@ -117,7 +125,7 @@ bandwidth_run() {
     "$tmp/bw" >> "$tmp/runs"
 }
 
-evict
+evict "$MODEL"
 for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS" >&2
   # Which engine goes first alternates, so neither always meets the other's leftovers.
@@ -128,7 +136,7 @@ for round in $(seq "$ROUNDS"); do
   bandwidth_run
   if [ "$COLD" = 1 ]; then
     for engine in "${order[@]}"; do
-      evict
+      evict "$COLD_MODEL"
       "${engine}_run" cold 8 limit
     done
   fi
@@ -138,7 +146,9 @@ done
   echo "== moestream vs llama.cpp on $MODEL ($(du -h "$MODEL" | cut -f1)), $THREADS threads, $ROUNDS rounds interleaved"
   echo "llama.cpp: $(head -n 1 <<< "$fetched"); moestream $("$BIN" version | cut -d' ' -f2)"
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM; $(uname -r); load avg (1 min) before each run in [min..max]"
-  echo "warm: no memory limit, file in the page cache, moestream --cache-mb $cache_mb; cold: limit $LIMIT (bench/limit_memory.sh), file evicted before each run, moestream --cold with its automatic cache budget"
+  echo "warm: $MODEL, no memory limit, file in the page cache, moestream --cache-mb $cache_mb"
+  [ "$COLD" != 1 ] ||
+    echo "cold: $COLD_MODEL ($(du -h "$COLD_MODEL" | cut -f1)), limit $LIMIT (bench/limit_memory.sh), file evicted before each run, moestream --cold with its automatic cache budget"
   echo "decode: $GEN steps sampled at temperature 1 (both engines); prompts: synthetic ids (i * 7919 + 13) mod n_vocab"
   python3 - "$tmp/runs" << 'EOF'
 import statistics, sys
@@ -151,7 +161,7 @@ rows = [("warm45_load_s", "load time (s)"), ("warm45_ttft_s", "time to first tok
         ("warm45_prompt_second_tok_s", "prompt 45 tokens, second pass (tok/s)"),
         ("warm512_prompt_first_tok_s", "prompt 512 tokens, first pass (tok/s)"),
         ("warm512_prompt_second_tok_s", "prompt 512 tokens, second pass (tok/s)"),
-        ("warm45_decode_tok_s", "decode, warm (tok/s)"), ("cold_decode_tok_s", "decode, cold under the limit (tok/s)")]
+        ("warm45_decode_tok_s", "decode, warm (tok/s)"), ("cold_decode_tok_s", "decode, cold under the limit, COLD_MODEL (tok/s)")]
 def cell(samples):
     if not samples:
         return "-", None

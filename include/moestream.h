@@ -101,7 +101,7 @@ typedef struct mst_model_params {
     const char *storage;         /* "auto" (default) | "mmap" | "pread" | "direct" | "uring":
                                     how expert bytes are read (README "Storage tiers"). "auto"
                                     samples how much of the experts' bytes the page cache holds:
-                                    mostly held, pread; else direct where the file system takes
+                                    mostly held, mmap (used in place); else direct where the file system takes
                                     O_DIRECT, else pread (the choice and why are logged) */
     uint64_t expert_cache_bytes; /* byte budget of the expert cache. Default MST_EXPERT_CACHE_AUTO:
                                     the memory the process may use when loading starts (the lower

@@ -19,8 +19,8 @@ const char *const kModelOptionsHelp =
     "  --backend NAME            auto | cpu (default auto; this build has no Vulkan backend)\n"
 #endif
     "  --storage NAME            auto | mmap | pread | direct | uring: how expert bytes are read\n"
-    "                            (default auto: pread when the page cache holds the experts,\n"
-    "                            else direct where O_DIRECT works, else pread)\n"
+    "                            (default auto: mmap, used in place, when the page cache holds the\n"
+    "                            experts, else direct where O_DIRECT works, else pread)\n"
     "  --cache-mb N              expert cache budget in MiB (default: the memory free less the\n"
     "                            resident weights and a margin, at least one token's experts)\n"
     "  --experts-per-token K     routed experts per token, 1..the model's experts (default: the model's own)\n"

@@ -5,12 +5,13 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "storage/direct_tier.h"
+#include "storage/mmap_tier.h"
 #include "storage/pread_tier.h"
 
 namespace mst {
 
 namespace {
-// "Mostly" in the page cache: the reads that pread serves from memory then outweigh the
+// "Mostly" in the page cache: the pages a mapping finds in memory then outweigh the
 // device reads that O_DIRECT would make faster.
 constexpr double kResidentEnough = 0.5;
 }  // namespace
@@ -20,7 +21,7 @@ AutoTierChoice choose_auto_tier(const PageResidency &residency, bool direct_io) 
                                             100.0 * residency.fraction(), residency.sampled);
     if (direct_io) return {"direct", "direct_io was asked for; " + sampled};
     if (residency.sampled > 0 && residency.fraction() >= kResidentEnough)
-        return {"pread", sampled + ", so reads through it are served from memory"};
+        return {"mmap", sampled + ", so experts are used in place from it (no copy)"};
     return {"direct", sampled + ", so the experts come from the device, which O_DIRECT reads fastest"};
 }
 
@@ -37,8 +38,8 @@ std::unique_ptr<StorageTier> open_auto_storage(const std::vector<std::string> &p
             return std::make_unique<PreadTier>(paths, options);
         }
     }
-    log(MST_LOG_INFO, "storage auto: chose pread ({})", choice.why);
-    return std::make_unique<PreadTier>(paths, options);
+    log(MST_LOG_INFO, "storage auto: chose mmap ({})", choice.why);
+    return std::make_unique<MmapTier>(paths, options);
 }
 
 }  // namespace mst

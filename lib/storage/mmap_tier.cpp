@@ -1,6 +1,7 @@
 #include "storage/mmap_tier.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,6 +60,15 @@ const MmapTier::Mapping &MmapTier::checked(uint32_t file, uint64_t offset, uint6
     return m;
 }
 
+void MmapTier::check_not_truncated(const Mapping &m, uint64_t offset, uint64_t length, const std::string &what) const {
+    struct stat st {};
+    if (length == 0 || ::fstat(m.file.fd(), &st) != 0) return;  // nothing touched; or pages fault as before
+    const uint64_t now = uint64_t(st.st_size);
+    if (now < offset + length)
+        fail(MST_ERR_BAD_FORMAT, "{} in '{}': truncated: the file is now {} bytes, short of the {} bytes at offset {} "
+             "(it was {} bytes when mapped)", what, m.file.path(), now, length, offset, m.size);
+}
+
 bool MmapTier::advise(const Mapping &m, uint64_t offset, uint64_t length, int advice) const {
     if (!m.base || length == 0) return true;
     const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
@@ -79,6 +89,7 @@ bool MmapTier::advise(const Mapping &m, uint64_t offset, uint64_t length, int ad
 
 const void *MmapTier::map(uint32_t file, uint64_t offset, uint64_t length) {
     const Mapping &m = checked(file, offset, length, "expert data");
+    check_not_truncated(m, offset, length, "expert data");
     if (willneed_) advise(m, offset, length, MADV_WILLNEED);
     return m.base ? m.base + offset : m.base;
 }
@@ -121,6 +132,7 @@ void MmapTier::read_batch(std::span<const ReadRequest> requests) {
         // Padding for alignment may run past the end; the bytes asked for may not.
         const uint64_t needed = r.length - std::min(r.padding, r.length);
         const Mapping &m = checked(r.file, r.offset, needed, r.what);
+        check_not_truncated(m, r.offset, needed, r.what);
         lengths[i] = std::min(r.length, m.size - r.offset);
         if (willneed_) advise(m, r.offset, lengths[i], MADV_WILLNEED);
     }

@@ -7,7 +7,12 @@
 // COLD and DONTNEED give released experts back).
 //
 // A file truncated while it is mapped makes the next touch of a lost page raise SIGBUS;
-// that cannot be turned into an error, which is one reason mmap is never "auto".
+// that cannot be turned into an error. So each expert's range is checked against the
+// file's size at the moment it is mapped (and before a copy out of the mapping): a file
+// truncated before an evaluation fails that evaluation with an error naming the expert,
+// as the reading tiers do; only a truncation during the evaluation itself, between that
+// check and the compute, still raises SIGBUS. "auto" maps only when the page cache already
+// holds the files (storage/auto_tier.h), never to read from the device.
 #pragma once
 
 #include "core/file_io.h"
@@ -41,6 +46,10 @@ private:
     };
     // The mapping of `file` after checking that [offset, offset + length) lies inside it.
     const Mapping &checked(uint32_t file, uint64_t offset, uint64_t length, const std::string &what) const;
+    // Throws MST_ERR_BAD_FORMAT ("truncated") when the file is now shorter than
+    // offset + length: one fstat, so that a file cut after it was mapped is an error, not a
+    // SIGBUS on the first touch of a lost page.
+    void check_not_truncated(const Mapping &m, uint64_t offset, uint64_t length, const std::string &what) const;
     // madvise on the pages of a range: rounded outward for advice that brings pages in,
     // inward for advice that drops them (a page shared with a neighbour stays). Whether
     // the kernel took it (when not, errno says why).

@@ -1,5 +1,6 @@
-// The "auto" storage tier follows the page cache: pread when it holds most of the files'
-// pages, direct (O_DIRECT) when they must come from the device.
+// The "auto" storage tier follows the page cache: mmap (experts used in place, no copy)
+// when it holds most of the files' pages, direct (O_DIRECT) when they must come from the
+// device.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -19,8 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 TEST(AutoTierRule, FollowsThePageCache) {
-    EXPECT_EQ(mst::choose_auto_tier({100, 90}, false).tier, "pread");
-    EXPECT_EQ(mst::choose_auto_tier({100, 50}, false).tier, "pread");
+    EXPECT_EQ(mst::choose_auto_tier({100, 90}, false).tier, "mmap");
+    EXPECT_EQ(mst::choose_auto_tier({100, 50}, false).tier, "mmap");
     EXPECT_EQ(mst::choose_auto_tier({100, 49}, false).tier, "direct");
     EXPECT_EQ(mst::choose_auto_tier({100, 0}, false).tier, "direct");
     EXPECT_EQ(mst::choose_auto_tier({0, 0}, false).tier, "direct");  // nothing sampled: assume cold
@@ -76,7 +77,7 @@ TEST_F(AutoTierFile, InThePageCacheReadsThroughIt) {
     read_whole_file();
     const mst::PageResidency r = mst::sample_page_residency({path_});
     EXPECT_GT(r.fraction(), 0.9) << r.resident << " of " << r.sampled;
-    EXPECT_EQ(open_auto_name(), "pread");
+    EXPECT_EQ(open_auto_name(), "mmap");
 }
 
 TEST_F(AutoTierFile, SamplingReadsNothing) {

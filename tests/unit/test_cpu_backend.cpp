@@ -417,6 +417,25 @@ TEST_P(CpuBackendAttention, MatchesReference) {
                     }
 }
 
+// A prompt's queries walk the keys in blocks of 256 with an online softmax: prompts
+// that cross one or several block boundaries (odd lengths, a window spanning a boundary,
+// sinks, grouped heads) against the float64 reference.
+TEST_P(CpuBackendAttention, PromptOverSeveralKeyBlocks) {
+    struct Prompt {
+        int32_t n_tokens, pos0, window;
+        bool sinks;
+    };
+    uint32_t seed = 900;
+    for (const Prompt pr : {Prompt{37, 300, 0, false}, Prompt{301, 0, 0, true}, Prompt{45, 490, 100, false},
+                            Prompt{19, 700, 0, true}, Prompt{260, 3, 257, false}}) {
+        SCOPED_TRACE(::testing::Message() << "n_tokens " << pr.n_tokens << " pos0 " << pr.pos0 << " window "
+                                          << pr.window << " sinks " << pr.sinks);
+        const AttentionCase c(pr.n_tokens, 6, 2, 33, 7, pr.pos0, pr.window, pr.sinks, seed);
+        seed += 4;
+        EXPECT_LT(normalized_error(c.run(*backend_), c.reference()), kAttentionBound);
+    }
+}
+
 // A long context exercises the vector exp and the score buffer at a realistic size.
 TEST_P(CpuBackendAttention, LongContextDecode) {
     const AttentionCase c(1, 8, 2, 64, 64, 1500, 0, true, 77);

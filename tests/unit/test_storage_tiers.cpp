@@ -427,6 +427,32 @@ TEST(MmapTier, ReleasedExpertsLeaveTheResidentSet) {
     EXPECT_EQ(store.live_expert_bytes(), 0u);
 }
 
+// A file cut after it was mapped: fetching an expert past the new end is an error naming
+// the expert and "truncated" (a touch of its lost pages would be SIGBUS), the experts
+// still inside the file are served, and once the file is whole again so is the expert.
+TEST(MmapTier, ExpertTruncatedAfterMappingIsAnErrorNotASignal) {
+    ScratchDir scratch;
+    ASSERT_FALSE(scratch.path().empty());
+    std::vector<uint8_t> bytes;
+    const std::string path = scratch.write_random("experts.bin", 16 << 20, 5, bytes);
+    mst::StorageOptions o;
+    o.tier = "mmap";
+    mst::ExpertStore store(mst::open_storage({path}, o), {eight_mib_experts(2)}, 0);
+    std::filesystem::resize_file(path, 12 << 20);  // expert 1 loses its second half
+    mst::ExpertIoStats io;
+    const int32_t first = 0, second = 1;
+    mst::test::expect_error([&] { store.fetch(0, std::span(&second, 1), io); }, MST_ERR_BAD_FORMAT,
+                            {"layer 0 expert 1", "truncated", path});
+    const auto h = store.fetch(0, std::span(&first, 1), io);
+    EXPECT_EQ(std::memcmp(h[0]->parts[0].data, bytes.data(), 8 << 20), 0);
+    {
+        std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);  // the same inode
+        f.write(reinterpret_cast<const char *>(bytes.data()), std::streamsize(bytes.size()));
+    }
+    const auto again = store.fetch(0, std::span(&second, 1), io);
+    EXPECT_EQ(std::memcmp(again[0]->parts[0].data, bytes.data() + (8 << 20), 8 << 20), 0);
+}
+
 // With WILLNEED (the default) the store's I/O thread faults a mapped expert in before
 // the fetch returns, so compute does not; without it, the fetch leaves the pages alone.
 TEST(MmapTier, WillneedFetchBringsTheExpertIn) {

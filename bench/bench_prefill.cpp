@@ -1,0 +1,176 @@
+// Where a prompt's first pass and its time to first token go on the CPU backend: the
+// model's load, then the prompt in a fresh session on the model just loaded (a first
+// pass: every expert it routes to comes through the storage tier), then the same prompt
+// again in a second session (every expert a cache hit). Each pass is broken down per op
+// kind (dense matmuls by weight type, the routed experts' grouped products, attention,
+// norms), the LM head (the last row only), the wait for expert reads and the host work
+// between ops.
+//
+//   bench_prefill -m MODEL [--threads N] [--prompt N] [--storage T] [--cache-mb N] [--no-verify]
+//
+// bench/README.md "Prefill, first token and load on the CPU" records results.
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/op_profile.h"
+#include "model/loaded_model.h"
+#include "session/session.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// User + system CPU seconds of the whole process: on a shared machine the work done,
+// where wall time also counts the waits for cores that other processes hold.
+double process_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+struct Options {
+    std::string model;
+    std::string storage = "auto";
+    int threads = 2;
+    int prompt = 45;
+    int64_t cache_mb = 16384;
+    bool verify = true;
+};
+
+Options parse(int argc, char **argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                fmt::print(stderr, "bench_prefill: {} needs a value\n", a);
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        auto count = [&](int64_t lo, int64_t hi) {
+            const std::string v = value();
+            char *end = nullptr;
+            const long long n = std::strtoll(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || n < lo || n > hi) {
+                fmt::print(stderr, "bench_prefill: {} must be an integer in {}..{}, got '{}'\n", a, lo, hi, v);
+                std::exit(2);
+            }
+            return int64_t(n);
+        };
+        if (a == "-m" || a == "--model") o.model = value();
+        else if (a == "--threads") o.threads = int(count(1, 1024));
+        else if (a == "--prompt") o.prompt = int(count(1, 100000));
+        else if (a == "--storage") o.storage = value();
+        else if (a == "--cache-mb") o.cache_mb = count(1, int64_t(1) << 30);
+        else if (a == "--no-verify") o.verify = false;
+        else {
+            fmt::print(stderr, "bench_prefill: unknown option '{}'\nusage: bench_prefill -m MODEL [--threads N] "
+                               "[--prompt N] [--storage T] [--cache-mb N] [--no-verify]\n", a);
+            std::exit(2);
+        }
+    }
+    if (o.model.empty()) {
+        fmt::print(stderr, "bench_prefill: -m MODEL is required\n");
+        std::exit(2);
+    }
+    return o;
+}
+
+// One prompt in a fresh session with the profile on: its wall and CPU seconds, the
+// profile, and the session's expert I/O.
+struct Pass {
+    double wall = 0, cpu = 0;
+    mst::OpProfileSnapshot profile;
+    mst::ExpertIoStats io;
+};
+
+Pass prompt_pass(mst::LoadedModel &model, const std::vector<int32_t> &prompt) {
+    mst::SessionOptions so;
+    so.n_ctx = int32_t(prompt.size() + 1);
+    so.n_batch = int32_t(prompt.size());
+    mst::Session session(model, so);
+    mst::op_profile_reset();
+    mst::op_profile_enable(true);
+    const double cpu0 = process_cpu_seconds();
+    const auto t0 = Clock::now();
+    session.eval(prompt, mst::EvalKind::Prompt);
+    Pass p;
+    p.wall = seconds_since(t0);
+    p.cpu = process_cpu_seconds() - cpu0;
+    mst::op_profile_enable(false);
+    p.profile = mst::op_profile_snapshot();
+    p.io = session.stats().io;
+    return p;
+}
+
+void print_pass(const char *title, const Pass &p, int n_tokens) {
+    fmt::print("\n{}: {:.3f} s wall ({:.1f} tok/s), {:.3f} CPU s\n", title, p.wall, n_tokens / p.wall, p.cpu);
+    fmt::print("{:<18} {:>7} {:>9} {:>6} {:>10}\n", "op", "calls", "ms", "share", "MB");
+    double op_seconds = 0;
+    for (const auto &[kind, t] : p.profile.by_kind) {
+        op_seconds += t.seconds;
+        fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}% {:>10.1f}\n", kind, t.calls, 1e3 * t.seconds,
+                   100 * t.seconds / p.wall, double(t.bytes) / 1e6);
+    }
+    const auto head = p.profile.by_layer.find(-1);
+    if (head != p.profile.by_layer.end())
+        fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}%   (of the ops above: embeddings, final norm, LM head)\n",
+                   "  outside layers", "", 1e3 * head->second.seconds, 100 * head->second.seconds / p.wall);
+    fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}% {:>10.1f}   (experts read and waited for: part of host below)\n",
+               "expert reads", p.io.misses, 1e3 * p.io.read_seconds, 100 * p.io.read_seconds / p.wall,
+               double(p.io.bytes_read) / 1e6);
+    const double host = p.wall - op_seconds;
+    fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}%   (wall minus the ops: expert reads waited for, routing, "
+               "residual adds, allocation)\n", "host", "", 1e3 * host, 100 * host / p.wall);
+    const mst::RegionTotals &r = p.profile.regions;
+    if (r.regions > 0)
+        fmt::print("parallel regions: {}, {:.0f} us each; threads busy {:.1f}% of the time they were held\n", r.regions,
+                   1e6 * r.wall_seconds / double(r.regions), 100 * r.busy_seconds / r.thread_seconds);
+}
+
+int run(const Options &o) {
+    mst::LoadOptions lo;
+    lo.backend = "cpu";
+    lo.storage = o.storage;
+    lo.n_threads = o.threads;
+    lo.expert_cache_bytes = uint64_t(o.cache_mb) << 20;
+    lo.verify_checksums = o.verify;
+    const double cpu0 = process_cpu_seconds();
+    const auto t_load = Clock::now();
+    std::unique_ptr<mst::LoadedModel> model = mst::load_model(o.model, lo);
+    const double load_s = seconds_since(t_load), load_cpu = process_cpu_seconds() - cpu0;
+    fmt::print("model {} ({} storage) loaded in {:.3f} s wall, {:.3f} CPU s\n", o.model, model->storage_name, load_s,
+               load_cpu);
+    const int32_t vocab = int32_t(model->config.vocab_size);
+    std::vector<int32_t> prompt;  // the ids compare_llama_cpp.sh gives both engines
+    for (int i = 0; i < o.prompt; ++i) prompt.push_back(int32_t((uint64_t(i) * 7919u + 13u) % uint64_t(vocab)));
+
+    const Pass first = prompt_pass(*model, prompt);
+    const Pass second = prompt_pass(*model, prompt);
+    print_pass("first pass (experts through the storage tier)", first, o.prompt);
+    print_pass("second pass (experts cached)", second, o.prompt);
+    fmt::print("\nload + first pass: {:.3f} s wall\n", load_s + first.wall);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    const Options o = parse(argc, argv);
+    try {
+        return run(o);
+    } catch (const std::exception &e) {
+        fmt::print(stderr, "bench_prefill: {}\n", e.what());
+        return 1;
+    }
+}
