@@ -47,6 +47,7 @@ struct Weight {
             else quantize_row(t, f.data() + r * cols, cols, bytes.data() + r * row_bytes);
         }
         view = WeightView{t, bytes.data(), rows, cols};
+        view.stable = true;  // resident, as a loaded model's tensors: uploaded once
     }
 };
 

@@ -14,6 +14,7 @@ void VulkanBackend::record_attention(const AttentionShape &s, const BufferSlice 
                                      const BufferSlice &v, const BufferSlice &sinks, const BufferSlice &out) {
     if (s.head_dim > 1024) fail(MST_ERR_UNSUPPORTED, "attention: head size {} above 1024", s.head_dim);
     if (s.n_tokens > 65535) fail(MST_ERR_UNSUPPORTED, "attention: {} queries in one call (at most 65535)", s.n_tokens);
+    if (record_attention_blocked(s, q, k, v, sinks, out)) return;  // a prefill: op_attention_prefill.cpp
     const uint32_t n_ctx = s.pos0 + s.n_tokens;
     const BufferSlice scores = stream_->device_scratch(uint64_t(s.n_tokens) * s.n_heads * n_ctx * sizeof(float));
     struct {

@@ -89,6 +89,9 @@ public:
     bool set_gemm(GemmKernel kernel, int64_t min_tokens, std::string &why);
     // GEMM dispatches recorded so far (tests check that a product took the GEMM).
     uint64_t gemm_dispatches() const { return gemm_dispatches_; }
+    // Blocked prefill attention dispatches so far (shaders/attention_blocked.comp): queries
+    // of min_tokens or more take it unless the kernel is `off`.
+    uint64_t blocked_attention_dispatches() const { return blocked_attention_dispatches_; }
 
 private:
     // y[t][c] = sum_r x[t][r] w[r][c]: matmul_xw and matmul_transposed, their arguments checked.
@@ -142,6 +145,10 @@ private:
     GemmKernel gemm_kernel_ = GemmKernel::automatic;
     int64_t gemm_min_tokens_ = 0;  // set with the kernel at creation
     uint64_t gemm_dispatches_ = 0;
+    // Records attention for a batch of queries blocked (op_attention_prefill.cpp); false when not taken.
+    bool record_attention_blocked(const AttentionShape &s, const BufferSlice &q, const BufferSlice &k,
+                                  const BufferSlice &v, const BufferSlice &sinks, const BufferSlice &out);
+    uint64_t blocked_attention_dispatches_ = 0;
 };
 
 // For the registry: the backend "vulkan" names (throws MST_ERR_BACKEND when no device),

@@ -418,6 +418,26 @@ TEST_F(VulkanOps, AttentionGqaWindowsSinks) {
     for (const AttentionCase &c : cases) run_attention(cpu_, gpu(), c, 0);
 }
 
+// Prefill-sized calls (16 queries or more, heads up to 128) take the blocked kernel
+// (shaders/attention_blocked.comp): query blocks that end inside a block of 16, key
+// blocks of 32 cut by the causal mask and by windows, sinks, GQA, v narrower than k.
+TEST_F(VulkanOps, PrefillAttentionBlockedMatchesCpu) {
+    auto *vk = dynamic_cast<VulkanBackend *>(vulkan_);
+    ASSERT_NE(vk, nullptr);
+    const AttentionCase cases[] = {
+        {17, 8, 2, 128, 128, 0, 0, false, 0}, {40, 4, 4, 64, 64, 23, 0, true, 0}, {70, 8, 2, 80, 72, 5, 20, false, 3},
+        {33, 6, 3, 24, 24, 100, 7, true, 0},  {16, 32, 4, 128, 128, 0, 0, false, 0}, {65, 4, 1, 128, 128, 64, 40, true, 0},
+    };
+    const uint64_t before = vk->blocked_attention_dispatches();
+    for (const AttentionCase &c : cases) run_attention(cpu_, gpu(), c, 0);
+    run_attention(cpu_, gpu(), cases[0], 9001);  // the mirrored cache
+    EXPECT_EQ(vk->blocked_attention_dispatches(), before + std::size(cases) + 1);
+    const uint64_t after = vk->blocked_attention_dispatches();
+    run_attention(cpu_, gpu(), AttentionCase{15, 4, 2, 64, 64, 0, 0, false, 0}, 0);  // below 16: attention.comp
+    run_attention(cpu_, gpu(), AttentionCase{20, 4, 2, 160, 160, 0, 0, false, 0}, 0);  // heads past 128: attention.comp
+    EXPECT_EQ(vk->blocked_attention_dispatches(), after);
+}
+
 TEST_F(VulkanOps, AttentionMirroredCacheFollowsAppends) {
     // A cache with an id is kept on the device; each call appends positions, as a model
     // stores then attends. Every step must match the CPU reading the host cache.
