@@ -145,9 +145,9 @@ private:
     GemmKernel gemm_kernel_ = GemmKernel::automatic;
     int64_t gemm_min_tokens_ = 0;  // set with the kernel at creation
     uint64_t gemm_dispatches_ = 0;
-    // Records attention for a batch of queries blocked (op_attention_prefill.cpp); false when not taken.
-    bool record_attention_blocked(const AttentionShape &s, const BufferSlice &q, const BufferSlice &k,
-                                  const BufferSlice &v, const BufferSlice &sinks, const BufferSlice &out);
+    // Workgroups along the queries when attention of shape s takes the blocked prefill
+    // kernel (op_attention_prefill.cpp), else 0.
+    uint32_t blocked_attention_query_blocks(const AttentionShape &s) const;
     uint64_t blocked_attention_dispatches_ = 0;
 };
 
