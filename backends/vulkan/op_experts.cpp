@@ -57,14 +57,15 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         p.u = stream_->device_scratch(uint64_t(u.n * inter) * sizeof(float));
     }
     if (!gather.empty()) {
-        if (gather.size() > 65535)
-            fail(MST_ERR_UNSUPPORTED, "routed_swiglu: {} token uses to gather in one call (at most 65535)", gather.size());
         const uint64_t row_bytes = uint64_t(hidden) * sizeof(float);
         const BufferSlice rows = stream_->input(gather.data(), gather.size() * sizeof(uint32_t));
         const BufferSlice xs = stream_->device_scratch(gather.size() * row_bytes);
-        const uint32_t push[2] = {uint32_t(gather.size()), uint32_t(hidden)};
-        stream_->dispatch(pipelines_->get("gather_rows", 3), {whole_h, rows, xs}, push, sizeof push,
-                          uint32_t((hidden + 255) / 256), uint32_t(gather.size()));
+        // At most 65535 rows a dispatch (workgroups along y).
+        for (size_t r0 = 0; r0 < gather.size(); r0 += 65535) {
+            const uint32_t push[3] = {uint32_t(gather.size()), uint32_t(hidden), uint32_t(r0)};
+            stream_->dispatch(pipelines_->get("gather_rows", 3), {whole_h, rows, xs}, push, sizeof push,
+                              uint32_t((hidden + 255) / 256), uint32_t(std::min<size_t>(65535, gather.size() - r0)));
+        }
         for (size_t e : gathered) {
             Plan &p = plans[e];
             const uint64_t offset = p.gather0 * row_bytes, bytes = uint64_t(experts[e].n) * row_bytes;

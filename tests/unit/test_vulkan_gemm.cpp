@@ -138,6 +138,30 @@ TEST_F(VulkanGemm, CooperativeMatrixGemmRunsRoutedExperts) {
     check_routed_experts(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound);
 }
 
+// More token uses than one dispatch gathers (65535 rows): 8 experts each taking tokens
+// 1..n-1 of 8200 (so none reads h in place), gathered in two dispatches.
+TEST_F(VulkanGemm, RoutedExpertsGatherMoreRowsThanOneDispatch) {
+    const int64_t hidden = 8, inter = 4, n_tokens = 8200;
+    std::vector<int64_t> tokens(size_t(n_tokens - 1));
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int64_t(i) + 1;
+    std::vector<std::unique_ptr<TestWeight>> parts;
+    std::vector<std::vector<float>> weights;
+    std::vector<SwigluExpertUse> uses(8);
+    for (size_t e = 0; e < uses.size(); ++e) {
+        for (int p = 0; p < 3; ++p)
+            parts.push_back(std::make_unique<TestWeight>(DType::BF16, p < 2 ? inter : hidden, p < 2 ? hidden : inter,
+                                                         uint32_t(700 + 3 * e + size_t(p))));
+        weights.push_back(random_floats(tokens.size(), uint32_t(800 + e), 0.1f, 1.0f));
+        uses[e] = SwigluExpertUse{parts[3 * e]->view, parts[3 * e + 1]->view, parts[3 * e + 2]->view, tokens.data(),
+                                  weights[e].data(), int64_t(tokens.size())};
+    }
+    const std::vector<float> h = random_floats(size_t(n_tokens * hidden), 81);
+    std::vector<float> want(size_t(n_tokens * hidden), 0.0f), got = want;
+    cpu_.routed_swiglu(h.data(), want.data(), n_tokens, hidden, uses.data(), uses.size());
+    vulkan_->routed_swiglu(h.data(), got.data(), n_tokens, hidden, uses.data(), uses.size());
+    EXPECT_LT(normalized_error(got, want), kFloatBound);
+}
+
 // The automatic choice: a GEMM from min_tokens on, the matrix-vector kernel below it and
 // for types the GEMM does not take; `off` never.
 TEST_F(VulkanGemm, BatchesOfTokensTakeTheGemmAndSingleTokensDoNot) {

@@ -8,10 +8,10 @@ layout(std430, binding = 0) readonly buffer Src { float src[]; };
 layout(std430, binding = 1) readonly buffer Rows { uint rows[]; };
 layout(std430, binding = 2) writeonly buffer Dst { float dst[]; };
 
-layout(push_constant) uniform Push { uint n_rows, row_len; } pc;
+layout(push_constant) uniform Push { uint n_rows, row_len, row0; } pc;  // rows row0.. of this dispatch
 
 void main() {
-    const uint c = gl_GlobalInvocationID.x, i = gl_WorkGroupID.y;
+    const uint c = gl_GlobalInvocationID.x, i = pc.row0 + gl_WorkGroupID.y;
     if (c >= pc.row_len || i >= pc.n_rows) return;
     dst[i * pc.row_len + c] = src[rows[i] * pc.row_len + c];
 }
