@@ -15,15 +15,19 @@ void VulkanBackend::record_attention(const AttentionShape &s, const BufferSlice 
     if (s.head_dim > 1024) fail(MST_ERR_UNSUPPORTED, "attention: head size {} above 1024", s.head_dim);
     if (s.n_tokens > 65535) fail(MST_ERR_UNSUPPORTED, "attention: {} queries in one call (at most 65535)", s.n_tokens);
     const uint32_t n_ctx = s.pos0 + s.n_tokens;
-    const BufferSlice scores = stream_->device_scratch(uint64_t(s.n_tokens) * s.n_heads * n_ctx * sizeof(float));
+    // A prefill takes the blocked kernel (op_attention_prefill.cpp), which keeps its scores
+    // in shared memory: the output stands in for the scratch binding.
+    const uint32_t query_blocks = blocked_attention_query_blocks(s);
+    const BufferSlice scores = query_blocks ? out : stream_->device_scratch(uint64_t(s.n_tokens) * s.n_heads * n_ctx * sizeof(float));
     struct {
         uint32_t n_tokens, n_heads, group, head_dim, v_dim, pos0, k_head, v_head, k_row, v_row;
         float scale;
         uint32_t window, has_sinks, n_ctx;
     } push{s.n_tokens, s.n_heads, s.group, s.head_dim, s.v_dim, s.pos0, s.k_head, s.v_head, s.k_row, s.v_row,
            s.scale, s.window, s.sinks ? 1u : 0u, n_ctx};
-    stream_->dispatch(pipelines_->get("attention", 6), {q, k, v, out, scores, sinks}, &push, sizeof push, s.n_heads,
-                      s.n_tokens);
+    stream_->dispatch(pipelines_->get(query_blocks ? "attention_blocked" : "attention", 6), {q, k, v, out, scores, sinks},
+                      &push, sizeof push, s.n_heads, query_blocks ? query_blocks : s.n_tokens);
+    if (query_blocks) ++blocked_attention_dispatches_;
 }
 
 VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const float *v_cache, const AttentionParams &p) {

@@ -1,7 +1,10 @@
 // A group of routed SwiGLU experts in one submission: every expert's gate and up
 // products side by side, then every silu_mul, then every down product, then one pass that
 // adds the weighted outputs into each token's row in expert order (shaders/combine.comp),
-// the order the CPU backend adds them in.
+// the order the CPU backend adds them in. The experts' token rows are gathered on the
+// device in expert order (shaders/gather_rows.comp), so a prefill's experts are grouped
+// GEMMs over contiguous slices (op_gemm.cpp) and h never goes through the host.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -16,15 +19,18 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
     const int64_t total = check_routed_swiglu_params(h, out, n_tokens, hidden, experts, n_experts);
     if (total == 0) return;
 
-    stream_->host_access(h, uint64_t(n_tokens * hidden) * sizeof(float));  // gathered on the host
     // Weights first: their uploads must precede the group of independent products.
     struct Plan {
         DeviceWeight gate, up, down;
         BufferSlice x, g, u, y;
         int64_t row0;
+        uint64_t gather0 = 0;  // its first row among the gathered ones (when not all_tokens)
     };
     std::vector<Plan> plans(n_experts);
-    BufferSlice whole_h;
+    const BufferSlice whole_h = stream_->input(h, uint64_t(n_tokens * hidden) * sizeof(float));
+    const uint64_t align = std::max<uint64_t>(context().properties().limits.minStorageBufferOffsetAlignment, 1);
+    std::vector<uint32_t> gather;  // rows of h in the order of `gathered`
+    std::vector<size_t> gathered;  // experts whose x is a slice of the gathered rows
     int64_t row = 0;
     for (size_t e = 0; e < n_experts; ++e) {
         const SwigluExpertUse &u = experts[e];
@@ -41,16 +47,35 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         bool all_tokens = u.n == n_tokens;
         for (int64_t i = 0; i < u.n && all_tokens; ++i) all_tokens = u.tokens[i] == i;
         if (all_tokens) {
-            if (whole_h.buffer == VK_NULL_HANDLE) whole_h = stream_->input(h, uint64_t(n_tokens * hidden) * sizeof(float));
             p.x = whole_h;
         } else {
-            p.x = stream_->host_scratch(uint64_t(u.n * hidden) * sizeof(float));
-            for (int64_t i = 0; i < u.n; ++i)
-                std::memcpy(p.x.mapped + i * hidden * 4, h + u.tokens[i] * hidden, size_t(hidden) * 4);
-            p.x = stream_->to_device(p.x);
+            p.gather0 = gather.size();
+            for (int64_t i = 0; i < u.n; ++i) gather.push_back(uint32_t(u.tokens[i]));
+            gathered.push_back(e);
         }
         p.g = stream_->device_scratch(uint64_t(u.n * inter) * sizeof(float));
         p.u = stream_->device_scratch(uint64_t(u.n * inter) * sizeof(float));
+    }
+    if (!gather.empty()) {
+        const uint64_t row_bytes = uint64_t(hidden) * sizeof(float);
+        const BufferSlice rows = stream_->input(gather.data(), gather.size() * sizeof(uint32_t));
+        const BufferSlice xs = stream_->device_scratch(gather.size() * row_bytes);
+        // At most 65535 rows a dispatch (workgroups along y).
+        for (size_t r0 = 0; r0 < gather.size(); r0 += 65535) {
+            const uint32_t push[3] = {uint32_t(gather.size()), uint32_t(hidden), uint32_t(r0)};
+            stream_->dispatch(pipelines_->get("gather_rows", 3), {whole_h, rows, xs}, push, sizeof push,
+                              uint32_t((hidden + 255) / 256), uint32_t(std::min<size_t>(65535, gather.size() - r0)));
+        }
+        for (size_t e : gathered) {
+            Plan &p = plans[e];
+            const uint64_t offset = p.gather0 * row_bytes, bytes = uint64_t(experts[e].n) * row_bytes;
+            p.x = BufferSlice{xs.buffer, xs.offset + offset, bytes, nullptr};
+            if (p.x.offset % align != 0) {  // a slice the device cannot bind: its own copy
+                const BufferSlice own = stream_->device_scratch(bytes);
+                stream_->copy(p.x, own, bytes);
+                p.x = own;
+            }
+        }
     }
     // Every expert's y rows in one buffer, row r of it at r * hidden.
     const BufferSlice y = stream_->device_scratch(uint64_t(total * hidden) * sizeof(float));
@@ -59,8 +84,7 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         if (experts[e].n == 0) continue;
         // A slice per expert when its offset suits the device; else its own buffer.
         const uint64_t offset = uint64_t(p.row0 * hidden) * sizeof(float);
-        const uint64_t align = context().properties().limits.minStorageBufferOffsetAlignment;
-        if (offset % std::max<uint64_t>(align, 1) == 0)
+        if ((y.offset + offset) % align == 0)
             p.y = BufferSlice{y.buffer, y.offset + offset, uint64_t(experts[e].n * hidden) * sizeof(float), nullptr};
         else
             p.y = BufferSlice{};

@@ -54,6 +54,7 @@ void VulkanBackend::record_matmul(const WeightView &w, const DeviceWeight &dw, c
                                   int32_t block_rows, int32_t block_cols) {
     const char *shader = matmul_shader(w.dtype);
     if (!shader) fail(MST_ERR_UNSUPPORTED, "matmul: weight dtype {} is not supported", dtype_name(w.dtype));
+    if (record_gemm(w, dw, x, y, n_tokens)) return;  // a batch of tokens: op_gemm.cpp
     // Looked up once per type: this runs for every product of a decode step.
     const VulkanPipeline *&cached = matmul_pipelines_[size_t(w.dtype)];
     if (!cached)

@@ -79,6 +79,20 @@ public:
     // Record out = silu(a) * b over n elements.
     void record_silu_mul(const BufferSlice &a, const BufferSlice &b, const BufferSlice &out, int64_t n);
 
+    // Products of a batch of tokens (prefill) as tiled GEMMs (shaders/gemm.comp, op_gemm.cpp)
+    // instead of the matrix-vector kernel. `automatic` takes the cooperative-matrix GEMM where
+    // the device has it, else the portable one; MST_VULKAN_GEMM=auto|portable|off sets the
+    // kernel at creation.
+    enum class GemmKernel { automatic, portable, coopmat, off };
+    // Which kernel products of at least min_tokens tokens take (tests and benchmarks); false,
+    // with `why`, when the device cannot run it (coopmat without the extension).
+    bool set_gemm(GemmKernel kernel, int64_t min_tokens, std::string &why);
+    // GEMM dispatches recorded so far (tests check that a product took the GEMM).
+    uint64_t gemm_dispatches() const { return gemm_dispatches_; }
+    // Blocked prefill attention dispatches so far (shaders/attention_blocked.comp): queries
+    // of min_tokens or more take it unless the kernel is `off`.
+    uint64_t blocked_attention_dispatches() const { return blocked_attention_dispatches_; }
+
 private:
     // y[t][c] = sum_r x[t][r] w[r][c]: matmul_xw and matmul_transposed, their arguments checked.
     void xw_product(const char *op, const WeightView &w, const float *x, float *y, int64_t n_tokens);
@@ -124,6 +138,17 @@ private:
     const VulkanPipeline *matmul_pipelines_[32] = {};  // by DType
     bool use_subgroup_ = false;
     uint32_t lanes_ = 32, rows_per_group_ = 4;
+    // Records y = W x as a GEMM when the settings above say so; false when it did not.
+    bool record_gemm(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x, const BufferSlice &y,
+                     int64_t n_tokens);
+    void configure_gemm_from_environment();  // MST_VULKAN_GEMM; throws naming a bad value
+    GemmKernel gemm_kernel_ = GemmKernel::automatic;
+    int64_t gemm_min_tokens_ = 0;  // set with the kernel at creation
+    uint64_t gemm_dispatches_ = 0;
+    // Workgroups along the queries when attention of shape s takes the blocked prefill
+    // kernel (op_attention_prefill.cpp), else 0.
+    uint32_t blocked_attention_query_blocks(const AttentionShape &s) const;
+    uint64_t blocked_attention_dispatches_ = 0;
 };
 
 // For the registry: the backend "vulkan" names (throws MST_ERR_BACKEND when no device),

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "backends/vulkan/cooperative_matrix.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -220,12 +221,17 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
         const bool has_push = std::any_of(exts.begin(), exts.end(), [](const VkExtensionProperties &e) {
             return std::string(e.extensionName) == VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
         }) && !std::getenv("MST_VULKAN_NO_PUSH_DESCRIPTOR");
-        const char *ext_names[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+        std::vector<const char *> ext_names;
+        if (has_push) ext_names.push_back(VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
         VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
         dci.queueCreateInfoCount = 1;
         dci.pQueueCreateInfos = &qci;
-        dci.enabledExtensionCount = has_push ? 1 : 0;
-        dci.ppEnabledExtensionNames = ext_names;
+        CooperativeMatrixSupport coopmat = probe_cooperative_matrix(instance_, physical_, subgroup_size_);
+        coopmat.enable(ext_names, dci);
+        cooperative_matrix_ = coopmat.usable;
+        cooperative_matrix_why_not_ = coopmat.why_not;
+        dci.enabledExtensionCount = uint32_t(ext_names.size());
+        dci.ppEnabledExtensionNames = ext_names.data();
         vk_check(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
         if (has_push)
             push_descriptor_ = reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(

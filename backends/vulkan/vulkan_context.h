@@ -54,6 +54,9 @@ public:
     // vkCmdPushDescriptorSetKHR when the device has VK_KHR_push_descriptor (binding
     // buffers per dispatch without allocating descriptor sets), else nullptr.
     PFN_vkCmdPushDescriptorSetKHR push_descriptor() const { return push_descriptor_; }
+    // The cooperative-matrix GEMM can run (cooperative_matrix.h), else why not.
+    bool cooperative_matrix() const { return cooperative_matrix_; }
+    const std::string &cooperative_matrix_why_not() const { return cooperative_matrix_why_not_; }
 
     // A memory type index with all of `required` (and as many of `preferred` as possible),
     // allowed by type_bits; -1 when none.
@@ -72,6 +75,8 @@ private:
     uint32_t subgroup_size_ = 1;
     bool unified_memory_ = false;
     PFN_vkCmdPushDescriptorSetKHR push_descriptor_ = nullptr;
+    bool cooperative_matrix_ = false;
+    std::string cooperative_matrix_why_not_;
 };
 
 // Every physical device and whether it is usable (for listings and error messages).

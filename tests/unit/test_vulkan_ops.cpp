@@ -24,6 +24,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "cpu_op_fixture.h"
 #include "quant_test_data.h"
+#include "test_weight.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/quant.h"
@@ -44,6 +45,7 @@ constexpr double kElementwiseBound = 2e-5;
 constexpr double kRecurrentBound = 1e-4;
 
 using test::random_floats;
+using test::TestWeight;
 
 double normalized_error(const std::vector<float> &got, const std::vector<float> &want) {
     EXPECT_EQ(got.size(), want.size());
@@ -55,48 +57,6 @@ double normalized_error(const std::vector<float> &got, const std::vector<float> 
     }
     return max_ref > 0.0 ? max_err / max_ref : max_err;
 }
-
-// A weight of any matmul type, random, with its bytes kept alive.
-struct TestWeight {
-    std::vector<uint8_t> bytes, scales;
-    WeightView view;
-
-    TestWeight(DType t, int64_t rows, int64_t cols, uint32_t seed) {
-        const std::vector<float> f = random_floats(size_t(rows * cols), seed);
-        view.dtype = t;
-        view.rows = rows;
-        view.cols = cols;
-        if (t == DType::MXFP4) {
-            std::mt19937 rng(seed);
-            bytes.resize(size_t(rows * cols / 2));
-            scales.resize(size_t(rows * cols / 32));
-            for (uint8_t &b : bytes) b = uint8_t(rng());
-            for (uint8_t &s : scales) s = uint8_t(120 + rng() % 10);
-            view.scales = scales.data();
-        } else if (t == DType::F8_E4M3) {
-            std::mt19937 rng(seed);
-            bytes.resize(size_t(rows * cols));
-            for (uint8_t &b : bytes) {
-                b = uint8_t(rng());
-                if ((b & 0x7f) == 0x7f) b &= 0xfe;  // no NaN codes
-            }
-        } else if (dtype_is_quantized(t)) {
-            const uint64_t row_bytes = dtype_row_bytes(t, cols);
-            bytes.resize(size_t(row_bytes * uint64_t(rows)));
-            for (int64_t r = 0; r < rows; ++r) quantize_row(t, f.data() + r * cols, cols, bytes.data() + r * row_bytes);
-        } else {
-            bytes.resize(size_t(rows * cols) * dtype_size(t));
-            for (size_t i = 0; i < f.size(); ++i) {
-                if (t == DType::F32) std::memcpy(bytes.data() + 4 * i, &f[i], 4);
-                if (t == DType::F16 || t == DType::BF16) {
-                    const uint16_t h = t == DType::F16 ? f32_to_f16(f[i]) : f32_to_bf16(f[i]);
-                    std::memcpy(bytes.data() + 2 * i, &h, 2);
-                }
-            }
-        }
-        view.data = bytes.data();
-    }
-};
 
 class VulkanOps : public ::testing::Test {
 protected:
@@ -456,6 +416,26 @@ TEST_F(VulkanOps, AttentionGqaWindowsSinks) {
         {1, 8, 8, 33, 20, 300, 0, false, 7}, {9, 4, 2, 128, 128, 0, 3, true, 5}, {2, 16, 4, 64, 64, 500, 128, false, 0},
     };
     for (const AttentionCase &c : cases) run_attention(cpu_, gpu(), c, 0);
+}
+
+// Prefill-sized calls (16 queries or more, heads up to 128) take the blocked kernel
+// (shaders/attention_blocked.comp): query blocks that end inside a block of 16, key
+// blocks of 32 cut by the causal mask and by windows, sinks, GQA, v narrower than k.
+TEST_F(VulkanOps, PrefillAttentionBlockedMatchesCpu) {
+    auto *vk = dynamic_cast<VulkanBackend *>(vulkan_);
+    ASSERT_NE(vk, nullptr);
+    const AttentionCase cases[] = {
+        {17, 8, 2, 128, 128, 0, 0, false, 0}, {40, 4, 4, 64, 64, 23, 0, true, 0}, {70, 8, 2, 80, 72, 5, 20, false, 3},
+        {33, 6, 3, 24, 24, 100, 7, true, 0},  {16, 32, 4, 128, 128, 0, 0, false, 0}, {65, 4, 1, 128, 128, 64, 40, true, 0},
+    };
+    const uint64_t before = vk->blocked_attention_dispatches();
+    for (const AttentionCase &c : cases) run_attention(cpu_, gpu(), c, 0);
+    run_attention(cpu_, gpu(), cases[0], 9001);  // the mirrored cache
+    EXPECT_EQ(vk->blocked_attention_dispatches(), before + std::size(cases) + 1);
+    const uint64_t after = vk->blocked_attention_dispatches();
+    run_attention(cpu_, gpu(), AttentionCase{15, 4, 2, 64, 64, 0, 0, false, 0}, 0);  // below 16: attention.comp
+    run_attention(cpu_, gpu(), AttentionCase{20, 4, 2, 160, 160, 0, 0, false, 0}, 0);  // heads past 128: attention.comp
+    EXPECT_EQ(vk->blocked_attention_dispatches(), after);
 }
 
 TEST_F(VulkanOps, AttentionMirroredCacheFollowsAppends) {

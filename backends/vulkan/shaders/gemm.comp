@@ -1,0 +1,222 @@
+#version 450
+// y[t][r] = sum_c W[r][c] x[t][c] for a batch of tokens (prefill): a tiled GEMM.
+// A workgroup computes a tile of BM weight rows x BN tokens. It walks the columns in steps
+// of BK = 32 (one quant block): each step decodes the BM x BK weight tile once into
+// shared memory and stages the BN x BK activation tile beside it, then every thread
+// accumulates its outputs from shared memory. So each weight is read and decoded once per
+// BN tokens, not once per 4 as in matmul.comp's matrix-vector kernel.
+// Two inner products over the staged tiles:
+// - portable (no extension): 256 threads, each 4 rows x 4 tokens in float;
+// - COOPMAT (VK_NV_cooperative_matrix, where the device has it, 16x16x16 f16 x f16 + f32):
+//   4 subgroups of 32, each a 32 x 32 quarter of the tile as 2 x 2 matrices; the tiles
+//   are staged as f16, the sums are float.
+//   (GL_NV_cooperative_matrix because the glslang of Debian 12 has no GL_KHR_cooperative_matrix.)
+//! variant gemm_f32 -DW_F32
+//! variant gemm_f16 -DW_F16
+//! variant gemm_bf16 -DW_BF16
+//! variant gemm_q8 -DW_Q8
+//! variant gemm_q4 -DW_Q4
+//! variant gemm_coop_f32 -DW_F32 -DCOOPMAT
+//! variant gemm_coop_f16 -DW_F16 -DCOOPMAT
+//! variant gemm_coop_bf16 -DW_BF16 -DCOOPMAT
+//! variant gemm_coop_q8 -DW_Q8 -DCOOPMAT
+//! variant gemm_coop_q4 -DW_Q4 -DCOOPMAT
+#extension GL_GOOGLE_include_directive : require
+#ifdef COOPMAT
+#extension GL_NV_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
+#include "common.glsl"
+
+#define BM 64
+#define BN 64
+#define BK 32
+#ifdef COOPMAT
+#define THREADS 128
+// Row pitch of the staged tiles in elements: 16-byte aligned rows, shifted banks.
+#define KP (BK + 8)
+#define CP (BM + 4)
+#define STAGE float16_t
+#else
+#define THREADS 256
+#define KP (BK + 1)
+#define STAGE float
+#endif
+layout(local_size_x = THREADS) in;
+
+layout(std430, binding = 0) readonly buffer Weights { uint w[]; };
+layout(std430, binding = 0) readonly buffer Weights4 { uvec4 w4[]; };
+layout(std430, binding = 1) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
+layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+
+layout(push_constant) uniform Push { uint rows, cols, n_tokens; } pc;
+
+shared STAGE ws[BM * KP];  // [row][k]
+shared STAGE xs[BN * KP];  // [token][k]
+
+// Elements c0 .. c0 + 7 of weight row r (c0 a multiple of 8; zero past the row's end).
+void load_weights8(uint r, uint c0, out float v[8]) {
+    const uint cols = pc.cols;
+#if defined(W_F32)
+    if (cols % 4u == 0u && c0 + 8u <= cols) {
+        const uint u = (r * cols + c0) / 4u;
+        const vec4 a = uintBitsToFloat(w4[u]), b = uintBitsToFloat(w4[u + 1u]);
+        v = float[8](a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+        return;
+    }
+    for (uint i = 0; i < 8u; ++i) {
+        v[i] = 0.0;
+        if (c0 + i < cols) v[i] = uintBitsToFloat(w[r * cols + c0 + i]);
+    }
+#elif defined(W_F16) || defined(W_BF16)
+    if (cols % 8u == 0u && c0 < cols) {
+        const uvec4 q = w4[(r * cols + c0) / 8u];
+        for (uint k = 0; k < 4u; ++k) {
+#if defined(W_F16)
+            const vec2 h = unpackHalf2x16(q[k]);
+            v[2u * k] = h.x;
+            v[2u * k + 1u] = h.y;
+#else
+            v[2u * k] = uintBitsToFloat(q[k] << 16);
+            v[2u * k + 1u] = uintBitsToFloat(q[k] & 0xffff0000u);
+#endif
+        }
+        return;
+    }
+    for (uint i = 0; i < 8u; ++i) {
+        v[i] = 0.0;
+        if (c0 + i >= cols) continue;
+        const uint e = r * cols + c0 + i;
+        const uint h = (w[e >> 1] >> ((e & 1u) * 16u)) & 0xffffu;
+#if defined(W_F16)
+        v[i] = f16_bits_to_f32(h);
+#else
+        v[i] = bf16_bits_to_f32(h);
+#endif
+    }
+#elif defined(W_Q4)
+    // 20-byte blocks (d, m as f16, then byte j = element j low nibble, j + 16 high):
+    // part p of a block holds elements 8p .. 8p + 7, low nibbles of bytes 8p.. for p < 2,
+    // high nibbles of bytes 8(p - 2).. above. Rows are whole blocks (padding decodes to
+    // finite values that meet zero activations).
+    const uint n_blocks = (cols + 31u) / 32u, b = c0 / 32u, part = (c0 / 8u) & 3u, shift = (part >> 1) * 4u;
+    const uint wb = r * n_blocks * 5u + b * 5u;
+    const uint dm = w[wb];
+    const float d = f16_bits_to_f32(dm & 0xffffu), m = f16_bits_to_f32(dm >> 16);
+    const uint q0 = w[wb + 1u + 2u * (part & 1u)], q1 = w[wb + 2u + 2u * (part & 1u)];
+    for (uint i = 0; i < 4u; ++i) {
+        v[i] = d * float((q0 >> (shift + 8u * i)) & 15u) + m;
+        v[4u + i] = d * float((q1 >> (shift + 8u * i)) & 15u) + m;
+    }
+#elif defined(W_Q8)
+    // 34-byte blocks: d as f16, then 32 signed bytes.
+    const uint n_blocks = (cols + 31u) / 32u, b = c0 / 32u, part = (c0 / 8u) & 3u;
+    const uint addr = r * n_blocks * 34u + b * 34u;
+    const float d = f16_bits_to_f32(READ_U16(w, addr));
+    for (uint i = 0; i < 4u; ++i) {
+        const uint pair = READ_U16(w, addr + 2u + 8u * part + 2u * i);
+        v[2u * i] = d * float(int(pair << 24) >> 24);
+        v[2u * i + 1u] = d * float(int(pair << 16) >> 24);
+    }
+#endif
+}
+
+// Activations c0 .. c0 + 7 of token t (zero past the row's end).
+void load_x8(uint t, uint c0, out float v[8]) {
+    const uint cols = pc.cols;
+    if (cols % 4u == 0u && c0 + 8u <= cols) {
+        const uint u = (t * cols + c0) / 4u;
+        const vec4 a = x4[u], b = x4[u + 1u];
+        v = float[8](a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+        return;
+    }
+    for (uint i = 0; i < 8u; ++i) {
+        v[i] = 0.0;
+        if (c0 + i < cols) v[i] = x[t * cols + c0 + i];
+    }
+}
+
+// Stage the step's tiles: each thread takes 8 consecutive elements of a row (4 threads a row).
+void stage(uint r0, uint t0, uint k0) {
+    const uint tid = gl_LocalInvocationIndex;
+    for (uint slot = tid; slot < BM * 4u; slot += THREADS) {
+        const uint lr = slot >> 2, c = (slot & 3u) * 8u;
+        float v[8];
+        if (r0 + lr < pc.rows) load_weights8(r0 + lr, k0 + c, v);
+        else v = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for (uint i = 0; i < 8u; ++i) ws[lr * KP + c + i] = STAGE(v[i]);
+    }
+    for (uint slot = tid; slot < BN * 4u; slot += THREADS) {
+        const uint lt = slot >> 2, c = (slot & 3u) * 8u;
+        float v[8];
+        if (t0 + lt < pc.n_tokens) load_x8(t0 + lt, k0 + c, v);
+        else v = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for (uint i = 0; i < 8u; ++i) xs[lt * KP + c + i] = STAGE(v[i]);
+    }
+}
+
+#ifdef COOPMAT
+shared float cs[BN * CP];  // the finished tile, [token][row]
+
+void main() {
+    const uint r0 = gl_WorkGroupID.x * BM, t0 = gl_WorkGroupID.y * BN;
+    const uint sg = gl_LocalInvocationIndex / 32u;
+    const uint mr = (sg & 1u) * 32u, mt = (sg >> 1) * 32u;  // this subgroup's quarter
+    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+    for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
+        stage(r0, t0, k0);
+        barrier();
+        for (uint kk = 0; kk < BK; kk += 16u) {
+            fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a[2], b[2];
+            // A: rows x k, row-major in ws. B: k x tokens, xs holds it column by column.
+            for (uint i = 0; i < 2u; ++i) coopMatLoadNV(a[i], ws, (mr + 16u * i) * KP + kk, KP, false);
+            for (uint j = 0; j < 2u; ++j) coopMatLoadNV(b[j], xs, (mt + 16u * j) * KP + kk, KP, true);
+            for (uint i = 0; i < 2u; ++i)
+                for (uint j = 0; j < 2u; ++j) acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
+        }
+        barrier();
+    }
+    // Element (row m, token n) of a product at cs[n * CP + m]: column-major.
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) coopMatStoreNV(acc[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
+    barrier();
+    for (uint e = gl_LocalInvocationIndex; e < BM * BN; e += THREADS) {
+        const uint lt = e / BM, lr = e % BM;
+        if (r0 + lr < pc.rows && t0 + lt < pc.n_tokens) y[(t0 + lt) * pc.rows + r0 + lr] = cs[lt * CP + lr];
+    }
+}
+#else
+void main() {
+    const uint r0 = gl_WorkGroupID.x * BM, t0 = gl_WorkGroupID.y * BN;
+    // Rows tr + 16i, tokens tt + 16j: neighbouring threads take neighbouring rows, so the
+    // staged weights are read without bank conflicts and y is written in runs of 16.
+    const uint tr = gl_LocalInvocationIndex & 15u, tt = gl_LocalInvocationIndex >> 4;
+    float acc[4][4];
+    for (uint i = 0; i < 4u; ++i)
+        for (uint j = 0; j < 4u; ++j) acc[i][j] = 0.0;
+    for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
+        stage(r0, t0, k0);
+        barrier();
+        for (uint k = 0; k < BK; ++k) {
+            float a[4], b[4];
+            for (uint i = 0; i < 4u; ++i) a[i] = ws[(tr + 16u * i) * KP + k];
+            for (uint j = 0; j < 4u; ++j) b[j] = xs[(tt + 16u * j) * KP + k];
+            for (uint i = 0; i < 4u; ++i)
+                for (uint j = 0; j < 4u; ++j) acc[i][j] += a[i] * b[j];
+        }
+        barrier();
+    }
+    for (uint j = 0; j < 4u; ++j) {
+        const uint t = t0 + tt + 16u * j;
+        if (t >= pc.n_tokens) continue;
+        for (uint i = 0; i < 4u; ++i) {
+            const uint r = r0 + tr + 16u * i;
+            if (r < pc.rows) y[t * pc.rows + r] = acc[i][j];
+        }
+    }
+}
+#endif

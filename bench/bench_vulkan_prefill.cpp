@@ -1,0 +1,152 @@
+// Where a prefill's device time goes, op by op, on the Qwen3-30B-A3B shapes (bench_vulkan's
+// model): the attention products (bf16), one expert's products at its share of a prompt
+// (q4, 512 x 8 / 128 = 32 tokens), and attention over the prompt, under each GEMM kernel
+// the device has (docs/gpu_prefill.md). Each op is timed as a chain inside one backend
+// batch, every op reading the previous one's result on the device (so no upload or
+// download is timed): the batch's wall time at 2R + 1 ops minus at 1, over 2R.
+//
+//   build/bench/bench_vulkan_prefill [--tokens 512] [--reps 10]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/vulkan/vulkan_backend.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/quant.h"
+
+using namespace mst;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int64_t kHidden = 2048, kHeads = 32, kKvHeads = 4, kHeadDim = 128, kInter = 768;
+constexpr int64_t kExperts = 128, kTopK = 8;
+
+struct Weight {
+    std::vector<uint8_t> bytes;
+    WeightView view;
+    Weight(DType t, int64_t rows, int64_t cols, uint32_t seed) {
+        std::mt19937 rng(seed);
+        std::uniform_real_distribution<float> dist(-1.0f / std::sqrt(float(cols)), 1.0f / std::sqrt(float(cols)));
+        std::vector<float> f(size_t(rows * cols));
+        for (float &v : f) v = dist(rng);
+        const uint64_t row_bytes = dtype_row_bytes(t, cols);
+        bytes.resize(size_t(row_bytes * uint64_t(rows)));
+        for (int64_t r = 0; r < rows; ++r) {
+            if (t == DType::BF16)
+                for (int64_t c = 0; c < cols; ++c) {
+                    const uint16_t h = f32_to_bf16(f[size_t(r * cols + c)]);
+                    std::memcpy(bytes.data() + r * row_bytes + 2 * c, &h, 2);
+                }
+            else quantize_row(t, f.data() + r * cols, cols, bytes.data() + r * row_bytes);
+        }
+        view = WeightView{t, bytes.data(), rows, cols};
+        view.stable = true;  // resident, as a loaded model's tensors: uploaded once
+    }
+};
+
+// Seconds per op of a chain: `step(i)` records op i of the chain inside a batch.
+double per_op_seconds(VulkanBackend &b, int reps, const std::function<void(int)> &step) {
+    auto batch_seconds = [&](int n) {
+        const auto t0 = Clock::now();
+        b.begin_batch();
+        for (int i = 0; i < n; ++i) step(i);
+        b.end_batch();
+        return std::chrono::duration<double>(Clock::now() - t0).count();
+    };
+    batch_seconds(2 * reps + 1);  // warm-up: pipelines, weight uploads
+    double best = 1e30;
+    for (int round = 0; round < 3; ++round)
+        best = std::min(best, (batch_seconds(2 * reps + 1) - batch_seconds(1)) / (2 * reps));
+    return best;
+}
+
+int arg_int(int argc, char **argv, const char *name, int fallback) {
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
+    return fallback;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) try {
+    const int64_t n = arg_int(argc, argv, "--tokens", 512);
+    const int reps = arg_int(argc, argv, "--reps", 10);
+    const int64_t per_expert = n * kTopK / kExperts;
+    VulkanBackend b(BackendOptions{}, false);
+    std::printf("device: %s; prompt %lld tokens, %lld per expert\n", b.device_name().c_str(), (long long)n,
+                (long long)per_expert);
+
+    const Weight wq(DType::BF16, kHeads * kHeadDim, kHidden, 1), wo(DType::BF16, kHidden, kHeads * kHeadDim, 2);
+    std::vector<Weight> gate, down;
+    for (uint32_t e = 0; e < 8; ++e) {  // a few experts, so the chain is not one weight in cache
+        gate.emplace_back(DType::Q4, kInter, kHidden, 10 + e);
+        down.emplace_back(DType::Q4, kHidden, kInter, 20 + e);
+    }
+    std::vector<float> x(size_t(n * kHidden)), a(size_t(n * kHeads * kHeadDim)), c(a.size());
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (float &v : x) v = dist(rng);
+    std::vector<float> kv(size_t(kKvHeads * n * kHeadDim));
+    for (float &v : kv) v = dist(rng);
+    AttentionParams ap;
+    ap.n_tokens = int32_t(n);
+    ap.n_heads = int32_t(kHeads);
+    ap.n_kv_heads = int32_t(kKvHeads);
+    ap.head_dim = ap.v_head_dim = int32_t(kHeadDim);
+    ap.kv_stride = n * kHeadDim;
+    ap.scale = 1.0f / std::sqrt(float(kHeadDim));
+    ap.cache_id = 1;
+
+    struct Mode {
+        const char *name;
+        VulkanBackend::GemmKernel kernel;
+    };
+    for (const Mode &mode : {Mode{"off (matrix-vector kernel)", VulkanBackend::GemmKernel::off},
+                             Mode{"portable GEMM", VulkanBackend::GemmKernel::portable},
+                             Mode{"cooperative-matrix GEMM", VulkanBackend::GemmKernel::coopmat}}) {
+        std::string why;
+        if (!b.set_gemm(mode.kernel, 16, why)) {
+            std::printf("%s: not run (%s)\n", mode.name, why.c_str());
+            continue;
+        }
+        // q then o, alternately: x -> a -> x ...
+        const double qo = per_op_seconds(b, reps, [&](int i) {
+            if (i % 2 == 0) b.matmul(wq.view, x.data(), a.data(), n);
+            else b.matmul(wo.view, a.data(), x.data(), n);
+        });
+        // One expert's gate and down at its share of tokens.
+        const double expert = per_op_seconds(b, reps, [&](int i) {
+            const size_t e = size_t(i / 2) % gate.size();
+            if (i % 2 == 0) b.matmul(gate[e].view, x.data(), c.data(), per_expert);
+            else b.matmul(down[e].view, c.data(), x.data(), per_expert);
+        });
+        // Attention over the prompt, its output the next query.
+        const double attn = per_op_seconds(b, reps, [&](int i) {
+            if (i % 2 == 0) b.attention(a.data(), kv.data(), kv.data(), c.data(), ap);
+            else b.attention(c.data(), kv.data(), kv.data(), a.data(), ap);
+        });
+        // A layer: q, o, and k and v (an eighth of q each), 128 experts' gate, up and down, attention.
+        const double products = qo * 2.25, experts = double(kExperts) * 3 * expert;
+        const double layer = products + experts + attn;
+        const double flops_qo = 2.0 * double(n) * double(kHidden) * double(kHeads * kHeadDim);
+        std::printf("%s:\n  q or o product (bf16 4096x2048, %lld tokens): %8.1f us (%.1f TFLOP/s)\n", mode.name,
+                    (long long)n, qo * 1e6, flops_qo / qo / 1e12);
+        std::printf("  expert gate or down (q4 768x2048, %lld tokens): %8.1f us\n", (long long)per_expert, expert * 1e6);
+        std::printf("  attention (%lld queries x %lld keys, 32 heads; with its 2 MB K/V upload): %8.1f us\n", (long long)n, (long long)n, attn * 1e6);
+        std::printf("  a layer estimated from these: %.2f ms (products %.2f, experts %.2f, attention %.2f); "
+                    "48 layers: %.0f tok/s\n",
+                    layer * 1e3, products * 1e3, experts * 1e3, attn * 1e3,
+                    double(n) / (48 * layer));
+    }
+    return 0;
+} catch (const std::exception &e) {
+    std::fprintf(stderr, "bench_vulkan_prefill: %s\n", e.what());
+    return 1;
+}
