@@ -48,12 +48,9 @@ constexpr int kMaxTokens = 8;
 // How far ahead of the pair being multiplied each row's bytes are prefetched. The hardware
 // prefetcher alone left a one-token product from memory at the sum of its compute time and
 // its memory time (one thread: q8 7 GB/s from DRAM against 21 from L2 and a read-sum's 12);
-// prefetching 256 to 512 bytes ahead on every row of the tile measured best (bench/README.md,
-// "Decode profile").
-#ifndef MST_VNNI_PREFETCH_BYTES
-#define MST_VNNI_PREFETCH_BYTES 512
-#endif
-constexpr int64_t kPrefetchBytes = MST_VNNI_PREFETCH_BYTES;
+// prefetching 384 to 512 bytes ahead on every row of the tile measured best, into L1 (256,
+// 768, 1024, 2048 and L2-only hints were no better; bench/README.md, "Decode profile").
+constexpr int64_t kPrefetchBytes = 512;
 // Blocks of the split activations held at once: 32 blocks x 8 tokens x 160 bytes = 40 KiB.
 constexpr int64_t kChunkBlocks = 32;
 constexpr int64_t kChunkPairs = kChunkBlocks / 2;
