@@ -180,8 +180,11 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
 template <typename K, int NT>
 void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks,
                    const QuantizedActivation *x, int64_t ldx, float *y, int64_t ldy) {
-    // Registers: NR * NT accumulators + 3 NR weight vectors + 5 activation vectors <= 32.
-    constexpr int NR = NT <= 2 ? 4 : 2;
+    // Registers: NR * NT accumulators + 3 NR weight vectors + 5 activation vectors <= 32,
+    // except at one token, where 8 rows (a few values reloaded from L1) keep more rows'
+    // loads in flight: from memory, q8 +10-17% against 4 rows (bench/README.md, "Decode
+    // profile"). Each output is computed alone, so the bits do not depend on NR.
+    constexpr int NR = NT == 1 ? 8 : NT <= 2 ? 4 : 2;
     const int64_t n_pairs = (n_blocks + 1) / 2;
     SplitPair split[kMaxTokens * kChunkPairs];
     for (int64_t p0 = 0; p0 < n_pairs; p0 += kChunkPairs) {
