@@ -153,8 +153,9 @@ void print_profile(const mst::OpProfileSnapshot &p, double wall, int n_tokens) {
                "CPU ms", "GB/CPU-s");
     for (const auto &[kind, t] : p.by_kind)
         fmt::print("{:<16} {:>7.1f} {:>9.3f} {:>5.1f}% {:>10.2f} {:>8.2f} {:>9.3f} {:>9.2f}\n", kind,
-                   double(t.calls) / n_tokens, t.seconds * per, 100 * t.seconds / wall, double(t.bytes) / 1e6 / n_tokens,
-                   rate(t.bytes, t.seconds), t.cpu_seconds * per, rate(t.bytes, t.cpu_seconds));
+                   double(t.calls) / n_tokens, t.seconds * per, 100 * t.seconds / wall,
+                   double(t.bytes) / 1e6 / n_tokens, rate(t.bytes, t.seconds), t.cpu_seconds * per,
+                   rate(t.bytes, t.cpu_seconds));
     fmt::print("{:<16} {:>7} {:>9.3f} {:>5.1f}%   (wall minus the ops: routing, residual adds, expert lookups, "
                "allocation)\n",
                "host", "", (wall - op_seconds) * per, 100 * (wall - op_seconds) / wall);

@@ -112,9 +112,10 @@ int run(int argc, char **argv) {
                 std::vector<double> rates;
                 for (int r = 0; r < rounds; ++r) {
                     const double t0 = thread_cpu_seconds();
-                    for (size_t c = 0; c < calls; ++c)
-                        fn(pool.data() + (memory ? c * matrix_bytes : 0), row_bytes, rows, n_blocks, xq.data(), n_blocks,
-                           1, y.data(), rows);
+                    for (size_t c = 0; c < calls; ++c) {
+                        const uint8_t *matrix = pool.data() + (memory ? c * matrix_bytes : 0);
+                        fn(matrix, row_bytes, rows, n_blocks, xq.data(), n_blocks, 1, y.data(), rows);
+                    }
                     rates.push_back(double(matrix_bytes * calls) / (thread_cpu_seconds() - t0) / 1e9);
                 }
                 fmt::print("{:<28} {}\n",

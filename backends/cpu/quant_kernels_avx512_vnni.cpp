@@ -90,7 +90,9 @@ inline void split_pair(const QuantizedActivation &a, const QuantizedActivation *
 // Lane indices that put element 0 of a vector in lanes 0-7 and element 1 (Q8's second
 // scale) or 2 (Q4's second scale, after [d, m] of the first block) in lanes 8-15, and
 // likewise Q4's minimums (elements 1 and 3).
-inline __m512i lanes(int first, int second) { return _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(first), _mm512_set1_epi32(second)); }
+inline __m512i lanes(int first, int second) {
+    return _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(first), _mm512_set1_epi32(second));
+}
 
 // A row's pair of blocks: the 64 codes in element order (Q8: also shifted to unsigned),
 // the scales and (Q4) minimums per lane.
@@ -134,7 +136,8 @@ struct Q4 {
         uint32_t dm_a, dm_b = 0;
         std::memcpy(&dm_a, &row[b].d, 4);
         if (has_second) std::memcpy(&dm_b, &row[b + 1].d, 4);
-        const __m512 dm = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(int(dm_a)), int(dm_b), 1)));
+        const __m128i packed = _mm_insert_epi32(_mm_cvtsi32_si128(int(dm_a)), int(dm_b), 1);
+        const __m512 dm = _mm512_castps128_ps512(_mm_cvtph_ps(packed));
         out.d = _mm512_permutexvar_ps(lanes(0, 2), dm);
         out.m = _mm512_permutexvar_ps(lanes(1, 3), dm);
     }
@@ -150,10 +153,9 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
         for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
     for (int64_t p = p0; p < p1; ++p) {
         WeightPair wp[NR];
+        const int64_t pair_offset = 2 * p * int64_t(sizeof(typename K::Block)) + kPrefetchBytes;
         for (int r = 0; r < NR; ++r)
-            _mm_prefetch(reinterpret_cast<const char *>(w + r * row_bytes + 2 * p * int64_t(sizeof(typename K::Block))) +
-                             kPrefetchBytes,
-                         _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char *>(w + r * row_bytes + pair_offset), _MM_HINT_T0);
         for (int r = 0; r < NR; ++r)
             K::load_pair(reinterpret_cast<const typename K::Block *>(w + r * row_bytes), 2 * p, 2 * p + 1 < n_blocks,
                          wp[r]);
@@ -182,7 +184,7 @@ void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t 
                    const QuantizedActivation *x, int64_t ldx, float *y, int64_t ldy) {
     // Registers: NR * NT accumulators + 3 NR weight vectors + 5 activation vectors <= 32,
     // except at one token, where 8 rows (a few values reloaded from L1) keep more rows'
-    // loads in flight: from memory, q8 +10-17% against 4 rows (bench/README.md, "Decode
+    // loads in flight: from memory, q8 +8-17% against 4 rows (bench/README.md, "Decode
     // profile"). Each output is computed alone, so the bits do not depend on NR.
     constexpr int NR = NT == 1 ? 8 : NT <= 2 ? 4 : 2;
     const int64_t n_pairs = (n_blocks + 1) / 2;
