@@ -145,27 +145,34 @@ void print_profile(const mst::OpProfileSnapshot &p, double wall, int n_tokens) {
     double op_seconds = 0;
     for (const auto &[kind, t] : p.by_kind) op_seconds += t.seconds;
     const double per = 1e3 / n_tokens;
-    fmt::print("\nper decode token ({} tokens, {:.2f} ms each):\n", n_tokens, wall * per);
-    fmt::print("{:<16} {:>7} {:>9} {:>6} {:>10} {:>8}\n", "op", "calls", "ms", "share", "MB", "GB/s");
+    auto rate = [](uint64_t bytes, double seconds) { return seconds > 0 ? double(bytes) / seconds / 1e9 : 0.0; };
+    fmt::print("\nper decode token ({} tokens, {:.2f} ms each); CPU ms: the threads' CPU time working for the op "
+               "(no waits, no time descheduled), GB/CPU-s: bytes per second of that\n",
+               n_tokens, wall * per);
+    fmt::print("{:<16} {:>7} {:>9} {:>6} {:>10} {:>8} {:>9} {:>9}\n", "op", "calls", "ms", "share", "MB", "GB/s",
+               "CPU ms", "GB/CPU-s");
     for (const auto &[kind, t] : p.by_kind)
-        fmt::print("{:<16} {:>7.1f} {:>9.3f} {:>5.1f}% {:>10.2f} {:>8.2f}\n", kind, double(t.calls) / n_tokens,
-                   t.seconds * per, 100 * t.seconds / wall, double(t.bytes) / 1e6 / n_tokens,
-                   t.seconds > 0 ? double(t.bytes) / t.seconds / 1e9 : 0.0);
+        fmt::print("{:<16} {:>7.1f} {:>9.3f} {:>5.1f}% {:>10.2f} {:>8.2f} {:>9.3f} {:>9.2f}\n", kind,
+                   double(t.calls) / n_tokens, t.seconds * per, 100 * t.seconds / wall,
+                   double(t.bytes) / 1e6 / n_tokens, rate(t.bytes, t.seconds), t.cpu_seconds * per,
+                   rate(t.bytes, t.cpu_seconds));
     fmt::print("{:<16} {:>7} {:>9.3f} {:>5.1f}%   (wall minus the ops: routing, residual adds, expert lookups, "
                "allocation)\n",
                "host", "", (wall - op_seconds) * per, 100 * (wall - op_seconds) / wall);
-    fmt::print("\nper layer (-1: embeddings, final norm, LM head):\n{:<6} {:>9} {:>10} {:>8}\n", "layer", "ms", "MB",
-               "GB/s");
+    fmt::print("\nper layer (-1: embeddings, final norm, LM head):\n{:<6} {:>9} {:>10} {:>8} {:>9} {:>9}\n", "layer",
+               "ms", "MB", "GB/s", "CPU ms", "GB/CPU-s");
     for (const auto &[layer, t] : p.by_layer)
-        fmt::print("{:<6} {:>9.3f} {:>10.2f} {:>8.2f}\n", layer, t.seconds * per, double(t.bytes) / 1e6 / n_tokens,
-                   t.seconds > 0 ? double(t.bytes) / t.seconds / 1e9 : 0.0);
+        fmt::print("{:<6} {:>9.3f} {:>10.2f} {:>8.2f} {:>9.3f} {:>9.2f}\n", layer, t.seconds * per,
+                   double(t.bytes) / 1e6 / n_tokens, rate(t.bytes, t.seconds), t.cpu_seconds * per,
+                   rate(t.bytes, t.cpu_seconds));
     const mst::RegionTotals &r = p.regions;
     if (r.regions > 0)
         fmt::print("\nparallel regions: {:.1f} per token, {:.1f} us each; threads busy {:.1f}% of the time they were "
-                   "held ({:.3f} of {:.3f} thread-ms per token), regions {:.1f}% of the wall time\n",
+                   "held ({:.3f} of {:.3f} thread-ms per token), regions {:.1f}% of the wall time; of the busy time "
+                   "{:.1f}% on a CPU (the rest descheduled)\n",
                    double(r.regions) / n_tokens, 1e6 * r.wall_seconds / double(r.regions),
                    100 * r.busy_seconds / r.thread_seconds, r.busy_seconds * per, r.thread_seconds * per,
-                   100 * r.wall_seconds / wall);
+                   100 * r.wall_seconds / wall, r.busy_seconds > 0 ? 100 * r.busy_cpu_seconds / r.busy_seconds : 0.0);
 }
 
 int run(const Options &o) {

@@ -16,6 +16,8 @@
 namespace mst {
 namespace {
 
+#include "backends/cpu/token_tile_dispatch.h"
+
 // Tokens that share one load of a weight (see dot_rows_tile for the register budget).
 constexpr int kMaxTokens = 8;
 static_assert(kMaxTokens <= CpuKernels::kMaxTokensAny);
@@ -114,16 +116,7 @@ template <typename L>
 void dot_rows(const void *w, int64_t n_rows, int64_t cols, const float *x, int64_t ldx, int n_tok,
               float *y, int64_t ldy) {
     const auto *wt = static_cast<const typename L::T *>(w);
-    switch (n_tok) {
-        case 1: return dot_rows_tile<L, 1>(wt, n_rows, cols, x, ldx, y, ldy);
-        case 2: return dot_rows_tile<L, 2>(wt, n_rows, cols, x, ldx, y, ldy);
-        case 3: return dot_rows_tile<L, 3>(wt, n_rows, cols, x, ldx, y, ldy);
-        case 4: return dot_rows_tile<L, 4>(wt, n_rows, cols, x, ldx, y, ldy);
-        case 5: return dot_rows_tile<L, 5>(wt, n_rows, cols, x, ldx, y, ldy);
-        case 6: return dot_rows_tile<L, 6>(wt, n_rows, cols, x, ldx, y, ldy);
-        case 7: return dot_rows_tile<L, 7>(wt, n_rows, cols, x, ldx, y, ldy);
-        default: return dot_rows_tile<L, 8>(wt, n_rows, cols, x, ldx, y, ldy);
-    }
+    dispatch_token_tile(n_tok, [&](auto nt) { dot_rows_tile<L, decltype(nt)::value>(wt, n_rows, cols, x, ldx, y, ldy); });
 }
 
 void axpy(int64_t n, float a, const float *x, float *y) {

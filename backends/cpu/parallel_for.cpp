@@ -101,9 +101,11 @@ public:
         }
         const bool profile = op_profile_enabled();
         const Clock::time_point start = profile ? Clock::now() : Clock::time_point{};
+        const double start_cpu = profile ? op_profile_thread_cpu_seconds() : 0.0;
         job_ = Job{fn, body, n, grain, threads, profile};
         next_.store(0, std::memory_order_relaxed);
         busy_ns_.store(0, std::memory_order_relaxed);
+        busy_cpu_ns_.store(0, std::memory_order_relaxed);
         failed_.store(false, std::memory_order_relaxed);
         error_ = nullptr;
         pending_.store(uint32_t(workers_.size()), std::memory_order_relaxed);
@@ -118,7 +120,8 @@ public:
         }
         if (profile) {
             const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-            op_profile_record_region(wall, threads, double(busy_ns_.load()) * 1e-9);
+            op_profile_record_region(wall, threads, double(busy_ns_.load()) * 1e-9, double(busy_cpu_ns_.load()) * 1e-9,
+                                     op_profile_thread_cpu_seconds() - start_cpu);
         }
         if (error_) std::rethrow_exception(error_);
         return true;
@@ -138,6 +141,7 @@ private:
         const Job &j = job_;
         if (index >= j.threads) return;
         const Clock::time_point start = j.profile ? Clock::now() : Clock::time_point{};
+        const double start_cpu = j.profile ? op_profile_thread_cpu_seconds() : 0.0;
         t_inside_body = true;
         try {
             if (j.grain == 0) {
@@ -157,9 +161,12 @@ private:
             failed_.store(true, std::memory_order_relaxed);
         }
         t_inside_body = false;
-        if (j.profile)
+        if (j.profile) {
             busy_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count(),
                                std::memory_order_relaxed);
+            busy_cpu_ns_.fetch_add(int64_t((op_profile_thread_cpu_seconds() - start_cpu) * 1e9),
+                                   std::memory_order_relaxed);
+        }
     }
 
     void worker_loop(int index, uint32_t seen) {
@@ -187,6 +194,7 @@ private:
     std::atomic<bool> stopping_{false};
     std::atomic<int64_t> next_{0};  // dynamic: the first index not yet handed out
     std::atomic<int64_t> busy_ns_{0};
+    std::atomic<int64_t> busy_cpu_ns_{0};
     std::atomic<bool> failed_{false};
     std::mutex error_mutex_;
     std::exception_ptr error_;

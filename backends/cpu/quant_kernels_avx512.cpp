@@ -28,6 +28,8 @@
 namespace mst {
 namespace {
 
+#include "backends/cpu/token_tile_dispatch.h"
+
 constexpr int kMaxTokens = 8;
 
 struct Q8 {
@@ -105,16 +107,9 @@ template <typename K>
 void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks, const QuantizedActivation *x,
               int64_t ldx, int n_tok, float *y, int64_t ldy) {
     const auto *wb = static_cast<const uint8_t *>(w);
-    switch (n_tok) {
-        case 1: return dot_rows_tile<K, 1>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 2: return dot_rows_tile<K, 2>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 3: return dot_rows_tile<K, 3>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 4: return dot_rows_tile<K, 4>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 5: return dot_rows_tile<K, 5>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 6: return dot_rows_tile<K, 6>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 7: return dot_rows_tile<K, 7>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        default: return dot_rows_tile<K, 8>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-    }
+    dispatch_token_tile(n_tok, [&](auto nt) {
+        dot_rows_tile<K, decltype(nt)::value>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+    });
 }
 
 // The activations are quantized by the AVX2 code (every AVX-512 CPU here has AVX2), so

@@ -31,6 +31,7 @@
 #include "backends/cpu/avx512_intrinsics.h"
 
 #include <cstdint>
+#include <cstring>
 
 #include "backends/cpu/quant_kernels.h"
 #include "core/quant.h"
@@ -41,7 +42,15 @@
 namespace mst {
 namespace {
 
+#include "backends/cpu/token_tile_dispatch.h"
+
 constexpr int kMaxTokens = 8;
+// How far ahead of the pair being multiplied each row's bytes are prefetched. The hardware
+// prefetcher alone left a one-token product from memory at the sum of its compute time and
+// its memory time (one thread: q8 7 GB/s from DRAM against 21 from L2 and a read-sum's 12);
+// prefetching 384 to 512 bytes ahead on every row of the tile measured best, into L1 (256,
+// 768, 1024, 2048 and L2-only hints were no better; bench/README.md, "Decode profile").
+constexpr int64_t kPrefetchBytes = 512;
 // Blocks of the split activations held at once: 32 blocks x 8 tokens x 160 bytes = 40 KiB.
 constexpr int64_t kChunkBlocks = 32;
 constexpr int64_t kChunkPairs = kChunkBlocks / 2;
@@ -78,6 +87,13 @@ inline void split_pair(const QuantizedActivation &a, const QuantizedActivation *
     _mm512_store_ps(out.sum8, halves(a.sum * 0.125f, b ? b->sum * 0.125f : 0.0f));
 }
 
+// Lane indices that put element 0 of a vector in lanes 0-7 and element 1 (Q8's second
+// scale) or 2 (Q4's second scale, after [d, m] of the first block) in lanes 8-15, and
+// likewise Q4's minimums (elements 1 and 3).
+inline __m512i lanes(int first, int second) {
+    return _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(first), _mm512_set1_epi32(second));
+}
+
 // A row's pair of blocks: the 64 codes in element order (Q8: also shifted to unsigned),
 // the scales and (Q4) minimums per lane.
 struct WeightPair {
@@ -95,7 +111,9 @@ struct Q8 {
                                       : _mm256_setzero_si256();
         out.codes = _mm512_inserti64x4(_mm512_castsi256_si512(qa), qb, 1);
         out.ucodes = _mm512_xor_si512(out.codes, _mm512_set1_epi8(int8_t(0x80)));
-        out.d = halves(_cvtsh_ss(row[b].d), has_second ? _cvtsh_ss(row[b + 1].d) : 0.0f);
+        // Both f16 scales converted in one instruction, then spread to their lanes.
+        const __m128i dd = _mm_insert_epi16(_mm_cvtsi32_si128(row[b].d), has_second ? row[b + 1].d : 0, 1);
+        out.d = _mm512_permutexvar_ps(lanes(0, 1), _mm512_castps128_ps512(_mm_cvtph_ps(dd)));
     }
 };
 
@@ -113,8 +131,15 @@ struct Q4 {
                                                 _mm256_broadcastsi128_si256(pb), 1);
         const __m512i shifts = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
         out.codes = _mm512_and_si512(_mm512_srlv_epi64(both, shifts), _mm512_set1_epi8(0x0f));
-        out.d = halves(_cvtsh_ss(row[b].d), has_second ? _cvtsh_ss(row[b + 1].d) : 0.0f);
-        out.m = halves(_cvtsh_ss(row[b].m), has_second ? _cvtsh_ss(row[b + 1].m) : 0.0f);
+        // d and m of both blocks ([da, ma, db, mb]) converted in one instruction, then
+        // spread to their lanes.
+        uint32_t dm_a, dm_b = 0;
+        std::memcpy(&dm_a, &row[b].d, 4);
+        if (has_second) std::memcpy(&dm_b, &row[b + 1].d, 4);
+        const __m128i packed = _mm_insert_epi32(_mm_cvtsi32_si128(int(dm_a)), int(dm_b), 1);
+        const __m512 dm = _mm512_castps128_ps512(_mm_cvtph_ps(packed));
+        out.d = _mm512_permutexvar_ps(lanes(0, 2), dm);
+        out.m = _mm512_permutexvar_ps(lanes(1, 3), dm);
     }
 };
 
@@ -128,6 +153,9 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
         for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
     for (int64_t p = p0; p < p1; ++p) {
         WeightPair wp[NR];
+        const int64_t pair_offset = 2 * p * int64_t(sizeof(typename K::Block)) + kPrefetchBytes;
+        for (int r = 0; r < NR; ++r)
+            _mm_prefetch(reinterpret_cast<const char *>(w + r * row_bytes + pair_offset), _MM_HINT_T0);
         for (int r = 0; r < NR; ++r)
             K::load_pair(reinterpret_cast<const typename K::Block *>(w + r * row_bytes), 2 * p, 2 * p + 1 < n_blocks,
                          wp[r]);
@@ -154,8 +182,11 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
 template <typename K, int NT>
 void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks,
                    const QuantizedActivation *x, int64_t ldx, float *y, int64_t ldy) {
-    // Registers: NR * NT accumulators + 3 NR weight vectors + 5 activation vectors <= 32.
-    constexpr int NR = NT <= 2 ? 4 : 2;
+    // Registers: NR * NT accumulators + 3 NR weight vectors + 5 activation vectors <= 32,
+    // except at one token, where 8 rows (a few values reloaded from L1) keep more rows'
+    // loads in flight: from memory, q8 +8-17% against 4 rows (bench/README.md, "Decode
+    // profile"). Each output is computed alone, so the bits do not depend on NR.
+    constexpr int NR = NT == 1 ? 8 : NT <= 2 ? 4 : 2;
     const int64_t n_pairs = (n_blocks + 1) / 2;
     SplitPair split[kMaxTokens * kChunkPairs];
     for (int64_t p0 = 0; p0 < n_pairs; p0 += kChunkPairs) {
@@ -177,16 +208,9 @@ template <typename K>
 void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks, const QuantizedActivation *x,
               int64_t ldx, int n_tok, float *y, int64_t ldy) {
     const auto *wb = static_cast<const uint8_t *>(w);
-    switch (n_tok) {
-        case 1: return dot_rows_tile<K, 1>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 2: return dot_rows_tile<K, 2>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 3: return dot_rows_tile<K, 3>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 4: return dot_rows_tile<K, 4>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 5: return dot_rows_tile<K, 5>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 6: return dot_rows_tile<K, 6>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 7: return dot_rows_tile<K, 7>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        default: return dot_rows_tile<K, 8>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-    }
+    dispatch_token_tile(n_tok, [&](auto nt) {
+        dot_rows_tile<K, decltype(nt)::value>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+    });
 }
 
 }  // namespace

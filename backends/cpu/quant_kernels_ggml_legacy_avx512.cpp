@@ -23,6 +23,8 @@
 namespace mst {
 namespace {
 
+#include "backends/cpu/token_tile_dispatch.h"
+
 #include "backends/cpu/ggml_legacy_decode_simd.h"
 
 constexpr int kMaxTokens = 8;
@@ -98,17 +100,12 @@ void avx2_kernel(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blo
 template <typename K, DType T>
 void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks, const QuantizedActivation *x,
               int64_t ldx, int n_tok, float *y, int64_t ldy) {
+    if (n_tok == 1) return avx2_kernel<T>(w, row_bytes, n_rows, n_blocks, x, ldx, 1, y, ldy);
     const auto *wb = static_cast<const uint8_t *>(w);
-    switch (n_tok) {
-        case 1: return avx2_kernel<T>(w, row_bytes, n_rows, n_blocks, x, ldx, 1, y, ldy);
-        case 2: return dot_rows_tile<K, 2>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 3: return dot_rows_tile<K, 3>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 4: return dot_rows_tile<K, 4>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 5: return dot_rows_tile<K, 5>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 6: return dot_rows_tile<K, 6>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        case 7: return dot_rows_tile<K, 7>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-        default: return dot_rows_tile<K, 8>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
-    }
+    dispatch_token_tile(n_tok, [&](auto nt) {
+        // TokenTile<1> is never called here; instantiating it costs nothing at run time.
+        dot_rows_tile<K, decltype(nt)::value>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+    });
 }
 
 // Measured on the 2-vCPU Xeon this was written on (bench/README.md): the 512-bit tiles beat

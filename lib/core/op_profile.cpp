@@ -1,5 +1,7 @@
 #include "core/op_profile.h"
 
+#include <time.h>
+
 #include <mutex>
 
 namespace mst {
@@ -13,6 +15,9 @@ namespace {
 std::mutex g_mutex;
 OpProfileSnapshot g_totals;
 int g_layer = -1;
+// On each thread that calls regions: the regions' body CPU time on all threads, less the
+// calling thread's own CPU time in them (OpTimer::cpu_now).
+thread_local double t_region_cpu_adjust = 0.0;
 
 }  // namespace
 
@@ -35,21 +40,34 @@ void op_profile_reset() {
     g_layer = -1;
 }
 
-void op_profile_record_region(double wall_seconds, int threads, double busy_seconds) {
+double op_profile_thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+double OpTimer::cpu_now() { return op_profile_thread_cpu_seconds() + t_region_cpu_adjust; }
+
+void op_profile_record_region(double wall_seconds, int threads, double busy_seconds, double busy_cpu_seconds,
+                              double caller_cpu_seconds) {
+    t_region_cpu_adjust += busy_cpu_seconds - caller_cpu_seconds;
     std::lock_guard<std::mutex> lock(g_mutex);
     RegionTotals &r = g_totals.regions;
     ++r.regions;
     r.wall_seconds += wall_seconds;
     r.thread_seconds += wall_seconds * threads;
     r.busy_seconds += busy_seconds;
+    r.busy_cpu_seconds += busy_cpu_seconds;
 }
 
 void OpTimer::finish() {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double cpu_seconds = cpu_now() - start_cpu_;
     std::lock_guard<std::mutex> lock(g_mutex);
     for (OpTotals *t : {&g_totals.by_kind[kind_], &g_totals.by_layer[g_layer]}) {
         ++t->calls;
         t->seconds += seconds;
+        t->cpu_seconds += cpu_seconds;
         t->bytes += bytes_;
     }
 }

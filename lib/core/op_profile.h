@@ -30,6 +30,11 @@ struct OpTotals {
     uint64_t calls = 0;
     double seconds = 0.0;
     uint64_t bytes = 0;  // weight, KV-cache and expert bytes read
+    // CPU time of the threads working for the op: its parallel regions' loop bodies on
+    // every thread, plus the calling thread outside those regions. Unlike `seconds` it
+    // leaves out waiting for a thread and time descheduled, so on a shared machine it
+    // still says what the op costs.
+    double cpu_seconds = 0.0;
 };
 
 struct RegionTotals {
@@ -37,6 +42,7 @@ struct RegionTotals {
     double wall_seconds = 0.0;   // summed over regions: from dispatch to the last thread done
     double thread_seconds = 0.0; // wall x threads that took part: the time they were held
     double busy_seconds = 0.0;   // time those threads spent in the loop body
+    double busy_cpu_seconds = 0.0;  // their CPU time in the body: busy_seconds less time descheduled
 };
 
 struct OpProfileSnapshot {
@@ -48,8 +54,15 @@ struct OpProfileSnapshot {
 OpProfileSnapshot op_profile_snapshot();
 void op_profile_reset();
 
-// Called by the parallel-for at the end of each region (only while profiling is on).
-void op_profile_record_region(double wall_seconds, int threads, double busy_seconds);
+// CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in seconds.
+double op_profile_thread_cpu_seconds();
+
+// Called by the parallel-for, on the thread that ran the region, at the end of each region
+// (only while profiling is on): busy_cpu_seconds is the body's CPU time summed over the
+// threads, caller_cpu_seconds the calling thread's CPU time in the whole region (its share,
+// and spinning for the others), which the current op's count replaces by busy_cpu_seconds.
+void op_profile_record_region(double wall_seconds, int threads, double busy_seconds, double busy_cpu_seconds,
+                              double caller_cpu_seconds);
 
 // Times one op from construction to destruction and charges it to `kind` and the
 // current layer; `kind` must outlive the program (a string literal).
@@ -60,6 +73,7 @@ public:
         kind_ = kind;
         bytes_ = bytes;
         start_ = std::chrono::steady_clock::now();
+        start_cpu_ = cpu_now();
     }
     ~OpTimer() {
         if (kind_) finish();
@@ -69,9 +83,13 @@ public:
 
 private:
     void finish();
+    // This thread's CPU time with its regions' calling-thread time replaced by their
+    // bodies' time on every thread (see op_profile_record_region).
+    static double cpu_now();
     const char *kind_ = nullptr;
     uint64_t bytes_ = 0;
     std::chrono::steady_clock::time_point start_;
+    double start_cpu_ = 0.0;
 };
 
 }  // namespace mst

@@ -1,7 +1,8 @@
 // parallel_for and parallel_for_dynamic (backends/cpu/parallel_for.h): every index runs
 // exactly once, static ranges are one contiguous range per thread in thread order,
 // exceptions reach the caller, nested calls and concurrent callers work, and regions
-// separated by pauses longer than the workers' spin (so they sleep) all complete.
+// separated by pauses longer than the workers' spin (so they sleep) all complete, and the
+// profile charges an op the CPU time its region bodies took on every thread.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "backends/cpu/parallel_for.h"
+#include "core/op_profile.h"
 
 namespace mst {
 namespace {
@@ -138,6 +140,35 @@ TEST(ParallelFor, RegionsAfterTheWorkersSleep) {
     std::atomic<int64_t> total{0};
     for (int r = 0; r < 2000; ++r) parallel_for(2, 2, [&](int64_t begin, int64_t end) { total.fetch_add(end - begin); });
     EXPECT_EQ(total.load(), 4000);
+}
+
+// bench_decode --profile's CPU column: an op is charged its regions' bodies' CPU time on
+// every thread (not only the calling thread's, which here runs the shorter share and then
+// waits), so a shared machine's preemption and a thread's wait for the other stay out of it.
+TEST(ParallelFor, ProfileChargesAnOpItsBodiesCpuTimeOnEveryThread) {
+    auto burn = [](double seconds) {
+        const double start = op_profile_thread_cpu_seconds();
+        volatile double sink = 0.0;
+        while (op_profile_thread_cpu_seconds() - start < seconds) sink = sink + 1.0;
+    };
+    op_profile_reset();
+    op_profile_enable(true);
+    {
+        const OpTimer timer("burn", 0);
+        // Index 0 (the calling thread's share) burns 20 ms, index 1 (a worker's) 40 ms.
+        parallel_for(2, 2, [&](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i) burn(0.02 * double(i + 1));
+        });
+    }
+    op_profile_enable(false);
+    const OpProfileSnapshot p = op_profile_snapshot();
+    op_profile_reset();
+    ASSERT_EQ(p.regions.regions, 1u);
+    EXPECT_GE(p.regions.busy_cpu_seconds, 0.060);
+    EXPECT_LE(p.regions.busy_cpu_seconds, 0.075);
+    const OpTotals &op = p.by_kind.at("burn");
+    EXPECT_GE(op.cpu_seconds, 0.060);
+    EXPECT_LE(op.cpu_seconds, 0.075);
 }
 
 }  // namespace

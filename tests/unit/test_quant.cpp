@@ -186,10 +186,12 @@ TEST_P(QuantKernels, WideRowsAcrossKernelChunks) {
 TEST(QuantKernelsVnni, MatchTheScalarKernels) {
     if (!cpu_use_avx512_vnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI (or MST_CPU_VNNI=0)";
     const mst::QuantKernels &scalar = quant_kernels_scalar();
+    // 19 rows: two of the one-token kernel's 8-row tiles and a remainder, and every other
+    // token count's tiles with remainders too.
     for (const DType t : {DType::Q8, DType::Q4})
         for (const int64_t cols : {32, 33, 95, 1024, 1057, 2081})
             for (const int n_tok : {1, 2, 3, 5, 8}) {
-                const int64_t rows = 7, n_blocks = (cols + 31) / 32;
+                const int64_t rows = 19, n_blocks = (cols + 31) / 32;
                 const std::vector<uint8_t> w = quantize(t, gaussian(size_t(rows * cols), uint32_t(cols)), rows, cols);
                 // Each block is quantized to +-32767, so the high bytes take both signs.
                 const std::vector<float> x = gaussian(size_t(n_tok * cols), uint32_t(cols + n_tok));
