@@ -321,6 +321,40 @@ private:
     VulkanBackend *vk_;
 };
 
+// Device time by kernel (MST_VULKAN_PROFILE=1: a timestamp after every command of a
+// submission) for decode steps of the path being measured, run on the backend itself so
+// that the device top-k is in it (ProfilingBackend hides DeviceRouting).
+void print_dispatch_profile(VulkanBackend &gpu, const Model &m, int steps) {
+    if (gpu.gpu_seconds() == 0) {
+        std::printf("per-kernel device time: needs MST_VULKAN_PROFILE=1 and device timestamps\n");
+        return;
+    }
+    KvCache cache(m.layers, 300, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
+    std::vector<float> tok(static_cast<size_t>(kHidden), 0.5f), logits(static_cast<size_t>(kVocab));
+    for (int t = 0; t < 2; ++t) forward(gpu, m, cache, tok.data(), 1, t, logits.data());
+    CommandStream &stream = gpu.stream();
+    stream.clear_dispatch_profile();
+    const double gpu0 = gpu.gpu_seconds();
+    const uint64_t barriers0 = stream.barriers(), subs0 = gpu.submissions();
+    const auto t0 = Clock::now();
+    for (int t = 0; t < steps; ++t) forward(gpu, m, cache, tok.data(), 1, 2 + t, logits.data());
+    const double wall = seconds_since(t0) / steps;
+    std::vector<std::pair<std::string, CommandStream::DispatchStat>> rows(stream.dispatch_profile().begin(),
+                                                                          stream.dispatch_profile().end());
+    std::sort(rows.begin(), rows.end(), [](const auto &a, const auto &b) { return a.second.seconds > b.second.seconds; });
+    const double device = (gpu.gpu_seconds() - gpu0) / steps;
+    std::printf("per-kernel device time of a decode step (timestamps after every command, which may serialize "
+                "them): %.2f ms wall (timed), %.2f ms device, %.1f submissions, %.1f barriers; per layer: %.1f us "
+                "device, %.1f barriers\n",
+                wall * 1e3, device * 1e3, double(gpu.submissions() - subs0) / steps,
+                double(stream.barriers() - barriers0) / steps, device / m.layers * 1e6,
+                double(stream.barriers() - barriers0) / steps / m.layers);
+    std::printf("  %-44s %9s %10s %9s %7s\n", "command (shader grid)", "calls/stp", "us/step", "us/call", "share");
+    for (const auto &[label, st] : rows)
+        std::printf("  %-44s %9.1f %10.1f %9.2f %6.1f%%\n", label.c_str(), double(st.calls) / steps,
+                    st.seconds / steps * 1e6, st.seconds / double(st.calls) * 1e6, 100.0 * st.seconds / steps / device);
+}
+
 struct Result {
     double decode_tok_s = 0, prefill_tok_s = 0, decode_ms_layers = 0, decode_ms_head = 0;
     double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0;
@@ -486,6 +520,7 @@ int main(int argc, char **argv) try {
             std::printf("  %-28s %6.1f calls %6.1f submissions %8.3f ms (device %7.3f ms)  %7.1f us/call\n",
                         name.c_str(), double(st.calls) / steps, double(st.submissions) / steps,
                         st.seconds / steps * 1e3, st.device_seconds / steps * 1e3, st.seconds / double(st.calls) * 1e6);
+        print_dispatch_profile(*gpu, m, steps);
     }
     }
     gpu.reset();

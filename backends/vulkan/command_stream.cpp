@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 
 namespace mst {
@@ -41,7 +43,7 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
         ctx_.properties().limits.timestampComputeAndGraphics) {
         VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
         qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
-        qci.queryCount = 2;
+        qci.queryCount = kProfiledCommands + 2;  // start, one per timed command, end
         vk_check(vkCreateQueryPool(d, &qci, nullptr, &timestamps_), "vkCreateQueryPool");
         timestamp_period_ns_ = ctx_.properties().limits.timestampPeriod;
     }
@@ -62,8 +64,9 @@ void CommandStream::begin_if_needed() {
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     vk_check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
     if (timestamps_) {
-        vkCmdResetQueryPool(cmd_, timestamps_, 0, 2);
+        vkCmdResetQueryPool(cmd_, timestamps_, 0, kProfiledCommands + 2);
         vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestamps_, 0);
+        labels_.clear();
     }
     recording_ = true;
     dirty_ = false;
@@ -102,6 +105,34 @@ void CommandStream::barrier() {
     const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
     vkCmdPipelineBarrier(cmd_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
     dirty_ = false;
+    ++barriers_;
+}
+
+void CommandStream::timestamp_after(std::string label) {
+    if (!timestamps_ || labels_.size() >= kProfiledCommands) return;
+    labels_.push_back(std::move(label));
+    vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, uint32_t(labels_.size()));
+}
+
+void CommandStream::read_timestamps() {
+    const size_t n = labels_.size() + 2;
+    std::vector<uint64_t> t(n, 0);
+    if (vkGetQueryPoolResults(ctx_.device(), timestamps_, 0, uint32_t(n), n * sizeof(uint64_t), t.data(),
+                              sizeof(uint64_t), VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+        return;
+    auto seconds = [&](size_t from, size_t to) {
+        return t[to] > t[from] ? double(t[to] - t[from]) * timestamp_period_ns_ * 1e-9 : 0.0;
+    };
+    gpu_seconds_ += seconds(0, n - 1);
+    for (size_t i = 0; i < labels_.size(); ++i) {
+        DispatchStat &d = dispatch_profile_[labels_[i]];
+        ++d.calls;
+        d.seconds += seconds(i, i + 1);
+    }
+    // The tail: commands past the timed ones and the final barrier to the host.
+    DispatchStat &tail = dispatch_profile_["(end of submission)"];
+    ++tail.calls;
+    tail.seconds += seconds(n - 2, n - 1);
 }
 
 namespace {
@@ -214,6 +245,7 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
         }
         hazard(reads.data(), reads.size(), writes.data(), writes.size());
         vkCmdCopyBuffer(cmd_, ring_buffer, dst.buffer, uint32_t(regions.size()), regions.data());
+        timestamp_after("upload (staging ring)");
         regions.clear();
     };
     for (const Piece &p : pieces) {
@@ -313,6 +345,7 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
     }
     if (push_bytes) vkCmdPushConstants(cmd_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_bytes), push);
     vkCmdDispatch(cmd_, gx, gy, gz);
+    if (timestamps_) timestamp_after(fmt::format("{} {}x{}x{}", p.name, gx, gy, gz));
 }
 
 void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes) {
@@ -334,6 +367,7 @@ void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDevic
     hazard(&r, 1, &w, 1);
     VkBufferCopy region{src.offset, dst.offset, bytes};
     vkCmdCopyBuffer(cmd_, src.buffer, dst.buffer, 1, &region);
+    timestamp_after("vkCmdCopyBuffer");
 }
 
 void CommandStream::fill_zero(const BufferSlice &dst) {
@@ -341,6 +375,7 @@ void CommandStream::fill_zero(const BufferSlice &dst) {
     const Range w{dst.buffer, dst.offset, dst.offset + (dst.size + 3) / 4 * 4};
     hazard(nullptr, 0, &w, 1);
     vkCmdFillBuffer(cmd_, dst.buffer, dst.offset, (dst.size + 3) / 4 * 4, 0);
+    timestamp_after("vkCmdFillBuffer");
 }
 
 void CommandStream::flush(bool reset_scratch) {
@@ -351,7 +386,8 @@ void CommandStream::flush(bool reset_scratch) {
         mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
         vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                              VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
-        if (timestamps_) vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, 1);
+        if (timestamps_)
+            vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, uint32_t(labels_.size() + 1));
         vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
         recording_ = false;
         VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
@@ -369,12 +405,7 @@ void CommandStream::flush(bool reset_scratch) {
         if (r == VK_NOT_READY) r = vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX);
         vk_check(r, "vkWaitForFences");
         vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
-        if (timestamps_) {
-            uint64_t t[2] = {0, 0};
-            if (vkGetQueryPoolResults(ctx_.device(), timestamps_, 0, 2, sizeof t, t, sizeof(uint64_t),
-                                      VK_QUERY_RESULT_64_BIT) == VK_SUCCESS && t[1] > t[0])
-                gpu_seconds_ += double(t[1] - t[0]) * timestamp_period_ns_ * 1e-9;
-        }
+        if (timestamps_) read_timestamps();
         vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
     }
     ring_.reset();

@@ -9,6 +9,8 @@
 
 #include <cstring>
 #include <functional>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "backends/vulkan/pipelines.h"
@@ -99,6 +101,20 @@ public:
     // With MST_VULKAN_PROFILE=1: device time of all submissions so far (timestamps at the
     // start and end of each command buffer), else 0.
     double gpu_seconds() const { return gpu_seconds_; }
+    // With MST_VULKAN_PROFILE=1: device time by command, keyed by the shader variant and
+    // its grid ("matmul_bf16 1024x1x1") or the transfer command. A timestamp follows each
+    // command, and each command is charged the time from the previous timestamp to its
+    // own: commands that overlap on the device share their time, the sum is exact. Up to
+    // kProfiledCommands per submission are timed; later ones are charged together.
+    struct DispatchStat {
+        uint64_t calls = 0;
+        double seconds = 0;
+    };
+    static constexpr uint32_t kProfiledCommands = 4094;
+    const std::map<std::string, DispatchStat> &dispatch_profile() const { return dispatch_profile_; }
+    void clear_dispatch_profile() { dispatch_profile_.clear(); }
+    // Pipeline barriers recorded so far (each one a point where the device drains).
+    uint64_t barriers() const { return barriers_; }
 
 private:
     void begin_if_needed();
@@ -138,6 +154,13 @@ private:
     uint64_t submissions_ = 0;
     VkQueryPool timestamps_ = VK_NULL_HANDLE;
     double gpu_seconds_ = 0, timestamp_period_ns_ = 0;
+    // The profile: the label of each timed command of the recording (query i + 1 follows
+    // command i), and what the finished submissions added up to.
+    void timestamp_after(std::string label);
+    void read_timestamps();
+    std::vector<std::string> labels_;
+    std::map<std::string, DispatchStat> dispatch_profile_;
+    uint64_t barriers_ = 0;
 };
 
 }  // namespace mst
