@@ -457,6 +457,7 @@ int main(int argc, char **argv) try {
     const int cpu_prefill = arg_int(argc, argv, "--cpu-prefill", 32);
     const bool skip_cpu = has_flag(argc, argv, "--no-cpu");
     const bool profile = has_flag(argc, argv, "--profile");
+    const bool skip_streamed = has_flag(argc, argv, "--no-streamed");  // GPU minutes are scarce
     // --path device|host|both: the forward pass's execution (see Path); both compares them
     // in one run, the device path first.
     std::vector<Path> paths{Path::device};
@@ -526,7 +527,7 @@ int main(int argc, char **argv) try {
     gpu.reset();
 
     o.gpu_expert_cache_bytes = uint64_t(kExperts * layers / 4) * expert;
-    for (const Path path : paths) {
+    for (const Path path : skip_streamed ? std::vector<Path>{} : paths) {
     g_path = path;
     auto streamed = std::make_unique<VulkanBackend>(o, false);
     const Result st = run(*streamed, m, n_prefill, n_decode, 4);
