@@ -423,9 +423,57 @@ void CommandStream::submit() {
     if (!in_batch_) run();
 }
 
+void CommandStream::deliver(const std::vector<size_t> &which) {
+    // Grouped by the device buffer they were computed in: a group of several becomes one
+    // copy_table dispatch into one host-scratch slice; the rest go one by one.
+    std::map<VkBuffer, std::vector<size_t>> groups;
+    for (size_t i : which) groups[outputs_[i].device.buffer].push_back(i);
+    const VkDeviceSize max_range = ctx_.properties().limits.maxStorageBufferRange;
+    for (auto &[buffer, group] : groups) {
+        VkDeviceSize lo = ~VkDeviceSize(0), hi = 0, total = 0;
+        bool words = group.size() > 1 && group.size() <= 65535;
+        for (size_t i : group) {
+            const Output &o = outputs_[i];
+            words = words && o.device.offset % 4 == 0 && o.bytes % 4 == 0;
+            lo = std::min(lo, o.device.offset);
+            hi = std::max(hi, o.device.offset + o.bytes);
+            total += o.bytes;
+        }
+        lo -= lo % offset_alignment_;
+        if (!words || hi - lo > max_range) {
+            for (size_t i : group) {
+                Output &o = outputs_[i];
+                o.src = host_.allocate(o.bytes);
+                copy(o.device, o.src, o.bytes);
+            }
+            continue;
+        }
+        const BufferSlice to = host_.allocate(total);
+        const BufferSlice table = host_.allocate(group.size() * 3 * sizeof(uint32_t));
+        auto *entry = reinterpret_cast<uint32_t *>(table.mapped);
+        VkDeviceSize at = 0, longest = 0;
+        for (size_t i : group) {
+            Output &o = outputs_[i];
+            o.src = BufferSlice{to.buffer, to.offset + at, o.bytes, to.mapped + at};
+            *entry++ = uint32_t((o.device.offset - lo) / 4);
+            *entry++ = uint32_t(at / 4);
+            *entry++ = uint32_t(o.bytes / 4);
+            at += o.bytes;
+            longest = std::max(longest, o.bytes / 4);
+        }
+        // The table is read from host memory: three words per workgroup cost less than
+        // a copy of it to the device and the barrier after.
+        const uint32_t n_entries = uint32_t(group.size());
+        const uint32_t gx = uint32_t(std::min<VkDeviceSize>((longest + 255) / 256, 64));
+        dispatch(pipelines_.get("copy_table", 3), {BufferSlice{buffer, lo, hi - lo, nullptr}, to, table}, &n_entries,
+                 sizeof n_entries, gx, n_entries);
+    }
+}
+
 void CommandStream::run() {
     // Results a later one covers entirely are not delivered; the rest are copied to host
     // memory, all after the work (each copy waits only for what wrote its source).
+    std::vector<size_t> to_copy;
     for (size_t i = 0; i < outputs_.size(); ++i) {
         Output &o = outputs_[i];
         bool covered = false;
@@ -435,11 +483,9 @@ void CommandStream::run() {
             o.bytes = 0;
             continue;
         }
-        if (!o.device.mapped) {
-            o.src = host_.allocate(o.bytes);
-            copy(o.device, o.src, o.bytes);
-        }
+        if (!o.device.mapped) to_copy.push_back(i);
     }
+    deliver(to_copy);
     try {
         flush(false);
     } catch (...) {

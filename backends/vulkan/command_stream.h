@@ -136,6 +136,8 @@ private:
     BufferArena host_, device_;
     StagingRing ring_;
     void run();  // submit() regardless of batches
+    // Record the copies of outputs_[i], i in `which`, to host scratch (setting their src).
+    void deliver(const std::vector<size_t> &which);
     struct Output {
         BufferSlice src;     // host-visible: what is copied to dst (set by run() unless device is)
         BufferSlice device;  // where the result was computed (for inputs of later ops)
