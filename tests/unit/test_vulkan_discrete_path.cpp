@@ -1,6 +1,7 @@
-// Results of a batch delivered to host memory the way a discrete GPU gets them: computed
-// in device memory, copied to host-visible scratch at sync by one copy_table dispatch per
-// source buffer (shaders/copy_table.comp) rather than a copy per result. On lavapipe,
+// A discrete GPU's path, and how few dispatches it takes. Results of a batch are computed
+// in device memory and copied to host-visible scratch at sync by one copy_table dispatch
+// per source buffer (shaders/copy_table.comp) rather than a copy per result; a group of
+// routed experts runs one silu_mul dispatch, not one per expert. On lavapipe,
 // MST_VULKAN_SEPARATE_MEMORY=1 makes the backend treat its memory as a discrete GPU's, so
 // this path runs in CI; MST_VULKAN_PROFILE=1 names the dispatches that ran.
 #include <gtest/gtest.h>
@@ -25,7 +26,7 @@ namespace {
 using test::random_floats;
 
 #ifdef MST_HAVE_VULKAN
-class VulkanResultDelivery : public ::testing::Test {
+class VulkanDiscretePath : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         setenv("MST_VULKAN_SEPARATE_MEMORY", "1", 1);
@@ -57,7 +58,7 @@ protected:
     CpuBackend cpu_{2, cpu_isa_best()};
 };
 
-TEST_F(VulkanResultDelivery, ManyResultsOfABatchArriveWhole) {
+TEST_F(VulkanDiscretePath, ManyResultsOfABatchArriveWhole) {
     // Results of several sizes (one longer than a workgroup's 256 words, one of a single
     // word), all pending at the sync, each compared with the CPU backend's.
     const int64_t rows = 1500, cols = 24;
@@ -85,7 +86,7 @@ TEST_F(VulkanResultDelivery, ManyResultsOfABatchArriveWhole) {
     EXPECT_GE(dispatches_of("copy_table") - before, 1u) << "the results must come back through copy_table";
 }
 
-TEST_F(VulkanResultDelivery, ADecodeLikeChainMatchesAcrossSeveralSyncs) {
+TEST_F(VulkanDiscretePath, ADecodeLikeChainMatchesAcrossSeveralSyncs) {
     // A result the host rewrites between syncs is read anew, and results delivered by one
     // sync are not delivered again by the next.
     const int64_t n = 700;
@@ -101,6 +102,35 @@ TEST_F(VulkanResultDelivery, ADecodeLikeChainMatchesAcrossSeveralSyncs) {
         ASSERT_EQ(copy, x) << "round " << round;
         for (float &v : y) v *= 0.5f;  // the host rewrites an input between syncs
     }
+}
+
+TEST_F(VulkanDiscretePath, AGroupOfExpertsIsOneSiluDispatchAndMatchesTheCpu) {
+    // Eight experts of a decode step and a prefill's uneven split, as ffn.cpp hands them.
+    const int64_t hidden = 64, inter = 48, n_tokens = 3, n_experts = 8;
+    std::vector<std::vector<float>> gate, up, down;
+    std::vector<SwigluExpertUse> uses(static_cast<size_t>(n_experts));
+    const std::vector<float> h = random_floats(size_t(n_tokens * hidden), 71);
+    std::vector<int64_t> tokens(static_cast<size_t>(n_experts * n_tokens));
+    std::vector<float> weights = random_floats(size_t(n_experts * n_tokens), 72, 0.0f, 1.0f);
+    for (int64_t e = 0; e < n_experts; ++e) {
+        gate.push_back(random_floats(size_t(inter * hidden), uint32_t(100 + 3 * e)));
+        up.push_back(random_floats(size_t(inter * hidden), uint32_t(101 + 3 * e)));
+        down.push_back(random_floats(size_t(hidden * inter), uint32_t(102 + 3 * e)));
+        SwigluExpertUse &u = uses[size_t(e)];
+        u.gate = WeightView{DType::F32, gate.back().data(), inter, hidden};
+        u.up = WeightView{DType::F32, up.back().data(), inter, hidden};
+        u.down = WeightView{DType::F32, down.back().data(), hidden, inter};
+        u.n = 1 + e % n_tokens;  // 1, 2 or 3 tokens each
+        for (int64_t i = 0; i < u.n; ++i) tokens[size_t(e * n_tokens + i)] = i;
+        u.tokens = tokens.data() + e * n_tokens;
+        u.weights = weights.data() + e * n_tokens;
+    }
+    std::vector<float> want(size_t(n_tokens * hidden), 0.0f), got(size_t(n_tokens * hidden), 0.0f);
+    cpu_.routed_swiglu(h.data(), want.data(), n_tokens, hidden, uses.data(), uses.size());
+    const uint64_t silu_before = dispatches_of("elementwise");
+    gpu_->routed_swiglu(h.data(), got.data(), n_tokens, hidden, uses.data(), uses.size());
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-3f * (1.0f + std::abs(want[i]))) << i;
+    EXPECT_EQ(dispatches_of("elementwise") - silu_before, 1u) << "one silu_mul for the group of experts";
 }
 #endif
 
