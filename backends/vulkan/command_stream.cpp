@@ -423,51 +423,66 @@ void CommandStream::submit() {
     if (!in_batch_) run();
 }
 
-void CommandStream::deliver(const std::vector<size_t> &which) {
-    // Grouped by the device buffer they were computed in: a group of several becomes one
-    // copy_table dispatch into one host-scratch slice; the rest go one by one.
-    std::map<VkBuffer, std::vector<size_t>> groups;
-    for (size_t i : which) groups[outputs_[i].device.buffer].push_back(i);
+void CommandStream::copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies) {
+    // Grouped by (source buffer, destination buffer): a group of several becomes one
+    // copy_table dispatch over the spans they cover; the rest go one by one.
+    std::map<std::pair<VkBuffer, VkBuffer>, std::vector<size_t>> groups;
+    for (size_t i = 0; i < copies.size(); ++i)
+        if (copies[i].first.size) groups[{copies[i].first.buffer, copies[i].second.buffer}].push_back(i);
     const VkDeviceSize max_range = ctx_.properties().limits.maxStorageBufferRange;
-    for (auto &[buffer, group] : groups) {
-        VkDeviceSize lo = ~VkDeviceSize(0), hi = 0, total = 0;
-        bool words = group.size() > 1 && group.size() <= 65535;
+    for (const auto &[buffers, group] : groups) {
+        VkDeviceSize src_lo = ~VkDeviceSize(0), src_hi = 0, dst_lo = ~VkDeviceSize(0), dst_hi = 0, longest = 0;
+        bool table = group.size() > 1 && group.size() <= 65535;
         for (size_t i : group) {
-            const Output &o = outputs_[i];
-            words = words && o.device.offset % 4 == 0 && o.bytes % 4 == 0;
-            lo = std::min(lo, o.device.offset);
-            hi = std::max(hi, o.device.offset + o.bytes);
-            total += o.bytes;
+            const auto &[src, dst] = copies[i];
+            table = table && src.offset % 4 == 0 && dst.offset % 4 == 0 && src.size % 4 == 0;
+            src_lo = std::min(src_lo, src.offset);
+            src_hi = std::max(src_hi, src.offset + src.size);
+            dst_lo = std::min(dst_lo, dst.offset);
+            dst_hi = std::max(dst_hi, dst.offset + src.size);
+            longest = std::max(longest, src.size / 4);
         }
-        lo -= lo % offset_alignment_;
-        if (!words || hi - lo > max_range) {
-            for (size_t i : group) {
-                Output &o = outputs_[i];
-                o.src = host_.allocate(o.bytes);
-                copy(o.device, o.src, o.bytes);
-            }
+        src_lo -= src_lo % offset_alignment_;
+        dst_lo -= dst_lo % offset_alignment_;
+        if (!table || src_hi - src_lo > max_range || dst_hi - dst_lo > max_range) {
+            for (size_t i : group) copy(copies[i].first, copies[i].second, copies[i].first.size);
             continue;
-        }
-        const BufferSlice to = host_.allocate(total);
-        const BufferSlice table = host_.allocate(group.size() * 3 * sizeof(uint32_t));
-        auto *entry = reinterpret_cast<uint32_t *>(table.mapped);
-        VkDeviceSize at = 0, longest = 0;
-        for (size_t i : group) {
-            Output &o = outputs_[i];
-            o.src = BufferSlice{to.buffer, to.offset + at, o.bytes, to.mapped + at};
-            *entry++ = uint32_t((o.device.offset - lo) / 4);
-            *entry++ = uint32_t(at / 4);
-            *entry++ = uint32_t(o.bytes / 4);
-            at += o.bytes;
-            longest = std::max(longest, o.bytes / 4);
         }
         // The table is read from host memory: three words per workgroup cost less than
         // a copy of it to the device and the barrier after.
+        const BufferSlice entries = host_.allocate(group.size() * 3 * sizeof(uint32_t));
+        auto *entry = reinterpret_cast<uint32_t *>(entries.mapped);
+        for (size_t i : group) {
+            const auto &[src, dst] = copies[i];
+            *entry++ = uint32_t((src.offset - src_lo) / 4);
+            *entry++ = uint32_t((dst.offset - dst_lo) / 4);
+            *entry++ = uint32_t(src.size / 4);
+        }
         const uint32_t n_entries = uint32_t(group.size());
         const uint32_t gx = uint32_t(std::min<VkDeviceSize>((longest + 255) / 256, 64));
-        dispatch(pipelines_.get("copy_table", 3), {BufferSlice{buffer, lo, hi - lo, nullptr}, to, table}, &n_entries,
-                 sizeof n_entries, gx, n_entries);
+        dispatch(pipelines_.get("copy_table", 3),
+                 {BufferSlice{buffers.first, src_lo, src_hi - src_lo, nullptr},
+                  BufferSlice{buffers.second, dst_lo, dst_hi - dst_lo, nullptr}, entries},
+                 &n_entries, sizeof n_entries, gx, n_entries);
     }
+}
+
+void CommandStream::deliver(const std::vector<size_t> &which) {
+    // The results computed in one device buffer land side by side in one host slice, so
+    // that copy_many makes them one dispatch.
+    std::map<VkBuffer, VkDeviceSize> bytes_from;
+    for (size_t i : which) bytes_from[outputs_[i].device.buffer] += (outputs_[i].bytes + 3) / 4 * 4;
+    std::map<VkBuffer, std::pair<BufferSlice, VkDeviceSize>> to;  // host slice, bytes used
+    for (const auto &[buffer, bytes] : bytes_from) to[buffer] = {host_.allocate(bytes), 0};
+    std::vector<std::pair<BufferSlice, BufferSlice>> copies;
+    for (size_t i : which) {
+        Output &o = outputs_[i];
+        auto &[slice, used] = to[o.device.buffer];
+        o.src = BufferSlice{slice.buffer, slice.offset + used, o.bytes, slice.mapped + used};
+        used += (o.bytes + 3) / 4 * 4;
+        copies.push_back({BufferSlice{o.device.buffer, o.device.offset, o.bytes, nullptr}, o.src});
+    }
+    copy_many(copies);
 }
 
 void CommandStream::run() {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/vulkan/pipelines.h"
@@ -88,6 +89,9 @@ public:
                   size_t push_bytes, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
     void copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes);
     void fill_zero(const BufferSlice &dst);
+    // Several (source, destination) copies of source.size bytes each: those between the
+    // same two buffers in one dispatch (shaders/copy_table.comp), not a command each.
+    void copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies);
 
     // Run what was recorded, wait, deliver outputs, and reset the scratch memory; inside
     // a batch nothing happens until end_batch.

@@ -1,7 +1,8 @@
 // A discrete GPU's path, and how few dispatches it takes. Results of a batch are computed
 // in device memory and copied to host-visible scratch at sync by one copy_table dispatch
 // per source buffer (shaders/copy_table.comp) rather than a copy per result; a group of
-// routed experts runs one silu_mul dispatch, not one per expert. On lavapipe,
+// routed experts runs one silu_mul dispatch, not one per expert; a step's KV append
+// reaches the device copy of the cache in one copy per cache (keys, values), not one per head. On lavapipe,
 // MST_VULKAN_SEPARATE_MEMORY=1 makes the backend treat its memory as a discrete GPU's, so
 // this path runs in CI; MST_VULKAN_PROFILE=1 names the dispatches that ran.
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "cpu_op_fixture.h"
+#include "model/kv_cache.h"
 #ifdef MST_HAVE_VULKAN
 #include "backends/vulkan/vulkan_backend.h"
 #endif
@@ -131,6 +133,47 @@ TEST_F(VulkanDiscretePath, AGroupOfExpertsIsOneSiluDispatchAndMatchesTheCpu) {
     gpu_->routed_swiglu(h.data(), got.data(), n_tokens, hidden, uses.data(), uses.size());
     for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-3f * (1.0f + std::abs(want[i]))) << i;
     EXPECT_EQ(dispatches_of("elementwise") - silu_before, 1u) << "one silu_mul for the group of experts";
+}
+
+TEST_F(VulkanDiscretePath, KvAppendOfEveryHeadIsOneCopyPerCache) {
+    const int32_t kv_heads = 4, heads = 8, hd = 8, hidden = 24, n_ctx = 5;
+    std::vector<float> wk = random_floats(size_t(kv_heads * hd * hidden), 81),
+                       wv = random_floats(size_t(kv_heads * hd * hidden), 82),
+                       wq = random_floats(size_t(heads * hd * hidden), 83);
+    const WeightView k_view{DType::F32, wk.data(), kv_heads * hd, hidden},
+        v_view{DType::F32, wv.data(), kv_heads * hd, hidden}, q_view{DType::F32, wq.data(), heads * hd, hidden};
+    KvCache cpu_cache(1, n_ctx, kv_heads, hd, hd), gpu_cache(1, n_ctx, kv_heads, hd, hd);
+    auto step = [&](Backend &b, KvCache &cache, int32_t pos, const std::vector<float> &x) {
+        std::vector<float> q(size_t(heads * hd)), k(size_t(kv_heads * hd)), v(size_t(kv_heads * hd)),
+            out(size_t(heads * hd));
+        BackendBatch scope(b);
+        b.matmul(q_view, x.data(), q.data(), 1);
+        b.matmul(k_view, x.data(), k.data(), 1);
+        b.matmul(v_view, x.data(), v.data(), 1);
+        cache.store(b, 0, pos, 1, k.data(), v.data());
+        AttentionParams p;
+        p.n_tokens = 1;
+        p.n_heads = heads;
+        p.n_kv_heads = kv_heads;
+        p.head_dim = hd;
+        p.v_head_dim = hd;
+        p.pos0 = pos;
+        p.kv_stride = cache.k_stride();
+        p.scale = 0.35f;
+        p.cache_id = cache.id(0);
+        b.attention(q.data(), cache.keys(0), cache.values(0), out.data(), p);
+        b.sync();
+        return out;
+    };
+    for (int32_t pos = 0; pos < n_ctx; ++pos) {
+        const std::vector<float> x = random_floats(size_t(hidden), 90 + uint32_t(pos));
+        const std::vector<float> want = step(cpu_, cpu_cache, pos, x);
+        const uint64_t tables = dispatches_of("copy_table");
+        const std::vector<float> got = step(*gpu_, gpu_cache, pos, x);
+        for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5f) << "position " << pos;
+        // Keys, values (pos > 0: the mirror exists and takes the pending rows), and the results.
+        if (pos > 0) EXPECT_GE(dispatches_of("copy_table") - tables, 3u) << "position " << pos;
+    }
 }
 #endif
 
