@@ -321,14 +321,10 @@ private:
     VulkanBackend *vk_;
 };
 
-// Device time by kernel (MST_VULKAN_PROFILE=1: a timestamp after every command of a
+// Device time by kernel (MST_VULKAN_PROFILE=2: a timestamp after every command of a
 // submission) for decode steps of the path being measured, run on the backend itself so
 // that the device top-k is in it (ProfilingBackend hides DeviceRouting).
 void print_dispatch_profile(VulkanBackend &gpu, const Model &m, int steps) {
-    if (gpu.gpu_seconds() == 0) {
-        std::printf("per-kernel device time: needs MST_VULKAN_PROFILE=1 and device timestamps\n");
-        return;
-    }
     KvCache cache(m.layers, 300, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
     std::vector<float> tok(static_cast<size_t>(kHidden), 0.5f), logits(static_cast<size_t>(kVocab));
     for (int t = 0; t < 2; ++t) forward(gpu, m, cache, tok.data(), 1, t, logits.data());
@@ -343,12 +339,15 @@ void print_dispatch_profile(VulkanBackend &gpu, const Model &m, int steps) {
                                                                           stream.dispatch_profile().end());
     std::sort(rows.begin(), rows.end(), [](const auto &a, const auto &b) { return a.second.seconds > b.second.seconds; });
     const double device = (gpu.gpu_seconds() - gpu0) / steps;
-    std::printf("per-kernel device time of a decode step (timestamps after every command, which may serialize "
-                "them): %.2f ms wall (timed), %.2f ms device, %.1f submissions, %.1f barriers; per layer: %.1f us "
-                "device, %.1f barriers\n",
+    const bool per_command = !rows.empty();
+    std::printf("decode step on the backend itself (%s): %.2f ms wall, %.2f ms device, %.1f submissions, %.1f "
+                "barriers; per layer: %.1f us device, %.1f barriers\n",
+                per_command ? "MST_VULKAN_PROFILE=2: a timestamp after every command, which may serialize them"
+                            : "MST_VULKAN_PROFILE=2 adds device time per command",
                 wall * 1e3, device * 1e3, double(gpu.submissions() - subs0) / steps,
                 double(stream.barriers() - barriers0) / steps, device / m.layers * 1e6,
                 double(stream.barriers() - barriers0) / steps / m.layers);
+    if (!per_command) return;
     std::printf("  %-44s %9s %10s %9s %7s\n", "command (shader grid)", "calls/stp", "us/step", "us/call", "share");
     for (const auto &[label, st] : rows)
         std::printf("  %-44s %9.1f %10.1f %9.2f %6.1f%%\n", label.c_str(), double(st.calls) / steps,
@@ -504,7 +503,8 @@ int main(int argc, char **argv) try {
                 path_name(path), res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token, layers,
                 roof_res, 100.0 * res.decode_tok_s / roof_res, n_prefill, res.prefill_tok_s);
     if (profile) {
-        // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time).
+        // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time,
+        // 2 device time per command).
         ProfilingBackend prof(*gpu);
         KvCache cache(m.layers, 300, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
         std::vector<float> tok(static_cast<size_t>(kHidden), 0.5f), logits(static_cast<size_t>(kVocab));

@@ -39,8 +39,11 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
     vk_check(vkAllocateCommandBuffers(d, &cbai, &cmd_), "vkAllocateCommandBuffers");
     VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     vk_check(vkCreateFence(d, &fci, nullptr, &fence_), "vkCreateFence");
-    if (const char *env = std::getenv("MST_VULKAN_PROFILE"); env && *env == '1' &&
+    // MST_VULKAN_PROFILE=1: device time per submission; 2: per command as well (the
+    // timestamps between commands may serialize them, so 1 gives the truer total).
+    if (const char *env = std::getenv("MST_VULKAN_PROFILE"); env && (*env == '1' || *env == '2') &&
         ctx_.properties().limits.timestampComputeAndGraphics) {
+        per_command_ = *env == '2';
         VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
         qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
         qci.queryCount = kProfiledCommands + 2;  // start, one per timed command, end
@@ -109,7 +112,7 @@ void CommandStream::barrier() {
 }
 
 void CommandStream::timestamp_after(std::string label) {
-    if (!timestamps_ || labels_.size() >= kProfiledCommands) return;
+    if (!per_command_ || labels_.size() >= kProfiledCommands) return;
     labels_.push_back(std::move(label));
     vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, uint32_t(labels_.size()));
 }
@@ -129,6 +132,7 @@ void CommandStream::read_timestamps() {
         ++d.calls;
         d.seconds += seconds(i, i + 1);
     }
+    if (!per_command_) return;
     // The tail: commands past the timed ones and the final barrier to the host.
     DispatchStat &tail = dispatch_profile_["(end of submission)"];
     ++tail.calls;
@@ -345,7 +349,7 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
     }
     if (push_bytes) vkCmdPushConstants(cmd_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_bytes), push);
     vkCmdDispatch(cmd_, gx, gy, gz);
-    if (timestamps_) timestamp_after(fmt::format("{} {}x{}x{}", p.name, gx, gy, gz));
+    if (per_command_) timestamp_after(fmt::format("{} {}x{}x{}", p.name, gx, gy, gz));
 }
 
 void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes) {

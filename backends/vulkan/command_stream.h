@@ -105,7 +105,7 @@ public:
     // With MST_VULKAN_PROFILE=1: device time of all submissions so far (timestamps at the
     // start and end of each command buffer), else 0.
     double gpu_seconds() const { return gpu_seconds_; }
-    // With MST_VULKAN_PROFILE=1: device time by command, keyed by the shader variant and
+    // With MST_VULKAN_PROFILE=2: device time by command, keyed by the shader variant and
     // its grid ("matmul_bf16 1024x1x1") or the transfer command. A timestamp follows each
     // command, and each command is charged the time from the previous timestamp to its
     // own: commands that overlap on the device share their time, the sum is exact. Up to
@@ -167,6 +167,7 @@ private:
     std::vector<std::string> labels_;
     std::map<std::string, DispatchStat> dispatch_profile_;
     uint64_t barriers_ = 0;
+    bool per_command_ = false;  // MST_VULKAN_PROFILE=2
 };
 
 }  // namespace mst

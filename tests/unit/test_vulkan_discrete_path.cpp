@@ -4,7 +4,7 @@
 // routed experts runs one silu_mul dispatch, not one per expert; a step's KV append
 // reaches the device copy of the cache in one copy per cache (keys, values), not one per head. On lavapipe,
 // MST_VULKAN_SEPARATE_MEMORY=1 makes the backend treat its memory as a discrete GPU's, so
-// this path runs in CI; MST_VULKAN_PROFILE=1 names the dispatches that ran.
+// this path runs in CI; MST_VULKAN_PROFILE=2 names the dispatches that ran.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -32,7 +32,7 @@ class VulkanDiscretePath : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         setenv("MST_VULKAN_SEPARATE_MEMORY", "1", 1);
-        setenv("MST_VULKAN_PROFILE", "1", 1);
+        setenv("MST_VULKAN_PROFILE", "2", 1);
         try {
             gpu_ = new VulkanBackend(BackendOptions{}, false);
         } catch (const Error &e) {
