@@ -356,7 +356,7 @@ void print_dispatch_profile(VulkanBackend &gpu, const Model &m, int steps) {
 
 struct Result {
     double decode_tok_s = 0, prefill_tok_s = 0, decode_ms_layers = 0, decode_ms_head = 0;
-    double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0;
+    double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0, kicks_per_token = 0;
 };
 
 // Decode n_decode tokens after a prompt of n_prefill, timing both; the lm_head's share
@@ -385,7 +385,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     forward(b, m, cache, prompt.data(), n_prefill, 0, logits.data());
     r.prefill_tok_s = n_prefill / seconds_since(t0);
 
-    const uint64_t subs0 = vk ? vk->submissions() : 0;
+    const uint64_t subs0 = vk ? vk->submissions() : 0, kicks0 = vk ? vk->stream().kicks() : 0;
     const uint64_t hits0 = vk ? vk->expert_cache_stats().hits : 0, misses0 = vk ? vk->expert_cache_stats().misses : 0;
     t0 = Clock::now();
     for (int t = 0; t < n_decode; ++t) {
@@ -395,6 +395,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const double decode_s = seconds_since(t0) / n_decode;
     // Before the head's own timing below, whose submissions are not a decode step's.
     const uint64_t decode_submissions = vk ? vk->submissions() - subs0 : 0;
+    const uint64_t decode_kicks = vk ? vk->stream().kicks() - kicks0 : 0;
     // The head alone: final norm and the vocab product.
     std::vector<float> h(static_cast<size_t>(kHidden));
     t0 = Clock::now();
@@ -409,6 +410,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
         r.hit_rate = hits + misses ? double(hits) / double(hits + misses) : 0.0;
         r.miss_bytes_per_token = double(misses) / n_decode * double(Model::expert_bytes()) / 3.0;
         r.submissions_per_token = double(decode_submissions) / n_decode;
+        r.kicks_per_token = double(decode_kicks) / n_decode;
     }
     const double scaled_ms = r.decode_ms_layers * double(kModelLayers) / m.layers + r.decode_ms_head;
     r.decode_tok_s = 1e3 / scaled_ms;
@@ -499,8 +501,9 @@ int main(int argc, char **argv) try {
     g_path = path;
     res = run(*gpu, m, n_prefill, n_decode, 4);
     std::printf("vulkan resident (%s path): decode %.1f tok/s (%.2f ms layers x%.2f + %.2f ms head; %.0f submissions/token "
-                "at %d layers), roofline %.0f tok/s (%.1f%%); prefill %d tokens %.1f tok/s\n",
-                path_name(path), res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token, layers,
+                "+ %.0f kicked without a wait at %d layers), roofline %.0f tok/s (%.1f%%); prefill %d tokens %.1f tok/s\n",
+                path_name(path), res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token,
+                res.kicks_per_token, layers,
                 roof_res, 100.0 * res.decode_tok_s / roof_res, n_prefill, res.prefill_tok_s);
     if (profile) {
         // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time,

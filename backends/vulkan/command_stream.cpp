@@ -27,6 +27,7 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
       // tens of them. A CPU implementation needs the cores itself, so it is waited on.
       offset_alignment_(std::max<VkDeviceSize>(4, ctx.properties().limits.minStorageBufferOffsetAlignment)),
       spin_wait_(ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU) {
+    if (const char *env = std::getenv("MST_VULKAN_NO_KICK"); env && *env && *env != '0') kicks_enabled_ = false;
     const VkDevice d = ctx_.device();
     VkCommandPoolCreateInfo cpci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     cpci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
@@ -66,6 +67,17 @@ void CommandStream::begin_if_needed() {
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     vk_check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+    if (!in_flight_.empty()) {
+        // After a kick: everything submitted before is ordered before this command buffer
+        // (the hazard tracking starts afresh below), and its completion, which the fence
+        // reports, then implies theirs.
+        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+        mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                           VK_ACCESS_TRANSFER_WRITE_BIT;
+        vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &mb,
+                             0, nullptr, 0, nullptr);
+    }
     if (timestamps_) {
         vkCmdResetQueryPool(cmd_, timestamps_, 0, kProfiledCommands + 2);
         vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestamps_, 0);
@@ -382,7 +394,31 @@ void CommandStream::fill_zero(const BufferSlice &dst) {
     timestamp_after("vkCmdFillBuffer");
 }
 
+void CommandStream::kick() {
+    if (!kicks_enabled_ || !in_batch_ || !recording_ || timestamps_) return;
+    vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+    recording_ = false;
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cmd_;
+    vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, VK_NULL_HANDLE), "vkQueueSubmit");
+    ++kicks_;
+    in_flight_.push_back(cmd_);
+    if (spare_.empty()) {
+        VkCommandBufferAllocateInfo cbai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+        cbai.commandPool = pool_;
+        cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+        cbai.commandBufferCount = 1;
+        vk_check(vkAllocateCommandBuffers(ctx_.device(), &cbai, &cmd_), "vkAllocateCommandBuffers");
+    } else {
+        cmd_ = spare_.back();
+        spare_.pop_back();
+    }
+}
+
 void CommandStream::flush(bool reset_scratch) {
+    // Kicked work is waited for through a last command buffer behind it.
+    if (!recording_ && !in_flight_.empty()) begin_if_needed();
     if (recording_) {
         // Device writes become visible to host reads once the fence signals.
         VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
@@ -411,6 +447,11 @@ void CommandStream::flush(bool reset_scratch) {
         vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
         if (timestamps_) read_timestamps();
         vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
+        for (VkCommandBuffer done : in_flight_) {
+            vk_check(vkResetCommandBuffer(done, 0), "vkResetCommandBuffer");
+            spare_.push_back(done);
+        }
+        in_flight_.clear();
     }
     ring_.reset();
     graveyard_.clear();

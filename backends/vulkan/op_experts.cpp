@@ -134,6 +134,8 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
                       uint32_t((hidden + 255) / 256), uint32_t(n_tokens));
     stream_->output(os, out, os.size);
     submit();
+    // Inside a step's batch: the experts start while the host records the next layer.
+    stream_->kick();
 }
 
 }  // namespace mst
