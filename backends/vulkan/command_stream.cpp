@@ -261,7 +261,7 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
         }
         hazard(reads.data(), reads.size(), writes.data(), writes.size());
         vkCmdCopyBuffer(cmd_, ring_buffer, dst.buffer, uint32_t(regions.size()), regions.data());
-        timestamp_after("upload (staging ring)");
+        if (per_command_) timestamp_after("upload (staging ring)");
         regions.clear();
     };
     for (const Piece &p : pieces) {
@@ -383,7 +383,7 @@ void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDevic
     hazard(&r, 1, &w, 1);
     VkBufferCopy region{src.offset, dst.offset, bytes};
     vkCmdCopyBuffer(cmd_, src.buffer, dst.buffer, 1, &region);
-    timestamp_after("vkCmdCopyBuffer");
+    if (per_command_) timestamp_after("vkCmdCopyBuffer");
 }
 
 void CommandStream::fill_zero(const BufferSlice &dst) {
@@ -391,7 +391,7 @@ void CommandStream::fill_zero(const BufferSlice &dst) {
     const Range w{dst.buffer, dst.offset, dst.offset + (dst.size + 3) / 4 * 4};
     hazard(nullptr, 0, &w, 1);
     vkCmdFillBuffer(cmd_, dst.buffer, dst.offset, (dst.size + 3) / 4 * 4, 0);
-    timestamp_after("vkCmdFillBuffer");
+    if (per_command_) timestamp_after("vkCmdFillBuffer");
 }
 
 void CommandStream::kick() {

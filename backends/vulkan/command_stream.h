@@ -2,7 +2,8 @@
 // copied into host-visible scratch memory, intermediates live in device-local scratch,
 // uploads go through the staging ring, and outputs are copied back to the host once the
 // device is done. Each op ends with submit(), which waits for the device: the Backend
-// interface hands results back in host memory.
+// interface hands results back in host memory. Inside a batch the waits move to sync and
+// end_batch, and kick() starts recorded work early without one.
 #pragma once
 
 #include <vulkan/vulkan.h>
