@@ -321,9 +321,42 @@ private:
     VulkanBackend *vk_;
 };
 
+// Device time by kernel (MST_VULKAN_PROFILE=2: a timestamp after every command of a
+// submission) for decode steps of the path being measured, run on the backend itself so
+// that the device top-k is in it (ProfilingBackend hides DeviceRouting).
+void print_dispatch_profile(VulkanBackend &gpu, const Model &m, int steps) {
+    KvCache cache(m.layers, 300, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
+    std::vector<float> tok(static_cast<size_t>(kHidden), 0.5f), logits(static_cast<size_t>(kVocab));
+    for (int t = 0; t < 2; ++t) forward(gpu, m, cache, tok.data(), 1, t, logits.data());
+    CommandStream &stream = gpu.stream();
+    stream.clear_dispatch_profile();
+    const double gpu0 = gpu.gpu_seconds();
+    const uint64_t barriers0 = stream.barriers(), subs0 = gpu.submissions();
+    const auto t0 = Clock::now();
+    for (int t = 0; t < steps; ++t) forward(gpu, m, cache, tok.data(), 1, 2 + t, logits.data());
+    const double wall = seconds_since(t0) / steps;
+    std::vector<std::pair<std::string, CommandStream::DispatchStat>> rows(stream.dispatch_profile().begin(),
+                                                                          stream.dispatch_profile().end());
+    std::sort(rows.begin(), rows.end(), [](const auto &a, const auto &b) { return a.second.seconds > b.second.seconds; });
+    const double device = (gpu.gpu_seconds() - gpu0) / steps;
+    const bool per_command = !rows.empty();
+    std::printf("decode step on the backend itself (%s): %.2f ms wall, %.2f ms device, %.1f submissions, %.1f "
+                "barriers; per layer: %.1f us device, %.1f barriers\n",
+                per_command ? "MST_VULKAN_PROFILE=2: a timestamp after every command, which may serialize them"
+                            : "MST_VULKAN_PROFILE=2 adds device time per command",
+                wall * 1e3, device * 1e3, double(gpu.submissions() - subs0) / steps,
+                double(stream.barriers() - barriers0) / steps, device / m.layers * 1e6,
+                double(stream.barriers() - barriers0) / steps / m.layers);
+    if (!per_command) return;
+    std::printf("  %-44s %9s %10s %9s %7s\n", "command (shader grid)", "calls/stp", "us/step", "us/call", "share");
+    for (const auto &[label, st] : rows)
+        std::printf("  %-44s %9.1f %10.1f %9.2f %6.1f%%\n", label.c_str(), double(st.calls) / steps,
+                    st.seconds / steps * 1e6, st.seconds / double(st.calls) * 1e6, 100.0 * st.seconds / steps / device);
+}
+
 struct Result {
     double decode_tok_s = 0, prefill_tok_s = 0, decode_ms_layers = 0, decode_ms_head = 0;
-    double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0;
+    double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0, kicks_per_token = 0;
 };
 
 // Decode n_decode tokens after a prompt of n_prefill, timing both; the lm_head's share
@@ -352,7 +385,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     forward(b, m, cache, prompt.data(), n_prefill, 0, logits.data());
     r.prefill_tok_s = n_prefill / seconds_since(t0);
 
-    const uint64_t subs0 = vk ? vk->submissions() : 0;
+    const uint64_t subs0 = vk ? vk->submissions() : 0, kicks0 = vk ? vk->stream().kicks() : 0;
     const uint64_t hits0 = vk ? vk->expert_cache_stats().hits : 0, misses0 = vk ? vk->expert_cache_stats().misses : 0;
     t0 = Clock::now();
     for (int t = 0; t < n_decode; ++t) {
@@ -362,6 +395,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const double decode_s = seconds_since(t0) / n_decode;
     // Before the head's own timing below, whose submissions are not a decode step's.
     const uint64_t decode_submissions = vk ? vk->submissions() - subs0 : 0;
+    const uint64_t decode_kicks = vk ? vk->stream().kicks() - kicks0 : 0;
     // The head alone: final norm and the vocab product.
     std::vector<float> h(static_cast<size_t>(kHidden));
     t0 = Clock::now();
@@ -376,6 +410,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
         r.hit_rate = hits + misses ? double(hits) / double(hits + misses) : 0.0;
         r.miss_bytes_per_token = double(misses) / n_decode * double(Model::expert_bytes()) / 3.0;
         r.submissions_per_token = double(decode_submissions) / n_decode;
+        r.kicks_per_token = double(decode_kicks) / n_decode;
     }
     const double scaled_ms = r.decode_ms_layers * double(kModelLayers) / m.layers + r.decode_ms_head;
     r.decode_tok_s = 1e3 / scaled_ms;
@@ -423,6 +458,7 @@ int main(int argc, char **argv) try {
     const int cpu_prefill = arg_int(argc, argv, "--cpu-prefill", 32);
     const bool skip_cpu = has_flag(argc, argv, "--no-cpu");
     const bool profile = has_flag(argc, argv, "--profile");
+    const bool skip_streamed = has_flag(argc, argv, "--no-streamed");  // GPU minutes are scarce
     // --path device|host|both: the forward pass's execution (see Path); both compares them
     // in one run, the device path first.
     std::vector<Path> paths{Path::device};
@@ -465,11 +501,13 @@ int main(int argc, char **argv) try {
     g_path = path;
     res = run(*gpu, m, n_prefill, n_decode, 4);
     std::printf("vulkan resident (%s path): decode %.1f tok/s (%.2f ms layers x%.2f + %.2f ms head; %.0f submissions/token "
-                "at %d layers), roofline %.0f tok/s (%.1f%%); prefill %d tokens %.1f tok/s\n",
-                path_name(path), res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token, layers,
+                "+ %.0f kicked without a wait at %d layers), roofline %.0f tok/s (%.1f%%); prefill %d tokens %.1f tok/s\n",
+                path_name(path), res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token,
+                res.kicks_per_token, layers,
                 roof_res, 100.0 * res.decode_tok_s / roof_res, n_prefill, res.prefill_tok_s);
     if (profile) {
-        // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time).
+        // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time,
+        // 2 device time per command).
         ProfilingBackend prof(*gpu);
         KvCache cache(m.layers, 300, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
         std::vector<float> tok(static_cast<size_t>(kHidden), 0.5f), logits(static_cast<size_t>(kVocab));
@@ -486,12 +524,13 @@ int main(int argc, char **argv) try {
             std::printf("  %-28s %6.1f calls %6.1f submissions %8.3f ms (device %7.3f ms)  %7.1f us/call\n",
                         name.c_str(), double(st.calls) / steps, double(st.submissions) / steps,
                         st.seconds / steps * 1e3, st.device_seconds / steps * 1e3, st.seconds / double(st.calls) * 1e6);
+        print_dispatch_profile(*gpu, m, steps);
     }
     }
     gpu.reset();
 
     o.gpu_expert_cache_bytes = uint64_t(kExperts * layers / 4) * expert;
-    for (const Path path : paths) {
+    for (const Path path : skip_streamed ? std::vector<Path>{} : paths) {
     g_path = path;
     auto streamed = std::make_unique<VulkanBackend>(o, false);
     const Result st = run(*streamed, m, n_prefill, n_decode, 4);

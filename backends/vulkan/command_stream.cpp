@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 
 namespace mst {
@@ -25,6 +27,7 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
       // tens of them. A CPU implementation needs the cores itself, so it is waited on.
       offset_alignment_(std::max<VkDeviceSize>(4, ctx.properties().limits.minStorageBufferOffsetAlignment)),
       spin_wait_(ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU) {
+    if (const char *env = std::getenv("MST_VULKAN_NO_KICK"); env && *env && *env != '0') kicks_enabled_ = false;
     const VkDevice d = ctx_.device();
     VkCommandPoolCreateInfo cpci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     cpci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
@@ -37,11 +40,14 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
     vk_check(vkAllocateCommandBuffers(d, &cbai, &cmd_), "vkAllocateCommandBuffers");
     VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     vk_check(vkCreateFence(d, &fci, nullptr, &fence_), "vkCreateFence");
-    if (const char *env = std::getenv("MST_VULKAN_PROFILE"); env && *env == '1' &&
+    // MST_VULKAN_PROFILE=1: device time per submission; 2: per command as well (the
+    // timestamps between commands may serialize them, so 1 gives the truer total).
+    if (const char *env = std::getenv("MST_VULKAN_PROFILE"); env && (*env == '1' || *env == '2') &&
         ctx_.properties().limits.timestampComputeAndGraphics) {
+        per_command_ = *env == '2';
         VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
         qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
-        qci.queryCount = 2;
+        qci.queryCount = kProfiledCommands + 2;  // start, one per timed command, end
         vk_check(vkCreateQueryPool(d, &qci, nullptr, &timestamps_), "vkCreateQueryPool");
         timestamp_period_ns_ = ctx_.properties().limits.timestampPeriod;
     }
@@ -61,9 +67,21 @@ void CommandStream::begin_if_needed() {
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     vk_check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+    if (!in_flight_.empty()) {
+        // After a kick: everything submitted before is ordered before this command buffer
+        // (the hazard tracking starts afresh below), and its completion, which the fence
+        // reports, then implies theirs.
+        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+        mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                           VK_ACCESS_TRANSFER_WRITE_BIT;
+        vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &mb,
+                             0, nullptr, 0, nullptr);
+    }
     if (timestamps_) {
-        vkCmdResetQueryPool(cmd_, timestamps_, 0, 2);
+        vkCmdResetQueryPool(cmd_, timestamps_, 0, kProfiledCommands + 2);
         vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestamps_, 0);
+        labels_.clear();
     }
     recording_ = true;
     dirty_ = false;
@@ -102,6 +120,35 @@ void CommandStream::barrier() {
     const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
     vkCmdPipelineBarrier(cmd_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
     dirty_ = false;
+    ++barriers_;
+}
+
+void CommandStream::timestamp_after(std::string label) {
+    if (!per_command_ || labels_.size() >= kProfiledCommands) return;
+    labels_.push_back(std::move(label));
+    vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, uint32_t(labels_.size()));
+}
+
+void CommandStream::read_timestamps() {
+    const size_t n = labels_.size() + 2;
+    std::vector<uint64_t> t(n, 0);
+    if (vkGetQueryPoolResults(ctx_.device(), timestamps_, 0, uint32_t(n), n * sizeof(uint64_t), t.data(),
+                              sizeof(uint64_t), VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+        return;
+    auto seconds = [&](size_t from, size_t to) {
+        return t[to] > t[from] ? double(t[to] - t[from]) * timestamp_period_ns_ * 1e-9 : 0.0;
+    };
+    gpu_seconds_ += seconds(0, n - 1);
+    for (size_t i = 0; i < labels_.size(); ++i) {
+        DispatchStat &d = dispatch_profile_[labels_[i]];
+        ++d.calls;
+        d.seconds += seconds(i, i + 1);
+    }
+    if (!per_command_) return;
+    // The tail: commands past the timed ones and the final barrier to the host.
+    DispatchStat &tail = dispatch_profile_["(end of submission)"];
+    ++tail.calls;
+    tail.seconds += seconds(n - 2, n - 1);
 }
 
 namespace {
@@ -214,6 +261,7 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
         }
         hazard(reads.data(), reads.size(), writes.data(), writes.size());
         vkCmdCopyBuffer(cmd_, ring_buffer, dst.buffer, uint32_t(regions.size()), regions.data());
+        if (per_command_) timestamp_after("upload (staging ring)");
         regions.clear();
     };
     for (const Piece &p : pieces) {
@@ -313,6 +361,7 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
     }
     if (push_bytes) vkCmdPushConstants(cmd_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_bytes), push);
     vkCmdDispatch(cmd_, gx, gy, gz);
+    if (per_command_) timestamp_after(fmt::format("{} {}x{}x{}", p.name, gx, gy, gz));
 }
 
 void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes) {
@@ -334,6 +383,7 @@ void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDevic
     hazard(&r, 1, &w, 1);
     VkBufferCopy region{src.offset, dst.offset, bytes};
     vkCmdCopyBuffer(cmd_, src.buffer, dst.buffer, 1, &region);
+    if (per_command_) timestamp_after("vkCmdCopyBuffer");
 }
 
 void CommandStream::fill_zero(const BufferSlice &dst) {
@@ -341,9 +391,34 @@ void CommandStream::fill_zero(const BufferSlice &dst) {
     const Range w{dst.buffer, dst.offset, dst.offset + (dst.size + 3) / 4 * 4};
     hazard(nullptr, 0, &w, 1);
     vkCmdFillBuffer(cmd_, dst.buffer, dst.offset, (dst.size + 3) / 4 * 4, 0);
+    if (per_command_) timestamp_after("vkCmdFillBuffer");
+}
+
+void CommandStream::kick() {
+    if (!kicks_enabled_ || !in_batch_ || !recording_ || timestamps_) return;
+    vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+    recording_ = false;
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cmd_;
+    vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, VK_NULL_HANDLE), "vkQueueSubmit");
+    ++kicks_;
+    in_flight_.push_back(cmd_);
+    if (spare_.empty()) {
+        VkCommandBufferAllocateInfo cbai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+        cbai.commandPool = pool_;
+        cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+        cbai.commandBufferCount = 1;
+        vk_check(vkAllocateCommandBuffers(ctx_.device(), &cbai, &cmd_), "vkAllocateCommandBuffers");
+    } else {
+        cmd_ = spare_.back();
+        spare_.pop_back();
+    }
 }
 
 void CommandStream::flush(bool reset_scratch) {
+    // Kicked work is waited for through a last command buffer behind it.
+    if (!recording_ && !in_flight_.empty()) begin_if_needed();
     if (recording_) {
         // Device writes become visible to host reads once the fence signals.
         VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
@@ -351,7 +426,8 @@ void CommandStream::flush(bool reset_scratch) {
         mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
         vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                              VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
-        if (timestamps_) vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, 1);
+        if (timestamps_)
+            vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, uint32_t(labels_.size() + 1));
         vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
         recording_ = false;
         VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
@@ -369,13 +445,13 @@ void CommandStream::flush(bool reset_scratch) {
         if (r == VK_NOT_READY) r = vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX);
         vk_check(r, "vkWaitForFences");
         vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
-        if (timestamps_) {
-            uint64_t t[2] = {0, 0};
-            if (vkGetQueryPoolResults(ctx_.device(), timestamps_, 0, 2, sizeof t, t, sizeof(uint64_t),
-                                      VK_QUERY_RESULT_64_BIT) == VK_SUCCESS && t[1] > t[0])
-                gpu_seconds_ += double(t[1] - t[0]) * timestamp_period_ns_ * 1e-9;
-        }
+        if (timestamps_) read_timestamps();
         vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
+        for (VkCommandBuffer done : in_flight_) {
+            vk_check(vkResetCommandBuffer(done, 0), "vkResetCommandBuffer");
+            spare_.push_back(done);
+        }
+        in_flight_.clear();
     }
     ring_.reset();
     graveyard_.clear();
@@ -392,9 +468,72 @@ void CommandStream::submit() {
     if (!in_batch_) run();
 }
 
+void CommandStream::copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies) {
+    // Grouped by (source buffer, destination buffer): a group of several becomes one
+    // copy_table dispatch over the spans they cover; the rest go one by one.
+    std::map<std::pair<VkBuffer, VkBuffer>, std::vector<size_t>> groups;
+    for (size_t i = 0; i < copies.size(); ++i)
+        if (copies[i].first.size) groups[{copies[i].first.buffer, copies[i].second.buffer}].push_back(i);
+    const VkDeviceSize max_range = ctx_.properties().limits.maxStorageBufferRange;
+    for (const auto &[buffers, group] : groups) {
+        VkDeviceSize src_lo = ~VkDeviceSize(0), src_hi = 0, dst_lo = ~VkDeviceSize(0), dst_hi = 0, longest = 0;
+        bool table = group.size() > 1 && group.size() <= 65535;
+        for (size_t i : group) {
+            const auto &[src, dst] = copies[i];
+            table = table && src.offset % 4 == 0 && dst.offset % 4 == 0 && src.size % 4 == 0;
+            src_lo = std::min(src_lo, src.offset);
+            src_hi = std::max(src_hi, src.offset + src.size);
+            dst_lo = std::min(dst_lo, dst.offset);
+            dst_hi = std::max(dst_hi, dst.offset + src.size);
+            longest = std::max(longest, src.size / 4);
+        }
+        src_lo -= src_lo % offset_alignment_;
+        dst_lo -= dst_lo % offset_alignment_;
+        if (!table || src_hi - src_lo > max_range || dst_hi - dst_lo > max_range) {
+            for (size_t i : group) copy(copies[i].first, copies[i].second, copies[i].first.size);
+            continue;
+        }
+        // The table is read from host memory: three words per workgroup cost less than
+        // a copy of it to the device and the barrier after.
+        const BufferSlice entries = host_.allocate(group.size() * 3 * sizeof(uint32_t));
+        auto *entry = reinterpret_cast<uint32_t *>(entries.mapped);
+        for (size_t i : group) {
+            const auto &[src, dst] = copies[i];
+            *entry++ = uint32_t((src.offset - src_lo) / 4);
+            *entry++ = uint32_t((dst.offset - dst_lo) / 4);
+            *entry++ = uint32_t(src.size / 4);
+        }
+        const uint32_t n_entries = uint32_t(group.size());
+        const uint32_t gx = uint32_t(std::min<VkDeviceSize>((longest + 255) / 256, 64));
+        dispatch(pipelines_.get("copy_table", 3),
+                 {BufferSlice{buffers.first, src_lo, src_hi - src_lo, nullptr},
+                  BufferSlice{buffers.second, dst_lo, dst_hi - dst_lo, nullptr}, entries},
+                 &n_entries, sizeof n_entries, gx, n_entries);
+    }
+}
+
+void CommandStream::deliver(const std::vector<size_t> &which) {
+    // The results computed in one device buffer land side by side in one host slice, so
+    // that copy_many makes them one dispatch.
+    std::map<VkBuffer, VkDeviceSize> bytes_from;
+    for (size_t i : which) bytes_from[outputs_[i].device.buffer] += (outputs_[i].bytes + 3) / 4 * 4;
+    std::map<VkBuffer, std::pair<BufferSlice, VkDeviceSize>> to;  // host slice, bytes used
+    for (const auto &[buffer, bytes] : bytes_from) to[buffer] = {host_.allocate(bytes), 0};
+    std::vector<std::pair<BufferSlice, BufferSlice>> copies;
+    for (size_t i : which) {
+        Output &o = outputs_[i];
+        auto &[slice, used] = to[o.device.buffer];
+        o.src = BufferSlice{slice.buffer, slice.offset + used, o.bytes, slice.mapped + used};
+        used += (o.bytes + 3) / 4 * 4;
+        copies.push_back({BufferSlice{o.device.buffer, o.device.offset, o.bytes, nullptr}, o.src});
+    }
+    copy_many(copies);
+}
+
 void CommandStream::run() {
     // Results a later one covers entirely are not delivered; the rest are copied to host
     // memory, all after the work (each copy waits only for what wrote its source).
+    std::vector<size_t> to_copy;
     for (size_t i = 0; i < outputs_.size(); ++i) {
         Output &o = outputs_[i];
         bool covered = false;
@@ -404,11 +543,9 @@ void CommandStream::run() {
             o.bytes = 0;
             continue;
         }
-        if (!o.device.mapped) {
-            o.src = host_.allocate(o.bytes);
-            copy(o.device, o.src, o.bytes);
-        }
+        if (!o.device.mapped) to_copy.push_back(i);
     }
+    deliver(to_copy);
     try {
         flush(false);
     } catch (...) {

@@ -2,13 +2,17 @@
 // copied into host-visible scratch memory, intermediates live in device-local scratch,
 // uploads go through the staging ring, and outputs are copied back to the host once the
 // device is done. Each op ends with submit(), which waits for the device: the Backend
-// interface hands results back in host memory.
+// interface hands results back in host memory. Inside a batch the waits move to sync and
+// end_batch, and kick() starts recorded work early without one.
 #pragma once
 
 #include <vulkan/vulkan.h>
 
 #include <cstring>
 #include <functional>
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/vulkan/pipelines.h"
@@ -61,6 +65,12 @@ public:
     void sync() {
         if (in_batch_) run();
     }
+    // Inside a batch: hand what is recorded so far to the device without waiting, so that
+    // it computes while the host records what follows (the batch's results are still
+    // delivered at sync/end_batch). Off under MST_VULKAN_PROFILE and with
+    // MST_VULKAN_NO_KICK=1 (to compare).
+    void kick();
+    uint64_t kicks() const { return kicks_; }
     // Run after every submission the device has finished (the ops' results delivered).
     void set_after_submit(std::function<void()> f) { after_submit_ = std::move(f); }
     // Destroy `b` once the work recorded so far is done.
@@ -86,6 +96,9 @@ public:
                   size_t push_bytes, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
     void copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes);
     void fill_zero(const BufferSlice &dst);
+    // Several (source, destination) copies of source.size bytes each: those between the
+    // same two buffers in one dispatch (shaders/copy_table.comp), not a command each.
+    void copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies);
 
     // Run what was recorded, wait, deliver outputs, and reset the scratch memory; inside
     // a batch nothing happens until end_batch.
@@ -99,6 +112,20 @@ public:
     // With MST_VULKAN_PROFILE=1: device time of all submissions so far (timestamps at the
     // start and end of each command buffer), else 0.
     double gpu_seconds() const { return gpu_seconds_; }
+    // With MST_VULKAN_PROFILE=2: device time by command, keyed by the shader variant and
+    // its grid ("matmul_bf16 1024x1x1") or the transfer command. A timestamp follows each
+    // command, and each command is charged the time from the previous timestamp to its
+    // own: commands that overlap on the device share their time, the sum is exact. Up to
+    // kProfiledCommands per submission are timed; later ones are charged together.
+    struct DispatchStat {
+        uint64_t calls = 0;
+        double seconds = 0;
+    };
+    static constexpr uint32_t kProfiledCommands = 4094;
+    const std::map<std::string, DispatchStat> &dispatch_profile() const { return dispatch_profile_; }
+    void clear_dispatch_profile() { dispatch_profile_.clear(); }
+    // Pipeline barriers recorded so far (each one a point where the device drains).
+    uint64_t barriers() const { return barriers_; }
 
 private:
     void begin_if_needed();
@@ -120,6 +147,8 @@ private:
     BufferArena host_, device_;
     StagingRing ring_;
     void run();  // submit() regardless of batches
+    // Record the copies of outputs_[i], i in `which`, to host scratch (setting their src).
+    void deliver(const std::vector<size_t> &which);
     struct Output {
         BufferSlice src;     // host-visible: what is copied to dst (set by run() unless device is)
         BufferSlice device;  // where the result was computed (for inputs of later ops)
@@ -138,6 +167,18 @@ private:
     uint64_t submissions_ = 0;
     VkQueryPool timestamps_ = VK_NULL_HANDLE;
     double gpu_seconds_ = 0, timestamp_period_ns_ = 0;
+    // The profile: the label of each timed command of the recording (query i + 1 follows
+    // command i), and what the finished submissions added up to.
+    void timestamp_after(std::string label);
+    void read_timestamps();
+    std::vector<std::string> labels_;
+    std::map<std::string, DispatchStat> dispatch_profile_;
+    uint64_t barriers_ = 0;
+    bool per_command_ = false;  // MST_VULKAN_PROFILE=2
+    // Command buffers kicked and not yet waited for, and reset ones to record into next.
+    std::vector<VkCommandBuffer> in_flight_, spare_;
+    bool kicks_enabled_ = true;
+    uint64_t kicks_ = 0;
 };
 
 }  // namespace mst

@@ -68,7 +68,9 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
     const int64_t lo = std::min<int64_t>(mirror.valid, p.pos0);
     std::vector<CommandStream::Piece> kp, vp;
     // A piece that an op of this batch writes (Backend::copy_rows: the step's KV append)
-    // is copied from that op's device result; the rest comes from host memory.
+    // is copied from that op's device result, all such pieces in one go; the rest comes
+    // from host memory.
+    std::vector<std::pair<BufferSlice, BufferSlice>> device_pieces;
     auto add_piece = [&](std::vector<CommandStream::Piece> &pieces, const VulkanBuffer &to, const float *from,
                          uint64_t dst_offset, uint64_t bytes) {
         if (!stream_->pending(from, bytes)) {
@@ -76,7 +78,8 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
             return;
         }
         const BufferSlice src = stream_->input(from, bytes);
-        stream_->copy(src, BufferSlice{to.buffer(), dst_offset, bytes, nullptr}, bytes);
+        device_pieces.push_back({BufferSlice{src.buffer, src.offset, bytes, nullptr},
+                                 BufferSlice{to.buffer(), dst_offset, bytes, nullptr}});
     };
     for (int64_t h = 0; h < p.n_kv_heads; ++h) {
         add_piece(kp, mirror.k, k_cache + h * p.kv_stride + lo * p.head_dim,
@@ -84,6 +87,7 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
         add_piece(vp, mirror.v, v_cache + h * p.kv_stride + lo * p.v_head_dim,
                   uint64_t((h * mirror.capacity + lo) * p.v_head_dim) * 4, uint64_t((n_ctx - lo) * p.v_head_dim) * 4);
     }
+    stream_->copy_many(device_pieces);
     stream_->upload_pieces(kp, whole(mirror.k));
     stream_->upload_pieces(vp, whole(mirror.v));
     mirror.valid = n_ctx;

@@ -31,6 +31,22 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
     const uint64_t align = std::max<uint64_t>(context().properties().limits.minStorageBufferOffsetAlignment, 1);
     std::vector<uint32_t> gather;  // rows of h in the order of `gathered`
     std::vector<size_t> gathered;  // experts whose x is a slice of the gathered rows
+    // Every expert's gate and up rows side by side in two buffers, so that one silu_mul
+    // dispatch covers the group (a decode layer had 8, each a dispatch to record and
+    // start), when the experts share their width and each slice starts where the device
+    // allows; else a pair of buffers per expert.
+    int64_t inter_all = -1;
+    bool side_by_side = true;
+    for (size_t e = 0, r = 0; e < n_experts; r += size_t(experts[e].n), ++e) {
+        if (experts[e].n == 0) continue;
+        if (inter_all < 0) inter_all = experts[e].gate.rows;
+        side_by_side = side_by_side && experts[e].gate.rows == inter_all && uint64_t(r * inter_all * 4) % align == 0;
+    }
+    BufferSlice g_all, u_all;
+    if (side_by_side) {
+        g_all = stream_->device_scratch(uint64_t(total * inter_all) * sizeof(float));
+        u_all = stream_->device_scratch(uint64_t(total * inter_all) * sizeof(float));
+    }
     int64_t row = 0;
     for (size_t e = 0; e < n_experts; ++e) {
         const SwigluExpertUse &u = experts[e];
@@ -53,8 +69,15 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
             for (int64_t i = 0; i < u.n; ++i) gather.push_back(uint32_t(u.tokens[i]));
             gathered.push_back(e);
         }
-        p.g = stream_->device_scratch(uint64_t(u.n * inter) * sizeof(float));
-        p.u = stream_->device_scratch(uint64_t(u.n * inter) * sizeof(float));
+        const uint64_t bytes = uint64_t(u.n * inter) * sizeof(float);
+        if (side_by_side) {
+            const uint64_t at = uint64_t(p.row0 * inter) * sizeof(float);
+            p.g = BufferSlice{g_all.buffer, g_all.offset + at, bytes, g_all.mapped ? g_all.mapped + at : nullptr};
+            p.u = BufferSlice{u_all.buffer, u_all.offset + at, bytes, u_all.mapped ? u_all.mapped + at : nullptr};
+        } else {
+            p.g = stream_->device_scratch(bytes);
+            p.u = stream_->device_scratch(bytes);
+        }
     }
     if (!gather.empty()) {
         const uint64_t row_bytes = uint64_t(hidden) * sizeof(float);
@@ -95,8 +118,11 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         record_matmul(experts[e].gate, plans[e].gate, plans[e].x, plans[e].g, experts[e].n);
         record_matmul(experts[e].up, plans[e].up, plans[e].x, plans[e].u, experts[e].n);
     }
-    for (size_t e = 0; e < n_experts; ++e)
-        if (experts[e].n) record_silu_mul(plans[e].g, plans[e].u, plans[e].g, experts[e].n * experts[e].gate.rows);
+    if (side_by_side)
+        record_silu_mul(g_all, u_all, g_all, total * inter_all);
+    else
+        for (size_t e = 0; e < n_experts; ++e)
+            if (experts[e].n) record_silu_mul(plans[e].g, plans[e].u, plans[e].g, experts[e].n * experts[e].gate.rows);
     std::vector<size_t> unaligned;
     for (size_t e = 0; e < n_experts; ++e) {
         if (experts[e].n == 0) continue;
@@ -131,6 +157,8 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
                       uint32_t((hidden + 255) / 256), uint32_t(n_tokens));
     stream_->output(os, out, os.size);
     submit();
+    // Inside a step's batch: the experts start while the host records the next layer.
+    stream_->kick();
 }
 
 }  // namespace mst

@@ -54,6 +54,7 @@ const VulkanPipeline &PipelineCache::get(const std::string &name, uint32_t n_bin
     VulkanPipeline p;
     p.n_bindings = n_bindings;
     p.write_mask = shader_write_mask(name);
+    p.name = name;
     std::vector<VkDescriptorSetLayoutBinding> bindings(n_bindings);
     for (uint32_t i = 0; i < n_bindings; ++i)
         bindings[i] = VkDescriptorSetLayoutBinding{i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};

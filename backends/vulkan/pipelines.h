@@ -20,6 +20,7 @@ struct VulkanPipeline {
     VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
     uint32_t n_bindings = 0;
     uint32_t write_mask = 0;  // bit i: the shader writes binding i (command_stream.cpp's barriers)
+    std::string name;         // the shader variant, for the per-dispatch profile (MST_VULKAN_PROFILE=1)
 };
 
 class PipelineCache {

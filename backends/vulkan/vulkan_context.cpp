@@ -207,6 +207,8 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
             subgroup_arithmetic_ = false;  // to test the fallback shaders on a device that has them
         // Unified when every device-local heap's memory can also be mapped by the host.
         unified_memory_ = info_.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU || info_.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+        if (const char *env = std::getenv("MST_VULKAN_SEPARATE_MEMORY"); env && *env && *env != '0')
+            unified_memory_ = false;  // to test a discrete GPU's path (staging, result copies) on lavapipe
 
         queue_family_ = uint32_t(compute_queue_family(physical_));
         const float priority = 1.0f;

@@ -184,5 +184,51 @@ TEST_F(VulkanDeviceStep, KvAppendFeedsAttentionInOneSubmission) {
     }
 }
 
+TEST_F(VulkanDeviceStep, ExpertsKickedAheadFeedTheRestOfTheBatch) {
+    // Inside a step's batch routed_swiglu hands its work to the device without a wait
+    // (CommandStream::kick); what the batch records after it reads and rewrites its
+    // result, and the batch still ends in one wait with the CPU's result.
+    const int64_t hidden = 32, inter = 16, n_experts = 3;
+    std::vector<std::vector<float>> parts;
+    std::vector<SwigluExpertUse> uses(static_cast<size_t>(n_experts));
+    const int64_t token = 0;
+    const std::vector<float> weights = {0.5f, 0.3f, 0.2f};
+    for (int64_t e = 0; e < n_experts; ++e) {
+        parts.push_back(random_floats(size_t(inter * hidden), uint32_t(200 + 3 * e)));
+        parts.push_back(random_floats(size_t(inter * hidden), uint32_t(201 + 3 * e)));
+        parts.push_back(random_floats(size_t(hidden * inter), uint32_t(202 + 3 * e)));
+        SwigluExpertUse &u = uses[size_t(e)];
+        u.gate = WeightView{DType::F32, parts[size_t(3 * e)].data(), inter, hidden};
+        u.up = WeightView{DType::F32, parts[size_t(3 * e + 1)].data(), inter, hidden};
+        u.down = WeightView{DType::F32, parts[size_t(3 * e + 2)].data(), hidden, inter};
+        u.tokens = &token;
+        u.weights = &weights[size_t(e)];
+        u.n = 1;
+    }
+    const std::vector<float> h0 = random_floats(size_t(hidden), 210), x0 = random_floats(size_t(hidden), 211);
+    auto run = [&](Backend &b) {
+        std::vector<float> h = h0, x = x0, y(static_cast<size_t>(hidden), 0.0f);
+        BackendBatch step(b);
+        b.routed_swiglu(h.data(), y.data(), 1, hidden, uses.data(), uses.size());
+        b.add(x.data(), y.data(), hidden);   // reads the kicked result
+        b.add(y.data(), x.data(), hidden);   // rewrites what the kicked work wrote
+        b.routed_swiglu(h.data(), y.data(), 1, hidden, uses.data(), uses.size());
+        b.add(x.data(), y.data(), hidden);
+        b.sync();
+        return x;
+    };
+    const std::vector<float> want = run(cpu_);
+    const uint64_t before = submissions();
+#ifdef MST_HAVE_VULKAN
+    const uint64_t kicks = vulkan_->stream().kicks();
+#endif
+    const std::vector<float> got = run(gpu());
+    EXPECT_LT(max_abs_diff(got, want), 1e-3f);
+    EXPECT_EQ(submissions(), before + 1) << "one wait for the step";
+#ifdef MST_HAVE_VULKAN
+    EXPECT_EQ(vulkan_->stream().kicks() - kicks, 2u) << "each group of experts handed over without a wait";
+#endif
+}
+
 }  // namespace
 }  // namespace mst

@@ -50,7 +50,7 @@ protected:
 };
 
 TEST_F(VulkanSoftmaxTopk, MatchesTheHostForEveryKAndOddExpertCounts) {
-    for (int32_t E : {1, 7, 64, 129}) {
+    for (int32_t E : {1, 7, 64, 129, 512}) {  // 512: Qwen3-Next; several experts per lane
         const int64_t n = 70;  // more tokens than one workgroup
         const std::vector<float> logits = random_floats(size_t(n * E), uint32_t(E), -4.0f, 4.0f);
         for (int32_t k : {1, 2, E / 2 + 1, E})
