@@ -4,7 +4,9 @@
 // models' routing most cached experts are evicted before a single hit (bench_routing gap:
 // 62-94 % at 25 % cached), which is the pollution this filter is for. The window is the
 // cache's capacity in experts: an expert that comes back sooner than the cache turns over.
+#include <algorithm>
 #include <deque>
+#include <string>
 #include <unordered_map>
 
 #include "experts/eviction_policies.h"
