@@ -7,6 +7,9 @@
 //   bench_routing replay TRACE [--sizes P1,P2,...] [--policies a,b,...] [--per-layer]
 //     replays it against expert caches holding P% of all routed experts under each policy and
 //     Belady's offline optimum, and prints routing statistics and prefetch precision/recall.
+//   bench_routing gap TRACE [--sizes P1,...] [--policies a,b,...]
+//     why the policies miss where Belady hits: each miss split by cause, one-shot experts,
+//     per-layer budgets even and sized by reuse, and one token of foresight.
 //   bench_routing prefetch TRACE [TRACE...]
 //     the precision/recall trade-off of the prefetch rules (experts/prefetch_rule.h), fit on the
 //     first half of each trace's tokens and measured on the second, and the rule chosen.
@@ -45,6 +48,12 @@ const char *const kUsage =
     "      --per-layer     also replay with the budget split evenly over the layers, a cache each\n"
     "      --prefetch-hints S  also replay each policy told, after each layer, the next layer's guesses\n"
     "                      whose weight share is at least S (0 = all k): residents guessed are touched\n"
+    "  bench_routing gap TRACE [--sizes P1,P2,...] [--policies NAME,...]\n"
+    "      per cache size and policy (shared cache, per-layer budgets split evenly, per-layer budgets\n"
+    "      sized by each layer's reuse fitted on the trace's first half, and told the next token's\n"
+    "      experts by an oracle) and for Belady: hit rate, the misses split into first use / not\n"
+    "      kept at the previous use / evicted since (%% of lookups), and the share of cached experts\n"
+    "      evicted before a hit\n"
     "  bench_routing prefetch TRACE [TRACE...]\n"
     "      precision and recall of each prefetch rule 1..A layers ahead, on the first half of each\n"
     "      trace (fit) and the second (held out); the rule chosen is the one with the highest mean\n"
@@ -255,21 +264,76 @@ void print_routing_stats(const RouteTraceData &t) {
                     100.0 * p.recall());
 }
 
-int replay(const Args &args) {
-    args.only({"--sizes", "--policies", "--prefetch-hints"});
-    if (args.positional.size() != 1) usage("replay takes one trace file");
-    const RouteTraceData t = read_route_trace(args.positional[0]);
+std::vector<double> sizes_of(const Args &args, const char *fallback) {
     std::vector<double> sizes;
-    for (const std::string &s : split(args.get("--sizes", "5,10,12.5,15,20,25,30,37.5,40,50"))) {
+    for (const std::string &s : split(args.get("--sizes", fallback))) {
         char *end = nullptr;
         const double v = std::strtod(s.c_str(), &end);
         if (s.empty() || *end || !(v >= 0.0 && v <= 100.0)) usage("--sizes takes percentages 0..100, not '" + s + "'");
         sizes.push_back(v);
     }
+    return sizes;
+}
+
+std::vector<std::string> policies_of(const Args &args) {
     std::vector<std::string> policies = cache_policy_names();
     if (args.values.count("--policies")) policies = split(args.get("--policies", ""));
     for (const std::string &p : policies)
         if (p != "none") (void)make_eviction_policy(p);  // an unknown name fails here, listing the known ones
+    return policies;
+}
+
+void print_gap_row(const std::string &name, const ReplayResult &r) {
+    const double n = double(r.hits + r.misses) / 100.0;
+    std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %llu | %.1f%% |\n", name.c_str(), r.hit_rate() * 100.0,
+                double(r.first_use) / n, double(r.not_kept) / n, double(r.evicted) / n,
+                (unsigned long long)r.inserted, r.inserted ? 100.0 * double(r.evicted_unused) / double(r.inserted) : 0.0);
+}
+
+int gap(const Args &args) {
+    args.only({"--sizes", "--policies"});
+    if (args.positional.size() != 1) usage("gap takes one trace file");
+    const RouteTraceData t = read_route_trace(args.positional[0]);
+    const std::vector<double> sizes = sizes_of(args, "10,25,50");
+    const std::vector<std::string> policies = policies_of(args);
+    const auto groups = decode_accesses(t);
+    const auto oracle = next_token_hints(groups, t.n_slots());
+    const std::vector<std::vector<ExpertKey>> fit(groups.begin(), groups.begin() + ptrdiff_t(size_t(t.n_tokens / 2) * t.n_slots()));
+    const size_t total = size_t(t.n_experts) * t.n_slots();
+    std::printf("trace %s: %lld tokens, %zu sparse layers, %d experts, top-%d\n", args.positional[0].c_str(),
+                (long long)t.n_tokens, t.n_slots(), t.n_experts, t.k);
+    for (double pct : sizes) {
+        ReplayOptions shared;
+        shared.capacity = size_t(double(total) * pct / 100.0 + 0.5);
+        ReplayOptions even = shared;
+        even.per_layer = true;
+        ReplayOptions sized = shared;
+        sized.layer_capacity = reuse_sized_budgets(fit, shared.capacity);
+        std::printf("\n%g %% cached (%zu experts); reuse-sized budgets per layer:", pct, shared.capacity);
+        for (const auto &[layer, cap] : sized.layer_capacity) std::printf(" %d:%zu", layer, cap);
+        std::printf("\n| policy | hit %% | miss: first use | not kept | evicted | cached | evicted before a hit |\n"
+                    "|---|---:|---:|---:|---:|---:|---:|\n");
+        for (const std::string &p : policies) {
+            print_gap_row(p, replay_policy(groups, p, shared));
+            print_gap_row(p + ", per layer", replay_policy(groups, p, even));
+            print_gap_row(p + ", per layer by reuse", replay_policy(groups, p, sized));
+            ReplayOptions told = shared;
+            told.hints = &oracle;
+            print_gap_row(p + " + next token known", replay_policy(groups, p, told));
+        }
+        print_gap_row("belady", replay_belady(groups, shared));
+        print_gap_row("belady, per layer", replay_belady(groups, even));
+        print_gap_row("belady, per layer by reuse", replay_belady(groups, sized));
+    }
+    return 0;
+}
+
+int replay(const Args &args) {
+    args.only({"--sizes", "--policies", "--prefetch-hints"});
+    if (args.positional.size() != 1) usage("replay takes one trace file");
+    const RouteTraceData t = read_route_trace(args.positional[0]);
+    const std::vector<double> sizes = sizes_of(args, "5,10,12.5,15,20,25,30,37.5,40,50");
+    const std::vector<std::string> policies = policies_of(args);
     std::printf("trace %s: %lld tokens, %zu sparse layers, %d experts, top-%d\n", args.positional[0].c_str(),
                 (long long)t.n_tokens, t.n_slots(), t.n_experts, t.k);
     std::optional<std::vector<std::vector<ExpertKey>>> hints;
@@ -384,7 +448,8 @@ int main(int argc, char **argv) {
         if (mode == "record") return mst::record(args);
         if (mode == "replay") return mst::replay(args);
         if (mode == "prefetch") return mst::prefetch(args);
-        mst::usage("unknown mode '" + mode + "' (record, replay or prefetch)");
+        if (mode == "gap") return mst::gap(args);
+        mst::usage("unknown mode '" + mode + "' (record, replay, gap or prefetch)");
     } catch (const mst::Error &e) {
         std::fprintf(stderr, "bench_routing: %s\n", e.what());
         return 1;

@@ -141,10 +141,12 @@ typedef struct mst_model_params {
     uint32_t storage_drop_after_read; /* nonzero: buffered tiers advise POSIX_FADV_DONTNEED after each
                                     read and mmap drops released experts from the page cache, so
                                     the expert cache is the only cache. Default 0 */
-    const char *cache_policy;    /* expert cache eviction: "lrfu" (default; frequency-weighted
-                                    recency, the best on trained routing) | "lrfu-admit" (lrfu that
-                                    caches a miss only if it outscores its victim) | "lru" | "lfu"
-                                    (aging) | "arc" (adaptive) | "none" (only the OS page cache) */
+    const char *cache_policy;    /* expert cache eviction: "lrfu-admit" (default; lrfu that caches
+                                    a miss only if it outscores its victim, the best on trained
+                                    routing) | "lrfu" (frequency-weighted recency) | "lru-2touch" /
+                                    "lrfu-2touch" (cache a miss only at its second miss within the
+                                    last capacity misses) | "lru" | "lfu" (aging) | "arc" (adaptive)
+                                    | "none" (only the OS page cache) */
     int32_t prefetch;            /* N > 0: predict the experts of the next N MoE layers by applying
                                     their routers to the current hidden state and read them while
                                     this layer computes (decode only); 1 is the next layer only,
@@ -397,13 +399,19 @@ MST_API mst_status mst_sessions_eval_batch(mst_session *const *sessions, const i
  *   min_weight        drop experts whose normalised weight is below it (0 = off);
  *   mass              keep the fewest experts whose normalised weights reach it (1 = off);
  *   cache_skip_below  skip an expert that is not in memory when its normalised weight is
- *                     below it; the weight mass skipped is in mst_session_stats (0 = off). */
+ *                     below it; the weight mass skipped is in mst_session_stats (0 = off);
+ *   cache_substitute  cache-aware routing: an expert that is not in memory (the top one
+ *                     aside) is replaced by a cached expert among the router's next k ranks
+ *                     whose router weight is at least cache_substitute times its own; the
+ *                     substitute takes its weight. Applied before the rules above; the count
+ *                     is in mst_session_stats.experts_substituted (0 = off). */
 typedef struct mst_expert_budget {
     uint32_t struct_size;      /* sizeof(mst_expert_budget) */
     int32_t experts_per_token; /* 0 = the model's setting (mst_model_params.experts_per_token) */
     float min_weight;
     float mass;
     float cache_skip_below;
+    float cache_substitute;
 } mst_expert_budget;
 
 MST_API void mst_expert_budget_default(mst_expert_budget *budget);
@@ -525,6 +533,8 @@ typedef struct mst_session_stats {
     uint64_t experts_skipped;    /* of those, dropped by the budget rules */
     double skipped_weight_mass;  /* sum of the normalised weights dropped (divide by tokens x
                                     MoE layers for the mean mass lost per token and layer) */
+    uint64_t experts_substituted;/* routed-expert slots given a cached expert in place of the
+                                    chosen one (mst_expert_budget.cache_substitute) */
 } mst_session_stats;
 
 MST_API mst_status mst_session_get_stats(const mst_session *session, mst_session_stats *stats);

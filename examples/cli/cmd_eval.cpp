@@ -34,6 +34,10 @@ const char *const kEvalHelp =
     "  --reference PATH          reference model (default: this model at its full budget)\n"
     "  --sweep K1,K2,...         one line per experts-per-token value (0 = the model's own)\n"
     "  --json FILE               also write the results as JSON\n"
+    "  --decode-order            run each window token by token, as decoding does, each setting on a model\n"
+    "                            of its own (its own expert cache), so that rules that depend on what is in\n"
+    "                            memory (--cache-skip, --cache-substitute) act as they do while generating;\n"
+    "                            the speed columns are then decode t/s and expert bytes read per token\n"
     "  (--experts-per-token K sets the budget of the single setting when there is no --sweep)\n"
     "The quality columns come from one pass in which each budget and the reference see each window\n"
     "in turn. The speed columns (prefill t/s, experts/tok) come from a second pass per budget, on the\n"
@@ -47,7 +51,7 @@ struct Setting {
     double seconds = 0.0;  // the speed pass's prefill time
     uint64_t tokens = 0;
     uint64_t expert_bytes = 0;
-    uint64_t chosen = 0, skipped = 0;
+    uint64_t chosen = 0, skipped = 0, substituted = 0;
     double skipped_mass = 0.0;
 };
 
@@ -75,11 +79,31 @@ std::vector<float> all_logits(SessionHandle &session) {
     return std::vector<float>(data, data + rows * vocab);
 }
 
+// Evaluates one window from a fresh context: as one prompt, or token by token (decode order).
+// Returns the logits of every position when `keep_logits` (the session keeps all logits).
+std::vector<float> eval_window(SessionHandle &session, const std::vector<int32_t> &chunk, bool decode_order,
+                               bool keep_logits) {
+    session.reset();
+    if (!decode_order) {
+        session.eval(chunk);
+        return keep_logits ? all_logits(session) : std::vector<float>{};
+    }
+    std::vector<float> out;
+    for (int32_t token : chunk) {
+        session.eval({token});
+        if (!keep_logits) continue;
+        const std::vector<float> row = session.logits();
+        out.insert(out.end(), row.begin(), row.end());
+    }
+    return out;
+}
+
 }  // namespace
 
 int cmd_eval(const std::vector<std::string> &argv) {
     std::vector<std::string> flags = model_option_flags();
     flags.push_back("help");
+    flags.push_back("decode-order");
     std::map<std::string, std::string> aliases = model_option_aliases();
     aliases.insert({{"-c", "--ctx"}, {"-n", "--max-tokens"}});
     const Args args(argv, flags, aliases);
@@ -88,7 +112,7 @@ int cmd_eval(const std::vector<std::string> &argv) {
         return 0;
     }
     std::vector<std::string> known = model_option_names();
-    known.insert(known.end(), {"text", "ctx", "max-tokens", "reference", "sweep", "json", "help"});
+    known.insert(known.end(), {"text", "ctx", "max-tokens", "reference", "sweep", "json", "help", "decode-order"});
     for (const std::string &name : budget_option_names()) known.push_back(name);
     args.reject_unknown(known);
     args.reject_positional();
@@ -101,6 +125,7 @@ int cmd_eval(const std::vector<std::string> &argv) {
     const std::vector<int64_t> sweep = args.int_list("sweep", 0, kInt32Max);
     const int64_t limit = args.int_in("max-tokens", 0, 0, std::numeric_limits<int64_t>::max());
     const int64_t window = args.int_in("ctx", 256, 2, kInt32Max);
+    const bool decode_order = args.flag("decode-order");
     std::vector<Setting> settings;
     auto add_setting = [&](int32_t k) {
         Setting s;
@@ -131,26 +156,27 @@ int cmd_eval(const std::vector<std::string> &argv) {
         if (tokens.size() < 2) throw UsageError("the text must be at least two tokens long");
 
         SessionHandle ref_session(reference, sp);
+        // In decode order each setting has a model of its own: its expert cache holds what it read.
+        std::vector<std::unique_ptr<ModelHandle>> own_models;
         std::vector<std::unique_ptr<SessionHandle>> sessions;
         for (Setting &s : settings) {
-            sessions.push_back(std::make_unique<SessionHandle>(model, sp));
+            if (decode_order) own_models.push_back(std::make_unique<ModelHandle>(model_path, params));
+            sessions.push_back(std::make_unique<SessionHandle>(decode_order ? *own_models.back() : model, sp));
             check(mst_session_set_expert_budget(sessions.back()->get(), &s.budget));
         }
         const int32_t vocab = model.info().n_vocab;
         for (const std::vector<int32_t> &chunk : windows_of(tokens, size_t(window))) {
-            ref_session.reset();
-            ref_session.eval(chunk);
-            const std::vector<float> ref_logits = all_logits(ref_session);
+            // The reference's logits do not depend on the order (no rule reads the cache).
+            const std::vector<float> ref_logits = eval_window(ref_session, chunk, false, true);
             for (size_t i = 0; i < settings.size(); ++i) {
                 Setting &s = settings[i];
                 SessionHandle &session = *sessions[i];
-                session.reset();
-                session.eval(chunk);
+                const std::vector<float> logits = eval_window(session, chunk, decode_order, true);
                 const mst_session_stats after = session.stats();
                 s.chosen = after.experts_chosen;
                 s.skipped = after.experts_skipped;
+                s.substituted = after.experts_substituted;
                 s.skipped_mass = after.skipped_weight_mass;
-                const std::vector<float> logits = all_logits(session);
                 for (size_t t = 0; t + 1 < chunk.size(); ++t) {
                     const std::span<const float> row(logits.data() + t * size_t(vocab), size_t(vocab));
                     const std::span<const float> ref_row(ref_logits.data() + t * size_t(vocab), size_t(vocab));
@@ -169,25 +195,26 @@ int cmd_eval(const std::vector<std::string> &argv) {
         SessionHandle session(model, speed_sp);
         check(mst_session_set_expert_budget(session.get(), &s.budget));
         for (const std::vector<int32_t> &chunk : windows_of(tokens, size_t(window))) {
-            session.reset();
-            session.eval(chunk);
+            (void)eval_window(session, chunk, decode_order, false);
             s.tokens += chunk.size();
         }
         const mst_session_stats st = session.stats();
-        s.seconds = st.prompt_seconds;  // windows have at least two tokens: each is a prompt
+        // Windows have at least two tokens: each is a prompt, unless run token by token.
+        s.seconds = decode_order ? st.decode_seconds : st.prompt_seconds;
         s.expert_bytes = st.expert_bytes_read;
     }
 
-    fmt::print("{:<28} {:>10} {:>10} {:>10} {:>7} {:>11} {:>13} {:>8}\n", "budget", "perplexity", "KL mean",
-               "KL p99", "top-1", "prefill t/s", "experts/tok", "skipped");
+    fmt::print("{:<28} {:>10} {:>10} {:>10} {:>7} {:>11} {:>13} {:>8} {:>8}\n", "budget", "perplexity", "KL mean",
+               "KL p99", "top-1", decode_order ? "decode t/s" : "prefill t/s", "experts/tok", "skipped", "substit.");
     nlohmann::json results = nlohmann::json::array();
     for (const Setting &s : settings) {
         const double tok_s = s.seconds > 0 ? double(s.tokens) / s.seconds : 0.0;
         const double skipped = s.chosen ? double(s.skipped) / double(s.chosen) : 0.0;
-        fmt::print("{:<28} {:>10.4f} {:>10.6f} {:>10.6f} {:>6.1f}% {:>11.1f} {:>13} {:>7.1f}%\n", s.label,
+        const double substituted = s.chosen ? double(s.substituted) / double(s.chosen) : 0.0;
+        fmt::print("{:<28} {:>10.4f} {:>10.6f} {:>10.6f} {:>6.1f}% {:>11.1f} {:>13} {:>7.1f}% {:>7.1f}%\n", s.label,
                    s.quality.perplexity(), s.quality.mean_kl(), s.quality.kl_percentile(0.99),
                    100.0 * s.quality.top1_agreement(), tok_s, bytes_str(s.tokens ? s.expert_bytes / s.tokens : 0),
-                   100.0 * skipped);
+                   100.0 * skipped, 100.0 * substituted);
         results.push_back({{"budget", s.label}, {"experts_per_token", s.budget.experts_per_token},
                            {"min_weight", s.budget.min_weight}, {"mass", s.budget.mass},
                            {"cache_skip_below", s.budget.cache_skip_below}, {"tokens_scored", s.quality.n_tokens()},
@@ -195,15 +222,17 @@ int cmd_eval(const std::vector<std::string> &argv) {
                            {"kl_mean", s.quality.mean_kl()}, {"kl_p99", s.quality.kl_percentile(0.99)},
                            {"top1_agreement", s.quality.top1_agreement()}, {"tokens_per_second", tok_s},
                            {"expert_bytes_per_token", s.tokens ? double(s.expert_bytes) / double(s.tokens) : 0.0},
-                           {"experts_skipped_fraction", skipped}, {"skipped_weight_mass", s.skipped_mass}});
+                           {"experts_skipped_fraction", skipped}, {"skipped_weight_mass", s.skipped_mass},
+                           {"cache_substitute", s.budget.cache_substitute},
+                           {"experts_substituted_fraction", substituted}, {"decode_order", decode_order}});
     }
-    fmt::print("prefill t/s and experts/tok: the text evaluated in windows of {} tokens by each budget alone, on the\n"
+    fmt::print("{} and experts/tok: the text evaluated in windows of {} tokens{} by each budget alone, on the\n"
                "model loaded afresh (an empty expert cache; the OS page cache may hold the model's files)\n",
-               window);
+               decode_order ? "decode t/s" : "prefill t/s", window, decode_order ? ", token by token," : "");
     if (auto path = args.get("json")) {
         std::ofstream out(*path);
         out << nlohmann::json{{"model", model_path}, {"tokens", tokens.size()}, {"window", window},
-                              {"speed", "prefill of the text in windows, each budget alone on a freshly loaded model"},
+                              {"speed", decode_order ? "decode of the text token by token in windows, each budget alone on a freshly loaded model" : "prefill of the text in windows, each budget alone on a freshly loaded model"},
                               {"results", results}}
                    .dump(2);
         if (!out) throw UsageError("cannot write --json file '" + *path + "'");

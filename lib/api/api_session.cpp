@@ -245,7 +245,7 @@ mst_status mst_sessions_eval_batch(mst_session *const *sessions, const int32_t *
 void mst_expert_budget_default(mst_expert_budget *budget) {
     if (!budget) return;
     const BudgetPolicy d;
-    *budget = mst_expert_budget{sizeof(mst_expert_budget), 0, d.min_weight, d.mass, d.cache_skip_below};
+    *budget = mst_expert_budget{sizeof(mst_expert_budget), 0, d.min_weight, d.mass, d.cache_skip_below, d.substitute_min_ratio};
 }
 
 mst_status mst_session_set_expert_budget(mst_session *session, const mst_expert_budget *budget) {
@@ -259,6 +259,7 @@ mst_status mst_session_set_expert_budget(mst_session *session, const mst_expert_
         policy.min_weight = b.min_weight;
         policy.mass = b.mass;
         policy.cache_skip_below = b.cache_skip_below;
+        policy.substitute_min_ratio = b.cache_substitute;
         validate_budget_policy(policy);
         const SessionEntry entry(*session, SessionAccess::Write);
         session->impl->set_experts_per_token(b.experts_per_token);
@@ -279,6 +280,7 @@ mst_status mst_session_get_expert_budget(const mst_session *session, mst_expert_
         out.min_weight = p.min_weight;
         out.mass = p.mass;
         out.cache_skip_below = p.cache_skip_below;
+        out.cache_substitute = p.substitute_min_ratio;
         std::memcpy(budget, &out, budget->struct_size);
     });
 }
@@ -382,6 +384,7 @@ mst_status mst_session_get_stats(const mst_session *session, mst_session_stats *
         out.experts_chosen = s.budget.experts_chosen;
         out.experts_skipped = s.budget.experts_skipped;
         out.skipped_weight_mass = s.budget.skipped_mass;
+        out.experts_substituted = s.budget.experts_substituted;
         std::memcpy(stats, &out, stats->struct_size);
     });
 }

@@ -8,13 +8,27 @@
 #include <set>
 #include <span>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "experts/eviction_policy.h"
 
 namespace mst {
 
 namespace {
+
+// What the replay knows of an expert, to say why a miss happened (ReplayResult).
+struct Life {
+    bool seen = false;
+    bool resident = false;
+    bool bypassed = false;  // not cached at its last access
+    uint64_t hits_since_insert = 0;
+};
+
+void count_miss(const Life &l, ReplayResult &r) {
+    ++r.misses;
+    if (!l.seen) ++r.first_use;
+    else if (l.bypassed) ++r.not_kept;
+    else ++r.evicted;
+}
 
 // A cache of `capacity` experts run by an EvictionPolicy, doing what ExpertCache does
 // with uniform expert sizes.
@@ -25,32 +39,45 @@ public:
         if (policy_) policy_->set_capacity(capacity);
     }
     void hint(const ExpertKey &key) {
-        if (resident_.count(key)) policy_->on_hit(key);
+        if (lives_[key].resident) policy_->on_hit(key);
     }
-    bool find(const ExpertKey &key) {
-        if (!resident_.count(key)) {
+    bool find(const ExpertKey &key, ReplayResult &r) {
+        Life &l = lives_[key];
+        if (!l.resident) {
+            count_miss(l, r);
+            l.seen = true;
             if (policy_) policy_->on_miss(key);
             return false;
         }
+        ++r.hits;
+        ++l.hits_since_insert;
         policy_->on_hit(key);
         return true;
     }
-    void insert(const ExpertKey &key) {
-        if (!policy_ || resident_.count(key)) return;
-        for (bool first = true; resident_.size() >= capacity_; first = false) {
+    void insert(const ExpertKey &key, ReplayResult &r) {
+        Life &l = lives_[key];
+        l.bypassed = true;
+        if (!policy_ || l.resident) return;
+        for (bool first = true; resident_ >= capacity_; first = false) {
             const ExpertKey victim = policy_->victim(key);
             if (first && !policy_->admit(key, victim)) return;
-            resident_.erase(victim);
+            Life &v = lives_[victim];
+            v.resident = false;
+            if (v.hits_since_insert == 0) ++r.evicted_unused;
+            --resident_;
             policy_->on_evict(victim);
         }
-        resident_.insert(key);
+        l = Life{true, true, false, 0};
+        ++resident_;
+        ++r.inserted;
         policy_->on_insert(key);
     }
 
 private:
     std::unique_ptr<EvictionPolicy> policy_;
     size_t capacity_;
-    std::unordered_set<ExpertKey, ExpertKeyHash> resident_;
+    size_t resident_ = 0;
+    std::unordered_map<ExpertKey, Life, ExpertKeyHash> lives_;
 };
 
 // Per-layer capacities: one shared cache (key -1) or `capacity` split over the layers.
@@ -58,6 +85,7 @@ std::map<int32_t, size_t> capacities(const std::vector<std::vector<ExpertKey>> &
     std::set<int32_t> layers;
     for (const auto &g : groups)
         for (const ExpertKey &k : g) layers.insert(k.layer);
+    if (!o.layer_capacity.empty()) return o.layer_capacity;
     std::map<int32_t, size_t> out;
     if (!o.per_layer || layers.empty()) {
         out[-1] = o.capacity;
@@ -68,7 +96,9 @@ std::map<int32_t, size_t> capacities(const std::vector<std::vector<ExpertKey>> &
     return out;
 }
 
-int32_t cache_of(const ReplayOptions &o, const ExpertKey &k) { return o.per_layer ? k.layer : -1; }
+int32_t cache_of(const ReplayOptions &o, const ExpertKey &k) {
+    return o.per_layer || !o.layer_capacity.empty() ? k.layer : -1;
+}
 
 }  // namespace
 
@@ -115,18 +145,13 @@ ReplayResult replay_policy(const std::vector<std::vector<ExpertKey>> &groups, co
     for (const auto &g : groups) {
         missed.clear();
         for (const ExpertKey &k : g) {
-            if (caches.at(cache_of(options, k)).find(k)) {
-                ++r.hits;
-            } else {
-                ++r.misses;
-                missed.push_back(k);
-            }
+            if (!caches.at(cache_of(options, k)).find(k, r)) missed.push_back(k);
         }
         // The guesses for the next layer are made when this layer routes, before its reads
         // land and are inserted: the policy hears of them before it picks victims.
         if (options.hints)
             for (const ExpertKey &k : (*options.hints)[size_t(&g - groups.data())]) caches.at(cache_of(options, k)).hint(k);
-        for (const ExpertKey &k : missed) caches.at(cache_of(options, k)).insert(k);
+        for (const ExpertKey &k : missed) caches.at(cache_of(options, k)).insert(k, r);
     }
     return r;
 }
@@ -148,6 +173,7 @@ ReplayResult replay_belady(const std::vector<std::vector<ExpertKey>> &groups, co
         size_t capacity = 0;
         std::set<std::pair<size_t, ExpertKey>> by_next;  // (next use, key) of the residents
         std::unordered_map<ExpertKey, size_t, ExpertKeyHash> next_of;
+        std::unordered_map<ExpertKey, Life, ExpertKeyHash> lives;  // resident / hits unused here
     };
     std::map<int32_t, Cache> caches;
     for (const auto &[layer, cap] : capacities(groups, options)) caches[layer].capacity = cap;
@@ -162,18 +188,83 @@ ReplayResult replay_belady(const std::vector<std::vector<ExpertKey>> &groups, co
             c.by_next.insert({next_use[i], seq[i]});
             continue;
         }
-        ++r.misses;
+        Life &l = c.lives[seq[i]];
+        count_miss(l, r);
+        l.seen = true;
+        l.bypassed = true;
         if (c.capacity == 0 || next_use[i] == kNever) continue;
         if (c.next_of.size() >= c.capacity) {
             const auto furthest = std::prev(c.by_next.end());
             if (furthest->first <= next_use[i]) continue;  // the incoming one is needed last: bypass
+            c.lives[furthest->second].bypassed = false;  // evicted, not bypassed
             c.next_of.erase(furthest->second);
             c.by_next.erase(furthest);
         }
+        l.bypassed = false;
+        ++r.inserted;
         c.next_of[seq[i]] = next_use[i];
         c.by_next.insert({next_use[i], seq[i]});
     }
     return r;
+}
+
+}  // namespace mst
+
+namespace mst {
+
+std::vector<std::vector<ExpertKey>> next_token_hints(const std::vector<std::vector<ExpertKey>> &groups, size_t n_slots) {
+    std::vector<std::vector<ExpertKey>> hints(groups.size());
+    for (size_t g = 0; g + n_slots < groups.size(); ++g) hints[g] = groups[g + n_slots];
+    return hints;
+}
+
+std::map<int32_t, size_t> reuse_sized_budgets(const std::vector<std::vector<ExpertKey>> &groups, size_t capacity) {
+    // Per layer: an LRU stack of its experts, and hits_at[c] = accesses whose stack distance is c
+    // (an LRU cache of at least c + 1 experts of that layer hits them).
+    std::map<int32_t, std::vector<int32_t>> stacks;
+    std::map<int32_t, std::vector<uint64_t>> hits_at;
+    for (const auto &g : groups)
+        for (const ExpertKey &k : g) {
+            std::vector<int32_t> &stack = stacks[k.layer];
+            std::vector<uint64_t> &h = hits_at[k.layer];
+            const auto it = std::ranges::find(stack, k.expert);
+            if (it != stack.end()) {
+                const size_t d = size_t(it - stack.begin());
+                if (h.size() <= d) h.resize(d + 1);
+                ++h[d];
+                stack.erase(it);
+            }
+            stack.insert(stack.begin(), k.expert);
+        }
+    // best[j][c]: the most hits the first j layers reach with c experts; choice[j][c] the
+    // last layer's share.
+    std::vector<int32_t> layers;
+    std::vector<std::vector<uint64_t>> curve;  // curve[j][c]: layer j's hits with c experts
+    for (auto &[layer, h] : hits_at) {
+        layers.push_back(layer);
+        std::vector<uint64_t> cum(capacity + 1, 0);
+        for (size_t c = 1; c <= capacity; ++c) cum[c] = cum[c - 1] + (c - 1 < h.size() ? h[c - 1] : 0);
+        curve.push_back(std::move(cum));
+    }
+    std::map<int32_t, size_t> out;
+    if (layers.empty()) return out;
+    const size_t n = layers.size();
+    std::vector<std::vector<uint64_t>> best(n + 1, std::vector<uint64_t>(capacity + 1, 0));
+    std::vector<std::vector<size_t>> choice(n + 1, std::vector<size_t>(capacity + 1, 0));
+    for (size_t j = 1; j <= n; ++j)
+        for (size_t c = 0; c <= capacity; ++c)
+            for (size_t x = j == 1 ? c : 0; x <= c; ++x) {  // the first layer takes what is left
+                const uint64_t v = best[j - 1][c - x] + curve[j - 1][x];
+                if (x == (j == 1 ? c : 0) || v > best[j][c]) {
+                    best[j][c] = v;
+                    choice[j][c] = x;
+                }
+            }
+    for (size_t j = n, c = capacity; j > 0; --j) {
+        out[layers[j - 1]] = choice[j][c];
+        c -= choice[j][c];
+    }
+    return out;
 }
 
 }  // namespace mst

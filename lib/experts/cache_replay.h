@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,15 @@ namespace mst {
 struct ReplayResult {
     uint64_t hits = 0;
     uint64_t misses = 0;
+    // The misses by cause. first_use: the expert's first access in the trace (compulsory:
+    // every cache pays it, Belady too); not_kept: it was not cached at its previous access
+    // (admission refused it, or Belady bypassed it); evicted: it was cached and evicted since.
+    uint64_t first_use = 0;
+    uint64_t not_kept = 0;
+    uint64_t evicted = 0;
+    // Experts cached, and of those evicted before a single hit (one-shot experts that took room).
+    uint64_t inserted = 0;
+    uint64_t evicted_unused = 0;
     double hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0.0; }
 };
 
@@ -44,7 +54,22 @@ struct ReplayOptions {
     // what the next layer is predicted to need.
     // The touches are not lookups: they count neither as hits nor as misses.
     const std::vector<std::vector<ExpertKey>> *hints = nullptr;
+    // Per-layer budgets of given sizes (layer -> experts; e.g. reuse_sized_budgets), in place
+    // of the even split; `capacity` and `per_layer` are then ignored.
+    std::map<int32_t, size_t> layer_capacity;
 };
+
+// The experts group g's layer needs at the next token (empty for the last token): the
+// foresight of an oracle that knows one token ahead, to pass as ReplayOptions::hints. Not
+// something a decode can know; it measures how much of Belady's edge one token of foresight
+// would buy.
+std::vector<std::vector<ExpertKey>> next_token_hints(const std::vector<std::vector<ExpertKey>> &groups, size_t n_slots);
+
+// Per-layer budgets summing to `capacity`, sized by each layer's measured reuse: the split
+// that maximises the total LRU hits of `groups` (each layer's hits at every size come from
+// its stack distances, Mattson et al. 1970; the best split by dynamic programming, since a
+// layer's curve is not concave: its own other experts of a token sit between two uses).
+std::map<int32_t, size_t> reuse_sized_budgets(const std::vector<std::vector<ExpertKey>> &groups, size_t capacity);
 
 // `policy` is a make_eviction_policy name or "none" (caches nothing: every access misses).
 ReplayResult replay_policy(const std::vector<std::vector<ExpertKey>> &groups, const std::string &policy,

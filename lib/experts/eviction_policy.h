@@ -1,7 +1,9 @@
 // Which cached expert to evict. The cache owns the bytes and the lock; a policy only
 // orders keys. Policies: "lru", "lfu" (with aging), "arc" (adaptive replacement) and
 // "lrfu" (frequency-weighted LRU: scores that decay with a half-life), and "lrfu-admit"
-// (lrfu that caches a missed expert only when its score beats the victim's).
+// (lrfu that caches a missed expert only when its score beats the victim's), and
+// "lru-2touch" / "lrfu-2touch" (second-touch admission: a missed expert is cached only
+// when it was missed before within the last capacity misses).
 #pragma once
 
 #include <memory>

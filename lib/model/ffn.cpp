@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "router/cache_substitution.h"
 
 namespace mst {
 
@@ -223,13 +224,27 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
             ++ahead;
         }
     }
-    // Before any expert is fetched, so that a dropped expert is never read.
+    // Before any expert is fetched, so that a dropped or replaced expert is never read.
+    const auto resident = [&](int32_t e) { return store.is_cached(int32_t(layer), e); };
     int64_t row0 = 0;
+    for (const RowsBudget &b : budgets) {
+        if (b.policy && b.stats && b.policy->substitute_min_ratio > 0.0f) {
+            // The next-ranked experts are the router's top-2k: one more router pass over these rows.
+            const int32_t k2 = std::min<int32_t>(2 * k, int32_t(store.n_experts(int32_t(layer))));
+            std::vector<int32_t> cand(size_t(b.n_rows * k2));
+            std::vector<float> cand_w(size_t(b.n_rows * k2));
+            routing.route(layer, h + row0 * hidden, b.n_rows, k2, cand.data(), cand_w.data());
+            b.stats->experts_substituted +=
+                substitute_cached_experts(b.policy->substitute_min_ratio, b.n_rows, k, ids.data() + row0 * k,
+                                          weights.data() + row0 * k, k2, cand.data(), cand_w.data(), resident);
+        }
+        row0 += b.n_rows;
+    }
+    row0 = 0;
     for (const RowsBudget &b : budgets) {
         if (b.policy && b.stats)
             apply_budget_policy(*b.policy, b.n_rows, k, ids.data() + row0 * k, weights.data() + row0 * k,
-                                routing.renormalized, [&](int32_t e) { return store.is_cached(int32_t(layer), e); },
-                                *b.stats);
+                                routing.renormalized, resident, *b.stats);
         row0 += b.n_rows;
     }
     if (row0 != n) fail(MST_ERR_INTERNAL, "layer {}: budgets cover {} of {} rows", layer, row0, n);

@@ -16,6 +16,7 @@ void validate_budget_policy(const BudgetPolicy &p) {
     check(p.min_weight, "min_weight");
     check(p.mass, "mass");
     check(p.cache_skip_below, "cache_skip_below");
+    check(p.substitute_min_ratio, "cache_substitute");
 }
 
 void apply_budget_policy(const BudgetPolicy &policy, int64_t n_tokens, int32_t k, int32_t *ids, float *weights,

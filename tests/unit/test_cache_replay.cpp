@@ -124,5 +124,80 @@ TEST(CacheReplay, PerLayerBudgetsSplitTheCapacity) {
     EXPECT_EQ(replay_belady(groups, capacity(3, true)).hits, uint64_t(T - 2 + (T - 2) / 2));
 }
 
+TEST(CacheReplay, SecondTouchKeepsOneShotExpertsOut) {
+    // 0 and 1 are cached and keep coming back between one-shot experts 2..7. LRU lets every
+    // one-shot expert evict one of them and never hits again; with second-touch admission
+    // the one-shot experts are read but not cached, and every later 0 and 1 hits.
+    const auto groups = decode_accesses(single_layer({0, 1, 0, 1, 2, 0, 3, 1, 4, 0, 5, 1, 6, 0, 7, 1}, 8));
+    const ReplayResult lru = replay_policy(groups, "lru", capacity(2));
+    EXPECT_EQ(lru.hits, 2u);
+    EXPECT_EQ(lru.evicted_unused, 10u);  // of 12 evictions, all but the first two (0, 1 had hit)
+    const ReplayResult second = replay_policy(groups, "lru-2touch", capacity(2));
+    EXPECT_EQ(second.hits, 8u);
+    EXPECT_EQ(second.not_kept, 0u);   // no refused expert came back
+    EXPECT_EQ(second.inserted, 2u);   // only 0 and 1 were ever cached
+    EXPECT_EQ(replay_policy(groups, "lrfu-2touch", capacity(2)).hits, 8u);
+}
+
+TEST(CacheReplay, SecondTouchAdmitsAnExpertMissedTwiceWithinTheWindow) {
+    // The working set moves from {0, 1} to {2, 3}: each of 2 and 3 is refused once, then
+    // admitted at its second miss, which came within the last capacity misses.
+    const auto groups = decode_accesses(single_layer({0, 1, 0, 1, 2, 3, 2, 3, 2, 3}, 4));
+    EXPECT_EQ(replay_policy(groups, "lru", capacity(2)).hits, 6u);
+    const ReplayResult second = replay_policy(groups, "lru-2touch", capacity(2));
+    EXPECT_EQ(second.hits, 4u);
+    EXPECT_EQ(second.not_kept, 2u);  // the second misses of 2 and 3, refused at their first
+}
+
+TEST(CacheReplay, MissesAreSplitByCause) {
+    // The textbook sequence with three frames. Belady: 5 first uses, and 2 more misses: 3 and
+    // 4 come back (at accesses 10, 11) after being bypassed or evicted.
+    const auto groups = decode_accesses(single_layer({1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5}, 8));
+    const ReplayResult best = replay_belady(groups, capacity(3));
+    EXPECT_EQ(best.first_use, 5u);
+    EXPECT_EQ(best.first_use + best.not_kept + best.evicted, best.misses);
+    EXPECT_EQ(best.evicted_unused, 0u);  // the optimum never caches what it evicts unused
+    // LRU: 5 first uses, every other miss an eviction (it caches every miss).
+    const ReplayResult lru = replay_policy(groups, "lru", capacity(3));
+    EXPECT_EQ(lru.first_use, 5u);
+    EXPECT_EQ(lru.not_kept, 0u);
+    EXPECT_EQ(lru.evicted, 5u);
+    EXPECT_EQ(lru.inserted, 10u);
+}
+
+TEST(CacheReplay, NextTokenHintsAreTheSameLayersNextGroup) {
+    RouteTraceData t = RouteTraceData::sized(8, 1, 0, 3, {0, 1});
+    const std::vector<int32_t> ids = {1, 2, /**/ 3, 4, /**/ 5, 6};
+    std::copy(ids.begin(), ids.end(), t.ids.begin());
+    const auto groups = decode_accesses(t);
+    const auto hints = next_token_hints(groups, t.n_slots());
+    ASSERT_EQ(hints.size(), 6u);
+    EXPECT_EQ(hints[0], (std::vector<ExpertKey>{{0, 3}}));
+    EXPECT_EQ(hints[3], (std::vector<ExpertKey>{{1, 6}}));
+    EXPECT_TRUE(hints[4].empty());
+    EXPECT_TRUE(hints[5].empty());
+}
+
+TEST(CacheReplay, ReuseSizedBudgetsGoWhereTheReuseIs) {
+    // Layer 0 loops over 4 experts (LRU hits all with 4, none with fewer); layer 1 uses one
+    // expert throughout (1 is enough); layer 2 never repeats (room there is wasted). With 5
+    // experts to share, the even split (2, 2, 1) hits only layer 1; sized by reuse: 4, 1, 0.
+    const int64_t T = 40;
+    RouteTraceData t = RouteTraceData::sized(64, 1, 0, T, {0, 1, 2});
+    for (int64_t tok = 0; tok < T; ++tok) {
+        t.ids[t.at(tok, 0)] = int32_t(tok % 4);
+        t.ids[t.at(tok, 1)] = 7;
+        t.ids[t.at(tok, 2)] = int32_t(20 + tok);
+    }
+    const auto groups = decode_accesses(t);
+    const auto sized = reuse_sized_budgets(groups, 5);
+    EXPECT_EQ(sized, (std::map<int32_t, size_t>{{0, 4}, {1, 1}, {2, 0}}));
+    ReplayOptions o;
+    o.layer_capacity = sized;
+    EXPECT_EQ(replay_policy(groups, "lru", o).hits, uint64_t((T - 4) + (T - 1)));
+    EXPECT_EQ(replay_policy(groups, "lru", capacity(5, true)).hits, uint64_t(T - 1));
+    EXPECT_EQ(replay_belady(groups, o).hits, uint64_t((T - 4) + (T - 1)));
+}
+
 }  // namespace
 }  // namespace mst

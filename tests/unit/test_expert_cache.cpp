@@ -107,6 +107,24 @@ TEST(ExpertCachePolicy, LrfuAdmitKeepsFrequentExpertsFromOneOffs) {
     }
 }
 
+TEST(ExpertCachePolicy, SecondTouchCachesOnlyWhatComesBackSoon) {
+    for (const char *policy : {"lru-2touch", "lrfu-2touch"}) {
+        ExpertCache cache(2 * kExpertBytes, policy, 1);
+        access(cache, {0, 0});
+        access(cache, {0, 1});  // a cache not yet full takes every miss
+        // One-off experts between uses of 0 and 1: each is read, none is cached.
+        for (int e = 2; e < 6; ++e) {
+            EXPECT_FALSE(access(cache, {0, e})) << policy;
+            EXPECT_FALSE(cached(cache, {0, e})) << policy;
+            EXPECT_TRUE(access(cache, {0, e % 2})) << policy;
+        }
+        // An expert missed again within the last 2 misses is cached at its second miss.
+        EXPECT_FALSE(access(cache, {0, 7}));
+        EXPECT_FALSE(access(cache, {0, 7}));
+        EXPECT_TRUE(cached(cache, {0, 7})) << policy;
+    }
+}
+
 TEST(ExpertCachePolicy, ArcResistsAScan) {
     // A hot set used twice (so it lives in T2), then a long one-time scan: ARC evicts the
     // scan's experts (T1) and keeps the hot ones; LRU loses them all.
@@ -130,7 +148,7 @@ TEST(ExpertCachePolicy, NoneKeepsNothing) {
 }
 
 TEST(ExpertCachePolicy, BudgetAndPerLayerStatistics) {
-    for (const char *policy : {"lru", "lfu", "arc", "lrfu", "lrfu-admit"}) {
+    for (const char *policy : {"lru", "lfu", "arc", "lrfu", "lrfu-admit", "lru-2touch", "lrfu-2touch"}) {
         ExpertCache cache(5 * kExpertBytes + 100, policy, 3);
         uint64_t state = 7;
         for (int i = 0; i < 500; ++i) {

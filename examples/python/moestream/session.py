@@ -252,7 +252,7 @@ class Session(HandleOwner):
 
     def set_expert_budget(self, **budget: Any) -> None:
         """Set ``mst_expert_budget`` fields (``experts_per_token``, ``min_weight``, ``mass``,
-        ``cache_skip_below``) from the defaults; applies from the next evaluation."""
+        ``cache_skip_below``, ``cache_substitute``) from the defaults; applies from the next evaluation."""
         keep: list[Any] = []
         params = ffi.new("mst_expert_budget *")
         lib.mst_expert_budget_default(params)
