@@ -92,6 +92,9 @@ public:
     // Blocked prefill attention dispatches so far (shaders/attention_blocked.comp): queries
     // of min_tokens or more take it unless the kernel is `off`.
     uint64_t blocked_attention_dispatches() const { return blocked_attention_dispatches_; }
+    // Split decode attention dispatch pairs so far (shaders/attention_split*.comp): steps of a
+    // few queries against several blocks of positions, unless MST_VULKAN_SPLIT_ATTENTION=0.
+    uint64_t split_attention_dispatches() const { return split_attention_dispatches_; }
 
 private:
     // y[t][c] = sum_r x[t][r] w[r][c]: matmul_xw and matmul_transposed, their arguments checked.
@@ -149,6 +152,14 @@ private:
     // kernel (op_attention_prefill.cpp), else 0.
     uint32_t blocked_attention_query_blocks(const AttentionShape &s) const;
     uint64_t blocked_attention_dispatches_ = 0;
+    // Blocks of positions when attention of shape s takes the split decode kernels
+    // (op_attention_split.cpp), else 0; and their recording.
+    uint32_t split_attention_blocks(const AttentionShape &s) const;
+    void record_split_attention(const AttentionShape &s, uint32_t n_blocks, const BufferSlice &q, const BufferSlice &k,
+                                const BufferSlice &v, const BufferSlice &sinks, const BufferSlice &out);
+    void configure_split_attention_from_environment();  // MST_VULKAN_SPLIT_ATTENTION; throws naming a bad value
+    bool split_attention_ = true;
+    uint64_t split_attention_dispatches_ = 0;
 };
 
 // For the registry: the backend "vulkan" names (throws MST_ERR_BACKEND when no device),

@@ -1,0 +1,64 @@
+// When attention takes the split decode kernels (shaders/attention_split.comp, then
+// shaders/attention_split_combine.comp): a step of a few queries against a context of
+// several blocks of kSplitBlock keys. attention.comp gives such a step one workgroup per
+// (head, query), each walking every position: 32 workgroups on Qwen3-30B-A3B leave most
+// of a large GPU idle, and a decode step grew from about 11 ms at a few positions to
+// 16-20 ms at 512 on an H100. Split, a step has heads x queries x blocks workgroups.
+// MST_VULKAN_SPLIT_ATTENTION=0 keeps attention.comp, to compare the two.
+#include <cstdlib>
+#include <string>
+
+#include "backends/vulkan/vulkan_backend.h"
+#include "core/error.h"
+#include "core/log.h"
+
+namespace mst {
+namespace {
+
+constexpr uint32_t kSplitBlock = 64;      // BLOCK of the shaders
+constexpr uint32_t kSplitMaxTokens = 8;   // more queries fill the GPU without a split
+constexpr uint32_t kSplitMaxHeadDim = 1024;  // qs[] of attention_split.comp
+
+}  // namespace
+
+void VulkanBackend::configure_split_attention_from_environment() {
+    split_attention_ = true;
+    if (const char *env = std::getenv("MST_VULKAN_SPLIT_ATTENTION"); env && *env) {
+        const std::string v = env;
+        if (v == "0") split_attention_ = false;
+        else if (v != "1") fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_SPLIT_ATTENTION='{}': expected 0 or 1", v);
+    }
+    if (!split_attention_)
+        log(MST_LOG_INFO, "vulkan: decode attention not split over positions (MST_VULKAN_SPLIT_ATTENTION=0)");
+}
+
+uint32_t VulkanBackend::split_attention_blocks(const AttentionShape &s) const {
+    if (!split_attention_ || s.n_tokens > kSplitMaxTokens || s.head_dim > kSplitMaxHeadDim) return 0;
+    // The last query sees the most keys (the window, or every position so far).
+    const uint32_t n_ctx = s.pos0 + s.n_tokens;
+    const uint32_t n_keys = s.window > 0 && s.window < n_ctx ? s.window : n_ctx;
+    const uint32_t blocks = (n_keys + kSplitBlock - 1) / kSplitBlock;
+    return blocks >= 2 ? blocks : 0;  // one block: the split would only add the combine
+}
+
+void VulkanBackend::record_split_attention(const AttentionShape &s, uint32_t n_blocks, const BufferSlice &q,
+                                           const BufferSlice &k, const BufferSlice &v, const BufferSlice &sinks,
+                                           const BufferSlice &out) {
+    if (n_blocks > 65535) fail(MST_ERR_UNSUPPORTED, "attention: {} blocks of {} positions (at most 65535)", n_blocks,
+                               kSplitBlock);
+    const BufferSlice partials =
+        stream_->device_scratch(uint64_t(s.n_tokens) * s.n_heads * n_blocks * (s.v_dim + 2) * sizeof(float));
+    struct {
+        uint32_t n_tokens, n_heads, group, head_dim, v_dim, pos0, k_head, v_head, k_row, v_row;
+        float scale;
+        uint32_t window, has_sinks, n_ctx, n_blocks;
+    } push{s.n_tokens, s.n_heads, s.group,  s.head_dim, s.v_dim,         s.pos0, s.k_head, s.v_head,
+           s.k_row,    s.v_row,   s.scale,  s.window,   s.sinks ? 1u : 0u, s.pos0 + s.n_tokens, n_blocks};
+    stream_->dispatch(pipelines_->get("attention_split", 4), {q, k, v, partials}, &push, sizeof push, s.n_heads,
+                      s.n_tokens, n_blocks);
+    stream_->dispatch(pipelines_->get("attention_split_combine", 3), {partials, sinks, out}, &push, sizeof push,
+                      s.n_heads, s.n_tokens);
+    ++split_attention_dispatches_;
+}
+
+}  // namespace mst

@@ -1,0 +1,97 @@
+#version 450
+// Decode attention split over positions (flash-decoding), first pass: a workgroup takes
+// one query head, one query and one block of BLOCK keys of the range that query sees, and
+// writes that block's partial softmax: its maximum score m, its sum of exp(score - m) and
+// the values weighted by exp(score - m), unnormalised. attention_split_combine.comp merges
+// the blocks. At decode attention.comp has one workgroup per head walking every position;
+// here a long context spreads over heads x blocks workgroups. Same push constants as
+// attention.comp plus the block count; head_dim up to 1024 (MLA's latent rows) like it.
+layout(local_size_x = 64) in;
+
+#define BLOCK 64  // keys per workgroup: kSplitBlock in op_attention_split.cpp
+
+layout(std430, binding = 0) readonly buffer Q { float q[]; };
+layout(std430, binding = 1) readonly buffer K { float k[]; };
+layout(std430, binding = 2) readonly buffer V { float v[]; };
+// [n_tokens][n_heads][n_blocks][2 + v_dim]: m, l, then the weighted values.
+layout(std430, binding = 3) writeonly buffer Partials { float partials[]; };
+
+layout(push_constant) uniform Push {
+    uint n_tokens, n_heads, group, head_dim, v_dim, pos0;
+    uint k_head, v_head; // elements between kv heads in k and in v
+    uint k_row, v_row;   // elements between positions
+    float scale;
+    uint window, has_sinks, n_ctx;
+    uint n_blocks;
+} pc;
+
+shared float qs[1024];
+shared float ps[BLOCK];
+shared float red[BLOCK];
+
+float reduce_max(float x) {
+    const uint tid = gl_LocalInvocationID.x;
+    red[tid] = x;
+    barrier();
+    for (uint s = BLOCK / 2u; s > 0u; s >>= 1) {
+        if (tid < s) red[tid] = max(red[tid], red[tid + s]);
+        barrier();
+    }
+    const float r = red[0];
+    barrier();
+    return r;
+}
+
+float reduce_sum(float x) {
+    const uint tid = gl_LocalInvocationID.x;
+    red[tid] = x;
+    barrier();
+    for (uint s = BLOCK / 2u; s > 0u; s >>= 1) {
+        if (tid < s) red[tid] += red[tid + s];
+        barrier();
+    }
+    const float r = red[0];
+    barrier();
+    return r;
+}
+
+void main() {
+    const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, b = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
+    const uint kv = h / pc.group;
+    const uint pos = pc.pos0 + t;
+    const uint first = pc.window > 0u && pos + 1u > pc.window ? pos + 1u - pc.window : 0u;
+    const uint n_keys = pos - first + 1u;
+    const uint j0 = b * BLOCK;
+    // Earlier queries of a few-token step see fewer keys than the last: their trailing
+    // blocks are empty, and the combine does not read them.
+    if (j0 >= n_keys) return;
+    const uint nb = min(uint(BLOCK), n_keys - j0);
+
+    const uint qbase = (t * pc.n_heads + h) * pc.head_dim;
+    for (uint d = tid; d < pc.head_dim; d += BLOCK) qs[d] = q[qbase + d];
+    barrier();
+
+    float s = -1.0 / 0.0;
+    if (tid < nb) {
+        const uint kr = kv * pc.k_head + (first + j0 + tid) * pc.k_row;
+        float dot = 0.0;
+        for (uint d = 0; d < pc.head_dim; ++d) dot += qs[d] * k[kr + d];
+        s = dot * pc.scale;
+    }
+    const float m = reduce_max(s);
+    const float p = tid < nb ? exp(s - m) : 0.0;
+    ps[tid] = p;
+    const float l = reduce_sum(p);  // its barriers also publish ps
+
+    const uint pbase = ((t * pc.n_heads + h) * pc.n_blocks + b) * (pc.v_dim + 2u);
+    const uint vbase = kv * pc.v_head + (first + j0) * pc.v_row;
+    for (uint d = tid; d < pc.v_dim; d += BLOCK) {
+        float acc = 0.0;
+        for (uint j = 0; j < nb; ++j) acc += ps[j] * v[vbase + j * pc.v_row + d];
+        partials[pbase + 2u + d] = acc;
+    }
+    if (tid == 0u) {
+        partials[pbase] = m;
+        partials[pbase + 1u] = l;
+    }
+}
