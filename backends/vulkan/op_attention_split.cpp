@@ -15,7 +15,7 @@
 namespace mst {
 namespace {
 
-constexpr uint32_t kSplitBlock = 64;      // BLOCK of the shaders
+constexpr uint32_t kSplitBlock = 32;      // BLOCK of the shaders
 constexpr uint32_t kSplitMaxTokens = 8;   // more queries fill the GPU without a split
 constexpr uint32_t kSplitMaxHeadDim = 1024;  // qs[] of attention_split.comp
 

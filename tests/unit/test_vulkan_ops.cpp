@@ -438,7 +438,7 @@ TEST_F(VulkanOps, PrefillAttentionBlockedMatchesCpu) {
     EXPECT_EQ(vk->blocked_attention_dispatches(), after);
 }
 
-// Steps of up to 8 queries against two or more blocks of 64 positions take the split
+// Steps of up to 8 queries against two or more blocks of 32 positions take the split
 // decode kernels (shaders/attention_split*.comp): contexts that end one key into a second
 // block, many blocks, odd head counts and sizes, GQA, windows that span one block or
 // several, sinks, v narrower than k, few-token steps whose first queries fill fewer blocks
@@ -447,10 +447,10 @@ TEST_F(VulkanOps, SplitDecodeAttentionMatchesCpu) {
     auto *vk = dynamic_cast<VulkanBackend *>(vulkan_);
     ASSERT_NE(vk, nullptr);
     const AttentionCase split[] = {
-        {1, 4, 2, 16, 16, 64, 0, false, 0},    {1, 5, 5, 33, 20, 200, 0, true, 3}, {1, 6, 3, 24, 24, 516, 0, false, 0},
+        {1, 4, 2, 16, 16, 32, 0, false, 0},    {1, 5, 5, 33, 20, 200, 0, true, 3}, {1, 6, 3, 24, 24, 516, 0, false, 0},
         {1, 7, 1, 80, 72, 129, 0, true, 0},    {1, 32, 4, 128, 128, 511, 0, false, 0},
         {1, 8, 2, 64, 64, 700, 100, true, 0},  {1, 4, 2, 128, 128, 1000, 65, false, 0},
-        {3, 6, 2, 40, 40, 250, 0, true, 0},    {8, 4, 2, 64, 64, 60, 0, false, 0}, {8, 9, 3, 96, 96, 300, 70, true, 1},
+        {3, 6, 2, 40, 40, 250, 0, true, 0},    {8, 4, 2, 64, 64, 28, 0, false, 0}, {8, 9, 3, 96, 96, 300, 70, true, 1},
         {2, 2, 1, 1024, 512, 140, 0, false, 0},
     };
     const uint64_t before = vk->split_attention_dispatches();
@@ -459,8 +459,8 @@ TEST_F(VulkanOps, SplitDecodeAttentionMatchesCpu) {
     EXPECT_EQ(vk->split_attention_dispatches(), before + std::size(split) + 1);
     const uint64_t after = vk->split_attention_dispatches();
     const AttentionCase unsplit[] = {
-        {1, 4, 2, 64, 64, 63, 0, false, 0},    // 64 keys: one block
-        {1, 4, 2, 64, 64, 900, 64, true, 0},   // a window of one block
+        {1, 4, 2, 64, 64, 31, 0, false, 0},    // 32 keys: one block
+        {1, 4, 2, 64, 64, 900, 32, true, 0},   // a window of one block
         {9, 4, 2, 64, 64, 300, 0, false, 0},   // more than 8 queries
     };
     for (const AttentionCase &c : unsplit) run_attention(cpu_, gpu(), c, 0);

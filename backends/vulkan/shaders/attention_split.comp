@@ -6,9 +6,8 @@
 // the blocks. At decode attention.comp has one workgroup per head walking every position;
 // here a long context spreads over heads x blocks workgroups. Same push constants as
 // attention.comp plus the block count; head_dim up to 1024 (MLA's latent rows) like it.
-layout(local_size_x = 64) in;
-
-#define BLOCK 64  // keys per workgroup: kSplitBlock in op_attention_split.cpp
+#define BLOCK 32  // keys per workgroup, one per invocation: kSplitBlock in op_attention_split.cpp
+layout(local_size_x = BLOCK) in;
 
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer K { float k[]; };

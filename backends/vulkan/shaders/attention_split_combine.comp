@@ -5,7 +5,7 @@
 // by exp(m_b - M): out = sum_b exp(m_b - M) acc_b / (sum_b exp(m_b - M) l_b + exp(sink - M)).
 layout(local_size_x = 64) in;
 
-#define BLOCK 64  // as in attention_split.comp
+#define BLOCK 32  // as in attention_split.comp
 
 layout(std430, binding = 0) readonly buffer Partials { float partials[]; };
 layout(std430, binding = 1) readonly buffer Sinks { float sinks[]; };
