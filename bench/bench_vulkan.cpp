@@ -499,12 +499,17 @@ int main(int argc, char **argv) try {
     Result res;
     for (const Path path : paths) {
     g_path = path;
+    const uint64_t split0 = gpu->split_attention_dispatches();
     res = run(*gpu, m, n_prefill, n_decode, 4);
     std::printf("vulkan resident (%s path): decode %.1f tok/s (%.2f ms layers x%.2f + %.2f ms head; %.0f submissions/token "
                 "+ %.0f kicked without a wait at %d layers), roofline %.0f tok/s (%.1f%%); prefill %d tokens %.1f tok/s\n",
                 path_name(path), res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token,
                 res.kicks_per_token, layers,
                 roof_res, 100.0 * res.decode_tok_s / roof_res, n_prefill, res.prefill_tok_s);
+    // Which decode attention ran: split over blocks of positions (op_attention_split.cpp)
+    // unless MST_VULKAN_SPLIT_ATTENTION=0 or the context is one block.
+    std::printf("  decode attention split over positions: %llu calls (MST_VULKAN_SPLIT_ATTENTION=0 for attention.comp)\n",
+                (unsigned long long)(gpu->split_attention_dispatches() - split0));
     if (profile) {
         // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time,
         // 2 device time per command).
