@@ -24,7 +24,11 @@ layout(push_constant) uniform Push {
     uint n_blocks;
 } pc;
 
+#define DCHUNK 128
+#define PITCH (DCHUNK + 1)  // rows padded so that invocations reading one column hit different banks
+
 shared float qs[1024];
+shared float kt[BLOCK * PITCH];
 shared float ps[BLOCK];
 shared float red[BLOCK];
 
@@ -70,13 +74,23 @@ void main() {
     for (uint d = tid; d < pc.head_dim; d += BLOCK) qs[d] = q[qbase + d];
     barrier();
 
-    float s = -1.0 / 0.0;
-    if (tid < nb) {
-        const uint kr = kv * pc.k_head + (first + j0 + tid) * pc.k_row;
-        float dot = 0.0;
-        for (uint d = 0; d < pc.head_dim; ++d) dot += qs[d] * k[kr + d];
-        s = dot * pc.scale;
+    // Scores, one key per invocation. The block's key rows are staged DCHUNK columns at a
+    // time, the invocations reading consecutive columns (coalesced), rather than each
+    // invocation walking its own row.
+    const uint kbase = kv * pc.k_head + (first + j0) * pc.k_row;
+    float dot = 0.0;
+    for (uint d0 = 0; d0 < pc.head_dim; d0 += DCHUNK) {
+        const uint w = min(uint(DCHUNK), pc.head_dim - d0);
+        for (uint e = tid; e < nb * w; e += BLOCK) {
+            const uint j = e / w, d = e % w;
+            kt[j * PITCH + d] = k[kbase + j * pc.k_row + d0 + d];
+        }
+        barrier();
+        if (tid < nb)
+            for (uint d = 0; d < w; ++d) dot += qs[d0 + d] * kt[tid * PITCH + d];
+        barrier();  // the chunk is read before the next one replaces it
     }
+    const float s = tid < nb ? dot * pc.scale : -1.0 / 0.0;
     const float m = reduce_max(s);
     const float p = tid < nb ? exp(s - m) : 0.0;
     ps[tid] = p;
