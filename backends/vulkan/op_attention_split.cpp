@@ -4,7 +4,10 @@
 // (head, query), each walking every position: 32 workgroups on Qwen3-30B-A3B leave most
 // of a large GPU idle, and a decode step grew from about 11 ms at a few positions to
 // 16-20 ms at 512 on an H100. Split, a step has heads x queries x blocks workgroups.
-// MST_VULKAN_SPLIT_ATTENTION=0 keeps attention.comp, to compare the two.
+// MST_VULKAN_SPLIT_ATTENTION=0 keeps attention.comp, to compare the two; =N splits from N
+// positions of context (at least two blocks, the default) to find where the split pays.
+#include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <string>
 
@@ -22,23 +25,27 @@ constexpr uint32_t kSplitMaxHeadDim = 1024;  // qs[] of attention_split.comp
 }  // namespace
 
 void VulkanBackend::configure_split_attention_from_environment() {
-    split_attention_ = true;
+    split_attention_min_keys_ = kSplitBlock + 1;  // two blocks
     if (const char *env = std::getenv("MST_VULKAN_SPLIT_ATTENTION"); env && *env) {
         const std::string v = env;
-        if (v == "0") split_attention_ = false;
-        else if (v != "1") fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_SPLIT_ATTENTION='{}': expected 0 or 1", v);
+        uint32_t n = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() || end != v.data() + v.size())
+            fail(MST_ERR_INVALID_ARGUMENT,
+                 "MST_VULKAN_SPLIT_ATTENTION='{}': expected 0 (off) or the positions of context from which to split", v);
+        split_attention_min_keys_ = n == 0 ? 0 : std::max(n, kSplitBlock + 1);
     }
-    if (!split_attention_)
+    if (split_attention_min_keys_ == 0)
         log(MST_LOG_INFO, "vulkan: decode attention not split over positions (MST_VULKAN_SPLIT_ATTENTION=0)");
 }
 
 uint32_t VulkanBackend::split_attention_blocks(const AttentionShape &s) const {
-    if (!split_attention_ || s.n_tokens > kSplitMaxTokens || s.head_dim > kSplitMaxHeadDim) return 0;
+    if (split_attention_min_keys_ == 0 || s.n_tokens > kSplitMaxTokens || s.head_dim > kSplitMaxHeadDim) return 0;
     // The last query sees the most keys (the window, or every position so far).
     const uint32_t n_ctx = s.pos0 + s.n_tokens;
     const uint32_t n_keys = s.window > 0 && s.window < n_ctx ? s.window : n_ctx;
-    const uint32_t blocks = (n_keys + kSplitBlock - 1) / kSplitBlock;
-    return blocks >= 2 ? blocks : 0;  // one block: the split would only add the combine
+    if (n_keys < split_attention_min_keys_) return 0;  // never one block: the split would only add the combine
+    return (n_keys + kSplitBlock - 1) / kSplitBlock;
 }
 
 void VulkanBackend::record_split_attention(const AttentionShape &s, uint32_t n_blocks, const BufferSlice &q,

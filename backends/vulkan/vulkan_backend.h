@@ -93,7 +93,7 @@ public:
     // of min_tokens or more take it unless the kernel is `off`.
     uint64_t blocked_attention_dispatches() const { return blocked_attention_dispatches_; }
     // Split decode attention dispatch pairs so far (shaders/attention_split*.comp): steps of a
-    // few queries against several blocks of positions, unless MST_VULKAN_SPLIT_ATTENTION=0.
+    // few queries against several blocks of positions (MST_VULKAN_SPLIT_ATTENTION: 0 never).
     uint64_t split_attention_dispatches() const { return split_attention_dispatches_; }
 
 private:
@@ -158,7 +158,7 @@ private:
     void record_split_attention(const AttentionShape &s, uint32_t n_blocks, const BufferSlice &q, const BufferSlice &k,
                                 const BufferSlice &v, const BufferSlice &sinks, const BufferSlice &out);
     void configure_split_attention_from_environment();  // MST_VULKAN_SPLIT_ATTENTION; throws naming a bad value
-    bool split_attention_ = true;
+    uint32_t split_attention_min_keys_ = 0;  // keys the last query sees from which to split; 0: never
     uint64_t split_attention_dispatches_ = 0;
 };
 

@@ -468,21 +468,33 @@ TEST_F(VulkanOps, SplitDecodeAttentionMatchesCpu) {
 }
 
 // MST_VULKAN_SPLIT_ATTENTION=0 keeps attention.comp for decode (to compare the two on a
-// GPU); a value other than 0 or 1 is an error naming the variable.
-TEST_F(VulkanOps, SplitAttentionOffByEnvironment) {
+// GPU), =N splits from N positions of context; anything else is an error naming the variable.
+TEST_F(VulkanOps, SplitAttentionByEnvironment) {
     ::setenv("MST_VULKAN_SPLIT_ATTENTION", "0", 1);
     {
         VulkanBackend off(BackendOptions{}, false);
         run_attention(cpu_, off, AttentionCase{1, 8, 2, 64, 64, 400, 0, true, 0}, 0);
         EXPECT_EQ(off.split_attention_dispatches(), 0u);
     }
-    ::setenv("MST_VULKAN_SPLIT_ATTENTION", "yes", 1);
-    try {
-        VulkanBackend bad(BackendOptions{}, false);
-        ADD_FAILURE() << "a backend was created with MST_VULKAN_SPLIT_ATTENTION=yes";
-    } catch (const Error &e) {
-        EXPECT_EQ(e.code(), MST_ERR_INVALID_ARGUMENT);
-        EXPECT_NE(std::string(e.what()).find("MST_VULKAN_SPLIT_ATTENTION='yes'"), std::string::npos) << e.what();
+    ::setenv("MST_VULKAN_SPLIT_ATTENTION", "200", 1);
+    {
+        VulkanBackend from200(BackendOptions{}, false);
+        run_attention(cpu_, from200, AttentionCase{1, 8, 2, 64, 64, 198, 0, true, 0}, 0);  // 199 positions
+        EXPECT_EQ(from200.split_attention_dispatches(), 0u);
+        run_attention(cpu_, from200, AttentionCase{1, 8, 2, 64, 64, 199, 0, true, 0}, 0);  // 200
+        EXPECT_EQ(from200.split_attention_dispatches(), 1u);
+    }
+    for (const char *bad : {"yes", "-1", "12x"}) {
+        ::setenv("MST_VULKAN_SPLIT_ATTENTION", bad, 1);
+        try {
+            VulkanBackend b(BackendOptions{}, false);
+            ADD_FAILURE() << "a backend was created with MST_VULKAN_SPLIT_ATTENTION=" << bad;
+        } catch (const Error &e) {
+            EXPECT_EQ(e.code(), MST_ERR_INVALID_ARGUMENT);
+            EXPECT_NE(std::string(e.what()).find("MST_VULKAN_SPLIT_ATTENTION='" + std::string(bad) + "'"),
+                      std::string::npos)
+                << e.what();
+        }
     }
     ::unsetenv("MST_VULKAN_SPLIT_ATTENTION");
 }
