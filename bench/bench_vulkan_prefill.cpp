@@ -3,15 +3,19 @@
 // (q4, 512 x 8 / 128 = 32 tokens), and attention over the prompt, under each GEMM kernel
 // the device has (docs/gpu_prefill.md). Each op is timed as a chain inside one backend
 // batch, every op reading the previous one's result on the device (so no upload or
-// download is timed): the batch's wall time at 2R + 1 ops minus at 1, over 2R.
+// download is timed): the batch's wall time at 2R + 1 ops minus at 1, over 2R. Last, in the
+// same way, one decode step's attention at long contexts, with attention.comp and split over
+// positions (op_attention_split.cpp), interleaved.
 //
-//   build/bench/bench_vulkan_prefill [--tokens 512] [--reps 10]
+//   build/bench/bench_vulkan_prefill [--tokens 512] [--reps 10] [--contexts 128,512,2048,8192]
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -71,6 +75,57 @@ int arg_int(int argc, char **argv, const char *name, int fallback) {
     for (int i = 1; i + 1 < argc; ++i)
         if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
     return fallback;
+}
+
+const char *arg_string(int argc, char **argv, const char *name, const char *fallback) {
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+    return fallback;
+}
+
+// One decode step's attention (1 query, 32 heads on 4 kv heads of 128) at each context of
+// the comma-separated list, its output the next query, the cache on the device: one
+// workgroup per head (attention.comp) against the split over positions, alternately.
+void decode_attention(VulkanBackend &b, int reps, const std::string &contexts) {
+    std::vector<int64_t> ctx;
+    for (size_t at = 0; at < contexts.size();) {
+        const size_t comma = std::min(contexts.find(',', at), contexts.size());
+        ctx.push_back(std::stoll(contexts.substr(at, comma - at)));
+        if (ctx.back() < 1) throw std::runtime_error("--contexts: '" + contexts + "' has a context below 1");
+        at = comma + 1;
+    }
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> a(size_t(kHeads * kHeadDim)), c(a.size());
+    for (float &v : a) v = dist(rng);
+    std::printf("decode attention (1 query, 32 heads on 4 kv heads of 128 dims), us per call:\n");
+    std::printf("  %8s %14s %14s %8s\n", "context", "attention.comp", "split", "ratio");
+    for (const int64_t n : ctx) {
+        std::vector<float> kv(size_t(kKvHeads * n * kHeadDim));
+        for (float &v : kv) v = dist(rng);
+        AttentionParams ap;
+        ap.n_tokens = 1;
+        ap.n_heads = int32_t(kHeads);
+        ap.n_kv_heads = int32_t(kKvHeads);
+        ap.head_dim = ap.v_head_dim = int32_t(kHeadDim);
+        ap.pos0 = int32_t(n - 1);
+        ap.kv_stride = n * kHeadDim;
+        ap.scale = 1.0f / std::sqrt(float(kHeadDim));
+        ap.cache_id = uint64_t(1000 + n);
+        auto chain = [&](int i) {
+            if (i % 2 == 0) b.attention(a.data(), kv.data(), kv.data(), c.data(), ap);
+            else b.attention(c.data(), kv.data(), kv.data(), a.data(), ap);
+        };
+        double whole = 1e30, split = 1e30;
+        for (int round = 0; round < 2; ++round) {
+            b.set_split_attention(0);
+            whole = std::min(whole, per_op_seconds(b, reps, chain));
+            b.set_split_attention(1);
+            split = std::min(split, per_op_seconds(b, reps, chain));
+        }
+        std::printf("  %8lld %14.1f %14.1f %7.2fx\n", (long long)n, whole * 1e6, split * 1e6, whole / split);
+    }
+    b.set_split_attention(1);
 }
 
 }  // namespace
@@ -145,6 +200,7 @@ int main(int argc, char **argv) try {
                     layer * 1e3, products * 1e3, experts * 1e3, attn * 1e3,
                     double(n) / (48 * layer));
     }
+    decode_attention(b, reps, arg_string(argc, argv, "--contexts", "128,512,2048,8192"));
     return 0;
 } catch (const std::exception &e) {
     std::fprintf(stderr, "bench_vulkan_prefill: %s\n", e.what());

@@ -24,8 +24,12 @@ constexpr uint32_t kSplitMaxHeadDim = 1024;  // qs[] of attention_split.comp
 
 }  // namespace
 
+void VulkanBackend::set_split_attention(uint32_t min_keys) {
+    split_attention_min_keys_ = min_keys == 0 ? 0 : std::max(min_keys, kSplitBlock + 1);
+}
+
 void VulkanBackend::configure_split_attention_from_environment() {
-    split_attention_min_keys_ = kSplitBlock + 1;  // two blocks
+    set_split_attention(kSplitBlock + 1);  // from two blocks
     if (const char *env = std::getenv("MST_VULKAN_SPLIT_ATTENTION"); env && *env) {
         const std::string v = env;
         uint32_t n = 0;
@@ -33,7 +37,7 @@ void VulkanBackend::configure_split_attention_from_environment() {
         if (ec != std::errc() || end != v.data() + v.size())
             fail(MST_ERR_INVALID_ARGUMENT,
                  "MST_VULKAN_SPLIT_ATTENTION='{}': expected 0 (off) or the positions of context from which to split", v);
-        split_attention_min_keys_ = n == 0 ? 0 : std::max(n, kSplitBlock + 1);
+        set_split_attention(n);
     }
     if (split_attention_min_keys_ == 0)
         log(MST_LOG_INFO, "vulkan: decode attention not split over positions (MST_VULKAN_SPLIT_ATTENTION=0)");

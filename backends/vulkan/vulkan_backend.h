@@ -95,6 +95,9 @@ public:
     // Split decode attention dispatch pairs so far (shaders/attention_split*.comp): steps of a
     // few queries against several blocks of positions (MST_VULKAN_SPLIT_ATTENTION: 0 never).
     uint64_t split_attention_dispatches() const { return split_attention_dispatches_; }
+    // Split decode attention from min_keys positions of context (at least two blocks); 0:
+    // never (tests and benchmarks; MST_VULKAN_SPLIT_ATTENTION sets it at creation).
+    void set_split_attention(uint32_t min_keys);
 
 private:
     // y[t][c] = sum_r x[t][r] w[r][c]: matmul_xw and matmul_transposed, their arguments checked.

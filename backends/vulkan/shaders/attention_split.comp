@@ -81,10 +81,8 @@ void main() {
     float dot = 0.0;
     for (uint d0 = 0; d0 < pc.head_dim; d0 += DCHUNK) {
         const uint w = min(uint(DCHUNK), pc.head_dim - d0);
-        for (uint e = tid; e < nb * w; e += BLOCK) {
-            const uint j = e / w, d = e % w;
-            kt[j * PITCH + d] = k[kbase + j * pc.k_row + d0 + d];
-        }
+        for (uint j = 0; j < nb; ++j)
+            for (uint d = tid; d < w; d += BLOCK) kt[j * PITCH + d] = k[kbase + j * pc.k_row + d0 + d];
         barrier();
         if (tid < nb)
             for (uint d = 0; d < w; ++d) dot += qs[d0 + d] * kt[tid * PITCH + d];
