@@ -65,7 +65,7 @@ void VulkanBackend::record_split_attention(const AttentionShape &s, uint32_t n_b
         uint32_t window, has_sinks, n_ctx, n_blocks;
     } push{s.n_tokens, s.n_heads, s.group,  s.head_dim, s.v_dim,         s.pos0, s.k_head, s.v_head,
            s.k_row,    s.v_row,   s.scale,  s.window,   s.sinks ? 1u : 0u, s.pos0 + s.n_tokens, n_blocks};
-    stream_->dispatch(pipelines_->get("attention_split", 4), {q, k, v, partials}, &push, sizeof push, s.n_heads,
+    stream_->dispatch(pipelines_->get(use_subgroup_ ? "attention_split_sg" : "attention_split", 4), {q, k, v, partials}, &push, sizeof push, s.n_heads,
                       s.n_tokens, n_blocks);
     stream_->dispatch(pipelines_->get("attention_split_combine", 3), {partials, sinks, out}, &push, sizeof push,
                       s.n_heads, s.n_tokens);

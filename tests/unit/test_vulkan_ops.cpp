@@ -443,20 +443,21 @@ TEST_F(VulkanOps, PrefillAttentionBlockedMatchesCpu) {
 // block, many blocks, odd head counts and sizes, GQA, windows that span one block or
 // several, sinks, v narrower than k, few-token steps whose first queries fill fewer blocks
 // than the last, MLA's latent rows. One block, or more queries, keep the other kernels.
-TEST_F(VulkanOps, SplitDecodeAttentionMatchesCpu) {
-    auto *vk = dynamic_cast<VulkanBackend *>(vulkan_);
-    ASSERT_NE(vk, nullptr);
-    const AttentionCase split[] = {
+constexpr AttentionCase kSplitCases[] = {
         {1, 4, 2, 16, 16, 32, 0, false, 0},    {1, 5, 5, 33, 20, 200, 0, true, 3}, {1, 6, 3, 24, 24, 516, 0, false, 0},
         {1, 7, 1, 80, 72, 129, 0, true, 0},    {1, 32, 4, 128, 128, 511, 0, false, 0},
         {1, 8, 2, 64, 64, 700, 100, true, 0},  {1, 4, 2, 128, 128, 1000, 65, false, 0},
         {3, 6, 2, 40, 40, 250, 0, true, 0},    {8, 4, 2, 64, 64, 28, 0, false, 0}, {8, 9, 3, 96, 96, 300, 70, true, 1},
         {2, 2, 1, 1024, 512, 140, 0, false, 0},
-    };
+};
+
+TEST_F(VulkanOps, SplitDecodeAttentionMatchesCpu) {
+    auto *vk = dynamic_cast<VulkanBackend *>(vulkan_);
+    ASSERT_NE(vk, nullptr);
     const uint64_t before = vk->split_attention_dispatches();
-    for (const AttentionCase &c : split) run_attention(cpu_, gpu(), c, 0);
-    run_attention(cpu_, gpu(), split[4], 9002);  // the mirrored cache
-    EXPECT_EQ(vk->split_attention_dispatches(), before + std::size(split) + 1);
+    for (const AttentionCase &c : kSplitCases) run_attention(cpu_, gpu(), c, 0);
+    run_attention(cpu_, gpu(), kSplitCases[4], 9002);  // the mirrored cache
+    EXPECT_EQ(vk->split_attention_dispatches(), before + std::size(kSplitCases) + 1);
     const uint64_t after = vk->split_attention_dispatches();
     const AttentionCase unsplit[] = {
         {1, 4, 2, 64, 64, 31, 0, false, 0},    // 32 keys: one block
@@ -465,6 +466,18 @@ TEST_F(VulkanOps, SplitDecodeAttentionMatchesCpu) {
     };
     for (const AttentionCase &c : unsplit) run_attention(cpu_, gpu(), c, 0);
     EXPECT_EQ(vk->split_attention_dispatches(), after);
+}
+
+// The split's reductions without subgroup operations (attention_split, where the fixture's
+// device takes attention_split_sg).
+TEST_F(VulkanOps, SplitDecodeAttentionWithoutSubgroupsMatchesCpu) {
+    ::setenv("MST_VULKAN_NO_SUBGROUP", "1", 1);
+    {
+        VulkanBackend plain(BackendOptions{}, false);
+        for (const AttentionCase &c : kSplitCases) run_attention(cpu_, plain, c, 0);
+        EXPECT_EQ(plain.split_attention_dispatches(), std::size(kSplitCases));
+    }
+    ::unsetenv("MST_VULKAN_NO_SUBGROUP");
 }
 
 // MST_VULKAN_SPLIT_ATTENTION=0 keeps attention.comp for decode (to compare the two on a

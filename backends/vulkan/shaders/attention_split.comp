@@ -1,4 +1,10 @@
 #version 450
+//! variant attention_split
+//! variant attention_split_sg -DUSE_SUBGROUP
+#ifdef USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 // Decode attention split over positions (flash-decoding), first pass: a workgroup takes
 // one query head, one query and one block of BLOCK keys of the range that query sees, and
 // writes that block's partial softmax: its maximum score m, its sum of exp(score - m) and
@@ -32,6 +38,30 @@ shared float kt[BLOCK * PITCH];
 shared float ps[BLOCK];
 shared float red[BLOCK];
 
+// Reductions over the block: with subgroup operations (the _sg variant, where the device
+// has them) each subgroup reduces in registers and the subgroups' results meet in shared
+// memory, whatever the subgroup size; else a tree in shared memory.
+#ifdef USE_SUBGROUP
+float reduce_max(float x) {
+    x = subgroupMax(x);
+    if (subgroupElect()) red[gl_SubgroupID] = x;
+    barrier();
+    float r = red[0];
+    for (uint i = 1u; i < gl_NumSubgroups; ++i) r = max(r, red[i]);
+    barrier();
+    return r;
+}
+
+float reduce_sum(float x) {
+    x = subgroupAdd(x);
+    if (subgroupElect()) red[gl_SubgroupID] = x;
+    barrier();
+    float r = red[0];
+    for (uint i = 1u; i < gl_NumSubgroups; ++i) r += red[i];
+    barrier();
+    return r;
+}
+#else
 float reduce_max(float x) {
     const uint tid = gl_LocalInvocationID.x;
     red[tid] = x;
@@ -57,6 +87,7 @@ float reduce_sum(float x) {
     barrier();
     return r;
 }
+#endif
 
 void main() {
     const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, b = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
