@@ -17,7 +17,7 @@ namespace {
 // a scale towards its target (a share grows faster than linearly with the row's scale,
 // so a full step overshoots).
 constexpr int kRounds = 8;
-constexpr size_t kCalibrationTokens = 768;
+constexpr size_t kCalibrationTokens = 1024;
 constexpr double kStep = 0.6;
 // A share below this (an expert the trace never chose) is aimed at this instead: a row
 // scaled to zero would make its expert's logit exactly 0, which is not "never chosen".
