@@ -638,7 +638,7 @@ typedef struct mst_synthesize_params {
                                   (bench_routing record / bench --trace) whose per-layer expert
                                   popularity the routers are scaled to reproduce */
     const char *routing_text;  /* with routing_from: a text file the routers are calibrated on
-                                  (its first 768 tokens); NULL or "": English-like letters */
+                                  (its first 1024 tokens); NULL or "": English-like letters */
 } mst_synthesize_params;
 
 MST_API void mst_synthesize_default_params(mst_synthesize_params *params);

@@ -41,7 +41,7 @@ const char *const kSynthHelp =
     "                            popularity curve. The scales are found by running drafts of the model\n"
     "                            (8 rounds: about 8x the time to write it). Reuse between tokens is not\n"
     "                            shaped (see README)\n"
-    "  --routing-text FILE       with --routing-from: calibrate on this text's first 768 tokens (default:\n"
+    "  --routing-text FILE       with --routing-from: calibrate on this text's first 1024 tokens (default:\n"
     "                            letters with English frequencies); use text like the one you will run\n"
     "  --seed S                  random seed (default 0); the same seed gives the same file\n"
     "  --force                   replace OUT.mst if it exists\n"

@@ -38,7 +38,7 @@ std::vector<std::vector<double>> target_shares(const RouteTraceData &trace, size
 using WriteDraftFn = std::function<std::string(const RouterRowScales &)>;
 
 // Scales for `sparse_layers` that make the drafts' routing over calibration text (its
-// first 768 tokens; empty: letters drawn from `seed` with English frequencies) match the
+// first 1024 tokens; empty: letters drawn from `seed` with English frequencies) match the
 // trace's per-layer popularity. Throws MST_ERR_INVALID_ARGUMENT when the trace has no
 // tokens or layers, or the text fewer than 64 tokens.
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,

@@ -9,6 +9,7 @@
 #include <map>
 #include <span>
 
+#include "moestream.h"
 #include "convert/synth_routing.h"
 #include "convert/synthesize.h"
 #include "core/file_io.h"
@@ -103,6 +104,18 @@ TEST_F(SynthRouting, ReproducesTheTrainedPerLayerEntropy) {
     EXPECT_LT(learned_error.mean, 0.25);
     EXPECT_LT(learned_error.max, 0.45);
     EXPECT_GT(plain_error.mean, 0.25);
+}
+
+TEST_F(SynthRouting, CApiNamesAMissingTraceAndLeavesNoFile) {
+    mst_synthesize_params p;
+    mst_synthesize_default_params(&p);
+    const std::string missing = dir_ + "/no_such.trace", out = dir_ + "/out.mst";
+    p.routing_from = missing.c_str();
+    EXPECT_EQ(mst_synthesize((data_path("qwen3_moe_trained") + "/config.json").c_str(), out.c_str(), &p, nullptr),
+              MST_ERR_IO);
+    EXPECT_NE(std::string(mst_last_error()).find("no_such.trace"), std::string::npos) << mst_last_error();
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_FALSE(fs::exists(out + ".routing-draft"));
 }
 
 TEST(SynthRoutingShares, SpreadOverOtherLayerAndExpertCounts) {
