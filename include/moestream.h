@@ -634,6 +634,11 @@ typedef struct mst_synthesize_params {
     int32_t n_threads;         /* generation threads; 0 = all cores */
     mst_convert_progress_callback progress; /* bytes of the file written; may be NULL */
     void *progress_user_data;
+    const char *routing_from;  /* NULL or "" (default): plain routers; else a routing trace
+                                  (bench_routing record / bench --trace) whose per-layer expert
+                                  popularity the routers are scaled to reproduce */
+    const char *routing_text;  /* with routing_from: a text file the routers are calibrated on
+                                  (its first 1024 tokens); NULL or "": English-like letters */
 } mst_synthesize_params;
 
 MST_API void mst_synthesize_default_params(mst_synthesize_params *params);

@@ -34,6 +34,15 @@ const char *const kSynthHelp =
     "                            routers and norms stay bf16. An FP8 config's weights are written in\n"
     "                            the types asked for; a note at the end says where that differs from\n"
     "                            what convert makes of the FP8 checkpoint (which keeps FP8 for bf16)\n"
+    "  --routing-from TRACE      scale each layer's router rows so that the experts are chosen with the\n"
+    "                            popularity (usage entropy) of a trained model's layers, taken from a\n"
+    "                            routing trace (`bench_routing record`, or the trace file bench\n"
+    "                            writes); its layers are spread over this model's, another expert\n"
+    "                            count takes its sorted popularity curve. The scales are found by\n"
+    "                            running drafts of the model (8 rounds: about 8x the time to write\n"
+    "                            it). Reuse between tokens is not shaped (see README)\n"
+    "  --routing-text FILE       with --routing-from: calibrate on this text's first 1024 tokens (default:\n"
+    "                            letters with English frequencies); use text like the one you will run\n"
     "  --seed S                  random seed (default 0); the same seed gives the same file\n"
     "  --force                   replace OUT.mst if it exists\n"
     "  --threads N               generation threads (default: all cores)\n";
@@ -46,7 +55,7 @@ int cmd_synth(const std::vector<std::string> &argv) {
         fmt::print("{}", kSynthHelp);
         return 0;
     }
-    args.reject_unknown({"config", "layers", "experts", "dense", "seed", "force", "threads", "help"});
+    args.reject_unknown({"config", "layers", "experts", "dense", "seed", "force", "threads", "routing-from", "routing-text", "help"});
     if (args.positional().size() != 1) throw UsageError("expected one OUT.mst (see moestream synth --help)");
     const std::string config = args.require("config");
     const std::string experts = args.get_or("experts", "q4"), dense = args.get_or("dense", "bf16");
@@ -58,6 +67,10 @@ int cmd_synth(const std::vector<std::string> &argv) {
     params.dense = dense.c_str();
     params.seed = uint64_t(seed);
     params.force = args.flag("force") ? 1 : 0;
+    const std::string routing_from = args.get_or("routing-from", "");
+    if (!routing_from.empty()) params.routing_from = routing_from.c_str();
+    const std::string routing_text = args.get_or("routing-text", "");
+    if (!routing_text.empty()) params.routing_text = routing_text.c_str();
     params.n_threads = thread_count_from(args);
     ProgressLine line;
     line.tty = isatty(STDERR_FILENO) != 0;

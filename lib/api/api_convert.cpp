@@ -49,6 +49,8 @@ mst_synthesize_params default_synthesize_params() {
     p.n_threads = 0;
     p.progress = nullptr;
     p.progress_user_data = nullptr;
+    p.routing_from = nullptr;
+    p.routing_text = nullptr;
     return p;
 }
 
@@ -129,6 +131,8 @@ mst_status mst_synthesize(const char *config_path, const char *dst, const mst_sy
         options.seed = p.seed;
         options.force = p.force != 0;
         options.n_threads = resolve_compute_threads(p.n_threads, "n_threads");
+        if (p.routing_from) options.routing_from = p.routing_from;
+        if (p.routing_text) options.routing_text = p.routing_text;
         const SynthReport r = synthesize_model(config_path, dst, options, progress_fn(p.progress, p.progress_user_data));
         if (!report) return;
         out.file_bytes = r.file_bytes;

@@ -25,6 +25,11 @@ struct SynthOptions {
     uint64_t seed = 0;
     bool force = false;                         // replace an existing destination
     int n_threads = 0;                          // 0: all cores
+    // A routing trace (router/route_trace_file.h) whose per-layer expert popularity the
+    // routers are scaled to reproduce (convert/synth_routing.h); empty: plain routers.
+    std::string routing_from;
+    // The text the routers are calibrated on (a file; empty: generated English-like letters).
+    std::string routing_text;
 };
 
 struct SynthReport {

@@ -1,0 +1,48 @@
+// `moestream synth --routing-from TRACE`: router rows scaled so that the synthesized model
+// uses its experts with a trained model's per-layer popularity. On random weights a row of
+// larger norm wins the top-k more often, but by how much depends on the hidden states the
+// random layers make (they share a common direction that grows with depth), so the scales
+// are found on the model itself: a draft is written, run over calibration text, and each
+// row scaled by how far its expert's share is from the trace's, a few rounds. Token-to-
+// token reuse is not shaped here: it follows from how consecutive hidden states agree,
+// which these weights do not control (bench/RESULTS.md says how far it lands).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "router/route_trace_file.h"
+
+namespace mst {
+
+// Per sparse layer of the synthesized model (in model-layer order), one scale per expert
+// for its router row (mean 1).
+struct RouterRowScales {
+    std::vector<int32_t> layers;             // model index of each sparse layer
+    std::vector<std::vector<float>> scales;  // [sparse layer][expert]
+    const std::vector<float> *for_layer(int32_t layer) const;
+};
+
+// Each slot's expert shares (choices of the expert / all choices; they sum to 1).
+std::vector<std::vector<double>> expert_shares(const RouteTraceData &trace);
+
+// The trace's popularity for each of `sparse_layers` (model indices) of a model with
+// `n_experts` experts: the trace's sparse layers are spread over the model's (layer i of n
+// takes trace slot i * slots / n); another expert count takes the trace's popularity curve
+// (shares sorted, resampled), so expert 0 is the most used.
+std::vector<std::vector<double>> target_shares(const RouteTraceData &trace, size_t sparse_layers, int32_t n_experts);
+
+// Writes a draft model with the given scales and returns its path.
+using WriteDraftFn = std::function<std::string(const RouterRowScales &)>;
+
+// Scales for `sparse_layers` that make the drafts' routing over calibration text (its
+// first 1024 tokens; empty: letters drawn from `seed` with English frequencies) match the
+// trace's per-layer popularity. Throws MST_ERR_INVALID_ARGUMENT when the trace has no
+// tokens or layers, or the text fewer than 64 tokens.
+RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,
+                                      int32_t n_experts, uint64_t seed, const std::string &text,
+                                      const WriteDraftFn &write_draft);
+
+}  // namespace mst
