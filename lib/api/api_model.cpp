@@ -98,38 +98,36 @@ mst_status mst_model_get_info(const mst_model *model, mst_model_info *info) {
     return guard([&] {
         require_arg(model, "model");
         require_arg(info, "info");
-        mst_model_info defaults{};
-        defaults.struct_size = sizeof(mst_model_info);
-        mst_model_info out = read_params(info, defaults, "mst_model_info");
-        const LoadedModel &m = *model->impl;
-        const ModelConfig &c = m.config;
-        const ModelSizes s = m.model->sizes();
-        out.architecture = c.model_type.c_str();
-        out.backend = m.backend->name();
-        out.storage = m.storage_name.c_str();
-        out.n_layers = int32_t(c.n_layers);
-        out.n_moe_layers = s.n_moe_layers;
-        out.hidden_size = int32_t(c.hidden_size);
-        out.n_vocab = int32_t(c.vocab_size);
-        out.n_experts = int32_t(c.n_experts);
-        out.experts_per_token = m.experts_per_token;
-        out.model_experts_per_token = int32_t(c.n_experts_per_tok);
-        out.max_position_embeddings = int32_t(c.max_position_embeddings);
-        out.eos_token_id = m.tokenizer->eos_id();
-        out.n_params_total = s.n_params_total;
-        out.n_params_active = s.n_params_dense + uint64_t(s.n_moe_layers) * uint64_t(m.experts_per_token) * s.n_params_per_expert;
-        out.resident_bytes = s.resident_bytes;
-        out.expert_bytes_total = s.expert_bytes_total;
-        out.expert_bytes_each = s.expert_bytes_each;
-        out.expert_bytes_per_token = uint64_t(m.experts_per_token) * uint64_t(s.n_moe_layers) * s.expert_bytes_each;
-        out.expert_cache_bytes = m.model->experts().cache_budget();
-        out.kv_cache_bytes_per_token = s.kv_cache_bytes_per_token;
-        out.kv_cache_full_bytes_per_token = s.kv_cache_full_bytes_per_token;
-        out.recurrent_state_bytes = s.recurrent_state_bytes;
-        out.tokenizer_kind = m.description.tokenizer_kind.c_str();
-        out.n_eos_ids = int32_t(m.description.eos_ids.size());
-        out.n_weight_types = int32_t(m.description.weight_types.size());
-        std::memcpy(info, &out, info->struct_size);
+        write_result(info, "mst_model_info", [&](mst_model_info &out) {
+            const LoadedModel &m = *model->impl;
+            const ModelConfig &c = m.config;
+            const ModelSizes s = m.model->sizes();
+            out.architecture = c.model_type.c_str();
+            out.backend = m.backend->name();
+            out.storage = m.storage_name.c_str();
+            out.n_layers = int32_t(c.n_layers);
+            out.n_moe_layers = s.n_moe_layers;
+            out.hidden_size = int32_t(c.hidden_size);
+            out.n_vocab = int32_t(c.vocab_size);
+            out.n_experts = int32_t(c.n_experts);
+            out.experts_per_token = m.experts_per_token;
+            out.model_experts_per_token = int32_t(c.n_experts_per_tok);
+            out.max_position_embeddings = int32_t(c.max_position_embeddings);
+            out.eos_token_id = m.tokenizer->eos_id();
+            out.n_params_total = s.n_params_total;
+            out.n_params_active = s.n_params_dense + uint64_t(s.n_moe_layers) * uint64_t(m.experts_per_token) * s.n_params_per_expert;
+            out.resident_bytes = s.resident_bytes;
+            out.expert_bytes_total = s.expert_bytes_total;
+            out.expert_bytes_each = s.expert_bytes_each;
+            out.expert_bytes_per_token = uint64_t(m.experts_per_token) * uint64_t(s.n_moe_layers) * s.expert_bytes_each;
+            out.expert_cache_bytes = m.model->experts().cache_budget();
+            out.kv_cache_bytes_per_token = s.kv_cache_bytes_per_token;
+            out.kv_cache_full_bytes_per_token = s.kv_cache_full_bytes_per_token;
+            out.recurrent_state_bytes = s.recurrent_state_bytes;
+            out.tokenizer_kind = m.description.tokenizer_kind.c_str();
+            out.n_eos_ids = int32_t(m.description.eos_ids.size());
+            out.n_weight_types = int32_t(m.description.weight_types.size());
+        });
     });
 }
 
@@ -148,18 +146,16 @@ mst_status mst_model_get_weight_type(const mst_model *model, int32_t index, mst_
     return guard([&] {
         require_arg(model, "model");
         require_arg(type, "type");
-        mst_weight_type defaults{};
-        defaults.struct_size = sizeof(mst_weight_type);
-        mst_weight_type out = read_params(type, defaults, "mst_weight_type");
-        const std::vector<WeightTypeCount> &types = model->impl->description.weight_types;
-        if (index < 0 || size_t(index) >= types.size())
-            fail(MST_ERR_INVALID_ARGUMENT, "weight type index {} is outside 0..{}", index, int64_t(types.size()) - 1);
-        const WeightTypeCount &t = types[size_t(index)];
-        out.dtype = dtype_name(t.dtype).data();  // the names are string literals
-        out.experts = t.experts ? 1 : 0;
-        out.tensors = t.tensors;
-        out.bytes = t.bytes;
-        std::memcpy(type, &out, type->struct_size);
+        write_result(type, "mst_weight_type", [&](mst_weight_type &out) {
+            const std::vector<WeightTypeCount> &types = model->impl->description.weight_types;
+            if (index < 0 || size_t(index) >= types.size())
+                fail(MST_ERR_INVALID_ARGUMENT, "weight type index {} is outside 0..{}", index, int64_t(types.size()) - 1);
+            const WeightTypeCount &t = types[size_t(index)];
+            out.dtype = dtype_name(t.dtype).data();  // the names are string literals
+            out.experts = t.experts ? 1 : 0;
+            out.tensors = t.tensors;
+            out.bytes = t.bytes;
+        });
     });
 }
 
@@ -167,18 +163,16 @@ mst_status mst_model_get_memory_stats(const mst_model *model, mst_memory_stats *
     return guard([&] {
         require_arg(model, "model");
         require_arg(stats, "stats");
-        mst_memory_stats defaults{};
-        defaults.struct_size = sizeof(mst_memory_stats);
-        mst_memory_stats out = read_params(stats, defaults, "mst_memory_stats");
-        const ExpertStore &store = model->impl->model->experts();
-        const ProcessMemory pm = read_process_memory();
-        out.resident_weight_bytes = model->impl->model->sizes().resident_bytes;
-        out.expert_cache_bytes = store.cache_stats().bytes_held;
-        out.expert_cache_peak_bytes = store.peak_expert_bytes();
-        out.expert_cache_budget = store.cache_budget();
-        out.process_rss_bytes = pm.rss_bytes;
-        out.process_peak_rss_bytes = pm.peak_rss_bytes;
-        std::memcpy(stats, &out, stats->struct_size);
+        write_result(stats, "mst_memory_stats", [&](mst_memory_stats &out) {
+            const ExpertStore &store = model->impl->model->experts();
+            const ProcessMemory pm = read_process_memory();
+            out.resident_weight_bytes = model->impl->model->sizes().resident_bytes;
+            out.expert_cache_bytes = store.cache_stats().bytes_held;
+            out.expert_cache_peak_bytes = store.peak_expert_bytes();
+            out.expert_cache_budget = store.cache_budget();
+            out.process_rss_bytes = pm.rss_bytes;
+            out.process_peak_rss_bytes = pm.peak_rss_bytes;
+        });
     });
 }
 
@@ -186,27 +180,25 @@ mst_status mst_model_get_cache_stats(const mst_model *model, int32_t layer, mst_
     return guard([&] {
         require_arg(model, "model");
         require_arg(stats, "stats");
-        mst_cache_stats defaults{};
-        defaults.struct_size = sizeof(mst_cache_stats);
-        mst_cache_stats out = read_params(stats, defaults, "mst_cache_stats");
-        const ExpertStore &store = model->impl->model->experts();
-        if (layer < -1 || layer >= store.n_layers())
-            fail(MST_ERR_INVALID_ARGUMENT, "layer {} is outside -1..{}", layer, store.n_layers() - 1);
-        const ExpertCacheStats s = layer < 0 ? store.cache_stats() : store.layer_cache_stats(layer);
-        out.hits = s.hits;
-        out.misses = s.misses;
-        out.evictions = s.evictions;
-        out.bytes_read = s.bytes_read;
-        out.bytes_held = s.bytes_held;
-        out.entries = s.entries;
-        if (layer < 0) {
-            const PrefetchStats p = store.prefetch_stats();
-            out.prefetch_predicted = p.predicted;
-            out.prefetch_used = p.used;
-            out.prefetch_needed = p.needed;
-            out.prefetch_wasted_bytes = p.wasted_bytes;
-        }
-        std::memcpy(stats, &out, stats->struct_size);
+        write_result(stats, "mst_cache_stats", [&](mst_cache_stats &out) {
+            const ExpertStore &store = model->impl->model->experts();
+            if (layer < -1 || layer >= store.n_layers())
+                fail(MST_ERR_INVALID_ARGUMENT, "layer {} is outside -1..{}", layer, store.n_layers() - 1);
+            const ExpertCacheStats s = layer < 0 ? store.cache_stats() : store.layer_cache_stats(layer);
+            out.hits = s.hits;
+            out.misses = s.misses;
+            out.evictions = s.evictions;
+            out.bytes_read = s.bytes_read;
+            out.bytes_held = s.bytes_held;
+            out.entries = s.entries;
+            if (layer < 0) {
+                const PrefetchStats p = store.prefetch_stats();
+                out.prefetch_predicted = p.predicted;
+                out.prefetch_used = p.used;
+                out.prefetch_needed = p.needed;
+                out.prefetch_wasted_bytes = p.wasted_bytes;
+            }
+        });
     });
 }
 

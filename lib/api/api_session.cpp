@@ -273,15 +273,15 @@ mst_status mst_session_get_expert_budget(const mst_session *session, mst_expert_
         require_arg(budget, "budget");
         mst_expert_budget defaults;
         mst_expert_budget_default(&defaults);
-        mst_expert_budget out = read_params(budget, defaults, "mst_expert_budget");
-        const SessionEntry entry(*session, SessionAccess::Read);
-        const BudgetPolicy &p = session->impl->budget_policy();
-        out.experts_per_token = session->impl->experts_per_token();
-        out.min_weight = p.min_weight;
-        out.mass = p.mass;
-        out.cache_skip_below = p.cache_skip_below;
-        out.cache_substitute = p.substitute_min_ratio;
-        std::memcpy(budget, &out, budget->struct_size);
+        write_result(budget, defaults, "mst_expert_budget", [&](mst_expert_budget &out) {
+            const SessionEntry entry(*session, SessionAccess::Read);
+            const BudgetPolicy &p = session->impl->budget_policy();
+            out.experts_per_token = session->impl->experts_per_token();
+            out.min_weight = p.min_weight;
+            out.mass = p.mass;
+            out.cache_skip_below = p.cache_skip_below;
+            out.cache_substitute = p.substitute_min_ratio;
+        });
     });
 }
 
@@ -349,16 +349,14 @@ mst_status mst_batcher_get_stats(const mst_batcher *batcher, mst_batcher_stats *
     return guard([&] {
         require_arg(batcher, "batcher");
         require_arg(stats, "stats");
-        mst_batcher_stats defaults{};
-        defaults.struct_size = sizeof(mst_batcher_stats);
-        mst_batcher_stats out = read_params(stats, defaults, "mst_batcher_stats");
-        const StepBatcherStats s = batcher->impl->stats();
-        out.steps = s.steps;
-        out.sequences = s.sequences;
-        out.tokens = s.tokens;
-        out.max_sequences = s.max_sequences;
-        std::copy(std::begin(s.steps_by_size), std::end(s.steps_by_size), out.steps_by_size);
-        std::memcpy(stats, &out, stats->struct_size);
+        write_result(stats, "mst_batcher_stats", [&](mst_batcher_stats &out) {
+            const StepBatcherStats s = batcher->impl->stats();
+            out.steps = s.steps;
+            out.sequences = s.sequences;
+            out.tokens = s.tokens;
+            out.max_sequences = s.max_sequences;
+            std::copy(std::begin(s.steps_by_size), std::end(s.steps_by_size), out.steps_by_size);
+        });
     });
 }
 
@@ -366,26 +364,24 @@ mst_status mst_session_get_stats(const mst_session *session, mst_session_stats *
     return guard([&] {
         require_arg(session, "session");
         require_arg(stats, "stats");
-        mst_session_stats defaults{};
-        defaults.struct_size = sizeof(mst_session_stats);
-        mst_session_stats out = read_params(stats, defaults, "mst_session_stats");
-        const SessionEntry entry(*session, SessionAccess::Read);
-        const SessionStats &s = session->impl->stats();
-        out.n_prompt_tokens = s.n_prompt_tokens;
-        out.n_decode_tokens = s.n_decode_tokens;
-        out.prompt_seconds = s.prompt_seconds;
-        out.decode_seconds = s.decode_seconds;
-        out.prompt_tokens_per_second = s.prompt_seconds > 0 ? double(s.n_prompt_tokens) / s.prompt_seconds : 0.0;
-        out.decode_tokens_per_second = s.decode_seconds > 0 ? double(s.n_decode_tokens) / s.decode_seconds : 0.0;
-        out.expert_bytes_read = s.io.bytes_read;
-        out.expert_cache_hits = s.io.hits;
-        out.expert_cache_misses = s.io.misses;
-        out.expert_read_seconds = s.io.read_seconds;
-        out.experts_chosen = s.budget.experts_chosen;
-        out.experts_skipped = s.budget.experts_skipped;
-        out.skipped_weight_mass = s.budget.skipped_mass;
-        out.experts_substituted = s.budget.experts_substituted;
-        std::memcpy(stats, &out, stats->struct_size);
+        write_result(stats, "mst_session_stats", [&](mst_session_stats &out) {
+            const SessionEntry entry(*session, SessionAccess::Read);
+            const SessionStats &s = session->impl->stats();
+            out.n_prompt_tokens = s.n_prompt_tokens;
+            out.n_decode_tokens = s.n_decode_tokens;
+            out.prompt_seconds = s.prompt_seconds;
+            out.decode_seconds = s.decode_seconds;
+            out.prompt_tokens_per_second = s.prompt_seconds > 0 ? double(s.n_prompt_tokens) / s.prompt_seconds : 0.0;
+            out.decode_tokens_per_second = s.decode_seconds > 0 ? double(s.n_decode_tokens) / s.decode_seconds : 0.0;
+            out.expert_bytes_read = s.io.bytes_read;
+            out.expert_cache_hits = s.io.hits;
+            out.expert_cache_misses = s.io.misses;
+            out.expert_read_seconds = s.io.read_seconds;
+            out.experts_chosen = s.budget.experts_chosen;
+            out.experts_skipped = s.budget.experts_skipped;
+            out.skipped_weight_mass = s.budget.skipped_mass;
+            out.experts_substituted = s.budget.experts_substituted;
+        });
     });
 }
 

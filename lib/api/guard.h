@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 
@@ -45,6 +46,23 @@ Params read_params(const Params *given, const Params &defaults, const char *what
     std::memcpy(&out, given, given->struct_size);
     out.struct_size = sizeof(Params);
     return out;
+}
+
+// Fill a caller's result struct: `fill` writes the fields into a full-size copy, and only the
+// caller's struct_size bytes go back, so a program built against an older, shorter struct
+// gets the fields it knows and nothing is written past its end.
+template <typename Out, typename Fill>
+void write_result(Out *given, const Out &defaults, const char *what, Fill &&fill) {
+    Out out = read_params(given, defaults, what);
+    fill(out);
+    std::memcpy(given, &out, given->struct_size);
+}
+
+template <typename Out, typename Fill>
+void write_result(Out *given, const char *what, Fill &&fill) {
+    Out zero{};
+    zero.struct_size = sizeof(Out);
+    write_result(given, zero, what, std::forward<Fill>(fill));
 }
 
 template <typename T>
