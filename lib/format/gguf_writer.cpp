@@ -80,6 +80,14 @@ void GgufWriter::add_f32_array(std::string_view key, const std::vector<float> &v
     add_raw(key, GgufValueType::Array, s);
 }
 
+void GgufWriter::add_bool_array(std::string_view key, const std::vector<bool> &v) {
+    std::string s;
+    gguf_put_u32(s, uint32_t(GgufValueType::Bool));
+    gguf_put_u64(s, v.size());
+    for (bool e : v) s.push_back(char(e));
+    add_raw(key, GgufValueType::Array, s);
+}
+
 void GgufWriter::set_alignment(uint32_t alignment) {
     if (alignment == 0) fail(MST_ERR_INVALID_ARGUMENT, "GGUF alignment must be positive");
     alignment_ = alignment;
