@@ -147,6 +147,16 @@ void add_vocabulary(GgufBuilder &b, const std::string &dir, int64_t vocab_size) 
 
 }  // namespace
 
+const char *gguf_weight_type_name(GgufWeightType type) {
+    constexpr size_t kTypes = size_t(GgufWeightType::Q6_K) + 1;
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> out;
+        for (size_t t = 0; t < kTypes; ++t) out.push_back(ggml_type_name(ggml_of(GgufWeightType(t))));
+        return out;
+    }();
+    return names.at(size_t(type)).c_str();
+}
+
 std::string quantize_q8_0(const float *x, size_t n) {
     if (n % 32 != 0) throw std::invalid_argument("quantize_q8_0: length is not a multiple of 32");
     std::string out;
