@@ -270,18 +270,24 @@ Row on_second_text(Row r, double max_relative, double max_row_relative, double m
 }
 
 const std::vector<Row> kSecondTextRows = {
-    on_second_text(written(kDeepSeek, T::F16, 0, 0), 0.1, 1.0, 0.9),
-    on_second_text(written(kDeepSeek, T::BF16, 0, 0), 0.1, 1.0, 0.9),
-    on_second_text(written(kDeepSeek, T::Q8_0, 0, 0), 0.1, 1.0, 0.9),
-    on_second_text(written(kDeepSeek, T::Q4_0, 0, 0), 0.1, 1.0, 0.9),
-    on_second_text(written(kDeepSeek, T::Q4_1, 0, 0), 0.1, 1.0, 0.9),
-    on_second_text(written(kDeepSeek, T::Q5_0, 0, 0), 0.1, 1.0, 0.9),
-    on_second_text(written(kDeepSeek, T::Q5_1, 0, 0), 0.1, 1.0, 0.9),
-    on_second_text(written(kDeepSeek, T::IQ4_NL, 0, 0), 0.1, 1.0, 0.9),
-    on_second_text(written(kDeepSeek, T::IQ4_XS, 0, 0), 0.1, 1.0, 0.9),
-    on_second_text(written(kDeepSeek, T::MXFP4, 0, 0), 0.1, 1.0, 0.9),
-    on_second_text(written(kQwen3, T::Q4_1, 0, 0), 0.1, 1.0, 0.9),
-    on_second_text(written(kQwen3Trained256, T::Q4_1, 0, 0), 0.1, 1.0, 0.9),
+    // measured 2026-12-06 (relative difference, worst position, top-1): F16 8.1e-3, 0.084, 99.8%;
+    // BF16 0.018, 0.29, 98.4%; Q8_0 0.024, 0.13, 95.9%; Q4_0 0.025, 0.15, 96.9%; Q4_1 0.031, 0.42,
+    // 96.1%; Q5_0 0.032, 0.28, 96.7%; Q5_1 0.028, 0.24, 95.7%; IQ4_NL 0.029, 0.35, 96.3%; IQ4_XS
+    // 0.034, 0.23, 94.5%; MXFP4 0.024, 0.16, 95.5%; qwen3_moe_trained Q4_1 0.013, 0.094, 97.7%;
+    // qwen3_moe_trained_256 Q4_1 0.014, 0.40, 98.2%. On this text the models are less sure (median
+    // top-1 / top-2 gap 0.9-1.5 logits against 2.4-3.0), so more positions are near-ties.
+    on_second_text(written(kDeepSeek, T::F16, 0, 0), 0.013, 0.14),
+    on_second_text(written(kDeepSeek, T::BF16, 0, 0), 0.028, 0.46),
+    on_second_text(written(kDeepSeek, T::Q8_0, 0, 0), 0.038, 0.22, 0.952),
+    on_second_text(written(kDeepSeek, T::Q4_0, 0, 0), 0.041, 0.24, 0.962),
+    on_second_text(written(kDeepSeek, T::Q4_1, 0, 0), 0.049, 0.67, 0.954),
+    on_second_text(written(kDeepSeek, T::Q5_0, 0, 0), 0.051, 0.45, 0.96),
+    on_second_text(written(kDeepSeek, T::Q5_1, 0, 0), 0.045, 0.39, 0.95),
+    on_second_text(written(kDeepSeek, T::IQ4_NL, 0, 0), 0.046, 0.56, 0.956),
+    on_second_text(written(kDeepSeek, T::IQ4_XS, 0, 0), 0.055, 0.37, 0.938),
+    on_second_text(written(kDeepSeek, T::MXFP4, 0, 0), 0.039, 0.25, 0.948),
+    on_second_text(written(kQwen3, T::Q4_1, 0, 0), 0.021, 0.15, 0.97),
+    on_second_text(written(kQwen3Trained256, T::Q4_1, 0, 0), 0.022, 0.64),
 };
 
 constexpr size_t kPositions = 512;  // the golden prompt, then held-out text up to this many
@@ -481,6 +487,11 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
         std::printf("  near-ties: %zu of %zu flips where the exact top-1 / top-2 margin is below llama.cpp's rounding "
                     "error there (median %.3f logits); %zu of %zu positions are such near-ties\n",
                     ties.flips_at_near_ties, ties.flips, ties.median_error, ties.near_ties, ids.size());
+        // Rounding tips near-ties; an engine computing something else would flip positions of
+        // every margin. Measured: 58-100% of the flips of each row with 5 or more.
+        if (ties.flips >= 5) {
+            EXPECT_GE(2 * ties.flips_at_near_ties, ties.flips) << "most flips are not near-ties";
+        }
         RecordProperty("flips_at_near_ties", std::to_string(ties.flips_at_near_ties));
         RecordProperty("near_ties", std::to_string(ties.near_ties));
     }
