@@ -172,25 +172,23 @@ TEST_F(GgufExport, Qwen35MoeAsQwen35moe) {
 TEST(GgufExportEdit, NamesWhatTheValueHeadReorderCannotTake) {
     const nlohmann::json config = {{"linear_num_key_heads", 2}, {"linear_num_value_heads", 4},
                                    {"linear_key_head_dim", 16}, {"linear_value_head_dim", 24}};
-    mst::TensorInfo out_proj;
-    out_proj.name = "model.layers.0.linear_attn.out_proj.weight";
-    out_proj.dtype = mst::DType::Q8;
-    out_proj.shape = {64, 96};
+    const auto tensor = [](const char *part, mst::DType dtype, std::vector<int64_t> shape) {
+        mst::TensorInfo t;
+        t.name = std::string("model.layers.0.linear_attn.") + part;
+        t.dtype = dtype;
+        t.shape = std::move(shape);
+        return t;
+    };
+    mst::TensorInfo out_proj = tensor("out_proj.weight", mst::DType::Q8, {64, 96});
     mst::test::expect_error([&] { mst::gguf_export_edit("qwen35moe", out_proj, config); }, MST_ERR_UNSUPPORTED,
                             {"out_proj", "cut", "24 columns"});
     out_proj.dtype = mst::DType::BF16;  // one element per value: moved column by column
     EXPECT_EQ(mst::gguf_export_edit("qwen35moe", out_proj, config).how.column_order,
               (std::vector<int64_t>{0, 2, 1, 3}));
-    mst::TensorInfo conv;
-    conv.name = "model.layers.0.linear_attn.conv1d.weight";
-    conv.dtype = mst::DType::BF16;
-    conv.shape = {160, 4};
+    const mst::TensorInfo conv = tensor("conv1d.weight", mst::DType::BF16, {160, 4});
     mst::test::expect_error([&] { mst::gguf_export_edit("qwen35moe", conv, config); }, MST_ERR_BAD_FORMAT,
                             {"conv1d", "[channels, 1, kernel]"});
-    mst::TensorInfo z;
-    z.name = "model.layers.0.linear_attn.in_proj_z.weight";
-    z.dtype = mst::DType::BF16;
-    z.shape = {95, 64};
+    const mst::TensorInfo z = tensor("in_proj_z.weight", mst::DType::BF16, {95, 64});
     mst::test::expect_error([&] { mst::gguf_export_edit("qwen35moe", z, config); }, MST_ERR_BAD_FORMAT,
                             {"in_proj_z", "95 rows", "96"});
 }
