@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -178,7 +179,7 @@ GgufExportReport export_gguf(const std::string &source, const std::string &desti
     };
     for (const Resident &r : resident) {
         const TensorInfo &t = *r.tensor;
-        const int64_t rows = t.shape.empty() ? 1 : t.shape.front();
+        const int64_t rows = t.shape.empty() ? 1 : std::max<int64_t>(t.shape.front(), 1);  // an empty tensor: no rows to move
         if (r.edit.to_f32) {
             const std::vector<float> values = ckpt->read_f32(t);
             std::vector<float> edited(values.size());
