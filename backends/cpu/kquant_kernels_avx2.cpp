@@ -21,6 +21,8 @@
 namespace mst {
 namespace {
 
+#include "backends/cpu/kquant_scales_simd.h"
+
 constexpr int kMaxTokens = 16;
 
 inline __m256i load(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
@@ -61,7 +63,7 @@ inline void or_bit(uint8_t *code, __m256i bits, int bit, int to) {
 }
 
 void unpack(DType t, const void *block, KQuantCodes &o) {
-    kquant_unpack_scales(t, block, o);
+    unpack_scales(t, block, o);
     switch (t) {
         case DType::GGML_Q2_K:
             codes_2bit(static_cast<const BlockQ2K *>(block)->qs, o.code);

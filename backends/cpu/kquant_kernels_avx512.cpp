@@ -5,9 +5,8 @@
 //
 // Codes: a super-block's 256 codes are four vectors of 64; each is two 32-byte source
 // vectors (or one duplicated) shifted by a per-half count (vpsrlvw) and masked, where AVX2
-// takes a shift, a mask and a store per 32. Scales: GGML packs them in 12 or 16 bytes; the
-// 32-bit words are unpacked with shifts and masks (Q3_K, Q4_K, Q5_K) or widened directly
-// (Q2_K, Q6_K), where the baseline decoder loops over the 16 groups. Dot: each 64-code
+// takes a shift, a mask and a store per 32. Scales: kquant_scales_simd.h, shared with the
+// AVX2 kernels. Dot: each 64-code
 // vector meets 64 activations in one maddubs and one madd by its four groups' scales
 // (spread with vpermw), half the AVX2 kernel's instructions. The integer sums are the
 // AVX2 and scalar kernels' exactly (same products, same bounds: kquant_kernels_avx2.cpp),
@@ -27,17 +26,11 @@
 namespace mst {
 namespace {
 
+#include "backends/cpu/kquant_scales_simd.h"
+
 constexpr int kMaxTokens = 16;
 
 inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
-inline __m128i load128(const void *p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
-inline void store256(void *p, __m256i v) { _mm256_storeu_si256(static_cast<__m256i *>(p), v); }
-
-inline uint32_t load_u32(const uint8_t *p) {
-    uint32_t v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
 
 // The 32 bytes y in both halves of a 512-bit vector.
 inline __m512i twice(__m256i y) { return _mm512_inserti64x4(_mm512_castsi256_si512(y), y, 1); }
@@ -104,93 +97,14 @@ void codes_q6k(const BlockQ6K &b, KQuantCodes &o) {
     }
 }
 
-// ---- scales ---------------------------------------------------------------------------
-
-inline void store_scales(KQuantCodes &o, __m256i scale, __m256i min) {
-    store256(o.scale, scale);
-    store256(o.min, min);
-}
-
-void scales_q2k(const BlockQ2K &b, KQuantCodes &o) {
-    const __m128i s = load128(b.scales), low = _mm_set1_epi8(15);
-    store_scales(o, _mm256_cvtepu8_epi16(_mm_and_si128(s, low)),
-                 _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), low)));
-    o.d = _cvtsh_ss(b.d);
-    o.dmin = _cvtsh_ss(b.dmin);
-    o.offset = 0;
-}
-
-// Scale g's low nibble is nibble g / 8 of scales[g % 8], its two high bits bits 2 (g / 4)
-// of scales[8 + g % 4]: for groups 4k .. 4k + 3, the word of low nibbles k, or'ed with
-// bits 2k of the third word moved to bit 4.
-void scales_q3k(const BlockQ3K &b, KQuantCodes &o) {
-    const uint32_t w0 = load_u32(b.scales), w1 = load_u32(b.scales + 4), w2 = load_u32(b.scales + 8);
-    constexpr uint32_t kLow = 0x0f0f0f0f, kTwo = 0x03030303;
-    const uint32_t lows[4] = {w0 & kLow, w1 & kLow, (w0 >> 4) & kLow, (w1 >> 4) & kLow};
-    uint32_t words[4];
-    for (int k = 0; k < 4; ++k) words[k] = lows[k] | (((w2 >> (2 * k)) & kTwo) << 4);
-    const __m128i u = _mm_setr_epi32(int(words[0]), int(words[1]), int(words[2]), int(words[3]));
-    const __m256i scale = _mm256_cvtepi8_epi16(_mm_sub_epi8(u, _mm_set1_epi8(32)));
-    store_scales(o, scale, _mm256_slli_epi16(scale, 2));
-    o.d = o.dmin = _cvtsh_ss(b.d);
-    o.offset = 4;
-}
-
-// Eight 6-bit values (bytes of a, b) repeated for each sub-block's two groups.
-inline __m256i per_group(uint32_t a, uint32_t b) {
-    const __m128i v = _mm_cvtepu8_epi16(_mm_setr_epi32(int(a), int(b), 0, 0));
-    return _mm256_set_m128i(_mm_unpackhi_epi16(v, v), _mm_unpacklo_epi16(v, v));
-}
-
-// Sub-blocks 0..3 keep scale and minimum in the low six bits of scales[g] and
-// scales[g + 4]; 4..7 take nibbles of scales[g + 4] and the top two bits of scales[g - 4]
-// (scale) and scales[g] (minimum).
-template <typename Block>
-void scales_q45k(const Block &b, KQuantCodes &o) {
-    const uint32_t w0 = load_u32(b.scales), w1 = load_u32(b.scales + 4), w2 = load_u32(b.scales + 8);
-    constexpr uint32_t kSix = 0x3f3f3f3f, kLow = 0x0f0f0f0f, kTwo = 0x03030303;
-    const uint32_t sc_hi = (w2 & kLow) | (((w0 >> 6) & kTwo) << 4);
-    const uint32_t m_hi = ((w2 >> 4) & kLow) | (((w1 >> 6) & kTwo) << 4);
-    store_scales(o, per_group(w0 & kSix, sc_hi), per_group(w1 & kSix, m_hi));
-    o.d = _cvtsh_ss(b.d);
-    o.dmin = _cvtsh_ss(b.dmin);
-    o.offset = 0;
-}
-
-void scales_q6k(const BlockQ6K &b, KQuantCodes &o) {
-    const __m256i scale = _mm256_cvtepi8_epi16(load128(b.scales));
-    store_scales(o, scale, _mm256_slli_epi16(scale, 5));
-    o.d = o.dmin = _cvtsh_ss(b.d);
-    o.offset = 32;
-}
-
 void unpack(DType t, const void *block, KQuantCodes &o) {
+    unpack_scales(t, block, o);
     switch (t) {
-        case DType::GGML_Q2_K: {
-            const auto &b = *static_cast<const BlockQ2K *>(block);
-            scales_q2k(b, o);
-            return codes_q2k(b, o);
-        }
-        case DType::GGML_Q3_K: {
-            const auto &b = *static_cast<const BlockQ3K *>(block);
-            scales_q3k(b, o);
-            return codes_q3k(b, o);
-        }
-        case DType::GGML_Q4_K: {
-            const auto &b = *static_cast<const BlockQ4K *>(block);
-            scales_q45k(b, o);
-            return codes_q4k(b, o);
-        }
-        case DType::GGML_Q5_K: {
-            const auto &b = *static_cast<const BlockQ5K *>(block);
-            scales_q45k(b, o);
-            return codes_q5k(b, o);
-        }
-        default: {
-            const auto &b = *static_cast<const BlockQ6K *>(block);
-            scales_q6k(b, o);
-            return codes_q6k(b, o);
-        }
+        case DType::GGML_Q2_K: return codes_q2k(*static_cast<const BlockQ2K *>(block), o);
+        case DType::GGML_Q3_K: return codes_q3k(*static_cast<const BlockQ3K *>(block), o);
+        case DType::GGML_Q4_K: return codes_q4k(*static_cast<const BlockQ4K *>(block), o);
+        case DType::GGML_Q5_K: return codes_q5k(*static_cast<const BlockQ5K *>(block), o);
+        default: return codes_q6k(*static_cast<const BlockQ6K *>(block), o);
     }
 }
 

@@ -77,13 +77,16 @@ ExpertLayout plan_expert(const ExpertLayout &source, const ConvertOptions &optio
         const ExpertMatrix &m = source.parts[i];
         ExpertMatrix p = m;
         const bool fp8 = m.dtype == DType::F8_E4M3 && i + 1 < source.parts.size();
-        if (options.experts && m.quantizable && (dtype_is_float_weight(m.dtype) || fp8)) {
+        // A block-quantized part (a GGUF's Q8_0, Q4_K, ...) is decoded and quantized again, so
+        // that `--experts q2k` makes experts below 4 bits from any source.
+        if (options.experts && m.quantizable &&
+            (dtype_is_float_weight(m.dtype) || dtype_is_quantized(m.dtype) || fp8)) {
             p.dtype = *options.experts;
             if (fp8) ++i;
         } else if (options.experts) {
             ++kept[fmt::format("--experts {}: {{}} expert parts of dtype {} kept as stored ({})", asked,
                                dtype_name(m.dtype),
-                               m.quantizable ? "only float and FP8 matrices are requantized"
+                               m.quantizable ? "only float, block-quantized and FP8 matrices are requantized"
                                              : "not plain row-major matrices: transposed, biases or block scales")];
         } else if (fp8) {
             ++kept["--experts bf16: {} FP8 expert matrices kept as stored, F8_E4M3 with their block scales"];

@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "convert/gguf_export_edits.h"
 #include "convert/gguf_model_metadata.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -104,11 +106,13 @@ GgufExportReport export_gguf(const std::string &source, const std::string &desti
         fail(MST_ERR_IO, "'{}' exists (--force replaces it)", destination);
     const nlohmann::json config = metadata_json(*packed, packed::kConfigKey, source);
     const std::string model_type = config.value("model_type", "");
-    const GgufArchitecture *arch = model_type == "qwen3_moe"     ? find_gguf_architecture("qwen3moe")
-                                   : model_type == "deepseek_v3" ? find_gguf_architecture("deepseek2")
-                                                                 : nullptr;
+    const GgufArchitecture *arch = model_type == "qwen3_moe"          ? find_gguf_architecture("qwen3moe")
+                                   : model_type == "deepseek_v3"      ? find_gguf_architecture("deepseek2")
+                                   : model_type == "qwen3_5_moe_text" ? find_gguf_architecture("qwen35moe")
+                                                                      : nullptr;
     if (!arch)
-        fail(MST_ERR_UNSUPPORTED, "GGUF export writes qwen3_moe and deepseek_v3 models; '{}' is {}", source, model_type);
+        fail(MST_ERR_UNSUPPORTED, "GGUF export writes qwen3_moe, qwen3_5_moe_text and deepseek_v3 models; '{}' is {}",
+             source, model_type);
     // deepseek2's first layers are dense (first_k_dense_replace); qwen3moe has none.
     const int64_t leading_dense = arch->gguf_name == "deepseek2" ? config.value("first_k_dense_replace", int64_t(0)) : 0;
 
@@ -119,10 +123,11 @@ GgufExportReport export_gguf(const std::string &source, const std::string &desti
     add_gguf_model_metadata(w, *arch, config, metadata_json(*packed, packed::kTokenizerKey, source),
                             metadata_json(*packed, packed::kTokenizerConfigKey, source), llama_ftype_of(expert_dtype));
 
-    // Declarations: the resident tensors under llama.cpp's names, then each layer's experts.
+    // Declarations: the resident tensors under llama.cpp's names, as its converter changes
+    // them (convert/gguf_export_edits.h), then each layer's experts.
     struct Resident {
         const TensorInfo *tensor;
-        bool to_f32;
+        GgufExportEdit edit;
     };
     std::vector<Resident> resident;
     GgufExportReport report;
@@ -130,14 +135,15 @@ GgufExportReport export_gguf(const std::string &source, const std::string &desti
     for (const TensorInfo &t : ckpt->tensors()) {
         const auto name = hf_to_gguf_name(*arch, t.name);
         if (!name) fail(MST_ERR_UNSUPPORTED, "tensor '{}' of '{}' has no name in llama.cpp's {}", t.name, source, arch->gguf_name);
-        const bool to_f32 = t.shape.size() < 2;
-        const uint32_t type = to_f32 ? ggml_type::F32 : ggml_type_of(t.dtype, "tensor '" + t.name + "'");
-        const uint64_t bytes = w.add_tensor(*name, type, std::vector<uint64_t>(t.shape.rbegin(), t.shape.rend()));
-        if (!to_f32 && bytes != t.nbytes)
+        GgufExportEdit edit = gguf_export_edit(arch->gguf_name, t, config);
+        const uint32_t type = edit.to_f32 ? ggml_type::F32 : ggml_type_of(t.dtype, "tensor '" + t.name + "'");
+        const auto &shape = edit.how.shape;
+        const uint64_t bytes = w.add_tensor(*name, type, std::vector<uint64_t>(shape.rbegin(), shape.rend()));
+        if (!edit.to_f32 && bytes != t.nbytes)
             fail(MST_ERR_BAD_FORMAT, "tensor '{}' holds {} bytes where GGUF's {} needs {}", t.name, t.nbytes,
                  ggml_type_name(type), bytes);
         data_bytes += bytes + w.padding(bytes);
-        resident.push_back({&t, to_f32});
+        resident.push_back({&t, std::move(edit)});
     }
     const int64_t n_layers = config.value("num_hidden_layers", int64_t(0));
     std::vector<std::vector<StackedPart>> layers(size_t(std::max<int64_t>(n_layers, 0)));
@@ -172,13 +178,20 @@ GgufExportReport export_gguf(const std::string &source, const std::string &desti
         out.pad_to(w.alignment());
     };
     for (const Resident &r : resident) {
-        if (r.to_f32) {
-            const std::vector<float> values = ckpt->read_f32(*r.tensor);
-            put(values.data(), values.size() * sizeof(float));
+        const TensorInfo &t = *r.tensor;
+        const int64_t rows = t.shape.empty() ? 1 : std::max<int64_t>(t.shape.front(), 1);  // an empty tensor: no rows to move
+        if (r.edit.to_f32) {
+            const std::vector<float> values = ckpt->read_f32(t);
+            std::vector<float> edited(values.size());
+            gather_rows_and_columns(r.edit.how, values.data(), rows, int64_t(values.size()) / rows, edited.data());
+            put(edited.data(), edited.size() * sizeof(float));
         } else {
-            buffer.resize(size_t(r.tensor->nbytes));
-            ckpt->read(*r.tensor, buffer.data());
-            put(buffer.data(), buffer.size());
+            buffer.resize(size_t(t.nbytes));
+            ckpt->read(t, buffer.data());
+            std::vector<uint8_t> edited(buffer.size());
+            gather_rows_and_columns(r.edit.how, buffer.data(), rows, size_t(t.nbytes / uint64_t(rows)), t.dtype,
+                                    edited.data());
+            put(edited.data(), edited.size());
         }
         ++report.resident_tensors;
     }

@@ -13,7 +13,9 @@
 // Architectures: qwen3_moe with every layer MoE (llama.cpp's qwen3moe has no dense layers),
 // and deepseek_v3 as llama.cpp's deepseek2 (its first_k_dense_replace leading layers dense,
 // MLA's kv_b_proj kept whole as attn_kv_b as older conversions write it, the sigmoid router's
-// correction bias as exp_probs_b). The vocabulary is written with the "qwen2" pre-tokenizer
+// correction bias as exp_probs_b), and qwen3_5_moe_text as llama.cpp's qwen35moe (Gated
+// DeltaNet under ssm_* / attn_qkv / attn_gate, changed as its converter changes them:
+// convert/gguf_export_edits.h). The vocabulary is written with the "qwen2" pre-tokenizer
 // name, as for the test models' tokenizer; another tokenizer's name is not derived.
 #pragma once
 

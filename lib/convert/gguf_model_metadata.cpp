@@ -78,12 +78,48 @@ void add_deepseek2_hyperparameters(GgufWriter &w, const std::string &a, const nl
     }
 }
 
+}  // namespace
+
+void add_qwen_hybrid_hyperparameters(GgufWriter &w, const std::string &a, const nlohmann::json &config, bool sections) {
+    const auto n_k_heads = field<uint32_t>(config, "linear_num_key_heads");
+    const auto n_v_heads = field<uint32_t>(config, "linear_num_value_heads");
+    const auto head_dim = field<uint32_t>(config, "head_dim");
+    const nlohmann::json rope = rope_object(config);
+    const double partial = rope.contains("partial_rotary_factor") ? field<double>(rope, "partial_rotary_factor")
+                                                                  : config.value("partial_rotary_factor", 0.25);
+    w.add_u32(a + "attention.head_count_kv", field<uint32_t>(config, "num_key_value_heads"));
+    w.add_u32(a + "attention.key_length", head_dim);
+    w.add_u32(a + "attention.value_length", head_dim);
+    w.add_u32(a + "rope.dimension_count", uint32_t(double(head_dim) * partial));
+    w.add_u32(a + "expert_shared_feed_forward_length", field<uint32_t>(config, "shared_expert_intermediate_size"));
+    w.add_u32(a + "ssm.conv_kernel", field<uint32_t>(config, "linear_conv_kernel_dim"));
+    w.add_u32(a + "ssm.state_size", field<uint32_t>(config, "linear_key_head_dim"));
+    w.add_u32(a + "ssm.group_count", n_k_heads);
+    w.add_u32(a + "ssm.time_step_rank", n_v_heads);
+    w.add_u32(a + "ssm.inner_size", field<uint32_t>(config, "linear_value_head_dim") * n_v_heads);
+    if (!config.contains("layer_types") || !config["layer_types"].is_array())
+        fail(MST_ERR_BAD_FORMAT, "config.json lacks 'layer_types', which GGUF needs");
+    std::vector<bool> recurrent;
+    for (const auto &t : config["layer_types"]) recurrent.push_back(t == "linear_attention");
+    w.add_bool_array(a + "attention.recurrent_layers", recurrent);
+    w.add_u32(a + "full_attention_interval", config.value("full_attention_interval", 4u));
+    if (sections) {
+        std::vector<int32_t> mrope = rope.value("mrope_section", std::vector<int32_t>{11, 11, 10});
+        mrope.resize(4, 0);
+        w.add_i32_array(a + "rope.dimension_sections", mrope);
+    }
+}
+
+namespace {
+
 void add_hyperparameters(GgufWriter &w, const std::string &arch, const nlohmann::json &config) {
     const std::string a = arch + ".";
     w.add_u32(a + "block_count", field<uint32_t>(config, "num_hidden_layers"));
     w.add_u32(a + "context_length", field<uint32_t>(config, "max_position_embeddings"));
     w.add_u32(a + "embedding_length", field<uint32_t>(config, "hidden_size"));
-    w.add_u32(a + "feed_forward_length", field<uint32_t>(config, "intermediate_size"));
+    // Optional, as convert_hf_to_gguf.py has it (Qwen3.5-MoE's config has none).
+    if (config.contains("intermediate_size"))
+        w.add_u32(a + "feed_forward_length", field<uint32_t>(config, "intermediate_size"));
     w.add_u32(a + "attention.head_count", field<uint32_t>(config, "num_attention_heads"));
     const nlohmann::json rope = rope_object(config);
     const double theta = rope.contains("rope_theta") ? field<double>(rope, "rope_theta") : config.value("rope_theta", 10000.0);
@@ -98,6 +134,8 @@ void add_hyperparameters(GgufWriter &w, const std::string &arch, const nlohmann:
         w.add_u32(a + "expert_feed_forward_length", field<uint32_t>(config, "moe_intermediate_size"));
     if (arch == "deepseek2")
         add_deepseek2_hyperparameters(w, a, config);
+    else if (arch == "qwen35moe" || arch == "qwen3next")
+        add_qwen_hybrid_hyperparameters(w, a, config, arch == "qwen35moe");
     else
         add_mha_hyperparameters(w, a, config);
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <nlohmann/json.hpp>
 
@@ -37,5 +38,11 @@ void add_gguf_model_metadata(GgufWriter &w, const GgufArchitecture &arch, const 
 // exceptions for a malformed tokenizer.json).
 void add_gguf_vocabulary(GgufWriter &w, const nlohmann::json &tokenizer, const nlohmann::json &tokenizer_config,
                          size_t vocab_size, std::string_view pre = "qwen2");
+
+// The keys of qwen35moe / qwen3next after the common ones (Qwen3NextModel.set_gguf_parameters):
+// attention sizes with the partial RoPE, the expert and shared expert sizes, the Gated
+// DeltaNet sizes under ssm.*, which layers are recurrent, and (qwen35moe, `sections`) the
+// M-RoPE sections. `a` is "<arch>.". Throws MST_ERR_BAD_FORMAT naming a missing field.
+void add_qwen_hybrid_hyperparameters(GgufWriter &w, const std::string &a, const nlohmann::json &config, bool sections);
 
 }  // namespace mst

@@ -15,7 +15,8 @@ namespace mst {
 std::vector<uint8_t> convert_tensor(const std::vector<uint8_t> &source, DType source_dtype, DType dtype,
                                     int64_t rows, int64_t cols, const std::string &name) {
     if (dtype == source_dtype) return source;
-    if (!dtype_is_quantized(dtype) || !dtype_is_float_weight(source_dtype))
+    // A block-quantized source (a GGUF's Q8_0 or Q4_K experts) is decoded, then quantized again.
+    if (!dtype_is_quantized(dtype) || !(dtype_is_float_weight(source_dtype) || dtype_is_quantized(source_dtype)))
         fail(MST_ERR_UNSUPPORTED, "{}: cannot convert {} to {}", name, dtype_name(source_dtype), dtype_name(dtype));
     const uint64_t in_row = dtype_row_bytes(source_dtype, cols), out_row = dtype_row_bytes(dtype, cols);
     if (source.size() != uint64_t(rows) * in_row)

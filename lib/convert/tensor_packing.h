@@ -13,8 +13,8 @@
 
 namespace mst {
 
-// `source`'s bytes as `dtype` (its own, or Q8 / Q4 for a float source): rows of the
-// last dimension are converted to float32 and quantized. Throws naming `name` and the
+// `source`'s bytes as `dtype` (its own, or a quantized type for a float or block-quantized
+// source): rows of the last dimension are converted to float32 and quantized. Throws naming `name` and the
 // row when a row cannot be quantized (a non-finite value, a value beyond f16's range).
 std::vector<uint8_t> convert_tensor(const std::vector<uint8_t> &source, DType source_dtype, DType dtype,
                                     int64_t rows, int64_t cols, const std::string &name);

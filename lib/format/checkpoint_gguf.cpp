@@ -136,26 +136,13 @@ private:
         const int64_t rows = s.shape.empty() ? 1 : s.shape.front();
         const int64_t cols = rows > 0 ? s.numel() / rows : 0;
         const int64_t all_rows = rows + (x.appended ? x.appended->numel() / std::max<int64_t>(cols, 1) : 0);
-        const auto row_of = [&](int64_t i) { return d.row_order.empty() ? i : d.row_order[size_t(i)]; };
-        const int64_t out_rows = d.row_order.empty() ? all_rows : int64_t(d.row_order.size());
         const DType dtype = derived_dtype(d, s, x.appended_ptr());
         if (!d.value && dtype == s.dtype) {
             std::vector<uint8_t> raw(s.nbytes + (x.appended ? x.appended->nbytes : 0));
             Checkpoint::read(s, raw.data());
             if (x.appended) Checkpoint::read(*x.appended, raw.data() + s.nbytes);
-            const size_t row_bytes = size_t(s.nbytes / uint64_t(rows));
-            auto *out = static_cast<uint8_t *>(dst);
-            for (int64_t i = 0; i < out_rows; ++i) {
-                const uint8_t *src = raw.data() + size_t(row_of(i)) * row_bytes;
-                uint8_t *row = out + size_t(i) * row_bytes;
-                if (d.column_order.empty()) {
-                    std::memcpy(row, src, row_bytes);
-                    continue;
-                }
-                const size_t group_bytes = size_t(dtype_row_bytes(dtype, d.column_group));
-                for (size_t j = 0; j < d.column_order.size(); ++j)
-                    std::memcpy(row + j * group_bytes, src + size_t(d.column_order[j]) * group_bytes, group_bytes);
-            }
+            gather_rows_and_columns(d, raw.data(), all_rows, size_t(s.nbytes / uint64_t(rows)), dtype,
+                                    static_cast<uint8_t *>(dst));
             return;
         }
         std::vector<float> values = stored_f32(s);
@@ -163,20 +150,7 @@ private:
             const std::vector<float> more = stored_f32(*x.appended);
             values.insert(values.end(), more.begin(), more.end());
         }
-        auto *out = static_cast<float *>(dst);
-        for (int64_t i = 0; i < out_rows; ++i) {
-            const float *src = values.data() + size_t(row_of(i) * cols);
-            float *row = out + size_t(i * cols);
-            if (d.column_order.empty()) {
-                std::copy_n(src, size_t(cols), row);
-            } else {
-                for (size_t j = 0; j < d.column_order.size(); ++j)
-                    std::copy_n(src + size_t(d.column_order[j] * d.column_group), size_t(d.column_group),
-                                row + j * size_t(d.column_group));
-            }
-            if (d.value)
-                for (int64_t c = 0; c < cols; ++c) row[c] = d.value(row[c]);
-        }
+        gather_rows_and_columns(d, values.data(), all_rows, cols, static_cast<float *>(dst));
     }
 
     // Element (row, col) of kv_b: row h * (nope + v) + n is head h's key row n, column l

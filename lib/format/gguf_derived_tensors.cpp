@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 #include "format/gguf_file.h"
@@ -13,18 +14,10 @@ namespace {
 float log_of_negated(float a) { return std::log(-a); }  // ssm_a = -exp(A_log)
 float minus_one(float w) { return w - 1.0f; }            // stored 1 + w
 
-// Rows [offset, offset + heads * head_size) hold `heads` heads of head_size rows, which
-// llama.cpp reorders from grouped by key head (value head g * r + i, key head g) to tiled
-// (position i * n_k_heads + g). The order that reads them back grouped; identity elsewhere.
+// The order that reads tiled value heads back grouped by key head; identity elsewhere.
 std::vector<int64_t> grouped_from_tiled(int64_t n_rows, int64_t offset, int64_t n_k_heads, int64_t r,
                                         int64_t head_size) {
-    std::vector<int64_t> order(static_cast<size_t>(n_rows));
-    for (int64_t i = 0; i < n_rows; ++i) order[size_t(i)] = i;
-    for (int64_t g = 0; g < n_k_heads; ++g)
-        for (int64_t i = 0; i < r; ++i)
-            for (int64_t e = 0; e < head_size; ++e)
-                order[size_t(offset + (g * r + i) * head_size + e)] = offset + (i * n_k_heads + g) * head_size + e;
-    return order;
+    return inverse_order(tiled_from_grouped(n_rows, offset, n_k_heads, r, head_size));
 }
 
 // Qwen3-Next's in_proj_qkvz groups its rows per key head g, [q_g | k_g | v_g | z_g];
@@ -58,6 +51,56 @@ void add_qwen3next_qkvz(const std::vector<TensorInfo> &table, int64_t n_k_heads,
 }
 
 }  // namespace
+
+std::vector<int64_t> tiled_from_grouped(int64_t n_rows, int64_t offset, int64_t n_k_heads, int64_t r,
+                                        int64_t head_size) {
+    std::vector<int64_t> order(static_cast<size_t>(n_rows));
+    for (int64_t i = 0; i < n_rows; ++i) order[size_t(i)] = i;
+    for (int64_t g = 0; g < n_k_heads; ++g)
+        for (int64_t i = 0; i < r; ++i)
+            for (int64_t e = 0; e < head_size; ++e)
+                order[size_t(offset + (i * n_k_heads + g) * head_size + e)] = offset + (g * r + i) * head_size + e;
+    return order;
+}
+
+std::vector<int64_t> inverse_order(const std::vector<int64_t> &order) {
+    std::vector<int64_t> inverse(order.size());
+    for (size_t i = 0; i < order.size(); ++i) inverse[size_t(order[i])] = int64_t(i);
+    return inverse;
+}
+
+void gather_rows_and_columns(const GgufDerivedTensor &d, const uint8_t *src, int64_t rows, size_t row_bytes,
+                             DType dtype, uint8_t *dst) {
+    const int64_t out_rows = d.row_order.empty() ? rows : int64_t(d.row_order.size());
+    const size_t group_bytes = d.column_order.empty() ? 0 : size_t(dtype_row_bytes(dtype, d.column_group));
+    for (int64_t i = 0; i < out_rows; ++i) {
+        const uint8_t *from = src + size_t(d.row_order.empty() ? i : d.row_order[size_t(i)]) * row_bytes;
+        uint8_t *row = dst + size_t(i) * row_bytes;
+        if (d.column_order.empty()) {
+            std::memcpy(row, from, row_bytes);
+            continue;
+        }
+        for (size_t j = 0; j < d.column_order.size(); ++j)
+            std::memcpy(row + j * group_bytes, from + size_t(d.column_order[j]) * group_bytes, group_bytes);
+    }
+}
+
+void gather_rows_and_columns(const GgufDerivedTensor &d, const float *src, int64_t rows, int64_t cols, float *dst) {
+    const int64_t out_rows = d.row_order.empty() ? rows : int64_t(d.row_order.size());
+    for (int64_t i = 0; i < out_rows; ++i) {
+        const float *from = src + size_t((d.row_order.empty() ? i : d.row_order[size_t(i)]) * cols);
+        float *row = dst + size_t(i * cols);
+        if (d.column_order.empty()) {
+            std::copy_n(from, size_t(cols), row);
+        } else {
+            for (size_t j = 0; j < d.column_order.size(); ++j)
+                std::copy_n(from + size_t(d.column_order[j] * d.column_group), size_t(d.column_group),
+                            row + j * size_t(d.column_group));
+        }
+        if (d.value)
+            for (int64_t c = 0; c < cols; ++c) row[c] = d.value(row[c]);
+    }
+}
 
 DType derived_dtype(const GgufDerivedTensor &d, const TensorInfo &stored, const TensorInfo *appended) {
     if (d.value || (appended && appended->dtype != stored.dtype)) return DType::F32;

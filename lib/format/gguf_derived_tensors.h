@@ -43,4 +43,18 @@ std::map<std::string, GgufDerivedTensor, std::less<>> qwen_hybrid_derived_tensor
 DType derived_dtype(const GgufDerivedTensor &d, const TensorInfo &stored, const TensorInfo *appended);
 uint64_t derived_bytes(const GgufDerivedTensor &d, const TensorInfo &stored, const TensorInfo *appended);
 
+// d's row gather, then its column-group gather, of `rows` rows: as bytes of `dtype` (row_bytes
+// each; d.value must be null), or as floats (cols each, d.value applied). The GGUF reader
+// reads derived tensors with them, the GGUF export writes its tensors the converter's way.
+void gather_rows_and_columns(const GgufDerivedTensor &d, const uint8_t *src, int64_t rows, size_t row_bytes,
+                             DType dtype, uint8_t *dst);
+void gather_rows_and_columns(const GgufDerivedTensor &d, const float *src, int64_t rows, int64_t cols, float *dst);
+
+// Value heads grouped by key head (head g * r + i) to tiled (position i * n_k_heads + g):
+// rows [offset, offset + n_k_heads * r * head_size) of n_rows, each head head_size rows.
+// order[i] is the grouped row that tiled row i holds. inverse_order() turns it around.
+std::vector<int64_t> tiled_from_grouped(int64_t n_rows, int64_t offset, int64_t n_k_heads, int64_t r,
+                                        int64_t head_size);
+std::vector<int64_t> inverse_order(const std::vector<int64_t> &order);
+
 }  // namespace mst

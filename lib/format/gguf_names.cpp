@@ -1,177 +1,149 @@
 #include "format/gguf_names.h"
 
 #include <charconv>
+#include <initializer_list>
 #include <map>
 
 namespace mst {
 namespace {
 
 // Per-block names (after "blk.N."), llama.cpp's LLM_TENSOR_* spellings (gguf-py's
-// constants.py TENSOR_NAMES) against the transformers module paths.
+// constants.py TENSOR_NAMES) against the transformers module paths, in pieces that the
+// architectures share.
 using NameMap = std::map<std::string, std::string, std::less<>>;
 
-const NameMap &qwen3moe_block_names() {
-    static const NameMap names = {
-        {"attn_norm.weight", "input_layernorm.weight"},
-        {"ffn_norm.weight", "post_attention_layernorm.weight"},
-        {"attn_q.weight", "self_attn.q_proj.weight"},
-        {"attn_k.weight", "self_attn.k_proj.weight"},
-        {"attn_v.weight", "self_attn.v_proj.weight"},
-        {"attn_output.weight", "self_attn.o_proj.weight"},
-        {"attn_q_norm.weight", "self_attn.q_norm.weight"},
-        {"attn_k_norm.weight", "self_attn.k_norm.weight"},
-        {"ffn_gate_inp.weight", "mlp.gate.weight"},
-        // A dense layer (Qwen3-MoE's mlp_only_layers) under llama.cpp's dense FFN names.
-        {"ffn_gate.weight", "mlp.gate_proj.weight"},
-        {"ffn_up.weight", "mlp.up_proj.weight"},
-        {"ffn_down.weight", "mlp.down_proj.weight"},
-    };
-    return names;
-}
+const NameMap kAttention = {
+    {"attn_norm.weight", "input_layernorm.weight"},
+    {"attn_q.weight", "self_attn.q_proj.weight"},
+    {"attn_k.weight", "self_attn.k_proj.weight"},
+    {"attn_v.weight", "self_attn.v_proj.weight"},
+    {"attn_output.weight", "self_attn.o_proj.weight"},
+};
+const NameMap kFfnNorm = {{"ffn_norm.weight", "post_attention_layernorm.weight"}};
+const NameMap kPostAttentionNorm = {{"post_attention_norm.weight", "post_attention_layernorm.weight"}};
+const NameMap kQkNorms = {
+    {"attn_q_norm.weight", "self_attn.q_norm.weight"},
+    {"attn_k_norm.weight", "self_attn.k_norm.weight"},
+};
+const NameMap kRouter = {{"ffn_gate_inp.weight", "mlp.gate.weight"}};
+// A dense layer (Qwen3-MoE's mlp_only_layers, DeepSeek's leading ones) under llama.cpp's dense FFN names.
+const NameMap kDenseFfn = {
+    {"ffn_gate.weight", "mlp.gate_proj.weight"},
+    {"ffn_up.weight", "mlp.up_proj.weight"},
+    {"ffn_down.weight", "mlp.down_proj.weight"},
+};
 
-const NameMap &qwen3moe_expert_parts() {
-    static const NameMap parts = {
-        {"ffn_gate_exps.weight", ".gate_proj.weight"},
-        {"ffn_up_exps.weight", ".up_proj.weight"},
-        {"ffn_down_exps.weight", ".down_proj.weight"},
-    };
-    return parts;
-}
+// deepseek2 (DeepSeek-V2/V3, Kimi K2): MLA attention, the shared expert and the sigmoid
+// router's correction bias. kv_b_proj comes either as attn_kv_b (older conversions) or
+// split into attn_k_b / attn_v_b, which the checkpoint joins back (GgufCheckpoint) under
+// the same name.
+const NameMap kDeepseek2 = {
+    {"attn_q_a.weight", "self_attn.q_a_proj.weight"},
+    {"attn_q_a_norm.weight", "self_attn.q_a_layernorm.weight"},
+    {"attn_q_b.weight", "self_attn.q_b_proj.weight"},
+    {"attn_kv_a_mqa.weight", "self_attn.kv_a_proj_with_mqa.weight"},
+    {"attn_kv_a_norm.weight", "self_attn.kv_a_layernorm.weight"},
+    {"attn_kv_b.weight", "self_attn.kv_b_proj.weight"},
+    {"exp_probs_b.bias", "mlp.gate.e_score_correction_bias"},
+    {"ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight"},
+    {"ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight"},
+    {"ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight"},
+};
 
-// `llama` with experts is how llama.cpp stores Mixtral: its block names, the router and
-// experts under Mixtral's block_sparse_moe (w1 gate, w3 up, w2 down).
-const NameMap &mixtral_block_names() {
-    static const NameMap names = {
-        {"attn_norm.weight", "input_layernorm.weight"},
-        {"ffn_norm.weight", "post_attention_layernorm.weight"},
-        {"attn_q.weight", "self_attn.q_proj.weight"},
-        {"attn_k.weight", "self_attn.k_proj.weight"},
-        {"attn_v.weight", "self_attn.v_proj.weight"},
-        {"attn_output.weight", "self_attn.o_proj.weight"},
-        {"ffn_gate_inp.weight", "block_sparse_moe.gate.weight"},
-    };
-    return names;
-}
-
-const NameMap &mixtral_expert_parts() {
-    static const NameMap parts = {
-        {"ffn_gate_exps.weight", ".w1.weight"},
-        {"ffn_up_exps.weight", ".w3.weight"},
-        {"ffn_down_exps.weight", ".w2.weight"},
-    };
-    return parts;
-}
-
-// deepseek2 (DeepSeek-V2/V3, Kimi K2): MLA attention, leading dense layers, the shared
-// expert and the sigmoid router's correction bias. kv_b_proj comes either as attn_kv_b
-// (older conversions) or split into attn_k_b / attn_v_b, which the checkpoint joins back
-// (GgufCheckpoint) under the same name.
-const NameMap &deepseek2_block_names() {
-    static const NameMap names = {
-        {"attn_norm.weight", "input_layernorm.weight"},
-        {"ffn_norm.weight", "post_attention_layernorm.weight"},
-        {"attn_q.weight", "self_attn.q_proj.weight"},
-        {"attn_q_a.weight", "self_attn.q_a_proj.weight"},
-        {"attn_q_a_norm.weight", "self_attn.q_a_layernorm.weight"},
-        {"attn_q_b.weight", "self_attn.q_b_proj.weight"},
-        {"attn_kv_a_mqa.weight", "self_attn.kv_a_proj_with_mqa.weight"},
-        {"attn_kv_a_norm.weight", "self_attn.kv_a_layernorm.weight"},
-        {"attn_kv_b.weight", "self_attn.kv_b_proj.weight"},
-        {"attn_output.weight", "self_attn.o_proj.weight"},
-        {"ffn_gate_inp.weight", "mlp.gate.weight"},
-        {"exp_probs_b.bias", "mlp.gate.e_score_correction_bias"},
-        {"ffn_gate.weight", "mlp.gate_proj.weight"},
-        {"ffn_up.weight", "mlp.up_proj.weight"},
-        {"ffn_down.weight", "mlp.down_proj.weight"},
-        {"ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight"},
-        {"ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight"},
-        {"ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight"},
-    };
-    return names;
-}
-
-// gpt-oss: attention with biases and sinks, the router with a bias. llama.cpp splits
-// the fused, interleaved gate_up_proj into gate and up experts (each [E][I][H] with its
-// own bias [E][I]) and transposes down_proj to [E][H][I].
-const NameMap &gpt_oss_block_names() {
-    static const NameMap names = {
-        {"attn_norm.weight", "input_layernorm.weight"},
-        {"post_attention_norm.weight", "post_attention_layernorm.weight"},
-        {"attn_q.weight", "self_attn.q_proj.weight"},
-        {"attn_q.bias", "self_attn.q_proj.bias"},
-        {"attn_k.weight", "self_attn.k_proj.weight"},
-        {"attn_k.bias", "self_attn.k_proj.bias"},
-        {"attn_v.weight", "self_attn.v_proj.weight"},
-        {"attn_v.bias", "self_attn.v_proj.bias"},
-        {"attn_output.weight", "self_attn.o_proj.weight"},
-        {"attn_output.bias", "self_attn.o_proj.bias"},
-        {"attn_sinks.weight", "self_attn.sinks"},
-        {"ffn_gate_inp.weight", "mlp.router.weight"},
-        {"ffn_gate_inp.bias", "mlp.router.bias"},
-    };
-    return names;
-}
-
-const NameMap &gpt_oss_expert_parts() {
-    static const NameMap parts = {
-        {"ffn_gate_exps.weight", ".gate_proj.weight"}, {"ffn_gate_exps.bias", ".gate_proj.bias"},
-        {"ffn_up_exps.weight", ".up_proj.weight"},     {"ffn_up_exps.bias", ".up_proj.bias"},
-        {"ffn_down_exps.weight", ".down_proj.weight"}, {"ffn_down_exps.bias", ".down_proj.bias"},
-    };
-    return parts;
-}
+// gpt-oss: attention with biases and sinks, the router with a bias.
+const NameMap kGptOss = {
+    {"attn_q.bias", "self_attn.q_proj.bias"},
+    {"attn_k.bias", "self_attn.k_proj.bias"},
+    {"attn_v.bias", "self_attn.v_proj.bias"},
+    {"attn_output.bias", "self_attn.o_proj.bias"},
+    {"attn_sinks.weight", "self_attn.sinks"},
+    {"ffn_gate_inp.weight", "mlp.router.weight"},
+    {"ffn_gate_inp.bias", "mlp.router.bias"},
+};
 
 // qwen35moe and qwen3next: Gated DeltaNet layers (ssm_*, attn_qkv / attn_gate), gated
 // full attention, a shared expert with a sigmoid gate. What llama.cpp's converter changed
 // in their values (A, norms, conv1d, value-head order) is undone in
 // format/gguf_derived_tensors.h.
-const NameMap &qwen_hybrid_block_names() {
-    static const NameMap names = {
-        {"attn_norm.weight", "input_layernorm.weight"},
-        {"post_attention_norm.weight", "post_attention_layernorm.weight"},
-        {"attn_q.weight", "self_attn.q_proj.weight"},
-        {"attn_k.weight", "self_attn.k_proj.weight"},
-        {"attn_v.weight", "self_attn.v_proj.weight"},
-        {"attn_output.weight", "self_attn.o_proj.weight"},
-        {"attn_q_norm.weight", "self_attn.q_norm.weight"},
-        {"attn_k_norm.weight", "self_attn.k_norm.weight"},
-        {"attn_qkv.weight", "linear_attn.in_proj_qkv.weight"},
-        {"attn_gate.weight", "linear_attn.in_proj_z.weight"},
-        {"ssm_in.weight", "linear_attn.in_proj_qkvz.weight"},  // older qwen3next conversions
-        {"ssm_ba.weight", "linear_attn.in_proj_ba.weight"},
-        {"ssm_beta.weight", "linear_attn.in_proj_b.weight"},
-        {"ssm_alpha.weight", "linear_attn.in_proj_a.weight"},
-        {"ssm_conv1d.weight", "linear_attn.conv1d.weight"},
-        {"ssm_dt.bias", "linear_attn.dt_bias"},
-        {"ssm_a", "linear_attn.A_log"},
-        {"ssm_norm.weight", "linear_attn.norm.weight"},
-        {"ssm_out.weight", "linear_attn.out_proj.weight"},
-        {"ffn_gate_inp.weight", "mlp.gate.weight"},
-        {"ffn_gate_inp_shexp.weight", "mlp.shared_expert_gate.weight"},
-        {"ffn_gate_shexp.weight", "mlp.shared_expert.gate_proj.weight"},
-        {"ffn_up_shexp.weight", "mlp.shared_expert.up_proj.weight"},
-        {"ffn_down_shexp.weight", "mlp.shared_expert.down_proj.weight"},
-        {"ffn_gate.weight", "mlp.gate_proj.weight"},
-        {"ffn_up.weight", "mlp.up_proj.weight"},
-        {"ffn_down.weight", "mlp.down_proj.weight"},
+const NameMap kQwenHybrid = {
+    {"attn_qkv.weight", "linear_attn.in_proj_qkv.weight"},
+    {"attn_gate.weight", "linear_attn.in_proj_z.weight"},
+    {"ssm_in.weight", "linear_attn.in_proj_qkvz.weight"},  // older qwen3next conversions
+    {"ssm_ba.weight", "linear_attn.in_proj_ba.weight"},
+    {"ssm_beta.weight", "linear_attn.in_proj_b.weight"},
+    {"ssm_alpha.weight", "linear_attn.in_proj_a.weight"},
+    {"ssm_conv1d.weight", "linear_attn.conv1d.weight"},
+    {"ssm_dt.bias", "linear_attn.dt_bias"},
+    {"ssm_a", "linear_attn.A_log"},
+    {"ssm_norm.weight", "linear_attn.norm.weight"},
+    {"ssm_out.weight", "linear_attn.out_proj.weight"},
+    {"ffn_gate_inp_shexp.weight", "mlp.shared_expert_gate.weight"},
+    {"ffn_gate_shexp.weight", "mlp.shared_expert.gate_proj.weight"},
+    {"ffn_up_shexp.weight", "mlp.shared_expert.up_proj.weight"},
+    {"ffn_down_shexp.weight", "mlp.shared_expert.down_proj.weight"},
+};
+
+// The stacked experts' parts: llama.cpp's name after "blk.N." against the per-expert suffix.
+const NameMap kExpertParts = {
+    {"ffn_gate_exps.weight", ".gate_proj.weight"},
+    {"ffn_up_exps.weight", ".up_proj.weight"},
+    {"ffn_down_exps.weight", ".down_proj.weight"},
+};
+// gpt-oss: llama.cpp splits the fused, interleaved gate_up_proj into gate and up experts
+// (each [E][I][H] with its own bias [E][I]) and transposes down_proj to [E][H][I].
+const NameMap kGptOssExpertParts = {
+    {"ffn_gate_exps.weight", ".gate_proj.weight"}, {"ffn_gate_exps.bias", ".gate_proj.bias"},
+    {"ffn_up_exps.weight", ".up_proj.weight"},     {"ffn_up_exps.bias", ".up_proj.bias"},
+    {"ffn_down_exps.weight", ".down_proj.weight"}, {"ffn_down_exps.bias", ".down_proj.bias"},
+};
+// `llama` with experts is how llama.cpp stores Mixtral: the router and experts under
+// Mixtral's block_sparse_moe (w1 gate, w3 up, w2 down).
+const NameMap kMixtralRouter = {{"ffn_gate_inp.weight", "block_sparse_moe.gate.weight"}};
+const NameMap kMixtralExpertParts = {
+    {"ffn_gate_exps.weight", ".w1.weight"},
+    {"ffn_up_exps.weight", ".w3.weight"},
+    {"ffn_down_exps.weight", ".w2.weight"},
+};
+
+NameMap joined(std::initializer_list<const NameMap *> pieces) {
+    NameMap out;
+    for (const NameMap *p : pieces) out.insert(p->begin(), p->end());  // the first piece's entry wins
+    return out;
+}
+
+// One GGUF architecture: what it runs as, and its names.
+struct ArchNames {
+    GgufArchitecture arch;
+    NameMap block;         // after "blk.N."
+    NameMap expert_parts;  // stacked expert tensors
+    std::string experts;   // the per-expert views' prefix after "model.layers.N"
+};
+
+const std::vector<ArchNames> &arch_names() {
+    static const std::vector<ArchNames> archs = {
+        {{"qwen3moe", "qwen3_moe", false}, joined({&kAttention, &kFfnNorm, &kQkNorms, &kRouter, &kDenseFfn}),
+         kExpertParts, ".mlp.experts."},
+        // llama.cpp's converter interleaves the rows of attn_q / attn_k per head (GgufArchitecture).
+        {{"llama", "mixtral", true}, joined({&kAttention, &kFfnNorm, &kMixtralRouter}), kMixtralExpertParts,
+         ".block_sparse_moe.experts."},
+        {{"deepseek2", "deepseek_v3", false}, joined({&kAttention, &kFfnNorm, &kDeepseek2, &kRouter, &kDenseFfn}),
+         kExpertParts, ".mlp.experts."},
+        {{"gpt-oss", "gpt_oss", false}, joined({&kGptOss, &kAttention, &kPostAttentionNorm}), kGptOssExpertParts,
+         ".mlp.experts."},
+        {{"qwen35moe", "qwen3_5_moe_text", false},
+         joined({&kAttention, &kPostAttentionNorm, &kQkNorms, &kQwenHybrid, &kRouter, &kDenseFfn}), kExpertParts,
+         ".mlp.experts."},
+        {{"qwen3next", "qwen3_next", false},
+         joined({&kAttention, &kPostAttentionNorm, &kQkNorms, &kQwenHybrid, &kRouter, &kDenseFfn}), kExpertParts,
+         ".mlp.experts."},
     };
-    return names;
+    return archs;
 }
 
-bool is_llama(const GgufArchitecture &arch) { return arch.gguf_name == "llama"; }
-
-const NameMap &block_names(const GgufArchitecture &arch) {
-    if (is_llama(arch)) return mixtral_block_names();
-    if (arch.gguf_name == "deepseek2") return deepseek2_block_names();
-    if (arch.gguf_name == "gpt-oss") return gpt_oss_block_names();
-    if (arch.gguf_name == "qwen35moe" || arch.gguf_name == "qwen3next") return qwen_hybrid_block_names();
-    return qwen3moe_block_names();
-}
-
-const NameMap &expert_parts(const GgufArchitecture &arch) {
-    if (is_llama(arch)) return mixtral_expert_parts();
-    if (arch.gguf_name == "gpt-oss") return gpt_oss_expert_parts();
-    return qwen3moe_expert_parts();
+const ArchNames &names_of(const GgufArchitecture &arch) {
+    for (const ArchNames &a : arch_names())
+        if (a.arch.gguf_name == arch.gguf_name) return a;
+    return arch_names().front();  // unreachable: every GgufArchitecture comes from arch_names()
 }
 
 // "blk.N.rest" -> (N, rest).
@@ -190,10 +162,11 @@ std::optional<std::pair<int64_t, std::string_view>> split_block(std::string_view
 }  // namespace
 
 const std::vector<GgufArchitecture> &gguf_architectures() {
-    static const std::vector<GgufArchitecture> archs = {
-        {"qwen3moe", "qwen3_moe", false}, {"llama", "mixtral", true}, {"deepseek2", "deepseek_v3", false},
-        {"gpt-oss", "gpt_oss", false}, {"qwen35moe", "qwen3_5_moe_text", false},
-        {"qwen3next", "qwen3_next", false}};
+    static const std::vector<GgufArchitecture> archs = [] {
+        std::vector<GgufArchitecture> out;
+        for (const ArchNames &a : arch_names()) out.push_back(a.arch);
+        return out;
+    }();
     return archs;
 }
 
@@ -209,7 +182,7 @@ std::optional<std::string> gguf_to_hf_name(const GgufArchitecture &arch, std::st
     if (name == "output.weight") return "lm_head.weight";
     const auto block = split_block(name);
     if (!block) return std::nullopt;
-    const auto &names = block_names(arch);
+    const auto &names = names_of(arch).block;
     const auto it = names.find(block->second);
     if (it == names.end()) return std::nullopt;
     return "model.layers." + std::to_string(block->first) + "." + it->second;
@@ -227,7 +200,7 @@ std::optional<std::string> hf_to_gguf_name(const GgufArchitecture &arch, std::st
     const std::string as_block = "blk." + std::string(hf_name.substr(kPrefix.size()));
     const auto block = split_block(as_block);  // views into as_block
     if (!block) return std::nullopt;
-    for (const auto &[gguf, hf] : block_names(arch))
+    for (const auto &[gguf, hf] : names_of(arch).block)
         if (hf == block->second) return "blk." + std::to_string(block->first) + "." + gguf;
     return std::nullopt;
 }
@@ -235,11 +208,11 @@ std::optional<std::string> hf_to_gguf_name(const GgufArchitecture &arch, std::st
 std::optional<GgufStackedExperts> gguf_stacked_experts(const GgufArchitecture &arch, std::string_view name) {
     const auto block = split_block(name);
     if (!block) return std::nullopt;
-    const auto &parts = expert_parts(arch);
-    const auto it = parts.find(block->second);
-    if (it == parts.end()) return std::nullopt;
-    const char *experts = is_llama(arch) ? ".block_sparse_moe.experts." : ".mlp.experts.";
-    return GgufStackedExperts{block->first, "model.layers." + std::to_string(block->first) + experts, it->second};
+    const ArchNames &names = names_of(arch);
+    const auto it = names.expert_parts.find(block->second);
+    if (it == names.expert_parts.end()) return std::nullopt;
+    return GgufStackedExperts{block->first, "model.layers." + std::to_string(block->first) + names.experts,
+                              it->second};
 }
 
 }  // namespace mst

@@ -19,6 +19,16 @@ std::string le(T v) {
     return out;
 }
 
+// An ARRAY value: element type, count, then each element as `put` encodes it.
+template <typename Vector, typename Put>
+std::string array_value(GgufValueType element, const Vector &v, Put put) {
+    std::string s;
+    gguf_put_u32(s, uint32_t(element));
+    gguf_put_u64(s, v.size());
+    for (const auto &e : v) put(s, e);
+    return s;
+}
+
 uint32_t f32_bits(float f) {
     uint32_t b;
     static_assert(sizeof b == sizeof f);
@@ -57,27 +67,22 @@ void GgufWriter::add_string(std::string_view key, std::string_view v) {
 }
 
 void GgufWriter::add_string_array(std::string_view key, const std::vector<std::string> &v) {
-    std::string s;
-    gguf_put_u32(s, uint32_t(GgufValueType::String));
-    gguf_put_u64(s, v.size());
-    for (const std::string &e : v) gguf_put_str(s, e);
-    add_raw(key, GgufValueType::Array, s);
+    add_raw(key, GgufValueType::Array, array_value(GgufValueType::String, v, gguf_put_str));
 }
 
 void GgufWriter::add_i32_array(std::string_view key, const std::vector<int32_t> &v) {
-    std::string s;
-    gguf_put_u32(s, uint32_t(GgufValueType::Int32));
-    gguf_put_u64(s, v.size());
-    for (int32_t e : v) gguf_put_u32(s, uint32_t(e));
-    add_raw(key, GgufValueType::Array, s);
+    add_raw(key, GgufValueType::Array,
+            array_value(GgufValueType::Int32, v, [](std::string &s, int32_t e) { gguf_put_u32(s, uint32_t(e)); }));
 }
 
 void GgufWriter::add_f32_array(std::string_view key, const std::vector<float> &v) {
-    std::string s;
-    gguf_put_u32(s, uint32_t(GgufValueType::Float32));
-    gguf_put_u64(s, v.size());
-    for (float e : v) gguf_put_u32(s, f32_bits(e));
-    add_raw(key, GgufValueType::Array, s);
+    add_raw(key, GgufValueType::Array,
+            array_value(GgufValueType::Float32, v, [](std::string &s, float e) { gguf_put_u32(s, f32_bits(e)); }));
+}
+
+void GgufWriter::add_bool_array(std::string_view key, const std::vector<bool> &v) {
+    add_raw(key, GgufValueType::Array,
+            array_value(GgufValueType::Bool, v, [](std::string &s, bool e) { s.push_back(char(e)); }));
 }
 
 void GgufWriter::set_alignment(uint32_t alignment) {

@@ -34,6 +34,7 @@ public:
     void add_string_array(std::string_view key, const std::vector<std::string> &v);
     void add_i32_array(std::string_view key, const std::vector<int32_t> &v);
     void add_f32_array(std::string_view key, const std::vector<float> &v);
+    void add_bool_array(std::string_view key, const std::vector<bool> &v);
     // Sets general.alignment (a UINT32) and pads the data to it.
     void set_alignment(uint32_t alignment);
     uint32_t alignment() const { return alignment_; }

@@ -4,15 +4,19 @@
 // llama.cpp cannot take is refused naming it.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "convert/gguf_export.h"
+#include "convert/gguf_export_edits.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "expect_error.h"
 #include "format/checkpoint.h"
+#include "format/gguf_file.h"
 #include "format/gguf_types.h"
 #include "golden.h"
 #include "prompt_logits.h"
@@ -30,13 +34,16 @@ protected:
     void TearDown() override { fs::remove_all(dir_); }
 
     std::string packed(const std::string &checkpoint, const char *experts, const char *dense) {
-        const std::string out = dir_ + "/" + checkpoint + "_" + experts + "_" + dense + ".mst";
+        return packed_from(mst::test::data_path(checkpoint), checkpoint, experts, dense);
+    }
+    // `moestream convert src OUT.mst --experts experts --dense dense`, named after `name`.
+    std::string packed_from(const std::string &src, const std::string &name, const char *experts, const char *dense) {
+        const std::string out = dir_ + "/" + name + "_" + experts + "_" + dense + ".mst";
         mst_convert_params p;
         mst_convert_default_params(&p);
         p.experts = experts;
         p.dense = dense;
         p.n_threads = 2;
-        const std::string src = mst::test::data_path(checkpoint);
         EXPECT_EQ(mst_convert(src.c_str(), out.c_str(), &p, nullptr), MST_OK) << mst_last_error();
         return out;
     }
@@ -96,6 +103,94 @@ TEST_F(GgufExport, DeepSeekV3AsDeepseek2) {
     EXPECT_LT(mst::test::relative_error(from_gguf.data(), from_packed.data(), int64_t(from_packed.size())), 1e-6);
     // measured 2.3e-7, as the checkpoint directory itself
     EXPECT_LT(mst::test::relative_error(from_gguf.data(), golden.logits().data(), int64_t(from_gguf.size())), 2e-6);
+}
+
+// qwen3_5_moe_text as llama.cpp's qwen35moe: the converter's changes (-exp(A_log), 1 + w
+// norms, conv1d squeezed to F32, the shared expert's gate a vector, the value heads tiled since
+// these models have 4 value heads on 2 key heads) are made on the way out, and moestream's
+// reader undoes them, so the GGUF gives the packed file's logits: the transformers reference's
+// where the weights stay bf16. A q8 out_proj has its Q8_0 blocks moved whole (32-wide value
+// heads). The ../shared fixture is a second, independently made checkpoint (skipped without it).
+TEST_F(GgufExport, Qwen35MoeAsQwen35moe) {
+    struct Case {
+        std::string name, src;
+        const char *experts, *dense;
+        size_t moe_layers;
+        double max_vs_reference;  // bf16 weights only
+    };
+    std::vector<Case> cases = {
+        // measured 2.3e-7, as the checkpoint directory itself
+        {"qwen3_5_moe_trained", mst::test::data_path("qwen3_5_moe_trained"), "bf16", "bf16", 8, 2e-6},
+        {"qwen3_5_moe_trained", mst::test::data_path("qwen3_5_moe_trained"), "bf16", "q8", 8, 0},
+    };
+    if (const std::string shared = mst::test::shared_path("fixtures/qwen3_5_moe"); !shared.empty()) {
+        // measured 1.7e-5, as the checkpoint directory: the fixture's logits were computed with
+        // RoPE frequencies rounded to bf16 (test_golden_qwen3_5_moe.cpp), moestream keeps f32
+        cases.push_back({"shared_qwen3_5_moe", shared, "bf16", "bf16", 4, 4e-5});
+        cases.push_back({"shared_qwen3_5_moe", shared, "q8", "q8", 4, 0});  // 64-wide expert rows: whole Q8_0 blocks
+    }
+    for (const Case &c : cases) {
+        SCOPED_TRACE(c.name + ": experts " + c.experts + ", dense " + c.dense);
+        const mst::test::Golden golden = mst::test::load_golden(c.src + "/golden.safetensors");
+        const std::string mst_path = packed_from(c.src, c.name, c.experts, c.dense);
+        const std::string gguf = mst_path + ".gguf";
+        const mst::GgufExportReport r = mst::export_gguf(mst_path, gguf, false);
+        EXPECT_EQ(r.file_bytes, fs::file_size(gguf));
+        EXPECT_EQ(r.expert_tensors, 3 * c.moe_layers);
+        {
+            // Under llama.cpp's names and shapes: a vector shared-expert gate, conv1d [kernel, channels] F32.
+            const mst::GgufFile file = mst::read_gguf(mst::File::open_read(gguf));
+            EXPECT_EQ(file.require_string("general.architecture"), "qwen35moe");
+            EXPECT_EQ(file.require_uint("qwen35moe.ssm.time_step_rank"), 4u);
+            const mst::GgufTensor *gate = file.find_tensor("blk.0.ffn_gate_inp_shexp.weight");
+            ASSERT_NE(gate, nullptr);
+            EXPECT_EQ(gate->ne.size(), 1u);
+            const mst::GgufTensor *conv = file.find_tensor("blk.0.ssm_conv1d.weight");
+            ASSERT_NE(conv, nullptr);
+            EXPECT_EQ(conv->type, mst::ggml_type::F32);
+            EXPECT_EQ(conv->ne.size(), 2u);
+            ASSERT_NE(file.find_tensor("blk.0.ssm_a"), nullptr);
+        }
+        const std::vector<float> from_packed = mst::test::prompt_logits(mst_path, golden.input_ids);
+        const std::vector<float> from_gguf = mst::test::prompt_logits(gguf, golden.input_ids);
+        ASSERT_EQ(from_packed.size(), from_gguf.size());
+        const double vs_packed =
+            mst::test::relative_error(from_gguf.data(), from_packed.data(), int64_t(from_packed.size()));
+        std::printf("%s experts %s dense %s: GGUF vs packed %.2e\n", c.name.c_str(), c.experts, c.dense, vs_packed);
+        EXPECT_LT(vs_packed, 1e-6);  // measured 0: the reader undoes the edits exactly here
+        if (c.max_vs_reference > 0) {
+            ASSERT_EQ(from_gguf.size(), golden.logits().size());
+            const double vs_ref = mst::test::relative_error(from_gguf.data(), golden.logits().data(), int64_t(from_gguf.size()));
+            std::printf("  GGUF vs transformers %.2e\n", vs_ref);
+            EXPECT_LT(vs_ref, c.max_vs_reference);
+        }
+    }
+}
+
+// The export's edits for qwen35moe that cannot be made: a quantized out_proj whose blocks the
+// value heads' reorder would cut, a conv1d of another shape.
+TEST(GgufExportEdit, NamesWhatTheValueHeadReorderCannotTake) {
+    const nlohmann::json config = {{"linear_num_key_heads", 2}, {"linear_num_value_heads", 4},
+                                   {"linear_key_head_dim", 16}, {"linear_value_head_dim", 24}};
+    const auto tensor = [](const char *part, mst::DType dtype, std::vector<int64_t> shape) {
+        mst::TensorInfo t;
+        t.name = std::string("model.layers.0.linear_attn.") + part;
+        t.dtype = dtype;
+        t.shape = std::move(shape);
+        return t;
+    };
+    mst::TensorInfo out_proj = tensor("out_proj.weight", mst::DType::Q8, {64, 96});
+    mst::test::expect_error([&] { mst::gguf_export_edit("qwen35moe", out_proj, config); }, MST_ERR_UNSUPPORTED,
+                            {"out_proj", "cut", "24 columns"});
+    out_proj.dtype = mst::DType::BF16;  // one element per value: moved column by column
+    EXPECT_EQ(mst::gguf_export_edit("qwen35moe", out_proj, config).how.column_order,
+              (std::vector<int64_t>{0, 2, 1, 3}));
+    const mst::TensorInfo conv = tensor("conv1d.weight", mst::DType::BF16, {160, 4});
+    mst::test::expect_error([&] { mst::gguf_export_edit("qwen35moe", conv, config); }, MST_ERR_BAD_FORMAT,
+                            {"conv1d", "[channels, 1, kernel]"});
+    const mst::TensorInfo z = tensor("in_proj_z.weight", mst::DType::BF16, {95, 64});
+    mst::test::expect_error([&] { mst::gguf_export_edit("qwen35moe", z, config); }, MST_ERR_BAD_FORMAT,
+                            {"in_proj_z", "95 rows", "96"});
 }
 
 // K-quant experts (convert --experts q2k..q6k) on rows of whole super-blocks (a synthetic

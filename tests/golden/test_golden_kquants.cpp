@@ -29,6 +29,7 @@
 #include "format/packed_format.h"
 #include "golden.h"
 #include "golden_backends.h"
+#include "kquant_expert_bounds.h"
 #include "moestream.hpp"
 #include "packed_test_support.h"
 #include "prompt_logits.h"
@@ -36,13 +37,7 @@
 
 namespace {
 
-struct Case {
-    const char *name;       // convert --experts
-    mst::DType dtype;
-    double err_bound, kl_bound;
-};
-
-void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
+using Case = mst::test::KQuantExpertCase;
 
 class GoldenKQuants : public ::testing::TestWithParam<Case> {
 protected:
@@ -83,7 +78,7 @@ protected:
 TEST_P(GoldenKQuants, ConvertedExpertsRunWithinBound) {
     const Case &c = GetParam();
     const std::string out = tmp_ + "/model.mst";
-    mst::test::convert_checkpoint_for_test(dir_, out, c.name, "bf16");
+    mst::test::convert_checkpoint_for_test(dir_, out, c.experts, "bf16");
     const auto ck = mst::Checkpoint::open(out);
     ASSERT_NE(ck->packed(), nullptr);
     for (const auto &layer : ck->packed()->experts)
@@ -96,7 +91,7 @@ TEST_P(GoldenKQuants, ConvertedExpertsRunWithinBound) {
     const int64_t rows = int64_t(got.size()) / golden_.vocab;
     const double err = mst::test::relative_error(got.data(), reference.data(), int64_t(got.size()));
     const double kl = mst::test::mean_kl_divergence(reference.data(), got.data(), rows, golden_.vocab);
-    std::printf("kquant-measure qwen3_moe_tiny experts=%s rel_err=%.3e kl=%.3e\n", c.name, err, kl);
+    std::printf("kquant-measure qwen3_moe_tiny experts=%s rel_err=%.3e kl=%.3e\n", c.experts, err, kl);
     EXPECT_LT(err, c.err_bound);
     EXPECT_LT(kl, c.kl_bound);
 }
@@ -109,7 +104,7 @@ TEST_P(GoldenKQuants, RunWholeOnVulkanAsOnTheCpu) {
     if (const std::string why = golden_suite::backend_unavailable("vulkan"); !why.empty()) GTEST_SKIP() << why;
     const Case &c = GetParam();
     const std::string out = tmp_ + "/model.mst";
-    mst::test::convert_checkpoint_for_test(dir_, out, c.name, "bf16");
+    mst::test::convert_checkpoint_for_test(dir_, out, c.experts, "bf16");
     const std::vector<float> cpu = logits_on(out, "cpu", 0);
     const std::vector<float> reference = logits_of(dir_);
     for (const uint32_t n_batch : {0u, 1u}) {
@@ -118,20 +113,13 @@ TEST_P(GoldenKQuants, RunWholeOnVulkanAsOnTheCpu) {
         const double err_cpu = mst::test::relative_error(got.data(), cpu.data(), int64_t(got.size()));
         const double err_ref = mst::test::relative_error(got.data(), reference.data(), int64_t(got.size()));
         std::printf("kquant-vulkan qwen3_moe_tiny experts=%s %s: against the cpu %.3e, against the reference %.3e\n",
-                    c.name, n_batch == 1 ? "decode" : "prefill", err_cpu, err_ref);
-        EXPECT_LT(err_cpu, kVulkanCpuBound) << c.name << " n_batch " << n_batch;
-        EXPECT_LT(err_ref, c.err_bound) << c.name << " n_batch " << n_batch;
+                    c.experts, n_batch == 1 ? "decode" : "prefill", err_cpu, err_ref);
+        EXPECT_LT(err_cpu, kVulkanCpuBound) << c.experts << " n_batch " << n_batch;
+        EXPECT_LT(err_ref, c.err_bound) << c.experts << " n_batch " << n_batch;
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Qwen3MoeTiny, GoldenKQuants,
-                         // measured: 0.0288 / 1.94e-3, 0.0535 / 7.23e-3, 0.0991 / 0.026, 0.193 / 0.090,
-                         // 0.359 / 0.314
-                         ::testing::Values(Case{"q6k", mst::DType::GGML_Q6_K, 0.046, 0.0031},
-                                           Case{"q5k", mst::DType::GGML_Q5_K, 0.086, 0.012},
-                                           Case{"q4k", mst::DType::GGML_Q4_K, 0.16, 0.042},
-                                           Case{"q3k", mst::DType::GGML_Q3_K, 0.31, 0.145},
-                                           Case{"q2k", mst::DType::GGML_Q2_K, 0.57, 0.50}),
-                         [](const ::testing::TestParamInfo<Case> &p) { return std::string(p.param.name); });
+INSTANTIATE_TEST_SUITE_P(Qwen3MoeTiny, GoldenKQuants, ::testing::ValuesIn(mst::test::kKQuantExpertCases),
+                         [](const ::testing::TestParamInfo<Case> &p) { return std::string(p.param.experts); });
 
 }  // namespace

@@ -18,6 +18,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "format/gguf_types.h"
 #include "gguf_model_writer.h"
 #include "golden.h"
+#include "kquant_expert_bounds.h"
 #include "packed_test_support.h"
 #include "prompt_logits.h"
 #include "test_paths.h"
@@ -72,10 +74,10 @@ TEST_F(Trained256, CheckpointMatchesTheReference) {
 
 struct GgufCase {
     GgufWeightType type;
-    const char *name;
     double err_bound, kl_bound;
+    const char *name() const { return mst::test::gguf_weight_type_name(type); }
 };
-void PrintTo(const GgufCase &c, std::ostream *os) { *os << c.name; }
+void PrintTo(const GgufCase &c, std::ostream *os) { *os << c.name(); }
 
 class Trained256Gguf : public Trained256, public ::testing::WithParamInterface<GgufCase> {};
 
@@ -87,11 +89,11 @@ TEST_P(Trained256Gguf, EveryMatrixInTheTypeWithinItsBound) {
     // Whole super-blocks: no matrix fell back to another type.
     EXPECT_EQ(mst::ggml_type_name(*mst::dtype_to_ggml_type(
                   ckpt->require("model.layers.2.mlp.experts.5.down_proj.weight").dtype)),
-              c.name);
+              c.name());
     // MXFP4 is for experts only (the other matrices Q8_0, as llama.cpp's MXFP4_MOE).
     EXPECT_EQ(mst::ggml_type_name(*mst::dtype_to_ggml_type(ckpt->require("model.layers.0.self_attn.q_proj.weight").dtype)),
-              c.type == GgufWeightType::MXFP4 ? "Q8_0" : c.name);
-    const auto [err, kl] = against_reference(gguf, std::string("GGUF ") + c.name);
+              c.type == GgufWeightType::MXFP4 ? "Q8_0" : c.name());
+    const auto [err, kl] = against_reference(gguf, std::string("GGUF ") + c.name());
     EXPECT_LT(err, c.err_bound);
     EXPECT_LT(kl, c.kl_bound);
 }
@@ -104,29 +106,24 @@ TEST_P(Trained256Gguf, EveryMatrixInTheTypeWithinItsBound) {
 // error, Q5_K between Q5_0 and Q5_1, Q4_K at the 4.5-bit types'), and every K-quant's error
 // includes the 8-bit activation blocks (Q8_K) its CPU kernels multiply, about 1e-2 alone.
 INSTANTIATE_TEST_SUITE_P(Types, Trained256Gguf,
-                         ::testing::Values(GgufCase{GgufWeightType::F16, "F16", 2e-6, 1e-9},
-                                           GgufCase{GgufWeightType::BF16, "BF16", 2e-6, 1e-9},
-                                           GgufCase{GgufWeightType::Q8_0, "Q8_0", 0.024, 0.003},
-                                           GgufCase{GgufWeightType::Q4_0, "Q4_0", 0.105, 0.09},
-                                           GgufCase{GgufWeightType::Q4_1, "Q4_1", 0.098, 0.107},
-                                           GgufCase{GgufWeightType::Q5_0, "Q5_0", 0.068, 0.037},
-                                           GgufCase{GgufWeightType::Q5_1, "Q5_1", 0.048, 0.023},
-                                           GgufCase{GgufWeightType::IQ4_NL, "IQ4_NL", 0.092, 0.089},
-                                           GgufCase{GgufWeightType::IQ4_XS, "IQ4_XS", 0.095, 0.086},
-                                           GgufCase{GgufWeightType::MXFP4, "MXFP4", 0.082, 0.056},
-                                           GgufCase{GgufWeightType::Q6_K, "Q6_K", 0.023, 0.0043},
-                                           GgufCase{GgufWeightType::Q5_K, "Q5_K", 0.058, 0.017},
-                                           GgufCase{GgufWeightType::Q4_K, "Q4_K", 0.092, 0.076},
-                                           GgufCase{GgufWeightType::Q3_K, "Q3_K", 0.19, 0.28},
-                                           GgufCase{GgufWeightType::Q2_K, "Q2_K", 0.31, 0.73}),
-                         [](const ::testing::TestParamInfo<GgufCase> &p) { return std::string(p.param.name); });
+                         ::testing::Values(GgufCase{GgufWeightType::F16, 2e-6, 1e-9},
+                                           GgufCase{GgufWeightType::BF16, 2e-6, 1e-9},
+                                           GgufCase{GgufWeightType::Q8_0, 0.024, 0.003},
+                                           GgufCase{GgufWeightType::Q4_0, 0.105, 0.09},
+                                           GgufCase{GgufWeightType::Q4_1, 0.098, 0.107},
+                                           GgufCase{GgufWeightType::Q5_0, 0.068, 0.037},
+                                           GgufCase{GgufWeightType::Q5_1, 0.048, 0.023},
+                                           GgufCase{GgufWeightType::IQ4_NL, 0.092, 0.089},
+                                           GgufCase{GgufWeightType::IQ4_XS, 0.095, 0.086},
+                                           GgufCase{GgufWeightType::MXFP4, 0.082, 0.056},
+                                           GgufCase{GgufWeightType::Q6_K, 0.023, 0.0043},
+                                           GgufCase{GgufWeightType::Q5_K, 0.058, 0.017},
+                                           GgufCase{GgufWeightType::Q4_K, 0.092, 0.076},
+                                           GgufCase{GgufWeightType::Q3_K, 0.19, 0.28},
+                                           GgufCase{GgufWeightType::Q2_K, 0.31, 0.73}),
+                         [](const ::testing::TestParamInfo<GgufCase> &p) { return std::string(p.param.name()); });
 
-struct ExportCase {
-    const char *experts;  // convert --experts
-    mst::DType dtype;
-    double err_bound, kl_bound;  // test_golden_kquants.cpp's for the packed K-quants
-};
-void PrintTo(const ExportCase &c, std::ostream *os) { *os << c.experts; }
+using ExportCase = mst::test::KQuantExpertCase;  // test_golden_kquants.cpp's bounds
 
 class Trained256KQuantExport : public Trained256, public ::testing::WithParamInterface<ExportCase> {};
 
@@ -156,12 +153,13 @@ TEST_P(Trained256KQuantExport, ExportedGgufKeepsTheKQuantExpertsWithinTheirBound
 // qwen3_moe_tiny): here it is one of the 24 positions; on the 994-token held-out text
 // (`moestream eval --reference`) q6k's mean KL is 0.0013 against q5k's 0.0031. q6k's KL
 // bound is 1.6x the measured one.
-INSTANTIATE_TEST_SUITE_P(KQuants, Trained256KQuantExport,
-                         ::testing::Values(ExportCase{"q6k", mst::DType::GGML_Q6_K, 0.046, 0.0058},
-                                           ExportCase{"q5k", mst::DType::GGML_Q5_K, 0.086, 0.012},
-                                           ExportCase{"q4k", mst::DType::GGML_Q4_K, 0.16, 0.042},
-                                           ExportCase{"q3k", mst::DType::GGML_Q3_K, 0.31, 0.145},
-                                           ExportCase{"q2k", mst::DType::GGML_Q2_K, 0.57, 0.50}),
+std::vector<ExportCase> export_cases() {
+    std::vector<ExportCase> cases(std::begin(mst::test::kKQuantExpertCases), std::end(mst::test::kKQuantExpertCases));
+    cases.front().kl_bound = 0.0058;  // q6k
+    return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(KQuants, Trained256KQuantExport, ::testing::ValuesIn(export_cases()),
                          [](const ::testing::TestParamInfo<ExportCase> &p) { return std::string(p.param.experts); });
 
 }  // namespace

@@ -101,6 +101,8 @@ void write_deepseek2_split_kv_b_decoded(const std::string &checkpoint_dir, const
 }
 
 constexpr double kTop1Bar = 0.98;
+constexpr const char *kFirstText = "heldout_repo.txt";
+constexpr const char *kSecondText = "heldout_cpp.txt";
 
 // moestream's K-quant kernels quantize the activations to 8-bit blocks as llama.cpp's do
 // (backends/cpu/kquant_kernels.h); its other block kernels keep 16 bits.
@@ -119,6 +121,7 @@ struct Row {
     double max_relative;      // bound on the relative difference over all positions
     double max_row_relative;  // bound on the worst position's
     double min_top1 = kTop1Bar;
+    const char *text = kFirstText;  // the held-out text after the golden prompt, under bench/data
 };
 
 // Bounds: about 1.6x the difference measured (llama.cpp v0.5.0 from node-llama-cpp 3.22.1,
@@ -139,58 +142,86 @@ struct Row {
 // top-1 matches the exact answer at >= 99% of the positions.
 // qwen3_moe_tiny is absent: its layer 1 is dense (mlp_only_layers), which llama.cpp's
 // qwen3moe refuses ("tensor 'blk.1.ffn_gate_inp.weight' not found").
-// Short names for the rows' writers.
-constexpr WriteGguf kQwen3 = mst::test::write_qwen3moe_gguf, kQwen3Decoded = mst::test::write_qwen3moe_gguf_decoded;
-constexpr WriteGguf kQwen35 = mst::test::write_qwen_hybrid_gguf,
-                    kQwen35Decoded = mst::test::write_qwen_hybrid_gguf_decoded;
-constexpr WriteGguf kMixtral = mst::test::write_mixtral_gguf, kMixtralDecoded = mst::test::write_mixtral_gguf_decoded;
-constexpr WriteGguf kDeepSeek = write_deepseek2, kDeepSeekDecoded = write_deepseek2_decoded;
+// A checkpoint as one GGUF architecture, written by the test writer (and decoded to F32).
+struct Model {
+    const char *checkpoint, *arch;
+    WriteGguf write, write_decoded;
+};
+constexpr Model kQwen3 = {"qwen3_moe_trained", "qwen3moe", mst::test::write_qwen3moe_gguf,
+                          mst::test::write_qwen3moe_gguf_decoded};
+constexpr Model kDeepSeek = {"deepseek_v3_trained", "deepseek2", write_deepseek2, write_deepseek2_decoded};
+constexpr Model kDeepSeekSplitKvB = {"deepseek_v3_trained", "deepseek2", write_deepseek2_split_kv_b,
+                                     write_deepseek2_split_kv_b_decoded};
+constexpr Model kQwen35 = {"qwen3_5_moe_trained", "qwen35moe", mst::test::write_qwen_hybrid_gguf,
+                           mst::test::write_qwen_hybrid_gguf_decoded};
+constexpr Model kMixtral = {"mixtral_tiny", "llama", mst::test::write_mixtral_gguf,
+                            mst::test::write_mixtral_gguf_decoded};
 
-const Row kRows[] = {
+// A row of the writer's file of `m` in type t, named after the type.
+Row written(const Model &m, GgufWeightType t, double max_relative, double max_row_relative,
+            double min_top1 = kTop1Bar) {
+    return {m.checkpoint, m.arch, m.write, m.write_decoded, t, mst::test::gguf_weight_type_name(t), max_relative,
+            max_row_relative, min_top1};
+}
+// A row of moestream's own export of `m` (write_via_packed), labelled `label`.
+Row exported(const Model &m, GgufWeightType t, const char *label, double max_relative, double max_row_relative) {
+    return {m.checkpoint, m.arch, write_via_packed, nullptr, t, label, max_relative, max_row_relative};
+}
+
+Row labelled(Row r, const char *label) {
+    r.type_name = label;
+    return r;
+}
+
+using T = GgufWeightType;
+
+const std::vector<Row> kRows = {
     // Every matrix but the router in the type (MXFP4: experts only, the rest Q8_0). No IQ4_XS row:
     // no row of these models is a whole 256-element block, so an IQ4_XS file is the IQ4_NL one.
-    {"qwen3_moe_trained", "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::F16, "F16", 0.0048, 0.06},
-    {"qwen3_moe_trained", "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::BF16, "BF16", 0.0063, 0.079},
-    {"qwen3_moe_trained", "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q8_0, "Q8_0", 0.021, 0.19},
-    {"qwen3_moe_trained", "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q4_0, "Q4_0", 0.019, 0.17},
-    {"qwen3_moe_trained", "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q4_1, "Q4_1", 0.023, 0.12},
-    {"qwen3_moe_trained", "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q5_0, "Q5_0", 0.015, 0.13},
-    {"qwen3_moe_trained", "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q5_1, "Q5_1", 0.018, 0.14},
-    {"qwen3_moe_trained", "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::IQ4_NL, "IQ4_NL", 0.018, 0.11},
-    {"qwen3_moe_trained", "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::MXFP4, "MXFP4", 0.018, 0.14},
+    written(kQwen3, T::F16, 0.0048, 0.06),
+    written(kQwen3, T::BF16, 0.0063, 0.079),
+    written(kQwen3, T::Q8_0, 0.021, 0.19),
+    written(kQwen3, T::Q4_0, 0.019, 0.17),
+    written(kQwen3, T::Q4_1, 0.023, 0.12),
+    written(kQwen3, T::Q5_0, 0.015, 0.13),
+    written(kQwen3, T::Q5_1, 0.018, 0.14),
+    written(kQwen3, T::IQ4_NL, 0.018, 0.11),
+    written(kQwen3, T::MXFP4, 0.018, 0.14),
     // Exported by moestream (the router stays BF16 there, where the rows above keep it F32).
-    {"qwen3_moe_trained", "qwen3moe", write_via_packed, nullptr, GgufWeightType::Q4_1, "Q4_1 via .mst", 0.018, 0.11},
+    exported(kQwen3, T::Q4_1, "Q4_1 via .mst", 0.018, 0.11),
     // The 40-wide expert rows of deepseek_v3_trained are F16 in every block type, as llama.cpp
     // writes rows that are not whole blocks. The rows below 98%: see the header comment.
-    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::F16, "F16", 0.014, 0.22},
-    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::BF16, "BF16", 0.024, 0.25},
-    {"deepseek_v3_trained", "deepseek2", write_deepseek2_split_kv_b, write_deepseek2_split_kv_b_decoded,
-     GgufWeightType::BF16, "BF16 attn_k_b", 0.016, 0.13},
-    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::Q8_0, "Q8_0", 0.032, 0.29},
-    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::Q4_0, "Q4_0", 0.032, 0.31},
-    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::Q4_1, "Q4_1", 0.03, 0.19},
-    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::Q5_0, "Q5_0", 0.03, 0.27},
-    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::Q5_1, "Q5_1", 0.032, 0.39, 0.97},  // 97.7%
-    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::IQ4_NL, "IQ4_NL", 0.035, 0.56, 0.965},  // 97.1%
-    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::IQ4_XS, "IQ4_XS", 0.04, 0.37, 0.955},  // 96.3%
-    {"deepseek_v3_trained", "deepseek2", kDeepSeek, kDeepSeekDecoded, GgufWeightType::MXFP4, "MXFP4", 0.033, 0.2, 0.965},  // 97.1%
+    written(kDeepSeek, T::F16, 0.014, 0.22),
+    written(kDeepSeek, T::BF16, 0.024, 0.25),
+    labelled(written(kDeepSeekSplitKvB, T::BF16, 0.016, 0.13), "BF16 attn_k_b"),
+    written(kDeepSeek, T::Q8_0, 0.032, 0.29),
+    written(kDeepSeek, T::Q4_0, 0.032, 0.31),
+    written(kDeepSeek, T::Q4_1, 0.03, 0.19),
+    written(kDeepSeek, T::Q5_0, 0.03, 0.27),
+    written(kDeepSeek, T::Q5_1, 0.032, 0.39, 0.97),  // 97.7%
+    written(kDeepSeek, T::IQ4_NL, 0.035, 0.56, 0.965),  // 97.1%
+    written(kDeepSeek, T::IQ4_XS, 0.04, 0.37, 0.955),  // 96.3%
+    written(kDeepSeek, T::MXFP4, 0.033, 0.2, 0.965),  // 97.1%
     // Exported by moestream (`convert --experts bf16 --dense bf16`, then `convert X.mst X.gguf`).
-    {"deepseek_v3_trained", "deepseek2", write_via_packed, nullptr, GgufWeightType::BF16, "BF16 via .mst", 0.025, 0.25},
-    {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::F16, "F16", 5.3e-5, 0.00053},
-    {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::BF16, "BF16", 0.0041, 0.042},
-    {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::Q8_0, "Q8_0", 0.012, 0.11},
-    {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::Q4_0, "Q4_0", 0.015, 0.2},
-    {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::Q4_1, "Q4_1", 0.012, 0.12},
-    {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::Q5_0, "Q5_0", 0.018, 0.17},
-    {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::Q5_1, "Q5_1", 0.017, 0.16},
-    {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::IQ4_NL, "IQ4_NL", 0.012, 0.069},
-    {"qwen3_5_moe_trained", "qwen35moe", kQwen35, kQwen35Decoded, GgufWeightType::MXFP4, "MXFP4", 0.016, 0.22},
+    exported(kDeepSeek, T::BF16, "BF16 via .mst", 0.025, 0.25),
+    written(kQwen35, T::F16, 5.3e-5, 0.00053),
+    written(kQwen35, T::BF16, 0.0041, 0.042),
+    written(kQwen35, T::Q8_0, 0.012, 0.11),
+    written(kQwen35, T::Q4_0, 0.015, 0.2),
+    written(kQwen35, T::Q4_1, 0.012, 0.12),
+    written(kQwen35, T::Q5_0, 0.018, 0.17),
+    written(kQwen35, T::Q5_1, 0.017, 0.16),
+    written(kQwen35, T::IQ4_NL, 0.012, 0.069),
+    written(kQwen35, T::MXFP4, 0.016, 0.22),
+    // Exported by moestream (`convert --experts bf16 --dense bf16`, then `convert X.mst X.gguf`:
+    // the 24-wide expert rows are not whole blocks of any block type; the router stays BF16).
+    exported(kQwen35, T::BF16, "BF16 via .mst", 0.0077, 0.078),
     // Random weights: logits nearly flat (median top-1 / top-2 gap 0.53 against ~2.4-3.0 on the
     // trained models), so top-1 flips easily.
-    {"mixtral_tiny", "llama", kMixtral, kMixtralDecoded, GgufWeightType::F16, "F16", 0.0039, 0.078},
-    {"mixtral_tiny", "llama", kMixtral, kMixtralDecoded, GgufWeightType::BF16, "BF16", 0.046, 0.79, 0.975},  // 98.0%
-    {"mixtral_tiny", "llama", kMixtral, kMixtralDecoded, GgufWeightType::Q8_0, "Q8_0", 0.15, 1.7, 0.91},  // 92.2%
-    {"mixtral_tiny", "llama", kMixtral, kMixtralDecoded, GgufWeightType::Q4_1, "Q4_1", 0.14, 1.8, 0.915},  // 92.8%
+    written(kMixtral, T::F16, 0.0039, 0.078),
+    written(kMixtral, T::BF16, 0.046, 0.79, 0.975),  // 98.0%
+    written(kMixtral, T::Q8_0, 0.15, 1.7, 0.91),  // 92.2%
+    written(kMixtral, T::Q4_1, 0.14, 1.8, 0.915),  // 92.8%
 };
 
 // The trained Qwen3-MoE with 256-wide rows (tests/support/test_paths.h: too large to commit,
@@ -203,25 +234,60 @@ const Row kRows[] = {
 // (GGML's Q8_K; backends/cpu/kquant_kernels.h), and measured against the exact answer the
 // two are 8.5e-3 .. 1.1e-2 off alike.
 constexpr const char *kTrained256 = "qwen3_moe_trained_256";
-const Row kTrained256Rows[] = {
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::F16, "F16", 0.006, 0.12},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::BF16, "BF16", 0.011, 0.14},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q8_0, "Q8_0", 0.023, 0.19},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q4_0, "Q4_0", 0.022, 0.14},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q4_1, "Q4_1", 0.024, 0.15, 0.972},  // 97.9%
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q5_0, "Q5_0", 0.028, 0.25},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q5_1, "Q5_1", 0.028, 0.52},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::IQ4_NL, "IQ4_NL", 0.03, 0.34},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::IQ4_XS, "IQ4_XS", 0.039, 0.24},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::MXFP4, "MXFP4", 0.025, 0.22},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q2_K, "Q2_K", 0.026, 0.17},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q3_K, "Q3_K", 0.033, 0.22},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q4_K, "Q4_K", 0.042, 0.29},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q5_K, "Q5_K", 0.028, 0.2},
-    {kTrained256, "qwen3moe", kQwen3, kQwen3Decoded, GgufWeightType::Q6_K, "Q6_K", 0.033, 0.22},
+constexpr Model kQwen3Trained256 = {kTrained256, "qwen3moe", kQwen3.write, kQwen3.write_decoded};
+const std::vector<Row> kTrained256Rows = {
+    written(kQwen3Trained256, T::F16, 0.006, 0.12),
+    written(kQwen3Trained256, T::BF16, 0.011, 0.14),
+    written(kQwen3Trained256, T::Q8_0, 0.023, 0.19),
+    written(kQwen3Trained256, T::Q4_0, 0.022, 0.14),
+    written(kQwen3Trained256, T::Q4_1, 0.024, 0.15, 0.972),  // 97.9%
+    written(kQwen3Trained256, T::Q5_0, 0.028, 0.25),
+    written(kQwen3Trained256, T::Q5_1, 0.028, 0.52),
+    written(kQwen3Trained256, T::IQ4_NL, 0.03, 0.34),
+    written(kQwen3Trained256, T::IQ4_XS, 0.039, 0.24),
+    written(kQwen3Trained256, T::MXFP4, 0.025, 0.22),
+    written(kQwen3Trained256, T::Q2_K, 0.026, 0.17),
+    written(kQwen3Trained256, T::Q3_K, 0.033, 0.22),
+    written(kQwen3Trained256, T::Q4_K, 0.042, 0.29),
+    written(kQwen3Trained256, T::Q5_K, 0.028, 0.2),
+    written(kQwen3Trained256, T::Q6_K, 0.033, 0.22),
     // Exported by moestream from `convert --experts q4k` / `q2k` (dense weights q8: Q8_0).
-    {kTrained256, "qwen3moe", write_via_packed, nullptr, GgufWeightType::Q4_K, "Q4_K via .mst", 0.018, 0.16},
-    {kTrained256, "qwen3moe", write_via_packed, nullptr, GgufWeightType::Q2_K, "Q2_K via .mst", 0.024, 0.21},
+    exported(kQwen3Trained256, T::Q4_K, "Q4_K via .mst", 0.018, 0.16),
+    exported(kQwen3Trained256, T::Q2_K, "Q2_K via .mst", 0.024, 0.21),
+};
+
+// The rows nearest the 98% bar again on a second held-out text (C++ sources where the first is
+// the repository's prose and code), as the spread of each row's agreement: deepseek2 in every
+// type and Q4_1 on both Qwen3-MoE models. Each row also counts its flips at near-ties
+// (near_ties_of). Bounds: about 1.6x the measured difference, min_top1 the measured agreement
+// less about 0.7 points where it is below 98%.
+Row on_second_text(Row r, double max_relative, double max_row_relative, double min_top1 = kTop1Bar) {
+    r.text = kSecondText;
+    r.max_relative = max_relative;
+    r.max_row_relative = max_row_relative;
+    r.min_top1 = min_top1;
+    return r;
+}
+
+const std::vector<Row> kSecondTextRows = {
+    // measured 2026-12-06 (relative difference, worst position, top-1): F16 8.1e-3, 0.084, 99.8%;
+    // BF16 0.018, 0.29, 98.4%; Q8_0 0.024, 0.13, 95.9%; Q4_0 0.025, 0.15, 96.9%; Q4_1 0.031, 0.42,
+    // 96.1%; Q5_0 0.032, 0.28, 96.7%; Q5_1 0.028, 0.24, 95.7%; IQ4_NL 0.029, 0.35, 96.3%; IQ4_XS
+    // 0.034, 0.23, 94.5%; MXFP4 0.024, 0.16, 95.5%; qwen3_moe_trained Q4_1 0.013, 0.094, 97.7%;
+    // qwen3_moe_trained_256 Q4_1 0.014, 0.40, 98.2%. On this text the models are less sure (median
+    // top-1 / top-2 gap 0.9-1.5 logits against 2.4-3.0), so more positions are near-ties.
+    on_second_text(written(kDeepSeek, T::F16, 0, 0), 0.013, 0.14),
+    on_second_text(written(kDeepSeek, T::BF16, 0, 0), 0.028, 0.46),
+    on_second_text(written(kDeepSeek, T::Q8_0, 0, 0), 0.038, 0.22, 0.952),
+    on_second_text(written(kDeepSeek, T::Q4_0, 0, 0), 0.041, 0.24, 0.962),
+    on_second_text(written(kDeepSeek, T::Q4_1, 0, 0), 0.049, 0.67, 0.954),
+    on_second_text(written(kDeepSeek, T::Q5_0, 0, 0), 0.051, 0.45, 0.96),
+    on_second_text(written(kDeepSeek, T::Q5_1, 0, 0), 0.045, 0.39, 0.95),
+    on_second_text(written(kDeepSeek, T::IQ4_NL, 0, 0), 0.046, 0.56, 0.956),
+    on_second_text(written(kDeepSeek, T::IQ4_XS, 0, 0), 0.055, 0.37, 0.938),
+    on_second_text(written(kDeepSeek, T::MXFP4, 0, 0), 0.039, 0.25, 0.948),
+    on_second_text(written(kQwen3, T::Q4_1, 0, 0), 0.021, 0.15, 0.97),
+    on_second_text(written(kQwen3Trained256, T::Q4_1, 0, 0), 0.022, 0.64),
 };
 
 constexpr size_t kPositions = 512;  // the golden prompt, then held-out text up to this many
@@ -242,10 +308,12 @@ std::string runner_path() {
 
 // The golden prompt (whose positions have Hugging Face logits), then the held-out text as
 // the checkpoint's own tokenizer reads it, up to kPositions.
-std::vector<int32_t> prompt_ids(const std::string &checkpoint_dir, const std::vector<int32_t> &golden) {
-    std::ifstream in(mst::test::data_path("../../bench/data/heldout_repo.txt"), std::ios::binary);
+std::vector<int32_t> prompt_ids(const std::string &checkpoint_dir, const std::vector<int32_t> &golden,
+                                const std::string &text_name) {
+    const std::string rel = "bench/data/" + text_name;
+    std::ifstream in(mst::test::data_path("../../" + rel), std::ios::binary);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_FALSE(text.empty()) << "bench/data/heldout_repo.txt is missing or empty";
+    EXPECT_FALSE(text.empty()) << rel << " is missing or empty";
     std::vector<int32_t> ids(golden.begin(), golden.begin() + std::min(golden.size(), kPositions));
     const std::vector<int32_t> text_ids = mst::Tokenizer::load_dir(checkpoint_dir)->encode(text, false);
     for (size_t i = 0; ids.size() < kPositions && i < text_ids.size(); ++i) ids.push_back(text_ids[i]);
@@ -257,7 +325,10 @@ std::vector<int32_t> prompt_ids(const std::string &checkpoint_dir, const std::ve
 std::vector<float> llama_cpp_logits(const std::string &gguf, const std::vector<int32_t> &ids, int64_t vocab,
                                     const std::string &dir) {
     std::string list;
-    for (int32_t id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
+    for (int32_t id : ids) {
+        if (!list.empty()) list += ',';
+        list += std::to_string(id);
+    }
     const std::string out = dir + "/llama_cpp.logits";
     const mst::test::CliResult r = mst::test::run_cli(
         runner_path(),
@@ -322,6 +393,41 @@ double median_position_error(const float *x, const float *ref, size_t positions,
     return errors[errors.size() / 2];
 }
 
+// Whether llama.cpp's flips are near-ties that its activation rounding tips: at each position
+// the size of its rounding error is sqrt(2) x the RMS over the vocabulary of its logits minus
+// the exact ones (the scale of the error on the difference of two logits), and a position is
+// a near-tie when the exact top-1 / top-2 margin is below that. Counts the flips (llama.cpp's
+// top-1 against moestream's) at near-ties, and the near-ties among all positions.
+struct NearTies {
+    size_t flips = 0, flips_at_near_ties = 0, near_ties = 0;
+    double median_error = 0;  // the median position's error size, logits
+};
+
+NearTies near_ties_of(const std::vector<float> &ours, const std::vector<float> &theirs, const std::vector<float> &exact,
+                      size_t positions, int64_t n) {
+    NearTies t;
+    std::vector<double> sizes;
+    for (size_t pos = 0; pos < positions; ++pos) {
+        const float *o = &ours[pos * size_t(n)], *l = &theirs[pos * size_t(n)], *e = &exact[pos * size_t(n)];
+        double sq = 0;
+        for (int64_t v = 0; v < n; ++v) sq += double(l[v] - e[v]) * double(l[v] - e[v]);
+        const double size = std::sqrt(2.0 * sq / double(n));
+        sizes.push_back(size);
+        const size_t top = argmax(e, n);
+        float second = -INFINITY;
+        for (int64_t v = 0; v < n; ++v)
+            if (size_t(v) != top) second = std::max(second, e[v]);
+        const bool near_tie = double(e[top] - second) < size;
+        t.near_ties += near_tie;
+        if (argmax(o, n) == argmax(l, n)) continue;
+        t.flips += 1;
+        t.flips_at_near_ties += near_tie;
+    }
+    std::nth_element(sizes.begin(), sizes.begin() + long(sizes.size() / 2), sizes.end());
+    t.median_error = sizes[sizes.size() / 2];
+    return t;
+}
+
 class LlamaCppAgreement : public ::testing::TestWithParam<Row> {};
 
 TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
@@ -337,7 +443,7 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
     const std::string gguf = dir + "/" + row_name(row) + ".gguf";
     row.write(data, gguf, row.type);
 
-    const std::vector<int32_t> ids = prompt_ids(data, golden.input_ids);
+    const std::vector<int32_t> ids = prompt_ids(data, golden.input_ids, row.text);
     const std::vector<float> ours = mst::test::prompt_logits(gguf, ids, 2);
     ASSERT_EQ(ours.size(), ids.size() * size_t(golden.vocab));
     const std::vector<float> theirs = llama_cpp_logits(gguf, ids, golden.vocab, dir);
@@ -366,8 +472,8 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
     const double theirs_ref = mst::test::relative_error(theirs.data(), golden.logits().data(), golden_n);
     const double ours_median = median_position_error(ours.data(), golden.logits().data(), golden_positions, n);
     const double theirs_median = median_position_error(theirs.data(), golden.logits().data(), golden_positions, n);
-    std::printf("| %-18s | %-8s | %-13s | %3zu | %6.1f%% | %.2e | %.2e | %.2e | %.2e |\n", row.checkpoint, row.arch,
-                row.type_name, ids.size(), 100.0 * top1, rel, row_rel, ours_ref, theirs_ref);
+    std::printf("| %-18s | %-8s | %-13s | %-16s | %3zu | %6.1f%% | %.2e | %.2e | %.2e | %.2e |\n", row.checkpoint,
+                row.arch, row.type_name, row.text, ids.size(), 100.0 * top1, rel, row_rel, ours_ref, theirs_ref);
     double ours_exact = 0, theirs_exact = 0, ours_top1_exact = 0, theirs_top1_exact = 0;
     if (!exact.empty()) {
         ours_exact = median_position_error(ours.data(), exact.data(), ids.size(), n);
@@ -377,6 +483,19 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
         std::printf("  against the decoded F32 file: median position error moestream %.2e, llama.cpp %.2e; "
                     "top-1 moestream %.1f%%, llama.cpp %.1f%%\n",
                     ours_exact, theirs_exact, 100.0 * ours_top1_exact, 100.0 * theirs_top1_exact);
+        const NearTies ties = near_ties_of(ours, theirs, exact, ids.size(), n);
+        std::printf("  near-ties: %zu of %zu flips where the exact top-1 / top-2 margin is below llama.cpp's rounding "
+                    "error there (median %.3f logits); %zu of %zu positions are such near-ties\n",
+                    ties.flips_at_near_ties, ties.flips, ties.median_error, ties.near_ties, ids.size());
+        // Rounding tips near-ties; an engine computing something else would flip positions of
+        // every margin. Measured 2026-12-06: 76-83% of all flips sit at near-ties, which are 2-9%
+        // of the positions; each row with 10 or more flips 58-94%. Rows with fewer are not held
+        // to it: at 5 flips one share is +-22 points by chance (qwen3_moe_trained_256 Q4_0: 2 of 5).
+        if (ties.flips >= 10) {
+            EXPECT_GE(2 * ties.flips_at_near_ties, ties.flips) << "most flips are not near-ties";
+        }
+        RecordProperty("flips_at_near_ties", std::to_string(ties.flips_at_near_ties));
+        RecordProperty("near_ties", std::to_string(ties.near_ties));
     }
     std::printf("  %zu flipped positions; widest gap there: %.3f in moestream's logits, %.3f in llama.cpp's "
                 "(median top-1 / top-2 gap %.3f); median position vs HF: moestream %.2e, llama.cpp %.2e\n",
@@ -412,6 +531,8 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
 INSTANTIATE_TEST_SUITE_P(Rows, LlamaCppAgreement, ::testing::ValuesIn(kRows),
                          [](const ::testing::TestParamInfo<Row> &p) { return row_name(p.param); });
 INSTANTIATE_TEST_SUITE_P(Trained256, LlamaCppAgreement, ::testing::ValuesIn(kTrained256Rows),
+                         [](const ::testing::TestParamInfo<Row> &p) { return row_name(p.param); });
+INSTANTIATE_TEST_SUITE_P(SecondText, LlamaCppAgreement, ::testing::ValuesIn(kSecondTextRows),
                          [](const ::testing::TestParamInfo<Row> &p) { return row_name(p.param); });
 
 }  // namespace

@@ -147,6 +147,16 @@ void add_vocabulary(GgufBuilder &b, const std::string &dir, int64_t vocab_size) 
 
 }  // namespace
 
+const char *gguf_weight_type_name(GgufWeightType type) {
+    constexpr size_t kTypes = size_t(GgufWeightType::Q6_K) + 1;
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> out;
+        for (size_t t = 0; t < kTypes; ++t) out.push_back(ggml_type_name(ggml_of(GgufWeightType(t))));
+        return out;
+    }();
+    return names.at(size_t(type)).c_str();
+}
+
 std::string quantize_q8_0(const float *x, size_t n) {
     if (n % 32 != 0) throw std::invalid_argument("quantize_q8_0: length is not a multiple of 32");
     std::string out;
@@ -457,37 +467,6 @@ struct LinearSizes {
     int64_t r() const { return n_v_heads / n_k_heads; }
 };
 
-// Qwen3NextModel.set_gguf_parameters (and the base keys it builds on).
-void add_qwen_hybrid_metadata(GgufBuilder &b, const nlohmann::json &config, const std::string &a, bool sections) {
-    const LinearSizes s(config);
-    const int64_t head_dim = config.at("head_dim");
-    const nlohmann::json rope = rope_object(config);
-    const double partial = rope.value("partial_rotary_factor", config.value("partial_rotary_factor", 0.25));
-    add_value(b, a + "attention.head_count_kv", config, "num_key_value_heads");
-    b.add_u32(a + "attention.key_length", uint32_t(head_dim));
-    b.add_u32(a + "attention.value_length", uint32_t(head_dim));
-    b.add_u32(a + "rope.dimension_count", uint32_t(double(head_dim) * partial));
-    add_value(b, a + "expert_feed_forward_length", config, "moe_intermediate_size");
-    add_value(b, a + "expert_shared_feed_forward_length", config, "shared_expert_intermediate_size");
-    add_value(b, a + "ssm.conv_kernel", config, "linear_conv_kernel_dim");
-    b.add_u32(a + "ssm.state_size", uint32_t(s.k_dim));
-    b.add_u32(a + "ssm.group_count", uint32_t(s.n_k_heads));
-    b.add_u32(a + "ssm.time_step_rank", uint32_t(s.n_v_heads));
-    b.add_u32(a + "ssm.inner_size", uint32_t(s.v_dim * s.n_v_heads));
-    std::string recurrent;
-    const auto &types = config.at("layer_types");
-    put_u32(recurrent, uint32_t(GgufValueType::Bool));
-    put_u64(recurrent, types.size());
-    for (const auto &t : types) recurrent.push_back(t == "linear_attention" ? 1 : 0);
-    b.add_raw(a + "attention.recurrent_layers", GgufValueType::Array, recurrent);
-    b.add_u32(a + "full_attention_interval", config.value("full_attention_interval", 4u));
-    if (sections) {
-        std::vector<int32_t> mrope = rope.value("mrope_section", std::vector<int32_t>{11, 11, 10});
-        mrope.resize(4, 0);
-        b.add_i32_array(a + "rope.dimension_sections", mrope);
-    }
-}
-
 // Value heads from grouped by key head to tiled (_LinearAttentionVReorderBase): row block
 // of tiled position i * n_k + g takes grouped head g * r + i; rows [offset, offset +
 // heads * size) of a [rows][cols] matrix.
@@ -700,7 +679,8 @@ void write_qwen_hybrid(const std::string &dir, const std::string &gguf_path, Ggu
                 // conv1d stays F32, as convert_hf_to_gguf.py keeps it (ggml's ssm_conv takes f32 only).
                 kQwenHybridNames, "mlp.experts", kGateUpDown, {"ffn_gate_inp.weight", "ssm_conv1d.weight"}, false,
                 false, [next](GgufBuilder &b, const nlohmann::json &c, const std::string &a) {
-                    add_qwen_hybrid_metadata(b, c, a, !next);
+                    add_value(b, a + "expert_feed_forward_length", c, "moe_intermediate_size");
+                    add_qwen_hybrid_hyperparameters(b, a, c, !next);
                 },
                 next ? AddLayer(add_qwen3next_qkvz) : AddLayer(),
                 [config, next](const std::string &name, std::vector<int64_t> &shape, std::vector<float> &v) {

@@ -23,6 +23,8 @@
 namespace mst::test {
 
 enum class GgufWeightType { F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, MXFP4, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K };
+// ggml's name of the type ("Q4_1"), a static string.
+const char *gguf_weight_type_name(GgufWeightType type);
 
 // Throws std::runtime_error (or mst::Error from reading the checkpoint) on failure.
 void write_qwen3moe_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);

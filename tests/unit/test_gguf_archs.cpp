@@ -13,7 +13,9 @@
 
 #include "expect_error.h"
 #include "format/checkpoint.h"
+#include "format/packed_format.h"
 #include "model/model_files.h"
+#include "golden.h"
 #include "gguf_builder.h"
 #include "gguf_logits.h"
 #include "gguf_model_writer.h"
@@ -225,6 +227,44 @@ TEST(GgufConvert, PackedFileComputesWhatTheGgufComputes) {
         ASSERT_EQ(mst_convert(gguf.c_str(), q8.c_str(), &params, &report), MST_OK) << mst_last_error();
         EXPECT_EQ(prompt_logits(q8, ids).size(), prompt_logits(gguf, ids).size());
     }
+    fs::remove_all(dir);
+}
+
+// `convert FILE.gguf OUT.mst --experts q4k` requantizes a GGUF's experts to a K-quant as it
+// does a checkpoint directory's (issue 15: experts below 4 bits "from any source"): from a
+// BF16 GGUF of the same weights it writes the same Q4_K blocks, so the two packed files'
+// logits agree (the GGUF keeps its router and norms F32, the directory BF16: float products
+// of the same values); and a Q8_0 GGUF requantizes too, its experts then Q2_K.
+TEST(GgufConvert, RequantizesItsExpertsToKQuants) {
+    const std::string dir = mst::test::make_temp_dir("gguf_kquant_convert");
+    const std::string src = mst::test::data_path("qwen3_moe_trained");
+    const std::vector<int32_t> ids = {1, 17, 300, 5, 42, 9};
+    const auto convert = [&](const std::string &from, const std::string &to, const char *experts) {
+        mst_convert_params params;
+        mst_convert_default_params(&params);
+        params.experts = experts;
+        params.n_threads = 2;
+        ASSERT_EQ(mst_convert(from.c_str(), to.c_str(), &params, nullptr), MST_OK) << mst_last_error();
+        const auto ckpt = mst::Checkpoint::open(to);
+        ASSERT_NE(ckpt->packed(), nullptr);
+        const mst::DType want = std::string(experts) == "q4k" ? mst::DType::GGML_Q4_K : mst::DType::GGML_Q2_K;
+        EXPECT_EQ(ckpt->packed()->experts.at(2).at(5).parts.at(1).dtype, want) << from;
+    };
+    const std::string bf16 = dir + "/bf16.gguf";
+    mst::test::write_qwen3moe_gguf(src, bf16, GgufWeightType::BF16);
+    convert(bf16, dir + "/from_gguf.mst", "q4k");
+    convert(src, dir + "/from_dir.mst", "q4k");
+    const std::vector<float> from_gguf = prompt_logits(dir + "/from_gguf.mst", ids);
+    const std::vector<float> from_dir = prompt_logits(dir + "/from_dir.mst", ids);
+    ASSERT_EQ(from_gguf.size(), from_dir.size());
+    EXPECT_LT(mst::test::relative_error(from_gguf.data(), from_dir.data(), int64_t(from_dir.size())), 1e-5);
+
+    const std::string q8 = dir + "/q8_0.gguf";
+    mst::test::write_qwen3moe_gguf(src, q8, GgufWeightType::Q8_0);
+    convert(q8, dir + "/q2k.mst", "q2k");
+    const std::vector<float> q2k = prompt_logits(dir + "/q2k.mst", ids);
+    EXPECT_EQ(q2k.size(), from_dir.size());
+    for (float v : q2k) ASSERT_TRUE(std::isfinite(v));
     fs::remove_all(dir);
 }
 

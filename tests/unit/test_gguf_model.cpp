@@ -439,7 +439,7 @@ TEST_F(GgufModel, SummaryOfSplitFileCoversEveryShard) {
     char buffer[4096];
     while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
     EXPECT_EQ(::pclose(pipe), 0) << out;
-    for (const std::string part : {std::string("split in 3 files"), std::to_string(whole.n_tensors) + " tensors",
+    for (const std::string &part : {std::string("split in 3 files"), std::to_string(whole.n_tensors) + " tensors",
                                    std::string("routed experts                  6 tensors"),
                                    std::string("8 per layer in 2 layers")})
         EXPECT_NE(out.find(part), std::string::npos) << "'" << part << "' is missing from:\n" << out;
