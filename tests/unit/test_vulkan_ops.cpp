@@ -25,6 +25,7 @@
 #include "cpu_op_fixture.h"
 #include "quant_test_data.h"
 #include "test_weight.h"
+#include "vulkan_suite.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/quant.h"
@@ -58,33 +59,16 @@ double normalized_error(const std::vector<float> &got, const std::vector<float> 
     return max_ref > 0.0 ? max_err / max_ref : max_err;
 }
 
-class VulkanOps : public ::testing::Test {
+class VulkanOps : public test::VulkanSuite {
 protected:
     static void SetUpTestSuite() {
-#ifdef MST_HAVE_VULKAN
-        try {
-            BackendOptions o;
-            o.gpu_expert_cache_bytes = 64ull << 20;
-            vulkan_ = new VulkanBackend(o, false);
-        } catch (const Error &e) {
-            why_ = e.what();
-        }
-#else
-        why_ = "this build has no Vulkan backend (MST_VULKAN=OFF or no Vulkan headers / glslangValidator)";
-#endif
-    }
-    static void TearDownTestSuite() {
-        delete vulkan_;
-        vulkan_ = nullptr;
-    }
-    void SetUp() override {
-        if (!vulkan_) GTEST_SKIP() << "no Vulkan device found: " << why_;
+        BackendOptions o;
+        o.gpu_expert_cache_bytes = 64ull << 20;
+        open_backend(o);
     }
 
     Backend &gpu() { return *vulkan_; }
     CpuBackend cpu_{2, cpu_isa_best()};
-    static inline Backend *vulkan_ = nullptr;
-    static inline std::string why_;
 };
 
 struct MatmulCase {
