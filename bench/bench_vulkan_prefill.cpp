@@ -5,7 +5,7 @@
 // batch, every op reading the previous one's result on the device (so no upload or
 // download is timed): the batch's wall time at 2R + 1 ops minus at 1, over 2R. Last, in the
 // same way, one decode step's attention at long contexts, with attention.comp and split over
-// positions (op_attention_split.cpp), interleaved. First, with --decode, the products of
+// positions (op_attention_split.cpp; its first pass per key or per key row), interleaved. First, with --decode, the products of
 // one decode token (q/k/v/o, router, lm_head: bf16 as bench_vulkan's model, and q/k/v/o in
 // f32, q8 and q4) with the bytes they read per second against the device's copy bandwidth.
 //
@@ -156,7 +156,7 @@ void decode_attention(VulkanBackend &b, int reps, const std::string &contexts) {
     std::vector<float> a(size_t(kHeads * kHeadDim)), c(a.size());
     for (float &v : a) v = dist(rng);
     std::printf("decode attention (1 query, 32 heads on 4 kv heads of 128 dims), us per call:\n");
-    std::printf("  %8s %14s %14s %8s\n", "context", "attention.comp", "split", "ratio");
+    std::printf("  %8s %14s %14s %14s %8s\n", "context", "attention.comp", "split per key", "split rows", "ratio");
     for (const int64_t n : ctx) {
         std::vector<float> kv(size_t(kKvHeads * n * kHeadDim));
         for (float &v : kv) v = dist(rng);
@@ -173,14 +173,20 @@ void decode_attention(VulkanBackend &b, int reps, const std::string &contexts) {
             if (i % 2 == 0) b.attention(a.data(), kv.data(), kv.data(), c.data(), ap);
             else b.attention(c.data(), kv.data(), kv.data(), a.data(), ap);
         };
-        double whole = 1e30, split = 1e30;
+        // attention.comp; the split with attention_split(_sg).comp; with attention_split_rows.comp.
+        double whole = 1e30, per_key = 1e30, rows = 1e30;
         for (int round = 0; round < 2; ++round) {
             b.set_split_attention(0);
             whole = std::min(whole, per_op_seconds(b, reps, chain));
             b.set_split_attention(1);
-            split = std::min(split, per_op_seconds(b, reps, chain));
+            b.set_split_rows(false);
+            per_key = std::min(per_key, per_op_seconds(b, reps, chain));
+            b.set_split_rows(true);
+            rows = std::min(rows, per_op_seconds(b, reps, chain));
         }
-        std::printf("  %8lld %14.1f %14.1f %7.2fx\n", (long long)n, whole * 1e6, split * 1e6, whole / split);
+        const bool split = n > 32;  // one block of 32 positions is never split
+        std::printf("  %8lld %14.1f %14.1f %14.1f %7.2fx%s\n", (long long)n, whole * 1e6, per_key * 1e6, rows * 1e6,
+                    whole / rows, split ? "" : " (not split: one block)");
     }
     b.set_split_attention(1);
 }

@@ -98,6 +98,11 @@ public:
     // Split decode attention from min_keys positions of context (at least two blocks); 0:
     // never (tests and benchmarks; MST_VULKAN_SPLIT_ATTENTION sets it at creation).
     void set_split_attention(uint32_t min_keys);
+    // The split's first pass with a subgroup per key row (attention_split_rows.comp, where
+    // the device has subgroup arithmetic and rows are whole vec4s); off: attention_split.comp
+    // (tests and benchmarks; MST_VULKAN_SPLIT_ROWS=0|1 sets it at creation). On by default.
+    void set_split_rows(bool on);
+    uint64_t split_rows_dispatches() const { return split_rows_dispatches_; }
     // One token's dense products (VulkanBackend::matmul) through shaders/matvec.comp, which
     // keeps several loads per lane in flight (op_matvec.cpp); off: matmul.comp, as before
     // (tests and benchmarks; MST_VULKAN_MATVEC=0|1 sets it at creation). On by default.
@@ -169,6 +174,8 @@ private:
     void configure_split_attention_from_environment();  // MST_VULKAN_SPLIT_ATTENTION; throws naming a bad value
     uint32_t split_attention_min_keys_ = 0;  // keys the last query sees from which to split; 0: never
     uint64_t split_attention_dispatches_ = 0;
+    bool split_rows_ = true;
+    uint64_t split_rows_dispatches_ = 0;
     // Records y = W x for one token through matvec.comp; false where it does not apply.
     bool record_matvec(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x, const BufferSlice &y,
                        int64_t n_tokens);

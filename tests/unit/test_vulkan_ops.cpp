@@ -438,10 +438,14 @@ constexpr AttentionCase kSplitCases[] = {
 TEST_F(VulkanOps, SplitDecodeAttentionMatchesCpu) {
     auto *vk = dynamic_cast<VulkanBackend *>(vulkan_);
     ASSERT_NE(vk, nullptr);
-    const uint64_t before = vk->split_attention_dispatches();
+    const uint64_t before = vk->split_attention_dispatches(), rows_before = vk->split_rows_dispatches();
     for (const AttentionCase &c : kSplitCases) run_attention(cpu_, gpu(), c, 0);
     run_attention(cpu_, gpu(), kSplitCases[4], 9002);  // the mirrored cache
     EXPECT_EQ(vk->split_attention_dispatches(), before + std::size(kSplitCases) + 1);
+    // The fixture's device has subgroups: rows of whole vec4s took attention_split_rows.comp
+    // (the odd head sizes and strides, attention_split_sg).
+    EXPECT_GE(vk->split_rows_dispatches(), rows_before + 8);
+    EXPECT_LT(vk->split_rows_dispatches(), rows_before + std::size(kSplitCases) + 1);
     const uint64_t after = vk->split_attention_dispatches();
     const AttentionCase unsplit[] = {
         {1, 4, 2, 64, 64, 31, 0, false, 0},    // 32 keys: one block
@@ -450,6 +454,18 @@ TEST_F(VulkanOps, SplitDecodeAttentionMatchesCpu) {
     };
     for (const AttentionCase &c : unsplit) run_attention(cpu_, gpu(), c, 0);
     EXPECT_EQ(vk->split_attention_dispatches(), after);
+}
+
+// The split's first pass with an invocation per key (attention_split_sg.comp), where the
+// fixture's device takes attention_split_rows.comp.
+TEST_F(VulkanOps, SplitDecodeAttentionPerKeyMatchesCpu) {
+    auto *vk = dynamic_cast<VulkanBackend *>(vulkan_);
+    ASSERT_NE(vk, nullptr);
+    vk->set_split_rows(false);
+    const uint64_t rows_before = vk->split_rows_dispatches();
+    for (const AttentionCase &c : kSplitCases) run_attention(cpu_, gpu(), c, 0);
+    EXPECT_EQ(vk->split_rows_dispatches(), rows_before);
+    vk->set_split_rows(true);
 }
 
 // The split's reductions without subgroup operations (attention_split, where the fixture's
