@@ -35,6 +35,13 @@ void VulkanBackend::configure_matvec_from_environment() {
         use_matvec_ = v == "1";
     }
     if (!use_matvec_) log(MST_LOG_INFO, "vulkan: one token's products take matmul.comp (MST_VULKAN_MATVEC=0)");
+    // norm_vec4.comp (op_norm_rope.cpp), switched here with the other decode kernels.
+    if (const char *env = std::getenv("MST_VULKAN_NORM_VEC4"); env && *env) {
+        const std::string v = env;
+        if (v != "0" && v != "1")
+            fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_NORM_VEC4='{}': expected 1 (norm_vec4.comp) or 0 (norm.comp)", v);
+        use_norm_vec4_ = v == "1";
+    }
 }
 
 bool VulkanBackend::record_matvec(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,

@@ -103,6 +103,10 @@ public:
     // (tests and benchmarks; MST_VULKAN_SPLIT_ROWS=0|1 sets it at creation). On by default.
     void set_split_rows(bool on);
     uint64_t split_rows_dispatches() const { return split_rows_dispatches_; }
+    // Norms of rows of whole vec4s up to 4096 wide through norm_vec4.comp; off: norm.comp
+    // (tests and benchmarks; MST_VULKAN_NORM_VEC4=0 at creation). On by default.
+    void set_norm_vec4(bool on) { use_norm_vec4_ = on; }
+    uint64_t norm_vec4_dispatches() const { return norm_vec4_dispatches_; }
     // One token's dense products (VulkanBackend::matmul) through shaders/matvec.comp, which
     // keeps several loads per lane in flight (op_matvec.cpp); off: matmul.comp, as before
     // (tests and benchmarks; MST_VULKAN_MATVEC=0|1 sets it at creation). On by default.
@@ -182,6 +186,8 @@ private:
     void configure_matvec_from_environment();  // MST_VULKAN_MATVEC; throws naming a bad value
     const VulkanPipeline *matvec_pipelines_[32] = {};  // by DType
     bool use_matvec_ = true;
+    bool use_norm_vec4_ = true;
+    uint64_t norm_vec4_dispatches_ = 0;
     uint64_t matvec_dispatches_ = 0;
 };
 

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -308,29 +309,57 @@ TEST_F(VulkanOps, MatmulXwAndTransposed) {
         }
 }
 
-TEST_F(VulkanOps, Norms) {
+// rms_norm (both offsets), rms_norm_gated and l2_norm against the CPU at each dim.
+void check_norms(CpuBackend &cpu, Backend &gpu, std::initializer_list<int64_t> dims) {
     for (DType t : {DType::F32, DType::BF16})
-        for (int64_t dim : {7, 128, 300})
+        for (int64_t dim : dims)
             for (int64_t rows : {1, 5}) {
                 const TestWeight w(t, 1, dim, 31);
                 const std::vector<float> x = random_floats(size_t(rows * dim), 32, -3.0f, 3.0f);
                 const std::vector<float> gate = random_floats(size_t(rows * dim), 33, -4.0f, 4.0f);
                 for (float offset : {0.0f, 1.0f}) {
                     std::vector<float> want(x.size()), got(x.size(), NAN);
-                    cpu_.rms_norm(x.data(), w.view, offset, 1e-6f, want.data(), rows, dim);
-                    gpu().rms_norm(x.data(), w.view, offset, 1e-6f, got.data(), rows, dim);
+                    cpu.rms_norm(x.data(), w.view, offset, 1e-6f, want.data(), rows, dim);
+                    gpu.rms_norm(x.data(), w.view, offset, 1e-6f, got.data(), rows, dim);
                     EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "rms_norm dim " << dim << " offset " << offset;
                 }
                 std::vector<float> want(x.size()), got(x.size(), NAN);
-                cpu_.rms_norm_gated(x.data(), gate.data(), w.view, 1e-6f, want.data(), rows, dim);
-                gpu().rms_norm_gated(x.data(), gate.data(), w.view, 1e-6f, got.data(), rows, dim);
+                cpu.rms_norm_gated(x.data(), gate.data(), w.view, 1e-6f, want.data(), rows, dim);
+                gpu.rms_norm_gated(x.data(), gate.data(), w.view, 1e-6f, got.data(), rows, dim);
                 EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "rms_norm_gated dim " << dim;
                 want = x;
                 got = x;
-                cpu_.l2_norm(want.data(), rows, dim, 1e-6f);
-                gpu().l2_norm(got.data(), rows, dim, 1e-6f);
+                cpu.l2_norm(want.data(), rows, dim, 1e-6f);
+                gpu.l2_norm(got.data(), rows, dim, 1e-6f);
                 EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "l2_norm dim " << dim;
             }
+}
+
+// Rows of whole vec4s up to 4096 wide take norm_vec4.comp (2 types x 2 row counts x 4
+// norms per dim), the others norm.comp.
+TEST_F(VulkanOps, Norms) {
+    const uint64_t before = vulkan_->norm_vec4_dispatches();
+    check_norms(cpu_, gpu(), {7, 128, 300, 2048, 4096, 4100});
+    EXPECT_EQ(vulkan_->norm_vec4_dispatches(), before + 4 * 2 * 2 * 4);
+}
+
+TEST_F(VulkanOps, NormsWithoutVec4Kernel) {
+    vulkan_->set_norm_vec4(false);
+    const uint64_t before = vulkan_->norm_vec4_dispatches();
+    check_norms(cpu_, gpu(), {128, 2048});
+    EXPECT_EQ(vulkan_->norm_vec4_dispatches(), before);
+    vulkan_->set_norm_vec4(true);
+}
+
+// norm_vec4's sum through shared memory (norm_vec4, where the fixture's device takes norm_vec4_sg).
+TEST_F(VulkanOps, NormsVec4WithoutSubgroups) {
+    ::setenv("MST_VULKAN_NO_SUBGROUP", "1", 1);
+    {
+        VulkanBackend plain(BackendOptions{}, false);
+        check_norms(cpu_, plain, {4, 128, 2048, 4096});
+        EXPECT_EQ(plain.norm_vec4_dispatches(), 4u * 2 * 2 * 4);
+    }
+    ::unsetenv("MST_VULKAN_NO_SUBGROUP");
 }
 
 TEST_F(VulkanOps, RopeVariants) {
