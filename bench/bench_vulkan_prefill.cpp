@@ -5,9 +5,12 @@
 // batch, every op reading the previous one's result on the device (so no upload or
 // download is timed): the batch's wall time at 2R + 1 ops minus at 1, over 2R. Last, in the
 // same way, one decode step's attention at long contexts, with attention.comp and split over
-// positions (op_attention_split.cpp), interleaved.
+// positions (op_attention_split.cpp; its first pass per key or per key row), interleaved. First, with --decode, the products of
+// one decode token (q/k/v/o, router, lm_head: bf16 as bench_vulkan's model, and q/k/v/o in
+// f32, q8 and q4) with the bytes they read per second against the device's copy bandwidth.
 //
 //   build/bench/bench_vulkan_prefill [--tokens 512] [--reps 10] [--contexts 128,512,2048,8192]
+//                                    [--decode] [--no-prefill]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "backends/vulkan/vulkan_backend.h"
+#include "backends/vulkan/vulkan_bandwidth.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/quant.h"
@@ -43,7 +47,8 @@ struct Weight {
         const uint64_t row_bytes = dtype_row_bytes(t, cols);
         bytes.resize(size_t(row_bytes * uint64_t(rows)));
         for (int64_t r = 0; r < rows; ++r) {
-            if (t == DType::BF16)
+            if (t == DType::F32) std::memcpy(bytes.data() + r * row_bytes, f.data() + r * cols, size_t(row_bytes));
+            else if (t == DType::BF16)
                 for (int64_t c = 0; c < cols; ++c) {
                     const uint16_t h = f32_to_bf16(f[size_t(r * cols + c)]);
                     std::memcpy(bytes.data() + r * row_bytes + 2 * c, &h, 2);
@@ -83,6 +88,58 @@ const char *arg_string(int argc, char **argv, const char *name, const char *fall
     return fallback;
 }
 
+bool has_flag(int argc, char **argv, const char *name) {
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], name) == 0) return true;
+    return false;
+}
+
+// One token's products as a decode step makes them, each reading the previous one's result
+// (so each waits for the last, as in a layer): W (rows x cols) and a second weight of cols x
+// rows alternately, x -> y -> x. Printed per product (the mean of the pair) with the weight
+// bytes read per second against the device's copy bandwidth (read + write, so a product
+// that only reads can reach about that rate).
+void decode_products(VulkanBackend &b, int reps, double device_bytes_per_s) {
+    struct Shape {
+        const char *name;
+        int64_t rows, cols;
+    };
+    const Shape shapes[] = {{"q (4096x2048) + o (2048x4096)", kHeads * kHeadDim, kHidden},
+                            {"k or v (512x2048) + 2048x512", kKvHeads * kHeadDim, kHidden},
+                            {"router (128x2048) + 2048x128", kExperts, kHidden},
+                            {"lm_head (151936x2048) + 2048x151936", 151936, kHidden}};
+    std::printf("decode products (1 token, each reading the previous one's result), device copy bandwidth %.0f GB/s:\n",
+                device_bytes_per_s / 1e9);
+    std::printf("  %-38s %-5s %10s %10s %8s\n", "products", "type", "us/product", "GB/s", "of copy");
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (const Shape &s : shapes) {
+        for (const DType t : {DType::BF16, DType::F32, DType::Q8, DType::Q4}) {
+            if (t != DType::BF16 && s.rows == 151936) continue;  // lm_head is bf16 in the model
+            const Weight w(t, s.rows, s.cols, 31), wt(t, s.cols, s.rows, 32);
+            std::vector<float> x(size_t(s.cols)), y(size_t(s.rows));
+            for (float &v : x) v = dist(rng);
+            const double sec = per_op_seconds(b, reps, [&](int i) {
+                if (i % 2 == 0) b.matmul(w.view, x.data(), y.data(), 1);
+                else b.matmul(wt.view, y.data(), x.data(), 1);
+            });
+            const double bytes = double(w.bytes.size());
+            std::printf("  %-38s %-5s %10.2f %10.0f %7.1f%%\n", s.name, std::string(dtype_name(t)).c_str(), sec * 1e6, bytes / sec / 1e9,
+                        100.0 * bytes / sec / device_bytes_per_s);
+        }
+    }
+    // The norms around them: one row of 2048 (the layer's input and post-attention norms).
+    std::vector<float> x(static_cast<size_t>(kHidden)), y(x.size()), nw(x.size(), 1.0f);
+    for (float &v : x) v = dist(rng);
+    WeightView nv{DType::F32, nw.data(), 1, kHidden};
+    nv.stable = true;
+    const double norm = per_op_seconds(b, reps, [&](int i) {
+        if (i % 2 == 0) b.rms_norm(x.data(), nv, 0.0f, 1e-6f, y.data(), 1, kHidden);
+        else b.rms_norm(y.data(), nv, 0.0f, 1e-6f, x.data(), 1, kHidden);
+    });
+    std::printf("  %-38s %-5s %10.2f\n", "rms_norm (1 x 2048)", "f32", norm * 1e6);
+}
+
 // One decode step's attention (1 query, 32 heads on 4 kv heads of 128) at each context of
 // the comma-separated list, its output the next query, the cache on the device: one
 // workgroup per head (attention.comp) against the split over positions, alternately.
@@ -99,7 +156,7 @@ void decode_attention(VulkanBackend &b, int reps, const std::string &contexts) {
     std::vector<float> a(size_t(kHeads * kHeadDim)), c(a.size());
     for (float &v : a) v = dist(rng);
     std::printf("decode attention (1 query, 32 heads on 4 kv heads of 128 dims), us per call:\n");
-    std::printf("  %8s %14s %14s %8s\n", "context", "attention.comp", "split", "ratio");
+    std::printf("  %8s %14s %14s %14s %8s\n", "context", "attention.comp", "split per key", "split rows", "ratio");
     for (const int64_t n : ctx) {
         std::vector<float> kv(size_t(kKvHeads * n * kHeadDim));
         for (float &v : kv) v = dist(rng);
@@ -116,14 +173,20 @@ void decode_attention(VulkanBackend &b, int reps, const std::string &contexts) {
             if (i % 2 == 0) b.attention(a.data(), kv.data(), kv.data(), c.data(), ap);
             else b.attention(c.data(), kv.data(), kv.data(), a.data(), ap);
         };
-        double whole = 1e30, split = 1e30;
+        // attention.comp; the split with attention_split(_sg).comp; with attention_split_rows.comp.
+        double whole = 1e30, per_key = 1e30, rows = 1e30;
         for (int round = 0; round < 2; ++round) {
             b.set_split_attention(0);
             whole = std::min(whole, per_op_seconds(b, reps, chain));
             b.set_split_attention(1);
-            split = std::min(split, per_op_seconds(b, reps, chain));
+            b.set_split_rows(false);
+            per_key = std::min(per_key, per_op_seconds(b, reps, chain));
+            b.set_split_rows(true);
+            rows = std::min(rows, per_op_seconds(b, reps, chain));
         }
-        std::printf("  %8lld %14.1f %14.1f %7.2fx\n", (long long)n, whole * 1e6, split * 1e6, whole / split);
+        const bool split = n > 32;  // one block of 32 positions is never split
+        std::printf("  %8lld %14.1f %14.1f %14.1f %7.2fx%s\n", (long long)n, whole * 1e6, per_key * 1e6, rows * 1e6,
+                    whole / rows, split ? "" : " (not split: one block)");
     }
     b.set_split_attention(1);
 }
@@ -137,6 +200,11 @@ int main(int argc, char **argv) try {
     VulkanBackend b(BackendOptions{}, false);
     std::printf("device: %s; prompt %lld tokens, %lld per expert\n", b.device_name().c_str(), (long long)n,
                 (long long)per_expert);
+    if (has_flag(argc, argv, "--decode")) decode_products(b, reps, vulkan_measure_bandwidth(b).device_bytes_per_s);
+    if (has_flag(argc, argv, "--no-prefill")) {
+        decode_attention(b, reps, arg_string(argc, argv, "--contexts", "128,512,2048,8192"));
+        return 0;
+    }
 
     const Weight wq(DType::BF16, kHeads * kHeadDim, kHidden, 1), wo(DType::BF16, kHidden, kHeads * kHeadDim, 2);
     std::vector<Weight> gate, down;

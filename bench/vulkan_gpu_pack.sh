@@ -22,6 +22,8 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 mkdir -p "$out/bin" "$out/lib" "$out/llama"
 cp "$build/bench/bench_vulkan" "$build/bin/moestream" "$out/bin/"
+# The op-by-op benchmark too, where it was built (docs/gpu_prefill.md, docs/gpu_decode_kernels.md).
+if [ -x "$build/bench/bench_vulkan_prefill" ]; then cp "$build/bench/bench_vulkan_prefill" "$out/bin/"; fi
 cp "${CONFIG:-$root/../shared/configs/qwen3-30b-a3b.json}" "$out/qwen3-30b-a3b.json"
 # Every library the programs load except glibc's own (the device has a newer glibc).
 for exe in "$out"/bin/bench_vulkan "$out"/bin/moestream; do

@@ -41,6 +41,18 @@ void VulkanBackend::configure_split_attention_from_environment() {
     }
     if (split_attention_min_keys_ == 0)
         log(MST_LOG_INFO, "vulkan: decode attention not split over positions (MST_VULKAN_SPLIT_ATTENTION=0)");
+    if (const char *env = std::getenv("MST_VULKAN_SPLIT_ROWS"); env && *env) {
+        const std::string v = env;
+        if (v != "0" && v != "1")
+            fail(MST_ERR_INVALID_ARGUMENT,
+                 "MST_VULKAN_SPLIT_ROWS='{}': expected 1 (attention_split_rows.comp) or 0 (attention_split.comp)", v);
+        split_rows_ = v == "1";
+    }
+}
+
+void VulkanBackend::set_split_rows(bool on) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    split_rows_ = on;
 }
 
 uint32_t VulkanBackend::split_attention_blocks(const AttentionShape &s) const {
@@ -65,8 +77,15 @@ void VulkanBackend::record_split_attention(const AttentionShape &s, uint32_t n_b
         uint32_t window, has_sinks, n_ctx, n_blocks;
     } push{s.n_tokens, s.n_heads, s.group,  s.head_dim, s.v_dim,         s.pos0, s.k_head, s.v_head,
            s.k_row,    s.v_row,   s.scale,  s.window,   s.sinks ? 1u : 0u, s.pos0 + s.n_tokens, n_blocks};
-    stream_->dispatch(pipelines_->get(use_subgroup_ ? "attention_split_sg" : "attention_split", 4), {q, k, v, partials}, &push, sizeof push, s.n_heads,
-                      s.n_tokens, n_blocks);
+    // A subgroup per key row where the device and the row strides allow it
+    // (attention_split_rows.comp), else an invocation per key (attention_split.comp).
+    const bool rows = split_rows_ && use_subgroup_ && s.head_dim % 4 == 0 && s.v_dim % 4 == 0 && s.k_head % 4 == 0 &&
+                      s.v_head % 4 == 0 && s.k_row % 4 == 0 && s.v_row % 4 == 0;
+    const VulkanPipeline &first_pass =
+        rows ? pipelines_->get("attention_split_rows", 4, {lanes_})
+             : pipelines_->get(use_subgroup_ ? "attention_split_sg" : "attention_split", 4);
+    stream_->dispatch(first_pass, {q, k, v, partials}, &push, sizeof push, s.n_heads, s.n_tokens, n_blocks);
+    if (rows) ++split_rows_dispatches_;
     stream_->dispatch(pipelines_->get("attention_split_combine", 3), {partials, sinks, out}, &push, sizeof push,
                       s.n_heads, s.n_tokens);
     ++split_attention_dispatches_;

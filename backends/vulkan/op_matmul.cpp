@@ -94,7 +94,7 @@ void VulkanBackend::matmul(const WeightView &w, const float *x, float *y, int64_
     const DeviceWeight dw = residency_->get(*stream_, w);
     const BufferSlice xs = stream_->input(x, uint64_t(n_tokens * w.cols) * sizeof(float));
     const BufferSlice ys = stream_->output_buffer(uint64_t(n_tokens * w.rows) * sizeof(float));
-    record_matmul(w, dw, xs, ys, n_tokens);
+    if (!record_matvec(w, dw, xs, ys, n_tokens)) record_matmul(w, dw, xs, ys, n_tokens);  // op_matvec.cpp
     stream_->output(ys, y, ys.size);
     submit();
 }

@@ -19,7 +19,12 @@ void VulkanBackend::norm(int mode, const float *x, const float *gate, const Weig
     } push{uint32_t(dim), uint32_t(mode), eps, offset};
     uint32_t gx, gy;
     groups_for(n_rows, 1, gx, gy);
-    stream_->dispatch(pipelines_->get("norm", 4), {xs, ws, gs, ys}, &push, sizeof push, gx, gy);
+    // Rows of whole vec4s up to 4096 wide take norm_vec4.comp (each invocation's loads
+    // issued at once); norm.comp the others. The weight is f32 on the device (get(..., true)).
+    const bool vec4_rows = use_norm_vec4_ && dim % 4 == 0 && dim <= 4096;
+    const char *shader = !vec4_rows ? "norm" : use_subgroup_ ? "norm_vec4_sg" : "norm_vec4";
+    stream_->dispatch(pipelines_->get(shader, 4), {xs, ws, gs, ys}, &push, sizeof push, gx, gy);
+    if (vec4_rows) ++norm_vec4_dispatches_;
     stream_->output(ys, y, bytes);
     submit();
 }

@@ -98,6 +98,21 @@ public:
     // Split decode attention from min_keys positions of context (at least two blocks); 0:
     // never (tests and benchmarks; MST_VULKAN_SPLIT_ATTENTION sets it at creation).
     void set_split_attention(uint32_t min_keys);
+    // The split's first pass with a subgroup per key row (attention_split_rows.comp, where
+    // the device has subgroup arithmetic and rows are whole vec4s); off: attention_split.comp
+    // (tests and benchmarks; MST_VULKAN_SPLIT_ROWS=0|1 sets it at creation). On by default.
+    void set_split_rows(bool on);
+    uint64_t split_rows_dispatches() const { return split_rows_dispatches_; }
+    // Norms of rows of whole vec4s up to 4096 wide through norm_vec4.comp; off: norm.comp
+    // (tests and benchmarks; MST_VULKAN_NORM_VEC4=0 at creation). On by default.
+    void set_norm_vec4(bool on) { use_norm_vec4_ = on; }
+    uint64_t norm_vec4_dispatches() const { return norm_vec4_dispatches_; }
+    // One token's dense products (VulkanBackend::matmul) through shaders/matvec.comp, which
+    // keeps several loads per lane in flight (op_matvec.cpp); off: matmul.comp, as before
+    // (tests and benchmarks; MST_VULKAN_MATVEC=0|1 sets it at creation). On by default.
+    void set_matvec(bool on);
+    // matvec.comp dispatches recorded so far (tests check that a product took it).
+    uint64_t matvec_dispatches() const { return matvec_dispatches_; }
 
 private:
     // y[t][c] = sum_r x[t][r] w[r][c]: matmul_xw and matmul_transposed, their arguments checked.
@@ -163,6 +178,17 @@ private:
     void configure_split_attention_from_environment();  // MST_VULKAN_SPLIT_ATTENTION; throws naming a bad value
     uint32_t split_attention_min_keys_ = 0;  // keys the last query sees from which to split; 0: never
     uint64_t split_attention_dispatches_ = 0;
+    bool split_rows_ = true;
+    uint64_t split_rows_dispatches_ = 0;
+    // Records y = W x for one token through matvec.comp; false where it does not apply.
+    bool record_matvec(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x, const BufferSlice &y,
+                       int64_t n_tokens);
+    void configure_matvec_from_environment();  // MST_VULKAN_MATVEC; throws naming a bad value
+    const VulkanPipeline *matvec_pipelines_[32] = {};  // by DType
+    bool use_matvec_ = true;
+    bool use_norm_vec4_ = true;
+    uint64_t norm_vec4_dispatches_ = 0;
+    uint64_t matvec_dispatches_ = 0;
 };
 
 // For the registry: the backend "vulkan" names (throws MST_ERR_BACKEND when no device),

@@ -18,14 +18,17 @@ namespace mst::test {
 
 class VulkanSuite : public ::testing::Test {
 protected:
-    static void SetUpTestSuite() {
+    static void SetUpTestSuite() { open_backend(BackendOptions{}); }
+    // A suite that needs other options defines its own SetUpTestSuite calling this.
+    static void open_backend(const BackendOptions &options) {
 #ifdef MST_HAVE_VULKAN
         try {
-            vulkan_ = new VulkanBackend(BackendOptions{}, false);
+            vulkan_ = new VulkanBackend(options, false);
         } catch (const Error &e) {
             why_ = e.what();
         }
 #else
+        (void)options;
         why_ = "this build has no Vulkan backend (MST_VULKAN=OFF or no Vulkan headers / glslangValidator)";
 #endif
     }

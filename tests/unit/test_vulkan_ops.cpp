@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -25,6 +26,7 @@
 #include "cpu_op_fixture.h"
 #include "quant_test_data.h"
 #include "test_weight.h"
+#include "vulkan_suite.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/quant.h"
@@ -58,33 +60,16 @@ double normalized_error(const std::vector<float> &got, const std::vector<float> 
     return max_ref > 0.0 ? max_err / max_ref : max_err;
 }
 
-class VulkanOps : public ::testing::Test {
+class VulkanOps : public test::VulkanSuite {
 protected:
     static void SetUpTestSuite() {
-#ifdef MST_HAVE_VULKAN
-        try {
-            BackendOptions o;
-            o.gpu_expert_cache_bytes = 64ull << 20;
-            vulkan_ = new VulkanBackend(o, false);
-        } catch (const Error &e) {
-            why_ = e.what();
-        }
-#else
-        why_ = "this build has no Vulkan backend (MST_VULKAN=OFF or no Vulkan headers / glslangValidator)";
-#endif
-    }
-    static void TearDownTestSuite() {
-        delete vulkan_;
-        vulkan_ = nullptr;
-    }
-    void SetUp() override {
-        if (!vulkan_) GTEST_SKIP() << "no Vulkan device found: " << why_;
+        BackendOptions o;
+        o.gpu_expert_cache_bytes = 64ull << 20;
+        open_backend(o);
     }
 
     Backend &gpu() { return *vulkan_; }
     CpuBackend cpu_{2, cpu_isa_best()};
-    static inline Backend *vulkan_ = nullptr;
-    static inline std::string why_;
 };
 
 struct MatmulCase {
@@ -324,29 +309,57 @@ TEST_F(VulkanOps, MatmulXwAndTransposed) {
         }
 }
 
-TEST_F(VulkanOps, Norms) {
+// rms_norm (both offsets), rms_norm_gated and l2_norm against the CPU at each dim.
+void check_norms(CpuBackend &cpu, Backend &gpu, std::initializer_list<int64_t> dims) {
     for (DType t : {DType::F32, DType::BF16})
-        for (int64_t dim : {7, 128, 300})
+        for (int64_t dim : dims)
             for (int64_t rows : {1, 5}) {
                 const TestWeight w(t, 1, dim, 31);
                 const std::vector<float> x = random_floats(size_t(rows * dim), 32, -3.0f, 3.0f);
                 const std::vector<float> gate = random_floats(size_t(rows * dim), 33, -4.0f, 4.0f);
                 for (float offset : {0.0f, 1.0f}) {
                     std::vector<float> want(x.size()), got(x.size(), NAN);
-                    cpu_.rms_norm(x.data(), w.view, offset, 1e-6f, want.data(), rows, dim);
-                    gpu().rms_norm(x.data(), w.view, offset, 1e-6f, got.data(), rows, dim);
+                    cpu.rms_norm(x.data(), w.view, offset, 1e-6f, want.data(), rows, dim);
+                    gpu.rms_norm(x.data(), w.view, offset, 1e-6f, got.data(), rows, dim);
                     EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "rms_norm dim " << dim << " offset " << offset;
                 }
                 std::vector<float> want(x.size()), got(x.size(), NAN);
-                cpu_.rms_norm_gated(x.data(), gate.data(), w.view, 1e-6f, want.data(), rows, dim);
-                gpu().rms_norm_gated(x.data(), gate.data(), w.view, 1e-6f, got.data(), rows, dim);
+                cpu.rms_norm_gated(x.data(), gate.data(), w.view, 1e-6f, want.data(), rows, dim);
+                gpu.rms_norm_gated(x.data(), gate.data(), w.view, 1e-6f, got.data(), rows, dim);
                 EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "rms_norm_gated dim " << dim;
                 want = x;
                 got = x;
-                cpu_.l2_norm(want.data(), rows, dim, 1e-6f);
-                gpu().l2_norm(got.data(), rows, dim, 1e-6f);
+                cpu.l2_norm(want.data(), rows, dim, 1e-6f);
+                gpu.l2_norm(got.data(), rows, dim, 1e-6f);
                 EXPECT_LT(normalized_error(got, want), kElementwiseBound) << "l2_norm dim " << dim;
             }
+}
+
+// Rows of whole vec4s up to 4096 wide take norm_vec4.comp (2 types x 2 row counts x 4
+// norms per dim), the others norm.comp.
+TEST_F(VulkanOps, Norms) {
+    const uint64_t before = vulkan_->norm_vec4_dispatches();
+    check_norms(cpu_, gpu(), {7, 128, 300, 2048, 4096, 4100});
+    EXPECT_EQ(vulkan_->norm_vec4_dispatches(), before + 4 * 2 * 2 * 4);
+}
+
+TEST_F(VulkanOps, NormsWithoutVec4Kernel) {
+    vulkan_->set_norm_vec4(false);
+    const uint64_t before = vulkan_->norm_vec4_dispatches();
+    check_norms(cpu_, gpu(), {128, 2048});
+    EXPECT_EQ(vulkan_->norm_vec4_dispatches(), before);
+    vulkan_->set_norm_vec4(true);
+}
+
+// norm_vec4's sum through shared memory (norm_vec4, where the fixture's device takes norm_vec4_sg).
+TEST_F(VulkanOps, NormsVec4WithoutSubgroups) {
+    ::setenv("MST_VULKAN_NO_SUBGROUP", "1", 1);
+    {
+        VulkanBackend plain(BackendOptions{}, false);
+        check_norms(cpu_, plain, {4, 128, 2048, 4096});
+        EXPECT_EQ(plain.norm_vec4_dispatches(), 4u * 2 * 2 * 4);
+    }
+    ::unsetenv("MST_VULKAN_NO_SUBGROUP");
 }
 
 TEST_F(VulkanOps, RopeVariants) {
@@ -454,10 +467,14 @@ constexpr AttentionCase kSplitCases[] = {
 TEST_F(VulkanOps, SplitDecodeAttentionMatchesCpu) {
     auto *vk = dynamic_cast<VulkanBackend *>(vulkan_);
     ASSERT_NE(vk, nullptr);
-    const uint64_t before = vk->split_attention_dispatches();
+    const uint64_t before = vk->split_attention_dispatches(), rows_before = vk->split_rows_dispatches();
     for (const AttentionCase &c : kSplitCases) run_attention(cpu_, gpu(), c, 0);
     run_attention(cpu_, gpu(), kSplitCases[4], 9002);  // the mirrored cache
     EXPECT_EQ(vk->split_attention_dispatches(), before + std::size(kSplitCases) + 1);
+    // The fixture's device has subgroups: rows of whole vec4s took attention_split_rows.comp
+    // (the odd head sizes and strides, attention_split_sg).
+    EXPECT_GE(vk->split_rows_dispatches(), rows_before + 8);
+    EXPECT_LT(vk->split_rows_dispatches(), rows_before + std::size(kSplitCases) + 1);
     const uint64_t after = vk->split_attention_dispatches();
     const AttentionCase unsplit[] = {
         {1, 4, 2, 64, 64, 31, 0, false, 0},    // 32 keys: one block
@@ -466,6 +483,18 @@ TEST_F(VulkanOps, SplitDecodeAttentionMatchesCpu) {
     };
     for (const AttentionCase &c : unsplit) run_attention(cpu_, gpu(), c, 0);
     EXPECT_EQ(vk->split_attention_dispatches(), after);
+}
+
+// The split's first pass with an invocation per key (attention_split_sg.comp), where the
+// fixture's device takes attention_split_rows.comp.
+TEST_F(VulkanOps, SplitDecodeAttentionPerKeyMatchesCpu) {
+    auto *vk = dynamic_cast<VulkanBackend *>(vulkan_);
+    ASSERT_NE(vk, nullptr);
+    vk->set_split_rows(false);
+    const uint64_t rows_before = vk->split_rows_dispatches();
+    for (const AttentionCase &c : kSplitCases) run_attention(cpu_, gpu(), c, 0);
+    EXPECT_EQ(vk->split_rows_dispatches(), rows_before);
+    vk->set_split_rows(true);
 }
 
 // The split's reductions without subgroup operations (attention_split, where the fixture's

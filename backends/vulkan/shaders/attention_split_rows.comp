@@ -1,0 +1,92 @@
+#version 450
+// Decode attention split over positions, first pass, a subgroup per key row: the same
+// work and output as attention_split.comp (one workgroup per query head, query and block
+// of BLOCK keys, writing the block's maximum, sum and weighted values for
+// attention_split_combine.comp), for devices with subgroup arithmetic and rows of whole
+// vec4s (op_attention_split.cpp picks it). Why: attention_split.comp gives each key one
+// invocation that walks its row in series (a row staged through shared memory first), so
+// a block costs some 3 x 128 dependent steps; here the LANES lanes of a subgroup read one
+// key row together (a 128-wide head is one 16-byte load per lane) and add with
+// subgroupAdd, the NSG subgroups taking every NSG-th key, and the values are summed the
+// same way, each lane owning vec4s of the value row. On an H100 the split's first pass
+// then costs a few memory latencies instead of hundreds of steps.
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#define BLOCK 32  // keys per workgroup: kSplitBlock in op_attention_split.cpp
+#define NSG 4     // subgroups per workgroup
+#define MAX_DIM4 256  // head_dim and v_dim up to 1024 (kSplitMaxHeadDim)
+
+layout(constant_id = 0) const uint LANES = 32;  // the subgroup size
+layout(local_size_x_id = 0, local_size_y = NSG) in;
+
+layout(std430, binding = 0) readonly buffer Q { vec4 q[]; };
+layout(std430, binding = 1) readonly buffer K { vec4 k[]; };
+layout(std430, binding = 2) readonly buffer V { vec4 v[]; };
+// [n_tokens][n_heads][n_blocks][2 + v_dim]: m, l, then the weighted values.
+layout(std430, binding = 3) writeonly buffer Partials { float partials[]; };
+
+layout(push_constant) uniform Push {
+    uint n_tokens, n_heads, group, head_dim, v_dim, pos0;
+    uint k_head, v_head;  // elements between kv heads in k and in v (multiples of 4 here)
+    uint k_row, v_row;    // elements between positions (multiples of 4 here)
+    float scale;
+    uint window, has_sinks, n_ctx;
+    uint n_blocks;
+} pc;
+
+shared vec4 qs[MAX_DIM4];
+shared float ps[BLOCK];
+shared vec4 part[NSG][MAX_DIM4];
+
+void main() {
+    const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, b = gl_WorkGroupID.z;
+    const uint lane = gl_LocalInvocationID.x, sg = gl_LocalInvocationID.y, tid = sg * LANES + lane;
+    const uint kv = h / pc.group;
+    const uint pos = pc.pos0 + t;
+    const uint first = pc.window > 0u && pos + 1u > pc.window ? pos + 1u - pc.window : 0u;
+    const uint n_keys = pos - first + 1u;
+    const uint j0 = b * BLOCK;
+    // Earlier queries of a few-token step see fewer keys than the last: their trailing
+    // blocks are empty, and the combine does not read them.
+    if (j0 >= n_keys) return;
+    const uint nb = min(uint(BLOCK), n_keys - j0);
+    const uint hd4 = pc.head_dim / 4u, vd4 = pc.v_dim / 4u;
+
+    const uint qbase = (t * pc.n_heads + h) * hd4;
+    for (uint d = tid; d < hd4; d += LANES * NSG) qs[d] = q[qbase + d];
+    if (tid < BLOCK) ps[tid] = -1.0 / 0.0;
+    barrier();
+
+    // Scores: subgroup sg takes keys sg, sg + NSG, ...; its lanes split the row.
+    const uint kbase = (kv * pc.k_head + (first + j0) * pc.k_row) / 4u, krow4 = pc.k_row / 4u;
+    for (uint j = sg; j < nb; j += NSG) {
+        float s = 0.0;
+        for (uint d = lane; d < hd4; d += LANES) s += dot(qs[d], k[kbase + j * krow4 + d]);
+        s = subgroupAdd(s);
+        if (lane == 0u) ps[j] = s * pc.scale;
+    }
+    barrier();
+    float m = -1.0 / 0.0;
+    for (uint j = 0; j < nb; ++j) m = max(m, ps[j]);  // a few shared reads, the same for every invocation
+    float l = 0.0;
+    for (uint j = 0; j < nb; ++j) l += exp(ps[j] - m);
+
+    // Weighted values: subgroup sg sums its keys' rows, each lane owning vec4s of the row;
+    // the subgroups' sums meet in shared memory.
+    const uint vbase = (kv * pc.v_head + (first + j0) * pc.v_row) / 4u, vrow4 = pc.v_row / 4u;
+    for (uint d = lane; d < vd4; d += LANES) {
+        vec4 acc = vec4(0.0);
+        for (uint j = sg; j < nb; j += NSG) acc += exp(ps[j] - m) * v[vbase + j * vrow4 + d];
+        part[sg][d] = acc;
+    }
+    barrier();
+    const uint pbase = ((t * pc.n_heads + h) * pc.n_blocks + b) * (pc.v_dim + 2u);
+    for (uint d = tid; d < vd4; d += LANES * NSG) {
+        vec4 acc = part[0][d];
+        for (uint i = 1u; i < NSG; ++i) acc += part[i][d];
+        for (uint c = 0; c < 4u; ++c) partials[pbase + 2u + 4u * d + c] = acc[c];
+    }
+    if (tid == 0u) {
+        partials[pbase] = m;
+        partials[pbase + 1u] = l;
+    }
+}
