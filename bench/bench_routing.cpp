@@ -1,9 +1,10 @@
 // bench_routing: routing, cache and prefetch numbers from a model's real routing.
 //
 //   bench_routing record -m MODEL --text FILE --out TRACE [--ctx N] [--predict A] [--max-tokens N] [-k K]
+//                        [--ranked M]
 //     runs the model over the text in windows of N tokens (fresh state each) and writes the
 //     routing trace (router/route_trace_file.h), with the prefetcher's guesses 1..A sparse
-//     layers ahead.
+//     layers ahead and the router's top M scores.
 //   bench_routing replay TRACE [--sizes P1,P2,...] [--policies a,b,...] [--per-layer]
 //     replays it against expert caches holding P% of all routed experts under each policy and
 //     Belady's offline optimum, and prints routing statistics and prefetch precision/recall.
@@ -38,10 +39,13 @@ namespace {
 const char *const kUsage =
     "usage:\n"
     "  bench_routing record -m MODEL --text FILE --out TRACE [--ctx N] [--predict A] [--max-tokens N] [-k K]\n"
+    "                       [--ranked M]\n"
     "      --ctx N         tokens per window, each run from a fresh state (default 1024)\n"
     "      --predict A     record the prefetcher's guesses 1..A sparse layers ahead (default 2, 0 = none)\n"
     "      --max-tokens N  use at most N tokens of the text (default 0: all)\n"
     "      -k K            experts per token (default: the model's own)\n"
+    "      --ranked M      also record the router's top M with their weights, the scores just below\n"
+    "                      the top-k included (default 2 x K, 0 = none; a version 2 trace)\n"
     "  bench_routing replay TRACE [--sizes P1,P2,...] [--policies NAME,...] [--per-layer] [--prefetch-hints S]\n"
     "      --sizes         cache sizes in percent of all routed experts (default 5,10,12.5,15,20,25,30,37.5,40,50)\n"
     "      --policies      eviction policies to replay (default: every policy moestream has)\n"
@@ -122,7 +126,7 @@ std::string read_text(const std::string &path) {
 }
 
 int record(const Args &args) {
-    args.only({"-m", "--text", "--out", "--ctx", "--predict", "--max-tokens", "-k"});
+    args.only({"-m", "--text", "--out", "--ctx", "--predict", "--max-tokens", "-k", "--ranked"});
     if (!args.positional.empty()) usage("record takes no positional arguments");
     const std::string model_path = args.get("-m", ""), text_path = args.get("--text", ""), out = args.get("--out", "");
     if (model_path.empty() || text_path.empty() || out.empty()) usage("record needs -m, --text and --out");
@@ -133,6 +137,8 @@ int record(const Args &args) {
     options.backend = "cpu";
     const auto model = load_model(model_path, options);
     const long k = args.integer("-k", model->experts_per_token, 1, model->config.n_experts);
+    const long ranked = std::min<long>(args.integer("--ranked", 2 * k, 0, model->config.n_experts), model->config.n_experts);
+    if (ranked != 0 && ranked <= k) usage(fmt::format("--ranked must be 0 or more than k ({})", k));
     std::vector<int32_t> tokens = model->tokenizer->encode(read_text(text_path), false);
     if (max_tokens > 0 && size_t(max_tokens) < tokens.size()) tokens.resize(size_t(max_tokens));
     if (tokens.empty()) fail(MST_ERR_INVALID_ARGUMENT, "the text {} has no tokens", text_path);
@@ -142,6 +148,8 @@ int record(const Args &args) {
     std::map<size_t, std::vector<float>> weights;
     std::map<std::pair<size_t, size_t>, std::vector<int32_t>> guesses;  // (source, target) -> [token][k]
     std::map<std::pair<size_t, size_t>, std::vector<float>> guess_weights;
+    std::map<size_t, std::vector<int32_t>> ranked_ids;
+    std::map<size_t, std::vector<float>> ranked_weights;
     ForwardOptions fo;
     fo.experts_per_token = int32_t(k);
     fo.route_trace.chosen = [&](size_t layer, int64_t n, int32_t kk, const int32_t *i, const float *w) {
@@ -156,6 +164,13 @@ int record(const Args &args) {
         auto &gw = guess_weights[{source, target}];
         gw.insert(gw.end(), w, w + n * kk);
     };
+    fo.route_trace.ranked_k = int32_t(ranked);
+    if (ranked > 0)
+        fo.route_trace.ranked = [&](size_t layer, int64_t n, int32_t m, const int32_t *i, const float *w) {
+            if (m != ranked) fail(MST_ERR_INTERNAL, "layer {} ranked {} experts, not {}", layer, m, ranked);
+            ranked_ids[layer].insert(ranked_ids[layer].end(), i, i + n * m);
+            ranked_weights[layer].insert(ranked_weights[layer].end(), w, w + n * m);
+        };
     std::vector<float> logits(size_t(model->config.vocab_size));
     ExpertIoStats io;
     for (size_t first = 0; first < tokens.size(); first += size_t(ctx)) {
@@ -169,7 +184,7 @@ int record(const Args &args) {
     std::vector<int32_t> layers;
     for (const auto &[layer, v] : ids) layers.push_back(int32_t(layer));
     RouteTraceData t = RouteTraceData::sized(model->config.n_experts, int32_t(k), int32_t(ahead),
-                                             int64_t(tokens.size()), layers);
+                                             int64_t(tokens.size()), layers, int32_t(ranked));
     for (size_t s = 0; s < layers.size(); ++s) {
         const std::vector<int32_t> &li = ids[size_t(layers[s])];
         const std::vector<float> &lw = weights[size_t(layers[s])];
@@ -177,6 +192,14 @@ int record(const Args &args) {
             for (long j = 0; j < k; ++j) {
                 t.ids[t.at(tok, s) + size_t(j)] = li[size_t(tok * k + j)];
                 t.weights[t.at(tok, s) + size_t(j)] = lw[size_t(tok * k + j)];
+            }
+        if (ranked == 0) continue;
+        const std::vector<int32_t> &ri = ranked_ids.at(size_t(layers[s]));
+        const std::vector<float> &rw = ranked_weights.at(size_t(layers[s]));
+        for (int64_t tok = 0; tok < t.n_tokens; ++tok)
+            for (long j = 0; j < ranked; ++j) {
+                t.ranked_ids[t.ranked_at(tok, s) + size_t(j)] = ri[size_t(tok * ranked + j)];
+                t.ranked_weights[t.ranked_at(tok, s) + size_t(j)] = rw[size_t(tok * ranked + j)];
             }
     }
     for (const auto &[st, g] : guesses) {
@@ -190,8 +213,8 @@ int record(const Args &args) {
             }
     }
     write_route_trace(out, t);
-    std::printf("wrote %s: %lld tokens, %zu sparse layers, %d experts, top-%ld, guesses up to %ld ahead\n",
-                out.c_str(), (long long)t.n_tokens, layers.size(), t.n_experts, k, ahead);
+    std::printf("wrote %s: %lld tokens, %zu sparse layers, %d experts, top-%ld, guesses up to %ld ahead, top-%ld scores\n",
+                out.c_str(), (long long)t.n_tokens, layers.size(), t.n_experts, k, ahead, ranked);
     return 0;
 }
 
