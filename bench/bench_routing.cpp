@@ -11,6 +11,9 @@
 //   bench_routing gap TRACE [--sizes P1,...] [--policies a,b,...]
 //     why the policies miss where Belady hits: each miss split by cause, one-shot experts,
 //     per-layer budgets even and sized by reuse, and one token of foresight.
+//   bench_routing soft TRACE [TRACE...] [--sizes P1,...] [--weights W1,...] [--half-lives H1,...]
+//     lrfu-admit whose scores also gain the router's soft scores (the trace's top-M, recorded
+//     with --ranked), for each weight and half-life, against lru, lrfu, lrfu-admit and Belady.
 //   bench_routing prefetch TRACE [TRACE...]
 //     the precision/recall trade-off of the prefetch rules (experts/prefetch_rule.h), fit on the
 //     first half of each trace's tokens and measured on the second, and the rule chosen.
@@ -28,6 +31,7 @@
 
 #include "core/error.h"
 #include "experts/cache_replay.h"
+#include "experts/eviction_policies.h"
 #include "experts/eviction_policy.h"
 #include "model/loaded_model.h"
 #include "router/route_trace_file.h"
@@ -58,6 +62,11 @@ const char *const kUsage =
     "      experts by an oracle) and for Belady: hit rate, the misses split into first use / not\n"
     "      kept at the previous use / evicted since (%% of lookups), and the share of cached experts\n"
     "      evicted before a hit\n"
+    "  bench_routing soft TRACE [TRACE...] [--sizes P1,...] [--weights W1,...] [--half-lives H1,...]\n"
+    "      hit rate %% of lrfu-admit whose scores also gain W x the router's soft scores (top M of\n"
+    "      the trace's r lines, scaled to add up to k a token; default weights 0.25,0.5,1,2,4) with a\n"
+    "      half-life of H x the capacity (default 16), shared cache and per-layer budgets, against\n"
+    "      lru, lrfu, lrfu-admit and Belady (default sizes 10,25,50)\n"
     "  bench_routing prefetch TRACE [TRACE...]\n"
     "      precision and recall of each prefetch rule 1..A layers ahead, on the first half of each\n"
     "      trace (fit) and the second (held out); the rule chosen is the one with the highest mean\n"
@@ -373,6 +382,68 @@ int replay(const Args &args) {
     return 0;
 }
 
+std::vector<double> numbers_of(const Args &args, const std::string &name, const char *fallback) {
+    std::vector<double> out;
+    for (const std::string &s : split(args.get(name, fallback))) {
+        char *end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || *end || !(v > 0.0 && v <= 1000.0)) usage(name + " takes numbers above 0, not '" + s + "'");
+        out.push_back(v);
+    }
+    return out;
+}
+
+int soft(const Args &args) {
+    args.only({"--sizes", "--weights", "--half-lives"});
+    if (args.positional.empty()) usage("soft takes one or more trace files");
+    const std::vector<double> sizes = sizes_of(args, "10,25,50");
+    const std::vector<double> weights = numbers_of(args, "--weights", "0.25,0.5,1,2,4");
+    const std::vector<double> half_lives = numbers_of(args, "--half-lives", "16");
+    for (const std::string &path : args.positional) {
+        const RouteTraceData t = read_route_trace(path);
+        if (t.ranked == 0) fail(MST_ERR_INVALID_ARGUMENT, "{} has no router scores (record it with --ranked)", path);
+        const auto groups = decode_accesses(t);
+        const RouterScores scores = decode_router_scores(t);
+        const size_t total = size_t(t.n_experts) * t.n_slots();
+        std::printf("\ntrace %s: %lld tokens, %zu sparse layers, %d experts, top-%d, router's top-%d scored\n",
+                    path.c_str(), (long long)t.n_tokens, t.n_slots(), t.n_experts, t.k, t.ranked);
+        std::printf("| cached %% | cache | lru | lrfu | lrfu-admit |");
+        for (double h : half_lives)
+            for (double w : weights) std::printf(" soft w=%g h=%g |", w, h);
+        std::printf(" belady | best soft - lrfu-admit | best online - belady |\n|---:|---|---:|---:|---:|");
+        for (size_t i = 0; i < half_lives.size() * weights.size() + 3; ++i) std::printf("---:|");
+        std::printf("\n");
+        for (double pct : sizes)
+            for (bool per_layer : {false, true}) {
+                ReplayOptions o;
+                o.capacity = size_t(double(total) * pct / 100.0 + 0.5);
+                o.per_layer = per_layer;
+                o.scores = &scores;
+                std::printf("| %g | %s |", pct, per_layer ? "per layer" : "shared");
+                double best = 0.0, admit = 0.0, best_soft = 0.0;
+                for (const char *p : {"lru", "lrfu", "lrfu-admit"}) {
+                    const double h = replay_policy(groups, p, o).hit_rate();
+                    best = std::max(best, h);
+                    admit = h;
+                    std::printf(" %.1f |", 100.0 * h);
+                }
+                for (double hl : half_lives)
+                    for (double w : weights) {
+                        const double h =
+                            replay_policy(groups, PolicyFactory([&] { return make_lrfu_policy(hl, true, w); }), o)
+                                .hit_rate();
+                        best = std::max(best, h);
+                        best_soft = std::max(best_soft, h);
+                        std::printf(" %.1f |", 100.0 * h);
+                    }
+                const double b = replay_belady(groups, o).hit_rate();
+                std::printf(" %.1f | %+.1f | %+.1f |\n", 100.0 * b, 100.0 * (best_soft - admit), 100.0 * (best - b));
+                std::fflush(stdout);
+            }
+    }
+    return 0;
+}
+
 // The rules compared: every top-m cap, and confidence bars with and without a lower bar
 // for the previous token's experts.
 std::vector<PrefetchRule> candidate_rules(int32_t k) {
@@ -472,7 +543,8 @@ int main(int argc, char **argv) {
         if (mode == "replay") return mst::replay(args);
         if (mode == "prefetch") return mst::prefetch(args);
         if (mode == "gap") return mst::gap(args);
-        mst::usage("unknown mode '" + mode + "' (record, replay, gap or prefetch)");
+        if (mode == "soft") return mst::soft(args);
+        mst::usage("unknown mode '" + mode + "' (record, replay, gap, soft or prefetch)");
     } catch (const mst::Error &e) {
         std::fprintf(stderr, "bench_routing: %s\n", e.what());
         return 1;
