@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -66,7 +67,8 @@ const char *const kUsage =
     "      hit rate %% of lrfu-admit whose scores also gain W x the router's soft scores (top M of\n"
     "      the trace's r lines, scaled to add up to k a token; default weights 0.25,0.5,1,2,4) with a\n"
     "      half-life of H x the capacity (default 16), shared cache and per-layer budgets, against\n"
-    "      lru, lrfu, lrfu-admit and Belady (default sizes 10,25,50)\n"
+    "      lru, lrfu, lrfu-admit and Belady (default sizes 10,25,50); first, how often an expert is\n"
+    "      chosen again within 1..64 tokens when it is chosen now, a runner-up now, or neither\n"
     "  bench_routing prefetch TRACE [TRACE...]\n"
     "      precision and recall of each prefetch rule 1..A layers ahead, on the first half of each\n"
     "      trace (fit) and the second (held out); the rule chosen is the one with the highest mean\n"
@@ -393,6 +395,51 @@ std::vector<double> numbers_of(const Args &args, const std::string &name, const 
     return out;
 }
 
+// Whether the router's scores below the top-k say anything about the next tokens: the
+// share of (token, layer, expert) whose expert is chosen again at that layer within d
+// tokens, by what the router did with it now (chosen, in its top M but not chosen, neither).
+void print_runner_up_reuse(const RouteTraceData &t) {
+    constexpr int64_t kBins[] = {1, 4, 16, 64};
+    const size_t n_experts = size_t(t.n_experts);
+    // [category][bin]: chosen again within kBins[bin] tokens; and how many of the category.
+    double hits[3][4] = {}, count[3] = {};
+    std::vector<int64_t> next(n_experts);
+    std::vector<uint8_t> category(n_experts);
+    for (size_t s = 0; s < t.n_slots(); ++s) {
+        std::fill(next.begin(), next.end(), std::numeric_limits<int64_t>::max());
+        for (int64_t tok = t.n_tokens - 1; tok >= 0; --tok) {
+            std::fill(category.begin(), category.end(), uint8_t(2));
+            for (int32_t j = 0; j < t.ranked; ++j) {
+                const int32_t e = t.ranked_ids[t.ranked_at(tok, s) + size_t(j)];
+                if (e >= 0) category[size_t(e)] = 1;
+            }
+            for (int32_t j = 0; j < t.k; ++j) {
+                const int32_t e = t.ids[t.at(tok, s) + size_t(j)];
+                if (e >= 0) category[size_t(e)] = 0;
+            }
+            if (tok + kBins[3] < t.n_tokens)  // every window complete
+                for (size_t e = 0; e < n_experts; ++e) {
+                    count[category[e]] += 1.0;
+                    for (size_t b = 0; b < 4; ++b)
+                        if (next[e] - tok <= kBins[b]) hits[category[e]][b] += 1.0;
+                }
+            for (int32_t j = 0; j < t.k; ++j) {
+                const int32_t e = t.ids[t.at(tok, s) + size_t(j)];
+                if (e >= 0) next[size_t(e)] = tok;
+            }
+        }
+    }
+    std::printf("chosen again at the same layer within d tokens, by what the router did with the expert now (%%)\n"
+                "| now | share of experts | d<=1 | d<=4 | d<=16 | d<=64 |\n|---|---:|---:|---:|---:|---:|\n");
+    const double all = count[0] + count[1] + count[2];
+    const char *names[3] = {"chosen (top-k)", "runner-up (top-M, not chosen)", "neither"};
+    for (int c = 0; c < 3; ++c) {
+        std::printf("| %s | %.1f |", names[c], 100.0 * count[c] / std::max(all, 1.0));
+        for (int b = 0; b < 4; ++b) std::printf(" %.1f |", 100.0 * hits[c][b] / std::max(count[c], 1.0));
+        std::printf("\n");
+    }
+}
+
 int soft(const Args &args) {
     args.only({"--sizes", "--weights", "--half-lives"});
     if (args.positional.empty()) usage("soft takes one or more trace files");
@@ -407,6 +454,7 @@ int soft(const Args &args) {
         const size_t total = size_t(t.n_experts) * t.n_slots();
         std::printf("\ntrace %s: %lld tokens, %zu sparse layers, %d experts, top-%d, router's top-%d scored\n",
                     path.c_str(), (long long)t.n_tokens, t.n_slots(), t.n_experts, t.k, t.ranked);
+        print_runner_up_reuse(t);
         std::printf("| cached %% | cache | lru | lrfu | lrfu-admit |");
         for (double h : half_lives)
             for (double w : weights) std::printf(" soft w=%g h=%g |", w, h);
