@@ -430,8 +430,9 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
             return draft;
         }, by_bias);
     SynthReport report = write_synth_model(config_path, destination, options, progress_fn, &scales);
-    report.notes.push_back(fmt::format("routers scaled to the per-layer expert popularity of {} (reuse between "
+    report.notes.push_back(fmt::format("routers {} to the per-layer expert popularity of {} (reuse between "
                                        "tokens is not shaped)",
+                                       by_bias ? "' correction bias calibrated" : "scaled",
                                        fs::path(options.routing_from).filename().string()));
     return report;
 }
