@@ -3,8 +3,9 @@
 // "lrfu" (frequency-weighted LRU: scores that decay with a half-life), and "lrfu-admit"
 // (lrfu that caches a missed expert only when its score beats the victim's), and
 // "lru-2touch" / "lrfu-2touch" (second-touch admission: a missed expert is cached only
-// when it was missed before within the last capacity misses), and "lrfu-soft" (lrfu-admit
-// whose scores also gain the router's soft scores of the experts just below the top-k).
+// when it was missed before within the last capacity misses). Not named here: lrfu-admit
+// whose scores also gain the router's soft scores (make_lrfu_policy's soft_weight), which
+// only the trace replay feeds (bench_routing soft; it gained 0-1 point, bench/RESULTS.md).
 #pragma once
 
 #include <memory>
