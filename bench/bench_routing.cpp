@@ -1,15 +1,19 @@
 // bench_routing: routing, cache and prefetch numbers from a model's real routing.
 //
 //   bench_routing record -m MODEL --text FILE --out TRACE [--ctx N] [--predict A] [--max-tokens N] [-k K]
+//                        [--ranked M]
 //     runs the model over the text in windows of N tokens (fresh state each) and writes the
 //     routing trace (router/route_trace_file.h), with the prefetcher's guesses 1..A sparse
-//     layers ahead.
+//     layers ahead and the router's top M scores.
 //   bench_routing replay TRACE [--sizes P1,P2,...] [--policies a,b,...] [--per-layer]
 //     replays it against expert caches holding P% of all routed experts under each policy and
 //     Belady's offline optimum, and prints routing statistics and prefetch precision/recall.
 //   bench_routing gap TRACE [--sizes P1,...] [--policies a,b,...]
 //     why the policies miss where Belady hits: each miss split by cause, one-shot experts,
 //     per-layer budgets even and sized by reuse, and one token of foresight.
+//   bench_routing soft TRACE [TRACE...] [--sizes P1,...] [--weights W1,...] [--half-lives H1,...]
+//     lrfu-admit whose scores also gain the router's soft scores (the trace's top-M, recorded
+//     with --ranked), for each weight and half-life, against lru, lrfu, lrfu-admit and Belady.
 //   bench_routing prefetch TRACE [TRACE...]
 //     the precision/recall trade-off of the prefetch rules (experts/prefetch_rule.h), fit on the
 //     first half of each trace's tokens and measured on the second, and the rule chosen.
@@ -17,6 +21,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -27,6 +32,7 @@
 
 #include "core/error.h"
 #include "experts/cache_replay.h"
+#include "experts/eviction_policies.h"
 #include "experts/eviction_policy.h"
 #include "model/loaded_model.h"
 #include "router/route_trace_file.h"
@@ -38,10 +44,13 @@ namespace {
 const char *const kUsage =
     "usage:\n"
     "  bench_routing record -m MODEL --text FILE --out TRACE [--ctx N] [--predict A] [--max-tokens N] [-k K]\n"
+    "                       [--ranked M]\n"
     "      --ctx N         tokens per window, each run from a fresh state (default 1024)\n"
     "      --predict A     record the prefetcher's guesses 1..A sparse layers ahead (default 2, 0 = none)\n"
     "      --max-tokens N  use at most N tokens of the text (default 0: all)\n"
     "      -k K            experts per token (default: the model's own)\n"
+    "      --ranked M      also record the router's top M with their weights, the scores just below\n"
+    "                      the top-k included (default 2 x K, 0 = none; a version 2 trace)\n"
     "  bench_routing replay TRACE [--sizes P1,P2,...] [--policies NAME,...] [--per-layer] [--prefetch-hints S]\n"
     "      --sizes         cache sizes in percent of all routed experts (default 5,10,12.5,15,20,25,30,37.5,40,50)\n"
     "      --policies      eviction policies to replay (default: every policy moestream has)\n"
@@ -54,6 +63,12 @@ const char *const kUsage =
     "      experts by an oracle) and for Belady: hit rate, the misses split into first use / not\n"
     "      kept at the previous use / evicted since (%% of lookups), and the share of cached experts\n"
     "      evicted before a hit\n"
+    "  bench_routing soft TRACE [TRACE...] [--sizes P1,...] [--weights W1,...] [--half-lives H1,...]\n"
+    "      hit rate %% of lrfu-admit whose scores also gain W x the router's soft scores (top M of\n"
+    "      the trace's r lines, scaled to add up to k a token; default weights 0.25,0.5,1,2,4) with a\n"
+    "      half-life of H x the capacity (default 16), shared cache and per-layer budgets, against\n"
+    "      lru, lrfu, lrfu-admit and Belady (default sizes 10,25,50); first, how often an expert is\n"
+    "      chosen again within 1..64 tokens when it is chosen now, a runner-up now, or neither\n"
     "  bench_routing prefetch TRACE [TRACE...]\n"
     "      precision and recall of each prefetch rule 1..A layers ahead, on the first half of each\n"
     "      trace (fit) and the second (held out); the rule chosen is the one with the highest mean\n"
@@ -122,7 +137,7 @@ std::string read_text(const std::string &path) {
 }
 
 int record(const Args &args) {
-    args.only({"-m", "--text", "--out", "--ctx", "--predict", "--max-tokens", "-k"});
+    args.only({"-m", "--text", "--out", "--ctx", "--predict", "--max-tokens", "-k", "--ranked"});
     if (!args.positional.empty()) usage("record takes no positional arguments");
     const std::string model_path = args.get("-m", ""), text_path = args.get("--text", ""), out = args.get("--out", "");
     if (model_path.empty() || text_path.empty() || out.empty()) usage("record needs -m, --text and --out");
@@ -133,6 +148,8 @@ int record(const Args &args) {
     options.backend = "cpu";
     const auto model = load_model(model_path, options);
     const long k = args.integer("-k", model->experts_per_token, 1, model->config.n_experts);
+    const long ranked = std::min<long>(args.integer("--ranked", 2 * k, 0, model->config.n_experts), model->config.n_experts);
+    if (ranked != 0 && ranked <= k) usage(fmt::format("--ranked must be 0 or more than k ({})", k));
     std::vector<int32_t> tokens = model->tokenizer->encode(read_text(text_path), false);
     if (max_tokens > 0 && size_t(max_tokens) < tokens.size()) tokens.resize(size_t(max_tokens));
     if (tokens.empty()) fail(MST_ERR_INVALID_ARGUMENT, "the text {} has no tokens", text_path);
@@ -142,6 +159,8 @@ int record(const Args &args) {
     std::map<size_t, std::vector<float>> weights;
     std::map<std::pair<size_t, size_t>, std::vector<int32_t>> guesses;  // (source, target) -> [token][k]
     std::map<std::pair<size_t, size_t>, std::vector<float>> guess_weights;
+    std::map<size_t, std::vector<int32_t>> ranked_ids;
+    std::map<size_t, std::vector<float>> ranked_weights;
     ForwardOptions fo;
     fo.experts_per_token = int32_t(k);
     fo.route_trace.chosen = [&](size_t layer, int64_t n, int32_t kk, const int32_t *i, const float *w) {
@@ -156,6 +175,13 @@ int record(const Args &args) {
         auto &gw = guess_weights[{source, target}];
         gw.insert(gw.end(), w, w + n * kk);
     };
+    fo.route_trace.ranked_k = int32_t(ranked);
+    if (ranked > 0)
+        fo.route_trace.ranked = [&](size_t layer, int64_t n, int32_t m, const int32_t *i, const float *w) {
+            if (m != ranked) fail(MST_ERR_INTERNAL, "layer {} ranked {} experts, not {}", layer, m, ranked);
+            ranked_ids[layer].insert(ranked_ids[layer].end(), i, i + n * m);
+            ranked_weights[layer].insert(ranked_weights[layer].end(), w, w + n * m);
+        };
     std::vector<float> logits(size_t(model->config.vocab_size));
     ExpertIoStats io;
     for (size_t first = 0; first < tokens.size(); first += size_t(ctx)) {
@@ -169,7 +195,7 @@ int record(const Args &args) {
     std::vector<int32_t> layers;
     for (const auto &[layer, v] : ids) layers.push_back(int32_t(layer));
     RouteTraceData t = RouteTraceData::sized(model->config.n_experts, int32_t(k), int32_t(ahead),
-                                             int64_t(tokens.size()), layers);
+                                             int64_t(tokens.size()), layers, int32_t(ranked));
     for (size_t s = 0; s < layers.size(); ++s) {
         const std::vector<int32_t> &li = ids[size_t(layers[s])];
         const std::vector<float> &lw = weights[size_t(layers[s])];
@@ -177,6 +203,14 @@ int record(const Args &args) {
             for (long j = 0; j < k; ++j) {
                 t.ids[t.at(tok, s) + size_t(j)] = li[size_t(tok * k + j)];
                 t.weights[t.at(tok, s) + size_t(j)] = lw[size_t(tok * k + j)];
+            }
+        if (ranked == 0) continue;
+        const std::vector<int32_t> &ri = ranked_ids.at(size_t(layers[s]));
+        const std::vector<float> &rw = ranked_weights.at(size_t(layers[s]));
+        for (int64_t tok = 0; tok < t.n_tokens; ++tok)
+            for (long j = 0; j < ranked; ++j) {
+                t.ranked_ids[t.ranked_at(tok, s) + size_t(j)] = ri[size_t(tok * ranked + j)];
+                t.ranked_weights[t.ranked_at(tok, s) + size_t(j)] = rw[size_t(tok * ranked + j)];
             }
     }
     for (const auto &[st, g] : guesses) {
@@ -190,8 +224,8 @@ int record(const Args &args) {
             }
     }
     write_route_trace(out, t);
-    std::printf("wrote %s: %lld tokens, %zu sparse layers, %d experts, top-%ld, guesses up to %ld ahead\n",
-                out.c_str(), (long long)t.n_tokens, layers.size(), t.n_experts, k, ahead);
+    std::printf("wrote %s: %lld tokens, %zu sparse layers, %d experts, top-%ld, guesses up to %ld ahead, top-%ld scores\n",
+                out.c_str(), (long long)t.n_tokens, layers.size(), t.n_experts, k, ahead, ranked);
     return 0;
 }
 
@@ -350,6 +384,114 @@ int replay(const Args &args) {
     return 0;
 }
 
+std::vector<double> numbers_of(const Args &args, const std::string &name, const char *fallback) {
+    std::vector<double> out;
+    for (const std::string &s : split(args.get(name, fallback))) {
+        char *end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || *end || !(v > 0.0 && v <= 1000.0)) usage(name + " takes numbers above 0, not '" + s + "'");
+        out.push_back(v);
+    }
+    return out;
+}
+
+// Whether the router's scores below the top-k say anything about the next tokens: the
+// share of (token, layer, expert) whose expert is chosen again at that layer within d
+// tokens, by what the router did with it now (chosen, in its top M but not chosen, neither).
+void print_runner_up_reuse(const RouteTraceData &t) {
+    constexpr int64_t kBins[] = {1, 4, 16, 64};
+    const size_t n_experts = size_t(t.n_experts);
+    // [category][bin]: chosen again within kBins[bin] tokens; and how many of the category.
+    double hits[3][4] = {}, count[3] = {};
+    std::vector<int64_t> next(n_experts);
+    std::vector<uint8_t> category(n_experts);
+    for (size_t s = 0; s < t.n_slots(); ++s) {
+        std::fill(next.begin(), next.end(), std::numeric_limits<int64_t>::max());
+        for (int64_t tok = t.n_tokens - 1; tok >= 0; --tok) {
+            std::fill(category.begin(), category.end(), uint8_t(2));
+            for (int32_t j = 0; j < t.ranked; ++j) {
+                const int32_t e = t.ranked_ids[t.ranked_at(tok, s) + size_t(j)];
+                if (e >= 0) category[size_t(e)] = 1;
+            }
+            for (int32_t j = 0; j < t.k; ++j) {
+                const int32_t e = t.ids[t.at(tok, s) + size_t(j)];
+                if (e >= 0) category[size_t(e)] = 0;
+            }
+            if (tok + kBins[3] < t.n_tokens)  // every window complete
+                for (size_t e = 0; e < n_experts; ++e) {
+                    count[category[e]] += 1.0;
+                    for (size_t b = 0; b < 4; ++b)
+                        if (next[e] - tok <= kBins[b]) hits[category[e]][b] += 1.0;
+                }
+            for (int32_t j = 0; j < t.k; ++j) {
+                const int32_t e = t.ids[t.at(tok, s) + size_t(j)];
+                if (e >= 0) next[size_t(e)] = tok;
+            }
+        }
+    }
+    std::printf("chosen again at the same layer within d tokens, by what the router did with the expert now (%%)\n"
+                "| now | share of experts | d<=1 | d<=4 | d<=16 | d<=64 |\n|---|---:|---:|---:|---:|---:|\n");
+    const double all = count[0] + count[1] + count[2];
+    const char *names[3] = {"chosen (top-k)", "runner-up (top-M, not chosen)", "neither"};
+    for (int c = 0; c < 3; ++c) {
+        std::printf("| %s | %.1f |", names[c], 100.0 * count[c] / std::max(all, 1.0));
+        for (int b = 0; b < 4; ++b) std::printf(" %.1f |", 100.0 * hits[c][b] / std::max(count[c], 1.0));
+        std::printf("\n");
+    }
+}
+
+int soft(const Args &args) {
+    args.only({"--sizes", "--weights", "--half-lives"});
+    if (args.positional.empty()) usage("soft takes one or more trace files");
+    const std::vector<double> sizes = sizes_of(args, "10,25,50");
+    const std::vector<double> weights = numbers_of(args, "--weights", "0.25,0.5,1,2,4");
+    const std::vector<double> half_lives = numbers_of(args, "--half-lives", "16");
+    for (const std::string &path : args.positional) {
+        const RouteTraceData t = read_route_trace(path);
+        if (t.ranked == 0) fail(MST_ERR_INVALID_ARGUMENT, "{} has no router scores (record it with --ranked)", path);
+        const auto groups = decode_accesses(t);
+        const RouterScores scores = decode_router_scores(t);
+        const size_t total = size_t(t.n_experts) * t.n_slots();
+        std::printf("\ntrace %s: %lld tokens, %zu sparse layers, %d experts, top-%d, router's top-%d scored\n",
+                    path.c_str(), (long long)t.n_tokens, t.n_slots(), t.n_experts, t.k, t.ranked);
+        print_runner_up_reuse(t);
+        std::printf("| cached %% | cache | lru | lrfu | lrfu-admit |");
+        for (double h : half_lives)
+            for (double w : weights) std::printf(" soft w=%g h=%g |", w, h);
+        std::printf(" belady | best soft - lrfu-admit | best online - belady |\n|---:|---|---:|---:|---:|");
+        for (size_t i = 0; i < half_lives.size() * weights.size() + 3; ++i) std::printf("---:|");
+        std::printf("\n");
+        for (double pct : sizes)
+            for (bool per_layer : {false, true}) {
+                ReplayOptions o;
+                o.capacity = size_t(double(total) * pct / 100.0 + 0.5);
+                o.per_layer = per_layer;
+                o.scores = &scores;
+                std::printf("| %g | %s |", pct, per_layer ? "per layer" : "shared");
+                double best = 0.0, admit = 0.0, best_soft = 0.0;
+                for (const char *p : {"lru", "lrfu", "lrfu-admit"}) {
+                    const double h = replay_policy(groups, p, o).hit_rate();
+                    best = std::max(best, h);
+                    admit = h;
+                    std::printf(" %.1f |", 100.0 * h);
+                }
+                for (double hl : half_lives)
+                    for (double w : weights) {
+                        const double h =
+                            replay_policy(groups, PolicyFactory([&] { return make_lrfu_policy(hl, true, w); }), o)
+                                .hit_rate();
+                        best = std::max(best, h);
+                        best_soft = std::max(best_soft, h);
+                        std::printf(" %.1f |", 100.0 * h);
+                    }
+                const double b = replay_belady(groups, o).hit_rate();
+                std::printf(" %.1f | %+.1f | %+.1f |\n", 100.0 * b, 100.0 * (best_soft - admit), 100.0 * (best - b));
+                std::fflush(stdout);
+            }
+    }
+    return 0;
+}
+
 // The rules compared: every top-m cap, and confidence bars with and without a lower bar
 // for the previous token's experts.
 std::vector<PrefetchRule> candidate_rules(int32_t k) {
@@ -449,7 +591,8 @@ int main(int argc, char **argv) {
         if (mode == "replay") return mst::replay(args);
         if (mode == "prefetch") return mst::prefetch(args);
         if (mode == "gap") return mst::gap(args);
-        mst::usage("unknown mode '" + mode + "' (record, replay, gap or prefetch)");
+        if (mode == "soft") return mst::soft(args);
+        mst::usage("unknown mode '" + mode + "' (record, replay, gap, soft or prefetch)");
     } catch (const mst::Error &e) {
         std::fprintf(stderr, "bench_routing: %s\n", e.what());
         return 1;

@@ -22,6 +22,12 @@ constexpr double kStep = 0.6;
 // A share below this (an expert the trace never chose) is aimed at this instead: a row
 // scaled to zero would make its expert's logit exactly 0, which is not "never chosen".
 constexpr double kMinShare = 1e-4;
+// Bias calibration: the first round's step per unit of log(target / measured share),
+// shrinking each round, and the largest log ratio one round acts on. The step is small
+// against the sigmoid scores' range because synth's router logits are small; of 0.025,
+// 0.04 and 0.1 tried on the DeepSeek-V3 shape, 0.04 came closest on held-out text (0.1
+// fits the calibration text and carries worse; bench/RESULTS.md).
+constexpr double kBiasStep = 0.04, kBiasDecay = 0.75, kMaxLogRatio = 1.0;
 
 // `shares` (summing to 1) resampled to n experts, most used first, summing to 1.
 std::vector<double> resample_sorted(std::vector<double> shares, int32_t n) {
@@ -97,6 +103,11 @@ const std::vector<float> *RouterRowScales::for_layer(int32_t layer) const {
     return it == layers.end() ? nullptr : &scales[size_t(it - layers.begin())];
 }
 
+const std::vector<float> *RouterRowScales::bias_for_layer(int32_t layer) const {
+    const auto it = std::ranges::find(layers, layer);
+    return it == layers.end() || biases.empty() ? nullptr : &biases[size_t(it - layers.begin())];
+}
+
 std::vector<std::vector<double>> expert_shares(const RouteTraceData &trace) {
     std::vector<std::vector<double>> shares(trace.n_slots(), std::vector<double>(size_t(trace.n_experts), 0.0));
     for (size_t s = 0; s < trace.n_slots(); ++s) {
@@ -128,11 +139,12 @@ std::vector<std::vector<double>> target_shares(const RouteTraceData &trace, size
 
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,
                                       int32_t n_experts, uint64_t seed, const std::string &text,
-                                      const WriteDraftFn &write_draft) {
+                                      const WriteDraftFn &write_draft, bool by_bias) {
     const auto target = target_shares(trace, sparse_layers.size(), n_experts);
     RouterRowScales scales;
     scales.layers = sparse_layers;
     scales.scales.assign(sparse_layers.size(), std::vector<float>(size_t(n_experts), 1.0f));
+    if (by_bias) scales.biases.assign(sparse_layers.size(), std::vector<float>(size_t(n_experts), 0.0f));
     std::vector<int32_t> tokens;
     for (int round = 0; round < kRounds; ++round) {
         const std::string draft = write_draft(scales);
@@ -146,6 +158,20 @@ RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::ve
         }
         const auto got = measured_shares(draft, tokens, sparse_layers.size(), n_experts);
         const double floor = 0.5 / (double(tokens.size()) * double(trace.k));
+        if (by_bias) {
+            const double step = kBiasStep * std::pow(kBiasDecay, round);
+            for (size_t l = 0; l < sparse_layers.size(); ++l) {
+                std::vector<float> &b = scales.biases[l];
+                for (size_t e = 0; e < b.size(); ++e) {
+                    const double r = std::log(std::max(target[l][e], kMinShare) / std::max(got[l][e], floor));
+                    b[e] += float(step * std::clamp(r, -kMaxLogRatio, kMaxLogRatio));
+                }
+                // Only differences between experts select: keep the mean at 0.
+                const double mean = std::accumulate(b.begin(), b.end(), 0.0) / double(b.size());
+                for (float &v : b) v = float(v - mean);
+            }
+            continue;
+        }
         for (size_t l = 0; l < sparse_layers.size(); ++l) {
             std::vector<float> &s = scales.scales[l];
             for (size_t e = 0; e < s.size(); ++e)

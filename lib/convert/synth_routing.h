@@ -18,11 +18,14 @@
 namespace mst {
 
 // Per sparse layer of the synthesized model (in model-layer order), one scale per expert
-// for its router row (mean 1).
+// for its router row (mean 1), or, for routers that select by score + a correction bias
+// (DeepSeek-V3's e_score_correction_bias), that bias per expert with the rows unscaled.
 struct RouterRowScales {
     std::vector<int32_t> layers;             // model index of each sparse layer
     std::vector<std::vector<float>> scales;  // [sparse layer][expert]
+    std::vector<std::vector<float>> biases;  // [sparse layer][expert]; empty: no bias calibrated
     const std::vector<float> *for_layer(int32_t layer) const;
+    const std::vector<float> *bias_for_layer(int32_t layer) const;
 };
 
 // Each slot's expert shares (choices of the expert / all choices; they sum to 1).
@@ -39,10 +42,15 @@ using WriteDraftFn = std::function<std::string(const RouterRowScales &)>;
 
 // Scales for `sparse_layers` that make the drafts' routing over calibration text (its
 // first 1024 tokens; empty: letters drawn from `seed` with English frequencies) match the
-// trace's per-layer popularity. Throws MST_ERR_INVALID_ARGUMENT when the trace has no
-// tokens or layers, or the text fewer than 64 tokens.
+// trace's per-layer popularity. With `by_bias` (the router selects by sigmoid score plus a
+// correction bias) the bias is calibrated instead of the row norms: a row's norm moves its
+// expert along the hidden states' common direction as much as it spreads it, so scaling
+// rows could not flatten DeepSeek-V3's routing, while an additive bias shifts selection
+// alone, as the model's own auxiliary-loss-free balancing does. Throws
+// MST_ERR_INVALID_ARGUMENT when the trace has no tokens or layers, or the text fewer than
+// 64 tokens.
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,
                                       int32_t n_experts, uint64_t seed, const std::string &text,
-                                      const WriteDraftFn &write_draft);
+                                      const WriteDraftFn &write_draft, bool by_bias = false);
 
 }  // namespace mst

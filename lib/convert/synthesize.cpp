@@ -59,7 +59,14 @@ struct ResidentJob {
     int64_t rows = 0, cols = 0;
     WeightFill fill;
     const std::vector<float> *row_scales = nullptr;  // a router's per-row scales (--routing-from)
+    const std::vector<float> *values = nullptr;      // every element's value (a calibrated bias)
 };
+
+bool is_correction_bias(const DiscoveredTensor &t) {
+    const std::string &n = t.info.name;
+    constexpr std::string_view kName = "e_score_correction_bias";
+    return n.size() >= kName.size() && n.compare(n.size() - kName.size(), kName.size(), kName) == 0;
+}
 
 bool is_router(const DiscoveredTensor &t, const ModelConfig &config) {
     const TensorInfo &info = t.info;
@@ -220,6 +227,12 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
         job.fill = resident_fill(t, config);
         if (row_scales && is_router(t, config) && (job.row_scales = row_scales->for_layer(layer_of(t.info.name))))
             ++scaled_routers;
+        if (row_scales && is_correction_bias(t)) {
+            job.values = row_scales->bias_for_layer(layer_of(t.info.name));
+            if (job.values && int64_t(job.values->size()) != job.rows * job.cols)
+                fail(MST_ERR_INTERNAL, "{}: {} calibrated values for {} elements", t.info.name, job.values->size(),
+                     job.rows * job.cols);
+        }
         if (options.dense && t.use == WeightUse::Matrix && t.info.shape.size() == 2 &&
             job.fill.kind == WeightFill::Uniform) {
             job.info.dtype = *options.dense;
@@ -293,7 +306,13 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
         for (int64_t first = 0; first < r.rows; first += batch_rows) {
             const int64_t n = std::min(batch_rows, r.rows - first);
             auto bytes = std::make_shared<std::vector<uint8_t>>(size_t(uint64_t(n) * row_bytes));
-            if (r.row_scales) {
+            if (r.values) {
+                // One element at a time, each its calibrated value (a 1-D bias: one row).
+                const uint64_t elem = dtype_row_bytes(r.info.dtype, 1);
+                for (int64_t i = 0; i < n * r.cols; ++i)
+                    fill_weight_rows(r.info.dtype, {WeightFill::Constant, (*r.values)[size_t(first * r.cols + i)], 0.0f},
+                                     stream, 0, 1, 1, bytes->data() + uint64_t(i) * elem);
+            } else if (r.row_scales) {
                 // Row by row with its own deviation: the generator is keyed by the row, so
                 // each row holds the plain router's values times its scale.
                 for (int64_t row = first; row < first + n; ++row) {
@@ -402,15 +421,18 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
     draft_options.force = true;
     const SynthConfig sc =
         prepare_synth_config(read_text_file(config_path, kMaxConfigBytes), config_path, options.layers, options.seed);
+    const DiscoveredShapes shapes = discover_shapes(sc.config);
+    const bool by_bias = std::ranges::any_of(shapes.resident, is_correction_bias);
     const RouterRowScales scales = calibrate_router_rows(
         trace, sparse_layers_of(sc.config, config_path), int32_t(sc.config.n_experts), options.seed,
         options.routing_text.empty() ? std::string() : read_text_file(options.routing_text, kMaxRoutingTextBytes), [&](const RouterRowScales &s) {
             write_synth_model(config_path, draft, draft_options, {}, &s);
             return draft;
-        });
+        }, by_bias);
     SynthReport report = write_synth_model(config_path, destination, options, progress_fn, &scales);
-    report.notes.push_back(fmt::format("routers scaled to the per-layer expert popularity of {} (reuse between "
+    report.notes.push_back(fmt::format("routers {} to the per-layer expert popularity of {} (reuse between "
                                        "tokens is not shaped)",
+                                       by_bias ? "' correction bias calibrated" : "scaled",
                                        fs::path(options.routing_from).filename().string()));
     return report;
 }

@@ -34,9 +34,12 @@ void count_miss(const Life &l, ReplayResult &r) {
 // with uniform expert sizes.
 class PolicyCache {
 public:
-    PolicyCache(const std::string &policy, size_t capacity)
-        : policy_(policy == "none" || capacity == 0 ? nullptr : make_eviction_policy(policy)), capacity_(capacity) {
+    PolicyCache(std::unique_ptr<EvictionPolicy> policy, size_t capacity)
+        : policy_(capacity == 0 ? nullptr : std::move(policy)), capacity_(capacity) {
         if (policy_) policy_->set_capacity(capacity);
+    }
+    void score(const ExpertKey &key, float score) {
+        if (policy_) policy_->on_router_score(key, score);
     }
     void hint(const ExpertKey &key) {
         if (lives_[key].resident) policy_->on_hit(key);
@@ -136,14 +139,42 @@ std::vector<std::vector<ExpertKey>> decode_hints(const RouteTraceData &t, const 
     return hints;
 }
 
+RouterScores decode_router_scores(const RouteTraceData &t) {
+    RouterScores scores(size_t(t.n_tokens) * t.n_slots());
+    if (t.ranked == 0) return scores;
+    for (int64_t tok = 0; tok < t.n_tokens; ++tok)
+        for (size_t s = 0; s < t.n_slots(); ++s) {
+            const size_t at = t.ranked_at(tok, s);
+            if (t.ranked_ids[at] < 0) continue;
+            double sum = 0.0;
+            for (int32_t j = 0; j < t.ranked; ++j) sum += std::max(0.0f, t.ranked_weights[at + size_t(j)]);
+            if (!(sum > 0.0)) continue;
+            auto &g = scores[size_t(tok) * t.n_slots() + s];
+            for (int32_t j = 0; j < t.ranked; ++j)
+                g.emplace_back(ExpertKey{t.layers[s], t.ranked_ids[at + size_t(j)]},
+                               float(double(t.k) * std::max(0.0f, t.ranked_weights[at + size_t(j)]) / sum));
+        }
+    return scores;
+}
+
 ReplayResult replay_policy(const std::vector<std::vector<ExpertKey>> &groups, const std::string &policy,
                            const ReplayOptions &options) {
+    if (policy == "none") return replay_policy(groups, PolicyFactory([] { return nullptr; }), options);
+    (void)make_eviction_policy(policy);  // an unknown name fails here, before the replay
+    return replay_policy(groups, PolicyFactory([&] { return make_eviction_policy(policy); }), options);
+}
+
+ReplayResult replay_policy(const std::vector<std::vector<ExpertKey>> &groups, const PolicyFactory &make,
+                           const ReplayOptions &options) {
     std::map<int32_t, PolicyCache> caches;
-    for (const auto &[layer, cap] : capacities(groups, options)) caches.emplace(layer, PolicyCache(policy, cap));
+    for (const auto &[layer, cap] : capacities(groups, options)) caches.emplace(layer, PolicyCache(make(), cap));
     ReplayResult r;
     std::vector<ExpertKey> missed;
     for (const auto &g : groups) {
         missed.clear();
+        if (options.scores)
+            for (const auto &[k, score] : (*options.scores)[size_t(&g - groups.data())])
+                caches.at(cache_of(options, k)).score(k, score);
         for (const ExpertKey &k : g) {
             if (!caches.at(cache_of(options, k)).find(k, r)) missed.push_back(k);
         }

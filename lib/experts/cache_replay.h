@@ -9,10 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "experts/eviction_policy.h"
 #include "experts/expert_key.h"
 #include "experts/prefetch_rule.h"
 #include "router/route_trace_file.h"
@@ -43,6 +46,12 @@ std::vector<std::vector<ExpertKey>> decode_accesses(const RouteTraceData &trace)
 // `rule` keeps; empty where none was recorded).
 std::vector<std::vector<ExpertKey>> decode_hints(const RouteTraceData &trace, const PrefetchRule &rule);
 
+// The router's scores of each group's token and layer, in the same grouping: its top M
+// (the trace's r lines) with k x weight / (sum of the M weights), what
+// EvictionPolicy::on_router_score takes. Empty groups where the trace recorded none.
+using RouterScores = std::vector<std::vector<std::pair<ExpertKey, float>>>;
+RouterScores decode_router_scores(const RouteTraceData &trace);
+
 // Per-layer budgets: `capacity` experts split evenly over the sparse layers (the first
 // capacity % layers get one more), each layer with a cache of its own; otherwise one cache
 // shared by all layers, like ExpertCache.
@@ -57,6 +66,9 @@ struct ReplayOptions {
     // Per-layer budgets of given sizes (layer -> experts; e.g. reuse_sized_budgets), in place
     // of the even split; `capacity` and `per_layer` are then ignored.
     std::map<int32_t, size_t> layer_capacity;
+    // Told to the policy before group g's lookups (EvictionPolicy::on_router_score), as the
+    // router computes them before the layer fetches its experts.
+    const RouterScores *scores = nullptr;
 };
 
 // The experts group g's layer needs at the next token (empty for the last token): the
@@ -73,6 +85,10 @@ std::map<int32_t, size_t> reuse_sized_budgets(const std::vector<std::vector<Expe
 
 // `policy` is a make_eviction_policy name or "none" (caches nothing: every access misses).
 ReplayResult replay_policy(const std::vector<std::vector<ExpertKey>> &groups, const std::string &policy,
+                           const ReplayOptions &options);
+// The same with a policy made by `make` (one per cache), for variants that have no name.
+using PolicyFactory = std::function<std::unique_ptr<EvictionPolicy>()>;
+ReplayResult replay_policy(const std::vector<std::vector<ExpertKey>> &groups, const PolicyFactory &make,
                            const ReplayOptions &options);
 // Belady's MIN with bypass: on a miss in a full cache it drops, among the residents and
 // the incoming expert, the one used again furthest in the future (or never). No policy

@@ -10,6 +10,11 @@
 // `now` is comparing log2(crf) + last / H, which does not change as time passes: the
 // residents sit in one ordered set keyed by it, updated only when an expert is accessed.
 // Scores survive eviction (like LFU's counts), so a popular expert comes back ranked.
+//
+// "lrfu-soft" also credits the router's soft scores: an expert that scored just below the
+// top-k may be chosen soon, which the hard picks alone do not show (bench/RESULTS.md "Router
+// scores as a reuse signal"). A score adds to crf at the current time without advancing it:
+// time counts accesses, as in lrfu.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -24,15 +29,21 @@ namespace {
 
 class LrfuPolicy final : public EvictionPolicy {
 public:
-    LrfuPolicy(double half_life_per_capacity, bool admission)
-        : per_capacity_(half_life_per_capacity), admission_(admission) {}
-    const char *name() const override { return admission_ ? "lrfu-admit" : "lrfu"; }
+    LrfuPolicy(double half_life_per_capacity, bool admission, double soft_credit)
+        : per_capacity_(half_life_per_capacity), admission_(admission), soft_credit_(soft_credit) {}
+    const char *name() const override {
+        return soft_credit_ > 0.0 ? "lrfu-soft" : admission_ ? "lrfu-admit" : "lrfu";
+    }
+    bool wants_router_scores() const override { return soft_credit_ > 0.0; }
+    void on_router_score(const ExpertKey &key, float score) override {
+        if (soft_credit_ > 0.0 && score > 0.0f) add(key, soft_credit_ * double(score), false);
+    }
     void set_capacity(size_t experts) override {
         half_life_ = std::max(1.0, per_capacity_ * double(std::max<size_t>(experts, 1)));
     }
 
-    void on_hit(const ExpertKey &key) override { touch(key); }
-    void on_miss(const ExpertKey &key) override { touch(key); }
+    void on_hit(const ExpertKey &key) override { add(key, 1.0, true); }
+    void on_miss(const ExpertKey &key) override { add(key, 1.0, true); }
     void on_insert(const ExpertKey &key) override {
         Score &s = scores_[key];
         s.resident = true;
@@ -57,11 +68,12 @@ private:
         bool resident = false;
     };
 
-    void touch(const ExpertKey &key) {
+    // An access (advance: time moves one step) or a router score adding `amount`.
+    void add(const ExpertKey &key, double amount, bool advance) {
         Score &s = scores_[key];
         if (s.resident) resident_.erase({s.rank, key});
-        now_ += 1.0;
-        s.crf = s.crf * std::exp2(-(now_ - s.last) / half_life_) + 1.0;
+        if (advance) now_ += 1.0;
+        s.crf = s.crf * std::exp2(-(now_ - s.last) / half_life_) + amount;
         s.last = now_;
         s.rank = std::log2(s.crf) + now_ / half_life_;
         if (s.resident) resident_.insert({s.rank, key});
@@ -69,6 +81,7 @@ private:
 
     double per_capacity_;
     bool admission_;
+    double soft_credit_;  // added per unit of router score (0: hard picks only)
     double half_life_ = 64.0;
     double now_ = 0.0;
     std::unordered_map<ExpertKey, Score, ExpertKeyHash> scores_;
@@ -77,8 +90,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<EvictionPolicy> make_lrfu_policy(double half_life_per_capacity, bool admission) {
-    return std::make_unique<LrfuPolicy>(half_life_per_capacity, admission);
+std::unique_ptr<EvictionPolicy> make_lrfu_policy(double half_life_per_capacity, bool admission,
+                                                 double soft_weight) {
+    return std::make_unique<LrfuPolicy>(half_life_per_capacity, admission, soft_weight);
 }
 
 }  // namespace mst

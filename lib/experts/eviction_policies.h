@@ -13,7 +13,10 @@ std::unique_ptr<EvictionPolicy> make_lfu_policy();
 std::unique_ptr<EvictionPolicy> make_arc_policy();
 // Scores halve every `half_life_per_capacity` x capacity accesses; with `admission`, a
 // missed expert is cached only when its score is above the victim's.
-std::unique_ptr<EvictionPolicy> make_lrfu_policy(double half_life_per_capacity, bool admission);
+// `soft_weight` > 0: every router score (EvictionPolicy::on_router_score) also adds
+// soft_weight x score to the expert's (a token's scores add up to k, as its hard picks do).
+std::unique_ptr<EvictionPolicy> make_lrfu_policy(double half_life_per_capacity, bool admission,
+                                                 double soft_weight = 0.0);
 // `base` behind second-touch admission: a missed expert is cached only when it was missed
 // before within the last capacity misses.
 std::unique_ptr<EvictionPolicy> make_second_touch_policy(std::unique_ptr<EvictionPolicy> base, std::string name);

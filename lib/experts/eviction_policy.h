@@ -3,7 +3,9 @@
 // "lrfu" (frequency-weighted LRU: scores that decay with a half-life), and "lrfu-admit"
 // (lrfu that caches a missed expert only when its score beats the victim's), and
 // "lru-2touch" / "lrfu-2touch" (second-touch admission: a missed expert is cached only
-// when it was missed before within the last capacity misses).
+// when it was missed before within the last capacity misses). Not named here: lrfu-admit
+// whose scores also gain the router's soft scores (make_lrfu_policy's soft_weight), which
+// only the trace replay feeds (bench_routing soft; it gained 0-1 point, bench/RESULTS.md).
 #pragma once
 
 #include <memory>
@@ -39,6 +41,16 @@ public:
     // The cache's capacity in experts (budget / expert size), for policies that size
     // their bookkeeping by it; called before the first insert.
     virtual void set_capacity(size_t experts) { (void)experts; }
+    // The router scored `key` for the token now being routed, before that layer's lookups:
+    // `score` is k x its weight over the sum of the router's top-M weights (M > k: the
+    // chosen experts and those just below them), so a token's scores add up to k, as its k
+    // hard picks do. Policies that rank by history alone ignore it.
+    virtual void on_router_score(const ExpertKey &key, float score) {
+        (void)key;
+        (void)score;
+    }
+    // Whether on_router_score tells this policy anything (the caller then routes the top M).
+    virtual bool wants_router_scores() const { return false; }
 };
 
 // The policy names accepted by make_eviction_policy, plus "none" (cache nothing).

@@ -212,6 +212,13 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
     routing.route(layer, h, n, k, ids.data(), weights.data());
     if (routing.trace.chosen) routing.trace.chosen(layer, n, k, ids.data(), weights.data());
     if (routing.trace.predicted) trace_predictions(routing, layer, h, n, k);
+    if (routing.trace.ranked && routing.trace.ranked_k > k) {
+        const int32_t m = std::min<int32_t>(routing.trace.ranked_k, int32_t(store.n_experts(int32_t(layer))));
+        std::vector<int32_t> ranked_ids(size_t(n * m));
+        std::vector<float> ranked_weights(size_t(n * m));
+        routing.route(layer, h, n, m, ranked_ids.data(), ranked_weights.data());
+        routing.trace.ranked(layer, n, m, ranked_ids.data(), ranked_weights.data());
+    }
     if (n == 1 && store.prefetch_enabled()) {
         // The nearest layer first: the I/O threads read predictions in the order they come.
         int ahead = 0;

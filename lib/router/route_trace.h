@@ -25,7 +25,16 @@ struct RouteTrace {
                        const float *weights)>
         predicted;
 
-    explicit operator bool() const { return bool(chosen) || (predicted && predict_layers > 0); }
+    // The router's top `ranked_k` (> k) of every token at each sparse layer, with the weights
+    // it gives when it picks that many: the scores of the experts just below the top-k, which
+    // the chosen ones alone do not tell (a cache may rank experts by them). One extra router
+    // pass per layer, so only when set.
+    int32_t ranked_k = 0;
+    std::function<void(size_t layer, int64_t n_tokens, int32_t m, const int32_t *ids, const float *weights)> ranked;
+
+    explicit operator bool() const {
+        return bool(chosen) || (predicted && predict_layers > 0) || (ranked && ranked_k > 0);
+    }
 };
 
 }  // namespace mst

@@ -14,7 +14,7 @@ namespace mst {
 namespace {
 
 constexpr const char *kMagic = "moestream-route-trace";
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;  // 1: no r lines (still written when there are none)
 // Bounds that keep a malformed header from asking for absurd allocations.
 constexpr int64_t kMaxExperts = 1 << 16, kMaxK = 1 << 10, kMaxAhead = 16, kMaxLayers = 1 << 12;
 constexpr int64_t kMaxSlots = int64_t(1) << 31;  // tokens x layers x k
@@ -70,7 +70,7 @@ private:
 }  // namespace
 
 RouteTraceData RouteTraceData::sized(int32_t n_experts, int32_t k, int32_t predict_ahead, int64_t n_tokens,
-                                     std::vector<int32_t> layers) {
+                                     std::vector<int32_t> layers, int32_t ranked) {
     RouteTraceData t;
     t.n_experts = n_experts;
     t.k = k;
@@ -82,16 +82,19 @@ RouteTraceData RouteTraceData::sized(int32_t n_experts, int32_t k, int32_t predi
     t.weights.assign(n, 0.0f);
     t.guesses.assign(n * size_t(predict_ahead), -1);
     t.guess_weights.assign(n * size_t(predict_ahead), 0.0f);
+    t.ranked = ranked;
+    t.ranked_ids.assign(size_t(n_tokens) * t.layers.size() * size_t(ranked), -1);
+    t.ranked_weights.assign(t.ranked_ids.size(), 0.0f);
     return t;
 }
 
 void write_route_trace(const std::string &path, const RouteTraceData &t) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     if (!out) fail(MST_ERR_IO, "cannot write route trace {}: {}", path, std::strerror(errno));
-    out << kMagic << ' ' << kVersion << '\n'
-        << "experts " << t.n_experts << " k " << t.k << " predict " << t.predict_ahead << " tokens " << t.n_tokens
-        << '\n'
-        << "layers";
+    out << kMagic << ' ' << (t.ranked > 0 ? 2 : 1) << '\n'
+        << "experts " << t.n_experts << " k " << t.k << " predict " << t.predict_ahead << " tokens " << t.n_tokens;
+    if (t.ranked > 0) out << " ranked " << t.ranked;
+    out << '\n' << "layers";
     for (int32_t l : t.layers) out << ' ' << l;
     out << '\n';
     std::string line;
@@ -107,6 +110,13 @@ void write_route_trace(const std::string &path, const RouteTraceData &t) {
                 line = fmt::format("p {} {} {}", tok, s, a);
                 for (int32_t j = 0; j < t.k; ++j)
                     line += fmt::format(" {}:{:.5g}", t.guesses[g + size_t(j)], t.guess_weights[g + size_t(j)]);
+                out << line << '\n';
+            }
+            if (t.ranked > 0 && t.ranked_ids[t.ranked_at(tok, s)] >= 0) {
+                line = fmt::format("r {} {}", tok, s);
+                for (int32_t j = 0; j < t.ranked; ++j)
+                    line += fmt::format(" {}:{:.5g}", t.ranked_ids[t.ranked_at(tok, s) + size_t(j)],
+                                        t.ranked_weights[t.ranked_at(tok, s) + size_t(j)]);
                 out << line << '\n';
             }
         }
@@ -133,10 +143,11 @@ RouteTraceData read_route_trace(const std::string &path) {
         if (!next_line()) fail(MST_ERR_BAD_FORMAT, "route trace {}: ends before its {} line", path, what);
         return LineReader(path, line_no, line);
     };
+    int64_t version = 0;
     {
         LineReader r = header("first");
         if (r.word() != kMagic) r.error(fmt::format("not a route trace (no '{}')", kMagic));
-        r.integer(kVersion, kVersion, "version");
+        version = r.integer(1, kVersion, "version");
         r.done();
     }
     LineReader h = header("shape");
@@ -148,6 +159,11 @@ RouteTraceData read_route_trace(const std::string &path) {
     const int64_t ahead = h.integer(0, kMaxAhead, "predict");
     h.expect("tokens");
     const int64_t tokens = h.integer(1, kMaxSlots, "tokens");
+    int64_t ranked = 0;
+    if (version >= 2 && !h.at_end()) {
+        h.expect("ranked");
+        ranked = h.integer(k + 1, std::min(kMaxK, experts), "ranked");
+    }
     h.done();
     LineReader lr = header("layers");
     lr.expect("layers");
@@ -156,14 +172,15 @@ RouteTraceData read_route_trace(const std::string &path) {
         layers.push_back(int32_t(lr.integer(layers.empty() ? 0 : layers.back() + 1, kMaxLayers, "layer")));
     lr.done();
     if (layers.empty()) lr.error("no sparse layers");
-    if (tokens * int64_t(layers.size()) * k * (ahead + 1) > kMaxSlots) lr.error("the trace is too large");
+    if (tokens * int64_t(layers.size()) * (k * (ahead + 1) + ranked) > kMaxSlots) lr.error("the trace is too large");
 
-    RouteTraceData t = RouteTraceData::sized(int32_t(experts), int32_t(k), int32_t(ahead), tokens, layers);
+    RouteTraceData t =
+        RouteTraceData::sized(int32_t(experts), int32_t(k), int32_t(ahead), tokens, layers, int32_t(ranked));
     std::vector<uint8_t> seen(size_t(tokens) * layers.size(), 0);
     while (next_line()) {
         LineReader r(path, line_no, line);
         const std::string_view kind = r.word();
-        if (kind != "c" && kind != "p") r.error(fmt::format("unknown record '{}' (c or p)", kind));
+        if (kind != "c" && kind != "p" && kind != "r") r.error(fmt::format("unknown record '{}' (c, p or r)", kind));
         const int64_t tok = r.integer(0, tokens - 1, "token");
         const size_t slot = size_t(r.integer(0, int64_t(layers.size()) - 1, "layer slot"));
         if (kind == "c") {
@@ -174,6 +191,17 @@ RouteTraceData read_route_trace(const std::string &path) {
                 if (colon == std::string_view::npos) r.error(fmt::format("'{}' is not expert:weight", w));
                 t.ids[t.at(tok, slot) + size_t(j)] = int32_t(r.parse_int(w.substr(0, colon), -1, experts - 1, "expert"));
                 t.weights[t.at(tok, slot) + size_t(j)] = r.real(w.substr(colon + 1), "weight");
+            }
+        } else if (kind == "r") {
+            if (ranked == 0) r.error("an r line in a trace whose header has no 'ranked M'");
+            if (t.ranked_ids[t.ranked_at(tok, slot)] >= 0) r.error("a second r line for this token and slot");
+            for (int64_t j = 0; j < ranked; ++j) {
+                const std::string_view w = r.word();
+                const size_t colon = w.find(':');
+                if (colon == std::string_view::npos) r.error(fmt::format("'{}' is not expert:weight", w));
+                t.ranked_ids[t.ranked_at(tok, slot) + size_t(j)] =
+                    int32_t(r.parse_int(w.substr(0, colon), 0, experts - 1, "expert"));
+                t.ranked_weights[t.ranked_at(tok, slot) + size_t(j)] = r.real(w.substr(colon + 1), "weight");
             }
         } else {
             if (ahead == 0) r.error("a p line in a trace recorded with predict 0");

@@ -4,8 +4,8 @@
 // replaying it (experts/cache_replay.h, router/routing_stats.h) without running the model.
 //
 // File format (text, one record a line, fields separated by single spaces):
-//   moestream-route-trace 1
-//   experts E k K predict A tokens T
+//   moestream-route-trace V          V = 1, or 2 when the trace has r lines
+//   experts E k K predict A tokens T [ranked M]   (ranked: version 2 only)
 //   layers L0 L1 ... Ln-1            the sparse layers' model indices, ascending
 //   c t s e:w e:w ...                token t, sparse layer slot s (0..n-1): K chosen expert
 //                                    ids (-1 = empty) and their router weights
@@ -13,7 +13,11 @@
 //                                    hidden state a (1..A) sparse layers earlier, with the
 //                                    router's weight for each (a bare e, as older traces
 //                                    wrote, reads as weight 0: unknown)
-// Every (t, s) has exactly one c line; p lines are optional (absent: no guess). Lines may
+//   r t s e:w e:w ...                token t, slot s: the router's top M (M > K) expert ids
+//                                    with their weights when it picks M, the scores of the
+//                                    experts just below the top-K included (version 2)
+// Every (t, s) has exactly one c line; p and r lines are optional (absent: none recorded).
+// A trace without r lines is written as version 1, so older readers still read it. Lines may
 // come in any order; "#" starts a comment line.
 #pragma once
 
@@ -34,6 +38,9 @@ struct RouteTraceData {
     std::vector<float> weights;    // [token][slot][k]
     std::vector<int32_t> guesses;  // [a - 1][token][slot][k], -1 = no guess
     std::vector<float> guess_weights;  // [a - 1][token][slot][k], the router's weight of each guess
+    int32_t ranked = 0;                // M: the router's top M recorded per token and slot (0: none)
+    std::vector<int32_t> ranked_ids;   // [token][slot][M], -1 = not recorded
+    std::vector<float> ranked_weights; // [token][slot][M], the router's weights when it picks M
 
     size_t n_slots() const { return layers.size(); }
     size_t at(int64_t token, size_t slot) const { return (size_t(token) * n_slots() + slot) * size_t(k); }
@@ -41,9 +48,13 @@ struct RouteTraceData {
         return size_t(ahead - 1) * size_t(n_tokens) * n_slots() * size_t(k) + at(token, slot);
     }
 
+    size_t ranked_at(int64_t token, size_t slot) const {
+        return (size_t(token) * n_slots() + slot) * size_t(ranked);
+    }
+
     // An empty trace of this shape: every id and guess -1, every weight 0.
     static RouteTraceData sized(int32_t n_experts, int32_t k, int32_t predict_ahead, int64_t n_tokens,
-                                std::vector<int32_t> layers);
+                                std::vector<int32_t> layers, int32_t ranked = 0);
 };
 
 // Throws MST_ERR_IO when the file cannot be written.

@@ -3,16 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "cli_eval.h"
 #include "golden.h"
 #include "moestream.hpp"
 #include "core/error.h"
@@ -170,25 +167,10 @@ TEST(SessionBudget, SkippedMassIsReported) {
 
 TEST(EvalTool, PerplexityIsExpOfMeanNll) {
     const std::string dir = mst::test::data_path("qwen3_moe_tiny");
-    const std::string tmp = mst::test::make_temp_dir("mst_eval_");
-    ASSERT_FALSE(tmp.empty());
-    // Removed however the test ends, a failed ASSERT included.
-    struct RemoveOnExit {
-        std::string path;
-        ~RemoveOnExit() {
-            std::error_code ec;
-            std::filesystem::remove_all(path, ec);
-        }
-    } const cleanup{tmp};
-    const std::string text_path = tmp + "/text.txt", json_path = tmp + "/out.json";
     const std::string text = "Experts are small networks. The router sends each token to a few of them, "
                              "and their outputs are mixed by the router's weights.";
-    std::ofstream(text_path) << text;
-    const std::string cmd = std::string(MST_CLI_PATH) + " eval -m " + dir + " --text " + text_path +
-                            " --ctx 16 --sweep 4,2 --json " + json_path + " > /dev/null";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    std::ifstream in(json_path);
-    const nlohmann::json out = nlohmann::json::parse(in);
+    const nlohmann::json out = mst::test::run_cli_eval(MST_CLI_PATH, dir, text, {"--ctx", "16", "--sweep", "4,2"});
+    ASSERT_FALSE(out.is_null());
 
     // The same windows, scored here from the logits.
     const mst::ModelHandle model(dir);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "experts/cache_replay.h"
+#include "experts/eviction_policies.h"
 
 namespace mst {
 namespace {
@@ -49,6 +50,42 @@ TEST(CacheReplay, PrefetchHintsKeepWhatTheNextLayerNeeds) {
     EXPECT_EQ(plain.hits, 0u);
     EXPECT_EQ(hinted.hits, uint64_t(T - 2));  // every layer-1 lookup after the first two
     EXPECT_LE(hinted.hits, replay_belady(groups, capacity(3)).hits);
+}
+
+// One layer, top-1 of the router's top-2 (weights .6 / .4), a cache of one expert. Expert 0
+// is used twice, then four one-off experts are chosen each with expert 1 just below them,
+// then 1 is chosen twice. lrfu-admit keeps 0 (two uses against 1's one at its first miss)
+// and misses 1 twice; told the router's scores, 1 has come close four times, so it is
+// cached at its first use and hit at the second. Policies that do not read scores replay
+// the same with or without them.
+TEST(CacheReplay, RouterScoresLetARunnerUpIn) {
+    const std::vector<int32_t> chosen = {0, 0, 10, 11, 12, 13, 1, 1};
+    const std::vector<int32_t> second = {5, 5, 1, 1, 1, 1, 5, 5};
+    RouteTraceData t = RouteTraceData::sized(16, 1, 0, int64_t(chosen.size()), {0}, 2);
+    for (size_t i = 0; i < chosen.size(); ++i) {
+        t.ids[t.at(int64_t(i), 0)] = chosen[i];
+        t.ranked_ids[t.ranked_at(int64_t(i), 0)] = chosen[i];
+        t.ranked_ids[t.ranked_at(int64_t(i), 0) + 1] = second[i];
+        t.ranked_weights[t.ranked_at(int64_t(i), 0)] = 0.6f;
+        t.ranked_weights[t.ranked_at(int64_t(i), 0) + 1] = 0.4f;
+    }
+    const auto groups = decode_accesses(t);
+    const RouterScores scores = decode_router_scores(t);
+    ASSERT_EQ(scores.size(), groups.size());
+    ASSERT_EQ(scores[2].size(), 2u);
+    EXPECT_EQ(scores[2][1].first, (ExpertKey{0, 1}));
+    EXPECT_FLOAT_EQ(scores[2][0].second + scores[2][1].second, 1.0f);  // k x share: they add up to k = 1
+    EXPECT_FLOAT_EQ(scores[2][1].second, 0.4f);
+
+    ReplayOptions o = capacity(1);
+    const ReplayResult plain = replay_policy(groups, "lrfu-admit", o);
+    o.scores = &scores;
+    EXPECT_EQ(replay_policy(groups, "lrfu-admit", o).hits, plain.hits);  // it does not read them
+    const ReplayResult soft =
+        replay_policy(groups, PolicyFactory([] { return make_lrfu_policy(16.0, true, 1.0); }), o);
+    EXPECT_EQ(plain.hits, 1u);  // 0's second use
+    EXPECT_EQ(soft.hits, 2u);   // and 1's second use
+    EXPECT_LE(soft.hits, replay_belady(groups, capacity(1)).hits);
 }
 
 TEST(CacheReplay, BeladyOnTheTextbookSequence) {

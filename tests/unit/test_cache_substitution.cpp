@@ -1,16 +1,13 @@
 // Cache-aware routing: which missing experts are replaced, by which cached ones, and when not.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "cli_eval.h"
 #include "moestream.hpp"
 #include "router/cache_substitution.h"
 #include "test_paths.h"
@@ -135,24 +132,11 @@ TEST(CacheSubstitutionSession, OutOfRangeIsRefused) {
 // `eval --decode-order` scores token by token; the full budget then agrees with the
 // reference (evaluated as prompts) to float rounding, and the JSON says which order it used.
 TEST(CacheSubstitutionSession, EvalDecodeOrderMatchesTheReferenceAtFullBudget) {
-    const std::string dir = test::data_path("qwen3_moe_tiny");
-    const std::string tmp = test::make_temp_dir("mst_subst_");
-    ASSERT_FALSE(tmp.empty());
-    struct RemoveOnExit {
-        std::string path;
-        ~RemoveOnExit() {
-            std::error_code ec;
-            std::filesystem::remove_all(path, ec);
-        }
-    } const cleanup{tmp};
-    const std::string text_path = tmp + "/text.txt", json_path = tmp + "/out.json";
-    std::ofstream(text_path) << "Experts are small networks. The router sends each token to a few of them.";
-    const std::string cmd = std::string(MST_CLI_PATH) + " eval -m " + dir + " --text " + text_path +
-                            " --ctx 12 --decode-order --cache-mb 0 --cache-substitute 0.5 --sweep 0 --json " +
-                            json_path + " > /dev/null";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    std::ifstream in(json_path);
-    const nlohmann::json out = nlohmann::json::parse(in);
+    const nlohmann::json out =
+        test::run_cli_eval(MST_CLI_PATH, test::data_path("qwen3_moe_tiny"),
+                           "Experts are small networks. The router sends each token to a few of them.",
+                           {"--ctx", "12", "--decode-order", "--cache-mb", "0", "--cache-substitute", "0.5", "--sweep", "0"});
+    ASSERT_FALSE(out.is_null());
     ASSERT_EQ(out["results"].size(), 1u);
     const nlohmann::json &r = out["results"][0];
     EXPECT_TRUE(r["decode_order"].get<bool>());
