@@ -185,7 +185,8 @@ int run(const Options &o) {
     lo.expert_cache_bytes = uint64_t(16) << 30;  // every expert the tokens touch stays
     const auto t_load = Clock::now();
     std::unique_ptr<mst::LoadedModel> model = mst::load_model(o.model, lo);
-    fmt::print("model {} loaded in {:.1f} s\n", o.model, seconds_since(t_load));
+    fmt::print("model {} loaded in {:.3f} s\n", o.model, seconds_since(t_load));
+    for (const mst::LoadPhase &ph : model->load_phases) fmt::print("  load: {:<60} {:8.3f} s\n", ph.name, ph.seconds);
     const int32_t vocab = int32_t(model->config.vocab_size);
     const std::vector<int32_t> prompt = token_sequence(o.prompt, vocab, 0);
     const std::vector<int32_t> tokens = token_sequence(o.tokens, vocab, 1000);

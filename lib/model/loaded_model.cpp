@@ -58,9 +58,11 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     // Before any weight is loaded, so that the default cache budget can subtract them.
     const uint64_t headroom = options.expert_cache_bytes ? 0 : memory_headroom();
     auto m = std::make_unique<LoadedModel>();
+    LoadPhaseTimer phase(m->load_phases);
     m->path = path;
     // A directory, or a packed file with the config and tokenizer inside.
     m->checkpoint = Checkpoint::open(path);
+    phase.mark("open: header, metadata, tensor table");
     m->config = read_model_config(*m->checkpoint);
     m->config.rope_bf16_frequencies = options.rope_bf16_frequencies;
     const ModelConfig &c = m->config;
@@ -68,16 +70,20 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
         fail(MST_ERR_INVALID_ARGUMENT, "experts_per_token {} is outside 0..{} (0 = the model's own {})",
              options.experts_per_token, c.n_experts, c.n_experts_per_tok);
     m->experts_per_token = options.experts_per_token ? options.experts_per_token : int32_t(c.n_experts_per_tok);
+    phase.mark("config");
     m->tokenizer = read_model_tokenizer(*m->checkpoint);
     check_tokenizer_fits(*m);
     m->eos_ids = collect_eos_ids(*m->checkpoint, c, *m->tokenizer);
+    phase.mark("tokenizer, end-of-sequence ids");
     m->checkpoint->map_resident(options.verify_checksums);
+    phase.mark("resident section mapped (and hashed)");
 
     BackendOptions backend_options;
     backend_options.n_threads = options.n_threads;
     backend_options.device = options.vulkan_device;
     backend_options.gpu_expert_cache_bytes = options.gpu_expert_cache_bytes;
     m->backend = create_backend(options.backend, backend_options);
+    phase.mark("backend (threads started)");
     StorageOptions storage;
     storage.tier = options.storage;
     storage.n_io_threads = options.n_io_threads;
@@ -101,8 +107,10 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     m->checkpoint->set_lookup_observer([&read](const TensorInfo &t) { read.insert(t.name); });
     m->model = build_model(ModelBuildContext{c, *m->checkpoint, *m->backend, make_store});
     if (store_made) set_expert_cache_budget(*m, *store_made, options, headroom);
+    phase.mark("architecture: resident weights, expert index, storage tier");
     m->checkpoint->set_lookup_observer({});
     m->description = describe_model(*m->checkpoint, *m->tokenizer, m->eos_ids, m->model->experts(), read);
+    phase.mark("description");
     log(MST_LOG_INFO, "loaded {} ({}): {} resident bytes, backend {}, storage {}", path, c.model_type,
         m->model->sizes().resident_bytes, m->backend->name(), m->storage_name);
     return m;
