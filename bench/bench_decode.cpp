@@ -186,7 +186,8 @@ int run(const Options &o) {
     const auto t_load = Clock::now();
     std::unique_ptr<mst::LoadedModel> model = mst::load_model(o.model, lo);
     fmt::print("model {} loaded in {:.3f} s\n", o.model, seconds_since(t_load));
-    for (const mst::LoadPhase &ph : model->load_phases) fmt::print("  load: {:<60} {:8.3f} s\n", ph.name, ph.seconds);
+    for (const mst::LoadPhase &ph : model->load_phases)
+        fmt::print("  load: {:<60} {:7.3f} s, CPU {:7.3f} s\n", ph.name, ph.seconds, ph.cpu_seconds);
     const int32_t vocab = int32_t(model->config.vocab_size);
     const std::vector<int32_t> prompt = token_sequence(o.prompt, vocab, 0);
     const std::vector<int32_t> tokens = token_sequence(o.tokens, vocab, 1000);
