@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <future>
 #include <set>
@@ -50,8 +51,15 @@ void set_expert_cache_budget(const LoadedModel &m, ExpertStore &store, const Loa
 
 struct TimedTokenizer {
     std::unique_ptr<Tokenizer> tokenizer;
-    double seconds = 0;  // wall time to build it
+    double seconds = 0;      // wall time to build it
+    double cpu_seconds = 0;  // its thread's CPU time
 };
+
+double thread_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
 
 }  // namespace
 
@@ -84,8 +92,9 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     // nothing changes here. Its errors still come before the resident section's.
     std::future<TimedTokenizer> tokenizer = std::async(std::launch::async, [&checkpoint = *m->checkpoint] {
         const auto t0 = std::chrono::steady_clock::now();
-        TimedTokenizer t{read_model_tokenizer(checkpoint), 0};
+        TimedTokenizer t{read_model_tokenizer(checkpoint)};
         t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        t.cpu_seconds = thread_cpu_seconds();
         return t;
     });
     try {
@@ -100,7 +109,7 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     check_tokenizer_fits(*m);
     m->eos_ids = collect_eos_ids(*m->checkpoint, c, *m->tokenizer);
     phase.mark("wait for the tokenizer; end-of-sequence ids");
-    m->load_phases.push_back({"  (tokenizer, on its own thread beside the mapping)", built.seconds, 0});
+    m->load_phases.push_back({"  (tokenizer, on its own thread beside the mapping)", built.seconds, built.cpu_seconds});
 
     BackendOptions backend_options;
     backend_options.n_threads = options.n_threads;
