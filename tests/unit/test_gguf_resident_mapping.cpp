@@ -1,8 +1,11 @@
 // A GGUF file's resident tensors are used in place from a mapping of its data section
 // (Checkpoint::map_resident, Checkpoint::mapped) instead of being copied at load, except
 // those whose bytes read() changes: llama.cpp's interleaved q/k rows, a joined kv_b_proj.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -13,6 +16,7 @@
 #include "format/checkpoint.h"
 #include "format/gguf_file.h"
 #include "gguf_model_writer.h"
+#include "model/loaded_model.h"
 #include "model/resident_weights.h"
 #include "test_paths.h"
 
@@ -94,6 +98,30 @@ TEST_F(GgufResidentMapping, JoinedTensorsAreNotMapped) {
     const mst::TensorInfo &kv_b = checkpoint->require("model.layers.0.self_attn.kv_b_proj.weight");
     EXPECT_EQ(checkpoint->mapped(kv_b), nullptr);
     EXPECT_NE(checkpoint->mapped(checkpoint->require("model.layers.0.self_attn.o_proj.weight")), nullptr);
+}
+
+// load_model records its steps (bench_decode prints them), the tokenizer's among them, and
+// builds a GGUF model over the mapping (the GGUF golden tests check such a model's logits).
+TEST_F(GgufResidentMapping, LoadRecordsItsStepsAndCountsMappedWeights) {
+    const std::string path = dir_ + "/bf16.gguf";
+    mst::test::write_qwen3moe_gguf(mst::test::data_path("qwen3_moe_tiny"), path, GgufWeightType::BF16);
+    mst::LoadOptions lo;
+    lo.backend = "cpu";
+    const auto model = mst::load_model(path, lo);
+    std::vector<std::string> names;
+    for (const mst::LoadPhase &p : model->load_phases) {
+        names.push_back(p.name);
+        EXPECT_GE(p.seconds, 0.0) << p.name;
+        EXPECT_GE(p.cpu_seconds, 0.0) << p.name;
+    }
+    const auto has = [&](std::string_view word) {
+        return std::any_of(names.begin(), names.end(), [&](const std::string &n) { return n.find(word) != n.npos; });
+    };
+    EXPECT_TRUE(has("open")) << fmt::format("{}", fmt::join(names, "; "));
+    EXPECT_TRUE(has("tokenizer"));
+    EXPECT_TRUE(has("resident weights"));
+    EXPECT_GT(model->model->sizes().resident_bytes, 0u);
+    EXPECT_NE(model->checkpoint->resident_mapping(), nullptr);
 }
 
 }  // namespace
