@@ -208,6 +208,15 @@ void Checkpoint::read(const TensorInfo &t, void *dst) const {
     file(t.file_index).pread_exact(dst, size_t(t.nbytes), t.offset);
 }
 
+const uint8_t *Checkpoint::mapped(const TensorInfo &t) const {
+    if (!resident_mapping_ || t.file_index != 0) return nullptr;
+    const uint8_t *bytes = resident_mapping_->use(t.offset, t.nbytes);
+    // GGUF aligns tensors to general.alignment, 32 unless the file says otherwise; a
+    // tensor less aligned than a vector load is copied into an aligned buffer instead.
+    constexpr uintptr_t kAlignment = 32;
+    return bytes && reinterpret_cast<uintptr_t>(bytes) % kAlignment == 0 ? bytes : nullptr;
+}
+
 std::vector<float> Checkpoint::read_f32(const TensorInfo &t) const {
     if (!dtype_is_float_weight(t.dtype) && !dtype_is_quantized(t.dtype)) {
         fail(MST_ERR_UNSUPPORTED, "tensor '{}' in checkpoint '{}' has dtype {}, which cannot be read as float32",

@@ -59,9 +59,15 @@ public:
     // For a packed file, map its resident section (format/resident_mapping.h) and, with
     // `verify`, check its xxHash64 (MST_ERR_CHECKSUM naming the file) before anything can
     // use it; from then on resident_mapping() serves its tensors in place, and read()
-    // copies them from it. Nothing to do for a directory or a GGUF file.
+    // copies them from it. For a GGUF file (no checksums), map the first file's data
+    // section unread: mapped() brings in each tensor's pages as it is handed out, as
+    // llama.cpp's mmap does. Nothing to do for a directory.
     void map_resident(bool verify);
-    // The mapping map_resident made; nullptr before it, or for a directory or GGUF file.
+    // The bytes of tensor `t` in place in the resident mapping, their pages brought in,
+    // when the mapping holds them as read() would return them (and aligned for the
+    // kernels); nullptr otherwise, and the caller copies them with read().
+    virtual const uint8_t *mapped(const TensorInfo &t) const;
+    // The mapping map_resident made; nullptr before it, or for a directory.
     // Shared: whoever holds views into it (ResidentWeights) keeps it alive.
     const std::shared_ptr<const ResidentMapping> &resident_mapping() const { return resident_mapping_; }
     // Shard paths, indexed by TensorInfo::file_index.

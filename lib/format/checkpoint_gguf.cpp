@@ -58,6 +58,12 @@ public:
     };
     std::map<std::string, Derived, std::less<>> derived;
 
+    // Joined, derived and reordered tensors are not in the file as read() returns them.
+    const uint8_t *mapped(const TensorInfo &t) const override {
+        if (split_kv_b.contains(t.name) || derived.contains(t.name) || interleaved_heads.contains(t.name)) return nullptr;
+        return Checkpoint::mapped(t);
+    }
+
     void read(const TensorInfo &t, void *dst) const override {
         if (const auto joined = split_kv_b.find(t.name); joined != split_kv_b.end()) {
             if (t.nbytes != joined_bytes(joined->second, t.dtype))

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "format/checkpoint.h"
+#include "format/gguf_file.h"
 #include "format/packed_format.h"
 #include "format/resident_mapping.h"
 
@@ -33,7 +34,15 @@ std::unique_ptr<Checkpoint> Checkpoint::open_packed(const std::string &path, Fil
 }
 
 void Checkpoint::map_resident(bool verify) {
-    if (!packed_ || resident_mapping_) return;
+    if (resident_mapping_) return;
+    if (gguf_) {
+        const File &f = files_.at(0);
+        if (gguf_->data_offset < f.size())
+            resident_mapping_ = std::make_shared<const ResidentMapping>(
+                f, gguf_->data_offset, f.size() - gguf_->data_offset, ResidentMapping::Unchecked{});
+        return;
+    }
+    if (!packed_) return;
     const PackedSection &s = packed_->header.resident;
     resident_mapping_ = std::make_shared<const ResidentMapping>(files_.at(0), s.offset, s.bytes, verify, s.xxh64);
 }

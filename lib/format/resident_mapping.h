@@ -24,6 +24,12 @@ public:
     // offset and both hashes on a mismatch. MST_ERR_IO naming the file when it cannot be
     // mapped. The range must lie inside the file (the packed header's parser checked it).
     ResidentMapping(const File &file, uint64_t offset, uint64_t bytes, bool verify, uint64_t xxh64);
+    // Maps bytes [offset, offset + bytes) of a file that carries no checksum (GGUF) without
+    // reading them: its data section holds the experts beside the resident tensors, so
+    // only the pages of the tensors handed out through use() are brought in, each when it
+    // is. MST_ERR_IO naming the file when it cannot be mapped.
+    struct Unchecked {};
+    ResidentMapping(const File &file, uint64_t offset, uint64_t bytes, Unchecked);
     ~ResidentMapping();
     ResidentMapping(const ResidentMapping &) = delete;
     ResidentMapping &operator=(const ResidentMapping &) = delete;
@@ -31,8 +37,14 @@ public:
     // The mapped bytes at file offset `offset`, `nbytes` long; nullptr when they are not
     // all inside the mapped range.
     const uint8_t *find(uint64_t offset, uint64_t nbytes) const;
+    // As find, with the range's pages brought into memory first (one call instead of a
+    // fault per page during the first token) when the whole mapping was not at construction.
+    const uint8_t *use(uint64_t offset, uint64_t nbytes) const;
 
 private:
+    void map(const File &file, uint64_t bytes);
+
+    bool populated_ = false;      // every page was brought in at construction
     void *base_ = nullptr;        // page-aligned start of the mapping
     uint64_t map_bytes_ = 0;      // length of the mapping
     uint64_t base_offset_ = 0;    // file offset of base_

@@ -303,7 +303,15 @@ ModelConfig read_gguf_model_config(const GgufFile &g) {
     return parse_model_config(gguf_config_json(g), g.path + " (GGUF metadata)");
 }
 
-GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
+namespace {
+
+// tokenizer.ggml.* as a tokenizer.json document, and tokenizer_config.json's text.
+struct GgufTokenizerDocument {
+    nlohmann::json tokenizer;
+    std::string config;
+};
+
+GgufTokenizerDocument gguf_tokenizer_document(const GgufFile &g) {
     const std::string model = g.require_string("tokenizer.ggml.model");
     if (model != "gpt2")
         fail(MST_ERR_UNSUPPORTED,
@@ -394,12 +402,21 @@ GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
         config["chat_template"] = templates[0]["template"];
     else if (!templates.empty())
         config["chat_template"] = templates;
-    return {t.dump(), config.dump()};
+    return {std::move(t), config.dump()};
+}
+
+}  // namespace
+
+GgufTokenizerJson gguf_tokenizer_json(const GgufFile &g) {
+    GgufTokenizerDocument doc = gguf_tokenizer_document(g);
+    return {doc.tokenizer.dump(), std::move(doc.config)};
 }
 
 std::unique_ptr<Tokenizer> read_gguf_tokenizer(const GgufFile &g) {
-    const GgufTokenizerJson json = gguf_tokenizer_json(g);
-    return Tokenizer::from_strings(json.tokenizer, json.config, g.path + " (tokenizer.ggml.*)");
+    // From the document itself: printing 150k tokens and merges and parsing them again
+    // took as long as building the tokenizer.
+    const GgufTokenizerDocument doc = gguf_tokenizer_document(g);
+    return Tokenizer::from_json(doc.tokenizer, doc.config, g.path + " (tokenizer.ggml.*)");
 }
 
 }  // namespace mst

@@ -1,7 +1,10 @@
 #include "model/loaded_model.h"
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <filesystem>
+#include <future>
 #include <set>
 #include <system_error>
 
@@ -46,6 +49,18 @@ void set_expert_cache_budget(const LoadedModel &m, ExpertStore &store, const Loa
     }
 }
 
+struct TimedTokenizer {
+    std::unique_ptr<Tokenizer> tokenizer;
+    double seconds = 0;      // wall time to build it
+    double cpu_seconds = 0;  // its thread's CPU time
+};
+
+double thread_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
 }  // namespace
 
 bool LoadedModel::is_eos(int32_t token) const { return std::binary_search(eos_ids.begin(), eos_ids.end(), token); }
@@ -58,9 +73,11 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     // Before any weight is loaded, so that the default cache budget can subtract them.
     const uint64_t headroom = options.expert_cache_bytes ? 0 : memory_headroom();
     auto m = std::make_unique<LoadedModel>();
+    LoadPhaseTimer phase(m->load_phases);
     m->path = path;
     // A directory, or a packed file with the config and tokenizer inside.
     m->checkpoint = Checkpoint::open(path);
+    phase.mark("open: header, metadata, tensor table");
     m->config = read_model_config(*m->checkpoint);
     m->config.rope_bf16_frequencies = options.rope_bf16_frequencies;
     const ModelConfig &c = m->config;
@@ -68,16 +85,38 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
         fail(MST_ERR_INVALID_ARGUMENT, "experts_per_token {} is outside 0..{} (0 = the model's own {})",
              options.experts_per_token, c.n_experts, c.n_experts_per_tok);
     m->experts_per_token = options.experts_per_token ? options.experts_per_token : int32_t(c.n_experts_per_tok);
-    m->tokenizer = read_model_tokenizer(*m->checkpoint);
+    phase.mark("config");
+    // The tokenizer (a vocabulary of 150k strings to allocate and index) is built on a
+    // thread of its own while this one maps and hashes the resident section: neither needs
+    // the other, and each keeps a core busy. It reads only the file's metadata, which
+    // nothing changes here. Its errors still come before the resident section's.
+    std::future<TimedTokenizer> tokenizer = std::async(std::launch::async, [&checkpoint = *m->checkpoint] {
+        const auto t0 = std::chrono::steady_clock::now();
+        TimedTokenizer t{read_model_tokenizer(checkpoint)};
+        t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        t.cpu_seconds = thread_cpu_seconds();
+        return t;
+    });
+    try {
+        m->checkpoint->map_resident(options.verify_checksums);
+    } catch (...) {
+        tokenizer.get();  // its error, if it has one, is the one reported
+        throw;
+    }
+    phase.mark("resident section mapped (and hashed)");
+    TimedTokenizer built = tokenizer.get();
+    m->tokenizer = std::move(built.tokenizer);
     check_tokenizer_fits(*m);
     m->eos_ids = collect_eos_ids(*m->checkpoint, c, *m->tokenizer);
-    m->checkpoint->map_resident(options.verify_checksums);
+    phase.mark("wait for the tokenizer; end-of-sequence ids");
+    m->load_phases.push_back({"  (tokenizer, on its own thread beside the mapping)", built.seconds, built.cpu_seconds});
 
     BackendOptions backend_options;
     backend_options.n_threads = options.n_threads;
     backend_options.device = options.vulkan_device;
     backend_options.gpu_expert_cache_bytes = options.gpu_expert_cache_bytes;
     m->backend = create_backend(options.backend, backend_options);
+    phase.mark("backend (threads started)");
     StorageOptions storage;
     storage.tier = options.storage;
     storage.n_io_threads = options.n_io_threads;
@@ -101,8 +140,10 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     m->checkpoint->set_lookup_observer([&read](const TensorInfo &t) { read.insert(t.name); });
     m->model = build_model(ModelBuildContext{c, *m->checkpoint, *m->backend, make_store});
     if (store_made) set_expert_cache_budget(*m, *store_made, options, headroom);
+    phase.mark("architecture: resident weights, expert index, storage tier");
     m->checkpoint->set_lookup_observer({});
     m->description = describe_model(*m->checkpoint, *m->tokenizer, m->eos_ids, m->model->experts(), read);
+    phase.mark("description");
     log(MST_LOG_INFO, "loaded {} ({}): {} resident bytes, backend {}, storage {}", path, c.model_type,
         m->model->sizes().resident_bytes, m->backend->name(), m->storage_name);
     return m;

@@ -10,6 +10,7 @@
 #include "backends/backend.h"
 #include "format/checkpoint.h"
 #include "format/model_config.h"
+#include "model/load_phases.h"
 #include "model/model.h"
 #include "model/model_description.h"
 #include "experts/prefetch_rule.h"
@@ -54,6 +55,7 @@ struct LoadedModel {
     std::string storage_name;
     std::vector<int32_t> eos_ids;   // every end-of-sequence id, sorted (model/eos_tokens.h)
     ModelDescription description;  // tokenizer kind, EOS ids, weight types (moestream info)
+    std::vector<LoadPhase> load_phases;  // load_model's steps and their wall time, in order
 
     bool is_eos(int32_t token) const;
 };

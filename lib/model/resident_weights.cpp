@@ -23,13 +23,12 @@ const TensorInfo &ResidentWeights::require(const std::string &name, std::initial
 }
 
 WeightView ResidentWeights::keep(const TensorInfo &info, int64_t rows, int64_t cols) {
-    if (mapping_ && info.file_index == 0)
-        if (const uint8_t *mapped = mapping_->find(info.offset, info.nbytes)) {
-            WeightView view{info.dtype, mapped, rows, cols};
-            view.stable = true;  // resident: unchanged while the model lives
-            bytes_ += info.nbytes;
-            return view;
-        }
+    if (const uint8_t *mapped = checkpoint_.mapped(info)) {
+        WeightView view{info.dtype, mapped, rows, cols};
+        view.stable = true;  // resident: unchanged while the model lives
+        bytes_ += info.nbytes;
+        return view;
+    }
     AlignedBuffer buffer(info.nbytes, info.name.c_str());
     checkpoint_.read(info, buffer.data());
     WeightView view{info.dtype, buffer.data(), rows, cols};

@@ -58,7 +58,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string &tokenizer_json_pat
     auto tokenizer = std::unique_ptr<Tokenizer>(new Tokenizer());
     tokenizer->origin_ = tokenizer_json_path;
     tokenizer->config_origin_ = tokenizer_config_path;
-    tokenizer->build(json_text, config_text, has_config);
+    tokenizer->build(parse_json(json_text, tokenizer_json_path), config_text, has_config);
     return tokenizer;
 }
 
@@ -68,12 +68,22 @@ std::unique_ptr<Tokenizer> Tokenizer::from_strings(std::string_view tokenizer_js
     auto tokenizer = std::unique_ptr<Tokenizer>(new Tokenizer());
     tokenizer->origin_ = origin_for_errors;
     tokenizer->config_origin_ = origin_for_errors + " (tokenizer_config)";
+    tokenizer->build(parse_json(tokenizer_json, origin_for_errors), tokenizer_config_json,
+                     !tokenizer_config_json.empty());
+    return tokenizer;
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json &tokenizer_json,
+                                                std::string_view tokenizer_config_json,
+                                                const std::string &origin_for_errors) {
+    auto tokenizer = std::unique_ptr<Tokenizer>(new Tokenizer());
+    tokenizer->origin_ = origin_for_errors;
+    tokenizer->config_origin_ = origin_for_errors + " (tokenizer_config)";
     tokenizer->build(tokenizer_json, tokenizer_config_json, !tokenizer_config_json.empty());
     return tokenizer;
 }
 
-void Tokenizer::build(std::string_view tokenizer_json, std::string_view config_json, bool has_config) {
-    const nlohmann::json doc = parse_json(tokenizer_json, origin_);
+void Tokenizer::build(const nlohmann::json &doc, std::string_view config_json, bool has_config) {
     try {
         tokjson::require_object(doc, origin_, "the document");
         static const nlohmann::json null_value;

@@ -69,6 +69,11 @@ public:
     static std::unique_ptr<Tokenizer> from_strings(std::string_view tokenizer_json,
                                                    std::string_view tokenizer_config_json,
                                                    const std::string &origin_for_errors);
+    // As from_strings, from a tokenizer.json document already in memory as JSON (a GGUF's
+    // tokenizer.ggml.* made into one): no text to print and parse again.
+    static std::unique_ptr<Tokenizer> from_json(const nlohmann::json &tokenizer_json,
+                                                std::string_view tokenizer_config_json,
+                                                const std::string &origin_for_errors);
     ~Tokenizer();
     Tokenizer(const Tokenizer &) = delete;
     Tokenizer &operator=(const Tokenizer &) = delete;
@@ -101,7 +106,7 @@ public:
 
 private:
     Tokenizer();
-    void build(std::string_view tokenizer_json, std::string_view config_json, bool has_config);
+    void build(const nlohmann::json &doc, std::string_view config_json, bool has_config);
     void build_tiktoken(std::vector<std::string> by_rank, std::string_view pattern,
                         std::vector<AddedToken> special_tokens, std::string_view config_json, bool has_config);
     void parse_added_tokens(const nlohmann::json &tokens);
