@@ -13,7 +13,12 @@
 
 namespace mst {
 
-// One block of 32 activations: x[i] ~= d * q[i] with |q[i]| <= 32767, and `sum` is the
+// The tables with int8_activations set (quant_kernels_int8_for) quantize to 8 bits instead:
+// twice the rounding error, half the integer work on VNNI, used where MST_CPU_ACT_BITS=8
+// (cpu_int8_activations).
+//
+// One block of 32 activations: x[i] ~= d * q[i] with |q[i]| <= 32767 (127 in the 8-bit
+// tables), and `sum` is the
 // exact float sum of the block's activations, which Q4's minimum term needs
 // (sum_i m * x[i] = m * sum).
 struct QuantizedActivation {
@@ -34,6 +39,9 @@ struct QuantKernels {
     DotRowsFn dot_rows_q8 = nullptr;
     DotRowsFn dot_rows_q4 = nullptr;
     int max_tokens = 1;
+    // Whether quantize_activation makes 8-bit values (|q| <= 127), which the row kernels of
+    // the table may rely on; the 16-bit tables' kernels take either.
+    bool int8_activations = false;
 };
 
 const QuantKernels &quant_kernels_scalar();
@@ -45,6 +53,11 @@ const QuantKernels &quant_kernels_avx512();
 // MST_CPU_VNNI is not 0.
 QuantKernels::DotRowsFn quant_dot_rows_q8_avx512_vnni();
 QuantKernels::DotRowsFn quant_dot_rows_q4_avx512_vnni();
+// The same for 8-bit activations (|q| <= 127): one vpdpbusd per pair of blocks.
+QuantKernels::DotRowsFn quant_dot_rows_q8_avx512_vnni_int8();
+QuantKernels::DotRowsFn quant_dot_rows_q4_avx512_vnni_int8();
+const QuantKernels &quant_kernels_avx2_int8();
+const QuantKernels &quant_kernels_avx512_int8();
 // Whether this CPU has AVX-512 VNNI and MST_CPU_VNNI (read once) does not turn it off.
 bool cpu_use_avx512_vnni();
 #endif
@@ -53,5 +66,14 @@ bool cpu_use_avx512_vnni();
 // table, the AVX2 one for the AVX2 table, else the scalar one. Keyed on the table so
 // that MST_CPU_ISA=scalar (or avx2) forces those quantized kernels too.
 const QuantKernels &quant_kernels_for(const CpuKernels &kernels);
+
+// The 8-bit-activation tables: scalar (the reference), AVX2 (the 16-bit madd kernels on 8-bit
+// values), AVX-512 (VNNI where present).
+const QuantKernels &quant_kernels_scalar_int8();
+const QuantKernels &quant_kernels_int8_for(const CpuKernels &kernels);
+
+// Whether the quantized products take 8-bit activations: MST_CPU_ACT_BITS=8 (read once);
+// 16 (the default) keeps the 16-bit ones. quant_kernels_for follows it.
+bool cpu_int8_activations();
 
 }  // namespace mst
