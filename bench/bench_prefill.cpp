@@ -10,14 +10,13 @@
 //
 // bench/README.md "Prefill, first token and load on the CPU" records results.
 #include <fmt/format.h>
-#include <sys/resource.h>
 
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "bench/cpu_bench_setup.h"
 #include "core/error.h"
 #include "core/op_profile.h"
 #include "model/loaded_model.h"
@@ -25,17 +24,9 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// User + system CPU seconds of the whole process: on a shared machine the work done,
-// where wall time also counts the waits for cores that other processes hold.
-double process_cpu_seconds() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
+using mst::bench::Clock;
+using mst::bench::process_cpu_seconds;
+using mst::bench::seconds_since;
 
 struct Options {
     std::string model;
@@ -115,17 +106,23 @@ Pass prompt_pass(mst::LoadedModel &model, const std::vector<int32_t> &prompt) {
 
 void print_pass(const char *title, const Pass &p, int n_tokens) {
     fmt::print("\n{}: {:.3f} s wall ({:.1f} tok/s), {:.3f} CPU s\n", title, p.wall, n_tokens / p.wall, p.cpu);
-    fmt::print("{:<18} {:>7} {:>9} {:>6} {:>10}\n", "op", "calls", "ms", "share", "MB");
+    // CPU ms: the threads' CPU time working for the op (no waits, no time descheduled), what
+    // an op costs on a shared machine; its share is of the pass's CPU seconds.
+    fmt::print("{:<18} {:>7} {:>9} {:>6} {:>10} {:>9} {:>6}\n", "op", "calls", "ms", "share", "MB", "CPU ms",
+               "share");
     double op_seconds = 0;
     for (const auto &[kind, t] : p.profile.by_kind) {
         op_seconds += t.seconds;
-        fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}% {:>10.1f}\n", kind, t.calls, 1e3 * t.seconds,
-                   100 * t.seconds / p.wall, double(t.bytes) / 1e6);
+        fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}% {:>10.1f} {:>9.1f} {:>5.1f}%\n", kind, t.calls, 1e3 * t.seconds,
+                   100 * t.seconds / p.wall, double(t.bytes) / 1e6, 1e3 * t.cpu_seconds,
+                   100 * t.cpu_seconds / p.cpu);
     }
     const auto head = p.profile.by_layer.find(-1);
     if (head != p.profile.by_layer.end())
-        fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}%   (of the ops above: embeddings, final norm, LM head)\n",
-                   "  outside layers", "", 1e3 * head->second.seconds, 100 * head->second.seconds / p.wall);
+        fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}% {:>10} {:>9.1f} {:>5.1f}%   (of the ops above: embeddings, final "
+                   "norm, LM head)\n",
+                   "  outside layers", "", 1e3 * head->second.seconds, 100 * head->second.seconds / p.wall, "",
+                   1e3 * head->second.cpu_seconds, 100 * head->second.cpu_seconds / p.cpu);
     fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}% {:>10.1f}   (experts read and waited for: part of host below)\n",
                "expert reads", p.io.misses, 1e3 * p.io.read_seconds, 100 * p.io.read_seconds / p.wall,
                double(p.io.bytes_read) / 1e6);
@@ -139,21 +136,14 @@ void print_pass(const char *title, const Pass &p, int n_tokens) {
 }
 
 int run(const Options &o) {
-    mst::LoadOptions lo;
-    lo.backend = "cpu";
-    lo.storage = o.storage;
-    lo.n_threads = o.threads;
-    lo.expert_cache_bytes = uint64_t(o.cache_mb) << 20;
-    lo.verify_checksums = o.verify;
-    const double cpu0 = process_cpu_seconds();
-    const auto t_load = Clock::now();
-    std::unique_ptr<mst::LoadedModel> model = mst::load_model(o.model, lo);
-    const double load_s = seconds_since(t_load), load_cpu = process_cpu_seconds() - cpu0;
+    mst::bench::CpuModel loaded =
+        mst::bench::load_cpu_model(o.model, o.threads, uint64_t(o.cache_mb) << 20, o.storage, o.verify);
+    std::unique_ptr<mst::LoadedModel> &model = loaded.model;
+    const double load_s = loaded.load_seconds;
     fmt::print("model {} ({} storage) loaded in {:.3f} s wall, {:.3f} CPU s\n", o.model, model->storage_name, load_s,
-               load_cpu);
-    const int32_t vocab = int32_t(model->config.vocab_size);
-    std::vector<int32_t> prompt;  // the ids compare_llama_cpp.sh gives both engines
-    for (int i = 0; i < o.prompt; ++i) prompt.push_back(int32_t((uint64_t(i) * 7919u + 13u) % uint64_t(vocab)));
+               loaded.load_cpu_seconds);
+    const std::vector<int32_t> prompt =
+        mst::bench::token_sequence(o.prompt, int32_t(model->config.vocab_size), 0);
 
     const Pass first = prompt_pass(*model, prompt);
     const Pass second = prompt_pass(*model, prompt);

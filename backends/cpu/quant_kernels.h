@@ -10,12 +10,14 @@
 #include <cstdint>
 
 #include "backends/cpu/cpu_kernels.h"
+#include "core/dtype.h"
 
 namespace mst {
 
-// The tables with int8_activations set (quant_kernels_int8_for) quantize to 8 bits instead:
-// twice the rounding error, half the integer work on VNNI, used where MST_CPU_ACT_BITS=8
-// (cpu_int8_activations).
+// The tables with int8_activations set (quant_kernels_int8_for) quantize to 8 bits instead
+// (a step of 1/127 of a block's largest value, half the integer work on VNNI). They serve
+// Q4 weights by default, whose own step (1/15 of a block's range) dwarfs that rounding, and
+// not Q8 weights, whose step is the same as 8-bit activations' (cpu_int8_activations_for).
 //
 // One block of 32 activations: x[i] ~= d * q[i] with |q[i]| <= 32767 (127 in the 8-bit
 // tables), and `sum` is the
@@ -72,8 +74,14 @@ const QuantKernels &quant_kernels_for(const CpuKernels &kernels);
 const QuantKernels &quant_kernels_scalar_int8();
 const QuantKernels &quant_kernels_int8_for(const CpuKernels &kernels);
 
-// Whether the quantized products take 8-bit activations: MST_CPU_ACT_BITS=8 (read once);
-// 16 (the default) keeps the 16-bit ones. quant_kernels_for follows it.
-bool cpu_int8_activations();
+// Whether products with weights of type t take 8-bit activations: by default Q4 only (on
+// the reference models 8-bit activations kept Q4 experts within the golden bounds, and put
+// Q8 experts and Q8 dense weights out of them, bench/README.md "8-bit activations");
+// MST_CPU_ACT_BITS=16 (read once) none, =8 every block-quantized type.
+bool cpu_int8_activations_for(DType t);
+
+// The table for products with weights of type t: quant_kernels_int8_for or
+// quant_kernels_for, as cpu_int8_activations_for(t) says.
+const QuantKernels &quant_kernels_for(const CpuKernels &kernels, DType t);
 
 }  // namespace mst

@@ -79,12 +79,15 @@ const QuantKernels &quant_kernels_scalar() { return kScalar; }
 
 const QuantKernels &quant_kernels_scalar_int8() { return kScalarInt8; }
 
-bool cpu_int8_activations() {
-    static const bool on = [] {
+bool cpu_int8_activations_for(DType t) {
+    // 0: the default, 8 or 16: MST_CPU_ACT_BITS (another value is the default).
+    static const int forced = [] {
         const char *env = std::getenv("MST_CPU_ACT_BITS");
-        return env && std::string_view(env) == "8";
+        const std::string_view v = env ? env : "";
+        return v == "8" ? 8 : v == "16" ? 16 : 0;
     }();
-    return on;
+    if (forced != 0) return forced == 8;
+    return t == DType::Q4;
 }
 
 const QuantKernels &quant_kernels_int8_for(const CpuKernels &kernels) {
@@ -96,8 +99,11 @@ const QuantKernels &quant_kernels_int8_for(const CpuKernels &kernels) {
     return kScalarInt8;
 }
 
+const QuantKernels &quant_kernels_for(const CpuKernels &kernels, DType t) {
+    return cpu_int8_activations_for(t) ? quant_kernels_int8_for(kernels) : quant_kernels_for(kernels);
+}
+
 const QuantKernels &quant_kernels_for(const CpuKernels &kernels) {
-    if (cpu_int8_activations()) return quant_kernels_int8_for(kernels);
 #if defined(__x86_64__)
     if (&kernels == &cpu_kernels_avx512()) return quant_kernels_avx512();
     if (&kernels == &cpu_kernels_avx2()) return quant_kernels_avx2();

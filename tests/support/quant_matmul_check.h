@@ -9,8 +9,9 @@
 // one, meets the exact float sum of the activations):
 //   |y - ref| <= sum_c |w_c - min_c| * amax(block of c) / 65534 + kFloatSlack * sum_c |w_c x_c|
 // where ref is the product with the dequantized weights in double and kFloatSlack covers
-// float32 accumulation and the products of scales. Under MST_CPU_ACT_BITS=8 the activations
-// are 8-bit (a step of amax / 127), and the bound follows.
+// float32 accumulation and the products of scales. Where the CPU backend gives type t 8-bit
+// activations (cpu_int8_activations_for: Q4 by default) the step is amax / 127 instead, and
+// the bound follows.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -75,7 +76,7 @@ inline double quant_matmul_error(Backend &backend, DType t, int64_t rows, int64_
     QuantMatmulData d(t, rows, cols, n_tokens, seed);
     d.run(backend, t, rows, cols, n_tokens);
     const uint64_t row_bytes = dtype_row_bytes(t, cols);
-    const double two_qmax = cpu_int8_activations() ? 254.0 : 65534.0;
+    const double two_qmax = cpu_int8_activations_for(t) ? 254.0 : 65534.0;
     double worst = 0.0;
     for (int64_t tok = 0; tok < n_tokens; ++tok) {
         const float *xt = d.x.data() + tok * cols;
