@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "core/error.h"
 #include "core/op_profile.h"
 #include "model/loaded_model.h"
+#include "session/sampler.h"
 #include "session/session.h"
 
 namespace {
@@ -81,6 +83,10 @@ Options parse(int argc, char **argv) {
 // profile, and the session's expert I/O.
 struct Pass {
     double wall = 0, cpu = 0;
+    // The rest of a time to first token: the session's creation (its KV cache), and the
+    // first sample from the last row's logits as `moestream bench` draws it (temperature 1,
+    // no top-k / top-p / min-p: the whole vocabulary) and greedily.
+    double session_s = 0, sample_s = 0, greedy_s = 0;
     mst::OpProfileSnapshot profile;
     mst::ExpertIoStats io;
 };
@@ -89,7 +95,9 @@ Pass prompt_pass(mst::LoadedModel &model, const std::vector<int32_t> &prompt) {
     mst::SessionOptions so;
     so.n_ctx = int32_t(prompt.size() + 1);
     so.n_batch = int32_t(prompt.size());
+    const auto t_session = Clock::now();
     mst::Session session(model, so);
+    const double session_s = seconds_since(t_session);
     mst::op_profile_reset();
     mst::op_profile_enable(true);
     const double cpu0 = process_cpu_seconds();
@@ -101,6 +109,21 @@ Pass prompt_pass(mst::LoadedModel &model, const std::vector<int32_t> &prompt) {
     mst::op_profile_enable(false);
     p.profile = mst::op_profile_snapshot();
     p.io = session.stats().io;
+    p.session_s = session_s;
+    mst::SamplerOptions full;
+    full.temperature = 1.0f;
+    full.top_k = 0;
+    full.top_p = 1.0f;
+    full.min_p = 0.0f;
+    std::mt19937_64 rng(1);
+    auto t_sample = Clock::now();
+    mst::sample_token(session.last_logits(), prompt, full, rng);
+    p.sample_s = seconds_since(t_sample);
+    mst::SamplerOptions greedy;
+    greedy.temperature = 0.0f;
+    t_sample = Clock::now();
+    mst::sample_token(session.last_logits(), prompt, greedy, rng);
+    p.greedy_s = seconds_since(t_sample);
     return p;
 }
 
@@ -133,6 +156,9 @@ void print_pass(const char *title, const Pass &p, int n_tokens) {
     if (r.regions > 0)
         fmt::print("parallel regions: {}, {:.0f} us each; threads busy {:.1f}% of the time they were held\n", r.regions,
                    1e6 * r.wall_seconds / double(r.regions), 100 * r.busy_seconds / r.thread_seconds);
+    fmt::print("outside the pass: session created in {:.1f} ms; first sample {:.1f} ms (whole vocabulary, temperature "
+               "1, as moestream bench), {:.1f} ms greedy\n",
+               1e3 * p.session_s, 1e3 * p.sample_s, 1e3 * p.greedy_s);
 }
 
 int run(const Options &o) {
