@@ -15,9 +15,8 @@
 namespace mst {
 
 // The tables with int8_activations set (quant_kernels_int8_for) quantize to 8 bits instead
-// (a step of 1/127 of a block's largest value, half the integer work on VNNI). They serve
-// Q4 weights by default, whose own step (1/15 of a block's range) dwarfs that rounding, and
-// not Q8 weights, whose step is the same as 8-bit activations' (cpu_int8_activations_for).
+// (a step of 1/127 of a block's largest value, half the integer work on VNNI), on request
+// (cpu_int8_activations_for: MST_CPU_ACT_BITS=q4 for Q4 weights, =8 for all).
 //
 // One block of 32 activations: x[i] ~= d * q[i] with |q[i]| <= 32767 (127 in the 8-bit
 // tables), and `sum` is the
@@ -74,10 +73,11 @@ const QuantKernels &quant_kernels_for(const CpuKernels &kernels);
 const QuantKernels &quant_kernels_scalar_int8();
 const QuantKernels &quant_kernels_int8_for(const CpuKernels &kernels);
 
-// Whether products with weights of type t take 8-bit activations: by default Q4 only (on
-// the reference models 8-bit activations kept Q4 experts within the golden bounds, and put
-// Q8 experts and Q8 dense weights out of them, bench/README.md "8-bit activations");
-// MST_CPU_ACT_BITS=16 (read once) none, =8 every block-quantized type.
+// Whether products with weights of type t take 8-bit activations, as MST_CPU_ACT_BITS (read
+// once) says: unset or 16 none (the reference: 16-bit activations keep the kernels' error far
+// below the weights'); q4 Q4 weights only (on the reference models their logits stayed
+// within the golden bounds, Q8 ones did not); 8 every block-quantized type. bench/README.md
+// "8-bit activations".
 bool cpu_int8_activations_for(DType t);
 
 // The table for products with weights of type t: quant_kernels_int8_for or

@@ -80,14 +80,13 @@ const QuantKernels &quant_kernels_scalar() { return kScalar; }
 const QuantKernels &quant_kernels_scalar_int8() { return kScalarInt8; }
 
 bool cpu_int8_activations_for(DType t) {
-    // 0: the default, 8 or 16: MST_CPU_ACT_BITS (another value is the default).
-    static const int forced = [] {
+    enum class Mode { None, Q4, All };
+    static const Mode mode = [] {
         const char *env = std::getenv("MST_CPU_ACT_BITS");
         const std::string_view v = env ? env : "";
-        return v == "8" ? 8 : v == "16" ? 16 : 0;
+        return v == "8" ? Mode::All : v == "q4" ? Mode::Q4 : Mode::None;
     }();
-    if (forced != 0) return forced == 8;
-    return t == DType::Q4;
+    return mode == Mode::All || (mode == Mode::Q4 && t == DType::Q4);
 }
 
 const QuantKernels &quant_kernels_int8_for(const CpuKernels &kernels) {

@@ -10,8 +10,8 @@
 //   |y - ref| <= sum_c |w_c - min_c| * amax(block of c) / 65534 + kFloatSlack * sum_c |w_c x_c|
 // where ref is the product with the dequantized weights in double and kFloatSlack covers
 // float32 accumulation and the products of scales. Where the CPU backend gives type t 8-bit
-// activations (cpu_int8_activations_for: Q4 by default) the step is amax / 127 instead, and
-// the bound follows.
+// activations (cpu_int8_activations_for, MST_CPU_ACT_BITS) the step is amax / 127 instead,
+// and the bound follows.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -96,8 +96,8 @@ TEST_P(CpuOpRoutedSwiglu, DecodeGroupsAreBitwiseTheUnfusedPath) {
     // Mixed parts, an intermediate size that is no multiple of 32 or of a unit.
     types = {{q4, bf, q8}, {f32, q4, bf}, {bf, q8, q4}};
     expect_fused_equals_unfused(*backend_, types, {{0}, {1}, {2}}, 3, 128, 200, 4);
-    // Q4 and Q8 gate and up in one expert and across experts: by default the two take
-    // different activation widths (8 and 16 bits), so h is quantized in both forms.
+    // Q4 and Q8 gate and up in one expert and across experts: under MST_CPU_ACT_BITS=q4 the
+    // two take different activation widths (8 and 16 bits), so h is quantized in both forms.
     types = {{q4, q8, q4}, {q8, q4, q8}, {q8, q8, q4}};
     expect_fused_equals_unfused(*backend_, types, {{0}, {1}, {2}}, 3, 128, 200, 5);
 }
