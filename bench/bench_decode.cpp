@@ -21,9 +21,10 @@
 #include <thread>
 #include <vector>
 
+#include "bench/cpu_bench_setup.h"
+#include "bench/read_bandwidth.h"
 #include "core/error.h"
 #include "core/op_profile.h"
-#include "read_bandwidth.h"
 #include "model/loaded_model.h"
 #include "session/bench_stats.h"
 #include "session/session.h"
@@ -92,12 +93,6 @@ Options parse(int argc, char **argv) {
     return o;
 }
 
-std::vector<int32_t> token_sequence(int n, int32_t vocab, uint64_t salt) {
-    std::vector<int32_t> ids;
-    for (int i = 0; i < n; ++i) ids.push_back(int32_t((uint64_t(i) * 7919u + 13u + salt) % uint64_t(vocab)));
-    return ids;
-}
-
 struct RoundTime {
     double wall = 0, cpu = 0;
 };
@@ -162,18 +157,15 @@ int run(const Options &o) {
     fmt::print("memory read bandwidth ({} threads, 1 GiB, best probe of 4 passes each): {:.2f} GB/s\n", o.threads,
                read_bw / 1e9);
 
-    mst::LoadOptions lo;
-    lo.backend = "cpu";
-    lo.n_threads = o.threads;
-    lo.expert_cache_bytes = uint64_t(16) << 30;  // every expert the tokens touch stays
-    const auto t_load = Clock::now();
-    std::unique_ptr<mst::LoadedModel> model = mst::load_model(o.model, lo);
-    fmt::print("model {} loaded in {:.3f} s\n", o.model, seconds_since(t_load));
+    // An expert cache of 16 GiB: every expert the tokens touch stays.
+    mst::bench::CpuModel loaded = mst::bench::load_cpu_model(o.model, o.threads, uint64_t(16) << 30);
+    std::unique_ptr<mst::LoadedModel> &model = loaded.model;
+    fmt::print("model {} loaded in {:.3f} s\n", o.model, loaded.load_seconds);
     for (const mst::LoadPhase &ph : model->load_phases)
         fmt::print("  load: {:<60} {:7.3f} s, CPU {:7.3f} s\n", ph.name, ph.seconds, ph.cpu_seconds);
     const int32_t vocab = int32_t(model->config.vocab_size);
-    const std::vector<int32_t> prompt = token_sequence(o.prompt, vocab, 0);
-    const std::vector<int32_t> tokens = token_sequence(o.tokens, vocab, 1000);
+    const std::vector<int32_t> prompt = mst::bench::token_sequence(o.prompt, vocab, 0);
+    const std::vector<int32_t> tokens = mst::bench::token_sequence(o.tokens, vocab, 1000);
 
     decode_round(*model, prompt, tokens);  // fills the expert cache
     std::vector<double> tps, cpu_ms;

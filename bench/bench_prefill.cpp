@@ -10,32 +10,25 @@
 //
 // bench/README.md "Prefill, first token and load on the CPU" records results.
 #include <fmt/format.h>
-#include <sys/resource.h>
 
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "bench/cpu_bench_setup.h"
 #include "core/error.h"
 #include "core/op_profile.h"
 #include "model/loaded_model.h"
+#include "session/sampler.h"
 #include "session/session.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// User + system CPU seconds of the whole process: on a shared machine the work done,
-// where wall time also counts the waits for cores that other processes hold.
-double process_cpu_seconds() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
+using mst::bench::Clock;
+using mst::bench::process_cpu_seconds;
+using mst::bench::seconds_since;
 
 struct Options {
     std::string model;
@@ -90,6 +83,10 @@ Options parse(int argc, char **argv) {
 // profile, and the session's expert I/O.
 struct Pass {
     double wall = 0, cpu = 0;
+    // The rest of a time to first token: the session's creation (its KV cache), and the
+    // first sample from the last row's logits as `moestream bench` draws it (temperature 1,
+    // no top-k / top-p / min-p: the whole vocabulary) and greedily.
+    double session_s = 0, sample_s = 0, greedy_s = 0;
     mst::OpProfileSnapshot profile;
     mst::ExpertIoStats io;
 };
@@ -98,7 +95,9 @@ Pass prompt_pass(mst::LoadedModel &model, const std::vector<int32_t> &prompt) {
     mst::SessionOptions so;
     so.n_ctx = int32_t(prompt.size() + 1);
     so.n_batch = int32_t(prompt.size());
+    const auto t_session = Clock::now();
     mst::Session session(model, so);
+    const double session_s = seconds_since(t_session);
     mst::op_profile_reset();
     mst::op_profile_enable(true);
     const double cpu0 = process_cpu_seconds();
@@ -110,22 +109,43 @@ Pass prompt_pass(mst::LoadedModel &model, const std::vector<int32_t> &prompt) {
     mst::op_profile_enable(false);
     p.profile = mst::op_profile_snapshot();
     p.io = session.stats().io;
+    p.session_s = session_s;
+    mst::SamplerOptions full;
+    full.temperature = 1.0f;
+    full.top_k = 0;
+    full.top_p = 1.0f;
+    full.min_p = 0.0f;
+    std::mt19937_64 rng(1);
+    auto t_sample = Clock::now();
+    mst::sample_token(session.last_logits(), prompt, full, rng);
+    p.sample_s = seconds_since(t_sample);
+    mst::SamplerOptions greedy;
+    greedy.temperature = 0.0f;
+    t_sample = Clock::now();
+    mst::sample_token(session.last_logits(), prompt, greedy, rng);
+    p.greedy_s = seconds_since(t_sample);
     return p;
 }
 
 void print_pass(const char *title, const Pass &p, int n_tokens) {
     fmt::print("\n{}: {:.3f} s wall ({:.1f} tok/s), {:.3f} CPU s\n", title, p.wall, n_tokens / p.wall, p.cpu);
-    fmt::print("{:<18} {:>7} {:>9} {:>6} {:>10}\n", "op", "calls", "ms", "share", "MB");
+    // CPU ms: the threads' CPU time working for the op (no waits, no time descheduled), what
+    // an op costs on a shared machine; its share is of the pass's CPU seconds.
+    fmt::print("{:<18} {:>7} {:>9} {:>6} {:>10} {:>9} {:>6}\n", "op", "calls", "ms", "share", "MB", "CPU ms",
+               "share");
     double op_seconds = 0;
     for (const auto &[kind, t] : p.profile.by_kind) {
         op_seconds += t.seconds;
-        fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}% {:>10.1f}\n", kind, t.calls, 1e3 * t.seconds,
-                   100 * t.seconds / p.wall, double(t.bytes) / 1e6);
+        fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}% {:>10.1f} {:>9.1f} {:>5.1f}%\n", kind, t.calls, 1e3 * t.seconds,
+                   100 * t.seconds / p.wall, double(t.bytes) / 1e6, 1e3 * t.cpu_seconds,
+                   100 * t.cpu_seconds / p.cpu);
     }
     const auto head = p.profile.by_layer.find(-1);
     if (head != p.profile.by_layer.end())
-        fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}%   (of the ops above: embeddings, final norm, LM head)\n",
-                   "  outside layers", "", 1e3 * head->second.seconds, 100 * head->second.seconds / p.wall);
+        fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}% {:>10} {:>9.1f} {:>5.1f}%   (of the ops above: embeddings, final "
+                   "norm, LM head)\n",
+                   "  outside layers", "", 1e3 * head->second.seconds, 100 * head->second.seconds / p.wall, "",
+                   1e3 * head->second.cpu_seconds, 100 * head->second.cpu_seconds / p.cpu);
     fmt::print("{:<18} {:>7} {:>9.1f} {:>5.1f}% {:>10.1f}   (experts read and waited for: part of host below)\n",
                "expert reads", p.io.misses, 1e3 * p.io.read_seconds, 100 * p.io.read_seconds / p.wall,
                double(p.io.bytes_read) / 1e6);
@@ -136,24 +156,20 @@ void print_pass(const char *title, const Pass &p, int n_tokens) {
     if (r.regions > 0)
         fmt::print("parallel regions: {}, {:.0f} us each; threads busy {:.1f}% of the time they were held\n", r.regions,
                    1e6 * r.wall_seconds / double(r.regions), 100 * r.busy_seconds / r.thread_seconds);
+    fmt::print("outside the pass: session created in {:.1f} ms; first sample {:.1f} ms (whole vocabulary, temperature "
+               "1, as moestream bench), {:.1f} ms greedy\n",
+               1e3 * p.session_s, 1e3 * p.sample_s, 1e3 * p.greedy_s);
 }
 
 int run(const Options &o) {
-    mst::LoadOptions lo;
-    lo.backend = "cpu";
-    lo.storage = o.storage;
-    lo.n_threads = o.threads;
-    lo.expert_cache_bytes = uint64_t(o.cache_mb) << 20;
-    lo.verify_checksums = o.verify;
-    const double cpu0 = process_cpu_seconds();
-    const auto t_load = Clock::now();
-    std::unique_ptr<mst::LoadedModel> model = mst::load_model(o.model, lo);
-    const double load_s = seconds_since(t_load), load_cpu = process_cpu_seconds() - cpu0;
+    mst::bench::CpuModel loaded =
+        mst::bench::load_cpu_model(o.model, o.threads, uint64_t(o.cache_mb) << 20, o.storage, o.verify);
+    std::unique_ptr<mst::LoadedModel> &model = loaded.model;
+    const double load_s = loaded.load_seconds;
     fmt::print("model {} ({} storage) loaded in {:.3f} s wall, {:.3f} CPU s\n", o.model, model->storage_name, load_s,
-               load_cpu);
-    const int32_t vocab = int32_t(model->config.vocab_size);
-    std::vector<int32_t> prompt;  // the ids compare_llama_cpp.sh gives both engines
-    for (int i = 0; i < o.prompt; ++i) prompt.push_back(int32_t((uint64_t(i) * 7919u + 13u) % uint64_t(vocab)));
+               loaded.load_cpu_seconds);
+    const std::vector<int32_t> prompt =
+        mst::bench::token_sequence(o.prompt, int32_t(model->config.vocab_size), 0);
 
     const Pass first = prompt_pass(*model, prompt);
     const Pass second = prompt_pass(*model, prompt);

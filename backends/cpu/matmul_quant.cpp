@@ -37,7 +37,7 @@ QuantKernels::DotRowsFn quant_dot_rows_kernel(const QuantKernels &k, DType t) {
 
 void cpu_matmul_quant(const CpuKernels &float_kernels, int n_threads, const WeightView &w, const float *x, float *y,
                       int64_t n_tokens) {
-    const QuantKernels &kernels = quant_kernels_for(float_kernels);
+    const QuantKernels &kernels = quant_kernels_for(float_kernels, w.dtype);
     const SelectedKernel kernel = select_kernel(float_kernels, kernels, w.dtype);
     const int64_t rows = w.rows, cols = w.cols;
     if (rows == 0 || n_tokens == 0) return;

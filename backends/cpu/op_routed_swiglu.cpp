@@ -14,7 +14,8 @@
 // memory once per batch, and the whole batch pays two region wake-ups per pass instead of
 // seven per expert.
 //
-// Each token row of h is quantized once for all experts. The results are bitwise those of
+// Each token row of h is quantized once for all experts (once per activation width, where
+// the experts' gate and up types take different ones). The results are bitwise those of
 // Backend::routed_swiglu: every output element comes from the same kernel call shape
 // (the row kernels compute each row and token on its own, in the same token tiles), the
 // same SwiGLU expression as silu_mul, the same block quantization and the same order of
@@ -48,14 +49,19 @@ bool fusable_dtype(DType t) {
 uint64_t bytes_of(const WeightView &w) { return dtype_row_bytes(w.dtype, w.cols) * uint64_t(w.rows); }
 
 // Rows [r0, r1) of y = w x for m tokens, as cpu_matmul computes them: x [m][w.cols] for
-// float weights, xq [m][blocks] for quantized ones; y [m][w.rows].
+// float weights, xq [m][blocks] for quantized ones (quantized by `qk`, the table the weight
+// type takes); y [m][w.rows].
 struct RowProduct {
-    RowProduct(const CpuKernels &k, const QuantKernels &qk, const WeightView &weights)
-        : w(weights), quantized(dtype_is_quantized(w.dtype)), row_bytes(int64_t(dtype_row_bytes(w.dtype, w.cols))),
-          n_blocks((w.cols + kQuantBlock - 1) / kQuantBlock), tile(quantized ? qk.max_tokens : k.max_tokens) {
-        if (quantized) quant_kernel = quant_dot_rows_kernel(qk, w.dtype);
+    RowProduct(const CpuKernels &k, const WeightView &weights)
+        : w(weights), quantized(dtype_is_quantized(w.dtype)), qk(&quant_kernels_for(k, w.dtype)),
+          row_bytes(int64_t(dtype_row_bytes(w.dtype, w.cols))), n_blocks((w.cols + kQuantBlock - 1) / kQuantBlock),
+          tile(quantized ? qk->max_tokens : k.max_tokens) {
+        if (quantized) quant_kernel = quant_dot_rows_kernel(*qk, w.dtype);
         else float_kernel = float_dot_rows_kernel(k, w.dtype);
     }
+
+    // Which of the two activation forms (0: 16-bit, 1: 8-bit) a quantized product reads.
+    int form() const { return qk->int8_activations ? 1 : 0; }
 
     void run(const float *x, const QuantizedActivation *xq, int64_t m, int64_t r0, int64_t r1, float *y) const {
         const auto *rows = static_cast<const unsigned char *>(w.data) + r0 * row_bytes;
@@ -71,6 +77,7 @@ struct RowProduct {
 
     WeightView w;
     bool quantized;
+    const QuantKernels *qk;
     int64_t row_bytes, n_blocks, tile;
     CpuKernels::DotRowsFn float_kernel = nullptr;
     QuantKernels::DotRowsFn quant_kernel = nullptr;
@@ -80,7 +87,7 @@ struct RowProduct {
 struct ExpertWork {
     int64_t m = 0;
     std::vector<float> x;                  // [m][hidden], when gate or up is a float type
-    std::vector<QuantizedActivation> xq;   // [m][hidden blocks], when gate or up is quantized
+    std::vector<QuantizedActivation> xq[2];  // [m][hidden blocks] per form, as gate and up read them
     std::vector<float> gate, up;           // [m][inter]; gate then holds silu(gate) * up
     std::vector<QuantizedActivation> aq;   // [m][inter blocks], when down is quantized
     std::vector<float> y;                  // [m][hidden]
@@ -110,57 +117,65 @@ void CpuBackend::fused_routed_swiglu(const float *h, float *out, int64_t n_token
         bytes += bytes_of(experts[e].gate) + bytes_of(experts[e].up) + bytes_of(experts[e].down);
     const OpTimer timer("routed_swiglu", bytes);
 
-    const QuantKernels &qk = quant_kernels_for(kernels_);
     const int64_t h_blocks = (hidden + kQuantBlock - 1) / kQuantBlock;
-    // Each token row of h that an expert reads, quantized once for every expert.
-    std::vector<QuantizedActivation> hq;
-    std::vector<bool> quantized_row;
     std::vector<ExpertWork> work(n_experts);
     std::vector<RowProduct> gate, up, down;
-    std::vector<int64_t> first_unit_a{0}, first_unit_b{0};  // prefix sums of units per expert
-    // The rows of h some quantized gate or up reads, quantized first (in parallel when a
-    // prefill brings many).
-    std::vector<int64_t> rows_to_quantize;
+    for (size_t e = 0; e < n_experts; ++e) {
+        gate.emplace_back(kernels_, experts[e].gate);
+        up.emplace_back(kernels_, experts[e].up);
+        down.emplace_back(kernels_, experts[e].down);
+    }
+    // Each token row of h that an expert reads, quantized once for every expert, in each
+    // form some quantized gate or up reads; those rows first (in parallel when a prefill
+    // brings many). The quantizer of a form is that of any product of that form.
+    std::vector<QuantizedActivation> hq[2];
+    std::vector<bool> quantized_row[2];
+    const QuantKernels *form_kernels[2] = {nullptr, nullptr};
+    std::vector<std::pair<int, int64_t>> rows_to_quantize;  // (form, token)
     for (size_t e = 0; e < n_experts; ++e) {
         const SwigluExpertUse &u = experts[e];
-        if (!dtype_is_quantized(u.gate.dtype) && !dtype_is_quantized(u.up.dtype)) continue;
-        if (hq.empty()) {
-            hq.resize(size_t(n_tokens * h_blocks));
-            quantized_row.assign(size_t(n_tokens), false);
-        }
-        for (int64_t i = 0; i < u.n; ++i)
-            if (!quantized_row[size_t(u.tokens[i])]) {
-                quantized_row[size_t(u.tokens[i])] = true;
-                rows_to_quantize.push_back(u.tokens[i]);
+        for (const RowProduct *p : {&gate[e], &up[e]}) {
+            if (!p->quantized) continue;
+            const int f = p->form();
+            form_kernels[f] = p->qk;
+            if (hq[f].empty()) {
+                hq[f].resize(size_t(n_tokens * h_blocks));
+                quantized_row[f].assign(size_t(n_tokens), false);
             }
+            for (int64_t i = 0; i < u.n; ++i)
+                if (!quantized_row[f][size_t(u.tokens[i])]) {
+                    quantized_row[f][size_t(u.tokens[i])] = true;
+                    rows_to_quantize.emplace_back(f, u.tokens[i]);
+                }
+        }
     }
     parallel_for(int64_t(rows_to_quantize.size()),
                  activation_quant_threads(int64_t(rows_to_quantize.size()), n_threads_), [&](int64_t i0, int64_t i1) {
                      for (int64_t i = i0; i < i1; ++i) {
-                         const int64_t t = rows_to_quantize[size_t(i)];
-                         qk.quantize_activation(h + t * hidden, hidden, hq.data() + t * h_blocks);
+                         const auto [f, t] = rows_to_quantize[size_t(i)];
+                         form_kernels[f]->quantize_activation(h + t * hidden, hidden, hq[f].data() + t * h_blocks);
                      }
                  });
+    std::vector<int64_t> first_unit_a{0}, first_unit_b{0};  // prefix sums of units per expert
     for (size_t e = 0; e < n_experts; ++e) {
         const SwigluExpertUse &u = experts[e];
         ExpertWork &w = work[e];
-        gate.emplace_back(kernels_, qk, u.gate);
-        up.emplace_back(kernels_, qk, u.up);
-        down.emplace_back(kernels_, qk, u.down);
         w.m = u.n;
         const int64_t inter = u.gate.rows;
-        if (!gate.back().quantized || !up.back().quantized) {
+        if (!gate[e].quantized || !up[e].quantized) {
             w.x.resize(size_t(w.m * hidden));
             for (int64_t i = 0; i < w.m; ++i) std::copy_n(h + u.tokens[i] * hidden, hidden, w.x.data() + i * hidden);
         }
-        if (gate.back().quantized || up.back().quantized) {
-            w.xq.resize(size_t(w.m * h_blocks));
+        for (const RowProduct *p : {&gate[e], &up[e]}) {
+            std::vector<QuantizedActivation> &xq = w.xq[p->form()];
+            if (!p->quantized || !xq.empty()) continue;
+            xq.resize(size_t(w.m * h_blocks));
             for (int64_t i = 0; i < w.m; ++i)
-                std::copy_n(hq.data() + u.tokens[i] * h_blocks, h_blocks, w.xq.data() + i * h_blocks);
+                std::copy_n(hq[p->form()].data() + u.tokens[i] * h_blocks, h_blocks, xq.data() + i * h_blocks);
         }
         w.gate.resize(size_t(w.m * inter));
         w.up.resize(size_t(w.m * inter));
-        if (down.back().quantized) w.aq.resize(size_t(w.m * down.back().n_blocks));
+        if (down[e].quantized) w.aq.resize(size_t(w.m * down[e].n_blocks));
         w.y.resize(size_t(w.m * hidden));
         const int64_t units_a = w.m > 0 ? (inter + kUnitRows - 1) / kUnitRows : 0;
         const int64_t units_b = w.m > 0 ? (hidden + kUnitRows - 1) / kUnitRows : 0;
@@ -179,15 +194,15 @@ void CpuBackend::fused_routed_swiglu(const float *h, float *out, int64_t n_token
             const auto [e, r0] = locate(first_unit_a, unit);
             ExpertWork &w = work[e];
             const int64_t inter = experts[e].gate.rows, r1 = std::min(inter, r0 + kUnitRows);
-            gate[e].run(w.x.data(), w.xq.data(), w.m, r0, r1, w.gate.data());
-            up[e].run(w.x.data(), w.xq.data(), w.m, r0, r1, w.up.data());
+            gate[e].run(w.x.data(), w.xq[gate[e].form()].data(), w.m, r0, r1, w.gate.data());
+            up[e].run(w.x.data(), w.xq[up[e].form()].data(), w.m, r0, r1, w.up.data());
             for (int64_t t = 0; t < w.m; ++t) {
                 float *g = w.gate.data() + t * inter;
                 const float *u = w.up.data() + t * inter;
                 // The expression of CpuBackend::silu_mul, so the result is the same.
                 for (int64_t i = r0; i < r1; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
                 if (down[e].quantized)
-                    qk.quantize_activation(g + r0, r1 - r0, w.aq.data() + t * down[e].n_blocks + r0 / kQuantBlock);
+                    down[e].qk->quantize_activation(g + r0, r1 - r0, w.aq.data() + t * down[e].n_blocks + r0 / kQuantBlock);
             }
         }
     });

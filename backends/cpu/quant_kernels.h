@@ -10,10 +10,16 @@
 #include <cstdint>
 
 #include "backends/cpu/cpu_kernels.h"
+#include "core/dtype.h"
 
 namespace mst {
 
-// One block of 32 activations: x[i] ~= d * q[i] with |q[i]| <= 32767, and `sum` is the
+// The tables with int8_activations set (quant_kernels_int8_for) quantize to 8 bits instead
+// (a step of 1/127 of a block's largest value, half the integer work on VNNI), on request
+// (cpu_int8_activations_for: MST_CPU_ACT_BITS=q4 for Q4 weights, =8 for all).
+//
+// One block of 32 activations: x[i] ~= d * q[i] with |q[i]| <= 32767 (127 in the 8-bit
+// tables), and `sum` is the
 // exact float sum of the block's activations, which Q4's minimum term needs
 // (sum_i m * x[i] = m * sum).
 struct QuantizedActivation {
@@ -34,6 +40,9 @@ struct QuantKernels {
     DotRowsFn dot_rows_q8 = nullptr;
     DotRowsFn dot_rows_q4 = nullptr;
     int max_tokens = 1;
+    // Whether quantize_activation makes 8-bit values (|q| <= 127), which the row kernels of
+    // the table may rely on; the 16-bit tables' kernels take either.
+    bool int8_activations = false;
 };
 
 const QuantKernels &quant_kernels_scalar();
@@ -45,6 +54,11 @@ const QuantKernels &quant_kernels_avx512();
 // MST_CPU_VNNI is not 0.
 QuantKernels::DotRowsFn quant_dot_rows_q8_avx512_vnni();
 QuantKernels::DotRowsFn quant_dot_rows_q4_avx512_vnni();
+// The same for 8-bit activations (|q| <= 127): one vpdpbusd per pair of blocks.
+QuantKernels::DotRowsFn quant_dot_rows_q8_avx512_vnni_int8();
+QuantKernels::DotRowsFn quant_dot_rows_q4_avx512_vnni_int8();
+const QuantKernels &quant_kernels_avx2_int8();
+const QuantKernels &quant_kernels_avx512_int8();
 // Whether this CPU has AVX-512 VNNI and MST_CPU_VNNI (read once) does not turn it off.
 bool cpu_use_avx512_vnni();
 #endif
@@ -53,5 +67,21 @@ bool cpu_use_avx512_vnni();
 // table, the AVX2 one for the AVX2 table, else the scalar one. Keyed on the table so
 // that MST_CPU_ISA=scalar (or avx2) forces those quantized kernels too.
 const QuantKernels &quant_kernels_for(const CpuKernels &kernels);
+
+// The 8-bit-activation tables: scalar (the reference), AVX2 (the 16-bit madd kernels on 8-bit
+// values), AVX-512 (VNNI where present).
+const QuantKernels &quant_kernels_scalar_int8();
+const QuantKernels &quant_kernels_int8_for(const CpuKernels &kernels);
+
+// Whether products with weights of type t take 8-bit activations, as MST_CPU_ACT_BITS (read
+// once) says: unset or 16 none (the reference: 16-bit activations keep the kernels' error far
+// below the weights'); q4 Q4 weights only (on the reference models their logits stayed
+// within the golden bounds, Q8 ones did not); 8 every block-quantized type. bench/README.md
+// "8-bit activations".
+bool cpu_int8_activations_for(DType t);
+
+// The table for products with weights of type t: quant_kernels_int8_for or
+// quant_kernels_for, as cpu_int8_activations_for(t) says.
+const QuantKernels &quant_kernels_for(const CpuKernels &kernels, DType t);
 
 }  // namespace mst

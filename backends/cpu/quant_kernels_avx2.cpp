@@ -33,8 +33,10 @@ inline float hmax(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// One full block of 32 floats (the caller pads a partial one with zeros).
+// One full block of 32 floats (the caller pads a partial one with zeros), to |q| <= kMax.
+template <int kMax>
 inline void quantize_activation_block(const float *x, QuantizedActivation &out) {
+    constexpr float qmax = float(kMax);
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 v[4];
     __m256 amax = _mm256_setzero_ps(), sum = _mm256_setzero_ps();
@@ -44,9 +46,9 @@ inline void quantize_activation_block(const float *x, QuantizedActivation &out) 
         sum = _mm256_add_ps(sum, v[k]);
     }
     const float m = hmax(amax);
-    out.d = m / 32767.0f;
+    out.d = m / qmax;
     out.sum = hsum(sum);
-    const __m256 inv = _mm256_set1_ps(m > 0.0f ? 32767.0f / m : 0.0f);
+    const __m256 inv = _mm256_set1_ps(m > 0.0f ? qmax / m : 0.0f);
     // cvtps rounds to nearest even, as the scalar kernel's nearbyint does.
     __m256i i[4];
     for (int k = 0; k < 4; ++k) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
@@ -56,13 +58,14 @@ inline void quantize_activation_block(const float *x, QuantizedActivation &out) 
                             _mm256_permute4x64_epi64(_mm256_packs_epi32(i[2 * k], i[2 * k + 1]), 0xd8));
 }
 
+template <int kMax>
 void quantize_activation(const float *x, int64_t cols, QuantizedActivation *out) {
     int64_t c = 0, b = 0;
-    for (; c + 32 <= cols; c += 32, ++b) quantize_activation_block(x + c, out[b]);
+    for (; c + 32 <= cols; c += 32, ++b) quantize_activation_block<kMax>(x + c, out[b]);
     if (c < cols) {
         alignas(32) float tail[32] = {};
         for (int64_t k = 0; k < cols - c; ++k) tail[k] = x[c + k];
-        quantize_activation_block(tail, out[b]);
+        quantize_activation_block<kMax>(tail, out[b]);
     }
 }
 
@@ -93,10 +96,20 @@ struct Q4 {
 };
 
 constexpr QuantKernels kAvx2{
-    .quantize_activation = quantize_activation,
+    .quantize_activation = quantize_activation<32767>,
     .dot_rows_q8 = dot_rows<Q8>,
     .dot_rows_q4 = dot_rows<Q4>,
     .max_tokens = kMaxTokens,
+};
+
+// 8-bit activations through the same 16-bit madd kernels: the values the 8-bit VNNI
+// kernels see, without their speed (a maddubs kernel is not written yet).
+constexpr QuantKernels kAvx2Int8{
+    .quantize_activation = quantize_activation<127>,
+    .dot_rows_q8 = dot_rows<Q8>,
+    .dot_rows_q4 = dot_rows<Q4>,
+    .max_tokens = kMaxTokens,
+    .int8_activations = true,
 };
 
 }  // namespace
@@ -106,6 +119,7 @@ constexpr QuantKernels kAvx2{
 
 namespace mst {
 const QuantKernels &quant_kernels_avx2() { return kAvx2; }
+const QuantKernels &quant_kernels_avx2_int8() { return kAvx2Int8; }
 }  // namespace mst
 
 #endif  // __x86_64__

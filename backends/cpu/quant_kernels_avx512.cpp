@@ -125,6 +125,19 @@ const QuantKernels &avx512_table() {
     return table;
 }
 
+// 8-bit activations (quantized by the AVX2 code, as above): one vpdpbusd per pair of blocks
+// on VNNI, else the madd kernels.
+const QuantKernels &avx512_int8_table() {
+    static const QuantKernels table{
+        .quantize_activation = quant_kernels_avx2_int8().quantize_activation,
+        .dot_rows_q8 = cpu_use_avx512_vnni() ? quant_dot_rows_q8_avx512_vnni_int8() : dot_rows<Q8>,
+        .dot_rows_q4 = cpu_use_avx512_vnni() ? quant_dot_rows_q4_avx512_vnni_int8() : dot_rows<Q4>,
+        .max_tokens = kMaxTokens,
+        .int8_activations = true,
+    };
+    return table;
+}
+
 }  // namespace
 }  // namespace mst
 
@@ -132,6 +145,7 @@ const QuantKernels &avx512_table() {
 
 namespace mst {
 const QuantKernels &quant_kernels_avx512() { return avx512_table(); }
+const QuantKernels &quant_kernels_avx512_int8() { return avx512_int8_table(); }
 
 bool cpu_use_avx512_vnni() {
     // MST_CPU_VNNI=0 keeps the madd kernel, to measure one against the other.

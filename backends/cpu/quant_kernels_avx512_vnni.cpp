@@ -18,6 +18,12 @@
 // product of the two blocks' scales; Q4's minimum term m * sum(x) enters the same
 // accumulator as m * (sum / 8) in each of the block's 8 lanes (sum / 8 is exact).
 //
+// With 8-bit activations (|q| <= 127, QuantKernels::int8_activations) no split is needed:
+// the codes meet q itself in one vpdpbusd, h's formulas with q in place of h and no low
+// half (Q8: dpbusd(c + 128, q) - 128 sum(q); Q4: dpbusd(c, q)), which halves the integer
+// work of a pair; the prompt's products are bound by it (bench/README.md, "int8
+// activations").
+//
 // The split activations are made once per call for a chunk of blocks and every token of
 // the call, on the stack, and serve every row of the call (a row block or a 64-row unit of
 // the routed experts). Each output is computed alone in the same order whatever the rows,
@@ -57,7 +63,7 @@ constexpr int64_t kChunkPairs = kChunkBlocks / 2;
 
 // One token's activations for a pair of blocks, split for vpdpbusd.
 struct alignas(64) SplitPair {
-    int8_t hi[64];     // q >> 8 of both blocks' 64 values
+    int8_t hi[64];     // q >> 8 of both blocks' 64 values; 8-bit activations: q itself
     uint8_t lo[64];    // q & 0xff
     float scale[16];   // lanes 0-7: the first block's d, 8-15: the second's
     float sum8[16];    // the block's sum / 8, likewise (Q4)
@@ -67,12 +73,13 @@ struct alignas(64) SplitPair {
 // Lanes 0-7 a, lanes 8-15 b.
 inline __m512 halves(float a, float b) { return _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(a), _mm512_set1_ps(b)); }
 
-template <typename K>
+template <typename K, bool kAct8>
 inline void split_pair(const QuantizedActivation &a, const QuantizedActivation *b, SplitPair &out) {
     const __m512i qa = _mm512_loadu_si512(a.q);
     const __m512i qb = b ? _mm512_loadu_si512(b->q) : _mm512_setzero_si512();
-    const __m256i ha = _mm512_cvtepi16_epi8(_mm512_srai_epi16(qa, 8));
-    const __m256i hb = _mm512_cvtepi16_epi8(_mm512_srai_epi16(qb, 8));
+    // vpmovwb truncates: 8-bit activations fit a byte whole.
+    const __m256i ha = _mm512_cvtepi16_epi8(kAct8 ? qa : _mm512_srai_epi16(qa, 8));
+    const __m256i hb = _mm512_cvtepi16_epi8(kAct8 ? qb : _mm512_srai_epi16(qb, 8));
     // vpmovwb truncates: the low byte of each value.
     const __m256i la = _mm512_cvtepi16_epi8(qa);
     const __m256i lb = _mm512_cvtepi16_epi8(qb);
@@ -82,7 +89,7 @@ inline void split_pair(const QuantizedActivation &a, const QuantizedActivation *
         const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), hi);
         _mm512_store_si512(out.bias, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 7)));
     }
-    _mm512_store_si512(out.lo, _mm512_inserti64x4(_mm512_castsi256_si512(la), lb, 1));
+    if constexpr (!kAct8) _mm512_store_si512(out.lo, _mm512_inserti64x4(_mm512_castsi256_si512(la), lb, 1));
     _mm512_store_ps(out.scale, halves(a.d, b ? b->d : 0.0f));
     _mm512_store_ps(out.sum8, halves(a.sum * 0.125f, b ? b->sum * 0.125f : 0.0f));
 }
@@ -145,7 +152,7 @@ struct Q4 {
 
 // NR rows x NT tokens over pairs [p0, p1) of a chunk whose split activations are
 // `split[t * kChunkPairs + (p - p0)]`; adds into y unless `first_chunk`.
-template <typename K, int NR, int NT>
+template <typename K, bool kAct8, int NR, int NT>
 inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int64_t p0, int64_t p1,
                      const SplitPair *split, bool first_chunk, float *y, int64_t ldy) {
     __m512 acc[NR][NT];
@@ -161,12 +168,14 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
                          wp[r]);
         for (int t = 0; t < NT; ++t) {
             const SplitPair &s = split[t * kChunkPairs + (p - p0)];
-            const __m512i hi = _mm512_load_si512(s.hi), lo = _mm512_load_si512(s.lo);
+            const __m512i hi = _mm512_load_si512(s.hi);
+            const __m512i lo = kAct8 ? _mm512_setzero_si512() : _mm512_load_si512(s.lo);
             const __m512i bias = K::kSignedCodes ? _mm512_load_si512(s.bias) : _mm512_setzero_si512();
             const __m512 xd = _mm512_load_ps(s.scale), xs = _mm512_load_ps(s.sum8);
             for (int r = 0; r < NR; ++r) {
                 const __m512i high = _mm512_dpbusd_epi32(bias, K::kSignedCodes ? wp[r].ucodes : wp[r].codes, hi);
-                const __m512i sums = _mm512_dpbusd_epi32(_mm512_slli_epi32(high, 8), lo, wp[r].codes);
+                const __m512i sums =
+                    kAct8 ? high : _mm512_dpbusd_epi32(_mm512_slli_epi32(high, 8), lo, wp[r].codes);
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wp[r].d, xd), acc[r][t]);
                 if constexpr (K::kHasMin) acc[r][t] = _mm512_fmadd_ps(wp[r].m, xs, acc[r][t]);
             }
@@ -179,7 +188,7 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
         }
 }
 
-template <typename K, int NT>
+template <typename K, bool kAct8, int NT>
 void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks,
                    const QuantizedActivation *x, int64_t ldx, float *y, int64_t ldy) {
     // Registers: NR * NT accumulators + 3 NR weight vectors + 5 activation vectors <= 32,
@@ -194,22 +203,22 @@ void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t 
         for (int t = 0; t < NT; ++t)
             for (int64_t p = p0; p < p1; ++p) {
                 const QuantizedActivation *a = x + t * ldx + 2 * p;
-                split_pair<K>(a[0], 2 * p + 1 < n_blocks ? a + 1 : nullptr, split[t * kChunkPairs + (p - p0)]);
+                split_pair<K, kAct8>(a[0], 2 * p + 1 < n_blocks ? a + 1 : nullptr, split[t * kChunkPairs + (p - p0)]);
             }
         int64_t r = 0;
         for (; r + NR <= n_rows; r += NR)
-            dot_tile<K, NR, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, p0 == 0, y + r, ldy);
+            dot_tile<K, kAct8, NR, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, p0 == 0, y + r, ldy);
         for (; r < n_rows; ++r)
-            dot_tile<K, 1, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, p0 == 0, y + r, ldy);
+            dot_tile<K, kAct8, 1, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, p0 == 0, y + r, ldy);
     }
 }
 
-template <typename K>
+template <typename K, bool kAct8>
 void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks, const QuantizedActivation *x,
               int64_t ldx, int n_tok, float *y, int64_t ldy) {
     const auto *wb = static_cast<const uint8_t *>(w);
     dispatch_token_tile(n_tok, [&](auto nt) {
-        dot_rows_tile<K, decltype(nt)::value>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
+        dot_rows_tile<K, kAct8, decltype(nt)::value>(wb, row_bytes, n_rows, n_blocks, x, ldx, y, ldy);
     });
 }
 
@@ -219,8 +228,10 @@ void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks
 #pragma GCC pop_options
 
 namespace mst {
-QuantKernels::DotRowsFn quant_dot_rows_q8_avx512_vnni() { return dot_rows<Q8>; }
-QuantKernels::DotRowsFn quant_dot_rows_q4_avx512_vnni() { return dot_rows<Q4>; }
+QuantKernels::DotRowsFn quant_dot_rows_q8_avx512_vnni() { return dot_rows<Q8, false>; }
+QuantKernels::DotRowsFn quant_dot_rows_q4_avx512_vnni() { return dot_rows<Q4, false>; }
+QuantKernels::DotRowsFn quant_dot_rows_q8_avx512_vnni_int8() { return dot_rows<Q8, true>; }
+QuantKernels::DotRowsFn quant_dot_rows_q4_avx512_vnni_int8() { return dot_rows<Q4, true>; }
 }  // namespace mst
 
 #endif  // __x86_64__

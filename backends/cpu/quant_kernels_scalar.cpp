@@ -2,6 +2,8 @@
 // are tested against. Integer dot products per block, scaled in float.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string_view>
 
 #include "backends/cpu/quant_kernels.h"
 #include "core/quant.h"
@@ -11,7 +13,10 @@ namespace {
 
 constexpr int kMaxTokens = 4;
 
+// To |q| <= kMax: 32767 for the 16-bit tables, 127 for the 8-bit ones.
+template <int kMax>
 void quantize_activation(const float *x, int64_t cols, QuantizedActivation *out) {
+    constexpr float qmax = float(kMax);
     for (int64_t c0 = 0, b = 0; c0 < cols; c0 += kQuantBlock, ++b) {
         const int64_t n = std::min(kQuantBlock, cols - c0);
         float amax = 0.0f, sum = 0.0f;
@@ -20,11 +25,11 @@ void quantize_activation(const float *x, int64_t cols, QuantizedActivation *out)
             sum += x[c0 + i];
         }
         QuantizedActivation &a = out[b];
-        a.d = amax / 32767.0f;
+        a.d = amax / qmax;
         a.sum = sum;
-        const float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
+        const float inv = amax > 0.0f ? qmax / amax : 0.0f;
         for (int64_t i = 0; i < kQuantBlock; ++i)
-            a.q[i] = i < n ? int16_t(std::clamp(std::nearbyint(x[c0 + i] * inv), -32767.0f, 32767.0f)) : int16_t(0);
+            a.q[i] = i < n ? int16_t(std::clamp(std::nearbyint(x[c0 + i] * inv), -qmax, qmax)) : int16_t(0);
     }
 }
 
@@ -54,15 +59,48 @@ void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks
 }
 
 constexpr QuantKernels kScalar{
-    .quantize_activation = quantize_activation,
+    .quantize_activation = quantize_activation<32767>,
     .dot_rows_q8 = dot_rows<BlockQ8>,
     .dot_rows_q4 = dot_rows<BlockQ4>,
     .max_tokens = kMaxTokens,
 };
 
+constexpr QuantKernels kScalarInt8{
+    .quantize_activation = quantize_activation<127>,
+    .dot_rows_q8 = dot_rows<BlockQ8>,
+    .dot_rows_q4 = dot_rows<BlockQ4>,
+    .max_tokens = kMaxTokens,
+    .int8_activations = true,
+};
+
 }  // namespace
 
 const QuantKernels &quant_kernels_scalar() { return kScalar; }
+
+const QuantKernels &quant_kernels_scalar_int8() { return kScalarInt8; }
+
+bool cpu_int8_activations_for(DType t) {
+    enum class Mode { None, Q4, All };
+    static const Mode mode = [] {
+        const char *env = std::getenv("MST_CPU_ACT_BITS");
+        const std::string_view v = env ? env : "";
+        return v == "8" ? Mode::All : v == "q4" ? Mode::Q4 : Mode::None;
+    }();
+    return mode == Mode::All || (mode == Mode::Q4 && t == DType::Q4);
+}
+
+const QuantKernels &quant_kernels_int8_for(const CpuKernels &kernels) {
+#if defined(__x86_64__)
+    if (&kernels == &cpu_kernels_avx512()) return quant_kernels_avx512_int8();
+    if (&kernels == &cpu_kernels_avx2()) return quant_kernels_avx2_int8();
+#endif
+    (void)kernels;
+    return kScalarInt8;
+}
+
+const QuantKernels &quant_kernels_for(const CpuKernels &kernels, DType t) {
+    return cpu_int8_activations_for(t) ? quant_kernels_int8_for(kernels) : quant_kernels_for(kernels);
+}
 
 const QuantKernels &quant_kernels_for(const CpuKernels &kernels) {
 #if defined(__x86_64__)

@@ -9,7 +9,9 @@
 // one, meets the exact float sum of the activations):
 //   |y - ref| <= sum_c |w_c - min_c| * amax(block of c) / 65534 + kFloatSlack * sum_c |w_c x_c|
 // where ref is the product with the dequantized weights in double and kFloatSlack covers
-// float32 accumulation and the products of scales.
+// float32 accumulation and the products of scales. Where the CPU backend gives type t 8-bit
+// activations (cpu_int8_activations_for, MST_CPU_ACT_BITS) the step is amax / 127 instead,
+// and the bound follows.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/cpu/quant_kernels.h"
 #include "core/ggml_kquants.h"
 #include "core/ggml_legacy_quants.h"
 #include "core/quant.h"
@@ -73,6 +76,7 @@ inline double quant_matmul_error(Backend &backend, DType t, int64_t rows, int64_
     QuantMatmulData d(t, rows, cols, n_tokens, seed);
     d.run(backend, t, rows, cols, n_tokens);
     const uint64_t row_bytes = dtype_row_bytes(t, cols);
+    const double two_qmax = cpu_int8_activations_for(t) ? 254.0 : 65534.0;
     double worst = 0.0;
     for (int64_t tok = 0; tok < n_tokens; ++tok) {
         const float *xt = d.x.data() + tok * cols;
@@ -85,7 +89,7 @@ inline double quant_matmul_error(Backend &backend, DType t, int64_t rows, int64_
                 if (c % 32 == 0) min = block_min(t, d.q.data() + uint64_t(r) * row_bytes, c / 32);
                 const double wv = d.wd[size_t(r * cols + c)];
                 ref += wv * xt[c];
-                quant_bound += std::fabs(wv - min) * block_amax[size_t(c / 32)] / 65534.0;
+                quant_bound += std::fabs(wv - min) * block_amax[size_t(c / 32)] / two_qmax;
                 magnitude += std::fabs(wv * xt[c]);
             }
             const double got = d.y[size_t(tok * rows + r)];

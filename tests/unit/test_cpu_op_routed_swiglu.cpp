@@ -96,6 +96,10 @@ TEST_P(CpuOpRoutedSwiglu, DecodeGroupsAreBitwiseTheUnfusedPath) {
     // Mixed parts, an intermediate size that is no multiple of 32 or of a unit.
     types = {{q4, bf, q8}, {f32, q4, bf}, {bf, q8, q4}};
     expect_fused_equals_unfused(*backend_, types, {{0}, {1}, {2}}, 3, 128, 200, 4);
+    // Q4 and Q8 gate and up in one expert and across experts: under MST_CPU_ACT_BITS=q4 the
+    // two take different activation widths (8 and 16 bits), so h is quantized in both forms.
+    types = {{q4, q8, q4}, {q8, q4, q8}, {q8, q8, q4}};
+    expect_fused_equals_unfused(*backend_, types, {{0}, {1}, {2}}, 3, 128, 200, 5);
 }
 
 TEST_P(CpuOpRoutedSwiglu, SharedTokensAndLargeGroups) {
@@ -136,6 +140,9 @@ TEST_P(CpuOpRoutedSwiglu, PrefillGroupsAreFusedAndBitwiseTheUnfusedPath) {
     EXPECT_EQ(p.by_kind.at("routed_swiglu").calls, 1u);
     expect_fused_equals_unfused(*backend_, {{q8, q8, q8}, {bf, bf, bf}, {q4, bf, q8}}, {tokens[0], tokens[1], tokens[3]},
                                 n, 96, 64, 9);
+    // Token rows shared by experts whose gate and up take different activation widths.
+    expect_fused_equals_unfused(*backend_, {{q4, q8, q4}, {q8, q8, q8}, {q4, q4, q4}}, {tokens[0], tokens[2], tokens[4]},
+                                n, 96, 64, 10);
 }
 
 TEST_P(CpuOpRoutedSwiglu, LongPromptsGoInSeveralPassesInExpertOrder) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/matmul_quant.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
 #include "core/quant.h"
@@ -210,6 +211,87 @@ TEST(QuantKernelsVnni, MatchTheScalarKernels) {
                     ASSERT_NEAR(got[i], ref[i], 1e-5 * scale + 1e-6)
                         << dtype_name(t) << " cols " << cols << " tokens " << n_tok << " at " << i;
             }
+}
+
+// The 8-bit-activation tables against the scalar 8-bit reference, called directly whatever
+// MST_CPU_ACT_BITS says: the quantizers give the same blocks, within +-127 (which the VNNI
+// kernels rely on), and the row kernels the same integer sums, so the outputs agree to
+// float rounding at odd sizes, across the VNNI kernels' chunks of 32 blocks.
+TEST(QuantKernelsInt8, MatchTheScalarReference) {
+    const mst::QuantKernels &scalar = quant_kernels_scalar_int8();
+    ASSERT_TRUE(scalar.int8_activations);
+    std::vector<const mst::QuantKernels *> tables{&quant_kernels_avx2_int8()};
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+        tables.push_back(&quant_kernels_avx512_int8());
+    for (const mst::QuantKernels *k : tables) {
+        ASSERT_TRUE(k->int8_activations);
+        for (const DType t : {DType::Q8, DType::Q4})
+            for (const int64_t cols : {1, 31, 33, 95, 1057, 2081})
+                for (const int n_tok : {1, 2, 3, 4, 5, 8}) {
+                    if (n_tok > k->max_tokens) continue;  // a call takes at most that many
+                    const int64_t rows = 19, n_blocks = (cols + 31) / 32;
+                    const std::vector<uint8_t> w =
+                        quantize(t, gaussian(size_t(rows * cols), uint32_t(cols)), rows, cols);
+                    const std::vector<float> x = gaussian(size_t(n_tok * cols), uint32_t(cols + n_tok));
+                    std::vector<QuantizedActivation> xq(size_t(n_tok * n_blocks)), xq_simd(xq.size());
+                    for (int j = 0; j < n_tok; ++j) {
+                        scalar.quantize_activation(x.data() + j * cols, cols, xq.data() + j * n_blocks);
+                        k->quantize_activation(x.data() + j * cols, cols, xq_simd.data() + j * n_blocks);
+                    }
+                    for (size_t b = 0; b < xq.size(); ++b) {
+                        ASSERT_EQ(xq[b].d, xq_simd[b].d) << "block " << b;
+                        for (int i = 0; i < 32; ++i) {
+                            ASSERT_EQ(xq[b].q[i], xq_simd[b].q[i]) << "block " << b << " value " << i;
+                            ASSERT_LE(std::abs(int(xq[b].q[i])), 127);
+                        }
+                    }
+                    std::vector<float> ref(size_t(rows * n_tok)), got(ref.size(), NAN);
+                    const int64_t row_bytes = int64_t(dtype_row_bytes(t, cols));
+                    quant_dot_rows_kernel(scalar, t)(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, n_tok,
+                                                     ref.data(), rows);
+                    quant_dot_rows_kernel(*k, t)(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, n_tok,
+                                                 got.data(), rows);
+                    double scale = 0.0;
+                    for (float v : ref) scale = std::max(scale, double(std::fabs(v)));
+                    for (size_t i = 0; i < ref.size(); ++i)
+                        ASSERT_NEAR(got[i], ref[i], 1e-5 * scale + 1e-6)
+                            << dtype_name(t) << " cols " << cols << " tokens " << n_tok << " at " << i;
+                }
+    }
+}
+
+// 8-bit activations against the float product: within the error their rounding allows
+// (half a step of amax / 127 per value), and measurably worse than 16-bit ones, so a table
+// that quietly kept 16 bits fails too.
+TEST(QuantKernelsInt8, ErrorIsThatOfEightBitActivations) {
+    const int64_t rows = 7, cols = 1024, n_blocks = cols / 32;
+    const std::vector<float> wf = gaussian(size_t(rows * cols), 5);
+    const std::vector<uint8_t> w = quantize(DType::Q8, wf, rows, cols);
+    const std::vector<float> x = gaussian(size_t(cols), 6);
+    // The dequantized weights, so that only the activations' rounding is measured.
+    const std::vector<float> wd = dequantize(DType::Q8, w, rows, cols);
+    const int64_t row_bytes = int64_t(dtype_row_bytes(DType::Q8, cols));
+    auto worst_error = [&](const mst::QuantKernels &k) {
+        std::vector<QuantizedActivation> xq(static_cast<size_t>(n_blocks));
+        k.quantize_activation(x.data(), cols, xq.data());
+        std::vector<float> y(static_cast<size_t>(rows));
+        k.dot_rows_q8(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, 1, y.data(), rows);
+        double worst = 0.0;
+        for (int64_t r = 0; r < rows; ++r) {
+            double exact = 0.0, bound = 0.0;
+            for (int64_t c = 0; c < cols; ++c) exact += double(wd[size_t(r * cols + c)]) * x[size_t(c)];
+            for (int64_t b = 0; b < n_blocks; ++b) {
+                double amax = 0.0;
+                for (int i = 0; i < 32; ++i) amax = std::max(amax, double(std::fabs(x[size_t(b * 32 + i)])));
+                for (int i = 0; i < 32; ++i) bound += std::fabs(wd[size_t(r * cols + b * 32 + i)]) * amax / 254.0;
+            }
+            worst = std::max(worst, std::fabs(double(y[size_t(r)]) - exact) / bound);
+        }
+        return worst;
+    };
+    const double e8 = worst_error(quant_kernels_scalar_int8()), e16 = worst_error(quant_kernels_scalar());
+    EXPECT_LE(e8, 1.0);
+    EXPECT_GT(e8, 20 * e16);
 }
 #endif
 
