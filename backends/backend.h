@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -232,6 +233,20 @@ public:
     // address for the device's copy. Scratch vectors of a step say so as they go out of
     // scope (BackendVector). Nothing to do outside a batch and on the CPU backend.
     virtual void drop_results(const void *ptr, size_t bytes) { (void)ptr, (void)bytes; }
+    // Inside a batch: run what is recorded so far and deliver to host memory only the
+    // results that lie in `reads` (what the host reads next: a router's ids and weights);
+    // the batch goes on. Every other result stays on the device, where later ops read it,
+    // and reaches host memory at end_batch (or at a later sync that names it). Until then
+    // the host must neither read nor write those addresses (drop_results first to reuse
+    // one). A backend without lazy delivery delivers everything (sync).
+    struct HostSpan {
+        const void *ptr;
+        size_t bytes;
+    };
+    virtual void sync_reads(std::span<const HostSpan> reads) {
+        (void)reads;
+        sync();
+    }
 
     // ---- Ops that keep a step's host work inside a batch (docs/device_graph.md) ----
 

@@ -198,10 +198,16 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
             BackendBatch batch(b);
             b.rms_norm(x.data(), L.post_norm_view, 0.0f, 1e-6f, h.data(), n, H);
             b.matmul(L.router_view, h.data(), router.data(), n);
-            if (routing)
+            if (routing) {
                 routing->softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(),
                                       weights.data());
-            b.sync();
+                // The host reads the ids and weights only; the rest stays on the device.
+                const Backend::HostSpan reads[] = {{ids.data(), ids.size() * sizeof(int32_t)},
+                                                   {weights.data(), weights.size() * sizeof(float)}};
+                b.sync_reads(reads);
+            } else {
+                b.sync();
+            }
         }
         if (!routing)
             route_softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(), weights.data());
@@ -227,12 +233,15 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
             u.n = int64_t(tok[size_t(e)].size());
             uses.push_back(u);
         }
+        b.drop_results(y.data(), y.size() * sizeof(float));  // y's old value may still be on the device
         std::fill(y.begin(), y.end(), 0.0f);
         b.routed_swiglu(h.data(), y.data(), n, H, uses.data(), uses.size());
         residual_add();
     }
     b.rms_norm(x.data() + (n - 1) * H, m.final_norm_view, 0.0f, 1e-6f, h.data(), 1, H);
     b.matmul(m.lm_head_view, h.data(), logits, 1);
+    // As MoeDecoder: the activations are not read on the host, only the logits.
+    for (const std::vector<float> *v : {&x, &h, &y}) b.drop_results(v->data(), v->size() * sizeof(float));
 }
 
 // Wall time per op (synchronous ops: host work, submission and device time together; a
@@ -310,6 +319,9 @@ public:
     void end_batch() override { MST_PROFILED("end_batch (runs the batch)", b_.end_batch()); }
     void sync() override { MST_PROFILED("sync (runs the batch so far)", b_.sync()); }
     void drop_results(const void *p, size_t bytes) override { b_.drop_results(p, bytes); }
+    void sync_reads(std::span<const HostSpan> reads) override {
+        MST_PROFILED("sync_reads (runs the batch so far)", b_.sync_reads(reads));
+    }
     void add(float *x, const float *y, int64_t n) override { MST_PROFILED("add", b_.add(x, y, n)); }
     void copy_rows(const float *s, int64_t ss, float *d, int64_t r, int64_t l) override {
         MST_PROFILED("copy_rows", b_.copy_rows(s, ss, d, r, l));
@@ -357,6 +369,10 @@ void print_dispatch_profile(VulkanBackend &gpu, const Model &m, int steps) {
 struct Result {
     double decode_tok_s = 0, prefill_tok_s = 0, decode_ms_layers = 0, decode_ms_head = 0;
     double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0, kicks_per_token = 0;
+    // Bytes of results copied to host memory (CommandStream::delivered_bytes) and carried on
+    // the device past a sync instead, per layer of the timed prefill and of a decode token.
+    double prefill_delivered_per_layer = 0, prefill_carried_per_layer = 0;
+    double decode_delivered_per_layer = 0, decode_carried_per_layer = 0;
 };
 
 // Decode n_decode tokens after a prompt of n_prefill, timing both; the lm_head's share
@@ -381,9 +397,16 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
             forward(b, m, warm, tok.data(), 1, n_prefill + t, logits.data());
         }
     }
+    const auto delivered = [&] { return vk ? double(vk->stream().delivered_bytes()) : 0.0; };
+    const auto carried = [&] { return vk ? double(vk->stream().carried_bytes()) : 0.0; };
+    double delivered0 = delivered(), carried0 = carried();
     auto t0 = Clock::now();
     forward(b, m, cache, prompt.data(), n_prefill, 0, logits.data());
     r.prefill_tok_s = n_prefill / seconds_since(t0);
+    r.prefill_delivered_per_layer = (delivered() - delivered0) / m.layers;
+    r.prefill_carried_per_layer = (carried() - carried0) / m.layers;
+    delivered0 = delivered();
+    carried0 = carried();
 
     const uint64_t subs0 = vk ? vk->submissions() : 0, kicks0 = vk ? vk->stream().kicks() : 0;
     const uint64_t hits0 = vk ? vk->expert_cache_stats().hits : 0, misses0 = vk ? vk->expert_cache_stats().misses : 0;
@@ -396,6 +419,8 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     // Before the head's own timing below, whose submissions are not a decode step's.
     const uint64_t decode_submissions = vk ? vk->submissions() - subs0 : 0;
     const uint64_t decode_kicks = vk ? vk->stream().kicks() - kicks0 : 0;
+    r.decode_delivered_per_layer = (delivered() - delivered0) / n_decode / m.layers;
+    r.decode_carried_per_layer = (carried() - carried0) / n_decode / m.layers;
     // The head alone: final norm and the vocab product.
     std::vector<float> h(static_cast<size_t>(kHidden));
     t0 = Clock::now();
@@ -508,6 +533,12 @@ int main(int argc, char **argv) try {
                 roof_res, 100.0 * res.decode_tok_s / roof_res, n_prefill, res.prefill_tok_s);
     // Which decode attention ran: split over blocks of positions (op_attention_split.cpp)
     // unless MST_VULKAN_SPLIT_ATTENTION=0 or the context is one block.
+    // Item 1 of issue 17's third pass: only what the host reads goes to host memory
+    // (MST_VULKAN_DELIVER_ALL=1 delivers every pending result at each sync, as before).
+    std::printf("  results to host memory per layer: prefill %.0f bytes (%.0f carried on the device), decode %.0f "
+                "bytes (%.0f carried)\n",
+                res.prefill_delivered_per_layer, res.prefill_carried_per_layer, res.decode_delivered_per_layer,
+                res.decode_carried_per_layer);
     std::printf("  decode attention split over positions: %llu calls (MST_VULKAN_SPLIT_ATTENTION=0 for attention.comp)\n",
                 (unsigned long long)(gpu->split_attention_dispatches() - split0));
     if (profile) {

@@ -16,6 +16,9 @@ constexpr VkDeviceSize kDeviceScratchBlock = VkDeviceSize(64) << 20;
 constexpr VkDeviceSize kStagingBytes = VkDeviceSize(128) << 20;
 constexpr uint32_t kSetsPerPool = 1024;
 constexpr VkDeviceSize kShaderCopyBytes = VkDeviceSize(1) << 20;
+// Results carried past a sync: a decode step's are kilobytes, a 512-token prefill's a few
+// activations of megabytes.
+constexpr VkDeviceSize kCarryBlock = VkDeviceSize(16) << 20;
 
 }  // namespace
 
@@ -23,21 +26,20 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
     : ctx_(ctx), pipelines_(pipelines), host_(ctx, MemoryKind::Host, kHostScratchBlock),
       device_(ctx, MemoryKind::Device, kDeviceScratchBlock),
       ring_(ctx, ctx.unified_memory() ? VkDeviceSize(1) << 20 : kStagingBytes),
+      carry_{BufferArena(ctx, ctx.unified_memory() ? MemoryKind::Host : MemoryKind::Device, kCarryBlock),
+             BufferArena(ctx, ctx.unified_memory() ? MemoryKind::Host : MemoryKind::Device, kCarryBlock)},
       // A GPU finishes a decode op in microseconds; sleeping in the driver's wait adds
       // tens of them. A CPU implementation needs the cores itself, so it is waited on.
       offset_alignment_(std::max<VkDeviceSize>(4, ctx.properties().limits.minStorageBufferOffsetAlignment)),
       spin_wait_(ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU) {
     if (const char *env = std::getenv("MST_VULKAN_NO_KICK"); env && *env && *env != '0') kicks_enabled_ = false;
+    if (const char *env = std::getenv("MST_VULKAN_DELIVER_ALL"); env && *env && *env != '0') deliver_all_ = true;
     const VkDevice d = ctx_.device();
     VkCommandPoolCreateInfo cpci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     cpci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
     cpci.queueFamilyIndex = ctx_.queue_family();
     vk_check(vkCreateCommandPool(d, &cpci, nullptr, &pool_), "vkCreateCommandPool");
-    VkCommandBufferAllocateInfo cbai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    cbai.commandPool = pool_;
-    cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    cbai.commandBufferCount = 1;
-    vk_check(vkAllocateCommandBuffers(d, &cbai, &cmd_), "vkAllocateCommandBuffers");
+    cmd_ = allocate_command_buffer();
     VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     vk_check(vkCreateFence(d, &fci, nullptr, &fence_), "vkCreateFence");
     // MST_VULKAN_PROFILE=1: device time per submission; 2: per command as well (the
@@ -60,6 +62,25 @@ CommandStream::~CommandStream() {
     if (timestamps_) vkDestroyQueryPool(d, timestamps_, nullptr);
     vkDestroyFence(d, fence_, nullptr);
     vkDestroyCommandPool(d, pool_, nullptr);
+}
+
+VkCommandBuffer CommandStream::allocate_command_buffer() {
+    VkCommandBufferAllocateInfo cbai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    cbai.commandPool = pool_;
+    cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    cbai.commandBufferCount = 1;
+    VkCommandBuffer cb;
+    vk_check(vkAllocateCommandBuffers(ctx_.device(), &cbai, &cb), "vkAllocateCommandBuffers");
+    return cb;
+}
+
+void CommandStream::end_and_submit(VkFence fence) {
+    vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+    recording_ = false;
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cmd_;
+    vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, fence), "vkQueueSubmit");
 }
 
 void CommandStream::begin_if_needed() {
@@ -178,7 +199,7 @@ BufferSlice CommandStream::input(const void *data, VkDeviceSize bytes) {
                 return copy;
             }
             if (overlaps(it->dst, it->bytes, data, bytes)) {
-                run();  // part of it is pending: finish the batch so far, then read the host's
+                run_for(data, bytes);  // part of it is pending: deliver it, then read the host's
                 break;
             }
         }
@@ -209,7 +230,7 @@ void CommandStream::host_access(const void *ptr, VkDeviceSize bytes) {
     if (!in_batch_) return;
     for (const Output &o : outputs_)
         if (overlaps(o.dst, o.bytes, ptr, bytes)) {
-            run();
+            run_for(ptr, bytes);  // what lands there; the rest stays on the device
             return;
         }
 }
@@ -218,7 +239,7 @@ void CommandStream::drop_outputs(const void *ptr, VkDeviceSize bytes) {
     if (!in_batch_ || bytes == 0) return;
     for (const Output &o : outputs_)
         if (overlaps(o.dst, o.bytes, ptr, bytes) && !contains(ptr, bytes, o.dst, o.bytes)) {
-            run();
+            run_for(ptr, bytes);
             return;
         }
     std::erase_if(outputs_, [&](const Output &o) { return contains(ptr, bytes, o.dst, o.bytes); });
@@ -234,7 +255,11 @@ bool CommandStream::pending(const void *ptr, VkDeviceSize bytes) const {
 void CommandStream::end_batch() {
     if (batch_depth_ > 0 && --batch_depth_ > 0) return;
     in_batch_ = false;
-    run();
+    run(nullptr);
+}
+
+void CommandStream::sync_reads(const std::vector<HostRange> &reads) {
+    if (in_batch_) run(deliver_all_ ? nullptr : &reads);
 }
 
 void CommandStream::upload(const void *data, VkDeviceSize bytes, const BufferSlice &dst) {
@@ -396,20 +421,11 @@ void CommandStream::fill_zero(const BufferSlice &dst) {
 
 void CommandStream::kick() {
     if (!kicks_enabled_ || !in_batch_ || !recording_ || timestamps_) return;
-    vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
-    recording_ = false;
-    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-    si.commandBufferCount = 1;
-    si.pCommandBuffers = &cmd_;
-    vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, VK_NULL_HANDLE), "vkQueueSubmit");
+    end_and_submit(VK_NULL_HANDLE);
     ++kicks_;
     in_flight_.push_back(cmd_);
     if (spare_.empty()) {
-        VkCommandBufferAllocateInfo cbai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-        cbai.commandPool = pool_;
-        cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-        cbai.commandBufferCount = 1;
-        vk_check(vkAllocateCommandBuffers(ctx_.device(), &cbai, &cmd_), "vkAllocateCommandBuffers");
+        cmd_ = allocate_command_buffer();
     } else {
         cmd_ = spare_.back();
         spare_.pop_back();
@@ -428,12 +444,7 @@ void CommandStream::flush(bool reset_scratch) {
                              VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
         if (timestamps_)
             vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, uint32_t(labels_.size() + 1));
-        vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
-        recording_ = false;
-        VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-        si.commandBufferCount = 1;
-        si.pCommandBuffers = &cmd_;
-        vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, fence_), "vkQueueSubmit");
+        end_and_submit(fence_);
         ++submissions_;
         VkResult r = VK_NOT_READY;
         if (spin_wait_) {
@@ -465,7 +476,7 @@ void CommandStream::flush(bool reset_scratch) {
 }
 
 void CommandStream::submit() {
-    if (!in_batch_) run();
+    if (!in_batch_) run(nullptr);
 }
 
 void CommandStream::copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies) {
@@ -530,36 +541,66 @@ void CommandStream::deliver(const std::vector<size_t> &which) {
     copy_many(copies);
 }
 
-void CommandStream::run() {
-    // Results a later one covers entirely are not delivered; the rest are copied to host
-    // memory, all after the work (each copy waits only for what wrote its source).
-    std::vector<size_t> to_copy;
-    for (size_t i = 0; i < outputs_.size(); ++i) {
+void CommandStream::carry(const std::vector<size_t> &which, BufferArena &to) {
+    std::vector<std::pair<BufferSlice, BufferSlice>> copies;
+    for (size_t i : which) {
         Output &o = outputs_[i];
+        const BufferSlice c = to.allocate(o.bytes);
+        copies.push_back({BufferSlice{o.device.buffer, o.device.offset, o.bytes, nullptr}, c});
+        o.device = o.src = BufferSlice{c.buffer, c.offset, o.bytes, c.mapped};
+        carried_bytes_ += o.bytes;
+    }
+    copy_many(copies);
+}
+
+void CommandStream::run(const std::vector<HostRange> *reads) {
+    // Results a later one covers entirely are neither delivered nor carried.
+    std::vector<Output> live;
+    for (size_t i = 0; i < outputs_.size(); ++i) {
         bool covered = false;
         for (size_t j = i + 1; j < outputs_.size() && !covered; ++j)
-            covered = contains(outputs_[j].dst, outputs_[j].bytes, o.dst, o.bytes);
-        if (covered) {
-            o.bytes = 0;
-            continue;
-        }
-        if (!o.device.mapped) to_copy.push_back(i);
+            covered = contains(outputs_[j].dst, outputs_[j].bytes, outputs_[i].dst, outputs_[i].bytes);
+        if (!covered) live.push_back(outputs_[i]);
+    }
+    outputs_ = std::move(live);
+    // What the host reads now is copied to host memory after the work (each copy waits
+    // only for what wrote its source); the rest moves out of the scratch being reset.
+    std::vector<size_t> now, later, to_copy;
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+        bool read = reads == nullptr;
+        for (size_t r = 0; !read && r < reads->size(); ++r)
+            read = overlaps((*reads)[r].ptr, (*reads)[r].bytes, outputs_[i].dst, outputs_[i].bytes);
+        (read ? now : later).push_back(i);
+        if (read && !outputs_[i].device.mapped) to_copy.push_back(i);
     }
     deliver(to_copy);
+    const int carry_to = later.empty() ? -1 : 1 - std::max(carry_live_, 0);
+    auto reset_carried = [&] {
+        if (carry_live_ >= 0) carry_[carry_live_].reset();
+        carry_live_ = carry_to;
+    };
+    if (carry_to >= 0) carry(later, carry_[carry_to]);
     try {
         flush(false);
     } catch (...) {
         outputs_.clear();
         recording_ = false;
         flush(true);
+        carry_[0].reset();
+        carry_[1].reset();
+        carry_live_ = -1;
         throw;
     }
-    for (const Output &o : outputs_)
-        if (o.bytes) std::memcpy(o.dst, o.src.mapped, size_t(o.bytes));
-    outputs_.clear();
+    std::vector<Output> kept;
+    for (size_t i : now) {
+        std::memcpy(outputs_[i].dst, outputs_[i].src.mapped, size_t(outputs_[i].bytes));
+        delivered_bytes_ += outputs_[i].bytes;
+    }
+    for (size_t i : later) kept.push_back(outputs_[i]);
+    outputs_ = std::move(kept);
     flush(true);
+    reset_carried();
     if (after_submit_) after_submit_();
 }
 
 }  // namespace mst
-

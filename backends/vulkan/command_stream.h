@@ -63,8 +63,22 @@ public:
     bool in_batch() const { return in_batch_; }
     // Inside a batch: run what is recorded so far and deliver its outputs (Backend::sync).
     void sync() {
-        if (in_batch_) run();
+        if (in_batch_) run(nullptr);
     }
+    // Inside a batch: run what is recorded so far and deliver only the outputs that overlap
+    // `reads` (Backend::sync_reads). The others stay on the device: they are carried into
+    // a small arena of their own, so that the scratch of the work done can be reused, and
+    // later ops and deliveries take them from there. MST_VULKAN_DELIVER_ALL=1 delivers
+    // everything, as sync() does (to compare).
+    struct HostRange {
+        const void *ptr;
+        VkDeviceSize bytes;
+    };
+    void sync_reads(const std::vector<HostRange> &reads);
+    // Bytes of results copied into host memory so far, and bytes carried on the device
+    // past a sync_reads instead.
+    uint64_t delivered_bytes() const { return delivered_bytes_; }
+    uint64_t carried_bytes() const { return carried_bytes_; }
     // Inside a batch: hand what is recorded so far to the device without waiting, so that
     // it computes while the host records what follows (the batch's results are still
     // delivered at sync/end_batch). Off under MST_VULKAN_PROFILE and with
@@ -129,6 +143,9 @@ public:
 
 private:
     void begin_if_needed();
+    VkCommandBuffer allocate_command_buffer();
+    // End the recording of cmd_ and submit it, signalling `fence` (may be null) when done.
+    void end_and_submit(VkFence fence);
     // Order the next command after the earlier ones when it depends on them.
     void hazard(const Range *reads, size_t n_reads, const Range *writes, size_t n_writes);
     void barrier();
@@ -146,9 +163,23 @@ private:
     size_t current_pool_ = 0;
     BufferArena host_, device_;
     StagingRing ring_;
-    void run();  // submit() regardless of batches
+    // submit() regardless of batches: delivers the outputs overlapping `reads` (all of
+    // them when null) and carries the rest.
+    void run(const std::vector<HostRange> *reads);
+    void run_for(const void *ptr, VkDeviceSize bytes) {
+        const std::vector<HostRange> r{{ptr, bytes}};
+        run(&r);
+    }
     // Record the copies of outputs_[i], i in `which`, to host scratch (setting their src).
     void deliver(const std::vector<size_t> &which);
+    // Record the copies of outputs_[i], i in `which`, into `to` (their new device copy).
+    void carry(const std::vector<size_t> &which, BufferArena &to);
+    // Two arenas taking turns: at each sync_reads the results still pending move from
+    // scratch (or the other arena) into the free one.
+    BufferArena carry_[2];
+    int carry_live_ = -1;  // the arena that holds pending results, -1 when none does
+    bool deliver_all_ = false;
+    uint64_t delivered_bytes_ = 0, carried_bytes_ = 0;
     struct Output {
         BufferSlice src;     // host-visible: what is copied to dst (set by run() unless device is)
         BufferSlice device;  // where the result was computed (for inputs of later ops)

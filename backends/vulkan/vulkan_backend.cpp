@@ -53,6 +53,13 @@ void VulkanBackend::sync() {
     stream_->sync();
 }
 
+void VulkanBackend::sync_reads(std::span<const HostSpan> reads) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    std::vector<CommandStream::HostRange> ranges;
+    for (const HostSpan &r : reads) ranges.push_back({r.ptr, r.bytes});
+    stream_->sync_reads(ranges);
+}
+
 void VulkanBackend::drop_results(const void *ptr, size_t bytes) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
     stream_->drop_outputs(ptr, bytes);

@@ -66,6 +66,7 @@ public:
     void end_batch() override;
     void sync() override;
     void drop_results(const void *ptr, size_t bytes) override;
+    void sync_reads(std::span<const HostSpan> reads) override;
     void add(float *x, const float *y, int64_t n) override;
     void copy_rows(const float *src, int64_t src_stride, float *dst, int64_t n_rows, int64_t row_len) override;
     void softmax_topk(const float *logits, int64_t n_tokens, int32_t n_experts, int32_t k, bool renormalize,

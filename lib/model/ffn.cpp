@@ -59,8 +59,11 @@ void one_token_experts(Backend &backend, ExpertStore &store, int32_t layer, cons
     // routed_swiglu reads token i of h and adds into row i of out: one copy of h per
     // expert lets each write a row of its own, with weight 1 (exact) until the sum.
     std::vector<float> h_rows;
-    if (!expert_fn)
+    if (!expert_fn) {
+        const Backend::HostSpan read{h, row * sizeof(float)};  // the host copies h itself
+        backend.sync_reads({&read, 1});
         for (size_t i = 0; i < n; ++i) h_rows.insert(h_rows.end(), h, h + row);
+    }
     std::vector<int64_t> token_of(n);
     const std::vector<float> unit(n, 1.0f);
     for (size_t i = 0; i < n; ++i) token_of[i] = int64_t(i);
@@ -255,6 +258,7 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
         row0 += b.n_rows;
     }
     if (row0 != n) fail(MST_ERR_INTERNAL, "layer {}: budgets cover {} of {} rows", layer, row0, n);
+    backend.drop_results(out, size_t(n * hidden) * sizeof(float));  // its old value may still be on the device
     std::fill(out, out + n * hidden, 0.0f);
     routed_experts(backend, store, int32_t(layer), h, hidden, Routing{n, k, ids.data(), weights.data()}, out, io,
                    expert_fn);

@@ -151,6 +151,9 @@ void MoeDecoder::run(std::span<const SequenceStep> steps, int32_t k, const Route
         backend_.matmul(lm_head_, normed.data(), out, m);
         if (gathered) backend_.sync();
     });
+    // The step's activations are not read on the host: a device backend need not deliver
+    // them when the step's batch ends (the logits and the KV rows it does deliver).
+    for (const std::vector<float> *v : {&x, &h, &y}) backend_.drop_results(v->data(), v->size() * sizeof(float));
 }
 
 LayerRouting MoeDecoder::layer_routing() {
@@ -160,21 +163,26 @@ LayerRouting MoeDecoder::layer_routing() {
     r.route = [this](size_t l, const float *h, int64_t n, int32_t k, int32_t *ids, float *weights) {
         const Layer &L = layers_[l];
         const int32_t E = int32_t(L.router.rows);
-        std::vector<float> logits(size_t(n * E));
+        // A BackendVector: on the device path its result is never delivered, and it must
+        // not be once the vector is gone.
+        BackendVector logits(backend_, size_t(n * E));
         backend_.matmul(L.router, h, logits.data(), n);
         // Softmax top-k on the device when the backend routes: the host then reads k ids
         // and weights instead of E logits (docs/device_graph.md). The sync stays: the
-        // expert store looks the ids up on the host.
+        // expert store looks the ids up on the host. Only the ids and weights go to host
+        // memory; the activations stay on the device (Backend::sync_reads).
         DeviceRouting *device = device_routing(backend_);
         if (device && softmax_topk_routing_ && L.router_bias.empty()) {
             device->softmax_topk(logits.data(), n, E, k, routing_renormalized_, ids, weights);
-            backend_.sync();
+            const Backend::HostSpan reads[] = {{ids, size_t(n * k) * sizeof(int32_t)},
+                                               {weights, size_t(n * k) * sizeof(float)}};
+            backend_.sync_reads(reads);
             return;
         }
         backend_.sync();  // top-k runs on the host (forward may hold a batch open)
         if (!L.router_bias.empty())
             for (int64_t t = 0; t < n; ++t)
-                for (int32_t e = 0; e < E; ++e) logits[size_t(t * E + e)] += L.router_bias[size_t(e)];
+                for (int32_t e = 0; e < E; ++e) logits.data()[size_t(t * E + e)] += L.router_bias[size_t(e)];
         route_(logits.data(), n, E, k, ids, weights);
     };
     r.renormalized = routing_renormalized_;

@@ -13,6 +13,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "cpu_op_fixture.h"
+#include "kv_attention_step.h"
 #include "model/kv_cache.h"
 #include "vulkan_suite.h"
 
@@ -147,26 +148,7 @@ TEST_F(VulkanDeviceStep, KvAppendFeedsAttentionInOneSubmission) {
     const F32Weight wk(kv_heads * hd, hidden, 51), wv(kv_heads * hd, hidden, 52), wq(heads * hd, hidden, 53);
     KvCache cpu_cache(1, n_ctx, kv_heads, hd, hd), gpu_cache(1, n_ctx, kv_heads, hd, hd);
     auto step = [&](Backend &b, KvCache &cache, int32_t pos, const std::vector<float> &x, bool batch) {
-        std::vector<float> q(size_t(heads * hd)), k(size_t(kv_heads * hd)), v(size_t(kv_heads * hd)),
-            out(size_t(heads * hd));
-        BackendBatch scope(b, batch);
-        b.matmul(wq.view, x.data(), q.data(), 1);
-        b.matmul(wk.view, x.data(), k.data(), 1);
-        b.matmul(wv.view, x.data(), v.data(), 1);
-        cache.store(b, 0, pos, 1, k.data(), v.data());
-        AttentionParams p;
-        p.n_tokens = 1;
-        p.n_heads = heads;
-        p.n_kv_heads = kv_heads;
-        p.head_dim = hd;
-        p.v_head_dim = hd;
-        p.pos0 = pos;
-        p.kv_stride = cache.k_stride();
-        p.scale = 0.35f;
-        p.cache_id = cache.id(0);
-        b.attention(q.data(), cache.keys(0), cache.values(0), out.data(), p);
-        b.sync();
-        return out;
+        return test::kv_attention_step(b, cache, pos, x, wq.view, wk.view, wv.view, hd, batch);
     };
     for (int32_t pos = 0; pos < n_ctx; ++pos) {
         const std::vector<float> x = random_floats(size_t(hidden), 60 + uint32_t(pos));

@@ -17,6 +17,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "cpu_op_fixture.h"
+#include "kv_attention_step.h"
 #include "model/kv_cache.h"
 #ifdef MST_HAVE_VULKAN
 #include "backends/vulkan/vulkan_backend.h"
@@ -144,26 +145,7 @@ TEST_F(VulkanDiscretePath, KvAppendOfEveryHeadIsOneCopyPerCache) {
         v_view{DType::F32, wv.data(), kv_heads * hd, hidden}, q_view{DType::F32, wq.data(), heads * hd, hidden};
     KvCache cpu_cache(1, n_ctx, kv_heads, hd, hd), gpu_cache(1, n_ctx, kv_heads, hd, hd);
     auto step = [&](Backend &b, KvCache &cache, int32_t pos, const std::vector<float> &x) {
-        std::vector<float> q(size_t(heads * hd)), k(size_t(kv_heads * hd)), v(size_t(kv_heads * hd)),
-            out(size_t(heads * hd));
-        BackendBatch scope(b);
-        b.matmul(q_view, x.data(), q.data(), 1);
-        b.matmul(k_view, x.data(), k.data(), 1);
-        b.matmul(v_view, x.data(), v.data(), 1);
-        cache.store(b, 0, pos, 1, k.data(), v.data());
-        AttentionParams p;
-        p.n_tokens = 1;
-        p.n_heads = heads;
-        p.n_kv_heads = kv_heads;
-        p.head_dim = hd;
-        p.v_head_dim = hd;
-        p.pos0 = pos;
-        p.kv_stride = cache.k_stride();
-        p.scale = 0.35f;
-        p.cache_id = cache.id(0);
-        b.attention(q.data(), cache.keys(0), cache.values(0), out.data(), p);
-        b.sync();
-        return out;
+        return test::kv_attention_step(b, cache, pos, x, q_view, k_view, v_view, hd);
     };
     for (int32_t pos = 0; pos < n_ctx; ++pos) {
         const std::vector<float> x = random_floats(size_t(hidden), 90 + uint32_t(pos));

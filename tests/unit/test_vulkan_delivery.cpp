@@ -1,0 +1,160 @@
+// Only what the host reads goes to host memory (docs/device_graph.md, "Delivering only
+// what the host reads"): Backend::sync_reads delivers the results the host names, keeps
+// the others on the device for the ops after it, and end_batch delivers what is still
+// pending. Checked with the memory of a unified device (lavapipe as it is) and of a
+// discrete one (MST_VULKAN_SEPARATE_MEMORY=1), whose results are copied to host memory.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "cpu_op_fixture.h"
+#ifdef MST_HAVE_VULKAN
+#include "backends/vulkan/vulkan_backend.h"
+#endif
+
+namespace mst {
+namespace {
+
+using test::random_floats;
+
+#ifdef MST_HAVE_VULKAN
+class VulkanDelivery : public ::testing::TestWithParam<bool> {
+protected:
+    static void SetUpTestSuite() {
+        for (bool separate : {false, true}) {
+            if (separate) setenv("MST_VULKAN_SEPARATE_MEMORY", "1", 1);
+            try {
+                gpus_[separate] = new VulkanBackend(BackendOptions{}, false);
+            } catch (const Error &e) {
+                why_ = e.what();
+            }
+            unsetenv("MST_VULKAN_SEPARATE_MEMORY");
+        }
+    }
+    static void TearDownTestSuite() {
+        for (VulkanBackend *&g : gpus_) {
+            delete g;
+            g = nullptr;
+        }
+    }
+    void SetUp() override {
+        if (!gpus_[GetParam()]) GTEST_SKIP() << "no Vulkan device found: " << why_;
+    }
+    VulkanBackend &gpu() { return *gpus_[GetParam()]; }
+    static inline VulkanBackend *gpus_[2] = {nullptr, nullptr};
+    static inline std::string why_;
+    CpuBackend cpu_{2, cpu_isa_best()};
+};
+
+struct F32Weight {
+    std::vector<float> data;
+    WeightView view;
+    F32Weight(int64_t rows, int64_t cols, uint32_t seed) : data(random_floats(size_t(rows * cols), seed)) {
+        view = WeightView{DType::F32, data.data(), rows, cols};
+    }
+};
+
+void expect_near(const std::vector<float> &got, const std::vector<float> &want, const char *what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4f) << what << " [" << i << "]";
+}
+
+// A chain of products whose sizes no workgroup divides: a = A x; s = B a (scratch that
+// dies before the sync); r = C s, the one result the host reads at the sync; after it,
+// c = D a reads a, which stayed on the device.
+struct Chain {
+    static constexpr int64_t kIn = 29, kA = 37, kS = 41, kR = 7, kC = 19;
+    F32Weight A{kA, kIn, 1}, B{kS, kA, 2}, C{kR, kS, 3}, D{kC, kA, 4};
+    std::vector<float> x = random_floats(size_t(kIn), 5);
+    std::vector<float> a, r, c;
+    // Runs the chain on b; `at_sync` is called right after the sync, before the rest.
+    template <class F>
+    void run(Backend &b, F at_sync) {
+        a.assign(size_t(kA), 0.0f);
+        r.assign(size_t(kR), 0.0f);
+        c.assign(size_t(kC), 0.0f);
+        BackendBatch step(b);
+        b.matmul(A.view, x.data(), a.data(), 1);
+        {
+            BackendVector s(b, size_t(kS));
+            b.matmul(B.view, a.data(), s.data(), 1);
+            b.matmul(C.view, s.data(), r.data(), 1);
+        }
+        const Backend::HostSpan reads[] = {{r.data(), r.size() * sizeof(float)}};
+        b.sync_reads(reads);
+        at_sync();
+        b.matmul(D.view, a.data(), c.data(), 1);
+    }
+};
+
+TEST_P(VulkanDelivery, SyncReadsDeliversWhatTheHostReadsAndNothingElse) {
+    Chain want, got;
+    want.run(cpu_, [] {});
+    const uint64_t delivered0 = gpu().stream().delivered_bytes(), carried0 = gpu().stream().carried_bytes();
+    const uint64_t submissions0 = gpu().submissions();
+    got.run(gpu(), [&] {
+        // The host reads r now: it must be there.
+        expect_near(got.r, want.r, "r at the sync");
+        EXPECT_EQ(gpu().stream().delivered_bytes() - delivered0, Chain::kR * sizeof(float))
+            << "the sync copied more than r to host memory";
+        // a stayed on the device (carried out of the scratch), the dropped scratch s went nowhere.
+        EXPECT_EQ(gpu().stream().carried_bytes() - carried0, Chain::kA * sizeof(float));
+        for (float v : got.a) ASSERT_EQ(v, 0.0f) << "a reached host memory before end_batch";
+    });
+    EXPECT_EQ(gpu().submissions() - submissions0, 2u);
+    // end_batch delivered a and c (c computed from the device's a after the sync).
+    expect_near(got.a, want.a, "a");
+    expect_near(got.c, want.c, "c");
+    EXPECT_EQ(gpu().stream().delivered_bytes() - delivered0, (Chain::kR + Chain::kA + Chain::kC) * sizeof(float));
+}
+
+TEST_P(VulkanDelivery, ResultsStayOnTheDeviceAcrossSeveralSyncs) {
+    // A decode-like chain: each round reads the previous round's result on the device and
+    // the host reads one small result per round; the carried results move between the two
+    // carry arenas each time, and the end is the CPU's.
+    const int64_t n = 33, rounds = 5;
+    const F32Weight W(n, n, 20), R(3, n, 21);
+    const std::vector<float> x0 = random_floats(size_t(n), 22);
+    auto run = [&](Backend &b, std::vector<std::vector<float>> &reads) {
+        std::vector<float> x = x0, y(static_cast<size_t>(n));
+        reads.assign(size_t(rounds), std::vector<float>(3));
+        BackendBatch step(b);
+        for (int64_t i = 0; i < rounds; ++i) {
+            b.matmul(W.view, x.data(), y.data(), 1);
+            b.add(x.data(), y.data(), n);
+            b.matmul(R.view, x.data(), reads[size_t(i)].data(), 1);
+            const Backend::HostSpan at[] = {{reads[size_t(i)].data(), 3 * sizeof(float)}};
+            b.sync_reads(at);
+            // The host writes y while the device still holds a result for it: dropped first.
+            b.drop_results(y.data(), y.size() * sizeof(float));
+            std::fill(y.begin(), y.end(), 0.5f);
+            b.add(x.data(), y.data(), n);
+        }
+        return x;
+    };
+    std::vector<std::vector<float>> want_reads, got_reads;
+    const std::vector<float> want = run(cpu_, want_reads);
+    const std::vector<float> got = run(gpu(), got_reads);
+    for (int64_t i = 0; i < rounds; ++i) {
+        for (size_t j = 0; j < 3; ++j)
+            ASSERT_NEAR(got_reads[size_t(i)][j], want_reads[size_t(i)][j],
+                        1e-3f * std::max(1.0f, std::abs(want_reads[size_t(i)][j])))
+                << "round " << i;
+    }
+    for (size_t j = 0; j < want.size(); ++j)
+        ASSERT_NEAR(got[j], want[j], 1e-3f * std::max(1.0f, std::abs(want[j]))) << j;
+}
+
+INSTANTIATE_TEST_SUITE_P(Memory, VulkanDelivery, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool> &i) { return i.param ? "Discrete" : "Unified"; });
+#endif
+
+}  // namespace
+}  // namespace mst
