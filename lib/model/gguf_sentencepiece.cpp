@@ -51,8 +51,8 @@ nlohmann::json ranked_merges(const std::vector<std::string> &tokens, const std::
                              const std::unordered_map<std::string_view, size_t> &normal) {
     std::vector<RankedMerge> merges;
     for (size_t id = 0; id < tokens.size(); ++id) {
-        if (types[id] != kNormal) continue;
         const std::string_view piece = tokens[id];
+        if (types[id] != kNormal || piece.empty()) continue;
         for (size_t cut = utf8::length_at(piece, 0); cut < piece.size(); cut += utf8::length_at(piece, cut)) {
             const auto left = normal.find(piece.substr(0, cut));
             const auto right = normal.find(piece.substr(cut));
