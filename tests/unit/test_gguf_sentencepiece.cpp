@@ -2,10 +2,12 @@
 // and token types, no merges), built here piece by piece so that each rule shows on its
 // own: merges by score (not by id), the "▁" prefix, byte fallback, the unknown token,
 // added control and user-defined pieces, BOS / EOS, decoding, and the named errors of a
-// broken vocabulary. llama.cpp's real test vocabulary is checked in
-// test_tokenizer_reference.cpp.
+// broken vocabulary; and a whole Mixtral GGUF carrying one, as real Mixtral GGUFs do, loaded
+// and run. llama.cpp's real test vocabulary is checked in test_tokenizer_reference.cpp.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -14,7 +16,12 @@
 #include "expect_error.h"
 #include "format/gguf_file.h"
 #include "gguf_builder.h"
+#include "gguf_model_writer.h"
+#include "golden.h"
 #include "model/gguf_model_files.h"
+#include "moestream.hpp"
+#include "prompt_logits.h"
+#include "test_paths.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -33,11 +40,7 @@ struct Vocabulary {
     std::vector<float> scores = {0, 0, 0};
     std::vector<int32_t> types = {2, 3, 3};
     Vocabulary() {
-        for (int b = 0; b < 256; ++b) {
-            char name[8];
-            std::snprintf(name, sizeof name, "<0x%02X>", b);
-            add(name, 0, 6);
-        }
+        for (int b = 0; b < 256; ++b) add(fmt::format("<0x{:02X}>", b), 0, 6);
         add("\xe2\x96\x81", -1, 1);
         add("a", -2, 1);
         add("b", -3, 1);
@@ -179,6 +182,36 @@ TEST(GgufSentencePiece, BrokenVocabulariesAreNamed) {
             });
         },
         MST_ERR_BAD_FORMAT, {"tokenizer.ggml.unknown_token_id is 5000", "268 tokens"});
+}
+
+// mixtral_tiny written with a SentencePiece vocabulary (gguf_model_writer.h) in place of its
+// byte-level one loads through the C API, tokenizes and detokenizes by the vocabulary's
+// rules, and still computes the reference logits of the golden ids (the vocabulary changes
+// no weight).
+TEST(GgufSentencePiece, MixtralGgufWithASentencePieceVocabularyLoadsAndRuns) {
+    const std::string data = mst::test::data_path("mixtral_tiny");
+    const std::string dir = mst::test::make_temp_dir("gguf_spm_mixtral");
+    const std::string path = dir + "/mixtral_spm.gguf";
+    mst::test::write_mixtral_gguf_sentencepiece(data, path, mst::test::GgufWeightType::F32);
+    mst_model_params p = mst::model_params();
+    p.backend = "cpu";
+    p.expert_cache_bytes = 0;
+    const mst::ModelHandle model(path, p);
+    EXPECT_STREQ(model.info().architecture, "mixtral");
+    EXPECT_NE(std::string(model.info().tokenizer_kind).find("SentencePiece"), std::string::npos)
+        << model.info().tokenizer_kind;
+    // <s>, "▁the", "▁", "c", "a", "t": the letters follow "▁" (259) in the writer's order.
+    constexpr int32_t kMeta = 259, kLetters = 260, kSpaceThe = 288;
+    const Ids ids = model.tokenize("the cat");
+    EXPECT_EQ(ids, (Ids{kBos, kSpaceThe, kMeta, kLetters + 2, kLetters + 0, kLetters + 19}));
+    EXPECT_EQ(model.detokenize(Ids(ids.begin() + 1, ids.end())), "the cat");
+
+    const mst::test::Golden golden = mst::test::load_golden(data + "/golden.safetensors");
+    const std::vector<float> got = mst::test::prompt_logits(model, golden.input_ids);
+    const std::vector<float> &want = golden.logits();
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_LT(mst::test::relative_error(got.data(), want.data(), int64_t(want.size())), 1e-5);
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
