@@ -251,6 +251,12 @@ TEST(TokenizerReference, GgufPreQwen35LlamaCppVocabulary) {
 // them; the merges moestream ranks by score must give Hugging Face's ids.
 TEST(TokenizerReference, GgufSentencePieceLlamaCppVocabulary) {
     check_llama_cpp_vocabulary("llama-spm", mst::TokenizerKind::SentencePieceBpe);
+    if (IsSkipped()) return;
+    // The file sets tokenizer.ggml.add_bos_token: encode adds <s> (1), as llama.cpp does.
+    const auto tokenizer = gguf_tokenizer(llama_cpp_vocabulary("llama-spm").string());
+    EXPECT_EQ(tokenizer->encode("Hello world"), (std::vector<int32_t>{1, 15043, 3186}));
+    EXPECT_EQ(tokenizer->bos_id(), 1);
+    EXPECT_EQ(tokenizer->eos_id(), 2);
 }
 
 }  // namespace
