@@ -15,6 +15,8 @@
 namespace mst {
 namespace {
 
+using namespace gguf_token_type;
+
 // Pre-tokenizers by tokenizer.ggml.pre (the names llama.cpp's converter writes): the split
 // patterns of the model's own tokenizer, applied in order, each an isolating Split as in
 // its tokenizer.json; whether that tokenizer.json normalizes to NFC; and whether its BPE

@@ -11,6 +11,8 @@
 namespace mst {
 namespace {
 
+using namespace gguf_token_type;
+
 constexpr std::string_view kSpace = "\xe2\x96\x81";  // "▁", SentencePiece's space
 
 // tokenizer.ggml.scores: one float per token.
@@ -108,13 +110,12 @@ nlohmann::json gguf_sentencepiece_tokenizer_json(const GgufFile &g, const std::v
     // BOS / EOS around the text, as the model was trained on it.
     nlohmann::json single = nlohmann::json::array(), specials = nlohmann::json::object();
     const auto add_special = [&](const char *flag, bool by_default, const char *id_key) {
-        if (!g.find_bool(flag).value_or(by_default)) return false;
+        if (!g.find_bool(flag).value_or(by_default)) return;
         const std::optional<size_t> id = token_id(g, id_key, tokens.size());
         if (!id) fail(MST_ERR_BAD_FORMAT, "{}: {} is set but {} is missing", g.path, flag, id_key);
         const std::string &text = tokens[*id];
         single.push_back({{"SpecialToken", {{"id", text}, {"type_id", 0}}}});
         specials[text] = {{"id", text}, {"ids", {*id}}, {"tokens", {text}}};
-        return true;
     };
     add_special("tokenizer.ggml.add_bos_token", true, "tokenizer.ggml.bos_token_id");
     single.push_back({{"Sequence", {{"id", "A"}, {"type_id", 0}}}});

@@ -16,7 +16,9 @@
 namespace mst {
 
 // llama.cpp's token types (tokenizer.ggml.token_type).
-enum GgufTokenType : int64_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
+namespace gguf_token_type {
+enum : int64_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
+}  // namespace gguf_token_type
 
 // The tokenizer.json document of a "llama" vocabulary. SentencePiece BPE merges the adjacent
 // pair whose concatenation is the highest-scoring piece first; the merges written here are
