@@ -120,8 +120,10 @@ void write_small_ggufs(const fs::path &dir) {
 // that the fuzzer starts from files that pass gguf_config_json and the tokenizer and
 // mutates into every branch of them: qwen3moe, deepseek2 (MLA, shared expert, YaRN; with
 // the deepseek-v3 and kimi-k2 pre-tokenizers), gpt-oss (sliding window pattern), qwen35moe
-// (ssm.*, M-RoPE sections), llama with experts, and a first shard of a split file.
+// (ssm.*, M-RoPE sections), llama with experts (with a byte-level and a SentencePiece
+// vocabulary, as Mixtral GGUFs carry), and a first shard of a split file.
 void write_architecture_ggufs(const fs::path &dir) {
+    // `pre`: the byte-level BPE ("gpt2") vocabulary's pre-tokenizer, or null for a SentencePiece one.
     const auto base = [](const std::string &arch, const char *pre) {
         mst::test::GgufBuilder b;
         const std::string p = arch + ".";
@@ -135,11 +137,20 @@ void write_architecture_ggufs(const fs::path &dir) {
         b.add_f32(p + "rope.freq_base", 1e6f);
         b.add_u32(p + "expert_count", 4);
         b.add_u32(p + "expert_used_count", 2);
-        b.add_string("tokenizer.ggml.model", "gpt2");
-        b.add_string("tokenizer.ggml.pre", pre);
-        b.add_string_array("tokenizer.ggml.tokens", {"a", "b", "ab", "\xc4\xa0", "<|end|>"});
-        b.add_i32_array("tokenizer.ggml.token_type", {1, 1, 1, 1, 3});
-        b.add_string_array("tokenizer.ggml.merges", {"a b"});
+        if (pre) {
+            b.add_string("tokenizer.ggml.model", "gpt2");
+            b.add_string("tokenizer.ggml.pre", pre);
+            b.add_string_array("tokenizer.ggml.tokens", {"a", "b", "ab", "\xc4\xa0", "<|end|>"});
+            b.add_i32_array("tokenizer.ggml.token_type", {1, 1, 1, 1, 3});
+            b.add_string_array("tokenizer.ggml.merges", {"a b"});
+        } else {  // SentencePiece: pieces ranked by score, no merges
+            b.add_string("tokenizer.ggml.model", "llama");
+            b.add_string_array("tokenizer.ggml.tokens", {"<unk>", "\xe2\x96\x81", "a", "\xe2\x96\x81" "a", "</s>"});
+            b.add_f32_array("tokenizer.ggml.scores", {0.0f, -1.0f, -2.0f, -3.0f, 0.0f});
+            b.add_i32_array("tokenizer.ggml.token_type", {2, 1, 1, 1, 3});
+            b.add_bool("tokenizer.ggml.add_bos_token", false);
+            b.add_bool("tokenizer.ggml.add_space_prefix", true);
+        }
         b.add_u32("tokenizer.ggml.eos_token_id", 4);
         b.add_string("tokenizer.chat_template", "{% for m in messages %}{{ m['content'] }}{% endfor %}");
         return b;
@@ -215,10 +226,10 @@ void write_architecture_ggufs(const fs::path &dir) {
         b.add_i32_array(p + "rope.dimension_sections", {1, 1, 0, 0});
         finish(b, "qwen35moe");
     }
-    {
-        mst::test::GgufBuilder b = base("llama", "qwen2");
+    for (const char *pre : {"qwen2", static_cast<const char *>(nullptr)}) {
+        mst::test::GgufBuilder b = base("llama", pre);
         b.add_u32("llama.feed_forward_length", 32);
-        finish(b, "llama_experts");
+        finish(b, pre ? "llama_experts" : "llama_experts_sentencepiece");
     }
 }
 

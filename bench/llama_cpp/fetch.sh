@@ -11,10 +11,11 @@
 #   include/            llama.h and ggml's headers of the same llama.cpp release, taken out
 #                       of the git bundle node-llama-cpp ships (gitRelease.bundle)
 #   lib -> .../bins/linux-x64   libllama.*.so, libggml*.so (CPU variants loaded by libggml)
-#   vocab/              llama.cpp's tokenizer test files of the Qwen families
-#                       (models/ggml-vocab-{qwen2,qwen35}.gguf with their .inp texts and
-#                       .out ids, which Hugging Face's tokenizers wrote), for
-#                       test_tokenizer_reference's GGUF pre-tokenizer checks
+#   vocab/              llama.cpp's tokenizer test files of the Qwen families and of
+#                       Llama's SentencePiece vocabulary
+#                       (models/ggml-vocab-{qwen2,qwen35,llama-spm}.gguf with their .inp
+#                       texts and .out ids, which Hugging Face's tokenizers wrote), for
+#                       test_tokenizer_reference's GGUF vocabulary checks
 # and prints "libllama: PATH" and "include: PATH". MST_LLAMA_CPP_VULKAN=1 also installs
 # @node-llama-cpp/linux-x64-vulkan (its lib is lib-vulkan).
 #
@@ -50,12 +51,12 @@ fi
 
 # Headers of the release the binaries were built from (llama.cpp.info.json names it).
 bundle=node_modules/node-llama-cpp/llama/gitRelease.bundle
-if [ ! -f include/llama.h ] || [ ! -f vocab/ggml-vocab-qwen35.gguf.out ]; then
+if [ ! -f include/llama.h ] || [ ! -f vocab/ggml-vocab-qwen35.gguf.out ] || [ ! -f vocab/ggml-vocab-llama-spm.gguf.out ]; then
   rm -rf src include vocab
   git clone --quiet "$bundle" src 2> git.log || { cat git.log >&2; exit 1; }
   mkdir -p include vocab
   cp src/include/llama.h src/ggml/include/*.h include/
-  cp src/models/ggml-vocab-qwen2.gguf* src/models/ggml-vocab-qwen35.gguf* vocab/
+  cp src/models/ggml-vocab-qwen2.gguf* src/models/ggml-vocab-qwen35.gguf* src/models/ggml-vocab-llama-spm.gguf* vocab/
   rm -rf src
 fi
 libllama="$(ls "$dir"/lib/libllama.*so* 2> /dev/null | head -n 1)"

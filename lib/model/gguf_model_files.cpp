@@ -8,14 +8,14 @@
 
 #include "core/error.h"
 #include "format/gguf_names.h"
+#include "model/gguf_sentencepiece.h"
 #include "tokenizer/tiktoken_specials.h"
 #include "tokenizer/utf8.h"
 
 namespace mst {
 namespace {
 
-// llama.cpp's token types (tokenizer.ggml.token_type).
-enum TokenType : int64_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
+using namespace gguf_token_type;
 
 // Pre-tokenizers by tokenizer.ggml.pre (the names llama.cpp's converter writes): the split
 // patterns of the model's own tokenizer, applied in order, each an isolating Split as in
@@ -305,18 +305,9 @@ ModelConfig read_gguf_model_config(const GgufFile &g) {
 
 namespace {
 
-// tokenizer.ggml.* as a tokenizer.json document, and tokenizer_config.json's text.
-struct GgufTokenizerDocument {
-    nlohmann::json tokenizer;
-    std::string config;
-};
-
-GgufTokenizerDocument gguf_tokenizer_document(const GgufFile &g) {
-    const std::string model = g.require_string("tokenizer.ggml.model");
-    if (model != "gpt2")
-        fail(MST_ERR_UNSUPPORTED,
-             "{}: tokenizer.ggml.model '{}' is not supported (moestream reads byte-level BPE 'gpt2' tokenizers)",
-             g.path, model);
+// A "gpt2" vocabulary: byte-level BPE with the split patterns tokenizer.ggml.pre names.
+nlohmann::json byte_level_tokenizer_json(const GgufFile &g, const std::vector<std::string> &tokens,
+                                         const std::vector<int64_t> &types) {
     const std::string pre_name = g.find_string("tokenizer.ggml.pre").value_or("default");
     const GgufPreTokenizer *pre = nullptr;
     for (const GgufPreTokenizer &candidate : gguf_pre_tokenizers())
@@ -327,23 +318,12 @@ GgufTokenizerDocument gguf_tokenizer_document(const GgufFile &g) {
         fail(MST_ERR_UNSUPPORTED, "{}: tokenizer.ggml.pre '{}' is not supported; supported: {}", g.path, pre_name,
              fmt::join(known, ", "));
     }
-    const std::vector<std::string> &tokens = g.require_string_array("tokenizer.ggml.tokens");
-    require_utf8(g, tokens, "tokenizer.ggml.tokens");
     const std::vector<std::string> &merges = g.require_string_array("tokenizer.ggml.merges");
     require_utf8(g, merges, "tokenizer.ggml.merges");
-    std::vector<int64_t> types = g.find_int_array("tokenizer.ggml.token_type");
-    if (types.empty()) types.assign(tokens.size(), kNormal);
-    if (types.size() != tokens.size())
-        fail(MST_ERR_BAD_FORMAT, "{}: tokenizer.ggml.token_type has {} entries, tokenizer.ggml.tokens {}", g.path,
-             types.size(), tokens.size());
-    if (tokens.size() > size_t(INT32_MAX)) fail(MST_ERR_BAD_FORMAT, "{}: too many tokens", g.path);
 
     nlohmann::json vocab = nlohmann::json::object(), added = nlohmann::json::array();
     for (size_t id = 0; id < tokens.size(); ++id) {
         const int64_t type = types[id];
-        if (type < kNormal || type > kByte)
-            fail(MST_ERR_BAD_FORMAT, "{}: tokenizer.ggml.token_type[{}] is {}, not a llama.cpp token type (1..6)",
-                 g.path, id, type);
         if (type == kUnused) continue;  // padding of the vocabulary up to the embedding's rows
         if (type == kControl || type == kUserDefined)
             added.push_back({{"id", id}, {"content", tokens[id]}, {"single_word", false}, {"lstrip", false},
@@ -374,6 +354,36 @@ GgufTokenizerDocument gguf_tokenizer_document(const GgufFile &g) {
                   {"continuing_subword_prefix", ""}, {"end_of_word_suffix", ""}, {"fuse_unk", false},
                   {"byte_fallback", false}, {"ignore_merges", pre->ignore_merges},    {"vocab", vocab},
                   {"merges", merges}};
+    return t;
+}
+
+// tokenizer.ggml.* as a tokenizer.json document, and tokenizer_config.json's text.
+struct GgufTokenizerDocument {
+    nlohmann::json tokenizer;
+    std::string config;
+};
+
+GgufTokenizerDocument gguf_tokenizer_document(const GgufFile &g) {
+    const std::string model = g.require_string("tokenizer.ggml.model");
+    if (model != "gpt2" && model != "llama")
+        fail(MST_ERR_UNSUPPORTED,
+             "{}: tokenizer.ggml.model '{}' is not supported (moestream reads byte-level BPE 'gpt2' and SentencePiece "
+             "'llama' vocabularies)",
+             g.path, model);
+    const std::vector<std::string> &tokens = g.require_string_array("tokenizer.ggml.tokens");
+    require_utf8(g, tokens, "tokenizer.ggml.tokens");
+    std::vector<int64_t> types = g.find_int_array("tokenizer.ggml.token_type");
+    if (types.empty()) types.assign(tokens.size(), kNormal);
+    if (types.size() != tokens.size())
+        fail(MST_ERR_BAD_FORMAT, "{}: tokenizer.ggml.token_type has {} entries, tokenizer.ggml.tokens {}", g.path,
+             types.size(), tokens.size());
+    if (tokens.size() > size_t(INT32_MAX)) fail(MST_ERR_BAD_FORMAT, "{}: too many tokens", g.path);
+    for (size_t id = 0; id < tokens.size(); ++id)
+        if (types[id] < kNormal || types[id] > kByte)
+            fail(MST_ERR_BAD_FORMAT, "{}: tokenizer.ggml.token_type[{}] is {}, not a llama.cpp token type (1..6)",
+                 g.path, id, types[id]);
+    nlohmann::json t = model == "llama" ? gguf_sentencepiece_tokenizer_json(g, tokens, types)
+                                              : byte_level_tokenizer_json(g, tokens, types);
 
     nlohmann::json config = nlohmann::json::object();
     const auto token_of = [&](const char *key) -> nlohmann::json {

@@ -145,6 +145,38 @@ void add_vocabulary(GgufBuilder &b, const std::string &dir, int64_t vocab_size) 
                         size_t(vocab_size));
 }
 
+// A SentencePiece vocabulary of vocab_size pieces, as real Mixtral GGUFs carry (pieces,
+// scores, token types; no merges), in place of a checkpoint's byte-level one: <unk> <s>
+// </s>, the 256 byte pieces, "▁" and the letters, the pieces of "▁the" ranked by score, then
+// unused pieces up to vocab_size. test_gguf_sentencepiece.cpp knows these ids.
+void add_sentencepiece_vocabulary(GgufBuilder &b, int64_t vocab_size) {
+    std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+    std::vector<float> scores = {0, 0, 0};
+    std::vector<int32_t> types = {2, 3, 3};
+    const auto add = [&](const std::string &piece, float score, int32_t type) {
+        tokens.push_back(piece);
+        scores.push_back(score);
+        types.push_back(type);
+    };
+    for (int byte = 0; byte < 256; ++byte) add(fmt::format("<0x{:02X}>", byte), 0, 6);
+    add("\xe2\x96\x81", -1, 1);
+    for (char c = 'a'; c <= 'z'; ++c) add(std::string(1, c), -2, 1);
+    add("th", -3, 1);
+    add("the", -4, 1);
+    add("\xe2\x96\x81" "the", -5, 1);
+    if (int64_t(tokens.size()) > vocab_size) throw std::runtime_error("vocab_size is too small for the vocabulary");
+    while (int64_t(tokens.size()) < vocab_size) add("<unused" + std::to_string(tokens.size()) + ">", 0, 5);
+    b.add_string("tokenizer.ggml.model", "llama");
+    b.add_string_array("tokenizer.ggml.tokens", tokens);
+    b.add_f32_array("tokenizer.ggml.scores", scores);
+    b.add_i32_array("tokenizer.ggml.token_type", types);
+    b.add_u32("tokenizer.ggml.unknown_token_id", 0);
+    b.add_u32("tokenizer.ggml.bos_token_id", 1);
+    b.add_u32("tokenizer.ggml.eos_token_id", 2);
+    b.add_bool("tokenizer.ggml.add_bos_token", true);
+    b.add_bool("tokenizer.ggml.add_eos_token", false);
+}
+
 }  // namespace
 
 const char *gguf_weight_type_name(GgufWeightType type) {
@@ -365,7 +397,7 @@ std::string matrix_bytes(GgufWeightType &wt, bool decoded, int64_t cols, std::ve
 }
 
 void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string &gguf_path, GgufWeightType type,
-                bool decoded = false) {
+                bool decoded = false, bool sentencepiece = false) {
     const nlohmann::json config = read_json(dir + "/config.json");
     if (std::find(spec.model_types.begin(), spec.model_types.end(), config.at("model_type")) == spec.model_types.end())
         throw std::runtime_error(dir + " is not a " + spec.model_types[0] + " checkpoint");
@@ -392,7 +424,8 @@ void write_gguf(const ArchSpec &spec, const std::string &dir, const std::string 
     add_value(b, a + "expert_used_count", config, "num_experts_per_tok");
     spec.metadata(b, config, a);
     b.add_u32("general.file_type", llama_ftype_of(type));
-    add_vocabulary(b, dir, config.at("vocab_size").get<int64_t>());
+    if (sentencepiece) add_sentencepiece_vocabulary(b, config.at("vocab_size").get<int64_t>());
+    else add_vocabulary(b, dir, config.at("vocab_size").get<int64_t>());
 
     const auto add_values = [&](const std::string &gguf_name, std::vector<int64_t> shape, const std::vector<float> &values,
                                 bool keep_f32) {
@@ -602,6 +635,10 @@ void write_mixtral_gguf(const std::string &dir, const std::string &gguf_path, Gg
 
 void write_mixtral_gguf_decoded(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
     write_gguf(mixtral_spec(), dir, gguf_path, type, true);
+}
+
+void write_mixtral_gguf_sentencepiece(const std::string &dir, const std::string &gguf_path, GgufWeightType type) {
+    write_gguf(mixtral_spec(), dir, gguf_path, type, false, true);
 }
 
 namespace {

@@ -39,6 +39,12 @@ void write_qwen3moe_gguf_decoded(const std::string &checkpoint_dir, const std::s
 void write_mixtral_gguf(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
 // As write_qwen3moe_gguf_decoded: the same file, every tensor F32 holding the decoded values.
 void write_mixtral_gguf_decoded(const std::string &checkpoint_dir, const std::string &gguf_path, GgufWeightType type);
+// write_mixtral_gguf with a SentencePiece vocabulary (tokenizer.ggml.model "llama": pieces,
+// scores and token types, no merges), as real Mixtral GGUFs carry one, in place of the
+// checkpoint's byte-level tokenizer: <unk> <s> </s>, the 256 byte pieces, "▁", the letters,
+// "th", "the" and "▁the", then unused pieces up to vocab_size.
+void write_mixtral_gguf_sentencepiece(const std::string &checkpoint_dir, const std::string &gguf_path,
+                                      GgufWeightType type);
 // DeepSeek-V3 or Kimi K2 as llama.cpp's `deepseek2`: MLA tensors, the shared expert,
 // exp_probs_b, the leading dense layers, YaRN keys; kv_b_proj split into attn_k_b /
 // attn_v_b as newer conversions write it, or kept as attn_kv_b as older ones did.

@@ -256,10 +256,10 @@ TEST_F(GgufModel, MissingOrMistypedMetadataIsNamed) {
 TEST_F(GgufModel, UnsupportedOrBrokenTokenizersAreNamed) {
     const auto tokenizer_of = [](const std::string &path) { mst::read_model_tokenizer(*mst::Checkpoint::open(path)); };
     EXPECT_NO_THROW(tokenizer_of(write_minimal([](Adders &) {})));
-    const std::string spm = write_minimal([](Adders &a) {
-        a["tokenizer.ggml.model"] = [](GgufBuilder &b) { b.add_string("tokenizer.ggml.model", "llama"); };
+    const std::string unigram = write_minimal([](Adders &a) {
+        a["tokenizer.ggml.model"] = [](GgufBuilder &b) { b.add_string("tokenizer.ggml.model", "t5"); };
     });
-    expect_error([&] { tokenizer_of(spm); }, MST_ERR_UNSUPPORTED, {"tokenizer.ggml.model 'llama'"});
+    expect_error([&] { tokenizer_of(unigram); }, MST_ERR_UNSUPPORTED, {"tokenizer.ggml.model 't5'", "'llama'"});
     const std::string pre = write_minimal([](Adders &a) {
         a["tokenizer.ggml.pre"] = [](GgufBuilder &b) { b.add_string("tokenizer.ggml.pre", "mystery"); };
     });

@@ -7,9 +7,10 @@
 // The same files as GGUF vocabularies: a tokenizer.json written as tokenizer.ggml.* under
 // llama.cpp's pre-tokenizer name (deepseek-v3, gpt-4o, qwen2) and read back by the GGUF
 // reader, which maps the name to the model's split patterns; and llama.cpp's own test
-// vocabularies of Qwen2 and Qwen3.5 (models/ggml-vocab-{qwen2,qwen35}.gguf, with ids that
-// Hugging Face's tokenizers wrote for texts of digits, CJK, accents, emoji, code and
-// whitespace runs), which bench/llama_cpp/fetch.sh takes out of node-llama-cpp's bundle.
+// vocabularies of Qwen2, Qwen3.5 and Llama's SentencePiece model
+// (models/ggml-vocab-{qwen2,qwen35,llama-spm}.gguf, with ids that Hugging Face's tokenizers
+// wrote for texts of digits, CJK, accents, emoji, code and whitespace runs), which
+// bench/llama_cpp/fetch.sh takes out of node-llama-cpp's bundle.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -197,13 +198,26 @@ TEST(TokenizerReference, GgufPreQwen2) {
 
 // llama.cpp's test vocabulary models/ggml-vocab-<name>.gguf: its .inp texts (separated by
 // "\n__ggml_vocab_test__\n", the last one followed by it too) against the .out ids, one line
-// of space-separated ids per text.
-void check_llama_cpp_vocabulary(const std::string &name) {
+// of space-separated ids per text. Each text's ids decode back to the text: byte-level BPE
+// and SentencePiece with byte fallback are both lossless on these texts.
+fs::path llama_cpp_vocabulary(const std::string &name) {
     const char *env = std::getenv("MST_LLAMA_CPP_DIR");
-    const fs::path base = fs::path(env && *env ? env : MST_LLAMA_CPP_DIR) / "vocab" / ("ggml-vocab-" + name + ".gguf");
-    if (!fs::exists(base.string() + ".out"))
-        GTEST_SKIP() << base << ".out is absent: run bench/llama_cpp/fetch.sh (needs npm and git) first";
+    return fs::path(env && *env ? env : MST_LLAMA_CPP_DIR) / "vocab" / ("ggml-vocab-" + name + ".gguf");
+}
+
+// Skips the calling test when fetch.sh has not copied llama.cpp's vocabulary `name`.
+#define REQUIRE_LLAMA_CPP_VOCABULARY(name)                                                                  \
+    do {                                                                                                    \
+        if (!fs::exists(llama_cpp_vocabulary(name).string() + ".out"))                                      \
+            GTEST_SKIP() << llama_cpp_vocabulary(name) << ".out is absent: run bench/llama_cpp/fetch.sh (needs " \
+                                                          "npm and git) first";                            \
+    } while (0)
+
+void check_llama_cpp_vocabulary(const std::string &name, mst::TokenizerKind kind) {
+    REQUIRE_LLAMA_CPP_VOCABULARY(name);
+    const fs::path base = llama_cpp_vocabulary(name);
     const auto tokenizer = gguf_tokenizer(base.string());
+    EXPECT_EQ(tokenizer->kind(), kind);
     const std::string inp = slurp(base.string() + ".inp");
     const std::string separator = "\n__ggml_vocab_test__\n";
     std::vector<std::string> texts;
@@ -218,13 +232,31 @@ void check_llama_cpp_vocabulary(const std::string &name) {
     }
     ASSERT_GE(texts.size(), 40u);
     ASSERT_EQ(texts.size(), expected.size());
-    for (size_t i = 0; i < texts.size(); ++i)
-        EXPECT_EQ(tokenizer->encode(texts[i], false), expected[i])
-            << "text " << i << " " << nlohmann::json(texts[i]).dump();
+    for (size_t i = 0; i < texts.size(); ++i) {
+        const std::vector<int32_t> ids = tokenizer->encode(texts[i], false);
+        EXPECT_EQ(ids, expected[i]) << "text " << i << " " << nlohmann::json(texts[i]).dump();
+        EXPECT_EQ(tokenizer->decode(ids), texts[i]) << "text " << i;
+    }
 }
 
-TEST(TokenizerReference, GgufPreQwen2LlamaCppVocabulary) { check_llama_cpp_vocabulary("qwen2"); }
+TEST(TokenizerReference, GgufPreQwen2LlamaCppVocabulary) {
+    check_llama_cpp_vocabulary("qwen2", mst::TokenizerKind::ByteLevelBpe);
+}
 
-TEST(TokenizerReference, GgufPreQwen35LlamaCppVocabulary) { check_llama_cpp_vocabulary("qwen35"); }
+TEST(TokenizerReference, GgufPreQwen35LlamaCppVocabulary) {
+    check_llama_cpp_vocabulary("qwen35", mst::TokenizerKind::ByteLevelBpe);
+}
+
+// tokenizer.ggml.model "llama": pieces and scores, no merges, as real Mixtral GGUFs carry
+// them; the merges moestream ranks by score must give Hugging Face's ids.
+TEST(TokenizerReference, GgufSentencePieceLlamaCppVocabulary) {
+    check_llama_cpp_vocabulary("llama-spm", mst::TokenizerKind::SentencePieceBpe);
+    if (IsSkipped()) return;
+    // The file sets tokenizer.ggml.add_bos_token: encode adds <s> (1), as llama.cpp does.
+    const auto tokenizer = gguf_tokenizer(llama_cpp_vocabulary("llama-spm").string());
+    EXPECT_EQ(tokenizer->encode("Hello world"), (std::vector<int32_t>{1, 15043, 3186}));
+    EXPECT_EQ(tokenizer->bos_id(), 1);
+    EXPECT_EQ(tokenizer->eos_id(), 2);
+}
 
 }  // namespace
