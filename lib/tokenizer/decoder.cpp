@@ -50,7 +50,9 @@ std::string one_character(const nlohmann::json &spec, const char *key, const std
 size_t count(const nlohmann::json &spec, const char *key, const std::string &origin, const std::string &where) {
     const nlohmann::json *value = tokjson::find(spec, key);
     if (!value) return 0;
-    if (!value->is_number_unsigned() || value->get<uint64_t>() > 1024)
+    // A document built in memory (a GGUF's vocabulary) holds 1 as a signed integer, a parsed
+    // one as an unsigned one: both count.
+    if (!value->is_number_integer() || value->get<int64_t>() < 0 || value->get<int64_t>() > 1024)
         fail(MST_ERR_BAD_FORMAT, "{}: {}.{} is not a small non-negative integer", origin, where, key);
     return value->get<size_t>();
 }
