@@ -48,9 +48,10 @@ void cpu_matmul_quant(const CpuKernels &float_kernels, int n_threads, const Weig
 
     const int64_t n_blocks = (cols + kQuantBlock - 1) / kQuantBlock;
     std::vector<QuantizedActivation> xq(size_t(n_tokens * n_blocks));
+    const QuantizeActivationFn quantize = activation_quantizer(kernels, w.dtype);
     const int quant_threads = activation_quant_threads(n_tokens, n_threads);
     parallel_for(n_tokens, quant_threads, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
+        for (int64_t t = t0; t < t1; ++t) quantize(x + t * cols, cols, xq.data() + t * n_blocks);
     });
 
     const int64_t row_bytes = int64_t(dtype_row_bytes(w.dtype, cols));

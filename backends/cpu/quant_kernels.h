@@ -16,7 +16,8 @@ namespace mst {
 
 // The tables with int8_activations set (quant_kernels_int8_for) quantize to 8 bits instead
 // (a step of 1/127 of a block's largest value, half the integer work on VNNI), on request
-// (cpu_int8_activations_for: MST_CPU_ACT_BITS=q4 for Q4 weights, =8 for all).
+// (cpu_int8_activations_for: by default for the 4- and 5-bit types, MST_CPU_ACT_BITS=8 for
+// all, =16 for none).
 //
 // One block of 32 activations: x[i] ~= d * q[i] with |q[i]| <= 32767 (127 in the 8-bit
 // tables), and `sum` is the
@@ -74,14 +75,29 @@ const QuantKernels &quant_kernels_scalar_int8();
 const QuantKernels &quant_kernels_int8_for(const CpuKernels &kernels);
 
 // Whether products with weights of type t take 8-bit activations, as MST_CPU_ACT_BITS (read
-// once) says: unset or 16 none (the reference: 16-bit activations keep the kernels' error far
-// below the weights'); q4 Q4 weights only (on the reference models their logits stayed
-// within the golden bounds, Q8 ones did not); 8 every block-quantized type. bench/README.md
-// "8-bit activations".
+// once) says: unset (or q4) the 4- and 5-bit block types, Q4 (GGUF Q4_1), Q4_0, Q5_0, Q5_1,
+// IQ4_NL, IQ4_XS and MXFP4 (faster on VNNI, rounded as llama.cpp rounds them; on the reference
+// models their logits stay within the golden bounds, Q8's did not); 16 none (the exact
+// reference: 16-bit activations keep the kernels' error far below the weights'); 8 every
+// block-quantized type. bench/README.md "8-bit activations".
 bool cpu_int8_activations_for(DType t);
 
 // The table for products with weights of type t: quant_kernels_int8_for or
 // quant_kernels_for, as cpu_int8_activations_for(t) says.
 const QuantKernels &quant_kernels_for(const CpuKernels &kernels, DType t);
+
+// The 8-bit blocks as llama.cpp's Q8_0 / Q8_1 (quant_activation_ggml.cpp): each block's scale
+// rounded to f16 and its sum made f16(scale * sum(q)), after an 8-bit table's quantizer.
+void finish_activation_blocks_q8_1(QuantizedActivation *blocks, int64_t n_blocks);
+
+// 8-bit blocks as llama.cpp's Q8_K, IQ4_XS's partner: one scale per 256 values, written
+// into every 32-value block of them (ceil(cols / 32) blocks, the last padded with zeros).
+void quantize_activation_q8_k(const float *x, int64_t cols, QuantizedActivation *out);
+
+// The quantizer for the activations of a product with weights of type t through `kernels`
+// (as quant_kernels_for(kernels, t) picked): the table's own, or Q8_K's for IQ4_XS on an
+// 8-bit table.
+using QuantizeActivationFn = void (*)(const float *x, int64_t cols, QuantizedActivation *out);
+QuantizeActivationFn activation_quantizer(const QuantKernels &kernels, DType t);
 
 }  // namespace mst

@@ -67,6 +67,7 @@ void quantize_activation(const float *x, int64_t cols, QuantizedActivation *out)
         for (int64_t k = 0; k < cols - c; ++k) tail[k] = x[c + k];
         quantize_activation_block<kMax>(tail, out[b]);
     }
+    if constexpr (kMax == 127) finish_activation_blocks_q8_1(out, (cols + 31) / 32);
 }
 
 struct Q8 {

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "backends/cpu/quant_kernels.h"
+#include "core/log.h"
 #include "core/quant.h"
 
 namespace mst {
@@ -31,6 +32,7 @@ void quantize_activation(const float *x, int64_t cols, QuantizedActivation *out)
         for (int64_t i = 0; i < kQuantBlock; ++i)
             a.q[i] = i < n ? int16_t(std::clamp(std::nearbyint(x[c0 + i] * inv), -qmax, qmax)) : int16_t(0);
     }
+    if constexpr (kMax == 127) finish_activation_blocks_q8_1(out, (cols + kQuantBlock - 1) / kQuantBlock);
 }
 
 inline float block_dot(const BlockQ8 &w, const QuantizedActivation &x) {
@@ -80,13 +82,19 @@ const QuantKernels &quant_kernels_scalar() { return kScalar; }
 const QuantKernels &quant_kernels_scalar_int8() { return kScalarInt8; }
 
 bool cpu_int8_activations_for(DType t) {
-    enum class Mode { None, Q4, All };
+    enum class Mode { None, Low, All };
     static const Mode mode = [] {
         const char *env = std::getenv("MST_CPU_ACT_BITS");
         const std::string_view v = env ? env : "";
-        return v == "8" ? Mode::All : v == "q4" ? Mode::Q4 : Mode::None;
+        if (v == "16") return Mode::None;
+        if (v == "8") return Mode::All;
+        if (!v.empty() && v != "q4")
+            log(MST_LOG_WARN, "MST_CPU_ACT_BITS={} is not 16, 8 or q4; using the default (q4)", v);
+        return Mode::Low;
     }();
-    return mode == Mode::All || (mode == Mode::Q4 && t == DType::Q4);
+    const bool low_bit = t == DType::Q4 || t == DType::GGML_Q4_0 || t == DType::GGML_Q5_0 || t == DType::GGML_Q5_1 ||
+                         t == DType::GGML_IQ4_NL || t == DType::GGML_IQ4_XS || t == DType::GGML_MXFP4;
+    return mode == Mode::All || (mode == Mode::Low && low_bit);
 }
 
 const QuantKernels &quant_kernels_int8_for(const CpuKernels &kernels) {

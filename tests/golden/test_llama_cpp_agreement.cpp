@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/quant_kernels.h"
 #include "cli_process.h"
 #include "convert/gguf_export.h"
 #include "golden.h"
@@ -104,11 +105,29 @@ constexpr double kTop1Bar = 0.98;
 constexpr const char *kFirstText = "heldout_repo.txt";
 constexpr const char *kSecondText = "heldout_cpp.txt";
 
-// moestream's K-quant kernels quantize the activations to 8-bit blocks as llama.cpp's do
-// (backends/cpu/kquant_kernels.h); its other block kernels keep 16 bits.
-bool kquant(GgufWeightType t) {
-    return t == GgufWeightType::Q2_K || t == GgufWeightType::Q3_K || t == GgufWeightType::Q4_K ||
-           t == GgufWeightType::Q5_K || t == GgufWeightType::Q6_K;
+// Whether moestream rounds the activations of a row's products to 8-bit blocks as llama.cpp
+// does: the K-quants always (Q8_K, backends/cpu/kquant_kernels.h); the 4- and 5-bit types
+// (Q8_0 / Q8_1 blocks, Q8_K for IQ4_XS: backends/cpu/quant_activation_ggml.cpp) unless
+// MST_CPU_ACT_BITS=16 (cpu_int8_activations_for); Q8_0 (16-bit unless =8) and the float
+// types keep more.
+bool eight_bit(GgufWeightType t) {
+    using mst::DType;
+    switch (t) {
+        case GgufWeightType::Q2_K:
+        case GgufWeightType::Q3_K:
+        case GgufWeightType::Q4_K:
+        case GgufWeightType::Q5_K:
+        case GgufWeightType::Q6_K: return true;
+        case GgufWeightType::Q8_0: return mst::cpu_int8_activations_for(DType::Q8);
+        case GgufWeightType::Q4_0: return mst::cpu_int8_activations_for(DType::GGML_Q4_0);
+        case GgufWeightType::Q4_1: return mst::cpu_int8_activations_for(DType::Q4);
+        case GgufWeightType::Q5_0: return mst::cpu_int8_activations_for(DType::GGML_Q5_0);
+        case GgufWeightType::Q5_1: return mst::cpu_int8_activations_for(DType::GGML_Q5_1);
+        case GgufWeightType::IQ4_NL: return mst::cpu_int8_activations_for(DType::GGML_IQ4_NL);
+        case GgufWeightType::IQ4_XS: return mst::cpu_int8_activations_for(DType::GGML_IQ4_XS);
+        case GgufWeightType::MXFP4: return mst::cpu_int8_activations_for(DType::GGML_MXFP4);
+        default: return false;
+    }
 }
 
 struct Row {
@@ -513,8 +532,9 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
     if (!exact.empty()) {
         // The same weights computed exactly: moestream's own rounding (int16 activation blocks
         // for the block types, none for the float ones) must stay far below llama.cpp's.
-        if (kquant(row.type)) {
-            // Both round the activations to Q8_K: measured 0.95-1.13x llama.cpp's error, top-1 >= 97.5%.
+        if (eight_bit(row.type)) {
+            // Both round the activations to 8-bit blocks: measured 0.95-1.13x llama.cpp's error
+            // (K-quants), top-1 >= 97.5%.
             EXPECT_LT(ours_exact, 1.3 * theirs_exact) << "moestream's arithmetic is not level with llama.cpp's";
             EXPECT_GE(ours_top1_exact, 0.97) << "moestream's top-1 against the exact logits";
         } else {

@@ -10,8 +10,12 @@
 //   |y - ref| <= sum_c |w_c - min_c| * amax(block of c) / 65534 + kFloatSlack * sum_c |w_c x_c|
 // where ref is the product with the dequantized weights in double and kFloatSlack covers
 // float32 accumulation and the products of scales. Where the CPU backend gives type t 8-bit
-// activations (cpu_int8_activations_for, MST_CPU_ACT_BITS) the step is amax / 127 instead,
-// and the bound follows.
+// activations (cpu_int8_activations_for, MST_CPU_ACT_BITS) they are rounded as llama.cpp's
+// Q8_0 / Q8_1 / Q8_K blocks (quant_activation_ggml.cpp): step amax / 127 of the scale's block
+// (256 values for IQ4_XS, else 32), the scale rounded to f16 (at most amax * 2^-11 more per
+// value), and a minimum meets the f16 sum of the quantized values, not the exact one, so the
+// activation error multiplies |w - min| + |min|:
+//   |y - ref| <= sum_c (|w_c - min_c| + |min_c|) * amax(scale block of c) * (1/254 + 1/2048) + slack
 #pragma once
 
 #include <gtest/gtest.h>
@@ -76,20 +80,25 @@ inline double quant_matmul_error(Backend &backend, DType t, int64_t rows, int64_
     QuantMatmulData d(t, rows, cols, n_tokens, seed);
     d.run(backend, t, rows, cols, n_tokens);
     const uint64_t row_bytes = dtype_row_bytes(t, cols);
-    const double two_qmax = cpu_int8_activations_for(t) ? 254.0 : 65534.0;
+    const bool int8 = cpu_int8_activations_for(t);
+    const double step_per_amax = int8 ? 1.0 / 254 + 1.0 / 2048 : 1.0 / 65534;
+    const int64_t scale_block = int8 && t == DType::GGML_IQ4_XS ? 256 : 32;
     double worst = 0.0;
     for (int64_t tok = 0; tok < n_tokens; ++tok) {
         const float *xt = d.x.data() + tok * cols;
-        std::vector<double> block_amax(size_t((cols + 31) / 32), 0.0);
+        // Indexed by 32-block, each holding the largest |x| of the scale's block around it.
+        std::vector<double> scale_amax(size_t((cols + scale_block - 1) / scale_block), 0.0), block_amax;
         for (int64_t c = 0; c < cols; ++c)
-            block_amax[size_t(c / 32)] = std::max(block_amax[size_t(c / 32)], double(std::fabs(xt[c])));
+            scale_amax[size_t(c / scale_block)] = std::max(scale_amax[size_t(c / scale_block)], double(std::fabs(xt[c])));
+        for (int64_t b = 0; b < (cols + 31) / 32; ++b) block_amax.push_back(scale_amax[size_t(b * 32 / scale_block)]);
         for (int64_t r = 0; r < rows; ++r) {
             double ref = 0.0, quant_bound = 0.0, magnitude = 0.0, min = 0.0;
             for (int64_t c = 0; c < cols; ++c) {
                 if (c % 32 == 0) min = block_min(t, d.q.data() + uint64_t(r) * row_bytes, c / 32);
                 const double wv = d.wd[size_t(r * cols + c)];
                 ref += wv * xt[c];
-                quant_bound += std::fabs(wv - min) * block_amax[size_t(c / 32)] / two_qmax;
+                quant_bound += (std::fabs(wv - min) + (int8 ? std::fabs(min) : 0.0)) * block_amax[size_t(c / 32)] *
+                               step_per_amax;
                 magnitude += std::fabs(wv * xt[c]);
             }
             const double got = d.y[size_t(tok * rows + r)];
