@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "backends/cpu/quant_kernels.h"
 #include "golden.h"
 #include "golden_backends.h"
 #include "gguf_logits.h"
@@ -229,8 +230,11 @@ INSTANTIATE_TEST_SUITE_P(MixtralTiny, GoldenGgufMixtral,
 //    MXFP4 experts 0.183. Each bound is about 1.25x its measurement.
 //  - against the same model with every weight stored as the F32 values its blocks decode
 //    to (write_qwen3moe_gguf_decoded): the same rounding computed in float, so what is
-//    left is the kernels' own error, the 16-bit rounding of the activations (2^-16 of a
-//    block's largest value) carried through three layers: measured at most 2.3e-4, bound 1e-3.
+//    left is the kernels' own error, the rounding of the activations carried through three
+//    layers. With MST_CPU_ACT_BITS=16 (ctest's ActivationBits_16.test_golden_gguf) that is
+//    2^-16 of a block's largest value: measured at most 2.3e-4, bound 1e-3. By default these
+//    types take 8-bit activations rounded as llama.cpp's (2^-8 of it, and f16 scales):
+//    measured 1.06e-2 (MXFP4) .. 2.47e-2 (Q4_0) on 2026-12-06, bound 3.5e-2.
 struct LegacyCase {
     GgufWeightType type;
     std::string name;
@@ -267,7 +271,10 @@ protected:
 };
 
 TEST_P(GoldenGgufLegacy, LogitsMatchReferenceAndTheDecodedModel) {
-    constexpr double kDecodedBound = 1e-3;
+    // Every type of these cases takes the same activation width on the CPU
+    // (cpu_int8_activations_for); the GPU backends keep theirs.
+    const bool int8 = backend() == "cpu" && mst::cpu_int8_activations_for(mst::DType::GGML_Q4_0);
+    const double decoded_bound = int8 ? 3.5e-2 : 1e-3;
     const std::string data = mst::test::data_path("qwen3_moe_tiny");
     const mst::test::Golden golden = mst::test::load_golden(data + "/golden.safetensors");
     const std::string dir = mst::test::make_temp_dir("gguf_legacy");
@@ -287,7 +294,7 @@ TEST_P(GoldenGgufLegacy, LogitsMatchReferenceAndTheDecodedModel) {
         RecordProperty(what + "_relative_error", std::to_string(err));
         RecordProperty(what + "_relative_error_decoded", std::to_string(err_decoded));
         EXPECT_LT(err, legacy().bound) << legacy().name << " " << what;
-        EXPECT_LT(err_decoded, kDecodedBound) << legacy().name << " " << what;
+        EXPECT_LT(err_decoded, decoded_bound) << legacy().name << " " << what;
     }
     fs::remove_all(dir);
 }
