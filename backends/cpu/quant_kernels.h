@@ -16,8 +16,8 @@ namespace mst {
 
 // The tables with int8_activations set (quant_kernels_int8_for) quantize to 8 bits instead
 // (a step of 1/127 of a block's largest value, half the integer work on VNNI), on request
-// (cpu_int8_activations_for: by default for the 4- and 5-bit types, MST_CPU_ACT_BITS=8 for
-// all, =16 for none).
+// (cpu_int8_activations_for: by default for Q4 weights, MST_CPU_ACT_BITS=8 for all, =16 for
+// none).
 //
 // One block of 32 activations: x[i] ~= d * q[i] with |q[i]| <= 32767 (127 in the 8-bit
 // tables), and `sum` is the
@@ -75,11 +75,10 @@ const QuantKernels &quant_kernels_scalar_int8();
 const QuantKernels &quant_kernels_int8_for(const CpuKernels &kernels);
 
 // Whether products with weights of type t take 8-bit activations, as MST_CPU_ACT_BITS (read
-// once) says: unset (or q4) the 4- and 5-bit block types, Q4 (GGUF Q4_1), Q4_0, Q5_0, Q5_1,
-// IQ4_NL, IQ4_XS and MXFP4 (faster on VNNI, rounded as llama.cpp rounds them; on the reference
-// models their logits stay within the golden bounds, Q8's did not); 16 none (the exact
-// reference: 16-bit activations keep the kernels' error far below the weights'); 8 every
-// block-quantized type. bench/README.md "8-bit activations".
+// once) says: unset (or q4) Q4 weights (GGUF Q4_1; faster on VNNI, and on the reference models
+// their logits stay within the golden bounds, Q8's did not); 16 none (the exact reference:
+// 16-bit activations keep the kernels' error far below the weights'); 8 every block-quantized
+// type, the GGUF legacy ones rounded as llama.cpp's. bench/README.md "8-bit activations".
 bool cpu_int8_activations_for(DType t);
 
 // The table for products with weights of type t: quant_kernels_int8_for or

@@ -20,7 +20,7 @@ namespace {
 
 using test::gaussian;
 
-constexpr DType kLowBitTypes[] = {DType::Q4,          DType::GGML_Q4_0,   DType::GGML_Q5_0,  DType::GGML_Q5_1,
+constexpr DType kLegacyTypes[] = {DType::GGML_Q4_0,   DType::GGML_Q5_0,   DType::GGML_Q5_1,
                                   DType::GGML_IQ4_NL, DType::GGML_IQ4_XS, DType::GGML_MXFP4};
 
 float f16_round(float v) { return half_to_float(float_to_half(v)); }
@@ -28,11 +28,13 @@ float f16_round(float v) { return half_to_float(float_to_half(v)); }
 TEST(ActivationWidth, FollowsMstCpuActBits) {
     const char *env = std::getenv("MST_CPU_ACT_BITS");
     const std::string mode = env ? env : "";
-    for (const DType t : kLowBitTypes)
-        EXPECT_EQ(cpu_int8_activations_for(t), mode != "16") << dtype_name(t) << " under '" << mode << "'";
+    EXPECT_EQ(cpu_int8_activations_for(DType::Q4), mode != "16") << "Q4 under '" << mode << "'";
     // Q8 weights keep 16-bit activations unless every type is asked for: with 8 bits the q8
-    // logits left the golden bounds (bench/README.md "8-bit activations").
+    // logits left the golden bounds; the GGUF legacy types too: 8 bits rounded as llama.cpp's
+    // did not bring the engines' top tokens closer (bench/README.md "8-bit activations").
     EXPECT_EQ(cpu_int8_activations_for(DType::Q8), mode == "8") << "Q8 under '" << mode << "'";
+    for (const DType t : kLegacyTypes)
+        EXPECT_EQ(cpu_int8_activations_for(t), mode == "8") << dtype_name(t) << " under '" << mode << "'";
 }
 
 // Activations with zeros, a negative outlier, ties at half a step, and a zero block.
