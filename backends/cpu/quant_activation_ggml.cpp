@@ -1,12 +1,13 @@
 // The 8-bit activation blocks as llama.cpp's CPU backend makes them for the same weight
-// types, so that moestream's products on a GGUF round where llama.cpp's do (issue 15's
-// agreement bar) and take the cheaper 8-bit dot products (issue 16):
-//   - Q8_0 / Q8_1 (the partners of Q4_0, Q5_0, IQ4_NL, MXFP4 and of Q4_1, Q5_1): 32 values,
-//     q = round(x * 127 / amax), the scale amax / 127 stored as f16, and for Q8_1 the block's
-//     sum as f16(scale * sum(q)), which the weights' minimum term multiplies;
+// types, so that an 8-bit product here rounds as llama.cpp's does on the same GGUF:
+//   - Q8_0 / Q8_1 (the partners of Q4_0, Q5_0, IQ4_NL, MXFP4, Q8_0 and of Q4_1, Q5_1): 32
+//     values, q = round(x * 127 / amax), the scale amax / 127 stored as f16, and for Q8_1 the
+//     block's sum as f16(scale * sum(q)), which the weights' minimum term multiplies;
 //   - Q8_K (the partner of IQ4_XS): one float scale per 256 values.
 // The 8-bit tables' quantizers make the 32-value blocks and finish them here, so the SIMD
-// and scalar tables give the same blocks.
+// and scalar tables give the same blocks. Q4 takes them by default, the other types under
+// MST_CPU_ACT_BITS=8 (cpu_int8_activations_for): the same rounding did not make the two
+// engines' top tokens agree more often (bench/README.md "8-bit activations by default").
 #include <algorithm>
 #include <cmath>
 
