@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <numeric>
 #include <random>
@@ -11,7 +9,6 @@
 
 #include "core/error.h"
 #include "model/loaded_model.h"
-#include "router/routing_stats.h"
 
 namespace mst {
 namespace {
@@ -20,7 +17,7 @@ namespace {
 // a scale towards its target (a share grows faster than linearly with the row's scale,
 // so a full step overshoots).
 constexpr int kRounds = 8;
-const size_t kCalibrationTokens = std::getenv("MST_CALIB") ? size_t(std::atoi(std::getenv("MST_CALIB"))) : 1024;
+constexpr size_t kCalibrationTokens = 1024;
 constexpr double kStep = 0.6;
 // A share below this (an expert the trace never chose) is aimed at this instead: a row
 // scaled to zero would make its expert's logit exactly 0, which is not "never chosen".
@@ -31,9 +28,6 @@ constexpr double kMinShare = 1e-4;
 // 0.04 and 0.1 tried on the DeepSeek-V3 shape, 0.04 came closest on held-out text (0.1
 // fits the calibration text and carries worse; bench/RESULTS.md).
 constexpr double kBiasStep = 0.04, kBiasDecay = 0.75, kMaxLogRatio = 1.0;
-// Topic calibration: the first round's change of a layer's topic weight per unit of
-// log(target / measured next-token reuse), shrinking each round.
-constexpr double kTopicStep = 3.0, kTopicDecay = 0.8;
 
 // `shares` (summing to 1) resampled to n experts, most used first, summing to 1.
 std::vector<double> resample_sorted(std::vector<double> shares, int32_t n) {
@@ -70,38 +64,36 @@ std::string calibration_text(uint64_t seed, size_t bytes) {
     return text;
 }
 
-// The routing of the model at `path` over the calibration tokens, one window.
-RouteTraceData draft_routing(const std::string &path, const std::vector<int32_t> &tokens, size_t n_layers,
-                             int32_t n_experts) {
+// Per sparse layer (model index order) of the model at `path`, its experts' shares over
+// the calibration tokens.
+std::vector<std::vector<double>> measured_shares(const std::string &path, const std::vector<int32_t> &tokens,
+                                                 size_t n_layers, int32_t n_experts) {
     LoadOptions lo;
     lo.backend = "cpu";
     const auto model = load_model(path, lo);
-    const int32_t k = model->experts_per_token;
-    std::map<size_t, std::vector<int32_t>> ids;
+    std::map<size_t, std::vector<double>> counts;
     ForwardOptions fo;
-    fo.experts_per_token = k;
-    fo.route_trace.chosen = [&](size_t layer, int64_t n, int32_t kk, const int32_t *i, const float *) {
-        ids[layer].insert(ids[layer].end(), i, i + n * kk);
+    fo.experts_per_token = model->experts_per_token;
+    fo.route_trace.chosen = [&](size_t layer, int64_t n, int32_t k, const int32_t *ids, const float *) {
+        auto &c = counts[layer];
+        c.resize(size_t(n_experts), 0.0);
+        for (int64_t i = 0; i < n * k; ++i)
+            if (ids[i] >= 0 && ids[i] < n_experts) c[size_t(ids[i])] += 1.0;
     };
     std::vector<float> logits(size_t(model->config.vocab_size));
     ExpertIoStats io;
     const auto state = model->model->create_state(int32_t(tokens.size()));
     model->model->forward(*state, 0, std::span<const int32_t>(tokens), fo, logits.data(), io);
-    if (ids.size() != n_layers)
+    if (counts.size() != n_layers)
         fail(MST_ERR_UNSUPPORTED, "--routing-from: the draft routed in {} layers, its config has {} with experts",
-             ids.size(), n_layers);
-    std::vector<int32_t> layers;
-    for (const auto &[l, v] : ids) layers.push_back(int32_t(l));
-    RouteTraceData t = RouteTraceData::sized(n_experts, k, 0, int64_t(tokens.size()), layers);
-    for (size_t s = 0; s < layers.size(); ++s) {
-        const std::vector<int32_t> &v = ids[size_t(layers[s])];
-        for (int64_t tok = 0; tok < t.n_tokens; ++tok)
-            for (int32_t j = 0; j < k; ++j) {
-                const int32_t e = v[size_t(tok * k + j)];
-                t.ids[t.at(tok, s) + size_t(j)] = e >= 0 && e < n_experts ? e : -1;
-            }
+             counts.size(), n_layers);
+    std::vector<std::vector<double>> shares;
+    for (auto &[layer, c] : counts) {
+        const double total = std::accumulate(c.begin(), c.end(), 0.0);
+        for (double &v : c) v /= std::max(total, 1.0);
+        shares.push_back(std::move(c));
     }
-    return t;
+    return shares;
 }
 
 }  // namespace
@@ -109,11 +101,6 @@ RouteTraceData draft_routing(const std::string &path, const std::vector<int32_t>
 const std::vector<float> *RouterRowScales::for_layer(int32_t layer) const {
     const auto it = std::ranges::find(layers, layer);
     return it == layers.end() ? nullptr : &scales[size_t(it - layers.begin())];
-}
-
-float RouterRowScales::topic_for_layer(int32_t layer) const {
-    const auto it = std::ranges::find(layers, layer);
-    return it == layers.end() || topics.empty() ? 0.0f : topics[size_t(it - layers.begin())];
 }
 
 const std::vector<float> *RouterRowScales::bias_for_layer(int32_t layer) const {
@@ -152,17 +139,12 @@ std::vector<std::vector<double>> target_shares(const RouteTraceData &trace, size
 
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,
                                       int32_t n_experts, uint64_t seed, const std::string &text,
-                                      const WriteDraftFn &write_draft, bool by_bias, bool shape_reuse) {
+                                      const WriteDraftFn &write_draft, bool by_bias) {
     const auto target = target_shares(trace, sparse_layers.size(), n_experts);
-    const RoutingStats trace_stats = routing_stats(trace);
-    std::vector<double> target_reuse;
-    for (size_t i = 0; i < sparse_layers.size(); ++i)
-        target_reuse.push_back(trace_stats.layers[i * trace.n_slots() / sparse_layers.size()].reuse_previous);
     RouterRowScales scales;
     scales.layers = sparse_layers;
     scales.scales.assign(sparse_layers.size(), std::vector<float>(size_t(n_experts), 1.0f));
     if (by_bias) scales.biases.assign(sparse_layers.size(), std::vector<float>(size_t(n_experts), 0.0f));
-    if (shape_reuse) scales.topics.assign(sparse_layers.size(), 0.0f);
     std::vector<int32_t> tokens;
     for (int round = 0; round < kRounds; ++round) {
         const std::string draft = write_draft(scales);
@@ -174,22 +156,8 @@ RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::ve
             if (tokens.size() < 64) fail(MST_ERR_INVALID_ARGUMENT, "--routing-text has {} tokens, fewer than 64", tokens.size());
             tokens.resize(std::min(tokens.size(), kCalibrationTokens));
         }
-        const RouteTraceData routed = draft_routing(draft, tokens, sparse_layers.size(), n_experts);
-        const auto got = expert_shares(routed);
+        const auto got = measured_shares(draft, tokens, sparse_layers.size(), n_experts);
         const double floor = 0.5 / (double(tokens.size()) * double(trace.k));
-        if (shape_reuse) {
-            const RoutingStats stats = routing_stats(routed);
-            const double step = kTopicStep * std::pow(kTopicDecay, round);
-            if (std::getenv("MST_DEBUG_TOPICS")) {
-                for (size_t l = 0; l < sparse_layers.size(); ++l)
-                    std::fprintf(stderr, "r%d l%zu topic %.2f reuse %.3f target %.3f H %.3f\n", round, l, scales.topics[l],
-                                 stats.layers[l].reuse_previous, target_reuse[l], stats.layers[l].entropy_bits);
-            }
-            for (size_t l = 0; l < sparse_layers.size(); ++l) {
-                const double r = std::log(std::max(target_reuse[l], 1e-3) / std::max(stats.layers[l].reuse_previous, 1e-3));
-                scales.topics[l] = float(std::clamp(scales.topics[l] + step * std::clamp(r, -kMaxLogRatio, kMaxLogRatio), -1.0, std::getenv("MST_TMAX") ? std::atof(std::getenv("MST_TMAX")) : 100.0));
-            }
-        }
         if (by_bias) {
             const double step = kBiasStep * std::pow(kBiasDecay, round);
             for (size_t l = 0; l < sparse_layers.size(); ++l) {

@@ -4,8 +4,8 @@
 // random layers make (they share a common direction that grows with depth), so the scales
 // are found on the model itself: a draft is written, run over calibration text, and each
 // row scaled by how far its expert's share is from the trace's, a few rounds. Token-to-
-// token reuse is shaped by the token-class topics of convert/synth_topics.h, whose weight
-// per layer is calibrated the same way against the trace's next-token reuse.
+// token reuse is not shaped here: it follows from how consecutive hidden states agree,
+// which these weights do not control (bench/RESULTS.md says how far it lands).
 #pragma once
 
 #include <cstdint>
@@ -19,17 +19,13 @@ namespace mst {
 
 // Per sparse layer of the synthesized model (in model-layer order), one scale per expert
 // for its router row (mean 1), or, for routers that select by score + a correction bias
-// (DeepSeek-V3's e_score_correction_bias), that bias per expert with the rows unscaled;
-// and the weight of the token-class topics in its router (convert/synth_topics.h).
+// (DeepSeek-V3's e_score_correction_bias), that bias per expert with the rows unscaled.
 struct RouterRowScales {
     std::vector<int32_t> layers;             // model index of each sparse layer
     std::vector<std::vector<float>> scales;  // [sparse layer][expert]
     std::vector<std::vector<float>> biases;  // [sparse layer][expert]; empty: no bias calibrated
-    // [sparse layer]; empty: plain embeddings, no topics (the popularity-only form).
-    std::vector<float> topics;
     const std::vector<float> *for_layer(int32_t layer) const;
     const std::vector<float> *bias_for_layer(int32_t layer) const;
-    float topic_for_layer(int32_t layer) const;  // 0 where none
 };
 
 // Each slot's expert shares (choices of the expert / all choices; they sum to 1).
@@ -50,14 +46,11 @@ using WriteDraftFn = std::function<std::string(const RouterRowScales &)>;
 // correction bias) the bias is calibrated instead of the row norms: a row's norm moves its
 // expert along the hidden states' common direction as much as it spreads it, so scaling
 // rows could not flatten DeepSeek-V3's routing, while an additive bias shifts selection
-// alone, as the model's own auxiliary-loss-free balancing does. With `shape_reuse` each
-// layer's topic weight is calibrated in the same rounds toward the trace's next-token reuse
-// (a weight only adds reuse: a layer whose draft already reuses more keeps weight 0). Throws
+// alone, as the model's own auxiliary-loss-free balancing does. Throws
 // MST_ERR_INVALID_ARGUMENT when the trace has no tokens or layers, or the text fewer than
 // 64 tokens.
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,
                                       int32_t n_experts, uint64_t seed, const std::string &text,
-                                      const WriteDraftFn &write_draft, bool by_bias = false,
-                                      bool shape_reuse = false);
+                                      const WriteDraftFn &write_draft, bool by_bias = false);
 
 }  // namespace mst

@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "convert/synth_topics.h"
 #include "tokenizer/byte_level.h"
 
 namespace mst {
@@ -44,10 +43,11 @@ std::string utf8(char32_t c) {
     return s;
 }
 
-// The special tokens the config's ids name, id -> content.
-std::map<int64_t, std::string> special_tokens(const ModelConfig &config) {
+}  // namespace
+
+SynthTokenizer make_synth_tokenizer(const ModelConfig &config) {
     const int64_t vocab = config.vocab_size;
-    std::map<int64_t, std::string> special;
+    std::map<int64_t, std::string> special;  // id -> content
     auto add_special = [&](int64_t id, const std::string &name) {
         if (id < 0 || id >= vocab)
             fail(MST_ERR_INVALID_ARGUMENT, "config.json: {} {} is outside the vocabulary (vocab_size {})", name, id,
@@ -64,47 +64,22 @@ std::map<int64_t, std::string> special_tokens(const ModelConfig &config) {
         fail(MST_ERR_INVALID_ARGUMENT,
              "config.json: vocab_size {} cannot hold the 256 byte tokens and {} special tokens", vocab,
              special.size());
-    return special;
-}
 
-// Calls fn(id, text) for every token that is not special, in id order: the 256 bytes
-// (text: the byte itself), then filler words (text: a space and the word).
-template <class Fn>
-void for_each_plain_token(const ModelConfig &config, const std::map<int64_t, std::string> &special, Fn fn) {
-    const int64_t vocab = config.vocab_size;
+    // A std::map-backed object: ordered_json's lookups are linear, which made a
+    // 150k-token vocabulary take a minute.
+    nlohmann::json vocab_json = nlohmann::json::object();
     int64_t id = 0;
     const auto next_free = [&] {
         while (special.count(id)) ++id;
         return id++;
     };
-    for (int b = 0; b < 256; ++b) fn(next_free(), std::string(1, char(b)));
+    for (int b = 0; b < 256; ++b) vocab_json[utf8(byte_level::char_for_byte(static_cast<unsigned char>(b)))] = next_free();
+    const std::string space = utf8(byte_level::char_for_byte(' '));
     for (uint64_t n = 0; id < vocab; ++n) {
         const int64_t next = next_free();
         if (next >= vocab) break;
-        fn(next, " " + filler_word(n));
+        vocab_json[space + filler_word(n)] = next;
     }
-}
-
-}  // namespace
-
-std::vector<int32_t> synth_token_classes(const ModelConfig &config) {
-    const auto special = special_tokens(config);
-    std::vector<int32_t> classes(size_t(config.vocab_size), token_class({}, true));
-    for_each_plain_token(config, special,
-                         [&](int64_t id, const std::string &text) { classes[size_t(id)] = token_class(text, false); });
-    return classes;
-}
-
-SynthTokenizer make_synth_tokenizer(const ModelConfig &config) {
-    const std::map<int64_t, std::string> special = special_tokens(config);
-    // A std::map-backed object: ordered_json's lookups are linear, which made a
-    // 150k-token vocabulary take a minute.
-    nlohmann::json vocab_json = nlohmann::json::object();
-    for_each_plain_token(config, special, [&](int64_t id, const std::string &text) {
-        std::string key;
-        for (unsigned char b : text) key += utf8(byte_level::char_for_byte(b));
-        vocab_json[key] = id;
-    });
     nlohmann::ordered_json added = nlohmann::ordered_json::array();
     for (const auto &[sid, content] : special) {
         vocab_json[content] = sid;

@@ -5,9 +5,7 @@
 // decodes to readable text.
 #pragma once
 
-#include <cstdint>
 #include <string>
-#include <vector>
 
 #include "format/model_config.h"
 
@@ -21,9 +19,5 @@ struct SynthTokenizer {
 // Throws MST_ERR_INVALID_ARGUMENT when the vocabulary cannot hold the 256 byte tokens
 // and the special ones, or a special id lies outside it.
 SynthTokenizer make_synth_tokenizer(const ModelConfig &config);
-
-// The class (convert/synth_topics.h) of every token of that vocabulary, by id. Throws as
-// make_synth_tokenizer does.
-std::vector<int32_t> synth_token_classes(const ModelConfig &config);
 
 }  // namespace mst

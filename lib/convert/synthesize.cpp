@@ -7,8 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
-#include <optional>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -20,7 +18,6 @@
 #include "convert/synth_config.h"
 #include "convert/synth_routing.h"
 #include "convert/synth_tokenizer.h"
-#include "convert/synth_topics.h"
 #include "convert/synth_weights.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -63,29 +60,7 @@ struct ResidentJob {
     WeightFill fill;
     const std::vector<float> *row_scales = nullptr;  // a router's per-row scales (--routing-from)
     const std::vector<float> *values = nullptr;      // every element's value (a calibrated bias)
-    float topic = 0.0f;                              // a router's topic weight (convert/synth_topics.h)
-    int32_t layer = -1;                              // a router's model layer
-    bool class_embedding = false;                    // the token embedding, rows mixed with class directions
 };
-
-bool is_token_embedding(const DiscoveredTensor &t) {
-    return t.info.shape.size() == 2 && t.info.name.find("embed_tokens") != std::string::npos;
-}
-
-// Stores n floats as `dtype` (F32 or BF16: what routers and embeddings are written as).
-void store_floats(DType dtype, const std::string &tensor, const float *values, int64_t n, uint8_t *dst) {
-    if (dtype == DType::F32) {
-        std::memcpy(dst, values, size_t(n) * sizeof(float));
-    } else if (dtype == DType::BF16) {
-        for (int64_t i = 0; i < n; ++i) {
-            const uint16_t b = f32_to_bf16(values[i]);
-            std::memcpy(dst + 2 * i, &b, 2);
-        }
-    } else {
-        fail(MST_ERR_UNSUPPORTED, "--routing-from: {} is stored as {}; its rows can only be shaped as BF16 or F32",
-             tensor, dtype_name(dtype));
-    }
-}
 
 bool is_correction_bias(const DiscoveredTensor &t) {
     const std::string &n = t.info.name;
@@ -250,12 +225,8 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
         job.cols = t.info.shape.empty() ? 1 : t.info.shape.back();
         job.rows = job.cols ? t.info.numel() / job.cols : 0;
         job.fill = resident_fill(t, config);
-        if (row_scales && is_router(t, config) && (job.row_scales = row_scales->for_layer(layer_of(t.info.name)))) {
+        if (row_scales && is_router(t, config) && (job.row_scales = row_scales->for_layer(layer_of(t.info.name))))
             ++scaled_routers;
-            job.layer = layer_of(t.info.name);
-            job.topic = row_scales->topic_for_layer(job.layer);
-        }
-        job.class_embedding = row_scales && !row_scales->topics.empty() && is_token_embedding(t);
         if (row_scales && is_correction_bias(t)) {
             job.values = row_scales->bias_for_layer(layer_of(t.info.name));
             if (job.values && int64_t(job.values->size()) != job.rows * job.cols)
@@ -318,13 +289,6 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
     ensure_room_for(destination, needed);
 
     const int threads = options.n_threads > 0 ? options.n_threads : omp_get_max_threads();
-    // Reuse shaping (--routing-from): every token's class and the class directions.
-    std::vector<int32_t> token_classes;
-    std::optional<ClassDirections> directions;
-    if (row_scales && !row_scales->topics.empty()) {
-        token_classes = synth_token_classes(config);
-        directions.emplace(options.seed, config.hidden_size);
-    }
     Progress progress(progress_fn, needed);
     PackedWriter writer(destination);
     // Declared after the writer so that it stops (and stops using the writer) first.
@@ -348,31 +312,14 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
                 for (int64_t i = 0; i < n * r.cols; ++i)
                     fill_weight_rows(r.info.dtype, {WeightFill::Constant, (*r.values)[size_t(first * r.cols + i)], 0.0f},
                                      stream, 0, 1, 1, bytes->data() + uint64_t(i) * elem);
-            } else if (r.class_embedding) {
-                if (r.rows != int64_t(token_classes.size()) || r.cols != directions->hidden())
-                    fail(MST_ERR_UNSUPPORTED, "--routing-from: {} is [{}, {}], the vocabulary and hidden size are {}, {}",
-                         r.info.name, r.rows, r.cols, token_classes.size(), directions->hidden());
-                std::vector<float> rows(size_t(n * r.cols));
-                directions->embedding_rows(stream, r.fill.std, token_classes, first, n, rows.data());
-                store_floats(r.info.dtype, r.info.name, rows.data(), n * r.cols, bytes->data());
             } else if (r.row_scales) {
                 // Row by row with its own deviation: the generator is keyed by the row, so
-                // each row holds the plain router's values times its scale, plus its topics.
-                std::vector<float> values(size_t(r.cols));
+                // each row holds the plain router's values times its scale.
                 for (int64_t row = first; row < first + n; ++row) {
                     WeightFill f = r.fill;
                     f.std *= (*r.row_scales)[size_t(row)];
-                    uint8_t *dst = bytes->data() + uint64_t(row - first) * row_bytes;
-                    if (r.topic == 0.0f) {
-                        fill_weight_rows(r.info.dtype, f, stream, row, 1, r.cols, dst);
-                        continue;
-                    }
-                    if (r.cols != directions->hidden())
-                        fail(MST_ERR_UNSUPPORTED, "--routing-from: router {} reads {} values, the hidden size is {}",
-                             r.info.name, r.cols, directions->hidden());
-                    fill_weight_rows(DType::F32, f, stream, row, 1, r.cols, values.data());
-                    directions->add_router_topics(r.layer, int32_t(row), r.topic, r.fill.std, values.data());
-                    store_floats(r.info.dtype, r.info.name, values.data(), r.cols, dst);
+                    fill_weight_rows(r.info.dtype, f, stream, row, 1, r.cols,
+                                     bytes->data() + uint64_t(row - first) * row_bytes);
                 }
             } else {
                 fill_parallel(r.info.dtype, r.fill, stream, first, n, r.cols, bytes->data(), threads);
@@ -481,14 +428,12 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
         options.routing_text.empty() ? std::string() : read_text_file(options.routing_text, kMaxRoutingTextBytes), [&](const RouterRowScales &s) {
             write_synth_model(config_path, draft, draft_options, {}, &s);
             return draft;
-        }, by_bias, !std::getenv("MST_NO_TOPICS"));
+        }, by_bias);
     SynthReport report = write_synth_model(config_path, destination, options, progress_fn, &scales);
-    std::string topics;
-    for (float t : scales.topics) topics += fmt::format(" {:.2f}", t);
-    report.notes.push_back(fmt::format("routers {} to the per-layer expert popularity of {}, and token-class topics "
-                                       "weighted{} to its next-token reuse",
+    report.notes.push_back(fmt::format("routers {} to the per-layer expert popularity of {} (reuse between "
+                                       "tokens is not shaped)",
                                        by_bias ? "' correction bias calibrated" : "scaled",
-                                       fs::path(options.routing_from).filename().string(), topics));
+                                       fs::path(options.routing_from).filename().string()));
     return report;
 }
 
