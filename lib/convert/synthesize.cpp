@@ -103,8 +103,8 @@ WeightFill resident_fill(const DiscoveredTensor &t, const ModelConfig &config) {
 // half survives a token, so its hidden states forget within a few tokens and experts come back
 // at the distances independent choices give; at -4 about 99 % survives, the state drifts slowly
 // as a trained model's does, and the reuse-distance histogram and cache hit rates land near the
-// trained Qwen3.5-MoE's (bench/RESULTS.md, "sixth"; -2, -4 and -6 measured, within 0.1 points of
-// each other).
+// trained Qwen3.5-MoE's (bench/RESULTS.md, "Slow linear-attention decay": -2, -4 and -6 were
+// measured, within 0.1 points of each other).
 constexpr float kLearnedRoutingALog = -4.0f;
 
 bool is_linear_attention_decay(const DiscoveredTensor &t) {
