@@ -98,6 +98,20 @@ WeightFill resident_fill(const DiscoveredTensor &t, const ModelConfig &config) {
     return {WeightFill::Uniform, 0.0f, (router ? 0.5f : 1.0f) / std::sqrt(fan_in)};
 }
 
+// With --routing-from, Gated DeltaNet's A_log (every head): its state keeps
+// exp(-exp(A_log) softplus(a + dt_bias)) of itself per token. At synth's plain A_log = 0 about
+// half survives a token, so its hidden states forget within a few tokens and experts come back
+// at the distances independent choices give; at -4 about 99 % survives, the state drifts slowly
+// as a trained model's does, and the reuse-distance histogram and cache hit rates land near the
+// trained Qwen3.5-MoE's (bench/RESULTS.md, "Slow linear-attention decay": -2, -4 and -6 were
+// measured, within 0.1 points of each other).
+constexpr float kLearnedRoutingALog = -4.0f;
+
+bool is_linear_attention_decay(const DiscoveredTensor &t) {
+    const std::string &n = t.info.name;
+    return t.info.shape.size() == 1 && n.size() >= 5 && n.compare(n.size() - 5, 5, "A_log") == 0;
+}
+
 // The model layer of a tensor named "...layers.N....", or -1.
 int32_t layer_of(const std::string &name) {
     const size_t at = name.find("layers.");
@@ -219,12 +233,17 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
     std::vector<ResidentJob> resident;
     uint64_t total = 0;
     size_t scaled_routers = 0;
+    size_t slowed_decays = 0;
     for (const DiscoveredTensor &t : shapes.resident) {
         ResidentJob job;
         job.info = t.info;
         job.cols = t.info.shape.empty() ? 1 : t.info.shape.back();
         job.rows = job.cols ? t.info.numel() / job.cols : 0;
         job.fill = resident_fill(t, config);
+        if (row_scales && is_linear_attention_decay(t)) {
+            job.fill = {WeightFill::Constant, kLearnedRoutingALog, 0.0f};
+            ++slowed_decays;
+        }
         if (row_scales && is_router(t, config) && (job.row_scales = row_scales->for_layer(layer_of(t.info.name))))
             ++scaled_routers;
         if (row_scales && is_correction_bias(t)) {
@@ -384,6 +403,7 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
     report.file_bytes = writer.bytes_written();
     progress.finish();
     report.seconds = progress.seconds();
+    report.slowed_decays = slowed_decays;
     return report;
 }
 
@@ -430,10 +450,14 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
             return draft;
         }, by_bias);
     SynthReport report = write_synth_model(config_path, destination, options, progress_fn, &scales);
-    report.notes.push_back(fmt::format("routers {} to the per-layer expert popularity of {} (reuse between "
-                                       "tokens is not shaped)",
+    report.notes.push_back(fmt::format("routers {} to the per-layer expert popularity of {} ({})",
                                        by_bias ? "' correction bias calibrated" : "scaled",
-                                       fs::path(options.routing_from).filename().string()));
+                                       fs::path(options.routing_from).filename().string(),
+                                       report.slowed_decays
+                                           ? fmt::format("linear-attention state decay slowed in {} layers, A_log {}, "
+                                                         "for reuse between tokens",
+                                                         report.slowed_decays, kLearnedRoutingALog)
+                                           : "reuse between tokens is not shaped"));
     return report;
 }
 

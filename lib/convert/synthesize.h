@@ -41,6 +41,7 @@ struct SynthReport {
     uint64_t expert_bytes = 0;
     int64_t layers = 0, source_layers = 0;
     double seconds = 0.0;            // from the first byte written to the file in place
+    uint64_t slowed_decays = 0;      // --routing-from: Gated DeltaNet A_log tensors written for slow decay
     // How the weights written differ from the config's published form, one line each.
     std::vector<std::string> notes;
 };
