@@ -16,7 +16,7 @@
 #include "core/error.h"
 #include "cpu_op_fixture.h"
 #ifdef MST_HAVE_VULKAN
-#include "backends/vulkan/vulkan_backend.h"
+#include "vulkan_memory_suite.h"
 #endif
 
 namespace mst {
@@ -25,33 +25,7 @@ namespace {
 using test::random_floats;
 
 #ifdef MST_HAVE_VULKAN
-class VulkanDelivery : public ::testing::TestWithParam<bool> {
-protected:
-    static void SetUpTestSuite() {
-        for (bool separate : {false, true}) {
-            if (separate) setenv("MST_VULKAN_SEPARATE_MEMORY", "1", 1);
-            try {
-                gpus_[separate] = new VulkanBackend(BackendOptions{}, false);
-            } catch (const Error &e) {
-                why_ = e.what();
-            }
-            unsetenv("MST_VULKAN_SEPARATE_MEMORY");
-        }
-    }
-    static void TearDownTestSuite() {
-        for (VulkanBackend *&g : gpus_) {
-            delete g;
-            g = nullptr;
-        }
-    }
-    void SetUp() override {
-        if (!gpus_[GetParam()]) GTEST_SKIP() << "no Vulkan device found: " << why_;
-    }
-    VulkanBackend &gpu() { return *gpus_[GetParam()]; }
-    static inline VulkanBackend *gpus_[2] = {nullptr, nullptr};
-    static inline std::string why_;
-    CpuBackend cpu_{2, cpu_isa_best()};
-};
+using VulkanDelivery = test::VulkanMemorySuite;
 
 struct F32Weight {
     std::vector<float> data;
@@ -152,8 +126,7 @@ TEST_P(VulkanDelivery, ResultsStayOnTheDeviceAcrossSeveralSyncs) {
         ASSERT_NEAR(got[j], want[j], 1e-3f * std::max(1.0f, std::abs(want[j]))) << j;
 }
 
-INSTANTIATE_TEST_SUITE_P(Memory, VulkanDelivery, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool> &i) { return i.param ? "Discrete" : "Unified"; });
+INSTANTIATE_TEST_SUITE_P(Memory, VulkanDelivery, ::testing::Values(false, true), test::memory_kind_name);
 #endif
 
 }  // namespace
