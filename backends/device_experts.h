@@ -32,6 +32,9 @@ public:
     // shape is not one its id kernels take, or the user turned it off; the caller then
     // keeps the host path for the layer.
     virtual bool make_experts_resident(const SwigluExpertSet &set) = 0;
+    // Whether every one of the layer's n_experts experts is on the device (made resident,
+    // none left out): a step may then run the layer by id.
+    virtual bool experts_resident(int64_t layer, int32_t n_experts) = 0;
     // One token: out[c] += sum over j < k, in ascending expert id, of
     // weights[j] * down_e(silu(gate_e h) * up_e h), e = ids[j]. ids and weights may be pending
     // results of the batch; h: [hidden]; out: [hidden]. The layer must have been made

@@ -83,6 +83,7 @@ void ExpertSlots::add(const VulkanContext &ctx, CommandStream &stream, const Swi
             bytes_ += part.stack.size();
         }
         L.slots.assign(size_t(set.n_experts), -1);
+        L.missing = set.n_experts;
         L.table = VulkanBuffer(ctx, uint64_t(set.n_experts) * 4, MemoryKind::Device);
         bytes_ += L.table.size();
     }
@@ -97,6 +98,7 @@ void ExpertSlots::add(const VulkanContext &ctx, CommandStream &stream, const Swi
                                       stack.mapped ? stack.mapped + part.bytes * uint64_t(e) : nullptr});
         }
         L.slots[size_t(e)] = e;
+        --L.missing;
         changed = true;
     }
     if (changed) stream.upload(L.slots.data(), L.slots.size() * 4, whole(L.table));

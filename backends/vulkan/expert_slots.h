@@ -33,6 +33,7 @@ public:
         int32_t n_experts = 0;
         Part parts[3];  // gate, up, down
         std::vector<int32_t> slots;  // the host's copy of `table`
+        int32_t missing = 0;         // entries of -1
         VulkanBuffer table;
     };
 

@@ -42,6 +42,12 @@ bool VulkanBackend::make_experts_resident(const SwigluExpertSet &set) {
     return residency_->make_resident(*stream_, set);
 }
 
+bool VulkanBackend::experts_resident(int64_t layer, int32_t n_experts) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    const ExpertSlots::Layer *L = experts_by_id_ ? residency_->slots().find(layer) : nullptr;
+    return L && L->n_experts == n_experts && L->missing == 0;
+}
+
 void VulkanBackend::check_expert_misses() {
     if (expert_miss_ == 0 || stream_->pending(&expert_miss_, sizeof expert_miss_)) return;
     const uint32_t m = expert_miss_;

@@ -75,6 +75,7 @@ public:
     // DeviceExperts (op_experts_by_id.cpp): MST_VULKAN_EXPERTS_BY_ID=0 declines every
     // layer, so the host path (a wait per layer) runs in the same build, to compare.
     bool make_experts_resident(const SwigluExpertSet &set) override;
+    bool experts_resident(int64_t layer, int32_t n_experts) override;
     void routed_swiglu_by_id(int64_t layer, const float *h, float *out, int64_t hidden, const int32_t *ids,
                              const float *weights, int32_t k) override;
     void set_experts_by_id(bool on);
