@@ -404,6 +404,7 @@ struct Result {
     double decode_tok_s = 0, prefill_tok_s = 0, decode_ms_layers = 0, decode_ms_head = 0;
     double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0, kicks_per_token = 0;
     double by_id_layers_per_token = 0;  // layers whose experts the device chose (DeviceExperts)
+    double decode_wait_ms = 0;          // per token, the host blocked on the device (CommandStream::wait_seconds)
     // Bytes of results copied to host memory (CommandStream::delivered_bytes) and carried on
     // the device past a sync instead, per layer of the timed prefill and of a decode token.
     double prefill_delivered_per_layer = 0, prefill_carried_per_layer = 0;
@@ -445,6 +446,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
 
     const uint64_t subs0 = vk ? vk->submissions() : 0, kicks0 = vk ? vk->stream().kicks() : 0;
     const uint64_t by_id0 = vk ? vk->experts_by_id_calls() : 0;
+    const double wait0 = vk ? vk->stream().wait_seconds() : 0.0;
     const uint64_t hits0 = vk ? vk->expert_cache_stats().hits : 0, misses0 = vk ? vk->expert_cache_stats().misses : 0;
     t0 = Clock::now();
     for (int t = 0; t < n_decode; ++t) {
@@ -456,6 +458,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const uint64_t decode_submissions = vk ? vk->submissions() - subs0 : 0;
     const uint64_t decode_kicks = vk ? vk->stream().kicks() - kicks0 : 0;
     r.by_id_layers_per_token = vk ? double(vk->experts_by_id_calls() - by_id0) / n_decode : 0.0;
+    r.decode_wait_ms = vk ? (vk->stream().wait_seconds() - wait0) / n_decode * 1e3 : 0.0;
     r.decode_delivered_per_layer = (delivered() - delivered0) / n_decode / m.layers;
     r.decode_carried_per_layer = (carried() - carried0) / n_decode / m.layers;
     // The head alone: final norm and the vocab product.
@@ -571,6 +574,12 @@ int main(int argc, char **argv) try {
     std::printf("  routed experts chosen on the device (slot table, matvec_id): %.0f of %d layers per decode token%s\n",
                 res.by_id_layers_per_token, layers,
                 std::getenv("MST_VULKAN_EXPERTS_BY_ID") ? " (MST_VULKAN_EXPERTS_BY_ID set)" : "");
+    // Where a decode token's wall time goes on the host: blocked on the device, or not
+    // (recording, the forward pass's own code, while the kicked work runs).
+    std::printf("  decode token (unscaled, %d layers): %.2f ms wall, %.2f ms of it waiting for the device, %.2f ms "
+                "host work beside it\n",
+                layers, res.decode_ms_layers + res.decode_ms_head, res.decode_wait_ms,
+                res.decode_ms_layers + res.decode_ms_head - res.decode_wait_ms);
     // Which decode attention ran: split over blocks of positions (op_attention_split.cpp)
     // unless MST_VULKAN_SPLIT_ATTENTION=0 or the context is one block.
     // Item 1 of issue 17's third pass: only what the host reads goes to host memory
