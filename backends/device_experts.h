@@ -16,11 +16,15 @@ namespace mst {
 
 // Every expert of one layer: n_experts views of each part (gate, up: [I][H]; down: [H][I]),
 // with expert_key set as make_expert_key(layer, e, part). An expert whose gate view has no
-// data is not provided: its table entry stays -1.
+// data is not provided: its table entry stays -1. model_expert_bytes: the bytes of every
+// expert of every layer of the model, when the caller knows them: a backend then takes
+// the layer only if its budget holds them all (resident decode), so that a streamed
+// model's budget is not spent on the first layers' stacks; 0: judged by this layer alone.
 struct SwigluExpertSet {
     int64_t layer = 0;
     int32_t n_experts = 0;
     const WeightView *gate = nullptr, *up = nullptr, *down = nullptr;
+    uint64_t model_expert_bytes = 0;
 };
 
 class DeviceExperts {

@@ -218,7 +218,8 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
         DeviceExperts *by_id = routing ? device_experts(b) : nullptr;
         if (by_id) {
             const SwigluExpertSet set{l, int32_t(kExperts), m.gate_views[size_t(l)].data(), m.up_views[size_t(l)].data(),
-                                      m.down_views[size_t(l)].data()};
+                                      m.down_views[size_t(l)].data(),
+                                      uint64_t(kExperts * m.layers) * Model::expert_bytes()};
             if (!by_id->make_experts_resident(set)) by_id = nullptr;
         }
         if (by_id && n == 1) {

@@ -157,6 +157,7 @@ DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w)
 
 bool WeightResidency::make_resident(CommandStream &stream, const SwigluExpertSet &set) {
     const uint64_t need = slots_.bytes_needed(set);
+    if (set.model_expert_bytes > stats_.budget) return false;  // streamed: the budget serves the LRU cache
     if (need > 0) {
         // The expert cache's copies of this layer go first (stacked, they would be twice
         // here); judged from the layer's cached bytes, so that a layer that cannot fit

@@ -35,6 +35,10 @@ void offer_experts(Backend &backend, ExpertStore &store, int32_t layer, std::spa
     DeviceExperts *device = device_experts(backend);
     if (!device || ids.empty()) return;
     const int32_t n_experts = int32_t(store.n_experts(layer));
+    // Every expert of the model, taking each layer's experts as the size of its first.
+    uint64_t model_bytes = 0;
+    for (int l = 0; l < store.n_layers(); ++l)
+        if (store.n_experts(l) > 0) model_bytes += uint64_t(store.n_experts(l)) * store.layout(l, 0).nbytes();
     static_assert(swiglu_part::kGate == 0 && swiglu_part::kUp == 1 && swiglu_part::kDown == 2);
     std::vector<WeightView> parts[3];
     auto offer = [&](std::span<const int32_t> some, const std::vector<ExpertHandle> &handles) {
@@ -42,7 +46,7 @@ void offer_experts(Backend &backend, ExpertStore &store, int32_t layer, std::spa
         for (size_t i = 0; i < some.size(); ++i)
             for (int p = 0; p < 3; ++p) parts[p][size_t(some[i])] = handles[i]->parts[size_t(p)];
         return device->make_experts_resident(
-            SwigluExpertSet{layer, n_experts, parts[0].data(), parts[1].data(), parts[2].data()});
+            SwigluExpertSet{layer, n_experts, parts[0].data(), parts[1].data(), parts[2].data(), model_bytes});
     };
     if (!offer(ids, weights) || device->experts_resident(layer, n_experts)) return;
     std::vector<int32_t> rest;

@@ -211,7 +211,7 @@ TEST_P(VulkanExpertsById, LayersTheBackendDeclineKeepTheHostPath) {
     EXPECT_TRUE(by_id->make_experts_resident(fine.set()));
 }
 
-TEST(VulkanExpertsByIdBudget, ALayerOverTheExpertBudgetIsDeclined) {
+TEST(VulkanExpertsByIdBudget, ALayerOrModelOverTheExpertBudgetIsDeclined) {
     BackendOptions options;
     options.gpu_expert_cache_bytes = 64 << 10;  // less than the layer below
     std::unique_ptr<VulkanBackend> gpu;
@@ -223,6 +223,11 @@ TEST(VulkanExpertsByIdBudget, ALayerOverTheExpertBudgetIsDeclined) {
     const ExpertLayer big(DType::F32, 0, 8, 128, 64, 950);  // 8 x 3 x 32 KiB
     const ExpertLayer small(DType::Q4, 1, 2, 64, 32, 960);
     EXPECT_FALSE(gpu->make_experts_resident(big.set()));
+    // A layer that fits, of a model whose experts do not all fit (streamed decode): the
+    // budget stays the expert cache's.
+    SwigluExpertSet of_big_model = small.set();
+    of_big_model.model_expert_bytes = 1 << 20;
+    EXPECT_FALSE(gpu->make_experts_resident(of_big_model));
     EXPECT_TRUE(gpu->make_experts_resident(small.set()));
 }
 
