@@ -5,7 +5,7 @@
 // kernel type at sizes no workgroup divides against the CPU and the host path
 // (routed_swiglu); a decode-like chain of layers routed on the device in one wait; an
 // expert missing from the table is an error at the end of the batch, never a result; the
-// layers the backend declines.
+// layers the backend declines; and the kernels without subgroup arithmetic.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -81,7 +81,8 @@ struct ExpertLayer {
     }
 };
 
-TEST_P(VulkanExpertsById, EveryTypeMatchesTheCpuAndTheHostPath) {
+// Every id kernel type against the CPU and against routed_swiglu on the same backend.
+void expect_every_type_matches(VulkanBackend &gpu, Backend &cpu) {
     // (type, hidden, inter): rows no workgroup of rows divides, columns of whole units
     // but not whole unrolled steps of a lane.
     struct Case {
@@ -90,7 +91,7 @@ TEST_P(VulkanExpertsById, EveryTypeMatchesTheCpuAndTheHostPath) {
     };
     const Case cases[] = {{DType::F32, 36, 20}, {DType::F16, 40, 24}, {DType::BF16, 56, 72},
                           {DType::Q8, 96, 160}, {DType::Q4, 96, 160}, {DType::Q4, 2080, 96}};
-    DeviceExperts *by_id = device_experts(gpu());
+    DeviceExperts *by_id = device_experts(gpu);
     ASSERT_NE(by_id, nullptr);
     for (size_t c = 0; c < std::size(cases); ++c) {
         const Case &cs = cases[c];
@@ -102,15 +103,33 @@ TEST_P(VulkanExpertsById, EveryTypeMatchesTheCpuAndTheHostPath) {
         const std::vector<float> h = random_floats(size_t(cs.hidden), uint32_t(8 + c));
         const std::vector<float> start = random_floats(size_t(cs.hidden), uint32_t(9 + c));
         std::vector<float> want = start, host = start, got = start;
-        L.host_path(cpu_, h.data(), want.data(), ids, w);
-        L.host_path(gpu(), h.data(), host.data(), ids, w);
-        const uint64_t calls0 = gpu().experts_by_id_calls();
+        L.host_path(cpu, h.data(), want.data(), ids, w);
+        L.host_path(gpu, h.data(), host.data(), ids, w);
+        const uint64_t calls0 = gpu.experts_by_id_calls();
         by_id->routed_swiglu_by_id(layer, h.data(), got.data(), cs.hidden, ids.data(), w.data(), int32_t(ids.size()));
-        EXPECT_EQ(gpu().experts_by_id_calls() - calls0, 1u);
+        EXPECT_EQ(gpu.experts_by_id_calls() - calls0, 1u);
         const double bound = dtype_is_quantized(cs.t) ? kQuantBound : kFloatBound;
         EXPECT_LT(normalized_error(got, want), bound) << dtype_name(cs.t) << " " << cs.hidden << "x" << cs.inter;
         EXPECT_LT(normalized_error(got, host), kFloatBound) << "against routed_swiglu, " << dtype_name(cs.t);
     }
+}
+
+TEST_P(VulkanExpertsById, EveryTypeMatchesTheCpuAndTheHostPath) { expect_every_type_matches(gpu(), cpu_); }
+
+TEST(VulkanExpertsByIdWithoutSubgroups, EveryTypeMatchesTheCpuAndTheHostPath) {
+    // matvec_id.comp's shared-memory reduction (devices without subgroup arithmetic).
+    ::setenv("MST_VULKAN_NO_SUBGROUP", "1", 1);
+    std::unique_ptr<VulkanBackend> gpu;
+    std::string why;
+    try {
+        gpu = std::make_unique<VulkanBackend>(BackendOptions{}, false);
+    } catch (const Error &e) {
+        why = e.what();
+    }
+    ::unsetenv("MST_VULKAN_NO_SUBGROUP");
+    if (!gpu) GTEST_SKIP() << "no Vulkan device found: " << why;
+    CpuBackend cpu(2, cpu_isa_best());
+    expect_every_type_matches(*gpu, cpu);
 }
 
 TEST_P(VulkanExpertsById, DecodeLayersRoutedOnTheDeviceWaitOnce) {
