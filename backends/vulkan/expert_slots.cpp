@@ -80,12 +80,10 @@ void ExpertSlots::add(const VulkanContext &ctx, CommandStream &stream, const Swi
             part.cols = w.cols;
             part.bytes = WeightResidency::data_bytes(w);
             part.stack = VulkanBuffer(ctx, part.bytes * uint64_t(set.n_experts), MemoryKind::Device);
-            bytes_ += part.stack.size();
         }
         L.slots.assign(size_t(set.n_experts), -1);
         L.missing = set.n_experts;
         L.table = VulkanBuffer(ctx, uint64_t(set.n_experts) * 4, MemoryKind::Device);
-        bytes_ += L.table.size();
     }
     bool changed = fresh;
     for (int32_t e = 0; e < set.n_experts && e < L.n_experts; ++e) {

@@ -19,8 +19,6 @@
 
 namespace mst {
 
-struct DeviceWeight;
-
 class ExpertSlots {
 public:
     struct Part {
@@ -48,11 +46,9 @@ public:
     const Layer *find(int64_t layer) const;
     // The stacked copy of the expert part `w` names by its expert_key, when there is one.
     bool lookup(const WeightView &w, BufferSlice &out) const;
-    uint64_t bytes() const { return bytes_; }
 
 private:
     std::map<int64_t, Layer> layers_;
-    uint64_t bytes_ = 0;
     uint64_t align_ = 1;  // the device's storage-buffer offset alignment (for lookup's slices)
 };
 
