@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -39,6 +40,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/device_experts.h"
 #include "backends/device_routing.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "backends/vulkan/vulkan_bandwidth.h"
@@ -114,6 +116,8 @@ struct Model {
     int layers = 0;
     std::vector<Layer> layer;
     ExpertBytes experts;
+    // Every expert's views of each layer (keys per layer), for DeviceExperts.
+    std::vector<std::vector<WeightView>> gate_views, up_views, down_views;
     std::vector<uint16_t> lm_head, final_norm;
     WeightView lm_head_view, final_norm_view;
     RopeTable rope;
@@ -156,6 +160,20 @@ void build(Model &m, int layers) {
         m.experts.up.push_back(random_q4(kInter, kHidden, uint32_t(1001 + 3 * e), es));
         m.experts.down.push_back(random_q4(kHidden, kInter, uint32_t(1002 + 3 * e), 1.0f / std::sqrt(float(kInter))));
     }
+    for (int l = 0; l < layers; ++l) {
+        std::vector<WeightView> g, u, d;
+        for (int64_t e = 0; e < kExperts; ++e) {
+            g.push_back(WeightView{DType::Q4, m.experts.gate[size_t(e)].data(), kInter, kHidden});
+            u.push_back(WeightView{DType::Q4, m.experts.up[size_t(e)].data(), kInter, kHidden});
+            d.push_back(WeightView{DType::Q4, m.experts.down[size_t(e)].data(), kHidden, kInter});
+            g.back().expert_key = make_expert_key(l, e, 0);
+            u.back().expert_key = make_expert_key(l, e, 1);
+            d.back().expert_key = make_expert_key(l, e, 2);
+        }
+        m.gate_views.push_back(std::move(g));
+        m.up_views.push_back(std::move(u));
+        m.down_views.push_back(std::move(d));
+    }
     m.lm_head = random_bf16(size_t(kVocab * kHidden), 99, dense_scale);
     m.final_norm = random_bf16(size_t(kHidden), 98, 1.0f);
     m.lm_head_view = bf16_view(m.lm_head, kVocab, kHidden);
@@ -194,6 +212,26 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
         // As MoeDecoder::forward: on the device path the top-k runs on the backend when it
         // offers DeviceRouting (not under --profile, whose wrapper does not).
         DeviceRouting *routing = device ? device_routing(b) : nullptr;
+        // As MoeDecoder::forward: when the backend keeps every expert of the layer on the
+        // device (a GPU expert budget that holds them; MST_VULKAN_EXPERTS_BY_ID=0 says no),
+        // a decode step's experts are chosen there and the step has no wait per layer.
+        DeviceExperts *by_id = routing ? device_experts(b) : nullptr;
+        if (by_id) {
+            const SwigluExpertSet set{l, int32_t(kExperts), m.gate_views[size_t(l)].data(), m.up_views[size_t(l)].data(),
+                                      m.down_views[size_t(l)].data(),
+                                      uint64_t(kExperts * m.layers) * Model::expert_bytes()};
+            if (!by_id->make_experts_resident(set)) by_id = nullptr;
+        }
+        if (by_id && n == 1) {
+            b.rms_norm(x.data(), L.post_norm_view, 0.0f, 1e-6f, h.data(), n, H);
+            b.matmul(L.router_view, h.data(), router.data(), n);
+            routing->softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(), weights.data());
+            b.drop_results(y.data(), y.size() * sizeof(float));
+            std::fill(y.begin(), y.end(), 0.0f);
+            by_id->routed_swiglu_by_id(l, h.data(), y.data(), H, ids.data(), weights.data(), int32_t(kTopK));
+            residual_add();
+            continue;
+        }
         {
             BackendBatch batch(b);
             b.rms_norm(x.data(), L.post_norm_view, 0.0f, 1e-6f, h.data(), n, H);
@@ -222,12 +260,9 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
         for (int64_t e = 0; e < kExperts; ++e) {
             if (tok[size_t(e)].empty()) continue;
             SwigluExpertUse u;
-            u.gate = WeightView{DType::Q4, m.experts.gate[size_t(e)].data(), kInter, kHidden};
-            u.up = WeightView{DType::Q4, m.experts.up[size_t(e)].data(), kInter, kHidden};
-            u.down = WeightView{DType::Q4, m.experts.down[size_t(e)].data(), kHidden, kInter};
-            u.gate.expert_key = make_expert_key(l, e, 0);
-            u.up.expert_key = make_expert_key(l, e, 1);
-            u.down.expert_key = make_expert_key(l, e, 2);
+            u.gate = m.gate_views[size_t(l)][size_t(e)];
+            u.up = m.up_views[size_t(l)][size_t(e)];
+            u.down = m.down_views[size_t(l)][size_t(e)];
             u.tokens = tok[size_t(e)].data();
             u.weights = wt[size_t(e)].data();
             u.n = int64_t(tok[size_t(e)].size());
@@ -369,6 +404,8 @@ void print_dispatch_profile(VulkanBackend &gpu, const Model &m, int steps) {
 struct Result {
     double decode_tok_s = 0, prefill_tok_s = 0, decode_ms_layers = 0, decode_ms_head = 0;
     double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0, kicks_per_token = 0;
+    double by_id_layers_per_token = 0;  // layers whose experts the device chose (DeviceExperts)
+    double decode_wait_ms = 0;          // per token, the host blocked on the device (CommandStream::wait_seconds)
     // Bytes of results copied to host memory (CommandStream::delivered_bytes) and carried on
     // the device past a sync instead, per layer of the timed prefill and of a decode token.
     double prefill_delivered_per_layer = 0, prefill_carried_per_layer = 0;
@@ -409,6 +446,8 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     carried0 = carried();
 
     const uint64_t subs0 = vk ? vk->submissions() : 0, kicks0 = vk ? vk->stream().kicks() : 0;
+    const uint64_t by_id0 = vk ? vk->experts_by_id_calls() : 0;
+    const double wait0 = vk ? vk->stream().wait_seconds() : 0.0;
     const uint64_t hits0 = vk ? vk->expert_cache_stats().hits : 0, misses0 = vk ? vk->expert_cache_stats().misses : 0;
     t0 = Clock::now();
     for (int t = 0; t < n_decode; ++t) {
@@ -419,6 +458,8 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     // Before the head's own timing below, whose submissions are not a decode step's.
     const uint64_t decode_submissions = vk ? vk->submissions() - subs0 : 0;
     const uint64_t decode_kicks = vk ? vk->stream().kicks() - kicks0 : 0;
+    r.by_id_layers_per_token = vk ? double(vk->experts_by_id_calls() - by_id0) / n_decode : 0.0;
+    r.decode_wait_ms = vk ? (vk->stream().wait_seconds() - wait0) / n_decode * 1e3 : 0.0;
     r.decode_delivered_per_layer = (delivered() - delivered0) / n_decode / m.layers;
     r.decode_carried_per_layer = (carried() - carried0) / n_decode / m.layers;
     // The head alone: final norm and the vocab product.
@@ -531,6 +572,15 @@ int main(int argc, char **argv) try {
                 path_name(path), res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token,
                 res.kicks_per_token, layers,
                 roof_res, 100.0 * res.decode_tok_s / roof_res, n_prefill, res.prefill_tok_s);
+    std::printf("  routed experts chosen on the device (slot table, matvec_id): %.0f of %d layers per decode token%s\n",
+                res.by_id_layers_per_token, layers,
+                std::getenv("MST_VULKAN_EXPERTS_BY_ID") ? " (MST_VULKAN_EXPERTS_BY_ID set)" : "");
+    // Where a decode token's wall time goes on the host: blocked on the device, or not
+    // (recording, the forward pass's own code, while the kicked work runs).
+    std::printf("  decode token (unscaled, %d layers): %.2f ms wall, %.2f ms of it waiting for the device, %.2f ms "
+                "host work beside it\n",
+                layers, res.decode_ms_layers + res.decode_ms_head, res.decode_wait_ms,
+                res.decode_ms_layers + res.decode_ms_head - res.decode_wait_ms);
     // Which decode attention ran: split over blocks of positions (op_attention_split.cpp)
     // unless MST_VULKAN_SPLIT_ATTENTION=0 or the context is one block.
     // Item 1 of issue 17's third pass: only what the host reads goes to host memory

@@ -447,6 +447,7 @@ void CommandStream::flush(bool reset_scratch) {
         end_and_submit(fence_);
         ++submissions_;
         VkResult r = VK_NOT_READY;
+        const auto wait0 = std::chrono::steady_clock::now();
         if (spin_wait_) {
             const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
             while ((r = vkGetFenceStatus(ctx_.device(), fence_)) == VK_NOT_READY &&
@@ -455,6 +456,7 @@ void CommandStream::flush(bool reset_scratch) {
         }
         if (r == VK_NOT_READY) r = vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX);
         vk_check(r, "vkWaitForFences");
+        wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait0).count();
         vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
         if (timestamps_) read_timestamps();
         vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");

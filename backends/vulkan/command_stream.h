@@ -119,6 +119,9 @@ public:
     void submit();
 
     uint64_t submissions() const { return submissions_; }
+    // Seconds the host has spent waiting for submissions to finish: the rest of a step's
+    // wall time is host work (recording, the model's own code) or device time it overlaps.
+    double wait_seconds() const { return wait_seconds_; }
     struct Range {
         VkBuffer buffer;
         VkDeviceSize begin, end;
@@ -196,6 +199,7 @@ private:
     bool dirty_ = false;  // commands recorded since the last barrier
     bool spin_wait_;
     uint64_t submissions_ = 0;
+    double wait_seconds_ = 0;
     VkQueryPool timestamps_ = VK_NULL_HANDLE;
     double gpu_seconds_ = 0, timestamp_period_ns_ = 0;
     // The profile: the label of each timed command of the recording (query i + 1 follows

@@ -10,10 +10,7 @@
 #include "core/log.h"
 
 namespace mst {
-namespace {
 
-// The shader for weights of type t and rows of `cols`, or nullptr where matvec.comp does
-// not take them.
 const char *matvec_shader(DType t, int64_t cols) {
     switch (t) {
         case DType::F32: return cols % 4 == 0 ? "matvec_f32" : nullptr;
@@ -24,8 +21,6 @@ const char *matvec_shader(DType t, int64_t cols) {
         default: return nullptr;
     }
 }
-
-}  // namespace
 
 void VulkanBackend::configure_matvec_from_environment() {
     if (const char *env = std::getenv("MST_VULKAN_MATVEC"); env && *env) {

@@ -12,6 +12,7 @@ uint32_t shader_write_mask(const std::string &name) {
     auto starts = [&](const char *prefix) { return name.rfind(prefix, 0) == 0; };
     if (starts("matmul")) return 1u << 2;  // matmul_* and matmul_xw_*: y
     if (starts("gemm")) return 1u << 2;  // gemm_*: y
+    if (starts("matvec_id")) return (1u << 2) | (1u << 5);  // y, the miss flag
     if (starts("matvec")) return 1u << 2;  // matvec_*: y
     if (starts("gather_rows")) return 1u << 2;
     if (starts("norm")) return 1u << 3;

@@ -30,6 +30,7 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
     configure_gemm_from_environment();
     configure_split_attention_from_environment();
     configure_matvec_from_environment();
+    configure_experts_by_id_from_environment();
     log(MST_LOG_INFO, "vulkan: backend on '{}': GPU expert cache {} MiB, matmul {} lanes x {} rows{}",
         ctx_->info().name, budget >> 20, lanes_, rows_per_group_, use_subgroup_ ? " (subgroupAdd)" : "");
 }
@@ -46,11 +47,13 @@ void VulkanBackend::begin_batch() {
 void VulkanBackend::end_batch() {
     const std::lock_guard<std::recursive_mutex> release(mutex_, std::adopt_lock);
     stream_->end_batch();
+    if (!stream_->in_batch()) check_expert_misses();
 }
 
 void VulkanBackend::sync() {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
     stream_->sync();
+    check_expert_misses();
 }
 
 void VulkanBackend::sync_reads(std::span<const HostSpan> reads) {

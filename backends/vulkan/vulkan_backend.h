@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/device_experts.h"
 #include "backends/device_routing.h"
 #include "backends/vulkan/command_stream.h"
 #include "backends/vulkan/pipelines.h"
@@ -21,7 +22,7 @@
 
 namespace mst {
 
-class VulkanBackend final : public Backend, public DeviceRouting {
+class VulkanBackend final : public Backend, public DeviceRouting, public DeviceExperts {
 public:
     // Opens the device BackendOptions::device names (see VulkanContext); gpu_only skips
     // CPU implementations when ranking. Throws MST_ERR_BACKEND naming why.
@@ -71,6 +72,15 @@ public:
     void copy_rows(const float *src, int64_t src_stride, float *dst, int64_t n_rows, int64_t row_len) override;
     void softmax_topk(const float *logits, int64_t n_tokens, int32_t n_experts, int32_t k, bool renormalize,
                       int32_t *ids, float *weights) override;
+    // DeviceExperts (op_experts_by_id.cpp): MST_VULKAN_EXPERTS_BY_ID=0 declines every
+    // layer, so the host path (a wait per layer) runs in the same build, to compare.
+    bool make_experts_resident(const SwigluExpertSet &set) override;
+    bool experts_resident(int64_t layer, int32_t n_experts) override;
+    void routed_swiglu_by_id(int64_t layer, const float *h, float *out, int64_t hidden, const int32_t *ids,
+                             const float *weights, int32_t k) override;
+    void set_experts_by_id(bool on);
+    // routed_swiglu_by_id calls recorded so far (tests and benchmarks).
+    uint64_t experts_by_id_calls() const { return experts_by_id_calls_; }
 
     // Record y = W x (any matmul weight type) into the stream without submitting; x, y
     // device-visible slices. FP8 needs the scales and block shape.
@@ -190,7 +200,20 @@ private:
     bool use_norm_vec4_ = true;
     uint64_t norm_vec4_dispatches_ = 0;
     uint64_t matvec_dispatches_ = 0;
+    // Experts chosen on the device (op_experts_by_id.cpp).
+    void configure_experts_by_id_from_environment();  // MST_VULKAN_EXPERTS_BY_ID; throws naming a bad value
+    // Throws when a routed_swiglu_by_id of the work that has run met an expert not on the
+    // device (the flag matvec_id.comp sets, delivered with the batch's results).
+    void check_expert_misses();
+    bool experts_by_id_ = true;
+    uint64_t experts_by_id_calls_ = 0;
+    uint32_t expert_miss_ = 0;  // host address of the miss flag, a result of the batch
+    const VulkanPipeline *matvec_id_pipelines_[32] = {};  // by DType
 };
+
+// The matvec.comp variant for one token's rows of type t and `cols` (without the _sg
+// suffix), or nullptr where it does not take them (op_matvec.cpp).
+const char *matvec_shader(DType t, int64_t cols);
 
 // For the registry: the backend "vulkan" names (throws MST_ERR_BACKEND when no device),
 // and the GPU "auto" would use (nullptr, with `why`, when there is none).

@@ -98,6 +98,13 @@ DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w)
         if (sbytes) d.scales = BufferSlice{s.buffer, s.offset + scale_offset, sbytes, s.mapped ? s.mapped + scale_offset : nullptr};
         return d;
     };
+    if (sbytes == 0) {
+        DeviceWeight stacked;
+        if (slots_.lookup(w, stacked.data)) {
+            ++stats_.hits;
+            return stacked;
+        }
+    }
     if (auto it = experts_.find(w.expert_key); it != experts_.end()) {
         CachedExpert &e = it->second;
         if (e.bytes == total) {
@@ -107,10 +114,8 @@ DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w)
             return slices(e);
         }
         // A different size under one key: the model changed shape; start over.
-        stats_.bytes_used -= e.bytes;
-        give_back(e.bytes, e.slot);
         lru_.erase(e.lru);
-        experts_.erase(it);
+        forget(it);
     }
     ++stats_.misses;
     // Make room: least recently used first, never one this submission uses.
@@ -118,10 +123,8 @@ DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w)
         --it;
         auto found = experts_.find(*it);
         if (found->second.epoch == epoch_) continue;
-        stats_.bytes_used -= found->second.bytes;
         ++stats_.evictions;
-        give_back(found->second.bytes, found->second.slot);
-        experts_.erase(found);
+        forget(found);
         it = lru_.erase(it);
     }
     if (stats_.bytes_used + total > stats_.budget) {
@@ -147,8 +150,43 @@ DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w)
     if (sbytes) stream.upload(w.scales, sbytes, d.scales);
     stats_.bytes_used += total;
     stats_.bytes_uploaded += total;
+    layer_bytes_[layer_of(w.expert_key)] += total;
     experts_.emplace(w.expert_key, std::move(e));
     return d;
+}
+
+bool WeightResidency::make_resident(CommandStream &stream, const SwigluExpertSet &set) {
+    const uint64_t need = slots_.bytes_needed(set);
+    if (set.model_expert_bytes > stats_.budget) return false;  // streamed: the budget serves the LRU cache
+    if (need > 0) {
+        // The expert cache's copies of this layer go first (stacked, they would be twice
+        // here); judged from the layer's cached bytes, so that a layer that cannot fit
+        // (streamed decode) costs no walk over the cache.
+        auto cached = layer_bytes_.find(set.layer);
+        const uint64_t freeable = cached == layer_bytes_.end() ? 0 : cached->second;
+        if (stats_.bytes_used - freeable + need > stats_.budget) return false;
+        for (auto it = lru_.begin(); it != lru_.end();) {
+            auto found = experts_.find(*it);
+            if (layer_of(*it) != set.layer || found->second.epoch == epoch_) {
+                ++it;
+                continue;
+            }
+            forget(found);
+            it = lru_.erase(it);
+        }
+        if (stats_.bytes_used + need > stats_.budget) return false;  // some were in use
+        stats_.bytes_used += need;
+        stats_.bytes_uploaded += need;
+    }
+    slots_.add(ctx_, stream, set);
+    return true;
+}
+
+void WeightResidency::forget(std::unordered_map<uint64_t, CachedExpert>::iterator it) {
+    stats_.bytes_used -= it->second.bytes;
+    layer_bytes_[layer_of(it->first)] -= it->second.bytes;
+    give_back(it->second.bytes, it->second.slot);
+    experts_.erase(it);
 }
 
 }  // namespace mst

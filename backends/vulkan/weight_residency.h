@@ -15,6 +15,7 @@
 
 #include "backends/backend.h"
 #include "backends/vulkan/command_stream.h"
+#include "backends/vulkan/expert_slots.h"
 
 namespace mst {
 
@@ -38,6 +39,13 @@ public:
     // when needed. `as_f32`: float weights widened to float32 first (vectors the
     // elementwise kernels read).
     DeviceWeight get(CommandStream &stream, const WeightView &w, bool as_f32 = false);
+
+    // Stack every provided expert of `set` with its slot table (ExpertSlots), counted
+    // against the expert budget; the layer's copies in the expert cache not used by the
+    // current submission are evicted first (they would be on the device twice). False,
+    // with nothing changed, when the budget cannot hold the layer.
+    bool make_resident(CommandStream &stream, const SwigluExpertSet &set);
+    const ExpertSlots &slots() const { return slots_; }
 
     // Call after each submission: experts used by it may be evicted again.
     void end_submission() { ++epoch_; }
@@ -82,6 +90,12 @@ private:
     std::list<uint64_t> lru_;  // front = most recent
     GpuExpertCacheStats stats_;
     uint64_t epoch_ = 1;
+    ExpertSlots slots_;
+    // Bytes of each layer's experts in the cache (make_resident's quick test), and the
+    // bookkeeping of dropping one entry.
+    std::unordered_map<int64_t, uint64_t> layer_bytes_;
+    static int64_t layer_of(uint64_t expert_key) { return int64_t(expert_key >> 40) - 1; }
+    void forget(std::unordered_map<uint64_t, CachedExpert>::iterator it);
 };
 
 }  // namespace mst

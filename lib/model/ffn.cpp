@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "backends/device_experts.h"
 #include "core/error.h"
 #include "router/cache_substitution.h"
 
@@ -24,6 +25,38 @@ void swiglu_expert(Backend &backend, const ExpertWeights &expert, const float *x
 }
 
 namespace {
+
+// Offers SwiGLU experts just fetched to a backend that chooses experts on the device
+// (DeviceExperts). When its expert budget holds the layer it takes them, and the layer's
+// other experts are fetched once now (in groups of the size just fetched, as the cache
+// allows), so that the layer's next decode steps run there by id.
+void offer_experts(Backend &backend, ExpertStore &store, int32_t layer, std::span<const int32_t> ids,
+                   const std::vector<ExpertHandle> &weights, ExpertIoStats &io) {
+    DeviceExperts *device = device_experts(backend);
+    if (!device || ids.empty()) return;
+    const int32_t n_experts = int32_t(store.n_experts(layer));
+    // Every expert of the model, taking each layer's experts as the size of its first.
+    uint64_t model_bytes = 0;
+    for (int l = 0; l < store.n_layers(); ++l)
+        if (store.n_experts(l) > 0) model_bytes += uint64_t(store.n_experts(l)) * store.layout(l, 0).nbytes();
+    static_assert(swiglu_part::kGate == 0 && swiglu_part::kUp == 1 && swiglu_part::kDown == 2);
+    std::vector<WeightView> parts[3];
+    auto offer = [&](std::span<const int32_t> some, const std::vector<ExpertHandle> &handles) {
+        for (std::vector<WeightView> &p : parts) p.assign(size_t(n_experts), WeightView{});
+        for (size_t i = 0; i < some.size(); ++i)
+            for (int p = 0; p < 3; ++p) parts[p][size_t(some[i])] = handles[i]->parts[size_t(p)];
+        return device->make_experts_resident(
+            SwigluExpertSet{layer, n_experts, parts[0].data(), parts[1].data(), parts[2].data(), model_bytes});
+    };
+    if (!offer(ids, weights) || device->experts_resident(layer, n_experts)) return;
+    std::vector<int32_t> rest;
+    for (int32_t e = 0; e < n_experts; ++e)
+        if (std::find(ids.begin(), ids.end(), e) == ids.end()) rest.push_back(e);
+    for (size_t first = 0; first < rest.size(); first += ids.size()) {
+        const std::span<const int32_t> group(rest.data() + first, std::min(ids.size(), rest.size() - first));
+        if (!offer(group, store.fetch(layer, group, io))) return;
+    }
+}
 
 // Decode: one token's experts, each computed as soon as its weights are in memory (hits at
 // once, reads as they land), so the compute of some overlaps the reads of the others.
@@ -52,6 +85,7 @@ void one_token_experts(Backend &backend, ExpertStore &store, int32_t layer, cons
             group[i] = SwigluExpertUse{e.parts[swiglu_part::kGate], e.parts[swiglu_part::kUp],
                                        e.parts[swiglu_part::kDown], &token, weight_of[i].data(), 1};
         }
+        offer_experts(backend, store, layer, active, weights, io);
         backend.routed_swiglu(h, out, 1, hidden, group.data(), n);
         return;
     }
@@ -162,6 +196,7 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
                                            e.parts[swiglu_part::kDown], tokens[g].data(), token_weights[g].data(),
                                            int64_t(u.size())};
             }
+            offer_experts(backend, store, layer, std::span<const int32_t>(active.data() + first, n_group), weights, io);
             backend.routed_swiglu(h, out, routing.n_tokens, hidden, batch.data(), n_group);
             // A group per submission, as when each call ran alone: the GPU expert cache may
             // evict a group's experts only after the submission that used them.
@@ -183,6 +218,20 @@ void routed_experts(Backend &backend, ExpertStore &store, int32_t layer, const f
 }
 
 namespace {
+
+// Whether a decode step of `layer` may run by id on the device: the backend holds every
+// expert of the layer, the architecture routes on the device, and nothing needs the host's
+// view of the routing (traces, prefetch, budget rules, expert_fn).
+bool by_id_step(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
+                std::span<const RowsBudget> budgets, const ExpertFn &expert_fn) {
+    if (expert_fn || !routing.route_on_device || routing.trace.chosen || routing.trace.predicted ||
+        routing.trace.ranked || store.prefetch_enabled())
+        return false;
+    for (const RowsBudget &b : budgets)
+        if (b.policy && (b.policy->active() || b.policy->substitute_min_ratio > 0.0f)) return false;
+    DeviceExperts *device = device_experts(backend);
+    return device && device->experts_resident(int64_t(layer), int32_t(store.n_experts(int32_t(layer))));
+}
 
 // What the prefetcher would guess for every row of h, reported to the trace; the same
 // routers on the same hidden state as in sparse_feed_forward's prefetch below.
@@ -210,6 +259,22 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
 void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
                          const float *h, int64_t n, int64_t hidden, int32_t k, std::span<const RowsBudget> budgets,
                          float *out, ExpertIoStats &io, const ExpertFn &expert_fn) {
+    if (n == 1 && by_id_step(backend, store, routing, layer, budgets, expert_fn)) {
+        // Routed and computed on the device: the ids and weights never reach the host.
+        // Scratch whose pending results die with it; the ids are 32-bit words that only the
+        // device reads, so a float vector's memory names them as well as any.
+        BackendVector ids(backend, size_t(k));
+        BackendVector weights(backend, size_t(k));
+        auto *id_words = reinterpret_cast<int32_t *>(ids.data());
+        if (routing.route_on_device(layer, h, 1, k, id_words, weights.data())) {
+            backend.drop_results(out, size_t(hidden) * sizeof(float));
+            std::fill(out, out + hidden, 0.0f);
+            device_experts(backend)->routed_swiglu_by_id(int64_t(layer), h, out, hidden, id_words, weights.data(), k);
+            for (const RowsBudget &b : budgets)  // as apply_budget_policy counts them
+                if (b.stats) b.stats->experts_chosen += uint64_t(k);
+            return;
+        }
+    }
     std::vector<int32_t> ids(size_t(n * k));
     std::vector<float> weights(size_t(n * k));
     routing.route(layer, h, n, k, ids.data(), weights.data());

@@ -50,6 +50,11 @@ struct LayerRouting {
     size_t n_layers = 0;
     std::function<bool(size_t layer)> is_sparse;
     std::function<void(size_t layer, const float *h, int64_t n, int32_t k, int32_t *ids, float *weights)> route;
+    // The same routing recorded as device ops whose ids and weights the host does not read
+    // (DeviceRouting); false, with nothing recorded, where the architecture or backend
+    // cannot (a router bias, another rule, no device routing). Empty: never.
+    std::function<bool(size_t layer, const float *h, int64_t n, int32_t k, int32_t *ids, float *weights)>
+        route_on_device;
     bool renormalized = false;  // route renormalises the kept weights (the budget rules need to know)
     RouteTrace trace;           // told each layer's routing of the batch (ForwardOptions::route_trace)
 };
@@ -70,6 +75,10 @@ struct RowsBudget {
 // this same h and starts reading the experts they pick, so that those reads overlap this
 // layer's expert compute (the residual stream changes little between layers, which makes
 // the guess good). out [n][hidden] is overwritten with the weighted sum of routed experts.
+// On a backend that chooses experts on the device (DeviceExperts), the experts fetched are
+// offered to it, and a decode step of a layer whose experts are all on the device, with
+// no feature that needs the host's view of its routing (traces, prefetch, budget rules,
+// expert_fn), is routed and computed there without a wait (docs/device_graph.md).
 void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
                          const float *h, int64_t n, int64_t hidden, int32_t k, std::span<const RowsBudget> budgets,
                          float *out, ExpertIoStats &io, const ExpertFn &expert_fn = {});

@@ -185,6 +185,16 @@ LayerRouting MoeDecoder::layer_routing() {
                 for (int32_t e = 0; e < E; ++e) logits.data()[size_t(t * E + e)] += L.router_bias[size_t(e)];
         route_(logits.data(), n, E, k, ids, weights);
     };
+    r.route_on_device = [this](size_t l, const float *h, int64_t n, int32_t k, int32_t *ids, float *weights) {
+        const Layer &L = layers_[l];
+        DeviceRouting *device = device_routing(backend_);
+        if (!device || !softmax_topk_routing_ || !L.router_bias.empty()) return false;
+        const int32_t E = int32_t(L.router.rows);
+        BackendVector logits(backend_, size_t(n * E));
+        backend_.matmul(L.router, h, logits.data(), n);
+        device->softmax_topk(logits.data(), n, E, k, routing_renormalized_, ids, weights);
+        return true;
+    };
     r.renormalized = routing_renormalized_;
     return r;
 }

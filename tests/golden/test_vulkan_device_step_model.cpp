@@ -28,6 +28,8 @@ class VulkanDeviceStepModel : public ::testing::TestWithParam<std::string> {};
 struct StepResult {
     std::vector<float> prompt_logits, decode_logits;
     uint64_t decode_submissions = 0;
+    uint64_t decode_by_id_layers = 0;  // layers whose experts the device chose (DeviceExperts)
+    int64_t resident_layers = 0;       // layers with every expert on the device after the prompt
 };
 
 StepResult run_steps(const std::string &dir, const std::string &backend, const std::vector<int32_t> &prompt) {
@@ -43,15 +45,23 @@ StepResult run_steps(const std::string &dir, const std::string &backend, const s
     ExpertIoStats io;
     model->model->forward(*state, 0, prompt, fo, r.prompt_logits.data(), io);
     const int32_t next = int32_t(std::max_element(r.prompt_logits.begin(), r.prompt_logits.end()) - r.prompt_logits.begin());
-    uint64_t before = 0;
+    uint64_t before = 0, by_id_before = 0;
 #ifdef MST_HAVE_VULKAN
     auto *vk = dynamic_cast<VulkanBackend *>(model->backend.get());
-    if (vk) before = vk->submissions();
+    if (vk) {
+        before = vk->submissions();
+        by_id_before = vk->experts_by_id_calls();
+        for (int64_t l = 0; l < model->config.n_layers; ++l)
+            r.resident_layers += vk->experts_resident(l, int32_t(model->config.n_experts)) ? 1 : 0;
+    }
 #endif
     const std::vector<int32_t> one{next};
     model->model->forward(*state, int32_t(prompt.size()), one, fo, r.decode_logits.data(), io);
 #ifdef MST_HAVE_VULKAN
-    if (vk) r.decode_submissions = vk->submissions() - before;
+    if (vk) {
+        r.decode_submissions = vk->submissions() - before;
+        r.decode_by_id_layers = vk->experts_by_id_calls() - by_id_before;
+    }
 #endif
     return r;
 }
@@ -83,6 +93,27 @@ TEST_P(VulkanDeviceStepModel, DecodeWaitsOncePerSparseLayer) {
     EXPECT_LT(relative_error(gpu.prompt_logits, cpu.prompt_logits), tol);
     EXPECT_LT(relative_error(gpu.decode_logits, cpu.decode_logits), tol);
     EXPECT_EQ(argmax(gpu.prompt_logits), argmax(cpu.prompt_logits));
+    EXPECT_EQ(argmax(gpu.decode_logits), argmax(cpu.decode_logits));
+}
+
+TEST_P(VulkanDeviceStepModel, ResidentDecodeIsOneWait) {
+    // The prompt uses every expert of these fixtures' layers, so the GPU holds them all
+    // (stacked with their slot tables) and the decode step chooses its experts on the
+    // device: one wait for the step, the logits' (docs/device_graph.md, "One submission per
+    // resident decode step"). MST_VULKAN_EXPERTS_BY_ID=0 would give a wait per layer.
+    if (const std::string why = golden_suite::backend_unavailable("vulkan"); !why.empty()) GTEST_SKIP() << why;
+    const std::string dir = test::data_path(GetParam());
+    const test::Golden golden = test::load_golden(dir + "/golden.safetensors");
+    const StepResult cpu = run_steps(dir, "cpu", golden.input_ids);
+    const StepResult gpu = run_steps(dir, "vulkan", golden.input_ids);
+    const auto model = load_model(dir, LoadOptions{.backend = "cpu"});
+    const ModelConfig &c = model->config;
+    const int64_t sparse = c.n_layers - int64_t(c.mlp_only_layers.size());  // these fixtures: decoder_sparse_step 1
+    ASSERT_EQ(gpu.resident_layers, sparse) << "the prompt did not put every expert on the device";
+    EXPECT_EQ(gpu.decode_by_id_layers, uint64_t(sparse));
+    EXPECT_EQ(gpu.decode_submissions, 1u);
+    const double tol = golden_suite::backend_tolerance("vulkan", 2e-3);
+    EXPECT_LT(relative_error(gpu.decode_logits, cpu.decode_logits), tol);
     EXPECT_EQ(argmax(gpu.decode_logits), argmax(cpu.decode_logits));
 }
 

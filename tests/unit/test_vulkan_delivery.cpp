@@ -15,51 +15,19 @@
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "cpu_op_fixture.h"
+#include "test_weight.h"
 #ifdef MST_HAVE_VULKAN
-#include "backends/vulkan/vulkan_backend.h"
+#include "vulkan_memory_suite.h"
 #endif
 
 namespace mst {
 namespace {
 
 using test::random_floats;
+using test::TestWeight;
 
 #ifdef MST_HAVE_VULKAN
-class VulkanDelivery : public ::testing::TestWithParam<bool> {
-protected:
-    static void SetUpTestSuite() {
-        for (bool separate : {false, true}) {
-            if (separate) setenv("MST_VULKAN_SEPARATE_MEMORY", "1", 1);
-            try {
-                gpus_[separate] = new VulkanBackend(BackendOptions{}, false);
-            } catch (const Error &e) {
-                why_ = e.what();
-            }
-            unsetenv("MST_VULKAN_SEPARATE_MEMORY");
-        }
-    }
-    static void TearDownTestSuite() {
-        for (VulkanBackend *&g : gpus_) {
-            delete g;
-            g = nullptr;
-        }
-    }
-    void SetUp() override {
-        if (!gpus_[GetParam()]) GTEST_SKIP() << "no Vulkan device found: " << why_;
-    }
-    VulkanBackend &gpu() { return *gpus_[GetParam()]; }
-    static inline VulkanBackend *gpus_[2] = {nullptr, nullptr};
-    static inline std::string why_;
-    CpuBackend cpu_{2, cpu_isa_best()};
-};
-
-struct F32Weight {
-    std::vector<float> data;
-    WeightView view;
-    F32Weight(int64_t rows, int64_t cols, uint32_t seed) : data(random_floats(size_t(rows * cols), seed)) {
-        view = WeightView{DType::F32, data.data(), rows, cols};
-    }
-};
+using VulkanDelivery = test::VulkanMemorySuite;
 
 void expect_near(const std::vector<float> &got, const std::vector<float> &want, const char *what) {
     ASSERT_EQ(got.size(), want.size()) << what;
@@ -71,7 +39,8 @@ void expect_near(const std::vector<float> &got, const std::vector<float> &want, 
 // c = D a reads a, which stayed on the device.
 struct Chain {
     static constexpr int64_t kIn = 29, kA = 37, kS = 41, kR = 7, kC = 19;
-    F32Weight A{kA, kIn, 1}, B{kS, kA, 2}, C{kR, kS, 3}, D{kC, kA, 4};
+    TestWeight A{DType::F32, kA, kIn, 1}, B{DType::F32, kS, kA, 2}, C{DType::F32, kR, kS, 3},
+        D{DType::F32, kC, kA, 4};
     std::vector<float> x = random_floats(size_t(kIn), 5);
     std::vector<float> a, r, c;
     // Runs the chain on b; `at_sync` is called right after the sync, before the rest.
@@ -120,7 +89,7 @@ TEST_P(VulkanDelivery, ResultsStayOnTheDeviceAcrossSeveralSyncs) {
     // the host reads one small result per round; the carried results move between the two
     // carry arenas each time, and the end is the CPU's.
     const int64_t n = 33, rounds = 5;
-    const F32Weight W(n, n, 20), R(3, n, 21);
+    const TestWeight W(DType::F32, n, n, 20), R(DType::F32, 3, n, 21);
     const std::vector<float> x0 = random_floats(size_t(n), 22);
     auto run = [&](Backend &b, std::vector<std::vector<float>> &reads) {
         std::vector<float> x = x0, y(static_cast<size_t>(n));
@@ -152,8 +121,7 @@ TEST_P(VulkanDelivery, ResultsStayOnTheDeviceAcrossSeveralSyncs) {
         ASSERT_NEAR(got[j], want[j], 1e-3f * std::max(1.0f, std::abs(want[j]))) << j;
 }
 
-INSTANTIATE_TEST_SUITE_P(Memory, VulkanDelivery, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool> &i) { return i.param ? "Discrete" : "Unified"; });
+INSTANTIATE_TEST_SUITE_P(Memory, VulkanDelivery, ::testing::Values(false, true), test::memory_kind_name);
 #endif
 
 }  // namespace

@@ -15,12 +15,14 @@
 #include "cpu_op_fixture.h"
 #include "kv_attention_step.h"
 #include "model/kv_cache.h"
+#include "test_weight.h"
 #include "vulkan_suite.h"
 
 namespace mst {
 namespace {
 
 using test::random_floats;
+using test::TestWeight;
 
 class VulkanDeviceStep : public test::VulkanSuite {
 protected:
@@ -40,15 +42,6 @@ float max_abs_diff(const std::vector<float> &a, const std::vector<float> &b) {
     for (size_t i = 0; i < a.size() && i < b.size(); ++i) d = std::max(d, std::abs(a[i] - b[i]));
     return d;
 }
-
-// A weight the matmuls below use: F32 [rows][cols].
-struct F32Weight {
-    std::vector<float> data;
-    WeightView view;
-    F32Weight(int64_t rows, int64_t cols, uint32_t seed) : data(random_floats(size_t(rows * cols), seed)) {
-        view = WeightView{DType::F32, data.data(), rows, cols};
-    }
-};
 
 TEST_F(VulkanDeviceStep, AddAndCopyRowsEqualTheCpu) {
     // A float add rounds once on both sides, and a copy is exact: equal bit for bit, alone
@@ -84,7 +77,7 @@ TEST_F(VulkanDeviceStep, BadArgumentsAreErrors) {
 }
 
 TEST_F(VulkanDeviceStep, NestedBatchesRunOnceAtTheOuterEnd) {
-    const F32Weight w(24, 40, 21);
+    const TestWeight w(DType::F32, 24, 40, 21);
     const std::vector<float> x = random_floats(40, 22);
     std::vector<float> y(24, NAN), z(24, NAN), want_y(24), want_z(24);
     cpu_.matmul(w.view, x.data(), want_y.data(), 1);
@@ -107,7 +100,7 @@ TEST_F(VulkanDeviceStep, NestedBatchesRunOnceAtTheOuterEnd) {
 TEST_F(VulkanDeviceStep, SyncDeliversResultsAndTheBatchGoesOn) {
     // The router's pattern: a product, a sync, the host reads and rewrites the result,
     // and later ops of the same batch read what the host wrote.
-    const F32Weight w(16, 32, 31);
+    const TestWeight w(DType::F32, 16, 32, 31);
     const std::vector<float> x = random_floats(32, 32);
     std::vector<float> y(16, NAN), acc(16, 1.0f), want(16);
     cpu_.matmul(w.view, x.data(), want.data(), 1);
@@ -125,7 +118,7 @@ TEST_F(VulkanDeviceStep, SyncDeliversResultsAndTheBatchGoesOn) {
 TEST_F(VulkanDeviceStep, DroppedScratchIsNeitherWrittenNorReadAgain) {
     // A scratch vector that dies inside a batch: its pending result must not land in its
     // (freed) memory, and memory at that address, rewritten by the host, is read anew.
-    const F32Weight w(16, 32, 41);
+    const TestWeight w(DType::F32, 16, 32, 41);
     const std::vector<float> x = random_floats(32, 42);
     std::vector<float> scratch(16, NAN), out(16, 0.0f);
     BackendBatch step(gpu());
@@ -145,7 +138,8 @@ TEST_F(VulkanDeviceStep, KvAppendFeedsAttentionInOneSubmission) {
     // ops, attention over it, all in one batch: one submission, the CPU's result, and the
     // host's cache holds the new rows once the batch has run.
     const int32_t kv_heads = 2, heads = 4, hd = 8, hidden = 24, n_ctx = 6;
-    const F32Weight wk(kv_heads * hd, hidden, 51), wv(kv_heads * hd, hidden, 52), wq(heads * hd, hidden, 53);
+    const TestWeight wk(DType::F32, kv_heads * hd, hidden, 51), wv(DType::F32, kv_heads * hd, hidden, 52),
+        wq(DType::F32, heads * hd, hidden, 53);
     KvCache cpu_cache(1, n_ctx, kv_heads, hd, hd), gpu_cache(1, n_ctx, kv_heads, hd, hd);
     auto step = [&](Backend &b, KvCache &cache, int32_t pos, const std::vector<float> &x, bool batch) {
         return test::kv_attention_step(b, cache, pos, x, wq.view, wk.view, wv.view, hd, batch);

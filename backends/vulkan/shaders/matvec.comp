@@ -39,64 +39,8 @@ layout(push_constant) uniform Push { uint rows, cols; } pc;
 shared float partial[ROWS][LANES];
 #endif
 
-// Elements per unit: one 16-byte load of a float type, a quarter of a 32-weight block.
-#ifdef W_F32
-const uint UNIT = 4u;
-#else
-const uint UNIT = 8u;
-#endif
-
-// The dot product of unit u of row r with the matching elements of x.
-float unit_dot(uint r, uint u) {
-#if defined(W_F32)
-    return dot(uintBitsToFloat(w4[r * (pc.cols / 4u) + u]), x4[u]);
-#elif defined(W_F16) || defined(W_BF16)
-    const uvec4 q = w4[r * (pc.cols / 8u) + u];
-    const vec4 a = x4[2u * u], b = x4[2u * u + 1u];
-#if defined(W_F16)
-    const vec4 lo = vec4(unpackHalf2x16(q.x), unpackHalf2x16(q.y));
-    const vec4 hi = vec4(unpackHalf2x16(q.z), unpackHalf2x16(q.w));
-#else
-    const vec4 lo = uintBitsToFloat(uvec4(q.x << 16, q.x & 0xffff0000u, q.y << 16, q.y & 0xffff0000u));
-    const vec4 hi = uintBitsToFloat(uvec4(q.z << 16, q.z & 0xffff0000u, q.w << 16, q.w & 0xffff0000u));
-#endif
-    return dot(lo, a) + dot(hi, b);
-#elif defined(W_Q8)
-    // 34-byte blocks (f16 scale, 32 int8): part p holds bytes 2 + 8p .. 9 + 8p of its
-    // block, 2-byte aligned, so it spans two words or three (read as 16-bit halves).
-    const uint blk = u >> 2, part = u & 3u;
-    const uint base = (r * (pc.cols / 32u) + blk) * 34u;
-    const float d = f16_bits_to_f32(READ_U16(w, base));
-    const uint a = base + 2u + 8u * part, wi = a >> 2;
-    uint q0, q1;
-    if ((a & 2u) == 0u) {
-        q0 = w[wi];
-        q1 = w[wi + 1u];
-    } else {
-        const uint w0 = w[wi], w1 = w[wi + 1u], w2 = w[wi + 2u];
-        q0 = (w0 >> 16) | (w1 << 16);
-        q1 = (w1 >> 16) | (w2 << 16);
-    }
-    const vec4 lo = vec4(ivec4(int(q0 << 24), int(q0 << 16), int(q0 << 8), int(q0)) >> 24);
-    const vec4 hi = vec4(ivec4(int(q1 << 24), int(q1 << 16), int(q1 << 8), int(q1)) >> 24);
-    const uint xb = (blk * 32u + part * 8u) / 4u;
-    return d * (dot(lo, x4[xb]) + dot(hi, x4[xb + 1u]));
-#elif defined(W_Q4)
-    // 20-byte blocks (f16 d and m, then byte j = element j low nibble, j + 16 high): part
-    // p takes elements 8p .. 8p + 7, the low nibbles of bytes 8p .. for p < 2, the high
-    // nibbles of bytes 8(p - 2) .. above.
-    const uint blk = u >> 2, part = u & 3u, shift = (part >> 1) * 4u;
-    const uint wb = (r * (pc.cols / 32u) + blk) * 5u;
-    const uint dm = w[wb];
-    const uint q0 = w[wb + 1u + 2u * (part & 1u)], q1 = w[wb + 2u + 2u * (part & 1u)];
-    const vec4 wa = vec4((uvec4(q0) >> uvec4(shift, shift + 8u, shift + 16u, shift + 24u)) & 15u);
-    const vec4 wc = vec4((uvec4(q1) >> uvec4(shift, shift + 8u, shift + 16u, shift + 24u)) & 15u);
-    const uint xb = (blk * 32u + part * 8u) / 4u;
-    const vec4 a = x4[xb], c = x4[xb + 1u];
-    return f16_bits_to_f32(dm & 0xffffu) * (dot(wa, a) + dot(wc, c)) +
-           f16_bits_to_f32(dm >> 16) * dot(a + c, vec4(1.0));
-#endif
-}
+#define X4(i) x4[i]
+#include "matvec_unit.glsl"
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;

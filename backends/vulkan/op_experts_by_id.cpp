@@ -1,0 +1,113 @@
+// One token's routed SwiGLU experts chosen on the device (backends/device_experts.h,
+// docs/device_graph.md "One submission per resident decode step"): the ids and weights
+// stay results of the batch, each part's product is one dispatch over the k chosen
+// experts (shaders/matvec_id.comp, workgroup z = the j-th choice, its rows found through
+// the layer's slot table), then one silu_mul over the k experts' gate and up rows and one
+// combine (shaders/combine_id.comp). Five dispatches a layer where routed_swiglu records
+// 2k + 3, and no wait for the host.
+#include <cstdlib>
+#include <string>
+
+#include "backends/vulkan/vulkan_backend.h"
+#include "core/error.h"
+#include "core/log.h"
+
+namespace mst {
+
+void VulkanBackend::configure_experts_by_id_from_environment() {
+    if (const char *env = std::getenv("MST_VULKAN_EXPERTS_BY_ID"); env && *env) {
+        const std::string v = env;
+        if (v != "0" && v != "1")
+            fail(MST_ERR_INVALID_ARGUMENT,
+                 "MST_VULKAN_EXPERTS_BY_ID='{}': expected 1 (resident experts chosen on the device) or 0 (a wait per "
+                 "layer, the host looks the experts up)",
+                 v);
+        experts_by_id_ = v == "1";
+    }
+    if (!experts_by_id_) log(MST_LOG_INFO, "vulkan: routed experts looked up on the host (MST_VULKAN_EXPERTS_BY_ID=0)");
+}
+
+void VulkanBackend::set_experts_by_id(bool on) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    experts_by_id_ = on;
+}
+
+bool VulkanBackend::make_experts_resident(const SwigluExpertSet &set) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (!experts_by_id_) return false;
+    if (const std::string why = ExpertSlots::unsupported(set); !why.empty()) {
+        log(MST_LOG_DEBUG, "vulkan: layer {}'s experts stay on the host path: {}", set.layer, why);
+        return false;
+    }
+    return residency_->make_resident(*stream_, set);
+}
+
+bool VulkanBackend::experts_resident(int64_t layer, int32_t n_experts) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    const ExpertSlots::Layer *L = experts_by_id_ ? residency_->slots().find(layer) : nullptr;
+    return L && L->n_experts == n_experts && L->missing == 0;
+}
+
+void VulkanBackend::check_expert_misses() {
+    if (expert_miss_ == 0 || stream_->pending(&expert_miss_, sizeof expert_miss_)) return;
+    const uint32_t m = expert_miss_;
+    expert_miss_ = 0;
+    fail(MST_ERR_BACKEND,
+         "vulkan: layer {}'s routed expert {} is not on the device (routed_swiglu_by_id on a layer whose experts "
+         "are not all resident); the step's results are not valid",
+         (m - 1) >> 16, (m - 1) & 0xffffu);
+}
+
+void VulkanBackend::routed_swiglu_by_id(int64_t layer, const float *h, float *out, int64_t hidden,
+                                        const int32_t *ids, const float *weights, int32_t k) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    const ExpertSlots::Layer *L = residency_->slots().find(layer);
+    if (!L) fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu_by_id: layer {}'s experts were not made resident", layer);
+    if (!h || !out || !ids || !weights) fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu_by_id: null h, out, ids or weights");
+    const ExpertSlots::Part &gate = L->parts[0], &up = L->parts[1], &down = L->parts[2];
+    if (k < 1 || k > L->n_experts || k > 65535)
+        fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu_by_id: k = {} is outside 1..{}", k, L->n_experts);
+    if (hidden != gate.cols || hidden != down.rows)
+        fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu_by_id: hidden {} against layer {}'s experts of {}", hidden, layer,
+             gate.cols);
+    if (layer > 0xffff) fail(MST_ERR_UNSUPPORTED, "routed_swiglu_by_id: layer {} (the miss flag names at most 65535)", layer);
+    ++experts_by_id_calls_;
+
+    const int64_t inter = gate.rows;
+    const uint64_t ku = uint64_t(k);
+    const BufferSlice x = stream_->input(h, uint64_t(hidden) * sizeof(float));
+    const BufferSlice id = stream_->input(ids, ku * sizeof(int32_t));
+    const BufferSlice wt = stream_->input(weights, ku * sizeof(float));
+    const BufferSlice miss = stream_->input(&expert_miss_, sizeof expert_miss_);
+    const BufferSlice table = whole(L->table);
+    const BufferSlice g = stream_->device_scratch(ku * uint64_t(inter) * sizeof(float));
+    const BufferSlice u = stream_->device_scratch(ku * uint64_t(inter) * sizeof(float));
+    const BufferSlice y = stream_->device_scratch(ku * uint64_t(hidden) * sizeof(float));
+    auto product = [&](const ExpertSlots::Part &p, const BufferSlice &xs, uint32_t x_stride, const BufferSlice &ys) {
+        const VulkanPipeline *&cached = matvec_id_pipelines_[size_t(p.dtype)];
+        if (!cached) {
+            const std::string name = std::string("matvec_id") + (matvec_shader(p.dtype, p.cols) + 6);
+            cached = &pipelines_->get(use_subgroup_ ? name + "_sg" : name, 6, {lanes_, rows_per_group_});
+        }
+        const uint32_t push[5] = {uint32_t(p.rows), uint32_t(p.cols), x_stride, uint32_t(L->n_experts),
+                                  uint32_t(layer)};
+        const uint32_t gx = uint32_t((p.rows + rows_per_group_ - 1) / rows_per_group_);
+        if (gx > 65535) fail(MST_ERR_UNSUPPORTED, "routed_swiglu_by_id: {} rows in one expert part", p.rows);
+        stream_->dispatch(*cached, {whole(p.stack), xs, ys, table, id, miss}, push, sizeof push, gx, 1, uint32_t(k));
+    };
+    product(gate, x, 0, g);
+    product(up, x, 0, u);
+    record_silu_mul(g, u, g, int64_t(k) * inter);
+    product(down, g, uint32_t(inter / 4), y);
+    const BufferSlice os = stream_->input(out, uint64_t(hidden) * sizeof(float));
+    const uint32_t push[2] = {uint32_t(k), uint32_t(hidden)};
+    stream_->dispatch(pipelines_->get("combine_id", 4), {y, id, wt, os}, push, sizeof push,
+                      uint32_t((hidden + 255) / 256));
+    stream_->output(os, out, os.size);
+    stream_->output(miss, &expert_miss_, sizeof expert_miss_);
+    submit();
+    stream_->kick();
+    check_expert_misses();
+}
+
+}  // namespace mst

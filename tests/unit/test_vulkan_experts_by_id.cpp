@@ -1,0 +1,257 @@
+// Routed experts chosen on the device (backends/device_experts.h, op_experts_by_id.cpp,
+// shaders/matvec_id.comp and combine_id.comp; docs/device_graph.md "One submission per
+// resident decode step"): one token's experts from ids and weights the host never reads,
+// through each layer's slot table. Checked on unified and discrete memory: every id
+// kernel type at sizes no workgroup divides against the CPU and the host path
+// (routed_swiglu); a decode-like chain of layers routed on the device in one wait; an
+// expert missing from the table is an error at the end of the batch, never a result; the
+// layers the backend declines; and the kernels without subgroup arithmetic.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/device_experts.h"
+#include "backends/device_routing.h"
+#include "core/error.h"
+#include "cpu_op_fixture.h"
+#include "expect_error.h"
+#include "router/softmax_topk.h"
+#include "test_weight.h"
+#ifdef MST_HAVE_VULKAN
+#include "vulkan_memory_suite.h"
+#endif
+
+namespace mst {
+namespace {
+
+#ifdef MST_HAVE_VULKAN
+using test::random_floats;
+using test::TestWeight;
+using VulkanExpertsById = test::VulkanMemorySuite;
+
+// As test_vulkan_ops: float weights sum float32 products in other orders; for Q8/Q4 the
+// CPU rounds activations per block, the GPU does not.
+constexpr double kFloatBound = 2e-5, kQuantBound = 3e-4;
+
+double normalized_error(const std::vector<float> &got, const std::vector<float> &want) {
+    double max_err = 0.0, max_ref = 0.0;
+    for (size_t i = 0; i < want.size(); ++i) {
+        if (std::isnan(got[i])) return INFINITY;
+        max_err = std::max(max_err, std::abs(double(got[i]) - double(want[i])));
+        max_ref = std::max(max_ref, std::abs(double(want[i])));
+    }
+    return max_ref > 0.0 ? max_err / max_ref : max_err;
+}
+
+// Every expert of one layer, its views keyed for the layer; `absent` experts not provided.
+struct ExpertLayer {
+    int64_t layer, hidden, inter;
+    int32_t n_experts;
+    std::vector<std::unique_ptr<TestWeight>> parts;
+    std::vector<WeightView> gate, up, down;
+    ExpertLayer(DType t, int64_t layer_, int32_t e, int64_t hidden_, int64_t inter_, uint32_t seed,
+                std::vector<int32_t> absent = {})
+        : layer(layer_), hidden(hidden_), inter(inter_), n_experts(e) {
+        for (int32_t x = 0; x < e; ++x) {
+            for (int p = 0; p < 3; ++p) {
+                parts.push_back(std::make_unique<TestWeight>(t, p < 2 ? inter : hidden, p < 2 ? hidden : inter,
+                                                             seed + uint32_t(3 * x + p)));
+                parts.back()->view.expert_key = make_expert_key(layer, x, p);
+            }
+            gate.push_back(parts[size_t(3 * x)]->view);
+            up.push_back(parts[size_t(3 * x + 1)]->view);
+            down.push_back(parts[size_t(3 * x + 2)]->view);
+        }
+        for (int32_t x : absent) gate[size_t(x)].data = up[size_t(x)].data = down[size_t(x)].data = nullptr;
+    }
+    SwigluExpertSet set() const { return SwigluExpertSet{layer, n_experts, gate.data(), up.data(), down.data()}; }
+    // out += the chosen experts of one token, through Backend::routed_swiglu (the host path).
+    void host_path(Backend &b, const float *h, float *out, const std::vector<int32_t> &ids,
+                   const std::vector<float> &w) const {
+        static const int64_t token0 = 0;
+        std::vector<SwigluExpertUse> uses;
+        for (int32_t e = 0; e < n_experts; ++e)
+            for (size_t j = 0; j < ids.size(); ++j)
+                if (ids[j] == e) uses.push_back(SwigluExpertUse{gate[size_t(e)], up[size_t(e)], down[size_t(e)], &token0, &w[j], 1});
+        b.routed_swiglu(h, out, 1, hidden, uses.data(), uses.size());
+    }
+};
+
+// Every id kernel type against the CPU and against routed_swiglu on the same backend.
+void expect_every_type_matches(VulkanBackend &gpu, Backend &cpu) {
+    // (type, hidden, inter): rows no workgroup of rows divides, columns of whole units
+    // but not whole unrolled steps of a lane.
+    struct Case {
+        DType t;
+        int64_t hidden, inter;
+    };
+    const Case cases[] = {{DType::F32, 36, 20}, {DType::F16, 40, 24}, {DType::BF16, 56, 72},
+                          {DType::Q8, 96, 160}, {DType::Q4, 96, 160}, {DType::Q4, 2080, 96}};
+    DeviceExperts *by_id = device_experts(gpu);
+    ASSERT_NE(by_id, nullptr);
+    for (size_t c = 0; c < std::size(cases); ++c) {
+        const Case &cs = cases[c];
+        const int64_t layer = int64_t(10 + c);
+        const ExpertLayer L(cs.t, layer, 7, cs.hidden, cs.inter, uint32_t(100 * c + 1));
+        ASSERT_TRUE(by_id->make_experts_resident(L.set())) << dtype_name(cs.t);
+        const std::vector<int32_t> ids = {5, 1, 6};  // not in ascending order
+        const std::vector<float> w = random_floats(ids.size(), uint32_t(7 + c), 0.1f, 1.0f);
+        const std::vector<float> h = random_floats(size_t(cs.hidden), uint32_t(8 + c));
+        const std::vector<float> start = random_floats(size_t(cs.hidden), uint32_t(9 + c));
+        std::vector<float> want = start, host = start, got = start;
+        L.host_path(cpu, h.data(), want.data(), ids, w);
+        L.host_path(gpu, h.data(), host.data(), ids, w);
+        const uint64_t calls0 = gpu.experts_by_id_calls();
+        by_id->routed_swiglu_by_id(layer, h.data(), got.data(), cs.hidden, ids.data(), w.data(), int32_t(ids.size()));
+        EXPECT_EQ(gpu.experts_by_id_calls() - calls0, 1u);
+        const double bound = dtype_is_quantized(cs.t) ? kQuantBound : kFloatBound;
+        EXPECT_LT(normalized_error(got, want), bound) << dtype_name(cs.t) << " " << cs.hidden << "x" << cs.inter;
+        EXPECT_LT(normalized_error(got, host), kFloatBound) << "against routed_swiglu, " << dtype_name(cs.t);
+    }
+}
+
+TEST_P(VulkanExpertsById, EveryTypeMatchesTheCpuAndTheHostPath) { expect_every_type_matches(gpu(), cpu_); }
+
+TEST(VulkanExpertsByIdWithoutSubgroups, EveryTypeMatchesTheCpuAndTheHostPath) {
+    // matvec_id.comp's shared-memory reduction (devices without subgroup arithmetic).
+    ::setenv("MST_VULKAN_NO_SUBGROUP", "1", 1);
+    std::unique_ptr<VulkanBackend> gpu;
+    std::string why;
+    try {
+        gpu = std::make_unique<VulkanBackend>(BackendOptions{}, false);
+    } catch (const Error &e) {
+        why = e.what();
+    }
+    ::unsetenv("MST_VULKAN_NO_SUBGROUP");
+    if (!gpu) GTEST_SKIP() << "no Vulkan device found: " << why;
+    CpuBackend cpu(2, cpu_isa_best());
+    expect_every_type_matches(*gpu, cpu);
+}
+
+TEST_P(VulkanExpertsById, DecodeLayersRoutedOnTheDeviceWaitOnce) {
+    // A decode step's shape: per layer a router product, softmax top-k and the experts
+    // chosen on the device, added into the residual stream; the host reads nothing until
+    // the end. One wait for the whole step, and the CPU's result (host top-k, host
+    // experts).
+    const int64_t hidden = 64, inter = 96, layers = 3;
+    const int32_t E = 9, k = 3;
+    std::vector<std::unique_ptr<ExpertLayer>> L;
+    std::vector<std::unique_ptr<TestWeight>> routers;
+    for (int64_t l = 0; l < layers; ++l) {
+        L.push_back(std::make_unique<ExpertLayer>(DType::Q4, 20 + l, E, hidden, inter, uint32_t(500 + 40 * l)));
+        routers.push_back(std::make_unique<TestWeight>(DType::F32, E, hidden, uint32_t(600 + l)));
+    }
+    const std::vector<float> x0 = random_floats(size_t(hidden), 700);
+    auto step = [&](Backend &b, bool on_device) {
+        std::vector<float> x = x0, y(static_cast<size_t>(hidden)), logits(static_cast<size_t>(E)),
+                           w(static_cast<size_t>(k));
+        std::vector<int32_t> ids(static_cast<size_t>(k));
+        {
+        BackendBatch batch(b);
+        for (int64_t l = 0; l < layers; ++l) {
+            b.matmul(routers[size_t(l)]->view, x.data(), logits.data(), 1);
+            b.drop_results(y.data(), y.size() * sizeof(float));
+            std::fill(y.begin(), y.end(), 0.0f);
+            if (on_device) {
+                device_routing(b)->softmax_topk(logits.data(), 1, E, k, true, ids.data(), w.data());
+                EXPECT_TRUE(device_experts(b)->make_experts_resident(L[size_t(l)]->set()));
+                device_experts(b)->routed_swiglu_by_id(20 + l, x.data(), y.data(), hidden, ids.data(), w.data(), k);
+            } else {
+                route_softmax_topk(logits.data(), 1, E, k, true, ids.data(), w.data());
+                L[size_t(l)]->host_path(b, x.data(), y.data(), ids, w);
+            }
+            b.add(x.data(), y.data(), hidden);
+        }
+        }
+        return x;
+    };
+    const std::vector<float> want = step(cpu_, false);
+    step(gpu(), true);  // stacks the layers (uploads: a wait of their own on a discrete GPU)
+    const uint64_t waits0 = gpu().submissions(), calls0 = gpu().experts_by_id_calls();
+    const std::vector<float> got = step(gpu(), true);
+    EXPECT_EQ(gpu().submissions() - waits0, 1u) << "waits in one resident decode step";
+    EXPECT_EQ(gpu().experts_by_id_calls() - calls0, uint64_t(layers));
+    EXPECT_LT(normalized_error(got, want), kQuantBound);
+}
+
+TEST_P(VulkanExpertsById, AnExpertMissingFromTheTableIsAnErrorNotAResult) {
+    const int64_t hidden = 64, inter = 32;
+    const ExpertLayer L(DType::Q4, 30, 6, hidden, inter, 800, {4});
+    DeviceExperts *by_id = device_experts(gpu());
+    ASSERT_TRUE(by_id->make_experts_resident(L.set()));
+    const std::vector<float> h = random_floats(size_t(hidden), 801), w = {0.5f, 0.5f};
+    std::vector<float> out(size_t(hidden), 0.0f);
+    const std::vector<int32_t> present = {0, 3}, missing = {2, 4};
+    // In a batch: the error comes with the batch's end.
+    test::expect_error(
+        [&] {
+            BackendBatch batch(gpu());
+            by_id->routed_swiglu_by_id(30, h.data(), out.data(), hidden, missing.data(), w.data(), 2);
+        },
+        MST_ERR_BACKEND, {"layer 30", "expert 4", "not on the device"});
+    // Alone (its own wait), and the backend goes on working after it.
+    test::expect_error([&] { by_id->routed_swiglu_by_id(30, h.data(), out.data(), hidden, missing.data(), w.data(), 2); },
+                       MST_ERR_BACKEND, {"layer 30", "expert 4"});
+    std::vector<float> want(size_t(hidden), 0.0f), got(size_t(hidden), 0.0f);
+    L.host_path(cpu_, h.data(), want.data(), present, w);
+    by_id->routed_swiglu_by_id(30, h.data(), got.data(), hidden, present.data(), w.data(), 2);
+    EXPECT_LT(normalized_error(got, want), kQuantBound);
+    // Provided later, the expert joins the table.
+    const ExpertLayer full(DType::Q4, 30, 6, hidden, inter, 800);
+    ASSERT_TRUE(by_id->make_experts_resident(full.set()));
+    std::fill(want.begin(), want.end(), 0.0f);
+    std::fill(got.begin(), got.end(), 0.0f);
+    full.host_path(cpu_, h.data(), want.data(), missing, w);
+    by_id->routed_swiglu_by_id(30, h.data(), got.data(), hidden, missing.data(), w.data(), 2);
+    EXPECT_LT(normalized_error(got, want), kQuantBound);
+}
+
+TEST_P(VulkanExpertsById, LayersTheBackendDeclineKeepTheHostPath) {
+    DeviceExperts *by_id = device_experts(gpu());
+    // A type the id kernels do not take, and rows that are not whole units.
+    const ExpertLayer mxfp4(DType::MXFP4, 40, 3, 64, 32, 900), ragged(DType::BF16, 41, 3, 60, 20, 910);
+    EXPECT_FALSE(by_id->make_experts_resident(mxfp4.set()));
+    EXPECT_FALSE(by_id->make_experts_resident(ragged.set()));
+    test::expect_error([&] {
+        const std::vector<float> h(64), w(1, 1.0f);
+        std::vector<float> out(64);
+        const int32_t id = 0;
+        by_id->routed_swiglu_by_id(40, h.data(), out.data(), 64, &id, w.data(), 1);
+    }, MST_ERR_INVALID_ARGUMENT, {"layer 40", "not made resident"});
+    // Switched off (MST_VULKAN_EXPERTS_BY_ID=0 at creation): every layer declined.
+    const ExpertLayer fine(DType::Q4, 42, 3, 64, 32, 920);
+    gpu().set_experts_by_id(false);
+    EXPECT_FALSE(by_id->make_experts_resident(fine.set()));
+    gpu().set_experts_by_id(true);
+    EXPECT_TRUE(by_id->make_experts_resident(fine.set()));
+}
+
+TEST(VulkanExpertsByIdBudget, ALayerOrModelOverTheExpertBudgetIsDeclined) {
+    BackendOptions options;
+    options.gpu_expert_cache_bytes = 64 << 10;  // less than the layer below
+    std::unique_ptr<VulkanBackend> gpu;
+    try {
+        gpu = std::make_unique<VulkanBackend>(options, false);
+    } catch (const Error &e) {
+        GTEST_SKIP() << "no Vulkan device found: " << e.what();
+    }
+    const ExpertLayer big(DType::F32, 0, 8, 128, 64, 950);  // 8 x 3 x 32 KiB
+    const ExpertLayer small(DType::Q4, 1, 2, 64, 32, 960);
+    EXPECT_FALSE(gpu->make_experts_resident(big.set()));
+    // A layer that fits, of a model whose experts do not all fit (streamed decode): the
+    // budget stays the expert cache's.
+    SwigluExpertSet of_big_model = small.set();
+    of_big_model.model_expert_bytes = 1 << 20;
+    EXPECT_FALSE(gpu->make_experts_resident(of_big_model));
+    EXPECT_TRUE(gpu->make_experts_resident(small.set()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Memory, VulkanExpertsById, ::testing::Values(false, true), test::memory_kind_name);
+#endif
+
+}  // namespace
+}  // namespace mst
