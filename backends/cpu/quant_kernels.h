@@ -61,6 +61,14 @@ const QuantKernels &quant_kernels_avx2_int8();
 const QuantKernels &quant_kernels_avx512_int8();
 // Whether this CPU has AVX-512 VNNI and MST_CPU_VNNI (read once) does not turn it off.
 bool cpu_use_avx512_vnni();
+// The Q8 and Q4 row kernels for 8-bit activations on AMX-INT8 (quant_kernels_amx.cpp), for
+// up to kAmxMaxTokens tokens per call; calls with fewer than kAmxMinTokens go to `few_tokens`
+// (the table's own kernel). The 8-bit AVX-512 table uses them when cpu_use_amx()
+// (cpu_isa.h) says so. Each call remembers `few_tokens`: call once per type.
+constexpr int kAmxMaxTokens = 16;
+constexpr int kAmxMinTokens = 4;
+QuantKernels::DotRowsFn quant_dot_rows_q8_amx_int8(QuantKernels::DotRowsFn few_tokens);
+QuantKernels::DotRowsFn quant_dot_rows_q4_amx_int8(QuantKernels::DotRowsFn few_tokens);
 #endif
 
 // The quantized table that matches a float kernel table: the AVX-512 one for the AVX-512
