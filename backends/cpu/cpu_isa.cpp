@@ -82,14 +82,21 @@ bool amx_int8_granted() {
 #endif
 }
 
+std::string_view amx_env() {
+    const char *env = std::getenv("MST_CPU_AMX");
+    return env ? env : "";
+}
+
 }  // namespace
 
 bool cpu_use_amx() {
     // MST_CPU_AMX=0 keeps the VNNI kernels, to measure one against the other.
-    static const bool use = [] {
-        const char *env = std::getenv("MST_CPU_AMX");
-        return !(env && std::string_view(env) == "0") && amx_int8_granted();
-    }();
+    static const bool use = amx_env() != "0" && amx_int8_granted();
+    return use;
+}
+
+bool cpu_use_amx_for_q8() {
+    static const bool use = amx_env() == "all" && cpu_use_amx();
     return use;
 }
 

@@ -17,8 +17,8 @@
 // scalar 8-bit reference only by the float rounding of those two steps (fused here) over
 // the blocks; the tests bound it. Each output is computed on its own, block by block in
 // column order, whatever the other rows and tokens of the call, so its bits depend only on
-// the weights, the activations and whether the call took this kernel (n_tok >= kMinTokens;
-// fewer tokens take the table's own kernel): never on the storage tier, cache or threads.
+// the weights, the activations and whether the call took this kernel (enough tokens;
+// fewer take the table's own kernel): never on the storage tier, cache or threads.
 //
 // As in the other kernel files, the target is switched on for this file's own functions
 // only and everything inside the target region has internal linkage. GCC's tile
@@ -45,18 +45,22 @@ namespace {
 
 constexpr int kTileRows = 16;
 constexpr int kTileTokens = kAmxMaxTokens;
-// Fewer tokens than this take the table's own kernel: the scaling here costs the same for 1
-// token as for 16 (bench/README.md, "AMX-INT8 prompt products").
-constexpr int kMinTokens = kAmxMinTokens;
 
-// The tile registers: C of even and odd blocks, their A (weights) and B (activations).
-// Macros, not constants: GCC's tile intrinsics paste the register number into the asm text.
+// The tile registers: C of four consecutive blocks, and two A (weights) and two B
+// (activations) tiles that the blocks take in turn. Macros, not constants: GCC's tile
+// intrinsics paste the register number into the asm text.
 #define MST_TMM_C0 0
 #define MST_TMM_C1 1
-#define MST_TMM_A0 2
-#define MST_TMM_A1 3
-#define MST_TMM_B0 4
-#define MST_TMM_B1 5
+#define MST_TMM_C2 2
+#define MST_TMM_C3 3
+#define MST_TMM_A0 4
+#define MST_TMM_A1 5
+#define MST_TMM_B0 6
+#define MST_TMM_B1 7
+// Blocks per step: the tile registers are not renamed, so each step's products, stores and
+// loads wait for the previous step's; four blocks a step (all eight registers) measured
+// faster than two.
+constexpr int kStepBlocks = 4;
 
 // The 64-byte operand of ldtilecfg (palette 1).
 struct alignas(64) TileConfig {
@@ -69,7 +73,7 @@ struct alignas(64) TileConfig {
 
 TileConfig make_config() {
     TileConfig c;
-    for (int t : {MST_TMM_C0, MST_TMM_C1}) c.rows[t] = kTileRows, c.colsb[t] = kTileTokens * 4;
+    for (int t : {MST_TMM_C0, MST_TMM_C1, MST_TMM_C2, MST_TMM_C3}) c.rows[t] = kTileRows, c.colsb[t] = kTileTokens * 4;
     for (int t : {MST_TMM_A0, MST_TMM_A1}) c.rows[t] = kTileRows, c.colsb[t] = kQuantBlock;
     for (int t : {MST_TMM_B0, MST_TMM_B1}) c.rows[t] = kQuantBlock / 4, c.colsb[t] = kTileTokens * 4;
     return c;
@@ -120,8 +124,7 @@ struct Q8 {
         }
         _mm512_store_ps(out.d, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i *>(d))));
     }
-    static void multiply() { _tile_dpbssd(MST_TMM_C0, MST_TMM_A0, MST_TMM_B0); }
-    static void multiply_odd() { _tile_dpbssd(MST_TMM_C1, MST_TMM_A1, MST_TMM_B1); }
+    static constexpr bool kSignedCodes = true;
 };
 
 struct Q4 {
@@ -148,8 +151,7 @@ struct Q4 {
         _mm512_store_ps(out.d, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)));
         _mm512_store_ps(out.m, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16))));
     }
-    static void multiply() { _tile_dpbusd(MST_TMM_C0, MST_TMM_A0, MST_TMM_B0); }
-    static void multiply_odd() { _tile_dpbusd(MST_TMM_C1, MST_TMM_A1, MST_TMM_B1); }
+    static constexpr bool kSignedCodes = false;
 };
 
 // acc[r] (16 tokens) += the block's int32 sums of row r scaled by both blocks' factors.
@@ -167,52 +169,87 @@ inline void scale_block(const int32_t (&c)[kTileRows][kTileTokens], const Weight
 
 inline void compiler_barrier() { asm volatile("" ::: "memory"); }
 
+// C += A B, signed (Q8) or unsigned (Q4) weight codes times signed activations.
+#define MST_TILE_DP(K, c, a, b)                               \
+    do {                                                      \
+        if constexpr (K::kSignedCodes) _tile_dpbssd(c, a, b); \
+        else _tile_dpbusd(c, a, b);                           \
+    } while (0)
+
 // Rows [0, n_rows <= 16) of the tile over every block, into y (tokens < n_tok).
 template <typename K>
 void dot_tile(const uint8_t *w, int64_t row_bytes, int n_rows, int64_t n_blocks, const PackedActivation *x, int n_tok,
               float *y, int64_t ldy) {
     __m512 acc[kTileRows];
     for (__m512 &a : acc) a = _mm512_setzero_ps();
-    WeightTile wt[2];
-    alignas(64) int32_t c[2][kTileRows][kTileTokens];
-    // Blocks in pairs on two sets of tiles, so that one pair's tile products can run while
-    // the previous pair is scaled.
-    for (int64_t b = 0; b < n_blocks; b += 2) {
-        const bool odd = b + 1 < n_blocks;
-        K::load(w, row_bytes, n_rows, b, wt[0]);
-        if (odd) K::load(w, row_bytes, n_rows, b + 1, wt[1]);
+    // Two sets of a step's weights: the next step's are unpacked while this step's sums
+    // are stored, before they are scaled.
+    WeightTile wt[2][kStepBlocks];
+    alignas(64) int32_t c[kStepBlocks][kTileRows][kTileTokens];
+    auto load_step = [&](int64_t b0, WeightTile *out) {
+        for (int i = 0; i < kStepBlocks && b0 + i < n_blocks; ++i) K::load(w, row_bytes, n_rows, b0 + i, out[i]);
+    };
+    load_step(0, wt[0]);
+    for (int64_t b0 = 0, step = 0; b0 < n_blocks; b0 += kStepBlocks, ++step) {
+        const WeightTile *cur = wt[step & 1];
+        const int nb = n_blocks - b0 < kStepBlocks ? int(n_blocks - b0) : kStepBlocks;
         compiler_barrier();
         _tile_zero(MST_TMM_C0);
-        _tile_loadd(MST_TMM_A0, wt[0].codes, kQuantBlock);
-        _tile_loadd(MST_TMM_B0, x[b].b, kTileTokens * 4);
-        K::multiply();
-        if (odd) {
+        _tile_loadd(MST_TMM_A0, cur[0].codes, kQuantBlock);
+        _tile_loadd(MST_TMM_B0, x[b0].b, kTileTokens * 4);
+        MST_TILE_DP(K, MST_TMM_C0, MST_TMM_A0, MST_TMM_B0);
+        if (nb > 1) {
             _tile_zero(MST_TMM_C1);
-            _tile_loadd(MST_TMM_A1, wt[1].codes, kQuantBlock);
-            _tile_loadd(MST_TMM_B1, x[b + 1].b, kTileTokens * 4);
-            K::multiply_odd();
+            _tile_loadd(MST_TMM_A1, cur[1].codes, kQuantBlock);
+            _tile_loadd(MST_TMM_B1, x[b0 + 1].b, kTileTokens * 4);
+            MST_TILE_DP(K, MST_TMM_C1, MST_TMM_A1, MST_TMM_B1);
+        }
+        if (nb > 2) {
+            _tile_zero(MST_TMM_C2);
+            _tile_loadd(MST_TMM_A0, cur[2].codes, kQuantBlock);
+            _tile_loadd(MST_TMM_B0, x[b0 + 2].b, kTileTokens * 4);
+            MST_TILE_DP(K, MST_TMM_C2, MST_TMM_A0, MST_TMM_B0);
+        }
+        if (nb > 3) {
+            _tile_zero(MST_TMM_C3);
+            _tile_loadd(MST_TMM_A1, cur[3].codes, kQuantBlock);
+            _tile_loadd(MST_TMM_B1, x[b0 + 3].b, kTileTokens * 4);
+            MST_TILE_DP(K, MST_TMM_C3, MST_TMM_A1, MST_TMM_B1);
         }
         _tile_stored(MST_TMM_C0, c[0], kTileTokens * 4);
-        if (odd) _tile_stored(MST_TMM_C1, c[1], kTileTokens * 4);
-        scale_block<K>(c[0], wt[0], x[b], acc);
-        if (odd) scale_block<K>(c[1], wt[1], x[b + 1], acc);
+        if (nb > 1) _tile_stored(MST_TMM_C1, c[1], kTileTokens * 4);
+        if (nb > 2) _tile_stored(MST_TMM_C2, c[2], kTileTokens * 4);
+        if (nb > 3) _tile_stored(MST_TMM_C3, c[3], kTileTokens * 4);
+        if (b0 + kStepBlocks < n_blocks) load_step(b0 + kStepBlocks, wt[(step + 1) & 1]);
+        for (int i = 0; i < nb; ++i) scale_block<K>(c[i], cur[i], x[b0 + i], acc);
     }
-    for (int r = 0; r < n_rows; ++r) {
-        alignas(64) float out[kTileTokens];
-        _mm512_store_ps(out, acc[r]);
-        for (int t = 0; t < n_tok; ++t) y[t * ldy + r] = out[t];
-    }
+    // Row r's 16 tokens go to y[t * ldy + r]: one scatter per row (15 * ldy fits an int32 index:
+    // ldy is a product's row count).
+    const __m512i token_offsets = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(int(ldy)));
+    const __mmask16 tokens = __mmask16((1u << n_tok) - 1);
+    for (int r = 0; r < n_rows; ++r) _mm512_mask_i32scatter_ps(y + r, tokens, token_offsets, acc[r], 4);
 }
 
-// The kernels that calls with fewer than kMinTokens tokens take, set once by the table.
-std::atomic<QuantKernels::DotRowsFn> few_tokens_q8{nullptr}, few_tokens_q4{nullptr};
+#undef MST_TILE_DP
+
+// Where calls of few tokens go, set once per type by the table.
+struct FewTokens {
+    std::atomic<QuantKernels::DotRowsFn> fn{nullptr};
+    std::atomic<int> max_tokens{1}, below{kAmxMaxTokens + 1};
+};
+FewTokens few_q8, few_q4;
 
 template <typename K>
 void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks, const QuantizedActivation *x,
               int64_t ldx, int n_tok, float *y, int64_t ldy) {
-    if (n_tok < kMinTokens) {
-        auto &few = std::is_same_v<K, Q8> ? few_tokens_q8 : few_tokens_q4;
-        return few.load(std::memory_order_relaxed)(w, row_bytes, n_rows, n_blocks, x, ldx, n_tok, y, ldy);
+    const FewTokens &few = std::is_same_v<K, Q8> ? few_q8 : few_q4;
+    if (n_tok < few.below.load(std::memory_order_relaxed)) {
+        const QuantKernels::DotRowsFn fn = few.fn.load(std::memory_order_relaxed);
+        const int step = few.max_tokens.load(std::memory_order_relaxed);
+        for (int t = 0; t < n_tok; t += step)
+            fn(w, row_bytes, n_rows, n_blocks, x + t * ldx, ldx, n_tok - t < step ? n_tok - t : step, y + t * ldy, ldy);
+        return;
     }
     // Reused by the thread's later calls: a call's activations are n_blocks * 640 bytes.
     thread_local std::vector<PackedActivation> packed;
@@ -234,6 +271,8 @@ void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks
 
 #undef MST_TMM_C0
 #undef MST_TMM_C1
+#undef MST_TMM_C2
+#undef MST_TMM_C3
 #undef MST_TMM_A0
 #undef MST_TMM_A1
 #undef MST_TMM_B0
@@ -242,12 +281,22 @@ void dot_rows(const void *w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks
 #pragma GCC pop_options
 
 namespace mst {
-QuantKernels::DotRowsFn quant_dot_rows_q8_amx_int8(QuantKernels::DotRowsFn few_tokens) {
-    few_tokens_q8.store(few_tokens);
+namespace {
+void set_few_tokens(FewTokens &few, QuantKernels::DotRowsFn fn, int max_tokens, int min_tokens) {
+    few.fn.store(fn);
+    few.max_tokens.store(max_tokens);
+    few.below.store(min_tokens);
+}
+}  // namespace
+
+QuantKernels::DotRowsFn quant_dot_rows_q8_amx_int8(QuantKernels::DotRowsFn few_tokens, int few_max_tokens,
+                                                   int min_tokens) {
+    set_few_tokens(few_q8, few_tokens, few_max_tokens, min_tokens);
     return dot_rows<Q8>;
 }
-QuantKernels::DotRowsFn quant_dot_rows_q4_amx_int8(QuantKernels::DotRowsFn few_tokens) {
-    few_tokens_q4.store(few_tokens);
+QuantKernels::DotRowsFn quant_dot_rows_q4_amx_int8(QuantKernels::DotRowsFn few_tokens, int few_max_tokens,
+                                                   int min_tokens) {
+    set_few_tokens(few_q4, few_tokens, few_max_tokens, min_tokens);
     return dot_rows<Q4>;
 }
 }  // namespace mst

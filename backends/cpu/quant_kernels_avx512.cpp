@@ -137,10 +137,12 @@ const QuantKernels &avx512_int8_table() {
             .max_tokens = kMaxTokens,
             .int8_activations = true,
         };
-        // AMX-INT8 for the multi-token products, the kernels above for a call's few tokens.
+        // AMX-INT8 for the multi-token products, the kernels above for a call's few tokens
+        // (and for Q8's unless MST_CPU_AMX=all).
         if (cpu_use_amx()) {
-            t.dot_rows_q8 = quant_dot_rows_q8_amx_int8(t.dot_rows_q8);
-            t.dot_rows_q4 = quant_dot_rows_q4_amx_int8(t.dot_rows_q4);
+            t.dot_rows_q8 = quant_dot_rows_q8_amx_int8(t.dot_rows_q8, kMaxTokens,
+                                                       cpu_use_amx_for_q8() ? kAmxMinTokens : kAmxMaxTokens + 1);
+            t.dot_rows_q4 = quant_dot_rows_q4_amx_int8(t.dot_rows_q4, kMaxTokens, kAmxMinTokens);
             t.max_tokens = kAmxMaxTokens;
         }
         return t;

@@ -86,7 +86,7 @@ TEST(QuantKernelsAmx, MatchTheScalarReferenceWithinFloatRounding) {
     for (const DType t : {DType::Q8, DType::Q4})
         for (const int64_t rows : {1, 15, 16, 37})
             for (const int64_t cols : {32, 33, 95, 992, 1057, 2081})
-                for (const int n_tok : {1, 2, 3, 4, 5, 9, 16, 17, 23, 40}) {
+                for (const int n_tok : {1, 2, 3, 8, 9, 10, 16, 17, 25, 40}) {
                     const int64_t n_blocks = (cols + 31) / 32, row_bytes = int64_t(dtype_row_bytes(t, cols));
                     const std::vector<uint8_t> w = quantize(t, gaussian(size_t(rows * cols), uint32_t(cols)), rows, cols);
                     const std::vector<QuantizedActivation> xq = activations(scalar, cols, n_tok, uint32_t(cols + n_tok));
@@ -96,10 +96,11 @@ TEST(QuantKernelsAmx, MatchTheScalarReferenceWithinFloatRounding) {
                         for (int64_t r = 0; r < rows; ++r) {
                             const size_t i = size_t(j * rows + r);
                             const double s = magnitude(t, w.data() + r * row_bytes, xq.data() + j * n_blocks, n_blocks);
-                            // Calls of too few tokens take the VNNI kernels, whose bound is
-                            // test_quant's QuantKernelsInt8 one.
-                            const bool amx_call = std::min(amx.max_tokens, n_tok - j / amx.max_tokens * amx.max_tokens) >=
-                                                  kAmxMinTokens;
+                            // Calls of too few tokens (and Q8's unless MST_CPU_AMX=all) take
+                            // the VNNI kernels, whose bound is test_quant's QuantKernelsInt8 one.
+                            const bool amx_call =
+                                (t == DType::Q4 || cpu_use_amx_for_q8()) &&
+                                std::min(amx.max_tokens, n_tok - j / amx.max_tokens * amx.max_tokens) >= kAmxMinTokens;
                             double ref_scale = 0.0;
                             for (float v : ref) ref_scale = std::max(ref_scale, double(std::fabs(v)));
                             const double bound = amx_call ? double(2 * n_blocks + 3) * FLT_EPSILON * s
@@ -112,8 +113,8 @@ TEST(QuantKernelsAmx, MatchTheScalarReferenceWithinFloatRounding) {
 }
 
 // Each output is computed on its own: a token's results are bitwise the same whatever other
-// tokens share its call (4..16 of them, the calls that take the AMX kernel) and whatever
-// rows are around it.
+// tokens share its call (kAmxMinTokens..16 of them, the calls that take the AMX kernel) and
+// whatever rows are around it.
 TEST(QuantKernelsAmx, AnOutputDoesNotDependOnItsNeighbours) {
     if (!cpu_use_amx()) GTEST_SKIP() << kNoAmx;
     const QuantKernels &amx = quant_kernels_avx512_int8();
@@ -122,11 +123,12 @@ TEST(QuantKernelsAmx, AnOutputDoesNotDependOnItsNeighbours) {
         const std::vector<uint8_t> w = quantize(t, gaussian(size_t(rows * cols), 5), rows, cols);
         const std::vector<QuantizedActivation> xq = activations(amx, cols, 16, 6);
         const std::vector<float> all = product(amx, t, w, rows, cols, xq, 16);
-        // Tokens 3..6 alone, over rows 5..21 (a tile boundary elsewhere).
-        std::vector<float> part(size_t(4 * 17), NAN);
+        // Tokens 3..3 + kAmxMinTokens alone, over rows 5..21 (a tile boundary elsewhere).
+        const int n = kAmxMinTokens;
+        std::vector<float> part(size_t(n * 17), NAN);
         quant_dot_rows_kernel(amx, t)(w.data() + 5 * row_bytes, row_bytes, 17, n_blocks, xq.data() + 3 * n_blocks,
-                                      n_blocks, 4, part.data(), 17);
-        for (int j = 0; j < 4; ++j)
+                                      n_blocks, n, part.data(), 17);
+        for (int j = 0; j < n; ++j)
             for (int r = 0; r < 17; ++r)
                 ASSERT_EQ(part[size_t(j * 17 + r)], all[size_t((3 + j) * rows + 5 + r)])
                     << dtype_name(t) << " token " << 3 + j << " row " << 5 + r;
