@@ -19,6 +19,7 @@
 // column order, whatever the other rows and tokens of the call, so its bits depend only on
 // the weights, the activations and whether the call took this kernel (enough tokens;
 // fewer take the table's own kernel): never on the storage tier, cache or threads.
+// Measurements: bench/README.md, "AMX-INT8 for the prompt's products".
 //
 // As in the other kernel files, the target is switched on for this file's own functions
 // only and everything inside the target region has internal linkage. GCC's tile
@@ -57,9 +58,8 @@ constexpr int kTileTokens = kAmxMaxTokens;
 #define MST_TMM_A1 5
 #define MST_TMM_B0 6
 #define MST_TMM_B1 7
-// Blocks per step: the tile registers are not renamed, so each step's products, stores and
-// loads wait for the previous step's; four blocks a step (all eight registers) measured
-// faster than two.
+// Blocks per step: each step's tile products, stores and loads wait for the previous
+// step's; four blocks a step (all eight registers) measured faster than two.
 constexpr int kStepBlocks = 4;
 
 // The 64-byte operand of ldtilecfg (palette 1).
