@@ -284,10 +284,11 @@ void register_benchmarks() {
                     ->UseRealTime();
     // Block types on Qwen3-30B-A3B's expert shapes (rows of 768 and 2048: whole 256-element
     // blocks for IQ4_XS and the K-quants); with --benchmark_repetitions=N the min and max
-    // of the repetitions are reported beside the median.
+    // of the repetitions are reported beside the median. 4, 8 and 16 tokens: where the
+    // AMX-INT8 kernels start to pay (a prompt's tokens per expert are often that few).
     for (int64_t type = 0; type < int64_t(std::size(kBlockTypes)); ++type)
         for (const auto &[rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{2048, 768}, {768, 2048}})
-            for (int64_t n_tokens : {1, 32})
+            for (int64_t n_tokens : {1, 4, 8, 16, 32})
                 for (int t : thread_counts())
                     benchmark::RegisterBenchmark("MatmulBlock", BM_MatmulBlock)
                         ->Args({type, rows, cols, n_tokens, t})

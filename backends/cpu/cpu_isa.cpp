@@ -1,6 +1,13 @@
 #include "backends/cpu/cpu_isa.h"
 
 #include <cstdlib>
+#include <string_view>
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "core/error.h"
 
@@ -53,6 +60,44 @@ CpuIsa cpu_isa_parse(std::string_view name) {
         return isa;
     }
     fail(MST_ERR_INVALID_ARGUMENT, "unknown CPU ISA '{}' (expected scalar, avx2, avx512 or auto)", name);
+}
+
+namespace {
+
+bool amx_int8_granted() {
+#if defined(__x86_64__) && defined(__linux__)
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool amx_tile = (d >> 24) & 1, amx_int8 = (d >> 25) & 1;
+    if (!amx_tile || !amx_int8) return false;
+    // The tile data state is off until the process asks for it (Linux 5.16+); a refused or
+    // unknown request means the kernels would fault, so AMX counts as absent.
+    constexpr long kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) return false;
+    unsigned long granted = 0;
+    if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &granted) != 0) return false;
+    return (granted >> kXfeatureXtiledata) & 1;
+#else
+    return false;
+#endif
+}
+
+std::string_view amx_env() {
+    const char *env = std::getenv("MST_CPU_AMX");
+    return env ? env : "";
+}
+
+}  // namespace
+
+bool cpu_use_amx() {
+    // MST_CPU_AMX=0 keeps the VNNI kernels, to measure one against the other.
+    static const bool use = amx_env() != "0" && amx_int8_granted();
+    return use;
+}
+
+bool cpu_use_amx_for_q8() {
+    static const bool use = amx_env() == "all" && cpu_use_amx();
+    return use;
 }
 
 CpuIsa cpu_isa_from_env() {

@@ -32,4 +32,13 @@ CpuIsa cpu_isa_parse(std::string_view name);
 // created by name, so tests and benchmarks can force the scalar or AVX2 path.
 CpuIsa cpu_isa_from_env();
 
+// Whether this CPU has AMX-INT8 and the OS lets the process use the tile registers (Linux
+// asks each process to request them, arch_prctl(ARCH_REQ_XCOMP_PERM); the request is made
+// on the first call), and MST_CPU_AMX (read once) is not 0. The 8-bit-activation AVX-512
+// table then takes the AMX kernels for its multi-token Q4 products (quant_kernels_amx.cpp).
+bool cpu_use_amx();
+// Whether the Q8 products take them too: cpu_use_amx() and MST_CPU_AMX=all (not faster
+// than VNNI on this machine, kept to be measured).
+bool cpu_use_amx_for_q8();
+
 }  // namespace mst

@@ -62,6 +62,19 @@ const QuantKernels &quant_kernels_avx2_int8();
 const QuantKernels &quant_kernels_avx512_int8();
 // Whether this CPU has AVX-512 VNNI and MST_CPU_VNNI (read once) does not turn it off.
 bool cpu_use_avx512_vnni();
+// The Q8 and Q4 row kernels for 8-bit activations on AMX-INT8 (quant_kernels_amx.cpp), for
+// up to kAmxMaxTokens tokens per call. Calls of fewer than `min_tokens` tokens go to
+// `few_tokens` (the table's own kernel) in calls of at most `few_max_tokens`. The 8-bit
+// AVX-512 table uses them when cpu_use_amx() (cpu_isa.h) says so, Q4 from kAmxMinTokens
+// tokens (about where they start to pay), Q8 only under MST_CPU_AMX=all (they did not pay:
+// bench/README.md "AMX-INT8 for the prompt's products"). Each call remembers its arguments
+// for the kernel it returns: call once per type.
+constexpr int kAmxMaxTokens = 16;
+constexpr int kAmxMinTokens = 9;
+QuantKernels::DotRowsFn quant_dot_rows_q8_amx_int8(QuantKernels::DotRowsFn few_tokens, int few_max_tokens,
+                                                   int min_tokens);
+QuantKernels::DotRowsFn quant_dot_rows_q4_amx_int8(QuantKernels::DotRowsFn few_tokens, int few_max_tokens,
+                                                   int min_tokens);
 #endif
 
 // The quantized table that matches a float kernel table: the AVX-512 one for the AVX-512

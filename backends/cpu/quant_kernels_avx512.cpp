@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/quant.h"
 
@@ -128,13 +129,24 @@ const QuantKernels &avx512_table() {
 // 8-bit activations (quantized by the AVX2 code, as above): one vpdpbusd per pair of blocks
 // on VNNI, else the madd kernels.
 const QuantKernels &avx512_int8_table() {
-    static const QuantKernels table{
-        .quantize_activation = quant_kernels_avx2_int8().quantize_activation,
-        .dot_rows_q8 = cpu_use_avx512_vnni() ? quant_dot_rows_q8_avx512_vnni_int8() : dot_rows<Q8>,
-        .dot_rows_q4 = cpu_use_avx512_vnni() ? quant_dot_rows_q4_avx512_vnni_int8() : dot_rows<Q4>,
-        .max_tokens = kMaxTokens,
-        .int8_activations = true,
-    };
+    static const QuantKernels table = [] {
+        QuantKernels t{
+            .quantize_activation = quant_kernels_avx2_int8().quantize_activation,
+            .dot_rows_q8 = cpu_use_avx512_vnni() ? quant_dot_rows_q8_avx512_vnni_int8() : dot_rows<Q8>,
+            .dot_rows_q4 = cpu_use_avx512_vnni() ? quant_dot_rows_q4_avx512_vnni_int8() : dot_rows<Q4>,
+            .max_tokens = kMaxTokens,
+            .int8_activations = true,
+        };
+        // AMX-INT8 for the multi-token products, the kernels above for a call's few tokens
+        // (and for Q8's unless MST_CPU_AMX=all).
+        if (cpu_use_amx()) {
+            t.dot_rows_q8 = quant_dot_rows_q8_amx_int8(t.dot_rows_q8, kMaxTokens,
+                                                       cpu_use_amx_for_q8() ? kAmxMinTokens : kAmxMaxTokens + 1);
+            t.dot_rows_q4 = quant_dot_rows_q4_amx_int8(t.dot_rows_q4, kMaxTokens, kAmxMinTokens);
+            t.max_tokens = kAmxMaxTokens;
+        }
+        return t;
+    }();
     return table;
 }
 

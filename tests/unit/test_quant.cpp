@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/matmul_quant.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/error.h"
@@ -299,19 +300,28 @@ TEST(QuantKernelsInt8, ErrorIsThatOfEightBitActivations) {
 
 // Each output's bits may not depend on how many rows and tokens its kernel call took: the
 // fused expert path (op_routed_swiglu.cpp) cuts rows and tokens differently from the
-// matmul and must give the same bits, and so must every thread count.
+// matmul and must give the same bits, and so must every thread count. With AMX-INT8 (the
+// 8-bit AVX-512 table on a CPU with AMX) calls of fewer than kAmxMinTokens tokens take the
+// VNNI kernels instead, so there the tokens go in groups of at least that many.
 TEST_P(QuantKernels, OutputsDoNotDependOnTheTileShape) {
     const DType t = std::get<1>(GetParam());
     const int64_t rows = 19, cols = 256, tokens = 13;
+    int64_t group = 1;
+#if defined(__x86_64__)
+    if (std::get<0>(GetParam()) == CpuIsa::Avx512 && cpu_int8_activations_for(t) && cpu_use_amx()) group = kAmxMinTokens;
+#endif
     const std::vector<uint8_t> w = quantize(t, gaussian(size_t(rows * cols), 11), rows, cols);
     const std::vector<float> x = gaussian(size_t(tokens * cols), 12);
     const size_t row_bytes = dtype_row_bytes(t, cols);
-    std::vector<float> all(size_t(rows * tokens)), one_by_one(all.size()), y1(1);
+    std::vector<float> all(size_t(rows * tokens)), one_by_one(all.size()), y1(static_cast<size_t>(tokens));
     backend_->matmul(WeightView{t, w.data(), rows, cols}, x.data(), all.data(), tokens);
     for (int64_t r = 0; r < rows; ++r)
-        for (int64_t k = 0; k < tokens; ++k) {
-            backend_->matmul(WeightView{t, w.data() + size_t(r) * row_bytes, 1, cols}, x.data() + k * cols, y1.data(), 1);
-            one_by_one[size_t(k * rows + r)] = y1[0];
+        for (int64_t k0 = 0; k0 < tokens;) {
+            // The last group takes the remainder, so that none is smaller than `group`.
+            const int64_t n = tokens - k0 < 2 * group ? tokens - k0 : group;
+            backend_->matmul(WeightView{t, w.data() + size_t(r) * row_bytes, 1, cols}, x.data() + k0 * cols, y1.data(), n);
+            for (int64_t k = 0; k < n; ++k) one_by_one[size_t((k0 + k) * rows + r)] = y1[size_t(k)];
+            k0 += n;
         }
     EXPECT_EQ(std::memcmp(all.data(), one_by_one.data(), all.size() * sizeof(float)), 0);
 }
