@@ -114,6 +114,13 @@ public:
     void set_matvec(bool on);
     // matvec.comp dispatches recorded so far (tests check that a product took it).
     uint64_t matvec_dispatches() const { return matvec_dispatches_; }
+    // A batch's routed experts as grouped GEMMs (op_experts_grouped.cpp): one dispatch per
+    // product for every group of experts whose weights share a buffer, instead of one per
+    // expert; off: a GEMM (or matrix-vector product) per expert, as before (tests and
+    // benchmarks; MST_VULKAN_GROUPED_EXPERTS=0|1 sets it at creation). On by default.
+    void set_grouped_experts(bool on) { grouped_experts_ = on; }
+    // Grouped expert GEMM dispatches recorded so far (tests check that a batch took them).
+    uint64_t grouped_expert_dispatches() const { return grouped_expert_dispatches_; }
 
 private:
     // y[t][c] = sum_r x[t][r] w[r][c]: matmul_xw and matmul_transposed, their arguments checked.
@@ -164,6 +171,9 @@ private:
     bool record_gemm(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x, const BufferSlice &y,
                      int64_t n_tokens);
     void configure_gemm_from_environment();  // MST_VULKAN_GEMM; throws naming a bad value
+    // The GEMM variant (gemm.comp) for weights of type t under the kernel chosen, plain or
+    // grouped over experts; empty when products of t keep the matrix-vector kernels.
+    std::string gemm_shader(DType t, bool grouped) const;
     GemmKernel gemm_kernel_ = GemmKernel::automatic;
     int64_t gemm_min_tokens_ = 0;  // set with the kernel at creation
     uint64_t gemm_dispatches_ = 0;
@@ -190,6 +200,29 @@ private:
     bool use_norm_vec4_ = true;
     uint64_t norm_vec4_dispatches_ = 0;
     uint64_t matvec_dispatches_ = 0;
+    // routed_swiglu of a batch through grouped GEMMs; false (nothing recorded) where they
+    // do not apply: few tokens, the GEMM off, experts of mixed types or shapes.
+    bool routed_swiglu_grouped(const float *h, float *out, int64_t n_tokens, int64_t hidden,
+                               const SwigluExpertUse *experts, size_t n_experts, int64_t total);
+    // Records dst[i] = h[gather[i]] (rows of `hidden` floats) into new device scratch.
+    BufferSlice record_gather_rows(const BufferSlice &h, const std::vector<uint32_t> &gather, int64_t hidden);
+    // Adds each token's weighted expert outputs (rows of y in expert order) into out, then
+    // submits: routed_swiglu's last step.
+    void record_routed_combine(const BufferSlice &y, float *out, int64_t n_tokens, int64_t hidden,
+                               const SwigluExpertUse *experts, size_t n_experts, int64_t total);
+    // One expert's part of a grouped GEMM: its weights from word weight_word of the bound
+    // buffer, its n token rows from row0 of x and y.
+    struct ExpertSlice {
+        uint32_t weight_word;
+        uint64_t row0, n;
+    };
+    // Records y = W_e x for every expert slice in one dispatch (gemm.comp GROUPED), the
+    // weights of all of them in `weights`, each of shape's type, rows and cols.
+    void record_gemm_grouped(const WeightView &shape, const BufferSlice &weights, const std::vector<ExpertSlice> &slices,
+                             const BufferSlice &x, const BufferSlice &y);
+    void configure_grouped_experts_from_environment();  // MST_VULKAN_GROUPED_EXPERTS; throws naming a bad value
+    bool grouped_experts_ = true;
+    uint64_t grouped_expert_dispatches_ = 0;
 };
 
 // For the registry: the backend "vulkan" names (throws MST_ERR_BACKEND when no device),
