@@ -65,6 +65,13 @@ void VulkanBackend::configure_gemm_from_environment() {
         else if (v != "auto")
             fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_GEMM='{}': expected auto, portable or off", v);
     }
+    if (const char *env = std::getenv("MST_VULKAN_GEMM_PREFETCH"); env && *env) {
+        const std::string v = env;
+        if (v != "0" && v != "1")
+            fail(MST_ERR_INVALID_ARGUMENT,
+                 "MST_VULKAN_GEMM_PREFETCH='{}': expected 1 (next step fetched during the products) or 0 (serial)", v);
+        gemm_prefetch_ = v == "1";
+    }
     const bool coop = gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix();
     log(MST_LOG_INFO, "vulkan: prefill products from {} tokens: {}{}", gemm_min_tokens_,
         gemm_kernel_ == GemmKernel::off ? "matrix-vector kernel (MST_VULKAN_GEMM=off)"
@@ -77,7 +84,7 @@ std::string VulkanBackend::gemm_shader(DType t, bool grouped) const {
     if (gemm_kernel_ == GemmKernel::off || !type) return {};
     const bool coop = gemm_kernel_ == GemmKernel::coopmat ||
                       (gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix());
-    return std::string("gemm_") + (grouped ? "grouped_" : "") + (coop ? "coop_" : "") + type;
+    return std::string("gemm_") + (grouped ? "grouped_" : !gemm_prefetch_ ? "serial_" : "") + (coop ? "coop_" : "") + type;
 }
 
 bool VulkanBackend::record_gemm(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,

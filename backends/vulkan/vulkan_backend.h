@@ -119,6 +119,9 @@ public:
     // expert; off: a GEMM (or matrix-vector product) per expert, as before (tests and
     // benchmarks; MST_VULKAN_GROUPED_EXPERTS=0|1 sets it at creation). On by default.
     void set_grouped_experts(bool on) { grouped_experts_ = on; }
+    // Dense GEMMs with (on, the default) or without the fetch of the next step during a
+    // step's products (tests and benchmarks; MST_VULKAN_GEMM_PREFETCH=0|1 at creation).
+    void set_gemm_prefetch(bool on) { gemm_prefetch_ = on; }
     // Grouped expert GEMM dispatches recorded so far (tests check that a batch took them).
     uint64_t grouped_expert_dispatches() const { return grouped_expert_dispatches_; }
 
@@ -175,6 +178,9 @@ private:
     // grouped over experts; empty when products of t keep the matrix-vector kernels.
     std::string gemm_shader(DType t, bool grouped) const;
     GemmKernel gemm_kernel_ = GemmKernel::automatic;
+    // Dense GEMMs fetch a step's tiles during the previous step's products; off
+    // (MST_VULKAN_GEMM_PREFETCH=0, to compare): gemm_serial_*, each fetched when it begins.
+    bool gemm_prefetch_ = true;
     int64_t gemm_min_tokens_ = 0;  // set with the kernel at creation
     uint64_t gemm_dispatches_ = 0;
     // Workgroups along the queries when attention of shape s takes the blocked prefill

@@ -54,6 +54,7 @@ protected:
         std::string why;
         if (vulkan_) vulkan_->set_gemm(VulkanBackend::GemmKernel::automatic, 16, why);  // the default
         if (vulkan_) vulkan_->set_grouped_experts(true);
+        if (vulkan_) vulkan_->set_gemm_prefetch(true);
     }
 
     // Every type and shape through gpu.matmul with `kernel` taking every token count: each
@@ -138,6 +139,8 @@ protected:
 
 TEST_F(VulkanGemm, PortableGemmMatchesCpuForEveryType) {
     check_dense_products(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound);
+    vulkan_->set_gemm_prefetch(false);  // gemm_serial_*: each step fetched when it begins
+    check_dense_products(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound);
 }
 
 TEST_F(VulkanGemm, PortableGemmRunsRoutedExpertsGroupedPerExpert) {
@@ -205,6 +208,8 @@ TEST_F(VulkanGemm, CooperativeMatrixGemmMatchesCpuForEveryType) {
     if (!vulkan_->set_gemm(VulkanBackend::GemmKernel::coopmat, 1, why))
         GTEST_SKIP() << "no cooperative-matrix GEMM on '" << vulkan_->device_name() << "': " << why
                      << " (it runs on an NVIDIA GPU; lavapipe has none)";
+    check_dense_products(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound);
+    vulkan_->set_gemm_prefetch(false);
     check_dense_products(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound);
 }
 

@@ -26,6 +26,16 @@
 //! variant gemm_coop_bf16 -DW_BF16 -DCOOPMAT
 //! variant gemm_coop_q8 -DW_Q8 -DCOOPMAT
 //! variant gemm_coop_q4 -DW_Q4 -DCOOPMAT
+//! variant gemm_serial_f32 -DW_F32 -DSERIAL_STAGING
+//! variant gemm_serial_f16 -DW_F16 -DSERIAL_STAGING
+//! variant gemm_serial_bf16 -DW_BF16 -DSERIAL_STAGING
+//! variant gemm_serial_q8 -DW_Q8 -DSERIAL_STAGING
+//! variant gemm_serial_q4 -DW_Q4 -DSERIAL_STAGING
+//! variant gemm_serial_coop_f32 -DW_F32 -DCOOPMAT -DSERIAL_STAGING
+//! variant gemm_serial_coop_f16 -DW_F16 -DCOOPMAT -DSERIAL_STAGING
+//! variant gemm_serial_coop_bf16 -DW_BF16 -DCOOPMAT -DSERIAL_STAGING
+//! variant gemm_serial_coop_q8 -DW_Q8 -DCOOPMAT -DSERIAL_STAGING
+//! variant gemm_serial_coop_q4 -DW_Q4 -DCOOPMAT -DSERIAL_STAGING
 //! variant gemm_grouped_f32 -DW_F32 -DGROUPED
 //! variant gemm_grouped_f16 -DW_F16 -DGROUPED
 //! variant gemm_grouped_bf16 -DW_BF16 -DGROUPED
@@ -177,23 +187,59 @@ void load_x8(uint t, uint c0, out float v[8]) {
     }
 }
 
-// Stage the step's tiles: each thread takes 8 consecutive elements of a row (4 threads a row).
-void stage(uint r0, uint t0, uint k0) {
+// Staging, software-pipelined: each thread fetches its part of the next step's tiles
+// (8 consecutive elements of a row, 4 threads a row) into registers while the current
+// step's products run from shared memory, then stores them after the step's barrier, so
+// the global loads and decoding overlap the arithmetic instead of preceding it.
+#define W_SLOTS (BM * 4 / THREADS)
+#define X_SLOTS (BN * 4 / THREADS)
+float w_next[W_SLOTS][8], x_next[X_SLOTS][8];
+
+void fetch(uint r0, uint t0, uint k0) {
     const uint tid = gl_LocalInvocationIndex;
-    for (uint slot = tid; slot < BM * 4u; slot += THREADS) {
-        const uint lr = slot >> 2, c = (slot & 3u) * 8u;
-        float v[8];
-        if (r0 + lr < pc.rows) load_weights8(r0 + lr, k0 + c, v);
-        else v = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-        for (uint i = 0; i < 8u; ++i) ws[lr * KP + c + i] = STAGE(v[i]);
+    for (uint i = 0; i < W_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS, lr = slot >> 2, c = (slot & 3u) * 8u;
+        if (r0 + lr < pc.rows) load_weights8(r0 + lr, k0 + c, w_next[i]);
+        else w_next[i] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     }
-    for (uint slot = tid; slot < BN * 4u; slot += THREADS) {
-        const uint lt = slot >> 2, c = (slot & 3u) * 8u;
-        float v[8];
-        if (t0 + lt < n_tok) load_x8(t0 + lt, k0 + c, v);
-        else v = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-        for (uint i = 0; i < 8u; ++i) xs[lt * KP + c + i] = STAGE(v[i]);
+    for (uint i = 0; i < X_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS, lt = slot >> 2, c = (slot & 3u) * 8u;
+        if (t0 + lt < n_tok) load_x8(t0 + lt, k0 + c, x_next[i]);
+        else x_next[i] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     }
+}
+
+void store_fetched() {
+    const uint tid = gl_LocalInvocationIndex;
+    for (uint i = 0; i < W_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS, lr = slot >> 2, c = (slot & 3u) * 8u;
+        for (uint j = 0; j < 8u; ++j) ws[lr * KP + c + j] = STAGE(w_next[i][j]);
+    }
+    for (uint i = 0; i < X_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS, lt = slot >> 2, c = (slot & 3u) * 8u;
+        for (uint j = 0; j < 8u; ++j) xs[lt * KP + c + j] = STAGE(x_next[i][j]);
+    }
+}
+
+// The first step's fetch.
+void begin_steps(uint r0, uint t0) {
+#ifndef SERIAL_STAGING
+    fetch(r0, t0, 0u);
+#endif
+}
+
+// Step k0's tiles into shared memory (a barrier after), and the next step's fetch begun.
+// SERIAL_STAGING (gemm_serial_*, MST_VULKAN_GEMM_PREFETCH=0): each step fetched only when
+// it begins, as before the prefetch, to compare.
+void stage_step(uint r0, uint t0, uint k0) {
+#ifdef SERIAL_STAGING
+    fetch(r0, t0, k0);
+#endif
+    store_fetched();
+    barrier();
+#ifndef SERIAL_STAGING
+    if (k0 + BK < pc.cols) fetch(r0, t0, k0 + BK);
+#endif
 }
 
 #ifdef COOPMAT
@@ -206,10 +252,12 @@ void main() {
     fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
     for (uint i = 0; i < 2u; ++i)
         for (uint j = 0; j < 2u; ++j) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+    begin_steps(r0, t0);
     for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
-        stage(r0, t0, k0);
-        barrier();
-        for (uint kk = 0; kk < BK; kk += 16u) {
+        stage_step(r0, t0, k0);
+        // A subgroup whose 32 tokens lie past the tile's count (an expert of few tokens in
+        // a grouped dispatch) has nothing to add: it only helps stage.
+        for (uint kk = 0; kk < BK && mt < n_tok; kk += 16u) {
             fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a[2], b[2];
             // A: rows x k, row-major in ws. B: k x tokens, xs holds it column by column.
             for (uint i = 0; i < 2u; ++i) coopMatLoadNV(a[i], ws, (mr + 16u * i) * KP + kk, KP, false);
@@ -237,10 +285,10 @@ void main() {
     float acc[4][4];
     for (uint i = 0; i < 4u; ++i)
         for (uint j = 0; j < 4u; ++j) acc[i][j] = 0.0;
+    begin_steps(r0, t0);
     for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
-        stage(r0, t0, k0);
-        barrier();
-        for (uint k = 0; k < BK; ++k) {
+        stage_step(r0, t0, k0);
+        for (uint k = 0; k < BK && tt < n_tok; ++k) {  // tokens tt + 16j all past the count: none to add
             float a[4], b[4];
             for (uint i = 0; i < 4u; ++i) a[i] = ws[(tr + 16u * i) * KP + k];
             for (uint j = 0; j < 4u; ++j) b[j] = xs[(tt + 16u * j) * KP + k];
