@@ -105,14 +105,15 @@ bool VulkanBackend::record_gemm(const WeightView &w, const DeviceWeight &dw, con
 
 void VulkanBackend::record_gemm_grouped(const WeightView &shape, const BufferSlice &weights,
                                         const std::vector<ExpertSlice> &slices, const BufferSlice &x,
-                                        const BufferSlice &y) {
-    const std::string shader = gemm_shader(shape.dtype, true);
+                                        const BufferSlice &y, bool swiglu) {
+    std::string shader = gemm_shader(shape.dtype, true);
     if (shader.empty()) fail(MST_ERR_INTERNAL, "grouped GEMM for {} weights", dtype_name(shape.dtype));
-    std::vector<uint32_t> tiles;  // (first weight word, first token row, tokens, 0) per tile
+    if (swiglu) shader.insert(std::string("gemm_grouped_").size(), "swiglu_");
+    std::vector<uint32_t> tiles;  // (first weight word, first token row, tokens, first up word) per tile
     for (const ExpertSlice &s : slices)
         for (uint64_t t = 0; t < s.n; t += kTileTokens)
             tiles.insert(tiles.end(), {s.weight_word, uint32_t(s.row0 + t),
-                                       uint32_t(std::min<uint64_t>(kTileTokens, s.n - t)), 0u});
+                                       uint32_t(std::min<uint64_t>(kTileTokens, s.n - t)), s.up_word});
     if (tiles.empty()) return;
     const uint32_t gx = uint32_t((shape.rows + kTileRows - 1) / kTileRows);
     if (gx > 65535) fail(MST_ERR_UNSUPPORTED, "grouped GEMM: {} rows exceed one dispatch", shape.rows);
@@ -128,6 +129,7 @@ void VulkanBackend::record_gemm_grouped(const WeightView &shape, const BufferSli
         const BufferSlice part{table.buffer, table.offset + t0 * 16, n * 16, nullptr};
         stream_->dispatch(p, {weights, x, y, part}, push, sizeof push, gx, uint32_t(n));
         ++grouped_expert_dispatches_;
+        if (swiglu) ++fused_swiglu_dispatches_;
     }
 }
 

@@ -119,6 +119,11 @@ public:
     // expert; off: a GEMM (or matrix-vector product) per expert, as before (tests and
     // benchmarks; MST_VULKAN_GROUPED_EXPERTS=0|1 sets it at creation). On by default.
     void set_grouped_experts(bool on) { grouped_experts_ = on; }
+    // Grouped gate and up products in one pass with SwiGLU (on, the default), where each
+    // expert's gate and up weights share a buffer; off: a dispatch each and a silu_mul
+    // (tests and benchmarks; MST_VULKAN_FUSED_SWIGLU=0|1 at creation).
+    void set_fused_swiglu(bool on) { fused_swiglu_ = on; }
+    uint64_t fused_swiglu_dispatches() const { return fused_swiglu_dispatches_; }
     // Dense GEMMs with (on, the default) or without the fetch of the next step during a
     // step's products (tests and benchmarks; MST_VULKAN_GEMM_PREFETCH=0|1 at creation).
     void set_gemm_prefetch(bool on) { gemm_prefetch_ = on; }
@@ -217,18 +222,35 @@ private:
     void record_routed_combine(const BufferSlice &y, float *out, int64_t n_tokens, int64_t hidden,
                                const SwigluExpertUse *experts, size_t n_experts, int64_t total);
     // One expert's part of a grouped GEMM: its weights from word weight_word of the bound
-    // buffer, its n token rows from row0 of x and y.
+    // buffer (and its up weights from up_word, when fused), its n token rows from row0 of
+    // x and y.
     struct ExpertSlice {
         uint32_t weight_word;
         uint64_t row0, n;
+        uint32_t up_word = 0;
     };
+    // Where an expert's part (gate, up or down) lies on the device, for routed_swiglu_grouped.
+    struct ExpertPart {
+        VkBuffer buffer;
+        uint64_t offset, bytes;
+        size_t expert;
+    };
+    // The grouped gate and up products with SwiGLU in one pass per run of experts whose
+    // gate and up weights share a buffer (out = silu(gate x) * (up x)); false, with
+    // nothing recorded, when fused_swiglu_ is off or some expert's gate and up lie apart.
+    bool record_fused_gate_up(const std::vector<ExpertPart> &gate, const std::vector<ExpertPart> &up,
+                              const WeightView &shape, const BufferSlice &x, const BufferSlice &out,
+                              const std::vector<uint64_t> &row0, const SwigluExpertUse *experts, uint64_t max_range);
     // Records y = W_e x for every expert slice in one dispatch (gemm.comp GROUPED), the
-    // weights of all of them in `weights`, each of shape's type, rows and cols.
+    // weights of all of them in `weights`, each of shape's type, rows and cols; `swiglu`:
+    // y = silu(W_e x) * (U_e x), W_e the gate and U_e the up weights (gemm.comp SWIGLU).
     void record_gemm_grouped(const WeightView &shape, const BufferSlice &weights, const std::vector<ExpertSlice> &slices,
-                             const BufferSlice &x, const BufferSlice &y);
+                             const BufferSlice &x, const BufferSlice &y, bool swiglu = false);
     void configure_grouped_experts_from_environment();  // MST_VULKAN_GROUPED_EXPERTS; throws naming a bad value
     bool grouped_experts_ = true;
+    bool fused_swiglu_ = true;
     uint64_t grouped_expert_dispatches_ = 0;
+    uint64_t fused_swiglu_dispatches_ = 0;
 };
 
 // For the registry: the backend "vulkan" names (throws MST_ERR_BACKEND when no device),

@@ -55,6 +55,7 @@ protected:
         if (vulkan_) vulkan_->set_gemm(VulkanBackend::GemmKernel::automatic, 16, why);  // the default
         if (vulkan_) vulkan_->set_grouped_experts(true);
         if (vulkan_) vulkan_->set_gemm_prefetch(true);
+        if (vulkan_) vulkan_->set_fused_swiglu(true);
     }
 
     // Every type and shape through gpu.matmul with `kernel` taking every token count: each
@@ -101,7 +102,10 @@ protected:
         vulkan_->set_grouped_experts(grouped);
         size_t used = 0;
         for (const auto &t : tokens) used += t.empty() ? 0 : 1;
+        // Grouped: gate and up apart (then a silu_mul), and fused with SwiGLU.
+        for (const bool fused : grouped ? std::vector<bool>{false, true} : std::vector<bool>{false})
         for (DType t : types) {
+            vulkan_->set_fused_swiglu(fused);
             std::vector<std::unique_ptr<TestWeight>> parts;
             std::vector<std::vector<float>> weights;
             std::vector<SwigluExpertUse> uses(tokens.size());
@@ -118,17 +122,21 @@ protected:
             std::vector<float> want = start, got = start;
             cpu_.routed_swiglu(h.data(), want.data(), n_tokens, hidden, uses.data(), uses.size());
             const uint64_t before = vulkan_->gemm_dispatches(), grouped0 = vulkan_->grouped_expert_dispatches();
+            const uint64_t fused0 = vulkan_->fused_swiglu_dispatches();
             vulkan_->routed_swiglu(h.data(), got.data(), n_tokens, hidden, uses.data(), uses.size());
             if (grouped) {
+                const uint64_t products = fused ? 2 : 3;  // (gate and up) or gate, up; then down
                 EXPECT_EQ(vulkan_->gemm_dispatches(), before) << "no GEMM of one expert";
-                EXPECT_GE(vulkan_->grouped_expert_dispatches(), grouped0 + 3) << "gate, up, down grouped";
-                EXPECT_LE(vulkan_->grouped_expert_dispatches(), grouped0 + 3 * used) << "at most one per expert";
+                EXPECT_GE(vulkan_->grouped_expert_dispatches(), grouped0 + products) << "products grouped";
+                EXPECT_LE(vulkan_->grouped_expert_dispatches(), grouped0 + products * used) << "at most one per expert";
+                if (fused) EXPECT_GE(vulkan_->fused_swiglu_dispatches(), fused0 + 1);
+                else EXPECT_EQ(vulkan_->fused_swiglu_dispatches(), fused0);
             } else {
                 EXPECT_EQ(vulkan_->gemm_dispatches(), before + used * 3) << "gate, up, down of each used expert";
                 EXPECT_EQ(vulkan_->grouped_expert_dispatches(), grouped0);
             }
             EXPECT_LT(normalized_error(got, want), dtype_is_quantized(t) ? quant_bound : float_bound)
-                << dtype_name(t) << (grouped ? " grouped" : " per expert");
+                << dtype_name(t) << (grouped ? " grouped" : " per expert") << (fused ? ", SwiGLU fused" : "");
         }
     }
 #endif

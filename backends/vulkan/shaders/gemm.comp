@@ -16,6 +16,9 @@
 // tile y of a table: where its expert's weights start in the bound buffer (in words), its
 // first token row in x and y, and its token count (at most BN). Each expert's tokens are a
 // contiguous slice of x, so a tile is a dense GEMM tile of its own expert.
+// SWIGLU (gemm_grouped_swiglu_*): the gate and up products of a tile at once, from one
+// staged activation tile, both weights in the bound buffer (the table's fourth word is
+// where the up weights start); y = silu(gate) * up, so neither product goes to memory.
 //! variant gemm_f32 -DW_F32
 //! variant gemm_f16 -DW_F16
 //! variant gemm_bf16 -DW_BF16
@@ -36,6 +39,16 @@
 //! variant gemm_serial_coop_bf16 -DW_BF16 -DCOOPMAT -DSERIAL_STAGING
 //! variant gemm_serial_coop_q8 -DW_Q8 -DCOOPMAT -DSERIAL_STAGING
 //! variant gemm_serial_coop_q4 -DW_Q4 -DCOOPMAT -DSERIAL_STAGING
+//! variant gemm_grouped_swiglu_f32 -DW_F32 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_f16 -DW_F16 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_bf16 -DW_BF16 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_q8 -DW_Q8 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_q4 -DW_Q4 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_coop_f32 -DW_F32 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_coop_f16 -DW_F16 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_coop_bf16 -DW_BF16 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_coop_q8 -DW_Q8 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_coop_q4 -DW_Q4 -DCOOPMAT -DGROUPED -DSWIGLU
 //! variant gemm_grouped_f32 -DW_F32 -DGROUPED
 //! variant gemm_grouped_f16 -DW_F16 -DGROUPED
 //! variant gemm_grouped_bf16 -DW_BF16 -DGROUPED
@@ -77,7 +90,8 @@ layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 
 #ifdef GROUPED
-// (first word of the expert's weights, first token row, token count, unused) per tile.
+// (first word of the expert's weights, first token row, token count, first word of its
+// up weights under SWIGLU) per tile.
 layout(std430, binding = 3) readonly buffer Tiles { uvec4 tiles[]; };
 #endif
 
@@ -85,7 +99,7 @@ layout(push_constant) uniform Push { uint rows, cols, n_tokens; } pc;
 
 // The workgroup's weights start at word wbase of the bound buffer (a multiple of 4, so
 // that the uvec4 loads stay whole), its tokens at row t_base, and it has n_tok of them.
-uint wbase = 0u, t_base = 0u, n_tok = 0u;
+uint wbase = 0u, t_base = 0u, n_tok = 0u, up_base = 0u;
 
 // Sets the above; the tile's first token relative to t_base.
 uint select_tile() {
@@ -94,6 +108,7 @@ uint select_tile() {
     wbase = tile.x;
     t_base = tile.y;
     n_tok = tile.z;
+    up_base = tile.w;
     return 0u;
 #else
     n_tok = pc.n_tokens;
@@ -103,6 +118,9 @@ uint select_tile() {
 
 shared STAGE ws[BM * KP];  // [row][k]
 shared STAGE xs[BN * KP];  // [token][k]
+#ifdef SWIGLU
+shared STAGE us[BM * KP];  // the up weights, [row][k]
+#endif
 
 // Elements c0 .. c0 + 7 of weight row r (c0 a multiple of 8; zero past the row's end).
 void load_weights8(uint r, uint c0, out float v[8]) {
@@ -194,6 +212,9 @@ void load_x8(uint t, uint c0, out float v[8]) {
 #define W_SLOTS (BM * 4 / THREADS)
 #define X_SLOTS (BN * 4 / THREADS)
 float w_next[W_SLOTS][8], x_next[X_SLOTS][8];
+#ifdef SWIGLU
+float u_next[W_SLOTS][8];
+#endif
 
 void fetch(uint r0, uint t0, uint k0) {
     const uint tid = gl_LocalInvocationIndex;
@@ -201,6 +222,13 @@ void fetch(uint r0, uint t0, uint k0) {
         const uint slot = tid + i * THREADS, lr = slot >> 2, c = (slot & 3u) * 8u;
         if (r0 + lr < pc.rows) load_weights8(r0 + lr, k0 + c, w_next[i]);
         else w_next[i] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+#ifdef SWIGLU
+        const uint gate_base = wbase;
+        wbase = up_base;
+        if (r0 + lr < pc.rows) load_weights8(r0 + lr, k0 + c, u_next[i]);
+        else u_next[i] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        wbase = gate_base;
+#endif
     }
     for (uint i = 0; i < X_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, lt = slot >> 2, c = (slot & 3u) * 8u;
@@ -214,6 +242,9 @@ void store_fetched() {
     for (uint i = 0; i < W_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, lr = slot >> 2, c = (slot & 3u) * 8u;
         for (uint j = 0; j < 8u; ++j) ws[lr * KP + c + j] = STAGE(w_next[i][j]);
+#ifdef SWIGLU
+        for (uint j = 0; j < 8u; ++j) us[lr * KP + c + j] = STAGE(u_next[i][j]);
+#endif
     }
     for (uint i = 0; i < X_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, lt = slot >> 2, c = (slot & 3u) * 8u;
@@ -252,6 +283,11 @@ void main() {
     fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
     for (uint i = 0; i < 2u; ++i)
         for (uint j = 0; j < 2u; ++j) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+#ifdef SWIGLU
+    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc_up[2][2];
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) acc_up[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+#endif
     begin_steps(r0, t0);
     for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
         stage_step(r0, t0, k0);
@@ -264,10 +300,32 @@ void main() {
             for (uint j = 0; j < 2u; ++j) coopMatLoadNV(b[j], xs, (mt + 16u * j) * KP + kk, KP, true);
             for (uint i = 0; i < 2u; ++i)
                 for (uint j = 0; j < 2u; ++j) acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
+#ifdef SWIGLU
+            for (uint i = 0; i < 2u; ++i) coopMatLoadNV(a[i], us, (mr + 16u * i) * KP + kk, KP, false);
+            for (uint i = 0; i < 2u; ++i)
+                for (uint j = 0; j < 2u; ++j) acc_up[i][j] = coopMatMulAddNV(a[i], b[j], acc_up[i][j]);
+#endif
         }
         barrier();
     }
     // Element (row m, token n) of a product at cs[n * CP + m]: column-major.
+#ifdef SWIGLU
+    // The gate's tile through cs into registers, then the up's beside it.
+    float gate[BM * BN / THREADS];
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) coopMatStoreNV(acc[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
+    barrier();
+    for (uint e = gl_LocalInvocationIndex, n = 0; e < BM * BN; e += THREADS, ++n) gate[n] = cs[(e / BM) * CP + e % BM];
+    barrier();
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) coopMatStoreNV(acc_up[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
+    barrier();
+    for (uint e = gl_LocalInvocationIndex, n = 0; e < BM * BN; e += THREADS, ++n) {
+        const uint lt = e / BM, lr = e % BM;
+        if (r0 + lr < pc.rows && t0 + lt < n_tok)
+            y[(t_base + t0 + lt) * pc.rows + r0 + lr] = silu(gate[n]) * cs[lt * CP + lr];
+    }
+#else
     for (uint i = 0; i < 2u; ++i)
         for (uint j = 0; j < 2u; ++j) coopMatStoreNV(acc[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
     barrier();
@@ -275,6 +333,7 @@ void main() {
         const uint lt = e / BM, lr = e % BM;
         if (r0 + lr < pc.rows && t0 + lt < n_tok) y[(t_base + t0 + lt) * pc.rows + r0 + lr] = cs[lt * CP + lr];
     }
+#endif
 }
 #else
 void main() {
@@ -282,9 +341,9 @@ void main() {
     // Rows tr + 16i, tokens tt + 16j: neighbouring threads take neighbouring rows, so the
     // staged weights are read without bank conflicts and y is written in runs of 16.
     const uint tr = gl_LocalInvocationIndex & 15u, tt = gl_LocalInvocationIndex >> 4;
-    float acc[4][4];
+    float acc[4][4], acc_up[4][4];
     for (uint i = 0; i < 4u; ++i)
-        for (uint j = 0; j < 4u; ++j) acc[i][j] = 0.0;
+        for (uint j = 0; j < 4u; ++j) acc[i][j] = acc_up[i][j] = 0.0;
     begin_steps(r0, t0);
     for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
         stage_step(r0, t0, k0);
@@ -294,6 +353,11 @@ void main() {
             for (uint j = 0; j < 4u; ++j) b[j] = xs[(tt + 16u * j) * KP + k];
             for (uint i = 0; i < 4u; ++i)
                 for (uint j = 0; j < 4u; ++j) acc[i][j] += a[i] * b[j];
+#ifdef SWIGLU
+            for (uint i = 0; i < 4u; ++i) a[i] = us[(tr + 16u * i) * KP + k];
+            for (uint i = 0; i < 4u; ++i)
+                for (uint j = 0; j < 4u; ++j) acc_up[i][j] += a[i] * b[j];
+#endif
         }
         barrier();
     }
@@ -302,7 +366,11 @@ void main() {
         if (t >= n_tok) continue;
         for (uint i = 0; i < 4u; ++i) {
             const uint r = r0 + tr + 16u * i;
+#ifdef SWIGLU
+            if (r < pc.rows) y[(t_base + t) * pc.rows + r] = silu(acc[i][j]) * acc_up[i][j];
+#else
             if (r < pc.rows) y[(t_base + t) * pc.rows + r] = acc[i][j];
+#endif
         }
     }
 }
