@@ -230,8 +230,12 @@ TEST_F(VulkanGemm, CooperativeMatrixGemmRunsRoutedExperts) {
 }
 
 // More token uses than one dispatch gathers (65535 rows): 8 experts each taking tokens
-// 1..n-1 of 8200 (so none reads h in place), gathered in two dispatches.
+// 1..n-1 of 8200 (so none reads h in place), gathered in two dispatches. The portable
+// GEMM, whose float sums the bound is for (a device with cooperative matrices would take
+// them, with f16 inputs, by default).
 TEST_F(VulkanGemm, RoutedExpertsGatherMoreRowsThanOneDispatch) {
+    std::string why;
+    ASSERT_TRUE(vulkan_->set_gemm(VulkanBackend::GemmKernel::portable, 16, why)) << why;
     const int64_t hidden = 8, inter = 4, n_tokens = 8200;
     std::vector<int64_t> tokens(size_t(n_tokens - 1));
     for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int64_t(i) + 1;
