@@ -1,10 +1,10 @@
 // A batch's routed SwiGLU experts as grouped GEMMs: every expert's token rows gathered on
-// the device in expert order (as routed_swiglu does), then one dispatch per product (gate,
-// up, down) for each group of experts whose weights share a device buffer (the GPU expert
-// cache keeps experts of one size in slots of a few large buffers), the silu_mul of all of
-// them in one dispatch, and the combine. A 512-token prefill of the Qwen3-30B-A3B shape
-// thus records about 3 x (buffers) GEMM dispatches a layer instead of 3 x 128, each with
-// thousands of workgroups rather than 12-32.
+// the device in expert order (as routed_swiglu does), then one dispatch per product for
+// each run of experts whose weights share a device buffer (the GPU expert cache keeps
+// experts of one size in slots of a few large buffers): gate and up together with SwiGLU
+// where each expert's two lie in one buffer (else a dispatch each and one silu_mul), then
+// down, then the combine. A 512-token prefill layer of the Qwen3-30B-A3B shape thus records
+// about 18 GEMM dispatches instead of 3 x 128, each with hundreds of workgroups, not 12-32.
 #include <algorithm>
 #include <cstdlib>
 #include <string>
