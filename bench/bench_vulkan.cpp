@@ -401,6 +401,59 @@ void print_dispatch_profile(VulkanBackend &gpu, const Model &m, int steps) {
                     st.seconds / steps * 1e6, st.seconds / double(st.calls) * 1e6, 100.0 * st.seconds / steps / device);
 }
 
+// Device time of one resident prefill of n tokens by shader (MST_VULKAN_PROFILE=2; grids
+// folded together, since every expert's GEMM has its own), to find what a prefill waits on.
+// The timestamps between commands serialize them: the sum is the device time the commands
+// would take one after another, an upper bound on the overlapped run.
+void print_prefill_profile(VulkanBackend &gpu, const Model &m, int n) {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> prompt(size_t(n) * kHidden), logits(static_cast<size_t>(kVocab));
+    for (float &f : prompt) f = dist(rng);
+    CommandStream &stream = gpu.stream();
+    KvCache warm(m.layers, n + 8, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
+    forward(gpu, m, warm, prompt.data(), n, 0, logits.data());
+    KvCache cache(m.layers, n + 8, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
+    stream.clear_dispatch_profile();
+    const double gpu0 = gpu.gpu_seconds();
+    const uint64_t subs0 = gpu.submissions();
+    const auto t0 = Clock::now();
+    forward(gpu, m, cache, prompt.data(), n, 0, logits.data());
+    const double wall = seconds_since(t0), device = gpu.gpu_seconds() - gpu0;
+    std::map<std::string, CommandStream::DispatchStat> by_shader;
+    for (const auto &[label, st] : stream.dispatch_profile()) {
+        CommandStream::DispatchStat &s = by_shader[label.substr(0, label.find(' '))];
+        s.calls += st.calls;
+        s.seconds += st.seconds;
+    }
+    std::vector<std::pair<std::string, CommandStream::DispatchStat>> rows(by_shader.begin(), by_shader.end());
+    std::sort(rows.begin(), rows.end(), [](const auto &a, const auto &b) { return a.second.seconds > b.second.seconds; });
+    std::printf("prefill of %d tokens on the backend itself (%d layers): %.2f ms wall (%.0f tok/s), %.2f ms device, "
+                "%llu submissions; per layer %.1f us device\n",
+                n, m.layers, wall * 1e3, n / wall, device * 1e3, (unsigned long long)(gpu.submissions() - subs0),
+                device / m.layers * 1e6);
+    if (!rows.empty()) {
+        std::printf("  %-28s %11s %10s %9s %7s\n", "shader", "calls/layer", "us/layer", "us/call", "share");
+        for (const auto &[name, st] : rows)
+            std::printf("  %-28s %11.1f %10.1f %9.2f %6.1f%%\n", name.c_str(), double(st.calls) / m.layers,
+                        st.seconds / m.layers * 1e6, st.seconds / double(st.calls) * 1e6, 100.0 * st.seconds / device);
+    }
+    // Wall time per backend op of the same prefill (host work, waits and device time of
+    // synchronous ops together; a batch's ops charged to its sync), to split the time a
+    // layer spends outside the kernels. The wrapper hides DeviceRouting: top-k on the host.
+    ProfilingBackend prof(gpu);
+    KvCache cache2(m.layers, n + 8, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
+    const double gpu1 = gpu.gpu_seconds();
+    const auto t1 = Clock::now();
+    forward(prof, m, cache2, prompt.data(), n, 0, logits.data());
+    const double wall1 = seconds_since(t1);
+    std::printf("the same prefill by backend op (wall, host top-k): %.2f ms wall, %.2f ms device\n", wall1 * 1e3,
+                (gpu.gpu_seconds() - gpu1) * 1e3);
+    for (const auto &[name, st] : prof.stats)
+        std::printf("  %-28s %6.1f calls/layer %8.3f ms/layer (device %7.3f ms)\n", name.c_str(),
+                    double(st.calls) / m.layers, st.seconds / m.layers * 1e3, st.device_seconds / m.layers * 1e3);
+}
+
 struct Result {
     double decode_tok_s = 0, prefill_tok_s = 0, decode_ms_layers = 0, decode_ms_head = 0;
     double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0, kicks_per_token = 0;
@@ -611,6 +664,7 @@ int main(int argc, char **argv) try {
                         name.c_str(), double(st.calls) / steps, double(st.submissions) / steps,
                         st.seconds / steps * 1e3, st.device_seconds / steps * 1e3, st.seconds / double(st.calls) * 1e6);
         print_dispatch_profile(*gpu, m, steps);
+        if (n_prefill > 1) print_prefill_profile(*gpu, m, n_prefill);
     }
     }
     gpu.reset();

@@ -18,6 +18,7 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
     const int64_t total = check_routed_swiglu_params(h, out, n_tokens, hidden, experts, n_experts);
     if (total == 0) return;
+    if (routed_swiglu_grouped(h, out, n_tokens, hidden, experts, n_experts, total)) return;  // op_experts_grouped.cpp
 
     // Weights first: their uploads must precede the group of independent products.
     struct Plan {
@@ -81,14 +82,7 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
     }
     if (!gather.empty()) {
         const uint64_t row_bytes = uint64_t(hidden) * sizeof(float);
-        const BufferSlice rows = stream_->input(gather.data(), gather.size() * sizeof(uint32_t));
-        const BufferSlice xs = stream_->device_scratch(gather.size() * row_bytes);
-        // At most 65535 rows a dispatch (workgroups along y).
-        for (size_t r0 = 0; r0 < gather.size(); r0 += 65535) {
-            const uint32_t push[3] = {uint32_t(gather.size()), uint32_t(hidden), uint32_t(r0)};
-            stream_->dispatch(pipelines_->get("gather_rows", 3), {whole_h, rows, xs}, push, sizeof push,
-                              uint32_t((hidden + 255) / 256), uint32_t(std::min<size_t>(65535, gather.size() - r0)));
-        }
+        const BufferSlice xs = record_gather_rows(whole_h, gather, hidden);
         for (size_t e : gathered) {
             Plan &p = plans[e];
             const uint64_t offset = p.gather0 * row_bytes, bytes = uint64_t(experts[e].n) * row_bytes;
@@ -136,16 +130,35 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         stream_->copy(plans[e].y, BufferSlice{y.buffer, y.offset + uint64_t(plans[e].row0 * hidden) * 4, 0, nullptr},
                       uint64_t(experts[e].n * hidden) * 4);
 
-    // Each token's uses in expert order: (row of y, weight bits), grouped by token.
+    record_routed_combine(y, out, n_tokens, hidden, experts, n_experts, total);
+}
+
+BufferSlice VulkanBackend::record_gather_rows(const BufferSlice &h, const std::vector<uint32_t> &gather,
+                                              int64_t hidden) {
+    const BufferSlice rows = stream_->input(gather.data(), gather.size() * sizeof(uint32_t));
+    const BufferSlice xs = stream_->device_scratch(gather.size() * uint64_t(hidden) * sizeof(float));
+    // At most 65535 rows a dispatch (workgroups along y).
+    for (size_t r0 = 0; r0 < gather.size(); r0 += 65535) {
+        const uint32_t push[3] = {uint32_t(gather.size()), uint32_t(hidden), uint32_t(r0)};
+        stream_->dispatch(pipelines_->get("gather_rows", 3), {h, rows, xs}, push, sizeof push,
+                          uint32_t((hidden + 255) / 256), uint32_t(std::min<size_t>(65535, gather.size() - r0)));
+    }
+    return xs;
+}
+
+void VulkanBackend::record_routed_combine(const BufferSlice &y, float *out, int64_t n_tokens, int64_t hidden,
+                                          const SwigluExpertUse *experts, size_t n_experts, int64_t total) {
+    // Each token's uses in expert order: (row of y, weight bits), grouped by token; expert
+    // e's rows of y follow those of the experts before it.
     std::vector<uint32_t> offsets(size_t(n_tokens) + 1, 0);
     for (size_t e = 0; e < n_experts; ++e)
         for (int64_t i = 0; i < experts[e].n; ++i) ++offsets[size_t(experts[e].tokens[i]) + 1];
     for (size_t t = 0; t < size_t(n_tokens); ++t) offsets[t + 1] += offsets[t];
     std::vector<uint32_t> uses(size_t(total) * 2), fill(offsets.begin(), offsets.end() - 1);
-    for (size_t e = 0; e < n_experts; ++e)
+    for (size_t e = 0, row0 = 0; e < n_experts; row0 += size_t(experts[e].n), ++e)
         for (int64_t i = 0; i < experts[e].n; ++i) {
             const uint32_t slot = fill[size_t(experts[e].tokens[i])]++;
-            uses[2 * slot] = uint32_t(plans[e].row0 + i);
+            uses[2 * slot] = uint32_t(row0 + size_t(i));
             std::memcpy(&uses[2 * slot + 1], &experts[e].weights[i], 4);
         }
     const BufferSlice us = stream_->input(uses.data(), uses.size() * 4);

@@ -2,6 +2,7 @@
 // dispatch. A product of few tokens stays on matmul.comp's matrix-vector kernel, which
 // reads the weights at the memory's speed; from kGemmMinTokens on, a GEMM that reads each
 // weight once per 64 tokens (not once per 4) and keeps the tile in shared memory wins.
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -17,13 +18,13 @@ namespace {
 constexpr int64_t kGemmMinTokens = 16;
 constexpr uint32_t kTileRows = 64, kTileTokens = 64;  // BM, BN of shaders/gemm.comp
 
-const char *gemm_shader(DType t, bool coopmat) {
+const char *gemm_type_suffix(DType t) {
     switch (t) {
-        case DType::F32: return coopmat ? "gemm_coop_f32" : "gemm_f32";
-        case DType::F16: return coopmat ? "gemm_coop_f16" : "gemm_f16";
-        case DType::BF16: return coopmat ? "gemm_coop_bf16" : "gemm_bf16";
-        case DType::Q8: return coopmat ? "gemm_coop_q8" : "gemm_q8";  // also GGUF Q8_0 (same blocks)
-        case DType::Q4: return coopmat ? "gemm_coop_q4" : "gemm_q4";  // also GGUF Q4_1
+        case DType::F32: return "f32";
+        case DType::F16: return "f16";
+        case DType::BF16: return "bf16";
+        case DType::Q8: return "q8";  // also GGUF Q8_0 (same blocks)
+        case DType::Q4: return "q4";  // also GGUF Q4_1
         default: return nullptr;  // other types keep the matrix-vector kernels
     }
 }
@@ -64,6 +65,13 @@ void VulkanBackend::configure_gemm_from_environment() {
         else if (v != "auto")
             fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_GEMM='{}': expected auto, portable or off", v);
     }
+    if (const char *env = std::getenv("MST_VULKAN_GEMM_PREFETCH"); env && *env) {
+        const std::string v = env;
+        if (v != "0" && v != "1")
+            fail(MST_ERR_INVALID_ARGUMENT,
+                 "MST_VULKAN_GEMM_PREFETCH='{}': expected 1 (next step fetched during the products) or 0 (serial)", v);
+        gemm_prefetch_ = v == "1";
+    }
     const bool coop = gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix();
     log(MST_LOG_INFO, "vulkan: prefill products from {} tokens: {}{}", gemm_min_tokens_,
         gemm_kernel_ == GemmKernel::off ? "matrix-vector kernel (MST_VULKAN_GEMM=off)"
@@ -71,13 +79,19 @@ void VulkanBackend::configure_gemm_from_environment() {
         coop || gemm_kernel_ != GemmKernel::automatic ? "" : " (" + ctx_->cooperative_matrix_why_not() + ")");
 }
 
-bool VulkanBackend::record_gemm(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,
-                                const BufferSlice &y, int64_t n_tokens) {
-    if (gemm_kernel_ == GemmKernel::off || n_tokens < gemm_min_tokens_) return false;
+std::string VulkanBackend::gemm_shader(DType t, bool grouped) const {
+    const char *type = gemm_type_suffix(t);
+    if (gemm_kernel_ == GemmKernel::off || !type) return {};
     const bool coop = gemm_kernel_ == GemmKernel::coopmat ||
                       (gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix());
-    const char *shader = gemm_shader(w.dtype, coop);
-    if (!shader) return false;
+    return std::string("gemm_") + (grouped ? "grouped_" : !gemm_prefetch_ ? "serial_" : "") + (coop ? "coop_" : "") + type;
+}
+
+bool VulkanBackend::record_gemm(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,
+                                const BufferSlice &y, int64_t n_tokens) {
+    if (n_tokens < gemm_min_tokens_) return false;
+    const std::string shader = gemm_shader(w.dtype, false);
+    if (shader.empty()) return false;
     const uint32_t gx = uint32_t((w.rows + kTileRows - 1) / kTileRows);
     const uint32_t gy = uint32_t((n_tokens + kTileTokens - 1) / kTileTokens);
     if (gx > 65535 || gy > 65535)
@@ -87,6 +101,36 @@ bool VulkanBackend::record_gemm(const WeightView &w, const DeviceWeight &dw, con
     stream_->dispatch(pipelines_->get(shader, 3), {dw.data, x, y}, push, sizeof push, gx, gy);
     ++gemm_dispatches_;
     return true;
+}
+
+void VulkanBackend::record_gemm_grouped(const WeightView &shape, const BufferSlice &weights,
+                                        const std::vector<ExpertSlice> &slices, const BufferSlice &x,
+                                        const BufferSlice &y, bool swiglu) {
+    std::string shader = gemm_shader(shape.dtype, true);
+    if (shader.empty()) fail(MST_ERR_INTERNAL, "grouped GEMM for {} weights", dtype_name(shape.dtype));
+    if (swiglu) shader.insert(std::string("gemm_grouped_").size(), "swiglu_");
+    std::vector<uint32_t> tiles;  // (first weight word, first token row, tokens, first up word) per tile
+    for (const ExpertSlice &s : slices)
+        for (uint64_t t = 0; t < s.n; t += kTileTokens)
+            tiles.insert(tiles.end(), {s.weight_word, uint32_t(s.row0 + t),
+                                       uint32_t(std::min<uint64_t>(kTileTokens, s.n - t)), s.up_word});
+    if (tiles.empty()) return;
+    const uint32_t gx = uint32_t((shape.rows + kTileRows - 1) / kTileRows);
+    if (gx > 65535) fail(MST_ERR_UNSUPPORTED, "grouped GEMM: {} rows exceed one dispatch", shape.rows);
+    const BufferSlice table = stream_->input(tiles.data(), tiles.size() * sizeof(uint32_t));
+    const uint32_t push[3] = {uint32_t(shape.rows), uint32_t(shape.cols), 0u};
+    const VulkanPipeline &p = pipelines_->get(shader, 4);
+    // At most 65535 workgroups along y: 65520 tiles a dispatch, so that each part of the
+    // table starts 256-byte aligned (the most a device asks of a binding's offset).
+    constexpr size_t kMaxTiles = 65520;
+    const size_t n_tiles = tiles.size() / 4;
+    for (size_t t0 = 0; t0 < n_tiles; t0 += kMaxTiles) {
+        const size_t n = std::min<size_t>(kMaxTiles, n_tiles - t0);
+        const BufferSlice part{table.buffer, table.offset + t0 * 16, n * 16, nullptr};
+        stream_->dispatch(p, {weights, x, y, part}, push, sizeof push, gx, uint32_t(n));
+        ++grouped_expert_dispatches_;
+        if (swiglu) ++fused_swiglu_dispatches_;
+    }
 }
 
 }  // namespace mst

@@ -124,6 +124,21 @@ public:
     void set_matvec(bool on);
     // matvec.comp dispatches recorded so far (tests check that a product took it).
     uint64_t matvec_dispatches() const { return matvec_dispatches_; }
+    // A batch's routed experts as grouped GEMMs (op_experts_grouped.cpp): one dispatch per
+    // product for every group of experts whose weights share a buffer, instead of one per
+    // expert; off: a GEMM (or matrix-vector product) per expert, as before (tests and
+    // benchmarks; MST_VULKAN_GROUPED_EXPERTS=0|1 sets it at creation). On by default.
+    void set_grouped_experts(bool on) { grouped_experts_ = on; }
+    // Grouped gate and up products in one pass with SwiGLU (on, the default), where each
+    // expert's gate and up weights share a buffer; off: a dispatch each and a silu_mul
+    // (tests and benchmarks; MST_VULKAN_FUSED_SWIGLU=0|1 at creation).
+    void set_fused_swiglu(bool on) { fused_swiglu_ = on; }
+    uint64_t fused_swiglu_dispatches() const { return fused_swiglu_dispatches_; }
+    // Dense GEMMs with (on, the default) or without the fetch of the next step during a
+    // step's products (tests and benchmarks; MST_VULKAN_GEMM_PREFETCH=0|1 at creation).
+    void set_gemm_prefetch(bool on) { gemm_prefetch_ = on; }
+    // Grouped expert GEMM dispatches recorded so far (tests check that a batch took them).
+    uint64_t grouped_expert_dispatches() const { return grouped_expert_dispatches_; }
 
 private:
     // y[t][c] = sum_r x[t][r] w[r][c]: matmul_xw and matmul_transposed, their arguments checked.
@@ -174,7 +189,13 @@ private:
     bool record_gemm(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x, const BufferSlice &y,
                      int64_t n_tokens);
     void configure_gemm_from_environment();  // MST_VULKAN_GEMM; throws naming a bad value
+    // The GEMM variant (gemm.comp) for weights of type t under the kernel chosen, plain or
+    // grouped over experts; empty when products of t keep the matrix-vector kernels.
+    std::string gemm_shader(DType t, bool grouped) const;
     GemmKernel gemm_kernel_ = GemmKernel::automatic;
+    // Dense GEMMs fetch a step's tiles during the previous step's products; off
+    // (MST_VULKAN_GEMM_PREFETCH=0, to compare): gemm_serial_*, each fetched when it begins.
+    bool gemm_prefetch_ = true;
     int64_t gemm_min_tokens_ = 0;  // set with the kernel at creation
     uint64_t gemm_dispatches_ = 0;
     // Workgroups along the queries when attention of shape s takes the blocked prefill
@@ -209,6 +230,46 @@ private:
     uint64_t experts_by_id_calls_ = 0;
     uint32_t expert_miss_ = 0;  // host address of the miss flag, a result of the batch
     const VulkanPipeline *matvec_id_pipelines_[32] = {};  // by DType
+    // routed_swiglu of a batch through grouped GEMMs; false (nothing recorded) where they
+    // do not apply: few tokens, the GEMM off, experts of mixed types or shapes.
+    bool routed_swiglu_grouped(const float *h, float *out, int64_t n_tokens, int64_t hidden,
+                               const SwigluExpertUse *experts, size_t n_experts, int64_t total);
+    // Records dst[i] = h[gather[i]] (rows of `hidden` floats) into new device scratch.
+    BufferSlice record_gather_rows(const BufferSlice &h, const std::vector<uint32_t> &gather, int64_t hidden);
+    // Adds each token's weighted expert outputs (rows of y in expert order) into out, then
+    // submits: routed_swiglu's last step.
+    void record_routed_combine(const BufferSlice &y, float *out, int64_t n_tokens, int64_t hidden,
+                               const SwigluExpertUse *experts, size_t n_experts, int64_t total);
+    // One expert's part of a grouped GEMM: its weights from word weight_word of the bound
+    // buffer (and its up weights from up_word, when fused), its n token rows from row0 of
+    // x and y.
+    struct ExpertSlice {
+        uint32_t weight_word;
+        uint64_t row0, n;
+        uint32_t up_word = 0;
+    };
+    // Where an expert's part (gate, up or down) lies on the device, for routed_swiglu_grouped.
+    struct ExpertPart {
+        VkBuffer buffer;
+        uint64_t offset, bytes;
+        size_t expert;
+    };
+    // The grouped gate and up products with SwiGLU in one pass per run of experts whose
+    // gate and up weights share a buffer (out = silu(gate x) * (up x)); false, with
+    // nothing recorded, when fused_swiglu_ is off or some expert's gate and up lie apart.
+    bool record_fused_gate_up(const std::vector<ExpertPart> &gate, const std::vector<ExpertPart> &up,
+                              const WeightView &shape, const BufferSlice &x, const BufferSlice &out,
+                              const std::vector<uint64_t> &row0, const SwigluExpertUse *experts, uint64_t max_range);
+    // Records y = W_e x for every expert slice in one dispatch (gemm.comp GROUPED), the
+    // weights of all of them in `weights`, each of shape's type, rows and cols; `swiglu`:
+    // y = silu(W_e x) * (U_e x), W_e the gate and U_e the up weights (gemm.comp SWIGLU).
+    void record_gemm_grouped(const WeightView &shape, const BufferSlice &weights, const std::vector<ExpertSlice> &slices,
+                             const BufferSlice &x, const BufferSlice &y, bool swiglu = false);
+    void configure_grouped_experts_from_environment();  // MST_VULKAN_GROUPED_EXPERTS; throws naming a bad value
+    bool grouped_experts_ = true;
+    bool fused_swiglu_ = true;
+    uint64_t grouped_expert_dispatches_ = 0;
+    uint64_t fused_swiglu_dispatches_ = 0;
 };
 
 // The matvec.comp variant for one token's rows of type t and `cols` (without the _sg

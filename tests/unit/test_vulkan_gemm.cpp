@@ -53,6 +53,9 @@ protected:
     void TearDown() override {
         std::string why;
         if (vulkan_) vulkan_->set_gemm(VulkanBackend::GemmKernel::automatic, 16, why);  // the default
+        if (vulkan_) vulkan_->set_grouped_experts(true);
+        if (vulkan_) vulkan_->set_gemm_prefetch(true);
+        if (vulkan_) vulkan_->set_fused_swiglu(true);
     }
 
     // Every type and shape through gpu.matmul with `kernel` taking every token count: each
@@ -77,17 +80,32 @@ protected:
     }
 
     // A prefill's routed experts: 70 tokens over 5 experts with uneven uses (one unused,
-    // one taking every token), each expert's gate, up and down one GEMM over its tokens.
-    void check_routed_experts(VulkanBackend::GemmKernel kernel, double float_bound, double quant_bound) {
-        std::string why;
-        ASSERT_TRUE(vulkan_->set_gemm(kernel, 2, why)) << why;
-        const int64_t hidden = 96, inter = 72, n_tokens = 70;
+    // one taking every token). Grouped: the gate, up and down products of all experts in
+    // grouped GEMM dispatches (a few: one per buffer their weights share); else each
+    // expert's gate, up and down one GEMM over its tokens.
+    void check_routed_experts(VulkanBackend::GemmKernel kernel, double float_bound, double quant_bound,
+                              bool grouped) {
         std::vector<std::vector<int64_t>> tokens(5);
-        for (int64_t t = 0; t < n_tokens; ++t) {
+        for (int64_t t = 0; t < 70; ++t) {
             tokens[size_t(t % 3)].push_back(t);  // experts 0..2: a third each
             tokens[4].push_back(t);              // expert 4: all; expert 3: none
         }
-        for (DType t : {DType::Q4, DType::Q8, DType::BF16}) {
+        check_routed_experts(kernel, float_bound, quant_bound, grouped, tokens, 70, 96, 72,
+                             {DType::Q4, DType::Q8, DType::BF16});
+    }
+
+    void check_routed_experts(VulkanBackend::GemmKernel kernel, double float_bound, double quant_bound, bool grouped,
+                              const std::vector<std::vector<int64_t>> &tokens, int64_t n_tokens, int64_t hidden,
+                              int64_t inter, const std::vector<DType> &types) {
+        std::string why;
+        ASSERT_TRUE(vulkan_->set_gemm(kernel, 2, why)) << why;
+        vulkan_->set_grouped_experts(grouped);
+        size_t used = 0;
+        for (const auto &t : tokens) used += t.empty() ? 0 : 1;
+        // Grouped: gate and up apart (then a silu_mul), and fused with SwiGLU.
+        for (const bool fused : grouped ? std::vector<bool>{false, true} : std::vector<bool>{false})
+        for (DType t : types) {
+            vulkan_->set_fused_swiglu(fused);
             std::vector<std::unique_ptr<TestWeight>> parts;
             std::vector<std::vector<float>> weights;
             std::vector<SwigluExpertUse> uses(tokens.size());
@@ -103,10 +121,22 @@ protected:
             const std::vector<float> start = random_floats(size_t(n_tokens * hidden), 72);
             std::vector<float> want = start, got = start;
             cpu_.routed_swiglu(h.data(), want.data(), n_tokens, hidden, uses.data(), uses.size());
-            const uint64_t before = vulkan_->gemm_dispatches();
+            const uint64_t before = vulkan_->gemm_dispatches(), grouped0 = vulkan_->grouped_expert_dispatches();
+            const uint64_t fused0 = vulkan_->fused_swiglu_dispatches();
             vulkan_->routed_swiglu(h.data(), got.data(), n_tokens, hidden, uses.data(), uses.size());
-            EXPECT_EQ(vulkan_->gemm_dispatches(), before + 4 * 3) << "gate, up, down of the 4 used experts";
-            EXPECT_LT(normalized_error(got, want), dtype_is_quantized(t) ? quant_bound : float_bound) << dtype_name(t);
+            if (grouped) {
+                const uint64_t products = fused ? 2 : 3;  // (gate and up) or gate, up; then down
+                EXPECT_EQ(vulkan_->gemm_dispatches(), before) << "no GEMM of one expert";
+                EXPECT_GE(vulkan_->grouped_expert_dispatches(), grouped0 + products) << "products grouped";
+                EXPECT_LE(vulkan_->grouped_expert_dispatches(), grouped0 + products * used) << "at most one per expert";
+                if (fused) EXPECT_GE(vulkan_->fused_swiglu_dispatches(), fused0 + 1);
+                else EXPECT_EQ(vulkan_->fused_swiglu_dispatches(), fused0);
+            } else {
+                EXPECT_EQ(vulkan_->gemm_dispatches(), before + used * 3) << "gate, up, down of each used expert";
+                EXPECT_EQ(vulkan_->grouped_expert_dispatches(), grouped0);
+            }
+            EXPECT_LT(normalized_error(got, want), dtype_is_quantized(t) ? quant_bound : float_bound)
+                << dtype_name(t) << (grouped ? " grouped" : " per expert") << (fused ? ", SwiGLU fused" : "");
         }
     }
 #endif
@@ -117,10 +147,68 @@ protected:
 
 TEST_F(VulkanGemm, PortableGemmMatchesCpuForEveryType) {
     check_dense_products(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound);
+    vulkan_->set_gemm_prefetch(false);  // gemm_serial_*: each step fetched when it begins
+    check_dense_products(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound);
 }
 
 TEST_F(VulkanGemm, PortableGemmRunsRoutedExpertsGroupedPerExpert) {
-    check_routed_experts(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound);
+    check_routed_experts(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound, false);
+}
+
+TEST_F(VulkanGemm, PortableGroupedGemmRunsRoutedExperts) {
+    check_routed_experts(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound, true);
+}
+
+// Experts of 0, 1, 17 and 70 of 70 tokens (tiles of one token, a partial tile, one full and
+// one partial), 100-wide rows (inside a 32-column step; down's 100 rows past one 64-row
+// tile) and 72 intermediate rows, every type the GEMM takes.
+std::vector<std::vector<int64_t>> odd_expert_tokens() {
+    std::vector<std::vector<int64_t>> tokens(4);
+    tokens[1] = {37};
+    for (int64_t t = 0; t < 17; ++t) tokens[2].push_back(3 * t + 1);
+    for (int64_t t = 0; t < 70; ++t) tokens[3].push_back(t);
+    return tokens;
+}
+
+TEST_F(VulkanGemm, PortableGroupedGemmMatchesCpuAtOddSizes) {
+    check_routed_experts(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound, true, odd_expert_tokens(), 70,
+                         100, 72, {std::begin(kGemmTypes), std::end(kGemmTypes)});
+}
+
+TEST_F(VulkanGemm, CooperativeMatrixGroupedGemmMatchesCpuAtOddSizes) {
+    std::string why;
+    if (!vulkan_->set_gemm(VulkanBackend::GemmKernel::coopmat, 1, why))
+        GTEST_SKIP() << "no cooperative-matrix GEMM on '" << vulkan_->device_name() << "': " << why;
+    check_routed_experts(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound, true, odd_expert_tokens(), 70, 100,
+                         72, {std::begin(kGemmTypes), std::end(kGemmTypes)});
+}
+
+// Experts of different types cannot share a grouped dispatch: each takes its own products.
+TEST_F(VulkanGemm, ExpertsOfMixedTypesTakeAProductEach) {
+    std::string why;
+    ASSERT_TRUE(vulkan_->set_gemm(VulkanBackend::GemmKernel::portable, 16, why)) << why;
+    const int64_t hidden = 64, inter = 40, n_tokens = 32;
+    std::vector<int64_t> tokens(static_cast<size_t>(n_tokens));
+    for (int64_t t = 0; t < n_tokens; ++t) tokens[size_t(t)] = t;
+    const DType types[2] = {DType::Q4, DType::BF16};
+    std::vector<std::unique_ptr<TestWeight>> parts;
+    std::vector<SwigluExpertUse> uses(2);
+    const std::vector<float> weights = random_floats(tokens.size(), 90, 0.1f, 1.0f);
+    for (size_t e = 0; e < 2; ++e) {
+        for (int p = 0; p < 3; ++p)
+            parts.push_back(std::make_unique<TestWeight>(types[e], p < 2 ? inter : hidden, p < 2 ? hidden : inter,
+                                                         uint32_t(900 + 3 * e + size_t(p))));
+        uses[e] = SwigluExpertUse{parts[3 * e]->view, parts[3 * e + 1]->view, parts[3 * e + 2]->view, tokens.data(),
+                                  weights.data(), n_tokens};
+    }
+    const std::vector<float> h = random_floats(size_t(n_tokens * hidden), 91);
+    std::vector<float> want(size_t(n_tokens * hidden), 0.0f), got = want;
+    cpu_.routed_swiglu(h.data(), want.data(), n_tokens, hidden, uses.data(), uses.size());
+    const uint64_t grouped0 = vulkan_->grouped_expert_dispatches(), gemm0 = vulkan_->gemm_dispatches();
+    vulkan_->routed_swiglu(h.data(), got.data(), n_tokens, hidden, uses.data(), uses.size());
+    EXPECT_EQ(vulkan_->grouped_expert_dispatches(), grouped0);
+    EXPECT_EQ(vulkan_->gemm_dispatches(), gemm0 + 6);
+    EXPECT_LT(normalized_error(got, want), kQuantBound);
 }
 
 TEST_F(VulkanGemm, CooperativeMatrixGemmMatchesCpuForEveryType) {
@@ -129,18 +217,25 @@ TEST_F(VulkanGemm, CooperativeMatrixGemmMatchesCpuForEveryType) {
         GTEST_SKIP() << "no cooperative-matrix GEMM on '" << vulkan_->device_name() << "': " << why
                      << " (it runs on an NVIDIA GPU; lavapipe has none)";
     check_dense_products(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound);
+    vulkan_->set_gemm_prefetch(false);
+    check_dense_products(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound);
 }
 
 TEST_F(VulkanGemm, CooperativeMatrixGemmRunsRoutedExperts) {
     std::string why;
     if (!vulkan_->set_gemm(VulkanBackend::GemmKernel::coopmat, 1, why))
         GTEST_SKIP() << "no cooperative-matrix GEMM on '" << vulkan_->device_name() << "': " << why;
-    check_routed_experts(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound);
+    check_routed_experts(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound, false);
+    check_routed_experts(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound, true);
 }
 
 // More token uses than one dispatch gathers (65535 rows): 8 experts each taking tokens
-// 1..n-1 of 8200 (so none reads h in place), gathered in two dispatches.
+// 1..n-1 of 8200 (so none reads h in place), gathered in two dispatches. The portable
+// GEMM, whose float sums the bound is for (a device with cooperative matrices would take
+// them, with f16 inputs, by default).
 TEST_F(VulkanGemm, RoutedExpertsGatherMoreRowsThanOneDispatch) {
+    std::string why;
+    ASSERT_TRUE(vulkan_->set_gemm(VulkanBackend::GemmKernel::portable, 16, why)) << why;
     const int64_t hidden = 8, inter = 4, n_tokens = 8200;
     std::vector<int64_t> tokens(size_t(n_tokens - 1));
     for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int64_t(i) + 1;
@@ -193,6 +288,14 @@ TEST_F(VulkanGemm, BadEnvironmentValueIsNamed) {
         EXPECT_NE(std::string(e.what()).find("MST_VULKAN_GEMM='fast'"), std::string::npos) << e.what();
     }
     ::unsetenv("MST_VULKAN_GEMM");
+    ::setenv("MST_VULKAN_GROUPED_EXPERTS", "yes", 1);
+    try {
+        VulkanBackend b(BackendOptions{}, false);
+        ADD_FAILURE() << "a backend was created with MST_VULKAN_GROUPED_EXPERTS=yes";
+    } catch (const Error &e) {
+        EXPECT_NE(std::string(e.what()).find("MST_VULKAN_GROUPED_EXPERTS='yes'"), std::string::npos) << e.what();
+    }
+    ::unsetenv("MST_VULKAN_GROUPED_EXPERTS");
 }
 
 #endif

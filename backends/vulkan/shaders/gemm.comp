@@ -11,6 +11,14 @@
 //   4 subgroups of 32, each a 32 x 32 quarter of the tile as 2 x 2 matrices; the tiles
 //   are staged as f16, the sums are float.
 //   (GL_NV_cooperative_matrix because the glslang of Debian 12 has no GL_KHR_cooperative_matrix.)
+// GROUPED (gemm_grouped_*): the routed experts of a prefill batch, one dispatch for every
+// expert whose weights share a buffer (op_experts_grouped.cpp). Workgroup row y takes
+// tile y of a table: where its expert's weights start in the bound buffer (in words), its
+// first token row in x and y, and its token count (at most BN). Each expert's tokens are a
+// contiguous slice of x, so a tile is a dense GEMM tile of its own expert.
+// SWIGLU (gemm_grouped_swiglu_*): the gate and up products of a tile at once, from one
+// staged activation tile, both weights in the bound buffer (the table's fourth word is
+// where the up weights start); y = silu(gate) * up, so neither product goes to memory.
 //! variant gemm_f32 -DW_F32
 //! variant gemm_f16 -DW_F16
 //! variant gemm_bf16 -DW_BF16
@@ -21,6 +29,36 @@
 //! variant gemm_coop_bf16 -DW_BF16 -DCOOPMAT
 //! variant gemm_coop_q8 -DW_Q8 -DCOOPMAT
 //! variant gemm_coop_q4 -DW_Q4 -DCOOPMAT
+//! variant gemm_serial_f32 -DW_F32 -DSERIAL_STAGING
+//! variant gemm_serial_f16 -DW_F16 -DSERIAL_STAGING
+//! variant gemm_serial_bf16 -DW_BF16 -DSERIAL_STAGING
+//! variant gemm_serial_q8 -DW_Q8 -DSERIAL_STAGING
+//! variant gemm_serial_q4 -DW_Q4 -DSERIAL_STAGING
+//! variant gemm_serial_coop_f32 -DW_F32 -DCOOPMAT -DSERIAL_STAGING
+//! variant gemm_serial_coop_f16 -DW_F16 -DCOOPMAT -DSERIAL_STAGING
+//! variant gemm_serial_coop_bf16 -DW_BF16 -DCOOPMAT -DSERIAL_STAGING
+//! variant gemm_serial_coop_q8 -DW_Q8 -DCOOPMAT -DSERIAL_STAGING
+//! variant gemm_serial_coop_q4 -DW_Q4 -DCOOPMAT -DSERIAL_STAGING
+//! variant gemm_grouped_swiglu_f32 -DW_F32 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_f16 -DW_F16 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_bf16 -DW_BF16 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_q8 -DW_Q8 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_q4 -DW_Q4 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_coop_f32 -DW_F32 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_coop_f16 -DW_F16 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_coop_bf16 -DW_BF16 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_coop_q8 -DW_Q8 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_coop_q4 -DW_Q4 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_f32 -DW_F32 -DGROUPED
+//! variant gemm_grouped_f16 -DW_F16 -DGROUPED
+//! variant gemm_grouped_bf16 -DW_BF16 -DGROUPED
+//! variant gemm_grouped_q8 -DW_Q8 -DGROUPED
+//! variant gemm_grouped_q4 -DW_Q4 -DGROUPED
+//! variant gemm_grouped_coop_f32 -DW_F32 -DCOOPMAT -DGROUPED
+//! variant gemm_grouped_coop_f16 -DW_F16 -DCOOPMAT -DGROUPED
+//! variant gemm_grouped_coop_bf16 -DW_BF16 -DCOOPMAT -DGROUPED
+//! variant gemm_grouped_coop_q8 -DW_Q8 -DCOOPMAT -DGROUPED
+//! variant gemm_grouped_coop_q4 -DW_Q4 -DCOOPMAT -DGROUPED
 #extension GL_GOOGLE_include_directive : require
 #ifdef COOPMAT
 #extension GL_NV_cooperative_matrix : require
@@ -51,28 +89,56 @@ layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 
+#ifdef GROUPED
+// (first word of the expert's weights, first token row, token count, first word of its
+// up weights under SWIGLU) per tile.
+layout(std430, binding = 3) readonly buffer Tiles { uvec4 tiles[]; };
+#endif
+
 layout(push_constant) uniform Push { uint rows, cols, n_tokens; } pc;
+
+// The workgroup's weights start at word wbase of the bound buffer (a multiple of 4, so
+// that the uvec4 loads stay whole), its tokens at row t_base, and it has n_tok of them.
+uint wbase = 0u, t_base = 0u, n_tok = 0u, up_base = 0u;
+
+// Sets the above; the tile's first token relative to t_base.
+uint select_tile() {
+#ifdef GROUPED
+    const uvec4 tile = tiles[gl_WorkGroupID.y];
+    wbase = tile.x;
+    t_base = tile.y;
+    n_tok = tile.z;
+    up_base = tile.w;
+    return 0u;
+#else
+    n_tok = pc.n_tokens;
+    return gl_WorkGroupID.y * BN;
+#endif
+}
 
 shared STAGE ws[BM * KP];  // [row][k]
 shared STAGE xs[BN * KP];  // [token][k]
+#ifdef SWIGLU
+shared STAGE us[BM * KP];  // the up weights, [row][k]
+#endif
 
 // Elements c0 .. c0 + 7 of weight row r (c0 a multiple of 8; zero past the row's end).
 void load_weights8(uint r, uint c0, out float v[8]) {
     const uint cols = pc.cols;
 #if defined(W_F32)
     if (cols % 4u == 0u && c0 + 8u <= cols) {
-        const uint u = (r * cols + c0) / 4u;
+        const uint u = (wbase + r * cols + c0) / 4u;
         const vec4 a = uintBitsToFloat(w4[u]), b = uintBitsToFloat(w4[u + 1u]);
         v = float[8](a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
         return;
     }
     for (uint i = 0; i < 8u; ++i) {
         v[i] = 0.0;
-        if (c0 + i < cols) v[i] = uintBitsToFloat(w[r * cols + c0 + i]);
+        if (c0 + i < cols) v[i] = uintBitsToFloat(w[wbase + r * cols + c0 + i]);
     }
 #elif defined(W_F16) || defined(W_BF16)
     if (cols % 8u == 0u && c0 < cols) {
-        const uvec4 q = w4[(r * cols + c0) / 8u];
+        const uvec4 q = w4[wbase / 4u + (r * cols + c0) / 8u];
         for (uint k = 0; k < 4u; ++k) {
 #if defined(W_F16)
             const vec2 h = unpackHalf2x16(q[k]);
@@ -89,7 +155,7 @@ void load_weights8(uint r, uint c0, out float v[8]) {
         v[i] = 0.0;
         if (c0 + i >= cols) continue;
         const uint e = r * cols + c0 + i;
-        const uint h = (w[e >> 1] >> ((e & 1u) * 16u)) & 0xffffu;
+        const uint h = (w[wbase + (e >> 1)] >> ((e & 1u) * 16u)) & 0xffffu;
 #if defined(W_F16)
         v[i] = f16_bits_to_f32(h);
 #else
@@ -102,7 +168,7 @@ void load_weights8(uint r, uint c0, out float v[8]) {
     // high nibbles of bytes 8(p - 2).. above. Rows are whole blocks (padding decodes to
     // finite values that meet zero activations).
     const uint n_blocks = (cols + 31u) / 32u, b = c0 / 32u, part = (c0 / 8u) & 3u, shift = (part >> 1) * 4u;
-    const uint wb = r * n_blocks * 5u + b * 5u;
+    const uint wb = wbase + r * n_blocks * 5u + b * 5u;
     const uint dm = w[wb];
     const float d = f16_bits_to_f32(dm & 0xffffu), m = f16_bits_to_f32(dm >> 16);
     const uint q0 = w[wb + 1u + 2u * (part & 1u)], q1 = w[wb + 2u + 2u * (part & 1u)];
@@ -113,7 +179,7 @@ void load_weights8(uint r, uint c0, out float v[8]) {
 #elif defined(W_Q8)
     // 34-byte blocks: d as f16, then 32 signed bytes.
     const uint n_blocks = (cols + 31u) / 32u, b = c0 / 32u, part = (c0 / 8u) & 3u;
-    const uint addr = r * n_blocks * 34u + b * 34u;
+    const uint addr = wbase * 4u + r * n_blocks * 34u + b * 34u;
     const float d = f16_bits_to_f32(READ_U16(w, addr));
     for (uint i = 0; i < 4u; ++i) {
         const uint pair = READ_U16(w, addr + 2u + 8u * part + 2u * i);
@@ -123,9 +189,10 @@ void load_weights8(uint r, uint c0, out float v[8]) {
 #endif
 }
 
-// Activations c0 .. c0 + 7 of token t (zero past the row's end).
+// Activations c0 .. c0 + 7 of token t (after t_base; zero past the row's end).
 void load_x8(uint t, uint c0, out float v[8]) {
     const uint cols = pc.cols;
+    t += t_base;
     if (cols % 4u == 0u && c0 + 8u <= cols) {
         const uint u = (t * cols + c0) / 4u;
         const vec4 a = x4[u], b = x4[u + 1u];
@@ -138,84 +205,172 @@ void load_x8(uint t, uint c0, out float v[8]) {
     }
 }
 
-// Stage the step's tiles: each thread takes 8 consecutive elements of a row (4 threads a row).
-void stage(uint r0, uint t0, uint k0) {
+// Staging, software-pipelined: each thread fetches its part of the next step's tiles
+// (8 consecutive elements of a row, 4 threads a row) into registers while the current
+// step's products run from shared memory, then stores them after the step's barrier, so
+// the global loads and decoding overlap the arithmetic instead of preceding it.
+#define W_SLOTS (BM * 4 / THREADS)
+#define X_SLOTS (BN * 4 / THREADS)
+float w_next[W_SLOTS][8], x_next[X_SLOTS][8];
+#ifdef SWIGLU
+float u_next[W_SLOTS][8];
+#endif
+
+void fetch(uint r0, uint t0, uint k0) {
     const uint tid = gl_LocalInvocationIndex;
-    for (uint slot = tid; slot < BM * 4u; slot += THREADS) {
-        const uint lr = slot >> 2, c = (slot & 3u) * 8u;
-        float v[8];
-        if (r0 + lr < pc.rows) load_weights8(r0 + lr, k0 + c, v);
-        else v = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-        for (uint i = 0; i < 8u; ++i) ws[lr * KP + c + i] = STAGE(v[i]);
+    for (uint i = 0; i < W_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS, lr = slot >> 2, c = (slot & 3u) * 8u;
+        if (r0 + lr < pc.rows) load_weights8(r0 + lr, k0 + c, w_next[i]);
+        else w_next[i] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+#ifdef SWIGLU
+        const uint gate_base = wbase;
+        wbase = up_base;
+        if (r0 + lr < pc.rows) load_weights8(r0 + lr, k0 + c, u_next[i]);
+        else u_next[i] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        wbase = gate_base;
+#endif
     }
-    for (uint slot = tid; slot < BN * 4u; slot += THREADS) {
-        const uint lt = slot >> 2, c = (slot & 3u) * 8u;
-        float v[8];
-        if (t0 + lt < pc.n_tokens) load_x8(t0 + lt, k0 + c, v);
-        else v = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-        for (uint i = 0; i < 8u; ++i) xs[lt * KP + c + i] = STAGE(v[i]);
+    for (uint i = 0; i < X_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS, lt = slot >> 2, c = (slot & 3u) * 8u;
+        if (t0 + lt < n_tok) load_x8(t0 + lt, k0 + c, x_next[i]);
+        else x_next[i] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     }
+}
+
+void store_fetched() {
+    const uint tid = gl_LocalInvocationIndex;
+    for (uint i = 0; i < W_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS, lr = slot >> 2, c = (slot & 3u) * 8u;
+        for (uint j = 0; j < 8u; ++j) ws[lr * KP + c + j] = STAGE(w_next[i][j]);
+#ifdef SWIGLU
+        for (uint j = 0; j < 8u; ++j) us[lr * KP + c + j] = STAGE(u_next[i][j]);
+#endif
+    }
+    for (uint i = 0; i < X_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS, lt = slot >> 2, c = (slot & 3u) * 8u;
+        for (uint j = 0; j < 8u; ++j) xs[lt * KP + c + j] = STAGE(x_next[i][j]);
+    }
+}
+
+// The first step's fetch.
+void begin_steps(uint r0, uint t0) {
+#ifndef SERIAL_STAGING
+    fetch(r0, t0, 0u);
+#endif
+}
+
+// Step k0's tiles into shared memory (a barrier after), and the next step's fetch begun.
+// SERIAL_STAGING (gemm_serial_*, MST_VULKAN_GEMM_PREFETCH=0): each step fetched only when
+// it begins, as before the prefetch, to compare.
+void stage_step(uint r0, uint t0, uint k0) {
+#ifdef SERIAL_STAGING
+    fetch(r0, t0, k0);
+#endif
+    store_fetched();
+    barrier();
+#ifndef SERIAL_STAGING
+    if (k0 + BK < pc.cols) fetch(r0, t0, k0 + BK);
+#endif
 }
 
 #ifdef COOPMAT
 shared float cs[BN * CP];  // the finished tile, [token][row]
 
 void main() {
-    const uint r0 = gl_WorkGroupID.x * BM, t0 = gl_WorkGroupID.y * BN;
+    const uint r0 = gl_WorkGroupID.x * BM, t0 = select_tile();
     const uint sg = gl_LocalInvocationIndex / 32u;
     const uint mr = (sg & 1u) * 32u, mt = (sg >> 1) * 32u;  // this subgroup's quarter
     fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
     for (uint i = 0; i < 2u; ++i)
         for (uint j = 0; j < 2u; ++j) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+#ifdef SWIGLU
+    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc_up[2][2];
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) acc_up[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+#endif
+    begin_steps(r0, t0);
     for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
-        stage(r0, t0, k0);
-        barrier();
-        for (uint kk = 0; kk < BK; kk += 16u) {
+        stage_step(r0, t0, k0);
+        // A subgroup whose 32 tokens lie past the tile's count (an expert of few tokens in
+        // a grouped dispatch) has nothing to add: it only helps stage.
+        for (uint kk = 0; kk < BK && mt < n_tok; kk += 16u) {
             fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a[2], b[2];
             // A: rows x k, row-major in ws. B: k x tokens, xs holds it column by column.
             for (uint i = 0; i < 2u; ++i) coopMatLoadNV(a[i], ws, (mr + 16u * i) * KP + kk, KP, false);
             for (uint j = 0; j < 2u; ++j) coopMatLoadNV(b[j], xs, (mt + 16u * j) * KP + kk, KP, true);
             for (uint i = 0; i < 2u; ++i)
                 for (uint j = 0; j < 2u; ++j) acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
+#ifdef SWIGLU
+            for (uint i = 0; i < 2u; ++i) coopMatLoadNV(a[i], us, (mr + 16u * i) * KP + kk, KP, false);
+            for (uint i = 0; i < 2u; ++i)
+                for (uint j = 0; j < 2u; ++j) acc_up[i][j] = coopMatMulAddNV(a[i], b[j], acc_up[i][j]);
+#endif
         }
         barrier();
     }
     // Element (row m, token n) of a product at cs[n * CP + m]: column-major.
+#ifdef SWIGLU
+    // The gate's tile through cs into registers, then the up's beside it.
+    float gate[BM * BN / THREADS];
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) coopMatStoreNV(acc[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
+    barrier();
+    for (uint e = gl_LocalInvocationIndex, n = 0; e < BM * BN; e += THREADS, ++n) gate[n] = cs[(e / BM) * CP + e % BM];
+    barrier();
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) coopMatStoreNV(acc_up[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
+    barrier();
+    for (uint e = gl_LocalInvocationIndex, n = 0; e < BM * BN; e += THREADS, ++n) {
+        const uint lt = e / BM, lr = e % BM;
+        if (r0 + lr < pc.rows && t0 + lt < n_tok)
+            y[(t_base + t0 + lt) * pc.rows + r0 + lr] = silu(gate[n]) * cs[lt * CP + lr];
+    }
+#else
     for (uint i = 0; i < 2u; ++i)
         for (uint j = 0; j < 2u; ++j) coopMatStoreNV(acc[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
     barrier();
     for (uint e = gl_LocalInvocationIndex; e < BM * BN; e += THREADS) {
         const uint lt = e / BM, lr = e % BM;
-        if (r0 + lr < pc.rows && t0 + lt < pc.n_tokens) y[(t0 + lt) * pc.rows + r0 + lr] = cs[lt * CP + lr];
+        if (r0 + lr < pc.rows && t0 + lt < n_tok) y[(t_base + t0 + lt) * pc.rows + r0 + lr] = cs[lt * CP + lr];
     }
+#endif
 }
 #else
 void main() {
-    const uint r0 = gl_WorkGroupID.x * BM, t0 = gl_WorkGroupID.y * BN;
+    const uint r0 = gl_WorkGroupID.x * BM, t0 = select_tile();
     // Rows tr + 16i, tokens tt + 16j: neighbouring threads take neighbouring rows, so the
     // staged weights are read without bank conflicts and y is written in runs of 16.
     const uint tr = gl_LocalInvocationIndex & 15u, tt = gl_LocalInvocationIndex >> 4;
-    float acc[4][4];
+    float acc[4][4], acc_up[4][4];
     for (uint i = 0; i < 4u; ++i)
-        for (uint j = 0; j < 4u; ++j) acc[i][j] = 0.0;
+        for (uint j = 0; j < 4u; ++j) acc[i][j] = acc_up[i][j] = 0.0;
+    begin_steps(r0, t0);
     for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
-        stage(r0, t0, k0);
-        barrier();
-        for (uint k = 0; k < BK; ++k) {
+        stage_step(r0, t0, k0);
+        for (uint k = 0; k < BK && tt < n_tok; ++k) {  // tokens tt + 16j all past the count: none to add
             float a[4], b[4];
             for (uint i = 0; i < 4u; ++i) a[i] = ws[(tr + 16u * i) * KP + k];
             for (uint j = 0; j < 4u; ++j) b[j] = xs[(tt + 16u * j) * KP + k];
             for (uint i = 0; i < 4u; ++i)
                 for (uint j = 0; j < 4u; ++j) acc[i][j] += a[i] * b[j];
+#ifdef SWIGLU
+            for (uint i = 0; i < 4u; ++i) a[i] = us[(tr + 16u * i) * KP + k];
+            for (uint i = 0; i < 4u; ++i)
+                for (uint j = 0; j < 4u; ++j) acc_up[i][j] += a[i] * b[j];
+#endif
         }
         barrier();
     }
     for (uint j = 0; j < 4u; ++j) {
         const uint t = t0 + tt + 16u * j;
-        if (t >= pc.n_tokens) continue;
+        if (t >= n_tok) continue;
         for (uint i = 0; i < 4u; ++i) {
             const uint r = r0 + tr + 16u * i;
-            if (r < pc.rows) y[t * pc.rows + r] = acc[i][j];
+#ifdef SWIGLU
+            if (r < pc.rows) y[(t_base + t) * pc.rows + r] = silu(acc[i][j]) * acc_up[i][j];
+#else
+            if (r < pc.rows) y[(t_base + t) * pc.rows + r] = acc[i][j];
+#endif
         }
     }
 }
