@@ -52,12 +52,16 @@ namespace {
 #include "backends/cpu/token_tile_dispatch.h"
 
 constexpr int kMaxTokens = 8;
-// How far ahead of the pair being multiplied each row's bytes are prefetched. The hardware
-// prefetcher alone left a one-token product from memory at the sum of its compute time and
-// its memory time (one thread: q8 7 GB/s from DRAM against 21 from L2 and a read-sum's 12);
-// prefetching 384 to 512 bytes ahead on every row of the tile measured best, into L1 (256,
-// 768, 1024, 2048 and L2-only hints were no better; bench/README.md, "Decode profile").
-constexpr int64_t kPrefetchBytes = 512;
+// Each row of a tile prefetches its bytes one tile ahead, into L2: the same column of the
+// row NR rows further on, which (the rows being contiguous, and a call's rows one range)
+// is the next tile's. The hardware prefetcher alone left a one-token product from memory
+// at the sum of its compute time and its memory time, and prefetching 512 bytes ahead in
+// the same row (into L1) helped only where rows are long: with short rows (an expert's
+// 768-wide down projection, 480 bytes a q4 row) it lands in the tile's own next row, which
+// is already loading. One tile ahead, one thread from memory (bench_matvec_cpu, quiet):
+// q4 768 x 2048 9.2 -> 13.1 GB/CPU-s, q4 2048 x 768 7.5 -> 14.1, q8 12.4 -> 15.5 and
+// 9.7 -> 14.6; into L1 instead (T0) 11.7 / 12.5 / 14.8 / 14.9, two tiles or 512 bytes
+// further no better (bench/README.md, "One-token kernels").
 // Blocks summed in a vector before each reduction into the output; the split activations
 // held at once are 8 such chunks (x 160 bytes a block = 40 KiB), spread over the tokens.
 constexpr int64_t kChunkBlocks = 32;
@@ -166,9 +170,9 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
             for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
         for (int64_t p = c0; p < c1; ++p) {
             WeightPair wp[NR];
-            const int64_t pair_offset = 2 * p * int64_t(sizeof(typename K::Block)) + kPrefetchBytes;
+            const uint8_t *next_tile = w + NR * row_bytes + 2 * p * int64_t(sizeof(typename K::Block));
             for (int r = 0; r < NR; ++r)
-                _mm_prefetch(reinterpret_cast<const char *>(w + r * row_bytes + pair_offset), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char *>(next_tile + r * row_bytes), _MM_HINT_T1);
             for (int r = 0; r < NR; ++r)
                 K::load_pair(reinterpret_cast<const typename K::Block *>(w + r * row_bytes), 2 * p,
                              2 * p + 1 < n_blocks, wp[r]);
