@@ -12,6 +12,10 @@
 namespace mst {
 namespace {
 
+// Rows a thread's share of a one-token product is a multiple of: the one-token tile of the
+// AVX-512 kernels.
+constexpr int64_t kDecodeRowUnit = 8;
+
 // The kernel for the weight's dtype and the most tokens it takes per call.
 struct SelectedKernel {
     QuantKernels::DotRowsFn fn;
@@ -58,6 +62,18 @@ void cpu_matmul_quant(const CpuKernels &float_kernels, int n_threads, const Weig
     const auto [threads, rows_per_block, n_row_blocks] = row_blocking(rows, cols, n_tokens, row_bytes, n_threads);
     const auto *wbytes = static_cast<const unsigned char *>(w.data);
 
+    if (n_tokens <= tile) {
+        // One token tile (decode): there is no second pass over a row block to keep it in L2
+        // for, so each thread takes one contiguous range of whole 8-row tiles in one call;
+        // the kernels prefetch a tile ahead within a call, so row blocks of 64 KiB cut the
+        // prefetch off at every block's end and ran a block's last rows one by one.
+        parallel_for((rows + kDecodeRowUnit - 1) / kDecodeRowUnit, int(threads), [&](int64_t u0, int64_t u1) {
+            const int64_t r0 = u0 * kDecodeRowUnit, r1 = std::min(rows, u1 * kDecodeRowUnit);
+            kernel.fn(wbytes + r0 * row_bytes, row_bytes, r1 - r0, n_blocks, xq.data(), n_blocks, int(n_tokens),
+                      y + r0, rows);
+        });
+        return;
+    }
     // A static split, as in matmul.cpp; each row block stays in L2 while every token tile
     // passes over it.
     parallel_for(n_row_blocks, int(threads), [&](int64_t b0, int64_t b1) {

@@ -334,21 +334,27 @@ TEST(QuantKernelsInt8, ErrorIsThatOfEightBitActivations) {
 
 // Each output's bits may not depend on how many rows and tokens its kernel call took: the
 // fused expert path (op_routed_swiglu.cpp) cuts rows and tokens differently from the
-// matmul and must give the same bits, and so must every thread count.
+// matmul and must give the same bits, and so must every thread count. The larger shapes
+// take the parallel path at one token and at a few (each thread's rows in one call, a
+// range of whole 8-row tiles but the last).
 TEST_P(QuantKernels, OutputsDoNotDependOnTheTileShape) {
     const DType t = std::get<1>(GetParam());
-    const int64_t rows = 19, cols = 256, tokens = 13;
-    const std::vector<uint8_t> w = quantize(t, gaussian(size_t(rows * cols), 11), rows, cols);
-    const std::vector<float> x = gaussian(size_t(tokens * cols), 12);
-    const size_t row_bytes = dtype_row_bytes(t, cols);
-    std::vector<float> all(size_t(rows * tokens)), one_by_one(all.size()), y1(1);
-    backend_->matmul(WeightView{t, w.data(), rows, cols}, x.data(), all.data(), tokens);
-    for (int64_t r = 0; r < rows; ++r)
-        for (int64_t k = 0; k < tokens; ++k) {
-            backend_->matmul(WeightView{t, w.data() + size_t(r) * row_bytes, 1, cols}, x.data() + k * cols, y1.data(), 1);
-            one_by_one[size_t(k * rows + r)] = y1[0];
-        }
-    EXPECT_EQ(std::memcmp(all.data(), one_by_one.data(), all.size() * sizeof(float)), 0);
+    for (const auto &[rows, cols, tokens] :
+         {std::tuple<int64_t, int64_t, int64_t>{19, 256, 13}, {1029, 256, 1}, {203, 1088, 3}}) {
+        const std::vector<uint8_t> w = quantize(t, gaussian(size_t(rows * cols), 11), rows, cols);
+        const std::vector<float> x = gaussian(size_t(tokens * cols), 12);
+        const size_t row_bytes = dtype_row_bytes(t, cols);
+        std::vector<float> all(size_t(rows * tokens)), one_by_one(all.size()), y1(1);
+        backend_->matmul(WeightView{t, w.data(), rows, cols}, x.data(), all.data(), tokens);
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t k = 0; k < tokens; ++k) {
+                backend_->matmul(WeightView{t, w.data() + size_t(r) * row_bytes, 1, cols}, x.data() + k * cols,
+                                 y1.data(), 1);
+                one_by_one[size_t(k * rows + r)] = y1[0];
+            }
+        EXPECT_EQ(std::memcmp(all.data(), one_by_one.data(), all.size() * sizeof(float)), 0)
+            << rows << " x " << cols << ", " << tokens << " tokens";
+    }
 }
 
 TEST_P(QuantKernels, EmptyAndZeroColumnProducts) {
