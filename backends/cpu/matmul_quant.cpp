@@ -13,7 +13,7 @@ namespace mst {
 namespace {
 
 // Rows a thread's share of a one-token product is a multiple of: the one-token tile of the
-// AVX-512 kernels.
+// VNNI kernels (8 rows), a multiple of the others' (AVX2 2, AVX-512 madd 4).
 constexpr int64_t kDecodeRowUnit = 8;
 
 // The kernel for the weight's dtype and the most tokens it takes per call.

@@ -47,7 +47,7 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, cons
         }
     // The next tile's bytes at this block, prefetched into L2 (quant_kernels_avx512_vnni.cpp
     // says why); row_bytes / n_blocks is a block's size, or a sub-block's average.
-    const int64_t block_bytes = row_bytes / n_blocks;
+    const int64_t block_bytes = n_blocks > 0 ? row_bytes / n_blocks : 0;
     for (int64_t b = 0; b < n_blocks; ++b) {
         DecodedBlock wb[NR];
         for (int r = 0; r < NR; ++r)

@@ -58,7 +58,7 @@ constexpr int kMaxTokens = 8;
 // at the sum of its compute time and its memory time, and prefetching 512 bytes ahead in
 // the same row (into L1) helped only where rows are long: with short rows (an expert's
 // 768-wide down projection, 480 bytes a q4 row) it lands in the tile's own next row, which
-// is already loading. One tile ahead, one thread from memory (bench_matvec_cpu, quiet):
+// is already loading. One tile ahead, one thread from memory (bench_matvec_cpu, load 2-3):
 // q4 768 x 2048 9.2 -> 13.1 GB/CPU-s, q4 2048 x 768 7.5 -> 14.1, q8 12.4 -> 15.5 and
 // 9.7 -> 14.6; into L1 instead (T0) 11.7 / 12.5 / 14.8 / 14.9, two tiles or 512 bytes
 // further no better (bench/README.md, "One-token kernels").
