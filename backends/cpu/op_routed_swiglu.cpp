@@ -14,11 +14,6 @@
 // memory once per batch, and the whole batch pays two region wake-ups per pass instead of
 // seven per expert.
 //
-// Units are numbered expert by expert, row by row, so unit i + 1 reads the rows after unit
-// i's; each thread runs a contiguous run of them (parallel_for_stealing, taking others'
-// units only at the end), and the kernels' tile-ahead prefetch at a unit's end fetches the
-// thread's own next unit instead of one that another core runs.
-//
 // Each token row of h is quantized once for all experts (once per activation width, where
 // the experts' gate and up types take different ones). The results are bitwise those of
 // Backend::routed_swiglu: every output element comes from the same kernel call shape
@@ -194,7 +189,7 @@ void CpuBackend::fused_routed_swiglu(const float *h, float *out, int64_t n_token
     };
 
     const int64_t inter_work = first_unit_a.back() * kUnitRows * hidden * 2;
-    parallel_for_stealing(first_unit_a.back(), threads_for(inter_work), 1, [&](int64_t u0, int64_t u1) {
+    parallel_for_dynamic(first_unit_a.back(), threads_for(inter_work), 1, [&](int64_t u0, int64_t u1) {
         for (int64_t unit = u0; unit < u1; ++unit) {
             const auto [e, r0] = locate(first_unit_a, unit);
             ExpertWork &w = work[e];
@@ -211,7 +206,7 @@ void CpuBackend::fused_routed_swiglu(const float *h, float *out, int64_t n_token
             }
         }
     });
-    parallel_for_stealing(first_unit_b.back(), threads_for(inter_work / 2), 1, [&](int64_t u0, int64_t u1) {
+    parallel_for_dynamic(first_unit_b.back(), threads_for(inter_work / 2), 1, [&](int64_t u0, int64_t u1) {
         for (int64_t unit = u0; unit < u1; ++unit) {
             const auto [e, r0] = locate(first_unit_b, unit);
             ExpertWork &w = work[e];

@@ -18,8 +18,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <exception>
-#include <limits>
-#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -76,33 +74,6 @@ bool spin_until(Done done, Clock::duration spin) {
 
 thread_local bool t_inside_body = false;
 
-using parallel_for_detail::Schedule;
-
-// A thread's range of a stealing job, [front, back) packed into one word (front in the
-// high half) so that its owner (taking from the front) and thieves (from the back) claim
-// chunks with one compare-and-swap each. On its own cache line: the owner's claims must
-// not bounce the other threads' lines.
-struct alignas(64) StealRange {
-    std::atomic<uint64_t> bounds{0};
-
-    static uint64_t pack(int64_t front, int64_t back) { return (uint64_t(front) << 32) | uint64_t(back); }
-
-    // Claims up to `grain` indices from the front (from_back false) or the back; false
-    // when the range is empty.
-    bool claim(int64_t grain, bool from_back, int64_t &begin, int64_t &end) {
-        uint64_t v = bounds.load(std::memory_order_relaxed);
-        for (;;) {
-            const int64_t front = int64_t(v >> 32), back = int64_t(v & 0xffffffffu);
-            if (front >= back) return false;
-            const int64_t take = std::min(grain, back - front);
-            begin = from_back ? back - take : front;
-            end = begin + take;
-            const uint64_t next = from_back ? pack(front, begin) : pack(end, back);
-            if (bounds.compare_exchange_weak(v, next, std::memory_order_relaxed)) return true;
-        }
-    }
-};
-
 class Pool {
 public:
     Pool() : spin_(std::chrono::microseconds(spin_micros_from_env())) {}
@@ -118,18 +89,9 @@ public:
     Clock::duration spin() const { return spin_; }
 
     // False when another caller holds the pool (the caller then runs serially).
-    bool run(int64_t n, int threads, int64_t grain, Schedule schedule, parallel_for_detail::RangeFn fn, void *body) {
+    bool run(int64_t n, int threads, int64_t grain, parallel_for_detail::RangeFn fn, void *body) {
         std::unique_lock<std::mutex> lock(job_mutex_, std::try_to_lock);
         if (!lock.owns_lock()) return false;
-        if (schedule == Schedule::Stealing) {
-            if (steal_capacity_ < threads) {
-                steal_ranges_ = std::make_unique<StealRange[]>(size_t(threads));
-                steal_capacity_ = threads;
-            }
-            for (int i = 0; i < threads; ++i)
-                steal_ranges_[size_t(i)].bounds.store(StealRange::pack(n * i / threads, n * (i + 1) / threads),
-                                                      std::memory_order_relaxed);
-        }
         while (int(workers_.size()) < threads - 1) {
             // The generation before this job's, read here: a new thread that read it
             // itself could see this job's and wait for the next one.
@@ -140,7 +102,7 @@ public:
         const bool profile = op_profile_enabled();
         const Clock::time_point start = profile ? Clock::now() : Clock::time_point{};
         const double start_cpu = profile ? op_profile_thread_cpu_seconds() : 0.0;
-        job_ = Job{fn, body, n, schedule == Schedule::Even ? 0 : grain, schedule, threads, profile};
+        job_ = Job{fn, body, n, grain, threads, profile};
         next_.store(0, std::memory_order_relaxed);
         busy_ns_.store(0, std::memory_order_relaxed);
         busy_cpu_ns_.store(0, std::memory_order_relaxed);
@@ -171,7 +133,6 @@ private:
         void *body = nullptr;
         int64_t n = 0;
         int64_t grain = 0;  // 0: one even range per thread
-        Schedule schedule = Schedule::Even;
         int threads = 1;
         bool profile = false;
     };
@@ -183,11 +144,9 @@ private:
         const double start_cpu = j.profile ? op_profile_thread_cpu_seconds() : 0.0;
         t_inside_body = true;
         try {
-            if (j.schedule == Schedule::Even) {
+            if (j.grain == 0) {
                 const int64_t begin = j.n * index / j.threads, end = j.n * (index + 1) / j.threads;
                 if (begin < end) j.fn(j.body, begin, end);
-            } else if (j.schedule == Schedule::Stealing) {
-                run_stealing(j, index);
             } else {
                 for (;;) {
                     if (failed_.load(std::memory_order_relaxed)) break;
@@ -207,25 +166,6 @@ private:
                                std::memory_order_relaxed);
             busy_cpu_ns_.fetch_add(int64_t((op_profile_thread_cpu_seconds() - start_cpu) * 1e9),
                                    std::memory_order_relaxed);
-        }
-    }
-
-    // The thread's own range front to back, then the others' from their backs, until every
-    // range is empty.
-    void run_stealing(const Job &j, int index) {
-        int64_t begin, end;
-        while (!failed_.load(std::memory_order_relaxed) &&
-               steal_ranges_[size_t(index)].claim(j.grain, false, begin, end))
-            j.fn(j.body, begin, end);
-        for (bool found = true; found && !failed_.load(std::memory_order_relaxed);) {
-            found = false;
-            for (int k = 1; k < j.threads && !failed_.load(std::memory_order_relaxed); ++k) {
-                StealRange &victim = steal_ranges_[size_t((index + k) % j.threads)];
-                while (!failed_.load(std::memory_order_relaxed) && victim.claim(j.grain, true, begin, end)) {
-                    found = true;
-                    j.fn(j.body, begin, end);
-                }
-            }
         }
     }
 
@@ -253,8 +193,6 @@ private:
     std::atomic<bool> caller_sleeping_{false};
     std::atomic<bool> stopping_{false};
     std::atomic<int64_t> next_{0};  // dynamic: the first index not yet handed out
-    std::unique_ptr<StealRange[]> steal_ranges_;  // stealing: one per thread, grown under job_mutex_
-    int steal_capacity_ = 0;
     std::atomic<int64_t> busy_ns_{0};
     std::atomic<int64_t> busy_cpu_ns_{0};
     std::atomic<bool> failed_{false};
@@ -276,14 +214,12 @@ void run_serially(int64_t n, int64_t grain, parallel_for_detail::RangeFn fn, voi
 
 namespace parallel_for_detail {
 
-void run(int64_t n, int max_threads, int64_t grain, Schedule schedule, RangeFn fn, void *body) {
+void run(int64_t n, int max_threads, int64_t grain, RangeFn fn, void *body) {
     if (n <= 0) return;
-    // A stealing range packs its bounds into 32 bits each.
-    if (schedule == Schedule::Stealing && n > int64_t(std::numeric_limits<uint32_t>::max())) schedule = Schedule::Dynamic;
     // Static ranges: no more threads than indices. Dynamic: no more than chunks.
     const int64_t units = grain == 0 ? n : (n + grain - 1) / grain;
     const int threads = int(std::min<int64_t>(std::max(1, max_threads), units));
-    if (threads <= 1 || t_inside_body || !pool().run(n, threads, grain, schedule, fn, body)) run_serially(n, grain, fn, body);
+    if (threads <= 1 || t_inside_body || !pool().run(n, threads, grain, fn, body)) run_serially(n, grain, fn, body);
 }
 
 }  // namespace parallel_for_detail

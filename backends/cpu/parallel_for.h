@@ -17,8 +17,7 @@
 //       for (int64_t i = begin; i < end; ++i) work(i);
 //   });
 //
-// and schedule(dynamic, g) becomes parallel_for_dynamic(n, t, g, body) (or
-// parallel_for_stealing, where neighbouring indices read neighbouring memory). Per-thread
+// and schedule(dynamic, g) becomes parallel_for_dynamic(n, t, g, body). Per-thread
 // scratch goes at the top of the body: with parallel_for each thread runs the body once.
 #pragma once
 
@@ -33,10 +32,7 @@ constexpr int kDefaultSpinMicros = 30;
 
 namespace parallel_for_detail {
 using RangeFn = void (*)(void *body, int64_t begin, int64_t end);
-// Even: one range per thread; Dynamic: chunks from one shared counter; Stealing: chunks
-// from the front of the thread's own range, then from the back of the others'.
-enum class Schedule { Even, Dynamic, Stealing };
-void run(int64_t n, int max_threads, int64_t grain, Schedule schedule, RangeFn fn, void *body);
+void run(int64_t n, int max_threads, int64_t grain, RangeFn fn, void *body);
 
 template <typename Body>
 void call(void *body, int64_t begin, int64_t end) {
@@ -54,7 +50,7 @@ void call(void *body, int64_t begin, int64_t end) {
 template <typename Body>
 void parallel_for(int64_t n, int max_threads, Body &&body) {
     using B = std::remove_reference_t<Body>;
-    parallel_for_detail::run(n, max_threads, 0, parallel_for_detail::Schedule::Even, &parallel_for_detail::call<B>,
+    parallel_for_detail::run(n, max_threads, 0, &parallel_for_detail::call<B>,
                              const_cast<void *>(static_cast<const void *>(&body)));
 }
 
@@ -64,21 +60,8 @@ void parallel_for(int64_t n, int max_threads, Body &&body) {
 template <typename Body>
 void parallel_for_dynamic(int64_t n, int max_threads, int64_t grain, Body &&body) {
     using B = std::remove_reference_t<Body>;
-    parallel_for_detail::run(n, max_threads, grain < 1 ? 1 : grain, parallel_for_detail::Schedule::Dynamic,
-                             &parallel_for_detail::call<B>, const_cast<void *>(static_cast<const void *>(&body)));
-}
-
-// As parallel_for_dynamic, but each thread owns the contiguous range parallel_for would
-// give it and runs its chunks of `grain` indices in ascending order; a thread whose range
-// is done takes chunks from the back of the others' ranges (last chunk first). For bodies
-// whose index i + 1 reads the memory after index i's: a thread's kernels prefetch the
-// next chunk's bytes for themselves, where parallel_for_dynamic hands that chunk to
-// another thread (another core's cache); the stealing still evens out uneven costs.
-template <typename Body>
-void parallel_for_stealing(int64_t n, int max_threads, int64_t grain, Body &&body) {
-    using B = std::remove_reference_t<Body>;
-    parallel_for_detail::run(n, max_threads, grain < 1 ? 1 : grain, parallel_for_detail::Schedule::Stealing,
-                             &parallel_for_detail::call<B>, const_cast<void *>(static_cast<const void *>(&body)));
+    parallel_for_detail::run(n, max_threads, grain < 1 ? 1 : grain, &parallel_for_detail::call<B>,
+                             const_cast<void *>(static_cast<const void *>(&body)));
 }
 
 // The spin in effect (MST_CPU_SPIN_US when set to 0..1000000, else kDefaultSpinMicros).

@@ -1,6 +1,5 @@
-// parallel_for, parallel_for_dynamic and parallel_for_stealing (backends/cpu/parallel_for.h):
-// every index runs exactly once, static ranges are one contiguous range per thread in thread
-// order, a stealing thread runs its own range in order and then the others' from the back,
+// parallel_for and parallel_for_dynamic (backends/cpu/parallel_for.h): every index runs
+// exactly once, static ranges are one contiguous range per thread in thread order,
 // exceptions reach the caller, nested calls and concurrent callers work, and regions
 // separated by pauses longer than the workers' spin (so they sleep) all complete, and the
 // profile charges an op the CPU time its region bodies took on every thread.
@@ -19,9 +18,8 @@
 namespace mst {
 namespace {
 
-// Runs parallel_for (grain 0), parallel_for_dynamic or (stealing) parallel_for_stealing and
-// counts each index's visits.
-std::vector<int> visits(int64_t n, int threads, int64_t grain, bool stealing = false) {
+// Runs parallel_for (grain 0) or parallel_for_dynamic and counts each index's visits.
+std::vector<int> visits(int64_t n, int threads, int64_t grain) {
     std::vector<std::atomic<int>> count(static_cast<size_t>(n));
     auto body = [&](int64_t begin, int64_t end) {
         ASSERT_LE(0, begin);
@@ -30,7 +28,6 @@ std::vector<int> visits(int64_t n, int threads, int64_t grain, bool stealing = f
         for (int64_t i = begin; i < end; ++i) count[size_t(i)].fetch_add(1);
     };
     if (grain == 0) parallel_for(n, threads, body);
-    else if (stealing) parallel_for_stealing(n, threads, grain, body);
     else parallel_for_dynamic(n, threads, grain, body);
     std::vector<int> out;
     for (auto &c : count) out.push_back(c.load());
@@ -40,37 +37,11 @@ std::vector<int> visits(int64_t n, int threads, int64_t grain, bool stealing = f
 TEST(ParallelFor, EveryIndexExactlyOnce) {
     for (int threads : {1, 2, 3, 8})
         for (int64_t n : {0, 1, 2, 3, 7, 64, 1001})
-            for (int64_t grain : {0, 1, 5, 2000})
-                for (bool stealing : {false, true}) {
-                    const std::vector<int> v = visits(n, threads, grain, stealing);
-                    for (int64_t i = 0; i < n; ++i)
-                        ASSERT_EQ(v[size_t(i)], 1) << "n " << n << " threads " << threads << " grain " << grain
-                                                   << " stealing " << stealing << " i " << i;
-                }
-}
-
-// The caller (thread 0, range [0, 4)) holds index 0 until index 1 has run, so the worker
-// must run its own range [4, 8) in order and then steal 3, 2, 1 from the back of the
-// caller's (parallel_for_dynamic would hand it 1, 2, ... from one counter).
-TEST(ParallelFor, StealingRunsItsOwnRangeInOrderThenTheOthersFromTheBack) {
-    std::mutex m;
-    std::vector<int64_t> caller_order, worker_order;
-    std::atomic<bool> one_done{false};
-    const std::thread::id caller = std::this_thread::get_id();
-    parallel_for_stealing(8, 2, 1, [&](int64_t begin, int64_t end) {
-        ASSERT_EQ(end, begin + 1);
-        if (begin == 0) {
-            const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-            while (!one_done.load() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
-        }
-        {
-            std::lock_guard<std::mutex> lock(m);
-            (std::this_thread::get_id() == caller ? caller_order : worker_order).push_back(begin);
-        }
-        if (begin == 1) one_done.store(true);
-    });
-    EXPECT_EQ(caller_order, (std::vector<int64_t>{0}));
-    EXPECT_EQ(worker_order, (std::vector<int64_t>{4, 5, 6, 7, 3, 2, 1}));
+            for (int64_t grain : {0, 1, 5, 2000}) {
+                const std::vector<int> v = visits(n, threads, grain);
+                for (int64_t i = 0; i < n; ++i)
+                    ASSERT_EQ(v[size_t(i)], 1) << "n " << n << " threads " << threads << " grain " << grain << " i " << i;
+            }
 }
 
 TEST(ParallelFor, StaticRangesAreOnePerThreadInOrder) {
@@ -107,7 +78,7 @@ TEST(ParallelFor, OneThreadRunsOnTheCaller) {
 }
 
 TEST(ParallelFor, ExceptionReachesTheCaller) {
-    for (int64_t grain : {0, 1, -1}) {  // -1: parallel_for_stealing, grain 1
+    for (int64_t grain : {0, 1}) {
         // From a worker's range (the last), then from the caller's (the first).
         for (int64_t bad : {99, 0}) {
             auto body = [&](int64_t begin, int64_t end) {
@@ -115,7 +86,6 @@ TEST(ParallelFor, ExceptionReachesTheCaller) {
             };
             try {
                 if (grain == 0) parallel_for(100, 2, body);
-                else if (grain < 0) parallel_for_stealing(100, 2, 1, body);
                 else parallel_for_dynamic(100, 2, grain, body);
                 FAIL() << "no exception";
             } catch (const std::runtime_error &e) {
