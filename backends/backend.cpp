@@ -33,6 +33,12 @@ void Backend::add(float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
+void Backend::matmuls_one_input(std::span<const WeightView> w, std::span<float *const> y, const float *x,
+                                int64_t n_tokens) {
+    check_matmuls_one_input_params(w, y, x, n_tokens);
+    for (size_t i = 0; i < w.size(); ++i) matmul(w[i], x, y[i], n_tokens);
+}
+
 void Backend::copy_rows(const float *src, int64_t src_stride, float *dst, int64_t n_rows, int64_t row_len) {
     check_copy_rows_params(src, src_stride, dst, n_rows, row_len);
     for (int64_t r = 0; r < n_rows; ++r) std::copy_n(src + r * src_stride, row_len, dst + r * row_len);

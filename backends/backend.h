@@ -256,6 +256,14 @@ public:
     // [n_rows][row_len] (contiguous): the KV append of a step's keys or values of one head.
     // dst must not overlap the rows read.
     virtual void copy_rows(const float *src, int64_t src_stride, float *dst, int64_t n_rows, int64_t row_len);
+
+    // y[i] = w[i] x (matmul) for several weights that read the same x [n_tokens][cols]
+    // (an attention's q, k and v), results the same as matmul's weight by weight. The base
+    // implementation calls matmul per weight; the CPU backend runs the one-token products
+    // of one quantized type as one product (x quantized once, one parallel region).
+    // w and y must have the same length.
+    virtual void matmuls_one_input(std::span<const WeightView> w, std::span<float *const> y, const float *x,
+                                   int64_t n_tokens);
 };
 
 // begin_batch / end_batch for a scope.
@@ -365,6 +373,9 @@ void check_copy_rows_params(const float *src, int64_t src_stride, const float *d
 // routed_swiglu: sizes, each expert's matrices and token uses, pointers; returns the uses of all experts.
 int64_t check_routed_swiglu_params(const float *h, const float *out, int64_t n_tokens, int64_t hidden,
                                    const SwigluExpertUse *experts, size_t n_experts);
+// matmuls_one_input: as many outputs as weights, one column count, then each matmul's checks.
+void check_matmuls_one_input_params(std::span<const WeightView> w, std::span<float *const> y, const float *x,
+                                    int64_t n_tokens);
 
 // The registry: backends by name, chosen at run time.
 struct BackendInfo {

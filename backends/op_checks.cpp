@@ -248,4 +248,16 @@ void check_copy_rows_params(const float *src, int64_t src_stride, const float *d
         fail(MST_ERR_INVALID_ARGUMENT, "copy_rows: null pointer");
 }
 
+void check_matmuls_one_input_params(std::span<const WeightView> w, std::span<float *const> y, const float *x,
+                                    int64_t n_tokens) {
+    if (w.size() != y.size())
+        fail(MST_ERR_INVALID_ARGUMENT, "matmuls_one_input: {} weights but {} outputs", w.size(), y.size());
+    for (size_t i = 0; i < w.size(); ++i) {
+        if (w[i].cols != w[0].cols)
+            fail(MST_ERR_INVALID_ARGUMENT, "matmuls_one_input: weight {} has {} columns, weight 0 {} (one input)", i,
+                 w[i].cols, w[0].cols);
+        check_matmul_params(w[i], x, y[i], n_tokens);
+    }
+}
+
 }  // namespace mst

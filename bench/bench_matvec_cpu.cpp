@@ -8,7 +8,8 @@
 //
 //   bench_matvec_cpu [--isa scalar|avx2|avx512|auto] [--rounds N] [--help]
 //
-// MST_CPU_VNNI=0 makes the AVX-512 table use its madd kernels instead of VNNI.
+// MST_CPU_VNNI=0 makes the AVX-512 table use its madd kernels instead of VNNI;
+// MST_CPU_ACT_BITS picks 8- or 16-bit activations per weight type as in the library.
 #include <fmt/format.h>
 #include <time.h>
 
@@ -71,7 +72,7 @@ int run(int argc, char **argv) {
             return 2;
         }
     }
-    const QuantKernels &k = quant_kernels_for(cpu_kernels(isa));
+    const CpuKernels &float_kernels = cpu_kernels(isa);
 #if defined(__x86_64__)
     const bool vnni = isa == CpuIsa::Avx512 && cpu_use_avx512_vnni();
 #else
@@ -84,7 +85,7 @@ int run(int argc, char **argv) {
     std::vector<double> read;
     for (int r = 0; r < rounds; ++r) read.push_back(read_sum_rate(zeros));
     zeros = {};
-    fmt::print("{:<28} {}\n", "read-sum 1 GiB", spread(read));
+    fmt::print("{:<40} {}\n", "read-sum 1 GiB", spread(read));
 
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -103,6 +104,9 @@ int run(int argc, char **argv) {
             for (size_t c = 1; c < copies; ++c)
                 std::copy_n(pool.data(), matrix_bytes, pool.data() + c * matrix_bytes);
             for (float &x : v) x = dist(rng);
+            // The table the library would use for this weight type: MST_CPU_ACT_BITS=q4 gives Q4
+            // weights 8-bit activations, as in a decode run with it.
+            const QuantKernels &k = quant_kernels_for(float_kernels, t);
             std::vector<QuantizedActivation> xq(static_cast<size_t>(n_blocks));
             k.quantize_activation(v.data(), cols, xq.data());
             std::vector<float> y(static_cast<size_t>(rows));
@@ -118,8 +122,9 @@ int run(int argc, char **argv) {
                     }
                     rates.push_back(double(matrix_bytes * calls) / (thread_cpu_seconds() - t0) / 1e9);
                 }
-                fmt::print("{:<28} {}\n",
-                           fmt::format("{} {} x {}, {}", dtype_name(t), rows, cols, memory ? "memory" : "L2"),
+                fmt::print("{:<40} {}\n",
+                           fmt::format("{} {} x {}{}, {}", dtype_name(t), rows, cols, k.int8_activations ? " (8-bit act.)" : "",
+                                       memory ? "memory" : "L2"),
                            spread(rates));
             }
         }

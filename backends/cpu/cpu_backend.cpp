@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "backends/cpu/matmul.h"
+#include "backends/cpu/matmul_quant.h"
 #include "core/error.h"
 #include "core/op_profile.h"
 
@@ -56,6 +57,21 @@ void CpuBackend::matmul(const WeightView &w, const float *x, float *y, int64_t n
     if (w.dtype == DType::MXFP4) return matmul_mxfp4(w, x, y, n_tokens);
     if (w.dtype == DType::PACKED_I4 || w.dtype == DType::PACKED_I8) return matmul_packed_int(w, x, y, n_tokens);
     cpu_matmul(kernels_, n_threads_, w, x, y, n_tokens);
+}
+
+void CpuBackend::matmuls_one_input(std::span<const WeightView> w, std::span<float *const> y, const float *x,
+                                   int64_t n_tokens) {
+    check_matmuls_one_input_params(w, y, x, n_tokens);
+    if (!cpu_matmuls_quant_one_input_fits(kernels_, w, n_tokens)) {
+        for (size_t i = 0; i < w.size(); ++i) matmul(w[i], x, y[i], n_tokens);
+        return;
+    }
+    // One op of the weights' kind (they have one dtype), as they are one product.
+    uint64_t bytes = 0;
+    if (op_profile_enabled())
+        for (const WeightView &wi : w) bytes += weight_bytes(wi);
+    const OpTimer timer(matmul_kind(w[0].dtype), bytes);
+    cpu_matmuls_quant_one_input(kernels_, n_threads_, w, y, x, n_tokens);
 }
 
 void CpuBackend::silu_mul(const float *gate, const float *up, float *out, int64_t n) {

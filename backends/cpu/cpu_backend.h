@@ -22,6 +22,8 @@ public:
     CpuIsa isa() const { return isa_; }
 
     void matmul(const WeightView &w, const float *x, float *y, int64_t n_tokens) override;
+    void matmuls_one_input(std::span<const WeightView> w, std::span<float *const> y, const float *x,
+                           int64_t n_tokens) override;
     void rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y, int64_t n_rows,
                   int64_t dim) override;
     void rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const int32_t *positions,

@@ -45,8 +45,13 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, cons
             acc[r][t] = _mm256_setzero_ps();
             min_acc[r][t] = 0.0f;
         }
+    // The next tile's bytes at this block, prefetched into L2 (quant_kernels_avx512_vnni.cpp
+    // says why); row_bytes / n_blocks is a block's size, or a sub-block's average.
+    const int64_t block_bytes = n_blocks > 0 ? row_bytes / n_blocks : 0;
     for (int64_t b = 0; b < n_blocks; ++b) {
         DecodedBlock wb[NR];
+        for (int r = 0; r < NR; ++r)
+            _mm_prefetch(reinterpret_cast<const char *>(w + (NR + r) * row_bytes + b * block_bytes), _MM_HINT_T1);
         for (int r = 0; r < NR; ++r) K::decode(w + r * row_bytes, b, wb[r]);
         for (int t = 0; t < NT; ++t) {
             const mst::QuantizedActivation &a = x[t * ldx + b];

@@ -72,6 +72,10 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, cons
     for (int64_t b = 0; b < n_blocks; ++b) {
         __m512i wv[NR];
         float wd[NR], wm[NR];
+        // The next tile's bytes at this block, into L2 (quant_kernels_avx512_vnni.cpp says why).
+        for (int r = 0; r < NR; ++r)
+            _mm_prefetch(reinterpret_cast<const char *>(w + (NR + r) * row_bytes + b * int64_t(sizeof(Block))),
+                         _MM_HINT_T1);
         for (int r = 0; r < NR; ++r) {
             const Block &blk = reinterpret_cast<const Block *>(w + r * row_bytes)[b];
             wv[r] = K::codes(blk);

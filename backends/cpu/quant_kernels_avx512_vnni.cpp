@@ -24,11 +24,12 @@
 // work of a pair; the prompt's products are bound by it (bench/README.md, "int8
 // activations").
 //
-// The split activations are made once per call for a chunk of blocks and every token of
-// the call, on the stack, and serve every row of the call (a row block or a 64-row unit of
-// the routed experts). Each output is computed alone in the same order whatever the rows,
-// tokens and threads of the call, and the chunks of kChunkBlocks start at column 0, so
-// its bits depend only on the weights, the activations and the width.
+// The split activations are made once per call for a span of blocks (up to 8192 columns at
+// one token) and every token of the call, on the stack, and serve every row of the call (a
+// row block or a 64-row unit of the routed experts). Each output is computed alone in the
+// same order whatever the rows, tokens and threads of the call: sums reduced once per chunk
+// of kChunkBlocks from column 0, so its bits depend only on the weights, the activations
+// and the width.
 //
 // As in the other kernel files, the target is switched on for this file's own functions
 // only and everything inside the target region has internal linkage.
@@ -51,13 +52,18 @@ namespace {
 #include "backends/cpu/token_tile_dispatch.h"
 
 constexpr int kMaxTokens = 8;
-// How far ahead of the pair being multiplied each row's bytes are prefetched. The hardware
-// prefetcher alone left a one-token product from memory at the sum of its compute time and
-// its memory time (one thread: q8 7 GB/s from DRAM against 21 from L2 and a read-sum's 12);
-// prefetching 384 to 512 bytes ahead on every row of the tile measured best, into L1 (256,
-// 768, 1024, 2048 and L2-only hints were no better; bench/README.md, "Decode profile").
-constexpr int64_t kPrefetchBytes = 512;
-// Blocks of the split activations held at once: 32 blocks x 8 tokens x 160 bytes = 40 KiB.
+// Each row of a tile prefetches its bytes one tile ahead, into L2: the same column of the
+// row NR rows further on, which (the rows being contiguous, and a call's rows one range)
+// is the next tile's. The hardware prefetcher alone left a one-token product from memory
+// at the sum of its compute time and its memory time, and prefetching 512 bytes ahead in
+// the same row (into L1) helped only where rows are long: with short rows (an expert's
+// 768-wide down projection, 480 bytes a q4 row) it lands in the tile's own next row, which
+// is already loading. One tile ahead, one thread from memory (bench_matvec_cpu, load 2-3):
+// q4 768 x 2048 9.2 -> 13.1 GB/CPU-s, q4 2048 x 768 7.5 -> 14.1, q8 12.4 -> 15.5 and
+// 9.7 -> 14.6; into L1 instead (T0) 11.7 / 12.5 / 14.8 / 14.9, two tiles or 512 bytes
+// further no better (bench/README.md, "One-token kernels").
+// Blocks summed in a vector before each reduction into the output; the split activations
+// held at once are 8 such chunks (x 160 bytes a block = 40 KiB), spread over the tokens.
 constexpr int64_t kChunkBlocks = 32;
 constexpr int64_t kChunkPairs = kChunkBlocks / 2;
 
@@ -150,42 +156,48 @@ struct Q4 {
     }
 };
 
-// NR rows x NT tokens over pairs [p0, p1) of a chunk whose split activations are
-// `split[t * kChunkPairs + (p - p0)]`; adds into y unless `first_chunk`.
+// NR rows x NT tokens over pairs [p0, p1) whose split activations are
+// `split[t * split_pairs + (p - p0)]`. The sums are reduced and added into y at every
+// kChunkPairs boundary (counted from column 0; the first chunk stores), so a row walked
+// over several chunks in one pass gets the bits of one pass per chunk.
 template <typename K, bool kAct8, int NR, int NT>
 inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int64_t p0, int64_t p1,
-                     const SplitPair *split, bool first_chunk, float *y, int64_t ldy) {
-    __m512 acc[NR][NT];
-    for (int r = 0; r < NR; ++r)
-        for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
-    for (int64_t p = p0; p < p1; ++p) {
-        WeightPair wp[NR];
-        const int64_t pair_offset = 2 * p * int64_t(sizeof(typename K::Block)) + kPrefetchBytes;
+                     const SplitPair *split, int64_t split_pairs, float *y, int64_t ldy) {
+    for (int64_t c0 = p0; c0 < p1; c0 += kChunkPairs) {
+        const int64_t c1 = c0 + kChunkPairs < p1 ? c0 + kChunkPairs : p1;
+        __m512 acc[NR][NT];
         for (int r = 0; r < NR; ++r)
-            _mm_prefetch(reinterpret_cast<const char *>(w + r * row_bytes + pair_offset), _MM_HINT_T0);
-        for (int r = 0; r < NR; ++r)
-            K::load_pair(reinterpret_cast<const typename K::Block *>(w + r * row_bytes), 2 * p, 2 * p + 1 < n_blocks,
-                         wp[r]);
-        for (int t = 0; t < NT; ++t) {
-            const SplitPair &s = split[t * kChunkPairs + (p - p0)];
-            const __m512i hi = _mm512_load_si512(s.hi);
-            const __m512i lo = kAct8 ? _mm512_setzero_si512() : _mm512_load_si512(s.lo);
-            const __m512i bias = K::kSignedCodes ? _mm512_load_si512(s.bias) : _mm512_setzero_si512();
-            const __m512 xd = _mm512_load_ps(s.scale), xs = _mm512_load_ps(s.sum8);
-            for (int r = 0; r < NR; ++r) {
-                const __m512i high = _mm512_dpbusd_epi32(bias, K::kSignedCodes ? wp[r].ucodes : wp[r].codes, hi);
-                const __m512i sums =
-                    kAct8 ? high : _mm512_dpbusd_epi32(_mm512_slli_epi32(high, 8), lo, wp[r].codes);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wp[r].d, xd), acc[r][t]);
-                if constexpr (K::kHasMin) acc[r][t] = _mm512_fmadd_ps(wp[r].m, xs, acc[r][t]);
+            for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+        for (int64_t p = c0; p < c1; ++p) {
+            WeightPair wp[NR];
+            const uint8_t *next_tile = w + NR * row_bytes + 2 * p * int64_t(sizeof(typename K::Block));
+            for (int r = 0; r < NR; ++r)
+                _mm_prefetch(reinterpret_cast<const char *>(next_tile + r * row_bytes), _MM_HINT_T1);
+            for (int r = 0; r < NR; ++r)
+                K::load_pair(reinterpret_cast<const typename K::Block *>(w + r * row_bytes), 2 * p,
+                             2 * p + 1 < n_blocks, wp[r]);
+            for (int t = 0; t < NT; ++t) {
+                const SplitPair &s = split[t * split_pairs + (p - p0)];
+                const __m512i hi = _mm512_load_si512(s.hi);
+                const __m512i lo = kAct8 ? _mm512_setzero_si512() : _mm512_load_si512(s.lo);
+                const __m512i bias = K::kSignedCodes ? _mm512_load_si512(s.bias) : _mm512_setzero_si512();
+                const __m512 xd = _mm512_load_ps(s.scale), xs = _mm512_load_ps(s.sum8);
+                for (int r = 0; r < NR; ++r) {
+                    const __m512i high =
+                        _mm512_dpbusd_epi32(bias, K::kSignedCodes ? wp[r].ucodes : wp[r].codes, hi);
+                    const __m512i sums =
+                        kAct8 ? high : _mm512_dpbusd_epi32(_mm512_slli_epi32(high, 8), lo, wp[r].codes);
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wp[r].d, xd), acc[r][t]);
+                    if constexpr (K::kHasMin) acc[r][t] = _mm512_fmadd_ps(wp[r].m, xs, acc[r][t]);
+                }
             }
         }
+        for (int r = 0; r < NR; ++r)
+            for (int t = 0; t < NT; ++t) {
+                const float v = _mm512_reduce_add_ps(acc[r][t]);
+                y[t * ldy + r] = c0 == 0 ? v : y[t * ldy + r] + v;
+            }
     }
-    for (int r = 0; r < NR; ++r)
-        for (int t = 0; t < NT; ++t) {
-            const float v = _mm512_reduce_add_ps(acc[r][t]);
-            y[t * ldy + r] = first_chunk ? v : y[t * ldy + r] + v;
-        }
 }
 
 template <typename K, bool kAct8, int NT>
@@ -196,20 +208,24 @@ void dot_rows_tile(const uint8_t *w, int64_t row_bytes, int64_t n_rows, int64_t 
     // loads in flight: from memory, q8 +8-17% against 4 rows (bench/README.md, "Decode
     // profile"). Each output is computed alone, so the bits do not depend on NR.
     constexpr int NR = NT == 1 ? 8 : NT <= 2 ? 4 : 2;
+    // Pairs split per token at once: the whole buffer's worth, in whole chunks, so that a
+    // tile walks each row over as many chunks as fit in one pass (one token: 8192 columns)
+    // instead of coming back to the same rows once per chunk.
+    constexpr int64_t kSplitPairs = kMaxTokens * kChunkPairs / NT / kChunkPairs * kChunkPairs;
     const int64_t n_pairs = (n_blocks + 1) / 2;
     SplitPair split[kMaxTokens * kChunkPairs];
-    for (int64_t p0 = 0; p0 < n_pairs; p0 += kChunkPairs) {
-        const int64_t p1 = p0 + kChunkPairs < n_pairs ? p0 + kChunkPairs : n_pairs;
+    for (int64_t p0 = 0; p0 < n_pairs; p0 += kSplitPairs) {
+        const int64_t p1 = p0 + kSplitPairs < n_pairs ? p0 + kSplitPairs : n_pairs;
         for (int t = 0; t < NT; ++t)
             for (int64_t p = p0; p < p1; ++p) {
                 const QuantizedActivation *a = x + t * ldx + 2 * p;
-                split_pair<K, kAct8>(a[0], 2 * p + 1 < n_blocks ? a + 1 : nullptr, split[t * kChunkPairs + (p - p0)]);
+                split_pair<K, kAct8>(a[0], 2 * p + 1 < n_blocks ? a + 1 : nullptr, split[t * kSplitPairs + (p - p0)]);
             }
         int64_t r = 0;
         for (; r + NR <= n_rows; r += NR)
-            dot_tile<K, kAct8, NR, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, p0 == 0, y + r, ldy);
+            dot_tile<K, kAct8, NR, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, kSplitPairs, y + r, ldy);
         for (; r < n_rows; ++r)
-            dot_tile<K, kAct8, 1, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, p0 == 0, y + r, ldy);
+            dot_tile<K, kAct8, 1, NT>(w + r * row_bytes, row_bytes, n_blocks, p0, p1, split, kSplitPairs, y + r, ldy);
     }
 }
 

@@ -12,8 +12,12 @@ namespace mst {
 void swiglu_mlp(Backend &backend, const SwigluWeights &w, const float *h, int64_t n_tokens, float *out) {
     const int64_t inter = w.gate.rows;
     BackendVector gate(backend, size_t(n_tokens * inter)), up(backend, size_t(n_tokens * inter));
-    backend.matmul(w.gate, h, gate.data(), n_tokens);
-    backend.matmul(w.up, h, up.data(), n_tokens);
+    {
+        // One input: a backend may run them as one product (one parallel region on the CPU).
+        const WeightView ws[] = {w.gate, w.up};
+        float *const ys[] = {gate.data(), up.data()};
+        backend.matmuls_one_input(ws, ys, h, n_tokens);
+    }
     backend.silu_mul(gate.data(), up.data(), gate.data(), n_tokens * inter);
     backend.matmul(w.down, gate.data(), out, n_tokens);
 }

@@ -38,9 +38,12 @@ void gated_attention(Backend &backend, const GatedAttentionWeights &w, const Gqa
                      KvCache &cache, int32_t cache_layer, const float *h, int64_t n, int32_t pos0, float *out) {
     const int64_t hd = s.head_dim, q_dim = int64_t(s.n_heads) * hd, kv_dim = int64_t(s.n_kv_heads) * hd;
     std::vector<float> q_gate(size_t(n * 2 * q_dim)), k(size_t(n * kv_dim)), v(size_t(n * kv_dim));
-    backend.matmul(w.q_gate, h, q_gate.data(), n);
-    backend.matmul(w.k, h, k.data(), n);
-    backend.matmul(w.v, h, v.data(), n);
+    {
+        // One input: a backend may run them as one product (one parallel region on the CPU).
+        const WeightView ws[] = {w.q_gate, w.k, w.v};
+        float *const ys[] = {q_gate.data(), k.data(), v.data()};
+        backend.matmuls_one_input(ws, ys, h, n);
+    }
     add_bias(q_gate.data(), w.q_gate_bias, n);
     add_bias(k.data(), w.k_bias, n);
     add_bias(v.data(), w.v_bias, n);

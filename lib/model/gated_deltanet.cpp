@@ -111,10 +111,12 @@ void gated_deltanet(Backend &backend, const GatedDeltaNetWeights &w, const Gated
     const int64_t conv_dim = s.conv_dim(), key_dim = s.key_dim(), value_dim = s.value_dim(), nv = s.n_v_heads;
     std::vector<float> mixed(size_t(n * conv_dim)), conv(size_t(n * conv_dim)), z(size_t(n * value_dim));
     std::vector<float> b(size_t(n * nv)), a(size_t(n * nv));
-    backend.matmul(w.qkv, h, mixed.data(), n);
-    backend.matmul(w.z, h, z.data(), n);
-    backend.matmul(w.b, h, b.data(), n);
-    backend.matmul(w.a, h, a.data(), n);
+    {
+        // One input: a backend may run them as one product (one parallel region on the CPU).
+        const WeightView ws[] = {w.qkv, w.z, w.b, w.a};
+        float *const ys[] = {mixed.data(), z.data(), b.data(), a.data()};
+        backend.matmuls_one_input(ws, ys, h, n);
+    }
     backend.causal_conv1d(mixed.data(), w.conv, conv_in, conv_out, conv.data(), n, conv_dim, true);
 
     // Split the convolved channels into contiguous q, k and v.

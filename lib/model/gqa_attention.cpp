@@ -38,9 +38,10 @@ void attention_impl(Backend &backend, const GqaWeights &w, const GqaShape &s, co
     const bool biases = !w.q_bias.empty() || !w.k_bias.empty() || !w.v_bias.empty();
     auto project = [&] {
         if (norm) backend.rms_norm(norm->x, *norm->weight, 0.0f, norm->eps, norm->h, n, norm->weight->rows * norm->weight->cols);
-        backend.matmul(w.q, h, q.data(), n);
-        backend.matmul(w.k, h, k.data(), n);
-        backend.matmul(w.v, h, v.data(), n);
+        // One input: a backend may run them as one product (one parallel region on the CPU).
+        const WeightView qkv[] = {w.q, w.k, w.v};
+        float *const outs[] = {q.data(), k.data(), v.data()};
+        backend.matmuls_one_input(qkv, outs, h, n);
     };
     auto norm_rope = [&] {
         if (w.q_norm.data) backend.rms_norm(q.data(), w.q_norm, s.norm_weight_offset, s.norm_eps, q.data(), n * s.n_heads, s.head_dim);

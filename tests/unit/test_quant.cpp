@@ -214,6 +214,43 @@ TEST(QuantKernelsVnni, MatchTheScalarKernels) {
             }
 }
 
+// The VNNI kernels reduce their vector sums into the output once per chunk of 32 blocks, in
+// column order (y = chunk 0, then y + chunk 1, ...), whatever span of columns a tile walks
+// in one pass (up to 8192 at one token): the bits are those of one call per chunk added up,
+// across a partial last chunk and past one pass's span, for every tile shape.
+TEST(QuantKernelsVnni, OneCallIsItsChunksAddedInColumnOrder) {
+    if (!cpu_use_avx512_vnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI (or MST_CPU_VNNI=0)";
+    constexpr int64_t kChunk = 32;
+    for (const bool act8 : {false, true})
+        for (const DType t : {DType::Q8, DType::Q4})
+            for (const int64_t cols : {int64_t(3 * 32 * kChunk + 40), int64_t(8192 + 2 * 32 * kChunk + 64)})
+                for (const int n_tok : {1, 2, 3, 5, 8}) {
+                    const int64_t rows = 19, n_blocks = (cols + 31) / 32;
+                    const std::vector<uint8_t> w =
+                        quantize(t, gaussian(size_t(rows * cols), uint32_t(cols + 1)), rows, cols);
+                    const std::vector<float> x = gaussian(size_t(n_tok * cols), uint32_t(cols + n_tok));
+                    const mst::QuantKernels &q = act8 ? quant_kernels_scalar_int8() : quant_kernels_scalar();
+                    std::vector<QuantizedActivation> xq(size_t(n_tok * n_blocks));
+                    for (int k = 0; k < n_tok; ++k)
+                        q.quantize_activation(x.data() + k * cols, cols, xq.data() + k * n_blocks);
+                    const int64_t row_bytes = int64_t(dtype_row_bytes(t, cols));
+                    const size_t block_bytes = dtype_row_bytes(t, 32);
+                    const auto fn = t == DType::Q8
+                                        ? (act8 ? quant_dot_rows_q8_avx512_vnni_int8() : quant_dot_rows_q8_avx512_vnni())
+                                        : (act8 ? quant_dot_rows_q4_avx512_vnni_int8() : quant_dot_rows_q4_avx512_vnni());
+                    std::vector<float> whole(size_t(rows * n_tok)), sum(whole.size()), part(whole.size());
+                    fn(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, n_tok, whole.data(), rows);
+                    for (int64_t b0 = 0; b0 < n_blocks; b0 += kChunk) {
+                        const int64_t nb = std::min(kChunk, n_blocks - b0);
+                        fn(w.data() + size_t(b0) * block_bytes, row_bytes, rows, nb, xq.data() + b0, n_blocks, n_tok,
+                           part.data(), rows);
+                        for (size_t i = 0; i < sum.size(); ++i) sum[i] = b0 == 0 ? part[i] : sum[i] + part[i];
+                    }
+                    EXPECT_EQ(std::memcmp(whole.data(), sum.data(), sum.size() * sizeof(float)), 0)
+                        << dtype_name(t) << (act8 ? " 8-bit" : " 16-bit") << " cols " << cols << " tokens " << n_tok;
+                }
+}
+
 // The 8-bit-activation tables against the scalar 8-bit reference, called directly whatever
 // MST_CPU_ACT_BITS says: the quantizers give the same blocks, within +-127 (which the VNNI
 // kernels rely on), and the row kernels the same integer sums, so the outputs agree to
@@ -300,30 +337,36 @@ TEST(QuantKernelsInt8, ErrorIsThatOfEightBitActivations) {
 
 // Each output's bits may not depend on how many rows and tokens its kernel call took: the
 // fused expert path (op_routed_swiglu.cpp) cuts rows and tokens differently from the
-// matmul and must give the same bits, and so must every thread count. With AMX-INT8 (the
-// 8-bit AVX-512 table on a CPU with AMX) calls of fewer than kAmxMinTokens tokens take the
-// VNNI kernels instead, so there the tokens go in groups of at least that many.
+// matmul and must give the same bits, and so must every thread count. The larger shapes
+// take the parallel path at one token and at a few (each thread's rows in one call, a
+// range of whole 8-row tiles but the last). With AMX-INT8 (the 8-bit AVX-512 table on a
+// CPU with AMX) calls of fewer than kAmxMinTokens tokens take the VNNI kernels instead, so
+// there the tokens go in groups of at least that many.
 TEST_P(QuantKernels, OutputsDoNotDependOnTheTileShape) {
     const DType t = std::get<1>(GetParam());
-    const int64_t rows = 19, cols = 256, tokens = 13;
     int64_t group = 1;
 #if defined(__x86_64__)
     if (std::get<0>(GetParam()) == CpuIsa::Avx512 && cpu_int8_activations_for(t) && cpu_use_amx()) group = kAmxMinTokens;
 #endif
-    const std::vector<uint8_t> w = quantize(t, gaussian(size_t(rows * cols), 11), rows, cols);
-    const std::vector<float> x = gaussian(size_t(tokens * cols), 12);
-    const size_t row_bytes = dtype_row_bytes(t, cols);
-    std::vector<float> all(size_t(rows * tokens)), one_by_one(all.size()), y1(static_cast<size_t>(tokens));
-    backend_->matmul(WeightView{t, w.data(), rows, cols}, x.data(), all.data(), tokens);
-    for (int64_t r = 0; r < rows; ++r)
-        for (int64_t k0 = 0; k0 < tokens;) {
-            // The last group takes the remainder, so that none is smaller than `group`.
-            const int64_t n = tokens - k0 < 2 * group ? tokens - k0 : group;
-            backend_->matmul(WeightView{t, w.data() + size_t(r) * row_bytes, 1, cols}, x.data() + k0 * cols, y1.data(), n);
-            for (int64_t k = 0; k < n; ++k) one_by_one[size_t((k0 + k) * rows + r)] = y1[size_t(k)];
-            k0 += n;
-        }
-    EXPECT_EQ(std::memcmp(all.data(), one_by_one.data(), all.size() * sizeof(float)), 0);
+    for (const auto &[rows, cols, tokens] :
+         {std::tuple<int64_t, int64_t, int64_t>{19, 256, 13}, {1029, 256, 1}, {203, 1088, 3}}) {
+        const std::vector<uint8_t> w = quantize(t, gaussian(size_t(rows * cols), 11), rows, cols);
+        const std::vector<float> x = gaussian(size_t(tokens * cols), 12);
+        const size_t row_bytes = dtype_row_bytes(t, cols);
+        std::vector<float> all(size_t(rows * tokens)), one_by_one(all.size()), y1(static_cast<size_t>(tokens));
+        backend_->matmul(WeightView{t, w.data(), rows, cols}, x.data(), all.data(), tokens);
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t k0 = 0; k0 < tokens;) {
+                // The last group takes the remainder, so that none is smaller than `group`.
+                const int64_t n = tokens - k0 < 2 * group ? tokens - k0 : group;
+                backend_->matmul(WeightView{t, w.data() + size_t(r) * row_bytes, 1, cols}, x.data() + k0 * cols,
+                                 y1.data(), n);
+                for (int64_t k = 0; k < n; ++k) one_by_one[size_t((k0 + k) * rows + r)] = y1[size_t(k)];
+                k0 += n;
+            }
+        EXPECT_EQ(std::memcmp(all.data(), one_by_one.data(), all.size() * sizeof(float)), 0)
+            << rows << " x " << cols << ", " << tokens << " tokens";
+    }
 }
 
 TEST_P(QuantKernels, EmptyAndZeroColumnProducts) {
