@@ -135,7 +135,8 @@ void cpu_matmuls_quant_one_input(const CpuKernels &float_kernels, int n_threads,
     }
     const int64_t n_blocks = (cols + kQuantBlock - 1) / kQuantBlock;
     std::vector<QuantizedActivation> xq(size_t(n_tokens * n_blocks));
-    for (int64_t t = 0; t < n_tokens; ++t) kernels.quantize_activation(x + t * cols, cols, xq.data() + t * n_blocks);
+    const QuantizeActivationFn quantize = activation_quantizer(kernels, w[0].dtype);
+    for (int64_t t = 0; t < n_tokens; ++t) quantize(x + t * cols, cols, xq.data() + t * n_blocks);
     const int threads = int(row_blocking(rows, cols, n_tokens, products[0].row_bytes, n_threads).threads);
     run_one_token_tiles(products, n_blocks, xq.data(), n_tokens, threads);
 }
