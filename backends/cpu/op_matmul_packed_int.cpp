@@ -19,15 +19,13 @@
 #include <algorithm>
 
 #include "backends/cpu/cpu_backend.h"
-#include "backends/cpu/parallel_for.h"
+#include "backends/cpu/row_block_loop.h"
 #include "core/packed_int.h"
 
 namespace mst {
 namespace {
 
-constexpr int64_t kRowBlock = 64;
 constexpr int kTokenTile = 4;
-constexpr int64_t kMinParallelMacs = 64 * 1024;
 
 // One matrix as the row kernels see it.
 struct PackedRows {
@@ -71,12 +69,7 @@ void rows_scalar(const PackedRows &m, int64_t n_rows, const float *x, int64_t ld
 namespace mst {
 namespace {
 
-inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "backends/cpu/hsum_avx2.h"
 
 namespace avx2 {
 
@@ -186,22 +179,13 @@ void CpuBackend::matmul_packed_int(const WeightView &w, const float *x, float *y
     const PackedRows m{static_cast<const uint8_t *>(w.data), w.scales, cols, w.group_size,
                        packed_int_row_words(cols, bits) * 4, cols / w.group_size * 2};
     const PackedRowsFn rows_fn = pick_rows_fn(isa_, bits, w.group_size);
-    const int64_t threads = rows * cols * n_tokens >= kMinParallelMacs ? n_threads_ : 1;
-    // At least a few row blocks per thread so that uneven ones still balance.
-    const int64_t rows_per_block = std::clamp<int64_t>((rows + threads * 4 - 1) / (threads * 4), 1, kRowBlock);
-    const int64_t n_blocks = (rows + rows_per_block - 1) / rows_per_block;
-    const int n_par = int(std::min(threads, n_blocks));
-
-    parallel_for(n_blocks, n_par, [&](int64_t b_begin, int64_t b_end) {
-        for (int64_t b = b_begin; b < b_end; ++b) {
-            const int64_t r0 = b * rows_per_block, nr = std::min(rows_per_block, rows - r0);
-            PackedRows block = m;
-            block.words += r0 * m.row_bytes;
-            block.scales += r0 * m.scale_row_bytes;
-            for (int64_t t = 0; t < n_tokens; t += kTokenTile)
-                rows_fn(block, nr, x + t * cols, cols, int(std::min<int64_t>(kTokenTile, n_tokens - t)), y + t * rows + r0,
-                        rows);
-        }
+    for_each_row_block(rows, cols, n_tokens, n_threads_, [&](int64_t r0, int64_t nr) {
+        PackedRows block = m;
+        block.words += r0 * m.row_bytes;
+        block.scales += r0 * m.scale_row_bytes;
+        for (int64_t t = 0; t < n_tokens; t += kTokenTile)
+            rows_fn(block, nr, x + t * cols, cols, int(std::min<int64_t>(kTokenTile, n_tokens - t)), y + t * rows + r0,
+                    rows);
     });
 }
 
