@@ -46,6 +46,22 @@ inline double normalized_error(const std::vector<float> &y, const std::vector<do
     return normalized_error(y.data(), ref);
 }
 
+// Calls op(y) on an output of n_out floats followed by sentinels, fails the test where op
+// wrote past the output, and returns the n_out floats it wrote.
+template <typename Op>
+std::vector<float> run_guarded(size_t n_out, Op &&op) {
+    constexpr float kSentinel = 12345.0f;
+    std::vector<float> y(n_out + 64, kSentinel);
+    op(y.data());
+    for (size_t i = n_out; i < y.size(); ++i)
+        if (y[i] != kSentinel) {
+            ADD_FAILURE() << "write past the output at " << i;
+            break;
+        }
+    y.resize(n_out);
+    return y;
+}
+
 // A weight matrix stored as float32 or bfloat16, with the values it holds as doubles
 // (so that rounding to the dtype is no part of a measured error).
 struct OpWeight {
