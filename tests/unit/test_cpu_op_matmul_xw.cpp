@@ -22,29 +22,7 @@ constexpr double kBound = 1e-5;
 using test::normalized_error;
 using test::random_floats;
 
-// A [rows][cols] matrix in `dtype` and the exact values it holds.
-struct Matrix {
-    DType dtype;
-    int64_t rows, cols;
-    std::vector<float> f32;
-    std::vector<uint16_t> half;
-    std::vector<double> value;
-
-    Matrix(DType t, int64_t r, int64_t c, uint32_t seed) : dtype(t), rows(r), cols(c) {
-        f32 = random_floats(size_t(r * c), seed);
-        value.assign(f32.begin(), f32.end());
-        if (t != DType::F32) {
-            half.resize(f32.size());
-            for (size_t i = 0; i < f32.size(); ++i) {
-                half[i] = t == DType::BF16 ? f32_to_bf16(f32[i]) : f32_to_f16(f32[i]);
-                value[i] = t == DType::BF16 ? bf16_to_f32(half[i]) : f16_to_f32(half[i]);
-            }
-        }
-    }
-    WeightView view() const {
-        return {dtype, dtype == DType::F32 ? static_cast<const void *>(f32.data()) : half.data(), rows, cols};
-    }
-};
+using Matrix = test::OpWeight;
 
 std::vector<double> reference(const Matrix &w, const std::vector<float> &x, int64_t n_tokens) {
     std::vector<double> y(size_t(n_tokens * w.cols), 0.0);
