@@ -63,12 +63,7 @@ inline __m256 fp8x8_over_256(const uint8_t *p) {
     return _mm256_cvtph_ps(h);
 }
 
-inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "backends/cpu/hsum_avx2.h"
 
 // Scaling by 2^8 is exact, so the product has the one rounding of the scalar path.
 void widen_avx2(const uint8_t *w, int64_t n, float scale, float *out, const float *table) {

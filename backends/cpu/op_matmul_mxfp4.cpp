@@ -15,17 +15,13 @@
 #include <cmath>
 
 #include "backends/cpu/cpu_backend.h"
-#include "backends/cpu/parallel_for.h"
+#include "backends/cpu/row_block_loop.h"
 #include "core/mxfp4.h"
 
 namespace mst {
 namespace {
 
-// Rows per work item: their blocks (about 64 x 1.5 KiB for a 2880-wide row) stay in L2
-// while every token tile of a prefill passes over them.
-constexpr int64_t kRowBlock = 64;
 constexpr int kTokenTile = 4;
-constexpr int64_t kMinParallelMacs = 64 * 1024;
 
 // half_scales[e] = 2^(e - 128): the block scale for doubled values.
 using HalfScales = std::array<float, 256>;
@@ -83,12 +79,7 @@ void mxfp4_rows_scalar(const uint8_t *blocks, const uint8_t *scales, int64_t n_r
 namespace mst {
 namespace {
 
-inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "backends/cpu/hsum_avx2.h"
 
 // The 32 doubled values of one block as four vectors of 8, in element order.
 inline void decode_block(const uint8_t *b, __m256 out[4]) {
@@ -163,20 +154,11 @@ void CpuBackend::matmul_mxfp4(const WeightView &w, const float *x, float *y, int
 #endif
     const float *half_scale = half_scales().data();
     const auto *blocks = static_cast<const uint8_t *>(w.data);
-    const int64_t threads = rows * cols * n_tokens >= kMinParallelMacs ? n_threads_ : 1;
-    // At least a few row blocks per thread so that uneven ones still balance.
-    const int64_t rows_per_block = std::clamp<int64_t>((rows + threads * 4 - 1) / (threads * 4), 1, kRowBlock);
-    const int64_t n_blocks = (rows + rows_per_block - 1) / rows_per_block;
-    const int n_par = int(std::min(threads, n_blocks));
-
-    parallel_for(n_blocks, n_par, [&](int64_t b_begin, int64_t b_end) {
-        for (int64_t b = b_begin; b < b_end; ++b) {
-            const int64_t r0 = b * rows_per_block, nr = std::min(rows_per_block, rows - r0);
-            for (int64_t t = 0; t < n_tokens; t += kTokenTile)
-                rows_fn(blocks + r0 * mxfp4_row_bytes(cols), w.scales + r0 * mxfp4_row_scales(cols), nr, cols,
-                        x + t * cols, cols, int(std::min<int64_t>(kTokenTile, n_tokens - t)), y + t * rows + r0, rows,
-                        half_scale);
-        }
+    for_each_row_block(rows, cols, n_tokens, n_threads_, [&](int64_t r0, int64_t nr) {
+        for (int64_t t = 0; t < n_tokens; t += kTokenTile)
+            rows_fn(blocks + r0 * mxfp4_row_bytes(cols), w.scales + r0 * mxfp4_row_scales(cols), nr, cols,
+                    x + t * cols, cols, int(std::min<int64_t>(kTokenTile, n_tokens - t)), y + t * rows + r0, rows,
+                    half_scale);
     });
 }
 

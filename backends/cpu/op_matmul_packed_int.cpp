@@ -19,15 +19,13 @@
 #include <algorithm>
 
 #include "backends/cpu/cpu_backend.h"
-#include "backends/cpu/parallel_for.h"
+#include "backends/cpu/row_block_loop.h"
 #include "core/packed_int.h"
 
 namespace mst {
 namespace {
 
-constexpr int64_t kRowBlock = 64;
 constexpr int kTokenTile = 4;
-constexpr int64_t kMinParallelMacs = 64 * 1024;
 
 // One matrix as the row kernels see it.
 struct PackedRows {
@@ -71,59 +69,38 @@ void rows_scalar(const PackedRows &m, int64_t n_rows, const float *x, int64_t ld
 namespace mst {
 namespace {
 
-inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "backends/cpu/hsum_avx2.h"
 
-// Values c .. c + 7 of a row, p pointing at value c's byte.
-template <int Bits>
-inline __m256 decode8(const uint8_t *p) {
-    if constexpr (Bits == 4) {
-        int word;
-        __builtin_memcpy(&word, p, sizeof word);
-        const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-        const __m256i nibbles = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(word), shifts),
-                                                 _mm256_set1_epi32(0x0f));
-        return _mm256_cvtepi32_ps(_mm256_sub_epi32(nibbles, _mm256_set1_epi32(8)));
-    } else {
-        const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)));
-        return _mm256_cvtepi32_ps(_mm256_sub_epi32(bytes, _mm256_set1_epi32(128)));
-    }
-}
+namespace avx2 {
 
-template <int Bits, int NT>
-void rows_avx2_tile(const PackedRows &m, int64_t n_rows, const float *x, int64_t ldx, float *y, int64_t ldy) {
-    const int64_t groups = m.cols / m.group;
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const uint8_t *rw = m.words + r * m.row_bytes, *rs = m.scales + r * m.scale_row_bytes;
-        __m256 acc[NT];
-        for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-        for (int64_t g = 0; g < groups; ++g) {
-            __m256 part[NT];
-            for (int t = 0; t < NT; ++t) part[t] = _mm256_setzero_ps();
-            for (int64_t c = g * m.group; c < (g + 1) * m.group; c += 8) {
-                const __m256 w = decode8<Bits>(rw + c * Bits / 8);
-                for (int t = 0; t < NT; ++t) part[t] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + t * ldx + c), part[t]);
-            }
-            const __m256 s = _mm256_set1_ps(packed_int_scale(rs, g));
-            for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(part[t], s, acc[t]);
+struct Vec {
+    static constexpr int64_t kWidth = 8;
+    static __m256 zero() { return _mm256_setzero_ps(); }
+    static __m256 load(const float *p) { return _mm256_loadu_ps(p); }
+    static __m256 set1(float v) { return _mm256_set1_ps(v); }
+    static __m256 fmadd(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
+    static float sum(__m256 v) { return hsum8(v); }
+
+    // Values c .. c + 7 of a row, p pointing at value c's byte.
+    template <int Bits>
+    static __m256 decode(const uint8_t *p) {
+        if constexpr (Bits == 4) {
+            int word;
+            __builtin_memcpy(&word, p, sizeof word);
+            const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+            const __m256i nibbles = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(word), shifts),
+                                                     _mm256_set1_epi32(0x0f));
+            return _mm256_cvtepi32_ps(_mm256_sub_epi32(nibbles, _mm256_set1_epi32(8)));
+        } else {
+            const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)));
+            return _mm256_cvtepi32_ps(_mm256_sub_epi32(bytes, _mm256_set1_epi32(128)));
         }
-        for (int t = 0; t < NT; ++t) y[t * ldy + r] = hsum8(acc[t]);
     }
-}
+};
 
-template <int Bits>
-void rows_avx2(const PackedRows &m, int64_t n_rows, const float *x, int64_t ldx, int n_tok, float *y, int64_t ldy) {
-    switch (n_tok) {
-        case 1: rows_avx2_tile<Bits, 1>(m, n_rows, x, ldx, y, ldy); break;
-        case 2: rows_avx2_tile<Bits, 2>(m, n_rows, x, ldx, y, ldy); break;
-        case 3: rows_avx2_tile<Bits, 3>(m, n_rows, x, ldx, y, ldy); break;
-        default: rows_avx2_tile<Bits, kTokenTile>(m, n_rows, x, ldx, y, ldy); break;
-    }
-}
+#include "backends/cpu/packed_int_rows_tile.inc"
+
+}  // namespace avx2
 
 }  // namespace
 }  // namespace mst
@@ -136,54 +113,38 @@ void rows_avx2(const PackedRows &m, int64_t n_rows, const float *x, int64_t ldx,
 namespace mst {
 namespace {
 
-// Values c .. c + 15 of a row, p pointing at value c's byte.
-template <int Bits>
-inline __m512 decode16(const uint8_t *p) {
-    if constexpr (Bits == 4) {
-        long long words;
-        __builtin_memcpy(&words, p, sizeof words);
-        // Lanes 0..7 take the first word, 8..15 the second, each shifted to its nibble.
-        const __m512i which = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-        const __m512i shifts = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
-        const __m512i spread = _mm512_permutexvar_epi32(which, _mm512_set1_epi64(words));
-        const __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi32(spread, shifts), _mm512_set1_epi32(0x0f));
-        return _mm512_cvtepi32_ps(_mm512_sub_epi32(nibbles, _mm512_set1_epi32(8)));
-    } else {
-        const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
-        return _mm512_cvtepi32_ps(_mm512_sub_epi32(bytes, _mm512_set1_epi32(128)));
-    }
-}
+namespace avx512 {
 
-template <int Bits, int NT>
-void rows_avx512_tile(const PackedRows &m, int64_t n_rows, const float *x, int64_t ldx, float *y, int64_t ldy) {
-    const int64_t groups = m.cols / m.group;
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const uint8_t *rw = m.words + r * m.row_bytes, *rs = m.scales + r * m.scale_row_bytes;
-        __m512 acc[NT];
-        for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-        for (int64_t g = 0; g < groups; ++g) {
-            __m512 part[NT];
-            for (int t = 0; t < NT; ++t) part[t] = _mm512_setzero_ps();
-            for (int64_t c = g * m.group; c < (g + 1) * m.group; c += 16) {
-                const __m512 w = decode16<Bits>(rw + c * Bits / 8);
-                for (int t = 0; t < NT; ++t) part[t] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + t * ldx + c), part[t]);
-            }
-            const __m512 s = _mm512_set1_ps(packed_int_scale(rs, g));
-            for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(part[t], s, acc[t]);
+struct Vec {
+    static constexpr int64_t kWidth = 16;
+    static __m512 zero() { return _mm512_setzero_ps(); }
+    static __m512 load(const float *p) { return _mm512_loadu_ps(p); }
+    static __m512 set1(float v) { return _mm512_set1_ps(v); }
+    static __m512 fmadd(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
+    static float sum(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+    // Values c .. c + 15 of a row, p pointing at value c's byte.
+    template <int Bits>
+    static __m512 decode(const uint8_t *p) {
+        if constexpr (Bits == 4) {
+            long long words;
+            __builtin_memcpy(&words, p, sizeof words);
+            // Lanes 0..7 take the first word, 8..15 the second, each shifted to its nibble.
+            const __m512i which = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+            const __m512i shifts = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+            const __m512i spread = _mm512_permutexvar_epi32(which, _mm512_set1_epi64(words));
+            const __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi32(spread, shifts), _mm512_set1_epi32(0x0f));
+            return _mm512_cvtepi32_ps(_mm512_sub_epi32(nibbles, _mm512_set1_epi32(8)));
+        } else {
+            const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+            return _mm512_cvtepi32_ps(_mm512_sub_epi32(bytes, _mm512_set1_epi32(128)));
         }
-        for (int t = 0; t < NT; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[t]);
     }
-}
+};
 
-template <int Bits>
-void rows_avx512(const PackedRows &m, int64_t n_rows, const float *x, int64_t ldx, int n_tok, float *y, int64_t ldy) {
-    switch (n_tok) {
-        case 1: rows_avx512_tile<Bits, 1>(m, n_rows, x, ldx, y, ldy); break;
-        case 2: rows_avx512_tile<Bits, 2>(m, n_rows, x, ldx, y, ldy); break;
-        case 3: rows_avx512_tile<Bits, 3>(m, n_rows, x, ldx, y, ldy); break;
-        default: rows_avx512_tile<Bits, kTokenTile>(m, n_rows, x, ldx, y, ldy); break;
-    }
-}
+#include "backends/cpu/packed_int_rows_tile.inc"
+
+}  // namespace avx512
 
 }  // namespace
 }  // namespace mst
@@ -196,8 +157,8 @@ namespace {
 
 PackedRowsFn pick_rows_fn(CpuIsa isa, int bits, int64_t group) {
 #if defined(__x86_64__)
-    if (isa == CpuIsa::Avx512 && group % 16 == 0) return bits == 4 ? rows_avx512<4> : rows_avx512<8>;
-    if (isa != CpuIsa::Scalar && group % 8 == 0) return bits == 4 ? rows_avx2<4> : rows_avx2<8>;
+    if (isa == CpuIsa::Avx512 && group % 16 == 0) return bits == 4 ? avx512::rows<4> : avx512::rows<8>;
+    if (isa != CpuIsa::Scalar && group % 8 == 0) return bits == 4 ? avx2::rows<4> : avx2::rows<8>;
 #else
     (void)isa;
     (void)group;
@@ -218,22 +179,13 @@ void CpuBackend::matmul_packed_int(const WeightView &w, const float *x, float *y
     const PackedRows m{static_cast<const uint8_t *>(w.data), w.scales, cols, w.group_size,
                        packed_int_row_words(cols, bits) * 4, cols / w.group_size * 2};
     const PackedRowsFn rows_fn = pick_rows_fn(isa_, bits, w.group_size);
-    const int64_t threads = rows * cols * n_tokens >= kMinParallelMacs ? n_threads_ : 1;
-    // At least a few row blocks per thread so that uneven ones still balance.
-    const int64_t rows_per_block = std::clamp<int64_t>((rows + threads * 4 - 1) / (threads * 4), 1, kRowBlock);
-    const int64_t n_blocks = (rows + rows_per_block - 1) / rows_per_block;
-    const int n_par = int(std::min(threads, n_blocks));
-
-    parallel_for(n_blocks, n_par, [&](int64_t b_begin, int64_t b_end) {
-        for (int64_t b = b_begin; b < b_end; ++b) {
-            const int64_t r0 = b * rows_per_block, nr = std::min(rows_per_block, rows - r0);
-            PackedRows block = m;
-            block.words += r0 * m.row_bytes;
-            block.scales += r0 * m.scale_row_bytes;
-            for (int64_t t = 0; t < n_tokens; t += kTokenTile)
-                rows_fn(block, nr, x + t * cols, cols, int(std::min<int64_t>(kTokenTile, n_tokens - t)), y + t * rows + r0,
-                        rows);
-        }
+    for_each_row_block(rows, cols, n_tokens, n_threads_, [&](int64_t r0, int64_t nr) {
+        PackedRows block = m;
+        block.words += r0 * m.row_bytes;
+        block.scales += r0 * m.scale_row_bytes;
+        for (int64_t t = 0; t < n_tokens; t += kTokenTile)
+            rows_fn(block, nr, x + t * cols, cols, int(std::min<int64_t>(kTokenTile, n_tokens - t)), y + t * rows + r0,
+                    rows);
     });
 }
 

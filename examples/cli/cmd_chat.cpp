@@ -165,24 +165,12 @@ void chat_turn(const ModelHandle &model, SessionHandle &session, Conversation &c
 }  // namespace
 
 int cmd_chat(const std::vector<std::string> &argv) {
-    std::vector<std::string> flags = model_option_flags();
-    flags.insert(flags.end(), {"ignore-eos", "think", "no-think", "verbose", "help"});
-    std::map<std::string, std::string> aliases = model_option_aliases();
-    aliases.merge(generation_option_aliases());
-    const Args args(argv, flags, aliases);
-    if (args.flag("help")) {
-        fmt::print("{}sampling:\n{}{}model options:\n{}", kChatHelp, kSamplingOptionsHelp, kBudgetOptionsHelp, kModelOptionsHelp);
-        return 0;
-    }
-    std::vector<std::string> known = model_option_names();
-    known.insert(known.end(), {"system", "think", "no-think", "template-var", "verbose", "max-tokens", "seed", "ignore-eos", "ctx",
-                               "batch", "help"});
-    for (const std::string &name : budget_option_names()) known.push_back(name);
-    for (const std::string &name : sampling_option_names()) known.push_back(name);
-    args.reject_unknown(known);
-    args.reject_positional();
+    const std::optional<Args> parsed =
+        generation_command_args(argv, kChatHelp, {"think", "no-think", "verbose"},
+                                {"system", "think", "no-think", "template-var", "verbose"}, {});
+    if (!parsed) return 0;
+    const Args &args = *parsed;
     const std::string path = args.require("model");
-    constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 
     std::string backend, storage, cache_policy;
     const mst_model_params mp = model_params_from(args, backend, storage, cache_policy);
@@ -190,11 +178,7 @@ int cmd_chat(const std::vector<std::string> &argv) {
     ChatOptions options;
     options.verbose = args.flag("verbose");
     mst_generate_params &gp = options.generate;
-    gp = generate_params();
-    const int64_t max_tokens = args.int_in("max-tokens", -1, -1, kInt32Max);
-    gp.max_tokens = max_tokens < 0 ? int32_t(kInt32Max) : int32_t(max_tokens);
-    sampler_params_from(args, gp.sampler);
-    gp.ignore_eos = args.flag("ignore-eos") ? 1 : 0;
+    gp = generate_params_from(args, -1);
     const std::string variables = template_variables(args);
     mst_chat_template_params tp = chat_template_params();
     tp.variables_json = variables.empty() ? nullptr : variables.c_str();

@@ -76,36 +76,19 @@ void print_prompt_tokens(const ModelHandle &model, const std::vector<int32_t> &i
 }  // namespace
 
 int cmd_run(const std::vector<std::string> &argv) {
-    std::vector<std::string> flags = model_option_flags();
-    flags.insert(flags.end(), {"ignore-eos", "escape", "verbose-prompt", "help"});
-    std::map<std::string, std::string> aliases = model_option_aliases();
-    aliases.insert({{"-p", "--prompt"}, {"-f", "--file"}, {"-e", "--escape"}});
-    aliases.merge(generation_option_aliases());
-    const Args args(argv, flags, aliases);
-    if (args.flag("help")) {
-        fmt::print("{}sampling:\n{}{}model options:\n{}", kRunHelp, kSamplingOptionsHelp, kBudgetOptionsHelp, kModelOptionsHelp);
-        return 0;
-    }
-    std::vector<std::string> known = model_option_names();
-    known.insert(known.end(), {"prompt", "file", "escape", "verbose-prompt", "max-tokens", "seed", "stop", "ignore-eos", "ctx",
-                               "batch", "help"});
-    for (const std::string &name : budget_option_names()) known.push_back(name);
-    for (const std::string &name : sampling_option_names()) known.push_back(name);
-    args.reject_unknown(known);
-    args.reject_positional();
+    const std::optional<Args> parsed = generation_command_args(
+        argv, kRunHelp, {"escape", "verbose-prompt"}, {"prompt", "file", "escape", "verbose-prompt", "stop"},
+        {{"-p", "--prompt"}, {"-f", "--file"}, {"-e", "--escape"}});
+    if (!parsed) return 0;
+    const Args &args = *parsed;
     const std::string path = args.require("model");
     const std::string prompt = prompt_from(args);
-    constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 
     // Every option is read before the model loads, so that a mistake costs no loading time.
     std::string backend, storage, cache_policy;
     const mst_model_params mp = model_params_from(args, backend, storage, cache_policy);
     const mst_session_params sp = session_params_from(args);
-    mst_generate_params gp = generate_params();
-    const int64_t max_tokens = args.int_in("max-tokens", 128, -1, kInt32Max);
-    gp.max_tokens = max_tokens < 0 ? int32_t(kInt32Max) : int32_t(max_tokens);  // a full context stops it first
-    sampler_params_from(args, gp.sampler);
-    gp.ignore_eos = args.flag("ignore-eos") ? 1 : 0;
+    mst_generate_params gp = generate_params_from(args, 128);
     const std::vector<std::string> stops = args.all("stop");
     std::vector<const char *> stop_ptrs;
     for (const auto &s : stops) stop_ptrs.push_back(s.c_str());

@@ -1,7 +1,14 @@
 #include "sampling_options.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <limits>
+
+#include <fmt/format.h>
+
+#include "budget_options.h"
+#include "commands.h"
+#include "model_options.h"
 
 namespace mst::cli {
 
@@ -39,6 +46,41 @@ mst_session_params session_params_from(const Args &args) {
     sp.seed = uint64_t(args.int_in("seed", 24301, 0, std::numeric_limits<int64_t>::max()));
     sp.n_batch = uint32_t(args.int_in("batch", 512, 1, 65536));
     return sp;
+}
+
+std::optional<Args> generation_command_args(const std::vector<std::string> &argv, const char *help,
+                                            const std::vector<std::string> &own_flags,
+                                            const std::vector<std::string> &own_options,
+                                            const std::map<std::string, std::string> &own_aliases) {
+    std::vector<std::string> flags = model_option_flags();
+    flags.insert(flags.end(), {"ignore-eos", "help"});
+    flags.insert(flags.end(), own_flags.begin(), own_flags.end());
+    std::map<std::string, std::string> aliases = model_option_aliases();
+    aliases.insert(own_aliases.begin(), own_aliases.end());
+    aliases.merge(generation_option_aliases());
+    Args args(argv, flags, aliases);
+    if (args.flag("help")) {
+        fmt::print("{}sampling:\n{}{}model options:\n{}", help, kSamplingOptionsHelp, kBudgetOptionsHelp, kModelOptionsHelp);
+        return std::nullopt;
+    }
+    std::vector<std::string> known = model_option_names();
+    known.insert(known.end(), own_options.begin(), own_options.end());
+    known.insert(known.end(), {"max-tokens", "seed", "ignore-eos", "ctx", "batch", "help"});
+    for (const std::string &name : budget_option_names()) known.push_back(name);
+    for (const std::string &name : sampling_option_names()) known.push_back(name);
+    args.reject_unknown(known);
+    args.reject_positional();
+    return args;
+}
+
+mst_generate_params generate_params_from(const Args &args, int64_t default_max_tokens) {
+    constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+    mst_generate_params gp = generate_params();
+    const int64_t max_tokens = args.int_in("max-tokens", default_max_tokens, -1, kInt32Max);
+    gp.max_tokens = max_tokens < 0 ? int32_t(kInt32Max) : int32_t(max_tokens);  // a full context stops it first
+    sampler_params_from(args, gp.sampler);
+    gp.ignore_eos = args.flag("ignore-eos") ? 1 : 0;
+    return gp;
 }
 
 }  // namespace mst::cli

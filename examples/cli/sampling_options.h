@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,5 +27,18 @@ std::map<std::string, std::string> generation_option_aliases();
 
 // Reads --ctx, --seed and --batch into a session's parameters.
 mst_session_params session_params_from(const Args &args);
+
+// The command line of `run` or `chat`: the model, budget, sampling and generation options
+// above and the command's own (`own_flags` among `own_options`, long names; `own_aliases`).
+// Unknown options and positional words are a UsageError. For --help it prints `help` and
+// the shared options' help and returns nullopt.
+std::optional<Args> generation_command_args(const std::vector<std::string> &argv, const char *help,
+                                            const std::vector<std::string> &own_flags,
+                                            const std::vector<std::string> &own_options,
+                                            const std::map<std::string, std::string> &own_aliases);
+
+// Reads --max-tokens (absent: default_max_tokens; -1: until the context is full), the
+// sampler's options and --ignore-eos into generation parameters.
+mst_generate_params generate_params_from(const Args &args, int64_t default_max_tokens);
 
 }  // namespace mst::cli

@@ -70,6 +70,29 @@ ConvertProgressFn progress_fn(mst_convert_progress_callback callback, void *user
     };
 }
 
+// The caller's report as far as its struct_size reaches (checked as read_params checks
+// it) over a zeroed one of this version, so that a bad report fails before any work.
+template <typename Report>
+Report report_in(const Report *report, const char *name) {
+    Report out{};
+    out.struct_size = sizeof(Report);
+    return report ? read_params(report, out, name) : out;
+}
+
+// What conversion and synthesis report alike (r: ConvertReport or SynthReport), and the
+// report written back as far as the caller's struct_size reaches.
+template <typename Report, typename Result>
+void report_out(Report *report, Report out, const Result &r) {
+    out.file_bytes = r.file_bytes;
+    out.resident_bytes = r.resident_bytes;
+    out.resident_tensors = r.resident_tensors;
+    out.quantized_tensors = r.quantized_tensors;
+    out.expert_blobs = r.experts;
+    out.seconds = r.seconds;
+    out.notes = keep_notes(r.notes);
+    std::memcpy(report, &out, report->struct_size);
+}
+
 }  // namespace
 
 extern "C" {
@@ -83,9 +106,7 @@ mst_status mst_convert(const char *src, const char *dst, const mst_convert_param
         require_arg(src, "src");
         require_arg(dst, "dst");
         const mst_convert_params p = read_params(params, default_convert_params(), "mst_convert_params");
-        mst_convert_report out{};
-        out.struct_size = sizeof(mst_convert_report);
-        if (report) out = read_params(report, out, "mst_convert_report");
+        mst_convert_report out = report_in(report, "mst_convert_report");
         ConvertOptions options;
         options.experts = parse_expert_type_name(p.experts ? p.experts : "", "experts");
         options.dense = parse_type(p.dense, "dense", false);
@@ -94,20 +115,13 @@ mst_status mst_convert(const char *src, const char *dst, const mst_convert_param
         options.n_threads = resolve_compute_threads(p.n_threads, "n_threads");
         const ConvertReport r = convert_checkpoint(src, dst, options, progress_fn(p.progress, p.progress_user_data));
         if (!report) return;
-        out.file_bytes = r.file_bytes;
         out.source_bytes = r.source_bytes;
-        out.resident_bytes = r.resident_bytes;
-        out.resident_tensors = r.resident_tensors;
-        out.quantized_tensors = r.quantized_tensors;
         out.dropped_tensors = r.dropped_tensors;
-        out.expert_blobs = r.experts;
         out.expert_raw_bytes = r.expert_raw_bytes;
         out.expert_stored_bytes = r.expert_stored_bytes;
         out.compressed_blobs = r.compressed_experts;
-        out.seconds = r.seconds;
         out.requantized_fp8_tensors = r.requantized_fp8_tensors;
-        out.notes = keep_notes(r.notes);
-        std::memcpy(report, &out, report->struct_size);
+        report_out(report, out, r);
     });
 }
 
@@ -121,9 +135,7 @@ mst_status mst_synthesize(const char *config_path, const char *dst, const mst_sy
         require_arg(config_path, "config_path");
         require_arg(dst, "dst");
         const mst_synthesize_params p = read_params(params, default_synthesize_params(), "mst_synthesize_params");
-        mst_synthesize_report out{};
-        out.struct_size = sizeof(mst_synthesize_report);
-        if (report) out = read_params(report, out, "mst_synthesize_report");
+        mst_synthesize_report out = report_in(report, "mst_synthesize_report");
         SynthOptions options;
         options.layers = p.layers;
         options.experts = parse_type(p.experts, "experts", true);
@@ -135,17 +147,10 @@ mst_status mst_synthesize(const char *config_path, const char *dst, const mst_sy
         if (p.routing_text) options.routing_text = p.routing_text;
         const SynthReport r = synthesize_model(config_path, dst, options, progress_fn(p.progress, p.progress_user_data));
         if (!report) return;
-        out.file_bytes = r.file_bytes;
-        out.resident_bytes = r.resident_bytes;
-        out.resident_tensors = r.resident_tensors;
-        out.quantized_tensors = r.quantized_tensors;
-        out.expert_blobs = r.experts;
         out.expert_bytes = r.expert_bytes;
         out.layers = int32_t(r.layers);
         out.source_layers = int32_t(r.source_layers);
-        out.seconds = r.seconds;
-        out.notes = keep_notes(r.notes);
-        std::memcpy(report, &out, report->struct_size);
+        report_out(report, out, r);
     });
 }
 

@@ -8,7 +8,7 @@ import shutil
 import torch
 
 from ref_common import (H, IM_END, VOCAB, copy_tok, evaluate, finish_golden, load_lm,
-                        make_weights, pick_seed, save_pretrained_check, save_st, write_config,
+                        make_weights, pick_seed, save_st, write_config, write_dataset,
                         write_json)
 
 # ----------------------------------------------------------------------------------------
@@ -71,16 +71,7 @@ def build_mixtral(out, work, tok_dir, prompt_ids, ntok, seed0, n_seeds):
         return res["q"]["ok"], (tgt, canon, res)
 
     seed, (src, canon, res) = pick_seed("mixtral_tiny", seed0, attempt, n_seeds)
-    d = os.path.join(out, "mixtral_tiny")
-    os.makedirs(d)
-    for f in ("config.json", "generation_config.json"):
-        if os.path.exists(os.path.join(src, f)):
-            shutil.copy(os.path.join(src, f), d)
-    spi = save_pretrained_check(src, cls, canon, d)
-    if not os.path.exists(os.path.join(d, "model.safetensors")):
-        shutil.copy(os.path.join(src, "model.safetensors"), d)
-    copy_tok(tok_dir, d)
-    finish_golden(d, prompt_ids, res)
+    d, spi = write_dataset(out, "mixtral_tiny", src, cls, canon, tok_dir, prompt_ids, res)
     c = res["model"].config
     assert c.sliding_window is None, c.sliding_window
     info = {"seed": seed, "quality": res["q"], "checks": res["chk"], "greedy_ids": res["greedy"],
@@ -225,16 +216,7 @@ def build_gpt_oss(out, work, tok_dir, prompt_ids, ntok, seed0, n_seeds):
 
     seed, (src, canon, res, fsrc, stored, deq, fres) = pick_seed("gpt_oss_tiny", seed0, attempt, n_seeds)
     infos = {}
-    d = os.path.join(out, "gpt_oss_tiny")
-    os.makedirs(d)
-    for f in ("config.json", "generation_config.json"):
-        if os.path.exists(os.path.join(src, f)):
-            shutil.copy(os.path.join(src, f), d)
-    spi = save_pretrained_check(src, cls, canon, d)
-    if not os.path.exists(os.path.join(d, "model.safetensors")):
-        shutil.copy(os.path.join(src, "model.safetensors"), d)
-    copy_tok(tok_dir, d)
-    finish_golden(d, prompt_ids, res)
+    d, spi = write_dataset(out, "gpt_oss_tiny", src, cls, canon, tok_dir, prompt_ids, res)
     infos["gpt_oss_tiny"] = {"seed": seed, "quality": res["q"], "checks": res["chk"],
                              "greedy_ids": res["greedy"], "save_pretrained": spi,
                              "config_seen": check_gpt_oss(res["model"])}

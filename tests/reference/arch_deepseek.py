@@ -14,7 +14,7 @@ import shutil
 import torch
 
 from ref_common import (H, IM_END, VOCAB, copy_tok, evaluate, finish_golden, load_lm,
-                        make_weights, pick_seed, save_pretrained_check, save_st, write_config,
+                        make_weights, pick_seed, save_st, write_config, write_dataset,
                         write_json)
 
 NH, QL, KVL, NOPE, ROPE, VH = 4, 48, 32, 16, 16, 16
@@ -239,16 +239,7 @@ def build_deepseek(out, work, tok_dir, prompt_ids, ntok, seed0, n_seeds):
     seed, (src, canon, res, fsrc, stored, deq, fres) = pick_seed("deepseek_v3_tiny", seed0, attempt, n_seeds)
     infos = {}
     # --- bf16 dataset
-    d = os.path.join(out, "deepseek_v3_tiny")
-    os.makedirs(d)
-    for f in ("config.json", "generation_config.json"):
-        if os.path.exists(os.path.join(src, f)):
-            shutil.copy(os.path.join(src, f), d)
-    spi = save_pretrained_check(src, cls, canon, d)
-    if not os.path.exists(os.path.join(d, "model.safetensors")):
-        shutil.copy(os.path.join(src, "model.safetensors"), d)
-    copy_tok(tok_dir, d)
-    finish_golden(d, prompt_ids, res)
+    d, spi = write_dataset(out, "deepseek_v3_tiny", src, cls, canon, tok_dir, prompt_ids, res)
     rl = load_lm(d, cls)
     with torch.no_grad():
         f = rl(input_ids=torch.tensor([prompt_ids]), use_cache=False).logits[0]

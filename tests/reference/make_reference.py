@@ -578,6 +578,24 @@ def file_sizes(root):
     return sorted(rows)
 
 
+def finish_output(out, work, info, info_file, json_default=None):
+    """Write info to out/info_file, remove the scratch directory, make every file of out
+    world-readable, and print the summary of file sizes."""
+    with open(os.path.join(out, info_file), "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=1, ensure_ascii=False, default=json_default)
+        f.write("\n")
+    shutil.rmtree(work)
+    for d, _, fs in os.walk(out):
+        for f in fs:
+            os.chmod(os.path.join(d, f), 0o644)
+    print("\n==== summary ====")
+    tot = 0
+    for p, sz in file_sizes(out):
+        print(f"{sz:>10}  {p}")
+        tot += sz
+    print(f"{tot:>10}  TOTAL")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
@@ -808,21 +826,8 @@ def main():
                                      "greedy_ids": mgreedy, "dtype_counts": dts}
     print("[mixed] checks:", mchk, "dtypes:", dts)
 
-    with open(os.path.join(out, "reference_info.json"), "w", encoding="utf-8") as f:
-        json.dump(info, f, indent=1, ensure_ascii=False)
-        f.write("\n")
-    shutil.rmtree(work)
-    for d, _, fs in os.walk(out):
-        for f in fs:
-            os.chmod(os.path.join(d, f), 0o644)
-
     # --- summary ---------------------------------------------------------------------
-    print("\n==== summary ====")
-    tot = 0
-    for p, sz in file_sizes(out):
-        print(f"{sz:>10}  {p}")
-        tot += sz
-    print(f"{tot:>10}  TOTAL")
+    finish_output(out, work, info, "reference_info.json")
     for name, fl, fl2, gr in (("tiny", full, full2, greedy), ("mixed", mfull, mfull2, mgreedy)):
         print(f"{name}: max|logit| {float(fl.abs().max()):.3f}  rel change topk2 "
               f"{float((fl - fl2).norm() / fl.norm()):.3f}  greedy {gr}")

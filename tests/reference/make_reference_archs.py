@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from make_reference import PROMPT, file_sizes  # noqa: E402  (also sets deterministic torch)
+from make_reference import PROMPT, file_sizes, finish_output  # noqa: E402  (also sets deterministic torch)
 
 GROUPS = ["qwen3_5", "qwen3_next", "deepseek", "kimi", "kimi_k25", "mixtral", "gpt_oss"]
 SEEDS = {"qwen3_5": 3000, "qwen3_next": 4000, "deepseek": 5000, "kimi": 6000, "kimi_k25": 6500,
@@ -170,19 +170,7 @@ def main():
             info["datasets"][name]["tensors"] = {
                 k: v for k, v in tensor_table(os.path.join(d, "model.safetensors")).items()
                 if not re.search(r"\.experts\.([1-9]\d*)\.", k)}
-    with open(os.path.join(out, "reference_info_archs.json"), "w", encoding="utf-8") as f:
-        json.dump(info, f, indent=1, ensure_ascii=False, default=str)
-        f.write("\n")
-    shutil.rmtree(work)
-    for d, _, fs in os.walk(out):
-        for f in fs:
-            os.chmod(os.path.join(d, f), 0o644)
-    print("\n==== summary ====")
-    tot = 0
-    for p, sz in file_sizes(out):
-        print(f"{sz:>10}  {p}")
-        tot += sz
-    print(f"{tot:>10}  TOTAL")
+    finish_output(out, work, info, "reference_info_archs.json", json_default=str)
     for name, v in info["datasets"].items():
         q = v.get("quality", {})
         print(f"{name}: seed {v.get('seed')} max|logit| {q.get('max_abs_logit', 0):.2f} "

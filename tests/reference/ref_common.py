@@ -391,6 +391,23 @@ def copy_tok(tok_dir, dst):
         shutil.copy(os.path.join(tok_dir, f), os.path.join(dst, f))
 
 
+def write_dataset(out, name, src, cls, canon, tok_dir, prompt_ids, res):
+    """Make the dataset directory out/name from the evaluated model in src: its configs, the
+    weights (save_pretrained's file where identical to canon, else src's), the tokenizer and
+    golden.safetensors.  Returns (the directory, save_pretrained_check's info)."""
+    d = os.path.join(out, name)
+    os.makedirs(d)
+    for f in ("config.json", "generation_config.json"):
+        if os.path.exists(os.path.join(src, f)):
+            shutil.copy(os.path.join(src, f), d)
+    spi = save_pretrained_check(src, cls, canon, d)
+    if not os.path.exists(os.path.join(d, "model.safetensors")):
+        shutil.copy(os.path.join(src, "model.safetensors"), d)
+    copy_tok(tok_dir, d)
+    finish_golden(d, prompt_ids, res)
+    return d, spi
+
+
 def pick_seed(name, seed0, build, n_seeds):
     """build(seed) -> (ok, payload).  First seed that passes."""
     for s in range(seed0, seed0 + n_seeds):

@@ -86,6 +86,25 @@ def entropy_report(counts):
     return rows
 
 
+def finish_dataset_dir(out_dir, architecture, tok_dir, heldout_text):
+    """After save_pretrained into out_dir: config.json names `architecture` and bf16 and
+    loses transformers' run-time keys; add the tokenizer files and the held-out text."""
+    cpath = os.path.join(out_dir, "config.json")
+    with open(cpath) as f:
+        cj = json.load(f)
+    cj["architectures"] = [architecture]
+    cj["dtype"] = "bfloat16"
+    for k in ("_experts_implementation", "_attn_implementation", "experts_implementation"):
+        cj.pop(k, None)
+    with open(cpath, "w") as f:
+        json.dump(cj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(tok_dir, f), os.path.join(out_dir, f))
+    with open(os.path.join(out_dir, "heldout.txt"), "w", encoding="utf-8", newline="") as f:
+        f.write(heldout_text)
+
+
 def write_dataset(model, out_dir, tok_dir, heldout_text, heldout_ids, prompt_ids, log):
     """model: the trained Qwen3MoeForCausalLM (any device/dtype). Returns the info dict."""
     import copy
@@ -97,20 +116,7 @@ def write_dataset(model, out_dir, tok_dir, heldout_text, heldout_ids, prompt_ids
     # a copy: .to(bfloat16) also rounds the RoPE inv_freq buffer, which is not saved
     m.to(torch.bfloat16).save_pretrained(out_dir)
     del m
-    cpath = os.path.join(out_dir, "config.json")
-    with open(cpath) as f:
-        cj = json.load(f)
-    cj["architectures"] = ["Qwen3MoeForCausalLM"]
-    cj["dtype"] = "bfloat16"
-    for k in ("_experts_implementation", "_attn_implementation", "experts_implementation"):
-        cj.pop(k, None)
-    with open(cpath, "w") as f:
-        json.dump(cj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    for f in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(os.path.join(tok_dir, f), os.path.join(out_dir, f))
-    with open(os.path.join(out_dir, "heldout.txt"), "w", encoding="utf-8", newline="") as f:
-        f.write(heldout_text)
+    finish_dataset_dir(out_dir, "Qwen3MoeForCausalLM", tok_dir, heldout_text)
     files = sorted(os.listdir(out_dir))
     info["files"] = {f: os.path.getsize(os.path.join(out_dir, f)) for f in files}
     log(f"[dataset] wrote {info['files']}")
@@ -195,20 +201,7 @@ def write_dataset_arch(model, out_dir, tok_dir, heldout_text, heldout_ids, promp
     info["kept_float32"] = len(kept)
     m.save_pretrained(out_dir)
     del m
-    cpath = os.path.join(out_dir, "config.json")
-    with open(cpath) as f:
-        cj = json.load(f)
-    cj["architectures"] = [cls.__name__]
-    cj["dtype"] = "bfloat16"
-    for k in ("_experts_implementation", "_attn_implementation", "experts_implementation"):
-        cj.pop(k, None)
-    with open(cpath, "w") as f:
-        json.dump(cj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    for f in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(os.path.join(tok_dir, f), os.path.join(out_dir, f))
-    with open(os.path.join(out_dir, "heldout.txt"), "w", encoding="utf-8", newline="") as f:
-        f.write(heldout_text)
+    finish_dataset_dir(out_dir, cls.__name__, tok_dir, heldout_text)
     from safetensors import safe_open
     with safe_open(os.path.join(out_dir, "model.safetensors"), "pt") as f:
         names = sorted(f.keys())

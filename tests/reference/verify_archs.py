@@ -26,6 +26,20 @@ def rms(x, w, eps, plus_one=False):
     return y * ((1.0 + w) if plus_one else w)
 
 
+def embed(W, ids):
+    """The token embeddings, and the trace that every forward below fills (the hidden state
+    after the embeddings and after each layer; each sparse layer's routed expert ids)."""
+    h = W["model.embed_tokens.weight"][ids]
+    return h, {"hidden": [h.copy()], "router_ids": {}}
+
+
+def final_logits(h, W, eps, tr, plus_one=False):
+    """The final norm (traced) and the LM head: (logits, trace)."""
+    h = rms(h, W["model.norm.weight"], eps, plus_one)
+    tr["hidden"].append(h.copy())
+    return h @ W["lm_head.weight"].T, tr
+
+
 def silu(x):
     return x / (1.0 + np.exp(-x))
 
@@ -143,8 +157,7 @@ def fwd_mixtral(c, W, ids, k):
     eps = c["rms_norm_eps"]
     inv, _ = inv_freq(rope_params(c), hd)
     ang = np.arange(T)[:, None] * inv[None]
-    h = W["model.embed_tokens.weight"][ids]
-    tr = {"hidden": [h.copy()], "router_ids": {}}
+    h, tr = embed(W, ids)
     for i in range(c["num_hidden_layers"]):
         p = f"model.layers.{i}."
         x = rms(h, W[p + "input_layernorm.weight"], eps)
@@ -166,9 +179,7 @@ def fwd_mixtral(c, W, ids, k):
                 y[t] += w * (W[e + "w2.weight"] @ (silu(W[e + "w1.weight"] @ x[t]) * (W[e + "w3.weight"] @ x[t])))
         h = h + y
         tr["hidden"].append(h.copy())
-    h = rms(h, W["model.norm.weight"], eps)
-    tr["hidden"].append(h.copy())
-    return h @ W["lm_head.weight"].T, tr
+    return final_logits(h, W, eps, tr)
 
 
 def mxfp4_dequant(blocks, scales):
@@ -195,8 +206,7 @@ def fwd_gpt_oss(c, W, ids, k):
     eps = c["rms_norm_eps"]
     inv, att = inv_freq(rope_params(c), hd)
     ang = np.arange(T)[:, None] * inv[None]
-    h = W["model.embed_tokens.weight"][ids]
-    tr = {"hidden": [h.copy()], "router_ids": {}}
+    h, tr = embed(W, ids)
     for i in range(c["num_hidden_layers"]):
         p = f"model.layers.{i}."
         a = p + "self_attn."
@@ -228,9 +238,7 @@ def fwd_gpt_oss(c, W, ids, k):
                 y[t] += w * (((up + 1.0) * glu) @ dn_w[e] + dn_b[e])
         h = h + y
         tr["hidden"].append(h.copy())
-    h = rms(h, W["model.norm.weight"], eps)
-    tr["hidden"].append(h.copy())
-    return h @ W["lm_head.weight"].T, tr
+    return final_logits(h, W, eps, tr)
 
 
 def deepseek_weights(c, W):
@@ -265,8 +273,7 @@ def fwd_deepseek(c, W, ids, k):
     if rp["rope_type"] != "default" and rp.get("mscale_all_dim"):
         scale *= get_mscale(float(rp["factor"]), rp["mscale_all_dim"]) ** 2
     E, G, TG = c.get("n_routed_experts", c.get("num_local_experts")), c["n_group"], c["topk_group"]
-    h = W["model.embed_tokens.weight"][ids]
-    tr = {"hidden": [h.copy()], "router_ids": {}}
+    h, tr = embed(W, ids)
     for i in range(c["num_hidden_layers"]):
         p = f"model.layers.{i}."
         a = p + "self_attn."
@@ -309,9 +316,7 @@ def fwd_deepseek(c, W, ids, k):
             y = y + (silu(x @ W[sh + "gate_proj.weight"].T) * (x @ W[sh + "up_proj.weight"].T)) @ W[sh + "down_proj.weight"].T
         h = h + y
         tr["hidden"].append(h.copy())
-    h = rms(h, W["model.norm.weight"], eps)
-    tr["hidden"].append(h.copy())
-    return h @ W["lm_head.weight"].T, tr
+    return final_logits(h, W, eps, tr)
 
 
 def text_weights(W):
@@ -386,8 +391,7 @@ def fwd_qwen_hybrid(c, W, ids, k):
     inv, _ = inv_freq(rp, rot)
     ang = np.arange(T)[:, None] * inv[None]
     I = c["moe_intermediate_size"]
-    h = W["model.embed_tokens.weight"][ids]
-    tr = {"hidden": [h.copy()], "router_ids": {}}
+    h, tr = embed(W, ids)
 
     def prope(x):
         return np.concatenate([rope_half(x[..., :rot], ang), x[..., rot:]], -1)
@@ -424,9 +428,7 @@ def fwd_qwen_hybrid(c, W, ids, k):
         y = y + sigmoid(x @ W[m + "shared_expert_gate.weight"].T) * shared
         h = h + y
         tr["hidden"].append(h.copy())
-    h = rms(h, W["model.norm.weight"], eps, plus_one=True)
-    tr["hidden"].append(h.copy())
-    return h @ W["lm_head.weight"].T, tr
+    return final_logits(h, W, eps, tr, plus_one=True)
 
 
 # ----------------------------------------------------------------------------------------

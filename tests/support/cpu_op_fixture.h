@@ -46,29 +46,45 @@ inline double normalized_error(const std::vector<float> &y, const std::vector<do
     return normalized_error(y.data(), ref);
 }
 
-// A weight matrix stored as float32 or bfloat16, with the values it holds as doubles
-// (so that rounding to the dtype is no part of a measured error).
+// Calls op(y) on an output of n_out floats followed by sentinels, fails the test where op
+// wrote past the output, and returns the n_out floats it wrote.
+template <typename Op>
+std::vector<float> run_guarded(size_t n_out, Op &&op) {
+    constexpr float kSentinel = 12345.0f;
+    std::vector<float> y(n_out + 64, kSentinel);
+    op(y.data());
+    for (size_t i = n_out; i < y.size(); ++i)
+        if (y[i] != kSentinel) {
+            ADD_FAILURE() << "write past the output at " << i;
+            break;
+        }
+    y.resize(n_out);
+    return y;
+}
+
+// A weight matrix stored as float32, float16 or bfloat16, with the values it holds as
+// doubles (so that rounding to the dtype is no part of a measured error).
 struct OpWeight {
     DType dtype;
     int64_t rows, cols;
     std::vector<float> f32;
-    std::vector<uint16_t> bf16;
+    std::vector<uint16_t> half;  // the float16 or bfloat16 bits
     std::vector<double> value;
 
     OpWeight(DType t, int64_t r, int64_t c, uint32_t seed, float lo = -1.0f, float hi = 1.0f)
         : dtype(t), rows(r), cols(c) {
         f32 = random_floats(size_t(r * c), seed, lo, hi);
         value.assign(f32.begin(), f32.end());
-        if (t == DType::BF16) {
-            bf16.resize(f32.size());
+        if (t != DType::F32) {
+            half.resize(f32.size());
             for (size_t i = 0; i < f32.size(); ++i) {
-                bf16[i] = f32_to_bf16(f32[i]);
-                value[i] = bf16_to_f32(bf16[i]);
+                half[i] = t == DType::BF16 ? f32_to_bf16(f32[i]) : f32_to_f16(f32[i]);
+                value[i] = t == DType::BF16 ? bf16_to_f32(half[i]) : f16_to_f32(half[i]);
             }
         }
     }
     WeightView view() const {
-        return {dtype, dtype == DType::BF16 ? static_cast<const void *>(bf16.data()) : f32.data(), rows, cols};
+        return {dtype, dtype == DType::F32 ? static_cast<const void *>(f32.data()) : half.data(), rows, cols};
     }
 };
 
@@ -80,6 +96,7 @@ protected:
         const auto [isa, threads] = GetParam();
         if (!cpu_isa_supported(isa)) GTEST_SKIP() << "this CPU has no " << cpu_isa_name(isa);
         backend_ = std::make_unique<CpuBackend>(threads, isa);
+        ASSERT_EQ(backend_->isa(), isa);
     }
     std::unique_ptr<CpuBackend> backend_;
 };

@@ -36,78 +36,19 @@ constexpr double kRopeBound = 5e-7;
 constexpr double kAttentionBound = 1e-5;
 constexpr double kSiluBound = 5e-7;
 
+using test::normalized_error;
+using test::OpWeight;
 using test::random_floats;
-
-// max |y - ref| / max |ref|; a NaN anywhere in y makes it infinite.
-template <typename Y>
-double normalized_error(const Y &y, const std::vector<double> &ref) {
-    double max_err = 0.0, max_ref = 0.0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-        if (std::isnan(double(y[i]))) return INFINITY;
-        max_err = std::max(max_err, std::abs(double(y[i]) - ref[i]));
-        max_ref = std::max(max_ref, std::abs(ref[i]));
-    }
-    return max_ref > 0.0 ? max_err / max_ref : max_err;
-}
-
-// A weight matrix held in one dtype, with the float values it represents (the reference
-// uses those, so rounding to the dtype is no part of the error).
-struct TestWeight {
-    DType dtype;
-    int64_t rows, cols;
-    std::vector<uint16_t> half;
-    std::vector<float> full;
-    std::vector<double> value;
-
-    TestWeight(DType t, int64_t r, int64_t c, uint32_t seed) : dtype(t), rows(r), cols(c) {
-        const std::vector<float> src = random_floats(size_t(r * c), seed);
-        value.resize(src.size());
-        if (t == DType::F32) {
-            full = src;
-            for (size_t i = 0; i < src.size(); ++i) value[i] = src[i];
-        } else {
-            half.resize(src.size());
-            for (size_t i = 0; i < src.size(); ++i) {
-                half[i] = t == DType::BF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
-                value[i] = t == DType::BF16 ? bf16_to_f32(half[i]) : f16_to_f32(half[i]);
-            }
-        }
-    }
-    WeightView view() const {
-        return {dtype, dtype == DType::F32 ? static_cast<const void *>(full.data()) : half.data(), rows, cols};
-    }
-};
 
 // ---- fixture: one backend per (ISA, threads) ----------------------------------------
 
-using BackendParam = std::tuple<CpuIsa, int>;
-
-class CpuBackendTest : public ::testing::TestWithParam<BackendParam> {
-protected:
-    void SetUp() override {
-        const auto [isa, threads] = GetParam();
-        if (!cpu_isa_supported(isa)) GTEST_SKIP() << "this CPU has no " << cpu_isa_name(isa);
-        backend_ = std::make_unique<CpuBackend>(threads, isa);
-        ASSERT_EQ(backend_->isa(), isa);
-    }
-    std::unique_ptr<CpuBackend> backend_;
-};
-
-std::string param_name(const ::testing::TestParamInfo<BackendParam> &info) {
-    return std::string(cpu_isa_name(std::get<0>(info.param))) + "_t" + std::to_string(std::get<1>(info.param));
-}
-
-#define MST_INSTANTIATE_CPU(suite)                                                                       \
-    INSTANTIATE_TEST_SUITE_P(Isa, suite,                                                                 \
-                             ::testing::Combine(::testing::Values(CpuIsa::Scalar, CpuIsa::Avx2, CpuIsa::Avx512), \
-                                                ::testing::Values(1, 2)),                                \
-                             param_name)
+using CpuBackendTest = test::CpuOpTest;
 
 // ---- matmul --------------------------------------------------------------------------
 
 using CpuBackendMatmul = CpuBackendTest;
 
-std::vector<double> reference_matmul(const TestWeight &w, const std::vector<float> &x, int64_t n_tokens) {
+std::vector<double> reference_matmul(const OpWeight &w, const std::vector<float> &x, int64_t n_tokens) {
     std::vector<double> y(size_t(n_tokens * w.rows));
     for (int64_t t = 0; t < n_tokens; ++t)
         for (int64_t r = 0; r < w.rows; ++r) {
@@ -122,15 +63,12 @@ std::vector<double> reference_matmul(const TestWeight &w, const std::vector<floa
 void check_matmul(Backend &backend, DType dtype, int64_t rows, int64_t cols, int64_t n_tokens, uint32_t seed) {
     SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " rows " << rows << " cols " << cols << " n_tokens "
                                       << n_tokens);
-    const TestWeight w(dtype, rows, cols, seed);
+    const OpWeight w(dtype, rows, cols, seed);
     const std::vector<float> x = random_floats(size_t(n_tokens * cols), seed + 1);
     const size_t n_out = size_t(n_tokens * rows);
-    constexpr size_t kGuard = 64;
-    constexpr float kSentinel = 12345.0f;
-    std::vector<float> y(n_out + kGuard, kSentinel);
-    backend.matmul(w.view(), x.data(), y.data(), n_tokens);
+    const std::vector<float> y =
+        test::run_guarded(n_out, [&](float *out) { backend.matmul(w.view(), x.data(), out, n_tokens); });
     EXPECT_LT(normalized_error(y, reference_matmul(w, x, n_tokens)), kMatmulBound);
-    for (size_t i = n_out; i < y.size(); ++i) ASSERT_EQ(y[i], kSentinel) << "write past the output at " << i;
 }
 
 TEST_P(CpuBackendMatmul, AllDtypesOddSizes) {
@@ -155,7 +93,7 @@ TEST_P(CpuBackendMatmul, BlockedPrefillShapes) {
 // Every token's row of y depends on that token alone: a token block boundary or a tile
 // must not mix them.
 TEST_P(CpuBackendMatmul, TokensAreIndependent) {
-    const TestWeight w(DType::BF16, 70, 129, 7);
+    const OpWeight w(DType::BF16, 70, 129, 7);
     const int64_t n_tokens = 23;
     const std::vector<float> x = random_floats(size_t(n_tokens * w.cols), 8);
     std::vector<float> y_all(size_t(n_tokens * w.rows)), y_one(size_t(w.rows));
@@ -192,7 +130,7 @@ TEST_P(CpuBackendMatmul, RejectsBadArguments) {
     }
 }
 
-MST_INSTANTIATE_CPU(CpuBackendMatmul);
+MST_INSTANTIATE_CPU_OP(CpuBackendMatmul);
 
 // ---- rms_norm ------------------------------------------------------------------------
 
@@ -207,7 +145,7 @@ TEST_P(CpuBackendRmsNorm, MatchesReference) {
                     for (bool in_place : {false, true}) {
                         SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " dim " << dim << " rows " << n_rows
                                                           << " offset " << offset << " in_place " << in_place);
-                        const TestWeight w(dtype, 1, dim, seed++);
+                        const OpWeight w(dtype, 1, dim, seed++);
                         const std::vector<float> x = random_floats(size_t(n_rows * dim), seed++, -3.0f, 3.0f);
                         const float eps = 1e-6f;
                         std::vector<double> ref(x.size());
@@ -225,7 +163,7 @@ TEST_P(CpuBackendRmsNorm, MatchesReference) {
 }
 
 TEST_P(CpuBackendRmsNorm, RejectsWrongWeightSize) {
-    const TestWeight w(DType::F32, 1, 8, 1);
+    const OpWeight w(DType::F32, 1, 8, 1);
     std::vector<float> x(9, 1.0f);
     try {
         backend_->rms_norm(x.data(), w.view(), 0.0f, 1e-6f, x.data(), 1, 9);
@@ -235,7 +173,7 @@ TEST_P(CpuBackendRmsNorm, RejectsWrongWeightSize) {
     }
 }
 
-MST_INSTANTIATE_CPU(CpuBackendRmsNorm);
+MST_INSTANTIATE_CPU_OP(CpuBackendRmsNorm);
 
 // ---- rope ----------------------------------------------------------------------------
 
@@ -327,7 +265,7 @@ TEST_P(CpuBackendRope, RejectsOddRotaryDim) {
     EXPECT_THROW(backend_->rope(x.data(), 1, 1, 8, &pos, p), Error);
 }
 
-MST_INSTANTIATE_CPU(CpuBackendRope);
+MST_INSTANTIATE_CPU_OP(CpuBackendRope);
 
 // ---- attention -----------------------------------------------------------------------
 
@@ -560,7 +498,7 @@ TEST_P(CpuBackendAttention, RejectsBadHeads) {
     EXPECT_THROW(c.run(*backend_), Error);
 }
 
-MST_INSTANTIATE_CPU(CpuBackendAttention);
+MST_INSTANTIATE_CPU_OP(CpuBackendAttention);
 
 // ---- silu_mul ------------------------------------------------------------------------
 
@@ -594,7 +532,7 @@ TEST_P(CpuBackendSiluMul, ExtremeGatesStayFinite) {
     EXPECT_FLOAT_EQ(out[4], 2000.0f);
 }
 
-MST_INSTANTIATE_CPU(CpuBackendSiluMul);
+MST_INSTANTIATE_CPU_OP(CpuBackendSiluMul);
 
 // ---- registry and ISA selection ------------------------------------------------------
 

@@ -13,12 +13,16 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "cpu_op_fixture.h"
 #include "expect_error.h"
 
 namespace mst {
 namespace {
 
 constexpr double kBound = 1e-5;
+
+using test::normalized_error;
+using test::random_floats;
 
 // e2m1: bit 3 sign, bits 2..1 exponent (bias 1), bit 0 mantissa; exponent 0 is subnormal.
 double e2m1_value(uint8_t nibble) {
@@ -56,14 +60,6 @@ Mxfp4Matrix random_mxfp4(int64_t rows, int64_t cols, uint32_t seed, int scale_lo
     return m;
 }
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    std::vector<float> v(n);
-    for (float &f : v) f = dist(rng);
-    return v;
-}
-
 std::vector<double> reference(const Mxfp4Matrix &w, const std::vector<float> &x, int64_t n_tokens) {
     std::vector<double> dense(size_t(w.rows * w.cols));
     for (int64_t r = 0; r < w.rows; ++r)
@@ -79,39 +75,16 @@ std::vector<double> reference(const Mxfp4Matrix &w, const std::vector<float> &x,
     return y;
 }
 
-double normalized_error(const std::vector<float> &y, const std::vector<double> &ref) {
-    double max_err = 0.0, max_ref = 0.0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-        if (!std::isfinite(y[i])) return INFINITY;
-        max_err = std::max(max_err, std::abs(double(y[i]) - ref[i]));
-        max_ref = std::max(max_ref, std::abs(ref[i]));
-    }
-    return max_ref > 0.0 ? max_err / max_ref : max_err;
-}
-
-using Param = std::tuple<CpuIsa, int>;
-
-class CpuOpMatmulMxfp4 : public ::testing::TestWithParam<Param> {
+class CpuOpMatmulMxfp4 : public test::CpuOpTest {
 protected:
-    void SetUp() override {
-        const auto [isa, threads] = GetParam();
-        if (!cpu_isa_supported(isa)) GTEST_SKIP() << "this CPU has no " << cpu_isa_name(isa);
-        backend_ = std::make_unique<CpuBackend>(threads, isa);
-    }
-
     void check(const Mxfp4Matrix &w, int64_t n_tokens, uint32_t seed) {
         SCOPED_TRACE(::testing::Message() << "rows " << w.rows << " cols " << w.cols << " n_tokens " << n_tokens);
         const std::vector<float> x = random_floats(size_t(n_tokens * w.cols), seed);
         const size_t n_out = size_t(n_tokens * w.rows);
-        constexpr float kSentinel = 12345.0f;
-        std::vector<float> y(n_out + 64, kSentinel);
-        backend_->matmul(w.view(), x.data(), y.data(), n_tokens);
-        for (size_t i = n_out; i < y.size(); ++i) ASSERT_EQ(y[i], kSentinel) << "write past the output at " << i;
-        y.resize(n_out);
+        const std::vector<float> y =
+            test::run_guarded(n_out, [&](float *out) { backend_->matmul(w.view(), x.data(), out, n_tokens); });
         EXPECT_LT(normalized_error(y, reference(w, x, n_tokens)), kBound);
     }
-
-    std::unique_ptr<CpuBackend> backend_;
 };
 
 TEST_P(CpuOpMatmulMxfp4, MatchesDequantisedReference) {
@@ -167,14 +140,7 @@ TEST_P(CpuOpMatmulMxfp4, RejectsBadArguments) {
                        {"negative"});
 }
 
-std::string name(const ::testing::TestParamInfo<Param> &info) {
-    return std::string(cpu_isa_name(std::get<0>(info.param))) + "_t" + std::to_string(std::get<1>(info.param));
-}
-
-INSTANTIATE_TEST_SUITE_P(Isa, CpuOpMatmulMxfp4,
-                         ::testing::Combine(::testing::Values(CpuIsa::Scalar, CpuIsa::Avx2, CpuIsa::Avx512),
-                                            ::testing::Values(1, 2)),
-                         name);
+MST_INSTANTIATE_CPU_OP(CpuOpMatmulMxfp4);
 
 }  // namespace
 }  // namespace mst

@@ -19,31 +19,10 @@ namespace {
 
 constexpr double kBound = 1e-5;
 
+using test::normalized_error;
 using test::random_floats;
 
-// A [rows][cols] matrix in `dtype` and the exact values it holds.
-struct Matrix {
-    DType dtype;
-    int64_t rows, cols;
-    std::vector<float> f32;
-    std::vector<uint16_t> half;
-    std::vector<double> value;
-
-    Matrix(DType t, int64_t r, int64_t c, uint32_t seed) : dtype(t), rows(r), cols(c) {
-        f32 = random_floats(size_t(r * c), seed);
-        value.assign(f32.begin(), f32.end());
-        if (t != DType::F32) {
-            half.resize(f32.size());
-            for (size_t i = 0; i < f32.size(); ++i) {
-                half[i] = t == DType::BF16 ? f32_to_bf16(f32[i]) : f32_to_f16(f32[i]);
-                value[i] = t == DType::BF16 ? bf16_to_f32(half[i]) : f16_to_f32(half[i]);
-            }
-        }
-    }
-    WeightView view() const {
-        return {dtype, dtype == DType::F32 ? static_cast<const void *>(f32.data()) : half.data(), rows, cols};
-    }
-};
+using Matrix = test::OpWeight;
 
 std::vector<double> reference(const Matrix &w, const std::vector<float> &x, int64_t n_tokens) {
     std::vector<double> y(size_t(n_tokens * w.cols), 0.0);
@@ -54,26 +33,8 @@ std::vector<double> reference(const Matrix &w, const std::vector<float> &x, int6
     return y;
 }
 
-double normalized_error(const std::vector<float> &y, const std::vector<double> &ref) {
-    double max_err = 0.0, max_ref = 0.0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-        if (!std::isfinite(y[i])) return INFINITY;
-        max_err = std::max(max_err, std::abs(double(y[i]) - ref[i]));
-        max_ref = std::max(max_ref, std::abs(ref[i]));
-    }
-    return max_ref > 0.0 ? max_err / max_ref : max_err;
-}
-
-using Param = std::tuple<CpuIsa, int>;
-
-class CpuOpMatmulXw : public ::testing::TestWithParam<Param> {
+class CpuOpMatmulXw : public test::CpuOpTest {
 protected:
-    void SetUp() override {
-        const auto [isa, threads] = GetParam();
-        if (!cpu_isa_supported(isa)) GTEST_SKIP() << "this CPU has no " << cpu_isa_name(isa);
-        backend_ = std::make_unique<CpuBackend>(threads, isa);
-    }
-
     // One product, with sentinels after y to catch a write past the output.
     void check(DType dtype, int64_t rows, int64_t cols, int64_t n_tokens, uint32_t seed) {
         SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " rows " << rows << " cols " << cols << " n_tokens "
@@ -81,15 +42,10 @@ protected:
         const Matrix w(dtype, rows, cols, seed);
         const std::vector<float> x = random_floats(size_t(n_tokens * rows), seed + 7);
         const size_t n_out = size_t(n_tokens * cols);
-        constexpr float kSentinel = 12345.0f;
-        std::vector<float> y(n_out + 64, kSentinel);
-        backend_->matmul_xw(w.view(), x.data(), y.data(), n_tokens);
-        for (size_t i = n_out; i < y.size(); ++i) ASSERT_EQ(y[i], kSentinel) << "write past the output at " << i;
-        y.resize(n_out);
+        const std::vector<float> y =
+            test::run_guarded(n_out, [&](float *out) { backend_->matmul_xw(w.view(), x.data(), out, n_tokens); });
         EXPECT_LT(normalized_error(y, reference(w, x, n_tokens)), kBound);
     }
-
-    std::unique_ptr<CpuBackend> backend_;
 };
 
 TEST_P(CpuOpMatmulXw, AllDtypesOddSizes) {
@@ -163,14 +119,7 @@ TEST_P(CpuOpMatmulXw, RejectsBadArguments) {
                        {"null"});
 }
 
-std::string name(const ::testing::TestParamInfo<Param> &info) {
-    return std::string(cpu_isa_name(std::get<0>(info.param))) + "_t" + std::to_string(std::get<1>(info.param));
-}
-
-INSTANTIATE_TEST_SUITE_P(Isa, CpuOpMatmulXw,
-                         ::testing::Combine(::testing::Values(CpuIsa::Scalar, CpuIsa::Avx2, CpuIsa::Avx512),
-                                            ::testing::Values(1, 2)),
-                         name);
+MST_INSTANTIATE_CPU_OP(CpuOpMatmulXw);
 
 }  // namespace
 }  // namespace mst

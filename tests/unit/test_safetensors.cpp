@@ -18,6 +18,7 @@
 #include "core/file_io.h"
 #include "expect_error.h"
 #include "format/safetensors.h"
+#include "mutation_fuzz.h"
 #include "safetensors_writer.h"
 #include "test_paths.h"
 
@@ -298,24 +299,11 @@ TEST_F(SafetensorsTest, MutatedHeadersOnlyEverThrowMstError) {
     const std::string header = w.header_json();
     const uint64_t data_size = w.data_section().size();
     std::mt19937_64 rng(20240601);
-    int parsed = 0, rejected = 0;
-    for (int i = 0; i < 4000; ++i) {
+    mst::test::expect_accepted_or_mst_error(4000, [&](int) {
         const std::string mutated = mutate(header, rng);
-        try {
-            const SafetensorsHeader h = parse(mutated, data_size);
-            check_invariants(h, 8 + mutated.size() + data_size);
-            ++parsed;
-        } catch (const mst::Error &) {
-            ++rejected;
-        } catch (const std::exception &e) {
-            FAIL() << "iteration " << i << ": non-mst exception: " << e.what();
-        } catch (...) {
-            FAIL() << "iteration " << i << ": non-std exception";
-        }
-    }
-    // Both outcomes occur, so the mutations neither all break nor all miss the parser.
-    EXPECT_GT(parsed, 0);
-    EXPECT_GT(rejected, 0);
+        const SafetensorsHeader h = parse(mutated, data_size);
+        check_invariants(h, 8 + mutated.size() + data_size);
+    });
 }
 
 // Mutations that keep the JSON valid and replace one value of one entry, so that
@@ -331,8 +319,7 @@ TEST_F(SafetensorsTest, MutatedHeaderValuesOnlyEverThrowMstError) {
     };
     const char *const kFields[] = {"dtype", "shape", "data_offsets", "extra"};
     std::mt19937_64 rng(99);
-    int parsed = 0, rejected = 0;
-    for (int i = 0; i < 4000; ++i) {
+    mst::test::expect_accepted_or_mst_error(4000, [&](int) {
         nlohmann::json header = original;
         const int n = 1 + int(rng() % 2);
         for (int m = 0; m < n; ++m) {
@@ -346,44 +333,21 @@ TEST_F(SafetensorsTest, MutatedHeaderValuesOnlyEverThrowMstError) {
             }
         }
         const std::string text = header.dump();
-        try {
-            const SafetensorsHeader h = parse(text, data_size);
-            check_invariants(h, 8 + text.size() + data_size);
-            ++parsed;
-        } catch (const mst::Error &) {
-            ++rejected;
-        } catch (const std::exception &e) {
-            FAIL() << "iteration " << i << ": non-mst exception: " << e.what() << " for " << text;
-        } catch (...) {
-            FAIL() << "iteration " << i << ": non-std exception";
-        }
-    }
-    EXPECT_GT(parsed, 0);
-    EXPECT_GT(rejected, 0);
+        const SafetensorsHeader h = parse(text, data_size);
+        check_invariants(h, 8 + text.size() + data_size);
+    });
 }
 
 TEST_F(SafetensorsTest, MutatedFilesOnlyEverThrowMstError) {
     const std::string bytes = sample_writer().bytes();
     const std::string path = dir_ + "/fuzz.safetensors";
     std::mt19937_64 rng(7);
-    int parsed = 0, rejected = 0;
-    for (int i = 0; i < 1500; ++i) {
+    mst::test::expect_accepted_or_mst_error(1500, [&](int) {
         const std::string mutated = mutate(bytes, rng);
         mst::test::write_file_bytes(path, mutated);
-        try {
-            const SafetensorsHeader h = read(path);
-            check_invariants(h, mutated.size());
-            ++parsed;
-        } catch (const mst::Error &) {
-            ++rejected;
-        } catch (const std::exception &e) {
-            FAIL() << "iteration " << i << ": non-mst exception: " << e.what();
-        } catch (...) {
-            FAIL() << "iteration " << i << ": non-std exception";
-        }
-    }
-    EXPECT_GT(parsed, 0);
-    EXPECT_GT(rejected, 0);
+        const SafetensorsHeader h = read(path);
+        check_invariants(h, mutated.size());
+    });
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ from .chat import apply_chat_template
 from .convert import convert, synthesize
 from .enums import LogLevel, Status, StopReason
 from .errors import (
+    EXCEPTION_NAMES,
     BackendError,
     BadFormatError,
     BusyError,
@@ -46,18 +47,7 @@ __all__ = [
     "Status",
     "StopReason",
     "LogLevel",
-    "MoestreamError",
-    "InvalidArgumentError",
-    "MoestreamIOError",
-    "BadFormatError",
-    "UnsupportedError",
-    "MoestreamMemoryError",
-    "ChecksumError",
-    "BackendError",
-    "ContextFullError",
-    "CancelledError",
-    "BusyError",
-    "ClosedError",
+    *EXCEPTION_NAMES,
     "apply_chat_template",
     "convert",
     "synthesize",

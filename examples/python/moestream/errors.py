@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from ._library import ffi, lib
 
-__all__ = [
+# The exception classes, which the package also exports (moestream/__init__.py).
+EXCEPTION_NAMES = (
     "MoestreamError",
     "InvalidArgumentError",
     "MoestreamIOError",
@@ -24,9 +25,9 @@ __all__ = [
     "CancelledError",
     "BusyError",
     "ClosedError",
-    "check",
-    "error_for",
-]
+)
+
+__all__ = [*EXCEPTION_NAMES, "check", "error_for"]
 
 
 class MoestreamError(Exception):
