@@ -1,5 +1,7 @@
 // Row normalisations (shaders/norm.comp) and rotary embedding (shaders/rope.comp).
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "backends/vulkan/vulkan_backend.h"
@@ -59,17 +61,31 @@ void VulkanBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t he
     if (n_tokens == 0 || n_heads == 0 || p.rotary_dim == 0) return;
     const int64_t half = p.rotary_dim / 2;
     // The angles as the CPU backend takes them: the float32 product, then cos and sin in
-    // double, rounded once.
-    BufferSlice table = stream_->host_scratch(uint64_t(n_tokens * half * 2) * sizeof(float));
-    float *cs = reinterpret_cast<float *>(table.mapped);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-        const float pos = float(positions[t]);
-        for (int64_t i = 0; i < half; ++i) {
-            const double theta = double(pos * p.inv_freq[i]);
-            cs[(t * half + i) * 2] = float(std::cos(theta)) * p.attention_factor;
-            cs[(t * half + i) * 2 + 1] = float(std::sin(theta)) * p.attention_factor;
+    // double, rounded once. Computing them is most of rope's host time in a prefill (512
+    // tokens x 64 angles, twice a layer), and q and k and every layer take the same
+    // positions: the last table is kept and reused while positions and frequencies match.
+    RopeTable &rt = rope_table_;
+    const bool same = rt.attention_factor == p.attention_factor &&
+                      rt.positions.size() == size_t(n_tokens) && rt.inv_freq.size() == size_t(half) &&
+                      std::equal(positions, positions + n_tokens, rt.positions.begin()) &&
+                      std::equal(p.inv_freq, p.inv_freq + half, rt.inv_freq.begin());
+    if (!same) {
+        rt.positions.assign(positions, positions + n_tokens);
+        rt.inv_freq.assign(p.inv_freq, p.inv_freq + half);
+        rt.attention_factor = p.attention_factor;
+        rt.cos_sin.resize(size_t(n_tokens * half * 2));
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            const float pos = float(positions[t]);
+            for (int64_t i = 0; i < half; ++i) {
+                const double theta = double(pos * p.inv_freq[i]);
+                rt.cos_sin[size_t((t * half + i) * 2)] = float(std::cos(theta)) * p.attention_factor;
+                rt.cos_sin[size_t((t * half + i) * 2 + 1)] = float(std::sin(theta)) * p.attention_factor;
+            }
         }
+        ++rope_tables_built_;
     }
+    BufferSlice table = stream_->host_scratch(rt.cos_sin.size() * sizeof(float));
+    std::memcpy(table.mapped, rt.cos_sin.data(), rt.cos_sin.size() * sizeof(float));
     table = stream_->to_device(table);
     const uint64_t bytes = uint64_t(n_tokens * n_heads * head_dim) * sizeof(float);
     const BufferSlice xs = stream_->input(x, bytes);

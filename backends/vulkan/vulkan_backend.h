@@ -118,6 +118,9 @@ public:
     // (tests and benchmarks; MST_VULKAN_NORM_VEC4=0 at creation). On by default.
     void set_norm_vec4(bool on) { use_norm_vec4_ = on; }
     uint64_t norm_vec4_dispatches() const { return norm_vec4_dispatches_; }
+    // rope cos/sin tables computed so far (op_norm_rope.cpp keeps the last one and reuses it
+    // while positions and frequencies match; tests check the reuse).
+    uint64_t rope_tables_built() const { return rope_tables_built_; }
     // One token's dense products (VulkanBackend::matmul) through shaders/matvec.comp, which
     // keeps several loads per lane in flight (op_matvec.cpp); off: matmul.comp, as before
     // (tests and benchmarks; MST_VULKAN_MATVEC=0|1 sets it at creation). On by default.
@@ -220,6 +223,15 @@ private:
     bool use_matvec_ = true;
     bool use_norm_vec4_ = true;
     uint64_t norm_vec4_dispatches_ = 0;
+    // rope's last cos/sin table and what it was computed from (op_norm_rope.cpp).
+    struct RopeTable {
+        std::vector<int32_t> positions;
+        std::vector<float> inv_freq;
+        float attention_factor = 0.0f;
+        std::vector<float> cos_sin;
+    };
+    RopeTable rope_table_;
+    uint64_t rope_tables_built_ = 0;
     uint64_t matvec_dispatches_ = 0;
     // Experts chosen on the device (op_experts_by_id.cpp).
     void configure_experts_by_id_from_environment();  // MST_VULKAN_EXPERTS_BY_ID; throws naming a bad value

@@ -390,6 +390,37 @@ TEST_F(VulkanOps, RopeVariants) {
     }
 }
 
+// rope keeps its last cos/sin table: q and k (same positions and frequencies) build it
+// once; another position, frequency or factor builds a new one, and results stay the CPU's.
+TEST_F(VulkanOps, RopeTableReuse) {
+    const int64_t n_tokens = 6, n_heads = 3, head_dim = 32;
+    std::vector<float> inv_freq(16);
+    for (size_t i = 0; i < inv_freq.size(); ++i) inv_freq[i] = std::pow(10000.0f, -2.0f * float(i) / 32.0f);
+    RopeParams p;
+    p.rotary_dim = 32;
+    p.inv_freq = inv_freq.data();
+    std::vector<int32_t> positions(static_cast<size_t>(n_tokens));
+    std::iota(positions.begin(), positions.end(), 50);
+    const std::vector<float> x = random_floats(size_t(n_tokens * n_heads * head_dim), 43);
+    auto check = [&](const char *what, uint64_t built) {
+        const uint64_t before = vulkan_->rope_tables_built();
+        std::vector<float> want = x, got = x;
+        cpu_.rope(want.data(), n_tokens, n_heads, head_dim, positions.data(), p);
+        gpu().rope(got.data(), n_tokens, n_heads, head_dim, positions.data(), p);
+        EXPECT_LT(normalized_error(got, want), kElementwiseBound) << what;
+        EXPECT_EQ(vulkan_->rope_tables_built() - before, built) << what;
+    };
+    check("first", 1);
+    check("same positions", 0);
+    positions[3] = 7;
+    check("one position changed", 1);
+    inv_freq[15] *= 2.0f;
+    check("one frequency changed", 1);
+    p.attention_factor = 1.5f;
+    check("factor changed", 1);
+    check("same again", 0);
+}
+
 struct AttentionCase {
     int32_t n_tokens, n_heads, n_kv_heads, head_dim, v_head_dim, pos0, window;
     bool sinks;
