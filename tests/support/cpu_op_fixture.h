@@ -45,6 +45,19 @@ inline double normalized_error(const float *y, const std::vector<double> &ref) {
 inline double normalized_error(const std::vector<float> &y, const std::vector<double> &ref) {
     return normalized_error(y.data(), ref);
 }
+// The same against a float result (another backend's, as the Vulkan tests compare with the
+// CPU's): sizes must match, and a NaN on one side only makes it infinite.
+inline double normalized_error(const std::vector<float> &got, const std::vector<float> &want) {
+    EXPECT_EQ(got.size(), want.size());
+    double max_err = 0.0, max_ref = 0.0;
+    for (size_t i = 0; i < want.size() && i < got.size(); ++i) {
+        if (std::isnan(got[i]) != std::isnan(want[i])) return INFINITY;
+        if (std::isnan(want[i])) continue;
+        max_err = std::max(max_err, std::abs(double(got[i]) - double(want[i])));
+        max_ref = std::max(max_ref, std::abs(double(want[i])));
+    }
+    return max_ref > 0.0 ? max_err / max_ref : max_err;
+}
 
 // Calls op(y) on an output of n_out floats followed by sentinels, fails the test where op
 // wrote past the output, and returns the n_out floats it wrote.

@@ -29,6 +29,7 @@ namespace mst {
 namespace {
 
 #ifdef MST_HAVE_VULKAN
+using test::normalized_error;
 using test::random_floats;
 using test::TestWeight;
 using VulkanExpertsById = test::VulkanMemorySuite;
@@ -37,15 +38,6 @@ using VulkanExpertsById = test::VulkanMemorySuite;
 // CPU rounds activations per block, the GPU does not.
 constexpr double kFloatBound = 2e-5, kQuantBound = 3e-4;
 
-double normalized_error(const std::vector<float> &got, const std::vector<float> &want) {
-    double max_err = 0.0, max_ref = 0.0;
-    for (size_t i = 0; i < want.size(); ++i) {
-        if (std::isnan(got[i])) return INFINITY;
-        max_err = std::max(max_err, std::abs(double(got[i]) - double(want[i])));
-        max_ref = std::max(max_ref, std::abs(double(want[i])));
-    }
-    return max_ref > 0.0 ? max_err / max_ref : max_err;
-}
 
 // Every expert of one layer, its views keyed for the layer; `absent` experts not provided.
 struct ExpertLayer {

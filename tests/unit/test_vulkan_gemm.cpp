@@ -19,6 +19,7 @@
 namespace mst {
 namespace {
 
+using test::normalized_error;
 using test::random_floats;
 using test::TestWeight;
 
@@ -37,15 +38,6 @@ struct Shape {
 // Rows and tokens below, at and past one 64-wide tile; columns inside and past one 32-wide step.
 const Shape kShapes[] = {{1, 1, 1}, {7, 33, 1}, {67, 100, 17}, {130, 257, 65}, {64, 512, 64}, {200, 40, 130}};
 
-double normalized_error(const std::vector<float> &got, const std::vector<float> &want) {
-    double max_err = 0.0, max_ref = 0.0;
-    for (size_t i = 0; i < want.size(); ++i) {
-        if (std::isnan(got[i])) return INFINITY;
-        max_err = std::max(max_err, std::abs(double(got[i]) - double(want[i])));
-        max_ref = std::max(max_ref, std::abs(double(want[i])));
-    }
-    return max_ref > 0.0 ? max_err / max_ref : max_err;
-}
 
 class VulkanGemm : public test::VulkanSuite {
 protected:

@@ -46,19 +46,10 @@ constexpr double kQuantBound = 3e-4;
 constexpr double kElementwiseBound = 2e-5;
 constexpr double kRecurrentBound = 1e-4;
 
+using test::normalized_error;
 using test::random_floats;
 using test::TestWeight;
 
-double normalized_error(const std::vector<float> &got, const std::vector<float> &want) {
-    EXPECT_EQ(got.size(), want.size());
-    double max_err = 0.0, max_ref = 0.0;
-    for (size_t i = 0; i < want.size() && i < got.size(); ++i) {
-        if (std::isnan(got[i]) != std::isnan(want[i])) return INFINITY;
-        max_err = std::max(max_err, std::abs(double(got[i]) - double(want[i])));
-        max_ref = std::max(max_ref, std::abs(double(want[i])));
-    }
-    return max_ref > 0.0 ? max_err / max_ref : max_err;
-}
 
 class VulkanOps : public test::VulkanSuite {
 protected:
