@@ -22,9 +22,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/quant_kernels.h"
 #include "core/ggml_kquants.h"
 #include "core/ggml_legacy_quants.h"
@@ -149,6 +153,32 @@ inline double kquant_matmul_error(Backend &backend, DType t, int64_t rows, int64
         }
     }
     return worst;
+}
+
+// The kernel tests of each type family run per (ISA, type, threads) on their own CPU backend,
+// skipped where this CPU lacks the ISA; Error is quant_matmul_error or kquant_matmul_error.
+using KernelParam = std::tuple<CpuIsa, DType, int>;
+
+template <double (*Error)(Backend &, DType, int64_t, int64_t, int64_t, uint32_t)>
+class QuantKernelTest : public ::testing::TestWithParam<KernelParam> {
+protected:
+    void SetUp() override {
+        const auto [isa, dtype, threads] = GetParam();
+        if (!cpu_isa_supported(isa)) GTEST_SKIP() << "this CPU has no " << cpu_isa_name(isa);
+        backend_ = std::make_unique<CpuBackend>(threads, isa);
+    }
+
+    double matmul_error(int64_t rows, int64_t cols, int64_t n_tokens, uint32_t seed) {
+        return Error(*backend_, std::get<1>(GetParam()), rows, cols, n_tokens, seed);
+    }
+
+    std::unique_ptr<CpuBackend> backend_;
+};
+
+// The test names' suffix: ISA, type and threads.
+inline std::string kernel_param_name(const ::testing::TestParamInfo<KernelParam> &info) {
+    return std::string(cpu_isa_name(std::get<0>(info.param))) + "_" + std::string(dtype_name(std::get<1>(info.param))) +
+           "_t" + std::to_string(std::get<2>(info.param));
 }
 
 }  // namespace mst::test

@@ -266,22 +266,7 @@ TEST(GgmlKQuants, BadValuesAreRefusedWithTheirReason) {
 
 // ---- kernels ----------------------------------------------------------------------------
 
-using KernelParam = std::tuple<CpuIsa, DType, int>;
-
-class KQuantKernelTest : public ::testing::TestWithParam<KernelParam> {
-protected:
-    void SetUp() override {
-        const auto [isa, dtype, threads] = GetParam();
-        if (!cpu_isa_supported(isa)) GTEST_SKIP() << "this CPU has no " << cpu_isa_name(isa);
-        backend_ = std::make_unique<CpuBackend>(threads, isa);
-    }
-
-    double matmul_error(int64_t rows, int64_t cols, int64_t n_tokens, uint32_t seed) {
-        return test::kquant_matmul_error(*backend_, std::get<1>(GetParam()), rows, cols, n_tokens, seed);
-    }
-
-    std::unique_ptr<CpuBackend> backend_;
-};
+class KQuantKernelTest : public test::QuantKernelTest<test::kquant_matmul_error> {};
 
 TEST_P(KQuantKernelTest, MatchDequantizedReferenceAtOddSizes) {
     double worst = 0.0;
@@ -354,15 +339,10 @@ TEST(KQuantSimdKernels, MatchTheScalarKernelBitForBitOnRandomBlocks) {
     }
 }
 
-std::string kernel_param_name(const ::testing::TestParamInfo<KernelParam> &info) {
-    return std::string(cpu_isa_name(std::get<0>(info.param))) + "_" + std::string(dtype_name(std::get<1>(info.param))) +
-           "_t" + std::to_string(std::get<2>(info.param));
-}
-
 INSTANTIATE_TEST_SUITE_P(Isa, KQuantKernelTest,
                          ::testing::Combine(::testing::Values(CpuIsa::Scalar, CpuIsa::Avx2, CpuIsa::Avx512),
                                             ::testing::ValuesIn(kTypes), ::testing::Values(1, 2)),
-                         kernel_param_name);
+                         test::kernel_param_name);
 
 }  // namespace
 }  // namespace mst

@@ -136,22 +136,7 @@ TEST(QuantTypes, UnquantizableValuesAreRefused) {
 
 // ---- kernels ----------------------------------------------------------------------------
 
-using KernelParam = std::tuple<CpuIsa, DType, int>;
-
-class QuantKernels : public ::testing::TestWithParam<KernelParam> {
-protected:
-    void SetUp() override {
-        const auto [isa, dtype, threads] = GetParam();
-        if (!cpu_isa_supported(isa)) GTEST_SKIP() << "this CPU has no " << cpu_isa_name(isa);
-        backend_ = std::make_unique<CpuBackend>(threads, isa);
-    }
-
-    double matmul_error(int64_t rows, int64_t cols, int64_t n_tokens, uint32_t seed) {
-        return test::quant_matmul_error(*backend_, std::get<1>(GetParam()), rows, cols, n_tokens, seed);
-    }
-
-    std::unique_ptr<CpuBackend> backend_;
-};
+class QuantKernels : public test::QuantKernelTest<test::quant_matmul_error> {};
 
 TEST_P(QuantKernels, MatchDequantizedReferenceAtOddSizes) {
     double worst = 0.0;
@@ -381,15 +366,10 @@ TEST_P(QuantKernels, EmptyAndZeroColumnProducts) {
                        MST_ERR_INVALID_ARGUMENT, {"negative"});
 }
 
-std::string kernel_param_name(const ::testing::TestParamInfo<KernelParam> &info) {
-    return std::string(cpu_isa_name(std::get<0>(info.param))) + "_" + std::string(dtype_name(std::get<1>(info.param))) +
-           "_t" + std::to_string(std::get<2>(info.param));
-}
-
 INSTANTIATE_TEST_SUITE_P(Isa, QuantKernels,
                          ::testing::Combine(::testing::Values(CpuIsa::Scalar, CpuIsa::Avx2, CpuIsa::Avx512),
                                             ::testing::Values(DType::Q8, DType::Q4), ::testing::Values(1, 2)),
-                         kernel_param_name);
+                         test::kernel_param_name);
 
 }  // namespace
 }  // namespace mst
