@@ -15,11 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "file_bytes.h"
 #include "model/loaded_model.h"
 #include "test_paths.h"
 
 namespace mst {
 namespace {
+
+using test::read_file_bytes;
 
 // A router that collapsed onto a few experts is what load balancing exists to prevent;
 // at 0.8 * log2(64) = 4.8 bits the usage is at least as spread as a uniform choice among
@@ -32,12 +35,6 @@ namespace {
 // its last, whose usage is as spread as a uniform choice among 41 of 128: its bound is 0.75
 // (5.25 bits, 38 experts), which still fails a router that collapsed onto a third of them.
 double min_entropy_fraction(const std::string &dataset) { return dataset == "qwen3_5_moe_trained" ? 0.75 : 0.8; }
-
-std::string read_file(const std::string &path) {
-    std::ifstream in(path, std::ios::binary);
-    EXPECT_TRUE(in.good()) << path;
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 double entropy_bits(const std::vector<uint64_t> &counts) {
     double total = 0.0, h = 0.0;
@@ -63,7 +60,7 @@ HeldOutPass run_held_out(const std::string &dir) {
     options.backend = "cpu";
     const auto model = load_model(dir, options);
     HeldOutPass pass;
-    pass.tokens = model->tokenizer->encode(read_file(dir + "/heldout.txt"), false);
+    pass.tokens = model->tokenizer->encode(read_file_bytes(dir + "/heldout.txt"), false);
     const int64_t n = int64_t(pass.tokens.size()), V = model->config.vocab_size;
     pass.counts.assign(size_t(model->config.n_layers), std::vector<uint64_t>(size_t(model->config.n_experts), 0));
     ForwardOptions fo;
@@ -113,7 +110,7 @@ const TrainedData &trained(const std::string &name) {
         const std::string dir = test::data_path(name);
         slot = std::make_unique<TrainedData>();
         slot->pass = run_held_out(dir);
-        slot->log = nlohmann::json::parse(read_file(dir + "/train_log.json"));
+        slot->log = nlohmann::json::parse(read_file_bytes(dir + "/train_log.json"));
     }
     return *slot;
 }

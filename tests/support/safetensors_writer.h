@@ -15,17 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/dtype.h"
+#include "file_bytes.h"
 
 namespace mst::test {
-
-// Writes `bytes` to `path`, replacing it.
-inline void write_file_bytes(const std::string &path, std::string_view bytes) {
-    std::FILE *f = std::fopen(path.c_str(), "wb");
-    if (!f) throw std::runtime_error("cannot create " + path);
-    const size_t written = bytes.empty() ? 0 : std::fwrite(bytes.data(), 1, bytes.size(), f);
-    const bool ok = written == bytes.size() && std::fclose(f) == 0;
-    if (!ok) throw std::runtime_error("cannot write " + path);
-}
 
 // The 8-byte little-endian length prefix of a safetensors file.
 inline std::string safetensors_length_prefix(uint64_t header_len) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "file_bytes.h"
 #include "moestream.h"
 #include "test_paths.h"
 
@@ -19,15 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_file(const fs::path &p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const fs::path &p, const std::string &bytes) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), std::streamsize(bytes.size()));
-}
+using mst::test::read_file_bytes;
+using mst::test::write_file_bytes;
 
 // A private copy of the tiny checkpoint that a test may damage.
 class ApiErrors : public ::testing::Test {
@@ -49,7 +43,7 @@ protected:
     // Rewrite the safetensors header through `edit`, keeping the data section as is
     // (data offsets are relative to the end of the header, so its length may change).
     void edit_header(const std::function<void(nlohmann::json &)> &edit) {
-        const std::string bytes = read_file(weights_);
+        const std::string bytes = read_file_bytes(weights_);
         uint64_t n = 0;
         std::memcpy(&n, bytes.data(), 8);
         nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
@@ -58,7 +52,7 @@ protected:
         const uint64_t new_n = text.size();
         std::string length(8, '\0');
         std::memcpy(length.data(), &new_n, 8);
-        write_file(weights_, length + text + bytes.substr(8 + n));
+        write_file_bytes(weights_, length + text + bytes.substr(8 + n));
     }
 
     void expect_load_fails(mst_status want, const std::string &message_part) {
@@ -82,15 +76,15 @@ TEST_F(ApiErrors, MissingDirectory) {
 }
 
 TEST_F(ApiErrors, TruncatedSafetensors) {
-    const std::string bytes = read_file(weights_);
-    write_file(weights_, bytes.substr(0, bytes.size() / 2));
+    const std::string bytes = read_file_bytes(weights_);
+    write_file_bytes(weights_, bytes.substr(0, bytes.size() / 2));
     expect_load_fails(MST_ERR_BAD_FORMAT, "model.safetensors");
 }
 
 TEST_F(ApiErrors, HeaderNotJson) {
-    std::string bytes = read_file(weights_);
+    std::string bytes = read_file_bytes(weights_);
     bytes[8] = '#';  // the header's opening brace
-    write_file(weights_, bytes);
+    write_file_bytes(weights_, bytes);
     expect_load_fails(MST_ERR_BAD_FORMAT, "JSON");
 }
 
@@ -105,14 +99,14 @@ TEST_F(ApiErrors, UnsupportedDtype) {
 }
 
 TEST_F(ApiErrors, UnknownModelType) {
-    nlohmann::json config = nlohmann::json::parse(read_file(fs::path(dir_) / "config.json"));
+    nlohmann::json config = nlohmann::json::parse(read_file_bytes(fs::path(dir_) / "config.json"));
     config["model_type"] = "llama_but_not_really";
-    write_file(fs::path(dir_) / "config.json", config.dump());
+    write_file_bytes(fs::path(dir_) / "config.json", config.dump());
     expect_load_fails(MST_ERR_UNSUPPORTED, "llama_but_not_really");
 }
 
 TEST_F(ApiErrors, ConfigNotJson) {
-    write_file(fs::path(dir_) / "config.json", "{ \"model_type\": ");
+    write_file_bytes(fs::path(dir_) / "config.json", "{ \"model_type\": ");
     expect_load_fails(MST_ERR_BAD_FORMAT, "config.json");
 }
 
@@ -234,7 +228,7 @@ TEST_F(SessionErrors, TokenizeBufferTooSmallReportsCount) {
 TEST_F(SessionErrors, ExpertReadFailureIsReportedAndRecoverable) {
     // Experts are read lazily: damage the file after loading, and the next evaluation
     // fails naming the layer and expert; once the file is whole again, it succeeds.
-    const std::string whole = read_file(weights_);
+    const std::string whole = read_file_bytes(weights_);
     fs::resize_file(weights_, 4096 * 2);
     const int32_t tokens[] = {5, 6, 7};
     EXPECT_NE(mst_session_eval(session_, tokens, 3), MST_OK);

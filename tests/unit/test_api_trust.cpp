@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "file_bytes.h"
 #include "moestream.h"
 #include "test_paths.h"
 
@@ -23,15 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_file(const fs::path &p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const fs::path &p, const std::string &bytes) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), std::streamsize(bytes.size()));
-}
+using mst::test::read_file_bytes;
+using mst::test::write_file_bytes;
 
 // Log lines at WARN and above, collected while a test runs.
 struct CapturedLog {
@@ -67,9 +61,9 @@ protected:
     mst_status load(const mst_model_params *params = nullptr) { return mst_model_load(dir_.c_str(), params, &model_); }
 
     void edit_json(const std::string &name, const std::function<void(nlohmann::json &)> &edit) {
-        nlohmann::json j = nlohmann::json::parse(read_file(fs::path(dir_) / name));
+        nlohmann::json j = nlohmann::json::parse(read_file_bytes(fs::path(dir_) / name));
         edit(j);
-        write_file(fs::path(dir_) / name, j.dump());
+        write_file_bytes(fs::path(dir_) / name, j.dump());
     }
 
     std::string dir_;
@@ -145,11 +139,11 @@ TEST_F(Trust, TokenizerLargerThanTheVocabularyIsRefused) {
 
 TEST_F(Trust, EmptyOrGarbageModelFileIsBadFormat) {
     const std::string empty = dir_ + "/empty.mst";
-    write_file(empty, "");
+    write_file_bytes(empty, "");
     EXPECT_EQ(mst_model_load(empty.c_str(), nullptr, &model_), MST_ERR_BAD_FORMAT);
     EXPECT_NE(std::string(mst_last_error()).find("empty"), std::string::npos) << mst_last_error();
     const std::string garbage = dir_ + "/garbage.mst";
-    write_file(garbage, std::string(10000, 'x'));
+    write_file_bytes(garbage, std::string(10000, 'x'));
     EXPECT_EQ(mst_model_load(garbage.c_str(), nullptr, &model_), MST_ERR_BAD_FORMAT);
     EXPECT_NE(std::string(mst_last_error()).find(garbage), std::string::npos) << mst_last_error();
 }
@@ -179,7 +173,7 @@ TEST_F(Trust, ContextFullIsSaidOnce) {
 
 // Overwrite element 0 of lm_head.weight (BF16) with `bits`: logit 0 becomes non-finite.
 void poison_first_logit(const fs::path &weights, uint16_t bits) {
-    std::string bytes = read_file(weights);
+    std::string bytes = read_file_bytes(weights);
     uint64_t n = 0;
     std::memcpy(&n, bytes.data(), 8);
     const nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
@@ -187,7 +181,7 @@ void poison_first_logit(const fs::path &weights, uint16_t bits) {
     ASSERT_EQ(t.at("dtype"), "BF16");
     const uint64_t at = 8 + n + t.at("data_offsets")[0].get<uint64_t>();
     std::memcpy(bytes.data() + at, &bits, 2);
-    write_file(weights, bytes);
+    write_file_bytes(weights, bytes);
 }
 
 TEST_F(Trust, NonFiniteLogitsAreReportedNotSampledAsTokenZero) {
@@ -220,7 +214,7 @@ TEST_F(Trust, NonFiniteLogitsAreReportedNotSampledAsTokenZero) {
 
 TEST_F(Trust, NamesFromFilesAreEscapedNotCutAtANul) {
     const fs::path weights = fs::path(dir_) / "model.safetensors";
-    const std::string bytes = read_file(weights);
+    const std::string bytes = read_file_bytes(weights);
     uint64_t n = 0;
     std::memcpy(&n, bytes.data(), 8);
     nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
@@ -229,7 +223,7 @@ TEST_F(Trust, NamesFromFilesAreEscapedNotCutAtANul) {
     std::string length(8, '\0');
     const uint64_t new_n = text.size();
     std::memcpy(length.data(), &new_n, 8);
-    write_file(weights, length + text + bytes.substr(8 + n));
+    write_file_bytes(weights, length + text + bytes.substr(8 + n));
     EXPECT_EQ(load(), MST_ERR_UNSUPPORTED);
     const std::string message = mst_last_error();
     EXPECT_NE(message.find("evil\\x00name\\x1b[2J"), std::string::npos) << message;

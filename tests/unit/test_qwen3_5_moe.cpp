@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "file_bytes.h"
 #include "core/error.h"
 #include "expect_error.h"
 #include "format/checkpoint.h"
@@ -23,6 +24,8 @@
 
 namespace mst {
 namespace {
+
+using test::read_file_bytes;
 
 namespace fs = std::filesystem;
 
@@ -46,11 +49,6 @@ public:
 private:
     std::string dir_;
 };
-
-std::string read_bytes(const std::string &path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // Rewrites the file in place (same inode), so that descriptors the model holds see it.
 void write_bytes_in_place(const std::string &path, const std::string &bytes) {
@@ -83,7 +81,7 @@ TEST(Qwen35Moe, StateSurvivesAForwardThatFailsMidway) {
     model->model->forward(*state, 0, prompt.first(first), fo, logits.data(), io);
 
     const std::string weights = data.path("model.safetensors");
-    const std::string original = read_bytes(weights);
+    const std::string original = read_file_bytes(weights);
     uint64_t header_len = 0;
     for (int i = 0; i < 8; ++i) header_len |= uint64_t(uint8_t(original[size_t(i)])) << (8 * i);
     write_bytes_in_place(weights, original.substr(0, size_t(8 + header_len)));  // every tensor's bytes gone
