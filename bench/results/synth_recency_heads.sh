@@ -1,5 +1,5 @@
 # bench/RESULTS.md, "Issue 19, sixth round: recency heads for full attention (tried, not kept)".
-# Needs a build of the commit that added lib/convert/synth_recency.cpp (reverted after this
+# Needs a build of commit f19580c (it added lib/convert/synth_recency.cpp; reverted after this
 # run); its synth reads MST_NO_RECENCY (no recency construction: synth as on main),
 # MST_RECENCY_FIXED=G (every sparse layer's recency gain G, not calibrated), MST_ALLPAIRS
 # (calibrate on next-token reuse over all token pairs; default: pairs of distinct tokens),
