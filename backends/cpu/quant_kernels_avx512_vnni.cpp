@@ -118,8 +118,6 @@ struct Q8 {
     using Block = BlockQ8;
     static constexpr bool kHasMin = false;
     static constexpr bool kSignedCodes = true;
-    static constexpr bool kNibbles = false;
-    template <bool kHighTimes16 = false>
     static void load_codes(const BlockQ8 *row, int64_t b, bool has_second, WeightPair &out) {
         const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row[b].q));
         const __m256i qb = has_second ? _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row[b + 1].q))
@@ -149,8 +147,7 @@ struct Q8 {
         const auto row = [&](int j) { return reinterpret_cast<const BlockQ8 *>(w + j * row_bytes); };
         return scale_bits(row(2 * k), b, has_second) | scale_bits(row(2 * k + 1), b, has_second) << 32;
     }
-    template <bool kHighTimes16 = false>
-    static void spread(__m512 scaled, __m512, int j, WeightPair &out) {
+    static void spread(__m512 scaled, int j, WeightPair &out) {
         out.d = _mm512_permutexvar_ps(lanes(2 * j, 2 * j + 1), scaled);
     }
 };
@@ -159,12 +156,6 @@ struct Q4 {
     using Block = BlockQ4;
     static constexpr bool kHasMin = true;
     static constexpr bool kSignedCodes = false;
-    static constexpr bool kNibbles = true;
-    // kHighTimes16: the high nibbles are left in place (16 times the code, one AND for both
-    // halves instead of a shift and an AND), which only 8-bit activations allow: a lane's
-    // sum, 16 x 4 x 15 x 127 at most, stays exact in a float; the lanes' scales are then
-    // divided by 16 (spread), so that each product is the same real number.
-    template <bool kHighTimes16 = false>
     static void load_codes(const BlockQ4 *row, int64_t b, bool has_second, WeightPair &out) {
         // 128-bit lanes: the first block's packed codes twice, then the second's twice; the
         // odd lanes take the high nibbles (elements 16..31), the even lanes the low ones.
@@ -173,13 +164,6 @@ struct Q4 {
             has_second ? _mm_loadu_si128(reinterpret_cast<const __m128i *>(row[b + 1].q)) : _mm_setzero_si128();
         const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(pa)),
                                                 _mm256_broadcastsi128_si256(pb), 1);
-        if constexpr (kHighTimes16) {
-            const __m512i nibbles = _mm512_set_epi64(-0x0f0f0f0f0f0f0f10, -0x0f0f0f0f0f0f0f10, 0x0f0f0f0f0f0f0f0f,
-                                                     0x0f0f0f0f0f0f0f0f, -0x0f0f0f0f0f0f0f10, -0x0f0f0f0f0f0f0f10,
-                                                     0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f);
-            out.codes = _mm512_and_si512(both, nibbles);
-            return;
-        }
         const __m512i shifts = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
         out.codes = _mm512_and_si512(_mm512_srlv_epi64(both, shifts), _mm512_set1_epi8(0x0f));
     }
@@ -210,17 +194,8 @@ struct Q4 {
     static uint64_t group_bits(const uint8_t *w, int64_t row_bytes, int64_t b, bool has_second, int k) {
         return scale_bits(reinterpret_cast<const BlockQ4 *>(w + k * row_bytes), b, has_second);
     }
-    // scaled16: scaled / 16, for the lanes of the high nibbles (4-7 and 12-15) under kHighTimes16.
-    template <bool kHighTimes16 = false>
-    static void spread(__m512 scaled, __m512 scaled16, int j, WeightPair &out) {
-        if constexpr (kHighTimes16) {
-            const int a = 4 * j, b = 4 * j + 2;
-            out.d = _mm512_permutex2var_ps(
-                scaled, _mm512_set_epi32(16 + b, 16 + b, 16 + b, 16 + b, b, b, b, b, 16 + a, 16 + a, 16 + a, 16 + a, a, a, a, a),
-                scaled16);
-        } else {
-            out.d = _mm512_permutexvar_ps(lanes(4 * j, 4 * j + 2), scaled);
-        }
+    static void spread(__m512 scaled, int j, WeightPair &out) {
+        out.d = _mm512_permutexvar_ps(lanes(4 * j, 4 * j + 2), scaled);
         out.m = _mm512_permutexvar_ps(lanes(4 * j + 1, 4 * j + 3), scaled);
     }
 };
@@ -236,8 +211,6 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
     // before the spread to lanes, for a whole group of rows (same values: lane by lane the
     // same two factors, rounded once).
     constexpr bool kGroupScales = NT == 1 && NR % K::kGroupRows == 0;
-    // Q4 with 8-bit activations in a group: high nibbles left 16 times too large (Q4::load_codes).
-    constexpr bool kHighTimes16 = kGroupScales && kAct8 && K::kNibbles;
     for (int64_t c0 = p0; c0 < p1; c0 += kChunkPairs) {
         const int64_t c1 = c0 + kChunkPairs < p1 ? c0 + kChunkPairs : p1;
         __m512 acc[NR][NT];
@@ -262,13 +235,10 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
                                                         int64_t(K::group_bits(wg, row_bytes, 2 * p, has_second, 3)), 1);
                     const __m512 scaled =
                         _mm512_mul_ps(_mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1)), x_pattern);
-                    // Exact (a power of two), short of scales below 2^-122.
-                    const __m512 scaled16 = kHighTimes16 ? _mm512_mul_ps(scaled, _mm512_set1_ps(0.0625f)) : scaled;
-                    for (int j = 0; j < K::kGroupRows; ++j) K::template spread<kHighTimes16>(scaled, scaled16, j, wp[g + j]);
+                    for (int j = 0; j < K::kGroupRows; ++j) K::spread(scaled, j, wp[g + j]);
                 }
                 for (int r = 0; r < NR; ++r)
-                    K::template load_codes<kHighTimes16>(reinterpret_cast<const typename K::Block *>(w + r * row_bytes),
-                                                         2 * p, has_second, wp[r]);
+                    K::load_codes(reinterpret_cast<const typename K::Block *>(w + r * row_bytes), 2 * p, has_second, wp[r]);
             } else {
                 for (int r = 0; r < NR; ++r)
                     K::load_pair(reinterpret_cast<const typename K::Block *>(w + r * row_bytes), 2 * p, has_second, wp[r]);
