@@ -156,7 +156,12 @@ struct Q4 {
     using Block = BlockQ4;
     static constexpr bool kHasMin = true;
     static constexpr bool kSignedCodes = false;
-    static void load_codes(const BlockQ4 *row, int64_t b, bool has_second, WeightPair &out) {
+    // No scale groups: gathering the 4-byte [d, m] pairs of 4 rows in general registers
+    // costs about what the conversion saves, and a group's FMAs wait on all its rows' scale
+    // loads: from memory slower than row by row in 5 of 6 interleaved runs, by 2-10%
+    // (bench/README.md, "What bounds the one-token kernels").
+    static constexpr int kGroupRows = 0;
+    static void load_pair(const BlockQ4 *row, int64_t b, bool has_second, WeightPair &out) {
         // 128-bit lanes: the first block's packed codes twice, then the second's twice; the
         // odd lanes take the high nibbles (elements 16..31), the even lanes the low ones.
         const __m128i pa = _mm_loadu_si128(reinterpret_cast<const __m128i *>(row[b].q));
@@ -166,37 +171,15 @@ struct Q4 {
                                                 _mm256_broadcastsi128_si256(pb), 1);
         const __m512i shifts = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
         out.codes = _mm512_and_si512(_mm512_srlv_epi64(both, shifts), _mm512_set1_epi8(0x0f));
-    }
-    static void load_pair(const BlockQ4 *row, int64_t b, bool has_second, WeightPair &out) {
-        load_codes(row, b, has_second, out);
         // d and m of both blocks ([da, ma, db, mb]) converted in one instruction, then
         // spread to their lanes.
-        const __m512 dm = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128(int64_t(scale_bits(row, b, has_second)))));
-        out.d = _mm512_permutexvar_ps(lanes(0, 2), dm);
-        out.m = _mm512_permutexvar_ps(lanes(1, 3), dm);
-    }
-    // [da, ma, db, mb] as one integer, da lowest (the second block's 0 without it).
-    static uint64_t scale_bits(const BlockQ4 *row, int64_t b, bool has_second) {
         uint32_t dm_a, dm_b = 0;
         std::memcpy(&dm_a, &row[b].d, 4);
         if (has_second) std::memcpy(&dm_b, &row[b + 1].d, 4);
-        return uint64_t(dm_a) | uint64_t(dm_b) << 32;
-    }
-    // Scale group: 4 rows' pairs (16 f16 values), lanes 4j .. 4j + 3 row j's [da, ma, db,
-    // mb], the scales multiplied by their block's activation scale and the minimums by 1
-    // (exact), so that each lane holds what the per-row path's product gives it.
-    static constexpr int kGroupRows = 4;
-    static __m512 activation_pattern(const SplitPair &s) {
-        return _mm512_mask_permutexvar_ps(_mm512_set1_ps(1.0f), 0x5555,
-                                          _mm512_set_epi32(0, 8, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0),
-                                          _mm512_load_ps(s.scale));
-    }
-    static uint64_t group_bits(const uint8_t *w, int64_t row_bytes, int64_t b, bool has_second, int k) {
-        return scale_bits(reinterpret_cast<const BlockQ4 *>(w + k * row_bytes), b, has_second);
-    }
-    static void spread(__m512 scaled, int j, WeightPair &out) {
-        out.d = _mm512_permutexvar_ps(lanes(4 * j, 4 * j + 2), scaled);
-        out.m = _mm512_permutexvar_ps(lanes(4 * j + 1, 4 * j + 3), scaled);
+        const __m128i packed = _mm_insert_epi32(_mm_cvtsi32_si128(int(dm_a)), int(dm_b), 1);
+        const __m512 dm = _mm512_castps128_ps512(_mm_cvtph_ps(packed));
+        out.d = _mm512_permutexvar_ps(lanes(0, 2), dm);
+        out.m = _mm512_permutexvar_ps(lanes(1, 3), dm);
     }
 };
 
@@ -210,7 +193,7 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
     // At one token each row's scales meet one activation scale, so the product can be made
     // before the spread to lanes, for a whole group of rows (same values: lane by lane the
     // same two factors, rounded once).
-    constexpr bool kGroupScales = NT == 1 && NR % K::kGroupRows == 0;
+    constexpr bool kGroupScales = NT == 1 && K::kGroupRows > 0 && NR % (K::kGroupRows > 0 ? K::kGroupRows : 1) == 0;
     for (int64_t c0 = p0; c0 < p1; c0 += kChunkPairs) {
         const int64_t c1 = c0 + kChunkPairs < p1 ? c0 + kChunkPairs : p1;
         __m512 acc[NR][NT];

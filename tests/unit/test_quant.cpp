@@ -251,9 +251,10 @@ TEST(QuantKernelsVnni, OneCallIsItsChunksAddedInColumnOrder) {
                 }
 }
 
-// At one token the VNNI kernels convert the scales of a group of rows at once and multiply
-// them by the activations' scales before spreading them to each row's lanes; a row left
-// over after the 8-row tiles, and every tile of two or more tokens, take the per-row path.
+// At one token the VNNI Q8 kernels convert the scales of a group of rows at once and
+// multiply them by the activations' scales before spreading them to each row's lanes; a row
+// left over after the 8-row tiles, and every tile of two or more tokens, take the per-row
+// path (Q4 always does; checked too, should it ever group).
 // Both must give every output bitwise: a one-token call over 19 rows against 19 calls of
 // one row each, and against the same token as the first of a two-token call.
 TEST(QuantKernelsVnni, OneTokenGroupedScalesAreBitwiseThePerRowPath) {
