@@ -118,37 +118,15 @@ struct Q8 {
     using Block = BlockQ8;
     static constexpr bool kHasMin = false;
     static constexpr bool kSignedCodes = true;
-    static void load_codes(const BlockQ8 *row, int64_t b, bool has_second, WeightPair &out) {
+    static void load_pair(const BlockQ8 *row, int64_t b, bool has_second, WeightPair &out) {
         const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row[b].q));
         const __m256i qb = has_second ? _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row[b + 1].q))
                                       : _mm256_setzero_si256();
         out.codes = _mm512_inserti64x4(_mm512_castsi256_si512(qa), qb, 1);
         out.ucodes = _mm512_xor_si512(out.codes, _mm512_set1_epi8(int8_t(0x80)));
-    }
-    static void load_pair(const BlockQ8 *row, int64_t b, bool has_second, WeightPair &out) {
-        load_codes(row, b, has_second, out);
         // Both f16 scales converted in one instruction, then spread to their lanes.
-        const __m128i dd = _mm_cvtsi32_si128(int(scale_bits(row, b, has_second)));
+        const __m128i dd = _mm_insert_epi16(_mm_cvtsi32_si128(row[b].d), has_second ? row[b + 1].d : 0, 1);
         out.d = _mm512_permutexvar_ps(lanes(0, 1), _mm512_castps128_ps512(_mm_cvtph_ps(dd)));
-    }
-    // The pair's f16 scales as one integer, the first block's lowest (the second's 0 without
-    // it); built in general registers, which the vector ports do not serve.
-    static uint64_t scale_bits(const BlockQ8 *row, int64_t b, bool has_second) {
-        return uint64_t(row[b].d) | (has_second ? uint64_t(row[b + 1].d) << 16 : 0);
-    }
-    // Scale group: 8 rows' pairs (16 f16 values), lanes 2j and 2j + 1 row j's two scales,
-    // each multiplied by its block's activation scale.
-    static constexpr int kGroupRows = 8;
-    static __m512 activation_pattern(const SplitPair &s) {
-        return _mm512_permutexvar_ps(_mm512_set_epi32(8, 0, 8, 0, 8, 0, 8, 0, 8, 0, 8, 0, 8, 0, 8, 0),
-                                     _mm512_load_ps(s.scale));
-    }
-    static uint64_t group_bits(const uint8_t *w, int64_t row_bytes, int64_t b, bool has_second, int k) {
-        const auto row = [&](int j) { return reinterpret_cast<const BlockQ8 *>(w + j * row_bytes); };
-        return scale_bits(row(2 * k), b, has_second) | scale_bits(row(2 * k + 1), b, has_second) << 32;
-    }
-    static void spread(__m512 scaled, int j, WeightPair &out) {
-        out.d = _mm512_permutexvar_ps(lanes(2 * j, 2 * j + 1), scaled);
     }
 };
 
@@ -156,11 +134,6 @@ struct Q4 {
     using Block = BlockQ4;
     static constexpr bool kHasMin = true;
     static constexpr bool kSignedCodes = false;
-    // No scale groups: gathering the 4-byte [d, m] pairs of 4 rows in general registers
-    // costs about what the conversion saves, and a group's FMAs wait on all its rows' scale
-    // loads: from memory slower than row by row in 5 of 6 interleaved runs, by 2-10%
-    // (bench/README.md, "What bounds the one-token kernels").
-    static constexpr int kGroupRows = 0;
     static void load_pair(const BlockQ4 *row, int64_t b, bool has_second, WeightPair &out) {
         // 128-bit lanes: the first block's packed codes twice, then the second's twice; the
         // odd lanes take the high nibbles (elements 16..31), the even lanes the low ones.
@@ -190,10 +163,6 @@ struct Q4 {
 template <typename K, bool kAct8, int NR, int NT>
 inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int64_t p0, int64_t p1,
                      const SplitPair *split, int64_t split_pairs, float *y, int64_t ldy) {
-    // At one token each row's scales meet one activation scale, so the product can be made
-    // before the spread to lanes, for a whole group of rows (same values: lane by lane the
-    // same two factors, rounded once).
-    constexpr bool kGroupScales = NT == 1 && K::kGroupRows > 0 && NR % (K::kGroupRows > 0 ? K::kGroupRows : 1) == 0;
     for (int64_t c0 = p0; c0 < p1; c0 += kChunkPairs) {
         const int64_t c1 = c0 + kChunkPairs < p1 ? c0 + kChunkPairs : p1;
         __m512 acc[NR][NT];
@@ -204,28 +173,9 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
             const uint8_t *next_tile = w + NR * row_bytes + 2 * p * int64_t(sizeof(typename K::Block));
             for (int r = 0; r < NR; ++r)
                 _mm_prefetch(reinterpret_cast<const char *>(next_tile + r * row_bytes), _MM_HINT_T1);
-            const bool has_second = 2 * p + 1 < n_blocks;
-            if constexpr (kGroupScales) {
-                // One token: the scales of a group of rows converted in one instruction and
-                // multiplied by the activations' scales in one more, then spread to each row's
-                // lanes (the per-row path: a conversion, a multiply and an insert per row).
-                const __m512 x_pattern = K::activation_pattern(split[p - p0]);
-                for (int g = 0; g < NR; g += K::kGroupRows) {
-                    const uint8_t *wg = w + g * row_bytes;
-                    const __m128i lo = _mm_insert_epi64(_mm_cvtsi64_si128(int64_t(K::group_bits(wg, row_bytes, 2 * p, has_second, 0))),
-                                                        int64_t(K::group_bits(wg, row_bytes, 2 * p, has_second, 1)), 1);
-                    const __m128i hi = _mm_insert_epi64(_mm_cvtsi64_si128(int64_t(K::group_bits(wg, row_bytes, 2 * p, has_second, 2))),
-                                                        int64_t(K::group_bits(wg, row_bytes, 2 * p, has_second, 3)), 1);
-                    const __m512 scaled =
-                        _mm512_mul_ps(_mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1)), x_pattern);
-                    for (int j = 0; j < K::kGroupRows; ++j) K::spread(scaled, j, wp[g + j]);
-                }
-                for (int r = 0; r < NR; ++r)
-                    K::load_codes(reinterpret_cast<const typename K::Block *>(w + r * row_bytes), 2 * p, has_second, wp[r]);
-            } else {
-                for (int r = 0; r < NR; ++r)
-                    K::load_pair(reinterpret_cast<const typename K::Block *>(w + r * row_bytes), 2 * p, has_second, wp[r]);
-            }
+            for (int r = 0; r < NR; ++r)
+                K::load_pair(reinterpret_cast<const typename K::Block *>(w + r * row_bytes), 2 * p,
+                             2 * p + 1 < n_blocks, wp[r]);
             for (int t = 0; t < NT; ++t) {
                 const SplitPair &s = split[t * split_pairs + (p - p0)];
                 const __m512i hi = _mm512_load_si512(s.hi);
@@ -237,8 +187,7 @@ inline void dot_tile(const uint8_t *w, int64_t row_bytes, int64_t n_blocks, int6
                         _mm512_dpbusd_epi32(bias, K::kSignedCodes ? wp[r].ucodes : wp[r].codes, hi);
                     const __m512i sums =
                         kAct8 ? high : _mm512_dpbusd_epi32(_mm512_slli_epi32(high, 8), lo, wp[r].codes);
-                    const __m512 scale = kGroupScales ? wp[r].d : _mm512_mul_ps(wp[r].d, xd);
-                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, acc[r][t]);
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wp[r].d, xd), acc[r][t]);
                     if constexpr (K::kHasMin) acc[r][t] = _mm512_fmadd_ps(wp[r].m, xs, acc[r][t]);
                 }
             }

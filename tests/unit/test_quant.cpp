@@ -251,39 +251,6 @@ TEST(QuantKernelsVnni, OneCallIsItsChunksAddedInColumnOrder) {
                 }
 }
 
-// At one token the VNNI Q8 kernels convert the scales of a group of rows at once and
-// multiply them by the activations' scales before spreading them to each row's lanes; a row
-// left over after the 8-row tiles, and every tile of two or more tokens, take the per-row
-// path (Q4 always does; checked too, should it ever group).
-// Both must give every output bitwise: a one-token call over 19 rows against 19 calls of
-// one row each, and against the same token as the first of a two-token call.
-TEST(QuantKernelsVnni, OneTokenGroupedScalesAreBitwiseThePerRowPath) {
-    if (!cpu_use_avx512_vnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI (or MST_CPU_VNNI=0)";
-    for (const bool act8 : {false, true})
-        for (const DType t : {DType::Q8, DType::Q4})
-            for (const int64_t cols : {int64_t(32), int64_t(33), int64_t(95), int64_t(768), int64_t(2081)}) {
-                const int64_t rows = 19, n_blocks = (cols + 31) / 32;
-                const std::vector<uint8_t> w = quantize(t, gaussian(size_t(rows * cols), uint32_t(cols + 7)), rows, cols);
-                const std::vector<float> x = gaussian(size_t(2 * cols), uint32_t(cols + 3));
-                const mst::QuantKernels &q = act8 ? quant_kernels_scalar_int8() : quant_kernels_scalar();
-                std::vector<QuantizedActivation> xq(size_t(2 * n_blocks));
-                for (int k = 0; k < 2; ++k) q.quantize_activation(x.data() + k * cols, cols, xq.data() + k * n_blocks);
-                const int64_t row_bytes = int64_t(dtype_row_bytes(t, cols));
-                const auto fn = t == DType::Q8
-                                    ? (act8 ? quant_dot_rows_q8_avx512_vnni_int8() : quant_dot_rows_q8_avx512_vnni())
-                                    : (act8 ? quant_dot_rows_q4_avx512_vnni_int8() : quant_dot_rows_q4_avx512_vnni());
-                std::vector<float> tiled(static_cast<size_t>(rows)), alone(tiled.size()), two(size_t(2 * rows));
-                fn(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, 1, tiled.data(), rows);
-                for (int64_t r = 0; r < rows; ++r)
-                    fn(w.data() + r * row_bytes, row_bytes, 1, n_blocks, xq.data(), n_blocks, 1, alone.data() + r, 1);
-                fn(w.data(), row_bytes, rows, n_blocks, xq.data(), n_blocks, 2, two.data(), rows);
-                const std::string what =
-                    std::string(dtype_name(t)) + (act8 ? " 8-bit" : " 16-bit") + " cols " + std::to_string(cols);
-                EXPECT_EQ(std::memcmp(tiled.data(), alone.data(), tiled.size() * sizeof(float)), 0) << what;
-                EXPECT_EQ(std::memcmp(tiled.data(), two.data(), tiled.size() * sizeof(float)), 0) << what;
-            }
-}
-
 // The 8-bit-activation tables against the scalar 8-bit reference, called directly whatever
 // MST_CPU_ACT_BITS says: the quantizers give the same blocks, within +-127 (which the VNNI
 // kernels rely on), and the row kernels the same integer sums, so the outputs agree to
