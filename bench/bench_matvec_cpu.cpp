@@ -65,9 +65,9 @@ int run(int argc, char **argv) {
             fmt::print("{}\n{}", kUsage,
                        "One thread's one-token Q4/Q8 product rates in weight GB per CPU-second, weights in L2 and\n"
                        "cycled through 1 GiB, beside a 1 GiB read-sum; then the LM head's shape (q8 151936 x 2048)\n"
-                       "from memory. --isa picks the kernel table (default: the\n"
-                       "best this CPU runs); --rounds the repetitions (min / median / max). MST_CPU_VNNI=0 makes\n"
-                       "the AVX-512 table use its madd kernels.\n");
+                       "from memory. --isa picks the kernel table (default: the best this CPU runs); --rounds the\n"
+                       "repetitions (min / median / max). MST_CPU_VNNI=0 makes the AVX-512 table use its madd\n"
+                       "kernels.\n");
             return 0;
         } else {
             fmt::print(stderr, "unknown option '{}'\n{}\n", a, kUsage);
