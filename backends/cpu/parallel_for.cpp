@@ -102,7 +102,13 @@ public:
         const bool profile = op_profile_enabled();
         const Clock::time_point start = profile ? Clock::now() : Clock::time_point{};
         const double start_cpu = profile ? op_profile_thread_cpu_seconds() : 0.0;
-        job_ = Job{fn, body, n, grain, threads, profile};
+        if (profile) {
+            // Each thread writes only its own slots; the caller reads them after every
+            // worker's acknowledgement (pending_), so plain integers do.
+            body_start_ns_.assign(size_t(threads), 0);
+            body_end_ns_.assign(size_t(threads), 0);
+        }
+        job_ = Job{fn, body, n, grain, threads, profile, start};
         next_.store(0, std::memory_order_relaxed);
         busy_ns_.store(0, std::memory_order_relaxed);
         busy_cpu_ns_.store(0, std::memory_order_relaxed);
@@ -118,11 +124,7 @@ public:
             for (uint32_t p; (p = pending_.load()) != 0;) futex_wait(pending_, p);
             caller_sleeping_.store(false);
         }
-        if (profile) {
-            const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-            op_profile_record_region(wall, threads, double(busy_ns_.load()) * 1e-9, double(busy_cpu_ns_.load()) * 1e-9,
-                                     op_profile_thread_cpu_seconds() - start_cpu);
-        }
+        if (profile) record_profile(start, start_cpu, threads);
         if (error_) std::rethrow_exception(error_);
         return true;
     }
@@ -135,7 +137,25 @@ private:
         int64_t grain = 0;  // 0: one even range per thread
         int threads = 1;
         bool profile = false;
+        Clock::time_point start;  // dispatch, when profiling
     };
+
+    // The region's split for bench_decode --profile (RegionTotals in core/op_profile.h).
+    void record_profile(Clock::time_point start, double start_cpu, int threads) {
+        RegionSample r;
+        r.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        r.threads = threads;
+        r.busy_seconds = double(busy_ns_.load()) * 1e-9;
+        r.busy_cpu_seconds = double(busy_cpu_ns_.load()) * 1e-9;
+        r.caller_cpu_seconds = op_profile_thread_cpu_seconds() - start_cpu;
+        const int64_t last_end = *std::max_element(body_end_ns_.begin(), body_end_ns_.end());
+        for (int i = 0; i < threads; ++i) {
+            r.start_wait_seconds += double(body_start_ns_[size_t(i)]) * 1e-9;
+            r.imbalance_seconds += double(last_end - body_end_ns_[size_t(i)]) * 1e-9;
+        }
+        r.finish_wait_seconds = std::max(0.0, r.wall_seconds - double(last_end) * 1e-9) * threads;
+        op_profile_record_region(r);
+    }
 
     void run_share(int index) {
         const Job &j = job_;
@@ -162,7 +182,10 @@ private:
         }
         t_inside_body = false;
         if (j.profile) {
-            busy_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count(),
+            const Clock::time_point end = Clock::now();
+            body_start_ns_[size_t(index)] = std::chrono::duration_cast<std::chrono::nanoseconds>(start - j.start).count();
+            body_end_ns_[size_t(index)] = std::chrono::duration_cast<std::chrono::nanoseconds>(end - j.start).count();
+            busy_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count(),
                                std::memory_order_relaxed);
             busy_cpu_ns_.fetch_add(int64_t((op_profile_thread_cpu_seconds() - start_cpu) * 1e9),
                                    std::memory_order_relaxed);
@@ -195,6 +218,7 @@ private:
     std::atomic<int64_t> next_{0};  // dynamic: the first index not yet handed out
     std::atomic<int64_t> busy_ns_{0};
     std::atomic<int64_t> busy_cpu_ns_{0};
+    std::vector<int64_t> body_start_ns_, body_end_ns_;  // per thread, from the dispatch (profiling)
     std::atomic<bool> failed_{false};
     std::mutex error_mutex_;
     std::exception_ptr error_;

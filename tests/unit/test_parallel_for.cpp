@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
@@ -169,6 +170,49 @@ TEST(ParallelFor, ProfileChargesAnOpItsBodiesCpuTimeOnEveryThread) {
     const OpTotals &op = p.by_kind.at("burn");
     EXPECT_GE(op.cpu_seconds, 0.060);
     EXPECT_LE(op.cpu_seconds, 0.075);
+}
+
+// bench_decode --profile's thread-time split: a region's held thread time is exactly its
+// bodies plus the hand-offs and the imbalance, the imbalance is the time from the first
+// share's end to the last one's (measured here from inside the bodies, so that a loaded
+// machine descheduling either thread moves both alike), and the op's time outside its
+// regions is its serial part.
+TEST(ParallelFor, ProfileSplitsHeldTimeIntoBusyHandOffsAndImbalance) {
+    using SteadyClock = std::chrono::steady_clock;
+    auto spin_for = [](double seconds) {
+        const auto end = SteadyClock::now() + std::chrono::duration<double>(seconds);
+        while (SteadyClock::now() < end) {
+        }
+    };
+    SteadyClock::time_point share_end[2];
+    op_profile_reset();
+    op_profile_enable(true);
+    {
+        const OpTimer timer("uneven", 0);
+        spin_for(0.005);  // serial, before the region
+        // Index 0 (the caller's share) runs 2 ms, index 1 (the worker's) 20 ms.
+        parallel_for(2, 2, [&](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i) {
+                spin_for(i == 0 ? 0.002 : 0.020);
+                share_end[i] = SteadyClock::now();
+            }
+        });
+    }
+    op_profile_enable(false);
+    const OpProfileSnapshot p = op_profile_snapshot();
+    op_profile_reset();
+    const RegionTotals &r = p.regions;
+    ASSERT_EQ(r.regions, 1u);
+    EXPECT_NEAR(r.busy_seconds + r.start_wait_seconds + r.imbalance_seconds + r.finish_wait_seconds, r.thread_seconds,
+                1e-6);
+    const double gap = std::chrono::duration<double>(share_end[1] - share_end[0]).count();
+    EXPECT_NEAR(r.imbalance_seconds, std::abs(gap), 0.001);
+    const auto it = p.regions_by_kind.find("uneven");
+    ASSERT_NE(it, p.regions_by_kind.end());
+    EXPECT_EQ(it->second.regions, 1u);
+    const OpTotals &op = p.by_kind.at("uneven");
+    EXPECT_DOUBLE_EQ(op.region_seconds, r.wall_seconds);
+    EXPECT_GE(op.seconds - op.region_seconds, 0.0049);
 }
 
 }  // namespace
