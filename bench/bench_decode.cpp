@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bench/cpu_bench_setup.h"
+#include "backends/cpu/parallel_for.h"
 #include "bench/read_bandwidth.h"
 #include "core/error.h"
 #include "core/op_profile.h"
@@ -126,6 +127,8 @@ void print_thread_time(const mst::OpProfileSnapshot &p, double wall, int n_token
     line("in region bodies (busy)", r.busy_seconds);
     fmt::print("    (of which on a CPU {:.3f}; the rest descheduled)\n", r.busy_cpu_seconds * per);
     line("hand-off out: dispatch to a thread's body start", r.start_wait_seconds);
+    fmt::print("    ({:.1f} of the {:.1f} regions a token woke a sleeping worker: a gap longer than the {} us spin)\n",
+               double(r.sleeper_wakeups) / n_tokens, double(r.regions) / n_tokens, mst::parallel_for_spin_micros());
     line("imbalance: a thread done, waiting for the last one", r.imbalance_seconds);
     line("hand-off back: last body done to the caller's return", r.finish_wait_seconds);
     line("serial: the caller alone between regions", serial);
@@ -135,15 +138,16 @@ void print_thread_time(const mst::OpProfileSnapshot &p, double wall, int n_token
     fmt::print("lost (all but the bodies): {:.3f} thread-ms per token, {:.1f}%\n", (total - r.busy_seconds) * per,
                100 * (total - r.busy_seconds) / total);
     fmt::print("\nregions by op: per token: regions, wall ms, thread-ms busy / hand-off out / imbalance / hand-off "
-               "back; the op's serial ms (outside its regions)\n{:<16} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
-               "op", "regions", "wall", "busy", "out", "imbal", "back", "serial");
+               "back; the op's serial ms (outside its regions); regions that woke a sleeping worker\n"
+               "{:<16} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}\n",
+               "op", "regions", "wall", "busy", "out", "imbal", "back", "serial", "woken");
     for (const auto &[kind, t] : p.by_kind) {
         const auto it = p.regions_by_kind.find(kind);
         const mst::RegionTotals rk = it == p.regions_by_kind.end() ? mst::RegionTotals{} : it->second;
-        fmt::print("{:<16} {:>7.1f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f}\n", kind,
+        fmt::print("{:<16} {:>7.1f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>6.1f}\n", kind,
                    double(rk.regions) / n_tokens, rk.wall_seconds * per, rk.busy_seconds * per,
                    rk.start_wait_seconds * per, rk.imbalance_seconds * per, rk.finish_wait_seconds * per,
-                   (t.seconds - t.region_seconds) * per);
+                   (t.seconds - t.region_seconds) * per, double(rk.sleeper_wakeups) / n_tokens);
     }
     if (const auto it = p.regions_by_kind.find("(no op)"); it != p.regions_by_kind.end())
         fmt::print("{:<16} {:>7.1f} {:>8.3f}\n", it->first, double(it->second.regions) / n_tokens,

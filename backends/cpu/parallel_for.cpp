@@ -116,7 +116,8 @@ public:
         error_ = nullptr;
         pending_.store(uint32_t(workers_.size()), std::memory_order_relaxed);
         generation_.fetch_add(1);  // seq_cst: publishes the job, pairs with a worker's sleeping_ increment
-        if (sleeping_.load() > 0) futex_wake(generation_, INT32_MAX);
+        const bool woke_sleepers = sleeping_.load() > 0;
+        if (woke_sleepers) futex_wake(generation_, INT32_MAX);
 
         run_share(0);
         if (!spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; }, spin_)) {
@@ -124,7 +125,7 @@ public:
             for (uint32_t p; (p = pending_.load()) != 0;) futex_wait(pending_, p);
             caller_sleeping_.store(false);
         }
-        if (profile) record_profile(start, start_cpu, threads);
+        if (profile) record_profile(start, start_cpu, threads, woke_sleepers);
         if (error_) std::rethrow_exception(error_);
         return true;
     }
@@ -141,8 +142,9 @@ private:
     };
 
     // The region's split for bench_decode --profile (RegionTotals in core/op_profile.h).
-    void record_profile(Clock::time_point start, double start_cpu, int threads) {
+    void record_profile(Clock::time_point start, double start_cpu, int threads, bool woke_sleepers) {
         RegionSample r;
+        r.woke_sleepers = woke_sleepers;
         r.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
         r.threads = threads;
         r.busy_seconds = double(busy_ns_.load()) * 1e-9;

@@ -31,6 +31,7 @@ void add_region(RegionTotals &r, const RegionSample &s) {
     r.start_wait_seconds += s.start_wait_seconds;
     r.imbalance_seconds += s.imbalance_seconds;
     r.finish_wait_seconds += s.finish_wait_seconds;
+    r.sleeper_wakeups += s.woke_sleepers ? 1 : 0;
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ struct RegionTotals {
     double start_wait_seconds = 0.0;
     double imbalance_seconds = 0.0;
     double finish_wait_seconds = 0.0;
+    uint64_t sleeper_wakeups = 0;  // regions that had to wake a sleeping worker (futex)
 };
 
 // One region as the parallel-for measured it (times in seconds from its dispatch).
@@ -66,6 +67,7 @@ struct RegionSample {
     double start_wait_seconds = 0.0;
     double imbalance_seconds = 0.0;
     double finish_wait_seconds = 0.0;
+    bool woke_sleepers = false;  // a worker slept (past its spin) and was woken by a futex call
 };
 
 struct OpProfileSnapshot {
