@@ -31,6 +31,7 @@
 namespace mst {
 namespace {
 
+using parallel_for_detail::Split;
 using Clock = std::chrono::steady_clock;
 
 void cpu_relax() {
@@ -89,7 +90,7 @@ public:
     Clock::duration spin() const { return spin_; }
 
     // False when another caller holds the pool (the caller then runs serially).
-    bool run(int64_t n, int threads, int64_t grain, parallel_for_detail::RangeFn fn, void *body) {
+    bool run(int64_t n, int threads, int64_t grain, Split split, parallel_for_detail::RangeFn fn, void *body) {
         std::unique_lock<std::mutex> lock(job_mutex_, std::try_to_lock);
         if (!lock.owns_lock()) return false;
         while (int(workers_.size()) < threads - 1) {
@@ -108,7 +109,12 @@ public:
             body_start_ns_.assign(size_t(threads), 0);
             body_end_ns_.assign(size_t(threads), 0);
         }
-        job_ = Job{fn, body, n, grain, threads, profile, start};
+        if (split == Split::Stealing) {
+            if (int(ranges_.size()) < threads) ranges_ = std::vector<std::atomic<uint64_t>>(size_t(threads));
+            for (int i = 0; i < threads; ++i)
+                ranges_[size_t(i)].store(pack_range(n * i / threads, n * (i + 1) / threads), std::memory_order_relaxed);
+        }
+        job_ = Job{fn, body, n, grain, split, threads, profile, start};
         next_.store(0, std::memory_order_relaxed);
         busy_ns_.store(0, std::memory_order_relaxed);
         busy_cpu_ns_.store(0, std::memory_order_relaxed);
@@ -135,7 +141,8 @@ private:
         parallel_for_detail::RangeFn fn = nullptr;
         void *body = nullptr;
         int64_t n = 0;
-        int64_t grain = 0;  // 0: one even range per thread
+        int64_t grain = 0;
+        Split split = Split::Static;
         int threads = 1;
         bool profile = false;
         Clock::time_point start;  // dispatch, when profiling
@@ -166,9 +173,11 @@ private:
         const double start_cpu = j.profile ? op_profile_thread_cpu_seconds() : 0.0;
         t_inside_body = true;
         try {
-            if (j.grain == 0) {
+            if (j.split == Split::Static) {
                 const int64_t begin = j.n * index / j.threads, end = j.n * (index + 1) / j.threads;
                 if (begin < end) j.fn(j.body, begin, end);
+            } else if (j.split == Split::Stealing) {
+                run_stealing(j, index);
             } else {
                 for (;;) {
                     if (failed_.load(std::memory_order_relaxed)) break;
@@ -191,6 +200,40 @@ private:
                                std::memory_order_relaxed);
             busy_cpu_ns_.fetch_add(int64_t((op_profile_thread_cpu_seconds() - start_cpu) * 1e9),
                                    std::memory_order_relaxed);
+        }
+    }
+
+    // Stealing split: each thread's remaining range [front, back) as one word, so that its
+    // owner (from the front) and thieves (from the back) claim pieces with one CAS each.
+    static uint64_t pack_range(int64_t front, int64_t back) { return uint64_t(front) << 32 | uint64_t(back); }
+    static int64_t range_front(uint64_t r) { return int64_t(r >> 32); }
+    static int64_t range_back(uint64_t r) { return int64_t(r & 0xffffffffu); }
+
+    // Claims a piece of thread `owner`'s range: from the front, a quarter of what is left
+    // (at least `grain`), for the owner; from the back, `grain`, for a thief. False when the
+    // range is empty.
+    bool claim(int owner, bool own, int64_t grain, int64_t &begin, int64_t &end) {
+        std::atomic<uint64_t> &range = ranges_[size_t(owner)];
+        uint64_t r = range.load(std::memory_order_relaxed);
+        for (;;) {
+            const int64_t front = range_front(r), back = range_back(r);
+            if (front >= back) return false;
+            const int64_t take = std::min(back - front, own ? std::max(grain, (back - front) / 4) : grain);
+            begin = own ? front : back - take;
+            end = own ? front + take : back;
+            const uint64_t next = own ? pack_range(end, back) : pack_range(front, begin);
+            if (range.compare_exchange_weak(r, next, std::memory_order_relaxed)) return true;
+        }
+    }
+
+    void run_stealing(const Job &j, int index) {
+        int64_t begin = 0, end = 0;
+        while (!failed_.load(std::memory_order_relaxed) && claim(index, true, j.grain, begin, end))
+            j.fn(j.body, begin, end);
+        for (int k = 1; k < j.threads; ++k) {
+            const int victim = (index + k) % j.threads;
+            while (!failed_.load(std::memory_order_relaxed) && claim(victim, false, j.grain, begin, end))
+                j.fn(j.body, begin, end);
         }
     }
 
@@ -220,6 +263,7 @@ private:
     std::atomic<int64_t> next_{0};  // dynamic: the first index not yet handed out
     std::atomic<int64_t> busy_ns_{0};
     std::atomic<int64_t> busy_cpu_ns_{0};
+    std::vector<std::atomic<uint64_t>> ranges_;  // stealing split: per thread, pack_range(front, back)
     std::vector<int64_t> body_start_ns_, body_end_ns_;  // per thread, from the dispatch (profiling)
     std::atomic<bool> failed_{false};
     std::mutex error_mutex_;
@@ -231,8 +275,8 @@ Pool &pool() {
     return p;
 }
 
-void run_serially(int64_t n, int64_t grain, parallel_for_detail::RangeFn fn, void *body) {
-    if (grain == 0 || grain >= n) return fn(body, 0, n);
+void run_serially(int64_t n, int64_t grain, Split split, parallel_for_detail::RangeFn fn, void *body) {
+    if (split != Split::Dynamic || grain >= n) return fn(body, 0, n);
     for (int64_t begin = 0; begin < n; begin += grain) fn(body, begin, std::min(n, begin + grain));
 }
 
@@ -240,12 +284,15 @@ void run_serially(int64_t n, int64_t grain, parallel_for_detail::RangeFn fn, voi
 
 namespace parallel_for_detail {
 
-void run(int64_t n, int max_threads, int64_t grain, RangeFn fn, void *body) {
+void run(int64_t n, int max_threads, int64_t grain, Split split, RangeFn fn, void *body) {
     if (n <= 0) return;
-    // Static ranges: no more threads than indices. Dynamic: no more than chunks.
-    const int64_t units = grain == 0 ? n : (n + grain - 1) / grain;
+    // The stealing split packs a range's ends into 32 bits each.
+    if (split == Split::Stealing && n > int64_t(INT32_MAX)) split = Split::Dynamic;
+    // Static ranges: no more threads than indices. Dynamic and stealing: no more than chunks.
+    const int64_t units = split == Split::Static ? n : (n + grain - 1) / grain;
     const int threads = int(std::min<int64_t>(std::max(1, max_threads), units));
-    if (threads <= 1 || t_inside_body || !pool().run(n, threads, grain, fn, body)) run_serially(n, grain, fn, body);
+    if (threads <= 1 || t_inside_body || !pool().run(n, threads, grain, split, fn, body))
+        run_serially(n, grain, split, fn, body);
 }
 
 }  // namespace parallel_for_detail
