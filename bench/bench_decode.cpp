@@ -10,6 +10,7 @@
 // (teacher-forced, a fixed pseudo-random token sequence), every expert a cache hit.
 // bench/README.md "Decode profile" records results.
 #include <fmt/format.h>
+#include <xxhash.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -230,8 +231,18 @@ int run(const Options &o) {
     session.eval(prompt, mst::EvalKind::Prompt);
     mst::op_profile_reset();
     const auto t0 = Clock::now();
-    for (int32_t t : tokens) session.eval(std::span<const int32_t>(&t, 1), mst::EvalKind::Decode);
+    // A hash of every decoded token's logits: two binaries (or thread counts, splits) that
+    // compute the same bits print the same hash.
+    XXH64_state_t *logits_hash = XXH64_createState();
+    XXH64_reset(logits_hash, 0);
+    for (int32_t t : tokens) {
+        session.eval(std::span<const int32_t>(&t, 1), mst::EvalKind::Decode);
+        const std::span<const float> l = session.last_logits();
+        XXH64_update(logits_hash, l.data(), l.size_bytes());
+    }
     const double profiled_wall = seconds_since(t0);
+    const uint64_t logits_digest = XXH64_digest(logits_hash);
+    XXH64_freeState(logits_hash);
     mst::op_profile_enable(false);
     const mst::OpProfileSnapshot p = mst::op_profile_snapshot();
     uint64_t bytes = 0;
@@ -246,6 +257,7 @@ int run(const Options &o) {
     fmt::print("bytes read per token: {:.1f} MB; at the median: {:.2f} GB/s = {:.0f}% of the read bandwidth\n",
                bytes_per_token / 1e6, bytes_per_token * med / 1e9, 100 * bytes_per_token * med / read_bw);
     if (sum_bw > 0) fmt::print("  ({:.0f}% of the plain sum probe)\n", 100 * bytes_per_token * med / sum_bw);
+    fmt::print("logits of the {} decoded tokens (profiled round), XXH64: {:016x}\n", o.tokens, logits_digest);
     if (o.profile) print_profile(p, profiled_wall, o.tokens, o.threads);
     return 0;
 }
