@@ -1,15 +1,12 @@
 // The worker pool behind parallel_for (parallel_for.h). One process-wide pool, grown to the
 // largest thread count asked for; one caller at a time (others run serially).
 //
-// Hand-off: the caller publishes a job, opens its gate and bumps `generation_`; workers spin
-// on it, then sleep on it with a futex. A worker joins the job through the gate (a count it
-// raises with a CAS while the gate is open), claims its share and runs it. The caller, done
-// with its own share, claims and runs every share no worker claimed yet (a worker still
-// asleep or descheduled is not waited for), closes the gate and waits only for the workers
-// that joined: the job is never rewritten while a worker reads it, and a worker that comes
-// after the close leaves without reading it. Sleeping is announced before the futex wait (a
-// Dekker pair of sequentially consistent operations with the waker's), so a wake-up is
-// skipped only when nobody sleeps, and never lost.
+// Hand-off: the caller publishes a job and bumps `generation_`; workers spin on it, then
+// sleep on it with a futex. Every worker acknowledges every generation (decrementing
+// `pending_`), those without a share at once, so the caller never rewrites the job while
+// a late worker still reads it. Sleeping is announced before the futex wait (a Dekker
+// pair of sequentially consistent operations with the waker's), so a wake-up is skipped
+// only when nobody sleeps, and never lost.
 #include "backends/cpu/parallel_for.h"
 
 #include <linux/futex.h>
@@ -107,8 +104,8 @@ public:
         const Clock::time_point start = profile ? Clock::now() : Clock::time_point{};
         const double start_cpu = profile ? op_profile_thread_cpu_seconds() : 0.0;
         if (profile) {
-            // A share's slots are written by the thread that claimed it; the caller reads them
-            // after the gate's count fell to 0, so plain integers do.
+            // Each thread writes only its own slots; the caller reads them after every
+            // worker's acknowledgement (pending_), so plain integers do.
             body_start_ns_.assign(size_t(threads), 0);
             body_end_ns_.assign(size_t(threads), 0);
         }
@@ -123,20 +120,15 @@ public:
         busy_cpu_ns_.store(0, std::memory_order_relaxed);
         failed_.store(false, std::memory_order_relaxed);
         error_ = nullptr;
-        if (int(claimed_.size()) < threads) claimed_ = std::vector<std::atomic<bool>>(size_t(threads));
-        for (int i = 0; i < threads; ++i) claimed_[size_t(i)].store(false, std::memory_order_relaxed);
-        gate_.store(0);            // open, nobody joined: publishes the job to a worker's join
-        generation_.fetch_add(1);  // seq_cst: pairs with a worker's sleeping_ increment
+        pending_.store(uint32_t(workers_.size()), std::memory_order_relaxed);
+        generation_.fetch_add(1);  // seq_cst: publishes the job, pairs with a worker's sleeping_ increment
         const bool woke_sleepers = sleeping_.load() > 0;
         if (woke_sleepers) futex_wake(generation_, INT32_MAX);
 
-        for (int i = 0; i < threads; ++i)
-            if (claim_share(i)) run_share(i);
-        gate_.fetch_or(kGateClosed);
-        auto joined_done = [this] { return (gate_.load(std::memory_order_acquire) & ~kGateClosed) == 0; };
-        if (!spin_until(joined_done, spin_)) {
+        run_share(0);
+        if (!spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; }, spin_)) {
             caller_sleeping_.store(true);
-            for (uint32_t g; ((g = gate_.load()) & ~kGateClosed) != 0;) futex_wait(gate_, g);
+            for (uint32_t p; (p = pending_.load()) != 0;) futex_wait(pending_, p);
             caller_sleeping_.store(false);
         }
         if (profile) record_profile(start, start_cpu, threads, woke_sleepers);
@@ -173,9 +165,6 @@ private:
         r.finish_wait_seconds = std::max(0.0, r.wall_seconds - double(last_end) * 1e-9) * threads;
         op_profile_record_region(r);
     }
-
-    // True for the one thread that gets to run share `index` of the current job.
-    bool claim_share(int index) { return !claimed_[size_t(index)].exchange(true, std::memory_order_relaxed); }
 
     void run_share(int index) {
         const Job &j = job_;
@@ -257,13 +246,8 @@ private:
             }
             seen = generation_.load(std::memory_order_acquire);
             if (stopping_.load()) return;
-            // Join while the gate is open (acquire: the job written before it opened).
-            uint32_t g = gate_.load();
-            while (!(g & kGateClosed) && !gate_.compare_exchange_weak(g, g + 1)) {
-            }
-            if (g & kGateClosed) continue;  // the caller finished without this thread
-            if (index < job_.threads && claim_share(index)) run_share(index);
-            if (gate_.fetch_sub(1) == (kGateClosed | 1) && caller_sleeping_.load()) futex_wake(gate_, 1);
+            run_share(index);
+            if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) futex_wake(pending_, 1);
         }
     }
 
@@ -272,11 +256,7 @@ private:
     std::vector<std::thread> workers_;
     Job job_;
     std::atomic<uint32_t> generation_{0};
-    // The job's gate: kGateClosed once the caller ran every unclaimed share, plus the count of
-    // workers that joined and have not left; closed with nobody inside between jobs.
-    static constexpr uint32_t kGateClosed = 1u << 31;
-    std::atomic<uint32_t> gate_{kGateClosed};
-    std::vector<std::atomic<bool>> claimed_;  // per share of the job: claimed by some thread
+    std::atomic<uint32_t> pending_{0};  // workers yet to acknowledge the job
     std::atomic<int> sleeping_{0};      // workers in (or about to enter) the futex wait
     std::atomic<bool> caller_sleeping_{false};
     std::atomic<bool> stopping_{false};

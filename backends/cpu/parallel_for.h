@@ -18,7 +18,7 @@
 //   });
 //
 // and schedule(dynamic, g) becomes parallel_for_dynamic(n, t, g, body). Per-thread
-// scratch goes at the top of the body: with parallel_for each range is one call of it.
+// scratch goes at the top of the body: with parallel_for each thread runs the body once.
 #pragma once
 
 #include <cstdint>
@@ -43,9 +43,7 @@ void call(void *body, int64_t begin, int64_t end) {
 
 // Calls body(begin, end) on contiguous ranges that cover [0, n) exactly once, one range
 // per thread, on up to max_threads threads (the calling thread is one of them; ranges
-// are as even as can be, in order of thread); a range whose thread has not started when
-// the caller is done with its own runs on the caller (a worker asleep or descheduled is
-// not waited for). Returns when every range is done. An
+// are as even as can be, in order of thread). Returns when every range is done. An
 // exception thrown by the body is rethrown here (the first one, once all threads
 // stopped). Runs on the calling thread alone when max_threads <= 1 or n <= 1, when
 // called from inside another parallel_for body (nested), or when another thread's
