@@ -10,6 +10,7 @@
 // (teacher-forced, a fixed pseudo-random token sequence), every expert a cache hit.
 // bench/README.md "Decode profile" records results.
 #include <fmt/format.h>
+#include <xxhash.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "bench/cpu_bench_setup.h"
+#include "backends/cpu/parallel_for.h"
 #include "bench/read_bandwidth.h"
 #include "core/error.h"
 #include "core/op_profile.h"
@@ -109,7 +111,51 @@ RoundTime decode_round(mst::LoadedModel &model, const std::vector<int32_t> &prom
     return {seconds_since(t0), process_cpu_seconds() - cpu0};
 }
 
-void print_profile(const mst::OpProfileSnapshot &p, double wall, int n_tokens) {
+// Where the threads' time went (issue 16 item 1): every thread's wall time in the decode,
+// thread-ms per token, split into the regions' bodies, the regions' hand-offs and
+// imbalance, and the time between regions, when the calling thread runs alone.
+void print_thread_time(const mst::OpProfileSnapshot &p, double wall, int n_tokens, int threads) {
+    const mst::RegionTotals &r = p.regions;
+    const double per = 1e3 / n_tokens;
+    const double serial = wall - r.wall_seconds;  // the caller alone, between regions
+    double ops_serial = 0;  // of which inside ops (small ops, activation quantization, top-k)
+    for (const auto &[kind, t] : p.by_kind) ops_serial += t.seconds - t.region_seconds;
+    const double total = wall * threads;
+    auto line = [&](const char *what, double seconds) {
+        fmt::print("  {:<58} {:>8.3f} {:>5.1f}%\n", what, seconds * per, 100 * seconds / total);
+    };
+    fmt::print("\nthread-ms per token: {} threads x {:.3f} ms wall = {:.3f}\n", threads, wall * per, total * per);
+    line("in region bodies (busy)", r.busy_seconds);
+    fmt::print("    (of which on a CPU {:.3f}; the rest descheduled)\n", r.busy_cpu_seconds * per);
+    line("hand-off out: dispatch to a thread's body start", r.start_wait_seconds);
+    fmt::print("    ({:.1f} of the {:.1f} regions a token woke a sleeping worker: a gap longer than the {} us spin)\n",
+               double(r.sleeper_wakeups) / n_tokens, double(r.regions) / n_tokens, mst::parallel_for_spin_micros());
+    line("imbalance: a thread done, waiting for the last one", r.imbalance_seconds);
+    line("hand-off back: last body done to the caller's return", r.finish_wait_seconds);
+    line("serial: the caller alone between regions", serial);
+    fmt::print("    (of which inside ops {:.3f}, host work between ops {:.3f})\n", ops_serial * per,
+               (serial - ops_serial) * per);
+    line("serial: the other threads idle meanwhile", total - r.thread_seconds - serial);
+    fmt::print("lost (all but the bodies): {:.3f} thread-ms per token, {:.1f}%\n", (total - r.busy_seconds) * per,
+               100 * (total - r.busy_seconds) / total);
+    fmt::print("\nregions by op: per token: regions, wall ms, thread-ms busy / hand-off out / imbalance / hand-off "
+               "back; the op's serial ms (outside its regions); regions that woke a sleeping worker\n"
+               "{:<16} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}\n",
+               "op", "regions", "wall", "busy", "out", "imbal", "back", "serial", "woken");
+    for (const auto &[kind, t] : p.by_kind) {
+        const auto it = p.regions_by_kind.find(kind);
+        const mst::RegionTotals rk = it == p.regions_by_kind.end() ? mst::RegionTotals{} : it->second;
+        fmt::print("{:<16} {:>7.1f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>6.1f}\n", kind,
+                   double(rk.regions) / n_tokens, rk.wall_seconds * per, rk.busy_seconds * per,
+                   rk.start_wait_seconds * per, rk.imbalance_seconds * per, rk.finish_wait_seconds * per,
+                   (t.seconds - t.region_seconds) * per, double(rk.sleeper_wakeups) / n_tokens);
+    }
+    if (const auto it = p.regions_by_kind.find("(no op)"); it != p.regions_by_kind.end())
+        fmt::print("{:<16} {:>7.1f} {:>8.3f}\n", it->first, double(it->second.regions) / n_tokens,
+                   it->second.wall_seconds * per);
+}
+
+void print_profile(const mst::OpProfileSnapshot &p, double wall, int n_tokens, int threads) {
     double op_seconds = 0;
     for (const auto &[kind, t] : p.by_kind) op_seconds += t.seconds;
     const double per = 1e3 / n_tokens;
@@ -141,6 +187,7 @@ void print_profile(const mst::OpProfileSnapshot &p, double wall, int n_tokens) {
                    double(r.regions) / n_tokens, 1e6 * r.wall_seconds / double(r.regions),
                    100 * r.busy_seconds / r.thread_seconds, r.busy_seconds * per, r.thread_seconds * per,
                    100 * r.wall_seconds / wall, r.busy_seconds > 0 ? 100 * r.busy_cpu_seconds / r.busy_seconds : 0.0);
+    print_thread_time(p, wall, n_tokens, threads);
 }
 
 int run(const Options &o) {
@@ -184,8 +231,18 @@ int run(const Options &o) {
     session.eval(prompt, mst::EvalKind::Prompt);
     mst::op_profile_reset();
     const auto t0 = Clock::now();
-    for (int32_t t : tokens) session.eval(std::span<const int32_t>(&t, 1), mst::EvalKind::Decode);
+    // A hash of every decoded token's logits: two binaries (or thread counts, splits) that
+    // compute the same bits print the same hash.
+    XXH64_state_t *logits_hash = XXH64_createState();
+    XXH64_reset(logits_hash, 0);
+    for (int32_t t : tokens) {
+        session.eval(std::span<const int32_t>(&t, 1), mst::EvalKind::Decode);
+        const std::span<const float> l = session.last_logits();
+        XXH64_update(logits_hash, l.data(), l.size_bytes());
+    }
     const double profiled_wall = seconds_since(t0);
+    const uint64_t logits_digest = XXH64_digest(logits_hash);
+    XXH64_freeState(logits_hash);
     mst::op_profile_enable(false);
     const mst::OpProfileSnapshot p = mst::op_profile_snapshot();
     uint64_t bytes = 0;
@@ -200,7 +257,8 @@ int run(const Options &o) {
     fmt::print("bytes read per token: {:.1f} MB; at the median: {:.2f} GB/s = {:.0f}% of the read bandwidth\n",
                bytes_per_token / 1e6, bytes_per_token * med / 1e9, 100 * bytes_per_token * med / read_bw);
     if (sum_bw > 0) fmt::print("  ({:.0f}% of the plain sum probe)\n", 100 * bytes_per_token * med / sum_bw);
-    if (o.profile) print_profile(p, profiled_wall, o.tokens);
+    fmt::print("logits of the {} decoded tokens (profiled round), XXH64: {:016x}\n", o.tokens, logits_digest);
+    if (o.profile) print_profile(p, profiled_wall, o.tokens, o.threads);
     return 0;
 }
 

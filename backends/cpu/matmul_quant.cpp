@@ -16,6 +16,10 @@ namespace {
 // Rows a thread's share of a one-token product is a multiple of: the one-token tile of the
 // VNNI kernels (8 rows), a multiple of the others' (AVX2 2, AVX-512 madd 4).
 constexpr int64_t kDecodeRowUnit = 8;
+// Tiles a thread takes at a time from another thread's range once its own is done (the
+// stealing split): 128 rows, 278 KiB of a 2048-wide q8 matrix, a few microseconds' work;
+// coarse enough that a piece's first tile, which no earlier call prefetched, is rare.
+constexpr int64_t kStealTiles = 16;
 
 // The kernel for the weight's dtype and the most tokens it takes per call.
 struct SelectedKernel {
@@ -40,15 +44,19 @@ struct OneTokenProduct {
 
 // One token tile (decode): there is no second pass over a row block to keep it in L2 for,
 // so the products' 8-row tiles, numbered product after product, are split into one
-// contiguous range per thread, each product's part of it in one kernel call: the kernels
-// prefetch a tile ahead within a call, so row blocks of 64 KiB cut the prefetch off at
-// every block's end and ran a block's last rows one by one. The products read the same
+// contiguous range per thread, taken in a few long pieces, each product's part of a piece
+// in one kernel call: the kernels prefetch a tile ahead within a call, so row blocks of
+// 64 KiB cut the prefetch off at every block's end and ran a block's last rows one by one.
+// A thread done with its range takes pieces from the back of the other's (the stealing
+// split), so a thread that falls behind is not waited for (bench/README.md, "Where the
+// decode threads' time goes"). Each row's output comes from its own kernel call's tile
+// whatever the split, so the bits do not depend on it. The products read the same
 // quantized activations xq [n_tokens][n_blocks]; one parallel region for all of them.
 void run_one_token_tiles(std::span<const OneTokenProduct> products, int64_t n_blocks, const QuantizedActivation *xq,
                          int64_t n_tokens, int threads) {
     std::vector<int64_t> first_tile{0};  // prefix sums of tiles per product
     for (const OneTokenProduct &p : products) first_tile.push_back(first_tile.back() + (p.rows + kDecodeRowUnit - 1) / kDecodeRowUnit);
-    parallel_for(first_tile.back(), threads, [&](int64_t u0, int64_t u1) {
+    parallel_for_stealing(first_tile.back(), threads, kStealTiles, [&](int64_t u0, int64_t u1) {
         for (size_t i = 0; i < products.size(); ++i) {
             const int64_t a = std::max(u0, first_tile[i]), b = std::min(u1, first_tile[i + 1]);
             if (a >= b) continue;

@@ -1,17 +1,21 @@
-// CpuBackend::routed_swiglu: a layer's routed experts in two parallel regions instead of
+// CpuBackend::routed_swiglu: a layer's routed experts in one parallel region instead of
 // Backend::routed_swiglu's seven per expert (quantize, gate, quantize, up, silu_mul,
 // quantize, down), for decode (one token per expert) and prefill alike (the grouped GEMM:
-// each expert over all the tokens routed to it).
+// each expert over all the tokens routed to it). The region hands out, one at a time:
 //
-//   region 1: units of (expert, 64 intermediate rows): the gate and up rows, SwiGLU on
-//             them, and (for quantized down weights) their 32-blocks of the down input
-//             quantized at once;
-//   region 2: units of (expert, 64 output rows) of the down projections;
+//   first units of (expert, 64 intermediate rows): the gate and up rows, SwiGLU on them,
+//         and (for quantized down weights) their 32-blocks of the down input quantized;
+//   then units of (expert, 64 output rows) of the down projections, each started once
+//         every first unit of its expert is done (all of them were handed out before, so
+//         a thread waits only for the other's last ones);
 //   then, on the caller, the outputs added into each token's row in expert order.
+//
+// One region, not one per phase: no barrier (the thread done first waiting, then a second
+// hand-off) between the two phases (bench/README.md "Where the decode threads' time goes").
 //
 // A unit's weight rows (64 rows, 72 KiB of a 2048-wide q4 matrix) stay in L2 while every
 // token tile of the expert passes over them, so a prefill reads each expert's weights from
-// memory once per batch, and the whole batch pays two region wake-ups per pass instead of
+// memory once per batch, and the whole batch pays one region wake-up per pass instead of
 // seven per expert.
 //
 // Each token row of h is quantized once for all experts (once per activation width, where
@@ -21,8 +25,14 @@
 // same SwiGLU expression as silu_mul, the same block quantization and the same order of
 // additions. Other weight types take Backend::routed_swiglu.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <thread>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/matmul.h"
@@ -41,6 +51,20 @@ constexpr int64_t kMaxRowsPerPass = 2048;
 // Rows per unit: a multiple of the quantization block (32), so that a unit of the gate/up
 // region owns whole blocks of the down input; 64 rows of a 2048-wide q4 matrix are 72 KiB.
 constexpr int64_t kUnitRows = 64;
+
+// Waits for `left` to reach 0 (acquire: what the units counted down wrote is visible
+// after); false if `failed` is set first. Spins, yielding the core now and then: the units
+// waited for are running on another thread, usually for microseconds.
+bool wait_until_zero(const std::atomic<int64_t> &left, const std::atomic<bool> &failed) {
+    for (uint32_t i = 1; left.load(std::memory_order_acquire) != 0; ++i) {
+        if (failed.load(std::memory_order_relaxed)) return false;
+        if (i % 256 == 0) std::this_thread::yield();
+#if defined(__x86_64__)
+        else _mm_pause();
+#endif
+    }
+    return true;
+}
 
 bool fusable_dtype(DType t) {
     return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8 || t == DType::Q4;
@@ -188,14 +212,32 @@ void CpuBackend::fused_routed_swiglu(const float *h, float *out, int64_t n_token
         return std::pair<size_t, int64_t>(e, (unit - first[e]) * kUnitRows);
     };
 
-    const int64_t inter_work = first_unit_a.back() * kUnitRows * hidden * 2;
-    parallel_for_dynamic(first_unit_a.back(), threads_for(inter_work), 1, [&](int64_t u0, int64_t u1) {
+    // First units of each expert not yet done: its down units wait for 0.
+    std::vector<std::atomic<int64_t>> first_units_left(n_experts);
+    for (size_t e = 0; e < n_experts; ++e)
+        first_units_left[e].store(first_unit_a[e + 1] - first_unit_a[e], std::memory_order_relaxed);
+    std::atomic<bool> failed{false};  // a first unit threw: waiting for it would never end
+    const int64_t units_a = first_unit_a.back();
+    const int64_t inter_work = units_a * kUnitRows * hidden * 2;
+    parallel_for_dynamic(units_a + first_unit_b.back(), threads_for(inter_work), 1, [&](int64_t u0, int64_t u1) {
         for (int64_t unit = u0; unit < u1; ++unit) {
+            if (unit >= units_a) {
+                const auto [e, r0] = locate(first_unit_b, unit - units_a);
+                if (!wait_until_zero(first_units_left[e], failed)) return;
+                ExpertWork &w = work[e];
+                down[e].run(w.gate.data(), w.aq.data(), w.m, r0, std::min(hidden, r0 + kUnitRows), w.y.data());
+                continue;
+            }
             const auto [e, r0] = locate(first_unit_a, unit);
             ExpertWork &w = work[e];
             const int64_t inter = experts[e].gate.rows, r1 = std::min(inter, r0 + kUnitRows);
-            gate[e].run(w.x.data(), w.xq[gate[e].form()].data(), w.m, r0, r1, w.gate.data());
-            up[e].run(w.x.data(), w.xq[up[e].form()].data(), w.m, r0, r1, w.up.data());
+            try {
+                gate[e].run(w.x.data(), w.xq[gate[e].form()].data(), w.m, r0, r1, w.gate.data());
+                up[e].run(w.x.data(), w.xq[up[e].form()].data(), w.m, r0, r1, w.up.data());
+            } catch (...) {
+                failed.store(true);
+                throw;
+            }
             for (int64_t t = 0; t < w.m; ++t) {
                 float *g = w.gate.data() + t * inter;
                 const float *u = w.up.data() + t * inter;
@@ -204,13 +246,8 @@ void CpuBackend::fused_routed_swiglu(const float *h, float *out, int64_t n_token
                 if (down[e].quantized)
                     down[e].qk->quantize_activation(g + r0, r1 - r0, w.aq.data() + t * down[e].n_blocks + r0 / kQuantBlock);
             }
-        }
-    });
-    parallel_for_dynamic(first_unit_b.back(), threads_for(inter_work / 2), 1, [&](int64_t u0, int64_t u1) {
-        for (int64_t unit = u0; unit < u1; ++unit) {
-            const auto [e, r0] = locate(first_unit_b, unit);
-            ExpertWork &w = work[e];
-            down[e].run(w.gate.data(), w.aq.data(), w.m, r0, std::min(hidden, r0 + kUnitRows), w.y.data());
+            // Release: the down units that see 0 read this unit's gate and quantized rows.
+            first_units_left[e].fetch_sub(1, std::memory_order_release);
         }
     });
     for (size_t e = 0; e < n_experts; ++e)

@@ -32,7 +32,8 @@ constexpr int kDefaultSpinMicros = 30;
 
 namespace parallel_for_detail {
 using RangeFn = void (*)(void *body, int64_t begin, int64_t end);
-void run(int64_t n, int max_threads, int64_t grain, RangeFn fn, void *body);
+enum class Split { Static, Dynamic, Stealing };
+void run(int64_t n, int max_threads, int64_t grain, Split split, RangeFn fn, void *body);
 
 template <typename Body>
 void call(void *body, int64_t begin, int64_t end) {
@@ -50,7 +51,7 @@ void call(void *body, int64_t begin, int64_t end) {
 template <typename Body>
 void parallel_for(int64_t n, int max_threads, Body &&body) {
     using B = std::remove_reference_t<Body>;
-    parallel_for_detail::run(n, max_threads, 0, &parallel_for_detail::call<B>,
+    parallel_for_detail::run(n, max_threads, 0, parallel_for_detail::Split::Static, &parallel_for_detail::call<B>,
                              const_cast<void *>(static_cast<const void *>(&body)));
 }
 
@@ -60,8 +61,21 @@ void parallel_for(int64_t n, int max_threads, Body &&body) {
 template <typename Body>
 void parallel_for_dynamic(int64_t n, int max_threads, int64_t grain, Body &&body) {
     using B = std::remove_reference_t<Body>;
-    parallel_for_detail::run(n, max_threads, grain < 1 ? 1 : grain, &parallel_for_detail::call<B>,
-                             const_cast<void *>(static_cast<const void *>(&body)));
+    parallel_for_detail::run(n, max_threads, grain < 1 ? 1 : grain, parallel_for_detail::Split::Dynamic,
+                             &parallel_for_detail::call<B>, const_cast<void *>(static_cast<const void *>(&body)));
+}
+
+// As parallel_for's even contiguous ranges, one per thread, but a thread takes its range in
+// shrinking pieces from the front (a quarter of what is left, at least `grain` indices) and,
+// once its own is done, takes `grain` indices at a time from the back of the others' ranges.
+// For long streaming loops (the one-token products): a thread runs mostly one contiguous
+// range, in a few calls, so what the body prefetches ahead stays useful, and a thread that
+// falls behind (descheduled, slower memory) is helped at the end instead of waited for.
+template <typename Body>
+void parallel_for_stealing(int64_t n, int max_threads, int64_t grain, Body &&body) {
+    using B = std::remove_reference_t<Body>;
+    parallel_for_detail::run(n, max_threads, grain < 1 ? 1 : grain, parallel_for_detail::Split::Stealing,
+                             &parallel_for_detail::call<B>, const_cast<void *>(static_cast<const void *>(&body)));
 }
 
 // The spin in effect (MST_CPU_SPIN_US when set to 0..1000000, else kDefaultSpinMicros).

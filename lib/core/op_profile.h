@@ -35,6 +35,9 @@ struct OpTotals {
     // leaves out waiting for a thread and time descheduled, so on a shared machine it
     // still says what the op costs.
     double cpu_seconds = 0.0;
+    // Wall time of the op's parallel regions; seconds - region_seconds is the part of the
+    // op the calling thread ran alone (serial, the other threads idle).
+    double region_seconds = 0.0;
 };
 
 struct RegionTotals {
@@ -43,12 +46,36 @@ struct RegionTotals {
     double thread_seconds = 0.0; // wall x threads that took part: the time they were held
     double busy_seconds = 0.0;   // time those threads spent in the loop body
     double busy_cpu_seconds = 0.0;  // their CPU time in the body: busy_seconds less time descheduled
+    // The rest of thread_seconds, summed over the threads that took part (busy + these three
+    // = thread_seconds): from the region's dispatch to a thread's body start (the hand-off
+    // out: a worker's wake-up), from a thread's body end to the last thread's (imbalance:
+    // the threads done first wait), and from the last body end to the caller's return (the
+    // hand-off back, every thread's).
+    double start_wait_seconds = 0.0;
+    double imbalance_seconds = 0.0;
+    double finish_wait_seconds = 0.0;
+    uint64_t sleeper_wakeups = 0;  // regions that had to wake a sleeping worker (futex)
+};
+
+// One region as the parallel-for measured it (times in seconds from its dispatch).
+struct RegionSample {
+    double wall_seconds = 0.0;
+    int threads = 1;
+    double busy_seconds = 0.0;
+    double busy_cpu_seconds = 0.0;
+    double caller_cpu_seconds = 0.0;  // the calling thread's CPU time in the whole region
+    double start_wait_seconds = 0.0;
+    double imbalance_seconds = 0.0;
+    double finish_wait_seconds = 0.0;
+    bool woke_sleepers = false;  // a worker slept (past its spin) and was woken by a futex call
 };
 
 struct OpProfileSnapshot {
     std::map<std::string, OpTotals> by_kind;
     std::map<int, OpTotals> by_layer;
     RegionTotals regions;
+    // The same split by the op that ran the region ("(no op)" outside any OpTimer).
+    std::map<std::string, RegionTotals> regions_by_kind;
 };
 
 OpProfileSnapshot op_profile_snapshot();
@@ -61,8 +88,7 @@ double op_profile_thread_cpu_seconds();
 // (only while profiling is on): busy_cpu_seconds is the body's CPU time summed over the
 // threads, caller_cpu_seconds the calling thread's CPU time in the whole region (its share,
 // and spinning for the others), which the current op's count replaces by busy_cpu_seconds.
-void op_profile_record_region(double wall_seconds, int threads, double busy_seconds, double busy_cpu_seconds,
-                              double caller_cpu_seconds);
+void op_profile_record_region(const RegionSample &region);
 
 // Times one op from construction to destruction and charges it to `kind` and the
 // current layer; `kind` must outlive the program (a string literal).
@@ -70,10 +96,7 @@ class OpTimer {
 public:
     OpTimer(const char *kind, uint64_t bytes) {
         if (!op_profile_enabled()) return;
-        kind_ = kind;
-        bytes_ = bytes;
-        start_ = std::chrono::steady_clock::now();
-        start_cpu_ = cpu_now();
+        begin(kind, bytes);
     }
     ~OpTimer() {
         if (kind_) finish();
@@ -82,6 +105,7 @@ public:
     OpTimer &operator=(const OpTimer &) = delete;
 
 private:
+    void begin(const char *kind, uint64_t bytes);
     void finish();
     // This thread's CPU time with its regions' calling-thread time replaced by their
     // bodies' time on every thread (see op_profile_record_region).
@@ -90,6 +114,8 @@ private:
     uint64_t bytes_ = 0;
     std::chrono::steady_clock::time_point start_;
     double start_cpu_ = 0.0;
+    double start_region_ = 0.0;   // this thread's region wall so far
+    const char *outer_kind_ = nullptr;  // the op this one runs inside, if any
 };
 
 }  // namespace mst

@@ -161,6 +161,32 @@ TEST_P(CpuOpRoutedSwiglu, LongPromptsGoInSeveralPassesInExpertOrder) {
     EXPECT_EQ(p.by_kind.at("routed_swiglu").calls, 2u);
 }
 
+// A decode layer at Qwen3-30B-A3B's expert sizes (8 experts, 2048 x 768 q4) is one
+// parallel region: the down units wait for their expert's gate and up units instead of a
+// second region (bench/README.md "Where the decode threads' time goes"); bitwise the
+// unfused path, with both threads taking units of both phases.
+TEST_P(CpuOpRoutedSwiglu, DecodeLayerIsOneRegion) {
+    const DType q4 = DType::Q4;
+    std::vector<std::vector<int64_t>> tokens;
+    for (int64_t e = 0; e < 8; ++e) tokens.push_back({0});  // one token, as the decoder gives it
+    for (uint32_t seed : {11u, 12u, 13u}) {
+        op_profile_reset();
+        op_profile_enable(true);
+        expect_fused_equals_unfused(*backend_, std::vector<std::array<DType, 3>>(8, {q4, q4, q4}), tokens, 1, 2048,
+                                    768, seed);
+        op_profile_enable(false);
+        const OpProfileSnapshot p = op_profile_snapshot();
+        op_profile_reset();
+        const auto it = p.regions_by_kind.find("routed_swiglu");
+        if (std::get<1>(GetParam()) < 2) {
+            EXPECT_EQ(it, p.regions_by_kind.end()) << "one thread runs no region";
+            continue;
+        }
+        ASSERT_NE(it, p.regions_by_kind.end());
+        EXPECT_EQ(it->second.regions, 1u);
+    }
+}
+
 MST_INSTANTIATE_CPU_OP(CpuOpRoutedSwiglu);
 
 }  // namespace

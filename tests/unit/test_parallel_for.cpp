@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
@@ -169,6 +170,83 @@ TEST(ParallelFor, ProfileChargesAnOpItsBodiesCpuTimeOnEveryThread) {
     const OpTotals &op = p.by_kind.at("burn");
     EXPECT_GE(op.cpu_seconds, 0.060);
     EXPECT_LE(op.cpu_seconds, 0.075);
+}
+
+TEST(ParallelFor, StealingCoversEveryIndexOnce) {
+    for (int threads : {1, 2, 3, 5})
+        for (int64_t n : {1, 7, 64, 1000, 4097})
+            for (int64_t grain : {1, 3, 16, 5000}) {
+                std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+                parallel_for_stealing(n, threads, grain, [&](int64_t begin, int64_t end) {
+                    ASSERT_LT(begin, end);
+                    for (int64_t i = begin; i < end; ++i) hits[size_t(i)].fetch_add(1);
+                });
+                for (int64_t i = 0; i < n; ++i)
+                    ASSERT_EQ(hits[size_t(i)].load(), 1) << "index " << i << " of " << n << ", " << threads
+                                                         << " threads, grain " << grain;
+            }
+}
+
+// The point of the stealing split: a thread held up in its first piece (here the worker,
+// for 100 ms) has the rest of its range done by the other thread, where the static split
+// would make the caller wait for all of it.
+TEST(ParallelFor, StealingTakesOverTheRangeOfAThreadHeldUp) {
+    const std::thread::id caller = std::this_thread::get_id();
+    constexpr int64_t kN = 1000;
+    std::atomic<int64_t> by_caller{0};
+    std::atomic<bool> held{false};
+    parallel_for_stealing(kN, 2, 4, [&](int64_t begin, int64_t end) {
+        const bool on_caller = std::this_thread::get_id() == caller;
+        if (!on_caller && !held.exchange(true)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (on_caller) by_caller.fetch_add(end - begin);
+    });
+    // The worker's first piece is a quarter of its half (125 indices), so the caller runs
+    // at least its half and the other 375 (all 1000 when it was done before the worker
+    // woke); the static split would give it 500.
+    EXPECT_GE(by_caller.load(), kN - 125);
+}
+
+// bench_decode --profile's thread-time split: a region's held thread time is exactly its
+// bodies plus the hand-offs and the imbalance, the imbalance is the time from the first
+// share's end to the last one's (measured here from inside the bodies, so that a loaded
+// machine descheduling either thread moves both alike), and the op's time outside its
+// regions is its serial part.
+TEST(ParallelFor, ProfileSplitsHeldTimeIntoBusyHandOffsAndImbalance) {
+    using SteadyClock = std::chrono::steady_clock;
+    auto spin_for = [](double seconds) {
+        const auto end = SteadyClock::now() + std::chrono::duration<double>(seconds);
+        while (SteadyClock::now() < end) {
+        }
+    };
+    SteadyClock::time_point share_end[2];
+    op_profile_reset();
+    op_profile_enable(true);
+    {
+        const OpTimer timer("uneven", 0);
+        spin_for(0.005);  // serial, before the region
+        // Index 0 (the caller's share) runs 2 ms, index 1 (the worker's) 20 ms.
+        parallel_for(2, 2, [&](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i) {
+                spin_for(i == 0 ? 0.002 : 0.020);
+                share_end[i] = SteadyClock::now();
+            }
+        });
+    }
+    op_profile_enable(false);
+    const OpProfileSnapshot p = op_profile_snapshot();
+    op_profile_reset();
+    const RegionTotals &r = p.regions;
+    ASSERT_EQ(r.regions, 1u);
+    EXPECT_NEAR(r.busy_seconds + r.start_wait_seconds + r.imbalance_seconds + r.finish_wait_seconds, r.thread_seconds,
+                1e-6);
+    const double gap = std::chrono::duration<double>(share_end[1] - share_end[0]).count();
+    EXPECT_NEAR(r.imbalance_seconds, std::abs(gap), 0.001);
+    const auto it = p.regions_by_kind.find("uneven");
+    ASSERT_NE(it, p.regions_by_kind.end());
+    EXPECT_EQ(it->second.regions, 1u);
+    const OpTotals &op = p.by_kind.at("uneven");
+    EXPECT_NEAR(op.region_seconds, r.wall_seconds, 1e-9);  // differences of running sums
+    EXPECT_GE(op.seconds - op.region_seconds, 0.0049);
 }
 
 }  // namespace
