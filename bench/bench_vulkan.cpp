@@ -13,8 +13,10 @@
 //
 // Scenarios:
 //   resident: every weight on the GPU (a GPU expert budget that holds all experts), warm.
-//   streamed: a GPU expert budget of a quarter of the experts; misses are uploaded from
-//             host memory through the staging ring.
+//   streamed: a GPU expert budget of a quarter of the experts; misses are copied by the
+//             device straight from the host expert store, imported where the device has
+//             VK_EXT_external_memory_host, else (or with MST_VULKAN_HOST_IMPORT=0) through
+//             the staging ring.
 //   cpu:      the CPU backend, all cores.
 // Rooflines: resident = bytes read per token / device-memory bandwidth (measured here by
 // a device-to-device copy); streamed adds the expert bytes missed per token / host-to-
