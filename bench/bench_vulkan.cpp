@@ -13,8 +13,10 @@
 //
 // Scenarios:
 //   resident: every weight on the GPU (a GPU expert budget that holds all experts), warm.
-//   streamed: a GPU expert budget of a quarter of the experts; misses are uploaded from
-//             host memory through the staging ring.
+//   streamed: a GPU expert budget of a quarter of the experts; misses are copied by the
+//             device straight from the host expert store, imported where the device has
+//             VK_EXT_external_memory_host, else (or with MST_VULKAN_HOST_IMPORT=0) through
+//             the staging ring.
 //   cpu:      the CPU backend, all cores.
 // Rooflines: resident = bytes read per token / device-memory bandwidth (measured here by
 // a device-to-device copy); streamed adds the expert bytes missed per token / host-to-
@@ -44,6 +46,7 @@
 #include "backends/device_routing.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "backends/vulkan/vulkan_bandwidth.h"
+#include "core/aligned_buffer.h"
 #include "core/dtype.h"
 #include "core/quant.h"
 #include "model/gqa_attention.h"
@@ -101,9 +104,12 @@ struct Layer {
 };
 
 // The experts of one layer; the layers share these bytes (keys differ per layer, so a
-// GPU holds a copy per layer, as it would for a real model).
+// GPU holds a copy per layer, as it would for a real model). One page-aligned block, as
+// the host expert cache's buffers are (AlignedBuffer), so that the backend can import it
+// and copy missed experts from it directly (VulkanBackend::import_host_memory).
 struct ExpertBytes {
-    std::vector<std::vector<uint8_t>> gate, up, down;
+    AlignedBuffer store;
+    std::vector<const uint8_t *> gate, up, down;
 };
 
 WeightView bf16_view(const std::vector<uint16_t> &v, int64_t rows, int64_t cols) {
@@ -155,17 +161,26 @@ void build(Model &m, int layers) {
         L.post_norm_view = bf16_view(L.post_norm, 1, kHidden);
     }
     const float es = 1.0f / std::sqrt(float(kHidden));
+    const size_t part = size_t(Model::expert_bytes() / 3);
+    m.experts.store = AlignedBuffer(part * 3 * size_t(kExperts), "bench_vulkan experts");
     for (int64_t e = 0; e < kExperts; ++e) {
-        m.experts.gate.push_back(random_q4(kInter, kHidden, uint32_t(1000 + 3 * e), es));
-        m.experts.up.push_back(random_q4(kInter, kHidden, uint32_t(1001 + 3 * e), es));
-        m.experts.down.push_back(random_q4(kHidden, kInter, uint32_t(1002 + 3 * e), 1.0f / std::sqrt(float(kInter))));
+        uint8_t *at = m.experts.store.data() + size_t(e) * 3 * part;
+        const std::vector<uint8_t> g = random_q4(kInter, kHidden, uint32_t(1000 + 3 * e), es);
+        const std::vector<uint8_t> u = random_q4(kInter, kHidden, uint32_t(1001 + 3 * e), es);
+        const std::vector<uint8_t> d = random_q4(kHidden, kInter, uint32_t(1002 + 3 * e), 1.0f / std::sqrt(float(kInter)));
+        std::memcpy(at, g.data(), part);
+        std::memcpy(at + part, u.data(), part);
+        std::memcpy(at + 2 * part, d.data(), part);
+        m.experts.gate.push_back(at);
+        m.experts.up.push_back(at + part);
+        m.experts.down.push_back(at + 2 * part);
     }
     for (int l = 0; l < layers; ++l) {
         std::vector<WeightView> g, u, d;
         for (int64_t e = 0; e < kExperts; ++e) {
-            g.push_back(WeightView{DType::Q4, m.experts.gate[size_t(e)].data(), kInter, kHidden});
-            u.push_back(WeightView{DType::Q4, m.experts.up[size_t(e)].data(), kInter, kHidden});
-            d.push_back(WeightView{DType::Q4, m.experts.down[size_t(e)].data(), kHidden, kInter});
+            g.push_back(WeightView{DType::Q4, m.experts.gate[size_t(e)], kInter, kHidden});
+            u.push_back(WeightView{DType::Q4, m.experts.up[size_t(e)], kInter, kHidden});
+            d.push_back(WeightView{DType::Q4, m.experts.down[size_t(e)], kHidden, kInter});
             g.back().expert_key = make_expert_key(l, e, 0);
             u.back().expert_key = make_expert_key(l, e, 1);
             d.back().expert_key = make_expert_key(l, e, 2);
@@ -459,6 +474,9 @@ struct Result {
     double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0, kicks_per_token = 0;
     double by_id_layers_per_token = 0;  // layers whose experts the device chose (DeviceExperts)
     double decode_wait_ms = 0;          // per token, the host blocked on the device (CommandStream::wait_seconds)
+    // Per decode token: upload bytes through the staging ring and the host ms of their
+    // memcpy into it, and bytes the device copied straight from imported host memory.
+    double decode_staged_bytes = 0, decode_memcpy_ms = 0, decode_direct_bytes = 0;
     // Bytes of results copied to host memory (CommandStream::delivered_bytes) and carried on
     // the device past a sync instead, per layer of the timed prefill and of a decode token.
     double prefill_delivered_per_layer = 0, prefill_carried_per_layer = 0;
@@ -501,6 +519,9 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const uint64_t subs0 = vk ? vk->submissions() : 0, kicks0 = vk ? vk->stream().kicks() : 0;
     const uint64_t by_id0 = vk ? vk->experts_by_id_calls() : 0;
     const double wait0 = vk ? vk->stream().wait_seconds() : 0.0;
+    const double staged0 = vk ? double(vk->stream().staged_bytes()) : 0.0;
+    const double direct0 = vk ? double(vk->stream().direct_bytes()) : 0.0;
+    const double memcpy0 = vk ? vk->stream().staging_memcpy_seconds() : 0.0;
     const uint64_t hits0 = vk ? vk->expert_cache_stats().hits : 0, misses0 = vk ? vk->expert_cache_stats().misses : 0;
     t0 = Clock::now();
     for (int t = 0; t < n_decode; ++t) {
@@ -513,6 +534,11 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const uint64_t decode_kicks = vk ? vk->stream().kicks() - kicks0 : 0;
     r.by_id_layers_per_token = vk ? double(vk->experts_by_id_calls() - by_id0) / n_decode : 0.0;
     r.decode_wait_ms = vk ? (vk->stream().wait_seconds() - wait0) / n_decode * 1e3 : 0.0;
+    if (vk) {
+        r.decode_staged_bytes = (double(vk->stream().staged_bytes()) - staged0) / n_decode;
+        r.decode_direct_bytes = (double(vk->stream().direct_bytes()) - direct0) / n_decode;
+        r.decode_memcpy_ms = (vk->stream().staging_memcpy_seconds() - memcpy0) / n_decode * 1e3;
+    }
     r.decode_delivered_per_layer = (delivered() - delivered0) / n_decode / m.layers;
     r.decode_carried_per_layer = (carried() - carried0) / n_decode / m.layers;
     // The head alone: final norm and the vocab product.
@@ -554,6 +580,14 @@ double host_read_bandwidth() {
         best = std::max(best, double(n) * 8 / s);
     }
     return best;
+}
+
+// The expert store imported into the backend (the device copies misses from it directly),
+// or why not: the staging ring then (MST_VULKAN_HOST_IMPORT=0 to compare).
+std::string import_experts(VulkanBackend &b, const Model &m) {
+    std::string why;
+    if (b.import_host_memory(m.experts.store.data(), m.experts.store.size(), why)) return "imported host memory";
+    return "staging ring (" + why + ")";
 }
 
 int arg_int(int argc, char **argv, const char *name, int def) {
@@ -609,6 +643,7 @@ int main(int argc, char **argv) try {
     BackendOptions o;
     o.gpu_expert_cache_bytes = uint64_t(kExperts * layers) * expert + (64ull << 20);
     auto gpu = std::make_unique<VulkanBackend>(o, false);
+    const std::string resident_uploads = import_experts(*gpu, m);
     const VulkanBandwidth bw = vulkan_measure_bandwidth(*gpu);
     std::printf("device: %s; device-memory bandwidth %.0f GB/s (shader copy, read + write), host-to-device %.1f GB/s, submit+wait %.1f us\n",
                 gpu->device_name().c_str(), bw.device_bytes_per_s / 1e9, bw.host_to_device_bytes_per_s / 1e9,
@@ -625,6 +660,7 @@ int main(int argc, char **argv) try {
                 path_name(path), res.decode_tok_s, res.decode_ms_layers, scale, res.decode_ms_head, res.submissions_per_token,
                 res.kicks_per_token, layers,
                 roof_res, 100.0 * res.decode_tok_s / roof_res, n_prefill, res.prefill_tok_s);
+    std::printf("  expert uploads from %s\n", resident_uploads.c_str());
     std::printf("  routed experts chosen on the device (slot table, matvec_id): %.0f of %d layers per decode token%s\n",
                 res.by_id_layers_per_token, layers,
                 std::getenv("MST_VULKAN_EXPERTS_BY_ID") ? " (MST_VULKAN_EXPERTS_BY_ID set)" : "");
@@ -673,6 +709,7 @@ int main(int argc, char **argv) try {
     for (const Path path : skip_streamed ? std::vector<Path>{} : paths) {
     g_path = path;
     auto streamed = std::make_unique<VulkanBackend>(o, false);
+    const std::string uploads = import_experts(*streamed, m);
     const Result st = run(*streamed, m, n_prefill, n_decode, 4);
     const double miss_bytes = st.miss_bytes_per_token * kModelLayers / layers;
     const double roof_st = 1.0 / (token_bytes / bw.device_bytes_per_s + miss_bytes / bw.host_to_device_bytes_per_s);
@@ -680,6 +717,18 @@ int main(int argc, char **argv) try {
                 "host; decode %.1f tok/s, roofline %.1f tok/s (%.1f%%); prefill %.1f tok/s\n",
                 path_name(path), int(kExperts / 4), (long long)kExperts, 100 * st.hit_rate, miss_bytes / 1e9, st.decode_tok_s, roof_st,
                 100.0 * st.decode_tok_s / roof_st, st.prefill_tok_s);
+    // Where a streamed layer's time goes (item 1 of issue 17's streamed part): the host
+    // blocked on the device (the router's ids, and the layer's copies and compute before
+    // them), the memcpy of missed experts into the staging ring, the rest of the host's
+    // work (recording); the device's share of the copies at the measured bandwidth.
+    const double per_layer = 1.0 / layers, wall_ms = st.decode_ms_layers + st.decode_ms_head;
+    std::printf("  misses from %s; per layer of a decode token (unscaled, %d layers): %.3f ms wall, %.3f ms waiting "
+                "for the device, %.3f ms memcpy into staging (%.1f MB staged, %.1f MB copied straight from host "
+                "memory), %.3f ms other host work; the copies alone at %.1f GB/s: %.3f ms\n",
+                uploads.c_str(), layers, wall_ms * per_layer, st.decode_wait_ms * per_layer, st.decode_memcpy_ms * per_layer,
+                st.decode_staged_bytes * per_layer / 1e6, st.decode_direct_bytes * per_layer / 1e6,
+                (wall_ms - st.decode_wait_ms - st.decode_memcpy_ms) * per_layer, bw.host_to_device_bytes_per_s / 1e9,
+                (st.decode_staged_bytes + st.decode_direct_bytes) * per_layer / bw.host_to_device_bytes_per_s * 1e3);
     }
     g_path = Path::device;
 

@@ -275,21 +275,36 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
         return;
     }
     std::vector<VkBufferCopy> regions;
-    VkBuffer ring_buffer = VK_NULL_HANDLE;
+    VkBuffer src_buffer = VK_NULL_HANDLE;  // of the regions gathered: the ring or an import
+    const char *label = "";
     auto emit = [&] {
         if (regions.empty()) return;
         begin_if_needed();
         std::vector<Range> reads, writes;
         for (const VkBufferCopy &r : regions) {
-            reads.push_back(Range{ring_buffer, r.srcOffset, r.srcOffset + r.size});
+            reads.push_back(Range{src_buffer, r.srcOffset, r.srcOffset + r.size});
             writes.push_back(Range{dst.buffer, r.dstOffset, r.dstOffset + r.size});
         }
         hazard(reads.data(), reads.size(), writes.data(), writes.size());
-        vkCmdCopyBuffer(cmd_, ring_buffer, dst.buffer, uint32_t(regions.size()), regions.data());
-        if (per_command_) timestamp_after("upload (staging ring)");
+        vkCmdCopyBuffer(cmd_, src_buffer, dst.buffer, uint32_t(regions.size()), regions.data());
+        if (per_command_) timestamp_after(label);
         regions.clear();
     };
+    auto gather = [&](VkBuffer from, const char *what, const VkBufferCopy &region) {
+        if (from != src_buffer) emit();
+        src_buffer = from;
+        label = what;
+        regions.push_back(region);
+    };
     for (const Piece &p : pieces) {
+        // Imported host memory (host_import.h): the device copies from it directly.
+        if (const BufferSlice imported = imports_ ? imports_->find(p.data, p.bytes) : BufferSlice{};
+            imported.buffer != VK_NULL_HANDLE) {
+            gather(imported.buffer, "upload (imported host memory)",
+                   VkBufferCopy{imported.offset, dst.offset + p.dst_offset, p.bytes});
+            direct_bytes_ += p.bytes;
+            continue;
+        }
         VkDeviceSize done = 0;
         while (done < p.bytes) {
             // Pieces larger than the ring go in ring-sized parts.
@@ -301,6 +316,7 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
                 s = ring_.reserve(n);
             }
             // Streamed experts are megabytes: one core's memcpy would hold the bus idle.
+            const auto copy0 = std::chrono::steady_clock::now();
             const uint8_t *from = static_cast<const uint8_t *>(p.data) + done;
             constexpr VkDeviceSize kChunk = VkDeviceSize(1) << 20;
             const int64_t chunks = int64_t((n + kChunk - 1) / kChunk);
@@ -308,8 +324,9 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
             for (int64_t c = 0; c < chunks; ++c)
                 std::memcpy(s.mapped + c * kChunk, from + c * kChunk,
                             size_t(std::min<VkDeviceSize>(kChunk, n - VkDeviceSize(c) * kChunk)));
-            ring_buffer = s.buffer;
-            regions.push_back(VkBufferCopy{s.offset, dst.offset + p.dst_offset + done, n});
+            staging_memcpy_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - copy0).count();
+            staged_bytes_ += n;
+            gather(s.buffer, "upload (staging ring)", VkBufferCopy{s.offset, dst.offset + p.dst_offset + done, n});
             done += n;
         }
     }

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/vulkan/host_import.h"
 #include "backends/vulkan/pipelines.h"
 #include "backends/vulkan/staging_ring.h"
 #include "backends/vulkan/vulkan_buffers.h"
@@ -100,6 +101,14 @@ public:
         VkDeviceSize bytes;
     };
     void upload_pieces(const std::vector<Piece> &pieces, const BufferSlice &dst);
+    // Host memory imported for the device (host_import.h): uploads from it are copied by
+    // the device directly, without the staging ring's memcpy. May be null.
+    void set_host_imports(const HostImports *imports) { imports_ = imports; }
+    // Upload bytes so far: through the staging ring (and the host seconds of their memcpy
+    // into it), and copied by the device straight from imported host memory.
+    uint64_t staged_bytes() const { return staged_bytes_; }
+    double staging_memcpy_seconds() const { return staging_memcpy_seconds_; }
+    uint64_t direct_bytes() const { return direct_bytes_; }
 
     // Record a dispatch. Bindings in order; `push` (up to 128 bytes) as push constants.
     // The pipeline's write_mask says which bindings it writes; a barrier is recorded only
@@ -166,6 +175,9 @@ private:
     size_t current_pool_ = 0;
     BufferArena host_, device_;
     StagingRing ring_;
+    const HostImports *imports_ = nullptr;
+    uint64_t staged_bytes_ = 0, direct_bytes_ = 0;
+    double staging_memcpy_seconds_ = 0;
     // submit() regardless of batches: delivers the outputs overlapping `reads` (all of
     // them when null) and carries the rest.
     void run(const std::vector<HostRange> *reads);

@@ -13,6 +13,8 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
     ctx_ = std::make_unique<VulkanContext>(options.device, gpu_only);
     pipelines_ = std::make_unique<PipelineCache>(*ctx_);
     stream_ = std::make_unique<CommandStream>(*ctx_, *pipelines_);
+    host_imports_ = std::make_unique<HostImports>(*ctx_);
+    stream_->set_host_imports(host_imports_.get());
     // Experts a submission used may be evicted once it has run.
     stream_->set_after_submit([this] { residency_->end_submission(); });
     const uint64_t device_bytes = ctx_->info().device_local_bytes;
@@ -67,6 +69,23 @@ void VulkanBackend::sync_reads(std::span<const HostSpan> reads) {
 void VulkanBackend::drop_results(const void *ptr, size_t bytes) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
     stream_->drop_outputs(ptr, bytes);
+}
+
+bool VulkanBackend::import_host_memory(const void *ptr, uint64_t bytes, std::string &why) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    // Unified memory: uploads are already a memcpy into memory the device reads; nothing to gain.
+    if (ctx_->unified_memory()) {
+        why = "unified memory (uploads are a memcpy into device memory)";
+        return false;
+    }
+    return host_imports_->import(ptr, bytes, why);
+}
+
+bool VulkanBackend::release_host_memory(const void *ptr) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    // Outside a batch every recorded copy has run (each op waits for its submission).
+    if (stream_->in_batch()) fail(MST_ERR_INVALID_ARGUMENT, "vulkan: release_host_memory inside a batch");
+    return host_imports_->release(ptr);
 }
 
 void VulkanBackend::groups_for(int64_t n, uint32_t per_group, uint32_t &gx, uint32_t &gy) {

@@ -82,6 +82,17 @@ public:
     // routed_swiglu_by_id calls recorded so far (tests and benchmarks).
     uint64_t experts_by_id_calls() const { return experts_by_id_calls_; }
 
+    // Host memory holding weights the backend uploads (a host-side expert store): imported
+    // (VK_EXT_external_memory_host, host_import.h) so that the device copies a missed
+    // expert from it directly, without the staging ring's memcpy. The memory must stay
+    // allocated until release_host_memory(ptr) or the backend's end; best page-aligned
+    // (the pages around it are imported too). False, with `why`, when the device cannot
+    // import it (no extension, MST_VULKAN_HOST_IMPORT=0, the driver refused): uploads from
+    // it then take the staging ring, so the caller needs no other path.
+    bool import_host_memory(const void *ptr, uint64_t bytes, std::string &why);
+    // Outside a batch (MST_ERR_INVALID_ARGUMENT inside one); false when ptr imported nothing.
+    bool release_host_memory(const void *ptr);
+
     // Record y = W x (any matmul weight type) into the stream without submitting; x, y
     // device-visible slices. FP8 needs the scales and block shape.
     void record_matmul(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x, const BufferSlice &y,
@@ -179,6 +190,7 @@ private:
     // this, and a batch holds it from begin_batch to end_batch.
     std::recursive_mutex mutex_;
     std::unique_ptr<VulkanContext> ctx_;
+    std::unique_ptr<HostImports> host_imports_;  // after the stream (it reads them) is gone
     std::unique_ptr<PipelineCache> pipelines_;
     std::unique_ptr<CommandStream> stream_;
     std::unique_ptr<WeightResidency> residency_;

@@ -225,6 +225,12 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
         }) && !std::getenv("MST_VULKAN_NO_PUSH_DESCRIPTOR");
         std::vector<const char *> ext_names;
         if (has_push) ext_names.push_back(VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
+        // Host memory the device copies from directly (streamed experts without a staging
+        // memcpy, host_import.h); VK_KHR_external_memory, which it needs, is core in 1.1.
+        const bool has_host_import = std::any_of(exts.begin(), exts.end(), [](const VkExtensionProperties &e) {
+            return std::string(e.extensionName) == VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME;
+        });
+        if (has_host_import) ext_names.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
         VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
         dci.queueCreateInfoCount = 1;
         dci.pQueueCreateInfos = &qci;
@@ -239,6 +245,16 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
             push_descriptor_ = reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(
                 vkGetDeviceProcAddr(device_, "vkCmdPushDescriptorSetKHR"));
         vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
+        if (has_host_import) {
+            VkPhysicalDeviceExternalMemoryHostPropertiesEXT hp{
+                VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
+            VkPhysicalDeviceProperties2 hp2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+            hp2.pNext = &hp;
+            vkGetPhysicalDeviceProperties2(physical_, &hp2);
+            host_pointer_properties_ = reinterpret_cast<PFN_vkGetMemoryHostPointerPropertiesEXT>(
+                vkGetDeviceProcAddr(device_, "vkGetMemoryHostPointerPropertiesEXT"));
+            if (host_pointer_properties_) host_import_alignment_ = std::max<uint64_t>(1, hp.minImportedHostPointerAlignment);
+        }
         log(MST_LOG_INFO, "vulkan: device {} '{}' ({}), {} MiB device-local, subgroup {}{}, {}", info_.index,
             info_.name, vk_device_type_name(info_.type), info_.device_local_bytes >> 20, subgroup_size_,
             subgroup_arithmetic_ ? " with arithmetic" : " (no arithmetic: shared-memory reductions)",

@@ -57,6 +57,10 @@ public:
     // The cooperative-matrix GEMM can run (cooperative_matrix.h), else why not.
     bool cooperative_matrix() const { return cooperative_matrix_; }
     const std::string &cooperative_matrix_why_not() const { return cooperative_matrix_why_not_; }
+    // VK_EXT_external_memory_host (host_import.h): the alignment of an imported host range
+    // (pointer and size), 0 when the device does not have the extension.
+    uint64_t host_import_alignment() const { return host_import_alignment_; }
+    PFN_vkGetMemoryHostPointerPropertiesEXT host_pointer_properties() const { return host_pointer_properties_; }
 
     // A memory type index with all of `required` (and as many of `preferred` as possible),
     // allowed by type_bits; -1 when none.
@@ -77,6 +81,8 @@ private:
     PFN_vkCmdPushDescriptorSetKHR push_descriptor_ = nullptr;
     bool cooperative_matrix_ = false;
     std::string cooperative_matrix_why_not_;
+    uint64_t host_import_alignment_ = 0;
+    PFN_vkGetMemoryHostPointerPropertiesEXT host_pointer_properties_ = nullptr;
 };
 
 // Every physical device and whether it is usable (for listings and error messages).
