@@ -21,11 +21,10 @@
 #include "model_options.h"
 #include "sampling_options.h"
 #include "moestream.hpp"
+#include "progress_line.h"
 
 namespace mst::cli {
 namespace {
-
-constexpr int kInterruptedExit = 130;
 
 const char *const kChatHelp =
     "usage: moestream chat -m PATH [options]\n"

@@ -4,7 +4,6 @@
 // Ctrl-C, SIGTERM and
 // SIGHUP cancel cleanly: the temporary file is removed and nothing appears under the
 // output name.
-#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -89,23 +88,12 @@ int cmd_convert(const std::vector<std::string> &argv) {
     params.zstd_level = int32_t(args.int_in("zstd", 0, 0, 19));
     params.force = args.flag("force") ? 1 : 0;
     params.n_threads = thread_count_from(args);
-    ProgressLine line;
-    line.tty = isatty(STDERR_FILENO) != 0;
-    params.progress = progress_line_callback;
-    params.progress_user_data = &line;
-
     mst_convert_report report{};
     report.struct_size = sizeof report;
-    mst_status status;
-    {
-        const InterruptGuard interrupt;
-        status = mst_convert(args.positional()[0].c_str(), args.positional()[1].c_str(), &params, &report);
-    }
-    if (status != MST_OK) {
-        if (line.tty) fmt::print(stderr, "\n");
-        fmt::print(stderr, "moestream convert: {}: {}\n", mst_status_string(status), mst_last_error());
-        return status == MST_ERR_CANCELLED ? 130 : 1;
-    }
+    const mst_status status = write_with_progress(params, [&] {
+        return mst_convert(args.positional()[0].c_str(), args.positional()[1].c_str(), &params, &report);
+    });
+    if (status != MST_OK) return write_failed("convert", status);
     fmt::print(stderr, "wrote {} ({}) in {}\n", args.positional()[1], bytes_str(report.file_bytes),
                duration_str(report.seconds));
     fmt::print(stderr, "  resident: {} tensors, {} ({} quantized to q8{})\n", report.resident_tensors,

@@ -4,7 +4,6 @@
 // text under an expert-cache budget smaller than the expert set and reports tok/s,
 // expert bytes streamed per token, the hit rate, and how close decode came to the
 // device's limit (its sequential read bandwidth / the expert bytes each token read).
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -80,19 +79,9 @@ void synthesize(const fs::path &config, const fs::path &model, int64_t layers, b
     mst_synthesize_default_params(&params);
     params.layers = int32_t(layers);
     params.force = force ? 1 : 0;
-    ProgressLine line;
-    line.tty = isatty(STDERR_FILENO) != 0;
-    params.progress = progress_line_callback;
-    params.progress_user_data = &line;
     mst_synthesize_report report{};
     report.struct_size = sizeof report;
-    mst_status status;
-    {
-        const InterruptGuard interrupt;
-        status = mst_synthesize(config.c_str(), model.c_str(), &params, &report);
-    }
-    if (line.tty && status != MST_OK) fmt::print(stderr, "\n");
-    check(status);
+    check(write_with_progress(params, [&] { return mst_synthesize(config.c_str(), model.c_str(), &params, &report); }));
     print_synth_report(model.string(), report);
 }
 

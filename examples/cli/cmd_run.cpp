@@ -24,8 +24,6 @@
 namespace mst::cli {
 namespace {
 
-constexpr int kInterruptedExit = 130;  // 128 + SIGINT, as a shell reports a process Ctrl-C ended
-
 const char *const kRunHelp =
     "usage: moestream run -m PATH (-p TEXT | -f FILE) [options]\n"
     "Generate text, streaming it to stdout; statistics go to stderr. Ctrl-C stops after the\n"

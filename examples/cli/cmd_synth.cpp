@@ -1,7 +1,6 @@
 // `moestream synth`: a packed model with the real shapes of a config.json and random
 // weights, with a progress line (bytes, rate, ETA) when stderr is a terminal and the
 // write rate at the end. Ctrl-C, SIGTERM and SIGHUP cancel cleanly, as for convert.
-#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -76,24 +75,13 @@ int cmd_synth(const std::vector<std::string> &argv) {
     const std::string routing_text = args.get_or("routing-text", "");
     if (!routing_text.empty()) params.routing_text = routing_text.c_str();
     params.n_threads = thread_count_from(args);
-    ProgressLine line;
-    line.tty = isatty(STDERR_FILENO) != 0;
-    params.progress = progress_line_callback;
-    params.progress_user_data = &line;
 
     const std::string &out = args.positional()[0];
     mst_synthesize_report report{};
     report.struct_size = sizeof report;
-    mst_status status;
-    {
-        const InterruptGuard interrupt;
-        status = mst_synthesize(config.c_str(), out.c_str(), &params, &report);
-    }
-    if (status != MST_OK) {
-        if (line.tty) fmt::print(stderr, "\n");
-        fmt::print(stderr, "moestream synth: {}: {}\n", mst_status_string(status), mst_last_error());
-        return status == MST_ERR_CANCELLED ? 130 : 1;
-    }
+    const mst_status status =
+        write_with_progress(params, [&] { return mst_synthesize(config.c_str(), out.c_str(), &params, &report); });
+    if (status != MST_OK) return write_failed("synth", status);
     print_synth_report(out, report);
     return 0;
 }

@@ -57,4 +57,9 @@ InterruptGuard::~InterruptGuard() {
     for (size_t i = 0; i < kSignals.size(); ++i) std::signal(kSignals[i], previous_[i]);
 }
 
+int write_failed(const char *command, mst_status status) {
+    fmt::print(stderr, "moestream {}: {}: {}\n", command, mst_status_string(status), mst_last_error());
+    return status == MST_ERR_CANCELLED ? kInterruptedExit : 1;
+}
+
 }  // namespace mst::cli

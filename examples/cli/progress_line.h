@@ -9,7 +9,12 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <string>
+
+#include <unistd.h>
+
+#include "moestream.h"
 
 namespace mst::cli {
 
@@ -44,5 +49,30 @@ private:
     static constexpr std::array<int, 3> kSignals = {SIGINT, SIGTERM, SIGHUP};
     std::array<void (*)(int), 3> previous_{};
 };
+
+// 128 + SIGINT, as a shell reports a process that Ctrl-C ended.
+constexpr int kInterruptedExit = 130;
+
+// Runs `write` (the mst_convert or mst_synthesize call that takes `params`) with a progress
+// line on stderr and an InterruptGuard alive. A line that was drawn is ended before a
+// failure returns, so that the error message starts a line of its own.
+template <typename Params, typename Write>
+mst_status write_with_progress(Params &params, Write &&write) {
+    ProgressLine line;
+    line.tty = isatty(STDERR_FILENO) != 0;
+    params.progress = progress_line_callback;
+    params.progress_user_data = &line;
+    mst_status status;
+    {
+        const InterruptGuard interrupt;
+        status = write();
+    }
+    if (line.tty && status != MST_OK) std::fputc('\n', stderr);
+    return status;
+}
+
+// What `moestream <command>` prints and returns when the file could not be written:
+// the status and mst_last_error() on stderr; exit status 130 when it was interrupted.
+int write_failed(const char *command, mst_status status);
 
 }  // namespace mst::cli

@@ -1,5 +1,4 @@
 // mst_chat_apply_template / mst_model_chat_template / mst_model_apply_chat_template.
-#include <cstring>
 #include <string>
 
 #include "api/guard.h"
@@ -28,7 +27,7 @@ ojson parse_json(const char *text, const std::string &what) {
 
 chat::ChatInputs make_inputs(const mst_chat_message *messages, size_t n, const mst_chat_template_params &p,
                              ojson variables) {
-    if (!messages && n) fail(MST_ERR_INVALID_ARGUMENT, "messages is NULL but n_messages is {}", n);
+    require_span(messages, n, "messages", "n_messages");
     chat::ChatInputs in;
     for (size_t i = 0; i < n; ++i) {
         const mst_chat_message &m = messages[i];
@@ -67,16 +66,6 @@ chat::ChatInputs make_inputs(const mst_chat_message *messages, size_t n, const m
     return in;
 }
 
-// The output convention of mst_detokenize: report the size, copy what fits, NUL when room.
-void write_text(const std::string &text, char *out, size_t capacity, size_t *n_bytes) {
-    if (!out && capacity) fail(MST_ERR_INVALID_ARGUMENT, "out is NULL but capacity is {}", capacity);
-    *n_bytes = text.size();
-    if (out) std::memcpy(out, text.data(), std::min(capacity, text.size()));
-    if (text.size() < capacity) out[text.size()] = '\0';
-    if (text.size() > capacity)
-        fail(MST_ERR_BUFFER_TOO_SMALL, "the text is {} bytes, but the buffer holds {}", text.size(), capacity);
-}
-
 const Checkpoint &checkpoint_of(const mst_model *model) {
     if (!model->impl->checkpoint) fail(MST_ERR_UNSUPPORTED, "the model keeps no checkpoint to read its chat template from");
     return *model->impl->checkpoint;
@@ -101,6 +90,7 @@ mst_status mst_chat_apply_template(const char *template_text, const mst_chat_mes
     return guard([&] {
         require_arg(template_text, "template_text");
         require_arg(n_bytes, "n_bytes");
+        require_span(out, capacity, "out", "capacity");
         const mst_chat_template_params p = read_params(params, default_chat_params(), "mst_chat_template_params");
         const chat::ChatInputs in = make_inputs(messages, n_messages, p, ojson::object());
         write_text(chat::apply_chat_template(template_text, in), out, capacity, n_bytes);
@@ -112,6 +102,7 @@ mst_status mst_model_chat_template(const mst_model *model, const char *name, cha
     return guard([&] {
         require_arg(model, "model");
         require_arg(n_bytes, "n_bytes");
+        require_span(out, capacity, "out", "capacity");
         write_text(chat::find_chat_template(checkpoint_of(model), name ? name : "", false), out, capacity, n_bytes);
     });
 }
@@ -122,6 +113,7 @@ mst_status mst_model_apply_chat_template(const mst_model *model, const mst_chat_
     return guard([&] {
         require_arg(model, "model");
         require_arg(n_bytes, "n_bytes");
+        require_span(out, capacity, "out", "capacity");
         const mst_chat_template_params p = read_params(params, default_chat_params(), "mst_chat_template_params");
         const Checkpoint &checkpoint = checkpoint_of(model);
         const std::string text =

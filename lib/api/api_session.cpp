@@ -170,7 +170,7 @@ mst_status mst_session_state_save(mst_session *session, void *out, size_t capaci
     return guard([&] {
         require_arg(session, "session");
         require_arg(n_bytes, "n_bytes");
-        if (!out && capacity) fail(MST_ERR_INVALID_ARGUMENT, "out is NULL but capacity is {}", capacity);
+        require_span(out, capacity, "out", "capacity");
         const SessionEntry entry(*session, SessionAccess::Read);
         const std::vector<uint8_t> state = session->impl->save_state();
         *n_bytes = state.size();
@@ -301,9 +301,9 @@ mst_status mst_generate(mst_session *session, const int32_t *prompt, size_t n_pr
     if (reason) *reason = MST_STOP_NONE;
     return guard([&] {
         require_arg(session, "session");
-        if (!prompt && n_prompt) fail(MST_ERR_INVALID_ARGUMENT, "prompt is NULL but n_prompt is {}", n_prompt);
+        require_span(prompt, n_prompt, "prompt", "n_prompt");
         const mst_generate_params p = read_params(params, default_generate_params(), "mst_generate_params");
-        if (!p.stop && p.n_stop) fail(MST_ERR_INVALID_ARGUMENT, "stop is NULL but n_stop is {}", p.n_stop);
+        require_span(p.stop, p.n_stop, "stop", "n_stop");
         GenerateOptions o;
         o.max_tokens = p.max_tokens;
         o.sampler = to_sampler_options(p.sampler);

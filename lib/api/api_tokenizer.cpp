@@ -1,6 +1,5 @@
 // mst_tokenize / mst_detokenize / mst_token_text.
 #include <algorithm>
-#include <cstring>
 #include <span>
 #include <string>
 #include <vector>
@@ -39,8 +38,8 @@ mst_status mst_tokenize(const mst_model *model, const char *text, size_t len, in
     return guard([&] {
         require_arg(model, "model");
         require_arg(n_out, "n_out");
-        if (!text && len) fail(MST_ERR_INVALID_ARGUMENT, "text is NULL but len is {}", len);
-        if (!out && capacity) fail(MST_ERR_INVALID_ARGUMENT, "out is NULL but capacity is {}", capacity);
+        require_span(text, len, "text", "len");
+        require_span(out, capacity, "out", "capacity");
         const std::vector<int32_t> ids = model->impl->tokenizer->encode(std::string_view(text ? text : "", len));
         *n_out = ids.size();
         std::copy_n(ids.begin(), std::min(capacity, ids.size()), out);
@@ -54,16 +53,10 @@ mst_status mst_detokenize(const mst_model *model, const int32_t *tokens, size_t 
     return guard([&] {
         require_arg(model, "model");
         require_arg(n_bytes, "n_bytes");
-        if (!tokens && n) fail(MST_ERR_INVALID_ARGUMENT, "tokens is NULL but n is {}", n);
-        if (!out && capacity) fail(MST_ERR_INVALID_ARGUMENT, "out is NULL but capacity is {}", capacity);
+        require_span(tokens, n, "tokens", "n");
+        require_span(out, capacity, "out", "capacity");
         const std::string text = decode_model_ids(*model->impl, std::span<const int32_t>(tokens, n));
-        *n_bytes = text.size();
-        // With out NULL and capacity 0 (a size query) there is nothing to copy, and
-        // memcpy must not be given a NULL pointer even for 0 bytes.
-        if (capacity) std::memcpy(out, text.data(), std::min(capacity, text.size()));
-        if (text.size() < capacity) out[text.size()] = '\0';
-        if (text.size() > capacity)
-            fail(MST_ERR_BUFFER_TOO_SMALL, "the text is {} bytes, but the buffer holds {}", text.size(), capacity);
+        write_text(text, out, capacity, n_bytes);
     });
 }
 

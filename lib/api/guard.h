@@ -2,6 +2,7 @@
 // mst::Error, std::bad_alloc and anything else into a status and a thread-local message.
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <string>
@@ -68,6 +69,24 @@ void write_result(Out *given, const char *what, Fill &&fill) {
 template <typename T>
 void require_arg(const T *pointer, const char *name) {
     if (!pointer) fail(MST_ERR_INVALID_ARGUMENT, "argument '{}' must not be NULL", name);
+}
+
+// A pointer with a count: NULL is allowed only with a count of 0.
+inline void require_span(const void *pointer, size_t count, const char *name, const char *count_name) {
+    if (!pointer && count) fail(MST_ERR_INVALID_ARGUMENT, "{} is NULL but {} is {}", name, count_name, count);
+}
+
+// The text-out convention of mst_detokenize and the chat-template calls: report the size,
+// copy what fits, NUL-terminate when there is room, BUFFER_TOO_SMALL when it does not fit.
+// The caller has checked out with require_span(out, capacity, ...).
+inline void write_text(const std::string &text, char *out, size_t capacity, size_t *n_bytes) {
+    *n_bytes = text.size();
+    // With out NULL and capacity 0 (a size query) there is nothing to copy, and memcpy must
+    // not be given a NULL pointer even for 0 bytes.
+    if (capacity) std::memcpy(out, text.data(), std::min(capacity, text.size()));
+    if (text.size() < capacity) out[text.size()] = '\0';
+    if (text.size() > capacity)
+        fail(MST_ERR_BUFFER_TOO_SMALL, "the text is {} bytes, but the buffer holds {}", text.size(), capacity);
 }
 
 }  // namespace mst::api

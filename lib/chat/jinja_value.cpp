@@ -103,10 +103,7 @@ const Value *Value::find(const std::string &key) const {
 }
 
 Value *Value::find(const std::string &key) {
-    if (!dict) return nullptr;
-    for (auto &[k, v] : *dict)
-        if (k == key) return &v;
-    return nullptr;
+    return const_cast<Value *>(std::as_const(*this).find(key));  // the dict is this value's own
 }
 
 void Value::set(const std::string &key, Value v) {

@@ -20,6 +20,7 @@
 #include "gguf_logits.h"
 #include "gguf_model_writer.h"
 #include "moestream.hpp"
+#include "prompt_logits.h"
 #include "storage/storage_tier.h"
 #include "test_paths.h"
 
@@ -264,11 +265,8 @@ protected:
         sp.n_batch = n_batch;
         mst::SessionHandle session(model, sp);
         session.eval(golden.input_ids);
-        const float *out = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &out, &rows, &vocab));
         EXPECT_GT(session.stats().expert_bytes_read, 0u) << "experts must stream from the GGUF file";
-        return std::vector<float>(out, out + rows * vocab);
+        return mst::test::session_all_logits(session);
     }
 };
 

@@ -61,14 +61,8 @@ protected:
         mst_model_params p = mst::model_params();
         p.backend = backend;
         mst_session_params sp = mst::session_params();
-        sp.all_logits = 1;
         sp.n_batch = n_batch;
-        mst::SessionHandle session(mst::ModelHandle(path, p), sp);
-        session.eval(golden_.input_ids);
-        const float *out = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &out, &rows, &vocab));
-        return std::vector<float>(out, out + rows * vocab);
+        return mst::test::prompt_logits(mst::ModelHandle(path, p), golden_.input_ids, sp);
     }
 
     std::string dir_, tmp_;

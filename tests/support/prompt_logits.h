@@ -16,5 +16,11 @@ std::vector<float> prompt_logits(const std::string &model_path, const std::vecto
 // The same for a loaded model, in a fresh session of n_ctx positions (0: the session
 // default).
 std::vector<float> prompt_logits(const mst::ModelHandle &model, const std::vector<int32_t> &ids, uint32_t n_ctx = 0);
+// The same in a fresh session of `params` (another n_batch, say); all_logits is set here.
+std::vector<float> prompt_logits(const mst::ModelHandle &model, const std::vector<int32_t> &ids,
+                                 mst_session_params params);
+// The logits of every position a session made with all_logits = 1 has evaluated,
+// [rows][vocab], for tests that go on using the session.
+std::vector<float> session_all_logits(const mst::SessionHandle &session);
 
 }  // namespace mst::test

@@ -225,6 +225,21 @@ TEST_F(SessionErrors, TokenizeBufferTooSmallReportsCount) {
     EXPECT_EQ(mst_detokenize(model_, bad_id, 1, out, sizeof out, &bytes), MST_ERR_INVALID_ARGUMENT);
 }
 
+TEST_F(SessionErrors, NullBufferWithACountIsNamed) {
+    size_t n = 0;
+    int32_t ids[4];
+    EXPECT_EQ(mst_tokenize(model_, nullptr, 3, ids, 4, &n), MST_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(mst_last_error()).find("text is NULL but len is 3"), std::string::npos) << mst_last_error();
+    EXPECT_EQ(mst_tokenize(model_, "hi", 2, nullptr, 4, &n), MST_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(mst_last_error()).find("out is NULL but capacity is 4"), std::string::npos)
+        << mst_last_error();
+    char text[8];
+    EXPECT_EQ(mst_detokenize(model_, nullptr, 2, text, sizeof text, &n), MST_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(mst_last_error()).find("tokens is NULL but n is 2"), std::string::npos) << mst_last_error();
+    EXPECT_EQ(mst_detokenize(model_, nullptr, 0, nullptr, 0, &n), MST_OK);  // a size query of nothing
+    EXPECT_EQ(n, 0u);
+}
+
 TEST_F(SessionErrors, ExpertReadFailureIsReportedAndRecoverable) {
     // Experts are read lazily: damage the file after loading, and the next evaluation
     // fails naming the layer and expert; once the file is whole again, it succeeds.

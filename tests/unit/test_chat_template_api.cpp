@@ -72,6 +72,16 @@ TEST(ChatTemplateApi, ReportsTheNeededSize) {
     EXPECT_EQ(exact, "<user>hello</user><assistant>");
 }
 
+TEST(ChatTemplateApi, NullBufferWithACountIsNamed) {
+    size_t n = 0;
+    EXPECT_EQ(mst_chat_apply_template(kTemplate, nullptr, 0, nullptr, nullptr, 4, &n), MST_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(mst_last_error()).find("out is NULL but capacity is 4"), std::string::npos) << mst_last_error();
+    char out[64];
+    EXPECT_EQ(mst_chat_apply_template(kTemplate, nullptr, 2, nullptr, out, sizeof out, &n), MST_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(mst_last_error()).find("messages is NULL but n_messages is 2"), std::string::npos)
+        << mst_last_error();
+}
+
 TEST(ChatTemplateApi, BadArgumentsAndTemplatesGiveStatusesAndMessages) {
     const std::vector<mst_chat_message> ok = {{"user", "x", nullptr, nullptr, nullptr, nullptr}};
     mst_status s = MST_OK;

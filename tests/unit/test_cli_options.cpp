@@ -136,6 +136,17 @@ TEST(CliOptions, ThreadCountBeyondTheCoresIsLoweredWithAWarning) {
 
 // Every --option a command's help lists is one the command knows (whatever else may be
 // wrong with the command line), and the backends it lists are those built.
+TEST(CliOptions, WriteCommandsThatFailNameTheCommandAndTheLibrarysError) {
+    const CliResult convert = cli({"convert", "/nonexistent/moestream/src", "/nonexistent/moestream/out.mst"});
+    EXPECT_EQ(convert.status, 1) << convert.err;
+    EXPECT_TRUE(contains(convert.err, "moestream convert: ")) << convert.err;
+    EXPECT_TRUE(contains(convert.err, "/nonexistent/moestream/src")) << convert.err;
+    const CliResult synth = cli({"synth", "--config", "/nonexistent/moestream/config.json", "/nonexistent/out.mst"});
+    EXPECT_EQ(synth.status, 1) << synth.err;
+    EXPECT_TRUE(contains(synth.err, "moestream synth: ")) << synth.err;
+    EXPECT_TRUE(contains(synth.err, "/nonexistent/moestream/config.json")) << synth.err;
+}
+
 TEST(CliOptions, HelpListsOnlyOptionsTheCommandAccepts) {
     const std::regex option_re("--[a-z][a-z0-9-]*");
     for (const char *command : {"run", "bench", "eval", "info", "convert", "synth", "demo"}) {

@@ -18,6 +18,7 @@
 #include "golden.h"
 #include "moestream.hpp"
 #include "packed_test_support.h"
+#include "prompt_logits.h"
 #include "safetensors_writer.h"
 #include "test_paths.h"
 
@@ -339,15 +340,7 @@ std::string write_variant(const std::string &dir, bool packed) {
 std::vector<float> prompt_logits(const std::string &dir, const char *backend, const std::vector<int32_t> &ids) {
     mst_model_params p = mst::model_params();
     p.backend = backend;
-    const mst::ModelHandle model(dir, p);
-    mst_session_params sp = mst::session_params();
-    sp.all_logits = 1;
-    mst::SessionHandle session(model, sp);
-    session.eval(ids);
-    const float *logits = nullptr;
-    size_t rows = 0, vocab = 0;
-    mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
-    return std::vector<float>(logits, logits + rows * vocab);
+    return mst::test::prompt_logits(mst::ModelHandle(dir, p), ids);
 }
 
 TEST(KimiK25Load, PackedProjectionsOutsideTheExpertsComputeAsTheirFloatValues) {

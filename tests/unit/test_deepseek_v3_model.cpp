@@ -14,6 +14,7 @@
 #include "golden.h"
 #include "model/deepseek_v3.h"
 #include "moestream.hpp"
+#include "prompt_logits.h"
 #include "synthetic_deepseek.h"
 #include "test_paths.h"
 
@@ -48,16 +49,10 @@ protected:
     // Logits of every position of a 20-token prompt, prefilled in batches of n_batch.
     static std::vector<float> logits(const mst::ModelHandle &model, uint32_t n_batch = 0) {
         mst_session_params sp = mst::session_params();
-        sp.all_logits = 1;
         sp.n_batch = n_batch;
-        mst::SessionHandle session(model, sp);
         std::vector<int32_t> prompt;
         for (int32_t i = 0; i < 20; ++i) prompt.push_back((i * 37 + 11) % 1000);
-        session.eval(prompt);
-        const float *data = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &data, &rows, &vocab));
-        return std::vector<float>(data, data + rows * vocab);
+        return mst::test::prompt_logits(model, prompt, sp);
     }
 
     static double error(const std::vector<float> &a, const std::vector<float> &b) {

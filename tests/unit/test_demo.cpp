@@ -3,17 +3,17 @@
 // numbers it promises; synth refuses to overwrite; bench writes its plot with the data
 // and script beside it (or says gnuplot is missing).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "cli_process.h"
 #include "test_paths.h"
 
 namespace {
@@ -22,20 +22,12 @@ namespace fs = std::filesystem;
 
 struct Result {
     int status = -1;
-    std::string output;  // stdout and stderr
+    std::string output;  // stdout, then stderr
 };
 
-Result run(const std::string &args) {
-    const std::string cmd = std::string(MST_CLI_PATH) + " " + args + " 2>&1";
-    Result r;
-    FILE *pipe = popen(cmd.c_str(), "r");
-    if (!pipe) return r;
-    std::array<char, 4096> buffer;
-    size_t n;
-    while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.output.append(buffer.data(), n);
-    const int raw = pclose(pipe);
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    return r;
+Result run(const std::vector<std::string> &args) {
+    const mst::test::CliResult r = mst::test::run_cli(MST_CLI_PATH, args);
+    return Result{r.status, r.out + r.err};
 }
 
 bool contains(const std::string &s, const std::string &part) { return s.find(part) != std::string::npos; }
@@ -57,8 +49,8 @@ protected:
 
 TEST_F(CliTools, DemoSynthesizesOnceThenReuses) {
     const std::string models = tmp_ + "/models";
-    const std::string args = "demo --config " + config_ + " --layers 3 --model-dir " + models +
-                             " --tokens 4 --cache-mb 0 --prompt 'Hello there'";
+    const std::vector<std::string> args = {"demo",    "--config",   config_, "--layers", "3", "--model-dir", models,
+                                           "--tokens", "4", "--cache-mb", "0",     "--prompt", "Hello there"};
     const Result first = run(args);
     ASSERT_EQ(first.status, 0) << first.output;
     EXPECT_TRUE(contains(first.output, "synthesizing")) << first.output;
@@ -94,29 +86,29 @@ TEST_F(CliTools, DemoUsesTheCacheDirectoryVariable) {
 
 TEST_F(CliTools, SynthWritesRefusesAndForces) {
     const std::string out = tmp_ + "/s.mst";
-    const Result first = run("synth --config " + config_ + " --layers 2 --experts q8 --seed 3 " + out);
+    const Result first = run({"synth", "--config", config_, "--layers", "2", "--experts", "q8", "--seed", "3", out});
     ASSERT_EQ(first.status, 0) << first.output;
     EXPECT_TRUE(contains(first.output, "2 of 4 layers")) << first.output;
     EXPECT_TRUE(contains(first.output, "/s written")) << first.output;
-    const Result again = run("synth --config " + config_ + " " + out);
+    const Result again = run({"synth", "--config", config_, out});
     EXPECT_EQ(again.status, 1);
     EXPECT_TRUE(contains(again.output, "--force")) << again.output;
-    const Result forced = run("synth --config " + config_ + " --force " + out);
+    const Result forced = run({"synth", "--config", config_, "--force", out});
     EXPECT_EQ(forced.status, 0) << forced.output;
-    const Result bad = run("synth --config " + config_ + " --experts q5 " + tmp_ + "/x.mst");
+    const Result bad = run({"synth", "--config", config_, "--experts", "q5", tmp_ + "/x.mst"});
     EXPECT_EQ(bad.status, 1);
     EXPECT_TRUE(contains(bad.output, "q5")) << bad.output;
-    const Result usage = run("synth " + out);
+    const Result usage = run({"synth", out});
     EXPECT_EQ(usage.status, 2);
     EXPECT_TRUE(contains(usage.output, "--config")) << usage.output;
 }
 
 TEST_F(CliTools, BenchPlotsDecodeSpeedAgainstTheCacheBudget) {
     const std::string model = tmp_ + "/b.mst";
-    ASSERT_EQ(run("synth --config " + config_ + " " + model).status, 0);
+    ASSERT_EQ(run({"synth", "--config", config_, model}).status, 0);
     const std::string plot = tmp_ + "/plot.svg";
-    const Result r = run("bench -m " + model + " --prompt-tokens 4 --gen-tokens 3 --no-ceilings " +
-                         "--sweep-cache-mb 0,1 --sweep-policy lru,lfu --plot " + plot);
+    const Result r = run({"bench", "-m", model, "--prompt-tokens", "4", "--gen-tokens", "3", "--no-ceilings",
+                          "--sweep-cache-mb", "0,1", "--sweep-policy", "lru,lfu", "--plot", plot});
     if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
         EXPECT_NE(r.status, 0);
         EXPECT_TRUE(contains(r.output, "gnuplot")) << r.output;
@@ -140,7 +132,7 @@ TEST_F(CliTools, BenchPlotsDecodeSpeedAgainstTheCacheBudget) {
     const std::string image((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
     EXPECT_TRUE(contains(image, "<svg")) << image.substr(0, 200);
 
-    const Result bad = run("bench -m " + model + " --plot " + tmp_ + "/plot.pdf --gen-tokens 1 --prompt-tokens 1");
+    const Result bad = run({"bench", "-m", model, "--plot", tmp_ + "/plot.pdf", "--gen-tokens", "1", "--prompt-tokens", "1"});
     EXPECT_NE(bad.status, 0);
 }
 

@@ -41,53 +41,37 @@ TEST(ExpertCachePolicy, LruEvictsLeastRecentlyUsed) {
     EXPECT_EQ(cache.stats().evictions, 1u);
 }
 
-TEST(ExpertCachePolicy, LfuKeepsFrequentExperts) {
-    ExpertCache cache(3 * kExpertBytes, "lfu", 1);
-    for (int i = 0; i < 5; ++i) access(cache, {0, 0});
-    for (int i = 0; i < 3; ++i) access(cache, {0, 1});
-    access(cache, {0, 2});
-    access(cache, {0, 3});  // evicts 2, the least frequent (LRU would also have kept 2)
-    access(cache, {0, 4});  // evicts 3
-    EXPECT_TRUE(cached(cache, {0, 0}));
-    EXPECT_TRUE(cached(cache, {0, 1}));
-    EXPECT_FALSE(cached(cache, {0, 2}));
-    EXPECT_FALSE(cached(cache, {0, 3}));
-    EXPECT_TRUE(cached(cache, {0, 4}));
+TEST(ExpertCachePolicy, LfuAndLrfuKeepFrequentExperts) {
+    for (const char *policy : {"lfu", "lrfu"}) {
+        ExpertCache cache(3 * kExpertBytes, policy, 1);
+        for (int i = 0; i < 5; ++i) access(cache, {0, 0});
+        for (int i = 0; i < 3; ++i) access(cache, {0, 1});
+        access(cache, {0, 2});
+        // Evicts 2: for lfu the least frequent (LRU would also have kept 2); for lrfu used
+        // once, as 3 was, but longer ago.
+        access(cache, {0, 3});
+        access(cache, {0, 4});  // evicts 3
+        EXPECT_TRUE(cached(cache, {0, 0})) << policy;
+        EXPECT_TRUE(cached(cache, {0, 1})) << policy;
+        EXPECT_FALSE(cached(cache, {0, 2})) << policy;
+        EXPECT_FALSE(cached(cache, {0, 3})) << policy;
+        EXPECT_TRUE(cached(cache, {0, 4})) << policy;
+    }
 }
 
-TEST(ExpertCachePolicy, LfuAgingLetsOldFavouritesGo) {
-    ExpertCache cache(2 * kExpertBytes, "lfu", 1);  // capacity 2: aging every 64 accesses
-    for (int i = 0; i < 20; ++i) access(cache, {0, 0});
-    // A long new phase: experts 1 and 2 alternate; halving makes 0's old count fade.
-    for (int i = 0; i < 200; ++i) access(cache, {0, 1 + i % 2});
-    EXPECT_FALSE(cached(cache, {0, 0}));
-    EXPECT_TRUE(cached(cache, {0, 1}));
-    EXPECT_TRUE(cached(cache, {0, 2}));
-}
-
-TEST(ExpertCachePolicy, LrfuKeepsFrequentExperts) {
-    ExpertCache cache(3 * kExpertBytes, "lrfu", 1);
-    for (int i = 0; i < 5; ++i) access(cache, {0, 0});
-    for (int i = 0; i < 3; ++i) access(cache, {0, 1});
-    access(cache, {0, 2});
-    access(cache, {0, 3});  // evicts 2: used once, as 3 was, but longer ago
-    access(cache, {0, 4});  // evicts 3
-    EXPECT_TRUE(cached(cache, {0, 0}));
-    EXPECT_TRUE(cached(cache, {0, 1}));
-    EXPECT_FALSE(cached(cache, {0, 2}));
-    EXPECT_FALSE(cached(cache, {0, 3}));
-    EXPECT_TRUE(cached(cache, {0, 4}));
-}
-
-TEST(ExpertCachePolicy, LrfuScoresDecaySoOldFavouritesGo) {
-    ExpertCache cache(2 * kExpertBytes, "lrfu", 1);  // capacity 2: scores halve every 32 accesses
-    for (int i = 0; i < 20; ++i) access(cache, {0, 0});
-    // 1 and 2 alternate: at first the one not resident is evicted in turn (0 still scores
-    // higher), but their scores build up while 0's decays, and 0 goes.
-    for (int i = 0; i < 200; ++i) access(cache, {0, 1 + i % 2});
-    EXPECT_FALSE(cached(cache, {0, 0}));
-    EXPECT_TRUE(cached(cache, {0, 1}));
-    EXPECT_TRUE(cached(cache, {0, 2}));
+TEST(ExpertCachePolicy, LfuAgingAndLrfuDecayLetOldFavouritesGo) {
+    // Capacity 2: lfu halves its counts every 64 accesses, lrfu its scores every 32.
+    for (const char *policy : {"lfu", "lrfu"}) {
+        ExpertCache cache(2 * kExpertBytes, policy, 1);
+        for (int i = 0; i < 20; ++i) access(cache, {0, 0});
+        // A long new phase: experts 1 and 2 alternate. Under lrfu the one not resident is at
+        // first evicted in turn (0 still scores higher), but their scores build up while 0's
+        // decays; under lfu halving makes 0's old count fade. Either way 0 goes.
+        for (int i = 0; i < 200; ++i) access(cache, {0, 1 + i % 2});
+        EXPECT_FALSE(cached(cache, {0, 0})) << policy;
+        EXPECT_TRUE(cached(cache, {0, 1})) << policy;
+        EXPECT_TRUE(cached(cache, {0, 2})) << policy;
+    }
 }
 
 TEST(ExpertCachePolicy, LrfuAdmitKeepsFrequentExpertsFromOneOffs) {

@@ -3,7 +3,6 @@
 // tokenizer made from its metadata, and each thing moestream refuses, named.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstring>
@@ -13,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_process.h"
 #include "core/quant.h"
 #include "expect_error.h"
 #include "format/checkpoint.h"
@@ -389,13 +389,9 @@ TEST_F(GgufModel, SummaryListsTypesPerGroupAndExpertBytesPerToken) {
     EXPECT_EQ(model.info().expert_bytes_per_token, s.expert_bytes_per_token);
     EXPECT_EQ(model.info().expert_bytes_each, expert_bytes);
 
-    const std::string command = std::string(MST_CLI_PATH) + " info -m '" + path + "' 2>&1";
-    FILE *pipe = ::popen(command.c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
-    std::string out;
-    char buffer[4096];
-    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-    EXPECT_EQ(::pclose(pipe), 0) << out;
+    const mst::test::CliResult info = mst::test::run_cli(MST_CLI_PATH, {"info", "-m", path});
+    const std::string out = info.out + info.err;
+    EXPECT_EQ(info.status, 0) << out;
     std::fputs(out.c_str(), stdout);  // the listing, for the test log
     for (const char *part : {"architecture 'qwen3moe'", "ffn_down_exps.weight", "Q8_0 x2", "(routed experts, streamed)",
                              "8 per layer in 2 layers", "architecture:        qwen3_moe", "GGUF types by role:",
@@ -432,13 +428,9 @@ TEST_F(GgufModel, SummaryOfSplitFileCoversEveryShard) {
         EXPECT_EQ(split.roles[i].types, whole.roles[i].types);
     }
 
-    const std::string command = std::string(MST_CLI_PATH) + " info -m '" + shards[0] + "' 2>&1";
-    FILE *pipe = ::popen(command.c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
-    std::string out;
-    char buffer[4096];
-    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-    EXPECT_EQ(::pclose(pipe), 0) << out;
+    const mst::test::CliResult info = mst::test::run_cli(MST_CLI_PATH, {"info", "-m", shards[0]});
+    const std::string out = info.out + info.err;
+    EXPECT_EQ(info.status, 0) << out;
     for (const std::string &part : {std::string("split in 3 files"), std::to_string(whole.n_tensors) + " tensors",
                                    std::string("routed experts                  6 tensors"),
                                    std::string("8 per layer in 2 layers")})
@@ -446,14 +438,10 @@ TEST_F(GgufModel, SummaryOfSplitFileCoversEveryShard) {
 
     // A missing shard is an error naming it, with exit status 1 (not an abort).
     fs::remove(shards[2]);
-    pipe = ::popen(command.c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
-    out.clear();
-    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-    const int status = ::pclose(pipe);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status << "\n" << out;
-    EXPECT_NE(out.find("moestream info: I/O error"), std::string::npos) << out;
-    EXPECT_NE(out.find(shards[2]), std::string::npos) << out;
+    const mst::test::CliResult missing = mst::test::run_cli(MST_CLI_PATH, {"info", "-m", shards[0]});
+    EXPECT_EQ(missing.status, 1) << missing.err;
+    EXPECT_NE(missing.err.find("moestream info: I/O error"), std::string::npos) << missing.err;
+    EXPECT_NE(missing.err.find(shards[2]), std::string::npos) << missing.err;
 }
 
 }  // namespace

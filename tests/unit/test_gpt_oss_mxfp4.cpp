@@ -20,6 +20,7 @@
 #include "format/checkpoint.h"
 #include "golden.h"
 #include "moestream.hpp"
+#include "prompt_logits.h"
 #include "safetensors_writer.h"
 #include "test_paths.h"
 
@@ -162,14 +163,8 @@ protected:
     static std::vector<float> logits(const mst::ModelHandle &model, const std::vector<int32_t> &ids,
                                      uint32_t n_batch) {
         mst_session_params sp = mst::session_params();
-        sp.all_logits = 1;
         sp.n_batch = n_batch;
-        mst::SessionHandle session(model, sp);
-        session.eval(ids);
-        const float *data = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &data, &rows, &vocab));
-        return std::vector<float>(data, data + rows * vocab);
+        return mst::test::prompt_logits(model, ids, sp);
     }
 
     static std::vector<int32_t> prompt() {

@@ -3,13 +3,13 @@
 // weights are stored in, expert parts apart from the rest.
 #include <gtest/gtest.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_process.h"
 #include "moestream.hpp"
 #include "packed_test_support.h"
 #include "test_paths.h"
@@ -82,14 +82,9 @@ TEST(ModelDescription, EndOfSequenceIdsComeFromTokenizerAndConfig) {
         EXPECT_EQ(model.info().n_eos_ids, 2);
     }
     // The CLI prints all of it.
-    const std::string cmd = std::string(MST_CLI_PATH) + " info -m " + tmp + " --backend cpu 2>&1";
-    std::string output;
-    if (std::FILE *pipe = popen(cmd.c_str(), "r")) {
-        std::array<char, 4096> buffer{};
-        size_t n = 0;
-        while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
-        EXPECT_EQ(pclose(pipe), 0) << output;
-    }
+    const mst::test::CliResult info = mst::test::run_cli(MST_CLI_PATH, {"info", "-m", tmp, "--backend", "cpu"});
+    const std::string output = info.out + info.err;
+    EXPECT_EQ(info.status, 0) << output;
     EXPECT_NE(output.find("tokenizer:           byte-level BPE, 2 end-of-sequence ids"),
               std::string::npos) << output;
     EXPECT_NE(output.find("expert weights as:   BF16 x 48"), std::string::npos) << output;

@@ -16,6 +16,7 @@
 #include "format/checkpoint.h"
 #include "golden.h"
 #include "moestream.hpp"
+#include "prompt_logits.h"
 #include "safetensors_writer.h"
 #include "test_paths.h"
 
@@ -56,15 +57,8 @@ void copy_tensor(const mst::Checkpoint &ck, const mst::TensorInfo &t, const std:
 std::vector<float> prefill_logits(const std::string &dir) {
     mst_model_params p = mst::model_params();
     p.backend = "cpu";
-    const mst::ModelHandle model(dir, p);
-    mst_session_params sp = mst::session_params();
-    sp.all_logits = 1;
-    mst::SessionHandle session(model, sp);
-    session.eval(mst::test::load_golden(mst::test::data_path("mixtral_tiny/golden.safetensors")).input_ids);
-    const float *data = nullptr;
-    size_t rows = 0, vocab = 0;
-    mst::check(mst_session_all_logits(session.get(), &data, &rows, &vocab));
-    return std::vector<float>(data, data + rows * vocab);
+    return mst::test::prompt_logits(
+        mst::ModelHandle(dir, p), mst::test::load_golden(mst::test::data_path("mixtral_tiny/golden.safetensors")).input_ids);
 }
 
 class CheckpointForms : public ::testing::Test {

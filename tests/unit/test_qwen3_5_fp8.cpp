@@ -23,6 +23,7 @@
 #include "fp8_e4m3.h"
 #include "golden.h"
 #include "moestream.hpp"
+#include "prompt_logits.h"
 #include "packed_test_support.h"
 #include "safetensors_writer.h"
 #include "test_paths.h"
@@ -135,10 +136,7 @@ protected:
         sp.all_logits = 1;
         mst::SessionHandle session(model, sp);
         session.eval(golden_.input_ids);
-        const float *logits = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
-        Run r{std::vector<float>(logits, logits + rows * vocab), {}};
+        Run r{mst::test::session_all_logits(session), {}};
         for (size_t step = 0; step < golden_.greedy_ids.size(); ++step) {
             const std::vector<float> last = session.logits();
             const int32_t id = int32_t(std::max_element(last.begin(), last.end()) - last.begin());

@@ -72,15 +72,19 @@ class HandleOwner:
         if self._busy is not None:
             self._busy.release()
 
-    @contextlib.contextmanager
-    def _call(self) -> Iterator[Any]:
-        """Yield the C pointer, held (and locked, if exclusive) for the block."""
+    def _acquire_locked(self) -> Handle:
+        """The exclusive lock, then one more reference to the handle; on failure, neither."""
         self._lock_busy()
         try:
-            handle = self._acquire_handle()
+            return self._acquire_handle()
         except BaseException:
             self._unlock_busy()
             raise
+
+    @contextlib.contextmanager
+    def _call(self) -> Iterator[Any]:
+        """Yield the C pointer, held (and locked, if exclusive) for the block."""
+        handle = self._acquire_locked()
         try:
             yield handle.pointer
         finally:

@@ -212,12 +212,7 @@ class Session(HandleOwner):
         ids, n = _text.token_array(prompt)
         keep: list[Any] = [ids]
         params = generate_params(options, keep)
-        self._lock_busy()
-        try:
-            handle = self._acquire_handle()
-        except BaseException:
-            self._unlock_busy()
-            raise
+        handle = self._acquire_locked()
         with self._generation_lock:
             try:
                 generation = Generation(self, handle, ids, n, params, keep, close_session)
