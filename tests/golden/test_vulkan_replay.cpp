@@ -3,10 +3,12 @@
 // the same logits whether each step's command buffers are recorded afresh
 // (MST_VULKAN_REPLAY=0) or recorded once and submitted again, over enough positions to
 // cross the split attention's block buckets (one block, then 2, 3-4 and 5-8 blocks of 32
-// keys), and most steps are in fact replayed. Skipped without a Vulkan device.
+// keys), and most steps are in fact replayed; on the device's own memory and on a discrete
+// GPU's path (MST_VULKAN_SEPARATE_MEMORY=1). Skipped without a Vulkan device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -30,8 +32,12 @@ struct Decoded {
     uint64_t replayed = 0, recorded = 0;     // submissions of the decode steps
 };
 
-Decoded greedy(const std::string &dir, bool replay, int32_t positions) {
+Decoded greedy(const std::string &dir, bool replay, bool separate_memory, int32_t positions) {
+    // A discrete GPU's memory path (results copied to host memory, inputs to the device) on
+    // any device: the variable is read when the backend is made.
+    if (separate_memory) setenv("MST_VULKAN_SEPARATE_MEMORY", "1", 1);
     const auto model = load_model(dir, LoadOptions{.backend = "vulkan"});
+    unsetenv("MST_VULKAN_SEPARATE_MEMORY");
     auto *vk = dynamic_cast<VulkanBackend *>(model->backend.get());
     EXPECT_NE(vk, nullptr);
     Decoded d;
@@ -65,17 +71,20 @@ TEST_P(VulkanReplay, ReplayedDecodeEqualsRecordedDecode) {
 #ifdef MST_HAVE_VULKAN
     const std::string dir = test::data_path(GetParam());
     constexpr int32_t kPositions = 200;  // 1, 2, 4 and 8 blocks of 32 keys
-    const Decoded fresh = greedy(dir, false, kPositions);
-    const Decoded replayed = greedy(dir, true, kPositions);
-    EXPECT_EQ(fresh.replayed, 0u);
-    ASSERT_EQ(fresh.ids, replayed.ids);
-    ASSERT_EQ(fresh.logits.size(), replayed.logits.size());
-    for (size_t t = 0; t < fresh.logits.size(); ++t)
-        ASSERT_EQ(fresh.logits[t], replayed.logits[t]) << "decode step " << t << ": replay changed the logits";
-    // Steps re-record only at the first positions (attention.comp's push constants), when
-    // the split's block count passes a power of two, and when the KV copy grows.
-    EXPECT_GT(replayed.replayed, 4 * replayed.recorded) << replayed.replayed << " replayed, " << replayed.recorded
-                                                        << " recorded";
+    for (const bool separate : {false, true}) {
+        SCOPED_TRACE(separate ? "discrete memory path" : "the device's own memory");
+        const Decoded fresh = greedy(dir, false, separate, kPositions);
+        const Decoded replayed = greedy(dir, true, separate, kPositions);
+        EXPECT_EQ(fresh.replayed, 0u);
+        ASSERT_EQ(fresh.ids, replayed.ids);
+        ASSERT_EQ(fresh.logits.size(), replayed.logits.size());
+        for (size_t t = 0; t < fresh.logits.size(); ++t)
+            ASSERT_EQ(fresh.logits[t], replayed.logits[t]) << "decode step " << t << ": replay changed the logits";
+        // Steps re-record only at the first positions (attention.comp's push constants), when
+        // the split's block count passes a power of two, and when the KV copy grows.
+        EXPECT_GT(replayed.replayed, 4 * replayed.recorded) << replayed.replayed << " replayed, " << replayed.recorded
+                                                            << " recorded";
+    }
 #endif
 }
 
