@@ -126,6 +126,7 @@ void CommandStream::end_and_submit(VkFence fence) {
 void CommandStream::record(VkCommandBuffer cb, const std::vector<uint64_t> &log, VkCommandBufferUsageFlags usage) {
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = usage;
+    const auto t0 = std::chrono::steady_clock::now();
     vk_check(vkBeginCommandBuffer(cb, &bi), "vkBeginCommandBuffer");
     const PFN_vkCmdPushDescriptorSetKHR push_set = ctx_.push_descriptor();
     size_t i = 0;
@@ -206,6 +207,7 @@ void CommandStream::record(VkCommandBuffer cb, const std::vector<uint64_t> &log,
         }
     }
     vk_check(vkEndCommandBuffer(cb), "vkEndCommandBuffer");
+    record_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void CommandStream::log_barrier(Logged kind) { log_.push_back(uint64_t(kind)); }

@@ -162,6 +162,8 @@ public:
     bool replay() const { return replay_; }
     uint64_t replayed() const { return replayed_; }  // submissions that reused a recording
     uint64_t recorded() const { return recorded_; }  // submissions recorded afresh
+    // Host seconds spent recording command buffers from the logs (what replay saves).
+    double record_seconds() const { return record_seconds_; }
 
 private:
     void begin_if_needed();
@@ -252,6 +254,7 @@ private:
     bool replay_ = false;
     bool submitted_recording_ = false;  // the last submission was one of recordings_
     uint64_t replayed_ = 0, recorded_ = 0;
+    double record_seconds_ = 0;
 };
 
 }  // namespace mst
