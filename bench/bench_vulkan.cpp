@@ -477,6 +477,9 @@ struct Result {
     // Per decode token: upload bytes through the staging ring and the host ms of their
     // memcpy into it, and bytes the device copied straight from imported host memory.
     double decode_staged_bytes = 0, decode_memcpy_ms = 0, decode_direct_bytes = 0;
+    // Per decode token, submissions whose command buffer was recorded earlier and run
+    // again, and those recorded afresh (CommandStream::replayed/recorded).
+    double replayed_per_token = 0, recorded_per_token = 0, record_ms = 0;
     // Bytes of results copied to host memory (CommandStream::delivered_bytes) and carried on
     // the device past a sync instead, per layer of the timed prefill and of a decode token.
     double prefill_delivered_per_layer = 0, prefill_carried_per_layer = 0;
@@ -522,6 +525,8 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const double staged0 = vk ? double(vk->stream().staged_bytes()) : 0.0;
     const double direct0 = vk ? double(vk->stream().direct_bytes()) : 0.0;
     const double memcpy0 = vk ? vk->stream().staging_memcpy_seconds() : 0.0;
+    const uint64_t replayed0 = vk ? vk->stream().replayed() : 0, recorded0 = vk ? vk->stream().recorded() : 0;
+    const double record0 = vk ? vk->stream().record_seconds() : 0.0;
     const uint64_t hits0 = vk ? vk->expert_cache_stats().hits : 0, misses0 = vk ? vk->expert_cache_stats().misses : 0;
     t0 = Clock::now();
     for (int t = 0; t < n_decode; ++t) {
@@ -539,6 +544,9 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
         r.decode_direct_bytes = (double(vk->stream().direct_bytes()) - direct0) / n_decode;
         r.decode_memcpy_ms = (vk->stream().staging_memcpy_seconds() - memcpy0) / n_decode * 1e3;
     }
+    r.replayed_per_token = vk ? double(vk->stream().replayed() - replayed0) / n_decode : 0.0;
+    r.recorded_per_token = vk ? double(vk->stream().recorded() - recorded0) / n_decode : 0.0;
+    r.record_ms = vk ? (vk->stream().record_seconds() - record0) / n_decode * 1e3 : 0.0;
     r.decode_delivered_per_layer = (delivered() - delivered0) / n_decode / m.layers;
     r.decode_carried_per_layer = (carried() - carried0) / n_decode / m.layers;
     // The head alone: final norm and the vocab product.
@@ -670,6 +678,9 @@ int main(int argc, char **argv) try {
                 "host work beside it\n",
                 layers, res.decode_ms_layers + res.decode_ms_head, res.decode_wait_ms,
                 res.decode_ms_layers + res.decode_ms_head - res.decode_wait_ms);
+    std::printf("  command buffers per decode token: %.1f replayed, %.1f recorded afresh in %.3f ms of host time "
+                "(replay %s; MST_VULKAN_REPLAY=0 records every one)\n",
+                res.replayed_per_token, res.recorded_per_token, res.record_ms, gpu->stream().replay() ? "on" : "off");
     // Which decode attention ran: split over blocks of positions (op_attention_split.cpp)
     // unless MST_VULKAN_SPLIT_ATTENTION=0 or the context is one block.
     // Item 1 of issue 17's third pass: only what the host reads goes to host memory

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -19,6 +20,18 @@ constexpr VkDeviceSize kShaderCopyBytes = VkDeviceSize(1) << 20;
 // Results carried past a sync: a decode step's are kilobytes, a 512-token prefill's a few
 // activations of megabytes.
 constexpr VkDeviceSize kCarryBlock = VkDeviceSize(16) << 20;
+
+// Vulkan handles as log words and back (pointers on 64-bit platforms, integers elsewhere).
+template <class H>
+uint64_t word(H h) {
+    if constexpr (std::is_pointer_v<H>) return uint64_t(reinterpret_cast<uintptr_t>(h));
+    else return uint64_t(h);
+}
+template <class H>
+H handle(uint64_t w) {
+    if constexpr (std::is_pointer_v<H>) return reinterpret_cast<H>(uintptr_t(w));
+    else return H(w);
+}
 
 }  // namespace
 
@@ -53,7 +66,11 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
         vk_check(vkCreateQueryPool(d, &qci, nullptr, &timestamps_), "vkCreateQueryPool");
         timestamp_period_ns_ = ctx_.properties().limits.timestampPeriod;
     }
+    const char *replay = std::getenv("MST_VULKAN_REPLAY");
+    set_replay(!(replay && *replay == '0'));
 }
+
+void CommandStream::set_replay(bool on) { replay_ = on && ctx_.push_descriptor() && !timestamps_; }
 
 CommandStream::~CommandStream() {
     const VkDevice d = ctx_.device();
@@ -75,33 +92,140 @@ VkCommandBuffer CommandStream::allocate_command_buffer() {
 }
 
 void CommandStream::end_and_submit(VkFence fence) {
-    vk_check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
     recording_ = false;
+    VkCommandBuffer cb = cmd_;
+    submitted_recording_ = replay_;
+    if (replay_) {
+        // The n-th submission since the scratch was reset: the same log as the n-th of an
+        // earlier window names the same memory, so its command buffer runs again.
+        const size_t n = segment_;
+        if (recordings_.size() <= n) recordings_.resize(n + 1);
+        Recording &r = recordings_[n];
+        if (r.cmd != VK_NULL_HANDLE && r.destroyed == VulkanBuffer::destroyed() && r.log == log_) {
+            ++replayed_;
+        } else {
+            if (r.cmd == VK_NULL_HANDLE) r.cmd = allocate_command_buffer();
+            else vk_check(vkResetCommandBuffer(r.cmd, 0), "vkResetCommandBuffer");
+            record(r.cmd, log_, 0);
+            r.log.swap(log_);
+            r.destroyed = VulkanBuffer::destroyed();
+            ++recorded_;
+        }
+        cb = r.cmd;
+    } else {
+        record(cmd_, log_, VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT);
+    }
+    ++segment_;
+    log_.clear();
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
-    si.pCommandBuffers = &cmd_;
+    si.pCommandBuffers = &cb;
     vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, fence), "vkQueueSubmit");
+}
+
+void CommandStream::record(VkCommandBuffer cb, const std::vector<uint64_t> &log, VkCommandBufferUsageFlags usage) {
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = usage;
+    const auto t0 = std::chrono::steady_clock::now();
+    vk_check(vkBeginCommandBuffer(cb, &bi), "vkBeginCommandBuffer");
+    const PFN_vkCmdPushDescriptorSetKHR push_set = ctx_.push_descriptor();
+    size_t i = 0;
+    auto next = [&] { return log[i++]; };
+    auto memory_barrier = [&](VkPipelineStageFlags src, VkPipelineStageFlags dst, VkAccessFlags dst_access) {
+        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+        mb.dstAccessMask = dst_access;
+        vkCmdPipelineBarrier(cb, src, dst, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    };
+    constexpr VkAccessFlags kAllAccess = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                         VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    constexpr VkPipelineStageFlags kWork = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    while (i < log.size()) {
+        switch (Logged(next())) {
+            case Logged::dispatch: {
+                const VkPipeline pipeline = handle<VkPipeline>(next());
+                const VkPipelineLayout layout = handle<VkPipelineLayout>(next());
+                const uint32_t n = uint32_t(next());
+                VkDescriptorBufferInfo infos[16];
+                VkWriteDescriptorSet writes[16];
+                for (uint32_t b = 0; b < n; ++b) {
+                    infos[b].buffer = handle<VkBuffer>(next());
+                    infos[b].offset = next();
+                    infos[b].range = next();
+                    writes[b] = VkWriteDescriptorSet{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+                    writes[b].dstBinding = b;
+                    writes[b].descriptorCount = 1;
+                    writes[b].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+                    writes[b].pBufferInfo = &infos[b];
+                }
+                const VkDescriptorSet set = handle<VkDescriptorSet>(next());
+                const uint32_t push_bytes = uint32_t(next());
+                const uint64_t *push = log.data() + i;
+                i += (push_bytes + 7) / 8;
+                const uint32_t gx = uint32_t(next()), gy = uint32_t(next()), gz = uint32_t(next());
+                vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
+                if (push_set) {
+                    push_set(cb, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, n, writes);
+                } else {
+                    for (uint32_t b = 0; b < n; ++b) writes[b].dstSet = set;
+                    vkUpdateDescriptorSets(ctx_.device(), n, writes, 0, nullptr);
+                    vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1, &set, 0, nullptr);
+                }
+                if (push_bytes) vkCmdPushConstants(cb, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+                vkCmdDispatch(cb, gx, gy, gz);
+                break;
+            }
+            case Logged::copy: {
+                const VkBuffer src = handle<VkBuffer>(next()), dst = handle<VkBuffer>(next());
+                const uint32_t n = uint32_t(next());
+                std::vector<VkBufferCopy> regions(n);
+                for (VkBufferCopy &r : regions) {
+                    r.srcOffset = next();
+                    r.dstOffset = next();
+                    r.size = next();
+                }
+                vkCmdCopyBuffer(cb, src, dst, n, regions.data());
+                break;
+            }
+            case Logged::fill: {
+                const VkBuffer dst = handle<VkBuffer>(next());
+                const VkDeviceSize offset = next(), bytes = next();
+                vkCmdFillBuffer(cb, dst, offset, bytes, 0);
+                break;
+            }
+            case Logged::barrier: memory_barrier(kWork, kWork, kAllAccess); break;
+            case Logged::kick_barrier:
+                memory_barrier(VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, kAllAccess);
+                break;
+            case Logged::host_barrier: memory_barrier(kWork, VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT); break;
+            case Logged::reset_queries: vkCmdResetQueryPool(cb, timestamps_, 0, kProfiledCommands + 2); break;
+            case Logged::timestamp: {
+                const auto stage = VkPipelineStageFlagBits(next());
+                vkCmdWriteTimestamp(cb, stage, timestamps_, uint32_t(next()));
+                break;
+            }
+        }
+    }
+    vk_check(vkEndCommandBuffer(cb), "vkEndCommandBuffer");
+    record_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void CommandStream::log_barrier(Logged kind) { log_.push_back(uint64_t(kind)); }
+
+void CommandStream::log_timestamp(VkPipelineStageFlagBits stage, uint32_t query) {
+    log_.insert(log_.end(), {uint64_t(Logged::timestamp), uint64_t(stage), uint64_t(query)});
 }
 
 void CommandStream::begin_if_needed() {
     if (recording_) return;
-    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    vk_check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
-    if (!in_flight_.empty()) {
-        // After a kick: everything submitted before is ordered before this command buffer
-        // (the hazard tracking starts afresh below), and its completion, which the fence
-        // reports, then implies theirs.
-        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-        mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-        mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
-                           VK_ACCESS_TRANSFER_WRITE_BIT;
-        vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &mb,
-                             0, nullptr, 0, nullptr);
-    }
+    log_.clear();
+    // After a kick: everything submitted before is ordered before this command buffer
+    // (the hazard tracking starts afresh below), and its completion, which the fence
+    // reports, then implies theirs.
+    if (!in_flight_.empty()) log_barrier(Logged::kick_barrier);
     if (timestamps_) {
-        vkCmdResetQueryPool(cmd_, timestamps_, 0, kProfiledCommands + 2);
-        vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, timestamps_, 0);
+        log_barrier(Logged::reset_queries);
+        log_timestamp(VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, 0);
         labels_.clear();
     }
     recording_ = true;
@@ -134,12 +258,7 @@ void CommandStream::barrier() {
     read_.clear();
     written_.clear();
     if (!dirty_) return;
-    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
-                       VK_ACCESS_TRANSFER_WRITE_BIT;
-    const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-    vkCmdPipelineBarrier(cmd_, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    log_barrier(Logged::barrier);
     dirty_ = false;
     ++barriers_;
 }
@@ -147,7 +266,7 @@ void CommandStream::barrier() {
 void CommandStream::timestamp_after(std::string label) {
     if (!per_command_ || labels_.size() >= kProfiledCommands) return;
     labels_.push_back(std::move(label));
-    vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, uint32_t(labels_.size()));
+    log_timestamp(VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, uint32_t(labels_.size()));
 }
 
 void CommandStream::read_timestamps() {
@@ -286,7 +405,8 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
             writes.push_back(Range{dst.buffer, r.dstOffset, r.dstOffset + r.size});
         }
         hazard(reads.data(), reads.size(), writes.data(), writes.size());
-        vkCmdCopyBuffer(cmd_, src_buffer, dst.buffer, uint32_t(regions.size()), regions.data());
+        log_.insert(log_.end(), {uint64_t(Logged::copy), word(src_buffer), word(dst.buffer), uint64_t(regions.size())});
+        for (const VkBufferCopy &r : regions) log_.insert(log_.end(), {r.srcOffset, r.dstOffset, r.size});
         if (per_command_) timestamp_after(label);
         regions.clear();
     };
@@ -377,32 +497,19 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
         }
     }
     hazard(read_ranges, n_reads, write_ranges, n_writes);
-    const PFN_vkCmdPushDescriptorSetKHR push_set = ctx_.push_descriptor();
-    const VkDescriptorSet set = push_set ? VK_NULL_HANDLE : allocate_set(p);
-    VkDescriptorBufferInfo infos[16];
-    VkWriteDescriptorSet writes[16];
-    uint32_t i = 0;
-    for (const BufferSlice &b : bindings) {
-        // Whole words: shaders read weights as 32-bit words, and every allocation is padded
-        // to a multiple of 4, so the last partial word is in range.
-        infos[i] = VkDescriptorBufferInfo{b.buffer, b.offset, std::max<VkDeviceSize>((b.size + 3) / 4 * 4, 4)};
-        writes[i] = VkWriteDescriptorSet{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-        writes[i].dstSet = set;
-        writes[i].dstBinding = i;
-        writes[i].descriptorCount = 1;
-        writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-        writes[i].pBufferInfo = &infos[i];
-        ++i;
-    }
-    vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
-    if (push_set) {
-        push_set(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, i, writes);
-    } else {
-        vkUpdateDescriptorSets(ctx_.device(), i, writes, 0, nullptr);
-        vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
-    }
-    if (push_bytes) vkCmdPushConstants(cmd_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push_bytes), push);
-    vkCmdDispatch(cmd_, gx, gy, gz);
+    // Without push descriptors each dispatch has a set of its own, from a pool reset after
+    // each wait (so no replay then: set_replay).
+    const VkDescriptorSet set = ctx_.push_descriptor() ? VK_NULL_HANDLE : allocate_set(p);
+    log_.insert(log_.end(), {uint64_t(Logged::dispatch), word(p.pipeline), word(p.layout), uint64_t(bindings.size())});
+    // Whole words: shaders read weights as 32-bit words, and every allocation is padded to
+    // a multiple of 4, so the last partial word is in range.
+    for (const BufferSlice &b : bindings)
+        log_.insert(log_.end(), {word(b.buffer), b.offset, std::max<VkDeviceSize>((b.size + 3) / 4 * 4, 4)});
+    log_.insert(log_.end(), {word(set), uint64_t(push_bytes)});
+    const size_t at = log_.size();
+    log_.resize(at + (push_bytes + 7) / 8, 0);
+    if (push_bytes) std::memcpy(log_.data() + at, push, push_bytes);
+    log_.insert(log_.end(), {uint64_t(gx), uint64_t(gy), uint64_t(gz)});
     if (per_command_) timestamp_after(fmt::format("{} {}x{}x{}", p.name, gx, gy, gz));
 }
 
@@ -423,8 +530,7 @@ void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDevic
     begin_if_needed();
     const Range r{src.buffer, src.offset, src.offset + bytes}, w{dst.buffer, dst.offset, dst.offset + bytes};
     hazard(&r, 1, &w, 1);
-    VkBufferCopy region{src.offset, dst.offset, bytes};
-    vkCmdCopyBuffer(cmd_, src.buffer, dst.buffer, 1, &region);
+    log_.insert(log_.end(), {uint64_t(Logged::copy), word(src.buffer), word(dst.buffer), 1, src.offset, dst.offset, bytes});
     if (per_command_) timestamp_after("vkCmdCopyBuffer");
 }
 
@@ -432,7 +538,7 @@ void CommandStream::fill_zero(const BufferSlice &dst) {
     begin_if_needed();
     const Range w{dst.buffer, dst.offset, dst.offset + (dst.size + 3) / 4 * 4};
     hazard(nullptr, 0, &w, 1);
-    vkCmdFillBuffer(cmd_, dst.buffer, dst.offset, (dst.size + 3) / 4 * 4, 0);
+    log_.insert(log_.end(), {uint64_t(Logged::fill), word(dst.buffer), dst.offset, (dst.size + 3) / 4 * 4});
     if (per_command_) timestamp_after("vkCmdFillBuffer");
 }
 
@@ -440,7 +546,9 @@ void CommandStream::kick() {
     if (!kicks_enabled_ || !in_batch_ || !recording_ || timestamps_) return;
     end_and_submit(VK_NULL_HANDLE);
     ++kicks_;
-    in_flight_.push_back(cmd_);
+    // A recording stays with recordings_; in_flight_ only says that one is in flight.
+    in_flight_.push_back(submitted_recording_ ? VK_NULL_HANDLE : cmd_);
+    if (submitted_recording_) return;
     if (spare_.empty()) {
         cmd_ = allocate_command_buffer();
     } else {
@@ -454,13 +562,8 @@ void CommandStream::flush(bool reset_scratch) {
     if (!recording_ && !in_flight_.empty()) begin_if_needed();
     if (recording_) {
         // Device writes become visible to host reads once the fence signals.
-        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-        mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-        mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-        vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                             VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
-        if (timestamps_)
-            vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, timestamps_, uint32_t(labels_.size() + 1));
+        log_barrier(Logged::host_barrier);
+        if (timestamps_) log_timestamp(VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, uint32_t(labels_.size() + 1));
         end_and_submit(fence_);
         ++submissions_;
         VkResult r = VK_NOT_READY;
@@ -476,8 +579,9 @@ void CommandStream::flush(bool reset_scratch) {
         wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait0).count();
         vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
         if (timestamps_) read_timestamps();
-        vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
+        if (!submitted_recording_) vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
         for (VkCommandBuffer done : in_flight_) {
+            if (done == VK_NULL_HANDLE) continue;
             vk_check(vkResetCommandBuffer(done, 0), "vkResetCommandBuffer");
             spare_.push_back(done);
         }
@@ -491,6 +595,7 @@ void CommandStream::flush(bool reset_scratch) {
         current_pool_ = 0;
         host_.reset();
         device_.reset();
+        segment_ = 0;  // the same allocations again: the recordings may match
     }
 }
 
@@ -498,7 +603,8 @@ void CommandStream::submit() {
     if (!in_batch_) run(nullptr);
 }
 
-void CommandStream::copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies) {
+void CommandStream::copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies,
+                              const BufferSlice *whole_destination) {
     // Grouped by (source buffer, destination buffer): a group of several becomes one
     // copy_table dispatch over the spans they cover; the rest go one by one.
     std::map<std::pair<VkBuffer, VkBuffer>, std::vector<size_t>> groups;
@@ -519,6 +625,11 @@ void CommandStream::copy_many(const std::vector<std::pair<BufferSlice, BufferSli
         }
         src_lo -= src_lo % offset_alignment_;
         dst_lo -= dst_lo % offset_alignment_;
+        if (whole_destination && whole_destination->buffer == buffers.second &&
+            whole_destination->offset + whole_destination->size >= dst_hi && whole_destination->size <= max_range) {
+            dst_lo = whole_destination->offset;
+            dst_hi = whole_destination->offset + whole_destination->size;
+        }
         if (!table || src_hi - src_lo > max_range || dst_hi - dst_lo > max_range) {
             for (size_t i : group) copy(copies[i].first, copies[i].second, copies[i].first.size);
             continue;

@@ -121,7 +121,11 @@ public:
     void fill_zero(const BufferSlice &dst);
     // Several (source, destination) copies of source.size bytes each: those between the
     // same two buffers in one dispatch (shaders/copy_table.comp), not a command each.
-    void copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies);
+    // `whole_destination`, when given, is the whole buffer every copy goes into: the
+    // dispatch binds all of it, so that copies to other offsets of it (the KV rows of the
+    // next position) record the same command and a recording can be replayed.
+    void copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies,
+                   const BufferSlice *whole_destination = nullptr);
 
     // Run what was recorded, wait, deliver outputs, and reset the scratch memory; inside
     // a batch nothing happens until end_batch.
@@ -152,6 +156,23 @@ public:
     void clear_dispatch_profile() { dispatch_profile_.clear(); }
     // Pipeline barriers recorded so far (each one a point where the device drains).
     uint64_t barriers() const { return barriers_; }
+
+    // Replay (docs/device_graph.md, "Recorded once, replayed"). Commands are logged as
+    // they are recorded and turned into a command buffer only at submission; the n-th
+    // submission after a wait whose log is word for word the n-th one of an earlier
+    // window (same pipelines, buffers, offsets, push constants, grids and barriers, no
+    // buffer destroyed since) submits that command buffer again instead of recording it.
+    // What changes between decode steps is then only memory contents: the inputs the ops
+    // write into host scratch, the rope table, the KV copy tables, the attention's
+    // position (a binding, not a push constant). On by default where the device pushes
+    // descriptors (a replayed buffer must not name descriptor sets of a reset pool), off
+    // while profiling and with MST_VULKAN_REPLAY=0 (to compare).
+    void set_replay(bool on);
+    bool replay() const { return replay_; }
+    uint64_t replayed() const { return replayed_; }  // submissions that reused a recording
+    uint64_t recorded() const { return recorded_; }  // submissions recorded afresh
+    // Host seconds spent recording command buffers from the logs (what replay saves).
+    double record_seconds() const { return record_seconds_; }
 
 private:
     void begin_if_needed();
@@ -226,6 +247,26 @@ private:
     std::vector<VkCommandBuffer> in_flight_, spare_;
     bool kicks_enabled_ = true;
     uint64_t kicks_ = 0;
+
+    // The log of the recording in progress (words: a command kind, then its arguments),
+    // and what each submission since the last scratch reset recorded.
+    enum class Logged : uint64_t { dispatch, copy, fill, barrier, kick_barrier, host_barrier, reset_queries, timestamp };
+    std::vector<uint64_t> log_;
+    void log_barrier(Logged kind);
+    void log_timestamp(VkPipelineStageFlagBits stage, uint32_t query);
+    // Record `log` into `cb` (begun and ended here).
+    void record(VkCommandBuffer cb, const std::vector<uint64_t> &log, VkCommandBufferUsageFlags usage);
+    struct Recording {
+        std::vector<uint64_t> log;
+        VkCommandBuffer cmd = VK_NULL_HANDLE;
+        uint64_t destroyed = 0;  // VulkanBuffer::destroyed() when it was recorded
+    };
+    std::vector<Recording> recordings_;
+    size_t segment_ = 0;  // submissions since the scratch was last reset
+    bool replay_ = false;
+    bool submitted_recording_ = false;  // the last submission was one of recordings_
+    uint64_t replayed_ = 0, recorded_ = 0;
+    double record_seconds_ = 0;
 };
 
 }  // namespace mst

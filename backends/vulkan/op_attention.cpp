@@ -89,7 +89,13 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
         add_piece(vp, mirror.v, v_cache + h * p.kv_stride + lo * p.v_head_dim,
                   uint64_t((h * mirror.capacity + lo) * p.v_head_dim) * 4, uint64_t((n_ctx - lo) * p.v_head_dim) * 4);
     }
-    stream_->copy_many(device_pieces);
+    // The whole cache copy is bound, so that the next position's append is the same
+    // command (replay) with another copy table.
+    const BufferSlice whole_k = whole(mirror.k), whole_v = whole(mirror.v);
+    std::vector<std::pair<BufferSlice, BufferSlice>> to_k, to_v;
+    for (const auto &piece : device_pieces) (piece.second.buffer == whole_k.buffer ? to_k : to_v).push_back(piece);
+    stream_->copy_many(to_k, &whole_k);
+    stream_->copy_many(to_v, &whole_v);
     stream_->upload_pieces(kp, whole(mirror.k));
     stream_->upload_pieces(vp, whole(mirror.v));
     mirror.valid = n_ctx;

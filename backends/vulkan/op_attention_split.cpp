@@ -7,8 +7,10 @@
 // MST_VULKAN_SPLIT_ATTENTION=0 keeps attention.comp, to compare the two; =N splits from N
 // positions of context (at least two blocks, the default) to find where the split pays.
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "backends/vulkan/vulkan_backend.h"
@@ -69,24 +71,32 @@ void VulkanBackend::record_split_attention(const AttentionShape &s, uint32_t n_b
                                            const BufferSlice &out) {
     if (n_blocks > 65535) fail(MST_ERR_UNSUPPORTED, "attention: {} blocks of {} positions (at most 65535)", n_blocks,
                                kSplitBlock);
+    // For replay (CommandStream::replay) the commands must not change from one decode
+    // step to the next: the position is read from memory, and the grid has blocks for a
+    // power of two of them, so it changes only when the context doubles. The shaders skip
+    // blocks past a query's last key; the combine reads only those it fills.
+    if (stream_->replay()) n_blocks = std::min<uint32_t>(std::bit_ceil(n_blocks), 65535);
     const BufferSlice partials =
         stream_->device_scratch(uint64_t(s.n_tokens) * s.n_heads * n_blocks * (s.v_dim + 2) * sizeof(float));
+    BufferSlice step = stream_->host_scratch(sizeof(uint32_t));
+    std::memcpy(step.mapped, &s.pos0, sizeof(uint32_t));
+    step = stream_->to_device(step);
     struct {
         uint32_t n_tokens, n_heads, group, head_dim, v_dim, pos0, k_head, v_head, k_row, v_row;
         float scale;
         uint32_t window, has_sinks, n_ctx, n_blocks;
-    } push{s.n_tokens, s.n_heads, s.group,  s.head_dim, s.v_dim,         s.pos0, s.k_head, s.v_head,
-           s.k_row,    s.v_row,   s.scale,  s.window,   s.sinks ? 1u : 0u, s.pos0 + s.n_tokens, n_blocks};
+    } push{s.n_tokens, s.n_heads, s.group, s.head_dim, s.v_dim,           0 /* step */, s.k_head, s.v_head,
+           s.k_row,    s.v_row,   s.scale, s.window,   s.sinks ? 1u : 0u, 0 /* unused */, n_blocks};
     // A subgroup per key row where the device and the row strides allow it
     // (attention_split_rows.comp), else an invocation per key (attention_split.comp).
     const bool rows = split_rows_ && use_subgroup_ && s.head_dim % 4 == 0 && s.v_dim % 4 == 0 && s.k_head % 4 == 0 &&
                       s.v_head % 4 == 0 && s.k_row % 4 == 0 && s.v_row % 4 == 0;
     const VulkanPipeline &first_pass =
-        rows ? pipelines_->get("attention_split_rows", 4, {lanes_})
-             : pipelines_->get(use_subgroup_ ? "attention_split_sg" : "attention_split", 4);
-    stream_->dispatch(first_pass, {q, k, v, partials}, &push, sizeof push, s.n_heads, s.n_tokens, n_blocks);
+        rows ? pipelines_->get("attention_split_rows", 5, {lanes_})
+             : pipelines_->get(use_subgroup_ ? "attention_split_sg" : "attention_split", 5);
+    stream_->dispatch(first_pass, {q, k, v, partials, step}, &push, sizeof push, s.n_heads, s.n_tokens, n_blocks);
     if (rows) ++split_rows_dispatches_;
-    stream_->dispatch(pipelines_->get("attention_split_combine", 3), {partials, sinks, out}, &push, sizeof push,
+    stream_->dispatch(pipelines_->get("attention_split_combine", 4), {partials, sinks, out, step}, &push, sizeof push,
                       s.n_heads, s.n_tokens);
     ++split_attention_dispatches_;
 }

@@ -1,6 +1,7 @@
 #include "backends/vulkan/vulkan_buffers.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "core/error.h"
@@ -53,9 +54,18 @@ VulkanBuffer::VulkanBuffer(const VulkanContext &ctx, VkDeviceSize size, MemoryKi
     }
 }
 
+namespace {
+std::atomic<uint64_t> g_destroyed{0};
+}  // namespace
+
+uint64_t VulkanBuffer::destroyed() { return g_destroyed.load(std::memory_order_relaxed); }
+
 void VulkanBuffer::release() {
     if (!device_) return;
-    if (buffer_) vkDestroyBuffer(device_, buffer_, nullptr);
+    if (buffer_) {
+        vkDestroyBuffer(device_, buffer_, nullptr);
+        g_destroyed.fetch_add(1, std::memory_order_relaxed);
+    }
     if (memory_) vkFreeMemory(device_, memory_, nullptr);  // unmaps too
     buffer_ = VK_NULL_HANDLE;
     memory_ = VK_NULL_HANDLE;

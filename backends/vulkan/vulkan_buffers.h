@@ -33,6 +33,10 @@ public:
     VkBuffer buffer() const { return buffer_; }
     VkDeviceSize size() const { return size_; }
     uint8_t *mapped() const { return mapped_; }  // nullptr when not host-visible
+    // Buffers destroyed so far, all backends together: a recorded command buffer that a
+    // replay would submit again is valid only while none of the buffers it names is gone
+    // (CommandStream's replay; a new buffer may get a destroyed one's handle).
+    static uint64_t destroyed();
 
 private:
     void release();

@@ -21,6 +21,10 @@ layout(std430, binding = 2) readonly buffer V { float v[]; };
 // [n_tokens][n_heads][n_blocks][2 + v_dim]: m, l, then the weighted values.
 layout(std430, binding = 3) writeonly buffer Partials { float partials[]; };
 
+// The step's first position, from memory rather than the push constants (whose pos0 and
+// n_ctx are 0), so that one recorded command serves every decode step (replay).
+layout(std430, binding = 4) readonly buffer Step { uint step_pos0; };
+
 layout(push_constant) uniform Push {
     uint n_tokens, n_heads, group, head_dim, v_dim, pos0;
     uint k_head, v_head; // elements between kv heads in k and in v
@@ -92,7 +96,7 @@ float reduce_sum(float x) {
 void main() {
     const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, b = gl_WorkGroupID.z, tid = gl_LocalInvocationID.x;
     const uint kv = h / pc.group;
-    const uint pos = pc.pos0 + t;
+    const uint pos = step_pos0 + t;
     const uint first = pc.window > 0u && pos + 1u > pc.window ? pos + 1u - pc.window : 0u;
     const uint n_keys = pos - first + 1u;
     const uint j0 = b * BLOCK;

@@ -11,6 +11,10 @@ layout(std430, binding = 0) readonly buffer Partials { float partials[]; };
 layout(std430, binding = 1) readonly buffer Sinks { float sinks[]; };
 layout(std430, binding = 2) writeonly buffer O { float o[]; };
 
+// The step's first position, from memory rather than the push constants (whose pos0 and
+// n_ctx are 0), so that one recorded command serves every decode step (replay).
+layout(std430, binding = 3) readonly buffer Step { uint step_pos0; };
+
 layout(push_constant) uniform Push {
     uint n_tokens, n_heads, group, head_dim, v_dim, pos0;
     uint k_head, v_head;
@@ -22,7 +26,7 @@ layout(push_constant) uniform Push {
 
 void main() {
     const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x;
-    const uint pos = pc.pos0 + t;
+    const uint pos = step_pos0 + t;
     const uint first = pc.window > 0u && pos + 1u > pc.window ? pos + 1u - pc.window : 0u;
     const uint n_keys = pos - first + 1u;
     const uint used = (n_keys + BLOCK - 1u) / BLOCK;  // blocks this query's keys fill
