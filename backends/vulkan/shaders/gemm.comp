@@ -8,11 +8,12 @@
 // Two inner products over the staged tiles:
 // - portable (no extension): 256 threads, each 4 rows x 4 tokens in float;
 // - COOPMAT (VK_NV_cooperative_matrix, where the device has it, 16x16x16 f16 x f16 + f32):
-//   4 subgroups of 32, each 16 rows x the tile's tokens (up to 4 16x16 sums), so every
-//   subgroup multiplies however few tokens a tile has (an expert's tile of a grouped
-//   dispatch holds about 32) and a tile costs its tokens rounded up to 16, not to 32.
-//   Steps of BK = 64 columns (two quant blocks: half the barriers of 32), staged as f16
-//   packed 8 to a uvec4, one 16-byte shared store per 8 elements and no bank conflicts.
+//   the tile's f16 staged packed 8 to a uvec4 (one 16-byte shared store per 8 elements,
+//   half the registers of the prefetched step); subgroups of 32 take COOP_MI x COOP_NJ
+//   16x16 sums each, COOP_SPLITK groups of 4 subgroups each a share of a step's columns
+//   (more warps to hide the loads' latency, summed through shared memory at the end).
+//   Subgroups whose tokens lie past the tile's count skip their products. SWIGLU's
+//   silu(gate) * up is taken on the sums in registers.
 //   (GL_NV_cooperative_matrix because the glslang of Debian 12 has no GL_KHR_cooperative_matrix.)
 // GROUPED (gemm_grouped_*): the routed experts of a prefill batch, one dispatch for every
 // expert whose weights share a buffer (op_experts_grouped.cpp). Workgroup row y takes
@@ -73,9 +74,18 @@
 #define BM 64
 #define BN 64
 #ifdef COOPMAT
-#define BK 64
-#define THREADS 128
-// Row pitch of the staged tiles in uvec4 (8 f16): 16 bytes past the row's 128, so the 8
+#define BK 32
+// Tuning (measured on an H100/H200, bench/README.md): 16x16 sums per subgroup (rows x
+// tokens) and how many subgroup groups split a step's columns.
+#ifndef COOP_MI
+#define COOP_MI 2
+#define COOP_NJ 2
+#endif
+#ifndef COOP_SPLITK
+#define COOP_SPLITK 2
+#endif
+#define THREADS (128 * COOP_SPLITK)
+// Row pitch of the staged tiles in uvec4 (8 f16): 16 bytes past the row's 64, so the 8
 // rows that a 16x16 load reads at once start in different banks.
 #define KP4 (BK / 8 + 1)
 #define CP (BM + 4)
@@ -321,65 +331,87 @@ shared float cs[BN * CP];  // the finished tile, [token][row]
 #define SUM fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
 #define F16 fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 
+// This subgroup's sums into cs, column-major: element (row m, token n) at cs[n * CP + m].
+void store_sums(const SUM acc[COOP_MI][COOP_NJ], uint mr, uint mt, uint nj) {
+    for (uint i = 0; i < COOP_MI; ++i)
+        for (uint j = 0; j < COOP_NJ; ++j)
+            if (j < nj) coopMatStoreNV(acc[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
+}
+
+// The sums of the other column groups added to group 0's (split K): each group in turn
+// stores through cs and group 0 adds them. Every thread passes the same barriers.
+void reduce_split_k(inout SUM acc[COOP_MI][COOP_NJ], uint group, uint mr, uint mt, uint nj) {
+    for (uint g = 1; g < COOP_SPLITK; ++g) {
+        if (group == g) store_sums(acc, mr, mt, nj);
+        barrier();
+        if (group == 0u)
+            for (uint i = 0; i < COOP_MI; ++i)
+                for (uint j = 0; j < COOP_NJ; ++j)
+                    if (j < nj) {
+                        SUM other;
+                        coopMatLoadNV(other, cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
+                        acc[i][j] = acc[i][j] + other;
+                    }
+        barrier();
+    }
+}
+
 void main() {
     const uint r0 = gl_WorkGroupID.x * BM, t0 = select_tile();
-    const uint mr = (gl_LocalInvocationIndex / 32u) * 16u;  // this subgroup's 16 rows
-    // 16-token column blocks of the tile that hold tokens: the same for the whole
-    // workgroup, so the cooperative operations under it stay uniform.
-    const uint nj = (min(uint(BN), n_tok - t0) + 15u) / 16u;
-    SUM acc[4];
-    for (uint j = 0; j < 4u; ++j) acc[j] = SUM(0.0);
+    const uint sg = gl_LocalInvocationIndex / 32u, group = sg / 4u, part = sg % 4u;
+    // This subgroup's rows and tokens of the tile (the 4 subgroups of a group cover it).
+    const uint mr = (part % (BM / (16u * COOP_MI))) * 16u * COOP_MI;
+    const uint mt = (part / (BM / (16u * COOP_MI))) * 16u * COOP_NJ;
+    // Its 16-token column blocks that hold tokens (0 where all lie past the count): the
+    // same for the whole subgroup, so the cooperative operations under it stay uniform.
+    const uint tile_tokens = min(uint(BN), n_tok - t0);
+    const uint nj = tile_tokens > mt ? min(uint(COOP_NJ), (tile_tokens - mt + 15u) / 16u) : 0u;
+    SUM acc[COOP_MI][COOP_NJ];
+    for (uint i = 0; i < COOP_MI; ++i)
+        for (uint j = 0; j < COOP_NJ; ++j) acc[i][j] = SUM(0.0);
 #ifdef SWIGLU
-    SUM acc_up[4];
-    for (uint j = 0; j < 4u; ++j) acc_up[j] = SUM(0.0);
+    SUM acc_up[COOP_MI][COOP_NJ];
+    for (uint i = 0; i < COOP_MI; ++i)
+        for (uint j = 0; j < COOP_NJ; ++j) acc_up[i][j] = SUM(0.0);
 #endif
     begin_steps(r0, t0);
     for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
         stage_step(r0, t0, k0);
-        for (uint kk = 0; kk < BK / 8u; kk += 2u) {  // 16 columns, in uvec4
+        // 16 columns at a time (2 uvec4), this group's share of the step's.
+        for (uint kk = group * 2u; kk < BK / 8u && nj > 0u; kk += 2u * COOP_SPLITK) {
             // A: rows x k, row-major in ws. B: k x tokens, xs holds it column by column.
-            F16 a, b[4];
-            coopMatLoadNV(a, ws, mr * KP4 + kk, KP4, false);
-            for (uint j = 0; j < 4u; ++j)
-                if (j < nj) {
-                    coopMatLoadNV(b[j], xs, 16u * j * KP4 + kk, KP4, true);
-                    acc[j] = coopMatMulAddNV(a, b[j], acc[j]);
-                }
+            F16 a[COOP_MI];
+            for (uint i = 0; i < COOP_MI; ++i) coopMatLoadNV(a[i], ws, (mr + 16u * i) * KP4 + kk, KP4, false);
 #ifdef SWIGLU
-            coopMatLoadNV(a, us, mr * KP4 + kk, KP4, false);
-            for (uint j = 0; j < 4u; ++j)
-                if (j < nj) acc_up[j] = coopMatMulAddNV(a, b[j], acc_up[j]);
+            F16 a_up[COOP_MI];
+            for (uint i = 0; i < COOP_MI; ++i) coopMatLoadNV(a_up[i], us, (mr + 16u * i) * KP4 + kk, KP4, false);
 #endif
+            for (uint j = 0; j < COOP_NJ; ++j)
+                if (j < nj) {
+                    F16 b;
+                    coopMatLoadNV(b, xs, (mt + 16u * j) * KP4 + kk, KP4, true);
+                    for (uint i = 0; i < COOP_MI; ++i) acc[i][j] = coopMatMulAddNV(a[i], b, acc[i][j]);
+#ifdef SWIGLU
+                    for (uint i = 0; i < COOP_MI; ++i) acc_up[i][j] = coopMatMulAddNV(a_up[i], b, acc_up[i][j]);
+#endif
+                }
         }
         barrier();
     }
-    // Element (row m, token n) of a product at cs[n * CP + m]: column-major. Column blocks
-    // past nj are not stored, and their tokens are not written.
+    reduce_split_k(acc, group, mr, mt, nj);
 #ifdef SWIGLU
-    // The gate's tile through cs into registers, then the up's beside it.
-    float gate[BM * BN / THREADS];
-    for (uint j = 0; j < 4u; ++j)
-        if (j < nj) coopMatStoreNV(acc[j], cs, 16u * j * CP + mr, CP, true);
-    barrier();
-    for (uint e = gl_LocalInvocationIndex, n = 0; e < BM * BN; e += THREADS, ++n) gate[n] = cs[(e / BM) * CP + e % BM];
-    barrier();
-    for (uint j = 0; j < 4u; ++j)
-        if (j < nj) coopMatStoreNV(acc_up[j], cs, 16u * j * CP + mr, CP, true);
-    barrier();
-    for (uint e = gl_LocalInvocationIndex, n = 0; e < BM * BN; e += THREADS, ++n) {
-        const uint lt = e / BM, lr = e % BM;
-        if (r0 + lr < pc.rows && t0 + lt < n_tok)
-            y[(t_base + t0 + lt) * pc.rows + r0 + lr] = silu(gate[n]) * cs[lt * CP + lr];
-    }
-#else
-    for (uint j = 0; j < 4u; ++j)
-        if (j < nj) coopMatStoreNV(acc[j], cs, 16u * j * CP + mr, CP, true);
+    reduce_split_k(acc_up, group, mr, mt, nj);
+    // Both sums of a subgroup lay out their elements alike: silu(gate) * up element-wise.
+    for (uint i = 0; i < COOP_MI; ++i)
+        for (uint j = 0; j < COOP_NJ; ++j)
+            for (int e = 0; e < acc[i][j].length(); ++e) acc[i][j][e] = silu(acc[i][j][e]) * acc_up[i][j][e];
+#endif
+    if (group == 0u) store_sums(acc, mr, mt, nj);
     barrier();
     for (uint e = gl_LocalInvocationIndex; e < BM * BN; e += THREADS) {
         const uint lt = e / BM, lr = e % BM;
         if (r0 + lr < pc.rows && t0 + lt < n_tok) y[(t_base + t0 + lt) * pc.rows + r0 + lr] = cs[lt * CP + lr];
     }
-#endif
 }
 #else
 void main() {
