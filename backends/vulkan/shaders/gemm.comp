@@ -74,9 +74,13 @@
 #define BM 64
 #define BN 64
 #ifdef COOPMAT
-#define BK 32
-// Tuning (measured on an H100/H200, bench/README.md): 16x16 sums per subgroup (rows x
-// tokens) and how many subgroup groups split a step's columns.
+// Tuning (measured on an H100/H200, bench/README.md): columns a step (a multiple of 32),
+// 16x16 sums per subgroup (rows x tokens) and how many subgroup groups split a step's
+// columns (each takes 16 of them in turn).
+#ifndef COOP_BK
+#define COOP_BK 32
+#endif
+#define BK COOP_BK
 #ifndef COOP_MI
 #define COOP_MI 2
 #define COOP_NJ 2
@@ -85,7 +89,7 @@
 #define COOP_SPLITK 2
 #endif
 #define THREADS (128 * COOP_SPLITK)
-// Row pitch of the staged tiles in uvec4 (8 f16): 16 bytes past the row's 64, so the 8
+// Row pitch of the staged tiles in uvec4 (8 f16): 16 bytes past the row's, so the 8
 // rows that a 16x16 load reads at once start in different banks.
 #define KP4 (BK / 8 + 1)
 #define CP (BM + 4)
