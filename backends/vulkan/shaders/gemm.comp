@@ -8,12 +8,8 @@
 // Two inner products over the staged tiles:
 // - portable (no extension): 256 threads, each 4 rows x 4 tokens in float;
 // - COOPMAT (VK_NV_cooperative_matrix, where the device has it, 16x16x16 f16 x f16 + f32):
-//   the tile's f16 staged packed 8 to a uvec4 (one 16-byte shared store per 8 elements,
-//   half the registers of the prefetched step); subgroups of 32 take COOP_MI x COOP_NJ
-//   16x16 sums each, COOP_SPLITK groups of 4 subgroups each a share of a step's columns
-//   (more warps to hide the loads' latency, summed through shared memory at the end).
-//   Subgroups whose tokens lie past the tile's count skip their products. SWIGLU's
-//   silu(gate) * up is taken on the sums in registers.
+//   4 subgroups of 32, each a 32 x 32 quarter of the tile as 2 x 2 matrices; the tiles
+//   are staged as f16, the sums are float.
 //   (GL_NV_cooperative_matrix because the glslang of Debian 12 has no GL_KHR_cooperative_matrix.)
 // GROUPED (gemm_grouped_*): the routed experts of a prefill batch, one dispatch for every
 // expert whose weights share a buffer (op_experts_grouped.cpp). Workgroup row y takes
@@ -73,30 +69,17 @@
 
 #define BM 64
 #define BN 64
-#ifdef COOPMAT
-// Tuning (measured on an H100/H200, bench/README.md): columns a step (a multiple of 32),
-// 16x16 sums per subgroup (rows x tokens) and how many subgroup groups split a step's
-// columns (each takes 16 of them in turn).
-#ifndef COOP_BK
-#define COOP_BK 32
-#endif
-#define BK COOP_BK
-#ifndef COOP_MI
-#define COOP_MI 2
-#define COOP_NJ 2
-#endif
-#ifndef COOP_SPLITK
-#define COOP_SPLITK 2
-#endif
-#define THREADS (128 * COOP_SPLITK)
-// Row pitch of the staged tiles in uvec4 (8 f16): 16 bytes past the row's, so the 8
-// rows that a 16x16 load reads at once start in different banks.
-#define KP4 (BK / 8 + 1)
-#define CP (BM + 4)
-#else
 #define BK 32
+#ifdef COOPMAT
+#define THREADS 128
+// Row pitch of the staged tiles in elements: 16-byte aligned rows, shifted banks.
+#define KP (BK + 8)
+#define CP (BM + 4)
+#define STAGE float16_t
+#else
 #define THREADS 256
 #define KP (BK + 1)
+#define STAGE float
 #endif
 layout(local_size_x = THREADS) in;
 
@@ -133,18 +116,10 @@ uint select_tile() {
 #endif
 }
 
-#ifdef COOPMAT
-shared uvec4 ws[BM * KP4];  // [row][k / 8], 8 f16 a uvec4
-shared uvec4 xs[BN * KP4];  // [token][k / 8]
+shared STAGE ws[BM * KP];  // [row][k]
+shared STAGE xs[BN * KP];  // [token][k]
 #ifdef SWIGLU
-shared uvec4 us[BM * KP4];  // the up weights, [row][k / 8]
-#endif
-#else
-shared float ws[BM * KP];  // [row][k]
-shared float xs[BN * KP];  // [token][k]
-#ifdef SWIGLU
-shared float us[BM * KP];  // the up weights, [row][k]
-#endif
+shared STAGE us[BM * KP];  // the up weights, [row][k]
 #endif
 
 // Elements c0 .. c0 + 7 of weight row r (c0 a multiple of 8; zero past the row's end).
@@ -231,80 +206,49 @@ void load_x8(uint t, uint c0, out float v[8]) {
 }
 
 // Staging, software-pipelined: each thread fetches its part of the next step's tiles
-// (8 consecutive elements of a row, BK / 8 threads a row) into registers while the current
+// (8 consecutive elements of a row, 4 threads a row) into registers while the current
 // step's products run from shared memory, then stores them after the step's barrier, so
 // the global loads and decoding overlap the arithmetic instead of preceding it.
-#define CHUNKS (BK / 8)  // 8-element pieces of a staged row
-#define W_SLOTS (BM * CHUNKS / THREADS)
-#define X_SLOTS (BN * CHUNKS / THREADS)
-#ifdef COOPMAT
-// Held as the f16 that the tiles take, packed as they are stored.
-#define PIECE uvec4
-PIECE pack_piece(const float v[8]) {
-    return uvec4(packHalf2x16(vec2(v[0], v[1])), packHalf2x16(vec2(v[2], v[3])), packHalf2x16(vec2(v[4], v[5])),
-                 packHalf2x16(vec2(v[6], v[7])));
-}
-#else
-#define PIECE float[8]
-PIECE pack_piece(const float v[8]) { return v; }
-#endif
-const float zeros8[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-PIECE w_next[W_SLOTS], x_next[X_SLOTS];
+#define W_SLOTS (BM * 4 / THREADS)
+#define X_SLOTS (BN * 4 / THREADS)
+float w_next[W_SLOTS][8], x_next[X_SLOTS][8];
 #ifdef SWIGLU
-PIECE u_next[W_SLOTS];
+float u_next[W_SLOTS][8];
 #endif
-
-// Weight row r's piece at c0, zero past the row's end (a step of 64 may run a whole
-// block past the last one: that block is not there to decode).
-PIECE weight_piece(uint r, uint c0) {
-    float v[8] = zeros8;
-    if (r < pc.rows && c0 < pc.cols) load_weights8(r, c0, v);
-    return pack_piece(v);
-}
 
 void fetch(uint r0, uint t0, uint k0) {
     const uint tid = gl_LocalInvocationIndex;
     for (uint i = 0; i < W_SLOTS; ++i) {
-        const uint slot = tid + i * THREADS, lr = slot / CHUNKS, c = (slot % CHUNKS) * 8u;
-        w_next[i] = weight_piece(r0 + lr, k0 + c);
+        const uint slot = tid + i * THREADS, lr = slot >> 2, c = (slot & 3u) * 8u;
+        if (r0 + lr < pc.rows) load_weights8(r0 + lr, k0 + c, w_next[i]);
+        else w_next[i] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
 #ifdef SWIGLU
         const uint gate_base = wbase;
         wbase = up_base;
-        u_next[i] = weight_piece(r0 + lr, k0 + c);
+        if (r0 + lr < pc.rows) load_weights8(r0 + lr, k0 + c, u_next[i]);
+        else u_next[i] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         wbase = gate_base;
 #endif
     }
     for (uint i = 0; i < X_SLOTS; ++i) {
-        const uint slot = tid + i * THREADS, lt = slot / CHUNKS, c = (slot % CHUNKS) * 8u;
-        float v[8] = zeros8;
-        if (t0 + lt < n_tok) load_x8(t0 + lt, k0 + c, v);
-        x_next[i] = pack_piece(v);
+        const uint slot = tid + i * THREADS, lt = slot >> 2, c = (slot & 3u) * 8u;
+        if (t0 + lt < n_tok) load_x8(t0 + lt, k0 + c, x_next[i]);
+        else x_next[i] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     }
 }
 
 void store_fetched() {
     const uint tid = gl_LocalInvocationIndex;
     for (uint i = 0; i < W_SLOTS; ++i) {
-        const uint slot = tid + i * THREADS, lr = slot / CHUNKS, c = slot % CHUNKS;
-#ifdef COOPMAT
-        ws[lr * KP4 + c] = w_next[i];
+        const uint slot = tid + i * THREADS, lr = slot >> 2, c = (slot & 3u) * 8u;
+        for (uint j = 0; j < 8u; ++j) ws[lr * KP + c + j] = STAGE(w_next[i][j]);
 #ifdef SWIGLU
-        us[lr * KP4 + c] = u_next[i];
-#endif
-#else
-        for (uint j = 0; j < 8u; ++j) ws[lr * KP + c * 8u + j] = w_next[i][j];
-#ifdef SWIGLU
-        for (uint j = 0; j < 8u; ++j) us[lr * KP + c * 8u + j] = u_next[i][j];
-#endif
+        for (uint j = 0; j < 8u; ++j) us[lr * KP + c + j] = STAGE(u_next[i][j]);
 #endif
     }
     for (uint i = 0; i < X_SLOTS; ++i) {
-        const uint slot = tid + i * THREADS, lt = slot / CHUNKS, c = slot % CHUNKS;
-#ifdef COOPMAT
-        xs[lt * KP4 + c] = x_next[i];
-#else
-        for (uint j = 0; j < 8u; ++j) xs[lt * KP + c * 8u + j] = x_next[i][j];
-#endif
+        const uint slot = tid + i * THREADS, lt = slot >> 2, c = (slot & 3u) * 8u;
+        for (uint j = 0; j < 8u; ++j) xs[lt * KP + c + j] = STAGE(x_next[i][j]);
     }
 }
 
@@ -332,90 +276,64 @@ void stage_step(uint r0, uint t0, uint k0) {
 #ifdef COOPMAT
 shared float cs[BN * CP];  // the finished tile, [token][row]
 
-#define SUM fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
-#define F16 fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
-
-// This subgroup's sums into cs, column-major: element (row m, token n) at cs[n * CP + m].
-void store_sums(const SUM acc[COOP_MI][COOP_NJ], uint mr, uint mt, uint nj) {
-    for (uint i = 0; i < COOP_MI; ++i)
-        for (uint j = 0; j < COOP_NJ; ++j)
-            if (j < nj) coopMatStoreNV(acc[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
-}
-
-// The sums of the other column groups added to group 0's (split K): each group in turn
-// stores through cs and group 0 adds them. Every thread passes the same barriers.
-void reduce_split_k(inout SUM acc[COOP_MI][COOP_NJ], uint group, uint mr, uint mt, uint nj) {
-    for (uint g = 1; g < COOP_SPLITK; ++g) {
-        if (group == g) store_sums(acc, mr, mt, nj);
-        barrier();
-        if (group == 0u)
-            for (uint i = 0; i < COOP_MI; ++i)
-                for (uint j = 0; j < COOP_NJ; ++j)
-                    if (j < nj) {
-                        SUM other;
-                        coopMatLoadNV(other, cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
-                        acc[i][j] = acc[i][j] + other;
-                    }
-        barrier();
-    }
-}
-
 void main() {
     const uint r0 = gl_WorkGroupID.x * BM, t0 = select_tile();
-    const uint sg = gl_LocalInvocationIndex / 32u, group = sg / 4u, part = sg % 4u;
-    // This subgroup's rows and tokens of the tile (the 4 subgroups of a group cover it).
-    const uint mr = (part % (BM / (16u * COOP_MI))) * 16u * COOP_MI;
-    const uint mt = (part / (BM / (16u * COOP_MI))) * 16u * COOP_NJ;
-    // Its 16-token column blocks that hold tokens (0 where all lie past the count): the
-    // same for the whole subgroup, so the cooperative operations under it stay uniform.
-    const uint tile_tokens = min(uint(BN), n_tok - t0);
-    const uint nj = tile_tokens > mt ? min(uint(COOP_NJ), (tile_tokens - mt + 15u) / 16u) : 0u;
-    SUM acc[COOP_MI][COOP_NJ];
-    for (uint i = 0; i < COOP_MI; ++i)
-        for (uint j = 0; j < COOP_NJ; ++j) acc[i][j] = SUM(0.0);
+    const uint sg = gl_LocalInvocationIndex / 32u;
+    const uint mr = (sg & 1u) * 32u, mt = (sg >> 1) * 32u;  // this subgroup's quarter
+    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
 #ifdef SWIGLU
-    SUM acc_up[COOP_MI][COOP_NJ];
-    for (uint i = 0; i < COOP_MI; ++i)
-        for (uint j = 0; j < COOP_NJ; ++j) acc_up[i][j] = SUM(0.0);
+    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc_up[2][2];
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) acc_up[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
 #endif
     begin_steps(r0, t0);
     for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
         stage_step(r0, t0, k0);
-        // 16 columns at a time (2 uvec4), this group's share of the step's.
-        for (uint kk = group * 2u; kk < BK / 8u && nj > 0u; kk += 2u * COOP_SPLITK) {
+        // A subgroup whose 32 tokens lie past the tile's count (an expert of few tokens in
+        // a grouped dispatch) has nothing to add: it only helps stage.
+        for (uint kk = 0; kk < BK && mt < n_tok; kk += 16u) {
+            fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a[2], b[2];
             // A: rows x k, row-major in ws. B: k x tokens, xs holds it column by column.
-            F16 a[COOP_MI];
-            for (uint i = 0; i < COOP_MI; ++i) coopMatLoadNV(a[i], ws, (mr + 16u * i) * KP4 + kk, KP4, false);
+            for (uint i = 0; i < 2u; ++i) coopMatLoadNV(a[i], ws, (mr + 16u * i) * KP + kk, KP, false);
+            for (uint j = 0; j < 2u; ++j) coopMatLoadNV(b[j], xs, (mt + 16u * j) * KP + kk, KP, true);
+            for (uint i = 0; i < 2u; ++i)
+                for (uint j = 0; j < 2u; ++j) acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
 #ifdef SWIGLU
-            F16 a_up[COOP_MI];
-            for (uint i = 0; i < COOP_MI; ++i) coopMatLoadNV(a_up[i], us, (mr + 16u * i) * KP4 + kk, KP4, false);
+            for (uint i = 0; i < 2u; ++i) coopMatLoadNV(a[i], us, (mr + 16u * i) * KP + kk, KP, false);
+            for (uint i = 0; i < 2u; ++i)
+                for (uint j = 0; j < 2u; ++j) acc_up[i][j] = coopMatMulAddNV(a[i], b[j], acc_up[i][j]);
 #endif
-            for (uint j = 0; j < COOP_NJ; ++j)
-                if (j < nj) {
-                    F16 b;
-                    coopMatLoadNV(b, xs, (mt + 16u * j) * KP4 + kk, KP4, true);
-                    for (uint i = 0; i < COOP_MI; ++i) acc[i][j] = coopMatMulAddNV(a[i], b, acc[i][j]);
-#ifdef SWIGLU
-                    for (uint i = 0; i < COOP_MI; ++i) acc_up[i][j] = coopMatMulAddNV(a_up[i], b, acc_up[i][j]);
-#endif
-                }
         }
         barrier();
     }
-    reduce_split_k(acc, group, mr, mt, nj);
+    // Element (row m, token n) of a product at cs[n * CP + m]: column-major.
 #ifdef SWIGLU
-    reduce_split_k(acc_up, group, mr, mt, nj);
-    // Both sums of a subgroup lay out their elements alike: silu(gate) * up element-wise.
-    for (uint i = 0; i < COOP_MI; ++i)
-        for (uint j = 0; j < COOP_NJ; ++j)
-            for (int e = 0; e < acc[i][j].length(); ++e) acc[i][j][e] = silu(acc[i][j][e]) * acc_up[i][j][e];
-#endif
-    if (group == 0u) store_sums(acc, mr, mt, nj);
+    // The gate's tile through cs into registers, then the up's beside it.
+    float gate[BM * BN / THREADS];
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) coopMatStoreNV(acc[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
+    barrier();
+    for (uint e = gl_LocalInvocationIndex, n = 0; e < BM * BN; e += THREADS, ++n) gate[n] = cs[(e / BM) * CP + e % BM];
+    barrier();
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) coopMatStoreNV(acc_up[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
+    barrier();
+    for (uint e = gl_LocalInvocationIndex, n = 0; e < BM * BN; e += THREADS, ++n) {
+        const uint lt = e / BM, lr = e % BM;
+        if (r0 + lr < pc.rows && t0 + lt < n_tok)
+            y[(t_base + t0 + lt) * pc.rows + r0 + lr] = silu(gate[n]) * cs[lt * CP + lr];
+    }
+#else
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) coopMatStoreNV(acc[i][j], cs, (mt + 16u * j) * CP + mr + 16u * i, CP, true);
     barrier();
     for (uint e = gl_LocalInvocationIndex; e < BM * BN; e += THREADS) {
         const uint lt = e / BM, lr = e % BM;
         if (r0 + lr < pc.rows && t0 + lt < n_tok) y[(t_base + t0 + lt) * pc.rows + r0 + lr] = cs[lt * CP + lr];
     }
+#endif
 }
 #else
 void main() {
