@@ -333,7 +333,8 @@ TEST_P(VulkanExpertsById, BatchGroupedOnTheDeviceEqualsTheHostGrouping) {
 }
 
 // A prefill-like chain: the router's top-k on the device, its ids never read by the host,
-// grouped and computed on the device for every layer in one wait.
+// grouped and computed on the device for every layer in one wait; the same bits as the
+// host grouping after a wait for the ids (what MST_VULKAN_DEVICE_GROUPING=0 runs).
 TEST_P(VulkanExpertsById, BatchChainRoutedAndGroupedOnTheDeviceInOneWait) {
     const int64_t hidden = 64, inter = 96, layers = 3, n = 40;
     const int32_t E = 9, k = 3;
@@ -344,7 +345,8 @@ TEST_P(VulkanExpertsById, BatchChainRoutedAndGroupedOnTheDeviceInOneWait) {
         routers.push_back(std::make_unique<TestWeight>(DType::F32, E, hidden, uint32_t(1600 + l)));
     }
     const std::vector<float> x0 = random_floats(size_t(n * hidden), 1700);
-    auto step = [&](Backend &b, bool on_device) {
+    enum class Grouping { cpu, host, device };
+    auto step = [&](Backend &b, Grouping grouping) {
         std::vector<float> x = x0, y(size_t(n * hidden)), logits(size_t(n * E)), w(size_t(n * k));
         std::vector<int32_t> ids(size_t(n * k));
         {
@@ -352,14 +354,20 @@ TEST_P(VulkanExpertsById, BatchChainRoutedAndGroupedOnTheDeviceInOneWait) {
         for (int64_t l = 0; l < layers; ++l) {
             b.matmul(routers[size_t(l)]->view, x.data(), logits.data(), n);
             b.drop_results(y.data(), y.size() * sizeof(float));
-            if (on_device) {
+            if (grouping == Grouping::device) {
                 device_routing(b)->softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
                 EXPECT_TRUE(device_experts(b)->make_experts_resident(L[size_t(l)]->set()));
                 device_experts(b)->routed_swiglu_batch_by_id(60 + l, x.data(), y.data(), n, hidden, ids.data(),
                                                              w.data(), k);
             } else {
+                if (grouping == Grouping::host) {
+                    device_routing(b)->softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
+                    const Backend::HostSpan reads[] = {{ids.data(), ids.size() * 4}, {w.data(), w.size() * 4}};
+                    b.sync_reads(reads);
+                } else {
+                    route_softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
+                }
                 std::fill(y.begin(), y.end(), 0.0f);
-                route_softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
                 host_grouped(b, *L[size_t(l)], x.data(), y.data(), n, k, ids, w);
             }
             b.add(x.data(), y.data(), int64_t(x.size()));
@@ -367,13 +375,16 @@ TEST_P(VulkanExpertsById, BatchChainRoutedAndGroupedOnTheDeviceInOneWait) {
         }
         return x;
     };
-    const std::vector<float> want = step(cpu_, false);
-    step(gpu(), true);  // stacks the layers (uploads: a wait of their own on a discrete GPU)
+    const std::vector<float> cpu = step(cpu_, Grouping::cpu);
+    step(gpu(), Grouping::device);  // stacks the layers (uploads: a wait of their own on a discrete GPU)
+    const std::vector<float> host = step(gpu(), Grouping::host);
     const uint64_t waits0 = gpu().submissions(), calls0 = gpu().batch_by_id_calls();
-    const std::vector<float> got = step(gpu(), true);
+    const std::vector<float> got = step(gpu(), Grouping::device);
     EXPECT_EQ(gpu().submissions() - waits0, 1u) << "waits in one resident prefill of " << layers << " layers";
     EXPECT_EQ(gpu().batch_by_id_calls() - calls0, uint64_t(layers));
-    EXPECT_LT(normalized_error(got, want), kQuantBound);
+    EXPECT_EQ(std::memcmp(got.data(), host.data(), got.size() * sizeof(float)), 0)
+        << "not the host grouping's bits, max difference " << normalized_error(got, host);
+    EXPECT_LT(normalized_error(got, cpu), 2e-3) << "three layers routed apart (device and host top-k)";
 }
 
 TEST_P(VulkanExpertsById, BatchWithAnIdOutOfRangeIsAnErrorNotAResult) {
