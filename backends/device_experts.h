@@ -47,6 +47,17 @@ public:
     // are not to be used.
     virtual void routed_swiglu_by_id(int64_t layer, const float *h, float *out, int64_t hidden, const int32_t *ids,
                                      const float *weights, int32_t k) = 0;
+    // Whether routed_swiglu_batch_by_id takes n_tokens tokens of `layer`: every one of its
+    // n_experts experts on the device and the backend's batched kernels for them available
+    // (and not turned off). False: the caller reads the ids and takes the host path.
+    virtual bool batch_by_id(int64_t layer, int32_t n_experts, int64_t n_tokens) = 0;
+    // A batch of n_tokens tokens (a prefill): out[t] = sum over j < k, in ascending expert
+    // id, of weights[t k + j] * down_e(silu(gate_e h[t]) * up_e h[t]), e = ids[t k + j]; out
+    // ([n_tokens][hidden]) is overwritten, not added to. ids and weights may be pending
+    // results of the batch: the tokens are grouped by expert on the device and the host
+    // never reads them. Only where batch_by_id said yes; misses as routed_swiglu_by_id.
+    virtual void routed_swiglu_batch_by_id(int64_t layer, const float *h, float *out, int64_t n_tokens,
+                                           int64_t hidden, const int32_t *ids, const float *weights, int32_t k) = 0;
 };
 
 // The backend's device expert selection, or nullptr when it has none (a capability query,

@@ -225,7 +225,7 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
                              pos0, y.data());
         residual_add();
         // As MoeDecoder::forward: on the device path the top-k runs on the backend when it
-        // offers DeviceRouting (not under --profile, whose wrapper does not).
+        // offers DeviceRouting (under --profile too: the wrapper passes it on).
         DeviceRouting *routing = device ? device_routing(b) : nullptr;
         // As MoeDecoder::forward: when the backend keeps every expert of the layer on the
         // device (a GPU expert budget that holds them; MST_VULKAN_EXPERTS_BY_ID=0 says no),
@@ -237,13 +237,19 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
                                       uint64_t(kExperts * m.layers) * Model::expert_bytes()};
             if (!by_id->make_experts_resident(set)) by_id = nullptr;
         }
-        if (by_id && n == 1) {
+        // A prefill's tokens too, grouped by expert on the device (MST_VULKAN_DEVICE_GROUPING=0:
+        // the wait for the ids and the host grouping below, to compare).
+        if (by_id && (n == 1 || by_id->batch_by_id(l, int32_t(kExperts), n))) {
             b.rms_norm(x.data(), L.post_norm_view, 0.0f, 1e-6f, h.data(), n, H);
             b.matmul(L.router_view, h.data(), router.data(), n);
             routing->softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(), weights.data());
             b.drop_results(y.data(), y.size() * sizeof(float));
-            std::fill(y.begin(), y.end(), 0.0f);
-            by_id->routed_swiglu_by_id(l, h.data(), y.data(), H, ids.data(), weights.data(), int32_t(kTopK));
+            if (n == 1) {
+                std::fill(y.begin(), y.end(), 0.0f);
+                by_id->routed_swiglu_by_id(l, h.data(), y.data(), H, ids.data(), weights.data(), int32_t(kTopK));
+            } else {
+                by_id->routed_swiglu_batch_by_id(l, h.data(), y.data(), n, H, ids.data(), weights.data(), int32_t(kTopK));
+            }
             residual_add();
             continue;
         }
@@ -296,9 +302,11 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
 
 // Wall time per op (synchronous ops: host work, submission and device time together; a
 // batch's ops are charged to end_batch), to see what a decode step is made of.
-class ProfilingBackend final : public Backend {
+// It offers the Vulkan backend's device routing and expert selection as the backend does,
+// so that a profiled step takes the path an unprofiled one takes.
+class ProfilingBackend final : public Backend, public DeviceRouting, public DeviceExperts {
 public:
-    explicit ProfilingBackend(Backend &inner) : b_(inner), vk_(dynamic_cast<VulkanBackend *>(&inner)) {}
+    explicit ProfilingBackend(VulkanBackend &inner) : b_(inner), vk_(&inner) {}
     struct Stat {
         uint64_t calls = 0, submissions = 0;
         double seconds = 0, device_seconds = 0;
@@ -376,16 +384,30 @@ public:
     void copy_rows(const float *s, int64_t ss, float *d, int64_t r, int64_t l) override {
         MST_PROFILED("copy_rows", b_.copy_rows(s, ss, d, r, l));
     }
+    void softmax_topk(const float *l, int64_t n, int32_t e, int32_t k, bool r, int32_t *ids, float *w) override {
+        MST_PROFILED("softmax_topk", vk_->softmax_topk(l, n, e, k, r, ids, w));
+    }
+    bool make_experts_resident(const SwigluExpertSet &set) override { return vk_->make_experts_resident(set); }
+    bool experts_resident(int64_t l, int32_t e) override { return vk_->experts_resident(l, e); }
+    void routed_swiglu_by_id(int64_t l, const float *h, float *o, int64_t hd, const int32_t *ids, const float *w,
+                             int32_t k) override {
+        MST_PROFILED("routed_swiglu_by_id", vk_->routed_swiglu_by_id(l, h, o, hd, ids, w, k));
+    }
+    bool batch_by_id(int64_t l, int32_t e, int64_t n) override { return vk_->batch_by_id(l, e, n); }
+    void routed_swiglu_batch_by_id(int64_t l, const float *h, float *o, int64_t n, int64_t hd, const int32_t *ids,
+                                   const float *w, int32_t k) override {
+        MST_PROFILED("routed_swiglu_batch_by_id", vk_->routed_swiglu_batch_by_id(l, h, o, n, hd, ids, w, k));
+    }
 #undef MST_PROFILED
 
 private:
-    Backend &b_;
+    VulkanBackend &b_;
     VulkanBackend *vk_;
 };
 
 // Device time by kernel (MST_VULKAN_PROFILE=2: a timestamp after every command of a
 // submission) for decode steps of the path being measured, run on the backend itself so
-// that the device top-k is in it (ProfilingBackend hides DeviceRouting).
+// that every command is timed.
 void print_dispatch_profile(VulkanBackend &gpu, const Model &m, int steps) {
     KvCache cache(m.layers, 300, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
     std::vector<float> tok(static_cast<size_t>(kHidden), 0.5f), logits(static_cast<size_t>(kVocab));
@@ -455,14 +477,15 @@ void print_prefill_profile(VulkanBackend &gpu, const Model &m, int n) {
     }
     // Wall time per backend op of the same prefill (host work, waits and device time of
     // synchronous ops together; a batch's ops charged to its sync), to split the time a
-    // layer spends outside the kernels. The wrapper hides DeviceRouting: top-k on the host.
+    // layer spends outside the kernels (the same path: the wrapper passes DeviceRouting and
+    // DeviceExperts on).
     ProfilingBackend prof(gpu);
     KvCache cache2(m.layers, n + 8, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
     const double gpu1 = gpu.gpu_seconds();
     const auto t1 = Clock::now();
     forward(prof, m, cache2, prompt.data(), n, 0, logits.data());
     const double wall1 = seconds_since(t1);
-    std::printf("the same prefill by backend op (wall, host top-k): %.2f ms wall, %.2f ms device\n", wall1 * 1e3,
+    std::printf("the same prefill by backend op (wall): %.2f ms wall, %.2f ms device\n", wall1 * 1e3,
                 (gpu.gpu_seconds() - gpu1) * 1e3);
     for (const auto &[name, st] : prof.stats)
         std::printf("  %-28s %6.1f calls/layer %8.3f ms/layer (device %7.3f ms)\n", name.c_str(),

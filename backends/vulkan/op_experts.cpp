@@ -135,13 +135,18 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
 
 BufferSlice VulkanBackend::record_gather_rows(const BufferSlice &h, const std::vector<uint32_t> &gather,
                                               int64_t hidden) {
-    const BufferSlice rows = stream_->input(gather.data(), gather.size() * sizeof(uint32_t));
-    const BufferSlice xs = stream_->device_scratch(gather.size() * uint64_t(hidden) * sizeof(float));
+    return record_gather_rows(h, stream_->input(gather.data(), gather.size() * sizeof(uint32_t)), gather.size(),
+                              hidden);
+}
+
+BufferSlice VulkanBackend::record_gather_rows(const BufferSlice &h, const BufferSlice &rows, size_t n_rows,
+                                              int64_t hidden) {
+    const BufferSlice xs = stream_->device_scratch(n_rows * uint64_t(hidden) * sizeof(float));
     // At most 65535 rows a dispatch (workgroups along y).
-    for (size_t r0 = 0; r0 < gather.size(); r0 += 65535) {
-        const uint32_t push[3] = {uint32_t(gather.size()), uint32_t(hidden), uint32_t(r0)};
+    for (size_t r0 = 0; r0 < n_rows; r0 += 65535) {
+        const uint32_t push[3] = {uint32_t(n_rows), uint32_t(hidden), uint32_t(r0)};
         stream_->dispatch(pipelines_->get("gather_rows", 3), {h, rows, xs}, push, sizeof push,
-                          uint32_t((hidden + 255) / 256), uint32_t(std::min<size_t>(65535, gather.size() - r0)));
+                          uint32_t((hidden + 255) / 256), uint32_t(std::min<size_t>(65535, n_rows - r0)));
     }
     return xs;
 }
@@ -164,14 +169,20 @@ void VulkanBackend::record_routed_combine(const BufferSlice &y, float *out, int6
     const BufferSlice us = stream_->input(uses.data(), uses.size() * 4);
     const BufferSlice offs = stream_->input(offsets.data(), offsets.size() * 4);
     const BufferSlice os = stream_->input(out, uint64_t(n_tokens * hidden) * sizeof(float));
-    const uint32_t push[2] = {uint32_t(n_tokens), uint32_t(hidden)};
-    if (n_tokens > 65535) fail(MST_ERR_UNSUPPORTED, "routed_swiglu: {} tokens in one call (at most 65535)", n_tokens);
-    stream_->dispatch(pipelines_->get("combine", 4), {y, us, offs, os}, push, sizeof push,
-                      uint32_t((hidden + 255) / 256), uint32_t(n_tokens));
+    record_combine(y, us, offs, os, n_tokens, hidden);
     stream_->output(os, out, os.size);
     submit();
     // Inside a step's batch: the experts start while the host records the next layer.
     stream_->kick();
+}
+
+
+void VulkanBackend::record_combine(const BufferSlice &y, const BufferSlice &uses, const BufferSlice &offsets,
+                                   const BufferSlice &out, int64_t n_tokens, int64_t hidden) {
+    if (n_tokens > 65535) fail(MST_ERR_UNSUPPORTED, "routed_swiglu: {} tokens in one call (at most 65535)", n_tokens);
+    const uint32_t push[2] = {uint32_t(n_tokens), uint32_t(hidden)};
+    stream_->dispatch(pipelines_->get("combine", 4), {y, uses, offsets, out}, push, sizeof push,
+                      uint32_t((hidden + 255) / 256), uint32_t(n_tokens));
 }
 
 }  // namespace mst

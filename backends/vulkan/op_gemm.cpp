@@ -106,24 +106,29 @@ bool VulkanBackend::record_gemm(const WeightView &w, const DeviceWeight &dw, con
 void VulkanBackend::record_gemm_grouped(const WeightView &shape, const BufferSlice &weights,
                                         const std::vector<ExpertSlice> &slices, const BufferSlice &x,
                                         const BufferSlice &y, bool swiglu) {
-    std::string shader = gemm_shader(shape.dtype, true);
-    if (shader.empty()) fail(MST_ERR_INTERNAL, "grouped GEMM for {} weights", dtype_name(shape.dtype));
-    if (swiglu) shader.insert(std::string("gemm_grouped_").size(), "swiglu_");
     std::vector<uint32_t> tiles;  // (first weight word, first token row, tokens, first up word) per tile
     for (const ExpertSlice &s : slices)
         for (uint64_t t = 0; t < s.n; t += kTileTokens)
             tiles.insert(tiles.end(), {s.weight_word, uint32_t(s.row0 + t),
                                        uint32_t(std::min<uint64_t>(kTileTokens, s.n - t)), s.up_word});
     if (tiles.empty()) return;
+    record_gemm_grouped_table(shape, weights, stream_->input(tiles.data(), tiles.size() * sizeof(uint32_t)),
+                              tiles.size() / 4, x, y, swiglu);
+}
+
+void VulkanBackend::record_gemm_grouped_table(const WeightView &shape, const BufferSlice &weights,
+                                              const BufferSlice &table, size_t n_tiles, const BufferSlice &x,
+                                              const BufferSlice &y, bool swiglu) {
+    std::string shader = gemm_shader(shape.dtype, true);
+    if (shader.empty()) fail(MST_ERR_INTERNAL, "grouped GEMM for {} weights", dtype_name(shape.dtype));
+    if (swiglu) shader.insert(std::string("gemm_grouped_").size(), "swiglu_");
     const uint32_t gx = uint32_t((shape.rows + kTileRows - 1) / kTileRows);
     if (gx > 65535) fail(MST_ERR_UNSUPPORTED, "grouped GEMM: {} rows exceed one dispatch", shape.rows);
-    const BufferSlice table = stream_->input(tiles.data(), tiles.size() * sizeof(uint32_t));
     const uint32_t push[3] = {uint32_t(shape.rows), uint32_t(shape.cols), 0u};
     const VulkanPipeline &p = pipelines_->get(shader, 4);
     // At most 65535 workgroups along y: 65520 tiles a dispatch, so that each part of the
     // table starts 256-byte aligned (the most a device asks of a binding's offset).
     constexpr size_t kMaxTiles = 65520;
-    const size_t n_tiles = tiles.size() / 4;
     for (size_t t0 = 0; t0 < n_tiles; t0 += kMaxTiles) {
         const size_t n = std::min<size_t>(kMaxTiles, n_tiles - t0);
         const BufferSlice part{table.buffer, table.offset + t0 * 16, n * 16, nullptr};

@@ -26,6 +26,9 @@ uint32_t shader_write_mask(const std::string &name) {
     if (starts("delta_rule")) return (1u << 5) | (1u << 6);
     if (starts("combine")) return 1u << 3;
     if (starts("copy")) return 1u << 1;  // copy, copy_words
+    if (starts("expert_groups_count")) return (1u << 1) | (1u << 2);  // ranks, counts
+    if (starts("expert_groups_tiles")) return (1u << 2) | (1u << 3) | (1u << 4);  // offsets, two tile tables
+    if (starts("expert_groups_scatter")) return 0x1e0u;  // rows, uses, token uses, the miss flag
     return ~0u;  // unknown: every binding, so every hazard is seen
 }
 

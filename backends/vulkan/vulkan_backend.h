@@ -81,6 +81,15 @@ public:
     void set_experts_by_id(bool on);
     // routed_swiglu_by_id calls recorded so far (tests and benchmarks).
     uint64_t experts_by_id_calls() const { return experts_by_id_calls_; }
+    // A batch's tokens by id (op_experts_device_grouped.cpp): the grouping by expert and the
+    // grouped GEMMs' tile tables built on the device from the router's ids, no wait.
+    // MST_VULKAN_DEVICE_GROUPING=0 (or set_device_grouping(false)) declines every batch, so
+    // the host grouping (a wait per layer for the ids) runs in the same build, to compare.
+    bool batch_by_id(int64_t layer, int32_t n_experts, int64_t n_tokens) override;
+    void routed_swiglu_batch_by_id(int64_t layer, const float *h, float *out, int64_t n_tokens, int64_t hidden,
+                                   const int32_t *ids, const float *weights, int32_t k) override;
+    void set_device_grouping(bool on);
+    uint64_t batch_by_id_calls() const { return batch_by_id_calls_; }
 
     // Host memory holding weights the backend uploads (a host-side expert store): imported
     // (VK_EXT_external_memory_host, host_import.h) so that the device copies a missed
@@ -260,6 +269,12 @@ private:
                                const SwigluExpertUse *experts, size_t n_experts, int64_t total);
     // Records dst[i] = h[gather[i]] (rows of `hidden` floats) into new device scratch.
     BufferSlice record_gather_rows(const BufferSlice &h, const std::vector<uint32_t> &gather, int64_t hidden);
+    // The same with the n_rows row indices already on the device (a device-built grouping).
+    BufferSlice record_gather_rows(const BufferSlice &h, const BufferSlice &rows, size_t n_rows, int64_t hidden);
+    // out[t] += each of token t's uses [offsets[t], offsets[t + 1]), (row of y, weight bits):
+    // shaders/combine.comp, recorded only.
+    void record_combine(const BufferSlice &y, const BufferSlice &uses, const BufferSlice &offsets,
+                        const BufferSlice &out, int64_t n_tokens, int64_t hidden);
     // Adds each token's weighted expert outputs (rows of y in expert order) into out, then
     // submits: routed_swiglu's last step.
     void record_routed_combine(const BufferSlice &y, float *out, int64_t n_tokens, int64_t hidden,
@@ -289,11 +304,21 @@ private:
     // y = silu(W_e x) * (U_e x), W_e the gate and U_e the up weights (gemm.comp SWIGLU).
     void record_gemm_grouped(const WeightView &shape, const BufferSlice &weights, const std::vector<ExpertSlice> &slices,
                              const BufferSlice &x, const BufferSlice &y, bool swiglu = false);
+    // The same from a tile table of n_tiles (weight word, first row, tokens, up word) rows
+    // already on the device; rows with no tokens make their workgroups exit.
+    void record_gemm_grouped_table(const WeightView &shape, const BufferSlice &weights, const BufferSlice &table,
+                                   size_t n_tiles, const BufferSlice &x, const BufferSlice &y, bool swiglu = false);
     void configure_grouped_experts_from_environment();  // MST_VULKAN_GROUPED_EXPERTS; throws naming a bad value
     bool grouped_experts_ = true;
     bool fused_swiglu_ = true;
     uint64_t grouped_expert_dispatches_ = 0;
     uint64_t fused_swiglu_dispatches_ = 0;
+    // A batch's resident experts grouped on the device (op_experts_device_grouped.cpp).
+    void configure_device_grouping_from_environment();  // MST_VULKAN_DEVICE_GROUPING; throws naming a bad value
+    // Why layer L's experts cannot take the device grouping, or "" when they can.
+    std::string device_grouping_unsupported(const ExpertSlots::Layer &L) const;
+    bool device_grouping_ = true;
+    uint64_t batch_by_id_calls_ = 0;
 };
 
 // The matvec.comp variant for one token's rows of type t and `cols` (without the _sg

@@ -263,19 +263,28 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
 void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
                          const float *h, int64_t n, int64_t hidden, int32_t k, std::span<const RowsBudget> budgets,
                          float *out, ExpertIoStats &io, const ExpertFn &expert_fn) {
-    if (n == 1 && by_id_step(backend, store, routing, layer, budgets, expert_fn)) {
+    // A decode step, or a prefill's tokens grouped by expert on the device (batch_by_id).
+    if (by_id_step(backend, store, routing, layer, budgets, expert_fn) &&
+        (n == 1 ||
+         device_experts(backend)->batch_by_id(int64_t(layer), int32_t(store.n_experts(int32_t(layer))), n))) {
         // Routed and computed on the device: the ids and weights never reach the host.
         // Scratch whose pending results die with it; the ids are 32-bit words that only the
         // device reads, so a float vector's memory names them as well as any.
-        BackendVector ids(backend, size_t(k));
-        BackendVector weights(backend, size_t(k));
+        BackendVector ids(backend, size_t(n * k));
+        BackendVector weights(backend, size_t(n * k));
         auto *id_words = reinterpret_cast<int32_t *>(ids.data());
-        if (routing.route_on_device(layer, h, 1, k, id_words, weights.data())) {
-            backend.drop_results(out, size_t(hidden) * sizeof(float));
-            std::fill(out, out + hidden, 0.0f);
-            device_experts(backend)->routed_swiglu_by_id(int64_t(layer), h, out, hidden, id_words, weights.data(), k);
+        if (routing.route_on_device(layer, h, n, k, id_words, weights.data())) {
+            backend.drop_results(out, size_t(n * hidden) * sizeof(float));
+            if (n == 1) {
+                std::fill(out, out + hidden, 0.0f);
+                device_experts(backend)->routed_swiglu_by_id(int64_t(layer), h, out, hidden, id_words, weights.data(),
+                                                             k);
+            } else {
+                device_experts(backend)->routed_swiglu_batch_by_id(int64_t(layer), h, out, n, hidden, id_words,
+                                                                   weights.data(), k);
+            }
             for (const RowsBudget &b : budgets)  // as apply_budget_policy counts them
-                if (b.stats) b.stats->experts_chosen += uint64_t(k);
+                if (b.stats) b.stats->experts_chosen += uint64_t(n * k);
             return;
         }
     }

@@ -117,6 +117,48 @@ TEST_P(VulkanDeviceStepModel, ResidentDecodeIsOneWait) {
     EXPECT_EQ(argmax(gpu.decode_logits), argmax(cpu.decode_logits));
 }
 
+#ifdef MST_HAVE_VULKAN
+TEST_P(VulkanDeviceStepModel, ResidentPrefillIsGroupedOnTheDevice) {
+    // Once every expert is on the device, a prompt's sparse layers group their tokens by
+    // expert on the device from the device's top-k (docs/gpu_prefill.md, "Grouping a
+    // prefill's experts on the device"): logits bit for bit those of the host grouping
+    // (MST_VULKAN_DEVICE_GROUPING=0) and within the golden tolerance of the CPU.
+    if (const std::string why = golden_suite::backend_unavailable("vulkan"); !why.empty()) GTEST_SKIP() << why;
+    const std::string dir = test::data_path(GetParam());
+    const test::Golden golden = test::load_golden(dir + "/golden.safetensors");
+    std::vector<int32_t> prompt;  // at least the 16 tokens a grouped batch takes, 70: no whole tile
+    while (prompt.size() < 70) prompt.push_back(golden.input_ids[prompt.size() % golden.input_ids.size()]);
+    auto prefill = [&](LoadedModel &m, std::vector<float> &logits) {
+        ForwardOptions fo;
+        fo.experts_per_token = m.experts_per_token;
+        const auto state = m.model->create_state(int32_t(prompt.size()));
+        logits.assign(size_t(m.config.vocab_size), 0.0f);
+        ExpertIoStats io;
+        m.model->forward(*state, 0, prompt, fo, logits.data(), io);
+    };
+    const auto cpu = load_model(dir, LoadOptions{.backend = "cpu"});
+    const auto gpu = load_model(dir, LoadOptions{.backend = "vulkan"});
+    auto *vk = dynamic_cast<VulkanBackend *>(gpu->backend.get());
+    ASSERT_NE(vk, nullptr);
+    std::vector<float> want, first, on_device, on_host;
+    prefill(*cpu, want);
+    prefill(*gpu, first);  // puts the experts on the device
+    const ModelConfig &c = gpu->config;
+    const uint64_t sparse = uint64_t(c.n_layers - int64_t(c.mlp_only_layers.size()));
+    const uint64_t calls0 = vk->batch_by_id_calls();
+    prefill(*gpu, on_device);
+    EXPECT_EQ(vk->batch_by_id_calls() - calls0, sparse) << "sparse layers grouped on the device";
+    vk->set_device_grouping(false);
+    prefill(*gpu, on_host);
+    vk->set_device_grouping(true);
+    EXPECT_EQ(vk->batch_by_id_calls() - calls0, sparse) << "the switch keeps the host grouping";
+    EXPECT_EQ(on_device, on_host) << "max difference " << relative_error(on_device, on_host);
+    const double tol = golden_suite::backend_tolerance("vulkan", 2e-3);
+    EXPECT_LT(relative_error(on_device, want), tol);
+    EXPECT_EQ(argmax(on_device), argmax(want));
+}
+#endif
+
 INSTANTIATE_TEST_SUITE_P(Architectures, VulkanDeviceStepModel, ::testing::Values("qwen3_moe_tiny", "mixtral_tiny"));
 
 }  // namespace

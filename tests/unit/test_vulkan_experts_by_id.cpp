@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -240,6 +241,197 @@ TEST(VulkanExpertsByIdBudget, ALayerOrModelOverTheExpertBudgetIsDeclined) {
     of_big_model.model_expert_bytes = 1 << 20;
     EXPECT_FALSE(gpu->make_experts_resident(of_big_model));
     EXPECT_TRUE(gpu->make_experts_resident(small.set()));
+}
+
+// A batch's choices grouped on the host, as ffn.cpp and bench_vulkan invert the routing:
+// experts in ascending id, each with its tokens in order, through routed_swiglu.
+void host_grouped(Backend &b, const ExpertLayer &L, const float *h, float *out, int64_t n, int32_t k,
+                  const std::vector<int32_t> &ids, const std::vector<float> &w) {
+    std::vector<std::vector<int64_t>> tokens(size_t(L.n_experts));
+    std::vector<std::vector<float>> weights(size_t(L.n_experts));
+    for (int64_t s = 0; s < n * k; ++s) {
+        tokens[size_t(ids[size_t(s)])].push_back(s / k);
+        weights[size_t(ids[size_t(s)])].push_back(w[size_t(s)]);
+    }
+    std::vector<SwigluExpertUse> uses;
+    for (int32_t e = 0; e < L.n_experts; ++e)
+        if (!tokens[size_t(e)].empty())
+            uses.push_back(SwigluExpertUse{L.gate[size_t(e)], L.up[size_t(e)], L.down[size_t(e)],
+                                           tokens[size_t(e)].data(), weights[size_t(e)].data(),
+                                           int64_t(tokens[size_t(e)].size())});
+    b.routed_swiglu(h, out, n, L.hidden, uses.data(), uses.size());
+}
+
+// routed_swiglu_batch_by_id (op_experts_device_grouped.cpp): the grouping built on the
+// device from the ids gives the host grouping's rows, tiles and sums, so the same bits, at
+// sizes no 64-token tile divides, with unused experts, one expert taking every token (three
+// tiles), and experts of one, 64 and 65 tokens.
+TEST_P(VulkanExpertsById, BatchGroupedOnTheDeviceEqualsTheHostGrouping) {
+    struct Case {
+        DType t;
+        int64_t hidden, inter, n;
+        int32_t k;
+        const char *what;
+    };
+    const Case cases[] = {{DType::Q4, 96, 160, 70, 3, "random choices, experts 2 and 5 unused"},
+                          {DType::F32, 36, 20, 130, 1, "every token on expert 4"},
+                          {DType::BF16, 56, 72, 16, 2, "the fewest tokens a batch takes"},
+                          {DType::Q8, 96, 64, 130, 2, "expert 0 on every token, then 1, 64, 65 tokens"}};
+    DeviceExperts *by_id = device_experts(gpu());
+    for (size_t c = 0; c < std::size(cases); ++c) {
+        const Case &cs = cases[c];
+        const int32_t E = 7;
+        const int64_t layer = int64_t(50 + c);
+        const ExpertLayer L(cs.t, layer, E, cs.hidden, cs.inter, uint32_t(1000 + 50 * c));
+        ASSERT_TRUE(by_id->make_experts_resident(L.set()));
+        ASSERT_TRUE(by_id->batch_by_id(layer, E, cs.n)) << cs.what;
+        std::vector<int32_t> ids(size_t(cs.n * cs.k));
+        uint32_t r = uint32_t(77 + c);
+        for (int64_t t = 0; t < cs.n; ++t) {
+            int32_t *row = ids.data() + t * cs.k;
+            if (c == 0) {  // 3 distinct of {0, 1, 3, 4, 6}, in no order
+                const int32_t pool[5] = {0, 1, 3, 4, 6};
+                const int32_t first = int32_t((r = r * 1103515245u + 12345u) >> 16) % 5;
+                for (int32_t j = 0; j < 3; ++j) row[j] = pool[(first + 2 * j) % 5];
+            } else if (c == 1) {
+                row[0] = 4;
+            } else if (c == 2) {
+                row[0] = int32_t(t % 3) + 4;
+                row[1] = int32_t(t % 2);
+            } else {  // the second choice: expert 1 once, 3 for 64 tokens, 6 for the other 64
+                row[0] = 0;
+                row[1] = t == 0 ? 1 : (t <= 64 ? 3 : 6);
+                if (t % 5 == 0) std::swap(row[0], row[1]);
+            }
+        }
+        const std::vector<float> w = random_floats(ids.size(), uint32_t(80 + c), 0.1f, 1.0f);
+        const std::vector<float> h = random_floats(size_t(cs.n * cs.hidden), uint32_t(81 + c));
+        // Against the CPU as the other tests compare: added to a random start (a residual).
+        const std::vector<float> start = random_floats(size_t(cs.n * cs.hidden), uint32_t(82 + c));
+        std::vector<float> want = start, host(start.size(), 0.0f);
+        std::vector<float> got(want.size(), 123.0f);  // overwritten, not added to
+        host_grouped(cpu_, L, h.data(), want.data(), cs.n, cs.k, ids, w);
+        host_grouped(gpu(), L, h.data(), host.data(), cs.n, cs.k, ids, w);
+        const uint64_t calls0 = gpu().batch_by_id_calls(), grouped0 = gpu().grouped_expert_dispatches();
+        by_id->routed_swiglu_batch_by_id(layer, h.data(), got.data(), cs.n, cs.hidden, ids.data(), w.data(), cs.k);
+        EXPECT_EQ(gpu().batch_by_id_calls() - calls0, 1u);
+        EXPECT_EQ(gpu().grouped_expert_dispatches() - grouped0, 3u) << "gate, up and down: one grouped GEMM each";
+        EXPECT_EQ(std::memcmp(got.data(), host.data(), got.size() * sizeof(float)), 0)
+            << cs.what << ": not the host grouping's bits, max difference " << normalized_error(got, host);
+        for (size_t i = 0; i < got.size(); ++i) got[i] += start[i];
+        const double bound = dtype_is_quantized(cs.t) ? kQuantBound : kFloatBound;
+        EXPECT_LT(normalized_error(got, want), bound) << cs.what;
+    }
+}
+
+// A prefill-like chain: the router's top-k on the device, its ids never read by the host,
+// grouped and computed on the device for every layer in one wait; the same bits as the
+// host grouping after a wait for the ids (what MST_VULKAN_DEVICE_GROUPING=0 runs).
+TEST_P(VulkanExpertsById, BatchChainRoutedAndGroupedOnTheDeviceInOneWait) {
+    const int64_t hidden = 64, inter = 96, layers = 3, n = 40;
+    const int32_t E = 9, k = 3;
+    std::vector<std::unique_ptr<ExpertLayer>> L;
+    std::vector<std::unique_ptr<TestWeight>> routers;
+    for (int64_t l = 0; l < layers; ++l) {
+        L.push_back(std::make_unique<ExpertLayer>(DType::Q4, 60 + l, E, hidden, inter, uint32_t(1500 + 40 * l)));
+        routers.push_back(std::make_unique<TestWeight>(DType::F32, E, hidden, uint32_t(1600 + l)));
+    }
+    const std::vector<float> x0 = random_floats(size_t(n * hidden), 1700);
+    enum class Grouping { cpu, host, device };
+    auto step = [&](Backend &b, Grouping grouping) {
+        std::vector<float> x = x0, y(size_t(n * hidden)), logits(size_t(n * E)), w(size_t(n * k));
+        std::vector<int32_t> ids(size_t(n * k));
+        {
+        BackendBatch batch(b);
+        for (int64_t l = 0; l < layers; ++l) {
+            b.matmul(routers[size_t(l)]->view, x.data(), logits.data(), n);
+            b.drop_results(y.data(), y.size() * sizeof(float));
+            if (grouping == Grouping::device) {
+                device_routing(b)->softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
+                EXPECT_TRUE(device_experts(b)->make_experts_resident(L[size_t(l)]->set()));
+                device_experts(b)->routed_swiglu_batch_by_id(60 + l, x.data(), y.data(), n, hidden, ids.data(),
+                                                             w.data(), k);
+            } else {
+                if (grouping == Grouping::host) {
+                    device_routing(b)->softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
+                    const Backend::HostSpan reads[] = {{ids.data(), ids.size() * 4}, {w.data(), w.size() * 4}};
+                    b.sync_reads(reads);
+                } else {
+                    route_softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
+                }
+                std::fill(y.begin(), y.end(), 0.0f);
+                host_grouped(b, *L[size_t(l)], x.data(), y.data(), n, k, ids, w);
+            }
+            b.add(x.data(), y.data(), int64_t(x.size()));
+        }
+        }
+        return x;
+    };
+    const std::vector<float> cpu = step(cpu_, Grouping::cpu);
+    step(gpu(), Grouping::device);  // stacks the layers (uploads: a wait of their own on a discrete GPU)
+    const std::vector<float> host = step(gpu(), Grouping::host);
+    const uint64_t waits0 = gpu().submissions(), calls0 = gpu().batch_by_id_calls();
+    const std::vector<float> got = step(gpu(), Grouping::device);
+    EXPECT_EQ(gpu().submissions() - waits0, 1u) << "waits in one resident prefill of " << layers << " layers";
+    EXPECT_EQ(gpu().batch_by_id_calls() - calls0, uint64_t(layers));
+    EXPECT_EQ(std::memcmp(got.data(), host.data(), got.size() * sizeof(float)), 0)
+        << "not the host grouping's bits, max difference " << normalized_error(got, host);
+    EXPECT_LT(normalized_error(got, cpu), 2e-3) << "three layers routed apart (device and host top-k)";
+}
+
+TEST_P(VulkanExpertsById, BatchWithAnIdOutOfRangeIsAnErrorNotAResult) {
+    const int64_t hidden = 64, inter = 32, n = 20;
+    const ExpertLayer L(DType::Q4, 70, 6, hidden, inter, 1800);
+    DeviceExperts *by_id = device_experts(gpu());
+    ASSERT_TRUE(by_id->make_experts_resident(L.set()));
+    std::vector<int32_t> ids(size_t(n * 2));
+    for (int64_t t = 0; t < n; ++t) ids[size_t(2 * t)] = 1, ids[size_t(2 * t + 1)] = t == 7 ? 9 : 2;
+    const std::vector<float> h = random_floats(size_t(n * hidden), 1801), w(ids.size(), 0.5f);
+    std::vector<float> out(size_t(n * hidden));
+    test::expect_error(
+        [&] { by_id->routed_swiglu_batch_by_id(70, h.data(), out.data(), n, hidden, ids.data(), w.data(), 2); },
+        MST_ERR_BACKEND, {"layer 70", "expert 9", "not on the device"});
+    ids[15] = 2;  // the backend goes on working after it
+    std::vector<float> want(out.size(), 0.0f);
+    host_grouped(gpu(), L, h.data(), want.data(), n, 2, ids, w);
+    by_id->routed_swiglu_batch_by_id(70, h.data(), out.data(), n, hidden, ids.data(), w.data(), 2);
+    EXPECT_EQ(std::memcmp(out.data(), want.data(), out.size() * sizeof(float)), 0);
+}
+
+TEST_P(VulkanExpertsById, BatchesTheDeviceGroupingDeclines) {
+    DeviceExperts *by_id = device_experts(gpu());
+    const ExpertLayer fine(DType::Q4, 80, 4, 64, 32, 1900), partial(DType::Q4, 81, 4, 64, 32, 1910, {2});
+    ASSERT_TRUE(by_id->make_experts_resident(fine.set()));
+    ASSERT_TRUE(by_id->make_experts_resident(partial.set()));
+    EXPECT_TRUE(by_id->batch_by_id(80, 4, 16));
+    EXPECT_FALSE(by_id->batch_by_id(80, 4, 1)) << "a decode step takes routed_swiglu_by_id";
+    EXPECT_FALSE(by_id->batch_by_id(81, 4, 16)) << "an expert not on the device";
+    EXPECT_FALSE(by_id->batch_by_id(82, 4, 16)) << "a layer not made resident";
+    // Switched off (MST_VULKAN_DEVICE_GROUPING=0 at creation): the host grouping.
+    gpu().set_device_grouping(false);
+    EXPECT_FALSE(by_id->batch_by_id(80, 4, 16));
+    gpu().set_device_grouping(true);
+    const std::vector<float> h(64 * 16), w(32, 1.0f);
+    std::vector<float> out(64 * 16);
+    const std::vector<int32_t> ids(32, 0);
+    test::expect_error(
+        [&] { by_id->routed_swiglu_batch_by_id(81, h.data(), out.data(), 16, 64, ids.data(), w.data(), 2); },
+        MST_ERR_INVALID_ARGUMENT, {"layer 81", "batch_by_id"});
+}
+
+TEST(VulkanDeviceGroupingSwitch, ABadValueIsAnErrorNamingTheVariable) {
+    ::setenv("MST_VULKAN_DEVICE_GROUPING", "yes", 1);
+    bool no_device = false;
+    try {
+        VulkanBackend gpu(BackendOptions{}, false);
+        ADD_FAILURE() << "MST_VULKAN_DEVICE_GROUPING=yes was accepted";
+    } catch (const Error &e) {
+        const std::string what = e.what();
+        no_device = what.find("MST_VULKAN_DEVICE_GROUPING") == std::string::npos;
+        if (!no_device) EXPECT_EQ(e.code(), MST_ERR_INVALID_ARGUMENT) << what;
+    }
+    ::unsetenv("MST_VULKAN_DEVICE_GROUPING");
+    if (no_device) GTEST_SKIP() << "no Vulkan device found";
 }
 
 INSTANTIATE_TEST_SUITE_P(Memory, VulkanExpertsById, ::testing::Values(false, true), test::memory_kind_name);

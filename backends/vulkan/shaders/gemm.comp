@@ -278,6 +278,7 @@ shared float cs[BN * CP];  // the finished tile, [token][row]
 
 void main() {
     const uint r0 = gl_WorkGroupID.x * BM, t0 = select_tile();
+    if (n_tok == 0u) return;  // a spare tile of a device-built table's worst-case grid (uniform: before any barrier)
     const uint sg = gl_LocalInvocationIndex / 32u;
     const uint mr = (sg & 1u) * 32u, mt = (sg >> 1) * 32u;  // this subgroup's quarter
     fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
@@ -338,6 +339,7 @@ void main() {
 #else
 void main() {
     const uint r0 = gl_WorkGroupID.x * BM, t0 = select_tile();
+    if (n_tok == 0u) return;  // a spare tile of a device-built table's worst-case grid (uniform: before any barrier)
     // Rows tr + 16i, tokens tt + 16j: neighbouring threads take neighbouring rows, so the
     // staged weights are read without bank conflicts and y is written in runs of 16.
     const uint tr = gl_LocalInvocationIndex & 15u, tt = gl_LocalInvocationIndex >> 4;
