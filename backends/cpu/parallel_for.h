@@ -28,7 +28,7 @@
 namespace mst {
 
 // Worker spin before sleeping, when MST_CPU_SPIN_US is unset.
-constexpr int kDefaultSpinMicros = 30;
+constexpr int kDefaultSpinMicros = 300;
 
 namespace parallel_for_detail {
 using RangeFn = void (*)(void *body, int64_t begin, int64_t end);
