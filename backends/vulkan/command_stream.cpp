@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/vulkan/env_switch.h"
 #include "core/error.h"
 
 namespace mst {
@@ -45,8 +46,13 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
       // tens of them. A CPU implementation needs the cores itself, so it is waited on.
       offset_alignment_(std::max<VkDeviceSize>(4, ctx.properties().limits.minStorageBufferOffsetAlignment)),
       spin_wait_(ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU) {
-    if (const char *env = std::getenv("MST_VULKAN_NO_KICK"); env && *env && *env != '0') kicks_enabled_ = false;
-    if (const char *env = std::getenv("MST_VULKAN_DELIVER_ALL"); env && *env && *env != '0') deliver_all_ = true;
+    // Read before any Vulkan object is made: a bad value throws, and a throwing constructor
+    // runs no destructor.
+    kicks_enabled_ = !env_switch("MST_VULKAN_NO_KICK", false, "a batch submitted only at its waits",
+                                 "recorded work handed to the device early");
+    deliver_all_ = env_switch("MST_VULKAN_DELIVER_ALL", false, "every pending result at each wait",
+                              "only what the host reads");
+    const bool replay = env_switch("MST_VULKAN_REPLAY", true, "command buffers replayed", "every submission recorded");
     const VkDevice d = ctx_.device();
     VkCommandPoolCreateInfo cpci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     cpci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
@@ -66,8 +72,7 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
         vk_check(vkCreateQueryPool(d, &qci, nullptr, &timestamps_), "vkCreateQueryPool");
         timestamp_period_ns_ = ctx_.properties().limits.timestampPeriod;
     }
-    const char *replay = std::getenv("MST_VULKAN_REPLAY");
-    set_replay(!(replay && *replay == '0'));
+    set_replay(replay);
 }
 
 void CommandStream::set_replay(bool on) { replay_ = on && ctx_.push_descriptor() && !timestamps_; }

@@ -1,14 +1,16 @@
 #include "backends/vulkan/cooperative_matrix.h"
 
 #include <algorithm>
-#include <cstdlib>
+
+#include "backends/vulkan/env_switch.h"
 
 namespace mst {
 
 CooperativeMatrixSupport probe_cooperative_matrix(VkInstance instance, VkPhysicalDevice physical,
                                                   uint32_t subgroup_size) {
     CooperativeMatrixSupport s;
-    if (const char *env = std::getenv("MST_VULKAN_NO_COOPMAT"); env && *env && *env != '0') {
+    if (env_switch("MST_VULKAN_NO_COOPMAT", false, "the portable GEMM, cooperative matrices hidden",
+                   "cooperative matrices where the device has them")) {
         s.why_not = "MST_VULKAN_NO_COOPMAT is set";
         return s;
     }

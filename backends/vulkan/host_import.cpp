@@ -4,10 +4,13 @@
 
 #include <fmt/format.h>
 
+#include "backends/vulkan/env_switch.h"
+
 namespace mst {
 
 HostImports::HostImports(const VulkanContext &ctx) : ctx_(ctx) {
-    if (const char *env = std::getenv("MST_VULKAN_HOST_IMPORT"); env && *env == '0')
+    if (!env_switch("MST_VULKAN_HOST_IMPORT", true, "streamed experts copied from imported host memory",
+                    "through the staging ring"))
         why_not_ = "MST_VULKAN_HOST_IMPORT=0";
     else if (ctx.host_import_alignment() == 0)
         why_not_ = "the device has no VK_EXT_external_memory_host";

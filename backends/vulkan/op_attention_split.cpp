@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string>
 
+#include "backends/vulkan/env_switch.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -43,13 +44,7 @@ void VulkanBackend::configure_split_attention_from_environment() {
     }
     if (split_attention_min_keys_ == 0)
         log(MST_LOG_INFO, "vulkan: decode attention not split over positions (MST_VULKAN_SPLIT_ATTENTION=0)");
-    if (const char *env = std::getenv("MST_VULKAN_SPLIT_ROWS"); env && *env) {
-        const std::string v = env;
-        if (v != "0" && v != "1")
-            fail(MST_ERR_INVALID_ARGUMENT,
-                 "MST_VULKAN_SPLIT_ROWS='{}': expected 1 (attention_split_rows.comp) or 0 (attention_split.comp)", v);
-        split_rows_ = v == "1";
-    }
+    split_rows_ = env_switch("MST_VULKAN_SPLIT_ROWS", split_rows_, "attention_split_rows.comp", "attention_split.comp");
 }
 
 void VulkanBackend::set_split_rows(bool on) {

@@ -5,9 +5,9 @@
 // the layer's slot table), then one silu_mul over the k experts' gate and up rows and one
 // combine (shaders/combine_id.comp). Five dispatches a layer where routed_swiglu records
 // 2k + 3, and no wait for the host.
-#include <cstdlib>
 #include <string>
 
+#include "backends/vulkan/env_switch.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -15,15 +15,8 @@
 namespace mst {
 
 void VulkanBackend::configure_experts_by_id_from_environment() {
-    if (const char *env = std::getenv("MST_VULKAN_EXPERTS_BY_ID"); env && *env) {
-        const std::string v = env;
-        if (v != "0" && v != "1")
-            fail(MST_ERR_INVALID_ARGUMENT,
-                 "MST_VULKAN_EXPERTS_BY_ID='{}': expected 1 (resident experts chosen on the device) or 0 (a wait per "
-                 "layer, the host looks the experts up)",
-                 v);
-        experts_by_id_ = v == "1";
-    }
+    experts_by_id_ = env_switch("MST_VULKAN_EXPERTS_BY_ID", experts_by_id_, "resident experts chosen on the device",
+                                "a wait per layer, the host looks the experts up");
     if (!experts_by_id_) log(MST_LOG_INFO, "vulkan: routed experts looked up on the host (MST_VULKAN_EXPERTS_BY_ID=0)");
 }
 

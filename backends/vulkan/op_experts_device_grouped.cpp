@@ -10,11 +10,11 @@
 // records them. Rows, tiles and sums come in the host grouping's order, so the results are
 // the same bits. A prefill layer thus needs no wait; the host never learns its ids.
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "backends/vulkan/env_switch.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -28,15 +28,9 @@ constexpr uint32_t kTileTokens = 64;          // gemm.comp's BN
 }  // namespace
 
 void VulkanBackend::configure_device_grouping_from_environment() {
-    if (const char *env = std::getenv("MST_VULKAN_DEVICE_GROUPING"); env && *env) {
-        const std::string v = env;
-        if (v != "0" && v != "1")
-            fail(MST_ERR_INVALID_ARGUMENT,
-                 "MST_VULKAN_DEVICE_GROUPING='{}': expected 1 (a batch's resident experts grouped on the device) or 0 "
-                 "(a wait per layer, the host groups them)",
-                 v);
-        device_grouping_ = v == "1";
-    }
+    device_grouping_ = env_switch("MST_VULKAN_DEVICE_GROUPING", device_grouping_,
+                                  "a batch's resident experts grouped on the device",
+                                  "a wait per layer, the host groups them");
     if (!device_grouping_)
         log(MST_LOG_INFO, "vulkan: a batch's experts are grouped on the host (MST_VULKAN_DEVICE_GROUPING=0)");
 }

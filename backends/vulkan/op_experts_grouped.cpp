@@ -6,11 +6,11 @@
 // down, then the combine. A 512-token prefill layer of the Qwen3-30B-A3B shape thus records
 // about 18 GEMM dispatches instead of 3 x 128, each with hundreds of workgroups, not 12-32.
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "backends/vulkan/env_switch.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -25,20 +25,9 @@ constexpr uint64_t kWeightAlign = 16;
 }  // namespace
 
 void VulkanBackend::configure_grouped_experts_from_environment() {
-    if (const char *env = std::getenv("MST_VULKAN_GROUPED_EXPERTS"); env && *env) {
-        const std::string v = env;
-        if (v != "0" && v != "1")
-            fail(MST_ERR_INVALID_ARGUMENT,
-                 "MST_VULKAN_GROUPED_EXPERTS='{}': expected 1 (grouped expert GEMMs) or 0 (a product per expert)", v);
-        grouped_experts_ = v == "1";
-    }
-    if (const char *env = std::getenv("MST_VULKAN_FUSED_SWIGLU"); env && *env) {
-        const std::string v = env;
-        if (v != "0" && v != "1")
-            fail(MST_ERR_INVALID_ARGUMENT,
-                 "MST_VULKAN_FUSED_SWIGLU='{}': expected 1 (gate, up and SwiGLU in one pass) or 0 (apart)", v);
-        fused_swiglu_ = v == "1";
-    }
+    grouped_experts_ = env_switch("MST_VULKAN_GROUPED_EXPERTS", grouped_experts_, "grouped expert GEMMs",
+                                  "a product per expert");
+    fused_swiglu_ = env_switch("MST_VULKAN_FUSED_SWIGLU", fused_swiglu_, "gate, up and SwiGLU in one pass", "apart");
     if (!grouped_experts_) log(MST_LOG_INFO, "vulkan: a batch's experts take a product each (MST_VULKAN_GROUPED_EXPERTS=0)");
 }
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "backends/vulkan/env_switch.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -65,13 +66,8 @@ void VulkanBackend::configure_gemm_from_environment() {
         else if (v != "auto")
             fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_GEMM='{}': expected auto, portable or off", v);
     }
-    if (const char *env = std::getenv("MST_VULKAN_GEMM_PREFETCH"); env && *env) {
-        const std::string v = env;
-        if (v != "0" && v != "1")
-            fail(MST_ERR_INVALID_ARGUMENT,
-                 "MST_VULKAN_GEMM_PREFETCH='{}': expected 1 (next step fetched during the products) or 0 (serial)", v);
-        gemm_prefetch_ = v == "1";
-    }
+    gemm_prefetch_ = env_switch("MST_VULKAN_GEMM_PREFETCH", gemm_prefetch_, "next step fetched during the products",
+                                "serial");
     const bool coop = gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix();
     log(MST_LOG_INFO, "vulkan: prefill products from {} tokens: {}{}", gemm_min_tokens_,
         gemm_kernel_ == GemmKernel::off ? "matrix-vector kernel (MST_VULKAN_GEMM=off)"

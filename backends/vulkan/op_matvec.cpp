@@ -2,9 +2,9 @@
 // shaders/matvec.comp, which keeps several loads per lane in flight; batches of tokens,
 // other weight types and rows that are not whole 16-byte units keep matmul.comp
 // (op_matmul.cpp). MST_VULKAN_MATVEC=0 turns it off (the kernels before it, to compare).
-#include <cstdlib>
 #include <string>
 
+#include "backends/vulkan/env_switch.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -23,20 +23,10 @@ const char *matvec_shader(DType t, int64_t cols) {
 }
 
 void VulkanBackend::configure_matvec_from_environment() {
-    if (const char *env = std::getenv("MST_VULKAN_MATVEC"); env && *env) {
-        const std::string v = env;
-        if (v != "0" && v != "1")
-            fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_MATVEC='{}': expected 1 (matvec.comp for one token) or 0 (matmul.comp)", v);
-        use_matvec_ = v == "1";
-    }
+    use_matvec_ = env_switch("MST_VULKAN_MATVEC", use_matvec_, "matvec.comp for one token", "matmul.comp");
     if (!use_matvec_) log(MST_LOG_INFO, "vulkan: one token's products take matmul.comp (MST_VULKAN_MATVEC=0)");
     // norm_vec4.comp (op_norm_rope.cpp), switched here with the other decode kernels.
-    if (const char *env = std::getenv("MST_VULKAN_NORM_VEC4"); env && *env) {
-        const std::string v = env;
-        if (v != "0" && v != "1")
-            fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_NORM_VEC4='{}': expected 1 (norm_vec4.comp) or 0 (norm.comp)", v);
-        use_norm_vec4_ = v == "1";
-    }
+    use_norm_vec4_ = env_switch("MST_VULKAN_NORM_VEC4", use_norm_vec4_, "norm_vec4.comp", "norm.comp");
 }
 
 bool VulkanBackend::record_matvec(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "backends/vulkan/cooperative_matrix.h"
+#include "backends/vulkan/env_switch.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -203,11 +204,13 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
         subgroup_arithmetic_ = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                                (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
                                (sub.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT);
-        if (const char *env = std::getenv("MST_VULKAN_NO_SUBGROUP"); env && *env && *env != '0')
+        if (env_switch("MST_VULKAN_NO_SUBGROUP", false, "the shared-memory reductions",
+                       "subgroup arithmetic where the device has it"))
             subgroup_arithmetic_ = false;  // to test the fallback shaders on a device that has them
         // Unified when every device-local heap's memory can also be mapped by the host.
         unified_memory_ = info_.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU || info_.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
-        if (const char *env = std::getenv("MST_VULKAN_SEPARATE_MEMORY"); env && *env && *env != '0')
+        if (env_switch("MST_VULKAN_SEPARATE_MEMORY", false, "a discrete GPU's memory path",
+                       "unified memory where the device has it"))
             unified_memory_ = false;  // to test a discrete GPU's path (staging, result copies) on lavapipe
 
         queue_family_ = uint32_t(compute_queue_family(physical_));
@@ -220,9 +223,11 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
         vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, nullptr);
         std::vector<VkExtensionProperties> exts(n_ext);
         vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, exts.data());
-        const bool has_push = std::any_of(exts.begin(), exts.end(), [](const VkExtensionProperties &e) {
+        const bool no_push = env_switch("MST_VULKAN_NO_PUSH_DESCRIPTOR", false, "descriptor sets from pools",
+                                        "push descriptors where the device has them");
+        const bool has_push = !no_push && std::any_of(exts.begin(), exts.end(), [](const VkExtensionProperties &e) {
             return std::string(e.extensionName) == VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
-        }) && !std::getenv("MST_VULKAN_NO_PUSH_DESCRIPTOR");
+        });
         std::vector<const char *> ext_names;
         if (has_push) ext_names.push_back(VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
         // Host memory the device copies from directly (streamed experts without a staging

@@ -26,6 +26,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "cpu_op_fixture.h"
 #include "core/error.h"
+#include "scoped_env.h"
 
 namespace mst {
 namespace {
@@ -536,25 +537,7 @@ MST_INSTANTIATE_CPU_OP(CpuBackendSiluMul);
 
 // ---- registry and ISA selection ------------------------------------------------------
 
-// Sets an environment variable for one scope.
-class ScopedEnv {
-public:
-    ScopedEnv(const char *name, const char *value) : name_(name) {
-        if (const char *old = std::getenv(name)) old_ = old, had_ = true;
-        setenv(name, value, 1);
-    }
-    ~ScopedEnv() {
-        if (had_)
-            setenv(name_, old_.c_str(), 1);
-        else
-            unsetenv(name_);
-    }
-
-private:
-    const char *name_;
-    std::string old_;
-    bool had_ = false;
-};
+using test::ScopedEnv;
 
 mst_status error_code(const std::function<void()> &fn) {
     try {

@@ -419,21 +419,6 @@ TEST_P(VulkanExpertsById, BatchesTheDeviceGroupingDeclines) {
         MST_ERR_INVALID_ARGUMENT, {"layer 81", "batch_by_id"});
 }
 
-TEST(VulkanDeviceGroupingSwitch, ABadValueIsAnErrorNamingTheVariable) {
-    ::setenv("MST_VULKAN_DEVICE_GROUPING", "yes", 1);
-    bool no_device = false;
-    try {
-        VulkanBackend gpu(BackendOptions{}, false);
-        ADD_FAILURE() << "MST_VULKAN_DEVICE_GROUPING=yes was accepted";
-    } catch (const Error &e) {
-        const std::string what = e.what();
-        no_device = what.find("MST_VULKAN_DEVICE_GROUPING") == std::string::npos;
-        if (!no_device) EXPECT_EQ(e.code(), MST_ERR_INVALID_ARGUMENT) << what;
-    }
-    ::unsetenv("MST_VULKAN_DEVICE_GROUPING");
-    if (no_device) GTEST_SKIP() << "no Vulkan device found";
-}
-
 INSTANTIATE_TEST_SUITE_P(Memory, VulkanExpertsById, ::testing::Values(false, true), test::memory_kind_name);
 #endif
 

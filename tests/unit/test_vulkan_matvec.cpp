@@ -108,20 +108,13 @@ TEST_F(VulkanMatvec, WithoutSubgroupsMatchesCpu) {
 }
 
 // MST_VULKAN_MATVEC=0 keeps matmul.comp (to compare the two on a GPU); another value is an
-// error naming the variable.
+// error naming the variable (test_vulkan_env_switch).
 TEST_F(VulkanMatvec, ByEnvironment) {
     ::setenv("MST_VULKAN_MATVEC", "0", 1);
     {
         VulkanBackend off(BackendOptions{}, false);
         EXPECT_LT(error_against_cpu(off, cpu_, DType::Q8, {67, 544}, 9), kQuantBound);
         EXPECT_EQ(off.matvec_dispatches(), 0u);
-    }
-    ::setenv("MST_VULKAN_MATVEC", "yes", 1);
-    try {
-        VulkanBackend bad(BackendOptions{}, false);
-        ADD_FAILURE() << "MST_VULKAN_MATVEC=yes was accepted";
-    } catch (const Error &e) {
-        EXPECT_NE(std::string(e.what()).find("MST_VULKAN_MATVEC"), std::string::npos) << e.what();
     }
     ::unsetenv("MST_VULKAN_MATVEC");
 }
