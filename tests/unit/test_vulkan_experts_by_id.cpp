@@ -74,6 +74,42 @@ struct ExpertLayer {
     }
 };
 
+// A forward step's chain of MoE layers, as the decode and the batch chains below run it:
+// per layer an f32 router and Q4 experts, and the step's input rows. run() hands each
+// layer's router logits to `experts_of`, which writes the layer's experts' output into y,
+// and adds y into the residual stream x, all in one batch.
+struct RoutedChain {
+    static constexpr int64_t hidden = 64, inter = 96, layers = 3;
+    static constexpr int32_t E = 9, k = 3;
+    int64_t n;
+    std::vector<std::unique_ptr<ExpertLayer>> experts;
+    std::vector<std::unique_ptr<TestWeight>> routers;
+    std::vector<float> x0;
+    RoutedChain(int64_t first_layer, int64_t n_tokens, uint32_t seed)
+        : n(n_tokens), x0(random_floats(size_t(n_tokens * hidden), seed + 200)) {
+        for (int64_t l = 0; l < layers; ++l) {
+            experts.push_back(std::make_unique<ExpertLayer>(DType::Q4, first_layer + l, E, hidden, inter,
+                                                            uint32_t(seed + 40 * l)));
+            routers.push_back(std::make_unique<TestWeight>(DType::F32, E, hidden, uint32_t(seed + 100 + l)));
+        }
+    }
+    // experts_of(layer index, x, y, logits).
+    template <typename F>
+    std::vector<float> run(Backend &b, F &&experts_of) const {
+        std::vector<float> x = x0, y(x0.size()), logits(size_t(n * E));
+        {
+            BackendBatch batch(b);
+            for (int64_t l = 0; l < layers; ++l) {
+                b.matmul(routers[size_t(l)]->view, x.data(), logits.data(), n);
+                b.drop_results(y.data(), y.size() * sizeof(float));
+                experts_of(l, x, y, logits);
+                b.add(x.data(), y.data(), int64_t(x.size()));
+            }
+        }
+        return x;
+    }
+};
+
 // Every id kernel type against the CPU and against routed_swiglu on the same backend.
 void expect_every_type_matches(VulkanBackend &gpu, Backend &cpu) {
     // (type, hidden, inter): rows no workgroup of rows divides, columns of whole units
@@ -130,44 +166,30 @@ TEST_P(VulkanExpertsById, DecodeLayersRoutedOnTheDeviceWaitOnce) {
     // chosen on the device, added into the residual stream; the host reads nothing until
     // the end. One wait for the whole step, and the CPU's result (host top-k, host
     // experts).
-    const int64_t hidden = 64, inter = 96, layers = 3;
-    const int32_t E = 9, k = 3;
-    std::vector<std::unique_ptr<ExpertLayer>> L;
-    std::vector<std::unique_ptr<TestWeight>> routers;
-    for (int64_t l = 0; l < layers; ++l) {
-        L.push_back(std::make_unique<ExpertLayer>(DType::Q4, 20 + l, E, hidden, inter, uint32_t(500 + 40 * l)));
-        routers.push_back(std::make_unique<TestWeight>(DType::F32, E, hidden, uint32_t(600 + l)));
-    }
-    const std::vector<float> x0 = random_floats(size_t(hidden), 700);
+    const RoutedChain chain(20, 1, 500);
+    const int32_t E = RoutedChain::E, k = RoutedChain::k;
     auto step = [&](Backend &b, bool on_device) {
-        std::vector<float> x = x0, y(static_cast<size_t>(hidden)), logits(static_cast<size_t>(E)),
-                           w(static_cast<size_t>(k));
         std::vector<int32_t> ids(static_cast<size_t>(k));
-        {
-        BackendBatch batch(b);
-        for (int64_t l = 0; l < layers; ++l) {
-            b.matmul(routers[size_t(l)]->view, x.data(), logits.data(), 1);
-            b.drop_results(y.data(), y.size() * sizeof(float));
+        std::vector<float> w(static_cast<size_t>(k));
+        return chain.run(b, [&](int64_t l, std::vector<float> &x, std::vector<float> &y, std::vector<float> &logits) {
             std::fill(y.begin(), y.end(), 0.0f);
+            const ExpertLayer &L = *chain.experts[size_t(l)];
             if (on_device) {
                 device_routing(b)->softmax_topk(logits.data(), 1, E, k, true, ids.data(), w.data());
-                EXPECT_TRUE(device_experts(b)->make_experts_resident(L[size_t(l)]->set()));
-                device_experts(b)->routed_swiglu_by_id(20 + l, x.data(), y.data(), hidden, ids.data(), w.data(), k);
+                EXPECT_TRUE(device_experts(b)->make_experts_resident(L.set()));
+                device_experts(b)->routed_swiglu_by_id(L.layer, x.data(), y.data(), L.hidden, ids.data(), w.data(), k);
             } else {
                 route_softmax_topk(logits.data(), 1, E, k, true, ids.data(), w.data());
-                L[size_t(l)]->host_path(b, x.data(), y.data(), ids, w);
+                L.host_path(b, x.data(), y.data(), ids, w);
             }
-            b.add(x.data(), y.data(), hidden);
-        }
-        }
-        return x;
+        });
     };
     const std::vector<float> want = step(cpu_, false);
     step(gpu(), true);  // stacks the layers (uploads: a wait of their own on a discrete GPU)
     const uint64_t waits0 = gpu().submissions(), calls0 = gpu().experts_by_id_calls();
     const std::vector<float> got = step(gpu(), true);
     EXPECT_EQ(gpu().submissions() - waits0, 1u) << "waits in one resident decode step";
-    EXPECT_EQ(gpu().experts_by_id_calls() - calls0, uint64_t(layers));
+    EXPECT_EQ(gpu().experts_by_id_calls() - calls0, uint64_t(RoutedChain::layers));
     EXPECT_LT(normalized_error(got, want), kQuantBound);
 }
 
@@ -328,52 +350,41 @@ TEST_P(VulkanExpertsById, BatchGroupedOnTheDeviceEqualsTheHostGrouping) {
 // grouped and computed on the device for every layer in one wait; the same bits as the
 // host grouping after a wait for the ids (what MST_VULKAN_DEVICE_GROUPING=0 runs).
 TEST_P(VulkanExpertsById, BatchChainRoutedAndGroupedOnTheDeviceInOneWait) {
-    const int64_t hidden = 64, inter = 96, layers = 3, n = 40;
-    const int32_t E = 9, k = 3;
-    std::vector<std::unique_ptr<ExpertLayer>> L;
-    std::vector<std::unique_ptr<TestWeight>> routers;
-    for (int64_t l = 0; l < layers; ++l) {
-        L.push_back(std::make_unique<ExpertLayer>(DType::Q4, 60 + l, E, hidden, inter, uint32_t(1500 + 40 * l)));
-        routers.push_back(std::make_unique<TestWeight>(DType::F32, E, hidden, uint32_t(1600 + l)));
-    }
-    const std::vector<float> x0 = random_floats(size_t(n * hidden), 1700);
+    const RoutedChain chain(60, 40, 1500);
+    const int64_t n = chain.n;
+    const int32_t E = RoutedChain::E, k = RoutedChain::k;
     enum class Grouping { cpu, host, device };
     auto step = [&](Backend &b, Grouping grouping) {
-        std::vector<float> x = x0, y(size_t(n * hidden)), logits(size_t(n * E)), w(size_t(n * k));
         std::vector<int32_t> ids(size_t(n * k));
-        {
-        BackendBatch batch(b);
-        for (int64_t l = 0; l < layers; ++l) {
-            b.matmul(routers[size_t(l)]->view, x.data(), logits.data(), n);
-            b.drop_results(y.data(), y.size() * sizeof(float));
+        std::vector<float> w(size_t(n * k));
+        return chain.run(b, [&](int64_t l, std::vector<float> &x, std::vector<float> &y, std::vector<float> &logits) {
+            const ExpertLayer &L = *chain.experts[size_t(l)];
             if (grouping == Grouping::device) {
                 device_routing(b)->softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
-                EXPECT_TRUE(device_experts(b)->make_experts_resident(L[size_t(l)]->set()));
-                device_experts(b)->routed_swiglu_batch_by_id(60 + l, x.data(), y.data(), n, hidden, ids.data(),
+                EXPECT_TRUE(device_experts(b)->make_experts_resident(L.set()));
+                device_experts(b)->routed_swiglu_batch_by_id(L.layer, x.data(), y.data(), n, L.hidden, ids.data(),
                                                              w.data(), k);
-            } else {
-                if (grouping == Grouping::host) {
-                    device_routing(b)->softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
-                    const Backend::HostSpan reads[] = {{ids.data(), ids.size() * 4}, {w.data(), w.size() * 4}};
-                    b.sync_reads(reads);
-                } else {
-                    route_softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
-                }
-                std::fill(y.begin(), y.end(), 0.0f);
-                host_grouped(b, *L[size_t(l)], x.data(), y.data(), n, k, ids, w);
+                return;
             }
-            b.add(x.data(), y.data(), int64_t(x.size()));
-        }
-        }
-        return x;
+            if (grouping == Grouping::host) {
+                device_routing(b)->softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
+                const Backend::HostSpan reads[] = {{ids.data(), ids.size() * 4}, {w.data(), w.size() * 4}};
+                b.sync_reads(reads);
+            } else {
+                route_softmax_topk(logits.data(), n, E, k, true, ids.data(), w.data());
+            }
+            std::fill(y.begin(), y.end(), 0.0f);
+            host_grouped(b, L, x.data(), y.data(), n, k, ids, w);
+        });
     };
     const std::vector<float> cpu = step(cpu_, Grouping::cpu);
     step(gpu(), Grouping::device);  // stacks the layers (uploads: a wait of their own on a discrete GPU)
     const std::vector<float> host = step(gpu(), Grouping::host);
     const uint64_t waits0 = gpu().submissions(), calls0 = gpu().batch_by_id_calls();
     const std::vector<float> got = step(gpu(), Grouping::device);
-    EXPECT_EQ(gpu().submissions() - waits0, 1u) << "waits in one resident prefill of " << layers << " layers";
-    EXPECT_EQ(gpu().batch_by_id_calls() - calls0, uint64_t(layers));
+    EXPECT_EQ(gpu().submissions() - waits0, 1u) << "waits in one resident prefill of " << RoutedChain::layers
+                                                 << " layers";
+    EXPECT_EQ(gpu().batch_by_id_calls() - calls0, uint64_t(RoutedChain::layers));
     EXPECT_EQ(std::memcmp(got.data(), host.data(), got.size() * sizeof(float)), 0)
         << "not the host grouping's bits, max difference " << normalized_error(got, host);
     EXPECT_LT(normalized_error(got, cpu), 2e-3) << "three layers routed apart (device and host top-k)";
