@@ -11,19 +11,15 @@
 // bench/README.md "Decode profile" records results.
 #include <fmt/format.h>
 #include <xxhash.h>
-#include <sys/resource.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "bench/cpu_bench_setup.h"
 #include "backends/cpu/parallel_for.h"
+#include "bench/bench_args.h"
+#include "bench/cpu_bench_setup.h"
 #include "bench/read_bandwidth.h"
 #include "core/error.h"
 #include "core/op_profile.h"
@@ -33,23 +29,12 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using mst::bench::Clock;
+using mst::bench::process_cpu_seconds;
+using mst::bench::seconds_since;
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// User + system CPU seconds of every thread of the process so far: on a shared machine
-// the work a token costs (spinning included), where wall time also counts the waits for
-// cores that other processes hold.
-double process_cpu_seconds() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
-struct Options {
-    std::string model;
-    int threads = 2;
-    int prompt = 8;
+struct Options : mst::bench::CommonOptions {
+    Options() : CommonOptions(8) {}
     int tokens = 32;
     int rounds = 3;
     bool profile = false;
@@ -57,41 +42,16 @@ struct Options {
 
 Options parse(int argc, char **argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&]() -> const char * {
-            if (i + 1 >= argc) {
-                fmt::print(stderr, "{} needs a value\n", a);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        auto count = [&](int lo, int hi) {
-            const char *v = value();
-            char *end = nullptr;
-            const long n = std::strtol(v, &end, 10);
-            if (*v == '\0' || *end != '\0' || n < lo || n > hi) {
-                fmt::print(stderr, "{} must be an integer in {}..{}, got '{}'\n", a, lo, hi, v);
-                std::exit(2);
-            }
-            return int(n);
-        };
-        if (a == "-m" || a == "--model") o.model = value();
-        else if (a == "--threads") o.threads = count(1, 1024);
-        else if (a == "--prompt") o.prompt = count(1, 100000);
-        else if (a == "--tokens") o.tokens = count(1, 100000);
-        else if (a == "--rounds") o.rounds = count(1, 1000);
-        else if (a == "--profile") o.profile = true;
-        else {
-            fmt::print(stderr, "unknown option '{}'\nusage: bench_decode -m MODEL.mst [--threads N] [--prompt N] "
-                               "[--tokens N] [--rounds N] [--profile]\n", a);
-            std::exit(2);
-        }
-    }
-    if (o.model.empty()) {
-        fmt::print(stderr, "bench_decode: -m MODEL.mst is required\n");
-        std::exit(2);
-    }
+    mst::bench::parse_options(
+        o, "bench_decode", "bench_decode -m MODEL.mst [--threads N] [--prompt N] [--tokens N] [--rounds N] [--profile]",
+        "MODEL.mst", argc, argv, [&](mst::bench::ArgReader &args) {
+            const std::string &a = args.option();
+            if (a == "--tokens") o.tokens = int(args.count(1, 100000));
+            else if (a == "--rounds") o.rounds = int(args.count(1, 1000));
+            else if (a == "--profile") o.profile = true;
+            else return false;
+            return true;
+        });
     return o;
 }
 
@@ -266,10 +226,5 @@ int run(const Options &o) {
 
 int main(int argc, char **argv) {
     const Options o = parse(argc, argv);
-    try {
-        return run(o);
-    } catch (const std::exception &e) {
-        fmt::print(stderr, "bench_decode: {}\n", e.what());
-        return 1;
-    }
+    return mst::bench::run_reporting_errors("bench_decode", [&] { return run(o); });
 }

@@ -12,11 +12,11 @@
 #include <fmt/format.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "bench/bench_args.h"
 #include "bench/cpu_bench_setup.h"
 #include "core/error.h"
 #include "core/op_profile.h"
@@ -30,52 +30,26 @@ using mst::bench::Clock;
 using mst::bench::process_cpu_seconds;
 using mst::bench::seconds_since;
 
-struct Options {
-    std::string model;
+struct Options : mst::bench::CommonOptions {
+    Options() : CommonOptions(45) {}
     std::string storage = "auto";
-    int threads = 2;
-    int prompt = 45;
     int64_t cache_mb = 16384;
     bool verify = true;
 };
 
 Options parse(int argc, char **argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                fmt::print(stderr, "bench_prefill: {} needs a value\n", a);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        auto count = [&](int64_t lo, int64_t hi) {
-            const std::string v = value();
-            char *end = nullptr;
-            const long long n = std::strtoll(v.c_str(), &end, 10);
-            if (v.empty() || *end != '\0' || n < lo || n > hi) {
-                fmt::print(stderr, "bench_prefill: {} must be an integer in {}..{}, got '{}'\n", a, lo, hi, v);
-                std::exit(2);
-            }
-            return int64_t(n);
-        };
-        if (a == "-m" || a == "--model") o.model = value();
-        else if (a == "--threads") o.threads = int(count(1, 1024));
-        else if (a == "--prompt") o.prompt = int(count(1, 100000));
-        else if (a == "--storage") o.storage = value();
-        else if (a == "--cache-mb") o.cache_mb = count(1, int64_t(1) << 30);
-        else if (a == "--no-verify") o.verify = false;
-        else {
-            fmt::print(stderr, "bench_prefill: unknown option '{}'\nusage: bench_prefill -m MODEL [--threads N] "
-                               "[--prompt N] [--storage T] [--cache-mb N] [--no-verify]\n", a);
-            std::exit(2);
-        }
-    }
-    if (o.model.empty()) {
-        fmt::print(stderr, "bench_prefill: -m MODEL is required\n");
-        std::exit(2);
-    }
+    mst::bench::parse_options(
+        o, "bench_prefill",
+        "bench_prefill -m MODEL [--threads N] [--prompt N] [--storage T] [--cache-mb N] [--no-verify]", "MODEL", argc,
+        argv, [&](mst::bench::ArgReader &args) {
+            const std::string &a = args.option();
+            if (a == "--storage") o.storage = args.value();
+            else if (a == "--cache-mb") o.cache_mb = args.count(1, int64_t(1) << 30);
+            else if (a == "--no-verify") o.verify = false;
+            else return false;
+            return true;
+        });
     return o;
 }
 
@@ -183,10 +157,5 @@ int run(const Options &o) {
 
 int main(int argc, char **argv) {
     const Options o = parse(argc, argv);
-    try {
-        return run(o);
-    } catch (const std::exception &e) {
-        fmt::print(stderr, "bench_prefill: {}\n", e.what());
-        return 1;
-    }
+    return mst::bench::run_reporting_errors("bench_prefill", [&] { return run(o); });
 }
