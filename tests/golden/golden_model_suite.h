@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "golden_backends.h"
+#include "golden_logits.h"
 
 #include "format/checkpoint.h"
 #include "golden.h"
@@ -31,11 +32,6 @@
 #include "test_paths.h"
 
 namespace golden_suite {
-
-// Relative Frobenius error of the logits of all positions, and a per-position bound that
-// catches one bad position hiding in the average.
-constexpr double kLogitTolerance = 1e-3;
-constexpr double kRowTolerance = 5e-3;
 
 struct GoldenDataset {
     std::string name;
@@ -89,33 +85,15 @@ protected:
 
     // Prefill the prompt in batches of n_batch and return the logits of every position.
     std::vector<float> prefill_logits(const mst::ModelHandle &model, uint32_t n_batch) {
-        mst_session_params sp = mst::session_params();
-        sp.all_logits = 1;
-        sp.n_batch = n_batch;
-        mst::SessionHandle session(model, sp);
-        session.eval(golden_.input_ids);
-        return all_logits(session);
+        return all_logits(golden_prompt_session(model, golden_, n_batch));
     }
 
     // The logits of every position of the session's prompt (made with all_logits = 1).
-    std::vector<float> all_logits(const mst::SessionHandle &session) {
-        const float *logits = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
-        EXPECT_EQ(rows, golden_.input_ids.size());
-        EXPECT_EQ(int64_t(vocab), golden_.vocab);
-        return std::vector<float>(logits, logits + rows * vocab);
-    }
+    std::vector<float> all_logits(const mst::SessionHandle &session) { return golden_all_logits(session, golden_); }
 
     void expect_matches(const std::vector<float> &got, const std::vector<float> &want, const std::string &what) {
-        ASSERT_EQ(got.size(), want.size());
-        const int64_t rows = int64_t(want.size()) / golden_.vocab;
-        const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
-        const double row_err = mst::test::max_row_relative_error(got.data(), want.data(), rows, golden_.vocab);
-        EXPECT_LT(err, backend_tolerance(GetParam().backend, GetParam().logit_tolerance)) << GetParam().name << " " << what;
-        EXPECT_LT(row_err, kRowTolerance) << GetParam().name << " " << what;
-        RecordProperty(what + "_relative_error", std::to_string(err));
-        RecordProperty(what + "_max_row_relative_error", std::to_string(row_err));
+        expect_logits_match(got, want, golden_.vocab, backend_tolerance(GetParam().backend, GetParam().logit_tolerance),
+                            kRowTolerance, GetParam().name, what);
     }
 
     mst::test::Golden golden_;

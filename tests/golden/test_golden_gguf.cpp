@@ -17,6 +17,7 @@
 #include "backends/cpu/quant_kernels.h"
 #include "golden.h"
 #include "golden_backends.h"
+#include "golden_logits.h"
 #include "gguf_logits.h"
 #include "gguf_model_writer.h"
 #include "moestream.hpp"
@@ -29,8 +30,11 @@ namespace {
 namespace fs = std::filesystem;
 using mst::test::GgufWeightType;
 
-// The golden suite's float bounds (golden_model_suite.h).
-constexpr double kFloatTolerance = 1e-3, kFloatRowTolerance = 5e-3;
+using golden_suite::expect_logits_match;
+using golden_suite::golden_all_logits;
+using golden_suite::golden_prompt_session;
+// The golden suite's float bounds (golden_logits.h).
+constexpr double kFloatTolerance = golden_suite::kLogitTolerance, kFloatRowTolerance = golden_suite::kRowTolerance;
 // Q8_0 quantizes the embedding, attention and lm_head as well as the experts: the packed
 // format's bound for q8 dense weights on this dataset (test_golden_packed.cpp), which is
 // looser than its bound for q8 experts alone (2e-2); the worst row at about 1.5x measured.
@@ -97,33 +101,18 @@ protected:
     }
 
     std::vector<float> prefill(const mst::ModelHandle &model, uint32_t n_batch) {
-        mst_session_params sp = mst::session_params();
-        sp.all_logits = 1;
-        sp.n_batch = n_batch;
-        mst::SessionHandle session(model, sp);
-        session.eval(golden_.input_ids);
-        const float *logits = nullptr;
-        size_t rows = 0, vocab = 0;
-        mst::check(mst_session_all_logits(session.get(), &logits, &rows, &vocab));
-        EXPECT_EQ(rows, golden_.input_ids.size());
-        EXPECT_EQ(int64_t(vocab), golden_.vocab);
-        const mst_session_stats stats = session.stats();
-        EXPECT_GT(stats.expert_bytes_read, 0u) << "experts must stream from the GGUF file";
-        return std::vector<float>(logits, logits + rows * vocab);
+        const mst::SessionHandle session = golden_prompt_session(model, golden_, n_batch);
+        EXPECT_GT(session.stats().expert_bytes_read, 0u) << "experts must stream from the GGUF file";
+        return golden_all_logits(session, golden_);
     }
 
     void expect_matches(const std::vector<float> &got, const std::string &what) {
-        const std::vector<float> &want = golden_.logits();
-        ASSERT_EQ(got.size(), want.size());
         const bool q8 = GetParam().type == GgufWeightType::Q8_0;
-        const double err = mst::test::relative_error(got.data(), want.data(), int64_t(want.size()));
-        const double row = mst::test::max_row_relative_error(got.data(), want.data(),
-                                                             int64_t(want.size()) / golden_.vocab, golden_.vocab);
-        EXPECT_LT(err, q8 ? kQ8Tolerance : kFloatTolerance) << label(GetParam()) << " " << what;
-        EXPECT_LT(row, q8 ? kQ8RowTolerance : kFloatRowTolerance) << label(GetParam()) << " " << what;
-        RecordProperty(what + "_relative_error", std::to_string(err));
-        RecordProperty(what + "_max_row_relative_error", std::to_string(row));
-        std::printf("%s %s: relative error %.3g, worst row %.3g\n", label(GetParam()).c_str(), what.c_str(), err, row);
+        const golden_suite::LogitsError e =
+            expect_logits_match(got, golden_.logits(), golden_.vocab, q8 ? kQ8Tolerance : kFloatTolerance,
+                                q8 ? kQ8RowTolerance : kFloatRowTolerance, label(GetParam()), what);
+        std::printf("%s %s: relative error %.3g, worst row %.3g\n", label(GetParam()).c_str(), what.c_str(), e.whole,
+                    e.worst_row);
     }
 
     mst::test::Golden golden_;

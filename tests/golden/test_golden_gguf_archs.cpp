@@ -18,6 +18,7 @@
 #include "golden.h"
 #include "gguf_logits.h"
 #include "gguf_model_writer.h"
+#include "golden_logits.h"
 #include "moestream.hpp"
 #include "test_paths.h"
 
@@ -26,10 +27,10 @@ namespace {
 namespace fs = std::filesystem;
 using mst::test::GgufWeightType;
 
-// The golden suite's float bounds (golden_model_suite.h); Q8_0 of every matrix whose rows
-// are whole blocks (the rest F16, as llama.cpp falls back): the packed format's bound for
-// q8 dense weights (test_golden_gguf.cpp).
-constexpr double kFloatTolerance = 1e-3, kQ8Tolerance = 0.15;
+// The golden suite's float bound (golden_logits.h); Q8_0 of every matrix whose rows are
+// whole blocks (the rest F16, as llama.cpp falls back): the packed format's bound for q8
+// dense weights (test_golden_gguf.cpp).
+constexpr double kFloatTolerance = golden_suite::kLogitTolerance, kQ8Tolerance = 0.15;
 
 // Loads the GGUF at `path` on the CPU with a zero-byte expert cache and checks the
 // reference logits (and, for float weights, the greedy ids) of `golden`.
