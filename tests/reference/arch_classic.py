@@ -7,9 +7,8 @@ import shutil
 
 import torch
 
-from ref_common import (H, IM_END, VOCAB, copy_tok, evaluate, finish_golden, load_lm,
-                        make_weights, pick_seed, save_st, write_config, write_dataset,
-                        write_json)
+from ref_common import (H, IM_END, VOCAB, copy_tok, finish_golden, load_lm, make_weights, pick_seed,
+                        save_st, write_and_evaluate, write_dataset, write_json)
 
 # ----------------------------------------------------------------------------------------
 # Mixtral
@@ -64,9 +63,8 @@ def build_mixtral(out, work, tok_dir, prompt_ids, ntok, seed0, n_seeds):
     def attempt(seed):
         tgt = os.path.join(work, f"mixtral_{seed}")
         _, canon = make_weights(sp, seed)
-        write_config(mixtral_config(), tgt, ["MixtralForCausalLM"])
-        save_st(canon, os.path.join(tgt, "model.safetensors"))
-        res = evaluate(tgt, cls, prompt_ids, ntok, MX["k"], MX["k2"], "softmax")
+        res = write_and_evaluate(tgt, mixtral_config(), ["MixtralForCausalLM"], canon, cls, prompt_ids, ntok,
+                                 MX["k"], MX["k2"], "softmax")
         print(f"[mixtral_tiny] seed {seed}: {res['q']}")
         return res["q"]["ok"], (tgt, canon, res)
 
@@ -200,17 +198,15 @@ def build_gpt_oss(out, work, tok_dir, prompt_ids, ntok, seed0, n_seeds):
     def attempt(seed):
         tgt = os.path.join(work, f"gptoss_{seed}")
         _, canon = make_weights(sp, seed)
-        write_config(gpt_oss_config(), tgt, ["GptOssForCausalLM"])
-        save_st(canon, os.path.join(tgt, "model.safetensors"))
-        res = evaluate(tgt, cls, prompt_ids, ntok, GO["k"], GO["k2"], "gpt_oss", req)
+        res = write_and_evaluate(tgt, gpt_oss_config(), ["GptOssForCausalLM"], canon, cls, prompt_ids, ntok,
+                                 GO["k"], GO["k2"], "gpt_oss", req)
         print(f"[gpt_oss_tiny] seed {seed}: {res['q']}")
         if not res["q"]["ok"]:
             return False, None
         ftgt = os.path.join(work, f"gptoss_mxfp4deq_{seed}")
         stored, deq = make_mxfp4(canon)
-        write_config(gpt_oss_config(), ftgt, ["GptOssForCausalLM"])
-        save_st(deq, os.path.join(ftgt, "model.safetensors"))
-        fres = evaluate(ftgt, cls, prompt_ids, ntok, GO["k"], GO["k2"], "gpt_oss", req)
+        fres = write_and_evaluate(ftgt, gpt_oss_config(), ["GptOssForCausalLM"], deq, cls, prompt_ids, ntok,
+                                  GO["k"], GO["k2"], "gpt_oss", req)
         print(f"[gpt_oss_mxfp4] seed {seed}: {fres['q']}")
         return fres["q"]["ok"], (tgt, canon, res, ftgt, stored, deq, fres)
 

@@ -14,7 +14,7 @@ import shutil
 import torch
 
 from ref_common import (H, IM_END, VOCAB, copy_tok, evaluate, finish_golden, load_lm,
-                        make_weights, pick_seed, save_st, write_config, write_dataset,
+                        make_weights, pick_seed, save_st, write_and_evaluate, write_dataset,
                         write_json)
 
 NH, QL, KVL, NOPE, ROPE, VH = 4, 48, 32, 16, 16, 16
@@ -220,19 +220,17 @@ def build_deepseek(out, work, tok_dir, prompt_ids, ntok, seed0, n_seeds):
     def attempt(seed):
         tgt = os.path.join(work, f"ds_{seed}")
         _, canon = make_weights(sp, seed)
-        write_config(ds_config(), tgt, ["DeepseekV3ForCausalLM"])
-        save_st(canon, os.path.join(tgt, "model.safetensors"))
-        res = evaluate(tgt, cls, prompt_ids, ntok, DS["k"], DS["k2"], "deepseek", req)
+        res = write_and_evaluate(tgt, ds_config(), ["DeepseekV3ForCausalLM"], canon, cls, prompt_ids, ntok,
+                                 DS["k"], DS["k2"], "deepseek", req)
         print(f"[deepseek_v3_tiny] seed {seed}: {res['q']}")
         if not res["q"]["ok"]:
             return False, None
         # the FP8 variant must pass too (its golden comes from the dequantised weights)
         ftgt = os.path.join(work, f"ds_fp8deq_{seed}")
         stored, deq = make_fp8(canon)
-        write_config(ds_config(), ftgt, ["DeepseekV3ForCausalLM"])
-        save_st({k: v.contiguous() for k, v in deq.items()}, os.path.join(ftgt, "model.safetensors"))
-        fres = evaluate(ftgt, cls, prompt_ids, ntok, DS["k"], DS["k2"], "deepseek",
-                        {"bias_changes_choice_frac": 0.05})
+        fres = write_and_evaluate(ftgt, ds_config(), ["DeepseekV3ForCausalLM"],
+                                  {k: v.contiguous() for k, v in deq.items()}, cls, prompt_ids, ntok,
+                                  DS["k"], DS["k2"], "deepseek", {"bias_changes_choice_frac": 0.05})
         print(f"[deepseek_v3_fp8] seed {seed}: {fres['q']}")
         return fres["q"]["ok"], (tgt, canon, res, ftgt, stored, deq, fres)
 
@@ -297,6 +295,18 @@ def hf_fp8_crosscheck(d8, deq, prompt_ids, golden):
     return out
 
 
+def evaluate_kimi(tgt, cls, prompt_ids, ntok, k, k2):
+    """evaluate() of the Kimi checkpoint in tgt, its legacy config.json read through
+    load_kimi_config: as written, and with k2 experts per token.  Returns (evaluate's result,
+    how the config was loaded)."""
+    cfg, how = load_kimi_config(tgt)
+    cfg2, _ = load_kimi_config(tgt)
+    cfg2.num_experts_per_tok = k2
+    res = evaluate(tgt, cls, prompt_ids, ntok, k, k2, "deepseek", {"bias_changes_choice_frac": 0.05},
+                   load_kw={"config": cfg}, load_kw2={"config": cfg2})
+    return res, how
+
+
 def build_kimi(out, work, tok_dir, prompt_ids, ntok, seed0, n_seeds):
     import transformers
     cls = transformers.DeepseekV3ForCausalLM
@@ -308,12 +318,7 @@ def build_kimi(out, work, tok_dir, prompt_ids, ntok, seed0, n_seeds):
         _, canon = make_weights(sp, seed)
         write_json(kimi_legacy_config(), os.path.join(tgt, "config.json"))
         save_st(canon, os.path.join(tgt, "model.safetensors"))
-        cfg, how = load_kimi_config(tgt)
-        cfg2, _ = load_kimi_config(tgt)
-        cfg2.num_experts_per_tok = KIMI["k2"]
-        res = evaluate(tgt, cls, prompt_ids, ntok, KIMI["k"], KIMI["k2"], "deepseek",
-                       {"bias_changes_choice_frac": 0.05}, load_kw={"config": cfg},
-                       load_kw2={"config": cfg2})
+        res, how = evaluate_kimi(tgt, cls, prompt_ids, ntok, KIMI["k"], KIMI["k2"])
         print(f"[kimi_k2_tiny] seed {seed}: {res['q']} (config via {how})")
         return res["q"]["ok"], (tgt, canon, res, how)
 

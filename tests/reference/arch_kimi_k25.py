@@ -26,9 +26,8 @@ import shutil
 import torch
 
 import arch_deepseek
-from arch_deepseek import KIMI, kimi_legacy_config, load_kimi_config, spec
-from ref_common import (H, IM_END, copy_tok, evaluate, finish_golden, make_weights, pick_seed,
-                        save_st, write_json)
+from arch_deepseek import KIMI, evaluate_kimi, kimi_legacy_config, load_kimi_config, spec
+from ref_common import H, IM_END, copy_tok, finish_golden, make_weights, pick_seed, save_st, write_json
 
 KIMI25 = dict(KIMI, name="kimi_k25_int4", moe_i=96)
 GROUP = 32
@@ -176,12 +175,7 @@ def build_kimi_k25(out, work, tok_dir, prompt_ids, ntok, seed0, n_seeds):
         stored, deq, checks = make_int4(canon)
         write_json(kimi_legacy_config(KIMI25), os.path.join(tgt, "config.json"))
         save_st(deq, os.path.join(tgt, "model.safetensors"))
-        cfg, how = load_kimi_config(tgt)
-        cfg2, _ = load_kimi_config(tgt)
-        cfg2.num_experts_per_tok = KIMI25["k2"]
-        res = evaluate(tgt, cls, prompt_ids, ntok, KIMI25["k"], KIMI25["k2"], "deepseek",
-                       {"bias_changes_choice_frac": 0.05}, load_kw={"config": cfg},
-                       load_kw2={"config": cfg2})
+        res, how = evaluate_kimi(tgt, cls, prompt_ids, ntok, KIMI25["k"], KIMI25["k2"])
         print(f"[kimi_k25_int4] seed {seed}: {res['q']} (config via {how})")
         return res["q"]["ok"], (canon, stored, deq, checks, res, how)
 

@@ -12,9 +12,8 @@ import shutil
 
 import torch
 
-from ref_common import (H, IM_END, VOCAB, copy_tok, evaluate, finish_golden, load_lm,
-                        pick_seed, save_pretrained_check, save_st, tensor_table, write_config,
-                        write_json, make_weights)
+from ref_common import (H, IM_END, VOCAB, copy_tok, load_lm, pick_seed, save_st, tensor_table,
+                        write_and_evaluate, write_config, write_dataset, write_json, make_weights)
 
 LAYER_TYPES = ["linear_attention", "linear_attention", "linear_attention", "full_attention"]
 NH, NKV, HD = 4, 2, 32              # full attention: heads, kv heads, head_dim
@@ -114,23 +113,13 @@ def build(variant, name, out, work, tok_dir, prompt_ids, ntok, seed0, n_seeds):
     def attempt(seed):
         tgt = os.path.join(work, f"{name}_{seed}")
         _, canon = make_weights(sp, seed)
-        write_config(text_config(variant), tgt, [arch])
-        save_st(canon, os.path.join(tgt, "model.safetensors"))
-        res = evaluate(tgt, cls, prompt_ids, ntok, TOP_K, TOP_K2, "softmax")
+        res = write_and_evaluate(tgt, text_config(variant), [arch], canon, cls, prompt_ids, ntok, TOP_K, TOP_K2,
+                                 "softmax")
         print(f"[{name}] seed {seed}: {res['q']}")
         return res["q"]["ok"], (tgt, canon, res)
 
     seed, (src, canon, res) = pick_seed(name, seed0, attempt, n_seeds)
-    d = os.path.join(out, name)
-    os.makedirs(d)
-    shutil.copy(os.path.join(src, "config.json"), d)
-    if os.path.exists(os.path.join(src, "generation_config.json")):
-        shutil.copy(os.path.join(src, "generation_config.json"), d)
-    spi = save_pretrained_check(src, cls, canon, d)
-    if not os.path.exists(os.path.join(d, "model.safetensors")):
-        shutil.copy(os.path.join(src, "model.safetensors"), d)
-    copy_tok(tok_dir, d)
-    finish_golden(d, prompt_ids, res)
+    d, spi = write_dataset(out, name, src, cls, canon, tok_dir, prompt_ids, res)
     rl = load_lm(d, cls)
     with torch.no_grad():
         f = rl(input_ids=torch.tensor([prompt_ids]), use_cache=False).logits[0]

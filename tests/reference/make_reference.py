@@ -446,6 +446,29 @@ def run_golden(model, prompt_ids):
     return full, greedy, dec, chk
 
 
+def residual_stream_hooks(model, rec):
+    """Forward hooks recording the residual stream of one forward into rec (float32, batch
+    row 0): "h0" the token embeddings, "h{i+1}" the output of decoder layer i (before any
+    norm), "hn" after the final RMSNorm.  Returns the hooks, for the caller to remove."""
+    def first(o):
+        return o[0] if isinstance(o, (tuple, list)) else o
+
+    m = model.model
+    hooks = [m.embed_tokens.register_forward_hook(
+        lambda mod, i, o: rec.__setitem__("h0", first(o)[0].float().clone()))]
+    for li, layer in enumerate(m.layers):
+        hooks.append(layer.register_forward_hook(
+            lambda mod, i, o, li=li: rec.__setitem__(f"h{li + 1}", first(o)[0].float().clone())))
+    hooks.append(m.norm.register_forward_hook(
+        lambda mod, i, o: rec.__setitem__("hn", first(o)[0].float().clone())))
+    return hooks
+
+
+def stacked_residual_stream(rec, n_layers):
+    """residual_stream_hooks' record as one tensor [n_layers + 2, T, H]."""
+    return torch.stack([rec["h0"]] + [rec[f"h{i + 1}"] for i in range(n_layers)] + [rec["hn"]])
+
+
 @torch.no_grad()
 def intermediates(model, prompt_ids):
     """Residual stream and router decisions of one full (no cache) forward over the prompt.
@@ -459,17 +482,10 @@ def intermediates(model, prompt_ids):
     a loader keyed on 2-D float32 [rows, vocab] matrices never mistakes it for logits.
     """
     from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeTopKRouter
-    rec, hooks = {}, []
-
-    def first(o):
-        return o[0] if isinstance(o, (tuple, list)) else o
-
+    rec = {}
+    hooks = residual_stream_hooks(model, rec)
     m = model.model
-    hooks.append(m.embed_tokens.register_forward_hook(
-        lambda mod, i, o: rec.__setitem__("h0", first(o)[0].float().clone())))
     for li, layer in enumerate(m.layers):
-        hooks.append(layer.register_forward_hook(
-            lambda mod, i, o, li=li: rec.__setitem__(f"h{li + 1}", first(o)[0].float().clone())))
         if isinstance(getattr(layer.mlp, "gate", None), Qwen3MoeTopKRouter):
             def rh(mod, i, o, li=li):
                 logits, scores, idx = o
@@ -477,16 +493,13 @@ def intermediates(model, prompt_ids):
                 rec[f"router_topk_ids_layer{li}"] = idx.to(torch.int32).clone()
                 rec[f"router_topk_weights_layer{li}"] = scores.float().clone()
             hooks.append(layer.mlp.gate.register_forward_hook(rh))
-    hooks.append(m.norm.register_forward_hook(
-        lambda mod, i, o: rec.__setitem__("hn", first(o)[0].float().clone())))
     try:
         model(input_ids=torch.tensor([prompt_ids]), use_cache=False)
     finally:
         for h in hooks:
             h.remove()
     L = len(m.layers)
-    out = {"hidden_states": torch.stack([rec["h0"]] + [rec[f"h{i + 1}"] for i in range(L)]
-                                        + [rec["hn"]]).contiguous()}
+    out = {"hidden_states": stacked_residual_stream(rec, L).contiguous()}
     moe = [i for i in range(L) if f"router_logits_layer{i}" in rec]
     out["router_layers"] = torch.tensor(moe, dtype=torch.int32)
     for name in ("router_logits", "router_topk_ids", "router_topk_weights"):
@@ -578,6 +591,15 @@ def file_sizes(root):
     return sorted(rows)
 
 
+def print_file_sizes(root, after_total=""):
+    """Every file under root with its size, then the total (followed by after_total)."""
+    tot = 0
+    for p, sz in file_sizes(root):
+        print(f"{sz:>10}  {p}")
+        tot += sz
+    print(f"{tot:>10}  TOTAL{after_total}")
+
+
 def finish_output(out, work, info, info_file, json_default=None):
     """Write info to out/info_file, remove the scratch directory, make every file of out
     world-readable, and print the summary of file sizes."""
@@ -589,11 +611,7 @@ def finish_output(out, work, info, info_file, json_default=None):
         for f in fs:
             os.chmod(os.path.join(d, f), 0o644)
     print("\n==== summary ====")
-    tot = 0
-    for p, sz in file_sizes(out):
-        print(f"{sz:>10}  {p}")
-        tot += sz
-    print(f"{tot:>10}  TOTAL")
+    print_file_sizes(out)
 
 
 def main():

@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from make_reference import PROMPT, file_sizes, finish_output  # noqa: E402  (also sets deterministic torch)
+from make_reference import PROMPT, finish_output, print_file_sizes  # noqa: E402  (also sets deterministic torch)
 
 GROUPS = ["qwen3_5", "qwen3_next", "deepseek", "kimi", "kimi_k25", "mixtral", "gpt_oss"]
 SEEDS = {"qwen3_5": 3000, "qwen3_next": 4000, "deepseek": 5000, "kimi": 6000, "kimi_k25": 6500,
@@ -77,11 +77,7 @@ def merge(dst, srcs):
     with open(os.path.join(dst, "reference_info_archs.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=1, ensure_ascii=False, default=str)
         f.write("\n")
-    tot = 0
-    for p, sz in file_sizes(dst):
-        print(f"{sz:>10}  {p}")
-        tot += sz
-    print(f"{tot:>10}  TOTAL; errors in: {sorted(info['errors'])}")
+    print_file_sizes(dst, f"; errors in: {sorted(info['errors'])}")
 
 
 def main():

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from make_reference import (N_GREEDY, PROMPT, force_eager, natural_key,  # noqa: F401
-                            run_golden, save_st, load_st)
+                            residual_stream_hooks, run_golden, save_st, load_st,
+                            stacked_residual_stream)
 
 VOCAB = 1024          # tokenizer's 1001 tokens rounded up to a multiple of 64
 IM_END = 2            # <|im_end|>
@@ -130,19 +131,8 @@ def capture(model, ids):
     """One full forward (no cache) over ids, recording the residual stream and each router's
     input and output.  Returns dict with 'hidden' [L+2, T, H] and per MoE layer
     (layer, x [T, H], logits [T, E], weights [T, k], ids [T, k])."""
-    rec, hooks, routers = {}, [], {}
-
-    def first(o):
-        return o[0] if isinstance(o, (tuple, list)) else o
-
-    m = model.model
-    hooks.append(m.embed_tokens.register_forward_hook(
-        lambda mod, i, o: rec.__setitem__("h0", first(o)[0].float().clone())))
-    for li, layer in enumerate(m.layers):
-        hooks.append(layer.register_forward_hook(
-            lambda mod, i, o, li=li: rec.__setitem__(f"h{li + 1}", first(o)[0].float().clone())))
-    hooks.append(m.norm.register_forward_hook(
-        lambda mod, i, o: rec.__setitem__("hn", first(o)[0].float().clone())))
+    rec, routers = {}, {}
+    hooks = residual_stream_hooks(model, rec)
     for layer, name, mod in router_modules(model):
         def pre(mod, args, layer=layer):
             routers.setdefault(layer, {})["x"] = args[0].reshape(-1, args[0].shape[-1]).float().clone()
@@ -159,8 +149,7 @@ def capture(model, ids):
     finally:
         for h in hooks:
             h.remove()
-    L = len(m.layers)
-    hidden = torch.stack([rec["h0"]] + [rec[f"h{i + 1}"] for i in range(L)] + [rec["hn"]])
+    hidden = stacked_residual_stream(rec, len(model.model.layers))
     return {"hidden": hidden, "routers": [(k, routers[k]) for k in sorted(routers)],
             "logits": out.logits[0].float()}
 
@@ -309,6 +298,15 @@ def evaluate(model_dir, cls, prompt_ids, ntok, k, k2, kind, extra_req=None, load
     chk["inv_freq_dtypes"] = inv_freq_dtypes(model)
     return {"model": model, "full": full, "greedy": greedy, "dec": dec, "full2": full2,
             "chk": chk, "q": q, "k2": k2}
+
+
+def write_and_evaluate(target, cfg_obj, architectures, tensors, cls, prompt_ids, ntok, k, k2, kind,
+                       extra_req=None):
+    """A candidate checkpoint: cfg_obj's config and the tensors written to target, then
+    evaluate()d there (the result of evaluate)."""
+    write_config(cfg_obj, target, architectures)
+    save_st(tensors, os.path.join(target, "model.safetensors"))
+    return evaluate(target, cls, prompt_ids, ntok, k, k2, kind, extra_req)
 
 
 def sort_safetensors_metadata(path):
