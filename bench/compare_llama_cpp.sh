@@ -182,7 +182,7 @@ done
   echo "== moestream vs llama.cpp on $MODEL ($(du -h "$MODEL" | cut -f1)), $THREADS threads, $ROUNDS rounds interleaved"
   echo "llama.cpp: $(head -n 1 <<< "$fetched"); moestream $("$BIN" version | cut -d' ' -f2)"
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM; $(uname -r); load avg (1 min) before each run in [min..max]"
-  echo "warm: $MODEL, no memory limit, file in the page cache$([ "$PREWARM" != 1 ] || echo " (read in before each round's warm rows)"), moestream --cache-mb $cache_mb --storage $WARM_STORAGE"
+  [ "$WARM" != 1 ] || echo "warm: $MODEL, no memory limit, file in the page cache$([ "$PREWARM" != 1 ] || echo " (read in before each round's warm rows)"), moestream --cache-mb $cache_mb --storage $WARM_STORAGE"
   [ "$COLD" != 1 ] ||
     echo "cold: $COLD_MODEL ($(du -h "$COLD_MODEL" | cut -f1)), limit $LIMIT (bench/limit_memory.sh), file evicted before each run, moestream --cold with its automatic cache budget"
   echo "decode: $GEN steps warm, $COLD_GEN cold, sampled at temperature 1 (both engines); prompts: synthetic ids (i * 7919 + 13) mod n_vocab"
@@ -197,7 +197,9 @@ rows = [("warm45_load_s", "load time (s)"), ("warm45_ttft_s", "time to first tok
         ("warm45_prompt_second_tok_s", "prompt 45 tokens, second pass (tok/s)"),
         ("warm512_prompt_first_tok_s", "prompt 512 tokens, first pass (tok/s)"),
         ("warm512_prompt_second_tok_s", "prompt 512 tokens, second pass (tok/s)"),
-        ("warm45_decode_tok_s", "decode, warm (tok/s)"), ("cold_decode_tok_s", "decode, cold under the limit, COLD_MODEL (tok/s)")]
+        ("warm45_decode_tok_s", "decode, warm (tok/s)"), ("cold_decode_tok_s", "decode, cold under the limit, COLD_MODEL (tok/s)"),
+        ("cold_load_s", "load time, cold under the limit (s)"),
+        ("cold_ttft_s", "time to first token, cold, 8-token prompt (s)")]
 def cell(samples):
     if not samples:
         return "-", None
@@ -235,16 +237,30 @@ bars = [("warm decode >= 1.2x llama.cpp", ratio("warm45_decode_tok_s"), lambda v
         ("decode reads >= 80% of the measured bandwidth", median("decode_read_fraction", "moestream"),
          lambda v: v >= 0.8),
         ("cold under the limit >= 3x llama.cpp", ratio("cold_decode_tok_s"), lambda v: v >= 3.0)]
+# A warm row whose file was not all in the page cache (PREWARM's check, before and after the warm
+# rows) measured page faults, not the engines: its bars say so instead of met / NOT met.
+shares = [s[0] for key in ("page_cache_share", "page_cache_share_after") for s in runs.get((key, "moestream"), [])]
+not_warm = f"not warm: {min(shares):.0%} of MODEL was in the page cache" if shares and min(shares) < 0.98 else None
+warm_bars = {"warm decode >= 1.2x llama.cpp", "prompt 45 tokens, first pass >= 1.0x",
+             "prompt 512 tokens, first pass >= 1.0x", "time to first token no worse (ratio <= 1)",
+             "load time no worse (ratio <= 1)", "decode reads >= 80% of the measured bandwidth",
+             "warm decode >= 1.0x llama.cpp"}
+def verdict_of(what, value, test):
+    if value is None:
+        return "not measured"
+    if not_warm and what in warm_bars:
+        return not_warm
+    return "met" if test(value) else "NOT met"
 print("\nissue 16's bars (medians):")
 for what, value, test in bars:
-    verdict = "not measured" if value is None else ("met" if test(value) else "NOT met")
+    verdict = verdict_of(what, value, test)
     shown = "-" if value is None else f"{value:.2f}"
     print(f"  {what:50} {shown:>6}  {verdict}")
 # Issue 15's bars for the side by side on one GGUF.
 print("\nissue 15's bars (medians):")
 for what, value, test in (("warm decode >= 1.0x llama.cpp", ratio("warm45_decode_tok_s"), lambda v: v >= 1.0),
                           ("cold under the limit >= 3x llama.cpp", ratio("cold_decode_tok_s"), lambda v: v >= 3.0)):
-    verdict = "not measured" if value is None else ("met" if test(value) else "NOT met")
+    verdict = verdict_of(what, value, test)
     shown = "-" if value is None else f"{value:.2f}"
     print(f"  {what:50} {shown:>6}  {verdict}")
 EOF
