@@ -48,6 +48,7 @@
 #include "backends/vulkan/vulkan_bandwidth.h"
 #include "core/aligned_buffer.h"
 #include "core/dtype.h"
+#include "core/op_profile.h"
 #include "core/quant.h"
 #include "model/gqa_attention.h"
 #include "model/kv_cache.h"
@@ -497,6 +498,9 @@ struct Result {
     double hit_rate = -1, miss_bytes_per_token = 0, submissions_per_token = 0, kicks_per_token = 0;
     double by_id_layers_per_token = 0;  // layers whose experts the device chose (DeviceExperts)
     double decode_wait_ms = 0;          // per token, the host blocked on the device (CommandStream::wait_seconds)
+    // Per token, CPU time of the thread that runs the forward pass: its host work, whatever
+    // else shares the cores (on lavapipe the device's own threads run beside it).
+    double decode_host_cpu_ms = 0;
     // Per decode token: upload bytes through the staging ring and the host ms of their
     // memcpy into it, and bytes the device copied straight from imported host memory.
     double decode_staged_bytes = 0, decode_memcpy_ms = 0, decode_direct_bytes = 0;
@@ -511,6 +515,10 @@ struct Result {
 
 // Decode n_decode tokens after a prompt of n_prefill, timing both; the lm_head's share
 // is timed apart so that the layer time can be scaled to 48 layers.
+// --mark-decode: lines on stderr where the timed decode starts and ends, so that a profiler
+// attached to the forward pass's thread (perf record -t) covers only that.
+bool g_mark_decode = false;
+
 Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_tokens) {
     Result r;
     KvCache cache(m.layers, n_prefill + n_decode + warmup_tokens + 8, int32_t(kKvHeads), int32_t(kHeadDim),
@@ -552,10 +560,17 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const double record0 = vk ? vk->stream().record_seconds() : 0.0;
     const uint64_t hits0 = vk ? vk->expert_cache_stats().hits : 0, misses0 = vk ? vk->expert_cache_stats().misses : 0;
     t0 = Clock::now();
+    double cpu_in_rng = 0;
+    if (g_mark_decode) std::fprintf(stderr, "timed decode starts\n");
+    const double cpu0 = op_profile_thread_cpu_seconds();
     for (int t = 0; t < n_decode; ++t) {
+        const double c = op_profile_thread_cpu_seconds();
         for (float &f : tok) f = dist(rng);
+        cpu_in_rng += op_profile_thread_cpu_seconds() - c;
         forward(b, m, cache, tok.data(), 1, n_prefill + t, logits.data());
     }
+    r.decode_host_cpu_ms = (op_profile_thread_cpu_seconds() - cpu0 - cpu_in_rng) / n_decode * 1e3;
+    if (g_mark_decode) std::fprintf(stderr, "timed decode ends\n");
     const double decode_s = seconds_since(t0) / n_decode;
     // Before the head's own timing below, whose submissions are not a decode step's.
     const uint64_t decode_submissions = vk ? vk->submissions() - subs0 : 0;
@@ -643,6 +658,7 @@ int main(int argc, char **argv) try {
     const bool skip_cpu = has_flag(argc, argv, "--no-cpu");
     const bool profile = has_flag(argc, argv, "--profile");
     const bool skip_streamed = has_flag(argc, argv, "--no-streamed");  // GPU minutes are scarce
+    g_mark_decode = has_flag(argc, argv, "--mark-decode");
     // --path device|host|both: the forward pass's execution (see Path); both compares them
     // in one run, the device path first.
     std::vector<Path> paths{Path::device};
@@ -701,6 +717,10 @@ int main(int argc, char **argv) try {
                 "host work beside it\n",
                 layers, res.decode_ms_layers + res.decode_ms_head, res.decode_wait_ms,
                 res.decode_ms_layers + res.decode_ms_head - res.decode_wait_ms);
+    // The submitting thread's own CPU time: on a loaded machine (or lavapipe, whose threads
+    // compete for the cores) the wall time beside the wait also counts time not scheduled.
+    std::printf("  decode token host CPU (the forward pass's thread): %.3f ms, %.1f us per layer\n",
+                res.decode_host_cpu_ms, res.decode_host_cpu_ms * 1e3 / layers);
     std::printf("  command buffers per decode token: %.1f replayed, %.1f recorded afresh in %.3f ms of host time "
                 "(replay %s; MST_VULKAN_REPLAY=0 records every one)\n",
                 res.replayed_per_token, res.recorded_per_token, res.record_ms, gpu->stream().replay() ? "on" : "off");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <span>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -21,6 +22,8 @@ constexpr VkDeviceSize kShaderCopyBytes = VkDeviceSize(1) << 20;
 // Results carried past a sync: a decode step's are kilobytes, a 512-token prefill's a few
 // activations of megabytes.
 constexpr VkDeviceSize kCarryBlock = VkDeviceSize(16) << 20;
+// How many live results back output() looks for one at the same address to supersede.
+constexpr size_t kSupersedeWindow = 64;
 
 // Vulkan handles as log words and back (pointers on 64-bit platforms, integers elsewhere).
 template <class H>
@@ -313,6 +316,7 @@ bool overlaps(const void *a, VkDeviceSize a_bytes, const void *b, VkDeviceSize b
 BufferSlice CommandStream::input(const void *data, VkDeviceSize bytes) {
     if (in_batch_ && bytes) {
         for (auto it = outputs_.rbegin(); it != outputs_.rend(); ++it) {
+            if (it->superseded) continue;
             if (contains(it->dst, it->bytes, data, bytes)) {
                 const VkDeviceSize at = VkDeviceSize(static_cast<const uint8_t *>(data) - static_cast<uint8_t *>(it->dst));
                 const BufferSlice &d = it->device;
@@ -347,13 +351,39 @@ BufferSlice CommandStream::output_buffer(VkDeviceSize bytes) {
 void CommandStream::output(const BufferSlice &src, void *dst, VkDeviceSize bytes) {
     // The copy to host memory is recorded when the work runs (run()), so that a result a
     // later op of the batch replaces is never copied.
+    if (!in_batch_) {
+        outputs_.push_back(Output{src, src, dst, bytes});
+        return;
+    }
+    // A step rewrites the same buffers layer after layer (the residual, the norms, q/k/v,
+    // the router's ids): the earlier result at the same address, which this one covers,
+    // is superseded now, so that the scans below and run() see only the live results, not
+    // every result of the step (run()'s covering test was quadratic in them).
+    // The search goes back a bounded number of live results (a decode layer writes about
+    // 30), so that a result never rewritten (the KV rows for the host cache) costs no more.
+    size_t looked = 0;
+    for (auto it = outputs_.rbegin(); it != outputs_.rend() && looked < kSupersedeWindow; ++it) {
+        if (it->superseded) continue;
+        ++looked;
+        if (it->dst == dst && it->bytes <= bytes) {
+            it->superseded = true;
+            ++superseded_;
+            break;
+        }
+    }
     outputs_.push_back(Output{src, src, dst, bytes});
+    if (superseded_ > 64 && superseded_ * 2 > outputs_.size()) compact_outputs();
+}
+
+void CommandStream::compact_outputs() {
+    std::erase_if(outputs_, [](const Output &o) { return o.superseded; });
+    superseded_ = 0;
 }
 
 void CommandStream::host_access(const void *ptr, VkDeviceSize bytes) {
     if (!in_batch_) return;
     for (const Output &o : outputs_)
-        if (overlaps(o.dst, o.bytes, ptr, bytes)) {
+        if (!o.superseded && overlaps(o.dst, o.bytes, ptr, bytes)) {
             run_for(ptr, bytes);  // what lands there; the rest stays on the device
             return;
         }
@@ -361,18 +391,25 @@ void CommandStream::host_access(const void *ptr, VkDeviceSize bytes) {
 
 void CommandStream::drop_outputs(const void *ptr, VkDeviceSize bytes) {
     if (!in_batch_ || bytes == 0) return;
-    for (const Output &o : outputs_)
-        if (overlaps(o.dst, o.bytes, ptr, bytes) && !contains(ptr, bytes, o.dst, o.bytes)) {
+    bool any = false;
+    for (const Output &o : outputs_) {
+        if (o.superseded || !overlaps(o.dst, o.bytes, ptr, bytes)) continue;
+        if (!contains(ptr, bytes, o.dst, o.bytes)) {
             run_for(ptr, bytes);
             return;
         }
-    std::erase_if(outputs_, [&](const Output &o) { return contains(ptr, bytes, o.dst, o.bytes); });
+        any = true;
+    }
+    if (!any) return;
+    for (Output &o : outputs_)
+        if (contains(ptr, bytes, o.dst, o.bytes)) o.superseded = true;
+    compact_outputs();
 }
 
 bool CommandStream::pending(const void *ptr, VkDeviceSize bytes) const {
     if (!in_batch_) return false;
     for (const Output &o : outputs_)
-        if (overlaps(o.dst, o.bytes, ptr, bytes)) return true;
+        if (!o.superseded && overlaps(o.dst, o.bytes, ptr, bytes)) return true;
     return false;
 }
 
@@ -612,11 +649,23 @@ void CommandStream::copy_many(const std::vector<std::pair<BufferSlice, BufferSli
                               const BufferSlice *whole_destination) {
     // Grouped by (source buffer, destination buffer): a group of several becomes one
     // copy_table dispatch over the spans they cover; the rest go one by one.
-    std::map<std::pair<VkBuffer, VkBuffer>, std::vector<size_t>> groups;
+    // The copies' indices sorted by (source, destination, index), each run of one pair a
+    // group, in the order a map keyed by the pair would give (the same commands, so that
+    // recordings still match); the index vector is the stream's, so no allocation per call.
+    std::vector<size_t> &order = copy_order_;
+    order.clear();
     for (size_t i = 0; i < copies.size(); ++i)
-        if (copies[i].first.size) groups[{copies[i].first.buffer, copies[i].second.buffer}].push_back(i);
+        if (copies[i].first.size) order.push_back(i);
+    auto pair_of = [&](size_t i) { return std::make_pair(copies[i].first.buffer, copies[i].second.buffer); };
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        const auto pa = pair_of(a), pb = pair_of(b);
+        return pa != pb ? pa < pb : a < b;
+    });
     const VkDeviceSize max_range = ctx_.properties().limits.maxStorageBufferRange;
-    for (const auto &[buffers, group] : groups) {
+    for (size_t first = 0, last = 0; first < order.size(); first = last) {
+        while (last < order.size() && pair_of(order[last]) == pair_of(order[first])) ++last;
+        const std::span<const size_t> group(order.data() + first, last - first);
+        const std::pair<VkBuffer, VkBuffer> buffers = pair_of(order[first]);
         VkDeviceSize src_lo = ~VkDeviceSize(0), src_hi = 0, dst_lo = ~VkDeviceSize(0), dst_hi = 0, longest = 0;
         bool table = group.size() > 1 && group.size() <= 65535;
         for (size_t i : group) {
@@ -689,15 +738,14 @@ void CommandStream::carry(const std::vector<size_t> &which, BufferArena &to) {
 }
 
 void CommandStream::run(const std::vector<HostRange> *reads) {
-    // Results a later one covers entirely are neither delivered nor carried.
-    std::vector<Output> live;
+    // Results a later one covers entirely are neither delivered nor carried (those at the
+    // same address were marked as the later one came: output()).
     for (size_t i = 0; i < outputs_.size(); ++i) {
-        bool covered = false;
-        for (size_t j = i + 1; j < outputs_.size() && !covered; ++j)
-            covered = contains(outputs_[j].dst, outputs_[j].bytes, outputs_[i].dst, outputs_[i].bytes);
-        if (!covered) live.push_back(outputs_[i]);
+        Output &o = outputs_[i];
+        for (size_t j = i + 1; j < outputs_.size() && !o.superseded; ++j)
+            o.superseded = !outputs_[j].superseded && contains(outputs_[j].dst, outputs_[j].bytes, o.dst, o.bytes);
     }
-    outputs_ = std::move(live);
+    compact_outputs();
     // What the host reads now is copied to host memory after the work (each copy waits
     // only for what wrote its source); the rest moves out of the scratch being reset.
     std::vector<size_t> now, later, to_copy;
@@ -719,6 +767,7 @@ void CommandStream::run(const std::vector<HostRange> *reads) {
         flush(false);
     } catch (...) {
         outputs_.clear();
+        superseded_ = 0;
         recording_ = false;
         flush(true);
         carry_[0].reset();

@@ -221,6 +221,7 @@ private:
         BufferSlice device;  // where the result was computed (for inputs of later ops)
         void *dst;
         VkDeviceSize bytes;
+        bool superseded = false;  // a later result covers it: skipped, removed by compact_outputs
     };
     bool in_batch_ = false;
     int batch_depth_ = 0;
@@ -228,6 +229,9 @@ private:
     std::vector<VulkanBuffer> graveyard_;
     VkDeviceSize offset_alignment_;
     std::vector<Output> outputs_;
+    // Results marked superseded (output() marks an earlier one at the same address).
+    size_t superseded_ = 0;
+    void compact_outputs();
     bool recording_ = false;
     bool dirty_ = false;  // commands recorded since the last barrier
     bool spin_wait_;
@@ -252,6 +256,7 @@ private:
     // and what each submission since the last scratch reset recorded.
     enum class Logged : uint64_t { dispatch, copy, fill, barrier, kick_barrier, host_barrier, reset_queries, timestamp };
     std::vector<uint64_t> log_;
+    std::vector<size_t> copy_order_;  // copy_many's grouping, kept to reuse its memory
     void log_barrier(Logged kind);
     void log_timestamp(VkPipelineStageFlagBits stage, uint32_t query);
     // Record `log` into `cb` (begun and ended here).

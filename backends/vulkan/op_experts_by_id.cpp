@@ -28,6 +28,20 @@ void VulkanBackend::set_experts_by_id(bool on) {
 bool VulkanBackend::make_experts_resident(const SwigluExpertSet &set) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (!experts_by_id_) return false;
+    // Every decode step asks again for each layer: a layer already complete on the device,
+    // with the shapes of the set's first expert, is resident without the walk over every
+    // expert below (unsupported() and the slot table's add check 3 x 128 views a layer).
+    if (const ExpertSlots::Layer *L = residency_->slots().find(set.layer);
+        L && L->missing == 0 && L->n_experts == set.n_experts &&
+        set.model_expert_bytes <= residency_->expert_stats().budget && set.gate && set.up && set.down &&
+        set.gate[0].data && set.up[0].data && set.down[0].data) {
+        const WeightView *views[3] = {&set.gate[0], &set.up[0], &set.down[0]};
+        bool same = true;
+        for (int p = 0; p < 3 && same; ++p)
+            same = views[p]->dtype == L->parts[p].dtype && views[p]->rows == L->parts[p].rows &&
+                   views[p]->cols == L->parts[p].cols;
+        if (same) return true;
+    }
     if (const std::string why = ExpertSlots::unsupported(set); !why.empty()) {
         log(MST_LOG_DEBUG, "vulkan: layer {}'s experts stay on the host path: {}", set.layer, why);
         return false;

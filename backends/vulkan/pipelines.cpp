@@ -1,5 +1,7 @@
 #include "backends/vulkan/pipelines.h"
 
+#include <algorithm>
+
 #include "backends/vulkan/spirv_table.h"
 #include "core/error.h"
 
@@ -44,10 +46,18 @@ PipelineCache::~PipelineCache() {
     for (VkShaderModule m : modules_) vkDestroyShaderModule(d, m, nullptr);
 }
 
-const VulkanPipeline &PipelineCache::get(const std::string &name, uint32_t n_bindings, const std::vector<uint32_t> &spec) {
-    auto key = std::make_pair(name, spec);
-    if (auto it = pipelines_.find(key); it != pipelines_.end()) return it->second;
+bool PipelineCache::Less::less(const KeyView &a, const KeyView &b) {
+    if (a.name != b.name) return a.name < b.name;
+    return std::lexicographical_compare(a.spec, a.spec + a.n_spec, b.spec, b.spec + b.n_spec);
+}
 
+const VulkanPipeline &PipelineCache::get(std::string_view name_view, uint32_t n_bindings,
+                                         std::initializer_list<uint32_t> spec_list) {
+    if (auto it = pipelines_.find(KeyView{name_view, spec_list.begin(), spec_list.size()}); it != pipelines_.end())
+        return it->second;
+
+    const std::string name(name_view);
+    const std::vector<uint32_t> spec(spec_list);
     const SpirvModule *module = vk_spirv_find(name.c_str());
     if (!module) fail(MST_ERR_INTERNAL, "vulkan: no embedded shader '{}'", name);
     const VkDevice d = ctx_.device();
@@ -94,7 +104,7 @@ const VulkanPipeline &PipelineCache::get(const std::string &name, uint32_t n_bin
         vkDestroyDescriptorSetLayout(d, p.set_layout, nullptr);
         fail(MST_ERR_BACKEND, "vulkan: vkCreateComputePipelines for shader '{}' failed: {}", name, vk_result_name(r));
     }
-    return pipelines_.emplace(std::move(key), p).first->second;
+    return pipelines_.emplace(Key{name, spec}, p).first->second;
 }
 
 }  // namespace mst

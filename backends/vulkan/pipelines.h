@@ -5,8 +5,10 @@
 
 #include <vulkan/vulkan.h>
 
+#include <initializer_list>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -34,11 +36,33 @@ public:
 
     // The pipeline of shader variant `name` (cmake/EmbedSpirv.cmake) with n_bindings
     // storage buffers; spec[i] is specialization constant i. Throws MST_ERR_BACKEND.
-    const VulkanPipeline &get(const std::string &name, uint32_t n_bindings, const std::vector<uint32_t> &spec = {});
+    // Found without allocating: ops look their pipeline up on every dispatch.
+    const VulkanPipeline &get(std::string_view name, uint32_t n_bindings, std::initializer_list<uint32_t> spec = {});
 
 private:
+    // Name and specialization constants; the map compares them as views too (Less), so a
+    // lookup builds no key.
+    struct Key {
+        std::string name;
+        std::vector<uint32_t> spec;
+    };
+    struct KeyView {
+        std::string_view name;
+        const uint32_t *spec;
+        size_t n_spec;
+    };
+    struct Less {
+        using is_transparent = void;
+        static KeyView view(const Key &k) { return {k.name, k.spec.data(), k.spec.size()}; }
+        static const KeyView &view(const KeyView &k) { return k; }
+        template <class A, class B>
+        bool operator()(const A &a, const B &b) const {
+            return less(view(a), view(b));
+        }
+        static bool less(const KeyView &a, const KeyView &b);
+    };
     const VulkanContext &ctx_;
-    std::map<std::pair<std::string, std::vector<uint32_t>>, VulkanPipeline> pipelines_;
+    std::map<Key, VulkanPipeline, Less> pipelines_;
     std::vector<VkShaderModule> modules_;
 };
 

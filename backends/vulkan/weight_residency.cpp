@@ -39,6 +39,12 @@ DeviceWeight WeightResidency::get(CommandStream &stream, const WeightView &w, bo
     const uint64_t bytes = data_bytes(w), sbytes = scale_bytes(w);
     if ((w.dtype == DType::MXFP4 || dtype_is_packed_int(w.dtype)) && w.scales == nullptr)
         fail(MST_ERR_INVALID_ARGUMENT, "vulkan: {} weight without scales", dtype_name(w.dtype));
+    // A stable weight already on the device is found before anything else: every norm of
+    // a decode step asks for its weight widened to f32, and widening it again on each call
+    // (an allocation and a conversion) was most of the lookup's cost.
+    const auto key = std::make_tuple(w.data, bytes, as_f32);
+    if (w.stable)
+        if (auto it = stable_.find(key); it != stable_.end()) return it->second;
     std::vector<float> widened;
     const void *src = w.data;
     uint64_t src_bytes = bytes;
@@ -50,8 +56,6 @@ DeviceWeight WeightResidency::get(CommandStream &stream, const WeightView &w, bo
     }
 
     if (w.stable) {
-        const auto key = std::make_tuple(w.data, bytes, as_f32);
-        if (auto it = stable_.find(key); it != stable_.end()) return it->second;
         DeviceWeight d;
         d.data = arena_.allocate(src_bytes);
         stream.upload(src, src_bytes, d.data);

@@ -4,6 +4,7 @@
 // ceiling (the device's sequential bandwidth / expert bytes read per token) and the
 // compute ceiling (decode with every expert it needs already in memory).
 #include <malloc.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -87,6 +88,10 @@ struct Run {
     uint64_t decode_bytes = 0, hits = 0, misses = 0;
     uint64_t prefetch_predicted = 0, prefetch_used = 0;  // experts predicted, and of those chosen
     double read_s = 0;
+    // CPU seconds of this thread inside the decode steps' eval (not sampling): a device
+    // backend's host work per token, which its waits leave out; on the CPU backend, this
+    // thread's share of the compute.
+    double decode_eval_cpu_s = 0;
     std::vector<int32_t> tokens;  // the decoded sequence, replayed for the compute ceiling
     uint64_t expert_bytes_per_token = 0, resident_bytes = 0;  // from the model's info
     std::string storage;          // the tier that ran ("auto" resolved)
@@ -103,6 +108,12 @@ std::vector<int32_t> synthetic_prompt(int32_t n, int32_t vocab) {
 // A setting's name without its cache budget, as it ran: the plot's series.
 std::string series_label(const Run &r, const Setting &s, const mst_expert_budget &budget) {
     return fmt::format("k={} {} {}{}", r.experts_per_token, r.storage, s.policy, budget_rules_str(budget));
+}
+
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
 Run run_setting(const std::string &path, mst_model_params params, const mst_expert_budget &budget,
@@ -140,7 +151,9 @@ Run run_setting(const std::string &path, mst_model_params params, const mst_expe
     for (int32_t i = 0; i < gen_tokens; ++i) {
         r.tokens.push_back(token);
         t0 = Clock::now();
+        const double cpu0 = thread_cpu_seconds();
         session.eval({token});
+        r.decode_eval_cpu_s += thread_cpu_seconds() - cpu0;
         token = session.sample(sampling);
         r.latencies.push_back(since(t0));
     }
@@ -217,6 +230,7 @@ Ceiling compute_ceiling(const std::string &path, mst_model_params params, const 
 // The runs of one setting: speeds as min / median / max, the rest pooled over all runs.
 struct Summary {
     std::vector<double> ttft, prefill, decode, latencies;
+    std::vector<double> eval_cpu_ms;  // per run: the evaluating thread's CPU ms per decode token
     uint64_t bytes = 0, hits = 0, misses = 0, prefetch_predicted = 0, prefetch_used = 0;
     double read_s = 0;
     size_t tokens = 0;  // decoded, in all runs
@@ -225,6 +239,7 @@ struct Summary {
         ttft.push_back(r.ttft_s);
         prefill.push_back(r.prefill_tps);
         decode.push_back(r.decode_tps);
+        if (!r.latencies.empty()) eval_cpu_ms.push_back(1e3 * r.decode_eval_cpu_s / double(r.latencies.size()));
         latencies.insert(latencies.end(), r.latencies.begin(), r.latencies.end());
         bytes += r.decode_bytes;
         hits += r.hits;
@@ -401,6 +416,12 @@ int cmd_bench(const std::vector<std::string> &argv) {
         else
             notes.push_back(
                 fmt::format("{}: decode waited {:.0f} ms per token for reads", label, 1e3 * wait_per_token));
+        if (!sum.eval_cpu_ms.empty()) {
+            const Spread cpu = spread_of(sum.eval_cpu_ms);
+            notes.push_back(fmt::format("{}: CPU of the evaluating thread per decode token {:.3f} / {:.3f} / {:.3f} ms "
+                                        "(min / median / max over runs; a GPU backend's host work)",
+                                        label, cpu.min, cpu.median, cpu.max));
+        }
         if (ceiling.misses)
             notes.push_back(fmt::format("{}: the compute ceiling had {} cache misses (the cache could not hold "
                                         "every expert)",
@@ -416,7 +437,7 @@ int cmd_bench(const std::vector<std::string> &argv) {
             {"decode_tps_runs", sum.decode}, {"load_seconds_first_run", first.load_s}, {"latency_p50", p50},
             {"latency_p90", p90}, {"latency_p99", p99}, {"latency_max", pmax},
             {"expert_bytes_per_token", bytes_per_token}, {"hit_rate", hits}, {"read_bytes_per_second", read_bps},
-            {"read_wait_seconds_per_token", wait_per_token}, {"prefetch_predicted", sum.prefetch_predicted},
+            {"read_wait_seconds_per_token", wait_per_token}, {"decode_eval_cpu_ms_per_token_runs", sum.eval_cpu_ms}, {"prefetch_predicted", sum.prefetch_predicted},
             {"prefetch_used", sum.prefetch_used}};
         if (measure_ceilings) {
             // No ceiling (a decode that read nothing) is null, not infinity, which JSON lacks.

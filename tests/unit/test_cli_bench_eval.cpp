@@ -62,6 +62,11 @@ TEST_F(CliBenchEval, BenchNamesWhatRanRepeatsAndRecordsTheMachine) {
     EXPECT_LE(decode.at("min").get<double>(), decode.at("median").get<double>());
     EXPECT_LE(decode.at("median").get<double>(), decode.at("max").get<double>());
     EXPECT_FALSE(result.contains("roofline_fraction"));
+    // The evaluating thread's CPU per decode token, one figure a run, and its note.
+    const nlohmann::json &cpu = result.at("decode_eval_cpu_ms_per_token_runs");
+    ASSERT_EQ(cpu.size(), 2u);
+    for (const auto &ms : cpu) EXPECT_GT(ms.get<double>(), 0.0);
+    EXPECT_TRUE(contains(r.out, "CPU of the evaluating thread per decode token")) << r.out;
 }
 
 TEST_F(CliBenchEval, BenchWithCeilingsRecordsTheDiskProbe) {
