@@ -639,6 +639,11 @@ typedef struct mst_synthesize_params {
                                   popularity the routers are scaled to reproduce */
     const char *routing_text;  /* with routing_from: a text file the routers are calibrated on
                                   (its first 1024 tokens); NULL or "": English-like letters */
+    const char *tokenizer_from; /* NULL or "" (default): a byte-level tokenizer; else a trained
+                                  model's tokenizer.json (or its checkpoint directory), copied
+                                  into the file, vocab_size raised to hold its ids if smaller;
+                                  with routing_from, the traced model's own, so that its tokens
+                                  are the ones calibrated on and measured */
 } mst_synthesize_params;
 
 MST_API void mst_synthesize_default_params(mst_synthesize_params *params);

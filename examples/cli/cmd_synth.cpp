@@ -46,6 +46,11 @@ const char *const kSynthHelp =
     "                            between tokens follows popularity only (see README)\n"
     "  --routing-text FILE       with --routing-from: calibrate on this text's first 1024 tokens (default:\n"
     "                            letters with English frequencies); use text like the one you will run\n"
+    "  --tokenizer-from PATH     copy a trained model's tokenizer.json (or the one in checkpoint\n"
+    "                            directory PATH, with its tokenizer_config.json) instead of the\n"
+    "                            byte-level one; vocab_size is raised to hold its ids if smaller.\n"
+    "                            With --routing-from give the traced model's own: the calibration\n"
+    "                            and traces of this model then count the trained model's tokens\n"
     "  --seed S                  random seed (default 0); the same seed gives the same file\n"
     "  --force                   replace OUT.mst if it exists\n"
     "  --threads N               generation threads (default: all cores)\n";
@@ -58,7 +63,7 @@ int cmd_synth(const std::vector<std::string> &argv) {
         fmt::print("{}", kSynthHelp);
         return 0;
     }
-    args.reject_unknown({"config", "layers", "experts", "dense", "seed", "force", "threads", "routing-from", "routing-text", "help"});
+    args.reject_unknown({"config", "layers", "experts", "dense", "seed", "force", "threads", "routing-from", "routing-text", "tokenizer-from", "help"});
     if (args.positional().size() != 1) throw UsageError("expected one OUT.mst (see moestream synth --help)");
     const std::string config = args.require("config");
     const std::string experts = args.get_or("experts", "q4"), dense = args.get_or("dense", "bf16");
@@ -74,6 +79,8 @@ int cmd_synth(const std::vector<std::string> &argv) {
     if (!routing_from.empty()) params.routing_from = routing_from.c_str();
     const std::string routing_text = args.get_or("routing-text", "");
     if (!routing_text.empty()) params.routing_text = routing_text.c_str();
+    const std::string tokenizer_from = args.get_or("tokenizer-from", "");
+    if (!tokenizer_from.empty()) params.tokenizer_from = tokenizer_from.c_str();
     params.n_threads = thread_count_from(args);
 
     const std::string &out = args.positional()[0];

@@ -51,6 +51,7 @@ mst_synthesize_params default_synthesize_params() {
     p.progress_user_data = nullptr;
     p.routing_from = nullptr;
     p.routing_text = nullptr;
+    p.tokenizer_from = nullptr;
     return p;
 }
 
@@ -145,6 +146,7 @@ mst_status mst_synthesize(const char *config_path, const char *dst, const mst_sy
         options.n_threads = resolve_compute_threads(p.n_threads, "n_threads");
         if (p.routing_from) options.routing_from = p.routing_from;
         if (p.routing_text) options.routing_text = p.routing_text;
+        if (p.tokenizer_from) options.tokenizer_from = p.tokenizer_from;
         const SynthReport r = synthesize_model(config_path, dst, options, progress_fn(p.progress, p.progress_user_data));
         if (!report) return;
         out.expert_bytes = r.expert_bytes;

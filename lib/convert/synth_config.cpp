@@ -7,11 +7,12 @@
 namespace mst {
 
 SynthConfig prepare_synth_config(const std::string &config_text, const std::string &origin, int64_t layers,
-                                 uint64_t seed) {
+                                 uint64_t seed, int64_t min_vocab) {
     SynthConfig out;
     // Every required field is checked, and named, by the loader's own parser first.
     const ModelConfig source = parse_model_config(config_text, origin);
     out.source_layers = source.n_layers;
+    out.source_vocab = source.vocab_size;
     // The loader reads a config without routed experts as a dense model; a synthesized
     // model is for measuring expert streaming, so that is a missing field here.
     if (source.n_experts <= 0)
@@ -26,6 +27,7 @@ SynthConfig prepare_synth_config(const std::string &config_text, const std::stri
     const bool nested = root.contains("text_config") && root["text_config"].is_object();
     nlohmann::json &text = nested ? root["text_config"] : root;
     text["num_hidden_layers"] = layers;
+    if (min_vocab > source.vocab_size) text["vocab_size"] = min_vocab;
     for (auto &[key, value] : text.items()) {
         if (key == "mlp_only_layers" && value.is_array()) {
             nlohmann::json kept = nlohmann::json::array();
@@ -53,6 +55,7 @@ SynthConfig prepare_synth_config(const std::string &config_text, const std::stri
                                    {"seed", seed},
                                    {"removed", removed},
                                    {"weights", "random: moestream synth, not a trained model"}};
+    if (min_vocab > source.vocab_size) root["moestream_synthetic"]["source_vocab_size"] = source.vocab_size;
     out.json_text = root.dump(2);
     out.config = parse_model_config(out.json_text, origin + " (as synthesized)");
     return out;

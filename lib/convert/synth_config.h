@@ -18,6 +18,7 @@ struct SynthConfig {
     // quant_method of the quantization_config removed ("fp8", "compressed-tensors", ...);
     // empty when none was.
     std::string removed_quantization;
+    int64_t source_vocab = 0;   // vocab_size of the source config
 };
 
 // Prepares `config_text` (read from `origin`, named in errors). layers = 0 keeps the
@@ -30,8 +31,12 @@ struct SynthConfig {
 // and "moestream_synthetic" records the source depth, the seed and what was removed.
 // Throws MST_ERR_BAD_FORMAT naming `origin` and the field for invalid JSON or a missing
 // or bad field (as parse_model_config; also no routed experts), and
-// MST_ERR_INVALID_ARGUMENT for `layers` outside the range.
+// MST_ERR_INVALID_ARGUMENT for `layers` outside the range. `min_vocab` > vocab_size (a
+// copied tokenizer with more ids than the config has embedding rows) raises vocab_size to
+// it, so every token id has its rows; a larger vocab_size is kept (rows past the
+// tokenizer's ids stay unused, as trained checkpoints pad theirs), so the embedding and
+// output head keep the published shape's bytes.
 SynthConfig prepare_synth_config(const std::string &config_text, const std::string &origin, int64_t layers,
-                                 uint64_t seed);
+                                 uint64_t seed, int64_t min_vocab = 0);
 
 }  // namespace mst

@@ -1,15 +1,22 @@
 #include "convert/synth_tokenizer.h"
 
+#include <filesystem>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/tokenizer.h"
 
 namespace mst {
 namespace {
+
+// The largest tokenizer.json / tokenizer_config.json read: real ones are a few to tens of MB.
+constexpr size_t kMaxTokenizerBytes = size_t(256) << 20;
 
 // The n-th made-up word: one to three consonant-vowel syllables, so words stay short
 // and 100 + 100^2 + 100^3 of them cover any vocabulary.
@@ -107,7 +114,39 @@ SynthTokenizer make_synth_tokenizer(const ModelConfig &config) {
                                          {"clean_up_tokenization_spaces", false}};
     if (!config.eos_token_ids.empty()) tok_config["eos_token"] = special.at(config.eos_token_ids.front());
     if (config.bos_token_id) tok_config["bos_token"] = special.at(*config.bos_token_id);
-    return {tokenizer.dump(), tok_config.dump(2)};
+    return {tokenizer.dump(), tok_config.dump(2), vocab};
+}
+
+SynthTokenizer read_source_tokenizer(const std::string &path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path json_path = fs::is_directory(path, ec) ? fs::path(path) / "tokenizer.json" : fs::path(path);
+    if (!fs::is_regular_file(json_path, ec))
+        fail(MST_ERR_IO, "--tokenizer-from: no tokenizer.json at '{}'", json_path.string());
+    SynthTokenizer out;
+    out.tokenizer_json = read_text_file(json_path.string(), kMaxTokenizerBytes);
+    const fs::path config_path = json_path.parent_path() / "tokenizer_config.json";
+    out.tokenizer_config_json = fs::is_regular_file(config_path, ec)
+                                    ? read_text_file(config_path.string(), kMaxTokenizerBytes)
+                                    : std::string(R"({"tokenizer_class": "PreTrainedTokenizerFast"})");
+    // Parsed as the loader will parse it, so a tokenizer it refuses fails here, before any
+    // weights are written.
+    out.vocab_size = Tokenizer::from_strings(out.tokenizer_json, out.tokenizer_config_json, json_path.string())
+                         ->vocab_size();
+    return out;
+}
+
+void check_special_ids(const ModelConfig &config, const SynthTokenizer &tokenizer, const std::string &origin) {
+    auto check = [&](int64_t id, std::string_view name) {
+        if (id < 0 || id >= tokenizer.vocab_size)
+            fail(MST_ERR_INVALID_ARGUMENT, "config.json: {} {} is not a token of {} (ids 0..{})", name, id, origin,
+                 tokenizer.vocab_size - 1);
+    };
+    for (const int64_t id : config.eos_token_ids) check(id, "eos_token_id");
+    if (config.bos_token_id) check(*config.bos_token_id, "bos_token_id");
+    for (const nlohmann::json *scope : {&config.raw, &config.outer_raw})
+        if (const auto it = scope->find("pad_token_id"); it != scope->end() && it->is_number_integer())
+            check(it->get<int64_t>(), "pad_token_id");
 }
 
 }  // namespace mst

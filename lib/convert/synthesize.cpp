@@ -209,6 +209,21 @@ private:
     std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// The tokenizer the file carries: the one --tokenizer-from names, else none yet (the
+// byte-level one is made for the config's vocabulary once the weights are known to fit).
+std::optional<SynthTokenizer> source_tokenizer(const SynthOptions &options) {
+    if (options.tokenizer_from.empty()) return std::nullopt;
+    return read_source_tokenizer(options.tokenizer_from);
+}
+
+SynthConfig synth_config_for(const std::string &config_path, const SynthOptions &options,
+                             const std::optional<SynthTokenizer> &tokenizer) {
+    SynthConfig sc = prepare_synth_config(read_text_file(config_path, kMaxConfigBytes), config_path, options.layers,
+                                          options.seed, tokenizer ? tokenizer->vocab_size : 0);
+    if (tokenizer) check_special_ids(sc.config, *tokenizer, options.tokenizer_from);
+    return sc;
+}
+
 // Writes the model; `row_scales` (may be null) scales the routers of the layers it names.
 SynthReport write_synth_model(const std::string &config_path, const std::string &destination,
                               const SynthOptions &options, const ConvertProgressFn &progress_fn,
@@ -219,8 +234,8 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
             fail(MST_ERR_IO, "'{}' exists; pass --force (mst_synthesize_params.force) to replace it", destination);
         if (fs::is_directory(destination, ec)) fail(MST_ERR_IO, "'{}' is a directory", destination);
     }
-    const SynthConfig sc =
-        prepare_synth_config(read_text_file(config_path, kMaxConfigBytes), config_path, options.layers, options.seed);
+    const std::optional<SynthTokenizer> copied = source_tokenizer(options);
+    const SynthConfig sc = synth_config_for(config_path, options, copied);
     const ModelConfig &config = sc.config;
     const DiscoveredShapes shapes = discover_shapes(config);
 
@@ -228,6 +243,12 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
     report.layers = config.n_layers;
     report.source_layers = sc.source_layers;
     report.notes = published_form_notes(sc.removed_quantization, options);
+    if (copied)
+        report.notes.push_back(fmt::format("tokenizer copied from {} ({} ids{})", options.tokenizer_from,
+                                           copied->vocab_size,
+                                           config.vocab_size != sc.source_vocab
+                                               ? fmt::format("; vocab_size raised from {}", sc.source_vocab)
+                                               : std::string()));
 
     // The plan: every tensor's stored type and size, every blob's parts.
     std::vector<ResidentJob> resident;
@@ -286,9 +307,11 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
     // takes most of a minute and a gigabyte of memory.
     ensure_room_for(destination, total + align_up(sc.json_text.size(), packed::kAlignment));
 
-    const SynthTokenizer tokenizer = make_synth_tokenizer(config);
-    // What the loader will parse, parsed now: a tokenizer it refuses fails here.
-    Tokenizer::from_strings(tokenizer.tokenizer_json, tokenizer.tokenizer_config_json, "synthesized tokenizer.json");
+    const SynthTokenizer tokenizer = copied ? *copied : make_synth_tokenizer(config);
+    // What the loader will parse, parsed now: a tokenizer it refuses fails here (a copied
+    // one was parsed when read).
+    if (!copied)
+        Tokenizer::from_strings(tokenizer.tokenizer_json, tokenizer.tokenizer_config_json, "synthesized tokenizer.json");
     std::map<std::string, std::string> metadata;
     metadata[packed::kConfigKey] = sc.json_text;
     metadata[packed::kTokenizerKey] = tokenizer.tokenizer_json;
@@ -301,6 +324,7 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
                               {"dense", type_name(options.dense)},
                               {"zstd_level", 0}};
     if (row_scales) conversion["routing_from"] = fs::path(options.routing_from).filename().string();
+    if (copied) conversion["tokenizer_from"] = fs::path(options.tokenizer_from).filename().string();
     metadata[packed::kConversionKey] = conversion.dump(2);
     uint64_t metadata_bytes = 0;
     for (const auto &[key, value] : metadata) metadata_bytes += key.size() + value.size() + 12;
@@ -439,8 +463,7 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
     } remove_draft{draft};
     SynthOptions draft_options = options;
     draft_options.force = true;
-    const SynthConfig sc =
-        prepare_synth_config(read_text_file(config_path, kMaxConfigBytes), config_path, options.layers, options.seed);
+    const SynthConfig sc = synth_config_for(config_path, options, source_tokenizer(options));
     const DiscoveredShapes shapes = discover_shapes(sc.config);
     const bool by_bias = std::ranges::any_of(shapes.resident, is_correction_bias);
     const RouterRowScales scales = calibrate_router_rows(

@@ -30,6 +30,11 @@ struct SynthOptions {
     std::string routing_from;
     // The text the routers are calibrated on (a file; empty: generated English-like letters).
     std::string routing_text;
+    // A trained model's tokenizer.json (or its checkpoint directory) copied into the file in
+    // place of the byte-level one (convert/synth_tokenizer.h), vocab_size raised to hold its
+    // ids; empty: byte-level. With --routing-from, give the traced model's own, so that the
+    // calibration and any trace of the synthesized model run on the trained model's tokens.
+    std::string tokenizer_from;
 };
 
 struct SynthReport {

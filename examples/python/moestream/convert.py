@@ -78,7 +78,8 @@ def synthesize(config: str | os.PathLike[str], dst: str | os.PathLike[str], prog
         dst: the ``.mst`` file to write.
         progress: as for :func:`convert` (bytes of the file written).
         **options: fields of ``mst_synthesize_params``: ``layers``, ``experts``, ``dense``,
-            ``seed``, ``force``, ``n_threads``.
+            ``seed``, ``force``, ``n_threads``, ``routing_from``, ``routing_text``,
+            ``tokenizer_from``.
 
     Returns:
         ``mst_synthesize_report`` as a dict.
