@@ -511,6 +511,9 @@ struct Result {
     // the device past a sync instead, per layer of the timed prefill and of a decode token.
     double prefill_delivered_per_layer = 0, prefill_carried_per_layer = 0;
     double decode_delivered_per_layer = 0, decode_carried_per_layer = 0;
+    // Device commands (dispatches, copies, fills) and barriers per layer of a decode token,
+    // the head's included (what MST_VULKAN_DECODE_FUSION cuts).
+    double decode_commands_per_layer = 0, decode_barriers_per_layer = 0;
 };
 
 // Decode n_decode tokens after a prompt of n_prefill, timing both; the lm_head's share
@@ -558,6 +561,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const double memcpy0 = vk ? vk->stream().staging_memcpy_seconds() : 0.0;
     const uint64_t replayed0 = vk ? vk->stream().replayed() : 0, recorded0 = vk ? vk->stream().recorded() : 0;
     const double record0 = vk ? vk->stream().record_seconds() : 0.0;
+    const uint64_t commands0 = vk ? vk->stream().commands() : 0, barriers0 = vk ? vk->stream().barriers() : 0;
     const uint64_t hits0 = vk ? vk->expert_cache_stats().hits : 0, misses0 = vk ? vk->expert_cache_stats().misses : 0;
     t0 = Clock::now();
     double cpu_in_rng = 0;
@@ -585,6 +589,10 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     r.replayed_per_token = vk ? double(vk->stream().replayed() - replayed0) / n_decode : 0.0;
     r.recorded_per_token = vk ? double(vk->stream().recorded() - recorded0) / n_decode : 0.0;
     r.record_ms = vk ? (vk->stream().record_seconds() - record0) / n_decode * 1e3 : 0.0;
+    if (vk) {
+        r.decode_commands_per_layer = double(vk->stream().commands() - commands0) / n_decode / m.layers;
+        r.decode_barriers_per_layer = double(vk->stream().barriers() - barriers0) / n_decode / m.layers;
+    }
     r.decode_delivered_per_layer = (delivered() - delivered0) / n_decode / m.layers;
     r.decode_carried_per_layer = (carried() - carried0) / n_decode / m.layers;
     // The head alone: final norm and the vocab product.
@@ -724,6 +732,9 @@ int main(int argc, char **argv) try {
     std::printf("  command buffers per decode token: %.1f replayed, %.1f recorded afresh in %.3f ms of host time "
                 "(replay %s; MST_VULKAN_REPLAY=0 records every one)\n",
                 res.replayed_per_token, res.recorded_per_token, res.record_ms, gpu->stream().replay() ? "on" : "off");
+    std::printf("  device work per layer of a decode token (the head's included): %.1f commands, %.1f barriers "
+                "(decode fusion %s; MST_VULKAN_DECODE_FUSION=0 turns it off)\n",
+                res.decode_commands_per_layer, res.decode_barriers_per_layer, gpu->decode_fusion() ? "on" : "off");
     // Which decode attention ran: split over blocks of positions (op_attention_split.cpp)
     // unless MST_VULKAN_SPLIT_ATTENTION=0 or the context is one block.
     // Item 1 of issue 17's third pass: only what the host reads goes to host memory

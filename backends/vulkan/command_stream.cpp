@@ -380,6 +380,21 @@ void CommandStream::compact_outputs() {
     superseded_ = 0;
 }
 
+BufferSlice CommandStream::input_to_modify(const void *data, VkDeviceSize bytes) {
+    const BufferSlice s = input(data, bytes);
+    for (const Output &o : outputs_) {
+        const BufferSlice &d = o.device;
+        if (d.buffer != s.buffer || d.offset >= s.offset + bytes || s.offset >= d.offset + o.bytes) continue;
+        // The same device bytes for the same host bytes: the op's write is that result's too.
+        const auto host_shift = int64_t(static_cast<const uint8_t *>(data) - static_cast<const uint8_t *>(o.dst));
+        if (host_shift == int64_t(s.offset) - int64_t(d.offset)) continue;
+        const BufferSlice own = output_buffer(bytes);
+        copy(s, own, bytes);
+        return own;
+    }
+    return s;
+}
+
 void CommandStream::host_access(const void *ptr, VkDeviceSize bytes) {
     if (!in_batch_) return;
     for (const Output &o : outputs_)
@@ -448,6 +463,7 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
         }
         hazard(reads.data(), reads.size(), writes.data(), writes.size());
         log_.insert(log_.end(), {uint64_t(Logged::copy), word(src_buffer), word(dst.buffer), uint64_t(regions.size())});
+        ++commands_;
         for (const VkBufferCopy &r : regions) log_.insert(log_.end(), {r.srcOffset, r.dstOffset, r.size});
         if (per_command_) timestamp_after(label);
         regions.clear();
@@ -543,6 +559,7 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
     // each wait (so no replay then: set_replay).
     const VkDescriptorSet set = ctx_.push_descriptor() ? VK_NULL_HANDLE : allocate_set(p);
     log_.insert(log_.end(), {uint64_t(Logged::dispatch), word(p.pipeline), word(p.layout), uint64_t(bindings.size())});
+    ++commands_;
     // Whole words: shaders read weights as 32-bit words, and every allocation is padded to
     // a multiple of 4, so the last partial word is in range.
     for (const BufferSlice &b : bindings)
@@ -573,6 +590,7 @@ void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDevic
     const Range r{src.buffer, src.offset, src.offset + bytes}, w{dst.buffer, dst.offset, dst.offset + bytes};
     hazard(&r, 1, &w, 1);
     log_.insert(log_.end(), {uint64_t(Logged::copy), word(src.buffer), word(dst.buffer), 1, src.offset, dst.offset, bytes});
+    ++commands_;
     if (per_command_) timestamp_after("vkCmdCopyBuffer");
 }
 
@@ -581,6 +599,7 @@ void CommandStream::fill_zero(const BufferSlice &dst) {
     const Range w{dst.buffer, dst.offset, dst.offset + (dst.size + 3) / 4 * 4};
     hazard(nullptr, 0, &w, 1);
     log_.insert(log_.end(), {uint64_t(Logged::fill), word(dst.buffer), dst.offset, (dst.size + 3) / 4 * 4});
+    ++commands_;
     if (per_command_) timestamp_after("vkCmdFillBuffer");
 }
 
@@ -632,6 +651,7 @@ void CommandStream::flush(bool reset_scratch) {
     ring_.reset();
     graveyard_.clear();
     if (reset_scratch) {
+        ++scratch_resets_;
         for (size_t i = 0; i <= current_pool_ && i < descriptor_pools_.size(); ++i)
             vkResetDescriptorPool(ctx_.device(), descriptor_pools_[i], 0);
         current_pool_ = 0;

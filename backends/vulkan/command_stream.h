@@ -48,6 +48,15 @@ public:
     BufferSlice output_buffer(VkDeviceSize bytes);
     // After the device is done, `bytes` of `src` land at host address `dst`.
     void output(const BufferSlice &src, void *dst, VkDeviceSize bytes);
+    // input() for an op that writes its result over the bytes it reads (rope, the expert
+    // combines). A copy's result may be its source's device bytes themselves (copy_rows
+    // of contiguous rows records no command): when another pending result holds these
+    // device bytes for another host address, the op gets a copy of its own, so that its
+    // write does not change that other result too.
+    BufferSlice input_to_modify(const void *data, VkDeviceSize bytes);
+    // Scratch resets so far (each wait that resets the arenas): a device slice of scratch
+    // taken at one count is valid while the count is the same.
+    uint64_t scratch_resets() const { return scratch_resets_; }
     // Host code is about to read or write [ptr, ptr + bytes) itself: when a pending op of
     // the batch writes there, the batch runs first.
     void host_access(const void *ptr, VkDeviceSize bytes);
@@ -156,6 +165,8 @@ public:
     void clear_dispatch_profile() { dispatch_profile_.clear(); }
     // Pipeline barriers recorded so far (each one a point where the device drains).
     uint64_t barriers() const { return barriers_; }
+    // Commands recorded so far: dispatches, copies and fills (each a launch on the device).
+    uint64_t commands() const { return commands_; }
 
     // Replay (docs/device_graph.md, "Recorded once, replayed"). Commands are logged as
     // they are recorded and turned into a command buffer only at submission; the n-th
@@ -232,6 +243,8 @@ private:
     // Results marked superseded (output() marks an earlier one at the same address).
     size_t superseded_ = 0;
     void compact_outputs();
+    uint64_t scratch_resets_ = 0;
+    uint64_t commands_ = 0;
     bool recording_ = false;
     bool dirty_ = false;  // commands recorded since the last barrier
     bool spin_wait_;

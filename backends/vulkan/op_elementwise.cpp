@@ -1,5 +1,6 @@
 // Elementwise gates: silu_mul, sigmoid_mul and clamped_swiglu, and the residual add and
 // row gather that keep a step's host work on the device (shaders/elementwise.comp).
+#include "backends/vulkan/env_switch.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "core/error.h"
 
@@ -79,11 +80,29 @@ void VulkanBackend::add(float *x, const float *y, int64_t n) {
     submit();
 }
 
+void VulkanBackend::configure_decode_fusion_from_environment() {
+    decode_fusion_ = env_switch("MST_VULKAN_DECODE_FUSION", decode_fusion_,
+                                "contiguous copy_rows record no command, one rope table per batch",
+                                "a copy dispatch per copy_rows, a rope table upload per rope");
+}
+
 void VulkanBackend::copy_rows(const float *src, int64_t src_stride, float *dst, int64_t n_rows, int64_t row_len) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
     check_copy_rows_params(src, src_stride, dst, n_rows, row_len);
     if (n_rows == 0 || row_len == 0) return;
     const int64_t n = n_rows * row_len;
+    if (decode_fusion_ && (n_rows == 1 || src_stride == row_len)) {
+        // Contiguous rows (a decode step's KV append: one row per head) are the source's
+        // bytes as they are: the result is the source's device slice itself, no command
+        // and no barrier. The attention then copies the new rows into its cache straight
+        // from the k and v products. Ops that write over their input take a copy where
+        // such a shared slice would change another result (CommandStream::input_to_modify).
+        const BufferSlice a = stream_->input(src, uint64_t(n) * sizeof(float));
+        stream_->output(a, dst, a.size);
+        ++copy_rows_aliased_;
+        submit();
+        return;
+    }
     if (src_stride > int64_t(UINT32_MAX) || (n_rows - 1) * src_stride + row_len > int64_t(UINT32_MAX))
         fail(MST_ERR_UNSUPPORTED, "copy_rows: source of {} rows at stride {} is beyond 2^32 floats", n_rows, src_stride);
     const BufferSlice a = stream_->input(src, uint64_t((n_rows - 1) * src_stride + row_len) * sizeof(float));

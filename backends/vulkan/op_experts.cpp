@@ -168,7 +168,7 @@ void VulkanBackend::record_routed_combine(const BufferSlice &y, float *out, int6
         }
     const BufferSlice us = stream_->input(uses.data(), uses.size() * 4);
     const BufferSlice offs = stream_->input(offsets.data(), offsets.size() * 4);
-    const BufferSlice os = stream_->input(out, uint64_t(n_tokens * hidden) * sizeof(float));
+    const BufferSlice os = stream_->input_to_modify(out, uint64_t(n_tokens * hidden) * sizeof(float));
     record_combine(y, us, offs, os, n_tokens, hidden);
     stream_->output(os, out, os.size);
     submit();

@@ -106,7 +106,7 @@ void VulkanBackend::routed_swiglu_by_id(int64_t layer, const float *h, float *ou
     product(up, x, 0, u);
     record_silu_mul(g, u, g, int64_t(k) * inter);
     product(down, g, uint32_t(inter / 4), y);
-    const BufferSlice os = stream_->input(out, uint64_t(hidden) * sizeof(float));
+    const BufferSlice os = stream_->input_to_modify(out, uint64_t(hidden) * sizeof(float));
     const uint32_t push[2] = {uint32_t(k), uint32_t(hidden)};
     stream_->dispatch(pipelines_->get("combine_id", 4), {y, id, wt, os}, push, sizeof push,
                       uint32_t((hidden + 255) / 256));

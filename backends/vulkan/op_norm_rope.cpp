@@ -84,11 +84,22 @@ void VulkanBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t he
         }
         ++rope_tables_built_;
     }
-    BufferSlice table = stream_->host_scratch(rt.cos_sin.size() * sizeof(float));
-    std::memcpy(table.mapped, rt.cos_sin.data(), rt.cos_sin.size() * sizeof(float));
-    table = stream_->to_device(table);
+    // q and k, and every layer of a step, take the same table: with the decode fusion on,
+    // it is copied to the device once until the scratch is reset (a wait) or the table
+    // changes, so that later ropes wait for no copy of their own.
+    BufferSlice table = rope_table_device_;
+    if (!decode_fusion_ || rope_table_device_resets_ != stream_->scratch_resets() ||
+        rope_table_device_built_ != rope_tables_built_ || table.size != rt.cos_sin.size() * sizeof(float)) {
+        table = stream_->host_scratch(rt.cos_sin.size() * sizeof(float));
+        std::memcpy(table.mapped, rt.cos_sin.data(), rt.cos_sin.size() * sizeof(float));
+        table = stream_->to_device(table);
+        rope_table_device_ = table;
+        rope_table_device_resets_ = stream_->scratch_resets();
+        rope_table_device_built_ = rope_tables_built_;
+        ++rope_table_copies_;
+    }
     const uint64_t bytes = uint64_t(n_tokens * n_heads * head_dim) * sizeof(float);
-    const BufferSlice xs = stream_->input(x, bytes);
+    const BufferSlice xs = stream_->input_to_modify(x, bytes);
     const uint32_t push[5] = {uint32_t(n_tokens), uint32_t(n_heads), uint32_t(head_dim), uint32_t(half),
                               p.interleaved ? 1u : 0u};
     const int64_t rows = n_tokens * n_heads;

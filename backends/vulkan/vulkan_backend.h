@@ -138,6 +138,15 @@ public:
     // (tests and benchmarks; MST_VULKAN_NORM_VEC4=0 at creation). On by default.
     void set_norm_vec4(bool on) { use_norm_vec4_ = on; }
     uint64_t norm_vec4_dispatches() const { return norm_vec4_dispatches_; }
+    // Decode fusions (docs/gpu_decode_kernels.md, "Fewer dispatches per layer"): copy_rows
+    // of contiguous rows records no command (its result is the source's device slice), and
+    // rope's cos/sin table is copied to the device once per batch, not per call. Off: a
+    // dispatch per copy_rows and a table copy per rope, as before (tests and benchmarks;
+    // MST_VULKAN_DECODE_FUSION=0|1 at creation). On by default.
+    void set_decode_fusion(bool on) { decode_fusion_ = on; }
+    bool decode_fusion() const { return decode_fusion_; }
+    uint64_t copy_rows_aliased() const { return copy_rows_aliased_; }  // copy_rows that recorded no command
+    uint64_t rope_table_copies() const { return rope_table_copies_; }  // rope tables copied to the device
     // rope cos/sin tables computed so far (op_norm_rope.cpp keeps the last one and reuses it
     // while positions and frequencies match; tests check the reuse).
     uint64_t rope_tables_built() const { return rope_tables_built_; }
@@ -253,6 +262,14 @@ private:
     };
     RopeTable rope_table_;
     uint64_t rope_tables_built_ = 0;
+    // The device copy of rope_table_ and when it was made (scratch: valid until the stream's
+    // next scratch reset, and for the table built then).
+    BufferSlice rope_table_device_{};
+    uint64_t rope_table_device_resets_ = ~uint64_t(0), rope_table_device_built_ = 0;
+    uint64_t rope_table_copies_ = 0;
+    void configure_decode_fusion_from_environment();  // MST_VULKAN_DECODE_FUSION; throws naming a bad value
+    bool decode_fusion_ = true;
+    uint64_t copy_rows_aliased_ = 0;
     uint64_t matvec_dispatches_ = 0;
     // Experts chosen on the device (op_experts_by_id.cpp).
     void configure_experts_by_id_from_environment();  // MST_VULKAN_EXPERTS_BY_ID; throws naming a bad value
