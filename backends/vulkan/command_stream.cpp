@@ -589,6 +589,8 @@ void CommandStream::flush(bool reset_scratch) {
     }
     ring_.reset();
     graveyard_.clear();
+    // Nothing recorded before this point is pending on the device any more.
+    completed_waits_.fetch_add(1, std::memory_order_release);
     if (reset_scratch) {
         for (size_t i = 0; i <= current_pool_ && i < descriptor_pools_.size(); ++i)
             vkResetDescriptorPool(ctx_.device(), descriptor_pools_[i], 0);

@@ -15,6 +15,7 @@
 #include "backends/backend.h"
 #include "backends/device_experts.h"
 #include "backends/device_routing.h"
+#include "backends/host_memory_import.h"
 #include "backends/vulkan/command_stream.h"
 #include "backends/vulkan/pipelines.h"
 #include "backends/vulkan/vulkan_context.h"
@@ -22,7 +23,7 @@
 
 namespace mst {
 
-class VulkanBackend final : public Backend, public DeviceRouting, public DeviceExperts {
+class VulkanBackend final : public Backend, public DeviceRouting, public DeviceExperts, public HostMemoryImport {
 public:
     // Opens the device BackendOptions::device names (see VulkanContext); gpu_only skips
     // CPU implementations when ranking. Throws MST_ERR_BACKEND naming why.
@@ -98,9 +99,12 @@ public:
     // (the pages around it are imported too). False, with `why`, when the device cannot
     // import it (no extension, MST_VULKAN_HOST_IMPORT=0, the driver refused): uploads from
     // it then take the staging ring, so the caller needs no other path.
-    bool import_host_memory(const void *ptr, uint64_t bytes, std::string &why);
+    bool import_host_memory(const void *ptr, uint64_t bytes, std::string &why) override;
     // Outside a batch (MST_ERR_INVALID_ARGUMENT inside one); false when ptr imported nothing.
-    bool release_host_memory(const void *ptr);
+    bool release_host_memory(const void *ptr) override;
+    // The stream's completed waits (CommandStream::completed_waits): lock-free, for the
+    // I/O threads that reuse a host expert slab's slots.
+    uint64_t device_reads_epoch() const override { return stream_->completed_waits(); }
 
     // Record y = W x (any matmul weight type) into the stream without submitting; x, y
     // device-visible slices. FP8 needs the scales and block shape.

@@ -113,10 +113,15 @@ ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRe
 
     uint64_t total = 0;
     for (const Run &run : runs) total += run.end - run.begin;
-    auto weights = std::make_shared<ExpertWeights>(total, memory_);
+    // A slot of the host expert slab when one is free (the memory a device backend imported).
+    std::shared_ptr<ExpertWeights> weights;
+    if (uint8_t *slot = slab_ ? slab_->take(total) : nullptr)
+        weights = std::make_shared<ExpertWeights>(slab_, slot, total, memory_);
+    else
+        weights = std::make_shared<ExpertWeights>(total, memory_);
     weights->parts.resize(layout.parts.size());
     std::vector<uint8_t *> run_dst(runs.size());
-    uint8_t *dst = weights->buffer.data();
+    uint8_t *dst = weights->data();
     for (size_t k = 0; k < runs.size(); ++k) {
         const Run &run = runs[k];
         run_dst[k] = dst;
@@ -130,6 +135,20 @@ ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRe
         weights->parts[i].expert_key = make_expert_key(layer, expert, int64_t(i));
     }
     return weights;
+}
+
+uint64_t ExpertStore::largest_expert_read() const {
+    uint64_t largest = 0;
+    const uint64_t alignment = storage_->alignment();
+    if (alignment == 0) return 0;
+    std::vector<size_t> run_of;
+    for (const std::vector<ExpertLayout> &layer : layouts_)
+        for (const ExpertLayout &layout : layer) {
+            uint64_t total = 0;
+            for (const Run &run : cover_parts(layout, alignment, run_of)) total += run.end - run.begin;
+            largest = std::max(largest, total);
+        }
+    return largest;
 }
 
 std::vector<ExpertHandle> ExpertStore::read_experts(int layer, std::span<const int32_t> experts) {
