@@ -85,6 +85,8 @@ public:
     PrefetchStats prefetch_stats() const { return prefetcher_ ? prefetcher_->stats() : PrefetchStats{}; }
 
     bool is_cached(int layer, int expert) const { return cache_.contains(ExpertKey{layer, expert}); }
+    // The expert if it is in the cache now, counting nothing (ExpertCache::peek).
+    ExpertHandle peek_cached(int layer, int expert) const { return cache_.peek(ExpertKey{layer, expert}); }
     ExpertCacheStats cache_stats() const { return cache_.stats(); }
     ExpertCacheStats layer_cache_stats(int layer) const { return cache_.layer_stats(layer); }
     const std::string &cache_policy() const { return cache_.policy_name(); }
