@@ -33,9 +33,14 @@ const void *map_blob(const std::shared_ptr<StorageTier> &storage, const ExpertBl
 
 }  // namespace
 
+uint64_t blob_buffer_bytes(const ExpertBlob &blob, uint64_t alignment) {
+    return blob.codec == BlobCodec::None ? align_up(blob.raw_bytes, alignment) : blob.raw_bytes;
+}
+
 ExpertHandle prepare_blob_read(const ExpertLayout &layout, int layer, int expert,
                                const std::shared_ptr<StorageTier> &storage,
-                               const std::shared_ptr<ExpertMemoryCounter> &memory, std::vector<ReadRequest> &reads,
+                               const std::shared_ptr<ExpertMemoryCounter> &memory,
+                               const std::shared_ptr<HostExpertSlab> &slab, std::vector<ReadRequest> &reads,
                                std::vector<FileRange> &to_populate, std::vector<PendingBlob> &pending) {
     const ExpertBlob &blob = *layout.blob;
     if (blob.codec == BlobCodec::None && blob.stored_bytes > 0)
@@ -66,10 +71,10 @@ ExpertHandle prepare_blob_read(const ExpertLayout &layout, int layer, int expert
     void *dst = nullptr;
     if (blob.codec == BlobCodec::None) {
         // Stored as is: read straight into the expert's own buffer.
-        p.weights = std::make_shared<ExpertWeights>(align_up(blob.raw_bytes, alignment), memory);
+        p.weights = make_read_weights(blob_buffer_bytes(blob, alignment), memory, slab);
         dst = p.weights->data();
     } else {
-        p.weights = std::make_shared<ExpertWeights>(blob.raw_bytes, memory);
+        p.weights = make_read_weights(blob_buffer_bytes(blob, alignment), memory, slab);
         p.staging = AlignedBuffer(size_t(read_bytes), "compressed expert blob");
         dst = p.staging.data();
     }

@@ -114,11 +114,7 @@ ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRe
     uint64_t total = 0;
     for (const Run &run : runs) total += run.end - run.begin;
     // A slot of the host expert slab when one is free (the memory a device backend imported).
-    std::shared_ptr<ExpertWeights> weights;
-    if (uint8_t *slot = slab_ ? slab_->take(total) : nullptr)
-        weights = std::make_shared<ExpertWeights>(slab_, slot, total, memory_);
-    else
-        weights = std::make_shared<ExpertWeights>(total, memory_);
+    std::shared_ptr<ExpertWeights> weights = make_read_weights(total, memory_, slab_);
     weights->parts.resize(layout.parts.size());
     std::vector<uint8_t *> run_dst(runs.size());
     uint8_t *dst = weights->data();
@@ -144,6 +140,10 @@ uint64_t ExpertStore::largest_expert_read() const {
     std::vector<size_t> run_of;
     for (const std::vector<ExpertLayout> &layer : layouts_)
         for (const ExpertLayout &layout : layer) {
+            if (layout.blob) {  // prepare_blob_read's buffer
+                largest = std::max(largest, blob_buffer_bytes(*layout.blob, alignment));
+                continue;
+            }
             uint64_t total = 0;
             for (const Run &run : cover_parts(layout, alignment, run_of)) total += run.end - run.begin;
             largest = std::max(largest, total);
@@ -159,7 +159,7 @@ std::vector<ExpertHandle> ExpertStore::read_experts(int layer, std::span<const i
     handles.reserve(experts.size());
     for (int32_t e : experts) {
         const ExpertLayout &l = layout(layer, e);
-        handles.push_back(l.blob ? prepare_blob_read(l, layer, e, storage_, memory_, reads, mapped, blobs)
+        handles.push_back(l.blob ? prepare_blob_read(l, layer, e, storage_, memory_, slab_, reads, mapped, blobs)
                                  : prepare_read(layer, e, reads, mapped));
     }
     if (!reads.empty()) storage_->read_batch(reads);

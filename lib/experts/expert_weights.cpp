@@ -20,6 +20,13 @@ ExpertWeights::ExpertWeights(std::shared_ptr<HostExpertSlab> from, uint8_t *slot
     if (counter) counter->add(owned_bytes);
 }
 
+std::shared_ptr<ExpertWeights> make_read_weights(uint64_t bytes, const std::shared_ptr<ExpertMemoryCounter> &counter,
+                                                 const std::shared_ptr<HostExpertSlab> &slab) {
+    if (uint8_t *slot = slab ? slab->take(bytes) : nullptr)
+        return std::make_shared<ExpertWeights>(slab, slot, bytes, counter);
+    return std::make_shared<ExpertWeights>(bytes, counter);
+}
+
 ExpertWeights::ExpertWeights(Mapped, uint64_t mapped_bytes, std::function<void()> release)
     : nbytes(mapped_bytes), on_release(std::move(release)) {}
 

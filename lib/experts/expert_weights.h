@@ -56,4 +56,9 @@ struct ExpertWeights {
 
 using ExpertHandle = std::shared_ptr<const ExpertWeights>;
 
+// Weights of `bytes` read from storage: in a free slot of `slab` (may be null) when there
+// is one, else in a buffer of their own.
+std::shared_ptr<ExpertWeights> make_read_weights(uint64_t bytes, const std::shared_ptr<ExpertMemoryCounter> &counter,
+                                                 const std::shared_ptr<HostExpertSlab> &slab);
+
 }  // namespace mst
