@@ -563,6 +563,18 @@ typedef struct mst_cache_stats {
     uint64_t prefetch_used;      /* of those, the ones the router then chose */
     uint64_t prefetch_needed;    /* experts chosen in steps the prefetcher predicted for */
     uint64_t prefetch_wasted_bytes; /* bytes read ahead for experts that were not chosen */
+    /* The GPU expert cache (backend vulkan; 0 elsewhere and per layer), one level below the
+     * host cache: counted per expert part (gate, up, down). */
+    uint64_t gpu_hits;              /* parts found on the device */
+    uint64_t gpu_misses;            /* parts copied to the device when a layer needed them */
+    uint64_t gpu_evictions;
+    uint64_t gpu_bytes_uploaded;    /* host to device (PCIe on a discrete GPU), prefetches included */
+    uint64_t gpu_direct_bytes;      /* uploads the device copied from imported host memory (no memcpy) */
+    uint64_t gpu_staged_bytes;      /* uploads through the staging buffer (a host memcpy first) */
+    uint64_t gpu_prefetched;        /* parts of guessed experts copied ahead (with prefetch) */
+    uint64_t gpu_prefetch_used;     /* of those, found on the device when a layer needed them */
+    uint64_t gpu_prefetch_wasted;   /* of those, evicted before any layer needed them */
+    uint64_t gpu_prefetch_skipped;  /* guesses not copied: no room without evicting the current layer's */
 } mst_cache_stats;
 
 /* Expert-cache statistics of the model (all sessions together): of one layer, or of the

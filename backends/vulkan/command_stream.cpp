@@ -650,6 +650,8 @@ void CommandStream::flush(bool reset_scratch) {
     }
     ring_.reset();
     graveyard_.clear();
+    // Nothing recorded before this point is pending on the device any more.
+    completed_waits_.fetch_add(1, std::memory_order_release);
     if (reset_scratch) {
         ++scratch_resets_;
         for (size_t i = 0; i <= current_pool_ && i < descriptor_pools_.size(); ++i)

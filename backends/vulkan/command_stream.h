@@ -8,6 +8,7 @@
 
 #include <vulkan/vulkan.h>
 
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -118,6 +119,10 @@ public:
     uint64_t staged_bytes() const { return staged_bytes_; }
     double staging_memcpy_seconds() const { return staging_memcpy_seconds_; }
     uint64_t direct_bytes() const { return direct_bytes_; }
+    // How many times the host has found every piece of work recorded before it finished
+    // (any thread may read it): host memory a copy was recorded from when this read e may
+    // be reused once it reads more than e (a host expert slab's deferred slots).
+    uint64_t completed_waits() const { return completed_waits_.load(std::memory_order_acquire); }
 
     // Record a dispatch. Bindings in order; `push` (up to 128 bytes) as push constants.
     // The pipeline's write_mask says which bindings it writes; a barrier is recorded only
@@ -209,6 +214,7 @@ private:
     StagingRing ring_;
     const HostImports *imports_ = nullptr;
     uint64_t staged_bytes_ = 0, direct_bytes_ = 0;
+    std::atomic<uint64_t> completed_waits_{0};
     double staging_memcpy_seconds_ = 0;
     // submit() regardless of batches: delivers the outputs overlapping `reads` (all of
     // them when null) and carries the rest.

@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/device_expert_cache.h"
 #include "backends/device_experts.h"
 #include "backends/device_routing.h"
+#include "backends/host_memory_import.h"
 #include "backends/vulkan/command_stream.h"
 #include "backends/vulkan/pipelines.h"
 #include "backends/vulkan/vulkan_context.h"
@@ -22,7 +24,8 @@
 
 namespace mst {
 
-class VulkanBackend final : public Backend, public DeviceRouting, public DeviceExperts {
+class VulkanBackend final : public Backend, public DeviceRouting, public DeviceExperts, public HostMemoryImport,
+                            public DeviceExpertCache {
 public:
     // Opens the device BackendOptions::device names (see VulkanContext); gpu_only skips
     // CPU implementations when ranking. Throws MST_ERR_BACKEND naming why.
@@ -98,9 +101,21 @@ public:
     // (the pages around it are imported too). False, with `why`, when the device cannot
     // import it (no extension, MST_VULKAN_HOST_IMPORT=0, the driver refused): uploads from
     // it then take the staging ring, so the caller needs no other path.
-    bool import_host_memory(const void *ptr, uint64_t bytes, std::string &why);
+    bool import_host_memory(const void *ptr, uint64_t bytes, std::string &why) override;
     // Outside a batch (MST_ERR_INVALID_ARGUMENT inside one); false when ptr imported nothing.
-    bool release_host_memory(const void *ptr);
+    bool release_host_memory(const void *ptr) override;
+    // The stream's completed waits (CommandStream::completed_waits): lock-free, for the
+    // I/O threads that reuse a host expert slab's slots.
+    uint64_t device_reads_epoch() const override { return stream_->completed_waits(); }
+
+    // DeviceExpertCache (op_expert_prefetch.cpp): the GPU expert cache's statistics with the
+    // stream's upload bytes by way, and guessed experts copied into it ahead of need.
+    // MST_VULKAN_EXPERT_PREFETCH=0 (or set_expert_prefetch(false)) copies nothing ahead, so
+    // each layer copies its own misses after its router's wait, as before (to compare).
+    DeviceExpertCacheStats device_expert_cache_stats() const override;
+    bool expert_prefetch_enabled() const override { return expert_prefetch_; }
+    size_t prefetch_experts(std::span<const WeightView> parts) override;
+    void set_expert_prefetch(bool on);
 
     // Record y = W x (any matmul weight type) into the stream without submitting; x, y
     // device-visible slices. FP8 needs the scales and block shape.
@@ -336,6 +351,8 @@ private:
     std::string device_grouping_unsupported(const ExpertSlots::Layer &L) const;
     bool device_grouping_ = true;
     uint64_t batch_by_id_calls_ = 0;
+    void configure_expert_prefetch_from_environment();  // MST_VULKAN_EXPERT_PREFETCH; throws naming a bad value
+    bool expert_prefetch_ = true;
 };
 
 // The matvec.comp variant for one token's rows of type t and `cols` (without the _sg

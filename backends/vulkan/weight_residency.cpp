@@ -91,17 +91,55 @@ WeightResidency::Slot WeightResidency::take_slot(uint64_t bytes) {
     return s;
 }
 
+namespace {
+
+// Where the data and scales of an expert part of `bytes` data and `sbytes` scales lie in its slot.
+DeviceWeight slot_slices(const BufferSlice &s, uint64_t bytes, uint64_t sbytes) {
+    const uint64_t scale_offset = (bytes + 255) / 256 * 256;
+    DeviceWeight d;
+    d.data = BufferSlice{s.buffer, s.offset, bytes, s.mapped};
+    if (sbytes) d.scales = BufferSlice{s.buffer, s.offset + scale_offset, sbytes, s.mapped ? s.mapped + scale_offset : nullptr};
+    return d;
+}
+
+uint64_t slot_total(uint64_t bytes, uint64_t sbytes) { return (bytes + 255) / 256 * 256 + sbytes; }
+
+}  // namespace
+
+bool WeightResidency::make_room(uint64_t total, int64_t keep_layer) {
+    // Least recently used first, never one this submission uses (nor one of keep_layer).
+    for (auto it = lru_.end(); stats_.bytes_used + total > stats_.budget && it != lru_.begin();) {
+        --it;
+        auto found = experts_.find(*it);
+        if (found->second.epoch == epoch_ || layer_of(*it) == keep_layer) continue;
+        ++stats_.evictions;
+        forget(found);
+        it = lru_.erase(it);
+    }
+    return stats_.bytes_used + total <= stats_.budget;
+}
+
+DeviceWeight WeightResidency::insert(CommandStream &stream, const WeightView &w, uint64_t total) {
+    const uint64_t bytes = data_bytes(w), sbytes = scale_bytes(w);
+    CachedExpert e;
+    e.slot = take_slot(total);
+    e.bytes = total;
+    e.epoch = epoch_;
+    lru_.push_front(w.expert_key);
+    e.lru = lru_.begin();
+    const DeviceWeight d = slot_slices(e.slot.slice, bytes, sbytes);
+    stream.upload(w.data, bytes, d.data);
+    if (sbytes) stream.upload(w.scales, sbytes, d.scales);
+    stats_.bytes_used += total;
+    stats_.bytes_uploaded += total;
+    layer_bytes_[layer_of(w.expert_key)] += total;
+    experts_.emplace(w.expert_key, std::move(e));
+    return d;
+}
+
 DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w) {
     const uint64_t bytes = data_bytes(w), sbytes = scale_bytes(w);
-    const uint64_t scale_offset = (bytes + 255) / 256 * 256;
-    const uint64_t total = scale_offset + sbytes;
-    auto slices = [&](const CachedExpert &e) {
-        const BufferSlice &s = e.slot.slice;
-        DeviceWeight d;
-        d.data = BufferSlice{s.buffer, s.offset, bytes, s.mapped};
-        if (sbytes) d.scales = BufferSlice{s.buffer, s.offset + scale_offset, sbytes, s.mapped ? s.mapped + scale_offset : nullptr};
-        return d;
-    };
+    const uint64_t total = slot_total(bytes, sbytes);
     if (sbytes == 0) {
         DeviceWeight stacked;
         if (slots_.lookup(w, stacked.data)) {
@@ -113,25 +151,20 @@ DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w)
         CachedExpert &e = it->second;
         if (e.bytes == total) {
             ++stats_.hits;
+            if (e.guessed) {
+                ++stats_.prefetch_used;
+                e.guessed = false;
+            }
             e.epoch = epoch_;
             lru_.splice(lru_.begin(), lru_, e.lru);
-            return slices(e);
+            return slot_slices(e.slot.slice, bytes, sbytes);
         }
         // A different size under one key: the model changed shape; start over.
         lru_.erase(e.lru);
         forget(it);
     }
     ++stats_.misses;
-    // Make room: least recently used first, never one this submission uses.
-    for (auto it = lru_.end(); stats_.bytes_used + total > stats_.budget && it != lru_.begin();) {
-        --it;
-        auto found = experts_.find(*it);
-        if (found->second.epoch == epoch_) continue;
-        ++stats_.evictions;
-        forget(found);
-        it = lru_.erase(it);
-    }
-    if (stats_.bytes_used + total > stats_.budget) {
+    if (!make_room(total)) {
         // Over budget with what this submission holds: use it without caching.
         DeviceWeight d;
         d.data = stream.device_scratch(bytes);
@@ -143,20 +176,36 @@ DeviceWeight WeightResidency::expert(CommandStream &stream, const WeightView &w)
         stats_.bytes_uploaded += total;
         return d;
     }
-    CachedExpert e;
-    e.slot = take_slot(total);
-    e.bytes = total;
-    e.epoch = epoch_;
-    lru_.push_front(w.expert_key);
-    e.lru = lru_.begin();
-    const DeviceWeight d = slices(e);
-    stream.upload(w.data, bytes, d.data);
-    if (sbytes) stream.upload(w.scales, sbytes, d.scales);
-    stats_.bytes_used += total;
-    stats_.bytes_uploaded += total;
-    layer_bytes_[layer_of(w.expert_key)] += total;
-    experts_.emplace(w.expert_key, std::move(e));
-    return d;
+    return insert(stream, w, total);
+}
+
+bool WeightResidency::prefetch(CommandStream &stream, const WeightView &w) {
+    if (w.expert_key == 0 || !w.data) return false;
+    const uint64_t bytes = data_bytes(w), sbytes = scale_bytes(w);
+    const uint64_t total = slot_total(bytes, sbytes);
+    DeviceWeight stacked;
+    if (sbytes == 0 && slots_.lookup(w, stacked.data)) return false;
+    if (auto it = experts_.find(w.expert_key); it != experts_.end() && it->second.bytes == total) return false;
+    if (experts_.count(w.expert_key)) return false;  // another size under the key: the lookup sorts it out
+    // Room only from parts the current submission does not use, and not from the guessed
+    // layer's own: those are what the layer finds when the guess is wrong (with a cache of
+    // about a token's experts, the least recently used are the coming layer's from the
+    // previous token). Else nothing is evicted.
+    const int64_t layer = layer_of(w.expert_key);
+    uint64_t evictable = 0;
+    if (stats_.bytes_used + total > stats_.budget)
+        for (const auto &[key, e] : experts_)
+            if (e.epoch != epoch_ && layer_of(key) != layer) evictable += e.bytes;
+    if (stats_.bytes_used - evictable + total > stats_.budget) {
+        ++stats_.prefetch_skipped;
+        return false;
+    }
+    make_room(total, layer);
+    insert(stream, w, total);
+    experts_.at(w.expert_key).guessed = true;
+    ++stats_.prefetched;
+    stats_.prefetch_bytes += total;
+    return true;
 }
 
 bool WeightResidency::make_resident(CommandStream &stream, const SwigluExpertSet &set) {
@@ -187,6 +236,7 @@ bool WeightResidency::make_resident(CommandStream &stream, const SwigluExpertSet
 }
 
 void WeightResidency::forget(std::unordered_map<uint64_t, CachedExpert>::iterator it) {
+    if (it->second.guessed) ++stats_.prefetch_wasted;
     stats_.bytes_used -= it->second.bytes;
     layer_bytes_[layer_of(it->first)] -= it->second.bytes;
     give_back(it->second.bytes, it->second.slot);

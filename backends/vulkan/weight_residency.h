@@ -29,6 +29,9 @@ struct DeviceWeight {
 struct GpuExpertCacheStats {
     uint64_t hits = 0, misses = 0, evictions = 0, bytes_uploaded = 0;
     uint64_t bytes_used = 0, budget = 0;
+    // Guessed expert parts copied ahead (prefetch): then found by a lookup, evicted unused,
+    // not copied for want of room, and their bytes (in bytes_uploaded too).
+    uint64_t prefetched = 0, prefetch_used = 0, prefetch_wasted = 0, prefetch_skipped = 0, prefetch_bytes = 0;
 };
 
 class WeightResidency {
@@ -46,6 +49,12 @@ public:
     // with nothing changed, when the budget cannot hold the layer.
     bool make_resident(CommandStream &stream, const SwigluExpertSet &set);
     const ExpertSlots &slots() const { return slots_; }
+    // A guessed expert part (expert_key set) copied into the expert cache ahead of need,
+    // uploading through `stream`. True when its copy was recorded; false when it is on the
+    // device already, or when room for it would evict a part the current submission uses
+    // (the guess never displaces what recorded work reads) or one of the guessed layer's
+    // own parts (a wrong guess would cost the layer a hit); counted as skipped.
+    bool prefetch(CommandStream &stream, const WeightView &w);
 
     // Call after each submission: experts used by it may be evicted again.
     void end_submission() { ++epoch_; }
@@ -78,9 +87,15 @@ private:
         Slot slot;
         uint64_t bytes = 0;
         uint64_t epoch = 0;  // last submission that used it
+        bool guessed = false;  // copied ahead by prefetch and not looked up since
         std::list<uint64_t>::iterator lru;
     };
     DeviceWeight expert(CommandStream &stream, const WeightView &w);
+    // Evict least recently used parts not used by the current submission (nor of layer
+    // keep_layer, -1: none) until `total` more bytes fit; false when they cannot.
+    bool make_room(uint64_t total, int64_t keep_layer = -1);
+    // A new cache entry for w of `total` bytes (room made), its copy recorded.
+    DeviceWeight insert(CommandStream &stream, const WeightView &w, uint64_t total);
     std::map<uint64_t, SlotPool> pools_;
 
     const VulkanContext &ctx_;

@@ -87,6 +87,11 @@ struct Run {
     std::vector<double> latencies;
     uint64_t decode_bytes = 0, hits = 0, misses = 0;
     uint64_t prefetch_predicted = 0, prefetch_used = 0;  // experts predicted, and of those chosen
+    // The GPU expert cache's decode (mst_cache_stats gpu_*; 0 without one): parts found and
+    // copied, bytes over the bus and how many of them without a host memcpy, guesses copied
+    // ahead and what became of them.
+    uint64_t gpu_hits = 0, gpu_misses = 0, gpu_bytes = 0, gpu_direct = 0, gpu_prefetched = 0, gpu_prefetch_used = 0,
+             gpu_prefetch_wasted = 0;
     double read_s = 0;
     // CPU seconds of this thread inside the decode steps' eval (not sampling): a device
     // backend's host work per token, which its waits leave out; on the CPU backend, this
@@ -165,6 +170,13 @@ Run run_setting(const std::string &path, mst_model_params params, const mst_expe
                      cache_after_prompt.prefetch_wasted_bytes;
     r.prefetch_predicted = cache.prefetch_predicted - cache_after_prompt.prefetch_predicted;
     r.prefetch_used = cache.prefetch_used - cache_after_prompt.prefetch_used;
+    r.gpu_hits = cache.gpu_hits - cache_after_prompt.gpu_hits;
+    r.gpu_misses = cache.gpu_misses - cache_after_prompt.gpu_misses;
+    r.gpu_bytes = cache.gpu_bytes_uploaded - cache_after_prompt.gpu_bytes_uploaded;
+    r.gpu_direct = cache.gpu_direct_bytes - cache_after_prompt.gpu_direct_bytes;
+    r.gpu_prefetched = cache.gpu_prefetched - cache_after_prompt.gpu_prefetched;
+    r.gpu_prefetch_used = cache.gpu_prefetch_used - cache_after_prompt.gpu_prefetch_used;
+    r.gpu_prefetch_wasted = cache.gpu_prefetch_wasted - cache_after_prompt.gpu_prefetch_wasted;
     r.hits = s.expert_cache_hits - after_prompt.expert_cache_hits;
     r.misses = s.expert_cache_misses - after_prompt.expert_cache_misses;
     r.read_s = s.expert_read_seconds - after_prompt.expert_read_seconds;
@@ -232,6 +244,8 @@ struct Summary {
     std::vector<double> ttft, prefill, decode, latencies;
     std::vector<double> eval_cpu_ms;  // per run: the evaluating thread's CPU ms per decode token
     uint64_t bytes = 0, hits = 0, misses = 0, prefetch_predicted = 0, prefetch_used = 0;
+    uint64_t gpu_hits = 0, gpu_misses = 0, gpu_bytes = 0, gpu_direct = 0, gpu_prefetched = 0, gpu_prefetch_used = 0,
+             gpu_prefetch_wasted = 0;
     double read_s = 0;
     size_t tokens = 0;  // decoded, in all runs
 
@@ -246,6 +260,13 @@ struct Summary {
         misses += r.misses;
         prefetch_predicted += r.prefetch_predicted;
         prefetch_used += r.prefetch_used;
+        gpu_hits += r.gpu_hits;
+        gpu_misses += r.gpu_misses;
+        gpu_bytes += r.gpu_bytes;
+        gpu_direct += r.gpu_direct;
+        gpu_prefetched += r.gpu_prefetched;
+        gpu_prefetch_used += r.gpu_prefetch_used;
+        gpu_prefetch_wasted += r.gpu_prefetch_wasted;
         read_s += r.read_s;
         tokens += r.latencies.size();
     }
@@ -422,6 +443,14 @@ int cmd_bench(const std::vector<std::string> &argv) {
                                         "(min / median / max over runs; a GPU backend's host work)",
                                         label, cpu.min, cpu.median, cpu.max));
         }
+        if (sum.gpu_hits + sum.gpu_misses)
+            notes.push_back(fmt::format(
+                "{}: GPU expert cache: {:.0f}% of part lookups hit; {:.1f} MB a token to the device, {:.0f}% of it "
+                "copied from imported host memory; {} parts copied ahead on a guess, {} then used, {} evicted unused",
+                label, 100.0 * double(sum.gpu_hits) / double(sum.gpu_hits + sum.gpu_misses),
+                1e-6 * double(sum.gpu_bytes) / double(std::max<size_t>(sum.tokens, 1)),
+                sum.gpu_bytes ? 100.0 * double(sum.gpu_direct) / double(sum.gpu_bytes) : 0.0, sum.gpu_prefetched,
+                sum.gpu_prefetch_used, sum.gpu_prefetch_wasted));
         if (ceiling.misses)
             notes.push_back(fmt::format("{}: the compute ceiling had {} cache misses (the cache could not hold "
                                         "every expert)",
@@ -437,8 +466,12 @@ int cmd_bench(const std::vector<std::string> &argv) {
             {"decode_tps_runs", sum.decode}, {"load_seconds_first_run", first.load_s}, {"latency_p50", p50},
             {"latency_p90", p90}, {"latency_p99", p99}, {"latency_max", pmax},
             {"expert_bytes_per_token", bytes_per_token}, {"hit_rate", hits}, {"read_bytes_per_second", read_bps},
-            {"read_wait_seconds_per_token", wait_per_token}, {"decode_eval_cpu_ms_per_token_runs", sum.eval_cpu_ms}, {"prefetch_predicted", sum.prefetch_predicted},
-            {"prefetch_used", sum.prefetch_used}};
+            {"read_wait_seconds_per_token", wait_per_token}, {"decode_eval_cpu_ms_per_token_runs", sum.eval_cpu_ms},
+            {"prefetch_predicted", sum.prefetch_predicted},
+            {"prefetch_used", sum.prefetch_used}, {"gpu_hits", sum.gpu_hits}, {"gpu_misses", sum.gpu_misses},
+            {"gpu_bytes_uploaded", sum.gpu_bytes}, {"gpu_direct_bytes", sum.gpu_direct},
+            {"gpu_prefetched", sum.gpu_prefetched}, {"gpu_prefetch_used", sum.gpu_prefetch_used},
+            {"gpu_prefetch_wasted", sum.gpu_prefetch_wasted}};
         if (measure_ceilings) {
             // No ceiling (a decode that read nothing) is null, not infinity, which JSON lacks.
             result["io_ceiling_tps"] = std::isfinite(io_ceiling) ? nlohmann::json(io_ceiling) : nlohmann::json();

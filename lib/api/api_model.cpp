@@ -3,6 +3,7 @@
 
 #include "api/guard.h"
 #include "api/handles.h"
+#include "backends/device_expert_cache.h"
 #include "core/compute_threads.h"
 #include "core/process_memory.h"
 
@@ -197,6 +198,19 @@ mst_status mst_model_get_cache_stats(const mst_model *model, int32_t layer, mst_
                 out.prefetch_used = p.used;
                 out.prefetch_needed = p.needed;
                 out.prefetch_wasted_bytes = p.wasted_bytes;
+                if (DeviceExpertCache *device = device_expert_cache(*model->impl->backend)) {
+                    const DeviceExpertCacheStats g = device->device_expert_cache_stats();
+                    out.gpu_hits = g.hits;
+                    out.gpu_misses = g.misses;
+                    out.gpu_evictions = g.evictions;
+                    out.gpu_bytes_uploaded = g.bytes_uploaded;
+                    out.gpu_direct_bytes = g.direct_bytes;
+                    out.gpu_staged_bytes = g.staged_bytes;
+                    out.gpu_prefetched = g.prefetched;
+                    out.gpu_prefetch_used = g.prefetch_used;
+                    out.gpu_prefetch_wasted = g.prefetch_wasted;
+                    out.gpu_prefetch_skipped = g.prefetch_skipped;
+                }
             }
         });
     });

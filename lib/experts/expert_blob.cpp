@@ -33,9 +33,14 @@ const void *map_blob(const std::shared_ptr<StorageTier> &storage, const ExpertBl
 
 }  // namespace
 
+uint64_t blob_buffer_bytes(const ExpertBlob &blob, uint64_t alignment) {
+    return blob.codec == BlobCodec::None ? align_up(blob.raw_bytes, alignment) : blob.raw_bytes;
+}
+
 ExpertHandle prepare_blob_read(const ExpertLayout &layout, int layer, int expert,
                                const std::shared_ptr<StorageTier> &storage,
-                               const std::shared_ptr<ExpertMemoryCounter> &memory, std::vector<ReadRequest> &reads,
+                               const std::shared_ptr<ExpertMemoryCounter> &memory,
+                               const std::shared_ptr<HostExpertSlab> &slab, std::vector<ReadRequest> &reads,
                                std::vector<FileRange> &to_populate, std::vector<PendingBlob> &pending) {
     const ExpertBlob &blob = *layout.blob;
     if (blob.codec == BlobCodec::None && blob.stored_bytes > 0)
@@ -66,10 +71,10 @@ ExpertHandle prepare_blob_read(const ExpertLayout &layout, int layer, int expert
     void *dst = nullptr;
     if (blob.codec == BlobCodec::None) {
         // Stored as is: read straight into the expert's own buffer.
-        p.weights = std::make_shared<ExpertWeights>(align_up(blob.raw_bytes, alignment), memory);
-        dst = p.weights->buffer.data();
+        p.weights = make_read_weights(blob_buffer_bytes(blob, alignment), memory, slab);
+        dst = p.weights->data();
     } else {
-        p.weights = std::make_shared<ExpertWeights>(blob.raw_bytes, memory);
+        p.weights = make_read_weights(blob_buffer_bytes(blob, alignment), memory, slab);
         p.staging = AlignedBuffer(size_t(read_bytes), "compressed expert blob");
         dst = p.staging.data();
     }
@@ -86,7 +91,7 @@ namespace {
 void finish_one(PendingBlob &p, const BlobReadOptions &options) {
     const ExpertBlob &blob = *p.layout->blob;
     const uint8_t *stored = p.mapped                          ? p.mapped
-                            : blob.codec == BlobCodec::None ? p.weights->buffer.data()
+                            : blob.codec == BlobCodec::None ? p.weights->data()
                                                             : p.staging.data();
     if (options.verify_checksums) {
         const uint64_t computed = XXH64(stored, size_t(blob.stored_bytes), 0);
@@ -98,7 +103,7 @@ void finish_one(PendingBlob &p, const BlobReadOptions &options) {
                  computed);
     }
     if (blob.codec == BlobCodec::Zstd) {
-        const size_t n = ZSTD_decompress(p.weights->buffer.data(), size_t(blob.raw_bytes), stored,
+        const size_t n = ZSTD_decompress(p.weights->data(), size_t(blob.raw_bytes), stored,
                                          size_t(blob.stored_bytes));
         if (ZSTD_isError(n) || n != blob.raw_bytes) {
             const std::string reason = ZSTD_isError(n) ? ZSTD_getErrorName(n) : fmt::format("got {} bytes", n);
@@ -108,7 +113,7 @@ void finish_one(PendingBlob &p, const BlobReadOptions &options) {
         p.staging = AlignedBuffer();
     }
     const std::vector<ExpertMatrix> &parts = p.layout->parts;
-    const uint8_t *raw = p.mapped ? p.mapped : p.weights->buffer.data();
+    const uint8_t *raw = p.mapped ? p.mapped : p.weights->data();
     p.weights->parts.resize(parts.size());
     for (size_t i = 0; i < parts.size(); ++i)  // inside raw_bytes: checked by the index parser
         p.weights->parts[i] = WeightView{parts[i].dtype, raw + parts[i].offset, parts[i].rows, parts[i].cols};

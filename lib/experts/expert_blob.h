@@ -43,8 +43,11 @@ struct PendingBlob {
 // mapped bytes, before anything can use them.
 ExpertHandle prepare_blob_read(const ExpertLayout &layout, int layer, int expert,
                                const std::shared_ptr<StorageTier> &storage,
-                               const std::shared_ptr<ExpertMemoryCounter> &memory, std::vector<ReadRequest> &reads,
+                               const std::shared_ptr<ExpertMemoryCounter> &memory,
+                               const std::shared_ptr<HostExpertSlab> &slab, std::vector<ReadRequest> &reads,
                                std::vector<FileRange> &to_populate, std::vector<PendingBlob> &pending);
+// The buffer prepare_blob_read reads (or decompresses) a blob into, for a tier of `alignment`.
+uint64_t blob_buffer_bytes(const ExpertBlob &blob, uint64_t alignment);
 
 // Check and decode every pending blob and point its weights' parts into the decoded
 // bytes. Throws MST_ERR_CHECKSUM naming the layer, expert, file and offset when a blob's

@@ -43,6 +43,12 @@ ExpertHandle ExpertCache::find(const ExpertKey &key) {
     return it->second;
 }
 
+ExpertHandle ExpertCache::peek(const ExpertKey &key) const {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(key);
+    return it == entries_.end() ? nullptr : it->second;
+}
+
 void ExpertCache::insert(const ExpertKey &key, ExpertHandle weights) {
     const uint64_t bytes = weights->nbytes;
     std::lock_guard lock(mutex_);

@@ -41,6 +41,9 @@ public:
     ExpertHandle find(const ExpertKey &key);
     // Whether `key` is cached, without counting a hit or miss.
     bool contains(const ExpertKey &key) const;
+    // The expert if cached, without counting a hit or miss or telling the policy (a look
+    // that is not a use: copying a guessed expert on to a device ahead of need).
+    ExpertHandle peek(const ExpertKey &key) const;
     // Keep `weights` (just read for a miss), evicting until it fits. An expert larger
     // than the whole budget is not kept.
     void insert(const ExpertKey &key, ExpertHandle weights);

@@ -113,10 +113,11 @@ ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRe
 
     uint64_t total = 0;
     for (const Run &run : runs) total += run.end - run.begin;
-    auto weights = std::make_shared<ExpertWeights>(total, memory_);
+    // A slot of the host expert slab when one is free (the memory a device backend imported).
+    std::shared_ptr<ExpertWeights> weights = make_read_weights(total, memory_, slab_);
     weights->parts.resize(layout.parts.size());
     std::vector<uint8_t *> run_dst(runs.size());
-    uint8_t *dst = weights->buffer.data();
+    uint8_t *dst = weights->data();
     for (size_t k = 0; k < runs.size(); ++k) {
         const Run &run = runs[k];
         run_dst[k] = dst;
@@ -132,6 +133,24 @@ ExpertHandle ExpertStore::prepare_read(int layer, int expert, std::vector<ReadRe
     return weights;
 }
 
+uint64_t ExpertStore::largest_expert_read() const {
+    uint64_t largest = 0;
+    const uint64_t alignment = storage_->alignment();
+    if (alignment == 0) return 0;
+    std::vector<size_t> run_of;
+    for (const std::vector<ExpertLayout> &layer : layouts_)
+        for (const ExpertLayout &layout : layer) {
+            if (layout.blob) {  // prepare_blob_read's buffer
+                largest = std::max(largest, blob_buffer_bytes(*layout.blob, alignment));
+                continue;
+            }
+            uint64_t total = 0;
+            for (const Run &run : cover_parts(layout, alignment, run_of)) total += run.end - run.begin;
+            largest = std::max(largest, total);
+        }
+    return largest;
+}
+
 std::vector<ExpertHandle> ExpertStore::read_experts(int layer, std::span<const int32_t> experts) {
     std::vector<ExpertHandle> handles;
     std::vector<ReadRequest> reads;
@@ -140,7 +159,7 @@ std::vector<ExpertHandle> ExpertStore::read_experts(int layer, std::span<const i
     handles.reserve(experts.size());
     for (int32_t e : experts) {
         const ExpertLayout &l = layout(layer, e);
-        handles.push_back(l.blob ? prepare_blob_read(l, layer, e, storage_, memory_, reads, mapped, blobs)
+        handles.push_back(l.blob ? prepare_blob_read(l, layer, e, storage_, memory_, slab_, reads, mapped, blobs)
                                  : prepare_read(layer, e, reads, mapped));
     }
     if (!reads.empty()) storage_->read_batch(reads);

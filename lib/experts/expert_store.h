@@ -14,6 +14,7 @@
 #include "experts/expert_layout.h"
 #include "experts/expert_prefetcher.h"
 #include "experts/expert_read_queue.h"
+#include "experts/host_expert_slab.h"
 #include "storage/storage_tier.h"
 
 namespace mst {
@@ -84,12 +85,22 @@ public:
     PrefetchStats prefetch_stats() const { return prefetcher_ ? prefetcher_->stats() : PrefetchStats{}; }
 
     bool is_cached(int layer, int expert) const { return cache_.contains(ExpertKey{layer, expert}); }
+    // The expert if it is in the cache now, counting nothing (ExpertCache::peek).
+    ExpertHandle peek_cached(int layer, int expert) const { return cache_.peek(ExpertKey{layer, expert}); }
     ExpertCacheStats cache_stats() const { return cache_.stats(); }
     ExpertCacheStats layer_cache_stats(int layer) const { return cache_.layer_stats(layer); }
     const std::string &cache_policy() const { return cache_.policy_name(); }
     uint64_t cache_budget() const { return cache_.budget(); }
     // Before the store is first used: see ExpertCache::set_budget.
     void set_cache_budget(uint64_t bytes) { cache_.set_budget(bytes); }
+    // Experts read from storage into buffers (not mapped in place, not packed blobs) go to
+    // slots of `slab` while it has free ones (host_expert_slab.h); before the store is
+    // first used. Null: a buffer each, as before.
+    void set_host_slab(std::shared_ptr<HostExpertSlab> slab) { slab_ = std::move(slab); }
+    const HostExpertSlab *host_slab() const { return slab_.get(); }
+    // The largest buffer one expert's read needs (its parts widened to the tier's alignment):
+    // the slab's slot size.
+    uint64_t largest_expert_read() const;
     uint64_t live_expert_bytes() const { return memory_->live_bytes.load(); }
     uint64_t peak_expert_bytes() const { return memory_->peak_bytes.load(); }
 
@@ -108,6 +119,7 @@ private:
     BlobReadOptions blob_options_;
     ExpertCache cache_;
     std::shared_ptr<ExpertMemoryCounter> memory_ = std::make_shared<ExpertMemoryCounter>();
+    std::shared_ptr<HostExpertSlab> slab_;
     std::unique_ptr<ExpertPrefetcher> prefetcher_;
     int prefetch_layers_ = 0;
     std::unique_ptr<ExpertReadQueue> reads_;  // last: its threads call read_experts

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "backends/device_expert_cache.h"
 #include "backends/device_experts.h"
 #include "core/error.h"
 #include "router/cache_substitution.h"
@@ -251,6 +252,24 @@ void trace_predictions(const LayerRouting &routing, size_t layer, const float *h
     }
 }
 
+// The guessed experts of `layer` that are in host memory now copied into the backend's
+// device expert cache behind the current layer's recorded work (DeviceExpertCache), so
+// that the layer finds them there after its router's wait. Guesses still being read are
+// left to the layer itself; nothing here waits or counts as a host cache hit.
+void prefetch_into_device(Backend &backend, const ExpertStore &store, int32_t layer, std::span<const int32_t> guesses) {
+    DeviceExpertCache *device = device_expert_cache(backend);
+    if (!device || !device->expert_prefetch_enabled()) return;
+    std::vector<ExpertHandle> held;  // alive until the copies are recorded
+    std::vector<WeightView> parts;
+    for (int32_t e : guesses) {
+        ExpertHandle w = store.peek_cached(layer, e);
+        if (!w) continue;
+        parts.insert(parts.end(), w->parts.begin(), w->parts.end());
+        held.push_back(std::move(w));
+    }
+    if (!parts.empty()) device->prefetch_experts(parts);
+}
+
 }  // namespace
 
 void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
@@ -300,6 +319,10 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
         routing.route(layer, h, n, m, ranked_ids.data(), ranked_weights.data());
         routing.trace.ranked(layer, n, m, ranked_ids.data(), ranked_weights.data());
     }
+    // The nearest sparse layer's guesses, for the device expert cache once this layer's
+    // experts are recorded (-1: none).
+    int32_t device_guess_layer = -1;
+    std::vector<int32_t> device_guesses;
     if (n == 1 && store.prefetch_enabled()) {
         // The nearest layer first: the I/O threads read predictions in the order they come.
         int ahead = 0;
@@ -309,6 +332,10 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
             if (!routing.is_sparse(next)) continue;
             routing.route(next, h, 1, k, next_ids.data(), next_weights.data());
             store.prefetch(int32_t(next), next_ids, next_weights);
+            if (ahead == 0) {
+                device_guess_layer = int32_t(next);
+                device_guesses = next_ids;
+            }
             ++ahead;
         }
     }
@@ -340,6 +367,7 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
     std::fill(out, out + n * hidden, 0.0f);
     routed_experts(backend, store, int32_t(layer), h, hidden, Routing{n, k, ids.data(), weights.data()}, out, io,
                    expert_fn);
+    if (device_guess_layer >= 0 && !expert_fn) prefetch_into_device(backend, store, device_guess_layer, device_guesses);
 }
 
 }  // namespace mst

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/process_memory.h"
 #include "experts/cache_budget.h"
+#include "model/host_expert_import.h"
 #include "model/eos_tokens.h"
 #include "model/model_files.h"
 #include "model/model_registry.h"
@@ -139,7 +140,10 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
     std::set<std::string> read;  // the tensors the architecture looks at, for the description
     m->checkpoint->set_lookup_observer([&read](const TensorInfo &t) { read.insert(t.name); });
     m->model = build_model(ModelBuildContext{c, *m->checkpoint, *m->backend, make_store});
-    if (store_made) set_expert_cache_budget(*m, *store_made, options, headroom);
+    if (store_made) {
+        set_expert_cache_budget(*m, *store_made, options, headroom);
+        log(MST_LOG_INFO, "{}", import_host_expert_slab(*store_made, *m->backend));
+    }
     phase.mark("architecture: resident weights, expert index, storage tier");
     m->checkpoint->set_lookup_observer({});
     m->description = describe_model(*m->checkpoint, *m->tokenizer, m->eos_ids, m->model->experts(), read);
