@@ -302,11 +302,9 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
         out.assign(size_t(n * kHidden), 0.0f);
         b.routed_swiglu(x.data(), out.data(), n, kHidden, uses.data(), uses.size());
     };
+    // The experts first: they are most of a layer's GEMM time (docs/gpu_prefill.md), so a
+    // sweep cut short by a time limit has them.
     const std::vector<std::pair<sweep::Product, int>> products = {
-        dense("q (bf16 4096x2048)", wq, 1),
-        dense("o (bf16 2048x4096)", wo, 1),
-        dense("k or v (bf16 512x2048)", wk, 2),
-        dense("router (bf16 128x2048)", wr, 1),
         {sweep::Product{"experts gate+up (q4 2 x 768x2048, SwiGLU, grouped)", 2.0 * 2.0 * routes * kInter * kHidden,
                         [](const std::string &k) { return k.rfind("gemm_grouped_swiglu", 0) == 0; }, run_experts},
          1},
@@ -315,7 +313,11 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
                             return k.rfind("gemm_grouped_", 0) == 0 && k.rfind("gemm_grouped_swiglu", 0) != 0;
                         },
                         run_experts},
-         1}};
+         1},
+        dense("q (bf16 4096x2048)", wq, 1),
+        dense("o (bf16 2048x4096)", wo, 1),
+        dense("k or v (bf16 512x2048)", wk, 2),
+        dense("router (bf16 128x2048)", wr, 1)};
 
     std::printf("sweep: %zu tunings besides main's kernel, %d rounds each interleaved, %lld tokens (%lld routes over %lld "
                 "experts); device time of each product's GEMM dispatches (MST_VULKAN_PROFILE=2); a tuning whose max "
@@ -379,6 +381,8 @@ int main(int argc, char **argv) try {
     const bool sweep = has_flag(argc, argv, "--sweep");
     // The sweep times each dispatch from the per-command profile, read when the backend is made.
     if (sweep) ::setenv("MST_VULKAN_PROFILE", "2", 1);
+    // Line by line, so that a sweep stopped by a time limit leaves the products it finished.
+    if (sweep) std::setvbuf(stdout, nullptr, _IOLBF, 0);
     VulkanBackend b(BackendOptions{}, false);
     std::printf("device: %s; prompt %lld tokens, %lld per expert\n", b.device_name().c_str(), (long long)n,
                 (long long)per_expert);
