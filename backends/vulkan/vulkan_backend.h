@@ -18,6 +18,7 @@
 #include "backends/device_routing.h"
 #include "backends/host_memory_import.h"
 #include "backends/vulkan/command_stream.h"
+#include "backends/vulkan/gemm_tuning.h"
 #include "backends/vulkan/pipelines.h"
 #include "backends/vulkan/vulkan_context.h"
 #include "backends/vulkan/weight_residency.h"
@@ -133,6 +134,12 @@ public:
     // Which kernel products of at least min_tokens tokens take (tests and benchmarks); false,
     // with `why`, when the device cannot run it (coopmat without the extension).
     bool set_gemm(GemmKernel kernel, int64_t min_tokens, std::string &why);
+    // The tiling of the tuned GEMM (gemm_tuning.h, shaders/gemm_tuned.comp) or main's kernel
+    // (GemmTuning{}, the default); MST_VULKAN_COOP_TUNING sets it at creation. The tuned kernel
+    // takes cooperative matrices where the GEMM kernel does, float products elsewhere. False,
+    // with `why`, for a tiling the shader or the device cannot run (tests and benchmarks).
+    bool set_gemm_tuning(const GemmTuning &tuning, std::string &why);
+    const GemmTuning &gemm_tuning() const { return gemm_tuning_; }
     // GEMM dispatches recorded so far (tests check that a product took the GEMM).
     uint64_t gemm_dispatches() const { return gemm_dispatches_; }
     // Blocked prefill attention dispatches so far (shaders/attention_blocked.comp): queries
@@ -240,7 +247,10 @@ private:
     // The GEMM variant (gemm.comp) for weights of type t under the kernel chosen, plain or
     // grouped over experts; empty when products of t keep the matrix-vector kernels.
     std::string gemm_shader(DType t, bool grouped) const;
+    // Its pipeline, with the tuning's specialization constants when tuned.
+    const VulkanPipeline &gemm_pipeline(const std::string &shader, uint32_t n_bindings);
     GemmKernel gemm_kernel_ = GemmKernel::automatic;
+    GemmTuning gemm_tuning_;  // main's kernel unless MST_VULKAN_COOP_TUNING or set_gemm_tuning says otherwise
     // Dense GEMMs fetch a step's tiles during the previous step's products; off
     // (MST_VULKAN_GEMM_PREFETCH=0, to compare): gemm_serial_*, each fetched when it begins.
     bool gemm_prefetch_ = true;
