@@ -95,6 +95,18 @@ void VulkanBackend::record_fused(size_t i, const std::function<void(const Deferr
     record(op);
 }
 
+void VulkanBackend::record_deferred_results_in(const void *ptr, size_t bytes) {
+    const auto *lo = static_cast<const uint8_t *>(ptr);
+    for (const DeferredOp &d : deferred_) {
+        const auto *r = reinterpret_cast<const uint8_t *>(d.result);
+        const size_t n = size_t(d.kind == DeferredOp::Kind::norm ? d.rows * d.cols : d.rows) * sizeof(float);
+        if (r < lo + bytes && lo < r + n) {
+            record_deferred_ops();
+            return;
+        }
+    }
+}
+
 bool VulkanBackend::defer_norm(const float *x, const WeightView &w, float offset, float eps, float *y, int64_t n_rows,
                                int64_t dim) {
     if (!attention_fusion_ || !stream_->in_batch() || !use_norm_vec4_ || dim % 4 != 0 || dim > 4096) return false;
@@ -112,9 +124,14 @@ bool VulkanBackend::defer_norm(const float *x, const WeightView &w, float offset
     return true;
 }
 
-bool VulkanBackend::norm_product_fits(int64_t cols) const {
+bool VulkanBackend::norm_product_fits(const WeightView &w) const {
     const uint32_t threads = lanes_ * rows_per_group_;
-    return use_matvec_ && use_norm_vec4_ && cols % 4 == 0 && cols <= 4096 && threads <= 256 && 256 % threads == 0;
+    // Every workgroup re-reads x for its sum of squares: for q (4096 rows, 1024 workgroups
+    // on the H100: 8 MB from cache beside 16 MB of weights) that costs less than a dispatch
+    // and its barrier; for the head (152k rows, 38k workgroups: 311 MB) it would not, so
+    // products that long keep the norm's own dispatch.
+    return use_matvec_ && use_norm_vec4_ && w.cols % 4 == 0 && w.cols <= 4096 && w.rows <= kNormProductRows &&
+           threads <= 256 && 256 % threads == 0;
 }
 
 const VulkanPipeline &VulkanBackend::fused_matvec_pipeline(const char *kind, DType t) {
@@ -158,7 +175,7 @@ bool VulkanBackend::matmul_fused(const WeightView &w, const float *x, float *y) 
     const BufferSlice ys = stream_->output_buffer(uint64_t(w.rows) * sizeof(float));
     const int i = find_deferred(DeferredOp::Kind::norm, x);
     bool fused = false;
-    if (i >= 0 && deferred_[size_t(i)].rows == 1 && deferred_[size_t(i)].cols == w.cols && norm_product_fits(w.cols)) {
+    if (i >= 0 && deferred_[size_t(i)].rows == 1 && deferred_[size_t(i)].cols == w.cols && norm_product_fits(w)) {
         const DeferredOp &n = deferred_[size_t(i)];
         const BufferSlice reads[] = {dw.data, n.x, n.weight}, writes[] = {ys, n.y};
         fused = fuses_ahead(size_t(i), reads, writes);
@@ -188,7 +205,7 @@ void VulkanBackend::matmuls_one_input(std::span<const WeightView> w, std::span<f
                 w.size() == y.size() && find_deferred(DeferredOp::Kind::norm, x) >= 0;
     for (size_t k = 0; fits && k < w.size(); ++k) {
         check_matmul_params(w[k], x, y[k], n_tokens);
-        fits = matvec_fits(w[k]) && w[0].cols == w[k].cols && norm_product_fits(w[k].cols);
+        fits = matvec_fits(w[k]) && w[0].cols == w[k].cols && norm_product_fits(w[k]);
     }
     DeviceWeight dw[kMost];
     for (size_t k = 0; fits && k < w.size(); ++k) dw[k] = residency_->get(*stream_, w[k]);

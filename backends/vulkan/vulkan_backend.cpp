@@ -75,6 +75,7 @@ void VulkanBackend::sync_reads(std::span<const HostSpan> reads) {
 
 void VulkanBackend::drop_results(const void *ptr, size_t bytes) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    record_deferred_results_in(ptr, bytes);  // op_fusion.cpp
     stream_->drop_outputs(ptr, bytes);
 }
 

@@ -174,6 +174,9 @@ public:
     uint64_t fused_norm_products() const { return fused_norm_products_; }   // norm + product dispatches
     uint64_t fused_norm_ropes() const { return fused_norm_ropes_; }         // norm + rope dispatches
     uint64_t fused_residual_products() const { return fused_residual_products_; }  // product + add dispatches
+    // The longest product (rows) a norm is folded into: past it every workgroup re-reading
+    // x would cost more than the norm's own dispatch (the head's 152k rows).
+    static constexpr int64_t kNormProductRows = 16384;
     uint64_t rope_table_copies() const { return rope_table_copies_; }  // rope tables copied to the device
     // rope cos/sin tables computed so far (op_norm_rope.cpp keeps the last one and reuses it
     // while positions and frequencies match; tests check the reuse).
@@ -334,6 +337,10 @@ private:
     bool fuses_ahead(size_t i, std::span<const BufferSlice> reads, std::span<const BufferSlice> writes);
     // Take deferred op i out and run `record` (the consumer's fused command) now.
     void record_fused(size_t i, const std::function<void(const DeferredOp &)> &record);
+    // drop_results of [ptr, ptr + bytes): deferred ops whose result lies there are recorded
+    // first, so that an op after it, finding the same host address, never folds in a result
+    // the caller has since rewritten on the host.
+    void record_deferred_results_in(const void *ptr, size_t bytes);
     bool defer_norm(const float *x, const WeightView &w, float offset, float eps, float *y, int64_t n_rows,
                     int64_t dim);
     // matmul of one token: folded with a deferred norm of x, or deferred itself; false when
@@ -345,7 +352,7 @@ private:
                     const RopeParams &p);
     // Whether matvec_fused.comp's norm variant runs here: its workgroup replays
     // norm_vec4.comp's 256 invocations in whole rounds.
-    bool norm_product_fits(int64_t cols) const;
+    bool norm_product_fits(const WeightView &w) const;
     const VulkanPipeline &fused_matvec_pipeline(const char *kind, DType t);  // kind "norm" or "add"
     const VulkanPipeline *fused_matvec_pipelines_[2][32] = {};  // norm, add; by DType
     // Whether one token's product of w takes matvec.comp (and so its fused forms).

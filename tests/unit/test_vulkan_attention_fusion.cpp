@@ -148,6 +148,28 @@ TEST_F(VulkanAttentionFusion, PostNormFoldsIntoTheRouterAndTheExpertsReadItsResu
         }
 }
 
+TEST_F(VulkanAttentionFusion, TheHeadsLongProductKeepsTheNormsDispatch) {
+    // Past VulkanBackend::kNormProductRows rows every workgroup re-reading x would cost more
+    // than the norm's own dispatch: the norm is recorded as it was, the product reads it.
+    const int64_t rows = VulkanBackend::kNormProductRows + 1, cols = 64;
+    const WeightView head = stable_weight(DType::BF16, rows, cols, 61);
+    const WeightView nw = norm_weight(cols, 62);
+    const std::vector<float> x0 = random_floats(size_t(cols), 63), d = random_floats(size_t(cols), 64);
+    auto run = [&](Backend &b) {
+        std::vector<float> x = x0, h(static_cast<size_t>(cols)), logits(static_cast<size_t>(rows));
+        {
+            BackendBatch batch(b);
+            pending_x(b, x, d);
+            b.rms_norm(x.data(), nw, 0.0f, 1e-6f, h.data(), 1, cols);
+            b.matmul(head, h.data(), logits.data(), 1);
+        }
+        std::vector<float> out = h;
+        out.insert(out.end(), logits.begin(), logits.end());
+        return out;
+    };
+    check(run, [&] { return vulkan_->fused_norm_products(); }, 0, kFloatBound, "head");
+}
+
 // Halves of heads of 20 (partial rotation too), one token and three.
 struct Rope {
     std::vector<float> inv_freq;
@@ -252,6 +274,29 @@ TEST_F(VulkanAttentionFusion, DeferredOpsKeepTheirOrderWhereItMatters) {
     // not ahead of it: recorded in order, unfused) -- none of the counted dispatches.
     check(run, [&] { return vulkan_->fused_norm_ropes() + vulkan_->fused_residual_products(); }, 0, 1e-4,
           "dependent deferred ops");
+}
+
+TEST_F(VulkanAttentionFusion, AResultDroppedAndRewrittenOnTheHostIsNotFoldedIn) {
+    // As bench_vulkan's forward does with y: the product's result dropped, y refilled on the
+    // host, then added: the add must read the host's y, not fold the dropped product in.
+    const int64_t rows = 40, cols = 64;
+    const WeightView o = stable_weight(DType::BF16, rows, cols, 71);
+    const std::vector<float> a0 = random_floats(size_t(cols), 72), x0 = random_floats(size_t(rows), 73);
+    const std::vector<float> fill = random_floats(size_t(rows), 74);
+    auto run = [&](Backend &b) {
+        std::vector<float> a = a0, x = x0, y(static_cast<size_t>(rows));
+        const std::vector<float> z(static_cast<size_t>(cols), 0.0f);
+        {
+            BackendBatch batch(b);
+            pending_x(b, a, z);
+            b.matmul(o, a.data(), y.data(), 1);
+            b.drop_results(y.data(), y.size() * sizeof(float));
+            y = fill;
+            b.add(x.data(), y.data(), rows);
+        }
+        return x;
+    };
+    check(run, [&] { return vulkan_->fused_residual_products(); }, 0, 1e-6, "dropped product");
 }
 
 TEST_F(VulkanAttentionFusion, ALayersAttentionTakesTwoCommandsAndTwoLevelsLess) {
