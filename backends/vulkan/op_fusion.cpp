@@ -4,9 +4,9 @@
 // takes) and one token's products (matvec.comp) record nothing when called: their inputs
 // are resolved and their results registered at once, the command itself waits in
 // deferred_. The op that reads the result next may fold it into its own dispatch:
-//   - a one-token product of the normed x (q, k and v; the router; the head): the norm
-//     inside the product (shaders/matvec_fused.comp, matvec_norm_*), which also writes the
-//     normalised x;
+//   - a one-token product of the normed x (q, k and v; the router; not the head, past
+//     kNormProductRows): the norm inside the product (shaders/matvec_fused.comp,
+//     matvec_norm_*), which also writes the normalised x;
 //   - rope of the normed head rows (q-norm, k-norm): one norm_rope.comp dispatch;
 //   - the residual add of a product (o): the add in the product's epilogue (matvec_add_*).
 // Anything else first records the deferred commands as they were (the stream calls
