@@ -1,0 +1,88 @@
+#version 450
+// One token's routed-expert down products and their weighted sum in one dispatch, the
+// experts chosen on the device (MST_VULKAN_MOE_FUSION, docs/gpu_decode_kernels.md "The MoE
+// half of a layer"): for output row r,
+//   s = sum over the k chosen experts in ascending expert id of weights[j] * (Down_e x_j)[r]
+// with e = ids[j] and x_j row j of x ([k][cols], what matvec_id_swiglu.comp wrote), then
+//   residual 0:  o[r] = o[r] + w_1 d_1 + w_2 d_2 ...   (one expert at a time, combine_id.comp's)
+//   residual 1:  o[r] = o[r] + s, s summed from 0     (routed_swiglu_by_id into zeros, then add)
+// which matvec_id.comp's down dispatch, combine_id.comp and the residual add wrote in three
+// commands and three levels. A workgroup takes ROWS output rows and walks the experts in
+// ascending id itself, so the sum keeps that order; each product has matvec_id.comp's lane
+// order and reduction (matvec_id_row.glsl), so the result is the same bits. Negative ids
+// are skipped as combine_id skips them; an id whose table entry is -1 adds 0 (w * 0) and
+// records the miss, as matvec_id.
+//! variant matvec_id_combine_f32 -DW_F32
+//! variant matvec_id_combine_f16 -DW_F16
+//! variant matvec_id_combine_bf16 -DW_BF16
+//! variant matvec_id_combine_q8 -DW_Q8
+//! variant matvec_id_combine_q4 -DW_Q4
+//! variant matvec_id_combine_f32_sg -DW_F32 -DUSE_SUBGROUP
+//! variant matvec_id_combine_f16_sg -DW_F16 -DUSE_SUBGROUP
+//! variant matvec_id_combine_bf16_sg -DW_BF16 -DUSE_SUBGROUP
+//! variant matvec_id_combine_q8_sg -DW_Q8 -DUSE_SUBGROUP
+//! variant matvec_id_combine_q4_sg -DW_Q4 -DUSE_SUBGROUP
+#extension GL_GOOGLE_include_directive : require
+#ifdef USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+#include "common.glsl"
+
+layout(constant_id = 0) const uint LANES = 32;
+layout(constant_id = 1) const uint ROWS = 4;
+layout(local_size_x_id = 0, local_size_y_id = 1) in;
+
+layout(std430, binding = 0) readonly buffer Weights { uint w[]; };
+layout(std430, binding = 0) readonly buffer Weights4 { uvec4 w4[]; };
+layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
+layout(std430, binding = 2) buffer Out { float o[]; };
+layout(std430, binding = 3) readonly buffer Table { int table[]; };
+layout(std430, binding = 4) readonly buffer Ids { int ids[]; };
+layout(std430, binding = 5) buffer Miss { uint miss; };
+layout(std430, binding = 6) readonly buffer ExpertWeights { float ew[]; };
+
+// rows, cols: one expert's down part; x_stride: vec4s between two experts' x rows;
+// n_experts: entries of the table; k: experts chosen; residual: the sum's form (above).
+layout(push_constant) uniform Push { uint rows, cols, x_stride, n_experts, layer, k, residual; } pc;
+
+#ifndef USE_SUBGROUP
+shared float partial[ROWS][LANES];
+#endif
+
+uint x_base;  // the current expert's x, in vec4s
+#define X4(i) x4[x_base + (i)]
+#include "matvec_unit.glsl"
+#include "matvec_id_row.glsl"
+#include "matvec_id_total.glsl"
+
+void main() {
+    const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
+    const uint r = gl_WorkGroupID.x * ROWS + ly;
+    float total = pc.residual == 0u && r < pc.rows ? o[r] : 0.0;
+    // The m-th smallest id each round (ids are distinct; k is small): the same for every
+    // invocation, so the loop and the barriers in it stay uniform.
+    int last = -1;
+    for (uint m = 0u; m < pc.k; ++m) {
+        uint pick = 0u;
+        int best = 0x7fffffff;
+        for (uint j = 0u; j < pc.k; ++j) {
+            const int id = ids[j];
+            if (id > last && id < best) {
+                best = id;
+                pick = j;
+            }
+        }
+        if (best == 0x7fffffff) break;
+        last = best;
+        const int slot = uint(best) < pc.n_experts ? table[best] : -1;
+        float d = 0.0;
+        if (slot < 0) {
+            if (gl_LocalInvocationIndex == 0u) atomicCompSwap(miss, 0u, 1u + (pc.layer << 16) + (uint(best) & 0xffffu));
+        } else {
+            x_base = pick * pc.x_stride;
+            d = row_total(r < pc.rows ? lane_partial(uint(slot) * pc.rows + r, lane) : 0.0, ly, lane);
+        }
+        total += ew[pick] * d;
+    }
+    if (lane == 0u && r < pc.rows) o[r] = pc.residual != 0u ? o[r] + total : total;
+}
