@@ -4,7 +4,7 @@
 // (matvec_id_swiglu.comp), the down products with their sum in ascending id and the
 // residual add in another (matvec_id_combine.comp, DeviceExperts::routed_swiglu_by_id_add).
 // Each against main's commands (the switch off) bit for bit, and against the CPU, on
-// unified and discrete memory, for every id kernel type at odd sizes and k of 1, 2 and 8,
+// unified and discrete memory, for every id kernel type at odd sizes and k of 1, 2, 8 and 9,
 // with and without subgroup arithmetic. Without a Vulkan device every test is skipped.
 #include <gtest/gtest.h>
 
@@ -93,7 +93,7 @@ std::vector<int32_t> chosen(int32_t k, uint32_t seed) {
 }
 
 // For every id kernel type (rows no workgroup of rows divides, columns of whole units but
-// not whole unrolled steps of a lane) and k of 1, 2 and 8: routed_swiglu_by_id with the
+// not whole unrolled steps of a lane) and k of 1, 2, 8 and 9: routed_swiglu_by_id with the
 // fusion on equals it with the fusion off bit for bit; routed_swiglu_by_id_add equals the
 // unfused "sum into zeros, then add" bit for bit; both are the CPU's result; and the fused
 // commands are fewer.
@@ -110,7 +110,7 @@ void expect_fused_experts_equal_unfused(VulkanBackend &gpu, Backend &cpu, int64_
         const Case &cs = cases[c];
         const Experts L(cs.t, first_layer + int64_t(c), cs.hidden, cs.inter, uint32_t(100 * c + 3));
         ASSERT_TRUE(by_id->make_experts_resident(L.set())) << dtype_name(cs.t);
-        for (const int32_t k : {1, 2, 8}) {
+        for (const int32_t k : {1, 2, 8, 9}) {  // 9: more than one chunk of the combine kernel
             const std::string what = std::string(dtype_name(cs.t)) + " " + std::to_string(cs.hidden) + "x" +
                                      std::to_string(cs.inter) + " k=" + std::to_string(k);
             const std::vector<int32_t> ids = chosen(k, uint32_t(c * 10 + size_t(k)));

@@ -9,7 +9,8 @@
 // which matvec_id.comp's down dispatch, combine_id.comp and the residual add wrote in three
 // commands and three levels. A workgroup takes ROWS output rows and walks the experts in
 // ascending id itself, so the sum keeps that order; each product has matvec_id.comp's lane
-// order and reduction (matvec_id_row.glsl), so the result is the same bits. Negative ids
+// order and reduction (matvec_id_row.glsl's, interleaved over the experts below), so the
+// result is the same bits. Negative ids
 // are skipped as combine_id skips them; an id whose table entry is -1 adds 0 (w * 0) and
 // records the miss, as matvec_id.
 //! variant matvec_id_combine_f32 -DW_F32
@@ -49,40 +50,90 @@ layout(push_constant) uniform Push { uint rows, cols, x_stride, n_experts, layer
 shared float partial[ROWS][LANES];
 #endif
 
-uint x_base;  // the current expert's x, in vec4s
+uint x_base;  // the x of the expert unit_dot reads, in vec4s
 #define X4(i) x4[x_base + (i)]
 #include "matvec_unit.glsl"
-#include "matvec_id_row.glsl"
 #include "matvec_id_total.glsl"
+
+// Up to CHUNK experts' products are computed together: their lane partials first, one unit
+// step of every expert after another so that their loads are in flight at once, then their
+// totals in ascending id. Each expert's partial adds its units in matvec_id_row.glsl's order
+// (four at a time, then one at a time), so interleaving the experts changes no bit.
+const uint CHUNK = 8u;
+uint chunk_row[CHUNK];   // the expert's row r in its stack
+uint chunk_x[CHUNK];     // the expert's x, in vec4s
+float chunk_part[CHUNK];
+
+void chunk_partials(uint n, uint lane) {
+    const uint n_units = pc.cols / UNIT;
+    for (uint i = 0u; i < CHUNK; ++i) chunk_part[i] = 0.0;
+    uint u = lane;
+    for (; u + 3u * LANES < n_units; u += 4u * LANES)
+        for (uint i = 0u; i < CHUNK; ++i)
+            if (i < n) {
+                x_base = chunk_x[i];
+                const uint wr = chunk_row[i];
+                const float s0 = unit_dot(wr, u), s1 = unit_dot(wr, u + LANES);
+                const float s2 = unit_dot(wr, u + 2u * LANES), s3 = unit_dot(wr, u + 3u * LANES);
+                chunk_part[i] += (s0 + s1) + (s2 + s3);
+            }
+    for (; u < n_units; u += LANES)
+        for (uint i = 0u; i < CHUNK; ++i)
+            if (i < n) {
+                x_base = chunk_x[i];
+                chunk_part[i] += unit_dot(chunk_row[i], u);
+            }
+}
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
     const uint r = gl_WorkGroupID.x * ROWS + ly;
     float total = pc.residual == 0u && r < pc.rows ? o[r] : 0.0;
-    // The m-th smallest id each round (ids are distinct; k is small): the same for every
-    // invocation, so the loop and the barriers in it stay uniform.
+    // The experts in ascending id, CHUNK at a time: the m-th smallest id each round (ids
+    // are distinct; k is small). The same for every invocation, so the loops and the
+    // barriers in them stay uniform.
     int last = -1;
-    for (uint m = 0u; m < pc.k; ++m) {
-        uint pick = 0u;
-        int best = 0x7fffffff;
-        for (uint j = 0u; j < pc.k; ++j) {
-            const int id = ids[j];
-            if (id > last && id < best) {
-                best = id;
-                pick = j;
+    bool more = true;
+    uint m = 0u;  // experts taken so far
+    while (more && m < pc.k) {
+        uint picks[CHUNK];
+        int slots[CHUNK];
+        uint n = 0u, present = 0u;
+        for (; n < CHUNK && m < pc.k; ++n, ++m) {
+            uint pick = 0u;
+            int best = 0x7fffffff;
+            for (uint j = 0u; j < pc.k; ++j) {
+                const int id = ids[j];
+                if (id > last && id < best) {
+                    best = id;
+                    pick = j;
+                }
+            }
+            if (best == 0x7fffffff) {
+                more = false;
+                break;
+            }
+            last = best;
+            picks[n] = pick;
+            slots[n] = uint(best) < pc.n_experts ? table[best] : -1;
+            if (slots[n] < 0) {
+                if (gl_LocalInvocationIndex == 0u)
+                    atomicCompSwap(miss, 0u, 1u + (pc.layer << 16) + (uint(best) & 0xffffu));
+            } else {
+                // The present experts' rows and x, packed for chunk_partials.
+                chunk_row[present] = uint(slots[n]) * pc.rows + r;
+                chunk_x[present] = pick * pc.x_stride;
+                ++present;
             }
         }
-        if (best == 0x7fffffff) break;
-        last = best;
-        const int slot = uint(best) < pc.n_experts ? table[best] : -1;
-        float d = 0.0;
-        if (slot < 0) {
-            if (gl_LocalInvocationIndex == 0u) atomicCompSwap(miss, 0u, 1u + (pc.layer << 16) + (uint(best) & 0xffffu));
-        } else {
-            x_base = pick * pc.x_stride;
-            d = row_total(r < pc.rows ? lane_partial(uint(slot) * pc.rows + r, lane) : 0.0, ly, lane);
+        if (r < pc.rows) chunk_partials(present, lane);
+        else for (uint i = 0u; i < CHUNK; ++i) chunk_part[i] = 0.0;
+        uint p = 0u;
+        for (uint i = 0u; i < n; ++i) {
+            float d = 0.0;  // a missing expert adds w * 0, as combine_id over matvec_id's zeros
+            if (slots[i] >= 0) d = row_total(chunk_part[p++], ly, lane);
+            total += ew[picks[i]] * d;
         }
-        total += ew[pick] * d;
     }
     if (lane == 0u && r < pc.rows) o[r] = pc.residual != 0u ? o[r] + total : total;
 }

@@ -1,6 +1,7 @@
-// One lane's share of a weight row's dot product and the row's total, as every by-id
-// expert kernel sums them (matvec_id.comp, matvec_id_swiglu.comp, matvec_id_combine.comp):
-// the fused kernels keep matvec_id.comp's order to the bit, so fusing changes no result.
+// One lane's share of a weight row's dot product, the order every by-id expert kernel sums
+// in: matvec_id.comp calls it; matvec_id_swiglu.comp and matvec_id_combine.comp follow the
+// same order per product with several products' loads interleaved, so that fusing changes
+// no result.
 // The including shader defines unit_dot (matvec_unit.glsl), LANES, ROWS and, without
 // subgroup arithmetic, `shared float partial[ROWS][LANES]`.
 

@@ -4,9 +4,9 @@
 // for the j-th chosen expert (workgroup z), e = ids[j],
 //   y[j][r] = silu(g) * u,  g = sum_c Gate_e[r][c] x[c],  u = sum_c Up_e[r][c] x[c],
 // which matvec_id.comp's gate and up dispatches and a silu_mul wrote in three commands and
-// two barrier levels. Each row of the workgroup computes both products of its row with the
-// lane order and reduction of matvec_id.comp (matvec_id_row.glsl), so the result is the
-// same bits. Gate and up are two stacks (binding 0 and 6) with one slot table, the same
+// two barrier levels. Each row of the workgroup computes both products of its row, their
+// loads interleaved, each with the lane order and reduction of matvec_id.comp
+// (matvec_id_row.glsl), so the result is the same bits. Gate and up are two stacks (binding 0 and 6) with one slot table, the same
 // type and shape. An id not on the device writes zeros and records the miss, as matvec_id.
 //! variant matvec_id_swiglu_f32 -DW_F32
 //! variant matvec_id_swiglu_f16 -DW_F16
@@ -47,24 +47,43 @@ shared float partial[ROWS][LANES];
 #endif
 
 #define X4(i) x4[i]
-// The row helpers twice, once per stack (matvec_unit.glsl reads W_WORDS and W_VEC4).
+// The unit products twice, once per stack (matvec_unit.glsl reads W_WORDS and W_VEC4).
 #define W_WORDS wg
 #define W_VEC4 wg4
 #define unit_dot unit_dot_gate
-#define lane_partial lane_partial_gate
 #include "matvec_unit.glsl"
-#include "matvec_id_row.glsl"
 #undef W_WORDS
 #undef W_VEC4
 #undef unit_dot
-#undef lane_partial
 #define W_WORDS wu
 #define W_VEC4 wu4
 #define unit_dot unit_dot_up
-#define lane_partial lane_partial_up
 #include "matvec_unit.glsl"
-#include "matvec_id_row.glsl"
+#undef W_WORDS
+#undef W_VEC4
+#undef unit_dot
 #include "matvec_id_total.glsl"
+
+// The lane's partial sums of gate row wr and up row wr together (their loads in flight at
+// once), each in matvec_id_row.glsl's order: four units at a time, then one at a time.
+void lane_partials(uint wr, uint lane, out float g, out float up) {
+    const uint n_units = pc.cols / UNIT;
+    g = 0.0;
+    up = 0.0;
+    uint u = lane;
+    for (; u + 3u * LANES < n_units; u += 4u * LANES) {
+        const float g0 = unit_dot_gate(wr, u), g1 = unit_dot_gate(wr, u + LANES);
+        const float g2 = unit_dot_gate(wr, u + 2u * LANES), g3 = unit_dot_gate(wr, u + 3u * LANES);
+        const float u0 = unit_dot_up(wr, u), u1 = unit_dot_up(wr, u + LANES);
+        const float u2 = unit_dot_up(wr, u + 2u * LANES), u3 = unit_dot_up(wr, u + 3u * LANES);
+        g += (g0 + g1) + (g2 + g3);
+        up += (u0 + u1) + (u2 + u3);
+    }
+    for (; u < n_units; u += LANES) {
+        g += unit_dot_gate(wr, u);
+        up += unit_dot_up(wr, u);
+    }
+}
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y, j = gl_WorkGroupID.z;
@@ -78,7 +97,8 @@ void main() {
         return;
     }
     const uint wr = uint(slot) * pc.rows + r;
-    const float g = row_total(r < pc.rows ? lane_partial_gate(wr, lane) : 0.0, ly, lane);
-    const float u = row_total(r < pc.rows ? lane_partial_up(wr, lane) : 0.0, ly, lane);
+    float pg = 0.0, pu = 0.0;
+    if (r < pc.rows) lane_partials(wr, lane, pg, pu);
+    const float g = row_total(pg, ly, lane), u = row_total(pu, ly, lane);
     if (lane == 0u && r < pc.rows) y[j * pc.rows + r] = silu(g) * u;
 }
