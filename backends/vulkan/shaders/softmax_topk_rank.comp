@@ -12,7 +12,9 @@
 // same tree) and each p are computed as there, and the kept sum adds the chosen p in rank
 // order. An expert whose p is NaN ranks nowhere (as there: it is never picked); slots no
 // expert fills keep id -1 and weight -1, which routed_swiglu_by_id reports as a miss.
-layout(local_size_x = 64) in;
+// 128 lanes: the maximum and the sum take the first 64 (softmax_topk.comp's lanes and tree,
+// for the same bits), the ranking all of them (one expert each for 128 experts).
+layout(local_size_x = 128) in;
 
 layout(std430, binding = 0) readonly buffer Logits { float logits[]; };
 layout(std430, binding = 1) buffer Ids { int ids[]; };
@@ -37,9 +39,12 @@ void main() {
     const uint lane = gl_LocalInvocationID.x, E = pc.n_experts, first = t * pc.k;
     row = t * E;
 
+    const bool tree = lane < 64u;  // a lane of the maximum's and the sum's tree
     top = -1.0 / 0.0;
-    for (uint e = lane; e < E; e += 64u) top = max(top, logits[row + e]);
-    s_val[lane] = top;
+    if (tree) {
+        for (uint e = lane; e < E; e += 64u) top = max(top, logits[row + e]);
+        s_val[lane] = top;
+    }
     barrier();
     for (uint s = 32u; s > 0u; s >>= 1) {
         if (lane < s) s_val[lane] = max(s_val[lane], s_val[lane + s]);
@@ -47,25 +52,27 @@ void main() {
     }
     top = s_val[0];
     barrier();
-    float part = 0.0;
-    for (uint e = lane; e < E; e += 64u) part += exp(logits[row + e] - top);
-    s_val[lane] = part;
+    if (tree) {
+        float part = 0.0;
+        for (uint e = lane; e < E; e += 64u) part += exp(logits[row + e] - top);
+        s_val[lane] = part;
+    }
     barrier();
     for (uint s = 32u; s > 0u; s >>= 1) {
         if (lane < s) s_val[lane] += s_val[lane + s];
         barrier();
     }
     sum = s_val[0];
-    for (uint e = lane; e < min(E, CACHED); e += 64u) s_p[e] = exp(logits[row + e] - top) / sum;
+    for (uint e = lane; e < min(E, CACHED); e += 128u) s_p[e] = exp(logits[row + e] - top) / sum;
     // Unfilled slots (NaN probabilities only) say so; the rank writes below come after.
-    for (uint i = lane; i < pc.k; i += 64u) {
+    for (uint i = lane; i < pc.k; i += 128u) {
         ids[first + i] = -1;
         weights[first + i] = -1.0;
     }
     memoryBarrierBuffer();
     barrier();
 
-    for (uint e = lane; e < E; e += 64u) {
+    for (uint e = lane; e < E; e += 128u) {
         const float p = prob(e);
         uint rank = 0u;
         for (uint q = 0u; q < E && rank < pc.k; ++q) {
