@@ -7,7 +7,8 @@
 // 2k + 3, and no wait for the host. With MST_VULKAN_MOE_FUSION (the default) two: gate, up
 // and SwiGLU in one (matvec_id_swiglu.comp), the down products and their sum in ascending
 // id in the other (matvec_id_combine.comp), which routed_swiglu_by_id_add also adds into
-// the residual stream (docs/gpu_decode_kernels.md, "The MoE half of a layer").
+// the residual stream (docs/gpu_decode_kernels.md, "The MoE half of a layer in fewer
+// dispatches").
 #include <string>
 
 #include "backends/vulkan/env_switch.h"

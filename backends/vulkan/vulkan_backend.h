@@ -86,8 +86,8 @@ public:
     bool routed_swiglu_by_id_add(int64_t layer, const float *h, float *x, int64_t hidden, const int32_t *ids,
                                  const float *weights, int32_t k) override;
     void set_experts_by_id(bool on);
-    // The MoE half of a decode layer in fewer dispatches (docs/gpu_decode_kernels.md, "The
-    // MoE half of a layer"): softmax_topk by rank, gate+up+SwiGLU in one id dispatch, the
+    // The MoE half of a decode layer in fewer dispatches (docs/gpu_decode_kernels.md, same
+    // title): softmax_topk by rank, gate+up+SwiGLU in one id dispatch, the
     // down products with the combine (and the residual add) in another. Off: main's
     // commands before it (tests and benchmarks; MST_VULKAN_MOE_FUSION=0|1 at creation).
     // On by default.

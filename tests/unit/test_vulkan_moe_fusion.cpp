@@ -1,5 +1,5 @@
 // The MoE half of a decode layer in fewer dispatches (MST_VULKAN_MOE_FUSION;
-// docs/gpu_decode_kernels.md "The MoE half of a layer"): softmax_topk by rank
+// docs/gpu_decode_kernels.md "The MoE half of a layer in fewer dispatches"): softmax_topk by rank
 // (shaders/softmax_topk_rank.comp), gate + up + SwiGLU in one id dispatch
 // (matvec_id_swiglu.comp), the down products with their sum in ascending id and the
 // residual add in another (matvec_id_combine.comp, DeviceExperts::routed_swiglu_by_id_add).

@@ -1,7 +1,7 @@
 #version 450
 // One token's routed-expert down products and their weighted sum in one dispatch, the
-// experts chosen on the device (MST_VULKAN_MOE_FUSION, docs/gpu_decode_kernels.md "The MoE
-// half of a layer"): for output row r,
+// experts chosen on the device (MST_VULKAN_MOE_FUSION; docs/gpu_decode_kernels.md, "The MoE
+// half of a layer in fewer dispatches"): for output row r,
 //   s = sum over the k chosen experts in ascending expert id of weights[j] * (Down_e x_j)[r]
 // with e = ids[j] and x_j row j of x ([k][cols], what matvec_id_swiglu.comp wrote), then
 //   residual 0:  o[r] = o[r] + w_1 d_1 + w_2 d_2 ...   (one expert at a time, combine_id.comp's)
@@ -10,9 +10,8 @@
 // commands and three levels. A workgroup takes ROWS output rows and walks the experts in
 // ascending id itself, so the sum keeps that order; each product has matvec_id.comp's lane
 // order and reduction (matvec_id_row.glsl's, interleaved over the experts below), so the
-// result is the same bits. Negative ids
-// are skipped as combine_id skips them; an id whose table entry is -1 adds 0 (w * 0) and
-// records the miss, as matvec_id.
+// result is the same bits. Negative ids are skipped as combine_id skips them; an id whose
+// table entry is -1 adds 0 (w * 0) and records the miss, as matvec_id.
 //! variant matvec_id_combine_f32 -DW_F32
 //! variant matvec_id_combine_f16 -DW_F16
 //! variant matvec_id_combine_bf16 -DW_BF16

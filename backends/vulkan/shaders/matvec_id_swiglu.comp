@@ -1,7 +1,7 @@
 #version 450
 // One token's routed-expert gate and up products with SwiGLU, the experts chosen on the
-// device (MST_VULKAN_MOE_FUSION, docs/gpu_decode_kernels.md "The MoE half of a layer"):
-// for the j-th chosen expert (workgroup z), e = ids[j],
+// device (MST_VULKAN_MOE_FUSION; docs/gpu_decode_kernels.md, "The MoE half of a layer in
+// fewer dispatches"): for the j-th chosen expert (workgroup z), e = ids[j],
 //   y[j][r] = silu(g) * u,  g = sum_c Gate_e[r][c] x[c],  u = sum_c Up_e[r][c] x[c],
 // which matvec_id.comp's gate and up dispatches and a silu_mul wrote in three commands and
 // two barrier levels. Each row of the workgroup computes both products of its row, their

@@ -1,8 +1,9 @@
 #version 450
 // Softmax top-k routing by rank (router/softmax_topk.h's contract; MST_VULKAN_MOE_FUSION,
-// docs/gpu_decode_kernels.md "The MoE half of a layer"): for token t, p = softmax of its
-// logits, the k largest p (ties to the lower id, as the CPU's partial_sort and torch.topk),
-// their ids and p, or p / sum of the kept p when renormalising. One workgroup per token.
+// docs/gpu_decode_kernels.md "The MoE half of a layer in fewer dispatches"): for token t,
+// p = softmax of its logits, the k largest p (ties to the lower id, as the CPU's
+// partial_sort and torch.topk), their ids and p, or p / sum of the kept p when
+// renormalising. One workgroup per token.
 // softmax_topk.comp picks the k experts in k passes over every expert, each ending in a
 // six-barrier tree (14.5 us for 128 experts on an H100); here every lane ranks its own
 // experts at once: expert e's rank is the number of experts before it in (p descending,
