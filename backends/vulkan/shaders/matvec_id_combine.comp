@@ -57,19 +57,22 @@ uint x_base;  // the x of the expert unit_dot reads, in vec4s
 // Up to CHUNK experts' products are computed together: their lane partials first, one unit
 // step of every expert after another so that their loads are in flight at once, then their
 // totals in ascending id. Each expert's partial adds its units in matvec_id_row.glsl's order
-// (four at a time, then one at a time), so interleaving the experts changes no bit.
+// (four at a time, then one at a time), so interleaving the experts changes no bit. Every
+// loop over a chunk runs CHUNK times with constant bounds, so that the compiler can unroll
+// it and keep the chunk's arrays in registers.
 const uint CHUNK = 8u;
-uint chunk_row[CHUNK];   // the expert's row r in its stack
-uint chunk_x[CHUNK];     // the expert's x, in vec4s
+bool chunk_live[CHUNK];  // the chunk's i-th expert is chosen and on the device
+uint chunk_row[CHUNK];   // its row r in the stack
+uint chunk_x[CHUNK];     // its x, in vec4s
 float chunk_part[CHUNK];
 
-void chunk_partials(uint n, uint lane) {
+void chunk_partials(uint lane) {
     const uint n_units = pc.cols / UNIT;
     for (uint i = 0u; i < CHUNK; ++i) chunk_part[i] = 0.0;
     uint u = lane;
     for (; u + 3u * LANES < n_units; u += 4u * LANES)
         for (uint i = 0u; i < CHUNK; ++i)
-            if (i < n) {
+            if (chunk_live[i]) {
                 x_base = chunk_x[i];
                 const uint wr = chunk_row[i];
                 const float s0 = unit_dot(wr, u), s1 = unit_dot(wr, u + LANES);
@@ -78,7 +81,7 @@ void chunk_partials(uint n, uint lane) {
             }
     for (; u < n_units; u += LANES)
         for (uint i = 0u; i < CHUNK; ++i)
-            if (i < n) {
+            if (chunk_live[i]) {
                 x_base = chunk_x[i];
                 chunk_part[i] += unit_dot(chunk_row[i], u);
             }
@@ -95,10 +98,13 @@ void main() {
     bool more = true;
     uint m = 0u;  // experts taken so far
     while (more && m < pc.k) {
-        uint picks[CHUNK];
-        int slots[CHUNK];
-        uint n = 0u, present = 0u;
-        for (; n < CHUNK && m < pc.k; ++n, ++m) {
+        bool taken[CHUNK];  // the chunk's i-th place holds a chosen expert (on the device or not)
+        uint picks[CHUNK];  // its j
+        for (uint i = 0u; i < CHUNK; ++i) {
+            taken[i] = false;
+            chunk_live[i] = false;
+            picks[i] = 0u;
+            if (!more || m >= pc.k) continue;
             uint pick = 0u;
             int best = 0x7fffffff;
             for (uint j = 0u; j < pc.k; ++j) {
@@ -110,27 +116,28 @@ void main() {
             }
             if (best == 0x7fffffff) {
                 more = false;
-                break;
+                continue;
             }
             last = best;
-            picks[n] = pick;
-            slots[n] = uint(best) < pc.n_experts ? table[best] : -1;
-            if (slots[n] < 0) {
+            ++m;
+            taken[i] = true;
+            picks[i] = pick;
+            const int slot = uint(best) < pc.n_experts ? table[best] : -1;
+            if (slot < 0) {
                 if (gl_LocalInvocationIndex == 0u)
                     atomicCompSwap(miss, 0u, 1u + (pc.layer << 16) + (uint(best) & 0xffffu));
             } else {
-                // The present experts' rows and x, packed for chunk_partials.
-                chunk_row[present] = uint(slots[n]) * pc.rows + r;
-                chunk_x[present] = pick * pc.x_stride;
-                ++present;
+                chunk_live[i] = true;
+                chunk_row[i] = uint(slot) * pc.rows + r;
+                chunk_x[i] = pick * pc.x_stride;
             }
         }
-        if (r < pc.rows) chunk_partials(present, lane);
-        else for (uint i = 0u; i < CHUNK; ++i) chunk_part[i] = 0.0;
-        uint p = 0u;
-        for (uint i = 0u; i < n; ++i) {
+        if (r < pc.rows) chunk_partials(lane);
+        else for (uint i = 0u; i < CHUNK; ++i) chunk_part[i] = 0.0;  // a row past the end: its totals unused
+        for (uint i = 0u; i < CHUNK; ++i) {
+            if (!taken[i]) continue;
             float d = 0.0;  // a missing expert adds w * 0, as combine_id over matvec_id's zeros
-            if (slots[i] >= 0) d = row_total(chunk_part[p++], ly, lane);
+            if (chunk_live[i]) d = row_total(chunk_part[i], ly, lane);
             total += ew[picks[i]] * d;
         }
     }
