@@ -47,6 +47,16 @@ public:
     // are not to be used.
     virtual void routed_swiglu_by_id(int64_t layer, const float *h, float *out, int64_t hidden, const int32_t *ids,
                                      const float *weights, int32_t k) = 0;
+    // routed_swiglu_by_id's result added into the residual stream x: x[c] = x[c] + s[c],
+    // s[c] the sum over j < k in ascending expert id of weights[j] * down_e(silu(gate_e h) *
+    // up_e h) starting from 0 (bitwise routed_swiglu_by_id into a zeroed out, then
+    // Backend::add(x, out)), in fewer device commands. False, with nothing recorded, where
+    // the backend does not fuse the add (the default): the caller then records those two.
+    virtual bool routed_swiglu_by_id_add(int64_t layer, const float *h, float *x, int64_t hidden,
+                                         const int32_t *ids, const float *weights, int32_t k) {
+        (void)layer, (void)h, (void)x, (void)hidden, (void)ids, (void)weights, (void)k;
+        return false;
+    }
     // Whether routed_swiglu_batch_by_id takes n_tokens tokens of `layer`: every one of its
     // n_experts experts on the device and the backend's batched kernels for them available
     // (and not turned off). False: the caller reads the ids and takes the host path.

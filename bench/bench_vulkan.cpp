@@ -245,6 +245,11 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
             b.matmul(L.router_view, h.data(), router.data(), n);
             routing->softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(), weights.data());
             b.drop_results(y.data(), y.size() * sizeof(float));
+            // As MoeDecoder: a decode step's sum goes into x in the experts' last dispatch
+            // where the backend fuses it (MST_VULKAN_MOE_FUSION=0: into y, then the add).
+            if (n == 1 && by_id->routed_swiglu_by_id_add(l, h.data(), x.data(), H, ids.data(), weights.data(),
+                                                         int32_t(kTopK)))
+                continue;
             if (n == 1) {
                 std::fill(y.begin(), y.end(), 0.0f);
                 by_id->routed_swiglu_by_id(l, h.data(), y.data(), H, ids.data(), weights.data(), int32_t(kTopK));
@@ -399,6 +404,12 @@ public:
     void routed_swiglu_by_id(int64_t l, const float *h, float *o, int64_t hd, const int32_t *ids, const float *w,
                              int32_t k) override {
         MST_PROFILED("routed_swiglu_by_id", vk_->routed_swiglu_by_id(l, h, o, hd, ids, w, k));
+    }
+    bool routed_swiglu_by_id_add(int64_t l, const float *h, float *x, int64_t hd, const int32_t *ids, const float *w,
+                                 int32_t k) override {
+        bool added = false;
+        MST_PROFILED("routed_swiglu_by_id_add", added = vk_->routed_swiglu_by_id_add(l, h, x, hd, ids, w, k));
+        return added;
     }
     bool batch_by_id(int64_t l, int32_t e, int64_t n) override { return vk_->batch_by_id(l, e, n); }
     void routed_swiglu_batch_by_id(int64_t l, const float *h, float *o, int64_t n, int64_t hd, const int32_t *ids,
@@ -739,10 +750,10 @@ int main(int argc, char **argv) try {
                 "(replay %s; MST_VULKAN_REPLAY=0 records every one)\n",
                 res.replayed_per_token, res.recorded_per_token, res.record_ms, gpu->stream().replay() ? "on" : "off");
     std::printf("  device work per layer of a decode token (the head's included): %.1f commands, %.1f barriers "
-                "(decode fusion %s, attention fusion %s; MST_VULKAN_DECODE_FUSION=0 and MST_VULKAN_ATTENTION_FUSION=0 "
-                "turn them off)\n",
+                "(decode fusion %s, attention fusion %s, MoE fusion %s; MST_VULKAN_DECODE_FUSION=0, "
+                "MST_VULKAN_ATTENTION_FUSION=0 and MST_VULKAN_MOE_FUSION=0 turn them off)\n",
                 res.decode_commands_per_layer, res.decode_barriers_per_layer, gpu->decode_fusion() ? "on" : "off",
-                gpu->attention_fusion() ? "on" : "off");
+                gpu->attention_fusion() ? "on" : "off", gpu->moe_fusion() ? "on" : "off");
     // Which decode attention ran: split over blocks of positions (op_attention_split.cpp)
     // unless MST_VULKAN_SPLIT_ATTENTION=0 or the context is one block.
     // Item 1 of issue 17's third pass: only what the host reads goes to host memory

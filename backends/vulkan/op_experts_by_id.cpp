@@ -4,7 +4,11 @@
 // experts (shaders/matvec_id.comp, workgroup z = the j-th choice, its rows found through
 // the layer's slot table), then one silu_mul over the k experts' gate and up rows and one
 // combine (shaders/combine_id.comp). Five dispatches a layer where routed_swiglu records
-// 2k + 3, and no wait for the host.
+// 2k + 3, and no wait for the host. With MST_VULKAN_MOE_FUSION (the default) two: gate, up
+// and SwiGLU in one (matvec_id_swiglu.comp), the down products and their sum in ascending
+// id in the other (matvec_id_combine.comp), which routed_swiglu_by_id_add also adds into
+// the residual stream (docs/gpu_decode_kernels.md, "The MoE half of a layer in fewer
+// dispatches").
 #include <string>
 
 #include "backends/vulkan/env_switch.h"
@@ -18,6 +22,12 @@ void VulkanBackend::configure_experts_by_id_from_environment() {
     experts_by_id_ = env_switch("MST_VULKAN_EXPERTS_BY_ID", experts_by_id_, "resident experts chosen on the device",
                                 "a wait per layer, the host looks the experts up");
     if (!experts_by_id_) log(MST_LOG_INFO, "vulkan: routed experts looked up on the host (MST_VULKAN_EXPERTS_BY_ID=0)");
+}
+
+void VulkanBackend::configure_moe_fusion_from_environment() {
+    moe_fusion_ = env_switch("MST_VULKAN_MOE_FUSION", moe_fusion_,
+                             "top-k by rank, gate+up+SwiGLU and down+combine+residual add in one dispatch each",
+                             "the k-pass top-k, a dispatch per product, silu_mul, combine_id and the add");
 }
 
 void VulkanBackend::set_experts_by_id(bool on) {
@@ -67,17 +77,30 @@ void VulkanBackend::check_expert_misses() {
 
 void VulkanBackend::routed_swiglu_by_id(int64_t layer, const float *h, float *out, int64_t hidden,
                                         const int32_t *ids, const float *weights, int32_t k) {
+    record_experts_by_id(layer, h, out, hidden, ids, weights, k, false);
+}
+
+bool VulkanBackend::routed_swiglu_by_id_add(int64_t layer, const float *h, float *x, int64_t hidden,
+                                            const int32_t *ids, const float *weights, int32_t k) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (!moe_fusion_) return false;  // the caller records routed_swiglu_by_id and the add, as before
+    record_experts_by_id(layer, h, x, hidden, ids, weights, k, true);
+    return true;
+}
+
+void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *out, int64_t hidden,
+                                         const int32_t *ids, const float *weights, int32_t k, bool residual) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    const char *op = residual ? "routed_swiglu_by_id_add" : "routed_swiglu_by_id";
     const ExpertSlots::Layer *L = residency_->slots().find(layer);
-    if (!L) fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu_by_id: layer {}'s experts were not made resident", layer);
-    if (!h || !out || !ids || !weights) fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu_by_id: null h, out, ids or weights");
+    if (!L) fail(MST_ERR_INVALID_ARGUMENT, "{}: layer {}'s experts were not made resident", op, layer);
+    if (!h || !out || !ids || !weights) fail(MST_ERR_INVALID_ARGUMENT, "{}: null h, out, ids or weights", op);
     const ExpertSlots::Part &gate = L->parts[0], &up = L->parts[1], &down = L->parts[2];
     if (k < 1 || k > L->n_experts || k > 65535)
-        fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu_by_id: k = {} is outside 1..{}", k, L->n_experts);
+        fail(MST_ERR_INVALID_ARGUMENT, "{}: k = {} is outside 1..{}", op, k, L->n_experts);
     if (hidden != gate.cols || hidden != down.rows)
-        fail(MST_ERR_INVALID_ARGUMENT, "routed_swiglu_by_id: hidden {} against layer {}'s experts of {}", hidden, layer,
-             gate.cols);
-    if (layer > 0xffff) fail(MST_ERR_UNSUPPORTED, "routed_swiglu_by_id: layer {} (the miss flag names at most 65535)", layer);
+        fail(MST_ERR_INVALID_ARGUMENT, "{}: hidden {} against layer {}'s experts of {}", op, hidden, layer, gate.cols);
+    if (layer > 0xffff) fail(MST_ERR_UNSUPPORTED, "{}: layer {} (the miss flag names at most 65535)", op, layer);
     ++experts_by_id_calls_;
 
     const int64_t inter = gate.rows;
@@ -88,28 +111,57 @@ void VulkanBackend::routed_swiglu_by_id(int64_t layer, const float *h, float *ou
     const BufferSlice miss = stream_->input(&expert_miss_, sizeof expert_miss_);
     const BufferSlice table = whole(L->table);
     const BufferSlice g = stream_->device_scratch(ku * uint64_t(inter) * sizeof(float));
-    const BufferSlice u = stream_->device_scratch(ku * uint64_t(inter) * sizeof(float));
-    const BufferSlice y = stream_->device_scratch(ku * uint64_t(hidden) * sizeof(float));
-    auto product = [&](const ExpertSlots::Part &p, const BufferSlice &xs, uint32_t x_stride, const BufferSlice &ys) {
-        const VulkanPipeline *&cached = matvec_id_pipelines_[size_t(p.dtype)];
+    // The pipeline of one of the id kernels (shaders/matvec_id*.comp) for part p's type.
+    auto pipeline = [&](const VulkanPipeline *(&cache)[32], const char *kernel, const ExpertSlots::Part &p,
+                        uint32_t bindings) -> const VulkanPipeline & {
+        const VulkanPipeline *&cached = cache[size_t(p.dtype)];
         if (!cached) {
-            const std::string name = std::string("matvec_id") + (matvec_shader(p.dtype, p.cols) + 6);
-            cached = &pipelines_->get(use_subgroup_ ? name + "_sg" : name, 6, {lanes_, rows_per_group_});
+            const std::string name = std::string(kernel) + (matvec_shader(p.dtype, p.cols) + 6);
+            cached = &pipelines_->get(use_subgroup_ ? name + "_sg" : name, bindings, {lanes_, rows_per_group_});
         }
+        return *cached;
+    };
+    auto row_groups = [&](const ExpertSlots::Part &p) {
+        const uint32_t gx = uint32_t((p.rows + rows_per_group_ - 1) / rows_per_group_);
+        if (p.rows > int64_t(65535) * rows_per_group_)
+            fail(MST_ERR_UNSUPPORTED, "{}: {} rows in one expert part", op, p.rows);
+        return gx;
+    };
+    auto product = [&](const ExpertSlots::Part &p, const BufferSlice &xs, uint32_t x_stride, const BufferSlice &ys) {
         const uint32_t push[5] = {uint32_t(p.rows), uint32_t(p.cols), x_stride, uint32_t(L->n_experts),
                                   uint32_t(layer)};
-        const uint32_t gx = uint32_t((p.rows + rows_per_group_ - 1) / rows_per_group_);
-        if (gx > 65535) fail(MST_ERR_UNSUPPORTED, "routed_swiglu_by_id: {} rows in one expert part", p.rows);
-        stream_->dispatch(*cached, {whole(p.stack), xs, ys, table, id, miss}, push, sizeof push, gx, 1, uint32_t(k));
+        stream_->dispatch(pipeline(matvec_id_pipelines_, "matvec_id", p, 6), {whole(p.stack), xs, ys, table, id, miss},
+                          push, sizeof push, row_groups(p), 1, uint32_t(k));
     };
-    product(gate, x, 0, g);
-    product(up, x, 0, u);
-    record_silu_mul(g, u, g, int64_t(k) * inter);
-    product(down, g, uint32_t(inter / 4), y);
+    const bool fused = moe_fusion_ && gate.dtype == up.dtype && gate.rows == up.rows && gate.cols == up.cols;
+    if (fused) {
+        // Gate, up and SwiGLU in one dispatch (shaders/matvec_id_swiglu.comp).
+        const uint32_t push[5] = {uint32_t(gate.rows), uint32_t(gate.cols), 0, uint32_t(L->n_experts),
+                                  uint32_t(layer)};
+        stream_->dispatch(pipeline(matvec_id_swiglu_pipelines_, "matvec_id_swiglu", gate, 7),
+                          {whole(gate.stack), x, g, table, id, miss, whole(up.stack)}, push, sizeof push,
+                          row_groups(gate), 1, uint32_t(k));
+    } else {
+        const BufferSlice u = stream_->device_scratch(ku * uint64_t(inter) * sizeof(float));
+        product(gate, x, 0, g);
+        product(up, x, 0, u);
+        record_silu_mul(g, u, g, int64_t(k) * inter);
+    }
     const BufferSlice os = stream_->input_to_modify(out, uint64_t(hidden) * sizeof(float));
-    const uint32_t push[2] = {uint32_t(k), uint32_t(hidden)};
-    stream_->dispatch(pipelines_->get("combine_id", 4), {y, id, wt, os}, push, sizeof push,
-                      uint32_t((hidden + 255) / 256));
+    if (moe_fusion_ || residual) {  // residual: only with the fusion on (routed_swiglu_by_id_add)
+        // The down products, their sum in ascending id and (residual) the add into x in one
+        // dispatch (shaders/matvec_id_combine.comp).
+        const uint32_t push[7] = {uint32_t(down.rows), uint32_t(down.cols), uint32_t(inter / 4),
+                                  uint32_t(L->n_experts), uint32_t(layer), uint32_t(k), residual ? 1u : 0u};
+        stream_->dispatch(pipeline(matvec_id_combine_pipelines_, "matvec_id_combine", down, 7),
+                          {whole(down.stack), g, os, table, id, miss, wt}, push, sizeof push, row_groups(down));
+    } else {
+        const BufferSlice y = stream_->device_scratch(ku * uint64_t(hidden) * sizeof(float));
+        product(down, g, uint32_t(inter / 4), y);
+        const uint32_t push[2] = {uint32_t(k), uint32_t(hidden)};
+        stream_->dispatch(pipelines_->get("combine_id", 4), {y, id, wt, os}, push, sizeof push,
+                          uint32_t((hidden + 255) / 256));
+    }
     stream_->output(os, out, os.size);
     stream_->output(miss, &expert_miss_, sizeof expert_miss_);
     submit();

@@ -19,7 +19,10 @@ void VulkanBackend::softmax_topk(const float *logits, int64_t n_tokens, int32_t 
     const uint32_t push[4] = {uint32_t(n_tokens), uint32_t(n_experts), uint32_t(k), renormalize ? 1u : 0u};
     uint32_t gx = 0, gy = 0;
     groups_for(n_tokens, 1, gx, gy);  // a workgroup per token
-    stream_->dispatch(pipelines_->get("softmax_topk", 3), {l, i, w}, push, sizeof push, gx, gy);
+    // MST_VULKAN_MOE_FUSION: every expert ranked at once (softmax_topk_rank.comp); off: k
+    // passes, each a tree over the workgroup (softmax_topk.comp). The same bits either way.
+    stream_->dispatch(pipelines_->get(moe_fusion_ ? "softmax_topk_rank" : "softmax_topk", 3), {l, i, w}, push,
+                      sizeof push, gx, gy);
     stream_->output(i, ids, out_bytes);
     stream_->output(w, weights, out_bytes);
     submit();

@@ -33,6 +33,7 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
     configure_split_attention_from_environment();
     configure_matvec_from_environment();
     configure_experts_by_id_from_environment();
+    configure_moe_fusion_from_environment();
     configure_grouped_experts_from_environment();
     configure_device_grouping_from_environment();
     configure_decode_fusion_from_environment();

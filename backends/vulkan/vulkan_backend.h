@@ -84,7 +84,18 @@ public:
     bool experts_resident(int64_t layer, int32_t n_experts) override;
     void routed_swiglu_by_id(int64_t layer, const float *h, float *out, int64_t hidden, const int32_t *ids,
                              const float *weights, int32_t k) override;
+    // routed_swiglu_by_id's sum added into x in the same dispatch; false (nothing
+    // recorded) with the MoE fusion off.
+    bool routed_swiglu_by_id_add(int64_t layer, const float *h, float *x, int64_t hidden, const int32_t *ids,
+                                 const float *weights, int32_t k) override;
     void set_experts_by_id(bool on);
+    // The MoE half of a decode layer in fewer dispatches (docs/gpu_decode_kernels.md, same
+    // title): softmax_topk by rank, gate+up+SwiGLU in one id dispatch, the
+    // down products with the combine (and the residual add) in another. Off: main's
+    // commands before it (tests and benchmarks; MST_VULKAN_MOE_FUSION=0|1 at creation).
+    // On by default.
+    void set_moe_fusion(bool on) { moe_fusion_ = on; }
+    bool moe_fusion() const { return moe_fusion_; }
     // routed_swiglu_by_id calls recorded so far (tests and benchmarks).
     uint64_t experts_by_id_calls() const { return experts_by_id_calls_; }
     // A batch's tokens by id (op_experts_device_grouped.cpp): the grouping by expert and the
@@ -390,6 +401,14 @@ private:
     uint64_t experts_by_id_calls_ = 0;
     uint32_t expert_miss_ = 0;  // host address of the miss flag, a result of the batch
     const VulkanPipeline *matvec_id_pipelines_[32] = {};  // by DType
+    const VulkanPipeline *matvec_id_swiglu_pipelines_[32] = {};   // by DType
+    const VulkanPipeline *matvec_id_combine_pipelines_[32] = {};  // by DType
+    // routed_swiglu_by_id (residual false: out += the sum) and routed_swiglu_by_id_add
+    // (residual true: out = out + the sum, only with the fusion on).
+    void record_experts_by_id(int64_t layer, const float *h, float *out, int64_t hidden, const int32_t *ids,
+                              const float *weights, int32_t k, bool residual);
+    void configure_moe_fusion_from_environment();  // MST_VULKAN_MOE_FUSION; throws naming a bad value
+    bool moe_fusion_ = true;
     // routed_swiglu of a batch through grouped GEMMs; false (nothing recorded) where they
     // do not apply: few tokens, the GEMM off, experts of mixed types or shapes.
     bool routed_swiglu_grouped(const float *h, float *out, int64_t n_tokens, int64_t hidden,

@@ -279,9 +279,9 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
     sparse_feed_forward(backend, store, routing, layer, h, n, hidden, k, {&all, 1}, out, io, expert_fn);
 }
 
-void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
+bool sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
                          const float *h, int64_t n, int64_t hidden, int32_t k, std::span<const RowsBudget> budgets,
-                         float *out, ExpertIoStats &io, const ExpertFn &expert_fn) {
+                         float *out, ExpertIoStats &io, const ExpertFn &expert_fn, float *residual) {
     // A decode step, or a prefill's tokens grouped by expert on the device (batch_by_id).
     if (by_id_step(backend, store, routing, layer, budgets, expert_fn) &&
         (n == 1 ||
@@ -294,17 +294,24 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
         auto *id_words = reinterpret_cast<int32_t *>(ids.data());
         if (routing.route_on_device(layer, h, n, k, id_words, weights.data())) {
             backend.drop_results(out, size_t(n * hidden) * sizeof(float));
+            bool added = false;
             if (n == 1) {
-                std::fill(out, out + hidden, 0.0f);
-                device_experts(backend)->routed_swiglu_by_id(int64_t(layer), h, out, hidden, id_words, weights.data(),
-                                                             k);
+                // The sum added into the residual stream by the experts' last dispatch, or
+                // (a backend without it) written into out for the caller's add.
+                added = residual && device_experts(backend)->routed_swiglu_by_id_add(
+                                        int64_t(layer), h, residual, hidden, id_words, weights.data(), k);
+                if (!added) {
+                    std::fill(out, out + hidden, 0.0f);
+                    device_experts(backend)->routed_swiglu_by_id(int64_t(layer), h, out, hidden, id_words,
+                                                                 weights.data(), k);
+                }
             } else {
                 device_experts(backend)->routed_swiglu_batch_by_id(int64_t(layer), h, out, n, hidden, id_words,
                                                                    weights.data(), k);
             }
             for (const RowsBudget &b : budgets)  // as apply_budget_policy counts them
                 if (b.stats) b.stats->experts_chosen += uint64_t(n * k);
-            return;
+            return added;
         }
     }
     std::vector<int32_t> ids(size_t(n * k));
@@ -368,6 +375,7 @@ void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
     routed_experts(backend, store, int32_t(layer), h, hidden, Routing{n, k, ids.data(), weights.data()}, out, io,
                    expert_fn);
     if (device_guess_layer >= 0 && !expert_fn) prefetch_into_device(backend, store, device_guess_layer, device_guesses);
+    return false;
 }
 
 }  // namespace mst

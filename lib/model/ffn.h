@@ -79,9 +79,13 @@ struct RowsBudget {
 // offered to it, and a decode step of a layer whose experts are all on the device, with
 // no feature that needs the host's view of its routing (traces, prefetch, budget rules,
 // expert_fn), is routed and computed there without a wait (docs/device_graph.md).
-void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
+// `residual` (optional, [n][hidden]): the stream the caller adds out into next. Where that
+// decode step's backend adds the experts' sum into it itself (DeviceExperts::
+// routed_swiglu_by_id_add, bitwise residual + out), it does so, out is left unwritten and
+// the result is true; false: out holds the sum, for the caller to add.
+bool sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
                          const float *h, int64_t n, int64_t hidden, int32_t k, std::span<const RowsBudget> budgets,
-                         float *out, ExpertIoStats &io, const ExpertFn &expert_fn = {});
+                         float *out, ExpertIoStats &io, const ExpertFn &expert_fn = {}, float *residual = nullptr);
 // The same with one budget for all n rows.
 void sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRouting &routing, size_t layer,
                          const float *h, int64_t n, int64_t hidden, int32_t k, const BudgetPolicy *budget,

@@ -129,15 +129,16 @@ void MoeDecoder::run(std::span<const SequenceStep> steps, int32_t k, const Route
                                h.data(), n, y.data());
         residual_add(x, y);
 
+        bool added = false;  // the experts' sum already added into x (by its last dispatch)
         if (L.sparse) {
             backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
-            sparse_feed_forward(backend_, *experts_, routing, size_t(l), h.data(), n, H, k, rows.budgets, y.data(), io,
-                                expert_fn_);
+            added = sparse_feed_forward(backend_, *experts_, routing, size_t(l), h.data(), n, H, k, rows.budgets,
+                                        y.data(), io, expert_fn_, one_batch ? x.data() : nullptr);
         } else {
             backend_.rms_norm(x.data(), L.post_attention_norm, 0.0f, eps, h.data(), n, H);
             swiglu_mlp(backend_, L.mlp, h.data(), n, y.data());
         }
-        residual_add(x, y);
+        if (!added) residual_add(x, y);
     }
 
     op_profile_set_layer(-1);

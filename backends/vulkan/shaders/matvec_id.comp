@@ -49,6 +49,7 @@ shared float partial[ROWS][LANES];
 uint x_base;  // this workgroup's x, in vec4s
 #define X4(i) x4[x_base + (i)]
 #include "matvec_unit.glsl"
+#include "matvec_id_row.glsl"
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y, j = gl_WorkGroupID.z;
@@ -63,17 +64,7 @@ void main() {
     }
     x_base = j * pc.x_stride;
     const uint wr = uint(slot) * pc.rows + r;  // the row in the stack
-    float acc = 0.0;
-    if (r < pc.rows) {
-        const uint n_units = pc.cols / UNIT;
-        uint u = lane;
-        for (; u + 3u * LANES < n_units; u += 4u * LANES) {
-            const float s0 = unit_dot(wr, u), s1 = unit_dot(wr, u + LANES);
-            const float s2 = unit_dot(wr, u + 2u * LANES), s3 = unit_dot(wr, u + 3u * LANES);
-            acc += (s0 + s1) + (s2 + s3);
-        }
-        for (; u < n_units; u += LANES) acc += unit_dot(wr, u);
-    }
+    float acc = r < pc.rows ? lane_partial(wr, lane) : 0.0;
 #ifdef USE_SUBGROUP
     acc = subgroupAdd(acc);
     if (lane == 0u && r < pc.rows) y[j * pc.rows + r] = acc;

@@ -3,19 +3,30 @@
 // against the matching elements of x. The including shader declares the word views w[]
 // and w4[] of its weights and defines X4(i), its x as vec4s (matvec_id.comp offsets it per
 // expert).
+// The weight word views: w[] and w4[] unless the includer names others (W_WORDS, W_VEC4:
+// matvec_id_swiglu.comp includes this file once per weight stack, with unit_dot renamed).
+#ifndef W_WORDS
+#define W_WORDS w
+#define W_VEC4 w4
+#endif
+
 // Elements per unit: one 16-byte load of a float type, a quarter of a 32-weight block.
+// Defined once: matvec_id_swiglu.comp includes this file twice, once per weight stack.
+#ifndef MATVEC_UNIT_SIZE_DEFINED
+#define MATVEC_UNIT_SIZE_DEFINED
 #ifdef W_F32
 const uint UNIT = 4u;
 #else
 const uint UNIT = 8u;
 #endif
+#endif
 
 // The dot product of unit u of row r with the matching elements of x.
 float unit_dot(uint r, uint u) {
 #if defined(W_F32)
-    return dot(uintBitsToFloat(w4[r * (pc.cols / 4u) + u]), X4(u));
+    return dot(uintBitsToFloat(W_VEC4[r * (pc.cols / 4u) + u]), X4(u));
 #elif defined(W_F16) || defined(W_BF16)
-    const uvec4 q = w4[r * (pc.cols / 8u) + u];
+    const uvec4 q = W_VEC4[r * (pc.cols / 8u) + u];
     const vec4 a = X4(2u * u), b = X4(2u * u + 1u);
 #if defined(W_F16)
     const vec4 lo = vec4(unpackHalf2x16(q.x), unpackHalf2x16(q.y));
@@ -30,14 +41,14 @@ float unit_dot(uint r, uint u) {
     // block, 2-byte aligned, so it spans two words or three (read as 16-bit halves).
     const uint blk = u >> 2, part = u & 3u;
     const uint base = (r * (pc.cols / 32u) + blk) * 34u;
-    const float d = f16_bits_to_f32(READ_U16(w, base));
+    const float d = f16_bits_to_f32(READ_U16(W_WORDS, base));
     const uint a = base + 2u + 8u * part, wi = a >> 2;
     uint q0, q1;
     if ((a & 2u) == 0u) {
-        q0 = w[wi];
-        q1 = w[wi + 1u];
+        q0 = W_WORDS[wi];
+        q1 = W_WORDS[wi + 1u];
     } else {
-        const uint w0 = w[wi], w1 = w[wi + 1u], w2 = w[wi + 2u];
+        const uint w0 = W_WORDS[wi], w1 = W_WORDS[wi + 1u], w2 = W_WORDS[wi + 2u];
         q0 = (w0 >> 16) | (w1 << 16);
         q1 = (w1 >> 16) | (w2 << 16);
     }
@@ -51,8 +62,8 @@ float unit_dot(uint r, uint u) {
     // nibbles of bytes 8(p - 2) .. above.
     const uint blk = u >> 2, part = u & 3u, shift = (part >> 1) * 4u;
     const uint wb = (r * (pc.cols / 32u) + blk) * 5u;
-    const uint dm = w[wb];
-    const uint q0 = w[wb + 1u + 2u * (part & 1u)], q1 = w[wb + 2u + 2u * (part & 1u)];
+    const uint dm = W_WORDS[wb];
+    const uint q0 = W_WORDS[wb + 1u + 2u * (part & 1u)], q1 = W_WORDS[wb + 2u + 2u * (part & 1u)];
     const vec4 wa = vec4((uvec4(q0) >> uvec4(shift, shift + 8u, shift + 16u, shift + 24u)) & 15u);
     const vec4 wc = vec4((uvec4(q1) >> uvec4(shift, shift + 8u, shift + 16u, shift + 24u)) & 15u);
     const uint xb = (blk * 32u + part * 8u) / 4u;

@@ -1,0 +1,104 @@
+#version 450
+// One token's routed-expert gate and up products with SwiGLU, the experts chosen on the
+// device (MST_VULKAN_MOE_FUSION; docs/gpu_decode_kernels.md, "The MoE half of a layer in
+// fewer dispatches"): for the j-th chosen expert (workgroup z), e = ids[j],
+//   y[j][r] = silu(g) * u,  g = sum_c Gate_e[r][c] x[c],  u = sum_c Up_e[r][c] x[c],
+// which matvec_id.comp's gate and up dispatches and a silu_mul wrote in three commands and
+// two barrier levels. Each row of the workgroup computes both products of its row, their
+// loads interleaved, each with the lane order and reduction of matvec_id.comp
+// (matvec_id_row.glsl), so the result is the same bits. Gate and up are two stacks (binding 0 and 6) with one slot table, the same
+// type and shape. An id not on the device writes zeros and records the miss, as matvec_id.
+//! variant matvec_id_swiglu_f32 -DW_F32
+//! variant matvec_id_swiglu_f16 -DW_F16
+//! variant matvec_id_swiglu_bf16 -DW_BF16
+//! variant matvec_id_swiglu_q8 -DW_Q8
+//! variant matvec_id_swiglu_q4 -DW_Q4
+//! variant matvec_id_swiglu_f32_sg -DW_F32 -DUSE_SUBGROUP
+//! variant matvec_id_swiglu_f16_sg -DW_F16 -DUSE_SUBGROUP
+//! variant matvec_id_swiglu_bf16_sg -DW_BF16 -DUSE_SUBGROUP
+//! variant matvec_id_swiglu_q8_sg -DW_Q8 -DUSE_SUBGROUP
+//! variant matvec_id_swiglu_q4_sg -DW_Q4 -DUSE_SUBGROUP
+#extension GL_GOOGLE_include_directive : require
+#ifdef USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+#include "common.glsl"
+
+layout(constant_id = 0) const uint LANES = 32;
+layout(constant_id = 1) const uint ROWS = 4;
+layout(local_size_x_id = 0, local_size_y_id = 1) in;
+
+layout(std430, binding = 0) readonly buffer Gate { uint wg[]; };
+layout(std430, binding = 0) readonly buffer Gate4 { uvec4 wg4[]; };
+layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
+layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, binding = 3) readonly buffer Table { int table[]; };
+layout(std430, binding = 4) readonly buffer Ids { int ids[]; };
+layout(std430, binding = 5) buffer Miss { uint miss; };
+layout(std430, binding = 6) readonly buffer Up { uint wu[]; };
+layout(std430, binding = 6) readonly buffer Up4 { uvec4 wu4[]; };
+
+// rows, cols: one expert's gate (and up) part; x_stride: unused (0: the experts share x),
+// kept so that the push block is matvec_id.comp's; n_experts: entries of the table.
+layout(push_constant) uniform Push { uint rows, cols, x_stride, n_experts, layer; } pc;
+
+#ifndef USE_SUBGROUP
+shared float partial[ROWS][LANES];
+#endif
+
+#define X4(i) x4[i]
+// The unit products twice, once per stack (matvec_unit.glsl reads W_WORDS and W_VEC4).
+#define W_WORDS wg
+#define W_VEC4 wg4
+#define unit_dot unit_dot_gate
+#include "matvec_unit.glsl"
+#undef W_WORDS
+#undef W_VEC4
+#undef unit_dot
+#define W_WORDS wu
+#define W_VEC4 wu4
+#define unit_dot unit_dot_up
+#include "matvec_unit.glsl"
+#undef W_WORDS
+#undef W_VEC4
+#undef unit_dot
+#include "matvec_id_total.glsl"
+
+// The lane's partial sums of gate row wr and up row wr together (their loads in flight at
+// once), each in matvec_id_row.glsl's order: four units at a time, then one at a time.
+void lane_partials(uint wr, uint lane, out float g, out float up) {
+    const uint n_units = pc.cols / UNIT;
+    g = 0.0;
+    up = 0.0;
+    uint u = lane;
+    for (; u + 3u * LANES < n_units; u += 4u * LANES) {
+        const float g0 = unit_dot_gate(wr, u), g1 = unit_dot_gate(wr, u + LANES);
+        const float g2 = unit_dot_gate(wr, u + 2u * LANES), g3 = unit_dot_gate(wr, u + 3u * LANES);
+        const float u0 = unit_dot_up(wr, u), u1 = unit_dot_up(wr, u + LANES);
+        const float u2 = unit_dot_up(wr, u + 2u * LANES), u3 = unit_dot_up(wr, u + 3u * LANES);
+        g += (g0 + g1) + (g2 + g3);
+        up += (u0 + u1) + (u2 + u3);
+    }
+    for (; u < n_units; u += LANES) {
+        g += unit_dot_gate(wr, u);
+        up += unit_dot_up(wr, u);
+    }
+}
+
+void main() {
+    const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y, j = gl_WorkGroupID.z;
+    const uint r = gl_WorkGroupID.x * ROWS + ly;
+    const int id = ids[j];
+    // Uniform over the workgroup (one j), so the early return keeps the barriers whole.
+    const int slot = id >= 0 && uint(id) < pc.n_experts ? table[id] : -1;
+    if (slot < 0) {
+        if (r < pc.rows) y[j * pc.rows + r] = 0.0;
+        if (gl_LocalInvocationIndex == 0u) atomicCompSwap(miss, 0u, 1u + (pc.layer << 16) + (uint(id) & 0xffffu));
+        return;
+    }
+    const uint wr = uint(slot) * pc.rows + r;
+    float pg = 0.0, pu = 0.0;
+    if (r < pc.rows) lane_partials(wr, lane, pg, pu);
+    const float g = row_total(pg, ly, lane), u = row_total(pu, ly, lane);
+    if (lane == 0u && r < pc.rows) y[j * pc.rows + r] = silu(g) * u;
+}
