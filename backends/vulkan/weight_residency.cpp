@@ -128,8 +128,10 @@ DeviceWeight WeightResidency::insert(CommandStream &stream, const WeightView &w,
     lru_.push_front(w.expert_key);
     e.lru = lru_.begin();
     const DeviceWeight d = slot_slices(e.slot.slice, bytes, sbytes);
-    stream.upload(w.data, bytes, d.data);
-    if (sbytes) stream.upload(w.scales, sbytes, d.scales);
+    // On the transfer lane: the slot is this entry's alone until the next wait (only parts
+    // of finished submissions are evicted), so the copy needs no order but before its readers.
+    stream.upload(w.data, bytes, d.data, CommandStream::Lane::transfer);
+    if (sbytes) stream.upload(w.scales, sbytes, d.scales, CommandStream::Lane::transfer);
     stats_.bytes_used += total;
     stats_.bytes_uploaded += total;
     layer_bytes_[layer_of(w.expert_key)] += total;
