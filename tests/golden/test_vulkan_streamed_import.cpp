@@ -40,6 +40,7 @@ struct Streamed {
     bool has_slab = false;
     bool transfer_lane = false;                   // expert copies on the transfer lane
     uint64_t transfer_submissions = 0, semaphore_waits = 0, transfer_bytes = 0;
+    uint64_t waits = 0;  // the backend's submissions the host waited for (VulkanBackend::submissions)
 };
 
 constexpr uint64_t kExpertBytes = 3 * 32 * 64 * 2;  // qwen3_moe_tiny: gate, up, down of bf16 [32][64]
@@ -51,6 +52,7 @@ struct StreamedSetup {
     uint64_t gpu_budget = kModelExpertBytes / 4;     // streamed: a quarter on the GPU
     uint64_t host_budget = 6 * kExpertBytes;         // below one token's 8: host evictions
     bool transfer_queue = true;                      // MST_VULKAN_TRANSFER_QUEUE
+    int32_t prefetch_layers = 1;                     // the store's guesses (LoadOptions::prefetch_layers)
 };
 
 Streamed decode(const std::string &dir, const StreamedSetup &setup, int32_t steps) {
@@ -62,7 +64,7 @@ Streamed decode(const std::string &dir, const StreamedSetup &setup, int32_t step
     options.storage = "pread";  // reads into buffers (the slab), not a mapping
     options.gpu_expert_cache_bytes = setup.gpu_budget;
     options.expert_cache_bytes = setup.host_budget;
-    options.prefetch_layers = 1;  // reads ahead land (and evict) while the layer's copies are pending
+    options.prefetch_layers = setup.prefetch_layers;  // reads ahead land (and evict) while the layer's copies are pending
     const auto model = load_model(dir, options);
     unsetenv("MST_VULKAN_SEPARATE_MEMORY");
     unsetenv("MST_VULKAN_HOST_IMPORT");
@@ -98,6 +100,7 @@ Streamed decode(const std::string &dir, const StreamedSetup &setup, int32_t step
     s.transfer_submissions = vk->stream().transfer().submissions();
     s.transfer_bytes = vk->stream().transfer().bytes();
     s.semaphore_waits = vk->stream().semaphore_waits();
+    s.waits = vk->submissions();
     if (const HostExpertSlab *slab = model->model->experts().host_slab()) {
         s.has_slab = true;
         s.slab = slab->stats();
@@ -219,6 +222,29 @@ TEST(VulkanStreamedImport, TheTransferLaneChangesNoResult) {
             EXPECT_EQ(lane.device.prefetch_used, main_order.device.prefetch_used);
         }
     }
+#endif
+}
+
+TEST(VulkanStreamedImport, TheGuessComesWithTheLayersOwnIdsAtOneWait) {
+    // With prefetch, a decode token's guess for the next sparse layer is routed beside the
+    // layer's own router and read at the same wait (LayerRouting::route_with_next): the
+    // host waits as often as without prefetch, and the guesses still reach the GPU cache.
+#ifndef MST_HAVE_VULKAN
+    GTEST_SKIP() << "built without Vulkan";
+#else
+    if (const std::string why = golden_suite::backend_unavailable("vulkan"); !why.empty()) GTEST_SKIP() << why;
+    const std::string dir = test::data_path("qwen3_moe_tiny");
+    const int32_t steps = 6;
+    StreamedSetup setup{.gpu_prefetch = true, .gpu_budget = kModelExpertBytes * 3 / 4, .host_budget = kModelExpertBytes};
+    const Streamed guessing = decode(dir, setup, steps);
+    setup.prefetch_layers = 0;
+    const Streamed plain = decode(dir, setup, steps);
+    ASSERT_EQ(guessing.logits.size(), size_t(steps + 1));
+    EXPECT_EQ(guessing.ids, plain.ids);
+    for (size_t i = 0; i < guessing.logits.size(); ++i) EXPECT_EQ(guessing.logits[i], plain.logits[i]) << "step " << i;
+    EXPECT_GT(guessing.device.prefetched, 0u);
+    EXPECT_EQ(plain.device.prefetched, 0u);
+    EXPECT_EQ(guessing.waits, plain.waits) << "the guess cost a wait of its own";
 #endif
 }
 
