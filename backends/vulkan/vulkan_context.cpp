@@ -241,7 +241,7 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
         std::vector<VkExtensionProperties> exts(n_ext);
         vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, exts.data());
         // Expert copies on a queue of their own, ordered by a timeline semaphore
-        // (command_stream.h, "The transfer lane"); the switch reads 0 for main's one queue.
+        // (transfer_lane.h); MST_VULKAN_TRANSFER_QUEUE=0 keeps main's one queue.
         const bool want_transfer = env_switch("MST_VULKAN_TRANSFER_QUEUE", true,
                                               "expert copies on a transfer queue, waited for by timeline semaphore",
                                               "every copy on the compute queue");
