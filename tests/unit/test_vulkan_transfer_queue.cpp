@@ -165,6 +165,52 @@ TEST(VulkanTransferQueue, ResultsReadRightAfterTheCopiesAreTheCopiedExperts) {
         EXPECT_EQ(lane->device_expert_cache_stats().prefetch_used, 6u);
     }
 }
+TEST(VulkanTransferQueue, ASlotGivenBackDuringTheSubmissionIsRefilledInOrderOnTheComputeQueue) {
+    // Expert 0's keys seen again with another shape (a model that changed shape) drop its
+    // cache entries while this submission's recorded products still read their slots;
+    // expert 1's parts, of the old size, then take those slots. Their copies must not run
+    // ahead of those reads, so they stay on the compute queue behind a barrier; the lane
+    // would order them only before their own readers.
+    const Experts m;
+    std::string why;
+    std::vector<float> with_lane, one_queue;
+    for (const bool lane : {true, false}) {
+        const auto gpu = open_backend(lane, why);
+        if (!gpu) GTEST_SKIP() << "no Vulkan device found: " << why;
+        if (lane && !gpu->stream().transfer_lane()) GTEST_SKIP() << "no transfer lane";
+        ASSERT_TRUE(gpu->import_host_memory(m.q.store.data(), m.q.store.size(), why)) << why;
+        const CommandStream &s = gpu->stream();
+        const std::vector<float> h = random_floats(size_t(kHidden), 9);
+        std::vector<float> a(static_cast<size_t>(kHidden)), b(static_cast<size_t>(kHidden)),
+            c(static_cast<size_t>(kHidden));
+        // Expert 0 again with twice the width: any bytes of the store serve as its weights.
+        const int64_t wide = 2 * kInter;
+        WeightView g{DType::Q4, m.q.store.data(), wide, kHidden}, u = g, d{DType::Q4, m.q.store.data(), kHidden, wide};
+        g.expert_key = m.q.gate[0][0].expert_key;
+        u.expert_key = m.q.up[0][0].expert_key;
+        d.expert_key = m.q.down[0][0].expert_key;
+        const int64_t token0 = 0;
+        const float weight = 0.5f;
+        const SwigluExpertUse reshaped{g, u, d, &token0, &weight, 1};
+        gpu->begin_batch();
+        run_experts(*gpu, m, {0}, h, a);
+        const uint64_t lane_bytes = s.transfer().bytes(), direct = s.direct_bytes();
+        gpu->routed_swiglu(h.data(), b.data(), 1, kHidden, &reshaped, 1);
+        const uint64_t lane_bytes2 = s.transfer().bytes(), direct2 = s.direct_bytes();
+        EXPECT_GT(direct2, direct);
+        run_experts(*gpu, m, {1}, h, c);  // takes expert 0's slots, given back just now
+        EXPECT_GT(s.direct_bytes(), direct2);
+        EXPECT_EQ(s.transfer().bytes(), lane_bytes2) << "a slot recorded work may still read was refilled on the lane";
+        gpu->end_batch();
+        if (lane) {
+            EXPECT_GT(lane_bytes, 0u);
+            EXPECT_GT(lane_bytes2, lane_bytes) << "the new shape's parts (fresh slots) took the lane";
+        }
+        (lane ? with_lane : one_queue) = c;
+        EXPECT_EQ(gpu->device_expert_cache_stats().misses, 9u);
+    }
+    EXPECT_EQ(with_lane, one_queue);
+}
 #endif
 
 }  // namespace
