@@ -356,6 +356,12 @@ public:
     void rms_norm(const float *x, const WeightView &w, float o, float e, float *y, int64_t r, int64_t d) override {
         MST_PROFILED("rms_norm", b_.rms_norm(x, w, o, e, y, r, d));
     }
+    // Passed on whole: a backend may run the products of one x together (the Vulkan
+    // backend folds a deferred norm into all of them).
+    void matmuls_one_input(std::span<const WeightView> w, std::span<float *const> y, const float *x,
+                           int64_t n) override {
+        MST_PROFILED("matmuls_one_input", b_.matmuls_one_input(w, y, x, n));
+    }
     void rope(float *x, int64_t n, int64_t h, int64_t d, const int32_t *p, const RopeParams &r) override {
         MST_PROFILED("rope", b_.rope(x, n, h, d, p, r));
     }
@@ -785,8 +791,10 @@ int main(int argc, char **argv) try {
                 "(replay %s; MST_VULKAN_REPLAY=0 records every one)\n",
                 res.replayed_per_token, res.recorded_per_token, res.record_ms, gpu->stream().replay() ? "on" : "off");
     std::printf("  device work per layer of a decode token (the head's included): %.1f commands, %.1f barriers "
-                "(decode fusion %s; MST_VULKAN_DECODE_FUSION=0 turns it off)\n",
-                res.decode_commands_per_layer, res.decode_barriers_per_layer, gpu->decode_fusion() ? "on" : "off");
+                "(decode fusion %s, attention fusion %s; MST_VULKAN_DECODE_FUSION=0 and MST_VULKAN_ATTENTION_FUSION=0 "
+                "turn them off)\n",
+                res.decode_commands_per_layer, res.decode_barriers_per_layer, gpu->decode_fusion() ? "on" : "off",
+                gpu->attention_fusion() ? "on" : "off");
     // Which decode attention ran: split over blocks of positions (op_attention_split.cpp)
     // unless MST_VULKAN_SPLIT_ATTENTION=0 or the context is one block.
     // Item 1 of issue 17's third pass: only what the host reads goes to host memory

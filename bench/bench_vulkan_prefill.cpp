@@ -9,8 +9,14 @@
 // one decode token (q/k/v/o, router, lm_head: bf16 as bench_vulkan's model, and q/k/v/o in
 // f32, q8 and q4) with the bytes they read per second against the device's copy bandwidth.
 //
+// With --sweep, only the tuning sweep of the prefill GEMMs (bench/gemm_sweep.h,
+// sweep_tunings below): main's kernel against each MST_VULKAN_COOP_TUNING value of --tunings
+// (default: every one with workgroups of at most 64 rows), checked then timed, and the best.
+//
 //   build/bench/bench_vulkan_prefill [--tokens 512] [--reps 10] [--contexts 128,512,2048,8192]
 //                                    [--decode] [--no-prefill]
+//   build/bench/bench_vulkan_prefill --sweep [--tokens 512] [--experts 128] [--rounds 5]
+//                                    [--tunings 2x2x2x32,4x1x1x64,...] [--bound 1e-2]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -22,7 +28,9 @@
 #include <string>
 #include <vector>
 
+#include "backends/vulkan/gemm_tuning.h"
 #include "backends/vulkan/vulkan_backend.h"
+#include "bench/gemm_sweep.h"
 #include "backends/vulkan/vulkan_bandwidth.h"
 #include "core/dtype.h"
 #include "core/error.h"
@@ -39,6 +47,7 @@ constexpr int64_t kExperts = 128, kTopK = 8;
 struct Weight {
     std::vector<uint8_t> bytes;
     WeightView view;
+    Weight() = default;
     Weight(DType t, int64_t rows, int64_t cols, uint32_t seed) {
         std::mt19937 rng(seed);
         std::uniform_real_distribution<float> dist(-1.0f / std::sqrt(float(cols)), 1.0f / std::sqrt(float(cols)));
@@ -191,15 +200,199 @@ void decode_attention(VulkanBackend &b, int reps, const std::string &contexts) {
     b.set_split_attention(1);
 }
 
+// A Q4 weight of random blocks (scales about 1 / sqrt(cols), values centred), written
+// directly: the sweep's 128 experts x 3 matrices (377 MB) would take long to quantize.
+Weight random_q4(int64_t rows, int64_t cols, uint32_t seed) {
+    Weight w;
+    const int64_t blocks = (cols + 31) / 32;
+    w.bytes.resize(size_t(rows * blocks * 20));
+    std::mt19937 rng(seed);
+    for (size_t i = 0; i + 4 <= w.bytes.size(); i += 4) {
+        const uint32_t r = rng();
+        std::memcpy(w.bytes.data() + i, &r, 4);
+    }
+    std::uniform_real_distribution<float> scale(0.5f, 1.0f);
+    for (int64_t b = 0; b < rows * blocks; ++b) {
+        const float d = scale(rng) * 2.0f / (15.0f * std::sqrt(float(cols)));
+        const uint16_t dm[2] = {f32_to_f16(d), f32_to_f16(-7.5f * d)};
+        std::memcpy(w.bytes.data() + b * 20, dm, 4);
+    }
+    w.view = WeightView{DType::Q4, w.bytes.data(), rows, cols};
+    w.view.stable = true;
+    return w;
+}
+
+// The tunings the sweep tries by default: every one gemm_tuning.h allows with workgroups of
+// at most 64 rows (the 128-row ones need more than the 48 KiB of shared memory an NVIDIA
+// device gives) and steps of at most 128 columns. Those a device cannot hold are reported.
+std::vector<GemmTuning> default_sweep_tunings() {
+    std::vector<GemmTuning> out;
+    std::string why;
+    for (uint32_t bk : {32u, 64u, 128u})
+        for (uint32_t splitk : {1u, 2u, 4u})
+            for (uint32_t mi : {1u, 2u, 4u})
+                for (uint32_t nj : {1u, 2u, 4u}) {
+                    const GemmTuning t{mi, nj, splitk, bk};
+                    if (t.tile_rows() <= 64 && check_gemm_tuning(t, why)) out.push_back(t);
+                }
+    return out;
+}
+
+std::vector<GemmTuning> parse_tunings(const std::string &list) {
+    std::vector<GemmTuning> out;
+    for (size_t at = 0; at <= list.size();) {
+        const size_t comma = std::min(list.find(',', at), list.size());
+        GemmTuning t;
+        std::string why;
+        if (!parse_gemm_tuning(list.substr(at, comma - at), t, why)) throw std::runtime_error("--tunings: " + why);
+        out.push_back(t);
+        at = comma + 1;
+    }
+    return out;
+}
+
+// --sweep: the prefill GEMMs of a 30B-A3B layer at n tokens (q, o, k or v, router: bf16; the
+// routed experts' grouped gate+up with SwiGLU and down: q4, n x 8 routes over n_experts)
+// under every tuning (bench/gemm_sweep.h), then each tuning's GEMM device time per layer and
+// the best. Needs MST_VULKAN_PROFILE=2 (main sets it).
+void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::vector<GemmTuning> &tunings,
+                   int rounds, double bound) {
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> x(size_t(n * kHeads * kHeadDim));  // wide enough for o's input
+    for (float &v : x) v = dist(rng);
+    const Weight wq(DType::BF16, kHeads * kHeadDim, kHidden, 1), wo(DType::BF16, kHidden, kHeads * kHeadDim, 2);
+    const Weight wk(DType::BF16, kKvHeads * kHeadDim, kHidden, 3), wr(DType::BF16, kExperts, kHidden, 4);
+    std::printf("sweep: making %lld experts' q4 weights\n", (long long)n_experts);
+    std::vector<Weight> experts;  // gate, up, down of each
+    for (int64_t e = 0; e < n_experts; ++e)
+        for (int p = 0; p < 3; ++p)
+            experts.push_back(random_q4(p < 2 ? kInter : kHidden, p < 2 ? kHidden : kInter, uint32_t(100 + 3 * e + p)));
+    // Each token's top 8 of n_experts, distinct, at random weights.
+    const int64_t top_k = std::min<int64_t>(kTopK, n_experts);
+    std::vector<std::vector<int64_t>> tokens(static_cast<size_t>(n_experts));
+    std::vector<std::vector<float>> weights(static_cast<size_t>(n_experts));
+    std::vector<int64_t> ids(static_cast<size_t>(n_experts));
+    std::uniform_real_distribution<float> weight(0.05f, 0.3f);
+    for (int64_t t = 0; t < n; ++t) {
+        for (int64_t e = 0; e < n_experts; ++e) ids[size_t(e)] = e;
+        std::shuffle(ids.begin(), ids.end(), rng);
+        for (int64_t k = 0; k < top_k; ++k) {
+            tokens[size_t(ids[size_t(k)])].push_back(t);
+            weights[size_t(ids[size_t(k)])].push_back(weight(rng));
+        }
+    }
+    std::vector<SwigluExpertUse> uses(static_cast<size_t>(n_experts));
+    for (size_t e = 0; e < uses.size(); ++e)
+        uses[e] = SwigluExpertUse{experts[3 * e].view, experts[3 * e + 1].view, experts[3 * e + 2].view,
+                                  tokens[e].data(), weights[e].data(), int64_t(tokens[e].size())};
+    const double routes = double(n * top_k);
+
+    auto dense = [&](const char *name, const Weight &w, int per_layer) {
+        return std::make_pair(
+            sweep::Product{name, 2.0 * double(n) * double(w.view.rows) * double(w.view.cols),
+                           [](const std::string &k) { return k.rfind("gemm_", 0) == 0 && k.rfind("gemm_grouped", 0) != 0; },
+                           [&b, &w, &x, n](std::vector<float> &out) {
+                               out.assign(size_t(n * w.view.rows), 0.0f);
+                               b.matmul(w.view, x.data(), out.data(), n);
+                           }},
+            per_layer);
+    };
+    auto run_experts = [&b, &x, &uses, n](std::vector<float> &out) {
+        out.assign(size_t(n * kHidden), 0.0f);
+        b.routed_swiglu(x.data(), out.data(), n, kHidden, uses.data(), uses.size());
+    };
+    // The experts first: they are most of a layer's GEMM time (docs/gpu_prefill.md), so a
+    // sweep cut short by a time limit has them.
+    const std::vector<std::pair<sweep::Product, int>> products = {
+        {sweep::Product{"experts gate+up (q4 2 x 768x2048, SwiGLU, grouped)", 2.0 * 2.0 * routes * kInter * kHidden,
+                        [](const std::string &k) { return k.rfind("gemm_grouped_swiglu", 0) == 0; }, run_experts},
+         1},
+        {sweep::Product{"experts down (q4 2048x768, grouped)", 2.0 * routes * kHidden * kInter,
+                        [](const std::string &k) {
+                            return k.rfind("gemm_grouped_", 0) == 0 && k.rfind("gemm_grouped_swiglu", 0) != 0;
+                        },
+                        run_experts},
+         1},
+        dense("q (bf16 4096x2048)", wq, 1),
+        dense("o (bf16 2048x4096)", wo, 1),
+        dense("k or v (bf16 512x2048)", wk, 2),
+        dense("router (bf16 128x2048)", wr, 1)};
+
+    std::printf("sweep: %zu tunings besides main's kernel, %d rounds each interleaved, %lld tokens (%lld routes over %lld "
+                "experts); device time of each product's GEMM dispatches (MST_VULKAN_PROFILE=2); a tuning whose max "
+                "error against main's exceeds %.0e is wrong and not timed\n",
+                tunings.size(), rounds, (long long)n, (long long)(n * top_k), (long long)n_experts, bound);
+    // Per tuning (by name): the layer's GEMM device time from the medians, and whether every product ran right.
+    std::vector<std::string> names;
+    std::vector<double> layer_us;
+    std::vector<bool> all_ok;
+    for (const auto &[p, per_layer] : products) {
+        const std::vector<sweep::Row> rows = sweep::run(b, p, tunings, rounds, bound);
+        std::printf("\n%s, %lld tokens, %.2f GFLOP a run (x%d a layer):\n", p.name.c_str(), (long long)n, p.flops / 1e9,
+                    per_layer);
+        std::printf("  %-10s %8s %10s %10s %10s %9s %8s  %s\n", "tuning", "max err", "min us", "median us", "max us",
+                    "TFLOP/s", "vs main", "status");
+        const double main_median = sweep::median(rows[0].seconds);
+        for (const sweep::Row &r : rows) {
+            const std::string name = r.tuning.name();
+            size_t i = size_t(std::find(names.begin(), names.end(), name) - names.begin());
+            if (i == names.size()) {
+                names.push_back(name);
+                layer_us.push_back(0);
+                all_ok.push_back(true);
+            }
+            if (!r.ok()) {
+                all_ok[i] = false;
+                if (r.status == "wrong")
+                    std::printf("  %-10s %8.1e %10s %10s %10s %9s %8s  WRONG (not timed)\n", name.c_str(), r.max_error,
+                                "-", "-", "-", "-", "-");
+                else std::printf("  %-10s %8s %10s %10s %10s %9s %8s  %s\n", name.c_str(), "-", "-", "-", "-", "-", "-",
+                                 r.status.c_str());
+                continue;
+            }
+            const double med = sweep::median(r.seconds);
+            const auto [lo, hi] = std::minmax_element(r.seconds.begin(), r.seconds.end());
+            layer_us[i] += per_layer * med * 1e6;
+            std::printf("  %-10s %8.1e %10.1f %10.1f %10.1f %9.1f %7.2fx  ok\n", name.c_str(), r.max_error, *lo * 1e6,
+                        med * 1e6, *hi * 1e6, p.flops / med / 1e12, main_median / med);
+        }
+    }
+    std::printf("\nGEMM device time of a layer (medians; q, o, 2 x k/v, router, experts gate+up and down):\n");
+    size_t best = 0;
+    for (size_t i = 0; i < names.size(); ++i) {
+        if (!all_ok[i]) {
+            std::printf("  %-10s  - (not run or wrong on a product)\n", names[i].c_str());
+            continue;
+        }
+        std::printf("  %-10s %9.1f us  %5.2fx main\n", names[i].c_str(), layer_us[i], layer_us[0] / layer_us[i]);
+        if (layer_us[i] < layer_us[best]) best = i;
+    }
+    std::printf("best tuning: %s (%.1f us of GEMMs a layer against main's %.1f)\nBEST_TUNING=%s\n", names[best].c_str(),
+                layer_us[best], layer_us[0], names[best].c_str());
+}
+
 }  // namespace
 
 int main(int argc, char **argv) try {
     const int64_t n = arg_int(argc, argv, "--tokens", 512);
     const int reps = arg_int(argc, argv, "--reps", 10);
     const int64_t per_expert = n * kTopK / kExperts;
+    const bool sweep = has_flag(argc, argv, "--sweep");
+    // The sweep times each dispatch from the per-command profile, read when the backend is made.
+    if (sweep) ::setenv("MST_VULKAN_PROFILE", "2", 1);
+    // Line by line, so that a sweep stopped by a time limit leaves the products it finished.
+    if (sweep) std::setvbuf(stdout, nullptr, _IOLBF, 0);
     VulkanBackend b(BackendOptions{}, false);
     std::printf("device: %s; prompt %lld tokens, %lld per expert\n", b.device_name().c_str(), (long long)n,
                 (long long)per_expert);
+    if (sweep) {
+        const char *list = arg_string(argc, argv, "--tunings", nullptr);
+        sweep_tunings(b, n, arg_int(argc, argv, "--experts", int(kExperts)),
+                      list ? parse_tunings(list) : default_sweep_tunings(), arg_int(argc, argv, "--rounds", 5),
+                      std::atof(arg_string(argc, argv, "--bound", "1e-2")));
+        return 0;
+    }
     if (has_flag(argc, argv, "--decode")) decode_products(b, reps, vulkan_measure_bandwidth(b).device_bytes_per_s);
     if (has_flag(argc, argv, "--no-prefill")) {
         decode_attention(b, reps, arg_string(argc, argv, "--contexts", "128,512,2048,8192"));

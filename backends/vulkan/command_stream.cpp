@@ -467,6 +467,7 @@ void CommandStream::upload(const void *data, VkDeviceSize bytes, const BufferSli
 }
 
 void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const BufferSlice &dst, Lane lane) {
+    if (!dst.mapped) record_deferred();
     if (dst.mapped) {
         // Unified memory: the device reads what the host writes, no copy command. The
         // destination may be in use by recorded work only if it was uploaded in this very
@@ -569,6 +570,7 @@ VkDescriptorSet CommandStream::allocate_set(const VulkanPipeline &p) {
 
 void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<BufferSlice> bindings, const void *push,
                              size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz) {
+    record_deferred();
     if (bindings.size() != p.n_bindings)
         fail(MST_ERR_INTERNAL, "vulkan: dispatch with {} buffers for a pipeline of {}", bindings.size(), p.n_bindings);
     if (push_bytes > PipelineCache::kPushBytes) fail(MST_ERR_INTERNAL, "vulkan: {} bytes of push constants", push_bytes);
@@ -604,6 +606,7 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
 }
 
 void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes) {
+    record_deferred();
     if (!bytes) return;
     // Small copies (activations to and from host memory) by a shader: a transfer command
     // waits on the copy engine, whose start costs more than the bytes.
@@ -626,6 +629,7 @@ void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDevic
 }
 
 void CommandStream::fill_zero(const BufferSlice &dst) {
+    record_deferred();
     begin_if_needed();
     const Range w{dst.buffer, dst.offset, dst.offset + (dst.size + 3) / 4 * 4};
     hazard(nullptr, 0, &w, 1);
@@ -635,6 +639,7 @@ void CommandStream::fill_zero(const BufferSlice &dst) {
 }
 
 void CommandStream::kick() {
+    record_deferred();
     if (!kicks_enabled_ || !in_batch_ || timestamps_) return;
     transfer_.submit();  // copies ahead (guesses) start now, beside the compute
     if (!recording_) return;
@@ -652,6 +657,7 @@ void CommandStream::kick() {
 }
 
 void CommandStream::flush(bool reset_scratch) {
+    record_deferred();
     transfer_.submit();
     // Kicked work is waited for through a last command buffer behind it.
     if (!recording_ && !in_flight_.empty()) begin_if_needed();
@@ -706,6 +712,7 @@ void CommandStream::submit() {
 
 void CommandStream::copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies,
                               const BufferSlice *whole_destination) {
+    record_deferred();
     // Grouped by (source buffer, destination buffer): a group of several becomes one
     // copy_table dispatch over the spans they cover; the rest go one by one.
     // The copies' indices sorted by (source, destination, index), each run of one pair a
@@ -797,6 +804,7 @@ void CommandStream::carry(const std::vector<size_t> &which, BufferArena &to) {
 }
 
 void CommandStream::run(const std::vector<HostRange> *reads) {
+    record_deferred();
     // Results a later one covers entirely are neither delivered nor carried (those at the
     // same address were marked as the later one came: output()).
     for (size_t i = 0; i < outputs_.size(); ++i) {

@@ -159,6 +159,13 @@ public:
     void copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies,
                    const BufferSlice *whole_destination = nullptr);
 
+    // Work an op left to record later (VulkanBackend's deferred norms and products, which
+    // the op that reads their result may fold into its own dispatch: op_fusion.cpp). The
+    // stream calls `record` before it records any other command, kicks or runs, so the
+    // commands come in the order the ops were called unless the owner records them itself.
+    // `record` must record the deferred work (through dispatch) or nothing.
+    void set_deferred(std::function<void()> record) { deferred_ = std::move(record); }
+
     // Run what was recorded, wait, deliver outputs, and reset the scratch memory; inside
     // a batch nothing happens until end_batch.
     void submit();
@@ -210,6 +217,11 @@ public:
 
 private:
     void begin_if_needed();
+    // Records the owner's deferred work now (set_deferred), before the command that asks.
+    void record_deferred() {
+        if (deferred_) deferred_();
+    }
+    std::function<void()> deferred_;
     VkCommandBuffer allocate_command_buffer();
     // End the recording of cmd_ and submit it, signalling `fence` (may be null) when done.
     void end_and_submit(VkFence fence);

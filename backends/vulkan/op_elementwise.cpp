@@ -70,7 +70,17 @@ void VulkanBackend::add(float *x, const float *y, int64_t n) {
     check_add_params(x, y, n);
     if (n == 0) return;
     const uint64_t bytes = uint64_t(n) * sizeof(float);
-    const BufferSlice a = stream_->input(x, bytes), b = stream_->input(y, bytes);
+    BufferSlice a;
+    {
+        // x from host memory (the first layer's residual) is a copy into fresh scratch:
+        // it may go ahead of a deferred product, which the add may then fold in. (Not
+        // when x is pending: its input may run the batch, which records them first.)
+        const DeferredHold hold(*this, attention_fusion_ && !stream_->pending(x, bytes));
+        a = stream_->input(x, bytes);
+    }
+    // y a product still deferred (the o product): the add in its epilogue (op_fusion.cpp).
+    if (add_fused(x, a, y, n)) return;
+    const BufferSlice b = stream_->input(y, bytes);
     const BufferSlice o = stream_->output_buffer(bytes);
     ElementwisePush push{uint32_t(n), 3, 1, 1, 0.0f, 0.0f};
     uint32_t gx, gy;

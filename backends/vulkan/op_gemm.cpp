@@ -17,7 +17,7 @@ namespace {
 // Below this the matrix-vector kernel reads the weights at most 4 times (NT = 4 tokens a
 // pass), and a 64-token tile would be mostly empty.
 constexpr int64_t kGemmMinTokens = 16;
-constexpr uint32_t kTileRows = 64, kTileTokens = 64;  // BM, BN of shaders/gemm.comp
+constexpr uint32_t kTileTokens = 64;  // BN of shaders/gemm.comp and gemm_tuned.comp (BM: GemmTuning::tile_rows)
 
 const char *gemm_type_suffix(DType t) {
     switch (t) {
@@ -56,6 +56,33 @@ bool VulkanBackend::set_gemm(GemmKernel kernel, int64_t min_tokens, std::string 
     return true;
 }
 
+bool VulkanBackend::set_gemm_tuning(const GemmTuning &tuning, std::string &why) {
+    if (!check_gemm_tuning(tuning, why)) return false;
+    if (tuning.tuned()) {
+        // The SwiGLU variant declares the most (the up weights' tile beside the gate's), and
+        // one tuning serves every product.
+        const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
+        if (tuning.shared_bytes(true) > lim.maxComputeSharedMemorySize) {
+            why = tuning.name() + " needs " + std::to_string(tuning.shared_bytes(true)) +
+                  " bytes of shared memory a workgroup, the device has " + std::to_string(lim.maxComputeSharedMemorySize);
+            return false;
+        }
+        if (tuning.threads() > lim.maxComputeWorkGroupInvocations || tuning.splitk > lim.maxComputeWorkGroupSize[1]) {
+            why = tuning.name() + " needs workgroups of 128 x " + std::to_string(tuning.splitk) +
+                  " threads, the device takes at most " + std::to_string(lim.maxComputeWorkGroupInvocations);
+            return false;
+        }
+    }
+    gemm_tuning_ = tuning;
+    return true;
+}
+
+const VulkanPipeline &VulkanBackend::gemm_pipeline(const std::string &shader, uint32_t n_bindings) {
+    const GemmTuning &t = gemm_tuning_;
+    if (!t.tuned()) return pipelines_->get(shader, n_bindings);
+    return pipelines_->get(shader, n_bindings, {t.mi, t.nj, t.splitk, t.bk});  // constant_id 0..3 of gemm_tuned.comp
+}
+
 void VulkanBackend::configure_gemm_from_environment() {
     gemm_min_tokens_ = kGemmMinTokens;
     gemm_kernel_ = GemmKernel::automatic;
@@ -68,11 +95,19 @@ void VulkanBackend::configure_gemm_from_environment() {
     }
     gemm_prefetch_ = env_switch("MST_VULKAN_GEMM_PREFETCH", gemm_prefetch_, "next step fetched during the products",
                                 "serial");
+    gemm_tuning_ = GemmTuning{};
+    if (const char *env = std::getenv("MST_VULKAN_COOP_TUNING"); env && *env) {
+        std::string why;
+        GemmTuning t;
+        if (!parse_gemm_tuning(env, t, why) || !set_gemm_tuning(t, why))
+            fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_COOP_TUNING: {}", why);
+    }
     const bool coop = gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix();
-    log(MST_LOG_INFO, "vulkan: prefill products from {} tokens: {}{}", gemm_min_tokens_,
+    log(MST_LOG_INFO, "vulkan: prefill products from {} tokens: {}{}{}", gemm_min_tokens_,
         gemm_kernel_ == GemmKernel::off ? "matrix-vector kernel (MST_VULKAN_GEMM=off)"
                                         : coop ? "cooperative-matrix GEMM" : "portable tiled GEMM",
-        coop || gemm_kernel_ != GemmKernel::automatic ? "" : " (" + ctx_->cooperative_matrix_why_not() + ")");
+        coop || gemm_kernel_ != GemmKernel::automatic ? "" : " (" + ctx_->cooperative_matrix_why_not() + ")",
+        gemm_tuning_.tuned() ? ", tuned tiling " + gemm_tuning_.name() + " (MST_VULKAN_COOP_TUNING)" : "");
 }
 
 std::string VulkanBackend::gemm_shader(DType t, bool grouped) const {
@@ -80,7 +115,10 @@ std::string VulkanBackend::gemm_shader(DType t, bool grouped) const {
     if (gemm_kernel_ == GemmKernel::off || !type) return {};
     const bool coop = gemm_kernel_ == GemmKernel::coopmat ||
                       (gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix());
-    return std::string("gemm_") + (grouped ? "grouped_" : !gemm_prefetch_ ? "serial_" : "") + (coop ? "coop_" : "") + type;
+    // gemm_tuned.comp always fetches the next step during the products: no serial variant.
+    const bool tuned = gemm_tuning_.tuned();
+    return std::string("gemm_") + (grouped ? "grouped_" : !gemm_prefetch_ && !tuned ? "serial_" : "") +
+           (tuned ? "tuned_" : "") + (coop ? "coop_" : "") + type;
 }
 
 bool VulkanBackend::record_gemm(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,
@@ -88,13 +126,14 @@ bool VulkanBackend::record_gemm(const WeightView &w, const DeviceWeight &dw, con
     if (n_tokens < gemm_min_tokens_) return false;
     const std::string shader = gemm_shader(w.dtype, false);
     if (shader.empty()) return false;
-    const uint32_t gx = uint32_t((w.rows + kTileRows - 1) / kTileRows);
+    const uint32_t tile_rows = gemm_tuning_.tile_rows();
+    const uint32_t gx = uint32_t((w.rows + tile_rows - 1) / tile_rows);
     const uint32_t gy = uint32_t((n_tokens + kTileTokens - 1) / kTileTokens);
     if (gx > 65535 || gy > 65535)
         fail(MST_ERR_UNSUPPORTED, "matmul ({} GEMM): {} rows x {} tokens exceed one dispatch", kernel_name(gemm_kernel_),
              w.rows, n_tokens);
     const uint32_t push[3] = {uint32_t(w.rows), uint32_t(w.cols), uint32_t(n_tokens)};
-    stream_->dispatch(pipelines_->get(shader, 3), {dw.data, x, y}, push, sizeof push, gx, gy);
+    stream_->dispatch(gemm_pipeline(shader, 3), {dw.data, x, y}, push, sizeof push, gx, gy);
     ++gemm_dispatches_;
     return true;
 }
@@ -118,10 +157,11 @@ void VulkanBackend::record_gemm_grouped_table(const WeightView &shape, const Buf
     std::string shader = gemm_shader(shape.dtype, true);
     if (shader.empty()) fail(MST_ERR_INTERNAL, "grouped GEMM for {} weights", dtype_name(shape.dtype));
     if (swiglu) shader.insert(std::string("gemm_grouped_").size(), "swiglu_");
-    const uint32_t gx = uint32_t((shape.rows + kTileRows - 1) / kTileRows);
+    const uint32_t tile_rows = gemm_tuning_.tile_rows();
+    const uint32_t gx = uint32_t((shape.rows + tile_rows - 1) / tile_rows);
     if (gx > 65535) fail(MST_ERR_UNSUPPORTED, "grouped GEMM: {} rows exceed one dispatch", shape.rows);
     const uint32_t push[3] = {uint32_t(shape.rows), uint32_t(shape.cols), 0u};
-    const VulkanPipeline &p = pipelines_->get(shader, 4);
+    const VulkanPipeline &p = gemm_pipeline(shader, 4);
     // At most 65535 workgroups along y: 65520 tiles a dispatch, so that each part of the
     // table starts 256-byte aligned (the most a device asks of a binding's offset).
     constexpr size_t kMaxTiles = 65520;

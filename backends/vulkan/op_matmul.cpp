@@ -91,6 +91,9 @@ void VulkanBackend::matmul(const WeightView &w, const float *x, float *y, int64_
         std::fill(y, y + w.rows * n_tokens, 0.0f);
         return;
     }
+    // One token inside a batch: folded with the norm before it, or left for the add after
+    // it (op_fusion.cpp).
+    if (n_tokens == 1 && matmul_fused(w, x, y)) return;
     const DeviceWeight dw = residency_->get(*stream_, w);
     const BufferSlice xs = stream_->input(x, uint64_t(n_tokens * w.cols) * sizeof(float));
     const BufferSlice ys = stream_->output_buffer(uint64_t(n_tokens * w.rows) * sizeof(float));

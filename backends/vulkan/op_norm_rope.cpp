@@ -15,6 +15,13 @@ void VulkanBackend::norm(int mode, const float *x, const float *gate, const Weig
     const BufferSlice ws = w ? residency_->get(*stream_, *w, true).data : unused_binding();
     const BufferSlice gs = gate ? stream_->input(gate, bytes) : unused_binding();
     const BufferSlice ys = stream_->output_buffer(bytes);
+    record_norm(mode, xs, ws, gs, ys, offset, eps, n_rows, dim);
+    stream_->output(ys, y, bytes);
+    submit();
+}
+
+void VulkanBackend::record_norm(int mode, const BufferSlice &xs, const BufferSlice &ws, const BufferSlice &gs,
+                                const BufferSlice &ys, float offset, float eps, int64_t n_rows, int64_t dim) {
     struct {
         uint32_t dim, mode;
         float eps, offset;
@@ -27,8 +34,6 @@ void VulkanBackend::norm(int mode, const float *x, const float *gate, const Weig
     const char *shader = !vec4_rows ? "norm" : use_subgroup_ ? "norm_vec4_sg" : "norm_vec4";
     stream_->dispatch(pipelines_->get(shader, 4), {xs, ws, gs, ys}, &push, sizeof push, gx, gy);
     if (vec4_rows) ++norm_vec4_dispatches_;
-    stream_->output(ys, y, bytes);
-    submit();
 }
 
 void VulkanBackend::rms_norm(const float *x, const WeightView &w, float weight_offset, float eps, float *y,
@@ -36,6 +41,7 @@ void VulkanBackend::rms_norm(const float *x, const WeightView &w, float weight_o
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
     check_rms_norm_params(x, w, y, n_rows, dim);
     if (n_rows == 0) return;
+    if (defer_norm(x, w, weight_offset, eps, y, n_rows, dim)) return;  // op_fusion.cpp
     norm(0, x, nullptr, &w, weight_offset, eps, y, n_rows, dim);
 }
 
@@ -59,6 +65,28 @@ void VulkanBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t he
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
     check_rope_params(x, n_tokens, n_heads, head_dim, positions, p);
     if (n_tokens == 0 || n_heads == 0 || p.rotary_dim == 0) return;
+    // The norm before it (q-norm, k-norm), deferred, folded in (op_fusion.cpp). The
+    // table's copy writes fresh scratch only, so it may go ahead of the deferred norms.
+    BufferSlice table;
+    {
+        const DeferredHold hold(*this, attention_fusion_);
+        table = rope_table_on_device(n_tokens, positions, p);
+    }
+    if (rope_fused(x, n_tokens, n_heads, head_dim, table, p)) return;
+    const int64_t half = p.rotary_dim / 2;
+    const uint64_t bytes = uint64_t(n_tokens * n_heads * head_dim) * sizeof(float);
+    const BufferSlice xs = stream_->input_to_modify(x, bytes);
+    const uint32_t push[5] = {uint32_t(n_tokens), uint32_t(n_heads), uint32_t(head_dim), uint32_t(half),
+                              p.interleaved ? 1u : 0u};
+    const int64_t rows = n_tokens * n_heads;
+    const uint32_t gx = uint32_t((half + 63) / 64);
+    const uint32_t gy = uint32_t(std::min<int64_t>(rows, 65535)), gz = uint32_t((rows + 65534) / 65535);
+    stream_->dispatch(pipelines_->get("rope", 2), {xs, table}, push, sizeof push, gx, gy, gz);
+    stream_->output(xs, x, bytes);
+    submit();
+}
+
+BufferSlice VulkanBackend::rope_table_on_device(int64_t n_tokens, const int32_t *positions, const RopeParams &p) {
     const int64_t half = p.rotary_dim / 2;
     // The angles as the CPU backend takes them: the float32 product, then cos and sin in
     // double, rounded once. Computing them is most of rope's host time in a prefill (512
@@ -98,16 +126,7 @@ void VulkanBackend::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t he
         rope_table_device_built_ = rope_tables_built_;
         ++rope_table_copies_;
     }
-    const uint64_t bytes = uint64_t(n_tokens * n_heads * head_dim) * sizeof(float);
-    const BufferSlice xs = stream_->input_to_modify(x, bytes);
-    const uint32_t push[5] = {uint32_t(n_tokens), uint32_t(n_heads), uint32_t(head_dim), uint32_t(half),
-                              p.interleaved ? 1u : 0u};
-    const int64_t rows = n_tokens * n_heads;
-    const uint32_t gx = uint32_t((half + 63) / 64);
-    const uint32_t gy = uint32_t(std::min<int64_t>(rows, 65535)), gz = uint32_t((rows + 65534) / 65535);
-    stream_->dispatch(pipelines_->get("rope", 2), {xs, table}, push, sizeof push, gx, gy, gz);
-    stream_->output(xs, x, bytes);
-    submit();
+    return table;
 }
 
 }  // namespace mst

@@ -36,12 +36,16 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
     configure_grouped_experts_from_environment();
     configure_device_grouping_from_environment();
     configure_decode_fusion_from_environment();
+    configure_attention_fusion_from_environment();
     configure_expert_prefetch_from_environment();
     log(MST_LOG_INFO, "vulkan: backend on '{}': GPU expert cache {} MiB, matmul {} lanes x {} rows{}",
         ctx_->info().name, budget >> 20, lanes_, rows_per_group_, use_subgroup_ ? " (subgroupAdd)" : "");
 }
 
-VulkanBackend::~VulkanBackend() = default;
+VulkanBackend::~VulkanBackend() {
+    // The stream outlives deferred_ (declared after it): nothing may call back into here.
+    if (stream_) stream_->set_deferred(nullptr);
+}
 
 void VulkanBackend::submit() { stream_->submit(); }
 
@@ -71,6 +75,7 @@ void VulkanBackend::sync_reads(std::span<const HostSpan> reads) {
 
 void VulkanBackend::drop_results(const void *ptr, size_t bytes) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    record_deferred_results_in(ptr, bytes);  // op_fusion.cpp
     stream_->drop_outputs(ptr, bytes);
 }
 

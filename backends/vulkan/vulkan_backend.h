@@ -18,6 +18,7 @@
 #include "backends/device_routing.h"
 #include "backends/host_memory_import.h"
 #include "backends/vulkan/command_stream.h"
+#include "backends/vulkan/gemm_tuning.h"
 #include "backends/vulkan/pipelines.h"
 #include "backends/vulkan/vulkan_context.h"
 #include "backends/vulkan/weight_residency.h"
@@ -73,6 +74,8 @@ public:
     void sync_reads(std::span<const HostSpan> reads) override;
     void add(float *x, const float *y, int64_t n) override;
     void copy_rows(const float *src, int64_t src_stride, float *dst, int64_t n_rows, int64_t row_len) override;
+    void matmuls_one_input(std::span<const WeightView> w, std::span<float *const> y, const float *x,
+                           int64_t n_tokens) override;
     void softmax_topk(const float *logits, int64_t n_tokens, int32_t n_experts, int32_t k, bool renormalize,
                       int32_t *ids, float *weights) override;
     // DeviceExperts (op_experts_by_id.cpp): MST_VULKAN_EXPERTS_BY_ID=0 declines every
@@ -133,6 +136,12 @@ public:
     // Which kernel products of at least min_tokens tokens take (tests and benchmarks); false,
     // with `why`, when the device cannot run it (coopmat without the extension).
     bool set_gemm(GemmKernel kernel, int64_t min_tokens, std::string &why);
+    // The tiling of the tuned GEMM (gemm_tuning.h, shaders/gemm_tuned.comp) or main's kernel
+    // (GemmTuning{}, the default); MST_VULKAN_COOP_TUNING sets it at creation. The tuned kernel
+    // takes cooperative matrices where the GEMM kernel does, float products elsewhere. False,
+    // with `why`, for a tiling the shader or the device cannot run (tests and benchmarks).
+    bool set_gemm_tuning(const GemmTuning &tuning, std::string &why);
+    const GemmTuning &gemm_tuning() const { return gemm_tuning_; }
     // GEMM dispatches recorded so far (tests check that a product took the GEMM).
     uint64_t gemm_dispatches() const { return gemm_dispatches_; }
     // Blocked prefill attention dispatches so far (shaders/attention_blocked.comp): queries
@@ -161,6 +170,20 @@ public:
     void set_decode_fusion(bool on) { decode_fusion_ = on; }
     bool decode_fusion() const { return decode_fusion_; }
     uint64_t copy_rows_aliased() const { return copy_rows_aliased_; }  // copy_rows that recorded no command
+    // Attention fusions (docs/gpu_decode_kernels.md, "The attention half in fewer levels";
+    // op_fusion.cpp): inside a batch, rms_norm and one token's products are recorded late,
+    // and the op that reads the result folds them into its own dispatch: a norm into the
+    // products that read it (matvec_fused.comp) or into rope (norm_rope.comp), a product
+    // into the residual add after it. Off: each op records its own commands, as before
+    // (tests and benchmarks; MST_VULKAN_ATTENTION_FUSION=0|1 at creation). On by default.
+    void set_attention_fusion(bool on);
+    bool attention_fusion() const { return attention_fusion_; }
+    uint64_t fused_norm_products() const { return fused_norm_products_; }   // norm + product dispatches
+    uint64_t fused_norm_ropes() const { return fused_norm_ropes_; }         // norm + rope dispatches
+    uint64_t fused_residual_products() const { return fused_residual_products_; }  // product + add dispatches
+    // The longest product (rows) a norm is folded into: past it every workgroup re-reading
+    // x would cost more than the norm's own dispatch (the head's 152k rows).
+    static constexpr int64_t kNormProductRows = 16384;
     uint64_t rope_table_copies() const { return rope_table_copies_; }  // rope tables copied to the device
     // rope cos/sin tables computed so far (op_norm_rope.cpp keeps the last one and reuses it
     // while positions and frequencies match; tests check the reuse).
@@ -240,7 +263,10 @@ private:
     // The GEMM variant (gemm.comp) for weights of type t under the kernel chosen, plain or
     // grouped over experts; empty when products of t keep the matrix-vector kernels.
     std::string gemm_shader(DType t, bool grouped) const;
+    // Its pipeline, with the tuning's specialization constants when tuned.
+    const VulkanPipeline &gemm_pipeline(const std::string &shader, uint32_t n_bindings);
     GemmKernel gemm_kernel_ = GemmKernel::automatic;
+    GemmTuning gemm_tuning_;  // main's kernel unless MST_VULKAN_COOP_TUNING or set_gemm_tuning says otherwise
     // Dense GEMMs fetch a step's tiles during the previous step's products; off
     // (MST_VULKAN_GEMM_PREFETCH=0, to compare): gemm_serial_*, each fetched when it begins.
     bool gemm_prefetch_ = true;
@@ -282,6 +308,75 @@ private:
     BufferSlice rope_table_device_{};
     uint64_t rope_table_device_resets_ = ~uint64_t(0), rope_table_device_built_ = 0;
     uint64_t rope_table_copies_ = 0;
+    // The attention fusions' deferred work (op_fusion.cpp): a norm (norm_vec4.comp's rows)
+    // or a one-token product (matvec.comp) whose command is not recorded yet. Its inputs are
+    // device slices taken when it was called and its result is registered at its host
+    // address, so later ops read it as any pending result; the stream records it before any
+    // other command (CommandStream::set_deferred) unless a consumer folds it in first.
+    struct DeferredOp {
+        enum class Kind { norm, matvec } kind;
+        const float *result;  // host address of the result
+        BufferSlice x, weight, y;
+        int64_t rows = 0, cols = 0;  // norm: n_rows x dim; matvec: the weight's shape
+        float offset = 0, eps = 0;   // norm only
+        DType dtype = DType::F32;    // matvec only
+    };
+    std::vector<DeferredOp> deferred_;
+    bool deferred_held_ = false;  // while a consumer records ahead of the deferred ops
+    // Holds the deferred ops back while its scope records a command that writes only fresh
+    // scratch from host memory (a table or an input copied to the device): it commutes
+    // with them, so a consumer after it may still fold them in.
+    struct DeferredHold {
+        VulkanBackend &b;
+        bool was;
+        DeferredHold(VulkanBackend &backend, bool on) : b(backend), was(backend.deferred_held_) {
+            b.deferred_held_ = was || on;
+        }
+        ~DeferredHold() { b.deferred_held_ = was; }
+        DeferredHold(const DeferredHold &) = delete;
+        DeferredHold &operator=(const DeferredHold &) = delete;
+    };
+    void record_deferred_ops();   // all of them, in call order (the stream's hook)
+    void record_deferred_op(const DeferredOp &op);
+    // The deferred op of `kind` whose result is at host address `result`, or -1.
+    int find_deferred(DeferredOp::Kind kind, const float *result) const;
+    // Whether deferred op i, folded into a consumer's command that reads `reads` and writes
+    // `writes`, may be recorded ahead of the other deferred ops (it commutes with them all);
+    // if not, records them all in order (op i with them) and says no: the consumer then
+    // takes the unfused way.
+    bool fuses_ahead(size_t i, std::span<const BufferSlice> reads, std::span<const BufferSlice> writes);
+    // Take deferred op i out and run `record` (the consumer's fused command) now.
+    void record_fused(size_t i, const std::function<void(const DeferredOp &)> &record);
+    // drop_results of [ptr, ptr + bytes): deferred ops whose result lies there are recorded
+    // first, so that an op after it, finding the same host address, never folds in a result
+    // the caller has since rewritten on the host.
+    void record_deferred_results_in(const void *ptr, size_t bytes);
+    bool defer_norm(const float *x, const WeightView &w, float offset, float eps, float *y, int64_t n_rows,
+                    int64_t dim);
+    // matmul of one token: folded with a deferred norm of x, or deferred itself; false when
+    // the fusions do not apply.
+    bool matmul_fused(const WeightView &w, const float *x, float *y);
+    // add of x (its device slice xs) and a deferred product y: the add in its epilogue.
+    bool add_fused(float *x, const BufferSlice &xs, const float *y, int64_t n);
+    bool rope_fused(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const BufferSlice &table,
+                    const RopeParams &p);
+    // Whether matvec_fused.comp's norm variant runs here: its workgroup replays
+    // norm_vec4.comp's 256 invocations in whole rounds.
+    bool norm_product_fits(const WeightView &w) const;
+    const VulkanPipeline &fused_matvec_pipeline(const char *kind, DType t);  // kind "norm" or "add"
+    const VulkanPipeline *fused_matvec_pipelines_[2][32] = {};  // norm, add; by DType
+    // Whether one token's product of w takes matvec.comp (and so its fused forms).
+    bool matvec_fits(const WeightView &w) const;
+    // y = W rms_norm(x) for the deferred norm n of one row; with write_h, n's result too.
+    void record_norm_product(const WeightView &w, const BufferSlice &weight, const DeferredOp &n, const BufferSlice &y,
+                             bool write_h);
+    void record_norm(int mode, const BufferSlice &xs, const BufferSlice &ws, const BufferSlice &gs,
+                     const BufferSlice &ys, float offset, float eps, int64_t n_rows, int64_t dim);
+    // rope's cos/sin table for these positions on the device (kept per batch with the decode fusion).
+    BufferSlice rope_table_on_device(int64_t n_tokens, const int32_t *positions, const RopeParams &p);
+    void configure_attention_fusion_from_environment();  // MST_VULKAN_ATTENTION_FUSION; throws naming a bad value
+    bool attention_fusion_ = true;
+    uint64_t fused_norm_products_ = 0, fused_norm_ropes_ = 0, fused_residual_products_ = 0;
     void configure_decode_fusion_from_environment();  // MST_VULKAN_DECODE_FUSION; throws naming a bad value
     bool decode_fusion_ = true;
     uint64_t copy_rows_aliased_ = 0;

@@ -68,7 +68,7 @@ const char *const kBackendSwitches[] = {
     "MST_VULKAN_NORM_VEC4",       "MST_VULKAN_SPLIT_ROWS",      "MST_VULKAN_GEMM_PREFETCH",
     "MST_VULKAN_EXPERTS_BY_ID",   "MST_VULKAN_GROUPED_EXPERTS", "MST_VULKAN_FUSED_SWIGLU",
     "MST_VULKAN_DEVICE_GROUPING", "MST_VULKAN_DECODE_FUSION", "MST_VULKAN_EXPERT_PREFETCH",
-    "MST_VULKAN_TRANSFER_QUEUE",
+    "MST_VULKAN_ATTENTION_FUSION",  "MST_VULKAN_TRANSFER_QUEUE",
 };
 
 // The suite's own backend, made with no switch set, tells whether there is a device at all.

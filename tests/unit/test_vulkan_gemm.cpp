@@ -6,12 +6,14 @@
 // VK_NV_cooperative_matrix, and its tests say why they skip elsewhere.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/vulkan/gemm_tuning.h"
 #include "cpu_op_fixture.h"
 #include "test_weight.h"
 #include "vulkan_suite.h"
@@ -48,6 +50,7 @@ protected:
         if (vulkan_) vulkan_->set_grouped_experts(true);
         if (vulkan_) vulkan_->set_gemm_prefetch(true);
         if (vulkan_) vulkan_->set_fused_swiglu(true);
+        if (vulkan_) vulkan_->set_gemm_tuning(GemmTuning{}, why);  // main's kernel
     }
 
     // Every type and shape through gpu.matmul with `kernel` taking every token count: each
@@ -136,6 +139,43 @@ protected:
 };
 
 #ifdef MST_HAVE_VULKAN
+
+// MST_VULKAN_COOP_TUNING's grammar and the shader's rules (gemm_tuning.h), no device needed.
+TEST(GemmTuning, ParsesTuningsAndNamesWhatIsWrong) {
+    GemmTuning t;
+    std::string why;
+    ASSERT_TRUE(parse_gemm_tuning("2x1x2x64", t, why)) << why;
+    EXPECT_EQ(t, (GemmTuning{2, 1, 2, 64}));
+    EXPECT_EQ(t.name(), "2x1x2x64");
+    EXPECT_EQ(t.tile_rows(), 32u);
+    EXPECT_EQ(t.threads(), 256u);
+    ASSERT_TRUE(parse_gemm_tuning("main", t, why)) << why;
+    EXPECT_FALSE(t.tuned());
+    EXPECT_EQ(t.tile_rows(), 64u);
+    EXPECT_EQ(t.name(), "main");
+    const struct {
+        const char *text, *names;
+    } bad[] = {{"", "expected main"},         {"2x2x2", "expected main"},  {"2x2x2x32x1", "expected main"},
+               {"2x2xx32", "expected main"},  {"2x2x2x-32", "expected main"}, {"a2x2x2x32", "expected main"},
+               {"0x2x2x32", "MI"},            {"9x1x1x32", "MI"},          {"2x3x1x32", "NJ"},
+               {"2x2x3x32", "SPLITK"},        {"2x2x16x128", "SPLITK"},    {"2x2x2x48", "BK"},
+               {"2x2x1x512", "BK"},           {"2x2x4x32", "too narrow"},  {"1x1x2x32", "too narrow"}};
+    for (const auto &b : bad) {
+        t = GemmTuning{1, 1, 1, 32};
+        why.clear();
+        EXPECT_FALSE(parse_gemm_tuning(b.text, t, why)) << b.text;
+        EXPECT_NE(why.find(b.names), std::string::npos) << b.text << ": " << why;
+        EXPECT_EQ(t, (GemmTuning{1, 1, 1, 32})) << "left as it was: " << b.text;
+    }
+}
+
+TEST(GemmTuning, SharedMemoryCountsTheStagedTilesAndTheSums) {
+    // 2x2x2x32: 64 rows; rows of 5 uvec4 (80 bytes) for 64 weight (+64 up) and 64 token rows,
+    // then 64 x 68 floats of sums.
+    const GemmTuning t{2, 2, 2, 32};
+    EXPECT_EQ(t.shared_bytes(false), 80u * 128 + 4u * 64 * 68);
+    EXPECT_EQ(t.shared_bytes(true), 80u * 192 + 4u * 64 * 68);
+}
 
 TEST_F(VulkanGemm, PortableGemmMatchesCpuForEveryType) {
     check_dense_products(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound);
@@ -269,6 +309,113 @@ TEST_F(VulkanGemm, BatchesOfTokensTakeTheGemmAndSingleTokensDoNot) {
     EXPECT_EQ(vulkan_->gemm_dispatches(), n + 1);
     EXPECT_FALSE(vulkan_->set_gemm(VulkanBackend::GemmKernel::portable, 0, why));
     EXPECT_NE(why.find("min_tokens"), std::string::npos) << why;
+}
+
+// The tuned tiling (gemm_tuned.comp, MST_VULKAN_COOP_TUNING): shapes of the 16x16 sums per
+// subgroup (MI x NJ: 4 x 1, 1 x 4, 2 x 2, 2 x 1 and 1 x 1, workgroups of 64, 32 and 16 rows),
+// column groups splitting a step (SPLITK 1, 2 and 4) and steps of 32 and 64 columns. Those
+// the device's shared memory cannot hold are skipped, saying so (lavapipe: 32 KiB).
+std::vector<GemmTuning> tunings_to_test() {
+    return {{4, 1, 1, 32}, {1, 4, 2, 32}, {2, 2, 2, 32}, {2, 1, 1, 32},
+            {1, 1, 1, 64}, {2, 1, 2, 64}, {2, 2, 4, 64}, {4, 1, 2, 64}};
+}
+
+// Runs `check` under every tuning of tunings_to_test() the device holds; those it does not
+// are refused for shared memory only.
+template <class Check>
+void for_each_tuning(VulkanBackend &b, Check check) {
+    int run = 0;
+    for (const GemmTuning &t : tunings_to_test()) {
+        std::string why;
+        if (!b.set_gemm_tuning(t, why)) {
+            std::printf("  %s not run on '%s': %s\n", t.name().c_str(), b.device_name().c_str(), why.c_str());
+            EXPECT_NE(why.find("shared memory"), std::string::npos) << t.name() << ": " << why;
+            continue;
+        }
+        SCOPED_TRACE("tuning " + t.name());
+        ++run;
+        check();
+    }
+    EXPECT_GE(run, 4);
+}
+
+// Without cooperative matrices the tuned tiling's 16x16 products are float sums of the
+// f16-staged tiles: the tiling, the split over columns, the skipped subgroups and their
+// reduction are the cooperative kernel's, checked here on every device (kCoopBound: inputs
+// rounded to f16).
+TEST_F(VulkanGemm, TunedTilingWithFloatProductsMatchesCpu) {
+    for_each_tuning(*vulkan_, [&] { check_dense_products(VulkanBackend::GemmKernel::portable, kCoopBound, kCoopBound); });
+}
+
+TEST_F(VulkanGemm, TunedGroupedTilingWithFloatProductsMatchesCpu) {
+    for_each_tuning(*vulkan_, [&] {
+        check_routed_experts(VulkanBackend::GemmKernel::portable, kCoopBound, kCoopBound, true, odd_expert_tokens(), 70,
+                             100, 72, {DType::Q4, DType::BF16});
+    });
+}
+
+// The tuning takes effect: main's portable kernel sums float inputs (error near float
+// rounding), the tuned tiling rounds them to f16 first (an error far above it).
+TEST_F(VulkanGemm, TunedTilingReplacesMainsKernel) {
+    std::string why;
+    ASSERT_TRUE(vulkan_->set_gemm(VulkanBackend::GemmKernel::portable, 1, why)) << why;
+    const TestWeight w(DType::F32, 130, 257, 42);
+    const std::vector<float> x = random_floats(size_t(65 * 257), 43);
+    std::vector<float> want(size_t(65 * 130)), got(want.size());
+    cpu_.matmul(w.view, x.data(), want.data(), 65);
+    vulkan_->matmul(w.view, x.data(), got.data(), 65);
+    EXPECT_LT(normalized_error(got, want), kFloatBound) << "main's kernel";
+    ASSERT_TRUE(vulkan_->set_gemm_tuning({2, 2, 2, 32}, why)) << why;
+    vulkan_->matmul(w.view, x.data(), got.data(), 65);
+    const double e = normalized_error(got, want);
+    EXPECT_GT(e, 10 * kFloatBound) << "f16-rounded inputs: the tuned tiling ran";
+    EXPECT_LT(e, kCoopBound);
+}
+
+TEST_F(VulkanGemm, CooperativeMatrixTunedTilingsMatchCpu) {
+    std::string why;
+    if (!vulkan_->set_gemm(VulkanBackend::GemmKernel::coopmat, 1, why))
+        GTEST_SKIP() << "no cooperative-matrix GEMM on '" << vulkan_->device_name() << "': " << why
+                     << " (it runs on an NVIDIA GPU; lavapipe has none)";
+    for_each_tuning(*vulkan_, [&] {
+        check_dense_products(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound);
+        check_routed_experts(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound, true, odd_expert_tokens(), 70,
+                             100, 72, {std::begin(kGemmTypes), std::end(kGemmTypes)});
+    });
+}
+
+// A tuning the device cannot hold is refused with the reason, and the last good one stays.
+TEST_F(VulkanGemm, TuningBeyondTheDeviceIsRefused) {
+    std::string why;
+    ASSERT_TRUE(vulkan_->set_gemm_tuning({2, 2, 2, 32}, why)) << why;
+    EXPECT_FALSE(vulkan_->set_gemm_tuning({8, 4, 1, 256}, why));  // 512 rows x 256 columns: ~400 KiB
+    EXPECT_NE(why.find("shared memory"), std::string::npos) << why;
+    EXPECT_FALSE(vulkan_->set_gemm_tuning({2, 3, 1, 32}, why));
+    EXPECT_NE(why.find("NJ"), std::string::npos) << why;
+    EXPECT_EQ(vulkan_->gemm_tuning(), (GemmTuning{2, 2, 2, 32}));
+}
+
+TEST_F(VulkanGemm, BadTuningInTheEnvironmentIsNamed) {
+    for (const char *bad : {"fast", "2x2x2", "2x2x2x48", "8x4x1x256", "2x2x2x32x1", "0x2x2x32"}) {
+        ::setenv("MST_VULKAN_COOP_TUNING", bad, 1);
+        try {
+            VulkanBackend b(BackendOptions{}, false);
+            ADD_FAILURE() << "a backend was created with MST_VULKAN_COOP_TUNING=" << bad;
+        } catch (const Error &e) {
+            EXPECT_NE(std::string(e.what()).find("MST_VULKAN_COOP_TUNING"), std::string::npos) << e.what();
+        }
+    }
+    ::setenv("MST_VULKAN_COOP_TUNING", "1x4x2x32", 1);
+    {
+        VulkanBackend b(BackendOptions{}, false);
+        EXPECT_EQ(b.gemm_tuning(), (GemmTuning{1, 4, 2, 32}));
+    }
+    ::setenv("MST_VULKAN_COOP_TUNING", "main", 1);
+    {
+        VulkanBackend b(BackendOptions{}, false);
+        EXPECT_FALSE(b.gemm_tuning().tuned());
+    }
+    ::unsetenv("MST_VULKAN_COOP_TUNING");
 }
 
 TEST_F(VulkanGemm, BadEnvironmentValueIsNamed) {

@@ -1,0 +1,97 @@
+#include "backends/vulkan/gemm_tuning.h"
+
+#include <charconv>
+#include <vector>
+
+namespace mst {
+
+namespace {
+
+constexpr uint32_t kTileTokens = 64;  // BN of gemm_tuned.comp
+
+bool power_of_two_up_to(uint32_t v, uint32_t most) { return v >= 1 && v <= most && (v & (v - 1)) == 0; }
+
+}  // namespace
+
+uint32_t GemmTuning::shared_bytes(bool swiglu) const {
+    if (!tuned()) return 0;
+    const uint32_t pitch = (bk / 8 + 1) * 16;  // bytes a staged row, KP4 uvec4
+    const uint32_t staged = pitch * (tile_rows() * (swiglu ? 2 : 1) + kTileTokens);
+    return staged + 4 * kTileTokens * (tile_rows() + 4);  // + cs, the sums
+}
+
+std::string GemmTuning::name() const {
+    if (!tuned()) return "main";
+    return std::to_string(mi) + "x" + std::to_string(nj) + "x" + std::to_string(splitk) + "x" + std::to_string(bk);
+}
+
+bool check_gemm_tuning(const GemmTuning &t, std::string &why) {
+    if (!t.tuned()) return true;
+    if (t.mi < 1 || t.mi > 8) {
+        why = "MI (16x16 sums along the rows) must be 1 to 8, not " + std::to_string(t.mi);
+        return false;
+    }
+    if (t.nj != 1 && t.nj != 2 && t.nj != 4) {
+        why = "NJ (16x16 sums along the tokens) must be 1, 2 or 4, not " + std::to_string(t.nj);
+        return false;
+    }
+    if (!power_of_two_up_to(t.splitk, 8)) {
+        why = "SPLITK must be 1, 2, 4 or 8, not " + std::to_string(t.splitk);
+        return false;
+    }
+    if (t.bk % 32 != 0 || t.bk == 0 || t.bk > 256) {
+        why = "BK (columns a step) must be a multiple of 32 up to 256, not " + std::to_string(t.bk);
+        return false;
+    }
+    // Every thread stages whole 8-element pieces of the weight and the activation tiles,
+    // and the SPLITK groups take the step's 16-column slices in turn, none left idle.
+    const uint32_t pieces_per_row = t.bk / 8;
+    if ((t.tile_rows() * pieces_per_row) % t.threads() != 0 || (kTileTokens * pieces_per_row) % t.threads() != 0 ||
+        t.bk / 16 < t.splitk) {
+        why = "BK " + std::to_string(t.bk) + " is too narrow for " + std::to_string(t.threads()) +
+              " threads (SPLITK " + std::to_string(t.splitk) + ") at " + std::to_string(t.tile_rows()) +
+              " rows: each thread stages whole 8-column pieces of both tiles";
+        return false;
+    }
+    return true;
+}
+
+bool parse_gemm_tuning(std::string_view text, GemmTuning &out, std::string &why) {
+    if (text == "main") {
+        out = GemmTuning{};
+        return true;
+    }
+    std::vector<uint32_t> v;
+    size_t at = 0;
+    while (true) {
+        const size_t x = text.find('x', at);
+        const std::string_view part = text.substr(at, x == std::string_view::npos ? std::string_view::npos : x - at);
+        uint32_t n = 0;
+        const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), n);
+        if (part.empty() || ec != std::errc() || end != part.data() + part.size()) {
+            why = "'" + std::string(text) + "': expected main or MIxNJxSPLITKxBK (four whole numbers, e.g. 2x2x2x32)";
+            return false;
+        }
+        v.push_back(n);
+        if (x == std::string_view::npos) break;
+        at = x + 1;
+    }
+    if (v.size() != 4) {
+        why = "'" + std::string(text) + "': expected main or MIxNJxSPLITKxBK (four whole numbers, e.g. 2x2x2x32)";
+        return false;
+    }
+    GemmTuning t{v[0], v[1], v[2], v[3]};
+    if (t.mi == 0) {
+        why = "'" + std::string(text) + "': MI must be 1 to 8, not 0";
+        return false;
+    }
+    std::string rule;
+    if (!check_gemm_tuning(t, rule)) {
+        why = "'" + std::string(text) + "': " + rule;
+        return false;
+    }
+    out = t;
+    return true;
+}
+
+}  // namespace mst

@@ -1,0 +1,44 @@
+// The tiling of the tuned prefill GEMM (shaders/gemm_tuned.comp), chosen at run time:
+// MST_VULKAN_COOP_TUNING=MIxNJxSPLITKxBK (e.g. 2x2x2x32) or `main` (main's kernel,
+// shaders/gemm.comp, the default). The four go to the shader as specialization constants,
+// so one build can compare every tuning on one GPU (bench_vulkan_prefill --sweep).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace mst {
+
+struct GemmTuning {
+    // 16 x 16 sums per subgroup along rows and tokens, groups of 4 subgroups splitting a
+    // step's columns, columns a step. mi == 0: main's kernel (gemm.comp), not a tuning.
+    uint32_t mi = 0, nj = 0, splitk = 0, bk = 0;
+
+    bool tuned() const { return mi != 0; }
+    // Weight rows a workgroup takes: gemm_tuned.comp's BM = 16 MI NJ (main's kernel: 64).
+    uint32_t tile_rows() const { return tuned() ? 16u * mi * nj : 64u; }
+    uint32_t threads() const { return 128u * splitk; }
+    // Shared memory a workgroup of the tuned kernel declares, with the up weights' tile
+    // (SwiGLU) or without.
+    uint32_t shared_bytes(bool swiglu) const;
+    // "MIxNJxSPLITKxBK", or "main".
+    std::string name() const;
+};
+
+inline bool operator==(const GemmTuning &a, const GemmTuning &b) {
+    return a.mi == b.mi && a.nj == b.nj && a.splitk == b.splitk && a.bk == b.bk;
+}
+
+// Parses "main" or "MIxNJxSPLITKxBK" and checks the shader's rules (check_gemm_tuning);
+// false with `why` saying what is wrong.
+bool parse_gemm_tuning(std::string_view text, GemmTuning &out, std::string &why);
+
+// The rules every device shares: NJ of 1, 2 or 4 (4 / NJ subgroups along a 64-token tile),
+// MI of 1 to 8, SPLITK of 1, 2, 4 or 8, BK a multiple of 32 up to 256 whose 16-column
+// slices SPLITK groups share evenly, and whole 8-element pieces of both staged tiles for
+// every thread. The device's shared memory and workgroup size are checked on top
+// (VulkanBackend::set_gemm_tuning).
+bool check_gemm_tuning(const GemmTuning &t, std::string &why);
+
+}  // namespace mst

@@ -1,0 +1,309 @@
+#version 450
+// The prefill GEMM of gemm.comp (y[t][r] = sum_c W[r][c] x[t][c], same bindings, push
+// constants and grouped tile table, gemm_load.glsl) with a tiling chosen at run time:
+// MST_VULKAN_COOP_TUNING=MIxNJxSPLITKxBK (op_gemm.cpp, gemm_tuning.h) passes the four as
+// specialization constants, so one build carries every tuning and one GPU run can compare
+// them (bench_vulkan_prefill --sweep). Main's kernel (gemm.comp) stays the default until a
+// GPU has named the best tuning.
+//
+// The tiling (the gpu-coop rewrite, docs/gpu_prefill.md): a workgroup takes BM = 16 MI NJ
+// weight rows x BN = 64 tokens. Its SPLITK groups of 4 subgroups of 32 threads
+// (local_size 128 x SPLITK) each cover the whole tile, a subgroup MI x NJ sums of 16 x 16,
+// and take turns over a step's BK columns 16 at a time; their sums are added through
+// shared memory at the end (more warps hide the loads' latency without more registers a
+// thread). A step's tiles are staged as f16 packed 8 to a uvec4 (one 16-byte shared store
+// per 8 elements) and the next step's are fetched, packed, during the current products.
+// Subgroups whose tokens all lie past the tile's count (an expert's ~32-token tile) skip
+// their products; SWIGLU's silu(gate) * up is taken on the sums.
+//
+// COOPMAT: the 16 x 16 x 16 products are VK_NV_cooperative_matrix's (f16 x f16 + f32).
+// Without it the same tiling runs with the products in float, each thread holding 8
+// elements of each 16 x 16 sum (from the same f16-staged tiles): slow, but the staging,
+// the split over columns, the skipped subgroups and their reduction are the cooperative
+// kernel's and so are tested where no device has cooperative matrices (lavapipe).
+// (GL_NV_cooperative_matrix because the glslang of Debian 12 has no GL_KHR_cooperative_matrix.)
+//! variant gemm_tuned_f32 -DW_F32
+//! variant gemm_tuned_f16 -DW_F16
+//! variant gemm_tuned_bf16 -DW_BF16
+//! variant gemm_tuned_q8 -DW_Q8
+//! variant gemm_tuned_q4 -DW_Q4
+//! variant gemm_grouped_tuned_f32 -DW_F32 -DGROUPED
+//! variant gemm_grouped_tuned_f16 -DW_F16 -DGROUPED
+//! variant gemm_grouped_tuned_bf16 -DW_BF16 -DGROUPED
+//! variant gemm_grouped_tuned_q8 -DW_Q8 -DGROUPED
+//! variant gemm_grouped_tuned_q4 -DW_Q4 -DGROUPED
+//! variant gemm_grouped_swiglu_tuned_f32 -DW_F32 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_tuned_f16 -DW_F16 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_tuned_bf16 -DW_BF16 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_tuned_q8 -DW_Q8 -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_tuned_q4 -DW_Q4 -DGROUPED -DSWIGLU
+//! variant gemm_tuned_coop_f32 -DW_F32 -DCOOPMAT
+//! variant gemm_tuned_coop_f16 -DW_F16 -DCOOPMAT
+//! variant gemm_tuned_coop_bf16 -DW_BF16 -DCOOPMAT
+//! variant gemm_tuned_coop_q8 -DW_Q8 -DCOOPMAT
+//! variant gemm_tuned_coop_q4 -DW_Q4 -DCOOPMAT
+//! variant gemm_grouped_tuned_coop_f32 -DW_F32 -DCOOPMAT -DGROUPED
+//! variant gemm_grouped_tuned_coop_f16 -DW_F16 -DCOOPMAT -DGROUPED
+//! variant gemm_grouped_tuned_coop_bf16 -DW_BF16 -DCOOPMAT -DGROUPED
+//! variant gemm_grouped_tuned_coop_q8 -DW_Q8 -DCOOPMAT -DGROUPED
+//! variant gemm_grouped_tuned_coop_q4 -DW_Q4 -DCOOPMAT -DGROUPED
+//! variant gemm_grouped_swiglu_tuned_coop_f32 -DW_F32 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_tuned_coop_f16 -DW_F16 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_tuned_coop_bf16 -DW_BF16 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_tuned_coop_q8 -DW_Q8 -DCOOPMAT -DGROUPED -DSWIGLU
+//! variant gemm_grouped_swiglu_tuned_coop_q4 -DW_Q4 -DCOOPMAT -DGROUPED -DSWIGLU
+#extension GL_GOOGLE_include_directive : require
+#ifdef COOPMAT
+#extension GL_NV_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
+#include "common.glsl"
+
+// The tuning (op_gemm.cpp checks it against gemm_tuning.h's rules and the device's
+// shared memory before any pipeline is made): 16 x 16 sums a subgroup along rows (MI) and
+// tokens (NJ, 1, 2 or 4), groups splitting a step's columns, columns a step (a multiple of
+// 32 and of 16 SPLITK).
+layout(constant_id = 0) const uint MI = 2;
+layout(constant_id = 1) const uint NJ = 2;
+layout(constant_id = 2) const uint SPLITK = 2;
+layout(constant_id = 3) const uint BK = 32;
+layout(local_size_x = 128, local_size_y_id = 2) in;
+
+#define BN 64
+const uint BM = 16u * MI * NJ;  // 4 subgroups: NJ along the rows, 4 / NJ along the tokens
+const uint THREADS = 128u * SPLITK;
+const uint N_SUMS = MI * NJ;  // 16 x 16 sums a subgroup (one name: array types of it must match)
+const uint CHUNKS = BK / 8u;  // 8-element pieces of a staged row
+const uint KP4 = CHUNKS + 1u;  // row pitch in uvec4: the 8 rows a 16 x 16 load reads start in different banks
+const uint CP = BM + 4u;       // row pitch of cs in floats
+const uint W_SLOTS = BM * CHUNKS / THREADS;
+const uint X_SLOTS = BN * CHUNKS / THREADS;
+
+#include "gemm_load.glsl"
+
+shared uvec4 ws[BM * KP4];  // [row][k / 8], 8 f16 a uvec4
+shared uvec4 xs[BN * KP4];  // [token][k / 8]
+#ifdef SWIGLU
+shared uvec4 us[BM * KP4];  // the up weights, [row][k / 8]
+#endif
+shared float cs[BN * CP];  // sums, column-major: (row m, token n) at cs[n * CP + m]
+
+uvec4 pack_piece(const float v[8]) {
+    return uvec4(packHalf2x16(vec2(v[0], v[1])), packHalf2x16(vec2(v[2], v[3])), packHalf2x16(vec2(v[4], v[5])),
+                 packHalf2x16(vec2(v[6], v[7])));
+}
+
+const float zeros8[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+
+// Weight row r's piece at c0 from the weights at word `base`, zero past the row's or the
+// matrix's end (a step of 64 may run a whole block past the last one).
+uvec4 weight_piece(uint base, uint r, uint c0) {
+    float v[8] = zeros8;
+    wbase = base;
+    if (r < pc.rows && c0 < pc.cols) load_weights8(r, c0, v);
+    return pack_piece(v);
+}
+
+// Each thread's share of the next step's tiles, fetched during the current step's products.
+uvec4 w_next[W_SLOTS], x_next[X_SLOTS];
+#ifdef SWIGLU
+uvec4 u_next[W_SLOTS];
+#endif
+
+void fetch(uint r0, uint t0, uint k0) {
+    const uint tid = gl_LocalInvocationIndex, gate_base = wbase;
+    for (uint i = 0; i < W_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS, lr = slot / CHUNKS, c = (slot % CHUNKS) * 8u;
+        w_next[i] = weight_piece(gate_base, r0 + lr, k0 + c);
+#ifdef SWIGLU
+        u_next[i] = weight_piece(up_base, r0 + lr, k0 + c);
+#endif
+    }
+    wbase = gate_base;
+    for (uint i = 0; i < X_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS, lt = slot / CHUNKS, c = (slot % CHUNKS) * 8u;
+        float v[8] = zeros8;
+        if (t0 + lt < n_tok && k0 + c < pc.cols) load_x8(t0 + lt, k0 + c, v);
+        x_next[i] = pack_piece(v);
+    }
+}
+
+void store_fetched() {
+    const uint tid = gl_LocalInvocationIndex;
+    for (uint i = 0; i < W_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS;
+        ws[(slot / CHUNKS) * KP4 + slot % CHUNKS] = w_next[i];
+#ifdef SWIGLU
+        us[(slot / CHUNKS) * KP4 + slot % CHUNKS] = u_next[i];
+#endif
+    }
+    for (uint i = 0; i < X_SLOTS; ++i) {
+        const uint slot = tid + i * THREADS;
+        xs[(slot / CHUNKS) * KP4 + slot % CHUNKS] = x_next[i];
+    }
+}
+
+#ifdef COOPMAT
+#define SUM fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+#define F16 fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+
+SUM sum_zero() { return SUM(0.0); }
+
+// A sum to cs at element `at` (its row 0, token 0), and back.
+void sum_store(const SUM s, uint at) { coopMatStoreNV(s, cs, at, CP, true); }
+
+SUM sum_add_stored(const SUM s, uint at) {
+    SUM other;
+    coopMatLoadNV(other, cs, at, CP, true);
+    return s + other;
+}
+
+SUM swiglu_sums(SUM gate, const SUM up) {
+    for (int e = 0; e < gate.length(); ++e) gate[e] = silu(gate[e]) * up[e];
+    return gate;
+}
+#else
+// A 16 x 16 sum over a subgroup's 32 threads: element q of lane l is element 32q + l of
+// the sum, (row (32q + l) % 16, token (32q + l) / 16).
+struct Sum16 {
+    float e[8];
+};
+#define SUM Sum16
+
+uint lane() { return gl_LocalInvocationID.x % 32u; }
+
+SUM sum_zero() {
+    SUM s;
+    for (uint q = 0; q < 8u; ++q) s.e[q] = 0.0;
+    return s;
+}
+
+void sum_store(const SUM s, uint at) {
+    for (uint q = 0; q < 8u; ++q) {
+        const uint id = 32u * q + lane();
+        cs[at + (id / 16u) * CP + id % 16u] = s.e[q];
+    }
+}
+
+SUM sum_add_stored(SUM s, uint at) {
+    for (uint q = 0; q < 8u; ++q) {
+        const uint id = 32u * q + lane();
+        s.e[q] += cs[at + (id / 16u) * CP + id % 16u];
+    }
+    return s;
+}
+
+SUM swiglu_sums(SUM gate, const SUM up) {
+    for (uint q = 0; q < 8u; ++q) gate.e[q] = silu(gate.e[q]) * up.e[q];
+    return gate;
+}
+
+// Staged weights (from us when `up`) times staged activations over 16 columns (2 uvec4
+// from kk), rows ar.. and tokens bt.., added to s.
+SUM product_add(SUM s, bool up, uint ar, uint bt, uint kk) {
+    for (uint q = 0; q < 8u; ++q) {
+        const uint id = 32u * q + lane(), m = id % 16u, n = id / 16u;
+        float t = s.e[q];
+        for (uint u = 0; u < 2u; ++u) {
+            uvec4 a = ws[(ar + m) * KP4 + kk + u];
+#ifdef SWIGLU
+            if (up) a = us[(ar + m) * KP4 + kk + u];
+#endif
+            const uvec4 b = xs[(bt + n) * KP4 + kk + u];
+            for (uint h = 0; h < 4u; ++h) t += dot(unpackHalf2x16(a[h]), unpackHalf2x16(b[h]));
+        }
+        s.e[q] = t;
+    }
+    return s;
+}
+#endif
+
+// Sums (i, j) of this subgroup to cs: rows mr + 16i, tokens mt + 16j (only its nj blocks
+// that hold tokens). Loops run to the constants MI and NJ, so that a driver unrolls them
+// and keeps the sums in registers (no dynamic index into them).
+void store_sums(const SUM acc[N_SUMS], uint mr, uint mt, uint nj) {
+    for (uint i = 0; i < MI; ++i)
+        for (uint j = 0; j < NJ; ++j)
+            if (j < nj) sum_store(acc[i * NJ + j], (mt + 16u * j) * CP + mr + 16u * i);
+}
+
+// The other column groups' sums added to group 0's (split K): each group in turn stores
+// through cs and group 0 adds them. Every thread passes the same barriers.
+void reduce_split_k(inout SUM acc[N_SUMS], uint group, uint mr, uint mt, uint nj) {
+    for (uint g = 1; g < SPLITK; ++g) {
+        if (group == g) store_sums(acc, mr, mt, nj);
+        barrier();
+        if (group == 0u)
+            for (uint i = 0; i < MI; ++i)
+                for (uint j = 0; j < NJ; ++j)
+                    if (j < nj) acc[i * NJ + j] = sum_add_stored(acc[i * NJ + j], (mt + 16u * j) * CP + mr + 16u * i);
+        barrier();
+    }
+}
+
+void main() {
+    const uint r0 = gl_WorkGroupID.x * BM, t0 = select_tile();
+    if (n_tok == 0u) return;  // a spare tile of a device-built table's worst-case grid (uniform: before any barrier)
+    const uint group = gl_LocalInvocationID.y, part = gl_LocalInvocationID.x / 32u;
+    // This subgroup's rows and tokens of the tile (the 4 subgroups of a group cover it).
+    const uint mr = (part % NJ) * 16u * MI, mt = (part / NJ) * 16u * NJ;
+    // Its 16-token blocks that hold tokens (0 where all lie past the count): the same for
+    // the whole subgroup, so the cooperative operations under it stay uniform.
+    const uint tile_tokens = min(uint(BN), n_tok - t0);
+    const uint nj = tile_tokens > mt ? min(NJ, (tile_tokens - mt + 15u) / 16u) : 0u;
+    SUM acc[N_SUMS];
+    for (uint i = 0; i < N_SUMS; ++i) acc[i] = sum_zero();
+#ifdef SWIGLU
+    SUM acc_up[N_SUMS];
+    for (uint i = 0; i < N_SUMS; ++i) acc_up[i] = sum_zero();
+#endif
+    fetch(r0, t0, 0u);
+    for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
+        store_fetched();
+        barrier();
+        if (k0 + BK < pc.cols) fetch(r0, t0, k0 + BK);
+        // 16 columns at a time (2 uvec4), this group's share of the step's.
+        for (uint kk = group * 2u; kk < CHUNKS && nj > 0u; kk += 2u * SPLITK) {
+#ifdef COOPMAT
+            // A: rows x k, row-major in ws. B: k x tokens, xs holds it column by column.
+            F16 a[MI];
+            for (uint i = 0; i < MI; ++i) coopMatLoadNV(a[i], ws, (mr + 16u * i) * KP4 + kk, KP4, false);
+#ifdef SWIGLU
+            F16 a_up[MI];
+            for (uint i = 0; i < MI; ++i) coopMatLoadNV(a_up[i], us, (mr + 16u * i) * KP4 + kk, KP4, false);
+#endif
+            for (uint j = 0; j < NJ; ++j) {
+                if (j >= nj) continue;
+                F16 b;
+                coopMatLoadNV(b, xs, (mt + 16u * j) * KP4 + kk, KP4, true);
+                for (uint i = 0; i < MI; ++i) acc[i * NJ + j] = coopMatMulAddNV(a[i], b, acc[i * NJ + j]);
+#ifdef SWIGLU
+                for (uint i = 0; i < MI; ++i) acc_up[i * NJ + j] = coopMatMulAddNV(a_up[i], b, acc_up[i * NJ + j]);
+#endif
+            }
+#else
+            for (uint j = 0; j < NJ; ++j)
+                for (uint i = 0; i < MI && j < nj; ++i) {
+                    acc[i * NJ + j] = product_add(acc[i * NJ + j], false, mr + 16u * i, mt + 16u * j, kk);
+#ifdef SWIGLU
+                    acc_up[i * NJ + j] = product_add(acc_up[i * NJ + j], true, mr + 16u * i, mt + 16u * j, kk);
+#endif
+                }
+#endif
+        }
+        barrier();
+    }
+    reduce_split_k(acc, group, mr, mt, nj);
+#ifdef SWIGLU
+    reduce_split_k(acc_up, group, mr, mt, nj);
+    // Both sums of a subgroup lay out their elements alike: silu(gate) * up element-wise.
+    for (uint i = 0; i < N_SUMS; ++i) acc[i] = swiglu_sums(acc[i], acc_up[i]);
+#endif
+    if (group == 0u) store_sums(acc, mr, mt, nj);
+    barrier();
+    for (uint e = gl_LocalInvocationIndex; e < BM * BN; e += THREADS) {
+        const uint lt = e / BM, lr = e % BM;
+        if (r0 + lr < pc.rows && t0 + lt < n_tok) y[(t_base + t0 + lt) * pc.rows + r0 + lr] = cs[lt * CP + lr];
+    }
+}
