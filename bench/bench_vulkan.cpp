@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/device_expert_cache.h"
 #include "backends/device_experts.h"
 #include "backends/device_routing.h"
 #include "backends/vulkan/vulkan_backend.h"
@@ -206,13 +207,21 @@ void build(Model &m, int layers) {
 // compare in the same run.
 enum class Path { device, host };
 Path g_path = Path::device;
+// --guess: a streamed decode layer also applies the next layer's router to its hidden state,
+// read back at the same wait as its own ids, and once its experts are recorded hands the
+// guessed experts to DeviceExpertCache::prefetch_experts (copied ahead into the GPU cache,
+// on the transfer queue where there is one): what the library's --prefetch does, without
+// the library's second wait for the guess (docs/device_graph.md "Expert copies on a
+// transfer queue"). Off by default, so that the streamed case measures what it did before.
+bool g_guess = false;
 
 // One forward pass of n tokens at pos0 (Qwen3-MoE: MoeDecoder::forward's calls).
 void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int64_t n, int32_t pos0, float *logits) {
     const int64_t H = kHidden;
     std::vector<float> x(x_in, x_in + n * H), h(size_t(n * H)), y(size_t(n * H)), router(size_t(n * kExperts));
-    std::vector<int32_t> ids(size_t(n * kTopK));
-    std::vector<float> weights(size_t(n * kTopK));
+    std::vector<int32_t> ids(size_t(n * kTopK)), next_ids(static_cast<size_t>(kTopK));
+    std::vector<float> weights(size_t(n * kTopK)), next_router(static_cast<size_t>(kExperts)),
+        next_weights(static_cast<size_t>(kTopK));
     const GqaShape shape{int32_t(kHeads), int32_t(kKvHeads), int32_t(kHeadDim), 1e-6f, 0.0f, 0};
     const bool device = g_path == Path::device;
     BackendBatch step(b, device);
@@ -259,16 +268,22 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
             residual_add();
             continue;
         }
+        DeviceExpertCache *ahead = g_guess && n == 1 && l + 1 < m.layers && routing ? device_expert_cache(b) : nullptr;
         {
             BackendBatch batch(b);
             b.rms_norm(x.data(), L.post_norm_view, 0.0f, 1e-6f, h.data(), n, H);
             b.matmul(L.router_view, h.data(), router.data(), n);
+            if (ahead) b.matmul(m.layer[size_t(l + 1)].router_view, h.data(), next_router.data(), 1);
             if (routing) {
                 routing->softmax_topk(router.data(), n, int32_t(kExperts), int32_t(kTopK), true, ids.data(),
                                       weights.data());
-                // The host reads the ids and weights only; the rest stays on the device.
+                if (ahead)
+                    routing->softmax_topk(next_router.data(), 1, int32_t(kExperts), int32_t(kTopK), true,
+                                          next_ids.data(), next_weights.data());
+                // The host reads the ids and weights only (and the guess); the rest stays on the device.
                 const Backend::HostSpan reads[] = {{ids.data(), ids.size() * sizeof(int32_t)},
-                                                   {weights.data(), weights.size() * sizeof(float)}};
+                                                   {weights.data(), weights.size() * sizeof(float)},
+                                                   {next_ids.data(), ahead ? next_ids.size() * sizeof(int32_t) : 0}};
                 b.sync_reads(reads);
             } else {
                 b.sync();
@@ -298,6 +313,13 @@ void forward(Backend &b, const Model &m, KvCache &cache, const float *x_in, int6
         b.drop_results(y.data(), y.size() * sizeof(float));  // y's old value may still be on the device
         std::fill(y.begin(), y.end(), 0.0f);
         b.routed_swiglu(h.data(), y.data(), n, H, uses.data(), uses.size());
+        if (ahead) {
+            std::vector<WeightView> parts;
+            for (const int32_t e : next_ids)
+                parts.insert(parts.end(), {m.gate_views[size_t(l + 1)][size_t(e)], m.up_views[size_t(l + 1)][size_t(e)],
+                                           m.down_views[size_t(l + 1)][size_t(e)]});
+            ahead->prefetch_experts(parts);
+        }
         residual_add();
     }
     b.rms_norm(x.data() + (n - 1) * H, m.final_norm_view, 0.0f, 1e-6f, h.data(), 1, H);
@@ -531,7 +553,20 @@ struct Result {
     // Device commands (dispatches, copies, fills) and barriers per layer of a decode token,
     // the head's included (what MST_VULKAN_DECODE_FUSION cuts).
     double decode_commands_per_layer = 0, decode_barriers_per_layer = 0;
+    // Per decode token: batches submitted on the transfer lane, their bytes, and compute
+    // submissions that waited on its semaphore (CommandStream::transfer, semaphore_waits).
+    double transfer_batches_per_token = 0, transfer_bytes_per_token = 0, semaphore_waits_per_token = 0;
+    // FNV-1a of every timed decode step's logits: equal between two settings means the
+    // same results bit for bit (MST_VULKAN_TRANSFER_QUEUE=0 against 1, say).
+    uint64_t logits_hash = 0xcbf29ce484222325ull;
+    // Per decode token with --guess: expert parts copied ahead, then used, and evicted unused.
+    double prefetched_per_token = 0, prefetch_used_per_token = 0, prefetch_wasted_per_token = 0;
 };
+
+void hash_bytes(uint64_t &h, const void *data, size_t n) {
+    const auto *p = static_cast<const uint8_t *>(data);
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+}
 
 // Decode n_decode tokens after a prompt of n_prefill, timing both; the lm_head's share
 // is timed apart so that the layer time can be scaled to 48 layers.
@@ -580,6 +615,10 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const double record0 = vk ? vk->stream().record_seconds() : 0.0;
     const uint64_t commands0 = vk ? vk->stream().commands() : 0, barriers0 = vk ? vk->stream().barriers() : 0;
     const uint64_t hits0 = vk ? vk->expert_cache_stats().hits : 0, misses0 = vk ? vk->expert_cache_stats().misses : 0;
+    const uint64_t lane_batches0 = vk ? vk->stream().transfer().submissions() : 0;
+    const uint64_t lane_bytes0 = vk ? vk->stream().transfer().bytes() : 0;
+    const uint64_t sem_waits0 = vk ? vk->stream().semaphore_waits() : 0;
+    const DeviceExpertCacheStats ahead0 = vk ? vk->device_expert_cache_stats() : DeviceExpertCacheStats{};
     t0 = Clock::now();
     double cpu_in_rng = 0;
     if (g_mark_decode) std::fprintf(stderr, "timed decode starts\n");
@@ -589,6 +628,9 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
         for (float &f : tok) f = dist(rng);
         cpu_in_rng += op_profile_thread_cpu_seconds() - c;
         forward(b, m, cache, tok.data(), 1, n_prefill + t, logits.data());
+        const double h0 = op_profile_thread_cpu_seconds();
+        hash_bytes(r.logits_hash, logits.data(), logits.size() * sizeof(float));
+        cpu_in_rng += op_profile_thread_cpu_seconds() - h0;
     }
     r.decode_host_cpu_ms = (op_profile_thread_cpu_seconds() - cpu0 - cpu_in_rng) / n_decode * 1e3;
     if (g_mark_decode) std::fprintf(stderr, "timed decode ends\n");
@@ -596,6 +638,15 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     // Before the head's own timing below, whose submissions are not a decode step's.
     const uint64_t decode_submissions = vk ? vk->submissions() - subs0 : 0;
     const uint64_t decode_kicks = vk ? vk->stream().kicks() - kicks0 : 0;
+    if (vk) {
+        r.transfer_batches_per_token = double(vk->stream().transfer().submissions() - lane_batches0) / n_decode;
+        r.transfer_bytes_per_token = double(vk->stream().transfer().bytes() - lane_bytes0) / n_decode;
+        r.semaphore_waits_per_token = double(vk->stream().semaphore_waits() - sem_waits0) / n_decode;
+        const DeviceExpertCacheStats ahead1 = vk->device_expert_cache_stats();
+        r.prefetched_per_token = double(ahead1.prefetched - ahead0.prefetched) / n_decode;
+        r.prefetch_used_per_token = double(ahead1.prefetch_used - ahead0.prefetch_used) / n_decode;
+        r.prefetch_wasted_per_token = double(ahead1.prefetch_wasted - ahead0.prefetch_wasted) / n_decode;
+    }
     r.by_id_layers_per_token = vk ? double(vk->experts_by_id_calls() - by_id0) / n_decode : 0.0;
     r.decode_wait_ms = vk ? (vk->stream().wait_seconds() - wait0) / n_decode * 1e3 : 0.0;
     if (vk) {
@@ -684,6 +735,7 @@ int main(int argc, char **argv) try {
     const bool profile = has_flag(argc, argv, "--profile");
     const bool skip_streamed = has_flag(argc, argv, "--no-streamed");  // GPU minutes are scarce
     g_mark_decode = has_flag(argc, argv, "--mark-decode");
+    g_guess = has_flag(argc, argv, "--guess");
     // --path device|host|both: the forward pass's execution (see Path); both compares them
     // in one run, the device path first.
     std::vector<Path> paths{Path::device};
@@ -813,6 +865,19 @@ int main(int argc, char **argv) try {
                 st.decode_staged_bytes * per_layer / 1e6, st.decode_direct_bytes * per_layer / 1e6,
                 (wall_ms - st.decode_wait_ms - st.decode_memcpy_ms) * per_layer, bw.host_to_device_bytes_per_s / 1e9,
                 (st.decode_staged_bytes + st.decode_direct_bytes) * per_layer / bw.host_to_device_bytes_per_s * 1e3);
+    // Where the copies ran (MST_VULKAN_TRANSFER_QUEUE), and the decode's results as a hash
+    // (equal hashes between settings: the same logits bit for bit).
+    std::printf("  expert copies on %s: per layer %.2f lane batches, %.1f MB, %.2f compute submissions waiting on "
+                "its semaphore; decode logits hash %016llx\n",
+                streamed->stream().transfer_lane() ? streamed->context().transfer_queue_kind().c_str()
+                                                   : "the compute queue (no transfer lane)",
+                st.transfer_batches_per_token * per_layer, st.transfer_bytes_per_token * per_layer / 1e6,
+                st.semaphore_waits_per_token * per_layer, (unsigned long long)st.logits_hash);
+    if (g_guess)
+        std::printf("  --guess: per layer %.2f expert parts copied ahead, %.2f used, %.2f evicted unused "
+                    "(MST_VULKAN_EXPERT_PREFETCH=0 copies none)\n",
+                    st.prefetched_per_token * per_layer, st.prefetch_used_per_token * per_layer,
+                    st.prefetch_wasted_per_token * per_layer);
     }
     g_path = Path::device;
 

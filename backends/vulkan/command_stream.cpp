@@ -42,7 +42,7 @@ H handle(uint64_t w) {
 CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
     : ctx_(ctx), pipelines_(pipelines), host_(ctx, MemoryKind::Host, kHostScratchBlock),
       device_(ctx, MemoryKind::Device, kDeviceScratchBlock),
-      ring_(ctx, ctx.unified_memory() ? VkDeviceSize(1) << 20 : kStagingBytes),
+      ring_(ctx, ctx.unified_memory() ? VkDeviceSize(1) << 20 : kStagingBytes), transfer_(ctx),
       carry_{BufferArena(ctx, ctx.unified_memory() ? MemoryKind::Host : MemoryKind::Device, kCarryBlock),
              BufferArena(ctx, ctx.unified_memory() ? MemoryKind::Host : MemoryKind::Device, kCarryBlock)},
       // A GPU finishes a decode op in microseconds; sleeping in the driver's wait adds
@@ -76,6 +76,7 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
         timestamp_period_ns_ = ctx_.properties().limits.timestampPeriod;
     }
     set_replay(replay);
+    transfer_on_ = transfer_.on() && !timestamps_ && !ctx_.unified_memory();
 }
 
 void CommandStream::set_replay(bool on) { replay_ = on && ctx_.push_descriptor() && !timestamps_; }
@@ -128,6 +129,22 @@ void CommandStream::end_and_submit(VkFence fence) {
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cb;
+    // The expert copies this command buffer reads, from the transfer lane: a wait on the
+    // device, not on the host (hazard() found the value; the batch is submitted already).
+    VkTimelineSemaphoreSubmitInfoKHR ts{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO_KHR};
+    const VkSemaphore semaphore = transfer_.semaphore();
+    const VkPipelineStageFlags wait_stage = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    const uint64_t wait_value = compute_wait_;
+    if (compute_wait_ > compute_waited_) {
+        ts.waitSemaphoreValueCount = 1;
+        ts.pWaitSemaphoreValues = &wait_value;
+        si.pNext = &ts;
+        si.waitSemaphoreCount = 1;
+        si.pWaitSemaphores = &semaphore;
+        si.pWaitDstStageMask = &wait_stage;
+        compute_waited_ = compute_wait_;
+        ++semaphore_waits_;
+    }
     vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, fence), "vkQueueSubmit");
 }
 
@@ -253,6 +270,13 @@ bool hits(const std::vector<CommandStream::Range> &set, const CommandStream::Ran
 }  // namespace
 
 void CommandStream::hazard(const Range *reads, size_t n_reads, const Range *writes, size_t n_writes) {
+    // Ranges the transfer lane writes: the command buffer waits for their batch.
+    if (transfer_.has_pending()) {
+        for (size_t i = 0; i < n_reads; ++i)
+            compute_wait_ = std::max(compute_wait_, transfer_.value_for(reads[i].buffer, reads[i].begin, reads[i].end));
+        for (size_t i = 0; i < n_writes; ++i)
+            compute_wait_ = std::max(compute_wait_, transfer_.value_for(writes[i].buffer, writes[i].begin, writes[i].end));
+    }
     bool needed = false;
     for (size_t i = 0; i < n_reads && !needed; ++i) needed = hits(written_, reads[i]);
     for (size_t i = 0; i < n_writes && !needed; ++i) needed = hits(written_, writes[i]) || hits(read_, writes[i]);
@@ -438,11 +462,11 @@ void CommandStream::sync_reads(const std::vector<HostRange> &reads) {
     if (in_batch_) run(deliver_all_ ? nullptr : &reads);
 }
 
-void CommandStream::upload(const void *data, VkDeviceSize bytes, const BufferSlice &dst) {
-    upload_pieces({Piece{data, 0, bytes}}, dst);
+void CommandStream::upload(const void *data, VkDeviceSize bytes, const BufferSlice &dst, Lane lane) {
+    upload_pieces({Piece{data, 0, bytes}}, dst, lane);
 }
 
-void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const BufferSlice &dst) {
+void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const BufferSlice &dst, Lane lane) {
     if (!dst.mapped) record_deferred();
     if (dst.mapped) {
         // Unified memory: the device reads what the host writes, no copy command. The
@@ -454,8 +478,15 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
     std::vector<VkBufferCopy> regions;
     VkBuffer src_buffer = VK_NULL_HANDLE;  // of the regions gathered: the ring or an import
     const char *label = "";
+    const bool on_lane = lane == Lane::transfer && transfer_on_;
     auto emit = [&] {
         if (regions.empty()) return;
+        if (on_lane) {
+            transfer_.copy(src_buffer, dst.buffer, regions);
+            ++commands_;
+            regions.clear();
+            return;
+        }
         begin_if_needed();
         std::vector<Range> reads, writes;
         for (const VkBufferCopy &r : regions) {
@@ -609,7 +640,9 @@ void CommandStream::fill_zero(const BufferSlice &dst) {
 
 void CommandStream::kick() {
     record_deferred();
-    if (!kicks_enabled_ || !in_batch_ || !recording_ || timestamps_) return;
+    if (!kicks_enabled_ || !in_batch_ || timestamps_) return;
+    transfer_.submit();  // copies ahead (guesses) start now, beside the compute
+    if (!recording_) return;
     end_and_submit(VK_NULL_HANDLE);
     ++kicks_;
     // A recording stays with recordings_; in_flight_ only says that one is in flight.
@@ -625,6 +658,7 @@ void CommandStream::kick() {
 
 void CommandStream::flush(bool reset_scratch) {
     record_deferred();
+    transfer_.submit();
     // Kicked work is waited for through a last command buffer behind it.
     if (!recording_ && !in_flight_.empty()) begin_if_needed();
     if (recording_) {
@@ -654,6 +688,9 @@ void CommandStream::flush(bool reset_scratch) {
         }
         in_flight_.clear();
     }
+    // Copies no compute submission waited for (guesses not used yet) must have run too:
+    // the ring and the imported host slots they read are reused after this point.
+    transfer_.wait_all(compute_waited_, spin_wait_, wait_seconds_);
     ring_.reset();
     graveyard_.clear();
     // Nothing recorded before this point is pending on the device any more.

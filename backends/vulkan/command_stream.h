@@ -19,6 +19,7 @@
 #include "backends/vulkan/host_import.h"
 #include "backends/vulkan/pipelines.h"
 #include "backends/vulkan/staging_ring.h"
+#include "backends/vulkan/transfer_lane.h"
 #include "backends/vulkan/vulkan_buffers.h"
 
 namespace mst {
@@ -101,16 +102,33 @@ public:
     // Destroy `b` once the work recorded so far is done.
     void release_later(VulkanBuffer &&b) { graveyard_.push_back(std::move(b)); }
 
+    // Where an upload's copy command goes. `compute`: the batch's own command buffer, in
+    // order with its other commands. `transfer`: the transfer lane (transfer_lane.h), for
+    // destinations nothing reads or writes before the copy but the commands that wait for
+    // it (the GPU expert cache's slots); the compute queue when the lane is off.
+    enum class Lane { compute, transfer };
     // Copy host bytes into `dst` (device memory): directly when dst is host-visible
     // (unified memory), else through the staging ring.
-    void upload(const void *data, VkDeviceSize bytes, const BufferSlice &dst);
+    void upload(const void *data, VkDeviceSize bytes, const BufferSlice &dst, Lane lane = Lane::compute);
     // Several (host source, destination offset, bytes) pieces into one destination.
     struct Piece {
         const void *data;
         VkDeviceSize dst_offset;
         VkDeviceSize bytes;
     };
-    void upload_pieces(const std::vector<Piece> &pieces, const BufferSlice &dst);
+    void upload_pieces(const std::vector<Piece> &pieces, const BufferSlice &dst, Lane lane = Lane::compute);
+    // The transfer lane (docs/device_graph.md, "Expert copies on a transfer queue"): on
+    // where the context has a transfer queue (MST_VULKAN_TRANSFER_QUEUE, default on), the
+    // device memory is separate, and no profile is taken (its timestamps are the compute
+    // queue's). Copies there are submitted when a compute command first reads what they
+    // write, at a kick, or at a wait; a compute submission waits on the lane's timeline
+    // semaphore for exactly the batches whose ranges its commands read.
+    bool transfer_lane() const { return transfer_on_; }
+    const TransferLane &transfer() const { return transfer_; }
+    // Compute submissions that waited on the lane's semaphore, and the largest value one
+    // waited for (a test's view of the ordering).
+    uint64_t semaphore_waits() const { return semaphore_waits_; }
+    uint64_t compute_waited_value() const { return compute_waited_; }
     // Host memory imported for the device (host_import.h): uploads from it are copied by
     // the device directly, without the staging ring's memcpy. May be null.
     void set_host_imports(const HostImports *imports) { imports_ = imports; }
@@ -224,6 +242,11 @@ private:
     size_t current_pool_ = 0;
     BufferArena host_, device_;
     StagingRing ring_;
+    TransferLane transfer_;
+    bool transfer_on_ = false;
+    // The lane's value the compute recording in progress must wait for, the largest one a
+    // submitted compute command buffer waited for, and how many waited.
+    uint64_t compute_wait_ = 0, compute_waited_ = 0, semaphore_waits_ = 0;
     const HostImports *imports_ = nullptr;
     uint64_t staged_bytes_ = 0, direct_bytes_ = 0;
     std::atomic<uint64_t> completed_waits_{0};

@@ -62,7 +62,7 @@ bool HostImports::import(const void *ptr, uint64_t bytes, std::string &why) {
     bci.pNext = &ext;
     bci.size = end - begin;
     bci.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
-    bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+    ctx_.set_sharing(bci);
     if ((r = vkCreateBuffer(ctx_.device(), &bci, nullptr, &im.buffer)) != VK_SUCCESS) {
         why = fmt::format("vkCreateBuffer of {} bytes: {}", bci.size, vk_result_name(r));
         return false;

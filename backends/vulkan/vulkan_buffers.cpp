@@ -13,7 +13,7 @@ VulkanBuffer::VulkanBuffer(const VulkanContext &ctx, VkDeviceSize size, MemoryKi
     VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bci.size = size_;
     bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
-    bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+    ctx.set_sharing(bci);
     vk_check(vkCreateBuffer(device_, &bci, nullptr, &buffer_), "vkCreateBuffer");
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(device_, buffer_, &req);

@@ -100,6 +100,28 @@ int32_t compute_queue_family(VkPhysicalDevice d) {
     return -1;
 }
 
+// A family with transfer and without graphics or compute (a discrete GPU's copy engines),
+// else -1.
+int32_t transfer_only_family(VkPhysicalDevice d) {
+    uint32_t n = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(d, &n, nullptr);
+    std::vector<VkQueueFamilyProperties> families(n);
+    vkGetPhysicalDeviceQueueFamilyProperties(d, &n, families.data());
+    for (uint32_t i = 0; i < n; ++i)
+        if ((families[i].queueFlags & VK_QUEUE_TRANSFER_BIT) &&
+            !(families[i].queueFlags & (VK_QUEUE_GRAPHICS_BIT | VK_QUEUE_COMPUTE_BIT)) && families[i].queueCount > 0)
+            return int32_t(i);
+    return -1;
+}
+
+uint32_t queue_count(VkPhysicalDevice d, uint32_t family) {
+    uint32_t n = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(d, &n, nullptr);
+    std::vector<VkQueueFamilyProperties> families(n);
+    vkGetPhysicalDeviceQueueFamilyProperties(d, &n, families.data());
+    return family < n ? families[family].queueCount : 0;
+}
+
 VulkanDeviceInfo describe(VkPhysicalDevice d, uint32_t index) {
     VkPhysicalDeviceProperties p;
     vkGetPhysicalDeviceProperties(d, &p);
@@ -214,15 +236,40 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
             unified_memory_ = false;  // to test a discrete GPU's path (staging, result copies) on lavapipe
 
         queue_family_ = uint32_t(compute_queue_family(physical_));
-        const float priority = 1.0f;
-        VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
-        qci.queueFamilyIndex = queue_family_;
-        qci.queueCount = 1;
-        qci.pQueuePriorities = &priority;
         uint32_t n_ext = 0;
         vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, nullptr);
         std::vector<VkExtensionProperties> exts(n_ext);
         vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, exts.data());
+        // Expert copies on a queue of their own, ordered by a timeline semaphore
+        // (transfer_lane.h); MST_VULKAN_TRANSFER_QUEUE=0 keeps main's one queue.
+        const bool want_transfer = env_switch("MST_VULKAN_TRANSFER_QUEUE", true,
+                                              "expert copies on a transfer queue, waited for by timeline semaphore",
+                                              "every copy on the compute queue");
+        const bool has_timeline_ext = std::any_of(exts.begin(), exts.end(), [](const VkExtensionProperties &e) {
+            return std::string(e.extensionName) == VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME;
+        });
+        VkPhysicalDeviceTimelineSemaphoreFeaturesKHR timeline{
+            VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES_KHR};
+        if (has_timeline_ext) {
+            VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+            f2.pNext = &timeline;
+            vkGetPhysicalDeviceFeatures2(physical_, &f2);
+        }
+        const bool transfer_lane = want_transfer && has_timeline_ext && timeline.timelineSemaphore;
+        // Which queue: a transfer-only family, else a second queue of the compute family,
+        // else the compute queue (separate submissions, the same semaphores).
+        const int32_t copy_family = transfer_lane ? transfer_only_family(physical_) : -1;
+        const bool second_compute_queue = transfer_lane && copy_family < 0 && queue_count(physical_, queue_family_) >= 2;
+        const float priorities[2] = {1.0f, 1.0f};
+        VkDeviceQueueCreateInfo qcis[2]{};
+        for (VkDeviceQueueCreateInfo &q : qcis) {
+            q.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO;
+            q.queueCount = 1;
+            q.pQueuePriorities = priorities;
+        }
+        qcis[0].queueFamilyIndex = queue_family_;
+        if (second_compute_queue) qcis[0].queueCount = 2;
+        if (copy_family >= 0) qcis[1].queueFamilyIndex = uint32_t(copy_family);
         const bool no_push = env_switch("MST_VULKAN_NO_PUSH_DESCRIPTOR", false, "descriptor sets from pools",
                                         "push descriptors where the device has them");
         const bool has_push = !no_push && std::any_of(exts.begin(), exts.end(), [](const VkExtensionProperties &e) {
@@ -236,9 +283,14 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
             return std::string(e.extensionName) == VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME;
         });
         if (has_host_import) ext_names.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+        if (transfer_lane) ext_names.push_back(VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME);
         VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
-        dci.queueCreateInfoCount = 1;
-        dci.pQueueCreateInfos = &qci;
+        dci.queueCreateInfoCount = copy_family >= 0 ? 2 : 1;
+        dci.pQueueCreateInfos = qcis;
+        VkPhysicalDeviceTimelineSemaphoreFeaturesKHR enable_timeline{
+            VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES_KHR};
+        enable_timeline.timelineSemaphore = VK_TRUE;
+        if (transfer_lane) dci.pNext = &enable_timeline;
         CooperativeMatrixSupport coopmat = probe_cooperative_matrix(instance_, physical_, subgroup_size_);
         coopmat.enable(ext_names, dci);
         cooperative_matrix_ = coopmat.usable;
@@ -250,6 +302,29 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
             push_descriptor_ = reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(
                 vkGetDeviceProcAddr(device_, "vkCmdPushDescriptorSetKHR"));
         vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
+        if (transfer_lane) {
+            wait_semaphores_ =
+                reinterpret_cast<PFN_vkWaitSemaphoresKHR>(vkGetDeviceProcAddr(device_, "vkWaitSemaphoresKHR"));
+            semaphore_counter_value_ = reinterpret_cast<PFN_vkGetSemaphoreCounterValueKHR>(
+                vkGetDeviceProcAddr(device_, "vkGetSemaphoreCounterValueKHR"));
+        }
+        if (wait_semaphores_ && semaphore_counter_value_) {
+            if (copy_family >= 0) {
+                transfer_family_ = uint32_t(copy_family);
+                vkGetDeviceQueue(device_, transfer_family_, 0, &transfer_queue_);
+                transfer_queue_kind_ = fmt::format("transfer-only family {}", copy_family);
+            } else {
+                transfer_family_ = queue_family_;
+                vkGetDeviceQueue(device_, queue_family_, second_compute_queue ? 1 : 0, &transfer_queue_);
+                transfer_queue_kind_ = second_compute_queue ? "a second queue of the compute family"
+                                                            : "the compute queue (one queue: separate submissions)";
+            }
+        } else {
+            transfer_queue_kind_ = !want_transfer ? "off (MST_VULKAN_TRANSFER_QUEUE=0)"
+                                                  : "off (the device has no timeline semaphores)";
+        }
+        sharing_families_[0] = queue_family_;
+        sharing_families_[1] = transfer_family_;
         if (has_host_import) {
             VkPhysicalDeviceExternalMemoryHostPropertiesEXT hp{
                 VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
@@ -264,6 +339,7 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
             info_.name, vk_device_type_name(info_.type), info_.device_local_bytes >> 20, subgroup_size_,
             subgroup_arithmetic_ ? " with arithmetic" : " (no arithmetic: shared-memory reductions)",
             unified_memory_ ? "unified memory" : "separate memory");
+        log(MST_LOG_INFO, "vulkan: expert copies on {}", transfer_queue_kind_);
     } catch (...) {
         if (device_) vkDestroyDevice(device_, nullptr);
         vkDestroyInstance(instance_, nullptr);
@@ -274,6 +350,20 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
 VulkanContext::~VulkanContext() {
     if (device_) vkDestroyDevice(device_, nullptr);
     if (instance_) vkDestroyInstance(instance_, nullptr);
+}
+
+void VulkanContext::set_sharing(VkBufferCreateInfo &bci) const {
+    if (transfer_queue_ == VK_NULL_HANDLE || transfer_family_ == queue_family_) {
+        bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+        return;
+    }
+    // Concurrent rather than an ownership transfer (a release barrier on the transfer queue
+    // and an acquire on the compute queue for every copied range): buffers have no layout
+    // or compression that exclusive ownership would keep, and the acquire barriers would
+    // have to be in the compute command buffers, which are replayed word for word.
+    bci.sharingMode = VK_SHARING_MODE_CONCURRENT;
+    bci.queueFamilyIndexCount = 2;
+    bci.pQueueFamilyIndices = sharing_families_;
 }
 
 int32_t VulkanContext::find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,

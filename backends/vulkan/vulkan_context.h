@@ -62,6 +62,22 @@ public:
     uint64_t host_import_alignment() const { return host_import_alignment_; }
     PFN_vkGetMemoryHostPointerPropertiesEXT host_pointer_properties() const { return host_pointer_properties_; }
 
+    // The queue expert copies go to (docs/device_graph.md "Expert copies on a transfer
+    // queue"): a queue of a family with transfer and without graphics or compute where the
+    // device has one (discrete GPUs' copy engines), else a second queue of the compute
+    // family, else the compute queue itself (lavapipe), so that every device runs the same
+    // submissions and semaphores. VK_NULL_HANDLE when off: MST_VULKAN_TRANSFER_QUEUE=0 or
+    // no timeline semaphores (VK_KHR_timeline_semaphore); then, or with why_not, every copy
+    // stays on the compute queue.
+    VkQueue transfer_queue() const { return transfer_queue_; }
+    uint32_t transfer_family() const { return transfer_family_; }
+    const std::string &transfer_queue_kind() const { return transfer_queue_kind_; }
+    PFN_vkWaitSemaphoresKHR wait_semaphores() const { return wait_semaphores_; }
+    PFN_vkGetSemaphoreCounterValueKHR semaphore_counter_value() const { return semaphore_counter_value_; }
+    // Buffers both queues use are shared concurrently by the two families when they differ
+    // (no ownership transfer per copy); sets bci's sharing mode and families.
+    void set_sharing(VkBufferCreateInfo &bci) const;
+
     // A memory type index with all of `required` (and as many of `preferred` as possible),
     // allowed by type_bits; -1 when none.
     int32_t find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred) const;
@@ -83,6 +99,12 @@ private:
     std::string cooperative_matrix_why_not_;
     uint64_t host_import_alignment_ = 0;
     PFN_vkGetMemoryHostPointerPropertiesEXT host_pointer_properties_ = nullptr;
+    VkQueue transfer_queue_ = VK_NULL_HANDLE;
+    uint32_t transfer_family_ = 0;
+    std::string transfer_queue_kind_;
+    uint32_t sharing_families_[2] = {0, 0};
+    PFN_vkWaitSemaphoresKHR wait_semaphores_ = nullptr;
+    PFN_vkGetSemaphoreCounterValueKHR semaphore_counter_value_ = nullptr;
 };
 
 // Every physical device and whether it is usable (for listings and error messages).

@@ -128,8 +128,14 @@ DeviceWeight WeightResidency::insert(CommandStream &stream, const WeightView &w,
     lru_.push_front(w.expert_key);
     e.lru = lru_.begin();
     const DeviceWeight d = slot_slices(e.slot.slice, bytes, sbytes);
-    stream.upload(w.data, bytes, d.data);
-    if (sbytes) stream.upload(w.scales, sbytes, d.scales);
+    // On the transfer lane: the copy is ordered only before the commands that read it, so
+    // the slot must be free of recorded work, as a slot evicted from a finished submission
+    // is. One given back during this submission (a key seen again with another size) may
+    // still be read by recorded work: its copy stays in order on the compute queue.
+    const CommandStream::Lane lane =
+        e.slot.used_epoch == epoch_ ? CommandStream::Lane::compute : CommandStream::Lane::transfer;
+    stream.upload(w.data, bytes, d.data, lane);
+    if (sbytes) stream.upload(w.scales, sbytes, d.scales, lane);
     stats_.bytes_used += total;
     stats_.bytes_uploaded += total;
     layer_bytes_[layer_of(w.expert_key)] += total;
@@ -239,7 +245,9 @@ void WeightResidency::forget(std::unordered_map<uint64_t, CachedExpert>::iterato
     if (it->second.guessed) ++stats_.prefetch_wasted;
     stats_.bytes_used -= it->second.bytes;
     layer_bytes_[layer_of(it->first)] -= it->second.bytes;
-    give_back(it->second.bytes, it->second.slot);
+    Slot slot = it->second.slot;
+    slot.used_epoch = it->second.epoch;
+    give_back(it->second.bytes, slot);
     experts_.erase(it);
 }
 

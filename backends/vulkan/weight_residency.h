@@ -73,6 +73,9 @@ private:
     struct Slot {
         BufferSlice slice;
         uint32_t block = 0, index = 0;
+        // The last submission that used the part the slot held before it was given back
+        // (0: none): recorded work of the current submission may still read it then.
+        uint64_t used_epoch = 0;
     };
     struct SlotPool {
         uint64_t slot_bytes = 0;

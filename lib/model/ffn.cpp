@@ -316,7 +316,18 @@ bool sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
     }
     std::vector<int32_t> ids(size_t(n * k));
     std::vector<float> weights(size_t(n * k));
-    routing.route(layer, h, n, k, ids.data(), weights.data());
+    // With prefetch, a decode token's guess for the nearest sparse layer comes with the
+    // layer's own ids, at one wait, where the architecture can (route_with_next).
+    size_t first_next = routing.n_layers;
+    if (n == 1 && store.prefetch_enabled() && store.prefetch_layers() > 0 && routing.route_with_next)
+        for (size_t next = layer + 1; next < routing.n_layers && first_next == routing.n_layers; ++next)
+            if (routing.is_sparse(next)) first_next = next;
+    std::vector<int32_t> first_next_ids(static_cast<size_t>(k));
+    std::vector<float> first_next_weights(static_cast<size_t>(k));
+    const bool routed_with_next = first_next < routing.n_layers &&
+                                  routing.route_with_next(layer, first_next, h, k, ids.data(), weights.data(),
+                                                          first_next_ids.data(), first_next_weights.data());
+    if (!routed_with_next) routing.route(layer, h, n, k, ids.data(), weights.data());
     if (routing.trace.chosen) routing.trace.chosen(layer, n, k, ids.data(), weights.data());
     if (routing.trace.predicted) trace_predictions(routing, layer, h, n, k);
     if (routing.trace.ranked && routing.trace.ranked_k > k) {
@@ -337,7 +348,12 @@ bool sparse_feed_forward(Backend &backend, ExpertStore &store, const LayerRoutin
         std::vector<float> next_weights(static_cast<size_t>(k));
         for (size_t next = layer + 1; next < routing.n_layers && ahead < store.prefetch_layers(); ++next) {
             if (!routing.is_sparse(next)) continue;
-            routing.route(next, h, 1, k, next_ids.data(), next_weights.data());
+            if (routed_with_next && next == first_next) {
+                next_ids = first_next_ids;
+                next_weights = first_next_weights;
+            } else {
+                routing.route(next, h, 1, k, next_ids.data(), next_weights.data());
+            }
             store.prefetch(int32_t(next), next_ids, next_weights);
             if (ahead == 0) {
                 device_guess_layer = int32_t(next);

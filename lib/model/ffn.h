@@ -55,6 +55,14 @@ struct LayerRouting {
     // cannot (a router bias, another rule, no device routing). Empty: never.
     std::function<bool(size_t layer, const float *h, int64_t n, int32_t k, int32_t *ids, float *weights)>
         route_on_device;
+    // One token routed by `layer` and, for the guess the prefetcher copies ahead, by the next
+    // sparse layer `next` on the same hidden state, the host reading both at one wait (the
+    // guess's own wait sat between the layer's router and its experts: docs/device_graph.md
+    // "Expert copies on a transfer queue"). False, with nothing recorded, where the two
+    // cannot share the wait (no device routing, a router bias); empty: never.
+    std::function<bool(size_t layer, size_t next, const float *h, int32_t k, int32_t *ids, float *weights,
+                       int32_t *next_ids, float *next_weights)>
+        route_with_next;
     bool renormalized = false;  // route renormalises the kept weights (the budget rules need to know)
     RouteTrace trace;           // told each layer's routing of the batch (ForwardOptions::route_trace)
 };

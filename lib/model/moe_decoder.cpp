@@ -196,6 +196,23 @@ LayerRouting MoeDecoder::layer_routing() {
         device->softmax_topk(logits.data(), n, E, k, routing_renormalized_, ids, weights);
         return true;
     };
+    r.route_with_next = [this](size_t l, size_t next, const float *h, int32_t k, int32_t *ids, float *weights,
+                               int32_t *next_ids, float *next_weights) {
+        const Layer &L = layers_[l], &N = layers_[next];
+        DeviceRouting *device = device_routing(backend_);
+        if (!device || !softmax_topk_routing_ || !L.router_bias.empty() || !N.router_bias.empty()) return false;
+        BackendVector logits(backend_, size_t(L.router.rows)), next_logits(backend_, size_t(N.router.rows));
+        backend_.matmul(L.router, h, logits.data(), 1);
+        backend_.matmul(N.router, h, next_logits.data(), 1);
+        device->softmax_topk(logits.data(), 1, int32_t(L.router.rows), k, routing_renormalized_, ids, weights);
+        device->softmax_topk(next_logits.data(), 1, int32_t(N.router.rows), k, routing_renormalized_, next_ids,
+                             next_weights);
+        const size_t id_bytes = size_t(k) * sizeof(int32_t), weight_bytes = size_t(k) * sizeof(float);
+        const Backend::HostSpan reads[] = {
+            {ids, id_bytes}, {weights, weight_bytes}, {next_ids, id_bytes}, {next_weights, weight_bytes}};
+        backend_.sync_reads(reads);
+        return true;
+    };
     r.renormalized = routing_renormalized_;
     return r;
 }

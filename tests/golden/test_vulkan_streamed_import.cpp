@@ -38,6 +38,9 @@ struct Streamed {
     DeviceExpertCacheStats device;
     HostExpertSlabStats slab;
     bool has_slab = false;
+    bool transfer_lane = false;                   // expert copies on the transfer lane
+    uint64_t transfer_submissions = 0, semaphore_waits = 0, transfer_bytes = 0;
+    uint64_t waits = 0;  // the backend's submissions the host waited for (VulkanBackend::submissions)
 };
 
 constexpr uint64_t kExpertBytes = 3 * 32 * 64 * 2;  // qwen3_moe_tiny: gate, up, down of bf16 [32][64]
@@ -48,20 +51,24 @@ struct StreamedSetup {
     bool gpu_prefetch = false;                       // guessed experts copied into the GPU cache ahead
     uint64_t gpu_budget = kModelExpertBytes / 4;     // streamed: a quarter on the GPU
     uint64_t host_budget = 6 * kExpertBytes;         // below one token's 8: host evictions
+    bool transfer_queue = true;                      // MST_VULKAN_TRANSFER_QUEUE
+    int32_t prefetch_layers = 1;                     // the store's guesses (LoadOptions::prefetch_layers)
 };
 
 Streamed decode(const std::string &dir, const StreamedSetup &setup, int32_t steps) {
     setenv("MST_VULKAN_SEPARATE_MEMORY", "1", 1);
     if (!setup.import) setenv("MST_VULKAN_HOST_IMPORT", "0", 1);
+    if (!setup.transfer_queue) setenv("MST_VULKAN_TRANSFER_QUEUE", "0", 1);
     LoadOptions options;
     options.backend = "vulkan";
     options.storage = "pread";  // reads into buffers (the slab), not a mapping
     options.gpu_expert_cache_bytes = setup.gpu_budget;
     options.expert_cache_bytes = setup.host_budget;
-    options.prefetch_layers = 1;  // reads ahead land (and evict) while the layer's copies are pending
+    options.prefetch_layers = setup.prefetch_layers;  // reads ahead land (and evict) while the layer's copies are pending
     const auto model = load_model(dir, options);
     unsetenv("MST_VULKAN_SEPARATE_MEMORY");
     unsetenv("MST_VULKAN_HOST_IMPORT");
+    unsetenv("MST_VULKAN_TRANSFER_QUEUE");
     auto *vk = dynamic_cast<VulkanBackend *>(model->backend.get());
     EXPECT_NE(vk, nullptr);
     Streamed s;
@@ -89,6 +96,11 @@ Streamed decode(const std::string &dir, const StreamedSetup &setup, int32_t step
     s.gpu_misses = vk->expert_cache_stats().misses;
     s.host_evictions = model->model->experts().cache_stats().evictions;
     s.device = vk->device_expert_cache_stats();
+    s.transfer_lane = vk->stream().transfer_lane();
+    s.transfer_submissions = vk->stream().transfer().submissions();
+    s.transfer_bytes = vk->stream().transfer().bytes();
+    s.semaphore_waits = vk->stream().semaphore_waits();
+    s.waits = vk->submissions();
     if (const HostExpertSlab *slab = model->model->experts().host_slab()) {
         s.has_slab = true;
         s.slab = slab->stats();
@@ -164,6 +176,75 @@ TEST(VulkanStreamedImport, GuessesCopiedAheadIntoTheGpuCacheChangeNoResult) {
     EXPECT_LT(ahead.device.misses, own.device.misses);
     // Every upload of an expert, guessed or needed, came from the imported slab.
     EXPECT_EQ(ahead.device.direct_bytes, ahead.device.bytes_uploaded);
+#endif
+}
+
+TEST(VulkanStreamedImport, TheTransferLaneChangesNoResult) {
+    // Expert copies (misses and guesses) on the transfer lane, the compute waiting on its
+    // timeline semaphore (docs/device_graph.md "Expert copies on a transfer queue"), against
+    // MST_VULKAN_TRANSFER_QUEUE=0 (every copy on the compute queue, main's order): the same
+    // logits bit for bit, with and without guesses copied ahead, a quarter and three
+    // quarters of the experts on the GPU. Lavapipe has one queue: the lane's submissions go
+    // to it, waited for through the same semaphore.
+#ifndef MST_HAVE_VULKAN
+    GTEST_SKIP() << "built without Vulkan";
+#else
+    if (const std::string why = golden_suite::backend_unavailable("vulkan"); !why.empty()) GTEST_SKIP() << why;
+    const std::string dir = test::data_path("qwen3_moe_tiny");
+    const int32_t steps = 8;
+    for (const bool guesses : {false, true}) {
+        StreamedSetup setup{.gpu_prefetch = guesses};
+        if (guesses) {
+            setup.gpu_budget = kModelExpertBytes * 3 / 4;
+            setup.host_budget = kModelExpertBytes;
+        }
+        SCOPED_TRACE(guesses ? "guesses copied ahead" : "misses only");
+        const Streamed lane = decode(dir, setup, steps);
+        setup.transfer_queue = false;
+        const Streamed main_order = decode(dir, setup, steps);
+        if (!lane.transfer_lane) GTEST_SKIP() << "this device has no timeline semaphores: no transfer lane";
+        ASSERT_EQ(lane.logits.size(), size_t(steps + 1));
+        EXPECT_EQ(lane.ids, main_order.ids);
+        for (size_t i = 0; i < lane.logits.size(); ++i) EXPECT_EQ(lane.logits[i], main_order.logits[i]) << "step " << i;
+        // The cache's copies went over the lane (not a miss over budget, copied into scratch
+        // on the compute queue), and the compute waited for them on the device.
+        EXPECT_LE(lane.transfer_bytes, lane.expert_uploads);
+        EXPECT_GT(lane.transfer_bytes, lane.expert_uploads / 2);
+        EXPECT_GT(lane.transfer_submissions, 0u);
+        EXPECT_GT(lane.semaphore_waits, 0u);
+        EXPECT_FALSE(main_order.transfer_lane);
+        EXPECT_EQ(main_order.transfer_submissions, 0u);
+        EXPECT_EQ(main_order.semaphore_waits, 0u);
+        EXPECT_EQ(lane.expert_uploads, main_order.expert_uploads);
+        EXPECT_EQ(lane.device.misses, main_order.device.misses);
+        if (guesses) {
+            EXPECT_GT(lane.device.prefetch_used, 0u);
+            EXPECT_EQ(lane.device.prefetch_used, main_order.device.prefetch_used);
+        }
+    }
+#endif
+}
+
+TEST(VulkanStreamedImport, TheGuessComesWithTheLayersOwnIdsAtOneWait) {
+    // With prefetch, a decode token's guess for the next sparse layer is routed beside the
+    // layer's own router and read at the same wait (LayerRouting::route_with_next): the
+    // host waits as often as without prefetch, and the guesses still reach the GPU cache.
+#ifndef MST_HAVE_VULKAN
+    GTEST_SKIP() << "built without Vulkan";
+#else
+    if (const std::string why = golden_suite::backend_unavailable("vulkan"); !why.empty()) GTEST_SKIP() << why;
+    const std::string dir = test::data_path("qwen3_moe_tiny");
+    const int32_t steps = 6;
+    StreamedSetup setup{.gpu_prefetch = true, .gpu_budget = kModelExpertBytes * 3 / 4, .host_budget = kModelExpertBytes};
+    const Streamed guessing = decode(dir, setup, steps);
+    setup.prefetch_layers = 0;
+    const Streamed plain = decode(dir, setup, steps);
+    ASSERT_EQ(guessing.logits.size(), size_t(steps + 1));
+    EXPECT_EQ(guessing.ids, plain.ids);
+    for (size_t i = 0; i < guessing.logits.size(); ++i) EXPECT_EQ(guessing.logits[i], plain.logits[i]) << "step " << i;
+    EXPECT_GT(guessing.device.prefetched, 0u);
+    EXPECT_EQ(plain.device.prefetched, 0u);
+    EXPECT_EQ(guessing.waits, plain.waits) << "the guess cost a wait of its own";
 #endif
 }
 

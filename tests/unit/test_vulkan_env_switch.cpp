@@ -70,6 +70,7 @@ const char *const kBackendSwitches[] = {
     "MST_VULKAN_DEVICE_GROUPING", "MST_VULKAN_DECODE_FUSION", "MST_VULKAN_EXPERT_PREFETCH",
     "MST_VULKAN_ATTENTION_FUSION",
     "MST_VULKAN_MOE_FUSION",
+    "MST_VULKAN_TRANSFER_QUEUE",
 };
 
 // The suite's own backend, made with no switch set, tells whether there is a device at all.

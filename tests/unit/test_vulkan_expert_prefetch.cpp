@@ -13,10 +13,9 @@
 #include <vector>
 
 #include "backends/backend.h"
-#include "core/aligned_buffer.h"
 #include "core/error.h"
-#include "core/quant.h"
 #include "cpu_op_fixture.h"
+#include "q4_expert_store.h"
 #ifdef MST_HAVE_VULKAN
 #include "backends/vulkan/vulkan_backend.h"
 #endif
@@ -33,28 +32,10 @@ constexpr int64_t kHidden = 64, kInter = 32, kExperts = 4;
 constexpr uint64_t kPartSlot = 1280, kExpertSlot = 3 * kPartSlot;
 
 struct Experts {
-    AlignedBuffer store;
-    std::vector<WeightView> gate, up, down;
-    Experts() {
-        const size_t part = size_t(kInter * (kHidden / 32)) * sizeof(BlockQ4);
-        store = AlignedBuffer(size_t(kExperts) * 3 * part, "test experts");
-        uint8_t *at = store.data();
-        uint32_t seed = 7;
-        auto make = [&](int64_t rows, int64_t cols, int64_t e, int64_t which) {
-            const std::vector<float> f = random_floats(size_t(rows * cols), seed++, -0.3f, 0.3f);
-            for (int64_t r = 0; r < rows; ++r)
-                quantize_row_q4(f.data() + r * cols, cols, reinterpret_cast<BlockQ4 *>(at) + r * (cols / 32));
-            WeightView w{DType::Q4, at, rows, cols};
-            w.expert_key = make_expert_key(e / 2, e, which);  // experts 0, 1 of layer 0; 2, 3 of layer 1
-            at += size_t(rows * (cols / 32)) * sizeof(BlockQ4);
-            return w;
-        };
-        for (int64_t e = 0; e < kExperts; ++e) {
-            gate.push_back(make(kInter, kHidden, e, 0));
-            up.push_back(make(kInter, kHidden, e, 1));
-            down.push_back(make(kHidden, kInter, e, 2));
-        }
-    }
+    test::Q4ExpertStore q{1, kExperts, kHidden, kInter, 7, [](int64_t, int64_t e, int64_t which) {
+                              return make_expert_key(e / 2, e, which);  // experts 0, 1 of layer 0; 2, 3 of layer 1
+                          }};
+    const std::vector<WeightView> &gate = q.gate[0], &up = q.up[0], &down = q.down[0];
     std::vector<WeightView> parts(std::initializer_list<int> experts) const {
         std::vector<WeightView> p;
         for (int e : experts) p.insert(p.end(), {gate[size_t(e)], up[size_t(e)], down[size_t(e)]});

@@ -10,13 +10,14 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/backend.h"
 #include "core/aligned_buffer.h"
 #include "core/error.h"
-#include "core/quant.h"
 #include "cpu_op_fixture.h"
+#include "q4_expert_store.h"
 #include "router/softmax_topk.h"
 #ifdef MST_HAVE_VULKAN
 #include "backends/vulkan/vulkan_backend.h"
@@ -33,39 +34,10 @@ constexpr int32_t kTopK = 2;
 
 // Q4 experts of every layer in one page-aligned block, as a host expert store holds them,
 // and a float router per layer.
-struct StreamedModel {
-    AlignedBuffer store;
+struct StreamedModel : test::Q4ExpertStore {
     std::vector<std::vector<float>> router;
-    std::vector<std::vector<WeightView>> gate, up, down;  // [layer][expert], keyed
-    uint64_t expert_bytes = 0;
-
-    StreamedModel() {
-        const size_t gate_bytes = size_t(kInter * (kHidden / 32)) * sizeof(BlockQ4);
-        const size_t down_bytes = size_t(kHidden * (kInter / 32)) * sizeof(BlockQ4);
-        expert_bytes = 2 * gate_bytes + down_bytes;
-        store = AlignedBuffer(size_t(kLayers * kExperts) * expert_bytes, "test experts");
-        uint8_t *at = store.data();
-        uint32_t seed = 1;
-        auto part = [&](int64_t rows, int64_t cols, int64_t layer, int64_t e, int64_t which) {
-            const std::vector<float> f = random_floats(size_t(rows * cols), seed++, -0.3f, 0.3f);
-            for (int64_t r = 0; r < rows; ++r)
-                quantize_row_q4(f.data() + r * cols, cols, reinterpret_cast<BlockQ4 *>(at) + r * (cols / 32));
-            WeightView w{DType::Q4, at, rows, cols};
-            w.expert_key = make_expert_key(layer, e, which);
-            at += size_t(rows * (cols / 32)) * sizeof(BlockQ4);
-            return w;
-        };
-        gate.resize(kLayers);
-        up.resize(kLayers);
-        down.resize(kLayers);
-        for (int64_t l = 0; l < kLayers; ++l) {
-            router.push_back(random_floats(size_t(kExperts * kHidden), uint32_t(900 + l)));
-            for (int64_t e = 0; e < kExperts; ++e) {
-                gate[size_t(l)].push_back(part(kInter, kHidden, l, e, 0));
-                up[size_t(l)].push_back(part(kInter, kHidden, l, e, 1));
-                down[size_t(l)].push_back(part(kHidden, kInter, l, e, 2));
-            }
-        }
+    StreamedModel() : Q4ExpertStore(kLayers, kExperts, kHidden, kInter, 1) {
+        for (int64_t l = 0; l < kLayers; ++l) router.push_back(random_floats(size_t(kExperts * kHidden), uint32_t(900 + l)));
     }
 };
 
@@ -115,9 +87,10 @@ std::vector<float> decode(Backend &b, const StreamedModel &m, int steps, std::ve
 
 // A backend with a discrete GPU's memory path and `budget` bytes of GPU expert cache;
 // `import` false: MST_VULKAN_HOST_IMPORT=0 (the staging ring only).
-std::unique_ptr<VulkanBackend> open_backend(uint64_t budget, bool import, std::string &why) {
+std::unique_ptr<VulkanBackend> open_backend(uint64_t budget, bool import, std::string &why, bool transfer_queue = true) {
     setenv("MST_VULKAN_SEPARATE_MEMORY", "1", 1);
     if (!import) setenv("MST_VULKAN_HOST_IMPORT", "0", 1);
+    if (!transfer_queue) setenv("MST_VULKAN_TRANSFER_QUEUE", "0", 1);
     std::unique_ptr<VulkanBackend> b;
     try {
         BackendOptions o;
@@ -128,6 +101,7 @@ std::unique_ptr<VulkanBackend> open_backend(uint64_t budget, bool import, std::s
     }
     unsetenv("MST_VULKAN_SEPARATE_MEMORY");
     unsetenv("MST_VULKAN_HOST_IMPORT");
+    unsetenv("MST_VULKAN_TRANSFER_QUEUE");
     return b;
 }
 
@@ -143,9 +117,10 @@ TEST(VulkanHostImport, StreamedDecodeMatchesResidentWithAndWithoutImport) {
     // Budgets: 1 byte (no expert is ever kept: each use is a copy) and about a quarter of
     // the experts (least recently used evicted).
     for (const uint64_t budget : {uint64_t(1), uint64_t(kLayers * kExperts / 4) * m.expert_bytes + 256 * 3}) {
-        for (const bool import : {true, false}) {
-            SCOPED_TRACE(testing::Message() << "budget " << budget << (import ? ", imported" : ", staging ring"));
-            const auto gpu = open_backend(budget, import, why);
+        for (const auto &[import, lane] : {std::pair{true, true}, {true, false}, {false, true}, {false, false}}) {
+            SCOPED_TRACE(testing::Message() << "budget " << budget << (import ? ", imported" : ", staging ring")
+                                            << (lane ? ", transfer lane" : ", MST_VULKAN_TRANSFER_QUEUE=0"));
+            const auto gpu = open_backend(budget, import, why, lane);
             ASSERT_TRUE(gpu) << why;
             std::string import_why;
             const bool imported = gpu->import_host_memory(m.store.data(), m.store.size(), import_why);
@@ -167,6 +142,13 @@ TEST(VulkanHostImport, StreamedDecodeMatchesResidentWithAndWithoutImport) {
             const uint64_t uploaded = gpu->expert_cache_stats().misses * (m.expert_bytes / 3);
             EXPECT_GE(imported ? gpu->stream().direct_bytes() : gpu->stream().staged_bytes(), uploaded / 2);
             EXPECT_EQ(imported ? gpu->stream().staged_bytes() : gpu->stream().direct_bytes(), 0u);
+            // Cached misses (not those of the one-byte budget, copied into scratch) took the
+            // transfer lane where it is on, from either source.
+            if (!lane || budget == 1) {
+                EXPECT_EQ(gpu->stream().transfer().bytes(), 0u);
+            } else if (gpu->stream().transfer_lane()) {
+                EXPECT_GE(gpu->stream().transfer().bytes(), uploaded / 2);
+            }
         }
     }
 }
