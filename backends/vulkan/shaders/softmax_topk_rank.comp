@@ -104,7 +104,15 @@ void main() {
     for (uint e = lane; e < E; e += 128u) {
         const float p = prob(e);
         uint rank = 0u;
-        for (uint q = 0u; q < E && rank < pc.k; ++q) {
+        uint q = 0u;
+        // Four experts a step from shared memory, their loads in flight together (a count,
+        // so the order does not matter), then the rest one at a time.
+        for (; q + 4u <= n_cached && rank < pc.k; q += 4u) {
+            const vec4 pq = vec4(s_p[q], s_p[q + 1u], s_p[q + 2u], s_p[q + 3u]);
+            rank += uint(pq.x > p || (pq.x == p && q < e)) + uint(pq.y > p || (pq.y == p && q + 1u < e)) +
+                    uint(pq.z > p || (pq.z == p && q + 2u < e)) + uint(pq.w > p || (pq.w == p && q + 3u < e));
+        }
+        for (; q < E && rank < pc.k; ++q) {
             const float pq = prob(q);
             if (pq > p || (pq == p && q < e)) ++rank;
         }
