@@ -9,6 +9,7 @@
 // id in the other (matvec_id_combine.comp), which routed_swiglu_by_id_add also adds into
 // the residual stream (docs/gpu_decode_kernels.md, "The MoE half of a layer in fewer
 // dispatches").
+#include <algorithm>
 #include <string>
 
 #include "backends/vulkan/env_switch.h"
@@ -112,12 +113,15 @@ void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *o
     const BufferSlice table = whole(L->table);
     const BufferSlice g = stream_->device_scratch(ku * uint64_t(inter) * sizeof(float));
     // The pipeline of one of the id kernels (shaders/matvec_id*.comp) for part p's type.
+    // experts: matvec_id_combine.comp's experts at once (its workgroup's z), 0 for the others.
     auto pipeline = [&](const VulkanPipeline *(&cache)[32], const char *kernel, const ExpertSlots::Part &p,
-                        uint32_t bindings) -> const VulkanPipeline & {
+                        uint32_t bindings, uint32_t experts = 0) -> const VulkanPipeline & {
         const VulkanPipeline *&cached = cache[size_t(p.dtype)];
         if (!cached) {
-            const std::string name = std::string(kernel) + (matvec_shader(p.dtype, p.cols) + 6);
-            cached = &pipelines_->get(use_subgroup_ ? name + "_sg" : name, bindings, {lanes_, rows_per_group_});
+            std::string name = std::string(kernel) + (matvec_shader(p.dtype, p.cols) + 6);
+            if (use_subgroup_) name += "_sg";
+            cached = experts ? &pipelines_->get(name, bindings, {lanes_, rows_per_group_, experts})
+                             : &pipelines_->get(name, bindings, {lanes_, rows_per_group_});
         }
         return *cached;
     };
@@ -153,7 +157,13 @@ void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *o
         // dispatch (shaders/matvec_id_combine.comp).
         const uint32_t push[7] = {uint32_t(down.rows), uint32_t(down.cols), uint32_t(inter / 4),
                                   uint32_t(L->n_experts), uint32_t(layer), uint32_t(k), residual ? 1u : 0u};
-        stream_->dispatch(pipeline(matvec_id_combine_pipelines_, "matvec_id_combine", down, 7),
+        // The k experts' down rows are computed in parallel, up to 8 at once (the workgroup's
+        // z), as many as the device's workgroup limits allow (lanes_ x rows_per_group_ is 128).
+        const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
+        const uint32_t experts = std::max<uint32_t>(
+            1, std::min({8u, lim.maxComputeWorkGroupInvocations / (lanes_ * rows_per_group_),
+                         lim.maxComputeWorkGroupSize[2]}));
+        stream_->dispatch(pipeline(matvec_id_combine_pipelines_, "matvec_id_combine", down, 7, experts),
                           {whole(down.stack), g, os, table, id, miss, wt}, push, sizeof push, row_groups(down));
     } else {
         const BufferSlice y = stream_->device_scratch(ku * uint64_t(hidden) * sizeof(float));

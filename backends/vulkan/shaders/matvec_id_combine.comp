@@ -7,11 +7,14 @@
 //   residual 0:  o[r] = o[r] + w_1 d_1 + w_2 d_2 ...   (one expert at a time, combine_id.comp's)
 //   residual 1:  o[r] = o[r] + s, s summed from 0     (routed_swiglu_by_id into zeros, then add)
 // which matvec_id.comp's down dispatch, combine_id.comp and the residual add wrote in three
-// commands and three levels. A workgroup takes ROWS output rows and walks the experts in
-// ascending id itself, so the sum keeps that order; each product has matvec_id.comp's lane
-// order and reduction (matvec_id_row.glsl's, interleaved over the experts below), so the
-// result is the same bits. Negative ids are skipped as combine_id skips them; an id whose
-// table entry is -1 adds 0 (w * 0) and records the miss, as matvec_id.
+// commands and three levels. A workgroup takes ROWS output rows for up to EXPERTS experts at
+// once: slice z of the workgroup (LANES x ROWS invocations) computes the z-th expert of the
+// round, in ascending id, with matvec_id.comp's lane order and reduction
+// (matvec_id_row.glsl, matvec_id_total.glsl), and leaves its row totals in shared memory;
+// then one invocation per row adds the round's totals in ascending id, so the result is the
+// same bits with the k experts' products in parallel (the grid has the down product's
+// parallelism again, not 1/k of it). Negative ids are skipped as combine_id skips them; an
+// id whose table entry is -1 adds 0 (w * 0) and records the miss, as matvec_id.
 //! variant matvec_id_combine_f32 -DW_F32
 //! variant matvec_id_combine_f16 -DW_F16
 //! variant matvec_id_combine_bf16 -DW_BF16
@@ -30,7 +33,10 @@
 
 layout(constant_id = 0) const uint LANES = 32;
 layout(constant_id = 1) const uint ROWS = 4;
-layout(local_size_x_id = 0, local_size_y_id = 1) in;
+// Experts computed at once (the workgroup's z); the op code takes the most the device's
+// workgroup limits allow, up to 8 (the top-k of the models at hand).
+layout(constant_id = 2) const uint EXPERTS = 8;
+layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint w[]; };
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 w4[]; };
@@ -46,65 +52,37 @@ layout(std430, binding = 6) readonly buffer ExpertWeights { float ew[]; };
 layout(push_constant) uniform Push { uint rows, cols, x_stride, n_experts, layer, k, residual; } pc;
 
 #ifndef USE_SUBGROUP
-shared float partial[ROWS][LANES];
+// row_total's tree: one row of partials per (expert slice, row), indexed lz * ROWS + ly.
+shared float partial[EXPERTS * ROWS][LANES];
 #endif
+// The round's down rows d (row ly, the round's z-th expert) and their js, read by each
+// row's summing invocation.
+shared float round_d[ROWS][EXPERTS];
+shared uint round_pick[EXPERTS];  // the round's z-th expert's j
 
 uint x_base;  // the x of the expert unit_dot reads, in vec4s
 #define X4(i) x4[x_base + (i)]
 #include "matvec_unit.glsl"
+#include "matvec_id_row.glsl"
 #include "matvec_id_total.glsl"
 
-// Up to CHUNK experts' products are computed together: their lane partials first, one unit
-// step of every expert after another so that their loads are in flight at once, then their
-// totals in ascending id. Each expert's partial adds its units in matvec_id_row.glsl's order
-// (four at a time, then one at a time), so interleaving the experts changes no bit. Every
-// loop over a chunk runs CHUNK times with constant bounds, so that the compiler can unroll
-// it and keep the chunk's arrays in registers.
-const uint CHUNK = 8u;
-bool chunk_live[CHUNK];  // the chunk's i-th expert is chosen and on the device
-uint chunk_row[CHUNK];   // its row r in the stack
-uint chunk_x[CHUNK];     // its x, in vec4s
-float chunk_part[CHUNK];
-
-void chunk_partials(uint lane) {
-    const uint n_units = pc.cols / UNIT;
-    for (uint i = 0u; i < CHUNK; ++i) chunk_part[i] = 0.0;
-    uint u = lane;
-    for (; u + 3u * LANES < n_units; u += 4u * LANES)
-        for (uint i = 0u; i < CHUNK; ++i)
-            if (chunk_live[i]) {
-                x_base = chunk_x[i];
-                const uint wr = chunk_row[i];
-                const float s0 = unit_dot(wr, u), s1 = unit_dot(wr, u + LANES);
-                const float s2 = unit_dot(wr, u + 2u * LANES), s3 = unit_dot(wr, u + 3u * LANES);
-                chunk_part[i] += (s0 + s1) + (s2 + s3);
-            }
-    for (; u < n_units; u += LANES)
-        for (uint i = 0u; i < CHUNK; ++i)
-            if (chunk_live[i]) {
-                x_base = chunk_x[i];
-                chunk_part[i] += unit_dot(chunk_row[i], u);
-            }
-}
-
 void main() {
-    const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
+    const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y, lz = gl_LocalInvocationID.z;
     const uint r = gl_WorkGroupID.x * ROWS + ly;
-    float total = pc.residual == 0u && r < pc.rows ? o[r] : 0.0;
-    // The experts in ascending id, CHUNK at a time: the m-th smallest id each round (ids
-    // are distinct; k is small). The same for every invocation, so the loops and the
-    // barriers in them stay uniform.
+    const bool sums = lane == 0u && lz == 0u && r < pc.rows;  // the row's summing invocation
+    float total = sums && pc.residual == 0u ? o[r] : 0.0;
+    // The experts in ascending id, EXPERTS a round: the m-th smallest id each time (ids are
+    // distinct; k is small). Every invocation makes the same picks, so the loop and the
+    // barriers in it stay uniform; each keeps the pick of its slice.
     int last = -1;
     bool more = true;
     uint m = 0u;  // experts taken so far
     while (more && m < pc.k) {
-        bool taken[CHUNK];  // the chunk's i-th place holds a chosen expert (on the device or not)
-        uint picks[CHUNK];  // its j
-        for (uint i = 0u; i < CHUNK; ++i) {
-            taken[i] = false;
-            chunk_live[i] = false;
-            picks[i] = 0u;
-            if (!more || m >= pc.k) continue;
+        uint taken = 0u;  // the round's experts (chosen, on the device or not)
+        int my_pick = -1;  // this slice's j, -1 for none
+        int my_slot = -1;
+        for (uint i = 0u; i < EXPERTS; ++i) {
+            if (!more || m >= pc.k) break;
             uint pick = 0u;
             int best = 0x7fffffff;
             for (uint j = 0u; j < pc.k; ++j) {
@@ -116,30 +94,37 @@ void main() {
             }
             if (best == 0x7fffffff) {
                 more = false;
-                continue;
+                break;
             }
             last = best;
             ++m;
-            taken[i] = true;
-            picks[i] = pick;
+            ++taken;
             const int slot = uint(best) < pc.n_experts ? table[best] : -1;
-            if (slot < 0) {
-                if (gl_LocalInvocationIndex == 0u)
-                    atomicCompSwap(miss, 0u, 1u + (pc.layer << 16) + (uint(best) & 0xffffu));
-            } else {
-                chunk_live[i] = true;
-                chunk_row[i] = uint(slot) * pc.rows + r;
-                chunk_x[i] = pick * pc.x_stride;
+            if (slot < 0 && gl_LocalInvocationIndex == 0u)
+                atomicCompSwap(miss, 0u, 1u + (pc.layer << 16) + (uint(best) & 0xffffu));
+            if (i == lz) {
+                my_pick = int(pick);
+                my_slot = slot;
             }
         }
-        if (r < pc.rows) chunk_partials(lane);
-        else for (uint i = 0u; i < CHUNK; ++i) chunk_part[i] = 0.0;  // a row past the end: its totals unused
-        for (uint i = 0u; i < CHUNK; ++i) {
-            if (!taken[i]) continue;
-            float d = 0.0;  // a missing expert adds w * 0, as combine_id over matvec_id's zeros
-            if (chunk_live[i]) d = row_total(chunk_part[i], ly, lane);
-            total += ew[picks[i]] * d;
+        const bool live = my_slot >= 0 && r < pc.rows;  // uniform over a slice's row
+        float part = 0.0;
+        if (live) {
+            x_base = uint(my_pick) * pc.x_stride;
+            part = lane_partial(uint(my_slot) * pc.rows + r, lane);
         }
+        // Every invocation takes part (barriers without subgroups); a missing expert adds
+        // w * 0, as combine_id over matvec_id's zeros.
+        const float t = row_total(part, lz * ROWS + ly, lane);
+        if (lane == 0u && my_pick >= 0) {
+            round_d[ly][lz] = live ? t : 0.0;
+            if (ly == 0u) round_pick[lz] = uint(my_pick);
+        }
+        barrier();
+        // The row's sum in ascending id: the round's slices in order, each w * d as before.
+        if (sums)
+            for (uint i = 0u; i < taken; ++i) total += ew[round_pick[i]] * round_d[ly][i];
+        barrier();  // the next round writes round_d and round_pick again
     }
-    if (lane == 0u && r < pc.rows) o[r] = pc.residual != 0u ? o[r] + total : total;
+    if (sums) o[r] = pc.residual != 0u ? o[r] + total : total;
 }
