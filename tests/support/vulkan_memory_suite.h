@@ -8,11 +8,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "core/error.h"
+#include "scoped_env.h"
 
 namespace mst::test {
 
@@ -43,6 +45,19 @@ protected:
     static inline std::string why_;
     CpuBackend cpu_{2, cpu_isa_best()};
 };
+
+// A Vulkan backend of its own made with MST_VULKAN_NO_SUBGROUP=1, so that the shaders take
+// their shared-memory reductions (devices without subgroup arithmetic); null without a
+// device, the reason in *why.
+inline std::unique_ptr<VulkanBackend> vulkan_backend_without_subgroups(std::string *why) {
+    const ScopedEnv no_subgroup("MST_VULKAN_NO_SUBGROUP", "1");
+    try {
+        return std::make_unique<VulkanBackend>(BackendOptions{}, false);
+    } catch (const Error &e) {
+        *why = e.what();
+        return nullptr;
+    }
+}
 
 // The parameter's name in test names.
 inline std::string memory_kind_name(const ::testing::TestParamInfo<bool> &i) { return i.param ? "Discrete" : "Unified"; }

@@ -173,15 +173,8 @@ TEST_P(VulkanMoeFusion, FusedExpertsEqualTheUnfusedCommandsBitForBitAndTheCpu) {
 
 TEST(VulkanMoeFusionWithoutSubgroups, FusedExpertsEqualTheUnfusedCommandsBitForBitAndTheCpu) {
     // The kernels' shared-memory reductions (devices without subgroup arithmetic).
-    ::setenv("MST_VULKAN_NO_SUBGROUP", "1", 1);
-    std::unique_ptr<VulkanBackend> gpu;
     std::string why;
-    try {
-        gpu = std::make_unique<VulkanBackend>(BackendOptions{}, false);
-    } catch (const Error &e) {
-        why = e.what();
-    }
-    ::unsetenv("MST_VULKAN_NO_SUBGROUP");
+    const std::unique_ptr<VulkanBackend> gpu = test::vulkan_backend_without_subgroups(&why);
     if (!gpu) GTEST_SKIP() << "no Vulkan device found: " << why;
     CpuBackend cpu(2, cpu_isa_best());
     expect_fused_experts_equal_unfused(*gpu, cpu, 220);
