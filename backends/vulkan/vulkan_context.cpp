@@ -85,11 +85,18 @@ std::vector<VkPhysicalDevice> physical_devices(VkInstance instance) {
     return out;
 }
 
-int32_t compute_queue_family(VkPhysicalDevice d) {
+std::vector<VkQueueFamilyProperties> queue_families(VkPhysicalDevice d) {
     uint32_t n = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(d, &n, nullptr);
     std::vector<VkQueueFamilyProperties> families(n);
     vkGetPhysicalDeviceQueueFamilyProperties(d, &n, families.data());
+    families.resize(n);
+    return families;
+}
+
+int32_t compute_queue_family(VkPhysicalDevice d) {
+    const std::vector<VkQueueFamilyProperties> families = queue_families(d);
+    const uint32_t n = uint32_t(families.size());
     // A compute family without graphics first: on discrete GPUs it is the async compute
     // queue, which nothing else uses.
     for (uint32_t i = 0; i < n; ++i)
@@ -103,10 +110,8 @@ int32_t compute_queue_family(VkPhysicalDevice d) {
 // A family with transfer and without graphics or compute (a discrete GPU's copy engines),
 // else -1.
 int32_t transfer_only_family(VkPhysicalDevice d) {
-    uint32_t n = 0;
-    vkGetPhysicalDeviceQueueFamilyProperties(d, &n, nullptr);
-    std::vector<VkQueueFamilyProperties> families(n);
-    vkGetPhysicalDeviceQueueFamilyProperties(d, &n, families.data());
+    const std::vector<VkQueueFamilyProperties> families = queue_families(d);
+    const uint32_t n = uint32_t(families.size());
     for (uint32_t i = 0; i < n; ++i)
         if ((families[i].queueFlags & VK_QUEUE_TRANSFER_BIT) &&
             !(families[i].queueFlags & (VK_QUEUE_GRAPHICS_BIT | VK_QUEUE_COMPUTE_BIT)) && families[i].queueCount > 0)
@@ -115,11 +120,8 @@ int32_t transfer_only_family(VkPhysicalDevice d) {
 }
 
 uint32_t queue_count(VkPhysicalDevice d, uint32_t family) {
-    uint32_t n = 0;
-    vkGetPhysicalDeviceQueueFamilyProperties(d, &n, nullptr);
-    std::vector<VkQueueFamilyProperties> families(n);
-    vkGetPhysicalDeviceQueueFamilyProperties(d, &n, families.data());
-    return family < n ? families[family].queueCount : 0;
+    const std::vector<VkQueueFamilyProperties> families = queue_families(d);
+    return family < families.size() ? families[family].queueCount : 0;
 }
 
 VulkanDeviceInfo describe(VkPhysicalDevice d, uint32_t index) {
