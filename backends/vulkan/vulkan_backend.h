@@ -96,6 +96,13 @@ public:
     // On by default.
     void set_moe_fusion(bool on) { moe_fusion_ = on; }
     bool moe_fusion() const { return moe_fusion_; }
+    // With the MoE fusion on, where the down products and their sum go: off (the default,
+    // measured faster on an H100) the down products on matvec_id's grid, then combine_id
+    // summing them (and adding into the residual): two dispatches; on, both in one dispatch
+    // (shaders/matvec_id_combine.comp). The same bits either way.
+    // MST_VULKAN_COMBINE_IN_DOWN=0|1 at creation.
+    void set_combine_in_down(bool on) { combine_in_down_ = on; }
+    bool combine_in_down() const { return combine_in_down_; }
     // routed_swiglu_by_id calls recorded so far (tests and benchmarks).
     uint64_t experts_by_id_calls() const { return experts_by_id_calls_; }
     // A batch's tokens by id (op_experts_device_grouped.cpp): the grouping by expert and the
@@ -409,6 +416,7 @@ private:
                               const float *weights, int32_t k, bool residual);
     void configure_moe_fusion_from_environment();  // MST_VULKAN_MOE_FUSION; throws naming a bad value
     bool moe_fusion_ = true;
+    bool combine_in_down_ = false;
     // routed_swiglu of a batch through grouped GEMMs; false (nothing recorded) where they
     // do not apply: few tokens, the GEMM off, experts of mixed types or shapes.
     bool routed_swiglu_grouped(const float *h, float *out, int64_t n_tokens, int64_t hidden,
