@@ -259,7 +259,8 @@ TEST(VulkanStreamedImport, OverlappedCopiesAndProductsChangeNoResult) {
         // waiting for each.
         EXPECT_GT(overlapped.transfer_submissions, behind_all.transfer_submissions);
         EXPECT_GT(overlapped.semaphore_waits, behind_all.semaphore_waits);
-        EXPECT_EQ(overlapped.waits, behind_all.waits) << "the host waited more often";
+        // (Not the host's waits: with a host cache below a token's experts, how many waits a
+        // layer takes depends on when its reads land, one_token_experts in lib/model/ffn.cpp.)
     }
 #endif
 }
