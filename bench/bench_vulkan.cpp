@@ -742,6 +742,9 @@ int main(int argc, char **argv) try {
     const bool skip_cpu = has_flag(argc, argv, "--no-cpu");
     const bool profile = has_flag(argc, argv, "--profile");
     const bool skip_streamed = has_flag(argc, argv, "--no-streamed");  // GPU minutes are scarce
+    // --no-resident: the streamed scenario only (its roofline still takes the bandwidths
+    // measured on the resident backend), for a GPU call that compares streamed settings.
+    const bool skip_resident = has_flag(argc, argv, "--no-resident");
     g_mark_decode = has_flag(argc, argv, "--mark-decode");
     g_guess = has_flag(argc, argv, "--guess");
     // --path device|host|both: the forward pass's execution (see Path); both compares them
@@ -783,7 +786,7 @@ int main(int argc, char **argv) try {
 
     const double roof_res = bw.device_bytes_per_s / token_bytes;
     Result res;
-    for (const Path path : paths) {
+    for (const Path path : skip_resident ? std::vector<Path>{} : paths) {
     g_path = path;
     const uint64_t split0 = gpu->split_attention_dispatches();
     res = run(*gpu, m, n_prefill, n_decode, 4);
@@ -883,10 +886,10 @@ int main(int argc, char **argv) try {
                 st.semaphore_waits_per_token * per_layer, (unsigned long long)st.logits_hash);
     // How soon a layer's copies start, and whether the hits' products and each miss's went
     // apart (MST_VULKAN_STREAM_OVERLAP; the kicks count the compute command buffers).
-    std::printf("  stream overlap %s (MST_VULKAN_STREAM_OVERLAP=0: the products behind all copies): host from the "
-                "router's ids to the first copy's submission %.1f us (%.2f per layer), %.2f compute command buffers "
-                "kicked per layer\n",
-                streamed->stream_overlap() ? "on" : "off",
+    std::printf("  stream overlap %s, %u missed experts a group (MST_VULKAN_STREAM_OVERLAP=0: the products behind all "
+                "copies; MST_VULKAN_STREAM_GROUP=N): host from the router's ids to the first copy's submission %.1f us "
+                "(%.2f per layer), %.2f compute command buffers kicked per layer\n",
+                streamed->stream_overlap() ? "on" : "off", streamed->stream_group(),
                 st.first_copies_per_token > 0 ? st.first_copy_delay_s_per_token / st.first_copies_per_token * 1e6 : 0.0,
                 st.first_copies_per_token * per_layer, st.kicks_per_token * per_layer);
     if (g_guess)
@@ -906,7 +909,8 @@ int main(int argc, char **argv) try {
                     "prefill %d tokens %.1f tok/s\n",
                     cpu->n_threads(), host_bw / 1e9, c.decode_tok_s, roof_cpu, 100.0 * c.decode_tok_s / roof_cpu,
                     cpu_prefill, c.prefill_tok_s);
-        std::printf("vulkan (%s path) / cpu: decode %.1fx, prefill %.1fx\n", path_name(paths.back()), res.decode_tok_s / c.decode_tok_s,
+        if (!skip_resident)
+            std::printf("vulkan (%s path) / cpu: decode %.1fx, prefill %.1fx\n", path_name(paths.back()), res.decode_tok_s / c.decode_tok_s,
                     res.prefill_tok_s / c.prefill_tok_s);
     }
     return 0;

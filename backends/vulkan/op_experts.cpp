@@ -13,8 +13,13 @@
 // in a command buffer of their own that waits for its copies only. Every product writes the
 // same rows as before and the combine adds them in expert order, so the results are the
 // same bit for bit (MST_VULKAN_STREAM_OVERLAP=0: one command buffer behind all copies).
+// MST_VULKAN_STREAM_GROUP=N takes N missed experts per lane batch and per command buffer
+// instead of one (fewer submissions, less overlap).
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "backends/vulkan/env_switch.h"
@@ -30,6 +35,23 @@ void VulkanBackend::configure_stream_overlap_from_environment() {
                                  "a streamed layer's products behind all of its copies");
     if (!stream_overlap_)
         log(MST_LOG_INFO, "vulkan: streamed experts' products wait for all copies (MST_VULKAN_STREAM_OVERLAP=0)");
+    if (const char *env = std::getenv("MST_VULKAN_STREAM_GROUP"); env && *env) {
+        const std::string v = env;
+        uint32_t n = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() || end != v.data() + v.size() || n == 0)
+            fail(MST_ERR_INVALID_ARGUMENT,
+                 "MST_VULKAN_STREAM_GROUP='{}': expected a count of missed experts (1 or more) per lane batch and "
+                 "per command buffer of their products",
+                 v);
+        set_stream_group(n);
+    }
+}
+
+void VulkanBackend::set_stream_group(uint32_t misses) {
+    if (misses == 0) fail(MST_ERR_INVALID_ARGUMENT, "vulkan: a stream group of 0 missed experts");
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    stream_group_ = misses;
 }
 
 void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
@@ -85,8 +107,8 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         p.down = residency_->get(*stream_, u.down);
         if (overlap && stream_->transfer().commands() != lane_commands) {
             missed[e] = 1;
-            ++n_missed;
-            stream_->start_transfers();  // this expert's copies start now, a lane value of their own
+            // A group's copies start as soon as its last expert is looked up, a lane value of their own.
+            if (++n_missed % stream_group_ == 0) stream_->start_transfers();
         }
         const int64_t inter = u.gate.rows;
         // An expert that every token uses in order (each expert of a decode step) reads h
@@ -151,11 +173,15 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         // hits wait for none and miss j for its own (and, through the kick's barrier, for
         // the products before it, which have run by then). SiLU per expert: the same
         // elementwise op on the same slices as the one dispatch over all of them.
+        stream_->start_transfers();  // the last group's, when it is not full
         bool recorded = false;
+        size_t misses_recorded = 0;
         for (int pass = 0; pass < 2; ++pass)
             for (size_t e = 0; e < n_experts; ++e) {
                 if (experts[e].n == 0 || missed[e] != pass) continue;
-                if (pass == 1 && recorded) stream_->kick(false);
+                // A kick before each group of misses (stream_group_ of them, as their lane
+                // batches), unless nothing is recorded before it.
+                if (pass == 1 && misses_recorded++ % stream_group_ == 0 && recorded) stream_->kick(false);
                 record_matmul(experts[e].gate, plans[e].gate, plans[e].x, plans[e].g, experts[e].n);
                 record_matmul(experts[e].up, plans[e].up, plans[e].x, plans[e].u, experts[e].n);
                 record_silu_mul(plans[e].g, plans[e].u, plans[e].g, experts[e].n * experts[e].gate.rows);

@@ -139,6 +139,11 @@ public:
         const std::lock_guard<std::recursive_mutex> lock(mutex_);
         stream_overlap_ = on;
     }
+    // Missed experts per lane batch and per command buffer of their products when the
+    // overlap is on: 1 (the default) gives each miss its own; more trade overlap for fewer
+    // submissions (MST_VULKAN_STREAM_GROUP=N; 8 or more: every miss in one, the hits still first).
+    uint32_t stream_group() const { return stream_group_; }
+    void set_stream_group(uint32_t misses);
 
     // Record y = W x (any matmul weight type) into the stream without submitting; x, y
     // device-visible slices. FP8 needs the scales and block shape.
@@ -479,6 +484,7 @@ private:
     // A streamed layer's hits computed first and each miss behind its own copies (op_experts.cpp).
     void configure_stream_overlap_from_environment();  // MST_VULKAN_STREAM_OVERLAP; throws naming a bad value
     bool stream_overlap_ = true;
+    uint32_t stream_group_ = 1;
 };
 
 // The matvec.comp variant for one token's rows of type t and `cols` (without the _sg

@@ -139,6 +139,35 @@ TEST(VulkanStreamOverlap, HitsWaitForNoCopyAndEachMissForItsOwn) {
     EXPECT_EQ(out, out_off) << "the overlapped products differ from those behind all copies";
 }
 
+TEST(VulkanStreamOverlap, MissesInGroupsShareALaneBatchAndACommandBuffer) {
+    // MST_VULKAN_STREAM_GROUP=2: three misses make two lane batches (0 and 1, then 3) and two
+    // command buffers of their products behind the hits', each waiting for its own batch.
+    const test::Q4ExpertStore q{1, kExperts, kHidden, kInter, 31};
+    std::string why;
+    std::vector<float> outs[2];
+    for (const uint32_t group : {2u, 1u}) {
+        const auto gpu = open_backend(why);
+        if (!gpu) GTEST_SKIP() << "no Vulkan device found: " << why;
+        if (!gpu->stream().transfer_lane()) GTEST_SKIP() << "no transfer lane";
+        ASSERT_TRUE(gpu->import_host_memory(q.store.data(), q.store.size(), why)) << why;
+        gpu->set_stream_group(group);
+        const std::vector<float> h = random_floats(size_t(kHidden), 3);
+        std::vector<float> warm;
+        gpu->begin_batch();
+        run_layer(*gpu, q, Routing{{{2}}}, h, warm);
+        gpu->end_batch();
+        const Counts c0 = counts(*gpu);
+        gpu->begin_batch();
+        run_layer(*gpu, q, Routing{{{0, 1, 2, 3}}}, h, outs[group - 1]);
+        const Counts c1 = counts(*gpu);
+        gpu->end_batch();
+        EXPECT_EQ(c1.lane_batches - c0.lane_batches, group == 2 ? 2u : 3u) << "group " << group;
+        EXPECT_EQ(c1.kicks - c0.kicks, group == 2 ? 3u : 4u) << "group " << group;
+        EXPECT_EQ(c1.semaphore_waits - c0.semaphore_waits, group == 2 ? 2u : 3u) << "group " << group;
+    }
+    EXPECT_EQ(outs[0], outs[1]);
+}
+
 TEST(VulkanStreamOverlap, OutputsEqualTheSwitchOffForEveryMixOfHitsAndMisses) {
     // Rounds of layers on one backend per setting, so that the GPU cache holds some of the
     // experts (hits) and not others (misses) in every mix, several tokens with different
@@ -152,13 +181,15 @@ TEST(VulkanStreamOverlap, OutputsEqualTheSwitchOffForEveryMixOfHitsAndMisses) {
         Routing{{{3, 4}, {4}, {0, 3}, {2, 1, 5}}},   // four tokens
     };
     std::string why;
-    std::vector<std::vector<float>> outs[2];
-    for (const bool overlap : {true, false}) {
+    // Overlap with a miss a group, with three a group, and off.
+    std::vector<std::vector<float>> outs[3];
+    for (int setting = 0; setting < 3; ++setting) {
         const auto gpu = open_backend(why);
         if (!gpu) GTEST_SKIP() << "no Vulkan device found: " << why;
         if (!gpu->stream().transfer_lane()) GTEST_SKIP() << "no transfer lane";
         ASSERT_TRUE(gpu->import_host_memory(q.store.data(), q.store.size(), why)) << why;
-        gpu->set_stream_overlap(overlap);
+        gpu->set_stream_overlap(setting < 2);
+        gpu->set_stream_group(setting == 1 ? 3 : 1);
         for (size_t l = 0; l < layers.size(); ++l) {
             const std::vector<float> h =
                 random_floats(size_t(kHidden) * layers[l].experts_of_token.size(), uint32_t(100 + l));
@@ -166,14 +197,17 @@ TEST(VulkanStreamOverlap, OutputsEqualTheSwitchOffForEveryMixOfHitsAndMisses) {
             gpu->begin_batch();
             run_layer(*gpu, q, layers[l], h, out);
             gpu->end_batch();
-            outs[overlap ? 0 : 1].push_back(out);
+            outs[setting].push_back(out);
         }
     }
     ASSERT_EQ(outs[0].size(), layers.size());
-    for (size_t l = 0; l < layers.size(); ++l) EXPECT_EQ(outs[0][l], outs[1][l]) << "layer " << l;
+    for (size_t l = 0; l < layers.size(); ++l) {
+        EXPECT_EQ(outs[0][l], outs[2][l]) << "layer " << l << ", a miss a group";
+        EXPECT_EQ(outs[1][l], outs[2][l]) << "layer " << l << ", three misses a group";
+    }
 }
 
-TEST(VulkanStreamOverlap, TheSwitchTakesZeroAndOneAndRefusesOtherValues) {
+TEST(VulkanStreamOverlap, TheSwitchesTakeTheirValuesAndRefuseOthers) {
     {
         const ScopedEnv env("MST_VULKAN_STREAM_OVERLAP", "0");
         std::string why;
@@ -187,6 +221,18 @@ TEST(VulkanStreamOverlap, TheSwitchTakesZeroAndOneAndRefusesOtherValues) {
         const auto gpu = open_backend(why);
         ASSERT_TRUE(gpu) << why;
         EXPECT_TRUE(gpu->stream_overlap());
+    }
+    {
+        const ScopedEnv env("MST_VULKAN_STREAM_GROUP", "3");
+        std::string why;
+        const auto gpu = open_backend(why);
+        ASSERT_TRUE(gpu) << why;
+        EXPECT_EQ(gpu->stream_group(), 3u);
+    }
+    for (const char *bad : {"0", "two", "2x", "-1"}) {
+        const ScopedEnv env("MST_VULKAN_STREAM_GROUP", bad);
+        test::expect_error([] { VulkanBackend b(BackendOptions{}, false); }, MST_ERR_INVALID_ARGUMENT,
+                           {"MST_VULKAN_STREAM_GROUP='" + std::string(bad) + "'", "missed experts"});
     }
     const ScopedEnv env("MST_VULKAN_STREAM_OVERLAP", "yes");
     test::expect_error([] { VulkanBackend b(BackendOptions{}, false); }, MST_ERR_INVALID_ARGUMENT,
