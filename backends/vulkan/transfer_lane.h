@@ -53,7 +53,8 @@ public:
     uint64_t last_value() const { return value_; }
     // Host seconds from the end of a host wait (wait_all) to the first batch submitted after
     // it, summed, and how many waits were followed by one: on a streamed layer, from the
-    // router's ids being in host memory to its first missed expert's copy being submitted.
+    // host's wait for the router's result returning (the ids' delivery into host memory and
+    // the lookups follow) to its first missed expert's copy being submitted.
     double first_copy_delay_seconds() const { return first_copy_delay_seconds_; }
     uint64_t first_copies() const { return first_copies_; }
 
