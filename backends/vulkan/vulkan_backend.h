@@ -137,6 +137,20 @@ public:
     bool expert_prefetch_enabled() const override { return expert_prefetch_; }
     size_t prefetch_experts(std::span<const WeightView> parts) override;
     void set_expert_prefetch(bool on);
+    // A streamed layer's copies and products overlapped (op_experts.cpp: each missed
+    // expert's copies submitted at its lookup, the hits' products first without a wait,
+    // each miss's products waiting for its own copies). MST_VULKAN_STREAM_OVERLAP=0 (or
+    // set_stream_overlap(false)) records the products behind all of the layer's copies.
+    bool stream_overlap() const { return stream_overlap_; }
+    void set_stream_overlap(bool on) {
+        const std::lock_guard<std::recursive_mutex> lock(mutex_);
+        stream_overlap_ = on;
+    }
+    // Missed experts per lane batch and per command buffer of their products when the
+    // overlap is on: 1 (the default) gives each miss its own; more trade overlap for fewer
+    // submissions (MST_VULKAN_STREAM_GROUP=N; 8 or more: every miss in one, the hits still first).
+    uint32_t stream_group() const { return stream_group_; }
+    void set_stream_group(uint32_t misses);
 
     // Record y = W x (any matmul weight type) into the stream without submitting; x, y
     // device-visible slices. FP8 needs the scales and block shape.
@@ -475,6 +489,10 @@ private:
     uint64_t batch_by_id_calls_ = 0;
     void configure_expert_prefetch_from_environment();  // MST_VULKAN_EXPERT_PREFETCH; throws naming a bad value
     bool expert_prefetch_ = true;
+    // A streamed layer's hits computed first and each miss behind its own copies (op_experts.cpp).
+    void configure_stream_overlap_from_environment();  // MST_VULKAN_STREAM_OVERLAP; throws naming a bad value
+    bool stream_overlap_ = true;
+    uint32_t stream_group_ = 1;
 };
 
 // The matvec.comp variant for one token's rows of type t and `cols` (without the _sg
