@@ -720,9 +720,50 @@ std::string import_experts(VulkanBackend &b, const Model &m) {
     return "staging ring (" + why + ")";
 }
 
-int arg_int(int argc, char **argv, const char *name, int def) {
+// The options bench_vulkan takes: each valued one is followed by its value. Anything else
+// on the command line is an error, so that a misspelt or retired option (a GPU call's
+// script written for another branch) cannot silently measure the defaults.
+struct ValuedOption {
+    const char *name, *value;
+};
+constexpr ValuedOption kValuedOptions[] = {{"--layers", "1..48"},       {"--prefill", "N"},
+                                           {"--decode", "N"},           {"--cpu-decode", "N"},
+                                           {"--cpu-prefill", "N"},      {"--path", "device|host|both"}};
+constexpr const char *kFlags[] = {"--no-cpu",      "--profile", "--no-streamed", "--no-resident",
+                                  "--mark-decode", "--guess"};
+
+void check_options(int argc, char **argv) {
+    auto flag = [](const char *a) {
+        return std::any_of(std::begin(kFlags), std::end(kFlags), [&](const char *n) { return std::strcmp(a, n) == 0; });
+    };
+    auto valued = [](const char *a) {
+        return std::any_of(std::begin(kValuedOptions), std::end(kValuedOptions),
+                           [&](const ValuedOption &o) { return std::strcmp(a, o.name) == 0; });
+    };
+    for (int i = 1; i < argc; ++i) {
+        if (flag(argv[i])) continue;
+        if (!valued(argv[i])) {
+            std::string known;
+            for (const ValuedOption &o : kValuedOptions) known += std::string(" ") + o.name + " " + o.value;
+            for (const char *n : kFlags) known += std::string(" ") + n;
+            throw std::runtime_error(std::string("unknown option '") + argv[i] + "'; bench_vulkan takes" + known);
+        }
+        if (i + 1 >= argc) throw std::runtime_error(std::string(argv[i]) + " needs a value");
+        ++i;
+    }
+}
+
+// The value of option `name` (a whole number in lo..hi), or def where it is not given.
+int arg_int(int argc, char **argv, const char *name, int def, int lo, int hi) {
     for (int i = 1; i + 1 < argc; ++i)
-        if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
+        if (std::strcmp(argv[i], name) == 0) {
+            char *end = nullptr;
+            const long v = std::strtol(argv[i + 1], &end, 10);
+            if (end == argv[i + 1] || *end != '\0' || v < lo || v > hi)
+                throw std::runtime_error(std::string(name) + " must be a whole number in " + std::to_string(lo) +
+                                         ".." + std::to_string(hi) + ", not '" + argv[i + 1] + "'");
+            return int(v);
+        }
     return def;
 }
 bool has_flag(int argc, char **argv, const char *name) {
@@ -734,11 +775,12 @@ bool has_flag(int argc, char **argv, const char *name) {
 }  // namespace
 
 int main(int argc, char **argv) try {
-    const int layers = arg_int(argc, argv, "--layers", 48);
-    const int n_prefill = arg_int(argc, argv, "--prefill", 128);
-    const int n_decode = arg_int(argc, argv, "--decode", 32);
-    const int cpu_decode = arg_int(argc, argv, "--cpu-decode", 4);
-    const int cpu_prefill = arg_int(argc, argv, "--cpu-prefill", 32);
+    check_options(argc, argv);
+    const int layers = arg_int(argc, argv, "--layers", 48, 1, 48);
+    const int n_prefill = arg_int(argc, argv, "--prefill", 128, 1, 4096);
+    const int n_decode = arg_int(argc, argv, "--decode", 32, 1, 4096);
+    const int cpu_decode = arg_int(argc, argv, "--cpu-decode", 4, 1, 4096);
+    const int cpu_prefill = arg_int(argc, argv, "--cpu-prefill", 32, 1, 4096);
     const bool skip_cpu = has_flag(argc, argv, "--no-cpu");
     const bool profile = has_flag(argc, argv, "--profile");
     const bool skip_streamed = has_flag(argc, argv, "--no-streamed");  // GPU minutes are scarce
