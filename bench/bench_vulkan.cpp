@@ -25,6 +25,13 @@
 //
 // With --layers L < 48 the per-token time of the layers is scaled by 48 / L (the
 // lm_head is counted once), and the output says so.
+//
+// --matvec-sweep [--config ../shared/configs/qwen3-30b-a3b.json] [--layers 4] [--rounds 5]
+//                [--grid 8x1,...,64x8] [--bound 1e-3] [--no-q4-quarter]
+// times only the one-token product kernels of a resident decode step at the config's
+// shapes under each LANESxROWS of the grid (bench/matvec_sweep.h; docs/gpu_decode_kernels.md
+// "Choosing the one-token kernels' shapes") and prints the best MST_VULKAN_MATVEC_TUNING
+// (the line BEST_MATVEC_TUNING=...).
 #include <omp.h>
 
 #include <algorithm>
@@ -771,6 +778,7 @@ int matvec_sweep_main(int argc, char **argv) {
     opt.rounds = arg_int(argc, argv, "--rounds", 5);
     opt.bound = std::atof(arg_string(argc, argv, "--bound", "1e-3"));
     if (const char *g = arg_string(argc, argv, "--grid", nullptr)) opt.grid = parse_grid(g);
+    opt.quarter_q4_row = !has_flag(argc, argv, "--no-q4-quarter");
     if (opt.layers < 1 || opt.rounds < 1) throw std::runtime_error("--layers and --rounds must be at least 1");
     // The sweep times each dispatch from the per-command profile, read when the backend is made.
     ::setenv("MST_VULKAN_PROFILE", "2", 1);
@@ -799,18 +807,18 @@ int matvec_sweep_main(int argc, char **argv) {
         "swiglu: the experts' gate+up+SwiGLU (matvec_id_swiglu)",
         "combine: the experts' down products and sum (matvec_id_combine)"};
     for (int f = 0; f < matvec_sweep::kFamilies; ++f) {
-        std::printf("\n%s\n  %-7s %8s %10s %10s %10s %8s  %s\n", what[f], "shape", "max err", "min us", "median us",
+        std::printf("\n%s\n  %-9s %8s %10s %10s %10s %8s  %s\n", what[f], "shape", "max err", "min us", "median us",
                     "max us", "vs def", "status");
         const double def = matvec_sweep::median(rep.rows[0].us[f]);
         for (const matvec_sweep::Row &r : rep.rows) {
             if (!r.ok()) {
-                std::printf("  %-7s %8.1e %10s %10s %10s %8s  %s\n", r.shape.name().c_str(), r.max_error, "-", "-", "-",
+                std::printf("  %-9s %8.1e %10s %10s %10s %8s  %s\n", r.name().c_str(), r.max_error, "-", "-", "-",
                             "-", r.status == "wrong" ? "WRONG (not timed)" : r.status.c_str());
                 continue;
             }
             const double med = matvec_sweep::median(r.us[f]);
             const auto [lo, hi] = std::minmax_element(r.us[f].begin(), r.us[f].end());
-            std::printf("  %-7s %8.1e %10.1f %10.1f %10.1f %7.2fx  ok\n", r.shape.name().c_str(), r.max_error, *lo, med,
+            std::printf("  %-9s %8.1e %10.1f %10.1f %10.1f %7.2fx  ok\n", r.name().c_str(), r.max_error, *lo, med,
                         *hi, def / med);
         }
     }
@@ -819,7 +827,7 @@ int matvec_sweep_main(int argc, char **argv) {
     for (int f = 0; f < matvec_sweep::kFamilies; ++f) {
         def_total += matvec_sweep::median(rep.rows[0].us[f]);
         for (const matvec_sweep::Row &r : rep.rows)
-            if (r.shape == *best[f] && r.ok()) best_total += matvec_sweep::median(r.us[f]);
+            if (r.shape == *best[f] && r.q4_block && r.ok()) best_total += matvec_sweep::median(r.us[f]);
     }
     std::printf("\nbest tuning: %s: %.1f us of these kernels a token against the default's %.1f (%.2fx); its results "
                 "against the default's: max error %.1e (%s)\n",

@@ -11,7 +11,8 @@
 // the grid's order (interleaved, so the machine's drift falls on all alike), by the device
 // time of each family's dispatches from the per-command profile (MST_VULKAN_PROFILE=2, set
 // before the backend is made). The best shape of each family, by median, makes the tuning
-// printed for MST_VULKAN_MATVEC_TUNING, whose results are checked once more.
+// printed for MST_VULKAN_MATVEC_TUNING, whose results are checked once more. A row of the
+// default shape with quarter-block q4 units (MST_VULKAN_Q4_BLOCK=0) is timed beside them.
 #pragma once
 
 #include <algorithm>
@@ -45,13 +46,15 @@ enum Family { kDense, kSwiglu, kCombine, kFamilies };
 inline const char *family_name(int f) { return f == kDense ? "dense" : f == kSwiglu ? "swiglu" : "combine"; }
 
 // Which family a profile key ("<shader variant> <grid>") is charged to, or -1. Dense: the
-// products and their folded forms, and the norms a product did not fold (a shape of more
-// than 256 invocations keeps the norm's own dispatch: its cost belongs to the choice).
+// products and their folded forms, and what a shape sends elsewhere, as its cost belongs
+// to the choice: the norms a product did not fold (more than 256 invocations keep the
+// norm's own dispatch) and matmul.comp (a product of more than 65535 workgroups of rows,
+// lm_head at ROWS 1 or 2, keeps it).
 inline int family_of(const std::string &key) {
     if (key.rfind("matvec_id_swiglu", 0) == 0) return kSwiglu;
     if (key.rfind("matvec_id_combine", 0) == 0) return kCombine;
     if (key.rfind("matvec_id", 0) == 0) return -1;
-    if (key.rfind("matvec_", 0) == 0 || key.rfind("norm", 0) == 0) return kDense;
+    if (key.rfind("matvec_", 0) == 0 || key.rfind("norm", 0) == 0 || key.rfind("matmul", 0) == 0) return kDense;
     return -1;
 }
 
@@ -70,12 +73,17 @@ struct Options {
     int rounds = 5;
     double bound = 1e-3;  // max |result - default's| / max |default's|, per output
     std::vector<MatvecShape> grid = default_grid();
+    // A row of the default shape with q4 units of a quarter block (MST_VULKAN_Q4_BLOCK=0, the
+    // unit before), timed with the others: what the whole-block units gain, in the same run.
+    bool quarter_q4_row = true;
     // Tests: called with each run's outputs (to make a shape's results go wrong).
     std::function<void(VulkanBackend &, std::vector<std::vector<float>> &)> after_run;
 };
 
 struct Row {
     MatvecShape shape;
+    bool q4_block = true;  // false: quarter-block q4 units (never a tuning the sweep picks)
+    std::string name() const { return shape.name() + (q4_block ? "" : " q4/4"); }
     std::string status = "ok";  // ok, wrong (not timed), or "not run: why"
     double max_error = 0;
     std::vector<double> us[kFamilies];  // device us per model token, a value per round
@@ -284,6 +292,12 @@ inline Report run(VulkanBackend &b, const Model &m, const Options &opt) {
             rep.rows.emplace_back();
             rep.rows.back().shape = s;
         }
+    if (opt.quarter_q4_row) {
+        rep.rows.emplace_back();
+        rep.rows.back().shape = defaults.dense;
+        rep.rows.back().q4_block = false;
+    }
+    const bool q4_block = b.q4_block();  // the backend's own setting (MST_VULKAN_Q4_BLOCK)
     std::string why;
     std::vector<std::vector<float>> want, got;
     double sec[kFamilies];
@@ -301,6 +315,7 @@ inline Report run(VulkanBackend &b, const Model &m, const Options &opt) {
             r.status = "not run: " + why;
             continue;
         }
+        b.set_q4_block(q4_block && r.q4_block);
         try {
             run_once(got);
         } catch (const Error &e) {
@@ -314,6 +329,7 @@ inline Report run(VulkanBackend &b, const Model &m, const Options &opt) {
         for (Row &r : rep.rows) {
             if (!r.ok()) continue;
             b.set_matvec_tuning(MatvecTuning{r.shape, r.shape, r.shape}, why);
+            b.set_q4_block(q4_block && r.q4_block);
             run_once(got);
             for (int f = 0; f < kFamilies; ++f) r.us[f].push_back(sec[f] * 1e6);
         }
@@ -322,11 +338,12 @@ inline Report run(VulkanBackend &b, const Model &m, const Options &opt) {
     for (int f = 0; f < kFamilies; ++f) {
         double fastest = INFINITY;
         for (const Row &r : rep.rows)
-            if (r.ok() && median(r.us[f]) < fastest) {
+            if (r.ok() && r.q4_block && median(r.us[f]) < fastest) {
                 fastest = median(r.us[f]);
                 *best[f] = r.shape;
             }
     }
+    b.set_q4_block(q4_block);
     b.set_matvec_tuning(rep.best, why);
     run_once(got);
     rep.best_error = max_error(got, want);

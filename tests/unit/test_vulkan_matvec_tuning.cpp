@@ -242,6 +242,7 @@ TEST(MatvecSweep, ChargesEachProfileKeyToItsFamily) {
     EXPECT_EQ(matvec_sweep::family_of("matvec_add_bf16 512x1x1"), matvec_sweep::kDense);
     EXPECT_EQ(matvec_sweep::family_of("matvec_bf16_sg 37984x1x1"), matvec_sweep::kDense);
     EXPECT_EQ(matvec_sweep::family_of("norm_vec4_sg 1x1x1"), matvec_sweep::kDense);
+    EXPECT_EQ(matvec_sweep::family_of("matmul_bf16_sg 65535x3x1"), matvec_sweep::kDense);
     EXPECT_EQ(matvec_sweep::family_of("matvec_id_swiglu_q4_sg 192x1x8"), matvec_sweep::kSwiglu);
     EXPECT_EQ(matvec_sweep::family_of("matvec_id_combine_q4_sg 512x1x1"), matvec_sweep::kCombine);
     EXPECT_EQ(matvec_sweep::family_of("matvec_id_q4_sg 192x1x8"), -1) << "the unfused reference is no family's";
