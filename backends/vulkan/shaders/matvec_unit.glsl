@@ -79,7 +79,9 @@ float unit_dot(uint r, uint u) {
                           (dot(vec4((uvec4(q2) >> lo) & 15u), x2) + dot(vec4((uvec4(q3) >> lo) & 15u), x3));
         const float high = (dot(vec4((uvec4(q0) >> hi) & 15u), x4_) + dot(vec4((uvec4(q1) >> hi) & 15u), x5)) +
                            (dot(vec4((uvec4(q2) >> hi) & 15u), x6) + dot(vec4((uvec4(q3) >> hi) & 15u), x7));
-        const vec4 xs = ((x0 + x1) + (x2 + x3)) + ((x4_ + x5) + (x6 + x7));
+        // precise: where X4 is a product (matvec_fused.comp's normalised x), no add of it may
+        // become a fused multiply-add, so that the sum is the unfused commands' bit for bit.
+        precise const vec4 xs = ((x0 + x1) + (x2 + x3)) + ((x4_ + x5) + (x6 + x7));
         return f16_bits_to_f32(dm & 0xffffu) * (low + high) + f16_bits_to_f32(dm >> 16) * dot(xs, vec4(1.0));
     }
     // A quarter block (MST_VULKAN_Q4_BLOCK=0): 20-byte blocks (f16 d and m, then byte j = element j low nibble, j + 16 high): part
@@ -93,8 +95,8 @@ float unit_dot(uint r, uint u) {
     const vec4 wc = vec4((uvec4(q1) >> uvec4(shift, shift + 8u, shift + 16u, shift + 24u)) & 15u);
     const uint xb = (blk * 32u + part * 8u) / 4u;
     const vec4 a = X4(xb), c = X4(xb + 1u);
-    return f16_bits_to_f32(dm & 0xffffu) * (dot(wa, a) + dot(wc, c)) +
-           f16_bits_to_f32(dm >> 16) * dot(a + c, vec4(1.0));
+    precise const vec4 ac = a + c;  // as xs above
+    return f16_bits_to_f32(dm & 0xffffu) * (dot(wa, a) + dot(wc, c)) + f16_bits_to_f32(dm >> 16) * dot(ac, vec4(1.0));
 #endif
 }
 
