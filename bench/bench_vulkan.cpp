@@ -25,6 +25,13 @@
 //
 // With --layers L < 48 the per-token time of the layers is scaled by 48 / L (the
 // lm_head is counted once), and the output says so.
+//
+// --matvec-sweep [--config ../shared/configs/qwen3-30b-a3b.json] [--layers 4] [--rounds 5]
+//                [--grid 8x1,...,64x8] [--bound 1e-3] [--no-q4-quarter]
+// times only the one-token product kernels of a resident decode step at the config's
+// shapes under each LANESxROWS of the grid (bench/matvec_sweep.h; docs/gpu_decode_kernels.md
+// "Choosing the one-token kernels' shapes") and prints the best MST_VULKAN_MATVEC_TUNING
+// (the line BEST_MATVEC_TUNING=...).
 #include <omp.h>
 
 #include <algorithm>
@@ -45,12 +52,15 @@
 #include "backends/device_expert_cache.h"
 #include "backends/device_experts.h"
 #include "backends/device_routing.h"
+#include "backends/vulkan/matvec_tuning.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "backends/vulkan/vulkan_bandwidth.h"
+#include "bench/matvec_sweep.h"
 #include "core/aligned_buffer.h"
 #include "core/dtype.h"
 #include "core/op_profile.h"
 #include "core/quant.h"
+#include "format/model_config.h"
 #include "model/gqa_attention.h"
 #include "model/kv_cache.h"
 #include "router/softmax_topk.h"
@@ -731,22 +741,28 @@ constexpr ValuedOption kValuedOptions[] = {{"--layers", "1..48"},       {"--pref
                                            {"--cpu-prefill", "N"},      {"--path", "device|host|both"}};
 constexpr const char *kFlags[] = {"--no-cpu",      "--profile", "--no-streamed", "--no-resident",
                                   "--mark-decode", "--guess"};
+// --matvec-sweep's own.
+constexpr ValuedOption kSweepValuedOptions[] = {
+    {"--config", "CONFIG.json"}, {"--layers", "N"}, {"--rounds", "N"}, {"--bound", "E"}, {"--grid", "LxR,..."}};
+constexpr const char *kSweepFlags[] = {"--matvec-sweep", "--no-q4-quarter"};
 
-void check_options(int argc, char **argv) {
-    auto flag = [](const char *a) {
-        return std::any_of(std::begin(kFlags), std::end(kFlags), [&](const char *n) { return std::strcmp(a, n) == 0; });
+template <size_t NV, size_t NF>
+void check_options(int argc, char **argv, const ValuedOption (&valued_options)[NV], const char *const (&flags)[NF]) {
+    auto flag = [&](const char *a) {
+        return std::any_of(std::begin(flags), std::end(flags), [&](const char *n) { return std::strcmp(a, n) == 0; });
     };
-    auto valued = [](const char *a) {
-        return std::any_of(std::begin(kValuedOptions), std::end(kValuedOptions),
+    auto valued = [&](const char *a) {
+        return std::any_of(std::begin(valued_options), std::end(valued_options),
                            [&](const ValuedOption &o) { return std::strcmp(a, o.name) == 0; });
     };
     for (int i = 1; i < argc; ++i) {
         if (flag(argv[i])) continue;
         if (!valued(argv[i])) {
             std::string known;
-            for (const ValuedOption &o : kValuedOptions) known += std::string(" ") + o.name + " " + o.value;
-            for (const char *n : kFlags) known += std::string(" ") + n;
-            throw std::runtime_error(std::string("unknown option '") + argv[i] + "'; bench_vulkan takes" + known);
+            for (const ValuedOption &o : valued_options) known += std::string(" ") + o.name + " " + o.value;
+            for (const char *n : flags) known += std::string(" ") + n;
+            throw std::runtime_error(std::string("unknown option '") + argv[i] + "'; bench_vulkan" +
+                                     (flag("--matvec-sweep") ? " --matvec-sweep" : "") + " takes" + known);
         }
         if (i + 1 >= argc) throw std::runtime_error(std::string(argv[i]) + " needs a value");
         ++i;
@@ -772,10 +788,115 @@ bool has_flag(int argc, char **argv, const char *name) {
     return false;
 }
 
+const char *arg_string(int argc, char **argv, const char *name, const char *def) {
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+    return def;
+}
+
+// --grid's comma-separated LANESxROWS shapes (MatvecShape), each checked as
+// MST_VULKAN_MATVEC_TUNING's are.
+std::vector<MatvecShape> parse_grid(const std::string &list) {
+    std::vector<MatvecShape> out;
+    for (size_t at = 0; at <= list.size();) {
+        const size_t comma = std::min(list.find(',', at), list.size());
+        MatvecTuning t;
+        std::string why;
+        if (!parse_matvec_tuning("dense=" + list.substr(at, comma - at), MatvecTuning{}, t, why))
+            throw std::runtime_error("--grid: " + why);
+        out.push_back(t.dense);
+        at = comma + 1;
+    }
+    return out;
+}
+
+// --matvec-sweep: the one-token product kernels' shapes at the config's shapes
+// (bench/matvec_sweep.h), and the best tuning for MST_VULKAN_MATVEC_TUNING.
+int matvec_sweep_main(int argc, char **argv) {
+    check_options(argc, argv, kSweepValuedOptions, kSweepFlags);
+    const std::string config = arg_string(argc, argv, "--config", "../shared/configs/qwen3-30b-a3b.json");
+    const ModelConfig c = parse_model_config_file(config);
+    matvec_sweep::ModelShape s;
+    s.hidden = c.hidden_size;
+    s.q_rows = c.n_heads * c.head_dim;
+    s.kv_rows = c.n_kv_heads * c.head_dim;
+    s.experts = c.n_experts;
+    s.inter = c.moe_intermediate_size;
+    s.top_k = c.n_experts_per_tok;
+    s.vocab = c.vocab_size;
+    if (s.experts < 1 || s.top_k < 1 || s.hidden % 32 != 0 || s.inter % 32 != 0)
+        throw std::runtime_error(config + ": the sweep needs an MoE model (experts and top-k) whose hidden size (" +
+                                 std::to_string(s.hidden) + ") and expert width (" + std::to_string(s.inter) +
+                                 ") are whole q4 blocks of 32");
+    matvec_sweep::Options opt;
+    opt.layers = arg_int(argc, argv, "--layers", 4, 1, 1000);
+    opt.model_layers = int(c.n_layers);
+    opt.rounds = arg_int(argc, argv, "--rounds", 5, 1, 1000);
+    opt.bound = std::atof(arg_string(argc, argv, "--bound", "1e-3"));
+    if (const char *g = arg_string(argc, argv, "--grid", nullptr)) opt.grid = parse_grid(g);
+    opt.quarter_q4_row = !has_flag(argc, argv, "--no-q4-quarter");
+    // The sweep times each dispatch from the per-command profile, read when the backend is made.
+    ::setenv("MST_VULKAN_PROFILE", "2", 1);
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    const uint64_t expert = uint64_t(3 * s.inter * (s.hidden / 32) * int64_t(sizeof(BlockQ4)));
+    BackendOptions o;
+    o.gpu_expert_cache_bytes = uint64_t(s.experts * opt.layers) * expert + (64ull << 20);
+    VulkanBackend gpu(o, false);
+    const auto t0 = Clock::now();
+    const matvec_sweep::Model m(gpu, s, opt.layers);
+    const MatvecTuning defaults = gpu.default_matvec_tuning();
+    std::printf("matvec sweep on %s: %s (hidden %lld, q %lld, k/v %lld, %lld experts of %lld, top-%lld, vocab %lld), "
+                "bf16 dense, q4 experts (%s units), %d of %d layers made in %.1f s\n",
+                gpu.device_name().c_str(), config.c_str(), (long long)s.hidden, (long long)s.q_rows,
+                (long long)s.kv_rows, (long long)s.experts, (long long)s.inter, (long long)s.top_k, (long long)s.vocab,
+                gpu.q4_block() ? "whole-block" : "quarter-block (MST_VULKAN_Q4_BLOCK=0)", opt.layers, opt.model_layers,
+                seconds_since(t0));
+    std::printf("%zu shapes (default %s), %d rounds interleaved; device us per %d-layer token (the layers' time "
+                "scaled, lm_head once; MST_VULKAN_PROFILE=2, a timestamp after every command); a shape whose results "
+                "differ from the default's by more than %.0e (max |diff| / max |default|, per output) is wrong and "
+                "not timed\n",
+                opt.grid.size(), defaults.dense.name().c_str(), opt.rounds, opt.model_layers, opt.bound);
+    const matvec_sweep::Report rep = matvec_sweep::run(gpu, m, opt);
+    const char *what[matvec_sweep::kFamilies] = {
+        "dense: q/k/v (norm folded), o (+ add), router (norm folded), lm_head, unfolded norms",
+        "swiglu: the experts' gate+up+SwiGLU (matvec_id_swiglu)",
+        "combine: the experts' down products and sum (matvec_id + combine_id, or matvec_id_combine with MST_VULKAN_COMBINE_IN_DOWN=1)"};
+    for (int f = 0; f < matvec_sweep::kFamilies; ++f) {
+        std::printf("\n%s\n  %-9s %8s %10s %10s %10s %8s  %s\n", what[f], "shape", "max err", "min us", "median us",
+                    "max us", "vs def", "status");
+        const double def = matvec_sweep::median(rep.rows[0].us[f]);
+        for (const matvec_sweep::Row &r : rep.rows) {
+            if (!r.ok()) {
+                std::printf("  %-9s %8.1e %10s %10s %10s %8s  %s\n", r.name().c_str(), r.max_error, "-", "-", "-",
+                            "-", r.status == "wrong" ? "WRONG (not timed)" : r.status.c_str());
+                continue;
+            }
+            const double med = matvec_sweep::median(r.us[f]);
+            const auto [lo, hi] = std::minmax_element(r.us[f].begin(), r.us[f].end());
+            std::printf("  %-9s %8.1e %10.1f %10.1f %10.1f %7.2fx  ok\n", r.name().c_str(), r.max_error, *lo, med,
+                        *hi, def / med);
+        }
+    }
+    double def_total = 0, best_total = 0;
+    const MatvecShape *best[matvec_sweep::kFamilies] = {&rep.best.dense, &rep.best.swiglu, &rep.best.combine};
+    for (int f = 0; f < matvec_sweep::kFamilies; ++f) {
+        def_total += matvec_sweep::median(rep.rows[0].us[f]);
+        for (const matvec_sweep::Row &r : rep.rows)
+            if (r.shape == *best[f] && r.q4_block && r.ok()) best_total += matvec_sweep::median(r.us[f]);
+    }
+    std::printf("\nbest tuning: %s: %.1f us of these kernels a token against the default's %.1f (%.2fx); its results "
+                "against the default's: max error %.1e (%s)\n",
+                rep.best.name().c_str(), best_total, def_total, def_total / best_total, rep.best_error,
+                rep.best_error <= opt.bound ? "ok" : "WRONG");
+    std::printf("BEST_MATVEC_TUNING=%s\n", rep.best_error <= opt.bound ? rep.best.name().c_str() : "default");
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) try {
-    check_options(argc, argv);
+    if (has_flag(argc, argv, "--matvec-sweep")) return matvec_sweep_main(argc, argv);  // its own options
+    check_options(argc, argv, kValuedOptions, kFlags);
     const int layers = arg_int(argc, argv, "--layers", 48, 1, 48);
     const int n_prefill = arg_int(argc, argv, "--prefill", 128, 1, 4096);
     const int n_decode = arg_int(argc, argv, "--decode", 32, 1, 4096);

@@ -117,39 +117,45 @@ void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *o
     const BufferSlice miss = stream_->input(&expert_miss_, sizeof expert_miss_);
     const BufferSlice table = whole(L->table);
     const BufferSlice g = stream_->device_scratch(ku * uint64_t(inter) * sizeof(float));
-    // The pipeline of one of the id kernels (shaders/matvec_id*.comp) for part p's type.
-    // experts: matvec_id_combine.comp's experts at once (its workgroup's z), 0 for the others.
+    // The pipeline of one of the id kernels (shaders/matvec_id*.comp) for part p's type at
+    // shape s. experts: matvec_id_combine.comp's experts at once (its workgroup's z).
     auto pipeline = [&](const VulkanPipeline *(&cache)[32], const char *kernel, const ExpertSlots::Part &p,
-                        uint32_t bindings, uint32_t experts = 0) -> const VulkanPipeline & {
+                        uint32_t bindings, const MatvecShape &s, uint32_t experts = 1) -> const VulkanPipeline & {
         const VulkanPipeline *&cached = cache[size_t(p.dtype)];
-        if (!cached) {
-            std::string name = std::string(kernel) + (matvec_shader(p.dtype, p.cols) + 6);
-            if (use_subgroup_) name += "_sg";
-            cached = experts ? &pipelines_->get(name, bindings, {lanes_, rows_per_group_, experts})
-                             : &pipelines_->get(name, bindings, {lanes_, rows_per_group_});
-        }
+        if (!cached)
+            cached = &matvec_family_pipeline(std::string(kernel) + (matvec_shader(p.dtype, p.cols) + 6), bindings, s,
+                                             experts);
         return *cached;
     };
-    auto row_groups = [&](const ExpertSlots::Part &p) {
-        const uint32_t gx = uint32_t((p.rows + rows_per_group_ - 1) / rows_per_group_);
-        if (p.rows > int64_t(65535) * rows_per_group_)
+    auto row_groups = [&](const ExpertSlots::Part &p, const MatvecShape &s) {
+        const uint32_t gx = uint32_t((p.rows + s.rows - 1) / s.rows);
+        if (p.rows > int64_t(65535) * s.rows)
             fail(MST_ERR_UNSUPPORTED, "{}: {} rows in one expert part", op, p.rows);
         return gx;
     };
-    auto product = [&](const ExpertSlots::Part &p, const BufferSlice &xs, uint32_t x_stride, const BufferSlice &ys) {
+    // matvec_id.comp keeps the default shape: the reference of the fused kernels.
+    const MatvecShape &plain = default_matvec_tuning_.swiglu, &swiglu = matvec_tuning_.swiglu,
+                      &combine = matvec_tuning_.combine;
+    // With the MoE fusion on, the down products take the combine family's shape (they are
+    // that family's work, in matvec_id_combine.comp or here before combine_id).
+    auto product = [&](const ExpertSlots::Part &p, const BufferSlice &xs, uint32_t x_stride, const BufferSlice &ys,
+                       bool down_of_fusion = false) {
         const uint32_t push[5] = {uint32_t(p.rows), uint32_t(p.cols), x_stride, uint32_t(L->n_experts),
                                   uint32_t(layer)};
-        stream_->dispatch(pipeline(matvec_id_pipelines_, "matvec_id", p, 6), {whole(p.stack), xs, ys, table, id, miss},
-                          push, sizeof push, row_groups(p), 1, uint32_t(k));
+        const MatvecShape &s = down_of_fusion ? combine : plain;
+        stream_->dispatch(pipeline(down_of_fusion ? matvec_id_down_pipelines_ : matvec_id_pipelines_, "matvec_id", p,
+                                   6, s),
+                          {whole(p.stack), xs, ys, table, id, miss}, push, sizeof push, row_groups(p, s), 1,
+                          uint32_t(k));
     };
     const bool fused = moe_fusion_ && gate.dtype == up.dtype && gate.rows == up.rows && gate.cols == up.cols;
     if (fused) {
         // Gate, up and SwiGLU in one dispatch (shaders/matvec_id_swiglu.comp).
         const uint32_t push[5] = {uint32_t(gate.rows), uint32_t(gate.cols), 0, uint32_t(L->n_experts),
                                   uint32_t(layer)};
-        stream_->dispatch(pipeline(matvec_id_swiglu_pipelines_, "matvec_id_swiglu", gate, 7),
+        stream_->dispatch(pipeline(matvec_id_swiglu_pipelines_, "matvec_id_swiglu", gate, 7, swiglu),
                           {whole(gate.stack), x, g, table, id, miss, whole(up.stack)}, push, sizeof push,
-                          row_groups(gate), 1, uint32_t(k));
+                          row_groups(gate, swiglu), 1, uint32_t(k));
     } else {
         const BufferSlice u = stream_->device_scratch(ku * uint64_t(inter) * sizeof(float));
         product(gate, x, 0, g);
@@ -164,19 +170,18 @@ void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *o
         const uint32_t push[7] = {uint32_t(down.rows), uint32_t(down.cols), uint32_t(inter / 4),
                                   uint32_t(L->n_experts), uint32_t(layer), uint32_t(k), residual ? 1u : 0u};
         // The k experts' down rows are computed in parallel, up to 8 at once (the workgroup's
-        // z), as many as the device's workgroup limits allow (lanes_ x rows_per_group_ is 128).
+        // z), as many as the device's workgroup limits allow at the combine family's shape.
         const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
         const uint32_t experts = std::max<uint32_t>(
-            1, std::min({8u, lim.maxComputeWorkGroupInvocations / (lanes_ * rows_per_group_),
-                         lim.maxComputeWorkGroupSize[2]}));
-        stream_->dispatch(pipeline(matvec_id_combine_pipelines_, "matvec_id_combine", down, 7, experts),
-                          {whole(down.stack), g, os, table, id, miss, wt}, push, sizeof push, row_groups(down));
+            1, std::min({8u, lim.maxComputeWorkGroupInvocations / combine.threads(), lim.maxComputeWorkGroupSize[2]}));
+        stream_->dispatch(pipeline(matvec_id_combine_pipelines_, "matvec_id_combine", down, 7, combine, experts),
+                          {whole(down.stack), g, os, table, id, miss, wt}, push, sizeof push, row_groups(down, combine));
     } else {
         // The down products on matvec_id's grid, then combine_id: their sum in ascending id
         // added to out one expert at a time, or (residual) summed from zero and then added,
         // the two forms matvec_id_combine.comp computes.
         const BufferSlice y = stream_->device_scratch(ku * uint64_t(hidden) * sizeof(float));
-        product(down, g, uint32_t(inter / 4), y);
+        product(down, g, uint32_t(inter / 4), y, moe_fusion_);
         const uint32_t push[3] = {uint32_t(k), uint32_t(hidden), residual ? 1u : 0u};
         stream_->dispatch(pipelines_->get("combine_id", 4), {y, id, wt, os}, push, sizeof push,
                           uint32_t((hidden + 255) / 256));

@@ -125,7 +125,7 @@ bool VulkanBackend::defer_norm(const float *x, const WeightView &w, float offset
 }
 
 bool VulkanBackend::norm_product_fits(const WeightView &w) const {
-    const uint32_t threads = lanes_ * rows_per_group_;
+    const uint32_t threads = matvec_tuning_.dense.threads();
     // Every workgroup re-reads x for its sum of squares: for q (4096 rows, 1024 workgroups
     // on the H100: 8 MB from cache beside 16 MB of weights) that costs less than a dispatch
     // and its barrier; for the head (152k rows, 38k workgroups: 311 MB) it would not, so
@@ -139,9 +139,8 @@ const VulkanPipeline &VulkanBackend::fused_matvec_pipeline(const char *kind, DTy
     const VulkanPipeline *&cached = fused_matvec_pipelines_[norm ? 0 : 1][size_t(t)];
     if (!cached) {
         // "matvec_bf16" -> "matvec_norm_bf16" (the type's name after "matvec_").
-        std::string name = std::string("matvec_") + kind + "_" + (matvec_shader(t, 32) + 7);
-        if (use_subgroup_) name += "_sg";
-        cached = &pipelines_->get(name, 5, {lanes_, rows_per_group_});
+        const std::string name = std::string("matvec_") + kind + "_" + (matvec_shader(t, 32) + 7);
+        cached = &matvec_family_pipeline(name, 5, matvec_tuning_.dense);
     }
     return *cached;
 }
@@ -157,7 +156,7 @@ void VulkanBackend::record_norm_product(const WeightView &w, const BufferSlice &
     // A product that does not write h binds a slice of its own there: the products of one
     // x must not seem to write the same bytes (that would order them one after another).
     const BufferSlice h = write_h ? n.y : stream_->device_scratch(16);
-    const uint32_t gx = uint32_t((w.rows + rows_per_group_ - 1) / rows_per_group_);
+    const uint32_t gx = uint32_t((w.rows + matvec_tuning_.dense.rows - 1) / matvec_tuning_.dense.rows);
     stream_->dispatch(fused_matvec_pipeline("norm", w.dtype), {weight, n.x, y, n.weight, h}, &push, sizeof push, gx);
     ++fused_norm_products_;
 }
@@ -165,7 +164,7 @@ void VulkanBackend::record_norm_product(const WeightView &w, const BufferSlice &
 // Whether one token's product of w takes matvec.comp (and so its fused forms).
 bool VulkanBackend::matvec_fits(const WeightView &w) const {
     return use_matvec_ && matvec_shader(w.dtype, w.cols) != nullptr &&
-           (w.rows + rows_per_group_ - 1) / rows_per_group_ <= 65535;
+           (w.rows + matvec_tuning_.dense.rows - 1) / matvec_tuning_.dense.rows <= 65535;
 }
 
 bool VulkanBackend::matmul_fused(const WeightView &w, const float *x, float *y) {
@@ -245,7 +244,7 @@ bool VulkanBackend::add_fused(float *x, const BufferSlice &xs, const float *y, i
     if (!fuses_ahead(size_t(i), reads, writes)) return false;
     record_fused(size_t(i), [&](const DeferredOp &op) {
         const uint32_t push[2] = {uint32_t(op.rows), uint32_t(op.cols)};
-        const uint32_t gx = uint32_t((op.rows + rows_per_group_ - 1) / rows_per_group_);
+        const uint32_t gx = uint32_t((op.rows + matvec_tuning_.dense.rows - 1) / matvec_tuning_.dense.rows);
         stream_->dispatch(fused_matvec_pipeline("add", op.dtype), {op.weight, op.x, op.y, xs, out}, push, sizeof push,
                           gx);
         ++fused_residual_products_;

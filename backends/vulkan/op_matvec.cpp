@@ -2,7 +2,12 @@
 // shaders/matvec.comp, which keeps several loads per lane in flight; batches of tokens,
 // other weight types and rows that are not whole 16-byte units keep matmul.comp
 // (op_matmul.cpp). MST_VULKAN_MATVEC=0 turns it off (the kernels before it, to compare).
+// The shapes of the one-token kernels (matvec_tuning.h, MST_VULKAN_MATVEC_TUNING) and their
+// q4 unit (MST_VULKAN_Q4_BLOCK) are set here too.
+#include <algorithm>
+#include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "backends/vulkan/env_switch.h"
 #include "backends/vulkan/vulkan_backend.h"
@@ -25,8 +30,74 @@ const char *matvec_shader(DType t, int64_t cols) {
 void VulkanBackend::configure_matvec_from_environment() {
     use_matvec_ = env_switch("MST_VULKAN_MATVEC", use_matvec_, "matvec.comp for one token", "matmul.comp");
     if (!use_matvec_) log(MST_LOG_INFO, "vulkan: one token's products take matmul.comp (MST_VULKAN_MATVEC=0)");
+    q4_block_ = env_switch("MST_VULKAN_Q4_BLOCK", q4_block_, "a q4 unit is a whole block (scale read once)",
+                           "a q4 unit is a quarter block (scale read per quarter)");
+    const MatvecShape shape{lanes_, rows_per_group_};
+    default_matvec_tuning_ = MatvecTuning{shape, shape, shape};
+    matvec_tuning_ = default_matvec_tuning_;
+    if (const char *env = std::getenv("MST_VULKAN_MATVEC_TUNING"); env && *env) {
+        std::string why;
+        MatvecTuning t;
+        if (!parse_matvec_tuning(env, default_matvec_tuning_, t, why) || !set_matvec_tuning(t, why))
+            fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_MATVEC_TUNING: {}", why);
+        log(MST_LOG_INFO, "vulkan: one-token product shapes {} (MST_VULKAN_MATVEC_TUNING)", matvec_tuning_.name());
+    }
     // norm_vec4.comp (op_norm_rope.cpp), switched here with the other decode kernels.
     use_norm_vec4_ = env_switch("MST_VULKAN_NORM_VEC4", use_norm_vec4_, "norm_vec4.comp", "norm.comp");
+}
+
+bool VulkanBackend::set_matvec_tuning(const MatvecTuning &tuning, std::string &why) {
+    const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
+    const std::pair<const char *, const MatvecShape *> families[] = {
+        {"dense", &tuning.dense}, {"swiglu", &tuning.swiglu}, {"combine", &tuning.combine}};
+    for (const auto &[family, s] : families) {
+        std::string rule;
+        if (!check_matvec_shape(*s, rule)) {
+            why = std::string(family) + ": " + rule;
+            return false;
+        }
+        if (s->threads() > lim.maxComputeWorkGroupInvocations || s->lanes > lim.maxComputeWorkGroupSize[0] ||
+            s->rows > lim.maxComputeWorkGroupSize[1]) {
+            why = std::string(family) + ": " + s->name() + " exceeds the device's workgroups (" +
+                  std::to_string(lim.maxComputeWorkGroupInvocations) + " invocations, " +
+                  std::to_string(lim.maxComputeWorkGroupSize[0]) + " x " + std::to_string(lim.maxComputeWorkGroupSize[1]) +
+                  ")";
+            return false;
+        }
+    }
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (!(tuning == matvec_tuning_)) {
+        matvec_tuning_ = tuning;
+        forget_matvec_pipelines();
+    }
+    return true;
+}
+
+void VulkanBackend::set_q4_block(bool on) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (on != q4_block_) {
+        q4_block_ = on;
+        forget_matvec_pipelines();
+    }
+}
+
+void VulkanBackend::forget_matvec_pipelines() {
+    // The pipeline cache keeps every shape made; these only point at the current ones.
+    std::fill(std::begin(matvec_pipelines_), std::end(matvec_pipelines_), nullptr);
+    for (auto &kind : fused_matvec_pipelines_) std::fill(std::begin(kind), std::end(kind), nullptr);
+    std::fill(std::begin(matvec_id_pipelines_), std::end(matvec_id_pipelines_), nullptr);
+    std::fill(std::begin(matvec_id_swiglu_pipelines_), std::end(matvec_id_swiglu_pipelines_), nullptr);
+    std::fill(std::begin(matvec_id_combine_pipelines_), std::end(matvec_id_combine_pipelines_), nullptr);
+    std::fill(std::begin(matvec_id_down_pipelines_), std::end(matvec_id_down_pipelines_), nullptr);
+}
+
+const VulkanPipeline &VulkanBackend::matvec_family_pipeline(const std::string &shader, uint32_t n_bindings,
+                                                            const MatvecShape &s, uint32_t extra) {
+    // subgroupAdd sums one subgroup: a row of whole subgroups takes it (matvec_row_total.glsl
+    // adds the row's subgroups in shared memory); a row narrower than a subgroup would mix
+    // rows, so it takes the shared-memory tree.
+    const bool sg = use_subgroup_ && s.lanes % ctx_->subgroup_size() == 0;
+    return pipelines_->get(sg ? shader + "_sg" : shader, n_bindings, {s.lanes, s.rows, extra, q4_block_ ? 1u : 0u});
 }
 
 bool VulkanBackend::record_matvec(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,
@@ -35,12 +106,11 @@ bool VulkanBackend::record_matvec(const WeightView &w, const DeviceWeight &dw, c
     const char *shader = matvec_shader(w.dtype, w.cols);
     if (!shader) return false;
     const VulkanPipeline *&cached = matvec_pipelines_[size_t(w.dtype)];
-    if (!cached)
-        cached = &pipelines_->get(use_subgroup_ ? std::string(shader) + "_sg" : std::string(shader), 3,
-                                  {lanes_, rows_per_group_});
+    const MatvecShape &shape = matvec_tuning_.dense;
+    if (!cached) cached = &matvec_family_pipeline(shader, 3, shape);
     const uint32_t push[2] = {uint32_t(w.rows), uint32_t(w.cols)};
     uint32_t gx, gy;
-    groups_for(w.rows, rows_per_group_, gx, gy);
+    groups_for(w.rows, shape.rows, gx, gy);
     if (gy > 1)  // the shader numbers rows by gl_WorkGroupID.x alone
         return false;
     stream_->dispatch(*cached, {dw.data, x, y}, push, sizeof push, gx);

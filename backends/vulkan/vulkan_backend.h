@@ -19,6 +19,7 @@
 #include "backends/host_memory_import.h"
 #include "backends/vulkan/command_stream.h"
 #include "backends/vulkan/gemm_tuning.h"
+#include "backends/vulkan/matvec_tuning.h"
 #include "backends/vulkan/pipelines.h"
 #include "backends/vulkan/vulkan_context.h"
 #include "backends/vulkan/weight_residency.h"
@@ -226,6 +227,21 @@ public:
     void set_matvec(bool on);
     // matvec.comp dispatches recorded so far (tests check that a product took it).
     uint64_t matvec_dispatches() const { return matvec_dispatches_; }
+    // The shapes (LANES x ROWS) of the one-token product kernels per family (matvec_tuning.h);
+    // MST_VULKAN_MATVEC_TUNING sets them at creation. False, with `why`, for a shape the
+    // shaders or the device cannot run (the tuning stays as it was). A LANES that is a
+    // multiple of the subgroup size sums a row with subgroupAdd (and, across the row's
+    // subgroups, in shared memory); a smaller one takes the shared-memory tree variant.
+    bool set_matvec_tuning(const MatvecTuning &tuning, std::string &why);
+    const MatvecTuning &matvec_tuning() const { return matvec_tuning_; }
+    // This device's default shapes (today's: LANES the subgroup size, 128 invocations).
+    const MatvecTuning &default_matvec_tuning() const { return default_matvec_tuning_; }
+    // Q4 units of one whole 32-weight block a lane (its scale word and its four code words
+    // read once; MST_VULKAN_Q4_BLOCK=1, the default) or of a quarter block, the scale word
+    // read again per quarter (0, as before, to compare). Changes the q4 products' summation
+    // order, the same in every kernel that includes matvec_unit.glsl.
+    void set_q4_block(bool on);
+    bool q4_block() const { return q4_block_; }
     // A batch's routed experts as grouped GEMMs (op_experts_grouped.cpp): one dispatch per
     // product for every group of experts whose weights share a buffer, instead of one per
     // expert; off: a GEMM (or matrix-vector product) per expert, as before (tests and
@@ -324,6 +340,14 @@ private:
     void configure_matvec_from_environment();  // MST_VULKAN_MATVEC; throws naming a bad value
     const VulkanPipeline *matvec_pipelines_[32] = {};  // by DType
     bool use_matvec_ = true;
+    MatvecTuning matvec_tuning_, default_matvec_tuning_;
+    bool q4_block_ = true;
+    // A one-token product kernel's pipeline at shape s: the _sg variant where LANES is a
+    // whole number of subgroups, specialization constants LANES, ROWS, `extra` (constant 2:
+    // matvec_id_combine.comp's EXPERTS, unused by the others) and Q4_BLOCK (constant 3).
+    const VulkanPipeline &matvec_family_pipeline(const std::string &shader, uint32_t n_bindings, const MatvecShape &s,
+                                                 uint32_t extra = 1);
+    void forget_matvec_pipelines();  // after a change of shape or of the q4 unit
     bool use_norm_vec4_ = true;
     uint64_t norm_vec4_dispatches_ = 0;
     // rope's last cos/sin table and what it was computed from (op_norm_rope.cpp).
@@ -424,6 +448,7 @@ private:
     const VulkanPipeline *matvec_id_pipelines_[32] = {};  // by DType
     const VulkanPipeline *matvec_id_swiglu_pipelines_[32] = {};   // by DType
     const VulkanPipeline *matvec_id_combine_pipelines_[32] = {};  // by DType
+    const VulkanPipeline *matvec_id_down_pipelines_[32] = {};  // by DType: matvec_id at the combine family's shape
     // routed_swiglu_by_id (residual false: out += the sum) and routed_swiglu_by_id_add
     // (residual true: out = out + the sum, only with the fusion on).
     void record_experts_by_id(int64_t layer, const float *h, float *out, int64_t hidden, const int32_t *ids,

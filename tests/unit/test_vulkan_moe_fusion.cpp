@@ -169,15 +169,23 @@ void expect_fused_experts_equal_unfused(VulkanBackend &gpu, Backend &cpu, int64_
 class VulkanMoeFusion : public test::VulkanMemorySuite {
 protected:
     void TearDown() override {
-        if (!IsSkipped()) {
-            gpu().set_moe_fusion(true);
-            gpu().set_combine_in_down(false);
-        }
+        if (IsSkipped()) return;
+        gpu().set_moe_fusion(true);
+        gpu().set_q4_block(true);
+        gpu().set_combine_in_down(false);
     }
 };
 
 TEST_P(VulkanMoeFusion, FusedExpertsEqualTheUnfusedCommandsBitForBitAndTheCpu) {
     expect_fused_experts_equal_unfused(gpu(), cpu_, 200);
+}
+
+// The q4 units of a quarter block (MST_VULKAN_Q4_BLOCK=0, the order before whole-block
+// units): every id kernel sums in that order too, so fusing still changes no bit.
+TEST_P(VulkanMoeFusion, QuarterBlockQ4UnitsKeepTheFusedBitsToo) {
+    gpu().set_q4_block(false);
+    expect_fused_experts_equal_unfused(gpu(), cpu_, 260);
+    gpu().set_q4_block(true);
 }
 
 TEST(VulkanMoeFusionWithoutSubgroups, FusedExpertsEqualTheUnfusedCommandsBitForBitAndTheCpu) {

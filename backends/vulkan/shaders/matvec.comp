@@ -6,8 +6,8 @@
 // at a time, so a lane has one load in flight and short rows (k/v/router) or the q8 path
 // (byte reads) stay far from the memory's rate (bench_vulkan_prefill --decode). Here a
 // lane takes UNROLL units of its row per step and issues all their loads before using
-// them. A workgroup is ROWS rows x LANES lanes; a row's partial sums meet with subgroupAdd
-// when a row is one subgroup (the _sg variants), else through shared memory.
+// them. A workgroup is ROWS rows x LANES lanes (MST_VULKAN_MATVEC_TUNING's dense family); a
+// row's partial sums meet as matvec_row_total.glsl says.
 //! variant matvec_f32 -DW_F32
 //! variant matvec_f16 -DW_F16
 //! variant matvec_bf16 -DW_BF16
@@ -20,6 +20,7 @@
 //! variant matvec_q4_sg -DW_Q4 -DUSE_SUBGROUP
 #extension GL_GOOGLE_include_directive : require
 #ifdef USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
 #include "common.glsl"
@@ -35,12 +36,12 @@ layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 
 layout(push_constant) uniform Push { uint rows, cols; } pc;
 
-#ifndef USE_SUBGROUP
+// row_total's partials (matvec_row_total.glsl), in the _sg variants for rows of several subgroups.
 shared float partial[ROWS][LANES];
-#endif
 
 #define X4(i) x4[i]
 #include "matvec_unit.glsl"
+#include "matvec_row_total.glsl"
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
@@ -57,16 +58,6 @@ void main() {
         }
         for (; u < n_units; u += LANES) acc += unit_dot(r, u);
     }
-#ifdef USE_SUBGROUP
-    acc = subgroupAdd(acc);
+    acc = row_total(acc, ly, lane);
     if (lane == 0u && r < pc.rows) y[r] = acc;
-#else
-    partial[ly][lane] = acc;
-    barrier();
-    for (uint s = LANES / 2u; s > 0u; s >>= 1) {
-        if (lane < s) partial[ly][lane] += partial[ly][lane + s];
-        barrier();
-    }
-    if (lane == 0u && r < pc.rows) y[r] = partial[ly][0];
-#endif
 }

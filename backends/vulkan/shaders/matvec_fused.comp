@@ -57,9 +57,8 @@ layout(std430, binding = 4) writeonly buffer ResidualOut { float r_out[]; };
 layout(push_constant) uniform Push { uint rows, cols; } pc;
 #endif
 
-#ifndef USE_SUBGROUP
+// row_total's partials (matvec_row_total.glsl), in the _sg variants for rows of several subgroups.
 shared float partial[ROWS][LANES];
-#endif
 
 #ifdef NORM
 // norm_vec4.comp's shape: 256 invocations, each summing the squares of its 4 vec4s.
@@ -112,6 +111,7 @@ float norm_inverse() {
 #endif
 
 #include "matvec_unit.glsl"
+#include "matvec_row_total.glsl"
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
@@ -130,17 +130,7 @@ void main() {
         }
         for (; u < n_units; u += LANES) acc += unit_dot(r, u);
     }
-#ifdef USE_SUBGROUP
-    acc = subgroupAdd(acc);
-#else
-    partial[ly][lane] = acc;
-    barrier();
-    for (uint s = LANES / 2u; s > 0u; s >>= 1) {
-        if (lane < s) partial[ly][lane] += partial[ly][lane + s];
-        barrier();
-    }
-    acc = partial[ly][0];
-#endif
+    acc = row_total(acc, ly, lane);
     if (lane == 0u && r < pc.rows) {
         y[r] = acc;
 #ifndef NORM

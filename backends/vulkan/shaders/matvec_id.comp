@@ -22,6 +22,7 @@
 //! variant matvec_id_q4_sg -DW_Q4 -DUSE_SUBGROUP
 #extension GL_GOOGLE_include_directive : require
 #ifdef USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
 #include "common.glsl"
@@ -42,14 +43,14 @@ layout(std430, binding = 5) buffer Miss { uint miss; };
 // they share x); n_experts: entries of the table; layer: named in a miss.
 layout(push_constant) uniform Push { uint rows, cols, x_stride, n_experts, layer; } pc;
 
-#ifndef USE_SUBGROUP
+// row_total's partials (matvec_row_total.glsl), in the _sg variants for rows of several subgroups.
 shared float partial[ROWS][LANES];
-#endif
 
 uint x_base;  // this workgroup's x, in vec4s
 #define X4(i) x4[x_base + (i)]
 #include "matvec_unit.glsl"
 #include "matvec_id_row.glsl"
+#include "matvec_row_total.glsl"
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y, j = gl_WorkGroupID.z;
@@ -65,16 +66,6 @@ void main() {
     x_base = j * pc.x_stride;
     const uint wr = uint(slot) * pc.rows + r;  // the row in the stack
     float acc = r < pc.rows ? lane_partial(wr, lane) : 0.0;
-#ifdef USE_SUBGROUP
-    acc = subgroupAdd(acc);
+    acc = row_total(acc, ly, lane);
     if (lane == 0u && r < pc.rows) y[j * pc.rows + r] = acc;
-#else
-    partial[ly][lane] = acc;
-    barrier();
-    for (uint s = LANES / 2u; s > 0u; s >>= 1) {
-        if (lane < s) partial[ly][lane] += partial[ly][lane + s];
-        barrier();
-    }
-    if (lane == 0u && r < pc.rows) y[j * pc.rows + r] = partial[ly][0];
-#endif
 }

@@ -10,7 +10,7 @@
 // commands and three levels. A workgroup takes ROWS output rows for up to EXPERTS experts at
 // once: slice z of the workgroup (LANES x ROWS invocations) computes the z-th expert of the
 // round, in ascending id, with matvec_id.comp's lane order and reduction
-// (matvec_id_row.glsl, matvec_id_total.glsl), and leaves its row totals in shared memory;
+// (matvec_id_row.glsl, matvec_row_total.glsl), and leaves its row totals in shared memory;
 // then one invocation per row adds the round's totals in ascending id, so the result is the
 // same bits with the k experts' products in parallel (the grid has the down product's
 // parallelism again, not 1/k of it). Negative ids are skipped as combine_id skips them; an
@@ -27,6 +27,7 @@
 //! variant matvec_id_combine_q4_sg -DW_Q4 -DUSE_SUBGROUP
 #extension GL_GOOGLE_include_directive : require
 #ifdef USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
 #include "common.glsl"
@@ -51,10 +52,9 @@ layout(std430, binding = 6) readonly buffer ExpertWeights { float ew[]; };
 // n_experts: entries of the table; k: experts chosen; residual: the sum's form (above).
 layout(push_constant) uniform Push { uint rows, cols, x_stride, n_experts, layer, k, residual; } pc;
 
-#ifndef USE_SUBGROUP
-// row_total's tree: one row of partials per (expert slice, row), indexed lz * ROWS + ly.
+// row_total's partials (matvec_row_total.glsl): one row per (expert slice, row), indexed
+// lz * ROWS + ly.
 shared float partial[EXPERTS * ROWS][LANES];
-#endif
 // The round's down rows d (row ly, the round's z-th expert) and their js, read by each
 // row's summing invocation.
 shared float round_d[ROWS][EXPERTS];
@@ -64,7 +64,7 @@ uint x_base;  // the x of the expert unit_dot reads, in vec4s
 #define X4(i) x4[x_base + (i)]
 #include "matvec_unit.glsl"
 #include "matvec_id_row.glsl"
-#include "matvec_id_total.glsl"
+#include "matvec_row_total.glsl"
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y, lz = gl_LocalInvocationID.z;

@@ -2,8 +2,8 @@
 // in: matvec_id.comp calls it; matvec_id_swiglu.comp and matvec_id_combine.comp follow the
 // same order per product with several products' loads interleaved, so that fusing changes
 // no result.
-// The including shader defines unit_dot (matvec_unit.glsl), LANES, ROWS and, without
-// subgroup arithmetic, `shared float partial[ROWS][LANES]`.
+// The including shader defines unit_dot (matvec_unit.glsl), LANES, ROWS and
+// `shared float partial[ROWS][LANES]` (matvec_row_total.glsl).
 
 // Lane `lane`'s partial sum of row wr (a row of the stack): units lane, lane + LANES, ...,
 // four in flight per step.

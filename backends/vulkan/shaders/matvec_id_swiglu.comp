@@ -20,6 +20,7 @@
 //! variant matvec_id_swiglu_q4_sg -DW_Q4 -DUSE_SUBGROUP
 #extension GL_GOOGLE_include_directive : require
 #ifdef USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
 #include "common.glsl"
@@ -42,9 +43,8 @@ layout(std430, binding = 6) readonly buffer Up4 { uvec4 wu4[]; };
 // kept so that the push block is matvec_id.comp's; n_experts: entries of the table.
 layout(push_constant) uniform Push { uint rows, cols, x_stride, n_experts, layer; } pc;
 
-#ifndef USE_SUBGROUP
+// row_total's partials (matvec_row_total.glsl), in the _sg variants for rows of several subgroups.
 shared float partial[ROWS][LANES];
-#endif
 
 #define X4(i) x4[i]
 // The unit products twice, once per stack (matvec_unit.glsl reads W_WORDS and W_VEC4).
@@ -62,7 +62,7 @@ shared float partial[ROWS][LANES];
 #undef W_WORDS
 #undef W_VEC4
 #undef unit_dot
-#include "matvec_id_total.glsl"
+#include "matvec_row_total.glsl"
 
 // The lane's partial sums of gate row wr and up row wr together (their loads in flight at
 // once), each in matvec_id_row.glsl's order: four units at a time, then one at a time.

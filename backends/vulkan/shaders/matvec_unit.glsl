@@ -1,5 +1,6 @@
 // The unit dot product of matvec.comp and matvec_id.comp (one token's products): unit u
-// (one 16-byte load of a float row, a quarter of a 32-weight block) of weight row r
+// (one 16-byte load of a float row, a quarter of a 32-weight block; a q4 row's whole block)
+// of weight row r
 // against the matching elements of x. The including shader declares the word views w[]
 // and w4[] of its weights and defines X4(i), its x as vec4s (matvec_id.comp offsets it per
 // expert).
@@ -10,12 +11,16 @@
 #define W_VEC4 w4
 #endif
 
-// Elements per unit: one 16-byte load of a float type, a quarter of a 32-weight block.
+// Elements per unit: one 16-byte load of a float type, a quarter of a 32-weight block; for
+// q4 a whole block unless Q4_BLOCK is 0 (MST_VULKAN_Q4_BLOCK=0, the quarter units before).
 // Defined once: matvec_id_swiglu.comp includes this file twice, once per weight stack.
 #ifndef MATVEC_UNIT_SIZE_DEFINED
 #define MATVEC_UNIT_SIZE_DEFINED
+layout(constant_id = 3) const uint Q4_BLOCK = 1;
 #ifdef W_F32
 const uint UNIT = 4u;
+#elif defined(W_Q4)
+const uint UNIT = 8u << (2u * Q4_BLOCK);  // 32 or 8
 #else
 const uint UNIT = 8u;
 #endif
@@ -57,7 +62,29 @@ float unit_dot(uint r, uint u) {
     const uint xb = (blk * 32u + part * 8u) / 4u;
     return d * (dot(lo, X4(xb)) + dot(hi, X4(xb + 1u)));
 #elif defined(W_Q4)
-    // 20-byte blocks (f16 d and m, then byte j = element j low nibble, j + 16 high): part
+    if (Q4_BLOCK != 0u) {
+        // Unit u is block u of the row (20 bytes: f16 d and m, then byte j = element j low
+        // nibble, j + 16 high): its scale word and its four code words, each read once, no
+        // word read by two lanes. The blocks are only 4-byte aligned (20 bytes apart), so
+        // these are 4-byte loads; five independent ones in flight.
+        const uint wb = (r * (pc.cols / 32u) + u) * 5u;
+        const uint dm = W_WORDS[wb];
+        const uint q0 = W_WORDS[wb + 1u], q1 = W_WORDS[wb + 2u], q2 = W_WORDS[wb + 3u], q3 = W_WORDS[wb + 4u];
+        const uvec4 lo = uvec4(0u, 8u, 16u, 24u), hi = uvec4(4u, 12u, 20u, 28u);
+        const uint xb = u * 8u;
+        const vec4 x0 = X4(xb), x1 = X4(xb + 1u), x2 = X4(xb + 2u), x3 = X4(xb + 3u);
+        const vec4 x4_ = X4(xb + 4u), x5 = X4(xb + 5u), x6 = X4(xb + 6u), x7 = X4(xb + 7u);
+        // Word i's low nibbles are elements 4i .. 4i + 3, its high nibbles 16 + 4i ...
+        const float low = (dot(vec4((uvec4(q0) >> lo) & 15u), x0) + dot(vec4((uvec4(q1) >> lo) & 15u), x1)) +
+                          (dot(vec4((uvec4(q2) >> lo) & 15u), x2) + dot(vec4((uvec4(q3) >> lo) & 15u), x3));
+        const float high = (dot(vec4((uvec4(q0) >> hi) & 15u), x4_) + dot(vec4((uvec4(q1) >> hi) & 15u), x5)) +
+                           (dot(vec4((uvec4(q2) >> hi) & 15u), x6) + dot(vec4((uvec4(q3) >> hi) & 15u), x7));
+        // precise: where X4 is a product (matvec_fused.comp's normalised x), no add of it may
+        // become a fused multiply-add, so that the sum is the unfused commands' bit for bit.
+        precise const vec4 xs = ((x0 + x1) + (x2 + x3)) + ((x4_ + x5) + (x6 + x7));
+        return f16_bits_to_f32(dm & 0xffffu) * (low + high) + f16_bits_to_f32(dm >> 16) * dot(xs, vec4(1.0));
+    }
+    // A quarter block (MST_VULKAN_Q4_BLOCK=0): 20-byte blocks (f16 d and m, then byte j = element j low nibble, j + 16 high): part
     // p takes elements 8p .. 8p + 7, the low nibbles of bytes 8p .. for p < 2, the high
     // nibbles of bytes 8(p - 2) .. above.
     const uint blk = u >> 2, part = u & 3u, shift = (part >> 1) * 4u;
@@ -68,8 +95,8 @@ float unit_dot(uint r, uint u) {
     const vec4 wc = vec4((uvec4(q1) >> uvec4(shift, shift + 8u, shift + 16u, shift + 24u)) & 15u);
     const uint xb = (blk * 32u + part * 8u) / 4u;
     const vec4 a = X4(xb), c = X4(xb + 1u);
-    return f16_bits_to_f32(dm & 0xffffu) * (dot(wa, a) + dot(wc, c)) +
-           f16_bits_to_f32(dm >> 16) * dot(a + c, vec4(1.0));
+    precise const vec4 ac = a + c;  // as xs above
+    return f16_bits_to_f32(dm & 0xffffu) * (dot(wa, a) + dot(wc, c)) + f16_bits_to_f32(dm >> 16) * dot(ac, vec4(1.0));
 #endif
 }
 
