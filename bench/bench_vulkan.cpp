@@ -27,7 +27,7 @@
 // lm_head is counted once), and the output says so.
 //
 // --matvec-sweep [--config ../shared/configs/qwen3-30b-a3b.json] [--layers 4] [--rounds 5]
-//                [--grid 8x1,...,64x8] [--bound 1e-3] [--no-q4-quarter]
+//                [--grid 8x1,...,64x8] [--bound 1e-3] [--no-other-q4-unit]
 // times only the one-token product kernels of a resident decode step at the config's
 // shapes under each LANESxROWS of the grid (bench/matvec_sweep.h; docs/gpu_decode_kernels.md
 // "Choosing the one-token kernels' shapes") and prints the best MST_VULKAN_MATVEC_TUNING
@@ -744,7 +744,7 @@ constexpr const char *kFlags[] = {"--no-cpu",      "--profile", "--no-streamed",
 // --matvec-sweep's own.
 constexpr ValuedOption kSweepValuedOptions[] = {
     {"--config", "CONFIG.json"}, {"--layers", "N"}, {"--rounds", "N"}, {"--bound", "E"}, {"--grid", "LxR,..."}};
-constexpr const char *kSweepFlags[] = {"--matvec-sweep", "--no-q4-quarter"};
+constexpr const char *kSweepFlags[] = {"--matvec-sweep", "--no-other-q4-unit"};
 
 template <size_t NV, size_t NF>
 void check_options(int argc, char **argv, const ValuedOption (&valued_options)[NV], const char *const (&flags)[NF]) {
@@ -834,7 +834,7 @@ int matvec_sweep_main(int argc, char **argv) {
     opt.rounds = arg_int(argc, argv, "--rounds", 5, 1, 1000);
     opt.bound = std::atof(arg_string(argc, argv, "--bound", "1e-3"));
     if (const char *g = arg_string(argc, argv, "--grid", nullptr)) opt.grid = parse_grid(g);
-    opt.quarter_q4_row = !has_flag(argc, argv, "--no-q4-quarter");
+    opt.other_q4_unit_row = !has_flag(argc, argv, "--no-other-q4-unit");
     // The sweep times each dispatch from the per-command profile, read when the backend is made.
     ::setenv("MST_VULKAN_PROFILE", "2", 1);
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -882,7 +882,7 @@ int matvec_sweep_main(int argc, char **argv) {
     for (int f = 0; f < matvec_sweep::kFamilies; ++f) {
         def_total += matvec_sweep::median(rep.rows[0].us[f]);
         for (const matvec_sweep::Row &r : rep.rows)
-            if (r.shape == *best[f] && r.q4_block && r.ok()) best_total += matvec_sweep::median(r.us[f]);
+            if (r.shape == *best[f] && !r.other_q4_unit && r.ok()) best_total += matvec_sweep::median(r.us[f]);
     }
     std::printf("\nbest tuning: %s: %.1f us of these kernels a token against the default's %.1f (%.2fx); its results "
                 "against the default's: max error %.1e (%s)\n",

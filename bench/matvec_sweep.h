@@ -75,17 +75,22 @@ struct Options {
     int rounds = 5;
     double bound = 1e-3;  // max |result - default's| / max |default's|, per output
     std::vector<MatvecShape> grid = default_grid();
-    // A row of the default shape with q4 units of a quarter block (MST_VULKAN_Q4_BLOCK=0, the
-    // unit before), timed with the others: what the whole-block units gain, in the same run.
-    bool quarter_q4_row = true;
+    // A row of the default shape with the other q4 unit than the backend's (whole blocks
+    // where it takes quarter blocks, the default, or the reverse), timed with the others:
+    // what the units' choice is worth, in the same run.
+    bool other_q4_unit_row = true;
     // Tests: called with each run's outputs (to make a shape's results go wrong).
     std::function<void(VulkanBackend &, std::vector<std::vector<float>> &)> after_run;
 };
 
 struct Row {
     MatvecShape shape;
-    bool q4_block = true;  // false: quarter-block q4 units (never a tuning the sweep picks)
-    std::string name() const { return shape.name() + (q4_block ? "" : " q4/4"); }
+    // The other q4 unit than the backend's (MST_VULKAN_Q4_BLOCK): whole blocks ("q4/1") where
+    // the backend takes quarter blocks, else quarter blocks ("q4/4"); never a tuning the
+    // sweep picks, a comparison of the units at the default shape.
+    bool other_q4_unit = false;
+    bool q4_block = false;  // the unit this row ran with
+    std::string name() const { return shape.name() + (other_q4_unit ? (q4_block ? " q4/1" : " q4/4") : ""); }
     std::string status = "ok";  // ok, wrong (not timed), or "not run: why"
     double max_error = 0;
     std::vector<double> us[kFamilies];  // device us per model token, a value per round
@@ -294,12 +299,13 @@ inline Report run(VulkanBackend &b, const Model &m, const Options &opt) {
             rep.rows.emplace_back();
             rep.rows.back().shape = s;
         }
-    if (opt.quarter_q4_row) {
+    if (opt.other_q4_unit_row) {
         rep.rows.emplace_back();
         rep.rows.back().shape = defaults.dense;
-        rep.rows.back().q4_block = false;
+        rep.rows.back().other_q4_unit = true;
     }
     const bool q4_block = b.q4_block();  // the backend's own setting (MST_VULKAN_Q4_BLOCK)
+    for (Row &r : rep.rows) r.q4_block = r.other_q4_unit ? !q4_block : q4_block;
     std::string why;
     std::vector<std::vector<float>> want, got;
     double sec[kFamilies];
@@ -317,7 +323,7 @@ inline Report run(VulkanBackend &b, const Model &m, const Options &opt) {
             r.status = "not run: " + why;
             continue;
         }
-        b.set_q4_block(q4_block && r.q4_block);
+        b.set_q4_block(r.q4_block);
         try {
             run_once(got);
         } catch (const Error &e) {
@@ -331,7 +337,7 @@ inline Report run(VulkanBackend &b, const Model &m, const Options &opt) {
         for (Row &r : rep.rows) {
             if (!r.ok()) continue;
             b.set_matvec_tuning(MatvecTuning{r.shape, r.shape, r.shape}, why);
-            b.set_q4_block(q4_block && r.q4_block);
+            b.set_q4_block(r.q4_block);
             run_once(got);
             for (int f = 0; f < kFamilies; ++f) r.us[f].push_back(sec[f] * 1e6);
         }
@@ -340,7 +346,7 @@ inline Report run(VulkanBackend &b, const Model &m, const Options &opt) {
     for (int f = 0; f < kFamilies; ++f) {
         double fastest = INFINITY;
         for (const Row &r : rep.rows)
-            if (r.ok() && r.q4_block && median(r.us[f]) < fastest) {
+            if (r.ok() && !r.other_q4_unit && median(r.us[f]) < fastest) {
                 fastest = median(r.us[f]);
                 *best[f] = r.shape;
             }

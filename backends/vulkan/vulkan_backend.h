@@ -140,8 +140,11 @@ public:
     void set_expert_prefetch(bool on);
     // A streamed layer's copies and products overlapped (op_experts.cpp: each missed
     // expert's copies submitted at its lookup, the hits' products first without a wait,
-    // each miss's products waiting for its own copies). MST_VULKAN_STREAM_OVERLAP=0 (or
-    // set_stream_overlap(false)) records the products behind all of the layer's copies.
+    // each miss's products waiting for its own copies). Off by default: on an H100 it moved
+    // streamed decode by nothing beyond the noise (the submissions' host work took what the
+    // waits gave back; bench/README.md, 2026-12-07 08:16 UTC). MST_VULKAN_STREAM_OVERLAP=1
+    // (or set_stream_overlap(true)) turns it on; off, the products wait for all of the
+    // layer's copies.
     bool stream_overlap() const { return stream_overlap_; }
     void set_stream_overlap(bool on) {
         const std::lock_guard<std::recursive_mutex> lock(mutex_);
@@ -237,9 +240,11 @@ public:
     // This device's default shapes (today's: LANES the subgroup size, 128 invocations).
     const MatvecTuning &default_matvec_tuning() const { return default_matvec_tuning_; }
     // Q4 units of one whole 32-weight block a lane (its scale word and its four code words
-    // read once; MST_VULKAN_Q4_BLOCK=1, the default) or of a quarter block, the scale word
-    // read again per quarter (0, as before, to compare). Changes the q4 products' summation
-    // order, the same in every kernel that includes matvec_unit.glsl.
+    // read once; MST_VULKAN_Q4_BLOCK=1) or of a quarter block, the scale word read again per
+    // quarter (0, the default: on an H100 the quarter-block unit was 1.67x faster in the
+    // experts' gate+up and 1.74x in their down products, bench/README.md, 2026-12-07 08:16
+    // UTC). Changes the q4 products' summation order, the same in every kernel that includes
+    // matvec_unit.glsl.
     void set_q4_block(bool on);
     bool q4_block() const { return q4_block_; }
     // A batch's routed experts as grouped GEMMs (op_experts_grouped.cpp): one dispatch per
@@ -341,7 +346,7 @@ private:
     const VulkanPipeline *matvec_pipelines_[32] = {};  // by DType
     bool use_matvec_ = true;
     MatvecTuning matvec_tuning_, default_matvec_tuning_;
-    bool q4_block_ = true;
+    bool q4_block_ = false;
     // A one-token product kernel's pipeline at shape s: the _sg variant where LANES is a
     // whole number of subgroups, specialization constants LANES, ROWS, `extra` (constant 2:
     // matvec_id_combine.comp's EXPERTS, unused by the others) and Q4_BLOCK (constant 3).
@@ -516,7 +521,7 @@ private:
     bool expert_prefetch_ = true;
     // A streamed layer's hits computed first and each miss behind its own copies (op_experts.cpp).
     void configure_stream_overlap_from_environment();  // MST_VULKAN_STREAM_OVERLAP; throws naming a bad value
-    bool stream_overlap_ = true;
+    bool stream_overlap_ = false;
     uint32_t stream_group_ = 1;
 };
 

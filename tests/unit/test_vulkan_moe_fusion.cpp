@@ -171,7 +171,7 @@ protected:
     void TearDown() override {
         if (IsSkipped()) return;
         gpu().set_moe_fusion(true);
-        gpu().set_q4_block(true);
+        gpu().set_q4_block(false);
         gpu().set_combine_in_down(false);
     }
 };
@@ -180,12 +180,13 @@ TEST_P(VulkanMoeFusion, FusedExpertsEqualTheUnfusedCommandsBitForBitAndTheCpu) {
     expect_fused_experts_equal_unfused(gpu(), cpu_, 200);
 }
 
-// The q4 units of a quarter block (MST_VULKAN_Q4_BLOCK=0, the order before whole-block
-// units): every id kernel sums in that order too, so fusing still changes no bit.
-TEST_P(VulkanMoeFusion, QuarterBlockQ4UnitsKeepTheFusedBitsToo) {
-    gpu().set_q4_block(false);
-    expect_fused_experts_equal_unfused(gpu(), cpu_, 260);
+// The q4 units of a whole block (MST_VULKAN_Q4_BLOCK=1, another summation order than the
+// default quarter-block units): every id kernel sums in that order too, so fusing still
+// changes no bit.
+TEST_P(VulkanMoeFusion, WholeBlockQ4UnitsKeepTheFusedBitsToo) {
     gpu().set_q4_block(true);
+    expect_fused_experts_equal_unfused(gpu(), cpu_, 260);
+    gpu().set_q4_block(false);
 }
 
 TEST(VulkanMoeFusionWithoutSubgroups, FusedExpertsEqualTheUnfusedCommandsBitForBitAndTheCpu) {

@@ -93,7 +93,8 @@ TEST(VulkanStreamOverlap, HitsWaitForNoCopyAndEachMissForItsOwn) {
     if (!gpu->stream().transfer_lane()) GTEST_SKIP() << "no transfer lane: " << gpu->stream().context().transfer_queue_kind();
     if (!gpu->import_host_memory(q.store.data(), q.store.size(), why))
         GTEST_SKIP() << "this device cannot import host memory: " << why;
-    ASSERT_TRUE(gpu->stream_overlap()) << "the switch is on by default";
+    EXPECT_FALSE(gpu->stream_overlap()) << "the switch is off by default";
+    gpu->set_stream_overlap(true);
     const std::vector<float> h = random_floats(size_t(kHidden), 3);
     std::vector<float> warm, out;
 
@@ -150,6 +151,7 @@ TEST(VulkanStreamOverlap, MissesInGroupsShareALaneBatchAndACommandBuffer) {
         if (!gpu) GTEST_SKIP() << "no Vulkan device found: " << why;
         if (!gpu->stream().transfer_lane()) GTEST_SKIP() << "no transfer lane";
         ASSERT_TRUE(gpu->import_host_memory(q.store.data(), q.store.size(), why)) << why;
+        gpu->set_stream_overlap(true);
         gpu->set_stream_group(group);
         const std::vector<float> h = random_floats(size_t(kHidden), 3);
         std::vector<float> warm;
