@@ -52,6 +52,10 @@ void VulkanBackend::record_deferred_ops() {
 }
 
 void VulkanBackend::record_deferred_op(const DeferredOp &op) {
+    if (op.kind == DeferredOp::Kind::norm_rope) {
+        record_norm_rope(op, nullptr);
+        return;
+    }
     if (op.kind == DeferredOp::Kind::norm) {
         record_norm(0, op.x, op.weight, unused_binding(), op.y, op.offset, op.eps, op.rows, op.cols);
         return;
@@ -78,7 +82,7 @@ bool VulkanBackend::fuses_ahead(size_t i, std::span<const BufferSlice> reads, st
         const DeferredOp &d = deferred_[j];
         bool clash = false;
         for (const BufferSlice &w : writes)
-            clash = clash || overlaps(w, d.x) || overlaps(w, d.weight) || overlaps(w, d.y);
+            clash = clash || overlaps(w, d.x) || overlaps(w, d.weight) || overlaps(w, d.y) || overlaps(w, d.table);
         for (const BufferSlice &r : reads) clash = clash || overlaps(r, d.y);
         if (clash) {
             record_deferred_ops();  // in call order, op i with them: the consumer reads its result
@@ -99,7 +103,7 @@ void VulkanBackend::record_deferred_results_in(const void *ptr, size_t bytes) {
     const auto *lo = static_cast<const uint8_t *>(ptr);
     for (const DeferredOp &d : deferred_) {
         const auto *r = reinterpret_cast<const uint8_t *>(d.result);
-        const size_t n = size_t(d.kind == DeferredOp::Kind::norm ? d.rows * d.cols : d.rows) * sizeof(float);
+        const size_t n = size_t(d.kind == DeferredOp::Kind::matvec ? d.rows : d.rows * d.cols) * sizeof(float);
         if (r < lo + bytes && lo < r + n) {
             record_deferred_ops();
             return;
@@ -259,23 +263,47 @@ bool VulkanBackend::rope_fused(float *x, int64_t n_tokens, int64_t n_heads, int6
     if (!attention_fusion_ || !stream_->in_batch() || head_dim > 1024) return false;  // norm_rope.comp's MAX_DIM
     const int i = find_deferred(DeferredOp::Kind::norm, x);
     if (i < 0 || deferred_[size_t(i)].rows != n_tokens * n_heads || deferred_[size_t(i)].cols != head_dim) return false;
-    const DeferredOp &n = deferred_[size_t(i)];
-    const BufferSlice reads[] = {n.x, n.weight, table}, writes[] = {n.y};
-    if (!fuses_ahead(size_t(i), reads, writes)) return false;
-    record_fused(size_t(i), [&](const DeferredOp &op) {
-        struct {
-            uint32_t dim, n_heads, half_dim, interleaved;
-            float eps, offset;
-        } push{uint32_t(head_dim), uint32_t(n_heads), uint32_t(p.rotary_dim / 2), p.interleaved ? 1u : 0u, op.eps,
-               op.offset};
-        uint32_t gx, gy;
-        groups_for(op.rows, 1, gx, gy);
-        stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_sg" : "norm_rope", 4),
-                          {op.x, op.weight, table, op.y}, &push, sizeof push, gx, gy);
-        ++fused_norm_ropes_;
-    });
+    {
+        const DeferredOp &n = deferred_[size_t(i)];
+        const BufferSlice reads[] = {n.x, n.weight, table}, writes[] = {n.y};
+        if (!fuses_ahead(size_t(i), reads, writes)) return false;
+    }
     // The norm's result, registered at x, is now the rotated row.
+    DeferredOp &n = deferred_[size_t(i)];
+    n.table = table;
+    n.n_heads = uint32_t(n_heads);
+    n.half_dim = uint32_t(p.rotary_dim / 2);
+    n.interleaved = p.interleaved ? 1u : 0u;
+    if (kv_append_fusion_ && n_tokens == 1) {
+        // Deferred in turn, in the norm's place (it commutes with the other deferred ops,
+        // as fuses_ahead found): if these are a decode token's k rows, the attention's KV
+        // append takes them (op_kv_append.cpp); any other command records them first.
+        n.kind = DeferredOp::Kind::norm_rope;
+        return true;
+    }
+    record_fused(size_t(i), [&](const DeferredOp &op) { record_norm_rope(op, nullptr); });
     return true;
+}
+
+void VulkanBackend::record_norm_rope(const DeferredOp &op, const KvAppend *kv) {
+    struct {
+        uint32_t dim, n_heads, half_dim, interleaved;
+        float eps, offset;
+        uint32_t capacity, pos0, v_dim;  // the _kv variant only
+    } push{uint32_t(op.cols), op.n_heads, op.half_dim, op.interleaved, op.eps, op.offset,
+           kv ? kv->capacity : 0u, kv ? kv->pos0 : 0u, kv ? kv->v_dim : 0u};
+    uint32_t gx, gy;
+    groups_for(op.rows, 1, gx, gy);
+    if (kv) {
+        stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_kv_sg" : "norm_rope_kv", 7),
+                          {op.x, op.weight, op.table, op.y, kv->k_mirror, kv->v_rows, kv->v_mirror}, &push, sizeof push,
+                          gx, gy);
+        ++fused_kv_appends_;
+    } else {
+        stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_sg" : "norm_rope", 4),
+                          {op.x, op.weight, op.table, op.y}, &push, 6 * sizeof(uint32_t), gx, gy);
+    }
+    ++fused_norm_ropes_;
 }
 
 }  // namespace mst

@@ -192,6 +192,15 @@ public:
     uint64_t fused_norm_products() const { return fused_norm_products_; }   // norm + product dispatches
     uint64_t fused_norm_ropes() const { return fused_norm_ropes_; }         // norm + rope dispatches
     uint64_t fused_residual_products() const { return fused_residual_products_; }  // product + add dispatches
+    // The KV append fusion (docs/gpu_decode_kernels.md, "The KV append and the router's
+    // top-k without levels of their own"; op_kv_append.cpp): k's norm_rope of a decode
+    // token, deferred, writes its rows into the attention's device KV mirror and copies the
+    // v rows beside them, in place of the mirror's two copy_table commands and their level.
+    // Off: the attention copies them (MST_VULKAN_KV_APPEND_FUSION=0|1 at creation). On by
+    // default; the same bits either way.
+    void set_kv_append_fusion(bool on);
+    bool kv_append_fusion() const { return kv_append_fusion_; }
+    uint64_t fused_kv_appends() const { return fused_kv_appends_; }  // appends that rode on k's norm_rope
     // The longest product (rows) a norm is folded into: past it every workgroup re-reading
     // x would cost more than the norm's own dispatch (the head's 152k rows).
     static constexpr int64_t kNormProductRows = 16384;
@@ -324,13 +333,17 @@ private:
     // device slices taken when it was called and its result is registered at its host
     // address, so later ops read it as any pending result; the stream records it before any
     // other command (CommandStream::set_deferred) unless a consumer folds it in first.
+    // norm_rope: a norm whose rope folded it in (norm_rope.comp) and, one token's, waits in
+    // turn for the attention's KV append to take it (op_kv_append.cpp).
     struct DeferredOp {
-        enum class Kind { norm, matvec } kind;
+        enum class Kind { norm, matvec, norm_rope } kind;
         const float *result;  // host address of the result
         BufferSlice x, weight, y;
-        int64_t rows = 0, cols = 0;  // norm: n_rows x dim; matvec: the weight's shape
-        float offset = 0, eps = 0;   // norm only
+        int64_t rows = 0, cols = 0;  // norm, norm_rope: n_rows x dim; matvec: the weight's shape
+        float offset = 0, eps = 0;   // norm, norm_rope
         DType dtype = DType::F32;    // matvec only
+        BufferSlice table;           // norm_rope: the cos/sin table
+        uint32_t n_heads = 0, half_dim = 0, interleaved = 0;  // norm_rope
     };
     std::vector<DeferredOp> deferred_;
     bool deferred_held_ = false;  // while a consumer records ahead of the deferred ops
@@ -371,6 +384,21 @@ private:
     bool add_fused(float *x, const BufferSlice &xs, const float *y, int64_t n);
     bool rope_fused(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const BufferSlice &table,
                     const RopeParams &p);
+    // Where k's norm_rope also appends the step to a KV mirror (its K rows from row
+    // `capacity * head + pos0`, its head's v rows from `v_rows`).
+    struct KvAppend {
+        BufferSlice k_mirror, v_rows, v_mirror;
+        uint32_t capacity = 0, pos0 = 0, v_dim = 0;
+    };
+    // The deferred norm_rope op as norm_rope.comp's dispatch; with kv, the _kv variant.
+    void record_norm_rope(const DeferredOp &op, const KvAppend *kv);
+    // The KV append of one decode token folded into k's deferred norm_rope (op_kv_append.cpp,
+    // MST_VULKAN_KV_APPEND_FUSION): true when it recorded the append and brought the mirror
+    // of p.cache_id up to pos0 + 1; false (the mirror untouched) when kv_mirror must.
+    bool append_kv_fused(const float *k_cache, const float *v_cache, const AttentionParams &p);
+    void configure_kv_append_fusion_from_environment();  // MST_VULKAN_KV_APPEND_FUSION; throws naming a bad value
+    bool kv_append_fusion_ = true;
+    uint64_t fused_kv_appends_ = 0;
     // Whether matvec_fused.comp's norm variant runs here: its workgroup replays
     // norm_vec4.comp's 256 invocations in whole rounds.
     bool norm_product_fits(const WeightView &w) const;
