@@ -56,6 +56,14 @@ void VulkanBackend::record_deferred_op(const DeferredOp &op) {
         record_norm_rope(op, nullptr);
         return;
     }
+    if (op.kind == DeferredOp::Kind::norm_matvec) {
+        WeightView w;
+        w.dtype = op.dtype;
+        w.rows = op.rows;
+        w.cols = op.cols;
+        record_norm_product(w, op.matrix, op, op.product, true);
+        return;
+    }
     if (op.kind == DeferredOp::Kind::norm) {
         record_norm(0, op.x, op.weight, unused_binding(), op.y, op.offset, op.eps, op.rows, op.cols);
         return;
@@ -82,8 +90,9 @@ bool VulkanBackend::fuses_ahead(size_t i, std::span<const BufferSlice> reads, st
         const DeferredOp &d = deferred_[j];
         bool clash = false;
         for (const BufferSlice &w : writes)
-            clash = clash || overlaps(w, d.x) || overlaps(w, d.weight) || overlaps(w, d.y) || overlaps(w, d.table);
-        for (const BufferSlice &r : reads) clash = clash || overlaps(r, d.y);
+            clash = clash || overlaps(w, d.x) || overlaps(w, d.weight) || overlaps(w, d.y) || overlaps(w, d.table) ||
+                    overlaps(w, d.matrix) || overlaps(w, d.product);
+        for (const BufferSlice &r : reads) clash = clash || overlaps(r, d.y) || overlaps(r, d.product);
         if (clash) {
             record_deferred_ops();  // in call order, op i with them: the consumer reads its result
             return false;
@@ -103,8 +112,12 @@ void VulkanBackend::record_deferred_results_in(const void *ptr, size_t bytes) {
     const auto *lo = static_cast<const uint8_t *>(ptr);
     for (const DeferredOp &d : deferred_) {
         const auto *r = reinterpret_cast<const uint8_t *>(d.result);
-        const size_t n = size_t(d.kind == DeferredOp::Kind::matvec ? d.rows : d.rows * d.cols) * sizeof(float);
-        if (r < lo + bytes && lo < r + n) {
+        const bool product = d.kind == DeferredOp::Kind::matvec || d.kind == DeferredOp::Kind::norm_matvec;
+        const size_t n = size_t(product ? d.rows : d.rows * d.cols) * sizeof(float);
+        // A norm_matvec writes the norm's result too.
+        const auto *h = reinterpret_cast<const uint8_t *>(d.norm_result);
+        const size_t hn = size_t(d.cols) * sizeof(float);
+        if ((r < lo + bytes && lo < r + n) || (h && h < lo + bytes && lo < h + hn)) {
             record_deferred_ops();
             return;
         }
@@ -139,13 +152,14 @@ bool VulkanBackend::norm_product_fits(const WeightView &w) const {
 }
 
 const VulkanPipeline &VulkanBackend::fused_matvec_pipeline(const char *kind, DType t) {
-    const bool norm = kind[0] == 'n';
-    const VulkanPipeline *&cached = fused_matvec_pipelines_[norm ? 0 : 1][size_t(t)];
+    const std::string k = kind;
+    const size_t which = k == "norm" ? 0 : k == "add" ? 1 : 2;
+    const VulkanPipeline *&cached = fused_matvec_pipelines_[which][size_t(t)];
     if (!cached) {
         // "matvec_bf16" -> "matvec_norm_bf16" (the type's name after "matvec_").
-        std::string name = std::string("matvec_") + kind + "_" + (matvec_shader(t, 32) + 7);
+        std::string name = "matvec_" + k + "_" + (matvec_shader(t, 32) + 7);
         if (use_subgroup_) name += "_sg";
-        cached = &pipelines_->get(name, 5, {lanes_, rows_per_group_});
+        cached = &pipelines_->get(name, which == 2 ? 8 : 5, {lanes_, rows_per_group_});
     }
     return *cached;
 }
@@ -183,7 +197,21 @@ bool VulkanBackend::matmul_fused(const WeightView &w, const float *x, float *y) 
         const DeferredOp &n = deferred_[size_t(i)];
         const BufferSlice reads[] = {dw.data, n.x, n.weight}, writes[] = {ys, n.y};
         fused = fuses_ahead(size_t(i), reads, writes);
-        if (fused) record_fused(size_t(i), [&](const DeferredOp &op) { record_norm_product(w, dw.data, op, ys, true); });
+        if (fused && router_topk_fusion_ && w.rows <= kTopkProductRows) {
+            // Deferred in turn, in the norm's place (it commutes with the rest): a
+            // softmax_topk of its result records both in one dispatch (op_routing.cpp).
+            DeferredOp &op = deferred_[size_t(i)];
+            op.kind = DeferredOp::Kind::norm_matvec;
+            op.norm_result = op.result;
+            op.result = y;
+            op.matrix = dw.data;
+            op.product = ys;
+            op.rows = w.rows;
+            op.cols = w.cols;
+            op.dtype = w.dtype;
+        } else if (fused) {
+            record_fused(size_t(i), [&](const DeferredOp &op) { record_norm_product(w, dw.data, op, ys, true); });
+        }
     }
     if (!fused) {
         // Deferred itself: the residual add after it may take it into its epilogue.

@@ -201,6 +201,13 @@ public:
     void set_kv_append_fusion(bool on);
     bool kv_append_fusion() const { return kv_append_fusion_; }
     uint64_t fused_kv_appends() const { return fused_kv_appends_; }  // appends that rode on k's norm_rope
+    // The router-top-k fusion (same section; op_routing.cpp): one token's router product
+    // (its norm folded in) and softmax_topk as one dispatch, the product's last workgroup to
+    // finish ranking the experts. Off: two dispatches in two levels
+    // (MST_VULKAN_ROUTER_TOPK_FUSION=0|1 at creation). On by default; the same bits either way.
+    void set_router_topk_fusion(bool on);
+    bool router_topk_fusion() const { return router_topk_fusion_; }
+    uint64_t fused_router_topks() const { return fused_router_topks_; }  // product + top-k dispatches
     // The longest product (rows) a norm is folded into: past it every workgroup re-reading
     // x would cost more than the norm's own dispatch (the head's 152k rows).
     static constexpr int64_t kNormProductRows = 16384;
@@ -336,7 +343,7 @@ private:
     // norm_rope: a norm whose rope folded it in (norm_rope.comp) and, one token's, waits in
     // turn for the attention's KV append to take it (op_kv_append.cpp).
     struct DeferredOp {
-        enum class Kind { norm, matvec, norm_rope } kind;
+        enum class Kind { norm, matvec, norm_rope, norm_matvec } kind;
         const float *result;  // host address of the result
         BufferSlice x, weight, y;
         int64_t rows = 0, cols = 0;  // norm, norm_rope: n_rows x dim; matvec: the weight's shape
@@ -344,6 +351,11 @@ private:
         DType dtype = DType::F32;    // matvec only
         BufferSlice table;           // norm_rope: the cos/sin table
         uint32_t n_heads = 0, half_dim = 0, interleaved = 0;  // norm_rope
+        // norm_matvec (a router product with its norm folded in, waiting for the top-k,
+        // op_routing.cpp): x, weight, y, offset and eps are the norm's (y its result h, at
+        // norm_result), `matrix` the product's weight, `product` its rows (at result).
+        BufferSlice matrix, product;
+        const float *norm_result = nullptr;
     };
     std::vector<DeferredOp> deferred_;
     bool deferred_held_ = false;  // while a consumer records ahead of the deferred ops
@@ -402,8 +414,19 @@ private:
     // Whether matvec_fused.comp's norm variant runs here: its workgroup replays
     // norm_vec4.comp's 256 invocations in whole rounds.
     bool norm_product_fits(const WeightView &w) const;
-    const VulkanPipeline &fused_matvec_pipeline(const char *kind, DType t);  // kind "norm" or "add"
-    const VulkanPipeline *fused_matvec_pipelines_[2][32] = {};  // norm, add; by DType
+    const VulkanPipeline &fused_matvec_pipeline(const char *kind, DType t);  // kind "norm", "add" or "norm_topk"
+    const VulkanPipeline *fused_matvec_pipelines_[3][32] = {};  // norm, add, norm_topk; by DType
+    // The router product with softmax_topk (op_routing.cpp, MST_VULKAN_ROUTER_TOPK_FUSION):
+    // one token's norm product of at most kTopkProductRows rows is deferred in turn, and a
+    // softmax_topk of its result records one matvec_norm_topk dispatch for both.
+    static constexpr int64_t kTopkProductRows = 1024;
+    bool softmax_topk_fused(const float *logits, int32_t n_experts, int32_t k, bool renormalize, int32_t *ids,
+                            float *weights);
+    void configure_router_topk_fusion_from_environment();  // MST_VULKAN_ROUTER_TOPK_FUSION; throws naming a bad value
+    bool router_topk_fusion_ = true;
+    uint64_t fused_router_topks_ = 0;
+    std::unique_ptr<VulkanBuffer> topk_counter_;  // matvec_norm_topk's count of finished workgroups, 0 between dispatches
+    bool topk_counter_zeroed_ = false;
     // Whether one token's product of w takes matvec.comp (and so its fused forms).
     bool matvec_fits(const WeightView &w) const;
     // y = W rms_norm(x) for the deferred norm n of one row; with write_h, n's result too.
