@@ -8,12 +8,17 @@
 //     kNormProductRows): the norm inside the product (shaders/matvec_fused.comp,
 //     matvec_norm_*), which also writes the normalised x;
 //   - rope of the normed head rows (q-norm, k-norm): one norm_rope.comp dispatch;
-//   - the residual add of a product (o): the add in the product's epilogue (matvec_add_*).
+//   - the residual add of a product (o): the add in the product's epilogue (matvec_add_*);
+//   - one token's norm_rope, deferred in turn: the attention's KV append into it
+//     (op_kv_append.cpp, MST_VULKAN_KV_APPEND_FUSION);
+//   - one token's norm product of up to kTopkProductRows rows, deferred in turn: the
+//     softmax_topk of its result into it (op_routing.cpp, MST_VULKAN_ROUTER_TOPK_FUSION).
 // Anything else first records the deferred commands as they were (the stream calls
 // record_deferred_ops before any other command, kick or wait), so every other sequence of
 // ops records what it did before. The fused kernels compute what the unfused commands do,
 // bit for bit (the same sums in the same order: matvec_fused.comp says how).
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "backends/vulkan/env_switch.h"
@@ -317,15 +322,19 @@ void VulkanBackend::record_norm_rope(const DeferredOp &op, const KvAppend *kv) {
     struct {
         uint32_t dim, n_heads, half_dim, interleaved;
         float eps, offset;
-        uint32_t capacity, pos0, v_dim;  // the _kv variant only
+        uint32_t capacity, v_dim;  // the _kv variant only
     } push{uint32_t(op.cols), op.n_heads, op.half_dim, op.interleaved, op.eps, op.offset,
-           kv ? kv->capacity : 0u, kv ? kv->pos0 : 0u, kv ? kv->v_dim : 0u};
+           kv ? kv->capacity : 0u, kv ? kv->v_dim : 0u};
     uint32_t gx, gy;
     groups_for(op.rows, 1, gx, gy);
     if (kv) {
-        stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_kv_sg" : "norm_rope_kv", 7),
-                          {op.x, op.weight, op.table, op.y, kv->k_mirror, kv->v_rows, kv->v_mirror}, &push, sizeof push,
-                          gx, gy);
+        // The position from host memory (one word per workgroup, as copy_many's table):
+        // the command stays the same from one step to the next, for replay.
+        const BufferSlice step = stream_->host_scratch(sizeof(uint32_t));
+        std::memcpy(step.mapped, &kv->pos0, sizeof(uint32_t));
+        stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_kv_sg" : "norm_rope_kv", 8),
+                          {op.x, op.weight, op.table, op.y, kv->k_mirror, kv->v_rows, kv->v_mirror, step}, &push,
+                          sizeof push, gx, gy);
         ++fused_kv_appends_;
     } else {
         stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_sg" : "norm_rope", 4),

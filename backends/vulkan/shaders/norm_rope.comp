@@ -34,11 +34,14 @@ layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 layout(std430, binding = 4) writeonly buffer KMirror { float k_mirror[]; };
 layout(std430, binding = 5) readonly buffer VRows { uint v_rows[]; };  // [token][kv head][v_dim]
 layout(std430, binding = 6) writeonly buffer VMirror { uint v_mirror[]; };
+// The step's position, read from memory and not a push constant, so that consecutive
+// decode steps record the same command (CommandStream's replay).
+layout(std430, binding = 7) readonly buffer Step { uint pos0; };
 
 layout(push_constant) uniform Push {
     uint dim, n_heads, half_dim, interleaved;
     float eps, offset;
-    uint capacity, pos0, v_dim;
+    uint capacity, v_dim;
 } pc;
 #else
 layout(push_constant) uniform Push { uint dim, n_heads, half_dim, interleaved; float eps, offset; } pc;
@@ -99,7 +102,7 @@ void main() {
     barrier();
     const uint t = r / pc.n_heads, base = r * pc.dim;
 #ifdef KV_APPEND
-    const uint slot = (r % pc.n_heads) * pc.capacity + pc.pos0 + t;  // the row's position in its head
+    const uint slot = (r % pc.n_heads) * pc.capacity + pos0 + t;  // the row's position in its head
     const uint mirror_base = slot * pc.dim;
     for (uint j = tid; j < pc.v_dim; j += THREADS) v_mirror[slot * pc.v_dim + j] = v_rows[r * pc.v_dim + j];
 #else
