@@ -452,6 +452,21 @@ bool CommandStream::pending(const void *ptr, VkDeviceSize bytes) const {
     return false;
 }
 
+bool CommandStream::pending_slice(const void *ptr, VkDeviceSize bytes, BufferSlice &slice) const {
+    if (!in_batch_ || !bytes) return false;
+    // The latest result first, as input() takes them.
+    for (auto it = outputs_.rbegin(); it != outputs_.rend(); ++it) {
+        if (it->superseded) continue;
+        if (contains(it->dst, it->bytes, ptr, bytes)) {
+            const VkDeviceSize at = VkDeviceSize(static_cast<const uint8_t *>(ptr) - static_cast<uint8_t *>(it->dst));
+            slice = BufferSlice{it->device.buffer, it->device.offset + at, bytes, nullptr};
+            return true;
+        }
+        if (overlaps(it->dst, it->bytes, ptr, bytes)) return false;
+    }
+    return false;
+}
+
 void CommandStream::end_batch() {
     if (batch_depth_ > 0 && --batch_depth_ > 0) return;
     in_batch_ = false;

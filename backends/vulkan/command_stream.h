@@ -67,6 +67,10 @@ public:
     void drop_outputs(const void *ptr, VkDeviceSize bytes);
     // Whether a pending op of the batch writes into [ptr, ptr + bytes).
     bool pending(const void *ptr, VkDeviceSize bytes) const;
+    // The device bytes a pending op of the batch writes for all of [ptr, ptr + bytes), as
+    // input() would find them but whatever their alignment and recording nothing; false
+    // when no one pending result holds them all.
+    bool pending_slice(const void *ptr, VkDeviceSize bytes, BufferSlice &slice) const;
 
     // A batch: ops recorded between begin_batch and end_batch are submitted once, at the
     // end of the outermost batch (Backend::begin_batch states the caller's side of it).

@@ -108,6 +108,9 @@ void VulkanBackend::attention(const float *q, const float *k_cache, const float 
     check_attention_params(q, k_cache, v_cache, out, p);
     if (p.n_tokens == 0) return;
     const int64_t n_ctx = int64_t(p.pos0) + p.n_tokens;
+    // A decode token's KV append folded into k's norm_rope (op_kv_append.cpp), before any
+    // command here records the deferred ops.
+    const bool appended = append_kv_fused(k_cache, v_cache, p);
 
     const BufferSlice qs = stream_->input(q, uint64_t(p.n_tokens) * p.n_heads * p.head_dim * sizeof(float));
     const BufferSlice os = stream_->output_buffer(uint64_t(p.n_tokens) * p.n_heads * p.v_head_dim * sizeof(float));
@@ -115,7 +118,7 @@ void VulkanBackend::attention(const float *q, const float *k_cache, const float 
     BufferSlice ks, vs;
     int64_t capacity = n_ctx;
     if (p.cache_id != 0) {
-        KvMirror &m = kv_mirror(k_cache, v_cache, p);
+        KvMirror &m = appended ? kv_.at(p.cache_id) : kv_mirror(k_cache, v_cache, p);
         ks = whole(m.k);
         vs = whole(m.v);
         capacity = m.capacity;

@@ -8,12 +8,17 @@
 //     kNormProductRows): the norm inside the product (shaders/matvec_fused.comp,
 //     matvec_norm_*), which also writes the normalised x;
 //   - rope of the normed head rows (q-norm, k-norm): one norm_rope.comp dispatch;
-//   - the residual add of a product (o): the add in the product's epilogue (matvec_add_*).
+//   - the residual add of a product (o): the add in the product's epilogue (matvec_add_*);
+//   - one token's norm_rope, deferred in turn: the attention's KV append into it
+//     (op_kv_append.cpp, MST_VULKAN_KV_APPEND_FUSION);
+//   - one token's norm product of up to kTopkProductRows rows, deferred in turn: the
+//     softmax_topk of its result into it (op_routing.cpp, MST_VULKAN_ROUTER_TOPK_FUSION).
 // Anything else first records the deferred commands as they were (the stream calls
 // record_deferred_ops before any other command, kick or wait), so every other sequence of
 // ops records what it did before. The fused kernels compute what the unfused commands do,
 // bit for bit (the same sums in the same order: matvec_fused.comp says how).
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "backends/vulkan/env_switch.h"
@@ -52,6 +57,18 @@ void VulkanBackend::record_deferred_ops() {
 }
 
 void VulkanBackend::record_deferred_op(const DeferredOp &op) {
+    if (op.kind == DeferredOp::Kind::norm_rope) {
+        record_norm_rope(op, nullptr);
+        return;
+    }
+    if (op.kind == DeferredOp::Kind::norm_matvec) {
+        WeightView w;
+        w.dtype = op.dtype;
+        w.rows = op.rows;
+        w.cols = op.cols;
+        record_norm_product(w, op.matrix, op, op.product, true);
+        return;
+    }
     if (op.kind == DeferredOp::Kind::norm) {
         record_norm(0, op.x, op.weight, unused_binding(), op.y, op.offset, op.eps, op.rows, op.cols);
         return;
@@ -78,8 +95,9 @@ bool VulkanBackend::fuses_ahead(size_t i, std::span<const BufferSlice> reads, st
         const DeferredOp &d = deferred_[j];
         bool clash = false;
         for (const BufferSlice &w : writes)
-            clash = clash || overlaps(w, d.x) || overlaps(w, d.weight) || overlaps(w, d.y);
-        for (const BufferSlice &r : reads) clash = clash || overlaps(r, d.y);
+            clash = clash || overlaps(w, d.x) || overlaps(w, d.weight) || overlaps(w, d.y) || overlaps(w, d.table) ||
+                    overlaps(w, d.matrix) || overlaps(w, d.product);
+        for (const BufferSlice &r : reads) clash = clash || overlaps(r, d.y) || overlaps(r, d.product);
         if (clash) {
             record_deferred_ops();  // in call order, op i with them: the consumer reads its result
             return false;
@@ -99,8 +117,12 @@ void VulkanBackend::record_deferred_results_in(const void *ptr, size_t bytes) {
     const auto *lo = static_cast<const uint8_t *>(ptr);
     for (const DeferredOp &d : deferred_) {
         const auto *r = reinterpret_cast<const uint8_t *>(d.result);
-        const size_t n = size_t(d.kind == DeferredOp::Kind::norm ? d.rows * d.cols : d.rows) * sizeof(float);
-        if (r < lo + bytes && lo < r + n) {
+        const bool product = d.kind == DeferredOp::Kind::matvec || d.kind == DeferredOp::Kind::norm_matvec;
+        const size_t n = size_t(product ? d.rows : d.rows * d.cols) * sizeof(float);
+        // A norm_matvec writes the norm's result too.
+        const auto *h = reinterpret_cast<const uint8_t *>(d.norm_result);
+        const size_t hn = size_t(d.cols) * sizeof(float);
+        if ((r < lo + bytes && lo < r + n) || (h && h < lo + bytes && lo < h + hn)) {
             record_deferred_ops();
             return;
         }
@@ -135,12 +157,13 @@ bool VulkanBackend::norm_product_fits(const WeightView &w) const {
 }
 
 const VulkanPipeline &VulkanBackend::fused_matvec_pipeline(const char *kind, DType t) {
-    const bool norm = kind[0] == 'n';
-    const VulkanPipeline *&cached = fused_matvec_pipelines_[norm ? 0 : 1][size_t(t)];
+    const std::string k = kind;
+    const size_t which = k == "norm" ? 0 : k == "add" ? 1 : 2;
+    const VulkanPipeline *&cached = fused_matvec_pipelines_[which][size_t(t)];
     if (!cached) {
         // "matvec_bf16" -> "matvec_norm_bf16" (the type's name after "matvec_").
-        const std::string name = std::string("matvec_") + kind + "_" + (matvec_shader(t, 32) + 7);
-        cached = &matvec_family_pipeline(name, 5, matvec_tuning_.dense);
+        const std::string name = "matvec_" + k + "_" + (matvec_shader(t, 32) + 7);
+        cached = &matvec_family_pipeline(name, which == 2 ? 8 : 5, matvec_tuning_.dense);
     }
     return *cached;
 }
@@ -178,7 +201,21 @@ bool VulkanBackend::matmul_fused(const WeightView &w, const float *x, float *y) 
         const DeferredOp &n = deferred_[size_t(i)];
         const BufferSlice reads[] = {dw.data, n.x, n.weight}, writes[] = {ys, n.y};
         fused = fuses_ahead(size_t(i), reads, writes);
-        if (fused) record_fused(size_t(i), [&](const DeferredOp &op) { record_norm_product(w, dw.data, op, ys, true); });
+        if (fused && router_topk_fusion_ && w.rows <= kTopkProductRows) {
+            // Deferred in turn, in the norm's place (it commutes with the rest): a
+            // softmax_topk of its result records both in one dispatch (op_routing.cpp).
+            DeferredOp &op = deferred_[size_t(i)];
+            op.kind = DeferredOp::Kind::norm_matvec;
+            op.norm_result = op.result;
+            op.result = y;
+            op.matrix = dw.data;
+            op.product = ys;
+            op.rows = w.rows;
+            op.cols = w.cols;
+            op.dtype = w.dtype;
+        } else if (fused) {
+            record_fused(size_t(i), [&](const DeferredOp &op) { record_norm_product(w, dw.data, op, ys, true); });
+        }
     }
     if (!fused) {
         // Deferred itself: the residual add after it may take it into its epilogue.
@@ -258,23 +295,51 @@ bool VulkanBackend::rope_fused(float *x, int64_t n_tokens, int64_t n_heads, int6
     if (!attention_fusion_ || !stream_->in_batch() || head_dim > 1024) return false;  // norm_rope.comp's MAX_DIM
     const int i = find_deferred(DeferredOp::Kind::norm, x);
     if (i < 0 || deferred_[size_t(i)].rows != n_tokens * n_heads || deferred_[size_t(i)].cols != head_dim) return false;
-    const DeferredOp &n = deferred_[size_t(i)];
-    const BufferSlice reads[] = {n.x, n.weight, table}, writes[] = {n.y};
-    if (!fuses_ahead(size_t(i), reads, writes)) return false;
-    record_fused(size_t(i), [&](const DeferredOp &op) {
-        struct {
-            uint32_t dim, n_heads, half_dim, interleaved;
-            float eps, offset;
-        } push{uint32_t(head_dim), uint32_t(n_heads), uint32_t(p.rotary_dim / 2), p.interleaved ? 1u : 0u, op.eps,
-               op.offset};
-        uint32_t gx, gy;
-        groups_for(op.rows, 1, gx, gy);
-        stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_sg" : "norm_rope", 4),
-                          {op.x, op.weight, table, op.y}, &push, sizeof push, gx, gy);
-        ++fused_norm_ropes_;
-    });
+    {
+        const DeferredOp &n = deferred_[size_t(i)];
+        const BufferSlice reads[] = {n.x, n.weight, table}, writes[] = {n.y};
+        if (!fuses_ahead(size_t(i), reads, writes)) return false;
+    }
     // The norm's result, registered at x, is now the rotated row.
+    DeferredOp &n = deferred_[size_t(i)];
+    n.table = table;
+    n.n_heads = uint32_t(n_heads);
+    n.half_dim = uint32_t(p.rotary_dim / 2);
+    n.interleaved = p.interleaved ? 1u : 0u;
+    if (kv_append_fusion_ && n_tokens == 1) {
+        // Deferred in turn, in the norm's place (it commutes with the other deferred ops,
+        // as fuses_ahead found): if these are a decode token's k rows, the attention's KV
+        // append takes them (op_kv_append.cpp); any other command records them first.
+        n.kind = DeferredOp::Kind::norm_rope;
+        return true;
+    }
+    record_fused(size_t(i), [&](const DeferredOp &op) { record_norm_rope(op, nullptr); });
     return true;
+}
+
+void VulkanBackend::record_norm_rope(const DeferredOp &op, const KvAppend *kv) {
+    struct {
+        uint32_t dim, n_heads, half_dim, interleaved;
+        float eps, offset;
+        uint32_t capacity, v_dim;  // the _kv variant only
+    } push{uint32_t(op.cols), op.n_heads, op.half_dim, op.interleaved, op.eps, op.offset,
+           kv ? kv->capacity : 0u, kv ? kv->v_dim : 0u};
+    uint32_t gx, gy;
+    groups_for(op.rows, 1, gx, gy);
+    if (kv) {
+        // The position from host memory (one word per workgroup, as copy_many's table):
+        // the command stays the same from one step to the next, for replay.
+        const BufferSlice step = stream_->host_scratch(sizeof(uint32_t));
+        std::memcpy(step.mapped, &kv->pos0, sizeof(uint32_t));
+        stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_kv_sg" : "norm_rope_kv", 8),
+                          {op.x, op.weight, op.table, op.y, kv->k_mirror, kv->v_rows, kv->v_mirror, step}, &push,
+                          sizeof push, gx, gy);
+        ++fused_kv_appends_;
+    } else {
+        stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_sg" : "norm_rope", 4),
+                          {op.x, op.weight, op.table, op.y}, &push, 6 * sizeof(uint32_t), gx, gy);
+    }
+    ++fused_norm_ropes_;
 }
 
 }  // namespace mst

@@ -15,9 +15,11 @@ uint32_t shader_write_mask(const std::string &name) {
     if (starts("matmul")) return 1u << 2;  // matmul_* and matmul_xw_*: y
     if (starts("gemm")) return 1u << 2;  // gemm_*: y
     if (starts("matvec_id")) return (1u << 2) | (1u << 5);  // y, the miss flag
+    if (starts("matvec_norm_topk")) return 0xf4u;  // y, h, ids, weights, the counter
     if (starts("matvec_norm") || starts("matvec_add")) return (1u << 2) | (1u << 4);  // y; h or r_out
     if (starts("matvec")) return 1u << 2;  // matvec_*: y
     if (starts("gather_rows")) return 1u << 2;
+    if (starts("norm_rope_kv")) return (1u << 3) | (1u << 4) | (1u << 6);  // y, the K and V mirrors
     if (starts("norm")) return 1u << 3;
     if (starts("rope")) return 1u << 0;
     if (starts("attention_blocked")) return 1u << 3;  // before attention's rule: no scores buffer

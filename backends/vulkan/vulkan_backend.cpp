@@ -38,6 +38,8 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
     configure_device_grouping_from_environment();
     configure_decode_fusion_from_environment();
     configure_attention_fusion_from_environment();
+    configure_kv_append_fusion_from_environment();
+    configure_router_topk_fusion_from_environment();
     configure_expert_prefetch_from_environment();
     configure_stream_overlap_from_environment();
     log(MST_LOG_INFO, "vulkan: backend on '{}': GPU expert cache {} MiB, matmul {} lanes x {} rows{}",

@@ -217,6 +217,22 @@ public:
     uint64_t fused_norm_products() const { return fused_norm_products_; }   // norm + product dispatches
     uint64_t fused_norm_ropes() const { return fused_norm_ropes_; }         // norm + rope dispatches
     uint64_t fused_residual_products() const { return fused_residual_products_; }  // product + add dispatches
+    // The KV append fusion (docs/gpu_decode_kernels.md, "The KV append and the router's
+    // top-k without levels of their own"; op_kv_append.cpp): k's norm_rope of a decode
+    // token, deferred, writes its rows into the attention's device KV mirror and copies the
+    // v rows beside them, in place of the mirror's two copy_table commands and their level.
+    // Off: the attention copies them (MST_VULKAN_KV_APPEND_FUSION=0|1 at creation). On by
+    // default; the same bits either way.
+    void set_kv_append_fusion(bool on);
+    bool kv_append_fusion() const { return kv_append_fusion_; }
+    uint64_t fused_kv_appends() const { return fused_kv_appends_; }  // appends that rode on k's norm_rope
+    // The router-top-k fusion (same section; op_routing.cpp): one token's router product
+    // (its norm folded in) and softmax_topk as one dispatch, the product's last workgroup to
+    // finish ranking the experts. Off: two dispatches in two levels
+    // (MST_VULKAN_ROUTER_TOPK_FUSION=0|1 at creation). On by default; the same bits either way.
+    void set_router_topk_fusion(bool on);
+    bool router_topk_fusion() const { return router_topk_fusion_; }
+    uint64_t fused_router_topks() const { return fused_router_topks_; }  // product + top-k dispatches
     // The longest product (rows) a norm is folded into: past it every workgroup re-reading
     // x would cost more than the norm's own dispatch (the head's 152k rows).
     static constexpr int64_t kNormProductRows = 16384;
@@ -374,13 +390,22 @@ private:
     // device slices taken when it was called and its result is registered at its host
     // address, so later ops read it as any pending result; the stream records it before any
     // other command (CommandStream::set_deferred) unless a consumer folds it in first.
+    // norm_rope: a norm whose rope folded it in (norm_rope.comp) and, one token's, waits in
+    // turn for the attention's KV append to take it (op_kv_append.cpp).
     struct DeferredOp {
-        enum class Kind { norm, matvec } kind;
+        enum class Kind { norm, matvec, norm_rope, norm_matvec } kind;
         const float *result;  // host address of the result
         BufferSlice x, weight, y;
-        int64_t rows = 0, cols = 0;  // norm: n_rows x dim; matvec: the weight's shape
-        float offset = 0, eps = 0;   // norm only
+        int64_t rows = 0, cols = 0;  // norm, norm_rope: n_rows x dim; matvec: the weight's shape
+        float offset = 0, eps = 0;   // norm, norm_rope
         DType dtype = DType::F32;    // matvec only
+        BufferSlice table;           // norm_rope: the cos/sin table
+        uint32_t n_heads = 0, half_dim = 0, interleaved = 0;  // norm_rope
+        // norm_matvec (a router product with its norm folded in, waiting for the top-k,
+        // op_routing.cpp): x, weight, y, offset and eps are the norm's (y its result h, at
+        // norm_result), `matrix` the product's weight, `product` its rows (at result).
+        BufferSlice matrix, product;
+        const float *norm_result = nullptr;
     };
     std::vector<DeferredOp> deferred_;
     bool deferred_held_ = false;  // while a consumer records ahead of the deferred ops
@@ -421,11 +446,37 @@ private:
     bool add_fused(float *x, const BufferSlice &xs, const float *y, int64_t n);
     bool rope_fused(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, const BufferSlice &table,
                     const RopeParams &p);
+    // Where k's norm_rope also appends the step to a KV mirror (its K rows from row
+    // `capacity * head + pos0`, its head's v rows from `v_rows`).
+    struct KvAppend {
+        BufferSlice k_mirror, v_rows, v_mirror;
+        uint32_t capacity = 0, pos0 = 0, v_dim = 0;
+    };
+    // The deferred norm_rope op as norm_rope.comp's dispatch; with kv, the _kv variant.
+    void record_norm_rope(const DeferredOp &op, const KvAppend *kv);
+    // The KV append of one decode token folded into k's deferred norm_rope (op_kv_append.cpp,
+    // MST_VULKAN_KV_APPEND_FUSION): true when it recorded the append and brought the mirror
+    // of p.cache_id up to pos0 + 1; false (the mirror untouched) when kv_mirror must.
+    bool append_kv_fused(const float *k_cache, const float *v_cache, const AttentionParams &p);
+    void configure_kv_append_fusion_from_environment();  // MST_VULKAN_KV_APPEND_FUSION; throws naming a bad value
+    bool kv_append_fusion_ = true;
+    uint64_t fused_kv_appends_ = 0;
     // Whether matvec_fused.comp's norm variant runs here: its workgroup replays
     // norm_vec4.comp's 256 invocations in whole rounds.
     bool norm_product_fits(const WeightView &w) const;
-    const VulkanPipeline &fused_matvec_pipeline(const char *kind, DType t);  // kind "norm" or "add"
-    const VulkanPipeline *fused_matvec_pipelines_[2][32] = {};  // norm, add; by DType
+    const VulkanPipeline &fused_matvec_pipeline(const char *kind, DType t);  // kind "norm", "add" or "norm_topk"
+    const VulkanPipeline *fused_matvec_pipelines_[3][32] = {};  // norm, add, norm_topk; by DType
+    // The router product with softmax_topk (op_routing.cpp, MST_VULKAN_ROUTER_TOPK_FUSION):
+    // one token's norm product of at most kTopkProductRows rows is deferred in turn, and a
+    // softmax_topk of its result records one matvec_norm_topk dispatch for both.
+    static constexpr int64_t kTopkProductRows = 1024;
+    bool softmax_topk_fused(const float *logits, int32_t n_experts, int32_t k, bool renormalize, int32_t *ids,
+                            float *weights);
+    void configure_router_topk_fusion_from_environment();  // MST_VULKAN_ROUTER_TOPK_FUSION; throws naming a bad value
+    bool router_topk_fusion_ = true;
+    uint64_t fused_router_topks_ = 0;
+    std::unique_ptr<VulkanBuffer> topk_counter_;  // matvec_norm_topk's count of finished workgroups, 0 between dispatches
+    bool topk_counter_zeroed_ = false;
     // Whether one token's product of w takes matvec.comp (and so its fused forms).
     bool matvec_fits(const WeightView &w) const;
     // y = W rms_norm(x) for the deferred norm n of one row; with write_h, n's result too.

@@ -11,7 +11,13 @@
 //     writes the normalised x to h (the experts read it a level later).
 //   matvec_add_*: y = W x and r_out = r_in + y (the residual add of elementwise.comp, the
 //     same float addition, so bit for bit too).
-// Bindings: 0 W, 1 x, 2 y, 3 the norm weight (f32) or r_in, 4 h or r_out.
+//   matvec_norm_topk_*: matvec_norm_* for the router, then softmax_topk_rank.comp's top k
+//     over y in the same dispatch (op_routing.cpp, MST_VULKAN_ROUTER_TOPK_FUSION): each
+//     workgroup counts itself done on an atomic counter after its rows are written, and
+//     the last one ranks the experts (softmax_topk_rank.glsl, the same bits) and sets the
+//     counter back to 0 for the next dispatch. One dependent dispatch less per layer.
+// Bindings: 0 W, 1 x, 2 y, 3 the norm weight (f32) or r_in, 4 h or r_out; topk: 5 ids,
+// 6 weights, 7 the counter.
 //! variant matvec_norm_f32 -DW_F32 -DNORM
 //! variant matvec_norm_f16 -DW_F16 -DNORM
 //! variant matvec_norm_bf16 -DW_BF16 -DNORM
@@ -22,6 +28,16 @@
 //! variant matvec_norm_bf16_sg -DW_BF16 -DNORM -DUSE_SUBGROUP
 //! variant matvec_norm_q8_sg -DW_Q8 -DNORM -DUSE_SUBGROUP
 //! variant matvec_norm_q4_sg -DW_Q4 -DNORM -DUSE_SUBGROUP
+//! variant matvec_norm_topk_f32 -DW_F32 -DNORM -DTOPK
+//! variant matvec_norm_topk_f16 -DW_F16 -DNORM -DTOPK
+//! variant matvec_norm_topk_bf16 -DW_BF16 -DNORM -DTOPK
+//! variant matvec_norm_topk_q8 -DW_Q8 -DNORM -DTOPK
+//! variant matvec_norm_topk_q4 -DW_Q4 -DNORM -DTOPK
+//! variant matvec_norm_topk_f32_sg -DW_F32 -DNORM -DTOPK -DUSE_SUBGROUP
+//! variant matvec_norm_topk_f16_sg -DW_F16 -DNORM -DTOPK -DUSE_SUBGROUP
+//! variant matvec_norm_topk_bf16_sg -DW_BF16 -DNORM -DTOPK -DUSE_SUBGROUP
+//! variant matvec_norm_topk_q8_sg -DW_Q8 -DNORM -DTOPK -DUSE_SUBGROUP
+//! variant matvec_norm_topk_q4_sg -DW_Q4 -DNORM -DTOPK -DUSE_SUBGROUP
 //! variant matvec_add_f32 -DW_F32
 //! variant matvec_add_f16 -DW_F16
 //! variant matvec_add_bf16 -DW_BF16
@@ -46,11 +62,23 @@ layout(local_size_x_id = 0, local_size_y_id = 1) in;
 layout(std430, binding = 0) readonly buffer Weights { uint w[]; };
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 w4[]; };
 layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
+#ifdef TOPK
+// Coherent: the last workgroup reads the rows the others wrote.
+layout(std430, binding = 2) coherent buffer Y { float y[]; };
+layout(std430, binding = 5) buffer TopkIds { int ids[]; };
+layout(std430, binding = 6) buffer TopkWeights { float weights[]; };
+layout(std430, binding = 7) coherent buffer Counter { uint counter[]; };
+#else
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+#endif
 #ifdef NORM
 layout(std430, binding = 3) readonly buffer NormWeight { vec4 nw4[]; };
 layout(std430, binding = 4) writeonly buffer H { vec4 h4[]; };
+#ifdef TOPK
+layout(push_constant) uniform Push { uint rows, cols; float eps, offset; uint write_h, k, renormalize; } pc;
+#else
 layout(push_constant) uniform Push { uint rows, cols; float eps, offset; uint write_h; } pc;
+#endif
 #else
 layout(std430, binding = 3) readonly buffer ResidualIn { float r_in[]; };
 layout(std430, binding = 4) writeonly buffer ResidualOut { float r_out[]; };
@@ -112,6 +140,11 @@ float norm_inverse() {
 
 #include "matvec_unit.glsl"
 #include "matvec_row_total.glsl"
+#ifdef TOPK
+#define TOPK_LOGITS y
+#include "softmax_topk_rank.glsl"
+shared bool topk_last;
+#endif
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
@@ -140,5 +173,18 @@ void main() {
 #ifdef NORM
     if (pc.write_h != 0u && gl_WorkGroupID.x == 0u)
         for (uint c = gl_LocalInvocationIndex; c < pc.cols / 4u; c += LANES * ROWS) h4[c] = X4(c);
+#endif
+#ifdef TOPK
+    // This workgroup's rows are out (made visible before the count); the last to count
+    // itself done sees every row and ranks the experts, with the workgroup's 128
+    // invocations (op_routing.cpp takes this variant only at LANES x ROWS = 128).
+    memoryBarrierBuffer();
+    barrier();
+    if (gl_LocalInvocationIndex == 0u) topk_last = atomicAdd(counter[0], 1u) == gl_NumWorkGroups.x - 1u;
+    barrier();
+    if (!topk_last) return;  // uniform over the workgroup
+    memoryBarrierBuffer();
+    softmax_topk_rank(0u, gl_LocalInvocationIndex, pc.rows, pc.k, pc.renormalize != 0u);
+    if (gl_LocalInvocationIndex == 0u) counter[0] = 0u;  // ready for the next dispatch
 #endif
 }

@@ -5,8 +5,15 @@
 // the normalisation are norm_vec4.comp's (the same 256 invocations and reductions), the
 // rotation rope.comp's (the same table and float operations), so the result is theirs bit
 // for bit. The normalised row waits in shared memory for its partner element.
+// The _kv variants (op_kv_append.cpp, MST_VULKAN_KV_APPEND_FUSION) are k's norm_rope of
+// one decode step that also appends the step to the attention's device KV mirror: each
+// rotated value is stored to y and to its row of the K mirror, and the workgroup copies
+// its head's v row (the v product's, ready a level earlier) into the V mirror, so that
+// no copy command and no barrier level of its own is left for the append.
 //! variant norm_rope
 //! variant norm_rope_sg -DUSE_SUBGROUP
+//! variant norm_rope_kv -DKV_APPEND
+//! variant norm_rope_kv_sg -DUSE_SUBGROUP -DKV_APPEND
 #extension GL_GOOGLE_include_directive : require
 #ifdef USE_SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
@@ -22,8 +29,31 @@ layout(std430, binding = 0) readonly buffer X { vec4 x[]; };
 layout(std430, binding = 1) readonly buffer W { vec4 w[]; };
 layout(std430, binding = 2) readonly buffer Table { float cs[]; };  // [n_tokens][half][2]: cos, sin
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+#ifdef KV_APPEND
+// The mirrors are [kv head][capacity][row]; v as words, copied as they are.
+layout(std430, binding = 4) writeonly buffer KMirror { float k_mirror[]; };
+layout(std430, binding = 5) readonly buffer VRows { uint v_rows[]; };  // [token][kv head][v_dim]
+layout(std430, binding = 6) writeonly buffer VMirror { uint v_mirror[]; };
+// The step's position, read from memory and not a push constant, so that consecutive
+// decode steps record the same command (CommandStream's replay).
+layout(std430, binding = 7) readonly buffer Step { uint pos0; };
 
+layout(push_constant) uniform Push {
+    uint dim, n_heads, half_dim, interleaved;
+    float eps, offset;
+    uint capacity, v_dim;
+} pc;
+#else
 layout(push_constant) uniform Push { uint dim, n_heads, half_dim, interleaved; float eps, offset; } pc;
+#endif
+
+// Stores one value of the rotated row (and, appending, its K mirror copy).
+void store(uint base, uint mirror_base, uint j, float value) {
+    y[base + j] = value;
+#ifdef KV_APPEND
+    k_mirror[mirror_base + j] = value;
+#endif
+}
 
 shared float partial[THREADS];
 shared float row[MAX_DIM];
@@ -71,13 +101,20 @@ void main() {
     }
     barrier();
     const uint t = r / pc.n_heads, base = r * pc.dim;
+#ifdef KV_APPEND
+    const uint slot = (r % pc.n_heads) * pc.capacity + pos0 + t;  // the row's position in its head
+    const uint mirror_base = slot * pc.dim;
+    for (uint j = tid; j < pc.v_dim; j += THREADS) v_mirror[slot * pc.v_dim + j] = v_rows[r * pc.v_dim + j];
+#else
+    const uint mirror_base = 0u;
+#endif
     for (uint i = tid; i < pc.half_dim; i += THREADS) {
         const uint a = pc.interleaved != 0u ? 2u * i : i;
         const uint b = pc.interleaved != 0u ? a + 1u : a + pc.half_dim;
         const float c = cs[(t * pc.half_dim + i) * 2u], sn = cs[(t * pc.half_dim + i) * 2u + 1u];
         const float x0 = row[a], x1 = row[b];
-        y[base + a] = x0 * c - x1 * sn;
-        y[base + b] = x1 * c + x0 * sn;
+        store(base, mirror_base, a, x0 * c - x1 * sn);
+        store(base, mirror_base, b, x1 * c + x0 * sn);
     }
-    for (uint j = 2u * pc.half_dim + tid; j < pc.dim; j += THREADS) y[base + j] = row[j];
+    for (uint j = 2u * pc.half_dim + tid; j < pc.dim; j += THREADS) store(base, mirror_base, j, row[j]);
 }

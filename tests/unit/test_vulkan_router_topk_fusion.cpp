@@ -1,0 +1,190 @@
+// The router-top-k fusion (docs/gpu_decode_kernels.md, "The KV append and the router's top-k
+// without levels of their own"; MST_VULKAN_ROUTER_TOPK_FUSION, backends/vulkan/op_routing.cpp):
+// one token's router product (the post-attention norm folded in) and softmax_topk as one
+// dispatch, the product's last workgroup to finish ranking the experts. A MoE layer's
+// routing as the model records it (the residual pending, rms_norm, the router matmul,
+// DeviceRouting::softmax_topk, then an expert product reading the normed x) runs with the
+// fusion on and off: logits, ids, weights and the normed x must be the same bits (the
+// fused kernel is softmax_topk_rank.comp's body over the same logits), the ids and weights
+// those the CPU's route_softmax_topk picks from the device's logits, the logits within the
+// CPU backend's bounds. Two layers in one batch check that the finished-workgroup counter
+// is back at 0 for the next dispatch. Without a Vulkan device every test is skipped.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cpu/cpu_backend.h"
+#include "backends/device_routing.h"
+#include "cpu_op_fixture.h"
+#include "router/softmax_topk.h"
+#include "test_weight.h"
+#include "vulkan_suite.h"
+
+namespace mst {
+namespace {
+
+using test::random_floats;
+using test::TestWeight;
+
+#ifdef MST_HAVE_VULKAN
+
+constexpr double kFloatBound = 2e-5;  // test_vulkan_matvec's bounds
+constexpr double kQuantBound = 3e-4;
+const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8, DType::Q4};
+
+// Weights resident after their first use (test_vulkan_attention_fusion.cpp says why).
+WeightView stable_weight(DType t, int64_t rows, int64_t cols, uint32_t seed) {
+    static std::deque<TestWeight> kept;
+    kept.emplace_back(t, rows, cols, seed);
+    WeightView v = kept.back().view;
+    v.stable = true;
+    return v;
+}
+
+WeightView norm_weight(int64_t dim, uint32_t seed) {
+    static std::deque<std::vector<float>> kept;
+    kept.push_back(random_floats(size_t(dim), seed, 0.5f, 1.5f));
+    WeightView v;
+    v.dtype = DType::F32;
+    v.data = kept.back().data();
+    v.rows = 1;
+    v.cols = dim;
+    v.stable = true;
+    return v;
+}
+
+std::vector<uint32_t> bits(const std::vector<float> &v) {
+    std::vector<uint32_t> b(v.size());
+    std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+    return b;
+}
+
+// What one run gives: per layer the normed x, the logits, ids, weights, an expert product
+// of the normed x and an op reading the weights (as the experts' products read them).
+struct Routed {
+    std::vector<float> h, logits, weights, expert, weighted;
+    std::vector<int32_t> ids;
+};
+
+struct MoeRouting {
+    int64_t cols;
+    int32_t experts, k;
+    bool renormalize;
+    WeightView router[2], gate, norm;
+};
+
+// The layers' routing in one batch (the CPU: the same ops, then route_softmax_topk).
+std::vector<Routed> route(Backend &b, const MoeRouting &m, int layers) {
+    std::vector<Routed> out(static_cast<size_t>(layers));
+    std::vector<float> x = random_floats(size_t(m.cols), 7, -2.0f, 2.0f);
+    const std::vector<float> d = random_floats(size_t(m.cols), 8);
+    DeviceRouting *routing = device_routing(b);
+    {
+        BackendBatch batch(b);
+        for (int l = 0; l < layers; ++l) {
+            Routed &r = out[size_t(l)];
+            r.h.resize(size_t(m.cols));
+            r.logits.resize(size_t(m.experts));
+            r.ids.resize(size_t(m.k));
+            r.weights.resize(size_t(m.k));
+            r.expert.resize(size_t(m.gate.rows));
+            r.weighted.resize(size_t(m.k));
+            b.add(x.data(), d.data(), m.cols);  // the residual, pending
+            b.rms_norm(x.data(), m.norm, 0.0f, 1e-6f, r.h.data(), 1, m.cols);
+            b.matmul(m.router[l], r.h.data(), r.logits.data(), 1);
+            if (routing) routing->softmax_topk(r.logits.data(), 1, m.experts, m.k, m.renormalize, r.ids.data(), r.weights.data());
+            else route_softmax_topk(r.logits.data(), 1, m.experts, m.k, m.renormalize, r.ids.data(), r.weights.data());
+            b.matmul(m.gate, r.h.data(), r.expert.data(), 1);  // the experts read the normed x
+            b.silu_mul(r.weights.data(), r.weights.data(), r.weighted.data(), m.k);  // and the weights
+        }
+    }
+    return out;
+}
+
+class VulkanRouterTopkFusion : public test::VulkanSuite {
+protected:
+    void TearDown() override {
+        if (vulkan_) vulkan_->set_router_topk_fusion(true);
+    }
+    CpuBackend cpu_{2, cpu_isa_best()};
+};
+
+TEST_F(VulkanRouterTopkFusion, RouterAndTopkInOneDispatchEqualTheTwoBitForBit) {
+    const int64_t cols = 256;
+    int case_no = 0;
+    for (const DType t : kTypes)
+        for (const int32_t E : {7, 128, 1024})
+            for (const int32_t k : {1, 8})
+                for (const bool renormalize : {false, true}) {
+                    if (k > E) continue;
+                    const uint32_t seed = uint32_t(100 * ++case_no);
+                    const MoeRouting m{cols, E, k, renormalize,
+                                       {stable_weight(t, E, cols, seed), stable_weight(t, E, cols, seed + 1)},
+                                       stable_weight(DType::BF16, 24, cols, seed + 2), norm_weight(cols, seed + 3)};
+                    const std::string what = std::string(dtype_name(t)) + " E=" + std::to_string(E) +
+                                             " k=" + std::to_string(k) + " renormalize=" + std::to_string(renormalize);
+                    const std::vector<Routed> want = route(cpu_, m, 2);
+                    std::vector<Routed> got[2];
+                    // On first: its results' device scratch then last held another case's
+                    // (a dispatch that failed to write the ids would not pass for the
+                    // unfused run's, at the same offsets).
+                    for (const bool on : {true, false}) {
+                        vulkan_->set_router_topk_fusion(on);
+                        const uint64_t before = vulkan_->fused_router_topks();
+                        got[on] = route(*vulkan_, m, 2);
+                        EXPECT_EQ(vulkan_->fused_router_topks() - before, on ? 2u : 0u) << what << ", fusion " << on;
+                    }
+                    for (size_t l = 0; l < 2; ++l) {
+                        const Routed &a = got[0][l], &b = got[1][l];
+                        const std::string at = what + " layer " + std::to_string(l);
+                        EXPECT_EQ(bits(b.logits), bits(a.logits)) << at;
+                        EXPECT_EQ(b.ids, a.ids) << at;
+                        EXPECT_EQ(bits(b.weights), bits(a.weights)) << at;
+                        EXPECT_EQ(bits(b.h), bits(a.h)) << at;
+                        EXPECT_EQ(bits(b.expert), bits(a.expert)) << at;
+                        EXPECT_EQ(bits(b.weighted), bits(a.weighted)) << at;
+                        // The top k of the device's own logits, as the CPU picks them.
+                        std::vector<int32_t> ids(static_cast<size_t>(k));
+                        std::vector<float> w(static_cast<size_t>(k));
+                        route_softmax_topk(b.logits.data(), 1, E, k, renormalize, ids.data(), w.data());
+                        EXPECT_EQ(b.ids, ids) << at;
+                        for (size_t i = 0; i < w.size(); ++i)
+                            EXPECT_NEAR(b.weights[i], w[i], 2e-6f * std::max(1.0f, w[i])) << at;
+                        EXPECT_LT(test::normalized_error(b.logits, want[l].logits),
+                                  dtype_is_quantized(t) ? kQuantBound : kFloatBound)
+                            << at;
+                    }
+                }
+}
+
+TEST_F(VulkanRouterTopkFusion, TheTopkTakesNoCommandAndNoLevelOfItsOwn) {
+    const int64_t cols = 256;
+    const MoeRouting m{cols, 128, 8, true,
+                       {stable_weight(DType::BF16, 128, cols, 1), stable_weight(DType::BF16, 128, cols, 2)},
+                       stable_weight(DType::BF16, 24, cols, 3), norm_weight(cols, 4)};
+    route(*vulkan_, m, 2);  // the weights' first use (a discrete GPU's copies), the counter's fill
+    uint64_t commands[2] = {}, barriers[2] = {};
+    for (const bool on : {false, true}) {
+        vulkan_->set_router_topk_fusion(on);
+        route(*vulkan_, m, 2);  // the pipelines made
+        const uint64_t c0 = vulkan_->stream().commands(), b0 = vulkan_->stream().barriers();
+        route(*vulkan_, m, 1);
+        commands[on] = vulkan_->stream().commands() - c0;
+        barriers[on] = vulkan_->stream().barriers() - b0;
+    }
+    EXPECT_EQ(commands[0] - commands[1], 1u) << commands[0] << " -> " << commands[1];
+    EXPECT_EQ(barriers[0] - barriers[1], 1u) << barriers[0] << " -> " << barriers[1];
+}
+
+#else
+
+TEST(VulkanRouterTopkFusion, NeedsTheVulkanBackend) { GTEST_SKIP() << "this build has no Vulkan backend"; }
+
+#endif
+
+}  // namespace
+}  // namespace mst
