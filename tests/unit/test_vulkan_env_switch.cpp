@@ -71,6 +71,7 @@ const char *const kBackendSwitches[] = {
     "MST_VULKAN_ATTENTION_FUSION",
     "MST_VULKAN_MOE_FUSION",
     "MST_VULKAN_TRANSFER_QUEUE",
+    "MST_VULKAN_PREFILL_HOST",
 };
 
 // The suite's own backend, made with no switch set, tells whether there is a device at all.
