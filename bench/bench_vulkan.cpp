@@ -748,6 +748,10 @@ int main(int argc, char **argv) try {
     const bool skip_streamed = has_flag(argc, argv, "--no-streamed");  // GPU minutes are scarce
     g_mark_decode = has_flag(argc, argv, "--mark-decode");
     g_guess = has_flag(argc, argv, "--guess");
+    // --ab-prefill-host: after the resident run, the same run four more times in this
+    // process with the prefill's host work as before and as now (set_prefill_host: false,
+    // true, true, false; MST_VULKAN_PREFILL_HOST's two settings), one model built for all.
+    const bool ab_prefill_host = has_flag(argc, argv, "--ab-prefill-host");
     // --path device|host|both: the forward pass's execution (see Path); both compares them
     // in one run, the device path first.
     std::vector<Path> paths{Path::device};
@@ -834,6 +838,19 @@ int main(int argc, char **argv) try {
                 res.decode_carried_per_layer);
     std::printf("  decode attention split over positions: %llu calls (MST_VULKAN_SPLIT_ATTENTION=0 for attention.comp)\n",
                 (unsigned long long)(gpu->split_attention_dispatches() - split0));
+    if (ab_prefill_host && path == Path::device) {
+        const bool was = gpu->prefill_host();
+        for (const bool on : {false, true, true, false}) {
+            gpu->set_prefill_host(on);
+            const Result ab = run(*gpu, m, n_prefill, n_decode, 4);
+            std::printf("  prefill host %s (MST_VULKAN_PREFILL_HOST=%d): prefill %d tokens %.1f tok/s, %.2f ms wall, %.2f "
+                        "ms waiting, host CPU %.2f ms (%.3f per layer); logits hash %016llx; decode %.1f tok/s\n",
+                        on ? "on " : "off", on ? 1 : 0, n_prefill, ab.prefill_tok_s, ab.prefill_wall_ms,
+                        ab.prefill_wait_ms, ab.prefill_host_cpu_ms, ab.prefill_host_cpu_ms / layers,
+                        (unsigned long long)ab.prefill_logits_hash, ab.decode_tok_s);
+        }
+        gpu->set_prefill_host(was);
+    }
     if (profile) {
         // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time,
         // 2 device time per command).
