@@ -562,6 +562,10 @@ struct Result {
     // Per decode token: batches submitted on the transfer lane, their bytes, and compute
     // submissions that waited on its semaphore (CommandStream::transfer, semaphore_waits).
     double transfer_batches_per_token = 0, transfer_bytes_per_token = 0, semaphore_waits_per_token = 0;
+    // Per decode token: host seconds from a wait's return to the lane's first batch after it
+    // (a streamed layer: the router's ids in host memory to its first copy submitted), summed,
+    // and the waits so followed; compute command buffers kicked without a wait.
+    double first_copy_delay_s_per_token = 0, first_copies_per_token = 0;
     // FNV-1a of every timed decode step's logits: equal between two settings means the
     // same results bit for bit (MST_VULKAN_TRANSFER_QUEUE=0 against 1, say).
     uint64_t logits_hash = 0xcbf29ce484222325ull;
@@ -630,6 +634,8 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const uint64_t lane_batches0 = vk ? vk->stream().transfer().submissions() : 0;
     const uint64_t lane_bytes0 = vk ? vk->stream().transfer().bytes() : 0;
     const uint64_t sem_waits0 = vk ? vk->stream().semaphore_waits() : 0;
+    const double first_delay0 = vk ? vk->stream().transfer().first_copy_delay_seconds() : 0.0;
+    const uint64_t first_copies0 = vk ? vk->stream().transfer().first_copies() : 0;
     const DeviceExpertCacheStats ahead0 = vk ? vk->device_expert_cache_stats() : DeviceExpertCacheStats{};
     t0 = Clock::now();
     double cpu_in_rng = 0;
@@ -654,6 +660,8 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
         r.transfer_batches_per_token = double(vk->stream().transfer().submissions() - lane_batches0) / n_decode;
         r.transfer_bytes_per_token = double(vk->stream().transfer().bytes() - lane_bytes0) / n_decode;
         r.semaphore_waits_per_token = double(vk->stream().semaphore_waits() - sem_waits0) / n_decode;
+        r.first_copy_delay_s_per_token = (vk->stream().transfer().first_copy_delay_seconds() - first_delay0) / n_decode;
+        r.first_copies_per_token = double(vk->stream().transfer().first_copies() - first_copies0) / n_decode;
         const DeviceExpertCacheStats ahead1 = vk->device_expert_cache_stats();
         r.prefetched_per_token = double(ahead1.prefetched - ahead0.prefetched) / n_decode;
         r.prefetch_used_per_token = double(ahead1.prefetch_used - ahead0.prefetch_used) / n_decode;
@@ -724,9 +732,50 @@ std::string import_experts(VulkanBackend &b, const Model &m) {
     return "staging ring (" + why + ")";
 }
 
-int arg_int(int argc, char **argv, const char *name, int def) {
+// The options bench_vulkan takes: each valued one is followed by its value. Anything else
+// on the command line is an error, so that a misspelt or retired option (a GPU call's
+// script written for another branch) cannot silently measure the defaults.
+struct ValuedOption {
+    const char *name, *value;
+};
+constexpr ValuedOption kValuedOptions[] = {{"--layers", "1..48"},       {"--prefill", "N"},
+                                           {"--decode", "N"},           {"--cpu-decode", "N"},
+                                           {"--cpu-prefill", "N"},      {"--path", "device|host|both"}};
+constexpr const char *kFlags[] = {"--no-cpu",      "--profile", "--no-streamed", "--no-resident",
+                                  "--mark-decode", "--guess",    "--ab-prefill-host"};
+
+void check_options(int argc, char **argv) {
+    auto flag = [](const char *a) {
+        return std::any_of(std::begin(kFlags), std::end(kFlags), [&](const char *n) { return std::strcmp(a, n) == 0; });
+    };
+    auto valued = [](const char *a) {
+        return std::any_of(std::begin(kValuedOptions), std::end(kValuedOptions),
+                           [&](const ValuedOption &o) { return std::strcmp(a, o.name) == 0; });
+    };
+    for (int i = 1; i < argc; ++i) {
+        if (flag(argv[i])) continue;
+        if (!valued(argv[i])) {
+            std::string known;
+            for (const ValuedOption &o : kValuedOptions) known += std::string(" ") + o.name + " " + o.value;
+            for (const char *n : kFlags) known += std::string(" ") + n;
+            throw std::runtime_error(std::string("unknown option '") + argv[i] + "'; bench_vulkan takes" + known);
+        }
+        if (i + 1 >= argc) throw std::runtime_error(std::string(argv[i]) + " needs a value");
+        ++i;
+    }
+}
+
+// The value of option `name` (a whole number in lo..hi), or def where it is not given.
+int arg_int(int argc, char **argv, const char *name, int def, int lo, int hi) {
     for (int i = 1; i + 1 < argc; ++i)
-        if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
+        if (std::strcmp(argv[i], name) == 0) {
+            char *end = nullptr;
+            const long v = std::strtol(argv[i + 1], &end, 10);
+            if (end == argv[i + 1] || *end != '\0' || v < lo || v > hi)
+                throw std::runtime_error(std::string(name) + " must be a whole number in " + std::to_string(lo) +
+                                         ".." + std::to_string(hi) + ", not '" + argv[i + 1] + "'");
+            return int(v);
+        }
     return def;
 }
 bool has_flag(int argc, char **argv, const char *name) {
@@ -738,14 +787,18 @@ bool has_flag(int argc, char **argv, const char *name) {
 }  // namespace
 
 int main(int argc, char **argv) try {
-    const int layers = arg_int(argc, argv, "--layers", 48);
-    const int n_prefill = arg_int(argc, argv, "--prefill", 128);
-    const int n_decode = arg_int(argc, argv, "--decode", 32);
-    const int cpu_decode = arg_int(argc, argv, "--cpu-decode", 4);
-    const int cpu_prefill = arg_int(argc, argv, "--cpu-prefill", 32);
+    check_options(argc, argv);
+    const int layers = arg_int(argc, argv, "--layers", 48, 1, 48);
+    const int n_prefill = arg_int(argc, argv, "--prefill", 128, 1, 4096);
+    const int n_decode = arg_int(argc, argv, "--decode", 32, 1, 4096);
+    const int cpu_decode = arg_int(argc, argv, "--cpu-decode", 4, 1, 4096);
+    const int cpu_prefill = arg_int(argc, argv, "--cpu-prefill", 32, 1, 4096);
     const bool skip_cpu = has_flag(argc, argv, "--no-cpu");
     const bool profile = has_flag(argc, argv, "--profile");
     const bool skip_streamed = has_flag(argc, argv, "--no-streamed");  // GPU minutes are scarce
+    // --no-resident: the streamed scenario only (its roofline still takes the bandwidths
+    // measured on the resident backend), for a GPU call that compares streamed settings.
+    const bool skip_resident = has_flag(argc, argv, "--no-resident");
     g_mark_decode = has_flag(argc, argv, "--mark-decode");
     g_guess = has_flag(argc, argv, "--guess");
     // --ab-prefill-host: after the resident run, the same run four more times in this
@@ -791,7 +844,7 @@ int main(int argc, char **argv) try {
 
     const double roof_res = bw.device_bytes_per_s / token_bytes;
     Result res;
-    for (const Path path : paths) {
+    for (const Path path : skip_resident ? std::vector<Path>{} : paths) {
     g_path = path;
     const uint64_t split0 = gpu->split_attention_dispatches();
     res = run(*gpu, m, n_prefill, n_decode, 4);
@@ -908,6 +961,14 @@ int main(int argc, char **argv) try {
                                                    : "the compute queue (no transfer lane)",
                 st.transfer_batches_per_token * per_layer, st.transfer_bytes_per_token * per_layer / 1e6,
                 st.semaphore_waits_per_token * per_layer, (unsigned long long)st.logits_hash);
+    // How soon a layer's copies start, and whether the hits' products and each miss's went
+    // apart (MST_VULKAN_STREAM_OVERLAP; the kicks count the compute command buffers).
+    std::printf("  stream overlap %s, %u missed experts a group (MST_VULKAN_STREAM_OVERLAP=0: the products behind all "
+                "copies; MST_VULKAN_STREAM_GROUP=N): host from the router's ids to the first copy's submission %.1f us "
+                "(%.2f per layer), %.2f compute command buffers kicked per layer\n",
+                streamed->stream_overlap() ? "on" : "off", streamed->stream_group(),
+                st.first_copies_per_token > 0 ? st.first_copy_delay_s_per_token / st.first_copies_per_token * 1e6 : 0.0,
+                st.first_copies_per_token * per_layer, st.kicks_per_token * per_layer);
     if (g_guess)
         std::printf("  --guess: per layer %.2f expert parts copied ahead, %.2f used, %.2f evicted unused "
                     "(MST_VULKAN_EXPERT_PREFETCH=0 copies none)\n",
@@ -925,7 +986,8 @@ int main(int argc, char **argv) try {
                     "prefill %d tokens %.1f tok/s\n",
                     cpu->n_threads(), host_bw / 1e9, c.decode_tok_s, roof_cpu, 100.0 * c.decode_tok_s / roof_cpu,
                     cpu_prefill, c.prefill_tok_s);
-        std::printf("vulkan (%s path) / cpu: decode %.1fx, prefill %.1fx\n", path_name(paths.back()), res.decode_tok_s / c.decode_tok_s,
+        if (!skip_resident)
+            std::printf("vulkan (%s path) / cpu: decode %.1fx, prefill %.1fx\n", path_name(paths.back()), res.decode_tok_s / c.decode_tok_s,
                     res.prefill_tok_s / c.prefill_tok_s);
     }
     return 0;

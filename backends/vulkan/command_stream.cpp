@@ -100,11 +100,11 @@ VkCommandBuffer CommandStream::allocate_command_buffer() {
     return cb;
 }
 
-void CommandStream::end_and_submit(VkFence fence) {
+void CommandStream::end_and_submit(VkFence fence, bool replayable) {
     recording_ = false;
     VkCommandBuffer cb = cmd_;
-    submitted_recording_ = replay_;
-    if (replay_) {
+    submitted_recording_ = replay_ && replayable;
+    if (submitted_recording_) {
         // The n-th submission since the scratch was reset: the same log as the n-th of an
         // earlier window names the same memory, so its command buffer runs again.
         const size_t n = segment_;
@@ -124,7 +124,7 @@ void CommandStream::end_and_submit(VkFence fence) {
     } else {
         record(cmd_, log_, VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT);
     }
-    ++segment_;
+    if (replayable) ++segment_;
     log_.clear();
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
@@ -675,12 +675,12 @@ void CommandStream::fill_zero(const BufferSlice &dst) {
     if (per_command_) timestamp_after("vkCmdFillBuffer");
 }
 
-void CommandStream::kick() {
+void CommandStream::kick(bool replayable) {
     record_deferred();
     if (!kicks_enabled_ || !in_batch_ || timestamps_) return;
     transfer_.submit();  // copies ahead (guesses) start now, beside the compute
     if (!recording_) return;
-    end_and_submit(VK_NULL_HANDLE);
+    end_and_submit(VK_NULL_HANDLE, replayable);
     ++kicks_;
     // A recording stays with recordings_; in_flight_ only says that one is in flight.
     in_flight_.push_back(submitted_recording_ ? VK_NULL_HANDLE : cmd_);

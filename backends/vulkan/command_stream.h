@@ -101,8 +101,16 @@ public:
     // it computes while the host records what follows (the batch's results are still
     // delivered at sync/end_batch). Off under MST_VULKAN_PROFILE and with
     // MST_VULKAN_NO_KICK=1 (to compare).
-    void kick();
+    // `replayable` false: a command buffer whose commands change every time (a streamed
+    // layer's expert products, whose slots differ) is recorded for this one submission and
+    // takes no place among the replay window's recordings, so that the submissions after it
+    // keep the places that their earlier matches had.
+    void kick(bool replayable = true);
     uint64_t kicks() const { return kicks_; }
+    // Submit the transfer lane's open batch now, signalling a value of its own, instead of
+    // when a compute command first reads it (a streamed layer's missed expert, so that its
+    // copies start while the host looks up the next one and its products wait for it alone).
+    void start_transfers() { transfer_.submit(); }
     // Run after every submission the device has finished (the ops' results delivered).
     void set_after_submit(std::function<void()> f) { after_submit_ = std::move(f); }
     // Destroy `b` once the work recorded so far is done.
@@ -229,8 +237,9 @@ private:
     }
     std::function<void()> deferred_;
     VkCommandBuffer allocate_command_buffer();
-    // End the recording of cmd_ and submit it, signalling `fence` (may be null) when done.
-    void end_and_submit(VkFence fence);
+    // End the recording of cmd_ and submit it, signalling `fence` (may be null) when done;
+    // `replayable` as kick() says.
+    void end_and_submit(VkFence fence, bool replayable = true);
     // Order the next command after the earlier ones when it depends on them.
     void hazard(const Range *reads, size_t n_reads, const Range *writes, size_t n_writes);
     void barrier();

@@ -4,14 +4,55 @@
 // the order the CPU backend adds them in. The experts' token rows are gathered on the
 // device in expert order (shaders/gather_rows.comp), so a prefill's experts are grouped
 // GEMMs over contiguous slices (op_gemm.cpp) and h never goes through the host.
+//
+// A streamed layer's experts (some missed in the GPU expert cache, their copies on the
+// transfer lane) are recorded so that copies and compute overlap (docs/device_graph.md,
+// "Hits first, each miss on its own copies"): each missed expert's copies are submitted
+// as soon as it is looked up, signalling a lane value of its own; the hits' products go
+// first, in a command buffer that waits for no copy; each missed expert's products follow
+// in a command buffer of their own that waits for its copies only. Every product writes the
+// same rows as before and the combine adds them in expert order, so the results are the
+// same bit for bit (MST_VULKAN_STREAM_OVERLAP=0: one command buffer behind all copies).
+// MST_VULKAN_STREAM_GROUP=N takes N missed experts per lane batch and per command buffer
+// instead of one (fewer submissions, less overlap).
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "backends/vulkan/env_switch.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "core/error.h"
+#include "core/log.h"
 
 namespace mst {
+
+void VulkanBackend::configure_stream_overlap_from_environment() {
+    stream_overlap_ = env_switch("MST_VULKAN_STREAM_OVERLAP", stream_overlap_,
+                                 "a streamed layer's hits computed first and each miss behind its own copies",
+                                 "a streamed layer's products behind all of its copies");
+    if (!stream_overlap_)
+        log(MST_LOG_INFO, "vulkan: streamed experts' products wait for all copies (MST_VULKAN_STREAM_OVERLAP=0)");
+    if (const char *env = std::getenv("MST_VULKAN_STREAM_GROUP"); env && *env) {
+        const std::string v = env;
+        uint32_t n = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() || end != v.data() + v.size() || n == 0)
+            fail(MST_ERR_INVALID_ARGUMENT,
+                 "MST_VULKAN_STREAM_GROUP='{}': expected a count of missed experts (1 or more) per lane batch and "
+                 "per command buffer of their products",
+                 v);
+        set_stream_group(n);
+    }
+}
+
+void VulkanBackend::set_stream_group(uint32_t misses) {
+    if (misses == 0) fail(MST_ERR_INVALID_ARGUMENT, "vulkan: a stream group of 0 missed experts");
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    stream_group_ = misses;
+}
 
 void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, int64_t hidden,
                                   const SwigluExpertUse *experts, size_t n_experts) {
@@ -48,6 +89,11 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         g_all = stream_->device_scratch(uint64_t(total * inter_all) * sizeof(float));
         u_all = stream_->device_scratch(uint64_t(total * inter_all) * sizeof(float));
     }
+    // Experts with a part copied on the transfer lane by this call (only tracked when the
+    // overlap applies: copies on a lane of their own, inside a batch that kicks).
+    const bool overlap = stream_overlap_ && stream_->transfer_lane() && stream_->in_batch();
+    std::vector<char> missed(n_experts, 0);
+    size_t n_missed = 0;
     int64_t row = 0;
     for (size_t e = 0; e < n_experts; ++e) {
         const SwigluExpertUse &u = experts[e];
@@ -55,9 +101,15 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
         p.row0 = row;
         row += u.n;
         if (u.n == 0) continue;
+        const uint64_t lane_commands = stream_->transfer().commands();
         p.gate = residency_->get(*stream_, u.gate);
         p.up = residency_->get(*stream_, u.up);
         p.down = residency_->get(*stream_, u.down);
+        if (overlap && stream_->transfer().commands() != lane_commands) {
+            missed[e] = 1;
+            // A group's copies start as soon as its last expert is looked up, a lane value of their own.
+            if (++n_missed % stream_group_ == 0) stream_->start_transfers();
+        }
         const int64_t inter = u.gate.rows;
         // An expert that every token uses in order (each expert of a decode step) reads h
         // itself, sent once; others get their rows gathered.
@@ -107,24 +159,48 @@ void VulkanBackend::routed_swiglu(const float *h, float *out, int64_t n_tokens, 
             p.y = BufferSlice{};
     }
 
-    for (size_t e = 0; e < n_experts; ++e) {
-        if (experts[e].n == 0) continue;
-        record_matmul(experts[e].gate, plans[e].gate, plans[e].x, plans[e].g, experts[e].n);
-        record_matmul(experts[e].up, plans[e].up, plans[e].x, plans[e].u, experts[e].n);
-    }
-    if (side_by_side)
-        record_silu_mul(g_all, u_all, g_all, total * inter_all);
-    else
-        for (size_t e = 0; e < n_experts; ++e)
-            if (experts[e].n) record_silu_mul(plans[e].g, plans[e].u, plans[e].g, experts[e].n * experts[e].gate.rows);
     std::vector<size_t> unaligned;
-    for (size_t e = 0; e < n_experts; ++e) {
-        if (experts[e].n == 0) continue;
+    auto record_down = [&](size_t e) {
         if (plans[e].y.buffer == VK_NULL_HANDLE) {
             plans[e].y = stream_->device_scratch(uint64_t(experts[e].n * hidden) * sizeof(float));
             unaligned.push_back(e);
         }
         record_matmul(experts[e].down, plans[e].down, plans[e].g, plans[e].y, experts[e].n);
+    };
+    if (n_missed > 0) {
+        // Hits first, then each miss in the order its copies were submitted, a kick between
+        // them: a command buffer waits on the lane for the copies its products read, so the
+        // hits wait for none and miss j for its own (and, through the kick's barrier, for
+        // the products before it, which have run by then). SiLU per expert: the same
+        // elementwise op on the same slices as the one dispatch over all of them.
+        stream_->start_transfers();  // the last group's, when it is not full
+        bool recorded = false;
+        size_t misses_recorded = 0;
+        for (int pass = 0; pass < 2; ++pass)
+            for (size_t e = 0; e < n_experts; ++e) {
+                if (experts[e].n == 0 || missed[e] != pass) continue;
+                // A kick before each group of misses (stream_group_ of them, as their lane
+                // batches), unless nothing is recorded before it.
+                if (pass == 1 && misses_recorded++ % stream_group_ == 0 && recorded) stream_->kick(false);
+                record_matmul(experts[e].gate, plans[e].gate, plans[e].x, plans[e].g, experts[e].n);
+                record_matmul(experts[e].up, plans[e].up, plans[e].x, plans[e].u, experts[e].n);
+                record_silu_mul(plans[e].g, plans[e].u, plans[e].g, experts[e].n * experts[e].gate.rows);
+                record_down(e);
+                recorded = true;
+            }
+    } else {
+        for (size_t e = 0; e < n_experts; ++e) {
+            if (experts[e].n == 0) continue;
+            record_matmul(experts[e].gate, plans[e].gate, plans[e].x, plans[e].g, experts[e].n);
+            record_matmul(experts[e].up, plans[e].up, plans[e].x, plans[e].u, experts[e].n);
+        }
+        if (side_by_side)
+            record_silu_mul(g_all, u_all, g_all, total * inter_all);
+        else
+            for (size_t e = 0; e < n_experts; ++e)
+                if (experts[e].n) record_silu_mul(plans[e].g, plans[e].u, plans[e].g, experts[e].n * experts[e].gate.rows);
+        for (size_t e = 0; e < n_experts; ++e)
+            if (experts[e].n) record_down(e);
     }
     for (size_t e : unaligned)
         stream_->copy(plans[e].y, BufferSlice{y.buffer, y.offset + uint64_t(plans[e].row0 * hidden) * 4, 0, nullptr},

@@ -8,7 +8,9 @@
 // and SwiGLU in one (matvec_id_swiglu.comp), the down products and their sum in ascending
 // id in the other (matvec_id_combine.comp), which routed_swiglu_by_id_add also adds into
 // the residual stream (docs/gpu_decode_kernels.md, "The MoE half of a layer in fewer
-// dispatches").
+// dispatches"). The down products and their sum take one dispatch only with
+// MST_VULKAN_COMBINE_IN_DOWN=1: on an H100 the one-dispatch kernel took 38.5 us against
+// 11.3 + 7.6 for matvec_id's down grid and combine_id (bench/README.md, 2026-12-07 07:35 UTC).
 #include <algorithm>
 #include <string>
 
@@ -27,8 +29,11 @@ void VulkanBackend::configure_experts_by_id_from_environment() {
 
 void VulkanBackend::configure_moe_fusion_from_environment() {
     moe_fusion_ = env_switch("MST_VULKAN_MOE_FUSION", moe_fusion_,
-                             "top-k by rank, gate+up+SwiGLU and down+combine+residual add in one dispatch each",
+                             "top-k by rank, gate+up+SwiGLU in one dispatch, the residual add in the down products' sum",
                              "the k-pass top-k, a dispatch per product, silu_mul, combine_id and the add");
+    combine_in_down_ = env_switch("MST_VULKAN_COMBINE_IN_DOWN", combine_in_down_,
+                                  "the down products, their sum and the residual add in one dispatch",
+                                  "the down products, then their sum and the residual add (two dispatches)");
 }
 
 void VulkanBackend::set_experts_by_id(bool on) {
@@ -152,7 +157,8 @@ void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *o
         record_silu_mul(g, u, g, int64_t(k) * inter);
     }
     const BufferSlice os = stream_->input_to_modify(out, uint64_t(hidden) * sizeof(float));
-    if (moe_fusion_ || residual) {  // residual: only with the fusion on (routed_swiglu_by_id_add)
+    // residual: only with the fusion on (routed_swiglu_by_id_add).
+    if ((moe_fusion_ || residual) && combine_in_down_) {
         // The down products, their sum in ascending id and (residual) the add into x in one
         // dispatch (shaders/matvec_id_combine.comp).
         const uint32_t push[7] = {uint32_t(down.rows), uint32_t(down.cols), uint32_t(inter / 4),
@@ -166,9 +172,12 @@ void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *o
         stream_->dispatch(pipeline(matvec_id_combine_pipelines_, "matvec_id_combine", down, 7, experts),
                           {whole(down.stack), g, os, table, id, miss, wt}, push, sizeof push, row_groups(down));
     } else {
+        // The down products on matvec_id's grid, then combine_id: their sum in ascending id
+        // added to out one expert at a time, or (residual) summed from zero and then added,
+        // the two forms matvec_id_combine.comp computes.
         const BufferSlice y = stream_->device_scratch(ku * uint64_t(hidden) * sizeof(float));
         product(down, g, uint32_t(inter / 4), y);
-        const uint32_t push[2] = {uint32_t(k), uint32_t(hidden)};
+        const uint32_t push[3] = {uint32_t(k), uint32_t(hidden), residual ? 1u : 0u};
         stream_->dispatch(pipelines_->get("combine_id", 4), {y, id, wt, os}, push, sizeof push,
                           uint32_t((hidden + 255) / 256));
     }

@@ -1,7 +1,6 @@
 #include "backends/vulkan/transfer_lane.h"
 
 #include <algorithm>
-#include <chrono>
 
 namespace mst {
 
@@ -85,6 +84,11 @@ void TransferLane::submit() {
     open_ = VK_NULL_HANDLE;
     value_ = signal;
     ++submissions_;
+    if (since_wait_) {
+        first_copy_delay_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - waited_at_).count();
+        ++first_copies_;
+        since_wait_ = false;
+    }
 }
 
 void TransferLane::wait_all(uint64_t known_done, bool spin, double &wait_seconds) {
@@ -114,6 +118,8 @@ void TransferLane::wait_all(uint64_t known_done, bool spin, double &wait_seconds
     }
     in_flight_.clear();
     pending_.clear();
+    waited_at_ = std::chrono::steady_clock::now();
+    since_wait_ = true;
 }
 
 }  // namespace mst

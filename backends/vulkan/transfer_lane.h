@@ -11,6 +11,7 @@
 
 #include <vulkan/vulkan.h>
 
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -50,6 +51,12 @@ public:
     uint64_t commands() const { return commands_; }
     uint64_t bytes() const { return bytes_; }
     uint64_t last_value() const { return value_; }
+    // Host seconds from the end of a host wait (wait_all) to the first batch submitted after
+    // it, summed, and how many waits were followed by one: on a streamed layer, from the
+    // host's wait for the router's result returning (the ids' delivery into host memory and
+    // the lookups follow) to its first missed expert's copy being submitted.
+    double first_copy_delay_seconds() const { return first_copy_delay_seconds_; }
+    uint64_t first_copies() const { return first_copies_; }
 
 private:
     struct Write {
@@ -65,6 +72,10 @@ private:
     std::vector<Write> pending_;  // written since the last host wait
     uint64_t value_ = 0;          // signalled by the last batch submitted
     uint64_t submissions_ = 0, commands_ = 0, bytes_ = 0;
+    std::chrono::steady_clock::time_point waited_at_{};
+    bool since_wait_ = false;  // no batch submitted since the last host wait
+    double first_copy_delay_seconds_ = 0;
+    uint64_t first_copies_ = 0;
 };
 
 }  // namespace mst

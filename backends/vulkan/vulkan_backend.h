@@ -96,6 +96,13 @@ public:
     // On by default.
     void set_moe_fusion(bool on) { moe_fusion_ = on; }
     bool moe_fusion() const { return moe_fusion_; }
+    // With the MoE fusion on, where the down products and their sum go: off (the default,
+    // measured faster on an H100) the down products on matvec_id's grid, then combine_id
+    // summing them (and adding into the residual): two dispatches; on, both in one dispatch
+    // (shaders/matvec_id_combine.comp). The same bits either way.
+    // MST_VULKAN_COMBINE_IN_DOWN=0|1 at creation.
+    void set_combine_in_down(bool on) { combine_in_down_ = on; }
+    bool combine_in_down() const { return combine_in_down_; }
     // routed_swiglu_by_id calls recorded so far (tests and benchmarks).
     uint64_t experts_by_id_calls() const { return experts_by_id_calls_; }
     // A batch's tokens by id (op_experts_device_grouped.cpp): the grouping by expert and the
@@ -139,6 +146,20 @@ public:
     bool expert_prefetch_enabled() const override { return expert_prefetch_; }
     size_t prefetch_experts(std::span<const WeightView> parts) override;
     void set_expert_prefetch(bool on);
+    // A streamed layer's copies and products overlapped (op_experts.cpp: each missed
+    // expert's copies submitted at its lookup, the hits' products first without a wait,
+    // each miss's products waiting for its own copies). MST_VULKAN_STREAM_OVERLAP=0 (or
+    // set_stream_overlap(false)) records the products behind all of the layer's copies.
+    bool stream_overlap() const { return stream_overlap_; }
+    void set_stream_overlap(bool on) {
+        const std::lock_guard<std::recursive_mutex> lock(mutex_);
+        stream_overlap_ = on;
+    }
+    // Missed experts per lane batch and per command buffer of their products when the
+    // overlap is on: 1 (the default) gives each miss its own; more trade overlap for fewer
+    // submissions (MST_VULKAN_STREAM_GROUP=N; 8 or more: every miss in one, the hits still first).
+    uint32_t stream_group() const { return stream_group_; }
+    void set_stream_group(uint32_t misses);
 
     // Record y = W x (any matmul weight type) into the stream without submitting; x, y
     // device-visible slices. FP8 needs the scales and block shape.
@@ -418,6 +439,7 @@ private:
                               const float *weights, int32_t k, bool residual);
     void configure_moe_fusion_from_environment();  // MST_VULKAN_MOE_FUSION; throws naming a bad value
     bool moe_fusion_ = true;
+    bool combine_in_down_ = false;
     // routed_swiglu of a batch through grouped GEMMs; false (nothing recorded) where they
     // do not apply: few tokens, the GEMM off, experts of mixed types or shapes.
     bool routed_swiglu_grouped(const float *h, float *out, int64_t n_tokens, int64_t hidden,
@@ -476,6 +498,10 @@ private:
     uint64_t batch_by_id_calls_ = 0;
     void configure_expert_prefetch_from_environment();  // MST_VULKAN_EXPERT_PREFETCH; throws naming a bad value
     bool expert_prefetch_ = true;
+    // A streamed layer's hits computed first and each miss behind its own copies (op_experts.cpp).
+    void configure_stream_overlap_from_environment();  // MST_VULKAN_STREAM_OVERLAP; throws naming a bad value
+    bool stream_overlap_ = true;
+    uint32_t stream_group_ = 1;
     void configure_prefill_host_from_environment();  // MST_VULKAN_PREFILL_HOST; throws naming a bad value
     bool prefill_host_ = true;
 };

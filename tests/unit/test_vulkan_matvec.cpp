@@ -11,6 +11,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "cpu_op_fixture.h"
+#include "scoped_env.h"
 #include "test_weight.h"
 #include "vulkan_suite.h"
 
@@ -94,17 +95,14 @@ TEST_F(VulkanMatvec, OffKeepsMatmul) {
 
 // The partial sums through shared memory (matvec_*, where the suite's device takes matvec_*_sg).
 TEST_F(VulkanMatvec, WithoutSubgroupsMatchesCpu) {
-    ::setenv("MST_VULKAN_NO_SUBGROUP", "1", 1);
-    {
-        VulkanBackend plain(BackendOptions{}, false);
-        for (const DType t : kTypes)
-            for (size_t i = 0; i < std::size(kShapes); ++i)
-                EXPECT_LT(error_against_cpu(plain, cpu_, t, kShapes[i], uint32_t(60 + i)),
-                          dtype_is_quantized(t) ? kQuantBound : kFloatBound)
-                    << dtype_name(t) << " " << kShapes[i].rows << "x" << kShapes[i].cols;
-        EXPECT_EQ(plain.matvec_dispatches(), std::size(kTypes) * std::size(kShapes));
-    }
-    ::unsetenv("MST_VULKAN_NO_SUBGROUP");
+    const test::ScopedEnv no_subgroup("MST_VULKAN_NO_SUBGROUP", "1");
+    VulkanBackend plain(BackendOptions{}, false);
+    for (const DType t : kTypes)
+        for (size_t i = 0; i < std::size(kShapes); ++i)
+            EXPECT_LT(error_against_cpu(plain, cpu_, t, kShapes[i], uint32_t(60 + i)),
+                      dtype_is_quantized(t) ? kQuantBound : kFloatBound)
+                << dtype_name(t) << " " << kShapes[i].rows << "x" << kShapes[i].cols;
+    EXPECT_EQ(plain.matvec_dispatches(), std::size(kTypes) * std::size(kShapes));
 }
 
 // MST_VULKAN_MATVEC=0 keeps matmul.comp (to compare the two on a GPU); another value is an

@@ -2,8 +2,9 @@
 // docs/gpu_decode_kernels.md "The MoE half of a layer in fewer dispatches"): softmax_topk by rank
 // (shaders/softmax_topk_rank.comp), gate + up + SwiGLU in one id dispatch
 // (matvec_id_swiglu.comp), the down products with their sum in ascending id and the
-// residual add in another (matvec_id_combine.comp, DeviceExperts::routed_swiglu_by_id_add).
-// Each against main's commands (the switch off) bit for bit, and against the CPU, on
+// residual add in another (matvec_id_combine.comp, DeviceExperts::routed_swiglu_by_id_add)
+// or, by default (MST_VULKAN_COMBINE_IN_DOWN=0), the down products on matvec_id's grid and
+// their sum with the residual add in combine_id.comp. Each against main's commands (the switch off) bit for bit, and against the CPU, on
 // unified and discrete memory, for every id kernel type at odd sizes and k of 1, 2, 8 and 9,
 // with and without subgroup arithmetic. Without a Vulkan device every test is skipped.
 #include <gtest/gtest.h>
@@ -110,9 +111,12 @@ void expect_fused_experts_equal_unfused(VulkanBackend &gpu, Backend &cpu, int64_
         const Case &cs = cases[c];
         const Experts L(cs.t, first_layer + int64_t(c), cs.hidden, cs.inter, uint32_t(100 * c + 3));
         ASSERT_TRUE(by_id->make_experts_resident(L.set())) << dtype_name(cs.t);
-        for (const int32_t k : {1, 2, 8, 9}) {  // 9: more than one chunk of the combine kernel
+        for (const int32_t k : {1, 2, 8, 9})  // 9: more than one chunk of the combine kernel
+        for (const bool one_dispatch : {false, true}) {  // MST_VULKAN_COMBINE_IN_DOWN
+            gpu.set_combine_in_down(one_dispatch);
             const std::string what = std::string(dtype_name(cs.t)) + " " + std::to_string(cs.hidden) + "x" +
-                                     std::to_string(cs.inter) + " k=" + std::to_string(k);
+                                     std::to_string(cs.inter) + " k=" + std::to_string(k) +
+                                     (one_dispatch ? ", down and combine in one dispatch" : ", in two");
             const std::vector<int32_t> ids = chosen(k, uint32_t(c * 10 + size_t(k)));
             const std::vector<float> w = random_floats(size_t(k), uint32_t(7 + c), 0.1f, 1.0f);
             const std::vector<float> h = random_floats(size_t(cs.hidden), uint32_t(8 + c));
@@ -130,7 +134,8 @@ void expect_fused_experts_equal_unfused(VulkanBackend &gpu, Backend &cpu, int64_
             by_id->routed_swiglu_by_id(L.layer, h.data(), on.data(), cs.hidden, ids.data(), w.data(), k);
             const uint64_t on_commands = gpu.stream().commands() - c1;
             EXPECT_EQ(bits(on), bits(off)) << what;
-            EXPECT_EQ(on_commands + 3, off_commands) << what << ": gate+up+silu_mul and down+combine fused";
+            EXPECT_EQ(on_commands + (one_dispatch ? 3 : 2), off_commands)
+                << what << ": gate+up+silu_mul fused (and down+combine)";
             const double bound = dtype_is_quantized(cs.t) ? kQuantBound : kFloatBound;
             EXPECT_LT(normalized_error(on, want), bound) << what;
 
@@ -158,12 +163,16 @@ void expect_fused_experts_equal_unfused(VulkanBackend &gpu, Backend &cpu, int64_
             EXPECT_LT(normalized_error(x_on, x_want), bound) << what;
         }
     }
+    gpu.set_combine_in_down(false);
 }
 
 class VulkanMoeFusion : public test::VulkanMemorySuite {
 protected:
     void TearDown() override {
-        if (!IsSkipped()) gpu().set_moe_fusion(true);
+        if (!IsSkipped()) {
+            gpu().set_moe_fusion(true);
+            gpu().set_combine_in_down(false);
+        }
     }
 };
 

@@ -25,6 +25,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "cpu_op_fixture.h"
 #include "quant_test_data.h"
+#include "scoped_env.h"
 #include "test_weight.h"
 #include "vulkan_suite.h"
 #include "core/dtype.h"
@@ -344,13 +345,10 @@ TEST_F(VulkanOps, NormsWithoutVec4Kernel) {
 
 // norm_vec4's sum through shared memory (norm_vec4, where the fixture's device takes norm_vec4_sg).
 TEST_F(VulkanOps, NormsVec4WithoutSubgroups) {
-    ::setenv("MST_VULKAN_NO_SUBGROUP", "1", 1);
-    {
-        VulkanBackend plain(BackendOptions{}, false);
-        check_norms(cpu_, plain, {4, 128, 2048, 4096});
-        EXPECT_EQ(plain.norm_vec4_dispatches(), 4u * 2 * 2 * 4);
-    }
-    ::unsetenv("MST_VULKAN_NO_SUBGROUP");
+    const test::ScopedEnv no_subgroup("MST_VULKAN_NO_SUBGROUP", "1");
+    VulkanBackend plain(BackendOptions{}, false);
+    check_norms(cpu_, plain, {4, 128, 2048, 4096});
+    EXPECT_EQ(plain.norm_vec4_dispatches(), 4u * 2 * 2 * 4);
 }
 
 TEST_F(VulkanOps, RopeVariants) {
@@ -522,13 +520,10 @@ TEST_F(VulkanOps, SplitDecodeAttentionPerKeyMatchesCpu) {
 // The split's reductions without subgroup operations (attention_split, where the fixture's
 // device takes attention_split_sg).
 TEST_F(VulkanOps, SplitDecodeAttentionWithoutSubgroupsMatchesCpu) {
-    ::setenv("MST_VULKAN_NO_SUBGROUP", "1", 1);
-    {
-        VulkanBackend plain(BackendOptions{}, false);
-        for (const AttentionCase &c : kSplitCases) run_attention(cpu_, plain, c, 0);
-        EXPECT_EQ(plain.split_attention_dispatches(), std::size(kSplitCases));
-    }
-    ::unsetenv("MST_VULKAN_NO_SUBGROUP");
+    const test::ScopedEnv no_subgroup("MST_VULKAN_NO_SUBGROUP", "1");
+    VulkanBackend plain(BackendOptions{}, false);
+    for (const AttentionCase &c : kSplitCases) run_attention(cpu_, plain, c, 0);
+    EXPECT_EQ(plain.split_attention_dispatches(), std::size(kSplitCases));
 }
 
 // MST_VULKAN_SPLIT_ATTENTION=0 keeps attention.comp for decode (to compare the two on a
