@@ -233,6 +233,14 @@ public:
     // address for the device's copy. Scratch vectors of a step say so as they go out of
     // scope (BackendVector). Nothing to do outside a batch and on the CPU backend.
     virtual void drop_results(const void *ptr, size_t bytes) { (void)ptr, (void)bytes; }
+    // Whether BackendVector's floats start zeroed. They need not: every op writes its whole
+    // result before anything reads it, and a device backend that keeps a step's results on
+    // the device never touches the vector's host pages, so an uninitialised vector costs
+    // no memset and no page faults (18 MiB a layer of a 512-token prefill of the
+    // Qwen3-30B-A3B shape: q, k, v and the attention's output). A backend may ask for the
+    // zeroed vectors to compare with the way it was (the Vulkan backend under
+    // MST_VULKAN_PREFILL_HOST=0).
+    virtual bool zeroed_scratch_vectors() const { return false; }
     // Inside a batch: run what is recorded so far and deliver to host memory only the
     // results that lie in `reads` (what the host reads next: a router's ids and weights);
     // the batch goes on. Every other result stays on the device, where later ops read it,
@@ -297,20 +305,23 @@ private:
 
 // Scratch floats of a step's ops: a vector that, when it goes, tells the backend that its
 // memory no longer names a pending result (Backend::drop_results), so that a batch which
-// outlives it never writes into freed memory.
+// outlives it never writes into freed memory. Its floats start uninitialised unless the
+// backend asks otherwise (Backend::zeroed_scratch_vectors): ops write them before any read.
 class BackendVector {
 public:
-    BackendVector(Backend &b, size_t n) : b_(b), v_(n) {}
-    ~BackendVector() { b_.drop_results(v_.data(), v_.size() * sizeof(float)); }
+    BackendVector(Backend &b, size_t n)
+        : b_(b), n_(n), v_(b.zeroed_scratch_vectors() ? new float[n]() : new float[n]) {}
+    ~BackendVector() { b_.drop_results(v_.get(), n_ * sizeof(float)); }
     BackendVector(const BackendVector &) = delete;
     BackendVector &operator=(const BackendVector &) = delete;
-    float *data() { return v_.data(); }
-    const float *data() const { return v_.data(); }
-    size_t size() const { return v_.size(); }
+    float *data() { return v_.get(); }
+    const float *data() const { return v_.get(); }
+    size_t size() const { return n_; }
 
 private:
     Backend &b_;
-    std::vector<float> v_;
+    size_t n_;
+    std::unique_ptr<float[]> v_;
 };
 
 // Which backend and how it is set up (create_backend).

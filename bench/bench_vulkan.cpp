@@ -421,6 +421,7 @@ public:
     void end_batch() override { MST_PROFILED("end_batch (runs the batch)", b_.end_batch()); }
     void sync() override { MST_PROFILED("sync (runs the batch so far)", b_.sync()); }
     void drop_results(const void *p, size_t bytes) override { b_.drop_results(p, bytes); }
+    bool zeroed_scratch_vectors() const override { return b_.zeroed_scratch_vectors(); }
     void sync_reads(std::span<const HostSpan> reads) override {
         MST_PROFILED("sync_reads (runs the batch so far)", b_.sync_reads(reads));
     }
@@ -559,6 +560,11 @@ struct Result {
     // Bytes of results copied to host memory (CommandStream::delivered_bytes) and carried on
     // the device past a sync instead, per layer of the timed prefill and of a decode token.
     double prefill_delivered_per_layer = 0, prefill_carried_per_layer = 0;
+    // The timed prefill: CPU time of the forward pass's thread (recording the ops, its own
+    // code; on a GPU also the spin of its one wait, at most 5 ms), the host's time blocked
+    // on the device, and FNV-1a of its logits (equal between two settings: the same bits).
+    double prefill_host_cpu_ms = 0, prefill_wait_ms = 0, prefill_wall_ms = 0;
+    uint64_t prefill_logits_hash = 0xcbf29ce484222325ull;
     double decode_delivered_per_layer = 0, decode_carried_per_layer = 0;
     // Device commands (dispatches, copies, fills) and barriers per layer of a decode token,
     // the head's included (what MST_VULKAN_DECODE_FUSION cuts).
@@ -611,9 +617,15 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const auto delivered = [&] { return vk ? double(vk->stream().delivered_bytes()) : 0.0; };
     const auto carried = [&] { return vk ? double(vk->stream().carried_bytes()) : 0.0; };
     double delivered0 = delivered(), carried0 = carried();
+    const double prefill_wait0 = vk ? vk->stream().wait_seconds() : 0.0;
+    const double prefill_cpu0 = op_profile_thread_cpu_seconds();
     auto t0 = Clock::now();
     forward(b, m, cache, prompt.data(), n_prefill, 0, logits.data());
-    r.prefill_tok_s = n_prefill / seconds_since(t0);
+    r.prefill_wall_ms = seconds_since(t0) * 1e3;
+    r.prefill_tok_s = n_prefill / (r.prefill_wall_ms * 1e-3);
+    r.prefill_host_cpu_ms = (op_profile_thread_cpu_seconds() - prefill_cpu0) * 1e3;
+    r.prefill_wait_ms = vk ? (vk->stream().wait_seconds() - prefill_wait0) * 1e3 : 0.0;
+    hash_bytes(r.prefill_logits_hash, logits.data(), logits.size() * sizeof(float));
     r.prefill_delivered_per_layer = (delivered() - delivered0) / m.layers;
     r.prefill_carried_per_layer = (carried() - carried0) / m.layers;
     delivered0 = delivered();
@@ -740,7 +752,7 @@ constexpr ValuedOption kValuedOptions[] = {{"--layers", "1..48"},       {"--pref
                                            {"--decode", "N"},           {"--cpu-decode", "N"},
                                            {"--cpu-prefill", "N"},      {"--path", "device|host|both"}};
 constexpr const char *kFlags[] = {"--no-cpu",      "--profile", "--no-streamed", "--no-resident",
-                                  "--mark-decode", "--guess"};
+                                  "--mark-decode", "--guess",    "--ab-prefill-host"};
 // --matvec-sweep's own.
 constexpr ValuedOption kSweepValuedOptions[] = {
     {"--config", "CONFIG.json"}, {"--layers", "N"}, {"--rounds", "N"}, {"--bound", "E"}, {"--grid", "LxR,..."}};
@@ -910,6 +922,10 @@ int main(int argc, char **argv) try {
     const bool skip_resident = has_flag(argc, argv, "--no-resident");
     g_mark_decode = has_flag(argc, argv, "--mark-decode");
     g_guess = has_flag(argc, argv, "--guess");
+    // --ab-prefill-host: after the resident run, the same run four more times in this
+    // process with the prefill's host work as before and as now (set_prefill_host: false,
+    // true, true, false; MST_VULKAN_PREFILL_HOST's two settings), one model built for all.
+    const bool ab_prefill_host = has_flag(argc, argv, "--ab-prefill-host");
     // --path device|host|both: the forward pass's execution (see Path); both compares them
     // in one run, the device path first.
     std::vector<Path> paths{Path::device};
@@ -986,12 +1002,31 @@ int main(int argc, char **argv) try {
     // unless MST_VULKAN_SPLIT_ATTENTION=0 or the context is one block.
     // Item 1 of issue 17's third pass: only what the host reads goes to host memory
     // (MST_VULKAN_DELIVER_ALL=1 delivers every pending result at each sync, as before).
+    // Where the timed prefill's wall time goes: the thread's CPU (host work) against the
+    // device (MST_VULKAN_PREFILL_HOST=0 restores the host work this item cut, to compare).
+    std::printf("  prefill (unscaled, %d layers): %.2f ms wall, %.2f ms of it waiting for the device; host CPU of the "
+                "forward pass's thread %.2f ms, %.3f ms per layer; logits hash %016llx\n",
+                layers, res.prefill_wall_ms, res.prefill_wait_ms, res.prefill_host_cpu_ms,
+                res.prefill_host_cpu_ms / layers, (unsigned long long)res.prefill_logits_hash);
     std::printf("  results to host memory per layer: prefill %.0f bytes (%.0f carried on the device), decode %.0f "
                 "bytes (%.0f carried)\n",
                 res.prefill_delivered_per_layer, res.prefill_carried_per_layer, res.decode_delivered_per_layer,
                 res.decode_carried_per_layer);
     std::printf("  decode attention split over positions: %llu calls (MST_VULKAN_SPLIT_ATTENTION=0 for attention.comp)\n",
                 (unsigned long long)(gpu->split_attention_dispatches() - split0));
+    if (ab_prefill_host && path == Path::device) {
+        const bool was = gpu->prefill_host();
+        for (const bool on : {false, true, true, false}) {
+            gpu->set_prefill_host(on);
+            const Result ab = run(*gpu, m, n_prefill, n_decode, 4);
+            std::printf("  prefill host %s (MST_VULKAN_PREFILL_HOST=%d): prefill %d tokens %.1f tok/s, %.2f ms wall, %.2f "
+                        "ms waiting, host CPU %.2f ms (%.3f per layer); logits hash %016llx; decode %.1f tok/s\n",
+                        on ? "on " : "off", on ? 1 : 0, n_prefill, ab.prefill_tok_s, ab.prefill_wall_ms,
+                        ab.prefill_wait_ms, ab.prefill_host_cpu_ms, ab.prefill_host_cpu_ms / layers,
+                        (unsigned long long)ab.prefill_logits_hash, ab.decode_tok_s);
+        }
+        gpu->set_prefill_host(was);
+    }
     if (profile) {
         // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time,
         // 2 device time per command).

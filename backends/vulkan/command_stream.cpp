@@ -335,6 +335,43 @@ bool overlaps(const void *a, VkDeviceSize a_bytes, const void *b, VkDeviceSize b
     return x < y + b_bytes && y < x + a_bytes;
 }
 
+// One result's bytes from host-visible scratch to where the host reads them.
+struct HostCopy {
+    void *dst;
+    const uint8_t *src;
+    size_t bytes;
+};
+
+// The copies in order on this thread; with `parallel`, when they come to 4 MiB or more
+// and no two destinations overlap (then the order does not matter), in 1 MiB pieces on
+// up to 8 threads. Returns whether it took the threads.
+bool copy_to_host(const std::vector<HostCopy> &copies, bool parallel) {
+    constexpr size_t kPiece = size_t(1) << 20, kParallelFrom = size_t(4) << 20;
+    size_t total = 0;
+    for (const HostCopy &c : copies) total += c.bytes;
+    parallel = parallel && total >= kParallelFrom;
+    if (parallel) {
+        std::vector<HostCopy> by_dst = copies;
+        std::sort(by_dst.begin(), by_dst.end(), [](const HostCopy &a, const HostCopy &b) {
+            return reinterpret_cast<uintptr_t>(a.dst) < reinterpret_cast<uintptr_t>(b.dst);
+        });
+        for (size_t i = 1; parallel && i < by_dst.size(); ++i)
+            parallel = !overlaps(by_dst[i - 1].dst, by_dst[i - 1].bytes, by_dst[i].dst, by_dst[i].bytes);
+    }
+    if (!parallel) {
+        for (const HostCopy &c : copies) std::memcpy(c.dst, c.src, c.bytes);
+        return false;
+    }
+    std::vector<HostCopy> pieces;
+    for (const HostCopy &c : copies)
+        for (size_t at = 0; at < c.bytes; at += kPiece)
+            pieces.push_back({static_cast<uint8_t *>(c.dst) + at, c.src + at, std::min(kPiece, c.bytes - at)});
+    const int64_t n = int64_t(pieces.size());
+#pragma omp parallel for num_threads(int(std::min<int64_t>(n, 8))) schedule(dynamic)
+    for (int64_t i = 0; i < n; ++i) std::memcpy(pieces[size_t(i)].dst, pieces[size_t(i)].src, pieces[size_t(i)].bytes);
+    return true;
+}
+
 }  // namespace
 
 BufferSlice CommandStream::input(const void *data, VkDeviceSize bytes) {
@@ -858,10 +895,12 @@ void CommandStream::run(const std::vector<HostRange> *reads) {
         throw;
     }
     std::vector<Output> kept;
+    std::vector<HostCopy> copies;
     for (size_t i : now) {
-        std::memcpy(outputs_[i].dst, outputs_[i].src.mapped, size_t(outputs_[i].bytes));
+        copies.push_back({outputs_[i].dst, outputs_[i].src.mapped, size_t(outputs_[i].bytes)});
         delivered_bytes_ += outputs_[i].bytes;
     }
+    if (copy_to_host(copies, parallel_delivery_)) ++threaded_deliveries_;
     for (size_t i : later) kept.push_back(outputs_[i]);
     outputs_ = std::move(kept);
     flush(true);

@@ -94,6 +94,12 @@ public:
     // Bytes of results copied into host memory so far, and bytes carried on the device
     // past a sync_reads instead.
     uint64_t delivered_bytes() const { return delivered_bytes_; }
+    // Whether a wait's memcpy of delivered results into host memory is split over threads
+    // (1 MiB a piece, up to 8 threads, when they come to 4 MiB or more and do not overlap):
+    // a prefill delivers every layer's KV rows at its one wait, 96 MiB at 512 tokens of 48
+    // layers, more than one core copies quickly. VulkanBackend::set_prefill_host sets it.
+    void set_parallel_delivery(bool on) { parallel_delivery_ = on; }
+    uint64_t threaded_deliveries() const { return threaded_deliveries_; }  // waits whose copies took threads
     uint64_t carried_bytes() const { return carried_bytes_; }
     // Inside a batch: hand what is recorded so far to the device without waiting, so that
     // it computes while the host records what follows (the batch's results are still
@@ -280,6 +286,8 @@ private:
     BufferArena carry_[2];
     int carry_live_ = -1;  // the arena that holds pending results, -1 when none does
     bool deliver_all_ = false;
+    bool parallel_delivery_ = true;
+    uint64_t threaded_deliveries_ = 0;
     uint64_t delivered_bytes_ = 0, carried_bytes_ = 0;
     struct Output {
         BufferSlice src;     // host-visible: what is copied to dst (set by run() unless device is)

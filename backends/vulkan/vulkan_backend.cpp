@@ -42,6 +42,7 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
     configure_router_topk_fusion_from_environment();
     configure_expert_prefetch_from_environment();
     configure_stream_overlap_from_environment();
+    configure_prefill_host_from_environment();
     log(MST_LOG_INFO, "vulkan: backend on '{}': GPU expert cache {} MiB, matmul {} lanes x {} rows{}",
         ctx_->info().name, budget >> 20, lanes_, rows_per_group_, use_subgroup_ ? " (subgroupAdd)" : "");
 }

@@ -116,6 +116,15 @@ public:
     void set_device_grouping(bool on);
     uint64_t batch_by_id_calls() const { return batch_by_id_calls_; }
 
+    // The host's side of a prefill (prefill_host.cpp; docs/gpu_prefill.md, "The host's side
+    // of a 512-token prefill"): BackendVector's floats left uninitialised (the device keeps
+    // the results, so their pages are never touched) and the results a wait delivers to host
+    // memory copied by several threads. MST_VULKAN_PREFILL_HOST=0 (or set_prefill_host(false))
+    // zeroes the vectors and copies on one thread, as before, to compare. Results are the same.
+    bool zeroed_scratch_vectors() const override { return !prefill_host_; }
+    void set_prefill_host(bool on);
+    bool prefill_host() const { return prefill_host_; }
+
     // Host memory holding weights the backend uploads (a host-side expert store): imported
     // (VK_EXT_external_memory_host, host_import.h) so that the device copies a missed
     // expert from it directly, without the staging ring's memcpy. The memory must stay
@@ -574,6 +583,8 @@ private:
     void configure_stream_overlap_from_environment();  // MST_VULKAN_STREAM_OVERLAP; throws naming a bad value
     bool stream_overlap_ = false;
     uint32_t stream_group_ = 1;
+    void configure_prefill_host_from_environment();  // MST_VULKAN_PREFILL_HOST; throws naming a bad value
+    bool prefill_host_ = true;
 };
 
 // The matvec.comp variant for one token's rows of type t and `cols` (without the _sg

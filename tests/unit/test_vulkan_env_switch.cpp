@@ -76,6 +76,7 @@ const char *const kBackendSwitches[] = {
     "MST_VULKAN_TRANSFER_QUEUE",
     "MST_VULKAN_STREAM_OVERLAP",
     "MST_VULKAN_Q4_BLOCK",
+    "MST_VULKAN_PREFILL_HOST",
 };
 
 // The suite's own backend, made with no switch set, tells whether there is a device at all.
