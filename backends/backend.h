@@ -94,10 +94,20 @@ struct SwigluExpertUse {
     int64_t n = 0;
 };
 
+// What a device backend has done on the host so far (mst_backend_stats); all 0 on the CPU.
+struct BackendCounters {
+    uint64_t submissions = 0;           // command buffers handed to the device
+    uint64_t replayed = 0;              // of those, recordings submitted again
+    uint64_t recorded = 0;              // of those, recorded afresh
+    uint64_t pipelines_created = 0;     // compute pipelines compiled (each on first use)
+    double pipeline_create_seconds = 0; // host time their creation took
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
     virtual const char *name() const = 0;
+    virtual BackendCounters counters() const { return {}; }
     virtual int n_threads() const = 0;
 
     // y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens. x: [n_tokens][w.cols], y: [n_tokens][w.rows].

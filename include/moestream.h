@@ -551,6 +551,21 @@ typedef struct mst_memory_stats {
 
 MST_API mst_status mst_model_get_memory_stats(const mst_model *model, mst_memory_stats *stats);
 
+/* What the model's backend has done on the host since the model was loaded (all sessions
+ * together); all 0 on the CPU backend. A device backend records its commands into command
+ * buffers and, where a submission's commands are those of an earlier one (decode steps),
+ * submits that recording again; it compiles each compute pipeline on first use. */
+typedef struct mst_backend_stats {
+    uint32_t struct_size;           /* set by the caller to sizeof(mst_backend_stats) */
+    uint64_t submissions;           /* command buffers handed to the device */
+    uint64_t replayed;              /* of those, earlier recordings submitted again */
+    uint64_t recorded;              /* of those, recorded afresh */
+    uint64_t pipelines_created;     /* compute pipelines compiled so far */
+    double pipeline_create_seconds; /* host seconds their compilation took */
+} mst_backend_stats;
+
+MST_API mst_status mst_model_get_backend_stats(const mst_model *model, mst_backend_stats *stats);
+
 typedef struct mst_cache_stats {
     uint32_t struct_size;   /* set by the caller to sizeof(mst_cache_stats) */
     uint64_t hits;          /* expert lookups served from the expert cache */

@@ -82,6 +82,12 @@ public:
         check(mst_model_get_memory_stats(model_.get(), &m));
         return m;
     }
+    mst_backend_stats backend_stats() const {
+        mst_backend_stats m{};
+        m.struct_size = sizeof m;
+        check(mst_model_get_backend_stats(model_.get(), &m));
+        return m;
+    }
 
     // The expert cache's counters for one layer, or for the whole model (layer -1).
     mst_cache_stats cache_stats(int32_t layer = -1) const {

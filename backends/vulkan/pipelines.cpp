@@ -1,6 +1,7 @@
 #include "backends/vulkan/pipelines.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "backends/vulkan/spirv_table.h"
 #include "core/error.h"
@@ -59,6 +60,7 @@ const VulkanPipeline &PipelineCache::get(std::string_view name_view, uint32_t n_
     if (auto it = pipelines_.find(KeyView{name_view, spec_list.begin(), spec_list.size()}); it != pipelines_.end())
         return it->second;
 
+    const auto created_at = std::chrono::steady_clock::now();
     const std::string name(name_view);
     const std::vector<uint32_t> spec(spec_list);
     const SpirvModule *module = vk_spirv_find(name.c_str());
@@ -107,6 +109,9 @@ const VulkanPipeline &PipelineCache::get(std::string_view name_view, uint32_t n_
         vkDestroyDescriptorSetLayout(d, p.set_layout, nullptr);
         fail(MST_ERR_BACKEND, "vulkan: vkCreateComputePipelines for shader '{}' failed: {}", name, vk_result_name(r));
     }
+    ++created_;
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - created_at).count();
+    create_seconds_ += took;
     return pipelines_.emplace(Key{name, spec}, p).first->second;
 }
 

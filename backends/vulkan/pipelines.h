@@ -38,6 +38,11 @@ public:
     // storage buffers; spec[i] is specialization constant i. Throws MST_ERR_BACKEND.
     // Found without allocating: ops look their pipeline up on every dispatch.
     const VulkanPipeline &get(std::string_view name, uint32_t n_bindings, std::initializer_list<uint32_t> spec = {});
+    // Pipelines created so far, and the host seconds their creation took (the driver
+    // compiles each one: milliseconds on a GPU's driver, where a step's dispatches take
+    // microseconds).
+    uint64_t created() const { return created_; }
+    double create_seconds() const { return create_seconds_; }
 
 private:
     // Name and specialization constants; the map compares them as views too (Less), so a
@@ -64,6 +69,8 @@ private:
     const VulkanContext &ctx_;
     std::map<Key, VulkanPipeline, Less> pipelines_;
     std::vector<VkShaderModule> modules_;
+    uint64_t created_ = 0;
+    double create_seconds_ = 0;
 };
 
 }  // namespace mst

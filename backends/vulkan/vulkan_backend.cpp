@@ -47,6 +47,16 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
         ctx_->info().name, budget >> 20, lanes_, rows_per_group_, use_subgroup_ ? " (subgroupAdd)" : "");
 }
 
+BackendCounters VulkanBackend::counters() const {
+    BackendCounters c;
+    c.submissions = stream_->submissions();
+    c.replayed = stream_->replayed();
+    c.recorded = stream_->recorded();
+    c.pipelines_created = pipelines_->created();
+    c.pipeline_create_seconds = pipelines_->create_seconds();
+    return c;
+}
+
 VulkanBackend::~VulkanBackend() {
     // The stream outlives deferred_ (declared after it): nothing may call back into here.
     if (stream_) stream_->set_deferred(nullptr);

@@ -40,6 +40,7 @@ public:
     const std::string &device_name() const { return ctx_->info().name; }
     const GpuExpertCacheStats &expert_cache_stats() const { return residency_->expert_stats(); }
     uint64_t submissions() const { return stream_->submissions(); }
+    BackendCounters counters() const override;
     CommandStream &stream() { return *stream_; }  // for measurements (vulkan_bandwidth.h)
     double gpu_seconds() const { return stream_->gpu_seconds(); }
 

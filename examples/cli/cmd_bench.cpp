@@ -97,6 +97,13 @@ struct Run {
     // backend's host work per token, which its waits leave out; on the CPU backend, this
     // thread's share of the compute.
     double decode_eval_cpu_s = 0;
+    // Of that, the first decode step's: a device backend compiles the pipelines of the
+    // single-token kernels there, which the later steps find made.
+    double first_decode_eval_cpu_s = 0;
+    // The backend over the decode (mst_backend_stats; 0 on the CPU): submissions replayed
+    // and recorded afresh, pipelines compiled and their host seconds.
+    uint64_t replayed = 0, recorded = 0, pipelines_created = 0;
+    double pipeline_create_s = 0;
     std::vector<int32_t> tokens;  // the decoded sequence, replayed for the compute ceiling
     uint64_t expert_bytes_per_token = 0, resident_bytes = 0;  // from the model's info
     std::string storage;          // the tier that ran ("auto" resolved)
@@ -152,13 +159,16 @@ Run run_setting(const std::string &path, mst_model_params params, const mst_expe
     r.ttft_s = since(t0);
     const mst_session_stats after_prompt = session.stats();
     const mst_cache_stats cache_after_prompt = model.cache_stats();
+    const mst_backend_stats backend_after_prompt = model.backend_stats();
     r.prefill_tps = after_prompt.prompt_tokens_per_second;
     for (int32_t i = 0; i < gen_tokens; ++i) {
         r.tokens.push_back(token);
         t0 = Clock::now();
         const double cpu0 = thread_cpu_seconds();
         session.eval({token});
-        r.decode_eval_cpu_s += thread_cpu_seconds() - cpu0;
+        const double cpu = thread_cpu_seconds() - cpu0;
+        r.decode_eval_cpu_s += cpu;
+        if (i == 0) r.first_decode_eval_cpu_s = cpu;
         token = session.sample(sampling);
         r.latencies.push_back(since(t0));
     }
@@ -166,6 +176,11 @@ Run run_setting(const std::string &path, mst_model_params params, const mst_expe
     r.decode_tps = s.decode_tokens_per_second;
     // Bytes the device delivered: experts used, and those read ahead but not chosen.
     const mst_cache_stats cache = model.cache_stats();
+    const mst_backend_stats backend = model.backend_stats();
+    r.replayed = backend.replayed - backend_after_prompt.replayed;
+    r.recorded = backend.recorded - backend_after_prompt.recorded;
+    r.pipelines_created = backend.pipelines_created - backend_after_prompt.pipelines_created;
+    r.pipeline_create_s = backend.pipeline_create_seconds - backend_after_prompt.pipeline_create_seconds;
     r.decode_bytes = s.expert_bytes_read - after_prompt.expert_bytes_read + cache.prefetch_wasted_bytes -
                      cache_after_prompt.prefetch_wasted_bytes;
     r.prefetch_predicted = cache.prefetch_predicted - cache_after_prompt.prefetch_predicted;
@@ -243,6 +258,10 @@ Ceiling compute_ceiling(const std::string &path, mst_model_params params, const 
 struct Summary {
     std::vector<double> ttft, prefill, decode, latencies;
     std::vector<double> eval_cpu_ms;  // per run: the evaluating thread's CPU ms per decode token
+    // Per run: the first decode token's eval CPU ms, and the later tokens' mean.
+    std::vector<double> first_eval_cpu_ms, later_eval_cpu_ms;
+    uint64_t replayed = 0, recorded = 0, pipelines_created = 0;
+    double pipeline_create_s = 0;
     uint64_t bytes = 0, hits = 0, misses = 0, prefetch_predicted = 0, prefetch_used = 0;
     uint64_t gpu_hits = 0, gpu_misses = 0, gpu_bytes = 0, gpu_direct = 0, gpu_prefetched = 0, gpu_prefetch_used = 0,
              gpu_prefetch_wasted = 0;
@@ -253,7 +272,17 @@ struct Summary {
         ttft.push_back(r.ttft_s);
         prefill.push_back(r.prefill_tps);
         decode.push_back(r.decode_tps);
-        if (!r.latencies.empty()) eval_cpu_ms.push_back(1e3 * r.decode_eval_cpu_s / double(r.latencies.size()));
+        if (!r.latencies.empty()) {
+            eval_cpu_ms.push_back(1e3 * r.decode_eval_cpu_s / double(r.latencies.size()));
+            first_eval_cpu_ms.push_back(1e3 * r.first_decode_eval_cpu_s);
+        }
+        if (r.latencies.size() > 1)
+            later_eval_cpu_ms.push_back(1e3 * (r.decode_eval_cpu_s - r.first_decode_eval_cpu_s) /
+                                        double(r.latencies.size() - 1));
+        replayed += r.replayed;
+        recorded += r.recorded;
+        pipelines_created += r.pipelines_created;
+        pipeline_create_s += r.pipeline_create_s;
         latencies.insert(latencies.end(), r.latencies.begin(), r.latencies.end());
         bytes += r.decode_bytes;
         hits += r.hits;
@@ -442,7 +471,20 @@ int cmd_bench(const std::vector<std::string> &argv) {
             notes.push_back(fmt::format("{}: CPU of the evaluating thread per decode token {:.3f} / {:.3f} / {:.3f} ms "
                                         "(min / median / max over runs; a GPU backend's host work)",
                                         label, cpu.min, cpu.median, cpu.max));
+            const Spread first_cpu = spread_of(sum.first_eval_cpu_ms);
+            std::string later;
+            if (!sum.later_eval_cpu_ms.empty()) {
+                const Spread l = spread_of(sum.later_eval_cpu_ms);
+                later = fmt::format(", the later ones' {:.3f} / {:.3f} / {:.3f} ms", l.min, l.median, l.max);
+            }
+            notes.push_back(fmt::format("{}: of that, the first decode token's {:.3f} / {:.3f} / {:.3f} ms{}",
+                                        label, first_cpu.min, first_cpu.median, first_cpu.max, later));
         }
+        if (sum.replayed + sum.recorded + sum.pipelines_created)
+            notes.push_back(fmt::format("{}: decode submissions {} replayed, {} recorded afresh; {} pipelines "
+                                        "compiled during decode ({:.1f} ms of host time, all runs)",
+                                        label, sum.replayed, sum.recorded, sum.pipelines_created,
+                                        1e3 * sum.pipeline_create_s));
         if (sum.gpu_hits + sum.gpu_misses)
             notes.push_back(fmt::format(
                 "{}: GPU expert cache: {:.0f}% of part lookups hit; {:.1f} MB a token to the device, {:.0f}% of it "
@@ -467,6 +509,11 @@ int cmd_bench(const std::vector<std::string> &argv) {
             {"latency_p90", p90}, {"latency_p99", p99}, {"latency_max", pmax},
             {"expert_bytes_per_token", bytes_per_token}, {"hit_rate", hits}, {"read_bytes_per_second", read_bps},
             {"read_wait_seconds_per_token", wait_per_token}, {"decode_eval_cpu_ms_per_token_runs", sum.eval_cpu_ms},
+            {"first_decode_eval_cpu_ms_runs", sum.first_eval_cpu_ms},
+            {"later_decode_eval_cpu_ms_per_token_runs", sum.later_eval_cpu_ms},
+            {"decode_submissions_replayed", sum.replayed}, {"decode_submissions_recorded", sum.recorded},
+            {"decode_pipelines_created", sum.pipelines_created},
+            {"decode_pipeline_create_seconds", sum.pipeline_create_s},
             {"prefetch_predicted", sum.prefetch_predicted},
             {"prefetch_used", sum.prefetch_used}, {"gpu_hits", sum.gpu_hits}, {"gpu_misses", sum.gpu_misses},
             {"gpu_bytes_uploaded", sum.gpu_bytes}, {"gpu_direct_bytes", sum.gpu_direct},

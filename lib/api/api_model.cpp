@@ -177,6 +177,21 @@ mst_status mst_model_get_memory_stats(const mst_model *model, mst_memory_stats *
     });
 }
 
+mst_status mst_model_get_backend_stats(const mst_model *model, mst_backend_stats *stats) {
+    return guard([&] {
+        require_arg(model, "model");
+        require_arg(stats, "stats");
+        write_result(stats, "mst_backend_stats", [&](mst_backend_stats &out) {
+            const BackendCounters c = model->impl->backend->counters();
+            out.submissions = c.submissions;
+            out.replayed = c.replayed;
+            out.recorded = c.recorded;
+            out.pipelines_created = c.pipelines_created;
+            out.pipeline_create_seconds = c.pipeline_create_seconds;
+        });
+    });
+}
+
 mst_status mst_model_get_cache_stats(const mst_model *model, int32_t layer, mst_cache_stats *stats) {
     return guard([&] {
         require_arg(model, "model");

@@ -55,7 +55,7 @@ void Session::eval(std::span<const int32_t> tokens, EvalKind kind) {
     check_eval(tokens);
     const size_t V = size_t(n_vocab());
     const auto start = std::chrono::steady_clock::now();
-    std::vector<float> new_logits(all_logits_ ? tokens.size() * V : V);
+    std::vector<float> new_logits = take_logits_buffer(all_logits_ ? tokens.size() * V : V);
     const ForwardOptions fo = forward_options();
     for (size_t first = 0; first < tokens.size(); first += size_t(n_batch_)) {
         const size_t n = std::min(size_t(n_batch_), tokens.size() - first);
@@ -66,9 +66,19 @@ void Session::eval(std::span<const int32_t> tokens, EvalKind kind) {
     commit(tokens, std::move(new_logits), seconds, kind);
 }
 
+std::vector<float> Session::take_logits_buffer(size_t n) {
+    // The previous step's buffer, not a fresh one: a fresh 600 KB vector is zero-filled
+    // and page-faulted on every decode step. The forward pass writes every element.
+    std::vector<float> buffer = std::move(spare_logits_);
+    spare_logits_.clear();
+    buffer.resize(n);
+    return buffer;
+}
+
 void Session::commit(std::span<const int32_t> tokens, std::vector<float> new_logits, double seconds, EvalKind kind) {
     history_.insert(history_.end(), tokens.begin(), tokens.end());
     n_past_.store(int32_t(history_.size()), std::memory_order_relaxed);
+    spare_logits_ = std::move(logits_);
     logits_ = std::move(new_logits);
     n_logit_rows_ = all_logits_ ? tokens.size() : 1;
     const bool is_prompt = kind == EvalKind::Prompt || (kind == EvalKind::Auto && tokens.size() > 1);

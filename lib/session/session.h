@@ -90,6 +90,9 @@ private:
     // the new logits, the statistics.
     void commit(std::span<const int32_t> tokens, std::vector<float> new_logits, double seconds, EvalKind kind);
     ForwardOptions forward_options();
+    // A buffer of n floats for an eval's logits, reusing the one the eval before last
+    // filled (its contents are overwritten); commit keeps the replaced logits for it.
+    std::vector<float> take_logits_buffer(size_t n);
 
     LoadedModel &model_;
     std::unique_ptr<ModelState> state_;
@@ -101,6 +104,7 @@ private:
     std::vector<int32_t> history_;
     std::atomic<int32_t> n_past_{0};  // history_.size()
     std::vector<float> logits_;  // last eval: [n_logit_rows_][n_vocab]
+    std::vector<float> spare_logits_;  // the eval before's, reused by the next eval
     size_t n_logit_rows_ = 0;
     std::mt19937_64 rng_;
     SessionStats stats_;

@@ -65,7 +65,7 @@ void Session::eval_batch(std::span<Session *const> sessions, std::span<const std
     const size_t V = size_t(sessions[0]->n_vocab());
     std::vector<std::vector<float>> new_logits(sessions.size());
     for (size_t i = 0; i < sessions.size(); ++i)
-        new_logits[i].resize(sessions[i]->all_logits_ ? tokens[i].size() * V : V);
+        new_logits[i] = sessions[i]->take_logits_buffer(sessions[i]->all_logits_ ? tokens[i].size() * V : V);
     // One batch per experts_per_token (the routed top-k is one for all rows of a step).
     std::map<int32_t, std::vector<size_t>> by_k;
     for (size_t i = 0; i < sessions.size(); ++i) by_k[sessions[i]->experts_per_token_].push_back(i);

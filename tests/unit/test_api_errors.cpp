@@ -267,3 +267,56 @@ TEST(ApiStatus, NamesAndVersion) {
 }
 
 }  // namespace
+
+// mst_model_get_backend_stats: arguments checked; on the CPU backend there is nothing to count.
+TEST_F(SessionErrors, BackendStatsCheckArgumentsAndAreZeroOnTheCpu) {
+    mst_backend_stats s{};
+    s.struct_size = sizeof s;
+    EXPECT_EQ(mst_model_get_backend_stats(nullptr, &s), MST_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(mst_model_get_backend_stats(model_, nullptr), MST_ERR_INVALID_ARGUMENT);
+    mst_model_info info{};
+    info.struct_size = sizeof info;
+    ASSERT_EQ(mst_model_get_info(model_, &info), MST_OK);
+    const int32_t tokens[] = {1, 2};
+    ASSERT_EQ(mst_session_eval(session_, tokens, 2), MST_OK) << mst_last_error();
+    ASSERT_EQ(mst_model_get_backend_stats(model_, &s), MST_OK) << mst_last_error();
+    if (std::string(info.backend) == "cpu") {
+        EXPECT_EQ(s.submissions, 0u);
+        EXPECT_EQ(s.pipelines_created, 0u);
+    } else {
+        EXPECT_GT(s.submissions, 0u);
+        EXPECT_EQ(s.replayed + s.recorded, s.submissions);
+    }
+}
+
+// Each eval reuses the logits buffer of the eval before last (no fresh zero-filled vector):
+// the same tokens give the same logits as the first time, and a failed eval leaves them.
+TEST_F(SessionErrors, ReusedLogitsBuffersGiveTheSameLogits) {
+    auto logits = [&] {
+        const float *p = nullptr;
+        size_t n = 0;
+        EXPECT_EQ(mst_session_logits(session_, &p, &n), MST_OK) << mst_last_error();
+        return std::vector<float>(p, p + n);
+    };
+    const int32_t a[] = {5}, b[] = {6}, c[] = {7};
+    ASSERT_EQ(mst_session_eval(session_, a, 1), MST_OK);
+    const std::vector<float> la = logits();
+    ASSERT_EQ(mst_session_eval(session_, b, 1), MST_OK);
+    const std::vector<float> lb = logits();
+    ASSERT_EQ(mst_session_eval(session_, c, 1), MST_OK);
+    const std::vector<float> lc = logits();
+    mst_session_reset(session_);
+    for (int round = 0; round < 2; ++round) {  // the second round reuses buffers already reused
+        ASSERT_EQ(mst_session_eval(session_, a, 1), MST_OK);
+        EXPECT_EQ(logits(), la);
+        ASSERT_EQ(mst_session_eval(session_, b, 1), MST_OK);
+        EXPECT_EQ(logits(), lb);
+        ASSERT_EQ(mst_session_eval(session_, c, 1), MST_OK);
+        EXPECT_EQ(logits(), lc);
+        mst_session_reset(session_);
+    }
+    ASSERT_EQ(mst_session_eval(session_, a, 1), MST_OK);
+    const int32_t bad[] = {1 << 20};
+    EXPECT_EQ(mst_session_eval(session_, bad, 1), MST_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(logits(), la);
+}

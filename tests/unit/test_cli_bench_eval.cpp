@@ -67,6 +67,20 @@ TEST_F(CliBenchEval, BenchNamesWhatRanRepeatsAndRecordsTheMachine) {
     ASSERT_EQ(cpu.size(), 2u);
     for (const auto &ms : cpu) EXPECT_GT(ms.get<double>(), 0.0);
     EXPECT_TRUE(contains(r.out, "CPU of the evaluating thread per decode token")) << r.out;
+    // Split into the first decode token's and the later ones' mean: with 2 tokens a run,
+    // the per-token figure is their mean (printed to 3 decimals, stored exactly).
+    const nlohmann::json &first = result.at("first_decode_eval_cpu_ms_runs");
+    const nlohmann::json &later = result.at("later_decode_eval_cpu_ms_per_token_runs");
+    ASSERT_EQ(first.size(), 2u);
+    ASSERT_EQ(later.size(), 2u);
+    for (size_t i = 0; i < 2; ++i)
+        EXPECT_NEAR(cpu[i].get<double>(), (first[i].get<double>() + later[i].get<double>()) / 2.0, 1e-9) << i;
+    EXPECT_TRUE(contains(r.out, "of that, the first decode token's")) << r.out;
+    // The backend's counters over the decode: a count each, replayed and recorded within
+    // the submissions a device backend makes (none on the CPU backend).
+    for (const char *key : {"decode_submissions_replayed", "decode_submissions_recorded", "decode_pipelines_created"})
+        EXPECT_TRUE(result.at(key).is_number_unsigned()) << key;
+    EXPECT_GE(result.at("decode_pipeline_create_seconds").get<double>(), 0.0);
 }
 
 TEST_F(CliBenchEval, BenchWithCeilingsRecordsTheDiskProbe) {
