@@ -12,7 +12,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <deque>
 #include <functional>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
 #include "cpu_op_fixture.h"
+#include "stable_weight.h"
 #include "test_weight.h"
 #include "vulkan_suite.h"
 
@@ -27,7 +27,8 @@ namespace mst {
 namespace {
 
 using test::random_floats;
-using test::TestWeight;
+using test::norm_weight;
+using test::stable_weight;
 
 #ifdef MST_HAVE_VULKAN
 
@@ -35,31 +36,6 @@ using test::TestWeight;
 constexpr double kFloatBound = 2e-5;
 constexpr double kQuantBound = 3e-4;
 const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8, DType::Q4};
-
-// A model's weights are stable (resident on the device after their first use), so that a
-// product or norm records no copy of them, which would record the deferred ops first; a
-// stable view is cached by address and size, so these live to the end of the program and
-// no later weight takes their address.
-WeightView stable_weight(DType t, int64_t rows, int64_t cols, uint32_t seed) {
-    static std::deque<TestWeight> kept;
-    kept.emplace_back(t, rows, cols, seed);
-    WeightView v = kept.back().view;
-    v.stable = true;
-    return v;
-}
-
-// A norm weight of `dim` floats around 1 (f32: what the device holds norms as).
-WeightView norm_weight(int64_t dim, uint32_t seed) {
-    static std::deque<std::vector<float>> kept;
-    kept.push_back(random_floats(size_t(dim), seed, 0.5f, 1.5f));
-    WeightView v;
-    v.dtype = DType::F32;
-    v.data = kept.back().data();
-    v.rows = 1;
-    v.cols = dim;
-    v.stable = true;
-    return v;
-}
 
 class VulkanAttentionFusion : public test::VulkanSuite {
 protected:

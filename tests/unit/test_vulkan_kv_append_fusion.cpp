@@ -13,13 +13,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <string>
 #include <vector>
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
 #include "cpu_op_fixture.h"
+#include "stable_weight.h"
 #include "test_weight.h"
 #include "vulkan_suite.h"
 
@@ -27,30 +27,10 @@ namespace mst {
 namespace {
 
 using test::random_floats;
-using test::TestWeight;
+using test::norm_weight;
+using test::stable_weight;
 
 #ifdef MST_HAVE_VULKAN
-
-// Weights resident after their first use (test_vulkan_attention_fusion.cpp says why).
-WeightView stable_weight(DType t, int64_t rows, int64_t cols, uint32_t seed) {
-    static std::deque<TestWeight> kept;
-    kept.emplace_back(t, rows, cols, seed);
-    WeightView v = kept.back().view;
-    v.stable = true;
-    return v;
-}
-
-WeightView norm_weight(int64_t dim, uint32_t seed) {
-    static std::deque<std::vector<float>> kept;
-    kept.push_back(random_floats(size_t(dim), seed, 0.5f, 1.5f));
-    WeightView v;
-    v.dtype = DType::F32;
-    v.data = kept.back().data();
-    v.rows = 1;
-    v.cols = dim;
-    v.stable = true;
-    return v;
-}
 
 // One layer's attention half of a small GQA model: 4 query heads on 2 kv heads.
 struct Layer {

@@ -26,6 +26,7 @@
 #include "cpu_op_fixture.h"
 #include "expect_error.h"
 #include "router/softmax_topk.h"
+#include "stable_weight.h"
 #include "test_weight.h"
 #ifdef MST_HAVE_VULKAN
 #include "vulkan_memory_suite.h"
@@ -38,18 +39,12 @@ namespace {
 using test::normalized_error;
 using test::random_floats;
 using test::TestWeight;
+using test::float_bits;
 
 // As test_vulkan_experts_by_id: float weights sum float32 products in other orders; for
 // Q8/Q4 the CPU rounds activations per block, the GPU does not.
 constexpr double kFloatBound = 2e-5, kQuantBound = 3e-4;
 constexpr int32_t kExperts = 9;
-
-// The bits of a float vector, so that a mismatch prints which element differs.
-std::vector<uint32_t> bits(const std::vector<float> &v) {
-    std::vector<uint32_t> b(v.size());
-    std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
-    return b;
-}
 
 // Every expert of one layer, keyed for the layer.
 struct Experts {
@@ -133,7 +128,7 @@ void expect_fused_experts_equal_unfused(VulkanBackend &gpu, Backend &cpu, int64_
             const uint64_t c1 = gpu.stream().commands();
             by_id->routed_swiglu_by_id(L.layer, h.data(), on.data(), cs.hidden, ids.data(), w.data(), k);
             const uint64_t on_commands = gpu.stream().commands() - c1;
-            EXPECT_EQ(bits(on), bits(off)) << what;
+            EXPECT_EQ(float_bits(on), float_bits(off)) << what;
             EXPECT_EQ(on_commands + (one_dispatch ? 3 : 2), off_commands)
                 << what << ": gate+up+silu_mul fused (and down+combine)";
             const double bound = dtype_is_quantized(cs.t) ? kQuantBound : kFloatBound;
@@ -156,7 +151,7 @@ void expect_fused_experts_equal_unfused(VulkanBackend &gpu, Backend &cpu, int64_
                                                        w.data(), k));
             gpu.sync();
             EXPECT_EQ(gpu.stream().commands() - c2, on_commands) << what << ": the add costs no command";
-            EXPECT_EQ(bits(x_on), bits(x_off)) << what;
+            EXPECT_EQ(float_bits(x_on), float_bits(x_off)) << what;
             std::vector<float> x_want(size_t(cs.hidden), 0.0f);
             L.host_path(cpu, h.data(), x_want.data(), ids, w);
             for (size_t i = 0; i < x_want.size(); ++i) x_want[i] += start[i];
@@ -220,7 +215,7 @@ TEST_P(VulkanMoeFusion, TopKByRankEqualsTheKPassKernelBitForBitAndTheCpuIds) {
                 routing->softmax_topk(logits.data(), n, E, k, renormalize, ids_on.data(), w_on.data());
                 EXPECT_EQ(ids_on, want_ids) << what;
                 EXPECT_EQ(ids_on, ids_off) << what;
-                EXPECT_EQ(bits(w_on), bits(w_off)) << what;
+                EXPECT_EQ(float_bits(w_on), float_bits(w_off)) << what;
                 for (size_t i = 0; i < w_on.size(); ++i)
                     EXPECT_NEAR(w_on[i], want_w[i], 2e-6f * std::max(1.0f, want_w[i])) << what;
             }

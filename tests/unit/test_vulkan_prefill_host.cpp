@@ -13,7 +13,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +24,7 @@
 #include "model/gqa_attention.h"
 #include "model/kv_cache.h"
 #include "scoped_env.h"
+#include "stable_weight.h"
 #include "test_weight.h"
 #ifdef MST_HAVE_VULKAN
 #include "vulkan_memory_suite.h"
@@ -34,7 +34,8 @@ namespace mst {
 namespace {
 
 using test::random_floats;
-using test::TestWeight;
+using test::norm_weight;
+using test::stable_weight;
 
 TEST(BackendVector, StartsUninitialisedOnTheCpuBackend) {
     CpuBackend cpu(1, cpu_isa_best());
@@ -45,24 +46,6 @@ TEST(BackendVector, StartsUninitialisedOnTheCpuBackend) {
 }
 
 #ifdef MST_HAVE_VULKAN
-
-// Weights the device keeps after their first use (stable), alive to the end of the program
-// so that no later weight takes their address.
-WeightView stable_weight(DType t, int64_t rows, int64_t cols, uint32_t seed) {
-    static std::deque<TestWeight> kept;
-    kept.emplace_back(t, rows, cols, seed);
-    WeightView v = kept.back().view;
-    v.stable = true;
-    return v;
-}
-
-WeightView norm_weight(int64_t dim, uint32_t seed) {
-    static std::deque<std::vector<float>> kept;
-    kept.push_back(random_floats(size_t(dim), seed, 0.5f, 1.5f));
-    WeightView v{DType::F32, kept.back().data(), 1, dim};
-    v.stable = true;
-    return v;
-}
 
 class VulkanPrefillHost : public test::VulkanMemorySuite {
 protected:

@@ -12,7 +12,6 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <deque>
 #include <string>
 #include <vector>
 
@@ -21,6 +20,7 @@
 #include "backends/device_routing.h"
 #include "cpu_op_fixture.h"
 #include "router/softmax_topk.h"
+#include "stable_weight.h"
 #include "test_weight.h"
 #include "vulkan_suite.h"
 
@@ -28,40 +28,15 @@ namespace mst {
 namespace {
 
 using test::random_floats;
-using test::TestWeight;
+using test::float_bits;
+using test::norm_weight;
+using test::stable_weight;
 
 #ifdef MST_HAVE_VULKAN
 
 constexpr double kFloatBound = 2e-5;  // test_vulkan_matvec's bounds
 constexpr double kQuantBound = 3e-4;
 const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8, DType::Q4};
-
-// Weights resident after their first use (test_vulkan_attention_fusion.cpp says why).
-WeightView stable_weight(DType t, int64_t rows, int64_t cols, uint32_t seed) {
-    static std::deque<TestWeight> kept;
-    kept.emplace_back(t, rows, cols, seed);
-    WeightView v = kept.back().view;
-    v.stable = true;
-    return v;
-}
-
-WeightView norm_weight(int64_t dim, uint32_t seed) {
-    static std::deque<std::vector<float>> kept;
-    kept.push_back(random_floats(size_t(dim), seed, 0.5f, 1.5f));
-    WeightView v;
-    v.dtype = DType::F32;
-    v.data = kept.back().data();
-    v.rows = 1;
-    v.cols = dim;
-    v.stable = true;
-    return v;
-}
-
-std::vector<uint32_t> bits(const std::vector<float> &v) {
-    std::vector<uint32_t> b(v.size());
-    std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
-    return b;
-}
 
 // What one run gives: per layer the normed x, the logits, ids, weights, an expert product
 // of the normed x and an op reading the weights (as the experts' products read them).
@@ -141,12 +116,12 @@ TEST_F(VulkanRouterTopkFusion, RouterAndTopkInOneDispatchEqualTheTwoBitForBit) {
                     for (size_t l = 0; l < 2; ++l) {
                         const Routed &a = got[0][l], &b = got[1][l];
                         const std::string at = what + " layer " + std::to_string(l);
-                        EXPECT_EQ(bits(b.logits), bits(a.logits)) << at;
+                        EXPECT_EQ(float_bits(b.logits), float_bits(a.logits)) << at;
                         EXPECT_EQ(b.ids, a.ids) << at;
-                        EXPECT_EQ(bits(b.weights), bits(a.weights)) << at;
-                        EXPECT_EQ(bits(b.h), bits(a.h)) << at;
-                        EXPECT_EQ(bits(b.expert), bits(a.expert)) << at;
-                        EXPECT_EQ(bits(b.weighted), bits(a.weighted)) << at;
+                        EXPECT_EQ(float_bits(b.weights), float_bits(a.weights)) << at;
+                        EXPECT_EQ(float_bits(b.h), float_bits(a.h)) << at;
+                        EXPECT_EQ(float_bits(b.expert), float_bits(a.expert)) << at;
+                        EXPECT_EQ(float_bits(b.weighted), float_bits(a.weighted)) << at;
                         // The top k of the device's own logits, as the CPU picks them.
                         std::vector<int32_t> ids(static_cast<size_t>(k));
                         std::vector<float> w(static_cast<size_t>(k));
