@@ -15,6 +15,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/vulkan/gemm_tuning.h"
 #include "cpu_op_fixture.h"
+#include "scoped_env.h"
 #include "test_weight.h"
 #include "vulkan_suite.h"
 
@@ -403,12 +404,12 @@ TEST_F(VulkanGemm, CooperativeMatrixTunedTilingsMatchCpu) {
 // A tuning the device cannot hold is refused with the reason, and the last good one stays.
 TEST_F(VulkanGemm, TuningBeyondTheDeviceIsRefused) {
     std::string why;
-    ASSERT_TRUE(vulkan_->set_gemm_tuning({2, 2, 2, 32}, why)) << why;
+    ASSERT_TRUE(vulkan_->set_gemm_tuning({2, 1, 1, 32}, why)) << why;  // fits 32 KiB with the split
     EXPECT_FALSE(vulkan_->set_gemm_tuning({8, 4, 1, 256}, why));  // 512 rows x 256 columns: ~400 KiB
     EXPECT_NE(why.find("shared memory"), std::string::npos) << why;
     EXPECT_FALSE(vulkan_->set_gemm_tuning({2, 3, 1, 32}, why));
     EXPECT_NE(why.find("NJ"), std::string::npos) << why;
-    EXPECT_EQ(vulkan_->gemm_tuning(), (GemmTuning{2, 2, 2, 32}));
+    EXPECT_EQ(vulkan_->gemm_tuning(), (GemmTuning{2, 1, 1, 32}));
 }
 
 TEST_F(VulkanGemm, BadTuningInTheEnvironmentIsNamed) {
@@ -421,10 +422,19 @@ TEST_F(VulkanGemm, BadTuningInTheEnvironmentIsNamed) {
             EXPECT_NE(std::string(e.what()).find("MST_VULKAN_COOP_TUNING"), std::string::npos) << e.what();
         }
     }
-    ::setenv("MST_VULKAN_COOP_TUNING", "1x4x2x32", 1);
+    ::setenv("MST_VULKAN_COOP_TUNING", "1x2x1x32", 1);  // fits 32 KiB with the split staging
     {
         VulkanBackend b(BackendOptions{}, false);
+        EXPECT_EQ(b.gemm_tuning(), (GemmTuning{1, 2, 1, 32}));
+    }
+    {
+        // 1x4x2x32 (64 rows) fits lavapipe's 32 KiB only with one f16 (32768 bytes, 48128
+        // split): the precision is read before the tuning is checked.
+        const test::ScopedEnv f16("MST_VULKAN_COOPMAT_PRECISION", "f16");
+        ::setenv("MST_VULKAN_COOP_TUNING", "1x4x2x32", 1);
+        VulkanBackend b(BackendOptions{}, false);
         EXPECT_EQ(b.gemm_tuning(), (GemmTuning{1, 4, 2, 32}));
+        EXPECT_EQ(b.coop_precision(), CoopPrecision::f16);
     }
     ::setenv("MST_VULKAN_COOP_TUNING", "main", 1);
     {
