@@ -36,7 +36,8 @@ for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/
 done
 { date -u; timeout 10 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; } > "$out/gpu.txt" 2>&1
 cat "$out/gpu.txt"
-mkdir -p /work && ln -sfn "$PWD" /work/main  # the test binaries read /work/main/tests/data
+# The test binaries read /work/main/tests/data: point it here (unless a real checkout is there).
+if [ ! -e /work/main ] || [ -L /work/main ]; then mkdir -p /work && ln -sfn "$PWD" /work/main; fi
 unset MST_VULKAN_COOPMAT_PRECISION
 
 # One test binary under `precision` (split or f16), its Vulkan tests only, at most `cap` s.
@@ -51,10 +52,12 @@ run_test() {
   grep -E '^\[  FAILED  \] .*\.' "$dir/$name.txt" | head -8 | tee -a "$out/summary.txt"
   grep -E 'actual: .* vs ' "$dir/$name.txt" | head -6 | cut -c1-200 | tee -a "$out/summary.txt"
 }
-# The golden cases' errors from the xml files: name, then each *relative_error property.
+# The golden cases' errors from the xml files: per binary, each case's name, then its
+# *relative_error properties (golden_logits.h records them, passing or not).
 errors() {
   for x in "$out/tests_$1"/test_golden_*.xml; do
     [ -f "$x" ] || continue
+    echo "# $(basename "$x" .xml)"
     grep -oE '<testcase name="[^"]*"|<property name="[^"]*relative_error" value="[^"]*"' "$x" |
       sed -E 's/<testcase name="([^"]*)"/\1:/; s/<property name="([^"]*)" value="([^"]*)"/  \1 \2/' | paste -sd' ' |
       sed 's/ \([^ ]*:\)/\n\1/g'
