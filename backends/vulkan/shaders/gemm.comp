@@ -198,8 +198,9 @@ void add_products(inout SUM acc[2][2], const F16 a[2], const F16 b[2]) {
         for (uint j = 0; j < 2u; ++j) acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
 }
 
-// The slice at column kk of the weights staged at `w0` (ws's, or us's under SWIGLU) times
-// the staged activations, added to acc: W*hi, and under SPLIT W*lo and Wlo*hi.
+// The slice at column kk of the staged weights (us's when `up`, else ws's) times the staged
+// activations (b, and their lo halves b_lo under SPLIT), added to acc: W*hi, and under the
+// split W*lo and, for the split weight types, Wlo*hi.
 void add_slice(inout SUM acc[2][2], bool up, uint mr, uint mt, uint kk, const F16 b[2], const F16 b_lo[2]) {
     F16 a[2];
     for (uint lo = 0; lo < (W_LO > 0u ? 2u : 1u); ++lo) {
