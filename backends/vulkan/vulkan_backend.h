@@ -249,6 +249,13 @@ public:
     void set_router_topk_fusion(bool on);
     bool router_topk_fusion() const { return router_topk_fusion_; }
     uint64_t fused_router_topks() const { return fused_router_topks_; }  // product + top-k dispatches
+    // Whether the settings let a router product and its top-k fuse (the fusion, the attention
+    // fusion that defers the norm, matvec.comp, norm_vec4.comp, the dense shape of 128
+    // invocations the ranking runs on); else false with *why (when not null) naming what
+    // stops it. The op checks the rest (one token in a batch, at most kTopkProductRows rows,
+    // a type and width matvec.comp takes). Tests ask it before counting fused dispatches.
+    bool router_topk_fusion_fits(std::string *why) const;
+    static constexpr int64_t kTopkProductRows = 1024;
     // The longest product (rows) a norm is folded into: past it every workgroup re-reading
     // x would cost more than the norm's own dispatch (the head's 152k rows).
     static constexpr int64_t kNormProductRows = 16384;
@@ -490,7 +497,6 @@ private:
     // The router product with softmax_topk (op_routing.cpp, MST_VULKAN_ROUTER_TOPK_FUSION):
     // one token's norm product of at most kTopkProductRows rows is deferred in turn, and a
     // softmax_topk of its result records one matvec_norm_topk dispatch for both.
-    static constexpr int64_t kTopkProductRows = 1024;
     bool softmax_topk_fused(const float *logits, int32_t n_experts, int32_t k, bool renormalize, int32_t *ids,
                             float *weights);
     void configure_router_topk_fusion_from_environment();  // MST_VULKAN_ROUTER_TOPK_FUSION; throws naming a bad value
