@@ -22,19 +22,20 @@ void validate_sampler_options(const SamplerOptions &o) {
 
 namespace {
 
-bool is_finite_bits(float v) {
+// 1 for NaN and the infinities (every exponent bit set), else 0.
+uint32_t not_finite_bit(float v) {
     uint32_t b;
     std::memcpy(&b, &v, 4);
-    return (b & 0x7f800000u) != 0x7f800000u;
+    return uint32_t((b & 0x7f800000u) == 0x7f800000u);
 }
 
 // NaN compares false with everything, so argmax and the sort would quietly return token 0
 // (or any token) from broken logits; they are reported instead. The common case is one
 // branch-free pass (the compiler vectorizes it); only broken logits are counted.
 void require_finite(std::span<const float> logits) {
-    bool all_finite = true;
-    for (float v : logits) all_finite &= is_finite_bits(v);
-    if (all_finite) return;
+    uint32_t any_not_finite = 0;
+    for (float v : logits) any_not_finite |= not_finite_bit(v);
+    if (!any_not_finite) return;
     size_t n_nan = 0, n_inf = 0, first = logits.size();
     for (size_t i = 0; i < logits.size(); ++i) {
         if (std::isfinite(logits[i])) continue;
@@ -66,13 +67,22 @@ std::span<const float> apply_repetition_penalty(std::span<const float> logits, s
     return s.penalized;
 }
 
-// The first highest logit. Two passes (the maximum, then its first position) instead of
-// std::max_element's one, because each is a plain loop the compiler vectorizes.
+// The first highest logit, in two passes: the maximum, then its first position. The
+// maximum is kept in 16 lanes, because one running maximum waits on the comparison before
+// it (0.3 ms over 152k logits) while 16 independent ones vectorize. Logits are finite
+// here, so the lanes' order of comparison cannot change the maximum (+0 and -0, which a
+// lane may keep either of, compare equal in the second pass).
 int32_t first_highest(std::span<const float> z) {
-    float highest = z[0];
-    for (float v : z) highest = v > highest ? v : highest;
-    for (size_t i = 0;; ++i)
-        if (z[i] == highest) return int32_t(i);
+    constexpr size_t kLanes = 16;
+    float lane[kLanes];
+    std::fill(lane, lane + kLanes, z[0]);
+    size_t i = 0;
+    for (; i + kLanes <= z.size(); i += kLanes)
+        for (size_t l = 0; l < kLanes; ++l) lane[l] = z[i + l] > lane[l] ? z[i + l] : lane[l];
+    float highest = *std::max_element(lane, lane + kLanes);
+    for (; i < z.size(); ++i) highest = z[i] > highest ? z[i] : highest;
+    for (size_t j = 0;; ++j)
+        if (z[j] == highest) return int32_t(j);
 }
 
 // Candidates ordered by logit descending, then id ascending: a total order, so the kept
@@ -81,19 +91,30 @@ bool higher(const SamplerCandidate &a, const SamplerCandidate &b) { return a.z !
 
 // The k highest candidates, highest first, in one pass over the logits: a heap of the k
 // best so far whose root is the worst of them. Ids come in ascending order, so a logit equal
-// to the root's loses the tie and only a strictly higher one enters.
+// to the root's loses the tie and only a strictly higher one enters. Soon almost no logit
+// enters, so blocks of 16 are first tested together (a test that vectorizes) and skipped
+// whole when none of them beats the root.
 void select_highest(std::span<const float> z, size_t k, std::vector<SamplerCandidate> &out) {
     out.clear();
     for (size_t i = 0; i < k; ++i) out.push_back({z[i], int32_t(i)});
     std::make_heap(out.begin(), out.end(), higher);
     float worst = out.front().z;
-    for (size_t i = k; i < z.size(); ++i) {
-        if (!(z[i] > worst)) continue;
+    const auto offer = [&](size_t i) {
+        if (!(z[i] > worst)) return;
         std::pop_heap(out.begin(), out.end(), higher);
         out.back() = {z[i], int32_t(i)};
         std::push_heap(out.begin(), out.end(), higher);
         worst = out.front().z;
+    };
+    constexpr size_t kBlock = 16;
+    size_t i = k;
+    for (; i + kBlock <= z.size(); i += kBlock) {
+        uint32_t any_higher = 0;
+        for (size_t l = 0; l < kBlock; ++l) any_higher |= uint32_t(z[i + l] > worst);
+        if (!any_higher) continue;
+        for (size_t l = 0; l < kBlock; ++l) offer(i + l);
     }
+    for (; i < z.size(); ++i) offer(i);
     std::sort_heap(out.begin(), out.end(), higher);
 }
 
