@@ -105,6 +105,10 @@ struct Run {
     // Of that, the first decode step's: a device backend compiles the pipelines of the
     // single-token kernels there, which the later steps find made.
     double first_decode_eval_cpu_s = 0;
+    // The first decode step's wall time in eval, and the backend's part of it: pipelines
+    // compiled (and their host seconds), submissions recorded afresh and replayed.
+    double first_eval_s = 0, first_pipeline_create_s = 0;
+    uint64_t first_pipelines_created = 0, first_recorded = 0, first_replayed = 0;
     // The backend over the decode (mst_backend_stats; 0 on the CPU): submissions replayed
     // and recorded afresh, pipelines compiled and their host seconds.
     uint64_t replayed = 0, recorded = 0, pipelines_created = 0;
@@ -199,7 +203,13 @@ Run run_setting(const std::string &path, mst_model_params params, const mst_expe
         const double sample_s = since(sample_start);
         r.latencies.push_back(since(t0));
         if (i == 0) {
+            const mst_backend_stats b = model.backend_stats();
+            r.first_eval_s = eval_s;
             r.first_sample_s = sample_s;
+            r.first_pipelines_created = b.pipelines_created - backend_after_prompt.pipelines_created;
+            r.first_pipeline_create_s = b.pipeline_create_seconds - backend_after_prompt.pipeline_create_seconds;
+            r.first_recorded = b.recorded - backend_after_prompt.recorded;
+            r.first_replayed = b.replayed - backend_after_prompt.replayed;
             continue;
         }
         r.later_eval_s += eval_s;
@@ -298,7 +308,8 @@ struct Summary {
     // Per run, ms per later decode token: eval's wall time, sampling's wall and CPU time,
     // the rest of the loop; and tokens per second counting all of it.
     std::vector<double> later_eval_ms, later_sample_ms, later_sample_cpu_ms, later_other_ms, later_loop_tps;
-    std::vector<double> first_sample_ms;
+    std::vector<double> first_sample_ms, first_eval_ms, first_pipeline_ms;
+    uint64_t first_pipelines = 0, first_recorded = 0, first_replayed = 0;
     uint64_t replayed = 0, recorded = 0, pipelines_created = 0;
     double pipeline_create_s = 0;
     uint64_t bytes = 0, hits = 0, misses = 0, prefetch_predicted = 0, prefetch_used = 0;
@@ -315,7 +326,14 @@ struct Summary {
             eval_cpu_ms.push_back(1e3 * r.decode_eval_cpu_s / double(r.latencies.size()));
             first_eval_cpu_ms.push_back(1e3 * r.first_decode_eval_cpu_s);
         }
-        if (!r.latencies.empty()) first_sample_ms.push_back(1e3 * r.first_sample_s);
+        if (!r.latencies.empty()) {
+            first_sample_ms.push_back(1e3 * r.first_sample_s);
+            first_eval_ms.push_back(1e3 * r.first_eval_s);
+            first_pipeline_ms.push_back(1e3 * r.first_pipeline_create_s);
+            first_pipelines += r.first_pipelines_created;
+            first_recorded += r.first_recorded;
+            first_replayed += r.first_replayed;
+        }
         if (r.latencies.size() > 1) {
             const double later = double(r.latencies.size() - 1);
             later_eval_cpu_ms.push_back(1e3 * (r.decode_eval_cpu_s - r.first_decode_eval_cpu_s) / later);
@@ -527,6 +545,13 @@ int cmd_bench(const std::vector<std::string> &argv) {
             }
             notes.push_back(fmt::format("{}: of that, the first decode token's {:.3f} / {:.3f} / {:.3f} ms{}",
                                         label, first_cpu.min, first_cpu.median, first_cpu.max, later));
+            const Spread first_wall = spread_of(sum.first_eval_ms), first_compile = spread_of(sum.first_pipeline_ms);
+            notes.push_back(fmt::format("{}: the first decode token's eval took {:.3f} / {:.3f} / {:.3f} ms of wall "
+                                        "time; in it {} pipelines compiled in {:.3f} / {:.3f} / {:.3f} ms, {} "
+                                        "submissions recorded afresh and {} replayed (all runs)",
+                                        label, first_wall.min, first_wall.median, first_wall.max, sum.first_pipelines,
+                                        first_compile.min, first_compile.median, first_compile.max,
+                                        sum.first_recorded, sum.first_replayed));
         }
         if (!sum.later_eval_ms.empty()) {
             const Spread e = spread_of(sum.later_eval_ms), sw = spread_of(sum.later_sample_ms),
@@ -577,6 +602,11 @@ int cmd_bench(const std::vector<std::string> &argv) {
             {"later_decode_other_ms_per_token_runs", sum.later_other_ms},
             {"later_decode_loop_tps_runs", sum.later_loop_tps},
             {"first_decode_sample_ms_runs", sum.first_sample_ms},
+            {"first_decode_eval_ms_runs", sum.first_eval_ms},
+            {"first_decode_pipeline_create_ms_runs", sum.first_pipeline_ms},
+            {"first_decode_pipelines_created", sum.first_pipelines},
+            {"first_decode_submissions_recorded", sum.first_recorded},
+            {"first_decode_submissions_replayed", sum.first_replayed},
             {"decode_submissions_replayed", sum.replayed}, {"decode_submissions_recorded", sum.recorded},
             {"decode_pipelines_created", sum.pipelines_created},
             {"decode_pipeline_create_seconds", sum.pipeline_create_s},
