@@ -556,14 +556,14 @@ int cmd_bench(const std::vector<std::string> &argv) {
         if (!sum.later_eval_ms.empty()) {
             const Spread e = spread_of(sum.later_eval_ms), sw = spread_of(sum.later_sample_ms),
                          sc = spread_of(sum.later_sample_cpu_ms), o = spread_of(sum.later_other_ms),
-                         tps = spread_of(sum.later_loop_tps), first = spread_of(sum.first_sample_ms);
+                         tps = spread_of(sum.later_loop_tps), first_sample = spread_of(sum.first_sample_ms);
             notes.push_back(fmt::format(
                 "{}: a later decode token's wall time (min / median / max over runs): eval {:.3f} / {:.3f} / {:.3f} ms, "
                 "sampling {:.3f} / {:.3f} / {:.3f} ms ({:.3f} / {:.3f} / {:.3f} ms of CPU; the first token's "
                 "{:.3f} / {:.3f} / {:.3f} ms), other {:.3f} / {:.3f} / {:.3f} ms; eval, sampling and other together "
                 "{:.2f} / {:.2f} / {:.2f} tok/s (dec t/s counts eval alone)",
-                label, e.min, e.median, e.max, sw.min, sw.median, sw.max, sc.min, sc.median, sc.max, first.min,
-                first.median, first.max, o.min, o.median, o.max, tps.min, tps.median, tps.max));
+                label, e.min, e.median, e.max, sw.min, sw.median, sw.max, sc.min, sc.median, sc.max,
+                first_sample.min, first_sample.median, first_sample.max, o.min, o.median, o.max, tps.min, tps.median, tps.max));
         }
         if (sum.replayed + sum.recorded + sum.pipelines_created)
             notes.push_back(fmt::format("{}: decode submissions {} replayed, {} recorded afresh; {} pipelines "
