@@ -19,6 +19,14 @@
 #   summary.txt              per run: decode tok/s; for the library also the tok/s of the
 #                            whole loop (eval + sampling + other), the later token's split
 #                            and the first token's CPU; then min / median / max per setting
+#                            (with two runs the "median" is the lower)
+# How to read it: "dec t/s" counts Session::eval alone (as at 08:56 UTC); "tok/s with
+# sampling" is what a generation loop gets, to set against bench_vulkan's decode tok/s. In
+# the split, eval's wall ms per later token against bench_vulkan's "decode token ... ms wall"
+# (7.25 ms at 08:56) says how much of the gap is inside eval (waiting: its CPU was equal),
+# sampling's ms how much the sampler costs on this host (greedy and top-k 40 should be
+# ~0.1 ms, the whole vocabulary a few ms). The first token's line says how much of its wall
+# time the pipelines compiled in it explain.
 set -u
 start=$(date +%s)
 pack=${1:?PACK: the unpacked payload of bench/vulkan_gpu_pack.sh (PACK/bin, PACK/lib)}
