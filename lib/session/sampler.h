@@ -33,8 +33,8 @@ struct SamplerScratch {
     std::vector<float> penalized;              // the logits after the repetition penalty
     std::vector<int32_t> seen;                 // ids the penalty applies to, sorted, unique
     std::vector<SamplerCandidate> candidates;  // highest first once sorted
-    std::vector<uint64_t> sort_keys, sort_buffer;  // the radix sort's (key, id) pairs
-    std::vector<uint32_t> histograms;
+    std::vector<SamplerCandidate> sort_buffer;
+    std::vector<uint32_t> histogram;
     std::vector<double> probabilities, cumulative;
 };
 
