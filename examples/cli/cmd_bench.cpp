@@ -46,6 +46,11 @@ const char *const kBenchHelp =
     "                            are dropped with posix_fadvise; reads then come from the device)\n"
     "  --no-ceilings             skip measuring the device's bandwidth and the compute ceiling (no\n"
     "                            ceiling or roofline columns)\n"
+    "  --sampler whole|default|greedy\n"
+    "                            how each next token is chosen: whole = the whole vocabulary at\n"
+    "                            temperature 1 (default; a chat's variety of experts), default = the\n"
+    "                            library's default sampler (temperature 0.8, top-k 40, top-p 0.95,\n"
+    "                            min-p 0.05), greedy = the highest logit\n"
     "  --sweep-experts K1,...    settings: experts per token (0 = the model's own)\n"
     "  --sweep-storage T1,...    settings: storage tiers\n"
     "  --sweep-policy P1,...     settings: cache policies\n"
@@ -100,10 +105,19 @@ struct Run {
     // Of that, the first decode step's: a device backend compiles the pipelines of the
     // single-token kernels there, which the later steps find made.
     double first_decode_eval_cpu_s = 0;
+    // The first decode step's wall time in eval, and the backend's part of it: pipelines
+    // compiled (and their host seconds), submissions recorded afresh and replayed.
+    double first_eval_s = 0, first_pipeline_create_s = 0;
+    uint64_t first_pipelines_created = 0, first_recorded = 0, first_replayed = 0;
     // The backend over the decode (mst_backend_stats; 0 on the CPU): submissions replayed
     // and recorded afresh, pipelines compiled and their host seconds.
     uint64_t replayed = 0, recorded = 0, pipelines_created = 0;
     double pipeline_create_s = 0;
+    // Where the wall time of the later decode tokens went (the first is apart, above):
+    // inside Session::eval, inside sampling (and its CPU), and the loop's total, whose rest
+    // is neither. decode_tps counts eval alone; a generation loop also pays the rest.
+    double later_eval_s = 0, later_sample_s = 0, later_sample_cpu_s = 0, later_total_s = 0;
+    double first_sample_s = 0;
     std::vector<int32_t> tokens;  // the decoded sequence, replayed for the compute ceiling
     uint64_t expert_bytes_per_token = 0, resident_bytes = 0;  // from the model's info
     std::string storage;          // the tier that ran ("auto" resolved)
@@ -128,8 +142,28 @@ double thread_cpu_seconds() {
     return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
+// The sampler `--sampler NAME` names.
+mst_sampler_params bench_sampler(const std::string &name) {
+    mst_sampler_params sampling = sampler_params();
+    if (name == "default") return sampling;
+    if (name == "greedy") {
+        sampling.temperature = 0.0f;
+        return sampling;
+    }
+    if (name != "whole")
+        throw UsageError("--sampler must be whole, default or greedy, got '" + name + "'");
+    // The whole distribution at temperature 1, as a chat's variety of tokens: greedy
+    // decoding of a random-weight model repeats one token, whose experts then all hit in
+    // the cache and flatter every streaming figure.
+    sampling.temperature = 1.0f;
+    sampling.top_k = 0;
+    sampling.top_p = 1.0f;
+    sampling.min_p = 0.0f;
+    return sampling;
+}
+
 Run run_setting(const std::string &path, mst_model_params params, const mst_expert_budget &budget,
-                int32_t prompt_tokens, int32_t gen_tokens) {
+                const mst_sampler_params &sampling, int32_t prompt_tokens, int32_t gen_tokens) {
     Run r;
     auto t0 = Clock::now();
     const ModelHandle model(path, params);
@@ -144,14 +178,6 @@ Run run_setting(const std::string &path, mst_model_params params, const mst_expe
     sp.n_ctx = uint32_t(prompt_tokens + gen_tokens + 1);
     SessionHandle session(model, sp);
     check(mst_session_set_expert_budget(session.get(), &budget));
-    // Decode samples the whole distribution (temperature 1, the session's fixed seed), as
-    // a chat does: greedy decoding of a random-weight model repeats one token, whose
-    // experts then all hit in the cache and flatter every streaming figure.
-    mst_sampler_params sampling = sampler_params();
-    sampling.temperature = 1.0f;
-    sampling.top_k = 0;
-    sampling.top_p = 1.0f;
-    sampling.min_p = 0.0f;
     const std::vector<int32_t> prompt = synthetic_prompt(prompt_tokens, model.info().n_vocab);
     t0 = Clock::now();
     session.eval(prompt);
@@ -167,10 +193,29 @@ Run run_setting(const std::string &path, mst_model_params params, const mst_expe
         const double cpu0 = thread_cpu_seconds();
         session.eval({token});
         const double cpu = thread_cpu_seconds() - cpu0;
+        const auto sample_start = Clock::now();
+        const double eval_s = std::chrono::duration<double>(sample_start - t0).count();
         r.decode_eval_cpu_s += cpu;
         if (i == 0) r.first_decode_eval_cpu_s = cpu;
+        const double sample_cpu0 = thread_cpu_seconds();
         token = session.sample(sampling);
+        const double sample_cpu = thread_cpu_seconds() - sample_cpu0;
+        const double sample_s = since(sample_start);
         r.latencies.push_back(since(t0));
+        if (i == 0) {
+            const mst_backend_stats b = model.backend_stats();
+            r.first_eval_s = eval_s;
+            r.first_sample_s = sample_s;
+            r.first_pipelines_created = b.pipelines_created - backend_after_prompt.pipelines_created;
+            r.first_pipeline_create_s = b.pipeline_create_seconds - backend_after_prompt.pipeline_create_seconds;
+            r.first_recorded = b.recorded - backend_after_prompt.recorded;
+            r.first_replayed = b.replayed - backend_after_prompt.replayed;
+            continue;
+        }
+        r.later_eval_s += eval_s;
+        r.later_sample_s += sample_s;
+        r.later_sample_cpu_s += sample_cpu;
+        r.later_total_s += r.latencies.back();
     }
     const mst_session_stats s = session.stats();
     r.decode_tps = s.decode_tokens_per_second;
@@ -260,6 +305,11 @@ struct Summary {
     std::vector<double> eval_cpu_ms;  // per run: the evaluating thread's CPU ms per decode token
     // Per run: the first decode token's eval CPU ms, and the later tokens' mean.
     std::vector<double> first_eval_cpu_ms, later_eval_cpu_ms;
+    // Per run, ms per later decode token: eval's wall time, sampling's wall and CPU time,
+    // the rest of the loop; and tokens per second counting all of it.
+    std::vector<double> later_eval_ms, later_sample_ms, later_sample_cpu_ms, later_other_ms, later_loop_tps;
+    std::vector<double> first_sample_ms, first_eval_ms, first_pipeline_ms;
+    uint64_t first_pipelines = 0, first_recorded = 0, first_replayed = 0;
     uint64_t replayed = 0, recorded = 0, pipelines_created = 0;
     double pipeline_create_s = 0;
     uint64_t bytes = 0, hits = 0, misses = 0, prefetch_predicted = 0, prefetch_used = 0;
@@ -276,9 +326,23 @@ struct Summary {
             eval_cpu_ms.push_back(1e3 * r.decode_eval_cpu_s / double(r.latencies.size()));
             first_eval_cpu_ms.push_back(1e3 * r.first_decode_eval_cpu_s);
         }
-        if (r.latencies.size() > 1)
-            later_eval_cpu_ms.push_back(1e3 * (r.decode_eval_cpu_s - r.first_decode_eval_cpu_s) /
-                                        double(r.latencies.size() - 1));
+        if (!r.latencies.empty()) {
+            first_sample_ms.push_back(1e3 * r.first_sample_s);
+            first_eval_ms.push_back(1e3 * r.first_eval_s);
+            first_pipeline_ms.push_back(1e3 * r.first_pipeline_create_s);
+            first_pipelines += r.first_pipelines_created;
+            first_recorded += r.first_recorded;
+            first_replayed += r.first_replayed;
+        }
+        if (r.latencies.size() > 1) {
+            const double later = double(r.latencies.size() - 1);
+            later_eval_cpu_ms.push_back(1e3 * (r.decode_eval_cpu_s - r.first_decode_eval_cpu_s) / later);
+            later_eval_ms.push_back(1e3 * r.later_eval_s / later);
+            later_sample_ms.push_back(1e3 * r.later_sample_s / later);
+            later_sample_cpu_ms.push_back(1e3 * r.later_sample_cpu_s / later);
+            later_other_ms.push_back(1e3 * (r.later_total_s - r.later_eval_s - r.later_sample_s) / later);
+            later_loop_tps.push_back(r.later_total_s > 0 ? later / r.later_total_s : 0.0);
+        }
         replayed += r.replayed;
         recorded += r.recorded;
         pipelines_created += r.pipelines_created;
@@ -339,7 +403,7 @@ int cmd_bench(const std::vector<std::string> &argv) {
         return 0;
     }
     std::vector<std::string> known = model_option_names();
-    known.insert(known.end(), {"prompt-tokens", "gen-tokens", "repeat", "cold", "no-ceilings", "sweep-experts",
+    known.insert(known.end(), {"prompt-tokens", "gen-tokens", "repeat", "cold", "no-ceilings", "sampler", "sweep-experts",
                                "sweep-storage", "sweep-policy", "sweep-cache-mb", "json", "plot", "help"});
     for (const std::string &name : budget_option_names()) known.push_back(name);
     args.reject_unknown(known);
@@ -349,6 +413,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
     const int32_t gen_tokens = int32_t(args.int_in("gen-tokens", 32, 1, 1000000));
     const int64_t repeat = args.int_in("repeat", 3, 1, 1000);
     const bool measure_ceilings = !args.flag("no-ceilings");
+    const std::string sampler_name = args.get_or("sampler", "whole");
+    const mst_sampler_params sampling = bench_sampler(sampler_name);
 
     std::string backend, storage, cache_policy;
     const mst_model_params base = model_params_from(args, backend, storage, cache_policy);
@@ -393,8 +459,8 @@ int cmd_bench(const std::vector<std::string> &argv) {
     }
 
     fmt::print("{} run(s) per setting: TTFT, prefill and decode speed are medians (min / median / max below), the "
-               "rest over all runs\n",
-               repeat);
+               "rest over all runs; next tokens chosen by the {} sampler\n",
+               repeat, sampler_name);
     fmt::print("{:<34} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>11} {:>6} {:>9} {:>9} {:>9} {:>8}\n", "setting",
                "TTFT s", "pre t/s", "dec t/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "bytes/tok", "hit%",
                "read MB/s", "io ceil", "cpu ceil", "roofline");
@@ -411,7 +477,7 @@ int cmd_bench(const std::vector<std::string> &argv) {
         Run first;
         for (int64_t i = 0; i < repeat; ++i) {
             if (args.flag("cold")) evict_from_page_cache(files);
-            Run r = run_setting(path, p, budget, prompt_tokens, gen_tokens);
+            Run r = run_setting(path, p, budget, sampling, prompt_tokens, gen_tokens);
             sum.add(r);
             if (i == 0) first = std::move(r);
         }
@@ -479,6 +545,25 @@ int cmd_bench(const std::vector<std::string> &argv) {
             }
             notes.push_back(fmt::format("{}: of that, the first decode token's {:.3f} / {:.3f} / {:.3f} ms{}",
                                         label, first_cpu.min, first_cpu.median, first_cpu.max, later));
+            const Spread first_wall = spread_of(sum.first_eval_ms), first_compile = spread_of(sum.first_pipeline_ms);
+            notes.push_back(fmt::format("{}: the first decode token's eval took {:.3f} / {:.3f} / {:.3f} ms of wall "
+                                        "time; in it {} pipelines compiled in {:.3f} / {:.3f} / {:.3f} ms, {} "
+                                        "submissions recorded afresh and {} replayed (all runs)",
+                                        label, first_wall.min, first_wall.median, first_wall.max, sum.first_pipelines,
+                                        first_compile.min, first_compile.median, first_compile.max,
+                                        sum.first_recorded, sum.first_replayed));
+        }
+        if (!sum.later_eval_ms.empty()) {
+            const Spread e = spread_of(sum.later_eval_ms), sw = spread_of(sum.later_sample_ms),
+                         sc = spread_of(sum.later_sample_cpu_ms), o = spread_of(sum.later_other_ms),
+                         tps = spread_of(sum.later_loop_tps), first_sample = spread_of(sum.first_sample_ms);
+            notes.push_back(fmt::format(
+                "{}: a later decode token's wall time (min / median / max over runs): eval {:.3f} / {:.3f} / {:.3f} ms, "
+                "sampling {:.3f} / {:.3f} / {:.3f} ms ({:.3f} / {:.3f} / {:.3f} ms of CPU; the first token's "
+                "{:.3f} / {:.3f} / {:.3f} ms), other {:.3f} / {:.3f} / {:.3f} ms; eval, sampling and other together "
+                "{:.2f} / {:.2f} / {:.2f} tok/s (dec t/s counts eval alone)",
+                label, e.min, e.median, e.max, sw.min, sw.median, sw.max, sc.min, sc.median, sc.max,
+                first_sample.min, first_sample.median, first_sample.max, o.min, o.median, o.max, tps.min, tps.median, tps.max));
         }
         if (sum.replayed + sum.recorded + sum.pipelines_created)
             notes.push_back(fmt::format("{}: decode submissions {} replayed, {} recorded afresh; {} pipelines "
@@ -511,6 +596,17 @@ int cmd_bench(const std::vector<std::string> &argv) {
             {"read_wait_seconds_per_token", wait_per_token}, {"decode_eval_cpu_ms_per_token_runs", sum.eval_cpu_ms},
             {"first_decode_eval_cpu_ms_runs", sum.first_eval_cpu_ms},
             {"later_decode_eval_cpu_ms_per_token_runs", sum.later_eval_cpu_ms},
+            {"later_decode_eval_ms_per_token_runs", sum.later_eval_ms},
+            {"later_decode_sample_ms_per_token_runs", sum.later_sample_ms},
+            {"later_decode_sample_cpu_ms_per_token_runs", sum.later_sample_cpu_ms},
+            {"later_decode_other_ms_per_token_runs", sum.later_other_ms},
+            {"later_decode_loop_tps_runs", sum.later_loop_tps},
+            {"first_decode_sample_ms_runs", sum.first_sample_ms},
+            {"first_decode_eval_ms_runs", sum.first_eval_ms},
+            {"first_decode_pipeline_create_ms_runs", sum.first_pipeline_ms},
+            {"first_decode_pipelines_created", sum.first_pipelines},
+            {"first_decode_submissions_recorded", sum.first_recorded},
+            {"first_decode_submissions_replayed", sum.first_replayed},
             {"decode_submissions_replayed", sum.replayed}, {"decode_submissions_recorded", sum.recorded},
             {"decode_pipelines_created", sum.pipelines_created},
             {"decode_pipeline_create_seconds", sum.pipeline_create_s},
@@ -543,6 +639,7 @@ int cmd_bench(const std::vector<std::string> &argv) {
                               {"cold", args.flag("cold")},
                               {"prompt_tokens", prompt_tokens},
                               {"gen_tokens", gen_tokens},
+                              {"sampler", sampler_name},
                               {"repeat", repeat},
                               {"results", results}};
         if (measure_ceilings)

@@ -292,7 +292,7 @@ mst_status mst_session_sample(mst_session *session, const mst_sampler_params *pa
         const SamplerOptions o = params ? to_sampler_options(*params) : SamplerOptions{};
         const SessionEntry entry(*session, SessionAccess::Write);  // advances the random generator
         Session &s = *session->impl;
-        *token = sample_token(s.last_logits(), s.history(), o, s.rng());
+        *token = sample_token(s.last_logits(), s.history(), o, s.rng(), s.sampler_scratch());
     });
 }
 

@@ -25,7 +25,8 @@ mst_stop_reason generate(Session &session, std::span<const int32_t> prompt, cons
         // Room first: every token shown to the caller is evaluated into the context, so a
         // continued conversation sees exactly what was generated.
         if (session.n_past() >= session.n_ctx()) return MST_STOP_CONTEXT_FULL;
-        const int32_t token = sample_token(session.last_logits(), session.history(), options.sampler, session.rng());
+        const int32_t token = sample_token(session.last_logits(), session.history(), options.sampler, session.rng(),
+                                           session.sampler_scratch());
         const bool eos = !options.ignore_eos && session.model().is_eos(token);
         // Rows past the tokenizer's ids (a padded vocabulary) have no text.
         std::string piece = !eos && token < tokenizer.vocab_size() ? text.push(tokenizer.token_bytes(token)) : "";

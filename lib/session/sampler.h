@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <vector>
 
 namespace mst {
 
@@ -20,8 +21,31 @@ struct SamplerOptions {
 // Throws INVALID_ARGUMENT for out-of-range options (negative penalty, p outside [0, 1]...).
 void validate_sampler_options(const SamplerOptions &options);
 
+struct SamplerCandidate {
+    float z;
+    int32_t id;
+};
+
+// The memory sample_token works in, kept between calls (a session keeps one): a decode
+// step's sampling then allocates nothing. Fresh vectors the size of the vocabulary (about
+// 5 MB of them a token over 152k logits) were zero-filled and page-faulted every token.
+struct SamplerScratch {
+    std::vector<float> penalized;              // the logits after the repetition penalty
+    std::vector<int32_t> seen;                 // ids the penalty applies to, sorted, unique
+    std::vector<SamplerCandidate> candidates;  // highest first once sorted
+    std::vector<SamplerCandidate> sort_buffer;
+    std::vector<uint32_t> histogram;
+    std::vector<double> probabilities, cumulative;
+};
+
 // Pick a token from `logits` given the context `history` (for the repetition penalty).
 // Logits that are NaN or infinite are MST_ERR_BACKEND naming how many and where.
+// For a seed the token is the one std::discrete_distribution draws over the kept
+// candidates ordered by logit (ties by id); temperature <= 0 takes the first highest.
+int32_t sample_token(std::span<const float> logits, std::span<const int32_t> history, const SamplerOptions &options,
+                     std::mt19937_64 &rng, SamplerScratch &scratch);
+
+// The same with memory of its own, allocated for this call.
 int32_t sample_token(std::span<const float> logits, std::span<const int32_t> history, const SamplerOptions &options,
                      std::mt19937_64 &rng);
 

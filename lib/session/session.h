@@ -12,6 +12,7 @@
 
 #include "experts/expert_store.h"
 #include "model/loaded_model.h"
+#include "session/sampler.h"
 
 namespace mst {
 
@@ -80,6 +81,8 @@ public:
     void set_budget_policy(const BudgetPolicy &policy);
 
     std::mt19937_64 &rng() { return rng_; }
+    // Memory for sampling this session's logits, reused token after token.
+    SamplerScratch &sampler_scratch() { return sampler_scratch_; }
     const SessionStats &stats() const { return stats_; }
     LoadedModel &model() { return model_; }
 
@@ -107,6 +110,7 @@ private:
     std::vector<float> spare_logits_;  // the eval before's, reused by the next eval
     size_t n_logit_rows_ = 0;
     std::mt19937_64 rng_;
+    SamplerScratch sampler_scratch_;
     SessionStats stats_;
 };
 

@@ -83,6 +83,44 @@ TEST_F(CliBenchEval, BenchNamesWhatRanRepeatsAndRecordsTheMachine) {
     EXPECT_GE(result.at("decode_pipeline_create_seconds").get<double>(), 0.0);
 }
 
+TEST_F(CliBenchEval, BenchSplitsALaterTokenIntoEvalSamplingAndTheRest) {
+    for (const char *sampler : {"greedy", "default", "whole"}) {
+        SCOPED_TRACE(sampler);
+        const std::string json_path = dir_ + "/bench_" + sampler + ".json";
+        const CliResult r = cli({"bench", "-m", tiny(), "--prompt-tokens", "4", "--gen-tokens", "4", "--repeat", "2",
+                                 "--no-ceilings", "--sampler", sampler, "--json", json_path});
+        ASSERT_EQ(r.status, 0) << r.err << r.out;
+        EXPECT_TRUE(contains(r.out, std::string("chosen by the ") + sampler + " sampler")) << r.out;
+        EXPECT_TRUE(contains(r.out, "a later decode token's wall time")) << r.out;
+        EXPECT_TRUE(contains(r.out, "the first decode token's eval took")) << r.out;
+        std::ifstream in(json_path);
+        const nlohmann::json doc = nlohmann::json::parse(in);
+        EXPECT_EQ(doc.at("sampler"), sampler);
+        const nlohmann::json &result = doc.at("results").at(0);
+        // One figure a run; eval and sampling take time, and the loop's rate counts both, so
+        // it is below the rate of eval alone over the same later tokens.
+        for (const char *key : {"later_decode_eval_ms_per_token_runs", "later_decode_sample_ms_per_token_runs",
+                                "later_decode_sample_cpu_ms_per_token_runs", "later_decode_other_ms_per_token_runs",
+                                "later_decode_loop_tps_runs", "first_decode_sample_ms_runs",
+                                "first_decode_eval_ms_runs", "first_decode_pipeline_create_ms_runs"})
+            ASSERT_EQ(result.at(key).size(), 2u) << key;
+        for (size_t i = 0; i < 2; ++i) {
+            const double eval_ms = result.at("later_decode_eval_ms_per_token_runs")[i].get<double>();
+            const double sample_ms = result.at("later_decode_sample_ms_per_token_runs")[i].get<double>();
+            const double other_ms = result.at("later_decode_other_ms_per_token_runs")[i].get<double>();
+            EXPECT_GT(eval_ms, 0.0);
+            EXPECT_GT(sample_ms, 0.0);
+            EXPECT_GE(other_ms, 0.0);
+            EXPECT_NEAR(result.at("later_decode_loop_tps_runs")[i].get<double>(), 1e3 / (eval_ms + sample_ms + other_ms),
+                        1e-6 * 1e3 / eval_ms);
+            EXPECT_GT(result.at("first_decode_eval_ms_runs")[i].get<double>(), 0.0);
+        }
+    }
+    const CliResult bad = cli({"bench", "-m", tiny(), "--no-ceilings", "--sampler", "topk"});
+    EXPECT_NE(bad.status, 0);
+    EXPECT_TRUE(contains(bad.err + bad.out, "--sampler must be whole, default or greedy, got 'topk'")) << bad.err;
+}
+
 TEST_F(CliBenchEval, BenchWithCeilingsRecordsTheDiskProbe) {
     const std::string json_path = dir_ + "/bench.json";
     const CliResult r = cli({"bench", "-m", tiny(), "--prompt-tokens", "4", "--gen-tokens", "2", "--repeat", "1",

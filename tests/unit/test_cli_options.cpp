@@ -170,7 +170,7 @@ TEST(CliOptions, HelpDescribesNewOptions) {
                                  "--n-predict", "--min-weight", "--mass", "--cache-skip", "-t, --threads"})
         EXPECT_TRUE(contains(run.out, promised)) << promised;
     const CliResult bench = cli({"bench", "--help"});
-    for (const char *promised : {"--repeat", "--min-weight", "--no-ceilings"})
+    for (const char *promised : {"--repeat", "--min-weight", "--no-ceilings", "--sampler whole|default|greedy"})
         EXPECT_TRUE(contains(bench.out, promised)) << promised;
 #ifdef MST_HAVE_VULKAN
     EXPECT_TRUE(contains(run.out, "auto | cpu | vulkan")) << run.out;

@@ -1,7 +1,9 @@
-// sample_token against a plain reference: candidates ordered by logit (ties by id), the
-// filters as prefixes of that order, the draw over the kept prefix. The sampler sorts
-// (logit, id) pairs, and the whole vocabulary with std::sort instead of a heap, for speed;
-// the token drawn for a seed must stay the one the reference draws.
+// sample_token against a plain reference: the repetition penalty on a copy, candidates
+// ordered by logit (ties by id), the filters as prefixes of that order, the draw over the
+// kept prefix by std::discrete_distribution. The sampler finds top-k candidates with a heap
+// in one pass, radix-sorts the whole vocabulary, draws in reused memory and takes greedy's
+// maximum in two passes, for speed; the token drawn for a seed must stay the one the
+// reference draws, and the generator must be left where the reference leaves it.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <cstdint>
 #include <numeric>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "session/sampler.h"
@@ -16,7 +19,17 @@
 namespace mst {
 namespace {
 
-int32_t reference_sample(const std::vector<float> &z, const SamplerOptions &o, std::mt19937_64 &rng) {
+int32_t reference_sample(std::vector<float> z, const SamplerOptions &o, std::mt19937_64 &rng,
+                         const std::vector<int32_t> &history = {}) {
+    if (o.repetition_penalty != 1.0f) {
+        const size_t window = o.repetition_last_n < 0 ? history.size()
+                                                      : std::min(history.size(), size_t(o.repetition_last_n));
+        std::set<int32_t> seen(history.end() - ptrdiff_t(window), history.end());
+        for (int32_t t : seen)
+            if (t >= 0 && size_t(t) < z.size())
+                z[size_t(t)] = z[size_t(t)] > 0 ? z[size_t(t)] / o.repetition_penalty : z[size_t(t)] * o.repetition_penalty;
+    }
+    if (o.temperature <= 0.0f) return int32_t(std::max_element(z.begin(), z.end()) - z.begin());
     std::vector<int32_t> ids(z.size());
     std::iota(ids.begin(), ids.end(), 0);
     std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return z[size_t(a)] > z[size_t(b)]; });
@@ -69,6 +82,116 @@ TEST(Sampler, DrawsTheReferenceTokenForEverySeed) {
             for (int draw = 0; draw < 3; ++draw)
                 ASSERT_EQ(sample_token(z, {}, o, a), reference_sample(z, o, b))
                     << "seed " << seed << " draw " << draw << " top_k " << o.top_k << " top_p " << o.top_p;
+        }
+}
+
+// The same seed, through sampler and reference, for several draws: the tokens and the
+// generator's state after them must agree.
+void expect_reference(const std::vector<float> &z, const SamplerOptions &o, uint64_t seed, const char *what,
+                      SamplerScratch &scratch, const std::vector<int32_t> &history = {}) {
+    std::mt19937_64 a(seed), b(seed);
+    for (int draw = 0; draw < 4; ++draw)
+        ASSERT_EQ(sample_token(z, history, o, a, scratch), reference_sample(z, o, b, history))
+            << what << ": seed " << seed << " draw " << draw;
+    ASSERT_EQ(a(), b()) << what << ": the generator moved on by another number of draws";
+}
+
+SamplerOptions options(float temperature, int32_t top_k, float top_p, float min_p) {
+    SamplerOptions o;
+    o.temperature = temperature;
+    o.top_k = top_k;
+    o.top_p = top_p;
+    o.min_p = min_p;
+    return o;
+}
+
+TEST(Sampler, TopKAtEveryEdgeDrawsTheReferenceToken) {
+    SamplerScratch scratch;
+    for (size_t n : {size_t(1), size_t(2), size_t(37), size_t(4099)}) {
+        const std::vector<float> z = logits(n, uint32_t(n));
+        for (int32_t k : {1, 2, 40, int32_t(n) - 1, int32_t(n), int32_t(n) + 5}) {
+            if (k <= 0) continue;
+            expect_reference(z, options(1.0f, k, 1.0f, 0.0f), 7, "top-k alone", scratch);
+            expect_reference(z, options(0.6f, k, 0.9f, 0.05f), 8, "top-k with top-p and min-p", scratch);
+        }
+    }
+}
+
+TEST(Sampler, TiesAtTheTopKBoundaryKeepTheLowestIds) {
+    // Nine equal logits below one higher (id 9): top-k 5 keeps id 9 and the four lowest ids
+    // of the tie, 2 to 5, and the draws must come from exactly those.
+    std::vector<float> z(12, 1.0f);
+    z[9] = 2.0f;
+    z[0] = z[1] = -1.0f;
+    const SamplerOptions o = options(1.0f, 5, 1.0f, 0.0f);
+    SamplerScratch scratch;
+    std::set<int32_t> drawn;
+    std::mt19937_64 rng(3);
+    for (int i = 0; i < 400; ++i) drawn.insert(sample_token(z, {}, o, rng, scratch));
+    EXPECT_EQ(drawn, (std::set<int32_t>{2, 3, 4, 5, 9}));
+    expect_reference(z, o, 11, "ties at the boundary", scratch);
+}
+
+TEST(Sampler, SignedZerosTieAsEqualLogits) {
+    const std::vector<float> z{-0.0f, 0.0f, -0.0f, -1.0f};
+    SamplerScratch scratch;
+    for (int32_t k : {0, 1, 2}) expect_reference(z, options(1.0f, k, 1.0f, 0.0f), 5, "signed zeros", scratch);
+    std::mt19937_64 rng(1);
+    EXPECT_EQ(sample_token(z, {}, options(0.0f, 40, 1.0f, 0.0f), rng, scratch), 0);
+}
+
+TEST(Sampler, OneCandidateLeftUsesNoRandomNumber) {
+    // top-k 1, or a top-p so small that only the best survives: std::discrete_distribution
+    // over one weight draws nothing from the generator, and neither may the sampler.
+    const std::vector<float> z = logits(4099, 21);
+    SamplerScratch scratch;
+    expect_reference(z, options(1.0f, 1, 1.0f, 0.0f), 13, "top-k 1", scratch);
+    expect_reference(z, options(1.0f, 0, 1e-9f, 0.0f), 14, "top-p 1e-9", scratch);
+    expect_reference(z, options(1.0f, 0, 1.0f, 1.0f), 15, "min-p 1", scratch);
+}
+
+TEST(Sampler, RepetitionPenaltyDrawsTheReferenceToken) {
+    const std::vector<float> z = logits(4099, 5);
+    std::vector<int32_t> history;
+    for (int32_t i = 0; i < 200; ++i) history.push_back((i * 97) % 4099);
+    history.push_back(-3);    // outside the vocabulary: ignored
+    history.push_back(9000);  // likewise
+    history.push_back(history[10]);
+    SamplerScratch scratch;
+    for (int32_t last_n : {64, -1, 0}) {
+        SamplerOptions greedy = options(0.0f, 40, 1.0f, 0.0f), sampled = options(0.9f, 40, 0.95f, 0.05f),
+                       whole = options(1.0f, 0, 1.0f, 0.0f);
+        for (SamplerOptions *o : {&greedy, &sampled, &whole}) {
+            o->repetition_penalty = 1.7f;
+            o->repetition_last_n = last_n;
+            expect_reference(z, *o, 17, "repetition penalty", scratch, history);
+        }
+    }
+}
+
+TEST(Sampler, GreedyTakesTheFirstHighestOfTheWholeVocabulary) {
+    std::vector<float> z = logits(151936, 9);
+    const float top = *std::max_element(z.begin(), z.end()) + 1.0f;
+    z[151935] = top;
+    z[70001] = top;
+    SamplerScratch scratch;
+    std::mt19937_64 rng(1), untouched(1);
+    EXPECT_EQ(sample_token(z, {}, options(0.0f, 40, 0.95f, 0.05f), rng, scratch), 70001);
+    EXPECT_EQ(sample_token(z, {}, options(-1.0f, 0, 1.0f, 0.0f), rng, scratch), 70001);
+    EXPECT_EQ(rng(), untouched()) << "greedy used the generator";
+}
+
+TEST(Sampler, ScratchReusedAcrossSizesAndOptionsChangesNothing) {
+    // One scratch through every path, vocabularies growing and shrinking: what a path left
+    // behind must not leak into the next.
+    SamplerScratch scratch;
+    const std::vector<SamplerOptions> all{options(1.0f, 0, 1.0f, 0.0f), options(0.8f, 40, 0.95f, 0.05f),
+                                          options(0.0f, 40, 0.95f, 0.05f), options(0.7f, 0, 0.5f, 0.0f)};
+    uint64_t seed = 100;
+    for (size_t n : {size_t(151936), size_t(10), size_t(4099), size_t(151936), size_t(3)})
+        for (const SamplerOptions &o : all) {
+            ++seed;
+            expect_reference(logits(n, uint32_t(seed)), o, seed, "reused", scratch);
         }
 }
 
