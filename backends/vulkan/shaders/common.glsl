@@ -22,3 +22,11 @@ float fp8_e4m3_to_f32(uint b) {
 }
 
 float silu(float x) { return x / (1.0 + exp(-x)); }
+
+// The leading 11 significant bits of v (f16's precision), cut by masking its bits: f16
+// holds the result exactly (in f16's normal range) and v - f16_head(v) is exact in float,
+// so the split staging of gemm.comp and gemm_tuned.comp (hi = f16_head(v), lo =
+// f16(v - hi)) keeps about 22 bits. Masking, not a round trip through f16: with
+// lo = f16(v - float(f16(v))) an H100 gave bitwise the logits of no split at all (its
+// compiler may take float(f16(v)) for v, leaving lo = 0).
+float f16_head(float v) { return uintBitsToFloat(floatBitsToUint(v) & 0xFFFFE000u); }

@@ -11,7 +11,8 @@
 //   4 subgroups of 32, each a 32 x 32 quarter of the tile as 2 x 2 matrices; the tiles
 //   are staged as f16, the sums are float. SPLIT (specialization constant 0,
 //   MST_VULKAN_COOPMAT_PRECISION=split, the default): each activation is staged as
-//   hi = f16(x) and lo = f16(x - hi) and both multiplied (W*hi + W*lo), as are the weights
+//   hi = f16_head(x) (its leading 11 bits, common.glsl) and lo = f16(x - hi) and both
+//   multiplied (W*hi + W*lo), as are the weights
 //   of the types f16 does not hold (f32, q8, q4: Wlo*hi added), so the staging's rounding
 //   stays near float's instead of f16's 2^-11 (docs/gpu_prefill.md).
 //   (GL_NV_cooperative_matrix because the glslang of Debian 12 has no GL_KHR_cooperative_matrix.)
@@ -139,16 +140,18 @@ void fetch(uint r0, uint t0, uint k0) {
     }
 }
 
-// What a staged element loses to STAGE's rounding (its lo half under SPLIT).
-STAGE rest(float v) { return STAGE(v - float(STAGE(v))); }
+// A staged element's hi half under SPLIT (its leading bits, common.glsl's f16_head), or
+// the element rounded once without it; and its lo half (what the hi half leaves).
+STAGE head(float v, bool split) { return STAGE(split ? f16_head(v) : v); }
+STAGE rest(float v) { return STAGE(v - f16_head(v)); }
 
 void store_fetched() {
     const uint tid = gl_LocalInvocationIndex;
     for (uint i = 0; i < W_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, lr = slot >> 2, c = (slot & 3u) * 8u;
-        for (uint j = 0; j < 8u; ++j) ws[lr * KP + c + j] = STAGE(w_next[i][j]);
+        for (uint j = 0; j < 8u; ++j) ws[lr * KP + c + j] = head(w_next[i][j], W_LO > 0u);
 #ifdef SWIGLU
-        for (uint j = 0; j < 8u; ++j) us[lr * KP + c + j] = STAGE(u_next[i][j]);
+        for (uint j = 0; j < 8u; ++j) us[lr * KP + c + j] = head(u_next[i][j], W_LO > 0u);
 #endif
         if (W_LO > 0u) {
             for (uint j = 0; j < 8u; ++j) ws[W_LO + lr * KP + c + j] = rest(w_next[i][j]);
@@ -159,7 +162,7 @@ void store_fetched() {
     }
     for (uint i = 0; i < X_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, lt = slot >> 2, c = (slot & 3u) * 8u;
-        for (uint j = 0; j < 8u; ++j) xs[lt * KP + c + j] = STAGE(x_next[i][j]);
+        for (uint j = 0; j < 8u; ++j) xs[lt * KP + c + j] = head(x_next[i][j], X_LO > 0u);
         if (X_LO > 0u)
             for (uint j = 0; j < 8u; ++j) xs[X_LO + lt * KP + c + j] = rest(x_next[i][j]);
     }

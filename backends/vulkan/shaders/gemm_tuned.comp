@@ -17,7 +17,8 @@
 // their products; SWIGLU's silu(gate) * up is taken on the sums.
 //
 // SPLIT (specialization constant 4, MST_VULKAN_COOPMAT_PRECISION=split, the default): each
-// activation is staged twice, hi = f16(x) and lo = f16(x - hi), in a second half of its
+// activation is staged twice, hi = f16_head(x) (its leading 11 bits, common.glsl) and
+// lo = f16(x - hi), in a second half of its
 // tile, and the products take W*hi + W*lo; the weights of the types f16 does not hold (f32,
 // q8, q4) are split alike and add Wlo*hi. Without it (=f16) one f16 each, as before.
 //
@@ -103,15 +104,22 @@ shared uvec4 us[BM * KP4 + W_LO];  // the up weights, [row][k / 8]
 #endif
 shared float cs[BN * CP];  // sums, column-major: (row m, token n) at cs[n * CP + m]
 
-uvec4 pack_piece(const float v[8]) {
-    return uvec4(packHalf2x16(vec2(v[0], v[1])), packHalf2x16(vec2(v[2], v[3])), packHalf2x16(vec2(v[4], v[5])),
-                 packHalf2x16(vec2(v[6], v[7])));
+// 8 values as f16: under the split their hi halves (their leading bits, common.glsl's
+// f16_head), else each rounded once.
+uvec4 pack_piece(const float v[8], bool split) {
+    uvec4 p;
+    for (uint k = 0; k < 4u; ++k) {
+        const vec2 pair = vec2(v[2u * k], v[2u * k + 1u]);
+        p[k] = packHalf2x16(split ? vec2(f16_head(pair.x), f16_head(pair.y)) : pair);
+    }
+    return p;
 }
 
-// What the 8 values lose to their f16 piece `hi` (the lo half of the split), as f16.
-uvec4 pack_rest(const float v[8], uvec4 hi) {
+// What the 8 values' hi halves leave (the lo half of the split), as f16.
+uvec4 pack_rest(const float v[8]) {
     uvec4 lo;
-    for (uint k = 0; k < 4u; ++k) lo[k] = packHalf2x16(vec2(v[2u * k], v[2u * k + 1u]) - unpackHalf2x16(hi[k]));
+    for (uint k = 0; k < 4u; ++k)
+        lo[k] = packHalf2x16(vec2(v[2u * k] - f16_head(v[2u * k]), v[2u * k + 1u] - f16_head(v[2u * k + 1u])));
     return lo;
 }
 
@@ -139,12 +147,12 @@ void fetch(uint r0, uint t0, uint k0) {
         const uint slot = tid + i * THREADS, lr = slot / CHUNKS, c = (slot % CHUNKS) * 8u;
         float v[8];
         weight_values(gate_base, r0 + lr, k0 + c, v);
-        w_next[i] = pack_piece(v);
-        if (SPLIT_W) w_lo_next[i] = pack_rest(v, w_next[i]);
+        w_next[i] = pack_piece(v, SPLIT_W);
+        if (SPLIT_W) w_lo_next[i] = pack_rest(v);
 #ifdef SWIGLU
         weight_values(up_base, r0 + lr, k0 + c, v);
-        u_next[i] = pack_piece(v);
-        if (SPLIT_W) u_lo_next[i] = pack_rest(v, u_next[i]);
+        u_next[i] = pack_piece(v, SPLIT_W);
+        if (SPLIT_W) u_lo_next[i] = pack_rest(v);
 #endif
     }
     wbase = gate_base;
@@ -152,8 +160,8 @@ void fetch(uint r0, uint t0, uint k0) {
         const uint slot = tid + i * THREADS, lt = slot / CHUNKS, c = (slot % CHUNKS) * 8u;
         float v[8] = zeros8;
         if (t0 + lt < n_tok && k0 + c < pc.cols) load_x8(t0 + lt, k0 + c, v);
-        x_next[i] = pack_piece(v);
-        if (SPLIT) x_lo_next[i] = pack_rest(v, x_next[i]);
+        x_next[i] = pack_piece(v, SPLIT);
+        if (SPLIT) x_lo_next[i] = pack_rest(v);
     }
 }
 
