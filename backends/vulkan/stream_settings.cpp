@@ -31,8 +31,8 @@ CommandStream::Profile profile_from_env() {
 }
 
 uint32_t kick_every_from_env() {
-    const bool no_kick = !env_switch("MST_VULKAN_NO_KICK", false, "a batch submitted only at its waits",
-                                     "recorded work handed to the device early");
+    const bool no_kick = env_switch("MST_VULKAN_NO_KICK", false, "a batch submitted only at its waits",
+                                    "recorded work handed to the device early");
     const std::string_view v = env_value("MST_VULKAN_KICK_EVERY");
     if (v.empty()) return no_kick ? 0 : 1;
     uint32_t n = 0;
