@@ -820,6 +820,60 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     return r;
 }
 
+// --ab-overlap: the resident run again under each overlap setting of the stream (which kicks
+// submit, what a barrier names), the settings interleaved over `rounds` rounds in this one
+// process (one model, one backend): decode tok/s min / median / max, the commands, barriers,
+// waits and kicks, and whether the decode logits are the same bits as the first setting's
+// (the one the process started with). docs/gpu_decode_kernels.md, "Where a real run's
+// overlap goes".
+void ab_overlap(VulkanBackend &gpu, const Model &m, int n_prefill, int n_decode, int rounds) {
+    CommandStream &stream = gpu.stream();
+    struct Setting {
+        std::string name;
+        uint32_t kick_every;
+        CommandStream::BarrierScope scope;
+        std::vector<double> tok_s;
+        Result last;
+    };
+    using Scope = CommandStream::BarrierScope;
+    const uint32_t kick0 = stream.kick_every();
+    const Scope scope0 = stream.barrier_scope();
+    std::vector<Setting> settings = {
+        {fmt::format("as started (kick every {}, barriers {})", kick0, barrier_scope_name(scope0)), kick0, scope0, {}, {}},
+        {"MST_VULKAN_KICK_EVERY=2", 2, Scope::wide, {}, {}},
+        {"MST_VULKAN_KICK_EVERY=4", 4, Scope::wide, {}, {}},
+        {"MST_VULKAN_KICK_EVERY=0", 0, Scope::wide, {}, {}},
+        {"MST_VULKAN_BARRIERS=stages", 1, Scope::stages, {}, {}},
+        {"MST_VULKAN_BARRIERS=ranges", 1, Scope::ranges, {}, {}},
+    };
+    for (int r = 0; r < rounds; ++r)
+        for (Setting &st : settings) {
+            stream.set_kick_every(st.kick_every);
+            stream.set_barrier_scope(st.scope);
+            st.last = run(gpu, m, n_prefill, n_decode, 4);
+            st.tok_s.push_back(st.last.decode_tok_s);
+            std::printf("  overlap round %d, %-44s decode %.1f tok/s\n", r + 1, st.name.c_str(), st.last.decode_tok_s);
+        }
+    stream.set_kick_every(kick0);
+    stream.set_barrier_scope(scope0);
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+    };
+    const double base = median(settings[0].tok_s);
+    std::printf("overlap settings, %d rounds interleaved (decode tok/s at 48 layers; per layer: commands, barriers; per "
+                "token: waited submissions, kicks; logits against the first setting's):\n",
+                rounds);
+    for (const Setting &st : settings) {
+        const auto [lo, hi] = std::minmax_element(st.tok_s.begin(), st.tok_s.end());
+        std::printf("  %-44s %7.1f / %7.1f / %7.1f tok/s (x%.3f by median)  %5.1f cmd %5.1f bar  %4.1f waits %5.1f "
+                    "kicks  %s\n",
+                    st.name.c_str(), *lo, median(st.tok_s), *hi, median(st.tok_s) / base, st.last.decode_commands_per_layer,
+                    st.last.decode_barriers_per_layer, st.last.submissions_per_token, st.last.kicks_per_token,
+                    st.last.logits_hash == settings[0].last.logits_hash ? "same bits" : "LOGITS DIFFER");
+    }
+}
+
 // Host memory bandwidth as the CPU backend sees it: every core reading its own part of a
 // 2 GiB buffer with 64-bit loads (bytes read per second, the best of three).
 double host_read_bandwidth() {
@@ -857,8 +911,8 @@ struct ValuedOption {
 constexpr ValuedOption kValuedOptions[] = {{"--layers", "1..48"},       {"--prefill", "N"},
                                            {"--decode", "N"},           {"--cpu-decode", "N"},
                                            {"--cpu-prefill", "N"},      {"--path", "device|host|both"}};
-constexpr const char *kFlags[] = {"--no-cpu",      "--profile", "--no-streamed",    "--no-resident",
-                                  "--mark-decode", "--guess",   "--ab-prefill-host", "--level-profile"};
+constexpr const char *kFlags[] = {"--no-cpu",        "--profile",      "--no-streamed", "--no-resident", "--mark-decode",
+                                  "--guess",         "--ab-prefill-host", "--level-profile", "--ab-overlap"};
 // --matvec-sweep's own.
 constexpr ValuedOption kSweepValuedOptions[] = {
     {"--config", "CONFIG.json"}, {"--layers", "N"}, {"--rounds", "N"}, {"--bound", "E"}, {"--grid", "LxR,..."}};
@@ -1035,6 +1089,9 @@ int main(int argc, char **argv) try {
     // --level-profile: after the resident run, its decode step level by level, real time
     // against the serialized commands' (print_level_profile).
     const bool level_profile = has_flag(argc, argv, "--level-profile");
+    // --ab-overlap: after the resident run, the same run under each overlap setting,
+    // interleaved over three rounds (ab_overlap).
+    const bool overlap_ab = has_flag(argc, argv, "--ab-overlap");
     // --path device|host|both: the forward pass's execution (see Path); both compares them
     // in one run, the device path first.
     std::vector<Path> paths{Path::device};
@@ -1148,6 +1205,7 @@ int main(int argc, char **argv) try {
         gpu->set_prefill_host(was);
     }
     if (level_profile && path == Path::device) print_level_profile(*gpu, m, n_prefill, 8);
+    if (overlap_ab && path == Path::device) ab_overlap(*gpu, m, n_prefill, n_decode, 3);
     if (profile) {
         // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time,
         // 2 device time per command).
