@@ -577,7 +577,7 @@ void print_level_profile(VulkanBackend &gpu, const Model &m, int context, int st
                 "buffers, idle between them %.3f ms (%.1f gaps; %.1f started before the one before ended)\n",
                 subs, kicks, barriers, sp.busy_seconds / steps * 1e3, double(sp.timed) / steps,
                 sp.idle_seconds / steps * 1e3, double(sp.idle_gaps) / steps, double(sp.queued_ahead) / steps);
-    std::printf("  per layer: levels' real time %.1f us against the serialized commands' %.1f us (levels whose "
+    std::printf("  per layer (the head's included): levels' real time %.1f us against the serialized commands' %.1f us (levels whose "
                 "commands were all timed: %.1f us real against %.1f us serialized, real/serialized %.2f)\n",
                 real / m.layers * 1e6, serialized / m.layers * 1e6, real_known / m.layers * 1e6,
                 serialized_known / m.layers * 1e6, serialized_known > 0 ? real_known / serialized_known : 0.0);
