@@ -681,6 +681,7 @@ struct Result {
     uint64_t logits_hash = 0xcbf29ce484222325ull;
     // Per decode token: waited submissions by what made them wait (CommandStream::waits).
     double waits_per_token[CommandStream::kWaitCauses] = {};
+    std::map<std::string, uint64_t> partial_waits;  // over the timed decode (CommandStream::partial_waits)
     // Per decode token with --guess: expert parts copied ahead, then used, and evicted unused.
     double prefetched_per_token = 0, prefetch_used_per_token = 0, prefetch_wasted_per_token = 0;
 };
@@ -751,6 +752,7 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const DeviceExpertCacheStats ahead0 = vk ? vk->device_expert_cache_stats() : DeviceExpertCacheStats{};
     uint64_t waits0[CommandStream::kWaitCauses] = {};
     for (size_t c = 0; vk && c < CommandStream::kWaitCauses; ++c) waits0[c] = vk->stream().waits(CommandStream::WaitCause(c));
+    const std::map<std::string, uint64_t> partial0 = vk ? vk->stream().partial_waits() : std::map<std::string, uint64_t>{};
     t0 = Clock::now();
     double cpu_in_rng = 0;
     if (g_mark_decode) std::fprintf(stderr, "timed decode starts\n");
@@ -772,6 +774,11 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const uint64_t decode_kicks = vk ? vk->stream().kicks() - kicks0 : 0;
     for (size_t c = 0; vk && c < CommandStream::kWaitCauses; ++c)
         r.waits_per_token[c] = double(vk->stream().waits(CommandStream::WaitCause(c)) - waits0[c]) / n_decode;
+    if (vk)
+        for (const auto &[what, count] : vk->stream().partial_waits()) {
+            const auto it = partial0.find(what);
+            if (const uint64_t n = count - (it == partial0.end() ? 0 : it->second)) r.partial_waits[what] = n;
+        }
     if (vk) {
         r.transfer_batches_per_token = double(vk->stream().transfer().submissions() - lane_batches0) / n_decode;
         r.transfer_bytes_per_token = double(vk->stream().transfer().bytes() - lane_bytes0) / n_decode;
@@ -1168,6 +1175,8 @@ int main(int argc, char **argv) try {
                 "barriers %s (MST_VULKAN_BARRIERS)\n",
                 causes.empty() ? "none" : causes.c_str(), gpu->stream().kick_every(),
                 barrier_scope_name(gpu->stream().barrier_scope()));
+    for (const auto &[what, count] : res.partial_waits)
+        std::printf("    %.2f per decode token: %s\n", double(count) / n_decode, what.c_str());
     std::printf("  device work per layer of a decode token (the head's included): %.1f commands, %.1f barriers "
                 "(decode fusion %s, attention fusion %s, MoE fusion %s, KV append fusion %s, router top-k fusion %s; "
                 "MST_VULKAN_DECODE_FUSION=0, MST_VULKAN_ATTENTION_FUSION=0, MST_VULKAN_MOE_FUSION=0, "

@@ -546,6 +546,7 @@ BufferSlice CommandStream::input(const void *data, VkDeviceSize bytes) {
                 return copy;
             }
             if (overlaps(it->dst, it->bytes, data, bytes)) {
+                note_partial_wait(WaitCause::input_overlap, data, bytes, it->dst, it->bytes);
                 run_for(data, bytes, WaitCause::input_overlap);  // part of it is pending: deliver it, then read the host's
                 break;
             }
@@ -618,6 +619,7 @@ void CommandStream::host_access(const void *ptr, VkDeviceSize bytes) {
     if (!in_batch_) return;
     for (const Output &o : outputs_)
         if (!o.superseded && overlaps(o.dst, o.bytes, ptr, bytes)) {
+            note_partial_wait(WaitCause::host_access, ptr, bytes, o.dst, o.bytes);
             run_for(ptr, bytes, WaitCause::host_access);  // what lands there; the rest stays on the device
             return;
         }
@@ -629,6 +631,7 @@ void CommandStream::drop_outputs(const void *ptr, VkDeviceSize bytes) {
     for (const Output &o : outputs_) {
         if (o.superseded || !overlaps(o.dst, o.bytes, ptr, bytes)) continue;
         if (!contains(ptr, bytes, o.dst, o.bytes)) {
+            note_partial_wait(WaitCause::drop_outputs, ptr, bytes, o.dst, o.bytes);
             run_for(ptr, bytes, WaitCause::drop_outputs);
             return;
         }
@@ -865,6 +868,13 @@ const char *CommandStream::wait_cause_name(WaitCause c) {
         case WaitCause::staging_full: return "the staging ring full";
     }
     return "?";
+}
+
+void CommandStream::note_partial_wait(WaitCause why, const void *ptr, VkDeviceSize bytes, const void *result,
+                                      VkDeviceSize result_bytes) {
+    const auto shift = static_cast<const uint8_t *>(ptr) - static_cast<const uint8_t *>(result);
+    ++partial_waits_[fmt::format("{}: {} bytes at {:+} bytes from a pending result of {} bytes", wait_cause_name(why),
+                                 bytes, shift, result_bytes)];
 }
 
 void CommandStream::kick(bool replayable) {

@@ -205,6 +205,10 @@ public:
     static constexpr size_t kWaitCauses = 8;
     static const char *wait_cause_name(WaitCause c);
     uint64_t waits(WaitCause c) const { return waits_[size_t(c)]; }
+    // The waits of the three partial-overlap causes, by what overlapped: the host range's
+    // bytes, where it starts against the pending result and that result's bytes (what names
+    // the vector involved), counted.
+    const std::map<std::string, uint64_t> &partial_waits() const { return partial_waits_; }
     // Seconds the host has spent waiting for submissions to finish: the rest of a step's
     // wall time is host work (recording, the model's own code) or device time it overlaps.
     double wait_seconds() const { return wait_seconds_; }
@@ -355,6 +359,10 @@ private:
         run(&r, why);
     }
     WaitCause wait_cause_ = WaitCause::op;  // of the next wait (flush counts it)
+    // Counts a partial-overlap wait (partial_waits) before run_for runs it.
+    void note_partial_wait(WaitCause why, const void *ptr, VkDeviceSize bytes, const void *result,
+                           VkDeviceSize result_bytes);
+    std::map<std::string, uint64_t> partial_waits_;
     uint64_t waits_[kWaitCauses] = {};
     // Record the copies of outputs_[i], i in `which`, to host scratch (setting their src).
     void deliver(const std::vector<size_t> &which);
