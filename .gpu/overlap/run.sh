@@ -40,7 +40,7 @@ cat "$out/gpu.txt"
 unset MST_VULKAN_KICK_EVERY MST_VULKAN_NO_KICK MST_VULKAN_BARRIERS MST_VULKAN_PROFILE
 B=$pack/bin/bench_vulkan
 common="--layers 48 --prefill 512 --decode 64 --no-cpu --no-streamed"
-show() { grep -E "^vulkan resident|device work per layer|waited submissions|command buffers per" "$1" | cut -c1-230 |
+show() { grep -E "^vulkan resident|device work per layer|waited submissions|per decode token: |command buffers per" "$1" | cut -c1-230 |
          tee -a "$out/summary.txt"; }
 
 # 1. One process: the defaults, the level profile, the settings A/B (~9 s to build and upload
@@ -66,7 +66,7 @@ for r in 1 2; do
     show "$out/bv_${name}_$r.txt"
   done
 done
-say "separate processes, decode tok/s (min / median / max over the rounds):"
+say "separate processes, decode tok/s (each round's, sorted):"
 for s in "${settings[@]}"; do
   name=${s%%:*}
   vals=$(cat "$out"/bv_${name}_*.txt 2>/dev/null | sed -n 's/^vulkan resident (device path): decode \([0-9.]*\) tok\/s.*/\1/p' | sort -n | tr '\n' ' ')
