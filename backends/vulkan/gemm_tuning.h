@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "backends/vulkan/gemm_precision.h"
+
 namespace mst {
 
 struct GemmTuning {
@@ -20,8 +22,10 @@ struct GemmTuning {
     uint32_t tile_rows() const { return tuned() ? 16u * mi * nj : 64u; }
     uint32_t threads() const { return 128u * splitk; }
     // Shared memory a workgroup of the tuned kernel declares, with the up weights' tile
-    // (SwiGLU) or without.
-    uint32_t shared_bytes(bool swiglu) const;
+    // (SwiGLU) or without, under `precision`: split adds a lo tile beside each staged tile
+    // (the activations', and the weights' for types f16 does not hold: the count is for
+    // those, the most a type needs).
+    uint32_t shared_bytes(bool swiglu, CoopPrecision precision) const;
     // "MIxNJxSPLITKxBK", or "main".
     std::string name() const;
 };

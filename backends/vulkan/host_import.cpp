@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "backends/vulkan/env_switch.h"
+#include "backends/vulkan/object_counts.h"
 
 namespace mst {
 
@@ -23,6 +24,7 @@ HostImports::~HostImports() {
 void HostImports::destroy(const Import &i) {
     vkDestroyBuffer(ctx_.device(), i.buffer, nullptr);
     vkFreeMemory(ctx_.device(), i.memory, nullptr);
+    vulkan_object_destroyed(VulkanObject::memory);
 }
 
 bool HostImports::import(const void *ptr, uint64_t bytes, std::string &why) {
@@ -90,6 +92,7 @@ bool HostImports::import(const void *ptr, uint64_t bytes, std::string &why) {
         why = fmt::format("importing {} bytes of host memory: {}", end - begin, vk_result_name(r));
         return false;
     }
+    vulkan_object_created(VulkanObject::memory);
     imported_bytes_ += end - begin;
     imports_.emplace(begin, im);
     return true;

@@ -56,31 +56,45 @@ bool VulkanBackend::set_gemm(GemmKernel kernel, int64_t min_tokens, std::string 
     return true;
 }
 
-bool VulkanBackend::set_gemm_tuning(const GemmTuning &tuning, std::string &why) {
-    if (!check_gemm_tuning(tuning, why)) return false;
-    if (tuning.tuned()) {
-        // The SwiGLU variant declares the most (the up weights' tile beside the gate's), and
-        // one tuning serves every product.
-        const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
-        if (tuning.shared_bytes(true) > lim.maxComputeSharedMemorySize) {
-            why = tuning.name() + " needs " + std::to_string(tuning.shared_bytes(true)) +
-                  " bytes of shared memory a workgroup, the device has " + std::to_string(lim.maxComputeSharedMemorySize);
-            return false;
-        }
-        if (tuning.threads() > lim.maxComputeWorkGroupInvocations || tuning.splitk > lim.maxComputeWorkGroupSize[1]) {
-            why = tuning.name() + " needs workgroups of 128 x " + std::to_string(tuning.splitk) +
-                  " threads, the device takes at most " + std::to_string(lim.maxComputeWorkGroupInvocations);
-            return false;
-        }
+bool VulkanBackend::tuning_fits(const GemmTuning &tuning, CoopPrecision precision, std::string &why) const {
+    if (!tuning.tuned()) return true;
+    // The SwiGLU variant declares the most (the up weights' tile beside the gate's), and
+    // one tuning serves every product.
+    const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
+    const uint32_t bytes = tuning.shared_bytes(true, precision);
+    if (bytes > lim.maxComputeSharedMemorySize) {
+        why = tuning.name() + " needs " + std::to_string(bytes) + " bytes of shared memory a workgroup (" +
+              coop_precision_name(precision) + " precision, MST_VULKAN_COOPMAT_PRECISION), the device has " +
+              std::to_string(lim.maxComputeSharedMemorySize);
+        return false;
     }
+    if (tuning.threads() > lim.maxComputeWorkGroupInvocations || tuning.splitk > lim.maxComputeWorkGroupSize[1]) {
+        why = tuning.name() + " needs workgroups of 128 x " + std::to_string(tuning.splitk) +
+              " threads, the device takes at most " + std::to_string(lim.maxComputeWorkGroupInvocations);
+        return false;
+    }
+    return true;
+}
+
+bool VulkanBackend::set_gemm_tuning(const GemmTuning &tuning, std::string &why) {
+    if (!check_gemm_tuning(tuning, why) || !tuning_fits(tuning, coop_precision_, why)) return false;
     gemm_tuning_ = tuning;
     return true;
 }
 
+bool VulkanBackend::set_coop_precision(CoopPrecision precision, std::string &why) {
+    if (!tuning_fits(gemm_tuning_, precision, why)) return false;
+    coop_precision_ = precision;
+    return true;
+}
+
 const VulkanPipeline &VulkanBackend::gemm_pipeline(const std::string &shader, uint32_t n_bindings) {
+    // Split staging: specialization constant 0 of gemm.comp, 4 of gemm_tuned.comp (a shader
+    // without it, gemm.comp's float-staged portable kernel, ignores it).
+    const uint32_t split = coop_precision_ == CoopPrecision::split ? 1u : 0u;
     const GemmTuning &t = gemm_tuning_;
-    if (!t.tuned()) return pipelines_->get(shader, n_bindings);
-    return pipelines_->get(shader, n_bindings, {t.mi, t.nj, t.splitk, t.bk});  // constant_id 0..3 of gemm_tuned.comp
+    if (!t.tuned()) return pipelines_->get(shader, n_bindings, {split});
+    return pipelines_->get(shader, n_bindings, {t.mi, t.nj, t.splitk, t.bk, split});  // constant_id 0..4 of gemm_tuned.comp
 }
 
 void VulkanBackend::configure_gemm_from_environment() {
@@ -95,6 +109,12 @@ void VulkanBackend::configure_gemm_from_environment() {
     }
     gemm_prefetch_ = env_switch("MST_VULKAN_GEMM_PREFETCH", gemm_prefetch_, "next step fetched during the products",
                                 "serial");
+    coop_precision_ = CoopPrecision::split;
+    if (const char *env = std::getenv("MST_VULKAN_COOPMAT_PRECISION"); env && *env) {
+        std::string why;
+        if (!parse_coop_precision(env, coop_precision_, why))
+            fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_COOPMAT_PRECISION={}", why);
+    }
     gemm_tuning_ = GemmTuning{};
     if (const char *env = std::getenv("MST_VULKAN_COOP_TUNING"); env && *env) {
         std::string why;
@@ -103,11 +123,14 @@ void VulkanBackend::configure_gemm_from_environment() {
             fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_COOP_TUNING: {}", why);
     }
     const bool coop = gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix();
-    log(MST_LOG_INFO, "vulkan: prefill products from {} tokens: {}{}{}", gemm_min_tokens_,
+    log(MST_LOG_INFO, "vulkan: prefill products from {} tokens: {}{}{}{}", gemm_min_tokens_,
         gemm_kernel_ == GemmKernel::off ? "matrix-vector kernel (MST_VULKAN_GEMM=off)"
                                         : coop ? "cooperative-matrix GEMM" : "portable tiled GEMM",
         coop || gemm_kernel_ != GemmKernel::automatic ? "" : " (" + ctx_->cooperative_matrix_why_not() + ")",
-        gemm_tuning_.tuned() ? ", tuned tiling " + gemm_tuning_.name() + " (MST_VULKAN_COOP_TUNING)" : "");
+        gemm_tuning_.tuned() ? ", tuned tiling " + gemm_tuning_.name() + " (MST_VULKAN_COOP_TUNING)" : "",
+        coop || gemm_tuning_.tuned() ? std::string(", f16 staging: ") + coop_precision_name(coop_precision_) +
+                                           " (MST_VULKAN_COOPMAT_PRECISION)"
+                                     : "");
 }
 
 std::string VulkanBackend::gemm_shader(DType t, bool grouped) const {

@@ -46,11 +46,29 @@ void VulkanBackend::set_router_topk_fusion(bool on) {
     router_topk_fusion_ = on;
 }
 
-bool VulkanBackend::softmax_topk_fused(const float *logits, int32_t n_experts, int32_t k, bool renormalize,
-                                       int32_t *ids, float *weights) {
+bool VulkanBackend::router_topk_fusion_fits(std::string *why) const {
+    const char *stop = !router_topk_fusion_ ? "the router top-k fusion is off (MST_VULKAN_ROUTER_TOPK_FUSION=0)"
+                       : !attention_fusion_ ? "the attention fusion, which defers the router's norm, is off "
+                                              "(MST_VULKAN_ATTENTION_FUSION=0)"
+                       : !use_matvec_       ? "one token's products take matmul.comp (MST_VULKAN_MATVEC=0)"
+                       : !use_norm_vec4_    ? "norms take norm.comp (MST_VULKAN_NORM_VEC4=0)"
+                                            : nullptr;
+    if (stop) {
+        if (why) *why = stop;
+        return false;
+    }
     // The ranking runs on the product's workgroup as softmax_topk_rank.comp's 128 lanes: a
     // dense shape of another size (MST_VULKAN_MATVEC_TUNING) keeps the two dispatches.
-    if (!router_topk_fusion_ || !stream_->in_batch() || matvec_tuning_.dense.threads() != 128) return false;
+    if (matvec_tuning_.dense.threads() != 128) {
+        if (why) *why = "the dense shape " + matvec_tuning_.dense.name() + " is not 128 invocations";
+        return false;
+    }
+    return true;
+}
+
+bool VulkanBackend::softmax_topk_fused(const float *logits, int32_t n_experts, int32_t k, bool renormalize,
+                                       int32_t *ids, float *weights) {
+    if (!stream_->in_batch() || !router_topk_fusion_fits(nullptr)) return false;
     const int i = find_deferred(DeferredOp::Kind::norm_matvec, logits);
     if (i < 0 || deferred_[size_t(i)].rows != n_experts) return false;
     if (!topk_counter_) topk_counter_ = std::make_unique<VulkanBuffer>(*ctx_, 16, MemoryKind::Device);

@@ -188,6 +188,12 @@ public:
     // with `why`, for a tiling the shader or the device cannot run (tests and benchmarks).
     bool set_gemm_tuning(const GemmTuning &tuning, std::string &why);
     const GemmTuning &gemm_tuning() const { return gemm_tuning_; }
+    // How the f16-staged GEMMs (cooperative matrices; the tuned tiling everywhere) round what
+    // they stage (gemm_precision.h): split (the default) or f16; MST_VULKAN_COOPMAT_PRECISION
+    // sets it at creation. False, with `why`, when the tuned tiling in use would not fit the
+    // device's shared memory with it (tests and benchmarks).
+    bool set_coop_precision(CoopPrecision precision, std::string &why);
+    CoopPrecision coop_precision() const { return coop_precision_; }
     // GEMM dispatches recorded so far (tests check that a product took the GEMM).
     uint64_t gemm_dispatches() const { return gemm_dispatches_; }
     // Blocked prefill attention dispatches so far (shaders/attention_blocked.comp): queries
@@ -243,6 +249,13 @@ public:
     void set_router_topk_fusion(bool on);
     bool router_topk_fusion() const { return router_topk_fusion_; }
     uint64_t fused_router_topks() const { return fused_router_topks_; }  // product + top-k dispatches
+    // Whether the settings let a router product and its top-k fuse (the fusion, the attention
+    // fusion that defers the norm, matvec.comp, norm_vec4.comp, the dense shape of 128
+    // invocations the ranking runs on); else false with *why (when not null) naming what
+    // stops it. The op checks the rest (one token in a batch, at most kTopkProductRows rows,
+    // a type and width matvec.comp takes). Tests ask it before counting fused dispatches.
+    bool router_topk_fusion_fits(std::string *why) const;
+    static constexpr int64_t kTopkProductRows = 1024;
     // The longest product (rows) a norm is folded into: past it every workgroup re-reading
     // x would cost more than the norm's own dispatch (the head's 152k rows).
     static constexpr int64_t kNormProductRows = 16384;
@@ -338,14 +351,19 @@ private:
     // Records y = W x as a GEMM when the settings above say so; false when it did not.
     bool record_gemm(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x, const BufferSlice &y,
                      int64_t n_tokens);
-    void configure_gemm_from_environment();  // MST_VULKAN_GEMM; throws naming a bad value
+    // MST_VULKAN_GEMM, _GEMM_PREFETCH, _COOP_TUNING, _COOPMAT_PRECISION; throws naming a bad value
+    void configure_gemm_from_environment();
     // The GEMM variant (gemm.comp) for weights of type t under the kernel chosen, plain or
     // grouped over experts; empty when products of t keep the matrix-vector kernels.
     std::string gemm_shader(DType t, bool grouped) const;
-    // Its pipeline, with the tuning's specialization constants when tuned.
+    // Its pipeline, with the precision's specialization constant and the tuning's when tuned.
     const VulkanPipeline &gemm_pipeline(const std::string &shader, uint32_t n_bindings);
     GemmKernel gemm_kernel_ = GemmKernel::automatic;
     GemmTuning gemm_tuning_;  // main's kernel unless MST_VULKAN_COOP_TUNING or set_gemm_tuning says otherwise
+    CoopPrecision coop_precision_ = CoopPrecision::split;  // MST_VULKAN_COOPMAT_PRECISION
+    // Whether `tuning`'s largest variant (SwiGLU, under `precision`) fits the device; false
+    // with `why` naming the bytes.
+    bool tuning_fits(const GemmTuning &tuning, CoopPrecision precision, std::string &why) const;
     // Dense GEMMs fetch a step's tiles during the previous step's products; off
     // (MST_VULKAN_GEMM_PREFETCH=0, to compare): gemm_serial_*, each fetched when it begins.
     bool gemm_prefetch_ = true;
@@ -479,7 +497,6 @@ private:
     // The router product with softmax_topk (op_routing.cpp, MST_VULKAN_ROUTER_TOPK_FUSION):
     // one token's norm product of at most kTopkProductRows rows is deferred in turn, and a
     // softmax_topk of its result records one matvec_norm_topk dispatch for both.
-    static constexpr int64_t kTopkProductRows = 1024;
     bool softmax_topk_fused(const float *logits, int32_t n_experts, int32_t k, bool renormalize, int32_t *ids,
                             float *weights);
     void configure_router_topk_fusion_from_environment();  // MST_VULKAN_ROUTER_TOPK_FUSION; throws naming a bad value

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <utility>
 
+#include "backends/vulkan/object_counts.h"
 #include "core/error.h"
 
 namespace mst {
@@ -46,6 +47,7 @@ VulkanBuffer::VulkanBuffer(const VulkanContext &ctx, VkDeviceSize size, MemoryKi
              "vulkan: vkAllocateMemory of {} bytes ({}) failed: {}", req.size, host ? "host-visible" : "device-local",
              vk_result_name(r));
     }
+    vulkan_object_created(VulkanObject::memory);
     vk_check(vkBindBufferMemory(device_, buffer_, memory_, 0), "vkBindBufferMemory");
     if (host) {
         void *p = nullptr;
@@ -66,7 +68,10 @@ void VulkanBuffer::release() {
         vkDestroyBuffer(device_, buffer_, nullptr);
         g_destroyed.fetch_add(1, std::memory_order_relaxed);
     }
-    if (memory_) vkFreeMemory(device_, memory_, nullptr);  // unmaps too
+    if (memory_) {
+        vkFreeMemory(device_, memory_, nullptr);  // unmaps too
+        vulkan_object_destroyed(VulkanObject::memory);
+    }
     buffer_ = VK_NULL_HANDLE;
     memory_ = VK_NULL_HANDLE;
     mapped_ = nullptr;

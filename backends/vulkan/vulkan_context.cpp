@@ -6,6 +6,8 @@
 
 #include "backends/vulkan/cooperative_matrix.h"
 #include "backends/vulkan/env_switch.h"
+#include "backends/vulkan/object_counts.h"
+#include "backends/vulkan/vulkan_instance.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -59,30 +61,6 @@ int type_rank(VkPhysicalDeviceType t) {
         case VK_PHYSICAL_DEVICE_TYPE_CPU: return 3;
         default: return 4;
     }
-}
-
-VkInstance create_instance() {
-    VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
-    app.pApplicationName = "moestream";
-    app.pEngineName = "moestream";
-    app.apiVersion = VK_API_VERSION_1_1;
-    VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
-    ci.pApplicationInfo = &app;
-    VkInstance instance = VK_NULL_HANDLE;
-    const VkResult r = vkCreateInstance(&ci, nullptr, &instance);
-    if (r != VK_SUCCESS)
-        fail(MST_ERR_BACKEND, "vulkan: no Vulkan driver is usable (vkCreateInstance failed: {}); install one "
-             "(e.g. mesa-vulkan-drivers) or use backend \"cpu\"", vk_result_name(r));
-    return instance;
-}
-
-std::vector<VkPhysicalDevice> physical_devices(VkInstance instance) {
-    uint32_t n = 0;
-    vk_check(vkEnumeratePhysicalDevices(instance, &n, nullptr), "vkEnumeratePhysicalDevices");
-    std::vector<VkPhysicalDevice> out(n);
-    if (n) vk_check(vkEnumeratePhysicalDevices(instance, &n, out.data()), "vkEnumeratePhysicalDevices");
-    out.resize(n);
-    return out;
 }
 
 std::vector<VkQueueFamilyProperties> queue_families(VkPhysicalDevice d) {
@@ -152,27 +130,21 @@ std::string lower(std::string s) {
 }  // namespace
 
 std::vector<VulkanDeviceInfo> vk_list_devices() {
-    VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
-    app.apiVersion = VK_API_VERSION_1_1;
-    VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
-    ci.pApplicationInfo = &app;
-    VkInstance instance = VK_NULL_HANDLE;
-    if (vkCreateInstance(&ci, nullptr, &instance) != VK_SUCCESS) return {};
     std::vector<VulkanDeviceInfo> out;
-    uint32_t n = 0;
-    if (vkEnumeratePhysicalDevices(instance, &n, nullptr) == VK_SUCCESS && n > 0) {
-        std::vector<VkPhysicalDevice> devices(n);
-        if (vkEnumeratePhysicalDevices(instance, &n, devices.data()) == VK_SUCCESS)
-            for (uint32_t i = 0; i < n; ++i) out.push_back(describe(devices[i], i));
+    try {
+        const std::vector<VkPhysicalDevice> &devices = vulkan_instance().physical_devices;
+        for (uint32_t i = 0; i < devices.size(); ++i) out.push_back(describe(devices[i], i));
+    } catch (const Error &) {
+        // No Vulkan loader or driver: an empty listing.
     }
-    vkDestroyInstance(instance, nullptr);
     return out;
 }
 
 VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
-    instance_ = create_instance();
+    const VulkanInstance &shared = vulkan_instance();
+    instance_ = shared.instance;
     try {
-        const std::vector<VkPhysicalDevice> devices = physical_devices(instance_);
+        const std::vector<VkPhysicalDevice> &devices = shared.physical_devices;
         std::vector<VulkanDeviceInfo> infos;
         for (uint32_t i = 0; i < devices.size(); ++i) infos.push_back(describe(devices[i], i));
         if (infos.empty()) fail(MST_ERR_BACKEND, "vulkan: the Vulkan loader found no device");
@@ -300,6 +272,7 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
         dci.enabledExtensionCount = uint32_t(ext_names.size());
         dci.ppEnabledExtensionNames = ext_names.data();
         vk_check(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
+        vulkan_object_created(VulkanObject::device);
         if (has_push)
             push_descriptor_ = reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(
                 vkGetDeviceProcAddr(device_, "vkCmdPushDescriptorSetKHR"));
@@ -343,15 +316,19 @@ VulkanContext::VulkanContext(const std::string &selector_in, bool gpu_only) {
             unified_memory_ ? "unified memory" : "separate memory");
         log(MST_LOG_INFO, "vulkan: expert copies on {}", transfer_queue_kind_);
     } catch (...) {
-        if (device_) vkDestroyDevice(device_, nullptr);
-        vkDestroyInstance(instance_, nullptr);
+        if (device_) {
+            vkDestroyDevice(device_, nullptr);
+            vulkan_object_destroyed(VulkanObject::device);
+        }
         throw;
     }
 }
 
 VulkanContext::~VulkanContext() {
-    if (device_) vkDestroyDevice(device_, nullptr);
-    if (instance_) vkDestroyInstance(instance_, nullptr);
+    if (device_) {
+        vkDestroyDevice(device_, nullptr);
+        vulkan_object_destroyed(VulkanObject::device);
+    }
 }
 
 void VulkanContext::set_sharing(VkBufferCreateInfo &bci) const {

@@ -1,5 +1,6 @@
-// The Vulkan instance, the chosen physical device and its compute queue: what every other
-// part of the Vulkan backend builds on. Devices are ranked discrete GPU, integrated GPU,
+// The chosen physical device of the process's shared Vulkan instance (vulkan_instance.h),
+// a VkDevice of this backend's own and its compute queue: what every other part of the
+// Vulkan backend builds on. Devices are ranked discrete GPU, integrated GPU,
 // virtual GPU, then CPU implementations (lavapipe); MST_VULKAN_DEVICE or
 // BackendOptions::device picks one by index or by part of its name instead.
 #pragma once
@@ -83,7 +84,7 @@ public:
     int32_t find_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred) const;
 
 private:
-    VkInstance instance_ = VK_NULL_HANDLE;
+    VkInstance instance_ = VK_NULL_HANDLE;  // the shared one: not this context's to destroy
     VkPhysicalDevice physical_ = VK_NULL_HANDLE;
     VkDevice device_ = VK_NULL_HANDLE;
     VkQueue queue_ = VK_NULL_HANDLE;

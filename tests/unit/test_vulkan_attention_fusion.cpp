@@ -1,14 +1,16 @@
-// The Vulkan backend's attention fusions (docs/gpu_decode_kernels.md, "The attention half
-// in fewer levels"; MST_VULKAN_ATTENTION_FUSION, backends/vulkan/op_fusion.cpp): inside a
-// batch a norm folded into the one-token products that read it (and its result still
-// written), q-norm and k-norm folded into their rope, a product's residual add into its
-// epilogue. Each sequence of ops runs with the fusion on and off: the results must be the
-// same bit for bit (the fused kernels take the same sums in the same order), the fused
-// dispatches must have been recorded with it on and not with it off, and both must agree
-// with the CPU backend within test_vulkan_matvec's bounds. Odd sizes, every weight type the
-// one-token product takes. Sequences the fusion must not reorder (a deferred op whose
-// result another deferred op reads) keep their meaning. Without a Vulkan device every test
-// is skipped, saying so.
+// The Vulkan backend's attention fusions (docs/gpu_decode_kernels.md, "The attention half in
+// fewer levels"; MST_VULKAN_ATTENTION_FUSION, backends/vulkan/op_fusion.cpp): inside a batch a
+// norm folded into the one-token products that read it (and its result still written), q-norm
+// and k-norm folded into their rope, a product's residual add into its epilogue. Each sequence
+// of ops runs with the fusion on and off: the results must be the same bit for bit (the fused
+// kernels take the same sums in the same order), the fused dispatches must have been recorded
+// with it on and not with it off, and both must agree with the CPU backend within
+// test_vulkan_matvec's bounds. Odd sizes, every weight type the one-token product takes.
+// Sequences the fusion must not reorder (a deferred op whose result another deferred op reads)
+// keep their meaning. Every test runs on the device's memory and on a discrete GPU's path
+// (test::VulkanMemorySuite), where a weight's first use records its copy: a fused count taken
+// on fresh weights there finds the fusion off (the router top-k test did on an H100). Without a
+// Vulkan device every test is skipped, saying so.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -21,7 +23,10 @@
 #include "cpu_op_fixture.h"
 #include "stable_weight.h"
 #include "test_weight.h"
-#include "vulkan_suite.h"
+
+#ifdef MST_HAVE_VULKAN
+#include "vulkan_memory_suite.h"
+#endif
 
 namespace mst {
 namespace {
@@ -37,10 +42,10 @@ constexpr double kFloatBound = 2e-5;
 constexpr double kQuantBound = 3e-4;
 const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8, DType::Q4};
 
-class VulkanAttentionFusion : public test::VulkanSuite {
+class VulkanAttentionFusion : public test::VulkanMemorySuite {
 protected:
     void TearDown() override {
-        if (vulkan_) vulkan_->set_attention_fusion(true);
+        if (gpus_[GetParam()]) gpu().set_attention_fusion(true);
     }
     // `run` on the CPU and on the GPU with the fusion off and on: on and off bit for bit the
     // same, the CPU within `bound`; `fused` counts the fused dispatches of one run.
@@ -49,10 +54,11 @@ protected:
         const std::vector<float> want = run(cpu_);
         std::vector<float> got[2];
         for (const bool on : {false, true}) {
-            vulkan_->set_attention_fusion(on);
+            gpu().set_attention_fusion(on);
             const uint64_t before = fused();
-            got[on] = run(*vulkan_);
-            EXPECT_EQ(fused() - before, on ? want_fused : 0u) << what << ", fusion " << on;
+            got[on] = run(gpu());
+            EXPECT_EQ(fused() - before, on ? want_fused : 0u)
+                << what << ", fusion " << on << (on ? ": the fusion did not engage" : "");
         }
         ASSERT_EQ(got[0].size(), want.size()) << what;
         ASSERT_EQ(got[1].size(), want.size()) << what;
@@ -60,7 +66,6 @@ protected:
             ASSERT_EQ(got[1][i], got[0][i]) << what << ": element " << i << " differs with the fusion on and off";
         EXPECT_LT(test::normalized_error(got[1], want), bound) << what;
     }
-    CpuBackend cpu_{2, cpu_isa_best()};
 };
 
 // x as a pending result of the batch (the residual after an add), as a decode layer has it.
@@ -68,7 +73,7 @@ void pending_x(Backend &b, std::vector<float> &x, const std::vector<float> &delt
     b.add(x.data(), delta.data(), int64_t(x.size()));
 }
 
-TEST_F(VulkanAttentionFusion, InputNormFoldsIntoTheQkvProductsAndItsResultIsStillWritten) {
+TEST_P(VulkanAttentionFusion, InputNormFoldsIntoTheQkvProductsAndItsResultIsStillWritten) {
     // cols: a norm row of one vec4 per invocation and less, and a full 4-per-invocation one.
     for (const int64_t cols : {96, 544, 4096})
         for (const DType t : kTypes) {
@@ -89,13 +94,13 @@ TEST_F(VulkanAttentionFusion, InputNormFoldsIntoTheQkvProductsAndItsResultIsStil
                 for (const auto *o : {&qo, &ko, &vo}) out.insert(out.end(), o->begin(), o->end());
                 return out;
             };
-            check(run, [&] { return vulkan_->fused_norm_products(); }, 3,
+            check(run, [&] { return gpu().fused_norm_products(); }, 3,
                   dtype_is_quantized(t) ? kQuantBound : kFloatBound,
                   std::string(dtype_name(t)) + " cols " + std::to_string(cols));
         }
 }
 
-TEST_F(VulkanAttentionFusion, PostNormFoldsIntoTheRouterAndTheExpertsReadItsResult) {
+TEST_P(VulkanAttentionFusion, PostNormFoldsIntoTheRouterAndTheExpertsReadItsResult) {
     // (1 + w) norms too; h read by a later op of the batch (the experts' products).
     const int64_t cols = 352;
     for (const DType t : kTypes)
@@ -118,13 +123,13 @@ TEST_F(VulkanAttentionFusion, PostNormFoldsIntoTheRouterAndTheExpertsReadItsResu
                 out.insert(out.end(), g.begin(), g.end());
                 return out;
             };
-            check(run, [&] { return vulkan_->fused_norm_products(); }, 1,
+            check(run, [&] { return gpu().fused_norm_products(); }, 1,
                   dtype_is_quantized(t) ? kQuantBound : kFloatBound,
                   std::string(dtype_name(t)) + " offset " + std::to_string(offset));
         }
 }
 
-TEST_F(VulkanAttentionFusion, TheHeadsLongProductKeepsTheNormsDispatch) {
+TEST_P(VulkanAttentionFusion, TheHeadsLongProductKeepsTheNormsDispatch) {
     // Past VulkanBackend::kNormProductRows rows every workgroup re-reading x would cost more
     // than the norm's own dispatch: the norm is recorded as it was, the product reads it.
     const int64_t rows = VulkanBackend::kNormProductRows + 1, cols = 64;
@@ -143,7 +148,7 @@ TEST_F(VulkanAttentionFusion, TheHeadsLongProductKeepsTheNormsDispatch) {
         out.insert(out.end(), logits.begin(), logits.end());
         return out;
     };
-    check(run, [&] { return vulkan_->fused_norm_products(); }, 0, kFloatBound, "head");
+    check(run, [&] { return gpu().fused_norm_products(); }, 0, kFloatBound, "head");
 }
 
 // Halves of heads of 20 (partial rotation too), one token and three.
@@ -159,7 +164,7 @@ struct Rope {
     }
 };
 
-TEST_F(VulkanAttentionFusion, QkNormsFoldIntoTheirRope) {
+TEST_P(VulkanAttentionFusion, QkNormsFoldIntoTheirRope) {
     const int64_t head_dim = 20, n_heads = 5, n_kv = 3;
     for (const int64_t n_tokens : {1, 3})
         for (const int32_t rotary : {20, 12})
@@ -186,13 +191,13 @@ TEST_F(VulkanAttentionFusion, QkNormsFoldIntoTheirRope) {
                     out.insert(out.end(), k.begin(), k.end());
                     return out;
                 };
-                check(run, [&] { return vulkan_->fused_norm_ropes(); }, 2, 1e-5,
+                check(run, [&] { return gpu().fused_norm_ropes(); }, 2, 1e-5,
                       "tokens " + std::to_string(n_tokens) + " rotary " + std::to_string(rotary) +
                           (interleaved ? " interleaved" : " halves"));
             }
 }
 
-TEST_F(VulkanAttentionFusion, ResidualAddFoldsIntoTheProductBeforeIt) {
+TEST_P(VulkanAttentionFusion, ResidualAddFoldsIntoTheProductBeforeIt) {
     const int64_t rows = 103, cols = 160;
     for (const DType t : kTypes) {
         const WeightView o = stable_weight(t, rows, cols, 31);
@@ -210,12 +215,12 @@ TEST_F(VulkanAttentionFusion, ResidualAddFoldsIntoTheProductBeforeIt) {
             out.insert(out.end(), y.begin(), y.end());  // the product's own result too
             return out;
         };
-        check(run, [&] { return vulkan_->fused_residual_products(); }, 1,
+        check(run, [&] { return gpu().fused_residual_products(); }, 1,
               dtype_is_quantized(t) ? kQuantBound : kFloatBound, std::string(dtype_name(t)));
     }
 }
 
-TEST_F(VulkanAttentionFusion, DeferredOpsKeepTheirOrderWhereItMatters) {
+TEST_P(VulkanAttentionFusion, DeferredOpsKeepTheirOrderWhereItMatters) {
     // norm1 (a -> b) waits; norm2 reads b (b -> c) and waits; rope of b may fold norm1 in
     // only after norm2 has read b: the result must be norm2(norm1(a)) in c, rope(norm1(a))
     // in b. Then a norm whose result nothing fuses with (silu_mul reads it), a product
@@ -248,11 +253,11 @@ TEST_F(VulkanAttentionFusion, DeferredOpsKeepTheirOrderWhereItMatters) {
     };
     // Nothing here may fuse but the rope of norm1's result (after norm2 was recorded, so
     // not ahead of it: recorded in order, unfused) -- none of the counted dispatches.
-    check(run, [&] { return vulkan_->fused_norm_ropes() + vulkan_->fused_residual_products(); }, 0, 1e-4,
+    check(run, [&] { return gpu().fused_norm_ropes() + gpu().fused_residual_products(); }, 0, 1e-4,
           "dependent deferred ops");
 }
 
-TEST_F(VulkanAttentionFusion, AResultDroppedAndRewrittenOnTheHostIsNotFoldedIn) {
+TEST_P(VulkanAttentionFusion, AResultDroppedAndRewrittenOnTheHostIsNotFoldedIn) {
     // As bench_vulkan's forward does with y: the product's result dropped, y refilled on the
     // host, then added: the add must read the host's y, not fold the dropped product in.
     const int64_t rows = 40, cols = 64;
@@ -272,10 +277,10 @@ TEST_F(VulkanAttentionFusion, AResultDroppedAndRewrittenOnTheHostIsNotFoldedIn) 
         }
         return x;
     };
-    check(run, [&] { return vulkan_->fused_residual_products(); }, 0, 1e-6, "dropped product");
+    check(run, [&] { return gpu().fused_residual_products(); }, 0, 1e-6, "dropped product");
 }
 
-TEST_F(VulkanAttentionFusion, ALayersAttentionTakesTwoCommandsAndTwoLevelsLess) {
+TEST_P(VulkanAttentionFusion, ALayersAttentionTakesTwoCommandsAndTwoLevelsLess) {
     // The input norm, q/k/v, o and the residual add: with the fusion the norm and the add
     // record no command and no barrier of their own (CommandStream's counts).
     const int64_t cols = 256;
@@ -287,26 +292,28 @@ TEST_F(VulkanAttentionFusion, ALayersAttentionTakesTwoCommandsAndTwoLevelsLess) 
     uint64_t commands[2] = {}, barriers[2] = {};
     // The first run copies the weights to the device (a discrete GPU's copy commands).
     for (const bool on : {false, false, true}) {
-        vulkan_->set_attention_fusion(on);
+        gpu().set_attention_fusion(on);
         std::vector<float> x = x0, h(static_cast<size_t>(cols)), qo(64), ko(16), vo(16), y(static_cast<size_t>(cols));
-        const uint64_t c0 = vulkan_->stream().commands(), b0 = vulkan_->stream().barriers();
+        const uint64_t c0 = gpu().stream().commands(), b0 = gpu().stream().barriers();
         {
-            BackendBatch batch(*vulkan_);
-            pending_x(*vulkan_, x, z);
-            vulkan_->rms_norm(x.data(), nw, 0.0f, 1e-6f, h.data(), 1, cols);
+            BackendBatch batch(gpu());
+            pending_x(gpu(), x, z);
+            gpu().rms_norm(x.data(), nw, 0.0f, 1e-6f, h.data(), 1, cols);
             const WeightView ws[] = {q, k, v};
             float *const ys[] = {qo.data(), ko.data(), vo.data()};
-            vulkan_->matmuls_one_input(ws, ys, h.data(), 1);
-            vulkan_->matmul(o, qo.data(), y.data(), 1);
-            vulkan_->add(x.data(), y.data(), cols);
+            gpu().matmuls_one_input(ws, ys, h.data(), 1);
+            gpu().matmul(o, qo.data(), y.data(), 1);
+            gpu().add(x.data(), y.data(), cols);
         }
-        commands[on] = vulkan_->stream().commands() - c0;
-        barriers[on] = vulkan_->stream().barriers() - b0;
+        commands[on] = gpu().stream().commands() - c0;
+        barriers[on] = gpu().stream().barriers() - b0;
     }
     // Off: add, norm, 3 products, o, add (+ deliveries); on: the norm and the last add folded.
     EXPECT_EQ(commands[0] - commands[1], 2u);
     EXPECT_EQ(barriers[0] - barriers[1], 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Memory, VulkanAttentionFusion, ::testing::Values(false, true), test::memory_kind_name);
 
 #else
 

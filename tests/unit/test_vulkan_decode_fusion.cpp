@@ -1,9 +1,11 @@
 // The Vulkan backend's decode fusions (docs/gpu_decode_kernels.md, "Fewer dispatches per
 // layer"; MST_VULKAN_DECODE_FUSION): copy_rows of contiguous rows records no command, its
-// result being the source's device bytes; an op that then writes over either side gets a
-// copy of its own; rope's cos/sin table goes to the device once per batch. Each against the
-// CPU backend at odd sizes, with the fusion on and off. Without a Vulkan device every test
-// is skipped, saying so.
+// result being the source's device bytes; an op that then writes over either side gets a copy
+// of its own; rope's cos/sin table goes to the device once per batch. Each against the CPU
+// backend at odd sizes, with the fusion on and off. Every test runs on the device's memory and
+// on a discrete GPU's path (test::VulkanMemorySuite), where a weight's first use records its
+// copy: a fused count taken on fresh weights there finds the fusion off (the router top-k test
+// did on an H100). Without a Vulkan device every test is skipped, saying so.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,7 +15,10 @@
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
 #include "cpu_op_fixture.h"
-#include "vulkan_suite.h"
+
+#ifdef MST_HAVE_VULKAN
+#include "vulkan_memory_suite.h"
+#endif
 
 namespace mst {
 namespace {
@@ -22,12 +27,11 @@ using test::random_floats;
 
 #ifdef MST_HAVE_VULKAN
 
-class VulkanDecodeFusion : public test::VulkanSuite {
+class VulkanDecodeFusion : public test::VulkanMemorySuite {
 protected:
     void TearDown() override {
-        if (vulkan_) vulkan_->set_decode_fusion(true);
+        if (gpus_[GetParam()]) gpu().set_decode_fusion(true);
     }
-    CpuBackend cpu_{2, cpu_isa_best()};
 };
 
 // Halves of 3 heads of 18 (9 angles: no workgroup size divides it), position 7.
@@ -45,7 +49,7 @@ struct Rope {
 
 constexpr int64_t kHeads = 3, kHeadDim = 18;
 
-TEST_F(VulkanDecodeFusion, ContiguousCopyRowsRecordNoCommandAndEqualTheCpu) {
+TEST_P(VulkanDecodeFusion, ContiguousCopyRowsRecordNoCommandAndEqualTheCpu) {
     // The source is a pending result of the batch (an add), as the KV append's k and v are.
     const int64_t n = 1001;
     const std::vector<float> x0 = random_floats(size_t(n), 3), y = random_floats(size_t(n), 4);
@@ -64,14 +68,14 @@ TEST_F(VulkanDecodeFusion, ContiguousCopyRowsRecordNoCommandAndEqualTheCpu) {
     };
     const std::vector<float> want = run(cpu_);
     for (const bool fused : {true, false}) {
-        vulkan_->set_decode_fusion(fused);
-        const uint64_t aliased0 = vulkan_->copy_rows_aliased();
-        EXPECT_EQ(run(*vulkan_), want) << "fusion " << fused;
-        EXPECT_EQ(vulkan_->copy_rows_aliased() - aliased0, fused ? 2u : 0u) << "fusion " << fused;
+        gpu().set_decode_fusion(fused);
+        const uint64_t aliased0 = gpu().copy_rows_aliased();
+        EXPECT_EQ(run(gpu()), want) << "fusion " << fused;
+        EXPECT_EQ(gpu().copy_rows_aliased() - aliased0, fused ? 2u : 0u) << "fusion " << fused;
     }
 }
 
-TEST_F(VulkanDecodeFusion, AWriteOverACopysSourceOrResultLeavesTheOtherAsItWas) {
+TEST_P(VulkanDecodeFusion, AWriteOverACopysSourceOrResultLeavesTheOtherAsItWas) {
     // As the KV append and rope: k copied head by head into the cache rows, then k rotated
     // in place (the order reversed), and a cache row rotated in place after its copy. With
     // the copy's result sharing k's device bytes, the in-place rope must not reach the other.
@@ -93,8 +97,8 @@ TEST_F(VulkanDecodeFusion, AWriteOverACopysSourceOrResultLeavesTheOtherAsItWas) 
     for (const bool rotate_source : {true, false}) {
         const std::vector<float> want = run(cpu_, rotate_source);
         for (const bool fused : {true, false}) {
-            vulkan_->set_decode_fusion(fused);
-            const std::vector<float> got = run(*vulkan_, rotate_source);
+            gpu().set_decode_fusion(fused);
+            const std::vector<float> got = run(gpu(), rotate_source);
             ASSERT_EQ(got.size(), want.size());
             // The copies are exact; the rotated values as test_vulkan_ops' rope bound.
             float worst = 0;
@@ -117,7 +121,7 @@ TEST_F(VulkanDecodeFusion, AWriteOverACopysSourceOrResultLeavesTheOtherAsItWas) 
     }
 }
 
-TEST_F(VulkanDecodeFusion, RopeTableGoesToTheDeviceOncePerBatch) {
+TEST_P(VulkanDecodeFusion, RopeTableGoesToTheDeviceOncePerBatch) {
     // q and k of several layers at one position: one table copy with the fusion on, one
     // per rope off; a sync (scratch reset) or another position copies it again. Both give
     // the same values, within the rope bound of the CPU's.
@@ -141,16 +145,18 @@ TEST_F(VulkanDecodeFusion, RopeTableGoesToTheDeviceOncePerBatch) {
     const std::vector<float> want = run(cpu_);
     std::vector<float> by_mode[2];
     for (const bool fused : {true, false}) {
-        vulkan_->set_decode_fusion(fused);
-        const uint64_t copies0 = vulkan_->rope_table_copies();
-        by_mode[fused] = run(*vulkan_);
-        EXPECT_EQ(vulkan_->rope_table_copies() - copies0, fused ? 3u : 5u) << "fusion " << fused;
+        gpu().set_decode_fusion(fused);
+        const uint64_t copies0 = gpu().rope_table_copies();
+        by_mode[fused] = run(gpu());
+        EXPECT_EQ(gpu().rope_table_copies() - copies0, fused ? 3u : 5u) << "fusion " << fused;
         float worst = 0;
         for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(by_mode[fused][i] - want[i]));
         EXPECT_LT(worst, 1e-5f) << "fusion " << fused;
     }
     EXPECT_EQ(by_mode[0], by_mode[1]);
 }
+
+INSTANTIATE_TEST_SUITE_P(Memory, VulkanDecodeFusion, ::testing::Values(false, true), test::memory_kind_name);
 
 #else
 

@@ -15,6 +15,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/vulkan/gemm_tuning.h"
 #include "cpu_op_fixture.h"
+#include "scoped_env.h"
 #include "test_weight.h"
 #include "vulkan_suite.h"
 
@@ -51,6 +52,7 @@ protected:
         if (vulkan_) vulkan_->set_gemm_prefetch(true);
         if (vulkan_) vulkan_->set_fused_swiglu(true);
         if (vulkan_) vulkan_->set_gemm_tuning(GemmTuning{}, why);  // main's kernel
+        if (vulkan_) vulkan_->set_coop_precision(CoopPrecision::split, why);  // the default
     }
 
     // Every type and shape through gpu.matmul with `kernel` taking every token count: each
@@ -171,10 +173,12 @@ TEST(GemmTuning, ParsesTuningsAndNamesWhatIsWrong) {
 
 TEST(GemmTuning, SharedMemoryCountsTheStagedTilesAndTheSums) {
     // 2x2x2x32: 64 rows; rows of 5 uvec4 (80 bytes) for 64 weight (+64 up) and 64 token rows,
-    // then 64 x 68 floats of sums.
+    // then 64 x 68 floats of sums. Split: every staged row twice (hi and lo).
     const GemmTuning t{2, 2, 2, 32};
-    EXPECT_EQ(t.shared_bytes(false), 80u * 128 + 4u * 64 * 68);
-    EXPECT_EQ(t.shared_bytes(true), 80u * 192 + 4u * 64 * 68);
+    EXPECT_EQ(t.shared_bytes(false, CoopPrecision::f16), 80u * 128 + 4u * 64 * 68);
+    EXPECT_EQ(t.shared_bytes(true, CoopPrecision::f16), 80u * 192 + 4u * 64 * 68);
+    EXPECT_EQ(t.shared_bytes(false, CoopPrecision::split), 80u * 256 + 4u * 64 * 68);
+    EXPECT_EQ(t.shared_bytes(true, CoopPrecision::split), 80u * 384 + 4u * 64 * 68);
 }
 
 TEST_F(VulkanGemm, PortableGemmMatchesCpuForEveryType) {
@@ -320,23 +324,34 @@ std::vector<GemmTuning> tunings_to_test() {
             {1, 1, 1, 64}, {2, 1, 2, 64}, {2, 2, 4, 64}, {4, 1, 2, 64}};
 }
 
-// Runs `check` under every tuning of tunings_to_test() the device holds; those it does not
-// are refused for shared memory only.
+// Runs `check` under every tuning of tunings_to_test() the device holds, with the split
+// staging (the default) where it fits and else with one f16 (a tile half the size), so that
+// both stagings are run; those the device cannot hold either way are refused for shared
+// memory only. Leaves the split precision set.
 template <class Check>
 void for_each_tuning(VulkanBackend &b, Check check) {
-    int run = 0;
+    int run = 0, run_split = 0;
     for (const GemmTuning &t : tunings_to_test()) {
         std::string why;
-        if (!b.set_gemm_tuning(t, why)) {
-            std::printf("  %s not run on '%s': %s\n", t.name().c_str(), b.device_name().c_str(), why.c_str());
+        for (const CoopPrecision p : {CoopPrecision::split, CoopPrecision::f16}) {
+            ASSERT_TRUE(b.set_gemm_tuning(GemmTuning{}, why)) << why;
+            ASSERT_TRUE(b.set_coop_precision(p, why)) << why;
+            if (b.set_gemm_tuning(t, why)) break;
+            std::printf("  %s not run with %s staging on '%s': %s\n", t.name().c_str(), coop_precision_name(p),
+                        b.device_name().c_str(), why.c_str());
             EXPECT_NE(why.find("shared memory"), std::string::npos) << t.name() << ": " << why;
-            continue;
         }
-        SCOPED_TRACE("tuning " + t.name());
+        if (b.gemm_tuning() != t) continue;
+        SCOPED_TRACE("tuning " + t.name() + ", " + coop_precision_name(b.coop_precision()) + " staging");
         ++run;
+        if (b.coop_precision() == CoopPrecision::split) ++run_split;
         check();
     }
+    std::string why;
+    ASSERT_TRUE(b.set_gemm_tuning(GemmTuning{}, why)) << why;
+    ASSERT_TRUE(b.set_coop_precision(CoopPrecision::split, why)) << why;
     EXPECT_GE(run, 4);
+    EXPECT_GE(run_split, 2);
 }
 
 // Without cooperative matrices the tuned tiling's 16x16 products are float sums of the
@@ -355,10 +370,12 @@ TEST_F(VulkanGemm, TunedGroupedTilingWithFloatProductsMatchesCpu) {
 }
 
 // The tuning takes effect: main's portable kernel sums float inputs (error near float
-// rounding), the tuned tiling rounds them to f16 first (an error far above it).
+// rounding), the tuned tiling with one-f16 staging rounds them to f16 first (an error far
+// above it; the split staging: test_vulkan_gemm_precision).
 TEST_F(VulkanGemm, TunedTilingReplacesMainsKernel) {
     std::string why;
     ASSERT_TRUE(vulkan_->set_gemm(VulkanBackend::GemmKernel::portable, 1, why)) << why;
+    ASSERT_TRUE(vulkan_->set_coop_precision(CoopPrecision::f16, why)) << why;
     const TestWeight w(DType::F32, 130, 257, 42);
     const std::vector<float> x = random_floats(size_t(65 * 257), 43);
     std::vector<float> want(size_t(65 * 130)), got(want.size());
@@ -387,12 +404,12 @@ TEST_F(VulkanGemm, CooperativeMatrixTunedTilingsMatchCpu) {
 // A tuning the device cannot hold is refused with the reason, and the last good one stays.
 TEST_F(VulkanGemm, TuningBeyondTheDeviceIsRefused) {
     std::string why;
-    ASSERT_TRUE(vulkan_->set_gemm_tuning({2, 2, 2, 32}, why)) << why;
+    ASSERT_TRUE(vulkan_->set_gemm_tuning({2, 1, 1, 32}, why)) << why;  // fits 32 KiB with the split
     EXPECT_FALSE(vulkan_->set_gemm_tuning({8, 4, 1, 256}, why));  // 512 rows x 256 columns: ~400 KiB
     EXPECT_NE(why.find("shared memory"), std::string::npos) << why;
     EXPECT_FALSE(vulkan_->set_gemm_tuning({2, 3, 1, 32}, why));
     EXPECT_NE(why.find("NJ"), std::string::npos) << why;
-    EXPECT_EQ(vulkan_->gemm_tuning(), (GemmTuning{2, 2, 2, 32}));
+    EXPECT_EQ(vulkan_->gemm_tuning(), (GemmTuning{2, 1, 1, 32}));
 }
 
 TEST_F(VulkanGemm, BadTuningInTheEnvironmentIsNamed) {
@@ -405,10 +422,19 @@ TEST_F(VulkanGemm, BadTuningInTheEnvironmentIsNamed) {
             EXPECT_NE(std::string(e.what()).find("MST_VULKAN_COOP_TUNING"), std::string::npos) << e.what();
         }
     }
-    ::setenv("MST_VULKAN_COOP_TUNING", "1x4x2x32", 1);
+    ::setenv("MST_VULKAN_COOP_TUNING", "1x2x1x32", 1);  // fits 32 KiB with the split staging
     {
         VulkanBackend b(BackendOptions{}, false);
+        EXPECT_EQ(b.gemm_tuning(), (GemmTuning{1, 2, 1, 32}));
+    }
+    {
+        // 1x4x2x32 (64 rows) fits lavapipe's 32 KiB only with one f16 (32768 bytes, 48128
+        // split): the precision is read before the tuning is checked.
+        const test::ScopedEnv f16("MST_VULKAN_COOPMAT_PRECISION", "f16");
+        ::setenv("MST_VULKAN_COOP_TUNING", "1x4x2x32", 1);
+        VulkanBackend b(BackendOptions{}, false);
         EXPECT_EQ(b.gemm_tuning(), (GemmTuning{1, 4, 2, 32}));
+        EXPECT_EQ(b.coop_precision(), CoopPrecision::f16);
     }
     ::setenv("MST_VULKAN_COOP_TUNING", "main", 1);
     {

@@ -1,14 +1,16 @@
 // The KV append fusion (docs/gpu_decode_kernels.md, "The KV append and the router's top-k
 // without levels of their own"; MST_VULKAN_KV_APPEND_FUSION, backends/vulkan/op_kv_append.cpp):
-// a decode token's k norm_rope writes its rows into the attention's device KV mirror and
-// copies the v rows beside them, so that the mirror's two copy_table commands and their
-// barrier level go. A layer's attention half as gqa_attention_normed records it (input norm,
-// q/k/v products, q/k norms, ropes, KvCache::store's copy_rows, attention with a cache id)
-// runs over several decode steps, each its own batch: the attention outputs, q and the host
-// caches must be the same bits with the fusion on and off (a wrong mirror row shows in every
-// later step's attention), the append fused in every step but the first (no mirror yet) with
-// it on and in none with it off, and all of it within the CPU's bounds. Without a Vulkan
-// device every test is skipped, saying so.
+// a decode token's k norm_rope writes its rows into the attention's device KV mirror and copies
+// the v rows beside them, so that the mirror's two copy_table commands and their barrier level
+// go. A layer's attention half as gqa_attention_normed records it (input norm, q/k/v products,
+// q/k norms, ropes, KvCache::store's copy_rows, attention with a cache id) runs over several
+// decode steps, each its own batch: the attention outputs, q and the host caches must be the
+// same bits with the fusion on and off (a wrong mirror row shows in every later step's
+// attention), the append fused in every step but the first (no mirror yet) with it on and in
+// none with it off, and all of it within the CPU's bounds. Every test runs on the device's
+// memory and on a discrete GPU's path (test::VulkanMemorySuite), where a weight's first use
+// records its copy: a fused count taken on fresh weights there finds the fusion off (the router
+// top-k test did on an H100). Without a Vulkan device every test is skipped, saying so.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,7 +23,10 @@
 #include "cpu_op_fixture.h"
 #include "stable_weight.h"
 #include "test_weight.h"
-#include "vulkan_suite.h"
+
+#ifdef MST_HAVE_VULKAN
+#include "vulkan_memory_suite.h"
+#endif
 
 namespace mst {
 namespace {
@@ -104,15 +109,14 @@ std::vector<float> decode(Backend &b, const Layer &l, int steps) {
     return out;
 }
 
-class VulkanKvAppendFusion : public test::VulkanSuite {
+class VulkanKvAppendFusion : public test::VulkanMemorySuite {
 protected:
     void TearDown() override {
-        if (vulkan_) vulkan_->set_kv_append_fusion(true);
+        if (gpus_[GetParam()]) gpu().set_kv_append_fusion(true);
     }
-    CpuBackend cpu_{2, cpu_isa_best()};
 };
 
-TEST_F(VulkanKvAppendFusion, KsNormRopeAppendsTheStepToTheMirrorBitForBit) {
+TEST_P(VulkanKvAppendFusion, KsNormRopeAppendsTheStepToTheMirrorBitForBit) {
     // v rows as wide as k's, and narrower (the v copy's own row length).
     for (const int64_t v_dim : {32, 24}) {
         const Layer l(v_dim);
@@ -121,11 +125,12 @@ TEST_F(VulkanKvAppendFusion, KsNormRopeAppendsTheStepToTheMirrorBitForBit) {
         const std::vector<float> want = decode(cpu_, l, steps);
         std::vector<float> got[2];
         for (const bool on : {false, true}) {
-            vulkan_->set_kv_append_fusion(on);
-            const uint64_t before = vulkan_->fused_kv_appends();
-            got[on] = decode(*vulkan_, l, steps);
+            gpu().set_kv_append_fusion(on);
+            const uint64_t before = gpu().fused_kv_appends();
+            got[on] = decode(gpu(), l, steps);
             // The first step has no mirror yet: kv_mirror makes it, and the rest append.
-            EXPECT_EQ(vulkan_->fused_kv_appends() - before, on ? uint64_t(steps - 1) : 0u) << what << ", fusion " << on;
+            EXPECT_EQ(gpu().fused_kv_appends() - before, on ? uint64_t(steps - 1) : 0u)
+                << what << ", fusion " << on << (on ? ": the fusion did not engage" : "");
         }
         ASSERT_EQ(got[0].size(), want.size()) << what;
         ASSERT_EQ(got[1].size(), want.size()) << what;
@@ -135,19 +140,19 @@ TEST_F(VulkanKvAppendFusion, KsNormRopeAppendsTheStepToTheMirrorBitForBit) {
     }
 }
 
-TEST_F(VulkanKvAppendFusion, TheAppendTakesTwoCommandsAndOneLevelLess) {
+TEST_P(VulkanKvAppendFusion, TheAppendTakesTwoCommandsAndOneLevelLess) {
     const Layer l(32);
-    decode(*vulkan_, l, 1);  // the weights' first use (a discrete GPU's copies) before counting
+    decode(gpu(), l, 1);  // the weights' first use (a discrete GPU's copies) before counting
     uint64_t commands[2] = {}, barriers[2] = {};
     for (const bool on : {false, true}) {
-        vulkan_->set_kv_append_fusion(on);
+        gpu().set_kv_append_fusion(on);
         // decode(3) - decode(2): one step at position 2, with a mirror to append to.
         uint64_t c[2] = {}, b[2] = {};
         for (const int steps : {2, 3}) {
-            const uint64_t c0 = vulkan_->stream().commands(), b0 = vulkan_->stream().barriers();
-            decode(*vulkan_, l, steps);
-            c[steps - 2] = vulkan_->stream().commands() - c0;
-            b[steps - 2] = vulkan_->stream().barriers() - b0;
+            const uint64_t c0 = gpu().stream().commands(), b0 = gpu().stream().barriers();
+            decode(gpu(), l, steps);
+            c[steps - 2] = gpu().stream().commands() - c0;
+            b[steps - 2] = gpu().stream().barriers() - b0;
         }
         commands[on] = c[1] - c[0];
         barriers[on] = b[1] - b[0];
@@ -155,6 +160,8 @@ TEST_F(VulkanKvAppendFusion, TheAppendTakesTwoCommandsAndOneLevelLess) {
     EXPECT_EQ(commands[0] - commands[1], 2u) << commands[0] << " -> " << commands[1];
     EXPECT_EQ(barriers[0] - barriers[1], 1u) << barriers[0] << " -> " << barriers[1];
 }
+
+INSTANTIATE_TEST_SUITE_P(Memory, VulkanKvAppendFusion, ::testing::Values(false, true), test::memory_kind_name);
 
 #else
 

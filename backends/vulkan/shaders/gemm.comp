@@ -9,7 +9,11 @@
 // - portable (no extension): 256 threads, each 4 rows x 4 tokens in float;
 // - COOPMAT (VK_NV_cooperative_matrix, where the device has it, 16x16x16 f16 x f16 + f32):
 //   4 subgroups of 32, each a 32 x 32 quarter of the tile as 2 x 2 matrices; the tiles
-//   are staged as f16, the sums are float.
+//   are staged as f16, the sums are float. SPLIT (specialization constant 0,
+//   MST_VULKAN_COOPMAT_PRECISION=split, the default): each activation is staged as
+//   hi = f16(x) and lo = f16(x - hi) and both multiplied (W*hi + W*lo), as are the weights
+//   of the types f16 does not hold (f32, q8, q4: Wlo*hi added), so the staging's rounding
+//   stays near float's instead of f16's 2^-11 (docs/gpu_prefill.md).
 //   (GL_NV_cooperative_matrix because the glslang of Debian 12 has no GL_KHR_cooperative_matrix.)
 // GROUPED (gemm_grouped_*): the routed experts of a prefill batch, one dispatch for every
 // expert whose weights share a buffer (op_experts_grouped.cpp). Workgroup row y takes
@@ -76,6 +80,12 @@
 #define KP (BK + 8)
 #define CP (BM + 4)
 #define STAGE float16_t
+layout(constant_id = 0) const bool SPLIT = true;
+#if defined(W_F32) || defined(W_Q8) || defined(W_Q4)
+const bool SPLIT_W = SPLIT;  // decoded weights f16 does not hold (d*q, f32)
+#else
+const bool SPLIT_W = false;  // f16 holds f16 and bf16 weights (in f16's normal range)
+#endif
 #else
 #define THREADS 256
 #define KP (BK + 1)
@@ -85,10 +95,16 @@ layout(local_size_x = THREADS) in;
 
 #include "gemm_load.glsl"
 
-shared STAGE ws[BM * KP];  // [row][k]
-shared STAGE xs[BN * KP];  // [token][k]
+#ifdef COOPMAT
+// Split: each tile's lo half after its hi half (W_LO, X_LO elements on).
+const uint W_LO = SPLIT_W ? BM * KP : 0u, X_LO = SPLIT ? BN * KP : 0u;
+#else
+const uint W_LO = 0u, X_LO = 0u;
+#endif
+shared STAGE ws[BM * KP + W_LO];  // [row][k]
+shared STAGE xs[BN * KP + X_LO];  // [token][k]
 #ifdef SWIGLU
-shared STAGE us[BM * KP];  // the up weights, [row][k]
+shared STAGE us[BM * KP + W_LO];  // the up weights, [row][k]
 #endif
 
 // Staging, software-pipelined: each thread fetches its part of the next step's tiles
@@ -123,6 +139,9 @@ void fetch(uint r0, uint t0, uint k0) {
     }
 }
 
+// What a staged element loses to STAGE's rounding (its lo half under SPLIT).
+STAGE rest(float v) { return STAGE(v - float(STAGE(v))); }
+
 void store_fetched() {
     const uint tid = gl_LocalInvocationIndex;
     for (uint i = 0; i < W_SLOTS; ++i) {
@@ -131,10 +150,18 @@ void store_fetched() {
 #ifdef SWIGLU
         for (uint j = 0; j < 8u; ++j) us[lr * KP + c + j] = STAGE(u_next[i][j]);
 #endif
+        if (W_LO > 0u) {
+            for (uint j = 0; j < 8u; ++j) ws[W_LO + lr * KP + c + j] = rest(w_next[i][j]);
+#ifdef SWIGLU
+            for (uint j = 0; j < 8u; ++j) us[W_LO + lr * KP + c + j] = rest(u_next[i][j]);
+#endif
+        }
     }
     for (uint i = 0; i < X_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, lt = slot >> 2, c = (slot & 3u) * 8u;
         for (uint j = 0; j < 8u; ++j) xs[lt * KP + c + j] = STAGE(x_next[i][j]);
+        if (X_LO > 0u)
+            for (uint j = 0; j < 8u; ++j) xs[X_LO + lt * KP + c + j] = rest(x_next[i][j]);
     }
 }
 
@@ -162,18 +189,45 @@ void stage_step(uint r0, uint t0, uint k0) {
 #ifdef COOPMAT
 shared float cs[BN * CP];  // the finished tile, [token][row]
 
+#define SUM fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+#define F16 fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+
+// acc[i][j] += a[i] b[j] over one 16-column slice.
+void add_products(inout SUM acc[2][2], const F16 a[2], const F16 b[2]) {
+    for (uint i = 0; i < 2u; ++i)
+        for (uint j = 0; j < 2u; ++j) acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
+}
+
+// The slice at column kk of the staged weights (us's when `up`, else ws's) times the staged
+// activations (b, and their lo halves b_lo under SPLIT), added to acc: W*hi, and under the
+// split W*lo and, for the split weight types, Wlo*hi.
+void add_slice(inout SUM acc[2][2], bool up, uint mr, uint mt, uint kk, const F16 b[2], const F16 b_lo[2]) {
+    F16 a[2];
+    for (uint lo = 0; lo < (W_LO > 0u ? 2u : 1u); ++lo) {
+        const uint at = lo * W_LO;
+#ifdef SWIGLU
+        if (up) {
+            for (uint i = 0; i < 2u; ++i) coopMatLoadNV(a[i], us, at + (mr + 16u * i) * KP + kk, KP, false);
+        } else
+#endif
+            for (uint i = 0; i < 2u; ++i) coopMatLoadNV(a[i], ws, at + (mr + 16u * i) * KP + kk, KP, false);
+        add_products(acc, a, b);
+        if (lo == 0u && X_LO > 0u) add_products(acc, a, b_lo);
+    }
+}
+
 void main() {
     const uint r0 = gl_WorkGroupID.x * BM, t0 = select_tile();
     if (n_tok == 0u) return;  // a spare tile of a device-built table's worst-case grid (uniform: before any barrier)
     const uint sg = gl_LocalInvocationIndex / 32u;
     const uint mr = (sg & 1u) * 32u, mt = (sg >> 1) * 32u;  // this subgroup's quarter
-    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
+    SUM acc[2][2];
     for (uint i = 0; i < 2u; ++i)
-        for (uint j = 0; j < 2u; ++j) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+        for (uint j = 0; j < 2u; ++j) acc[i][j] = SUM(0.0);
 #ifdef SWIGLU
-    fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc_up[2][2];
+    SUM acc_up[2][2];
     for (uint i = 0; i < 2u; ++i)
-        for (uint j = 0; j < 2u; ++j) acc_up[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+        for (uint j = 0; j < 2u; ++j) acc_up[i][j] = SUM(0.0);
 #endif
     begin_steps(r0, t0);
     for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
@@ -181,16 +235,14 @@ void main() {
         // A subgroup whose 32 tokens lie past the tile's count (an expert of few tokens in
         // a grouped dispatch) has nothing to add: it only helps stage.
         for (uint kk = 0; kk < BK && mt < n_tok; kk += 16u) {
-            fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a[2], b[2];
             // A: rows x k, row-major in ws. B: k x tokens, xs holds it column by column.
-            for (uint i = 0; i < 2u; ++i) coopMatLoadNV(a[i], ws, (mr + 16u * i) * KP + kk, KP, false);
+            F16 b[2], b_lo[2];
             for (uint j = 0; j < 2u; ++j) coopMatLoadNV(b[j], xs, (mt + 16u * j) * KP + kk, KP, true);
-            for (uint i = 0; i < 2u; ++i)
-                for (uint j = 0; j < 2u; ++j) acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
+            if (X_LO > 0u)
+                for (uint j = 0; j < 2u; ++j) coopMatLoadNV(b_lo[j], xs, X_LO + (mt + 16u * j) * KP + kk, KP, true);
+            add_slice(acc, false, mr, mt, kk, b, b_lo);
 #ifdef SWIGLU
-            for (uint i = 0; i < 2u; ++i) coopMatLoadNV(a[i], us, (mr + 16u * i) * KP + kk, KP, false);
-            for (uint i = 0; i < 2u; ++i)
-                for (uint j = 0; j < 2u; ++j) acc_up[i][j] = coopMatMulAddNV(a[i], b[j], acc_up[i][j]);
+            add_slice(acc_up, true, mr, mt, kk, b, b_lo);
 #endif
         }
         barrier();

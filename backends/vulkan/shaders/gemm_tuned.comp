@@ -16,6 +16,11 @@
 // Subgroups whose tokens all lie past the tile's count (an expert's ~32-token tile) skip
 // their products; SWIGLU's silu(gate) * up is taken on the sums.
 //
+// SPLIT (specialization constant 4, MST_VULKAN_COOPMAT_PRECISION=split, the default): each
+// activation is staged twice, hi = f16(x) and lo = f16(x - hi), in a second half of its
+// tile, and the products take W*hi + W*lo; the weights of the types f16 does not hold (f32,
+// q8, q4) are split alike and add Wlo*hi. Without it (=f16) one f16 each, as before.
+//
 // COOPMAT: the 16 x 16 x 16 products are VK_NV_cooperative_matrix's (f16 x f16 + f32).
 // Without it the same tiling runs with the products in float, each thread holding 8
 // elements of each 16 x 16 sum (from the same f16-staged tiles): slow, but the staging,
@@ -68,6 +73,12 @@ layout(constant_id = 0) const uint MI = 2;
 layout(constant_id = 1) const uint NJ = 2;
 layout(constant_id = 2) const uint SPLITK = 2;
 layout(constant_id = 3) const uint BK = 32;
+layout(constant_id = 4) const bool SPLIT = true;
+#if defined(W_F32) || defined(W_Q8) || defined(W_Q4)
+const bool SPLIT_W = SPLIT;  // decoded weights f16 does not hold (d*q, f32)
+#else
+const bool SPLIT_W = false;  // f16 holds f16 and bf16 weights (in f16's normal range)
+#endif
 layout(local_size_x = 128, local_size_y_id = 2) in;
 
 #define BN 64
@@ -79,13 +90,16 @@ const uint KP4 = CHUNKS + 1u;  // row pitch in uvec4: the 8 rows a 16 x 16 load 
 const uint CP = BM + 4u;       // row pitch of cs in floats
 const uint W_SLOTS = BM * CHUNKS / THREADS;
 const uint X_SLOTS = BN * CHUNKS / THREADS;
+// Under the split, where a tile's lo half starts (after its hi half); 0: none.
+const uint W_LO = SPLIT_W ? BM * KP4 : 0u;
+const uint X_LO = SPLIT ? BN * KP4 : 0u;
 
 #include "gemm_load.glsl"
 
-shared uvec4 ws[BM * KP4];  // [row][k / 8], 8 f16 a uvec4
-shared uvec4 xs[BN * KP4];  // [token][k / 8]
+shared uvec4 ws[BM * KP4 + W_LO];  // [row][k / 8], 8 f16 a uvec4
+shared uvec4 xs[BN * KP4 + X_LO];  // [token][k / 8]
 #ifdef SWIGLU
-shared uvec4 us[BM * KP4];  // the up weights, [row][k / 8]
+shared uvec4 us[BM * KP4 + W_LO];  // the up weights, [row][k / 8]
 #endif
 shared float cs[BN * CP];  // sums, column-major: (row m, token n) at cs[n * CP + m]
 
@@ -94,30 +108,43 @@ uvec4 pack_piece(const float v[8]) {
                  packHalf2x16(vec2(v[6], v[7])));
 }
 
-const float zeros8[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-
-// Weight row r's piece at c0 from the weights at word `base`, zero past the row's or the
-// matrix's end (a step of 64 may run a whole block past the last one).
-uvec4 weight_piece(uint base, uint r, uint c0) {
-    float v[8] = zeros8;
-    wbase = base;
-    if (r < pc.rows && c0 < pc.cols) load_weights8(r, c0, v);
-    return pack_piece(v);
+// What the 8 values lose to their f16 piece `hi` (the lo half of the split), as f16.
+uvec4 pack_rest(const float v[8], uvec4 hi) {
+    uvec4 lo;
+    for (uint k = 0; k < 4u; ++k) lo[k] = packHalf2x16(vec2(v[2u * k], v[2u * k + 1u]) - unpackHalf2x16(hi[k]));
+    return lo;
 }
 
-// Each thread's share of the next step's tiles, fetched during the current step's products.
+const float zeros8[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+
+// Weight row r's 8 values at c0 from the weights at word `base`, zero past the row's or the
+// matrix's end (a step of 64 may run a whole block past the last one).
+void weight_values(uint base, uint r, uint c0, out float v[8]) {
+    v = zeros8;
+    wbase = base;
+    if (r < pc.rows && c0 < pc.cols) load_weights8(r, c0, v);
+}
+
+// Each thread's share of the next step's tiles, fetched during the current step's products:
+// f16 pieces, and under the split their lo halves (arrays of 1 when a tile has none).
 uvec4 w_next[W_SLOTS], x_next[X_SLOTS];
+uvec4 w_lo_next[SPLIT_W ? W_SLOTS : 1u], x_lo_next[SPLIT ? X_SLOTS : 1u];
 #ifdef SWIGLU
-uvec4 u_next[W_SLOTS];
+uvec4 u_next[W_SLOTS], u_lo_next[SPLIT_W ? W_SLOTS : 1u];
 #endif
 
 void fetch(uint r0, uint t0, uint k0) {
     const uint tid = gl_LocalInvocationIndex, gate_base = wbase;
     for (uint i = 0; i < W_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, lr = slot / CHUNKS, c = (slot % CHUNKS) * 8u;
-        w_next[i] = weight_piece(gate_base, r0 + lr, k0 + c);
+        float v[8];
+        weight_values(gate_base, r0 + lr, k0 + c, v);
+        w_next[i] = pack_piece(v);
+        if (SPLIT_W) w_lo_next[i] = pack_rest(v, w_next[i]);
 #ifdef SWIGLU
-        u_next[i] = weight_piece(up_base, r0 + lr, k0 + c);
+        weight_values(up_base, r0 + lr, k0 + c, v);
+        u_next[i] = pack_piece(v);
+        if (SPLIT_W) u_lo_next[i] = pack_rest(v, u_next[i]);
 #endif
     }
     wbase = gate_base;
@@ -126,21 +153,25 @@ void fetch(uint r0, uint t0, uint k0) {
         float v[8] = zeros8;
         if (t0 + lt < n_tok && k0 + c < pc.cols) load_x8(t0 + lt, k0 + c, v);
         x_next[i] = pack_piece(v);
+        if (SPLIT) x_lo_next[i] = pack_rest(v, x_next[i]);
     }
 }
 
 void store_fetched() {
     const uint tid = gl_LocalInvocationIndex;
     for (uint i = 0; i < W_SLOTS; ++i) {
-        const uint slot = tid + i * THREADS;
-        ws[(slot / CHUNKS) * KP4 + slot % CHUNKS] = w_next[i];
+        const uint slot = tid + i * THREADS, at = (slot / CHUNKS) * KP4 + slot % CHUNKS;
+        ws[at] = w_next[i];
+        if (SPLIT_W) ws[W_LO + at] = w_lo_next[i];
 #ifdef SWIGLU
-        us[(slot / CHUNKS) * KP4 + slot % CHUNKS] = u_next[i];
+        us[at] = u_next[i];
+        if (SPLIT_W) us[W_LO + at] = u_lo_next[i];
 #endif
     }
     for (uint i = 0; i < X_SLOTS; ++i) {
-        const uint slot = tid + i * THREADS;
-        xs[(slot / CHUNKS) * KP4 + slot % CHUNKS] = x_next[i];
+        const uint slot = tid + i * THREADS, at = (slot / CHUNKS) * KP4 + slot % CHUNKS;
+        xs[at] = x_next[i];
+        if (SPLIT) xs[X_LO + at] = x_lo_next[i];
     }
 }
 
@@ -199,19 +230,34 @@ SUM swiglu_sums(SUM gate, const SUM up) {
     return gate;
 }
 
+// The staged weight piece at `at` (from us when `up`).
+uvec4 staged_weights(bool up, uint at) {
+#ifdef SWIGLU
+    if (up) return us[at];
+#endif
+    return ws[at];
+}
+
+// Sum of the 8 products of two f16 pieces (each exact in float, as a tensor core's).
+float dot8(uvec4 a, uvec4 b) {
+    float t = 0.0;
+    for (uint h = 0; h < 4u; ++h) t += dot(unpackHalf2x16(a[h]), unpackHalf2x16(b[h]));
+    return t;
+}
+
 // Staged weights (from us when `up`) times staged activations over 16 columns (2 uvec4
-// from kk), rows ar.. and tokens bt.., added to s.
+// from kk), rows ar.. and tokens bt.., added to s; under the split the lo halves' products
+// too, as the cooperative kernel adds them.
 SUM product_add(SUM s, bool up, uint ar, uint bt, uint kk) {
     for (uint q = 0; q < 8u; ++q) {
         const uint id = 32u * q + lane(), m = id % 16u, n = id / 16u;
         float t = s.e[q];
         for (uint u = 0; u < 2u; ++u) {
-            uvec4 a = ws[(ar + m) * KP4 + kk + u];
-#ifdef SWIGLU
-            if (up) a = us[(ar + m) * KP4 + kk + u];
-#endif
-            const uvec4 b = xs[(bt + n) * KP4 + kk + u];
-            for (uint h = 0; h < 4u; ++h) t += dot(unpackHalf2x16(a[h]), unpackHalf2x16(b[h]));
+            const uint wa = (ar + m) * KP4 + kk + u, xa = (bt + n) * KP4 + kk + u;
+            const uvec4 a = staged_weights(up, wa), b = xs[xa];
+            t += dot8(a, b);
+            if (X_LO > 0u) t += dot8(a, xs[X_LO + xa]);
+            if (W_LO > 0u) t += dot8(staged_weights(up, W_LO + wa), b);
         }
         s.e[q] = t;
     }
@@ -267,20 +313,39 @@ void main() {
         for (uint kk = group * 2u; kk < CHUNKS && nj > 0u; kk += 2u * SPLITK) {
 #ifdef COOPMAT
             // A: rows x k, row-major in ws. B: k x tokens, xs holds it column by column.
-            F16 a[MI];
+            // Split: a_lo the weights' lo halves (loaded only for the types that have them).
+            F16 a[MI], a_lo[MI];
             for (uint i = 0; i < MI; ++i) coopMatLoadNV(a[i], ws, (mr + 16u * i) * KP4 + kk, KP4, false);
+            if (W_LO > 0u)
+                for (uint i = 0; i < MI; ++i) coopMatLoadNV(a_lo[i], ws, W_LO + (mr + 16u * i) * KP4 + kk, KP4, false);
 #ifdef SWIGLU
-            F16 a_up[MI];
+            F16 a_up[MI], a_up_lo[MI];
             for (uint i = 0; i < MI; ++i) coopMatLoadNV(a_up[i], us, (mr + 16u * i) * KP4 + kk, KP4, false);
+            if (W_LO > 0u)
+                for (uint i = 0; i < MI; ++i)
+                    coopMatLoadNV(a_up_lo[i], us, W_LO + (mr + 16u * i) * KP4 + kk, KP4, false);
 #endif
             for (uint j = 0; j < NJ; ++j) {
                 if (j >= nj) continue;
                 F16 b;
                 coopMatLoadNV(b, xs, (mt + 16u * j) * KP4 + kk, KP4, true);
                 for (uint i = 0; i < MI; ++i) acc[i * NJ + j] = coopMatMulAddNV(a[i], b, acc[i * NJ + j]);
+                if (W_LO > 0u)
+                    for (uint i = 0; i < MI; ++i) acc[i * NJ + j] = coopMatMulAddNV(a_lo[i], b, acc[i * NJ + j]);
 #ifdef SWIGLU
                 for (uint i = 0; i < MI; ++i) acc_up[i * NJ + j] = coopMatMulAddNV(a_up[i], b, acc_up[i * NJ + j]);
+                if (W_LO > 0u)
+                    for (uint i = 0; i < MI; ++i)
+                        acc_up[i * NJ + j] = coopMatMulAddNV(a_up_lo[i], b, acc_up[i * NJ + j]);
 #endif
+                if (X_LO > 0u) {
+                    coopMatLoadNV(b, xs, X_LO + (mt + 16u * j) * KP4 + kk, KP4, true);  // the activations' lo halves
+                    for (uint i = 0; i < MI; ++i) acc[i * NJ + j] = coopMatMulAddNV(a[i], b, acc[i * NJ + j]);
+#ifdef SWIGLU
+                    for (uint i = 0; i < MI; ++i)
+                        acc_up[i * NJ + j] = coopMatMulAddNV(a_up[i], b, acc_up[i * NJ + j]);
+#endif
+                }
             }
 #else
             for (uint j = 0; j < NJ; ++j)

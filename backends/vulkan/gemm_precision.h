@@ -1,0 +1,27 @@
+// How the prefill GEMMs that stage their tiles as f16 (the cooperative-matrix kernels of
+// shaders/gemm.comp and gemm_tuned.comp, and gemm_tuned.comp's float emulation of them)
+// round what they stage: MST_VULKAN_COOPMAT_PRECISION=split|f16, passed to the shaders as a
+// specialization constant (op_gemm.cpp). docs/gpu_prefill.md has the arithmetic.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace mst {
+
+enum class CoopPrecision {
+    // The default. Each activation staged as hi = f16(x) and lo = f16(x - hi), products
+    // W*hi + W*lo (about 22 significant bits of x instead of 11); weights that f16 does not
+    // hold exactly (f32, q8, q4: decoded d*q is not an f16) split alike, adding Wlo*hi.
+    split,
+    // One f16 of each (the kernels before the split: faster, activations rounded to 2^-11).
+    f16,
+};
+
+// "split" or "f16".
+const char *coop_precision_name(CoopPrecision p);
+
+// Parses "split" or "f16"; false with `why` naming the value and the ones taken.
+bool parse_coop_precision(std::string_view text, CoopPrecision &out, std::string &why);
+
+}  // namespace mst
