@@ -48,6 +48,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "backends/backend.h"
 #include "backends/device_expert_cache.h"
 #include "backends/device_experts.h"
@@ -489,6 +491,104 @@ void print_dispatch_profile(VulkanBackend &gpu, const Model &m, int steps) {
                     st.seconds / steps * 1e6, st.seconds / double(st.calls) * 1e6, 100.0 * st.seconds / steps / device);
 }
 
+const char *barrier_scope_name(CommandStream::BarrierScope s) {
+    switch (s) {
+        case CommandStream::BarrierScope::wide: return "wide";
+        case CommandStream::BarrierScope::stages: return "stages";
+        case CommandStream::BarrierScope::ranges: return "ranges";
+    }
+    return "?";
+}
+
+// --level-profile: where a normal run's device time goes, level by level (a level: the
+// commands between two barriers), beside what the same commands cost serialized. Decode
+// steps at `context` positions run on the backend itself, first with a timestamp after
+// every command (CommandStream::Profile::commands: kicks and replay off, every command
+// drained), then with timestamps only where a barrier already drains the device and at each
+// command buffer's ends (Profile::levels: kicks and replay as in a normal run). Each level
+// is printed with its real time and the sum of its commands' serialized times: a level of
+// independent commands whose real time is below that sum ran them side by side; the rest
+// of a step's wall time is device idle between command buffers (the host behind) or host
+// time after the last one. docs/gpu_decode_kernels.md, "Where a real run's overlap goes".
+void print_level_profile(VulkanBackend &gpu, const Model &m, int context, int steps) {
+    CommandStream &stream = gpu.stream();
+    const CommandStream::Profile was = stream.profile();
+    KvCache cache(m.layers, context + 2 * steps + 8, int32_t(kKvHeads), int32_t(kHeadDim), int32_t(kHeadDim));
+    std::vector<float> tok(static_cast<size_t>(kHidden), 0.5f), logits(static_cast<size_t>(kVocab));
+    int32_t pos = context;
+    // Steps under `p` after one step to record (replay's first recordings, the profile's
+    // first command buffers); returns the wall time per step.
+    auto profiled = [&](CommandStream::Profile p) {
+        if (!stream.set_profile(p)) return -1.0;
+        forward(gpu, m, cache, tok.data(), 1, pos++, logits.data());
+        stream.clear_dispatch_profile();
+        stream.clear_level_profile();
+        const auto t0 = Clock::now();
+        for (int t = 0; t < steps; ++t) forward(gpu, m, cache, tok.data(), 1, pos++, logits.data());
+        return seconds_since(t0) / steps;
+    };
+    const double serialized_wall = profiled(CommandStream::Profile::commands);
+    if (serialized_wall < 0) {
+        std::printf("level profile: the device has no timestamps on its compute queue\n");
+        return;
+    }
+    std::map<std::string, double> per_call;  // serialized seconds a call, by command label
+    double serialized = 0;
+    for (const auto &[label, st] : stream.dispatch_profile()) {
+        per_call[label] = st.seconds / double(st.calls);
+        if (label != "(end of submission)") serialized += st.seconds / steps;
+    }
+    const uint64_t subs0 = gpu.submissions(), kicks0 = stream.kicks(), barriers0 = stream.barriers();
+    const double levels_wall = profiled(CommandStream::Profile::levels);
+    const double subs = double(gpu.submissions() - subs0) / (steps + 1), kicks = double(stream.kicks() - kicks0) / (steps + 1);
+    const double barriers = double(stream.barriers() - barriers0) / (steps + 1);
+    stream.set_profile(was);
+    struct Row {
+        std::string label;
+        double calls, real, serialized;  // per step; serialized < 0: a command not in the serialized run
+    };
+    std::vector<Row> rows;
+    double real = 0, real_known = 0, serialized_known = 0;
+    for (const auto &[label, st] : stream.level_profile()) {
+        double sum = 0;
+        bool known = true;
+        for (size_t from = 0; from < label.size();) {
+            const size_t to = std::min(label.find(" + ", from), label.size());
+            const auto it = per_call.find(label.substr(from, to - from));
+            if (it == per_call.end()) known = false;
+            else sum += it->second;
+            from = to + 3;
+        }
+        const double calls = double(st.calls) / steps;
+        rows.push_back({label, calls, st.seconds / steps, known ? sum * calls : -1.0});
+        real += st.seconds / steps;
+        if (known) {
+            real_known += st.seconds / steps;
+            serialized_known += sum * calls;
+        }
+    }
+    std::sort(rows.begin(), rows.end(), [](const Row &a, const Row &b) { return a.real > b.real; });
+    const CommandStream::SubmissionProfile &sp = stream.submission_profile();
+    std::printf("level profile of a resident decode step (%d layers, context %d, %d steps): wall %.3f ms a step with "
+                "level timestamps (kicks every %u, barriers %s), %.3f ms with a timestamp after every command\n",
+                m.layers, context, steps, levels_wall * 1e3, stream.kick_every(),
+                barrier_scope_name(stream.barrier_scope()), serialized_wall * 1e3);
+    std::printf("  per step: %.1f waited submissions + %.1f kicked, %.1f barriers; device busy %.3f ms in %.1f command "
+                "buffers, idle between them %.3f ms (%.1f gaps; %.1f started before the one before ended)\n",
+                subs, kicks, barriers, sp.busy_seconds / steps * 1e3, double(sp.timed) / steps,
+                sp.idle_seconds / steps * 1e3, double(sp.idle_gaps) / steps, double(sp.queued_ahead) / steps);
+    std::printf("  per layer (the head's included): levels' real time %.1f us against the serialized commands' %.1f us (levels whose "
+                "commands were all timed: %.1f us real against %.1f us serialized, real/serialized %.2f)\n",
+                real / m.layers * 1e6, serialized / m.layers * 1e6, real_known / m.layers * 1e6,
+                serialized_known / m.layers * 1e6, serialized_known > 0 ? real_known / serialized_known : 0.0);
+    std::printf("  %9s %11s %11s %9s  %s\n", "calls/stp", "real us/stp", "serial us", "real/ser", "level (its commands)");
+    for (const Row &r : rows) {
+        const std::string ser = r.serialized < 0 ? "-" : fmt::format("{:.1f}", r.serialized * 1e6);
+        const std::string ratio = r.serialized <= 0 ? "-" : fmt::format("{:.2f}", r.real / r.serialized);
+        std::printf("  %9.1f %11.1f %11s %9s  %s\n", r.calls, r.real * 1e6, ser.c_str(), ratio.c_str(), r.label.c_str());
+    }
+}
+
 // Device time of one resident prefill of n tokens by shader (MST_VULKAN_PROFILE=2; grids
 // folded together, since every expert's GEMM has its own), to find what a prefill waits on.
 // The timestamps between commands serialize them: the sum is the device time the commands
@@ -579,6 +679,9 @@ struct Result {
     // FNV-1a of every timed decode step's logits: equal between two settings means the
     // same results bit for bit (MST_VULKAN_TRANSFER_QUEUE=0 against 1, say).
     uint64_t logits_hash = 0xcbf29ce484222325ull;
+    // Per decode token: waited submissions by what made them wait (CommandStream::waits).
+    double waits_per_token[CommandStream::kWaitCauses] = {};
+    std::map<std::string, uint64_t> partial_waits;  // over the timed decode (CommandStream::partial_waits)
     // Per decode token with --guess: expert parts copied ahead, then used, and evicted unused.
     double prefetched_per_token = 0, prefetch_used_per_token = 0, prefetch_wasted_per_token = 0;
 };
@@ -647,6 +750,9 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     const double first_delay0 = vk ? vk->stream().transfer().first_copy_delay_seconds() : 0.0;
     const uint64_t first_copies0 = vk ? vk->stream().transfer().first_copies() : 0;
     const DeviceExpertCacheStats ahead0 = vk ? vk->device_expert_cache_stats() : DeviceExpertCacheStats{};
+    uint64_t waits0[CommandStream::kWaitCauses] = {};
+    for (size_t c = 0; vk && c < CommandStream::kWaitCauses; ++c) waits0[c] = vk->stream().waits(CommandStream::WaitCause(c));
+    const std::map<std::string, uint64_t> partial0 = vk ? vk->stream().partial_waits() : std::map<std::string, uint64_t>{};
     t0 = Clock::now();
     double cpu_in_rng = 0;
     if (g_mark_decode) std::fprintf(stderr, "timed decode starts\n");
@@ -666,6 +772,13 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     // Before the head's own timing below, whose submissions are not a decode step's.
     const uint64_t decode_submissions = vk ? vk->submissions() - subs0 : 0;
     const uint64_t decode_kicks = vk ? vk->stream().kicks() - kicks0 : 0;
+    for (size_t c = 0; vk && c < CommandStream::kWaitCauses; ++c)
+        r.waits_per_token[c] = double(vk->stream().waits(CommandStream::WaitCause(c)) - waits0[c]) / n_decode;
+    if (vk)
+        for (const auto &[what, count] : vk->stream().partial_waits()) {
+            const auto it = partial0.find(what);
+            if (const uint64_t n = count - (it == partial0.end() ? 0 : it->second)) r.partial_waits[what] = n;
+        }
     if (vk) {
         r.transfer_batches_per_token = double(vk->stream().transfer().submissions() - lane_batches0) / n_decode;
         r.transfer_bytes_per_token = double(vk->stream().transfer().bytes() - lane_bytes0) / n_decode;
@@ -714,6 +827,60 @@ Result run(Backend &b, const Model &m, int n_prefill, int n_decode, int warmup_t
     return r;
 }
 
+// --ab-overlap: the resident run again under each overlap setting of the stream (which kicks
+// submit, what a barrier names), the settings interleaved over `rounds` rounds in this one
+// process (one model, one backend): decode tok/s min / median / max, the commands, barriers,
+// waits and kicks, and whether the decode logits are the same bits as the first setting's
+// (the one the process started with). docs/gpu_decode_kernels.md, "Where a real run's
+// overlap goes".
+void ab_overlap(VulkanBackend &gpu, const Model &m, int n_prefill, int n_decode, int rounds) {
+    CommandStream &stream = gpu.stream();
+    struct Setting {
+        std::string name;
+        uint32_t kick_every;
+        CommandStream::BarrierScope scope;
+        std::vector<double> tok_s;
+        Result last;
+    };
+    using Scope = CommandStream::BarrierScope;
+    const uint32_t kick0 = stream.kick_every();
+    const Scope scope0 = stream.barrier_scope();
+    std::vector<Setting> settings = {
+        {fmt::format("as started (kick every {}, barriers {})", kick0, barrier_scope_name(scope0)), kick0, scope0, {}, {}},
+        {"MST_VULKAN_KICK_EVERY=2", 2, Scope::wide, {}, {}},
+        {"MST_VULKAN_KICK_EVERY=4", 4, Scope::wide, {}, {}},
+        {"MST_VULKAN_KICK_EVERY=0", 0, Scope::wide, {}, {}},
+        {"MST_VULKAN_BARRIERS=stages", 1, Scope::stages, {}, {}},
+        {"MST_VULKAN_BARRIERS=ranges", 1, Scope::ranges, {}, {}},
+    };
+    for (int r = 0; r < rounds; ++r)
+        for (Setting &st : settings) {
+            stream.set_kick_every(st.kick_every);
+            stream.set_barrier_scope(st.scope);
+            st.last = run(gpu, m, n_prefill, n_decode, 4);
+            st.tok_s.push_back(st.last.decode_tok_s);
+            std::printf("  overlap round %d, %-44s decode %.1f tok/s\n", r + 1, st.name.c_str(), st.last.decode_tok_s);
+        }
+    stream.set_kick_every(kick0);
+    stream.set_barrier_scope(scope0);
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+    };
+    const double base = median(settings[0].tok_s);
+    std::printf("overlap settings, %d rounds interleaved (decode tok/s at 48 layers; per layer: commands, barriers; per "
+                "token: waited submissions, kicks; logits against the first setting's):\n",
+                rounds);
+    for (const Setting &st : settings) {
+        const auto [lo, hi] = std::minmax_element(st.tok_s.begin(), st.tok_s.end());
+        std::printf("  %-44s %7.1f / %7.1f / %7.1f tok/s (x%.3f by median)  %5.1f cmd %5.1f bar  %4.1f waits %5.1f "
+                    "kicks  %s\n",
+                    st.name.c_str(), *lo, median(st.tok_s), *hi, median(st.tok_s) / base, st.last.decode_commands_per_layer,
+                    st.last.decode_barriers_per_layer, st.last.submissions_per_token, st.last.kicks_per_token,
+                    st.last.logits_hash == settings[0].last.logits_hash ? "same bits" : "LOGITS DIFFER");
+    }
+}
+
 // Host memory bandwidth as the CPU backend sees it: every core reading its own part of a
 // 2 GiB buffer with 64-bit loads (bytes read per second, the best of three).
 double host_read_bandwidth() {
@@ -751,8 +918,8 @@ struct ValuedOption {
 constexpr ValuedOption kValuedOptions[] = {{"--layers", "1..48"},       {"--prefill", "N"},
                                            {"--decode", "N"},           {"--cpu-decode", "N"},
                                            {"--cpu-prefill", "N"},      {"--path", "device|host|both"}};
-constexpr const char *kFlags[] = {"--no-cpu",      "--profile", "--no-streamed", "--no-resident",
-                                  "--mark-decode", "--guess",    "--ab-prefill-host"};
+constexpr const char *kFlags[] = {"--no-cpu",        "--profile",      "--no-streamed", "--no-resident", "--mark-decode",
+                                  "--guess",         "--ab-prefill-host", "--level-profile", "--ab-overlap"};
 // --matvec-sweep's own.
 constexpr ValuedOption kSweepValuedOptions[] = {
     {"--config", "CONFIG.json"}, {"--layers", "N"}, {"--rounds", "N"}, {"--bound", "E"}, {"--grid", "LxR,..."}};
@@ -926,6 +1093,12 @@ int main(int argc, char **argv) try {
     // process with the prefill's host work as before and as now (set_prefill_host: false,
     // true, true, false; MST_VULKAN_PREFILL_HOST's two settings), one model built for all.
     const bool ab_prefill_host = has_flag(argc, argv, "--ab-prefill-host");
+    // --level-profile: after the resident run, its decode step level by level, real time
+    // against the serialized commands' (print_level_profile).
+    const bool level_profile = has_flag(argc, argv, "--level-profile");
+    // --ab-overlap: after the resident run, the same run under each overlap setting,
+    // interleaved over three rounds (ab_overlap).
+    const bool overlap_ab = has_flag(argc, argv, "--ab-overlap");
     // --path device|host|both: the forward pass's execution (see Path); both compares them
     // in one run, the device path first.
     std::vector<Path> paths{Path::device};
@@ -993,6 +1166,19 @@ int main(int argc, char **argv) try {
     std::printf("  command buffers per decode token: %.1f replayed, %.1f recorded afresh in %.3f ms of host time "
                 "(replay %s; MST_VULKAN_REPLAY=0 records every one)\n",
                 res.replayed_per_token, res.recorded_per_token, res.record_ms, gpu->stream().replay() ? "on" : "off");
+    // What each waited submission of a decode token waited for, and the overlap settings
+    // (docs/gpu_decode_kernels.md, "Where a real run's overlap goes").
+    std::string causes;
+    for (size_t c = 0; c < CommandStream::kWaitCauses; ++c)
+        if (res.waits_per_token[c] > 0)
+            causes += fmt::format("{}{} {:.2f}", causes.empty() ? "" : ", ",
+                                  CommandStream::wait_cause_name(CommandStream::WaitCause(c)), res.waits_per_token[c]);
+    std::printf("  waited submissions per decode token by cause: %s; kicks submit every %u (MST_VULKAN_KICK_EVERY), "
+                "barriers %s (MST_VULKAN_BARRIERS)\n",
+                causes.empty() ? "none" : causes.c_str(), gpu->stream().kick_every(),
+                barrier_scope_name(gpu->stream().barrier_scope()));
+    for (const auto &[what, count] : res.partial_waits)
+        std::printf("    %.2f per decode token: %s\n", double(count) / n_decode, what.c_str());
     std::printf("  device work per layer of a decode token (the head's included): %.1f commands, %.1f barriers "
                 "(decode fusion %s, attention fusion %s, MoE fusion %s, KV append fusion %s, router top-k fusion %s; "
                 "MST_VULKAN_DECODE_FUSION=0, MST_VULKAN_ATTENTION_FUSION=0, MST_VULKAN_MOE_FUSION=0, "
@@ -1029,6 +1215,8 @@ int main(int argc, char **argv) try {
         }
         gpu->set_prefill_host(was);
     }
+    if (level_profile && path == Path::device) print_level_profile(*gpu, m, n_prefill, 8);
+    if (overlap_ab && path == Path::device) ab_overlap(*gpu, m, n_prefill, n_decode, 3);
     if (profile) {
         // Where a resident decode step's time goes (MST_VULKAN_PROFILE=1 adds device time,
         // 2 device time per command).

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "backends/vulkan/env_switch.h"
+#include "backends/vulkan/stream_settings.h"
 #include "core/error.h"
 
 namespace mst {
@@ -24,6 +25,11 @@ constexpr VkDeviceSize kShaderCopyBytes = VkDeviceSize(1) << 20;
 constexpr VkDeviceSize kCarryBlock = VkDeviceSize(16) << 20;
 // How many live results back output() looks for one at the same address to supersede.
 constexpr size_t kSupersedeWindow = 64;
+// The query pool: a whole-pool profile's start, commands and end, or the levels profile's
+// ranges of kQueriesPerSubmission (start, levels, end) for each timed command buffer.
+constexpr uint32_t kQueriesPerSubmission = CommandStream::kTimedLevels + 2;
+constexpr uint32_t kQueries = std::max(CommandStream::kProfiledCommands + 2,
+                                       CommandStream::kTimedSubmissions * kQueriesPerSubmission);
 
 // Vulkan handles as log words and back (pointers on 64-bit platforms, integers elsewhere).
 template <class H>
@@ -51,8 +57,9 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
       spin_wait_(ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU) {
     // Read before any Vulkan object is made: a bad value throws, and a throwing constructor
     // runs no destructor.
-    kicks_enabled_ = !env_switch("MST_VULKAN_NO_KICK", false, "a batch submitted only at its waits",
-                                 "recorded work handed to the device early");
+    kick_every_ = kick_every_from_env();
+    barrier_scope_ = barrier_scope_from_env();
+    const Profile profile = profile_from_env();
     deliver_all_ = env_switch("MST_VULKAN_DELIVER_ALL", false, "every pending result at each wait",
                               "only what the host reads");
     const bool replay = env_switch("MST_VULKAN_REPLAY", true, "command buffers replayed", "every submission recorded");
@@ -64,22 +71,33 @@ CommandStream::CommandStream(const VulkanContext &ctx, PipelineCache &pipelines)
     cmd_ = allocate_command_buffer();
     VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     vk_check(vkCreateFence(d, &fci, nullptr, &fence_), "vkCreateFence");
-    // MST_VULKAN_PROFILE=1: device time per submission; 2: per command as well (the
-    // timestamps between commands may serialize them, so 1 gives the truer total).
-    if (const char *env = std::getenv("MST_VULKAN_PROFILE"); env && (*env == '1' || *env == '2') &&
-        ctx_.properties().limits.timestampComputeAndGraphics) {
-        per_command_ = *env == '2';
-        VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
-        qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
-        qci.queryCount = kProfiledCommands + 2;  // start, one per timed command, end
-        vk_check(vkCreateQueryPool(d, &qci, nullptr, &timestamps_), "vkCreateQueryPool");
-        timestamp_period_ns_ = ctx_.properties().limits.timestampPeriod;
-    }
-    set_replay(replay);
-    transfer_on_ = transfer_.on() && !timestamps_ && !ctx_.unified_memory();
+    replay_wanted_ = replay;
+    set_profile(profile);
+    // The lane's copies are not on the compute queue's timestamps: off under a profile.
+    transfer_on_ = transfer_.on() && profile_ == Profile::off && !ctx_.unified_memory();
 }
 
-void CommandStream::set_replay(bool on) { replay_ = on && ctx_.push_descriptor() && !timestamps_; }
+void CommandStream::set_replay(bool on) {
+    replay_wanted_ = on;
+    replay_ = on && ctx_.push_descriptor() && !whole_pool_profile();
+}
+
+bool CommandStream::set_profile(Profile p) {
+    if (recording_ || !in_flight_.empty())
+        fail(MST_ERR_INTERNAL, "vulkan: the profile changed with work recorded and not yet waited for");
+    if (p != Profile::off && !timestamps_) {
+        if (!ctx_.properties().limits.timestampComputeAndGraphics) return false;
+        VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+        qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
+        qci.queryCount = kQueries;
+        vk_check(vkCreateQueryPool(ctx_.device(), &qci, nullptr, &timestamps_), "vkCreateQueryPool");
+        timestamp_period_ns_ = ctx_.properties().limits.timestampPeriod;
+    }
+    profile_ = p;
+    timed_.clear();
+    set_replay(replay_wanted_);
+    return true;
+}
 
 CommandStream::~CommandStream() {
     const VkDevice d = ctx_.device();
@@ -102,6 +120,10 @@ VkCommandBuffer CommandStream::allocate_command_buffer() {
 
 void CommandStream::end_and_submit(VkFence fence, bool replayable) {
     recording_ = false;
+    open_barrier_ = size_t(-1);
+    // A kick(false) passed over (MST_VULKAN_KICK_EVERY) left its commands in this one.
+    replayable = replayable && !unreplayable_;
+    unreplayable_ = false;
     VkCommandBuffer cb = cmd_;
     submitted_recording_ = replay_ && replayable;
     if (submitted_recording_) {
@@ -219,11 +241,41 @@ void CommandStream::record(VkCommandBuffer cb, const std::vector<uint64_t> &log,
                 break;
             }
             case Logged::barrier: memory_barrier(kWork, kWork, kAllAccess); break;
+            case Logged::stage_barrier: {
+                VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+                const auto src = VkPipelineStageFlags(next());
+                mb.srcAccessMask = VkAccessFlags(next());
+                auto dst = VkPipelineStageFlags(next());
+                mb.dstAccessMask = VkAccessFlags(next());
+                // No command after it in this command buffer (a kick's barrier before the
+                // wait's host barrier): nothing to order here, the host barrier orders the rest.
+                if (!dst) dst = VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT;
+                vkCmdPipelineBarrier(cb, src, dst, 0, 1, &mb, 0, nullptr, 0, nullptr);
+                break;
+            }
+            case Logged::range_barrier: {
+                const size_t n = size_t(next());
+                std::vector<VkBufferMemoryBarrier> bb(n, VkBufferMemoryBarrier{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER});
+                for (VkBufferMemoryBarrier &b : bb) {
+                    b.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+                    b.dstAccessMask = kAllAccess;
+                    b.srcQueueFamilyIndex = b.dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+                    b.buffer = handle<VkBuffer>(next());
+                    b.offset = next();
+                    b.size = next();
+                }
+                vkCmdPipelineBarrier(cb, kWork, kWork, 0, 0, nullptr, uint32_t(n), bb.data(), 0, nullptr);
+                break;
+            }
             case Logged::kick_barrier:
                 memory_barrier(VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, kAllAccess);
                 break;
             case Logged::host_barrier: memory_barrier(kWork, VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT); break;
-            case Logged::reset_queries: vkCmdResetQueryPool(cb, timestamps_, 0, kProfiledCommands + 2); break;
+            case Logged::reset_queries: {
+                const auto first = uint32_t(next());
+                vkCmdResetQueryPool(cb, timestamps_, first, uint32_t(next()));
+                break;
+            }
             case Logged::timestamp: {
                 const auto stage = VkPipelineStageFlagBits(next());
                 vkCmdWriteTimestamp(cb, stage, timestamps_, uint32_t(next()));
@@ -237,6 +289,11 @@ void CommandStream::record(VkCommandBuffer cb, const std::vector<uint64_t> &log,
 
 void CommandStream::log_barrier(Logged kind) { log_.push_back(uint64_t(kind)); }
 
+void CommandStream::log_stage_barrier(VkPipelineStageFlags src, VkAccessFlags src_access) {
+    log_.insert(log_.end(), {uint64_t(Logged::stage_barrier), uint64_t(src), uint64_t(src_access), 0, 0});
+    open_barrier_ = log_.size() - 2;
+}
+
 void CommandStream::log_timestamp(VkPipelineStageFlagBits stage, uint32_t query) {
     log_.insert(log_.end(), {uint64_t(Logged::timestamp), uint64_t(stage), uint64_t(query)});
 }
@@ -244,14 +301,33 @@ void CommandStream::log_timestamp(VkPipelineStageFlagBits stage, uint32_t query)
 void CommandStream::begin_if_needed() {
     if (recording_) return;
     log_.clear();
+    open_barrier_ = size_t(-1);
+    level_stages_ = 0;
+    level_writes_ = 0;
+    // The start's timestamp before the kick's barrier: a level's time after it includes
+    // the wait for the work submitted before.
+    if (whole_pool_profile()) {
+        log_.insert(log_.end(), {uint64_t(Logged::reset_queries), 0, uint64_t(kProfiledCommands + 2)});
+        log_timestamp(VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, 0);
+        labels_.clear();
+    }
+    timing_ = profile_ == Profile::levels && timed_.size() < kTimedSubmissions;
+    if (timing_) {
+        const uint32_t first = uint32_t(timed_.size()) * kQueriesPerSubmission;
+        timed_.push_back(TimedSubmission{first, {}});
+        log_.insert(log_.end(), {uint64_t(Logged::reset_queries), first, kQueriesPerSubmission});
+        log_timestamp(VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, first);
+    }
+    level_commands_.clear();
     // After a kick: everything submitted before is ordered before this command buffer
     // (the hazard tracking starts afresh below), and its completion, which the fence
     // reports, then implies theirs.
-    if (!in_flight_.empty()) log_barrier(Logged::kick_barrier);
-    if (timestamps_) {
-        log_barrier(Logged::reset_queries);
-        log_timestamp(VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, 0);
-        labels_.clear();
+    if (!in_flight_.empty()) {
+        if (barrier_scope_ == BarrierScope::stages)
+            log_stage_barrier(VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                              VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
+        else
+            log_barrier(Logged::kick_barrier);
     }
     recording_ = true;
     dirty_ = false;
@@ -269,7 +345,8 @@ bool hits(const std::vector<CommandStream::Range> &set, const CommandStream::Ran
 
 }  // namespace
 
-void CommandStream::hazard(const Range *reads, size_t n_reads, const Range *writes, size_t n_writes) {
+void CommandStream::hazard(const Range *reads, size_t n_reads, const Range *writes, size_t n_writes,
+                           VkPipelineStageFlags stage) {
     // Ranges the transfer lane writes: the command buffer waits for their batch.
     if (transfer_.has_pending()) {
         for (size_t i = 0; i < n_reads; ++i)
@@ -283,20 +360,49 @@ void CommandStream::hazard(const Range *reads, size_t n_reads, const Range *writ
     if (needed) barrier();
     read_.insert(read_.end(), reads, reads + n_reads);
     written_.insert(written_.end(), writes, writes + n_writes);
+    const bool compute = stage == VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+    level_stages_ |= stage;
+    if (n_writes) level_writes_ |= compute ? VK_ACCESS_SHADER_WRITE_BIT : VK_ACCESS_TRANSFER_WRITE_BIT;
+    if (open_barrier_ != size_t(-1)) {
+        log_[open_barrier_] |= stage;
+        log_[open_barrier_ + 1] |= compute ? VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT
+                                           : VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    }
     dirty_ = true;
 }
 
 void CommandStream::barrier() {
+    if (dirty_) {
+        end_level();
+        switch (barrier_scope_) {
+            case BarrierScope::wide: log_barrier(Logged::barrier); break;
+            case BarrierScope::stages: log_stage_barrier(level_stages_, level_writes_); break;
+            case BarrierScope::ranges:
+                log_.insert(log_.end(), {uint64_t(Logged::range_barrier), uint64_t(written_.size())});
+                for (const Range &w : written_) log_.insert(log_.end(), {word(w.buffer), w.begin, w.end - w.begin});
+                break;
+        }
+        level_stages_ = 0;
+        level_writes_ = 0;
+        dirty_ = false;
+        ++barriers_;
+    }
     read_.clear();
     written_.clear();
-    if (!dirty_) return;
-    log_barrier(Logged::barrier);
-    dirty_ = false;
-    ++barriers_;
+}
+
+void CommandStream::end_level() {
+    if (!timing_) return;
+    TimedSubmission &t = timed_.back();
+    // Past the last timed level the commands go on into the command buffer's last one.
+    if (t.levels.size() >= kTimedLevels) return;
+    log_timestamp(VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, t.first_query + 1 + uint32_t(t.levels.size()));
+    t.levels.push_back(std::move(level_commands_));
+    level_commands_.clear();
 }
 
 void CommandStream::timestamp_after(std::string label) {
-    if (!per_command_ || labels_.size() >= kProfiledCommands) return;
+    if (labels_.size() >= kProfiledCommands) return;
     labels_.push_back(std::move(label));
     log_timestamp(VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, uint32_t(labels_.size()));
 }
@@ -316,11 +422,63 @@ void CommandStream::read_timestamps() {
         ++d.calls;
         d.seconds += seconds(i, i + 1);
     }
-    if (!per_command_) return;
+    if (profile_ != Profile::commands) return;
     // The tail: commands past the timed ones and the final barrier to the host.
     DispatchStat &tail = dispatch_profile_["(end of submission)"];
     ++tail.calls;
     tail.seconds += seconds(n - 2, n - 1);
+}
+
+namespace {
+
+// A level's label: its commands as the per-command profile names them, joined by " + ".
+std::string level_label(std::span<const CommandStream::LevelCommand> commands) {
+    if (commands.empty()) return "(no command: a barrier before the host's wait)";
+    std::string label;
+    for (const CommandStream::LevelCommand &c : commands) {
+        if (!label.empty()) label += " + ";
+        if (c.gx) label += fmt::format("{} {}x{}x{}", c.name, c.gx, c.gy, c.gz);
+        else label += c.name;
+    }
+    return label;
+}
+
+}  // namespace
+
+void CommandStream::read_levels() {
+    double first_start = 0, last_end = 0, previous_end = 0;
+    bool any = false;
+    for (const TimedSubmission &sub : timed_) {
+        const uint32_t n = uint32_t(sub.levels.size()) + 1;  // the start, then each level's end
+        uint64_t t[kQueriesPerSubmission];
+        if (vkGetQueryPoolResults(ctx_.device(), timestamps_, sub.first_query, n, n * sizeof(uint64_t), t,
+                                  sizeof(uint64_t), VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+            return;  // not all written (none is lost: the next wait reads its own)
+        auto at = [&](uint32_t i) { return double(t[i]) * timestamp_period_ns_ * 1e-9; };
+        for (uint32_t i = 0; i + 1 < n; ++i) {
+            DispatchStat &d = level_profile_[level_label(sub.levels[i])];
+            ++d.calls;
+            d.seconds += std::max(0.0, at(i + 1) - at(i));
+        }
+        SubmissionProfile &p = submission_profile_;
+        ++p.timed;
+        p.busy_seconds += std::max(0.0, at(n - 1) - at(0));
+        if (any) {
+            const double gap = at(0) - previous_end;
+            if (gap > 0) {
+                ++p.idle_gaps;
+                p.idle_seconds += gap;
+            } else {
+                ++p.queued_ahead;
+            }
+        } else {
+            first_start = at(0);
+        }
+        any = true;
+        previous_end = at(n - 1);
+        last_end = std::max(last_end, previous_end);
+    }
+    if (any) gpu_seconds_ += std::max(0.0, last_end - first_start);
 }
 
 namespace {
@@ -388,7 +546,8 @@ BufferSlice CommandStream::input(const void *data, VkDeviceSize bytes) {
                 return copy;
             }
             if (overlaps(it->dst, it->bytes, data, bytes)) {
-                run_for(data, bytes);  // part of it is pending: deliver it, then read the host's
+                note_partial_wait(WaitCause::input_overlap, data, bytes, it->dst, it->bytes);
+                run_for(data, bytes, WaitCause::input_overlap);  // part of it is pending: deliver it, then read the host's
                 break;
             }
         }
@@ -460,7 +619,8 @@ void CommandStream::host_access(const void *ptr, VkDeviceSize bytes) {
     if (!in_batch_) return;
     for (const Output &o : outputs_)
         if (!o.superseded && overlaps(o.dst, o.bytes, ptr, bytes)) {
-            run_for(ptr, bytes);  // what lands there; the rest stays on the device
+            note_partial_wait(WaitCause::host_access, ptr, bytes, o.dst, o.bytes);
+            run_for(ptr, bytes, WaitCause::host_access);  // what lands there; the rest stays on the device
             return;
         }
 }
@@ -471,7 +631,8 @@ void CommandStream::drop_outputs(const void *ptr, VkDeviceSize bytes) {
     for (const Output &o : outputs_) {
         if (o.superseded || !overlaps(o.dst, o.bytes, ptr, bytes)) continue;
         if (!contains(ptr, bytes, o.dst, o.bytes)) {
-            run_for(ptr, bytes);
+            note_partial_wait(WaitCause::drop_outputs, ptr, bytes, o.dst, o.bytes);
+            run_for(ptr, bytes, WaitCause::drop_outputs);
             return;
         }
         any = true;
@@ -507,11 +668,11 @@ bool CommandStream::pending_slice(const void *ptr, VkDeviceSize bytes, BufferSli
 void CommandStream::end_batch() {
     if (batch_depth_ > 0 && --batch_depth_ > 0) return;
     in_batch_ = false;
-    run(nullptr);
+    run(nullptr, WaitCause::batch_end);
 }
 
 void CommandStream::sync_reads(const std::vector<HostRange> &reads) {
-    if (in_batch_) run(deliver_all_ ? nullptr : &reads);
+    if (in_batch_) run(deliver_all_ ? nullptr : &reads, WaitCause::sync_reads);
 }
 
 void CommandStream::upload(const void *data, VkDeviceSize bytes, const BufferSlice &dst, Lane lane) {
@@ -545,11 +706,12 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
             reads.push_back(Range{src_buffer, r.srcOffset, r.srcOffset + r.size});
             writes.push_back(Range{dst.buffer, r.dstOffset, r.dstOffset + r.size});
         }
-        hazard(reads.data(), reads.size(), writes.data(), writes.size());
+        hazard(reads.data(), reads.size(), writes.data(), writes.size(), VK_PIPELINE_STAGE_TRANSFER_BIT);
         log_.insert(log_.end(), {uint64_t(Logged::copy), word(src_buffer), word(dst.buffer), uint64_t(regions.size())});
         ++commands_;
         for (const VkBufferCopy &r : regions) log_.insert(log_.end(), {r.srcOffset, r.dstOffset, r.size});
-        if (per_command_) timestamp_after(label);
+        note_level_command(label, 0, 0, 0);
+        if (profile_ == Profile::commands) timestamp_after(label);
         regions.clear();
     };
     auto gather = [&](VkBuffer from, const char *what, const VkBufferCopy &region) {
@@ -574,6 +736,7 @@ void CommandStream::upload_pieces(const std::vector<Piece> &pieces, const Buffer
             BufferSlice s = ring_.reserve(n);
             if (s.size == 0) {
                 emit();
+                wait_cause_ = WaitCause::staging_full;
                 flush(false);
                 s = ring_.reserve(n);
             }
@@ -639,7 +802,7 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
             ++i;
         }
     }
-    hazard(read_ranges, n_reads, write_ranges, n_writes);
+    hazard(read_ranges, n_reads, write_ranges, n_writes, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT);
     // Without push descriptors each dispatch has a set of its own, from a pool reset after
     // each wait (so no replay then: set_replay).
     const VkDescriptorSet set = ctx_.push_descriptor() ? VK_NULL_HANDLE : allocate_set(p);
@@ -654,7 +817,8 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
     log_.resize(at + (push_bytes + 7) / 8, 0);
     if (push_bytes) std::memcpy(log_.data() + at, push, push_bytes);
     log_.insert(log_.end(), {uint64_t(gx), uint64_t(gy), uint64_t(gz)});
-    if (per_command_) timestamp_after(fmt::format("{} {}x{}x{}", p.name, gx, gy, gz));
+    note_level_command(p.name, gx, gy, gz);
+    if (profile_ == Profile::commands) timestamp_after(fmt::format("{} {}x{}x{}", p.name, gx, gy, gz));
 }
 
 void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes) {
@@ -674,27 +838,55 @@ void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDevic
     }
     begin_if_needed();
     const Range r{src.buffer, src.offset, src.offset + bytes}, w{dst.buffer, dst.offset, dst.offset + bytes};
-    hazard(&r, 1, &w, 1);
+    hazard(&r, 1, &w, 1, VK_PIPELINE_STAGE_TRANSFER_BIT);
     log_.insert(log_.end(), {uint64_t(Logged::copy), word(src.buffer), word(dst.buffer), 1, src.offset, dst.offset, bytes});
     ++commands_;
-    if (per_command_) timestamp_after("vkCmdCopyBuffer");
+    note_level_command("vkCmdCopyBuffer", 0, 0, 0);
+    if (profile_ == Profile::commands) timestamp_after("vkCmdCopyBuffer");
 }
 
 void CommandStream::fill_zero(const BufferSlice &dst) {
     record_deferred();
     begin_if_needed();
     const Range w{dst.buffer, dst.offset, dst.offset + (dst.size + 3) / 4 * 4};
-    hazard(nullptr, 0, &w, 1);
+    hazard(nullptr, 0, &w, 1, VK_PIPELINE_STAGE_TRANSFER_BIT);
     log_.insert(log_.end(), {uint64_t(Logged::fill), word(dst.buffer), dst.offset, (dst.size + 3) / 4 * 4});
     ++commands_;
-    if (per_command_) timestamp_after("vkCmdFillBuffer");
+    note_level_command("vkCmdFillBuffer", 0, 0, 0);
+    if (profile_ == Profile::commands) timestamp_after("vkCmdFillBuffer");
+}
+
+const char *CommandStream::wait_cause_name(WaitCause c) {
+    switch (c) {
+        case WaitCause::op: return "an op outside a batch";
+        case WaitCause::batch_end: return "end_batch";
+        case WaitCause::sync: return "sync";
+        case WaitCause::sync_reads: return "sync_reads";
+        case WaitCause::input_overlap: return "an input a pending result covers in part";
+        case WaitCause::host_access: return "host_access to a pending result";
+        case WaitCause::drop_outputs: return "drop_results of memory a pending result reaches outside";
+        case WaitCause::staging_full: return "the staging ring full";
+    }
+    return "?";
+}
+
+void CommandStream::note_partial_wait(WaitCause why, const void *ptr, VkDeviceSize bytes, const void *result,
+                                      VkDeviceSize result_bytes) {
+    const auto shift = static_cast<const uint8_t *>(ptr) - static_cast<const uint8_t *>(result);
+    ++partial_waits_[fmt::format("{}: {} bytes at {:+} bytes from a pending result of {} bytes", wait_cause_name(why),
+                                 bytes, shift, result_bytes)];
 }
 
 void CommandStream::kick(bool replayable) {
     record_deferred();
-    if (!kicks_enabled_ || !in_batch_ || timestamps_) return;
+    if (kick_every_ == 0 || !in_batch_ || whole_pool_profile()) return;
     transfer_.submit();  // copies ahead (guesses) start now, beside the compute
     if (!recording_) return;
+    if (++kicks_since_wait_ % kick_every_ != 0) {
+        unreplayable_ = unreplayable_ || !replayable;
+        return;
+    }
+    end_level();
     end_and_submit(VK_NULL_HANDLE, replayable);
     ++kicks_;
     // A recording stays with recordings_; in_flight_ only says that one is in flight.
@@ -714,11 +906,13 @@ void CommandStream::flush(bool reset_scratch) {
     // Kicked work is waited for through a last command buffer behind it.
     if (!recording_ && !in_flight_.empty()) begin_if_needed();
     if (recording_) {
+        end_level();
         // Device writes become visible to host reads once the fence signals.
         log_barrier(Logged::host_barrier);
-        if (timestamps_) log_timestamp(VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, uint32_t(labels_.size() + 1));
+        if (whole_pool_profile()) log_timestamp(VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, uint32_t(labels_.size() + 1));
         end_and_submit(fence_);
         ++submissions_;
+        ++waits_[size_t(wait_cause_)];
         VkResult r = VK_NOT_READY;
         const auto wait0 = std::chrono::steady_clock::now();
         if (spin_wait_) {
@@ -731,7 +925,8 @@ void CommandStream::flush(bool reset_scratch) {
         vk_check(r, "vkWaitForFences");
         wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait0).count();
         vk_check(vkResetFences(ctx_.device(), 1, &fence_), "vkResetFences");
-        if (timestamps_) read_timestamps();
+        if (whole_pool_profile()) read_timestamps();
+        if (profile_ == Profile::levels) read_levels();
         if (!submitted_recording_) vk_check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
         for (VkCommandBuffer done : in_flight_) {
             if (done == VK_NULL_HANDLE) continue;
@@ -740,6 +935,8 @@ void CommandStream::flush(bool reset_scratch) {
         }
         in_flight_.clear();
     }
+    kicks_since_wait_ = 0;
+    timed_.clear();
     // Copies no compute submission waited for (guesses not used yet) must have run too:
     // the ring and the imported host slots they read are reused after this point.
     transfer_.wait_all(compute_waited_, spin_wait_, wait_seconds_);
@@ -759,7 +956,7 @@ void CommandStream::flush(bool reset_scratch) {
 }
 
 void CommandStream::submit() {
-    if (!in_batch_) run(nullptr);
+    if (!in_batch_) run(nullptr, WaitCause::op);
 }
 
 void CommandStream::copy_many(const std::vector<std::pair<BufferSlice, BufferSlice>> &copies,
@@ -855,8 +1052,9 @@ void CommandStream::carry(const std::vector<size_t> &which, BufferArena &to) {
     copy_many(copies);
 }
 
-void CommandStream::run(const std::vector<HostRange> *reads) {
+void CommandStream::run(const std::vector<HostRange> *reads, WaitCause why) {
     record_deferred();
+    wait_cause_ = why;
     // Results a later one covers entirely are neither delivered nor carried (those at the
     // same address were marked as the later one came: output()).
     for (size_t i = 0; i < outputs_.size(); ++i) {

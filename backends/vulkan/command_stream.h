@@ -12,6 +12,8 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <span>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -79,7 +81,7 @@ public:
     bool in_batch() const { return in_batch_; }
     // Inside a batch: run what is recorded so far and deliver its outputs (Backend::sync).
     void sync() {
-        if (in_batch_) run(nullptr);
+        if (in_batch_) run(nullptr, WaitCause::sync);
     }
     // Inside a batch: run what is recorded so far and deliver only the outputs that overlap
     // `reads` (Backend::sync_reads). The others stay on the device: they are carried into
@@ -103,14 +105,20 @@ public:
     uint64_t carried_bytes() const { return carried_bytes_; }
     // Inside a batch: hand what is recorded so far to the device without waiting, so that
     // it computes while the host records what follows (the batch's results are still
-    // delivered at sync/end_batch). Off under MST_VULKAN_PROFILE and with
+    // delivered at sync/end_batch). Off under MST_VULKAN_PROFILE=1 and 2 and with
     // MST_VULKAN_NO_KICK=1 (to compare).
     // `replayable` false: a command buffer whose commands change every time (a streamed
     // layer's expert products, whose slots differ) is recorded for this one submission and
     // takes no place among the replay window's recordings, so that the submissions after it
     // keep the places that their earlier matches had.
     void kick(bool replayable = true);
-    uint64_t kicks() const { return kicks_; }
+    uint64_t kicks() const { return kicks_; }  // kicks that submitted
+    // Which kicks submit (MST_VULKAN_KICK_EVERY=N): every N-th since the last wait (the
+    // resident decode kicks at the end of each layer, so N layers a command buffer); 0:
+    // none, as MST_VULKAN_NO_KICK=1. A kick passed over leaves its commands in the recording
+    // that the next kick or wait submits. Default 1.
+    void set_kick_every(uint32_t n) { kick_every_ = n; }
+    uint32_t kick_every() const { return kick_every_; }
     // Submit the transfer lane's open batch now, signalling a value of its own, instead of
     // when a compute command first reads it (a streamed layer's missed expert, so that its
     // copies start while the host looks up the next one and its products wait for it alone).
@@ -189,6 +197,18 @@ public:
     void submit();
 
     uint64_t submissions() const { return submissions_; }
+    // Why each waited submission waited: an op outside a batch, the end of a batch, a sync,
+    // a sync_reads, an input that a pending result covers only in part, host code touching
+    // a pending result (host_access), a pending result reaching outside memory about to be
+    // freed (drop_outputs), the staging ring full in the middle of an upload.
+    enum class WaitCause { op, batch_end, sync, sync_reads, input_overlap, host_access, drop_outputs, staging_full };
+    static constexpr size_t kWaitCauses = 8;
+    static const char *wait_cause_name(WaitCause c);
+    uint64_t waits(WaitCause c) const { return waits_[size_t(c)]; }
+    // The waits of the three partial-overlap causes, by what overlapped: the host range's
+    // bytes, where it starts against the pending result and that result's bytes (what names
+    // the vector involved), counted.
+    const std::map<std::string, uint64_t> &partial_waits() const { return partial_waits_; }
     // Seconds the host has spent waiting for submissions to finish: the rest of a step's
     // wall time is host work (recording, the model's own code) or device time it overlaps.
     double wait_seconds() const { return wait_seconds_; }
@@ -196,10 +216,25 @@ public:
         VkBuffer buffer;
         VkDeviceSize begin, end;
     };
-    // With MST_VULKAN_PROFILE=1: device time of all submissions so far (timestamps at the
-    // start and end of each command buffer), else 0.
+    // Device time from timestamp queries, chosen by MST_VULKAN_PROFILE when the stream is
+    // made or by set_profile between waits:
+    //   submissions ("1"): a timestamp at the start and end of each command buffer;
+    //   commands ("2"): a timestamp after every command as well (dispatch_profile). Each
+    //     timestamp drains the device, so this is the commands' serialized time;
+    //   levels ("levels"): a timestamp only where a barrier drains the device anyway, and at
+    //     each command buffer's start and end (level_profile, submission_profile). Kicks and
+    //     replay stay on, so these are the times of a normal run.
+    // The first two turn kicks and replay off (a submission's timestamps take the whole
+    // query pool). Unset, empty or "0": off; any other value is an error.
+    enum class Profile { off, submissions, commands, levels };
+    // Between waits only (nothing recorded or in flight). Returns false, changing nothing,
+    // where the device has no timestamps on its compute queue.
+    bool set_profile(Profile p);
+    Profile profile() const { return profile_; }
+    // Device time of all submissions so far under a profile (levels: from each wait's first
+    // submission's start to its last one's end), else 0.
     double gpu_seconds() const { return gpu_seconds_; }
-    // With MST_VULKAN_PROFILE=2: device time by command, keyed by the shader variant and
+    // Profile::commands: device time by command, keyed by the shader variant and
     // its grid ("matmul_bf16 1024x1x1") or the transfer command. A timestamp follows each
     // command, and each command is charged the time from the previous timestamp to its
     // own: commands that overlap on the device share their time, the sum is exact. Up to
@@ -211,8 +246,45 @@ public:
     static constexpr uint32_t kProfiledCommands = 4094;
     const std::map<std::string, DispatchStat> &dispatch_profile() const { return dispatch_profile_; }
     void clear_dispatch_profile() { dispatch_profile_.clear(); }
+    // Profile::levels: device time by level (the commands between two barriers, or between
+    // a barrier and a command buffer's end), keyed by its commands' labels as
+    // dispatch_profile names them, joined by " + " in recording order. A level is charged
+    // from the timestamp before it (the previous level's end, or its command buffer's
+    // start) to its own end, so its time includes the barrier's drain and its commands'
+    // launch: what the level costs a real run. Up to kTimedLevels levels of a command
+    // buffer are timed (later ones are charged together with its last), and up to
+    // kTimedSubmissions command buffers between two waits.
+    static constexpr uint32_t kTimedSubmissions = 256, kTimedLevels = 62;
+    // A command of a timed level (its name outlives the stream: a pipeline's or a literal).
+    struct LevelCommand {
+        std::string_view name;
+        uint32_t gx = 0, gy = 0, gz = 0;  // 0: a transfer command
+    };
+    const std::map<std::string, DispatchStat> &level_profile() const { return level_profile_; }
+    // Profile::levels, over the command buffers timed so far: their device time (start to
+    // end), and between one's end and the next one's start (both before one wait): time the
+    // device had nothing to run (the host had not submitted the next one yet; positive
+    // gaps), and how many started before the one before them ended (queued ahead).
+    struct SubmissionProfile {
+        uint64_t timed = 0, idle_gaps = 0, queued_ahead = 0;
+        double busy_seconds = 0, idle_seconds = 0;
+    };
+    const SubmissionProfile &submission_profile() const { return submission_profile_; }
+    void clear_level_profile() {
+        level_profile_.clear();
+        submission_profile_ = {};
+    }
     // Pipeline barriers recorded so far (each one a point where the device drains).
     uint64_t barriers() const { return barriers_; }
+    // What a barrier between two levels names (MST_VULKAN_BARRIERS, or set_barrier_scope at
+    // any time): `wide` (the default): compute and transfer stages on both sides, every
+    // shader and transfer access after it, all of memory; `stages`: a memory barrier with
+    // exactly the stages and accesses of the commands on either side (compute alone where
+    // both levels are dispatches), also after a kick; `ranges`: buffer memory barriers on
+    // exactly the ranges the level before wrote, the stages as `wide`.
+    enum class BarrierScope { wide, stages, ranges };
+    void set_barrier_scope(BarrierScope s) { barrier_scope_ = s; }
+    BarrierScope barrier_scope() const { return barrier_scope_; }
     // Commands recorded so far: dispatches, copies and fills (each a launch on the device).
     uint64_t commands() const { return commands_; }
 
@@ -244,10 +316,19 @@ private:
     // End the recording of cmd_ and submit it, signalling `fence` (may be null) when done;
     // `replayable` as kick() says.
     void end_and_submit(VkFence fence, bool replayable = true);
-    // Order the next command after the earlier ones when it depends on them.
-    void hazard(const Range *reads, size_t n_reads, const Range *writes, size_t n_writes);
+    // Order the next command, of pipeline stage `stage`, after the earlier ones when it
+    // depends on them.
+    void hazard(const Range *reads, size_t n_reads, const Range *writes, size_t n_writes, VkPipelineStageFlags stage);
     void barrier();
     std::vector<Range> read_, written_;  // since the last barrier
+    BarrierScope barrier_scope_ = BarrierScope::wide;
+    // The stages of the commands since the last barrier and the accesses they write with,
+    // and (BarrierScope::stages) where in log_ the open barrier's destination stage and
+    // access words are, which each command after it widens; npos when none is open.
+    VkPipelineStageFlags level_stages_ = 0;
+    VkAccessFlags level_writes_ = 0;
+    size_t open_barrier_ = size_t(-1);
+    void log_stage_barrier(VkPipelineStageFlags src, VkAccessFlags src_access);
     // Submit and wait without resetting scratch (the ring is full mid-op).
     void flush(bool reset_scratch);
     VkDescriptorSet allocate_set(const VulkanPipeline &p);
@@ -272,11 +353,17 @@ private:
     double staging_memcpy_seconds_ = 0;
     // submit() regardless of batches: delivers the outputs overlapping `reads` (all of
     // them when null) and carries the rest.
-    void run(const std::vector<HostRange> *reads);
-    void run_for(const void *ptr, VkDeviceSize bytes) {
+    void run(const std::vector<HostRange> *reads, WaitCause why);
+    void run_for(const void *ptr, VkDeviceSize bytes, WaitCause why) {
         const std::vector<HostRange> r{{ptr, bytes}};
-        run(&r);
+        run(&r, why);
     }
+    WaitCause wait_cause_ = WaitCause::op;  // of the next wait (flush counts it)
+    // Counts a partial-overlap wait (partial_waits) before run_for runs it.
+    void note_partial_wait(WaitCause why, const void *ptr, VkDeviceSize bytes, const void *result,
+                           VkDeviceSize result_bytes);
+    std::map<std::string, uint64_t> partial_waits_;
+    uint64_t waits_[kWaitCauses] = {};
     // Record the copies of outputs_[i], i in `which`, to host scratch (setting their src).
     void deliver(const std::vector<size_t> &which);
     // Record the copies of outputs_[i], i in `which`, into `to` (their new device copy).
@@ -312,24 +399,55 @@ private:
     bool spin_wait_;
     uint64_t submissions_ = 0;
     double wait_seconds_ = 0;
-    VkQueryPool timestamps_ = VK_NULL_HANDLE;
+    VkQueryPool timestamps_ = VK_NULL_HANDLE;  // made by the first profile
     double gpu_seconds_ = 0, timestamp_period_ns_ = 0;
-    // The profile: the label of each timed command of the recording (query i + 1 follows
-    // command i), and what the finished submissions added up to.
+    Profile profile_ = Profile::off;
+    // The profiles that time every submission from the start of the query pool.
+    bool whole_pool_profile() const { return profile_ == Profile::submissions || profile_ == Profile::commands; }
+    // Profile::commands: the label of each timed command of the recording (query i + 1
+    // follows command i), and what the finished submissions added up to.
     void timestamp_after(std::string label);
     void read_timestamps();
     std::vector<std::string> labels_;
     std::map<std::string, DispatchStat> dispatch_profile_;
+    // Profile::levels: the commands of the level being recorded, the timed command buffers since the last wait (each its
+    // first query, the start, then one query per level's end), and their totals.
+    struct TimedSubmission {
+        uint32_t first_query;
+        std::vector<std::vector<LevelCommand>> levels;
+    };
+    std::vector<LevelCommand> level_commands_;
+    std::vector<TimedSubmission> timed_;
+    bool timing_ = false;  // the recording in progress is timed (it had a free range of queries)
+    void note_level_command(std::string_view name, uint32_t gx, uint32_t gy, uint32_t gz) {
+        if (profile_ == Profile::levels) level_commands_.push_back({name, gx, gy, gz});
+    }
+    void end_level();
+    void read_levels();
+    std::map<std::string, DispatchStat> level_profile_;
+    SubmissionProfile submission_profile_;
     uint64_t barriers_ = 0;
-    bool per_command_ = false;  // MST_VULKAN_PROFILE=2
     // Command buffers kicked and not yet waited for, and reset ones to record into next.
     std::vector<VkCommandBuffer> in_flight_, spare_;
-    bool kicks_enabled_ = true;
+    uint32_t kick_every_ = 1;
     uint64_t kicks_ = 0;
+    uint64_t kicks_since_wait_ = 0;  // kick() calls since the last wait, those passed over too
+    bool unreplayable_ = false;  // a kick(false) passed over: the recording must not be replayed
 
     // The log of the recording in progress (words: a command kind, then its arguments),
     // and what each submission since the last scratch reset recorded.
-    enum class Logged : uint64_t { dispatch, copy, fill, barrier, kick_barrier, host_barrier, reset_queries, timestamp };
+    enum class Logged : uint64_t {
+        dispatch,
+        copy,
+        fill,
+        barrier,
+        stage_barrier,  // source stages and accesses, destination stages and accesses
+        range_barrier,  // n, then n (buffer, offset, bytes)
+        kick_barrier,
+        host_barrier,
+        reset_queries,  // first, count
+        timestamp
+    };
     std::vector<uint64_t> log_;
     std::vector<size_t> copy_order_;  // copy_many's grouping, kept to reuse its memory
     void log_barrier(Logged kind);
@@ -344,6 +462,7 @@ private:
     std::vector<Recording> recordings_;
     size_t segment_ = 0;  // submissions since the scratch was last reset
     bool replay_ = false;
+    bool replay_wanted_ = true;  // set_replay's, before the device and the profile had their say
     bool submitted_recording_ = false;  // the last submission was one of recordings_
     uint64_t replayed_ = 0, recorded_ = 0;
     double record_seconds_ = 0;
