@@ -10,9 +10,10 @@
 namespace mst {
 
 enum class CoopPrecision {
-    // The default. Each activation staged as hi = f16(x) and lo = f16(x - hi), products
-    // W*hi + W*lo (about 22 significant bits of x instead of 11); weights that f16 does not
-    // hold exactly (f32, q8, q4: decoded d*q is not an f16) split alike, adding Wlo*hi.
+    // The default. Each activation staged as hi = its leading 11 bits and lo = f16(x - hi),
+    // products W*hi + W*lo (about 22 significant bits of x instead of 11); weights that f16
+    // does not hold exactly (f32, q8: decoded d*q is not an f16) split alike, adding Wlo*hi.
+    // q4 weights take one f16 each either way (the CPU gives them 8-bit activations).
     split,
     // One f16 of each (the kernels before the split: faster, activations rounded to 2^-11).
     f16,

@@ -12,9 +12,9 @@
 //   are staged as f16, the sums are float. SPLIT (specialization constant 0,
 //   MST_VULKAN_COOPMAT_PRECISION=split, the default): each activation is staged as
 //   hi = f16_head(x) (its leading 11 bits, common.glsl) and lo = f16(x - hi) and both
-//   multiplied (W*hi + W*lo), as are the weights
-//   of the types f16 does not hold (f32, q8, q4: Wlo*hi added), so the staging's rounding
-//   stays near float's instead of f16's 2^-11 (docs/gpu_prefill.md).
+//   multiplied (W*hi + W*lo), as are the weights of the types f16 does not hold (f32, q8:
+//   Wlo*hi added), so the staging's rounding stays near float's instead of f16's 2^-11;
+//   q4 stays one f16 each (SPLIT_X below; docs/gpu_prefill.md).
 //   (GL_NV_cooperative_matrix because the glslang of Debian 12 has no GL_KHR_cooperative_matrix.)
 // GROUPED (gemm_grouped_*): the routed experts of a prefill batch, one dispatch for every
 // expert whose weights share a buffer (op_experts_grouped.cpp). Workgroup row y takes
@@ -82,10 +82,20 @@
 #define CP (BM + 4)
 #define STAGE float16_t
 layout(constant_id = 0) const bool SPLIT = true;
-#if defined(W_F32) || defined(W_Q8) || defined(W_Q4)
-const bool SPLIT_W = SPLIT;  // decoded weights f16 does not hold (d*q, f32)
+// Which halves split, by weight type, as the CPU backend chooses its activations' precision
+// (README, MST_CPU_ACT_BITS): q4 weights take one f16 each (the CPU's default gives them
+// 8-bit activations: a 4-bit step dwarfs f16's rounding); f16 and bf16 split the activations
+// (f16 holds those weights exactly, in its normal range); q8 (d*q, up to 19 significant
+// bits) and f32 split both.
+#ifdef W_Q4
+const bool SPLIT_X = false;
 #else
-const bool SPLIT_W = false;  // f16 holds f16 and bf16 weights (in f16's normal range)
+const bool SPLIT_X = SPLIT;
+#endif
+#if defined(W_F32) || defined(W_Q8)
+const bool SPLIT_W = SPLIT;
+#else
+const bool SPLIT_W = false;
 #endif
 #else
 #define THREADS 256
@@ -98,7 +108,7 @@ layout(local_size_x = THREADS) in;
 
 #ifdef COOPMAT
 // Split: each tile's lo half after its hi half (W_LO, X_LO elements on).
-const uint W_LO = SPLIT_W ? BM * KP : 0u, X_LO = SPLIT ? BN * KP : 0u;
+const uint W_LO = SPLIT_W ? BM * KP : 0u, X_LO = SPLIT_X ? BN * KP : 0u;
 #else
 const uint W_LO = 0u, X_LO = 0u;
 #endif

@@ -18,9 +18,9 @@
 //
 // SPLIT (specialization constant 4, MST_VULKAN_COOPMAT_PRECISION=split, the default): each
 // activation is staged twice, hi = f16_head(x) (its leading 11 bits, common.glsl) and
-// lo = f16(x - hi), in a second half of its
-// tile, and the products take W*hi + W*lo; the weights of the types f16 does not hold (f32,
-// q8, q4) are split alike and add Wlo*hi. Without it (=f16) one f16 each, as before.
+// lo = f16(x - hi), in a second half of its tile, and the products take W*hi + W*lo; the
+// weights of the types f16 does not hold (f32, q8) are split alike and add Wlo*hi; q4 stays
+// one f16 each (SPLIT_X). Without it (=f16) one f16 each, as before.
 //
 // COOPMAT: the 16 x 16 x 16 products are VK_NV_cooperative_matrix's (f16 x f16 + f32).
 // Without it the same tiling runs with the products in float, each thread holding 8
@@ -75,10 +75,20 @@ layout(constant_id = 1) const uint NJ = 2;
 layout(constant_id = 2) const uint SPLITK = 2;
 layout(constant_id = 3) const uint BK = 32;
 layout(constant_id = 4) const bool SPLIT = true;
-#if defined(W_F32) || defined(W_Q8) || defined(W_Q4)
-const bool SPLIT_W = SPLIT;  // decoded weights f16 does not hold (d*q, f32)
+// Which halves split, by weight type, as the CPU backend chooses its activations' precision
+// (README, MST_CPU_ACT_BITS): q4 weights take one f16 each (the CPU's default gives them
+// 8-bit activations: a 4-bit step dwarfs f16's rounding); f16 and bf16 split the activations
+// (f16 holds those weights exactly, in its normal range); q8 (d*q, up to 19 significant
+// bits) and f32 split both.
+#ifdef W_Q4
+const bool SPLIT_X = false;
 #else
-const bool SPLIT_W = false;  // f16 holds f16 and bf16 weights (in f16's normal range)
+const bool SPLIT_X = SPLIT;
+#endif
+#if defined(W_F32) || defined(W_Q8)
+const bool SPLIT_W = SPLIT;
+#else
+const bool SPLIT_W = false;
 #endif
 layout(local_size_x = 128, local_size_y_id = 2) in;
 
@@ -93,7 +103,7 @@ const uint W_SLOTS = BM * CHUNKS / THREADS;
 const uint X_SLOTS = BN * CHUNKS / THREADS;
 // Under the split, where a tile's lo half starts (after its hi half); 0: none.
 const uint W_LO = SPLIT_W ? BM * KP4 : 0u;
-const uint X_LO = SPLIT ? BN * KP4 : 0u;
+const uint X_LO = SPLIT_X ? BN * KP4 : 0u;
 
 #include "gemm_load.glsl"
 
@@ -136,7 +146,7 @@ void weight_values(uint base, uint r, uint c0, out float v[8]) {
 // Each thread's share of the next step's tiles, fetched during the current step's products:
 // f16 pieces, and under the split their lo halves (arrays of 1 when a tile has none).
 uvec4 w_next[W_SLOTS], x_next[X_SLOTS];
-uvec4 w_lo_next[SPLIT_W ? W_SLOTS : 1u], x_lo_next[SPLIT ? X_SLOTS : 1u];
+uvec4 w_lo_next[SPLIT_W ? W_SLOTS : 1u], x_lo_next[SPLIT_X ? X_SLOTS : 1u];
 #ifdef SWIGLU
 uvec4 u_next[W_SLOTS], u_lo_next[SPLIT_W ? W_SLOTS : 1u];
 #endif
@@ -160,8 +170,8 @@ void fetch(uint r0, uint t0, uint k0) {
         const uint slot = tid + i * THREADS, lt = slot / CHUNKS, c = (slot % CHUNKS) * 8u;
         float v[8] = zeros8;
         if (t0 + lt < n_tok && k0 + c < pc.cols) load_x8(t0 + lt, k0 + c, v);
-        x_next[i] = pack_piece(v, SPLIT);
-        if (SPLIT) x_lo_next[i] = pack_rest(v);
+        x_next[i] = pack_piece(v, SPLIT_X);
+        if (SPLIT_X) x_lo_next[i] = pack_rest(v);
     }
 }
 
@@ -179,7 +189,7 @@ void store_fetched() {
     for (uint i = 0; i < X_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, at = (slot / CHUNKS) * KP4 + slot % CHUNKS;
         xs[at] = x_next[i];
-        if (SPLIT) xs[X_LO + at] = x_lo_next[i];
+        if (SPLIT_X) xs[X_LO + at] = x_lo_next[i];
     }
 }
 
