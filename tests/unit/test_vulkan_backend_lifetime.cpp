@@ -42,10 +42,11 @@ namespace {
 using test::ProcessResources;
 using test::process_resources;
 
-// A leaked region or staging ring per cycle would exceed these; the allocator's own arenas
-// and the driver's caches growing a little do not.
+// A leaked region per cycle, or one staging ring (128 MiB on a discrete GPU) in all, would
+// exceed these; the allocator's own arenas and the driver's caches growing a little do not
+// (NVIDIA's 580 driver on an H100: 2 regions and 64 MiB over the 12 models).
 constexpr int64_t kRegionSlack = 8;
-constexpr int64_t kBytesSlack = int64_t(32) << 20;
+constexpr int64_t kBytesSlack = int64_t(96) << 20;
 
 // What the process holds now: the operating system's resources and the Vulkan objects.
 struct Held {
