@@ -355,9 +355,10 @@ std::vector<float> llama_cpp_logits(const std::string &gguf, const std::vector<i
         list += std::to_string(id);
     }
     const std::string out = dir + "/llama_cpp.logits";
-    const mst::test::CliResult r = mst::test::run_cli(
-        runner_path(),
-        {"-m", gguf, "-t", "2", "--ids", list, "-n", "0", "--passes", "1", "--kv-type", "f32", "--logits", out});
+    std::vector<std::string> args = {"-m", gguf, "-t", "2", "--ids", list, "-n", "0", "--passes", "1", "--kv-type", "f32",
+                                     "--logits", out};
+    if (const char *b = std::getenv("MST_LLAMA_CPP_BACKENDS"); b && *b) args.insert(args.end(), {"--backends", b});
+    const mst::test::CliResult r = mst::test::run_cli(runner_path(), args);
     if (r.status != 0) {
         ADD_FAILURE() << "llama_runner failed:\n" << r.err;
         return {};
