@@ -27,7 +27,9 @@ void VulkanBackend::record_attention(const AttentionShape &s, const BufferSlice 
         uint32_t window, has_sinks, n_ctx;
     } push{s.n_tokens, s.n_heads, s.group, s.head_dim, s.v_dim, s.pos0, s.k_head, s.v_head, s.k_row, s.v_row,
            s.scale, s.window, s.sinks ? 1u : 0u, n_ctx};
-    stream_->dispatch(pipelines_->get(query_blocks ? "attention_blocked" : "attention", 6), {q, k, v, out, scores, sinks},
+    const VulkanPipeline &pipeline = query_blocks ? pipelines_->get("attention_blocked", 6, {blocked_attention_keys_per_block()})
+                                                  : pipelines_->get("attention", 6);
+    stream_->dispatch(pipeline, {q, k, v, out, scores, sinks},
                       &push, sizeof push, s.n_heads, query_blocks ? query_blocks : s.n_tokens);
     if (query_blocks) ++blocked_attention_dispatches_;
 }

@@ -199,6 +199,9 @@ public:
     // Blocked prefill attention dispatches so far (shaders/attention_blocked.comp): queries
     // of min_tokens or more take it unless the kernel is `off`.
     uint64_t blocked_attention_dispatches() const { return blocked_attention_dispatches_; }
+    // Keys a block of the blocked prefill attention: 32, or 16 where the device's shared
+    // memory is too small for 32, 0 where not even that fits (attention.comp then).
+    uint32_t blocked_attention_keys_per_block() const;
     // Split decode attention dispatch pairs so far (shaders/attention_split*.comp): steps of a
     // few queries against several blocks of positions (MST_VULKAN_SPLIT_ATTENTION: 0 never).
     uint64_t split_attention_dispatches() const { return split_attention_dispatches_; }

@@ -465,6 +465,12 @@ TEST_F(VulkanOps, PrefillAttentionBlockedMatchesCpu) {
     for (const AttentionCase &c : cases) run_attention(cpu_, gpu(), c, 0);
     run_attention(cpu_, gpu(), cases[0], 9001);  // the mirrored cache
     EXPECT_EQ(vk->blocked_attention_dispatches(), before + std::size(cases) + 1);
+    // Its tiles fit the device's shared memory (lavapipe's 32 KiB takes 16 keys a block).
+    const uint32_t keys = vk->blocked_attention_keys_per_block();
+    const uint32_t bytes = 4 * ((16 + 2 * keys) * 129 + 16 * keys);
+    std::printf("  blocked attention: %u keys a block, %u bytes of shared memory, the device gives %u\n", keys, bytes,
+                vk->context().properties().limits.maxComputeSharedMemorySize);
+    EXPECT_LE(bytes, vk->context().properties().limits.maxComputeSharedMemorySize);
     const uint64_t after = vk->blocked_attention_dispatches();
     run_attention(cpu_, gpu(), AttentionCase{15, 4, 2, 64, 64, 0, 0, false, 0}, 0);  // below 16: attention.comp
     run_attention(cpu_, gpu(), AttentionCase{20, 4, 2, 160, 160, 0, 0, false, 0}, 0);  // heads past 128: attention.comp

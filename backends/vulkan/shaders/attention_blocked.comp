@@ -6,10 +6,13 @@
 // query (attention.comp), and no score leaves the workgroup. Same push constants and
 // bindings as attention.comp (GQA, sliding windows, sinks; the scratch binding unused);
 // head_dim and v_dim at most 128.
+// BKV, the keys a block, is specialization constant 0 (op_attention_prefill.cpp): 32 where
+// the device gives a workgroup the 43328 bytes of shared memory that takes, else 16 (25792
+// bytes; Vulkan guarantees 16384, lavapipe and many mobile GPUs give 32768).
 layout(local_size_x = 128) in;
+layout(constant_id = 0) const uint BKV = 32;
 
 #define BQ 16
-#define BKV 32
 #define DMAX 128
 #define PITCH (DMAX + 1)  // rows padded so that lanes reading one column hit different banks
 
