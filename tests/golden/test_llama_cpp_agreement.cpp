@@ -108,6 +108,24 @@ void write_deepseek2_split_kv_b_decoded(const std::string &checkpoint_dir, const
 }
 
 constexpr double kTop1Bar = 0.98;
+
+// The bars of kRows hold on the CPU they were measured on (AMX: ggml loads its
+// `sapphirerapids` library). Without AMX ggml loads another library (haswell .. zen4, or
+// icelake on an AVX-512 Xeon) whose rounding is coarser, and llama.cpp alone moves. A row that
+// has the exact answer (its file decoded to F32) therefore also takes, where looser, bars
+// from llama.cpp's own distance from the exact answer measured in the run: the relative
+// difference (over all positions, and the worst one) under kScaled x llama.cpp's, and top-1
+// agreement at least llama.cpp's own top-1 against the exact answer less kTop1Slack (the 0.7
+// points the rows below 98% carry). moestream cannot hide in that widening: its own median
+// position error against the exact answer has a fixed bar (kOwnBar: 1.6x the 1.5e-4 measured
+// on the float and 16-bit-activation rows; kOwnBar8Bit: 1.6x the 1.1e-2 of the K-quants, whose
+// activations both engines round to 8 bits), its top-1 there >= 99% (97% for 8-bit), and a
+// moestream off by as much as llama.cpp is also fails the widened bars themselves.
+constexpr double kScaled = 1.6;
+constexpr double kTop1Slack = 0.007;
+constexpr double kOwnBar = 2.4e-4;
+constexpr double kOwnBar8Bit = 0.018;
+constexpr double kNearTieExcess = 4.0;
 constexpr const char *kFirstText = "heldout_repo.txt";
 constexpr const char *kSecondText = "heldout_cpp.txt";
 
@@ -517,8 +535,16 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
         // every margin. Measured 2026-12-06: 76-83% of all flips sit at near-ties, which are 2-9%
         // of the positions; each row with 10 or more flips 58-94%. Rows with fewer are not held
         // to it: at 5 flips one share is +-22 points by chance (qwen3_moe_trained_256 Q4_0: 2 of 5).
+        // Where llama.cpp's CPU library rounds more coarsely than the one that set the 50% (no
+        // AMX: see kScaled), a flip may also count as rounding when near-ties hold kNearTieExcess
+        // times their share of the positions among the flips: flips of every margin (an engine
+        // computing something else) sit at near-ties at their share of the positions, 1x.
         if (ties.flips >= 10) {
-            EXPECT_GE(2 * ties.flips_at_near_ties, ties.flips) << "most flips are not near-ties";
+            const double excess = (double(ties.flips_at_near_ties) / double(ties.flips)) /
+                                  (double(std::max<size_t>(ties.near_ties, 1)) / double(ids.size()));
+            std::printf("  near-ties hold %.1fx their share of the positions among the flips\n", excess);
+            EXPECT_TRUE(2 * ties.flips_at_near_ties >= ties.flips || excess >= kNearTieExcess)
+                << "most flips are not near-ties, and near-ties are " << excess << "x their share among them";
         }
         RecordProperty("flips_at_near_ties", std::to_string(ties.flips_at_near_ties));
         RecordProperty("near_ties", std::to_string(ties.near_ties));
@@ -533,9 +559,23 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
     RecordProperty("llama_cpp_vs_reference", std::to_string(theirs_ref));
     RecordProperty("moestream_vs_reference_median_position", std::to_string(ours_median));
     RecordProperty("llama_cpp_vs_reference_median_position", std::to_string(theirs_median));
-    EXPECT_GE(top1, row.min_top1) << ids.size() - flips.count << " of " << ids.size() << " positions agree";
-    EXPECT_LT(rel, row.max_relative);
-    EXPECT_LT(row_rel, row.max_row_relative);
+    // The row's bars, widened where llama.cpp on this CPU is further from the exact answer than
+    // the bars allow (kScaled): moestream is then held by its own distance from it, below.
+    double max_relative = row.max_relative, max_row_relative = row.max_row_relative, min_top1 = row.min_top1;
+    if (!exact.empty()) {
+        const double theirs_exact_all = mst::test::relative_error(theirs.data(), exact.data(), int64_t(theirs.size()));
+        const double theirs_exact_worst =
+            mst::test::max_row_relative_error(theirs.data(), exact.data(), int64_t(ids.size()), n);
+        max_relative = std::max(max_relative, kScaled * theirs_exact_all);
+        max_row_relative = std::max(max_row_relative, kScaled * theirs_exact_worst);
+        min_top1 = std::min(min_top1, theirs_top1_exact - kTop1Slack);
+        std::printf("  llama.cpp against the decoded F32 file: %.2e over all positions, worst position %.2e; "
+                    "bars here: %.2e, %.2e, top-1 %.1f%%\n",
+                    theirs_exact_all, theirs_exact_worst, max_relative, max_row_relative, 100.0 * min_top1);
+    }
+    EXPECT_GE(top1, min_top1) << ids.size() - flips.count << " of " << ids.size() << " positions agree";
+    EXPECT_LT(rel, max_relative);
+    EXPECT_LT(row_rel, max_row_relative);
     if (!exact.empty()) {
         // The same weights computed exactly: moestream's own rounding (int16 activation blocks
         // for the block types, none for the float ones) must stay far below llama.cpp's.
@@ -543,9 +583,11 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
             // Both round the activations to 8-bit blocks: measured 0.95-1.13x llama.cpp's error
             // (K-quants), top-1 >= 97.5%.
             EXPECT_LT(ours_exact, 1.3 * theirs_exact) << "moestream's arithmetic is not level with llama.cpp's";
+            EXPECT_LT(ours_exact, kOwnBar8Bit) << "moestream's own error against the exact logits";
             EXPECT_GE(ours_top1_exact, 0.97) << "moestream's top-1 against the exact logits";
         } else {
             EXPECT_LT(ours_exact, 0.1 * theirs_exact) << "moestream's arithmetic is not well below llama.cpp's";
+            EXPECT_LT(ours_exact, kOwnBar) << "moestream's own error against the exact logits";
             EXPECT_GE(ours_top1_exact, 0.99) << "moestream's top-1 against the exact logits";
         }
         RecordProperty("moestream_vs_decoded_median_position", std::to_string(ours_exact));
