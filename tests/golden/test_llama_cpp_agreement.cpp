@@ -24,6 +24,20 @@
 // instead (eight_bit) and some fall below their top-1 bars: bench/README.md "8-bit activations
 // by default" has those numbers.
 //
+// Which CPU: the bars of the rows were measured where ggml loads its `sapphirerapids` CPU
+// library (AMX). Elsewhere ggml loads another (haswell .. zen4; icelake on an AVX-512 Xeon
+// without AMX) that rounds differently, and llama.cpp alone moves: on such a Xeon
+// (2026-12-07) qwen3_5_moe_trained F16 came out at 3.0e-4 / worst position 6.8e-3 against bars
+// of 5.3e-5 / 5.3e-4, with moestream still 0 from the exact answer and 2.3e-7 from Hugging
+// Face. So a row with the exact answer (its file decoded to F32) widens its bars, where
+// looser, to llama.cpp's own distance from the exact answer measured in the run (kScaled,
+// kTop1Slack, kNearTieExcess), and holds moestream to fixed bars of its own against the
+// exact answer (kOwnBarFloat, kOwnBar, kOwnBar8Bit) that no llama.cpp widens. Per-library
+// tables instead would need every row measured on every library ggml might pick. A moestream
+// with noise of 3e-5 of each row's RMS added to its logits fails the float rows, one with
+// 1e-3 every row that has the exact answer, one with 3e-2 (llama.cpp's size) the widened
+// bars themselves (bench/README.md "Agreement").
+//
 // To add a row after another ggml type or architecture lands: a GgufWeightType in the writer
 // (tests/support/gguf_model_writer.h) or a write_*_gguf function, then a line in kRows.
 // write_via_packed makes the GGUF the way a user would: convert, then export.
@@ -109,12 +123,9 @@ void write_deepseek2_split_kv_b_decoded(const std::string &checkpoint_dir, const
 
 constexpr double kTop1Bar = 0.98;
 
-// The bars of kRows hold on the CPU they were measured on (AMX: ggml loads its
-// `sapphirerapids` library). Without AMX ggml loads another library (haswell .. zen4, or
-// icelake on an AVX-512 Xeon) whose rounding is coarser, and llama.cpp alone moves. A row that
-// has the exact answer (its file decoded to F32) therefore also takes, where looser, bars
-// from llama.cpp's own distance from the exact answer measured in the run: the relative
-// difference (over all positions, and the worst one) under kScaled x llama.cpp's, and top-1
+// Bars beyond kRows' where llama.cpp's CPU library rounds otherwise (see the header): the
+// relative difference (over all positions, and the worst one) under kScaled x llama.cpp's
+// own against the exact answer (the 1.6x headroom of the rows' bars), and top-1
 // agreement at least llama.cpp's own top-1 against the exact answer less kTop1Slack (the 0.7
 // points the rows below 98% carry). moestream cannot hide in that widening: its own median
 // position error against the exact answer has a fixed bar, whatever llama.cpp does (measured
@@ -123,13 +134,16 @@ constexpr double kTop1Bar = 0.98;
 // types with 16-bit activations, kOwnBar 1.6x that; kOwnBar8Bit 1.6x the 1.1e-2 of the K-quants,
 // whose activations both engines round to 8 bits), its top-1 there >= 99% (97% for 8-bit), and
 // a moestream off by as much as llama.cpp also fails the widened bars themselves.
-// The near-tie rule widens likewise (kNearTieExcess): measured 5.1-22x here.
+// The near-tie rule widens likewise: half the flips at near-ties, or near-ties kNearTieExcess
+// times as frequent among the flips as among all positions (chance, or a wrong engine: 1x;
+// measured here 5.1-22x on the rows with >= 10 flips).
 constexpr double kScaled = 1.6;
 constexpr double kTop1Slack = 0.007;
 constexpr double kOwnBarFloat = 1e-5;
 constexpr double kOwnBar = 5e-4;
 constexpr double kOwnBar8Bit = 0.018;
 constexpr double kNearTieExcess = 4.0;
+
 constexpr const char *kFirstText = "heldout_repo.txt";
 constexpr const char *kSecondText = "heldout_cpp.txt";
 
@@ -176,7 +190,7 @@ struct Row {
 // rounds the activations before each matrix product (to f16 for F16 weights, bf16 for BF16,
 // Q8 blocks of int8 for the block types), where moestream keeps them in float for the float
 // types and in int16 blocks for the block types. Against the same file decoded to F32 (the
-// exact answer for these weights) moestream's median position is 0 to 1.5e-4 off and its
+// exact answer for these weights) moestream's median position is 0 to 3.0e-4 off and its
 // top-1 agrees at >= 99.6% of the positions; llama.cpp's is 1e-4 to 3e-2 off, and its top-1
 // agrees with the exact answer about as often as with moestream: the flips are llama.cpp's
 // rounding, at near-ties and where a router's k-th and (k+1)-th experts nearly tie (one
@@ -185,8 +199,8 @@ struct Row {
 // agreement less about 0.7 points as their bar: there llama.cpp's top-1 matches the exact
 // answer at 96.5-98.8% of the positions (98.2-100% on the other models), moestream's at
 // 99.8-100%, so no change to moestream short of copying llama.cpp's rounding could close it.
-// Every row checks that moestream's own error is under a tenth of llama.cpp's and that its
-// top-1 matches the exact answer at >= 99% of the positions.
+// Every row checks that moestream's own error is under a tenth of llama.cpp's and under a
+// fixed bar (kOwnBar..), and that its top-1 matches the exact answer at >= 99% of the positions.
 // qwen3_moe_tiny is absent: its layer 1 is dense (mlp_only_layers), which llama.cpp's
 // qwen3moe refuses ("tensor 'blk.1.ffn_gate_inp.weight' not found").
 // A checkpoint as one GGUF architecture, written by the test writer (and decoded to F32).
