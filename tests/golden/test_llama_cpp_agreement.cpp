@@ -24,6 +24,20 @@
 // instead (eight_bit) and some fall below their top-1 bars: bench/README.md "8-bit activations
 // by default" has those numbers.
 //
+// Which CPU: the bars of the rows were measured where ggml loads its `sapphirerapids` CPU
+// library (AMX). Elsewhere ggml loads another (haswell .. zen4; icelake on an AVX-512 Xeon
+// without AMX) that rounds differently, and llama.cpp alone moves: on such a Xeon
+// (2026-12-07) qwen3_5_moe_trained F16 came out at 3.0e-4 / worst position 6.8e-3 against bars
+// of 5.3e-5 / 5.3e-4, with moestream still 0 from the exact answer and 2.3e-7 from Hugging
+// Face. So a row with the exact answer (its file decoded to F32) widens its bars, where
+// looser, to llama.cpp's own distance from the exact answer measured in the run (kScaled,
+// kTop1Slack, kNearTieExcess), and holds moestream to fixed bars of its own against the
+// exact answer (kOwnBarFloat, kOwnBar, kOwnBar8Bit) that no llama.cpp widens. Per-library
+// tables instead would need every row measured on every library ggml might pick. A moestream
+// with noise of 3e-5 of each row's RMS added to its logits fails the float rows, one with
+// 1e-3 every row that has the exact answer, one with 3e-2 (llama.cpp's size) the widened
+// bars themselves (bench/README.md "Agreement").
+//
 // To add a row after another ggml type or architecture lands: a GgufWeightType in the writer
 // (tests/support/gguf_model_writer.h) or a write_*_gguf function, then a line in kRows.
 // write_via_packed makes the GGUF the way a user would: convert, then export.
@@ -108,6 +122,28 @@ void write_deepseek2_split_kv_b_decoded(const std::string &checkpoint_dir, const
 }
 
 constexpr double kTop1Bar = 0.98;
+
+// Bars beyond kRows' where llama.cpp's CPU library rounds otherwise (see the header): the
+// relative difference (over all positions, and the worst one) under kScaled x llama.cpp's
+// own against the exact answer (the 1.6x headroom of the rows' bars), and top-1
+// agreement at least llama.cpp's own top-1 against the exact answer less kTop1Slack (the 0.7
+// points the rows below 98% carry). moestream cannot hide in that widening: its own median
+// position error against the exact answer has a fixed bar, whatever llama.cpp does (measured
+// 2026-12-07, AVX-512 Xeon without AMX: 0 on the F16/BF16 rows, which compute in float as the
+// decoded file does, so kOwnBarFloat allows only accumulation order; up to 3.0e-4 on the block
+// types with 16-bit activations, kOwnBar 1.6x that; kOwnBar8Bit 1.6x the 1.1e-2 of the K-quants,
+// whose activations both engines round to 8 bits), its top-1 there >= 99% (97% for 8-bit), and
+// a moestream off by as much as llama.cpp also fails the widened bars themselves.
+// The near-tie rule widens likewise: half the flips at near-ties, or near-ties kNearTieExcess
+// times as frequent among the flips as among all positions (chance, or a wrong engine: 1x;
+// measured here 5.1-22x on the rows with >= 10 flips).
+constexpr double kScaled = 1.6;
+constexpr double kTop1Slack = 0.007;
+constexpr double kOwnBarFloat = 1e-5;
+constexpr double kOwnBar = 5e-4;
+constexpr double kOwnBar8Bit = 0.018;
+constexpr double kNearTieExcess = 4.0;
+
 constexpr const char *kFirstText = "heldout_repo.txt";
 constexpr const char *kSecondText = "heldout_cpp.txt";
 
@@ -154,7 +190,7 @@ struct Row {
 // rounds the activations before each matrix product (to f16 for F16 weights, bf16 for BF16,
 // Q8 blocks of int8 for the block types), where moestream keeps them in float for the float
 // types and in int16 blocks for the block types. Against the same file decoded to F32 (the
-// exact answer for these weights) moestream's median position is 0 to 1.5e-4 off and its
+// exact answer for these weights) moestream's median position is 0 to 3.0e-4 off and its
 // top-1 agrees at >= 99.6% of the positions; llama.cpp's is 1e-4 to 3e-2 off, and its top-1
 // agrees with the exact answer about as often as with moestream: the flips are llama.cpp's
 // rounding, at near-ties and where a router's k-th and (k+1)-th experts nearly tie (one
@@ -163,8 +199,8 @@ struct Row {
 // agreement less about 0.7 points as their bar: there llama.cpp's top-1 matches the exact
 // answer at 96.5-98.8% of the positions (98.2-100% on the other models), moestream's at
 // 99.8-100%, so no change to moestream short of copying llama.cpp's rounding could close it.
-// Every row checks that moestream's own error is under a tenth of llama.cpp's and that its
-// top-1 matches the exact answer at >= 99% of the positions.
+// Every row checks that moestream's own error is under a tenth of llama.cpp's and under a
+// fixed bar (kOwnBar..), and that its top-1 matches the exact answer at >= 99% of the positions.
 // qwen3_moe_tiny is absent: its layer 1 is dense (mlp_only_layers), which llama.cpp's
 // qwen3moe refuses ("tensor 'blk.1.ffn_gate_inp.weight' not found").
 // A checkpoint as one GGUF architecture, written by the test writer (and decoded to F32).
@@ -517,8 +553,16 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
         // every margin. Measured 2026-12-06: 76-83% of all flips sit at near-ties, which are 2-9%
         // of the positions; each row with 10 or more flips 58-94%. Rows with fewer are not held
         // to it: at 5 flips one share is +-22 points by chance (qwen3_moe_trained_256 Q4_0: 2 of 5).
+        // Where llama.cpp's CPU library rounds more coarsely than the one that set the 50% (no
+        // AMX: see kScaled), a flip may also count as rounding when near-ties hold kNearTieExcess
+        // times their share of the positions among the flips: flips of every margin (an engine
+        // computing something else) sit at near-ties at their share of the positions, 1x.
         if (ties.flips >= 10) {
-            EXPECT_GE(2 * ties.flips_at_near_ties, ties.flips) << "most flips are not near-ties";
+            const double excess = (double(ties.flips_at_near_ties) / double(ties.flips)) /
+                                  (double(std::max<size_t>(ties.near_ties, 1)) / double(ids.size()));
+            std::printf("  near-ties hold %.1fx their share of the positions among the flips\n", excess);
+            EXPECT_TRUE(2 * ties.flips_at_near_ties >= ties.flips || excess >= kNearTieExcess)
+                << "most flips are not near-ties, and near-ties are " << excess << "x their share among them";
         }
         RecordProperty("flips_at_near_ties", std::to_string(ties.flips_at_near_ties));
         RecordProperty("near_ties", std::to_string(ties.near_ties));
@@ -533,9 +577,23 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
     RecordProperty("llama_cpp_vs_reference", std::to_string(theirs_ref));
     RecordProperty("moestream_vs_reference_median_position", std::to_string(ours_median));
     RecordProperty("llama_cpp_vs_reference_median_position", std::to_string(theirs_median));
-    EXPECT_GE(top1, row.min_top1) << ids.size() - flips.count << " of " << ids.size() << " positions agree";
-    EXPECT_LT(rel, row.max_relative);
-    EXPECT_LT(row_rel, row.max_row_relative);
+    // The row's bars, widened where llama.cpp on this CPU is further from the exact answer than
+    // the bars allow (kScaled): moestream is then held by its own distance from it, below.
+    double max_relative = row.max_relative, max_row_relative = row.max_row_relative, min_top1 = row.min_top1;
+    if (!exact.empty()) {
+        const double theirs_exact_all = mst::test::relative_error(theirs.data(), exact.data(), int64_t(theirs.size()));
+        const double theirs_exact_worst =
+            mst::test::max_row_relative_error(theirs.data(), exact.data(), int64_t(ids.size()), n);
+        max_relative = std::max(max_relative, kScaled * theirs_exact_all);
+        max_row_relative = std::max(max_row_relative, kScaled * theirs_exact_worst);
+        min_top1 = std::min(min_top1, theirs_top1_exact - kTop1Slack);
+        std::printf("  llama.cpp against the decoded F32 file: %.2e over all positions, worst position %.2e; "
+                    "bars here: %.2e, %.2e, top-1 %.1f%%\n",
+                    theirs_exact_all, theirs_exact_worst, max_relative, max_row_relative, 100.0 * min_top1);
+    }
+    EXPECT_GE(top1, min_top1) << ids.size() - flips.count << " of " << ids.size() << " positions agree";
+    EXPECT_LT(rel, max_relative);
+    EXPECT_LT(row_rel, max_row_relative);
     if (!exact.empty()) {
         // The same weights computed exactly: moestream's own rounding (int16 activation blocks
         // for the block types, none for the float ones) must stay far below llama.cpp's.
@@ -543,9 +601,14 @@ TEST_P(LlamaCppAgreement, SameTopTokenAndCloseLogits) {
             // Both round the activations to 8-bit blocks: measured 0.95-1.13x llama.cpp's error
             // (K-quants), top-1 >= 97.5%.
             EXPECT_LT(ours_exact, 1.3 * theirs_exact) << "moestream's arithmetic is not level with llama.cpp's";
+            EXPECT_LT(ours_exact, kOwnBar8Bit) << "moestream's own error against the exact logits";
             EXPECT_GE(ours_top1_exact, 0.97) << "moestream's top-1 against the exact logits";
         } else {
             EXPECT_LT(ours_exact, 0.1 * theirs_exact) << "moestream's arithmetic is not well below llama.cpp's";
+            const bool float_weights =
+                row.type == GgufWeightType::F32 || row.type == GgufWeightType::F16 || row.type == GgufWeightType::BF16;
+            EXPECT_LT(ours_exact, float_weights ? kOwnBarFloat : kOwnBar)
+                << "moestream's own error against the exact logits";
             EXPECT_GE(ours_top1_exact, 0.99) << "moestream's top-1 against the exact logits";
         }
         RecordProperty("moestream_vs_decoded_median_position", std::to_string(ours_exact));
