@@ -3,7 +3,7 @@
 // backend did before it shared one instance: backends/vulkan/vulkan_instance.h). On an H100
 // the NVIDIA driver refused vkCreateInstance (VK_ERROR_INCOMPATIBLE_DRIVER) after a golden
 // test program had made many backends (bench/README.md, 2026-12-07). Disabled, as it tests
-// the driver: .gpu/vktests/run.sh runs it with --gtest_also_run_disabled_tests, and it
+// the driver: bench/results/vulkan_h100_calls_2026-12-07b/vktests_run.sh runs it with --gtest_also_run_disabled_tests, and it
 // fails naming the first cycle the driver refused and what it returned. It makes at most
 // 512 cycles or 8 s of them, stops at the first refusal, and prints what the process held
 // (file descriptors, threads, mapped memory) before and after: a driver that leaks them

@@ -3,7 +3,7 @@
 # staging's cooperative-matrix GEMMs (MST_VULKAN_COOPMAT_PRECISION=split, the default) hold
 # the golden suites within their bounds, and what do they cost against one f16 (=f16)?
 #
-#   OUT=DIR bash .gpu/coopprec/run.sh PACK TESTS
+#   OUT=DIR bash bench/results/vulkan_h100_calls_2026-12-07b/coopprec_run.sh PACK TESTS
 # PACK: bench/vulkan_gpu_pack.sh's payload, unpacked (PACK/bin, PACK/lib); TESTS: a folder of
 # test binaries (test_golden_qwen3_5_moe, _gpt_oss, _mixtral, _qwen3_moe, _deepseek_v3,
 # test_vulkan_gemm, test_vulkan_gemm_precision; those missing are said and skipped). Run from

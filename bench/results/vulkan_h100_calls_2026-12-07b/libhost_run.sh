@@ -7,7 +7,7 @@
 # interleaved: bench_vulkan, greedy, default, and again; then, with the time left, the
 # whole-vocabulary sampler that gave 94.6-97.3 tok/s at 08:56 UTC.
 #
-#   OUT=DIR bash .gpu/libhost/run.sh PACK
+#   OUT=DIR bash bench/results/vulkan_h100_calls_2026-12-07b/libhost_run.sh PACK
 # PACK: bench/vulkan_gpu_pack.sh's payload, unpacked (PACK/bin, PACK/lib, PACK/qwen3-30b-a3b.json).
 # WORK (default /tmp/w): where the 48-layer file is made, or found from an earlier call.
 # LAYERS, PREFILL, DECODE (default 48, 512, 64) shrink it for a dry run on lavapipe.

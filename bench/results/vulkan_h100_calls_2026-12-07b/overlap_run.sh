@@ -4,7 +4,7 @@
 # back? The 48-layer Qwen3-30B-A3B shape, context 512, 64 decode tokens (bench_vulkan builds
 # the model itself; nothing to synthesize).
 #
-#   OUT=DIR bash .gpu/overlap/run.sh PACK [TESTS]
+#   OUT=DIR bash bench/results/vulkan_h100_calls_2026-12-07b/overlap_run.sh PACK [TESTS]
 # PACK: bench/vulkan_gpu_pack.sh's payload, unpacked (PACK/bin, PACK/lib); TESTS (optional):
 # a folder holding test_vulkan_overlap_switches, run last if time is left (it reads
 # tests/data through /work/main). At most ~145 s (BUDGET=seconds to change it). Everything

@@ -7,7 +7,7 @@
 # records at first use (and with them the deferred norm); the fusion tests now run both
 # memory paths and make their weights resident first.
 #
-#   OUT=DIR bash .gpu/vktests/run.sh PACK TESTS
+#   OUT=DIR bash bench/results/vulkan_h100_calls_2026-12-07b/vktests_run.sh PACK TESTS
 # PACK: bench/vulkan_gpu_pack.sh's payload, unpacked (PACK/bin, PACK/lib: the libraries,
 # the Vulkan loader among them); TESTS: a folder of stripped test binaries:
 #   test_vulkan_backend_lifetime test_vulkan_driver_instance_cycles
