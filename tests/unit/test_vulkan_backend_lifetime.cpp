@@ -26,6 +26,7 @@
 #include "core/error.h"
 #include "moestream.hpp"
 #include "process_resources.h"
+#include "sanitizer.h"
 #include "scoped_env.h"
 #include "stable_weight.h"
 
@@ -70,6 +71,13 @@ void expect_nothing_left(const Held &before, const Held &after, int cycles, cons
     EXPECT_EQ(after.vk.memory_allocations, before.vk.memory_allocations) << at << ": VkDeviceMemory alive";
     EXPECT_EQ(after.os.fds, before.os.fds) << at << ": open file descriptors (" << before.os << " -> " << after.os << ")";
     EXPECT_EQ(after.os.threads, before.os.threads) << at << ": threads (" << before.os << " -> " << after.os << ")";
+    // AddressSanitizer's allocator maps regions of its own as the heap's shape changes
+    // (17-19 over these cycles, scripts/test_sanitized.sh): there the mapped memory is no
+    // measure of ours, and the release build's run checks it; LeakSanitizer checks the heap.
+    if (test::kUnderAddressSanitizer) {
+        std::printf("%s: mapped memory not checked under AddressSanitizer\n", at.c_str());
+        return;
+    }
     EXPECT_LE(after.os.mapped_regions, before.os.mapped_regions + kRegionSlack)
         << at << ": mapped regions (" << before.os << " -> " << after.os << ")";
     EXPECT_LE(after.os.mapped_bytes, before.os.mapped_bytes + kBytesSlack)
