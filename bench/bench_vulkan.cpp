@@ -1180,12 +1180,14 @@ int main(int argc, char **argv) try {
     for (const auto &[what, count] : res.partial_waits)
         std::printf("    %.2f per decode token: %s\n", double(count) / n_decode, what.c_str());
     std::printf("  device work per layer of a decode token (the head's included): %.1f commands, %.1f barriers "
-                "(decode fusion %s, attention fusion %s, MoE fusion %s, KV append fusion %s, router top-k fusion %s; "
-                "MST_VULKAN_DECODE_FUSION=0, MST_VULKAN_ATTENTION_FUSION=0, MST_VULKAN_MOE_FUSION=0, "
-                "MST_VULKAN_KV_APPEND_FUSION=0 and MST_VULKAN_ROUTER_TOPK_FUSION=0 turn them off)\n",
+                "(decode fusion %s, attention fusion %s, MoE fusion %s, KV append fusion %s, router top-k fusion %s, "
+                "q/k/v fusion %s; MST_VULKAN_DECODE_FUSION=0, MST_VULKAN_ATTENTION_FUSION=0, MST_VULKAN_MOE_FUSION=0, "
+                "MST_VULKAN_KV_APPEND_FUSION=0, MST_VULKAN_ROUTER_TOPK_FUSION=0 and MST_VULKAN_QKV_FUSION=0 turn them "
+                "off)\n",
                 res.decode_commands_per_layer, res.decode_barriers_per_layer, gpu->decode_fusion() ? "on" : "off",
                 gpu->attention_fusion() ? "on" : "off", gpu->moe_fusion() ? "on" : "off",
-                gpu->kv_append_fusion() ? "on" : "off", gpu->router_topk_fusion() ? "on" : "off");
+                gpu->kv_append_fusion() ? "on" : "off", gpu->router_topk_fusion() ? "on" : "off",
+                gpu->qkv_fusion() ? "on" : "off");
     // Which decode attention ran: split over blocks of positions (op_attention_split.cpp)
     // unless MST_VULKAN_SPLIT_ATTENTION=0 or the context is one block.
     // Item 1 of issue 17's third pass: only what the host reads goes to host memory

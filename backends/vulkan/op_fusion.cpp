@@ -11,6 +11,8 @@
 //   - the residual add of a product (o): the add in the product's epilogue (matvec_add_*);
 //   - one token's norm_rope, deferred in turn: the attention's KV append into it
 //     (op_kv_append.cpp, MST_VULKAN_KV_APPEND_FUSION);
+//   - three one-token products of the normed x (q, k and v) of one type: one dispatch for
+//     the three, their norm inside (matvec_norm_qkv_*, MST_VULKAN_QKV_FUSION);
 //   - one token's norm product of up to kTopkProductRows rows, deferred in turn: the
 //     softmax_topk of its result into it (op_routing.cpp, MST_VULKAN_ROUTER_TOPK_FUSION).
 // Anything else first records the deferred commands as they were (the stream calls
@@ -23,6 +25,7 @@
 
 #include "backends/vulkan/env_switch.h"
 #include "backends/vulkan/vulkan_backend.h"
+#include "core/log.h"
 
 namespace mst {
 namespace {
@@ -40,6 +43,20 @@ void VulkanBackend::configure_attention_fusion_from_environment() {
                                    "the product before it",
                                    "a command per norm, rope, product and add");
     stream_->set_deferred([this] { record_deferred_ops(); });
+}
+
+void VulkanBackend::configure_qkv_fusion_from_environment() {
+    qkv_fusion_ = env_switch("MST_VULKAN_QKV_FUSION", qkv_fusion_,
+                             "q, k and v of one normed x as one matvec_norm_qkv dispatch",
+                             "a matvec_norm dispatch per product");
+    if (!qkv_fusion_)
+        log(MST_LOG_INFO, "vulkan: q, k and v take a dispatch each (MST_VULKAN_QKV_FUSION=0)");
+}
+
+void VulkanBackend::set_qkv_fusion(bool on) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    record_deferred_ops();
+    qkv_fusion_ = on;
 }
 
 void VulkanBackend::set_attention_fusion(bool on) {
@@ -158,12 +175,13 @@ bool VulkanBackend::norm_product_fits(const WeightView &w) const {
 
 const VulkanPipeline &VulkanBackend::fused_matvec_pipeline(const char *kind, DType t) {
     const std::string k = kind;
-    const size_t which = k == "norm" ? 0 : k == "add" ? 1 : 2;
+    const size_t which = k == "norm" ? 0 : k == "add" ? 1 : k == "norm_topk" ? 2 : 3;
     const VulkanPipeline *&cached = fused_matvec_pipelines_[which][size_t(t)];
     if (!cached) {
         // "matvec_bf16" -> "matvec_norm_bf16" (the type's name after "matvec_").
         const std::string name = "matvec_" + k + "_" + (matvec_shader(t, 32) + 7);
-        cached = &matvec_family_pipeline(name, which == 2 ? 8 : 5, matvec_tuning_.dense);
+        const uint32_t n_bindings[] = {5, 5, 8, 9};
+        cached = &matvec_family_pipeline(name, n_bindings[which], matvec_tuning_.dense);
     }
     return *cached;
 }
@@ -182,6 +200,34 @@ void VulkanBackend::record_norm_product(const WeightView &w, const BufferSlice &
     const uint32_t gx = uint32_t((w.rows + matvec_tuning_.dense.rows - 1) / matvec_tuning_.dense.rows);
     stream_->dispatch(fused_matvec_pipeline("norm", w.dtype), {weight, n.x, y, n.weight, h}, &push, sizeof push, gx);
     ++fused_norm_products_;
+}
+
+bool VulkanBackend::qkv_fits(std::span<const WeightView> w) const {
+    // One type, so one unit product per workgroup; the grid within one dimension (the
+    // shader numbers workgroups by x alone). matmuls_one_input checked the width and the rest.
+    const uint32_t per = matvec_tuning_.dense.rows;
+    uint64_t groups = 0;
+    for (const WeightView &p : w) groups += uint64_t((p.rows + per - 1) / per);
+    return qkv_fusion_ && w.size() == 3 && w[1].dtype == w[0].dtype && w[2].dtype == w[0].dtype && groups <= 65535;
+}
+
+// q, k and v of the deferred norm n of one row (y = W rms_norm(x) each, the first writing
+// n's result) as one matvec_norm_qkv dispatch: q's workgroups, then k's, then v's.
+void VulkanBackend::record_norm_qkv(std::span<const WeightView> w, const DeviceWeight *dw, const DeferredOp &n,
+                                    const BufferSlice *ys) {
+    struct {
+        uint32_t rows, cols;
+        float eps, offset;
+        uint32_t write_h, k_rows, v_rows;
+    } push{uint32_t(w[0].rows), uint32_t(w[0].cols), n.eps, n.offset, 1u, uint32_t(w[1].rows), uint32_t(w[2].rows)};
+    const uint32_t per = matvec_tuning_.dense.rows;
+    uint32_t gx = 0;
+    for (const WeightView &p : w) gx += uint32_t((p.rows + per - 1) / per);
+    stream_->dispatch(fused_matvec_pipeline("norm_qkv", w[0].dtype),
+                      {dw[0].data, n.x, ys[0], n.weight, n.y, dw[1].data, dw[2].data, ys[1], ys[2]}, &push, sizeof push,
+                      gx);
+    fused_norm_products_ += 3;
+    ++fused_qkv_products_;
 }
 
 // Whether one token's product of w takes matvec.comp (and so its fused forms).
@@ -266,6 +312,10 @@ void VulkanBackend::matmuls_one_input(std::span<const WeightView> w, std::span<f
         return;
     }
     record_fused(size_t(i), [&](const DeferredOp &op) {
+        if (qkv_fits(w)) {
+            record_norm_qkv(w, dw, op, ys);
+            return;
+        }
         for (size_t k = 0; k < w.size(); ++k) record_norm_product(w[k], dw[k].data, op, ys[k], k == 0);
     });
     for (size_t k = 0; k < w.size(); ++k) stream_->output(ys[k], y[k], ys[k].size);

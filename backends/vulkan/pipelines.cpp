@@ -17,6 +17,7 @@ uint32_t shader_write_mask(const std::string &name) {
     if (starts("gemm")) return 1u << 2;  // gemm_*: y
     if (starts("matvec_id")) return (1u << 2) | (1u << 5);  // y, the miss flag
     if (starts("matvec_norm_topk")) return 0xf4u;  // y, h, ids, weights, the counter
+    if (starts("matvec_norm_qkv")) return 0x194u;  // q's y, h, k's and v's y
     if (starts("matvec_norm") || starts("matvec_add")) return (1u << 2) | (1u << 4);  // y; h or r_out
     if (starts("matvec")) return 1u << 2;  // matvec_*: y
     if (starts("gather_rows")) return 1u << 2;

@@ -259,6 +259,15 @@ public:
     // a type and width matvec.comp takes). Tests ask it before counting fused dispatches.
     bool router_topk_fusion_fits(std::string *why) const;
     static constexpr int64_t kTopkProductRows = 1024;
+    // The q/k/v fusion (docs/gpu_decode_kernels.md, "Independent products in one dispatch";
+    // op_fusion.cpp): with the attention fusion, three one-token products of one normed x
+    // (q, k and v), of one type, as one matvec_norm_qkv dispatch over all their rows instead
+    // of a matvec_norm dispatch each (k's and v's small grids beside q's). Off: a dispatch
+    // per product (MST_VULKAN_QKV_FUSION=0|1 at creation). On by default; the same bits
+    // either way.
+    void set_qkv_fusion(bool on);
+    bool qkv_fusion() const { return qkv_fusion_; }
+    uint64_t fused_qkv_products() const { return fused_qkv_products_; }  // matvec_norm_qkv dispatches
     // The longest product (rows) a norm is folded into: past it every workgroup re-reading
     // x would cost more than the norm's own dispatch (the head's 152k rows).
     static constexpr int64_t kNormProductRows = 16384;
@@ -495,8 +504,9 @@ private:
     // Whether matvec_fused.comp's norm variant runs here: its workgroup replays
     // norm_vec4.comp's 256 invocations in whole rounds.
     bool norm_product_fits(const WeightView &w) const;
-    const VulkanPipeline &fused_matvec_pipeline(const char *kind, DType t);  // kind "norm", "add" or "norm_topk"
-    const VulkanPipeline *fused_matvec_pipelines_[3][32] = {};  // norm, add, norm_topk; by DType
+    // kind "norm", "add", "norm_topk" or "norm_qkv"
+    const VulkanPipeline &fused_matvec_pipeline(const char *kind, DType t);
+    const VulkanPipeline *fused_matvec_pipelines_[4][32] = {};  // norm, add, norm_topk, norm_qkv; by DType
     // The router product with softmax_topk (op_routing.cpp, MST_VULKAN_ROUTER_TOPK_FUSION):
     // one token's norm product of at most kTopkProductRows rows is deferred in turn, and a
     // softmax_topk of its result records one matvec_norm_topk dispatch for both.
@@ -509,6 +519,16 @@ private:
     bool topk_counter_zeroed_ = false;
     // Whether one token's product of w takes matvec.comp (and so its fused forms).
     bool matvec_fits(const WeightView &w) const;
+    // Whether products w of one normed x (each fits the norm product) take one
+    // matvec_norm_qkv dispatch: the switch, three of them, one type, the grid in range.
+    bool qkv_fits(std::span<const WeightView> w) const;
+    // The three products w (on the device at dw, into ys) of the deferred norm n of one
+    // row as one matvec_norm_qkv dispatch, the first writing n's result.
+    void record_norm_qkv(std::span<const WeightView> w, const DeviceWeight *dw, const DeferredOp &n,
+                         const BufferSlice *ys);
+    void configure_qkv_fusion_from_environment();  // MST_VULKAN_QKV_FUSION; throws naming a bad value
+    bool qkv_fusion_ = true;
+    uint64_t fused_qkv_products_ = 0;
     // y = W rms_norm(x) for the deferred norm n of one row; with write_h, n's result too.
     void record_norm_product(const WeightView &w, const BufferSlice &weight, const DeferredOp &n, const BufferSlice &y,
                              bool write_h);

@@ -45,7 +45,10 @@ const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8, DType::Q
 class VulkanAttentionFusion : public test::VulkanMemorySuite {
 protected:
     void TearDown() override {
-        if (gpus_[GetParam()]) gpu().set_attention_fusion(true);
+        if (gpus_[GetParam()]) {
+            gpu().set_attention_fusion(true);
+            gpu().set_qkv_fusion(true);
+        }
     }
     // `run` on the CPU and on the GPU with the fusion off and on: on and off bit for bit the
     // same, the CPU within `bound`; `fused` counts the fused dispatches of one run.
@@ -282,7 +285,9 @@ TEST_P(VulkanAttentionFusion, AResultDroppedAndRewrittenOnTheHostIsNotFoldedIn) 
 
 TEST_P(VulkanAttentionFusion, ALayersAttentionTakesTwoCommandsAndTwoLevelsLess) {
     // The input norm, q/k/v, o and the residual add: with the fusion the norm and the add
-    // record no command and no barrier of their own (CommandStream's counts).
+    // record no command and no barrier of their own (CommandStream's counts). q, k and v
+    // keep a dispatch each here (test_vulkan_qkv_fusion counts what their fusion saves).
+    gpu().set_qkv_fusion(false);
     const int64_t cols = 256;
     const WeightView q = stable_weight(DType::BF16, 64, cols, 51), k = stable_weight(DType::BF16, 16, cols, 52),
                      v = stable_weight(DType::BF16, 16, cols, 53);

@@ -16,8 +16,15 @@
 //     workgroup counts itself done on an atomic counter after its rows are written, and
 //     the last one ranks the experts (softmax_topk_rank.glsl, the same bits) and sets the
 //     counter back to 0 for the next dispatch. One dependent dispatch less per layer.
+//   matvec_norm_qkv_*: matvec_norm_* of three products of the same x, type and width (q, k
+//     and v; op_fusion.cpp, MST_VULKAN_QKV_FUSION) as one grid: q's workgroups, then k's,
+//     then v's. Each product's rows start a workgroup of their own, so that every row is
+//     summed by the lanes and the workgroup row its own dispatch would give it (the same
+//     bits); the workgroup picks its product by its id (uniform over it), and workgroup 0,
+//     one of q's, writes h. k's and v's small grids then run beside q's rather than each in
+//     a dispatch of its own that the device cannot fill.
 // Bindings: 0 W, 1 x, 2 y, 3 the norm weight (f32) or r_in, 4 h or r_out; topk: 5 ids,
-// 6 weights, 7 the counter.
+// 6 weights, 7 the counter; qkv: 5 k's W, 6 v's W, 7 k's y, 8 v's y (0 and 2 q's).
 //! variant matvec_norm_f32 -DW_F32 -DNORM
 //! variant matvec_norm_f16 -DW_F16 -DNORM
 //! variant matvec_norm_bf16 -DW_BF16 -DNORM
@@ -38,6 +45,16 @@
 //! variant matvec_norm_topk_bf16_sg -DW_BF16 -DNORM -DTOPK -DUSE_SUBGROUP
 //! variant matvec_norm_topk_q8_sg -DW_Q8 -DNORM -DTOPK -DUSE_SUBGROUP
 //! variant matvec_norm_topk_q4_sg -DW_Q4 -DNORM -DTOPK -DUSE_SUBGROUP
+//! variant matvec_norm_qkv_f32 -DW_F32 -DNORM -DQKV
+//! variant matvec_norm_qkv_f16 -DW_F16 -DNORM -DQKV
+//! variant matvec_norm_qkv_bf16 -DW_BF16 -DNORM -DQKV
+//! variant matvec_norm_qkv_q8 -DW_Q8 -DNORM -DQKV
+//! variant matvec_norm_qkv_q4 -DW_Q4 -DNORM -DQKV
+//! variant matvec_norm_qkv_f32_sg -DW_F32 -DNORM -DQKV -DUSE_SUBGROUP
+//! variant matvec_norm_qkv_f16_sg -DW_F16 -DNORM -DQKV -DUSE_SUBGROUP
+//! variant matvec_norm_qkv_bf16_sg -DW_BF16 -DNORM -DQKV -DUSE_SUBGROUP
+//! variant matvec_norm_qkv_q8_sg -DW_Q8 -DNORM -DQKV -DUSE_SUBGROUP
+//! variant matvec_norm_qkv_q4_sg -DW_Q4 -DNORM -DQKV -DUSE_SUBGROUP
 //! variant matvec_add_f32 -DW_F32
 //! variant matvec_add_f16 -DW_F16
 //! variant matvec_add_bf16 -DW_BF16
@@ -71,11 +88,22 @@ layout(std430, binding = 7) coherent buffer Counter { uint counter[]; };
 #else
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 #endif
+#ifdef QKV
+layout(std430, binding = 5) readonly buffer WeightsK { uint wk[]; };
+layout(std430, binding = 5) readonly buffer WeightsK4 { uvec4 wk4[]; };
+layout(std430, binding = 6) readonly buffer WeightsV { uint wv[]; };
+layout(std430, binding = 6) readonly buffer WeightsV4 { uvec4 wv4[]; };
+layout(std430, binding = 7) writeonly buffer YK { float yk[]; };
+layout(std430, binding = 8) writeonly buffer YV { float yv[]; };
+#endif
 #ifdef NORM
 layout(std430, binding = 3) readonly buffer NormWeight { vec4 nw4[]; };
 layout(std430, binding = 4) writeonly buffer H { vec4 h4[]; };
 #ifdef TOPK
 layout(push_constant) uniform Push { uint rows, cols; float eps, offset; uint write_h, k, renormalize; } pc;
+#elif defined(QKV)
+// rows: q's; k_rows, v_rows: k's and v's (all of cols columns).
+layout(push_constant) uniform Push { uint rows, cols; float eps, offset; uint write_h, k_rows, v_rows; } pc;
 #else
 layout(push_constant) uniform Push { uint rows, cols; float eps, offset; uint write_h; } pc;
 #endif
@@ -139,6 +167,31 @@ float norm_inverse() {
 #endif
 
 #include "matvec_unit.glsl"
+#include "matvec_id_row.glsl"
+#ifdef QKV
+// The unit products and lane sums again for k's and v's weights (matvec_unit.glsl reads
+// W_WORDS and W_VEC4), each its own copy, so that a workgroup's loads name one buffer.
+#undef W_WORDS
+#undef W_VEC4
+#define W_WORDS wk
+#define W_VEC4 wk4
+#define unit_dot unit_dot_k
+#define lane_partial lane_partial_k
+#include "matvec_unit.glsl"
+#include "matvec_id_row.glsl"
+#undef W_WORDS
+#undef W_VEC4
+#undef unit_dot
+#undef lane_partial
+#define W_WORDS wv
+#define W_VEC4 wv4
+#define unit_dot unit_dot_v
+#define lane_partial lane_partial_v
+#include "matvec_unit.glsl"
+#include "matvec_id_row.glsl"
+#undef unit_dot
+#undef lane_partial
+#endif
 #include "matvec_row_total.glsl"
 #ifdef TOPK
 #define TOPK_LOGITS y
@@ -148,24 +201,44 @@ shared bool topk_last;
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
-    const uint r = gl_WorkGroupID.x * ROWS + ly;
+#ifdef QKV
+    // q's workgroups, k's, then v's: this workgroup's product and its row in it.
+    const uint q_groups = (pc.rows + ROWS - 1u) / ROWS, k_groups = (pc.k_rows + ROWS - 1u) / ROWS;
+    const uint g = gl_WorkGroupID.x;
+    const uint which = g < q_groups ? 0u : g < q_groups + k_groups ? 1u : 2u;
+    const uint r = (g - (which == 0u ? 0u : which == 1u ? q_groups : q_groups + k_groups)) * ROWS + ly;
+    const uint rows = which == 0u ? pc.rows : which == 1u ? pc.k_rows : pc.v_rows;
+#else
+    const uint r = gl_WorkGroupID.x * ROWS + ly, rows = pc.rows;
+#endif
 #ifdef NORM
     inv_rms = norm_inverse();
 #endif
     float acc = 0.0;
-    if (r < pc.rows) {
-        const uint n_units = pc.cols / UNIT;
-        uint u = lane;
-        for (; u + 3u * LANES < n_units; u += 4u * LANES) {
-            const float s0 = unit_dot(r, u), s1 = unit_dot(r, u + LANES);
-            const float s2 = unit_dot(r, u + 2u * LANES), s3 = unit_dot(r, u + 3u * LANES);
-            acc += (s0 + s1) + (s2 + s3);
-        }
-        for (; u < n_units; u += LANES) acc += unit_dot(r, u);
+#ifdef QKV
+    if (r < rows) {
+        if (which == 0u)
+            acc = lane_partial(r, lane);
+        else if (which == 1u)
+            acc = lane_partial_k(r, lane);
+        else
+            acc = lane_partial_v(r, lane);
     }
+#else
+    if (r < rows) acc = lane_partial(r, lane);
+#endif
     acc = row_total(acc, ly, lane);
-    if (lane == 0u && r < pc.rows) {
+    if (lane == 0u && r < rows) {
+#ifdef QKV
+        if (which == 0u)
+            y[r] = acc;
+        else if (which == 1u)
+            yk[r] = acc;
+        else
+            yv[r] = acc;
+#else
         y[r] = acc;
+#endif
 #ifndef NORM
         r_out[r] = r_in[r] + acc;
 #endif
