@@ -112,7 +112,7 @@ void VulkanBackend::attention(const float *q, const float *k_cache, const float 
     const int64_t n_ctx = int64_t(p.pos0) + p.n_tokens;
     // A decode token's KV append folded into k's norm_rope (op_kv_append.cpp), before any
     // command here records the deferred ops.
-    const bool appended = append_kv_fused(k_cache, v_cache, p);
+    const bool appended = append_kv_fused(q, k_cache, v_cache, p);
 
     const BufferSlice qs = stream_->input(q, uint64_t(p.n_tokens) * p.n_heads * p.head_dim * sizeof(float));
     const BufferSlice os = stream_->output_buffer(uint64_t(p.n_tokens) * p.n_heads * p.v_head_dim * sizeof(float));

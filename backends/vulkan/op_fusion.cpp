@@ -75,7 +75,7 @@ void VulkanBackend::record_deferred_ops() {
 
 void VulkanBackend::record_deferred_op(const DeferredOp &op) {
     if (op.kind == DeferredOp::Kind::norm_rope) {
-        record_norm_rope(op, nullptr);
+        record_norm_rope(op, nullptr, nullptr);
         return;
     }
     if (op.kind == DeferredOp::Kind::norm_matvec) {
@@ -104,23 +104,27 @@ int VulkanBackend::find_deferred(DeferredOp::Kind kind, const float *result) con
     return -1;
 }
 
-bool VulkanBackend::fuses_ahead(size_t i, std::span<const BufferSlice> reads, std::span<const BufferSlice> writes) {
-    // The fused command goes ahead of the other deferred ops (a k-norm waiting for its
-    // rope while q's runs) only where the order cannot matter.
+bool VulkanBackend::commutes(size_t i, size_t also, std::span<const BufferSlice> reads,
+                             std::span<const BufferSlice> writes) const {
     for (size_t j = 0; j < deferred_.size(); ++j) {
-        if (j == i) continue;
+        if (j == i || j == also) continue;
         const DeferredOp &d = deferred_[j];
         bool clash = false;
         for (const BufferSlice &w : writes)
             clash = clash || overlaps(w, d.x) || overlaps(w, d.weight) || overlaps(w, d.y) || overlaps(w, d.table) ||
                     overlaps(w, d.matrix) || overlaps(w, d.product);
         for (const BufferSlice &r : reads) clash = clash || overlaps(r, d.y) || overlaps(r, d.product);
-        if (clash) {
-            record_deferred_ops();  // in call order, op i with them: the consumer reads its result
-            return false;
-        }
+        if (clash) return false;
     }
     return true;
+}
+
+bool VulkanBackend::fuses_ahead(size_t i, std::span<const BufferSlice> reads, std::span<const BufferSlice> writes) {
+    // The fused command goes ahead of the other deferred ops (a k-norm waiting for its
+    // rope while q's runs) only where the order cannot matter.
+    if (commutes(i, i, reads, writes)) return true;
+    record_deferred_ops();  // in call order, op i with them: the consumer reads its result
+    return false;
 }
 
 void VulkanBackend::record_fused(size_t i, const std::function<void(const DeferredOp &)> &record) {
@@ -363,27 +367,37 @@ bool VulkanBackend::rope_fused(float *x, int64_t n_tokens, int64_t n_heads, int6
         n.kind = DeferredOp::Kind::norm_rope;
         return true;
     }
-    record_fused(size_t(i), [&](const DeferredOp &op) { record_norm_rope(op, nullptr); });
+    record_fused(size_t(i), [&](const DeferredOp &op) { record_norm_rope(op, nullptr, nullptr); });
     return true;
 }
 
-void VulkanBackend::record_norm_rope(const DeferredOp &op, const KvAppend *kv) {
+void VulkanBackend::record_norm_rope(const DeferredOp &op, const KvAppend *kv, const DeferredOp *q) {
     struct {
         uint32_t dim, n_heads, half_dim, interleaved;
         float eps, offset;
-        uint32_t capacity, v_dim;  // the _kv variant only
+        uint32_t capacity, v_dim;  // the _kv variants only
+        uint32_t q_heads;          // the _qk_kv variants only
     } push{uint32_t(op.cols), op.n_heads, op.half_dim, op.interleaved, op.eps, op.offset,
-           kv ? kv->capacity : 0u, kv ? kv->v_dim : 0u};
+           kv ? kv->capacity : 0u, kv ? kv->v_dim : 0u, q ? uint32_t(q->rows) : 0u};
     uint32_t gx, gy;
-    groups_for(op.rows, 1, gx, gy);
+    groups_for(op.rows + (q ? q->rows : 0), 1, gx, gy);
     if (kv) {
         // The position from host memory (one word per workgroup, as copy_many's table):
         // the command stays the same from one step to the next, for replay.
         const BufferSlice step = stream_->host_scratch(sizeof(uint32_t));
         std::memcpy(step.mapped, &kv->pos0, sizeof(uint32_t));
-        stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_kv_sg" : "norm_rope_kv", 8),
-                          {op.x, op.weight, op.table, op.y, kv->k_mirror, kv->v_rows, kv->v_mirror, step}, &push,
-                          sizeof push, gx, gy);
+        if (q) {
+            stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_qk_kv_sg" : "norm_rope_qk_kv", 11),
+                              {op.x, op.weight, op.table, op.y, kv->k_mirror, kv->v_rows, kv->v_mirror, step, q->x,
+                               q->weight, q->y},
+                              &push, sizeof push, gx, gy);
+            ++fused_norm_ropes_;  // q's, beside k's below
+            ++fused_qk_norm_ropes_;
+        } else {
+            stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_kv_sg" : "norm_rope_kv", 8),
+                              {op.x, op.weight, op.table, op.y, kv->k_mirror, kv->v_rows, kv->v_mirror, step}, &push,
+                              sizeof push, gx, gy);
+        }
         ++fused_kv_appends_;
     } else {
         stream_->dispatch(pipelines_->get(use_subgroup_ ? "norm_rope_sg" : "norm_rope", 4),

@@ -8,7 +8,9 @@
 // rows still pending, k's norm_rope still deferred, and records it as norm_rope_kv: the
 // same rotated rows to y (delivered to the host caches as before) and to the device KV
 // mirror, and the v rows copied beside them, where kv_mirror would have recorded two
-// copy_table commands in a level of their own between the rope and the attention.
+// copy_table commands in a level of their own between the rope and the attention. With the
+// q/k/v fusion (MST_VULKAN_QKV_FUSION), q's norm_rope of the step, deferred beside k's, goes
+// into the same dispatch (norm_rope_qk_kv): one dispatch where the level had two.
 #include "backends/vulkan/env_switch.h"
 #include "backends/vulkan/vulkan_backend.h"
 
@@ -26,7 +28,8 @@ void VulkanBackend::set_kv_append_fusion(bool on) {
     kv_append_fusion_ = on;
 }
 
-bool VulkanBackend::append_kv_fused(const float *k_cache, const float *v_cache, const AttentionParams &p) {
+bool VulkanBackend::append_kv_fused(const float *q, const float *k_cache, const float *v_cache,
+                                    const AttentionParams &p) {
     if (!kv_append_fusion_ || !stream_->in_batch() || p.n_tokens != 1 || p.cache_id == 0) return false;
     const auto it = kv_.find(p.cache_id);
     // Only the plain append: a mirror that exists, has room, and holds every position
@@ -72,7 +75,25 @@ bool VulkanBackend::append_kv_fused(const float *k_cache, const float *v_cache, 
     // When it may not go ahead of the other deferred work (the v rows a deferred product's),
     // everything is recorded in order and kv_mirror copies the rows as before.
     if (!fuses_ahead(size_t(found), reads, writes)) return false;
-    record_fused(size_t(found), [&](const DeferredOp &d) { record_norm_rope(d, &kv); });
+    // q's norm_rope of the step in the same dispatch (MST_VULKAN_QKV_FUSION): deferred too,
+    // of the same table and norm constants, and free to go ahead of the rest.
+    const int qi = qkv_fusion_ ? find_deferred(DeferredOp::Kind::norm_rope, q) : -1;
+    if (qi >= 0) {
+        const DeferredOp &k = deferred_[size_t(found)], &n = deferred_[size_t(qi)];
+        const BufferSlice q_reads[] = {n.x, n.weight, n.table}, q_writes[] = {n.y};
+        if (n.rows == p.n_heads && n.cols == k.cols && n.table.buffer == k.table.buffer &&
+            n.table.offset == k.table.offset && n.eps == k.eps && n.offset == k.offset && n.half_dim == k.half_dim &&
+            n.interleaved == k.interleaved && commutes(size_t(qi), size_t(found), q_reads, q_writes)) {
+            const DeferredOp q_op = n;
+            deferred_.erase(deferred_.begin() + qi);
+            if (qi < found) --found;
+            record_fused(size_t(found), [&](const DeferredOp &d) { record_norm_rope(d, &kv, &q_op); });
+            m.last_use = ++kv_clock_;
+            m.valid = n_ctx;
+            return true;
+        }
+    }
+    record_fused(size_t(found), [&](const DeferredOp &d) { record_norm_rope(d, &kv, nullptr); });
     m.last_use = ++kv_clock_;
     m.valid = n_ctx;
     return true;

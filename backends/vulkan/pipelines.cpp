@@ -22,6 +22,7 @@ uint32_t shader_write_mask(const std::string &name) {
     if (starts("matvec")) return 1u << 2;  // matvec_*: y
     if (starts("gather_rows")) return 1u << 2;
     if (starts("norm_rope_kv")) return (1u << 3) | (1u << 4) | (1u << 6);  // y, the K and V mirrors
+    if (starts("norm_rope_qk_kv")) return (1u << 3) | (1u << 4) | (1u << 6) | (1u << 10);  // and q's y
     if (starts("norm")) return 1u << 3;
     if (starts("rope")) return 1u << 0;
     if (starts("attention_blocked")) return 1u << 3;  // before attention's rule: no scores buffer

@@ -262,12 +262,14 @@ public:
     // The q/k/v fusion (docs/gpu_decode_kernels.md, "Independent products in one dispatch";
     // op_fusion.cpp): with the attention fusion, three one-token products of one normed x
     // (q, k and v), of one type, as one matvec_norm_qkv dispatch over all their rows instead
-    // of a matvec_norm dispatch each (k's and v's small grids beside q's). Off: a dispatch
-    // per product (MST_VULKAN_QKV_FUSION=0|1 at creation). On by default; the same bits
-    // either way.
+    // of a matvec_norm dispatch each (k's and v's small grids beside q's); and with the KV
+    // append fusion, q's norm_rope of a decode step in k's norm_rope_kv dispatch
+    // (op_kv_append.cpp). Off: a dispatch each (MST_VULKAN_QKV_FUSION=0|1 at creation). On
+    // by default; the same bits either way.
     void set_qkv_fusion(bool on);
     bool qkv_fusion() const { return qkv_fusion_; }
     uint64_t fused_qkv_products() const { return fused_qkv_products_; }  // matvec_norm_qkv dispatches
+    uint64_t fused_qk_norm_ropes() const { return fused_qk_norm_ropes_; }  // norm_rope_qk_kv dispatches
     // The longest product (rows) a norm is folded into: past it every workgroup re-reading
     // x would cost more than the norm's own dispatch (the head's 152k rows).
     static constexpr int64_t kNormProductRows = 16384;
@@ -471,6 +473,9 @@ private:
     // if not, records them all in order (op i with them) and says no: the consumer then
     // takes the unfused way.
     bool fuses_ahead(size_t i, std::span<const BufferSlice> reads, std::span<const BufferSlice> writes);
+    // Whether a command that reads `reads` and writes `writes` commutes with every deferred
+    // op but i and `also` (fuses_ahead's test, recording nothing).
+    bool commutes(size_t i, size_t also, std::span<const BufferSlice> reads, std::span<const BufferSlice> writes) const;
     // Take deferred op i out and run `record` (the consumer's fused command) now.
     void record_fused(size_t i, const std::function<void(const DeferredOp &)> &record);
     // drop_results of [ptr, ptr + bytes): deferred ops whose result lies there are recorded
@@ -492,12 +497,14 @@ private:
         BufferSlice k_mirror, v_rows, v_mirror;
         uint32_t capacity = 0, pos0 = 0, v_dim = 0;
     };
-    // The deferred norm_rope op as norm_rope.comp's dispatch; with kv, the _kv variant.
-    void record_norm_rope(const DeferredOp &op, const KvAppend *kv);
+    // The deferred norm_rope op as norm_rope.comp's dispatch; with kv, the _kv variant; with
+    // kv and q (q's deferred norm_rope of the same step), the _qk_kv variant: q's rows too.
+    void record_norm_rope(const DeferredOp &op, const KvAppend *kv, const DeferredOp *q);
     // The KV append of one decode token folded into k's deferred norm_rope (op_kv_append.cpp,
-    // MST_VULKAN_KV_APPEND_FUSION): true when it recorded the append and brought the mirror
-    // of p.cache_id up to pos0 + 1; false (the mirror untouched) when kv_mirror must.
-    bool append_kv_fused(const float *k_cache, const float *v_cache, const AttentionParams &p);
+    // MST_VULKAN_KV_APPEND_FUSION), and with the q/k/v fusion q's deferred norm_rope (its
+    // result at q) beside it: true when it recorded the append and brought the mirror of
+    // p.cache_id up to pos0 + 1; false (the mirror untouched) when kv_mirror must.
+    bool append_kv_fused(const float *q, const float *k_cache, const float *v_cache, const AttentionParams &p);
     void configure_kv_append_fusion_from_environment();  // MST_VULKAN_KV_APPEND_FUSION; throws naming a bad value
     bool kv_append_fusion_ = true;
     uint64_t fused_kv_appends_ = 0;
@@ -528,7 +535,7 @@ private:
                          const BufferSlice *ys);
     void configure_qkv_fusion_from_environment();  // MST_VULKAN_QKV_FUSION; throws naming a bad value
     bool qkv_fusion_ = true;
-    uint64_t fused_qkv_products_ = 0;
+    uint64_t fused_qkv_products_ = 0, fused_qk_norm_ropes_ = 0;
     // y = W rms_norm(x) for the deferred norm n of one row; with write_h, n's result too.
     void record_norm_product(const WeightView &w, const BufferSlice &weight, const DeferredOp &n, const BufferSlice &y,
                              bool write_h);

@@ -112,7 +112,10 @@ std::vector<float> decode(Backend &b, const Layer &l, int steps) {
 class VulkanKvAppendFusion : public test::VulkanMemorySuite {
 protected:
     void TearDown() override {
-        if (gpus_[GetParam()]) gpu().set_kv_append_fusion(true);
+        if (gpus_[GetParam()]) {
+            gpu().set_kv_append_fusion(true);
+            gpu().set_qkv_fusion(true);
+        }
     }
 };
 
@@ -141,6 +144,8 @@ TEST_P(VulkanKvAppendFusion, KsNormRopeAppendsTheStepToTheMirrorBitForBit) {
 }
 
 TEST_P(VulkanKvAppendFusion, TheAppendTakesTwoCommandsAndOneLevelLess) {
+    // q's norm_rope and q, k and v keep a dispatch each here (the q/k/v fusion's test below).
+    gpu().set_qkv_fusion(false);
     const Layer l(32);
     decode(gpu(), l, 1);  // the weights' first use (a discrete GPU's copies) before counting
     uint64_t commands[2] = {}, barriers[2] = {};
@@ -159,6 +164,36 @@ TEST_P(VulkanKvAppendFusion, TheAppendTakesTwoCommandsAndOneLevelLess) {
     }
     EXPECT_EQ(commands[0] - commands[1], 2u) << commands[0] << " -> " << commands[1];
     EXPECT_EQ(barriers[0] - barriers[1], 1u) << barriers[0] << " -> " << barriers[1];
+}
+
+TEST_P(VulkanKvAppendFusion, QsNormRopeRidesInKsDispatchWithTheQkvFusion) {
+    // MST_VULKAN_QKV_FUSION: q's norm_rope of the step in k's norm_rope_kv dispatch (and q, k
+    // and v in one product dispatch): the same bits, one norm_rope dispatch a step where
+    // there were two, three commands fewer a step and no level more.
+    for (const int64_t v_dim : {32, 24}) {
+        const Layer l(v_dim);
+        const int steps = 6;
+        const std::string what = "v_dim " + std::to_string(v_dim);
+        decode(gpu(), l, 1);  // the weights' first use (a discrete GPU's copies) before counting
+        std::vector<float> got[2];
+        uint64_t commands[2] = {}, barriers[2] = {};
+        for (const bool on : {false, true}) {
+            gpu().set_qkv_fusion(on);
+            const uint64_t before = gpu().fused_qk_norm_ropes(), appends = gpu().fused_kv_appends();
+            const uint64_t c0 = gpu().stream().commands(), b0 = gpu().stream().barriers();
+            got[on] = decode(gpu(), l, steps);
+            commands[on] = gpu().stream().commands() - c0;
+            barriers[on] = gpu().stream().barriers() - b0;
+            EXPECT_EQ(gpu().fused_qk_norm_ropes() - before, on ? uint64_t(steps - 1) : 0u)
+                << what << ", q/k/v fusion " << on << (on ? ": q's norm_rope did not ride on k's" : "");
+            EXPECT_EQ(gpu().fused_kv_appends() - appends, uint64_t(steps - 1)) << what;
+        }
+        ASSERT_EQ(got[1].size(), got[0].size()) << what;
+        for (size_t i = 0; i < got[0].size(); ++i)
+            ASSERT_EQ(got[1][i], got[0][i]) << what << ": element " << i << " differs with the fusion on and off";
+        EXPECT_EQ(commands[0] - commands[1], uint64_t(2 * steps + steps - 1)) << what;
+        EXPECT_EQ(barriers[0], barriers[1]) << what;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Memory, VulkanKvAppendFusion, ::testing::Values(false, true), test::memory_kind_name);

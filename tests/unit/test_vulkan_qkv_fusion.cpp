@@ -7,8 +7,9 @@
 // Every weight type the one-token product takes, row counts that end inside a workgroup (so
 // that k's and v's workgroups must start where their rows do), with and without subgroup
 // arithmetic. Products of different types, or not three, keep a dispatch each. A decode of
-// qwen3_moe_tiny gives the same logits bit for bit with the switch at 0 and 1, and fewer
-// commands with it on. On the device's memory and on a discrete GPU's path
+// qwen3_moe_tiny gives the same logits bit for bit with the switch at 0 and 1, and three
+// commands fewer a layer with it on (q's norm_rope also rides on k's norm_rope_kv dispatch:
+// test_vulkan_kv_append_fusion checks that op by op). On the device's memory and on a discrete GPU's path
 // (test::VulkanMemorySuite); without a Vulkan device every test is skipped, saying so.
 #include <gtest/gtest.h>
 
@@ -161,7 +162,7 @@ TEST(VulkanQkvFusionWithoutSubgroups, SharedMemoryReductionsKeepTheBitsToo) {
 // backend is made): each decode step's logits, the fused dispatches and the commands.
 struct Decoded {
     std::vector<std::vector<float>> logits;
-    uint64_t fused = 0, commands = 0;
+    uint64_t fused = 0, fused_norm_ropes = 0, commands = 0;  // matvec_norm_qkv, norm_rope_qk_kv dispatches
 };
 
 Decoded greedy(const char *value, bool separate_memory) {
@@ -184,7 +185,8 @@ Decoded greedy(const char *value, bool separate_memory) {
     std::vector<float> logits(size_t(model->config.vocab_size));
     ExpertIoStats io;
     model->model->forward(*state, 0, golden.input_ids, fo, logits.data(), io);
-    const uint64_t fused0 = vk->fused_qkv_products(), commands0 = vk->stream().commands();
+    const uint64_t fused0 = vk->fused_qkv_products(), ropes0 = vk->fused_qk_norm_ropes();
+    const uint64_t commands0 = vk->stream().commands();
     for (int32_t pos = int32_t(golden.input_ids.size()); pos < positions; ++pos) {
         const int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
         const std::vector<int32_t> one{next};
@@ -192,6 +194,7 @@ Decoded greedy(const char *value, bool separate_memory) {
         d.logits.push_back(logits);
     }
     d.fused = vk->fused_qkv_products() - fused0;
+    d.fused_norm_ropes = vk->fused_qk_norm_ropes() - ropes0;
     d.commands = vk->stream().commands() - commands0;
     return d;
 }
@@ -200,9 +203,12 @@ TEST_P(VulkanQkvFusion, ADecodeOfATinyModelIsTheSameBitForBit) {
     const Decoded off = greedy("0", GetParam()), on = greedy("1", GetParam());
     ASSERT_FALSE(off.logits.empty());
     EXPECT_EQ(off.fused, 0u);
-    // Every layer of every decode step (qwen3_moe_tiny: 3 layers, bf16 q, k and v).
+    EXPECT_EQ(off.fused_norm_ropes, 0u);
+    // Every layer of every decode step (qwen3_moe_tiny: 3 layers, bf16 q, k and v; its KV
+    // mirror made by the prompt, so that every step appends).
     EXPECT_EQ(on.fused, 3 * on.logits.size()) << "the fusion did not engage in every layer";
-    EXPECT_EQ(off.commands - on.commands, 2 * on.fused) << "two commands fewer a layer";
+    EXPECT_EQ(on.fused_norm_ropes, 3 * on.logits.size()) << "q's norm_rope did not ride on k's in every layer";
+    EXPECT_EQ(off.commands - on.commands, 2 * on.fused + on.fused_norm_ropes) << "three commands fewer a layer";
     ASSERT_EQ(on.logits.size(), off.logits.size());
     for (size_t t = 0; t < on.logits.size(); ++t)
         ASSERT_EQ(float_bits(on.logits[t]), float_bits(off.logits[t])) << "decode step " << t << " changed its logits";

@@ -10,10 +10,16 @@
 // rotated value is stored to y and to its row of the K mirror, and the workgroup copies
 // its head's v row (the v product's, ready a level earlier) into the V mirror, so that
 // no copy command and no barrier level of its own is left for the append.
+// The _qk_kv variants (MST_VULKAN_QKV_FUSION) are the _kv ones with q's norm_rope of the same
+// step in the same grid: the first q_heads workgroups take q's rows (bindings 8-10, no
+// append), the rest k's, each row as its own dispatch computes it (one workgroup a row), so
+// that q's and k's dispatches of one level become one.
 //! variant norm_rope
 //! variant norm_rope_sg -DUSE_SUBGROUP
 //! variant norm_rope_kv -DKV_APPEND
 //! variant norm_rope_kv_sg -DUSE_SUBGROUP -DKV_APPEND
+//! variant norm_rope_qk_kv -DKV_APPEND -DWITH_Q
+//! variant norm_rope_qk_kv_sg -DUSE_SUBGROUP -DKV_APPEND -DWITH_Q
 #extension GL_GOOGLE_include_directive : require
 #ifdef USE_SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
@@ -38,17 +44,43 @@ layout(std430, binding = 6) writeonly buffer VMirror { uint v_mirror[]; };
 // decode steps record the same command (CommandStream's replay).
 layout(std430, binding = 7) readonly buffer Step { uint pos0; };
 
+#ifdef WITH_Q
+// q's rows, its norm weight and its result (q_heads rows of dim, one token).
+layout(std430, binding = 8) readonly buffer QX { vec4 qx[]; };
+layout(std430, binding = 9) readonly buffer QW { vec4 qw[]; };
+layout(std430, binding = 10) writeonly buffer QY { float qy[]; };
+#endif
+
 layout(push_constant) uniform Push {
     uint dim, n_heads, half_dim, interleaved;
     float eps, offset;
     uint capacity, v_dim;
+#ifdef WITH_Q
+    uint q_heads;
+#endif
 } pc;
 #else
 layout(push_constant) uniform Push { uint dim, n_heads, half_dim, interleaved; float eps, offset; } pc;
 #endif
 
-// Stores one value of the rotated row (and, appending, its K mirror copy).
+#ifdef WITH_Q
+bool is_q;  // this workgroup's row is q's (uniform over the workgroup)
+#define X_AT(i) (is_q ? qx[i] : x[i])
+#define W_AT(i) (is_q ? qw[i] : w[i])
+#else
+const bool is_q = false;
+#define X_AT(i) x[i]
+#define W_AT(i) w[i]
+#endif
+
+// Stores one value of the rotated row (and, appending k's, its K mirror copy).
 void store(uint base, uint mirror_base, uint j, float value) {
+#ifdef WITH_Q
+    if (is_q) {
+        qy[base + j] = value;
+        return;
+    }
+#endif
     y[base + j] = value;
 #ifdef KV_APPEND
     k_mirror[mirror_base + j] = value;
@@ -79,32 +111,41 @@ float row_sum(float s) {
 }
 
 void main() {
+#ifdef WITH_Q
+    const uint g = gl_WorkGroupID.x + gl_WorkGroupID.y * 65535u;
+    is_q = g < pc.q_heads;
+    const uint r = is_q ? g : g - pc.q_heads;  // token * heads + head of q's rows or k's
+    const uint heads = is_q ? pc.q_heads : pc.n_heads;
+#else
     const uint r = gl_WorkGroupID.x + gl_WorkGroupID.y * 65535u;  // token * n_heads + head
+    const uint heads = pc.n_heads;
+#endif
     const uint tid = gl_LocalInvocationID.x;
     const uint d4 = pc.dim / 4u, base4 = r * d4;
     vec4 v[PER];
     float s = 0.0;
     for (uint i = 0u; i < PER; ++i) {
         const uint c = tid + i * THREADS;
-        v[i] = c < d4 ? x[base4 + c] : vec4(0.0);
+        v[i] = c < d4 ? X_AT(base4 + c) : vec4(0.0);
     }
     for (uint i = 0u; i < PER; ++i) s += dot(v[i], v[i]);
     const float inv = inversesqrt(row_sum(s) / float(pc.dim) + pc.eps);
     for (uint i = 0u; i < PER; ++i) {
         const uint c = tid + i * THREADS;
         if (c >= d4) break;
-        const vec4 n = v[i] * inv * (pc.offset + w[c]);
+        const vec4 n = v[i] * inv * (pc.offset + W_AT(c));
         row[4u * c] = n.x;
         row[4u * c + 1u] = n.y;
         row[4u * c + 2u] = n.z;
         row[4u * c + 3u] = n.w;
     }
     barrier();
-    const uint t = r / pc.n_heads, base = r * pc.dim;
+    const uint t = r / heads, base = r * pc.dim;
 #ifdef KV_APPEND
     const uint slot = (r % pc.n_heads) * pc.capacity + pos0 + t;  // the row's position in its head
     const uint mirror_base = slot * pc.dim;
-    for (uint j = tid; j < pc.v_dim; j += THREADS) v_mirror[slot * pc.v_dim + j] = v_rows[r * pc.v_dim + j];
+    if (!is_q)
+        for (uint j = tid; j < pc.v_dim; j += THREADS) v_mirror[slot * pc.v_dim + j] = v_rows[r * pc.v_dim + j];
 #else
     const uint mirror_base = 0u;
 #endif
