@@ -1155,10 +1155,12 @@ int main(int argc, char **argv) try {
                 std::getenv("MST_VULKAN_EXPERTS_BY_ID") ? " (MST_VULKAN_EXPERTS_BY_ID set)" : "");
     // Where a decode token's wall time goes on the host: blocked on the device, or not
     // (recording, the forward pass's own code, while the kicked work runs).
+    // The decode steps' logits hash: a switch that must keep the bits (MST_VULKAN_QKV_FUSION
+    // and the other fusions) compares it across processes.
     std::printf("  decode token (unscaled, %d layers): %.2f ms wall, %.2f ms of it waiting for the device, %.2f ms "
-                "host work beside it\n",
+                "host work beside it; decode logits hash %016llx\n",
                 layers, res.decode_ms_layers + res.decode_ms_head, res.decode_wait_ms,
-                res.decode_ms_layers + res.decode_ms_head - res.decode_wait_ms);
+                res.decode_ms_layers + res.decode_ms_head - res.decode_wait_ms, (unsigned long long)res.logits_hash);
     // The submitting thread's own CPU time: on a loaded machine (or lavapipe, whose threads
     // compete for the cores) the wall time beside the wait also counts time not scheduled.
     std::printf("  decode token host CPU (the forward pass's thread): %.3f ms, %.1f us per layer\n",
