@@ -47,10 +47,11 @@ void VulkanBackend::configure_attention_fusion_from_environment() {
 
 void VulkanBackend::configure_qkv_fusion_from_environment() {
     qkv_fusion_ = env_switch("MST_VULKAN_QKV_FUSION", qkv_fusion_,
-                             "q, k and v of one normed x as one matvec_norm_qkv dispatch",
-                             "a matvec_norm dispatch per product");
+                             "q, k and v of one normed x as one dispatch, q's norm_rope in k's norm_rope_kv",
+                             "a dispatch per product and per norm_rope");
     if (!qkv_fusion_)
-        log(MST_LOG_INFO, "vulkan: q, k and v take a dispatch each (MST_VULKAN_QKV_FUSION=0)");
+        log(MST_LOG_INFO,
+            "vulkan: q, k and v, and q's and k's norm_ropes, take a dispatch each (MST_VULKAN_QKV_FUSION=0)");
 }
 
 void VulkanBackend::set_qkv_fusion(bool on) {

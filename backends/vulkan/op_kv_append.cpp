@@ -78,22 +78,21 @@ bool VulkanBackend::append_kv_fused(const float *q, const float *k_cache, const 
     // q's norm_rope of the step in the same dispatch (MST_VULKAN_QKV_FUSION): deferred too,
     // of the same table and norm constants, and free to go ahead of the rest.
     const int qi = qkv_fusion_ ? find_deferred(DeferredOp::Kind::norm_rope, q) : -1;
+    DeferredOp q_op{};
+    const DeferredOp *with_q = nullptr;
     if (qi >= 0) {
         const DeferredOp &k = deferred_[size_t(found)], &n = deferred_[size_t(qi)];
         const BufferSlice q_reads[] = {n.x, n.weight, n.table}, q_writes[] = {n.y};
         if (n.rows == p.n_heads && n.cols == k.cols && n.table.buffer == k.table.buffer &&
             n.table.offset == k.table.offset && n.eps == k.eps && n.offset == k.offset && n.half_dim == k.half_dim &&
             n.interleaved == k.interleaved && commutes(size_t(qi), size_t(found), q_reads, q_writes)) {
-            const DeferredOp q_op = n;
+            q_op = n;
+            with_q = &q_op;
             deferred_.erase(deferred_.begin() + qi);
             if (qi < found) --found;
-            record_fused(size_t(found), [&](const DeferredOp &d) { record_norm_rope(d, &kv, &q_op); });
-            m.last_use = ++kv_clock_;
-            m.valid = n_ctx;
-            return true;
         }
     }
-    record_fused(size_t(found), [&](const DeferredOp &d) { record_norm_rope(d, &kv, nullptr); });
+    record_fused(size_t(found), [&](const DeferredOp &d) { record_norm_rope(d, &kv, with_q); });
     m.last_use = ++kv_clock_;
     m.valid = n_ctx;
     return true;
