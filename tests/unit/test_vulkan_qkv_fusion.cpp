@@ -5,8 +5,8 @@
 // the lanes and workgroup row of its own dispatch), the fused dispatch recorded only with it
 // on, two commands fewer, and both within test_vulkan_matvec's bounds of the CPU backend.
 // Every weight type the one-token product takes, row counts that end inside a workgroup (so
-// that k's and v's workgroups must start where their rows do), with and without subgroup
-// arithmetic. Products of different types, or not three, keep a dispatch each. A decode of
+// that k's and v's workgroups must start where their rows do), other product shapes
+// (MST_VULKAN_MATVEC_TUNING), with and without subgroup arithmetic. Products of different types, or not three, keep a dispatch each. A decode of
 // qwen3_moe_tiny gives the same logits bit for bit with the switch at 0 and 1, and three
 // commands fewer a layer with it on (q's norm_rope also rides on k's norm_rope_kv dispatch:
 // test_vulkan_kv_append_fusion checks that op by op). On the device's memory and on a discrete GPU's path
@@ -83,7 +83,10 @@ Products run_products(Backend &b, std::span<const WeightView> w, const WeightVie
 class VulkanQkvFusion : public test::VulkanMemorySuite {
 protected:
     void TearDown() override {
-        if (gpus_[GetParam()]) gpus_[GetParam()]->set_qkv_fusion(true);
+        if (!gpus_[GetParam()]) return;
+        gpu().set_qkv_fusion(true);
+        std::string why;
+        gpu().set_matvec_tuning(gpu().default_matvec_tuning(), why);
     }
 };
 
@@ -143,6 +146,22 @@ TEST_P(VulkanQkvFusion, ProductsOfDifferentTypesOrNotThreeKeepADispatchEach) {
     }
     const WeightView two[] = {stable_weight(DType::Q8, 48, cols, 24), stable_weight(DType::Q8, 48, cols, 25)};
     EXPECT_EQ(check_same_bits(gpu(), cpu_, two, 0, "two q8 products"), 0);
+}
+
+TEST_P(VulkanQkvFusion, OtherProductShapesKeepTheBitsToo) {
+    // MST_VULKAN_MATVEC_TUNING's dense shapes (LANES x ROWS, up to the norm's 256
+    // invocations): other rows a workgroup (where k's and v's first workgroups start), rows
+    // over several subgroups.
+    std::string why;
+    for (const MatvecShape s : {MatvecShape{64, 2}, MatvecShape{16, 8}, MatvecShape{32, 8}, MatvecShape{128, 1}}) {
+        ASSERT_TRUE(gpu().set_matvec_tuning(MatvecTuning{s, s, s}, why)) << s.name() << ": " << why;
+        for (const DType t : {DType::BF16, DType::Q8, DType::Q4}) {
+            const WeightView w[] = {stable_weight(t, 37, 544, 41), stable_weight(t, 5, 544, 42),
+                                    stable_weight(t, 7, 544, 43)};
+            const std::string what = std::string(dtype_name(t)) + " shape " + s.name();
+            EXPECT_EQ(check_same_bits(gpu(), cpu_, w, 1, what), 2) << what;
+        }
+    }
 }
 
 TEST(VulkanQkvFusionWithoutSubgroups, SharedMemoryReductionsKeepTheBitsToo) {
