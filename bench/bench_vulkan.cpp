@@ -1135,7 +1135,7 @@ int main(int argc, char **argv) try {
     std::printf("device: %s; device-memory bandwidth %.0f GB/s (shader copy, read + write), host-to-device %.1f GB/s, submit+wait %.1f us\n",
                 gpu->device_name().c_str(), bw.device_bytes_per_s / 1e9, bw.host_to_device_bytes_per_s / 1e9,
                 bw.submit_wait_us);
-    std::printf("prefill GEMMs: tiling %s (MST_VULKAN_COOP_TUNING), f16 staging %s (MST_VULKAN_COOPMAT_PRECISION=split|f16)\n",
+    std::printf("prefill GEMMs: tiling %s (MST_VULKAN_COOP_TUNING), f16 staging %s (MST_VULKAN_COOPMAT_PRECISION=split|exact|f16)\n",
                 gpu->gemm_tuning().name().c_str(), coop_precision_name(gpu->coop_precision()));
 
     const double roof_res = bw.device_bytes_per_s / token_bytes;

@@ -385,7 +385,7 @@ int main(int argc, char **argv) try {
     if (sweep) std::setvbuf(stdout, nullptr, _IOLBF, 0);
     VulkanBackend b(BackendOptions{}, false);
     std::printf("device: %s; prompt %lld tokens, %lld per expert; f16 staging of the GEMMs: %s "
-                "(MST_VULKAN_COOPMAT_PRECISION=split|f16)\n",
+                "(MST_VULKAN_COOPMAT_PRECISION=split|exact|f16)\n",
                 b.device_name().c_str(), (long long)n, (long long)per_expert, coop_precision_name(b.coop_precision()));
     if (sweep) {
         const char *list = arg_string(argc, argv, "--tunings", nullptr);

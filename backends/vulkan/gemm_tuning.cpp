@@ -16,7 +16,7 @@ bool power_of_two_up_to(uint32_t v, uint32_t most) { return v >= 1 && v <= most 
 uint32_t GemmTuning::shared_bytes(bool swiglu, CoopPrecision precision) const {
     if (!tuned()) return 0;
     const uint32_t pitch = (bk / 8 + 1) * 16;  // bytes a staged row, KP4 uvec4
-    const uint32_t halves = precision == CoopPrecision::split ? 2 : 1;  // hi, and lo when split
+    const uint32_t halves = precision == CoopPrecision::f16 ? 1 : 2;  // hi, and lo when split (the most any type takes)
     const uint32_t staged = pitch * halves * (tile_rows() * (swiglu ? 2 : 1) + kTileTokens);
     return staged + 4 * kTileTokens * (tile_rows() + 4);  // + cs, the sums
 }

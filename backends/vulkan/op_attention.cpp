@@ -38,9 +38,15 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
     const int64_t n_ctx = int64_t(p.pos0) + p.n_tokens;
     KvMirror &m = kv_[p.cache_id];
     m.last_use = ++kv_clock_;
+    // Grow, making room under the budget first. The positions the old copy holds move over
+    // on the device; only the new ones come from the host caches (were they read from there,
+    // the step's own rows, still pending, would make the batch run and wait first: at a
+    // 512-token prompt that was 48 waits in the first decode token). The old copy may still
+    // be read by work recorded in this batch, and is released after it.
+    std::vector<std::pair<BufferSlice, BufferSlice>> moved_k, moved_v;
     if (n_ctx > m.capacity) {
-        // Grow (a fresh copy from position 0), making room under the budget first. The old
-        // copy may still be read by work recorded in this batch.
+        const BufferSlice old_k = whole(m.k), old_v = whole(m.v);
+        const int64_t old_capacity = m.capacity, old_valid = m.valid;  // 0 where there was none
         kv_bytes_ -= m.bytes;
         stream_->release_later(std::move(m.k));
         stream_->release_later(std::move(m.v));
@@ -66,6 +72,14 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
         fresh.v = VulkanBuffer(*ctx_, uint64_t(p.n_kv_heads) * uint64_t(m.capacity) * uint64_t(p.v_head_dim) * sizeof(float),
                                MemoryKind::Device);
         kv_bytes_ += m.bytes;
+        fresh.valid = old_valid;
+        for (int64_t h = 0; h < p.n_kv_heads && old_valid > 0; ++h) {
+            const uint64_t k_row = uint64_t(p.head_dim) * 4, v_row = uint64_t(p.v_head_dim) * 4;
+            moved_k.push_back({BufferSlice{old_k.buffer, uint64_t(h * old_capacity) * k_row, uint64_t(old_valid) * k_row, nullptr},
+                               BufferSlice{fresh.k.buffer(), uint64_t(h * fresh.capacity) * k_row, uint64_t(old_valid) * k_row, nullptr}});
+            moved_v.push_back({BufferSlice{old_v.buffer, uint64_t(h * old_capacity) * v_row, uint64_t(old_valid) * v_row, nullptr},
+                               BufferSlice{fresh.v.buffer(), uint64_t(h * fresh.capacity) * v_row, uint64_t(old_valid) * v_row, nullptr}});
+        }
     }
     KvMirror &mirror = kv_[p.cache_id];
     // Positions from pos0 on are new; any before it that this copy has not seen too.
@@ -94,6 +108,10 @@ VulkanBackend::KvMirror &VulkanBackend::kv_mirror(const float *k_cache, const fl
     // The whole cache copy is bound, so that the next position's append is the same
     // command (replay) with another copy table.
     const BufferSlice whole_k = whole(mirror.k), whole_v = whole(mirror.v);
+    if (!moved_k.empty()) {
+        stream_->copy_many(moved_k, &whole_k);
+        stream_->copy_many(moved_v, &whole_v);
+    }
     std::vector<std::pair<BufferSlice, BufferSlice>> to_k, to_v;
     for (const auto &piece : device_pieces) (piece.second.buffer == whole_k.buffer ? to_k : to_v).push_back(piece);
     stream_->copy_many(to_k, &whole_k);

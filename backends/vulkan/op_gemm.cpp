@@ -89,9 +89,9 @@ bool VulkanBackend::set_coop_precision(CoopPrecision precision, std::string &why
 }
 
 const VulkanPipeline &VulkanBackend::gemm_pipeline(const std::string &shader, uint32_t n_bindings) {
-    // Split staging: specialization constant 0 of gemm.comp, 4 of gemm_tuned.comp (a shader
-    // without it, gemm.comp's float-staged portable kernel, ignores it).
-    const uint32_t split = coop_precision_ == CoopPrecision::split ? 1u : 0u;
+    // The staging's precision: specialization constant 0 of gemm.comp, 4 of gemm_tuned.comp
+    // (a shader without it, gemm.comp's float-staged portable kernel, ignores it).
+    const uint32_t split = coop_precision_constant(coop_precision_);
     const GemmTuning &t = gemm_tuning_;
     if (!t.tuned()) return pipelines_->get(shader, n_bindings, {split});
     return pipelines_->get(shader, n_bindings, {t.mi, t.nj, t.splitk, t.bk, split});  // constant_id 0..4 of gemm_tuned.comp

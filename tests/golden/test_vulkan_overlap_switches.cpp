@@ -10,15 +10,14 @@
 // Skipped without a Vulkan device.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "expect_error.h"
-#include "golden.h"
 #include "golden_backends.h"
+#include "greedy_after_prompt.h"
 #include "model/loaded_model.h"
 #include "scoped_env.h"
 #include "test_paths.h"
@@ -61,22 +60,14 @@ Decoded greedy(const std::vector<std::pair<const char *, const char *>> &env, bo
     Decoded d;
     if (!vk) return d;
     CommandStream &stream = vk->stream();
-    const test::Golden golden = test::load_golden(dir + "/golden.safetensors");
-    ForwardOptions fo;
-    fo.experts_per_token = model->experts_per_token;
-    const auto state = model->model->create_state(kPositions + 1);
-    std::vector<float> logits(size_t(model->config.vocab_size));
-    ExpertIoStats io;
-    model->model->forward(*state, 0, golden.input_ids, fo, logits.data(), io);
-    const uint64_t waits0 = vk->submissions(), kicks0 = stream.kicks(), barriers0 = stream.barriers();
-    const uint64_t replayed0 = stream.replayed();
-    stream.clear_level_profile();
-    for (int32_t pos = int32_t(golden.input_ids.size()); pos < kPositions; ++pos) {
-        const int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-        const std::vector<int32_t> one{next};
-        model->model->forward(*state, pos, one, fo, logits.data(), io);
-        d.logits.push_back(logits);
-    }
+    uint64_t waits0 = 0, kicks0 = 0, barriers0 = 0, replayed0 = 0;
+    d.logits = test::greedy_after_prompt(*model, dir, kPositions, [&] {
+                   waits0 = vk->submissions();
+                   kicks0 = stream.kicks();
+                   barriers0 = stream.barriers();
+                   replayed0 = stream.replayed();
+                   stream.clear_level_profile();
+               }).logits;
     d.waits = vk->submissions() - waits0;
     d.kicks = stream.kicks() - kicks0;
     d.barriers = stream.barriers() - barriers0;

@@ -7,13 +7,13 @@
 // GPU's path (MST_VULKAN_SEPARATE_MEMORY=1). Skipped without a Vulkan device.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "golden.h"
 #include "golden_backends.h"
+#include "greedy_after_prompt.h"
 #include "model/loaded_model.h"
 #include "test_paths.h"
 
@@ -36,28 +36,22 @@ Decoded greedy(const std::string &dir, bool replay, bool separate_memory, int32_
     // A discrete GPU's memory path (results copied to host memory, inputs to the device) on
     // any device: the variable is read when the backend is made.
     if (separate_memory) setenv("MST_VULKAN_SEPARATE_MEMORY", "1", 1);
-    const auto model = load_model(dir, LoadOptions{.backend = "vulkan"});
+    LoadOptions options;
+    options.backend = "vulkan";
+    const auto model = load_model(dir, options);
     unsetenv("MST_VULKAN_SEPARATE_MEMORY");
     auto *vk = dynamic_cast<VulkanBackend *>(model->backend.get());
     EXPECT_NE(vk, nullptr);
     Decoded d;
     if (!vk) return d;
     vk->stream().set_replay(replay);
-    const test::Golden golden = test::load_golden(dir + "/golden.safetensors");
-    ForwardOptions fo;
-    fo.experts_per_token = model->experts_per_token;
-    const auto state = model->model->create_state(positions + 1);
-    std::vector<float> logits(size_t(model->config.vocab_size));
-    ExpertIoStats io;
-    model->model->forward(*state, 0, golden.input_ids, fo, logits.data(), io);
-    const uint64_t replayed0 = vk->stream().replayed(), recorded0 = vk->stream().recorded();
-    for (int32_t pos = int32_t(golden.input_ids.size()); pos < positions; ++pos) {
-        const int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-        d.ids.push_back(next);
-        const std::vector<int32_t> one{next};
-        model->model->forward(*state, pos, one, fo, logits.data(), io);
-        d.logits.push_back(logits);
-    }
+    uint64_t replayed0 = 0, recorded0 = 0;
+    test::GreedySteps steps = test::greedy_after_prompt(*model, dir, positions, [&] {
+        replayed0 = vk->stream().replayed();
+        recorded0 = vk->stream().recorded();
+    });
+    d.ids = std::move(steps.ids);
+    d.logits = std::move(steps.logits);
     d.replayed = vk->stream().replayed() - replayed0;
     d.recorded = vk->stream().recorded() - recorded0;
     return d;

@@ -1,7 +1,8 @@
 // The f16 staging of the prefill GEMMs (MST_VULKAN_COOPMAT_PRECISION, gemm_precision.h):
 // split (the default) stages each activation as hi = its leading 11 bits and lo = f16(x - hi)
 // (but for q4 weights, which take one f16 each as the CPU gives them 8-bit activations), and
-// the weights f16 does not hold (f32, q8) alike; f16 stages one f16 each. The cooperative
+// the weights f16 does not hold (f32, q8) alike; exact splits q4's activations and weights
+// too; f16 stages one f16 each. The cooperative
 // kernels run only on a GPU with VK_NV_cooperative_matrix, so the staging is shown on
 // gemm_tuned.comp's float-product variant, which stages exactly as the cooperative one
 // (MST_VULKAN_GEMM=portable with a tuning; lavapipe in CI): against the exact (double)
@@ -122,8 +123,8 @@ protected:
 };
 
 // Every weight type the GEMM takes: bf16 and f16 weights are exact in f16 (only the
-// activations split), f32 and q8 (d*q) are not (both split); q4 stays one f16 each. 257 columns end
-// inside a step, 65 tokens and 130 rows run past a tile.
+// activations split), f32 and q8 (d*q) are not (both split); q4 stays one f16 each but under
+// exact, which splits both. 257 columns end inside a step, 65 tokens and 130 rows run past a tile.
 TEST_F(VulkanGemmPrecision, SplitStagingHoldsActivationsThatF16Rounds) {
     const int64_t rows = 130, cols = 257, n_tokens = 65;
     const std::vector<float> x = wide_activations(size_t(n_tokens * cols), 7);
@@ -135,10 +136,16 @@ TEST_F(VulkanGemmPrecision, SplitStagingHoldsActivationsThatF16Rounds) {
         std::printf("  %-4s tuned %s: error split %.3g, f16 %.3g (%.0fx)\n", std::string(dtype_name(t)).c_str(), kTuning.name().c_str(),
                     split, f16, f16 / split);
         EXPECT_GT(f16, kF16AtLeast) << dtype_name(t) << ": the one-f16 staging ran";
-        if (t == DType::Q4) {  // q4 takes one f16 each under either setting (gemm.comp, SPLIT_X)
+        if (t == DType::Q4) {  // q4 takes one f16 each under split (gemm.comp, SPLIT_X), both split under exact
             EXPECT_EQ(split, f16) << dtype_name(t);
+            const double exact = dense_error(CoopPrecision::exact, w, x, n_tokens);
+            std::printf("  %-4s tuned %s: error exact %.3g (%.0fx)\n", std::string(dtype_name(t)).c_str(),
+                        kTuning.name().c_str(), exact, f16 / exact);
+            EXPECT_LT(exact, kSplitBound) << dtype_name(t);
+            EXPECT_GT(f16, kSplitGain * exact) << dtype_name(t);
             continue;
         }
+        EXPECT_EQ(dense_error(CoopPrecision::exact, w, x, n_tokens), split) << dtype_name(t) << ": exact is split but for q4";
         EXPECT_LT(split, kSplitBound) << dtype_name(t);
         EXPECT_GT(f16, kSplitGain * split) << dtype_name(t);
     }
@@ -177,23 +184,27 @@ TEST_F(VulkanGemmPrecision, SplitStagingHoldsGroupedSwigluExperts) {
         }
         for (const bool fused : {true, false}) {
             vulkan_->set_fused_swiglu(fused);
-            double err[2];
-            for (const CoopPrecision p : {CoopPrecision::split, CoopPrecision::f16}) {
+            double err[3];  // split, f16, exact
+            for (const CoopPrecision p : {CoopPrecision::split, CoopPrecision::f16, CoopPrecision::exact}) {
                 std::string why;
                 ASSERT_TRUE(vulkan_->set_coop_precision(p, why)) << why;
                 std::vector<float> got(want.size(), 0.0f);
                 const uint64_t grouped = vulkan_->grouped_expert_dispatches();
                 vulkan_->routed_swiglu(h.data(), got.data(), n_tokens, hidden, uses.data(), uses.size());
                 EXPECT_GT(vulkan_->grouped_expert_dispatches(), grouped) << "grouped GEMMs";
-                err[p == CoopPrecision::split ? 0 : 1] = normalized_error(got, want);
+                err[p == CoopPrecision::split ? 0 : p == CoopPrecision::f16 ? 1 : 2] = normalized_error(got, want);
             }
-            std::printf("  %-4s grouped%s: error split %.3g, f16 %.3g (%.0fx)\n", std::string(dtype_name(type)).c_str(),
-                        fused ? ", SwiGLU fused" : "", err[0], err[1], err[1] / err[0]);
+            std::printf("  %-4s grouped%s: error split %.3g, f16 %.3g (%.0fx), exact %.3g\n",
+                        std::string(dtype_name(type)).c_str(), fused ? ", SwiGLU fused" : "", err[0], err[1],
+                        err[1] / err[0], err[2]);
             EXPECT_GT(err[1], kF16AtLeast) << dtype_name(type) << (fused ? " fused" : "");
-            if (type == DType::Q4) {  // one f16 each under either setting
+            if (type == DType::Q4) {  // one f16 each under split, both split under exact
                 EXPECT_EQ(err[0], err[1]) << (fused ? " fused" : "");
+                EXPECT_LT(err[2], kSplitBound) << (fused ? " fused" : "");
+                EXPECT_GT(err[1], kSplitGain * err[2]) << (fused ? " fused" : "");
                 continue;
             }
+            EXPECT_EQ(err[2], err[0]) << dtype_name(type) << (fused ? " fused" : "") << ": exact is split but for q4";
             EXPECT_LT(err[0], kSplitBound) << dtype_name(type) << (fused ? " fused" : "");
             EXPECT_GT(err[1], kSplitGain * err[0]) << dtype_name(type) << (fused ? " fused" : "");
         }
@@ -215,6 +226,7 @@ TEST_F(VulkanGemmPrecision, SplitThatOutgrowsTheSharedMemoryIsRefused) {
         EXPECT_NE(why.find("shared memory"), std::string::npos) << why;
         EXPECT_NE(why.find("split"), std::string::npos) << why;
         EXPECT_EQ(vulkan_->coop_precision(), CoopPrecision::f16);
+        EXPECT_FALSE(vulkan_->set_coop_precision(CoopPrecision::exact, why)) << "as large a tile as split's";
     }
     EXPECT_GE(refused, 1) << "4x1x1x32 (32768 bytes with one f16, 48128 split) or 4x1x2x64 (45056, 72704)";
 }
@@ -239,6 +251,11 @@ TEST(VulkanGemmPrecisionEnvironment, ReadAtCreationAndABadValueIsNamed) {
         const test::ScopedEnv env("MST_VULKAN_COOPMAT_PRECISION", "split");
         VulkanBackend b(BackendOptions{}, false);
         EXPECT_EQ(b.coop_precision(), CoopPrecision::split);
+    }
+    {
+        const test::ScopedEnv env("MST_VULKAN_COOPMAT_PRECISION", "exact");
+        VulkanBackend b(BackendOptions{}, false);
+        EXPECT_EQ(b.coop_precision(), CoopPrecision::exact);
     }
     for (const char *bad : {"fp16", "Split", "1", "bf16"}) {
         const test::ScopedEnv env("MST_VULKAN_COOPMAT_PRECISION", bad);

@@ -39,7 +39,7 @@ using test::stable_weight;
 
 // One layer's attention half of a small GQA model: 4 query heads on 2 kv heads.
 struct Layer {
-    int64_t hidden = 64, n_heads = 4, n_kv = 2, head_dim = 32, v_dim = 32, capacity = 16;
+    int64_t hidden = 64, n_heads = 4, n_kv = 2, head_dim = 32, v_dim = 32, capacity = 16;  // capacity: the host caches'
     WeightView wq, wk, wv, in_norm, q_norm, k_norm;
     std::vector<float> inv_freq;
     RopeParams rope;
@@ -194,6 +194,34 @@ TEST_P(VulkanKvAppendFusion, QsNormRopeRidesInKsDispatchWithTheQkvFusion) {
         EXPECT_EQ(commands[0] - commands[1], uint64_t(2 * steps + steps - 1)) << what;
         EXPECT_EQ(barriers[0], barriers[1]) << what;
     }
+}
+
+// The device mirror starts at 256 positions and doubles: the step at position 256 grows
+// it. The positions it holds move over on the device, so that the step's own rows, still
+// pending in the host caches, never make the batch wait (they did: a partial input, 48
+// waits in a 512-token prompt's first decode token on the 48-layer shape), and every
+// step's output stays the unfused path's and the CPU's.
+TEST_P(VulkanKvAppendFusion, TheMirrorGrowsWithoutAWait) {
+    Layer l(32);
+    l.capacity = 264;
+    const int steps = 260;
+    const std::vector<float> want = decode(cpu_, l, steps);
+    std::vector<float> got[2];
+    for (const bool on : {false, true}) {
+        gpu().set_kv_append_fusion(on);
+        const uint64_t partial0 = gpu().stream().waits(CommandStream::WaitCause::input_overlap);
+        got[on] = decode(gpu(), l, steps);
+        EXPECT_EQ(gpu().stream().waits(CommandStream::WaitCause::input_overlap), partial0) << "fusion " << on;
+    }
+    ASSERT_EQ(got[0].size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i)
+        ASSERT_EQ(got[1][i], got[0][i]) << "element " << i << " differs with the fusion on and off";
+    EXPECT_LT(test::normalized_error(got[1], want), 1e-4);
+    // Steps 256..259 (each step's q and attention output): past the growth.
+    const size_t per_step = size_t(l.n_heads * (l.head_dim + l.v_dim));
+    const std::vector<float> late_want(want.begin() + 256 * per_step, want.begin() + 260 * per_step),
+        late_got(got[1].begin() + 256 * per_step, got[1].begin() + 260 * per_step);
+    EXPECT_LT(test::normalized_error(late_got, late_want), 1e-4) << "the steps after the growth";
 }
 
 INSTANTIATE_TEST_SUITE_P(Memory, VulkanKvAppendFusion, ::testing::Values(false, true), test::memory_kind_name);

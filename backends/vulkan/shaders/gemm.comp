@@ -9,12 +9,12 @@
 // - portable (no extension): 256 threads, each 4 rows x 4 tokens in float;
 // - COOPMAT (VK_NV_cooperative_matrix, where the device has it, 16x16x16 f16 x f16 + f32):
 //   4 subgroups of 32, each a 32 x 32 quarter of the tile as 2 x 2 matrices; the tiles
-//   are staged as f16, the sums are float. SPLIT (specialization constant 0,
-//   MST_VULKAN_COOPMAT_PRECISION=split, the default): each activation is staged as
+//   are staged as f16, the sums are float. PRECISION (specialization constant 0,
+//   MST_VULKAN_COOPMAT_PRECISION) split, the default: each activation is staged as
 //   hi = f16_head(x) (its leading 11 bits, common.glsl) and lo = f16(x - hi) and both
 //   multiplied (W*hi + W*lo), as are the weights of the types f16 does not hold (f32, q8:
 //   Wlo*hi added), so the staging's rounding stays near float's instead of f16's 2^-11;
-//   q4 stays one f16 each (SPLIT_X below; docs/gpu_prefill.md).
+//   q4 stays one f16 each but under exact (SPLIT_X below; docs/gpu_prefill.md).
 //   (GL_NV_cooperative_matrix because the glslang of Debian 12 has no GL_KHR_cooperative_matrix.)
 // GROUPED (gemm_grouped_*): the routed experts of a prefill batch, one dispatch for every
 // expert whose weights share a buffer (op_experts_grouped.cpp). Workgroup row y takes
@@ -81,20 +81,22 @@
 #define KP (BK + 8)
 #define CP (BM + 4)
 #define STAGE float16_t
-layout(constant_id = 0) const bool SPLIT = true;
-// Which halves split, by weight type, as the CPU backend chooses its activations' precision
-// (README, MST_CPU_ACT_BITS): q4 weights take one f16 each (the CPU's default gives them
-// 8-bit activations: a 4-bit step dwarfs f16's rounding); f16 and bf16 split the activations
-// (f16 holds those weights exactly, in its normal range); q8 (d*q, up to 19 significant
-// bits) and f32 split both.
+layout(constant_id = 0) const uint PRECISION = 1u;  // 0 f16, 1 split, 2 exact (gemm_precision.h)
+// Which halves split. Under split (1), by weight type, as the CPU backend chooses its
+// activations' precision (README, MST_CPU_ACT_BITS): q4 weights take one f16 each (the CPU's
+// default gives them 8-bit activations: a 4-bit step dwarfs f16's rounding); f16 and bf16
+// split the activations (f16 holds those weights exactly, in its normal range); q8 (d*q, up
+// to 19 significant bits) and f32 split both. Under exact (2) q4 splits both as well (d*q + m
+// is no f16 either), as the CPU's 16-bit activations would have it.
+const bool SPLIT = PRECISION != 0u;
 #ifdef W_Q4
-const bool SPLIT_X = false;
-#else
+const bool SPLIT_X = PRECISION == 2u;
+const bool SPLIT_W = PRECISION == 2u;
+#elif defined(W_F32) || defined(W_Q8)
 const bool SPLIT_X = SPLIT;
-#endif
-#if defined(W_F32) || defined(W_Q8)
 const bool SPLIT_W = SPLIT;
 #else
+const bool SPLIT_X = SPLIT;
 const bool SPLIT_W = false;
 #endif
 #else

@@ -16,11 +16,11 @@
 // Subgroups whose tokens all lie past the tile's count (an expert's ~32-token tile) skip
 // their products; SWIGLU's silu(gate) * up is taken on the sums.
 //
-// SPLIT (specialization constant 4, MST_VULKAN_COOPMAT_PRECISION=split, the default): each
-// activation is staged twice, hi = f16_head(x) (its leading 11 bits, common.glsl) and
+// PRECISION (specialization constant 4, MST_VULKAN_COOPMAT_PRECISION) split, the default:
+// each activation is staged twice, hi = f16_head(x) (its leading 11 bits, common.glsl) and
 // lo = f16(x - hi), in a second half of its tile, and the products take W*hi + W*lo; the
 // weights of the types f16 does not hold (f32, q8) are split alike and add Wlo*hi; q4 stays
-// one f16 each (SPLIT_X). Without it (=f16) one f16 each, as before.
+// one f16 each but under exact (SPLIT_X). f16: one f16 each, as before the split.
 //
 // COOPMAT: the 16 x 16 x 16 products are VK_NV_cooperative_matrix's (f16 x f16 + f32).
 // Without it the same tiling runs with the products in float, each thread holding 8
@@ -74,20 +74,22 @@ layout(constant_id = 0) const uint MI = 2;
 layout(constant_id = 1) const uint NJ = 2;
 layout(constant_id = 2) const uint SPLITK = 2;
 layout(constant_id = 3) const uint BK = 32;
-layout(constant_id = 4) const bool SPLIT = true;
-// Which halves split, by weight type, as the CPU backend chooses its activations' precision
-// (README, MST_CPU_ACT_BITS): q4 weights take one f16 each (the CPU's default gives them
-// 8-bit activations: a 4-bit step dwarfs f16's rounding); f16 and bf16 split the activations
-// (f16 holds those weights exactly, in its normal range); q8 (d*q, up to 19 significant
-// bits) and f32 split both.
+layout(constant_id = 4) const uint PRECISION = 1u;  // 0 f16, 1 split, 2 exact (gemm_precision.h)
+// Which halves split. Under split (1), by weight type, as the CPU backend chooses its
+// activations' precision (README, MST_CPU_ACT_BITS): q4 weights take one f16 each (the CPU's
+// default gives them 8-bit activations: a 4-bit step dwarfs f16's rounding); f16 and bf16
+// split the activations (f16 holds those weights exactly, in its normal range); q8 (d*q, up
+// to 19 significant bits) and f32 split both. Under exact (2) q4 splits both as well (d*q + m
+// is no f16 either), as the CPU's 16-bit activations would have it.
+const bool SPLIT = PRECISION != 0u;
 #ifdef W_Q4
-const bool SPLIT_X = false;
-#else
+const bool SPLIT_X = PRECISION == 2u;
+const bool SPLIT_W = PRECISION == 2u;
+#elif defined(W_F32) || defined(W_Q8)
 const bool SPLIT_X = SPLIT;
-#endif
-#if defined(W_F32) || defined(W_Q8)
 const bool SPLIT_W = SPLIT;
 #else
+const bool SPLIT_X = SPLIT;
 const bool SPLIT_W = false;
 #endif
 layout(local_size_x = 128, local_size_y_id = 2) in;
