@@ -1142,7 +1142,7 @@ int main(int argc, char **argv) try {
     Result res;
     for (const Path path : skip_resident ? std::vector<Path>{} : paths) {
     g_path = path;
-    const uint64_t split0 = gpu->split_attention_dispatches();
+    const uint64_t split0 = gpu->split_attention_dispatches(), combined0 = gpu->fused_attention_combines();
     res = run(*gpu, m, n_prefill, n_decode, 4);
     std::printf("vulkan resident (%s path): decode %.1f tok/s (%.2f ms layers x%.2f + %.2f ms head; %.0f submissions/token "
                 "+ %.0f kicked without a wait at %d layers), roofline %.0f tok/s (%.1f%%); prefill %d tokens %.1f tok/s\n",
@@ -1204,8 +1204,11 @@ int main(int argc, char **argv) try {
                 "bytes (%.0f carried)\n",
                 res.prefill_delivered_per_layer, res.prefill_carried_per_layer, res.decode_delivered_per_layer,
                 res.decode_carried_per_layer);
-    std::printf("  decode attention split over positions: %llu calls (MST_VULKAN_SPLIT_ATTENTION=0 for attention.comp)\n",
-                (unsigned long long)(gpu->split_attention_dispatches() - split0));
+    std::printf("  decode attention split over positions: %llu calls, %llu of them merging the blocks in the first pass "
+                "(MST_VULKAN_SPLIT_ATTENTION=0 for attention.comp, MST_VULKAN_ATTENTION_COMBINE_FUSION=0 for a combine "
+                "dispatch)\n",
+                (unsigned long long)(gpu->split_attention_dispatches() - split0),
+                (unsigned long long)(gpu->fused_attention_combines() - combined0));
     if (ab_prefill_host && path == Path::device) {
         const bool was = gpu->prefill_host();
         for (const bool on : {false, true, true, false}) {

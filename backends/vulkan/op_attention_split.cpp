@@ -6,6 +6,10 @@
 // 16-20 ms at 512 on an H100. Split, a step has heads x queries x blocks workgroups.
 // MST_VULKAN_SPLIT_ATTENTION=0 keeps attention.comp, to compare the two; =N splits from N
 // positions of context (at least two blocks, the default) to find where the split pays.
+// With MST_VULKAN_ATTENTION_COMBINE_FUSION (on by default) the first pass's last workgroup
+// of each (head, query) merges the blocks (the _fused variants, counting finished blocks on
+// a counter per (query, head)), so the combine's dispatch and the barrier level before it
+// go: on an H100 that level was 8.5 us of a layer's decode (docs/gpu_decode_kernels.md).
 #include <algorithm>
 #include <bit>
 #include <charconv>
@@ -45,11 +49,34 @@ void VulkanBackend::configure_split_attention_from_environment() {
     if (split_attention_min_keys_ == 0)
         log(MST_LOG_INFO, "vulkan: decode attention not split over positions (MST_VULKAN_SPLIT_ATTENTION=0)");
     split_rows_ = env_switch("MST_VULKAN_SPLIT_ROWS", split_rows_, "attention_split_rows.comp", "attention_split.comp");
+    attention_combine_fusion_ =
+        env_switch("MST_VULKAN_ATTENTION_COMBINE_FUSION", attention_combine_fusion_,
+                   "the split's first pass merges the blocks in its last workgroup of each head and query",
+                   "the split's first pass and attention_split_combine.comp as two dispatches in two levels");
 }
 
 void VulkanBackend::set_split_rows(bool on) {
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
     split_rows_ = on;
+}
+
+void VulkanBackend::set_attention_combine_fusion(bool on) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    attention_combine_fusion_ = on;
+}
+
+BufferSlice VulkanBackend::split_counter(uint64_t slots) {
+    const uint64_t bytes = std::max<uint64_t>(slots, 4) * sizeof(uint32_t);
+    if (!split_counter_ || split_counter_->size() < bytes) {
+        // Work recorded in this batch may still use the smaller one.
+        if (split_counter_) stream_->release_later(std::move(*split_counter_));
+        split_counter_ = std::make_unique<VulkanBuffer>(*ctx_, bytes, MemoryKind::Device);
+        // Once per buffer: each (head, query)'s last workgroup sets its count back to 0. The
+        // fill writes only the counter, so it may go ahead of the deferred ops.
+        const DeferredHold hold(*this, true);
+        stream_->fill_zero(whole(*split_counter_));
+    }
+    return whole(*split_counter_);
 }
 
 uint32_t VulkanBackend::split_attention_blocks(const AttentionShape &s) const {
@@ -71,6 +98,8 @@ void VulkanBackend::record_split_attention(const AttentionShape &s, uint32_t n_b
     // power of two of them, so it changes only when the context doubles. The shaders skip
     // blocks past a query's last key; the combine reads only those it fills.
     if (stream_->replay()) n_blocks = std::min<uint32_t>(std::bit_ceil(n_blocks), 65535);
+    const bool fused = attention_combine_fusion_;
+    const BufferSlice counter = fused ? split_counter(uint64_t(s.n_tokens) * s.n_heads) : BufferSlice{};
     const BufferSlice partials =
         stream_->device_scratch(uint64_t(s.n_tokens) * s.n_heads * n_blocks * (s.v_dim + 2) * sizeof(float));
     BufferSlice step = stream_->host_scratch(sizeof(uint32_t));
@@ -86,14 +115,23 @@ void VulkanBackend::record_split_attention(const AttentionShape &s, uint32_t n_b
     // (attention_split_rows.comp), else an invocation per key (attention_split.comp).
     const bool rows = split_rows_ && use_subgroup_ && s.head_dim % 4 == 0 && s.v_dim % 4 == 0 && s.k_head % 4 == 0 &&
                       s.v_head % 4 == 0 && s.k_row % 4 == 0 && s.v_row % 4 == 0;
+    if (rows) ++split_rows_dispatches_;
+    ++split_attention_dispatches_;
+    if (fused) {
+        const VulkanPipeline &first_pass =
+            rows ? pipelines_->get("attention_split_rows_fused", 8, {lanes_})
+                 : pipelines_->get(use_subgroup_ ? "attention_split_fused_sg" : "attention_split_fused", 8);
+        stream_->dispatch(first_pass, {q, k, v, partials, step, sinks, out, counter}, &push, sizeof push, s.n_heads,
+                          s.n_tokens, n_blocks);
+        ++fused_attention_combines_;
+        return;
+    }
     const VulkanPipeline &first_pass =
         rows ? pipelines_->get("attention_split_rows", 5, {lanes_})
              : pipelines_->get(use_subgroup_ ? "attention_split_sg" : "attention_split", 5);
     stream_->dispatch(first_pass, {q, k, v, partials, step}, &push, sizeof push, s.n_heads, s.n_tokens, n_blocks);
-    if (rows) ++split_rows_dispatches_;
     stream_->dispatch(pipelines_->get("attention_split_combine", 4), {partials, sinks, out, step}, &push, sizeof push,
                       s.n_heads, s.n_tokens);
-    ++split_attention_dispatches_;
 }
 
 }  // namespace mst

@@ -202,8 +202,9 @@ public:
     // Keys a block of the blocked prefill attention: 32, or 16 where the device's shared
     // memory is too small for 32, 0 where not even that fits (attention.comp then).
     uint32_t blocked_attention_keys_per_block() const;
-    // Split decode attention dispatch pairs so far (shaders/attention_split*.comp): steps of a
-    // few queries against several blocks of positions (MST_VULKAN_SPLIT_ATTENTION: 0 never).
+    // Split decode attention calls so far (shaders/attention_split*.comp: two dispatches, or
+    // one with the attention combine fusion): steps of a few queries against several blocks
+    // of positions (MST_VULKAN_SPLIT_ATTENTION: 0 never).
     uint64_t split_attention_dispatches() const { return split_attention_dispatches_; }
     // Split decode attention from min_keys positions of context (at least two blocks); 0:
     // never (tests and benchmarks; MST_VULKAN_SPLIT_ATTENTION sets it at creation).
@@ -213,6 +214,14 @@ public:
     // (tests and benchmarks; MST_VULKAN_SPLIT_ROWS=0|1 sets it at creation). On by default.
     void set_split_rows(bool on);
     uint64_t split_rows_dispatches() const { return split_rows_dispatches_; }
+    // The attention combine fusion (docs/gpu_decode_kernels.md, "The split's combine in its
+    // first pass"; op_attention_split.cpp): the split's last workgroup of each (head, query)
+    // merges the blocks (attention_split*_fused), in place of attention_split_combine.comp's
+    // dispatch and its barrier level. Off: the two dispatches
+    // (MST_VULKAN_ATTENTION_COMBINE_FUSION=0|1 at creation). On by default; the same bits either way.
+    void set_attention_combine_fusion(bool on);
+    bool attention_combine_fusion() const { return attention_combine_fusion_; }
+    uint64_t fused_attention_combines() const { return fused_attention_combines_; }  // split calls of one dispatch
     // Norms of rows of whole vec4s up to 4096 wide through norm_vec4.comp; off: norm.comp
     // (tests and benchmarks; MST_VULKAN_NORM_VEC4=0 at creation). On by default.
     void set_norm_vec4(bool on) { use_norm_vec4_ = on; }
@@ -397,6 +406,13 @@ private:
     uint64_t split_attention_dispatches_ = 0;
     bool split_rows_ = true;
     uint64_t split_rows_dispatches_ = 0;
+    bool attention_combine_fusion_ = true;
+    uint64_t fused_attention_combines_ = 0;
+    // The fused first pass's counts of finished blocks, one per (query, head) of the largest
+    // call so far, 0 between dispatches (each (head, query)'s last workgroup resets its own).
+    std::unique_ptr<VulkanBuffer> split_counter_;
+    // Whole, zeroed once per buffer, so that replayed commands bind the same slice.
+    BufferSlice split_counter(uint64_t slots);
     // Records y = W x for one token through matvec.comp; false where it does not apply.
     bool record_matvec(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x, const BufferSlice &y,
                        int64_t n_tokens);

@@ -1,6 +1,9 @@
 #version 450
 //! variant attention_split
 //! variant attention_split_sg -DUSE_SUBGROUP
+//! variant attention_split_fused -DFUSED
+//! variant attention_split_fused_sg -DUSE_SUBGROUP -DFUSED
+#extension GL_GOOGLE_include_directive : require
 #ifdef USE_SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -12,6 +15,8 @@
 // the blocks. At decode attention.comp has one workgroup per head walking every position;
 // here a long context spreads over heads x blocks workgroups. Same push constants as
 // attention.comp plus the block count; head_dim up to 1024 (MLA's latent rows) like it.
+// The _fused variants also merge the blocks themselves (attention_split_combine.glsl's
+// split_combine_when_last), in place of the combine's dispatch.
 #define BLOCK 32  // keys per workgroup, one per invocation: kSplitBlock in op_attention_split.cpp
 layout(local_size_x = BLOCK) in;
 
@@ -19,7 +24,12 @@ layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer K { float k[]; };
 layout(std430, binding = 2) readonly buffer V { float v[]; };
 // [n_tokens][n_heads][n_blocks][2 + v_dim]: m, l, then the weighted values.
+#ifdef FUSED
+// Coherent: the last workgroup of a (head, query) reads the blocks the others wrote.
+layout(std430, binding = 3) coherent buffer Partials { float partials[]; };
+#else
 layout(std430, binding = 3) writeonly buffer Partials { float partials[]; };
+#endif
 
 // The step's first position, from memory rather than the push constants (whose pos0 and
 // n_ctx are 0), so that one recorded command serves every decode step (replay).
@@ -33,6 +43,13 @@ layout(push_constant) uniform Push {
     uint window, has_sinks, n_ctx;
     uint n_blocks;
 } pc;
+
+#ifdef FUSED
+layout(std430, binding = 5) readonly buffer Sinks { float sinks[]; };
+layout(std430, binding = 6) writeonly buffer O { float o[]; };
+layout(std430, binding = 7) coherent buffer Counter { uint counter[]; };  // per (query, head)
+#include "attention_split_combine.glsl"
+#endif
 
 #define DCHUNK 128
 #define PITCH (DCHUNK + 1)  // rows padded so that invocations reading one column hit different banks
@@ -101,7 +118,7 @@ void main() {
     const uint n_keys = pos - first + 1u;
     const uint j0 = b * BLOCK;
     // Earlier queries of a few-token step see fewer keys than the last: their trailing
-    // blocks are empty, and the combine does not read them.
+    // blocks are empty: the combine neither reads them nor (fused) counts them.
     if (j0 >= n_keys) return;
     const uint nb = min(uint(BLOCK), n_keys - j0);
 
@@ -140,4 +157,7 @@ void main() {
         partials[pbase] = m;
         partials[pbase + 1u] = l;
     }
+#ifdef FUSED
+    split_combine_when_last(h, t, (n_keys + BLOCK - 1u) / BLOCK, tid, BLOCK);
+#endif
 }

@@ -1,8 +1,8 @@
 #version 450
 // Decode attention split over positions, second pass: one workgroup per (query head,
-// query) merges the blocks attention_split.comp wrote. With M the largest block maximum
-// (and the sink's logit, a key with no value), each block's sum and values are rescaled
-// by exp(m_b - M): out = sum_b exp(m_b - M) acc_b / (sum_b exp(m_b - M) l_b + exp(sink - M)).
+// query) merges the blocks attention_split.comp wrote (attention_split_combine.glsl says
+// how; the first pass's fused variants run the same merge in their last workgroup instead).
+#extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 
 #define BLOCK 32  // as in attention_split.comp
@@ -24,27 +24,12 @@ layout(push_constant) uniform Push {
     uint n_blocks;
 } pc;
 
+#include "attention_split_combine.glsl"
+
 void main() {
-    const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x;
+    const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y;
     const uint pos = step_pos0 + t;
     const uint first = pc.window > 0u && pos + 1u > pc.window ? pos + 1u - pc.window : 0u;
     const uint n_keys = pos - first + 1u;
-    const uint used = (n_keys + BLOCK - 1u) / BLOCK;  // blocks this query's keys fill
-    const uint stride = pc.v_dim + 2u;
-    const uint base = (t * pc.n_heads + h) * pc.n_blocks * stride;
-
-    // Every block holds at least one key, so M is finite and no weight is NaN.
-    float big = pc.has_sinks != 0u ? sinks[h] : -1.0 / 0.0;
-    for (uint b = 0; b < used; ++b) big = max(big, partials[base + b * stride]);
-    float l = pc.has_sinks != 0u ? exp(sinks[h] - big) : 0.0;
-    for (uint b = 0; b < used; ++b) l += partials[base + b * stride + 1u] * exp(partials[base + b * stride] - big);
-    const float inv = 1.0 / l;
-
-    const uint obase = (t * pc.n_heads + h) * pc.v_dim;
-    for (uint d = tid; d < pc.v_dim; d += 64u) {
-        float acc = 0.0;
-        for (uint b = 0; b < used; ++b)
-            acc += exp(partials[base + b * stride] - big) * partials[base + b * stride + 2u + d];
-        o[obase + d] = acc * inv;
-    }
+    split_combine(h, t, (n_keys + BLOCK - 1u) / BLOCK, gl_LocalInvocationID.x, 64u);  // the blocks its keys fill
 }

@@ -10,7 +10,12 @@
 // subgroupAdd, the NSG subgroups taking every NSG-th key, and the values are summed the
 // same way, each lane owning vec4s of the value row. On an H100 the split's first pass
 // then costs a few memory latencies instead of hundreds of steps.
+// The _fused variant also merges the blocks itself (attention_split_combine.glsl's
+// split_combine_when_last), in place of the combine's dispatch.
+//! variant attention_split_rows
+//! variant attention_split_rows_fused -DFUSED
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_GOOGLE_include_directive : require
 #define BLOCK 32  // keys per workgroup: kSplitBlock in op_attention_split.cpp
 #define NSG 4     // subgroups per workgroup
 #define MAX_DIM4 256  // head_dim and v_dim up to 1024 (kSplitMaxHeadDim)
@@ -22,7 +27,12 @@ layout(std430, binding = 0) readonly buffer Q { vec4 q[]; };
 layout(std430, binding = 1) readonly buffer K { vec4 k[]; };
 layout(std430, binding = 2) readonly buffer V { vec4 v[]; };
 // [n_tokens][n_heads][n_blocks][2 + v_dim]: m, l, then the weighted values.
+#ifdef FUSED
+// Coherent: the last workgroup of a (head, query) reads the blocks the others wrote.
+layout(std430, binding = 3) coherent buffer Partials { float partials[]; };
+#else
 layout(std430, binding = 3) writeonly buffer Partials { float partials[]; };
+#endif
 
 // The step's first position, from memory rather than the push constants (whose pos0 and
 // n_ctx are 0), so that one recorded command serves every decode step (replay).
@@ -37,6 +47,13 @@ layout(push_constant) uniform Push {
     uint n_blocks;
 } pc;
 
+#ifdef FUSED
+layout(std430, binding = 5) readonly buffer Sinks { float sinks[]; };
+layout(std430, binding = 6) writeonly buffer O { float o[]; };
+layout(std430, binding = 7) coherent buffer Counter { uint counter[]; };  // per (query, head)
+#include "attention_split_combine.glsl"
+#endif
+
 shared vec4 qs[MAX_DIM4];
 shared float ps[BLOCK];
 shared vec4 part[NSG][MAX_DIM4];
@@ -50,7 +67,7 @@ void main() {
     const uint n_keys = pos - first + 1u;
     const uint j0 = b * BLOCK;
     // Earlier queries of a few-token step see fewer keys than the last: their trailing
-    // blocks are empty, and the combine does not read them.
+    // blocks are empty: the combine neither reads them nor (fused) counts them.
     if (j0 >= n_keys) return;
     const uint nb = min(uint(BLOCK), n_keys - j0);
     const uint hd4 = pc.head_dim / 4u, vd4 = pc.v_dim / 4u;
@@ -93,4 +110,7 @@ void main() {
         partials[pbase] = m;
         partials[pbase + 1u] = l;
     }
+#ifdef FUSED
+    split_combine_when_last(h, t, (n_keys + BLOCK - 1u) / BLOCK, tid, LANES * NSG);
+#endif
 }
