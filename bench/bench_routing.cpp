@@ -14,6 +14,10 @@
 //   bench_routing soft TRACE [TRACE...] [--sizes P1,...] [--weights W1,...] [--half-lives H1,...]
 //     lrfu-admit whose scores also gain the router's soft scores (the trace's top-M, recorded
 //     with --ranked), for each weight and half-life, against lru, lrfu, lrfu-admit and Belady.
+//   bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--rows N] [--across]
+//     a learned eviction policy (learned_eviction.h) fitted on each trace's first half and
+//     replayed on its second, or (--across, traces in pairs) fitted on one text's trace and
+//     replayed on the other's, against lru, lrfu, lrfu-admit and Belady.
 //   bench_routing prefetch TRACE [TRACE...]
 //     the precision/recall trade-off of the prefetch rules (experts/prefetch_rule.h), fit on the
 //     first half of each trace's tokens and measured on the second, and the rule chosen.
@@ -34,6 +38,7 @@
 #include "experts/cache_replay.h"
 #include "experts/eviction_policies.h"
 #include "experts/eviction_policy.h"
+#include "learned_eviction.h"
 #include "model/loaded_model.h"
 #include "router/route_trace_file.h"
 #include "router/routing_stats.h"
@@ -69,6 +74,15 @@ const char *const kUsage =
     "      half-life of H x the capacity (default 16), shared cache and per-layer budgets, against\n"
     "      lru, lrfu, lrfu-admit and Belady (default sizes 10,25,50); first, how often an expert is\n"
     "      chosen again within 1..64 tokens when it is chosen now, a runner-up now, or neither\n"
+    "  bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--rows N] [--across]\n"
+    "      a learned eviction policy: a linear model of each expert's reuse (decayed use counts, age,\n"
+    "      recent uses, popularity share, the router's score) fitted as logistic P(used again within W\n"
+    "      tokens) for each W (default 2,8,32,128) and by least squares on log2(tokens to the next use),\n"
+    "      with and without the router's scores; each fitted on the first half of the trace (or, with\n"
+    "      --across, on the whole of the first trace of each pair), the variant chosen by its hit rate\n"
+    "      on that same half, replayed on the second half (the pair's other trace) beside lru, lrfu,\n"
+    "      lrfu-admit and Belady, one shared cache (default sizes 10,25,50); --rows caps the training\n"
+    "      rows (default 1000000, sampled evenly over the tokens)\n"
     "  bench_routing prefetch TRACE [TRACE...]\n"
     "      precision and recall of each prefetch rule 1..A layers ahead, on the first half of each\n"
     "      trace (fit) and the second (held out); the rule chosen is the one with the highest mean\n"
@@ -83,12 +97,15 @@ struct Args {
     std::map<std::string, std::string> values;
     std::vector<std::string> positional;
     bool per_layer = false;
+    bool across = false;
 
     Args(int argc, char **argv, int first) {
         for (int i = first; i < argc; ++i) {
             std::string a = argv[i];
             if (a == "--per-layer") {
                 per_layer = true;
+            } else if (a == "--across") {
+                across = true;
             } else if (a.starts_with("-")) {
                 if (i + 1 >= argc) usage("option " + a + " needs a value");
                 values[a] = argv[++i];
@@ -492,6 +509,144 @@ int soft(const Args &args) {
     return 0;
 }
 
+// One side of a learned-policy run: a trace's groups (decode_accesses) and router scores.
+struct TraceSegment {
+    std::vector<std::vector<ExpertKey>> groups;
+    RouterScores scores;
+};
+
+// Tokens [first, last) of a trace.
+TraceSegment segment(const RouteTraceData &t, int64_t first, int64_t last) {
+    const auto groups = decode_accesses(t);
+    const RouterScores scores = decode_router_scores(t);
+    const auto a = ptrdiff_t(size_t(first) * t.n_slots()), b = ptrdiff_t(size_t(last) * t.n_slots());
+    return TraceSegment{{groups.begin() + a, groups.begin() + b}, {scores.begin() + a, scores.begin() + b}};
+}
+
+// Fits every variant on `fit`, chooses the history-only and the router-score variant with
+// the best hit rate on `fit` itself at each size, and replays them on `eval`: the model never
+// sees `eval`, neither its future nor its hit rates.
+void learned_run(const std::string &title, const RouteTraceData &shape, const TraceSegment &fit,
+                 const TraceSegment &eval, const std::vector<double> &sizes, const std::vector<double> &windows,
+                 long max_rows) {
+    const size_t total = size_t(shape.n_experts) * shape.n_slots();
+    const size_t per_token = shape.n_slots() * size_t(shape.n_experts);
+    const size_t stride = std::max<size_t>(1, (fit.groups.size() / shape.n_slots() * per_token + size_t(max_rows) - 1) / size_t(max_rows));
+    const ReuseTrainingSet set =
+        reuse_training_set(fit.groups, &fit.scores, shape.n_slots(), shape.n_experts, shape.k, stride);
+    std::printf("\n%s: %zu training rows (every %zu-th token of each layer, every expert)\n", title.c_str(),
+                set.rows.size(), stride);
+    std::vector<EvictionModel> models;
+    std::vector<bool> with_scores;
+    for (bool scores : {false, true}) {
+        for (double w : windows) {
+            models.push_back(fit_eviction_model(set, int32_t(w), scores));
+            with_scores.push_back(scores);
+        }
+        models.push_back(fit_eviction_model(set, 0, scores));
+        with_scores.push_back(scores);
+    }
+    std::printf("| model | router scores | positives |");
+    for (const std::string &f : reuse_feature_names()) std::printf(" %s |", f.c_str());
+    std::printf(" intercept |\n|---|---|---:|");
+    for (size_t i = 0; i <= kReuseFeatures; ++i) std::printf("---:|");
+    std::printf("\n");
+    for (size_t m = 0; m < models.size(); ++m) {
+        size_t positives = 0;
+        for (uint32_t n : set.next) positives += n != 0 && (models[m].window == 0 || n <= uint32_t(models[m].window));
+        std::printf("| %s | %s | %.1f%% |", models[m].name().c_str(), with_scores[m] ? "yes" : "no",
+                    100.0 * double(positives) / double(std::max<size_t>(set.next.size(), 1)));
+        // Per unit of the raw feature (the weights act on standardized ones): comparable across traces.
+        double intercept = models[m].weights[kReuseFeatures];
+        for (size_t i = 0; i < kReuseFeatures; ++i) {
+            const double w = models[m].scale[i] > 0.0f ? models[m].weights[i] / models[m].scale[i] : 0.0;
+            intercept -= w * models[m].mean[i];
+            std::printf(" %.3f |", w);
+        }
+        std::printf(" %.3f |\n", intercept);
+    }
+    std::printf("\nhit rate %% on the evaluated segment (one shared cache); learned = the variant with the best hit "
+                "rate on the fitted segment\n| cached %% | lru | lrfu | lrfu-admit | learned | (variant, fit hit %%) | "
+                "learned + scores | (variant, fit hit %%) | belady | learned - lrfu-admit | best learned - belady |\n"
+                "|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|\n");
+    std::string every;
+    for (double pct : sizes) {
+        ReplayOptions o;
+        o.capacity = size_t(double(total) * pct / 100.0 + 0.5);
+        o.scores = &fit.scores;
+        size_t best[2] = {models.size(), models.size()};
+        double best_fit[2] = {-1.0, -1.0};
+        std::vector<double> fit_hit(models.size());
+        for (size_t m = 0; m < models.size(); ++m) {
+            fit_hit[m] = replay_policy(fit.groups, PolicyFactory([&] { return make_learned_policy(models[m], shape.k); }), o)
+                             .hit_rate();
+            const int f = with_scores[m] ? 1 : 0;
+            if (fit_hit[m] > best_fit[f]) {
+                best_fit[f] = fit_hit[m];
+                best[f] = m;
+            }
+        }
+        o.scores = &eval.scores;
+        std::printf("| %g |", pct);
+        double admit = 0.0;
+        for (const char *p : {"lru", "lrfu", "lrfu-admit"}) {
+            admit = replay_policy(eval.groups, p, o).hit_rate();
+            std::printf(" %.1f |", 100.0 * admit);
+        }
+        std::vector<double> eval_hit(models.size());
+        for (size_t m = 0; m < models.size(); ++m)
+            eval_hit[m] = replay_policy(eval.groups, PolicyFactory([&] { return make_learned_policy(models[m], shape.k); }), o)
+                              .hit_rate();
+        for (int f = 0; f < 2; ++f)
+            std::printf(" %.1f | %s, %.1f |", 100.0 * eval_hit[best[f]], models[best[f]].name().c_str(), 100.0 * best_fit[f]);
+        const double b = replay_belady(eval.groups, o).hit_rate();
+        std::printf(" %.1f | %+.1f | %+.1f |\n", 100.0 * b, 100.0 * (eval_hit[best[0]] - admit),
+                    100.0 * (std::max(eval_hit[best[0]], eval_hit[best[1]]) - b));
+        std::fflush(stdout);
+        every += fmt::format("| {:g} |", pct);
+        for (size_t m = 0; m < models.size(); ++m) every += fmt::format(" {:.1f} / {:.1f} |", 100.0 * fit_hit[m], 100.0 * eval_hit[m]);
+        every += "\n";
+    }
+    std::printf("\nevery variant, hit rate %% fitted segment / evaluated segment (not used to choose)\n| cached %% |");
+    for (size_t m = 0; m < models.size(); ++m) std::printf(" %s%s |", models[m].name().c_str(), with_scores[m] ? " + scores" : "");
+    std::printf("\n|---:|");
+    for (size_t m = 0; m < models.size(); ++m) std::printf("---:|");
+    std::printf("\n%s", every.c_str());
+    std::fflush(stdout);
+}
+
+int learned(const Args &args) {
+    args.only({"--sizes", "--windows", "--rows"});
+    if (args.positional.empty()) usage("learned takes one or more trace files");
+    if (args.across && args.positional.size() % 2) usage("learned --across takes traces in pairs");
+    const std::vector<double> sizes = sizes_of(args, "10,25,50");
+    const std::vector<double> windows = numbers_of(args, "--windows", "2,8,32,128");
+    for (double w : windows)
+        if (w != std::floor(w) || w > double(kReuseHorizon)) usage(fmt::format("--windows takes whole tokens up to {}", kReuseHorizon));
+    const long rows = args.integer("--rows", 1000000, 1000, 1L << 30);
+    if (!args.across) {
+        for (const std::string &path : args.positional) {
+            const RouteTraceData t = read_route_trace(path);
+            const int64_t half = t.n_tokens / 2;
+            learned_run(fmt::format("trace {} ({} tokens): fitted on tokens 0..{}, replayed on {}..{}", path, t.n_tokens,
+                                    half - 1, half, t.n_tokens - 1),
+                        t, segment(t, 0, half), segment(t, half, t.n_tokens), sizes, windows, rows);
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < args.positional.size(); i += 2) {
+        const RouteTraceData a = read_route_trace(args.positional[i]), b = read_route_trace(args.positional[i + 1]);
+        if (a.n_experts != b.n_experts || a.k != b.k || a.layers != b.layers)
+            fail(MST_ERR_INVALID_ARGUMENT, "{} and {} are not traces of one model", args.positional[i], args.positional[i + 1]);
+        const TraceSegment whole_a = segment(a, 0, a.n_tokens), whole_b = segment(b, 0, b.n_tokens);
+        learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i], args.positional[i + 1]), a, whole_a,
+                    whole_b, sizes, windows, rows);
+        learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i + 1], args.positional[i]), a, whole_b,
+                    whole_a, sizes, windows, rows);
+    }
+    return 0;
+}
+
 // The rules compared: every top-m cap, and confidence bars with and without a lower bar
 // for the previous token's experts.
 std::vector<PrefetchRule> candidate_rules(int32_t k) {
@@ -592,7 +747,8 @@ int main(int argc, char **argv) {
         if (mode == "prefetch") return mst::prefetch(args);
         if (mode == "gap") return mst::gap(args);
         if (mode == "soft") return mst::soft(args);
-        mst::usage("unknown mode '" + mode + "' (record, replay, gap, soft or prefetch)");
+        if (mode == "learned") return mst::learned(args);
+        mst::usage("unknown mode '" + mode + "' (record, replay, gap, soft, learned or prefetch)");
     } catch (const mst::Error &e) {
         std::fprintf(stderr, "bench_routing: %s\n", e.what());
         return 1;

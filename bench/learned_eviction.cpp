@@ -1,0 +1,278 @@
+#include "learned_eviction.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace mst {
+
+namespace {
+
+// 2^(-age / h) for each half-life h and ages below kDecayAges; older uses count 0 (2^-16 of
+// a use at the longest half-life, under the 0.01 floor of the log).
+constexpr int64_t kDecayAges = 8192;
+constexpr double kNeverAge = 65535.0;
+
+const std::vector<std::array<float, kReuseHalfLives.size()>> &decay_table() {
+    static const auto table = [] {
+        auto t = std::vector<std::array<float, kReuseHalfLives.size()>>(size_t(kDecayAges));
+        for (size_t a = 0; a < t.size(); ++a)
+            for (size_t h = 0; h < kReuseHalfLives.size(); ++h) t[a][h] = float(std::exp2(-double(a) / kReuseHalfLives[h]));
+        return t;
+    }();
+    return table;
+}
+
+float decay(int64_t age, size_t h) { return age < kDecayAges ? decay_table()[size_t(age)][h] : 0.0f; }
+
+// Solves a x = b in place (a: n x n, row-major, symmetric positive definite after the ridge).
+void solve(std::vector<double> &a, std::vector<double> &b, size_t n) {
+    for (size_t c = 0; c < n; ++c) {
+        size_t pivot = c;
+        for (size_t r = c + 1; r < n; ++r)
+            if (std::abs(a[r * n + c]) > std::abs(a[pivot * n + c])) pivot = r;
+        for (size_t j = 0; j < n; ++j) std::swap(a[c * n + j], a[pivot * n + j]);
+        std::swap(b[c], b[pivot]);
+        if (std::abs(a[c * n + c]) < 1e-300) fail(MST_ERR_INTERNAL, "singular system fitting the eviction model");
+        for (size_t r = c + 1; r < n; ++r) {
+            const double f = a[r * n + c] / a[c * n + c];
+            for (size_t j = c; j < n; ++j) a[r * n + j] -= f * a[c * n + j];
+            b[r] -= f * b[c];
+        }
+    }
+    for (size_t c = n; c-- > 0;) {
+        for (size_t j = c + 1; j < n; ++j) b[c] -= a[c * n + j] * b[j];
+        b[c] /= a[c * n + c];
+    }
+}
+
+}  // namespace
+
+std::vector<std::string> reuse_feature_names() {
+    std::vector<std::string> names;
+    for (int32_t h : kReuseHalfLives) names.push_back(fmt::format("log uses h={}", h));
+    names.insert(names.end(), {"log age", "uses in 16", "log share", "router score", "chosen now"});
+    return names;
+}
+
+void ReuseFeatures::lookup(const ExpertKey &key) {
+    Layer &l = layers_[key.layer];
+    const int64_t t = int64_t(l.lookups / uint64_t(k_));
+    ++l.lookups;
+    Expert &e = experts_[key];
+    if (e.last_use == t) return;  // a token looks an expert up once; a repeat adds nothing
+    ++l.uses;
+    const int64_t age = t - e.last_use;
+    for (size_t h = 0; h < kReuseHalfLives.size(); ++h) e.decayed[h] = e.decayed[h] * decay(age, h) + 1.0f;
+    e.recent = (age < 64 ? e.recent << age : 0) | 1u;
+    e.last_use = t;
+    ++e.uses;
+}
+
+void ReuseFeatures::router_score(const ExpertKey &key, float score) {
+    Expert &e = experts_[key];
+    e.score = score;
+    // The token the layer looks up next (the scores come just before its lookups).
+    e.scored_token = int64_t((layers_[key.layer].lookups + uint64_t(k_) - 1) / uint64_t(k_));
+}
+
+int64_t ReuseFeatures::token(int32_t layer) const {
+    const auto l = layers_.find(layer);
+    return l == layers_.end() || l->second.lookups == 0 ? -1 : int64_t((l->second.lookups - 1) / uint64_t(k_));
+}
+
+ReuseFeatureRow ReuseFeatures::features(const ExpertKey &key) const {
+    ReuseFeatureRow x{};
+    const int64_t now = token(key.layer);
+    const auto it = experts_.find(key);
+    const Expert none;
+    const Expert &e = it == experts_.end() ? none : it->second;
+    const bool used = e.last_use != kNever;
+    const int64_t age = used ? now - e.last_use : int64_t(kNeverAge);
+    size_t i = 0;
+    for (size_t h = 0; h < kReuseHalfLives.size(); ++h)
+        x[i++] = float(std::log2(0.01 + (used ? double(e.decayed[h]) * decay(age, h) : 0.0)));
+    x[i++] = float(std::log2(1.0 + std::min(double(age), kNeverAge)));
+    x[i++] = used && age < 16 ? float(std::popcount(e.recent & ((uint64_t(1) << (16 - age)) - 1))) : 0.0f;
+    const auto l = layers_.find(key.layer);
+    const double share = l == layers_.end() || l->second.uses == 0 ? 0.0 : double(e.uses) / double(l->second.uses);
+    x[i++] = float(std::log2(1e-4 + share));
+    x[i++] = e.scored_token == now ? e.score : 0.0f;
+    x[i++] = used && age == 0 ? 1.0f : 0.0f;
+    return x;
+}
+
+double EvictionModel::score(const ReuseFeatureRow &x) const {
+    double s = weights[kReuseFeatures];
+    for (size_t i = 0; i < kReuseFeatures; ++i)
+        if (scale[i] > 0.0f) s += weights[i] * double((x[i] - mean[i]) / scale[i]);
+    return s;
+}
+
+std::string EvictionModel::name() const {
+    return window > 0 ? fmt::format("logistic W={}", window) : fmt::format("log next use (cap {})", kReuseHorizon);
+}
+
+ReuseTrainingSet reuse_training_set(const std::vector<std::vector<ExpertKey>> &groups, const RouterScores *scores,
+                                    size_t n_slots, int32_t n_experts, int32_t k, size_t stride) {
+    ReuseTrainingSet set;
+    if (n_slots == 0 || groups.empty()) return set;
+    const int64_t n_tokens = int64_t(groups.size() / n_slots);
+    std::vector<int32_t> slot_layer(n_slots, -1);
+    // uses[s][e]: the tokens at which slot s looked expert e up, ascending.
+    std::vector<std::vector<std::vector<int64_t>>> uses(n_slots, std::vector<std::vector<int64_t>>(size_t(n_experts)));
+    for (size_t g = 0; g < size_t(n_tokens) * n_slots; ++g)
+        for (const ExpertKey &key : groups[g]) {
+            slot_layer[g % n_slots] = key.layer;
+            uses[g % n_slots][size_t(key.expert)].push_back(int64_t(g / n_slots));
+        }
+    std::vector<std::vector<size_t>> cursor(n_slots, std::vector<size_t>(size_t(n_experts), 0));
+    ReuseFeatures tracker(k);
+    for (size_t g = 0; g < size_t(n_tokens) * n_slots; ++g) {
+        if (scores)
+            for (const auto &[key, score] : (*scores)[g]) tracker.router_score(key, score);
+        for (const ExpertKey &key : groups[g]) tracker.lookup(key);
+        const size_t s = g % n_slots;
+        const int64_t t = int64_t(g / n_slots);
+        if (slot_layer[s] < 0 || (size_t(t) + s) % stride != 0) continue;
+        for (int32_t e = 0; e < n_experts; ++e) {
+            const std::vector<int64_t> &u = uses[s][size_t(e)];
+            size_t &c = cursor[s][size_t(e)];
+            while (c < u.size() && u[c] <= t) ++c;
+            const bool known = c < u.size() && u[c] - t <= int64_t(kReuseHorizon);
+            if (!known && t + int64_t(kReuseHorizon) >= n_tokens) continue;  // the future is cut off
+            set.rows.push_back(tracker.features(ExpertKey{slot_layer[s], e}));
+            set.next.push_back(known ? uint32_t(u[c] - t) : 0u);
+        }
+    }
+    return set;
+}
+
+EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bool use_scores) {
+    constexpr size_t kScoreFeature = kReuseHalfLives.size() + 3;
+    constexpr size_t n = kReuseFeatures + 1;
+    EvictionModel m;
+    m.window = window;
+    const size_t rows = set.rows.size();
+    if (rows == 0) fail(MST_ERR_INVALID_ARGUMENT, "no training rows for the eviction model");
+    for (size_t i = 0; i < kReuseFeatures; ++i) {
+        double sum = 0.0, sq = 0.0;
+        for (const ReuseFeatureRow &x : set.rows) {
+            sum += x[i];
+            sq += double(x[i]) * x[i];
+        }
+        const double mean = sum / double(rows), var = std::max(0.0, sq / double(rows) - mean * mean);
+        m.mean[i] = float(mean);
+        m.scale[i] = var > 1e-12 && (use_scores || i != kScoreFeature) ? float(std::sqrt(var)) : 0.0f;
+    }
+    auto standardized = [&](const ReuseFeatureRow &x, std::array<double, n> &z) {
+        for (size_t i = 0; i < kReuseFeatures; ++i) z[i] = m.scale[i] > 0.0f ? double((x[i] - m.mean[i]) / m.scale[i]) : 0.0;
+        z[kReuseFeatures] = 1.0;
+    };
+    const double ridge = 1e-3 * double(rows) / 1e4;  // ~ a prior of 1e-3 per 10,000 rows: negligible, keeps it solvable
+    std::array<double, n> z{};
+    const int iterations = window > 0 ? 12 : 1;
+    for (int it = 0; it < iterations; ++it) {
+        std::vector<double> h(n * n, 0.0), g(n, 0.0);
+        for (size_t r = 0; r < rows; ++r) {
+            standardized(set.rows[r], z);
+            double wz = 0.0;
+            for (size_t i = 0; i < n; ++i) wz += m.weights[i] * z[i];
+            double residual, curvature;
+            if (window > 0) {
+                const double p = 1.0 / (1.0 + std::exp(-wz));
+                const double y = set.next[r] != 0 && set.next[r] <= uint32_t(window) ? 1.0 : 0.0;
+                residual = p - y;
+                curvature = std::max(p * (1.0 - p), 1e-9);
+            } else {
+                const double next = set.next[r] == 0 ? double(kReuseHorizon) : std::min<double>(set.next[r], kReuseHorizon);
+                residual = wz + std::log2(next);
+                curvature = 1.0;
+            }
+            for (size_t i = 0; i < n; ++i) {
+                g[i] += residual * z[i];
+                for (size_t j = 0; j <= i; ++j) h[i * n + j] += curvature * z[i] * z[j];
+            }
+        }
+        for (size_t i = 0; i < n; ++i) {
+            for (size_t j = 0; j < i; ++j) h[j * n + i] = h[i * n + j];
+            h[i * n + i] += ridge;
+            g[i] += ridge * m.weights[i];
+        }
+        solve(h, g, n);
+        double step = 0.0;
+        for (size_t i = 0; i < n; ++i) {
+            m.weights[i] -= g[i];
+            step = std::max(step, std::abs(g[i]));
+        }
+        if (step < 1e-6) break;
+    }
+    return m;
+}
+
+namespace {
+
+class LearnedPolicy final : public EvictionPolicy {
+public:
+    LearnedPolicy(const EvictionModel &model, int32_t lookups_per_token) : model_(model), features_(lookups_per_token) {}
+    const char *name() const override { return "learned"; }
+    bool wants_router_scores() const override { return true; }
+    void on_router_score(const ExpertKey &key, float score) override {
+        features_.router_score(key, score);
+        ++clock_;
+    }
+    void on_hit(const ExpertKey &key) override { touch(key); }
+    void on_miss(const ExpertKey &key) override { touch(key); }
+    void on_insert(const ExpertKey &key) override {
+        index_[key] = residents_.size();
+        residents_.push_back({key, model_.score(features_.features(key))});
+    }
+    ExpertKey victim(const ExpertKey &) override {
+        // Features move only when a lookup or a score comes in: between two, one scoring serves
+        // every eviction of a layer's misses.
+        if (scored_at_ != clock_) {
+            for (auto &[key, score] : residents_) score = model_.score(features_.features(key));
+            scored_at_ = clock_;
+        }
+        const auto lowest = std::ranges::min_element(residents_, {}, &std::pair<ExpertKey, double>::second);
+        return lowest->first;
+    }
+    bool admit(const ExpertKey &incoming, const ExpertKey &victim) override {
+        return model_.score(features_.features(incoming)) > residents_[index_.at(victim)].second;
+    }
+    void on_evict(const ExpertKey &key) override {
+        const size_t i = index_.at(key);
+        index_.erase(key);
+        if (i + 1 != residents_.size()) {
+            residents_[i] = residents_.back();
+            index_[residents_[i].first] = i;
+        }
+        residents_.pop_back();
+    }
+
+private:
+    void touch(const ExpertKey &key) {
+        features_.lookup(key);
+        ++clock_;
+    }
+
+    EvictionModel model_;
+    ReuseFeatures features_;
+    uint64_t clock_ = 0, scored_at_ = std::numeric_limits<uint64_t>::max();
+    std::vector<std::pair<ExpertKey, double>> residents_;
+    std::unordered_map<ExpertKey, size_t, ExpertKeyHash> index_;
+};
+
+}  // namespace
+
+std::unique_ptr<EvictionPolicy> make_learned_policy(const EvictionModel &model, int32_t lookups_per_token) {
+    return std::make_unique<LearnedPolicy>(model, lookups_per_token);
+}
+
+}  // namespace mst
