@@ -14,7 +14,7 @@
 //   bench_routing soft TRACE [TRACE...] [--sizes P1,...] [--weights W1,...] [--half-lives H1,...]
 //     lrfu-admit whose scores also gain the router's soft scores (the trace's top-M, recorded
 //     with --ranked), for each weight and half-life, against lru, lrfu, lrfu-admit and Belady.
-//   bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--rows N] [--across]
+//   bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--mlp W1,...] [--hidden H] [--rows N] [--across]
 //     a learned eviction policy (learned_eviction.h) fitted on each trace's first half and
 //     replayed on its second, or (--across, traces in pairs) fitted on one text's trace and
 //     replayed on the other's, against lru, lrfu, lrfu-admit and Belady.
@@ -74,15 +74,20 @@ const char *const kUsage =
     "      half-life of H x the capacity (default 16), shared cache and per-layer budgets, against\n"
     "      lru, lrfu, lrfu-admit and Belady (default sizes 10,25,50); first, how often an expert is\n"
     "      chosen again within 1..64 tokens when it is chosen now, a runner-up now, or neither\n"
-    "  bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--rows N] [--across]\n"
-    "      a learned eviction policy: a linear model of each expert's reuse (decayed use counts, age,\n"
-    "      recent uses, popularity share, the router's score) fitted as logistic P(used again within W\n"
-    "      tokens) for each W (default 2,8,32,128) and by least squares on log2(tokens to the next use),\n"
-    "      with and without the router's scores; each fitted on the first half of the trace (or, with\n"
+    "  bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--mlp W1,...] [--hidden H]\n"
+    "                        [--rows N] [--across]\n"
+    "      a learned eviction policy: a model of each expert's reuse (decayed use counts, age, gaps\n"
+    "      between its last uses, recent uses, popularity share, the router's score) fitted as logistic\n"
+    "      P(used again within W tokens), linear for each W of --windows (default 2,8) and by least\n"
+    "      squares on log2(tokens to the next use), and as a perceptron of H ReLU units (default 16, 0 =\n"
+    "      none) for each target of --mlp (default 2,0; 0 = log2 next use), all with and without the\n"
+    "      router's scores; each fitted on the first half of the trace (or, with\n"
     "      --across, on the whole of the first trace of each pair), the variant chosen by its hit rate\n"
     "      on that same half, replayed on the second half (the pair's other trace) beside lru, lrfu,\n"
     "      lrfu-admit and Belady, one shared cache (default sizes 10,25,50); --rows caps the training\n"
-    "      rows (default 1000000, sampled evenly over the tokens)\n"
+    "      rows (default 1000000, sampled evenly over the tokens). Without --across it also fits every\n"
+    "      variant on the second half itself and reports the best there: an upper bound of the features\n"
+    "      and models, not a policy\n"
     "  bench_routing prefetch TRACE [TRACE...]\n"
     "      precision and recall of each prefetch rule 1..A layers ahead, on the first half of each\n"
     "      trace (fit) and the second (held out); the rule chosen is the one with the highest mean\n"
@@ -526,18 +531,27 @@ TraceSegment segment(const RouteTraceData &t, int64_t first, int64_t last) {
 // Fits every variant on `fit`, chooses the history-only and the router-score variant with
 // the best hit rate on `fit` itself at each size, and replays them on `eval`: the model never
 // sees `eval`, neither its future nor its hit rates.
-void learned_run(const std::string &title, const RouteTraceData &shape, const TraceSegment &fit,
-                 const TraceSegment &eval, const std::vector<double> &sizes, const std::vector<double> &windows,
-                 long max_rows) {
-    const size_t total = size_t(shape.n_experts) * shape.n_slots();
+// Every variant (linear and perceptron, each target, with and without the router's scores)
+// fitted on `fit`; `with_scores` says which read the scores.
+std::vector<EvictionModel> fit_variants(const RouteTraceData &shape, const TraceSegment &fit,
+                                        const std::vector<double> &windows, const std::vector<double> &mlp_targets,
+                                        long hidden, long max_rows, long recent, std::vector<bool> &with_scores,
+                                        ReuseTrainingSet &set, size_t &stride) {
     const size_t per_token = shape.n_slots() * size_t(shape.n_experts);
-    const size_t stride = std::max<size_t>(1, (fit.groups.size() / shape.n_slots() * per_token + size_t(max_rows) - 1) / size_t(max_rows));
-    const ReuseTrainingSet set =
-        reuse_training_set(fit.groups, &fit.scores, shape.n_slots(), shape.n_experts, shape.k, stride);
-    std::printf("\n%s: %zu training rows (every %zu-th token of each layer, every expert)\n", title.c_str(),
-                set.rows.size(), stride);
+    stride = std::max<size_t>(1, (fit.groups.size() / shape.n_slots() * per_token + size_t(max_rows) - 1) / size_t(max_rows));
+    set = reuse_training_set(fit.groups, &fit.scores, shape.n_slots(), shape.n_experts, shape.k, stride);
+    if (recent > 0) {  // only the experts used lately: the ones an eviction chooses among
+        constexpr size_t kAge = kReuseHalfLives.size();
+        ReuseTrainingSet kept;
+        for (size_t r = 0; r < set.rows.size(); ++r)
+            if (set.rows[r][kAge] <= std::log2(1.0 + double(recent))) {
+                kept.rows.push_back(set.rows[r]);
+                kept.next.push_back(set.next[r]);
+            }
+        set = std::move(kept);
+    }
     std::vector<EvictionModel> models;
-    std::vector<bool> with_scores;
+    with_scores.clear();
     for (bool scores : {false, true}) {
         for (double w : windows) {
             models.push_back(fit_eviction_model(set, int32_t(w), scores));
@@ -545,13 +559,42 @@ void learned_run(const std::string &title, const RouteTraceData &shape, const Tr
         }
         models.push_back(fit_eviction_model(set, 0, scores));
         with_scores.push_back(scores);
+        for (double w : mlp_targets) {
+            if (hidden == 0) break;
+            models.push_back(fit_eviction_mlp(set, int32_t(w), scores, int32_t(hidden), 3));
+            with_scores.push_back(scores);
+        }
     }
-    std::printf("| model | router scores | positives |");
+    return models;
+}
+
+// Fits every variant on `fit`, chooses the history-only and the router-score variant with
+// the best hit rate on `fit` itself at each size, and replays them on `eval`: the model never
+// sees `eval`, neither its future nor its hit rates. With `bound`, the variants are also
+// fitted on `eval` itself and the best of them on `eval` reported: not an honest policy, the
+// most these features and models could give on that segment.
+void learned_run(const std::string &title, const RouteTraceData &shape, const TraceSegment &fit,
+                 const TraceSegment &eval, const std::vector<double> &sizes, const std::vector<double> &windows,
+                 const std::vector<double> &mlp_targets, long hidden, long max_rows, long recent, bool bound) {
+    const size_t total = size_t(shape.n_experts) * shape.n_slots();
+    std::vector<bool> with_scores, bound_scores;
+    ReuseTrainingSet set, bound_set;
+    size_t stride = 1, bound_stride = 1;
+    const std::vector<EvictionModel> models =
+        fit_variants(shape, fit, windows, mlp_targets, hidden, max_rows, recent, with_scores, set, stride);
+    std::vector<EvictionModel> bound_models;
+    if (bound)
+        bound_models = fit_variants(shape, eval, windows, mlp_targets, hidden, max_rows, recent, bound_scores, bound_set, bound_stride);
+    std::printf("\n%s: %zu training rows (every %zu-th token of each layer, every expert)\n", title.c_str(),
+                set.rows.size(), stride);
+    std::printf("linear models' weights per unit of each feature (the perceptrons' are not shown)\n"
+                "| model | router scores | positives |");
     for (const std::string &f : reuse_feature_names()) std::printf(" %s |", f.c_str());
     std::printf(" intercept |\n|---|---|---:|");
     for (size_t i = 0; i <= kReuseFeatures; ++i) std::printf("---:|");
     std::printf("\n");
     for (size_t m = 0; m < models.size(); ++m) {
+        if (models[m].hidden > 0) continue;
         size_t positives = 0;
         for (uint32_t n : set.next) positives += n != 0 && (models[m].window == 0 || n <= uint32_t(models[m].window));
         std::printf("| %s | %s | %.1f%% |", models[m].name().c_str(), with_scores[m] ? "yes" : "no",
@@ -567,8 +610,8 @@ void learned_run(const std::string &title, const RouteTraceData &shape, const Tr
     }
     std::printf("\nhit rate %% on the evaluated segment (one shared cache); learned = the variant with the best hit "
                 "rate on the fitted segment\n| cached %% | lru | lrfu | lrfu-admit | learned | (variant, fit hit %%) | "
-                "learned + scores | (variant, fit hit %%) | belady | learned - lrfu-admit | best learned - belady |\n"
-                "|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|\n");
+                "learned + scores | (variant, fit hit %%) | bound: fitted on the evaluated segment | belady | learned - "
+                "lrfu-admit | best learned - belady |\n|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|\n");
     std::string every;
     for (double pct : sizes) {
         ReplayOptions o;
@@ -599,6 +642,13 @@ void learned_run(const std::string &title, const RouteTraceData &shape, const Tr
                               .hit_rate();
         for (int f = 0; f < 2; ++f)
             std::printf(" %.1f | %s, %.1f |", 100.0 * eval_hit[best[f]], models[best[f]].name().c_str(), 100.0 * best_fit[f]);
+        double in_sample = 0.0;
+        for (const EvictionModel &m : bound_models)
+            in_sample = std::max(
+                in_sample,
+                replay_policy(eval.groups, PolicyFactory([&] { return make_learned_policy(m, shape.k); }), o).hit_rate());
+        if (bound) std::printf(" %.1f |", 100.0 * in_sample);
+        else std::printf(" - |");
         const double b = replay_belady(eval.groups, o).hit_rate();
         std::printf(" %.1f | %+.1f | %+.1f |\n", 100.0 * b, 100.0 * (eval_hit[best[0]] - admit),
                     100.0 * (std::max(eval_hit[best[0]], eval_hit[best[1]]) - b));
@@ -616,21 +666,27 @@ void learned_run(const std::string &title, const RouteTraceData &shape, const Tr
 }
 
 int learned(const Args &args) {
-    args.only({"--sizes", "--windows", "--rows"});
+    args.only({"--sizes", "--windows", "--rows", "--mlp", "--hidden", "--recent"});
     if (args.positional.empty()) usage("learned takes one or more trace files");
     if (args.across && args.positional.size() % 2) usage("learned --across takes traces in pairs");
     const std::vector<double> sizes = sizes_of(args, "10,25,50");
-    const std::vector<double> windows = numbers_of(args, "--windows", "2,8,32,128");
+    const std::vector<double> windows = numbers_of(args, "--windows", "2,8");
+    std::vector<double> mlp;
+    for (const std::string &v : split(args.get("--mlp", "2,0"))) mlp.push_back(std::strtod(v.c_str(), nullptr));
     for (double w : windows)
         if (w != std::floor(w) || w > double(kReuseHorizon)) usage(fmt::format("--windows takes whole tokens up to {}", kReuseHorizon));
+    for (double w : mlp)
+        if (w != std::floor(w) || w < 0 || w > double(kReuseHorizon)) usage(fmt::format("--mlp takes whole tokens up to {}, or 0", kReuseHorizon));
     const long rows = args.integer("--rows", 1000000, 1000, 1L << 30);
+    const long hidden = args.integer("--hidden", 16, 0, 256);
+    const long recent = args.integer("--recent", 0, 0, 1 << 20);
     if (!args.across) {
         for (const std::string &path : args.positional) {
             const RouteTraceData t = read_route_trace(path);
             const int64_t half = t.n_tokens / 2;
             learned_run(fmt::format("trace {} ({} tokens): fitted on tokens 0..{}, replayed on {}..{}", path, t.n_tokens,
                                     half - 1, half, t.n_tokens - 1),
-                        t, segment(t, 0, half), segment(t, half, t.n_tokens), sizes, windows, rows);
+                        t, segment(t, 0, half), segment(t, half, t.n_tokens), sizes, windows, mlp, hidden, rows, recent, true);
         }
         return 0;
     }
@@ -640,9 +696,9 @@ int learned(const Args &args) {
             fail(MST_ERR_INVALID_ARGUMENT, "{} and {} are not traces of one model", args.positional[i], args.positional[i + 1]);
         const TraceSegment whole_a = segment(a, 0, a.n_tokens), whole_b = segment(b, 0, b.n_tokens);
         learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i], args.positional[i + 1]), a, whole_a,
-                    whole_b, sizes, windows, rows);
+                    whole_b, sizes, windows, mlp, hidden, rows, recent, true);
         learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i + 1], args.positional[i]), a, whole_b,
-                    whole_a, sizes, windows, rows);
+                    whole_a, sizes, windows, mlp, hidden, rows, recent, true);
     }
     return 0;
 }

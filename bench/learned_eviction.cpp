@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -57,7 +58,7 @@ void solve(std::vector<double> &a, std::vector<double> &b, size_t n) {
 std::vector<std::string> reuse_feature_names() {
     std::vector<std::string> names;
     for (int32_t h : kReuseHalfLives) names.push_back(fmt::format("log uses h={}", h));
-    names.insert(names.end(), {"log age", "uses in 16", "log share", "router score", "chosen now"});
+    names.insert(names.end(), {"log age", "log gap 1", "log gap 2", "log gap 3", "uses in 16", "log share", "router score", "chosen now"});
     return names;
 }
 
@@ -71,6 +72,8 @@ void ReuseFeatures::lookup(const ExpertKey &key) {
     const int64_t age = t - e.last_use;
     for (size_t h = 0; h < kReuseHalfLives.size(); ++h) e.decayed[h] = e.decayed[h] * decay(age, h) + 1.0f;
     e.recent = (age < 64 ? e.recent << age : 0) | 1u;
+    for (size_t i = kReuseGaps; i-- > 1;) e.earlier[i] = e.earlier[i - 1];
+    e.earlier[0] = e.last_use;
     e.last_use = t;
     ++e.uses;
 }
@@ -99,6 +102,11 @@ ReuseFeatureRow ReuseFeatures::features(const ExpertKey &key) const {
     for (size_t h = 0; h < kReuseHalfLives.size(); ++h)
         x[i++] = float(std::log2(0.01 + (used ? double(e.decayed[h]) * decay(age, h) : 0.0)));
     x[i++] = float(std::log2(1.0 + std::min(double(age), kNeverAge)));
+    for (size_t j = 0; j < kReuseGaps; ++j) {
+        const int64_t later = j == 0 ? e.last_use : e.earlier[j - 1];
+        const bool known = used && e.earlier[j] != kNever;
+        x[i++] = float(std::log2(known ? double(later - e.earlier[j]) : kNeverAge));
+    }
     x[i++] = used && age < 16 ? float(std::popcount(e.recent & ((uint64_t(1) << (16 - age)) - 1))) : 0.0f;
     const auto l = layers_.find(key.layer);
     const double share = l == layers_.end() || l->second.uses == 0 ? 0.0 : double(e.uses) / double(l->second.uses);
@@ -109,14 +117,26 @@ ReuseFeatureRow ReuseFeatures::features(const ExpertKey &key) const {
 }
 
 double EvictionModel::score(const ReuseFeatureRow &x) const {
-    double s = weights[kReuseFeatures];
-    for (size_t i = 0; i < kReuseFeatures; ++i)
-        if (scale[i] > 0.0f) s += weights[i] * double((x[i] - mean[i]) / scale[i]);
+    std::array<double, kReuseFeatures> z;
+    for (size_t i = 0; i < kReuseFeatures; ++i) z[i] = scale[i] > 0.0f ? double((x[i] - mean[i]) / scale[i]) : 0.0;
+    if (hidden == 0) {
+        double s = weights[kReuseFeatures];
+        for (size_t i = 0; i < kReuseFeatures; ++i) s += weights[i] * z[i];
+        return s;
+    }
+    double s = layer2[size_t(hidden)];
+    for (size_t u = 0; u < size_t(hidden); ++u) {
+        const double *w = &layer1[u * (kReuseFeatures + 1)];
+        double a = w[kReuseFeatures];
+        for (size_t i = 0; i < kReuseFeatures; ++i) a += w[i] * z[i];
+        if (a > 0.0) s += layer2[u] * a;
+    }
     return s;
 }
 
 std::string EvictionModel::name() const {
-    return window > 0 ? fmt::format("logistic W={}", window) : fmt::format("log next use (cap {})", kReuseHorizon);
+    const std::string target = window > 0 ? fmt::format("W={}", window) : "log next use";
+    return hidden > 0 ? fmt::format("mlp{} {}", hidden, target) : fmt::format("linear {}", target);
 }
 
 ReuseTrainingSet reuse_training_set(const std::vector<std::vector<ExpertKey>> &groups, const RouterScores *scores,
@@ -154,11 +174,19 @@ ReuseTrainingSet reuse_training_set(const std::vector<std::vector<ExpertKey>> &g
     return set;
 }
 
-EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bool use_scores) {
-    constexpr size_t kScoreFeature = kReuseHalfLives.size() + 3;
-    constexpr size_t n = kReuseFeatures + 1;
-    EvictionModel m;
-    m.window = window;
+namespace {
+
+// The model's target for a row: 1 / 0 (reused within the window or not), or -log2(tokens to
+// the next use) capped at the horizon.
+double target(uint32_t next, int32_t window) {
+    if (window > 0) return next != 0 && next <= uint32_t(window) ? 1.0 : 0.0;
+    return -std::log2(next == 0 ? double(kReuseHorizon) : std::min<double>(next, kReuseHorizon));
+}
+
+// Means and scales of the features over the set; the router's score gets scale 0 (ignored)
+// for a history-only model.
+void standardize(const ReuseTrainingSet &set, bool use_scores, EvictionModel &m) {
+    constexpr size_t kScoreFeature = kReuseHalfLives.size() + kReuseGaps + 3;
     const size_t rows = set.rows.size();
     if (rows == 0) fail(MST_ERR_INVALID_ARGUMENT, "no training rows for the eviction model");
     for (size_t i = 0; i < kReuseFeatures; ++i) {
@@ -171,6 +199,16 @@ EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bo
         m.mean[i] = float(mean);
         m.scale[i] = var > 1e-12 && (use_scores || i != kScoreFeature) ? float(std::sqrt(var)) : 0.0f;
     }
+}
+
+}  // namespace
+
+EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bool use_scores) {
+    constexpr size_t n = kReuseFeatures + 1;
+    EvictionModel m;
+    m.window = window;
+    standardize(set, use_scores, m);
+    const size_t rows = set.rows.size();
     auto standardized = [&](const ReuseFeatureRow &x, std::array<double, n> &z) {
         for (size_t i = 0; i < kReuseFeatures; ++i) z[i] = m.scale[i] > 0.0f ? double((x[i] - m.mean[i]) / m.scale[i]) : 0.0;
         z[kReuseFeatures] = 1.0;
@@ -184,15 +222,14 @@ EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bo
             standardized(set.rows[r], z);
             double wz = 0.0;
             for (size_t i = 0; i < n; ++i) wz += m.weights[i] * z[i];
+            const double y = target(set.next[r], window);
             double residual, curvature;
             if (window > 0) {
                 const double p = 1.0 / (1.0 + std::exp(-wz));
-                const double y = set.next[r] != 0 && set.next[r] <= uint32_t(window) ? 1.0 : 0.0;
                 residual = p - y;
                 curvature = std::max(p * (1.0 - p), 1e-9);
             } else {
-                const double next = set.next[r] == 0 ? double(kReuseHorizon) : std::min<double>(set.next[r], kReuseHorizon);
-                residual = wz + std::log2(next);
+                residual = wz - y;
                 curvature = 1.0;
             }
             for (size_t i = 0; i < n; ++i) {
@@ -212,6 +249,73 @@ EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bo
             step = std::max(step, std::abs(g[i]));
         }
         if (step < 1e-6) break;
+    }
+    return m;
+}
+
+EvictionModel fit_eviction_mlp(const ReuseTrainingSet &set, int32_t window, bool use_scores, int32_t hidden,
+                               int32_t epochs) {
+    constexpr size_t n = kReuseFeatures + 1;
+    EvictionModel m;
+    m.window = window;
+    m.hidden = std::max(hidden, 1);
+    standardize(set, use_scores, m);
+    const size_t units = size_t(m.hidden), rows = set.rows.size();
+    std::mt19937_64 rng(0x5eed);
+    std::normal_distribution<double> init(0.0, 1.0 / std::sqrt(double(n)));
+    m.layer1.resize(units * n);
+    m.layer2.assign(units + 1, 0.0);
+    for (double &w : m.layer1) w = init(rng);
+    for (size_t u = 0; u < units; ++u) m.layer2[u] = init(rng);
+    // Adam (Kingma and Ba, 2015) over both layers' weights, flattened.
+    const size_t n_params = m.layer1.size() + m.layer2.size();
+    std::vector<double> grad(n_params), first(n_params, 0.0), second(n_params, 0.0);
+    constexpr double kRate = 2e-3, kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;
+    constexpr size_t kBatch = 256;
+    std::vector<size_t> order(rows);
+    for (size_t r = 0; r < rows; ++r) order[r] = r;
+    std::array<double, n> z{};
+    std::vector<double> act(units);
+    uint64_t step = 0;
+    for (int32_t epoch = 0; epoch < epochs; ++epoch) {
+        std::shuffle(order.begin(), order.end(), rng);
+        for (size_t b = 0; b < rows; b += kBatch) {
+            std::fill(grad.begin(), grad.end(), 0.0);
+            const size_t end = std::min(rows, b + kBatch);
+            for (size_t o = b; o < end; ++o) {
+                const ReuseFeatureRow &x = set.rows[order[o]];
+                for (size_t i = 0; i < kReuseFeatures; ++i) z[i] = m.scale[i] > 0.0f ? double((x[i] - m.mean[i]) / m.scale[i]) : 0.0;
+                z[kReuseFeatures] = 1.0;
+                double out = m.layer2[units];
+                for (size_t u = 0; u < units; ++u) {
+                    double a = 0.0;
+                    for (size_t i = 0; i < n; ++i) a += m.layer1[u * n + i] * z[i];
+                    act[u] = std::max(a, 0.0);
+                    out += m.layer2[u] * act[u];
+                }
+                // Both losses (logistic, squared) have the gradient prediction - target at the output.
+                const double y = target(set.next[order[o]], window);
+                const double d = (window > 0 ? 1.0 / (1.0 + std::exp(-out)) : out) - y;
+                double *g2 = &grad[m.layer1.size()];
+                g2[units] += d;
+                for (size_t u = 0; u < units; ++u) {
+                    g2[u] += d * act[u];
+                    if (act[u] <= 0.0) continue;
+                    const double du = d * m.layer2[u];
+                    for (size_t i = 0; i < n; ++i) grad[u * n + i] += du * z[i];
+                }
+            }
+            ++step;
+            const double scale = 1.0 / double(end - b);
+            const double c1 = 1.0 - std::pow(kBeta1, double(step)), c2 = 1.0 - std::pow(kBeta2, double(step));
+            for (size_t p = 0; p < n_params; ++p) {
+                const double g = grad[p] * scale;
+                first[p] = kBeta1 * first[p] + (1.0 - kBeta1) * g;
+                second[p] = kBeta2 * second[p] + (1.0 - kBeta2) * g * g;
+                double &w = p < m.layer1.size() ? m.layer1[p] : m.layer2[p - m.layer1.size()];
+                w -= kRate * (first[p] / c1) / (std::sqrt(second[p] / c2) + kEps);
+            }
+        }
     }
     return m;
 }

@@ -27,10 +27,13 @@ namespace mst {
 // Half-lives, in tokens of the expert's layer, of the decayed use counts.
 inline constexpr std::array<int32_t, 5> kReuseHalfLives = {2, 8, 32, 128, 512};
 // The features of one (layer, expert), in this order: log2(0.01 + decayed uses) at each
-// half-life; log2(1 + tokens since the last use); uses in the last 16 tokens; log2(1e-4 +
-// the expert's share of its layer's uses so far); the router's score of it at the layer's
-// latest token (0 when not in the recorded top M); 1 when chosen at the layer's latest token.
-inline constexpr size_t kReuseFeatures = kReuseHalfLives.size() + 5;
+// half-life; log2(1 + tokens since the last use); log2 of the gaps between the last four
+// uses (LRB's "deltas": how this expert's reuse has been spaced); uses in the last 16 tokens;
+// log2(1e-4 + the expert's share of its layer's uses so far); the router's score of it at the
+// layer's latest token (0 when not in the recorded top M); 1 when chosen at the layer's latest
+// token.
+inline constexpr size_t kReuseGaps = 3;
+inline constexpr size_t kReuseFeatures = kReuseHalfLives.size() + kReuseGaps + 5;
 using ReuseFeatureRow = std::array<float, kReuseFeatures>;
 std::vector<std::string> reuse_feature_names();
 
@@ -54,6 +57,7 @@ private:
         std::array<float, kReuseHalfLives.size()> decayed{};  // as of last_use
         int64_t last_use = kNever;
         uint64_t recent = 0;  // bit i: used at token last_use - i
+        std::array<int64_t, kReuseGaps> earlier{kNever, kNever, kNever};  // the uses before last_use, latest first
         uint64_t uses = 0;
         float score = 0.0f;
         int64_t scored_token = kNever;
@@ -67,13 +71,18 @@ private:
     std::unordered_map<int32_t, Layer> layers_;
 };
 
-// A linear score over standardized features: higher = needed sooner. Fitted either as a
-// logistic model of "looked up again within `window` tokens of its layer", or (window 0) by
-// least squares on -log2(tokens to the next use), capped at kReuseHorizon.
+// A score over standardized features: higher = needed sooner. Fitted either as a logistic
+// model of "looked up again within `window` tokens of its layer", or (window 0) by least
+// squares on -log2(tokens to the next use), capped at kReuseHorizon. Linear, or (hidden > 0)
+// a two-layer perceptron with that many ReLU units, for interactions a linear score cannot
+// weigh (a long gap matters less for a popular expert).
 struct EvictionModel {
     int32_t window = 0;
     ReuseFeatureRow mean{}, scale{};
-    std::array<double, kReuseFeatures + 1> weights{};  // the last is the intercept
+    std::array<double, kReuseFeatures + 1> weights{};  // linear; the last is the intercept
+    int32_t hidden = 0;
+    std::vector<double> layer1;  // [hidden][kReuseFeatures + 1], the last of each its bias
+    std::vector<double> layer2;  // [hidden + 1], the last the output's bias
     double score(const ReuseFeatureRow &x) const;
     std::string name() const;
 };
@@ -94,6 +103,10 @@ ReuseTrainingSet reuse_training_set(const std::vector<std::vector<ExpertKey>> &g
 // a small ridge so that a constant feature (no router scores) gets weight 0. `use_scores`
 // false zeroes the router-score feature first, for a history-only model.
 EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bool use_scores);
+// The same objective on a two-layer perceptron of `hidden` ReLU units, by Adam over shuffled
+// minibatches for `epochs` passes (seeded: the same set gives the same model).
+EvictionModel fit_eviction_mlp(const ReuseTrainingSet &set, int32_t window, bool use_scores, int32_t hidden,
+                               int32_t epochs);
 
 // Evicts the resident the model scores lowest; admits a miss only when it scores above the
 // victim (as lrfu-admit does with its decayed counts).

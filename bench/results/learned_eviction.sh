@@ -1,0 +1,27 @@
+#!/bin/bash
+# Issue 19 item 3, a learned eviction policy (bench_routing learned, bench/learned_eviction.h)
+# on the trained models' routing of the two held-out texts: fitted on each trace's first
+# half and replayed on its second (learned_eviction_half_<model>.txt), and fitted on one
+# text's whole trace and replayed on the other's (learned_eviction_across_<model>.txt).
+# Prose: learned_eviction.md. Each run is one thread; two run at a time.
+#
+#   TMPDIR=/tmp/x bash bench/results/learned_eviction.sh [BUILD_DIR]
+set -euo pipefail
+B=${1:-build}
+T=${TMPDIR:-/tmp}/learned_eviction
+R=bench/results
+mkdir -p "$T"
+models="qwen3_moe_trained deepseek_v3_trained qwen3_5_moe_trained"
+for m in $models; do
+  for x in repo cpp; do
+    # The same traces as the earlier rounds' (bench/RESULTS.md, issue 19): windows of 1024
+    # tokens, the router's top 16 recorded (version 2).
+    [ -s "$T/${x}_$m.trace" ] || "$B/bench/bench_routing" record -m "tests/data/$m" \
+      --text "bench/data/heldout_$x.txt" --out "$T/${x}_$m.trace" --ctx 1024 --predict 2
+  done
+done
+for m in $models; do
+  "$B/bench/bench_routing" learned "$T/repo_$m.trace" "$T/cpp_$m.trace" > "$R/learned_eviction_half_$m.txt" &
+  "$B/bench/bench_routing" learned --across "$T/repo_$m.trace" "$T/cpp_$m.trace" > "$R/learned_eviction_across_$m.txt" &
+  wait
+done
