@@ -14,7 +14,8 @@
 //   bench_routing soft TRACE [TRACE...] [--sizes P1,...] [--weights W1,...] [--half-lives H1,...]
 //     lrfu-admit whose scores also gain the router's soft scores (the trace's top-M, recorded
 //     with --ranked), for each weight and half-life, against lru, lrfu, lrfu-admit and Belady.
-//   bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--mlp W1,...] [--hidden H] [--rows N] [--across]
+//   bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--mlp W1,...] [--hidden H]
+//                         [--follows F] [--rows N] [--across]
 //     a learned eviction policy (learned_eviction.h) fitted on each trace's first half and
 //     replayed on its second, or (--across, traces in pairs) fitted on one text's trace and
 //     replayed on the other's, against lru, lrfu, lrfu-admit and Belady.
@@ -75,19 +76,20 @@ const char *const kUsage =
     "      lru, lrfu, lrfu-admit and Belady (default sizes 10,25,50); first, how often an expert is\n"
     "      chosen again within 1..64 tokens when it is chosen now, a runner-up now, or neither\n"
     "  bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--mlp W1,...] [--hidden H]\n"
-    "                        [--rows N] [--across]\n"
+    "                        [--follows F] [--rows N] [--across]\n"
     "      a learned eviction policy: a model of each expert's reuse (decayed use counts, age, gaps\n"
-    "      between its last uses, recent uses, popularity share, the router's score) fitted as logistic\n"
-    "      P(used again within W tokens), linear for each W of --windows (default 2,8) and by least\n"
-    "      squares on log2(tokens to the next use), and as a perceptron of H ReLU units (default 16, 0 =\n"
-    "      none) for each target of --mlp (default 2,0; 0 = log2 next use), all with and without the\n"
-    "      router's scores; each fitted on the first half of the trace (or, with\n"
-    "      --across, on the whole of the first trace of each pair), the variant chosen by its hit rate\n"
-    "      on that same half, replayed on the second half (the pair's other trace) beside lru, lrfu,\n"
-    "      lrfu-admit and Belady, one shared cache (default sizes 10,25,50); --rows caps the training\n"
-    "      rows (default 1000000, sampled evenly over the tokens). Without --across it also fits every\n"
-    "      variant on the second half itself and reports the best there: an upper bound of the features\n"
-    "      and models, not a policy\n"
+    "      between its last uses, recent uses, popularity share; how often it followed the experts\n"
+    "      chosen now within F tokens, default 2; the router's score) fitted as logistic P(used again\n"
+    "      within W tokens), linear for each W of --windows (default 2) and by least squares on\n"
+    "      log2(tokens to the next use), and as a perceptron of H ReLU units (default 16, 0 = none)\n"
+    "      for each target of --mlp (default 2; 0 = log2 next use), each reading its history only,\n"
+    "      + follows, and + follows + the router's scores; fitted on the first half of the trace (or,\n"
+    "      with --across, on the whole of the first trace of each pair), the variant of each flavor\n"
+    "      chosen by its hit rate on that same half, replayed on the second half (the pair's other\n"
+    "      trace) beside lru, lrfu, lrfu-admit and Belady, one shared cache (default sizes 10,25,50);\n"
+    "      --rows caps the training rows (default 1000000, sampled evenly over the tokens). Without\n"
+    "      --across it also fits every variant on the second half itself and reports the best there:\n"
+    "      an upper bound of the features and models, not a policy\n"
     "  bench_routing prefetch TRACE [TRACE...]\n"
     "      precision and recall of each prefetch rule 1..A layers ahead, on the first half of each\n"
     "      trace (fit) and the second (held out); the rule chosen is the one with the highest mean\n"
@@ -531,103 +533,103 @@ TraceSegment segment(const RouteTraceData &t, int64_t first, int64_t last) {
 // Fits every variant on `fit`, chooses the history-only and the router-score variant with
 // the best hit rate on `fit` itself at each size, and replays them on `eval`: the model never
 // sees `eval`, neither its future nor its hit rates.
-// Every variant (linear and perceptron, each target, with and without the router's scores)
-// fitted on `fit`; `with_scores` says which read the scores.
-std::vector<EvictionModel> fit_variants(const RouteTraceData &shape, const TraceSegment &fit,
-                                        const std::vector<double> &windows, const std::vector<double> &mlp_targets,
-                                        long hidden, long max_rows, long recent, std::vector<bool> &with_scores,
-                                        ReuseTrainingSet &set, size_t &stride) {
-    const size_t per_token = shape.n_slots() * size_t(shape.n_experts);
-    stride = std::max<size_t>(1, (fit.groups.size() / shape.n_slots() * per_token + size_t(max_rows) - 1) / size_t(max_rows));
-    set = reuse_training_set(fit.groups, &fit.scores, shape.n_slots(), shape.n_experts, shape.k, stride);
-    if (recent > 0) {  // only the experts used lately: the ones an eviction chooses among
-        constexpr size_t kAge = kReuseHalfLives.size();
-        ReuseTrainingSet kept;
-        for (size_t r = 0; r < set.rows.size(); ++r)
-            if (set.rows[r][kAge] <= std::log2(1.0 + double(recent))) {
-                kept.rows.push_back(set.rows[r]);
-                kept.next.push_back(set.next[r]);
-            }
-        set = std::move(kept);
-    }
-    std::vector<EvictionModel> models;
-    with_scores.clear();
-    for (bool scores : {false, true}) {
-        for (double w : windows) {
-            models.push_back(fit_eviction_model(set, int32_t(w), scores));
-            with_scores.push_back(scores);
-        }
-        models.push_back(fit_eviction_model(set, 0, scores));
-        with_scores.push_back(scores);
-        for (double w : mlp_targets) {
-            if (hidden == 0) break;
-            models.push_back(fit_eviction_mlp(set, int32_t(w), scores, int32_t(hidden), 3));
-            with_scores.push_back(scores);
-        }
-    }
-    return models;
+// What a variant reads beyond its own history: nothing, the experts that followed the current
+// ones (ReuseAffinity), or those and the router's scores.
+enum class Reads { kHistory, kFollows, kFollowsScores };
+constexpr Reads kFlavors[] = {Reads::kHistory, Reads::kFollows, Reads::kFollowsScores};
+const char *flavor_name(Reads r) {
+    return r == Reads::kHistory ? "history" : r == Reads::kFollows ? "+ follows" : "+ follows + scores";
 }
 
-// Fits every variant on `fit`, chooses the history-only and the router-score variant with
-// the best hit rate on `fit` itself at each size, and replays them on `eval`: the model never
-// sees `eval`, neither its future nor its hit rates. With `bound`, the variants are also
-// fitted on `eval` itself and the best of them on `eval` reported: not an honest policy, the
-// most these features and models could give on that segment.
+// Every variant (linear and perceptron, each target, each flavor) fitted on `fit`.
+struct Variants {
+    ReuseTrainingSet set;
+    size_t stride = 1;
+    std::vector<EvictionModel> models;
+    std::vector<Reads> reads;
+};
+Variants fit_variants(const RouteTraceData &shape, const TraceSegment &fit, const std::vector<double> &windows,
+                      const std::vector<double> &mlp_targets, long hidden, long max_rows, long affinity) {
+    Variants v;
+    const size_t per_token = shape.n_slots() * size_t(shape.n_experts);
+    v.stride = std::max<size_t>(1, (fit.groups.size() / shape.n_slots() * per_token + size_t(max_rows) - 1) / size_t(max_rows));
+    const auto follows = std::make_shared<const ReuseAffinity>(
+        fit_reuse_affinity(fit.groups, shape.n_slots(), shape.n_experts, int32_t(affinity)));
+    v.set = reuse_training_set(fit.groups, &fit.scores, shape.n_slots(), shape.n_experts, shape.k, v.stride, follows);
+    for (Reads r : kFlavors) {
+        const bool scores = r == Reads::kFollowsScores, follow = r != Reads::kHistory;
+        for (double w : windows) {
+            v.models.push_back(fit_eviction_model(v.set, int32_t(w), scores, follow));
+            v.reads.push_back(r);
+        }
+        v.models.push_back(fit_eviction_model(v.set, 0, scores, follow));
+        v.reads.push_back(r);
+        for (double w : mlp_targets) {
+            if (hidden == 0) break;
+            v.models.push_back(fit_eviction_mlp(v.set, int32_t(w), scores, int32_t(hidden), 3, follow));
+            v.reads.push_back(r);
+        }
+    }
+    return v;
+}
+
+double learned_hit(const std::vector<std::vector<ExpertKey>> &groups, const EvictionModel &m, int32_t k,
+                   const ReplayOptions &o) {
+    return replay_policy(groups, PolicyFactory([&] { return make_learned_policy(m, k); }), o).hit_rate();
+}
+
+// Fits every variant on `fit`, chooses per flavor the variant with the best hit rate on `fit`
+// itself at each size, and replays it on `eval`: the model never sees `eval`, neither its
+// future nor its hit rates. With `bound`, the variants are also fitted on `eval` itself and
+// the best of them on `eval` reported: not an honest policy, the most these features and
+// models could give on that segment.
 void learned_run(const std::string &title, const RouteTraceData &shape, const TraceSegment &fit,
                  const TraceSegment &eval, const std::vector<double> &sizes, const std::vector<double> &windows,
-                 const std::vector<double> &mlp_targets, long hidden, long max_rows, long recent, bool bound) {
+                 const std::vector<double> &mlp_targets, long hidden, long max_rows, long affinity, bool bound) {
     const size_t total = size_t(shape.n_experts) * shape.n_slots();
-    std::vector<bool> with_scores, bound_scores;
-    ReuseTrainingSet set, bound_set;
-    size_t stride = 1, bound_stride = 1;
-    const std::vector<EvictionModel> models =
-        fit_variants(shape, fit, windows, mlp_targets, hidden, max_rows, recent, with_scores, set, stride);
-    std::vector<EvictionModel> bound_models;
-    if (bound)
-        bound_models = fit_variants(shape, eval, windows, mlp_targets, hidden, max_rows, recent, bound_scores, bound_set, bound_stride);
-    std::printf("\n%s: %zu training rows (every %zu-th token of each layer, every expert)\n", title.c_str(),
-                set.rows.size(), stride);
+    const Variants v = fit_variants(shape, fit, windows, mlp_targets, hidden, max_rows, affinity);
+    Variants in_sample;
+    if (bound) in_sample = fit_variants(shape, eval, windows, mlp_targets, hidden, max_rows, affinity);
+    std::printf("\n%s: %zu training rows (every %zu-th token of each layer, every expert); follows = within %ld tokens\n",
+                title.c_str(), v.set.rows.size(), v.stride, affinity);
     std::printf("linear models' weights per unit of each feature (the perceptrons' are not shown)\n"
-                "| model | router scores | positives |");
+                "| model | reads | positives |");
     for (const std::string &f : reuse_feature_names()) std::printf(" %s |", f.c_str());
     std::printf(" intercept |\n|---|---|---:|");
     for (size_t i = 0; i <= kReuseFeatures; ++i) std::printf("---:|");
     std::printf("\n");
-    for (size_t m = 0; m < models.size(); ++m) {
-        if (models[m].hidden > 0) continue;
+    for (size_t m = 0; m < v.models.size(); ++m) {
+        const EvictionModel &model = v.models[m];
+        if (model.hidden > 0) continue;
         size_t positives = 0;
-        for (uint32_t n : set.next) positives += n != 0 && (models[m].window == 0 || n <= uint32_t(models[m].window));
-        std::printf("| %s | %s | %.1f%% |", models[m].name().c_str(), with_scores[m] ? "yes" : "no",
-                    100.0 * double(positives) / double(std::max<size_t>(set.next.size(), 1)));
+        for (uint32_t n : v.set.next) positives += n != 0 && (model.window == 0 || n <= uint32_t(model.window));
+        std::printf("| %s | %s | %.1f%% |", model.name().c_str(), flavor_name(v.reads[m]),
+                    100.0 * double(positives) / double(std::max<size_t>(v.set.next.size(), 1)));
         // Per unit of the raw feature (the weights act on standardized ones): comparable across traces.
-        double intercept = models[m].weights[kReuseFeatures];
+        double intercept = model.weights[kReuseFeatures];
         for (size_t i = 0; i < kReuseFeatures; ++i) {
-            const double w = models[m].scale[i] > 0.0f ? models[m].weights[i] / models[m].scale[i] : 0.0;
-            intercept -= w * models[m].mean[i];
+            const double w = model.scale[i] > 0.0f ? model.weights[i] / model.scale[i] : 0.0;
+            intercept -= w * model.mean[i];
             std::printf(" %.3f |", w);
         }
         std::printf(" %.3f |\n", intercept);
     }
-    std::printf("\nhit rate %% on the evaluated segment (one shared cache); learned = the variant with the best hit "
-                "rate on the fitted segment\n| cached %% | lru | lrfu | lrfu-admit | learned | (variant, fit hit %%) | "
-                "learned + scores | (variant, fit hit %%) | bound: fitted on the evaluated segment | belady | learned - "
-                "lrfu-admit | best learned - belady |\n|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|\n");
+    std::printf("\nhit rate %% on the evaluated segment (one shared cache); learned = per flavor, the variant with the "
+                "best hit rate on the fitted segment\n| cached %% | lru | lrfu | lrfu-admit |");
+    for (Reads r : kFlavors) std::printf(" learned, %s |", flavor_name(r));
+    std::printf(" variants chosen (fit hit %%) | bound: fitted on the evaluated segment | belady | best learned - "
+                "lrfu-admit | best learned - belady |\n|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n");
     std::string every;
     for (double pct : sizes) {
         ReplayOptions o;
         o.capacity = size_t(double(total) * pct / 100.0 + 0.5);
         o.scores = &fit.scores;
-        size_t best[2] = {models.size(), models.size()};
-        double best_fit[2] = {-1.0, -1.0};
-        std::vector<double> fit_hit(models.size());
-        for (size_t m = 0; m < models.size(); ++m) {
-            fit_hit[m] = replay_policy(fit.groups, PolicyFactory([&] { return make_learned_policy(models[m], shape.k); }), o)
-                             .hit_rate();
-            const int f = with_scores[m] ? 1 : 0;
-            if (fit_hit[m] > best_fit[f]) {
-                best_fit[f] = fit_hit[m];
-                best[f] = m;
-            }
+        std::vector<size_t> best(std::size(kFlavors), v.models.size());
+        std::vector<double> fit_hit(v.models.size()), eval_hit(v.models.size());
+        for (size_t m = 0; m < v.models.size(); ++m) {
+            fit_hit[m] = learned_hit(fit.groups, v.models[m], shape.k, o);
+            size_t &b = best[size_t(v.reads[m])];
+            if (b == v.models.size() || fit_hit[m] > fit_hit[b]) b = m;
         }
         o.scores = &eval.scores;
         std::printf("| %g |", pct);
@@ -636,57 +638,57 @@ void learned_run(const std::string &title, const RouteTraceData &shape, const Tr
             admit = replay_policy(eval.groups, p, o).hit_rate();
             std::printf(" %.1f |", 100.0 * admit);
         }
-        std::vector<double> eval_hit(models.size());
-        for (size_t m = 0; m < models.size(); ++m)
-            eval_hit[m] = replay_policy(eval.groups, PolicyFactory([&] { return make_learned_policy(models[m], shape.k); }), o)
-                              .hit_rate();
-        for (int f = 0; f < 2; ++f)
-            std::printf(" %.1f | %s, %.1f |", 100.0 * eval_hit[best[f]], models[best[f]].name().c_str(), 100.0 * best_fit[f]);
-        double in_sample = 0.0;
-        for (const EvictionModel &m : bound_models)
-            in_sample = std::max(
-                in_sample,
-                replay_policy(eval.groups, PolicyFactory([&] { return make_learned_policy(m, shape.k); }), o).hit_rate());
-        if (bound) std::printf(" %.1f |", 100.0 * in_sample);
+        for (size_t m = 0; m < v.models.size(); ++m) eval_hit[m] = learned_hit(eval.groups, v.models[m], shape.k, o);
+        double best_learned = 0.0;
+        std::string chosen;
+        for (size_t b : best) {
+            std::printf(" %.1f |", 100.0 * eval_hit[b]);
+            best_learned = std::max(best_learned, eval_hit[b]);
+            chosen += fmt::format("{}{} ({:.1f})", chosen.empty() ? "" : "; ", v.models[b].name(), 100.0 * fit_hit[b]);
+        }
+        std::printf(" %s |", chosen.c_str());
+        double bound_hit = 0.0;
+        for (const EvictionModel &m : in_sample.models) bound_hit = std::max(bound_hit, learned_hit(eval.groups, m, shape.k, o));
+        if (bound) std::printf(" %.1f |", 100.0 * bound_hit);
         else std::printf(" - |");
         const double b = replay_belady(eval.groups, o).hit_rate();
-        std::printf(" %.1f | %+.1f | %+.1f |\n", 100.0 * b, 100.0 * (eval_hit[best[0]] - admit),
-                    100.0 * (std::max(eval_hit[best[0]], eval_hit[best[1]]) - b));
+        std::printf(" %.1f | %+.1f | %+.1f |\n", 100.0 * b, 100.0 * (best_learned - admit), 100.0 * (best_learned - b));
         std::fflush(stdout);
         every += fmt::format("| {:g} |", pct);
-        for (size_t m = 0; m < models.size(); ++m) every += fmt::format(" {:.1f} / {:.1f} |", 100.0 * fit_hit[m], 100.0 * eval_hit[m]);
+        for (size_t m = 0; m < v.models.size(); ++m)
+            every += fmt::format(" {:.1f} / {:.1f} |", 100.0 * fit_hit[m], 100.0 * eval_hit[m]);
         every += "\n";
     }
     std::printf("\nevery variant, hit rate %% fitted segment / evaluated segment (not used to choose)\n| cached %% |");
-    for (size_t m = 0; m < models.size(); ++m) std::printf(" %s%s |", models[m].name().c_str(), with_scores[m] ? " + scores" : "");
+    for (size_t m = 0; m < v.models.size(); ++m) std::printf(" %s, %s |", v.models[m].name().c_str(), flavor_name(v.reads[m]));
     std::printf("\n|---:|");
-    for (size_t m = 0; m < models.size(); ++m) std::printf("---:|");
+    for (size_t m = 0; m < v.models.size(); ++m) std::printf("---:|");
     std::printf("\n%s", every.c_str());
     std::fflush(stdout);
 }
 
 int learned(const Args &args) {
-    args.only({"--sizes", "--windows", "--rows", "--mlp", "--hidden", "--recent"});
+    args.only({"--sizes", "--windows", "--rows", "--mlp", "--hidden", "--follows"});
     if (args.positional.empty()) usage("learned takes one or more trace files");
     if (args.across && args.positional.size() % 2) usage("learned --across takes traces in pairs");
     const std::vector<double> sizes = sizes_of(args, "10,25,50");
-    const std::vector<double> windows = numbers_of(args, "--windows", "2,8");
+    const std::vector<double> windows = numbers_of(args, "--windows", "2");
     std::vector<double> mlp;
-    for (const std::string &v : split(args.get("--mlp", "2,0"))) mlp.push_back(std::strtod(v.c_str(), nullptr));
+    for (const std::string &v : split(args.get("--mlp", "2"))) mlp.push_back(std::strtod(v.c_str(), nullptr));
     for (double w : windows)
         if (w != std::floor(w) || w > double(kReuseHorizon)) usage(fmt::format("--windows takes whole tokens up to {}", kReuseHorizon));
     for (double w : mlp)
         if (w != std::floor(w) || w < 0 || w > double(kReuseHorizon)) usage(fmt::format("--mlp takes whole tokens up to {}, or 0", kReuseHorizon));
     const long rows = args.integer("--rows", 1000000, 1000, 1L << 30);
     const long hidden = args.integer("--hidden", 16, 0, 256);
-    const long recent = args.integer("--recent", 0, 0, 1 << 20);
+    const long affinity = args.integer("--follows", 2, 1, long(kReuseHorizon));
     if (!args.across) {
         for (const std::string &path : args.positional) {
             const RouteTraceData t = read_route_trace(path);
             const int64_t half = t.n_tokens / 2;
             learned_run(fmt::format("trace {} ({} tokens): fitted on tokens 0..{}, replayed on {}..{}", path, t.n_tokens,
                                     half - 1, half, t.n_tokens - 1),
-                        t, segment(t, 0, half), segment(t, half, t.n_tokens), sizes, windows, mlp, hidden, rows, recent, true);
+                        t, segment(t, 0, half), segment(t, half, t.n_tokens), sizes, windows, mlp, hidden, rows, affinity, true);
         }
         return 0;
     }
@@ -696,9 +698,9 @@ int learned(const Args &args) {
             fail(MST_ERR_INVALID_ARGUMENT, "{} and {} are not traces of one model", args.positional[i], args.positional[i + 1]);
         const TraceSegment whole_a = segment(a, 0, a.n_tokens), whole_b = segment(b, 0, b.n_tokens);
         learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i], args.positional[i + 1]), a, whole_a,
-                    whole_b, sizes, windows, mlp, hidden, rows, recent, true);
+                    whole_b, sizes, windows, mlp, hidden, rows, affinity, true);
         learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i + 1], args.positional[i]), a, whole_b,
-                    whole_a, sizes, windows, mlp, hidden, rows, recent, true);
+                    whole_a, sizes, windows, mlp, hidden, rows, affinity, true);
     }
     return 0;
 }

@@ -58,7 +58,8 @@ void solve(std::vector<double> &a, std::vector<double> &b, size_t n) {
 std::vector<std::string> reuse_feature_names() {
     std::vector<std::string> names;
     for (int32_t h : kReuseHalfLives) names.push_back(fmt::format("log uses h={}", h));
-    names.insert(names.end(), {"log age", "log gap 1", "log gap 2", "log gap 3", "uses in 16", "log share", "router score", "chosen now"});
+    names.insert(names.end(), {"log age", "log gap 1", "log gap 2", "log gap 3", "uses in 16", "log share", "router score",
+                               "chosen now", "follows now"});
     return names;
 }
 
@@ -66,6 +67,11 @@ void ReuseFeatures::lookup(const ExpertKey &key) {
     Layer &l = layers_[key.layer];
     const int64_t t = int64_t(l.lookups / uint64_t(k_));
     ++l.lookups;
+    if (l.chosen_token != t) {
+        l.chosen_token = t;
+        l.chosen.clear();
+    }
+    l.chosen.push_back(key.expert);
     Expert &e = experts_[key];
     if (e.last_use == t) return;  // a token looks an expert up once; a repeat adds nothing
     ++l.uses;
@@ -97,6 +103,7 @@ ReuseFeatureRow ReuseFeatures::features(const ExpertKey &key) const {
     const Expert none;
     const Expert &e = it == experts_.end() ? none : it->second;
     const bool used = e.last_use != kNever;
+    const auto l = layers_.find(key.layer);
     const int64_t age = used ? now - e.last_use : int64_t(kNeverAge);
     size_t i = 0;
     for (size_t h = 0; h < kReuseHalfLives.size(); ++h)
@@ -108,12 +115,56 @@ ReuseFeatureRow ReuseFeatures::features(const ExpertKey &key) const {
         x[i++] = float(std::log2(known ? double(later - e.earlier[j]) : kNeverAge));
     }
     x[i++] = used && age < 16 ? float(std::popcount(e.recent & ((uint64_t(1) << (16 - age)) - 1))) : 0.0f;
-    const auto l = layers_.find(key.layer);
     const double share = l == layers_.end() || l->second.uses == 0 ? 0.0 : double(e.uses) / double(l->second.uses);
     x[i++] = float(std::log2(1e-4 + share));
     x[i++] = e.scored_token == now ? e.score : 0.0f;
     x[i++] = used && age == 0 ? 1.0f : 0.0f;
+    double follows = 0.0;
+    if (affinity_ && l != layers_.end() && l->second.chosen_token == now && !l->second.chosen.empty()) {
+        for (int32_t a : l->second.chosen) follows += affinity_->at(key.layer, a, key.expert);
+        follows /= double(l->second.chosen.size());
+    }
+    x[i++] = float(follows);
     return x;
+}
+
+float ReuseAffinity::at(int32_t layer, int32_t a, int32_t b) const {
+    const auto it = by_layer.find(layer);
+    if (it == by_layer.end() || a < 0 || b < 0 || a >= n_experts || b >= n_experts) return 0.0f;
+    return it->second[size_t(a) * size_t(n_experts) + size_t(b)];
+}
+
+ReuseAffinity fit_reuse_affinity(const std::vector<std::vector<ExpertKey>> &groups, size_t n_slots, int32_t n_experts,
+                                 int32_t window) {
+    ReuseAffinity f;
+    f.window = window;
+    f.n_experts = n_experts;
+    if (n_slots == 0) return f;
+    const size_t n = size_t(n_experts), tokens = groups.size() / n_slots;
+    std::vector<uint8_t> soon(n);
+    for (size_t s = 0; s < n_slots; ++s) {
+        std::vector<double> follows(n * n, 0.0), chosen(n, 0.0);
+        int32_t layer = -1;
+        for (size_t t = 0; t + size_t(window) < tokens; ++t) {
+            const auto &now = groups[t * n_slots + s];
+            if (now.empty()) continue;
+            layer = now[0].layer;
+            std::fill(soon.begin(), soon.end(), uint8_t(0));
+            for (size_t d = 1; d <= size_t(window); ++d)
+                for (const ExpertKey &k : groups[(t + d) * n_slots + s]) soon[size_t(k.expert)] = 1;
+            for (const ExpertKey &a : now) {
+                chosen[size_t(a.expert)] += 1.0;
+                for (size_t b = 0; b < n; ++b) follows[size_t(a.expert) * n + b] += soon[b];
+            }
+        }
+        if (layer < 0) continue;
+        std::vector<float> &table = f.by_layer[layer];
+        table.assign(n * n, 0.0f);
+        for (size_t a = 0; a < n; ++a)
+            for (size_t b = 0; b < n; ++b)
+                table[a * n + b] = chosen[a] > 0.0 ? float(follows[a * n + b] / chosen[a]) : 0.0f;
+    }
+    return f;
 }
 
 double EvictionModel::score(const ReuseFeatureRow &x) const {
@@ -140,8 +191,10 @@ std::string EvictionModel::name() const {
 }
 
 ReuseTrainingSet reuse_training_set(const std::vector<std::vector<ExpertKey>> &groups, const RouterScores *scores,
-                                    size_t n_slots, int32_t n_experts, int32_t k, size_t stride) {
+                                    size_t n_slots, int32_t n_experts, int32_t k, size_t stride,
+                                    std::shared_ptr<const ReuseAffinity> affinity) {
     ReuseTrainingSet set;
+    set.affinity = affinity;
     if (n_slots == 0 || groups.empty()) return set;
     const int64_t n_tokens = int64_t(groups.size() / n_slots);
     std::vector<int32_t> slot_layer(n_slots, -1);
@@ -153,7 +206,7 @@ ReuseTrainingSet reuse_training_set(const std::vector<std::vector<ExpertKey>> &g
             uses[g % n_slots][size_t(key.expert)].push_back(int64_t(g / n_slots));
         }
     std::vector<std::vector<size_t>> cursor(n_slots, std::vector<size_t>(size_t(n_experts), 0));
-    ReuseFeatures tracker(k);
+    ReuseFeatures tracker(k, affinity.get());
     for (size_t g = 0; g < size_t(n_tokens) * n_slots; ++g) {
         if (scores)
             for (const auto &[key, score] : (*scores)[g]) tracker.router_score(key, score);
@@ -183,10 +236,9 @@ double target(uint32_t next, int32_t window) {
     return -std::log2(next == 0 ? double(kReuseHorizon) : std::min<double>(next, kReuseHorizon));
 }
 
-// Means and scales of the features over the set; the router's score gets scale 0 (ignored)
-// for a history-only model.
-void standardize(const ReuseTrainingSet &set, bool use_scores, EvictionModel &m) {
-    constexpr size_t kScoreFeature = kReuseHalfLives.size() + kReuseGaps + 3;
+// Means and scales of the features over the set; a feature left out gets scale 0 (ignored).
+void standardize(const ReuseTrainingSet &set, bool use_scores, bool use_follows, EvictionModel &m) {
+    constexpr size_t kScoreFeature = kReuseHalfLives.size() + kReuseGaps + 3, kFollowsFeature = kReuseFeatures - 1;
     const size_t rows = set.rows.size();
     if (rows == 0) fail(MST_ERR_INVALID_ARGUMENT, "no training rows for the eviction model");
     for (size_t i = 0; i < kReuseFeatures; ++i) {
@@ -197,17 +249,19 @@ void standardize(const ReuseTrainingSet &set, bool use_scores, EvictionModel &m)
         }
         const double mean = sum / double(rows), var = std::max(0.0, sq / double(rows) - mean * mean);
         m.mean[i] = float(mean);
-        m.scale[i] = var > 1e-12 && (use_scores || i != kScoreFeature) ? float(std::sqrt(var)) : 0.0f;
+        const bool left_out = (!use_scores && i == kScoreFeature) || (!use_follows && i == kFollowsFeature);
+        m.scale[i] = var > 1e-12 && !left_out ? float(std::sqrt(var)) : 0.0f;
     }
 }
 
 }  // namespace
 
-EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bool use_scores) {
+EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bool use_scores, bool use_follows) {
     constexpr size_t n = kReuseFeatures + 1;
     EvictionModel m;
     m.window = window;
-    standardize(set, use_scores, m);
+    m.affinity = set.affinity;
+    standardize(set, use_scores, use_follows, m);
     const size_t rows = set.rows.size();
     auto standardized = [&](const ReuseFeatureRow &x, std::array<double, n> &z) {
         for (size_t i = 0; i < kReuseFeatures; ++i) z[i] = m.scale[i] > 0.0f ? double((x[i] - m.mean[i]) / m.scale[i]) : 0.0;
@@ -254,12 +308,13 @@ EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bo
 }
 
 EvictionModel fit_eviction_mlp(const ReuseTrainingSet &set, int32_t window, bool use_scores, int32_t hidden,
-                               int32_t epochs) {
+                               int32_t epochs, bool use_follows) {
     constexpr size_t n = kReuseFeatures + 1;
     EvictionModel m;
     m.window = window;
     m.hidden = std::max(hidden, 1);
-    standardize(set, use_scores, m);
+    m.affinity = set.affinity;
+    standardize(set, use_scores, use_follows, m);
     const size_t units = size_t(m.hidden), rows = set.rows.size();
     std::mt19937_64 rng(0x5eed);
     std::normal_distribution<double> init(0.0, 1.0 / std::sqrt(double(n)));
@@ -324,7 +379,8 @@ namespace {
 
 class LearnedPolicy final : public EvictionPolicy {
 public:
-    LearnedPolicy(const EvictionModel &model, int32_t lookups_per_token) : model_(model), features_(lookups_per_token) {}
+    LearnedPolicy(const EvictionModel &model, int32_t lookups_per_token)
+        : model_(model), features_(lookups_per_token, model_.affinity.get()) {}
     const char *name() const override { return "learned"; }
     bool wants_router_scores() const override { return true; }
     void on_router_score(const ExpertKey &key, float score) override {

@@ -31,18 +31,33 @@ inline constexpr std::array<int32_t, 5> kReuseHalfLives = {2, 8, 32, 128, 512};
 // uses (LRB's "deltas": how this expert's reuse has been spaced); uses in the last 16 tokens;
 // log2(1e-4 + the expert's share of its layer's uses so far); the router's score of it at the
 // layer's latest token (0 when not in the recorded top M); 1 when chosen at the layer's latest
-// token.
+// token; how often it followed the experts chosen at the layer's latest token (ReuseAffinity;
+// 0 without one).
 inline constexpr size_t kReuseGaps = 3;
-inline constexpr size_t kReuseFeatures = kReuseHalfLives.size() + kReuseGaps + 5;
+inline constexpr size_t kReuseFeatures = kReuseHalfLives.size() + kReuseGaps + 6;
 using ReuseFeatureRow = std::array<float, kReuseFeatures>;
 std::vector<std::string> reuse_feature_names();
+
+// How often each expert of a layer follows another: at(layer, a, b) = the share of the tokens
+// choosing a after which b is chosen within the next `window` tokens, fitted on a trace
+// segment. A passage's routing drifts with its topic: the experts a token chooses say which
+// others the next few dozen tokens want, which an expert's own history does not.
+struct ReuseAffinity {
+    int32_t window = 0;
+    int32_t n_experts = 0;
+    std::unordered_map<int32_t, std::vector<float>> by_layer;  // [a][b]
+    float at(int32_t layer, int32_t a, int32_t b) const;
+};
+ReuseAffinity fit_reuse_affinity(const std::vector<std::vector<ExpertKey>> &groups, size_t n_slots, int32_t n_experts,
+                                 int32_t window);
 
 // Tracks the features online, from lookups (and router scores) alone. A layer's time is its
 // lookups / `lookups_per_token` (k: each token looks up its k experts of each layer once),
 // so the tracker needs no signal of where a token starts, as EvictionPolicy gives none.
 class ReuseFeatures {
 public:
-    explicit ReuseFeatures(int32_t lookups_per_token) : k_(lookups_per_token > 0 ? lookups_per_token : 1) {}
+    explicit ReuseFeatures(int32_t lookups_per_token, const ReuseAffinity *affinity = nullptr)
+        : k_(lookups_per_token > 0 ? lookups_per_token : 1), affinity_(affinity) {}
     // A lookup of `key`, hit or miss.
     void lookup(const ExpertKey &key);
     // The router scored `key` for the token its layer is about to look up (decode_router_scores).
@@ -65,8 +80,11 @@ private:
     struct Layer {
         uint64_t lookups = 0;
         uint64_t uses = 0;
+        int64_t chosen_token = -1;
+        std::vector<int32_t> chosen;  // the experts looked up at chosen_token
     };
     int32_t k_;
+    const ReuseAffinity *affinity_;
     std::unordered_map<ExpertKey, Expert, ExpertKeyHash> experts_;
     std::unordered_map<int32_t, Layer> layers_;
 };
@@ -83,6 +101,7 @@ struct EvictionModel {
     int32_t hidden = 0;
     std::vector<double> layer1;  // [hidden][kReuseFeatures + 1], the last of each its bias
     std::vector<double> layer2;  // [hidden + 1], the last the output's bias
+    std::shared_ptr<const ReuseAffinity> affinity;  // what the features were computed with, if any
     double score(const ReuseFeatureRow &x) const;
     std::string name() const;
 };
@@ -95,18 +114,20 @@ inline constexpr uint32_t kReuseHorizon = 512;
 struct ReuseTrainingSet {
     std::vector<ReuseFeatureRow> rows;
     std::vector<uint32_t> next;
+    std::shared_ptr<const ReuseAffinity> affinity;  // passed on to the models fitted on the set
 };
 ReuseTrainingSet reuse_training_set(const std::vector<std::vector<ExpertKey>> &groups, const RouterScores *scores,
-                                    size_t n_slots, int32_t n_experts, int32_t k, size_t stride);
+                                    size_t n_slots, int32_t n_experts, int32_t k, size_t stride,
+                                    std::shared_ptr<const ReuseAffinity> affinity = nullptr);
 
 // Fits the model on `set` (window > 0: logistic by Newton's method; 0: least squares), with
 // a small ridge so that a constant feature (no router scores) gets weight 0. `use_scores`
-// false zeroes the router-score feature first, for a history-only model.
-EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bool use_scores);
+// false leaves the router-score feature out (weight 0), `use_follows` false the affinity one.
+EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bool use_scores, bool use_follows = true);
 // The same objective on a two-layer perceptron of `hidden` ReLU units, by Adam over shuffled
 // minibatches for `epochs` passes (seeded: the same set gives the same model).
 EvictionModel fit_eviction_mlp(const ReuseTrainingSet &set, int32_t window, bool use_scores, int32_t hidden,
-                               int32_t epochs);
+                               int32_t epochs, bool use_follows = true);
 
 // Evicts the resident the model scores lowest; admits a miss only when it scores above the
 // victim (as lrfu-admit does with its decayed counts).

@@ -1,7 +1,7 @@
 // bench_routing's learned eviction policy (bench/learned_eviction.h) on hand-made traces whose
 // answers are known: the features of an expert that comes back every 5 tokens, the training
-// rows' labels, and a model fitted on one half of such a trace keeping that expert on the
-// other half, where LRU keeps none.
+// rows' labels, a model fitted on one half of such a trace keeping that expert on the other
+// half, where LRU keeps none, and the table of which experts follow which.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -120,6 +120,25 @@ TEST(LearnedEviction, FittedOnOneHalfKeepsThePeriodicExpertOnTheOther) {
     }
 }
 
+// Experts 0..7 in turn: each is followed by the next one, the one after within 2 tokens.
+TEST(LearnedEviction, AffinityIsTheShareOfTokensAnExpertFollows) {
+    RouteTraceData t = RouteTraceData::sized(8, 1, 0, 800, {3});
+    for (int64_t tok = 0; tok < 800; ++tok) t.ids[t.at(tok, 0)] = int32_t(tok % 8);
+    const auto groups = decode_accesses(t);
+    const ReuseAffinity next = fit_reuse_affinity(groups, 1, 8, 1), two = fit_reuse_affinity(groups, 1, 8, 2);
+    EXPECT_FLOAT_EQ(next.at(3, 1, 2), 1.0f);
+    EXPECT_FLOAT_EQ(next.at(3, 1, 3), 0.0f);
+    EXPECT_FLOAT_EQ(two.at(3, 1, 3), 1.0f);
+    EXPECT_FLOAT_EQ(two.at(3, 1, 4), 0.0f);
+    EXPECT_FLOAT_EQ(two.at(3, 7, 0), 1.0f);  // across the turn of the cycle
+    EXPECT_FLOAT_EQ(two.at(4, 1, 2), 0.0f);  // no such layer
+    ReuseFeatures f(1, &next);
+    for (size_t g = 0; g < 10; ++g) f.lookup(groups[g][0]);  // the latest: expert 1
+    EXPECT_FLOAT_EQ(f.features(ExpertKey{3, 2}).back(), 1.0f);
+    EXPECT_FLOAT_EQ(f.features(ExpertKey{3, 5}).back(), 0.0f);
+    EXPECT_FLOAT_EQ(ReuseFeatures(1).features(ExpertKey{3, 2}).back(), 0.0f);  // none without a table
+}
+
 TEST(LearnedEviction, HistoryOnlyModelsIgnoreTheRouterScore) {
     const RouteTraceData t = periodic_trace(1200);
     const auto groups = decode_accesses(t);
@@ -131,6 +150,7 @@ TEST(LearnedEviction, HistoryOnlyModelsIgnoreTheRouterScore) {
     x[kScore] = 1.0f;
     EXPECT_EQ(m.score(x), before);
     EXPECT_NE(fit_eviction_model(set, 5, true).scale[kScore], 0.0f);
+    EXPECT_EQ(m.scale.back(), 0.0f);  // no affinity table: the follows feature is constant 0
 }
 
 }  // namespace
