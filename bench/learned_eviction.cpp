@@ -385,48 +385,63 @@ public:
     bool wants_router_scores() const override { return true; }
     void on_router_score(const ExpertKey &key, float score) override {
         features_.router_score(key, score);
-        ++clock_;
+        ++layers_[key.layer].clock;
     }
     void on_hit(const ExpertKey &key) override { touch(key); }
     void on_miss(const ExpertKey &key) override { touch(key); }
     void on_insert(const ExpertKey &key) override {
-        index_[key] = residents_.size();
-        residents_.push_back({key, model_.score(features_.features(key))});
+        Layer &l = layers_[key.layer];
+        index_[key] = l.residents.size();
+        l.residents.push_back({key, model_.score(features_.features(key))});
     }
     ExpertKey victim(const ExpertKey &) override {
-        // Features move only when a lookup or a score comes in: between two, one scoring serves
-        // every eviction of a layer's misses.
-        if (scored_at_ != clock_) {
-            for (auto &[key, score] : residents_) score = model_.score(features_.features(key));
-            scored_at_ = clock_;
+        // An expert's features move only when its own layer looks something up or is scored,
+        // so only those layers' residents are scored again: in decode order, one layer between
+        // two victims, and one scoring serves every eviction of that layer's misses.
+        const Resident *lowest = nullptr;
+        for (auto &[layer, l] : layers_) {
+            if (l.scored_at != l.clock) {
+                for (Resident &r : l.residents) r.score = model_.score(features_.features(r.key));
+                l.scored_at = l.clock;
+            }
+            for (const Resident &r : l.residents)
+                if (!lowest || r.score < lowest->score) lowest = &r;
         }
-        const auto lowest = std::ranges::min_element(residents_, {}, &std::pair<ExpertKey, double>::second);
-        return lowest->first;
+        return lowest->key;
     }
     bool admit(const ExpertKey &incoming, const ExpertKey &victim) override {
-        return model_.score(features_.features(incoming)) > residents_[index_.at(victim)].second;
+        return model_.score(features_.features(incoming)) > layers_.at(victim.layer).residents[index_.at(victim)].score;
     }
     void on_evict(const ExpertKey &key) override {
+        std::vector<Resident> &rs = layers_.at(key.layer).residents;
         const size_t i = index_.at(key);
         index_.erase(key);
-        if (i + 1 != residents_.size()) {
-            residents_[i] = residents_.back();
-            index_[residents_[i].first] = i;
+        if (i + 1 != rs.size()) {
+            rs[i] = rs.back();
+            index_[rs[i].key] = i;
         }
-        residents_.pop_back();
+        rs.pop_back();
     }
 
 private:
+    struct Resident {
+        ExpertKey key;
+        double score = 0.0;
+    };
+    struct Layer {
+        uint64_t clock = 0, scored_at = std::numeric_limits<uint64_t>::max();
+        std::vector<Resident> residents;
+    };
+
     void touch(const ExpertKey &key) {
         features_.lookup(key);
-        ++clock_;
+        ++layers_[key.layer].clock;
     }
 
     EvictionModel model_;
     ReuseFeatures features_;
-    uint64_t clock_ = 0, scored_at_ = std::numeric_limits<uint64_t>::max();
-    std::vector<std::pair<ExpertKey, double>> residents_;
-    std::unordered_map<ExpertKey, size_t, ExpertKeyHash> index_;
+    std::map<int32_t, Layer> layers_;
+    std::unordered_map<ExpertKey, size_t, ExpertKeyHash> index_;  // within its layer's residents
 };
 
 }  // namespace
