@@ -87,9 +87,9 @@ const char *const kUsage =
     "      with --across, on the whole of the first trace of each pair), the variant of each flavor\n"
     "      chosen by its hit rate on that same half, replayed on the second half (the pair's other\n"
     "      trace) beside lru, lrfu, lrfu-admit and Belady, one shared cache (default sizes 10,25,50);\n"
-    "      --rows caps the training rows (default 1000000, sampled evenly over the tokens). Without\n"
-    "      --across it also fits every variant on the second half itself and reports the best there:\n"
-    "      an upper bound of the features and models, not a policy\n"
+    "      --rows caps the training rows (default 1000000, sampled evenly over the tokens). It also\n"
+    "      fits every variant on the replayed segment itself and reports the best there: an upper\n"
+    "      bound of the features and models, not a policy\n"
     "  bench_routing prefetch TRACE [TRACE...]\n"
     "      precision and recall of each prefetch rule 1..A layers ahead, on the first half of each\n"
     "      trace (fit) and the second (held out); the rule chosen is the one with the highest mean\n"
@@ -580,16 +580,15 @@ double learned_hit(const std::vector<std::vector<ExpertKey>> &groups, const Evic
 
 // Fits every variant on `fit`, chooses per flavor the variant with the best hit rate on `fit`
 // itself at each size, and replays it on `eval`: the model never sees `eval`, neither its
-// future nor its hit rates. With `bound`, the variants are also fitted on `eval` itself and
-// the best of them on `eval` reported: not an honest policy, the most these features and
-// models could give on that segment.
+// future nor its hit rates. The variants are also fitted on `eval` itself and the best of
+// them on `eval` reported: not an honest policy, the most these features and models could
+// give on that segment.
 void learned_run(const std::string &title, const RouteTraceData &shape, const TraceSegment &fit,
                  const TraceSegment &eval, const std::vector<double> &sizes, const std::vector<double> &windows,
-                 const std::vector<double> &mlp_targets, long hidden, long max_rows, long affinity, bool bound) {
+                 const std::vector<double> &mlp_targets, long hidden, long max_rows, long affinity) {
     const size_t total = size_t(shape.n_experts) * shape.n_slots();
     const Variants v = fit_variants(shape, fit, windows, mlp_targets, hidden, max_rows, affinity);
-    Variants in_sample;
-    if (bound) in_sample = fit_variants(shape, eval, windows, mlp_targets, hidden, max_rows, affinity);
+    const Variants in_sample = fit_variants(shape, eval, windows, mlp_targets, hidden, max_rows, affinity);
     std::printf("\n%s: %zu training rows (every %zu-th token of each layer, every expert); follows = within %ld tokens\n",
                 title.c_str(), v.set.rows.size(), v.stride, affinity);
     std::printf("linear models' weights per unit of each feature (the perceptrons' are not shown)\n"
@@ -649,8 +648,7 @@ void learned_run(const std::string &title, const RouteTraceData &shape, const Tr
         std::printf(" %s |", chosen.c_str());
         double bound_hit = 0.0;
         for (const EvictionModel &m : in_sample.models) bound_hit = std::max(bound_hit, learned_hit(eval.groups, m, shape.k, o));
-        if (bound) std::printf(" %.1f |", 100.0 * bound_hit);
-        else std::printf(" - |");
+        std::printf(" %.1f |", 100.0 * bound_hit);
         const double b = replay_belady(eval.groups, o).hit_rate();
         std::printf(" %.1f | %+.1f | %+.1f |\n", 100.0 * b, 100.0 * (best_learned - admit), 100.0 * (best_learned - b));
         std::fflush(stdout);
@@ -688,7 +686,7 @@ int learned(const Args &args) {
             const int64_t half = t.n_tokens / 2;
             learned_run(fmt::format("trace {} ({} tokens): fitted on tokens 0..{}, replayed on {}..{}", path, t.n_tokens,
                                     half - 1, half, t.n_tokens - 1),
-                        t, segment(t, 0, half), segment(t, half, t.n_tokens), sizes, windows, mlp, hidden, rows, affinity, true);
+                        t, segment(t, 0, half), segment(t, half, t.n_tokens), sizes, windows, mlp, hidden, rows, affinity);
         }
         return 0;
     }
@@ -698,9 +696,9 @@ int learned(const Args &args) {
             fail(MST_ERR_INVALID_ARGUMENT, "{} and {} are not traces of one model", args.positional[i], args.positional[i + 1]);
         const TraceSegment whole_a = segment(a, 0, a.n_tokens), whole_b = segment(b, 0, b.n_tokens);
         learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i], args.positional[i + 1]), a, whole_a,
-                    whole_b, sizes, windows, mlp, hidden, rows, affinity, true);
+                    whole_b, sizes, windows, mlp, hidden, rows, affinity);
         learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i + 1], args.positional[i]), a, whole_b,
-                    whole_a, sizes, windows, mlp, hidden, rows, affinity, true);
+                    whole_a, sizes, windows, mlp, hidden, rows, affinity);
     }
     return 0;
 }
