@@ -40,8 +40,8 @@ std::vector<std::string> reuse_feature_names();
 
 // How often each expert of a layer follows another: at(layer, a, b) = the share of the tokens
 // choosing a after which b is chosen within the next `window` tokens, fitted on a trace
-// segment. A passage's routing drifts with its topic: the experts a token chooses say which
-// others the next few dozen tokens want, which an expert's own history does not.
+// segment. Consecutive tokens' routing is correlated beyond popularity: the experts a token
+// chooses say which others the next tokens want, which an expert's own history does not.
 struct ReuseAffinity {
     int32_t window = 0;
     int32_t n_experts = 0;

@@ -1,9 +1,11 @@
 #!/bin/bash
 # Issue 19 item 3, a learned eviction policy (bench_routing learned, bench/learned_eviction.h)
 # on the trained models' routing of the two held-out texts: fitted on each trace's first
-# half and replayed on its second (learned_eviction_half_<model>.txt), and fitted on one
-# text's whole trace and replayed on the other's (learned_eviction_across_<model>.txt; for
-# Qwen3-MoE only: the others' were stopped for time, on a shared 2-core machine).
+# half and replayed on its second (learned_eviction_half_qwen3_moe_trained.txt for both
+# texts of Qwen3-MoE; learned_eviction_half_<text>_<model>.txt for the others, one run per
+# trace, 25 % cached first so that the bar's size came first on a loaded machine), and fitted
+# on one text's whole trace and replayed on the other's (learned_eviction_across_<model>.txt;
+# for Qwen3-MoE only: the others' were stopped for time, on a shared 2-core machine).
 # Prose: learned_eviction.md. Each run is one thread; all run at once.
 #
 #   TMPDIR=/tmp/x bash bench/results/learned_eviction.sh [BUILD_DIR]
@@ -21,9 +23,13 @@ for m in $models; do
       --text "bench/data/heldout_$x.txt" --out "$T/${x}_$m.trace" --ctx 1024 --predict 2
   done
 done
-for m in $models; do
-  "$B/bench/bench_routing" learned "$T/repo_$m.trace" "$T/cpp_$m.trace" > "$R/learned_eviction_half_$m.txt" &
-done
 m=qwen3_moe_trained
+"$B/bench/bench_routing" learned "$T/repo_$m.trace" "$T/cpp_$m.trace" > "$R/learned_eviction_half_$m.txt" &
 "$B/bench/bench_routing" learned --across "$T/repo_$m.trace" "$T/cpp_$m.trace" > "$R/learned_eviction_across_$m.txt" &
+wait
+for m in deepseek_v3_trained qwen3_5_moe_trained; do
+  for x in repo cpp; do
+    "$B/bench/bench_routing" learned --sizes 25,10,50 "$T/${x}_$m.trace" > "$R/learned_eviction_half_${x}_$m.txt" &
+  done
+done
 wait
