@@ -3,7 +3,8 @@
 # on the trained models' routing of the two held-out texts: fitted on each trace's first
 # half and replayed on its second (learned_eviction_half_qwen3_moe_trained.txt for both
 # texts of Qwen3-MoE; learned_eviction_half_<text>_<model>.txt for the others, one run per
-# trace, 25 % cached first so that the bar's size came first on a loaded machine), and fitted
+# trace, 25 % cached first and 250,000 training rows instead of 1,000,000, so that the bar's
+# size came first on a loaded machine), and fitted
 # on one text's whole trace and replayed on the other's (learned_eviction_across_<model>.txt;
 # for Qwen3-MoE only: the others' were stopped for time, on a shared 2-core machine).
 # Prose: learned_eviction.md. Each run is one thread; all run at once.
@@ -29,7 +30,7 @@ m=qwen3_moe_trained
 wait
 for m in deepseek_v3_trained qwen3_5_moe_trained; do
   for x in repo cpp; do
-    "$B/bench/bench_routing" learned --sizes 25,10,50 "$T/${x}_$m.trace" > "$R/learned_eviction_half_${x}_$m.txt" &
+    "$B/bench/bench_routing" learned --sizes 25,10,50 --rows 250000 "$T/${x}_$m.trace" > "$R/learned_eviction_half_${x}_$m.txt" &
   done
 done
 wait
