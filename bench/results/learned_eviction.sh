@@ -6,7 +6,7 @@
 # trace, 25 % cached first and 250,000 training rows instead of 1,000,000, so that the bar's
 # size came first on a loaded machine), and fitted
 # on one text's whole trace and replayed on the other's (learned_eviction_across_<model>.txt;
-# for Qwen3-MoE only: the others' were stopped for time, on a shared 2-core machine).
+# for DeepSeek-V3 and Qwen3.5-MoE at 25 % cached only, with 250,000 rows, for time).
 # Prose: learned_eviction.md. Each run is one thread; all run at once.
 #
 #   TMPDIR=/tmp/x bash bench/results/learned_eviction.sh [BUILD_DIR]
@@ -32,5 +32,10 @@ for m in deepseek_v3_trained qwen3_5_moe_trained; do
   for x in repo cpp; do
     "$B/bench/bench_routing" learned --sizes 25,10,50 --rows 250000 "$T/${x}_$m.trace" > "$R/learned_eviction_half_${x}_$m.txt" &
   done
+done
+wait
+for m in deepseek_v3_trained qwen3_5_moe_trained; do
+  "$B/bench/bench_routing" learned --across --sizes 25 --rows 250000 "$T/repo_$m.trace" "$T/cpp_$m.trace" \
+    > "$R/learned_eviction_across_$m.txt" &
 done
 wait
