@@ -15,7 +15,7 @@
 //     lrfu-admit whose scores also gain the router's soft scores (the trace's top-M, recorded
 //     with --ranked), for each weight and half-life, against lru, lrfu, lrfu-admit and Belady.
 //   bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--mlp W1,...] [--hidden H]
-//                         [--follows F] [--rows N] [--across]
+//                         [--follows F] [--online] [--rows N] [--across]
 //     a learned eviction policy (learned_eviction.h) fitted on each trace's first half and
 //     replayed on its second, or (--across, traces in pairs) fitted on one text's trace and
 //     replayed on the other's, against lru, lrfu, lrfu-admit and Belady.
@@ -76,7 +76,7 @@ const char *const kUsage =
     "      lru, lrfu, lrfu-admit and Belady (default sizes 10,25,50); first, how often an expert is\n"
     "      chosen again within 1..64 tokens when it is chosen now, a runner-up now, or neither\n"
     "  bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--mlp W1,...] [--hidden H]\n"
-    "                        [--follows F] [--rows N] [--across]\n"
+    "                        [--follows F] [--online] [--rows N] [--across]\n"
     "      a learned eviction policy: a model of each expert's reuse (decayed use counts, age, gaps\n"
     "      between its last uses, recent uses, popularity share; how often it followed the experts\n"
     "      chosen now within F tokens, default 2; the router's score) fitted as logistic P(used again\n"
@@ -87,6 +87,8 @@ const char *const kUsage =
     "      with --across, on the whole of the first trace of each pair), the variant of each flavor\n"
     "      chosen by its hit rate on that same half, replayed on the second half (the pair's other\n"
     "      trace) beside lru, lrfu, lrfu-admit and Belady, one shared cache (default sizes 10,25,50);\n"
+    "      --online counts the follows online, from the replayed text itself so far, in place of\n"
+    "      the table fitted on the training segment.\n"
     "      --rows caps the training rows (default 1000000, sampled evenly over the tokens). It also\n"
     "      fits every variant on the replayed segment itself and reports the best there: an upper\n"
     "      bound of the features and models, not a policy\n"
@@ -105,6 +107,7 @@ struct Args {
     std::vector<std::string> positional;
     bool per_layer = false;
     bool across = false;
+    bool online = false;
 
     Args(int argc, char **argv, int first) {
         for (int i = first; i < argc; ++i) {
@@ -113,6 +116,8 @@ struct Args {
                 per_layer = true;
             } else if (a == "--across") {
                 across = true;
+            } else if (a == "--online") {
+                online = true;
             } else if (a.starts_with("-")) {
                 if (i + 1 >= argc) usage("option " + a + " needs a value");
                 values[a] = argv[++i];
@@ -549,13 +554,16 @@ struct Variants {
     std::vector<Reads> reads;
 };
 Variants fit_variants(const RouteTraceData &shape, const TraceSegment &fit, const std::vector<double> &windows,
-                      const std::vector<double> &mlp_targets, long hidden, long max_rows, long affinity) {
+                      const std::vector<double> &mlp_targets, long hidden, long max_rows, long affinity, bool online) {
     Variants v;
     const size_t per_token = shape.n_slots() * size_t(shape.n_experts);
     v.stride = std::max<size_t>(1, (fit.groups.size() / shape.n_slots() * per_token + size_t(max_rows) - 1) / size_t(max_rows));
-    const auto follows = std::make_shared<const ReuseAffinity>(
-        fit_reuse_affinity(fit.groups, shape.n_slots(), shape.n_experts, int32_t(affinity)));
-    v.set = reuse_training_set(fit.groups, &fit.scores, shape.n_slots(), shape.n_experts, shape.k, v.stride, follows);
+    std::shared_ptr<const ReuseAffinity> follows;
+    if (!online)
+        follows = std::make_shared<const ReuseAffinity>(
+            fit_reuse_affinity(fit.groups, shape.n_slots(), shape.n_experts, int32_t(affinity)));
+    v.set = reuse_training_set(fit.groups, &fit.scores, shape.n_slots(), shape.n_experts, shape.k, v.stride, follows,
+                               online ? int32_t(affinity) : 0);
     for (Reads r : kFlavors) {
         const bool scores = r == Reads::kFollowsScores, follow = r != Reads::kHistory;
         for (double w : windows) {
@@ -585,10 +593,10 @@ double learned_hit(const std::vector<std::vector<ExpertKey>> &groups, const Evic
 // give on that segment.
 void learned_run(const std::string &title, const RouteTraceData &shape, const TraceSegment &fit,
                  const TraceSegment &eval, const std::vector<double> &sizes, const std::vector<double> &windows,
-                 const std::vector<double> &mlp_targets, long hidden, long max_rows, long affinity) {
+                 const std::vector<double> &mlp_targets, long hidden, long max_rows, long affinity, bool online) {
     const size_t total = size_t(shape.n_experts) * shape.n_slots();
-    const Variants v = fit_variants(shape, fit, windows, mlp_targets, hidden, max_rows, affinity);
-    const Variants in_sample = fit_variants(shape, eval, windows, mlp_targets, hidden, max_rows, affinity);
+    const Variants v = fit_variants(shape, fit, windows, mlp_targets, hidden, max_rows, affinity, online);
+    const Variants in_sample = fit_variants(shape, eval, windows, mlp_targets, hidden, max_rows, affinity, online);
     std::printf("\n%s: %zu training rows (every %zu-th token of each layer, every expert); follows = within %ld tokens\n",
                 title.c_str(), v.set.rows.size(), v.stride, affinity);
     std::printf("linear models' weights per unit of each feature (the perceptrons' are not shown)\n"
@@ -686,7 +694,7 @@ int learned(const Args &args) {
             const int64_t half = t.n_tokens / 2;
             learned_run(fmt::format("trace {} ({} tokens): fitted on tokens 0..{}, replayed on {}..{}", path, t.n_tokens,
                                     half - 1, half, t.n_tokens - 1),
-                        t, segment(t, 0, half), segment(t, half, t.n_tokens), sizes, windows, mlp, hidden, rows, affinity);
+                        t, segment(t, 0, half), segment(t, half, t.n_tokens), sizes, windows, mlp, hidden, rows, affinity, args.online);
         }
         return 0;
     }
@@ -696,9 +704,9 @@ int learned(const Args &args) {
             fail(MST_ERR_INVALID_ARGUMENT, "{} and {} are not traces of one model", args.positional[i], args.positional[i + 1]);
         const TraceSegment whole_a = segment(a, 0, a.n_tokens), whole_b = segment(b, 0, b.n_tokens);
         learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i], args.positional[i + 1]), a, whole_a,
-                    whole_b, sizes, windows, mlp, hidden, rows, affinity);
+                    whole_b, sizes, windows, mlp, hidden, rows, affinity, args.online);
         learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i + 1], args.positional[i]), a, whole_b,
-                    whole_a, sizes, windows, mlp, hidden, rows, affinity);
+                    whole_a, sizes, windows, mlp, hidden, rows, affinity, args.online);
     }
     return 0;
 }

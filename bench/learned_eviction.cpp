@@ -68,10 +68,22 @@ void ReuseFeatures::lookup(const ExpertKey &key) {
     const int64_t t = int64_t(l.lookups / uint64_t(k_));
     ++l.lookups;
     if (l.chosen_token != t) {
+        if (online_ > 0) {
+            if (l.chosen_token >= 0) l.before.insert(l.before.begin(), l.chosen);
+            if (l.before.size() > size_t(online_)) l.before.pop_back();
+            l.preceding.clear();
+            for (const auto &set : l.before) l.preceding.insert(l.preceding.end(), set.begin(), set.end());
+            std::ranges::sort(l.preceding);
+            l.preceding.erase(std::unique(l.preceding.begin(), l.preceding.end()), l.preceding.end());
+        }
         l.chosen_token = t;
         l.chosen.clear();
     }
     l.chosen.push_back(key.expert);
+    if (online_ > 0) {
+        l.times[key.expert] += 1.0f;
+        for (int32_t a : l.preceding) l.follows[(uint64_t(uint32_t(a)) << 32) | uint32_t(key.expert)] += 1.0f;
+    }
     Expert &e = experts_[key];
     if (e.last_use == t) return;  // a token looks an expert up once; a repeat adds nothing
     ++l.uses;
@@ -120,9 +132,18 @@ ReuseFeatureRow ReuseFeatures::features(const ExpertKey &key) const {
     x[i++] = e.scored_token == now ? e.score : 0.0f;
     x[i++] = used && age == 0 ? 1.0f : 0.0f;
     double follows = 0.0;
-    if (affinity_ && l != layers_.end() && l->second.chosen_token == now && !l->second.chosen.empty()) {
-        for (int32_t a : l->second.chosen) follows += affinity_->at(key.layer, a, key.expert);
-        follows /= double(l->second.chosen.size());
+    if (l != layers_.end() && l->second.chosen_token == now && !l->second.chosen.empty()) {
+        const Layer &layer = l->second;
+        for (int32_t a : layer.chosen) {
+            if (online_ > 0) {
+                const auto f = layer.follows.find((uint64_t(uint32_t(a)) << 32) | uint32_t(key.expert));
+                const auto n = layer.times.find(a);
+                if (f != layer.follows.end() && n != layer.times.end()) follows += f->second / n->second;
+            } else if (affinity_) {
+                follows += affinity_->at(key.layer, a, key.expert);
+            }
+        }
+        follows /= double(layer.chosen.size());
     }
     x[i++] = float(follows);
     return x;
@@ -192,9 +213,10 @@ std::string EvictionModel::name() const {
 
 ReuseTrainingSet reuse_training_set(const std::vector<std::vector<ExpertKey>> &groups, const RouterScores *scores,
                                     size_t n_slots, int32_t n_experts, int32_t k, size_t stride,
-                                    std::shared_ptr<const ReuseAffinity> affinity) {
+                                    std::shared_ptr<const ReuseAffinity> affinity, int32_t online_follows) {
     ReuseTrainingSet set;
     set.affinity = affinity;
+    set.online_follows = online_follows;
     if (n_slots == 0 || groups.empty()) return set;
     const int64_t n_tokens = int64_t(groups.size() / n_slots);
     std::vector<int32_t> slot_layer(n_slots, -1);
@@ -206,7 +228,7 @@ ReuseTrainingSet reuse_training_set(const std::vector<std::vector<ExpertKey>> &g
             uses[g % n_slots][size_t(key.expert)].push_back(int64_t(g / n_slots));
         }
     std::vector<std::vector<size_t>> cursor(n_slots, std::vector<size_t>(size_t(n_experts), 0));
-    ReuseFeatures tracker(k, affinity.get());
+    ReuseFeatures tracker(k, affinity.get(), online_follows);
     for (size_t g = 0; g < size_t(n_tokens) * n_slots; ++g) {
         if (scores)
             for (const auto &[key, score] : (*scores)[g]) tracker.router_score(key, score);
@@ -261,6 +283,7 @@ EvictionModel fit_eviction_model(const ReuseTrainingSet &set, int32_t window, bo
     EvictionModel m;
     m.window = window;
     m.affinity = set.affinity;
+    m.online_follows = set.online_follows;
     standardize(set, use_scores, use_follows, m);
     const size_t rows = set.rows.size();
     auto standardized = [&](const ReuseFeatureRow &x, std::array<double, n> &z) {
@@ -314,6 +337,7 @@ EvictionModel fit_eviction_mlp(const ReuseTrainingSet &set, int32_t window, bool
     m.window = window;
     m.hidden = std::max(hidden, 1);
     m.affinity = set.affinity;
+    m.online_follows = set.online_follows;
     standardize(set, use_scores, use_follows, m);
     const size_t units = size_t(m.hidden), rows = set.rows.size();
     std::mt19937_64 rng(0x5eed);
@@ -380,7 +404,7 @@ namespace {
 class LearnedPolicy final : public EvictionPolicy {
 public:
     LearnedPolicy(const EvictionModel &model, int32_t lookups_per_token)
-        : model_(model), features_(lookups_per_token, model_.affinity.get()) {}
+        : model_(model), features_(lookups_per_token, model_.affinity.get(), model_.online_follows) {}
     const char *name() const override { return "learned"; }
     bool wants_router_scores() const override { return true; }
     void on_router_score(const ExpertKey &key, float score) override {

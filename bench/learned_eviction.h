@@ -56,8 +56,11 @@ ReuseAffinity fit_reuse_affinity(const std::vector<std::vector<ExpertKey>> &grou
 // so the tracker needs no signal of where a token starts, as EvictionPolicy gives none.
 class ReuseFeatures {
 public:
-    explicit ReuseFeatures(int32_t lookups_per_token, const ReuseAffinity *affinity = nullptr)
-        : k_(lookups_per_token > 0 ? lookups_per_token : 1), affinity_(affinity) {}
+    // `online_window` > 0: the follows feature comes from counts kept online, of the experts
+    // chosen within that many tokens after each other so far, in place of `affinity`.
+    explicit ReuseFeatures(int32_t lookups_per_token, const ReuseAffinity *affinity = nullptr,
+                           int32_t online_window = 0)
+        : k_(lookups_per_token > 0 ? lookups_per_token : 1), affinity_(affinity), online_(online_window) {}
     // A lookup of `key`, hit or miss.
     void lookup(const ExpertKey &key);
     // The router scored `key` for the token its layer is about to look up (decode_router_scores).
@@ -82,9 +85,14 @@ private:
         uint64_t uses = 0;
         int64_t chosen_token = -1;
         std::vector<int32_t> chosen;  // the experts looked up at chosen_token
+        std::vector<std::vector<int32_t>> before;  // online: the chosen of the previous tokens, latest first
+        std::vector<int32_t> preceding;            // online: their union
+        std::unordered_map<uint64_t, float> follows;  // online: (a << 32 | b) -> times b came after a
+        std::unordered_map<int32_t, float> times;     // online: times a was chosen
     };
     int32_t k_;
     const ReuseAffinity *affinity_;
+    int32_t online_;
     std::unordered_map<ExpertKey, Expert, ExpertKeyHash> experts_;
     std::unordered_map<int32_t, Layer> layers_;
 };
@@ -102,6 +110,7 @@ struct EvictionModel {
     std::vector<double> layer1;  // [hidden][kReuseFeatures + 1], the last of each its bias
     std::vector<double> layer2;  // [hidden + 1], the last the output's bias
     std::shared_ptr<const ReuseAffinity> affinity;  // what the features were computed with, if any
+    int32_t online_follows = 0;                     // or the online follows window (ReuseFeatures)
     double score(const ReuseFeatureRow &x) const;
     std::string name() const;
 };
@@ -115,10 +124,11 @@ struct ReuseTrainingSet {
     std::vector<ReuseFeatureRow> rows;
     std::vector<uint32_t> next;
     std::shared_ptr<const ReuseAffinity> affinity;  // passed on to the models fitted on the set
+    int32_t online_follows = 0;                     // likewise
 };
 ReuseTrainingSet reuse_training_set(const std::vector<std::vector<ExpertKey>> &groups, const RouterScores *scores,
                                     size_t n_slots, int32_t n_experts, int32_t k, size_t stride,
-                                    std::shared_ptr<const ReuseAffinity> affinity = nullptr);
+                                    std::shared_ptr<const ReuseAffinity> affinity = nullptr, int32_t online_follows = 0);
 
 // Fits the model on `set` (window > 0: logistic by Newton's method; 0: least squares), with
 // a small ridge so that a constant feature (no router scores) gets weight 0. `use_scores`

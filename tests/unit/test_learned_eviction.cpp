@@ -137,6 +137,12 @@ TEST(LearnedEviction, AffinityIsTheShareOfTokensAnExpertFollows) {
     EXPECT_FLOAT_EQ(f.features(ExpertKey{3, 2}).back(), 1.0f);
     EXPECT_FLOAT_EQ(f.features(ExpertKey{3, 5}).back(), 0.0f);
     EXPECT_FLOAT_EQ(ReuseFeatures(1).features(ExpertKey{3, 2}).back(), 0.0f);  // none without a table
+    // Counted online instead, over the same 10 tokens: 1 came once before (at token 1), and 2
+    // followed it within 1 token that once; 5 never followed 1.
+    ReuseFeatures online(1, nullptr, 1);
+    for (size_t g = 0; g < 10; ++g) online.lookup(groups[g][0]);
+    EXPECT_FLOAT_EQ(online.features(ExpertKey{3, 2}).back(), 0.5f);  // 1 follow over 2 uses of 1
+    EXPECT_FLOAT_EQ(online.features(ExpertKey{3, 5}).back(), 0.0f);
 }
 
 TEST(LearnedEviction, HistoryOnlyModelsIgnoreTheRouterScore) {
