@@ -39,3 +39,16 @@ for m in deepseek_v3_trained qwen3_5_moe_trained; do
     > "$R/learned_eviction_across_$m.txt" &
 done
 wait
+# --online: the follows feature counted from the replayed text itself so far, no table fitted
+# offline (learned_eviction_online_*.txt). The C++ halves' files are two runs appended, 25 %
+# then 10 and 50 % (fitting is deterministic, so each run fits the same models).
+for m in $models; do
+  for x in repo cpp; do
+    "$B/bench/bench_routing" learned --online --sizes 25,10,50 --rows 250000 "$T/${x}_$m.trace" \
+      > "$R/learned_eviction_online_half_${x}_$m.txt" &
+  done
+done
+m=deepseek_v3_trained
+"$B/bench/bench_routing" learned --online --across --sizes 25 --rows 250000 "$T/repo_$m.trace" "$T/cpp_$m.trace" \
+  > "$R/learned_eviction_online_across_$m.txt" &
+wait
