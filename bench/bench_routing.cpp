@@ -14,6 +14,11 @@
 //   bench_routing soft TRACE [TRACE...] [--sizes P1,...] [--weights W1,...] [--half-lives H1,...]
 //     lrfu-admit whose scores also gain the router's soft scores (the trace's top-M, recorded
 //     with --ranked), for each weight and half-life, against lru, lrfu, lrfu-admit and Belady.
+//   bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--mlp W1,...] [--hidden H]
+//                         [--follows F] [--online] [--rows N] [--across]
+//     a learned eviction policy (learned_eviction.h) fitted on each trace's first half and
+//     replayed on its second, or (--across, traces in pairs) fitted on one text's trace and
+//     replayed on the other's, against lru, lrfu, lrfu-admit and Belady.
 //   bench_routing prefetch TRACE [TRACE...]
 //     the precision/recall trade-off of the prefetch rules (experts/prefetch_rule.h), fit on the
 //     first half of each trace's tokens and measured on the second, and the rule chosen.
@@ -34,6 +39,7 @@
 #include "experts/cache_replay.h"
 #include "experts/eviction_policies.h"
 #include "experts/eviction_policy.h"
+#include "learned_eviction.h"
 #include "model/loaded_model.h"
 #include "router/route_trace_file.h"
 #include "router/routing_stats.h"
@@ -69,6 +75,23 @@ const char *const kUsage =
     "      half-life of H x the capacity (default 16), shared cache and per-layer budgets, against\n"
     "      lru, lrfu, lrfu-admit and Belady (default sizes 10,25,50); first, how often an expert is\n"
     "      chosen again within 1..64 tokens when it is chosen now, a runner-up now, or neither\n"
+    "  bench_routing learned TRACE [TRACE...] [--sizes P1,...] [--windows W1,...] [--mlp W1,...] [--hidden H]\n"
+    "                        [--follows F] [--online] [--rows N] [--across]\n"
+    "      a learned eviction policy: a model of each expert's reuse (decayed use counts, age, gaps\n"
+    "      between its last uses, recent uses, popularity share; how often it followed the experts\n"
+    "      chosen now within F tokens, default 2; the router's score) fitted as logistic P(used again\n"
+    "      within W tokens), linear for each W of --windows (default 2) and by least squares on\n"
+    "      log2(tokens to the next use), and as a perceptron of H ReLU units (default 16, 0 = none)\n"
+    "      for each target of --mlp (default 2; 0 = log2 next use), each reading its history only,\n"
+    "      + follows, and + follows + the router's scores; fitted on the first half of the trace (or,\n"
+    "      with --across, on the whole of the first trace of each pair), the variant of each flavor\n"
+    "      chosen by its hit rate on that same half, replayed on the second half (the pair's other\n"
+    "      trace) beside lru, lrfu, lrfu-admit and Belady, one shared cache (default sizes 10,25,50);\n"
+    "      --online counts the follows online, from the replayed text itself so far, in place of\n"
+    "      the table fitted on the training segment.\n"
+    "      --rows caps the training rows (default 1000000, sampled evenly over the tokens). It also\n"
+    "      fits every variant on the replayed segment itself and reports the best there: an upper\n"
+    "      bound of the features and models, not a policy\n"
     "  bench_routing prefetch TRACE [TRACE...]\n"
     "      precision and recall of each prefetch rule 1..A layers ahead, on the first half of each\n"
     "      trace (fit) and the second (held out); the rule chosen is the one with the highest mean\n"
@@ -83,12 +106,18 @@ struct Args {
     std::map<std::string, std::string> values;
     std::vector<std::string> positional;
     bool per_layer = false;
+    bool across = false;
+    bool online = false;
 
     Args(int argc, char **argv, int first) {
         for (int i = first; i < argc; ++i) {
             std::string a = argv[i];
             if (a == "--per-layer") {
                 per_layer = true;
+            } else if (a == "--across") {
+                across = true;
+            } else if (a == "--online") {
+                online = true;
             } else if (a.starts_with("-")) {
                 if (i + 1 >= argc) usage("option " + a + " needs a value");
                 values[a] = argv[++i];
@@ -492,6 +521,196 @@ int soft(const Args &args) {
     return 0;
 }
 
+// One side of a learned-policy run: a trace's groups (decode_accesses) and router scores.
+struct TraceSegment {
+    std::vector<std::vector<ExpertKey>> groups;
+    RouterScores scores;
+};
+
+// Tokens [first, last) of a trace.
+TraceSegment segment(const RouteTraceData &t, int64_t first, int64_t last) {
+    const auto groups = decode_accesses(t);
+    const RouterScores scores = decode_router_scores(t);
+    const auto a = ptrdiff_t(size_t(first) * t.n_slots()), b = ptrdiff_t(size_t(last) * t.n_slots());
+    return TraceSegment{{groups.begin() + a, groups.begin() + b}, {scores.begin() + a, scores.begin() + b}};
+}
+
+// Fits every variant on `fit`, chooses the history-only and the router-score variant with
+// the best hit rate on `fit` itself at each size, and replays them on `eval`: the model never
+// sees `eval`, neither its future nor its hit rates.
+// What a variant reads beyond its own history: nothing, the experts that followed the current
+// ones (ReuseAffinity), or those and the router's scores.
+enum class Reads { kHistory, kFollows, kFollowsScores };
+constexpr Reads kFlavors[] = {Reads::kHistory, Reads::kFollows, Reads::kFollowsScores};
+const char *flavor_name(Reads r) {
+    return r == Reads::kHistory ? "history" : r == Reads::kFollows ? "+ follows" : "+ follows + scores";
+}
+
+// Every variant (linear and perceptron, each target, each flavor) fitted on `fit`.
+struct Variants {
+    ReuseTrainingSet set;
+    size_t stride = 1;
+    std::vector<EvictionModel> models;
+    std::vector<Reads> reads;
+};
+Variants fit_variants(const RouteTraceData &shape, const TraceSegment &fit, const std::vector<double> &windows,
+                      const std::vector<double> &mlp_targets, long hidden, long max_rows, long affinity, bool online) {
+    Variants v;
+    const size_t per_token = shape.n_slots() * size_t(shape.n_experts);
+    v.stride = std::max<size_t>(1, (fit.groups.size() / shape.n_slots() * per_token + size_t(max_rows) - 1) / size_t(max_rows));
+    std::shared_ptr<const ReuseAffinity> follows;
+    if (!online)
+        follows = std::make_shared<const ReuseAffinity>(
+            fit_reuse_affinity(fit.groups, shape.n_slots(), shape.n_experts, int32_t(affinity)));
+    v.set = reuse_training_set(fit.groups, &fit.scores, shape.n_slots(), shape.n_experts, shape.k, v.stride, follows,
+                               online ? int32_t(affinity) : 0);
+    for (Reads r : kFlavors) {
+        const bool scores = r == Reads::kFollowsScores, follow = r != Reads::kHistory;
+        for (double w : windows) {
+            v.models.push_back(fit_eviction_model(v.set, int32_t(w), scores, follow));
+            v.reads.push_back(r);
+        }
+        v.models.push_back(fit_eviction_model(v.set, 0, scores, follow));
+        v.reads.push_back(r);
+        for (double w : mlp_targets) {
+            if (hidden == 0) break;
+            v.models.push_back(fit_eviction_mlp(v.set, int32_t(w), scores, int32_t(hidden), 3, follow));
+            v.reads.push_back(r);
+        }
+    }
+    return v;
+}
+
+double learned_hit(const std::vector<std::vector<ExpertKey>> &groups, const EvictionModel &m, int32_t k,
+                   const ReplayOptions &o) {
+    return replay_policy(groups, PolicyFactory([&] { return make_learned_policy(m, k); }), o).hit_rate();
+}
+
+// Fits every variant on `fit`, chooses per flavor the variant with the best hit rate on `fit`
+// itself at each size, and replays it on `eval`: the model never sees `eval`, neither its
+// future nor its hit rates. The variants are also fitted on `eval` itself and the best of
+// them on `eval` reported: not an honest policy, the most these features and models could
+// give on that segment.
+void learned_run(const std::string &title, const RouteTraceData &shape, const TraceSegment &fit,
+                 const TraceSegment &eval, const std::vector<double> &sizes, const std::vector<double> &windows,
+                 const std::vector<double> &mlp_targets, long hidden, long max_rows, long affinity, bool online) {
+    const size_t total = size_t(shape.n_experts) * shape.n_slots();
+    const Variants v = fit_variants(shape, fit, windows, mlp_targets, hidden, max_rows, affinity, online);
+    const Variants in_sample = fit_variants(shape, eval, windows, mlp_targets, hidden, max_rows, affinity, online);
+    std::printf("\n%s: %zu training rows (every %zu-th token of each layer, every expert); follows = within %ld tokens\n",
+                title.c_str(), v.set.rows.size(), v.stride, affinity);
+    std::printf("linear models' weights per unit of each feature (the perceptrons' are not shown)\n"
+                "| model | reads | positives |");
+    for (const std::string &f : reuse_feature_names()) std::printf(" %s |", f.c_str());
+    std::printf(" intercept |\n|---|---|---:|");
+    for (size_t i = 0; i <= kReuseFeatures; ++i) std::printf("---:|");
+    std::printf("\n");
+    for (size_t m = 0; m < v.models.size(); ++m) {
+        const EvictionModel &model = v.models[m];
+        if (model.hidden > 0) continue;
+        size_t positives = 0;
+        for (uint32_t n : v.set.next) positives += n != 0 && (model.window == 0 || n <= uint32_t(model.window));
+        std::printf("| %s | %s | %.1f%% |", model.name().c_str(), flavor_name(v.reads[m]),
+                    100.0 * double(positives) / double(std::max<size_t>(v.set.next.size(), 1)));
+        // Per unit of the raw feature (the weights act on standardized ones): comparable across traces.
+        double intercept = model.weights[kReuseFeatures];
+        for (size_t i = 0; i < kReuseFeatures; ++i) {
+            const double w = model.scale[i] > 0.0f ? model.weights[i] / model.scale[i] : 0.0;
+            intercept -= w * model.mean[i];
+            std::printf(" %.3f |", w);
+        }
+        std::printf(" %.3f |\n", intercept);
+    }
+    std::printf("\nhit rate %% on the evaluated segment (one shared cache); learned = per flavor, the variant with the "
+                "best hit rate on the fitted segment\n| cached %% | lru | lrfu | lrfu-admit |");
+    for (Reads r : kFlavors) std::printf(" learned, %s |", flavor_name(r));
+    std::printf(" variants chosen (fit hit %%) | bound: fitted on the evaluated segment | belady | best learned - "
+                "lrfu-admit | best learned - belady |\n|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n");
+    std::string every;
+    for (double pct : sizes) {
+        ReplayOptions o;
+        o.capacity = size_t(double(total) * pct / 100.0 + 0.5);
+        o.scores = &fit.scores;
+        std::vector<size_t> best(std::size(kFlavors), v.models.size());
+        std::vector<double> fit_hit(v.models.size()), eval_hit(v.models.size());
+        for (size_t m = 0; m < v.models.size(); ++m) {
+            fit_hit[m] = learned_hit(fit.groups, v.models[m], shape.k, o);
+            size_t &b = best[size_t(v.reads[m])];
+            if (b == v.models.size() || fit_hit[m] > fit_hit[b]) b = m;
+        }
+        o.scores = &eval.scores;
+        std::printf("| %g |", pct);
+        double admit = 0.0;
+        for (const char *p : {"lru", "lrfu", "lrfu-admit"}) {
+            admit = replay_policy(eval.groups, p, o).hit_rate();
+            std::printf(" %.1f |", 100.0 * admit);
+        }
+        for (size_t m = 0; m < v.models.size(); ++m) eval_hit[m] = learned_hit(eval.groups, v.models[m], shape.k, o);
+        double best_learned = 0.0;
+        std::string chosen;
+        for (size_t b : best) {
+            std::printf(" %.1f |", 100.0 * eval_hit[b]);
+            best_learned = std::max(best_learned, eval_hit[b]);
+            chosen += fmt::format("{}{} ({:.1f})", chosen.empty() ? "" : "; ", v.models[b].name(), 100.0 * fit_hit[b]);
+        }
+        std::printf(" %s |", chosen.c_str());
+        double bound_hit = 0.0;
+        for (const EvictionModel &m : in_sample.models) bound_hit = std::max(bound_hit, learned_hit(eval.groups, m, shape.k, o));
+        std::printf(" %.1f |", 100.0 * bound_hit);
+        const double b = replay_belady(eval.groups, o).hit_rate();
+        std::printf(" %.1f | %+.1f | %+.1f |\n", 100.0 * b, 100.0 * (best_learned - admit), 100.0 * (best_learned - b));
+        std::fflush(stdout);
+        every += fmt::format("| {:g} |", pct);
+        for (size_t m = 0; m < v.models.size(); ++m)
+            every += fmt::format(" {:.1f} / {:.1f} |", 100.0 * fit_hit[m], 100.0 * eval_hit[m]);
+        every += "\n";
+    }
+    std::printf("\nevery variant, hit rate %% fitted segment / evaluated segment (not used to choose)\n| cached %% |");
+    for (size_t m = 0; m < v.models.size(); ++m) std::printf(" %s, %s |", v.models[m].name().c_str(), flavor_name(v.reads[m]));
+    std::printf("\n|---:|");
+    for (size_t m = 0; m < v.models.size(); ++m) std::printf("---:|");
+    std::printf("\n%s", every.c_str());
+    std::fflush(stdout);
+}
+
+int learned(const Args &args) {
+    args.only({"--sizes", "--windows", "--rows", "--mlp", "--hidden", "--follows"});
+    if (args.positional.empty()) usage("learned takes one or more trace files");
+    if (args.across && args.positional.size() % 2) usage("learned --across takes traces in pairs");
+    const std::vector<double> sizes = sizes_of(args, "10,25,50");
+    const std::vector<double> windows = numbers_of(args, "--windows", "2");
+    std::vector<double> mlp;
+    for (const std::string &v : split(args.get("--mlp", "2"))) mlp.push_back(std::strtod(v.c_str(), nullptr));
+    for (double w : windows)
+        if (w != std::floor(w) || w > double(kReuseHorizon)) usage(fmt::format("--windows takes whole tokens up to {}", kReuseHorizon));
+    for (double w : mlp)
+        if (w != std::floor(w) || w < 0 || w > double(kReuseHorizon)) usage(fmt::format("--mlp takes whole tokens up to {}, or 0", kReuseHorizon));
+    const long rows = args.integer("--rows", 1000000, 1000, 1L << 30);
+    const long hidden = args.integer("--hidden", 16, 0, 256);
+    const long affinity = args.integer("--follows", 2, 1, long(kReuseHorizon));
+    if (!args.across) {
+        for (const std::string &path : args.positional) {
+            const RouteTraceData t = read_route_trace(path);
+            const int64_t half = t.n_tokens / 2;
+            learned_run(fmt::format("trace {} ({} tokens): fitted on tokens 0..{}, replayed on {}..{}", path, t.n_tokens,
+                                    half - 1, half, t.n_tokens - 1),
+                        t, segment(t, 0, half), segment(t, half, t.n_tokens), sizes, windows, mlp, hidden, rows, affinity, args.online);
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < args.positional.size(); i += 2) {
+        const RouteTraceData a = read_route_trace(args.positional[i]), b = read_route_trace(args.positional[i + 1]);
+        if (a.n_experts != b.n_experts || a.k != b.k || a.layers != b.layers)
+            fail(MST_ERR_INVALID_ARGUMENT, "{} and {} are not traces of one model", args.positional[i], args.positional[i + 1]);
+        const TraceSegment whole_a = segment(a, 0, a.n_tokens), whole_b = segment(b, 0, b.n_tokens);
+        learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i], args.positional[i + 1]), a, whole_a,
+                    whole_b, sizes, windows, mlp, hidden, rows, affinity, args.online);
+        learned_run(fmt::format("fitted on {}, replayed on {}", args.positional[i + 1], args.positional[i]), a, whole_b,
+                    whole_a, sizes, windows, mlp, hidden, rows, affinity, args.online);
+    }
+    return 0;
+}
+
 // The rules compared: every top-m cap, and confidence bars with and without a lower bar
 // for the previous token's experts.
 std::vector<PrefetchRule> candidate_rules(int32_t k) {
@@ -592,7 +811,8 @@ int main(int argc, char **argv) {
         if (mode == "prefetch") return mst::prefetch(args);
         if (mode == "gap") return mst::gap(args);
         if (mode == "soft") return mst::soft(args);
-        mst::usage("unknown mode '" + mode + "' (record, replay, gap, soft or prefetch)");
+        if (mode == "learned") return mst::learned(args);
+        mst::usage("unknown mode '" + mode + "' (record, replay, gap, soft, learned or prefetch)");
     } catch (const mst::Error &e) {
         std::fprintf(stderr, "bench_routing: %s\n", e.what());
         return 1;
