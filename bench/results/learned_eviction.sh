@@ -7,7 +7,7 @@
 # size came first on a loaded machine), and fitted
 # on one text's whole trace and replayed on the other's (learned_eviction_across_<model>.txt;
 # for DeepSeek-V3 and Qwen3.5-MoE at 25 % cached only, with 250,000 rows, for time).
-# Prose: learned_eviction.md. Each run is one thread; all run at once.
+# Prose: bench/RESULTS.md, "Issue 19, eighth round". Each run is one thread; all run at once.
 #
 #   TMPDIR=/tmp/x bash bench/results/learned_eviction.sh [BUILD_DIR]
 set -euo pipefail
