@@ -207,13 +207,19 @@ void VulkanBackend::record_norm_product(const WeightView &w, const BufferSlice &
     ++fused_norm_products_;
 }
 
-bool VulkanBackend::qkv_fits(std::span<const WeightView> w) const {
-    // One type, so one unit product per workgroup; the grid within one dimension (the
-    // shader numbers workgroups by x alone). matmuls_one_input checked the width and the rest.
+// The workgroups of q's, k's and v's grids one after another (matvec_norm_qkv's x).
+uint64_t VulkanBackend::qkv_workgroups(std::span<const WeightView> w) const {
     const uint32_t per = matvec_tuning_.dense.rows;
     uint64_t groups = 0;
     for (const WeightView &p : w) groups += uint64_t((p.rows + per - 1) / per);
-    return qkv_fusion_ && w.size() == 3 && w[1].dtype == w[0].dtype && w[2].dtype == w[0].dtype && groups <= 65535;
+    return groups;
+}
+
+bool VulkanBackend::qkv_fits(std::span<const WeightView> w) const {
+    // One type, so one unit product per workgroup; the grid within one dimension (the
+    // shader numbers workgroups by x alone). matmuls_one_input checked the width and the rest.
+    return qkv_fusion_ && w.size() == 3 && w[1].dtype == w[0].dtype && w[2].dtype == w[0].dtype &&
+           qkv_workgroups(w) <= 65535;
 }
 
 // q, k and v of the deferred norm n of one row (y = W rms_norm(x) each, the first writing
@@ -225,9 +231,7 @@ void VulkanBackend::record_norm_qkv(std::span<const WeightView> w, const DeviceW
         float eps, offset;
         uint32_t write_h, k_rows, v_rows;
     } push{uint32_t(w[0].rows), uint32_t(w[0].cols), n.eps, n.offset, 1u, uint32_t(w[1].rows), uint32_t(w[2].rows)};
-    const uint32_t per = matvec_tuning_.dense.rows;
-    uint32_t gx = 0;
-    for (const WeightView &p : w) gx += uint32_t((p.rows + per - 1) / per);
+    const uint32_t gx = uint32_t(qkv_workgroups(w));  // qkv_fits kept it within 65535
     stream_->dispatch(fused_matvec_pipeline("norm_qkv", w[0].dtype),
                       {dw[0].data, n.x, ys[0], n.weight, n.y, dw[1].data, dw[2].data, ys[1], ys[2]}, &push, sizeof push,
                       gx);
