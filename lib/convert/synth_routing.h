@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,12 @@ struct RouterRowScales {
     std::vector<int32_t> layers;             // model index of each sparse layer
     std::vector<std::vector<float>> scales;  // [sparse layer][expert]
     std::vector<std::vector<float>> biases;  // [sparse layer][expert]; empty: no bias calibrated
+    // [sparse layer]: the recency heads' o_proj gain (convert/synth_recency.h); empty: the
+    // architecture has none and reuse between tokens is not shaped.
+    std::vector<float> recency_gains;
     const std::vector<float> *for_layer(int32_t layer) const;
     const std::vector<float> *bias_for_layer(int32_t layer) const;
+    std::optional<float> recency_gain_for_layer(int32_t layer) const;
 };
 
 // Each slot's expert shares (choices of the expert / all choices; they sum to 1).
@@ -51,6 +56,6 @@ using WriteDraftFn = std::function<std::string(const RouterRowScales &)>;
 // 64 tokens.
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,
                                       int32_t n_experts, uint64_t seed, const std::string &text,
-                                      const WriteDraftFn &write_draft, bool by_bias = false);
+                                      const WriteDraftFn &write_draft, bool by_bias = false, bool recency = false);
 
 }  // namespace mst
