@@ -32,8 +32,11 @@ constexpr double kBiasStep = 0.04, kBiasDecay = 0.75, kMaxLogRatio = 1.0;
 // Recency heads (convert/synth_recency.h): their o_proj gain starts at 0 (recency only where
 // the trace reuses more than the draft) and moves per round by step x log(target reuse /
 // measured), the step shrinking each round; at 1 a recency head writes as much as a plain one.
+// Step 1.5 of 1, 1.5 and 2 measured on Qwen3-MoE's own tokens: 2 overshoots the later layers
+// (each layer's recency reaches the next ones through the residual stream) and 1 stops short
+// (bench/RESULTS.md, ninth round).
 constexpr float kFirstRecencyGain = 0.0f, kMaxRecencyGain = 8.0f;
-constexpr double kRecencyStep = 2.0, kRecencyDecay = 0.8;
+constexpr double kRecencyStep = 1.5, kRecencyDecay = 0.8;
 
 // `shares` (summing to 1) resampled to n experts, most used first, summing to 1.
 std::vector<double> resample_sorted(std::vector<double> shares, int32_t n) {
