@@ -43,7 +43,7 @@ const char *const kSynthHelp =
     "                            (DeepSeek-V3) gets that bias calibrated instead of its rows. Gated\n"
     "                            DeltaNet layers (Qwen3.5) get a slow state decay (A_log -4), so\n"
     "                            experts come back at a trained model's distances; otherwise reuse\n"
-    "                            between tokens follows popularity only (see README)\n"
+    "                            between tokens follows popularity only unless --routing-reuse\n"
     "  --routing-reuse           with --routing-from: also shape reuse between tokens. Full attention\n"
     "                            (Qwen3-MoE, DeepSeek-V3) gets recency heads: every embedding gains a\n"
     "                            constant direction, some heads' q / k read it into slow RoPE pairs so\n"

@@ -2,7 +2,8 @@
 // DeepSeek-V3's routing trace uses its experts, layer by layer, with about the trained
 // model's usage entropy on held-out text, where a plain synthesized model does not; the
 // Qwen3.5-MoE one (slow linear-attention decay) reuses them at about the trained model's
-// distances; and the trace's popularity is spread over other layer and expert counts as
+// distances; with --routing-reuse the Qwen3-MoE one reuses them from token to token about as
+// the trained model does; and the trace's popularity is spread over other layer and expert counts as
 // documented.
 #include <gtest/gtest.h>
 
