@@ -16,7 +16,7 @@
 //   build/bench/bench_vulkan_prefill [--tokens 512] [--reps 10] [--contexts 128,512,2048,8192]
 //                                    [--decode] [--no-prefill]
 //   build/bench/bench_vulkan_prefill --sweep [--tokens 512] [--experts 128] [--rounds 5]
-//                                    [--tunings 2x2x2x32,4x1x1x64,...] [--bound 1e-2]
+//                                    [--tunings 2x2x2x32,4x1x1x64,2x2x1x32x32,...] [--bound 1e-2]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -222,9 +222,11 @@ Weight random_q4(int64_t rows, int64_t cols, uint32_t seed) {
     return w;
 }
 
-// The tunings the sweep tries by default: every one gemm_tuning.h allows with workgroups of
-// at most 64 rows (the 128-row ones need more than the 48 KiB of shared memory an NVIDIA
-// device gives) and steps of at most 128 columns. Those a device cannot hold are reported.
+// The tunings the sweep tries by default: every one gemm_tuning.h allows with 64-token
+// passes, workgroups of at most 64 rows and steps of at most 128 columns; then the wide ones
+// the sums' sharing of the staged tiles' memory lets into NVIDIA's 48 KiB: 32-token passes
+// (an expert's ~32 tokens fill one) of 64 to 256 rows, and 64-token passes of 128 rows, at
+// steps of 32 or 64 columns. Those a device cannot hold are reported.
 std::vector<GemmTuning> default_sweep_tunings() {
     std::vector<GemmTuning> out;
     std::string why;
@@ -235,6 +237,15 @@ std::vector<GemmTuning> default_sweep_tunings() {
                     const GemmTuning t{mi, nj, splitk, bk};
                     if (t.tile_rows() <= 64 && check_gemm_tuning(t, why)) out.push_back(t);
                 }
+    for (uint32_t tn : {32u, 64u})
+        for (uint32_t bk : {32u, 64u})
+            for (uint32_t splitk : {1u, 2u})
+                for (uint32_t mi : {1u, 2u, 4u})
+                    for (uint32_t nj : {1u, 2u, 4u}) {
+                        const GemmTuning t{mi, nj, splitk, bk, tn};
+                        const bool wide = tn == 32 ? t.tile_rows() >= 64 && t.tile_rows() <= 256 : t.tile_rows() == 128;
+                        if (wide && check_gemm_tuning(t, why)) out.push_back(t);
+                    }
     return out;
 }
 

@@ -1,5 +1,6 @@
 #include "backends/vulkan/gemm_tuning.h"
 
+#include <algorithm>
 #include <charconv>
 #include <vector>
 
@@ -7,7 +8,8 @@ namespace mst {
 
 namespace {
 
-constexpr uint32_t kTileTokens = 64;  // BN of gemm_tuned.comp
+constexpr const char *kGrammar =
+    "expected main or MIxNJxSPLITKxBK[xTN] (four or five whole numbers, e.g. 2x2x2x32 or 2x2x1x32x32)";
 
 bool power_of_two_up_to(uint32_t v, uint32_t most) { return v >= 1 && v <= most && (v & (v - 1)) == 0; }
 
@@ -17,13 +19,15 @@ uint32_t GemmTuning::shared_bytes(bool swiglu, CoopPrecision precision) const {
     if (!tuned()) return 0;
     const uint32_t pitch = (bk / 8 + 1) * 16;  // bytes a staged row, KP4 uvec4
     const uint32_t halves = precision == CoopPrecision::f16 ? 1 : 2;  // hi, and lo when split (the most any type takes)
-    const uint32_t staged = pitch * halves * (tile_rows() * (swiglu ? 2 : 1) + kTileTokens);
-    return staged + 4 * kTileTokens * (tile_rows() + 4);  // + cs, the sums
+    const uint32_t staged = pitch * halves * (tile_rows() * (swiglu ? 2 : 1) + tn);
+    const uint32_t sums = 4 * tn * (tile_rows() + 4);  // cs, over the staged tiles once the columns are done
+    return std::max(staged, sums);
 }
 
 std::string GemmTuning::name() const {
     if (!tuned()) return "main";
-    return std::to_string(mi) + "x" + std::to_string(nj) + "x" + std::to_string(splitk) + "x" + std::to_string(bk);
+    return std::to_string(mi) + "x" + std::to_string(nj) + "x" + std::to_string(splitk) + "x" + std::to_string(bk) +
+           (tn == 64 ? "" : "x" + std::to_string(tn));
 }
 
 bool check_gemm_tuning(const GemmTuning &t, std::string &why) {
@@ -34,6 +38,11 @@ bool check_gemm_tuning(const GemmTuning &t, std::string &why) {
     }
     if (t.nj != 1 && t.nj != 2 && t.nj != 4) {
         why = "NJ (16x16 sums along the tokens) must be 1, 2 or 4, not " + std::to_string(t.nj);
+        return false;
+    }
+    if ((t.tn != 32 && t.tn != 64) || 16 * t.nj > t.tn) {
+        why = "TN (tokens a pass) must be 32 or 64 and hold NJ 16-token blocks, not " + std::to_string(t.tn) +
+              " with NJ " + std::to_string(t.nj);
         return false;
     }
     if (!power_of_two_up_to(t.splitk, 8)) {
@@ -47,7 +56,7 @@ bool check_gemm_tuning(const GemmTuning &t, std::string &why) {
     // Every thread stages whole 8-element pieces of the weight and the activation tiles,
     // and the SPLITK groups take the step's 16-column slices in turn, none left idle.
     const uint32_t pieces_per_row = t.bk / 8;
-    if ((t.tile_rows() * pieces_per_row) % t.threads() != 0 || (kTileTokens * pieces_per_row) % t.threads() != 0 ||
+    if ((t.tile_rows() * pieces_per_row) % t.threads() != 0 || (t.tn * pieces_per_row) % t.threads() != 0 ||
         t.bk / 16 < t.splitk) {
         why = "BK " + std::to_string(t.bk) + " is too narrow for " + std::to_string(t.threads()) +
               " threads (SPLITK " + std::to_string(t.splitk) + ") at " + std::to_string(t.tile_rows()) +
@@ -70,18 +79,18 @@ bool parse_gemm_tuning(std::string_view text, GemmTuning &out, std::string &why)
         uint32_t n = 0;
         const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), n);
         if (part.empty() || ec != std::errc() || end != part.data() + part.size()) {
-            why = "'" + std::string(text) + "': expected main or MIxNJxSPLITKxBK (four whole numbers, e.g. 2x2x2x32)";
+            why = "'" + std::string(text) + "': " + kGrammar;
             return false;
         }
         v.push_back(n);
         if (x == std::string_view::npos) break;
         at = x + 1;
     }
-    if (v.size() != 4) {
-        why = "'" + std::string(text) + "': expected main or MIxNJxSPLITKxBK (four whole numbers, e.g. 2x2x2x32)";
+    if (v.size() != 4 && v.size() != 5) {
+        why = "'" + std::string(text) + "': " + kGrammar;
         return false;
     }
-    GemmTuning t{v[0], v[1], v[2], v[3]};
+    GemmTuning t{v[0], v[1], v[2], v[3], v.size() == 5 ? v[4] : 64u};
     if (t.mi == 0) {
         why = "'" + std::string(text) + "': MI must be 1 to 8, not 0";
         return false;

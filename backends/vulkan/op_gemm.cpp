@@ -94,7 +94,7 @@ const VulkanPipeline &VulkanBackend::gemm_pipeline(const std::string &shader, ui
     const uint32_t split = coop_precision_constant(coop_precision_);
     const GemmTuning &t = gemm_tuning_;
     if (!t.tuned()) return pipelines_->get(shader, n_bindings, {split});
-    return pipelines_->get(shader, n_bindings, {t.mi, t.nj, t.splitk, t.bk, split});  // constant_id 0..4 of gemm_tuned.comp
+    return pipelines_->get(shader, n_bindings, {t.mi, t.nj, t.splitk, t.bk, split, t.tn});  // constant_id 0..5 of gemm_tuned.comp
 }
 
 void VulkanBackend::configure_gemm_from_environment() {

@@ -151,17 +151,30 @@ TEST(GemmTuning, ParsesTuningsAndNamesWhatIsWrong) {
     EXPECT_EQ(t.name(), "2x1x2x64");
     EXPECT_EQ(t.tile_rows(), 32u);
     EXPECT_EQ(t.threads(), 256u);
+    // A fifth number: tokens a pass. 32 puts the 4 subgroups of 2 x 2 sums side by side along
+    // the rows (128 rows), 64 is the four-number form's.
+    ASSERT_TRUE(parse_gemm_tuning("2x2x1x32x32", t, why)) << why;
+    EXPECT_EQ(t, (GemmTuning{2, 2, 1, 32, 32}));
+    EXPECT_EQ(t.name(), "2x2x1x32x32");
+    EXPECT_EQ(t.tile_rows(), 128u);
+    ASSERT_TRUE(parse_gemm_tuning("1x1x1x32x32", t, why)) << why;
+    EXPECT_EQ(t.tile_rows(), 32u);  // 2 subgroups along 32 tokens, 2 along the rows
+    ASSERT_TRUE(parse_gemm_tuning("2x1x2x64x64", t, why)) << why;
+    EXPECT_EQ(t, (GemmTuning{2, 1, 2, 64}));
+    EXPECT_EQ(t.name(), "2x1x2x64");
     ASSERT_TRUE(parse_gemm_tuning("main", t, why)) << why;
     EXPECT_FALSE(t.tuned());
     EXPECT_EQ(t.tile_rows(), 64u);
     EXPECT_EQ(t.name(), "main");
     const struct {
         const char *text, *names;
-    } bad[] = {{"", "expected main"},         {"2x2x2", "expected main"},  {"2x2x2x32x1", "expected main"},
+    } bad[] = {{"", "expected main"},         {"2x2x2", "expected main"},  {"2x2x2x32x32x1", "expected main"},
                {"2x2xx32", "expected main"},  {"2x2x2x-32", "expected main"}, {"a2x2x2x32", "expected main"},
                {"0x2x2x32", "MI"},            {"9x1x1x32", "MI"},          {"2x3x1x32", "NJ"},
                {"2x2x3x32", "SPLITK"},        {"2x2x16x128", "SPLITK"},    {"2x2x2x48", "BK"},
-               {"2x2x1x512", "BK"},           {"2x2x4x32", "too narrow"},  {"1x1x2x32", "too narrow"}};
+               {"2x2x1x512", "BK"},           {"2x2x4x32", "too narrow"},  {"1x1x2x32", "too narrow"},
+               {"2x2x2x32x1", "TN"},          {"2x2x1x32x48", "TN"},       {"1x4x1x32x32", "TN"},
+               {"1x2x2x32x32", "too narrow"}};
     for (const auto &b : bad) {
         t = GemmTuning{1, 1, 1, 32};
         why.clear();
@@ -173,12 +186,19 @@ TEST(GemmTuning, ParsesTuningsAndNamesWhatIsWrong) {
 
 TEST(GemmTuning, SharedMemoryCountsTheStagedTilesAndTheSums) {
     // 2x2x2x32: 64 rows; rows of 5 uvec4 (80 bytes) for 64 weight (+64 up) and 64 token rows,
-    // then 64 x 68 floats of sums. Split: every staged row twice (hi and lo).
+    // or, over them once the columns are done, 64 x 68 floats of sums (17408 bytes): the
+    // larger of the two. Split: every staged row twice (hi and lo).
     const GemmTuning t{2, 2, 2, 32};
-    EXPECT_EQ(t.shared_bytes(false, CoopPrecision::f16), 80u * 128 + 4u * 64 * 68);
-    EXPECT_EQ(t.shared_bytes(true, CoopPrecision::f16), 80u * 192 + 4u * 64 * 68);
-    EXPECT_EQ(t.shared_bytes(false, CoopPrecision::split), 80u * 256 + 4u * 64 * 68);
-    EXPECT_EQ(t.shared_bytes(true, CoopPrecision::split), 80u * 384 + 4u * 64 * 68);
+    EXPECT_EQ(t.shared_bytes(false, CoopPrecision::f16), 4u * 64 * 68);  // staged 10240
+    EXPECT_EQ(t.shared_bytes(true, CoopPrecision::f16), 4u * 64 * 68);   // staged 15360
+    EXPECT_EQ(t.shared_bytes(false, CoopPrecision::split), 80u * 256);
+    EXPECT_EQ(t.shared_bytes(true, CoopPrecision::split), 80u * 384);
+    // 2x2x1x32x32: 128 rows x 32 tokens a pass: 128 weight + 128 up + 32 token rows, sums of
+    // 32 x 132 floats.
+    const GemmTuning wide{2, 2, 1, 32, 32};
+    EXPECT_EQ(wide.shared_bytes(false, CoopPrecision::f16), 4u * 32 * 132);  // staged 12800
+    EXPECT_EQ(wide.shared_bytes(true, CoopPrecision::f16), 80u * 288);
+    EXPECT_EQ(wide.shared_bytes(true, CoopPrecision::split), 80u * 576);
 }
 
 TEST_F(VulkanGemm, PortableGemmMatchesCpuForEveryType) {
@@ -195,14 +215,16 @@ TEST_F(VulkanGemm, PortableGroupedGemmRunsRoutedExperts) {
     check_routed_experts(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound, true);
 }
 
-// Experts of 0, 1, 17 and 70 of 70 tokens (tiles of one token, a partial tile, one full and
-// one partial), 100-wide rows (inside a 32-column step; down's 100 rows past one 64-row
-// tile) and 72 intermediate rows, every type the GEMM takes.
+// Experts of 0, 1, 17, 70 and 33 of 70 tokens (tiles of one token, a partial tile, one full
+// and one partial; 33: one full 32-token pass and a pass of one), 100-wide rows (inside a
+// 32-column step; down's 100 rows past one 64-row tile) and 72 intermediate rows, every type
+// the GEMM takes.
 std::vector<std::vector<int64_t>> odd_expert_tokens() {
-    std::vector<std::vector<int64_t>> tokens(4);
+    std::vector<std::vector<int64_t>> tokens(5);
     tokens[1] = {37};
     for (int64_t t = 0; t < 17; ++t) tokens[2].push_back(3 * t + 1);
     for (int64_t t = 0; t < 70; ++t) tokens[3].push_back(t);
+    for (int64_t t = 0; t < 33; ++t) tokens[4].push_back(2 * t + 3);
     return tokens;
 }
 
@@ -315,23 +337,34 @@ TEST_F(VulkanGemm, BatchesOfTokensTakeTheGemmAndSingleTokensDoNot) {
     EXPECT_NE(why.find("min_tokens"), std::string::npos) << why;
 }
 
-// The tuned tiling (gemm_tuned.comp, MST_VULKAN_COOP_TUNING): shapes of the 16x16 sums per
-// subgroup (MI x NJ: 4 x 1, 1 x 4, 2 x 2, 2 x 1 and 1 x 1, workgroups of 64, 32 and 16 rows),
-// column groups splitting a step (SPLITK 1, 2 and 4) and steps of 32 and 64 columns. Those
-// the device's shared memory cannot hold are skipped, saying so (lavapipe: 32 KiB).
-std::vector<GemmTuning> tunings_to_test() {
-    return {{4, 1, 1, 32}, {1, 4, 2, 32}, {2, 2, 2, 32}, {2, 1, 1, 32},
-            {1, 1, 1, 64}, {2, 1, 2, 64}, {2, 2, 4, 64}, {4, 1, 2, 64}};
+// The tuned tiling's 32-token passes (TN 32): 4 subgroups of 2 x 2 sums along 128 rows
+// (the grouped experts' candidate), of 1 x 2 along 64, 2 x 2 subgroups of 1 x 1 sums (32
+// rows), and two column groups over 64-column steps. A 64-token tile takes two passes.
+std::vector<GemmTuning> pass_tunings_to_test() {
+    return {{2, 2, 1, 32, 32}, {1, 2, 1, 32, 32}, {1, 1, 1, 32, 32}, {1, 2, 2, 64, 32}};
 }
 
-// Runs `check` under every tuning of tunings_to_test() the device holds, with the split
-// staging (the default) where it fits and else with one f16 (a tile half the size), so that
-// both stagings are run; those the device cannot hold either way are refused for shared
-// memory only. Leaves the split precision set.
+// The tuned tiling (gemm_tuned.comp, MST_VULKAN_COOP_TUNING): shapes of the 16x16 sums per
+// subgroup (MI x NJ: 4 x 1, 1 x 4, 2 x 2, 2 x 1 and 1 x 1, workgroups of 64, 32 and 16 rows),
+// column groups splitting a step (SPLITK 1, 2 and 4) and steps of 32 and 64 columns, then
+// the 32-token passes. Those the device's shared memory cannot hold are skipped, saying so
+// (lavapipe: 32 KiB).
+std::vector<GemmTuning> tunings_to_test() {
+    std::vector<GemmTuning> out = {{4, 1, 1, 32}, {1, 4, 2, 32}, {2, 2, 2, 32}, {2, 1, 1, 32},
+                                   {1, 1, 1, 64}, {2, 1, 2, 64}, {2, 2, 4, 64}, {4, 1, 2, 64}};
+    for (const GemmTuning &t : pass_tunings_to_test()) out.push_back(t);
+    return out;
+}
+
+// Runs `check` under every tuning of `tunings` the device holds, with the split staging (the
+// default) where it fits and else with one f16 (a tile half the size), so that both stagings
+// are run (at least `least` tunings, `least_split` of them split); those the device cannot
+// hold either way are refused for shared memory only. Leaves the split precision set.
 template <class Check>
-void for_each_tuning(VulkanBackend &b, Check check) {
+void for_each_tuning(VulkanBackend &b, Check check, const std::vector<GemmTuning> &tunings = tunings_to_test(),
+                     int least = 4, int least_split = 2) {
     int run = 0, run_split = 0;
-    for (const GemmTuning &t : tunings_to_test()) {
+    for (const GemmTuning &t : tunings) {
         std::string why;
         for (const CoopPrecision p : {CoopPrecision::split, CoopPrecision::f16}) {
             ASSERT_TRUE(b.set_gemm_tuning(GemmTuning{}, why)) << why;
@@ -350,8 +383,8 @@ void for_each_tuning(VulkanBackend &b, Check check) {
     std::string why;
     ASSERT_TRUE(b.set_gemm_tuning(GemmTuning{}, why)) << why;
     ASSERT_TRUE(b.set_coop_precision(CoopPrecision::split, why)) << why;
-    EXPECT_GE(run, 4);
-    EXPECT_GE(run_split, 2);
+    EXPECT_GE(run, least);
+    EXPECT_GE(run_split, least_split);
 }
 
 // Without cooperative matrices the tuned tiling's 16x16 products are float sums of the
@@ -367,6 +400,19 @@ TEST_F(VulkanGemm, TunedGroupedTilingWithFloatProductsMatchesCpu) {
         check_routed_experts(VulkanBackend::GemmKernel::portable, kCoopBound, kCoopBound, true, odd_expert_tokens(), 70,
                              100, 72, {DType::Q4, DType::BF16});
     });
+}
+
+// The 32-token passes with every weight type through the grouped products (gate and up
+// apart, and fused with SwiGLU): the passes of a 64-token tile, the 1- and 33-token experts,
+// each type's staging. Every one of them fits lavapipe's 32 KiB, 2 with the split staging.
+TEST_F(VulkanGemm, TunedGroupedPassesMatchCpuForEveryType) {
+    for_each_tuning(
+        *vulkan_,
+        [&] {
+            check_routed_experts(VulkanBackend::GemmKernel::portable, kCoopBound, kCoopBound, true,
+                                 odd_expert_tokens(), 70, 100, 72, {std::begin(kGemmTypes), std::end(kGemmTypes)});
+        },
+        pass_tunings_to_test(), 4, 2);
 }
 
 // The tuning takes effect: main's portable kernel sums float inputs (error near float
@@ -428,12 +474,12 @@ TEST_F(VulkanGemm, BadTuningInTheEnvironmentIsNamed) {
         EXPECT_EQ(b.gemm_tuning(), (GemmTuning{1, 2, 1, 32}));
     }
     {
-        // 1x4x2x32 (64 rows) fits lavapipe's 32 KiB only with one f16 (32768 bytes, 48128
-        // split): the precision is read before the tuning is checked.
+        // 2x2x1x32x32 (128 rows) fits lavapipe's 32 KiB only with one f16 (23040 bytes,
+        // 46080 split): the precision is read before the tuning is checked.
         const test::ScopedEnv f16("MST_VULKAN_COOPMAT_PRECISION", "f16");
-        ::setenv("MST_VULKAN_COOP_TUNING", "1x4x2x32", 1);
+        ::setenv("MST_VULKAN_COOP_TUNING", "2x2x1x32x32", 1);
         VulkanBackend b(BackendOptions{}, false);
-        EXPECT_EQ(b.gemm_tuning(), (GemmTuning{1, 4, 2, 32}));
+        EXPECT_EQ(b.gemm_tuning(), (GemmTuning{2, 2, 1, 32, 32}));
         EXPECT_EQ(b.coop_precision(), CoopPrecision::f16);
     }
     ::setenv("MST_VULKAN_COOP_TUNING", "main", 1);
