@@ -317,13 +317,13 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
     // sweep cut short by a time limit has them.
     const std::vector<std::pair<sweep::Product, int>> products = {
         {sweep::Product{"experts gate+up (q4 2 x 768x2048, SwiGLU, grouped)", 2.0 * 2.0 * routes * kInter * kHidden,
-                        [](const std::string &k) { return k.rfind("gemm_grouped_swiglu", 0) == 0; }, run_experts},
+                        [](const std::string &k) { return k.rfind("gemm_grouped_swiglu", 0) == 0; }, run_experts, true},
          1},
         {sweep::Product{"experts down (q4 2048x768, grouped)", 2.0 * routes * kHidden * kInter,
                         [](const std::string &k) {
                             return k.rfind("gemm_grouped_", 0) == 0 && k.rfind("gemm_grouped_swiglu", 0) != 0;
                         },
-                        run_experts},
+                        run_experts, true},
          1},
         dense("q (bf16 4096x2048)", wq, 1),
         dense("o (bf16 2048x4096)", wo, 1),
@@ -338,6 +338,10 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
     std::vector<std::string> names;
     std::vector<double> layer_us;
     std::vector<bool> all_ok;
+    // The same by kind (index 0: the dense products, 1: the grouped experts), for the best
+    // pair of MST_VULKAN_COOP_TUNING=DENSE/GROUPED.
+    std::vector<double> kind_us[2];
+    std::vector<bool> kind_ok[2];
     for (const auto &[p, per_layer] : products) {
         const std::vector<sweep::Row> rows = sweep::run(b, p, tunings, rounds, bound);
         std::printf("\n%s, %lld tokens, %.2f GFLOP a run (x%d a layer):\n", p.name.c_str(), (long long)n, p.flops / 1e9,
@@ -352,9 +356,14 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
                 names.push_back(name);
                 layer_us.push_back(0);
                 all_ok.push_back(true);
+                for (int kind = 0; kind < 2; ++kind) {
+                    kind_us[kind].push_back(0);
+                    kind_ok[kind].push_back(true);
+                }
             }
             if (!r.ok()) {
                 all_ok[i] = false;
+                kind_ok[p.grouped][i] = false;
                 if (r.status == "wrong")
                     std::printf("  %-10s %8.1e %10s %10s %10s %9s %8s  WRONG (not timed)\n", name.c_str(), r.max_error,
                                 "-", "-", "-", "-", "-");
@@ -365,6 +374,7 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
             const double med = sweep::median(r.seconds);
             const auto [lo, hi] = std::minmax_element(r.seconds.begin(), r.seconds.end());
             layer_us[i] += per_layer * med * 1e6;
+            kind_us[p.grouped][i] += per_layer * med * 1e6;
             std::printf("  %-10s %8.1e %10.1f %10.1f %10.1f %9.1f %7.2fx  ok\n", name.c_str(), r.max_error, *lo * 1e6,
                         med * 1e6, *hi * 1e6, p.flops / med / 1e12, main_median / med);
         }
@@ -381,6 +391,18 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
     }
     std::printf("best tuning: %s (%.1f us of GEMMs a layer against main's %.1f)\nBEST_TUNING=%s\n", names[best].c_str(),
                 layer_us[best], layer_us[0], names[best].c_str());
+    // Each kind's best on its own (a tuning wrong or not run on one kind may still serve the other).
+    size_t best_kind[2] = {0, 0};
+    for (int kind = 0; kind < 2; ++kind)
+        for (size_t i = 0; i < names.size(); ++i)
+            if (kind_ok[kind][i] && kind_us[kind][i] < kind_us[kind][best_kind[kind]]) best_kind[kind] = i;
+    const std::string pair = best_kind[0] == best_kind[1] ? names[best_kind[0]]
+                                                           : names[best_kind[0]] + "/" + names[best_kind[1]];
+    std::printf("best by kind: dense %s (%.1f us against main's %.1f), grouped experts %s (%.1f us against main's %.1f): "
+                "%.1f us a layer, %.2fx main\nBEST_TUNINGS=%s\n",
+                names[best_kind[0]].c_str(), kind_us[0][best_kind[0]], kind_us[0][0], names[best_kind[1]].c_str(),
+                kind_us[1][best_kind[1]], kind_us[1][0], kind_us[0][best_kind[0]] + kind_us[1][best_kind[1]],
+                layer_us[0] / (kind_us[0][best_kind[0]] + kind_us[1][best_kind[1]]), pair.c_str());
 }
 
 }  // namespace

@@ -25,6 +25,9 @@ struct Product {
     std::function<bool(const std::string &key)> charged;
     // Runs the product once (its own batch), its result into out.
     std::function<void(std::vector<float> &out)> run;
+    // Whether its GEMMs are grouped (routed experts): a tuning is set for that kind only (the
+    // other keeps main's kernel), so that it needs to fit only that kind's variants.
+    bool grouped = false;
 };
 
 struct Row {
@@ -84,10 +87,13 @@ inline std::vector<Row> run(VulkanBackend &b, const Product &p, const std::vecto
         }
     std::string why;
     std::vector<float> want, got;
+    auto set = [&](const GemmTuning &t) {
+        return p.grouped ? b.set_gemm_tunings(GemmTuning{}, t, why) : b.set_gemm_tunings(t, GemmTuning{}, why);
+    };
     b.set_gemm_tuning(GemmTuning{}, why);
     p.run(want);
     for (Row &r : rows) {
-        if (!b.set_gemm_tuning(r.tuning, why)) {
+        if (!set(r.tuning)) {
             r.status = "not run: " + why;
             continue;
         }
@@ -104,7 +110,7 @@ inline std::vector<Row> run(VulkanBackend &b, const Product &p, const std::vecto
     for (int round = 0; round < rounds; ++round)
         for (Row &r : rows) {
             if (!r.ok()) continue;
-            b.set_gemm_tuning(r.tuning, why);
+            set(r.tuning);
             r.seconds.push_back(device_seconds(b, p, got));
         }
     b.set_gemm_tuning(GemmTuning{}, why);

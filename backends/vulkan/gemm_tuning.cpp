@@ -66,6 +66,21 @@ bool check_gemm_tuning(const GemmTuning &t, std::string &why) {
     return true;
 }
 
+bool parse_gemm_tunings(std::string_view text, GemmTuning &dense, GemmTuning &grouped, std::string &why) {
+    const size_t slash = text.find('/');
+    GemmTuning d, g;
+    if (!parse_gemm_tuning(text.substr(0, slash), d, why)) return false;
+    if (slash == std::string_view::npos) g = d;
+    else if (!parse_gemm_tuning(text.substr(slash + 1), g, why)) return false;
+    dense = d;
+    grouped = g;
+    return true;
+}
+
+std::string gemm_tunings_name(const GemmTuning &dense, const GemmTuning &grouped) {
+    return dense == grouped ? dense.name() : dense.name() + "/" + grouped.name();
+}
+
 bool parse_gemm_tuning(std::string_view text, GemmTuning &out, std::string &why) {
     if (text == "main") {
         out = GemmTuning{};

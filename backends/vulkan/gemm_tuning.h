@@ -44,6 +44,14 @@ inline bool operator==(const GemmTuning &a, const GemmTuning &b) {
     return a.mi == b.mi && a.nj == b.nj && a.splitk == b.splitk && a.bk == b.bk && a.tn == b.tn;
 }
 
+// MST_VULKAN_COOP_TUNING's value: one tuning for every product, or DENSE/GROUPED (e.g.
+// 1x2x4x128/2x2x1x32x32, main/2x2x1x32x32): the dense products' and the grouped routed
+// experts'. False with `why` naming the bad part; the outputs stay as they were.
+bool parse_gemm_tunings(std::string_view text, GemmTuning &dense, GemmTuning &grouped, std::string &why);
+
+// "A" when both are A, else "DENSE/GROUPED" (what parse_gemm_tunings reads back).
+std::string gemm_tunings_name(const GemmTuning &dense, const GemmTuning &grouped);
+
 // Parses "main" or "MIxNJxSPLITKxBK[xTN]" and checks the shader's rules (check_gemm_tuning);
 // false with `why` saying what is wrong.
 bool parse_gemm_tuning(std::string_view text, GemmTuning &out, std::string &why);

@@ -56,12 +56,13 @@ bool VulkanBackend::set_gemm(GemmKernel kernel, int64_t min_tokens, std::string 
     return true;
 }
 
-bool VulkanBackend::tuning_fits(const GemmTuning &tuning, CoopPrecision precision, std::string &why) const {
+bool VulkanBackend::tuning_fits(const GemmTuning &tuning, CoopPrecision precision, bool swiglu,
+                                std::string &why) const {
     if (!tuning.tuned()) return true;
-    // The SwiGLU variant declares the most (the up weights' tile beside the gate's), and
-    // one tuning serves every product.
+    // The SwiGLU variant declares the most (the up weights' tile beside the gate's); the
+    // grouped products' tuning serves it.
     const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
-    const uint32_t bytes = tuning.shared_bytes(true, precision);
+    const uint32_t bytes = tuning.shared_bytes(swiglu, precision);
     if (bytes > lim.maxComputeSharedMemorySize) {
         why = tuning.name() + " needs " + std::to_string(bytes) + " bytes of shared memory a workgroup (" +
               coop_precision_name(precision) + " precision, MST_VULKAN_COOPMAT_PRECISION), the device has " +
@@ -77,22 +78,30 @@ bool VulkanBackend::tuning_fits(const GemmTuning &tuning, CoopPrecision precisio
 }
 
 bool VulkanBackend::set_gemm_tuning(const GemmTuning &tuning, std::string &why) {
-    if (!check_gemm_tuning(tuning, why) || !tuning_fits(tuning, coop_precision_, why)) return false;
-    gemm_tuning_ = tuning;
+    return set_gemm_tunings(tuning, tuning, why);
+}
+
+bool VulkanBackend::set_gemm_tunings(const GemmTuning &dense, const GemmTuning &grouped, std::string &why) {
+    if (!check_gemm_tuning(dense, why) || !check_gemm_tuning(grouped, why) ||
+        !tuning_fits(dense, coop_precision_, false, why) || !tuning_fits(grouped, coop_precision_, true, why))
+        return false;
+    gemm_tuning_ = dense;
+    gemm_tuning_grouped_ = grouped;
     return true;
 }
 
 bool VulkanBackend::set_coop_precision(CoopPrecision precision, std::string &why) {
-    if (!tuning_fits(gemm_tuning_, precision, why)) return false;
+    if (!tuning_fits(gemm_tuning_, precision, false, why) || !tuning_fits(gemm_tuning_grouped_, precision, true, why))
+        return false;
     coop_precision_ = precision;
     return true;
 }
 
-const VulkanPipeline &VulkanBackend::gemm_pipeline(const std::string &shader, uint32_t n_bindings) {
+const VulkanPipeline &VulkanBackend::gemm_pipeline(const std::string &shader, uint32_t n_bindings,
+                                                   const GemmTuning &t) {
     // The staging's precision: specialization constant 0 of gemm.comp, 4 of gemm_tuned.comp
     // (a shader without it, gemm.comp's float-staged portable kernel, ignores it).
     const uint32_t split = coop_precision_constant(coop_precision_);
-    const GemmTuning &t = gemm_tuning_;
     if (!t.tuned()) return pipelines_->get(shader, n_bindings, {split});
     return pipelines_->get(shader, n_bindings, {t.mi, t.nj, t.splitk, t.bk, split, t.tn});  // constant_id 0..5 of gemm_tuned.comp
 }
@@ -115,11 +124,15 @@ void VulkanBackend::configure_gemm_from_environment() {
         if (!parse_coop_precision(env, coop_precision_, why))
             fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_COOPMAT_PRECISION={}", why);
     }
-    gemm_tuning_ = GemmTuning{};
+    // The default tilings: main's kernel (gemm.comp) for both kinds of product until a GPU
+    // sweep names better ones (docs/gpu_prefill.md); flipping one in is its line, e.g.
+    // gemm_tuning_grouped_ = GemmTuning{2, 2, 1, 32, 32}.
+    gemm_tuning_ = GemmTuning{};          // dense products (q, k, v, o, router)
+    gemm_tuning_grouped_ = GemmTuning{};  // grouped routed experts
     if (const char *env = std::getenv("MST_VULKAN_COOP_TUNING"); env && *env) {
         std::string why;
-        GemmTuning t;
-        if (!parse_gemm_tuning(env, t, why) || !set_gemm_tuning(t, why))
+        GemmTuning dense, grouped;
+        if (!parse_gemm_tunings(env, dense, grouped, why) || !set_gemm_tunings(dense, grouped, why))
             fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_COOP_TUNING: {}", why);
     }
     const bool coop = gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix();
@@ -127,8 +140,10 @@ void VulkanBackend::configure_gemm_from_environment() {
         gemm_kernel_ == GemmKernel::off ? "matrix-vector kernel (MST_VULKAN_GEMM=off)"
                                         : coop ? "cooperative-matrix GEMM" : "portable tiled GEMM",
         coop || gemm_kernel_ != GemmKernel::automatic ? "" : " (" + ctx_->cooperative_matrix_why_not() + ")",
-        gemm_tuning_.tuned() ? ", tuned tiling " + gemm_tuning_.name() + " (MST_VULKAN_COOP_TUNING)" : "",
-        coop || gemm_tuning_.tuned() ? std::string(", f16 staging: ") + coop_precision_name(coop_precision_) +
+        gemm_tuning_.tuned() || gemm_tuning_grouped_.tuned()
+            ? ", tuned tiling " + gemm_tunings_name(gemm_tuning_, gemm_tuning_grouped_) + " (MST_VULKAN_COOP_TUNING)"
+            : "",
+        coop || gemm_tuning_.tuned() || gemm_tuning_grouped_.tuned() ? std::string(", f16 staging: ") + coop_precision_name(coop_precision_) +
                                            " (MST_VULKAN_COOPMAT_PRECISION)"
                                      : "");
 }
@@ -139,7 +154,7 @@ std::string VulkanBackend::gemm_shader(DType t, bool grouped) const {
     const bool coop = gemm_kernel_ == GemmKernel::coopmat ||
                       (gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix());
     // gemm_tuned.comp always fetches the next step during the products: no serial variant.
-    const bool tuned = gemm_tuning_.tuned();
+    const bool tuned = (grouped ? gemm_tuning_grouped_ : gemm_tuning_).tuned();
     return std::string("gemm_") + (grouped ? "grouped_" : !gemm_prefetch_ && !tuned ? "serial_" : "") +
            (tuned ? "tuned_" : "") + (coop ? "coop_" : "") + type;
 }
@@ -156,7 +171,7 @@ bool VulkanBackend::record_gemm(const WeightView &w, const DeviceWeight &dw, con
         fail(MST_ERR_UNSUPPORTED, "matmul ({} GEMM): {} rows x {} tokens exceed one dispatch", kernel_name(gemm_kernel_),
              w.rows, n_tokens);
     const uint32_t push[3] = {uint32_t(w.rows), uint32_t(w.cols), uint32_t(n_tokens)};
-    stream_->dispatch(gemm_pipeline(shader, 3), {dw.data, x, y}, push, sizeof push, gx, gy);
+    stream_->dispatch(gemm_pipeline(shader, 3, gemm_tuning_), {dw.data, x, y}, push, sizeof push, gx, gy);
     ++gemm_dispatches_;
     return true;
 }
@@ -180,11 +195,11 @@ void VulkanBackend::record_gemm_grouped_table(const WeightView &shape, const Buf
     std::string shader = gemm_shader(shape.dtype, true);
     if (shader.empty()) fail(MST_ERR_INTERNAL, "grouped GEMM for {} weights", dtype_name(shape.dtype));
     if (swiglu) shader.insert(std::string("gemm_grouped_").size(), "swiglu_");
-    const uint32_t tile_rows = gemm_tuning_.tile_rows();
+    const uint32_t tile_rows = gemm_tuning_grouped_.tile_rows();
     const uint32_t gx = uint32_t((shape.rows + tile_rows - 1) / tile_rows);
     if (gx > 65535) fail(MST_ERR_UNSUPPORTED, "grouped GEMM: {} rows exceed one dispatch", shape.rows);
     const uint32_t push[3] = {uint32_t(shape.rows), uint32_t(shape.cols), 0u};
-    const VulkanPipeline &p = gemm_pipeline(shader, 4);
+    const VulkanPipeline &p = gemm_pipeline(shader, 4, gemm_tuning_grouped_);
     // At most 65535 workgroups along y: 65520 tiles a dispatch, so that each part of the
     // table starts 256-byte aligned (the most a device asks of a binding's offset).
     constexpr size_t kMaxTiles = 65520;

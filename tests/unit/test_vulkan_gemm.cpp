@@ -184,6 +184,30 @@ TEST(GemmTuning, ParsesTuningsAndNamesWhatIsWrong) {
     }
 }
 
+// DENSE/GROUPED: one tuning each; one alone serves both; a bad half is named and leaves both.
+TEST(GemmTuning, ParsesOneTuningForEachKindOfProduct) {
+    GemmTuning dense, grouped;
+    std::string why;
+    ASSERT_TRUE(parse_gemm_tunings("1x2x4x128/2x2x1x32x32", dense, grouped, why)) << why;
+    EXPECT_EQ(dense, (GemmTuning{1, 2, 4, 128}));
+    EXPECT_EQ(grouped, (GemmTuning{2, 2, 1, 32, 32}));
+    EXPECT_EQ(gemm_tunings_name(dense, grouped), "1x2x4x128/2x2x1x32x32");
+    ASSERT_TRUE(parse_gemm_tunings("main/2x2x1x32x32", dense, grouped, why)) << why;
+    EXPECT_FALSE(dense.tuned());
+    EXPECT_EQ(grouped, (GemmTuning{2, 2, 1, 32, 32}));
+    ASSERT_TRUE(parse_gemm_tunings("2x1x2x64", dense, grouped, why)) << why;
+    EXPECT_EQ(dense, (GemmTuning{2, 1, 2, 64}));
+    EXPECT_EQ(grouped, dense);
+    EXPECT_EQ(gemm_tunings_name(dense, grouped), "2x1x2x64");
+    for (const char *bad : {"2x1x2x64/", "/2x1x2x64", "2x1x2x64/1x4x1x32x32", "2x1x2x64/main/main"}) {
+        why.clear();
+        EXPECT_FALSE(parse_gemm_tunings(bad, dense, grouped, why)) << bad;
+        EXPECT_FALSE(why.empty()) << bad;
+        EXPECT_EQ(dense, (GemmTuning{2, 1, 2, 64})) << "left as it was: " << bad;
+        EXPECT_EQ(grouped, (GemmTuning{2, 1, 2, 64})) << "left as it was: " << bad;
+    }
+}
+
 TEST(GemmTuning, SharedMemoryCountsTheStagedTilesAndTheSums) {
     // 2x2x2x32: 64 rows; rows of 5 uvec4 (80 bytes) for 64 weight (+64 up) and 64 token rows,
     // or, over them once the columns are done, 64 x 68 floats of sums (17408 bytes): the
@@ -445,6 +469,45 @@ TEST_F(VulkanGemm, CooperativeMatrixTunedTilingsMatchCpu) {
         check_routed_experts(VulkanBackend::GemmKernel::coopmat, kCoopBound, kCoopBound, true, odd_expert_tokens(), 70,
                              100, 72, {std::begin(kGemmTypes), std::end(kGemmTypes)});
     });
+}
+
+// Each kind of product takes its own tiling: the dense products main's kernel (float sums,
+// errors near float rounding) and the grouped experts the 32-token passes (f16 inputs), and
+// the other way round. A dense tuning needs no room for SwiGLU's up tile.
+TEST_F(VulkanGemm, DenseAndGroupedProductsTakeTheirOwnTuning) {
+    std::string why;
+    ASSERT_TRUE(vulkan_->set_coop_precision(CoopPrecision::f16, why)) << why;
+    const GemmTuning wide{1, 2, 1, 32, 32};
+    ASSERT_TRUE(vulkan_->set_gemm_tunings(GemmTuning{}, wide, why)) << why;
+    EXPECT_FALSE(vulkan_->gemm_tuning().tuned());
+    EXPECT_EQ(vulkan_->gemm_tuning_grouped(), wide);
+    check_dense_products(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound);
+    check_routed_experts(VulkanBackend::GemmKernel::portable, kCoopBound, kCoopBound, true, odd_expert_tokens(), 70,
+                         100, 72, {DType::Q4, DType::F32});
+    // The grouped products ran the tuned kernel: f32 weights rounded to f16 lie far above
+    // float rounding.
+    ASSERT_TRUE(vulkan_->set_gemm_tunings(wide, GemmTuning{}, why)) << why;
+    check_routed_experts(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound, true, odd_expert_tokens(), 70,
+                         100, 72, {DType::Q4, DType::F32});
+    const TestWeight w(DType::F32, 130, 257, 42);
+    const std::vector<float> x = random_floats(size_t(65 * 257), 43);
+    std::vector<float> want(size_t(65 * 130)), got(want.size());
+    cpu_.matmul(w.view, x.data(), want.data(), 65);
+    vulkan_->matmul(w.view, x.data(), got.data(), 65);
+    const double e = normalized_error(got, want);
+    EXPECT_GT(e, 10 * kFloatBound) << "f16-rounded inputs: the dense product took the tuned tiling";
+    EXPECT_LT(e, kCoopBound);
+    // 2x2x1x32x32 under the split staging: the dense variant needs 25600 bytes, within
+    // lavapipe's 32768; the SwiGLU one 46080, which only the grouped products take.
+    const GemmTuning dense_only{2, 2, 1, 32, 32};
+    ASSERT_TRUE(vulkan_->set_coop_precision(CoopPrecision::split, why)) << why;
+    if (vulkan_->device_name().find("llvmpipe") != std::string::npos) {
+        EXPECT_TRUE(vulkan_->set_gemm_tunings(dense_only, GemmTuning{}, why)) << why;
+        EXPECT_FALSE(vulkan_->set_gemm_tunings(GemmTuning{}, dense_only, why));
+        EXPECT_NE(why.find("shared memory"), std::string::npos) << why;
+        EXPECT_EQ(vulkan_->gemm_tuning(), dense_only) << "the last good pair stays";
+        EXPECT_FALSE(vulkan_->gemm_tuning_grouped().tuned());
+    }
 }
 
 // A tuning the device cannot hold is refused with the reason, and the last good one stays.
