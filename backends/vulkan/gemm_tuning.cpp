@@ -16,10 +16,21 @@ bool power_of_two_up_to(uint32_t v, uint32_t most) { return v >= 1 && v <= most 
 }  // namespace
 
 uint32_t GemmTuning::shared_bytes(bool swiglu, CoopPrecision precision) const {
+    uint32_t most = 0;
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8, DType::Q4})
+        most = std::max(most, shared_bytes(swiglu, precision, t));
+    return most;
+}
+
+uint32_t GemmTuning::shared_bytes(bool swiglu, CoopPrecision precision, DType type) const {
     if (!tuned()) return 0;
+    // gemm_tuned.comp's SPLIT_W and SPLIT_X for the type: hi and lo halves, or one f16.
+    const bool split = precision != CoopPrecision::f16, exact = precision == CoopPrecision::exact;
+    const bool q4 = type == DType::Q4, wide = type == DType::F32 || type == DType::Q8;
+    const uint32_t w_halves = (q4 ? exact : wide && split) ? 2 : 1;
+    const uint32_t x_halves = (q4 ? exact : split) ? 2 : 1;
     const uint32_t pitch = (bk / 8 + 1) * 16;  // bytes a staged row, KP4 uvec4
-    const uint32_t halves = precision == CoopPrecision::f16 ? 1 : 2;  // hi, and lo when split (the most any type takes)
-    const uint32_t staged = pitch * halves * (tile_rows() * (swiglu ? 2 : 1) + tn);
+    const uint32_t staged = pitch * (w_halves * tile_rows() * (swiglu ? 2 : 1) + x_halves * tn);
     const uint32_t sums = 4 * tn * (tile_rows() + 4);  // cs, over the staged tiles once the columns are done
     return std::max(staged, sums);
 }

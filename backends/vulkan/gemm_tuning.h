@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "backends/vulkan/gemm_precision.h"
+#include "core/dtype.h"
 
 namespace mst {
 
@@ -36,6 +37,10 @@ struct GemmTuning {
     // (the activations', and the weights' for types f16 does not hold: the count is for
     // those, the most a type needs). The sums lie over the staged tiles: the larger of the two.
     uint32_t shared_bytes(bool swiglu, CoopPrecision precision) const;
+    // The same for the variant of `type`'s weights exactly: the tiles gemm_tuned.comp splits
+    // for that type (SPLIT_W, SPLIT_X: q4 under split stages one f16 of each, f16 and bf16
+    // split the activations, f32 and q8 both; under exact q4 splits both).
+    uint32_t shared_bytes(bool swiglu, CoopPrecision precision, DType type) const;
     // "MIxNJxSPLITKxBK" (with "xTN" when tn is not 64), or "main".
     std::string name() const;
 };

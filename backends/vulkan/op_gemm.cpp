@@ -3,6 +3,7 @@
 // reads the weights at the memory's speed; from kGemmMinTokens on, a GEMM that reads each
 // weight once per 64 tokens (not once per 4) and keeps the tile in shared memory wins.
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -62,7 +63,11 @@ bool VulkanBackend::tuning_fits(const GemmTuning &tuning, CoopPrecision precisio
     // The SwiGLU variant declares the most (the up weights' tile beside the gate's); the
     // grouped products' tuning serves it.
     const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
-    const uint32_t bytes = tuning.shared_bytes(swiglu, precision);
+    // The type whose staging takes least (products of the others fall back to main's kernel
+    // where theirs does not fit: gemm_tuning_for).
+    uint32_t bytes = UINT32_MAX;
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8, DType::Q4})
+        bytes = std::min(bytes, tuning.shared_bytes(swiglu, precision, t));
     if (bytes > lim.maxComputeSharedMemorySize) {
         why = tuning.name() + " needs " + std::to_string(bytes) + " bytes of shared memory a workgroup (" +
               coop_precision_name(precision) + " precision, MST_VULKAN_COOPMAT_PRECISION), the device has " +
@@ -148,13 +153,22 @@ void VulkanBackend::configure_gemm_from_environment() {
                                      : "");
 }
 
-std::string VulkanBackend::gemm_shader(DType t, bool grouped) const {
+const GemmTuning &VulkanBackend::gemm_tuning_for(DType type, bool grouped, bool swiglu) const {
+    static const GemmTuning main_kernel{};
+    const GemmTuning &t = grouped ? gemm_tuning_grouped_ : gemm_tuning_;
+    if (!t.tuned()) return t;
+    return t.shared_bytes(swiglu, coop_precision_, type) <= ctx_->properties().limits.maxComputeSharedMemorySize
+               ? t
+               : main_kernel;
+}
+
+std::string VulkanBackend::gemm_shader(DType t, bool grouped, bool swiglu) const {
     const char *type = gemm_type_suffix(t);
     if (gemm_kernel_ == GemmKernel::off || !type) return {};
     const bool coop = gemm_kernel_ == GemmKernel::coopmat ||
                       (gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix());
     // gemm_tuned.comp always fetches the next step during the products: no serial variant.
-    const bool tuned = (grouped ? gemm_tuning_grouped_ : gemm_tuning_).tuned();
+    const bool tuned = gemm_tuning_for(t, grouped, swiglu).tuned();
     return std::string("gemm_") + (grouped ? "grouped_" : !gemm_prefetch_ && !tuned ? "serial_" : "") +
            (tuned ? "tuned_" : "") + (coop ? "coop_" : "") + type;
 }
@@ -164,14 +178,15 @@ bool VulkanBackend::record_gemm(const WeightView &w, const DeviceWeight &dw, con
     if (n_tokens < gemm_min_tokens_) return false;
     const std::string shader = gemm_shader(w.dtype, false);
     if (shader.empty()) return false;
-    const uint32_t tile_rows = gemm_tuning_.tile_rows();
+    const GemmTuning &tuning = gemm_tuning_for(w.dtype, false, false);
+    const uint32_t tile_rows = tuning.tile_rows();
     const uint32_t gx = uint32_t((w.rows + tile_rows - 1) / tile_rows);
     const uint32_t gy = uint32_t((n_tokens + kTileTokens - 1) / kTileTokens);
     if (gx > 65535 || gy > 65535)
         fail(MST_ERR_UNSUPPORTED, "matmul ({} GEMM): {} rows x {} tokens exceed one dispatch", kernel_name(gemm_kernel_),
              w.rows, n_tokens);
     const uint32_t push[3] = {uint32_t(w.rows), uint32_t(w.cols), uint32_t(n_tokens)};
-    stream_->dispatch(gemm_pipeline(shader, 3, gemm_tuning_), {dw.data, x, y}, push, sizeof push, gx, gy);
+    stream_->dispatch(gemm_pipeline(shader, 3, tuning), {dw.data, x, y}, push, sizeof push, gx, gy);
     ++gemm_dispatches_;
     return true;
 }
@@ -192,14 +207,15 @@ void VulkanBackend::record_gemm_grouped(const WeightView &shape, const BufferSli
 void VulkanBackend::record_gemm_grouped_table(const WeightView &shape, const BufferSlice &weights,
                                               const BufferSlice &table, size_t n_tiles, const BufferSlice &x,
                                               const BufferSlice &y, bool swiglu) {
-    std::string shader = gemm_shader(shape.dtype, true);
+    std::string shader = gemm_shader(shape.dtype, true, swiglu);
     if (shader.empty()) fail(MST_ERR_INTERNAL, "grouped GEMM for {} weights", dtype_name(shape.dtype));
     if (swiglu) shader.insert(std::string("gemm_grouped_").size(), "swiglu_");
-    const uint32_t tile_rows = gemm_tuning_grouped_.tile_rows();
+    const GemmTuning &tuning = gemm_tuning_for(shape.dtype, true, swiglu);
+    const uint32_t tile_rows = tuning.tile_rows();
     const uint32_t gx = uint32_t((shape.rows + tile_rows - 1) / tile_rows);
     if (gx > 65535) fail(MST_ERR_UNSUPPORTED, "grouped GEMM: {} rows exceed one dispatch", shape.rows);
     const uint32_t push[3] = {uint32_t(shape.rows), uint32_t(shape.cols), 0u};
-    const VulkanPipeline &p = gemm_pipeline(shader, 4, gemm_tuning_grouped_);
+    const VulkanPipeline &p = gemm_pipeline(shader, 4, tuning);
     // At most 65535 workgroups along y: 65520 tiles a dispatch, so that each part of the
     // table starts 256-byte aligned (the most a device asks of a binding's offset).
     constexpr size_t kMaxTiles = 65520;

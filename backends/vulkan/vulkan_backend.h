@@ -193,6 +193,11 @@ public:
     bool set_gemm_tunings(const GemmTuning &dense, const GemmTuning &grouped, std::string &why);
     const GemmTuning &gemm_tuning() const { return gemm_tuning_; }  // the dense products'
     const GemmTuning &gemm_tuning_grouped() const { return gemm_tuning_grouped_; }
+    // The tiling products of `type`'s weights take (grouped or dense, with SwiGLU's up tile
+    // or not): the kind's tuning where that variant fits the device's shared memory, else
+    // main's kernel (a tuning is accepted when one type's variant fits: q4's, staged as one
+    // f16 under split, may hold a tile that f32's, split twice, cannot).
+    const GemmTuning &gemm_tuning_for(DType type, bool grouped, bool swiglu) const;
     // How the f16-staged GEMMs (cooperative matrices; the tuned tiling everywhere) round what
     // they stage (gemm_precision.h): split (the default) or f16; MST_VULKAN_COOPMAT_PRECISION
     // sets it at creation. False, with `why`, when the tuned tiling in use would not fit the
@@ -383,7 +388,7 @@ private:
     void configure_gemm_from_environment();
     // The GEMM variant (gemm.comp) for weights of type t under the kernel chosen, plain or
     // grouped over experts; empty when products of t keep the matrix-vector kernels.
-    std::string gemm_shader(DType t, bool grouped) const;
+    std::string gemm_shader(DType t, bool grouped, bool swiglu = false) const;
     // Its pipeline, with the precision's specialization constant and the tuning's when tuned.
     const VulkanPipeline &gemm_pipeline(const std::string &shader, uint32_t n_bindings, const GemmTuning &tuning);
     GemmKernel gemm_kernel_ = GemmKernel::automatic;

@@ -388,17 +388,29 @@ template <class Check>
 void for_each_tuning(VulkanBackend &b, Check check, const std::vector<GemmTuning> &tunings = tunings_to_test(),
                      int least = 4, int least_split = 2) {
     int run = 0, run_split = 0;
+    // Every type's every variant takes the tuning (none falls back to main's kernel).
+    auto every_type_takes = [&b](const GemmTuning &t, std::string &why) {
+        for (DType type : kGemmTypes)
+            for (const bool grouped : {false, true})
+                for (const bool swiglu : {false, true})
+                    if (b.gemm_tuning_for(type, grouped, swiglu) != t) {
+                        why = t.name() + " needs more shared memory than the device has for " + std::string(dtype_name(type)) +
+                              (swiglu ? " with SwiGLU" : "");
+                        return false;
+                    }
+        return true;
+    };
     for (const GemmTuning &t : tunings) {
         std::string why;
         for (const CoopPrecision p : {CoopPrecision::split, CoopPrecision::f16}) {
             ASSERT_TRUE(b.set_gemm_tuning(GemmTuning{}, why)) << why;
             ASSERT_TRUE(b.set_coop_precision(p, why)) << why;
-            if (b.set_gemm_tuning(t, why)) break;
+            if (b.set_gemm_tuning(t, why) && every_type_takes(t, why)) break;
             std::printf("  %s not run with %s staging on '%s': %s\n", t.name().c_str(), coop_precision_name(p),
                         b.device_name().c_str(), why.c_str());
             EXPECT_NE(why.find("shared memory"), std::string::npos) << t.name() << ": " << why;
         }
-        if (b.gemm_tuning() != t) continue;
+        if (b.gemm_tuning() != t || !every_type_takes(t, why)) continue;
         SCOPED_TRACE("tuning " + t.name() + ", " + coop_precision_name(b.coop_precision()) + " staging");
         ++run;
         if (b.coop_precision() == CoopPrecision::split) ++run_split;
@@ -497,17 +509,30 @@ TEST_F(VulkanGemm, DenseAndGroupedProductsTakeTheirOwnTuning) {
     const double e = normalized_error(got, want);
     EXPECT_GT(e, 10 * kFloatBound) << "f16-rounded inputs: the dense product took the tuned tiling";
     EXPECT_LT(e, kCoopBound);
-    // 2x2x1x32x32 under the split staging: the dense variant needs 25600 bytes, within
-    // lavapipe's 32768; the SwiGLU one 46080, which only the grouped products take.
-    const GemmTuning dense_only{2, 2, 1, 32, 32};
-    ASSERT_TRUE(vulkan_->set_coop_precision(CoopPrecision::split, why)) << why;
-    if (vulkan_->device_name().find("llvmpipe") != std::string::npos) {
-        EXPECT_TRUE(vulkan_->set_gemm_tunings(dense_only, GemmTuning{}, why)) << why;
-        EXPECT_FALSE(vulkan_->set_gemm_tunings(GemmTuning{}, dense_only, why));
-        EXPECT_NE(why.find("shared memory"), std::string::npos) << why;
-        EXPECT_EQ(vulkan_->gemm_tuning(), dense_only) << "the last good pair stays";
-        EXPECT_FALSE(vulkan_->gemm_tuning_grouped().tuned());
-    }
+}
+
+// A tuning is taken where its variant for the product's weight type fits: 2x2x1x32x32 under
+// the split staging stages q4's SwiGLU tiles as one f16 (23040 bytes) but f32's twice
+// (46080): on lavapipe (32768) the grouped q4 products take it, the grouped f32 ones main's
+// kernel (float sums: errors within float rounding), while the dense f32 product (25600)
+// takes it. 8x4x1x256 fits no type and is refused.
+TEST_F(VulkanGemm, TypesWhoseTilesDoNotFitTakeMainsKernel) {
+    if (vulkan_->device_name().find("llvmpipe") == std::string::npos)
+        GTEST_SKIP() << "counts lavapipe's 32 KiB of shared memory; '" << vulkan_->device_name() << "' has its own";
+    std::string why;
+    const GemmTuning wide{2, 2, 1, 32, 32};
+    ASSERT_TRUE(vulkan_->set_gemm_tunings(wide, wide, why)) << why;
+    EXPECT_EQ(vulkan_->gemm_tuning_for(DType::Q4, true, true), wide);
+    EXPECT_FALSE(vulkan_->gemm_tuning_for(DType::F32, true, true).tuned());
+    EXPECT_EQ(vulkan_->gemm_tuning_for(DType::F32, true, false), wide);  // gate, up apart: 25600
+    EXPECT_EQ(vulkan_->gemm_tuning_for(DType::F32, false, false), wide);
+    check_routed_experts(VulkanBackend::GemmKernel::portable, kFloatBound, kCoopBound, true, odd_expert_tokens(), 70,
+                         100, 72, {DType::F32});  // fused: main's; apart: the tuned tiling's f32 split (~1e-7)
+    check_routed_experts(VulkanBackend::GemmKernel::portable, kCoopBound, kCoopBound, true, odd_expert_tokens(), 70,
+                         100, 72, {DType::Q4});
+    EXPECT_FALSE(vulkan_->set_gemm_tunings(GemmTuning{}, GemmTuning{8, 4, 1, 256}, why));
+    EXPECT_NE(why.find("shared memory"), std::string::npos) << why;
+    EXPECT_EQ(vulkan_->gemm_tuning_grouped(), wide) << "the last good pair stays";
 }
 
 // A tuning the device cannot hold is refused with the reason, and the last good one stays.
