@@ -306,7 +306,8 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
                            [&b, &w, &x, n](std::vector<float> &out) {
                                out.assign(size_t(n * w.view.rows), 0.0f);
                                b.matmul(w.view, x.data(), out.data(), n);
-                           }},
+                           },
+                           false, w.view.dtype, false},
             per_layer);
     };
     auto run_experts = [&b, &x, &uses, n](std::vector<float> &out) {
@@ -317,13 +318,14 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
     // sweep cut short by a time limit has them.
     const std::vector<std::pair<sweep::Product, int>> products = {
         {sweep::Product{"experts gate+up (q4 2 x 768x2048, SwiGLU, grouped)", 2.0 * 2.0 * routes * kInter * kHidden,
-                        [](const std::string &k) { return k.rfind("gemm_grouped_swiglu", 0) == 0; }, run_experts, true},
+                        [](const std::string &k) { return k.rfind("gemm_grouped_swiglu", 0) == 0; }, run_experts, true,
+                        DType::Q4, true},
          1},
         {sweep::Product{"experts down (q4 2048x768, grouped)", 2.0 * routes * kHidden * kInter,
                         [](const std::string &k) {
                             return k.rfind("gemm_grouped_", 0) == 0 && k.rfind("gemm_grouped_swiglu", 0) != 0;
                         },
-                        run_experts, true},
+                        run_experts, true, DType::Q4, false},
          1},
         dense("q (bf16 4096x2048)", wq, 1),
         dense("o (bf16 2048x4096)", wo, 1),

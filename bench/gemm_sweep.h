@@ -28,6 +28,12 @@ struct Product {
     // Whether its GEMMs are grouped (routed experts): a tuning is set for that kind only (the
     // other keeps main's kernel), so that it needs to fit only that kind's variants.
     bool grouped = false;
+    // Its weights' type and whether its dispatches fuse SwiGLU: a tuning whose variant for
+    // them does not fit the device would run main's kernel (VulkanBackend::gemm_tuning_for)
+    // and is reported not run instead of timed as if it were the tuning's. F32: the type
+    // that stages most.
+    DType type = DType::F32;
+    bool swiglu = false;
 };
 
 struct Row {
@@ -95,6 +101,11 @@ inline std::vector<Row> run(VulkanBackend &b, const Product &p, const std::vecto
     for (Row &r : rows) {
         if (!set(r.tuning)) {
             r.status = "not run: " + why;
+            continue;
+        }
+        if (b.gemm_tuning_for(p.type, p.grouped, p.swiglu) != r.tuning) {
+            r.status = "not run: its " + std::string(dtype_name(p.type)) + (p.swiglu ? " SwiGLU" : "") +
+                       " variant needs more shared memory than the device has (main's kernel would run)";
             continue;
         }
         try {
