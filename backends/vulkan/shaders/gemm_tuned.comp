@@ -15,8 +15,9 @@
 // step's BK columns 16 at a time; their sums are added through shared memory at the end
 // (more warps hide the loads' latency without more registers a thread). The sums' shared
 // block (cs) lies over the staged tiles, which are dead once the columns are done, so a
-// workgroup needs the larger of the two, not both: 128-row tiles fit NVIDIA's 48 KiB. A step's tiles are staged as f16 packed 8 to a uvec4 (one 16-byte shared store
-// per 8 elements) and the next step's are fetched, packed, during the current products.
+// workgroup needs the larger of the two, not both: 128-row tiles fit NVIDIA's 48 KiB. A
+// step's tiles are staged as f16 packed 8 to a uvec4 (one 16-byte shared store per 8
+// elements) and the next step's are fetched, packed, during the current products.
 // Subgroups whose tokens all lie past the tile's count (an expert's ~32-token tile) skip
 // their products; SWIGLU's silu(gate) * up is taken on the sums.
 //
