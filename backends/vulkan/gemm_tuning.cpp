@@ -9,7 +9,7 @@ namespace mst {
 namespace {
 
 constexpr const char *kGrammar =
-    "expected main or MIxNJxSPLITKxBK[xTN] (four or five whole numbers, e.g. 2x2x2x32 or 2x2x1x32x32)";
+    "expected main or MIxNJxSPLITKxBK[xTN[xSTAGES]] (four to six whole numbers, e.g. 2x2x2x32 or 2x2x1x32x32)";
 
 bool power_of_two_up_to(uint32_t v, uint32_t most) { return v >= 1 && v <= most && (v & (v - 1)) == 0; }
 
@@ -30,7 +30,7 @@ uint32_t GemmTuning::shared_bytes(bool swiglu, CoopPrecision precision, DType ty
     const uint32_t w_halves = (q4 ? exact : wide && split) ? 2 : 1;
     const uint32_t x_halves = (q4 ? exact : split) ? 2 : 1;
     const uint32_t pitch = (bk / 8 + 1) * 16;  // bytes a staged row, KP4 uvec4
-    const uint32_t staged = pitch * (w_halves * tile_rows() * (swiglu ? 2 : 1) + x_halves * tn);
+    const uint32_t staged = stages * pitch * (w_halves * tile_rows() * (swiglu ? 2 : 1) + x_halves * tn);
     const uint32_t sums = 4 * tn * (tile_rows() + 4);  // cs, over the staged tiles once the columns are done
     return std::max(staged, sums);
 }
@@ -38,7 +38,8 @@ uint32_t GemmTuning::shared_bytes(bool swiglu, CoopPrecision precision, DType ty
 std::string GemmTuning::name() const {
     if (!tuned()) return "main";
     return std::to_string(mi) + "x" + std::to_string(nj) + "x" + std::to_string(splitk) + "x" + std::to_string(bk) +
-           (tn == 64 ? "" : "x" + std::to_string(tn));
+           (tn == 64 && stages == 1 ? "" : "x" + std::to_string(tn)) +
+           (stages == 1 ? "" : "x" + std::to_string(stages));
 }
 
 bool check_gemm_tuning(const GemmTuning &t, std::string &why) {
@@ -54,6 +55,10 @@ bool check_gemm_tuning(const GemmTuning &t, std::string &why) {
     if ((t.tn != 32 && t.tn != 64) || 16 * t.nj > t.tn) {
         why = "TN (tokens a pass) must be 32 or 64 and hold NJ 16-token blocks, not " + std::to_string(t.tn) +
               " with NJ " + std::to_string(t.nj);
+        return false;
+    }
+    if (t.stages != 1 && t.stages != 2) {
+        why = "STAGES (staged copies of the tiles) must be 1 or 2, not " + std::to_string(t.stages);
         return false;
     }
     if (!power_of_two_up_to(t.splitk, 8)) {
@@ -112,11 +117,11 @@ bool parse_gemm_tuning(std::string_view text, GemmTuning &out, std::string &why)
         if (x == std::string_view::npos) break;
         at = x + 1;
     }
-    if (v.size() != 4 && v.size() != 5) {
+    if (v.size() < 4 || v.size() > 6) {
         why = "'" + std::string(text) + "': " + kGrammar;
         return false;
     }
-    GemmTuning t{v[0], v[1], v[2], v[3], v.size() == 5 ? v[4] : 64u};
+    GemmTuning t{v[0], v[1], v[2], v[3], v.size() >= 5 ? v[4] : 64u, v.size() == 6 ? v[5] : 1u};
     if (t.mi == 0) {
         why = "'" + std::string(text) + "': MI must be 1 to 8, not 0";
         return false;

@@ -1,5 +1,5 @@
 // The tiling of the tuned prefill GEMM (shaders/gemm_tuned.comp), chosen at run time:
-// MST_VULKAN_COOP_TUNING=MIxNJxSPLITKxBK[xTN] (e.g. 2x2x2x32, 2x2x1x32x32) or `main` (main's
+// MST_VULKAN_COOP_TUNING=MIxNJxSPLITKxBK[xTN[xSTAGES]] (e.g. 2x2x2x32, 2x2x1x32x32) or `main` (main's
 // kernel, shaders/gemm.comp, the default). They go to the shader as specialization constants,
 // so one build can compare every tuning on one GPU (bench_vulkan_prefill --sweep).
 #pragma once
@@ -21,6 +21,10 @@ struct GemmTuning {
     // tile table's) in 64 / tn passes; its 4 subgroups lie tn / 16 nj along the tokens and
     // the rest along the rows.
     uint32_t tn = 64;
+    // Staged copies of the tiles (1 or 2): with 2 a step stores the next one's tiles into
+    // the other copy after its products, one barrier a step instead of two, for twice the
+    // staging's shared memory.
+    uint32_t stages = 1;
 
     bool tuned() const { return mi != 0; }
     // Subgroups along the weight rows (of the 4 a group).
@@ -41,12 +45,14 @@ struct GemmTuning {
     // for that type (SPLIT_W, SPLIT_X: q4 under split stages one f16 of each, f16 and bf16
     // split the activations, f32 and q8 both; under exact q4 splits both).
     uint32_t shared_bytes(bool swiglu, CoopPrecision precision, DType type) const;
-    // "MIxNJxSPLITKxBK" (with "xTN" when tn is not 64), or "main".
+    // "MIxNJxSPLITKxBK" (with "xTN" when tn is not 64, "xTNxSTAGES" when stages is not 1),
+    // or "main".
     std::string name() const;
 };
 
 inline bool operator==(const GemmTuning &a, const GemmTuning &b) {
-    return a.mi == b.mi && a.nj == b.nj && a.splitk == b.splitk && a.bk == b.bk && a.tn == b.tn;
+    return a.mi == b.mi && a.nj == b.nj && a.splitk == b.splitk && a.bk == b.bk && a.tn == b.tn &&
+           a.stages == b.stages;
 }
 
 // MST_VULKAN_COOP_TUNING's value: one tuning for every product, or DENSE/GROUPED (e.g.
@@ -57,7 +63,7 @@ bool parse_gemm_tunings(std::string_view text, GemmTuning &dense, GemmTuning &gr
 // "A" when both are A, else "DENSE/GROUPED" (what parse_gemm_tunings reads back).
 std::string gemm_tunings_name(const GemmTuning &dense, const GemmTuning &grouped);
 
-// Parses "main" or "MIxNJxSPLITKxBK[xTN]" and checks the shader's rules (check_gemm_tuning);
+// Parses "main" or "MIxNJxSPLITKxBK[xTN[xSTAGES]]" and checks the shader's rules (check_gemm_tuning);
 // false with `why` saying what is wrong.
 bool parse_gemm_tuning(std::string_view text, GemmTuning &out, std::string &why);
 

@@ -108,7 +108,8 @@ const VulkanPipeline &VulkanBackend::gemm_pipeline(const std::string &shader, ui
     // (a shader without it, gemm.comp's float-staged portable kernel, ignores it).
     const uint32_t split = coop_precision_constant(coop_precision_);
     if (!t.tuned()) return pipelines_->get(shader, n_bindings, {split});
-    return pipelines_->get(shader, n_bindings, {t.mi, t.nj, t.splitk, t.bk, split, t.tn});  // constant_id 0..5 of gemm_tuned.comp
+    return pipelines_->get(shader, n_bindings,
+                           {t.mi, t.nj, t.splitk, t.bk, split, t.tn, t.stages});  // constant_id 0..6 of gemm_tuned.comp
 }
 
 void VulkanBackend::configure_gemm_from_environment() {

@@ -159,6 +159,13 @@ TEST(GemmTuning, ParsesTuningsAndNamesWhatIsWrong) {
     EXPECT_EQ(t.tile_rows(), 128u);
     ASSERT_TRUE(parse_gemm_tuning("1x1x1x32x32", t, why)) << why;
     EXPECT_EQ(t.tile_rows(), 32u);  // 2 subgroups along 32 tokens, 2 along the rows
+    ASSERT_TRUE(parse_gemm_tuning("1x2x2x64x32x2", t, why)) << why;
+    EXPECT_EQ(t, (GemmTuning{1, 2, 2, 64, 32, 2}));
+    EXPECT_EQ(t.name(), "1x2x2x64x32x2");
+    ASSERT_TRUE(parse_gemm_tuning("2x1x1x32x64x2", t, why)) << why;
+    EXPECT_EQ(t.name(), "2x1x1x32x64x2");  // TN named when STAGES is
+    ASSERT_TRUE(parse_gemm_tuning("2x1x2x64x64x1", t, why)) << why;
+    EXPECT_EQ(t.name(), "2x1x2x64");
     ASSERT_TRUE(parse_gemm_tuning("2x1x2x64x64", t, why)) << why;
     EXPECT_EQ(t, (GemmTuning{2, 1, 2, 64}));
     EXPECT_EQ(t.name(), "2x1x2x64");
@@ -168,13 +175,14 @@ TEST(GemmTuning, ParsesTuningsAndNamesWhatIsWrong) {
     EXPECT_EQ(t.name(), "main");
     const struct {
         const char *text, *names;
-    } bad[] = {{"", "expected main"},         {"2x2x2", "expected main"},  {"2x2x2x32x32x1", "expected main"},
+    } bad[] = {{"", "expected main"},         {"2x2x2", "expected main"},  {"2x2x2x32x32x1x1", "expected main"},
                {"2x2xx32", "expected main"},  {"2x2x2x-32", "expected main"}, {"a2x2x2x32", "expected main"},
                {"0x2x2x32", "MI"},            {"9x1x1x32", "MI"},          {"2x3x1x32", "NJ"},
                {"2x2x3x32", "SPLITK"},        {"2x2x16x128", "SPLITK"},    {"2x2x2x48", "BK"},
                {"2x2x1x512", "BK"},           {"2x2x4x32", "too narrow"},  {"1x1x2x32", "too narrow"},
                {"2x2x2x32x1", "TN"},          {"2x2x1x32x48", "TN"},       {"1x4x1x32x32", "TN"},
-               {"1x2x2x32x32", "too narrow"}};
+               {"1x2x2x32x32", "too narrow"}, {"2x2x1x32x32x3", "STAGES"},     {"2x2x1x32x32x0", "STAGES"},
+               {"2x2x1x32x32x2x1", "expected main"}};
     for (const auto &b : bad) {
         t = GemmTuning{1, 1, 1, 32};
         why.clear();
@@ -220,6 +228,10 @@ TEST(GemmTuning, SharedMemoryCountsTheStagedTilesAndTheSums) {
     // 2x2x1x32x32: 128 rows x 32 tokens a pass: 128 weight + 128 up + 32 token rows, sums of
     // 32 x 132 floats.
     const GemmTuning wide{2, 2, 1, 32, 32};
+    // Two staged copies: twice the staging, the sums unchanged.
+    const GemmTuning two{2, 2, 1, 32, 32, 2};
+    EXPECT_EQ(two.shared_bytes(false, CoopPrecision::f16), 2u * 12800);
+    EXPECT_EQ(two.shared_bytes(true, CoopPrecision::f16, DType::Q4), 2u * 80 * 288);
     EXPECT_EQ(wide.shared_bytes(false, CoopPrecision::f16), 4u * 32 * 132);  // staged 12800
     EXPECT_EQ(wide.shared_bytes(true, CoopPrecision::f16), 80u * 288);
     EXPECT_EQ(wide.shared_bytes(true, CoopPrecision::split), 80u * 576);
@@ -364,8 +376,11 @@ TEST_F(VulkanGemm, BatchesOfTokensTakeTheGemmAndSingleTokensDoNot) {
 // The tuned tiling's 32-token passes (TN 32): 4 subgroups of 2 x 2 sums along 128 rows
 // (the grouped experts' candidate), of 1 x 2 along 64, 2 x 2 subgroups of 1 x 1 sums (32
 // rows), and two column groups over 64-column steps. A 64-token tile takes two passes.
+// Then two staged copies (STAGES 2: the next step stored during this one) at 32-token
+// passes (split staging; two column groups) and at one 64-token pass.
 std::vector<GemmTuning> pass_tunings_to_test() {
-    return {{2, 2, 1, 32, 32}, {1, 2, 1, 32, 32}, {1, 1, 1, 32, 32}, {1, 2, 2, 64, 32}};
+    return {{2, 2, 1, 32, 32}, {1, 2, 1, 32, 32}, {1, 1, 1, 32, 32}, {1, 2, 2, 64, 32},
+            {1, 1, 1, 32, 32, 2}, {1, 1, 2, 64, 32, 2}, {2, 1, 1, 32, 64, 2}};
 }
 
 // The tuned tiling (gemm_tuned.comp, MST_VULKAN_COOP_TUNING): shapes of the 16x16 sums per

@@ -81,6 +81,10 @@ layout(constant_id = 2) const uint SPLITK = 2;
 layout(constant_id = 3) const uint BK = 32;
 layout(constant_id = 4) const uint PRECISION = 1u;  // 0 f16, 1 split, 2 exact (gemm_precision.h)
 layout(constant_id = 5) const uint TN = 64;
+// Staged copies of the tiles (1 or 2). With 2 the next step is stored into the other copy
+// right after this step's products, so a step takes one barrier instead of two (the
+// products of step k + 1 need not wait for every thread to leave step k's tiles first).
+layout(constant_id = 6) const uint STAGES = 1;
 // Which halves split. Under split (1), by weight type, as the CPU backend chooses its
 // activations' precision (README, MST_CPU_ACT_BITS): q4 weights take one f16 each (the CPU's
 // default gives them 8-bit activations: a 4-bit step dwarfs f16's rounding); f16 and bf16
@@ -128,9 +132,9 @@ const uint XS = US + BM * KP4 + W_LO;
 #else
 const uint XS = WS + BM * KP4 + W_LO;
 #endif
-const uint STAGED = XS + TN * KP4 + X_LO;
+const uint STAGED = XS + TN * KP4 + X_LO;  // one copy of the staged tiles; copy s from s * STAGED
 const uint CS4 = TN * CP / 4u;
-shared uvec4 sm[STAGED > CS4 ? STAGED : CS4];
+shared uvec4 sm[STAGES * STAGED > CS4 ? STAGES * STAGED : CS4];
 
 float cs_get(uint i) { return uintBitsToFloat(sm[i / 4u][i % 4u]); }
 void cs_set(uint i, float v) { sm[i / 4u][i % 4u] = floatBitsToUint(v); }
@@ -196,21 +200,22 @@ void fetch(uint r0, uint t0, uint k0) {
     }
 }
 
-void store_fetched() {
+// To the staged copy from sb (0 or STAGED).
+void store_fetched(uint sb) {
     const uint tid = gl_LocalInvocationIndex;
     for (uint i = 0; i < W_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, at = (slot / CHUNKS) * KP4 + slot % CHUNKS;
-        sm[WS + at] = w_next[i];
-        if (SPLIT_W) sm[WS + W_LO + at] = w_lo_next[i];
+        sm[sb + WS + at] = w_next[i];
+        if (SPLIT_W) sm[sb + WS + W_LO + at] = w_lo_next[i];
 #ifdef SWIGLU
-        sm[US + at] = u_next[i];
-        if (SPLIT_W) sm[US + W_LO + at] = u_lo_next[i];
+        sm[sb + US + at] = u_next[i];
+        if (SPLIT_W) sm[sb + US + W_LO + at] = u_lo_next[i];
 #endif
     }
     for (uint i = 0; i < X_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, at = (slot / CHUNKS) * KP4 + slot % CHUNKS;
-        sm[XS + at] = x_next[i];
-        if (SPLIT_X) sm[XS + X_LO + at] = x_lo_next[i];
+        sm[sb + XS + at] = x_next[i];
+        if (SPLIT_X) sm[sb + XS + X_LO + at] = x_lo_next[i];
     }
 }
 
@@ -270,12 +275,13 @@ SUM swiglu_sums(SUM gate, const SUM up) {
     return gate;
 }
 
-// The staged weight piece at `at` of the weights' tile (of the up weights' when `up`).
-uvec4 staged_weights(bool up, uint at) {
+// The staged weight piece at `at` of the weights' tile (of the up weights' when `up`) of
+// the copy from sb.
+uvec4 staged_weights(bool up, uint sb, uint at) {
 #ifdef SWIGLU
-    if (up) return sm[US + at];
+    if (up) return sm[sb + US + at];
 #endif
-    return sm[WS + at];
+    return sm[sb + WS + at];
 }
 
 // Sum of the 8 products of two f16 pieces (each exact in float, as a tensor core's).
@@ -288,16 +294,16 @@ float dot8(uvec4 a, uvec4 b) {
 // Staged weights (from us when `up`) times staged activations over 16 columns (2 uvec4
 // from kk), rows ar.. and tokens bt.., added to s; under the split the lo halves' products
 // too, as the cooperative kernel adds them.
-SUM product_add(SUM s, bool up, uint ar, uint bt, uint kk) {
+SUM product_add(SUM s, bool up, uint sb, uint ar, uint bt, uint kk) {
     for (uint q = 0; q < 8u; ++q) {
         const uint id = 32u * q + lane(), m = id % 16u, n = id / 16u;
         float t = s.e[q];
         for (uint u = 0; u < 2u; ++u) {
             const uint wa = (ar + m) * KP4 + kk + u, xa = (bt + n) * KP4 + kk + u;
-            const uvec4 a = staged_weights(up, wa), b = sm[XS + xa];
+            const uvec4 a = staged_weights(up, sb, wa), b = sm[sb + XS + xa];
             t += dot8(a, b);
-            if (X_LO > 0u) t += dot8(a, sm[XS + X_LO + xa]);
-            if (W_LO > 0u) t += dot8(staged_weights(up, W_LO + wa), b);
+            if (X_LO > 0u) t += dot8(a, sm[sb + XS + X_LO + xa]);
+            if (W_LO > 0u) t += dot8(staged_weights(up, sb, W_LO + wa), b);
         }
         s.e[q] = t;
     }
@@ -340,30 +346,38 @@ void run_pass(uint r0, uint tp, uint pass_tokens, uint group, uint mr, uint mt) 
     for (uint i = 0; i < N_SUMS; ++i) acc_up[i] = sum_zero();
 #endif
     fetch(r0, tp, 0u);
-    for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
-        store_fetched();
+    if (STAGES == 2u) {
+        store_fetched(0u);
         barrier();
-        if (k0 + BK < pc.cols) fetch(r0, tp, k0 + BK);
+    }
+    uint sb = 0u;  // the staged copy this step's products read
+    for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
+        const bool more = k0 + BK < pc.cols;  // the workgroup's: barriers stay uniform
+        if (STAGES == 1u) {
+            store_fetched(0u);
+            barrier();
+        }
+        if (more) fetch(r0, tp, k0 + BK);
         // 16 columns at a time (2 uvec4), this group's share of the step's.
         for (uint kk = group * 2u; kk < CHUNKS && nj > 0u; kk += 2u * SPLITK) {
 #ifdef COOPMAT
             // A: rows x k, row-major from WS. B: k x tokens, held column by column from XS.
             // Split: a_lo the weights' lo halves (loaded only for the types that have them).
             F16 a[MI], a_lo[MI];
-            for (uint i = 0; i < MI; ++i) coopMatLoadNV(a[i], sm, WS + (mr + 16u * i) * KP4 + kk, KP4, false);
+            for (uint i = 0; i < MI; ++i) coopMatLoadNV(a[i], sm, sb + WS + (mr + 16u * i) * KP4 + kk, KP4, false);
             if (W_LO > 0u)
-                for (uint i = 0; i < MI; ++i) coopMatLoadNV(a_lo[i], sm, WS + W_LO + (mr + 16u * i) * KP4 + kk, KP4, false);
+                for (uint i = 0; i < MI; ++i) coopMatLoadNV(a_lo[i], sm, sb + WS + W_LO + (mr + 16u * i) * KP4 + kk, KP4, false);
 #ifdef SWIGLU
             F16 a_up[MI], a_up_lo[MI];
-            for (uint i = 0; i < MI; ++i) coopMatLoadNV(a_up[i], sm, US + (mr + 16u * i) * KP4 + kk, KP4, false);
+            for (uint i = 0; i < MI; ++i) coopMatLoadNV(a_up[i], sm, sb + US + (mr + 16u * i) * KP4 + kk, KP4, false);
             if (W_LO > 0u)
                 for (uint i = 0; i < MI; ++i)
-                    coopMatLoadNV(a_up_lo[i], sm, US + W_LO + (mr + 16u * i) * KP4 + kk, KP4, false);
+                    coopMatLoadNV(a_up_lo[i], sm, sb + US + W_LO + (mr + 16u * i) * KP4 + kk, KP4, false);
 #endif
             for (uint j = 0; j < NJ; ++j) {
                 if (j >= nj) continue;
                 F16 b;
-                coopMatLoadNV(b, sm, XS + (mt + 16u * j) * KP4 + kk, KP4, true);
+                coopMatLoadNV(b, sm, sb + XS + (mt + 16u * j) * KP4 + kk, KP4, true);
                 for (uint i = 0; i < MI; ++i) acc[i * NJ + j] = coopMatMulAddNV(a[i], b, acc[i * NJ + j]);
                 if (W_LO > 0u)
                     for (uint i = 0; i < MI; ++i) acc[i * NJ + j] = coopMatMulAddNV(a_lo[i], b, acc[i * NJ + j]);
@@ -374,7 +388,7 @@ void run_pass(uint r0, uint tp, uint pass_tokens, uint group, uint mr, uint mt) 
                         acc_up[i * NJ + j] = coopMatMulAddNV(a_up_lo[i], b, acc_up[i * NJ + j]);
 #endif
                 if (X_LO > 0u) {
-                    coopMatLoadNV(b, sm, XS + X_LO + (mt + 16u * j) * KP4 + kk, KP4, true);  // the activations' lo halves
+                    coopMatLoadNV(b, sm, sb + XS + X_LO + (mt + 16u * j) * KP4 + kk, KP4, true);  // the activations' lo halves
                     for (uint i = 0; i < MI; ++i) acc[i * NJ + j] = coopMatMulAddNV(a[i], b, acc[i * NJ + j]);
 #ifdef SWIGLU
                     for (uint i = 0; i < MI; ++i)
@@ -385,12 +399,18 @@ void run_pass(uint r0, uint tp, uint pass_tokens, uint group, uint mr, uint mt) 
 #else
             for (uint j = 0; j < NJ; ++j)
                 for (uint i = 0; i < MI && j < nj; ++i) {
-                    acc[i * NJ + j] = product_add(acc[i * NJ + j], false, mr + 16u * i, mt + 16u * j, kk);
+                    acc[i * NJ + j] = product_add(acc[i * NJ + j], false, sb, mr + 16u * i, mt + 16u * j, kk);
 #ifdef SWIGLU
-                    acc_up[i * NJ + j] = product_add(acc_up[i * NJ + j], true, mr + 16u * i, mt + 16u * j, kk);
+                    acc_up[i * NJ + j] = product_add(acc_up[i * NJ + j], true, sb, mr + 16u * i, mt + 16u * j, kk);
 #endif
                 }
 #endif
+        }
+        if (STAGES == 2u && more) {
+            // The next step into the other copy: nobody reads it until after the barrier
+            // below, and every thread left it at the previous step's barrier.
+            sb = STAGED - sb;
+            store_fetched(sb);
         }
         barrier();
     }
