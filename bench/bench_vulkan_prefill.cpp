@@ -226,7 +226,8 @@ Weight random_q4(int64_t rows, int64_t cols, uint32_t seed) {
 // passes, workgroups of at most 64 rows and steps of at most 128 columns; then the wide ones
 // the sums' sharing of the staged tiles' memory lets into NVIDIA's 48 KiB: 32-token passes
 // (an expert's ~32 tokens fill one) of 64 to 256 rows, and 64-token passes of 128 rows, at
-// steps of 32 or 64 columns. Those a device cannot hold are reported.
+// steps of 32 or 64 columns, the 32-token ones at 32 columns also with two staged copies
+// (STAGES 2). Those a device cannot hold are reported.
 std::vector<GemmTuning> default_sweep_tunings() {
     std::vector<GemmTuning> out;
     std::string why;
@@ -245,6 +246,9 @@ std::vector<GemmTuning> default_sweep_tunings() {
                         const GemmTuning t{mi, nj, splitk, bk, tn};
                         const bool wide = tn == 32 ? t.tile_rows() >= 64 && t.tile_rows() <= 256 : t.tile_rows() == 128;
                         if (wide && check_gemm_tuning(t, why)) out.push_back(t);
+                        // Two staged copies (one barrier a step) where the staging is smallest.
+                        const GemmTuning two{mi, nj, splitk, bk, tn, 2};
+                        if (wide && tn == 32 && bk == 32 && check_gemm_tuning(two, why)) out.push_back(two);
                     }
     return out;
 }
