@@ -1136,7 +1136,8 @@ int main(int argc, char **argv) try {
                 gpu->device_name().c_str(), bw.device_bytes_per_s / 1e9, bw.host_to_device_bytes_per_s / 1e9,
                 bw.submit_wait_us);
     std::printf("prefill GEMMs: tiling %s (MST_VULKAN_COOP_TUNING), f16 staging %s (MST_VULKAN_COOPMAT_PRECISION=split|exact|f16)\n",
-                gpu->gemm_tuning().name().c_str(), coop_precision_name(gpu->coop_precision()));
+                gemm_tunings_name(gpu->gemm_tuning(), gpu->gemm_tuning_grouped()).c_str(),
+                coop_precision_name(gpu->coop_precision()));
 
     const double roof_res = bw.device_bytes_per_s / token_bytes;
     Result res;

@@ -16,7 +16,7 @@
 //   build/bench/bench_vulkan_prefill [--tokens 512] [--reps 10] [--contexts 128,512,2048,8192]
 //                                    [--decode] [--no-prefill]
 //   build/bench/bench_vulkan_prefill --sweep [--tokens 512] [--experts 128] [--rounds 5]
-//                                    [--tunings 2x2x2x32,4x1x1x64,...] [--bound 1e-2]
+//                                    [--tunings 2x2x2x32,4x1x1x64,2x2x1x32x32,...] [--bound 1e-2]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -222,9 +222,12 @@ Weight random_q4(int64_t rows, int64_t cols, uint32_t seed) {
     return w;
 }
 
-// The tunings the sweep tries by default: every one gemm_tuning.h allows with workgroups of
-// at most 64 rows (the 128-row ones need more than the 48 KiB of shared memory an NVIDIA
-// device gives) and steps of at most 128 columns. Those a device cannot hold are reported.
+// The tunings the sweep tries by default: every one gemm_tuning.h allows with 64-token
+// passes, workgroups of at most 64 rows and steps of at most 128 columns; then the wide ones
+// the sums' sharing of the staged tiles' memory lets into NVIDIA's 48 KiB: 32-token passes
+// (an expert's ~32 tokens fill one) of 64 to 256 rows, and 64-token passes of 128 rows, at
+// steps of 32 or 64 columns, the 32-token ones at 32 columns also with two staged copies
+// (STAGES 2). Those a device cannot hold are reported.
 std::vector<GemmTuning> default_sweep_tunings() {
     std::vector<GemmTuning> out;
     std::string why;
@@ -235,6 +238,18 @@ std::vector<GemmTuning> default_sweep_tunings() {
                     const GemmTuning t{mi, nj, splitk, bk};
                     if (t.tile_rows() <= 64 && check_gemm_tuning(t, why)) out.push_back(t);
                 }
+    for (uint32_t tn : {32u, 64u})
+        for (uint32_t bk : {32u, 64u})
+            for (uint32_t splitk : {1u, 2u})
+                for (uint32_t mi : {1u, 2u, 4u})
+                    for (uint32_t nj : {1u, 2u, 4u}) {
+                        const GemmTuning t{mi, nj, splitk, bk, tn};
+                        const bool wide = tn == 32 ? t.tile_rows() >= 64 && t.tile_rows() <= 256 : t.tile_rows() == 128;
+                        if (wide && check_gemm_tuning(t, why)) out.push_back(t);
+                        // Two staged copies (one barrier a step) where the staging is smallest.
+                        const GemmTuning two{mi, nj, splitk, bk, tn, 2};
+                        if (wide && tn == 32 && bk == 32 && check_gemm_tuning(two, why)) out.push_back(two);
+                    }
     return out;
 }
 
@@ -295,7 +310,8 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
                            [&b, &w, &x, n](std::vector<float> &out) {
                                out.assign(size_t(n * w.view.rows), 0.0f);
                                b.matmul(w.view, x.data(), out.data(), n);
-                           }},
+                           },
+                           false, w.view.dtype, false},
             per_layer);
     };
     auto run_experts = [&b, &x, &uses, n](std::vector<float> &out) {
@@ -306,13 +322,14 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
     // sweep cut short by a time limit has them.
     const std::vector<std::pair<sweep::Product, int>> products = {
         {sweep::Product{"experts gate+up (q4 2 x 768x2048, SwiGLU, grouped)", 2.0 * 2.0 * routes * kInter * kHidden,
-                        [](const std::string &k) { return k.rfind("gemm_grouped_swiglu", 0) == 0; }, run_experts},
+                        [](const std::string &k) { return k.rfind("gemm_grouped_swiglu", 0) == 0; }, run_experts, true,
+                        DType::Q4, true},
          1},
         {sweep::Product{"experts down (q4 2048x768, grouped)", 2.0 * routes * kHidden * kInter,
                         [](const std::string &k) {
                             return k.rfind("gemm_grouped_", 0) == 0 && k.rfind("gemm_grouped_swiglu", 0) != 0;
                         },
-                        run_experts},
+                        run_experts, true, DType::Q4, false},
          1},
         dense("q (bf16 4096x2048)", wq, 1),
         dense("o (bf16 2048x4096)", wo, 1),
@@ -327,6 +344,10 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
     std::vector<std::string> names;
     std::vector<double> layer_us;
     std::vector<bool> all_ok;
+    // The same by kind (index 0: the dense products, 1: the grouped experts), for the best
+    // pair of MST_VULKAN_COOP_TUNING=DENSE/GROUPED.
+    std::vector<double> kind_us[2];
+    std::vector<bool> kind_ok[2];
     for (const auto &[p, per_layer] : products) {
         const std::vector<sweep::Row> rows = sweep::run(b, p, tunings, rounds, bound);
         std::printf("\n%s, %lld tokens, %.2f GFLOP a run (x%d a layer):\n", p.name.c_str(), (long long)n, p.flops / 1e9,
@@ -341,9 +362,14 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
                 names.push_back(name);
                 layer_us.push_back(0);
                 all_ok.push_back(true);
+                for (int kind = 0; kind < 2; ++kind) {
+                    kind_us[kind].push_back(0);
+                    kind_ok[kind].push_back(true);
+                }
             }
             if (!r.ok()) {
                 all_ok[i] = false;
+                kind_ok[p.grouped][i] = false;
                 if (r.status == "wrong")
                     std::printf("  %-10s %8.1e %10s %10s %10s %9s %8s  WRONG (not timed)\n", name.c_str(), r.max_error,
                                 "-", "-", "-", "-", "-");
@@ -354,6 +380,7 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
             const double med = sweep::median(r.seconds);
             const auto [lo, hi] = std::minmax_element(r.seconds.begin(), r.seconds.end());
             layer_us[i] += per_layer * med * 1e6;
+            kind_us[p.grouped][i] += per_layer * med * 1e6;
             std::printf("  %-10s %8.1e %10.1f %10.1f %10.1f %9.1f %7.2fx  ok\n", name.c_str(), r.max_error, *lo * 1e6,
                         med * 1e6, *hi * 1e6, p.flops / med / 1e12, main_median / med);
         }
@@ -370,6 +397,18 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
     }
     std::printf("best tuning: %s (%.1f us of GEMMs a layer against main's %.1f)\nBEST_TUNING=%s\n", names[best].c_str(),
                 layer_us[best], layer_us[0], names[best].c_str());
+    // Each kind's best on its own (a tuning wrong or not run on one kind may still serve the other).
+    size_t best_kind[2] = {0, 0};
+    for (int kind = 0; kind < 2; ++kind)
+        for (size_t i = 0; i < names.size(); ++i)
+            if (kind_ok[kind][i] && kind_us[kind][i] < kind_us[kind][best_kind[kind]]) best_kind[kind] = i;
+    const std::string pair = best_kind[0] == best_kind[1] ? names[best_kind[0]]
+                                                           : names[best_kind[0]] + "/" + names[best_kind[1]];
+    std::printf("best by kind: dense %s (%.1f us against main's %.1f), grouped experts %s (%.1f us against main's %.1f): "
+                "%.1f us a layer, %.2fx main\nBEST_TUNINGS=%s\n",
+                names[best_kind[0]].c_str(), kind_us[0][best_kind[0]], kind_us[0][0], names[best_kind[1]].c_str(),
+                kind_us[1][best_kind[1]], kind_us[1][0], kind_us[0][best_kind[0]] + kind_us[1][best_kind[1]],
+                layer_us[0] / (kind_us[0][best_kind[0]] + kind_us[1][best_kind[1]]), pair.c_str());
 }
 
 }  // namespace

@@ -25,6 +25,15 @@ struct Product {
     std::function<bool(const std::string &key)> charged;
     // Runs the product once (its own batch), its result into out.
     std::function<void(std::vector<float> &out)> run;
+    // Whether its GEMMs are grouped (routed experts): a tuning is set for that kind only (the
+    // other keeps main's kernel), so that it needs to fit only that kind's variants.
+    bool grouped = false;
+    // Its weights' type and whether its dispatches fuse SwiGLU: a tuning whose variant for
+    // them does not fit the device would run main's kernel (VulkanBackend::gemm_tuning_for)
+    // and is reported not run instead of timed as if it were the tuning's. F32: the type
+    // that stages most.
+    DType type = DType::F32;
+    bool swiglu = false;
 };
 
 struct Row {
@@ -84,11 +93,19 @@ inline std::vector<Row> run(VulkanBackend &b, const Product &p, const std::vecto
         }
     std::string why;
     std::vector<float> want, got;
+    auto set = [&](const GemmTuning &t) {
+        return p.grouped ? b.set_gemm_tunings(GemmTuning{}, t, why) : b.set_gemm_tunings(t, GemmTuning{}, why);
+    };
     b.set_gemm_tuning(GemmTuning{}, why);
     p.run(want);
     for (Row &r : rows) {
-        if (!b.set_gemm_tuning(r.tuning, why)) {
+        if (!set(r.tuning)) {
             r.status = "not run: " + why;
+            continue;
+        }
+        if (b.gemm_tuning_for(p.type, p.grouped, p.swiglu) != r.tuning) {
+            r.status = "not run: its " + std::string(dtype_name(p.type)) + (p.swiglu ? " SwiGLU" : "") +
+                       " variant needs more shared memory than the device has (main's kernel would run)";
             continue;
         }
         try {
@@ -104,7 +121,7 @@ inline std::vector<Row> run(VulkanBackend &b, const Product &p, const std::vecto
     for (int round = 0; round < rounds; ++round)
         for (Row &r : rows) {
             if (!r.ok()) continue;
-            b.set_gemm_tuning(r.tuning, why);
+            set(r.tuning);
             r.seconds.push_back(device_seconds(b, p, got));
         }
     b.set_gemm_tuning(GemmTuning{}, why);

@@ -3,6 +3,7 @@
 // reads the weights at the memory's speed; from kGemmMinTokens on, a GEMM that reads each
 // weight once per 64 tokens (not once per 4) and keeps the tile in shared memory wins.
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -56,12 +57,17 @@ bool VulkanBackend::set_gemm(GemmKernel kernel, int64_t min_tokens, std::string 
     return true;
 }
 
-bool VulkanBackend::tuning_fits(const GemmTuning &tuning, CoopPrecision precision, std::string &why) const {
+bool VulkanBackend::tuning_fits(const GemmTuning &tuning, CoopPrecision precision, bool swiglu,
+                                std::string &why) const {
     if (!tuning.tuned()) return true;
-    // The SwiGLU variant declares the most (the up weights' tile beside the gate's), and
-    // one tuning serves every product.
+    // The SwiGLU variant declares the most (the up weights' tile beside the gate's); the
+    // grouped products' tuning serves it.
     const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
-    const uint32_t bytes = tuning.shared_bytes(true, precision);
+    // The type whose staging takes least (products of the others fall back to main's kernel
+    // where theirs does not fit: gemm_tuning_for).
+    uint32_t bytes = UINT32_MAX;
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8, DType::Q4})
+        bytes = std::min(bytes, tuning.shared_bytes(swiglu, precision, t));
     if (bytes > lim.maxComputeSharedMemorySize) {
         why = tuning.name() + " needs " + std::to_string(bytes) + " bytes of shared memory a workgroup (" +
               coop_precision_name(precision) + " precision, MST_VULKAN_COOPMAT_PRECISION), the device has " +
@@ -77,24 +83,33 @@ bool VulkanBackend::tuning_fits(const GemmTuning &tuning, CoopPrecision precisio
 }
 
 bool VulkanBackend::set_gemm_tuning(const GemmTuning &tuning, std::string &why) {
-    if (!check_gemm_tuning(tuning, why) || !tuning_fits(tuning, coop_precision_, why)) return false;
-    gemm_tuning_ = tuning;
+    return set_gemm_tunings(tuning, tuning, why);
+}
+
+bool VulkanBackend::set_gemm_tunings(const GemmTuning &dense, const GemmTuning &grouped, std::string &why) {
+    if (!check_gemm_tuning(dense, why) || !check_gemm_tuning(grouped, why) ||
+        !tuning_fits(dense, coop_precision_, false, why) || !tuning_fits(grouped, coop_precision_, true, why))
+        return false;
+    gemm_tuning_ = dense;
+    gemm_tuning_grouped_ = grouped;
     return true;
 }
 
 bool VulkanBackend::set_coop_precision(CoopPrecision precision, std::string &why) {
-    if (!tuning_fits(gemm_tuning_, precision, why)) return false;
+    if (!tuning_fits(gemm_tuning_, precision, false, why) || !tuning_fits(gemm_tuning_grouped_, precision, true, why))
+        return false;
     coop_precision_ = precision;
     return true;
 }
 
-const VulkanPipeline &VulkanBackend::gemm_pipeline(const std::string &shader, uint32_t n_bindings) {
+const VulkanPipeline &VulkanBackend::gemm_pipeline(const std::string &shader, uint32_t n_bindings,
+                                                   const GemmTuning &t) {
     // The staging's precision: specialization constant 0 of gemm.comp, 4 of gemm_tuned.comp
     // (a shader without it, gemm.comp's float-staged portable kernel, ignores it).
     const uint32_t split = coop_precision_constant(coop_precision_);
-    const GemmTuning &t = gemm_tuning_;
     if (!t.tuned()) return pipelines_->get(shader, n_bindings, {split});
-    return pipelines_->get(shader, n_bindings, {t.mi, t.nj, t.splitk, t.bk, split});  // constant_id 0..4 of gemm_tuned.comp
+    return pipelines_->get(shader, n_bindings,
+                           {t.mi, t.nj, t.splitk, t.bk, split, t.tn, t.stages});  // constant_id 0..6 of gemm_tuned.comp
 }
 
 void VulkanBackend::configure_gemm_from_environment() {
@@ -115,11 +130,15 @@ void VulkanBackend::configure_gemm_from_environment() {
         if (!parse_coop_precision(env, coop_precision_, why))
             fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_COOPMAT_PRECISION={}", why);
     }
-    gemm_tuning_ = GemmTuning{};
+    // The default tilings: main's kernel (gemm.comp) for both kinds of product until a GPU
+    // sweep names better ones (docs/gpu_prefill.md); flipping one in is its line, e.g.
+    // gemm_tuning_grouped_ = GemmTuning{2, 2, 1, 32, 32}.
+    gemm_tuning_ = GemmTuning{};          // dense products (q, k, v, o, router)
+    gemm_tuning_grouped_ = GemmTuning{};  // grouped routed experts
     if (const char *env = std::getenv("MST_VULKAN_COOP_TUNING"); env && *env) {
         std::string why;
-        GemmTuning t;
-        if (!parse_gemm_tuning(env, t, why) || !set_gemm_tuning(t, why))
+        GemmTuning dense, grouped;
+        if (!parse_gemm_tunings(env, dense, grouped, why) || !set_gemm_tunings(dense, grouped, why))
             fail(MST_ERR_INVALID_ARGUMENT, "MST_VULKAN_COOP_TUNING: {}", why);
     }
     const bool coop = gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix();
@@ -127,19 +146,30 @@ void VulkanBackend::configure_gemm_from_environment() {
         gemm_kernel_ == GemmKernel::off ? "matrix-vector kernel (MST_VULKAN_GEMM=off)"
                                         : coop ? "cooperative-matrix GEMM" : "portable tiled GEMM",
         coop || gemm_kernel_ != GemmKernel::automatic ? "" : " (" + ctx_->cooperative_matrix_why_not() + ")",
-        gemm_tuning_.tuned() ? ", tuned tiling " + gemm_tuning_.name() + " (MST_VULKAN_COOP_TUNING)" : "",
-        coop || gemm_tuning_.tuned() ? std::string(", f16 staging: ") + coop_precision_name(coop_precision_) +
+        gemm_tuning_.tuned() || gemm_tuning_grouped_.tuned()
+            ? ", tuned tiling " + gemm_tunings_name(gemm_tuning_, gemm_tuning_grouped_) + " (MST_VULKAN_COOP_TUNING)"
+            : "",
+        coop || gemm_tuning_.tuned() || gemm_tuning_grouped_.tuned() ? std::string(", f16 staging: ") + coop_precision_name(coop_precision_) +
                                            " (MST_VULKAN_COOPMAT_PRECISION)"
                                      : "");
 }
 
-std::string VulkanBackend::gemm_shader(DType t, bool grouped) const {
+const GemmTuning &VulkanBackend::gemm_tuning_for(DType type, bool grouped, bool swiglu) const {
+    static const GemmTuning main_kernel{};
+    const GemmTuning &t = grouped ? gemm_tuning_grouped_ : gemm_tuning_;
+    if (!t.tuned()) return t;
+    return t.shared_bytes(swiglu, coop_precision_, type) <= ctx_->properties().limits.maxComputeSharedMemorySize
+               ? t
+               : main_kernel;
+}
+
+std::string VulkanBackend::gemm_shader(DType t, bool grouped, bool swiglu) const {
     const char *type = gemm_type_suffix(t);
     if (gemm_kernel_ == GemmKernel::off || !type) return {};
     const bool coop = gemm_kernel_ == GemmKernel::coopmat ||
                       (gemm_kernel_ == GemmKernel::automatic && ctx_->cooperative_matrix());
     // gemm_tuned.comp always fetches the next step during the products: no serial variant.
-    const bool tuned = gemm_tuning_.tuned();
+    const bool tuned = gemm_tuning_for(t, grouped, swiglu).tuned();
     return std::string("gemm_") + (grouped ? "grouped_" : !gemm_prefetch_ && !tuned ? "serial_" : "") +
            (tuned ? "tuned_" : "") + (coop ? "coop_" : "") + type;
 }
@@ -149,14 +179,15 @@ bool VulkanBackend::record_gemm(const WeightView &w, const DeviceWeight &dw, con
     if (n_tokens < gemm_min_tokens_) return false;
     const std::string shader = gemm_shader(w.dtype, false);
     if (shader.empty()) return false;
-    const uint32_t tile_rows = gemm_tuning_.tile_rows();
+    const GemmTuning &tuning = gemm_tuning_for(w.dtype, false, false);
+    const uint32_t tile_rows = tuning.tile_rows();
     const uint32_t gx = uint32_t((w.rows + tile_rows - 1) / tile_rows);
     const uint32_t gy = uint32_t((n_tokens + kTileTokens - 1) / kTileTokens);
     if (gx > 65535 || gy > 65535)
         fail(MST_ERR_UNSUPPORTED, "matmul ({} GEMM): {} rows x {} tokens exceed one dispatch", kernel_name(gemm_kernel_),
              w.rows, n_tokens);
     const uint32_t push[3] = {uint32_t(w.rows), uint32_t(w.cols), uint32_t(n_tokens)};
-    stream_->dispatch(gemm_pipeline(shader, 3), {dw.data, x, y}, push, sizeof push, gx, gy);
+    stream_->dispatch(gemm_pipeline(shader, 3, tuning), {dw.data, x, y}, push, sizeof push, gx, gy);
     ++gemm_dispatches_;
     return true;
 }
@@ -177,14 +208,15 @@ void VulkanBackend::record_gemm_grouped(const WeightView &shape, const BufferSli
 void VulkanBackend::record_gemm_grouped_table(const WeightView &shape, const BufferSlice &weights,
                                               const BufferSlice &table, size_t n_tiles, const BufferSlice &x,
                                               const BufferSlice &y, bool swiglu) {
-    std::string shader = gemm_shader(shape.dtype, true);
+    std::string shader = gemm_shader(shape.dtype, true, swiglu);
     if (shader.empty()) fail(MST_ERR_INTERNAL, "grouped GEMM for {} weights", dtype_name(shape.dtype));
     if (swiglu) shader.insert(std::string("gemm_grouped_").size(), "swiglu_");
-    const uint32_t tile_rows = gemm_tuning_.tile_rows();
+    const GemmTuning &tuning = gemm_tuning_for(shape.dtype, true, swiglu);
+    const uint32_t tile_rows = tuning.tile_rows();
     const uint32_t gx = uint32_t((shape.rows + tile_rows - 1) / tile_rows);
     if (gx > 65535) fail(MST_ERR_UNSUPPORTED, "grouped GEMM: {} rows exceed one dispatch", shape.rows);
     const uint32_t push[3] = {uint32_t(shape.rows), uint32_t(shape.cols), 0u};
-    const VulkanPipeline &p = gemm_pipeline(shader, 4);
+    const VulkanPipeline &p = gemm_pipeline(shader, 4, tuning);
     // At most 65535 workgroups along y: 65520 tiles a dispatch, so that each part of the
     // table starts 256-byte aligned (the most a device asks of a binding's offset).
     constexpr size_t kMaxTiles = 65520;

@@ -186,8 +186,18 @@ public:
     // (GemmTuning{}, the default); MST_VULKAN_COOP_TUNING sets it at creation. The tuned kernel
     // takes cooperative matrices where the GEMM kernel does, float products elsewhere. False,
     // with `why`, for a tiling the shader or the device cannot run (tests and benchmarks).
+    // set_gemm_tuning gives the dense and the grouped (routed experts') products the same
+    // one; set_gemm_tunings one each (MST_VULKAN_COOP_TUNING=DENSE/GROUPED), so that each kind
+    // takes the tiling that suits its tokens (all of a prompt's; an expert's ~32).
     bool set_gemm_tuning(const GemmTuning &tuning, std::string &why);
-    const GemmTuning &gemm_tuning() const { return gemm_tuning_; }
+    bool set_gemm_tunings(const GemmTuning &dense, const GemmTuning &grouped, std::string &why);
+    const GemmTuning &gemm_tuning() const { return gemm_tuning_; }  // the dense products'
+    const GemmTuning &gemm_tuning_grouped() const { return gemm_tuning_grouped_; }
+    // The tiling products of `type`'s weights take (grouped or dense, with SwiGLU's up tile
+    // or not): the kind's tuning where that variant fits the device's shared memory, else
+    // main's kernel (a tuning is accepted when one type's variant fits: q4's, staged as one
+    // f16 under split, may hold a tile that f32's, split twice, cannot).
+    const GemmTuning &gemm_tuning_for(DType type, bool grouped, bool swiglu) const;
     // How the f16-staged GEMMs (cooperative matrices; the tuned tiling everywhere) round what
     // they stage (gemm_precision.h): split (the default) or f16; MST_VULKAN_COOPMAT_PRECISION
     // sets it at creation. False, with `why`, when the tuned tiling in use would not fit the
@@ -378,15 +388,17 @@ private:
     void configure_gemm_from_environment();
     // The GEMM variant (gemm.comp) for weights of type t under the kernel chosen, plain or
     // grouped over experts; empty when products of t keep the matrix-vector kernels.
-    std::string gemm_shader(DType t, bool grouped) const;
+    std::string gemm_shader(DType t, bool grouped, bool swiglu = false) const;
     // Its pipeline, with the precision's specialization constant and the tuning's when tuned.
-    const VulkanPipeline &gemm_pipeline(const std::string &shader, uint32_t n_bindings);
+    const VulkanPipeline &gemm_pipeline(const std::string &shader, uint32_t n_bindings, const GemmTuning &tuning);
     GemmKernel gemm_kernel_ = GemmKernel::automatic;
-    GemmTuning gemm_tuning_;  // main's kernel unless MST_VULKAN_COOP_TUNING or set_gemm_tuning says otherwise
+    // Main's kernel unless MST_VULKAN_COOP_TUNING or set_gemm_tuning(s) says otherwise: the
+    // dense products' tiling and the grouped ones'.
+    GemmTuning gemm_tuning_, gemm_tuning_grouped_;
     CoopPrecision coop_precision_ = CoopPrecision::split;  // MST_VULKAN_COOPMAT_PRECISION
-    // Whether `tuning`'s largest variant (SwiGLU, under `precision`) fits the device; false
-    // with `why` naming the bytes.
-    bool tuning_fits(const GemmTuning &tuning, CoopPrecision precision, std::string &why) const;
+    // Whether `tuning`'s largest variant (with SwiGLU's up tile when `swiglu`: the grouped
+    // products', under `precision`) fits the device; false with `why` naming the bytes.
+    bool tuning_fits(const GemmTuning &tuning, CoopPrecision precision, bool swiglu, std::string &why) const;
     // Dense GEMMs fetch a step's tiles during the previous step's products; off
     // (MST_VULKAN_GEMM_PREFETCH=0, to compare): gemm_serial_*, each fetched when it begins.
     bool gemm_prefetch_ = true;

@@ -151,17 +151,38 @@ TEST(GemmTuning, ParsesTuningsAndNamesWhatIsWrong) {
     EXPECT_EQ(t.name(), "2x1x2x64");
     EXPECT_EQ(t.tile_rows(), 32u);
     EXPECT_EQ(t.threads(), 256u);
+    // A fifth number: tokens a pass. 32 puts the 4 subgroups of 2 x 2 sums side by side along
+    // the rows (128 rows), 64 is the four-number form's.
+    ASSERT_TRUE(parse_gemm_tuning("2x2x1x32x32", t, why)) << why;
+    EXPECT_EQ(t, (GemmTuning{2, 2, 1, 32, 32}));
+    EXPECT_EQ(t.name(), "2x2x1x32x32");
+    EXPECT_EQ(t.tile_rows(), 128u);
+    ASSERT_TRUE(parse_gemm_tuning("1x1x1x32x32", t, why)) << why;
+    EXPECT_EQ(t.tile_rows(), 32u);  // 2 subgroups along 32 tokens, 2 along the rows
+    ASSERT_TRUE(parse_gemm_tuning("1x2x2x64x32x2", t, why)) << why;
+    EXPECT_EQ(t, (GemmTuning{1, 2, 2, 64, 32, 2}));
+    EXPECT_EQ(t.name(), "1x2x2x64x32x2");
+    ASSERT_TRUE(parse_gemm_tuning("2x1x1x32x64x2", t, why)) << why;
+    EXPECT_EQ(t.name(), "2x1x1x32x64x2");  // TN named when STAGES is
+    ASSERT_TRUE(parse_gemm_tuning("2x1x2x64x64x1", t, why)) << why;
+    EXPECT_EQ(t.name(), "2x1x2x64");
+    ASSERT_TRUE(parse_gemm_tuning("2x1x2x64x64", t, why)) << why;
+    EXPECT_EQ(t, (GemmTuning{2, 1, 2, 64}));
+    EXPECT_EQ(t.name(), "2x1x2x64");
     ASSERT_TRUE(parse_gemm_tuning("main", t, why)) << why;
     EXPECT_FALSE(t.tuned());
     EXPECT_EQ(t.tile_rows(), 64u);
     EXPECT_EQ(t.name(), "main");
     const struct {
         const char *text, *names;
-    } bad[] = {{"", "expected main"},         {"2x2x2", "expected main"},  {"2x2x2x32x1", "expected main"},
+    } bad[] = {{"", "expected main"},         {"2x2x2", "expected main"},  {"2x2x2x32x32x1x1", "expected main"},
                {"2x2xx32", "expected main"},  {"2x2x2x-32", "expected main"}, {"a2x2x2x32", "expected main"},
                {"0x2x2x32", "MI"},            {"9x1x1x32", "MI"},          {"2x3x1x32", "NJ"},
                {"2x2x3x32", "SPLITK"},        {"2x2x16x128", "SPLITK"},    {"2x2x2x48", "BK"},
-               {"2x2x1x512", "BK"},           {"2x2x4x32", "too narrow"},  {"1x1x2x32", "too narrow"}};
+               {"2x2x1x512", "BK"},           {"2x2x4x32", "too narrow"},  {"1x1x2x32", "too narrow"},
+               {"2x2x2x32x1", "TN"},          {"2x2x1x32x48", "TN"},       {"1x4x1x32x32", "TN"},
+               {"1x2x2x32x32", "too narrow"}, {"2x2x1x32x32x3", "STAGES"},     {"2x2x1x32x32x0", "STAGES"},
+               {"2x2x1x32x32x2x1", "expected main"}};
     for (const auto &b : bad) {
         t = GemmTuning{1, 1, 1, 32};
         why.clear();
@@ -171,14 +192,49 @@ TEST(GemmTuning, ParsesTuningsAndNamesWhatIsWrong) {
     }
 }
 
+// DENSE/GROUPED: one tuning each; one alone serves both; a bad half is named and leaves both.
+TEST(GemmTuning, ParsesOneTuningForEachKindOfProduct) {
+    GemmTuning dense, grouped;
+    std::string why;
+    ASSERT_TRUE(parse_gemm_tunings("1x2x4x128/2x2x1x32x32", dense, grouped, why)) << why;
+    EXPECT_EQ(dense, (GemmTuning{1, 2, 4, 128}));
+    EXPECT_EQ(grouped, (GemmTuning{2, 2, 1, 32, 32}));
+    EXPECT_EQ(gemm_tunings_name(dense, grouped), "1x2x4x128/2x2x1x32x32");
+    ASSERT_TRUE(parse_gemm_tunings("main/2x2x1x32x32", dense, grouped, why)) << why;
+    EXPECT_FALSE(dense.tuned());
+    EXPECT_EQ(grouped, (GemmTuning{2, 2, 1, 32, 32}));
+    ASSERT_TRUE(parse_gemm_tunings("2x1x2x64", dense, grouped, why)) << why;
+    EXPECT_EQ(dense, (GemmTuning{2, 1, 2, 64}));
+    EXPECT_EQ(grouped, dense);
+    EXPECT_EQ(gemm_tunings_name(dense, grouped), "2x1x2x64");
+    for (const char *bad : {"2x1x2x64/", "/2x1x2x64", "2x1x2x64/1x4x1x32x32", "2x1x2x64/main/main"}) {
+        why.clear();
+        EXPECT_FALSE(parse_gemm_tunings(bad, dense, grouped, why)) << bad;
+        EXPECT_FALSE(why.empty()) << bad;
+        EXPECT_EQ(dense, (GemmTuning{2, 1, 2, 64})) << "left as it was: " << bad;
+        EXPECT_EQ(grouped, (GemmTuning{2, 1, 2, 64})) << "left as it was: " << bad;
+    }
+}
+
 TEST(GemmTuning, SharedMemoryCountsTheStagedTilesAndTheSums) {
     // 2x2x2x32: 64 rows; rows of 5 uvec4 (80 bytes) for 64 weight (+64 up) and 64 token rows,
-    // then 64 x 68 floats of sums. Split: every staged row twice (hi and lo).
+    // or, over them once the columns are done, 64 x 68 floats of sums (17408 bytes): the
+    // larger of the two. Split: every staged row twice (hi and lo).
     const GemmTuning t{2, 2, 2, 32};
-    EXPECT_EQ(t.shared_bytes(false, CoopPrecision::f16), 80u * 128 + 4u * 64 * 68);
-    EXPECT_EQ(t.shared_bytes(true, CoopPrecision::f16), 80u * 192 + 4u * 64 * 68);
-    EXPECT_EQ(t.shared_bytes(false, CoopPrecision::split), 80u * 256 + 4u * 64 * 68);
-    EXPECT_EQ(t.shared_bytes(true, CoopPrecision::split), 80u * 384 + 4u * 64 * 68);
+    EXPECT_EQ(t.shared_bytes(false, CoopPrecision::f16), 4u * 64 * 68);  // staged 10240
+    EXPECT_EQ(t.shared_bytes(true, CoopPrecision::f16), 4u * 64 * 68);   // staged 15360
+    EXPECT_EQ(t.shared_bytes(false, CoopPrecision::split), 80u * 256);
+    EXPECT_EQ(t.shared_bytes(true, CoopPrecision::split), 80u * 384);
+    // 2x2x1x32x32: 128 rows x 32 tokens a pass: 128 weight + 128 up + 32 token rows, sums of
+    // 32 x 132 floats.
+    const GemmTuning wide{2, 2, 1, 32, 32};
+    // Two staged copies: twice the staging, the sums unchanged.
+    const GemmTuning two{2, 2, 1, 32, 32, 2};
+    EXPECT_EQ(two.shared_bytes(false, CoopPrecision::f16), 2u * 12800);
+    EXPECT_EQ(two.shared_bytes(true, CoopPrecision::f16, DType::Q4), 2u * 80 * 288);
+    EXPECT_EQ(wide.shared_bytes(false, CoopPrecision::f16), 4u * 32 * 132);  // staged 12800
+    EXPECT_EQ(wide.shared_bytes(true, CoopPrecision::f16), 80u * 288);
+    EXPECT_EQ(wide.shared_bytes(true, CoopPrecision::split), 80u * 576);
 }
 
 TEST_F(VulkanGemm, PortableGemmMatchesCpuForEveryType) {
@@ -195,14 +251,16 @@ TEST_F(VulkanGemm, PortableGroupedGemmRunsRoutedExperts) {
     check_routed_experts(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound, true);
 }
 
-// Experts of 0, 1, 17 and 70 of 70 tokens (tiles of one token, a partial tile, one full and
-// one partial), 100-wide rows (inside a 32-column step; down's 100 rows past one 64-row
-// tile) and 72 intermediate rows, every type the GEMM takes.
+// Experts of 0, 1, 17, 70 and 33 of 70 tokens (tiles of one token, a partial tile, one full
+// and one partial; 33: one full 32-token pass and a pass of one), 100-wide rows (inside a
+// 32-column step; down's 100 rows past one 64-row tile) and 72 intermediate rows, every type
+// the GEMM takes.
 std::vector<std::vector<int64_t>> odd_expert_tokens() {
-    std::vector<std::vector<int64_t>> tokens(4);
+    std::vector<std::vector<int64_t>> tokens(5);
     tokens[1] = {37};
     for (int64_t t = 0; t < 17; ++t) tokens[2].push_back(3 * t + 1);
     for (int64_t t = 0; t < 70; ++t) tokens[3].push_back(t);
+    for (int64_t t = 0; t < 33; ++t) tokens[4].push_back(2 * t + 3);
     return tokens;
 }
 
@@ -315,33 +373,59 @@ TEST_F(VulkanGemm, BatchesOfTokensTakeTheGemmAndSingleTokensDoNot) {
     EXPECT_NE(why.find("min_tokens"), std::string::npos) << why;
 }
 
-// The tuned tiling (gemm_tuned.comp, MST_VULKAN_COOP_TUNING): shapes of the 16x16 sums per
-// subgroup (MI x NJ: 4 x 1, 1 x 4, 2 x 2, 2 x 1 and 1 x 1, workgroups of 64, 32 and 16 rows),
-// column groups splitting a step (SPLITK 1, 2 and 4) and steps of 32 and 64 columns. Those
-// the device's shared memory cannot hold are skipped, saying so (lavapipe: 32 KiB).
-std::vector<GemmTuning> tunings_to_test() {
-    return {{4, 1, 1, 32}, {1, 4, 2, 32}, {2, 2, 2, 32}, {2, 1, 1, 32},
-            {1, 1, 1, 64}, {2, 1, 2, 64}, {2, 2, 4, 64}, {4, 1, 2, 64}};
+// The tuned tiling's 32-token passes (TN 32): 4 subgroups of 2 x 2 sums along 128 rows
+// (the grouped experts' candidate), of 1 x 2 along 64, 2 x 2 subgroups of 1 x 1 sums (32
+// rows), and two column groups over 64-column steps. A 64-token tile takes two passes.
+// Then two staged copies (STAGES 2: the next step stored during this one) at 32-token
+// passes (split staging; two column groups) and at one 64-token pass.
+std::vector<GemmTuning> pass_tunings_to_test() {
+    return {{2, 2, 1, 32, 32}, {1, 2, 1, 32, 32}, {1, 1, 1, 32, 32}, {1, 2, 2, 64, 32},
+            {1, 1, 1, 32, 32, 2}, {1, 1, 2, 64, 32, 2}, {2, 1, 1, 32, 64, 2}};
 }
 
-// Runs `check` under every tuning of tunings_to_test() the device holds, with the split
-// staging (the default) where it fits and else with one f16 (a tile half the size), so that
-// both stagings are run; those the device cannot hold either way are refused for shared
-// memory only. Leaves the split precision set.
+// The tuned tiling (gemm_tuned.comp, MST_VULKAN_COOP_TUNING): shapes of the 16x16 sums per
+// subgroup (MI x NJ: 4 x 1, 1 x 4, 2 x 2, 2 x 1 and 1 x 1, workgroups of 64, 32 and 16 rows),
+// column groups splitting a step (SPLITK 1, 2 and 4) and steps of 32 and 64 columns, then
+// the 32-token passes. Those the device's shared memory cannot hold are skipped, saying so
+// (lavapipe: 32 KiB).
+std::vector<GemmTuning> tunings_to_test() {
+    std::vector<GemmTuning> out = {{4, 1, 1, 32}, {1, 4, 2, 32}, {2, 2, 2, 32}, {2, 1, 1, 32},
+                                   {1, 1, 1, 64}, {2, 1, 2, 64}, {2, 2, 4, 64}, {4, 1, 2, 64}};
+    for (const GemmTuning &t : pass_tunings_to_test()) out.push_back(t);
+    return out;
+}
+
+// Runs `check` under every tuning of `tunings` the device holds, with the split staging (the
+// default) where it fits and else with one f16 (a tile half the size), so that both stagings
+// are run (at least `least` tunings, `least_split` of them split); those the device cannot
+// hold either way are refused for shared memory only. Leaves the split precision set.
 template <class Check>
-void for_each_tuning(VulkanBackend &b, Check check) {
+void for_each_tuning(VulkanBackend &b, Check check, const std::vector<GemmTuning> &tunings = tunings_to_test(),
+                     int least = 4, int least_split = 2) {
     int run = 0, run_split = 0;
-    for (const GemmTuning &t : tunings_to_test()) {
+    // Every type's every variant takes the tuning (none falls back to main's kernel).
+    auto every_type_takes = [&b](const GemmTuning &t, std::string &why) {
+        for (DType type : kGemmTypes)
+            for (const bool grouped : {false, true})
+                for (const bool swiglu : {false, true})
+                    if (b.gemm_tuning_for(type, grouped, swiglu) != t) {
+                        why = t.name() + " needs more shared memory than the device has for " + std::string(dtype_name(type)) +
+                              (swiglu ? " with SwiGLU" : "");
+                        return false;
+                    }
+        return true;
+    };
+    for (const GemmTuning &t : tunings) {
         std::string why;
         for (const CoopPrecision p : {CoopPrecision::split, CoopPrecision::f16}) {
             ASSERT_TRUE(b.set_gemm_tuning(GemmTuning{}, why)) << why;
             ASSERT_TRUE(b.set_coop_precision(p, why)) << why;
-            if (b.set_gemm_tuning(t, why)) break;
+            if (b.set_gemm_tuning(t, why) && every_type_takes(t, why)) break;
             std::printf("  %s not run with %s staging on '%s': %s\n", t.name().c_str(), coop_precision_name(p),
                         b.device_name().c_str(), why.c_str());
             EXPECT_NE(why.find("shared memory"), std::string::npos) << t.name() << ": " << why;
         }
-        if (b.gemm_tuning() != t) continue;
+        if (b.gemm_tuning() != t || !every_type_takes(t, why)) continue;
         SCOPED_TRACE("tuning " + t.name() + ", " + coop_precision_name(b.coop_precision()) + " staging");
         ++run;
         if (b.coop_precision() == CoopPrecision::split) ++run_split;
@@ -350,8 +434,8 @@ void for_each_tuning(VulkanBackend &b, Check check) {
     std::string why;
     ASSERT_TRUE(b.set_gemm_tuning(GemmTuning{}, why)) << why;
     ASSERT_TRUE(b.set_coop_precision(CoopPrecision::split, why)) << why;
-    EXPECT_GE(run, 4);
-    EXPECT_GE(run_split, 2);
+    EXPECT_GE(run, least);
+    EXPECT_GE(run_split, least_split);
 }
 
 // Without cooperative matrices the tuned tiling's 16x16 products are float sums of the
@@ -367,6 +451,19 @@ TEST_F(VulkanGemm, TunedGroupedTilingWithFloatProductsMatchesCpu) {
         check_routed_experts(VulkanBackend::GemmKernel::portable, kCoopBound, kCoopBound, true, odd_expert_tokens(), 70,
                              100, 72, {DType::Q4, DType::BF16});
     });
+}
+
+// The 32-token passes with every weight type through the grouped products (gate and up
+// apart, and fused with SwiGLU): the passes of a 64-token tile, the 1- and 33-token experts,
+// each type's staging. Every one of them fits lavapipe's 32 KiB, 2 with the split staging.
+TEST_F(VulkanGemm, TunedGroupedPassesMatchCpuForEveryType) {
+    for_each_tuning(
+        *vulkan_,
+        [&] {
+            check_routed_experts(VulkanBackend::GemmKernel::portable, kCoopBound, kCoopBound, true,
+                                 odd_expert_tokens(), 70, 100, 72, {std::begin(kGemmTypes), std::end(kGemmTypes)});
+        },
+        pass_tunings_to_test(), 4, 2);
 }
 
 // The tuning takes effect: main's portable kernel sums float inputs (error near float
@@ -401,6 +498,58 @@ TEST_F(VulkanGemm, CooperativeMatrixTunedTilingsMatchCpu) {
     });
 }
 
+// Each kind of product takes its own tiling: the dense products main's kernel (float sums,
+// errors near float rounding) and the grouped experts the 32-token passes (f16 inputs), and
+// the other way round. A dense tuning needs no room for SwiGLU's up tile.
+TEST_F(VulkanGemm, DenseAndGroupedProductsTakeTheirOwnTuning) {
+    std::string why;
+    ASSERT_TRUE(vulkan_->set_coop_precision(CoopPrecision::f16, why)) << why;
+    const GemmTuning wide{1, 2, 1, 32, 32};
+    ASSERT_TRUE(vulkan_->set_gemm_tunings(GemmTuning{}, wide, why)) << why;
+    EXPECT_FALSE(vulkan_->gemm_tuning().tuned());
+    EXPECT_EQ(vulkan_->gemm_tuning_grouped(), wide);
+    check_dense_products(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound);
+    check_routed_experts(VulkanBackend::GemmKernel::portable, kCoopBound, kCoopBound, true, odd_expert_tokens(), 70,
+                         100, 72, {DType::Q4, DType::F32});
+    // The grouped products ran the tuned kernel: f32 weights rounded to f16 lie far above
+    // float rounding.
+    ASSERT_TRUE(vulkan_->set_gemm_tunings(wide, GemmTuning{}, why)) << why;
+    check_routed_experts(VulkanBackend::GemmKernel::portable, kFloatBound, kQuantBound, true, odd_expert_tokens(), 70,
+                         100, 72, {DType::Q4, DType::F32});
+    const TestWeight w(DType::F32, 130, 257, 42);
+    const std::vector<float> x = random_floats(size_t(65 * 257), 43);
+    std::vector<float> want(size_t(65 * 130)), got(want.size());
+    cpu_.matmul(w.view, x.data(), want.data(), 65);
+    vulkan_->matmul(w.view, x.data(), got.data(), 65);
+    const double e = normalized_error(got, want);
+    EXPECT_GT(e, 10 * kFloatBound) << "f16-rounded inputs: the dense product took the tuned tiling";
+    EXPECT_LT(e, kCoopBound);
+}
+
+// A tuning is taken where its variant for the product's weight type fits: 2x2x1x32x32 under
+// the split staging stages q4's SwiGLU tiles as one f16 (23040 bytes) but f32's twice
+// (46080): on lavapipe (32768) the grouped q4 products take it, the grouped f32 ones main's
+// kernel (float sums: errors within float rounding), while the dense f32 product (25600)
+// takes it. 8x4x1x256 fits no type and is refused.
+TEST_F(VulkanGemm, TypesWhoseTilesDoNotFitTakeMainsKernel) {
+    if (vulkan_->device_name().find("llvmpipe") == std::string::npos)
+        GTEST_SKIP() << "counts lavapipe's 32 KiB of shared memory; '" << vulkan_->device_name() << "' has its own";
+    std::string why;
+    const GemmTuning wide{2, 2, 1, 32, 32};
+    ASSERT_TRUE(vulkan_->set_gemm_tunings(wide, wide, why)) << why;
+    EXPECT_EQ(vulkan_->gemm_tuning_for(DType::Q4, true, true), wide);
+    EXPECT_FALSE(vulkan_->gemm_tuning_for(DType::F32, true, true).tuned());
+    EXPECT_EQ(vulkan_->gemm_tuning_for(DType::F32, true, false), wide);  // gate, up apart: 25600
+    EXPECT_EQ(vulkan_->gemm_tuning_for(DType::F32, false, false), wide);
+    check_routed_experts(VulkanBackend::GemmKernel::portable, kFloatBound, kCoopBound, true, odd_expert_tokens(), 70,
+                         100, 72, {DType::F32});  // fused: main's; apart: the tuned tiling's f32 split (~1e-7)
+    check_routed_experts(VulkanBackend::GemmKernel::portable, kCoopBound, kCoopBound, true, odd_expert_tokens(), 70,
+                         100, 72, {DType::Q4});
+    EXPECT_FALSE(vulkan_->set_gemm_tunings(GemmTuning{}, GemmTuning{8, 4, 1, 256}, why));
+    EXPECT_NE(why.find("shared memory"), std::string::npos) << why;
+    EXPECT_EQ(vulkan_->gemm_tuning_grouped(), wide) << "the last good pair stays";
+}
+
 // A tuning the device cannot hold is refused with the reason, and the last good one stays.
 TEST_F(VulkanGemm, TuningBeyondTheDeviceIsRefused) {
     std::string why;
@@ -428,12 +577,12 @@ TEST_F(VulkanGemm, BadTuningInTheEnvironmentIsNamed) {
         EXPECT_EQ(b.gemm_tuning(), (GemmTuning{1, 2, 1, 32}));
     }
     {
-        // 1x4x2x32 (64 rows) fits lavapipe's 32 KiB only with one f16 (32768 bytes, 48128
-        // split): the precision is read before the tuning is checked.
+        // 2x2x1x32x32 (128 rows) fits lavapipe's 32 KiB only with one f16 (23040 bytes,
+        // 46080 split): the precision is read before the tuning is checked.
         const test::ScopedEnv f16("MST_VULKAN_COOPMAT_PRECISION", "f16");
-        ::setenv("MST_VULKAN_COOP_TUNING", "1x4x2x32", 1);
+        ::setenv("MST_VULKAN_COOP_TUNING", "2x2x1x32x32", 1);
         VulkanBackend b(BackendOptions{}, false);
-        EXPECT_EQ(b.gemm_tuning(), (GemmTuning{1, 4, 2, 32}));
+        EXPECT_EQ(b.gemm_tuning(), (GemmTuning{2, 2, 1, 32, 32}));
         EXPECT_EQ(b.coop_precision(), CoopPrecision::f16);
     }
     ::setenv("MST_VULKAN_COOP_TUNING", "main", 1);

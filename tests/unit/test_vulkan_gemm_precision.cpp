@@ -212,23 +212,27 @@ TEST_F(VulkanGemmPrecision, SplitStagingHoldsGroupedSwigluExperts) {
     }
 }
 
-// A tuning whose tiles fit with one f16 but not with the split's second half is refused
-// when the precision changes to split, naming the shared memory, and the f16 staging stays.
-TEST_F(VulkanGemmPrecision, SplitThatOutgrowsTheSharedMemoryIsRefused) {
+// A tuning whose tiles fit with one f16 but not with the exact staging's second halves is
+// refused when the precision changes to exact, naming the shared memory, and the f16
+// staging stays. Under split it is taken (q4 stages one f16 of each there) and the types
+// that split (f32: both tiles) fall back to main's kernel where theirs do not fit.
+TEST_F(VulkanGemmPrecision, StagingThatOutgrowsTheSharedMemoryIsRefused) {
     int refused = 0;
-    for (const GemmTuning t : {GemmTuning{4, 1, 1, 32}, GemmTuning{4, 1, 2, 64}}) {
+    for (const GemmTuning t : {GemmTuning{4, 1, 2, 64}, GemmTuning{2, 4, 2, 64}}) {
         std::string why;
         ASSERT_TRUE(vulkan_->set_gemm_tuning(GemmTuning{}, why)) << why;
         ASSERT_TRUE(vulkan_->set_coop_precision(CoopPrecision::f16, why)) << why;
         if (!vulkan_->set_gemm_tuning(t, why)) continue;  // too large even with one f16
-        if (vulkan_->set_coop_precision(CoopPrecision::split, why)) continue;  // fits both ways here
+        if (vulkan_->set_coop_precision(CoopPrecision::exact, why)) continue;  // fits both ways here
         ++refused;
         EXPECT_NE(why.find("shared memory"), std::string::npos) << why;
-        EXPECT_NE(why.find("split"), std::string::npos) << why;
+        EXPECT_NE(why.find("exact"), std::string::npos) << why;
         EXPECT_EQ(vulkan_->coop_precision(), CoopPrecision::f16);
-        EXPECT_FALSE(vulkan_->set_coop_precision(CoopPrecision::exact, why)) << "as large a tile as split's";
+        ASSERT_TRUE(vulkan_->set_coop_precision(CoopPrecision::split, why)) << why;
+        EXPECT_EQ(vulkan_->gemm_tuning_for(DType::Q4, true, true), t);
+        EXPECT_FALSE(vulkan_->gemm_tuning_for(DType::F32, true, true).tuned()) << t.name();
     }
-    EXPECT_GE(refused, 1) << "4x1x1x32 (32768 bytes with one f16, 48128 split) or 4x1x2x64 (45056, 72704)";
+    EXPECT_GE(refused, 1) << "4x1x2x64 (27648 bytes with one f16, f16 weights' 36864 exact) on 32 KiB";
 }
 
 TEST(VulkanGemmPrecisionEnvironment, ReadAtCreationAndABadValueIsNamed) {

@@ -61,9 +61,20 @@ TEST(GemmSweep, ChecksEveryTuningAgainstMainsAndTimesOnlyTheRightOnes) {
                                out.assign(size_t(65 * 130), 0.0f);
                                b->matmul(w.view, x.data(), out.data(), 65);
                                if (b->gemm_tuning() == broken) out[77] += 1.0f;  // as a kernel gone wrong would
-                           }};
-    const std::vector<sweep::Row> rows = sweep::run(*b, p, {{2, 1, 1, 32}, broken, {8, 4, 1, 256}}, 3, 1e-2);
-    ASSERT_EQ(rows.size(), 4u);
+                           },
+                           false, DType::BF16, false};
+    // 2x1x1x128x32 on lavapipe's 32 KiB: q4's dense variant fits (26112 bytes), so the
+    // backend takes the tuning, but bf16's (its activations split: 34816) does not, so this
+    // product would run main's kernel: not run, not timed as the tuning's.
+    const GemmTuning too_big_for_bf16{2, 1, 1, 128, 32};
+    const bool lavapipe = b->device_name().find("llvmpipe") != std::string::npos;
+    const std::vector<sweep::Row> rows =
+        sweep::run(*b, p, {{2, 1, 1, 32}, broken, {8, 4, 1, 256}, too_big_for_bf16}, 3, 1e-2);
+    ASSERT_EQ(rows.size(), 5u);
+    if (lavapipe) {
+        EXPECT_EQ(rows[4].status.rfind("not run: its BF16 variant", 0), 0u) << rows[4].status;
+        EXPECT_TRUE(rows[4].seconds.empty());
+    }
     EXPECT_FALSE(rows[0].tuning.tuned()) << "main's kernel first";
     EXPECT_TRUE(rows[0].ok());
     EXPECT_EQ(rows[0].max_error, 0.0);
@@ -111,7 +122,7 @@ TEST(GemmSweep, TimesTheGroupedExpertGemmsByTheirDispatches) {
         b->routed_swiglu(h.data(), out.data(), n, hidden, uses.data(), uses.size());
     };
     const sweep::Product gate_up{"gate+up", 1, [](const std::string &k) { return k.rfind("gemm_grouped_swiglu", 0) == 0; },
-                                 run};
+                                 run, true, DType::Q4, true};  // the tuning set for the grouped products
     const sweep::Product none{"nothing", 1, [](const std::string &) { return false; }, run};
     const std::vector<sweep::Row> rows = sweep::run(*b, gate_up, {{2, 1, 1, 32}}, 2, 1e-2);  // fits 32 KiB split
     ASSERT_EQ(rows.size(), 2u);

@@ -6,13 +6,18 @@
 // them (bench_vulkan_prefill --sweep). Main's kernel (gemm.comp) stays the default until a
 // GPU has named the best tuning.
 //
-// The tiling (the gpu-coop rewrite, docs/gpu_prefill.md): a workgroup takes BM = 16 MI NJ
-// weight rows x BN = 64 tokens. Its SPLITK groups of 4 subgroups of 32 threads
-// (local_size 128 x SPLITK) each cover the whole tile, a subgroup MI x NJ sums of 16 x 16,
-// and take turns over a step's BK columns 16 at a time; their sums are added through
-// shared memory at the end (more warps hide the loads' latency without more registers a
-// thread). A step's tiles are staged as f16 packed 8 to a uvec4 (one 16-byte shared store
-// per 8 elements) and the next step's are fetched, packed, during the current products.
+// The tiling (the gpu-coop rewrite, docs/gpu_prefill.md): a workgroup takes a tile of
+// BN = 64 tokens (the dispatch's grid and the grouped tile table count in those) in passes
+// of TN tokens (32 or 64: an expert's ~32-token tile fills a 32-token pass), each pass
+// BM = 16 MI SR weight rows x TN tokens. Its SPLITK groups of 4 subgroups of 32 threads
+// (local_size 128 x SPLITK) each cover the whole pass, a subgroup MI x NJ sums of 16 x 16
+// (SR subgroups along the rows, ST = TN / 16 NJ along the tokens), and take turns over a
+// step's BK columns 16 at a time; their sums are added through shared memory at the end
+// (more warps hide the loads' latency without more registers a thread). The sums' shared
+// block (cs) lies over the staged tiles, which are dead once the columns are done, so a
+// workgroup needs the larger of the two, not both: 128-row tiles fit NVIDIA's 48 KiB. A
+// step's tiles are staged as f16 packed 8 to a uvec4 (one 16-byte shared store per 8
+// elements) and the next step's are fetched, packed, during the current products.
 // Subgroups whose tokens all lie past the tile's count (an expert's ~32-token tile) skip
 // their products; SWIGLU's silu(gate) * up is taken on the sums.
 //
@@ -69,12 +74,17 @@
 // The tuning (op_gemm.cpp checks it against gemm_tuning.h's rules and the device's
 // shared memory before any pipeline is made): 16 x 16 sums a subgroup along rows (MI) and
 // tokens (NJ, 1, 2 or 4), groups splitting a step's columns, columns a step (a multiple of
-// 32 and of 16 SPLITK).
+// 32 and of 16 SPLITK), tokens a pass (TN, 32 or 64, at least 16 NJ).
 layout(constant_id = 0) const uint MI = 2;
 layout(constant_id = 1) const uint NJ = 2;
 layout(constant_id = 2) const uint SPLITK = 2;
 layout(constant_id = 3) const uint BK = 32;
 layout(constant_id = 4) const uint PRECISION = 1u;  // 0 f16, 1 split, 2 exact (gemm_precision.h)
+layout(constant_id = 5) const uint TN = 64;
+// Staged copies of the tiles (1 or 2). With 2 the next step is stored into the other copy
+// right after this step's products, so a step takes one barrier instead of two (the
+// products of step k + 1 need not wait for every thread to leave step k's tiles first).
+layout(constant_id = 6) const uint STAGES = 1;
 // Which halves split. Under split (1), by weight type, as the CPU backend chooses its
 // activations' precision (README, MST_CPU_ACT_BITS): q4 weights take one f16 each (the CPU's
 // default gives them 8-bit activations: a 4-bit step dwarfs f16's rounding); f16 and bf16
@@ -95,26 +105,39 @@ const bool SPLIT_W = false;
 layout(local_size_x = 128, local_size_y_id = 2) in;
 
 #define BN 64
-const uint BM = 16u * MI * NJ;  // 4 subgroups: NJ along the rows, 4 / NJ along the tokens
+const uint ST = TN / (16u * NJ);  // the 4 subgroups: ST along a pass's tokens, SR along the rows
+const uint SR = 4u / ST;
+const uint BM = 16u * MI * SR;
 const uint THREADS = 128u * SPLITK;
 const uint N_SUMS = MI * NJ;  // 16 x 16 sums a subgroup (one name: array types of it must match)
 const uint CHUNKS = BK / 8u;  // 8-element pieces of a staged row
 const uint KP4 = CHUNKS + 1u;  // row pitch in uvec4: the 8 rows a 16 x 16 load reads start in different banks
 const uint CP = BM + 4u;       // row pitch of cs in floats
 const uint W_SLOTS = BM * CHUNKS / THREADS;
-const uint X_SLOTS = BN * CHUNKS / THREADS;
+const uint X_SLOTS = TN * CHUNKS / THREADS;
 // Under the split, where a tile's lo half starts (after its hi half); 0: none.
 const uint W_LO = SPLIT_W ? BM * KP4 : 0u;
-const uint X_LO = SPLIT_X ? BN * KP4 : 0u;
+const uint X_LO = SPLIT_X ? TN * KP4 : 0u;
 
 #include "gemm_load.glsl"
 
-shared uvec4 ws[BM * KP4 + W_LO];  // [row][k / 8], 8 f16 a uvec4
-shared uvec4 xs[BN * KP4 + X_LO];  // [token][k / 8]
+// One shared block: during the columns the staged tiles, 8 f16 a uvec4 (weights [row][k / 8]
+// from WS, the up weights alike from US under SWIGLU, activations [token][k / 8] from XS);
+// after them the sums (cs), column-major floats: (row m, token n) at float n * CP + m
+// (CP a multiple of 4: a 16 x 16 sum's column starts on a uvec4).
+const uint WS = 0u;
 #ifdef SWIGLU
-shared uvec4 us[BM * KP4 + W_LO];  // the up weights, [row][k / 8]
+const uint US = WS + BM * KP4 + W_LO;
+const uint XS = US + BM * KP4 + W_LO;
+#else
+const uint XS = WS + BM * KP4 + W_LO;
 #endif
-shared float cs[BN * CP];  // sums, column-major: (row m, token n) at cs[n * CP + m]
+const uint STAGED = XS + TN * KP4 + X_LO;  // one copy of the staged tiles; copy s from s * STAGED
+const uint CS4 = TN * CP / 4u;
+shared uvec4 sm[STAGES * STAGED > CS4 ? STAGES * STAGED : CS4];
+
+float cs_get(uint i) { return uintBitsToFloat(sm[i / 4u][i % 4u]); }
+void cs_set(uint i, float v) { sm[i / 4u][i % 4u] = floatBitsToUint(v); }
 
 // 8 values as f16: under the split their hi halves (their leading bits, common.glsl's
 // f16_head), else each rounded once.
@@ -177,21 +200,22 @@ void fetch(uint r0, uint t0, uint k0) {
     }
 }
 
-void store_fetched() {
+// To the staged copy from sb (0 or STAGED).
+void store_fetched(uint sb) {
     const uint tid = gl_LocalInvocationIndex;
     for (uint i = 0; i < W_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, at = (slot / CHUNKS) * KP4 + slot % CHUNKS;
-        ws[at] = w_next[i];
-        if (SPLIT_W) ws[W_LO + at] = w_lo_next[i];
+        sm[sb + WS + at] = w_next[i];
+        if (SPLIT_W) sm[sb + WS + W_LO + at] = w_lo_next[i];
 #ifdef SWIGLU
-        us[at] = u_next[i];
-        if (SPLIT_W) us[W_LO + at] = u_lo_next[i];
+        sm[sb + US + at] = u_next[i];
+        if (SPLIT_W) sm[sb + US + W_LO + at] = u_lo_next[i];
 #endif
     }
     for (uint i = 0; i < X_SLOTS; ++i) {
         const uint slot = tid + i * THREADS, at = (slot / CHUNKS) * KP4 + slot % CHUNKS;
-        xs[at] = x_next[i];
-        if (SPLIT_X) xs[X_LO + at] = x_lo_next[i];
+        sm[sb + XS + at] = x_next[i];
+        if (SPLIT_X) sm[sb + XS + X_LO + at] = x_lo_next[i];
     }
 }
 
@@ -201,12 +225,13 @@ void store_fetched() {
 
 SUM sum_zero() { return SUM(0.0); }
 
-// A sum to cs at element `at` (its row 0, token 0), and back.
-void sum_store(const SUM s, uint at) { coopMatStoreNV(s, cs, at, CP, true); }
+// A sum to cs at float `at` (its row 0, token 0; a multiple of 4), and back: through sm,
+// whose element is a uvec4 of 4 floats, so offset and stride count uvec4.
+void sum_store(const SUM s, uint at) { coopMatStoreNV(s, sm, at / 4u, CP / 4u, true); }
 
 SUM sum_add_stored(const SUM s, uint at) {
     SUM other;
-    coopMatLoadNV(other, cs, at, CP, true);
+    coopMatLoadNV(other, sm, at / 4u, CP / 4u, true);
     return s + other;
 }
 
@@ -233,14 +258,14 @@ SUM sum_zero() {
 void sum_store(const SUM s, uint at) {
     for (uint q = 0; q < 8u; ++q) {
         const uint id = 32u * q + lane();
-        cs[at + (id / 16u) * CP + id % 16u] = s.e[q];
+        cs_set(at + (id / 16u) * CP + id % 16u, s.e[q]);
     }
 }
 
 SUM sum_add_stored(SUM s, uint at) {
     for (uint q = 0; q < 8u; ++q) {
         const uint id = 32u * q + lane();
-        s.e[q] += cs[at + (id / 16u) * CP + id % 16u];
+        s.e[q] += cs_get(at + (id / 16u) * CP + id % 16u);
     }
     return s;
 }
@@ -250,12 +275,13 @@ SUM swiglu_sums(SUM gate, const SUM up) {
     return gate;
 }
 
-// The staged weight piece at `at` (from us when `up`).
-uvec4 staged_weights(bool up, uint at) {
+// The staged weight piece at `at` of the weights' tile (of the up weights' when `up`) of
+// the copy from sb.
+uvec4 staged_weights(bool up, uint sb, uint at) {
 #ifdef SWIGLU
-    if (up) return us[at];
+    if (up) return sm[sb + US + at];
 #endif
-    return ws[at];
+    return sm[sb + WS + at];
 }
 
 // Sum of the 8 products of two f16 pieces (each exact in float, as a tensor core's).
@@ -268,16 +294,16 @@ float dot8(uvec4 a, uvec4 b) {
 // Staged weights (from us when `up`) times staged activations over 16 columns (2 uvec4
 // from kk), rows ar.. and tokens bt.., added to s; under the split the lo halves' products
 // too, as the cooperative kernel adds them.
-SUM product_add(SUM s, bool up, uint ar, uint bt, uint kk) {
+SUM product_add(SUM s, bool up, uint sb, uint ar, uint bt, uint kk) {
     for (uint q = 0; q < 8u; ++q) {
         const uint id = 32u * q + lane(), m = id % 16u, n = id / 16u;
         float t = s.e[q];
         for (uint u = 0; u < 2u; ++u) {
             const uint wa = (ar + m) * KP4 + kk + u, xa = (bt + n) * KP4 + kk + u;
-            const uvec4 a = staged_weights(up, wa), b = xs[xa];
+            const uvec4 a = staged_weights(up, sb, wa), b = sm[sb + XS + xa];
             t += dot8(a, b);
-            if (X_LO > 0u) t += dot8(a, xs[X_LO + xa]);
-            if (W_LO > 0u) t += dot8(staged_weights(up, W_LO + wa), b);
+            if (X_LO > 0u) t += dot8(a, sm[sb + XS + X_LO + xa]);
+            if (W_LO > 0u) t += dot8(staged_weights(up, sb, W_LO + wa), b);
         }
         s.e[q] = t;
     }
@@ -308,47 +334,50 @@ void reduce_split_k(inout SUM acc[N_SUMS], uint group, uint mr, uint mt, uint nj
     }
 }
 
-void main() {
-    const uint r0 = gl_WorkGroupID.x * BM, t0 = select_tile();
-    if (n_tok == 0u) return;  // a spare tile of a device-built table's worst-case grid (uniform: before any barrier)
-    const uint group = gl_LocalInvocationID.y, part = gl_LocalInvocationID.x / 32u;
-    // This subgroup's rows and tokens of the tile (the 4 subgroups of a group cover it).
-    const uint mr = (part % NJ) * 16u * MI, mt = (part / NJ) * 16u * NJ;
-    // Its 16-token blocks that hold tokens (0 where all lie past the count): the same for
-    // the whole subgroup, so the cooperative operations under it stay uniform.
-    const uint tile_tokens = min(uint(BN), n_tok - t0);
-    const uint nj = tile_tokens > mt ? min(NJ, (tile_tokens - mt + 15u) / 16u) : 0u;
+// One pass: weight rows r0.. x tokens tp.. (pass_tokens of them, after t_base), written to y.
+void run_pass(uint r0, uint tp, uint pass_tokens, uint group, uint mr, uint mt) {
+    // The subgroup's 16-token blocks that hold tokens (0 where all lie past the count): the
+    // same for the whole subgroup, so the cooperative operations under it stay uniform.
+    const uint nj = pass_tokens > mt ? min(NJ, (pass_tokens - mt + 15u) / 16u) : 0u;
     SUM acc[N_SUMS];
     for (uint i = 0; i < N_SUMS; ++i) acc[i] = sum_zero();
 #ifdef SWIGLU
     SUM acc_up[N_SUMS];
     for (uint i = 0; i < N_SUMS; ++i) acc_up[i] = sum_zero();
 #endif
-    fetch(r0, t0, 0u);
-    for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
-        store_fetched();
+    fetch(r0, tp, 0u);
+    if (STAGES == 2u) {
+        store_fetched(0u);
         barrier();
-        if (k0 + BK < pc.cols) fetch(r0, t0, k0 + BK);
+    }
+    uint sb = 0u;  // the staged copy this step's products read
+    for (uint k0 = 0; k0 < pc.cols; k0 += BK) {
+        const bool more = k0 + BK < pc.cols;  // the workgroup's: barriers stay uniform
+        if (STAGES == 1u) {
+            store_fetched(0u);
+            barrier();
+        }
+        if (more) fetch(r0, tp, k0 + BK);
         // 16 columns at a time (2 uvec4), this group's share of the step's.
         for (uint kk = group * 2u; kk < CHUNKS && nj > 0u; kk += 2u * SPLITK) {
 #ifdef COOPMAT
-            // A: rows x k, row-major in ws. B: k x tokens, xs holds it column by column.
+            // A: rows x k, row-major from WS. B: k x tokens, held column by column from XS.
             // Split: a_lo the weights' lo halves (loaded only for the types that have them).
             F16 a[MI], a_lo[MI];
-            for (uint i = 0; i < MI; ++i) coopMatLoadNV(a[i], ws, (mr + 16u * i) * KP4 + kk, KP4, false);
+            for (uint i = 0; i < MI; ++i) coopMatLoadNV(a[i], sm, sb + WS + (mr + 16u * i) * KP4 + kk, KP4, false);
             if (W_LO > 0u)
-                for (uint i = 0; i < MI; ++i) coopMatLoadNV(a_lo[i], ws, W_LO + (mr + 16u * i) * KP4 + kk, KP4, false);
+                for (uint i = 0; i < MI; ++i) coopMatLoadNV(a_lo[i], sm, sb + WS + W_LO + (mr + 16u * i) * KP4 + kk, KP4, false);
 #ifdef SWIGLU
             F16 a_up[MI], a_up_lo[MI];
-            for (uint i = 0; i < MI; ++i) coopMatLoadNV(a_up[i], us, (mr + 16u * i) * KP4 + kk, KP4, false);
+            for (uint i = 0; i < MI; ++i) coopMatLoadNV(a_up[i], sm, sb + US + (mr + 16u * i) * KP4 + kk, KP4, false);
             if (W_LO > 0u)
                 for (uint i = 0; i < MI; ++i)
-                    coopMatLoadNV(a_up_lo[i], us, W_LO + (mr + 16u * i) * KP4 + kk, KP4, false);
+                    coopMatLoadNV(a_up_lo[i], sm, sb + US + W_LO + (mr + 16u * i) * KP4 + kk, KP4, false);
 #endif
             for (uint j = 0; j < NJ; ++j) {
                 if (j >= nj) continue;
                 F16 b;
-                coopMatLoadNV(b, xs, (mt + 16u * j) * KP4 + kk, KP4, true);
+                coopMatLoadNV(b, sm, sb + XS + (mt + 16u * j) * KP4 + kk, KP4, true);
                 for (uint i = 0; i < MI; ++i) acc[i * NJ + j] = coopMatMulAddNV(a[i], b, acc[i * NJ + j]);
                 if (W_LO > 0u)
                     for (uint i = 0; i < MI; ++i) acc[i * NJ + j] = coopMatMulAddNV(a_lo[i], b, acc[i * NJ + j]);
@@ -359,7 +388,7 @@ void main() {
                         acc_up[i * NJ + j] = coopMatMulAddNV(a_up_lo[i], b, acc_up[i * NJ + j]);
 #endif
                 if (X_LO > 0u) {
-                    coopMatLoadNV(b, xs, X_LO + (mt + 16u * j) * KP4 + kk, KP4, true);  // the activations' lo halves
+                    coopMatLoadNV(b, sm, sb + XS + X_LO + (mt + 16u * j) * KP4 + kk, KP4, true);  // the activations' lo halves
                     for (uint i = 0; i < MI; ++i) acc[i * NJ + j] = coopMatMulAddNV(a[i], b, acc[i * NJ + j]);
 #ifdef SWIGLU
                     for (uint i = 0; i < MI; ++i)
@@ -370,12 +399,18 @@ void main() {
 #else
             for (uint j = 0; j < NJ; ++j)
                 for (uint i = 0; i < MI && j < nj; ++i) {
-                    acc[i * NJ + j] = product_add(acc[i * NJ + j], false, mr + 16u * i, mt + 16u * j, kk);
+                    acc[i * NJ + j] = product_add(acc[i * NJ + j], false, sb, mr + 16u * i, mt + 16u * j, kk);
 #ifdef SWIGLU
-                    acc_up[i * NJ + j] = product_add(acc_up[i * NJ + j], true, mr + 16u * i, mt + 16u * j, kk);
+                    acc_up[i * NJ + j] = product_add(acc_up[i * NJ + j], true, sb, mr + 16u * i, mt + 16u * j, kk);
 #endif
                 }
 #endif
+        }
+        if (STAGES == 2u && more) {
+            // The next step into the other copy: nobody reads it until after the barrier
+            // below, and every thread left it at the previous step's barrier.
+            sb = STAGED - sb;
+            store_fetched(sb);
         }
         barrier();
     }
@@ -387,8 +422,22 @@ void main() {
 #endif
     if (group == 0u) store_sums(acc, mr, mt, nj);
     barrier();
-    for (uint e = gl_LocalInvocationIndex; e < BM * BN; e += THREADS) {
+    for (uint e = gl_LocalInvocationIndex; e < BM * TN; e += THREADS) {
         const uint lt = e / BM, lr = e % BM;
-        if (r0 + lr < pc.rows && t0 + lt < n_tok) y[(t_base + t0 + lt) * pc.rows + r0 + lr] = cs[lt * CP + lr];
+        if (r0 + lr < pc.rows && lt < pass_tokens) y[(t_base + tp + lt) * pc.rows + r0 + lr] = cs_get(lt * CP + lr);
     }
+    barrier();  // cs read before the next pass stages its tiles over it
+}
+
+void main() {
+    const uint r0 = gl_WorkGroupID.x * BM, t0 = select_tile();
+    if (n_tok == 0u) return;  // a spare tile of a device-built table's worst-case grid (uniform: before any barrier)
+    const uint group = gl_LocalInvocationID.y, part = gl_LocalInvocationID.x / 32u;
+    // This subgroup's rows and tokens of a pass (the 4 subgroups of a group cover it).
+    const uint mr = (part % SR) * 16u * MI, mt = (part / SR) * 16u * NJ;
+    const uint tile_tokens = min(uint(BN), n_tok - t0);
+    // The tile's tokens TN at a time (one pass when TN = BN): tile_tokens is the
+    // workgroup's, so every thread takes the same passes and passes the same barriers.
+    for (uint tp = t0; tp < t0 + tile_tokens; tp += TN)
+        run_pass(r0, tp, min(TN, t0 + tile_tokens - tp), group, mr, mt);
 }
