@@ -126,9 +126,12 @@ AOP a_load(uint at, uint pitch) {
     return a;
 }
 // c + a * B, B's 16 x 16 f16 at `at`: column by column (K^T from K's rows) or row by row (V).
+// Two loads with constant layouts (SPIR-V takes only a constant there), picked by by_column,
+// which every call passes as a constant.
 SUM mul_add(const AOP a, uint at, uint pitch, bool by_column, const SUM c) {
     AOP b;
-    coopMatLoadNV(b, sh, at, pitch, by_column);
+    if (by_column) coopMatLoadNV(b, sh, at, pitch, true);
+    else coopMatLoadNV(b, sh, at, pitch, false);
     return coopMatMulAddNV(a, b, c);
 }
 #else
