@@ -1144,6 +1144,7 @@ int main(int argc, char **argv) try {
     for (const Path path : skip_resident ? std::vector<Path>{} : paths) {
     g_path = path;
     const uint64_t split0 = gpu->split_attention_dispatches(), combined0 = gpu->fused_attention_combines();
+    const uint64_t flash0 = gpu->flash_attention_dispatches(), blocked0 = gpu->blocked_attention_dispatches();
     res = run(*gpu, m, n_prefill, n_decode, 4);
     std::printf("vulkan resident (%s path): decode %.1f tok/s (%.2f ms layers x%.2f + %.2f ms head; %.0f submissions/token "
                 "+ %.0f kicked without a wait at %d layers), roofline %.0f tok/s (%.1f%%); prefill %d tokens %.1f tok/s\n",
@@ -1210,6 +1211,12 @@ int main(int argc, char **argv) try {
                 "dispatch)\n",
                 (unsigned long long)(gpu->split_attention_dispatches() - split0),
                 (unsigned long long)(gpu->fused_attention_combines() - combined0));
+    // Which prefill attention ran: the cooperative-matrix kernel where the device has it
+    // (op_attention_flash.cpp) unless MST_VULKAN_FLASH_ATTENTION=off, else the blocked one.
+    std::printf("  prefill attention: %llu calls on cooperative matrices (attention_flash), %llu blocked "
+                "(MST_VULKAN_FLASH_ATTENTION=auto|emulated|off)\n",
+                (unsigned long long)(gpu->flash_attention_dispatches() - flash0),
+                (unsigned long long)(gpu->blocked_attention_dispatches() - blocked0));
     if (ab_prefill_host && path == Path::device) {
         const bool was = gpu->prefill_host();
         for (const bool on : {false, true, true, false}) {

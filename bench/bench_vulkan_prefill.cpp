@@ -15,6 +15,10 @@
 //
 //   build/bench/bench_vulkan_prefill [--tokens 512] [--reps 10] [--contexts 128,512,2048,8192]
 //                                    [--decode] [--no-prefill]
+// With --attention, only the prefill attention's kernels compared by device time
+// (bench/attention_compare.h): the blocked kernel against the cooperative-matrix one.
+//
+//   build/bench/bench_vulkan_prefill --attention [--tokens 512] [--rounds 20] [--bound 1e-2] [--emulated]
 //   build/bench/bench_vulkan_prefill --sweep [--tokens 512] [--experts 128] [--rounds 5]
 //                                    [--tunings 2x2x2x32,4x1x1x64,2x2x1x32x32,...] [--bound 1e-2]
 #include <algorithm>
@@ -30,6 +34,7 @@
 
 #include "backends/vulkan/gemm_tuning.h"
 #include "backends/vulkan/vulkan_backend.h"
+#include "bench/attention_compare.h"
 #include "bench/gemm_sweep.h"
 #include "backends/vulkan/vulkan_bandwidth.h"
 #include "core/dtype.h"
@@ -417,7 +422,8 @@ int main(int argc, char **argv) try {
     const int64_t n = arg_int(argc, argv, "--tokens", 512);
     const int reps = arg_int(argc, argv, "--reps", 10);
     const int64_t per_expert = n * kTopK / kExperts;
-    const bool sweep = has_flag(argc, argv, "--sweep");
+    const bool attention = has_flag(argc, argv, "--attention");
+    const bool sweep = has_flag(argc, argv, "--sweep") || attention;
     // The sweep times each dispatch from the per-command profile, read when the backend is made.
     if (sweep) ::setenv("MST_VULKAN_PROFILE", "2", 1);
     // Line by line, so that a sweep stopped by a time limit leaves the products it finished.
@@ -426,6 +432,11 @@ int main(int argc, char **argv) try {
     std::printf("device: %s; prompt %lld tokens, %lld per expert; f16 staging of the GEMMs: %s "
                 "(MST_VULKAN_COOPMAT_PRECISION=split|exact|f16)\n",
                 b.device_name().c_str(), (long long)n, (long long)per_expert, coop_precision_name(b.coop_precision()));
+    if (attention) {
+        attention_compare::run(b, n, arg_int(argc, argv, "--rounds", 20),
+                               std::atof(arg_string(argc, argv, "--bound", "1e-2")), has_flag(argc, argv, "--emulated"));
+        return 0;
+    }
     if (sweep) {
         const char *list = arg_string(argc, argv, "--tunings", nullptr);
         sweep_tunings(b, n, arg_int(argc, argv, "--experts", int(kExperts)),

@@ -16,6 +16,8 @@ void VulkanBackend::record_attention(const AttentionShape &s, const BufferSlice 
     if (s.n_tokens > 65535) fail(MST_ERR_UNSUPPORTED, "attention: {} queries in one call (at most 65535)", s.n_tokens);
     // A decode step against a long context takes the split kernels (op_attention_split.cpp).
     if (const uint32_t blocks = split_attention_blocks(s)) return record_split_attention(s, blocks, q, k, v, sinks, out);
+    // A prefill the cooperative-matrix kernel covers takes it (op_attention_flash.cpp).
+    if (const uint32_t queries = flash_attention_queries(s)) return record_flash_attention(s, queries, q, k, v, sinks, out);
     const uint32_t n_ctx = s.pos0 + s.n_tokens;
     // A prefill takes the blocked kernel (op_attention_prefill.cpp), which keeps its scores
     // in shared memory: the output stands in for the scratch binding.

@@ -31,6 +31,7 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
     rows_per_group_ = std::max<uint32_t>(1, 128 / lanes_);
     configure_gemm_from_environment();
     configure_split_attention_from_environment();
+    configure_flash_attention_from_environment();
     configure_matvec_from_environment();
     configure_experts_by_id_from_environment();
     configure_moe_fusion_from_environment();

@@ -212,6 +212,17 @@ public:
     // Keys a block of the blocked prefill attention: 32, or 16 where the device's shared
     // memory is too small for 32, 0 where not even that fits (attention.comp then).
     uint32_t blocked_attention_keys_per_block() const;
+    // The prefill attention on cooperative matrices (shaders/attention_flash.comp,
+    // op_attention_flash.cpp), which takes the blocked kernel's calls where it covers them:
+    // `automatic` where the device has cooperative matrices, `emulated` its float build of
+    // the same tiling on any device (tests), `off` the blocked kernel everywhere;
+    // MST_VULKAN_FLASH_ATTENTION=auto|emulated|off sets it at creation.
+    enum class FlashAttention { automatic, emulated, off };
+    void set_flash_attention(FlashAttention mode) { flash_attention_ = mode; }
+    FlashAttention flash_attention() const { return flash_attention_; }
+    uint64_t flash_attention_dispatches() const { return flash_attention_dispatches_; }
+    // Shared memory bytes of attention_flash.comp under a precision and row padding (tests).
+    static uint32_t flash_attention_shared_bytes(CoopPrecision precision, bool pad);
     // Split decode attention calls so far (shaders/attention_split*.comp: two dispatches, or
     // one with the attention combine fusion): steps of a few queries against several blocks
     // of positions (MST_VULKAN_SPLIT_ATTENTION: 0 never).
@@ -408,6 +419,14 @@ private:
     // kernel (op_attention_prefill.cpp), else 0.
     uint32_t blocked_attention_query_blocks(const AttentionShape &s) const;
     uint64_t blocked_attention_dispatches_ = 0;
+    // Queries a workgroup when attention of shape s takes attention_flash.comp, else 0; its
+    // recording, and MST_VULKAN_FLASH_ATTENTION (throws naming a bad value).
+    uint32_t flash_attention_queries(const AttentionShape &s) const;
+    void record_flash_attention(const AttentionShape &s, uint32_t queries, const BufferSlice &q, const BufferSlice &k,
+                                const BufferSlice &v, const BufferSlice &sinks, const BufferSlice &out);
+    void configure_flash_attention_from_environment();
+    FlashAttention flash_attention_ = FlashAttention::automatic;
+    uint64_t flash_attention_dispatches_ = 0;
     // Blocks of positions when attention of shape s takes the split decode kernels
     // (op_attention_split.cpp), else 0; and their recording.
     uint32_t split_attention_blocks(const AttentionShape &s) const;

@@ -457,6 +457,10 @@ TEST_F(VulkanOps, AttentionGqaWindowsSinks) {
 TEST_F(VulkanOps, PrefillAttentionBlockedMatchesCpu) {
     auto *vk = dynamic_cast<VulkanBackend *>(vulkan_);
     ASSERT_NE(vk, nullptr);
+    // The blocked kernel itself: where the device has cooperative matrices these calls
+    // would take attention_flash.comp (test_vulkan_flash_attention tests that one).
+    const VulkanBackend::FlashAttention flash = vk->flash_attention();
+    vk->set_flash_attention(VulkanBackend::FlashAttention::off);
     const AttentionCase cases[] = {
         {17, 8, 2, 128, 128, 0, 0, false, 0}, {40, 4, 4, 64, 64, 23, 0, true, 0}, {70, 8, 2, 80, 72, 5, 20, false, 3},
         {33, 6, 3, 24, 24, 100, 7, true, 0},  {16, 32, 4, 128, 128, 0, 0, false, 0}, {65, 4, 1, 128, 128, 64, 40, true, 0},
@@ -475,6 +479,7 @@ TEST_F(VulkanOps, PrefillAttentionBlockedMatchesCpu) {
     run_attention(cpu_, gpu(), AttentionCase{15, 4, 2, 64, 64, 0, 0, false, 0}, 0);  // below 16: attention.comp
     run_attention(cpu_, gpu(), AttentionCase{20, 4, 2, 160, 160, 0, 0, false, 0}, 0);  // heads past 128: attention.comp
     EXPECT_EQ(vk->blocked_attention_dispatches(), after);
+    vk->set_flash_attention(flash);
 }
 
 // Steps of up to 8 queries against two or more blocks of 32 positions take the split
