@@ -50,12 +50,8 @@ bool VulkanBackend::set_matvec_tuning(const MatvecTuning &tuning, std::string &w
     const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
     const std::pair<const char *, const MatvecShape *> families[] = {
         {"dense", &tuning.dense}, {"swiglu", &tuning.swiglu}, {"combine", &tuning.combine}};
+    if (!check_matvec_tuning(tuning, why)) return false;
     for (const auto &[family, s] : families) {
-        std::string rule;
-        if (!check_matvec_shape(*s, rule)) {
-            why = std::string(family) + ": " + rule;
-            return false;
-        }
         if (s->threads() > lim.maxComputeWorkGroupInvocations || s->lanes > lim.maxComputeWorkGroupSize[0] ||
             s->rows > lim.maxComputeWorkGroupSize[1]) {
             why = std::string(family) + ": " + s->name() + " exceeds the device's workgroups (" +
@@ -97,7 +93,10 @@ const VulkanPipeline &VulkanBackend::matvec_family_pipeline(const std::string &s
     // adds the row's subgroups in shared memory); a row narrower than a subgroup would mix
     // rows, so it takes the shared-memory tree.
     const bool sg = use_subgroup_ && s.lanes % ctx_->subgroup_size() == 0;
-    return pipelines_->get(sg ? shader + "_sg" : shader, n_bindings, {s.lanes, s.rows, extra, q4_block_ ? 1u : 0u});
+    // Constant 4, PER_LANE, is declared by the dense kernels alone (matvec_rows.glsl); a
+    // constant a shader does not declare is ignored.
+    return pipelines_->get(sg ? shader + "_sg" : shader, n_bindings,
+                           {s.lanes, s.rows, extra, q4_block_ ? 1u : 0u, s.per_lane});
 }
 
 bool VulkanBackend::record_matvec(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,
@@ -110,7 +109,7 @@ bool VulkanBackend::record_matvec(const WeightView &w, const DeviceWeight &dw, c
     if (!cached) cached = &matvec_family_pipeline(shader, 3, shape);
     const uint32_t push[2] = {uint32_t(w.rows), uint32_t(w.cols)};
     uint32_t gx, gy;
-    groups_for(w.rows, shape.rows, gx, gy);
+    groups_for(w.rows, shape.rows_per_group(), gx, gy);
     if (gy > 1)  // the shader numbers rows by gl_WorkGroupID.x alone
         return false;
     stream_->dispatch(*cached, {dw.data, x, y}, push, sizeof push, gx);

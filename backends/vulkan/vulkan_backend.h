@@ -423,9 +423,16 @@ private:
     bool q4_block_ = false;
     // A one-token product kernel's pipeline at shape s: the _sg variant where LANES is a
     // whole number of subgroups, specialization constants LANES, ROWS, `extra` (constant 2:
-    // matvec_id_combine.comp's EXPERTS, unused by the others) and Q4_BLOCK (constant 3).
+    // matvec_id_combine.comp's EXPERTS, unused by the others), Q4_BLOCK (constant 3) and
+    // PER_LANE (constant 4, the dense kernels').
     const VulkanPipeline &matvec_family_pipeline(const std::string &shader, uint32_t n_bindings, const MatvecShape &s,
                                                  uint32_t extra = 1);
+    // The workgroups of a dense one-token product (or fused form) of `rows` rows at the
+    // dense shape: ROWS x PER_LANE rows each.
+    uint64_t dense_groups(int64_t rows) const {
+        const uint64_t per = matvec_tuning_.dense.rows_per_group();
+        return (uint64_t(rows) + per - 1) / per;
+    }
     void forget_matvec_pipelines();  // after a change of shape or of the q4 unit
     bool use_norm_vec4_ = true;
     uint64_t norm_vec4_dispatches_ = 0;

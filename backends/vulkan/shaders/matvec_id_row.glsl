@@ -1,8 +1,8 @@
 // One lane's share of a weight row's dot product, the order every by-id expert kernel sums
-// in (and matvec.comp's): matvec_id.comp and matvec_fused.comp call it (the latter once per
-// product of its qkv variants, renamed); matvec_id_swiglu.comp and matvec_id_combine.comp
-// follow the same order per product with several products' loads interleaved, so that
-// fusing changes no result.
+// in: matvec_id.comp and matvec_id_combine.comp call it; matvec_id_swiglu.comp follows the
+// same order per product with both products' loads interleaved, so that fusing changes no
+// result. The dense kernels (matvec.comp, matvec_fused.comp) sum each row in this order too,
+// several rows a lane (matvec_rows.glsl).
 // The including shader defines unit_dot (matvec_unit.glsl), LANES, ROWS and
 // `shared float partial[ROWS][LANES]` (matvec_row_total.glsl).
 

@@ -51,17 +51,21 @@ shared float partial[ROWS][LANES];
 #define W_WORDS wg
 #define W_VEC4 wg4
 #define unit_dot unit_dot_gate
+#define unit_dot_x unit_dot_gate_x
 #include "matvec_unit.glsl"
 #undef W_WORDS
 #undef W_VEC4
 #undef unit_dot
+#undef unit_dot_x
 #define W_WORDS wu
 #define W_VEC4 wu4
 #define unit_dot unit_dot_up
+#define unit_dot_x unit_dot_up_x
 #include "matvec_unit.glsl"
 #undef W_WORDS
 #undef W_VEC4
 #undef unit_dot
+#undef unit_dot_x
 #include "matvec_row_total.glsl"
 
 // The lane's partial sums of gate row wr and up row wr together (their loads in flight at
