@@ -149,12 +149,15 @@ TEST_P(VulkanQkvFusion, ProductsOfDifferentTypesOrNotThreeKeepADispatchEach) {
 }
 
 TEST_P(VulkanQkvFusion, OtherProductShapesKeepTheBitsToo) {
-    // MST_VULKAN_MATVEC_TUNING's dense shapes (LANES x ROWS, up to the norm's 256
+    // MST_VULKAN_MATVEC_TUNING's dense shapes (LANES x ROWS x PER_LANE, up to the norm's 256
     // invocations): other rows a workgroup (where k's and v's first workgroups start), rows
-    // over several subgroups.
+    // over several subgroups, several rows a lane (lanes of k's and v's 5 and 7 rows and of
+    // q's last workgroup partly past their product's last row).
     std::string why;
-    for (const MatvecShape s : {MatvecShape{64, 2}, MatvecShape{16, 8}, MatvecShape{32, 8}, MatvecShape{128, 1}}) {
-        ASSERT_TRUE(gpu().set_matvec_tuning(MatvecTuning{s, s, s}, why)) << s.name() << ": " << why;
+    for (const MatvecShape s : {MatvecShape{64, 2}, MatvecShape{16, 8}, MatvecShape{32, 8}, MatvecShape{128, 1},
+                                MatvecShape{32, 4, 2}, MatvecShape{16, 8, 4}, MatvecShape{128, 1, 3},
+                                MatvecShape{32, 2, 8}}) {
+        ASSERT_TRUE(gpu().set_matvec_tuning(MatvecTuning::at(s), why)) << s.name() << ": " << why;
         for (const DType t : {DType::BF16, DType::Q8, DType::Q4}) {
             const WeightView w[] = {stable_weight(t, 37, 544, 41), stable_weight(t, 5, 544, 42),
                                     stable_weight(t, 7, 544, 43)};
@@ -169,11 +172,15 @@ TEST(VulkanQkvFusionWithoutSubgroups, SharedMemoryReductionsKeepTheBitsToo) {
     const auto gpu = test::vulkan_backend_without_subgroups(&why);
     if (!gpu) GTEST_SKIP() << "no Vulkan device found: " << why;
     CpuBackend cpu(2, cpu_isa_best());
-    for (const DType t : kTypes) {
-        const WeightView w[] = {stable_weight(t, 37, 544, 31), stable_weight(t, 5, 544, 32),
-                                stable_weight(t, 7, 544, 33)};
-        const std::string what = std::string(dtype_name(t)) + " without subgroups";
-        EXPECT_EQ(check_same_bits(*gpu, cpu, w, 1, what), 2) << what;
+    // The default shape, and several rows a lane (each row's tree in shared memory in turn).
+    for (const MatvecShape s : {gpu->default_matvec_tuning().dense, MatvecShape{32, 4, 4}}) {
+        ASSERT_TRUE(gpu->set_matvec_tuning(MatvecTuning::at(s), why)) << s.name() << ": " << why;
+        for (const DType t : kTypes) {
+            const WeightView w[] = {stable_weight(t, 37, 544, 31), stable_weight(t, 5, 544, 32),
+                                    stable_weight(t, 7, 544, 33)};
+            const std::string what = std::string(dtype_name(t)) + " without subgroups, shape " + s.name();
+            EXPECT_EQ(check_same_bits(*gpu, cpu, w, 1, what), 2) << what;
+        }
     }
 }
 
