@@ -128,8 +128,8 @@ void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *o
         return *cached;
     };
     auto row_groups = [&](const ExpertSlots::Part &p, const MatvecShape &s) {
-        const uint32_t gx = uint32_t((p.rows + s.rows - 1) / s.rows);
-        if (p.rows > int64_t(65535) * s.rows)
+        const uint32_t gx = uint32_t((p.rows + s.rows_per_group() - 1) / s.rows_per_group());
+        if (p.rows > int64_t(65535) * s.rows_per_group())
             fail(MST_ERR_UNSUPPORTED, "{}: {} rows in one expert part", op, p.rows);
         return gx;
     };
