@@ -2,7 +2,7 @@
 // one-token kernels' shapes"): the one-token product kernels of a resident decode step at a
 // model's shapes (bf16 dense weights, q4 experts, as bench_vulkan), under each LANES x ROWS
 // (x PER_LANE) of a grid (MatvecShape, MST_VULKAN_MATVEC_TUNING's values), every family at
-// the shape at once (the combine family at one row a lane: MatvecTuning::at). Each layer
+// the shape at once (MatvecTuning::at). Each layer
 // records what MoeDecoder's decode records around attention: the input
 // norm and the q, k and v products (folded: matvec_norm), the o product and the residual
 // add (matvec_add), the post-attention norm and the router's product, the routed experts
@@ -63,7 +63,7 @@ inline int family_of(const std::string &key) {
 
 // LANES 8, 16, 32, 64 x ROWS 1, 2, 4, 8: below, at and above a 32-wide subgroup, one row to
 // a workgroup of 512 invocations; then shapes of several rows a lane (LxRxP, matvec_rows.glsl,
-// matvec_id_swiglu.comp; the combine family runs its LxR beside them), most of 128 invocations,
+// matvec_id_swiglu.comp), most of 128 invocations,
 // which keep the router's top-k in its product (op_routing.cpp), and one of 256.
 inline std::vector<MatvecShape> default_grid() {
     std::vector<MatvecShape> g;
@@ -353,9 +353,7 @@ inline Report run(VulkanBackend &b, const Model &m, const Options &opt) {
     for (int f = 0; f < kFamilies; ++f) {
         double fastest = INFINITY;
         for (const Row &r : rep.rows)
-            // A row of several rows a lane runs the combine family at its LxR: a choice of
-            // the other families alone.
-            if (r.ok() && !r.other_q4_unit && (f != kCombine || r.shape.per_lane == 1) && median(r.us[f]) < fastest) {
+            if (r.ok() && !r.other_q4_unit && median(r.us[f]) < fastest) {
                 fastest = median(r.us[f]);
                 *best[f] = r.shape;
             }

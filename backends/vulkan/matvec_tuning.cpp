@@ -59,11 +59,6 @@ bool check_matvec_tuning(const MatvecTuning &t, std::string &why) {
             why = std::string(family) + ": " + rule;
             return false;
         }
-        if (s == &t.combine && s->per_lane != 1) {
-            why = std::string(family) + ": " + s->name() +
-                  " takes several rows a lane, which only the dense and swiglu families' kernels do (give LANESxROWS)";
-            return false;
-        }
     }
     return true;
 }

@@ -1,12 +1,13 @@
 // The shapes of the one-token product kernels, chosen at run time:
-// MST_VULKAN_MATVEC_TUNING=dense=LxR[xP],swiglu=LxR[xP],combine=LxR (any of the three, in any
+// MST_VULKAN_MATVEC_TUNING=dense=LxR[xP],swiglu=LxR[xP],combine=LxR[xP] (any of the three, in any
 // order; a family left out keeps its default) or `default`. L (LANES) lanes share a weight
 // row and R (ROWS) rows of lanes make a workgroup; each lane takes P (PER_LANE, default 1)
 // consecutive rows, so a workgroup covers R x P rows and every x element a lane loads feeds
 // P rows' weights (matvec_rows.glsl). L, R and P go to the shaders as specialization
 // constants 0, 1 and 4, so one build can compare every shape on one GPU (bench_vulkan
-// --matvec-sweep). P above 1 is the dense and swiglu families' only: the down products
-// (matvec_id.comp, matvec_id_combine.comp) keep one row a lane.
+// --matvec-sweep). matvec_id_combine.comp (MST_VULKAN_COMBINE_IN_DOWN=1) takes the combine
+// family's LxR at one row a lane; matvec_id.comp's down products before combine_id (the
+// default) take its P.
 //   dense:   matvec.comp and its fused forms matvec_fused.comp (norm+product, product+add):
 //            q/k/v/o, the router and lm_head of a decode step.
 //   swiglu:  matvec_id_swiglu.comp, the routed experts' gate+up+SwiGLU.
@@ -35,13 +36,8 @@ inline bool operator==(const MatvecShape &a, const MatvecShape &b) {
 
 struct MatvecTuning {
     MatvecShape dense, swiglu, combine;
-    // Every family at s, the combine family at one row a lane, the only way it takes (what
-    // a sweep's row and a test of one shape run).
-    static MatvecTuning at(const MatvecShape &s) {
-        MatvecShape one_row = s;
-        one_row.per_lane = 1;
-        return MatvecTuning{s, s, one_row};
-    }
+    // Every family at s (what a sweep's row and a test of one shape run).
+    static MatvecTuning at(const MatvecShape &s) { return MatvecTuning{s, s, s}; }
     // "dense=LxR,swiglu=LxR,combine=LxR", every family named (what the sweep prints).
     std::string name() const;
 };
@@ -63,7 +59,7 @@ bool parse_matvec_tuning(std::string_view text, const MatvecTuning &defaults, Ma
 // (VulkanBackend::set_matvec_tuning).
 bool check_matvec_shape(const MatvecShape &s, std::string &why);
 
-// Above and the families' own rule: PER_LANE above 1 for the dense and swiglu families only.
+// check_matvec_shape for each family, the error naming the family.
 bool check_matvec_tuning(const MatvecTuning &t, std::string &why);
 
 }  // namespace mst

@@ -71,8 +71,8 @@ TEST(MatvecTuning, ParsesEachFamilyOverTheDefaults) {
     EXPECT_EQ(t.dense.name(), "64x2");
     ASSERT_TRUE(parse_matvec_tuning("swiglu=64x2x3", kDefaults, t, why)) << why;
     EXPECT_EQ(t, (MatvecTuning{{32, 4}, {64, 2, 3}, {32, 4}}));
-    // A sweep's row of several rows a lane: the combine family at its LxR.
-    EXPECT_EQ(MatvecTuning::at(MatvecShape{16, 8, 2}), (MatvecTuning{{16, 8, 2}, {16, 8, 2}, {16, 8}}));
+    ASSERT_TRUE(parse_matvec_tuning("combine=8x16x2", kDefaults, t, why)) << why;
+    EXPECT_EQ(t, (MatvecTuning{{32, 4}, {32, 4}, {8, 16, 2}}));
 }
 
 TEST(MatvecTuning, NamesWhatIsWrongAndLeavesTheTuningAlone) {
@@ -90,8 +90,7 @@ TEST(MatvecTuning, NamesWhatIsWrongAndLeavesTheTuningAlone) {
                {"dense=32x4x2x1", "is not LANESxROWS"},
                {"dense=32x4x0", "PER_LANE must be 1 to 8"},
                {"dense=32x4x9", "PER_LANE must be 1 to 8"},
-               {"combine=32x4x2", "only the dense and swiglu families"},
-               {"dense=32x4x2,swiglu=32x4x2,combine=16x8x2", "only the dense and swiglu families"},
+               {"combine=32x4x9", "PER_LANE must be 1 to 8"},
                {"dense=-32x4", "is not LANESxROWS"},
                {"dense=24x4", "LANES must be a power of two from 4 to 256"},
                {"swiglu=2x4", "LANES must be a power of two from 4 to 256"},
@@ -174,8 +173,8 @@ double experts_error(VulkanBackend &gpu, CpuBackend &cpu, const Experts &L, int3
     return normalized_error(got, want);
 }
 
-// Every shape of the sweep's default grid the device takes, each family at it (the combine
-// family at one row a lane: MatvecTuning::at), against the CPU: dense q4/q8/bf16 products (rows no workgroup divides, rows of one unit-step and
+// Every shape of the sweep's default grid the device takes, each family at it, against the
+// CPU: dense q4/q8/bf16 products (rows no workgroup divides, rows of one unit-step and
 // of several unrolled steps) and the fused experts (q4 and bf16, k of 3 and 8), both q4 units.
 TEST_F(VulkanMatvecTuning, EveryGridShapeMatchesTheCpu) {
     DeviceExperts *by_id = device_experts(*vulkan_);
@@ -232,8 +231,8 @@ TEST_F(VulkanMatvecTuning, RefusedShapesKeepTheTuning) {
     EXPECT_NE(why.find("swiglu: LANES must be a power of two"), std::string::npos) << why;
     EXPECT_FALSE(vulkan_->set_matvec_tuning(MatvecTuning{{32, 4}, {32, 4}, {256, 8}}, why));
     EXPECT_NE(why.find("combine"), std::string::npos) << why;
-    EXPECT_FALSE(vulkan_->set_matvec_tuning(MatvecTuning{{32, 4, 2}, {32, 4, 2}, {32, 4, 2}}, why));
-    EXPECT_NE(why.find("combine: 32x4x2 takes several rows a lane"), std::string::npos) << why;
+    EXPECT_FALSE(vulkan_->set_matvec_tuning(MatvecTuning{{32, 4, 2}, {32, 4, 2}, {32, 4, 0}}, why));
+    EXPECT_NE(why.find("combine: PER_LANE must be 1 to 8"), std::string::npos) << why;
     EXPECT_EQ(vulkan_->matvec_tuning(), before);
 }
 

@@ -1,6 +1,7 @@
-// Several weight rows per lane for the dense one-token products (matvec.comp and its fused
-// forms in matvec_fused.comp): a lane takes PER_LANE consecutive rows (the dense family's P
-// in MST_VULKAN_MATVEC_TUNING=dense=LxRxP) and, unit by unit, loads the unit's x once
+// Several weight rows per lane for the one-token products (matvec.comp and its fused forms
+// in matvec_fused.comp, the dense family; matvec_id.comp, the combine family's down products):
+// a lane takes PER_LANE consecutive rows (P in MST_VULKAN_MATVEC_TUNING=dense=LxRxP, and
+// combine=LxRxP) and, unit by unit, loads the unit's x once
 // (unit_x: for matvec_fused.comp's norm variants also the multiplies that normalise it) and
 // multiplies it into each row's weights. With one row a lane every weight byte came with
 // as many x bytes or more, and each weight load waited on its own x; here P weight loads
