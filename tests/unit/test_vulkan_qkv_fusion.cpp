@@ -191,9 +191,11 @@ struct Decoded {
     uint64_t fused = 0, fused_norm_ropes = 0, commands = 0;  // matvec_norm_qkv, norm_rope_qk_kv dispatches
 };
 
-Decoded greedy(const char *value, bool separate_memory, bool subgroups = true) {
+// tuning: MST_VULKAN_MATVEC_TUNING's value ("": the default shapes).
+Decoded greedy(const char *value, bool separate_memory, bool subgroups = true, const std::string &tuning = "") {
     constexpr int32_t kSteps = 12;  // decode steps after the golden prompt
     const test::ScopedEnv qkv("MST_VULKAN_QKV_FUSION", value);
+    const test::ScopedEnv shapes("MST_VULKAN_MATVEC_TUNING", tuning.c_str());
     const test::ScopedEnv memory("MST_VULKAN_SEPARATE_MEMORY", separate_memory ? "1" : "0");
     const test::ScopedEnv no_subgroup("MST_VULKAN_NO_SUBGROUP", subgroups ? "0" : "1");
     const std::string dir = test::data_path("qwen3_moe_tiny");
@@ -242,6 +244,21 @@ void expect_same_decode(const Decoded &off, const Decoded &on) {
 
 TEST_P(VulkanQkvFusion, ADecodeOfATinyModelIsTheSameBitForBit) {
     expect_same_decode(greedy("0", GetParam()), greedy("1", GetParam()));
+}
+
+// Several rows a lane in every family at the default LANES x ROWS: each row is summed in
+// the same order whatever the rows a lane, so the whole decode (q/k/v in one dispatch, the
+// router's top-k, the experts) keeps the default's logits bit for bit.
+TEST_P(VulkanQkvFusion, ADecodeAtSeveralRowsALaneIsTheDefaultsBitForBit) {
+    const MatvecShape d = gpu().default_matvec_tuning().dense;
+    const std::string lr = "=" + std::to_string(d.lanes) + "x" + std::to_string(d.rows) + "x";
+    const Decoded one = greedy("1", GetParam());
+    const Decoded several = greedy("1", GetParam(), true, "dense" + lr + "4,swiglu" + lr + "2,combine" + lr + "3");
+    ASSERT_FALSE(one.logits.empty());
+    EXPECT_EQ(several.fused, one.fused) << "q/k/v in one dispatch in every layer at both";
+    ASSERT_EQ(several.logits.size(), one.logits.size());
+    for (size_t t = 0; t < one.logits.size(); ++t)
+        ASSERT_EQ(float_bits(several.logits[t]), float_bits(one.logits[t])) << "decode step " << t;
 }
 
 TEST(VulkanQkvFusionWithoutSubgroups, ADecodeOfATinyModelIsTheSameBitForBit) {
