@@ -20,9 +20,10 @@
 //     and v; op_fusion.cpp, MST_VULKAN_QKV_FUSION) as one grid: q's workgroups, then k's,
 //     then v's. Each product's rows start a workgroup of their own, so that every row is
 //     summed by the lanes, the workgroup row and the place among its lane's PER_LANE rows
-//     its own dispatch would give it (the same bits); the workgroup picks its product by its id (uniform over it), and workgroup 0,
-//     one of q's, writes h. k's and v's small grids then run beside q's rather than each in
-//     a dispatch of its own that the device cannot fill.
+//     its own dispatch would give it (the same bits); the workgroup picks its product by
+//     its id (uniform over it), and workgroup 0, one of q's, writes h. k's and v's small
+//     grids then run beside q's rather than each in a dispatch of its own that the device
+//     cannot fill.
 // Every variant takes the dense shape's PER_LANE rows a lane (matvec_rows.glsl) as
 // matvec.comp does, so each row is summed as the unfused product sums it.
 // Bindings: 0 W, 1 x, 2 y, 3 the norm weight (f32) or r_in, 4 h or r_out; topk: 5 ids,
