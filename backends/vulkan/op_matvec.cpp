@@ -32,6 +32,9 @@ void VulkanBackend::configure_matvec_from_environment() {
     if (!use_matvec_) log(MST_LOG_INFO, "vulkan: one token's products take matmul.comp (MST_VULKAN_MATVEC=0)");
     q4_block_ = env_switch("MST_VULKAN_Q4_BLOCK", q4_block_, "a q4 unit is a whole block (scale read once)",
                            "a q4 unit is a quarter block (scale read per quarter)");
+    norm_x_shared_ = env_switch("MST_VULKAN_NORM_X_SHARED", norm_x_shared_,
+                                "norm-folded products normalise x once per workgroup in shared memory",
+                                "norm-folded products normalise x where each lane reads it");
     const MatvecShape shape{lanes_, rows_per_group_};
     default_matvec_tuning_ = MatvecTuning{shape, shape, shape};
     matvec_tuning_ = default_matvec_tuning_;
@@ -77,6 +80,14 @@ void VulkanBackend::set_q4_block(bool on) {
     }
 }
 
+void VulkanBackend::set_norm_x_shared(bool on) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (on != norm_x_shared_) {
+        norm_x_shared_ = on;
+        forget_matvec_pipelines();
+    }
+}
+
 void VulkanBackend::forget_matvec_pipelines() {
     // The pipeline cache keeps every shape made; these only point at the current ones.
     std::fill(std::begin(matvec_pipelines_), std::end(matvec_pipelines_), nullptr);
@@ -93,10 +104,9 @@ const VulkanPipeline &VulkanBackend::matvec_family_pipeline(const std::string &s
     // adds the row's subgroups in shared memory); a row narrower than a subgroup would mix
     // rows, so it takes the shared-memory tree.
     const bool sg = use_subgroup_ && s.lanes % ctx_->subgroup_size() == 0;
-    // Constant 4, PER_LANE, is declared by the dense kernels alone (matvec_rows.glsl); a
-    // constant a shader does not declare is ignored.
+    // A constant a shader does not declare is ignored (STAGE_X outside the norm variants).
     return pipelines_->get(sg ? shader + "_sg" : shader, n_bindings,
-                           {s.lanes, s.rows, extra, q4_block_ ? 1u : 0u, s.per_lane});
+                           {s.lanes, s.rows, extra, q4_block_ ? 1u : 0u, s.per_lane, norm_x_shared_ ? 1u : 0u});
 }
 
 bool VulkanBackend::record_matvec(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,

@@ -50,6 +50,7 @@ protected:
             gpu().set_qkv_fusion(true);
             std::string why;
             gpu().set_matvec_tuning(gpu().default_matvec_tuning(), why);
+            gpu().set_norm_x_shared(false);
         }
     }
     void check_norm_qkv(DType t, int64_t cols, const std::string &what);
@@ -147,6 +148,21 @@ TEST_P(VulkanAttentionFusion, SeveralRowsALaneKeepTheFusedBits) {
                 check_norm_qkv(t, 544, std::string(dtype_name(t)) + " shape " + s.name() + (qkv ? " qkv" : " apart"));
         }
         for (const DType t : kTypes) check_residual_add(t, 103, 160, std::string(dtype_name(t)) + " shape " + s.name());
+    }
+}
+
+TEST_P(VulkanAttentionFusion, XNormalisedInSharedMemoryKeepsTheFusedBits) {
+    // MST_VULKAN_NORM_X_SHARED=1: the norm-folded products read x normalised once per
+    // workgroup; the unfused norm and products at the same shape bit for bit, at the default
+    // shape and at several rows a lane, cols up to the 4096 the staging holds.
+    gpu().set_norm_x_shared(true);
+    std::string why;
+    for (const MatvecShape s : {gpu().default_matvec_tuning().dense, MatvecShape{32, 4, 4}}) {
+        ASSERT_TRUE(gpu().set_matvec_tuning(MatvecTuning::at(s), why)) << s.name() << ": " << why;
+        for (const int64_t cols : {96, 4096})
+            for (const DType t : kTypes)
+                check_norm_qkv(t, cols,
+                               std::string(dtype_name(t)) + " cols " + std::to_string(cols) + " shape " + s.name());
     }
 }
 

@@ -263,7 +263,13 @@ TEST_F(VulkanMatvecTuning, ByEnvironment) {
         EXPECT_TRUE(b.q4_block());
         EXPECT_LT(dense_error(b, cpu_, DType::Q4, 67, 544, 71), kQuantBound);
     }
+    {
+        const ScopedEnv env("MST_VULKAN_NORM_X_SHARED", "1");
+        VulkanBackend b(BackendOptions{}, false);
+        EXPECT_TRUE(b.norm_x_shared());
+    }
     VulkanBackend b(BackendOptions{}, false);
+    EXPECT_FALSE(b.norm_x_shared()) << "x normalised where each lane reads it by default";
     EXPECT_FALSE(b.q4_block()) << "quarter-block q4 units by default (faster on an H100)";
     EXPECT_EQ(b.matvec_tuning(), b.default_matvec_tuning());
 }

@@ -114,6 +114,7 @@ protected:
             gpu().set_router_topk_fusion(true);
             std::string why;
             gpu().set_matvec_tuning(gpu().default_matvec_tuning(), why);
+            gpu().set_norm_x_shared(false);
         }
     }
     void check_same_routing(DType t, int32_t E, int32_t k, bool renormalize, uint32_t seed);
@@ -177,10 +178,12 @@ TEST_P(VulkanRouterTopkFusion, RouterAndTopkInOneDispatchEqualTheTwoBitForBit) {
 TEST_P(VulkanRouterTopkFusion, SeveralRowsALaneKeepTheBits) {
     // The dense family at several rows a lane (dense=LxRxP, 128 invocations as the ranking
     // needs): fewer workgroups count themselves done, and the last one's lanes may take
-    // rows past the last expert (7 and 1024 experts).
+    // rows past the last expert (7 and 1024 experts). The last shape with x normalised in
+    // shared memory too (MST_VULKAN_NORM_X_SHARED=1).
     std::string why;
     int case_no = 0;
     for (const MatvecShape s : {MatvecShape{32, 4, 4}, MatvecShape{16, 8, 2}, MatvecShape{128, 1, 8}}) {
+        gpu().set_norm_x_shared(s.per_lane == 8);
         ASSERT_TRUE(gpu().set_matvec_tuning(MatvecTuning::at(s), why)) << s.name() << ": " << why;
         gpu().set_router_topk_fusion(true);  // the last case left it off
         ASSERT_TRUE(gpu().router_topk_fusion_fits(&why)) << s.name() << ": " << why;

@@ -125,7 +125,15 @@ shared float partial[ROWS][LANES];
 #define NORM_PER 4u
 shared float norm_partial[NORM_THREADS];
 float inv_rms;
-#define X4(i) (x4[i] * inv_rms * (pc.offset + nw4[i]))
+// Element i of the normalised x (as vec4s), as norm_vec4.comp writes it.
+#define NORM_X4(i) (x4[i] * inv_rms * (pc.offset + nw4[i]))
+// STAGE_X (MST_VULKAN_NORM_X_SHARED): the workgroup normalises x once into x_staged (up to
+// 4096 columns: op_fusion.cpp's norm_product_fits) and every lane reads it from there, rather
+// than each lane loading x and the norm weight and multiplying for every unit of every row.
+// The stored values are NORM_X4's, so the products' bits do not change.
+layout(constant_id = 5) const uint STAGE_X = 0;
+shared vec4 x_staged[STAGE_X * 1023u + 1u];
+#define X4(i) (STAGE_X != 0u ? x_staged[i] : NORM_X4(i))
 
 // 1 / rms(x) as norm_vec4.comp computes it: its invocation t's partial sum, the same
 // subgroup sums (invocation t at the same subgroup lane) and the same sum of them in order
@@ -222,6 +230,10 @@ void main() {
 #endif
 #ifdef NORM
     inv_rms = norm_inverse();
+    if (STAGE_X != 0u) {  // uniform: a specialisation constant
+        for (uint c = gl_LocalInvocationIndex; c < pc.cols / 4u; c += LANES * ROWS) x_staged[c] = NORM_X4(c);
+        barrier();
+    }
 #endif
     for (uint p = 0u; p < PER_LANE; ++p) row_acc[p] = 0.0;
 #ifdef QKV

@@ -2,8 +2,9 @@
 # matvecrows on an NVIDIA GPU (docs/gpu_decode_kernels.md, "Several rows a lane"): do the
 # one-token product kernels gain from P rows a lane (MST_VULKAN_MATVEC_TUNING=...=LxRxP)?
 # The sweep first (its grid carries the P > 1 shapes beside the LxR ones), then the 48-layer
-# Qwen3-30B-A3B decode at context 512 under the defaults, a few fixed candidates and the
-# sweep's best, one process each, interleaved; then, if given, the bit-for-bit tests.
+# Qwen3-30B-A3B decode at context 512 under the defaults, a few fixed candidates (x normalised
+# in shared memory, MST_VULKAN_NORM_X_SHARED=1, among them) and the sweep's best, one process
+# each, interleaved; then, if given, the bit-for-bit tests.
 #
 #   OUT=DIR bash bench/results/vulkan_h100_matvecrows/run.sh PACK [TESTS]
 # PACK: bench/vulkan_gpu_pack.sh's payload, unpacked (PACK/bin, PACK/lib,
@@ -47,16 +48,18 @@ best=$(sed -n 's/^BEST_MATVEC_TUNING=//p' "$out/sweep.txt")
 
 # 2. The 48-layer decode, one process a setting, interleaved over two rounds.
 common="--layers 48 --prefill 512 --decode 64 --no-cpu --no-streamed"
-settings=("defaults:" "d32x4x2:dense=32x4x2" "d32x4x4:dense=32x4x4"
-          "all32x4x4:dense=32x4x4,swiglu=32x4x2,combine=32x4x2")
-[ -n "$best" ] && [ "$best" != default ] && settings+=("best:$best")
+T=MST_VULKAN_MATVEC_TUNING
+settings=("defaults:" "d32x4x2:$T=dense=32x4x2" "d32x4x4:$T=dense=32x4x4"
+          "all32x4x4:$T=dense=32x4x4,swiglu=32x4x2,combine=32x4x2" "xshared:MST_VULKAN_NORM_X_SHARED=1"
+          "xshared_d32x4x4:MST_VULKAN_NORM_X_SHARED=1 $T=dense=32x4x4")
+[ -n "$best" ] && [ "$best" != default ] && settings+=("best:$T=$best")
 for r in 1 2; do
   for s in "${settings[@]}"; do
-    name=${s%%:*} tuning=${s#*:}
+    name=${s%%:*} envs=${s#*:}
     t=$(left); [ "$t" -gt 30 ] && t=30
     [ "$t" -lt 15 ] && { el "out of time before $name round $r"; continue; }
-    el "bench_vulkan $name round $r ${tuning:-(defaults)}"
-    MST_VULKAN_MATVEC_TUNING=$tuning timeout "$t" "$B" $common > "$out/bv_${name}_$r.txt" 2>&1
+    el "bench_vulkan $name round $r ${envs:-(defaults)}"
+    env $envs timeout "$t" "$B" $common > "$out/bv_${name}_$r.txt" 2>&1
     grep -E "^vulkan resident|device work per layer" "$out/bv_${name}_$r.txt" | cut -c1-200 | tee -a "$out/summary.txt"
   done
 done
