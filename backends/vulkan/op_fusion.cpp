@@ -207,12 +207,18 @@ void VulkanBackend::record_norm_product(const WeightView &w, const BufferSlice &
     ++fused_norm_products_;
 }
 
+// The workgroups of q's, k's and v's grids one after another (matvec_norm_qkv's x).
+uint64_t VulkanBackend::qkv_workgroups(std::span<const WeightView> w) const {
+    uint64_t groups = 0;
+    for (const WeightView &p : w) groups += dense_groups(p.rows);
+    return groups;
+}
+
 bool VulkanBackend::qkv_fits(std::span<const WeightView> w) const {
     // One type, so one unit product per workgroup; the grid within one dimension (the
     // shader numbers workgroups by x alone). matmuls_one_input checked the width and the rest.
-    uint64_t groups = 0;
-    for (const WeightView &p : w) groups += dense_groups(p.rows);
-    return qkv_fusion_ && w.size() == 3 && w[1].dtype == w[0].dtype && w[2].dtype == w[0].dtype && groups <= 65535;
+    return qkv_fusion_ && w.size() == 3 && w[1].dtype == w[0].dtype && w[2].dtype == w[0].dtype &&
+           qkv_workgroups(w) <= 65535;
 }
 
 // q, k and v of the deferred norm n of one row (y = W rms_norm(x) each, the first writing
@@ -224,8 +230,7 @@ void VulkanBackend::record_norm_qkv(std::span<const WeightView> w, const DeviceW
         float eps, offset;
         uint32_t write_h, k_rows, v_rows;
     } push{uint32_t(w[0].rows), uint32_t(w[0].cols), n.eps, n.offset, 1u, uint32_t(w[1].rows), uint32_t(w[2].rows)};
-    uint32_t gx = 0;
-    for (const WeightView &p : w) gx += uint32_t(dense_groups(p.rows));
+    const uint32_t gx = uint32_t(qkv_workgroups(w));  // qkv_fits kept it within 65535
     stream_->dispatch(fused_matvec_pipeline("norm_qkv", w[0].dtype),
                       {dw[0].data, n.x, ys[0], n.weight, n.y, dw[1].data, dw[2].data, ys[1], ys[2]}, &push, sizeof push,
                       gx);

@@ -558,6 +558,7 @@ private:
     // Whether products w of one normed x (each fits the norm product) take one
     // matvec_norm_qkv dispatch: the switch, three of them, one type, the grid in range.
     bool qkv_fits(std::span<const WeightView> w) const;
+    uint64_t qkv_workgroups(std::span<const WeightView> w) const;
     // The three products w (on the device at dw, into ys) of the deferred norm n of one
     // row as one matvec_norm_qkv dispatch, the first writing n's result.
     void record_norm_qkv(std::span<const WeightView> w, const DeviceWeight *dw, const DeferredOp &n,

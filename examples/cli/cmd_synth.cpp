@@ -43,7 +43,14 @@ const char *const kSynthHelp =
     "                            (DeepSeek-V3) gets that bias calibrated instead of its rows. Gated\n"
     "                            DeltaNet layers (Qwen3.5) get a slow state decay (A_log -4), so\n"
     "                            experts come back at a trained model's distances; otherwise reuse\n"
-    "                            between tokens follows popularity only (see README)\n"
+    "                            between tokens follows popularity only unless --routing-reuse\n"
+    "  --routing-reuse           with --routing-from: also shape reuse between tokens. Full attention\n"
+    "                            (Qwen3-MoE, DeepSeek-V3) gets recency heads: every embedding gains a\n"
+    "                            constant direction, some heads' q / k read it into slow RoPE pairs so\n"
+    "                            they attend to the last ~15 tokens, and their output gain per layer is\n"
+    "                            calibrated in the same draft rounds against the trace's next-token\n"
+    "                            reuse (weights only: any engine runs the file alike). Give\n"
+    "                            --tokenizer-from too, so both sides count the same tokens\n"
     "  --routing-text FILE       with --routing-from: calibrate on this text's first 1024 tokens (default:\n"
     "                            letters with English frequencies); use text like the one you will run\n"
     "  --tokenizer-from PATH     copy a trained model's tokenizer.json (or the one in checkpoint\n"
@@ -58,12 +65,12 @@ const char *const kSynthHelp =
 }  // namespace
 
 int cmd_synth(const std::vector<std::string> &argv) {
-    const Args args(argv, {"force", "help"}, {{"-h", "--help"}});
+    const Args args(argv, {"force", "routing-reuse", "help"}, {{"-h", "--help"}});
     if (args.flag("help")) {
         fmt::print("{}", kSynthHelp);
         return 0;
     }
-    args.reject_unknown({"config", "layers", "experts", "dense", "seed", "force", "threads", "routing-from", "routing-text", "tokenizer-from", "help"});
+    args.reject_unknown({"config", "layers", "experts", "dense", "seed", "force", "threads", "routing-from", "routing-text", "tokenizer-from", "routing-reuse", "help"});
     if (args.positional().size() != 1) throw UsageError("expected one OUT.mst (see moestream synth --help)");
     const std::string config = args.require("config");
     const std::string experts = args.get_or("experts", "q4"), dense = args.get_or("dense", "bf16");
@@ -81,6 +88,7 @@ int cmd_synth(const std::vector<std::string> &argv) {
     if (!routing_text.empty()) params.routing_text = routing_text.c_str();
     const std::string tokenizer_from = args.get_or("tokenizer-from", "");
     if (!tokenizer_from.empty()) params.tokenizer_from = tokenizer_from.c_str();
+    params.routing_reuse = args.flag("routing-reuse") ? 1 : 0;
     params.n_threads = thread_count_from(args);
 
     const std::string &out = args.positional()[0];

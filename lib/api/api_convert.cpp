@@ -52,6 +52,7 @@ mst_synthesize_params default_synthesize_params() {
     p.routing_from = nullptr;
     p.routing_text = nullptr;
     p.tokenizer_from = nullptr;
+    p.routing_reuse = 0;
     return p;
 }
 
@@ -147,6 +148,7 @@ mst_status mst_synthesize(const char *config_path, const char *dst, const mst_sy
         if (p.routing_from) options.routing_from = p.routing_from;
         if (p.routing_text) options.routing_text = p.routing_text;
         if (p.tokenizer_from) options.tokenizer_from = p.tokenizer_from;
+        options.routing_reuse = p.routing_reuse != 0;
         const SynthReport r = synthesize_model(config_path, dst, options, progress_fn(p.progress, p.progress_user_data));
         if (!report) return;
         out.expert_bytes = r.expert_bytes;

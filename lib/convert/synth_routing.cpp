@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "model/loaded_model.h"
+#include "router/routing_stats.h"
 
 namespace mst {
 namespace {
@@ -28,6 +29,14 @@ constexpr double kMinShare = 1e-4;
 // 0.04 and 0.1 tried on the DeepSeek-V3 shape, 0.04 came closest on held-out text (0.1
 // fits the calibration text and carries worse; bench/RESULTS.md).
 constexpr double kBiasStep = 0.04, kBiasDecay = 0.75, kMaxLogRatio = 1.0;
+// Recency heads (convert/synth_recency.h): their o_proj gain starts at 0 (recency only where
+// the trace reuses more than the draft) and moves per round by step x log(target reuse /
+// measured), the step shrinking each round; at 1 a recency head writes as much as a plain one.
+// Step 1.5 of 1, 1.5 and 2 measured on Qwen3-MoE's own tokens: 2 overshoots the later layers
+// (each layer's recency reaches the next ones through the residual stream) and 1 stops short
+// (bench/RESULTS.md, ninth round).
+constexpr float kFirstRecencyGain = 0.0f, kMaxRecencyGain = 8.0f;
+constexpr double kRecencyStep = 1.5, kRecencyDecay = 0.8;
 
 // `shares` (summing to 1) resampled to n experts, most used first, summing to 1.
 std::vector<double> resample_sorted(std::vector<double> shares, int32_t n) {
@@ -64,36 +73,43 @@ std::string calibration_text(uint64_t seed, size_t bytes) {
     return text;
 }
 
-// Per sparse layer (model index order) of the model at `path`, its experts' shares over
-// the calibration tokens.
-std::vector<std::vector<double>> measured_shares(const std::string &path, const std::vector<int32_t> &tokens,
-                                                 size_t n_layers, int32_t n_experts) {
+// The routing of the model at `path` over the calibration tokens, one slot per sparse layer
+// (model index order).
+RouteTraceData draft_routing(const std::string &path, const std::vector<int32_t> &tokens, size_t n_layers,
+                             int32_t n_experts) {
     LoadOptions lo;
     lo.backend = "cpu";
     const auto model = load_model(path, lo);
-    std::map<size_t, std::vector<double>> counts;
+    std::map<size_t, std::vector<int32_t>> ids;
     ForwardOptions fo;
     fo.experts_per_token = model->experts_per_token;
-    fo.route_trace.chosen = [&](size_t layer, int64_t n, int32_t k, const int32_t *ids, const float *) {
-        auto &c = counts[layer];
-        c.resize(size_t(n_experts), 0.0);
-        for (int64_t i = 0; i < n * k; ++i)
-            if (ids[i] >= 0 && ids[i] < n_experts) c[size_t(ids[i])] += 1.0;
+    fo.route_trace.chosen = [&](size_t layer, int64_t n, int32_t k, const int32_t *chosen, const float *) {
+        ids[layer].insert(ids[layer].end(), chosen, chosen + n * k);
     };
     std::vector<float> logits(size_t(model->config.vocab_size));
     ExpertIoStats io;
     const auto state = model->model->create_state(int32_t(tokens.size()));
     model->model->forward(*state, 0, std::span<const int32_t>(tokens), fo, logits.data(), io);
-    if (counts.size() != n_layers)
+    if (ids.size() != n_layers)
         fail(MST_ERR_UNSUPPORTED, "--routing-from: the draft routed in {} layers, its config has {} with experts",
-             counts.size(), n_layers);
-    std::vector<std::vector<double>> shares;
-    for (auto &[layer, c] : counts) {
-        const double total = std::accumulate(c.begin(), c.end(), 0.0);
-        for (double &v : c) v /= std::max(total, 1.0);
-        shares.push_back(std::move(c));
+             ids.size(), n_layers);
+    std::vector<int32_t> layers;
+    for (const auto &[l, v] : ids) layers.push_back(int32_t(l));
+    const int32_t k = model->experts_per_token;
+    RouteTraceData t = RouteTraceData::sized(n_experts, k, 0, int64_t(tokens.size()), layers);
+    for (size_t s = 0; s < layers.size(); ++s) {
+        const std::vector<int32_t> &v = ids[size_t(layers[s])];
+        for (int64_t tok = 0; tok < t.n_tokens; ++tok)
+            for (int32_t j = 0; j < k; ++j) t.ids[t.at(tok, s) + size_t(j)] = v[size_t(tok * k + j)];
     }
-    return shares;
+    return t;
+}
+
+// Each slot's next-token reuse (share of a token's experts the previous token also chose).
+std::vector<double> next_token_reuse(const RouteTraceData &trace) {
+    std::vector<double> reuse;
+    for (const LayerRoutingStats &l : routing_stats(trace).layers) reuse.push_back(l.reuse_previous);
+    return reuse;
 }
 
 }  // namespace
@@ -101,6 +117,12 @@ std::vector<std::vector<double>> measured_shares(const std::string &path, const 
 const std::vector<float> *RouterRowScales::for_layer(int32_t layer) const {
     const auto it = std::ranges::find(layers, layer);
     return it == layers.end() ? nullptr : &scales[size_t(it - layers.begin())];
+}
+
+std::optional<float> RouterRowScales::recency_gain_for_layer(int32_t layer) const {
+    const auto it = std::ranges::find(layers, layer);
+    if (it == layers.end() || recency_gains.empty()) return std::nullopt;
+    return recency_gains[size_t(it - layers.begin())];
 }
 
 const std::vector<float> *RouterRowScales::bias_for_layer(int32_t layer) const {
@@ -139,12 +161,17 @@ std::vector<std::vector<double>> target_shares(const RouteTraceData &trace, size
 
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,
                                       int32_t n_experts, uint64_t seed, const std::string &text,
-                                      const WriteDraftFn &write_draft, bool by_bias) {
+                                      const WriteDraftFn &write_draft, bool by_bias, bool recency) {
     const auto target = target_shares(trace, sparse_layers.size(), n_experts);
+    const std::vector<double> trace_reuse = next_token_reuse(trace);
+    std::vector<double> target_reuse;
+    for (size_t i = 0; i < sparse_layers.size(); ++i)
+        target_reuse.push_back(trace_reuse[i * trace.n_slots() / sparse_layers.size()]);
     RouterRowScales scales;
     scales.layers = sparse_layers;
     scales.scales.assign(sparse_layers.size(), std::vector<float>(size_t(n_experts), 1.0f));
     if (by_bias) scales.biases.assign(sparse_layers.size(), std::vector<float>(size_t(n_experts), 0.0f));
+    if (recency) scales.recency_gains.assign(sparse_layers.size(), kFirstRecencyGain);
     std::vector<int32_t> tokens;
     for (int round = 0; round < kRounds; ++round) {
         const std::string draft = write_draft(scales);
@@ -156,7 +183,21 @@ RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::ve
             if (tokens.size() < 64) fail(MST_ERR_INVALID_ARGUMENT, "--routing-text has {} tokens, fewer than 64", tokens.size());
             tokens.resize(std::min(tokens.size(), kCalibrationTokens));
         }
-        const auto got = measured_shares(draft, tokens, sparse_layers.size(), n_experts);
+        const RouteTraceData routed = draft_routing(draft, tokens, sparse_layers.size(), n_experts);
+        const auto got = expert_shares(routed);
+        if (recency) {
+            // More recency, more reuse: each layer's gain moves by the log ratio of the
+            // trace's next-token reuse to the draft's, less each round. Counted over all
+            // token pairs: with the trained model's own tokens (--tokenizer-from) both sides
+            // count the same pairs (bench/RESULTS.md, seventh and ninth rounds).
+            const std::vector<double> reuse = next_token_reuse(routed);
+            const double step = kRecencyStep * std::pow(kRecencyDecay, round);
+            for (size_t l = 0; l < sparse_layers.size(); ++l) {
+                const double r = std::log(std::max(target_reuse[l], 1e-3) / std::max(reuse[l], 1e-3));
+                float &gain = scales.recency_gains[l];
+                gain = std::clamp(float(gain + step * r), 0.0f, kMaxRecencyGain);
+            }
+        }
         const double floor = 0.5 / (double(tokens.size()) * double(trace.k));
         if (by_bias) {
             const double step = kBiasStep * std::pow(kBiasDecay, round);

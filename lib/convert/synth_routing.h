@@ -4,12 +4,14 @@
 // random layers make (they share a common direction that grows with depth), so the scales
 // are found on the model itself: a draft is written, run over calibration text, and each
 // row scaled by how far its expert's share is from the trace's, a few rounds. Token-to-
-// token reuse is not shaped here: it follows from how consecutive hidden states agree,
-// which these weights do not control (bench/RESULTS.md says how far it lands).
+// token reuse follows from how consecutive hidden states agree; with `recency` (--routing-
+// reuse) the same rounds also move the recency heads' gain (convert/synth_recency.h) per
+// layer toward the trace's next-token reuse (bench/RESULTS.md says how far each lands).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +26,12 @@ struct RouterRowScales {
     std::vector<int32_t> layers;             // model index of each sparse layer
     std::vector<std::vector<float>> scales;  // [sparse layer][expert]
     std::vector<std::vector<float>> biases;  // [sparse layer][expert]; empty: no bias calibrated
+    // [sparse layer]: the recency heads' o_proj gain (convert/synth_recency.h); empty: the
+    // architecture has none and reuse between tokens is not shaped.
+    std::vector<float> recency_gains;
     const std::vector<float> *for_layer(int32_t layer) const;
     const std::vector<float> *bias_for_layer(int32_t layer) const;
+    std::optional<float> recency_gain_for_layer(int32_t layer) const;
 };
 
 // Each slot's expert shares (choices of the expert / all choices; they sum to 1).
@@ -46,11 +52,13 @@ using WriteDraftFn = std::function<std::string(const RouterRowScales &)>;
 // correction bias) the bias is calibrated instead of the row norms: a row's norm moves its
 // expert along the hidden states' common direction as much as it spreads it, so scaling
 // rows could not flatten DeepSeek-V3's routing, while an additive bias shifts selection
-// alone, as the model's own auxiliary-loss-free balancing does. Throws
+// alone, as the model's own auxiliary-loss-free balancing does. With `recency`,
+// recency_gains is filled too, one per sparse layer, calibrated jointly (recency changes
+// popularity and popularity reuse, so both move every round). Throws
 // MST_ERR_INVALID_ARGUMENT when the trace has no tokens or layers, or the text fewer than
 // 64 tokens.
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,
                                       int32_t n_experts, uint64_t seed, const std::string &text,
-                                      const WriteDraftFn &write_draft, bool by_bias = false);
+                                      const WriteDraftFn &write_draft, bool by_bias = false, bool recency = false);
 
 }  // namespace mst

@@ -1,5 +1,6 @@
 #include "convert/synthesize.h"
 
+#include <fmt/ranges.h>
 #include <omp.h>
 #include <xxhash.h>
 
@@ -7,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -16,6 +18,7 @@
 #include "convert/serial_worker.h"
 #include "convert/shape_discovery.h"
 #include "convert/synth_config.h"
+#include "convert/synth_recency.h"
 #include "convert/synth_routing.h"
 #include "convert/synth_tokenizer.h"
 #include "convert/synth_weights.h"
@@ -60,6 +63,7 @@ struct ResidentJob {
     WeightFill fill;
     const std::vector<float> *row_scales = nullptr;  // a router's per-row scales (--routing-from)
     const std::vector<float> *values = nullptr;      // every element's value (a calibrated bias)
+    RowTransform transform;                          // recency heads' change to each row (--routing-from)
 };
 
 bool is_correction_bias(const DiscoveredTensor &t) {
@@ -135,6 +139,19 @@ WeightFill expert_fill(const ExpertMatrix &m, const std::string &tensor) {
     if (m.quantizable) return {WeightFill::Uniform, 0.0f, 1.0f / std::sqrt(float(m.cols))};
     if (m.rows == 1) return {WeightFill::Constant, 0.0f, 0.0f};
     return {WeightFill::Uniform, 0.0f, 1.0f / std::sqrt(float(m.rows))};
+}
+
+// One row of floats stored as `dtype` (BF16 or F32: the resident tensors a transform changes).
+void store_f32_row(DType dtype, const std::vector<float> &values, uint8_t *dst) {
+    if (dtype == DType::F32) {
+        std::memcpy(dst, values.data(), values.size() * sizeof(float));
+        return;
+    }
+    if (dtype != DType::BF16) fail(MST_ERR_INTERNAL, "a changed row stored as {}", dtype_name(dtype));
+    for (size_t i = 0; i < values.size(); ++i) {
+        const uint16_t h = f32_to_bf16(values[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+    }
 }
 
 // Rows [first, first + rows) of a tensor, generated on every thread.
@@ -255,6 +272,10 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
     uint64_t total = 0;
     size_t scaled_routers = 0;
     size_t slowed_decays = 0;
+    const std::optional<RecencyHeads> recency =
+        row_scales && !row_scales->recency_gains.empty() ? RecencyHeads::for_config(config, options.seed) : std::nullopt;
+    if (row_scales && !row_scales->recency_gains.empty() && !recency)
+        fail(MST_ERR_INTERNAL, "--routing-from: recency gains for {}, which has no recency heads", config.model_type);
     for (const DiscoveredTensor &t : shapes.resident) {
         ResidentJob job;
         job.info = t.info;
@@ -273,8 +294,14 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
                 fail(MST_ERR_INTERNAL, "{}: {} calibrated values for {} elements", t.info.name, job.values->size(),
                      job.rows * job.cols);
         }
+        if (recency) {
+            const int32_t layer = layer_of(t.info.name);
+            job.transform = recency->transform(t.info.name, layer, job.cols, row_scales->recency_gain_for_layer(layer),
+                                               is_router(t, config));
+        }
+        // Rows a transform changed are written as computed, never quantized.
         if (options.dense && t.use == WeightUse::Matrix && t.info.shape.size() == 2 &&
-            job.fill.kind == WeightFill::Uniform) {
+            job.fill.kind == WeightFill::Uniform && !job.transform) {
             job.info.dtype = *options.dense;
             ++report.quantized_tensors;
         }
@@ -355,6 +382,17 @@ SynthReport write_synth_model(const std::string &config_path, const std::string 
                 for (int64_t i = 0; i < n * r.cols; ++i)
                     fill_weight_rows(r.info.dtype, {WeightFill::Constant, (*r.values)[size_t(first * r.cols + i)], 0.0f},
                                      stream, 0, 1, 1, bytes->data() + uint64_t(i) * elem);
+            } else if (r.transform) {
+                // Row by row, generated in float (the generator is keyed by the row, as
+                // below), changed, then stored.
+                std::vector<float> row_values(size_t(r.cols));
+                for (int64_t row = first; row < first + n; ++row) {
+                    WeightFill f = r.fill;
+                    if (r.row_scales) f.std *= (*r.row_scales)[size_t(row)];
+                    fill_weight_rows(DType::F32, f, stream, row, 1, r.cols, row_values.data());
+                    r.transform(row, row_values.data());
+                    store_f32_row(r.info.dtype, row_values, bytes->data() + uint64_t(row - first) * row_bytes);
+                }
             } else if (r.row_scales) {
                 // Row by row with its own deviation: the generator is keyed by the row, so
                 // each row holds the plain router's values times its scale.
@@ -446,6 +484,8 @@ std::vector<int32_t> sparse_layers_of(const ModelConfig &config, const std::stri
 SynthReport synthesize_model(const std::string &config_path, const std::string &destination,
                              const SynthOptions &options, const ConvertProgressFn &progress_fn) {
     check_options(options);
+    if (options.routing_reuse && options.routing_from.empty())
+        fail(MST_ERR_INVALID_ARGUMENT, "routing_reuse (--routing-reuse) needs routing_from (--routing-from)");
     if (options.routing_from.empty()) return write_synth_model(config_path, destination, options, progress_fn, nullptr);
     std::error_code ec;
     if (fs::exists(destination, ec) && !options.force)
@@ -466,12 +506,15 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
     const SynthConfig sc = synth_config_for(config_path, options, source_tokenizer(options));
     const DiscoveredShapes shapes = discover_shapes(sc.config);
     const bool by_bias = std::ranges::any_of(shapes.resident, is_correction_bias);
+    // Reuse is shaped where the architecture has recency heads (full attention of
+    // Qwen3-MoE, DeepSeek-V3); Qwen3.5's comes from its slow linear-attention decay alone.
+    const bool recency = options.routing_reuse && RecencyHeads::for_config(sc.config, options.seed).has_value();
     const RouterRowScales scales = calibrate_router_rows(
         trace, sparse_layers_of(sc.config, config_path), int32_t(sc.config.n_experts), options.seed,
         options.routing_text.empty() ? std::string() : read_text_file(options.routing_text, kMaxRoutingTextBytes), [&](const RouterRowScales &s) {
             write_synth_model(config_path, draft, draft_options, {}, &s);
             return draft;
-        }, by_bias);
+        }, by_bias, recency);
     SynthReport report = write_synth_model(config_path, destination, options, progress_fn, &scales);
     report.notes.push_back(fmt::format("routers {} to the per-layer expert popularity of {} ({})",
                                        by_bias ? "' correction bias calibrated" : "scaled",
@@ -481,6 +524,14 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
                                                          "for reuse between tokens",
                                                          report.slowed_decays, kLearnedRoutingALog)
                                            : "reuse between tokens is not shaped"));
+    if (recency)
+        report.notes.push_back(fmt::format("recency heads' output gain calibrated per layer to the next-token reuse of {}: {}",
+                                           fs::path(options.routing_from).filename().string(),
+                                           fmt::format("{:.2f}", fmt::join(scales.recency_gains, " "))));
+    else if (options.routing_reuse)
+        report.notes.push_back(fmt::format("--routing-reuse: {} has no recency heads; reuse between tokens comes from "
+                                           "popularity{}", sc.config.model_type,
+                                           report.slowed_decays ? " and the slowed linear-attention decay" : ""));
     return report;
 }
 

@@ -35,6 +35,9 @@ struct SynthOptions {
     // ids; empty: byte-level. With --routing-from, give the traced model's own, so that the
     // calibration and any trace of the synthesized model run on the trained model's tokens.
     std::string tokenizer_from;
+    // With routing_from: also calibrate recency heads (convert/synth_recency.h) per sparse
+    // layer against the trace's next-token reuse; false: popularity only.
+    bool routing_reuse = false;
 };
 
 struct SynthReport {

@@ -79,7 +79,7 @@ def synthesize(config: str | os.PathLike[str], dst: str | os.PathLike[str], prog
         progress: as for :func:`convert` (bytes of the file written).
         **options: fields of ``mst_synthesize_params``: ``layers``, ``experts``, ``dense``,
             ``seed``, ``force``, ``n_threads``, ``routing_from``, ``routing_text``,
-            ``tokenizer_from``.
+            ``tokenizer_from``, ``routing_reuse``.
 
     Returns:
         ``mst_synthesize_report`` as a dict.
