@@ -27,9 +27,9 @@
 // lm_head is counted once), and the output says so.
 //
 // --matvec-sweep [--config ../shared/configs/qwen3-30b-a3b.json] [--layers 4] [--rounds 5]
-//                [--grid 8x1,...,64x8] [--bound 1e-3] [--no-other-q4-unit]
+//                [--grid 8x1,...,64x8,32x4x2,...] [--bound 1e-3] [--no-other-q4-unit]
 // times only the one-token product kernels of a resident decode step at the config's
-// shapes under each LANESxROWS of the grid (bench/matvec_sweep.h; docs/gpu_decode_kernels.md
+// shapes under each LANESxROWS[xPER_LANE] of the grid (bench/matvec_sweep.h; docs/gpu_decode_kernels.md
 // "Choosing the one-token kernels' shapes") and prints the best MST_VULKAN_MATVEC_TUNING
 // (the line BEST_MATVEC_TUNING=...).
 #include <omp.h>
@@ -973,7 +973,7 @@ const char *arg_string(int argc, char **argv, const char *name, const char *def)
     return def;
 }
 
-// --grid's comma-separated LANESxROWS shapes (MatvecShape), each checked as
+// --grid's comma-separated LANESxROWS[xPER_LANE] shapes (MatvecShape), each checked as
 // MST_VULKAN_MATVEC_TUNING's are.
 std::vector<MatvecShape> parse_grid(const std::string &list) {
     std::vector<MatvecShape> out;

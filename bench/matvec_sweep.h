@@ -1,8 +1,9 @@
 // The shape sweep of bench_vulkan --matvec-sweep (docs/gpu_decode_kernels.md, "Choosing the
 // one-token kernels' shapes"): the one-token product kernels of a resident decode step at a
 // model's shapes (bf16 dense weights, q4 experts, as bench_vulkan), under each LANES x ROWS
-// of a grid (MatvecShape, MST_VULKAN_MATVEC_TUNING's values), every family at the shape at
-// once. Each layer records what MoeDecoder's decode records around attention: the input
+// (x PER_LANE) of a grid (MatvecShape, MST_VULKAN_MATVEC_TUNING's values), every family at
+// the shape at once (MatvecTuning::at). Each layer
+// records what MoeDecoder's decode records around attention: the input
 // norm and the q, k and v products (folded: matvec_norm), the o product and the residual
 // add (matvec_add), the post-attention norm and the router's product, the routed experts
 // (matvec_id_swiglu, matvec_id_combine, the ids given); then the final norm and lm_head.
@@ -61,11 +62,17 @@ inline int family_of(const std::string &key) {
 }
 
 // LANES 8, 16, 32, 64 x ROWS 1, 2, 4, 8: below, at and above a 32-wide subgroup, one row to
-// a workgroup of 512 invocations.
+// a workgroup of 512 invocations; then shapes of several rows a lane (LxRxP, matvec_rows.glsl,
+// matvec_id_swiglu.comp), most of 128 invocations,
+// which keep the router's top-k in its product (op_routing.cpp), and one of 256.
 inline std::vector<MatvecShape> default_grid() {
     std::vector<MatvecShape> g;
     for (uint32_t lanes : {8u, 16u, 32u, 64u})
         for (uint32_t rows : {1u, 2u, 4u, 8u}) g.push_back(MatvecShape{lanes, rows});
+    for (const MatvecShape &s : {MatvecShape{32, 4, 2}, MatvecShape{32, 4, 4}, MatvecShape{32, 4, 8},
+                                 MatvecShape{64, 2, 2}, MatvecShape{64, 2, 4}, MatvecShape{16, 8, 2},
+                                 MatvecShape{16, 8, 4}, MatvecShape{128, 1, 4}, MatvecShape{32, 8, 2}})
+        g.push_back(s);
     return g;
 }
 
@@ -319,7 +326,7 @@ inline Report run(VulkanBackend &b, const Model &m, const Options &opt) {
     for (double s : sec) profiled = profiled || s > 0;
     if (!profiled) fail(MST_ERR_INTERNAL, "matvec sweep: no profiled dispatch (is MST_VULKAN_PROFILE=2 set?)");
     for (Row &r : rep.rows) {
-        if (!b.set_matvec_tuning(MatvecTuning{r.shape, r.shape, r.shape}, why)) {
+        if (!b.set_matvec_tuning(MatvecTuning::at(r.shape), why)) {
             r.status = "not run: " + why;
             continue;
         }
@@ -336,7 +343,7 @@ inline Report run(VulkanBackend &b, const Model &m, const Options &opt) {
     for (int round = 0; round < opt.rounds; ++round)
         for (Row &r : rep.rows) {
             if (!r.ok()) continue;
-            b.set_matvec_tuning(MatvecTuning{r.shape, r.shape, r.shape}, why);
+            b.set_matvec_tuning(MatvecTuning::at(r.shape), why);
             b.set_q4_block(r.q4_block);
             run_once(got);
             for (int f = 0; f < kFamilies; ++f) r.us[f].push_back(sec[f] * 1e6);

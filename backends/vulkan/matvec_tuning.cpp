@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 
 namespace mst {
 
@@ -14,12 +15,15 @@ bool whole_number(std::string_view text, uint32_t &out) {
 }
 
 const char *const kGrammar =
-    "expected `default` or family=LANESxROWS entries separated by commas, the families dense, swiglu and combine "
-    "(e.g. dense=32x4,swiglu=64x2,combine=32x4)";
+    "expected `default` or family=LANESxROWS[xPER_LANE] entries separated by commas, the families dense, swiglu and "
+    "combine (e.g. dense=32x4x2,swiglu=64x2,combine=32x4)";
 
 }  // namespace
 
-std::string MatvecShape::name() const { return std::to_string(lanes) + "x" + std::to_string(rows); }
+std::string MatvecShape::name() const {
+    // One row per lane (every shape before PER_LANE) keeps its two-number name.
+    return std::to_string(lanes) + "x" + std::to_string(rows) + (per_lane != 1 ? "x" + std::to_string(per_lane) : "");
+}
 
 std::string MatvecTuning::name() const {
     return "dense=" + dense.name() + ",swiglu=" + swiglu.name() + ",combine=" + combine.name();
@@ -38,6 +42,23 @@ bool check_matvec_shape(const MatvecShape &s, std::string &why) {
     if (s.threads() > 1024) {
         why = s.name() + " is " + std::to_string(s.threads()) + " invocations, more than 1024 a workgroup";
         return false;
+    }
+    if (s.per_lane < 1 || s.per_lane > 8) {
+        why = "PER_LANE must be 1 to 8, not " + std::to_string(s.per_lane);
+        return false;
+    }
+    return true;
+}
+
+bool check_matvec_tuning(const MatvecTuning &t, std::string &why) {
+    const std::pair<const char *, const MatvecShape *> families[] = {
+        {"dense", &t.dense}, {"swiglu", &t.swiglu}, {"combine", &t.combine}};
+    for (const auto &[family, s] : families) {
+        std::string rule;
+        if (!check_matvec_shape(*s, rule)) {
+            why = std::string(family) + ": " + rule;
+            return false;
+        }
     }
     return true;
 }
@@ -70,12 +91,14 @@ bool parse_matvec_tuning(std::string_view text, const MatvecTuning &defaults, Ma
             return false;
         }
         seen[f] = true;
-        const size_t x = shape.find('x');
+        const size_t x = shape.find('x'), x2 = x == std::string_view::npos ? x : shape.find('x', x + 1);
         MatvecShape s;
+        const bool three = x2 != std::string_view::npos;
         if (x == std::string_view::npos || !whole_number(shape.substr(0, x), s.lanes) ||
-            !whole_number(shape.substr(x + 1), s.rows)) {
+            !whole_number(shape.substr(x + 1, three ? x2 - x - 1 : std::string_view::npos), s.rows) ||
+            (three && !whole_number(shape.substr(x2 + 1), s.per_lane))) {
             why = quoted + std::string(family) + "'s shape '" + std::string(shape) +
-                  "' is not LANESxROWS (two whole numbers, e.g. 32x4)";
+                  "' is not LANESxROWS or LANESxROWSxPER_LANE (whole numbers, e.g. 32x4 or 32x4x2)";
             return false;
         }
         std::string rule;
@@ -84,6 +107,11 @@ bool parse_matvec_tuning(std::string_view text, const MatvecTuning &defaults, Ma
             return false;
         }
         (f == 0 ? t.dense : f == 1 ? t.swiglu : t.combine) = s;
+    }
+    std::string rule;
+    if (!check_matvec_tuning(t, rule)) {
+        why = quoted + rule;
+        return false;
     }
     out = t;
     return true;

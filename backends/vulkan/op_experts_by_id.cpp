@@ -128,8 +128,8 @@ void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *o
         return *cached;
     };
     auto row_groups = [&](const ExpertSlots::Part &p, const MatvecShape &s) {
-        const uint32_t gx = uint32_t((p.rows + s.rows - 1) / s.rows);
-        if (p.rows > int64_t(65535) * s.rows)
+        const uint32_t gx = uint32_t((p.rows + s.rows_per_group() - 1) / s.rows_per_group());
+        if (p.rows > int64_t(65535) * s.rows_per_group())
             fail(MST_ERR_UNSUPPORTED, "{}: {} rows in one expert part", op, p.rows);
         return gx;
     };
@@ -174,8 +174,12 @@ void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *o
         const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
         const uint32_t experts = std::max<uint32_t>(
             1, std::min({8u, lim.maxComputeWorkGroupInvocations / combine.threads(), lim.maxComputeWorkGroupSize[2]}));
-        stream_->dispatch(pipeline(matvec_id_combine_pipelines_, "matvec_id_combine", down, 7, combine, experts),
-                          {whole(down.stack), g, os, table, id, miss, wt}, push, sizeof push, row_groups(down, combine));
+        // matvec_id_combine.comp takes one row a lane (its rows' totals meet in shared memory
+        // per row): the combine family's P is matvec_id's down products' alone.
+        MatvecShape one_row = combine;
+        one_row.per_lane = 1;
+        stream_->dispatch(pipeline(matvec_id_combine_pipelines_, "matvec_id_combine", down, 7, one_row, experts),
+                          {whole(down.stack), g, os, table, id, miss, wt}, push, sizeof push, row_groups(down, one_row));
     } else {
         // The down products on matvec_id's grid, then combine_id: their sum in ascending id
         // added to out one expert at a time, or (residual) summed from zero and then added,

@@ -202,16 +202,15 @@ void VulkanBackend::record_norm_product(const WeightView &w, const BufferSlice &
     // A product that does not write h binds a slice of its own there: the products of one
     // x must not seem to write the same bytes (that would order them one after another).
     const BufferSlice h = write_h ? n.y : stream_->device_scratch(16);
-    const uint32_t gx = uint32_t((w.rows + matvec_tuning_.dense.rows - 1) / matvec_tuning_.dense.rows);
+    const uint32_t gx = uint32_t(dense_groups(w.rows));
     stream_->dispatch(fused_matvec_pipeline("norm", w.dtype), {weight, n.x, y, n.weight, h}, &push, sizeof push, gx);
     ++fused_norm_products_;
 }
 
 // The workgroups of q's, k's and v's grids one after another (matvec_norm_qkv's x).
 uint64_t VulkanBackend::qkv_workgroups(std::span<const WeightView> w) const {
-    const uint32_t per = matvec_tuning_.dense.rows;
     uint64_t groups = 0;
-    for (const WeightView &p : w) groups += uint64_t((p.rows + per - 1) / per);
+    for (const WeightView &p : w) groups += dense_groups(p.rows);
     return groups;
 }
 
@@ -242,7 +241,7 @@ void VulkanBackend::record_norm_qkv(std::span<const WeightView> w, const DeviceW
 // Whether one token's product of w takes matvec.comp (and so its fused forms).
 bool VulkanBackend::matvec_fits(const WeightView &w) const {
     return use_matvec_ && matvec_shader(w.dtype, w.cols) != nullptr &&
-           (w.rows + matvec_tuning_.dense.rows - 1) / matvec_tuning_.dense.rows <= 65535;
+           dense_groups(w.rows) <= 65535;
 }
 
 bool VulkanBackend::matmul_fused(const WeightView &w, const float *x, float *y) {
@@ -340,7 +339,7 @@ bool VulkanBackend::add_fused(float *x, const BufferSlice &xs, const float *y, i
     if (!fuses_ahead(size_t(i), reads, writes)) return false;
     record_fused(size_t(i), [&](const DeferredOp &op) {
         const uint32_t push[2] = {uint32_t(op.rows), uint32_t(op.cols)};
-        const uint32_t gx = uint32_t((op.rows + matvec_tuning_.dense.rows - 1) / matvec_tuning_.dense.rows);
+        const uint32_t gx = uint32_t(dense_groups(op.rows));
         stream_->dispatch(fused_matvec_pipeline("add", op.dtype), {op.weight, op.x, op.y, xs, out}, push, sizeof push,
                           gx);
         ++fused_residual_products_;

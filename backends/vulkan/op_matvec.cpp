@@ -32,6 +32,9 @@ void VulkanBackend::configure_matvec_from_environment() {
     if (!use_matvec_) log(MST_LOG_INFO, "vulkan: one token's products take matmul.comp (MST_VULKAN_MATVEC=0)");
     q4_block_ = env_switch("MST_VULKAN_Q4_BLOCK", q4_block_, "a q4 unit is a whole block (scale read once)",
                            "a q4 unit is a quarter block (scale read per quarter)");
+    norm_x_shared_ = env_switch("MST_VULKAN_NORM_X_SHARED", norm_x_shared_,
+                                "norm-folded products normalise x once per workgroup in shared memory",
+                                "norm-folded products normalise x where each lane reads it");
     const MatvecShape shape{lanes_, rows_per_group_};
     default_matvec_tuning_ = MatvecTuning{shape, shape, shape};
     matvec_tuning_ = default_matvec_tuning_;
@@ -50,12 +53,8 @@ bool VulkanBackend::set_matvec_tuning(const MatvecTuning &tuning, std::string &w
     const VkPhysicalDeviceLimits &lim = ctx_->properties().limits;
     const std::pair<const char *, const MatvecShape *> families[] = {
         {"dense", &tuning.dense}, {"swiglu", &tuning.swiglu}, {"combine", &tuning.combine}};
+    if (!check_matvec_tuning(tuning, why)) return false;
     for (const auto &[family, s] : families) {
-        std::string rule;
-        if (!check_matvec_shape(*s, rule)) {
-            why = std::string(family) + ": " + rule;
-            return false;
-        }
         if (s->threads() > lim.maxComputeWorkGroupInvocations || s->lanes > lim.maxComputeWorkGroupSize[0] ||
             s->rows > lim.maxComputeWorkGroupSize[1]) {
             why = std::string(family) + ": " + s->name() + " exceeds the device's workgroups (" +
@@ -81,6 +80,14 @@ void VulkanBackend::set_q4_block(bool on) {
     }
 }
 
+void VulkanBackend::set_norm_x_shared(bool on) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (on != norm_x_shared_) {
+        norm_x_shared_ = on;
+        forget_matvec_pipelines();
+    }
+}
+
 void VulkanBackend::forget_matvec_pipelines() {
     // The pipeline cache keeps every shape made; these only point at the current ones.
     std::fill(std::begin(matvec_pipelines_), std::end(matvec_pipelines_), nullptr);
@@ -97,7 +104,9 @@ const VulkanPipeline &VulkanBackend::matvec_family_pipeline(const std::string &s
     // adds the row's subgroups in shared memory); a row narrower than a subgroup would mix
     // rows, so it takes the shared-memory tree.
     const bool sg = use_subgroup_ && s.lanes % ctx_->subgroup_size() == 0;
-    return pipelines_->get(sg ? shader + "_sg" : shader, n_bindings, {s.lanes, s.rows, extra, q4_block_ ? 1u : 0u});
+    // A constant a shader does not declare is ignored (STAGE_X outside the norm variants).
+    return pipelines_->get(sg ? shader + "_sg" : shader, n_bindings,
+                           {s.lanes, s.rows, extra, q4_block_ ? 1u : 0u, s.per_lane, norm_x_shared_ ? 1u : 0u});
 }
 
 bool VulkanBackend::record_matvec(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,
@@ -110,7 +119,7 @@ bool VulkanBackend::record_matvec(const WeightView &w, const DeviceWeight &dw, c
     if (!cached) cached = &matvec_family_pipeline(shader, 3, shape);
     const uint32_t push[2] = {uint32_t(w.rows), uint32_t(w.cols)};
     uint32_t gx, gy;
-    groups_for(w.rows, shape.rows, gx, gy);
+    groups_for(w.rows, shape.rows_per_group(), gx, gy);
     if (gy > 1)  // the shader numbers rows by gl_WorkGroupID.x alone
         return false;
     stream_->dispatch(*cached, {dw.data, x, y}, push, sizeof push, gx);

@@ -91,8 +91,7 @@ bool VulkanBackend::softmax_topk_fused(const float *logits, int32_t n_experts, i
             float eps, offset;
             uint32_t write_h, k, renormalize;
         } push{uint32_t(d.rows), uint32_t(d.cols), d.eps, d.offset, 1u, uint32_t(k), renormalize ? 1u : 0u};
-        const uint32_t rows = matvec_tuning_.dense.rows;
-        const uint32_t gx = uint32_t((d.rows + rows - 1) / rows);
+        const uint32_t gx = uint32_t(dense_groups(d.rows));
         stream_->dispatch(fused_matvec_pipeline("norm_topk", d.dtype),
                           {d.matrix, d.x, d.product, d.weight, d.y, is, ws, counter}, &push, sizeof push, gx);
         ++fused_norm_products_;

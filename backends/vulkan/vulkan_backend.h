@@ -330,6 +330,11 @@ public:
     // matvec_unit.glsl.
     void set_q4_block(bool on);
     bool q4_block() const { return q4_block_; }
+    // The norm-folded products (matvec_fused.comp's norm variants) normalise x once per
+    // workgroup into shared memory and read it from there (MST_VULKAN_NORM_X_SHARED=1), or
+    // normalise each element where a lane reads it (0, the default). The same bits either way.
+    void set_norm_x_shared(bool on);
+    bool norm_x_shared() const { return norm_x_shared_; }
     // A batch's routed experts as grouped GEMMs (op_experts_grouped.cpp): one dispatch per
     // product for every group of experts whose weights share a buffer, instead of one per
     // expert; off: a GEMM (or matrix-vector product) per expert, as before (tests and
@@ -452,11 +457,19 @@ private:
     bool use_matvec_ = true;
     MatvecTuning matvec_tuning_, default_matvec_tuning_;
     bool q4_block_ = false;
+    bool norm_x_shared_ = false;
     // A one-token product kernel's pipeline at shape s: the _sg variant where LANES is a
     // whole number of subgroups, specialization constants LANES, ROWS, `extra` (constant 2:
-    // matvec_id_combine.comp's EXPERTS, unused by the others) and Q4_BLOCK (constant 3).
+    // matvec_id_combine.comp's EXPERTS, unused by the others), Q4_BLOCK (constant 3),
+    // PER_LANE (constant 4) and STAGE_X (constant 5, matvec_fused.comp's norm variants').
     const VulkanPipeline &matvec_family_pipeline(const std::string &shader, uint32_t n_bindings, const MatvecShape &s,
                                                  uint32_t extra = 1);
+    // The workgroups of a dense one-token product (or fused form) of `rows` rows at the
+    // dense shape: ROWS x PER_LANE rows each.
+    uint64_t dense_groups(int64_t rows) const {
+        const uint64_t per = matvec_tuning_.dense.rows_per_group();
+        return (uint64_t(rows) + per - 1) / per;
+    }
     void forget_matvec_pipelines();  // after a change of shape or of the q4 unit
     bool use_norm_vec4_ = true;
     uint64_t norm_vec4_dispatches_ = 0;

@@ -48,8 +48,13 @@ protected:
         if (gpus_[GetParam()]) {
             gpu().set_attention_fusion(true);
             gpu().set_qkv_fusion(true);
+            std::string why;
+            gpu().set_matvec_tuning(gpu().default_matvec_tuning(), why);
+            gpu().set_norm_x_shared(false);
         }
     }
+    void check_norm_qkv(DType t, int64_t cols, const std::string &what);
+    void check_residual_add(DType t, int64_t rows, int64_t cols, const std::string &what);
     // `run` on the CPU and on the GPU with the fusion off and on: on and off bit for bit the
     // same, the CPU within `bound`; `fused` counts the fused dispatches of one run.
     void check(const std::function<std::vector<float>(Backend &)> &run, const std::function<uint64_t()> &fused,
@@ -76,31 +81,89 @@ void pending_x(Backend &b, std::vector<float> &x, const std::vector<float> &delt
     b.add(x.data(), delta.data(), int64_t(x.size()));
 }
 
+// The input norm of a pending x (x0 + d) and the q, k and v products of its result (37, 5
+// and 5 rows of type t, cols wide) checked with the fusion on and off: h, then q, k, v.
+void VulkanAttentionFusion::check_norm_qkv(DType t, int64_t cols, const std::string &what) {
+    const WeightView q = stable_weight(t, 37, cols, 1), k = stable_weight(t, 5, cols, 2), v = stable_weight(t, 5, cols, 3);
+    const WeightView nw = norm_weight(cols, 4);
+    const std::vector<float> x0 = random_floats(size_t(cols), 5, -2.0f, 2.0f), d = random_floats(size_t(cols), 6);
+    auto run = [&](Backend &b) {
+        std::vector<float> x = x0, h(static_cast<size_t>(cols)), qo(37), ko(5), vo(5);
+        {
+            BackendBatch batch(b);
+            pending_x(b, x, d);
+            b.rms_norm(x.data(), nw, 0.0f, 1e-6f, h.data(), 1, cols);
+            const WeightView ws[] = {q, k, v};
+            float *const ys[] = {qo.data(), ko.data(), vo.data()};
+            b.matmuls_one_input(ws, ys, h.data(), 1);
+        }
+        std::vector<float> out = h;
+        for (const auto *o : {&qo, &ko, &vo}) out.insert(out.end(), o->begin(), o->end());
+        return out;
+    };
+    check(run, [&] { return gpu().fused_norm_products(); }, 3, dtype_is_quantized(t) ? kQuantBound : kFloatBound,
+          what);
+}
+
+// A product of a pending input (rows x cols of type t) and the residual add of its result:
+// the sum, then the product's own result.
+void VulkanAttentionFusion::check_residual_add(DType t, int64_t rows, int64_t cols, const std::string &what) {
+    const WeightView o = stable_weight(t, rows, cols, 31);
+    const std::vector<float> a0 = random_floats(size_t(cols), 32), x0 = random_floats(size_t(rows), 33);
+    auto run = [&](Backend &b) {
+        std::vector<float> a = a0, x = x0, y(static_cast<size_t>(rows));
+        const std::vector<float> z(size_t(cols), 0.0f);
+        {
+            BackendBatch batch(b);
+            pending_x(b, a, z);  // the attention's output, pending
+            b.matmul(o, a.data(), y.data(), 1);
+            b.add(x.data(), y.data(), rows);
+        }
+        std::vector<float> out = x;
+        out.insert(out.end(), y.begin(), y.end());  // the product's own result too
+        return out;
+    };
+    check(run, [&] { return gpu().fused_residual_products(); }, 1, dtype_is_quantized(t) ? kQuantBound : kFloatBound,
+          what);
+}
+
 TEST_P(VulkanAttentionFusion, InputNormFoldsIntoTheQkvProductsAndItsResultIsStillWritten) {
     // cols: a norm row of one vec4 per invocation and less, and a full 4-per-invocation one.
     for (const int64_t cols : {96, 544, 4096})
-        for (const DType t : kTypes) {
-            const WeightView q = stable_weight(t, 37, cols, 1), k = stable_weight(t, 5, cols, 2), v = stable_weight(t, 5, cols, 3);
-            const WeightView nw = norm_weight(cols, 4);
-            const std::vector<float> x0 = random_floats(size_t(cols), 5, -2.0f, 2.0f), d = random_floats(size_t(cols), 6);
-            auto run = [&](Backend &b) {
-                std::vector<float> x = x0, h(static_cast<size_t>(cols)), qo(37), ko(5), vo(5);
-                {
-                    BackendBatch batch(b);
-                    pending_x(b, x, d);
-                    b.rms_norm(x.data(), nw, 0.0f, 1e-6f, h.data(), 1, cols);
-                    const WeightView ws[] = {q, k, v};
-                    float *const ys[] = {qo.data(), ko.data(), vo.data()};
-                    b.matmuls_one_input(ws, ys, h.data(), 1);
-                }
-                std::vector<float> out = h;
-                for (const auto *o : {&qo, &ko, &vo}) out.insert(out.end(), o->begin(), o->end());
-                return out;
-            };
-            check(run, [&] { return gpu().fused_norm_products(); }, 3,
-                  dtype_is_quantized(t) ? kQuantBound : kFloatBound,
-                  std::string(dtype_name(t)) + " cols " + std::to_string(cols));
+        for (const DType t : kTypes) check_norm_qkv(t, cols, std::string(dtype_name(t)) + " cols " + std::to_string(cols));
+}
+
+TEST_P(VulkanAttentionFusion, SeveralRowsALaneKeepTheFusedBits) {
+    // The dense family at several rows a lane (MST_VULKAN_MATVEC_TUNING=dense=LxRxP): the
+    // norm and the add folded into products whose lanes take 2 to 8 rows each, the last
+    // workgroup's lanes partly past the last row (37, 5 and 103 rows), with the unfused
+    // commands at the same shape bit for bit; q/k/v in one dispatch (MST_VULKAN_QKV_FUSION)
+    // and as three.
+    std::string why;
+    for (const MatvecShape s : {MatvecShape{32, 4, 2}, MatvecShape{16, 8, 4}, MatvecShape{64, 2, 3}, MatvecShape{8, 4, 8}}) {
+        ASSERT_TRUE(gpu().set_matvec_tuning(MatvecTuning::at(s), why)) << s.name() << ": " << why;
+        for (const bool qkv : {true, false}) {
+            gpu().set_qkv_fusion(qkv);
+            for (const DType t : kTypes)
+                check_norm_qkv(t, 544, std::string(dtype_name(t)) + " shape " + s.name() + (qkv ? " qkv" : " apart"));
         }
+        for (const DType t : kTypes) check_residual_add(t, 103, 160, std::string(dtype_name(t)) + " shape " + s.name());
+    }
+}
+
+TEST_P(VulkanAttentionFusion, XNormalisedInSharedMemoryKeepsTheFusedBits) {
+    // MST_VULKAN_NORM_X_SHARED=1: the norm-folded products read x normalised once per
+    // workgroup; the unfused norm and products at the same shape bit for bit, at the default
+    // shape and at several rows a lane, cols up to the 4096 the staging holds.
+    gpu().set_norm_x_shared(true);
+    std::string why;
+    for (const MatvecShape s : {gpu().default_matvec_tuning().dense, MatvecShape{32, 4, 4}}) {
+        ASSERT_TRUE(gpu().set_matvec_tuning(MatvecTuning::at(s), why)) << s.name() << ": " << why;
+        for (const int64_t cols : {96, 4096})
+            for (const DType t : kTypes)
+                check_norm_qkv(t, cols,
+                               std::string(dtype_name(t)) + " cols " + std::to_string(cols) + " shape " + s.name());
+    }
 }
 
 TEST_P(VulkanAttentionFusion, PostNormFoldsIntoTheRouterAndTheExpertsReadItsResult) {
@@ -201,26 +264,7 @@ TEST_P(VulkanAttentionFusion, QkNormsFoldIntoTheirRope) {
 }
 
 TEST_P(VulkanAttentionFusion, ResidualAddFoldsIntoTheProductBeforeIt) {
-    const int64_t rows = 103, cols = 160;
-    for (const DType t : kTypes) {
-        const WeightView o = stable_weight(t, rows, cols, 31);
-        const std::vector<float> a0 = random_floats(size_t(cols), 32), x0 = random_floats(size_t(rows), 33);
-        auto run = [&](Backend &b) {
-            std::vector<float> a = a0, x = x0, y(static_cast<size_t>(rows));
-            const std::vector<float> z(size_t(cols), 0.0f);
-            {
-                BackendBatch batch(b);
-                pending_x(b, a, z);  // the attention's output, pending
-                b.matmul(o, a.data(), y.data(), 1);
-                b.add(x.data(), y.data(), rows);
-            }
-            std::vector<float> out = x;
-            out.insert(out.end(), y.begin(), y.end());  // the product's own result too
-            return out;
-        };
-        check(run, [&] { return gpu().fused_residual_products(); }, 1,
-              dtype_is_quantized(t) ? kQuantBound : kFloatBound, std::string(dtype_name(t)));
-    }
+    for (const DType t : kTypes) check_residual_add(t, 103, 160, std::string(dtype_name(t)));
 }
 
 TEST_P(VulkanAttentionFusion, DeferredOpsKeepTheirOrderWhereItMatters) {

@@ -59,6 +59,20 @@ TEST(MatvecTuning, ParsesEachFamilyOverTheDefaults) {
     const MatvecTuning odd{{128, 8}, {16, 2}, {256, 4}};
     ASSERT_TRUE(parse_matvec_tuning(odd.name(), kDefaults, t, why)) << why;
     EXPECT_EQ(t, odd);
+    // Several rows a lane (the dense family's PER_LANE): a third number; 1 is the two-number shape.
+    ASSERT_TRUE(parse_matvec_tuning("dense=32x4x4,combine=16x8", kDefaults, t, why)) << why;
+    EXPECT_EQ(t, (MatvecTuning{{32, 4, 4}, {32, 4}, {16, 8}}));
+    EXPECT_EQ(t.name(), "dense=32x4x4,swiglu=32x4,combine=16x8");
+    EXPECT_EQ(t.dense.rows_per_group(), 16u);
+    ASSERT_TRUE(parse_matvec_tuning(t.name(), kDefaults, t, why)) << why;
+    EXPECT_EQ(t, (MatvecTuning{{32, 4, 4}, {32, 4}, {16, 8}}));
+    ASSERT_TRUE(parse_matvec_tuning("dense=64x2x1", kDefaults, t, why)) << why;
+    EXPECT_EQ(t.dense, (MatvecShape{64, 2}));
+    EXPECT_EQ(t.dense.name(), "64x2");
+    ASSERT_TRUE(parse_matvec_tuning("swiglu=64x2x3", kDefaults, t, why)) << why;
+    EXPECT_EQ(t, (MatvecTuning{{32, 4}, {64, 2, 3}, {32, 4}}));
+    ASSERT_TRUE(parse_matvec_tuning("combine=8x16x2", kDefaults, t, why)) << why;
+    EXPECT_EQ(t, (MatvecTuning{{32, 4}, {32, 4}, {8, 16, 2}}));
 }
 
 TEST(MatvecTuning, NamesWhatIsWrongAndLeavesTheTuningAlone) {
@@ -72,7 +86,11 @@ TEST(MatvecTuning, NamesWhatIsWrongAndLeavesTheTuningAlone) {
                {"dense=32", "is not LANESxROWS"},
                {"dense=32x", "is not LANESxROWS"},
                {"dense=x4", "is not LANESxROWS"},
-               {"dense=32x4x1", "is not LANESxROWS"},
+               {"dense=32x4x", "is not LANESxROWS"},
+               {"dense=32x4x2x1", "is not LANESxROWS"},
+               {"dense=32x4x0", "PER_LANE must be 1 to 8"},
+               {"dense=32x4x9", "PER_LANE must be 1 to 8"},
+               {"combine=32x4x9", "PER_LANE must be 1 to 8"},
                {"dense=-32x4", "is not LANESxROWS"},
                {"dense=24x4", "LANES must be a power of two from 4 to 256"},
                {"swiglu=2x4", "LANES must be a power of two from 4 to 256"},
@@ -169,10 +187,14 @@ TEST_F(VulkanMatvecTuning, EveryGridShapeMatchesTheCpu) {
     std::vector<MatvecShape> grid = matvec_sweep::default_grid();
     grid.push_back({4, 4});
     grid.push_back({128, 2});
+    // Several rows a lane beside the grid's: the most a lane takes, with 9 and 67 rows
+    // leaving lanes whose rows run past the last; and lanes narrower than lavapipe's subgroup.
+    grid.push_back({32, 2, 8});
+    grid.push_back({4, 4, 3});
     int taken = 0;
     for (const MatvecShape &s : grid) {
         std::string why;
-        if (!vulkan_->set_matvec_tuning(MatvecTuning{s, s, s}, why)) {
+        if (!vulkan_->set_matvec_tuning(MatvecTuning::at(s), why)) {
             ADD_FAILURE() << s.name() << " refused on this device: " << why;
             continue;
         }
@@ -209,6 +231,8 @@ TEST_F(VulkanMatvecTuning, RefusedShapesKeepTheTuning) {
     EXPECT_NE(why.find("swiglu: LANES must be a power of two"), std::string::npos) << why;
     EXPECT_FALSE(vulkan_->set_matvec_tuning(MatvecTuning{{32, 4}, {32, 4}, {256, 8}}, why));
     EXPECT_NE(why.find("combine"), std::string::npos) << why;
+    EXPECT_FALSE(vulkan_->set_matvec_tuning(MatvecTuning{{32, 4, 2}, {32, 4, 2}, {32, 4, 0}}, why));
+    EXPECT_NE(why.find("combine: PER_LANE must be 1 to 8"), std::string::npos) << why;
     EXPECT_EQ(vulkan_->matvec_tuning(), before);
 }
 
@@ -222,6 +246,13 @@ TEST_F(VulkanMatvecTuning, ByEnvironment) {
         EXPECT_LT(dense_error(b, cpu_, DType::Q4, 67, 544, 70), kQuantBound);
     }
     {
+        const ScopedEnv env("MST_VULKAN_MATVEC_TUNING", "dense=32x4x4");
+        VulkanBackend b(BackendOptions{}, false);
+        EXPECT_EQ(b.matvec_tuning().dense, (MatvecShape{32, 4, 4}));
+        EXPECT_EQ(b.matvec_tuning().swiglu, b.default_matvec_tuning().swiglu);
+        EXPECT_LT(dense_error(b, cpu_, DType::BF16, 67, 544, 72), kFloatBound);
+    }
+    {
         const ScopedEnv env("MST_VULKAN_MATVEC_TUNING", "dense=32x4,swiglu=3x4");
         test::expect_error([] { VulkanBackend b(BackendOptions{}, false); }, MST_ERR_INVALID_ARGUMENT,
                            {"MST_VULKAN_MATVEC_TUNING", "'dense=32x4,swiglu=3x4'", "LANES must be a power of two"});
@@ -232,7 +263,13 @@ TEST_F(VulkanMatvecTuning, ByEnvironment) {
         EXPECT_TRUE(b.q4_block());
         EXPECT_LT(dense_error(b, cpu_, DType::Q4, 67, 544, 71), kQuantBound);
     }
+    {
+        const ScopedEnv env("MST_VULKAN_NORM_X_SHARED", "1");
+        VulkanBackend b(BackendOptions{}, false);
+        EXPECT_TRUE(b.norm_x_shared());
+    }
     VulkanBackend b(BackendOptions{}, false);
+    EXPECT_FALSE(b.norm_x_shared()) << "x normalised where each lane reads it by default";
     EXPECT_FALSE(b.q4_block()) << "quarter-block q4 units by default (faster on an H100)";
     EXPECT_EQ(b.matvec_tuning(), b.default_matvec_tuning());
 }

@@ -168,6 +168,8 @@ protected:
         gpu().set_moe_fusion(true);
         gpu().set_q4_block(false);
         gpu().set_combine_in_down(false);
+        std::string why;
+        gpu().set_matvec_tuning(gpu().default_matvec_tuning(), why);
     }
 };
 
@@ -182,6 +184,23 @@ TEST_P(VulkanMoeFusion, WholeBlockQ4UnitsKeepTheFusedBitsToo) {
     gpu().set_q4_block(true);
     expect_fused_experts_equal_unfused(gpu(), cpu_, 260);
     gpu().set_q4_block(false);
+}
+
+// The fused gate+up+SwiGLU and the down products at several rows a lane
+// (MST_VULKAN_MATVEC_TUNING=swiglu=LxRxP,combine=LxRxP; matvec_id_combine.comp, with the
+// down products in one dispatch, takes one) against the unfused products at the default
+// shape (one row a lane): each row is summed in the same order whatever the rows a lane, so
+// still no bit changes; P = 5 leaves the last workgroup's lanes partly past every case's
+// last row.
+TEST_P(VulkanMoeFusion, SeveralRowsALaneInTheExpertsKeepTheFusedBits) {
+    for (const uint32_t p : {2u, 5u}) {
+        MatvecTuning t = gpu().default_matvec_tuning();
+        t.swiglu.per_lane = p;
+        t.combine.per_lane = p;
+        std::string why;
+        ASSERT_TRUE(gpu().set_matvec_tuning(t, why)) << why;
+        expect_fused_experts_equal_unfused(gpu(), cpu_, 300 + 10 * int64_t(p));
+    }
 }
 
 TEST(VulkanMoeFusionWithoutSubgroups, FusedExpertsEqualTheUnfusedCommandsBitForBitAndTheCpu) {

@@ -149,12 +149,15 @@ TEST_P(VulkanQkvFusion, ProductsOfDifferentTypesOrNotThreeKeepADispatchEach) {
 }
 
 TEST_P(VulkanQkvFusion, OtherProductShapesKeepTheBitsToo) {
-    // MST_VULKAN_MATVEC_TUNING's dense shapes (LANES x ROWS, up to the norm's 256
+    // MST_VULKAN_MATVEC_TUNING's dense shapes (LANES x ROWS x PER_LANE, up to the norm's 256
     // invocations): other rows a workgroup (where k's and v's first workgroups start), rows
-    // over several subgroups.
+    // over several subgroups, several rows a lane (lanes of k's and v's 5 and 7 rows and of
+    // q's last workgroup partly past their product's last row).
     std::string why;
-    for (const MatvecShape s : {MatvecShape{64, 2}, MatvecShape{16, 8}, MatvecShape{32, 8}, MatvecShape{128, 1}}) {
-        ASSERT_TRUE(gpu().set_matvec_tuning(MatvecTuning{s, s, s}, why)) << s.name() << ": " << why;
+    for (const MatvecShape s : {MatvecShape{64, 2}, MatvecShape{16, 8}, MatvecShape{32, 8}, MatvecShape{128, 1},
+                                MatvecShape{32, 4, 2}, MatvecShape{16, 8, 4}, MatvecShape{128, 1, 3},
+                                MatvecShape{32, 2, 8}}) {
+        ASSERT_TRUE(gpu().set_matvec_tuning(MatvecTuning::at(s), why)) << s.name() << ": " << why;
         for (const DType t : {DType::BF16, DType::Q8, DType::Q4}) {
             const WeightView w[] = {stable_weight(t, 37, 544, 41), stable_weight(t, 5, 544, 42),
                                     stable_weight(t, 7, 544, 43)};
@@ -169,11 +172,15 @@ TEST(VulkanQkvFusionWithoutSubgroups, SharedMemoryReductionsKeepTheBitsToo) {
     const auto gpu = test::vulkan_backend_without_subgroups(&why);
     if (!gpu) GTEST_SKIP() << "no Vulkan device found: " << why;
     CpuBackend cpu(2, cpu_isa_best());
-    for (const DType t : kTypes) {
-        const WeightView w[] = {stable_weight(t, 37, 544, 31), stable_weight(t, 5, 544, 32),
-                                stable_weight(t, 7, 544, 33)};
-        const std::string what = std::string(dtype_name(t)) + " without subgroups";
-        EXPECT_EQ(check_same_bits(*gpu, cpu, w, 1, what), 2) << what;
+    // The default shape, and several rows a lane (each row's tree in shared memory in turn).
+    for (const MatvecShape s : {gpu->default_matvec_tuning().dense, MatvecShape{32, 4, 4}}) {
+        ASSERT_TRUE(gpu->set_matvec_tuning(MatvecTuning::at(s), why)) << s.name() << ": " << why;
+        for (const DType t : kTypes) {
+            const WeightView w[] = {stable_weight(t, 37, 544, 31), stable_weight(t, 5, 544, 32),
+                                    stable_weight(t, 7, 544, 33)};
+            const std::string what = std::string(dtype_name(t)) + " without subgroups, shape " + s.name();
+            EXPECT_EQ(check_same_bits(*gpu, cpu, w, 1, what), 2) << what;
+        }
     }
 }
 
@@ -184,9 +191,11 @@ struct Decoded {
     uint64_t fused = 0, fused_norm_ropes = 0, commands = 0;  // matvec_norm_qkv, norm_rope_qk_kv dispatches
 };
 
-Decoded greedy(const char *value, bool separate_memory, bool subgroups = true) {
+// tuning: MST_VULKAN_MATVEC_TUNING's value ("": the default shapes).
+Decoded greedy(const char *value, bool separate_memory, bool subgroups = true, const std::string &tuning = "") {
     constexpr int32_t kSteps = 12;  // decode steps after the golden prompt
     const test::ScopedEnv qkv("MST_VULKAN_QKV_FUSION", value);
+    const test::ScopedEnv shapes("MST_VULKAN_MATVEC_TUNING", tuning.c_str());
     const test::ScopedEnv memory("MST_VULKAN_SEPARATE_MEMORY", separate_memory ? "1" : "0");
     const test::ScopedEnv no_subgroup("MST_VULKAN_NO_SUBGROUP", subgroups ? "0" : "1");
     const std::string dir = test::data_path("qwen3_moe_tiny");
@@ -235,6 +244,21 @@ void expect_same_decode(const Decoded &off, const Decoded &on) {
 
 TEST_P(VulkanQkvFusion, ADecodeOfATinyModelIsTheSameBitForBit) {
     expect_same_decode(greedy("0", GetParam()), greedy("1", GetParam()));
+}
+
+// Several rows a lane in every family at the default LANES x ROWS: each row is summed in
+// the same order whatever the rows a lane, so the whole decode (q/k/v in one dispatch, the
+// router's top-k, the experts) keeps the default's logits bit for bit.
+TEST_P(VulkanQkvFusion, ADecodeAtSeveralRowsALaneIsTheDefaultsBitForBit) {
+    const MatvecShape d = gpu().default_matvec_tuning().dense;
+    const std::string lr = "=" + std::to_string(d.lanes) + "x" + std::to_string(d.rows) + "x";
+    const Decoded one = greedy("1", GetParam());
+    const Decoded several = greedy("1", GetParam(), true, "dense" + lr + "4,swiglu" + lr + "2,combine" + lr + "3");
+    ASSERT_FALSE(one.logits.empty());
+    EXPECT_EQ(several.fused, one.fused) << "q/k/v in one dispatch in every layer at both";
+    ASSERT_EQ(several.logits.size(), one.logits.size());
+    for (size_t t = 0; t < one.logits.size(); ++t)
+        ASSERT_EQ(float_bits(several.logits[t]), float_bits(one.logits[t])) << "decode step " << t;
 }
 
 TEST(VulkanQkvFusionWithoutSubgroups, ADecodeOfATinyModelIsTheSameBitForBit) {

@@ -16,6 +16,7 @@
 // elsewhere a fusion that did not engage fails. Without a Vulkan device every test is skipped.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -109,58 +110,87 @@ protected:
         if (!gpu().router_topk_fusion_fits(&why)) GTEST_SKIP() << "the router's top-k cannot fuse here: " << why;
     }
     void TearDown() override {
-        if (gpus_[GetParam()]) gpu().set_router_topk_fusion(true);
+        if (gpus_[GetParam()]) {
+            gpu().set_router_topk_fusion(true);
+            std::string why;
+            gpu().set_matvec_tuning(gpu().default_matvec_tuning(), why);
+            gpu().set_norm_x_shared(false);
+        }
     }
+    void check_same_routing(DType t, int32_t E, int32_t k, bool renormalize, uint32_t seed);
 };
 
-TEST_P(VulkanRouterTopkFusion, RouterAndTopkInOneDispatchEqualTheTwoBitForBit) {
+// One router of E experts (type t, 256 wide), top k, over two layers with the fusion on and
+// off: the same logits, ids, weights and what reads them, bit for bit; the CPU's ids of the
+// device's logits, and its logits within the bound.
+void VulkanRouterTopkFusion::check_same_routing(DType t, int32_t E, int32_t k, bool renormalize, uint32_t seed) {
     const int64_t cols = 256;
+    const MoeRouting m{cols, E, k, renormalize,
+                       {stable_weight(t, E, cols, seed), stable_weight(t, E, cols, seed + 1)},
+                       stable_weight(DType::BF16, 24, cols, seed + 2), norm_weight(cols, seed + 3)};
+    const std::string what = std::string(dtype_name(t)) + " E=" + std::to_string(E) + " k=" + std::to_string(k) +
+                             " renormalize=" + std::to_string(renormalize) + " shape " +
+                             gpu().matvec_tuning().dense.name();
+    const std::vector<Routed> want = route(cpu_, m, 2);
+    make_resident(gpu(), m);
+    std::vector<Routed> got[2];
+    // On first: its results' device scratch then last held another case's
+    // (a dispatch that failed to write the ids would not pass for the
+    // unfused run's, at the same offsets).
+    for (const bool on : {true, false}) {
+        gpu().set_router_topk_fusion(on);
+        const uint64_t before = gpu().fused_router_topks();
+        got[on] = route(gpu(), m, 2);
+        EXPECT_EQ(gpu().fused_router_topks() - before, on ? 2u : 0u)
+            << what << ", fusion " << on << (on ? ": the fusion did not engage" : "");
+    }
+    for (size_t l = 0; l < 2; ++l) {
+        const Routed &a = got[0][l], &b = got[1][l];
+        const std::string at = what + " layer " + std::to_string(l);
+        EXPECT_EQ(float_bits(b.logits), float_bits(a.logits)) << at;
+        EXPECT_EQ(b.ids, a.ids) << at;
+        EXPECT_EQ(float_bits(b.weights), float_bits(a.weights)) << at;
+        EXPECT_EQ(float_bits(b.h), float_bits(a.h)) << at;
+        EXPECT_EQ(float_bits(b.expert), float_bits(a.expert)) << at;
+        EXPECT_EQ(float_bits(b.weighted), float_bits(a.weighted)) << at;
+        // The top k of the device's own logits, as the CPU picks them.
+        std::vector<int32_t> ids(static_cast<size_t>(k));
+        std::vector<float> w(static_cast<size_t>(k));
+        route_softmax_topk(b.logits.data(), 1, E, k, renormalize, ids.data(), w.data());
+        EXPECT_EQ(b.ids, ids) << at;
+        for (size_t i = 0; i < w.size(); ++i)
+            EXPECT_NEAR(b.weights[i], w[i], 2e-6f * std::max(1.0f, w[i])) << at;
+        EXPECT_LT(test::normalized_error(b.logits, want[l].logits),
+                  dtype_is_quantized(t) ? kQuantBound : kFloatBound)
+            << at;
+    }
+}
+
+TEST_P(VulkanRouterTopkFusion, RouterAndTopkInOneDispatchEqualTheTwoBitForBit) {
     int case_no = 0;
     for (const DType t : kTypes)
         for (const int32_t E : {7, 128, 1024})
             for (const int32_t k : {1, 8})
-                for (const bool renormalize : {false, true}) {
-                    if (k > E) continue;
-                    const uint32_t seed = uint32_t(100 * ++case_no);
-                    const MoeRouting m{cols, E, k, renormalize,
-                                       {stable_weight(t, E, cols, seed), stable_weight(t, E, cols, seed + 1)},
-                                       stable_weight(DType::BF16, 24, cols, seed + 2), norm_weight(cols, seed + 3)};
-                    const std::string what = std::string(dtype_name(t)) + " E=" + std::to_string(E) +
-                                             " k=" + std::to_string(k) + " renormalize=" + std::to_string(renormalize);
-                    const std::vector<Routed> want = route(cpu_, m, 2);
-                    make_resident(gpu(), m);
-                    std::vector<Routed> got[2];
-                    // On first: its results' device scratch then last held another case's
-                    // (a dispatch that failed to write the ids would not pass for the
-                    // unfused run's, at the same offsets).
-                    for (const bool on : {true, false}) {
-                        gpu().set_router_topk_fusion(on);
-                        const uint64_t before = gpu().fused_router_topks();
-                        got[on] = route(gpu(), m, 2);
-                        EXPECT_EQ(gpu().fused_router_topks() - before, on ? 2u : 0u)
-                            << what << ", fusion " << on << (on ? ": the fusion did not engage" : "");
-                    }
-                    for (size_t l = 0; l < 2; ++l) {
-                        const Routed &a = got[0][l], &b = got[1][l];
-                        const std::string at = what + " layer " + std::to_string(l);
-                        EXPECT_EQ(float_bits(b.logits), float_bits(a.logits)) << at;
-                        EXPECT_EQ(b.ids, a.ids) << at;
-                        EXPECT_EQ(float_bits(b.weights), float_bits(a.weights)) << at;
-                        EXPECT_EQ(float_bits(b.h), float_bits(a.h)) << at;
-                        EXPECT_EQ(float_bits(b.expert), float_bits(a.expert)) << at;
-                        EXPECT_EQ(float_bits(b.weighted), float_bits(a.weighted)) << at;
-                        // The top k of the device's own logits, as the CPU picks them.
-                        std::vector<int32_t> ids(static_cast<size_t>(k));
-                        std::vector<float> w(static_cast<size_t>(k));
-                        route_softmax_topk(b.logits.data(), 1, E, k, renormalize, ids.data(), w.data());
-                        EXPECT_EQ(b.ids, ids) << at;
-                        for (size_t i = 0; i < w.size(); ++i)
-                            EXPECT_NEAR(b.weights[i], w[i], 2e-6f * std::max(1.0f, w[i])) << at;
-                        EXPECT_LT(test::normalized_error(b.logits, want[l].logits),
-                                  dtype_is_quantized(t) ? kQuantBound : kFloatBound)
-                            << at;
-                    }
-                }
+                for (const bool renormalize : {false, true})
+                    if (k <= E) check_same_routing(t, E, k, renormalize, uint32_t(100 * ++case_no));
+}
+
+TEST_P(VulkanRouterTopkFusion, SeveralRowsALaneKeepTheBits) {
+    // The dense family at several rows a lane (dense=LxRxP, 128 invocations as the ranking
+    // needs): fewer workgroups count themselves done, and the last one's lanes may take
+    // rows past the last expert (7 and 1024 experts). The last shape with x normalised in
+    // shared memory too (MST_VULKAN_NORM_X_SHARED=1).
+    std::string why;
+    int case_no = 0;
+    for (const MatvecShape s : {MatvecShape{32, 4, 4}, MatvecShape{16, 8, 2}, MatvecShape{128, 1, 8}}) {
+        gpu().set_norm_x_shared(s.per_lane == 8);
+        ASSERT_TRUE(gpu().set_matvec_tuning(MatvecTuning::at(s), why)) << s.name() << ": " << why;
+        gpu().set_router_topk_fusion(true);  // the last case left it off
+        ASSERT_TRUE(gpu().router_topk_fusion_fits(&why)) << s.name() << ": " << why;
+        for (const DType t : {DType::BF16, DType::Q8, DType::Q4})
+            for (const int32_t E : {7, 128, 1024})
+                check_same_routing(t, E, std::min(E, 8), true, uint32_t(7000 + 10 * ++case_no));
+    }
 }
 
 TEST_P(VulkanRouterTopkFusion, TheTopkTakesNoCommandAndNoLevelOfItsOwn) {

@@ -5,9 +5,10 @@
 // Why a kernel of its own: at one token matmul.comp walks a row one 16-byte load per lane
 // at a time, so a lane has one load in flight and short rows (k/v/router) or the q8 path
 // (byte reads) stay far from the memory's rate (bench_vulkan_prefill --decode). Here a
-// lane takes UNROLL units of its row per step and issues all their loads before using
-// them. A workgroup is ROWS rows x LANES lanes (MST_VULKAN_MATVEC_TUNING's dense family); a
-// row's partial sums meet as matvec_row_total.glsl says.
+// lane takes four units of its row per step and issues all their loads before using them,
+// for PER_LANE rows at once (matvec_rows.glsl). A workgroup is ROWS x LANES invocations and
+// ROWS x PER_LANE rows (MST_VULKAN_MATVEC_TUNING's dense family); a row's partial sums
+// meet as matvec_row_total.glsl says.
 //! variant matvec_f32 -DW_F32
 //! variant matvec_f16 -DW_F16
 //! variant matvec_bf16 -DW_BF16
@@ -41,23 +42,17 @@ shared float partial[ROWS][LANES];
 
 #define X4(i) x4[i]
 #include "matvec_unit.glsl"
+#include "matvec_rows.glsl"
 #include "matvec_row_total.glsl"
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
-    const uint r = gl_WorkGroupID.x * ROWS + ly;
-    float acc = 0.0;
-    if (r < pc.rows) {
-        const uint n_units = pc.cols / UNIT;
-        uint u = lane;
-        // Four units per step, their loads issued together (independent of each other).
-        for (; u + 3u * LANES < n_units; u += 4u * LANES) {
-            const float s0 = unit_dot(r, u), s1 = unit_dot(r, u + LANES);
-            const float s2 = unit_dot(r, u + 2u * LANES), s3 = unit_dot(r, u + 3u * LANES);
-            acc += (s0 + s1) + (s2 + s3);
-        }
-        for (; u < n_units; u += LANES) acc += unit_dot(r, u);
+    // This lane's rows: PER_LANE consecutive ones (matvec_rows.glsl).
+    const uint r0 = (gl_WorkGroupID.x * ROWS + ly) * PER_LANE;
+    for (uint p = 0u; p < PER_LANE; ++p) row_acc[p] = 0.0;
+    if (r0 < pc.rows) lane_partials(r0, pc.rows - 1u, lane);
+    for (uint p = 0u; p < PER_LANE; ++p) {
+        const float total = row_total(row_acc[p], ly, lane);
+        if (lane == 0u && r0 + p < pc.rows) y[r0 + p] = total;
     }
-    acc = row_total(acc, ly, lane);
-    if (lane == 0u && r < pc.rows) y[r] = acc;
 }

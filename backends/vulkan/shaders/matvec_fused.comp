@@ -19,10 +19,13 @@
 //   matvec_norm_qkv_*: matvec_norm_* of three products of the same x, type and width (q, k
 //     and v; op_fusion.cpp, MST_VULKAN_QKV_FUSION) as one grid: q's workgroups, then k's,
 //     then v's. Each product's rows start a workgroup of their own, so that every row is
-//     summed by the lanes and the workgroup row its own dispatch would give it (the same
-//     bits); the workgroup picks its product by its id (uniform over it), and workgroup 0,
-//     one of q's, writes h. k's and v's small grids then run beside q's rather than each in
-//     a dispatch of its own that the device cannot fill.
+//     summed by the lanes, the workgroup row and the place among its lane's PER_LANE rows
+//     its own dispatch would give it (the same bits); the workgroup picks its product by
+//     its id (uniform over it), and workgroup 0, one of q's, writes h. k's and v's small
+//     grids then run beside q's rather than each in a dispatch of its own that the device
+//     cannot fill.
+// Every variant takes the dense shape's PER_LANE rows a lane (matvec_rows.glsl) as
+// matvec.comp does, so each row is summed as the unfused product sums it.
 // Bindings: 0 W, 1 x, 2 y, 3 the norm weight (f32) or r_in, 4 h or r_out; topk: 5 ids,
 // 6 weights, 7 the counter; qkv: 5 k's W, 6 v's W, 7 k's y, 8 v's y (0 and 2 q's).
 //! variant matvec_norm_f32 -DW_F32 -DNORM
@@ -122,7 +125,15 @@ shared float partial[ROWS][LANES];
 #define NORM_PER 4u
 shared float norm_partial[NORM_THREADS];
 float inv_rms;
-#define X4(i) (x4[i] * inv_rms * (pc.offset + nw4[i]))
+// Element i of the normalised x (as vec4s), as norm_vec4.comp writes it.
+#define NORM_X4(i) (x4[i] * inv_rms * (pc.offset + nw4[i]))
+// STAGE_X (MST_VULKAN_NORM_X_SHARED): the workgroup normalises x once into x_staged (up to
+// 4096 columns: op_fusion.cpp's norm_product_fits) and every lane reads it from there, rather
+// than each lane loading x and the norm weight and multiplying for every unit of every row.
+// The stored values are NORM_X4's, so the products' bits do not change.
+layout(constant_id = 5) const uint STAGE_X = 0;
+shared vec4 x_staged[STAGE_X * 1023u + 1u];
+#define X4(i) (STAGE_X != 0u ? x_staged[i] : NORM_X4(i))
 
 // 1 / rms(x) as norm_vec4.comp computes it: its invocation t's partial sum, the same
 // subgroup sums (invocation t at the same subgroup lane) and the same sum of them in order
@@ -167,7 +178,7 @@ float norm_inverse() {
 #endif
 
 #include "matvec_unit.glsl"
-#include "matvec_id_row.glsl"
+#include "matvec_rows.glsl"
 #ifdef QKV
 // The unit products and lane sums again for k's and v's weights (matvec_unit.glsl reads
 // W_WORDS and W_VEC4), each its own copy, so that a workgroup's loads name one buffer.
@@ -176,21 +187,25 @@ float norm_inverse() {
 #define W_WORDS wk
 #define W_VEC4 wk4
 #define unit_dot unit_dot_k
-#define lane_partial lane_partial_k
+#define unit_dot_x unit_dot_k_x
+#define lane_partials lane_partials_k
 #include "matvec_unit.glsl"
-#include "matvec_id_row.glsl"
+#include "matvec_rows.glsl"
 #undef W_WORDS
 #undef W_VEC4
 #undef unit_dot
-#undef lane_partial
+#undef unit_dot_x
+#undef lane_partials
 #define W_WORDS wv
 #define W_VEC4 wv4
 #define unit_dot unit_dot_v
-#define lane_partial lane_partial_v
+#define unit_dot_x unit_dot_v_x
+#define lane_partials lane_partials_v
 #include "matvec_unit.glsl"
-#include "matvec_id_row.glsl"
+#include "matvec_rows.glsl"
 #undef unit_dot
-#undef lane_partial
+#undef unit_dot_x
+#undef lane_partials
 #endif
 #include "matvec_row_total.glsl"
 #ifdef TOPK
@@ -201,47 +216,56 @@ shared bool topk_last;
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
+    // A workgroup's rows: ROWS x PER_LANE, PER_LANE consecutive ones a lane (matvec_rows.glsl).
+    const uint per_group = ROWS * PER_LANE;
 #ifdef QKV
-    // q's workgroups, k's, then v's: this workgroup's product and its row in it.
-    const uint q_groups = (pc.rows + ROWS - 1u) / ROWS, k_groups = (pc.k_rows + ROWS - 1u) / ROWS;
+    // q's workgroups, k's, then v's: this workgroup's product and its rows in it.
+    const uint q_groups = (pc.rows + per_group - 1u) / per_group, k_groups = (pc.k_rows + per_group - 1u) / per_group;
     const uint g = gl_WorkGroupID.x;
     const uint which = g < q_groups ? 0u : g < q_groups + k_groups ? 1u : 2u;
-    const uint r = (g - (which == 0u ? 0u : which == 1u ? q_groups : q_groups + k_groups)) * ROWS + ly;
+    const uint r0 = ((g - (which == 0u ? 0u : which == 1u ? q_groups : q_groups + k_groups)) * ROWS + ly) * PER_LANE;
     const uint rows = which == 0u ? pc.rows : which == 1u ? pc.k_rows : pc.v_rows;
 #else
-    const uint r = gl_WorkGroupID.x * ROWS + ly, rows = pc.rows;
+    const uint r0 = (gl_WorkGroupID.x * ROWS + ly) * PER_LANE, rows = pc.rows;
 #endif
 #ifdef NORM
     inv_rms = norm_inverse();
+    if (STAGE_X != 0u) {  // uniform: a specialisation constant
+        for (uint c = gl_LocalInvocationIndex; c < pc.cols / 4u; c += LANES * ROWS) x_staged[c] = NORM_X4(c);
+        barrier();
+    }
 #endif
-    float acc = 0.0;
+    for (uint p = 0u; p < PER_LANE; ++p) row_acc[p] = 0.0;
 #ifdef QKV
-    if (r < rows) {
+    if (r0 < rows) {
         if (which == 0u)
-            acc = lane_partial(r, lane);
+            lane_partials(r0, rows - 1u, lane);
         else if (which == 1u)
-            acc = lane_partial_k(r, lane);
+            lane_partials_k(r0, rows - 1u, lane);
         else
-            acc = lane_partial_v(r, lane);
+            lane_partials_v(r0, rows - 1u, lane);
     }
 #else
-    if (r < rows) acc = lane_partial(r, lane);
+    if (r0 < rows) lane_partials(r0, rows - 1u, lane);
 #endif
-    acc = row_total(acc, ly, lane);
-    if (lane == 0u && r < rows) {
+    for (uint p = 0u; p < PER_LANE; ++p) {
+        const float acc = row_total(row_acc[p], ly, lane);
+        const uint r = r0 + p;
+        if (lane == 0u && r < rows) {
 #ifdef QKV
-        if (which == 0u)
-            y[r] = acc;
-        else if (which == 1u)
-            yk[r] = acc;
-        else
-            yv[r] = acc;
+            if (which == 0u)
+                y[r] = acc;
+            else if (which == 1u)
+                yk[r] = acc;
+            else
+                yv[r] = acc;
 #else
-        y[r] = acc;
+            y[r] = acc;
 #endif
 #ifndef NORM
-        r_out[r] = r_in[r] + acc;
+            r_out[r] = r_in[r] + acc;
 #endif
+        }
     }
 #ifdef NORM
     if (pc.write_h != 0u && gl_WorkGroupID.x == 0u)

@@ -49,23 +49,30 @@ shared float partial[ROWS][LANES];
 uint x_base;  // this workgroup's x, in vec4s
 #define X4(i) x4[x_base + (i)]
 #include "matvec_unit.glsl"
-#include "matvec_id_row.glsl"
+// A lane's rows (PER_LANE: the combine family's P for the down products; gate and up keep
+// the default, 1), each summed in matvec_id_row.glsl's order.
+#include "matvec_rows.glsl"
 #include "matvec_row_total.glsl"
 
 void main() {
     const uint lane = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y, j = gl_WorkGroupID.z;
-    const uint r = gl_WorkGroupID.x * ROWS + ly;
+    // This lane's rows of the expert: PER_LANE consecutive ones.
+    const uint r0 = (gl_WorkGroupID.x * ROWS + ly) * PER_LANE;
     const int id = ids[j];
     // Uniform over the workgroup (one j), so the early return keeps the barriers below whole.
     const int slot = id >= 0 && uint(id) < pc.n_experts ? table[id] : -1;
     if (slot < 0) {
-        if (r < pc.rows) y[j * pc.rows + r] = 0.0;
+        for (uint p = 0u; p < PER_LANE; ++p)
+            if (r0 + p < pc.rows) y[j * pc.rows + r0 + p] = 0.0;
         if (gl_LocalInvocationIndex == 0u) atomicCompSwap(miss, 0u, 1u + (pc.layer << 16) + (uint(id) & 0xffffu));
         return;
     }
     x_base = j * pc.x_stride;
-    const uint wr = uint(slot) * pc.rows + r;  // the row in the stack
-    float acc = r < pc.rows ? lane_partial(wr, lane) : 0.0;
-    acc = row_total(acc, ly, lane);
-    if (lane == 0u && r < pc.rows) y[j * pc.rows + r] = acc;
+    const uint base = uint(slot) * pc.rows;  // the expert's first row in the stack
+    for (uint p = 0u; p < PER_LANE; ++p) row_acc[p] = 0.0;
+    if (r0 < pc.rows) lane_partials(base + r0, base + pc.rows - 1u, lane);
+    for (uint p = 0u; p < PER_LANE; ++p) {
+        const float acc = row_total(row_acc[p], ly, lane);
+        if (lane == 0u && r0 + p < pc.rows) y[j * pc.rows + r0 + p] = acc;
+    }
 }

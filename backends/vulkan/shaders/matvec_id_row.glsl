@@ -1,8 +1,7 @@
-// One lane's share of a weight row's dot product, the order every by-id expert kernel sums
-// in (and matvec.comp's): matvec_id.comp and matvec_fused.comp call it (the latter once per
-// product of its qkv variants, renamed); matvec_id_swiglu.comp and matvec_id_combine.comp
-// follow the same order per product with several products' loads interleaved, so that
-// fusing changes no result.
+// One lane's share of a weight row's dot product, the order every one-token product kernel
+// sums a row in: matvec_id_combine.comp calls it; matvec.comp, matvec_fused.comp and
+// matvec_id.comp follow it for each of a lane's rows (matvec_rows.glsl), matvec_id_swiglu.comp
+// too with both products' loads interleaved, so that fusing changes no result.
 // The including shader defines unit_dot (matvec_unit.glsl), LANES, ROWS and
 // `shared float partial[ROWS][LANES]` (matvec_row_total.glsl).
 
