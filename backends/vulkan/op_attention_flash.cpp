@@ -69,7 +69,9 @@ void VulkanBackend::record_flash_attention(const AttentionShape &s, uint32_t que
 }
 
 void VulkanBackend::configure_flash_attention_from_environment() {
-    flash_attention_ = FlashAttention::automatic;
+    // Off unless asked for: the cooperative build has passed spirv-val and the emulated
+    // build every test on lavapipe, but it has not yet run on a GPU (docs/gpu_prefill.md).
+    flash_attention_ = FlashAttention::off;
     if (const char *env = std::getenv("MST_VULKAN_FLASH_ATTENTION"); env && *env) {
         const std::string v = env;
         if (v == "emulated") flash_attention_ = FlashAttention::emulated;
@@ -77,7 +79,8 @@ void VulkanBackend::configure_flash_attention_from_environment() {
         else if (v != "auto")
             fail(MST_ERR_INVALID_ARGUMENT,
                  "MST_VULKAN_FLASH_ATTENTION='{}': expected auto (the cooperative-matrix kernel where the device has "
-                 "cooperative matrices), emulated (its float build, any device) or off (the blocked kernel)",
+                 "cooperative matrices), emulated (its float build, any device) or off (the blocked kernel, the "
+                 "default)",
                  v);
     }
     const bool coop = flash_attention_ == FlashAttention::automatic && ctx_->cooperative_matrix();
