@@ -18,6 +18,7 @@
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "attention_case.h"
 #include "cpu_op_fixture.h"
 #include "scoped_env.h"
 #include "vulkan_suite.h"
@@ -44,29 +45,11 @@ std::string describe(const Case &c) {
     return s.str();
 }
 
-// Normalized error of the GPU's attention against the CPU's for case c.
+// Normalized error of the GPU's attention against the CPU's for case c (rows 3 floats apart
+// past the context).
 double attention_error(Backend &cpu, Backend &gpu, const Case &c) {
-    const int64_t n_ctx = int64_t(c.pos0) + c.n_tokens;
-    const int64_t stride = n_ctx * std::max(c.head_dim, c.v_head_dim) + 3;
-    const std::vector<float> q = test::random_floats(size_t(c.n_tokens * c.n_heads * c.head_dim), 71);
-    const std::vector<float> k = test::random_floats(size_t(c.n_kv_heads * stride), 72, -2.0f, 2.0f);
-    const std::vector<float> v = test::random_floats(size_t(c.n_kv_heads * stride), 73);
-    const std::vector<float> sinks = test::random_floats(size_t(c.n_heads), 74, -1.0f, 2.0f);
-    AttentionParams p;
-    p.n_tokens = c.n_tokens;
-    p.n_heads = c.n_heads;
-    p.n_kv_heads = c.n_kv_heads;
-    p.head_dim = c.head_dim;
-    p.v_head_dim = c.v_head_dim;
-    p.pos0 = c.pos0;
-    p.kv_stride = stride;
-    p.scale = 1.0f / std::sqrt(float(c.head_dim));
-    p.sliding_window = c.window;
-    p.sinks = c.sinks ? sinks.data() : nullptr;
-    std::vector<float> want(size_t(c.n_tokens * c.n_heads * c.v_head_dim)), got(want.size(), NAN);
-    cpu.attention(q.data(), k.data(), v.data(), want.data(), p);
-    gpu.attention(q.data(), k.data(), v.data(), got.data(), p);
-    return test::normalized_error(got, want);
+    const test::AttentionCase a{c.n_tokens, c.n_heads, c.n_kv_heads, c.head_dim, c.v_head_dim, c.pos0, c.window, c.sinks, 3};
+    return test::attention_error(cpu, gpu, a, 71);
 }
 
 // The float build on lavapipe takes minutes at the 30B shape's 512 x 32 heads of 128: the

@@ -23,6 +23,7 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
+#include "attention_case.h"
 #include "cpu_op_fixture.h"
 #include "quant_test_data.h"
 #include "scoped_env.h"
@@ -410,35 +411,10 @@ TEST_F(VulkanOps, RopeTableReuse) {
     check("same again", 0);
 }
 
-struct AttentionCase {
-    int32_t n_tokens, n_heads, n_kv_heads, head_dim, v_head_dim, pos0, window;
-    bool sinks;
-    int64_t extra_stride;
-};
+using test::AttentionCase;
 
 void run_attention(Backend &cpu, Backend &gpu, const AttentionCase &c, uint64_t cache_id) {
-    const int64_t n_ctx = int64_t(c.pos0) + c.n_tokens;
-    const int64_t stride = n_ctx * std::max(c.head_dim, c.v_head_dim) + c.extra_stride;
-    const std::vector<float> q = random_floats(size_t(c.n_tokens * c.n_heads * c.head_dim), 51);
-    const std::vector<float> k = random_floats(size_t(c.n_kv_heads * stride), 52, -2.0f, 2.0f);
-    const std::vector<float> v = random_floats(size_t(c.n_kv_heads * stride), 53);
-    const std::vector<float> sinks = random_floats(size_t(c.n_heads), 54, -1.0f, 2.0f);
-    AttentionParams p;
-    p.n_tokens = c.n_tokens;
-    p.n_heads = c.n_heads;
-    p.n_kv_heads = c.n_kv_heads;
-    p.head_dim = c.head_dim;
-    p.v_head_dim = c.v_head_dim;
-    p.pos0 = c.pos0;
-    p.kv_stride = stride;
-    p.scale = 1.0f / std::sqrt(float(c.head_dim));
-    p.sliding_window = c.window;
-    p.sinks = c.sinks ? sinks.data() : nullptr;
-    p.cache_id = cache_id;
-    std::vector<float> want(size_t(c.n_tokens * c.n_heads * c.v_head_dim)), got(want.size(), NAN);
-    cpu.attention(q.data(), k.data(), v.data(), want.data(), p);
-    gpu.attention(q.data(), k.data(), v.data(), got.data(), p);
-    EXPECT_LT(normalized_error(got, want), kFloatBound)
+    EXPECT_LT(test::attention_error(cpu, gpu, c, 51, cache_id), kFloatBound)
         << "n_tokens " << c.n_tokens << " heads " << c.n_heads << "/" << c.n_kv_heads << " pos0 " << c.pos0
         << " window " << c.window << " sinks " << c.sinks << " cache_id " << cache_id;
 }
