@@ -63,6 +63,7 @@ inline void run(VulkanBackend &b, int64_t n, int rounds, double bound, bool emul
                                    Kernel{"flash, cooperative matrices", VulkanBackend::FlashAttention::automatic,
                                     "attention_flash_coop"}};
     if (emulated)
+        // The space ends the name: "attention_flash_coop ..." is the other kernel's.
         kernels.push_back(Kernel{"flash, float products (emulated)", VulkanBackend::FlashAttention::emulated,
                            "attention_flash "});
     if (!b.context().cooperative_matrix()) kernels[1].status = "not run: " + b.context().cooperative_matrix_why_not();
