@@ -2,7 +2,7 @@
 # Lead call 2 (2026-12-07, right after call1.sh on the same warm machine where it can be): the
 # candidates of call 1 each and all together against the defaults, interleaved, 3 rounds, with
 # llama.cpp's Vulkan build on the same 48-layer weights (the GGUF call 1 made, or made here)
-# between rounds. Environment: PACKDIR, BUDGET, BEST (else call 1's /tmp/w/best.txt), MV, EXTRA_ENV.
+# between rounds, then a level profile with all of them. Environment: PACKDIR, BUDGET, BEST (else call 1's /tmp/w/best.txt), MV, EXTRA_ENV.
 set -u
 start=$(date +%s)
 el() { echo "== $(( $(date +%s) - start )) s: $*"; }
@@ -42,5 +42,7 @@ for r in 1 2 3; do
   [ -n "${EXTRA_ENV:-}" ] && bv extra_$r "$EXTRA_ENV"
   if grep -q "files rc 0" $W/synth48.txt 2>/dev/null && [ -f $gguf ]; then lr $r; fi
 done
+el "level profile, all candidates"; t=$(left); [ "$t" -gt 45 ] && t=45
+[ "$t" -gt 20 ] && { env $ALL timeout $t $B/bench_vulkan --layers 48 --prefill 512 --decode 8 --no-cpu --no-streamed --level-profile > $OUT/lead/bv_levels_all.txt 2>&1; grep -A22 "level profile" $OUT/lead/bv_levels_all.txt | cut -c1-200; }
 cd $OUT && tar -czf $OUT/results_2.tgz --exclude results_2.tgz . 2>/dev/null; find $OUT -mindepth 1 -maxdepth 1 ! -name results_2.tgz -exec rm -rf {} +
 el done
