@@ -2,7 +2,7 @@
 # Lead call 2 (2026-12-07, right after call1.sh on the same warm machine where it can be): the
 # candidates of call 1 each and all together against the defaults, interleaved, 3 rounds, with
 # llama.cpp's Vulkan build on the same 48-layer weights (the GGUF call 1 made, or made here)
-# between rounds, then a level profile with all of them. Environment: PACKDIR, BUDGET, BEST (else call 1's /tmp/w/best.txt), MV, EXTRA_ENV.
+# between rounds, then a level profile with all of them. Environment: PACKDIR, BUDGET, BEST (else call 1's /tmp/w/best.txt), MV, EXTRA_ENV, ROUNDS (3).
 set -u
 start=$(date +%s)
 el() { echo "== $(( $(date +%s) - start )) s: $*"; }
@@ -33,7 +33,7 @@ lr() { local label=$1; local t; t=$(left); [ "$t" -lt 40 ] && { el "out of time 
   grep -E "prompt_first|decode_tok" $OUT/lead/llama_$label.txt | tr '\n' ' '; echo; }
 ALL="MST_VULKAN_FLASH_ATTENTION=auto ${BEST:+MST_VULKAN_COOP_TUNING=$BEST} ${MV:+MST_VULKAN_MATVEC_TUNING=$MV} ${EXTRA_ENV:-}"
 echo "all: $ALL"
-for r in 1 2 3; do
+for r in $(seq ${ROUNDS:-3}); do
   bv def_$r ""
   bv all_$r "$ALL"
   bv flash_$r MST_VULKAN_FLASH_ATTENTION=auto
