@@ -16,8 +16,10 @@
 //! variant attention_split_rows_fused -DFUSED
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #define BLOCK 32  // keys per workgroup: kSplitBlock in op_attention_split.cpp
 #define NSG 4     // subgroups per workgroup
+#define KEYS (BLOCK / NSG)  // keys a subgroup takes
 #define MAX_DIM4 256  // head_dim and v_dim up to 1024 (kSplitMaxHeadDim)
 
 layout(constant_id = 0) const uint LANES = 32;  // the subgroup size
@@ -77,13 +79,24 @@ void main() {
     if (tid < BLOCK) ps[tid] = -1.0 / 0.0;
     barrier();
 
-    // Scores: subgroup sg takes keys sg, sg + NSG, ...; its lanes split the row.
+    // Scores: subgroup sg takes keys sg, sg + NSG, ... (KEYS of them); its lanes split the
+    // row. Latency: each step loads the subgroup's KEYS keys' vec4s together (a key past the
+    // block's end reads its last key's, unused), then adds each key's dot in the order one
+    // key at a time would, rather than one key's load and sum after another.
     const uint kbase = (kv * pc.k_head + (first + j0) * pc.k_row) / 4u, krow4 = pc.k_row / 4u;
-    for (uint j = sg; j < nb; j += NSG) {
-        float s = 0.0;
-        for (uint d = lane; d < hd4; d += LANES) s += dot(qs[d], k[kbase + j * krow4 + d]);
-        s = subgroupAdd(s);
-        if (lane == 0u) ps[j] = s * pc.scale;
+    float s[KEYS];
+    [[unroll]] for (uint i = 0; i < KEYS; ++i) s[i] = 0.0;
+    for (uint d = lane; d < hd4; d += LANES) {
+        vec4 kr[KEYS];
+        [[unroll]] for (uint i = 0; i < KEYS; ++i) kr[i] = k[kbase + min(sg + i * NSG, nb - 1u) * krow4 + d];
+        [[unroll]] for (uint i = 0; i < KEYS; ++i) s[i] += dot(qs[d], kr[i]);
+    }
+    [[unroll]] for (uint i = 0; i < KEYS; ++i) {
+        const uint j = sg + i * NSG;
+        if (j < nb) {  // uniform over the subgroup
+            const float sj = subgroupAdd(s[i]);
+            if (lane == 0u) ps[j] = sj * pc.scale;
+        }
     }
     barrier();
     float m = -1.0 / 0.0;
@@ -92,11 +105,17 @@ void main() {
     for (uint j = 0; j < nb; ++j) l += exp(ps[j] - m);
 
     // Weighted values: subgroup sg sums its keys' rows, each lane owning vec4s of the row;
-    // the subgroups' sums meet in shared memory.
+    // the subgroups' sums meet in shared memory. As the scores: the keys' vec4s are loaded
+    // together, then added in key order (the weights, exp(ps[j] - m), found once).
     const uint vbase = (kv * pc.v_head + (first + j0) * pc.v_row) / 4u, vrow4 = pc.v_row / 4u;
+    float p[KEYS];
+    [[unroll]] for (uint i = 0; i < KEYS; ++i) p[i] = exp(ps[sg + i * NSG] - m);
     for (uint d = lane; d < vd4; d += LANES) {
+        vec4 vr[KEYS];
+        [[unroll]] for (uint i = 0; i < KEYS; ++i) vr[i] = v[vbase + min(sg + i * NSG, nb - 1u) * vrow4 + d];
         vec4 acc = vec4(0.0);
-        for (uint j = sg; j < nb; j += NSG) acc += exp(ps[j] - m) * v[vbase + j * vrow4 + d];
+        [[unroll]] for (uint i = 0; i < KEYS; ++i)
+            if (sg + i * NSG < nb) acc += p[i] * vr[i];
         part[sg][d] = acc;
     }
     barrier();
