@@ -77,19 +77,32 @@ void main() {
     const uint qbase = (t * pc.n_heads + h) * hd4;
     for (uint d = tid; d < hd4; d += LANES * NSG) qs[d] = q[qbase + d];
     if (tid < BLOCK) ps[tid] = -1.0 / 0.0;
+
+    // Latency: subgroup sg's KEYS keys (sg, sg + NSG, ...) are loaded together, a step (a
+    // lane's vec4 of each row) at a time, the next step's loads issued before this step's
+    // sums; the first step of the keys and of the values before q's barrier, so that q's,
+    // k's and v's round trips overlap rather than follow one another. A key past the
+    // block's end reads the last key's row, unused. The sums are those of one key at a
+    // time, in the same order.
+    const uint kbase = (kv * pc.k_head + (first + j0) * pc.k_row) / 4u, krow4 = pc.k_row / 4u;
+    const uint vbase = (kv * pc.v_head + (first + j0) * pc.v_row) / 4u, vrow4 = pc.v_row / 4u;
+    uint row[KEYS];
+    vec4 kr[KEYS], vr[KEYS];
+    [[unroll]] for (uint i = 0; i < KEYS; ++i) {
+        row[i] = min(sg + i * NSG, nb - 1u);
+        kr[i] = lane < hd4 ? k[kbase + row[i] * krow4 + lane] : vec4(0.0);
+        vr[i] = lane < vd4 ? v[vbase + row[i] * vrow4 + lane] : vec4(0.0);
+    }
     barrier();
 
-    // Scores: subgroup sg takes keys sg, sg + NSG, ... (KEYS of them); its lanes split the
-    // row. Latency: each step loads the subgroup's KEYS keys' vec4s together (a key past the
-    // block's end reads its last key's, unused), then adds each key's dot in the order one
-    // key at a time would, rather than one key's load and sum after another.
-    const uint kbase = (kv * pc.k_head + (first + j0) * pc.k_row) / 4u, krow4 = pc.k_row / 4u;
+    // Scores: subgroup sg takes keys sg, sg + NSG, ...; its lanes split the row.
     float s[KEYS];
     [[unroll]] for (uint i = 0; i < KEYS; ++i) s[i] = 0.0;
     for (uint d = lane; d < hd4; d += LANES) {
-        vec4 kr[KEYS];
-        [[unroll]] for (uint i = 0; i < KEYS; ++i) kr[i] = k[kbase + min(sg + i * NSG, nb - 1u) * krow4 + d];
-        [[unroll]] for (uint i = 0; i < KEYS; ++i) s[i] += dot(qs[d], kr[i]);
+        const vec4 kd[KEYS] = kr;
+        if (d + LANES < hd4)
+            [[unroll]] for (uint i = 0; i < KEYS; ++i) kr[i] = k[kbase + row[i] * krow4 + d + LANES];
+        [[unroll]] for (uint i = 0; i < KEYS; ++i) s[i] += dot(qs[d], kd[i]);
     }
     [[unroll]] for (uint i = 0; i < KEYS; ++i) {
         const uint j = sg + i * NSG;
@@ -105,17 +118,16 @@ void main() {
     for (uint j = 0; j < nb; ++j) l += exp(ps[j] - m);
 
     // Weighted values: subgroup sg sums its keys' rows, each lane owning vec4s of the row;
-    // the subgroups' sums meet in shared memory. As the scores: the keys' vec4s are loaded
-    // together, then added in key order (the weights, exp(ps[j] - m), found once).
-    const uint vbase = (kv * pc.v_head + (first + j0) * pc.v_row) / 4u, vrow4 = pc.v_row / 4u;
+    // the subgroups' sums meet in shared memory. The weights, exp(ps[j] - m), found once.
     float p[KEYS];
     [[unroll]] for (uint i = 0; i < KEYS; ++i) p[i] = exp(ps[sg + i * NSG] - m);
     for (uint d = lane; d < vd4; d += LANES) {
-        vec4 vr[KEYS];
-        [[unroll]] for (uint i = 0; i < KEYS; ++i) vr[i] = v[vbase + min(sg + i * NSG, nb - 1u) * vrow4 + d];
+        const vec4 vd[KEYS] = vr;
+        if (d + LANES < vd4)
+            [[unroll]] for (uint i = 0; i < KEYS; ++i) vr[i] = v[vbase + row[i] * vrow4 + d + LANES];
         vec4 acc = vec4(0.0);
         [[unroll]] for (uint i = 0; i < KEYS; ++i)
-            if (sg + i * NSG < nb) acc += p[i] * vr[i];
+            if (sg + i * NSG < nb) acc += p[i] * vd[i];
         part[sg][d] = acc;
     }
     barrier();
