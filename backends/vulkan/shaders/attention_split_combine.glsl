@@ -14,7 +14,8 @@
 // waits one round trip per block. Here the loads are issued together and then used in the
 // original order (the same operations, so the same bits): the invocations fetch the
 // blocks' (m, l) into shared memory at once, SPLIT_CHUNK blocks at a time, and each
-// invocation's values come SPLIT_BATCH blocks at a time, loaded before they are summed.
+// invocation's values come SPLIT_BATCH blocks at a time, loaded a batch ahead of their
+// sums (the first batch with the (m, l) fetch).
 #define SPLIT_CHUNK 256  // blocks held at once: a context of 8192 keys in one pass
 #define SPLIT_BATCH 8    // blocks of one value dim loaded together
 shared float split_m[SPLIT_CHUNK];
@@ -30,11 +31,25 @@ void split_fetch(uint base, uint stride, uint b0, uint n, uint tid, uint n_threa
     barrier();
 }
 
+// Blocks [b0, b0 + SPLIT_BATCH)'s m and value d (past `used`: the last block's, unused).
+void split_values(out float mb[SPLIT_BATCH], out float vb[SPLIT_BATCH], uint base, uint stride, uint b0, uint used,
+                  uint d) {
+    [[unroll]] for (uint i = 0; i < SPLIT_BATCH; ++i) {
+        const uint b = min(b0 + i, used - 1u);
+        mb[i] = partials[base + b * stride];
+        vb[i] = partials[base + b * stride + 2u + d];
+    }
+}
+
 // `used`: the blocks query t's keys fill (the ones written); invocation tid of n_threads,
 // the calling workgroup's every invocation (its barriers).
 void split_combine(uint h, uint t, uint used, uint tid, uint n_threads) {
     const uint stride = pc.v_dim + 2u;
     const uint base = (t * pc.n_heads + h) * pc.n_blocks * stride;
+
+    // The values' first batch, loaded now: their round trip overlaps the (m, l) fetch's.
+    float mb[SPLIT_BATCH], vb[SPLIT_BATCH];
+    if (tid < pc.v_dim) split_values(mb, vb, base, stride, 0u, used, tid);
 
     // Every block holds at least one key, so M is finite and no weight is NaN.
     float big = pc.has_sinks != 0u ? sinks[h] : -1.0 / 0.0;
@@ -56,14 +71,14 @@ void split_combine(uint h, uint t, uint used, uint tid, uint n_threads) {
     for (uint d = tid; d < pc.v_dim; d += n_threads) {
         float acc = 0.0;
         for (uint b0 = 0; b0 < used; b0 += SPLIT_BATCH) {
-            float mb[SPLIT_BATCH], vb[SPLIT_BATCH];
-            [[unroll]] for (uint i = 0; i < SPLIT_BATCH; ++i) {
-                const uint b = min(b0 + i, used - 1u);  // past the end: the last block again, unused
-                mb[i] = partials[base + b * stride];
-                vb[i] = partials[base + b * stride + 2u + d];
-            }
+            // This batch's loads are in flight; the next one's (of this dim, else of the
+            // next) are issued before this one is summed.
+            const float mc[SPLIT_BATCH] = mb, vc[SPLIT_BATCH] = vb;
+            const bool more = b0 + SPLIT_BATCH < used;
+            if (more || d + n_threads < pc.v_dim)
+                split_values(mb, vb, base, stride, more ? b0 + SPLIT_BATCH : 0u, used, more ? d : d + n_threads);
             [[unroll]] for (uint i = 0; i < SPLIT_BATCH; ++i)
-                if (b0 + i < used) acc += exp(mb[i] - big) * vb[i];
+                if (b0 + i < used) acc += exp(mc[i] - big) * vc[i];
         }
         o[obase + d] = acc * inv;
     }
