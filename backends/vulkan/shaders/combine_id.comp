@@ -7,11 +7,13 @@
 //   residual 1:  out[c] = out[c] + s, s summed from 0        (the residual add of a layer)
 // Latency: the kernel moves little data, so its time is its chain of memory round trips.
 // Finding an expert and then loading its y and weight before finding the next would cost
-// one L2 round trip per expert; instead the next CHUNK experts in ascending id are found
-// first (from the ids alone), their y and weights loaded together, and then added in
-// that order, the same operations as one at a time. 64 invocations a workgroup spread a
-// 2048-wide hidden over 32 workgroups (multiprocessors) rather than 8: each invocation's
-// output is its own, so the bits do not depend on it.
+// one L2 round trip per expert. Instead the first CHUNK positions' y and weights (every
+// expert where k <= CHUNK) are loaded with the ids, before the order is known; then the
+// next CHUNK experts in ascending id are found from the ids alone, the y and weights of
+// any past the first CHUNK positions loaded together, and all added in that order: the
+// same operations as one expert at a time. 64 invocations a workgroup spread a 2048-wide
+// hidden over 32 workgroups (multiprocessors) rather than 8: each invocation's output is
+// its own, so the bits do not depend on it.
 #extension GL_EXT_control_flow_attributes : require
 layout(local_size_x = 64) in;  // op_experts_by_id.cpp's dispatch
 
@@ -48,6 +50,14 @@ void main() {
     const uint c = gl_GlobalInvocationID.x;
     if (c >= pc.hidden) return;
     float acc = pc.residual != 0u ? 0.0 : o[c];
+    // The first CHUNK positions' weights and y (every expert where k <= CHUNK) load with the
+    // ids, before their order is known, so that the two round trips overlap.
+    float w0[CHUNK], y0[CHUNK];
+    [[unroll]] for (uint u = 0u; u < CHUNK; ++u) {
+        const uint j = min(u, pc.k - 1u);  // past k: the last expert's, unused
+        w0[u] = weights[j];
+        y0[u] = y[j * pc.hidden + c];
+    }
     int last = -1;
     for (uint m0 = 0u; m0 < pc.k; m0 += CHUNK) {
         // The chunk's experts in ascending id: the j-th smallest id each round (k^2 steps
@@ -64,11 +74,22 @@ void main() {
                 if (take[i]) last = best;
             }
         }
-        // Their loads together (an expert not taken reads expert 0's, unused), then the adds.
+        // Their weights and y: of the first CHUNK positions from registers (a select, not an
+        // indexed array), of later ones loaded together; then the adds.
         float w[CHUNK], yc[CHUNK];
         [[unroll]] for (uint i = 0u; i < CHUNK; ++i) {
-            w[i] = weights[pick[i]];
-            yc[i] = y[pick[i] * pc.hidden + c];
+            w[i] = w0[0];
+            yc[i] = y0[0];
+            [[unroll]] for (uint u = 1u; u < CHUNK; ++u) {
+                if (pick[i] == u) {
+                    w[i] = w0[u];
+                    yc[i] = y0[u];
+                }
+            }
+            if (pick[i] >= CHUNK) {
+                w[i] = weights[pick[i]];
+                yc[i] = y[pick[i] * pc.hidden + c];
+            }
         }
         [[unroll]] for (uint i = 0u; i < CHUNK; ++i)
             if (take[i]) acc += w[i] * yc[i];
