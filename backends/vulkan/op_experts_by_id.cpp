@@ -188,7 +188,7 @@ void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *o
         product(down, g, uint32_t(inter / 4), y, moe_fusion_);
         const uint32_t push[3] = {uint32_t(k), uint32_t(hidden), residual ? 1u : 0u};
         stream_->dispatch(pipelines_->get("combine_id", 4), {y, id, wt, os}, push, sizeof push,
-                          uint32_t((hidden + 255) / 256));
+                          uint32_t((hidden + 63) / 64));  // combine_id.comp's local size
     }
     stream_->output(os, out, os.size);
     stream_->output(miss, &expert_miss_, sizeof expert_miss_);

@@ -3,7 +3,7 @@
 // the split decode attention's first pass counts its finished blocks per (head, query) and
 // the last one merges them, in place of attention_split_combine.comp's dispatch. Its merge
 // is that shader's body (attention_split_combine.glsl), so the output must be the same bits
-// with the fusion on and off: over contexts of 2, 3, 5, 17 and 33 blocks, GQA, windows,
+// with the fusion on and off: over contexts of 2, 3, 5, 17, 33 and 282 blocks, GQA, windows,
 // sinks, steps of 2-4 queries whose first ones fill fewer blocks than the last (one block
 // only, too), for each first pass (a subgroup per key row, an invocation per key with and
 // without subgroup operations), within the CPU's bounds. A second fused call is right too
@@ -57,6 +57,7 @@ const Case kCases[] = {
     {1, 8, 2, 64, 64, 700, 100, true},   // 4: a window of 100 keys
     {4, 8, 2, 64, 64, 300, 70, false},   // 3 for each query: a window of 70 keys
     {2, 5, 5, 33, 20, 200, 0, true},     // 7: rows not of whole vec4s (an invocation per key)
+    {1, 4, 1, 64, 64, 9000, 0, true},    // 282: more than the merge fetches at once (SPLIT_CHUNK)
 };
 
 // A case's inputs: the q rows and a KV cache of `capacity` positions per kv head.

@@ -7,23 +7,79 @@
 // logit, a key with no value), each block's sum and values are rescaled by exp(m_b - M):
 // out = sum_b exp(m_b - M) acc_b / (sum_b exp(m_b - M) l_b + exp(sink - M)).
 
-// `used`: the blocks query t's keys fill (the ones written); invocation tid of n_threads.
+#extension GL_EXT_control_flow_attributes : require
+
+// Latency: the blocks' partials are a few scattered floats each (coherent in the fused
+// variants, so every read goes to L2), and a loop that reads one block's and then uses it
+// waits one round trip per block. Here the loads are issued together and then used in the
+// original order (the same operations, so the same bits): the invocations fetch the
+// blocks' (m, l) into shared memory at once, SPLIT_CHUNK blocks at a time, and each
+// invocation's values come SPLIT_BATCH blocks at a time, loaded a batch ahead of their
+// sums (the first batch with the (m, l) fetch).
+#define SPLIT_CHUNK 256  // blocks held at once: a context of 8192 keys in one pass
+#define SPLIT_BATCH 8    // blocks of one value dim loaded together
+shared float split_m[SPLIT_CHUNK];
+shared float split_l[SPLIT_CHUNK];
+
+// Fetches blocks [b0, b0 + n) into split_m and split_l. Called by the whole workgroup.
+void split_fetch(uint base, uint stride, uint b0, uint n, uint tid, uint n_threads) {
+    barrier();  // the previous chunk was read
+    for (uint i = tid; i < n; i += n_threads) {
+        split_m[i] = partials[base + (b0 + i) * stride];
+        split_l[i] = partials[base + (b0 + i) * stride + 1u];
+    }
+    barrier();
+}
+
+// Blocks [b0, b0 + SPLIT_BATCH)'s m and value d (past `used`: the last block's, unused).
+void split_values(out float mb[SPLIT_BATCH], out float vb[SPLIT_BATCH], uint base, uint stride, uint b0, uint used,
+                  uint d) {
+    [[unroll]] for (uint i = 0; i < SPLIT_BATCH; ++i) {
+        const uint b = min(b0 + i, used - 1u);
+        mb[i] = partials[base + b * stride];
+        vb[i] = partials[base + b * stride + 2u + d];
+    }
+}
+
+// `used`: the blocks query t's keys fill (the ones written); invocation tid of n_threads,
+// the calling workgroup's every invocation (its barriers).
 void split_combine(uint h, uint t, uint used, uint tid, uint n_threads) {
     const uint stride = pc.v_dim + 2u;
     const uint base = (t * pc.n_heads + h) * pc.n_blocks * stride;
 
+    // The values' first batch, loaded now: their round trip overlaps the (m, l) fetch's.
+    float mb[SPLIT_BATCH], vb[SPLIT_BATCH];
+    if (tid < pc.v_dim) split_values(mb, vb, base, stride, 0u, used, tid);
+
     // Every block holds at least one key, so M is finite and no weight is NaN.
     float big = pc.has_sinks != 0u ? sinks[h] : -1.0 / 0.0;
-    for (uint b = 0; b < used; ++b) big = max(big, partials[base + b * stride]);
+    for (uint b0 = 0; b0 < used; b0 += SPLIT_CHUNK) {
+        const uint n = min(uint(SPLIT_CHUNK), used - b0);
+        split_fetch(base, stride, b0, n, tid, n_threads);
+        for (uint i = 0; i < n; ++i) big = max(big, split_m[i]);
+    }
+    // The last chunk fetched is still there: with one chunk, the first one.
     float l = pc.has_sinks != 0u ? exp(sinks[h] - big) : 0.0;
-    for (uint b = 0; b < used; ++b) l += partials[base + b * stride + 1u] * exp(partials[base + b * stride] - big);
+    for (uint b0 = 0; b0 < used; b0 += SPLIT_CHUNK) {
+        const uint n = min(uint(SPLIT_CHUNK), used - b0);
+        if (used > SPLIT_CHUNK) split_fetch(base, stride, b0, n, tid, n_threads);  // uniform
+        for (uint i = 0; i < n; ++i) l += split_l[i] * exp(split_m[i] - big);
+    }
     const float inv = 1.0 / l;
 
     const uint obase = (t * pc.n_heads + h) * pc.v_dim;
     for (uint d = tid; d < pc.v_dim; d += n_threads) {
         float acc = 0.0;
-        for (uint b = 0; b < used; ++b)
-            acc += exp(partials[base + b * stride] - big) * partials[base + b * stride + 2u + d];
+        for (uint b0 = 0; b0 < used; b0 += SPLIT_BATCH) {
+            // This batch's loads are in flight; the next one's (of this dim, else of the
+            // next) are issued before this one is summed.
+            const float mc[SPLIT_BATCH] = mb, vc[SPLIT_BATCH] = vb;
+            const bool more = b0 + SPLIT_BATCH < used;
+            if (more || d + n_threads < pc.v_dim)
+                split_values(mb, vb, base, stride, more ? b0 + SPLIT_BATCH : 0u, used, more ? d : d + n_threads);
+            [[unroll]] for (uint i = 0; i < SPLIT_BATCH; ++i)
+                if (b0 + i < used) acc += exp(mc[i] - big) * vc[i];
+        }
         o[obase + d] = acc * inv;
     }
 }

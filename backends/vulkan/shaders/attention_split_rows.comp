@@ -16,8 +16,10 @@
 //! variant attention_split_rows_fused -DFUSED
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #define BLOCK 32  // keys per workgroup: kSplitBlock in op_attention_split.cpp
 #define NSG 4     // subgroups per workgroup
+#define KEYS (BLOCK / NSG)  // keys a subgroup takes
 #define MAX_DIM4 256  // head_dim and v_dim up to 1024 (kSplitMaxHeadDim)
 
 layout(constant_id = 0) const uint LANES = 32;  // the subgroup size
@@ -75,15 +77,39 @@ void main() {
     const uint qbase = (t * pc.n_heads + h) * hd4;
     for (uint d = tid; d < hd4; d += LANES * NSG) qs[d] = q[qbase + d];
     if (tid < BLOCK) ps[tid] = -1.0 / 0.0;
+
+    // Latency: subgroup sg's KEYS keys (sg, sg + NSG, ...) are loaded together, a step (a
+    // lane's vec4 of each row) at a time, the next step's loads issued before this step's
+    // sums; the first step of the keys and of the values before q's barrier, so that q's,
+    // k's and v's round trips overlap rather than follow one another. A key past the
+    // block's end reads the last key's row, unused. The sums are those of one key at a
+    // time, in the same order.
+    const uint kbase = (kv * pc.k_head + (first + j0) * pc.k_row) / 4u, krow4 = pc.k_row / 4u;
+    const uint vbase = (kv * pc.v_head + (first + j0) * pc.v_row) / 4u, vrow4 = pc.v_row / 4u;
+    uint row[KEYS];
+    vec4 kr[KEYS], vr[KEYS];
+    [[unroll]] for (uint i = 0; i < KEYS; ++i) {
+        row[i] = min(sg + i * NSG, nb - 1u);
+        kr[i] = lane < hd4 ? k[kbase + row[i] * krow4 + lane] : vec4(0.0);
+        vr[i] = lane < vd4 ? v[vbase + row[i] * vrow4 + lane] : vec4(0.0);
+    }
     barrier();
 
     // Scores: subgroup sg takes keys sg, sg + NSG, ...; its lanes split the row.
-    const uint kbase = (kv * pc.k_head + (first + j0) * pc.k_row) / 4u, krow4 = pc.k_row / 4u;
-    for (uint j = sg; j < nb; j += NSG) {
-        float s = 0.0;
-        for (uint d = lane; d < hd4; d += LANES) s += dot(qs[d], k[kbase + j * krow4 + d]);
-        s = subgroupAdd(s);
-        if (lane == 0u) ps[j] = s * pc.scale;
+    float s[KEYS];
+    [[unroll]] for (uint i = 0; i < KEYS; ++i) s[i] = 0.0;
+    for (uint d = lane; d < hd4; d += LANES) {
+        const vec4 kd[KEYS] = kr;
+        if (d + LANES < hd4)
+            [[unroll]] for (uint i = 0; i < KEYS; ++i) kr[i] = k[kbase + row[i] * krow4 + d + LANES];
+        [[unroll]] for (uint i = 0; i < KEYS; ++i) s[i] += dot(qs[d], kd[i]);
+    }
+    [[unroll]] for (uint i = 0; i < KEYS; ++i) {
+        const uint j = sg + i * NSG;
+        if (j < nb) {  // uniform over the subgroup
+            const float sj = subgroupAdd(s[i]);
+            if (lane == 0u) ps[j] = sj * pc.scale;
+        }
     }
     barrier();
     float m = -1.0 / 0.0;
@@ -92,11 +118,16 @@ void main() {
     for (uint j = 0; j < nb; ++j) l += exp(ps[j] - m);
 
     // Weighted values: subgroup sg sums its keys' rows, each lane owning vec4s of the row;
-    // the subgroups' sums meet in shared memory.
-    const uint vbase = (kv * pc.v_head + (first + j0) * pc.v_row) / 4u, vrow4 = pc.v_row / 4u;
+    // the subgroups' sums meet in shared memory. The weights, exp(ps[j] - m), found once.
+    float p[KEYS];
+    [[unroll]] for (uint i = 0; i < KEYS; ++i) p[i] = exp(ps[sg + i * NSG] - m);
     for (uint d = lane; d < vd4; d += LANES) {
+        const vec4 vd[KEYS] = vr;
+        if (d + LANES < vd4)
+            [[unroll]] for (uint i = 0; i < KEYS; ++i) vr[i] = v[vbase + row[i] * vrow4 + d + LANES];
         vec4 acc = vec4(0.0);
-        for (uint j = sg; j < nb; j += NSG) acc += exp(ps[j] - m) * v[vbase + j * vrow4 + d];
+        [[unroll]] for (uint i = 0; i < KEYS; ++i)
+            if (sg + i * NSG < nb) acc += p[i] * vd[i];
         part[sg][d] = acc;
     }
     barrier();

@@ -6,6 +6,7 @@
 // The first CACHED experts in shared memory: their logit, then in place their exp, then their
 // p; further ones are read and computed again where needed (the same expressions, the same
 // bits).
+#extension GL_EXT_control_flow_attributes : require
 const uint CACHED = 1024u;
 shared float s_max[64], s_sum[64];
 shared float s_p[CACHED];
@@ -40,8 +41,15 @@ void softmax_topk_rank(uint t, uint lane, uint E, uint K, bool renormalize) {
     topk_row = t * E;
 
     // Lane l's experts in the trees are l, l + 64, ...: the logits those lanes read (all 128
-    // lanes load them, 64 lanes use them).
-    for (uint e = lane; e < n_cached; e += 128u) s_p[e] = TOPK_LOGITS[topk_row + e];
+    // lanes load them, 64 lanes use them). Latency: a lane's logits (up to 8: every cached
+    // one at CACHED = 1024) are loaded together, then stored, rather than one round trip
+    // to memory (coherent in matvec_fused.comp: L2) after another past 128 experts.
+    for (uint e0 = lane; e0 < n_cached; e0 += 8u * 128u) {
+        float x[8];
+        [[unroll]] for (uint i = 0u; i < 8u; ++i) x[i] = e0 + 128u * i < n_cached ? TOPK_LOGITS[topk_row + e0 + 128u * i] : 0.0;
+        [[unroll]] for (uint i = 0u; i < 8u; ++i)
+            if (e0 + 128u * i < n_cached) s_p[e0 + 128u * i] = x[i];
+    }
     barrier();
     const bool tree = lane < 64u;  // a lane of the maximum's and the sum's tree
     if (tree) {
