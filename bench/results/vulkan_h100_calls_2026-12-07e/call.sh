@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Lead call, one instead of call1.sh + call2.sh (2026-12-07, 22:00 UTC; the device budget left
 # after the evening's failed starts holds one call): main with gemmbig, flashattn, matvecrows
-# merged. The golden suites and the new kernels' tests on the H100 (the
+# merged, then loadsahead (the decode's latency-bound kernels issue their loads together; OLD_BV:
+# main's bench_vulkan before it, xz, run beside the defaults each round). The golden suites and
+# the new kernels' tests on the H100 (the
 # cooperative-matrix paths run nowhere else), old vs cooperative prefill attention, the prefill
 # GEMM sweep (wide tiles), then 48-layer rounds with the candidates. Environment: PACKDIR (the
 # pack: bench/vulkan_gpu_pack.sh + tests.tar.xz), BUDGET, TUNINGS, MV, EXTRA_ENV.
@@ -38,7 +40,7 @@ MST_VULKAN_PROFILE=2 timeout 100 $B/bench_vulkan_prefill --sweep --tokens 512 --
 BEST=$(grep -oE 'BEST_TUNINGS=[^ ]+' $OUT/lead/gemm_sweep.txt | tail -1 | cut -d= -f2); echo "best gemm: $BEST"; echo "$BEST" > $W/best.txt
 MV=${MV:-}
 bv() { local label=$1 envs=$2 t; shift 2; t=$(left); [ "$t" -gt 35 ] && t=35; [ "$t" -lt 15 ] && { el "no time for bv $label"; return; }
-  env $envs timeout $t $B/bench_vulkan --layers 48 --prefill 512 --decode 64 --no-cpu --no-streamed "$@" > $OUT/lead/bv_$label.txt 2>&1
+  env $envs timeout $t ${BVBIN:-$B/bench_vulkan} --layers 48 --prefill 512 --decode 64 --no-cpu --no-streamed "$@" > $OUT/lead/bv_$label.txt 2>&1
   echo "bv $label: $(grep -E 'vulkan resident' $OUT/lead/bv_$label.txt | cut -c1-150) | $(grep -oE 'decode logits hash [0-9a-f]+' $OUT/lead/bv_$label.txt)"; }
 L=$W/pack/llama/llama_runner
 lr() { local label=$1; local t; t=$(left); [ "$t" -lt 40 ] && { el "out of time before llama $label"; return; }; [ "$t" -gt 45 ] && t=45
@@ -46,8 +48,10 @@ lr() { local label=$1; local t; t=$(left); [ "$t" -lt 40 ] && { el "out of time 
   grep -E "prompt_first|decode_tok" $OUT/lead/llama_$label.txt | tr '\n' ' '; echo; }
 ALL="MST_VULKAN_FLASH_ATTENTION=auto ${BEST:+MST_VULKAN_COOP_TUNING=$BEST} ${MV:+MST_VULKAN_MATVEC_TUNING=$MV} ${EXTRA_ENV:-}"
 echo "all: $ALL"
+[ -n "${OLD_BV:-}" ] && xz -dc $OLD_BV > $W/bench_vulkan_old && chmod +x $W/bench_vulkan_old
 for r in 1 2 3; do
   bv def_$r ""
+  [ -n "${OLD_BV:-}" ] && BVBIN=$W/bench_vulkan_old bv old_$r ""
   bv all_$r "$ALL"
   bv flash_$r MST_VULKAN_FLASH_ATTENTION=auto
   [ -n "$BEST" ] && bv gemm_$r "MST_VULKAN_COOP_TUNING=$BEST"
