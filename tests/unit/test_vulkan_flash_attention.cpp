@@ -13,6 +13,7 @@
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/backend.h"
@@ -138,6 +139,18 @@ TEST_F(VulkanFlashAttention, SharedMemoryFits) {
     EXPECT_LE(VulkanBackend::flash_attention_shared_bytes(CoopPrecision::split, false), 32768u);
     EXPECT_LE(VulkanBackend::flash_attention_shared_bytes(CoopPrecision::f16, true), 32768u);
     EXPECT_LE(VulkanBackend::flash_attention_shared_bytes(CoopPrecision::exact, true), 49152u);
+}
+
+// MST_VULKAN_FLASH_ATTENTION sets the mode it names (auto, the default, too: the evening
+// call of 2026-12-07 found "auto" leaving the kernel off while it was not the default).
+TEST_F(VulkanFlashAttention, EnvironmentSetsTheModeItNames) {
+    using Mode = VulkanBackend::FlashAttention;
+    EXPECT_EQ(VulkanBackend(BackendOptions{}, false).flash_attention(), Mode::automatic);
+    for (const auto &[value, mode] : {std::pair{"auto", Mode::automatic}, std::pair{"emulated", Mode::emulated},
+                                      std::pair{"off", Mode::off}}) {
+        const test::ScopedEnv env("MST_VULKAN_FLASH_ATTENTION", value);
+        EXPECT_EQ(VulkanBackend(BackendOptions{}, false).flash_attention(), mode) << value;
+    }
 }
 
 // MST_VULKAN_FLASH_ATTENTION takes auto, emulated and off, and nothing else: a backend made
