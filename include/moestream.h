@@ -146,7 +146,9 @@ typedef struct mst_model_params {
                                     routing) | "lrfu" (frequency-weighted recency) | "lru-2touch" /
                                     "lrfu-2touch" (cache a miss only at its second miss within the
                                     last capacity misses) | "lru" | "lfu" (aging) | "arc" (adaptive)
-                                    | "none" (only the OS page cache) */
+                                    | "learned" (a model fitted offline scores each expert's
+                                    reuse from online features; admits a miss only if it
+                                    outscores its victim) | "none" (only the OS page cache) */
     int32_t prefetch;            /* N > 0: predict the experts of the next N MoE layers by applying
                                     their routers to the current hidden state and read them while
                                     this layer computes (decode only); 1 is the next layer only,

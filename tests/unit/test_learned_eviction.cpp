@@ -103,7 +103,7 @@ TEST(LearnedEviction, FittedOnOneHalfKeepsThePeriodicExpertOnTheOther) {
         const EvictionModel linear = fit_eviction_model(set, 5, false);
         const EvictionModel mlp = fit_eviction_mlp(set, 5, false, 8, 2);
         for (const EvictionModel *m : {&linear, &mlp}) {
-            const ReplayResult r = replay_policy(held, PolicyFactory([&] { return make_learned_policy(*m, 1); }), o);
+            const ReplayResult r = replay_policy(held, PolicyFactory([&] { return make_learned_policy(*m); }), o);
             EXPECT_GE(r.hits, 197u) << m->name();
             EXPECT_LE(r.inserted, 8u) << m->name();  // expert 0, and fillers only while cold
         }
