@@ -1,4 +1,5 @@
-// bench_routing's learned eviction policy (bench/learned_eviction.h) on hand-made traces whose
+// bench_routing's fitting of the learned eviction policy (bench/learned_eviction.h, over the
+// library's features and policy) on hand-made traces whose
 // answers are known: the features of an expert that comes back every 5 tokens, the training
 // rows' labels, a model fitted on one half of such a trace keeping that expert on the other
 // half, where LRU keeps none, and the table of which experts follow which.
