@@ -50,7 +50,7 @@ void ReuseFeatures::Follows::grow(int32_t experts) {
 }
 
 float ReuseFeatures::Follows::share(int32_t a, int32_t b) const {
-    if (a >= n || b >= n || times[size_t(a)] == 0.0f) return 0.0f;
+    if (a < 0 || b < 0 || a >= n || b >= n || times[size_t(a)] == 0.0f) return 0.0f;
     return counts[size_t(a) * size_t(n) + size_t(b)] / times[size_t(a)];
 }
 
