@@ -141,14 +141,14 @@ typedef struct mst_model_params {
     uint32_t storage_drop_after_read; /* nonzero: buffered tiers advise POSIX_FADV_DONTNEED after each
                                     read and mmap drops released experts from the page cache, so
                                     the expert cache is the only cache. Default 0 */
-    const char *cache_policy;    /* expert cache eviction: "lrfu-admit" (default; lrfu that caches
-                                    a miss only if it outscores its victim, the best on trained
-                                    routing) | "lrfu" (frequency-weighted recency) | "lru-2touch" /
+    const char *cache_policy;    /* expert cache eviction: "learned" (default; a model fitted
+                                    offline scores each expert's reuse from online features and
+                                    a miss is cached only if it outscores its victim: the best on
+                                    trained routing) | "lrfu-admit" (lrfu with that admission) |
+                                    "lrfu" (frequency-weighted recency) | "lru-2touch" /
                                     "lrfu-2touch" (cache a miss only at its second miss within the
                                     last capacity misses) | "lru" | "lfu" (aging) | "arc" (adaptive)
-                                    | "learned" (a model fitted offline scores each expert's
-                                    reuse from online features; admits a miss only if it
-                                    outscores its victim) | "none" (only the OS page cache) */
+                                    | "none" (only the OS page cache) */
     int32_t prefetch;            /* N > 0: predict the experts of the next N MoE layers by applying
                                     their routers to the current hidden state and read them while
                                     this layer computes (decode only); 1 is the next layer only,
