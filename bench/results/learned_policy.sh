@@ -35,3 +35,8 @@ for m in $models; do
   done
   wait
 done
+# Against the shipped table: Qwen3.5-MoE's own weights, fitted on one text and replayed on the
+# other (learned_policy_across_qwen3_5_moe_trained.txt).
+m=qwen3_5_moe_trained
+"$B/bench/bench_routing" learned --online --across --sizes 25 --rows 250000 "$T/repo_$m.trace" "$T/cpp_$m.trace" \
+  > "$R/learned_policy_across_$m.txt"
