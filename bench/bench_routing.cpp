@@ -19,6 +19,10 @@
 //     a learned eviction policy (learned_eviction.h) fitted on each trace's first half and
 //     replayed on its second, or (--across, traces in pairs) fitted on one text's trace and
 //     replayed on the other's, against lru, lrfu, lrfu-admit and Belady.
+//   bench_routing learned --export --online TRACE [--sizes P] [--windows W1,...] [--mlp W1,...] [--hidden H]
+//                         [--follows F] [--rows N]
+//     the library's "learned" weights: fitted on the whole trace, printed as C++
+//     (lib/experts/eviction_learned_weights.cpp).
 //   bench_routing prefetch TRACE [TRACE...]
 //     the precision/recall trade-off of the prefetch rules (experts/prefetch_rule.h), fit on the
 //     first half of each trace's tokens and measured on the second, and the rule chosen.
@@ -26,11 +30,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -89,6 +95,9 @@ const char *const kUsage =
     "      trace) beside lru, lrfu, lrfu-admit and Belady, one shared cache (default sizes 10,25,50);\n"
     "      --online counts the follows online, from the replayed text itself so far, in place of\n"
     "      the table fitted on the training segment.\n"
+    "      --export (with --online, one trace) fits the + follows variants on the whole trace, keeps\n"
+    "      the one with the best hit rate on it at the first of --sizes (default 25), and prints it\n"
+    "      as the C++ of the library's shipped weights (lib/experts/eviction_learned_weights.cpp)\n"
     "      --rows caps the training rows (default 1000000, sampled evenly over the tokens). It also\n"
     "      fits every variant on the replayed segment itself and reports the best there: an upper\n"
     "      bound of the features and models, not a policy\n"
@@ -108,6 +117,7 @@ struct Args {
     bool per_layer = false;
     bool across = false;
     bool online = false;
+    bool exported = false;
 
     Args(int argc, char **argv, int first) {
         for (int i = first; i < argc; ++i) {
@@ -118,6 +128,8 @@ struct Args {
                 across = true;
             } else if (a == "--online") {
                 online = true;
+            } else if (a == "--export") {
+                exported = true;
             } else if (a.starts_with("-")) {
                 if (i + 1 >= argc) usage("option " + a + " needs a value");
                 values[a] = argv[++i];
@@ -581,9 +593,8 @@ Variants fit_variants(const RouteTraceData &shape, const TraceSegment &fit, cons
     return v;
 }
 
-double learned_hit(const std::vector<std::vector<ExpertKey>> &groups, const EvictionModel &m, int32_t k,
-                   const ReplayOptions &o) {
-    return replay_policy(groups, PolicyFactory([&] { return make_learned_policy(m, k); }), o).hit_rate();
+double learned_hit(const std::vector<std::vector<ExpertKey>> &groups, const EvictionModel &m, const ReplayOptions &o) {
+    return replay_policy(groups, PolicyFactory([&] { return make_learned_policy(m); }), o).hit_rate();
 }
 
 // Fits every variant on `fit`, chooses per flavor the variant with the best hit rate on `fit`
@@ -634,7 +645,7 @@ void learned_run(const std::string &title, const RouteTraceData &shape, const Tr
         std::vector<size_t> best(std::size(kFlavors), v.models.size());
         std::vector<double> fit_hit(v.models.size()), eval_hit(v.models.size());
         for (size_t m = 0; m < v.models.size(); ++m) {
-            fit_hit[m] = learned_hit(fit.groups, v.models[m], shape.k, o);
+            fit_hit[m] = learned_hit(fit.groups, v.models[m], o);
             size_t &b = best[size_t(v.reads[m])];
             if (b == v.models.size() || fit_hit[m] > fit_hit[b]) b = m;
         }
@@ -645,7 +656,7 @@ void learned_run(const std::string &title, const RouteTraceData &shape, const Tr
             admit = replay_policy(eval.groups, p, o).hit_rate();
             std::printf(" %.1f |", 100.0 * admit);
         }
-        for (size_t m = 0; m < v.models.size(); ++m) eval_hit[m] = learned_hit(eval.groups, v.models[m], shape.k, o);
+        for (size_t m = 0; m < v.models.size(); ++m) eval_hit[m] = learned_hit(eval.groups, v.models[m], o);
         double best_learned = 0.0;
         std::string chosen;
         for (size_t b : best) {
@@ -655,7 +666,7 @@ void learned_run(const std::string &title, const RouteTraceData &shape, const Tr
         }
         std::printf(" %s |", chosen.c_str());
         double bound_hit = 0.0;
-        for (const EvictionModel &m : in_sample.models) bound_hit = std::max(bound_hit, learned_hit(eval.groups, m, shape.k, o));
+        for (const EvictionModel &m : in_sample.models) bound_hit = std::max(bound_hit, learned_hit(eval.groups, m, o));
         std::printf(" %.1f |", 100.0 * bound_hit);
         const double b = replay_belady(eval.groups, o).hit_rate();
         std::printf(" %.1f | %+.1f | %+.1f |\n", 100.0 * b, 100.0 * (best_learned - admit), 100.0 * (best_learned - b));
@@ -673,6 +684,75 @@ void learned_run(const std::string &title, const RouteTraceData &shape, const Tr
     std::fflush(stdout);
 }
 
+// `values` as a C++ initializer list, exactly: 9 significant digits round-trip a float
+// (suffix f), 17 a double.
+template <typename T>
+std::string cpp_list(const T &values) {
+    constexpr bool single = std::is_same_v<std::remove_cvref_t<decltype(values[0])>, float>;
+    std::string out = "{";
+    for (size_t i = 0; i < std::size(values); ++i) {
+        out += i == 0 ? "\n            " : i % 6 == 0 ? ",\n            " : ", ";
+        char buf[64];
+        std::snprintf(buf, sizeof buf, single ? "%.9g" : "%.17g", double(values[i]));
+        out += buf;
+        if (out.find_last_of(".e") == std::string::npos || out.find_last_of(".e") < out.size() - std::strlen(buf))
+            out += ".0";  // a whole number: still a floating literal
+        if (single) out += "f";
+    }
+    return out + "}";
+}
+
+// The + follows variants (follows counted online) fitted on the whole of `path`, the one
+// with the best hit rate on that same trace at `pct` % cached printed as the library's
+// shipped weights.
+void learned_export(const std::string &command, const std::string &path, double pct, const std::vector<double> &windows,
+                    const std::vector<double> &mlp_targets, long hidden, long max_rows, long follows) {
+    const RouteTraceData t = read_route_trace(path);
+    const TraceSegment whole = segment(t, 0, t.n_tokens);
+    const size_t per_token = t.n_slots() * size_t(t.n_experts);
+    const size_t stride =
+        std::max<size_t>(1, (size_t(t.n_tokens) * per_token + size_t(max_rows) - 1) / size_t(max_rows));
+    const ReuseTrainingSet set =
+        reuse_training_set(whole.groups, nullptr, t.n_slots(), t.n_experts, t.k, stride, nullptr, int32_t(follows));
+    std::vector<EvictionModel> models;
+    for (double w : windows) models.push_back(fit_eviction_model(set, int32_t(w), false, true));
+    models.push_back(fit_eviction_model(set, 0, false, true));
+    for (double w : mlp_targets)
+        if (hidden > 0) models.push_back(fit_eviction_mlp(set, int32_t(w), false, int32_t(hidden), 3, true));
+    ReplayOptions o;
+    o.capacity = size_t(double(size_t(t.n_experts) * t.n_slots()) * pct / 100.0 + 0.5);
+    std::string tried;
+    size_t best = 0;
+    std::vector<double> hit(models.size());
+    for (size_t m = 0; m < models.size(); ++m) {
+        hit[m] = learned_hit(whole.groups, models[m], o);
+        tried += fmt::format("{}{} {:.1f} %", m ? ", " : "", models[m].name(), 100.0 * hit[m]);
+        if (hit[m] > hit[best]) best = m;
+    }
+    const EvictionModel &m = models[best];
+    const std::string trace = path.substr(path.find_last_of('/') + 1);
+    std::printf("// The weights of the \"learned\" cache policy (shipped_reuse_model): %s over the reuse\n"
+                "// features with follows counted online within %ld tokens (kShippedFollowsWindow), fitted on\n"
+                "// %zu rows (every %zu-th token of each layer, every expert) of the whole trace %s\n"
+                "// (%lld tokens, %d experts, top-%d, %zu sparse layers) by\n//   %s\n"
+                "// and chosen by hit rate on that trace at %g %% cached among: %s.\n"
+                "// Reproduce: bench/results/learned_policy.sh. Made by that program, not edited by hand.\n",
+                m.name().c_str(), follows, set.rows.size(), stride, trace.c_str(), (long long)t.n_tokens, int(t.n_experts),
+                int(t.k), t.n_slots(), command.c_str(), pct, tried.c_str());
+    std::printf("#include \"experts/reuse_model.h\"\n\nnamespace mst {\n\nconst ReuseModel &shipped_reuse_model() {\n"
+                "    static const ReuseModel model = [] {\n        ReuseModel m;\n");
+    std::printf("        m.mean = %s;\n", cpp_list(m.mean).c_str());
+    std::printf("        m.scale = %s;\n", cpp_list(m.scale).c_str());
+    if (m.hidden == 0) {
+        std::printf("        m.weights = %s;\n", cpp_list(m.weights).c_str());
+    } else {
+        std::printf("        m.hidden = %d;\n", int(m.hidden));
+        std::printf("        m.layer1 = %s;\n", cpp_list(m.layer1).c_str());
+        std::printf("        m.layer2 = %s;\n", cpp_list(m.layer2).c_str());
+    }
+    std::printf("        return m;\n    }();\n    return model;\n}\n\n}  // namespace mst\n");
+}
+
 int learned(const Args &args) {
     args.only({"--sizes", "--windows", "--rows", "--mlp", "--hidden", "--follows"});
     if (args.positional.empty()) usage("learned takes one or more trace files");
@@ -688,6 +768,13 @@ int learned(const Args &args) {
     const long rows = args.integer("--rows", 1000000, 1000, 1L << 30);
     const long hidden = args.integer("--hidden", 16, 0, 256);
     const long affinity = args.integer("--follows", 2, 1, long(kReuseHorizon));
+    if (args.exported) {
+        if (!args.online || args.across || args.positional.size() != 1) usage("learned --export takes --online and one trace");
+        const std::string command = fmt::format("bench_routing learned --export --online --sizes {} --rows {} --follows {} {}",
+                                                args.get("--sizes", "25"), rows, affinity, args.positional[0]);
+        learned_export(command, args.positional[0], sizes_of(args, "25").front(), windows, mlp, hidden, rows, affinity);
+        return 0;
+    }
     if (!args.across) {
         for (const std::string &path : args.positional) {
             const RouteTraceData t = read_route_trace(path);

@@ -1,36 +1,17 @@
 #include "learned_eviction.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
-#include <limits>
-#include <map>
 #include <random>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "experts/eviction_policies.h"
 
 namespace mst {
 
 namespace {
-
-// 2^(-age / h) for each half-life h and ages below kDecayAges; older uses count 0 (2^-16 of
-// a use at the longest half-life, under the 0.01 floor of the log).
-constexpr int64_t kDecayAges = 8192;
-constexpr double kNeverAge = 65535.0;
-
-const std::vector<std::array<float, kReuseHalfLives.size()>> &decay_table() {
-    static const auto table = [] {
-        auto t = std::vector<std::array<float, kReuseHalfLives.size()>>(size_t(kDecayAges));
-        for (size_t a = 0; a < t.size(); ++a)
-            for (size_t h = 0; h < kReuseHalfLives.size(); ++h) t[a][h] = float(std::exp2(-double(a) / kReuseHalfLives[h]));
-        return t;
-    }();
-    return table;
-}
-
-float decay(int64_t age, size_t h) { return age < kDecayAges ? decay_table()[size_t(age)][h] : 0.0f; }
 
 // Solves a x = b in place (a: n x n, row-major, symmetric positive definite after the ridge).
 void solve(std::vector<double> &a, std::vector<double> &b, size_t n) {
@@ -54,100 +35,6 @@ void solve(std::vector<double> &a, std::vector<double> &b, size_t n) {
 }
 
 }  // namespace
-
-std::vector<std::string> reuse_feature_names() {
-    std::vector<std::string> names;
-    for (int32_t h : kReuseHalfLives) names.push_back(fmt::format("log uses h={}", h));
-    names.insert(names.end(), {"log age", "log gap 1", "log gap 2", "log gap 3", "uses in 16", "log share", "router score",
-                               "chosen now", "follows now"});
-    return names;
-}
-
-void ReuseFeatures::lookup(const ExpertKey &key) {
-    Layer &l = layers_[key.layer];
-    const int64_t t = int64_t(l.lookups / uint64_t(k_));
-    ++l.lookups;
-    if (l.chosen_token != t) {
-        if (online_ > 0) {
-            if (l.chosen_token >= 0) l.before.insert(l.before.begin(), l.chosen);
-            if (l.before.size() > size_t(online_)) l.before.pop_back();
-            l.preceding.clear();
-            for (const auto &set : l.before) l.preceding.insert(l.preceding.end(), set.begin(), set.end());
-            std::ranges::sort(l.preceding);
-            l.preceding.erase(std::unique(l.preceding.begin(), l.preceding.end()), l.preceding.end());
-        }
-        l.chosen_token = t;
-        l.chosen.clear();
-    }
-    l.chosen.push_back(key.expert);
-    if (online_ > 0) {
-        l.times[key.expert] += 1.0f;
-        for (int32_t a : l.preceding) l.follows[(uint64_t(uint32_t(a)) << 32) | uint32_t(key.expert)] += 1.0f;
-    }
-    Expert &e = experts_[key];
-    if (e.last_use == t) return;  // a token looks an expert up once; a repeat adds nothing
-    ++l.uses;
-    const int64_t age = t - e.last_use;
-    for (size_t h = 0; h < kReuseHalfLives.size(); ++h) e.decayed[h] = e.decayed[h] * decay(age, h) + 1.0f;
-    e.recent = (age < 64 ? e.recent << age : 0) | 1u;
-    for (size_t i = kReuseGaps; i-- > 1;) e.earlier[i] = e.earlier[i - 1];
-    e.earlier[0] = e.last_use;
-    e.last_use = t;
-    ++e.uses;
-}
-
-void ReuseFeatures::router_score(const ExpertKey &key, float score) {
-    Expert &e = experts_[key];
-    e.score = score;
-    // The token the layer looks up next (the scores come just before its lookups).
-    e.scored_token = int64_t((layers_[key.layer].lookups + uint64_t(k_) - 1) / uint64_t(k_));
-}
-
-int64_t ReuseFeatures::token(int32_t layer) const {
-    const auto l = layers_.find(layer);
-    return l == layers_.end() || l->second.lookups == 0 ? -1 : int64_t((l->second.lookups - 1) / uint64_t(k_));
-}
-
-ReuseFeatureRow ReuseFeatures::features(const ExpertKey &key) const {
-    ReuseFeatureRow x{};
-    const int64_t now = token(key.layer);
-    const auto it = experts_.find(key);
-    const Expert none;
-    const Expert &e = it == experts_.end() ? none : it->second;
-    const bool used = e.last_use != kNever;
-    const auto l = layers_.find(key.layer);
-    const int64_t age = used ? now - e.last_use : int64_t(kNeverAge);
-    size_t i = 0;
-    for (size_t h = 0; h < kReuseHalfLives.size(); ++h)
-        x[i++] = float(std::log2(0.01 + (used ? double(e.decayed[h]) * decay(age, h) : 0.0)));
-    x[i++] = float(std::log2(1.0 + std::min(double(age), kNeverAge)));
-    for (size_t j = 0; j < kReuseGaps; ++j) {
-        const int64_t later = j == 0 ? e.last_use : e.earlier[j - 1];
-        const bool known = used && e.earlier[j] != kNever;
-        x[i++] = float(std::log2(known ? double(later - e.earlier[j]) : kNeverAge));
-    }
-    x[i++] = used && age < 16 ? float(std::popcount(e.recent & ((uint64_t(1) << (16 - age)) - 1))) : 0.0f;
-    const double share = l == layers_.end() || l->second.uses == 0 ? 0.0 : double(e.uses) / double(l->second.uses);
-    x[i++] = float(std::log2(1e-4 + share));
-    x[i++] = e.scored_token == now ? e.score : 0.0f;
-    x[i++] = used && age == 0 ? 1.0f : 0.0f;
-    double follows = 0.0;
-    if (l != layers_.end() && l->second.chosen_token == now && !l->second.chosen.empty()) {
-        const Layer &layer = l->second;
-        for (int32_t a : layer.chosen) {
-            if (online_ > 0) {
-                const auto f = layer.follows.find((uint64_t(uint32_t(a)) << 32) | uint32_t(key.expert));
-                const auto n = layer.times.find(a);
-                if (f != layer.follows.end() && n != layer.times.end()) follows += f->second / n->second;
-            } else if (affinity_) {
-                follows += affinity_->at(key.layer, a, key.expert);
-            }
-        }
-        follows /= double(layer.chosen.size());
-    }
-    x[i++] = float(follows);
-    return x;
-}
 
 float ReuseAffinity::at(int32_t layer, int32_t a, int32_t b) const {
     const auto it = by_layer.find(layer);
@@ -186,24 +73,6 @@ ReuseAffinity fit_reuse_affinity(const std::vector<std::vector<ExpertKey>> &grou
                 table[a * n + b] = chosen[a] > 0.0 ? float(follows[a * n + b] / chosen[a]) : 0.0f;
     }
     return f;
-}
-
-double EvictionModel::score(const ReuseFeatureRow &x) const {
-    std::array<double, kReuseFeatures> z;
-    for (size_t i = 0; i < kReuseFeatures; ++i) z[i] = scale[i] > 0.0f ? double((x[i] - mean[i]) / scale[i]) : 0.0;
-    if (hidden == 0) {
-        double s = weights[kReuseFeatures];
-        for (size_t i = 0; i < kReuseFeatures; ++i) s += weights[i] * z[i];
-        return s;
-    }
-    double s = layer2[size_t(hidden)];
-    for (size_t u = 0; u < size_t(hidden); ++u) {
-        const double *w = &layer1[u * (kReuseFeatures + 1)];
-        double a = w[kReuseFeatures];
-        for (size_t i = 0; i < kReuseFeatures; ++i) a += w[i] * z[i];
-        if (a > 0.0) s += layer2[u] * a;
-    }
-    return s;
 }
 
 std::string EvictionModel::name() const {
@@ -260,7 +129,6 @@ double target(uint32_t next, int32_t window) {
 
 // Means and scales of the features over the set; a feature left out gets scale 0 (ignored).
 void standardize(const ReuseTrainingSet &set, bool use_scores, bool use_follows, EvictionModel &m) {
-    constexpr size_t kScoreFeature = kReuseHalfLives.size() + kReuseGaps + 3, kFollowsFeature = kReuseFeatures - 1;
     const size_t rows = set.rows.size();
     if (rows == 0) fail(MST_ERR_INVALID_ARGUMENT, "no training rows for the eviction model");
     for (size_t i = 0; i < kReuseFeatures; ++i) {
@@ -271,7 +139,7 @@ void standardize(const ReuseTrainingSet &set, bool use_scores, bool use_follows,
         }
         const double mean = sum / double(rows), var = std::max(0.0, sq / double(rows) - mean * mean);
         m.mean[i] = float(mean);
-        const bool left_out = (!use_scores && i == kScoreFeature) || (!use_follows && i == kFollowsFeature);
+        const bool left_out = (!use_scores && i == kReuseScoreFeature) || (!use_follows && i == kReuseFollowsFeature);
         m.scale[i] = var > 1e-12 && !left_out ? float(std::sqrt(var)) : 0.0f;
     }
 }
@@ -399,79 +267,8 @@ EvictionModel fit_eviction_mlp(const ReuseTrainingSet &set, int32_t window, bool
     return m;
 }
 
-namespace {
-
-class LearnedPolicy final : public EvictionPolicy {
-public:
-    LearnedPolicy(const EvictionModel &model, int32_t lookups_per_token)
-        : model_(model), features_(lookups_per_token, model_.affinity.get(), model_.online_follows) {}
-    const char *name() const override { return "learned"; }
-    bool wants_router_scores() const override { return true; }
-    void on_router_score(const ExpertKey &key, float score) override {
-        features_.router_score(key, score);
-        ++layers_[key.layer].clock;
-    }
-    void on_hit(const ExpertKey &key) override { touch(key); }
-    void on_miss(const ExpertKey &key) override { touch(key); }
-    void on_insert(const ExpertKey &key) override {
-        Layer &l = layers_[key.layer];
-        index_[key] = l.residents.size();
-        l.residents.push_back({key, model_.score(features_.features(key))});
-    }
-    ExpertKey victim(const ExpertKey &) override {
-        // An expert's features move only when its own layer looks something up or is scored,
-        // so only those layers' residents are scored again: in decode order, one layer between
-        // two victims, and one scoring serves every eviction of that layer's misses.
-        const Resident *lowest = nullptr;
-        for (auto &[layer, l] : layers_) {
-            if (l.scored_at != l.clock) {
-                for (Resident &r : l.residents) r.score = model_.score(features_.features(r.key));
-                l.scored_at = l.clock;
-            }
-            for (const Resident &r : l.residents)
-                if (!lowest || r.score < lowest->score) lowest = &r;
-        }
-        return lowest->key;
-    }
-    bool admit(const ExpertKey &incoming, const ExpertKey &victim) override {
-        return model_.score(features_.features(incoming)) > layers_.at(victim.layer).residents[index_.at(victim)].score;
-    }
-    void on_evict(const ExpertKey &key) override {
-        std::vector<Resident> &rs = layers_.at(key.layer).residents;
-        const size_t i = index_.at(key);
-        index_.erase(key);
-        if (i + 1 != rs.size()) {
-            rs[i] = rs.back();
-            index_[rs[i].key] = i;
-        }
-        rs.pop_back();
-    }
-
-private:
-    struct Resident {
-        ExpertKey key;
-        double score = 0.0;
-    };
-    struct Layer {
-        uint64_t clock = 0, scored_at = std::numeric_limits<uint64_t>::max();
-        std::vector<Resident> residents;
-    };
-
-    void touch(const ExpertKey &key) {
-        features_.lookup(key);
-        ++layers_[key.layer].clock;
-    }
-
-    EvictionModel model_;
-    ReuseFeatures features_;
-    std::map<int32_t, Layer> layers_;
-    std::unordered_map<ExpertKey, size_t, ExpertKeyHash> index_;  // within its layer's residents
-};
-
-}  // namespace
-
-std::unique_ptr<EvictionPolicy> make_learned_policy(const EvictionModel &model, int32_t lookups_per_token) {
-    return std::make_unique<LearnedPolicy>(model, lookups_per_token);
+std::unique_ptr<EvictionPolicy> make_learned_policy(const EvictionModel &model) {
+    return make_learned_policy(model, model.online_follows, model.affinity);
 }
 
 }  // namespace mst

@@ -141,9 +141,11 @@ typedef struct mst_model_params {
     uint32_t storage_drop_after_read; /* nonzero: buffered tiers advise POSIX_FADV_DONTNEED after each
                                     read and mmap drops released experts from the page cache, so
                                     the expert cache is the only cache. Default 0 */
-    const char *cache_policy;    /* expert cache eviction: "lrfu-admit" (default; lrfu that caches
-                                    a miss only if it outscores its victim, the best on trained
-                                    routing) | "lrfu" (frequency-weighted recency) | "lru-2touch" /
+    const char *cache_policy;    /* expert cache eviction: "learned" (default; a model fitted
+                                    offline scores each expert's reuse from online features and
+                                    a miss is cached only if it outscores its victim: the best on
+                                    trained routing) | "lrfu-admit" (lrfu with that admission) |
+                                    "lrfu" (frequency-weighted recency) | "lru-2touch" /
                                     "lrfu-2touch" (cache a miss only at its second miss within the
                                     last capacity misses) | "lru" | "lfu" (aging) | "arc" (adaptive)
                                     | "none" (only the OS page cache) */

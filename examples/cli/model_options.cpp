@@ -27,7 +27,8 @@ const char *const kModelOptionsHelp =
     "  -t, --threads N           compute threads (default: all cores; more than the cores this process\n"
     "                            can run on is lowered to them, with a warning)\n"
     "  --io-threads N            pread / direct: parallel expert reads, at most 256 (default 4)\n"
-    "  --cache-policy NAME       lrfu-admit | lrfu | lru-2touch | lrfu-2touch | lru | lfu | arc | none (default lrfu-admit)\n"
+    "  --cache-policy NAME       learned | lrfu-admit | lrfu | lru-2touch | lrfu-2touch | lru | lfu | arc | none\n"
+    "                            (default learned)\n"
     "  --prefetch                read the next layer's predicted experts ahead (default off)\n"
     "  --prefetch-layers N       with --prefetch: predict and read N MoE layers ahead (default 1)\n"
     "  --prefetch-min-share S    with --prefetch: read a guessed expert only if its share of the guessed\n"
@@ -109,7 +110,7 @@ mst_model_params model_params_from(const Args &args, std::string &backend, std::
     p.storage_fadvise_random = switch_or(args, "storage-fadvise-random", p.storage_fadvise_random);
     if (args.get("storage-willneed")) p.storage_willneed = int32_t(switch_or(args, "storage-willneed", 0));
     p.storage_drop_after_read = switch_or(args, "storage-drop-after-read", p.storage_drop_after_read);
-    cache_policy = args.get_or("cache-policy", "lrfu-admit");
+    cache_policy = args.get_or("cache-policy", "learned");
     p.cache_policy = cache_policy.c_str();
     const int64_t prefetch_layers = args.int_in("prefetch-layers", 1, 1, 1024);
     if (args.get("prefetch-layers") && !args.flag("prefetch")) throw UsageError("--prefetch-layers needs --prefetch");

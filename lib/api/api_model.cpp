@@ -25,7 +25,7 @@ mst_model_params default_model_params() {
     p.experts_per_token = 0;
     p.n_threads = 0;
     p.n_io_threads = 0;
-    p.cache_policy = "lrfu-admit";
+    p.cache_policy = "learned";
     p.prefetch = 0;
     p.prefetch_min_share = -1.0f;
     p.rope_bf16_frequencies = 0;
@@ -62,7 +62,7 @@ mst_status mst_model_load(const char *path, const mst_model_params *params, mst_
         options.experts_per_token = p.experts_per_token;
         options.n_threads = resolve_compute_threads(p.n_threads, "n_threads");
         options.n_io_threads = p.n_io_threads ? p.n_io_threads : 4;
-        options.cache_policy = p.cache_policy ? p.cache_policy : "lrfu-admit";
+        options.cache_policy = p.cache_policy ? p.cache_policy : "learned";
         if (p.prefetch < 0) fail(MST_ERR_INVALID_ARGUMENT, "prefetch must not be negative, got {}", p.prefetch);
         options.prefetch_layers = p.prefetch;
         if (!(p.prefetch_min_share <= 1.0f))  // NaN too

@@ -34,9 +34,11 @@ void count_miss(const Life &l, ReplayResult &r) {
 // with uniform expert sizes.
 class PolicyCache {
 public:
-    PolicyCache(std::unique_ptr<EvictionPolicy> policy, size_t capacity)
+    PolicyCache(std::unique_ptr<EvictionPolicy> policy, size_t capacity, int32_t lookups_per_token)
         : policy_(capacity == 0 ? nullptr : std::move(policy)), capacity_(capacity) {
-        if (policy_) policy_->set_capacity(capacity);
+        if (!policy_) return;
+        policy_->set_capacity(capacity);
+        policy_->set_lookups_per_token(lookups_per_token);
     }
     void score(const ExpertKey &key, float score) {
         if (policy_) policy_->on_router_score(key, score);
@@ -166,8 +168,12 @@ ReplayResult replay_policy(const std::vector<std::vector<ExpertKey>> &groups, co
 
 ReplayResult replay_policy(const std::vector<std::vector<ExpertKey>> &groups, const PolicyFactory &make,
                            const ReplayOptions &options) {
+    // A group is one token's lookups of one layer: the largest is the top-k (smaller ones
+    // only where a slot was dropped).
+    size_t top_k = 1;
+    for (const auto &g : groups) top_k = std::max(top_k, g.size());
     std::map<int32_t, PolicyCache> caches;
-    for (const auto &[layer, cap] : capacities(groups, options)) caches.emplace(layer, PolicyCache(make(), cap));
+    for (const auto &[layer, cap] : capacities(groups, options)) caches.emplace(layer, PolicyCache(make(), cap, int32_t(top_k)));
     ReplayResult r;
     std::vector<ExpertKey> missed;
     for (const auto &g : groups) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "experts/eviction_policy.h"
+#include "experts/reuse_model.h"
 
 namespace mst {
 
@@ -20,5 +21,10 @@ std::unique_ptr<EvictionPolicy> make_lrfu_policy(double half_life_per_capacity, 
 // `base` behind second-touch admission: a missed expert is cached only when it was missed
 // before within the last capacity misses.
 std::unique_ptr<EvictionPolicy> make_second_touch_policy(std::unique_ptr<EvictionPolicy> base, std::string name);
+// Evicts the resident `model` scores lowest, its features' follows counted online within
+// `follows_window` tokens, or (0) read from `fitted` if any; admits a miss only when it
+// scores above the victim. "learned" is the shipped model with kShippedFollowsWindow.
+std::unique_ptr<EvictionPolicy> make_learned_policy(ReuseModel model, int32_t follows_window,
+                                                    std::shared_ptr<const ReuseFollows> fitted = nullptr);
 
 }  // namespace mst

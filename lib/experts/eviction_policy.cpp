@@ -5,7 +5,7 @@
 
 namespace mst {
 
-std::vector<std::string> cache_policy_names() { return {"none", "lru", "lfu", "arc", "lrfu", "lrfu-admit", "lru-2touch", "lrfu-2touch"}; }
+std::vector<std::string> cache_policy_names() { return {"none", "lru", "lfu", "arc", "lrfu", "lrfu-admit", "lru-2touch", "lrfu-2touch", "learned"}; }
 
 std::unique_ptr<EvictionPolicy> make_eviction_policy(const std::string &name) {
     if (name == "lru") return make_lru_policy();
@@ -17,6 +17,7 @@ std::unique_ptr<EvictionPolicy> make_eviction_policy(const std::string &name) {
     if (name == "lrfu-admit") return make_lrfu_policy(16.0, true);
     if (name == "lru-2touch") return make_second_touch_policy(make_lru_policy(), name);
     if (name == "lrfu-2touch") return make_second_touch_policy(make_lrfu_policy(16.0, false), name);
+    if (name == "learned") return make_learned_policy(shipped_reuse_model(), kShippedFollowsWindow);
     fail(MST_ERR_INVALID_ARGUMENT, "unknown expert cache policy '{}'; known: {}", name,
          fmt::join(cache_policy_names(), ", "));
 }

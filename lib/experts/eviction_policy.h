@@ -3,7 +3,9 @@
 // "lrfu" (frequency-weighted LRU: scores that decay with a half-life), and "lrfu-admit"
 // (lrfu that caches a missed expert only when its score beats the victim's), and
 // "lru-2touch" / "lrfu-2touch" (second-touch admission: a missed expert is cached only
-// when it was missed before within the last capacity misses). Not named here: lrfu-admit
+// when it was missed before within the last capacity misses), and "learned" (a model fitted
+// offline scores each expert's reuse from features tracked online; eviction_learned.cpp).
+// Not named here: lrfu-admit
 // whose scores also gain the router's soft scores (make_lrfu_policy's soft_weight), which
 // only the trace replay feeds (bench_routing soft; it gained 0-1 point, bench/RESULTS.md).
 #pragma once
@@ -41,6 +43,9 @@ public:
     // The cache's capacity in experts (budget / expert size), for policies that size
     // their bookkeeping by it; called before the first insert.
     virtual void set_capacity(size_t experts) { (void)experts; }
+    // Each token looks up `k` experts of each layer (the model's top-k), for policies whose
+    // clock is tokens rather than lookups; called before the first lookup.
+    virtual void set_lookups_per_token(int32_t k) { (void)k; }
     // The router scored `key` for the token now being routed, before that layer's lookups:
     // `score` is k x its weight over the sum of the router's top-M weights (M > k: the
     // chosen experts and those just below them), so a token's scores add up to k, as its k

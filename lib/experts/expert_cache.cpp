@@ -22,6 +22,12 @@ void ExpertCache::set_budget(uint64_t budget_bytes) {
     capacity_set_ = false;
 }
 
+void ExpertCache::set_lookups_per_token(int32_t k) {
+    std::lock_guard lock(mutex_);
+    if (total_.hits + total_.misses > 0) fail(MST_ERR_INTERNAL, "the expert cache was told the top-k after it was used");
+    if (policy_) policy_->set_lookups_per_token(k);
+}
+
 void ExpertCache::set_evict_hook(std::function<void(const ExpertKey &, const ExpertWeights &)> hook) {
     std::lock_guard lock(mutex_);
     evict_hook_ = std::move(hook);

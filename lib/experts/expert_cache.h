@@ -36,6 +36,10 @@ public:
     // once the model's sizes are known); MST_ERR_INTERNAL once it holds experts.
     void set_budget(uint64_t budget_bytes);
     const std::string &policy_name() const { return policy_name_; }
+    // Tell the policy the model's top-k (EvictionPolicy::set_lookups_per_token) before the
+    // cache is first used (the loader knows k once the model's config is read);
+    // MST_ERR_INTERNAL after a lookup.
+    void set_lookups_per_token(int32_t k);
 
     // The expert if cached (a hit for the policy), else nullptr (a miss).
     ExpertHandle find(const ExpertKey &key);

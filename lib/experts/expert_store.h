@@ -93,6 +93,8 @@ public:
     uint64_t cache_budget() const { return cache_.budget(); }
     // Before the store is first used: see ExpertCache::set_budget.
     void set_cache_budget(uint64_t bytes) { cache_.set_budget(bytes); }
+    // Before the store is first used: see ExpertCache::set_lookups_per_token.
+    void set_experts_per_token(int32_t k) { cache_.set_lookups_per_token(k); }
     // Experts read from storage into buffers (not mapped in place, not packed blobs) go to
     // slots of `slab` while it has free ones (host_expert_slab.h); before the store is
     // first used. Null: a buffer each, as before.

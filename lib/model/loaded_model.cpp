@@ -133,6 +133,7 @@ std::unique_ptr<LoadedModel> load_model(const std::string &path, const LoadOptio
         auto store = std::make_unique<ExpertStore>(std::move(tier), std::move(layouts),
                                                    options.expert_cache_bytes.value_or(0), options.cache_policy);
         store_made = store.get();
+        store->set_experts_per_token(m->experts_per_token);
         store->set_prefetch(options.prefetch_layers, options.prefetch_rule);
         store->set_blob_reads(BlobReadOptions{options.verify_checksums, m->checkpoint->files()});
         return store;

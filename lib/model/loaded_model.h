@@ -25,7 +25,7 @@ struct LoadOptions {
     int32_t experts_per_token = 0;  // 0 = the model's own
     int32_t n_threads = 0;
     int32_t n_io_threads = 4;
-    std::string cache_policy = "lrfu-admit";
+    std::string cache_policy = "learned";
     int prefetch_layers = 0;  // MoE layers ahead whose experts are predicted and read; 0 = off
     PrefetchRule prefetch_rule = default_prefetch_rule();  // which guesses are read
     bool rope_bf16_frequencies = false;

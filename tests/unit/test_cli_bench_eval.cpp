@@ -39,7 +39,7 @@ TEST_F(CliBenchEval, BenchNamesWhatRanRepeatsAndRecordsTheMachine) {
     ASSERT_EQ(r.status, 0) << r.err << r.out;
     // The tiny model's own top-k is 4; "auto" is resolved to the tier it chose and the
     // automatic cache budget to its bytes (all of this tiny model's experts fit).
-    EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(k=4 (mmap|pread|direct) lrfu-admit [0-9.]+ (B|KiB|MiB|GiB) mass=0\.9)")))
+    EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(k=4 (mmap|pread|direct) learned [0-9.]+ (B|KiB|MiB|GiB) mass=0\.9)")))
         << r.out;
     EXPECT_FALSE(contains(r.out, "k=model")) << r.out;
     EXPECT_FALSE(contains(r.out, " auto ")) << r.out;

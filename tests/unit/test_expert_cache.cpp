@@ -132,7 +132,7 @@ TEST(ExpertCachePolicy, NoneKeepsNothing) {
 }
 
 TEST(ExpertCachePolicy, BudgetAndPerLayerStatistics) {
-    for (const char *policy : {"lru", "lfu", "arc", "lrfu", "lrfu-admit", "lru-2touch", "lrfu-2touch"}) {
+    for (const char *policy : {"lru", "lfu", "arc", "lrfu", "lrfu-admit", "lru-2touch", "lrfu-2touch", "learned"}) {
         ExpertCache cache(5 * kExpertBytes + 100, policy, 3);
         uint64_t state = 7;
         for (int i = 0; i < 500; ++i) {
@@ -207,7 +207,7 @@ TEST(ExpertCacheBitwise, LogitsIdenticalAcrossPoliciesBudgetsAndPrefetch) {
         for (const Setting &s : std::vector<Setting>{{"none", 0, 0}, {"lru", 20000, 0}, {"lfu", 20000, 0},
                                                      {"arc", 20000, 0}, {"lru", 0, 1}, {"arc", 40000, 1},
                                                      {"lfu", 20000, 3}, {"lrfu", 20000, 1},
-                                                     {"lrfu-admit", 20000, 1}}) {
+                                                     {"lrfu-admit", 20000, 1}, {"learned", 20000, 1}}) {
             mst_cache_stats stats{};
             EXPECT_EQ(generate_logits(dir, s, &stats), expected)
                 << dataset << " policy " << s.policy << " budget " << s.budget << " prefetch " << s.prefetch;

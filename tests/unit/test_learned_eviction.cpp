@@ -1,4 +1,5 @@
-// bench_routing's learned eviction policy (bench/learned_eviction.h) on hand-made traces whose
+// bench_routing's fitting of the learned eviction policy (bench/learned_eviction.h, over the
+// library's features and policy) on hand-made traces whose
 // answers are known: the features of an expert that comes back every 5 tokens, the training
 // rows' labels, a model fitted on one half of such a trace keeping that expert on the other
 // half, where LRU keeps none, and the table of which experts follow which.
@@ -103,7 +104,7 @@ TEST(LearnedEviction, FittedOnOneHalfKeepsThePeriodicExpertOnTheOther) {
         const EvictionModel linear = fit_eviction_model(set, 5, false);
         const EvictionModel mlp = fit_eviction_mlp(set, 5, false, 8, 2);
         for (const EvictionModel *m : {&linear, &mlp}) {
-            const ReplayResult r = replay_policy(held, PolicyFactory([&] { return make_learned_policy(*m, 1); }), o);
+            const ReplayResult r = replay_policy(held, PolicyFactory([&] { return make_learned_policy(*m); }), o);
             EXPECT_GE(r.hits, 197u) << m->name();
             EXPECT_LE(r.inserted, 8u) << m->name();  // expert 0, and fillers only while cold
         }
