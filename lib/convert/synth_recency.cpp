@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "model/qwen3_5_moe.h"
 #include "model/rope_frequencies.h"
 
 namespace mst {
@@ -21,6 +22,13 @@ constexpr double kRecencyScore = 12.0;
 // kernel falls over tens of tokens, the distances a trained model reuses most beyond the
 // next token (bench/RESULTS.md).
 constexpr double kMinFrequency = 1.0 / 128.0, kMaxFrequency = 1.0 / 8.0;
+// Qwen3.5-MoE: a unit of gain writes this many plain heads' output. Only its full-attention
+// layers (2 of 8 in the trained test model) have recency heads, each carrying the recency of
+// the linear-attention layers after it, and its synthesized residual stream grows faster
+// ((1 + w) norms at w = 1); at unit 1 the 8 calibration rounds' steps stop short (last layer 30 %
+// next-token reuse against the trained 44 % at gain 4.65). Of 1, 3 and 4, 4 came closest
+// (bench/RESULTS.md, tenth round).
+constexpr float kGatedGainUnit = 4.0f;
 // MLA: the latent dim q_a_proj writes from u, about this large at the first layer, so that
 // it dominates q_a_layernorm without flattening the other heads' queries much.
 constexpr double kQueryLatent = 10.0;
@@ -46,6 +54,13 @@ std::optional<RecencyHeads> RecencyHeads::for_config(const ModelConfig &config, 
         r.rope_ = r.head_dim_;
         // Every query head that shares kv head 0 reads its constant key: all of them recency heads.
         r.recency_q_heads_ = int32_t(config.n_heads / std::max<int64_t>(config.n_kv_heads, 1));
+    } else if (config.model_type == "qwen3_5_moe" || config.model_type == "qwen3_5_moe_text") {
+        r.kind_ = Kind::Gated;
+        r.head_dim_ = config.head_dim > 0 ? config.head_dim : config.hidden_size / std::max<int64_t>(config.n_heads, 1);
+        // Only the first rotary dims of a head turn with the position: the pairs come from them.
+        r.rope_ = int64_t(double(r.head_dim_) * qwen35_partial_rotary_factor(config));
+        r.recency_q_heads_ = int32_t(config.n_heads / std::max<int64_t>(config.n_kv_heads, 1));
+        r.linear_ = qwen35_linear_layers(config);
     } else if (config.model_type == "deepseek_v3") {
         r.kind_ = Kind::Mla;
         r.q_lora_ = raw_int(config, "q_lora_rank");
@@ -88,10 +103,12 @@ std::optional<RecencyHeads> RecencyHeads::for_config(const ModelConfig &config, 
     // x . u / rms(x) at the first layer: u's part of a normalised embedding.
     const double x_dot_u = kEmbeddingGain / std::sqrt(1.0 + kEmbeddingGain * kEmbeddingGain / double(r.hidden_));
     const double n_dims = double(r.dims_.size());
-    if (r.kind_ == Kind::QkNorm) {
+    if (r.kind_ != Kind::Mla) {
         // After q_norm / k_norm a head's n written dims hold sqrt(head_dim / n) x weight each,
-        // so q . k / sqrt(head_dim) = sqrt(head_dim) weight^2 at distance 0.
+        // so q . k / sqrt(head_dim) = sqrt(head_dim) weight^2 at distance 0. Gated attention's
+        // norms weigh by 1 + w: the weight written is 1 less.
         r.qk_norm_weight_ = float(std::sqrt(kRecencyScore / std::sqrt(double(r.head_dim_))));
+        if (r.kind_ == Kind::Gated) r.qk_norm_weight_ -= 1.0f;
     } else {
         // q_a_proj row 0 = c u makes latent dim 0 = c x . u / rms(x); q_a_layernorm leaves it
         // L / sqrt((q_lora - 1 + L^2) / q_lora); k_pe's written dims = x . u / rms(x).
@@ -101,6 +118,11 @@ std::optional<RecencyHeads> RecencyHeads::for_config(const ModelConfig &config, 
         r.q_b_gain_ = float(kRecencyScore / (scale * n_dims * normed * x_dot_u));
     }
     return r;
+}
+
+bool RecencyHeads::has_heads(int32_t layer) const {
+    if (kind_ != Kind::Gated) return true;
+    return layer >= 0 && size_t(layer) < linear_.size() && !linear_[size_t(layer)];
 }
 
 RowTransform RecencyHeads::transform(const std::string &name, int32_t layer, int64_t cols, std::optional<float> gain,
@@ -115,25 +137,30 @@ RowTransform RecencyHeads::transform(const std::string &name, int32_t layer, int
             for (int64_t c = 0; c < hidden_; ++c) dot += double(v[c]) * u_[size_t(c)];
             for (int64_t c = 0; c < hidden_; ++c) v[c] -= float(dot) * u_[size_t(c)];
         };
-    if (layer < 0 || !gain) return {};
+    if (layer < 0 || !gain || !has_heads(layer)) return {};
     auto is_dim = [this](int64_t j) { return std::ranges::find(dims_, int32_t(j)) != dims_.end(); };
     auto read_u = [this](float *v, float scale) {
         for (int64_t c = 0; c < hidden_; ++c) v[c] = scale * u_[size_t(c)];
     };
-    const float g = *gain;
+    // Gated attention: the recency heads' gate rows are zero, so their output is halved
+    // (sigmoid(0)) whatever the token; o_proj doubles it back, times the gain unit.
+    const float g = kind_ == Kind::Gated ? 2.0f * kGatedGainUnit * *gain : *gain;
     if (ends_with(name, "self_attn.o_proj.weight")) {
-        const int64_t head_cols = kind_ == Kind::QkNorm ? head_dim_ : v_dim_;
+        const int64_t head_cols = kind_ == Kind::Mla ? v_dim_ : head_dim_;
         return [head_cols, g, this](int64_t, float *v) {
             for (int64_t c = 0; c < head_cols * recency_q_heads_; ++c) v[c] *= g;
         };
     }
-    if (kind_ == Kind::QkNorm) {
+    if (kind_ != Kind::Mla) {
         const bool q = ends_with(name, "self_attn.q_proj.weight"), k = ends_with(name, "self_attn.k_proj.weight");
         if (q || k) {
             const int64_t heads = q ? recency_q_heads_ : 1;
+            // Gated q_proj: per head, head_dim query rows then head_dim gate rows (left zero).
+            const int64_t rows_per_head = q && kind_ == Kind::Gated ? 2 * head_dim_ : head_dim_;
             return [=, this](int64_t row, float *v) {
-                if (row / head_dim_ >= heads) return;
-                if (is_dim(row % head_dim_)) read_u(v, 1.0f);
+                if (row / rows_per_head >= heads) return;
+                const int64_t j = row % rows_per_head;
+                if (j < head_dim_ && is_dim(j)) read_u(v, 1.0f);
                 else std::fill(v, v + hidden_, 0.0f);
             };
         }

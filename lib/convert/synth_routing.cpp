@@ -112,6 +112,15 @@ std::vector<double> next_token_reuse(const RouteTraceData &trace) {
     return reuse;
 }
 
+// The trace's first `n` tokens (all of them if it has fewer).
+RouteTraceData first_tokens(const RouteTraceData &trace, int64_t n) {
+    if (n >= trace.n_tokens) return trace;
+    RouteTraceData t = RouteTraceData::sized(trace.n_experts, trace.k, 0, n, trace.layers);
+    std::copy_n(trace.ids.begin(), t.ids.size(), t.ids.begin());
+    std::copy_n(trace.weights.begin(), t.weights.size(), t.weights.begin());
+    return t;
+}
+
 }  // namespace
 
 const std::vector<float> *RouterRowScales::for_layer(int32_t layer) const {
@@ -161,12 +170,14 @@ std::vector<std::vector<double>> target_shares(const RouteTraceData &trace, size
 
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,
                                       int32_t n_experts, uint64_t seed, const std::string &text,
-                                      const WriteDraftFn &write_draft, bool by_bias, bool recency) {
+                                      const WriteDraftFn &write_draft, bool by_bias,
+                                      const std::vector<bool> &recency_heads) {
+    const bool recency = !recency_heads.empty();
+    if (recency && recency_heads.size() != sparse_layers.size())
+        fail(MST_ERR_INTERNAL, "--routing-reuse: recency heads named for {} of {} sparse layers", recency_heads.size(),
+             sparse_layers.size());
     const auto target = target_shares(trace, sparse_layers.size(), n_experts);
-    const std::vector<double> trace_reuse = next_token_reuse(trace);
     std::vector<double> target_reuse;
-    for (size_t i = 0; i < sparse_layers.size(); ++i)
-        target_reuse.push_back(trace_reuse[i * trace.n_slots() / sparse_layers.size()]);
     RouterRowScales scales;
     scales.layers = sparse_layers;
     scales.scales.assign(sparse_layers.size(), std::vector<float>(size_t(n_experts), 1.0f));
@@ -182,6 +193,13 @@ RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::ve
                 text.empty() ? calibration_text(seed, kCalibrationTokens * 2) : text, false);
             if (tokens.size() < 64) fail(MST_ERR_INVALID_ARGUMENT, "--routing-text has {} tokens, fewer than 64", tokens.size());
             tokens.resize(std::min(tokens.size(), kCalibrationTokens));
+            // The target reuse is the trace's over as many tokens as the drafts run: a trace of
+            // the calibration text covers these tokens first, and reuse differs along a text
+            // (bench/RESULTS.md, tenth round).
+            const std::vector<double> trace_reuse = next_token_reuse(
+                first_tokens(trace, int64_t(tokens.size())));
+            for (size_t i = 0; i < sparse_layers.size(); ++i)
+                target_reuse.push_back(trace_reuse[i * trace.n_slots() / sparse_layers.size()]);
         }
         const RouteTraceData routed = draft_routing(draft, tokens, sparse_layers.size(), n_experts);
         const auto got = expert_shares(routed);
@@ -189,13 +207,19 @@ RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::ve
             // More recency, more reuse: each layer's gain moves by the log ratio of the
             // trace's next-token reuse to the draft's, less each round. Counted over all
             // token pairs: with the trained model's own tokens (--tokenizer-from) both sides
-            // count the same pairs (bench/RESULTS.md, seventh and ninth rounds).
+            // count the same pairs (bench/RESULTS.md, seventh and ninth rounds). A layer
+            // whose recency also feeds sparse layers without heads after it (Qwen3.5-MoE's
+            // linear attention) moves by their mean log ratio, its own included.
             const std::vector<double> reuse = next_token_reuse(routed);
             const double step = kRecencyStep * std::pow(kRecencyDecay, round);
             for (size_t l = 0; l < sparse_layers.size(); ++l) {
-                const double r = std::log(std::max(target_reuse[l], 1e-3) / std::max(reuse[l], 1e-3));
+                if (!recency_heads[l]) continue;
+                double r = 0.0;
+                size_t n = 0;
+                for (size_t m = l; m < sparse_layers.size() && (m == l || !recency_heads[m]); ++m, ++n)
+                    r += std::log(std::max(target_reuse[m], 1e-3) / std::max(reuse[m], 1e-3));
                 float &gain = scales.recency_gains[l];
-                gain = std::clamp(float(gain + step * r), 0.0f, kMaxRecencyGain);
+                gain = std::clamp(float(gain + step * r / double(n)), 0.0f, kMaxRecencyGain);
             }
         }
         const double floor = 0.5 / (double(tokens.size()) * double(trace.k));
