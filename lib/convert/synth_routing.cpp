@@ -170,12 +170,7 @@ std::vector<std::vector<double>> target_shares(const RouteTraceData &trace, size
 
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,
                                       int32_t n_experts, uint64_t seed, const std::string &text,
-                                      const WriteDraftFn &write_draft, bool by_bias,
-                                      const std::vector<bool> &recency_heads) {
-    const bool recency = !recency_heads.empty();
-    if (recency && recency_heads.size() != sparse_layers.size())
-        fail(MST_ERR_INTERNAL, "--routing-reuse: recency heads named for {} of {} sparse layers", recency_heads.size(),
-             sparse_layers.size());
+                                      const WriteDraftFn &write_draft, bool by_bias, bool recency) {
     const auto target = target_shares(trace, sparse_layers.size(), n_experts);
     std::vector<double> target_reuse;
     RouterRowScales scales;
@@ -207,19 +202,13 @@ RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::ve
             // More recency, more reuse: each layer's gain moves by the log ratio of the
             // trace's next-token reuse to the draft's, less each round. Counted over all
             // token pairs: with the trained model's own tokens (--tokenizer-from) both sides
-            // count the same pairs (bench/RESULTS.md, seventh and ninth rounds). A layer
-            // whose recency also feeds sparse layers without heads after it (Qwen3.5-MoE's
-            // linear attention) moves by their mean log ratio, its own included.
+            // count the same pairs (bench/RESULTS.md, seventh and ninth rounds).
             const std::vector<double> reuse = next_token_reuse(routed);
             const double step = kRecencyStep * std::pow(kRecencyDecay, round);
             for (size_t l = 0; l < sparse_layers.size(); ++l) {
-                if (!recency_heads[l]) continue;
-                double r = 0.0;
-                size_t n = 0;
-                for (size_t m = l; m < sparse_layers.size() && (m == l || !recency_heads[m]); ++m, ++n)
-                    r += std::log(std::max(target_reuse[m], 1e-3) / std::max(reuse[m], 1e-3));
+                const double r = std::log(std::max(target_reuse[l], 1e-3) / std::max(reuse[l], 1e-3));
                 float &gain = scales.recency_gains[l];
-                gain = std::clamp(float(gain + step * r / double(n)), 0.0f, kMaxRecencyGain);
+                gain = std::clamp(float(gain + step * r), 0.0f, kMaxRecencyGain);
             }
         }
         const double floor = 0.5 / (double(tokens.size()) * double(trace.k));

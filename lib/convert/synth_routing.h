@@ -26,8 +26,8 @@ struct RouterRowScales {
     std::vector<int32_t> layers;             // model index of each sparse layer
     std::vector<std::vector<float>> scales;  // [sparse layer][expert]
     std::vector<std::vector<float>> biases;  // [sparse layer][expert]; empty: no bias calibrated
-    // [sparse layer]: the recency heads' o_proj gain (convert/synth_recency.h; 0 in a layer
-    // without heads); empty: the architecture has none and reuse between tokens is not shaped.
+    // [sparse layer]: the recency heads' o_proj gain (convert/synth_recency.h); empty: the
+    // architecture has none and reuse between tokens is not shaped.
     std::vector<float> recency_gains;
     const std::vector<float> *for_layer(int32_t layer) const;
     const std::vector<float> *bias_for_layer(int32_t layer) const;
@@ -52,15 +52,14 @@ using WriteDraftFn = std::function<std::string(const RouterRowScales &)>;
 // correction bias) the bias is calibrated instead of the row norms: a row's norm moves its
 // expert along the hidden states' common direction as much as it spreads it, so scaling
 // rows could not flatten DeepSeek-V3's routing, while an additive bias shifts selection
-// alone, as the model's own auxiliary-loss-free balancing does. With `recency_heads` (per
-// sparse layer, whether it has recency heads; empty: none), recency_gains is filled too, one
-// per sparse layer (0 where there are no heads), calibrated jointly (recency changes
-// popularity and popularity reuse, so both move every round). Throws
+// alone, as the model's own auxiliary-loss-free balancing does. With `recency`,
+// recency_gains is filled too, one per sparse layer, calibrated jointly (recency changes
+// popularity and popularity reuse, so both move every round) against the trace's next-token
+// reuse over as many of its first tokens as the drafts run. Throws
 // MST_ERR_INVALID_ARGUMENT when the trace has no tokens or layers, or the text fewer than
 // 64 tokens.
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,
                                       int32_t n_experts, uint64_t seed, const std::string &text,
-                                      const WriteDraftFn &write_draft, bool by_bias = false,
-                                      const std::vector<bool> &recency_heads = {});
+                                      const WriteDraftFn &write_draft, bool by_bias = false, bool recency = false);
 
 }  // namespace mst

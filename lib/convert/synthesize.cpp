@@ -506,20 +506,15 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
     const SynthConfig sc = synth_config_for(config_path, options, source_tokenizer(options));
     const DiscoveredShapes shapes = discover_shapes(sc.config);
     const bool by_bias = std::ranges::any_of(shapes.resident, is_correction_bias);
-    // Reuse is shaped where the architecture has recency heads (full attention of
-    // Qwen3-MoE, DeepSeek-V3 and Qwen3.5-MoE, whose linear-attention layers have none).
-    const std::vector<int32_t> sparse = sparse_layers_of(sc.config, config_path);
-    std::vector<bool> recency_heads;
-    if (options.routing_reuse)
-        if (const auto heads = RecencyHeads::for_config(sc.config, options.seed))
-            for (int32_t l : sparse) recency_heads.push_back(heads->has_heads(l));
-    const bool recency = !recency_heads.empty();
+    // Reuse is shaped where the architecture has recency heads (Qwen3-MoE, DeepSeek-V3,
+    // Qwen3.5-MoE: convert/synth_recency.h).
+    const bool recency = options.routing_reuse && RecencyHeads::for_config(sc.config, options.seed).has_value();
     const RouterRowScales scales = calibrate_router_rows(
-        trace, sparse, int32_t(sc.config.n_experts), options.seed,
+        trace, sparse_layers_of(sc.config, config_path), int32_t(sc.config.n_experts), options.seed,
         options.routing_text.empty() ? std::string() : read_text_file(options.routing_text, kMaxRoutingTextBytes), [&](const RouterRowScales &s) {
             write_synth_model(config_path, draft, draft_options, {}, &s);
             return draft;
-        }, by_bias, recency_heads);
+        }, by_bias, recency);
     SynthReport report = write_synth_model(config_path, destination, options, progress_fn, &scales);
     report.notes.push_back(fmt::format("routers {} to the per-layer expert popularity of {} ({})",
                                        by_bias ? "' correction bias calibrated" : "scaled",
@@ -529,18 +524,10 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
                                                          "for reuse between tokens",
                                                          report.slowed_decays, kLearnedRoutingALog)
                                            : "reuse between tokens is not shaped"));
-    if (recency) {
-        // Per sparse layer; where only some layers have heads (Qwen3.5-MoE), each named.
-        const bool every_layer = std::ranges::all_of(recency_heads, [](bool h) { return h; });
-        std::vector<std::string> gains;
-        for (size_t i = 0; i < sparse.size(); ++i)
-            if (recency_heads[i])
-                gains.push_back(every_layer ? fmt::format("{:.2f}", scales.recency_gains[i])
-                                            : fmt::format("layer {} {:.2f}", sparse[i], scales.recency_gains[i]));
+    if (recency)
         report.notes.push_back(fmt::format("recency heads' output gain calibrated per layer to the next-token reuse of {}: {}",
                                            fs::path(options.routing_from).filename().string(),
-                                           fmt::join(gains, every_layer ? " " : ", ")));
-    }
+                                           fmt::format("{:.2f}", fmt::join(scales.recency_gains, " "))));
     else if (options.routing_reuse)
         report.notes.push_back(fmt::format("--routing-reuse: {} has no recency heads; reuse between tokens comes from "
                                            "popularity{}", sc.config.model_type,
