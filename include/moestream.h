@@ -672,9 +672,10 @@ typedef struct mst_synthesize_params {
                                   with routing_from, the traced model's own, so that its tokens
                                   are the ones calibrated on and measured */
     int32_t routing_reuse;     /* with routing_from, nonzero: also shape reuse between tokens:
-                                  recency heads in full attention (Qwen3-MoE, DeepSeek-V3, the
-                                  gated full-attention layers of Qwen3.5-MoE) whose per-layer
-                                  output gain is calibrated against the trace's next-token reuse
+                                  recency heads in full attention (Qwen3-MoE, DeepSeek-V3,
+                                  Qwen3.5-MoE, whose Gated DeltaNet layers get an analogue)
+                                  whose per-layer output gain is calibrated against the trace's
+                                  next-token reuse
                                   over its first tokens (routing_text: the text it was recorded
                                   on); 0 (default): popularity only */
 } mst_synthesize_params;
