@@ -30,11 +30,12 @@ constexpr double kMinFrequency = 1.0 / 128.0, kMaxFrequency = 1.0 / 8.0;
 // tenth round: units 1-4 for the attention heads, 2, 4 and 8 for the DeltaNet heads).
 constexpr float kGatedGainUnit = 4.0f;
 // DeltaNet recency heads: b (beta's logit) = this x (h . u), strongly negative (about -6 at the
-// first layer, -2 at the last), so that beta is small and the moving average keeps what the
-// decay keeps (about 99 % a token at A_log -4); its size is undone by the gated RMSNorm after it.
+// first layer by u's share of the embedding; less deeper, where the residual has grown: an
+// estimate, not measured), so that beta is small and the moving average keeps what the decay
+// keeps (about 99 % a token at A_log -4); its size is undone by the gated RMSNorm after it.
 constexpr float kDeltaNetBeta = -0.5f;
-// DeltaNet recency heads: z = this x (h . u), positive (about 0.8 to 3), so that the output
-// gate silu(z) is about constant across tokens.
+// DeltaNet recency heads: z = this x (h . u), positive (about 3 at the first layer, less
+// deeper), so that the output gate silu(z) is about constant across tokens.
 constexpr float kDeltaNetGate = 0.25f;
 // MLA: the latent dim q_a_proj writes from u, about this large at the first layer, so that
 // it dominates q_a_layernorm without flattening the other heads' queries much.
@@ -200,7 +201,7 @@ RowTransform RecencyHeads::transform(const std::string &name, int32_t layer, int
         const bool q = ends_with(name, "self_attn.q_proj.weight"), k = ends_with(name, "self_attn.k_proj.weight");
         if (q || k) {
             const int64_t heads = q ? recency_q_heads_ : 1;
-            // Gated q_proj: per head, head_dim query rows then head_dim gate rows (left zero).
+            // Gated q_proj: per head, head_dim query rows then head_dim gate rows (written zero).
             const int64_t rows_per_head = q && kind_ == Kind::Gated ? 2 * head_dim_ : head_dim_;
             return [=, this](int64_t row, float *v) {
                 if (row / rows_per_head >= heads) return;
