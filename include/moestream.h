@@ -674,9 +674,12 @@ typedef struct mst_synthesize_params {
                                   with routing_from, the traced model's own, so that its tokens
                                   are the ones calibrated on and measured */
     int32_t routing_reuse;     /* with routing_from, nonzero: also shape reuse between tokens:
-                                  recency heads in full attention (Qwen3-MoE, DeepSeek-V3) whose
-                                  per-layer output gain is calibrated against the trace's
-                                  next-token reuse; 0 (default): popularity only */
+                                  recency heads in full attention (Qwen3-MoE, DeepSeek-V3,
+                                  Qwen3.5-MoE, whose Gated DeltaNet layers get an analogue)
+                                  whose per-layer output gain is calibrated against the trace's
+                                  next-token reuse
+                                  over its first tokens (routing_text: the text it was recorded
+                                  on); 0 (default): popularity only */
 } mst_synthesize_params;
 
 MST_API void mst_synthesize_default_params(mst_synthesize_params *params);

@@ -9,7 +9,11 @@
 // moving average of recent tokens' values, a slowly changing part of the residual stream;
 // its weight in o_proj (a gain per sparse layer) is what the calibration moves to match
 // the trace's reuse between tokens (convert/synth_routing.h). Routers are made blind to u
-// so that the constant itself does not skew popularity.
+// so that the constant itself does not skew popularity. In Qwen3.5-MoE the gated full-
+// attention layers (every 4th) get such heads, their output gate held at sigmoid(0) = 1/2 and
+// the kernel in the rotated part of each head (partial RoPE); its Gated DeltaNet layers get
+// their analogue: key head 0's q and k read only u, so the delta rule keeps a moving average
+// of its value heads' v over the last ~100 tokens (the state's decay).
 #pragma once
 
 #include <cstdint>
@@ -28,7 +32,7 @@ using RowTransform = std::function<void(int64_t row, float *values)>;
 // The recency construction for one model shape.
 class RecencyHeads {
 public:
-    // nullopt for architectures without it (only qwen3_moe and deepseek_v3 full attention).
+    // nullopt for architectures without it (only qwen3_moe, deepseek_v3 and qwen3_5_moe).
     static std::optional<RecencyHeads> for_config(const ModelConfig &config, uint64_t seed);
 
     // The change to the tensor `name` ([..][cols]) of model layer `layer` (-1: none), whose
@@ -41,7 +45,11 @@ public:
     const std::vector<int32_t> &pairs() const { return pairs_; }
 
 private:
-    enum class Kind { QkNorm, Mla } kind_ = Kind::QkNorm;
+    // QkNorm: Qwen3-MoE; Gated: Qwen3.5-MoE's gated attention (q_proj rows [query | gate] per
+    // head, (1 + w) q_norm / k_norm); Mla: DeepSeek-V3.
+    enum class Kind { QkNorm, Gated, Mla } kind_ = Kind::QkNorm;
+    std::vector<bool> linear_;     // Gated: the Gated DeltaNet (linear-attention) layers
+    int64_t dn_k_heads_ = 0, dn_v_heads_ = 0, dn_k_dim_ = 0, dn_v_dim_ = 0;  // Gated: their shape
     int64_t hidden_ = 0, head_dim_ = 0, n_heads_ = 0;
     int64_t q_lora_ = 0, kv_lora_ = 0, nope_ = 0, rope_ = 0, v_dim_ = 0;  // MLA
     float embedding_gain_ = 0.0f;  // u's weight in a token embedding

@@ -112,6 +112,15 @@ std::vector<double> next_token_reuse(const RouteTraceData &trace) {
     return reuse;
 }
 
+// The trace's first `n` tokens (all of them if it has fewer).
+RouteTraceData first_tokens(const RouteTraceData &trace, int64_t n) {
+    if (n >= trace.n_tokens) return trace;
+    RouteTraceData t = RouteTraceData::sized(trace.n_experts, trace.k, 0, n, trace.layers);
+    std::copy_n(trace.ids.begin(), t.ids.size(), t.ids.begin());
+    std::copy_n(trace.weights.begin(), t.weights.size(), t.weights.begin());
+    return t;
+}
+
 }  // namespace
 
 const std::vector<float> *RouterRowScales::for_layer(int32_t layer) const {
@@ -163,10 +172,7 @@ RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::ve
                                       int32_t n_experts, uint64_t seed, const std::string &text,
                                       const WriteDraftFn &write_draft, bool by_bias, bool recency) {
     const auto target = target_shares(trace, sparse_layers.size(), n_experts);
-    const std::vector<double> trace_reuse = next_token_reuse(trace);
     std::vector<double> target_reuse;
-    for (size_t i = 0; i < sparse_layers.size(); ++i)
-        target_reuse.push_back(trace_reuse[i * trace.n_slots() / sparse_layers.size()]);
     RouterRowScales scales;
     scales.layers = sparse_layers;
     scales.scales.assign(sparse_layers.size(), std::vector<float>(size_t(n_experts), 1.0f));
@@ -182,6 +188,13 @@ RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::ve
                 text.empty() ? calibration_text(seed, kCalibrationTokens * 2) : text, false);
             if (tokens.size() < 64) fail(MST_ERR_INVALID_ARGUMENT, "--routing-text has {} tokens, fewer than 64", tokens.size());
             tokens.resize(std::min(tokens.size(), kCalibrationTokens));
+            // The target reuse is the trace's over as many tokens as the drafts run: a trace of
+            // the calibration text covers these tokens first, and reuse differs along a text
+            // (bench/RESULTS.md, tenth round).
+            const std::vector<double> trace_reuse = next_token_reuse(
+                first_tokens(trace, int64_t(tokens.size())));
+            for (size_t i = 0; i < sparse_layers.size(); ++i)
+                target_reuse.push_back(trace_reuse[i * trace.n_slots() / sparse_layers.size()]);
         }
         const RouteTraceData routed = draft_routing(draft, tokens, sparse_layers.size(), n_experts);
         const auto got = expert_shares(routed);

@@ -54,7 +54,8 @@ using WriteDraftFn = std::function<std::string(const RouterRowScales &)>;
 // rows could not flatten DeepSeek-V3's routing, while an additive bias shifts selection
 // alone, as the model's own auxiliary-loss-free balancing does. With `recency`,
 // recency_gains is filled too, one per sparse layer, calibrated jointly (recency changes
-// popularity and popularity reuse, so both move every round). Throws
+// popularity and popularity reuse, so both move every round) against the trace's next-token
+// reuse over as many of its first tokens as the drafts run. Throws
 // MST_ERR_INVALID_ARGUMENT when the trace has no tokens or layers, or the text fewer than
 // 64 tokens.
 RouterRowScales calibrate_router_rows(const RouteTraceData &trace, const std::vector<int32_t> &sparse_layers,

@@ -506,8 +506,8 @@ SynthReport synthesize_model(const std::string &config_path, const std::string &
     const SynthConfig sc = synth_config_for(config_path, options, source_tokenizer(options));
     const DiscoveredShapes shapes = discover_shapes(sc.config);
     const bool by_bias = std::ranges::any_of(shapes.resident, is_correction_bias);
-    // Reuse is shaped where the architecture has recency heads (full attention of
-    // Qwen3-MoE, DeepSeek-V3); Qwen3.5's comes from its slow linear-attention decay alone.
+    // Reuse is shaped where the architecture has recency heads (Qwen3-MoE, DeepSeek-V3,
+    // Qwen3.5-MoE: convert/synth_recency.h).
     const bool recency = options.routing_reuse && RecencyHeads::for_config(sc.config, options.seed).has_value();
     const RouterRowScales scales = calibrate_router_rows(
         trace, sparse_layers_of(sc.config, config_path), int32_t(sc.config.n_experts), options.seed,

@@ -12,32 +12,8 @@
 #include "router/softmax_topk.h"
 
 namespace mst {
-namespace {
 
-class HybridState final : public ModelState {
-public:
-    HybridState(int32_t n_full, int32_t n_linear, int32_t n_ctx, const ModelConfig &c, const GatedDeltaNetShape &s)
-        : cache(n_full, n_ctx, int32_t(c.n_kv_heads), int32_t(c.head_dim), int32_t(c.head_dim)),
-          linear(n_linear, s.conv_state_elements(), s.recurrent_state_elements()) {}
-    uint64_t bytes() const override { return cache.bytes() + linear.bytes(); }
-    std::vector<std::span<float>> contents(int32_t n_past) override {
-        std::vector<std::span<float>> out;
-        cache.contents(n_past, out);
-        linear.contents(n_past, out);
-        return out;
-    }
-    void restored(int32_t n_past) override {
-        cache.renew_ids();
-        linear.restored(n_past);
-    }
-    bool rewindable() const override { return false; }
-    KvCache cache;
-    LinearAttentionState linear;
-};
-
-// layer_types, or the pattern the reference derives from full_attention_interval
-// (default 4) when a config has none: every interval-th layer is full attention.
-std::vector<bool> linear_layers(const ModelConfig &c) {
+std::vector<bool> qwen35_linear_layers(const ModelConfig &c) {
     std::vector<bool> linear(size_t(c.n_layers));
     if (!c.layer_types.empty()) {
         for (size_t l = 0; l < linear.size(); ++l) {
@@ -62,9 +38,7 @@ std::vector<bool> linear_layers(const ModelConfig &c) {
     return linear;
 }
 
-// Both reference configurations default partial_rotary_factor to 0.25, where the generic
-// parser's default is 1.
-double partial_rotary_factor(const ModelConfig &c) {
+double qwen35_partial_rotary_factor(const ModelConfig &c) {
     const auto present = [](const nlohmann::json &o) {
         return o.is_object() && o.contains("partial_rotary_factor") && !o["partial_rotary_factor"].is_null();
     };
@@ -72,6 +46,29 @@ double partial_rotary_factor(const ModelConfig &c) {
                        (c.raw.contains("rope_scaling") && present(c.raw["rope_scaling"]));
     return given ? c.partial_rotary_factor : 0.25;
 }
+
+namespace {
+
+class HybridState final : public ModelState {
+public:
+    HybridState(int32_t n_full, int32_t n_linear, int32_t n_ctx, const ModelConfig &c, const GatedDeltaNetShape &s)
+        : cache(n_full, n_ctx, int32_t(c.n_kv_heads), int32_t(c.head_dim), int32_t(c.head_dim)),
+          linear(n_linear, s.conv_state_elements(), s.recurrent_state_elements()) {}
+    uint64_t bytes() const override { return cache.bytes() + linear.bytes(); }
+    std::vector<std::span<float>> contents(int32_t n_past) override {
+        std::vector<std::span<float>> out;
+        cache.contents(n_past, out);
+        linear.contents(n_past, out);
+        return out;
+    }
+    void restored(int32_t n_past) override {
+        cache.renew_ids();
+        linear.restored(n_past);
+    }
+    bool rewindable() const override { return false; }
+    KvCache cache;
+    LinearAttentionState linear;
+};
 
 // Qwen3.5 always renormalises the kept experts' weights; Qwen3-Next does unless
 // norm_topk_prob says otherwise (its reference default is true, the generic parser's false).
@@ -116,7 +113,7 @@ Qwen35Moe::Qwen35Moe(const ModelBuildContext &ctx, Flavor flavor)
     if (const auto act = c.raw.find("hidden_act"); act != c.raw.end() && act->is_string() && *act != "silu")
         fail(MST_ERR_UNSUPPORTED, "{}: hidden_act '{}' is not supported (silu)", c.model_type, act->get<std::string>());
     deltanet_shape_ = gated_deltanet_shape(c);
-    const std::vector<bool> linear = linear_layers(c);
+    const std::vector<bool> linear = qwen35_linear_layers(c);
 
     // Qwen3.5 checkpoints of the multimodal class keep the text model under
     // model.language_model. (beside model.visual., which is not read).
@@ -185,7 +182,7 @@ Qwen35Moe::Qwen35Moe(const ModelBuildContext &ctx, Flavor flavor)
             L.mlp.down = weights_.load(p + "mlp.down_proj.weight", {H, I});
         }
     }
-    const double rotary = double(hd) * partial_rotary_factor(c);
+    const double rotary = double(hd) * qwen35_partial_rotary_factor(c);
     rope_ = make_rope_table(c, int32_t(rotary));
 
     // Sizes. Dense parameters are the tensors this model reads: the text model's, not the

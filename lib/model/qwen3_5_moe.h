@@ -23,6 +23,15 @@
 
 namespace mst {
 
+// Per layer, whether it is Gated DeltaNet linear attention (else gated full attention):
+// layer_types, or the pattern the reference derives from full_attention_interval (default
+// 4) when a config has none: every interval-th layer is full attention.
+std::vector<bool> qwen35_linear_layers(const ModelConfig &config);
+
+// The share of each head's dims that RoPE rotates: both reference configurations default
+// partial_rotary_factor to 0.25, where the generic parser's default is 1.
+double qwen35_partial_rotary_factor(const ModelConfig &config);
+
 class Qwen35Moe final : public Model {
 public:
     enum class Flavor { Qwen3_5, Qwen3Next };
