@@ -4,7 +4,8 @@
 # left the kernel off), the dense prefill products on tiling 1x2x4x128. The golden suites with
 # the new defaults, the cooperative GEMM tests, then bench_vulkan's 48-layer round against
 # main before the flips (OLD_BV: its bench_vulkan, xz), 3 rounds interleaved, llama.cpp's
-# Vulkan build on the same weights between them. Environment: PACKDIR, OLD_BV, BUDGET.
+# Vulkan build on the same weights between them where LLAMA is set. Environment: PACKDIR,
+# OLD_BV, BUDGET, LLAMA.
 set -u
 start=$(date +%s)
 el() { echo "== $(( $(date +%s) - start )) s: $*"; }
@@ -19,7 +20,7 @@ for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/
   if [ -f "$f" ]; then export VK_DRIVER_FILES="$f" VK_ICD_FILENAMES="$f"; break; fi; done
 { date -u; timeout 10 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; } | tee $OUT/lead/gpu.txt
 M=$W/pack/bin/moestream mst=$W/qwen3-30b-a3b-48.mst gguf=$W/qwen3-30b-a3b-48.gguf
-( [ -f $gguf ] || { nice timeout 300 $M synth --config $W/pack/qwen3-30b-a3b.json --layers 48 $mst > $W/synth48.txt 2>&1 &&
+[ -n "${LLAMA:-}" ] && ( [ -f $gguf ] || { nice timeout 300 $M synth --config $W/pack/qwen3-30b-a3b.json --layers 48 $mst > $W/synth48.txt 2>&1 &&
   nice timeout 200 $M convert $mst $gguf > $W/convert48.txt 2>&1; }; echo "files rc $?" >> $W/synth48.txt ) &
 if [ ! -e /work/main ] || [ -L /work/main ]; then mkdir -p /work && ln -sfn "$PWD" /work/main; fi
 el "golden suites (new defaults) and the cooperative GEMM and attention tests, in parallel, at most 100 s"
