@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lead call, one instead of call1.sh + call2.sh (2026-12-07, 22:00 UTC; the device budget left
+# Lead call (2026-12-07, 22:01 UTC; raw output bench/results/vulkan_h100_2026-12-07_2200.txt; the device budget left
 # after the evening's failed starts holds one call): main with gemmbig, flashattn, matvecrows
 # merged, then loadsahead (the decode's latency-bound kernels issue their loads together; OLD_BV:
 # main's bench_vulkan before it, xz, run beside the defaults each round). The golden suites and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lead call, verifying the defaults flipped after call.sh (2026-12-07, 22:20 UTC): the prefill
+# Lead call, verifying the defaults flipped after call.sh (prepared 2026-12-07 22:20 UTC; no machine could be had for it): the prefill
 # attention on cooperative matrices on (and MST_VULKAN_FLASH_ATTENTION=auto mended: it had
 # left the kernel off), the dense prefill products on tiling 1x2x4x128. The golden suites with
 # the new defaults, the cooperative GEMM tests, then bench_vulkan's 48-layer round against
