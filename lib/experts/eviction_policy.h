@@ -4,10 +4,10 @@
 // (lrfu that caches a missed expert only when its score beats the victim's), and
 // "lru-2touch" / "lrfu-2touch" (second-touch admission: a missed expert is cached only
 // when it was missed before within the last capacity misses), and "learned" (a model fitted
-// offline scores each expert's reuse from features tracked online; eviction_learned.cpp).
-// Not named here: lrfu-admit
-// whose scores also gain the router's soft scores (make_lrfu_policy's soft_weight), which
-// only the trace replay feeds (bench_routing soft; it gained 0-1 point, bench/RESULTS.md).
+// offline scores each expert's reuse from features tracked online; eviction_learned.cpp; the
+// default). Not named here: lrfu-admit whose scores also gain the router's soft scores
+// (make_lrfu_policy's soft_weight), which only the trace replay feeds (bench_routing soft; it
+// gained 0-1 point, bench/RESULTS.md).
 #pragma once
 
 #include <memory>
