@@ -21,6 +21,8 @@
 //   build/bench/bench_vulkan_prefill --attention [--tokens 512] [--rounds 20] [--bound 1e-2] [--emulated]
 //   build/bench/bench_vulkan_prefill --sweep [--tokens 512] [--experts 128] [--rounds 5]
 //                                    [--tunings 2x2x2x32,4x1x1x64,2x2x1x32x32,...] [--bound 1e-2]
+// Both first print the device's cooperative-matrix rate (backends/vulkan/vulkan_coopmat_rate.h),
+// the products' roofline; --coopmat-rate prints only that.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -34,6 +36,7 @@
 
 #include "backends/vulkan/gemm_tuning.h"
 #include "backends/vulkan/vulkan_backend.h"
+#include "backends/vulkan/vulkan_coopmat_rate.h"
 #include "bench/attention_compare.h"
 #include "bench/gemm_sweep.h"
 #include "backends/vulkan/vulkan_bandwidth.h"
@@ -416,6 +419,19 @@ void sweep_tunings(VulkanBackend &b, int64_t n, int64_t n_experts, const std::ve
                 layer_us[0] / (kind_us[0][best_kind[0]] + kind_us[1][best_kind[1]]), pair.c_str());
 }
 
+// The device's cooperative-matrix rate (vulkan_coopmat_rate.h): the roofline of the GEMMs'
+// products, and how much of it survives loading the fragments from shared memory.
+void print_coopmat_rate(VulkanBackend &b) {
+    const VulkanCoopmatRate r = vulkan_measure_coopmat_rate(b);
+    if (!r.measured) {
+        std::printf("cooperative-matrix rate: not measured (%s)\n", r.why_not.c_str());
+        return;
+    }
+    std::printf("cooperative-matrix rate (16x16x16 f16 products, coopmat_rate.comp): %.1f TFLOP/s with f32 sums from "
+                "registers, %.1f with the fragments loaded from shared memory every step (%.2fx), %.1f with f16 sums\n",
+                r.flops * 1e-12, r.shared_flops * 1e-12, r.shared_flops / r.flops, r.f16_sum_flops * 1e-12);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) try {
@@ -432,6 +448,10 @@ int main(int argc, char **argv) try {
     std::printf("device: %s; prompt %lld tokens, %lld per expert; f16 staging of the GEMMs: %s "
                 "(MST_VULKAN_COOPMAT_PRECISION=split|exact|f16)\n",
                 b.device_name().c_str(), (long long)n, (long long)per_expert, coop_precision_name(b.coop_precision()));
+    // The compute roofline beside the sweeps' TFLOP/s (and alone with --coopmat-rate).
+    const bool rate_only = has_flag(argc, argv, "--coopmat-rate");
+    if (sweep || rate_only) print_coopmat_rate(b);
+    if (rate_only) return 0;
     if (attention) {
         attention_compare::run(b, n, arg_int(argc, argv, "--rounds", 20),
                                std::atof(arg_string(argc, argv, "--bound", "1e-2")), has_flag(argc, argv, "--emulated"));
