@@ -1187,11 +1187,11 @@ int main(int argc, char **argv) try {
                 "(decode fusion %s, attention fusion %s, MoE fusion %s, KV append fusion %s, router top-k fusion %s, "
                 "q/k/v fusion %s; MST_VULKAN_DECODE_FUSION=0, MST_VULKAN_ATTENTION_FUSION=0, MST_VULKAN_MOE_FUSION=0, "
                 "MST_VULKAN_KV_APPEND_FUSION=0, MST_VULKAN_ROUTER_TOPK_FUSION=0 and MST_VULKAN_QKV_FUSION=0 turn them "
-                "off)\n",
+                "off; L2 warm-up %s on %u workgroups, MST_VULKAN_L2_WARM=0|1|o|qkv, MST_VULKAN_L2_WARM_GROUPS=N)\n",
                 res.decode_commands_per_layer, res.decode_barriers_per_layer, gpu->decode_fusion() ? "on" : "off",
                 gpu->attention_fusion() ? "on" : "off", gpu->moe_fusion() ? "on" : "off",
                 gpu->kv_append_fusion() ? "on" : "off", gpu->router_topk_fusion() ? "on" : "off",
-                gpu->qkv_fusion() ? "on" : "off");
+                gpu->qkv_fusion() ? "on" : "off", VulkanBackend::l2_warm_name(gpu->l2_warm()), gpu->l2_warm_groups());
     // Which decode attention ran: split over blocks of positions (op_attention_split.cpp)
     // unless MST_VULKAN_SPLIT_ATTENTION=0 or the context is one block.
     // Item 1 of issue 17's third pass: only what the host reads goes to host memory

@@ -821,6 +821,15 @@ void CommandStream::dispatch(const VulkanPipeline &p, std::initializer_list<Buff
     if (profile_ == Profile::commands) timestamp_after(fmt::format("{} {}x{}x{}", p.name, gx, gy, gz));
 }
 
+bool CommandStream::joins_level(std::span<const BufferSlice> reads) const {
+    // Conservative about the lane: any pending copy may be one of these ranges.
+    if (transfer_.has_pending()) return false;
+    for (const BufferSlice &b : reads)
+        if (hits(written_, Range{b.buffer, b.offset, b.offset + std::max<VkDeviceSize>((b.size + 3) / 4 * 4, 4)}))
+            return false;
+    return true;
+}
+
 void CommandStream::copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes) {
     record_deferred();
     if (!bytes) return;

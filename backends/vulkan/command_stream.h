@@ -175,6 +175,12 @@ public:
     // every expert's gate and up products) overlap on the device.
     void dispatch(const VulkanPipeline &p, std::initializer_list<BufferSlice> bindings, const void *push,
                   size_t push_bytes, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
+    // Whether a dispatch reading `reads` and writing only memory no command has touched since
+    // the last barrier (a fresh scratch slice) would be recorded now without a barrier before
+    // it and without making the command buffer wait on the transfer lane: it joins the level
+    // open now, and no command after it can need a barrier for its sake (the L2 warm-up,
+    // op_l2_warm.cpp, records only such dispatches).
+    bool joins_level(std::span<const BufferSlice> reads) const;
     void copy(const BufferSlice &src, const BufferSlice &dst, VkDeviceSize bytes);
     void fill_zero(const BufferSlice &dst);
     // Several (source, destination) copies of source.size bytes each: those between the

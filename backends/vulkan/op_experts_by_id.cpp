@@ -190,6 +190,8 @@ void VulkanBackend::record_experts_by_id(int64_t layer, const float *h, float *o
         stream_->dispatch(pipelines_->get("combine_id", 4), {y, id, wt, os}, push, sizeof push,
                           uint32_t((hidden + 63) / 64));  // combine_id.comp's local size
     }
+    // The next layer's q/k/v weights warmed beside the combine (kWarmQkv).
+    warm_after_layer(layer);
     stream_->output(os, out, os.size);
     stream_->output(miss, &expert_miss_, sizeof expert_miss_);
     submit();

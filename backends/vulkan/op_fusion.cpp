@@ -272,6 +272,12 @@ bool VulkanBackend::matmul_fused(const WeightView &w, const float *x, float *y) 
         }
     }
     if (!fused) {
+        // Its weights warmed in the level open now (the attention's, for o), unless x is a
+        // norm's result still deferred: the head, or a product whose norm did not fit.
+        if ((l2_warm_ & kWarmO) && i < 0) {
+            const BufferSlice warm[] = {dw.data};
+            record_l2_warm(warm);
+        }
         // Deferred itself: the residual add after it may take it into its epilogue.
         DeferredOp op{DeferredOp::Kind::matvec, y, {}, {}, {}};
         op.x = stream_->input(x, uint64_t(w.cols) * sizeof(float));
@@ -319,6 +325,7 @@ void VulkanBackend::matmuls_one_input(std::span<const WeightView> w, std::span<f
         Backend::matmuls_one_input(w, y, x, n_tokens);
         return;
     }
+    learn_after_layer({dw, w.size()});
     record_fused(size_t(i), [&](const DeferredOp &op) {
         if (qkv_fits(w)) {
             record_norm_qkv(w, dw, op, ys);

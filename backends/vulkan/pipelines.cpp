@@ -39,6 +39,7 @@ uint32_t shader_write_mask(const std::string &name) {
     if (starts("expert_groups_count")) return (1u << 1) | (1u << 2);  // ranks, counts
     if (starts("expert_groups_tiles")) return (1u << 2) | (1u << 3) | (1u << 4);  // offsets, two tile tables
     if (starts("expert_groups_scatter")) return 0x1e0u;  // rows, uses, token uses, the miss flag
+    if (starts("l2_warm")) return 1u << 3;  // the sink (nothing reads it)
     return ~0u;  // unknown: every binding, so every hazard is seen
 }
 

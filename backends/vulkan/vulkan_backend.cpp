@@ -42,6 +42,7 @@ VulkanBackend::VulkanBackend(const BackendOptions &options, bool gpu_only) {
     configure_kv_append_fusion_from_environment();
     configure_router_topk_fusion_from_environment();
     configure_qkv_fusion_from_environment();
+    configure_l2_warm_from_environment();
     configure_expert_prefetch_from_environment();
     configure_stream_overlap_from_environment();
     configure_prefill_host_from_environment();

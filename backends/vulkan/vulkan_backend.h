@@ -6,6 +6,8 @@
 // submission. The ops are spread over op_*.cpp by family.
 #pragma once
 
+#include <array>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -300,6 +302,27 @@ public:
     bool qkv_fusion() const { return qkv_fusion_; }
     uint64_t fused_qkv_products() const { return fused_qkv_products_; }  // matvec_norm_qkv dispatches
     uint64_t fused_qk_norm_ropes() const { return fused_qk_norm_ropes_; }  // norm_rope_qk_kv dispatches
+    // The L2 warm-up (docs/gpu_decode_kernels.md, "Weights pulled into L2 beside a
+    // latency-bound level"; op_l2_warm.cpp): a small l2_warm dispatch, recorded into the
+    // level open at the time and adding no barrier (CommandStream::joins_level), reads the
+    // weights a later level's product reads, so that they come from the GPU's L2 then.
+    //   kWarmO: a one-token product deferred for the residual add after it (o) has its weights
+    //     warmed in the level open when it is deferred (the attention's);
+    //   kWarmQkv: the end of a layer's experts (routed_swiglu_by_id, the combine's level)
+    //     warms the q/k/v weights of the fused q/k/v dispatch that came after that layer the
+    //     last time within one wait (learned at the first decode step, warmed from the second).
+    // MST_VULKAN_L2_WARM=0 (default), 1 (both), o or qkv at creation; MST_VULKAN_L2_WARM_GROUPS=N
+    // the warm's workgroups (default 64). The warm writes nothing anyone reads: the same bits.
+    static constexpr uint32_t kWarmO = 1, kWarmQkv = 2;
+    // Ranges warmed: from 2 MiB (a router's 0.5 MB is read in one round trip's time anyway)
+    // to 32 MiB (the products a layer reads; not the head, which would only evict them).
+    static constexpr uint64_t kWarmMinBytes = uint64_t(2) << 20, kWarmMaxBytes = uint64_t(32) << 20;
+    // `min_bytes`: the smallest range warmed (kWarmMinBytes; tests lower it for a small model).
+    void set_l2_warm(uint32_t which, uint32_t groups = 64, uint64_t min_bytes = kWarmMinBytes);
+    uint32_t l2_warm() const { return l2_warm_; }
+    uint32_t l2_warm_groups() const { return l2_warm_groups_; }
+    static const char *l2_warm_name(uint32_t which);  // "off", "o", "qkv", "o+qkv"
+    uint64_t l2_warm_dispatches() const { return l2_warm_dispatches_; }
     // The longest product (rows) a norm is folded into: past it every workgroup re-reading
     // x would cost more than the norm's own dispatch (the head's 152k rows).
     static constexpr int64_t kNormProductRows = 16384;
@@ -597,6 +620,22 @@ private:
     void configure_qkv_fusion_from_environment();  // MST_VULKAN_QKV_FUSION; throws naming a bad value
     bool qkv_fusion_ = true;
     uint64_t fused_qkv_products_ = 0, fused_qk_norm_ropes_ = 0;
+    void configure_l2_warm_from_environment();  // MST_VULKAN_L2_WARM(_GROUPS); throws naming a bad value
+    // Records one l2_warm dispatch over up to three ranges (those outside the warmed sizes, or
+    // not 16-byte aligned, left out) into the level open now, ahead of the deferred ops; none
+    // when nothing is left or it would not join the level. Returns whether it recorded one.
+    bool record_l2_warm(std::span<const BufferSlice> ranges);
+    // kWarmQkv: at the end of `layer`'s experts, warm what followed it before and note the
+    // layer; at a fused q/k/v dispatch, learn its weights as what follows the noted layer.
+    void warm_after_layer(int64_t layer);
+    void learn_after_layer(std::span<const DeviceWeight> qkv);
+    uint32_t l2_warm_ = 0, l2_warm_groups_ = 64;
+    uint64_t l2_warm_min_bytes_ = kWarmMinBytes;
+    uint64_t l2_warm_dispatches_ = 0;
+    std::map<int64_t, std::array<BufferSlice, 3>> warm_after_layer_;
+    uint64_t warm_learned_destroyed_ = 0;  // VulkanBuffer::destroyed() when warm_after_layer_ was learned
+    int64_t warm_layer_ = -1;               // the layer whose experts were recorded last, -1 when none
+    uint64_t warm_layer_resets_ = 0;        // the stream's scratch_resets() then
     // y = W rms_norm(x) for the deferred norm n of one row; with write_h, n's result too.
     void record_norm_product(const WeightView &w, const BufferSlice &weight, const DeferredOp &n, const BufferSlice &y,
                              bool write_h);
