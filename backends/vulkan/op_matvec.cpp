@@ -35,6 +35,9 @@ void VulkanBackend::configure_matvec_from_environment() {
     norm_x_shared_ = env_switch("MST_VULKAN_NORM_X_SHARED", norm_x_shared_,
                                 "norm-folded products normalise x once per workgroup in shared memory",
                                 "norm-folded products normalise x where each lane reads it");
+    router_ahead_ = env_switch("MST_VULKAN_ROUTER_AHEAD", router_ahead_,
+                               "the fused router loads its weights, x and the norm weight before the norm's sum",
+                               "the fused router loads weights and x per unit after the norm");
     const MatvecShape shape{lanes_, rows_per_group_};
     default_matvec_tuning_ = MatvecTuning{shape, shape, shape};
     matvec_tuning_ = default_matvec_tuning_;
@@ -88,6 +91,14 @@ void VulkanBackend::set_norm_x_shared(bool on) {
     }
 }
 
+void VulkanBackend::set_router_ahead(bool on) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (on != router_ahead_) {
+        router_ahead_ = on;
+        forget_matvec_pipelines();
+    }
+}
+
 void VulkanBackend::forget_matvec_pipelines() {
     // The pipeline cache keeps every shape made; these only point at the current ones.
     std::fill(std::begin(matvec_pipelines_), std::end(matvec_pipelines_), nullptr);
@@ -106,7 +117,8 @@ const VulkanPipeline &VulkanBackend::matvec_family_pipeline(const std::string &s
     const bool sg = use_subgroup_ && s.lanes % ctx_->subgroup_size() == 0;
     // A constant a shader does not declare is ignored (STAGE_X outside the norm variants).
     return pipelines_->get(sg ? shader + "_sg" : shader, n_bindings,
-                           {s.lanes, s.rows, extra, q4_block_ ? 1u : 0u, s.per_lane, norm_x_shared_ ? 1u : 0u});
+                           {s.lanes, s.rows, extra, q4_block_ ? 1u : 0u, s.per_lane, norm_x_shared_ ? 1u : 0u,
+                            router_ahead_ ? 1u : 0u});
 }
 
 bool VulkanBackend::record_matvec(const WeightView &w, const DeviceWeight &dw, const BufferSlice &x,

@@ -291,6 +291,13 @@ public:
     // a type and width matvec.comp takes). Tests ask it before counting fused dispatches.
     bool router_topk_fusion_fits(std::string *why) const;
     static constexpr int64_t kTopkProductRows = 1024;
+    // The fused router's loads ahead (docs/gpu_decode_kernels.md, "The router's chain of
+    // round trips"; MST_VULKAN_ROUTER_AHEAD=0|1 at creation, on by default): its workgroups
+    // load their first weights (float types) with x and the norm weight, before the norm's
+    // sum, and normalise x into shared memory from those registers. Off: the product loads
+    // weights and x per unit after the norm, as before. The same bits either way.
+    void set_router_ahead(bool on);
+    bool router_ahead() const { return router_ahead_; }
     // The q/k/v fusion (docs/gpu_decode_kernels.md, "Independent products in one dispatch";
     // op_fusion.cpp): with the attention fusion, three one-token products of one normed x
     // (q, k and v), of one type, as one matvec_norm_qkv dispatch over all their rows instead
@@ -481,10 +488,12 @@ private:
     MatvecTuning matvec_tuning_, default_matvec_tuning_;
     bool q4_block_ = false;
     bool norm_x_shared_ = false;
+    bool router_ahead_ = true;
     // A one-token product kernel's pipeline at shape s: the _sg variant where LANES is a
     // whole number of subgroups, specialization constants LANES, ROWS, `extra` (constant 2:
     // matvec_id_combine.comp's EXPERTS, unused by the others), Q4_BLOCK (constant 3),
-    // PER_LANE (constant 4) and STAGE_X (constant 5, matvec_fused.comp's norm variants').
+    // PER_LANE (constant 4), STAGE_X (constant 5, matvec_fused.comp's norm variants') and
+    // AHEAD (constant 6, its router variants').
     const VulkanPipeline &matvec_family_pipeline(const std::string &shader, uint32_t n_bindings, const MatvecShape &s,
                                                  uint32_t extra = 1);
     // The workgroups of a dense one-token product (or fused form) of `rows` rows at the

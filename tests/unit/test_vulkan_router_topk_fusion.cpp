@@ -115,22 +115,24 @@ protected:
             std::string why;
             gpu().set_matvec_tuning(gpu().default_matvec_tuning(), why);
             gpu().set_norm_x_shared(false);
+            gpu().set_router_ahead(true);
         }
     }
-    void check_same_routing(DType t, int32_t E, int32_t k, bool renormalize, uint32_t seed);
+    void check_same_routing(DType t, int32_t E, int32_t k, bool renormalize, uint32_t seed, int64_t cols = 256);
 };
 
-// One router of E experts (type t, 256 wide), top k, over two layers with the fusion on and
+// One router of E experts (type t, cols wide), top k, over two layers with the fusion on and
 // off: the same logits, ids, weights and what reads them, bit for bit; the CPU's ids of the
 // device's logits, and its logits within the bound.
-void VulkanRouterTopkFusion::check_same_routing(DType t, int32_t E, int32_t k, bool renormalize, uint32_t seed) {
-    const int64_t cols = 256;
+void VulkanRouterTopkFusion::check_same_routing(DType t, int32_t E, int32_t k, bool renormalize, uint32_t seed,
+                                                int64_t cols) {
     const MoeRouting m{cols, E, k, renormalize,
                        {stable_weight(t, E, cols, seed), stable_weight(t, E, cols, seed + 1)},
                        stable_weight(DType::BF16, 24, cols, seed + 2), norm_weight(cols, seed + 3)};
     const std::string what = std::string(dtype_name(t)) + " E=" + std::to_string(E) + " k=" + std::to_string(k) +
-                             " renormalize=" + std::to_string(renormalize) + " shape " +
-                             gpu().matvec_tuning().dense.name();
+                             " renormalize=" + std::to_string(renormalize) + " cols=" + std::to_string(cols) +
+                             " shape " + gpu().matvec_tuning().dense.name() +
+                             " ahead=" + std::to_string(gpu().router_ahead());
     const std::vector<Routed> want = route(cpu_, m, 2);
     make_resident(gpu(), m);
     std::vector<Routed> got[2];
@@ -191,6 +193,31 @@ TEST_P(VulkanRouterTopkFusion, SeveralRowsALaneKeepTheBits) {
             for (const int32_t E : {7, 128, 1024})
                 check_same_routing(t, E, std::min(E, 8), true, uint32_t(7000 + 10 * ++case_no));
     }
+}
+
+TEST_P(VulkanRouterTopkFusion, LoadsAheadKeepTheBits) {
+    // MST_VULKAN_ROUTER_AHEAD on and off (each against the unfused commands, so against each
+    // other): at 2048 columns (Qwen3's router) a bf16 lane at 32 lanes takes its two steps
+    // from the weights loaded before the norm, f32 two more after them; at 1536 one step,
+    // then a unit one at a time. At two rows a lane one step is loaded ahead, at four none
+    // (x still staged from the norm's registers).
+    std::string why;
+    int case_no = 0;
+    for (const MatvecShape s : {MatvecShape{32, 4, 1}, MatvecShape{16, 8, 2}, MatvecShape{32, 4, 4}}) {
+        ASSERT_TRUE(gpu().set_matvec_tuning(MatvecTuning::at(s), why)) << s.name() << ": " << why;
+        for (const bool ahead : {true, false}) {
+            gpu().set_router_ahead(ahead);
+            gpu().set_router_topk_fusion(true);  // the last case left it off
+            ASSERT_TRUE(gpu().router_topk_fusion_fits(&why)) << s.name() << ": " << why;
+            for (const int64_t cols : {2048, 1536})
+                for (const DType t : {DType::BF16, DType::F32, DType::F16, DType::Q4})
+                    check_same_routing(t, 128, 8, true, uint32_t(9000 + 10 * ++case_no), cols);
+        }
+    }
+    // The ranking with the weights left unrenormalised, and a wide router.
+    gpu().set_router_ahead(true);
+    check_same_routing(DType::BF16, 128, 8, false, 9900, 2048);
+    check_same_routing(DType::BF16, 1024, 8, true, 9910, 2048);
 }
 
 TEST_P(VulkanRouterTopkFusion, TheTopkTakesNoCommandAndNoLevelOfItsOwn) {

@@ -132,27 +132,45 @@ float inv_rms;
 // than each lane loading x and the norm weight and multiplying for every unit of every row.
 // The stored values are NORM_X4's, so the products' bits do not change.
 layout(constant_id = 5) const uint STAGE_X = 0;
-shared vec4 x_staged[STAGE_X * 1023u + 1u];
-#define X4(i) (STAGE_X != 0u ? x_staged[i] : NORM_X4(i))
+#ifdef TOPK
+// AHEAD (MST_VULKAN_ROUTER_AHEAD, the router's variants alone): x staged as STAGE_X stages
+// it, and a lane's first weights (float types, up to 8 16-byte loads) loaded before the
+// norm's sum, so that they, x and the norm weight come in one memory round trip.
+layout(constant_id = 6) const uint AHEAD = 1;
+#else
+const uint AHEAD = 0u;
+#endif
+const uint STAGED = STAGE_X | AHEAD;
+shared vec4 x_staged[STAGED * 1023u + 1u];
+#define X4(i) (STAGED != 0u ? x_staged[i] : NORM_X4(i))
 
 // 1 / rms(x) as norm_vec4.comp computes it: its invocation t's partial sum, the same
 // subgroup sums (invocation t at the same subgroup lane) and the same sum of them in order
 // (or the same shared-memory tree), this workgroup playing its 256 invocations in rounds.
+// Every round's loads are issued first. Staged (STAGED), the norm weight is loaded with x,
+// the workgroup's registers then hold all of x (at most 4096 columns, 256 x 4 vec4s), and
+// the normalised x goes to x_staged from them, NORM_X4's expression, then a barrier.
+const uint NORM_ROUNDS = NORM_THREADS / (LANES * ROWS);
 float norm_inverse() {
     const uint nt = LANES * ROWS, d4 = pc.cols / 4u;
-    for (uint k = 0u; k < NORM_THREADS / nt; ++k) {
+    vec4 v[NORM_ROUNDS][NORM_PER], g[NORM_ROUNDS][NORM_PER];
+    uint ts[NORM_ROUNDS];
+    for (uint k = 0u; k < NORM_ROUNDS; ++k) {
 #ifdef USE_SUBGROUP
-        const uint t = k * nt + gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
+        ts[k] = k * nt + gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
 #else
-        const uint t = k * nt + gl_LocalInvocationIndex;
+        ts[k] = k * nt + gl_LocalInvocationIndex;
 #endif
-        vec4 v[NORM_PER];
-        float s = 0.0;
         for (uint i = 0u; i < NORM_PER; ++i) {
-            const uint c = t + i * NORM_THREADS;
-            v[i] = c < d4 ? x4[c] : vec4(0.0);
+            const uint c = ts[k] + i * NORM_THREADS;
+            v[k][i] = c < d4 ? x4[c] : vec4(0.0);
+            if (STAGED != 0u) g[k][i] = c < d4 ? nw4[c] : vec4(0.0);
         }
-        for (uint i = 0u; i < NORM_PER; ++i) s += dot(v[i], v[i]);
+    }
+    for (uint k = 0u; k < NORM_ROUNDS; ++k) {
+        const uint t = ts[k];
+        float s = 0.0;
+        for (uint i = 0u; i < NORM_PER; ++i) s += dot(v[k][i], v[k][i]);
 #ifdef USE_SUBGROUP
         s = subgroupAdd(s);
         if (subgroupElect()) norm_partial[t / gl_SubgroupSize] = s;
@@ -171,7 +189,16 @@ float norm_inverse() {
     }
     const float sum = norm_partial[0];
 #endif
-    return inversesqrt(sum / float(pc.cols) + pc.eps);
+    const float inv = inversesqrt(sum / float(pc.cols) + pc.eps);
+    if (STAGED != 0u) {  // uniform: specialisation constants
+        for (uint k = 0u; k < NORM_ROUNDS; ++k)
+            for (uint i = 0u; i < NORM_PER; ++i) {
+                const uint c = ts[k] + i * NORM_THREADS;
+                if (c < d4) x_staged[c] = v[k][i] * inv * (pc.offset + g[k][i]);
+            }
+        barrier();
+    }
+    return inv;
 }
 #else
 #define X4(i) x4[i]
@@ -208,6 +235,14 @@ float norm_inverse() {
 #undef lane_partials
 #endif
 #include "matvec_row_total.glsl"
+#if defined(TOPK) && (defined(W_F32) || defined(W_F16) || defined(W_BF16))
+// AHEAD's weights loaded before the norm: a float type's units are one 16-byte load each
+// (matvec_unit.glsl's unit_dot_q), 8 of them a lane at most (32 registers): two steps of
+// four units at one row a lane, one at two, none above (each step is four units a row).
+#define TOPK_PRELOAD
+const uint PRE_STEPS = 2u / PER_LANE;
+uvec4 pre_w[8];
+#endif
 #ifdef TOPK
 #define TOPK_LOGITS y
 #include "softmax_topk_rank.glsl"
@@ -228,12 +263,22 @@ void main() {
 #else
     const uint r0 = (gl_WorkGroupID.x * ROWS + ly) * PER_LANE, rows = pc.rows;
 #endif
+#ifdef TOPK_PRELOAD
+    // The lane's weights of its first PRE_STEPS steps, loaded before the norm (they do not
+    // depend on x): steps that lane_partials would take, four units a row at u, u + LANES, ...
+    const uint n_units = pc.cols / UNIT;
+    if (AHEAD != 0u && r0 < rows)
+        for (uint s = 0u; s < PRE_STEPS; ++s) {
+            const uint u = lane + s * 4u * LANES;
+            if (u + 3u * LANES < n_units)
+                for (uint p = 0u; p < PER_LANE; ++p) {
+                    const uint wr = (PER_LANE == 1u ? r0 : min(r0 + p, rows - 1u)) * n_units;
+                    for (uint j = 0u; j < 4u; ++j) pre_w[(s * PER_LANE + p) * 4u + j] = w4[wr + u + j * LANES];
+                }
+        }
+#endif
 #ifdef NORM
     inv_rms = norm_inverse();
-    if (STAGE_X != 0u) {  // uniform: a specialisation constant
-        for (uint c = gl_LocalInvocationIndex; c < pc.cols / 4u; c += LANES * ROWS) x_staged[c] = NORM_X4(c);
-        barrier();
-    }
 #endif
     for (uint p = 0u; p < PER_LANE; ++p) row_acc[p] = 0.0;
 #ifdef QKV
@@ -244,6 +289,22 @@ void main() {
             lane_partials_k(r0, rows - 1u, lane);
         else
             lane_partials_v(r0, rows - 1u, lane);
+    }
+#elif defined(TOPK_PRELOAD)
+    if (r0 < rows) {
+        // The preloaded steps, summed as lane_partials sums its steps, then the rest by it.
+        uint u = lane;
+        if (AHEAD != 0u)
+            for (uint s = 0u; s < PRE_STEPS && u + 3u * LANES < n_units; ++s, u += 4u * LANES) {
+                const UnitX x0 = unit_x(u), x1 = unit_x(u + LANES), x2 = unit_x(u + 2u * LANES), x3 = unit_x(u + 3u * LANES);
+                for (uint p = 0u; p < PER_LANE; ++p) {
+                    const uint b = (s * PER_LANE + p) * 4u;
+                    const float s0 = unit_dot_q(pre_w[b], x0), s1 = unit_dot_q(pre_w[b + 1u], x1);
+                    const float s2 = unit_dot_q(pre_w[b + 2u], x2), s3 = unit_dot_q(pre_w[b + 3u], x3);
+                    row_acc[p] += (s0 + s1) + (s2 + s3);
+                }
+            }
+        lane_partials(r0, rows - 1u, u);
     }
 #else
     if (r0 < rows) lane_partials(r0, rows - 1u, lane);

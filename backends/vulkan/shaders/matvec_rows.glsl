@@ -21,12 +21,14 @@ layout(constant_id = 4) const uint PER_LANE = 1;
 float row_acc[PER_LANE];
 #endif
 
-// Adds lane `lane`'s partial sums of rows r0 .. r0 + PER_LANE - 1 to row_acc. Rows past
+// Adds a lane's partial sums of rows r0 .. r0 + PER_LANE - 1 to row_acc, from its unit u0
+// on: the lane's units are u0, u0 + LANES, ..., u0 its lane (or, in matvec_fused.comp's
+// router, where the first steps it took from weights loaded earlier stopped). Rows past
 // `last` (the product's last row) read row `last` again, in bounds and never stored, so
 // that the loop has no branch per row.
-void lane_partials(uint r0, uint last, uint lane) {
+void lane_partials(uint r0, uint last, uint u0) {
     const uint n_units = pc.cols / UNIT;
-    uint u = lane;
+    uint u = u0;
     for (; u + 3u * LANES < n_units; u += 4u * LANES) {
         const UnitX x0 = unit_x(u), x1 = unit_x(u + LANES), x2 = unit_x(u + 2u * LANES), x3 = unit_x(u + 3u * LANES);
         for (uint p = 0u; p < PER_LANE; ++p) {

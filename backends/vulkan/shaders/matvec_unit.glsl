@@ -78,14 +78,15 @@ UnitX unit_x(uint u) {
 #endif
     return v;
 }
-#endif
 
-// The dot product of unit u of row r with its x (unit_x(u)).
-float unit_dot_x(uint r, uint u, UnitX v) {
+#if defined(W_F32) || defined(W_F16) || defined(W_BF16)
+// A float type's unit is one 16-byte load (word q of row r's unit u is W_VEC4[r * (pc.cols /
+// UNIT) + u]); its dot product with the unit's x apart from the load, so that
+// matvec_fused.comp's router can issue the loads early and multiply later, the same bits.
+float unit_dot_q(uvec4 q, UnitX v) {
 #if defined(W_F32)
-    return dot(uintBitsToFloat(W_VEC4[r * (pc.cols / 4u) + u]), v.x0);
-#elif defined(W_F16) || defined(W_BF16)
-    const uvec4 q = W_VEC4[r * (pc.cols / 8u) + u];
+    return dot(uintBitsToFloat(q), v.x0);
+#else
 #if defined(W_F16)
     const vec4 lo = vec4(unpackHalf2x16(q.x), unpackHalf2x16(q.y));
     const vec4 hi = vec4(unpackHalf2x16(q.z), unpackHalf2x16(q.w));
@@ -94,6 +95,15 @@ float unit_dot_x(uint r, uint u, UnitX v) {
     const vec4 hi = uintBitsToFloat(uvec4(q.z << 16, q.z & 0xffff0000u, q.w << 16, q.w & 0xffff0000u));
 #endif
     return dot(lo, v.x0) + dot(hi, v.x1);
+#endif
+}
+#endif
+#endif
+
+// The dot product of unit u of row r with its x (unit_x(u)).
+float unit_dot_x(uint r, uint u, UnitX v) {
+#if defined(W_F32) || defined(W_F16) || defined(W_BF16)
+    return unit_dot_q(W_VEC4[r * (pc.cols / UNIT) + u], v);
 #elif defined(W_Q8)
     // 34-byte blocks (f16 scale, 32 int8): part p holds bytes 2 + 8p .. 9 + 8p of its
     // block, 2-byte aligned, so it spans two words or three (read as 16-bit halves).

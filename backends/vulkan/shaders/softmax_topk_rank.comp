@@ -16,7 +16,9 @@
 // 128 lanes: the maximum and the sum take the first 64 (softmax_topk.comp's lanes and tree,
 // for the same bits), the ranking all of them (one expert each for 128 experts).
 // Latency, not bytes, is this kernel's time (15 us on the H100 for 128 scores), so: the
-// logits are read from memory once, into shared memory, and each exp is computed once; the
+// logits are read from memory once, into the tree lanes' registers (their loads issued
+// together), and each exp is computed once; the chosen ids and p are gathered in shared
+// memory and written out once, so no memory fence waits between the slots' -1 and them; the
 // max and sum trees are the same pairwise operations in the same order, but every lane
 // computes them itself from the 64 partials in registers (one barrier each instead of a
 // barrier a level); the renormalising sum takes the chosen p from shared memory, not back
