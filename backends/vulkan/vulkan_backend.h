@@ -235,6 +235,18 @@ public:
     // (tests and benchmarks; MST_VULKAN_SPLIT_ROWS=0|1 sets it at creation). On by default.
     void set_split_rows(bool on);
     uint64_t split_rows_dispatches() const { return split_rows_dispatches_; }
+    // Keys a block of attention_split_rows.comp: 32 (the default, every split shader's), 64
+    // or 128: fewer blocks to merge and fewer workgroups (tests and benchmarks;
+    // MST_VULKAN_SPLIT_BLOCK=32|64|128 at creation; docs/gpu_decode_kernels.md, "The
+    // decode attention's latency"). The other first passes keep 32.
+    void set_split_block(uint32_t keys);
+    uint32_t split_block() const { return split_block_; }
+    // The split's merge with every block's loads issued at once, no shared memory and no
+    // barrier, up to 32 blocks (attention_split_combine.glsl's split_combine_oneshot), in
+    // attention_split_rows_fused; the same bits (MST_VULKAN_SPLIT_MERGE_ONESHOT=0|1 at
+    // creation; off by default until measured).
+    void set_split_merge_oneshot(bool on);
+    bool split_merge_oneshot() const { return split_merge_oneshot_; }
     // The attention combine fusion (docs/gpu_decode_kernels.md, "The split's combine in its
     // first pass"; op_attention_split.cpp): the split's last workgroup of each (head, query)
     // merges the blocks (attention_split*_fused), in place of attention_split_combine.comp's
@@ -442,6 +454,8 @@ private:
     uint64_t split_attention_dispatches_ = 0;
     bool split_rows_ = true;
     uint64_t split_rows_dispatches_ = 0;
+    uint32_t split_block_ = 32;
+    bool split_merge_oneshot_ = false;
     bool attention_combine_fusion_ = true;
     uint64_t fused_attention_combines_ = 0;
     // The fused first pass's counts of finished blocks, one per (query, head) of the largest
