@@ -10,7 +10,8 @@
 // of each (head, query) merges the blocks (the _fused variants, counting finished blocks on
 // a counter per (query, head)), so the combine's dispatch and the barrier level before it
 // go: on an H100 that level was 8.5 us of a layer's decode (docs/gpu_decode_kernels.md).
-// MST_VULKAN_SPLIT_BLOCK (64, 128) and MST_VULKAN_SPLIT_MERGE_ONESHOT shorten that level
+// MST_VULKAN_SPLIT_BLOCK (64, 128), MST_VULKAN_SPLIT_MERGE_ONESHOT and MST_VULKAN_SPLIT_GQA
+// are to shorten that level
 // (docs/gpu_decode_kernels.md, "The decode attention's latency").
 #include <algorithm>
 #include <bit>
@@ -63,6 +64,9 @@ void VulkanBackend::configure_split_attention_from_environment() {
         set_split_block(uint32_t(std::stoul(v)));
         log(MST_LOG_INFO, "vulkan: attention_split_rows in blocks of {} keys (MST_VULKAN_SPLIT_BLOCK)", split_block_);
     }
+    split_gqa_ = env_switch("MST_VULKAN_SPLIT_GQA", split_gqa_,
+                            "attention_split_gqa.comp: a workgroup per KV head and block serves the group's heads",
+                            "a workgroup per query head and block");
     split_merge_oneshot_ =
         env_switch("MST_VULKAN_SPLIT_MERGE_ONESHOT", split_merge_oneshot_,
                    "the fused split's merge loads every block at once (split_combine_oneshot)",
@@ -83,6 +87,11 @@ void VulkanBackend::set_split_block(uint32_t keys) {
         fail(MST_ERR_INVALID_ARGUMENT, "split attention blocks of {} keys: expected 32, 64 or 128", keys);
     const std::lock_guard<std::recursive_mutex> lock(mutex_);
     split_block_ = keys;
+}
+
+void VulkanBackend::set_split_gqa(bool on) {
+    const std::lock_guard<std::recursive_mutex> lock(mutex_);
+    split_gqa_ = on;
 }
 
 void VulkanBackend::set_split_merge_oneshot(bool on) {
@@ -149,22 +158,31 @@ void VulkanBackend::record_split_attention(const AttentionShape &s, uint32_t n_b
         uint32_t window, has_sinks, n_ctx, n_blocks;
     } push{s.n_tokens, s.n_heads, s.group, s.head_dim, s.v_dim,           0 /* step */, s.k_head, s.v_head,
            s.k_row,    s.v_row,   s.scale, s.window,   s.sinks ? 1u : 0u, 0 /* unused */, n_blocks};
+    // A workgroup per (KV head, query, block) for the group's query heads
+    // (attention_split_gqa.comp, MST_VULKAN_SPLIT_GQA) where the rows' pass would run in
+    // blocks of 32 and the heads fit its shared memory; its grid's x is the KV heads.
+    const bool gqa = split_gqa_ && rows && block == kSplitBlock && s.head_dim <= 128 && s.v_dim <= 128 &&
+                     s.group >= 1 && s.group <= 8;
+    const uint32_t groups_x = gqa ? s.n_heads / s.group : s.n_heads;
     if (rows) ++split_rows_dispatches_;
+    if (gqa) ++split_gqa_dispatches_;
     ++split_attention_dispatches_;
     if (fused) {
         const VulkanPipeline &first_pass =
-            rows ? pipelines_->get(rows_variant("attention_split_rows_fused", block), 8,
-                                   {lanes_, split_merge_oneshot_ ? 1u : 0u})
-                 : pipelines_->get(use_subgroup_ ? "attention_split_fused_sg" : "attention_split_fused", 8);
-        stream_->dispatch(first_pass, {q, k, v, partials, step, sinks, out, counter}, &push, sizeof push, s.n_heads,
+            gqa    ? pipelines_->get("attention_split_gqa_fused", 8, {lanes_, s.group})
+            : rows ? pipelines_->get(rows_variant("attention_split_rows_fused", block), 8,
+                                     {lanes_, split_merge_oneshot_ ? 1u : 0u})
+                   : pipelines_->get(use_subgroup_ ? "attention_split_fused_sg" : "attention_split_fused", 8);
+        stream_->dispatch(first_pass, {q, k, v, partials, step, sinks, out, counter}, &push, sizeof push, groups_x,
                           s.n_tokens, n_blocks);
         ++fused_attention_combines_;
         return;
     }
     const VulkanPipeline &first_pass =
-        rows ? pipelines_->get(rows_variant("attention_split_rows", block), 5, {lanes_})
-             : pipelines_->get(use_subgroup_ ? "attention_split_sg" : "attention_split", 5);
-    stream_->dispatch(first_pass, {q, k, v, partials, step}, &push, sizeof push, s.n_heads, s.n_tokens, n_blocks);
+        gqa    ? pipelines_->get("attention_split_gqa", 5, {lanes_, s.group})
+        : rows ? pipelines_->get(rows_variant("attention_split_rows", block), 5, {lanes_})
+               : pipelines_->get(use_subgroup_ ? "attention_split_sg" : "attention_split", 5);
+    stream_->dispatch(first_pass, {q, k, v, partials, step}, &push, sizeof push, groups_x, s.n_tokens, n_blocks);
     stream_->dispatch(pipelines_->get("attention_split_combine", 4, {block}), {partials, sinks, out, step}, &push, sizeof push,
                       s.n_heads, s.n_tokens);
 }

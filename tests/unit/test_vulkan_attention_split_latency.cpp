@@ -109,6 +109,7 @@ protected:
         if (!gpus_[GetParam()]) return;
         gpu().set_split_block(32);
         gpu().set_split_merge_oneshot(false);
+        gpu().set_split_gqa(false);
         gpu().set_attention_combine_fusion(true);
         gpu().stream().set_replay(true);
     }
@@ -175,6 +176,42 @@ TEST_P(VulkanAttentionSplitLatency, LargerBlocksMatchTheCpuAndTheBlocksOf32) {
         }
     }
     std::printf("  blocks of 64 and 128 against blocks of 32: at most %.3g (normalized)\n", worst);
+}
+
+// A workgroup per KV head serving the group's query heads (attention_split_gqa.comp):
+// attention_split_rows.comp's bits, fused (its heads merged a subgroup each, or one after
+// another past 32 blocks) and unfused, and the CPU's values. Heads of 128 with a group of
+// 16, and of 256, keep attention_split_rows.
+TEST_P(VulkanAttentionSplitLatency, GqaFirstPassGivesTheRowsBits) {
+    for (const bool fused : {true, false}) {
+        gpu().set_attention_combine_fusion(fused);
+        for (const Case &c : kCases) {
+            SCOPED_TRACE(describe(c) + (fused ? " fused" : " unfused"));
+            const Inputs in[2] = {inputs(c, c.pos0 + c.n_tokens, 121), inputs(c, c.pos0 + c.n_tokens, 131)};
+            std::vector<float> rows[2], gqa[2];
+            gpu().set_split_gqa(false);
+            for (int i : {0, 1}) rows[i] = attend(gpu(), c, in[i], c.pos0, 0);
+            const uint64_t gqa0 = gpu().split_gqa_dispatches();
+            gpu().set_split_gqa(true);
+            for (int i : {0, 1}) gqa[i] = attend(gpu(), c, in[i], c.pos0, 0);
+            EXPECT_EQ(gpu().split_gqa_dispatches() - gqa0, 2u) << "the case did not take attention_split_gqa";
+            for (int i : {0, 1}) {
+                EXPECT_EQ(float_bits(gqa[i]), float_bits(rows[i])) << "attention_split_gqa changed the output";
+                std::vector<float> want(gqa[i].size());
+                cpu_.attention(in[i].q.data(), in[i].k.data(), in[i].v.data(), want.data(),
+                               params(c, in[i], c.pos0, 0));
+                EXPECT_LT(normalized_error(gqa[i], want), kFloatBound);
+            }
+        }
+    }
+    const uint64_t gqa0 = gpu().split_gqa_dispatches();
+    for (const Case &c : {Case{1, 16, 1, 128, 128, 100, 0, true}, Case{1, 4, 2, 256, 256, 100, 0, false}}) {
+        const Inputs in = inputs(c, c.pos0 + c.n_tokens, 141);
+        std::vector<float> want(size_t(c.n_tokens * c.n_heads * c.v_dim));
+        cpu_.attention(in.q.data(), in.k.data(), in.v.data(), want.data(), params(c, in, c.pos0, 0));
+        EXPECT_LT(normalized_error(attend(gpu(), c, in, c.pos0, 0), want), kFloatBound) << describe(c);
+    }
+    EXPECT_EQ(gpu().split_gqa_dispatches(), gqa0);
 }
 
 // Decode steps in blocks of 64 against a mirrored cache, each a submission: replayed (one
