@@ -6,7 +6,9 @@
 //   same bits as the chunked merge;
 // - MST_VULKAN_SPLIT_BLOCK=64|128: attention_split_rows.comp in blocks of 64 or 128 keys,
 //   fewer blocks to merge: another order of sums, so within the CPU's bounds and near the
-//   blocks of 32; fused and unfused the same bits (one merge).
+//   blocks of 32; fused and unfused the same bits (one merge);
+// - MST_VULKAN_SPLIT_GQA: attention_split_gqa.comp, a workgroup per KV head serving the
+//   group's query heads, each head's arithmetic in attention_split_rows.comp's order: its bits.
 // Over contexts of 2, 16, 32/33, 34 and 282 blocks of 32 keys (one block of 64 or 128 too),
 // GQA 1, 2, 4 and 8, heads of 64 and 128, windows, sinks, steps of 2-4 queries whose first
 // ones fill fewer blocks than the last; replayed decode steps in blocks of 64; the
@@ -254,13 +256,23 @@ TEST_P(VulkanAttentionSplitLatency, ReplayedStepsInBlocksOf64GiveTheUnreplayedBi
     }
 }
 
-// Off and in blocks of 32 by default; the environment sets both at creation; a block size
+// Off and in blocks of 32 by default; the environment sets the three at creation; a block size
 // other than 32, 64 or 128 is an error naming the variable.
 TEST_P(VulkanAttentionSplitLatency, DefaultsAndEnvironment) {
     {
         VulkanBackend b(BackendOptions{}, false);
         EXPECT_EQ(b.split_block(), 32u);
         EXPECT_FALSE(b.split_merge_oneshot());
+        EXPECT_FALSE(b.split_gqa());
+    }
+    {
+        const test::ScopedEnv gqa("MST_VULKAN_SPLIT_GQA", "1");
+        VulkanBackend b(BackendOptions{}, false);
+        EXPECT_TRUE(b.split_gqa());
+        const Case c = kCases[2];
+        const Inputs in = inputs(c, c.pos0 + c.n_tokens, 151);
+        attend(b, c, in, c.pos0, 0);
+        EXPECT_EQ(b.split_gqa_dispatches(), 1u);
     }
     {
         const test::ScopedEnv block("MST_VULKAN_SPLIT_BLOCK", "128");
