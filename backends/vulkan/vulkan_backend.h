@@ -237,6 +237,25 @@ public:
     // (tests and benchmarks; MST_VULKAN_SPLIT_ROWS=0|1 sets it at creation). On by default.
     void set_split_rows(bool on);
     uint64_t split_rows_dispatches() const { return split_rows_dispatches_; }
+    // Keys a block of attention_split_rows.comp: 32 (the default, every split shader's), 64
+    // or 128: fewer blocks to merge and fewer workgroups (tests and benchmarks;
+    // MST_VULKAN_SPLIT_BLOCK=32|64|128 at creation; docs/gpu_decode_kernels.md, "The
+    // decode attention's latency"). The other first passes keep 32.
+    void set_split_block(uint32_t keys);
+    uint32_t split_block() const { return split_block_; }
+    // The split's merge with every block's loads issued at once, no shared memory and no
+    // barrier, up to 32 blocks (attention_split_combine.glsl's split_combine_oneshot), in
+    // attention_split_rows_fused; the same bits (MST_VULKAN_SPLIT_MERGE_ONESHOT=0|1 at
+    // creation; off by default until measured).
+    void set_split_merge_oneshot(bool on);
+    bool split_merge_oneshot() const { return split_merge_oneshot_; }
+    // The rows' first pass as a workgroup per (KV head, query, block of 32) serving the
+    // group's query heads (attention_split_gqa.comp: rows read once a group, its heads
+    // merged a subgroup each), where heads are up to 128 wide and groups up to 8; the same
+    // bits (MST_VULKAN_SPLIT_GQA=0|1 at creation; off by default until measured).
+    void set_split_gqa(bool on);
+    bool split_gqa() const { return split_gqa_; }
+    uint64_t split_gqa_dispatches() const { return split_gqa_dispatches_; }
     // The attention combine fusion (docs/gpu_decode_kernels.md, "The split's combine in its
     // first pass"; op_attention_split.cpp): the split's last workgroup of each (head, query)
     // merges the blocks (attention_split*_fused), in place of attention_split_combine.comp's
@@ -472,6 +491,10 @@ private:
     uint64_t split_attention_dispatches_ = 0;
     bool split_rows_ = true;
     uint64_t split_rows_dispatches_ = 0;
+    uint32_t split_block_ = 32;
+    bool split_merge_oneshot_ = false;
+    bool split_gqa_ = false;
+    uint64_t split_gqa_dispatches_ = 0;
     bool attention_combine_fusion_ = true;
     uint64_t fused_attention_combines_ = 0;
     // The fused first pass's counts of finished blocks, one per (query, head) of the largest

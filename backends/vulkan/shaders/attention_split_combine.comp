@@ -5,7 +5,9 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 
-#define BLOCK 32  // as in attention_split.comp
+// Keys a block: 32 as in attention_split.comp, or attention_split_rows.comp's larger
+// blocks (MST_VULKAN_SPLIT_BLOCK).
+layout(constant_id = 0) const uint BLOCK = 32;
 
 layout(std430, binding = 0) readonly buffer Partials { float partials[]; };
 layout(std430, binding = 1) readonly buffer Sinks { float sinks[]; };

@@ -41,9 +41,59 @@ void split_values(out float mb[SPLIT_BATCH], out float vb[SPLIT_BATCH], uint bas
     }
 }
 
+// The merge in one round trip (MST_VULKAN_SPLIT_MERGE_ONESHOT; an includer that defines
+// SPLIT_ONESHOT_ID takes it as that specialization constant, the others never): up to
+// SPLIT_ONESHOT_MAX blocks, each invocation loads every block's m, l and its value dim at
+// once, all issued before any is used, and finds M and the sum itself, with no shared
+// memory and no barrier, where the loop below waits for the (m, l) fetch, its two
+// barriers and then a round trip per SPLIT_BATCH blocks of values. The same operations in
+// the same order (max is exact in any order; the sum and the values go block by block,
+// each block's weight exp(m_b - M) the same value), so the same bits.
+#define SPLIT_ONESHOT_MAX 32  // a context of 1024 keys in blocks of 32
+#ifdef SPLIT_ONESHOT_ID
+layout(constant_id = SPLIT_ONESHOT_ID) const bool SPLIT_ONESHOT = false;
+#else
+const bool SPLIT_ONESHOT = false;
+#endif
+
+void split_combine_oneshot(uint h, uint t, uint used, uint tid, uint n_threads) {
+    const uint stride = pc.v_dim + 2u;
+    const uint base = (t * pc.n_heads + h) * pc.n_blocks * stride;
+    float w[SPLIT_ONESHOT_MAX], lb[SPLIT_ONESHOT_MAX], vb[SPLIT_ONESHOT_MAX];
+    [[unroll]] for (uint i = 0; i < SPLIT_ONESHOT_MAX; ++i) {
+        const bool in_use = i < used;
+        w[i] = in_use ? partials[base + i * stride] : 0.0;
+        lb[i] = in_use ? partials[base + i * stride + 1u] : 0.0;
+        vb[i] = in_use && tid < pc.v_dim ? partials[base + i * stride + 2u + tid] : 0.0;
+    }
+    float big = pc.has_sinks != 0u ? sinks[h] : -1.0 / 0.0;
+    [[unroll]] for (uint i = 0; i < SPLIT_ONESHOT_MAX; ++i)
+        if (i < used) big = max(big, w[i]);
+    float l = pc.has_sinks != 0u ? exp(sinks[h] - big) : 0.0;
+    [[unroll]] for (uint i = 0; i < SPLIT_ONESHOT_MAX; ++i) {
+        w[i] = exp(w[i] - big);
+        if (i < used) l += lb[i] * w[i];
+    }
+    const float inv = 1.0 / l;
+    const uint obase = (t * pc.n_heads + h) * pc.v_dim;
+    for (uint d = tid; d < pc.v_dim; d += n_threads) {
+        if (d != tid)  // the first dim's values came with the m and l
+            [[unroll]] for (uint i = 0; i < SPLIT_ONESHOT_MAX; ++i)
+                vb[i] = i < used ? partials[base + i * stride + 2u + d] : 0.0;
+        float acc = 0.0;
+        [[unroll]] for (uint i = 0; i < SPLIT_ONESHOT_MAX; ++i)
+            if (i < used) acc += w[i] * vb[i];
+        o[obase + d] = acc * inv;
+    }
+}
+
 // `used`: the blocks query t's keys fill (the ones written); invocation tid of n_threads,
 // the calling workgroup's every invocation (its barriers).
 void split_combine(uint h, uint t, uint used, uint tid, uint n_threads) {
+    if (SPLIT_ONESHOT && used <= SPLIT_ONESHOT_MAX) {  // uniform
+        split_combine_oneshot(h, t, used, tid, n_threads);
+        return;
+    }
     const uint stride = pc.v_dim + 2u;
     const uint base = (t * pc.n_heads + h) * pc.n_blocks * stride;
 

@@ -14,12 +14,22 @@
 // split_combine_when_last), in place of the combine's dispatch.
 //! variant attention_split_rows
 //! variant attention_split_rows_fused -DFUSED
+//! variant attention_split_rows_b64 -DKEYS=16
+//! variant attention_split_rows_fused_b64 -DFUSED -DKEYS=16
+//! variant attention_split_rows_b128 -DKEYS=32
+//! variant attention_split_rows_fused_b128 -DFUSED -DKEYS=32
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
-#define BLOCK 32  // keys per workgroup: kSplitBlock in op_attention_split.cpp
 #define NSG 4     // subgroups per workgroup
-#define KEYS (BLOCK / NSG)  // keys a subgroup takes
+// Keys a subgroup takes: 8 makes blocks of 32 keys (kSplitBlock in op_attention_split.cpp,
+// BLOCK of the other split shaders); the _b64 and _b128 variants' 16 and 32 make blocks of
+// 64 and 128 (MST_VULKAN_SPLIT_BLOCK): fewer blocks to merge and fewer workgroups at short
+// contexts, each subgroup holding KEYS rows of k and of v in flight (32: may spill).
+#ifndef KEYS
+#define KEYS 8
+#endif
+#define BLOCK (NSG * KEYS)  // keys per workgroup
 #define MAX_DIM4 256  // head_dim and v_dim up to 1024 (kSplitMaxHeadDim)
 
 layout(constant_id = 0) const uint LANES = 32;  // the subgroup size
@@ -53,6 +63,7 @@ layout(push_constant) uniform Push {
 layout(std430, binding = 5) readonly buffer Sinks { float sinks[]; };
 layout(std430, binding = 6) writeonly buffer O { float o[]; };
 layout(std430, binding = 7) coherent buffer Counter { uint counter[]; };  // per (query, head)
+#define SPLIT_ONESHOT_ID 1  // the merge's loads all at once (attention_split_combine.glsl)
 #include "attention_split_combine.glsl"
 #endif
 
@@ -76,7 +87,7 @@ void main() {
 
     const uint qbase = (t * pc.n_heads + h) * hd4;
     for (uint d = tid; d < hd4; d += LANES * NSG) qs[d] = q[qbase + d];
-    if (tid < BLOCK) ps[tid] = -1.0 / 0.0;
+    for (uint j = tid; j < BLOCK; j += LANES * NSG) ps[j] = -1.0 / 0.0;
 
     // Latency: subgroup sg's KEYS keys (sg, sg + NSG, ...) are loaded together, a step (a
     // lane's vec4 of each row) at a time, the next step's loads issued before this step's
