@@ -26,7 +26,8 @@ uint32_t shader_write_mask(const std::string &name) {
     if (starts("norm")) return 1u << 3;
     if (starts("rope")) return 1u << 0;
     if (starts("attention_blocked")) return 1u << 3;  // before attention's rule: no scores buffer
-    if (starts("attention_split_fused") || starts("attention_split_rows_fused"))
+    if (starts("attention_split_fused") || starts("attention_split_rows_fused") ||
+        starts("attention_split_gqa_fused"))
         return (1u << 3) | (1u << 6) | (1u << 7);  // partials, o, the counter
     if (starts("attention_split_combine")) return 1u << 2;  // o
     if (starts("attention_split")) return 1u << 3;  // partials
