@@ -7,10 +7,10 @@
 #include "core/error.h"
 
 namespace mst {
-namespace {
 
 // The bindings each shader writes (the `writeonly` and read-write buffers of
-// shaders/*.comp); everything else it binds it only reads.
+// shaders/*.comp); everything else it binds it only reads. test_vulkan_write_masks checks
+// every compiled variant's against the writable buffers its SPIR-V declares.
 uint32_t shader_write_mask(const std::string &name) {
     auto starts = [&](const char *prefix) { return name.rfind(prefix, 0) == 0; };
     if (starts("matmul")) return 1u << 2;  // matmul_* and matmul_xw_*: y
@@ -43,8 +43,6 @@ uint32_t shader_write_mask(const std::string &name) {
     if (starts("l2_warm")) return 1u << 3;  // the sink (nothing reads it)
     return ~0u;  // unknown: every binding, so every hazard is seen
 }
-
-}  // namespace
 
 PipelineCache::~PipelineCache() {
     const VkDevice d = ctx_.device();

@@ -25,6 +25,10 @@ struct VulkanPipeline {
     std::string name;         // the shader variant, for the per-dispatch profile (MST_VULKAN_PROFILE=1)
 };
 
+// The bindings shader variant `name` writes, bit i for binding i (every bit for a name it
+// does not know): command_stream.cpp's barriers see a hazard only on these.
+uint32_t shader_write_mask(const std::string &name);
+
 class PipelineCache {
 public:
     static constexpr uint32_t kPushBytes = 128;  // the minimum every device guarantees

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace mst {
 
@@ -15,5 +16,7 @@ struct SpirvModule {
 
 // The module of that name, or nullptr.
 const SpirvModule *vk_spirv_find(const char *name);
+// Every module (tests/unit/test_vulkan_write_masks.cpp checks each one's write mask).
+std::span<const SpirvModule> vk_spirv_modules();
 
 }  // namespace mst
