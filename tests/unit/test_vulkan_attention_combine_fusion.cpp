@@ -23,6 +23,7 @@
 
 #include "backends/backend.h"
 #include "cpu_op_fixture.h"
+#include "split_attention_case.h"
 #include "stable_weight.h"
 
 #ifdef MST_HAVE_VULKAN
@@ -40,10 +41,11 @@ using test::random_floats;
 
 constexpr double kFloatBound = 2e-5;  // test_vulkan_ops' attention bound against the CPU
 
-struct Case {
-    int32_t n_tokens, n_heads, n_kv_heads, head_dim, v_dim, pos0, window;
-    bool sinks;
-};
+using Case = test::SplitCase;
+using Inputs = test::SplitInputs;
+using test::describe;
+using test::split_attend;
+using test::split_params;
 
 // The blocks of 32 keys of the last query (of the first, where the step's queries differ).
 const Case kCases[] = {
@@ -60,51 +62,6 @@ const Case kCases[] = {
     {1, 4, 1, 64, 64, 9000, 0, true},    // 282: more than the merge fetches at once (SPLIT_CHUNK)
 };
 
-// A case's inputs: the q rows and a KV cache of `capacity` positions per kv head.
-struct Inputs {
-    std::vector<float> q, k, v, sinks;
-    int64_t stride = 0;
-};
-
-Inputs inputs(const Case &c, int64_t capacity) {
-    Inputs in;
-    in.stride = capacity * std::max(c.head_dim, c.v_dim);
-    in.q = random_floats(size_t(c.n_tokens * c.n_heads * c.head_dim), 71);
-    in.k = random_floats(size_t(c.n_kv_heads * in.stride), 72, -2.0f, 2.0f);
-    in.v = random_floats(size_t(c.n_kv_heads * in.stride), 73);
-    in.sinks = random_floats(size_t(c.n_heads), 74, -1.0f, 2.0f);
-    return in;
-}
-
-AttentionParams params(const Case &c, const Inputs &in, int32_t pos0, uint64_t cache_id) {
-    AttentionParams p;
-    p.n_tokens = c.n_tokens;
-    p.n_heads = c.n_heads;
-    p.n_kv_heads = c.n_kv_heads;
-    p.head_dim = c.head_dim;
-    p.v_head_dim = c.v_dim;
-    p.pos0 = pos0;
-    p.kv_stride = in.stride;
-    p.scale = 1.0f / std::sqrt(float(c.head_dim));
-    p.sliding_window = c.window;
-    p.sinks = c.sinks ? in.sinks.data() : nullptr;
-    p.cache_id = cache_id;
-    return p;
-}
-
-std::vector<float> attend(Backend &b, const Case &c, const Inputs &in, int32_t pos0, uint64_t cache_id) {
-    std::vector<float> out(size_t(c.n_tokens * c.n_heads * c.v_dim), NAN);
-    b.attention(in.q.data(), in.k.data(), in.v.data(), out.data(), params(c, in, pos0, cache_id));
-    return out;
-}
-
-std::string describe(const Case &c) {
-    return "n_tokens " + std::to_string(c.n_tokens) + " heads " + std::to_string(c.n_heads) + "/" +
-           std::to_string(c.n_kv_heads) + " dims " + std::to_string(c.head_dim) + "/" + std::to_string(c.v_dim) +
-           " pos0 " + std::to_string(c.pos0) + " window " + std::to_string(c.window) + " sinks " +
-           std::to_string(c.sinks);
-}
-
 // Every case with the fusion off and on, for two sets of queries: the same bits, the CPU's
 // values. The calls alternate queries, so that an output the fused call failed to write
 // (it may land where the call before left its own) cannot pass; the second fused call
@@ -113,22 +70,23 @@ void expect_fused_equals_unfused(VulkanBackend &gpu, Backend &cpu, const char *f
     SCOPED_TRACE(first_pass);
     for (const Case &c : kCases) {
         SCOPED_TRACE(describe(c));
-        Inputs in[2] = {inputs(c, c.pos0 + c.n_tokens), inputs(c, c.pos0 + c.n_tokens)};
+        Inputs in[2] = {test::split_inputs(c, c.pos0 + c.n_tokens, 71), test::split_inputs(c, c.pos0 + c.n_tokens, 71)};
         in[1].q = random_floats(in[0].q.size(), 75);
         const uint64_t split0 = gpu.split_attention_dispatches(), fused0 = gpu.fused_attention_combines();
         std::vector<float> two[2], one[2];
         gpu.set_attention_combine_fusion(false);
-        for (int i : {0, 1}) two[i] = attend(gpu, c, in[i], c.pos0, 0);
+        for (int i : {0, 1}) two[i] = split_attend(gpu, c, in[i], c.pos0, 0);
         EXPECT_EQ(gpu.fused_attention_combines(), fused0);
         gpu.set_attention_combine_fusion(true);
-        for (int i : {0, 1}) one[i] = attend(gpu, c, in[i], c.pos0, 0);
+        for (int i : {0, 1}) one[i] = split_attend(gpu, c, in[i], c.pos0, 0);
         EXPECT_EQ(gpu.split_attention_dispatches() - split0, 4u) << "the case did not take the split";
         EXPECT_EQ(gpu.fused_attention_combines() - fused0, 2u);
         for (int i : {0, 1}) {
             SCOPED_TRACE(i == 0 ? "the first fused call" : "the second fused call");
             EXPECT_EQ(float_bits(one[i]), float_bits(two[i])) << "the fused combine changed the output";
             std::vector<float> want(one[i].size());
-            cpu.attention(in[i].q.data(), in[i].k.data(), in[i].v.data(), want.data(), params(c, in[i], c.pos0, 0));
+            cpu.attention(in[i].q.data(), in[i].k.data(), in[i].v.data(), want.data(),
+                          split_params(c, in[i], c.pos0, 0));
             EXPECT_LT(normalized_error(one[i], want), kFloatBound);
         }
     }
@@ -161,12 +119,12 @@ TEST_P(VulkanAttentionCombineFusion, FirstPassWithoutSubgroupsGivesTheTwoDispatc
 // One command and one barrier less per call (the combine's dispatch and its level).
 TEST_P(VulkanAttentionCombineFusion, ACallTakesOneCommandAndOneBarrierLess) {
     const Case c = kCases[3];
-    const Inputs in = inputs(c, c.pos0 + c.n_tokens);
+    const Inputs in = test::split_inputs(c, c.pos0 + c.n_tokens, 71);
     uint64_t commands[2] = {}, barriers[2] = {};
     for (const bool on : {true, false, true}) {  // the first fills the counts (when they grow)
         gpu().set_attention_combine_fusion(on);
         const uint64_t c0 = gpu().stream().commands(), b0 = gpu().stream().barriers();
-        attend(gpu(), c, in, c.pos0, 0);
+        split_attend(gpu(), c, in, c.pos0, 0);
         commands[on] = gpu().stream().commands() - c0;
         barriers[on] = gpu().stream().barriers() - b0;
     }
@@ -184,7 +142,7 @@ TEST_P(VulkanAttentionCombineFusion, ReplayedStepsGiveTheUnfusedAndUnreplayedBit
     for (const int32_t n_tokens : {1, 3}) {
         SCOPED_TRACE("queries a step " + std::to_string(n_tokens));
         const Case c{n_tokens, 8, 2, 64, 64, 40, 0, true};
-        const Inputs in = inputs(c, 200);
+        const Inputs in = test::split_inputs(c, 200, 71);
         struct Run {
             bool fused, replay;
             std::vector<std::vector<float>> steps;
@@ -195,7 +153,8 @@ TEST_P(VulkanAttentionCombineFusion, ReplayedStepsGiveTheUnfusedAndUnreplayedBit
             gpu().set_attention_combine_fusion(r.fused);
             stream.set_replay(r.replay);
             const uint64_t replayed0 = stream.replayed(), fused0 = gpu().fused_attention_combines();
-            for (int32_t pos0 = 40; pos0 + n_tokens <= 190; pos0 += n_tokens) r.steps.push_back(attend(gpu(), c, in, pos0, id));
+            for (int32_t pos0 = 40; pos0 + n_tokens <= 190; pos0 += n_tokens)
+                r.steps.push_back(split_attend(gpu(), c, in, pos0, id));
             r.replayed = stream.replayed() - replayed0;
             EXPECT_EQ(gpu().fused_attention_combines() - fused0, r.fused ? r.steps.size() : 0u);
             ++id;  // a fresh mirror for the next run
@@ -226,7 +185,7 @@ TEST_P(VulkanAttentionCombineFusion, OnByDefaultAndOffByEnvironment) {
     VulkanBackend b(BackendOptions{}, false);
     EXPECT_FALSE(b.attention_combine_fusion());
     const Case c = kCases[0];
-    attend(b, c, inputs(c, c.pos0 + c.n_tokens), c.pos0, 0);
+    split_attend(b, c, test::split_inputs(c, c.pos0 + c.n_tokens, 71), c.pos0, 0);
     EXPECT_EQ(b.split_attention_dispatches(), 1u);
     EXPECT_EQ(b.fused_attention_combines(), 0u);
 }

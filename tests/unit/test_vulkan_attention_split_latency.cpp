@@ -25,6 +25,7 @@
 
 #include "backends/backend.h"
 #include "cpu_op_fixture.h"
+#include "split_attention_case.h"
 #include "stable_weight.h"
 
 #ifdef MST_HAVE_VULKAN
@@ -44,10 +45,11 @@ constexpr double kFloatBound = 2e-5;  // test_vulkan_ops' attention bound agains
 // Blocks of 64 or 128 against blocks of 32: the same terms summed in another order.
 constexpr double kReorderBound = 2e-6;
 
-struct Case {
-    int32_t n_tokens, n_heads, n_kv_heads, head_dim, v_dim, pos0, window;
-    bool sinks;
-};
+using Case = test::SplitCase;
+using Inputs = test::SplitInputs;
+using test::describe;
+using test::split_attend;
+using test::split_params;
 
 // The blocks of 32 keys of the last query (of the first, where the step's queries differ).
 const Case kCases[] = {
@@ -60,50 +62,6 @@ const Case kCases[] = {
     {4, 8, 2, 64, 64, 300, 70, false},     // 3 for each query: a window of 70 keys
     {1, 4, 1, 128, 128, 9000, 0, true},    // 282: the chunked merge
 };
-
-struct Inputs {
-    std::vector<float> q, k, v, sinks;
-    int64_t stride = 0;
-};
-
-Inputs inputs(const Case &c, int64_t capacity, uint32_t seed) {
-    Inputs in;
-    in.stride = capacity * std::max(c.head_dim, c.v_dim);
-    in.q = random_floats(size_t(c.n_tokens * c.n_heads * c.head_dim), seed);
-    in.k = random_floats(size_t(c.n_kv_heads * in.stride), seed + 1, -2.0f, 2.0f);
-    in.v = random_floats(size_t(c.n_kv_heads * in.stride), seed + 2);
-    in.sinks = random_floats(size_t(c.n_heads), seed + 3, -1.0f, 2.0f);
-    return in;
-}
-
-AttentionParams params(const Case &c, const Inputs &in, int32_t pos0, uint64_t cache_id) {
-    AttentionParams p;
-    p.n_tokens = c.n_tokens;
-    p.n_heads = c.n_heads;
-    p.n_kv_heads = c.n_kv_heads;
-    p.head_dim = c.head_dim;
-    p.v_head_dim = c.v_dim;
-    p.pos0 = pos0;
-    p.kv_stride = in.stride;
-    p.scale = 1.0f / std::sqrt(float(c.head_dim));
-    p.sliding_window = c.window;
-    p.sinks = c.sinks ? in.sinks.data() : nullptr;
-    p.cache_id = cache_id;
-    return p;
-}
-
-std::vector<float> attend(Backend &b, const Case &c, const Inputs &in, int32_t pos0, uint64_t cache_id) {
-    std::vector<float> out(size_t(c.n_tokens * c.n_heads * c.v_dim), NAN);
-    b.attention(in.q.data(), in.k.data(), in.v.data(), out.data(), params(c, in, pos0, cache_id));
-    return out;
-}
-
-std::string describe(const Case &c) {
-    return "n_tokens " + std::to_string(c.n_tokens) + " heads " + std::to_string(c.n_heads) + "/" +
-           std::to_string(c.n_kv_heads) + " dims " + std::to_string(c.head_dim) + "/" + std::to_string(c.v_dim) +
-           " pos0 " + std::to_string(c.pos0) + " window " + std::to_string(c.window) + " sinks " +
-           std::to_string(c.sinks);
-}
 
 class VulkanAttentionSplitLatency : public test::VulkanMemorySuite {
 protected:
@@ -125,20 +83,21 @@ TEST_P(VulkanAttentionSplitLatency, OneShotMergeGivesTheChunkedMergesBits) {
         gpu().set_split_block(block);
         for (const Case &c : kCases) {
             SCOPED_TRACE(describe(c) + " block " + std::to_string(block));
-            const Inputs in[2] = {inputs(c, c.pos0 + c.n_tokens, 71), inputs(c, c.pos0 + c.n_tokens, 81)};
+            const Inputs in[2] = {test::split_inputs(c, c.pos0 + c.n_tokens, 71),
+                                  test::split_inputs(c, c.pos0 + c.n_tokens, 81)};
             const uint64_t rows0 = gpu().split_rows_dispatches(), fused0 = gpu().fused_attention_combines();
             std::vector<float> chunked[2], oneshot[2];
             gpu().set_split_merge_oneshot(false);
-            for (int i : {0, 1}) chunked[i] = attend(gpu(), c, in[i], c.pos0, 0);
+            for (int i : {0, 1}) chunked[i] = split_attend(gpu(), c, in[i], c.pos0, 0);
             gpu().set_split_merge_oneshot(true);
-            for (int i : {0, 1}) oneshot[i] = attend(gpu(), c, in[i], c.pos0, 0);
+            for (int i : {0, 1}) oneshot[i] = split_attend(gpu(), c, in[i], c.pos0, 0);
             EXPECT_EQ(gpu().split_rows_dispatches() - rows0, 4u) << "the case did not take attention_split_rows";
             EXPECT_EQ(gpu().fused_attention_combines() - fused0, 4u);
             for (int i : {0, 1}) {
                 EXPECT_EQ(float_bits(oneshot[i]), float_bits(chunked[i])) << "the one-shot merge changed the output";
                 std::vector<float> want(oneshot[i].size());
                 cpu_.attention(in[i].q.data(), in[i].k.data(), in[i].v.data(), want.data(),
-                               params(c, in[i], c.pos0, 0));
+                               split_params(c, in[i], c.pos0, 0));
                 EXPECT_LT(normalized_error(oneshot[i], want), kFloatBound);
             }
         }
@@ -151,21 +110,21 @@ TEST_P(VulkanAttentionSplitLatency, LargerBlocksMatchTheCpuAndTheBlocksOf32) {
     double worst = 0.0;
     for (const Case &c : kCases) {
         SCOPED_TRACE(describe(c));
-        const Inputs in = inputs(c, c.pos0 + c.n_tokens, 91);
+        const Inputs in = test::split_inputs(c, c.pos0 + c.n_tokens, 91);
         std::vector<float> want(size_t(c.n_tokens * c.n_heads * c.v_dim));
-        cpu_.attention(in.q.data(), in.k.data(), in.v.data(), want.data(), params(c, in, c.pos0, 0));
+        cpu_.attention(in.q.data(), in.k.data(), in.v.data(), want.data(), split_params(c, in, c.pos0, 0));
         gpu().set_split_block(32);
-        const std::vector<float> of32 = attend(gpu(), c, in, c.pos0, 0);
+        const std::vector<float> of32 = split_attend(gpu(), c, in, c.pos0, 0);
         for (const uint32_t block : {64u, 128u}) {
             SCOPED_TRACE("block " + std::to_string(block));
             gpu().set_split_block(block);
             const uint64_t rows0 = gpu().split_rows_dispatches(), split0 = gpu().split_attention_dispatches();
             gpu().set_attention_combine_fusion(false);
-            const std::vector<float> unfused = attend(gpu(), c, in, c.pos0, 0);
+            const std::vector<float> unfused = split_attend(gpu(), c, in, c.pos0, 0);
             gpu().set_attention_combine_fusion(true);
-            const std::vector<float> fused = attend(gpu(), c, in, c.pos0, 0);
+            const std::vector<float> fused = split_attend(gpu(), c, in, c.pos0, 0);
             gpu().set_split_merge_oneshot(true);
-            const std::vector<float> oneshot = attend(gpu(), c, in, c.pos0, 0);
+            const std::vector<float> oneshot = split_attend(gpu(), c, in, c.pos0, 0);
             gpu().set_split_merge_oneshot(false);
             EXPECT_EQ(gpu().split_rows_dispatches() - rows0, 3u);
             EXPECT_EQ(gpu().split_attention_dispatches() - split0, 3u);
@@ -189,29 +148,30 @@ TEST_P(VulkanAttentionSplitLatency, GqaFirstPassGivesTheRowsBits) {
         gpu().set_attention_combine_fusion(fused);
         for (const Case &c : kCases) {
             SCOPED_TRACE(describe(c) + (fused ? " fused" : " unfused"));
-            const Inputs in[2] = {inputs(c, c.pos0 + c.n_tokens, 121), inputs(c, c.pos0 + c.n_tokens, 131)};
+            const Inputs in[2] = {test::split_inputs(c, c.pos0 + c.n_tokens, 121),
+                                  test::split_inputs(c, c.pos0 + c.n_tokens, 131)};
             std::vector<float> rows[2], gqa[2];
             gpu().set_split_gqa(false);
-            for (int i : {0, 1}) rows[i] = attend(gpu(), c, in[i], c.pos0, 0);
+            for (int i : {0, 1}) rows[i] = split_attend(gpu(), c, in[i], c.pos0, 0);
             const uint64_t gqa0 = gpu().split_gqa_dispatches();
             gpu().set_split_gqa(true);
-            for (int i : {0, 1}) gqa[i] = attend(gpu(), c, in[i], c.pos0, 0);
+            for (int i : {0, 1}) gqa[i] = split_attend(gpu(), c, in[i], c.pos0, 0);
             EXPECT_EQ(gpu().split_gqa_dispatches() - gqa0, 2u) << "the case did not take attention_split_gqa";
             for (int i : {0, 1}) {
                 EXPECT_EQ(float_bits(gqa[i]), float_bits(rows[i])) << "attention_split_gqa changed the output";
                 std::vector<float> want(gqa[i].size());
                 cpu_.attention(in[i].q.data(), in[i].k.data(), in[i].v.data(), want.data(),
-                               params(c, in[i], c.pos0, 0));
+                               split_params(c, in[i], c.pos0, 0));
                 EXPECT_LT(normalized_error(gqa[i], want), kFloatBound);
             }
         }
     }
     const uint64_t gqa0 = gpu().split_gqa_dispatches();
     for (const Case &c : {Case{1, 16, 1, 128, 128, 100, 0, true}, Case{1, 4, 2, 256, 256, 100, 0, false}}) {
-        const Inputs in = inputs(c, c.pos0 + c.n_tokens, 141);
+        const Inputs in = test::split_inputs(c, c.pos0 + c.n_tokens, 141);
         std::vector<float> want(size_t(c.n_tokens * c.n_heads * c.v_dim));
-        cpu_.attention(in.q.data(), in.k.data(), in.v.data(), want.data(), params(c, in, c.pos0, 0));
-        EXPECT_LT(normalized_error(attend(gpu(), c, in, c.pos0, 0), want), kFloatBound) << describe(c);
+        cpu_.attention(in.q.data(), in.k.data(), in.v.data(), want.data(), split_params(c, in, c.pos0, 0));
+        EXPECT_LT(normalized_error(split_attend(gpu(), c, in, c.pos0, 0), want), kFloatBound) << describe(c);
     }
     EXPECT_EQ(gpu().split_gqa_dispatches(), gqa0);
 }
@@ -228,7 +188,7 @@ TEST_P(VulkanAttentionSplitLatency, ReplayedStepsInBlocksOf64GiveTheUnreplayedBi
         for (const int32_t n_tokens : {1, 3}) {
             SCOPED_TRACE("queries a step " + std::to_string(n_tokens) + " one-shot " + std::to_string(oneshot));
             const Case c{n_tokens, 8, 2, 64, 64, 40, 0, true};
-            const Inputs in = inputs(c, 200, 101);
+            const Inputs in = test::split_inputs(c, 200, 101);
             struct Run {
                 bool fused, replay;
                 std::vector<std::vector<float>> steps;
@@ -238,7 +198,7 @@ TEST_P(VulkanAttentionSplitLatency, ReplayedStepsInBlocksOf64GiveTheUnreplayedBi
                 gpu().set_attention_combine_fusion(r.fused);
                 stream.set_replay(r.replay);
                 for (int32_t pos0 = 40; pos0 + n_tokens <= 190; pos0 += n_tokens)
-                    r.steps.push_back(attend(gpu(), c, in, pos0, id));
+                    r.steps.push_back(split_attend(gpu(), c, in, pos0, id));
                 ++id;  // a fresh mirror for the next run
             }
             stream.set_replay(true);
@@ -250,7 +210,7 @@ TEST_P(VulkanAttentionSplitLatency, ReplayedStepsInBlocksOf64GiveTheUnreplayedBi
             // The last step against the CPU reading the host cache.
             const int32_t last = 40 + int32_t(runs[0].steps.size() - 1) * n_tokens;
             std::vector<float> want(runs[0].steps.back().size());
-            cpu_.attention(in.q.data(), in.k.data(), in.v.data(), want.data(), params(c, in, last, 0));
+            cpu_.attention(in.q.data(), in.k.data(), in.v.data(), want.data(), split_params(c, in, last, 0));
             EXPECT_LT(normalized_error(runs[0].steps.back(), want), kFloatBound);
         }
     }
@@ -270,8 +230,8 @@ TEST_P(VulkanAttentionSplitLatency, DefaultsAndEnvironment) {
         VulkanBackend b(BackendOptions{}, false);
         EXPECT_TRUE(b.split_gqa());
         const Case c = kCases[2];
-        const Inputs in = inputs(c, c.pos0 + c.n_tokens, 151);
-        attend(b, c, in, c.pos0, 0);
+        const Inputs in = test::split_inputs(c, c.pos0 + c.n_tokens, 151);
+        split_attend(b, c, in, c.pos0, 0);
         EXPECT_EQ(b.split_gqa_dispatches(), 1u);
     }
     {
@@ -281,10 +241,10 @@ TEST_P(VulkanAttentionSplitLatency, DefaultsAndEnvironment) {
         EXPECT_EQ(b.split_block(), 128u);
         EXPECT_TRUE(b.split_merge_oneshot());
         const Case c = kCases[2];
-        const Inputs in = inputs(c, c.pos0 + c.n_tokens, 111);
+        const Inputs in = test::split_inputs(c, c.pos0 + c.n_tokens, 111);
         std::vector<float> want(size_t(c.n_tokens * c.n_heads * c.v_dim));
-        cpu_.attention(in.q.data(), in.k.data(), in.v.data(), want.data(), params(c, in, c.pos0, 0));
-        EXPECT_LT(normalized_error(attend(b, c, in, c.pos0, 0), want), kFloatBound);
+        cpu_.attention(in.q.data(), in.k.data(), in.v.data(), want.data(), split_params(c, in, c.pos0, 0));
+        EXPECT_LT(normalized_error(split_attend(b, c, in, c.pos0, 0), want), kFloatBound);
         EXPECT_EQ(b.split_rows_dispatches(), 1u);
     }
     for (const char *bad : {"16", "96", "256", "x"}) {
